@@ -1,0 +1,50 @@
+/**
+ * The one error type of heaplab. Every failure a caller can act on is an `AllocError` with a
+ * `kind`; the message says what was wrong with which value, so it can be shown as it is.
+ *
+ * The first four kinds are ArceOS's `AllocError` variants; the rest are what a shared,
+ * multi-threaded heap adds.
+ */
+export type AllocErrorKind =
+  /** A size, alignment, address, count or option is not acceptable. */
+  | 'InvalidParam'
+  /** A memory range overlaps one the allocator already manages. */
+  | 'MemoryOverlap'
+  /** The request is valid but no free memory can satisfy it. */
+  | 'NoMemory'
+  /** The address is not the start of a live block (double free, interior or never allocated). */
+  | 'NotAllocated'
+  /** An invariant of the heap does not hold: found by `check()` or on the way. */
+  | 'HeapCorrupted'
+  /** A shared lock was not acquired in time, or its holder died while holding it. */
+  | 'LockTimeout'
+  /** A buffer is not a heaplab heap, or not of this layout version. */
+  | 'InvalidHeap'
+  /** No backend of that name is registered or loadable. */
+  | 'UnknownBackend'
+  /** Every thread slot of the heap's registry is taken. */
+  | 'ThreadLimit';
+
+/**
+ * Raised by every heaplab operation that fails. A failed operation leaves the heap as it
+ * was, except for `HeapCorrupted`, which reports damage that was already there.
+ */
+export class AllocError extends Error {
+  override readonly name = 'AllocError';
+
+  /**
+   * @param kind what went wrong, for programs to branch on
+   * @param message what went wrong, for people: names the offending value
+   */
+  constructor(
+    readonly kind: AllocErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Formats an address the way every message in heaplab shows it. */
+export function hex(address: number): string {
+  return `0x${address.toString(16)}`;
+}

@@ -1,0 +1,553 @@
+/**
+ * `GlobalAllocator`: the handle a program holds on a shared heap. It checks every argument
+ * once for all backends, counts calls per thread, puts lock-based backends behind the heap's
+ * shared mutex, and gives the ArceOS face (`alloc`, `dealloc`, ...) and the C face
+ * (`malloc`, `free`, ...) over whichever backend the heap was formatted with.
+ *
+ * One handle belongs to one thread. Another worker gets its own with `attach(buffer)`.
+ */
+
+import { threadId as nodeThreadId, type Worker } from 'node:worker_threads';
+
+import { basicBackend } from './basic-allocator.js';
+import {
+  findBackend,
+  isBackendDescriptor,
+  loadBackend,
+  parseBackendSpec,
+  registerBackend,
+} from './backend-registry.js';
+import { AllocError, hex } from './errors.js';
+import { Counter, LOCK_COUNT, LockIndex } from './heap-layout.js';
+import type {
+  Backend,
+  BackendDescriptor,
+  BackendStats,
+  ByteAllocator,
+  CAllocator,
+  CheckReport,
+  HeapMemory,
+} from './interfaces.js';
+import { checkAlign, checkSize, type Layout, MIN_ALIGN, PAGE_SIZE } from './layout.js';
+import { LockedBackend } from './locked-backend.js';
+import type { SharedMutex } from './mutex.js';
+import {
+  DEFAULT_HEAP_BYTES,
+  DEFAULT_LOCK_TIMEOUT_MS,
+  DEFAULT_MAX_THREADS,
+  SharedHeap,
+} from './shared-heap.js';
+import { counterIndex, ThreadRegistry } from './thread-registry.js';
+
+registerBackend(basicBackend);
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDescriptor = BackendDescriptor<any>;
+
+/** How to make a new heap. Every field has a default. */
+export interface HeapConfig {
+  /**
+   * The backend: a registered name, a spec such as `basic:strategy=best-fit`, or a
+   * descriptor. Default: the `HEAPLAB_BACKEND` environment variable, else `basic`.
+   */
+  backend?: string | AnyDescriptor;
+  /** Backend options; merged over those of a spec string. */
+  options?: Record<string, unknown>;
+  /** Arena bytes: a multiple of 4 MiB. Default 512 MiB. */
+  heapBytes?: number;
+  /**
+   * Bytes at the start of the arena handed to the backend's `init`; the rest can be given
+   * later with `addMemory`. Default: the whole arena.
+   */
+  initBytes?: number;
+  /** Thread slots (1 to 256). Default 64. */
+  maxThreads?: number;
+  /** Bound on any lock wait before `LockTimeout`. Default 10 000 ms. */
+  lockTimeoutMs?: number;
+}
+
+/** Options of `attach`. */
+export interface AttachOptions {
+  /** Descriptors to use before looking in the registry or importing the stored module URL. */
+  backends?: readonly AnyDescriptor[];
+}
+
+/** Everything `stats()` reports: the backend's figures plus per-heap call counts. */
+export interface HeapStats extends BackendStats {
+  backend: string;
+  /** Bytes of the arena (the heap size). */
+  heapBytes: number;
+  /** `totalBytes - usedBytes`. */
+  availableBytes: number;
+  /** `grantedBytes - requestedBytes`: bytes handed out beyond what was asked. */
+  internalFragmentationBytes: number;
+  calls: {
+    malloc: number;
+    free: number;
+    calloc: number;
+    realloc: number;
+    alignedAlloc: number;
+    /** Requests that got 0 / `NoMemory`. */
+    failed: number;
+  };
+  /** Threads attached right now. */
+  threads: number;
+  /** Acquisitions of the heap lock that had to wait (lock-based backends). */
+  contendedLockAcquisitions: number;
+}
+
+/**
+ * A thread's handle on a shared heap.
+ */
+export class GlobalAllocator implements ByteAllocator, CAllocator {
+  /** The heap's buffer: send it to a worker and `attach` there. */
+  readonly buffer: SharedArrayBuffer;
+  /** Views over the whole buffer; addresses index `u8` directly. */
+  readonly memory: HeapMemory;
+  /** The name of the heap's backend. */
+  readonly backendName: string;
+  /** This handle's thread id in the heap's registry (1-based). */
+  readonly threadId: number;
+  /** First byte of the arena (4 MiB aligned). */
+  readonly arenaStart: number;
+  /** One past the last byte of the arena. */
+  readonly arenaEnd: number;
+
+  private backend: Backend;
+  private readonly heap: SharedHeap;
+  private readonly registry: ThreadRegistry;
+  private readonly descriptor: AnyDescriptor;
+  private readonly heapMutex: SharedMutex;
+  private readonly poolsMutex: SharedMutex;
+  private readonly f64: Float64Array;
+  private readonly counters: number;
+
+  private constructor(heap: SharedHeap, descriptor: AnyDescriptor, threadId: number) {
+    this.heap = heap;
+    this.descriptor = descriptor;
+    this.buffer = heap.buffer;
+    this.memory = heap.memory;
+    this.backendName = descriptor.name;
+    this.threadId = threadId;
+    this.arenaStart = heap.arenaStart;
+    this.arenaEnd = heap.arenaEnd;
+    this.registry = new ThreadRegistry(heap.memory, heap.maxThreads);
+    const describe = (id: number): string => this.registry.describe(id);
+    this.heapMutex = heap.mutex(LockIndex.heap, threadId, describe);
+    this.poolsMutex = heap.mutex(LockIndex.pools, threadId, describe);
+    this.f64 = heap.memory.f64;
+    this.counters = counterIndex(threadId);
+    const options = descriptor.normalizeOptions(JSON.parse(heap.backendOptionsJson) as Record<string, unknown>);
+    const inner = descriptor.create(
+      {
+        memory: heap.memory,
+        stateOffset: heap.backendStateOffset,
+        stateBytes: heap.backendStateBytes,
+        arenaStart: heap.arenaStart,
+        arenaEnd: heap.arenaEnd,
+        threadId,
+        cookie: heap.cookie,
+      },
+      options,
+    );
+    this.backend = descriptor.concurrency === 'locked' ? new LockedBackend(inner, this.heapMutex) : inner;
+  }
+
+  /**
+   * Makes a new heap and returns the calling thread's handle on it.
+   * @throws AllocError `UnknownBackend` for a backend that is not registered (the message
+   *   lists the valid names); `InvalidParam` for bad sizes, options or limits
+   */
+  static create(config: HeapConfig = {}): GlobalAllocator {
+    const { descriptor, options } = resolveBackend(config);
+    const heapBytes = config.heapBytes ?? DEFAULT_HEAP_BYTES;
+    const heap = SharedHeap.format({
+      heapBytes,
+      maxThreads: config.maxThreads ?? DEFAULT_MAX_THREADS,
+      lockTimeoutMs: config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
+      backendName: descriptor.name,
+      backendModuleUrl: descriptor.moduleUrl,
+      backendOptionsJson: JSON.stringify(options),
+      backendStateBytes: descriptor.stateBytes,
+    });
+    const initBytes = config.initBytes ?? heap.arenaBytes;
+    heap.checkNewPool(heap.arenaStart, initBytes);
+    const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
+    const handle = new GlobalAllocator(heap, descriptor, registry.claim(nodeThreadId));
+    handle.backend.init(heap.arenaStart, initBytes);
+    heap.recordPool(heap.arenaStart, initBytes);
+    heap.publish();
+    return handle;
+  }
+
+  /**
+   * Attaches the calling thread to a heap made elsewhere (typically in another worker).
+   * Finds the backend among `options.backends`, the registry, or by importing the module
+   * URL stored in the heap.
+   * @throws AllocError `InvalidHeap` for a buffer that is not a heaplab heap;
+   *   `UnknownBackend` when the backend cannot be found; `ThreadLimit` when the registry is full
+   */
+  static async attach(buffer: SharedArrayBuffer, options: AttachOptions = {}): Promise<GlobalAllocator> {
+    const heap = SharedHeap.open(buffer);
+    const name = heap.backendName;
+    const descriptor =
+      options.backends?.find((candidate) => candidate.name === name) ??
+      (await loadBackend(name, heap.backendModuleUrl));
+    return GlobalAllocator.attachTo(heap, descriptor);
+  }
+
+  /**
+   * `attach` without importing: the backend must be registered in this thread or given.
+   * @throws AllocError as `attach`
+   */
+  static attachSync(buffer: SharedArrayBuffer, options: AttachOptions = {}): GlobalAllocator {
+    const heap = SharedHeap.open(buffer);
+    const name = heap.backendName;
+    const descriptor = options.backends?.find((candidate) => candidate.name === name) ?? findBackend(name);
+    return GlobalAllocator.attachTo(heap, descriptor);
+  }
+
+  private static attachTo(heap: SharedHeap, descriptor: AnyDescriptor): GlobalAllocator {
+    const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
+    return new GlobalAllocator(heap, descriptor, registry.claim(nodeThreadId));
+  }
+
+  // --- the C face ------------------------------------------------------------------------
+
+  /**
+   * Allocates `size` bytes aligned to 8. Returns 0 when the heap has no room.
+   * @throws AllocError `InvalidParam` for a size that is not a non-negative safe integer
+   */
+  malloc(size: number): number {
+    checkSize(size);
+    this.f64[this.counters + Counter.malloc]!++;
+    return this.counted(this.backend.allocate(size, MIN_ALIGN));
+  }
+
+  /**
+   * Allocates zeroed memory for `count` elements of `size` bytes. Returns 0 when the heap
+   * has no room.
+   * @throws AllocError `InvalidParam` for bad numbers or a product beyond safe integers
+   */
+  calloc(count: number, size: number): number {
+    checkSize(count);
+    checkSize(size);
+    const bytes = count * size;
+    if (!Number.isSafeInteger(bytes)) {
+      throw new AllocError('InvalidParam', `calloc(${count}, ${size}) overflows: ${bytes} bytes`);
+    }
+    this.f64[this.counters + Counter.calloc]!++;
+    const address = this.counted(this.backend.allocate(bytes, MIN_ALIGN));
+    if (address !== 0) this.memory.u8.fill(0, address, address + bytes);
+    return address;
+  }
+
+  /**
+   * Allocates `size` bytes at a multiple of `align`. Returns 0 when the heap has no room.
+   * @throws AllocError `InvalidParam` for a bad alignment or size
+   */
+  alignedAlloc(align: number, size: number): number {
+    checkAlign(align);
+    checkSize(size);
+    this.f64[this.counters + Counter.alignedAlloc]!++;
+    return this.counted(this.backend.allocate(size, align < MIN_ALIGN ? MIN_ALIGN : align));
+  }
+
+  /** Same as `alignedAlloc(align, size)`, with C's `memalign` name. @throws AllocError as `alignedAlloc` */
+  memalign(align: number, size: number): number {
+    return this.alignedAlloc(align, size);
+  }
+
+  /**
+   * Resizes a block; its contents up to the smaller size are kept. In place when the backend
+   * can, else moved. `realloc(0, n)` is `malloc(n)`; `realloc(p, 0)` shrinks `p` to a
+   * minimum block (it is not freed). Returns 0 when the heap has no room; the old block is
+   * then untouched and still live.
+   * @throws AllocError `InvalidParam` / `NotAllocated` for a bad address; `InvalidParam` for a bad size
+   */
+  realloc(address: number, size: number): number {
+    if (address === 0) return this.malloc(size);
+    checkSize(size);
+    this.checkAddress(address);
+    this.f64[this.counters + Counter.realloc]!++;
+    const backend = this.backend;
+    const oldUsable = backend.usableSize(address);
+    if (backend.resizeInPlace !== undefined && backend.resizeInPlace(address, size)) return address;
+    const moved = backend.allocate(size, MIN_ALIGN);
+    if (moved === 0) return this.counted(0);
+    this.memory.u8.copyWithin(moved, address, address + Math.min(oldUsable, size));
+    backend.release(address);
+    return moved;
+  }
+
+  /**
+   * Frees a block. `free(0)` does nothing, as `free(NULL)`.
+   * @throws AllocError `InvalidParam` for an address outside the heap or misaligned;
+   *   `NotAllocated` for one that is not a live block (double free, interior, never allocated)
+   */
+  free(address: number): void {
+    if (address === 0) return;
+    this.checkAddress(address);
+    this.f64[this.counters + Counter.free]!++;
+    this.backend.release(address);
+  }
+
+  /**
+   * Bytes usable at `address`: at least the size asked for.
+   * @throws AllocError as `free`
+   */
+  usableSize(address: number): number {
+    this.checkAddress(address);
+    return this.backend.usableSize(address);
+  }
+
+  // --- the ArceOS face -------------------------------------------------------------------
+
+  /**
+   * Allocates a block for `layout`.
+   * @throws AllocError `InvalidParam` for a bad layout; `NoMemory` when nothing fits
+   */
+  alloc(layout: Layout): number {
+    const address = this.alignedAlloc(layout.align, layout.size);
+    if (address === 0) {
+      const stats = this.backend.stats();
+      throw new AllocError(
+        'NoMemory',
+        `no room for ${layout.size} bytes aligned to ${layout.align} in the '${this.backendName}' ` +
+          `heap (${stats.totalBytes - stats.usedBytes} bytes free, largest block ${stats.largestFreeBlock})`,
+      );
+    }
+    return address;
+  }
+
+  /**
+   * Frees a block, checking that `layout` is the one it was allocated with: the size must
+   * fit the block (exactly the requested size, when the backend keeps it) and the address
+   * must be aligned as `layout.align` says.
+   * @throws AllocError `InvalidParam` for a bad or mismatched layout or address;
+   *   `NotAllocated` for an address that is not a live block
+   */
+  dealloc(address: number, layout: Layout): void {
+    checkSize(layout.size);
+    checkAlign(layout.align);
+    this.checkAddress(address);
+    const usable = this.backend.usableSize(address);
+    const requested = this.backend.requestedSize?.(address) ?? -1;
+    const sizeMatches = requested >= 0 ? layout.size === requested : layout.size <= usable;
+    if (!sizeMatches || address % layout.align !== 0) {
+      const known = requested >= 0 ? `allocated with size ${requested}` : `${usable} usable bytes`;
+      throw new AllocError(
+        'InvalidParam',
+        `layout {size: ${layout.size}, align: ${layout.align}} does not match the block at ` +
+          `${hex(address)} (${known})`,
+      );
+    }
+    this.free(address);
+  }
+
+  /**
+   * Allocates `count` pages of `PAGE_SIZE` bytes at a multiple of `alignBytes`, from the
+   * backend (as ArceOS's `GlobalAllocator::alloc_pages`, but served by the byte allocator).
+   * @throws AllocError `InvalidParam` for a bad count or an alignment that is not a
+   *   power-of-two multiple of the page size; `NoMemory` when nothing fits
+   */
+  allocPages(count: number, alignBytes: number = PAGE_SIZE): number {
+    if (!Number.isSafeInteger(count) || count <= 0) {
+      throw new AllocError('InvalidParam', `page count ${String(count)} is not a positive integer`);
+    }
+    if (alignBytes % PAGE_SIZE !== 0) {
+      throw new AllocError('InvalidParam', `page alignment ${String(alignBytes)} is not a multiple of ${PAGE_SIZE}`);
+    }
+    return this.alloc({ size: count * PAGE_SIZE, align: alignBytes });
+  }
+
+  /**
+   * Frees pages from `allocPages`.
+   * @throws AllocError `InvalidParam` when `count` does not match; else as `free`
+   */
+  deallocPages(address: number, count: number): void {
+    this.dealloc(address, { size: count * PAGE_SIZE, align: PAGE_SIZE });
+  }
+
+  /**
+   * Gives the backend another range of the arena (one not handed out at creation, see
+   * `HeapConfig.initBytes`).
+   * @throws AllocError `InvalidParam` outside the arena; `MemoryOverlap` over a managed range
+   */
+  addMemory(start: number, size: number): void {
+    this.poolsMutex.lock();
+    try {
+      this.heap.checkNewPool(start, size);
+      this.backend.addMemory(start, size);
+      this.heap.recordPool(start, size);
+    } finally {
+      this.poolsMutex.unlock();
+    }
+  }
+
+  /**
+   * Part of `BaseAllocator`; a heap is initialised once, when it is created.
+   * @throws AllocError `InvalidParam` always: use `GlobalAllocator.create`, or `addMemory`
+   */
+  init(_start: number, _size: number): void {
+    throw new AllocError('InvalidParam', 'a heap is initialised by GlobalAllocator.create; use addMemory to add memory');
+  }
+
+  totalBytes(): number {
+    return this.backend.totalBytes();
+  }
+
+  usedBytes(): number {
+    return this.backend.usedBytes();
+  }
+
+  availableBytes(): number {
+    return this.backend.availableBytes();
+  }
+
+  /** The memory ranges the backend manages. */
+  pools(): { start: number; size: number }[] {
+    return this.heap.pools();
+  }
+
+  // --- checks and figures ----------------------------------------------------------------
+
+  /**
+   * Walks the heap and verifies every invariant of the backend.
+   * @throws AllocError `HeapCorrupted` naming the first violation
+   */
+  check(): CheckReport {
+    return this.backend.check();
+  }
+
+  /** Figures of the whole heap (all threads). */
+  stats(): HeapStats {
+    const backendStats = this.backend.stats();
+    const sum = (counter: number): number => this.registry.sumCounter(counter);
+    return {
+      ...backendStats,
+      backend: this.backendName,
+      heapBytes: this.heap.arenaBytes,
+      availableBytes: backendStats.totalBytes - backendStats.usedBytes,
+      internalFragmentationBytes: backendStats.grantedBytes - backendStats.requestedBytes,
+      calls: {
+        malloc: sum(Counter.malloc),
+        free: sum(Counter.free),
+        calloc: sum(Counter.calloc),
+        realloc: sum(Counter.realloc),
+        alignedAlloc: sum(Counter.alignedAlloc),
+        failed: sum(Counter.failed),
+      },
+      threads: this.registry.activeCount(),
+      contendedLockAcquisitions: this.heapMutex.contendedCount(),
+    };
+  }
+
+  // --- threads ---------------------------------------------------------------------------
+
+  /**
+   * Releases this thread's slot (and whatever the backend keeps per thread). The handle is
+   * unusable afterwards; blocks it allocated stay live and may be freed by other threads.
+   */
+  detach(): void {
+    if (this.registry.beginRelease(this.threadId)) {
+      this.backend.releaseThread?.(this.threadId, false);
+      this.registry.finishRelease(this.threadId);
+    }
+    this.backend = detachedBackend();
+  }
+
+  /**
+   * Releases the slots of a thread that ended without detaching, found by its Node
+   * `threadId`. A lock it held is poisoned, so waiters fail at once instead of at their
+   * timeout. Returns the heap thread ids released.
+   */
+  releaseThreadsOf(deadNodeThreadId: number): number[] {
+    const released: number[] = [];
+    for (const threadId of this.registry.threadsOfNodeThread(deadNodeThreadId)) {
+      if (!this.registry.beginRelease(threadId)) continue;
+      for (let lock = 0; lock < LOCK_COUNT; lock++) this.heap.mutex(lock, this.threadId).poisonIfHeldBy(threadId);
+      this.backend.releaseThread?.(threadId, true);
+      this.registry.finishRelease(threadId);
+      released.push(threadId);
+    }
+    return released;
+  }
+
+  /** Calls `releaseThreadsOf` when `worker` exits, so its slots come back. */
+  watchWorker(worker: Worker): void {
+    const id = worker.threadId;
+    worker.once('exit', () => this.releaseThreadsOf(id));
+  }
+
+  /** Number of threads attached right now. */
+  attachedThreads(): number {
+    return this.registry.activeCount();
+  }
+
+  /** The descriptor of this heap's backend. */
+  get backendDescriptor(): AnyDescriptor {
+    return this.descriptor;
+  }
+
+  // --- helpers ---------------------------------------------------------------------------
+
+  private counted(address: number): number {
+    if (address === 0) this.f64[this.counters + Counter.failed]!++;
+    return address;
+  }
+
+  /**
+   * Every block address is a multiple of 8 inside the arena; anything else is refused here
+   * so backends only validate what their own metadata can tell.
+   */
+  private checkAddress(address: number): void {
+    if (address >>> 0 === address && address >= this.arenaStart && address < this.arenaEnd && (address & 7) === 0) {
+      return;
+    }
+    if (typeof address !== 'number' || !Number.isSafeInteger(address)) {
+      throw new AllocError('InvalidParam', `address ${String(address)} is not an integer`);
+    }
+    if (address < this.arenaStart || address >= this.arenaEnd) {
+      throw new AllocError(
+        'InvalidParam',
+        `address ${hex(address)} is outside the heap's arena ${hex(this.arenaStart)}..${hex(this.arenaEnd)}`,
+      );
+    }
+    throw new AllocError('InvalidParam', `address ${hex(address)} is not 8-byte aligned, so it is no block`);
+  }
+}
+
+function resolveBackend(config: HeapConfig): { descriptor: AnyDescriptor; options: Record<string, unknown> } {
+  const chosen = config.backend ?? process.env['HEAPLAB_BACKEND'] ?? basicBackend.name;
+  let descriptor: AnyDescriptor;
+  let specOptions: Record<string, unknown> = {};
+  if (isBackendDescriptor(chosen)) {
+    registerBackend(chosen);
+    descriptor = chosen;
+  } else {
+    const spec = parseBackendSpec(chosen);
+    descriptor = findBackend(spec.name);
+    specOptions = spec.options;
+  }
+  const options = descriptor.normalizeOptions({ ...specOptions, ...config.options }) as Record<string, unknown>;
+  return { descriptor, options };
+}
+
+function detachedBackend(): Backend {
+  const fail = (): never => {
+    throw new AllocError('InvalidParam', 'this heap handle was detached; attach again to use the heap');
+  };
+  return {
+    init: fail,
+    addMemory: fail,
+    allocate: fail,
+    release: fail,
+    usableSize: fail,
+    totalBytes: fail,
+    usedBytes: fail,
+    availableBytes: fail,
+    check: fail,
+    stats: fail,
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * The layout of a heaplab heap in its `SharedArrayBuffer`: every byte offset that more than
+ * one thread agrees on is named here, and only here.
+ *
+ * ```text
+ *  buffer offset
+ *  0        +------------------------------------------+  control region (CONTROL_BYTES = 4 MiB,
+ *           | superblock header        (SB_*)          |  committed lazily: untouched bytes cost
+ *  64       | lock records, 8 x 64 B   (LOCK_*)        |  nothing)
+ *  576      | backend name, module URL, options JSON   |
+ *  2048     | pool table, 64 x 8 B     (POOL_*)        |
+ *  4096     | thread registry, 256 x 128 B (SLOT_*)    |
+ *  36864    | unused                                   |
+ *  65536    | backend state area (BACKEND_STATE_*)     |  the backend's own control structures
+ *  4 MiB    +------------------------------------------+  arena: 4 MiB aligned, `arenaBytes`
+ *           | allocatable region                       |  long, a multiple of 4 MiB; blocks,
+ *           |                                          |  and any metadata a backend keeps in
+ *           +------------------------------------------+  its managed memory
+ * ```
+ *
+ * All fields are little-endian 32-bit words (the platform's typed-array order) except the
+ * per-thread counters, which are float64 so they never wrap. Addresses are byte offsets into
+ * the buffer and always fit in 32 bits (the buffer is at most 4 GiB), so they are stored as
+ * unsigned words.
+ */
+
+import { HEAP_ALIGN } from './layout.js';
+
+/** Bytes before the arena: the control region. Equal to `HEAP_ALIGN` so the arena is aligned. */
+export const CONTROL_BYTES = HEAP_ALIGN;
+
+/** 'HPLB' as a little-endian word; written last when a heap is formatted. */
+export const HEAP_MAGIC = 0x424c5048;
+
+/** Bumped whenever any offset in this file changes; `attach` refuses other versions. */
+export const LAYOUT_VERSION = 1;
+
+// --- superblock header: 64 bytes at offset 0 -------------------------------------------------
+//
+//  0 magic | 4 layoutVersion | 8 arenaOffset | 12 arenaBytes
+// 16 maxThreads | 20 lockTimeoutMs | 24 heapCookie | 28 poolCount
+// 32 backendStateBytes | 36..63 reserved
+
+/** Byte offset of the magic word; 0 until the heap is fully formatted. */
+export const SB_MAGIC = 0;
+export const SB_LAYOUT_VERSION = 4;
+/** Byte offset of the arena start (always `CONTROL_BYTES`). */
+export const SB_ARENA_OFFSET = 8;
+/** Byte length of the arena. */
+export const SB_ARENA_BYTES = 12;
+/** Number of slots in the thread registry. */
+export const SB_MAX_THREADS = 16;
+/** How long a lock waiter waits before it gives up with `LockTimeout`. */
+export const SB_LOCK_TIMEOUT_MS = 20;
+/** A random word chosen at format time; backends mix it into their block tags. */
+export const SB_HEAP_COOKIE = 24;
+/** Number of used entries of the pool table. */
+export const SB_POOL_COUNT = 28;
+/** Bytes of the backend state area that the backend asked for. */
+export const SB_BACKEND_STATE_BYTES = 32;
+
+// --- lock records: 8 records of 64 bytes from offset 64 --------------------------------------
+//
+// A record is padded to 64 bytes so two locks never share a cache line.
+//  +0 state (0 free, 1 held, 2 held and maybe waited on) | +4 owner thread id (0 none)
+//  +8 poisoned (1: the owner died holding it) | +12 acquisitions that had to wait (stats)
+
+export const LOCK_TABLE = 64;
+export const LOCK_RECORD_BYTES = 64;
+export const LOCK_COUNT = 8;
+export const LOCK_STATE = 0;
+export const LOCK_OWNER = 4;
+export const LOCK_POISONED = 8;
+export const LOCK_CONTENDED = 12;
+
+/** Lock indices and the names errors give them. */
+export const LockIndex = {
+  /** Serialises every call into a lock-based backend. */
+  heap: 0,
+  /** Serialises `addMemory` and pool-table updates. */
+  pools: 1,
+  /** Free for backends that need a lock off their fast path (mimalloc's segment pool). */
+  backend0: 2,
+  backend1: 3,
+} as const;
+export const LOCK_NAMES = ['heap', 'pools', 'backend0', 'backend1', 'lock4', 'lock5', 'lock6', 'lock7'];
+
+// --- backend identity: strings at fixed places -----------------------------------------------
+
+/** Backend name, UTF-8, NUL padded. */
+export const BACKEND_NAME = 576;
+export const BACKEND_NAME_BYTES = 32;
+/** URL of the module that exports the backend descriptor, so `attach` can import it. */
+export const BACKEND_MODULE = 608;
+export const BACKEND_MODULE_BYTES = 480;
+/** The backend's normalised options as JSON. */
+export const BACKEND_OPTIONS = 1088;
+export const BACKEND_OPTIONS_BYTES = 960;
+
+// --- pool table: 64 entries of 8 bytes from offset 2048 --------------------------------------
+//
+// Every range given to the backend by `init` or `addMemory`: +0 start, +4 size. Kept by core
+// so overlap is refused the same way for every backend.
+
+export const POOL_TABLE = 2048;
+export const POOL_ENTRY_BYTES = 8;
+export const MAX_POOLS = 64;
+export const POOL_START = 0;
+export const POOL_SIZE = 4;
+
+// --- thread registry: up to 256 slots of 128 bytes from offset 4096 --------------------------
+//
+// Thread id = slot index + 1, so 0 means "no thread" in every owner field.
+//  +0 state (SlotState) | +4 generation (bumped at each claim) | +8 Node threadId of the holder
+//  +12 reserved | +16 call counters: 14 float64, written only by the slot's own thread
+
+export const REGISTRY = 4096;
+export const SLOT_BYTES = 128;
+export const MAX_THREADS_LIMIT = 256;
+export const SLOT_STATE = 0;
+export const SLOT_GENERATION = 4;
+export const SLOT_NODE_THREAD = 8;
+export const SLOT_COUNTERS = 16;
+
+/** States of a registry slot. */
+export const SlotState = {
+  /** Nobody holds it; `attach` may claim it with compare-and-swap. */
+  free: 0,
+  /** A live thread holds it. */
+  active: 1,
+  /** Being released: the backend is taking back what the thread owned. */
+  releasing: 2,
+} as const;
+
+/** Index of each per-thread counter, in float64 units from `SLOT_COUNTERS`. */
+export const Counter = {
+  malloc: 0,
+  free: 1,
+  calloc: 2,
+  realloc: 3,
+  alignedAlloc: 4,
+  failed: 5,
+} as const;
+export const COUNTER_COUNT = 6;
+
+// --- backend state area ----------------------------------------------------------------------
+
+/** Where the backend's control structures start. */
+export const BACKEND_STATE = 65536;
+/** The most a backend can ask for in the control region. */
+export const BACKEND_STATE_MAX_BYTES = CONTROL_BYTES - BACKEND_STATE;

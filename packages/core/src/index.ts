@@ -1,0 +1,71 @@
+/**
+ * @heaplab/core: the shared heap, the allocator interfaces, locks, the thread registry, the
+ * bitmap page allocator, the basic allocator and `GlobalAllocator`. The conformance test kit
+ * is a separate entry point, `@heaplab/core/test-kit`.
+ */
+
+export { AllocError, type AllocErrorKind, hex } from './errors.js';
+export {
+  alignDown,
+  alignUp,
+  checkAlign,
+  checkSize,
+  GiB,
+  HEAP_ALIGN,
+  isPowerOfTwo,
+  KiB,
+  type Layout,
+  layout,
+  MAX_ALIGN,
+  MiB,
+  MIN_ALIGN,
+  PAGE_SIZE,
+} from './layout.js';
+export type {
+  Backend,
+  BackendConcurrency,
+  BackendContext,
+  BackendDescriptor,
+  BackendOptionSpec,
+  BackendStats,
+  BaseAllocator,
+  ByteAllocator,
+  CAllocator,
+  CheckReport,
+  HeapMemory,
+  PageAllocator,
+} from './interfaces.js';
+export {
+  BACKEND_STATE_MAX_BYTES,
+  CONTROL_BYTES,
+  LockIndex,
+  MAX_THREADS_LIMIT,
+} from './heap-layout.js';
+export {
+  DEFAULT_HEAP_BYTES,
+  DEFAULT_LOCK_TIMEOUT_MS,
+  DEFAULT_MAX_THREADS,
+  MAX_HEAP_BYTES,
+  type Pool,
+  SharedHeap,
+  viewsOf,
+} from './shared-heap.js';
+export { SharedMutex } from './mutex.js';
+export { ThreadRegistry } from './thread-registry.js';
+export { BitmapPageAllocator } from './bitmap-page-allocator.js';
+export { BASIC_STRATEGIES, BasicAllocator, type BasicOptions, basicBackend } from './basic-allocator.js';
+export {
+  type BackendSpec,
+  findBackend,
+  isBackendDescriptor,
+  loadBackend,
+  parseBackendSpec,
+  registerBackend,
+  registeredBackends,
+} from './backend-registry.js';
+export {
+  type AttachOptions,
+  GlobalAllocator,
+  type HeapConfig,
+  type HeapStats,
+} from './global-allocator.js';

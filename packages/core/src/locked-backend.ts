@@ -1,0 +1,124 @@
+/**
+ * The one place a lock-based backend gets its lock, as ArceOS wraps each allocator in a
+ * `Mutex<...>`: every call runs with the heap's shared mutex held. Backends themselves are
+ * written as if single-threaded.
+ */
+
+import type { Backend, BackendStats, CheckReport } from './interfaces.js';
+import type { SharedMutex } from './mutex.js';
+
+/** A `Backend` whose every call holds `mutex`. */
+export class LockedBackend implements Backend {
+  constructor(
+    private readonly inner: Backend,
+    private readonly mutex: SharedMutex,
+  ) {}
+
+  init(start: number, size: number): void {
+    this.mutex.lock();
+    try {
+      this.inner.init(start, size);
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  addMemory(start: number, size: number): void {
+    this.mutex.lock();
+    try {
+      this.inner.addMemory(start, size);
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  allocate(size: number, align: number): number {
+    this.mutex.lock();
+    try {
+      return this.inner.allocate(size, align);
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  release(address: number): void {
+    this.mutex.lock();
+    try {
+      this.inner.release(address);
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  usableSize(address: number): number {
+    this.mutex.lock();
+    try {
+      return this.inner.usableSize(address);
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  requestedSize(address: number): number {
+    this.mutex.lock();
+    try {
+      return this.inner.requestedSize === undefined ? -1 : this.inner.requestedSize(address);
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  resizeInPlace(address: number, size: number): boolean {
+    this.mutex.lock();
+    try {
+      return this.inner.resizeInPlace !== undefined && this.inner.resizeInPlace(address, size);
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  totalBytes(): number {
+    this.mutex.lock();
+    try {
+      return this.inner.totalBytes();
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  usedBytes(): number {
+    this.mutex.lock();
+    try {
+      return this.inner.usedBytes();
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  availableBytes(): number {
+    this.mutex.lock();
+    try {
+      return this.inner.availableBytes();
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  check(): CheckReport {
+    this.mutex.lock();
+    try {
+      return this.inner.check();
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  stats(): BackendStats {
+    this.mutex.lock();
+    try {
+      return this.inner.stats();
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+}

@@ -1,0 +1,315 @@
+/**
+ * The shared heap: one `SharedArrayBuffer` holding a superblock, the thread registry, lock
+ * records, the backend's control state and the 4 MiB-aligned arena (layout in
+ * `heap-layout.ts`). This module formats a new buffer, recognises an existing one, and keeps
+ * the pool table. It knows nothing of any backend's algorithm.
+ */
+
+import { AllocError, hex } from './errors.js';
+import {
+  BACKEND_MODULE,
+  BACKEND_MODULE_BYTES,
+  BACKEND_NAME,
+  BACKEND_NAME_BYTES,
+  BACKEND_OPTIONS,
+  BACKEND_OPTIONS_BYTES,
+  BACKEND_STATE,
+  BACKEND_STATE_MAX_BYTES,
+  CONTROL_BYTES,
+  HEAP_MAGIC,
+  LAYOUT_VERSION,
+  LOCK_NAMES,
+  LOCK_RECORD_BYTES,
+  LOCK_TABLE,
+  MAX_POOLS,
+  MAX_THREADS_LIMIT,
+  POOL_ENTRY_BYTES,
+  POOL_SIZE,
+  POOL_START,
+  POOL_TABLE,
+  SB_ARENA_BYTES,
+  SB_ARENA_OFFSET,
+  SB_BACKEND_STATE_BYTES,
+  SB_HEAP_COOKIE,
+  SB_LAYOUT_VERSION,
+  SB_LOCK_TIMEOUT_MS,
+  SB_MAGIC,
+  SB_MAX_THREADS,
+  SB_POOL_COUNT,
+} from './heap-layout.js';
+import type { HeapMemory } from './interfaces.js';
+import { HEAP_ALIGN, MiB } from './layout.js';
+import { SharedMutex, type ThreadDescriber } from './mutex.js';
+
+/** Default arena size: 512 MiB (committed lazily, so untouched memory costs nothing). */
+export const DEFAULT_HEAP_BYTES = 512 * MiB;
+/** Largest arena: the whole buffer must stay below 4 GiB so every address fits in 32 bits. */
+export const MAX_HEAP_BYTES = 4096 * MiB - 2 * HEAP_ALIGN;
+/** Default number of thread slots. */
+export const DEFAULT_MAX_THREADS = 64;
+/** Default bound on a lock wait before `LockTimeout`. */
+export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+
+/** What `SharedHeap.format` writes into a new superblock. */
+export interface HeapFormat {
+  /** Arena bytes: a multiple of 4 MiB, from 4 MiB to `MAX_HEAP_BYTES`. */
+  heapBytes: number;
+  maxThreads: number;
+  lockTimeoutMs: number;
+  backendName: string;
+  backendModuleUrl: string;
+  backendOptionsJson: string;
+  backendStateBytes: number;
+}
+
+/** A memory range of the arena given to the backend. */
+export interface Pool {
+  readonly start: number;
+  readonly size: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Makes the typed-array views every component reads the heap through. */
+export function viewsOf(buffer: SharedArrayBuffer): HeapMemory {
+  return {
+    buffer,
+    u8: new Uint8Array(buffer),
+    u32: new Uint32Array(buffer),
+    i32: new Int32Array(buffer),
+    f64: new Float64Array(buffer),
+  };
+}
+
+/**
+ * A handle on a formatted heap buffer for one thread: views, superblock fields, pool table.
+ */
+export class SharedHeap {
+  readonly memory: HeapMemory;
+  readonly arenaStart: number;
+  readonly arenaBytes: number;
+  readonly arenaEnd: number;
+  readonly maxThreads: number;
+  readonly lockTimeoutMs: number;
+  readonly cookie: number;
+  readonly backendStateBytes: number;
+
+  private constructor(memory: HeapMemory) {
+    this.memory = memory;
+    const u32 = memory.u32;
+    this.arenaStart = u32[SB_ARENA_OFFSET >> 2]!;
+    this.arenaBytes = u32[SB_ARENA_BYTES >> 2]!;
+    this.arenaEnd = this.arenaStart + this.arenaBytes;
+    this.maxThreads = u32[SB_MAX_THREADS >> 2]!;
+    this.lockTimeoutMs = u32[SB_LOCK_TIMEOUT_MS >> 2]!;
+    this.cookie = u32[SB_HEAP_COOKIE >> 2]!;
+    this.backendStateBytes = u32[SB_BACKEND_STATE_BYTES >> 2]!;
+  }
+
+  /**
+   * Allocates and formats a new heap buffer. The magic word is written last, so a buffer is
+   * never recognised half-formatted; `publish()` writes it once the backend is formatted.
+   * @throws AllocError `InvalidParam` for a heap size that is not a multiple of 4 MiB or out
+   *   of range, a bad thread count or timeout, or strings that do not fit
+   */
+  static format(format: HeapFormat): SharedHeap {
+    const { heapBytes, maxThreads, lockTimeoutMs } = format;
+    if (!Number.isSafeInteger(heapBytes) || heapBytes < HEAP_ALIGN || heapBytes % HEAP_ALIGN !== 0) {
+      throw new AllocError(
+        'InvalidParam',
+        `heap size ${String(heapBytes)} is not a positive multiple of 4 MiB (${HEAP_ALIGN} bytes)`,
+      );
+    }
+    if (heapBytes > MAX_HEAP_BYTES) {
+      throw new AllocError(
+        'InvalidParam',
+        `heap size ${heapBytes} exceeds the largest heap, ${MAX_HEAP_BYTES} bytes ` +
+          '(addresses must fit in 32 bits)',
+      );
+    }
+    if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > MAX_THREADS_LIMIT) {
+      throw new AllocError(
+        'InvalidParam',
+        `maxThreads ${String(maxThreads)} is not an integer from 1 to ${MAX_THREADS_LIMIT}`,
+      );
+    }
+    if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > 0x7fffffff) {
+      throw new AllocError('InvalidParam', `lockTimeoutMs ${String(lockTimeoutMs)} is not a positive integer`);
+    }
+    if (format.backendStateBytes > BACKEND_STATE_MAX_BYTES) {
+      throw new AllocError(
+        'InvalidParam',
+        `backend '${format.backendName}' asks for ${format.backendStateBytes} bytes of state; ` +
+          `at most ${BACKEND_STATE_MAX_BYTES} fit in the control region`,
+      );
+    }
+    const memory = viewsOf(new SharedArrayBuffer(CONTROL_BYTES + heapBytes));
+    const u32 = memory.u32;
+    u32[SB_LAYOUT_VERSION >> 2] = LAYOUT_VERSION;
+    u32[SB_ARENA_OFFSET >> 2] = CONTROL_BYTES;
+    u32[SB_ARENA_BYTES >> 2] = heapBytes;
+    u32[SB_MAX_THREADS >> 2] = maxThreads;
+    u32[SB_LOCK_TIMEOUT_MS >> 2] = lockTimeoutMs;
+    u32[SB_HEAP_COOKIE >> 2] = crypto.getRandomValues(new Uint32Array(1))[0]! | 1;
+    u32[SB_BACKEND_STATE_BYTES >> 2] = format.backendStateBytes;
+    writeString(memory.u8, BACKEND_NAME, BACKEND_NAME_BYTES, format.backendName, 'backend name');
+    writeString(memory.u8, BACKEND_MODULE, BACKEND_MODULE_BYTES, format.backendModuleUrl, 'backend module URL');
+    writeString(memory.u8, BACKEND_OPTIONS, BACKEND_OPTIONS_BYTES, format.backendOptionsJson, 'backend options');
+    return new SharedHeap(memory);
+  }
+
+  /**
+   * Recognises a formatted heap buffer, as `attach` does in a worker.
+   * @throws AllocError `InvalidHeap` naming what is wrong with the buffer
+   */
+  static open(buffer: unknown): SharedHeap {
+    if (!(buffer instanceof SharedArrayBuffer)) {
+      const what = buffer instanceof ArrayBuffer ? 'an ArrayBuffer (not shared)' : typeof buffer;
+      throw new AllocError('InvalidHeap', `a heaplab heap is a SharedArrayBuffer; got ${what}`);
+    }
+    if (buffer.byteLength < CONTROL_BYTES + HEAP_ALIGN) {
+      throw new AllocError(
+        'InvalidHeap',
+        `a buffer of ${buffer.byteLength} bytes is too small to be a heaplab heap`,
+      );
+    }
+    const memory = viewsOf(buffer);
+    const magic = Atomics.load(memory.u32, SB_MAGIC >> 2);
+    if (magic !== HEAP_MAGIC) {
+      throw new AllocError(
+        'InvalidHeap',
+        `this SharedArrayBuffer is not a heaplab heap (magic ${hex(magic)}, expected ${hex(HEAP_MAGIC)})`,
+      );
+    }
+    const version = memory.u32[SB_LAYOUT_VERSION >> 2]!;
+    if (version !== LAYOUT_VERSION) {
+      throw new AllocError(
+        'InvalidHeap',
+        `heap layout version ${version} is not supported (this heaplab reads version ${LAYOUT_VERSION})`,
+      );
+    }
+    const heap = new SharedHeap(memory);
+    if (heap.arenaStart !== CONTROL_BYTES || heap.arenaEnd !== buffer.byteLength) {
+      throw new AllocError(
+        'InvalidHeap',
+        `heap superblock is inconsistent: arena ${hex(heap.arenaStart)}+${heap.arenaBytes} ` +
+          `in a buffer of ${buffer.byteLength} bytes`,
+      );
+    }
+    return heap;
+  }
+
+  /** Marks the heap as formatted: from now on `open` accepts it. */
+  publish(): void {
+    Atomics.store(this.memory.u32, SB_MAGIC >> 2, HEAP_MAGIC);
+  }
+
+  get buffer(): SharedArrayBuffer {
+    return this.memory.buffer;
+  }
+
+  get backendName(): string {
+    return readString(this.memory.u8, BACKEND_NAME, BACKEND_NAME_BYTES);
+  }
+
+  get backendModuleUrl(): string {
+    return readString(this.memory.u8, BACKEND_MODULE, BACKEND_MODULE_BYTES);
+  }
+
+  get backendOptionsJson(): string {
+    return readString(this.memory.u8, BACKEND_OPTIONS, BACKEND_OPTIONS_BYTES);
+  }
+
+  /** Start of the backend's control state. */
+  get backendStateOffset(): number {
+    return BACKEND_STATE;
+  }
+
+  /** A handle on lock record `index` for thread `threadId`. */
+  mutex(index: number, threadId: number, describeThread?: ThreadDescriber): SharedMutex {
+    return new SharedMutex(
+      this.memory.i32,
+      LOCK_TABLE + index * LOCK_RECORD_BYTES,
+      LOCK_NAMES[index]!,
+      threadId,
+      this.lockTimeoutMs,
+      describeThread,
+    );
+  }
+
+  /** The pools given to the backend so far, in the order they were added. */
+  pools(): Pool[] {
+    const u32 = this.memory.u32;
+    const count = Atomics.load(u32, SB_POOL_COUNT >> 2);
+    const pools: Pool[] = [];
+    for (let i = 0; i < count; i++) {
+      const entry = (POOL_TABLE + i * POOL_ENTRY_BYTES) >> 2;
+      pools.push({ start: u32[entry + (POOL_START >> 2)]!, size: u32[entry + (POOL_SIZE >> 2)]! });
+    }
+    return pools;
+  }
+
+  /**
+   * Checks that `[start, start + size)` lies in the arena and overlaps no pool, without
+   * recording it. Call with the pools lock held.
+   * @throws AllocError `InvalidParam` outside the arena or with a bad start or size;
+   *   `MemoryOverlap` when it overlaps a pool; `NoMemory` when the pool table is full
+   */
+  checkNewPool(start: number, size: number): void {
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size) || size <= 0) {
+      throw new AllocError(
+        'InvalidParam',
+        `memory range start ${String(start)} size ${String(size)} is not a positive integer range`,
+      );
+    }
+    if (start < this.arenaStart || start + size > this.arenaEnd) {
+      throw new AllocError(
+        'InvalidParam',
+        `memory range ${hex(start)}..${hex(start + size)} is outside the arena ` +
+          `${hex(this.arenaStart)}..${hex(this.arenaEnd)}`,
+      );
+    }
+    for (const pool of this.pools()) {
+      if (start < pool.start + pool.size && pool.start < start + size) {
+        throw new AllocError(
+          'MemoryOverlap',
+          `memory range ${hex(start)}..${hex(start + size)} overlaps the managed range ` +
+            `${hex(pool.start)}..${hex(pool.start + pool.size)}`,
+        );
+      }
+    }
+    if (Atomics.load(this.memory.u32, SB_POOL_COUNT >> 2) >= MAX_POOLS) {
+      throw new AllocError('NoMemory', `the pool table is full (${MAX_POOLS} ranges)`);
+    }
+  }
+
+  /** Records a checked pool. Call with the pools lock held, after `checkNewPool`. */
+  recordPool(start: number, size: number): void {
+    const u32 = this.memory.u32;
+    const count = u32[SB_POOL_COUNT >> 2]!;
+    const entry = (POOL_TABLE + count * POOL_ENTRY_BYTES) >> 2;
+    u32[entry + (POOL_START >> 2)] = start;
+    u32[entry + (POOL_SIZE >> 2)] = size;
+    Atomics.store(u32, SB_POOL_COUNT >> 2, count + 1);
+  }
+}
+
+function writeString(u8: Uint8Array, offset: number, capacity: number, value: string, what: string): void {
+  const bytes = encoder.encode(value);
+  if (bytes.length >= capacity) {
+    throw new AllocError(
+      'InvalidParam',
+      `${what} is ${bytes.length} bytes of UTF-8; at most ${capacity - 1} fit in the superblock`,
+    );
+  }
+  u8.set(bytes, offset);
+  u8.fill(0, offset + bytes.length, offset + capacity);
+}
+
+function readString(u8: Uint8Array, offset: number, capacity: number): string {
+  let end = offset;
+  while (end < offset + capacity && u8[end] !== 0) end++;
+  // TextDecoder refuses views of shared memory, so copy the few bytes out first.
+  return decoder.decode(u8.slice(offset, end));
+}
