@@ -1,0 +1,33 @@
+/**
+ * @heaplab/core/test-kit: the suites every backend package runs against itself, and the
+ * pieces they are made of (a heap model, block signatures, a worker pool).
+ *
+ * ```ts
+ * import { describeConformance, describeMultiWorker } from '@heaplab/core/test-kit';
+ * import { tlsfBackend } from '../src/index.js';
+ * describeConformance({ label: 'tlsf', backend: tlsfBackend });
+ * describeMultiWorker({ label: 'tlsf', backend: tlsfBackend });
+ * ```
+ */
+
+export {
+  describeConformance,
+  expectAllocError,
+  HeapModel,
+  makeHeap,
+  type SuiteTarget,
+} from './conformance.js';
+export { describeMultiWorker, type MultiWorkerOptions } from './multi-worker.js';
+export {
+  fillPattern,
+  findPatternMismatch,
+  patternByte,
+  Random,
+  readSignature,
+  SIGNATURE_BYTES,
+  signBlock,
+  type Signature,
+  verifyBlock,
+} from './patterns.js';
+export { spawnKitWorker, WorkerPool, WorkerTaskError } from './worker-pool.js';
+export type { ChurnResult, ChurnTask, HoldLockTask, KitTask, MutexTask } from './kit-worker.js';

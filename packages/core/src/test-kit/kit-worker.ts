@@ -1,0 +1,226 @@
+/**
+ * The worker side of the multi-worker harness. Each message names a task; the worker
+ * attaches to the task's heap (finding the backend from the heap itself), runs the task,
+ * detaches and replies. Blocks are signed and verified before every free, so lost updates,
+ * overlaps and cross-thread corruption surface as errors naming the block.
+ */
+
+import { parentPort } from 'node:worker_threads';
+
+import { AllocError } from '../errors.js';
+import { GlobalAllocator } from '../global-allocator.js';
+import { SharedHeap } from '../shared-heap.js';
+import { Random, SIGNATURE_BYTES, signBlock, verifyBlock, type Signature } from './patterns.js';
+
+/** Allocate, write, verify and free on one heap; optionally swap blocks with other workers. */
+export interface ChurnTask {
+  kind: 'churn';
+  buffer: SharedArrayBuffer;
+  seed: number;
+  iterations: number;
+  /** Blocks held at once. */
+  slots: number;
+  maxSize: number;
+  /**
+   * Transfer slots shared by the workers (a `Uint32Array` of addresses, 0 = empty): blocks
+   * put there are verified and freed by whichever worker takes them (cross-thread free).
+   */
+  mailbox?: SharedArrayBuffer;
+}
+
+/** Increment a plain word in the heap under one of the heap's shared locks. */
+export interface MutexTask {
+  kind: 'mutex';
+  buffer: SharedArrayBuffer;
+  lockIndex: number;
+  iterations: number;
+  /** Address of a 4-byte counter in the heap. */
+  counterAddress: number;
+}
+
+/**
+ * Take a lock and hold it. `signal` is an `Int32Array` buffer: the worker stores 1 in word 0
+ * once it holds the lock; with `release-on-signal` it waits for word 1 to become non-zero,
+ * then releases; with `exit-holding` it ends its thread still holding the lock.
+ */
+export interface HoldLockTask {
+  kind: 'hold-lock';
+  buffer: SharedArrayBuffer;
+  lockIndex: number;
+  signal: SharedArrayBuffer;
+  mode: 'release-on-signal' | 'exit-holding';
+}
+
+export type KitTask = { kind: 'ping' } | ChurnTask | MutexTask | HoldLockTask;
+
+/** What a churn task did. */
+export interface ChurnResult {
+  allocations: number;
+  frees: number;
+  reallocs: number;
+  /** Blocks put in the mailbox for another worker to free. */
+  handedOff: number;
+  /** Blocks taken from the mailbox and freed here. */
+  received: number;
+}
+
+export type KitReply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; message: string; kind?: string };
+
+/** Deadline for any wait on a signal from the main thread. */
+const SIGNAL_WAIT_MS = 30_000;
+
+async function churn(task: ChurnTask): Promise<ChurnResult> {
+  const heap = await GlobalAllocator.attach(task.buffer);
+  const u8 = heap.memory.u8;
+  const random = new Random(task.seed);
+  const mailbox = task.mailbox === undefined ? null : new Uint32Array(task.mailbox);
+  const addresses = new Array<number>(task.slots).fill(0);
+  const signatures = new Array<Signature | null>(task.slots).fill(null);
+  const result: ChurnResult = { allocations: 0, frees: 0, reallocs: 0, handedOff: 0, received: 0 };
+  let sequence = 0;
+
+  const verifyOrThrow = (address: number, expected?: Signature): void => {
+    const problem = verifyBlock(u8, address, expected);
+    if (problem !== null) throw new Error(`thread ${heap.threadId}: ${problem}`);
+  };
+
+  try {
+    for (let iteration = 0; iteration < task.iterations; iteration++) {
+      const slot = random.int(0, task.slots);
+      const held = addresses[slot]!;
+      if (held !== 0 && (random.nextU32() & 7) === 0) {
+        // Resize in place or move: the old contents must survive up to the smaller size.
+        const signature = signatures[slot]!;
+        verifyOrThrow(held, signature);
+        const size = random.size(task.maxSize);
+        const moved = heap.realloc(held, size);
+        if (moved === 0) throw new Error(`thread ${heap.threadId}: realloc to ${size} bytes failed`);
+        const kept = Math.min(signature.size, size);
+        if (kept >= SIGNATURE_BYTES && signature.size >= SIGNATURE_BYTES) {
+          verifyPrefix(u8, moved, signature, kept, heap.threadId);
+        }
+        const fresh = { writer: heap.threadId, sequence: sequence++, size };
+        signBlock(u8, moved, fresh);
+        addresses[slot] = moved;
+        signatures[slot] = fresh;
+        result.reallocs++;
+        continue;
+      }
+      if (held !== 0) {
+        verifyOrThrow(held, signatures[slot]!);
+        heap.free(held);
+        addresses[slot] = 0;
+        result.frees++;
+      }
+      if (mailbox !== null && (random.nextU32() & 3) === 0) {
+        const taken = Atomics.exchange(mailbox, random.int(0, mailbox.length), 0);
+        if (taken !== 0) {
+          verifyOrThrow(taken);
+          heap.free(taken);
+          result.received++;
+        }
+      }
+      const size = random.size(task.maxSize);
+      const address = heap.malloc(size);
+      if (address === 0) {
+        throw new Error(`thread ${heap.threadId}: malloc(${size}) returned 0 with ${heap.usedBytes()} bytes used`);
+      }
+      const signature = { writer: heap.threadId, sequence: sequence++, size };
+      signBlock(u8, address, signature);
+      result.allocations++;
+      if (mailbox !== null && size >= SIGNATURE_BYTES && random.nextU32() % 3 === 0) {
+        if (Atomics.compareExchange(mailbox, random.int(0, mailbox.length), 0, address) === 0) {
+          result.handedOff++;
+          continue;
+        }
+      }
+      addresses[slot] = address;
+      signatures[slot] = signature;
+    }
+    for (let slot = 0; slot < task.slots; slot++) {
+      const held = addresses[slot]!;
+      if (held === 0) continue;
+      verifyOrThrow(held, signatures[slot]!);
+      heap.free(held);
+      result.frees++;
+    }
+  } finally {
+    heap.detach();
+  }
+  return result;
+}
+
+function verifyPrefix(u8: Uint8Array, address: number, signature: Signature, kept: number, threadId: number): void {
+  const copy = new Uint8Array(kept);
+  copy.set(u8.subarray(address, address + kept));
+  const scratch = new Uint8Array(signature.size);
+  signBlock(scratch, 0, signature);
+  for (let offset = 0; offset < kept; offset++) {
+    if (copy[offset] !== scratch[offset]) {
+      throw new Error(`thread ${threadId}: realloc lost byte ${offset} of the block now at ${address}`);
+    }
+  }
+}
+
+async function mutexTask(task: MutexTask): Promise<number> {
+  const heap = await GlobalAllocator.attach(task.buffer);
+  try {
+    const mutex = SharedHeap.open(task.buffer).mutex(task.lockIndex, heap.threadId);
+    const u32 = heap.memory.u32;
+    const index = task.counterAddress >>> 2;
+    for (let i = 0; i < task.iterations; i++) {
+      mutex.lock();
+      // A plain read-modify-write: only the lock keeps increments from being lost.
+      u32[index] = u32[index]! + 1;
+      mutex.unlock();
+    }
+    return task.iterations;
+  } finally {
+    heap.detach();
+  }
+}
+
+async function holdLock(task: HoldLockTask): Promise<string> {
+  const heap = await GlobalAllocator.attach(task.buffer);
+  const mutex = SharedHeap.open(task.buffer).mutex(task.lockIndex, heap.threadId);
+  const signal = new Int32Array(task.signal);
+  mutex.lock();
+  Atomics.store(signal, 0, 1);
+  Atomics.notify(signal, 0);
+  if (task.mode === 'exit-holding') process.exit(0);
+  const deadline = Date.now() + SIGNAL_WAIT_MS;
+  while (Atomics.load(signal, 1) === 0 && Date.now() < deadline) Atomics.wait(signal, 1, 0, 50);
+  mutex.unlock();
+  heap.detach();
+  return 'released';
+}
+
+async function runTask(task: KitTask): Promise<unknown> {
+  switch (task.kind) {
+    case 'ping':
+      return 'pong';
+    case 'churn':
+      return churn(task);
+    case 'mutex':
+      return mutexTask(task);
+    case 'hold-lock':
+      return holdLock(task);
+  }
+}
+
+parentPort?.on('message', (message: { id: number; task: KitTask }) => {
+  runTask(message.task).then(
+    (result) => parentPort!.postMessage({ id: message.id, ok: true, result } satisfies KitReply),
+    (error: unknown) => {
+      const reply: KitReply = {
+        id: message.id,
+        ok: false,
+        message: error instanceof Error ? error.message : String(error),
+        ...(error instanceof AllocError ? { kind: error.kind } : {}),
+      };
+      parentPort!.postMessage(reply);
+    },
+  );
+});

@@ -1,0 +1,6 @@
+import { BASIC_STRATEGIES } from '../src/index.js';
+import { describeConformance } from '../src/test-kit/index.js';
+
+for (const strategy of BASIC_STRATEGIES) {
+  describeConformance({ label: `basic (${strategy})`, backend: 'basic', options: { strategy } });
+}

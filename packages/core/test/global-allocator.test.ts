@@ -1,0 +1,129 @@
+import { afterEach, describe, expect, it } from 'vitest';
+
+import {
+  basicBackend,
+  findBackend,
+  GlobalAllocator,
+  layout,
+  MiB,
+  PAGE_SIZE,
+  parseBackendSpec,
+  registerBackend,
+  registeredBackends,
+} from '../src/index.js';
+import { expectAllocError } from '../src/test-kit/index.js';
+
+describe('backend selection', () => {
+  const saved = process.env['HEAPLAB_BACKEND'];
+  afterEach(() => {
+    if (saved === undefined) delete process.env['HEAPLAB_BACKEND'];
+    else process.env['HEAPLAB_BACKEND'] = saved;
+  });
+
+  it('defaults to basic with first-fit', () => {
+    delete process.env['HEAPLAB_BACKEND'];
+    const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
+    expect(heap.backendName).toBe('basic');
+    expect(heap.backendDescriptor.normalizeOptions({})).toEqual({ strategy: 'first-fit' });
+    heap.detach();
+  });
+
+  it('takes the backend and its options from HEAPLAB_BACKEND', () => {
+    process.env['HEAPLAB_BACKEND'] = 'basic:strategy=worst-fit';
+    const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
+    expect(heap.backendName).toBe('basic');
+    const other = GlobalAllocator.attachSync(heap.buffer);
+    // Worst-fit is visible in behaviour: after freeing a small hole, the next small block
+    // goes to the big free tail, not into the hole.
+    const a = other.malloc(64);
+    const b = other.malloc(64);
+    other.free(a);
+    const c = other.malloc(64);
+    expect(c).toBeGreaterThan(b);
+    other.detach();
+    heap.detach();
+  });
+
+  it('refuses an unknown backend, listing the valid ones and how to add one', () => {
+    const error = expectAllocError(() => GlobalAllocator.create({ backend: 'nope' }), 'UnknownBackend');
+    expect(error.message).toContain("unknown backend 'nope' (valid: basic");
+    const hint = expectAllocError(() => findBackend('tlsf'), 'UnknownBackend');
+    expect(hint.message).toContain("import '@heaplab/tlsf'");
+    process.env['HEAPLAB_BACKEND'] = 'bogus';
+    expectAllocError(() => GlobalAllocator.create({ heapBytes: 4 * MiB }), 'UnknownBackend');
+  });
+
+  it('refuses bad options with the valid values', () => {
+    const bad = expectAllocError(
+      () => GlobalAllocator.create({ backend: 'basic', options: { strategy: 'next-fit' }, heapBytes: 4 * MiB }),
+      'InvalidParam',
+    );
+    expect(bad.message).toMatch(/first-fit/);
+    expectAllocError(
+      () => GlobalAllocator.create({ backend: 'basic', options: { colour: 'blue' }, heapBytes: 4 * MiB }),
+      'InvalidParam',
+    );
+  });
+
+  it('parses backend specs', () => {
+    expect(parseBackendSpec('basic')).toEqual({ name: 'basic', options: {} });
+    expect(parseBackendSpec(' tlsf:fl=24, secure=true ,mode=x')).toEqual({
+      name: 'tlsf',
+      options: { fl: 24, secure: true, mode: 'x' },
+    });
+    expectAllocError(() => parseBackendSpec('Basic'), 'InvalidParam');
+    expectAllocError(() => parseBackendSpec('basic:strategy'), 'InvalidParam');
+  });
+
+  it('registers descriptors once per name', () => {
+    registerBackend(basicBackend);
+    expect(registeredBackends().map((descriptor) => descriptor.name)).toContain('basic');
+    expectAllocError(() => registerBackend({ ...basicBackend, moduleUrl: 'file:///elsewhere.js' }), 'InvalidParam');
+  });
+});
+
+describe('GlobalAllocator faces', () => {
+  it('serves pages aligned as asked, with ArceOS parameter checks', () => {
+    const heap = GlobalAllocator.create({ heapBytes: 8 * MiB });
+    const pages = heap.allocPages(3, 4 * PAGE_SIZE);
+    expect(pages % (4 * PAGE_SIZE)).toBe(0);
+    expect(heap.usableSize(pages)).toBeGreaterThanOrEqual(3 * PAGE_SIZE);
+    expectAllocError(() => heap.allocPages(1, 2048), 'InvalidParam');
+    expectAllocError(() => heap.allocPages(1, 3 * PAGE_SIZE), 'InvalidParam');
+    expectAllocError(() => heap.allocPages(0, PAGE_SIZE), 'InvalidParam');
+    expectAllocError(() => heap.allocPages(10_000, PAGE_SIZE), 'NoMemory');
+    expectAllocError(() => heap.deallocPages(pages, 2), 'InvalidParam');
+    heap.deallocPages(pages, 3);
+    expect(heap.usedBytes()).toBe(0);
+    heap.detach();
+  });
+
+  it('alloc and dealloc use layouts; the NoMemory message says what is free', () => {
+    const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
+    const address = heap.alloc(layout(1000, 256));
+    expect(address % 256).toBe(0);
+    const error = expectAllocError(() => heap.alloc(layout(8 * MiB)), 'NoMemory');
+    expect(error.message).toMatch(/no room for 8388608 bytes aligned to 8 in the 'basic' heap \(\d+ bytes free, largest block \d+\)/);
+    heap.dealloc(address, layout(1000, 256));
+    expectAllocError(() => layout(-1), 'InvalidParam');
+    expectAllocError(() => layout(1, 5), 'InvalidParam');
+    expectAllocError(() => heap.init(0, 0), 'InvalidParam');
+    heap.detach();
+  });
+
+  it('counts calls per heap across handles', () => {
+    const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
+    const other = GlobalAllocator.attachSync(heap.buffer);
+    const a = heap.malloc(8);
+    const b = other.calloc(2, 8);
+    const c = other.alignedAlloc(64, 8);
+    const d = heap.realloc(a, 100);
+    other.free(b);
+    heap.free(c);
+    heap.free(d);
+    expect(heap.malloc(64 * MiB)).toBe(0);
+    expect(heap.stats().calls).toEqual({ malloc: 2, free: 3, calloc: 1, realloc: 1, alignedAlloc: 1, failed: 1 });
+    other.detach();
+    heap.detach();
+  });
+});
