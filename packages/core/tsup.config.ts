@@ -4,7 +4,8 @@ export default defineConfig({
   entry: ['src/index.ts', 'src/test-kit/index.ts', 'src/test-kit/kit-worker.ts', 'src/demo.ts', 'src/tools/alloc-pairs.ts'],
   format: ['esm'],
   target: 'node20',
-  dts: { entry: ['src/index.ts', 'src/test-kit/index.ts'] },
+  // Declarations are built without `composite`, which only the root `tsc -b` typecheck needs.
+  dts: { entry: ['src/index.ts', 'src/test-kit/index.ts'], compilerOptions: { composite: false } },
   sourcemap: true,
   clean: true,
   splitting: true,

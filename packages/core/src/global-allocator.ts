@@ -114,6 +114,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   readonly arenaEnd: number;
 
   private backend: Backend;
+  private readonly instance: Backend;
   private readonly heap: SharedHeap;
   private readonly registry: ThreadRegistry;
   private readonly descriptor: AnyDescriptor;
@@ -147,9 +148,15 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
         arenaEnd: heap.arenaEnd,
         threadId,
         cookie: heap.cookie,
+        maxThreads: heap.maxThreads,
+        locks: {
+          backend0: heap.mutex(LockIndex.backend0, threadId, describe),
+          backend1: heap.mutex(LockIndex.backend1, threadId, describe),
+        },
       },
       options,
     );
+    this.instance = inner;
     this.backend = descriptor.concurrency === 'locked' ? new LockedBackend(inner, this.heapMutex) : inner;
   }
 
@@ -480,9 +487,28 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     worker.once('exit', () => this.releaseThreadsOf(id));
   }
 
+  /**
+   * Touches every page of the arena so the operating system commits it now: a fresh
+   * `SharedArrayBuffer` is committed lazily, and benchmarks must not time page faults. The
+   * contents do not change (each touch is an atomic add of 0, safe while other threads run).
+   */
+  prefault(): void {
+    const u8 = this.memory.u8;
+    for (let address = this.arenaStart; address < this.arenaEnd; address += PAGE_SIZE) Atomics.add(u8, address, 0);
+  }
+
   /** Number of threads attached right now. */
   attachedThreads(): number {
     return this.registry.activeCount();
+  }
+
+  /**
+   * This thread's backend instance itself, for a backend package's own extensions (mimalloc's
+   * deferred-free callback, say). A lock-based backend's instance is not thread-safe: call it
+   * only while holding the heap lock.
+   */
+  get backendInstance(): Backend {
+    return this.instance;
   }
 
   /** The descriptor of this heap's backend. */

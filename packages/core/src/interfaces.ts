@@ -6,6 +6,7 @@
  */
 
 import type { Layout } from './layout.js';
+import type { SharedMutex } from './mutex.js';
 
 /** The part every allocator shares: it is given memory to manage. */
 export interface BaseAllocator {
@@ -152,6 +153,14 @@ export interface BackendContext {
   readonly threadId: number;
   /** The heap's random cookie, for backends that tag their blocks. */
   readonly cookie: number;
+  /** Slots in the thread registry: thread ids run from 1 to `maxThreads`. */
+  readonly maxThreads: number;
+  /**
+   * Two shared locks reserved for the backend's own use off its fast path (a thread-safe
+   * backend's segment pool, say), bound to this thread's id. Lock-based backends are
+   * already called under the heap lock and need neither.
+   */
+  readonly locks: { readonly backend0: SharedMutex; readonly backend1: SharedMutex };
 }
 
 /**
@@ -174,8 +183,9 @@ export interface Backend {
   /** @throws AllocError `NotAllocated` when `address` is not the start of a live block */
   usableSize(address: number): number;
   /**
-   * The size asked for when the block was made, if the backend keeps it; lets `dealloc`
-   * check a layout exactly.
+   * The size asked for when the block was made, or -1 when the backend does not keep it;
+   * lets `dealloc` check a layout exactly.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
    */
   requestedSize?(address: number): number;
   /**

@@ -11,6 +11,7 @@ import { BACKEND_STATE_MAX_BYTES } from '../src/heap-layout.js';
 import type { BackendContext, HeapMemory } from '../src/interfaces.js';
 import { GiB, KiB, MiB } from '../src/layout.js';
 import { viewsOf } from '../src/shared-heap.js';
+import { makeBackendContext } from '../src/test-kit/index.js';
 
 const ARENA_START = 4 * MiB;
 const ARENA_END = 12 * MiB;
@@ -24,13 +25,11 @@ interface Heap {
 
 function makeContext(memory: HeapMemory, threadId = 1): BackendContext {
   return {
-    memory,
+    ...makeBackendContext({ memory, threadId }),
     stateOffset: STATE_OFFSET,
     stateBytes: basicBackend.stateBytes,
     arenaStart: ARENA_START,
     arenaEnd: ARENA_END,
-    threadId,
-    cookie: 0x1234567,
   };
 }
 

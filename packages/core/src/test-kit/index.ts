@@ -10,6 +10,7 @@
  * ```
  */
 
+export { type BackendContextOptions, makeBackendContext } from './backend-context.js';
 export {
   describeConformance,
   expectAllocError,

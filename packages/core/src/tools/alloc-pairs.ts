@@ -45,7 +45,7 @@ function runPairs(heap: GlobalAllocator, seconds: number, seed: number): number 
 
 async function measureWorkers(strategy: string, workers: number, seconds: number): Promise<number> {
   const heap = GlobalAllocator.create({ backend: 'basic', options: { strategy }, heapBytes: HEAP_BYTES });
-  heap.memory.u8.fill(0, heap.arenaStart, heap.arenaEnd);
+  heap.prefault();
   const counts = await Promise.all(
     Array.from({ length: workers }, (_, index) => {
       const worker = new Worker(new URL(import.meta.url), {
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   const rows: Record<string, Record<string, string>> = {};
   for (const strategy of BASIC_STRATEGIES) {
     const heap = GlobalAllocator.create({ backend: 'basic', options: { strategy }, heapBytes: HEAP_BYTES });
-    heap.memory.u8.fill(0, heap.arenaStart, heap.arenaEnd);
+    heap.prefault();
     const single = runPairs(heap, seconds, 1) / seconds;
     heap.check();
     heap.detach();
