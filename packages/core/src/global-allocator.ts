@@ -79,8 +79,8 @@ export interface HeapStats extends BackendStats {
   heapBytes: number;
   /** `totalBytes - usedBytes`. */
   availableBytes: number;
-  /** `grantedBytes - requestedBytes`: bytes handed out beyond what was asked. */
-  internalFragmentationBytes: number;
+  /** `grantedBytes - requestedBytes`: bytes handed out beyond what was asked; null when unknown. */
+  internalFragmentationBytes: number | null;
   calls: {
     malloc: number;
     free: number;
@@ -436,7 +436,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       backend: this.backendName,
       heapBytes: this.heap.arenaBytes,
       availableBytes: backendStats.totalBytes - backendStats.usedBytes,
-      internalFragmentationBytes: backendStats.grantedBytes - backendStats.requestedBytes,
+      internalFragmentationBytes:
+        backendStats.requestedBytes === null ? null : backendStats.grantedBytes - backendStats.requestedBytes,
       calls: {
         malloc: sum(Counter.malloc),
         free: sum(Counter.free),

@@ -102,8 +102,12 @@ export interface BackendStats {
   usedBytes: number;
   /** Highest `usedBytes` seen since the heap was formatted. */
   peakUsedBytes: number;
-  /** Sum of the sizes callers asked for, over live blocks. */
-  requestedBytes: number;
+  /**
+   * Sum of the sizes callers asked for, over live blocks; null when the backend does not
+   * record requested sizes (size-class backends, whose blocks carry no header, need not:
+   * a benchmark that knows its requests measures internal fragmentation from `usableSize`).
+   */
+  requestedBytes: number | null;
   /** Sum of the usable sizes handed out, over live blocks. */
   grantedBytes: number;
   /** Bytes of live-block headers, pool sentinels and other bookkeeping inside the arena. */
