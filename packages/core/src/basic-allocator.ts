@@ -43,6 +43,7 @@
  */
 
 import { AllocError, hex } from './errors.js';
+import { checkArenaRange } from './layout.js';
 import type {
   Backend,
   BackendContext,
@@ -264,18 +265,7 @@ export class BasicAllocator implements Backend {
 
   /** Returns the 8-aligned start of a checked pool range. */
   private poolBounds(start: number, size: number): number {
-    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size) || size <= 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `memory range start ${String(start)} size ${String(size)} is not a positive integer range`,
-      );
-    }
-    if (start < this.arenaStart || start + size > this.arenaEnd) {
-      throw new AllocError(
-        'InvalidParam',
-        `memory range ${hex(start)}..${hex(start + size)} is outside the arena ${hex(this.arenaStart)}..${hex(this.arenaEnd)}`,
-      );
-    }
+    checkArenaRange(start, size, this.arenaStart, this.arenaEnd);
     const s = start % 8 === 0 ? start : start + (8 - (start % 8));
     const e = start + size - ((start + size) % 8);
     if (e - s < MIN_BLOCK + SENTINEL_BYTES) {

@@ -9,6 +9,7 @@ export {
   alignDown,
   alignUp,
   checkAlign,
+  checkArenaRange,
   checkSize,
   GiB,
   HEAP_ALIGN,

@@ -1,4 +1,4 @@
-import { AllocError } from './errors.js';
+import { AllocError, hex } from './errors.js';
 
 /** 1 KiB, 1 MiB, 1 GiB in bytes: sizes in this code are written with these. */
 export const KiB = 1024;
@@ -89,4 +89,24 @@ export function alignDown(value: number, align: number): number {
 /** True when `value` is a power of two that fits in 32 bits. */
 export function isPowerOfTwo(value: number): boolean {
   return value >>> 0 === value && value !== 0 && (value & (value - 1)) === 0;
+}
+
+/**
+ * Checks that `[start, start + size)` is a non-empty integer range inside
+ * `[arenaStart, arenaEnd)`, as `init` and `addMemory` ranges must be.
+ * @throws AllocError `InvalidParam` naming the range and the arena
+ */
+export function checkArenaRange(start: number, size: number, arenaStart: number, arenaEnd: number): void {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size) || size <= 0) {
+    throw new AllocError(
+      'InvalidParam',
+      `memory range start ${String(start)} size ${String(size)} is not a positive integer range`,
+    );
+  }
+  if (start < arenaStart || start + size > arenaEnd) {
+    throw new AllocError(
+      'InvalidParam',
+      `memory range ${hex(start)}..${hex(start + size)} is outside the arena ${hex(arenaStart)}..${hex(arenaEnd)}`,
+    );
+  }
 }

@@ -38,7 +38,7 @@ import {
   SB_POOL_COUNT,
 } from './heap-layout.js';
 import type { HeapMemory } from './interfaces.js';
-import { HEAP_ALIGN, MiB } from './layout.js';
+import { checkArenaRange, HEAP_ALIGN, MiB } from './layout.js';
 import { SharedMutex, type ThreadDescriber } from './mutex.js';
 
 /** Default arena size: 512 MiB (committed lazily, so untouched memory costs nothing). */
@@ -257,19 +257,7 @@ export class SharedHeap {
    *   `MemoryOverlap` when it overlaps a pool; `NoMemory` when the pool table is full
    */
   checkNewPool(start: number, size: number): void {
-    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size) || size <= 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `memory range start ${String(start)} size ${String(size)} is not a positive integer range`,
-      );
-    }
-    if (start < this.arenaStart || start + size > this.arenaEnd) {
-      throw new AllocError(
-        'InvalidParam',
-        `memory range ${hex(start)}..${hex(start + size)} is outside the arena ` +
-          `${hex(this.arenaStart)}..${hex(this.arenaEnd)}`,
-      );
-    }
+    checkArenaRange(start, size, this.arenaStart, this.arenaEnd);
     for (const pool of this.pools()) {
       if (start < pool.start + pool.size && pool.start < start + size) {
         throw new AllocError(
