@@ -295,8 +295,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   free(address: number): void {
     if (address === 0) return;
     this.checkAddress(address);
-    this.f64[this.counters + Counter.free]!++;
     this.backend.release(address);
+    // Counted after the release, so refused frees (double, interior) do not count as calls.
+    this.f64[this.counters + Counter.free]!++;
   }
 
   /**
