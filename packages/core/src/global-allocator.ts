@@ -18,7 +18,8 @@ import {
   registerBackend,
 } from './backend-registry.js';
 import { AllocError, hex } from './errors.js';
-import { Counter, LOCK_COUNT, LockIndex } from './heap-layout.js';
+import { DEFAULT_HELD_LIMIT_BYTES, type DelayedFreeStats, DelayedFrees, formatDelayedFrees } from './delayed-free.js';
+import { Counter, HeapFlag, LOCK_COUNT, LockIndex, POISON_BYTE } from './heap-layout.js';
 import type {
   Backend,
   BackendDescriptor,
@@ -30,6 +31,7 @@ import type {
 } from './interfaces.js';
 import { checkAlign, checkSize, type Layout, MIN_ALIGN, PAGE_SIZE } from './layout.js';
 import { LockedBackend } from './locked-backend.js';
+import { formatQsbr, Qsbr } from './qsbr.js';
 import type { SharedMutex } from './mutex.js';
 import {
   DEFAULT_HEAP_BYTES,
@@ -64,6 +66,16 @@ export interface HeapConfig {
   maxThreads?: number;
   /** Bound on any lock wait before `LockTimeout`. Default 10 000 ms. */
   lockTimeoutMs?: number;
+  /**
+   * Fill every block with 0xdd when it is really freed (by `free`, or when a delayed free
+   * completes), so a use after free reads poison. A debugging aid; it costs a fill per free.
+   */
+  poisonFreed?: boolean;
+  /**
+   * Bytes one thread's delayed frees may hold back before the write sequence is advanced and
+   * processing becomes due. Default 1 MiB.
+   */
+  delayedFreeLimitBytes?: number;
 }
 
 /** Options of `attach`. */
@@ -89,7 +101,10 @@ export interface HeapStats extends BackendStats {
     alignedAlloc: number;
     /** Requests that got 0 / `NoMemory`. */
     failed: number;
+    freeDelayed: number;
   };
+  /** This thread's delayed frees, and those left by departed threads. */
+  delayedFree: DelayedFreeStats & { orphanHeldBytes: number; writeSequence: number };
   /** Threads attached right now. */
   threads: number;
   /** Acquisitions of the heap lock that had to wait (lock-based backends). */
@@ -122,6 +137,11 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   private readonly poolsMutex: SharedMutex;
   private readonly f64: Float64Array;
   private readonly counters: number;
+  private readonly qsbr: Qsbr;
+  private readonly delayed: DelayedFrees;
+  private readonly poisonFreed: boolean;
+  /** Set when delayed frees should be processed at the next safe point (an allocation). */
+  private delayedDue = false;
 
   private constructor(heap: SharedHeap, descriptor: AnyDescriptor, threadId: number) {
     this.heap = heap;
@@ -158,6 +178,16 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     );
     this.instance = inner;
     this.backend = descriptor.concurrency === 'locked' ? new LockedBackend(inner, this.heapMutex) : inner;
+    this.poisonFreed = (heap.heapFlags & HeapFlag.poisonFreed) !== 0;
+    this.qsbr = new Qsbr(heap.memory, threadId, heap.maxThreads);
+    this.delayed = new DelayedFrees(
+      heap.memory,
+      this.qsbr,
+      this.backend,
+      heap.mutex(LockIndex.qsbrOrphans, threadId, describe),
+      (address) => this.releaseBlock(address),
+    );
+    this.qsbr.online();
   }
 
   /**
@@ -176,7 +206,14 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       backendModuleUrl: descriptor.moduleUrl,
       backendOptionsJson: JSON.stringify(options),
       backendStateBytes: descriptor.stateBytes,
+      heapFlags: config.poisonFreed === true ? HeapFlag.poisonFreed : 0,
     });
+    formatQsbr(heap.memory);
+    const limit = config.delayedFreeLimitBytes ?? DEFAULT_HELD_LIMIT_BYTES;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 0xffff_ffff) {
+      throw new AllocError('InvalidParam', `delayedFreeLimitBytes ${String(limit)} is not a positive 32-bit integer`);
+    }
+    formatDelayedFrees(heap.memory, limit);
     const initBytes = config.initBytes ?? heap.arenaBytes;
     heap.checkNewPool(heap.arenaStart, initBytes);
     const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
@@ -228,7 +265,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   malloc(size: number): number {
     checkSize(size);
     this.f64[this.counters + Counter.malloc]!++;
-    return this.counted(this.backend.allocate(size, MIN_ALIGN));
+    return this.allocate(size, MIN_ALIGN);
   }
 
   /**
@@ -244,7 +281,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       throw new AllocError('InvalidParam', `calloc(${count}, ${size}) overflows: ${bytes} bytes`);
     }
     this.f64[this.counters + Counter.calloc]!++;
-    const address = this.counted(this.backend.allocate(bytes, MIN_ALIGN));
+    const address = this.allocate(bytes, MIN_ALIGN);
     if (address !== 0) this.memory.u8.fill(0, address, address + bytes);
     return address;
   }
@@ -257,7 +294,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     checkAlign(align);
     checkSize(size);
     this.f64[this.counters + Counter.alignedAlloc]!++;
-    return this.counted(this.backend.allocate(size, align < MIN_ALIGN ? MIN_ALIGN : align));
+    return this.allocate(size, align < MIN_ALIGN ? MIN_ALIGN : align);
   }
 
   /** Same as `alignedAlloc(align, size)`, with C's `memalign` name. @throws AllocError as `alignedAlloc` */
@@ -280,8 +317,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     const backend = this.backend;
     const oldUsable = backend.usableSize(address);
     if (backend.resizeInPlace !== undefined && backend.resizeInPlace(address, size)) return address;
-    const moved = backend.allocate(size, MIN_ALIGN);
-    if (moved === 0) return this.counted(0);
+    const moved = this.allocate(size, MIN_ALIGN);
+    if (moved === 0) return 0;
     this.memory.u8.copyWithin(moved, address, address + Math.min(oldUsable, size));
     backend.release(address);
     return moved;
@@ -295,9 +332,56 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   free(address: number): void {
     if (address === 0) return;
     this.checkAddress(address);
-    this.backend.release(address);
+    this.releaseBlock(address);
     // Counted after the release, so refused frees (double, interior) do not count as calls.
     this.f64[this.counters + Counter.free]!++;
+  }
+
+  // --- safe memory reclamation (QSBR) ----------------------------------------------------
+
+  /**
+   * Frees a block once no thread can still be reading it: the block stays intact until every
+   * thread attached to the heap has passed a quiescent point (`quiescent()`) after this call,
+   * and is then freed at one of this thread's safe points (its next allocation once the work
+   * is due, or `processDelayed()`). For structures that readers traverse without locks.
+   * @throws AllocError as `free` for a bad address; `NoMemory` when the heap has no room for
+   *   the bookkeeping (the block then stays live)
+   */
+  freeDelayed(address: number): void {
+    this.checkAddress(address);
+    const usable = this.backend.usableSize(address);
+    if (this.delayed.add(address, usable)) this.delayedDue = true;
+    this.f64[this.counters + Counter.freeDelayed]!++;
+  }
+
+  /**
+   * Frees every delayed block whose goal all threads have reached (this thread's, then those
+   * left by departed threads when nobody else is at it). Never waits. Returns how many.
+   */
+  processDelayed(): number {
+    this.delayedDue = false;
+    return this.delayed.process();
+  }
+
+  /**
+   * Declares a quiescent point: this thread holds no references into shared structures right
+   * now. Readers call it between operations; until they do, delayed frees wait for them.
+   */
+  quiescent(): void {
+    this.qsbr.quiescent();
+  }
+
+  /**
+   * Declares this thread idle: it promises to hold no references until `resume()`, and holds
+   * no delayed free back meanwhile (a worker waiting for work, say).
+   */
+  idle(): void {
+    this.qsbr.offline();
+  }
+
+  /** Ends `idle()`: the thread takes part in reclamation again, from a quiescent point. */
+  resume(): void {
+    this.qsbr.online();
   }
 
   /**
@@ -446,6 +530,12 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
         realloc: sum(Counter.realloc),
         alignedAlloc: sum(Counter.alignedAlloc),
         failed: sum(Counter.failed),
+        freeDelayed: sum(Counter.freeDelayed),
+      },
+      delayedFree: {
+        ...this.delayed.stats(),
+        orphanHeldBytes: this.delayed.orphanHeldBytes(),
+        writeSequence: this.qsbr.writeSequence(),
       },
       threads: this.registry.activeCount(),
       contendedLockAcquisitions: this.heapMutex.contendedCount(),
@@ -460,6 +550,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    */
   detach(): void {
     if (this.registry.beginRelease(this.threadId)) {
+      this.delayed.handOver(this.threadId);
+      this.qsbr.offline();
       this.backend.releaseThread?.(this.threadId, false);
       this.registry.finishRelease(this.threadId);
     }
@@ -476,6 +568,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     for (const threadId of this.registry.threadsOfNodeThread(deadNodeThreadId)) {
       if (!this.registry.beginRelease(threadId)) continue;
       for (let lock = 0; lock < LOCK_COUNT; lock++) this.heap.mutex(lock, this.threadId).poisonIfHeldBy(threadId);
+      this.qsbr.offlineThread(threadId);
+      this.delayed.handOver(threadId);
       this.backend.releaseThread?.(threadId, true);
       this.registry.finishRelease(threadId);
       released.push(threadId);
@@ -520,9 +614,27 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   // --- helpers ---------------------------------------------------------------------------
 
-  private counted(address: number): number {
+  /** Every allocation goes through here: the safe point where due delayed frees run. */
+  private allocate(size: number, align: number): number {
+    if (this.delayedDue) this.processDelayed();
+    const address = this.backend.allocate(size, align);
+    return address !== 0 ? address : this.allocateAfterReclaim(size, align);
+  }
+
+  /** The heap had no room: complete what delayed frees can be completed, then try once more. */
+  private allocateAfterReclaim(size: number, align: number): number {
+    const address = this.processDelayed() > 0 ? this.backend.allocate(size, align) : 0;
     if (address === 0) this.f64[this.counters + Counter.failed]!++;
     return address;
+  }
+
+  /** Frees a validated-in-range block for real, poisoning it first when the heap says so. */
+  private releaseBlock(address: number): void {
+    if (this.poisonFreed) {
+      const usable = this.backend.usableSize(address);
+      this.memory.u8.fill(POISON_BYTE, address, address + usable);
+    }
+    this.backend.release(address);
   }
 
   /**

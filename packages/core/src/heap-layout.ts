@@ -10,7 +10,8 @@
  *  576      | backend name, module URL, options JSON   |
  *  2048     | pool table, 64 x 8 B     (POOL_*)        |
  *  4096     | thread registry, 256 x 128 B (SLOT_*)    |
- *  36864    | unused                                   |
+ *  36864    | QSBR domain + 256 x 32 B records (QSBR_*)|
+ *  45120    | unused                                   |
  *  65536    | backend state area (BACKEND_STATE_*)     |  the backend's own control structures
  *  4 MiB    +------------------------------------------+  arena: 4 MiB aligned, `arenaBytes`
  *           | allocatable region                       |  long, a multiple of 4 MiB; blocks,
@@ -39,7 +40,7 @@ export const LAYOUT_VERSION = 1;
 //
 //  0 magic | 4 layoutVersion | 8 arenaOffset | 12 arenaBytes
 // 16 maxThreads | 20 lockTimeoutMs | 24 heapCookie | 28 poolCount
-// 32 backendStateBytes | 36..63 reserved
+// 32 backendStateBytes | 36 heapFlags (HeapFlag) | 40..63 reserved
 
 /** Byte offset of the magic word; 0 until the heap is fully formatted. */
 export const SB_MAGIC = 0;
@@ -58,6 +59,17 @@ export const SB_HEAP_COOKIE = 24;
 export const SB_POOL_COUNT = 28;
 /** Bytes of the backend state area that the backend asked for. */
 export const SB_BACKEND_STATE_BYTES = 32;
+/** Heap-wide switches chosen at creation (`HeapFlag` bits). */
+export const SB_HEAP_FLAGS = 36;
+
+/** Bits of `SB_HEAP_FLAGS`. */
+export const HeapFlag = {
+  /** Fill every block with `POISON_BYTE` when it is really freed, so use-after-free shows. */
+  poisonFreed: 1,
+} as const;
+
+/** What poisoned memory holds. */
+export const POISON_BYTE = 0xdd;
 
 // --- lock records: 8 records of 64 bytes from offset 64 --------------------------------------
 //
@@ -82,8 +94,10 @@ export const LockIndex = {
   /** Free for backends that need a lock off their fast path (mimalloc's segment pool). */
   backend0: 2,
   backend1: 3,
+  /** Guards the QSBR orphan list (delayed frees left by departed threads). */
+  qsbrOrphans: 4,
 } as const;
-export const LOCK_NAMES = ['heap', 'pools', 'backend0', 'backend1', 'lock4', 'lock5', 'lock6', 'lock7'];
+export const LOCK_NAMES = ['heap', 'pools', 'backend0', 'backend1', 'qsbr-orphans', 'lock5', 'lock6', 'lock7'];
 
 // --- backend identity: strings at fixed places -----------------------------------------------
 
@@ -140,8 +154,37 @@ export const Counter = {
   realloc: 3,
   alignedAlloc: 4,
   failed: 5,
+  freeDelayed: 6,
 } as const;
-export const COUNTER_COUNT = 6;
+export const COUNTER_COUNT = 7;
+
+// --- QSBR domain: 64 bytes at 36864, then one 32-byte record per thread ---------------------
+//
+// Quiescent-state-based reclamation (see qsbr.ts). Sequences are odd int32 values compared
+// with wrap-around; 0 in a record means the thread is offline and holds nothing back.
+//  +0 writeSequence (advanced by 2) | +4 readSequence (cached minimum over online records)
+//  +8 orphanHead (first chunk of delayed frees left by departed threads, under qsbrOrphans)
+//  +12 heldLimitBytes | +16..63 reserved
+// record of thread t at QSBR_RECORDS + (t - 1) * QSBR_RECORD_BYTES:
+//  +0 sequence (last write sequence seen at a quiescent point; 0 offline)
+//  +4 queueHead | +8 queueTail (chunks of this thread's pending delayed frees, in the arena)
+//  +12 heldBytes (usable bytes waiting in the queue) | +16 deferredAdvances
+//  +20 pendingCount | +24 peakHeldBytes | +28 reserved
+
+export const QSBR_DOMAIN = 36864;
+export const QSBR_WRITE_SEQUENCE = 0;
+export const QSBR_READ_SEQUENCE = 4;
+export const QSBR_ORPHAN_HEAD = 8;
+export const QSBR_HELD_LIMIT = 12;
+export const QSBR_RECORDS = QSBR_DOMAIN + 64;
+export const QSBR_RECORD_BYTES = 32;
+export const QR_SEQUENCE = 0;
+export const QR_QUEUE_HEAD = 4;
+export const QR_QUEUE_TAIL = 8;
+export const QR_HELD_BYTES = 12;
+export const QR_DEFERRED = 16;
+export const QR_PENDING = 20;
+export const QR_PEAK_HELD = 24;
 
 // --- backend state area ----------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ export {
   BACKEND_STATE_MAX_BYTES,
   CONTROL_BYTES,
   LockIndex,
+  POISON_BYTE,
   MAX_THREADS_LIMIT,
 } from './heap-layout.js';
 export {
@@ -52,6 +53,8 @@ export {
   viewsOf,
 } from './shared-heap.js';
 export { SharedMutex } from './mutex.js';
+export { Qsbr, sequenceReached } from './qsbr.js';
+export { CHUNK_BYTES, DEFAULT_HELD_LIMIT_BYTES, type DelayedFreeStats } from './delayed-free.js';
 export { ThreadRegistry } from './thread-registry.js';
 export { BitmapPageAllocator } from './bitmap-page-allocator.js';
 export { BASIC_STRATEGIES, BasicAllocator, type BasicOptions, basicBackend } from './basic-allocator.js';

@@ -31,6 +31,7 @@ import {
   SB_ARENA_OFFSET,
   SB_BACKEND_STATE_BYTES,
   SB_HEAP_COOKIE,
+  SB_HEAP_FLAGS,
   SB_LAYOUT_VERSION,
   SB_LOCK_TIMEOUT_MS,
   SB_MAGIC,
@@ -60,6 +61,8 @@ export interface HeapFormat {
   backendModuleUrl: string;
   backendOptionsJson: string;
   backendStateBytes: number;
+  /** `HeapFlag` bits. */
+  heapFlags: number;
 }
 
 /** A memory range of the arena given to the backend. */
@@ -94,6 +97,8 @@ export class SharedHeap {
   readonly lockTimeoutMs: number;
   readonly cookie: number;
   readonly backendStateBytes: number;
+  /** `HeapFlag` bits chosen at creation. */
+  readonly heapFlags: number;
 
   private constructor(memory: HeapMemory) {
     this.memory = memory;
@@ -105,6 +110,7 @@ export class SharedHeap {
     this.lockTimeoutMs = u32[SB_LOCK_TIMEOUT_MS >> 2]!;
     this.cookie = u32[SB_HEAP_COOKIE >> 2]!;
     this.backendStateBytes = u32[SB_BACKEND_STATE_BYTES >> 2]!;
+    this.heapFlags = u32[SB_HEAP_FLAGS >> 2]!;
   }
 
   /**
@@ -153,6 +159,7 @@ export class SharedHeap {
     u32[SB_LOCK_TIMEOUT_MS >> 2] = lockTimeoutMs;
     u32[SB_HEAP_COOKIE >> 2] = crypto.getRandomValues(new Uint32Array(1))[0]! | 1;
     u32[SB_BACKEND_STATE_BYTES >> 2] = format.backendStateBytes;
+    u32[SB_HEAP_FLAGS >> 2] = format.heapFlags;
     writeString(memory.u8, BACKEND_NAME, BACKEND_NAME_BYTES, format.backendName, 'backend name');
     writeString(memory.u8, BACKEND_MODULE, BACKEND_MODULE_BYTES, format.backendModuleUrl, 'backend module URL');
     writeString(memory.u8, BACKEND_OPTIONS, BACKEND_OPTIONS_BYTES, format.backendOptionsJson, 'backend options');

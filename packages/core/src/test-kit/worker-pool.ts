@@ -12,15 +12,23 @@ import type { KitReply, KitTask } from './kit-worker.js';
 const fromSource = import.meta.url.endsWith('.ts');
 
 /**
+ * Starts a worker on `entry`, a module URL. A TypeScript entry (as in tests run against the
+ * sources) goes through `worker-bootstrap.mjs`; a JavaScript one starts directly.
+ * @param workerData data for the worker, as `workerData`
+ */
+export function spawnWorker(entry: URL, workerData: Record<string, unknown> = {}): Worker {
+  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData });
+  return new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), {
+    workerData: { ...workerData, heaplabEntry: entry.href },
+  });
+}
+
+/**
  * Starts a worker running the kit's worker entry.
  * @param workerData extra data for the worker (the kit itself needs none)
  */
 export function spawnKitWorker(workerData: Record<string, unknown> = {}): Worker {
-  const entry = new URL(fromSource ? './kit-worker.ts' : './kit-worker.js', import.meta.url);
-  if (!fromSource) return new Worker(entry, { workerData });
-  return new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), {
-    workerData: { ...workerData, heaplabEntry: entry.href },
-  });
+  return spawnWorker(new URL(fromSource ? './kit-worker.ts' : './kit-worker.js', import.meta.url), workerData);
 }
 
 /** The error a worker reported, rebuilt on this side with the worker's message and kind. */
