@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/test-kit/index.ts', 'src/test-kit/kit-worker.ts', 'src/demo.ts', 'src/tools/alloc-pairs.ts'],
+  entry: ['src/index.ts', 'src/test-kit/index.ts', 'src/test-kit/kit-worker.ts', 'src/demo.ts', 'src/tools/alloc-pairs.ts', 'src/tools/delayed-free-cost.ts'],
   format: ['esm'],
   target: 'node20',
   // Declarations are built without `composite`, which only the root `tsc -b` typecheck needs.
