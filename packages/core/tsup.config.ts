@@ -10,4 +10,6 @@ export default defineConfig({
   clean: true,
   splitting: true,
   external: ['vitest', 'fast-check', 'tsx'],
+  // The bootstrap that lets a worker start on a TypeScript entry ships beside the chunks.
+  onSuccess: 'cp src/worker-bootstrap.mjs dist/',
 });

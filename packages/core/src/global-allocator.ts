@@ -304,20 +304,26 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   /**
    * Resizes a block; its contents up to the smaller size are kept. In place when the backend
-   * can, else moved. `realloc(0, n)` is `malloc(n)`; `realloc(p, 0)` shrinks `p` to a
-   * minimum block (it is not freed). Returns 0 when the heap has no room; the old block is
-   * then untouched and still live.
-   * @throws AllocError `InvalidParam` / `NotAllocated` for a bad address; `InvalidParam` for a bad size
+   * can, else moved to a block aligned to `align` (8 by default, as C's `realloc`; pass the
+   * block's own alignment to keep it, as Rust's `realloc(ptr, layout, size)` does).
+   * `realloc(0, n)` is `alignedAlloc(align, n)`; `realloc(p, 0)` shrinks `p` to a minimum
+   * block (it is not freed). Returns 0 when the heap has no room; the old block is then
+   * untouched and still live.
+   * @throws AllocError `InvalidParam` / `NotAllocated` for a bad address; `InvalidParam` for a
+   *   bad size or alignment
    */
-  realloc(address: number, size: number): number {
-    if (address === 0) return this.malloc(size);
+  realloc(address: number, size: number, align: number = MIN_ALIGN): number {
+    if (align !== MIN_ALIGN) checkAlign(align);
+    if (address === 0) return align === MIN_ALIGN ? this.malloc(size) : this.alignedAlloc(align, size);
     checkSize(size);
     this.checkAddress(address);
     this.f64[this.counters + Counter.realloc]!++;
     const backend = this.backend;
     const oldUsable = backend.usableSize(address);
-    if (backend.resizeInPlace !== undefined && backend.resizeInPlace(address, size)) return address;
-    const moved = this.allocate(size, MIN_ALIGN);
+    if (address % align === 0 && backend.resizeInPlace !== undefined && backend.resizeInPlace(address, size)) {
+      return address;
+    }
+    const moved = this.allocate(size, align < MIN_ALIGN ? MIN_ALIGN : align);
     if (moved === 0) return 0;
     this.memory.u8.copyWithin(moved, address, address + Math.min(oldUsable, size));
     backend.release(address);

@@ -53,6 +53,7 @@ export {
   viewsOf,
 } from './shared-heap.js';
 export { SharedMutex } from './mutex.js';
+export { spawnWorker } from './worker-spawn.js';
 export { Qsbr, sequenceReached } from './qsbr.js';
 export { CHUNK_BYTES, DEFAULT_HELD_LIMIT_BYTES, type DelayedFreeStats } from './delayed-free.js';
 export { ThreadRegistry } from './thread-registry.js';

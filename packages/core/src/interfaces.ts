@@ -85,7 +85,7 @@ export interface CAllocator {
    * can. `realloc(0, n)` is `malloc(n)`. On failure (0) the old block is untouched.
    * @throws AllocError `NotAllocated` / `InvalidParam` for a bad address or size
    */
-  realloc(address: number, size: number): number;
+  realloc(address: number, size: number, align?: number): number;
   /** @throws AllocError `InvalidParam` for a bad alignment or size */
   alignedAlloc(align: number, size: number): number;
   /** Frees a block; `free(0)` does nothing. @throws AllocError `NotAllocated` / `InvalidParam` */

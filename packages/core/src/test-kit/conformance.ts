@@ -253,6 +253,15 @@ export function describeConformance(target: SuiteTarget): void {
       // realloc(0, n) is malloc(n).
       const fresh = heap.realloc(0, 40);
       model.add(fresh, 40);
+      // With an alignment, a moved block keeps it.
+      const aligned = heap.alignedAlloc(4096, 100);
+      model.add(aligned, 100);
+      const grown = heap.realloc(aligned, 50_000, 4096);
+      expect(grown % 4096).toBe(0);
+      expect(findPatternMismatch(heap.memory.u8, grown, 100, model.blocks.get(aligned)!.seed)).toBe(-1);
+      model.blocks.set(grown, model.blocks.get(aligned)!);
+      if (grown !== aligned) model.blocks.delete(aligned);
+      expectAllocError(() => heap.realloc(grown, 8, 3), 'InvalidParam');
       // A realloc that cannot be served returns 0 and leaves the block live and intact.
       expect(heap.realloc(address, heap.totalBytes() + 8)).toBe(0);
       model.verifyAll();

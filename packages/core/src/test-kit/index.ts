@@ -30,5 +30,5 @@ export {
   type Signature,
   verifyBlock,
 } from './patterns.js';
-export { spawnKitWorker, spawnWorker, WorkerPool, WorkerTaskError } from './worker-pool.js';
+export { spawnKitWorker, WorkerPool, WorkerTaskError } from './worker-pool.js';
 export type { ChurnResult, ChurnTask, HoldLockTask, KitTask, MutexTask } from './kit-worker.js';

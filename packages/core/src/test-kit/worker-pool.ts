@@ -1,27 +1,15 @@
 /**
- * Starting workers for the multi-worker harness. From source (`.ts`, as under vitest) a
- * worker goes through `worker-bootstrap.mjs`, which loads tsx (about 0.2-0.4 s); from the
- * build it starts on the JavaScript entry directly (about 35 ms). A `WorkerPool` starts its
- * workers once and reuses them for many scenarios, so the start-up is paid once per file.
+ * Workers for the multi-worker harness. A `WorkerPool` starts its workers once and reuses
+ * them for many scenarios, so the start-up (see `spawnWorker`) is paid once per file.
  */
 
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+
+import { spawnWorker } from '../worker-spawn.js';
 
 import type { KitReply, KitTask } from './kit-worker.js';
 
 const fromSource = import.meta.url.endsWith('.ts');
-
-/**
- * Starts a worker on `entry`, a module URL. A TypeScript entry (as in tests run against the
- * sources) goes through `worker-bootstrap.mjs`; a JavaScript one starts directly.
- * @param workerData data for the worker, as `workerData`
- */
-export function spawnWorker(entry: URL, workerData: Record<string, unknown> = {}): Worker {
-  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData });
-  return new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), {
-    workerData: { ...workerData, heaplabEntry: entry.href },
-  });
-}
 
 /**
  * Starts a worker running the kit's worker entry.
