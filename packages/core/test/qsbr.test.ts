@@ -22,13 +22,19 @@ async function runTable(delayed: boolean, millis: number) {
   const table = heap.calloc(BUCKETS, 4);
   // The main thread only waits while the workers run: it holds nothing back.
   heap.idle();
-  const control = new SharedArrayBuffer(12);
+  const control = new SharedArrayBuffer(16);
   const base = { buffer: heap.buffer, table, control, delayed };
   const workers = [
     startWorker({ ...base, role: 'writer', seed: 1 }),
     startWorker({ ...base, role: 'reader', seed: 2 }),
     startWorker({ ...base, role: 'reader', seed: 3 }),
   ];
+  // Time the run from when all three are attached: a cold start can take a second.
+  const words = new Int32Array(control);
+  const deadline = Date.now() + 30_000;
+  while (Atomics.load(words, 3) < workers.length && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   await new Promise((resolve) => setTimeout(resolve, millis));
   Atomics.store(new Int32Array(control), 0, 1);
   const [writer, ...readers] = await Promise.all(workers);
@@ -138,7 +144,7 @@ describe('freeDelayed', () => {
 
   it('lets a thread that stops passing quiescent points hold reclamation back, until it detaches', async () => {
     const heap = GlobalAllocator.create({ heapBytes: 8 * MiB });
-    const control = new SharedArrayBuffer(12);
+    const control = new SharedArrayBuffer(16);
     const words = new Int32Array(control);
     const stalled = startWorker({ role: 'stall', buffer: heap.buffer, table: 0, control, delayed: true, seed: 1 });
     const deadline = Date.now() + 20_000;

@@ -25,7 +25,10 @@ export interface QsbrWorkerInput {
   buffer: SharedArrayBuffer;
   /** Address of the bucket table (writer and reader). */
   table: number;
-  /** Int32Array words: 0 = stop flag, 1 = "stalled reader is attached", 2 = "resume" */
+  /**
+   * Int32Array words: 0 = stop flag, 1 = "stalled reader is attached", 2 = "resume",
+   * 3 = readers and writers attached so far (the run is timed from when all are)
+   */
   control: SharedArrayBuffer;
   /** Writer: retire with `freeDelayed` (true) or `free` (false). */
   delayed: boolean;
@@ -86,6 +89,8 @@ async function run(input: QsbrWorkerInput): Promise<QsbrWorkerResult> {
       while (Atomics.load(control, 2) === 0 && Date.now() < deadline) Atomics.wait(control, 2, 0, 50);
       return result;
     }
+    Atomics.add(control, 3, 1);
+    Atomics.notify(control, 3);
     while (Atomics.load(control, 0) === 0) {
       const bucket = next() % BUCKETS;
       if (input.role === 'writer') {
