@@ -1,13 +1,18 @@
 import { defineConfig } from 'tsup';
 
+import { sharedTsupOptions } from '../../tsup.shared.js';
+
 export default defineConfig({
-  entry: ['src/index.ts', 'src/test-kit/index.ts', 'src/test-kit/kit-worker.ts', 'src/demo.ts', 'src/tools/alloc-pairs.ts', 'src/tools/delayed-free-cost.ts'],
-  format: ['esm'],
-  target: 'node20',
-  // Declarations are built without `composite`, which only the root `tsc -b` typecheck needs.
-  dts: { entry: ['src/index.ts', 'src/test-kit/index.ts'], compilerOptions: { composite: false } },
-  sourcemap: true,
-  clean: true,
+  ...sharedTsupOptions,
+  entry: [
+    'src/index.ts',
+    'src/test-kit/index.ts',
+    'src/test-kit/kit-worker.ts',
+    'src/demo.ts',
+    'src/tools/alloc-pairs.ts',
+    'src/tools/delayed-free-cost.ts',
+  ],
+  dts: { ...(sharedTsupOptions.dts as object), entry: ['src/index.ts', 'src/test-kit/index.ts'] },
   splitting: true,
   external: ['vitest', 'fast-check', 'tsx'],
   // The bootstrap that lets a worker start on a TypeScript entry ships beside the chunks.

@@ -1,0 +1,36 @@
+/**
+ * @heaplab/tlsf: a two-level segregated fit allocator over the shared heap. Importing this
+ * module registers the backend, so `GlobalAllocator.create({ backend: 'tlsf' })` works; a
+ * worker that attaches to a TLSF heap imports it by itself through `moduleUrl`.
+ */
+
+import { type Backend, type BackendContext, type BackendDescriptor, registerBackend } from '@heaplab/core';
+
+import { normalizeTlsfOptions, type TlsfOptions } from './options.js';
+import { STATE_BYTES } from './tlsf-layout.js';
+import { TlsfAllocator } from './tlsf-allocator.js';
+
+/**
+ * The TLSF backend's descriptor. `normalizeOptions` @throws AllocError `InvalidParam` for
+ * any option (there are none); `create` @throws AllocError `InvalidParam` when the state
+ * area is too small.
+ */
+export const tlsfBackend: BackendDescriptor<TlsfOptions> = {
+  name: 'tlsf',
+  summary: 'two-level segregated fit: O(1) good-fit search with bitmaps, boundary tags, immediate coalescing',
+  moduleUrl: import.meta.url,
+  concurrency: 'locked',
+  options: [],
+  stateBytes: STATE_BYTES,
+  normalizeOptions: normalizeTlsfOptions,
+  create(context: BackendContext, options: TlsfOptions): Backend {
+    return new TlsfAllocator(context, options);
+  },
+};
+
+registerBackend(tlsfBackend);
+
+export { normalizeTlsfOptions, type TlsfOptions } from './options.js';
+export { TlsfAllocator } from './tlsf-allocator.js';
+export { goodFitSearchSize, listMinSize, listOf } from './size-classes.js';
+export { FL_COUNT, GRANULARITY, MAX_SLACK, MIN_BLOCK_BYTES, SL_COUNT_LOG2, STATE_BYTES } from './tlsf-layout.js';

@@ -1,0 +1,6 @@
+import { describeConformance } from '@heaplab/core/test-kit';
+
+import { tlsfBackend } from '../src/index.js';
+
+describeConformance({ label: 'tlsf', backend: tlsfBackend });
+describeConformance({ label: 'tlsf (by name)', backend: 'tlsf' });
