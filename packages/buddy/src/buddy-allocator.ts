@@ -1,0 +1,234 @@
+/**
+ * The byte face of the buddy heap: the `Backend` that `GlobalAllocator` drives. A request of
+ * `size` bytes aligned to `align` takes a block of order max(ceil(log2 size), log2 align),
+ * at least 16 bytes; blocks are aligned to their size, so alignment up to the block size
+ * costs nothing and a larger one only raises the order.
+ *
+ * Blocks carry no header: `free(address)` finds the order in the pool's order map, which
+ * also tells a live block's start from anything else. The size asked for is kept as the
+ * block's slack in the map (see `order-map.ts`), so requested bytes are exact at no memory
+ * cost.
+ */
+
+import {
+  AllocError,
+  type Backend,
+  type BackendContext,
+  type BackendStats,
+  type CheckReport,
+  hex,
+} from '@heaplab/core';
+
+import { BuddyBlocks } from './buddy-blocks.js';
+import { checkBuddyHeap } from './heap-check.js';
+import { entryIndex, liveOrder, readSlack, writeLive } from './order-map.js';
+import { log2, MAX_BLOCK_BYTES, MAX_ORDER, MIN_ORDER, orderForSize } from './orders.js';
+import type { Pools } from './pools.js';
+import {
+  ST_LIVE,
+  ST_METADATA,
+  ST_PEAK,
+  ST_REQUESTED,
+  ST_TOTAL,
+  ST_USED,
+  UNIT_BYTES,
+} from './state-layout.js';
+
+function notAllocated(address: number): AllocError {
+  return new AllocError(
+    'NotAllocated',
+    `${hex(address)} is not the start of a live block (double free, interior pointer, or never allocated)`,
+  );
+}
+
+/**
+ * One thread's handle on a buddy heap's bytes. Create it through `buddyBackend.create`, or
+ * directly over a context; every instance over the same buffer and state offset sees and
+ * edits the same heap. Not thread-safe: call it under the heap lock.
+ */
+export class BuddyAllocator implements Backend {
+  /** The blocks and counters, shared with any `BuddyPageAllocator` over the same state. */
+  readonly blocks: BuddyBlocks;
+  private readonly u8: Uint8Array;
+  private readonly pools: Pools;
+
+  /**
+   * Makes a handle over `ctx`'s shared state; does not format it (`init` does).
+   * @throws AllocError `InvalidParam` when the state area is smaller than `BUDDY_STATE_BYTES` or
+   *   misaligned
+   */
+  constructor(ctx: BackendContext) {
+    this.blocks = new BuddyBlocks(ctx.memory, ctx.stateOffset, ctx.stateBytes, ctx.arenaStart, ctx.arenaEnd);
+    this.u8 = ctx.memory.u8;
+    this.pools = this.blocks.pools;
+  }
+
+  // --- memory given to the heap ------------------------------------------------------------
+
+  /**
+   * Formats the shared state with `[start, start + size)` as the first pool: its order map
+   * first, then naturally aligned blocks.
+   * @throws AllocError `InvalidParam` for a range outside the arena or too small for a map
+   *   and one 16-byte block
+   */
+  init(start: number, size: number): void {
+    this.blocks.format(start, size);
+  }
+
+  /**
+   * Adds `[start, start + size)` as another pool with its own order map.
+   * @throws AllocError `InvalidParam` before `init`, or for a range outside the arena or too
+   *   small; `NoMemory` when the pool table is full
+   */
+  addMemory(start: number, size: number): void {
+    if (!this.blocks.isFormatted()) {
+      throw new AllocError('InvalidParam', 'buddy addMemory: the heap is not formatted; call init first');
+    }
+    this.blocks.addPool(start, size, 'addMemory');
+  }
+
+  // --- blocks --------------------------------------------------------------------------------
+
+  /** A block of at least `size` bytes at a multiple of `align`, or 0 when no free block is large enough. */
+  allocate(size: number, align: number): number {
+    if (size > MAX_BLOCK_BYTES) return 0;
+    let order = orderForSize(size);
+    const alignOrder = log2(align);
+    if (alignOrder > order) order = alignOrder;
+    if (order > MAX_ORDER) return 0;
+    const bytes = 1 << order;
+    const block = this.blocks.take(order, bytes - size, false);
+    if (block !== 0) this.blocks.account(bytes, size, 1);
+    return block;
+  }
+
+  /**
+   * Frees the block at `address` and merges it with its free buddies.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   */
+  release(address: number): void {
+    const pools = this.pools;
+    const pool = pools.find(address);
+    if (pool >= 0 && (address & (UNIT_BYTES - 1)) === 0) {
+      const mapStart = pools.mapStart(pool);
+      const entry = entryIndex(mapStart, address);
+      const order = liveOrder(this.u8[entry]!);
+      if (order >= 0) {
+        const bytes = 1 << order;
+        this.blocks.account(-bytes, readSlack(this.u8, entry, order) - bytes, -1);
+        this.blocks.give(address, order, mapStart, pools.end(pool));
+        return;
+      }
+    }
+    throw notAllocated(address);
+  }
+
+  /**
+   * Bytes usable at `address`: its whole block.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   */
+  usableSize(address: number): number {
+    return 1 << liveOrder(this.u8[this.liveEntry(address)]!);
+  }
+
+  /**
+   * The size asked for when the block was made (or last resized).
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   */
+  requestedSize(address: number): number {
+    const entry = this.liveEntry(address);
+    const order = liveOrder(this.u8[entry]!);
+    return (1 << order) - readSlack(this.u8, entry, order);
+  }
+
+  /**
+   * Resizes the block at `address` without moving it: a smaller order frees the upper halves;
+   * a larger one takes the buddies above when they are all free and the block is aligned to
+   * the new size. Returns false, changing nothing, when growing is not possible.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   */
+  resizeInPlace(address: number, size: number): boolean {
+    const entry = this.liveEntry(address);
+    if (size > MAX_BLOCK_BYTES) return false;
+    const u8 = this.u8;
+    const blocks = this.blocks;
+    const pool = this.pools.find(address);
+    const mapStart = this.pools.mapStart(pool);
+    const order = liveOrder(u8[entry]!);
+    const oldBytes = 1 << order;
+    // Read before splitting: the freed halves' start entries overwrite old slack digits.
+    const oldRequested = oldBytes - readSlack(u8, entry, order);
+    const newOrder = orderForSize(size);
+    if (newOrder < order) {
+      blocks.splitOffUpperHalves(address, order, newOrder, mapStart);
+    } else if (newOrder > order && !blocks.absorbUpperBuddies(address, order, newOrder, mapStart, this.pools.end(pool))) {
+      return false;
+    }
+    const newBytes = 1 << newOrder;
+    writeLive(u8, entry, newOrder, newBytes - size);
+    blocks.account(newBytes - oldBytes, size - oldRequested, 0);
+    return true;
+  }
+
+  /** The entry index of the live byte block at `address`; throws when there is none. */
+  private liveEntry(address: number): number {
+    const pools = this.pools;
+    const pool = pools.find(address);
+    if (pool >= 0 && (address & (UNIT_BYTES - 1)) === 0) {
+      const entry = entryIndex(pools.mapStart(pool), address);
+      if (liveOrder(this.u8[entry]!) >= 0) return entry;
+    }
+    throw notAllocated(address);
+  }
+
+  // --- accounting ----------------------------------------------------------------------------
+
+  /** Bytes of every pool's block area: what `usedBytes` reaches when every byte is live. */
+  totalBytes(): number {
+    return this.blocks.field(ST_TOTAL);
+  }
+
+  /** Sizes of live blocks (page runs included). */
+  usedBytes(): number {
+    return this.blocks.field(ST_USED);
+  }
+
+  /** `totalBytes() - usedBytes()`: bytes in free blocks. */
+  availableBytes(): number {
+    return this.blocks.field(ST_TOTAL) - this.blocks.field(ST_USED);
+  }
+
+  /**
+   * The counters as buddy allocators report them: bytes requested, bytes handed out (whole
+   * blocks: `grantedBytes` equals `usedBytes`, there are no headers) and the total.
+   * `metadataBytes` is the order maps with their padding; `largestFreeBlock` is the block of
+   * the largest non-empty order, which `allocate(size, 8)` takes at once.
+   */
+  stats(): BackendStats {
+    const blocks = this.blocks;
+    const lists = blocks.lists;
+    let freeBlocks = 0;
+    for (let order = MIN_ORDER; order <= MAX_ORDER; order++) freeBlocks += lists.length(order);
+    const largest = lists.largest();
+    const used = blocks.field(ST_USED);
+    return {
+      totalBytes: blocks.field(ST_TOTAL),
+      usedBytes: used,
+      peakUsedBytes: blocks.field(ST_PEAK),
+      requestedBytes: blocks.field(ST_REQUESTED),
+      grantedBytes: used,
+      metadataBytes: blocks.field(ST_METADATA),
+      largestFreeBlock: largest < 0 ? 0 : 2 ** largest,
+      liveBlocks: blocks.field(ST_LIVE),
+      freeBlocks,
+    };
+  }
+
+  /**
+   * Walks every pool and every free list and verifies every invariant (`heap-check.ts`).
+   * @throws AllocError `HeapCorrupted` naming the first violation and its address
+   */
+  check(): CheckReport {
+    return checkBuddyHeap(this.blocks);
+  }
+}

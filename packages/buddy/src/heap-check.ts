@@ -1,0 +1,173 @@
+/**
+ * `check()` of the buddy heap: walks every pool block by block through its order map, then
+ * every free list, and verifies each invariant stated in `buddy-blocks.ts`, `order-map.ts`
+ * and `free-lists.ts`. It may allocate (it is no hot path).
+ */
+
+import { AllocError, type CheckReport, hex } from '@heaplab/core';
+
+import type { BuddyBlocks } from './buddy-blocks.js';
+import { entryIndex, readSlack, startOrder } from './order-map.js';
+import { MAX_ORDER, MIN_ORDER, PAGE_ORDER } from './orders.js';
+import { blocksStartOf, pagesIn } from './pools.js';
+import {
+  BUDDY_MAX_POOLS,
+  FB_MAP_START,
+  FB_NEXT,
+  FB_PREV,
+  FREE,
+  KIND_MASK,
+  LIST_SLOTS,
+  LIVE,
+  LIVE_MIN,
+  PAGES,
+  ST_LIVE,
+  ST_METADATA,
+  ST_PEAK,
+  ST_REQUESTED,
+  ST_TOTAL,
+  ST_TOTAL_PAGES,
+  ST_USED,
+  START,
+  UNIT_BYTES,
+} from './state-layout.js';
+
+function corrupt(message: string): never {
+  throw new AllocError('HeapCorrupted', `buddy heap: ${message}`);
+}
+
+/** The smallest order each kind of start entry may carry. */
+function lowestOrderOf(kind: number): number {
+  if (kind === PAGES) return PAGE_ORDER;
+  if (kind === LIVE) return MIN_ORDER + 1;
+  return MIN_ORDER;
+}
+
+/** The first byte in `[from, to)` with bit 7 set; -1 when none. Reads words where it can. */
+function firstStartBit(u8: Uint8Array, u32: Uint32Array, from: number, to: number): number {
+  let at = from;
+  while (at < to && (at & 3) !== 0) {
+    if ((u8[at]! & START) !== 0) return at;
+    at++;
+  }
+  for (; at + 4 <= to; at += 4) {
+    if ((u32[at >>> 2]! & 0x80808080) !== 0) break;
+  }
+  for (; at < to; at++) if ((u8[at]! & START) !== 0) return at;
+  return -1;
+}
+
+/**
+ * Verifies every invariant of the heap whose blocks `blocks` views.
+ * @throws AllocError `HeapCorrupted` naming the first violation found and its address
+ */
+export function checkBuddyHeap(blocks: BuddyBlocks): CheckReport {
+  const { u8, u32, pools, lists } = blocks;
+  if (!blocks.isFormatted()) corrupt(`control state at ${hex(blocks.stateOffset)} is not formatted`);
+  const poolCount = pools.count();
+  if (poolCount < 1 || poolCount > BUDDY_MAX_POOLS) corrupt(`pool count ${poolCount} is out of range`);
+  const freeOfOrder = new Array<number>(LIST_SLOTS).fill(0);
+  let blockCount = 0;
+  let live = 0;
+  let used = 0;
+  let requested = 0;
+  let freeBytes = 0;
+  let total = 0;
+  let metadata = 0;
+  let totalPages = 0;
+  for (let pool = 0; pool < poolCount; pool++) {
+    const mapStart = pools.mapStart(pool);
+    const blocksStart = pools.blocksStart(pool);
+    const end = pools.end(pool);
+    const name = `pool ${pool} ${hex(mapStart)}..${hex(end)}`;
+    if (mapStart % UNIT_BYTES !== 0 || end % UNIT_BYTES !== 0 || mapStart < blocks.arenaStart || end > blocks.arenaEnd ||
+      end <= mapStart || blocksStart !== blocksStartOf(mapStart, end) || blocksStart + UNIT_BYTES > end) {
+      corrupt(`${name} (blocks from ${hex(blocksStart)}) is misaligned, outside the arena or too small`);
+    }
+    for (let other = 0; other < pool; other++) {
+      if (mapStart < pools.end(other) && pools.mapStart(other) < end) corrupt(`${name} overlaps pool ${other}`);
+    }
+    total += end - blocksStart;
+    metadata += blocksStart - mapStart;
+    totalPages += pagesIn(blocksStart, end);
+    for (let block = mapStart; block < blocksStart; block += UNIT_BYTES) {
+      if (u8[entryIndex(mapStart, block)] !== 0) corrupt(`${name}: the entry of ${hex(block)}, inside the order map, is not 0`);
+    }
+    for (let block = blocksStart; block < end; ) {
+      const entry = entryIndex(mapStart, block);
+      const code = u8[entry]!;
+      const where = `block ${hex(block)} (${name})`;
+      if ((code & START) === 0) corrupt(`${where}: the walk expects a block here but its entry ${hex(code)} starts none`);
+      const kind = code & KIND_MASK;
+      const order = startOrder(code);
+      if (order < lowestOrderOf(kind) || order > MAX_ORDER) corrupt(`${where}: order ${order} is out of range for entry ${hex(code)}`);
+      const bytes = 2 ** order;
+      if (block % bytes !== 0) corrupt(`${where}: not aligned to its size ${bytes}`);
+      if (block + bytes > end) corrupt(`${where}: its ${bytes} bytes run past the pool's end`);
+      const inner = firstStartBit(u8, u32, entry + 1, entry + bytes / UNIT_BYTES);
+      if (inner >= 0) {
+        corrupt(`${where}: the entry of ${hex(mapStart + (inner - mapStart) * UNIT_BYTES)}, inside the block, starts a block`);
+      }
+      blockCount++;
+      if (kind === FREE) {
+        freeOfOrder[order]!++;
+        freeBytes += bytes;
+        const recorded = u32[(block + FB_MAP_START) >>> 2]!;
+        if (recorded !== mapStart) corrupt(`${where}: free block records map ${hex(recorded)}, not ${hex(mapStart)}`);
+        const buddy = (block ^ bytes) >>> 0;
+        if (order < MAX_ORDER && buddy >= blocksStart && buddy < end && u8[entryIndex(mapStart, buddy)] === (FREE | order)) {
+          corrupt(`${where}: it and its buddy ${hex(buddy)} are both free of order ${order} (missed merge)`);
+        }
+      } else {
+        let slack = 0;
+        if (kind === LIVE || kind === LIVE_MIN) {
+          slack = readSlack(u8, entry, order);
+          if (slack > bytes) corrupt(`${where}: slack ${slack} exceeds the block size ${bytes}`);
+        }
+        live++;
+        used += bytes;
+        requested += bytes - slack;
+      }
+      block += bytes;
+    }
+  }
+  const mask = lists.nonEmptyMask();
+  for (let order = 0; order < LIST_SLOTS; order++) {
+    const head = lists.head(order);
+    const expected = freeOfOrder[order]!;
+    let listed = 0;
+    let prev = 0;
+    for (let block = head; block !== 0; block = u32[(block + FB_NEXT) >>> 2]!) {
+      if (listed >= expected) {
+        corrupt(`free list ${order} is longer than the ${expected} free blocks of order ${order} found (a cycle or a stray entry) at ${hex(block)}`);
+      }
+      const pool = pools.find(block);
+      const code = pool < 0 ? -1 : u8[entryIndex(pools.mapStart(pool), block)]!;
+      if (code !== (FREE | order) || block % 2 ** order !== 0) {
+        corrupt(`free list ${order} holds ${hex(block)} (after ${hex(prev)}), which is not a free block of order ${order}`);
+      }
+      const back = u32[(block + FB_PREV) >>> 2]!;
+      if (back !== prev) corrupt(`free block ${hex(block)}: previous link ${hex(back)} should be ${hex(prev)}`);
+      listed++;
+      prev = block;
+    }
+    if (listed !== expected) corrupt(`free list ${order} holds ${listed} blocks but the pools hold ${expected} free blocks of order ${order}`);
+    if (lists.length(order) !== listed) corrupt(`free list ${order} records length ${lists.length(order)} but holds ${listed} blocks`);
+    if (((mask >>> order) & 1) !== (head !== 0 ? 1 : 0)) {
+      corrupt(`the non-empty mask ${hex(mask)} disagrees with free list ${order} (head ${hex(head)})`);
+    }
+  }
+  const expect = (field: string, counter: number, actual: number): void => {
+    if (counter !== actual) corrupt(`counter ${field} is ${counter} but the walk finds ${actual}`);
+  };
+  expect('usedBytes', blocks.field(ST_USED), used);
+  expect('liveBlocks', blocks.field(ST_LIVE), live);
+  expect('requestedBytes', blocks.field(ST_REQUESTED), requested);
+  expect('totalBytes', blocks.field(ST_TOTAL), total);
+  expect('metadataBytes', blocks.field(ST_METADATA), metadata);
+  expect('totalPages', blocks.field(ST_TOTAL_PAGES), totalPages);
+  if (blocks.field(ST_PEAK) < used) corrupt(`peakUsedBytes ${blocks.field(ST_PEAK)} is below usedBytes ${used}`);
+  let freeBlocks = 0;
+  for (const count of freeOfOrder) freeBlocks += count;
+  return { blocks: blockCount, liveBlocks: live, freeBlocks, usedBytes: used, freeBytes, pools: poolCount };
+}

@@ -1,0 +1,48 @@
+/**
+ * @heaplab/buddy: a binary buddy allocator over heaplab's shared heap. Power-of-two blocks
+ * from 16 bytes to 1 GiB, aligned to their size; per-order doubly linked free lists, so a
+ * buddy leaves its list in constant time; an order map per pool, so `free` needs no size and
+ * refuses bad addresses. Importing this module registers the `buddy` backend:
+ *
+ * ```ts
+ * import '@heaplab/buddy';
+ * const heap = GlobalAllocator.create({ backend: 'buddy' });
+ * ```
+ *
+ * `BuddyPageAllocator` serves whole pages from the same heap (core's `PageAllocator`).
+ */
+
+import { type Backend, type BackendContext, type BackendDescriptor, registerBackend } from '@heaplab/core';
+
+import { BuddyAllocator } from './buddy-allocator.js';
+import { type BuddyOptions, normalizeBuddyOptions } from './options.js';
+import { STATE_BYTES } from './state-layout.js';
+
+/**
+ * The buddy backend's descriptor: core stores `name` and `moduleUrl` in the heap, so a
+ * worker that attaches imports this module and creates its own instance over the shared
+ * state. `normalizeOptions` @throws AllocError `InvalidParam` for any option (there are
+ * none); `create` @throws AllocError `InvalidParam` when the state area is too small.
+ */
+export const buddyBackend: BackendDescriptor<BuddyOptions> = {
+  name: 'buddy',
+  summary: 'binary buddy: power-of-two blocks, O(1) buddy removal from doubly linked lists, address-indexed order map',
+  moduleUrl: import.meta.url,
+  concurrency: 'locked',
+  options: [],
+  stateBytes: STATE_BYTES,
+  normalizeOptions: normalizeBuddyOptions,
+  create(context: BackendContext): Backend {
+    return new BuddyAllocator(context);
+  },
+};
+
+registerBackend(buddyBackend);
+
+export { BuddyAllocator } from './buddy-allocator.js';
+export { BuddyBlocks } from './buddy-blocks.js';
+export { type BuddyOptions, normalizeBuddyOptions } from './options.js';
+export { MAX_BLOCK_BYTES, MAX_ORDER, MIN_BLOCK_BYTES, MIN_ORDER, PAGE_ORDER } from './orders.js';
+export { BuddyPageAllocator } from './page-allocator.js';
+/** Bytes of control state a buddy heap needs, for a layer (slab) that embeds one in its own state. */
+export { STATE_BYTES as BUDDY_STATE_BYTES } from './state-layout.js';

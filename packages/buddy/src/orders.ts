@@ -1,0 +1,35 @@
+/**
+ * Block orders: a block of order k is 2^k bytes at an address that is a multiple of 2^k.
+ */
+
+import { PAGE_SIZE } from '@heaplab/core';
+
+/** The smallest block is 16 bytes: room for the three words of a free block, 8-byte aligned. */
+export const MIN_ORDER = 4;
+export const MIN_BLOCK_BYTES = 1 << MIN_ORDER;
+
+/**
+ * The largest block is 1 GiB. The arena lies in [4 MiB, 4 GiB - 4 MiB), so no 2 GiB block
+ * aligned to 2 GiB fits in it: 2^30 is the largest order any heap can hold, and every size
+ * and address sum below stays under 2^32.
+ */
+export const MAX_ORDER = 30;
+export const MAX_BLOCK_BYTES = 2 ** MAX_ORDER;
+
+/** The order of one page (4 KiB): page runs are built of blocks of this order and above. */
+export const PAGE_ORDER = 31 - Math.clz32(PAGE_SIZE);
+
+/** The order of the smallest block holding `size` bytes, for `size <= MAX_BLOCK_BYTES`. */
+export function orderForSize(size: number): number {
+  return size <= MIN_BLOCK_BYTES ? MIN_ORDER : 32 - Math.clz32(size - 1);
+}
+
+/** log2 of a power of two below 2^32. */
+export function log2(powerOfTwo: number): number {
+  return 31 - Math.clz32(powerOfTwo);
+}
+
+/** The order of the largest power of two dividing `address` (not 0): its natural alignment. */
+export function alignmentOrder(address: number): number {
+  return 31 - Math.clz32(address & -address);
+}

@@ -1,0 +1,284 @@
+/**
+ * The page face of the buddy heap: core's `PageAllocator` (ArceOS's, 4 KiB pages) over the
+ * same shared blocks as the byte face, so a slab layer can take its pages from buddy while
+ * byte allocations share the heap.
+ *
+ * A run of `count` pages at address `a` is held as the blocks of its decomposition: from
+ * `a`, repeatedly the largest block aligned to its size that fits in what is left of the run.
+ * `allocPages` takes one block of the next power of two (or of the alignment, if larger) and
+ * frees its tail beyond the run, so a run wastes nothing; `allocPagesAt` carves the
+ * decomposition's blocks out of the free blocks holding them; `deallocPages` frees them, and
+ * they merge back. Run blocks are marked PAGES in the order map, so the byte face refuses to
+ * free them and this face refuses byte blocks.
+ */
+
+import {
+  AllocError,
+  type BackendContext,
+  hex,
+  isPowerOfTwo,
+  MAX_ALIGN,
+  PAGE_SIZE,
+  type PageAllocator,
+} from '@heaplab/core';
+
+import { BuddyBlocks } from './buddy-blocks.js';
+import { entryIndex, startOrder } from './order-map.js';
+import { alignmentOrder, log2, MAX_BLOCK_BYTES, MAX_ORDER, orderForSize, PAGE_ORDER } from './orders.js';
+import type { Pools } from './pools.js';
+import { FREE, KIND_MASK, PAGES, ST_TOTAL_PAGES } from './state-layout.js';
+
+/** The order of the block of a run's decomposition that starts at `at`, with the run ending at `end`. */
+function runBlockOrder(at: number, end: number): number {
+  let order = alignmentOrder(at);
+  const fits = log2(end - at);
+  if (fits < order) order = fits;
+  return order > MAX_ORDER ? MAX_ORDER : order;
+}
+
+function checkCount(count: number): void {
+  if (!Number.isSafeInteger(count) || count < 1) {
+    throw new AllocError('InvalidParam', `page count ${String(count)} is not a positive integer`);
+  }
+}
+
+/** Checks a page alignment and returns its order. */
+function alignOrder(alignBytes: number): number {
+  if (!isPowerOfTwo(alignBytes) || alignBytes < PAGE_SIZE || alignBytes > MAX_ALIGN) {
+    throw new AllocError(
+      'InvalidParam',
+      `alignment ${String(alignBytes)} is not a power-of-two multiple of the page size ${PAGE_SIZE}, at most ${MAX_ALIGN}`,
+    );
+  }
+  return log2(alignBytes);
+}
+
+/**
+ * Whole pages from a buddy heap. Every instance over the same buffer and state offset (and
+ * any `BuddyAllocator` there) shares one heap. Not thread-safe: callers hold a lock around
+ * every call.
+ */
+export class BuddyPageAllocator implements PageAllocator {
+  /** Bytes per page: 4 KiB. */
+  readonly pageSize = PAGE_SIZE;
+  /** The blocks and counters, shared with the byte face over the same state. */
+  readonly blocks: BuddyBlocks;
+  private readonly u8: Uint8Array;
+  private readonly pools: Pools;
+
+  /**
+   * Makes a handle over the shared state of `source`: a backend context, or the blocks of a
+   * `BuddyAllocator` (`allocator.blocks`) to serve pages from that allocator's heap. Does not
+   * format it (`init` does).
+   * @throws AllocError `InvalidParam` when a context's state area is smaller than
+   *   `BUDDY_STATE_BYTES` or misaligned
+   */
+  constructor(source: BackendContext | BuddyBlocks) {
+    this.blocks =
+      source instanceof BuddyBlocks
+        ? source
+        : new BuddyBlocks(source.memory, source.stateOffset, source.stateBytes, source.arenaStart, source.arenaEnd);
+    this.u8 = this.blocks.u8;
+    this.pools = this.blocks.pools;
+  }
+
+  /**
+   * Formats the heap with `[start, start + size)` as its first pool (as `BuddyAllocator.init`).
+   * @throws AllocError `InvalidParam` for a range outside the arena or too small
+   */
+  init(start: number, size: number): void {
+    this.blocks.format(start, size);
+  }
+
+  /**
+   * Adds a pool (as `BuddyAllocator.addMemory`).
+   * @throws AllocError `InvalidParam` before `init`, or for a range outside the arena or too
+   *   small; `NoMemory` when the pool table is full
+   */
+  addMemory(start: number, size: number): void {
+    if (!this.blocks.isFormatted()) {
+      throw new AllocError('InvalidParam', 'buddy addMemory: the heap is not formatted; call init first');
+    }
+    this.blocks.addPool(start, size, 'addMemory');
+  }
+
+  /**
+   * Allocates `count` contiguous pages at a multiple of `alignBytes`.
+   * @throws AllocError `InvalidParam` when `alignBytes` is not a power-of-two multiple of the
+   *   page size (at most `MAX_ALIGN`) or `count` is not a positive integer; `NoMemory` when no
+   *   free block is large enough
+   */
+  allocPages(count: number, alignBytes: number): number {
+    const alignment = alignOrder(alignBytes);
+    checkCount(count);
+    const bytes = count * PAGE_SIZE;
+    if (bytes <= MAX_BLOCK_BYTES) {
+      let order = orderForSize(bytes);
+      if (alignment > order) order = alignment;
+      const blocks = this.blocks;
+      const block = order <= MAX_ORDER ? blocks.take(order, 0, true) : 0;
+      if (block !== 0) {
+        const mapStart = this.pools.mapStart(this.pools.find(block));
+        blocks.account(bytes, bytes, this.trimRun(block, order, bytes, mapStart));
+        return block;
+      }
+    }
+    throw new AllocError(
+      'NoMemory',
+      `no free block for ${count} pages at a multiple of ${alignBytes} bytes: ${this.availablePages()} of ` +
+        `${this.totalPages()} pages free, the largest free block is ${this.largestFreePages()} pages`,
+    );
+  }
+
+  /**
+   * Allocates the `count` pages starting at `address`, splitting the free blocks that hold
+   * them. Every page is checked before any is taken.
+   * @throws AllocError `InvalidParam` for a bad alignment or count (as `allocPages`), an
+   *   address that is not a multiple of `alignBytes`, or pages outside the heap's block areas;
+   *   `NoMemory` when one of the pages is not free
+   */
+  allocPagesAt(address: number, count: number, alignBytes: number): number {
+    alignOrder(alignBytes);
+    checkCount(count);
+    if (!Number.isSafeInteger(address) || address < 0 || address % alignBytes !== 0) {
+      throw new AllocError(
+        'InvalidParam',
+        `address ${typeof address === 'number' ? hex(address) : String(address)} is not a multiple of the alignment ${alignBytes}`,
+      );
+    }
+    const pool = this.managedPool(address, count, 'allocPagesAt');
+    const mapStart = this.pools.mapStart(pool);
+    const blocksStart = this.pools.blocksStart(pool);
+    const end = address + count * PAGE_SIZE;
+    const blocks = this.blocks;
+    const u8 = this.u8;
+    // A fully free block of the decomposition lies inside one free block (two free halves of
+    // one block would have merged), so it suffices that the block holding its start is free
+    // and at least as large.
+    for (let at = address, order = 0; at < end; at += 2 ** order) {
+      order = runBlockOrder(at, end);
+      const holder = blocks.blockHolding(at, mapStart, blocksStart);
+      const code = holder === 0 ? 0 : u8[entryIndex(mapStart, holder)]!;
+      if ((code & KIND_MASK) !== FREE || startOrder(code) < order) {
+        throw new AllocError(
+          'NoMemory',
+          `cannot allocate ${count} pages at ${hex(address)}: the ${2 ** order} bytes at ${hex(at)} are not all free`,
+        );
+      }
+    }
+    let runBlocks = 0;
+    for (let at = address, order = 0; at < end; at += 2 ** order) {
+      order = runBlockOrder(at, end);
+      blocks.takePagesAt(at, order, blocks.blockHolding(at, mapStart, blocksStart), mapStart);
+      runBlocks++;
+    }
+    blocks.account(end - address, end - address, runBlocks);
+    return address;
+  }
+
+  /**
+   * Frees the `count` pages at `address`, which must be (the start of) a run from
+   * `allocPages` or `allocPagesAt`. Every block is checked before any is freed, so a double
+   * free changes nothing.
+   * @throws AllocError `InvalidParam` for a count that is not a positive integer, an address
+   *   that is not page-aligned, or pages outside the heap's block areas; `NotAllocated` when
+   *   the pages are not a run's blocks
+   */
+  deallocPages(address: number, count: number): void {
+    checkCount(count);
+    if (!Number.isSafeInteger(address) || address < 0 || address % PAGE_SIZE !== 0) {
+      throw new AllocError(
+        'InvalidParam',
+        `address ${typeof address === 'number' ? hex(address) : String(address)} is not a multiple of the page size ${PAGE_SIZE}`,
+      );
+    }
+    const pool = this.managedPool(address, count, 'deallocPages');
+    const mapStart = this.pools.mapStart(pool);
+    const poolEnd = this.pools.end(pool);
+    const end = address + count * PAGE_SIZE;
+    const u8 = this.u8;
+    let runBlocks = 0;
+    for (let at = address, order = 0; at < end; at += 2 ** order) {
+      order = runBlockOrder(at, end);
+      if (u8[entryIndex(mapStart, at)] !== (PAGES | order)) {
+        throw new AllocError(
+          'NotAllocated',
+          `cannot free ${count} pages at ${hex(address)}: ${hex(at)} does not start an allocated ${2 ** order}-byte block of pages`,
+        );
+      }
+      runBlocks++;
+    }
+    const blocks = this.blocks;
+    blocks.account(address - end, address - end, -runBlocks);
+    for (let at = address, order = 0; at < end; at += 2 ** order) {
+      order = runBlockOrder(at, end);
+      blocks.give(at, order, mapStart, poolEnd);
+    }
+  }
+
+  /** Pages at page-aligned addresses inside the block areas. */
+  totalPages(): number {
+    return this.blocks.field(ST_TOTAL_PAGES);
+  }
+
+  /** Pages not free: held by page runs or byte blocks. `totalPages() - availablePages()`. */
+  usedPages(): number {
+    return this.totalPages() - this.availablePages();
+  }
+
+  /** Pages inside free blocks: what `allocPages(1, PAGE_SIZE)` could take one by one. */
+  availablePages(): number {
+    const lists = this.blocks.lists;
+    let pages = 0;
+    for (let order = PAGE_ORDER; order <= MAX_ORDER; order++) pages += lists.length(order) * 2 ** (order - PAGE_ORDER);
+    return pages;
+  }
+
+  /** Pages in the largest free block (0 when no free block holds a whole page). */
+  largestFreePages(): number {
+    const largest = this.blocks.lists.largest();
+    return largest < PAGE_ORDER ? 0 : 2 ** (largest - PAGE_ORDER);
+  }
+
+  /**
+   * Splits the page-run block `block` of `order` into the decomposition of a run of `bytes`
+   * (less than or equal to its size), freeing the rest. Returns the number of run blocks.
+   */
+  private trimRun(block: number, order: number, bytes: number, mapStart: number): number {
+    const blocks = this.blocks;
+    const u8 = this.u8;
+    let runBlocks = 1;
+    let at = block;
+    let left = bytes;
+    let k = order;
+    while (left < 2 ** k) {
+      k--;
+      const half = 2 ** k;
+      if (left <= half) {
+        blocks.pushFree(at + half, k, mapStart);
+      } else {
+        u8[entryIndex(mapStart, at)] = PAGES | k;
+        runBlocks++;
+        at += half;
+        left -= half;
+      }
+    }
+    u8[entryIndex(mapStart, at)] = PAGES | k;
+    return runBlocks;
+  }
+
+  /**
+   * The pool whose block area holds all `count` pages from `address`.
+   * @throws AllocError `InvalidParam` when there is none
+   */
+  private managedPool(address: number, count: number, what: string): number {
+    const pool = this.pools.find(address);
+    if (pool < 0 || address + count * PAGE_SIZE > this.pools.end(pool)) {
+      throw new AllocError(
+        'InvalidParam',
+        `${what}: ${count} pages at ${hex(address)} are not inside one of the buddy heap's block areas`,
+      );
+    }
+    return pool;
+  }
+}

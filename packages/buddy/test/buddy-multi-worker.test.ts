@@ -1,0 +1,5 @@
+import { describeMultiWorker } from '@heaplab/core/test-kit';
+
+import { buddyBackend } from '../src/index.js';
+
+describeMultiWorker({ label: 'buddy', backend: buddyBackend }, { workerCounts: [1, 2, 4] });
