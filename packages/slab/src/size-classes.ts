@@ -1,0 +1,129 @@
+/**
+ * The size classes and the shape of each class's slab. Constants computed once at module
+ * load, identical in every thread; nothing here is state.
+ *
+ * Classes: every multiple of 8 up to 64, then four per power of two (2^k + 2^(k-2) * q for
+ * q = 1..4), up to 8 KiB: 8, 16, ..., 64, 80, 96, 112, 128, 160, ..., 5120, 6144, 7168, 8192.
+ * A request is rounded up by at most a quarter of its size above 64 bytes (at most 7 bytes
+ * below), and four classes between 4 KiB and 8 KiB mean no cliff past the page size.
+ */
+
+import { PAGE_SIZE } from '@heaplab/core';
+
+import { MAX_CLASSES, SLAB_HEADER_FIXED_BYTES } from './slab-layout.js';
+
+/** The largest object a slab holds; larger requests are page runs. */
+export const MAX_CLASS_BYTES = 8192;
+/** Sizes up to this are classed by table lookup; larger ones by `Math.clz32` arithmetic. */
+const TABLE_LIMIT = 1024;
+/** The finest classes step by 8 bytes up to 64. */
+const FINE_LIMIT = 64;
+const FINE_CLASSES = FINE_LIMIT / 8;
+/** log2 of `FINE_LIMIT`: the power of two where the quarter-steps start. */
+const FIRST_COARSE_POWER = 6;
+/** A slab is at most this many pages. */
+const MAX_SLAB_PAGES = 32;
+/** A slab holds at least this many objects when it can, so slab set-up is amortised. */
+const MIN_SLAB_OBJECTS = 8;
+/** The unused part of a slab (header and tail) should be at most this fraction of it. */
+const TARGET_WASTE = 1 / 32;
+
+function classSizes(): number[] {
+  const sizes: number[] = [];
+  for (let size = 8; size <= FINE_LIMIT; size += 8) sizes.push(size);
+  for (let power = FINE_LIMIT; power < MAX_CLASS_BYTES; power *= 2) {
+    for (let quarter = 1; quarter <= 4; quarter++) sizes.push(power + (power / 4) * quarter);
+  }
+  return sizes;
+}
+
+const SIZES = classSizes();
+
+/** Number of size classes. */
+export const CLASS_COUNT = SIZES.length;
+if (CLASS_COUNT > MAX_CLASSES) {
+  throw new Error(`slab backend: ${CLASS_COUNT} size classes do not fit the ${MAX_CLASSES} class records of the state`);
+}
+
+/** Object size of each class. */
+export const CLASS_SIZE = Uint32Array.from(SIZES);
+/** Pages of each class's slabs. */
+export const CLASS_PAGES = new Uint32Array(CLASS_COUNT);
+/** Objects in each class's slabs. */
+export const CLASS_OBJECTS = new Uint32Array(CLASS_COUNT);
+/** Bitmap words in each class's slab header. */
+export const CLASS_BITMAP_WORDS = new Uint32Array(CLASS_COUNT);
+/** Byte offset of the header in each class's slabs: right after the last object. */
+export const CLASS_HEADER_OFFSET = new Uint32Array(CLASS_COUNT);
+
+/** Bytes of a slab header for `objects` objects. */
+export function headerBytes(objects: number): number {
+  return SLAB_HEADER_FIXED_BYTES + 4 * Math.ceil(objects / 32);
+}
+
+/** Objects of `size` bytes that fit with their header in `pages` pages. */
+function objectsIn(size: number, pages: number): number {
+  const bytes = pages * PAGE_SIZE;
+  let objects = Math.floor((bytes - SLAB_HEADER_FIXED_BYTES) / size);
+  while (objects > 0 && objects * size + headerBytes(objects) > bytes) objects--;
+  return objects;
+}
+
+// A class's slab is the smallest run of pages that holds at least MIN_SLAB_OBJECTS objects
+// and wastes at most TARGET_WASTE of its bytes; when no run up to MAX_SLAB_PAGES does (only
+// classes whose objects tile pages exactly, where the header costs one object), the least
+// wasteful one. Small slabs keep little memory in partial and cached empty slabs.
+for (let cls = 0; cls < CLASS_COUNT; cls++) {
+  const size = SIZES[cls]!;
+  let chosen = 0;
+  let leastWaste = Infinity;
+  for (let pages = 1; pages <= MAX_SLAB_PAGES; pages++) {
+    const objects = objectsIn(size, pages);
+    if (objects < MIN_SLAB_OBJECTS) continue;
+    const waste = (pages * PAGE_SIZE - objects * size) / (pages * PAGE_SIZE);
+    if (waste < leastWaste) {
+      leastWaste = waste;
+      chosen = pages;
+    }
+    if (waste <= TARGET_WASTE) break;
+  }
+  const objects = objectsIn(size, chosen);
+  CLASS_PAGES[cls] = chosen;
+  CLASS_OBJECTS[cls] = objects;
+  CLASS_BITMAP_WORDS[cls] = Math.ceil(objects / 32);
+  CLASS_HEADER_OFFSET[cls] = objects * size;
+}
+
+/** Class of each size up to `TABLE_LIMIT`, indexed by `(size + 7) >>> 3`. */
+const SMALL_CLASS = new Uint8Array((TABLE_LIMIT >>> 3) + 1);
+for (let index = 0, cls = 0; index < SMALL_CLASS.length; index++) {
+  while (SIZES[cls]! < index * 8) cls++;
+  SMALL_CLASS[index] = cls;
+}
+
+/**
+ * The class of a request of `size` bytes, `0 <= size <= MAX_CLASS_BYTES`: the smallest class
+ * at least that big. Size 0 gets the 8-byte class, so it still has a unique block.
+ */
+export function classOf(size: number): number {
+  if (size <= TABLE_LIMIT) return SMALL_CLASS[(size + 7) >>> 3]!;
+  // 2^power < size <= 2^(power + 1); the two bits below the top bit of size - 1 say which
+  // quarter of that range the size is in.
+  const power = 31 - Math.clz32(size - 1);
+  const quarter = ((size - 1) >>> (power - 2)) & 3;
+  return FINE_CLASSES + (power - FIRST_COARSE_POWER) * 4 + quarter;
+}
+
+/**
+ * The smallest class that holds `size` bytes at a multiple of `align` (a power of two above
+ * the 8-byte minimum), or -1 when no class can: above `MAX_CLASS_BYTES`, or an alignment
+ * above the page size, which slab starts do not have. Slabs start page aligned and objects
+ * tile them from the start, so a class gives `align` exactly when its size is a multiple.
+ */
+export function alignedClassOf(size: number, align: number): number {
+  if (align > PAGE_SIZE || size > MAX_CLASS_BYTES) return -1;
+  // Every power of two from 8 to MAX_CLASS_BYTES is a class, so this ends within four steps.
+  let cls = classOf(size > align ? size : align);
+  while (cls < CLASS_COUNT && CLASS_SIZE[cls]! % align !== 0) cls++;
+  return cls < CLASS_COUNT ? cls : -1;
+}

@@ -1,0 +1,356 @@
+/**
+ * The slab backend: Bonwick-style object caches per size class over core's bitmap page
+ * allocator, with page runs for everything a class cannot serve.
+ *
+ * - Small requests (up to `MAX_CLASS_BYTES`) take an object from a slab of their class
+ *   (slab-caches.ts). A slab's header sits after its last object and holds a bitmap of free
+ *   objects, so a double free or an interior pointer is caught exactly.
+ * - Larger requests, alignments no class gives, and small requests when no slab can be had
+ *   are served as whole page runs (`PAGE_LARGE`), page aligned or aligned as asked.
+ * - The page map (page-map.ts) leads from any address to its slab or run in one read, so
+ *   `free(address)` needs no size and no search.
+ *
+ * All state is in the shared buffer (layouts in slab-layout.ts). The instance holds views,
+ * constants and word indices only. The facade calls every method with the heap mutex held,
+ * so plain typed-array reads and writes suffice.
+ */
+
+import {
+  AllocError,
+  alignDown,
+  alignUp,
+  type Backend,
+  type BackendContext,
+  type BackendStats,
+  BitmapPageAllocator,
+  checkArenaRange,
+  type CheckReport,
+  hex,
+  MIN_ALIGN,
+  PAGE_SIZE,
+} from '@heaplab/core';
+
+import { PageMap } from './page-map.js';
+import { alignedClassOf, CLASS_SIZE, classOf, MAX_CLASS_BYTES } from './size-classes.js';
+import { notAllocated, SlabCaches } from './slab-caches.js';
+import { checkSlabHeap } from './slab-check.js';
+import {
+  OWNER_KIND_MASK,
+  PAGE_LARGE,
+  PAGE_SLAB,
+  SLAB_MAGIC,
+  ST_CLASSES,
+  ST_LARGE_PAGES,
+  ST_LARGE_RUNS,
+  ST_LIVE_BLOCKS,
+  ST_MAGIC,
+  ST_PAGE_ALLOCATOR,
+  ST_PAGE_MAP,
+  ST_PAGE_MAP_PAGES,
+  ST_PEAK_BYTES,
+  ST_POOLS,
+  ST_SLAB_PAGES,
+  ST_SLABS,
+  ST_USED_BYTES,
+  STATE_BYTES,
+} from './slab-layout.js';
+import type { SlabOptions } from './slab-options.js';
+import { slabStats } from './slab-stats.js';
+
+/**
+ * One thread's handle on a slab heap. Create it through `slabBackend.create`; every instance
+ * over the same buffer and state offset sees the same heap. Not thread-safe: call it under
+ * the heap lock. The fields are read by the walkers in slab-check.ts and slab-stats.ts.
+ */
+export class SlabAllocator implements Backend {
+  readonly u32: Uint32Array;
+  readonly cookie: number;
+  readonly arenaStart: number;
+  readonly arenaEnd: number;
+  readonly stateOffset: number;
+  /** The page layer, its state in the control state at `ST_PAGE_ALLOCATOR`. */
+  readonly pages: BitmapPageAllocator;
+  readonly map: PageMap;
+  readonly caches: SlabCaches;
+  // Word indices of the control-state fields, computed once so hot paths only index.
+  readonly sMagic: number;
+  readonly sPageMap: number;
+  readonly sPageMapPages: number;
+  readonly sPools: number;
+  readonly sUsed: number;
+  readonly sPeak: number;
+  readonly sLive: number;
+  readonly sLargeRuns: number;
+  readonly sLargePages: number;
+  readonly sSlabs: number;
+  readonly sSlabPages: number;
+  readonly sClasses: number;
+
+  /**
+   * Makes a handle over `ctx`'s shared state; does not format it (`init` does). An instance
+   * made after `init` (every attaching thread's) finds the page map from the state.
+   * @throws AllocError `InvalidParam` when the state area is smaller than `STATE_BYTES` or
+   *   misaligned, the arena is not a whole number of pages, or `emptySlabs` is not a count
+   */
+  constructor(ctx: BackendContext, options: SlabOptions) {
+    if (ctx.stateBytes < STATE_BYTES || ctx.stateOffset % 8 !== 0) {
+      throw new AllocError(
+        'InvalidParam',
+        `slab backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${ctx.stateBytes} at ${hex(ctx.stateOffset)}`,
+      );
+    }
+    const arenaBytes = ctx.arenaEnd - ctx.arenaStart;
+    if (ctx.arenaStart % PAGE_SIZE !== 0 || arenaBytes % PAGE_SIZE !== 0 || arenaBytes <= 0) {
+      throw new AllocError(
+        'InvalidParam',
+        `slab backend needs a page-aligned arena of whole pages; got ${hex(ctx.arenaStart)}..${hex(ctx.arenaEnd)}`,
+      );
+    }
+    if (!Number.isInteger(options.emptySlabs) || options.emptySlabs < 0) {
+      throw new AllocError('InvalidParam', `slab backend: emptySlabs ${String(options.emptySlabs)} is not a count`);
+    }
+    const u32 = ctx.memory.u32;
+    const arenaPages = arenaBytes / PAGE_SIZE;
+    this.u32 = u32;
+    this.cookie = ctx.cookie;
+    this.arenaStart = ctx.arenaStart;
+    this.arenaEnd = ctx.arenaEnd;
+    this.stateOffset = ctx.stateOffset;
+    const base = ctx.stateOffset >>> 2;
+    this.sMagic = base + (ST_MAGIC >>> 2);
+    this.sPageMap = base + (ST_PAGE_MAP >>> 2);
+    this.sPageMapPages = base + (ST_PAGE_MAP_PAGES >>> 2);
+    this.sPools = base + (ST_POOLS >>> 2);
+    this.sUsed = base + (ST_USED_BYTES >>> 2);
+    this.sPeak = base + (ST_PEAK_BYTES >>> 2);
+    this.sLive = base + (ST_LIVE_BLOCKS >>> 2);
+    this.sLargeRuns = base + (ST_LARGE_RUNS >>> 2);
+    this.sLargePages = base + (ST_LARGE_PAGES >>> 2);
+    this.sSlabs = base + (ST_SLABS >>> 2);
+    this.sSlabPages = base + (ST_SLAB_PAGES >>> 2);
+    this.sClasses = base + (ST_CLASSES >>> 2);
+    this.pages = new BitmapPageAllocator(
+      ctx.memory,
+      ctx.stateOffset + ST_PAGE_ALLOCATOR,
+      ctx.arenaStart,
+      arenaPages,
+      PAGE_SIZE,
+    );
+    this.map = new PageMap(u32, ctx.arenaStart, arenaPages, u32[this.sPageMap]!);
+    this.caches = new SlabCaches(
+      u32,
+      this.map,
+      this.pages,
+      { classes: this.sClasses, slabs: this.sSlabs, slabPages: this.sSlabPages },
+      ctx.cookie,
+      options.emptySlabs,
+    );
+  }
+
+  // --- memory given to the heap --------------------------------------------------------------
+
+  /**
+   * Formats the state and takes the whole pages of `[start, start + size)` as the first
+   * pool; its first pages become the page map, which covers the whole arena so that later
+   * `addMemory` ranges anywhere in it are mapped too.
+   * @throws AllocError `InvalidParam` for a range outside the arena, or one with too few
+   *   whole pages for the page map and one page more
+   */
+  init(start: number, size: number): void {
+    // Check before touching the state, so a refused init leaves the buffer as it was.
+    checkArenaRange(start, size, this.arenaStart, this.arenaEnd);
+    const first = alignUp(start, PAGE_SIZE);
+    const end = alignDown(start + size, PAGE_SIZE);
+    const mapPages = PageMap.pagesFor(this.map.pages);
+    const wholePages = end > first ? (end - first) / PAGE_SIZE : 0;
+    if (wholePages < mapPages + 1) {
+      throw new AllocError(
+        'InvalidParam',
+        `slab backend: the init range ${hex(start)}..${hex(start + size)} holds ${wholePages} whole pages; ` +
+          `the page map of this arena needs ${mapPages}, and at least one page more must be left`,
+      );
+    }
+    this.pages.init(start, size);
+    this.pages.allocPagesAt(first, mapPages, PAGE_SIZE);
+    const stateWord = this.stateOffset >>> 2;
+    this.u32.fill(0, stateWord, stateWord + (ST_PAGE_ALLOCATOR >>> 2));
+    this.map.place(first, mapPages);
+    this.map.markFree(first + mapPages * PAGE_SIZE, end);
+    this.u32[this.sPageMap] = first;
+    this.u32[this.sPageMapPages] = mapPages;
+    this.u32[this.sPools] = 1;
+    this.u32[this.sMagic] = SLAB_MAGIC;
+  }
+
+  /**
+   * Adds the whole pages of `[start, start + size)` to the page layer.
+   * @throws AllocError `InvalidParam` when the state is not formatted or the range holds no
+   *   whole page or lies outside the arena; `MemoryOverlap` when one of its pages is managed
+   */
+  addMemory(start: number, size: number): void {
+    if (this.u32[this.sMagic] !== SLAB_MAGIC) {
+      throw new AllocError('InvalidParam', `slab state at ${hex(this.stateOffset)} is not formatted; call init first`);
+    }
+    this.pages.addMemory(start, size);
+    this.map.markFree(alignUp(start, PAGE_SIZE), alignDown(start + size, PAGE_SIZE));
+    this.u32[this.sPools]!++;
+  }
+
+  // --- blocks ----------------------------------------------------------------------------------
+
+  /**
+   * An object of the smallest class that fits `size` at `align`, or a page run when no
+   * class fits or no slab can be had. Returns 0 when nothing fits.
+   */
+  allocate(size: number, align: number): number {
+    if (size <= MAX_CLASS_BYTES) {
+      const cls = align === MIN_ALIGN ? classOf(size) : alignedClassOf(size, align);
+      if (cls >= 0) {
+        const address = this.caches.allocate(cls);
+        if (address !== 0) {
+          this.countAllocated(CLASS_SIZE[cls]!);
+          return address;
+        }
+      }
+    }
+    return this.allocateRun(size, align);
+  }
+
+  /**
+   * Frees the object or run at `address`.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   */
+  release(address: number): void {
+    const owner = this.map.ownerOf(address);
+    const kind = owner & OWNER_KIND_MASK;
+    if (kind === PAGE_SLAB) {
+      this.countFreed(this.caches.release(address, owner));
+    } else if (kind === PAGE_LARGE && owner - PAGE_LARGE === address) {
+      this.releaseRun(address);
+    } else {
+      throw notAllocated(address);
+    }
+  }
+
+  /**
+   * Bytes usable at `address`: its class's object size, or its run's pages.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   */
+  usableSize(address: number): number {
+    const owner = this.map.ownerOf(address);
+    const kind = owner & OWNER_KIND_MASK;
+    if (kind === PAGE_SLAB) return this.caches.objectSize(address, owner);
+    if (kind === PAGE_LARGE && owner - PAGE_LARGE === address) return this.map.runPages(address) * PAGE_SIZE;
+    throw notAllocated(address);
+  }
+
+  /**
+   * Keeps the block where it is when that serves `size`: an object whose class `size` maps
+   * to, or a run (for sizes past the largest class) shrunk by freeing its tail pages or grown
+   * into the free pages right after it. Returns false, changing nothing, otherwise; a size
+   * that now fits a smaller class moves, so the bigger slot is not held for nothing.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   */
+  resizeInPlace(address: number, size: number): boolean {
+    const owner = this.map.ownerOf(address);
+    const kind = owner & OWNER_KIND_MASK;
+    if (kind === PAGE_SLAB) {
+      const objectSize = this.caches.objectSize(address, owner);
+      return size <= objectSize && classOf(size) === classOf(objectSize);
+    }
+    if (kind !== PAGE_LARGE || owner - PAGE_LARGE !== address) throw notAllocated(address);
+    if (size <= MAX_CLASS_BYTES) return false;
+    const count = this.map.runPages(address);
+    const wanted = Math.ceil(size / PAGE_SIZE);
+    const end = address + count * PAGE_SIZE;
+    if (wanted < count) {
+      this.map.markFree(address + wanted * PAGE_SIZE, end);
+      this.pages.deallocPages(address + wanted * PAGE_SIZE, count - wanted);
+    } else if (wanted > count) {
+      if (wanted > this.map.pages || !this.map.allFree(end, wanted - count)) return false;
+      this.pages.allocPagesAt(end, wanted - count, PAGE_SIZE);
+    }
+    this.map.markRun(address, wanted, owner);
+    const u32 = this.u32;
+    u32[this.sLargePages] = u32[this.sLargePages]! + wanted - count;
+    this.addUsed((wanted - count) * PAGE_SIZE);
+    return true;
+  }
+
+  // --- page runs -------------------------------------------------------------------------------
+
+  /** A block of whole pages for `size` bytes at `align`; 0 when no run fits. */
+  private allocateRun(size: number, align: number): number {
+    const count = size <= PAGE_SIZE ? 1 : Math.ceil(size / PAGE_SIZE);
+    if (count > this.map.pages) return 0;
+    const start = this.caches.takePages(count, align > PAGE_SIZE ? align : PAGE_SIZE);
+    if (start === 0) return 0;
+    this.map.markRun(start, count, start + PAGE_LARGE);
+    const u32 = this.u32;
+    u32[this.sLargeRuns]!++;
+    u32[this.sLargePages] = u32[this.sLargePages]! + count;
+    this.countAllocated(count * PAGE_SIZE);
+    return start;
+  }
+
+  private releaseRun(start: number): void {
+    const u32 = this.u32;
+    const count = this.map.runPages(start);
+    this.map.markFree(start, start + count * PAGE_SIZE);
+    this.pages.deallocPages(start, count);
+    u32[this.sLargeRuns]!--;
+    u32[this.sLargePages] = u32[this.sLargePages]! - count;
+    this.countFreed(count * PAGE_SIZE);
+  }
+
+  // --- accounting ------------------------------------------------------------------------------
+
+  /** Counts a new block of `bytes` usable bytes. */
+  private countAllocated(bytes: number): void {
+    this.addUsed(bytes);
+    this.u32[this.sLive]!++;
+  }
+
+  /** Counts a freed block of `bytes` usable bytes. */
+  private countFreed(bytes: number): void {
+    const u32 = this.u32;
+    u32[this.sUsed] = u32[this.sUsed]! - bytes;
+    u32[this.sLive]!--;
+  }
+
+  /** Adds `bytes` (negative to take away) to the used bytes and keeps the peak. */
+  private addUsed(bytes: number): void {
+    const u32 = this.u32;
+    const used = u32[this.sUsed]! + bytes;
+    u32[this.sUsed] = used;
+    if (used > u32[this.sPeak]!) u32[this.sPeak] = used;
+  }
+
+  /** Managed pages, less the page map's, in bytes: what live blocks could take. */
+  totalBytes(): number {
+    return (this.pages.totalPages() - this.u32[this.sPageMapPages]!) * PAGE_SIZE;
+  }
+
+  /** Usable bytes of live blocks (objects at their class size, runs at their pages). */
+  usedBytes(): number {
+    return this.u32[this.sUsed]!;
+  }
+
+  /** `totalBytes() - usedBytes()`. */
+  availableBytes(): number {
+    return this.totalBytes() - this.u32[this.sUsed]!;
+  }
+
+  /** The counters, and a walk of the page map for the largest block and the free blocks. */
+  stats(): BackendStats {
+    return slabStats(this);
+  }
+
+  /**
+   * Walks the page map, every slab and every list, and checks every invariant.
+   * @throws AllocError `HeapCorrupted` naming the first violation and its address
+   */
+  check(): CheckReport {
+    return checkSlabHeap(this);
+  }
+}

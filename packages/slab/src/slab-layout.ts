@@ -1,0 +1,177 @@
+/**
+ * Every shared-memory structure of the slab backend, drawn once, with a named constant for
+ * each field. Offsets are in bytes; every field is a little-endian u32 word, and addresses
+ * are byte offsets into the heap's buffer, stored unsigned (they may be 2^31 or more).
+ *
+ * Three structures live in shared memory:
+ *
+ * 1. The control state, at `ctx.stateOffset` in the heap's control region:
+ *
+ * ```text
+ *  0     ST_MAGIC             'SLB1' once init has formatted the state
+ *  4     ST_PAGE_MAP          address of the page map (in the arena)
+ *  8     ST_PAGE_MAP_PAGES    pages the page map takes (metadata, never freed)
+ *  12    ST_POOLS             ranges given by init and addMemory
+ *  16    ST_USED_BYTES        usable bytes of live blocks: objects and large runs
+ *  20    ST_PEAK_BYTES        highest ST_USED_BYTES since init
+ *  24    ST_LIVE_BLOCKS       live objects plus live large runs
+ *  28    ST_LARGE_RUNS        live large runs (blocks served by the page layer)
+ *  32    ST_LARGE_PAGES       pages of those runs
+ *  36    ST_SLABS             slabs of every class, whichever list they are on
+ *  40    ST_SLAB_PAGES        pages of those slabs
+ *  44    reserved, zero
+ *  64    ST_CLASSES           one 32-byte record per size class (CLASS_RECORD_BYTES):
+ *          +0  CL_HEAD + 4 * list   head of the partial, full and empty list (0 = none)
+ *          +12 CL_COUNT + 4 * list  slabs on each list
+ *          +24 CL_LIVE              live objects of the class
+ *          +28 reserved, zero
+ *  1344  ST_PAGE_ALLOCATOR    core's BitmapPageAllocator state (room for MAX_CLASSES = 40 class
+ *                             records before it), sized for the largest arena
+ *  STATE_BYTES
+ * ```
+ *
+ * 2. The page map: two words per arena page, carved from the first pages of the `init` range.
+ *    Page `p` is the page at `arenaStart + p * PAGE_SIZE`; its entry is at
+ *    `pageMap + p * PAGE_ENTRY_BYTES`:
+ *
+ * ```text
+ *  +0 PM_OWNER      run start | class << OWNER_CLASS_SHIFT | kind   (run start is page aligned,
+ *                   so the low 12 bits are free for the tag)
+ *  +4 PM_RUN_PAGES  on the first page of a slab or large run: the run's length in pages;
+ *                   0 on every other page
+ *  kinds: PAGE_UNMANAGED (never given to the heap), PAGE_FREE (in the page allocator),
+ *         PAGE_META (the page map itself), PAGE_SLAB, PAGE_LARGE
+ * ```
+ *
+ *    Every page of a run carries the same owner word, so the page of any address leads to
+ *    the run's start in one read: that is how `free(address)` finds its slab.
+ *
+ * 3. The slab: `pages` pages (per class, see size-classes.ts) holding `objects` objects of the
+ *    class's size from the slab's first byte, then the header right after the last object:
+ *
+ * ```text
+ *  slab start: object 0 | object 1 | ... | object n-1 | header | unused tail
+ *  header (at slab start + n * objectSize, 8 aligned):
+ *  +0  SH_TAG     slab start ^ cookie ^ SLAB_TAG_SALT: an overflow of the last object shows
+ *  +4  SH_FREE    free objects
+ *  +8  SH_HINT    lowest bitmap word that may hold a free bit
+ *  +12 SH_NEXT    next slab on the class list this slab is on (slab start, 0 = last)
+ *  +16 SH_PREV    previous slab on that list (0 = first)
+ *  +20 SH_BITMAP  ceil(n / 32) words: bit i (word i >> 5, mask 1 << (i & 31)) set = object i
+ *                 is free; bits at and beyond n are always clear
+ * ```
+ *
+ *    Objects start at the slab's first byte, so an object of size `s` is aligned to the
+ *    lowest set bit of `s` (up to the page size): power-of-two classes give any alignment up
+ *    to their size without padding.
+ */
+
+import { BitmapPageAllocator, MAX_HEAP_BYTES, PAGE_SIZE } from '@heaplab/core';
+
+// --- control state -------------------------------------------------------------------------
+
+/** 'SLB1' as a little-endian word. */
+export const SLAB_MAGIC = 0x31424c53;
+
+export const ST_MAGIC = 0;
+export const ST_PAGE_MAP = 4;
+export const ST_PAGE_MAP_PAGES = 8;
+export const ST_POOLS = 12;
+export const ST_USED_BYTES = 16;
+export const ST_PEAK_BYTES = 20;
+export const ST_LIVE_BLOCKS = 24;
+export const ST_LARGE_RUNS = 28;
+export const ST_LARGE_PAGES = 32;
+export const ST_SLABS = 36;
+export const ST_SLAB_PAGES = 40;
+export const ST_CLASSES = 64;
+
+/** Bytes of one size class's record. */
+export const CLASS_RECORD_BYTES = 32;
+/** Byte offset in a class record of the list heads, one word per `SlabList`. */
+export const CL_HEAD = 0;
+/** Byte offset in a class record of the list lengths, one word per `SlabList`. */
+export const CL_COUNT = 12;
+export const CL_LIVE = 24;
+/** Words in one class record. */
+export const CLASS_RECORD_WORDS = CLASS_RECORD_BYTES >>> 2;
+
+/** The lists a slab can be on; each slab is on exactly the one its fill state names. */
+export const SlabList = {
+  /** Some objects free, some live: allocations come from its head. */
+  partial: 0,
+  /** No object free. */
+  full: 1,
+  /** Every object free: kept for reuse, at most `emptySlabs` per class. */
+  empty: 2,
+} as const;
+export const SLAB_LIST_NAMES = ['partial', 'full', 'empty'] as const;
+
+/** Room for the class records of up to 40 classes; size-classes.ts checks that it has no more. */
+export const MAX_CLASSES = 40;
+/** Byte offset of the page allocator's state: after the class records (64 aligned). */
+export const ST_PAGE_ALLOCATOR = ST_CLASSES + MAX_CLASSES * CLASS_RECORD_BYTES;
+
+/** Pages of the largest arena a heap can have: the page allocator's state is sized for it. */
+export const MAX_WINDOW_PAGES = MAX_HEAP_BYTES / PAGE_SIZE;
+
+/** Bytes of control state the slab backend asks for. */
+export const STATE_BYTES = ST_PAGE_ALLOCATOR + BitmapPageAllocator.stateBytes(MAX_WINDOW_PAGES);
+
+// --- page map ------------------------------------------------------------------------------
+
+export const PAGE_ENTRY_BYTES = 8;
+/** Words per page-map entry: a page's entry starts at word `mapWord + page * PAGE_ENTRY_WORDS`. */
+export const PAGE_ENTRY_WORDS = PAGE_ENTRY_BYTES >>> 2;
+export const PM_OWNER = 0;
+export const PM_RUN_PAGES = 4;
+
+/** log2 of the page size: `(address - arenaStart) >>> PAGE_SHIFT` is the address's page. */
+export const PAGE_SHIFT = 12;
+/** The owner word's tag bits (kind and class); the rest is the run's start address. */
+export const OWNER_TAG_MASK = PAGE_SIZE - 1;
+/** The owner word's kind bits. */
+export const OWNER_KIND_MASK = 0xf;
+/** Where the size class sits in a slab page's owner word. */
+export const OWNER_CLASS_SHIFT = 4;
+export const OWNER_CLASS_MASK = 0xff;
+
+/** The run start an owner word names. */
+export function ownerStart(owner: number): number {
+  return owner - (owner & OWNER_TAG_MASK);
+}
+
+/** The size class a slab page's owner word names. */
+export function ownerClass(owner: number): number {
+  return (owner >>> OWNER_CLASS_SHIFT) & OWNER_CLASS_MASK;
+}
+
+/** A page no range given to the heap covers. */
+export const PAGE_UNMANAGED = 0;
+/** A managed page that the page allocator holds free. */
+export const PAGE_FREE = 1;
+/** A page of the page map itself. */
+export const PAGE_META = 2;
+/** A page of a slab; the owner word carries the slab's class. */
+export const PAGE_SLAB = 3;
+/** A page of a large run: one block served whole by the page layer. */
+export const PAGE_LARGE = 4;
+export const PAGE_KIND_NAMES = ['unmanaged', 'free', 'metadata', 'slab', 'large run'] as const;
+
+// --- slab header ---------------------------------------------------------------------------
+
+/** Mixed into a slab's tag with its address and the heap cookie. */
+export const SLAB_TAG_SALT = 0x51ab51ab;
+export const SH_TAG = 0;
+export const SH_FREE = 4;
+export const SH_HINT = 8;
+export const SH_NEXT = 12;
+export const SH_PREV = 16;
+export const SH_BITMAP = 20;
+/** The tag a slab's header carries: its address mixed with the heap cookie. */
+export function slabTag(slab: number, cookie: number): number {
+  return (slab ^ cookie ^ SLAB_TAG_SALT) >>> 0;
+}
+
+/** Bytes of the header before its bitmap. */
+export const SLAB_HEADER_FIXED_BYTES = SH_BITMAP;

@@ -1,0 +1,6 @@
+import { describeConformance } from '@heaplab/core/test-kit';
+
+import { slabBackend } from '../src/index.js';
+
+describeConformance({ label: 'slab', backend: slabBackend });
+describeConformance({ label: 'slab (emptySlabs=0)', backend: slabBackend, options: { emptySlabs: 0 } });

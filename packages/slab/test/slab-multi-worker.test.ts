@@ -1,0 +1,5 @@
+import { describeMultiWorker } from '@heaplab/core/test-kit';
+
+import { slabBackend } from '../src/index.js';
+
+describeMultiWorker({ label: 'slab', backend: slabBackend }, { workerCounts: [1, 2, 4] });

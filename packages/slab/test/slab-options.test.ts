@@ -1,0 +1,53 @@
+import { BACKEND_STATE_MAX_BYTES, findBackend, GlobalAllocator } from '@heaplab/core';
+import { expectAllocError, makeBackendContext } from '@heaplab/core/test-kit';
+import { describe, expect, it } from 'vitest';
+
+import { DEFAULT_EMPTY_SLABS, MAX_EMPTY_SLABS, normalizeSlabOptions, slabBackend } from '../src/index.js';
+import type { SlabAllocator } from '../src/slab-allocator.js';
+
+describe('slab backend: descriptor and options', () => {
+  it('registers itself under its name when imported', () => {
+    expect(findBackend('slab')).toBe(slabBackend);
+    expect(slabBackend.concurrency).toBe('locked');
+    expect(slabBackend.stateBytes).toBeLessThanOrEqual(BACKEND_STATE_MAX_BYTES);
+    expect(slabBackend.moduleUrl).toMatch(/index\.ts$/);
+    expect(slabBackend.options.map((option) => option.name)).toEqual(['emptySlabs']);
+  });
+
+  it('fills in the default and keeps valid values', () => {
+    expect(normalizeSlabOptions({})).toEqual({ emptySlabs: DEFAULT_EMPTY_SLABS });
+    expect(normalizeSlabOptions({ emptySlabs: 0 })).toEqual({ emptySlabs: 0 });
+    expect(normalizeSlabOptions({ emptySlabs: MAX_EMPTY_SLABS })).toEqual({ emptySlabs: MAX_EMPTY_SLABS });
+  });
+
+  it('refuses unknown options and bad values, naming the valid ones', () => {
+    const unknown = expectAllocError(() => normalizeSlabOptions({ strategy: 'best-fit' }), 'InvalidParam');
+    expect(unknown.message).toContain("'strategy'");
+    expect(unknown.message).toContain('emptySlabs');
+    for (const value of [-1, 1.5, MAX_EMPTY_SLABS + 1, '2', true, Number.NaN]) {
+      const error = expectAllocError(() => normalizeSlabOptions({ emptySlabs: value }), 'InvalidParam');
+      expect(error.message).toContain(`0 to ${MAX_EMPTY_SLABS}`);
+    }
+    expectAllocError(() => normalizeSlabOptions(null as unknown as Record<string, unknown>), 'InvalidParam');
+    const badSpec = (): unknown => GlobalAllocator.create({ backend: 'slab:emptySlabs=-2', heapBytes: 4 * 1024 * 1024 });
+    expectAllocError(badSpec, 'InvalidParam');
+  });
+
+  it('takes its options from a backend spec and keeps them in the heap for every thread', () => {
+    const heap = GlobalAllocator.create({ backend: 'slab:emptySlabs=3', heapBytes: 8 * 1024 * 1024 });
+    try {
+      expect(heap.backendName).toBe('slab');
+      expect((heap.backendInstance as SlabAllocator).caches.emptySlabs).toBe(3);
+      const other = GlobalAllocator.attachSync(heap.buffer);
+      expect((other.backendInstance as SlabAllocator).caches.emptySlabs).toBe(3);
+      other.detach();
+    } finally {
+      heap.detach();
+    }
+  });
+
+  it('refuses a state area that is too small', () => {
+    const ctx = makeBackendContext({ stateBytes: slabBackend.stateBytes - 8 });
+    expectAllocError(() => slabBackend.create(ctx, { emptySlabs: 1 }), 'InvalidParam');
+  });
+});
