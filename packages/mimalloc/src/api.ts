@@ -1,0 +1,86 @@
+/**
+ * mimalloc's extensions beyond the `Backend` interface, reached from a `GlobalAllocator`
+ * handle: collection, the deferred-free callback, figures, and the test hook that stalls a
+ * remote free between its two steps. Each acts for the calling thread's handle.
+ */
+
+import { AllocError, type GlobalAllocator } from '@heaplab/core';
+
+import { MimallocBackend } from './backend.js';
+import type { DeferredFree } from './context.js';
+import { heapCollect } from './heap.js';
+import { formatReport, type MimallocReport, mimallocReport } from './stats.js';
+
+/**
+ * This thread's mimalloc instance behind `heap`.
+ * @throws AllocError `InvalidParam` when the heap's backend is not mimalloc
+ */
+export function mimallocOf(heap: GlobalAllocator): MimallocBackend {
+  const instance = heap.backendInstance;
+  if (!(instance instanceof MimallocBackend)) {
+    throw new AllocError('InvalidParam', `the heap's backend is '${heap.backendName}', not mimalloc`);
+  }
+  return instance;
+}
+
+/**
+ * Collects this thread's heap (`mi_heap_collect`): runs the deferred-free callback, drains
+ * delayed frees (all of them when `force`, waiting for remote frees mid-way; else only the
+ * uncontended ones), with `force` reclaims every abandoned segment, collects every page's
+ * remote frees, and gives back empty pages and segments (retired pages too when `force`).
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc; `LockTimeout` when
+ *   `force` and a remote free never finishes
+ */
+export function collect(heap: GlobalAllocator, force = false): void {
+  heapCollect(mimallocOf(heap).context, force);
+}
+
+/**
+ * Registers this thread's deferred-free callback (mimalloc's `mi_register_deferred_free`), or
+ * removes it with null. It is called from the allocation slow path (at least once for each
+ * page's worth of allocations) with `force = false`, and from `collect` with `force`, with
+ * the heap's heartbeat (the count of slow-path calls); it may allocate and free, but is not
+ * re-entered.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function registerDeferredFree(heap: GlobalAllocator, callback: DeferredFree | null): void {
+  mimallocOf(heap).context.deferredFree = callback;
+}
+
+/**
+ * The detailed figures of the whole heap: segments by kind, pages, size classes and each
+ * thread's counters and slow-path events.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function heapReport(heap: GlobalAllocator): MimallocReport {
+  return mimallocReport(mimallocOf(heap).context);
+}
+
+/**
+ * The figures as a printable table (`mi_stats_print`), with a row per size class when
+ * `perBin`.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function statsTable(heap: GlobalAllocator, perBin = false): string {
+  return formatReport(heapReport(heap), perBin);
+}
+
+/**
+ * The figures as JSON.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function statsJson(heap: GlobalAllocator): string {
+  return JSON.stringify(heapReport(heap));
+}
+
+/**
+ * Test hook: makes this thread's remote frees that claim a delayed free stall between their
+ * two steps (after `DELAYED_FREEING` is set, before the block is pushed on the owner's
+ * delayed list). `signal` is an `Int32Array` over shared memory: the stalled thread stores 1
+ * in word 0 and notifies it, then waits until word 1 is nonzero (at most 30 s). Null
+ * removes the hook. For tests only.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function setDelayedFreeStall(heap: GlobalAllocator, signal: Int32Array | null): void {
+  mimallocOf(heap).context.delayedFreeStall = signal;
+}

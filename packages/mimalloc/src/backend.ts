@@ -1,0 +1,173 @@
+/**
+ * The mimalloc backend itself: one instance per attached thread over the shared state,
+ * thread-safe with no lock on the per-block path, and its descriptor for core.
+ */
+
+import {
+  AllocError,
+  type Backend,
+  type BackendContext,
+  type BackendDescriptor,
+  type BackendStats,
+  type CheckReport,
+  hex,
+} from '@heaplab/core';
+
+import { mallocFast } from './alloc.js';
+import { checkHeap } from './check.js';
+import { MiContext } from './context.js';
+import { blockUsableSize, freeBlock, validateBlock } from './free.js';
+import { heapAbandon, heapReset, samplePeak } from './heap.js';
+import { MIMALLOC_OPTION_NAMES, type MimallocOptions, normalizeMimallocOptions } from './options.js';
+import { SEGMENT_USABLE_BYTES } from './segment.js';
+import { backendStats } from './stats.js';
+import { FLAG_SECURE, HP_ACTIVE, MAX_HEAPS, ST_FLAGS, ST_MAGIC, STATE_BYTES, STATE_MAGIC } from './types.js';
+
+/**
+ * One thread's handle on a mimalloc heap. Every method may be called from every thread at
+ * once; `allocate` and `release` take no lock (the segment lock is taken only to get or give
+ * back segments, for huge blocks and for abandoned segments).
+ */
+export class MimallocBackend implements Backend {
+  /** This thread's context: views, offsets and hooks. */
+  readonly context: MiContext;
+
+  /**
+   * Makes a handle over `ctx`'s shared state; does not format it (`init` does).
+   * @throws AllocError `InvalidParam` when the state area is too small or misaligned, or the
+   *   heap allows more threads than the backend has heap records
+   */
+  constructor(ctx: BackendContext, options: MimallocOptions) {
+    if (ctx.stateBytes < STATE_BYTES || ctx.stateOffset % 8 !== 0) {
+      throw new AllocError(
+        'InvalidParam',
+        `mimalloc backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${ctx.stateBytes} at ${hex(ctx.stateOffset)}`,
+      );
+    }
+    if (ctx.maxThreads > MAX_HEAPS || ctx.threadId < 1 || ctx.threadId > ctx.maxThreads) {
+      throw new AllocError('InvalidParam', `mimalloc backend: thread id ${ctx.threadId} of ${ctx.maxThreads} is beyond its ${MAX_HEAPS} heaps`);
+    }
+    this.context = new MiContext(ctx, options.secure);
+    const u32 = this.context.u32;
+    // A thread attaching to a formatted heap finds its record reset by the id's last release.
+    if (u32[(ctx.stateOffset + ST_MAGIC) >>> 2] === STATE_MAGIC) u32[(this.context.heap + HP_ACTIVE) >>> 2] = 1;
+  }
+
+  /**
+   * Formats the shared state and takes the whole segments of `[start, start + size)` as the
+   * segment pool.
+   * @throws AllocError `InvalidParam` for a range outside the arena or holding no whole
+   *   4 MiB segment
+   */
+  init(start: number, size: number): void {
+    const t = this.context;
+    const u32 = t.u32;
+    u32.fill(0, t.state >>> 2, (t.state + STATE_BYTES) >>> 2);
+    t.pool.init(start, size);
+    u32[(t.state + ST_FLAGS) >>> 2] = t.secure ? FLAG_SECURE : 0;
+    for (let threadId = 1; threadId <= t.maxThreads; threadId++) heapReset(t, threadId, threadId === t.threadId);
+    u32[(t.state + ST_MAGIC) >>> 2] = STATE_MAGIC;
+  }
+
+  /**
+   * Adds the whole segments of a range to the pool.
+   * @throws AllocError `InvalidParam` for a range holding no whole segment; `MemoryOverlap`
+   *   for one overlapping managed segments
+   */
+  addMemory(start: number, size: number): void {
+    const t = this.context;
+    t.segmentLock.lock();
+    try {
+      t.pool.addMemory(start, size);
+    } finally {
+      t.segmentLock.unlock();
+    }
+  }
+
+  allocate(size: number, align: number): number {
+    return mallocFast(this.context, size, align);
+  }
+
+  /** @throws AllocError `NotAllocated` when `address` is not the start of a live block */
+  release(address: number): void {
+    freeBlock(this.context, address);
+  }
+
+  /** @throws AllocError `NotAllocated` when `address` is not the start of a live block */
+  usableSize(address: number): number {
+    return blockUsableSize(this.context, address);
+  }
+
+  /** mimalloc keeps no requested sizes. @throws AllocError `NotAllocated` for a bad address */
+  requestedSize(address: number): number {
+    validateBlock(this.context, address);
+    return -1;
+  }
+
+  /**
+   * Keeps the block when `size` still fits and uses at least half of it (mimalloc's
+   * `_mi_heap_realloc_zero` rule), so shrinking a lot moves to a smaller block.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   */
+  resizeInPlace(address: number, size: number): boolean {
+    const usable = blockUsableSize(this.context, address);
+    return size <= usable && size >= usable / 2;
+  }
+
+  /** Usable bytes of the managed segments (4 MiB each less their header). */
+  totalBytes(): number {
+    return this.context.pool.totalPages() * SEGMENT_USABLE_BYTES;
+  }
+
+  /** Block bytes of live blocks, summed over the threads' counters. */
+  usedBytes(): number {
+    return samplePeak(this.context);
+  }
+
+  availableBytes(): number {
+    return this.totalBytes() - this.usedBytes();
+  }
+
+  /** @throws AllocError `HeapCorrupted` naming the first violated invariant */
+  check(): CheckReport {
+    return checkHeap(this.context);
+  }
+
+  stats(): BackendStats {
+    return backendStats(this.context);
+  }
+
+  /**
+   * Abandons thread `threadId`'s segments for other threads to reclaim and resets its heap
+   * record (on detach by that thread, or by another thread once it died).
+   * @throws AllocError `LockTimeout` when a remote free into its pages never finishes
+   */
+  releaseThread(threadId: number, _died: boolean): void {
+    heapAbandon(this.context, threadId);
+  }
+}
+
+/**
+ * The mimalloc backend's descriptor. `normalizeOptions` @throws AllocError `InvalidParam`
+ * for unknown options or values; `create` @throws AllocError `InvalidParam` when the state
+ * area is too small.
+ */
+export const mimallocBackend: BackendDescriptor<MimallocOptions> = {
+  name: 'mimalloc',
+  summary: 'mimalloc v1: 4 MiB segments, per-thread heaps, sharded free lists, lock-free cross-thread free',
+  moduleUrl: import.meta.url,
+  concurrency: 'thread-safe',
+  options: [
+    {
+      name: MIMALLOC_OPTION_NAMES[0],
+      description: 'secure mode: shuffled free lists, encoded links with per-page keys, corruption reported',
+      values: ['true', 'false'],
+      default: false,
+    },
+  ],
+  stateBytes: STATE_BYTES,
+  normalizeOptions: normalizeMimallocOptions,
+  create(context: BackendContext, options: MimallocOptions): Backend {
+    return new MimallocBackend(context, options);
+  },
+};

@@ -1,0 +1,116 @@
+/**
+ * One thread's view of the shared mimalloc state: typed-array views, constants and cached
+ * offsets, plus the thread's own JS-side hooks (the deferred-free callback, the test stall
+ * hook). Nothing here is shared state: every thread builds its own context over the same
+ * buffer, and all allocator state lives in the buffer (layout in `types.ts`).
+ */
+
+import { type BackendContext, BitmapPageAllocator, type SharedMutex } from '@heaplab/core';
+
+import {
+  HEAP_BYTES,
+  HP_DIRECT,
+  HP_PENDING_BYTES,
+  SEGMENT_BYTES,
+  SEGMENT_SHIFT,
+  ST_EMPTY_PAGE,
+  ST_HEAPS,
+  ST_POOL,
+  ST_SEGMENT_MAP,
+} from './types.js';
+
+/**
+ * The deferred-free callback (mimalloc's `mi_deferred_free_fun`): called from the allocation
+ * slow path with `force = false` and from `collect` with `force = true`, with the heap's
+ * heartbeat count, so a program can free memory it was holding back.
+ */
+export type DeferredFree = (force: boolean, heartbeat: number) => void;
+
+/** How long a complete delayed-free drain waits for a stalled producer before giving up. */
+export const DRAIN_TIMEOUT_MS = 10_000;
+
+/** The per-thread context every stage of the allocator works through. */
+export class MiContext {
+  readonly u8: Uint8Array;
+  readonly u32: Uint32Array;
+  readonly i32: Int32Array;
+  /** This thread's id (1-based). */
+  readonly threadId: number;
+  readonly maxThreads: number;
+  /** The heap's random cookie: mixed into segment magics and freed markers. */
+  readonly cookie: number;
+  readonly secure: boolean;
+  /** Byte offset of the control state. */
+  readonly state: number;
+  /** Byte offset of this thread's heap record. */
+  readonly heap: number;
+  /** Word index of this thread's direct page table. */
+  readonly direct: number;
+  /** Int32 index of this thread's pending-bytes counter; pending blocks follows it. */
+  readonly pendingCounters: number;
+  /** Word index of the segment map (indexed by `address >>> SEGMENT_SHIFT`). */
+  readonly segmentMap: number;
+  /** Address of the empty page descriptor. */
+  readonly emptyPage: number;
+  readonly arenaStart: number;
+  readonly arenaEnd: number;
+  /** The segment pool: one bitmap bit per segment of the arena; use under `segmentLock`. */
+  readonly pool: BitmapPageAllocator;
+  /** Guards the pool, the segment map and the abandoned list: never taken per block. */
+  readonly segmentLock: SharedMutex;
+
+  /** This thread's deferred-free callback, or null. */
+  deferredFree: DeferredFree | null = null;
+  /** True while the callback runs, so a free or malloc inside it does not call it again. */
+  deferredRunning = false;
+  /**
+   * Test hook: when set, a remote free that claimed a delayed free stalls between its two
+   * steps: it stores 1 in word 0, notifies, and waits until word 1 is nonzero.
+   */
+  delayedFreeStall: Int32Array | null = null;
+
+  /**
+   * @param ctx what core gave this thread's backend instance
+   * @param secure whether the heap runs in secure mode
+   */
+  constructor(ctx: BackendContext, secure: boolean) {
+    this.u8 = ctx.memory.u8;
+    this.u32 = ctx.memory.u32;
+    this.i32 = ctx.memory.i32;
+    this.threadId = ctx.threadId;
+    this.maxThreads = ctx.maxThreads;
+    this.cookie = ctx.cookie;
+    this.secure = secure;
+    this.state = ctx.stateOffset;
+    this.heap = heapOf(ctx.stateOffset, ctx.threadId);
+    this.direct = (this.heap + HP_DIRECT) >>> 2;
+    this.pendingCounters = (this.heap + HP_PENDING_BYTES) >>> 2;
+    this.segmentMap = (ctx.stateOffset + ST_SEGMENT_MAP) >>> 2;
+    this.emptyPage = ctx.stateOffset + ST_EMPTY_PAGE;
+    this.arenaStart = ctx.arenaStart;
+    this.arenaEnd = ctx.arenaEnd;
+    this.pool = new BitmapPageAllocator(
+      ctx.memory,
+      ctx.stateOffset + ST_POOL,
+      ctx.arenaStart,
+      (ctx.arenaEnd - ctx.arenaStart) / SEGMENT_BYTES,
+      SEGMENT_BYTES,
+    );
+    this.segmentLock = ctx.locks.backend0;
+  }
+
+  /** Byte offset of the heap record of thread `threadId`. */
+  heapOf(threadId: number): number {
+    return heapOf(this.state, threadId);
+  }
+
+  /** The segment map word of the segment holding `address`. */
+  mapOf(address: number): number {
+    return this.u32[this.segmentMap + (address >>> SEGMENT_SHIFT)]!;
+  }
+}
+
+/** Byte offset of the heap record of thread `threadId` in the state at `state`. */
+export function heapOf(state: number, threadId: number): number {
+  return state + ST_HEAPS + (threadId - 1) * HEAP_BYTES;
+}

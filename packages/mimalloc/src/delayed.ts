@@ -1,0 +1,164 @@
+/**
+ * The delayed-free protocol (mimalloc's `_mi_page_use_delayed_free` and
+ * `_mi_heap_delayed_free`): how the owner changes a page's delayed state, and how it drains
+ * its heap's `thread_delayed_free` list. The states and the thread_free encoding are in
+ * `types.ts`; the producer's side is `freeRemote` in `free.ts`.
+ *
+ * The owner never spins without bound on a producer. A producer in `DELAYED_FREEING` is
+ * between its two steps and may be descheduled there for any time; spinning on it (as
+ * mimalloc once did with a yield) can livelock a single core. So:
+ * - the periodic drain (`delayedFreePartial`) makes a few attempts per block and leaves a
+ *   contended block on the list for a later drain;
+ * - a drain that must be complete (`setDelayedComplete` and `delayedFreeAll`, for detach and
+ *   abandon) escalates to `Atomics.wait` on the page's thread_free word, which the producer
+ *   notifies when it leaves `DELAYED_FREEING`; it is bounded by `DRAIN_TIMEOUT_MS`.
+ */
+
+import { AllocError, hex } from '@heaplab/core';
+
+import { DRAIN_TIMEOUT_MS, type MiContext } from './context.js';
+import { addEvent } from './events.js';
+import { freeLocalTo } from './free.js';
+import { pageCollect, pageIndexOf, pageDescriptor } from './page.js';
+import {
+  DELAYED_FREEING,
+  DELAYED_MASK,
+  HeapEvent,
+  HP_DELAYED_FREE,
+  MAP_SHIFT_BITS,
+  NEVER_DELAYED_FREE,
+  NO_DELAYED_FREE,
+  PG_THREAD_FREE,
+  SEGMENT_MASK,
+} from './types.js';
+
+/** How long one `Atomics.wait` slice of a complete drain lasts. */
+const WAIT_SLICE_MS = 50;
+
+/**
+ * Tries to put the page's delayed state to `delay`, keeping its thread_free list. Succeeds
+ * at once unless a producer is in `DELAYED_FREEING`: then it re-reads at most `tries` times
+ * and gives up (returns false). A `NEVER_DELAYED_FREE` page keeps its state unless
+ * `override`. A failed compare-and-swap means another thread pushed a block, so retrying it
+ * is lock-free progress, not waiting.
+ */
+export function trySetDelayed(t: MiContext, page: number, delay: number, override: boolean, tries: number): boolean {
+  const u32 = t.u32;
+  const tfw = (page + PG_THREAD_FREE) >>> 2;
+  let left = tries;
+  for (;;) {
+    const word = Atomics.load(u32, tfw);
+    const state = word & DELAYED_MASK;
+    if (state === DELAYED_FREEING) {
+      if (left-- <= 0) return false;
+      continue;
+    }
+    if (state === delay || (state === NEVER_DELAYED_FREE && !override)) return true;
+    if (Atomics.compareExchange(u32, tfw, word, word - state + delay) === word) return true;
+  }
+}
+
+/**
+ * Puts the page's delayed state to `delay` however long a producer takes to leave
+ * `DELAYED_FREEING`: a few tries, then `Atomics.wait` on the thread_free word until the
+ * producer's notify.
+ * @throws AllocError `LockTimeout` when a producer stays in `DELAYED_FREEING` for
+ *   `DRAIN_TIMEOUT_MS` (it died between its two steps)
+ */
+export function setDelayedComplete(t: MiContext, page: number, delay: number, override: boolean): void {
+  if (trySetDelayed(t, page, delay, override, 8)) return;
+  const tfw = (page + PG_THREAD_FREE) >>> 2;
+  const deadline = performance.now() + DRAIN_TIMEOUT_MS;
+  for (;;) {
+    const word = Atomics.load(t.u32, tfw);
+    if ((word & DELAYED_MASK) === DELAYED_FREEING) {
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new AllocError(
+          'LockTimeout',
+          `mimalloc: a remote free into the page at ${hex(page)} stayed between its two steps for ` +
+            `${DRAIN_TIMEOUT_MS} ms (its thread died mid-free?)`,
+        );
+      }
+      Atomics.wait(t.i32, tfw, word | 0, Math.min(left, WAIT_SLICE_MS));
+      continue;
+    }
+    if (trySetDelayed(t, page, delay, override, 0)) return;
+  }
+}
+
+/** Pushes `block` onto the delayed list of the heap record at `heap` (any thread). */
+export function pushDelayed(t: MiContext, heap: number, block: number): void {
+  const u32 = t.u32;
+  const dw = (heap + HP_DELAYED_FREE) >>> 2;
+  for (;;) {
+    const head = Atomics.load(u32, dw);
+    u32[block >>> 2] = head;
+    if (Atomics.compareExchange(u32, dw, head, block) === head) return;
+  }
+}
+
+/** The descriptor of the page holding `block` (a block known to be valid). */
+function pageOfBlock(t: MiContext, block: number): number {
+  const map = t.mapOf(block);
+  return pageDescriptor(block - (block & SEGMENT_MASK), pageIndexOf(block, map >>> MAP_SHIFT_BITS));
+}
+
+/**
+ * Frees one block taken from the heap's delayed list into its page, after switching the
+ * page back to `NO_DELAYED_FREE`. Returns false, doing nothing, when another producer of
+ * the same page is mid-way (the block then waits for a later drain), unless `complete`,
+ * when it waits for that producer.
+ */
+function freeDelayedBlock(t: MiContext, heap: number, block: number, complete: boolean): boolean {
+  const page = pageOfBlock(t, block);
+  if (complete) setDelayedComplete(t, page, NO_DELAYED_FREE, false);
+  else if (!trySetDelayed(t, page, NO_DELAYED_FREE, false, 4)) return false;
+  pageCollect(t, heap, page);
+  freeLocalTo(t, heap, page, block);
+  return true;
+}
+
+/**
+ * The periodic drain (mimalloc's `_mi_heap_delayed_free_partial`): takes the whole delayed
+ * list and frees each block into its page; a block whose page is contended goes back on the
+ * list. Returns true when nothing was left behind. Never waits.
+ */
+export function delayedFreePartial(t: MiContext, heap: number): boolean {
+  const u32 = t.u32;
+  const dw = (heap + HP_DELAYED_FREE) >>> 2;
+  if (u32[dw] === 0) return true;
+  let block = Atomics.exchange(u32, dw, 0);
+  let complete = true;
+  while (block !== 0) {
+    const next = u32[block >>> 2]!;
+    if (freeDelayedBlock(t, heap, block, false)) {
+      addEvent(t, heap, HeapEvent.delayedFreed);
+    } else {
+      pushDelayed(t, heap, block);
+      addEvent(t, heap, HeapEvent.delayedDeferred);
+      complete = false;
+    }
+    block = next;
+  }
+  return complete;
+}
+
+/**
+ * The complete drain (for detach and abandon): frees every block of the delayed list,
+ * waiting for contended pages. Blocks that arrive while it runs are drained too.
+ * @throws AllocError `LockTimeout` as `setDelayedComplete`
+ */
+export function delayedFreeAll(t: MiContext, heap: number): void {
+  const u32 = t.u32;
+  const dw = (heap + HP_DELAYED_FREE) >>> 2;
+  while (Atomics.load(u32, dw) !== 0) {
+    let block = Atomics.exchange(u32, dw, 0);
+    while (block !== 0) {
+      const next = u32[block >>> 2]!;
+      freeDelayedBlock(t, heap, block, true);
+      addEvent(t, heap, HeapEvent.delayedFreed);
+      block = next;
+    }
+  }
+}

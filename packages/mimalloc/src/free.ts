@@ -1,0 +1,225 @@
+/**
+ * Freeing a block (mimalloc's free.c): validation of the address, the local free (plain
+ * writes on the owner's `local_free`), the remote free (a compare-and-swap push on the page's
+ * `thread_free`, or the two-step delayed free for a full page), and huge blocks.
+ */
+
+import { AllocError, hex } from '@heaplab/core';
+
+import type { MiContext } from './context.js';
+import { addEvent } from './events.js';
+import { pushDelayed } from './delayed.js';
+import { pageRetire, pageUnfull, writeLink } from './page.js';
+import { freedMarker, encodeLink } from './secure.js';
+import { hugeBlockSegment, hugeFree } from './segment.js';
+import { BIN_RECIPROCAL } from './size-classes.js';
+import {
+  DELAYED_FREEING,
+  DELAYED_MASK,
+  HeapEvent,
+  MAP_KIND_MASK,
+  MAP_SHIFT_BITS,
+  NO_DELAYED_FREE,
+  PAGE_DESCRIPTOR_SHIFT,
+  PAGE_IN_FULL,
+  PG_BIN,
+  PG_BLOCK_SIZE,
+  PG_CAPACITY,
+  PG_FLAGS,
+  PG_KEY0,
+  PG_KEY1,
+  PG_LOCAL_FREE,
+  PG_OWNER,
+  PG_START,
+  PG_THREAD_FREE,
+  PG_USED,
+  SEGMENT_MASK,
+  SEGMENT_PAGED_MAX,
+  SEGMENT_SHIFT,
+  SG_HUGE_SIZE,
+  SG_PAGES,
+  USE_DELAYED_FREE,
+} from './types.js';
+
+/** The error for an address that is not the start of a live block. */
+export function notAllocated(address: number, why: string): AllocError {
+  return new AllocError('NotAllocated', `${hex(address)} is not the start of a live block: ${why}`);
+}
+
+/**
+ * The descriptor of the page whose live block starts at `address`, 0 for a huge block, or
+ * an error: the segment must be in use, the address on the page's block grid below its
+ * capacity, and the block must not carry its freed marker.
+ * @throws AllocError `NotAllocated` otherwise
+ */
+export function validateBlock(t: MiContext, address: number): number {
+  const u32 = t.u32;
+  const map = u32[t.segmentMap + (address >>> SEGMENT_SHIFT)]!;
+  const kind = map & MAP_KIND_MASK;
+  if (kind === 0 || kind > SEGMENT_PAGED_MAX) {
+    if (hugeBlockSegment(t, address) === 0) throw notAllocated(address, 'no block of this heap starts there');
+    return 0;
+  }
+  const offset = address & SEGMENT_MASK;
+  const page = address - offset + SG_PAGES + ((offset >>> (map >>> MAP_SHIFT_BITS)) << PAGE_DESCRIPTOR_SHIFT);
+  const w = page >>> 2;
+  const blockSize = u32[w + (PG_BLOCK_SIZE >>> 2)]!;
+  const at = address - u32[w + (PG_START >>> 2)]!;
+  if (at < 0 || at >= u32[w + (PG_CAPACITY >>> 2)]! * blockSize || at % blockSize !== 0) {
+    throw notAllocated(address, 'it is not on the block grid of an in-use page (interior or never allocated)');
+  }
+  if (t.i32[(address + 4) >>> 2] === freedMarker(address, t.cookie)) {
+    throw notAllocated(address, 'the block is already free (double free)');
+  }
+  return page;
+}
+
+/**
+ * Frees the block at `address` from any thread. The common case is kept small enough for the
+ * JIT to inline into callers: map word, page descriptor, grid and marker checks, counters,
+ * and a push on `local_free` when this thread owns the page.
+ * @throws AllocError `NotAllocated` when it is not the start of a live block
+ */
+export function freeBlock(t: MiContext, address: number): void {
+  const u32 = t.u32;
+  const map = u32[t.segmentMap + (address >>> SEGMENT_SHIFT)]!;
+  // Kinds 1..SEGMENT_PAGED_MAX have pages; 0 (not in use) wraps to a large unsigned value.
+  if (((map & MAP_KIND_MASK) - 1) >>> 0 >= SEGMENT_PAGED_MAX) {
+    hugeFree(t, address);
+    return;
+  }
+  const offset = address & SEGMENT_MASK;
+  const page = address - offset + SG_PAGES + ((offset >>> (map >>> MAP_SHIFT_BITS)) << PAGE_DESCRIPTOR_SHIFT);
+  const w = page >>> 2;
+  const blockSize = u32[w + (PG_BLOCK_SIZE >>> 2)]!;
+  const at = address - u32[w + (PG_START >>> 2)]!;
+  const i32 = t.i32;
+  const markerWord = (address + 4) >>> 2;
+  const marker = freedMarker(address, t.cookie);
+  if (
+    at < 0 ||
+    at >= u32[w + (PG_CAPACITY >>> 2)]! * blockSize ||
+    Math.round(at * BIN_RECIPROCAL[u32[w + (PG_BIN >>> 2)]!]!) * blockSize !== at ||
+    i32[markerWord] === marker
+  ) {
+    throw invalidFree(t, address);
+  }
+  // The marker goes in first, whichever list the block joins, so a second free of it is
+  // refused from now on.
+  i32[markerWord] = marker;
+  if (u32[w + (PG_OWNER >>> 2)] !== t.threadId) {
+    freeRemote(t, page, address);
+    return;
+  }
+  // Local free: only this thread touches local_free and used, so plain writes do.
+  if (t.secure) writeLink(t, page, address, u32[w + (PG_LOCAL_FREE >>> 2)]!);
+  else u32[address >>> 2] = u32[w + (PG_LOCAL_FREE >>> 2)]!;
+  u32[w + (PG_LOCAL_FREE >>> 2)] = address;
+  const used = u32[w + (PG_USED >>> 2)]! - 1;
+  u32[w + (PG_USED >>> 2)] = used;
+  if (used === 0 || (u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0) freeLocalSlow(t, page, used);
+}
+
+/** The rare ends of a local free: the page leaves the full queue, or it became empty. */
+function freeLocalSlow(t: MiContext, page: number, used: number): void {
+  if ((t.u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_FULL) !== 0) pageUnfull(t, t.heap, page);
+  if (used === 0) pageRetire(t, t.heap, page);
+}
+
+/** The error for a refused free, saying why (validation again, off the fast path). */
+function invalidFree(t: MiContext, address: number): AllocError {
+  try {
+    validateBlock(t, address);
+  } catch (error) {
+    if (error instanceof AllocError) return error;
+    throw error;
+  }
+  return notAllocated(address, 'it is not a live block');
+}
+
+/**
+ * Frees a block into a page owned by the heap at `heap`, on that heap's behalf (a block from
+ * the delayed list; its freed marker is already written). Plain writes: the caller acts as
+ * the owner.
+ */
+export function freeLocalTo(t: MiContext, heap: number, page: number, block: number): void {
+  const u32 = t.u32;
+  const w = page >>> 2;
+  const localFree = u32[w + (PG_LOCAL_FREE >>> 2)]!;
+  u32[block >>> 2] = t.secure ? encodeLink(localFree, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!) : localFree;
+  u32[w + (PG_LOCAL_FREE >>> 2)] = block;
+  const used = u32[w + (PG_USED >>> 2)]! - 1;
+  u32[w + (PG_USED >>> 2)] = used;
+  const pending = t.pendingCounters;
+  t.i32[pending] = t.i32[pending]! - u32[w + (PG_BLOCK_SIZE >>> 2)]!;
+  t.i32[pending + 1] = t.i32[pending + 1]! - 1;
+  if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0) pageUnfull(t, heap, page);
+  if (used === 0) pageRetire(t, heap, page);
+}
+
+/**
+ * Frees a block into a page another thread owns (or an abandoned page), as mimalloc's
+ * `_mi_free_block_mt`. Step 1, one compare-and-swap on thread_free: push the block, or, when
+ * the page is full and its owner wants to hear of it (`USE_DELAYED_FREE`), claim the delayed
+ * free by moving to `DELAYED_FREEING`. Step 2, only for a claimed delayed free: push the
+ * block on the owner heap's delayed list, then set `NO_DELAYED_FREE` and notify the word
+ * (an owner draining completely may be waiting on it).
+ */
+export function freeRemote(t: MiContext, page: number, block: number): void {
+  const u32 = t.u32;
+  const w = page >>> 2;
+  const tfw = w + (PG_THREAD_FREE >>> 2);
+  const secure = t.secure;
+  let delayed = false;
+  for (;;) {
+    const word = Atomics.load(u32, tfw);
+    const state = word & DELAYED_MASK;
+    let next: number;
+    if (state === USE_DELAYED_FREE) {
+      delayed = true;
+      next = word - state + DELAYED_FREEING;
+    } else {
+      delayed = false;
+      const head = word - state;
+      u32[block >>> 2] = secure ? encodeLink(head, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!) : head;
+      next = block + state;
+    }
+    if (Atomics.compareExchange(u32, tfw, word, next) === word) break;
+  }
+  // `used` still counts the block until its owner collects it: count it as pending.
+  const i32 = t.i32;
+  const pending = t.pendingCounters;
+  i32[pending] = i32[pending]! + u32[w + (PG_BLOCK_SIZE >>> 2)]!;
+  i32[pending + 1] = i32[pending + 1]! + 1;
+  addEvent(t, t.heap, HeapEvent.remoteFrees);
+  if (!delayed) return;
+  const stall = t.delayedFreeStall;
+  if (stall !== null) stallBetweenSteps(stall);
+  // The owner cannot abandon the page while we are in DELAYED_FREEING (it waits for us), so
+  // the owner read here is the heap whose delayed list must get the block.
+  const owner = Atomics.load(u32, w + (PG_OWNER >>> 2));
+  pushDelayed(t, t.heapOf(owner), block);
+  for (;;) {
+    const word = Atomics.load(u32, tfw);
+    if (Atomics.compareExchange(u32, tfw, word, word - (word & DELAYED_MASK) + NO_DELAYED_FREE) === word) break;
+  }
+  Atomics.notify(t.i32, tfw);
+}
+
+/** The test hook's stall: announce, then wait (bounded) until released. */
+function stallBetweenSteps(signal: Int32Array): void {
+  Atomics.store(signal, 0, 1);
+  Atomics.notify(signal, 0);
+  const deadline = performance.now() + 30_000;
+  while (Atomics.load(signal, 1) === 0 && performance.now() < deadline) Atomics.wait(signal, 1, 0, 50);
+}
+
+/**
+ * Bytes usable in the live block at `address`: its block size (a huge block's usable size).
+ * @throws AllocError `NotAllocated` when it is not the start of a live block
+ */
+export function blockUsableSize(t: MiContext, address: number): number {
+  const page = validateBlock(t, address);
+  if (page !== 0) return t.u32[(page + PG_BLOCK_SIZE) >>> 2]!;
+  return t.u32[(hugeBlockSegment(t, address) + SG_HUGE_SIZE) >>> 2]!;
+}

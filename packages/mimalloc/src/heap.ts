@@ -1,0 +1,216 @@
+/**
+ * The per-thread heap (mimalloc's heap.c and init.c): resetting a heap record for a new
+ * thread, collection, the deferred-free callback, the usedBytes peak, and abandoning a
+ * heap's segments when its thread detaches or dies.
+ */
+
+import type { MiContext } from './context.js';
+import { delayedFreeAll, delayedFreePartial, setDelayedComplete } from './delayed.js';
+import { addEvent } from './events.js';
+import { queueOf } from './page-queue.js';
+import { collectRetired, pageCollect, pageFree } from './page.js';
+import { randomSeed } from './secure.js';
+import { isPagedKind, reclaimAbandoned, segmentAbandon } from './segment.js';
+import { BIN_FULL, BIN_QUEUES } from './size-classes.js';
+import {
+  DIRECT_WSIZE_MAX,
+  EVENT_COUNT,
+  HeapEvent,
+  HP_ACTIVE,
+  HP_DELAYED_FREE,
+  HP_DIRECT,
+  HP_EVENTS,
+  HP_HEARTBEAT,
+  HP_HUGE_BLOCKS,
+  HP_HUGE_BYTES,
+  HP_PENDING_BLOCKS,
+  HP_PENDING_BYTES,
+  HP_MEDIUM_SEGMENTS,
+  HP_QUEUES,
+  HP_RANDOM,
+  HP_RETIRED_MAX,
+  HP_RETIRED_MIN,
+  HP_SMALL_SEGMENTS,
+  MAP_KIND_MASK,
+  NEVER_DELAYED_FREE,
+  PAGE_IN_FULL,
+  PAGE_DESCRIPTOR_BYTES,
+  PG_BLOCK_SIZE,
+  PG_FLAGS,
+  PG_NEXT,
+  PG_RETIRE,
+  PG_USED,
+  QUEUE_BYTES,
+  QUEUE_FIRST,
+  SEGMENT_MAP_ENTRIES,
+  SEGMENT_BYTES,
+  SEGMENT_SHIFT,
+  SG_PAGE_COUNT,
+  SG_PAGES,
+  SG_OWNER,
+  ST_PEAK_USED,
+} from './types.js';
+
+/**
+ * Resets the heap record of thread `threadId` for a new thread: empty queues and direct table,
+ * no delayed frees, no segments, a fresh random state, event counters cleared. The
+ * usedBytes and liveBlocks counters are kept (see the heap record in `types.ts`).
+ */
+export function heapReset(t: MiContext, threadId: number, active: boolean): void {
+  const u32 = t.u32;
+  const heap = t.heapOf(threadId);
+  const direct = (heap + HP_DIRECT) >>> 2;
+  for (let wsize = 0; wsize <= DIRECT_WSIZE_MAX; wsize++) u32[direct + wsize] = t.emptyPage;
+  u32.fill(0, (heap + HP_QUEUES) >>> 2, (heap + HP_QUEUES + BIN_QUEUES * QUEUE_BYTES) >>> 2);
+  Atomics.store(u32, (heap + HP_DELAYED_FREE) >>> 2, 0);
+  u32[(heap + HP_SMALL_SEGMENTS) >>> 2] = 0;
+  u32[(heap + HP_MEDIUM_SEGMENTS) >>> 2] = 0;
+  u32[(heap + HP_HEARTBEAT) >>> 2] = 0;
+  u32[(heap + HP_RANDOM) >>> 2] = randomSeed(t.cookie, threadId);
+  u32[(heap + HP_RETIRED_MIN) >>> 2] = BIN_FULL;
+  u32[(heap + HP_RETIRED_MAX) >>> 2] = 0;
+  u32.fill(0, (heap + HP_EVENTS) >>> 2, ((heap + HP_EVENTS) >>> 2) + EVENT_COUNT);
+  u32[(heap + HP_ACTIVE) >>> 2] = active ? 1 : 0;
+}
+
+/**
+ * Calls this thread's deferred-free callback with the heartbeat, unless it is already
+ * running (a malloc or free inside it must not call it again).
+ */
+export function callDeferredFree(t: MiContext, force: boolean): void {
+  const callback = t.deferredFree;
+  if (callback === null || t.deferredRunning) return;
+  t.deferredRunning = true;
+  try {
+    addEvent(t, t.heap, HeapEvent.deferredCalls);
+    callback(force, t.u32[(t.heap + HP_HEARTBEAT) >>> 2]!);
+  } finally {
+    t.deferredRunning = false;
+  }
+}
+
+/**
+ * Collects this thread's heap (mimalloc's `mi_heap_collect`): the deferred-free callback,
+ * the delayed list (completely when `force`, waiting for producers mid-way; else only what
+ * is not contended), with `force` the reclaim of every abandoned segment, every page's
+ * thread_free and local_free, empty pages freed (retired ones too when `force`), and with
+ * them any segment left empty.
+ * @throws AllocError `LockTimeout` when `force` and a producer never finishes
+ */
+export function heapCollect(t: MiContext, force: boolean): void {
+  const heap = t.heap;
+  callDeferredFree(t, force);
+  if (force) {
+    delayedFreeAll(t, heap);
+    // As mimalloc's forced collect: adopt every abandoned segment, so the empty pages of
+    // threads that ended are given back below.
+    while (reclaimAbandoned(t, heap, t.threadId));
+  } else {
+    delayedFreePartial(t, heap);
+  }
+  collectRetired(t, heap, force);
+  const u32 = t.u32;
+  for (let bin = 1; bin < BIN_QUEUES; bin++) {
+    let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!;
+    while (page !== 0) {
+      const next = u32[(page + PG_NEXT) >>> 2]!;
+      pageCollect(t, heap, page);
+      if (u32[(page + PG_USED) >>> 2] === 0 && (force || u32[(page + PG_RETIRE) >>> 2] === 0)) pageFree(t, heap, page);
+      page = next;
+    }
+  }
+  addEvent(t, heap, HeapEvent.collects);
+}
+
+/** Live block bytes and blocks of the whole heap, from a walk of the pages. */
+export interface LiveTotals {
+  bytes: number;
+  blocks: number;
+}
+
+/**
+ * usedBytes and liveBlocks of the whole heap: `used * blockSize` over every in-use page,
+ * less what sits on remote lists, plus huge blocks (see the heap record in `types.ts`).
+ * Exact while no other thread is inside the allocator; a consistent estimate otherwise.
+ */
+export function liveTotals(t: MiContext): LiveTotals {
+  const u32 = t.u32;
+  const i32 = t.i32;
+  let bytes = 0;
+  let blocks = 0;
+  for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
+    const heap = t.heapOf(threadId);
+    bytes += i32[(heap + HP_HUGE_BYTES) >>> 2]! - i32[(heap + HP_PENDING_BYTES) >>> 2]!;
+    blocks += i32[(heap + HP_HUGE_BLOCKS) >>> 2]! - i32[(heap + HP_PENDING_BLOCKS) >>> 2]!;
+  }
+  for (let index = 0; index < SEGMENT_MAP_ENTRIES; index++) {
+    if (!isPagedKind(u32[t.segmentMap + index]! & MAP_KIND_MASK)) continue;
+    const segment = index * SEGMENT_BYTES;
+    const pageCount = u32[(segment + SG_PAGE_COUNT) >>> 2]!;
+    for (let page = segment + SG_PAGES, i = 0; i < pageCount; i++, page += PAGE_DESCRIPTOR_BYTES) {
+      const used = u32[(page + PG_USED) >>> 2]!;
+      blocks += used;
+      bytes += used * u32[(page + PG_BLOCK_SIZE) >>> 2]!;
+    }
+  }
+  return { bytes, blocks };
+}
+
+/**
+ * Raises the recorded peak of usedBytes to the current total and returns the total.
+ * Sampled whenever a segment or a huge block is taken and whenever figures are read, so the
+ * peak can miss a high point reached between two samples by at most the blocks handed out
+ * from segments already held (no per-block counter is kept: see `types.ts`).
+ */
+export function samplePeak(t: MiContext): number {
+  const used = liveTotals(t).bytes;
+  const peakWord = (t.state + ST_PEAK_USED) >>> 2;
+  for (;;) {
+    const peak = Atomics.load(t.u32, peakWord);
+    if (used <= peak || Atomics.compareExchange(t.u32, peakWord, peak, used) === peak) break;
+  }
+  return used;
+}
+
+/**
+ * Abandons everything thread `threadId` owns (mimalloc's `_mi_heap_collect_abandon`), called
+ * by that thread on detach or by another thread once it died. First every page of the heap
+ * is switched to `NEVER_DELAYED_FREE`, waiting for producers mid-way, so no block can reach
+ * the delayed list afterwards; the delayed list is then drained completely; every page is
+ * collected and empty ones freed; the segments still holding live blocks are abandoned for
+ * other threads to reclaim; and the heap record is reset for the id's next thread.
+ * @throws AllocError `LockTimeout` when a producer never finishes its delayed free
+ */
+export function heapAbandon(t: MiContext, threadId: number): void {
+  const u32 = t.u32;
+  const heap = t.heapOf(threadId);
+  for (let bin = 1; bin < BIN_QUEUES; bin++) {
+    for (let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!; page !== 0; page = u32[(page + PG_NEXT) >>> 2]!) {
+      setDelayedComplete(t, page, NEVER_DELAYED_FREE, false);
+    }
+  }
+  delayedFreeAll(t, heap);
+  for (let bin = 1; bin < BIN_QUEUES; bin++) {
+    let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!;
+    while (page !== 0) {
+      const next = u32[(page + PG_NEXT) >>> 2]!;
+      pageCollect(t, heap, page);
+      if (u32[(page + PG_USED) >>> 2] === 0) {
+        pageFree(t, heap, page);
+      } else {
+        // Out of the queue, not full: a reclaiming heap queues it by its bin.
+        const w = page >>> 2;
+        u32[w + (PG_FLAGS >>> 2)] = u32[w + (PG_FLAGS >>> 2)]! & ~PAGE_IN_FULL;
+        u32[w + (PG_RETIRE >>> 2)] = 0;
+      }
+      page = next;
+    }
+  }
+  const map = t.segmentMap;
+  for (let index = 0; index < SEGMENT_MAP_ENTRIES; index++) {
+    if (!isPagedKind(u32[map + index]! & MAP_KIND_MASK)) continue;
+    const segment = index * 2 ** SEGMENT_SHIFT;
+    if (Atomics.load(u32, (segment + SG_OWNER) >>> 2) === threadId) segmentAbandon(t, heap, segment);
+  }
+  heapReset(t, threadId, false);
+}

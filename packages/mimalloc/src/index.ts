@@ -1,0 +1,19 @@
+/**
+ * @heaplab/mimalloc: mimalloc's design (v1, 4 MiB segments) over heaplab's shared heap.
+ * Importing this module registers the backend as `mimalloc`, so
+ * `GlobalAllocator.create({ backend: 'mimalloc' })` works; `mimalloc:secure=true` selects
+ * secure mode.
+ */
+
+import { registerBackend } from '@heaplab/core';
+
+import { mimallocBackend } from './backend.js';
+
+registerBackend(mimallocBackend);
+
+export { MimallocBackend, mimallocBackend } from './backend.js';
+export { collect, heapReport, mimallocOf, registerDeferredFree, setDelayedFreeStall, statsJson, statsTable } from './api.js';
+export type { DeferredFree } from './context.js';
+export { MIMALLOC_OPTION_NAMES, type MimallocOptions, normalizeMimallocOptions } from './options.js';
+export type { BinReport, MimallocReport, ThreadReport } from './stats.js';
+export { BIN_BLOCK_SIZE, BIN_MAX, binOfSize, LARGE_OBJ_SIZE_MAX } from './size-classes.js';

@@ -1,0 +1,354 @@
+/**
+ * A page's life after its slot is taken: initialisation for a bin, lazy extension of the free
+ * list, collection of `local_free` and `thread_free`, moving to and from the full queue, and
+ * retirement when it empties (mimalloc's page.c). Page invariants are in `types.ts`.
+ */
+
+import { AllocError, hex } from '@heaplab/core';
+
+import type { MiContext } from './context.js';
+import { addEvent } from './events.js';
+import { trySetDelayed } from './delayed.js';
+import {
+  queueBinOf,
+  queueOf,
+  queuePushBack,
+  queueRemove,
+} from './page-queue.js';
+import { coprimeStep, decodeLink, encodeLink, freedMarker, nextRandom } from './secure.js';
+import { pageSlotFree } from './segment.js';
+import { BIN_BLOCK_SIZE, BIN_FULL, naturalAlignment, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
+import {
+  DELAYED_MASK,
+  HeapEvent,
+  HP_RANDOM,
+  HP_RETIRED_MAX,
+  HP_RETIRED_MIN,
+  NO_DELAYED_FREE,
+  PAGE_DESCRIPTOR_SHIFT,
+  PAGE_IN_FULL,
+  PAGE_IN_USE,
+  PG_BIN,
+  PG_BLOCK_SIZE,
+  PG_CAPACITY,
+  PG_FLAGS,
+  PG_FREE,
+  PG_KEY0,
+  PG_KEY1,
+  PG_LOCAL_FREE,
+  PG_NEXT,
+  PG_OWNER,
+  PG_PREV,
+  PG_RESERVED,
+  PG_RETIRE,
+  PG_START,
+  PG_THREAD_FREE,
+  PG_USED,
+  QUEUE_FIRST,
+  QUEUE_LAST,
+  SEGMENT_HEADER_BYTES,
+  SEGMENT_MASK,
+  SG_PAGES,
+  USE_DELAYED_FREE,
+} from './types.js';
+
+/** Lazy extension adds at most this many bytes of blocks at a time (mimalloc's 4 KiB). */
+export const EXTEND_BYTES = 4096;
+/** Slow-path calls a retired small page is kept for before it is freed. */
+export const RETIRE_CYCLES = 16;
+/** Bounded attempts at a delayed-state change that finds a producer mid-way. */
+export const DELAYED_TRIES = 4;
+
+/** Index of the page holding `address` in its segment, given the segment's page shift. */
+export function pageIndexOf(address: number, pageShift: number): number {
+  return (address & SEGMENT_MASK) >>> pageShift;
+}
+
+/** Address of the descriptor of page `index` of the segment at `segment`. */
+export function pageDescriptor(segment: number, index: number): number {
+  return segment + SG_PAGES + (index << PAGE_DESCRIPTOR_SHIFT);
+}
+
+/**
+ * Address of block 0 of page `index` of `segment` for blocks of `blockSize`. Pages after
+ * the first start at a multiple of the page size; the first is shortened by the segment
+ * header and starts at the next multiple of the block size's natural alignment, so that a
+ * bin whose block size is a multiple of `A` gives `A`-aligned blocks in every page.
+ */
+export function pageStartFor(segment: number, index: number, pageShift: number, blockSize: number): number {
+  if (index !== 0) return segment + index * 2 ** pageShift;
+  const align = naturalAlignment(blockSize, 2 ** pageShift);
+  const rest = SEGMENT_HEADER_BYTES % align;
+  return segment + (rest === 0 ? SEGMENT_HEADER_BYTES : SEGMENT_HEADER_BYTES + align - rest);
+}
+
+/**
+ * Formats a page slot just taken from a segment for `bin`, owned by thread `owner`. The
+ * page starts with nothing extended (capacity 0) and thread_free in `NO_DELAYED_FREE`.
+ */
+export function pageInit(t: MiContext, heap: number, page: number, pageShift: number, bin: number, owner: number): void {
+  const u32 = t.u32;
+  const segment = page - (page & SEGMENT_MASK);
+  const index = (page - segment - SG_PAGES) >>> PAGE_DESCRIPTOR_SHIFT;
+  const blockSize = BIN_BLOCK_SIZE[bin]!;
+  const start = pageStartFor(segment, index, pageShift, blockSize);
+  const end = segment + (index + 1) * 2 ** pageShift;
+  const w = page >>> 2;
+  u32[w + (PG_BLOCK_SIZE >>> 2)] = blockSize;
+  u32[w + (PG_START >>> 2)] = start;
+  u32[w + (PG_CAPACITY >>> 2)] = 0;
+  u32[w + (PG_RESERVED >>> 2)] = Math.floor((end - start) / blockSize);
+  u32[w + (PG_FREE >>> 2)] = 0;
+  u32[w + (PG_LOCAL_FREE >>> 2)] = 0;
+  u32[w + (PG_USED >>> 2)] = 0;
+  u32[w + (PG_NEXT >>> 2)] = 0;
+  u32[w + (PG_PREV >>> 2)] = 0;
+  u32[w + (PG_BIN >>> 2)] = bin;
+  u32[w + (PG_RETIRE >>> 2)] = 0;
+  if (t.secure) {
+    const r1 = nextRandom(u32[(heap + HP_RANDOM) >>> 2]!);
+    const r2 = nextRandom(r1);
+    u32[(heap + HP_RANDOM) >>> 2] = r2;
+    u32[w + (PG_KEY0 >>> 2)] = r1;
+    u32[w + (PG_KEY1 >>> 2)] = r2;
+  } else {
+    u32[w + (PG_KEY0 >>> 2)] = 0;
+    u32[w + (PG_KEY1 >>> 2)] = 0;
+  }
+  Atomics.store(u32, w + (PG_THREAD_FREE >>> 2), NO_DELAYED_FREE);
+  Atomics.store(u32, w + (PG_OWNER >>> 2), owner);
+  u32[w + (PG_FLAGS >>> 2)] = PAGE_IN_USE;
+}
+
+/**
+ * Extends the free list over the next blocks of the page (at most `EXTEND_BYTES` worth, at
+ * least one block), writing each block's link and freed marker. Called only when `free` is
+ * empty, so the new blocks become the whole free list. In secure mode they are linked in a
+ * shuffled order. Returns the number of blocks added (0 when the page is fully extended).
+ */
+export function pageExtend(t: MiContext, heap: number, page: number): number {
+  const u32 = t.u32;
+  const i32 = t.i32;
+  const w = page >>> 2;
+  const capacity = u32[w + (PG_CAPACITY >>> 2)]!;
+  const reserved = u32[w + (PG_RESERVED >>> 2)]!;
+  if (capacity >= reserved) return 0;
+  const blockSize = u32[w + (PG_BLOCK_SIZE >>> 2)]!;
+  let count = blockSize >= EXTEND_BYTES ? 1 : Math.floor(EXTEND_BYTES / blockSize);
+  if (count > reserved - capacity) count = reserved - capacity;
+  const first = u32[w + (PG_START >>> 2)]! + capacity * blockSize;
+  const cookie = t.cookie;
+  if (!t.secure) {
+    let block = first;
+    for (let i = 1; i < count; i++) {
+      const next = block + blockSize;
+      u32[block >>> 2] = next;
+      i32[(block + 4) >>> 2] = freedMarker(block, cookie);
+      block = next;
+    }
+    u32[block >>> 2] = 0;
+    i32[(block + 4) >>> 2] = freedMarker(block, cookie);
+    u32[w + (PG_FREE >>> 2)] = first;
+  } else {
+    // Visit the new blocks in the order start, start + step, ... (mod count): a permutation
+    // because step is coprime with count.
+    const key0 = u32[w + (PG_KEY0 >>> 2)]!;
+    const key1 = u32[w + (PG_KEY1 >>> 2)]!;
+    const r1 = nextRandom(u32[(heap + HP_RANDOM) >>> 2]!);
+    const r2 = nextRandom(r1);
+    u32[(heap + HP_RANDOM) >>> 2] = r2;
+    const step = coprimeStep(count, r2);
+    let slot = r1 % count;
+    const head = first + slot * blockSize;
+    let block = head;
+    for (let i = 1; i < count; i++) {
+      slot += step;
+      if (slot >= count) slot -= count;
+      const next = first + slot * blockSize;
+      u32[block >>> 2] = encodeLink(next, key0, key1);
+      i32[(block + 4) >>> 2] = freedMarker(block, cookie);
+      block = next;
+    }
+    u32[block >>> 2] = encodeLink(0, key0, key1);
+    i32[(block + 4) >>> 2] = freedMarker(block, cookie);
+    u32[w + (PG_FREE >>> 2)] = head;
+  }
+  u32[w + (PG_CAPACITY >>> 2)] = capacity + count;
+  addEvent(t, heap, HeapEvent.pagesExtended);
+  return count;
+}
+
+/** Reads the link of a free block of `page` (decoding it in secure mode). */
+export function readLink(t: MiContext, page: number, block: number): number {
+  const link = t.u32[block >>> 2]!;
+  if (!t.secure) return link;
+  const w = page >>> 2;
+  return decodeLink(link, t.u32[w + (PG_KEY0 >>> 2)]!, t.u32[w + (PG_KEY1 >>> 2)]!);
+}
+
+/** Writes the link of a free block of `page` (encoding it in secure mode). */
+export function writeLink(t: MiContext, page: number, block: number, next: number): void {
+  if (!t.secure) {
+    t.u32[block >>> 2] = next;
+    return;
+  }
+  const w = page >>> 2;
+  t.u32[block >>> 2] = encodeLink(next, t.u32[w + (PG_KEY0 >>> 2)]!, t.u32[w + (PG_KEY1 >>> 2)]!);
+}
+
+/**
+ * Takes the page's whole thread_free list (one compare-and-swap that keeps the delayed
+ * state) and prepends it to `local_free`. Returns the number of blocks taken.
+ * @throws AllocError `HeapCorrupted` when the list is longer than the page's capacity (a
+ *   cycle) or leaves the page
+ */
+export function collectThreadFree(t: MiContext, heap: number, page: number): number {
+  const u32 = t.u32;
+  const w = page >>> 2;
+  const tfw = w + (PG_THREAD_FREE >>> 2);
+  let head = 0;
+  for (;;) {
+    const word = Atomics.load(u32, tfw);
+    head = word - (word & DELAYED_MASK);
+    if (head === 0) return 0;
+    if (Atomics.compareExchange(u32, tfw, word, word & DELAYED_MASK) === word) break;
+  }
+  const capacity = u32[w + (PG_CAPACITY >>> 2)]!;
+  let count = 1;
+  let tail = head;
+  for (let next = readLink(t, page, tail); next !== 0; next = readLink(t, page, tail)) {
+    if (++count > capacity) {
+      throw new AllocError('HeapCorrupted', `mimalloc: the thread_free list of the page at ${hex(page)} is longer than its ${capacity} blocks`);
+    }
+    tail = next;
+  }
+  writeLink(t, page, tail, u32[w + (PG_LOCAL_FREE >>> 2)]!);
+  u32[w + (PG_LOCAL_FREE >>> 2)] = head;
+  u32[w + (PG_USED >>> 2)] = u32[w + (PG_USED >>> 2)]! - count;
+  const pending = t.pendingCounters;
+  t.i32[pending] = t.i32[pending]! - count * u32[w + (PG_BLOCK_SIZE >>> 2)]!;
+  t.i32[pending + 1] = t.i32[pending + 1]! - count;
+  addEvent(t, heap, HeapEvent.threadFreeCollected, count);
+  return count;
+}
+
+/**
+ * mimalloc's `_mi_page_free_collect(page, false)`: collects thread_free into local_free and,
+ * when `free` is empty, makes local_free the free list.
+ */
+export function pageCollect(t: MiContext, heap: number, page: number): void {
+  const u32 = t.u32;
+  const w = page >>> 2;
+  // A plain read is a hint: an empty list seen here is collected next time.
+  if (u32[w + (PG_THREAD_FREE >>> 2)]! > DELAYED_MASK) collectThreadFree(t, heap, page);
+  if (u32[w + (PG_FREE >>> 2)] === 0) {
+    u32[w + (PG_FREE >>> 2)] = u32[w + (PG_LOCAL_FREE >>> 2)]!;
+    u32[w + (PG_LOCAL_FREE >>> 2)] = 0;
+  }
+}
+
+/**
+ * Moves a page that has no free block and nothing left to extend to the full queue, after
+ * asking remote frees to come through the delayed list (`USE_DELAYED_FREE`), so the owner
+ * hears of the page again. A free that raced in before the state changed is collected
+ * right after: then the page is not full and stays where it is (returns false).
+ *
+ * Invariant kept: a page in the full queue has state `USE_DELAYED_FREE`, or a remote free of
+ * one of its blocks is on its way to the owner's delayed list (the state was
+ * `DELAYED_FREEING` and that free will deliver a block, which takes the page out again).
+ */
+export function pageToFull(t: MiContext, heap: number, page: number): boolean {
+  trySetDelayed(t, page, USE_DELAYED_FREE, false, DELAYED_TRIES);
+  pageCollect(t, heap, page);
+  const u32 = t.u32;
+  const w = page >>> 2;
+  if (u32[w + (PG_FREE >>> 2)] !== 0) {
+    trySetDelayed(t, page, NO_DELAYED_FREE, false, DELAYED_TRIES);
+    return false;
+  }
+  queueRemove(t, heap, u32[w + (PG_BIN >>> 2)]!, page);
+  u32[w + (PG_FLAGS >>> 2)] = u32[w + (PG_FLAGS >>> 2)]! | PAGE_IN_FULL;
+  queuePushBack(t, heap, BIN_FULL, page);
+  addEvent(t, heap, HeapEvent.pagesFull);
+  return true;
+}
+
+/** Takes a page out of the full queue back to its bin's queue (a block of it was freed). */
+export function pageUnfull(t: MiContext, heap: number, page: number): void {
+  const u32 = t.u32;
+  const w = page >>> 2;
+  const flags = u32[w + (PG_FLAGS >>> 2)]!;
+  if ((flags & PAGE_IN_FULL) === 0) return;
+  queueRemove(t, heap, BIN_FULL, page);
+  u32[w + (PG_FLAGS >>> 2)] = flags & ~PAGE_IN_FULL;
+  queuePushBack(t, heap, u32[w + (PG_BIN >>> 2)]!, page);
+  // Remote frees may go straight to thread_free again; a producer mid-way finishes itself.
+  trySetDelayed(t, page, NO_DELAYED_FREE, false, DELAYED_TRIES);
+}
+
+/**
+ * Called when a page's last block was freed (`used` reached 0). The only page of a small
+ * bin is kept for `RETIRE_CYCLES` slow-path calls (so a malloc/free loop does not take and
+ * give back a page each time); any other is freed now.
+ */
+export function pageRetire(t: MiContext, heap: number, page: number): void {
+  const u32 = t.u32;
+  const w = page >>> 2;
+  const bin = u32[w + (PG_BIN >>> 2)]!;
+  const q = queueOf(heap, bin);
+  if (
+    (u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) === 0 &&
+    u32[w + (PG_BLOCK_SIZE >>> 2)]! <= SMALL_OBJ_SIZE_MAX &&
+    u32[(q + QUEUE_FIRST) >>> 2] === page &&
+    u32[(q + QUEUE_LAST) >>> 2] === page
+  ) {
+    u32[w + (PG_RETIRE >>> 2)] = RETIRE_CYCLES;
+    const minW = (heap + HP_RETIRED_MIN) >>> 2;
+    const maxW = (heap + HP_RETIRED_MAX) >>> 2;
+    if (bin < u32[minW]!) u32[minW] = bin;
+    if (bin > u32[maxW]!) u32[maxW] = bin;
+    addEvent(t, heap, HeapEvent.pagesRetired);
+    return;
+  }
+  pageFree(t, heap, page);
+}
+
+/** Takes an empty page out of its queue and gives its slot back to the segment. */
+export function pageFree(t: MiContext, heap: number, page: number): void {
+  queueRemove(t, heap, queueBinOf(t, page), page);
+  addEvent(t, heap, HeapEvent.pagesFreed);
+  pageSlotFree(t, heap, page);
+}
+
+/**
+ * Frees the retired pages that are still empty once their countdown ends (or at once when
+ * `force`), as mimalloc's `_mi_heap_collect_retired`.
+ */
+export function collectRetired(t: MiContext, heap: number, force: boolean): void {
+  const u32 = t.u32;
+  const minW = (heap + HP_RETIRED_MIN) >>> 2;
+  const maxW = (heap + HP_RETIRED_MAX) >>> 2;
+  const from = u32[minW]!;
+  const to = u32[maxW]!;
+  if (from > to) return;
+  let min = BIN_FULL;
+  let max = 0;
+  for (let bin = from; bin <= to; bin++) {
+    const page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!;
+    if (page === 0) continue;
+    const w = page >>> 2;
+    const countdown = u32[w + (PG_RETIRE >>> 2)]!;
+    if (countdown === 0) continue;
+    if (u32[w + (PG_USED >>> 2)] !== 0) {
+      u32[w + (PG_RETIRE >>> 2)] = 0;
+    } else if (force || countdown === 1) {
+      pageFree(t, heap, page);
+    } else {
+      u32[w + (PG_RETIRE >>> 2)] = countdown - 1;
+      if (bin < min) min = bin;
+      if (bin > max) max = bin;
+    }
+  }
+  u32[minW] = min;
+  u32[maxW] = max;
+}

@@ -1,0 +1,443 @@
+/**
+ * Segments (mimalloc v1's segment.c): the pool of 4 MiB segments, segment headers and page
+ * slots, huge blocks, and abandon/reclaim. The pool, the segment map and the abandoned list
+ * are shared by all threads and change only under the segment lock (core's `backend0`
+ * mutex); that lock is taken when a segment is taken or given back, for huge blocks, and for
+ * the abandoned list, never per block.
+ *
+ * Segment invariants:
+ * 1. A segment is in use iff its map word is nonzero and its pool bit is set; its header
+ *    magic is `segmentMagic(S, cookie)` exactly while it is in use.
+ * 2. An owned small or medium segment with a free page slot is in its owner's free-slot
+ *    list of that kind (`HP_SMALL_SEGMENTS` / `HP_MEDIUM_SEGMENTS`); a full one is in none.
+ * 3. A segment with no page in use is given back to the pool at once (no segment cache), so
+ *    an empty heap holds no memory except retired pages.
+ * 4. An abandoned segment (`SG_OWNER` = 0) is on the abandoned list, as are exactly the
+ *    segments with owner 0; its pages have `PG_OWNER` = 0, `NEVER_DELAYED_FREE`, are in no
+ *    queue and keep accepting remote frees on thread_free.
+ */
+
+import { AllocError } from '@heaplab/core';
+
+import type { MiContext } from './context.js';
+import { addEvent } from './events.js';
+import { samplePeak } from './heap.js';
+import { notAllocated } from './free.js';
+import { queuePushBack } from './page-queue.js';
+import { collectThreadFree, pageDescriptor } from './page.js';
+import { trySetDelayed } from './delayed.js';
+import {
+  HeapEvent,
+  HP_HUGE_BYTES,
+  HP_MEDIUM_SEGMENTS,
+  HP_SMALL_SEGMENTS,
+  LARGE_PAGE_SHIFT,
+  MAP_KIND_MASK,
+  MAP_SHIFT_BITS,
+  MEDIUM_PAGE_SHIFT,
+  NO_DELAYED_FREE,
+  PAGE_DESCRIPTOR_BYTES,
+  PAGE_IN_USE,
+  PG_BIN,
+  PG_CAPACITY,
+  PG_FLAGS,
+  PG_FREE,
+  PG_LOCAL_FREE,
+  PG_NEXT,
+  PG_OWNER,
+  PG_PREV,
+  PG_RETIRE,
+  PG_THREAD_FREE,
+  PG_USED,
+  SEGMENT_BYTES,
+  SEGMENT_HEADER_BYTES,
+  SEGMENT_HUGE,
+  SEGMENT_HUGE_TAIL,
+  SEGMENT_LARGE,
+  SEGMENT_MASK,
+  SEGMENT_MEDIUM,
+  SEGMENT_SHIFT,
+  SEGMENT_SMALL,
+  SG_HUGE_BLOCK,
+  SG_HUGE_SIZE,
+  SG_KIND,
+  SG_MAGIC,
+  SG_NEXT,
+  SG_OWNER,
+  SG_PAGE_COUNT,
+  SG_PAGE_SHIFT,
+  SG_PAGES,
+  SG_PREV,
+  SG_SPAN,
+  SG_USED_PAGES,
+  ST_ABANDONED,
+  ST_ABANDONED_COUNT,
+  segmentMagic,
+} from './types.js';
+
+/** Page shift of each segment kind. */
+export function pageShiftOf(kind: number): number {
+  return kind === SEGMENT_SMALL ? 16 : kind === SEGMENT_MEDIUM ? MEDIUM_PAGE_SHIFT : LARGE_PAGE_SHIFT;
+}
+
+/** Usable bytes of one segment: what its header leaves. */
+export const SEGMENT_USABLE_BYTES = SEGMENT_BYTES - SEGMENT_HEADER_BYTES;
+
+/**
+ * Takes `span` contiguous segments from the pool for thread `owner` and formats the first
+ * one's header (kind, page geometry, no page in use). Returns its address, or 0 when the
+ * pool has no such run. `at`, when nonzero, asks for that exact address (aligned huge
+ * blocks) and fails rather than throw when it is taken.
+ */
+export function segmentAlloc(t: MiContext, kind: number, span: number, owner: number, at = 0): number {
+  const pool = t.pool;
+  let segment = 0;
+  t.segmentLock.lock();
+  try {
+    if (at !== 0) {
+      segment = tryAllocAt(t, at, span);
+    } else if (span === 1 ? pool.availablePages() >= 1 : pool.largestFreeRun() >= span) {
+      segment = pool.allocPages(span, SEGMENT_BYTES);
+    }
+    if (segment === 0) return 0;
+    const shift = kind === SEGMENT_HUGE ? 0 : pageShiftOf(kind);
+    const u32 = t.u32;
+    const map = t.segmentMap + (segment >>> SEGMENT_SHIFT);
+    u32[map] = kind | (shift << MAP_SHIFT_BITS);
+    for (let i = 1; i < span; i++) u32[map + i] = SEGMENT_HUGE_TAIL;
+    const s = segment >>> 2;
+    const pageCount = kind === SEGMENT_HUGE ? 0 : 2 ** (SEGMENT_SHIFT - shift);
+    u32[s + (SG_KIND >>> 2)] = kind;
+    u32[s + (SG_PAGE_SHIFT >>> 2)] = shift;
+    u32[s + (SG_PAGE_COUNT >>> 2)] = pageCount;
+    u32[s + (SG_USED_PAGES >>> 2)] = 0;
+    u32[s + (SG_NEXT >>> 2)] = 0;
+    u32[s + (SG_PREV >>> 2)] = 0;
+    u32[s + (SG_SPAN >>> 2)] = span;
+    u32[s + (SG_HUGE_BLOCK >>> 2)] = 0;
+    u32[s + (SG_HUGE_SIZE >>> 2)] = 0;
+    // Old contents (another segment's descriptors, user data) must not pass for pages.
+    u32.fill(0, (segment + SG_PAGES) >>> 2, (segment + SG_PAGES + pageCount * PAGE_DESCRIPTOR_BYTES) >>> 2);
+    Atomics.store(u32, s + (SG_OWNER >>> 2), owner);
+    u32[s + (SG_MAGIC >>> 2)] = segmentMagic(segment, t.cookie);
+  } finally {
+    t.segmentLock.unlock();
+  }
+  addEvent(t, t.heap, HeapEvent.segmentsAllocated);
+  return segment;
+}
+
+/** Takes the `span` segments at `at` if they are all free (under the segment lock), else 0. */
+function tryAllocAt(t: MiContext, at: number, span: number): number {
+  if (at < t.arenaStart || at + span * SEGMENT_BYTES > t.arenaEnd) return 0;
+  for (let i = 0; i < span; i++) {
+    if (t.u32[t.segmentMap + ((at >>> SEGMENT_SHIFT) + i)] !== 0) return 0;
+  }
+  try {
+    return t.pool.allocPagesAt(at, span, SEGMENT_BYTES);
+  } catch (error) {
+    // Not managed (a hole between pools): this candidate does not fit. Only huge blocks
+    // aligned to a segment or more come here, so the exception is off every common path.
+    if (error instanceof AllocError) return 0;
+    throw error;
+  }
+}
+
+/** Gives a segment (and the rest of its span) back to the pool. */
+export function segmentRelease(t: MiContext, segment: number): void {
+  const u32 = t.u32;
+  const s = segment >>> 2;
+  const span = u32[s + (SG_SPAN >>> 2)]!;
+  t.segmentLock.lock();
+  try {
+    u32[s + (SG_MAGIC >>> 2)] = 0;
+    Atomics.store(u32, s + (SG_OWNER >>> 2), 0);
+    u32.fill(0, t.segmentMap + (segment >>> SEGMENT_SHIFT), t.segmentMap + (segment >>> SEGMENT_SHIFT) + span);
+    t.pool.deallocPages(segment, span);
+  } finally {
+    t.segmentLock.unlock();
+  }
+  addEvent(t, t.heap, HeapEvent.segmentsFreed);
+}
+
+// --- the owner's lists of segments with a free page slot -----------------------------------
+
+function slotListOf(heap: number, kind: number): number {
+  return heap + (kind === SEGMENT_SMALL ? HP_SMALL_SEGMENTS : HP_MEDIUM_SEGMENTS);
+}
+
+/** Links `segment` at the head of its kind's free-slot list of `heap`. */
+export function slotListPush(t: MiContext, heap: number, segment: number): void {
+  const u32 = t.u32;
+  const list = slotListOf(heap, u32[(segment + SG_KIND) >>> 2]!) >>> 2;
+  const head = u32[list]!;
+  u32[(segment + SG_NEXT) >>> 2] = head;
+  u32[(segment + SG_PREV) >>> 2] = 0;
+  if (head !== 0) u32[(head + SG_PREV) >>> 2] = segment;
+  u32[list] = segment;
+}
+
+/** Unlinks `segment` from its kind's free-slot list of `heap`. */
+export function slotListRemove(t: MiContext, heap: number, segment: number): void {
+  const u32 = t.u32;
+  const next = u32[(segment + SG_NEXT) >>> 2]!;
+  const prev = u32[(segment + SG_PREV) >>> 2]!;
+  if (prev !== 0) u32[(prev + SG_NEXT) >>> 2] = next;
+  else u32[slotListOf(heap, u32[(segment + SG_KIND) >>> 2]!) >>> 2] = next;
+  if (next !== 0) u32[(next + SG_PREV) >>> 2] = prev;
+  u32[(segment + SG_NEXT) >>> 2] = 0;
+  u32[(segment + SG_PREV) >>> 2] = 0;
+}
+
+/** True when a segment of this kind is kept on a free-slot list (it has several pages). */
+function hasSlotList(kind: number): boolean {
+  return kind === SEGMENT_SMALL || kind === SEGMENT_MEDIUM;
+}
+
+/**
+ * Takes a free page slot of segment kind `kind` for the heap at `heap` (thread `owner`): from
+ * an owned segment with a free slot, else a new segment. Returns the page descriptor, its
+ * flags set to in use, or 0 when the pool is exhausted.
+ */
+export function pageSlotAlloc(t: MiContext, heap: number, kind: number, owner: number): number {
+  const u32 = t.u32;
+  let segment = hasSlotList(kind) ? u32[slotListOf(heap, kind) >>> 2]! : 0;
+  if (segment === 0) {
+    segment = segmentAlloc(t, kind, 1, owner);
+    if (segment === 0) return 0;
+    if (hasSlotList(kind)) slotListPush(t, heap, segment);
+    samplePeak(t);
+  }
+  const s = segment >>> 2;
+  const pageCount = u32[s + (SG_PAGE_COUNT >>> 2)]!;
+  let page = 0;
+  for (let index = 0; index < pageCount; index++) {
+    const candidate = pageDescriptor(segment, index);
+    if ((u32[(candidate + PG_FLAGS) >>> 2]! & PAGE_IN_USE) === 0) {
+      page = candidate;
+      break;
+    }
+  }
+  if (page === 0) {
+    throw new AllocError('HeapCorrupted', `mimalloc: segment ${segment.toString(16)} is on a free-slot list with no free page`);
+  }
+  u32[(page + PG_FLAGS) >>> 2] = PAGE_IN_USE;
+  const used = u32[s + (SG_USED_PAGES >>> 2)]! + 1;
+  u32[s + (SG_USED_PAGES >>> 2)] = used;
+  if (used === pageCount && hasSlotList(kind)) slotListRemove(t, heap, segment);
+  addEvent(t, heap, HeapEvent.pagesFresh);
+  return page;
+}
+
+/** Clears a page descriptor so it reads as a free slot (capacity 0 refuses every free). */
+function clearPage(u32: Uint32Array, page: number): void {
+  const w = page >>> 2;
+  u32[w + (PG_FLAGS >>> 2)] = 0;
+  u32[w + (PG_CAPACITY >>> 2)] = 0;
+  u32[w + (PG_USED >>> 2)] = 0;
+  u32[w + (PG_FREE >>> 2)] = 0;
+  u32[w + (PG_LOCAL_FREE >>> 2)] = 0;
+  u32[w + (PG_NEXT >>> 2)] = 0;
+  u32[w + (PG_PREV >>> 2)] = 0;
+  u32[w + (PG_RETIRE >>> 2)] = 0;
+  u32[w + (PG_BIN >>> 2)] = 0;
+  Atomics.store(u32, w + (PG_THREAD_FREE >>> 2), 0);
+  Atomics.store(u32, w + (PG_OWNER >>> 2), 0);
+}
+
+/**
+ * Gives an empty page's slot back to its segment, owned by the heap at `heap`; the segment
+ * goes back to the pool when that was its last page (invariant 3).
+ */
+export function pageSlotFree(t: MiContext, heap: number, page: number): void {
+  const u32 = t.u32;
+  clearPage(u32, page);
+  const segment = page - (page & SEGMENT_MASK);
+  const s = segment >>> 2;
+  const kind = u32[s + (SG_KIND >>> 2)]!;
+  const pageCount = u32[s + (SG_PAGE_COUNT >>> 2)]!;
+  const used = u32[s + (SG_USED_PAGES >>> 2)]! - 1;
+  u32[s + (SG_USED_PAGES >>> 2)] = used;
+  const listed = hasSlotList(kind);
+  if (used === 0) {
+    if (listed && pageCount > 1) slotListRemove(t, heap, segment);
+    segmentRelease(t, segment);
+  } else if (listed && used === pageCount - 1) {
+    slotListPush(t, heap, segment);
+  }
+}
+
+// --- huge blocks ------------------------------------------------------------------------------
+
+/**
+ * Allocates a huge block of `size` bytes aligned to `align` in contiguous segments of its
+ * own. The block starts after the header (rounded up to `align`); an alignment of a segment
+ * or more puts it at the start of the second segment of the span, whose address must then
+ * be a multiple of `align`. Returns 0 when no run fits.
+ */
+export function hugeAlloc(t: MiContext, size: number, align: number): number {
+  if (size > t.arenaEnd - t.arenaStart) return 0;
+  let segment = 0;
+  let offset: number;
+  let span: number;
+  if (align < SEGMENT_BYTES) {
+    offset = SEGMENT_HEADER_BYTES % align === 0 ? SEGMENT_HEADER_BYTES : SEGMENT_HEADER_BYTES + align - (SEGMENT_HEADER_BYTES % align);
+    span = Math.ceil((offset + size) / SEGMENT_BYTES);
+    segment = segmentAlloc(t, SEGMENT_HUGE, span, t.threadId);
+  } else {
+    offset = SEGMENT_BYTES;
+    span = Math.ceil((offset + size) / SEGMENT_BYTES);
+    const firstBlock = Math.ceil((t.arenaStart + SEGMENT_BYTES) / align) * align;
+    for (let block = firstBlock; block + size <= t.arenaEnd && segment === 0; block += align) {
+      segment = segmentAlloc(t, SEGMENT_HUGE, span, t.threadId, block - SEGMENT_BYTES);
+    }
+  }
+  if (segment === 0) return 0;
+  const block = segment + offset;
+  // Usable bytes never exceed span * SEGMENT_USABLE_BYTES, so usedBytes stays within
+  // totalBytes however the arena is split.
+  const spanBytes = span * SEGMENT_BYTES - offset;
+  const usable = Math.min(spanBytes, span * SEGMENT_USABLE_BYTES);
+  const u32 = t.u32;
+  u32[(segment + SG_HUGE_BLOCK) >>> 2] = block;
+  u32[(segment + SG_HUGE_SIZE) >>> 2] = usable;
+  u32[(segment + SG_USED_PAGES) >>> 2] = 1;
+  const counters = (t.heap + HP_HUGE_BYTES) >>> 2;
+  t.i32[counters] = t.i32[counters]! + usable;
+  t.i32[counters + 1] = t.i32[counters + 1]! + 1;
+  addEvent(t, t.heap, HeapEvent.hugeAllocated);
+  return block;
+}
+
+/**
+ * The first segment of the live huge block starting at `address`, or 0 when no huge block
+ * starts there. Huge blocks start in their first segment or, for alignments of a segment or
+ * more, exactly at the start of their second.
+ */
+export function hugeBlockSegment(t: MiContext, address: number): number {
+  const u32 = t.u32;
+  let segment = address - (address & SEGMENT_MASK);
+  let map = u32[t.segmentMap + (segment >>> SEGMENT_SHIFT)]! & MAP_KIND_MASK;
+  if (map === SEGMENT_HUGE_TAIL && segment === address && segment - SEGMENT_BYTES >= t.arenaStart) {
+    segment -= SEGMENT_BYTES;
+    map = u32[t.segmentMap + (segment >>> SEGMENT_SHIFT)]! & MAP_KIND_MASK;
+  }
+  if (map !== SEGMENT_HUGE) return 0;
+  if (u32[(segment + SG_MAGIC) >>> 2] !== segmentMagic(segment, t.cookie)) return 0;
+  return u32[(segment + SG_HUGE_BLOCK) >>> 2] === address ? segment : 0;
+}
+
+/**
+ * Frees a huge block from any thread. Validation and release happen under the segment
+ * lock, so two threads freeing the same block cannot both succeed.
+ * @throws AllocError `NotAllocated` when no live huge block starts at `address`
+ */
+export function hugeFree(t: MiContext, address: number): void {
+  const u32 = t.u32;
+  let segment = 0;
+  let usable = 0;
+  t.segmentLock.lock();
+  try {
+    segment = hugeBlockSegment(t, address);
+    if (segment !== 0) {
+      const s = segment >>> 2;
+      usable = u32[s + (SG_HUGE_SIZE >>> 2)]!;
+      const span = u32[s + (SG_SPAN >>> 2)]!;
+      u32[s + (SG_MAGIC >>> 2)] = 0;
+      u32[s + (SG_HUGE_BLOCK >>> 2)] = 0;
+      Atomics.store(u32, s + (SG_OWNER >>> 2), 0);
+      u32.fill(0, t.segmentMap + (segment >>> SEGMENT_SHIFT), t.segmentMap + (segment >>> SEGMENT_SHIFT) + span);
+      t.pool.deallocPages(segment, span);
+    }
+  } finally {
+    t.segmentLock.unlock();
+  }
+  if (segment === 0) throw notAllocated(address, 'no block of this heap starts there');
+  const counters = (t.heap + HP_HUGE_BYTES) >>> 2;
+  t.i32[counters] = t.i32[counters]! - usable;
+  t.i32[counters + 1] = t.i32[counters + 1]! - 1;
+  addEvent(t, t.heap, HeapEvent.hugeFreed);
+}
+
+// --- abandon and reclaim -----------------------------------------------------------------------
+
+/**
+ * Abandons a segment of the heap at `heap`: its pages (already collected, out of every queue,
+ * in `NEVER_DELAYED_FREE`) lose their owner, and it joins the abandoned list (invariant 4).
+ */
+export function segmentAbandon(t: MiContext, heap: number, segment: number): void {
+  const u32 = t.u32;
+  const s = segment >>> 2;
+  const kind = u32[s + (SG_KIND >>> 2)]!;
+  const pageCount = u32[s + (SG_PAGE_COUNT >>> 2)]!;
+  if (hasSlotList(kind) && u32[s + (SG_USED_PAGES >>> 2)]! < pageCount) slotListRemove(t, heap, segment);
+  for (let index = 0; index < pageCount; index++) {
+    const page = pageDescriptor(segment, index);
+    if ((u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_USE) !== 0) Atomics.store(u32, (page + PG_OWNER) >>> 2, 0);
+  }
+  t.segmentLock.lock();
+  try {
+    Atomics.store(u32, s + (SG_OWNER >>> 2), 0);
+    const list = (t.state + ST_ABANDONED) >>> 2;
+    u32[s + (SG_NEXT >>> 2)] = u32[list]!;
+    u32[s + (SG_PREV >>> 2)] = 0;
+    u32[list] = segment;
+    Atomics.add(u32, (t.state + ST_ABANDONED_COUNT) >>> 2, 1);
+  } finally {
+    t.segmentLock.unlock();
+  }
+  addEvent(t, heap, HeapEvent.segmentsAbandoned);
+}
+
+/**
+ * Reclaims one abandoned segment for the heap at `heap` (thread `owner`), if there is one:
+ * its pages are adopted (owner set, delayed frees allowed again, thread_free collected) and
+ * queued in the heap, empty ones are freed. Returns true when a segment was reclaimed.
+ */
+export function reclaimAbandoned(t: MiContext, heap: number, owner: number): boolean {
+  const u32 = t.u32;
+  const countWord = (t.state + ST_ABANDONED_COUNT) >>> 2;
+  if (Atomics.load(u32, countWord) === 0) return false;
+  let segment = 0;
+  t.segmentLock.lock();
+  try {
+    const list = (t.state + ST_ABANDONED) >>> 2;
+    segment = u32[list]!;
+    if (segment !== 0) {
+      u32[list] = u32[(segment + SG_NEXT) >>> 2]!;
+      u32[(segment + SG_NEXT) >>> 2] = 0;
+      Atomics.sub(u32, countWord, 1);
+      Atomics.store(u32, (segment + SG_OWNER) >>> 2, owner);
+    }
+  } finally {
+    t.segmentLock.unlock();
+  }
+  if (segment === 0) return false;
+  const s = segment >>> 2;
+  const pageCount = u32[s + (SG_PAGE_COUNT >>> 2)]!;
+  let usedPages = u32[s + (SG_USED_PAGES >>> 2)]!;
+  for (let index = 0; index < pageCount; index++) {
+    const page = pageDescriptor(segment, index);
+    const w = page >>> 2;
+    if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_USE) === 0) continue;
+    Atomics.store(u32, w + (PG_OWNER >>> 2), owner);
+    trySetDelayed(t, page, NO_DELAYED_FREE, true, 0);
+    collectThreadFree(t, heap, page);
+    if (u32[w + (PG_USED >>> 2)] === 0) {
+      clearPage(u32, page);
+      usedPages--;
+    } else {
+      queuePushBack(t, heap, u32[w + (PG_BIN >>> 2)]!, page);
+    }
+  }
+  u32[s + (SG_USED_PAGES >>> 2)] = usedPages;
+  addEvent(t, heap, HeapEvent.segmentsReclaimed);
+  if (usedPages === 0) segmentRelease(t, segment);
+  else if (hasSlotList(u32[s + (SG_KIND >>> 2)]!) && usedPages < pageCount) slotListPush(t, heap, segment);
+  return true;
+}
+
+/** True when the segment at `segment` is of a kind whose pages have descriptors. */
+export function isPagedKind(kind: number): boolean {
+  return kind === SEGMENT_SMALL || kind === SEGMENT_MEDIUM || kind === SEGMENT_LARGE;
+}

@@ -1,0 +1,338 @@
+/**
+ * Every shared structure of the mimalloc backend, drawn once, with a named constant for each
+ * field and every invariant stated once. The other files keep these invariants; `check.ts`
+ * verifies them.
+ *
+ * The design is mimalloc v1's (Leijen, Zorn, de Moura, "Mimalloc: Free List Sharding in
+ * Action", 2019) over heaplab's shared heap: all state below lives in the `SharedArrayBuffer`,
+ * so every thread's backend instance sees the same allocator.
+ *
+ * ## Addresses and words
+ * Addresses are byte offsets into the buffer, below 2^32, handled as unsigned numbers (never
+ * `| 0`). Every field is a 32-bit little-endian word read through `Uint32Array` (atomic ones
+ * through `Atomics` on the same views); a structure at byte address `a` has field `F` at word
+ * `(a + F) >>> 2`.
+ *
+ * ## The control state (at `ctx.stateOffset`, `STATE_BYTES` long)
+ *
+ * ```text
+ *  0      +---------------------------------------------+
+ *         | ST_MAGIC          'MIM1' once formatted      |
+ *  4      | ST_FLAGS          bit 0: secure mode         |
+ *  8      | ST_ABANDONED      first abandoned segment    |  segment lock
+ *  12     | ST_ABANDONED_COUNT abandoned segments        |  written under the segment lock,
+ *         |                   (read without it as a hint)|  read racily as a hint
+ *  16     | ST_PEAK_USED      highest usedBytes sampled  |  Atomics max
+ *  20     | ST_SEGMENTS_TOTAL 4 MiB segments managed     |  segment lock
+ *  24..63 | reserved                                     |
+ *  64     +---------------------------------------------+
+ *         | ST_POOL: BitmapPageAllocator state, one bit  |  segment lock
+ *         | per 4 MiB segment of the arena               |
+ *  512    +---------------------------------------------+
+ *         | ST_SEGMENT_MAP: 1024 words, one per 4 MiB of |  written under the segment lock,
+ *         | the 4 GiB address space (index address>>>22)|  read by every free
+ *  4608   +---------------------------------------------+
+ *         | ST_EMPTY_PAGE: a page descriptor of zeros    |  never written
+ *  4672   +---------------------------------------------+
+ *  8192   | ST_HEAPS: MAX_HEAPS heap records of          |
+ *         | HEAP_BYTES, thread id t at (t - 1) * ...     |
+ *         +---------------------------------------------+  STATE_BYTES
+ * ```
+ *
+ * A segment map word is 0 for a segment not in use, else `kind | pageShift << 8`:
+ * `SEGMENT_SMALL`, `SEGMENT_MEDIUM`, `SEGMENT_LARGE` (pages with descriptors), `SEGMENT_HUGE`
+ * (the first segment of a huge block) or `SEGMENT_HUGE_TAIL` (the others). Free reads it to
+ * refuse addresses in segments not in use without touching them, and to find the page shift.
+ *
+ * ## A heap record (one per thread id, `HEAP_BYTES`)
+ *
+ * ```text
+ *  0      HP_DIRECT     129 words: page descriptor for each word size 0..128 (sizes up
+ *                       to 1 KiB), the first page of that size's bin, else the empty page
+ *  528    HP_QUEUES     BIN_QUEUES x { first, last } page descriptors (0 = empty); the
+ *                       last queue, BIN_FULL, holds the pages found full
+ *  1088   HP_DELAYED_FREE  first block of the thread_delayed_free list (Atomics: other
+ *                       threads push, the owner takes the whole list)
+ *  1092   HP_SMALL_SEGMENTS   owned small segments with a free page slot (linked by SG_NEXT)
+ *  1096   HP_MEDIUM_SEGMENTS  likewise for medium segments
+ *  1100   HP_HEARTBEAT  slow-path calls, passed to the deferred-free callback
+ *  1104   HP_RANDOM     xorshift state for secure mode's keys and shuffles
+ *  1108   HP_RETIRED_MIN / 1112 HP_RETIRED_MAX  bins that may hold a retired page
+ *  1116   HP_ACTIVE     1 while a thread holds this id, 0 after release
+ *  1120   HP_PENDING_BYTES   int32: bytes this thread put on remote lists (thread_free,
+ *                       delayed) minus bytes it collected from them
+ *  1124   HP_PENDING_BLOCKS  int32: the same in blocks
+ *  1128   HP_HUGE_BYTES      int32: huge bytes this thread allocated minus those it freed
+ *  1132   HP_HUGE_BLOCKS     int32: the same in blocks
+ *  1136   HP_EVENTS     EVENT_COUNT counters of slow-path events (stats)
+ *  ..     up to HEAP_BYTES
+ * ```
+ *
+ * A heap record is written only by its thread (or, once that thread died, by the thread
+ * that releases it), except `HP_DELAYED_FREE`, which other threads push onto atomically.
+ * The per-block paths keep no counters: usedBytes is the walk `sum over in-use pages of
+ * used * blockSize`, less the blocks freed remotely but not yet collected (`used` still
+ * counts them), plus huge blocks. The two counter pairs give those corrections. Each
+ * counts what *this thread* did, so a word alone may be negative (a block pushed by one
+ * thread is collected by another), but the sum over all heaps is exact: the pending sum is
+ * the blocks on every thread_free and delayed list, the huge sum the live huge blocks. They
+ * are never reset, not even when a thread id is reused, or the sums would lose what the
+ * old thread did.
+ *
+ * ## A segment (4 MiB aligned, `SEGMENT_BYTES`)
+ *
+ * ```text
+ *  S+0     SG_MAGIC      segmentMagic(S, cookie) while in use, 0 after release
+ *  S+4     SG_KIND       SEGMENT_SMALL / _MEDIUM / _LARGE / _HUGE
+ *  S+8     SG_PAGE_SHIFT 16 (64 KiB pages), 19 (512 KiB) or 22 (one page)
+ *  S+12    SG_PAGE_COUNT 64, 8 or 1
+ *  S+16    SG_USED_PAGES pages in use
+ *  S+20    SG_OWNER      thread id of the owning heap; 0 = abandoned (Atomics)
+ *  S+24    SG_NEXT / S+28 SG_PREV  links of the owner's free-slot list, or of the
+ *                        abandoned list (SG_NEXT only)
+ *  S+32    SG_SPAN       segments spanned (huge: several; else 1)
+ *  S+36    SG_HUGE_BLOCK huge: the block's address
+ *  S+40    SG_HUGE_SIZE  huge: the block's usable bytes
+ *  S+64    page descriptors: SG_PAGES, PAGE_DESCRIPTOR_BYTES each, page i at
+ *          S + SG_PAGES + i * 64 (huge segments have none)
+ *  S+SEGMENT_HEADER_BYTES  page 0's memory (page 0 is shortened by the header); page i
+ *          (i > 0) starts at S + (i << pageShift)
+ * ```
+ *
+ * ## A page descriptor (`PAGE_DESCRIPTOR_BYTES`)
+ *
+ * ```text
+ *  +0  PG_FLAGS       PAGE_IN_USE | PAGE_IN_FULL
+ *  +4  PG_BLOCK_SIZE  bytes per block (a multiple of 8)
+ *  +8  PG_START       address of block 0
+ *  +12 PG_CAPACITY    blocks the free list was extended over (0 when not in use)
+ *  +16 PG_RESERVED    blocks that fit in the page
+ *  +20 PG_FREE        first block of the free list (allocation pops here)
+ *  +24 PG_LOCAL_FREE  first block of the local_free list (the owner frees here)
+ *  +28 PG_THREAD_FREE Atomics: first block of the thread_free list | delayed state (2 bits)
+ *  +32 PG_USED        blocks handed out and not yet freed back to free/local_free
+ *  +36 PG_OWNER       thread id of the owning heap, 0 while abandoned (Atomics)
+ *  +40 PG_NEXT / +44 PG_PREV  links of the heap's page queue (descriptor addresses)
+ *  +48 PG_BIN         size-class bin
+ *  +52 PG_KEY0 / +56 PG_KEY1  secure mode's per-page keys for encoded links
+ *  +60 PG_RETIRE      retire countdown (0 = not retired)
+ * ```
+ *
+ * Page invariants:
+ * 1. `used + |free| + |local_free| = capacity <= reserved`; blocks in thread_free and in any
+ *    heap's delayed list are counted in `used` (they are freed, but the owner has not
+ *    collected them yet).
+ * 2. A page is in use iff `PAGE_IN_USE` is set, and then `capacity >= 1`; a free slot has
+ *    capacity 0, so every free into it is refused. An owned page in use is in exactly one
+ *    page queue of its owner's heap: `BIN_FULL` iff `PAGE_IN_FULL`, else the queue of its
+ *    bin. An abandoned page (`PG_OWNER = 0`) is in no queue.
+ * 3. Block `k` of a page is at `PG_START + k * PG_BLOCK_SIZE`; blocks `k < capacity` have
+ *    been on a free list at least once; blocks beyond are untouched.
+ * 4. The direct table entry for word size `w` is the first page of the queue of `w`'s bin
+ *    when it has one, else the empty page (whose `free` is 0, so allocation falls to the
+ *    slow path without a test for "no page").
+ *
+ * ## A block
+ *
+ * ```text
+ *  free block                     live block
+ *  +0 next (encoded in secure)    user data from +0
+ *  +4 FREED marker                (the marker word is cleared by malloc)
+ * ```
+ *
+ * Double-free detection, exact in every mode: a block entering any free list (lazy
+ * extension, local_free, thread_free, a heap's delayed list) gets `freedMarker(address)` in
+ * its second word, and malloc clears that word. A free that finds the marker refuses the
+ * address as `NotAllocated`. The marker mixes the address with the heap's random cookie and
+ * is never 0, so a zeroed or copied live block cannot carry the marker of its own address
+ * except by a 2^-32 accident. Every block is at least 8 bytes, so both words always fit.
+ *
+ * ## thread_free and the delayed-free states
+ *
+ * `PG_THREAD_FREE` holds `block | state`; blocks are 8-aligned so the low 3 bits are free.
+ * Other threads push blocks with compare-and-swap; the owner takes the whole list with one
+ * compare-and-swap (push-only plus take-all has no ABA problem). The state (mimalloc's
+ * `mi_delayed_t`) tells a freeing thread whether to also tell the owner:
+ * - `USE_DELAYED_FREE`: the page is in the owner's full queue, which the owner never scans;
+ *   the first remote free goes to the owner heap's delayed list instead, so the owner finds
+ *   the page again.
+ * - `DELAYED_FREEING`: a freeing thread is between its two steps (it claimed the delayed
+ *   free and is pushing the block onto the owner's delayed list); it sets
+ *   `NO_DELAYED_FREE` when done and notifies the word.
+ * - `NO_DELAYED_FREE`: push on thread_free only (the usual state).
+ * - `NEVER_DELAYED_FREE`: the page is abandoned or being abandoned; never use the delayed list.
+ * Only the owner moves a page into `USE_DELAYED_FREE` or `NEVER_DELAYED_FREE`; it never spins
+ * on `DELAYED_FREEING` without bound (see `free.ts`).
+ */
+
+import { HEAP_ALIGN } from '@heaplab/core';
+
+// --- geometry -----------------------------------------------------------------------------
+
+/** Bytes of a segment: 4 MiB, the heap's alignment. */
+export const SEGMENT_BYTES = HEAP_ALIGN;
+/** log2 of `SEGMENT_BYTES`: `address >>> SEGMENT_SHIFT` numbers a segment. */
+export const SEGMENT_SHIFT = 22;
+/** `address & SEGMENT_MASK` is the offset of an address in its segment. */
+export const SEGMENT_MASK = SEGMENT_BYTES - 1;
+/** Small pages: 64 KiB, 64 per segment. */
+export const SMALL_PAGE_SHIFT = 16;
+/** Medium pages: 512 KiB, 8 per segment. */
+export const MEDIUM_PAGE_SHIFT = 19;
+/** A large page is the whole segment. */
+export const LARGE_PAGE_SHIFT = SEGMENT_SHIFT;
+
+// --- control state --------------------------------------------------------------------------
+
+/** 'MIM1' little-endian. */
+export const STATE_MAGIC = 0x314d494d;
+export const ST_MAGIC = 0;
+export const ST_FLAGS = 4;
+export const ST_ABANDONED = 8;
+export const ST_ABANDONED_COUNT = 12;
+export const ST_PEAK_USED = 16;
+export const ST_SEGMENTS_TOTAL = 20;
+export const ST_POOL = 64;
+/** Room for the bitmap state of up to 1024 segments (288 bytes). */
+export const ST_POOL_BYTES = 448;
+export const ST_SEGMENT_MAP = 512;
+/** One map word per 4 MiB of the 4 GiB address space. */
+export const SEGMENT_MAP_ENTRIES = 1024;
+export const ST_EMPTY_PAGE = ST_SEGMENT_MAP + SEGMENT_MAP_ENTRIES * 4;
+export const ST_HEAPS = 8192;
+/** `ST_FLAGS` bit: the heap was formatted in secure mode. */
+export const FLAG_SECURE = 1;
+
+/** Heap records reserved: one per possible thread id. */
+export const MAX_HEAPS = 256;
+
+// --- segment map values -------------------------------------------------------------------
+
+export const SEGMENT_SMALL = 1;
+export const SEGMENT_MEDIUM = 2;
+export const SEGMENT_LARGE = 3;
+export const SEGMENT_HUGE = 4;
+export const SEGMENT_HUGE_TAIL = 5;
+/** Map kinds at or below this have page descriptors. */
+export const SEGMENT_PAGED_MAX = SEGMENT_LARGE;
+/** The page shift sits above the kind in a map word. */
+export const MAP_SHIFT_BITS = 8;
+export const MAP_KIND_MASK = 0xff;
+
+// --- segment header -----------------------------------------------------------------------
+
+export const SG_MAGIC = 0;
+export const SG_KIND = 4;
+export const SG_PAGE_SHIFT = 8;
+export const SG_PAGE_COUNT = 12;
+export const SG_USED_PAGES = 16;
+export const SG_OWNER = 20;
+export const SG_NEXT = 24;
+export const SG_PREV = 28;
+export const SG_SPAN = 32;
+export const SG_HUGE_BLOCK = 36;
+export const SG_HUGE_SIZE = 40;
+export const SG_PAGES = 64;
+export const PAGE_DESCRIPTOR_BYTES = 64;
+/** log2 of `PAGE_DESCRIPTOR_BYTES`. */
+export const PAGE_DESCRIPTOR_SHIFT = 6;
+/** The most pages a segment has (small pages). */
+export const MAX_SEGMENT_PAGES = 64;
+/** Bytes of segment header: fields and 64 page descriptors. */
+export const SEGMENT_HEADER_BYTES = SG_PAGES + MAX_SEGMENT_PAGES * PAGE_DESCRIPTOR_BYTES;
+
+// --- page descriptor ------------------------------------------------------------------------
+
+export const PG_FLAGS = 0;
+export const PG_BLOCK_SIZE = 4;
+export const PG_START = 8;
+export const PG_CAPACITY = 12;
+export const PG_RESERVED = 16;
+export const PG_FREE = 20;
+export const PG_LOCAL_FREE = 24;
+export const PG_THREAD_FREE = 28;
+export const PG_USED = 32;
+export const PG_OWNER = 36;
+export const PG_NEXT = 40;
+export const PG_PREV = 44;
+export const PG_BIN = 48;
+export const PG_KEY0 = 52;
+export const PG_KEY1 = 56;
+export const PG_RETIRE = 60;
+
+export const PAGE_IN_USE = 1;
+export const PAGE_IN_FULL = 2;
+
+// --- thread_free word ------------------------------------------------------------------------
+
+/** The delayed-free state in the low bits of `PG_THREAD_FREE`. */
+export const DELAYED_MASK = 3;
+export const USE_DELAYED_FREE = 0;
+export const DELAYED_FREEING = 1;
+export const NO_DELAYED_FREE = 2;
+export const NEVER_DELAYED_FREE = 3;
+
+// --- block ------------------------------------------------------------------------------------
+
+/** Byte offset in a free block of its link. */
+export const BLOCK_NEXT = 0;
+/** Byte offset in a free block of its freed marker. */
+export const BLOCK_MARKER = 4;
+
+// --- heap record ----------------------------------------------------------------------------
+
+/** Word sizes 0..128 have a direct table entry: requests up to 1 KiB. */
+export const DIRECT_WSIZE_MAX = 128;
+export const SMALL_DIRECT_MAX = DIRECT_WSIZE_MAX * 8;
+export const HP_DIRECT = 0;
+export const HP_QUEUES = 528;
+export const HP_DELAYED_FREE = 1088;
+export const HP_SMALL_SEGMENTS = 1092;
+export const HP_MEDIUM_SEGMENTS = 1096;
+export const HP_HEARTBEAT = 1100;
+export const HP_RANDOM = 1104;
+export const HP_RETIRED_MIN = 1108;
+export const HP_RETIRED_MAX = 1112;
+export const HP_ACTIVE = 1116;
+export const HP_PENDING_BYTES = 1120;
+export const HP_PENDING_BLOCKS = 1124;
+export const HP_HUGE_BYTES = 1128;
+export const HP_HUGE_BLOCKS = 1132;
+export const HP_EVENTS = 1136;
+/** Bytes of one heap record. */
+export const HEAP_BYTES = 1280;
+/** Bytes of one page queue: first and last. */
+export const QUEUE_BYTES = 8;
+export const QUEUE_FIRST = 0;
+export const QUEUE_LAST = 4;
+
+/** Slow-path events counted per heap (stats), index from `HP_EVENTS` in words. */
+export const HeapEvent = {
+  slowPath: 0,
+  pagesFresh: 1,
+  pagesFreed: 2,
+  pagesRetired: 3,
+  pagesFull: 4,
+  pagesExtended: 5,
+  segmentsAllocated: 6,
+  segmentsFreed: 7,
+  segmentsAbandoned: 8,
+  segmentsReclaimed: 9,
+  hugeAllocated: 10,
+  hugeFreed: 11,
+  threadFreeCollected: 12,
+  delayedFreed: 13,
+  delayedDeferred: 14,
+  deferredCalls: 15,
+  remoteFrees: 16,
+  collects: 17,
+} as const;
+export const EVENT_COUNT = 18;
+
+/** Bytes of control state the backend asks for. */
+export const STATE_BYTES = ST_HEAPS + MAX_HEAPS * HEAP_BYTES;
+
+/** A segment's magic word: depends on its address and the heap cookie, never 0. */
+export function segmentMagic(segment: number, cookie: number): number {
+  return (Math.imul((segment >>> SEGMENT_SHIFT) ^ cookie, 0x2c1b3c6d) ^ 0x5e6d0001) >>> 0 || 1;
+}

@@ -1,0 +1,24 @@
+import { GlobalAllocator, MiB } from '@heaplab/core';
+
+import { mimallocBackend, mimallocOf } from '../src/index.js';
+import { PG_THREAD_FREE, SEGMENT_MASK, SG_PAGES, DELAYED_MASK, MAP_SHIFT_BITS, PAGE_DESCRIPTOR_SHIFT } from '../src/types.js';
+
+/** A fresh mimalloc heap and a second handle on it (thread 2), both used from this thread. */
+export function twoHandles(options: Record<string, unknown> = {}, heapBytes = 16 * MiB): [GlobalAllocator, GlobalAllocator] {
+  const first = GlobalAllocator.create({ backend: mimallocBackend, options, heapBytes });
+  const second = GlobalAllocator.attachSync(first.buffer, { backends: [mimallocBackend] });
+  return [first, second];
+}
+
+/** The descriptor of the page holding `block`. */
+export function pageOf(heap: GlobalAllocator, block: number): number {
+  const context = mimallocOf(heap).context;
+  const map = context.mapOf(block);
+  const offset = block & SEGMENT_MASK;
+  return block - offset + SG_PAGES + ((offset >>> (map >>> MAP_SHIFT_BITS)) << PAGE_DESCRIPTOR_SHIFT);
+}
+
+/** The delayed-free state of the page holding `block`. */
+export function delayedState(heap: GlobalAllocator, block: number): number {
+  return Atomics.load(heap.memory.u32, (pageOf(heap, block) + PG_THREAD_FREE) >>> 2) & DELAYED_MASK;
+}

@@ -1,0 +1,129 @@
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { GlobalAllocator, MiB } from '@heaplab/core';
+import { expectAllocError } from '@heaplab/core/test-kit';
+
+import { collect, heapReport, mimallocBackend, registerDeferredFree, statsJson, statsTable } from '../src/index.js';
+
+const open: GlobalAllocator[] = [];
+afterEach(() => {
+  for (const heap of open.splice(0)) heap.detach();
+});
+
+function heapWith(secure: boolean): GlobalAllocator {
+  const heap = GlobalAllocator.create({ backend: mimallocBackend, options: { secure }, heapBytes: 16 * MiB });
+  open.push(heap);
+  return heap;
+}
+
+/** 64 blocks of 64 bytes: exactly the page's first lazy extension (4 KiB). */
+function firstExtension(heap: GlobalAllocator): number[] {
+  return Array.from({ length: 64 }, () => heap.malloc(64));
+}
+
+describe('secure mode', () => {
+  it('shuffles the initial free list, where the normal mode hands out blocks in address order', () => {
+    const normal = firstExtension(heapWith(false));
+    expect(normal.every((block, i) => i === 0 || block === normal[i - 1]! + 64)).toBe(true);
+    const secure = firstExtension(heapWith(true));
+    expect(new Set(secure).size).toBe(64);
+    expect([...secure].sort((a, b) => a - b)).toEqual([...secure].sort((a, b) => a - b).map((_, i) => Math.min(...secure) + i * 64));
+    expect(secure.some((block, i) => i > 0 && block !== secure[i - 1]! + 64)).toBe(true);
+  });
+
+  it('reports a corrupted free-list link as HeapCorrupted instead of following it', () => {
+    const heap = heapWith(true);
+    const blocks = firstExtension(heap);
+    heap.free(blocks[10]!);
+    // A write after free overwrites the encoded link with an address the attacker chose.
+    heap.memory.u32[blocks[10]! >>> 2] = blocks[20]!;
+    expectAllocError(() => heap.check(), 'HeapCorrupted');
+    const error = expectAllocError(() => heap.malloc(64), 'HeapCorrupted');
+    expect(error.message).toMatch(/free list .* corrupted/);
+  });
+
+  it('reports a free block written after free (its marker gone) when it is handed out again', () => {
+    const heap = heapWith(true);
+    const blocks = firstExtension(heap);
+    heap.free(blocks[3]!);
+    heap.memory.u32[(blocks[3]! + 4) >>> 2] = 0xdeadbeef;
+    expectAllocError(() => heap.malloc(64), 'HeapCorrupted');
+  });
+
+  it('detects double frees in both modes, locally and after the block was reused', () => {
+    for (const secure of [false, true]) {
+      const heap = heapWith(secure);
+      const a = heap.malloc(48);
+      heap.free(a);
+      expectAllocError(() => heap.free(a), 'NotAllocated');
+      const big = heap.malloc(3 * MiB);
+      heap.free(big);
+      expectAllocError(() => heap.free(big), 'NotAllocated');
+      heap.check();
+      expect(heap.usedBytes()).toBe(0);
+    }
+  });
+
+  it('does not detect a corrupted link in normal mode until check() walks it', () => {
+    const heap = heapWith(false);
+    const blocks = firstExtension(heap);
+    heap.free(blocks[10]!);
+    heap.memory.u32[blocks[10]! >>> 2] = 12345678;
+    expectAllocError(() => heap.check(), 'HeapCorrupted');
+  });
+});
+
+describe('extensions', () => {
+  it('calls the deferred-free callback from the slow path with a rising heartbeat, and with force from collect', () => {
+    const heap = heapWith(false);
+    const calls: [boolean, number][] = [];
+    const held: number[] = [];
+    registerDeferredFree(heap, (force, heartbeat) => {
+      calls.push([force, heartbeat]);
+      // The callback may free (and allocate): that must not call it again.
+      while (held.length > 0) heap.free(held.pop()!);
+      heap.free(heap.malloc(5000));
+    });
+    for (let i = 0; i < 5000; i++) held.push(heap.malloc(24));
+    expect(calls.length).toBeGreaterThan(5);
+    expect(calls.every(([force]) => !force)).toBe(true);
+    for (let i = 1; i < calls.length; i++) expect(calls[i]![1]).toBeGreaterThan(calls[i - 1]![1]);
+    collect(heap, true);
+    expect(calls.at(-1)![0]).toBe(true);
+    registerDeferredFree(heap, null);
+    const count = calls.length;
+    for (let i = 0; i < 3000; i++) held.push(heap.malloc(24));
+    expect(calls.length).toBe(count);
+    for (const block of held) heap.free(block);
+    heap.check();
+    expect(heap.usedBytes()).toBe(0);
+  });
+
+  it('prints figures per size class and as JSON that agree with the heap', () => {
+    const heap = heapWith(false);
+    const blocks = [...Array.from({ length: 100 }, () => heap.malloc(100)), heap.malloc(5 * MiB)];
+    const report = heapReport(heap);
+    const bin112 = report.bins.find((bin) => bin.blockSize === 112)!;
+    expect(bin112.usedBlocks).toBe(100);
+    expect(report.liveBlocks).toBe(101);
+    expect(report.segments.huge).toBe(2);
+    expect(report.usedBytes).toBe(heap.usedBytes());
+    const table = statsTable(heap, true);
+    expect(table).toMatch(/^\s+\d+\s+112\s+1\s+0\s+100\s/m);
+    expect(table).toContain('segments');
+    expect(JSON.parse(statsJson(heap))).toEqual(JSON.parse(JSON.stringify(heapReport(heap))));
+    for (const block of blocks) heap.free(block);
+    expect(heapReport(heap).liveBlocks).toBe(0);
+  });
+
+  it('refuses unknown options and bad values, naming the valid ones', () => {
+    expectAllocError(() => mimallocBackend.normalizeOptions({ secur: true }), 'InvalidParam');
+    const error = expectAllocError(() => mimallocBackend.normalizeOptions({ secure: 'yes' }), 'InvalidParam');
+    expect(error.message).toContain('true, false');
+    expect(mimallocBackend.normalizeOptions({ secure: 'true' })).toEqual({ secure: true });
+    expect(mimallocBackend.normalizeOptions({})).toEqual({ secure: false });
+    const heap = GlobalAllocator.create({ backend: 'mimalloc:secure=true', heapBytes: 8 * MiB });
+    open.push(heap);
+    expect(heapReport(heap).secure).toBe(true);
+  });
+});

@@ -1,0 +1,54 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+import {
+  BIN_BLOCK_SIZE,
+  BIN_MAX,
+  binForAligned,
+  binOfSize,
+  blockSizeOfBin,
+  LARGE_OBJ_SIZE_MAX,
+  naturalAlignment,
+} from '../src/size-classes.js';
+
+describe('size classes', () => {
+  it('has mimalloc v1 bins: one per word up to 64 bytes, then four per doubling up to 2 MiB', () => {
+    expect([8, 16, 24, 32, 40, 48, 56, 64].map((size) => binOfSize(size))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect([0, 1, 8].map((size) => binOfSize(size))).toEqual([1, 1, 1]);
+    expect([72, 80, 88, 96, 112, 128, 129, 160].map((size) => BIN_BLOCK_SIZE[binOfSize(size)])).toEqual([80, 80, 96, 96, 112, 128, 160, 160]);
+    expect(BIN_MAX).toBe(68);
+    expect(BIN_BLOCK_SIZE[BIN_MAX]).toBe(LARGE_OBJ_SIZE_MAX);
+    for (let bin = 2; bin <= BIN_MAX; bin++) expect(BIN_BLOCK_SIZE[bin]!).toBeGreaterThan(BIN_BLOCK_SIZE[bin - 1]!);
+  });
+
+  it('maps every size to the smallest bin that holds it, wasting at most a quarter above 64 bytes', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: LARGE_OBJ_SIZE_MAX }), (size) => {
+        const bin = binOfSize(size);
+        const block = blockSizeOfBin(bin);
+        expect(block).toBeGreaterThanOrEqual(size);
+        expect(block % 8).toBe(0);
+        if (bin > 1) expect(blockSizeOfBin(bin - 1)).toBeLessThan(size);
+        if (size > 64) expect(block - size).toBeLessThanOrEqual(size / 4);
+      }),
+      { numRuns: 2000, seed: 11 },
+    );
+  });
+
+  it('finds aligned bins whose block size is a multiple of the alignment', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 300_000 }), fc.integer({ min: 4, max: 20 }), (size, log) => {
+        const align = 2 ** log;
+        const bin = binForAligned(size, align);
+        if (bin === 0) {
+          expect(Math.max(size, align)).toBeGreaterThan(LARGE_OBJ_SIZE_MAX / 2);
+          return;
+        }
+        expect(BIN_BLOCK_SIZE[bin]! % align).toBe(0);
+        expect(BIN_BLOCK_SIZE[bin]!).toBeGreaterThanOrEqual(size);
+        expect(naturalAlignment(BIN_BLOCK_SIZE[bin]!, 1 << 22)).toBeGreaterThanOrEqual(align);
+      }),
+      { numRuns: 2000, seed: 12 },
+    );
+  });
+});

@@ -1,0 +1,156 @@
+/**
+ * The worker side of the mimalloc package's own multi-thread tests (stress, stalled
+ * producer). Started through core's worker bootstrap; keeps one heap handle between tasks.
+ */
+
+import { parentPort } from 'node:worker_threads';
+
+import { GlobalAllocator } from '@heaplab/core';
+
+import { collect, heapReport, setDelayedFreeStall } from '../../src/index.js';
+
+export type MiTask =
+  | { kind: 'stress'; buffer: SharedArrayBuffer; transfer: SharedArrayBuffer; seed: number; iterations: number; keepLive: number }
+  | { kind: 'owner-fill'; buffer: SharedArrayBuffer; count: number; size: number }
+  | { kind: 'owner-churn'; count: number; size: number }
+  | { kind: 'owner-detach' }
+  | { kind: 'stalled-free'; buffer: SharedArrayBuffer; signal: SharedArrayBuffer; address: number };
+
+/** What a stress task did; `leftovers` are blocks it left live for the main thread to free. */
+export interface StressResult {
+  allocations: number;
+  localFrees: number;
+  remoteFrees: number;
+  leftovers: number[];
+  /** Abandoned segments this thread reclaimed. */
+  reclaimed: number;
+}
+
+let handle: GlobalAllocator | null = null;
+
+/**
+ * Signs a block of `size` bytes (a multiple of 4, at least 8): word 0 holds the size, word 1
+ * the address mixed with a constant, every later word a sequence seeded by the address, so
+ * a receiver can verify a block it did not allocate.
+ */
+function sign(u32: Uint32Array, address: number, size: number): void {
+  const first = address >>> 2;
+  u32[first] = size;
+  let x = (address ^ 0x5bd1e995) >>> 0;
+  for (let i = 1; i < size >>> 2; i++) {
+    u32[first + i] = x;
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+  }
+}
+
+/** Verifies a signed block; returns its size. @throws Error naming the first bad word */
+function verify(u32: Uint32Array, address: number): number {
+  const first = address >>> 2;
+  const size = u32[first]!;
+  if (size < 8 || size > 8 << 20 || size % 4 !== 0) throw new Error(`block ${address.toString(16)} lost its size word (${size})`);
+  let x = (address ^ 0x5bd1e995) >>> 0;
+  for (let i = 1; i < size >>> 2; i++) {
+    if (u32[first + i] !== x) throw new Error(`block ${address.toString(16)} word ${i} of ${size >>> 2} was overwritten`);
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+  }
+  return size;
+}
+
+function nextRandom(state: number): number {
+  let x = state | 0 || 1;
+  x ^= x << 13;
+  x ^= x >>> 17;
+  x ^= x << 5;
+  return x >>> 0;
+}
+
+async function stress(task: Extract<MiTask, { kind: 'stress' }>): Promise<StressResult> {
+  const heap = await GlobalAllocator.attach(task.buffer);
+  handle = heap;
+  const u32 = heap.memory.u32;
+  const transfer = new Uint32Array(task.transfer);
+  const local: number[] = [];
+  const result: StressResult = { allocations: 0, localFrees: 0, remoteFrees: 0, leftovers: [], reclaimed: 0 };
+  let random = task.seed;
+  for (let i = 0; i < task.iterations; i++) {
+    random = nextRandom(random);
+    const roll = random & 63;
+    if (roll < 28 || local.length === 0) {
+      // Mostly small, some medium and large, a few huge blocks; at least 8 bytes so a signature fits.
+      random = nextRandom(random);
+      const size = 8 + 4 * (roll < 24 ? random % 64 : roll < 27 ? random % 8000 : i % 500 === 0 ? 700_000 : random % 40_000);
+      const address = heap.malloc(size);
+      if (address === 0) throw new Error(`thread ${heap.threadId}: malloc(${size}) failed`);
+      sign(u32, address, size);
+      local.push(address);
+      result.allocations++;
+    } else if (roll < 48) {
+      // Swap a block through a transfer slot: whatever was there came from another thread.
+      const block = local.pop()!;
+      const taken = Atomics.exchange(transfer, random % transfer.length, block);
+      if (taken !== 0) {
+        verify(u32, taken);
+        heap.free(taken);
+        result.remoteFrees++;
+      }
+    } else {
+      const index = random % local.length;
+      const block = local[index]!;
+      verify(u32, block);
+      heap.free(block);
+      local[index] = local[local.length - 1]!;
+      local.pop();
+      result.localFrees++;
+    }
+  }
+  while (local.length > task.keepLive) {
+    const block = local.pop()!;
+    verify(u32, block);
+    heap.free(block);
+    result.localFrees++;
+  }
+  result.leftovers = local;
+  result.reclaimed = heapReport(heap).threads.find((thread) => thread.threadId === heap.threadId)!.events.segmentsReclaimed;
+  return result;
+}
+
+async function runTask(task: MiTask): Promise<unknown> {
+  switch (task.kind) {
+    case 'stress':
+      return stress(task);
+    case 'owner-fill': {
+      handle = await GlobalAllocator.attach(task.buffer);
+      return Array.from({ length: task.count }, () => handle!.malloc(task.size));
+    }
+    case 'owner-churn': {
+      // Keeps allocating (through the slow path many times) and collecting while a remote
+      // free is stalled: none of it may wait for the stalled thread.
+      const blocks = Array.from({ length: task.count }, (_, i) => handle!.malloc(i % 2 === 0 ? task.size : 3000));
+      collect(handle!, false);
+      for (const block of blocks) handle!.free(block);
+      collect(handle!, false);
+      return blocks.length;
+    }
+    case 'owner-detach': {
+      const started = performance.now();
+      handle!.detach();
+      handle = null;
+      return performance.now() - started;
+    }
+    case 'stalled-free': {
+      const heap = await GlobalAllocator.attach(task.buffer);
+      setDelayedFreeStall(heap, new Int32Array(task.signal));
+      heap.free(task.address);
+      setDelayedFreeStall(heap, null);
+      heap.detach();
+      return 'freed';
+    }
+  }
+}
+
+parentPort?.on('message', (message: { id: number; task: MiTask }) => {
+  runTask(message.task).then(
+    (result) => parentPort!.postMessage({ id: message.id, ok: true, result }),
+    (error: unknown) => parentPort!.postMessage({ id: message.id, ok: false, message: error instanceof Error ? error.stack ?? error.message : String(error) }),
+  );
+});
