@@ -1,0 +1,50 @@
+/**
+ * The alloc-pairs workload: each thread keeps `PAIRS_LIVE_BLOCKS` blocks; a pair frees a
+ * random one of them and allocates a new block of a random size in [16, 512] in its place.
+ * The draws are seeded per thread, so every run of a backend does the same work.
+ */
+
+import type { AddressAllocator, LoopLimits } from './glibc-thread-loop.js';
+import { Xorshift32 } from './xorshift.js';
+
+/** Blocks each thread holds. */
+export const PAIRS_LIVE_BLOCKS = 1000;
+/** Sizes are uniform in [PAIRS_MIN_SIZE, PAIRS_MAX_SIZE]. */
+export const PAIRS_MIN_SIZE = 16;
+export const PAIRS_MAX_SIZE = 512;
+const STOP_CHECK_INTERVAL = 64;
+
+/** What one thread's pairs loop did. */
+export interface PairsOutcome {
+  pairs: number;
+  seconds: number;
+}
+
+/**
+ * Fills the live set, times pairs until a limit, then frees every block (untimed).
+ * @throws Error when `malloc` returns 0
+ */
+export function runPairsLoop(allocator: AddressAllocator, limits: LoopLimits, seed: number): PairsOutcome {
+  const random = new Xorshift32(seed);
+  const live = new Float64Array(PAIRS_LIVE_BLOCKS);
+  for (let i = 0; i < PAIRS_LIVE_BLOCKS; i++) live[i] = mallocOrThrow(allocator, random.between(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1));
+  const { stop, deadline, maxIterations } = limits;
+  let pairs = 0;
+  const started = performance.now();
+  while (pairs < maxIterations) {
+    if (pairs % STOP_CHECK_INTERVAL === 0 && (Atomics.load(stop, 0) !== 0 || performance.now() >= deadline)) break;
+    const slot = random.nextU32() % PAIRS_LIVE_BLOCKS;
+    allocator.free(live[slot]!);
+    live[slot] = mallocOrThrow(allocator, random.between(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1));
+    pairs++;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  for (let i = 0; i < PAIRS_LIVE_BLOCKS; i++) allocator.free(live[i]!);
+  return { pairs, seconds };
+}
+
+function mallocOrThrow(allocator: AddressAllocator, size: number): number {
+  const address = allocator.malloc(size);
+  if (address === 0) throw new Error(`malloc(${size}) returned 0: the heap is full`);
+  return address;
+}

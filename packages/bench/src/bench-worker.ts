@@ -1,0 +1,19 @@
+/**
+ * The entry of a benchmark worker: runs the `ThreadTask` in `workerData`, posts one
+ * `ThreadReply` and ends. A failure is posted as a message (not thrown), so the main thread
+ * can report which thread failed and why.
+ */
+
+import { parentPort, workerData } from 'node:worker_threads';
+
+import { runThreadTask, type ThreadReply, type ThreadTask } from './worker-task.js';
+
+const task = workerData as ThreadTask;
+try {
+  const outcome = await runThreadTask(task);
+  parentPort!.postMessage({ ok: true, outcome } satisfies ThreadReply);
+} catch (error) {
+  // The other threads must not run on for the whole duration after one has failed.
+  Atomics.store(new Int32Array(task.stopBuffer), 0, 1);
+  parentPort!.postMessage({ ok: false, message: error instanceof Error ? error.message : String(error) } satisfies ThreadReply);
+}

@@ -1,0 +1,76 @@
+/**
+ * Parsers for the `heaplab` options, in commander's form: each returns the value or throws
+ * `InvalidArgumentError`, which commander reports as `error: option '...' argument '...' is
+ * invalid. <reason>` and exit status 1, as bench-malloc-thread's usage error.
+ */
+
+import { InvalidArgumentError } from 'commander';
+
+import { BASELINE_NAMES, type BaselineName } from './contenders.js';
+
+/** `1,2,4`: positive integers, at most `MAX_THREADS`. */
+export function parseThreadList(value: string): number[] {
+  const counts = value.split(',').map((part) => part.trim());
+  return counts.map((part) => {
+    const count = Number(part);
+    if (part === '' || !Number.isInteger(count) || count < 1 || count > MAX_THREADS) {
+      throw new InvalidArgumentError(`thread counts are integers from 1 to ${MAX_THREADS}, separated by commas; '${part}' is not one.`);
+    }
+    return count;
+  });
+}
+
+/** Most threads one run may use (the heap's thread registry holds 64 by default). */
+export const MAX_THREADS = 32;
+
+/** A positive number of seconds. */
+export function parseDuration(value: string): number {
+  const seconds = Number(value);
+  if (value.trim() === '' || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new InvalidArgumentError(`the duration is a number of seconds greater than 0; '${value}' is not.`);
+  }
+  return seconds;
+}
+
+/** A positive integer. */
+export function parsePositiveInteger(value: string): number {
+  const number = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(number) || number < 1) {
+    throw new InvalidArgumentError(`expected an integer of 1 or more; '${value}' is not.`);
+  }
+  return number;
+}
+
+/** A heap size in MiB: a positive multiple of 4 (the heap's unit is 4 MiB). */
+export function parseHeapMiB(value: string): number {
+  const mib = parsePositiveInteger(value);
+  if (mib % 4 !== 0 || mib > 4092) throw new InvalidArgumentError(`heap sizes are multiples of 4 MiB up to 4092; '${value}' is not.`);
+  return mib;
+}
+
+/**
+ * Backend specs separated by commas. A backend's own options are also separated by commas
+ * (`basic:strategy=best-fit`), so a part with `=` and no `:` continues the spec before it.
+ */
+export function parseBackendList(value: string): string[] {
+  const specs: string[] = [];
+  for (const part of value.split(',').map((piece) => piece.trim())) {
+    if (part === '') throw new InvalidArgumentError(`'${value}' has an empty backend name.`);
+    if (part.includes('=') && !part.includes(':') && specs.length > 0) specs[specs.length - 1] += `,${part}`;
+    else specs.push(part);
+  }
+  return specs;
+}
+
+/** `all`, `none`, or baseline names separated by commas. */
+export function parseBaselines(value: string): BaselineName[] {
+  if (value === 'all') return [...BASELINE_NAMES];
+  if (value === 'none') return [];
+  return value.split(',').map((part) => {
+    const name = part.trim() as BaselineName;
+    if (!BASELINE_NAMES.includes(name)) {
+      throw new InvalidArgumentError(`'${part}' is no baseline; valid: ${BASELINE_NAMES.join(', ')}, or all / none.`);
+    }
+    return name;
+  });
+}

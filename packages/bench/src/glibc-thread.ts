@@ -1,0 +1,117 @@
+/**
+ * bench-malloc-thread over every contender and thread count: one `ThroughputRow` per run,
+ * with the mimalloc-bench line and glibc's upstream JSON. See
+ * /work/shared/specs/bench-malloc-thread.md for the workload.
+ */
+
+import type { Contender } from './contenders.js';
+import { runNativeGlibcThread } from './native.js';
+import type { Progress } from './progress.js';
+import type { GlibcUpstreamJson, ThroughputRow } from './results.js';
+import { DECLARED_RANDOM_SEED, MAX_ALLOCATION_SIZE, MIN_ALLOCATION_SIZE, sharedTables } from './tables.js';
+import { runThreaded } from './threaded-run.js';
+
+/** Settings shared by every run. */
+export interface ThroughputSettings {
+  threads: readonly number[];
+  durationSeconds: number;
+  verify: boolean;
+  heapBytes: number;
+  /** Per thread; Infinity for timed runs (tests bound runs by count). */
+  maxIterations?: number;
+}
+
+/**
+ * Runs bench-malloc-thread for each contender and thread count. A failed run becomes a row
+ * with `error` set; it never stops the others.
+ */
+export async function runGlibcThreadBench(
+  contenders: readonly Contender[],
+  settings: ThroughputSettings,
+  progress: Progress,
+): Promise<ThroughputRow[]> {
+  const { buffer: tablesBuffer } = sharedTables();
+  const rows: ThroughputRow[] = [];
+  for (const contender of contenders) {
+    for (const threads of settings.threads) {
+      progress.step(`glibc-thread  ${contender.label}  ${threads} thread${threads === 1 ? '' : 's'}`, settings.durationSeconds);
+      if (contender.kind === 'native') {
+        rows.push(await runNativeGlibcThread(contender, threads, settings.durationSeconds));
+        continue;
+      }
+      try {
+        const run = await runThreaded({
+          contender,
+          workload: 'glibc-thread',
+          threads,
+          durationSeconds: settings.durationSeconds,
+          maxIterations: settings.maxIterations ?? Infinity,
+          verify: settings.verify,
+          heapBytes: settings.heapBytes,
+          tablesBuffer,
+        });
+        const durationNs = run.threadSeconds.reduce((sum, seconds) => sum + seconds, 0) * 1e9;
+        rows.push({
+          label: contender.label,
+          kind: contender.kind,
+          threads,
+          iterations: run.iterations,
+          wallSeconds: run.wallSeconds,
+          perSecond: run.perSecond,
+          peakUsedBytes: run.peakUsedBytes,
+          peakFootprintBytes: run.peakFootprintBytes,
+          ...noteFor(contender, threads),
+          mimallocBenchLine: `${run.iterations} iterations`,
+          upstream: upstreamJson(durationNs, run.iterations, threads, 'performance.now'),
+        });
+      } catch (error) {
+        rows.push(failedRow(contender, threads, error));
+      }
+    }
+  }
+  return rows;
+}
+
+/** glibc's JSON for one run; `durationNs` is the sum of the threads' elapsed times. */
+export function upstreamJson(durationNs: number, iterations: number, threads: number, timingType: string): GlibcUpstreamJson {
+  return {
+    timing_type: timingType,
+    functions: {
+      malloc: {
+        '': {
+          duration: durationNs,
+          iterations,
+          time_per_iteration: iterations === 0 ? 0 : durationNs / iterations,
+          max_rss: process.resourceUsage().maxRSS,
+          threads,
+          min_size: MIN_ALLOCATION_SIZE,
+          max_size: MAX_ALLOCATION_SIZE,
+          random_seed: DECLARED_RANDOM_SEED,
+        },
+      },
+    },
+  };
+}
+
+/** The note a row needs: @thi.ng/malloc is serialised by a lock when shared. */
+export function noteFor(contender: Contender, threads: number): { note?: string } {
+  if (contender.kind === 'thing' && threads > 1) return { note: "not thread-safe: serialised by core's shared mutex" };
+  if (contender.kind === 'system') return { note: "V8's allocator and garbage collector, one heap per worker" };
+  if (contender.kind === 'bump') return { note: 'never frees: the cost of the loop and the fill alone' };
+  return {};
+}
+
+/** A row for a run that failed. */
+export function failedRow(contender: Contender, threads: number, error: unknown): ThroughputRow {
+  return {
+    label: contender.label,
+    kind: contender.kind,
+    threads,
+    iterations: 0,
+    wallSeconds: 0,
+    perSecond: 0,
+    peakUsedBytes: null,
+    peakFootprintBytes: null,
+    error: error instanceof Error ? error.message : String(error),
+  };
+}

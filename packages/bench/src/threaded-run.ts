@@ -1,0 +1,110 @@
+/**
+ * Runs a threaded workload the way bench-malloc-thread does: the clock starts before the
+ * threads exist; one thread runs in the calling thread, more run one per worker, all on the
+ * same heap; a timer in the main thread raises the stop flag when the duration is over.
+ */
+
+import type { CheckReport } from '@heaplab/core';
+
+import { prepareSource } from './allocator-sources.js';
+import type { Contender } from './contenders.js';
+import { spawnThreadWorker } from './spawn-worker.js';
+import { runThreadTask, type ThreadedWorkload, type ThreadOutcome, type ThreadTask } from './worker-task.js';
+
+/** One run of a threaded workload. */
+export interface ThreadedRunOptions {
+  contender: Contender;
+  workload: ThreadedWorkload;
+  threads: number;
+  /** Seconds; Infinity for a run bounded by `maxIterations` only. */
+  durationSeconds: number;
+  /** Per thread; Infinity for a timed run. */
+  maxIterations: number;
+  verify: boolean;
+  heapBytes: number;
+  /** From `sharedTables()`: built once per process. */
+  tablesBuffer: SharedArrayBuffer;
+}
+
+/** The figures of one run. */
+export interface ThreadedRun {
+  /** Sum over threads. */
+  iterations: number;
+  perThreadIterations: number[];
+  /** Each thread's time in its loop. */
+  threadSeconds: number[];
+  /** From the clock start (before the threads) to the last thread's end. */
+  wallSeconds: number;
+  /**
+   * Iterations per second while the threads ran: the sum over threads of each thread's
+   * iterations over its own loop time. Unlike `iterations / wallSeconds` it leaves out a
+   * worker's start-up (tens of milliseconds in Node against microseconds for a C thread),
+   * which would otherwise make short multi-thread runs look slower than they are.
+   */
+  perSecond: number;
+  /** The heap's `peakUsedBytes` (heaplab backends only). */
+  peakUsedBytes: number | null;
+  /** Highest byte any block reached, from the arena's start: the heap this run needed. */
+  peakFootprintBytes: number | null;
+  /** `check()` of the heap after the run (heaplab backends only). */
+  check: CheckReport | null;
+}
+
+/**
+ * Runs `options.workload` on `options.threads` threads.
+ * @throws Error naming the thread and the failure when any thread fails (heap full, a
+ *   verify mismatch, an allocator error), or AllocError when the heap cannot be made or
+ *   fails its check afterwards
+ */
+export async function runThreaded(options: ThreadedRunOptions): Promise<ThreadedRun> {
+  const { threads } = options;
+  const prepared = prepareSource(options.contender, threads, options.heapBytes);
+  const stopBuffer = new SharedArrayBuffer(4);
+  const stop = new Int32Array(stopBuffer);
+  const task = (threadIndex: number, deadline: number): ThreadTask => ({
+    workload: options.workload,
+    source: prepared.source,
+    threadIndex,
+    tablesBuffer: options.tablesBuffer,
+    stopBuffer,
+    verify: options.verify,
+    maxIterations: options.maxIterations,
+    deadline,
+  });
+  try {
+    const started = performance.now();
+    let outcomes: ThreadOutcome[];
+    if (threads === 1) {
+      // The calling thread cannot see a timer fire while it loops, so it watches the clock.
+      outcomes = [await runThreadTask(task(0, started + options.durationSeconds * 1000), prepared.heap)];
+    } else {
+      const timer = Number.isFinite(options.durationSeconds)
+        ? setTimeout(() => Atomics.store(stop, 0, 1), options.durationSeconds * 1000)
+        : null;
+      const spawned = Array.from({ length: threads }, (_, index) => spawnThreadWorker(task(index, Infinity)));
+      for (const { worker } of spawned) prepared.heap?.watchWorker(worker);
+      const replies = await Promise.all(spawned.map(({ reply }) => reply));
+      if (timer !== null) clearTimeout(timer);
+      outcomes = replies.map((reply, index) => {
+        if (!reply.ok) throw new Error(`thread ${index + 1} of ${threads}: ${reply.message}`);
+        return reply.outcome;
+      });
+    }
+    const wallSeconds = (performance.now() - started) / 1000;
+    const highWater = Math.max(...outcomes.map((outcome) => outcome.highWater));
+    const check = prepared.heap?.check() ?? null;
+    return {
+      iterations: outcomes.reduce((sum, outcome) => sum + outcome.iterations, 0),
+      perThreadIterations: outcomes.map((outcome) => outcome.iterations),
+      threadSeconds: outcomes.map((outcome) => outcome.seconds),
+      wallSeconds,
+      perSecond: outcomes.reduce((sum, outcome) => sum + (outcome.seconds > 0 ? outcome.iterations / outcome.seconds : 0), 0),
+      peakUsedBytes: prepared.heap?.stats().peakUsedBytes ?? null,
+      peakFootprintBytes: prepared.footprintBase === null || highWater === 0 ? null : highWater - prepared.footprintBase,
+      check,
+    };
+  } finally {
+    Atomics.store(stop, 0, 1);
+    prepared.heap?.detach();
+  }
+}

@@ -1,0 +1,66 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { describe, expect, it } from 'vitest';
+
+// The CLI runs from source: tsx for TypeScript, the "source" condition for workspace packages.
+const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+
+function heaplab(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('heaplab command line', () => {
+  it.each([
+    [['bench', '--threads', '0'], /--threads <list>' argument '0' is invalid/],
+    [['bench', '--threads', 'two'], /argument 'two' is invalid/],
+    [['bench', '--duration', '-1'], /the duration is a number of seconds greater than 0; '-1' is not/],
+    [['bench', '--backend', 'nope'], /unknown backend 'nope' \(valid: .*basic/],
+    [['bench', 'nonsense'], /value 'nonsense' is invalid for argument 'workload'/],
+  ])('refuses %j with a clear message and status 1', (args, message) => {
+    const result = heaplab(...args);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it('lists basic and its options', () => {
+    const result = heaplab('backends');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^basic {2}\(locked\)/m);
+    expect(result.stdout).toMatch(/strategy \{first-fit \| best-fit \| worst-fit\} {2}default first-fit/);
+  });
+
+  it('has --help on every command', () => {
+    expect(heaplab('--help').stdout).toMatch(/bench \[options\] \[workload\]/);
+    expect(heaplab('bench', '--help').stdout).toMatch(/--threads <list>/);
+    expect(heaplab('backends', '--help').stdout).toMatch(/list the backends/);
+  });
+
+  it('runs a short glibc-thread bench and writes the table, JSON, HTML and SVG', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'heaplab-cli-'));
+    const result = heaplab(
+      'bench', 'glibc-thread', '--backend', 'basic,basic:strategy=best-fit', '--baselines', 'system,bump',
+      '--threads', '1', '--duration', '0.1', '--quiet',
+      '--json', join(directory, 'out.json'), '--report', join(directory, 'report.html'),
+    );
+    expect(result.stderr).not.toMatch(/FAILED/);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^basic:strategy=best-fit +1 +[\d.]+ [kM]\/s/m);
+    const json = JSON.parse(readFileSync(join(directory, 'out.json'), 'utf8'));
+    expect(json.glibcThread[0].upstream.functions.malloc[''].random_seed).toBe(88);
+    expect(json.glibcThread[0].mimallocBenchLine).toMatch(/^\d+ iterations$/);
+    const html = readFileSync(join(directory, 'report.html'), 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).toContain('basic:strategy=best-fit');
+    const svgs = readdirSync(directory).filter((name) => name.endsWith('.svg'));
+    expect(svgs).toEqual(expect.arrayContaining(['report-throughput.svg', 'report-footprint.svg']));
+    const svg = readFileSync(join(directory, 'report-throughput.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg/);
+    expect(svg).toContain('bump (speed of light)');
+    expect(existsSync(join(directory, 'report-efficiency.svg'))).toBe(false);
+  });
+});

@@ -1,0 +1,70 @@
+import { registeredBackends } from '@heaplab/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { discoverBackends } from '../src/backends.js';
+import { backendContender, baselineContender, type Contender } from '../src/contenders.js';
+import { sharedTables } from '../src/tables.js';
+import { runThreaded } from '../src/threaded-run.js';
+
+// The shared multithread test: every backend that registers, through a verified
+// glibc-thread run (each block's bytes checked before it is freed) with 1 and 2 workers.
+// Backends whose packages do not import yet are simply not registered.
+const unavailable = await discoverBackends();
+const contenders: Contender[] = [
+  ...registeredBackends().map((descriptor) => backendContender(descriptor.name)),
+  baselineContender('thi.ng'),
+  baselineContender('bump'),
+  baselineContender('system'),
+];
+const ITERATIONS = 20_000;
+const { buffer: tablesBuffer } = sharedTables();
+
+describe('verified glibc-thread over every registered backend', () => {
+  beforeAll(() => {
+    if (unavailable.length > 0) console.info(`not available: ${unavailable.map((missing) => missing.package).join(', ')}`);
+  });
+
+  it('registers at least basic', () => {
+    expect(contenders.map((contender) => contender.label)).toContain('basic');
+  });
+
+  describe.each(contenders.map((contender) => [contender.label, contender] as const))('%s', (_label, contender) => {
+    it.each([1, 2])('%i thread(s): every block keeps its bytes, the heap checks clean', async (threads) => {
+      const run = await runThreaded({
+        contender,
+        workload: 'glibc-thread',
+        threads,
+        durationSeconds: Infinity,
+        maxIterations: ITERATIONS,
+        verify: true,
+        heapBytes: 64 << 20,
+        tablesBuffer,
+      });
+      expect(run.iterations).toBe(ITERATIONS * threads);
+      expect(run.perThreadIterations).toEqual(new Array(threads).fill(ITERATIONS));
+      if (contender.kind === 'heaplab') {
+        // 1005 slots per thread stay live at the end (the C benchmark frees nothing).
+        expect(run.check!.liveBlocks).toBe(1005 * threads);
+        expect(run.peakUsedBytes).toBeGreaterThan(0);
+        expect(run.peakFootprintBytes).toBeGreaterThanOrEqual(run.peakUsedBytes! / 2);
+      }
+    });
+  });
+});
+
+describe('a failing thread', () => {
+  it('fails the run with the thread and the reason', async () => {
+    // A heap too small for even one thread's live set: malloc returns 0 in a worker.
+    const failing = runThreaded({
+      contender: baselineContender('thi.ng'),
+      workload: 'glibc-thread',
+      threads: 2,
+      durationSeconds: Infinity,
+      maxIterations: ITERATIONS,
+      verify: true,
+      heapBytes: 64 << 10,
+      tablesBuffer,
+    });
+    await expect(failing).rejects.toThrow(/thread \d of 2: malloc\(\d+\) returned 0/);
+  });
+});

@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+
+import { BumpAllocator, MIN_BUMP_REGION_BYTES } from '../src/bump-allocator.js';
+import { type AddressAllocator, fillBytes, runGlibcThreadLoop, verifyFill } from '../src/glibc-thread-loop.js';
+import { buildTables, NUM_BLOCK_SIZES } from '../src/tables.js';
+
+const tables = buildTables();
+
+/** A bump allocator that records every call. */
+class RecordingAllocator implements AddressAllocator {
+  readonly mallocs: number[] = [];
+  readonly frees: number[] = [];
+  private readonly inner = new BumpAllocator(0, 4 * MIN_BUMP_REGION_BYTES);
+
+  malloc(size: number): number {
+    this.mallocs.push(size);
+    return this.inner.malloc(size);
+  }
+
+  free(address: number): void {
+    this.frees.push(address);
+  }
+}
+
+function memory(): { u8: Uint8Array; u32: Uint32Array } {
+  const buffer = new ArrayBuffer(4 * MIN_BUMP_REGION_BYTES);
+  return { u8: new Uint8Array(buffer), u32: new Uint32Array(buffer) };
+}
+
+const noStop = { stop: new Int32Array(1), deadline: Infinity };
+
+describe('the glibc-thread loop', () => {
+  it('advances both cursors before use and fills each block with the iteration byte', () => {
+    const allocator = new RecordingAllocator();
+    const views = memory();
+    const outcome = runGlibcThreadLoop(allocator, views, tables, { ...noStop, maxIterations: 5 }, true);
+    expect(outcome.iterations).toBe(5);
+    expect(allocator.mallocs).toEqual([...tables.sizes.subarray(1, 6)]);
+    // Fresh slots: nothing to free in the first iterations (offsets 1..5 are distinct).
+    expect(new Set(tables.offsets.subarray(1, 6)).size).toBe(5);
+    expect(allocator.frees).toEqual([]);
+    // The first block (iteration 0, fill 0) follows address 8; the second holds byte 1.
+    const second = 8 + ((tables.sizes[1]! + 7) & ~7);
+    expect(views.u8[second]).toBe(1);
+    expect(views.u8[second + tables.sizes[2]! - 1]).toBe(1);
+    expect(outcome.highWater).toBeGreaterThan(second);
+  });
+
+  it('frees the block a slot held when the offset comes round again, and wraps the size cursor', () => {
+    const allocator = new RecordingAllocator();
+    const iterations = NUM_BLOCK_SIZES + 2;
+    runGlibcThreadLoop(allocator, memory(), tables, { ...noStop, maxIterations: iterations }, true);
+    expect(allocator.mallocs[NUM_BLOCK_SIZES - 2]).toBe(tables.sizes[NUM_BLOCK_SIZES - 1]);
+    expect(allocator.mallocs[NUM_BLOCK_SIZES - 1]).toBe(tables.sizes[0]);
+    expect(allocator.mallocs[NUM_BLOCK_SIZES]).toBe(tables.sizes[1]);
+    // Every malloc after the first use of a slot is paired with a free of that slot.
+    const distinctSlots = new Set<number>();
+    for (let i = 1; i <= iterations; i++) distinctSlots.add(tables.offsets[i % 4096]!);
+    expect(allocator.frees.length).toBe(iterations - distinctSlots.size);
+  });
+
+  it('stops on the stop flag', () => {
+    const stop = new Int32Array(1);
+    stop[0] = 1;
+    const outcome = runGlibcThreadLoop(new RecordingAllocator(), memory(), tables, { stop, deadline: Infinity, maxIterations: 100 }, false);
+    expect(outcome.iterations).toBe(0);
+  });
+
+  it('in verify mode, catches an allocator that hands out overlapping blocks', () => {
+    // Every block at the same address: the next fill overwrites the live block's bytes.
+    const overlapping: AddressAllocator = { malloc: () => 64, free: () => undefined };
+    expect(() => runGlibcThreadLoop(overlapping, memory(), tables, { ...noStop, maxIterations: 5000 }, true)).toThrow(
+      /verify: the \d+-byte block in slot \d+ at 0x40 has byte 0 = \d+, expected \d+/,
+    );
+  });
+
+  it('fills and verifies every byte, including the tail', () => {
+    const views = memory();
+    for (const size of [1, 3, 4, 7, 31126]) {
+      fillBytes(views.u8, views.u32, 64, size, 0xab);
+      expect(views.u8[64 + size - 1]).toBe(0xab);
+      expect(views.u8[64 + size]).not.toBe(0xab);
+      expect(() => verifyFill(views.u8, views.u32, 64, size, 0xab, 0)).not.toThrow();
+      views.u8[64 + size - 1] = 0;
+      expect(() => verifyFill(views.u8, views.u32, 64, size, 0xab, 0)).toThrow(`byte ${size - 1} = 0`);
+      views.u8.fill(0);
+    }
+  });
+});

@@ -1,0 +1,55 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { writeReport } from '../src/report.js';
+import type { BenchResults } from '../src/results.js';
+import { summary } from '../src/table.js';
+
+const results: BenchResults = {
+  meta: { date: '2025-01-01T00:00:00Z', node: 'v20', cpus: 2, cpuModel: 'test cpu', durationSeconds: 0.5, threads: [1, 2], heapBytes: 64 << 20, verify: false },
+  unavailable: [{ package: '@heaplab/slab', reason: 'not built' }],
+  glibcThread: [
+    { label: 'basic', kind: 'heaplab', threads: 1, iterations: 2e6, wallSeconds: 1, perSecond: 2e6, peakUsedBytes: 100_000, peakFootprintBytes: 120_000 },
+    { label: 'tlsf', kind: 'heaplab', threads: 1, iterations: 4e6, wallSeconds: 1, perSecond: 4e6, peakUsedBytes: 90_000, peakFootprintBytes: 100_000 },
+    { label: 'system', kind: 'system', threads: 1, iterations: 8e6, wallSeconds: 1, perSecond: 8e6, peakUsedBytes: null, peakFootprintBytes: null },
+    { label: 'buddy', kind: 'heaplab', threads: 1, iterations: 0, wallSeconds: 0, perSecond: 0, peakUsedBytes: null, peakFootprintBytes: null, error: 'boom' },
+  ],
+  allocPairs: [],
+  heapEfficiency: [{ label: 'basic', kind: 'heaplab', efficiencyPercent: 93.4, trials: 30, seed: 1, heapBytes: 128 << 20, seconds: 4, actions: 1000 }],
+  randomFree: [],
+};
+
+describe('summary table', () => {
+  it('gives ratios to system and to the best backend, efficiency, failures and missing packages', () => {
+    const text = summary(results);
+    expect(text).toMatch(/^basic +1 +2\.00 M\/s +0\.25x +0\.50x +97\.7 KiB +117 KiB +93\.4 %$/m);
+    expect(text).toMatch(/^tlsf +1 +4\.00 M\/s +0\.50x +1\.00x/m);
+    expect(text).toContain('FAILED: buddy (1 thread): boom');
+    expect(text).toContain('not available: @heaplab/slab: not built');
+  });
+});
+
+describe('HTML report', () => {
+  it('writes a self-contained page and one SVG per chart', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'heaplab-report-'));
+    const files = await writeReport(results, join(directory, 'bench.html'));
+    expect(files.map((file) => file.slice(directory.length + 1))).toEqual([
+      'bench.html',
+      'bench-throughput.svg',
+      'bench-footprint.svg',
+      'bench-efficiency.svg',
+    ]);
+    const html = readFileSync(files[0]!, 'utf8');
+    expect(html.match(/<svg/g)?.length).toBe(3);
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+    for (const svgFile of files.slice(1)) {
+      const svg = readFileSync(svgFile, 'utf8');
+      expect(svg).toMatch(/^<svg/);
+      expect(svg).toContain('basic');
+    }
+    expect(readFileSync(files[1]!, 'utf8')).toContain('tlsf');
+  });
+});
