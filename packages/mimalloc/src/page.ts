@@ -8,6 +8,7 @@ import { AllocError, hex } from '@heaplab/core';
 
 import type { MiContext } from './context.js';
 import { addEvent } from './events.js';
+import { samplePeak } from './heap.js';
 import { trySetDelayed } from './delayed.js';
 import {
   queueBinOf,
@@ -87,6 +88,9 @@ export function pageStartFor(segment: number, index: number, pageShift: number, 
  * page starts with nothing extended (capacity 0) and thread_free in `NO_DELAYED_FREE`.
  */
 export function pageInit(t: MiContext, heap: number, page: number, pageShift: number, bin: number, owner: number): void {
+  // A thread needs a fresh page when the pages it holds are nearly full: the moment usedBytes
+  // is near a high point, and rare enough (once per page) for a walk of the heap.
+  samplePeak(t);
   const u32 = t.u32;
   const segment = page - (page & SEGMENT_MASK);
   const index = (page - segment - SG_PAGES) >>> PAGE_DESCRIPTOR_SHIFT;
