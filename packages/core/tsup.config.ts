@@ -9,7 +9,6 @@ export default defineConfig({
     'src/test-kit/index.ts',
     'src/test-kit/kit-worker.ts',
     'src/demo.ts',
-    'src/tools/alloc-pairs.ts',
     'src/tools/delayed-free-cost.ts',
   ],
   dts: { ...(sharedTsupOptions.dts as object), entry: ['src/index.ts', 'src/test-kit/index.ts'] },
