@@ -11,6 +11,7 @@ import type { MiContext } from './context.js';
 import { delayedFreePartial } from './delayed.js';
 import { addEvent } from './events.js';
 import { callDeferredFree, heapCollect, samplePeak } from './heap.js';
+import { pageCancelHold, releaseHeldPages } from './held-pages.js';
 import { queueMoveToFront, queueOf, queuePushFront } from './page-queue.js';
 import { collectRetired, pageCollect, pageExtend, pageInit, pageToFull } from './page.js';
 import { corruptedFreeList, decodeLink, freedMarker, overwrittenFreeBlock } from './secure.js';
@@ -25,6 +26,7 @@ import {
 import {
   HeapEvent,
   HP_HEARTBEAT,
+  HP_HELD_FIRST,
   HP_RETIRED_MAX,
   HP_RETIRED_MIN,
   PG_BLOCK_SIZE,
@@ -103,6 +105,7 @@ export function mallocGeneric(t: MiContext, size: number, align: number): number
   if (t.deferredFree !== null) callDeferredFree(t, false);
   delayedFreePartial(t, heap);
   if (u32[(heap + HP_RETIRED_MIN) >>> 2]! <= u32[(heap + HP_RETIRED_MAX) >>> 2]!) collectRetired(t, heap, false);
+  if (t.qsbr !== null && u32[(heap + HP_HELD_FIRST) >>> 2] !== 0) releaseHeldPages(t, heap, false);
   if (size > LARGE_OBJ_SIZE_MAX) return allocHuge(t, size, align);
   const bin = align <= MIN_ALIGN ? binOfSize(size) : binForAligned(size, align);
   if (bin === 0) return allocHuge(t, size, align);
@@ -152,6 +155,8 @@ export function findFreePage(t: MiContext, heap: number, bin: number): number {
     }
     if (page !== 0) {
       u32[(page + PG_RETIRE) >>> 2] = 0;
+      // A held page is found only here (its `free` is 0): allocating from it ends the hold.
+      if (t.qsbr !== null) pageCancelHold(t, heap, page);
       queueMoveToFront(t, heap, bin, page);
       return page;
     }

@@ -47,7 +47,7 @@ export class MimallocBackend implements Backend {
     if (ctx.maxThreads > MAX_HEAPS || ctx.threadId < 1 || ctx.threadId > ctx.maxThreads) {
       throw new AllocError('InvalidParam', `mimalloc backend: thread id ${ctx.threadId} of ${ctx.maxThreads} is beyond its ${MAX_HEAPS} heaps`);
     }
-    this.context = new MiContext(ctx, options.secure);
+    this.context = new MiContext(ctx, options.secure, options.delayedPageReuse);
     const u32 = this.context.u32;
     // A thread attaching to a formatted heap finds its record reset by the id's last release.
     if (u32[(ctx.stateOffset + ST_MAGIC) >>> 2] === STATE_MAGIC) u32[(this.context.heap + HP_ACTIVE) >>> 2] = 1;
@@ -161,6 +161,12 @@ export const mimallocBackend: BackendDescriptor<MimallocOptions> = {
     {
       name: MIMALLOC_OPTION_NAMES[0],
       description: 'secure mode: shuffled free lists, encoded links with per-page keys, corruption reported',
+      values: ['true', 'false'],
+      default: false,
+    },
+    {
+      name: MIMALLOC_OPTION_NAMES[1],
+      description: 'delayed page reuse: an emptied page keeps its size class until every thread passed a QSBR quiescent point',
       values: ['true', 'false'],
       default: false,
     },

@@ -9,6 +9,7 @@ import { AllocError, type CheckReport, hex } from '@heaplab/core';
 
 import type { MiContext } from './context.js';
 import { liveTotals } from './heap.js';
+import { heldRecordWord } from './held-pages.js';
 import { queueOf } from './page-queue.js';
 import { pageDescriptor, pageStartFor } from './page.js';
 import { decodeLink, freedMarker } from './secure.js';
@@ -20,12 +21,17 @@ import {
   DIRECT_WSIZE_MAX,
   HP_DELAYED_FREE,
   HP_DIRECT,
+  HP_HELD_FIRST,
+  HP_HELD_LAST,
   HP_HUGE_BLOCKS,
   HP_HUGE_BYTES,
   HP_PENDING_BLOCKS,
   HP_PENDING_BYTES,
   HP_MEDIUM_SEGMENTS,
   HP_SMALL_SEGMENTS,
+  HR_GOAL,
+  HR_NEXT,
+  HR_PREV,
   MAP_KIND_MASK,
   MAP_SHIFT_BITS,
   NEVER_DELAYED_FREE,
@@ -86,6 +92,10 @@ interface PageFacts {
   delayed: number;
   blockSize: number;
   queued: boolean;
+  /** QSBR goal of a held page, else 0. */
+  goal: number;
+  /** Seen on a held list. */
+  heldListed: boolean;
 }
 
 function corrupt(message: string): never {
@@ -158,6 +168,8 @@ export function checkHeap(t: MiContext): CheckReport {
       const w = page >>> 2;
       if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_USE) === 0) {
         if (u32[w + (PG_CAPACITY >>> 2)] !== 0) corrupt(`page ${hex(page)} is free but has capacity ${u32[w + (PG_CAPACITY >>> 2)]}`);
+        const record = heldRecordWord(t, page);
+        if (u32[record] !== 0 || u32[record + 1] !== 0 || u32[record + 2] !== 0) corrupt(`page ${hex(page)} is free in its segment but held`);
         continue;
       }
       inUse++;
@@ -186,6 +198,7 @@ export function checkHeap(t: MiContext): CheckReport {
 
   for (const [page, facts] of pages) {
     if (facts.owner !== 0 && !facts.queued) corrupt(`page ${hex(page)} of thread ${facts.owner} is in none of its queues`);
+    if (facts.owner !== 0 && facts.goal !== 0 && !facts.heldListed) corrupt(`held page ${hex(page)} of thread ${facts.owner} is on no held list`);
     const live = facts.used - facts.threadFree - facts.delayed;
     if (live < 0) corrupt(`page ${hex(page)}: more blocks are being freed than are in use`);
     liveBlocks += live;
@@ -274,7 +287,20 @@ function checkPage(t: MiContext, page: number, segment: number, index: number, s
   if (state === DELAYED_FREEING) corrupt(`${where}: a remote free is stuck between its two steps`);
   if (owner === 0 && state !== NEVER_DELAYED_FREE) corrupt(`${where}: abandoned page in delayed state ${state}`);
   if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0 && owner === 0) corrupt(`${where}: abandoned page marked full`);
-  return { owner, used, threadFree, delayed: 0, blockSize, queued: false };
+  const record = heldRecordWord(t, page);
+  const goal = t.i32[record + (HR_GOAL >>> 2)]!;
+  const linked = u32[record + (HR_NEXT >>> 2)] !== 0 || u32[record + (HR_PREV >>> 2)] !== 0;
+  if (goal === 0) {
+    if (linked) corrupt(`${where} is not held but has held-list links`);
+  } else {
+    if (t.qsbr === null) corrupt(`${where} is held but the heap has no delayed page reuse`);
+    if ((goal & 1) === 0) corrupt(`${where}: held with goal ${goal}, not a QSBR sequence (odd)`);
+    if (used !== 0) corrupt(`${where} is held but has ${used} blocks in use`);
+    if (u32[w + (PG_FREE >>> 2)] !== 0) corrupt(`${where} is held but its free list is not empty (the fast path could allocate from it)`);
+    if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0) corrupt(`${where} is held but marked full`);
+    if (owner === 0 && linked) corrupt(`${where} is held and abandoned but has held-list links`);
+  }
+  return { owner, used, threadFree, delayed: 0, blockSize, queued: false, goal, heldListed: false };
 }
 
 function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, PageFacts>, owned: Map<number, number>): void {
@@ -317,6 +343,22 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
     facts.delayed++;
     if (++delayed > 1 << 26) corrupt(`${who}: the delayed list has a cycle`);
   }
+  let heldPrev = 0;
+  let heldCount = 0;
+  for (let page = u32[(heap + HP_HELD_FIRST) >>> 2]!; page !== 0; ) {
+    const facts = pages.get(page);
+    if (facts === undefined) corrupt(`${who}: held list holds ${hex(page)}, not a page in use`);
+    if (facts.owner !== threadId) corrupt(`${who}: held list holds page ${hex(page)} of thread ${facts.owner}`);
+    if (facts.goal === 0) corrupt(`${who}: held list holds page ${hex(page)}, which has no goal`);
+    if (facts.heldListed) corrupt(`${who}: page ${hex(page)} is twice on held lists (or the list has a cycle)`);
+    facts.heldListed = true;
+    const record = heldRecordWord(t, page);
+    if (u32[record + (HR_PREV >>> 2)] !== heldPrev) corrupt(`${who}: held page ${hex(page)} has previous link ${hex(u32[record + (HR_PREV >>> 2)]!)}, expected ${hex(heldPrev)}`);
+    heldPrev = page;
+    if (++heldCount > pages.size) corrupt(`${who}: the held list has a cycle`);
+    page = u32[record + (HR_NEXT >>> 2)]!;
+  }
+  if (u32[(heap + HP_HELD_LAST) >>> 2] !== heldPrev) corrupt(`${who}: held list ends at ${hex(heldPrev)} but records ${hex(u32[(heap + HP_HELD_LAST) >>> 2]!)}`);
   for (const [field, kind] of [[HP_SMALL_SEGMENTS, SEGMENT_SMALL], [HP_MEDIUM_SEGMENTS, SEGMENT_MEDIUM]] as const) {
     let prev = 0;
     let count = 0;

@@ -5,7 +5,7 @@
  * buffer, and all allocator state lives in the buffer (layout in `types.ts`).
  */
 
-import { type BackendContext, BitmapPageAllocator, type SharedMutex } from '@heaplab/core';
+import { type BackendContext, BitmapPageAllocator, Qsbr, type SharedMutex } from '@heaplab/core';
 
 import {
   HEAP_BYTES,
@@ -15,6 +15,7 @@ import {
   SEGMENT_SHIFT,
   ST_EMPTY_PAGE,
   ST_HEAPS,
+  ST_HELD_PAGES,
   ST_POOL,
   ST_SEGMENT_MAP,
 } from './types.js';
@@ -50,6 +51,8 @@ export class MiContext {
   readonly pendingCounters: number;
   /** Word index of the segment map (indexed by `address >>> SEGMENT_SHIFT`). */
   readonly segmentMap: number;
+  /** Byte offset of the held-page records (delayed page reuse). */
+  readonly heldPages: number;
   /** Address of the empty page descriptor. */
   readonly emptyPage: number;
   readonly arenaStart: number;
@@ -58,6 +61,11 @@ export class MiContext {
   readonly pool: BitmapPageAllocator;
   /** Guards the pool, the segment map and the abandoned list: never taken per block. */
   readonly segmentLock: SharedMutex;
+  /**
+   * This thread's handle on core's QSBR domain when the heap holds emptied pages
+   * (`delayedPageReuse`), else null: the one test every held-page path makes.
+   */
+  readonly qsbr: Qsbr | null;
 
   /** This thread's deferred-free callback, or null. */
   deferredFree: DeferredFree | null = null;
@@ -72,8 +80,9 @@ export class MiContext {
   /**
    * @param ctx what core gave this thread's backend instance
    * @param secure whether the heap runs in secure mode
+   * @param delayedPageReuse whether emptied pages are held until a QSBR goal is reached
    */
-  constructor(ctx: BackendContext, secure: boolean) {
+  constructor(ctx: BackendContext, secure: boolean, delayedPageReuse: boolean) {
     this.u8 = ctx.memory.u8;
     this.u32 = ctx.memory.u32;
     this.i32 = ctx.memory.i32;
@@ -87,6 +96,7 @@ export class MiContext {
     this.pendingCounters = (this.heap + HP_PENDING_BYTES) >>> 2;
     this.segmentMap = (ctx.stateOffset + ST_SEGMENT_MAP) >>> 2;
     this.emptyPage = ctx.stateOffset + ST_EMPTY_PAGE;
+    this.heldPages = ctx.stateOffset + ST_HELD_PAGES;
     this.arenaStart = ctx.arenaStart;
     this.arenaEnd = ctx.arenaEnd;
     this.pool = new BitmapPageAllocator(
@@ -97,6 +107,8 @@ export class MiContext {
       SEGMENT_BYTES,
     );
     this.segmentLock = ctx.locks.backend0;
+    // Core formats the domain at a fixed place in the control region, so any handle on it works.
+    this.qsbr = delayedPageReuse ? new Qsbr(ctx.memory, ctx.threadId, ctx.maxThreads) : null;
   }
 
   /** Byte offset of the heap record of thread `threadId`. */

@@ -8,6 +8,7 @@ import type { MiContext } from './context.js';
 import { delayedFreeAll, delayedFreePartial, setDelayedComplete } from './delayed.js';
 import { addEvent } from './events.js';
 import { queueOf } from './page-queue.js';
+import { heldGoal, pageHold, pageHoldAbandoned, releaseHeldPages } from './held-pages.js';
 import { collectRetired, pageCollect, pageFree } from './page.js';
 import { randomSeed } from './secure.js';
 import { isPagedKind, reclaimAbandoned, segmentAbandon } from './segment.js';
@@ -21,6 +22,8 @@ import {
   HP_DIRECT,
   HP_EVENTS,
   HP_HEARTBEAT,
+  HP_HELD_FIRST,
+  HP_HELD_LAST,
   HP_HUGE_BLOCKS,
   HP_HUGE_BYTES,
   HP_PENDING_BLOCKS,
@@ -69,6 +72,8 @@ export function heapReset(t: MiContext, threadId: number, active: boolean): void
   u32[(heap + HP_RANDOM) >>> 2] = randomSeed(t.cookie, threadId);
   u32[(heap + HP_RETIRED_MIN) >>> 2] = BIN_FULL;
   u32[(heap + HP_RETIRED_MAX) >>> 2] = 0;
+  u32[(heap + HP_HELD_FIRST) >>> 2] = 0;
+  u32[(heap + HP_HELD_LAST) >>> 2] = 0;
   u32.fill(0, (heap + HP_EVENTS) >>> 2, ((heap + HP_EVENTS) >>> 2) + EVENT_COUNT);
   u32[(heap + HP_ACTIVE) >>> 2] = active ? 1 : 0;
 }
@@ -94,7 +99,8 @@ export function callDeferredFree(t: MiContext, force: boolean): void {
  * the delayed list (completely when `force`, waiting for producers mid-way; else only what
  * is not contended), with `force` the reclaim of every abandoned segment, every page's
  * thread_free and local_free, empty pages freed (retired ones too when `force`), and with
- * them any segment left empty.
+ * them any segment left empty. With delayed page reuse, held pages whose goal is reached are
+ * freed, the others stay held even when `force`, and pages found empty are held.
  * @throws AllocError `LockTimeout` when `force` and a producer never finishes
  */
 export function heapCollect(t: MiContext, force: boolean): void {
@@ -109,13 +115,21 @@ export function heapCollect(t: MiContext, force: boolean): void {
     delayedFreePartial(t, heap);
   }
   collectRetired(t, heap, force);
+  const qsbr = t.qsbr;
+  if (qsbr !== null) releaseHeldPages(t, heap, true);
   const u32 = t.u32;
   for (let bin = 1; bin < BIN_QUEUES; bin++) {
     let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!;
     while (page !== 0) {
       const next = u32[(page + PG_NEXT) >>> 2]!;
-      pageCollect(t, heap, page);
-      if (u32[(page + PG_USED) >>> 2] === 0 && (force || u32[(page + PG_RETIRE) >>> 2] === 0)) pageFree(t, heap, page);
+      if (qsbr === null) {
+        pageCollect(t, heap, page);
+        if (u32[(page + PG_USED) >>> 2] === 0 && (force || u32[(page + PG_RETIRE) >>> 2] === 0)) pageFree(t, heap, page);
+      } else if (heldGoal(t, page) === 0) {
+        // A held page has nothing to collect, and collecting would refill its `free`.
+        pageCollect(t, heap, page);
+        if (u32[(page + PG_USED) >>> 2] === 0) pageHold(t, heap, page);
+      }
       page = next;
     }
   }
@@ -179,7 +193,9 @@ export function samplePeak(t: MiContext): number {
  * is switched to `NEVER_DELAYED_FREE`, waiting for producers mid-way, so no block can reach
  * the delayed list afterwards; the delayed list is then drained completely; every page is
  * collected and empty ones freed; the segments still holding live blocks are abandoned for
- * other threads to reclaim; and the heap record is reset for the id's next thread.
+ * other threads to reclaim; and the heap record is reset for the id's next thread. With
+ * delayed page reuse, held pages whose goal is reached are freed and every other empty page
+ * goes with its segment, held (invariant 6 of `types.ts`).
  * @throws AllocError `LockTimeout` when a producer never finishes its delayed free
  */
 export function heapAbandon(t: MiContext, threadId: number): void {
@@ -191,14 +207,17 @@ export function heapAbandon(t: MiContext, threadId: number): void {
     }
   }
   delayedFreeAll(t, heap);
+  const qsbr = t.qsbr;
+  if (qsbr !== null) releaseHeldPages(t, heap, true);
   for (let bin = 1; bin < BIN_QUEUES; bin++) {
     let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!;
     while (page !== 0) {
       const next = u32[(page + PG_NEXT) >>> 2]!;
-      pageCollect(t, heap, page);
-      if (u32[(page + PG_USED) >>> 2] === 0) {
+      if (qsbr === null || heldGoal(t, page) === 0) pageCollect(t, heap, page);
+      if (u32[(page + PG_USED) >>> 2] === 0 && qsbr === null) {
         pageFree(t, heap, page);
       } else {
+        if (qsbr !== null && u32[(page + PG_USED) >>> 2] === 0) pageHoldAbandoned(t, page);
         // Out of the queue, not full: a reclaiming heap queues it by its bin.
         const w = page >>> 2;
         u32[w + (PG_FLAGS >>> 2)] = u32[w + (PG_FLAGS >>> 2)]! & ~PAGE_IN_FULL;

@@ -12,14 +12,20 @@ export interface MimallocOptions {
    * as `HeapCorrupted`. Double frees are refused in every mode.
    */
   secure: boolean;
+  /**
+   * Delayed page reuse (CPython's QSBR over mimalloc): a page that becomes empty is held
+   * with a QSBR goal, usable only for its own size class, and given back only once every
+   * thread has passed a quiescent point after it emptied (see `types.ts`).
+   */
+  delayedPageReuse: boolean;
 }
 
 /** Option names, in the order `heaplab backends` lists them. */
-export const MIMALLOC_OPTION_NAMES = ['secure'] as const;
+export const MIMALLOC_OPTION_NAMES = ['secure', 'delayedPageReuse'] as const;
 
 /**
- * Checks options and fills in defaults. `secure` accepts a boolean or the strings
- * `true`/`false` (as a spec string such as `mimalloc:secure=true` gives it).
+ * Checks options and fills in defaults. Each accepts a boolean or the strings `true`/`false`
+ * (as a spec string such as `mimalloc:secure=true` gives it).
  * @throws AllocError `InvalidParam` for an unknown option or a bad value, naming the valid ones
  */
 export function normalizeMimallocOptions(options: Record<string, unknown>): MimallocOptions {
@@ -34,11 +40,19 @@ export function normalizeMimallocOptions(options: Record<string, unknown>): Mima
       );
     }
   }
-  const secure = options['secure'] ?? false;
-  if (secure === true || secure === 'true') return { secure: true };
-  if (secure === false || secure === 'false') return { secure: false };
+  return {
+    secure: booleanOption(options, 'secure'),
+    delayedPageReuse: booleanOption(options, 'delayedPageReuse'),
+  };
+}
+
+/** A boolean option, default false. @throws AllocError `InvalidParam` for another value */
+function booleanOption(options: Record<string, unknown>, name: (typeof MIMALLOC_OPTION_NAMES)[number]): boolean {
+  const value = options[name] ?? false;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
   throw new AllocError(
     'InvalidParam',
-    `mimalloc backend option secure ${JSON.stringify(secure) ?? String(secure)} is not valid; valid values: true, false`,
+    `mimalloc backend option ${name} ${JSON.stringify(value) ?? String(value)} is not valid; valid values: true, false`,
   );
 }

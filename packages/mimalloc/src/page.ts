@@ -10,6 +10,7 @@ import type { MiContext } from './context.js';
 import { addEvent } from './events.js';
 import { samplePeak } from './heap.js';
 import { trySetDelayed } from './delayed.js';
+import { pageHold } from './held-pages.js';
 import {
   queueBinOf,
   queueOf,
@@ -291,11 +292,16 @@ export function pageUnfull(t: MiContext, heap: number, page: number): void {
 }
 
 /**
- * Called when a page's last block was freed (`used` reached 0). The only page of a small
- * bin is kept for `RETIRE_CYCLES` slow-path calls (so a malloc/free loop does not take and
- * give back a page each time); any other is freed now.
+ * Called when a page's last block was freed (`used` reached 0). With delayed page reuse the
+ * page is held until its QSBR goal is reached (which also keeps it for a malloc/free loop).
+ * Else the only page of a small bin is kept for `RETIRE_CYCLES` slow-path calls (so a
+ * malloc/free loop does not take and give back a page each time); any other is freed now.
  */
 export function pageRetire(t: MiContext, heap: number, page: number): void {
+  if (t.qsbr !== null) {
+    pageHold(t, heap, page);
+    return;
+  }
   const u32 = t.u32;
   const w = page >>> 2;
   const bin = u32[w + (PG_BIN >>> 2)]!;

@@ -11,7 +11,7 @@
  * 2. An owned small or medium segment with a free page slot is in its owner's free-slot
  *    list of that kind (`HP_SMALL_SEGMENTS` / `HP_MEDIUM_SEGMENTS`); a full one is in none.
  * 3. A segment with no page in use is given back to the pool at once (no segment cache), so
- *    an empty heap holds no memory except retired pages.
+ *    an empty heap holds no memory except retired or held pages.
  * 4. An abandoned segment (`SG_OWNER` = 0) is on the abandoned list, as are exactly the
  *    segments with owner 0; its pages have `PG_OWNER` = 0, `NEVER_DELAYED_FREE`, are in no
  *    queue and keep accepting remote frees on thread_free.
@@ -26,6 +26,7 @@ import { notAllocated } from './free.js';
 import { queuePushBack } from './page-queue.js';
 import { collectThreadFree, pageDescriptor } from './page.js';
 import { trySetDelayed } from './delayed.js';
+import { reclaimHeldPage } from './held-pages.js';
 import {
   HeapEvent,
   HP_HUGE_BYTES,
@@ -392,7 +393,9 @@ export function segmentAbandon(t: MiContext, heap: number, segment: number): voi
 /**
  * Reclaims one abandoned segment for the heap at `heap` (thread `owner`), if there is one:
  * its pages are adopted (owner set, delayed frees allowed again, thread_free collected) and
- * queued in the heap, empty ones are freed. Returns true when a segment was reclaimed.
+ * queued in the heap, empty ones are freed, except, with delayed page reuse, those whose
+ * goal is not reached, which stay held in this heap (invariant 6 of `types.ts`). Returns
+ * true when a segment was reclaimed.
  */
 export function reclaimAbandoned(t: MiContext, heap: number, owner: number): boolean {
   const u32 = t.u32;
@@ -423,7 +426,7 @@ export function reclaimAbandoned(t: MiContext, heap: number, owner: number): boo
     Atomics.store(u32, w + (PG_OWNER >>> 2), owner);
     trySetDelayed(t, page, NO_DELAYED_FREE, true, 0);
     collectThreadFree(t, heap, page);
-    if (u32[w + (PG_USED >>> 2)] === 0) {
+    if (u32[w + (PG_USED >>> 2)] === 0 && (t.qsbr === null || !reclaimHeldPage(t, heap, page))) {
       clearPage(u32, page);
       usedPages--;
     } else {

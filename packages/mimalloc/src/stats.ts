@@ -9,6 +9,7 @@ import type { BackendStats } from '@heaplab/core';
 
 import type { MiContext } from './context.js';
 import { liveTotals, samplePeak } from './heap.js';
+import { heldGoal } from './held-pages.js';
 import { queueOf } from './page-queue.js';
 import { pageDescriptor } from './page.js';
 import { SEGMENT_USABLE_BYTES } from './segment.js';
@@ -87,7 +88,8 @@ export interface MimallocReport {
   liveBlocks: number;
   segments: { small: number; medium: number; large: number; huge: number; abandoned: number; free: number };
   hugeBytes: number;
-  pages: { inUse: number; full: number; retired: number };
+  /** `held`: pages kept empty for delayed page reuse until their QSBR goal is reached. */
+  pages: { inUse: number; full: number; retired: number; held: number };
   bins: BinReport[];
   threads: ThreadReport[];
 }
@@ -165,7 +167,7 @@ export function mimallocReport(t: MiContext): MimallocReport {
     bins.push({ bin, blockSize: BIN_BLOCK_SIZE[bin]!, pages: 0, fullPages: 0, usedBlocks: 0, capacityBlocks: 0, reservedBlocks: 0 });
   }
   const segments = { small: 0, medium: 0, large: 0, huge: 0, abandoned: 0, free: t.pool.availablePages() };
-  const pages = { inUse: 0, full: 0, retired: 0 };
+  const pages = { inUse: 0, full: 0, retired: 0, held: 0 };
   let hugeBytes = 0;
   for (let index = 0; index < SEGMENT_MAP_ENTRIES; index++) {
     const kind = u32[t.segmentMap + index]! & MAP_KIND_MASK;
@@ -194,6 +196,7 @@ export function mimallocReport(t: MiContext): MimallocReport {
         entry.fullPages++;
       }
       if (u32[w + (PG_RETIRE >>> 2)] !== 0) pages.retired++;
+      if (heldGoal(t, w << 2) !== 0) pages.held++;
       entry.usedBlocks += u32[w + (PG_USED >>> 2)]!;
       entry.capacityBlocks += u32[w + (PG_CAPACITY >>> 2)]!;
       entry.reservedBlocks += u32[w + (PG_RESERVED >>> 2)]!;
@@ -254,7 +257,7 @@ export function formatReport(report: MimallocReport, perBin: boolean): string {
     `  segments  ${s.small} small, ${s.medium} medium, ${s.large} large, ${s.huge} huge (${bytes(report.hugeBytes)}), ` +
       `${s.abandoned} abandoned, ${s.free} free`,
   );
-  lines.push(`  pages     ${report.pages.inUse} in use, ${report.pages.full} full, ${report.pages.retired} retired`);
+  lines.push(`  pages     ${report.pages.inUse} in use, ${report.pages.full} full, ${report.pages.retired} retired, ${report.pages.held} held`);
   if (perBin) {
     const widths = [5, 10, 7, 6, 11, 11, 11, 12];
     lines.push('');

@@ -36,6 +36,9 @@
  *  4672   +---------------------------------------------+
  *  8192   | ST_HEAPS: MAX_HEAPS heap records of          |
  *         | HEAP_BYTES, thread id t at (t - 1) * ...     |
+ *  335872 +---------------------------------------------+
+ *         | ST_HELD_PAGES: one held-page record per page |  written by the page's owner
+ *         | slot of the address space (delayedPageReuse) |  (or whoever abandons/reclaims it)
  *         +---------------------------------------------+  STATE_BYTES
  * ```
  *
@@ -64,7 +67,9 @@
  *  1124   HP_PENDING_BLOCKS  int32: the same in blocks
  *  1128   HP_HUGE_BYTES      int32: huge bytes this thread allocated minus those it freed
  *  1132   HP_HUGE_BLOCKS     int32: the same in blocks
- *  1136   HP_EVENTS     EVENT_COUNT counters of slow-path events (stats)
+ *  1136   HP_HELD_FIRST / 1140 HP_HELD_LAST  the QSBR-held pages of this heap (page
+ *                       descriptors linked through their held-page records; 0 = none)
+ *  1144   HP_EVENTS     EVENT_COUNT counters of slow-path events (stats)
  *  ..     up to HEAP_BYTES
  * ```
  *
@@ -131,6 +136,38 @@
  * 4. The direct table entry for word size `w` is the first page of the queue of `w`'s bin
  *    when it has one, else the empty page (whose `free` is 0, so allocation falls to the
  *    slow path without a test for "no page").
+ *
+ * ## Delayed page reuse (option `delayedPageReuse`, CPython's QSBR over mimalloc)
+ *
+ * Lock-free readers may still look at a block freed with a plain `free` (they validate what
+ * they read afterwards), which is safe only while its memory keeps its size class. So with
+ * the option on, a page that becomes empty is not retired or given back: it is *held* with
+ * a QSBR goal (`Qsbr.advance()` of core's domain) until every thread has passed it.
+ *
+ * The descriptor has no free word, so a page's hold lives in a held-page record at
+ * `ST_HELD_PAGES + (segmentIndex * MAX_SEGMENT_PAGES + pageIndex) * HELD_RECORD_BYTES`:
+ *
+ * ```text
+ *  +0 HR_GOAL  int32 QSBR goal; 0 = not held (goals are odd, never 0)
+ *  +4 HR_NEXT / +8 HR_PREV  links of the owner heap's held list (page descriptors)
+ * ```
+ *
+ * Held-page invariants:
+ * 5. A record is nonzero only for a held page, and pages are held only with the option on.
+ *    A held page is in use, empty (`used = 0`, thread_free empty), not full, and its `free`
+ *    is 0 (all its blocks on `local_free`), so the fast path never allocates from it: the
+ *    slow path takes it (`findFreePage`), which cancels the hold (goal 0, unlinked). So a
+ *    held page serves only its own size class and never leaves its heap's bin queue.
+ * 6. An owned held page is in its owner's bin queue and on exactly one held list, its
+ *    owner's (`HP_HELD_FIRST`/`HP_HELD_LAST`, doubly linked). An abandoned held page
+ *    (`PG_OWNER = 0`) keeps its goal and is on no list (links 0); whoever reclaims its
+ *    segment frees it if `poll` says its goal is reached, else queues it in its bin and
+ *    links it on its own held list, goal unchanged. A page found empty at abandon or
+ *    reclaim that was not held is held then with a fresh goal (it became empty then).
+ * 7. A held page goes back to its segment (`pageFree`) only after `poll(goal)` is true, at
+ *    the owner's slow path (which stops at the first goal not reached: the list is in
+ *    goal order except for pages it adopted by reclaim) or collect (which looks at all).
+ *    With the option on, the hold replaces the retire countdown (no page is retired).
  *
  * ## A block
  *
@@ -263,6 +300,13 @@ export const PG_RETIRE = 60;
 export const PAGE_IN_USE = 1;
 export const PAGE_IN_FULL = 2;
 
+// --- held-page record -----------------------------------------------------------------------
+
+export const HR_GOAL = 0;
+export const HR_NEXT = 4;
+export const HR_PREV = 8;
+export const HELD_RECORD_BYTES = 12;
+
 // --- thread_free word ------------------------------------------------------------------------
 
 /** The delayed-free state in the low bits of `PG_THREAD_FREE`. */
@@ -298,7 +342,9 @@ export const HP_PENDING_BYTES = 1120;
 export const HP_PENDING_BLOCKS = 1124;
 export const HP_HUGE_BYTES = 1128;
 export const HP_HUGE_BLOCKS = 1132;
-export const HP_EVENTS = 1136;
+export const HP_HELD_FIRST = 1136;
+export const HP_HELD_LAST = 1140;
+export const HP_EVENTS = 1144;
 /** Bytes of one heap record. */
 export const HEAP_BYTES = 1280;
 /** Bytes of one page queue: first and last. */
@@ -329,8 +375,10 @@ export const HeapEvent = {
 } as const;
 export const EVENT_COUNT = 18;
 
+/** Held-page records of delayed page reuse: one per page slot of the 4 GiB address space. */
+export const ST_HELD_PAGES = ST_HEAPS + MAX_HEAPS * HEAP_BYTES;
 /** Bytes of control state the backend asks for. */
-export const STATE_BYTES = ST_HEAPS + MAX_HEAPS * HEAP_BYTES;
+export const STATE_BYTES = ST_HELD_PAGES + SEGMENT_MAP_ENTRIES * MAX_SEGMENT_PAGES * HELD_RECORD_BYTES;
 
 /** A segment's magic word: depends on its address and the heap cookie, never 0. */
 export function segmentMagic(segment: number, cookie: number): number {

@@ -1,0 +1,172 @@
+/**
+ * Delayed page reuse (option `delayedPageReuse`), as CPython's free-threaded build does over
+ * mimalloc (`_PyMem_mi_page_maybe_free`, `_PyMem_mi_page_clear_qsbr`,
+ * `_PyMem_mi_heap_collect_qsbr`): a page that becomes empty is held with a QSBR goal on its
+ * heap's held list, stays usable for its own size class, and is given back to its segment
+ * only once `poll` says every thread passed the goal. Layout and invariants 5 to 7 are in
+ * `types.ts`. Every function here is called only when `t.qsbr` is not null.
+ */
+
+import type { MiContext } from './context.js';
+import { pageFree, pageUnfull, readLink, writeLink } from './page.js';
+import {
+  HELD_RECORD_BYTES,
+  HP_HELD_FIRST,
+  HP_HELD_LAST,
+  HR_GOAL,
+  HR_NEXT,
+  HR_PREV,
+  MAX_SEGMENT_PAGES,
+  PAGE_DESCRIPTOR_SHIFT,
+  PG_FREE,
+  PG_LOCAL_FREE,
+  SEGMENT_MASK,
+  SEGMENT_SHIFT,
+  SG_PAGES,
+} from './types.js';
+
+/** Word index of the held-page record of the page whose descriptor is at `page`. */
+export function heldRecordWord(t: MiContext, page: number): number {
+  const slot = (page >>> SEGMENT_SHIFT) * MAX_SEGMENT_PAGES + (((page & SEGMENT_MASK) - SG_PAGES) >>> PAGE_DESCRIPTOR_SHIFT);
+  return (t.heldPages + slot * HELD_RECORD_BYTES) >>> 2;
+}
+
+/** The page's QSBR goal; 0 when it is not held. */
+export function heldGoal(t: MiContext, page: number): number {
+  return t.i32[heldRecordWord(t, page) + (HR_GOAL >>> 2)]!;
+}
+
+/**
+ * Holds a page of the heap at `heap` that just became empty: a fresh goal, its free blocks
+ * all moved to `local_free` (so only the slow path, which cancels the hold, allocates from
+ * it), and the tail of the held list. The page is not held already: it had a block in use
+ * a moment ago, and allocating that block cancelled any hold.
+ */
+export function pageHold(t: MiContext, heap: number, page: number): void {
+  pageUnfull(t, heap, page);
+  freeListToLocal(t, page);
+  heldLinkLast(t, heap, page, heldRecordWord(t, page), t.qsbr!.advance());
+}
+
+/** Takes the page `heap` is about to allocate from off its held list, if it is held. */
+export function pageCancelHold(t: MiContext, heap: number, page: number): void {
+  const record = heldRecordWord(t, page);
+  if (t.i32[record + (HR_GOAL >>> 2)] === 0) return;
+  heldUnlink(t, heap, page, record);
+  t.i32[record + (HR_GOAL >>> 2)] = 0;
+}
+
+/**
+ * Gives back to their segments the held pages of `heap` whose goal every thread has passed
+ * (they are empty: invariant 5). With `all` it looks at every page (collect, abandon);
+ * without, it stops at the first goal not reached (the slow path: one poll is enough while
+ * nothing is ready, as the list is in goal order but for reclaimed pages).
+ */
+export function releaseHeldPages(t: MiContext, heap: number, all: boolean): void {
+  const u32 = t.u32;
+  const qsbr = t.qsbr!;
+  let page = u32[(heap + HP_HELD_FIRST) >>> 2]!;
+  while (page !== 0) {
+    const record = heldRecordWord(t, page);
+    const next = u32[record + (HR_NEXT >>> 2)]!;
+    if (qsbr.poll(t.i32[record + (HR_GOAL >>> 2)]!)) {
+      heldUnlink(t, heap, page, record);
+      t.i32[record + (HR_GOAL >>> 2)] = 0;
+      pageFree(t, heap, page);
+    } else if (!all) {
+      return;
+    }
+    page = next;
+  }
+}
+
+/**
+ * Keeps an empty page of a heap being abandoned held through the abandon: a page not held
+ * yet gets a goal now (it became empty now) and its free list moved to `local_free`; every
+ * one leaves the list, which goes with the heap record, and keeps its goal for the
+ * reclaiming heap (invariant 6).
+ */
+export function pageHoldAbandoned(t: MiContext, page: number): void {
+  const record = heldRecordWord(t, page);
+  if (t.i32[record + (HR_GOAL >>> 2)] === 0) {
+    freeListToLocal(t, page);
+    t.i32[record + (HR_GOAL >>> 2)] = t.qsbr!.advance();
+  }
+  t.u32[record + (HR_NEXT >>> 2)] = 0;
+  t.u32[record + (HR_PREV >>> 2)] = 0;
+}
+
+/**
+ * Decides at reclaim what happens to an empty page of the segment `heap` adopts: false when
+ * it may go back to its segment now (its goal is reached; its record is cleared), true when
+ * it stays held, queued by the caller in its bin and linked here on `heap`'s held list with
+ * its goal, or a fresh one for a page that emptied while abandoned (invariant 6).
+ */
+export function reclaimHeldPage(t: MiContext, heap: number, page: number): boolean {
+  const record = heldRecordWord(t, page);
+  const goal = t.i32[record + (HR_GOAL >>> 2)]!;
+  if (goal !== 0 && t.qsbr!.poll(goal)) {
+    t.i32[record + (HR_GOAL >>> 2)] = 0;
+    return false;
+  }
+  freeListToLocal(t, page);
+  heldLinkLast(t, heap, page, record, goal !== 0 ? goal : t.qsbr!.advance());
+  return true;
+}
+
+function heldLinkLast(t: MiContext, heap: number, page: number, record: number, goal: number): void {
+  const u32 = t.u32;
+  const lastWord = (heap + HP_HELD_LAST) >>> 2;
+  const last = u32[lastWord]!;
+  t.i32[record + (HR_GOAL >>> 2)] = goal;
+  u32[record + (HR_NEXT >>> 2)] = 0;
+  u32[record + (HR_PREV >>> 2)] = last;
+  if (last !== 0) u32[heldRecordWord(t, last) + (HR_NEXT >>> 2)] = page;
+  else u32[(heap + HP_HELD_FIRST) >>> 2] = page;
+  u32[lastWord] = page;
+}
+
+function heldUnlink(t: MiContext, heap: number, page: number, record: number): void {
+  const u32 = t.u32;
+  const next = u32[record + (HR_NEXT >>> 2)]!;
+  const prev = u32[record + (HR_PREV >>> 2)]!;
+  if (prev !== 0) u32[heldRecordWord(t, prev) + (HR_NEXT >>> 2)] = next;
+  else u32[(heap + HP_HELD_FIRST) >>> 2] = next;
+  if (next !== 0) u32[heldRecordWord(t, next) + (HR_PREV >>> 2)] = prev;
+  else u32[(heap + HP_HELD_LAST) >>> 2] = prev;
+  u32[record + (HR_NEXT >>> 2)] = 0;
+  u32[record + (HR_PREV >>> 2)] = 0;
+}
+
+/**
+ * Moves an empty page's `free` list onto `local_free`, leaving `free` 0. The two lists are
+ * walked in step and the one that ends first is put in front of the other, so the cost is
+ * the shorter list (a malloc/free loop on one page has a one-block `local_free`).
+ */
+function freeListToLocal(t: MiContext, page: number): void {
+  const u32 = t.u32;
+  const w = page >>> 2;
+  const free = u32[w + (PG_FREE >>> 2)]!;
+  if (free === 0) return;
+  const local = u32[w + (PG_LOCAL_FREE >>> 2)]!;
+  u32[w + (PG_FREE >>> 2)] = 0;
+  if (local === 0) {
+    u32[w + (PG_LOCAL_FREE >>> 2)] = free;
+    return;
+  }
+  for (let a = free, b = local; ; ) {
+    const afterA = readLink(t, page, a);
+    if (afterA === 0) {
+      writeLink(t, page, a, local);
+      u32[w + (PG_LOCAL_FREE >>> 2)] = free;
+      return;
+    }
+    const afterB = readLink(t, page, b);
+    if (afterB === 0) {
+      writeLink(t, page, b, free);
+      return;
+    }
+    a = afterA;
+    b = afterB;
+  }
+}
