@@ -100,7 +100,7 @@ export async function openThreadAllocator(
 }
 
 function viewsOf(buffer: SharedArrayBuffer): LoopMemory {
-  return { u8: new Uint8Array(buffer), u32: new Uint32Array(buffer) };
+  return { u8: new Uint8Array(buffer), u32: new Uint32Array(buffer), f64: new Float64Array(buffer) };
 }
 
 /** Touches every page so the operating system commits the buffer before timing. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { BumpAllocator, MIN_BUMP_REGION_BYTES } from '../src/bump-allocator.js';
-import { type AddressAllocator, fillBytes, runGlibcThreadLoop, verifyFill } from '../src/glibc-thread-loop.js';
+import { type AddressAllocator, fillBytes, type LoopMemory, runGlibcThreadLoop, verifyFill } from '../src/glibc-thread-loop.js';
 import { buildTables, NUM_BLOCK_SIZES } from '../src/tables.js';
 
 const tables = buildTables();
@@ -22,9 +22,9 @@ class RecordingAllocator implements AddressAllocator {
   }
 }
 
-function memory(): { u8: Uint8Array; u32: Uint32Array } {
+function memory(): LoopMemory {
   const buffer = new ArrayBuffer(4 * MIN_BUMP_REGION_BYTES);
-  return { u8: new Uint8Array(buffer), u32: new Uint32Array(buffer) };
+  return { u8: new Uint8Array(buffer), u32: new Uint32Array(buffer), f64: new Float64Array(buffer) };
 }
 
 const noStop = { stop: new Int32Array(1), deadline: Infinity };
@@ -74,10 +74,15 @@ describe('the glibc-thread loop', () => {
     );
   });
 
-  it('fills and verifies every byte, including the tail', () => {
+  it('fills and verifies every byte, including the tail, for every byte value', () => {
     const views = memory();
-    for (const size of [1, 3, 4, 7, 31126]) {
-      fillBytes(views.u8, views.u32, 64, size, 0xab);
+    for (let fill = 0; fill < 256; fill++) {
+      fillBytes(views, 64, 45, fill);
+      expect(() => verifyFill(views.u8, views.u32, 64, 45, fill, 0), `fill ${fill}`).not.toThrow();
+    }
+    views.u8.fill(0);
+    for (const size of [1, 3, 4, 7, 8, 12, 15, 31126]) {
+      fillBytes(views, 64, size, 0xab);
       expect(views.u8[64 + size - 1]).toBe(0xab);
       expect(views.u8[64 + size]).not.toBe(0xab);
       expect(() => verifyFill(views.u8, views.u32, 64, size, 0xab, 0)).not.toThrow();
