@@ -9,7 +9,8 @@ import { runNativeGlibcThread } from './native.js';
 import type { Progress } from './progress.js';
 import type { GlibcUpstreamJson, ThroughputRow } from './results.js';
 import { DECLARED_RANDOM_SEED, MAX_ALLOCATION_SIZE, MIN_ALLOCATION_SIZE, sharedTables } from './tables.js';
-import { runThreaded } from './threaded-run.js';
+import { runThreaded, type ThreadedRun } from './threaded-run.js';
+import type { ThreadedWorkload } from './worker-task.js';
 
 /** Settings shared by every run. */
 export interface ThroughputSettings {
@@ -30,19 +31,52 @@ export async function runGlibcThreadBench(
   settings: ThroughputSettings,
   progress: Progress,
 ): Promise<ThroughputRow[]> {
+  return runThroughputRows('glibc-thread', contenders, settings, progress, {
+    native: (contender, threads) => runNativeGlibcThread(contender, threads, settings.durationSeconds),
+    extraFields: (run, threads) => {
+      const durationNs = run.threadSeconds.reduce((sum, seconds) => sum + seconds, 0) * 1e9;
+      return {
+        peakFootprintBytes: run.peakFootprintBytes,
+        mimallocBenchLine: `${run.iterations} iterations`,
+        upstream: upstreamJson(durationNs, run.iterations, threads, 'performance.now'),
+      };
+    },
+  });
+}
+
+/** How a throughput workload treats the native row and what it adds to a row. */
+export interface ThroughputRowOptions {
+  /** Runs the native row; without it, native contenders are skipped. */
+  native?: (contender: Contender, threads: number) => Promise<ThroughputRow>;
+  /** Fields this workload adds to a successful row. */
+  extraFields: (run: ThreadedRun, threads: number) => Partial<ThroughputRow>;
+}
+
+/**
+ * Runs `workload` for each contender and thread count, one `ThroughputRow` per run. A failed
+ * run becomes a row with `error` set; it never stops the others.
+ */
+export async function runThroughputRows(
+  workload: ThreadedWorkload,
+  contenders: readonly Contender[],
+  settings: ThroughputSettings,
+  progress: Progress,
+  options: ThroughputRowOptions,
+): Promise<ThroughputRow[]> {
   const { buffer: tablesBuffer } = sharedTables();
   const rows: ThroughputRow[] = [];
   for (const contender of contenders) {
+    if (contender.kind === 'native' && options.native === undefined) continue;
     for (const threads of settings.threads) {
-      progress.step(`glibc-thread  ${contender.label}  ${threads} thread${threads === 1 ? '' : 's'}`, settings.durationSeconds);
+      progress.step(`${workload}  ${contender.label}  ${threads} thread${threads === 1 ? '' : 's'}`, settings.durationSeconds);
       if (contender.kind === 'native') {
-        rows.push(await runNativeGlibcThread(contender, threads, settings.durationSeconds));
+        rows.push(await options.native!(contender, threads));
         continue;
       }
       try {
         const run = await runThreaded({
           contender,
-          workload: 'glibc-thread',
+          workload,
           threads,
           durationSeconds: settings.durationSeconds,
           maxIterations: settings.maxIterations ?? Infinity,
@@ -50,7 +84,6 @@ export async function runGlibcThreadBench(
           heapBytes: settings.heapBytes,
           tablesBuffer,
         });
-        const durationNs = run.threadSeconds.reduce((sum, seconds) => sum + seconds, 0) * 1e9;
         rows.push({
           label: contender.label,
           kind: contender.kind,
@@ -59,10 +92,9 @@ export async function runGlibcThreadBench(
           wallSeconds: run.wallSeconds,
           perSecond: run.perSecond,
           peakUsedBytes: run.peakUsedBytes,
-          peakFootprintBytes: run.peakFootprintBytes,
+          peakFootprintBytes: null,
           ...noteFor(contender, threads),
-          mimallocBenchLine: `${run.iterations} iterations`,
-          upstream: upstreamJson(durationNs, run.iterations, threads, 'performance.now'),
+          ...options.extraFields(run, threads),
         });
       } catch (error) {
         rows.push(failedRow(contender, threads, error));
