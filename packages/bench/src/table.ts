@@ -40,12 +40,7 @@ export function glibcThreadTable(rows: readonly ThroughputRow[], efficiency: rea
   const body = rows
     .filter((row) => row.error === undefined)
     .map((row) => [
-      row.label,
-      String(row.threads),
-      formatRate(row.perSecond),
-      formatRatio(row.perSecond, system.get(row.threads)),
-      row.kind === 'heaplab' ? formatRatio(row.perSecond, best.get(row.threads)) : '-',
-      formatBytes(row.peakUsedBytes),
+      ...rateColumns(row, best, system),
       formatBytes(row.peakFootprintBytes),
       efficiencyOf.has(row.label) ? `${efficiencyOf.get(row.label)!.toFixed(1)} %` : '-',
     ]);
@@ -56,19 +51,24 @@ export function glibcThreadTable(rows: readonly ThroughputRow[], efficiency: rea
   );
 }
 
+/** The columns both throughput tables start with: who, how many threads, how fast, peak used. */
+function rateColumns(row: ThroughputRow, best: Map<number, number>, system: Map<number, number>): string[] {
+  return [
+    row.label,
+    String(row.threads),
+    formatRate(row.perSecond),
+    formatRatio(row.perSecond, system.get(row.threads)),
+    row.kind === 'heaplab' ? formatRatio(row.perSecond, best.get(row.threads)) : '-',
+    formatBytes(row.peakUsedBytes),
+  ];
+}
+
 /** The alloc-pairs table. */
 export function allocPairsTable(rows: readonly ThroughputRow[]): string {
   const { best, system } = references(rows);
   const body = rows
     .filter((row) => row.error === undefined)
-    .map((row) => [
-      row.label,
-      String(row.threads),
-      formatRate(row.perSecond),
-      formatRatio(row.perSecond, system.get(row.threads)),
-      row.kind === 'heaplab' ? formatRatio(row.perSecond, best.get(row.threads)) : '-',
-      formatBytes(row.peakUsedBytes),
-    ]);
+    .map((row) => rateColumns(row, best, system));
   return renderTable(['backend', 'threads', 'pairs/s', 'vs system', 'vs best', 'peak used'], body, new Set([1, 2, 3, 4, 5]));
 }
 

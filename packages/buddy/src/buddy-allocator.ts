@@ -81,10 +81,7 @@ export class BuddyAllocator implements Backend {
    *   small; `NoMemory` when the pool table is full
    */
   addMemory(start: number, size: number): void {
-    if (!this.blocks.isFormatted()) {
-      throw new AllocError('InvalidParam', 'buddy addMemory: the heap is not formatted; call init first');
-    }
-    this.blocks.addPool(start, size, 'addMemory');
+    this.blocks.addMemory(start, size);
   }
 
   // --- blocks --------------------------------------------------------------------------------

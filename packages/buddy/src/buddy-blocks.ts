@@ -100,6 +100,19 @@ export class BuddyBlocks {
     this.u32[this.sMagic] = BUDDY_MAGIC;
   }
 
+  /**
+   * Adds `[start, start + size)` to a formatted heap as another pool with its own order map:
+   * `addMemory` of both faces.
+   * @throws AllocError `InvalidParam` before `format`, or for a range outside the arena or
+   *   too small; `NoMemory` when the pool table is full
+   */
+  addMemory(start: number, size: number): void {
+    if (!this.isFormatted()) {
+      throw new AllocError('InvalidParam', 'buddy addMemory: the heap is not formatted; call init first');
+    }
+    this.addPool(start, size, 'addMemory');
+  }
+
   /** True once `format` has run on this state. */
   isFormatted(): boolean {
     return this.u32[this.sMagic] === BUDDY_MAGIC;

@@ -294,7 +294,7 @@ export class BitmapPageAllocator implements PageAllocator {
         const blocker = count === 1 ? -1 : this.firstNotFree(start + 1, start + count);
         if (blocker < 0) {
           this.setBits(this.used, start, start + count, true);
-          u32[h + (BM_USED_PAGES >> 2)] = u32[h + (BM_USED_PAGES >> 2)]! + count;
+          this.addUsedPages(count);
           return this.addressOf(start);
         }
         // Every run starting at or before the blocker contains it.
@@ -318,13 +318,7 @@ export class BitmapPageAllocator implements PageAllocator {
   allocPagesAt(address: number, count: number, alignBytes: number): number {
     this.alignPages(alignBytes);
     this.checkCount(count);
-    if (!Number.isSafeInteger(address) || address < 0 || address % alignBytes !== 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `address ${typeof address === 'number' ? hex(address) : String(address)} is not a ` +
-          `multiple of the alignment ${alignBytes}`,
-      );
-    }
+    this.checkAddressMultiple(address, alignBytes, 'the alignment');
     const first = this.managedPages(address, count, 'allocPagesAt');
     const taken = this.findBit(this.used, first, first + count, 0);
     if (taken >= 0) {
@@ -335,9 +329,7 @@ export class BitmapPageAllocator implements PageAllocator {
       );
     }
     this.setBits(this.used, first, first + count, true);
-    const u32 = this.u32;
-    const usedIndex = this.header + (BM_USED_PAGES >> 2);
-    u32[usedIndex] = u32[usedIndex]! + count;
+    this.addUsedPages(count);
     return address;
   }
 
@@ -350,13 +342,7 @@ export class BitmapPageAllocator implements PageAllocator {
    */
   deallocPages(address: number, count: number): void {
     this.checkCount(count);
-    if (!Number.isSafeInteger(address) || address < 0 || address % this.pageSize !== 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `address ${typeof address === 'number' ? hex(address) : String(address)} is not a ` +
-          `multiple of the page size ${this.pageSize}`,
-      );
-    }
+    this.checkAddressMultiple(address, this.pageSize, 'the page size');
     const first = this.managedPages(address, count, 'deallocPages');
     const free = this.findBit(this.used, first, first + count, ALL);
     if (free >= 0) {
@@ -367,9 +353,7 @@ export class BitmapPageAllocator implements PageAllocator {
       );
     }
     this.setBits(this.used, first, first + count, false);
-    const u32 = this.u32;
-    const usedIndex = this.header + (BM_USED_PAGES >> 2);
-    u32[usedIndex] = u32[usedIndex]! - count;
+    this.addUsedPages(-count);
     this.lowerHint(first);
   }
 
@@ -508,6 +492,23 @@ export class BitmapPageAllocator implements PageAllocator {
       );
     }
     return alignBytes / this.pageSize;
+  }
+
+  /** @throws AllocError `InvalidParam` unless `address` is a non-negative multiple of `multiple` */
+  private checkAddressMultiple(address: number, multiple: number, what: string): void {
+    if (!Number.isSafeInteger(address) || address < 0 || address % multiple !== 0) {
+      throw new AllocError(
+        'InvalidParam',
+        `address ${typeof address === 'number' ? hex(address) : String(address)} is not a ` +
+          `multiple of ${what} ${multiple}`,
+      );
+    }
+  }
+
+  /** Moves the used-page counter by `delta`. */
+  private addUsedPages(delta: number): void {
+    const usedIndex = this.header + (BM_USED_PAGES >> 2);
+    this.u32[usedIndex] = this.u32[usedIndex]! + delta;
   }
 
   private checkCount(count: number): void {

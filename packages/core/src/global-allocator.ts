@@ -319,10 +319,11 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     this.checkAddress(address);
     this.f64[this.counters + Counter.realloc]!++;
     const backend = this.backend;
-    const oldUsable = backend.usableSize(address);
+    // resizeInPlace validates the address itself, so the common in-place case checks it once.
     if (address % align === 0 && backend.resizeInPlace !== undefined && backend.resizeInPlace(address, size)) {
       return address;
     }
+    const oldUsable = backend.usableSize(address);
     const moved = this.allocate(size, align < MIN_ALIGN ? MIN_ALIGN : align);
     if (moved === 0) return 0;
     this.memory.u8.copyWithin(moved, address, address + Math.min(oldUsable, size));
