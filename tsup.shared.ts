@@ -11,4 +11,9 @@ export const sharedTsupOptions: Options = {
   dts: { compilerOptions: { composite: false } },
   sourcemap: true,
   clean: true,
+  // Folds constants and inlines the layout constants imported across files, so the offsets
+  // of hot paths are literals in the bundle. Without it each one is a module-variable load,
+  // a small-integer check and an untag, on every access (about a third of a free's time).
+  // Names and whitespace are kept: the output stays readable.
+  minifySyntax: true,
 };
