@@ -5,8 +5,6 @@
  * and finds or makes a page with a free block.
  */
 
-import { MIN_ALIGN } from '@heaplab/core';
-
 import type { MiContext } from './context.js';
 import { delayedFreePartial } from './delayed.js';
 import { addEvent } from './events.js';
@@ -24,6 +22,7 @@ import {
   segmentKindFor,
 } from './size-classes.js';
 import {
+  BLOCK_ALIGN,
   HeapEvent,
   HP_HEARTBEAT,
   HP_HELD_FIRST,
@@ -49,16 +48,16 @@ import {
  * counts the block in the page and clears its freed marker. Returns 0 when nothing fits.
  */
 export function mallocFast(t: MiContext, size: number, align: number): number {
-  if (size <= SMALL_DIRECT_MAX && align <= MIN_ALIGN && !t.secure) {
-    const u32 = t.u32;
-    const page = u32[t.direct + ((size + 7) >>> 3)]!;
-    const w = page >>> 2;
-    const block = u32[w + (PG_FREE >>> 2)]!;
+  if (size <= SMALL_DIRECT_MAX && align <= BLOCK_ALIGN && !t.secure) {
+    // int32 arithmetic and `>>>` word indices, as in `freeBlock`.
+    const i32 = t.i32;
+    const w = i32[t.direct + ((size + 7) >>> 3)]! >>> 2;
+    const block = i32[w + (PG_FREE >>> 2)]!;
     if (block !== 0) {
-      u32[w + (PG_FREE >>> 2)] = u32[block >>> 2]!;
-      u32[w + (PG_USED >>> 2)] = u32[w + (PG_USED >>> 2)]! + 1;
-      t.i32[(block + 4) >>> 2] = 0;
-      return block;
+      i32[w + (PG_FREE >>> 2)] = i32[block >>> 2]!;
+      i32[w + (PG_USED >>> 2)] = (i32[w + (PG_USED >>> 2)]! + 1) | 0;
+      i32[(block >>> 2) + 1] = 0;
+      return block >>> 0;
     }
   }
   return mallocGeneric(t, size, align);
@@ -107,7 +106,7 @@ export function mallocGeneric(t: MiContext, size: number, align: number): number
   if (u32[(heap + HP_RETIRED_MIN) >>> 2]! <= u32[(heap + HP_RETIRED_MAX) >>> 2]!) collectRetired(t, heap, false);
   if (t.qsbr !== null && u32[(heap + HP_HELD_FIRST) >>> 2] !== 0) releaseHeldPages(t, heap, false);
   if (size > LARGE_OBJ_SIZE_MAX) return allocHuge(t, size, align);
-  const bin = align <= MIN_ALIGN ? binOfSize(size) : binForAligned(size, align);
+  const bin = align <= BLOCK_ALIGN ? binOfSize(size) : binForAligned(size, align);
   if (bin === 0) return allocHuge(t, size, align);
   // Above the direct table every request comes here: take the first page when it can serve.
   const first = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!;

@@ -12,7 +12,7 @@ import { pushDelayed } from './delayed.js';
 import { pageRetire, pageUnfull, writeLink } from './page.js';
 import { freedMarker, encodeLink } from './secure.js';
 import { hugeBlockSegment, hugeFree } from './segment.js';
-import { BIN_RECIPROCAL } from './size-classes.js';
+import { onBlockGrid } from './size-classes.js';
 import {
   DELAYED_FREEING,
   DELAYED_MASK,
@@ -22,7 +22,6 @@ import {
   NO_DELAYED_FREE,
   PAGE_DESCRIPTOR_SHIFT,
   PAGE_IN_FULL,
-  PG_BIN,
   PG_BLOCK_SIZE,
   PG_CAPACITY,
   PG_FLAGS,
@@ -30,6 +29,9 @@ import {
   PG_KEY1,
   PG_LOCAL_FREE,
   PG_OWNER,
+  PG_GRID_INVERSE,
+  PG_GRID_LIMIT,
+  PG_GRID_SHIFT,
   PG_START,
   PG_THREAD_FREE,
   PG_USED,
@@ -75,31 +77,36 @@ export function validateBlock(t: MiContext, address: number): number {
 }
 
 /**
- * Frees the block at `address` from any thread. The common case is kept small enough for the
- * JIT to inline into callers: map word, page descriptor, grid and marker checks, counters,
- * and a push on `local_free` when this thread owns the page.
+ * Frees the block at `address` from any thread. The common case, a local free, is kept
+ * small enough for the JIT to inline into callers: map word, page descriptor, grid and
+ * marker checks, then a push on `local_free` and the `used` count.
+ *
+ * It computes in int32 (`| 0`, `Math.imul`, `>>> 2` for word indices), asm.js style: the
+ * JIT then keeps every value in a register as a 32-bit integer. Addresses from 2 GiB up
+ * are negative here; they are the same bits, and every word index is taken with `>>>`.
  * @throws AllocError `NotAllocated` when it is not the start of a live block
  */
 export function freeBlock(t: MiContext, address: number): void {
-  const u32 = t.u32;
-  const map = u32[t.segmentMap + (address >>> SEGMENT_SHIFT)]!;
+  const i32 = t.i32;
+  const block = address | 0;
+  const map = i32[t.segmentMap + (block >>> SEGMENT_SHIFT)]!;
   // Kinds 1..SEGMENT_PAGED_MAX have pages; 0 (not in use) wraps to a large unsigned value.
   if (((map & MAP_KIND_MASK) - 1) >>> 0 >= SEGMENT_PAGED_MAX) {
     hugeFree(t, address);
     return;
   }
-  const offset = address & SEGMENT_MASK;
-  const page = address - offset + SG_PAGES + ((offset >>> (map >>> MAP_SHIFT_BITS)) << PAGE_DESCRIPTOR_SHIFT);
+  const offset = block & SEGMENT_MASK;
+  const page = (block - offset + SG_PAGES + ((offset >>> (map >>> MAP_SHIFT_BITS)) << PAGE_DESCRIPTOR_SHIFT)) | 0;
   const w = page >>> 2;
-  const blockSize = u32[w + (PG_BLOCK_SIZE >>> 2)]!;
-  const at = address - u32[w + (PG_START >>> 2)]!;
-  const i32 = t.i32;
-  const markerWord = (address + 4) >>> 2;
-  const marker = freedMarker(address, t.cookie);
+  const blockSize = i32[w + (PG_BLOCK_SIZE >>> 2)]!;
+  const at = (block - i32[w + (PG_START >>> 2)]!) | 0;
+  const markerWord = (block >>> 2) + 1;
+  const marker = freedMarker(block, t.cookie);
+  // On the grid: below the extended blocks (compared unsigned, so an address before the
+  // first block fails too), and a multiple of the block size.
   if (
-    at < 0 ||
-    at >= u32[w + (PG_CAPACITY >>> 2)]! * blockSize ||
-    Math.round(at * BIN_RECIPROCAL[u32[w + (PG_BIN >>> 2)]!]!) * blockSize !== at ||
+    at >>> 0 >= Math.imul(i32[w + (PG_CAPACITY >>> 2)]!, blockSize) >>> 0 ||
+    !onBlockGrid(at, i32[w + (PG_GRID_INVERSE >>> 2)]!, i32[w + (PG_GRID_SHIFT >>> 2)]!, i32[w + (PG_GRID_LIMIT >>> 2)]!) ||
     i32[markerWord] === marker
   ) {
     throw invalidFree(t, address);
@@ -107,14 +114,31 @@ export function freeBlock(t: MiContext, address: number): void {
   // The marker goes in first, whichever list the block joins, so a second free of it is
   // refused from now on.
   i32[markerWord] = marker;
-  if (u32[w + (PG_OWNER >>> 2)] !== t.threadId) {
-    freeRemote(t, page, address);
+  if (i32[w + (PG_OWNER >>> 2)] !== t.threadId || t.secure) {
+    freeNotLocal(t, page >>> 0, address);
     return;
   }
   // Local free: only this thread touches local_free and used, so plain writes do.
-  if (t.secure) writeLink(t, page, address, u32[w + (PG_LOCAL_FREE >>> 2)]!);
-  else u32[address >>> 2] = u32[w + (PG_LOCAL_FREE >>> 2)]!;
-  u32[w + (PG_LOCAL_FREE >>> 2)] = address;
+  i32[block >>> 2] = i32[w + (PG_LOCAL_FREE >>> 2)]!;
+  i32[w + (PG_LOCAL_FREE >>> 2)] = block;
+  const used = (i32[w + (PG_USED >>> 2)]! - 1) | 0;
+  i32[w + (PG_USED >>> 2)] = used;
+  if (used === 0 || (i32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0) freeLocalSlow(t, page >>> 0, used);
+}
+
+/**
+ * A checked block of a page that is another thread's (a remote free), or of this thread's
+ * page in secure mode (a local free with an encoded link).
+ */
+function freeNotLocal(t: MiContext, page: number, block: number): void {
+  const u32 = t.u32;
+  const w = page >>> 2;
+  if (u32[w + (PG_OWNER >>> 2)] !== t.threadId) {
+    freeRemote(t, page, block);
+    return;
+  }
+  writeLink(t, page, block, u32[w + (PG_LOCAL_FREE >>> 2)]!);
+  u32[w + (PG_LOCAL_FREE >>> 2)] = block;
   const used = u32[w + (PG_USED >>> 2)]! - 1;
   u32[w + (PG_USED >>> 2)] = used;
   if (used === 0 || (u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0) freeLocalSlow(t, page, used);

@@ -8,7 +8,6 @@ import { AllocError, hex } from '@heaplab/core';
 
 import type { MiContext } from './context.js';
 import { addEvent } from './events.js';
-import { samplePeak } from './heap.js';
 import { trySetDelayed } from './delayed.js';
 import { pageHold } from './held-pages.js';
 import {
@@ -19,7 +18,7 @@ import {
 } from './page-queue.js';
 import { coprimeStep, decodeLink, encodeLink, freedMarker, nextRandom } from './secure.js';
 import { pageSlotFree } from './segment.js';
-import { BIN_BLOCK_SIZE, BIN_FULL, naturalAlignment, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
+import { BIN_BLOCK_SIZE, BIN_FULL, blockGrid, naturalAlignment, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
 import {
   DELAYED_MASK,
   HeapEvent,
@@ -42,6 +41,9 @@ import {
   PG_OWNER,
   PG_PREV,
   PG_RESERVED,
+  PG_GRID_INVERSE,
+  PG_GRID_LIMIT,
+  PG_GRID_SHIFT,
   PG_RETIRE,
   PG_START,
   PG_THREAD_FREE,
@@ -89,9 +91,6 @@ export function pageStartFor(segment: number, index: number, pageShift: number, 
  * page starts with nothing extended (capacity 0) and thread_free in `NO_DELAYED_FREE`.
  */
 export function pageInit(t: MiContext, heap: number, page: number, pageShift: number, bin: number, owner: number): void {
-  // A thread needs a fresh page when the pages it holds are nearly full: the moment usedBytes
-  // is near a high point, and rare enough (once per page) for a walk of the heap.
-  samplePeak(t);
   const u32 = t.u32;
   const segment = page - (page & SEGMENT_MASK);
   const index = (page - segment - SG_PAGES) >>> PAGE_DESCRIPTOR_SHIFT;
@@ -110,6 +109,10 @@ export function pageInit(t: MiContext, heap: number, page: number, pageShift: nu
   u32[w + (PG_PREV >>> 2)] = 0;
   u32[w + (PG_BIN >>> 2)] = bin;
   u32[w + (PG_RETIRE >>> 2)] = 0;
+  const grid = blockGrid(blockSize);
+  u32[w + (PG_GRID_INVERSE >>> 2)] = grid.inverse;
+  u32[w + (PG_GRID_SHIFT >>> 2)] = grid.shift;
+  u32[w + (PG_GRID_LIMIT >>> 2)] = grid.limit;
   if (t.secure) {
     const r1 = nextRandom(u32[(heap + HP_RANDOM) >>> 2]!);
     const r2 = nextRandom(r1);

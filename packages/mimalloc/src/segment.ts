@@ -67,6 +67,7 @@ import {
   SG_OWNER,
   SG_PAGE_COUNT,
   SG_PAGE_SHIFT,
+  SG_PAGES_HIGH,
   SG_PAGES,
   SG_PREV,
   SG_SPAN,
@@ -117,6 +118,7 @@ export function segmentAlloc(t: MiContext, kind: number, span: number, owner: nu
     u32[s + (SG_SPAN >>> 2)] = span;
     u32[s + (SG_HUGE_BLOCK >>> 2)] = 0;
     u32[s + (SG_HUGE_SIZE >>> 2)] = 0;
+    u32[s + (SG_PAGES_HIGH >>> 2)] = 0;
     // Old contents (another segment's descriptors, user data) must not pass for pages.
     u32.fill(0, (segment + SG_PAGES) >>> 2, (segment + SG_PAGES + pageCount * PAGE_DESCRIPTOR_BYTES) >>> 2);
     Atomics.store(u32, s + (SG_OWNER >>> 2), owner);
@@ -207,7 +209,6 @@ export function pageSlotAlloc(t: MiContext, heap: number, kind: number, owner: n
     segment = segmentAlloc(t, kind, 1, owner);
     if (segment === 0) return 0;
     if (hasSlotList(kind)) slotListPush(t, heap, segment);
-    samplePeak(t);
   }
   const s = segment >>> 2;
   const pageCount = u32[s + (SG_PAGE_COUNT >>> 2)]!;
@@ -227,6 +228,13 @@ export function pageSlotAlloc(t: MiContext, heap: number, kind: number, owner: n
   u32[s + (SG_USED_PAGES >>> 2)] = used;
   if (used === pageCount && hasSlotList(kind)) slotListRemove(t, heap, segment);
   addEvent(t, heap, HeapEvent.pagesFresh);
+  // usedBytes nears a high point when the heap needs more pages than it ever held, so the
+  // walk runs then: when a segment holds more pages than before. Pages taken and given back
+  // at the same level (a bin emptying and refilling) never pay for it.
+  if (used > u32[s + (SG_PAGES_HIGH >>> 2)]!) {
+    u32[s + (SG_PAGES_HIGH >>> 2)] = used;
+    samplePeak(t);
+  }
   return page;
 }
 

@@ -33,7 +33,7 @@
  *         | the 4 GiB address space (index address>>>22)|  read by every free
  *  4608   +---------------------------------------------+
  *         | ST_EMPTY_PAGE: a page descriptor of zeros    |  never written
- *  4672   +---------------------------------------------+
+ *  4736   +---------------------------------------------+
  *  8192   | ST_HEAPS: MAX_HEAPS heap records of          |
  *         | HEAP_BYTES, thread id t at (t - 1) * ...     |
  *  335872 +---------------------------------------------+
@@ -98,8 +98,9 @@
  *  S+32    SG_SPAN       segments spanned (huge: several; else 1)
  *  S+36    SG_HUGE_BLOCK huge: the block's address
  *  S+40    SG_HUGE_SIZE  huge: the block's usable bytes
+ *  S+44    SG_PAGES_HIGH most pages in use at once since the segment was taken
  *  S+64    page descriptors: SG_PAGES, PAGE_DESCRIPTOR_BYTES each, page i at
- *          S + SG_PAGES + i * 64 (huge segments have none)
+ *          S + SG_PAGES + i * 128 (huge segments have none)
  *  S+SEGMENT_HEADER_BYTES  page 0's memory (page 0 is shortened by the header); page i
  *          (i > 0) starts at S + (i << pageShift)
  * ```
@@ -121,6 +122,12 @@
  *  +48 PG_BIN         size-class bin
  *  +52 PG_KEY0 / +56 PG_KEY1  secure mode's per-page keys for encoded links
  *  +60 PG_RETIRE      retire countdown (0 = not retired)
+ *  +64 PG_GRID_INVERSE  the block size's odd part's inverse modulo 2^32
+ *  +68 PG_GRID_SHIFT    the block size's trailing zero bits
+ *  +72 PG_GRID_LIMIT    floor((2^32 - 1) / block size)
+ *                     these three let free test "a multiple of the block size" with one
+ *                     multiply and a rotate, no division (see `onBlockGrid`)
+ *  +76..127 reserved
  * ```
  *
  * Page invariants:
@@ -202,12 +209,16 @@
  * on `DELAYED_FREEING` without bound (see `free.ts`).
  */
 
-import { HEAP_ALIGN } from '@heaplab/core';
+// This module imports nothing, on purpose: the bundler inlines the constants of a module
+// without imports into every use, so a field offset costs nothing at run time. (With an
+// import, each would be a module-variable load on every access of the hot paths.)
 
 // --- geometry -----------------------------------------------------------------------------
 
-/** Bytes of a segment: 4 MiB, the heap's alignment. */
-export const SEGMENT_BYTES = HEAP_ALIGN;
+/** Bytes of a segment: 4 MiB, core's `HEAP_ALIGN` (a test checks they agree). */
+export const SEGMENT_BYTES = 4 * 1024 * 1024;
+/** Alignment of every block: core's `MIN_ALIGN` (a test checks they agree). */
+export const BLOCK_ALIGN = 8;
 /** log2 of `SEGMENT_BYTES`: `address >>> SEGMENT_SHIFT` numbers a segment. */
 export const SEGMENT_SHIFT = 22;
 /** `address & SEGMENT_MASK` is the offset of an address in its segment. */
@@ -269,10 +280,11 @@ export const SG_PREV = 28;
 export const SG_SPAN = 32;
 export const SG_HUGE_BLOCK = 36;
 export const SG_HUGE_SIZE = 40;
+export const SG_PAGES_HIGH = 44;
 export const SG_PAGES = 64;
-export const PAGE_DESCRIPTOR_BYTES = 64;
+export const PAGE_DESCRIPTOR_BYTES = 128;
 /** log2 of `PAGE_DESCRIPTOR_BYTES`. */
-export const PAGE_DESCRIPTOR_SHIFT = 6;
+export const PAGE_DESCRIPTOR_SHIFT = 7;
 /** The most pages a segment has (small pages). */
 export const MAX_SEGMENT_PAGES = 64;
 /** Bytes of segment header: fields and 64 page descriptors. */
@@ -296,6 +308,9 @@ export const PG_BIN = 48;
 export const PG_KEY0 = 52;
 export const PG_KEY1 = 56;
 export const PG_RETIRE = 60;
+export const PG_GRID_INVERSE = 64;
+export const PG_GRID_SHIFT = 68;
+export const PG_GRID_LIMIT = 72;
 
 export const PAGE_IN_USE = 1;
 export const PAGE_IN_FULL = 2;

@@ -35,13 +35,14 @@ function handles(options: Record<string, unknown> = {}): [GlobalAllocator, Globa
 describe('cross-thread frees, delayed-free states, abandon and reclaim', () => {
   it('sends the first remote free into a full page through the owner heap\'s delayed list', () => {
     const [owner, other] = handles();
-    // 64-byte blocks: a small page holds 1024; fill past one page so the first goes full.
+    // 64-byte blocks: a small page holds 1024 (the segment's first, after the header, 895);
+    // fill past one page so the first goes full.
     const blocks: number[] = [];
     for (let i = 0; i < 1100; i++) blocks.push(owner.malloc(64));
     const first = blocks[0]!;
     const firstPage = pageOf(owner, first);
     const samePage = blocks.filter((block) => pageOf(owner, block) === firstPage);
-    expect(samePage.length).toBeGreaterThan(900);
+    expect(samePage.length).toBeGreaterThan(800);
     // The owner's next slow path found the page full: remote frees must come through the delayed list.
     expect(delayedState(owner, first)).toBe(USE_DELAYED_FREE);
     expect(heapReport(owner).pages.full).toBeGreaterThanOrEqual(1);

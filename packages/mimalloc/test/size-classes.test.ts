@@ -6,10 +6,14 @@ import {
   BIN_MAX,
   binForAligned,
   binOfSize,
+  blockGrid,
   blockSizeOfBin,
   LARGE_OBJ_SIZE_MAX,
   naturalAlignment,
+  onBlockGrid,
 } from '../src/size-classes.js';
+import { BLOCK_ALIGN, SEGMENT_BYTES } from '../src/types.js';
+import { HEAP_ALIGN, MIN_ALIGN } from '@heaplab/core';
 
 describe('size classes', () => {
   it('has mimalloc v1 bins: one per word up to 64 bytes, then four per doubling up to 2 MiB', () => {
@@ -50,5 +54,39 @@ describe('size classes', () => {
       }),
       { numRuns: 2000, seed: 12 },
     );
+  });
+
+  it("tests 'a multiple of the block size' exactly for every bin, without dividing", () => {
+    const mismatches: string[] = [];
+    const check = (blockSize: number, offset: number): void => {
+      const { inverse, shift, limit } = blockGrid(blockSize);
+      if (onBlockGrid(offset | 0, inverse, shift, limit) !== (offset % blockSize === 0)) mismatches.push(`${offset} for ${blockSize}`);
+    };
+    for (let bin = 1; bin <= BIN_MAX; bin++) {
+      const blockSize = BIN_BLOCK_SIZE[bin]!;
+      // The neighbours of multiples spread over a whole segment, the first ones all.
+      const blocks = SEGMENT_BYTES / blockSize;
+      for (let k = 0; k < blocks; k += k < 64 ? 1 : Math.ceil(blocks / 512)) {
+        for (const delta of [-8, -1, 0, 1, 4, 8]) {
+          const offset = k * blockSize + delta;
+          if (offset >= 0) check(blockSize, offset);
+        }
+      }
+    }
+    // Any size and offset, beyond the bins (block sizes with large odd parts, offsets to 2^32).
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 31 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 2 ** 20 }), (size, offset, k) => {
+        check(size, offset);
+        if (k * size < 2 ** 32) check(size, k * size);
+      }),
+      { numRuns: 5000, seed: 3 },
+    );
+    expect(mismatches).toEqual([]);
+  });
+
+  it("keeps its own copies of core's constants equal to core's", () => {
+    // types.ts imports nothing, so that the bundler inlines its constants (see there).
+    expect(SEGMENT_BYTES).toBe(HEAP_ALIGN);
+    expect(BLOCK_ALIGN).toBe(MIN_ALIGN);
   });
 });
