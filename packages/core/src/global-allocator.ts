@@ -84,6 +84,20 @@ export interface AttachOptions {
   backends?: readonly AnyDescriptor[];
 }
 
+/** Why `address` is no block address of an arena `[arenaStart, arenaEnd)`. */
+function badAddress(address: number, arenaStart: number, arenaEnd: number): AllocError {
+  if (typeof address !== 'number' || !Number.isSafeInteger(address)) {
+    return new AllocError('InvalidParam', `address ${String(address)} is not an integer`);
+  }
+  if (address < arenaStart || address >= arenaEnd) {
+    return new AllocError('InvalidParam', `address ${hex(address)} is outside the heap's arena ${hex(arenaStart)}..${hex(arenaEnd)}`);
+  }
+  return new AllocError('InvalidParam', `address ${hex(address)} is not 8-byte aligned, so it is no block`);
+}
+
+/** `malloc`/`free` calls a handle counts before adding them to the shared counters. */
+export const CALL_PUBLISH_INTERVAL = 4096;
+
 /** Everything `stats()` reports: the backend's figures plus per-heap call counts. */
 export interface HeapStats extends BackendStats {
   backend: string;
@@ -93,6 +107,11 @@ export interface HeapStats extends BackendStats {
   availableBytes: number;
   /** `grantedBytes - requestedBytes`: bytes handed out beyond what was asked; null when unknown. */
   internalFragmentationBytes: number | null;
+  /**
+   * Calls over all threads. Each thread adds its `malloc` and `free` calls every
+   * `CALL_PUBLISH_INTERVAL` calls and at detach, so a live thread's latest calls may be
+   * missing here (this thread's never are).
+   */
   calls: {
     malloc: number;
     free: number;
@@ -142,6 +161,15 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   private readonly poisonFreed: boolean;
   /** Set when delayed frees should be processed at the next safe point (an allocation). */
   private delayedDue = false;
+  /**
+   * `malloc` and `free` calls not yet added to this thread's counters in the registry. A
+   * counter in shared memory costs about 7 ns a call (a float64 read-modify-write), an
+   * eighth of a fast allocator's malloc/free pair, so these two are counted here and
+   * published every `CALL_PUBLISH_INTERVAL` calls, by `stats()` and at `detach()`. Another
+   * thread's `stats()` may therefore miss up to that many recent calls of a live thread.
+   */
+  private unpublishedMallocs = 0;
+  private unpublishedFrees = 0;
 
   private constructor(heap: SharedHeap, descriptor: AnyDescriptor, threadId: number) {
     this.heap = heap;
@@ -264,7 +292,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    */
   malloc(size: number): number {
     checkSize(size);
-    this.f64[this.counters + Counter.malloc]!++;
+    if (++this.unpublishedMallocs === CALL_PUBLISH_INTERVAL) this.publishCalls();
     return this.allocate(size, MIN_ALIGN);
   }
 
@@ -341,7 +369,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     this.checkAddress(address);
     this.releaseBlock(address);
     // Counted after the release, so refused frees (double, interior) do not count as calls.
-    this.f64[this.counters + Counter.free]!++;
+    if (++this.unpublishedFrees === CALL_PUBLISH_INTERVAL) this.publishCalls();
   }
 
   // --- safe memory reclamation (QSBR) ----------------------------------------------------
@@ -521,6 +549,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   /** Figures of the whole heap (all threads). */
   stats(): HeapStats {
+    this.publishCalls();
     const backendStats = this.backend.stats();
     const sum = (counter: number): number => this.registry.sumCounter(counter);
     return {
@@ -556,6 +585,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * unusable afterwards; blocks it allocated stay live and may be freed by other threads.
    */
   detach(): void {
+    this.publishCalls();
     if (this.registry.beginRelease(this.threadId)) {
       this.delayed.handOver(this.threadId);
       this.qsbr.offline();
@@ -622,6 +652,16 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   // --- helpers ---------------------------------------------------------------------------
 
   /** Every allocation goes through here: the safe point where due delayed frees run. */
+  /** Adds the calls counted in this handle to its thread's counters in the registry. */
+  private publishCalls(): void {
+    // Nothing to add after detach: the slot may belong to another thread by then.
+    if (this.unpublishedMallocs === 0 && this.unpublishedFrees === 0) return;
+    this.f64[this.counters + Counter.malloc]! += this.unpublishedMallocs;
+    this.f64[this.counters + Counter.free]! += this.unpublishedFrees;
+    this.unpublishedMallocs = 0;
+    this.unpublishedFrees = 0;
+  }
+
   private allocate(size: number, align: number): number {
     if (this.delayedDue) this.processDelayed();
     const address = this.backend.allocate(size, align);
@@ -637,11 +677,13 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   /** Frees a validated-in-range block for real, poisoning it first when the heap says so. */
   private releaseBlock(address: number): void {
-    if (this.poisonFreed) {
-      const usable = this.backend.usableSize(address);
-      this.memory.u8.fill(POISON_BYTE, address, address + usable);
-    }
+    if (this.poisonFreed) this.poison(address);
     this.backend.release(address);
+  }
+
+  /** Fills a block about to be freed with `POISON_BYTE` (the `poisonFreed` flag). */
+  private poison(address: number): void {
+    this.memory.u8.fill(POISON_BYTE, address, address + this.backend.usableSize(address));
   }
 
   /**
@@ -649,19 +691,10 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * so backends only validate what their own metadata can tell.
    */
   private checkAddress(address: number): void {
-    if (address >>> 0 === address && address >= this.arenaStart && address < this.arenaEnd && (address & 7) === 0) {
-      return;
+    // The refusal is a call of its own: bytecode inlined into every free stays small.
+    if (!(address >>> 0 === address && address >= this.arenaStart && address < this.arenaEnd && (address & 7) === 0)) {
+      throw badAddress(address, this.arenaStart, this.arenaEnd);
     }
-    if (typeof address !== 'number' || !Number.isSafeInteger(address)) {
-      throw new AllocError('InvalidParam', `address ${String(address)} is not an integer`);
-    }
-    if (address < this.arenaStart || address >= this.arenaEnd) {
-      throw new AllocError(
-        'InvalidParam',
-        `address ${hex(address)} is outside the heap's arena ${hex(this.arenaStart)}..${hex(this.arenaEnd)}`,
-      );
-    }
-    throw new AllocError('InvalidParam', `address ${hex(address)} is not 8-byte aligned, so it is no block`);
   }
 }
 

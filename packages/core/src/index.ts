@@ -70,6 +70,7 @@ export {
 } from './backend-registry.js';
 export {
   type AttachOptions,
+  CALL_PUBLISH_INTERVAL,
   GlobalAllocator,
   type HeapConfig,
   type HeapStats,

@@ -52,12 +52,14 @@ export function layout(size: number, align: number = MIN_ALIGN): Layout {
  * @throws AllocError `InvalidParam` for a negative, fractional, non-finite or unsafe size
  */
 export function checkSize(size: number): void {
-  if (size >>> 0 === size) return;
+  // The refusal is a call of its own: bytecode inlined into every malloc stays small.
+  if (size >>> 0 !== size) checkLargeSize(size);
+}
+
+/** `checkSize` past the 32-bit case. @throws AllocError `InvalidParam` for a bad size */
+function checkLargeSize(size: number): void {
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-    throw new AllocError(
-      'InvalidParam',
-      `size ${String(size)} is not a non-negative safe integer`,
-    );
+    throw new AllocError('InvalidParam', `size ${String(size)} is not a non-negative safe integer`);
   }
 }
 

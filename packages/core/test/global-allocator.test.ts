@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import {
   basicBackend,
+  CALL_PUBLISH_INTERVAL,
   findBackend,
   GlobalAllocator,
   layout,
@@ -122,7 +123,25 @@ describe('GlobalAllocator faces', () => {
     heap.free(c);
     heap.free(d);
     expect(heap.malloc(64 * MiB)).toBe(0);
+    // The other handle's free is not published yet (it publishes every CALL_PUBLISH_INTERVAL
+    // mallocs or frees, in stats() and at detach); this handle's own calls always are.
+    expect(heap.stats().calls).toEqual({ malloc: 2, free: 2, calloc: 1, realloc: 1, alignedAlloc: 1, failed: 1, freeDelayed: 0 });
+    other.detach();
     expect(heap.stats().calls).toEqual({ malloc: 2, free: 3, calloc: 1, realloc: 1, alignedAlloc: 1, failed: 1, freeDelayed: 0 });
+    heap.detach();
+  });
+
+  it("publishes a handle's malloc and free counts every CALL_PUBLISH_INTERVAL calls", () => {
+    const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
+    const other = GlobalAllocator.attachSync(heap.buffer);
+    for (let i = 0; i < CALL_PUBLISH_INTERVAL - 1; i++) other.free(other.malloc(16));
+    expect(heap.stats().calls).toMatchObject({ malloc: 0, free: 0 });
+    // The interval's malloc publishes both counts, the free after it is then pending.
+    other.free(other.malloc(16));
+    expect(heap.stats().calls).toMatchObject({ malloc: CALL_PUBLISH_INTERVAL, free: CALL_PUBLISH_INTERVAL - 1 });
+    other.malloc(16);
+    other.stats();
+    expect(heap.stats().calls).toMatchObject({ malloc: CALL_PUBLISH_INTERVAL + 1, free: CALL_PUBLISH_INTERVAL });
     other.detach();
     heap.detach();
   });
