@@ -9,7 +9,7 @@ import { GlobalAllocator, PAGE_SIZE } from '@heaplab/core';
 
 import { BumpAllocator } from './bump-allocator.js';
 import type { Contender } from './contenders.js';
-import type { AddressAllocator, LoopMemory } from './glibc-thread-loop.js';
+import { type AddressAllocator, type LoopMemory, loopMemory } from './glibc-thread-loop.js';
 import { createThingBuffer, LockedThingPool, openThingPool, THING_POOL_START } from './thing-pool.js';
 
 /** What a worker needs to open the allocator of a run; structured-cloneable. */
@@ -82,25 +82,21 @@ export async function openThreadAllocator(
       const heap = creatorHeap ?? (await GlobalAllocator.attach(source.buffer));
       // The creator detaches when the run is finished, after its figures and check.
       const release = creatorHeap === null ? () => heap.detach() : () => undefined;
-      return { allocator: heap, memory: heap.memory, release };
+      return { allocator: heap, memory: loopMemory(heap.buffer), release };
     }
     case 'thing': {
       const pool = openThingPool(source.buffer);
       const allocator = source.locked ? new LockedThingPool(pool, source.buffer, threadIndex + 1) : pool;
-      return { allocator, memory: viewsOf(source.buffer), release: () => undefined };
+      return { allocator, memory: loopMemory(source.buffer), release: () => undefined };
     }
     case 'bump': {
       const start = threadIndex * source.regionBytes;
       const allocator = new BumpAllocator(start, start + source.regionBytes);
-      return { allocator, memory: viewsOf(source.buffer), release: () => undefined };
+      return { allocator, memory: loopMemory(source.buffer), release: () => undefined };
     }
     case 'system':
       return { allocator: null, memory: null, release: () => undefined };
   }
-}
-
-function viewsOf(buffer: SharedArrayBuffer): LoopMemory {
-  return { u8: new Uint8Array(buffer), u32: new Uint32Array(buffer), f64: new Float64Array(buffer) };
 }
 
 /** Touches every page so the operating system commits the buffer before timing. */

@@ -3,11 +3,9 @@
  * offsets into one buffer (every heaplab backend, @thi.ng/malloc and the bump allocator).
  *
  * The timed loop allocates nothing on the JS heap: slots are a `Float64Array` (addresses may
- * reach 2^32), the fill is 8-byte stores through a `Float64Array` made once plus a short
- * tail (a `TypedArray.fill` call costs twice as much on these small blocks, and 32-bit
- * stores half again as much as 8-byte ones: the fill is the largest cost of an iteration
- * here, and it would hide the allocators' differences), and the stop flag is a word of a
- * shared `Int32Array`.
+ * reach 2^32), the stop flag is a word of a shared `Int32Array`, and the fill is a few
+ * 8-byte stores through a `DataView` (see `fillBytes`): the fill is the largest cost of an
+ * iteration after the allocator, and a slow one would hide the allocators' differences.
  */
 
 import type { BenchTables } from './tables.js';
@@ -20,11 +18,17 @@ export interface AddressAllocator {
   free(address: number): void;
 }
 
-/** Views over the buffer the allocator's addresses index. */
+/** Views over the buffer the allocator's addresses index (`loopMemory` makes them). */
 export interface LoopMemory {
   readonly u8: Uint8Array;
   readonly u32: Uint32Array;
-  readonly f64: Float64Array;
+  /** For the fill's unaligned 8-byte stores. */
+  readonly view: DataView;
+}
+
+/** The loop's views over `buffer`. */
+export function loopMemory(buffer: ArrayBufferLike): LoopMemory {
+  return { u8: new Uint8Array(buffer), u32: new Uint32Array(buffer), view: new DataView(buffer) };
 }
 
 /** When the loop ends: whichever comes first. */
@@ -47,30 +51,50 @@ export interface LoopOutcome {
 }
 
 /**
- * The stop flag and the clock are read once per this many iterations. The C loop reads a
- * `volatile` flag each iteration, which costs nothing there; an `Atomics.load` costs about
- * ten plain loads here and `performance.now()` far more, so they are batched. A batch is
- * at most a few microseconds, well below any timer's resolution.
+ * Iterations per batch: the stop flag and the clock are read between batches. The C loop
+ * reads a `volatile` flag each iteration, which costs nothing there; an `Atomics.load` costs
+ * about ten plain loads here and `performance.now()` far more. A batch is a few
+ * microseconds, well below any timer's resolution.
  */
-const STOP_CHECK_INTERVAL = 64;
+const BATCH_ITERATIONS = 64;
 
 /** Byte value times this fills the four bytes of a word. */
 const BYTE_TO_WORD = 0x01010101;
 
 /**
- * For each byte value, the float64 whose eight bytes all hold it. Stored through a
- * `Float64Array`, these keep their bits (NaN patterns included: a typed-array store copies
- * the bits of an unboxed double; the verify mode would catch it if one did not).
+ * For each byte value, the float64 whose eight bytes all hold it. Stored with
+ * `DataView.setFloat64`, these keep their bits (NaN patterns included: the store copies the
+ * bits of an unboxed double; a test checks every byte value, and verify mode would catch it).
  */
 const FILL_DOUBLES = new Float64Array(
   BigUint64Array.from({ length: 256 }, (_, byte) => BigInt(byte) * 0x0101010101010101n).buffer,
 );
 
 /**
+ * One thread's state between batches. Slots are a `Uint32Array`: every address here is
+ * below 2^32, and a 32-bit integer passes to `free` without the float-to-integer
+ * conversions a `Float64Array` would cost.
+ */
+class LoopState {
+  readonly slots = new Uint32Array(WORKING_SET_SIZE);
+  /** Verify mode only: each slot's size and fill byte. */
+  readonly slotSizes = new Uint32Array(WORKING_SET_SIZE);
+  readonly slotFill = new Uint8Array(WORKING_SET_SIZE);
+  offsetCursor = 0;
+  sizeCursor = 0;
+  iterations = 0;
+  highWater = 0;
+}
+
+/**
  * Runs bench-malloc-thread's loop for one thread, with its own 1024 empty slots.
  * Both cursors are advanced before use, so the first iteration takes `offsets[1]` and
  * `sizes[1]`; every thread runs the same sequence. Nothing is freed at the end: a thread
  * leaves with its blocks live, as the C benchmark does.
+ *
+ * The iterations run in batches of `BATCH_ITERATIONS`, each a call of `runBatch`, which
+ * V8 then compiles as a function of its own. A loop that ran for the whole duration would
+ * be compiled by on-stack replacement instead, whose code was measured slower here.
  * @param verify check that every byte of a block still holds its fill before freeing it
  * @throws Error when `malloc` returns 0, or in verify mode when a block lost its bytes
  */
@@ -81,29 +105,35 @@ export function runGlibcThreadLoop(
   limits: LoopLimits,
   verify: boolean,
 ): LoopOutcome {
-  const { u8, u32 } = memory;
-  const { sizes, offsets } = tables;
   const { stop, deadline, maxIterations } = limits;
-  const slots = new Float64Array(WORKING_SET_SIZE);
-  // Only verify mode needs each slot's size and fill byte.
-  const slotSizes = new Uint32Array(WORKING_SET_SIZE);
-  const slotFill = new Uint8Array(WORKING_SET_SIZE);
-  let offsetCursor = 0;
-  let sizeCursor = 0;
-  let iterations = 0;
-  let highWater = 0;
+  const state = new LoopState();
   const started = performance.now();
-  while (iterations < maxIterations) {
-    if (iterations % STOP_CHECK_INTERVAL === 0 && (Atomics.load(stop, 0) !== 0 || performance.now() >= deadline)) {
-      break;
-    }
+  while (state.iterations < maxIterations && Atomics.load(stop, 0) === 0 && performance.now() < deadline) {
+    runBatch(allocator, memory, tables, state, Math.min(BATCH_ITERATIONS, maxIterations - state.iterations), verify);
+  }
+  return { iterations: state.iterations, seconds: (performance.now() - started) / 1000, highWater: state.highWater };
+}
+
+/** Runs `count` iterations of the loop from `state`, and saves where it got to. */
+function runBatch(
+  allocator: AddressAllocator,
+  memory: LoopMemory,
+  tables: BenchTables,
+  state: LoopState,
+  count: number,
+  verify: boolean,
+): void {
+  const { sizes, offsets } = tables;
+  const { slots, slotSizes, slotFill } = state;
+  let { offsetCursor, sizeCursor, iterations, highWater } = state;
+  for (const last = iterations + count; iterations < last; iterations++) {
     offsetCursor = (offsetCursor + 1) & (NUM_OFFSETS - 1);
     sizeCursor = sizeCursor + 1 === NUM_BLOCK_SIZES ? 0 : sizeCursor + 1;
     const slot = offsets[offsetCursor]!;
     const size = sizes[sizeCursor]!;
     const held = slots[slot]!;
     if (held !== 0) {
-      if (verify) verifyFill(u8, u32, held, slotSizes[slot]!, slotFill[slot]!, slot);
+      if (verify) verifyFill(memory.u8, memory.u32, held, slotSizes[slot]!, slotFill[slot]!, slot);
       allocator.free(held);
     }
     const address = allocator.malloc(size);
@@ -117,26 +147,40 @@ export function runGlibcThreadLoop(
     }
     const end = address + size;
     if (end > highWater) highWater = end;
-    iterations++;
   }
-  return { iterations, seconds: (performance.now() - started) / 1000, highWater };
+  state.offsetCursor = offsetCursor;
+  state.sizeCursor = sizeCursor;
+  state.iterations = iterations;
+  state.highWater = highWater;
 }
 
-/** Writes `fill` into the `size` bytes at `address` (8-byte aligned, as every block here). */
+/**
+ * Writes `fill` into the `size` bytes at `address`, as `memset` does for small sizes: whole
+ * 8-byte stores, the last one ending exactly at the block's end (it overlaps the one before
+ * when `size` is not a multiple of 8), or two overlapping 4-byte stores below 8 bytes.
+ * Nothing outside the block is written, and there is no byte loop, whose unpredictable trip
+ * count would cost more than the stores.
+ */
 export function fillBytes(memory: LoopMemory, address: number, size: number, fill: number): void {
-  const double = FILL_DOUBLES[fill]!;
-  const f64 = memory.f64;
-  const first = address >>> 3;
-  const doubles = size >>> 3;
-  for (let i = 0; i < doubles; i++) f64[first + i] = double;
-  let at = address + doubles * 8;
+  const view = memory.view;
   const end = address + size;
-  if (end - at >= 4) {
-    memory.u32[at >>> 2] = fill * BYTE_TO_WORD;
-    at += 4;
+  if (size >= 8) {
+    const double = FILL_DOUBLES[fill]!;
+    const last = end - 8;
+    for (let at = address; at < last; at += 8) view.setFloat64(at, double, true);
+    view.setFloat64(last, double, true);
+  } else if (size >= 4) {
+    const word = fill * BYTE_TO_WORD;
+    view.setUint32(address, word, true);
+    view.setUint32(end - 4, word, true);
+  } else {
+    fillTiny(view, address, end, fill);
   }
-  const u8 = memory.u8;
-  for (; at < end; at++) u8[at] = fill;
+}
+
+/** Sizes below 4 (never in bench-malloc-thread): a call of its own keeps `fillBytes` small to inline. */
+function fillTiny(view: DataView, address: number, end: number, fill: number): void {
+  for (let at = address; at < end; at++) view.setUint8(at, fill);
 }
 
 /**

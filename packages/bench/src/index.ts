@@ -20,6 +20,7 @@ export {
   fillBytes,
   type LoopLimits,
   type LoopMemory,
+  loopMemory,
   type LoopOutcome,
   runGlibcThreadLoop,
   verifyFill,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { BumpAllocator, MIN_BUMP_REGION_BYTES } from '../src/bump-allocator.js';
-import { type AddressAllocator, fillBytes, type LoopMemory, runGlibcThreadLoop, verifyFill } from '../src/glibc-thread-loop.js';
+import { type AddressAllocator, fillBytes, type LoopMemory, loopMemory, runGlibcThreadLoop, verifyFill } from '../src/glibc-thread-loop.js';
 import { buildTables, NUM_BLOCK_SIZES } from '../src/tables.js';
 
 const tables = buildTables();
@@ -23,8 +23,7 @@ class RecordingAllocator implements AddressAllocator {
 }
 
 function memory(): LoopMemory {
-  const buffer = new ArrayBuffer(4 * MIN_BUMP_REGION_BYTES);
-  return { u8: new Uint8Array(buffer), u32: new Uint32Array(buffer), f64: new Float64Array(buffer) };
+  return loopMemory(new ArrayBuffer(4 * MIN_BUMP_REGION_BYTES));
 }
 
 const noStop = { stop: new Int32Array(1), deadline: Infinity };
@@ -81,9 +80,11 @@ describe('the glibc-thread loop', () => {
       expect(() => verifyFill(views.u8, views.u32, 64, 45, fill, 0), `fill ${fill}`).not.toThrow();
     }
     views.u8.fill(0);
-    for (const size of [1, 3, 4, 7, 8, 12, 15, 31126]) {
+    for (const size of [1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 31126]) {
       fillBytes(views, 64, size, 0xab);
       expect(views.u8[64 + size - 1]).toBe(0xab);
+      // Nothing outside the block: the overlapping last store ends exactly at its end.
+      expect(views.u8[63]).not.toBe(0xab);
       expect(views.u8[64 + size]).not.toBe(0xab);
       expect(() => verifyFill(views.u8, views.u32, 64, size, 0xab, 0)).not.toThrow();
       views.u8[64 + size - 1] = 0;
