@@ -28,6 +28,7 @@ import {
   HP_PENDING_BLOCKS,
   HP_PENDING_BYTES,
   HP_MEDIUM_SEGMENTS,
+  HP_SEGMENT_CACHE,
   HP_SMALL_SEGMENTS,
   HR_GOAL,
   HR_NEXT,
@@ -121,6 +122,15 @@ export function checkHeap(t: MiContext): CheckReport {
   let tailLeft = 0;
   let walkedHuge = 0;
   let walkedHugeBytes = 0;
+  // Each heap's cached segment (invariant 3 of segment.ts): the only segments in use that
+  // may have no page in use.
+  const cached = new Map<number, number>();
+  for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
+    const segment = u32[(t.heapOf(threadId) + HP_SEGMENT_CACHE) >>> 2]!;
+    if (segment === 0) continue;
+    if (cached.has(segment)) corrupt(`segment ${hex(segment)} is cached by two heaps`);
+    cached.set(segment, threadId);
+  }
   for (let index = 0; index < SEGMENT_MAP_ENTRIES; index++) {
     const map = u32[t.segmentMap + index]!;
     const kind = map & MAP_KIND_MASK;
@@ -179,9 +189,17 @@ export function checkHeap(t: MiContext): CheckReport {
       freeBytes += (u32[w + (PG_CAPACITY >>> 2)]! - facts.used) * facts.blockSize;
     }
     if (u32[s + (SG_USED_PAGES >>> 2)] !== inUse) corrupt(`${where}: used page count ${u32[s + (SG_USED_PAGES >>> 2)]} but ${inUse} pages are in use`);
-    if (inUse === 0) corrupt(`${where} has no page in use but was not given back to the pool`);
+    const cacher = cached.get(segment);
+    if (cacher === undefined) {
+      if (inUse === 0) corrupt(`${where} has no page in use but was not given back to the pool`);
+    } else {
+      if (inUse !== 0) corrupt(`${where} is thread ${cacher}'s cached segment but has ${inUse} pages in use`);
+      if (owner !== cacher) corrupt(`${where} is thread ${cacher}'s cached segment but owned by ${owner}`);
+      cached.delete(segment);
+    }
   }
   if (tailLeft > 0) corrupt('a huge block runs past the segment map');
+  for (const [segment, threadId] of cached) corrupt(`thread ${threadId}'s cached segment ${hex(segment)} is not a paged segment in use`);
 
   // The abandoned list holds exactly the segments with owner 0.
   const countWord = (t.state + ST_ABANDONED_COUNT) >>> 2;
@@ -373,7 +391,9 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
     }
     for (const [segment, owner] of owned) {
       if (owner !== threadId || u32[(segment + SG_KIND) >>> 2] !== kind) continue;
-      if (u32[(segment + SG_USED_PAGES) >>> 2]! < u32[(segment + SG_PAGE_COUNT) >>> 2]! && !onList(u32, u32[(heap + field) >>> 2]!, segment)) {
+      const cachedHere = u32[(heap + HP_SEGMENT_CACHE) >>> 2] === segment;
+      if (cachedHere && onList(u32, u32[(heap + field) >>> 2]!, segment)) corrupt(`${who}: its cached segment ${hex(segment)} is on a free-slot list`);
+      if (!cachedHere && u32[(segment + SG_USED_PAGES) >>> 2]! < u32[(segment + SG_PAGE_COUNT) >>> 2]! && !onList(u32, u32[(heap + field) >>> 2]!, segment)) {
         corrupt(`${who}: segment ${hex(segment)} has a free page slot but is on no free-slot list`);
       }
     }

@@ -11,8 +11,8 @@ import { queueOf } from './page-queue.js';
 import { heldGoal, pageHold, pageHoldAbandoned, releaseHeldPages } from './held-pages.js';
 import { collectRetired, pageCollect, pageFree } from './page.js';
 import { randomSeed } from './secure.js';
-import { isPagedKind, reclaimAbandoned, segmentAbandon } from './segment.js';
-import { BIN_FULL, BIN_QUEUES } from './size-classes.js';
+import { isPagedKind, reclaimAbandoned, releaseCachedSegment, segmentAbandon } from './segment.js';
+import { BIN_QUEUES } from './size-classes.js';
 import {
   DIRECT_WSIZE_MAX,
   EVENT_COUNT,
@@ -31,8 +31,8 @@ import {
   HP_MEDIUM_SEGMENTS,
   HP_QUEUES,
   HP_RANDOM,
-  HP_RETIRED_MAX,
-  HP_RETIRED_MIN,
+  HP_RETIRED_BINS,
+  HP_SEGMENT_CACHE,
   HP_SMALL_SEGMENTS,
   MAP_KIND_MASK,
   NEVER_DELAYED_FREE,
@@ -45,6 +45,7 @@ import {
   PG_USED,
   QUEUE_BYTES,
   QUEUE_FIRST,
+  RETIRED_BIN_WORDS,
   SEGMENT_MAP_ENTRIES,
   SEGMENT_BYTES,
   SEGMENT_SHIFT,
@@ -70,8 +71,8 @@ export function heapReset(t: MiContext, threadId: number, active: boolean): void
   u32[(heap + HP_MEDIUM_SEGMENTS) >>> 2] = 0;
   u32[(heap + HP_HEARTBEAT) >>> 2] = 0;
   u32[(heap + HP_RANDOM) >>> 2] = randomSeed(t.cookie, threadId);
-  u32[(heap + HP_RETIRED_MIN) >>> 2] = BIN_FULL;
-  u32[(heap + HP_RETIRED_MAX) >>> 2] = 0;
+  u32.fill(0, (heap + HP_RETIRED_BINS) >>> 2, ((heap + HP_RETIRED_BINS) >>> 2) + RETIRED_BIN_WORDS);
+  u32[(heap + HP_SEGMENT_CACHE) >>> 2] = 0;
   u32[(heap + HP_HELD_FIRST) >>> 2] = 0;
   u32[(heap + HP_HELD_LAST) >>> 2] = 0;
   u32.fill(0, (heap + HP_EVENTS) >>> 2, ((heap + HP_EVENTS) >>> 2) + EVENT_COUNT);
@@ -133,6 +134,8 @@ export function heapCollect(t: MiContext, force: boolean): void {
       page = next;
     }
   }
+  // Last: the pages freed above may have left an empty segment in the cache.
+  if (force) releaseCachedSegment(t, heap);
   addEvent(t, heap, HeapEvent.collects);
 }
 
@@ -226,6 +229,7 @@ export function heapAbandon(t: MiContext, threadId: number): void {
       page = next;
     }
   }
+  releaseCachedSegment(t, heap);
   const map = t.segmentMap;
   for (let index = 0; index < SEGMENT_MAP_ENTRIES; index++) {
     if (!isPagedKind(u32[map + index]! & MAP_KIND_MASK)) continue;

@@ -10,8 +10,13 @@
  *    magic is `segmentMagic(S, cookie)` exactly while it is in use.
  * 2. An owned small or medium segment with a free page slot is in its owner's free-slot
  *    list of that kind (`HP_SMALL_SEGMENTS` / `HP_MEDIUM_SEGMENTS`); a full one is in none.
- * 3. A segment with no page in use is given back to the pool at once (no segment cache), so
- *    an empty heap holds no memory except retired or held pages.
+ * 3. A segment with no page in use is given back to the pool, except one per heap: the
+ *    heap's cache (`HP_SEGMENT_CACHE`, as mimalloc v1's per-thread segment cache), owned,
+ *    formatted, on no list. A heap whose large blocks come and go then does not take and
+ *    format a segment under the lock each time. The cache is given back by a forced
+ *    collect (which every allocation does before reporting the heap full), at abandon, and
+ *    when a segment of another kind is needed. An empty heap holds no memory but its cache
+ *    and its retired or held pages.
  * 4. An abandoned segment (`SG_OWNER` = 0) is on the abandoned list, as are exactly the
  *    segments with owner 0; its pages have `PG_OWNER` = 0, `NEVER_DELAYED_FREE`, are in no
  *    queue and keep accepting remote frees on thread_free.
@@ -31,6 +36,7 @@ import {
   HeapEvent,
   HP_HUGE_BYTES,
   HP_MEDIUM_SEGMENTS,
+  HP_SEGMENT_CACHE,
   HP_SMALL_SEGMENTS,
   LARGE_PAGE_SHIFT,
   MAP_KIND_MASK,
@@ -206,7 +212,8 @@ export function pageSlotAlloc(t: MiContext, heap: number, kind: number, owner: n
   const u32 = t.u32;
   let segment = hasSlotList(kind) ? u32[slotListOf(heap, kind) >>> 2]! : 0;
   if (segment === 0) {
-    segment = segmentAlloc(t, kind, 1, owner);
+    segment = takeCachedSegment(t, heap, kind);
+    if (segment === 0) segment = segmentAlloc(t, kind, 1, owner);
     if (segment === 0) return 0;
     if (hasSlotList(kind)) slotListPush(t, heap, segment);
   }
@@ -270,10 +277,34 @@ export function pageSlotFree(t: MiContext, heap: number, page: number): void {
   const listed = hasSlotList(kind);
   if (used === 0) {
     if (listed && pageCount > 1) slotListRemove(t, heap, segment);
-    segmentRelease(t, segment);
+    if (u32[(heap + HP_SEGMENT_CACHE) >>> 2] === 0) u32[(heap + HP_SEGMENT_CACHE) >>> 2] = segment;
+    else segmentRelease(t, segment);
   } else if (listed && used === pageCount - 1) {
     slotListPush(t, heap, segment);
   }
+}
+
+/**
+ * The heap's cached segment when it is of `kind` (taken out of the cache), else 0; a cached
+ * segment of another kind is given back to the pool.
+ */
+function takeCachedSegment(t: MiContext, heap: number, kind: number): number {
+  const u32 = t.u32;
+  const cached = u32[(heap + HP_SEGMENT_CACHE) >>> 2]!;
+  if (cached === 0) return 0;
+  u32[(heap + HP_SEGMENT_CACHE) >>> 2] = 0;
+  if (u32[(cached + SG_KIND) >>> 2] === kind) return cached;
+  segmentRelease(t, cached);
+  return 0;
+}
+
+/** Gives the heap's cached segment, if any, back to the pool. */
+export function releaseCachedSegment(t: MiContext, heap: number): void {
+  const u32 = t.u32;
+  const cached = u32[(heap + HP_SEGMENT_CACHE) >>> 2]!;
+  if (cached === 0) return;
+  u32[(heap + HP_SEGMENT_CACHE) >>> 2] = 0;
+  segmentRelease(t, cached);
 }
 
 // --- huge blocks ------------------------------------------------------------------------------

@@ -60,7 +60,7 @@
  *  1096   HP_MEDIUM_SEGMENTS  likewise for medium segments
  *  1100   HP_HEARTBEAT  slow-path calls, passed to the deferred-free callback
  *  1104   HP_RANDOM     xorshift state for secure mode's keys and shuffles
- *  1108   HP_RETIRED_MIN / 1112 HP_RETIRED_MAX  bins that may hold a retired page
+ *  1108   reserved (2 words)
  *  1116   HP_ACTIVE     1 while a thread holds this id, 0 after release
  *  1120   HP_PENDING_BYTES   int32: bytes this thread put on remote lists (thread_free,
  *                       delayed) minus bytes it collected from them
@@ -70,6 +70,9 @@
  *  1136   HP_HELD_FIRST / 1140 HP_HELD_LAST  the QSBR-held pages of this heap (page
  *                       descriptors linked through their held-page records; 0 = none)
  *  1144   HP_EVENTS     EVENT_COUNT counters of slow-path events (stats)
+ *  1216   HP_RETIRED_BINS  RETIRED_BIN_WORDS words, bit `b` of the bins: set when bin `b`
+ *                       may hold a retired page, so collecting them visits only those
+ *  1228   HP_SEGMENT_CACHE   an empty segment this heap keeps (0 = none), see segment.ts
  *  ..     up to HEAP_BYTES
  * ```
  *
@@ -350,8 +353,6 @@ export const HP_SMALL_SEGMENTS = 1092;
 export const HP_MEDIUM_SEGMENTS = 1096;
 export const HP_HEARTBEAT = 1100;
 export const HP_RANDOM = 1104;
-export const HP_RETIRED_MIN = 1108;
-export const HP_RETIRED_MAX = 1112;
 export const HP_ACTIVE = 1116;
 export const HP_PENDING_BYTES = 1120;
 export const HP_PENDING_BLOCKS = 1124;
@@ -360,6 +361,10 @@ export const HP_HUGE_BLOCKS = 1132;
 export const HP_HELD_FIRST = 1136;
 export const HP_HELD_LAST = 1140;
 export const HP_EVENTS = 1144;
+export const HP_RETIRED_BINS = 1216;
+/** Words of `HP_RETIRED_BINS`: one bit per bin queue (`BIN_QUEUES` is 70). */
+export const RETIRED_BIN_WORDS = 3;
+export const HP_SEGMENT_CACHE = 1228;
 /** Bytes of one heap record. */
 export const HEAP_BYTES = 1280;
 /** Bytes of one page queue: first and last. */

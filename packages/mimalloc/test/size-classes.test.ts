@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   BIN_BLOCK_SIZE,
   BIN_MAX,
+  BIN_QUEUES,
   binForAligned,
   binOfSize,
   blockGrid,
@@ -12,7 +13,7 @@ import {
   naturalAlignment,
   onBlockGrid,
 } from '../src/size-classes.js';
-import { BLOCK_ALIGN, SEGMENT_BYTES } from '../src/types.js';
+import { BLOCK_ALIGN, RETIRED_BIN_WORDS, SEGMENT_BYTES } from '../src/types.js';
 import { HEAP_ALIGN, MIN_ALIGN } from '@heaplab/core';
 
 describe('size classes', () => {
@@ -88,5 +89,7 @@ describe('size classes', () => {
     // types.ts imports nothing, so that the bundler inlines its constants (see there).
     expect(SEGMENT_BYTES).toBe(HEAP_ALIGN);
     expect(BLOCK_ALIGN).toBe(MIN_ALIGN);
+    // And the retired-bin bitmap has a bit for every queue.
+    expect(BIN_QUEUES).toBeLessThanOrEqual(RETIRED_BIN_WORDS * 32);
   });
 });
