@@ -41,6 +41,7 @@ interface BenchOptions {
   threads: number[];
   duration: number;
   verify: boolean;
+  isolate: boolean;
   trials?: number;
   seed: number;
   heapMib: number;
@@ -92,6 +93,7 @@ async function bench(workload: WorkloadName, options: BenchOptions, command: Com
     durationSeconds: options.duration,
     verify: options.verify,
     heapBytes: options.heapMib * 1024 * 1024,
+    isolate: options.isolate,
     trials: options.trials ?? (workload === 'all' ? ALL_EFFICIENCY_TRIALS : EFFICIENCY_TRIALS),
     seed: options.seed,
     efficiencyHeapBytes: EFFICIENCY_HEAP_BYTES,
@@ -138,6 +140,7 @@ export function makeProgram(): Command {
     .option('-t, --threads <list>', 'thread counts separated by commas', parseThreadList, [1, 2])
     .option('-d, --duration <seconds>', 'seconds per timed run', parseDuration, 2)
     .option('--verify', "check every block's bytes before freeing it (glibc-thread)", false)
+    .option('--no-isolate', 'run one-thread rows in this process, one after another (by default each runs in a process of its own, so no row inherits the JIT state of the rows before)')
     .option('--trials <n>', `heap-efficiency trials (default ${EFFICIENCY_TRIALS}; ${ALL_EFFICIENCY_TRIALS} in all)`, parsePositiveInteger)
     .option('--seed <n>', 'seed of heap-efficiency and random-free', parsePositiveInteger, DEFAULT_EFFICIENCY_SEED)
     .option('--heap-mib <n>', 'heap size of glibc-thread and alloc-pairs runs, in MiB (multiple of 4)', parseHeapMiB, 64)

@@ -9,6 +9,7 @@ import { runNativeGlibcThread } from './native.js';
 import type { Progress } from './progress.js';
 import type { GlibcUpstreamJson, ThroughputRow } from './results.js';
 import { DECLARED_RANDOM_SEED, MAX_ALLOCATION_SIZE, MIN_ALLOCATION_SIZE, sharedTables } from './tables.js';
+import { runThreadedIsolated } from './isolated-run.js';
 import { runThreaded, type ThreadedRun } from './threaded-run.js';
 import type { ThreadedWorkload } from './worker-task.js';
 
@@ -20,6 +21,11 @@ export interface ThroughputSettings {
   heapBytes: number;
   /** Per thread; Infinity for timed runs (tests bound runs by count). */
   maxIterations?: number;
+  /**
+   * Run each one-thread row in a process of its own (default true; see `isolated-run.ts`).
+   * False runs them here, after each other, where the rows before share their JIT state.
+   */
+  isolate?: boolean;
 }
 
 /**
@@ -38,7 +44,7 @@ export async function runGlibcThreadBench(
       return {
         peakFootprintBytes: run.peakFootprintBytes,
         mimallocBenchLine: `${run.iterations} iterations`,
-        upstream: upstreamJson(durationNs, run.iterations, threads, 'performance.now'),
+        upstream: upstreamJson(durationNs, run.iterations, threads, 'performance.now', run.maxRssKiB),
       };
     },
   });
@@ -74,7 +80,7 @@ export async function runThroughputRows(
         continue;
       }
       try {
-        const run = await runThreaded({
+        const request = {
           contender,
           workload,
           threads,
@@ -82,8 +88,11 @@ export async function runThroughputRows(
           maxIterations: settings.maxIterations ?? Infinity,
           verify: settings.verify,
           heapBytes: settings.heapBytes,
-          tablesBuffer,
-        });
+        };
+        const run =
+          threads === 1 && settings.isolate !== false
+            ? await runThreadedIsolated(request)
+            : await runThreaded({ ...request, tablesBuffer });
         rows.push({
           label: contender.label,
           kind: contender.kind,
@@ -104,8 +113,17 @@ export async function runThroughputRows(
   return rows;
 }
 
-/** glibc's JSON for one run; `durationNs` is the sum of the threads' elapsed times. */
-export function upstreamJson(durationNs: number, iterations: number, threads: number, timingType: string): GlibcUpstreamJson {
+/**
+ * glibc's JSON for one run; `durationNs` is the sum of the threads' elapsed times, `maxRssKiB`
+ * the peak resident size of the process that ran it (this one's by default).
+ */
+export function upstreamJson(
+  durationNs: number,
+  iterations: number,
+  threads: number,
+  timingType: string,
+  maxRssKiB: number = process.resourceUsage().maxRSS,
+): GlibcUpstreamJson {
   return {
     timing_type: timingType,
     functions: {
@@ -114,7 +132,7 @@ export function upstreamJson(durationNs: number, iterations: number, threads: nu
           duration: durationNs,
           iterations,
           time_per_iteration: iterations === 0 ? 0 : durationNs / iterations,
-          max_rss: process.resourceUsage().maxRSS,
+          max_rss: maxRssKiB,
           threads,
           min_size: MIN_ALLOCATION_SIZE,
           max_size: MAX_ALLOCATION_SIZE,

@@ -99,6 +99,8 @@ export interface BenchResults {
     threads: number[];
     heapBytes: number;
     verify: boolean;
+    /** Whether one-thread rows ran in processes of their own. */
+    isolate: boolean;
   };
   unavailable: UnavailableBackend[];
   glibcThread: ThroughputRow[];

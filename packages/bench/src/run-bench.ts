@@ -35,6 +35,8 @@ export interface BenchRequest {
   durationSeconds: number;
   verify: boolean;
   heapBytes: number;
+  /** Each one-thread row in a process of its own (see `ThroughputSettings.isolate`). */
+  isolate: boolean;
   trials: number;
   seed: number;
   efficiencyHeapBytes: number;
@@ -59,7 +61,13 @@ export async function runBench(request: BenchRequest, contenders: readonly Conte
   const unavailable = await discoverBackends();
   const rows = [...contenders, ...request.baselines.map(baselineContender)];
   const workloads = request.workload === 'all' ? ALL_WORKLOADS : [request.workload];
-  const settings = { threads: request.threads, durationSeconds: request.durationSeconds, verify: request.verify, heapBytes: request.heapBytes };
+  const settings = {
+    threads: request.threads,
+    durationSeconds: request.durationSeconds,
+    verify: request.verify,
+    heapBytes: request.heapBytes,
+    isolate: request.isolate,
+  };
   const results: BenchResults = {
     meta: {
       date: new Date().toISOString(),
@@ -70,6 +78,7 @@ export async function runBench(request: BenchRequest, contenders: readonly Conte
       threads: [...request.threads],
       heapBytes: request.heapBytes,
       verify: request.verify,
+      isolate: request.isolate,
     },
     unavailable,
     glibcThread: [],

@@ -48,6 +48,8 @@ export interface ThreadedRun {
   peakFootprintBytes: number | null;
   /** `check()` of the heap after the run (heaplab backends only). */
   check: CheckReport | null;
+  /** Peak resident size, in KiB, of the process that ran it. */
+  maxRssKiB: number;
 }
 
 /**
@@ -102,6 +104,7 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
       peakUsedBytes: prepared.heap?.stats().peakUsedBytes ?? null,
       peakFootprintBytes: prepared.footprintBase === null || highWater === 0 ? null : highWater - prepared.footprintBase,
       check,
+      maxRssKiB: process.resourceUsage().maxRSS,
     };
   } finally {
     Atomics.store(stop, 0, 1);

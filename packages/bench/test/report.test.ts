@@ -9,7 +9,7 @@ import type { BenchResults } from '../src/results.js';
 import { summary } from '../src/table.js';
 
 const results: BenchResults = {
-  meta: { date: '2025-01-01T00:00:00Z', node: 'v20', cpus: 2, cpuModel: 'test cpu', durationSeconds: 0.5, threads: [1, 2], heapBytes: 64 << 20, verify: false },
+  meta: { date: '2025-01-01T00:00:00Z', node: 'v20', cpus: 2, cpuModel: 'test cpu', durationSeconds: 0.5, threads: [1, 2], heapBytes: 64 << 20, verify: false, isolate: true },
   unavailable: [{ package: '@heaplab/slab', reason: 'not built' }],
   glibcThread: [
     { label: 'basic', kind: 'heaplab', threads: 1, iterations: 2e6, wallSeconds: 1, perSecond: 2e6, peakUsedBytes: 100_000, peakFootprintBytes: 120_000 },
