@@ -11,7 +11,7 @@ import { addEvent } from './events.js';
 import { callDeferredFree, heapCollect, samplePeak } from './heap.js';
 import { pageCancelHold, releaseHeldPages } from './held-pages.js';
 import { queueMoveToFront, queueOf, queuePushFront } from './page-queue.js';
-import { collectRetired, hasRetired, pageCollect, pageExtend, pageInit, pageToFull } from './page.js';
+import { collectRetired, pageCollect, retiredDue, pageExtend, pageInit, pageToFull } from './page.js';
 import { corruptedFreeList, decodeLink, freedMarker, overwrittenFreeBlock } from './secure.js';
 import { hugeAlloc, pageShiftOf, pageSlotAlloc, reclaimAbandoned } from './segment.js';
 import {
@@ -101,7 +101,7 @@ export function mallocGeneric(t: MiContext, size: number, align: number): number
   u32[(heap + HP_HEARTBEAT) >>> 2] = u32[(heap + HP_HEARTBEAT) >>> 2]! + 1;
   if (t.deferredFree !== null) callDeferredFree(t, false);
   delayedFreePartial(t, heap);
-  if (hasRetired(u32, heap)) collectRetired(t, heap, false);
+  if (retiredDue(u32, heap)) collectRetired(t, heap, false);
   if (t.qsbr !== null && u32[(heap + HP_HELD_FIRST) >>> 2] !== 0) releaseHeldPages(t, heap, false);
   if (size > LARGE_OBJ_SIZE_MAX) return allocHuge(t, size, align);
   const bin = align <= BLOCK_ALIGN ? binOfSize(size) : binForAligned(size, align);

@@ -32,6 +32,7 @@ import {
   HP_QUEUES,
   HP_RANDOM,
   HP_RETIRED_BINS,
+  HP_RETIRE_DUE,
   HP_SEGMENT_CACHE,
   HP_SMALL_SEGMENTS,
   MAP_KIND_MASK,
@@ -73,6 +74,7 @@ export function heapReset(t: MiContext, threadId: number, active: boolean): void
   u32[(heap + HP_RANDOM) >>> 2] = randomSeed(t.cookie, threadId);
   u32.fill(0, (heap + HP_RETIRED_BINS) >>> 2, ((heap + HP_RETIRED_BINS) >>> 2) + RETIRED_BIN_WORDS);
   u32[(heap + HP_SEGMENT_CACHE) >>> 2] = 0;
+  u32[(heap + HP_RETIRE_DUE) >>> 2] = 0;
   u32[(heap + HP_HELD_FIRST) >>> 2] = 0;
   u32[(heap + HP_HELD_LAST) >>> 2] = 0;
   u32.fill(0, (heap + HP_EVENTS) >>> 2, ((heap + HP_EVENTS) >>> 2) + EVENT_COUNT);

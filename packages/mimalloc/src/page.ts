@@ -23,6 +23,8 @@ import {
   DELAYED_MASK,
   HeapEvent,
   HP_RANDOM,
+  HP_HEARTBEAT,
+  HP_RETIRE_DUE,
   HP_RETIRED_BINS,
   NO_DELAYED_FREE,
   PAGE_DESCRIPTOR_SHIFT,
@@ -321,7 +323,10 @@ export function pageRetire(t: MiContext, heap: number, page: number): void {
     u32[(q + QUEUE_FIRST) >>> 2] === page &&
     u32[(q + QUEUE_LAST) >>> 2] === page
   ) {
-    u32[w + (PG_RETIRE >>> 2)] = RETIRE_CYCLES;
+    // Heartbeats wrap at 2^32; 0 means "not retired", so an expiry of 0 becomes 1.
+    const due = (u32[(heap + HP_HEARTBEAT) >>> 2]! + RETIRE_CYCLES) >>> 0 || 1;
+    if (!hasRetired(u32, heap) || heartbeatBefore(due, u32[(heap + HP_RETIRE_DUE) >>> 2]!)) u32[(heap + HP_RETIRE_DUE) >>> 2] = due;
+    u32[w + (PG_RETIRE >>> 2)] = due;
     u32[((heap + HP_RETIRED_BINS) >>> 2) + (bin >>> 5)] |= 1 << (bin & 31);
     addEvent(t, heap, HeapEvent.pagesRetired);
     return;
@@ -337,12 +342,15 @@ export function pageFree(t: MiContext, heap: number, page: number): void {
 }
 
 /**
- * Frees the retired pages that are still empty once their countdown ends (or at once when
- * `force`), as mimalloc's `_mi_heap_collect_retired`.
+ * Frees the retired pages that are still empty once the heartbeat reaches their expiry (or
+ * all at once when `force`), as mimalloc's `_mi_heap_collect_retired`. A page allocated
+ * from meanwhile stops being retired. The slow path calls this only when `retiredDue`.
  */
 export function collectRetired(t: MiContext, heap: number, force: boolean): void {
   const u32 = t.u32;
+  const heartbeat = u32[(heap + HP_HEARTBEAT) >>> 2]!;
   const bins = (heap + HP_RETIRED_BINS) >>> 2;
+  let nextDue = 0;
   for (let word = 0; word < RETIRED_BIN_WORDS; word++) {
     let bits = u32[bins + word]!;
     let keep = 0;
@@ -352,19 +360,30 @@ export function collectRetired(t: MiContext, heap: number, force: boolean): void
       const page = u32[(queueOf(heap, (word << 5) + 31 - Math.clz32(lowest)) + QUEUE_FIRST) >>> 2]!;
       if (page === 0) continue;
       const w = page >>> 2;
-      const countdown = u32[w + (PG_RETIRE >>> 2)]!;
-      if (countdown === 0) continue;
+      const due = u32[w + (PG_RETIRE >>> 2)]!;
+      if (due === 0) continue;
       if (u32[w + (PG_USED >>> 2)] !== 0) {
         u32[w + (PG_RETIRE >>> 2)] = 0;
-      } else if (force || countdown === 1) {
+      } else if (force || !heartbeatBefore(heartbeat, due)) {
         pageFree(t, heap, page);
       } else {
-        u32[w + (PG_RETIRE >>> 2)] = countdown - 1;
         keep |= lowest;
+        if (nextDue === 0 || heartbeatBefore(due, nextDue)) nextDue = due;
       }
     }
     u32[bins + word] = keep;
   }
+  u32[(heap + HP_RETIRE_DUE) >>> 2] = nextDue;
+}
+
+/** Whether heartbeat `a` comes before `b` (both may have wrapped at 2^32). */
+function heartbeatBefore(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+
+/** Whether the slow path should collect retired pages: some are, and the first is due. */
+export function retiredDue(u32: Uint32Array, heap: number): boolean {
+  return hasRetired(u32, heap) && !heartbeatBefore(u32[(heap + HP_HEARTBEAT) >>> 2]!, u32[(heap + HP_RETIRE_DUE) >>> 2]!);
 }
 
 /** Whether any bin of the heap at `heap` may hold a retired page. */

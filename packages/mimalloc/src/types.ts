@@ -73,6 +73,8 @@
  *  1216   HP_RETIRED_BINS  RETIRED_BIN_WORDS words, bit `b` of the bins: set when bin `b`
  *                       may hold a retired page, so collecting them visits only those
  *  1228   HP_SEGMENT_CACHE   an empty segment this heap keeps (0 = none), see segment.ts
+ *  1232   HP_RETIRE_DUE  the earliest `PG_RETIRE` heartbeat of its retired pages: the slow
+ *                       path looks at them only once the heartbeat reaches it
  *  ..     up to HEAP_BYTES
  * ```
  *
@@ -124,7 +126,8 @@
  *  +40 PG_NEXT / +44 PG_PREV  links of the heap's page queue (descriptor addresses)
  *  +48 PG_BIN         size-class bin
  *  +52 PG_KEY0 / +56 PG_KEY1  secure mode's per-page keys for encoded links
- *  +60 PG_RETIRE      retire countdown (0 = not retired)
+ *  +60 PG_RETIRE      retired: the heartbeat at which it is freed if still empty (0 = not
+ *                     retired)
  *  +64 PG_GRID_INVERSE  the block size's odd part's inverse modulo 2^32
  *  +68 PG_GRID_SHIFT    the block size's trailing zero bits
  *  +72 PG_GRID_LIMIT    floor((2^32 - 1) / block size)
@@ -365,6 +368,7 @@ export const HP_RETIRED_BINS = 1216;
 /** Words of `HP_RETIRED_BINS`: one bit per bin queue (`BIN_QUEUES` is 70). */
 export const RETIRED_BIN_WORDS = 3;
 export const HP_SEGMENT_CACHE = 1228;
+export const HP_RETIRE_DUE = 1232;
 /** Bytes of one heap record. */
 export const HEAP_BYTES = 1280;
 /** Bytes of one page queue: first and last. */
