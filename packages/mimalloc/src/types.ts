@@ -112,6 +112,9 @@
  *
  * ## A page descriptor (`PAGE_DESCRIPTOR_BYTES`)
  *
+ * Descriptors start 64 bytes past a multiple of 128, so the first 64 bytes of each are one
+ * cache line; it holds every field that malloc's and free's fast paths read.
+ *
  * ```text
  *  +0  PG_FLAGS       PAGE_IN_USE | PAGE_IN_FULL
  *  +4  PG_BLOCK_SIZE  bytes per block (a multiple of 8)
@@ -125,14 +128,15 @@
  *  +36 PG_OWNER       thread id of the owning heap, 0 while abandoned (Atomics)
  *  +40 PG_NEXT / +44 PG_PREV  links of the heap's page queue (descriptor addresses)
  *  +48 PG_BIN         size-class bin
- *  +52 PG_KEY0 / +56 PG_KEY1  secure mode's per-page keys for encoded links
- *  +60 PG_RETIRE      retired: the heartbeat at which it is freed if still empty (0 = not
- *                     retired)
- *  +64 PG_GRID_INVERSE  the block size's odd part's inverse modulo 2^32
- *  +68 PG_GRID_SHIFT    the block size's trailing zero bits
- *  +72 PG_GRID_LIMIT    floor((2^32 - 1) / block size)
+ *  +52 PG_GRID_INVERSE  the block size's odd part's inverse modulo 2^32
+ *  +56 PG_GRID_SHIFT    the block size's trailing zero bits
+ *  +60 PG_GRID_LIMIT    floor((2^32 - 1) / block size)
  *                     these three let free test "a multiple of the block size" with one
  *                     multiply and a rotate, no division (see `onBlockGrid`)
+ *  --- second cache line: the slow paths' fields
+ *  +64 PG_KEY0 / +68 PG_KEY1  secure mode's per-page keys for encoded links
+ *  +72 PG_RETIRE      retired: the heartbeat at which it is freed if still empty (0 = not
+ *                     retired)
  *  +76..127 reserved
  * ```
  *
@@ -311,12 +315,12 @@ export const PG_OWNER = 36;
 export const PG_NEXT = 40;
 export const PG_PREV = 44;
 export const PG_BIN = 48;
-export const PG_KEY0 = 52;
-export const PG_KEY1 = 56;
-export const PG_RETIRE = 60;
-export const PG_GRID_INVERSE = 64;
-export const PG_GRID_SHIFT = 68;
-export const PG_GRID_LIMIT = 72;
+export const PG_GRID_INVERSE = 52;
+export const PG_GRID_SHIFT = 56;
+export const PG_GRID_LIMIT = 60;
+export const PG_KEY0 = 64;
+export const PG_KEY1 = 68;
+export const PG_RETIRE = 72;
 
 export const PAGE_IN_USE = 1;
 export const PAGE_IN_FULL = 2;
