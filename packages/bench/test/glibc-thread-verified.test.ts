@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { discoverBackends } from '../src/backends.js';
 import { backendContender, baselineContender, type Contender } from '../src/contenders.js';
 import { sharedTables } from '../src/tables.js';
+import { runThreadedIsolated } from '../src/isolated-run.js';
 import { runThreaded } from '../src/threaded-run.js';
 
 // The shared multithread test: every backend that registers, through a verified
@@ -66,5 +67,40 @@ describe('a failing thread', () => {
       tablesBuffer,
     });
     await expect(failing).rejects.toThrow(/thread \d of 2: malloc\(\d+\) returned 0/);
+  });
+});
+
+describe('a one-thread row in a process of its own', () => {
+  it('runs there and brings back the same figures a run here gives', async () => {
+    const request = {
+      contender: backendContender('mimalloc'),
+      workload: 'glibc-thread' as const,
+      threads: 1,
+      durationSeconds: Infinity,
+      maxIterations: ITERATIONS,
+      verify: true,
+      heapBytes: 64 << 20,
+    };
+    const isolated = await runThreadedIsolated(request);
+    const here = await runThreaded({ ...request, tablesBuffer });
+    expect(isolated.iterations).toBe(ITERATIONS);
+    expect(isolated.check!.liveBlocks).toBe(1005);
+    // The loop is deterministic: the same blocks end up live, of the same sizes.
+    expect(isolated.check!.usedBytes).toBe(here.check!.usedBytes);
+    expect(isolated.peakFootprintBytes).toBe(here.peakFootprintBytes);
+    expect(isolated.maxRssKiB).toBeGreaterThan(0);
+  });
+
+  it("fails with the child's reason", async () => {
+    const failing = runThreadedIsolated({
+      contender: backendContender('no-such-backend'),
+      workload: 'glibc-thread',
+      threads: 1,
+      durationSeconds: Infinity,
+      maxIterations: 10,
+      verify: false,
+      heapBytes: 64 << 20,
+    });
+    await expect(failing).rejects.toThrow(/unknown backend 'no-such-backend'/);
   });
 });

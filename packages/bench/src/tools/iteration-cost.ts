@@ -1,0 +1,81 @@
+/**
+ * Where one bench-malloc-thread iteration's time goes, for one backend. A measurement, not a
+ * test: it prints figures and asserts nothing.
+ *
+ *   pnpm build && node packages/bench/dist/tools/iteration-cost.js [backend-spec] [seconds]
+ *
+ * The same one-thread loop runs three times, each in a process of its own (see
+ * `isolated-run.ts` for why), over:
+ * 1. the bump allocator: the loop, the fill and a pointer bump;
+ * 2. the backend instance, called directly (`backendInstance.allocate` / `release`): adds the
+ *    backend's own malloc and free;
+ * 3. the heap's `malloc` / `free`, as the benchmark calls them: adds core's checks and counts.
+ * The differences between them are each layer's share of an iteration.
+ */
+
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+import { GlobalAllocator, MiB } from '@heaplab/core';
+
+import { discoverBackends } from '../backends.js';
+import { BumpAllocator, MIN_BUMP_REGION_BYTES } from '../bump-allocator.js';
+import { type AddressAllocator, loopMemory, runGlibcThreadLoop } from '../glibc-thread-loop.js';
+import { buildTables } from '../tables.js';
+
+const VARIANTS = ['loop and fill (bump)', 'backend, called directly', 'heap malloc/free'] as const;
+
+/** Runs variant `index` here and prints its nanoseconds per iteration. */
+async function runVariant(index: number, spec: string, seconds: number): Promise<void> {
+  await discoverBackends();
+  const heap = GlobalAllocator.create({ backend: spec, heapBytes: 64 * MiB });
+  heap.prefault();
+  let allocator: AddressAllocator = heap;
+  if (index === 0) {
+    allocator = new BumpAllocator(heap.arenaStart, heap.arenaStart + 4 * MIN_BUMP_REGION_BYTES);
+  } else if (index === 1) {
+    const backend = heap.backendInstance;
+    allocator = { malloc: (size) => backend.allocate(size, 8), free: (address) => backend.release(address) };
+  }
+  const limits = { stop: new Int32Array(1), deadline: performance.now() + seconds * 1000, maxIterations: Infinity };
+  const outcome = runGlibcThreadLoop(allocator, loopMemory(heap.buffer), buildTables(), limits, false);
+  process.stdout.write(`${(outcome.seconds * 1e9) / outcome.iterations}\n`);
+}
+
+/** Runs every variant in a child process and prints the table. */
+function runAll(spec: string, seconds: number): void {
+  const self = fileURLToPath(import.meta.url);
+  const results: number[] = [];
+  const next = (index: number): void => {
+    if (index === VARIANTS.length) {
+      print(spec, results);
+      return;
+    }
+    let output = '';
+    const child = fork(self, [spec, String(seconds), '--variant', String(index)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.on('exit', (code) => {
+      if (code !== 0) throw new Error(`variant '${VARIANTS[index]}' exited with code ${code}`);
+      results.push(Number(output.trim()));
+      next(index + 1);
+    });
+  };
+  next(0);
+}
+
+function print(spec: string, ns: number[]): void {
+  console.log(`bench-malloc-thread, one thread, ${spec}: nanoseconds per iteration`);
+  VARIANTS.forEach((name, index) => {
+    const added = index === 0 ? '' : `  (+${(ns[index]! - ns[index - 1]!).toFixed(1)} ns)`;
+    console.log(`  ${name.padEnd(26)} ${ns[index]!.toFixed(1).padStart(6)} ns  ${(1e3 / ns[index]!).toFixed(1).padStart(5)} M/s${added}`);
+  });
+}
+
+const [spec = 'mimalloc', secondsArgument = '2', flag, variant] = process.argv.slice(2);
+const seconds = Number(secondsArgument);
+if (!(seconds > 0)) {
+  console.error(`usage: iteration-cost [backend-spec] [seconds > 0]; got '${secondsArgument}'`);
+  process.exit(1);
+}
+if (flag === '--variant') await runVariant(Number(variant), spec, seconds);
+else runAll(spec, seconds);
