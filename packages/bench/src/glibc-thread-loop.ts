@@ -53,8 +53,8 @@ export interface LoopOutcome {
 /**
  * Iterations per batch: the stop flag and the clock are read between batches. The C loop
  * reads a `volatile` flag each iteration, which costs nothing there; here `performance.now()`
- * costs about 50 ns, and read every 64 iterations it took a few percent of mimalloc's iteration. A batch
- * of 1024 takes about 50 microseconds, so a run stops at most that late.
+ * costs about 50 ns, and read every 64 iterations it took a few percent of mimalloc's
+ * iteration. A batch of 1024 takes about 50 microseconds, so a run stops at most that late.
  */
 const BATCH_ITERATIONS = 1024;
 
