@@ -8,6 +8,7 @@
 import { AllocError, type CheckReport, hex } from '@heaplab/core';
 
 import type { MiContext } from './context.js';
+import { delayedNext } from './delayed.js';
 import { liveTotals } from './heap.js';
 import { heldRecordWord } from './held-pages.js';
 import { queueOf } from './page-queue.js';
@@ -351,7 +352,7 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
     if (u32[direct + wsize] !== expected) corrupt(`${who}: direct entry ${wsize} is ${hex(u32[direct + wsize]!)}, expected ${hex(expected)}`);
   }
   let delayed = 0;
-  for (let block = Atomics.load(u32, (heap + HP_DELAYED_FREE) >>> 2); block !== 0; block = u32[block >>> 2]!) {
+  for (let block = Atomics.load(u32, (heap + HP_DELAYED_FREE) >>> 2); block !== 0; block = delayedNext(t, heap, block)) {
     const map = t.mapOf(block);
     const segment = block - (block & SEGMENT_MASK);
     const page = pageDescriptor(segment, (block & SEGMENT_MASK) >>> (map >>> MAP_SHIFT_BITS));

@@ -20,16 +20,25 @@ import { DRAIN_TIMEOUT_MS, type MiContext } from './context.js';
 import { addEvent } from './events.js';
 import { freeLocalTo } from './free.js';
 import { pageCollect, pageIndexOf, pageDescriptor } from './page.js';
+import { decodeLink, encodeLink, freedMarker } from './secure.js';
 import {
+  BLOCK_ALIGN,
   DELAYED_FREEING,
   DELAYED_MASK,
   HeapEvent,
   HP_DELAYED_FREE,
+  HP_DELAYED_KEY0,
+  HP_DELAYED_KEY1,
+  MAP_KIND_MASK,
   MAP_SHIFT_BITS,
   NEVER_DELAYED_FREE,
   NO_DELAYED_FREE,
+  PG_BLOCK_SIZE,
+  PG_CAPACITY,
+  PG_START,
   PG_THREAD_FREE,
   SEGMENT_MASK,
+  SEGMENT_PAGED_MAX,
 } from './types.js';
 
 /** How long one `Atomics.wait` slice of a complete drain lasts. */
@@ -87,18 +96,57 @@ export function setDelayedComplete(t: MiContext, page: number, delay: number, ov
   }
 }
 
-/** Pushes `block` onto the delayed list of the heap record at `heap` (any thread). */
+/**
+ * Pushes `block` onto the delayed list of the heap record at `heap` (any thread). In secure
+ * mode the link is encoded with that heap's keys.
+ */
 export function pushDelayed(t: MiContext, heap: number, block: number): void {
   const u32 = t.u32;
   const dw = (heap + HP_DELAYED_FREE) >>> 2;
   for (;;) {
     const head = Atomics.load(u32, dw);
-    u32[block >>> 2] = head;
+    u32[block >>> 2] = t.secure ? encodeLink(head, u32[(heap + HP_DELAYED_KEY0) >>> 2]!, u32[(heap + HP_DELAYED_KEY1) >>> 2]!) : head;
     if (Atomics.compareExchange(u32, dw, head, block) === head) return;
   }
 }
 
-/** The descriptor of the page holding `block` (a block known to be valid). */
+/**
+ * The next block after `block` on the delayed list of the heap at `heap`. In secure mode the
+ * link is decoded and must lead to a freed block of a paged segment (or end the list).
+ * @throws AllocError `HeapCorrupted` in secure mode for a link that does not
+ */
+export function delayedNext(t: MiContext, heap: number, block: number): number {
+  const u32 = t.u32;
+  const link = u32[block >>> 2]!;
+  if (!t.secure) return link;
+  const next = decodeLink(link, u32[(heap + HP_DELAYED_KEY0) >>> 2]!, u32[(heap + HP_DELAYED_KEY1) >>> 2]!);
+  if (next !== 0 && !isFreedBlock(t, next)) {
+    throw new AllocError(
+      'HeapCorrupted',
+      `mimalloc: the delayed-free list of the heap at ${hex(heap)} is corrupted: the block at ${hex(block)} ` +
+        `links to ${hex(next)}, which is no freed block (a write after free?)`,
+    );
+  }
+  return next;
+}
+
+/** Whether `address` starts an extended block of a page in use that carries its freed marker. */
+function isFreedBlock(t: MiContext, address: number): boolean {
+  const kind = t.mapOf(address) & MAP_KIND_MASK;
+  if (kind === 0 || kind > SEGMENT_PAGED_MAX || (address & (BLOCK_ALIGN - 1)) !== 0) return false;
+  const u32 = t.u32;
+  const w = pageOfBlock(t, address) >>> 2;
+  const blockSize = u32[w + (PG_BLOCK_SIZE >>> 2)]!;
+  const at = address - u32[w + (PG_START >>> 2)]!;
+  return (
+    at >= 0 &&
+    at < u32[w + (PG_CAPACITY >>> 2)]! * blockSize &&
+    at % blockSize === 0 &&
+    t.i32[(address + 4) >>> 2] === freedMarker(address, t.cookie)
+  );
+}
+
+/** The descriptor of the page holding `block` (a block of a paged segment). */
 function pageOfBlock(t: MiContext, block: number): number {
   const map = t.mapOf(block);
   return pageDescriptor(block - (block & SEGMENT_MASK), pageIndexOf(block, map >>> MAP_SHIFT_BITS));
@@ -131,7 +179,7 @@ export function delayedFreePartial(t: MiContext, heap: number): boolean {
   let block = Atomics.exchange(u32, dw, 0);
   let complete = true;
   while (block !== 0) {
-    const next = u32[block >>> 2]!;
+    const next = delayedNext(t, heap, block);
     if (freeDelayedBlock(t, heap, block, false)) {
       addEvent(t, heap, HeapEvent.delayedFreed);
     } else {
@@ -155,7 +203,7 @@ export function delayedFreeAll(t: MiContext, heap: number): void {
   while (Atomics.load(u32, dw) !== 0) {
     let block = Atomics.exchange(u32, dw, 0);
     while (block !== 0) {
-      const next = u32[block >>> 2]!;
+      const next = delayedNext(t, heap, block);
       freeDelayedBlock(t, heap, block, true);
       addEvent(t, heap, HeapEvent.delayedFreed);
       block = next;

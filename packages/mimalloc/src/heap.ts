@@ -10,7 +10,7 @@ import { addEvent } from './events.js';
 import { queueOf } from './page-queue.js';
 import { heldGoal, pageHold, pageHoldAbandoned, releaseHeldPages } from './held-pages.js';
 import { collectRetired, pageCollect, pageFree } from './page.js';
-import { randomSeed } from './secure.js';
+import { nextRandom, randomSeed } from './secure.js';
 import { isPagedKind, reclaimAbandoned, releaseCachedSegment, segmentAbandon } from './segment.js';
 import { BIN_QUEUES } from './size-classes.js';
 import {
@@ -19,6 +19,8 @@ import {
   HeapEvent,
   HP_ACTIVE,
   HP_DELAYED_FREE,
+  HP_DELAYED_KEY0,
+  HP_DELAYED_KEY1,
   HP_DIRECT,
   HP_EVENTS,
   HP_HEARTBEAT,
@@ -72,6 +74,11 @@ export function heapReset(t: MiContext, threadId: number, active: boolean): void
   u32[(heap + HP_MEDIUM_SEGMENTS) >>> 2] = 0;
   u32[(heap + HP_HEARTBEAT) >>> 2] = 0;
   u32[(heap + HP_RANDOM) >>> 2] = randomSeed(t.cookie, threadId);
+  // The delayed list is empty here (a heap is reset at format and after its drain), so new
+  // keys cannot strand an encoded link.
+  const key0 = t.secure ? nextRandom(u32[(heap + HP_RANDOM) >>> 2]!) : 0;
+  u32[(heap + HP_DELAYED_KEY0) >>> 2] = key0;
+  u32[(heap + HP_DELAYED_KEY1) >>> 2] = t.secure ? nextRandom(key0) : 0;
   u32.fill(0, (heap + HP_RETIRED_BINS) >>> 2, ((heap + HP_RETIRED_BINS) >>> 2) + RETIRED_BIN_WORDS);
   u32[(heap + HP_SEGMENT_CACHE) >>> 2] = 0;
   u32[(heap + HP_RETIRE_DUE) >>> 2] = 0;

@@ -75,6 +75,8 @@
  *  1228   HP_SEGMENT_CACHE   an empty segment this heap keeps (0 = none), see segment.ts
  *  1232   HP_RETIRE_DUE  the earliest `PG_RETIRE` heartbeat of its retired pages: the slow
  *                       path looks at them only once the heartbeat reaches it
+ *  1236   HP_DELAYED_KEY0 / 1240 HP_DELAYED_KEY1  secure mode's keys for the links of the
+ *                       delayed list (0 otherwise), as mimalloc's heap keys
  *  ..     up to HEAP_BYTES
  * ```
  *
@@ -373,6 +375,8 @@ export const HP_RETIRED_BINS = 1216;
 export const RETIRED_BIN_WORDS = 3;
 export const HP_SEGMENT_CACHE = 1228;
 export const HP_RETIRE_DUE = 1232;
+export const HP_DELAYED_KEY0 = 1236;
+export const HP_DELAYED_KEY1 = 1240;
 /** Bytes of one heap record. */
 export const HEAP_BYTES = 1280;
 /** Bytes of one page queue: first and last. */

@@ -3,7 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GlobalAllocator, MiB } from '@heaplab/core';
 import { expectAllocError } from '@heaplab/core/test-kit';
 
-import { collect, heapReport, mimallocBackend, registerDeferredFree, statsJson, statsTable } from '../src/index.js';
+import { collect, heapReport, mimallocBackend, mimallocOf, registerDeferredFree, statsJson, statsTable } from '../src/index.js';
+import { HP_DELAYED_FREE, USE_DELAYED_FREE } from '../src/types.js';
+import { delayedState, twoHandles } from './helpers.js';
 
 const open: GlobalAllocator[] = [];
 afterEach(() => {
@@ -48,6 +50,25 @@ describe('secure mode', () => {
     heap.free(blocks[3]!);
     heap.memory.u32[(blocks[3]! + 4) >>> 2] = 0xdeadbeef;
     expectAllocError(() => heap.malloc(64), 'HeapCorrupted');
+  });
+
+  it('encodes the links of the delayed-free list and reports a corrupted one', () => {
+    const [owner, other] = twoHandles({ secure: true });
+    open.push(other, owner);
+    // Fill past one page of 64-byte blocks, so the first page goes to the full queue and a
+    // remote free of its blocks goes through the owner's delayed list.
+    const blocks = Array.from({ length: 1100 }, () => owner.malloc(64));
+    expect(delayedState(owner, blocks[0]!)).toBe(USE_DELAYED_FREE);
+    other.free(blocks[0]!);
+    const delayedHead = Atomics.load(owner.memory.u32, (mimallocOf(owner).context.heap + HP_DELAYED_FREE) >>> 2);
+    expect(delayedHead).toBe(blocks[0]);
+    // The only block's link ends the list; encoded, it is not a plain 0.
+    expect(owner.memory.u32[blocks[0]! >>> 2]).not.toBe(0);
+    owner.check();
+    // A write after free aims the link at a live block: check() and the drain refuse it.
+    owner.memory.u32[blocks[0]! >>> 2] = blocks[500]!;
+    expect(expectAllocError(() => owner.check(), 'HeapCorrupted').message).toMatch(/delayed-free list .* corrupted/);
+    expectAllocError(() => collect(owner), 'HeapCorrupted');
   });
 
   it('detects double frees in both modes, locally and after the block was reused', () => {
