@@ -57,6 +57,12 @@ export class MiContext {
   readonly emptyPage: number;
   readonly arenaStart: number;
   readonly arenaEnd: number;
+  /**
+   * The segment map indices of the arena's first segment and one past its last: walks of
+   * every segment use these, not the whole map, since a 64 MiB heap has 16 of its 1024 words.
+   */
+  readonly mapIndexStart: number;
+  readonly mapIndexEnd: number;
   /** The segment pool: one bitmap bit per segment of the arena; use under `segmentLock`. */
   readonly pool: BitmapPageAllocator;
   /** Guards the pool, the segment map and the abandoned list: never taken per block. */
@@ -99,6 +105,8 @@ export class MiContext {
     this.heldPages = ctx.stateOffset + ST_HELD_PAGES;
     this.arenaStart = ctx.arenaStart;
     this.arenaEnd = ctx.arenaEnd;
+    this.mapIndexStart = Math.floor(ctx.arenaStart / SEGMENT_BYTES);
+    this.mapIndexEnd = Math.ceil(ctx.arenaEnd / SEGMENT_BYTES);
     this.pool = new BitmapPageAllocator(
       ctx.memory,
       ctx.stateOffset + ST_POOL,

@@ -49,7 +49,6 @@ import {
   QUEUE_BYTES,
   QUEUE_FIRST,
   RETIRED_BIN_WORDS,
-  SEGMENT_MAP_ENTRIES,
   SEGMENT_BYTES,
   SEGMENT_SHIFT,
   SG_PAGE_COUNT,
@@ -169,7 +168,7 @@ export function liveTotals(t: MiContext): LiveTotals {
     bytes += i32[(heap + HP_HUGE_BYTES) >>> 2]! - i32[(heap + HP_PENDING_BYTES) >>> 2]!;
     blocks += i32[(heap + HP_HUGE_BLOCKS) >>> 2]! - i32[(heap + HP_PENDING_BLOCKS) >>> 2]!;
   }
-  for (let index = 0; index < SEGMENT_MAP_ENTRIES; index++) {
+  for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
     if (!isPagedKind(u32[t.segmentMap + index]! & MAP_KIND_MASK)) continue;
     const segment = index * SEGMENT_BYTES;
     const pageCount = u32[(segment + SG_PAGE_COUNT) >>> 2]!;
@@ -240,7 +239,7 @@ export function heapAbandon(t: MiContext, threadId: number): void {
   }
   releaseCachedSegment(t, heap);
   const map = t.segmentMap;
-  for (let index = 0; index < SEGMENT_MAP_ENTRIES; index++) {
+  for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
     if (!isPagedKind(u32[map + index]! & MAP_KIND_MASK)) continue;
     const segment = index * 2 ** SEGMENT_SHIFT;
     if (Atomics.load(u32, (segment + SG_OWNER) >>> 2) === threadId) segmentAbandon(t, heap, segment);

@@ -39,7 +39,6 @@ import {
   SEGMENT_HEADER_BYTES,
   SEGMENT_HUGE,
   SEGMENT_LARGE,
-  SEGMENT_MAP_ENTRIES,
   SEGMENT_MEDIUM,
   SEGMENT_SMALL,
   SG_HUGE_SIZE,
@@ -100,7 +99,7 @@ export function backendStats(t: MiContext): BackendStats {
   const used = samplePeak(t);
   let headers = 0;
   let freeBlocks = t.pool.availablePages();
-  for (let index = 0; index < SEGMENT_MAP_ENTRIES; index++) {
+  for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
     const kind = u32[t.segmentMap + index]! & MAP_KIND_MASK;
     if (kind === 0 || kind > SEGMENT_HUGE) continue;
     headers++;
@@ -146,7 +145,7 @@ export function largestFreeBlock(t: MiContext): number {
       if (hasFree && BIN_BLOCK_SIZE[bin]! > best) best = BIN_BLOCK_SIZE[bin]!;
     }
   }
-  for (let index = 0; index < SEGMENT_MAP_ENTRIES; index++) {
+  for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
     const kind = u32[t.segmentMap + index]! & MAP_KIND_MASK;
     if (kind !== SEGMENT_SMALL && kind !== SEGMENT_MEDIUM) continue;
     const segment = index * SEGMENT_BYTES;
@@ -169,7 +168,7 @@ export function mimallocReport(t: MiContext): MimallocReport {
   const segments = { small: 0, medium: 0, large: 0, huge: 0, abandoned: 0, free: t.pool.availablePages() };
   const pages = { inUse: 0, full: 0, retired: 0, held: 0 };
   let hugeBytes = 0;
-  for (let index = 0; index < SEGMENT_MAP_ENTRIES; index++) {
+  for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
     const kind = u32[t.segmentMap + index]! & MAP_KIND_MASK;
     if (kind === 0 || kind > SEGMENT_HUGE) continue;
     const segment = index * SEGMENT_BYTES;
