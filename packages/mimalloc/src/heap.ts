@@ -11,7 +11,7 @@ import { queueOf } from './page-queue.js';
 import { heldGoal, pageHold, pageHoldAbandoned, releaseHeldPages } from './held-pages.js';
 import { collectRetired, pageCollect, pageFree } from './page.js';
 import { nextRandom, randomSeed } from './secure.js';
-import { isPagedKind, reclaimAbandoned, releaseCachedSegment, segmentAbandon } from './segment.js';
+import { isPagedKind, reclaimAbandoned, releaseCachedSegment, releaseEveryCachedSegment, segmentAbandon } from './segment.js';
 import { BIN_QUEUES } from './size-classes.js';
 import {
   DIRECT_WSIZE_MAX,
@@ -108,8 +108,9 @@ export function callDeferredFree(t: MiContext, force: boolean): void {
  * the delayed list (completely when `force`, waiting for producers mid-way; else only what
  * is not contended), with `force` the reclaim of every abandoned segment, every page's
  * thread_free and local_free, empty pages freed (retired ones too when `force`), and with
- * them any segment left empty. With delayed page reuse, held pages whose goal is reached are
- * freed, the others stay held even when `force`, and pages found empty are held.
+ * them any segment left empty, and with `force` every thread's cached segment. With
+ * delayed page reuse, held pages whose goal is reached are freed, the others stay held even
+ * when `force`, and pages found empty are held.
  * @throws AllocError `LockTimeout` when `force` and a producer never finishes
  */
 export function heapCollect(t: MiContext, force: boolean): void {
@@ -142,8 +143,10 @@ export function heapCollect(t: MiContext, force: boolean): void {
       page = next;
     }
   }
-  // Last: the pages freed above may have left an empty segment in the cache.
-  if (force) releaseCachedSegment(t, heap);
+  // Last: the pages freed above may have left an empty segment in this heap's cache, and
+  // an idle thread's cache must not make this thread's allocation fail (invariant 3 of
+  // `segment.ts`).
+  if (force) releaseEveryCachedSegment(t);
   addEvent(t, heap, HeapEvent.collects);
 }
 

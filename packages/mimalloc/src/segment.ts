@@ -10,13 +10,16 @@
  *    magic is `segmentMagic(S, cookie)` exactly while it is in use.
  * 2. An owned small or medium segment with a free page slot is in its owner's free-slot
  *    list of that kind (`HP_SMALL_SEGMENTS` / `HP_MEDIUM_SEGMENTS`); a full one is in none.
- * 3. A segment with no page in use is given back to the pool, except one per heap: the
+ * 3. A segment with no page in use is given back to the pool, except one per thread: its
  *    heap's cache (`HP_SEGMENT_CACHE`, as mimalloc v1's per-thread segment cache), owned,
  *    formatted, on no list. A heap whose large blocks come and go then does not take and
- *    format a segment under the lock each time. The cache is given back by a forced
- *    collect (which every allocation does before reporting the heap full), at abandon, and
- *    when a segment of another kind is needed. An empty heap holds no memory but its cache
- *    and its retired or held pages.
+ *    format a segment under the lock each time. Only the owner fills the cache word (from
+ *    0, by compare-and-swap); anyone may empty it, by exchanging it for 0, and whoever gets
+ *    the segment that way gives it back or uses it. So a forced collect, which every
+ *    allocation runs before it reports the heap full, gives back every thread's cache: an
+ *    idle thread's empty segment cannot make another thread's allocation fail. The owner
+ *    also empties its cache at abandon and when it needs a segment of another kind. An
+ *    empty heap holds no memory but its cache and its retired or held pages.
  * 4. An abandoned segment (`SG_OWNER` = 0) is on the abandoned list, as are exactly the
  *    segments with owner 0; its pages have `PG_OWNER` = 0, `NEVER_DELAYED_FREE`, are in no
  *    queue and keep accepting remote frees on thread_free.
@@ -277,8 +280,7 @@ export function pageSlotFree(t: MiContext, heap: number, page: number): void {
   const listed = hasSlotList(kind);
   if (used === 0) {
     if (listed && pageCount > 1) slotListRemove(t, heap, segment);
-    if (u32[(heap + HP_SEGMENT_CACHE) >>> 2] === 0) u32[(heap + HP_SEGMENT_CACHE) >>> 2] = segment;
-    else segmentRelease(t, segment);
+    if (Atomics.compareExchange(u32, (heap + HP_SEGMENT_CACHE) >>> 2, 0, segment) !== 0) segmentRelease(t, segment);
   } else if (listed && used === pageCount - 1) {
     slotListPush(t, heap, segment);
   }
@@ -289,22 +291,22 @@ export function pageSlotFree(t: MiContext, heap: number, page: number): void {
  * segment of another kind is given back to the pool.
  */
 function takeCachedSegment(t: MiContext, heap: number, kind: number): number {
-  const u32 = t.u32;
-  const cached = u32[(heap + HP_SEGMENT_CACHE) >>> 2]!;
+  const cached = Atomics.exchange(t.u32, (heap + HP_SEGMENT_CACHE) >>> 2, 0);
   if (cached === 0) return 0;
-  u32[(heap + HP_SEGMENT_CACHE) >>> 2] = 0;
-  if (u32[(cached + SG_KIND) >>> 2] === kind) return cached;
+  if (t.u32[(cached + SG_KIND) >>> 2] === kind) return cached;
   segmentRelease(t, cached);
   return 0;
 }
 
-/** Gives the heap's cached segment, if any, back to the pool. */
+/** Gives the cached segment of the heap at `heap`, if any, back to the pool. */
 export function releaseCachedSegment(t: MiContext, heap: number): void {
-  const u32 = t.u32;
-  const cached = u32[(heap + HP_SEGMENT_CACHE) >>> 2]!;
-  if (cached === 0) return;
-  u32[(heap + HP_SEGMENT_CACHE) >>> 2] = 0;
-  segmentRelease(t, cached);
+  const cached = Atomics.exchange(t.u32, (heap + HP_SEGMENT_CACHE) >>> 2, 0);
+  if (cached !== 0) segmentRelease(t, cached);
+}
+
+/** Gives every thread's cached segment back to the pool (invariant 3). */
+export function releaseEveryCachedSegment(t: MiContext): void {
+  for (let threadId = 1; threadId <= t.maxThreads; threadId++) releaseCachedSegment(t, t.heapOf(threadId));
 }
 
 // --- huge blocks ------------------------------------------------------------------------------

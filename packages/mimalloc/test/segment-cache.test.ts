@@ -15,17 +15,17 @@ function events(heap: GlobalAllocator): { segmentsAllocated: number; segmentsFre
 describe('the segment cache (one empty segment per heap)', () => {
   it('keeps the last emptied segment, so a block that comes and goes takes no new segment', () => {
     const heap = heapOf();
-    // 100 KB blocks live in medium pages, the only page of their segment here.
-    heap.free(heap.malloc(100_000));
-    expect(heapReport(heap).segments.medium).toBe(1);
+    // 1 MiB blocks live in large pages, one per segment, never retired.
+    heap.free(heap.malloc(MiB));
+    expect(heapReport(heap).segments.large).toBe(1);
     heap.check();
     const before = events(heap);
-    for (let i = 0; i < 50; i++) heap.free(heap.malloc(100_000));
+    for (let i = 0; i < 50; i++) heap.free(heap.malloc(MiB));
     expect(events(heap)).toMatchObject({ segmentsAllocated: before.segmentsAllocated, segmentsFreed: before.segmentsFreed });
     heap.check();
     // A forced collect gives it back.
     collect(heap, true);
-    expect(heapReport(heap).segments.medium).toBe(0);
+    expect(heapReport(heap).segments.large).toBe(0);
     expect(heap.stats().usedBytes).toBe(0);
     heap.check();
     heap.detach();
@@ -33,11 +33,11 @@ describe('the segment cache (one empty segment per heap)', () => {
 
   it('gives the cached segment back when another kind is needed, and when the heap is full', () => {
     const heap = heapOf(16 * MiB);
-    heap.free(heap.malloc(100_000));
-    expect(heapReport(heap).segments.medium).toBe(1);
-    // A small block needs a small segment: the medium one goes back to the pool first.
+    heap.free(heap.malloc(MiB));
+    expect(heapReport(heap).segments.large).toBe(1);
+    // A small block needs a small segment: the large one goes back to the pool first.
     const small = heap.malloc(64);
-    expect(heapReport(heap).segments).toMatchObject({ small: 1, medium: 0 });
+    expect(heapReport(heap).segments).toMatchObject({ small: 1, large: 0 });
     heap.free(small);
     // The small segment is cached now; a huge block as large as the whole arena still fits.
     expect(heapReport(heap).segments.small).toBe(1);
@@ -48,13 +48,38 @@ describe('the segment cache (one empty segment per heap)', () => {
     heap.detach();
   });
 
+  it("does not make another thread's allocation fail: a forced collect takes every cache", () => {
+    // Three segments of arena: the idle thread's cache is one of them.
+    const heap = heapOf(16 * MiB);
+    const idle = GlobalAllocator.attachSync(heap.buffer, { backends: [mimallocBackend] });
+    idle.free(idle.malloc(MiB));
+    expect(heapReport(heap).segments.large).toBe(1);
+    expect(heap.stats().usedBytes).toBe(0);
+    // A huge block as large as the arena allows, while the idle thread stays attached.
+    const whole = heap.malloc(heap.stats().totalBytes - 64 * 1024);
+    expect(whole).not.toBe(0);
+    expect(heapReport(heap).segments.large).toBe(0);
+    heap.free(whole);
+    heap.check();
+    // Paged allocations too: fill the arena with large pages (one 2 MiB block each) while the idle thread holds a
+    // cached segment again.
+    idle.free(idle.malloc(MiB));
+    const large: number[] = [];
+    for (let block = heap.malloc(2 * MiB); block !== 0; block = heap.malloc(2 * MiB)) large.push(block);
+    expect(heapReport(heap).segments).toMatchObject({ large: large.length, free: 0 });
+    for (const block of large) heap.free(block);
+    heap.check();
+    idle.detach();
+    heap.detach();
+  });
+
   it('is given back when its thread detaches', () => {
     const heap = heapOf();
     const other = GlobalAllocator.attachSync(heap.buffer, { backends: [mimallocBackend] });
-    other.free(other.malloc(100_000));
-    expect(heapReport(heap).segments.medium).toBe(1);
+    other.free(other.malloc(MiB));
+    expect(heapReport(heap).segments.large).toBe(1);
     other.detach();
-    expect(heapReport(heap).segments.medium).toBe(0);
+    expect(heapReport(heap).segments.large).toBe(0);
     heap.check();
     heap.detach();
   });
