@@ -186,9 +186,9 @@ export function liveTotals(t: MiContext): LiveTotals {
 
 /**
  * Raises the recorded peak of usedBytes to the current total and returns the total.
- * Sampled whenever a page is initialised, a segment or a huge block is taken, and figures
- * are read, so the peak can miss a high point reached between two samples by at most the
- * blocks handed out from pages already initialised (no per-block counter is kept: see
+ * Sampled whenever a page slot or a huge block is taken and whenever figures are read, so
+ * the peak misses a high point reached between two samples by at most the blocks handed
+ * out meanwhile from pages that were already in use (no per-block counter is kept: see
  * `types.ts`).
  */
 export function samplePeak(t: MiContext): number {

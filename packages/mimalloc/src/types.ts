@@ -105,7 +105,6 @@
  *  S+32    SG_SPAN       segments spanned (huge: several; else 1)
  *  S+36    SG_HUGE_BLOCK huge: the block's address
  *  S+40    SG_HUGE_SIZE  huge: the block's usable bytes
- *  S+44    SG_PAGES_HIGH most pages in use at once since the segment was taken
  *  S+64    page descriptors: SG_PAGES, PAGE_DESCRIPTOR_BYTES each, page i at
  *          S + SG_PAGES + i * 128 (huge segments have none)
  *  S+SEGMENT_HEADER_BYTES  page 0's memory (page 0 is shortened by the header); page i
@@ -292,7 +291,6 @@ export const SG_PREV = 28;
 export const SG_SPAN = 32;
 export const SG_HUGE_BLOCK = 36;
 export const SG_HUGE_SIZE = 40;
-export const SG_PAGES_HIGH = 44;
 export const SG_PAGES = 64;
 export const PAGE_DESCRIPTOR_BYTES = 128;
 /** log2 of `PAGE_DESCRIPTOR_BYTES`. */
