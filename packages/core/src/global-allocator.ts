@@ -170,6 +170,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    */
   private unpublishedMallocs = 0;
   private unpublishedFrees = 0;
+  /** Set by `detach()`: from then on every call throws and counts nothing. */
+  private detached = false;
 
   private constructor(heap: SharedHeap, descriptor: AnyDescriptor, threadId: number) {
     this.heap = heap;
@@ -593,6 +595,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       this.registry.finishRelease(this.threadId);
     }
     this.backend = detachedBackend();
+    this.detached = true;
   }
 
   /**
@@ -651,17 +654,21 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   // --- helpers ---------------------------------------------------------------------------
 
-  /** Every allocation goes through here: the safe point where due delayed frees run. */
-  /** Adds the calls counted in this handle to its thread's counters in the registry. */
+  /**
+   * Adds the calls counted in this handle to its thread's counters in the registry. After
+   * detach it only drops them: the calls failed, and the slot may be another thread's.
+   */
   private publishCalls(): void {
-    // Nothing to add after detach: the slot may belong to another thread by then.
     if (this.unpublishedMallocs === 0 && this.unpublishedFrees === 0) return;
-    this.f64[this.counters + Counter.malloc]! += this.unpublishedMallocs;
-    this.f64[this.counters + Counter.free]! += this.unpublishedFrees;
+    if (!this.detached) {
+      this.f64[this.counters + Counter.malloc]! += this.unpublishedMallocs;
+      this.f64[this.counters + Counter.free]! += this.unpublishedFrees;
+    }
     this.unpublishedMallocs = 0;
     this.unpublishedFrees = 0;
   }
 
+  /** Every allocation goes through here: the safe point where due delayed frees run. */
   private allocate(size: number, align: number): number {
     if (this.delayedDue) this.processDelayed();
     const address = this.backend.allocate(size, align);

@@ -145,4 +145,19 @@ describe('GlobalAllocator faces', () => {
     other.detach();
     heap.detach();
   });
+
+  it('counts no call made through a detached handle, even once its slot is reused', () => {
+    const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
+    const other = GlobalAllocator.attachSync(heap.buffer);
+    const slot = other.threadId;
+    other.detach();
+    const third = GlobalAllocator.attachSync(heap.buffer);
+    expect(third.threadId).toBe(slot);
+    for (let i = 0; i < CALL_PUBLISH_INTERVAL; i++) expectAllocError(() => other.malloc(16), 'InvalidParam');
+    expectAllocError(() => other.stats(), 'InvalidParam');
+    other.detach();
+    expect(heap.stats().calls).toMatchObject({ malloc: 0, free: 0 });
+    third.detach();
+    heap.detach();
+  });
 });
