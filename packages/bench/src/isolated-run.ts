@@ -21,27 +21,49 @@ export type IsolatedRunReply = { ok: true; run: ThreadedRun } | { ok: false; mes
 const fromSource = import.meta.url.endsWith('.ts');
 
 /**
- * Runs `request` (one thread) in a child process and resolves with its figures.
- * @throws Error with the child's message when the run fails there, or when the child exits
- *   without replying
+ * How long past its duration a timed run may take before its process is killed: start-up,
+ * heap set-up and pre-faulting, and the verified run's final checks, with room to spare.
  */
-export function runThreadedIsolated(request: IsolatedRunRequest): Promise<ThreadedRun> {
+export const ISOLATED_RUN_GRACE_SECONDS = 60;
+
+/**
+ * Runs `request` (one thread) in a child process and resolves with its figures. A timed run
+ * whose process has not replied `graceSeconds` after its duration is killed; a run bounded
+ * by iterations only has no such limit.
+ * @throws Error with the child's message when the run fails there, when the child exits
+ *   without replying, or when it was killed for taking too long
+ */
+export function runThreadedIsolated(
+  request: IsolatedRunRequest,
+  graceSeconds = ISOLATED_RUN_GRACE_SECONDS,
+): Promise<ThreadedRun> {
   const entry = fileURLToPath(new URL(fromSource ? './run-child.ts' : './run-child.js', import.meta.url));
   // From source (tests, tsx), the child loads TypeScript through tsx and resolves the
   // workspace packages to their src/ by the `source` export condition, as the tests do.
   const execArgv = fromSource ? ['--conditions=source', '--import', 'tsx'] : [];
   const child = fork(entry, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise<ThreadedRun>((resolve, reject) => {
-    let replied = false;
+    let settled = false;
+    const settle = (outcome: () => void): void => {
+      if (settled) return;
+      settled = true;
+      if (watchdog !== null) clearTimeout(watchdog);
+      outcome();
+    };
+    const fail = (message: string): void => {
+      settle(() => reject(new Error(message)));
+      // A process that cannot reply must not outlive the run, nor keep this one waiting.
+      if (child.exitCode === null && child.signalCode === null) child.kill();
+    };
+    const limitSeconds = request.durationSeconds + graceSeconds;
+    const watchdog = Number.isFinite(limitSeconds)
+      ? setTimeout(() => fail(`the benchmark process took longer than ${limitSeconds} s and was killed`), limitSeconds * 1000)
+      : null;
     child.once('message', (reply: IsolatedRunReply) => {
-      replied = true;
-      if (reply.ok) resolve(reply.run);
-      else reject(new Error(reply.message));
+      settle(() => (reply.ok ? resolve(reply.run) : reject(new Error(reply.message))));
     });
-    child.once('error', (error) => reject(new Error(`the benchmark process failed: ${error.message}`)));
-    child.once('exit', (code, signal) => {
-      if (!replied) reject(new Error(`the benchmark process exited (${signal ?? `code ${code}`}) before replying`));
-    });
+    child.once('error', (error) => fail(`the benchmark process failed: ${error.message}`));
+    child.once('exit', (code, signal) => fail(`the benchmark process exited (${signal ?? `code ${code}`}) before replying`));
     child.send(request);
   });
 }

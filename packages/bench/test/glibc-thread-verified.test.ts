@@ -103,4 +103,21 @@ describe('a one-thread row in a process of its own', () => {
     });
     await expect(failing).rejects.toThrow(/unknown backend 'no-such-backend'/);
   });
+
+  it('kills a timed run that overstays its grace', async () => {
+    // With no grace the watchdog fires first: the child needs its start-up plus the run.
+    const overstaying = runThreadedIsolated(
+      {
+        contender: backendContender('mimalloc'),
+        workload: 'glibc-thread',
+        threads: 1,
+        durationSeconds: 0.2,
+        maxIterations: Infinity,
+        verify: false,
+        heapBytes: 64 << 20,
+      },
+      0,
+    );
+    await expect(overstaying).rejects.toThrow(/took longer than 0.2 s and was killed/);
+  });
 });
