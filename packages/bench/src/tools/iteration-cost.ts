@@ -54,9 +54,15 @@ function runAll(spec: string, seconds: number): void {
     let output = '';
     const child = fork(self, [spec, String(seconds), '--variant', String(index)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('exit', (code) => {
-      if (code !== 0) throw new Error(`variant '${VARIANTS[index]}' exited with code ${code}`);
-      results.push(Number(output.trim()));
+    child.on('exit', (code, signal) => {
+      const nanoseconds = Number(output.trim());
+      if (code !== 0 || output.trim() === '' || !Number.isFinite(nanoseconds)) {
+        const how = signal !== null ? `was killed by ${signal}` : code !== 0 ? `exited with code ${code}` : `printed '${output.trim()}'`;
+        console.error(`iteration-cost: variant '${VARIANTS[index]}' ${how}`);
+        process.exitCode = 1;
+        return;
+      }
+      results.push(nanoseconds);
       next(index + 1);
     });
   };
@@ -77,5 +83,10 @@ if (!(seconds > 0)) {
   console.error(`usage: iteration-cost [backend-spec] [seconds > 0]; got '${secondsArgument}'`);
   process.exit(1);
 }
-if (flag === '--variant') await runVariant(Number(variant), spec, seconds);
+if (flag === '--variant') {
+  await runVariant(Number(variant), spec, seconds).catch((error: unknown) => {
+    console.error(`iteration-cost: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}
 else runAll(spec, seconds);
