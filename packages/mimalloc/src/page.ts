@@ -359,6 +359,9 @@ export function collectRetired(t: MiContext, heap: number, force: boolean): void
     while (bits !== 0) {
       const lowest = bits & -bits;
       bits ^= lowest;
+      // A page is retired as its bin's only page and, having free blocks, stays first: only
+      // the first page needs looking at. A bin whose first page is gone or no longer
+      // retired (a block was taken from it) loses its bit by not being kept in `keep`.
       const page = u32[(queueOf(heap, (word << 5) + 31 - Math.clz32(lowest)) + QUEUE_FIRST) >>> 2]!;
       if (page === 0) continue;
       const w = page >>> 2;
