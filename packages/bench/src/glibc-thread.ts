@@ -101,6 +101,7 @@ export async function runThroughputRows(
           wallSeconds: run.wallSeconds,
           perSecond: run.perSecond,
           peakUsedBytes: run.peakUsedBytes,
+          ...(run.peakUsedSampled ? { peakUsedSampled: true } : {}),
           peakFootprintBytes: null,
           ...noteFor(contender, threads),
           ...options.extraFields(run, threads),

@@ -38,6 +38,8 @@ export interface ThroughputRow {
   /** Iterations per second while the threads ran (see `ThreadedRun.perSecond`). */
   perSecond: number;
   peakUsedBytes: number | null;
+  /** True when `peakUsedBytes` is sampled by the backend, so a lower bound (mimalloc). */
+  peakUsedSampled?: boolean;
   peakFootprintBytes: number | null;
   /** Something the reader must know about this row (e.g. a lock around the allocator). */
   note?: string;

@@ -51,6 +51,9 @@ export function glibcThreadTable(rows: readonly ThroughputRow[], efficiency: rea
   );
 }
 
+/** Marks a peak that the backend samples: the true peak may be higher. */
+const SAMPLED_MARK = '>=';
+
 /** The columns both throughput tables start with: who, how many threads, how fast, peak used. */
 function rateColumns(row: ThroughputRow, best: Map<number, number>, system: Map<number, number>): string[] {
   return [
@@ -59,7 +62,7 @@ function rateColumns(row: ThroughputRow, best: Map<number, number>, system: Map<
     formatRate(row.perSecond),
     formatRatio(row.perSecond, system.get(row.threads)),
     row.kind === 'heaplab' ? formatRatio(row.perSecond, best.get(row.threads)) : '-',
-    formatBytes(row.peakUsedBytes),
+    `${row.peakUsedSampled === true ? SAMPLED_MARK : ''}${formatBytes(row.peakUsedBytes)}`,
   ];
 }
 
@@ -99,6 +102,9 @@ export function footnotes(results: BenchResults): string[] {
     seen.add(text);
   };
   const all = [...results.glibcThread, ...results.allocPairs, ...results.heapEfficiency, ...results.randomFree];
+  if ([...results.glibcThread, ...results.allocPairs].some((row) => row.error === undefined && row.peakUsedSampled === true)) {
+    add(`note: peak used marked ${SAMPLED_MARK}: sampled by the backend (at page takes and when figures are read), so a lower bound`);
+  }
   for (const row of all) {
     const threads = 'threads' in row ? ` (${row.threads} thread${row.threads === 1 ? '' : 's'})` : '';
     if (row.error !== undefined) add(`FAILED: ${row.label}${threads}: ${row.error}`);

@@ -44,6 +44,8 @@ export interface ThreadedRun {
   perSecond: number;
   /** The heap's `peakUsedBytes` (heaplab backends only). */
   peakUsedBytes: number | null;
+  /** The heap's `peakUsedSampled`: the peak is a sampled lower bound (heaplab backends only). */
+  peakUsedSampled: boolean;
   /** Highest byte any block reached, from the arena's start: the heap this run needed. */
   peakFootprintBytes: number | null;
   /** `check()` of the heap after the run (heaplab backends only). */
@@ -95,13 +97,15 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
     const wallSeconds = (performance.now() - started) / 1000;
     const highWater = Math.max(...outcomes.map((outcome) => outcome.highWater));
     const check = prepared.heap?.check() ?? null;
+    const stats = prepared.heap?.stats() ?? null;
     return {
       iterations: outcomes.reduce((sum, outcome) => sum + outcome.iterations, 0),
       perThreadIterations: outcomes.map((outcome) => outcome.iterations),
       threadSeconds: outcomes.map((outcome) => outcome.seconds),
       wallSeconds,
       perSecond: outcomes.reduce((sum, outcome) => sum + (outcome.seconds > 0 ? outcome.iterations / outcome.seconds : 0), 0),
-      peakUsedBytes: prepared.heap?.stats().peakUsedBytes ?? null,
+      peakUsedBytes: stats?.peakUsedBytes ?? null,
+      peakUsedSampled: stats?.peakUsedSampled ?? false,
       peakFootprintBytes: prepared.footprintBase === null || highWater === 0 ? null : highWater - prepared.footprintBase,
       check,
       maxRssKiB: process.resourceUsage().maxRSS,

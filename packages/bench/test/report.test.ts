@@ -14,6 +14,7 @@ const results: BenchResults = {
   glibcThread: [
     { label: 'basic', kind: 'heaplab', threads: 1, iterations: 2e6, wallSeconds: 1, perSecond: 2e6, peakUsedBytes: 100_000, peakFootprintBytes: 120_000 },
     { label: 'tlsf', kind: 'heaplab', threads: 1, iterations: 4e6, wallSeconds: 1, perSecond: 4e6, peakUsedBytes: 90_000, peakFootprintBytes: 100_000 },
+    { label: 'mimalloc', kind: 'heaplab', threads: 1, iterations: 1e6, wallSeconds: 1, perSecond: 1e6, peakUsedBytes: 61_000, peakUsedSampled: true, peakFootprintBytes: 4 << 20 },
     { label: 'system', kind: 'system', threads: 1, iterations: 8e6, wallSeconds: 1, perSecond: 8e6, peakUsedBytes: null, peakFootprintBytes: null },
     { label: 'buddy', kind: 'heaplab', threads: 1, iterations: 0, wallSeconds: 0, perSecond: 0, peakUsedBytes: null, peakFootprintBytes: null, error: 'boom' },
   ],
@@ -27,6 +28,10 @@ describe('summary table', () => {
     const text = summary(results);
     expect(text).toMatch(/^basic +1 +2\.00 M\/s +0\.25x +0\.50x +97\.7 KiB +117 KiB +93\.4 %$/m);
     expect(text).toMatch(/^tlsf +1 +4\.00 M\/s +0\.50x +1\.00x/m);
+    // A sampled peak is marked as a lower bound, once explained.
+    expect(text).toMatch(/^mimalloc +1 +1\.00 M\/s +0\.13x +0\.25x +>=59\.6 KiB /m);
+    expect(text).toMatch(/^basic +1 .* 97\.7 KiB /m);
+    expect(text.match(/note: peak used marked >=/g)?.length).toBe(1);
     expect(text).toContain('FAILED: buddy (1 thread): boom');
     expect(text).toContain('not available: @heaplab/slab: not built');
   });

@@ -212,6 +212,7 @@ export class BuddyAllocator implements Backend {
       totalBytes: blocks.field(ST_TOTAL),
       usedBytes: used,
       peakUsedBytes: blocks.field(ST_PEAK),
+      peakUsedSampled: false,
       requestedBytes: blocks.field(ST_REQUESTED),
       grantedBytes: used,
       metadataBytes: blocks.field(ST_METADATA),

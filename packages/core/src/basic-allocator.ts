@@ -624,6 +624,7 @@ export class BasicAllocator implements Backend {
       totalBytes: u32[this.sTotal]!,
       usedBytes: u32[this.sUsed]!,
       peakUsedBytes: u32[this.sPeak]!,
+      peakUsedSampled: false,
       requestedBytes: u32[this.sRequested]!,
       grantedBytes: u32[this.sGranted]!,
       metadataBytes: live * HEADER_BYTES + u32[this.sPoolCount]! * SENTINEL_BYTES,

@@ -100,8 +100,14 @@ export interface BackendStats {
   totalBytes: number;
   /** Bytes taken by live blocks, headers and padding included (`usedBytes()`). */
   usedBytes: number;
-  /** Highest `usedBytes` seen since the heap was formatted. */
+  /** Highest `usedBytes` seen since the heap was formatted (see `peakUsedSampled`). */
   peakUsedBytes: number;
+  /**
+   * False when the peak is kept at every call, so exact. True when the backend samples it
+   * instead (mimalloc, whose fast paths keep no shared byte count): the peak is then a lower
+   * bound, which misses at most what was handed out between two samples.
+   */
+  peakUsedSampled: boolean;
   /**
    * Sum of the sizes callers asked for, over live blocks; null when the backend does not
    * record requested sizes (size-class backends, whose blocks carry no header, need not:

@@ -212,6 +212,7 @@ describe('block sizes', () => {
     alloc.release(a);
     alloc.release(b);
     expect(alloc.stats().peakUsedBytes).toBe(1008 + 2008);
+    expect(alloc.stats().peakUsedSampled).toBe(false);
     expect(alloc.usedBytes()).toBe(0);
   });
 });

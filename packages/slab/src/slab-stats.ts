@@ -83,6 +83,7 @@ export function slabStats(heap: SlabAllocator): BackendStats {
     totalBytes: heap.totalBytes(),
     usedBytes: used,
     peakUsedBytes: u32[heap.sPeak]!,
+    peakUsedSampled: false,
     requestedBytes: null,
     grantedBytes: used,
     metadataBytes: u32[heap.sPageMapPages]! * PAGE_SIZE + slabHeaderBytes,

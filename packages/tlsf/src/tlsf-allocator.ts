@@ -439,6 +439,7 @@ export class TlsfAllocator implements Backend {
       totalBytes: u32[this.sTotal]!,
       usedBytes: used,
       peakUsedBytes: u32[this.sPeak]!,
+      peakUsedSampled: false,
       requestedBytes: u32[this.sRequested]!,
       grantedBytes: used - live * HEADER_BYTES,
       metadataBytes: live * HEADER_BYTES + u32[this.sPoolCount]! * POOL_OVERHEAD_BYTES,
