@@ -89,6 +89,7 @@ describe('pools', () => {
       totalBytes: 8 * MiB - 512 * KiB,
       usedBytes: 0,
       peakUsedBytes: 0,
+      peakUsedSampled: false,
       requestedBytes: 0,
       grantedBytes: 0,
       metadataBytes: 512 * KiB,

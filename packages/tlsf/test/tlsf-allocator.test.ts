@@ -62,6 +62,7 @@ describe('init and pools', () => {
       totalBytes: blockSize,
       usedBytes: 0,
       peakUsedBytes: 0,
+      peakUsedSampled: false,
       requestedBytes: 0,
       grantedBytes: 0,
       metadataBytes: 16,
