@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { discoverBackends } from '../src/backends.js';
 import { backendContender, baselineContender, type Contender } from '../src/contenders.js';
 import { sharedTables } from '../src/tables.js';
-import { runThreadedIsolated } from '../src/isolated-run.js';
+import { type IsolatedRunRequest, runThreadedIsolated } from '../src/isolated-run.js';
 import { runThreaded } from '../src/threaded-run.js';
 
 // The shared multithread test: every backend that registers, through a verified
@@ -71,16 +71,22 @@ describe('a failing thread', () => {
 });
 
 describe('a one-thread row in a process of its own', () => {
-  it('runs there and brings back the same figures a run here gives', async () => {
-    const request = {
-      contender: backendContender('mimalloc'),
-      workload: 'glibc-thread' as const,
+  /** A one-thread glibc-thread request on a 64 MiB heap, bounded by `maxIterations`. */
+  function oneThread(backend: string, overrides: Partial<IsolatedRunRequest> = {}): IsolatedRunRequest {
+    return {
+      contender: backendContender(backend),
+      workload: 'glibc-thread',
       threads: 1,
       durationSeconds: Infinity,
       maxIterations: ITERATIONS,
       verify: true,
       heapBytes: 64 << 20,
+      ...overrides,
     };
+  }
+
+  it('runs there and brings back the same figures a run here gives', async () => {
+    const request = oneThread('mimalloc');
     const isolated = await runThreadedIsolated(request);
     const here = await runThreaded({ ...request, tablesBuffer });
     expect(isolated.iterations).toBe(ITERATIONS);
@@ -92,32 +98,13 @@ describe('a one-thread row in a process of its own', () => {
   });
 
   it("fails with the child's reason", async () => {
-    const failing = runThreadedIsolated({
-      contender: backendContender('no-such-backend'),
-      workload: 'glibc-thread',
-      threads: 1,
-      durationSeconds: Infinity,
-      maxIterations: 10,
-      verify: false,
-      heapBytes: 64 << 20,
-    });
+    const failing = runThreadedIsolated(oneThread('no-such-backend', { maxIterations: 10, verify: false }));
     await expect(failing).rejects.toThrow(/unknown backend 'no-such-backend'/);
   });
 
   it('kills a timed run that overstays its grace', async () => {
     // With no grace the watchdog fires first: the child needs its start-up plus the run.
-    const overstaying = runThreadedIsolated(
-      {
-        contender: backendContender('mimalloc'),
-        workload: 'glibc-thread',
-        threads: 1,
-        durationSeconds: 0.2,
-        maxIterations: Infinity,
-        verify: false,
-        heapBytes: 64 << 20,
-      },
-      0,
-    );
+    const overstaying = runThreadedIsolated(oneThread('mimalloc', { durationSeconds: 0.2, maxIterations: Infinity, verify: false }), 0);
     await expect(overstaying).rejects.toThrow(/took longer than 0.2 s and was killed/);
   });
 });
