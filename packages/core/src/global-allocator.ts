@@ -19,7 +19,7 @@ import {
 } from './backend-registry.js';
 import { AllocError, hex } from './errors.js';
 import { DEFAULT_HELD_LIMIT_BYTES, type DelayedFreeStats, DelayedFrees, formatDelayedFrees } from './delayed-free.js';
-import { Counter, HeapFlag, LOCK_COUNT, LockIndex, POISON_BYTE } from './heap-layout.js';
+import { Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LockIndex, POISON_BYTE } from './heap-layout.js';
 import type {
   Backend,
   BackendDescriptor,
@@ -154,8 +154,13 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   private readonly descriptor: AnyDescriptor;
   private readonly heapMutex: SharedMutex;
   private readonly poolsMutex: SharedMutex;
-  private readonly f64: Float64Array;
-  private readonly counters: number;
+  /**
+   * Where this thread's call counters live: its registry slot in shared memory, and after
+   * `detach()` a private array, so a call through a detached handle (which throws) can
+   * never count into a slot that another thread may own by then.
+   */
+  private f64: Float64Array;
+  private counters: number;
   private readonly qsbr: Qsbr;
   private readonly delayed: DelayedFrees;
   private readonly poisonFreed: boolean;
@@ -171,8 +176,6 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    */
   private unpublishedMallocs = 0;
   private unpublishedFrees = 0;
-  /** Set by `detach()`: from then on every call throws and counts nothing. */
-  private detached = false;
 
   private constructor(heap: SharedHeap, descriptor: AnyDescriptor, threadId: number) {
     this.heap = heap;
@@ -596,7 +599,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       this.registry.finishRelease(this.threadId);
     }
     this.backend = detachedBackend();
-    this.detached = true;
+    this.f64 = new Float64Array(COUNTER_COUNT);
+    this.counters = 0;
   }
 
   /**
@@ -655,16 +659,11 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   // --- helpers ---------------------------------------------------------------------------
 
-  /**
-   * Adds the calls counted in this handle to its thread's counters in the registry. After
-   * detach it only drops them: the calls failed, and the slot may be another thread's.
-   */
+  /** Adds the calls counted in this handle to its thread's counters in the registry. */
   private publishCalls(): void {
     if (this.unpublishedMallocs === 0 && this.unpublishedFrees === 0) return;
-    if (!this.detached) {
-      this.f64[this.counters + Counter.malloc]! += this.unpublishedMallocs;
-      this.f64[this.counters + Counter.free]! += this.unpublishedFrees;
-    }
+    this.f64[this.counters + Counter.malloc]! += this.unpublishedMallocs;
+    this.f64[this.counters + Counter.free]! += this.unpublishedFrees;
     this.unpublishedMallocs = 0;
     this.unpublishedFrees = 0;
   }

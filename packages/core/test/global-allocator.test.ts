@@ -154,9 +154,12 @@ describe('GlobalAllocator faces', () => {
     const third = GlobalAllocator.attachSync(heap.buffer);
     expect(third.threadId).toBe(slot);
     for (let i = 0; i < CALL_PUBLISH_INTERVAL; i++) expectAllocError(() => other.malloc(16), 'InvalidParam');
+    expectAllocError(() => other.calloc(2, 8), 'InvalidParam');
+    expectAllocError(() => other.alignedAlloc(64, 8), 'InvalidParam');
+    expectAllocError(() => other.realloc(heap.arenaStart, 8), 'InvalidParam');
     expectAllocError(() => other.stats(), 'InvalidParam');
     other.detach();
-    expect(heap.stats().calls).toMatchObject({ malloc: 0, free: 0 });
+    expect(heap.stats().calls).toEqual({ malloc: 0, free: 0, calloc: 0, realloc: 0, alignedAlloc: 0, failed: 0, freeDelayed: 0 });
     third.detach();
     heap.detach();
   });
