@@ -13,9 +13,10 @@
  * 3. A segment with no page in use is given back to the pool, except one per thread: its
  *    heap's cache (`HP_SEGMENT_CACHE`, as mimalloc v1's per-thread segment cache), owned,
  *    formatted, on no list. A heap whose large blocks come and go then does not take and
- *    format a segment under the lock each time. Only the owner fills the cache word (from
- *    0, by compare-and-swap); anyone may empty it, by exchanging it for 0, and whoever gets
- *    the segment that way gives it back or uses it. So a forced collect, which every
+ *    format a segment under the lock each time. Only the owner (or the thread abandoning
+ *    the heap for it) fills the cache word, from 0 by compare-and-swap; the owner takes it
+ *    by exchanging it for 0, any other thread only under the segment lock, giving the
+ *    segment back before it lets go of the lock. So a forced collect, which every
  *    allocation runs before it reports the heap full, gives back every thread's cache: an
  *    idle thread's empty segment cannot make another thread's allocation fail. The owner
  *    also empties its cache at abandon and when it needs a segment of another kind. An
@@ -155,18 +156,25 @@ function tryAllocAt(t: MiContext, at: number, span: number): number {
 
 /** Gives a segment (and the rest of its span) back to the pool. */
 export function segmentRelease(t: MiContext, segment: number): void {
-  const u32 = t.u32;
-  const s = segment >>> 2;
-  const span = u32[s + (SG_SPAN >>> 2)]!;
   t.segmentLock.lock();
   try {
-    u32[s + (SG_MAGIC >>> 2)] = 0;
-    Atomics.store(u32, s + (SG_OWNER >>> 2), 0);
-    u32.fill(0, t.segmentMap + (segment >>> SEGMENT_SHIFT), t.segmentMap + (segment >>> SEGMENT_SHIFT) + span);
-    t.pool.deallocPages(segment, span);
+    releaseLocked(t, segment);
   } finally {
     t.segmentLock.unlock();
   }
+}
+
+/** `segmentRelease` for a caller that holds the segment lock. */
+function releaseLocked(t: MiContext, segment: number): void {
+  const u32 = t.u32;
+  const s = segment >>> 2;
+  const span = u32[s + (SG_SPAN >>> 2)]!;
+  u32[s + (SG_MAGIC >>> 2)] = 0;
+  Atomics.store(u32, s + (SG_OWNER >>> 2), 0);
+  u32.fill(0, t.segmentMap + (segment >>> SEGMENT_SHIFT), t.segmentMap + (segment >>> SEGMENT_SHIFT) + span);
+  t.pool.deallocPages(segment, span);
+  // Counted in the heap of the thread giving it back, which may not be the owner's: event
+  // counters are written by their own thread only.
   addEvent(t, t.heap, HeapEvent.segmentsFreed);
 }
 
@@ -293,15 +301,34 @@ function takeCachedSegment(t: MiContext, heap: number, kind: number): number {
   return 0;
 }
 
-/** Gives the cached segment of the heap at `heap`, if any, back to the pool. */
+/**
+ * Gives the cached segment of the heap at `heap`, if any, back to the pool. The exchange and
+ * the release happen under one hold of the segment lock: a thread abandoning that heap
+ * calls this first, so once it holds the lock no other thread is between taking the
+ * segment and giving it back, and its walk of the map cannot abandon a segment that is
+ * about to be freed.
+ */
 export function releaseCachedSegment(t: MiContext, heap: number): void {
-  const cached = Atomics.exchange(t.u32, (heap + HP_SEGMENT_CACHE) >>> 2, 0);
-  if (cached !== 0) segmentRelease(t, cached);
+  t.segmentLock.lock();
+  try {
+    const cached = Atomics.exchange(t.u32, (heap + HP_SEGMENT_CACHE) >>> 2, 0);
+    if (cached !== 0) releaseLocked(t, cached);
+  } finally {
+    t.segmentLock.unlock();
+  }
 }
 
-/** Gives every thread's cached segment back to the pool (invariant 3). */
+/** Gives every thread's cached segment back to the pool (invariant 3), under one lock hold. */
 export function releaseEveryCachedSegment(t: MiContext): void {
-  for (let threadId = 1; threadId <= t.maxThreads; threadId++) releaseCachedSegment(t, t.heapOf(threadId));
+  t.segmentLock.lock();
+  try {
+    for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
+      const cached = Atomics.exchange(t.u32, (t.heapOf(threadId) + HP_SEGMENT_CACHE) >>> 2, 0);
+      if (cached !== 0) releaseLocked(t, cached);
+    }
+  } finally {
+    t.segmentLock.unlock();
+  }
 }
 
 // --- huge blocks ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { collect, heapReport, mimallocBackend, mimallocOf } from '../src/index.js';
 import { HP_SEGMENT_CACHE } from '../src/types.js';
+import { MiWorker } from './mi-workers.js';
 
 function heapOf(bytes = 32 * MiB): GlobalAllocator {
   return GlobalAllocator.create({ backend: mimallocBackend, heapBytes: bytes });
@@ -72,6 +73,27 @@ describe('the segment cache (one empty segment per heap)', () => {
     idle.detach();
     heap.detach();
   });
+
+  it('survives forced collects in one thread while other threads fill their caches and detach', async () => {
+    const heap = heapOf(64 * MiB);
+    const workers = [new MiWorker(), new MiWorker(), new MiWorker()];
+    try {
+      await Promise.all([
+        workers[0]!.run({ kind: 'cache-and-detach', buffer: heap.buffer, rounds: 400 }),
+        workers[1]!.run({ kind: 'cache-and-detach', buffer: heap.buffer, rounds: 400 }),
+        workers[2]!.run({ kind: 'forced-collects', buffer: heap.buffer, rounds: 2000 }),
+      ]);
+    } finally {
+      await Promise.all(workers.map((worker) => worker.terminate()));
+    }
+    heap.check();
+    // No segment was lost or given back twice: all of them are free again.
+    collect(heap, true);
+    expect(heapReport(heap).segments).toMatchObject({ small: 0, medium: 0, large: 0, huge: 0, abandoned: 0 });
+    expect(heap.stats().largestFreeBlock).toBe(heap.totalBytes());
+    heap.check();
+    heap.detach();
+  }, 60_000);
 
   it('is given back when its thread detaches', () => {
     const heap = heapOf();

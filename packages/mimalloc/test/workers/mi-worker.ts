@@ -14,7 +14,9 @@ export type MiTask =
   | { kind: 'owner-fill'; buffer: SharedArrayBuffer; count: number; size: number }
   | { kind: 'owner-churn'; count: number; size: number }
   | { kind: 'owner-detach' }
-  | { kind: 'stalled-free'; buffer: SharedArrayBuffer; signal: SharedArrayBuffer; address: number };
+  | { kind: 'stalled-free'; buffer: SharedArrayBuffer; signal: SharedArrayBuffer; address: number }
+  | { kind: 'cache-and-detach'; buffer: SharedArrayBuffer; rounds: number }
+  | { kind: 'forced-collects'; buffer: SharedArrayBuffer; rounds: number };
 
 /** What a stress task did; `leftovers` are blocks it left live for the main thread to free. */
 export interface StressResult {
@@ -136,6 +138,26 @@ async function runTask(task: MiTask): Promise<unknown> {
       handle!.detach();
       handle = null;
       return performance.now() - started;
+    }
+    case 'cache-and-detach': {
+      // Each round a new thread slot leaves an empty large segment in its cache and detaches.
+      await GlobalAllocator.attach(task.buffer).then((first) => first.detach());
+      for (let round = 0; round < task.rounds; round++) {
+        const heap = GlobalAllocator.attachSync(task.buffer);
+        heap.free(heap.malloc(1 << 20));
+        heap.detach();
+      }
+      return task.rounds;
+    }
+    case 'forced-collects': {
+      // Takes other threads' cached segments, and uses the freed room at once.
+      const heap = await GlobalAllocator.attach(task.buffer);
+      for (let round = 0; round < task.rounds; round++) {
+        collect(heap, true);
+        heap.free(heap.malloc(1 << 20));
+      }
+      heap.detach();
+      return task.rounds;
     }
     case 'stalled-free': {
       const heap = await GlobalAllocator.attach(task.buffer);
