@@ -8,7 +8,7 @@
 import type { MiContext } from './context.js';
 import { delayedFreePartial } from './delayed.js';
 import { addEvent } from './events.js';
-import { callDeferredFree, heapCollect, samplePeak } from './heap.js';
+import { callDeferredFree, heapCollect, notePageTake } from './heap.js';
 import { pageCancelHold, releaseHeldPages } from './held-pages.js';
 import { queueMoveToFront, queueOf, queuePushFront } from './page-queue.js';
 import { collectRetired, pageCollect, retiredDue, pageExtend, pageInit, pageToFull } from './page.js';
@@ -125,7 +125,7 @@ function allocHuge(t: MiContext, size: number, align: number): number {
     heapCollect(t, true);
     block = hugeAlloc(t, size, align);
   }
-  if (block !== 0) samplePeak(t);
+  if (block !== 0) notePageTake(t);
   return block;
 }
 

@@ -77,6 +77,8 @@ export class MiContext {
   deferredFree: DeferredFree | null = null;
   /** True while the callback runs, so a free or malloc inside it does not call it again. */
   deferredRunning = false;
+  /** Page or huge-block takes left before this thread samples the peak (`notePageTake`). */
+  takesUntilSample = 1;
   /**
    * Test hook: when set, a remote free that claimed a delayed free stalls between its two
    * steps: it stores 1 in word 0, notifies, and waits until word 1 is nonzero.

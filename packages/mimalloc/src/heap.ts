@@ -40,6 +40,7 @@ import {
   MAP_KIND_MASK,
   NEVER_DELAYED_FREE,
   PAGE_IN_FULL,
+  PAGE_IN_USE,
   PAGE_DESCRIPTOR_BYTES,
   PG_BLOCK_SIZE,
   PG_FLAGS,
@@ -51,10 +52,13 @@ import {
   RETIRED_BIN_WORDS,
   SEGMENT_BYTES,
   SEGMENT_SHIFT,
+  SG_MAGIC,
   SG_PAGE_COUNT,
   SG_PAGES,
   SG_OWNER,
+  SG_USED_PAGES,
   ST_PEAK_USED,
+  segmentMagic,
 } from './types.js';
 
 /**
@@ -154,18 +158,27 @@ export function heapCollect(t: MiContext, force: boolean): void {
 export interface LiveTotals {
   bytes: number;
   blocks: number;
+  /** Page descriptors the walk read: what it cost. */
+  descriptorsRead: number;
 }
+
+/** Most pages a segment has (small pages): a page count above it is not a header's. */
+const MAX_SEGMENT_PAGES = 2 ** (SEGMENT_SHIFT - 16);
 
 /**
  * usedBytes and liveBlocks of the whole heap: `used * blockSize` over every in-use page,
  * less what sits on remote lists, plus huge blocks (see the heap record in `types.ts`).
- * Exact while no other thread is inside the allocator; a consistent estimate otherwise.
+ * Exact while no other thread is inside the allocator; a consistent estimate otherwise: a
+ * segment taken or given back during its walk (its map word or magic changed) counts for
+ * nothing, so memory that is no segment header never passes for pages. A segment's walk
+ * stops at its last page in use, since slots are taken lowest first.
  */
 export function liveTotals(t: MiContext): LiveTotals {
   const u32 = t.u32;
   const i32 = t.i32;
   let bytes = 0;
   let blocks = 0;
+  let descriptorsRead = 0;
   for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
     const heap = t.heapOf(threadId);
     bytes += i32[(heap + HP_HUGE_BYTES) >>> 2]! - i32[(heap + HP_PENDING_BYTES) >>> 2]!;
@@ -173,32 +186,67 @@ export function liveTotals(t: MiContext): LiveTotals {
   }
   for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
     if (!isPagedKind(u32[t.segmentMap + index]! & MAP_KIND_MASK)) continue;
+    // Loaded again atomically, so the header segmentAlloc wrote before it is seen whole.
+    const map = Atomics.load(u32, t.segmentMap + index);
+    if (!isPagedKind(map & MAP_KIND_MASK)) continue;
     const segment = index * SEGMENT_BYTES;
-    const pageCount = u32[(segment + SG_PAGE_COUNT) >>> 2]!;
-    for (let page = segment + SG_PAGES, i = 0; i < pageCount; i++, page += PAGE_DESCRIPTOR_BYTES) {
-      const used = u32[(page + PG_USED) >>> 2]!;
-      blocks += used;
-      bytes += used * u32[(page + PG_BLOCK_SIZE) >>> 2]!;
+    const s = segment >>> 2;
+    const magic = segmentMagic(segment, t.cookie);
+    if (u32[s + (SG_MAGIC >>> 2)] !== magic) continue;
+    const pageCount = Math.min(u32[s + (SG_PAGE_COUNT >>> 2)]!, MAX_SEGMENT_PAGES);
+    let inUseLeft = u32[s + (SG_USED_PAGES >>> 2)]!;
+    let segmentBytes = 0;
+    let segmentBlocks = 0;
+    let read = 0;
+    for (let page = segment + SG_PAGES; read < pageCount && inUseLeft > 0; read++, page += PAGE_DESCRIPTOR_BYTES) {
+      const w = page >>> 2;
+      if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_USE) === 0) continue;
+      inUseLeft--;
+      const used = u32[w + (PG_USED >>> 2)]!;
+      segmentBlocks += used;
+      segmentBytes += used * u32[w + (PG_BLOCK_SIZE >>> 2)]!;
     }
+    descriptorsRead += read;
+    if (Atomics.load(u32, t.segmentMap + index) !== map || u32[s + (SG_MAGIC >>> 2)] !== magic) continue;
+    bytes += segmentBytes;
+    blocks += segmentBlocks;
   }
-  return { bytes, blocks };
+  return { bytes, blocks, descriptorsRead };
 }
 
 /**
+ * Page and huge-block takes between two samples are at most 1/2^SAMPLE_SHIFT of the page
+ * descriptors the last sample read. The walk then costs each take about 2^SAMPLE_SHIFT
+ * descriptor reads, however large the heap, and a peak reached by taking fresh pages is
+ * missed by at most that share of them.
+ */
+const SAMPLE_SHIFT = 5;
+
+/**
  * Raises the recorded peak of usedBytes to the current total and returns the total.
- * Sampled whenever a page slot or a huge block is taken and whenever figures are read, so
- * the peak misses a high point reached between two samples by at most the blocks handed
- * out meanwhile from pages that were already in use (no per-block counter is kept: see
- * `types.ts`).
+ * Sampled whenever figures are read and, by `notePageTake`, at page and huge-block takes.
+ * No per-block counter is kept (see `types.ts`), so the peak is a lower bound: it misses
+ * a high point reached between two samples by the blocks handed out meanwhile, which can
+ * be most of the heap's blocks when its pages are reused rather than taken anew.
  */
 export function samplePeak(t: MiContext): number {
-  const used = liveTotals(t).bytes;
+  const totals = liveTotals(t);
+  const used = totals.bytes;
+  t.takesUntilSample = Math.max(1, totals.descriptorsRead >>> SAMPLE_SHIFT);
   const peakWord = (t.state + ST_PEAK_USED) >>> 2;
   for (;;) {
     const peak = Atomics.load(t.u32, peakWord);
     if (used <= peak || Atomics.compareExchange(t.u32, peakWord, peak, used) === peak) break;
   }
   return used;
+}
+
+/**
+ * Called when this thread takes a page slot or a huge block: the heap is growing, so the
+ * peak is sampled, as often as `SAMPLE_SHIFT` allows.
+ */
+export function notePageTake(t: MiContext): void {
+  if (--t.takesUntilSample <= 0) samplePeak(t);
 }
 
 /**

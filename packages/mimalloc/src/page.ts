@@ -18,7 +18,7 @@ import {
 } from './page-queue.js';
 import { coprimeStep, decodeLink, encodeLink, freedMarker, nextRandom } from './secure.js';
 import { pageSlotFree } from './segment.js';
-import { BIN_BLOCK_SIZE, BIN_FULL, blockGrid, MEDIUM_OBJ_SIZE_MAX, naturalAlignment } from './size-classes.js';
+import { BIN_BLOCK_SIZE, BIN_FULL, blockGrid, naturalAlignment, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
 import {
   DELAYED_MASK,
   HeapEvent,
@@ -61,12 +61,16 @@ import {
 /** Lazy extension adds at most this many bytes of blocks at a time (mimalloc's 4 KiB). */
 export const EXTEND_BYTES = 4096;
 /**
- * Slow-path calls a retired page is kept for before it is freed. mimalloc keeps a small page
- * for 16 and a medium one for 4; here taking a fresh page (slot search, formatting,
- * extension, a usedBytes sample) costs far more against a fast path. In bench-malloc-thread
- * the rare large size classes empty their only page between two blocks: with 64 cycles and
- * small pages only, 2 seconds took 31,000 fresh pages; with 256 and medium pages retired
- * too, 37. A retired page costs its slot for that long, at most one page per bin.
+ * Slow-path calls a retired small page is kept for before it is freed. mimalloc keeps it for
+ * 16; here taking a fresh page (slot search, formatting, extension) costs far more against
+ * a fast path. In 2 seconds of bench-malloc-thread, 64 cycles took 31,000 fresh pages and
+ * 256 took 4,400 (nearly all of them medium pages of the 32 KiB class).
+ *
+ * Only the owner frees its retired pages (they sit in its queues), so a thread that goes
+ * idle keeps them, at most one 64 KiB page per small bin with the segments that hold them,
+ * until its next slow-path calls, collect or detach; a forced collect in another thread
+ * cannot take them. That is why medium pages (512 KiB), which mimalloc retires too, are
+ * freed at once here.
  */
 export const RETIRE_CYCLES = 256;
 /** Bounded attempts at a delayed-state change that finds a producer mid-way. */
@@ -306,9 +310,8 @@ export function pageUnfull(t: MiContext, heap: number, page: number): void {
 /**
  * Called when a page's last block was freed (`used` reached 0). With delayed page reuse the
  * page is held until its QSBR goal is reached (which also keeps it for a malloc/free loop).
- * Else the only page of a small or medium bin is kept for `RETIRE_CYCLES` slow-path calls
- * (so a malloc/free loop does not take and give back a page each time); any other is freed
- * now.
+ * Else the only page of a small bin is kept for `RETIRE_CYCLES` slow-path calls (so a
+ * malloc/free loop does not take and give back a page each time); any other is freed now.
  */
 export function pageRetire(t: MiContext, heap: number, page: number): void {
   if (t.qsbr !== null) {
@@ -321,7 +324,7 @@ export function pageRetire(t: MiContext, heap: number, page: number): void {
   const q = queueOf(heap, bin);
   if (
     (u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) === 0 &&
-    u32[w + (PG_BLOCK_SIZE >>> 2)]! <= MEDIUM_OBJ_SIZE_MAX &&
+    u32[w + (PG_BLOCK_SIZE >>> 2)]! <= SMALL_OBJ_SIZE_MAX &&
     u32[(q + QUEUE_FIRST) >>> 2] === page &&
     u32[(q + QUEUE_LAST) >>> 2] === page
   ) {

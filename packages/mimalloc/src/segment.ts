@@ -20,7 +20,8 @@
  *    allocation runs before it reports the heap full, gives back every thread's cache: an
  *    idle thread's empty segment cannot make another thread's allocation fail. The owner
  *    also empties its cache at abandon and when it needs a segment of another kind. An
- *    empty heap holds no memory but its cache and its retired or held pages.
+ *    empty heap holds no memory but its cache and its retired or held pages; those pages
+ *    only it can free (see `RETIRE_CYCLES`).
  * 4. An abandoned segment (`SG_OWNER` = 0) is on the abandoned list, as are exactly the
  *    segments with owner 0; its pages have `PG_OWNER` = 0, `NEVER_DELAYED_FREE`, are in no
  *    queue and keep accepting remote frees on thread_free.
@@ -30,7 +31,7 @@ import { AllocError } from '@heaplab/core';
 
 import type { MiContext } from './context.js';
 import { addEvent } from './events.js';
-import { samplePeak } from './heap.js';
+import { notePageTake } from './heap.js';
 import { notAllocated } from './free.js';
 import { queuePushBack } from './page-queue.js';
 import { collectThreadFree, pageDescriptor } from './page.js';
@@ -113,9 +114,6 @@ export function segmentAlloc(t: MiContext, kind: number, span: number, owner: nu
     if (segment === 0) return 0;
     const shift = kind === SEGMENT_HUGE ? 0 : pageShiftOf(kind);
     const u32 = t.u32;
-    const map = t.segmentMap + (segment >>> SEGMENT_SHIFT);
-    u32[map] = kind | (shift << MAP_SHIFT_BITS);
-    for (let i = 1; i < span; i++) u32[map + i] = SEGMENT_HUGE_TAIL;
     const s = segment >>> 2;
     const pageCount = kind === SEGMENT_HUGE ? 0 : 2 ** (SEGMENT_SHIFT - shift);
     u32[s + (SG_KIND >>> 2)] = kind;
@@ -131,6 +129,11 @@ export function segmentAlloc(t: MiContext, kind: number, span: number, owner: nu
     u32.fill(0, (segment + SG_PAGES) >>> 2, (segment + SG_PAGES + pageCount * PAGE_DESCRIPTOR_BYTES) >>> 2);
     Atomics.store(u32, s + (SG_OWNER >>> 2), owner);
     u32[s + (SG_MAGIC >>> 2)] = segmentMagic(segment, t.cookie);
+    // The map word last, stored atomically: a walk that loads it (usedBytes samples run
+    // without the lock) then sees the header and the cleared descriptors, not old memory.
+    const map = t.segmentMap + (segment >>> SEGMENT_SHIFT);
+    for (let i = 1; i < span; i++) u32[map + i] = SEGMENT_HUGE_TAIL;
+    Atomics.store(u32, map, kind | (shift << MAP_SHIFT_BITS));
   } finally {
     t.segmentLock.unlock();
   }
@@ -244,10 +247,7 @@ export function pageSlotAlloc(t: MiContext, heap: number, kind: number, owner: n
   u32[s + (SG_USED_PAGES >>> 2)] = used;
   if (used === pageCount && hasSlotList(kind)) slotListRemove(t, heap, segment);
   addEvent(t, heap, HeapEvent.pagesFresh);
-  // Between two page takes every block comes from a page already in use, so sampling here
-  // bounds what the peak can miss. Retired pages make takes rare in a steady state (37 in a
-  // 2-second bench-malloc-thread run), so the walk costs nothing measurable there.
-  samplePeak(t);
+  notePageTake(t);
   return page;
 }
 

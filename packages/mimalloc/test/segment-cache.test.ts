@@ -53,17 +53,20 @@ describe('the segment cache (one empty segment per heap)', () => {
     // Three segments of arena: the idle thread's cache is one of them.
     const heap = heapOf(16 * MiB);
     const idle = GlobalAllocator.attachSync(heap.buffer, { backends: [mimallocBackend] });
-    idle.free(idle.malloc(MiB));
-    expect(heapReport(heap).segments.large).toBe(1);
-    expect(heap.stats().usedBytes).toBe(0);
-    // A huge block as large as the arena allows, while the idle thread stays attached.
-    const whole = heap.malloc(heap.stats().totalBytes - 64 * 1024);
-    expect(whole).not.toBe(0);
-    expect(heapReport(heap).segments.large).toBe(0);
-    heap.free(whole);
-    heap.check();
-    // Paged allocations too: fill the arena with large pages (one 2 MiB block each) while the idle thread holds a
-    // cached segment again.
+    // A medium block (its page is freed at once, not retired) and a large one.
+    for (const [size, kind] of [[100_000, 'medium'], [MiB, 'large']] as const) {
+      idle.free(idle.malloc(size));
+      expect(heapReport(heap).segments[kind]).toBe(1);
+      expect(heap.stats().usedBytes).toBe(0);
+      // A huge block as large as the arena allows, while the idle thread stays attached.
+      const whole = heap.malloc(heap.stats().totalBytes - 64 * 1024);
+      expect(whole).not.toBe(0);
+      expect(heapReport(heap).segments[kind]).toBe(0);
+      heap.free(whole);
+      heap.check();
+    }
+    // Paged allocations too: fill the arena with large pages (one 2 MiB block each) while
+    // the idle thread holds a cached segment again.
     idle.free(idle.malloc(MiB));
     const large: number[] = [];
     for (let block = heap.malloc(2 * MiB); block !== 0; block = heap.malloc(2 * MiB)) large.push(block);
