@@ -54,7 +54,12 @@ function runAll(spec: string, seconds: number): void {
     let output = '';
     const child = fork(self, [spec, String(seconds), '--variant', String(index)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('exit', (code, signal) => {
+    child.on('error', (error) => {
+      console.error(`iteration-cost: variant '${VARIANTS[index]}' could not run: ${error.message}`);
+      process.exitCode = 1;
+    });
+    // 'close', not 'exit': only then has all of the child's output been read.
+    child.on('close', (code, signal) => {
       const nanoseconds = Number(output.trim());
       if (code !== 0 || output.trim() === '' || !Number.isFinite(nanoseconds)) {
         const how = signal !== null ? `was killed by ${signal}` : code !== 0 ? `exited with code ${code}` : `printed '${output.trim()}'`;
