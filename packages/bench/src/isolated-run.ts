@@ -29,7 +29,7 @@ export const ISOLATED_RUN_GRACE_SECONDS = 60;
 /**
  * Runs `request` (one thread) in a child process and resolves with its figures. A timed run
  * whose process has not replied `graceSeconds` after its duration is killed; a run bounded
- * by iterations only has no such limit.
+ * by iterations only (or timed beyond 24 days) has no such limit.
  * @throws Error with the child's message when the run fails there, when the child exits
  *   without replying, or when it was killed for taking too long
  */
@@ -56,7 +56,8 @@ export function runThreadedIsolated(
       if (child.exitCode === null && child.signalCode === null) child.kill();
     };
     const limitSeconds = request.durationSeconds + graceSeconds;
-    const watchdog = Number.isFinite(limitSeconds)
+    // setTimeout fires at once for a delay beyond 2^31 - 1 ms (about 24.8 days).
+    const watchdog = limitSeconds * 1000 <= 2 ** 31 - 1
       ? setTimeout(() => fail(`the benchmark process took longer than ${limitSeconds} s and was killed`), limitSeconds * 1000)
       : null;
     child.once('message', (reply: IsolatedRunReply) => {
