@@ -103,7 +103,7 @@ export function footnotes(results: BenchResults): string[] {
   };
   const all = [...results.glibcThread, ...results.allocPairs, ...results.heapEfficiency, ...results.randomFree];
   if ([...results.glibcThread, ...results.allocPairs].some((row) => row.error === undefined && row.peakUsedSampled === true)) {
-    add(`note: peak used marked ${SAMPLED_MARK}: sampled by the backend (at page takes and when figures are read), so a lower bound`);
+    add(`note: peak used marked ${SAMPLED_MARK}: sampled by the backend (as it takes pages, and when figures are read), so a lower bound`);
   }
   for (const row of all) {
     const threads = 'threads' in row ? ` (${row.threads} thread${row.threads === 1 ? '' : 's'})` : '';
