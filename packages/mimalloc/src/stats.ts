@@ -115,7 +115,7 @@ export function backendStats(t: MiContext): BackendStats {
     totalBytes: t.pool.totalPages() * SEGMENT_USABLE_BYTES,
     usedBytes: used,
     peakUsedBytes: Math.max(used, u32[(t.state + ST_PEAK_USED) >>> 2]!),
-    // Sampled at page and huge-block takes and here (see `samplePeak`).
+    // Sampled every so many page and huge-block takes, and here (see `samplePeak`).
     peakUsedSampled: true,
     requestedBytes: null,
     grantedBytes: used,
