@@ -8,15 +8,17 @@ import { AllocError, hex } from '@heaplab/core';
 
 import type { MiContext } from './context.js';
 import { addEvent } from './events.js';
-import { pushDelayed } from './delayed.js';
-import { pageRetire, pageUnfull, writeLink } from './page.js';
+import { delayedNext, pushDelayed } from './delayed.js';
+import { pageRetire, pageUnfull, readLink, writeLink } from './page.js';
 import { freedMarker, encodeLink } from './secure.js';
 import { hugeBlockSegment, hugeFree } from './segment.js';
 import { onBlockGrid } from './size-classes.js';
 import {
+  BLOCK_ALIGN,
   DELAYED_FREEING,
   DELAYED_MASK,
   HeapEvent,
+  HP_DELAYED_FREE,
   MAP_KIND_MASK,
   MAP_SHIFT_BITS,
   NO_DELAYED_FREE,
@@ -25,6 +27,7 @@ import {
   PG_BLOCK_SIZE,
   PG_CAPACITY,
   PG_FLAGS,
+  PG_FREE,
   PG_KEY0,
   PG_KEY1,
   PG_LOCAL_FREE,
@@ -70,10 +73,65 @@ export function validateBlock(t: MiContext, address: number): number {
   if (at < 0 || at >= u32[w + (PG_CAPACITY >>> 2)]! * blockSize || at % blockSize !== 0) {
     throw notAllocated(address, 'it is not on the block grid of an in-use page (interior or never allocated)');
   }
-  if (t.i32[(address + 4) >>> 2] === freedMarker(address, t.cookie)) {
+  if (t.i32[(address + 4) >>> 2] === freedMarker(address, t.cookie) && onFreeList(t, page, address)) {
     throw notAllocated(address, 'the block is already free (double free)');
   }
   return page;
+}
+
+/**
+ * Whether `block`, found carrying its freed marker, is on a free list. The marker is only a
+ * hint: it sits in the block's second word, which a live block's data may happen to match
+ * (one chance in 2^32 for random data), so a free that finds it asks here before refusing.
+ * Only the page's owner may walk its lists (free, local_free, thread_free, and its heap's
+ * delayed list, which only the owner drains); for another thread's page or an abandoned
+ * one, and while a producer is between the two steps of a delayed free, the marker stands
+ * as the answer.
+ */
+export function onFreeList(t: MiContext, page: number, block: number): boolean {
+  const u32 = t.u32;
+  const w = page >>> 2;
+  if (Atomics.load(u32, w + (PG_OWNER >>> 2)) !== t.threadId) return true;
+  const threadFree = Atomics.load(u32, w + (PG_THREAD_FREE >>> 2));
+  if ((threadFree & DELAYED_MASK) === DELAYED_FREEING) return true;
+  return (
+    pageListHas(t, page, u32[w + (PG_FREE >>> 2)]!, block) ||
+    pageListHas(t, page, u32[w + (PG_LOCAL_FREE >>> 2)]!, block) ||
+    pageListHas(t, page, threadFree - (threadFree & DELAYED_MASK), block) ||
+    delayedListHas(t, block)
+  );
+}
+
+/**
+ * Whether the list of `page` starting at `first` holds `block`. It stops at a link off the
+ * page's block grid, and after as many steps as the page has blocks: a broken list is for
+ * `check()` to report, not for a free to follow.
+ */
+function pageListHas(t: MiContext, page: number, first: number, block: number): boolean {
+  const u32 = t.u32;
+  const w = page >>> 2;
+  const start = u32[w + (PG_START >>> 2)]!;
+  const blockSize = u32[w + (PG_BLOCK_SIZE >>> 2)]!;
+  const capacity = u32[w + (PG_CAPACITY >>> 2)]!;
+  for (let at = first, steps = 0; at !== 0 && steps < capacity; steps++) {
+    if (at === block) return true;
+    const offset = at - start;
+    if (offset < 0 || offset >= capacity * blockSize || offset % blockSize !== 0) return false;
+    at = readLink(t, page, at);
+  }
+  return false;
+}
+
+/** Whether this thread's delayed list holds `block` (it only stops at a link out of the arena). */
+function delayedListHas(t: MiContext, block: number): boolean {
+  const maxBlocks = (t.arenaEnd - t.arenaStart) / BLOCK_ALIGN;
+  let at = Atomics.load(t.u32, (t.heap + HP_DELAYED_FREE) >>> 2);
+  for (let steps = 0; at !== 0 && steps < maxBlocks; steps++) {
+    if (at === block) return true;
+    if (at < t.arenaStart || at >= t.arenaEnd || (at & (BLOCK_ALIGN - 1)) !== 0) return false;
+    at = delayedNext(t, t.heap, at);
+  }
+  return false;
 }
 
 /**
@@ -107,7 +165,7 @@ export function freeBlock(t: MiContext, address: number): void {
   if (
     at >>> 0 >= Math.imul(i32[w + (PG_CAPACITY >>> 2)]!, blockSize) >>> 0 ||
     !onBlockGrid(at, i32[w + (PG_GRID_INVERSE >>> 2)]!, i32[w + (PG_GRID_SHIFT >>> 2)]!, i32[w + (PG_GRID_LIMIT >>> 2)]!) ||
-    i32[markerWord] === marker
+    (i32[markerWord] === marker && onFreeList(t, page >>> 0, block >>> 0))
   ) {
     throw invalidFree(t, address);
   }

@@ -195,12 +195,16 @@
  *  +4 FREED marker                (the marker word is cleared by malloc)
  * ```
  *
- * Double-free detection, exact in every mode: a block entering any free list (lazy
- * extension, local_free, thread_free, a heap's delayed list) gets `freedMarker(address)` in
- * its second word, and malloc clears that word. A free that finds the marker refuses the
- * address as `NotAllocated`. The marker mixes the address with the heap's random cookie and
- * is never 0, so a zeroed or copied live block cannot carry the marker of its own address
- * except by a 2^-32 accident. Every block is at least 8 bytes, so both words always fit.
+ * Double-free detection, in every mode: a block entering any free list (lazy extension,
+ * local_free, thread_free, a heap's delayed list) gets `freedMarker(address)` in its second
+ * word, and malloc clears that word. The marker mixes the address with the heap's random
+ * cookie and is never 0, so a live block carries the marker of its own address only if its
+ * data happens to match (one chance in 2^32 for random data). A free that finds the marker
+ * therefore only refuses the address (`NotAllocated`) once the owner has found the block
+ * on one of the page's lists (`onFreeList` in `free.ts`), which costs nothing on the common
+ * path. A free from another thread cannot walk the owner's lists and trusts the marker: it
+ * refuses a live block whose data matches it. Every block is at least 8 bytes, so both
+ * words always fit.
  *
  * ## thread_free and the delayed-free states
  *

@@ -4,6 +4,7 @@ import { GlobalAllocator, MiB } from '@heaplab/core';
 import { expectAllocError } from '@heaplab/core/test-kit';
 
 import { collect, heapReport, mimallocBackend, mimallocOf, registerDeferredFree, statsJson, statsTable } from '../src/index.js';
+import { freedMarker } from '../src/secure.js';
 import { HP_DELAYED_FREE, USE_DELAYED_FREE } from '../src/types.js';
 import { delayedState, twoHandles } from './helpers.js';
 
@@ -82,6 +83,41 @@ describe('secure mode', () => {
       expectAllocError(() => heap.free(big), 'NotAllocated');
       heap.check();
       expect(heap.usedBytes()).toBe(0);
+    }
+  });
+
+  it('frees a live block whose data imitates its freed marker, and still refuses a second free', () => {
+    for (const secure of [false, true]) {
+      const heap = heapWith(secure);
+      const cookie = mimallocOf(heap).context.cookie;
+      // Blocks on the free list, on local_free, and of a fresh page: each gets the marker of
+      // its own address written as data before its free.
+      const blocks = Array.from({ length: 40 }, () => heap.malloc(32));
+      heap.free(blocks.pop()!);
+      for (const block of blocks) {
+        heap.memory.i32[(block + 4) >>> 2] = freedMarker(block, cookie);
+        expect(heap.usableSize(block)).toBe(32);
+        heap.free(block);
+        expectAllocError(() => heap.free(block), 'NotAllocated');
+      }
+      heap.check();
+      expect(heap.usedBytes()).toBe(0);
+    }
+  });
+
+  it("refuses the owner's second free of a block another thread put on its delayed list", () => {
+    for (const secure of [false, true]) {
+      const [owner, other] = twoHandles({ secure });
+      open.push(other, owner);
+      const blocks = Array.from({ length: 1100 }, () => owner.malloc(64));
+      expect(delayedState(owner, blocks[0]!)).toBe(USE_DELAYED_FREE);
+      other.free(blocks[0]!);
+      expect(Atomics.load(owner.memory.u32, (mimallocOf(owner).context.heap + HP_DELAYED_FREE) >>> 2)).toBe(blocks[0]);
+      expectAllocError(() => owner.free(blocks[0]!), 'NotAllocated');
+      for (const block of blocks.slice(1)) owner.free(block);
+      collect(owner, true);
+      expect(owner.usedBytes()).toBe(0);
+      owner.check();
     }
   });
 
