@@ -87,6 +87,8 @@ export function validateBlock(t: MiContext, address: number): number {
  * delayed list, which only the owner drains); for another thread's page or an abandoned
  * one, and while a producer is between the two steps of a delayed free, the marker stands
  * as the answer.
+ * @throws AllocError `HeapCorrupted` for a cycle in the delayed list, or a bad link there in
+ *   secure mode
  */
 export function onFreeList(t: MiContext, page: number, block: number): boolean {
   const u32 = t.u32;
@@ -122,14 +124,28 @@ function pageListHas(t: MiContext, page: number, first: number, block: number): 
   return false;
 }
 
-/** Whether this thread's delayed list holds `block` (it only stops at a link out of the arena). */
+/**
+ * Whether this thread's delayed list holds `block`. Its length has no bound but the heap's,
+ * so a cycle (a write after free into a delayed block's link) is found as Brent's method
+ * does: a marker block moves to the walker at each power of two of steps, and meeting it
+ * again means a cycle, within twice the list's length.
+ * @throws AllocError `HeapCorrupted` when the list has a cycle, or (secure mode) a bad link
+ */
 function delayedListHas(t: MiContext, block: number): boolean {
-  const maxBlocks = (t.arenaEnd - t.arenaStart) / BLOCK_ALIGN;
   let at = Atomics.load(t.u32, (t.heap + HP_DELAYED_FREE) >>> 2);
-  for (let steps = 0; at !== 0 && steps < maxBlocks; steps++) {
+  let marker = at;
+  for (let steps = 1, power = 1; at !== 0; steps++) {
     if (at === block) return true;
     if (at < t.arenaStart || at >= t.arenaEnd || (at & (BLOCK_ALIGN - 1)) !== 0) return false;
     at = delayedNext(t, t.heap, at);
+    if (at === marker) {
+      throw new AllocError('HeapCorrupted', `mimalloc: the delayed-free list of the heap at ${hex(t.heap)} has a cycle through ${hex(at)}`);
+    }
+    if (steps === power) {
+      marker = at;
+      power *= 2;
+      steps = 0;
+    }
   }
   return false;
 }

@@ -11,7 +11,7 @@ import { queueOf } from './page-queue.js';
 import { heldGoal, pageHold, pageHoldAbandoned, releaseHeldPages } from './held-pages.js';
 import { collectRetired, pageCollect, pageFree } from './page.js';
 import { nextRandom, randomSeed } from './secure.js';
-import { isPagedKind, reclaimAbandoned, releaseCachedSegment, releaseEveryCachedSegment, segmentAbandon } from './segment.js';
+import { isPagedKind, reclaimAbandoned, releaseCachedSegment, releaseEveryCachedSegment, segmentAbandon, walkablePageCount } from './segment.js';
 import { BIN_QUEUES } from './size-classes.js';
 import {
   DIRECT_WSIZE_MAX,
@@ -52,13 +52,10 @@ import {
   RETIRED_BIN_WORDS,
   SEGMENT_BYTES,
   SEGMENT_SHIFT,
-  SG_MAGIC,
-  SG_PAGE_COUNT,
   SG_PAGES,
   SG_OWNER,
   SG_USED_PAGES,
   ST_PEAK_USED,
-  segmentMagic,
 } from './types.js';
 
 /**
@@ -162,16 +159,13 @@ export interface LiveTotals {
   descriptorsRead: number;
 }
 
-/** Most pages a segment has (small pages): a page count above it is not a header's. */
-const MAX_SEGMENT_PAGES = 2 ** (SEGMENT_SHIFT - 16);
-
 /**
  * usedBytes and liveBlocks of the whole heap: `used * blockSize` over every in-use page,
  * less what sits on remote lists, plus huge blocks (see the heap record in `types.ts`).
  * Exact while no other thread is inside the allocator; a consistent estimate otherwise: a
  * segment taken or given back during its walk (its map word or magic changed) counts for
  * nothing, so memory that is no segment header never passes for pages. A segment's walk
- * stops at its last page in use, since slots are taken lowest first.
+ * stops once it has seen as many pages in use as `SG_USED_PAGES` says it has.
  */
 export function liveTotals(t: MiContext): LiveTotals {
   const u32 = t.u32;
@@ -185,15 +179,10 @@ export function liveTotals(t: MiContext): LiveTotals {
     blocks += i32[(heap + HP_HUGE_BLOCKS) >>> 2]! - i32[(heap + HP_PENDING_BLOCKS) >>> 2]!;
   }
   for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
-    if (!isPagedKind(u32[t.segmentMap + index]! & MAP_KIND_MASK)) continue;
-    // Loaded again atomically, so the header segmentAlloc wrote before it is seen whole.
-    const map = Atomics.load(u32, t.segmentMap + index);
-    if (!isPagedKind(map & MAP_KIND_MASK)) continue;
+    const pageCount = walkablePageCount(t, index);
+    if (pageCount === 0) continue;
     const segment = index * SEGMENT_BYTES;
     const s = segment >>> 2;
-    const magic = segmentMagic(segment, t.cookie);
-    if (u32[s + (SG_MAGIC >>> 2)] !== magic) continue;
-    const pageCount = Math.min(u32[s + (SG_PAGE_COUNT >>> 2)]!, MAX_SEGMENT_PAGES);
     let inUseLeft = u32[s + (SG_USED_PAGES >>> 2)]!;
     let segmentBytes = 0;
     let segmentBlocks = 0;
@@ -207,7 +196,7 @@ export function liveTotals(t: MiContext): LiveTotals {
       segmentBytes += used * u32[w + (PG_BLOCK_SIZE >>> 2)]!;
     }
     descriptorsRead += read;
-    if (Atomics.load(u32, t.segmentMap + index) !== map || u32[s + (SG_MAGIC >>> 2)] !== magic) continue;
+    if (walkablePageCount(t, index) !== pageCount) continue;
     bytes += segmentBytes;
     blocks += segmentBlocks;
   }

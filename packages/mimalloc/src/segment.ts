@@ -46,6 +46,7 @@ import {
   LARGE_PAGE_SHIFT,
   MAP_KIND_MASK,
   MAP_SHIFT_BITS,
+  MAX_SEGMENT_PAGES,
   MEDIUM_PAGE_SHIFT,
   NO_DELAYED_FREE,
   PAGE_DESCRIPTOR_BYTES,
@@ -242,9 +243,11 @@ export function pageSlotAlloc(t: MiContext, heap: number, kind: number, owner: n
   if (page === 0) {
     throw new AllocError('HeapCorrupted', `mimalloc: segment ${segment.toString(16)} is on a free-slot list with no free page`);
   }
-  u32[(page + PG_FLAGS) >>> 2] = PAGE_IN_USE;
+  // The count first: a walk in another thread (`liveTotals`) stops after that many pages in
+  // use, and must not stop at this empty page before a live one.
   const used = u32[s + (SG_USED_PAGES >>> 2)]! + 1;
   u32[s + (SG_USED_PAGES >>> 2)] = used;
+  u32[(page + PG_FLAGS) >>> 2] = PAGE_IN_USE;
   if (used === pageCount && hasSlotList(kind)) slotListRemove(t, heap, segment);
   addEvent(t, heap, HeapEvent.pagesFresh);
   notePageTake(t);
@@ -501,6 +504,21 @@ export function reclaimAbandoned(t: MiContext, heap: number, owner: number): boo
   if (usedPages === 0) segmentRelease(t, segment);
   else if (hasSlotList(u32[s + (SG_KIND >>> 2)]!) && usedPages < pageCount) slotListPush(t, heap, segment);
   return true;
+}
+
+/**
+ * The page count of the segment whose map word is at `index`, for a walk that runs without
+ * the segment lock (figures, peak samples): 0 unless the map word names a kind with pages
+ * and the header carries its magic, and never above `MAX_SEGMENT_PAGES`. The map word is
+ * loaded atomically: `segmentAlloc` stores it last, so the header is then seen whole.
+ */
+export function walkablePageCount(t: MiContext, index: number): number {
+  const u32 = t.u32;
+  if (!isPagedKind(u32[t.segmentMap + index]! & MAP_KIND_MASK)) return 0;
+  if (!isPagedKind(Atomics.load(u32, t.segmentMap + index) & MAP_KIND_MASK)) return 0;
+  const segment = index * SEGMENT_BYTES;
+  if (u32[(segment + SG_MAGIC) >>> 2] !== segmentMagic(segment, t.cookie)) return 0;
+  return Math.min(u32[(segment + SG_PAGE_COUNT) >>> 2]!, MAX_SEGMENT_PAGES);
 }
 
 /** True when the segment at `segment` is of a kind whose pages have descriptors. */

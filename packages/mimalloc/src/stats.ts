@@ -12,7 +12,7 @@ import { liveTotals, samplePeak } from './heap.js';
 import { heldGoal } from './held-pages.js';
 import { queueOf } from './page-queue.js';
 import { pageDescriptor } from './page.js';
-import { SEGMENT_USABLE_BYTES } from './segment.js';
+import { SEGMENT_USABLE_BYTES, walkablePageCount } from './segment.js';
 import { BIN_BLOCK_SIZE, BIN_MAX, MEDIUM_OBJ_SIZE_MAX, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
 import {
   EVENT_COUNT,
@@ -105,7 +105,7 @@ export function backendStats(t: MiContext): BackendStats {
     headers++;
     if (kind === SEGMENT_HUGE) continue;
     const segment = index * SEGMENT_BYTES;
-    const pageCount = u32[(segment + SG_PAGE_COUNT) >>> 2]!;
+    const pageCount = walkablePageCount(t, index);
     for (let i = 0; i < pageCount; i++) {
       const w = pageDescriptor(segment, i) >>> 2;
       if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_USE) !== 0) freeBlocks += u32[w + (PG_CAPACITY >>> 2)]! - u32[w + (PG_USED >>> 2)]!;
@@ -183,7 +183,7 @@ export function mimallocReport(t: MiContext): MimallocReport {
     else if (kind === SEGMENT_MEDIUM) segments.medium++;
     else if (kind === SEGMENT_LARGE) segments.large++;
     if (Atomics.load(u32, (segment + SG_OWNER) >>> 2) === 0) segments.abandoned++;
-    const pageCount = u32[(segment + SG_PAGE_COUNT) >>> 2]!;
+    const pageCount = walkablePageCount(t, index);
     for (let i = 0; i < pageCount; i++) {
       const w = pageDescriptor(segment, i) >>> 2;
       const flags = u32[w + (PG_FLAGS >>> 2)]!;

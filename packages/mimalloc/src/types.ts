@@ -201,10 +201,10 @@
  * cookie and is never 0, so a live block carries the marker of its own address only if its
  * data happens to match (one chance in 2^32 for random data). A free that finds the marker
  * therefore only refuses the address (`NotAllocated`) once the owner has found the block
- * on one of the page's lists (`onFreeList` in `free.ts`), which costs nothing on the common
- * path. A free from another thread cannot walk the owner's lists and trusts the marker: it
- * refuses a live block whose data matches it. Every block is at least 8 bytes, so both
- * words always fit.
+ * on the page's lists or its heap's delayed list (`onFreeList` in `free.ts`), which costs
+ * nothing on the common path. A free from another thread cannot walk the owner's lists
+ * and trusts the marker: it refuses a live block whose data matches it. Every block is at
+ * least 8 bytes, so both words always fit.
  *
  * ## thread_free and the delayed-free states
  *

@@ -121,6 +121,25 @@ describe('secure mode', () => {
     }
   });
 
+  it('reports a cycle in the delayed list met while confirming a marker, and frees once it is mended', () => {
+    const [owner, other] = twoHandles();
+    open.push(other, owner);
+    const context = mimallocOf(owner).context;
+    const blocks = Array.from({ length: 1100 }, () => owner.malloc(64));
+    other.free(blocks[0]!);
+    // A write after free makes the only delayed block link to itself.
+    owner.memory.u32[blocks[0]! >>> 2] = blocks[0]!;
+    const live = blocks[500]!;
+    owner.memory.i32[(live + 4) >>> 2] = freedMarker(live, context.cookie);
+    expect(expectAllocError(() => owner.free(live), 'HeapCorrupted').message).toMatch(/delayed-free list .* has a cycle/);
+    owner.memory.u32[blocks[0]! >>> 2] = 0;
+    owner.free(live);
+    for (const block of blocks.slice(1)) if (block !== live) owner.free(block);
+    collect(owner, true);
+    expect(owner.usedBytes()).toBe(0);
+    owner.check();
+  });
+
   it('does not detect a corrupted link in normal mode until check() walks it', () => {
     const heap = heapWith(false);
     const blocks = firstExtension(heap);
