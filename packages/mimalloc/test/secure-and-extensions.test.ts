@@ -53,16 +53,23 @@ describe('secure mode', () => {
     expectAllocError(() => heap.malloc(64), 'HeapCorrupted');
   });
 
-  it('encodes the links of the delayed-free list and reports a corrupted one', () => {
-    const [owner, other] = twoHandles({ secure: true });
+  /**
+   * An owner with 1100 live 64-byte blocks and a second handle that freed the first: past
+   * one page, so the first page is in the full queue and that remote free went through the
+   * owner's delayed list, where the block is now the only one.
+   */
+  function blockOnDelayedList(secure: boolean): { owner: GlobalAllocator; blocks: number[] } {
+    const [owner, other] = twoHandles({ secure });
     open.push(other, owner);
-    // Fill past one page of 64-byte blocks, so the first page goes to the full queue and a
-    // remote free of its blocks goes through the owner's delayed list.
     const blocks = Array.from({ length: 1100 }, () => owner.malloc(64));
     expect(delayedState(owner, blocks[0]!)).toBe(USE_DELAYED_FREE);
     other.free(blocks[0]!);
-    const delayedHead = Atomics.load(owner.memory.u32, (mimallocOf(owner).context.heap + HP_DELAYED_FREE) >>> 2);
-    expect(delayedHead).toBe(blocks[0]);
+    expect(Atomics.load(owner.memory.u32, (mimallocOf(owner).context.heap + HP_DELAYED_FREE) >>> 2)).toBe(blocks[0]);
+    return { owner, blocks };
+  }
+
+  it('encodes the links of the delayed-free list and reports a corrupted one', () => {
+    const { owner, blocks } = blockOnDelayedList(true);
     // The only block's link ends the list; encoded, it is not a plain 0.
     expect(owner.memory.u32[blocks[0]! >>> 2]).not.toBe(0);
     owner.check();
@@ -107,12 +114,7 @@ describe('secure mode', () => {
 
   it("refuses the owner's second free of a block another thread put on its delayed list", () => {
     for (const secure of [false, true]) {
-      const [owner, other] = twoHandles({ secure });
-      open.push(other, owner);
-      const blocks = Array.from({ length: 1100 }, () => owner.malloc(64));
-      expect(delayedState(owner, blocks[0]!)).toBe(USE_DELAYED_FREE);
-      other.free(blocks[0]!);
-      expect(Atomics.load(owner.memory.u32, (mimallocOf(owner).context.heap + HP_DELAYED_FREE) >>> 2)).toBe(blocks[0]);
+      const { owner, blocks } = blockOnDelayedList(secure);
       expectAllocError(() => owner.free(blocks[0]!), 'NotAllocated');
       for (const block of blocks.slice(1)) owner.free(block);
       collect(owner, true);
@@ -122,11 +124,8 @@ describe('secure mode', () => {
   });
 
   it('reports a cycle in the delayed list met while confirming a marker, and frees once it is mended', () => {
-    const [owner, other] = twoHandles();
-    open.push(other, owner);
+    const { owner, blocks } = blockOnDelayedList(false);
     const context = mimallocOf(owner).context;
-    const blocks = Array.from({ length: 1100 }, () => owner.malloc(64));
-    other.free(blocks[0]!);
     // A write after free makes the only delayed block link to itself.
     owner.memory.u32[blocks[0]! >>> 2] = blocks[0]!;
     const live = blocks[500]!;
