@@ -314,8 +314,7 @@ function takeCachedSegment(t: MiContext, heap: number, kind: number): number {
 export function releaseCachedSegment(t: MiContext, heap: number): void {
   t.segmentLock.lock();
   try {
-    const cached = Atomics.exchange(t.u32, (heap + HP_SEGMENT_CACHE) >>> 2, 0);
-    if (cached !== 0) releaseLocked(t, cached);
+    releaseCacheLocked(t, heap);
   } finally {
     t.segmentLock.unlock();
   }
@@ -325,13 +324,16 @@ export function releaseCachedSegment(t: MiContext, heap: number): void {
 export function releaseEveryCachedSegment(t: MiContext): void {
   t.segmentLock.lock();
   try {
-    for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
-      const cached = Atomics.exchange(t.u32, (t.heapOf(threadId) + HP_SEGMENT_CACHE) >>> 2, 0);
-      if (cached !== 0) releaseLocked(t, cached);
-    }
+    for (let threadId = 1; threadId <= t.maxThreads; threadId++) releaseCacheLocked(t, t.heapOf(threadId));
   } finally {
     t.segmentLock.unlock();
   }
+}
+
+/** `releaseCachedSegment` for a caller that holds the segment lock. */
+function releaseCacheLocked(t: MiContext, heap: number): void {
+  const cached = Atomics.exchange(t.u32, (heap + HP_SEGMENT_CACHE) >>> 2, 0);
+  if (cached !== 0) releaseLocked(t, cached);
 }
 
 // --- huge blocks ------------------------------------------------------------------------------

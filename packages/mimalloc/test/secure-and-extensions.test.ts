@@ -97,8 +97,8 @@ describe('secure mode', () => {
     for (const secure of [false, true]) {
       const heap = heapWith(secure);
       const cookie = mimallocOf(heap).context.cookie;
-      // Blocks on the free list, on local_free, and of a fresh page: each gets the marker of
-      // its own address written as data before its free.
+      // Each live block gets the marker of its own address written as data before its free;
+      // the page's local_free, which the confirmation walks, grows with every free.
       const blocks = Array.from({ length: 40 }, () => heap.malloc(32));
       heap.free(blocks.pop()!);
       for (const block of blocks) {
