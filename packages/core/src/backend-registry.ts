@@ -10,6 +10,7 @@
 
 import { AllocError } from './errors.js';
 import type { BackendDescriptor } from './interfaces.js';
+import { BACKEND_NAME_PATTERN } from './shared-heap.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDescriptor = BackendDescriptor<any>;
@@ -70,15 +71,82 @@ export function isBackendDescriptor(value: unknown): value is AnyDescriptor {
   );
 }
 
+/** Module URLs this thread has been told it may import for `attach` (`trustBackendModule`). */
+const trustedModules = new Set<string>();
+
+/**
+ * The packages whose modules `attach` imports without being told to: heaplab's own. A module
+ * URL read from a heap is imported only when it is a file of one of these packages (found by
+ * the nearest `package.json`), was trusted explicitly, or names a registered backend.
+ */
+const BUILT_IN_PACKAGES = new Set(['@heaplab/core', ...Object.values(BACKEND_PACKAGES)]);
+
+/**
+ * Lets `attach` in this thread import the backend module at `moduleUrl` when a heap names
+ * it (a backend from outside heaplab; heaplab's own packages need no call).
+ */
+export function trustBackendModule(moduleUrl: string): void {
+  trustedModules.add(moduleUrl);
+}
+
+/**
+ * Whether `moduleUrl` is a file inside one of heaplab's own backend packages: the nearest
+ * `package.json` above it names one. Anyone who can write the shared buffer can write a
+ * module URL there; this keeps them from making every attaching thread run their code
+ * (a `data:` URL, or any file but heaplab's).
+ */
+async function isBuiltInModule(moduleUrl: string): Promise<boolean> {
+  let url: URL;
+  try {
+    url = new URL(moduleUrl);
+  } catch {
+    return false;
+  }
+  if (url.protocol !== 'file:' || url.search !== '' || url.hash !== '') return false;
+  const [{ readFileSync, existsSync }, { dirname, join }, { fileURLToPath }] = await Promise.all([
+    import('node:fs'),
+    import('node:path'),
+    import('node:url'),
+  ]);
+  const file = fileURLToPath(url);
+  if (!existsSync(file)) return false;
+  for (let dir = dirname(file), depth = 0; depth < 8; depth++) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        const name = (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name;
+        return typeof name === 'string' && BUILT_IN_PACKAGES.has(name);
+      } catch {
+        return false;
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return false;
+    dir = parent;
+  }
+  return false;
+}
+
 /**
  * Imports the module at `moduleUrl` and registers the descriptor named `name` that it
- * exports. This is how `attach` finds a heap's backend in a fresh worker.
- * @throws AllocError `UnknownBackend` when the module cannot be imported or exports no such
- *   descriptor
+ * exports. This is how `attach` finds a heap's backend in a fresh worker. A backend already
+ * registered under `name` is used as it is; otherwise the module must be one of heaplab's
+ * own packages, be listed in `trusted`, or have been trusted with `trustBackendModule`.
+ * @throws AllocError `UnknownBackend` when the module is not trusted, cannot be imported or
+ *   exports no such descriptor
  */
-export async function loadBackend(name: string, moduleUrl: string): Promise<AnyDescriptor> {
+export async function loadBackend(name: string, moduleUrl: string, trusted: readonly string[] = []): Promise<AnyDescriptor> {
   const known = registry.get(name);
   if (known !== undefined) return known;
+  if (!trustedModules.has(moduleUrl) && !trusted.includes(moduleUrl) && !(await isBuiltInModule(moduleUrl))) {
+    throw new AllocError(
+      'UnknownBackend',
+      `backend '${name}': the heap names the module ${JSON.stringify(moduleUrl.slice(0, 200))}, which is not one of ` +
+        "heaplab's backend packages, so attach does not import it; pass its descriptor " +
+        '(attach(buffer, { backends: [descriptor] })), trust it (attach(buffer, { trustModules: [url] }) ' +
+        'or trustBackendModule(url)), or import it in this thread first',
+    );
+  }
   let exports: Record<string, unknown>;
   try {
     exports = (await import(moduleUrl)) as Record<string, unknown>;
@@ -112,7 +180,7 @@ export interface BackendSpec {
 export function parseBackendSpec(spec: string): BackendSpec {
   const [rawName, rawOptions] = splitOnce(spec.trim(), ':');
   const name = rawName.trim();
-  if (!/^[a-z][a-z0-9-]*$/.test(name)) {
+  if (!BACKEND_NAME_PATTERN.test(name)) {
     throw new AllocError(
       'InvalidParam',
       `backend spec '${spec}' must be a lowercase name, optionally followed by :key=value,...`,

@@ -15,6 +15,17 @@
  * ```
  *
  * Invariants:
+ * - Every chunk list (a thread's queue, the orphan list) is a valid chain at every instant: a
+ *   finished chunk is unlinked before it is freed, and an entry is marked done before its
+ *   block is freed. So a thread that dies anywhere in here leaves lists others can walk; the
+ *   worst it leaves is a block marked done but not freed (leaked, never freed twice).
+ * - A queue being handed over to the orphan list is linked there before the thread's record
+ *   lets go of it; whoever finishes the hand-over of a thread that died in between finds its
+ *   head already on the orphan list and only clears the record.
+ * - The delayed-free filter (heap-layout.ts, `DELAYED_FILTER`) counts a block before it joins
+ *   a queue and stops counting it once it is marked done, so it may count too much (a thread
+ *   died in between: `free` then searches and finds nothing) but never too little: a block
+ *   waiting for its delayed free is always refused by `free` and `freeDelayed`.
  * - Within one chunk, goals never decrease (a thread's goals come from a sequence that only
  *   moves forward), so processing stops at the first entry whose goal is not reached.
  * - `heldBytes` of a record is the sum of the usable sizes of the entries not yet freed in
@@ -27,6 +38,11 @@
 
 import { AllocError, hex } from './errors.js';
 import {
+  CONTROL_BYTES,
+  DELAYED_FILTER,
+  DELAYED_FILTER_BUCKETS,
+  DF_BUCKETS,
+  DF_PENDING,
   QR_DEFERRED,
   QR_HELD_BYTES,
   QR_PEAK_HELD,
@@ -36,6 +52,7 @@ import {
   QSBR_DOMAIN,
   QSBR_HELD_LIMIT,
   QSBR_ORPHAN_HEAD,
+  QSBR_ORPHAN_HELD,
   QSBR_RECORD_BYTES,
   QSBR_RECORDS,
 } from './heap-layout.js';
@@ -57,8 +74,16 @@ export const CHUNK_ENTRIES = (CHUNK_BYTES - CH_ENTRIES) / ENTRY_BYTES;
 export const DEFAULT_HELD_LIMIT_BYTES = 1024 * 1024;
 /** Small frees share a goal; every this many of them the write sequence advances. */
 const DEFERRED_ADVANCE_LIMIT = 10;
-/** Domain word: usable bytes waiting in orphaned chunks. */
-const QSBR_ORPHAN_HELD = 16;
+
+/** Word index of the count of blocks waiting in every queue: 0 means `free` looks no further. */
+export const DELAYED_PENDING_WORD = (DELAYED_FILTER + DF_PENDING) >> 2;
+const FILTER_BUCKET0 = (DELAYED_FILTER + DF_BUCKETS) >> 1;
+const FILTER_SHIFT = 32 - Math.log2(DELAYED_FILTER_BUCKETS);
+
+/** Index into a `Uint16Array` of the heap of the filter bucket of `address`. */
+function filterBucket(address: number): number {
+  return FILTER_BUCKET0 + (Math.imul(address >>> 3, 0x9e3779b1) >>> FILTER_SHIFT);
+}
 
 /** Figures of the delayed frees of one thread, or of the orphan list. */
 export interface DelayedFreeStats {
@@ -79,9 +104,12 @@ export function formatDelayedFrees(memory: HeapMemory, heldLimitBytes: number): 
 export class DelayedFrees {
   private readonly u32: Uint32Array;
   private readonly i32: Int32Array;
+  private readonly u16: Uint16Array;
   private readonly record: number;
   private readonly heldLimit: number;
   private readonly largeBytes: number;
+  /** Longest chunk list any walk follows: more chunks than fit the buffer is a cycle. */
+  private readonly maxChunks: number;
   /**
    * Addresses waiting in this thread's own queue: an index derived from the queue (so it may
    * live in JS memory), to refuse a second `freeDelayed` of the same block at once.
@@ -94,29 +122,31 @@ export class DelayedFrees {
    * @param releaseNow frees a block for real (poisoning it first when the heap says so)
    */
   constructor(
-    memory: HeapMemory,
+    private readonly memory: HeapMemory,
     private readonly qsbr: Qsbr,
     private readonly backend: Backend,
     private readonly orphanLock: SharedMutex,
     private readonly releaseNow: (address: number) => void,
+    private readonly maxThreads: number,
   ) {
     this.u32 = memory.u32;
     this.i32 = memory.i32;
+    this.u16 = new Uint16Array(memory.buffer, 0, CONTROL_BYTES >> 1);
     this.record = recordWord(qsbr.threadId);
     this.heldLimit = memory.u32[(QSBR_DOMAIN + QSBR_HELD_LIMIT) >> 2]!;
     this.largeBytes = Math.max(1, this.heldLimit >>> 3);
+    this.maxChunks = Math.ceil(memory.buffer.byteLength / CHUNK_BYTES);
   }
 
   /**
    * Records `address` (of `usableBytes`) to be freed once safe. Returns true when the work
    * is due: the caller should process at its next safe point.
-   * @throws AllocError `NotAllocated` when the block already waits in this thread's queue;
-   *   `NoMemory` when the queue needs a chunk and the heap has none (the block stays live)
+   * @throws AllocError `NotAllocated` when the block already waits for a delayed free (in any
+   *   thread's queue); `NoMemory` when the queue needs a chunk and the heap has none (the
+   *   block stays live)
    */
   add(address: number, usableBytes: number): boolean {
-    if (this.pending.has(address)) {
-      throw new AllocError('NotAllocated', `${hex(address)} is already waiting for a delayed free (double free)`);
-    }
+    if (this.isWaiting(address)) throw alreadyWaiting(address);
     const u32 = this.u32;
     const record = this.record;
     const held = u32[record + (QR_HELD_BYTES >> 2)]! + usableBytes;
@@ -131,13 +161,36 @@ export class DelayedFrees {
     } else {
       goal = this.qsbr.deferredGoal();
     }
-    this.push(address, goal);
+    // Counted before it is queued: a death in between over-counts, which is harmless.
+    this.countWaiting(address, 1);
+    try {
+      this.push(address, goal);
+    } catch (error) {
+      this.countWaiting(address, -1);
+      throw error;
+    }
     this.pending.add(address);
     u32[record + (QR_HELD_BYTES >> 2)] = held;
     // Count matters too: a chunk's worth of tiny blocks is a batch.
     if (++u32[record + (QR_PENDING >> 2)]! % CHUNK_ENTRIES === 0) due = true;
     if (held > u32[record + (QR_PEAK_HELD >> 2)]!) u32[record + (QR_PEAK_HELD >> 2)] = held;
     return due;
+  }
+
+  /**
+   * True when `address` waits for a delayed free in any thread's queue or the orphan list.
+   * Costs one load while no block waits anywhere, and one more while the address's filter
+   * bucket is empty; only then does it search. Another thread's queue is read without its
+   * owner's cooperation, so every link is checked before it is followed.
+   */
+  isWaiting(address: number): boolean {
+    if (this.u32[DELAYED_PENDING_WORD] === 0 || Atomics.load(this.u16, filterBucket(address)) === 0) return false;
+    if (this.pending.has(address)) return true;
+    for (let threadId = 1; threadId <= this.maxThreads; threadId++) {
+      if (threadId === this.qsbr.threadId) continue;
+      if (this.listHolds(Atomics.load(this.u32, recordWord(threadId) + (QR_QUEUE_HEAD >> 2)), address)) return true;
+    }
+    return this.listHolds(Atomics.load(this.u32, (QSBR_DOMAIN + QSBR_ORPHAN_HEAD) >> 2), address);
   }
 
   /**
@@ -148,21 +201,17 @@ export class DelayedFrees {
   process(): number {
     const record = this.record;
     const u32 = this.u32;
-    const head = u32[record + (QR_QUEUE_HEAD >> 2)]!;
     let freed = 0;
-    if (head !== 0) {
-      const result = this.drain(head, true);
+    if (u32[record + (QR_QUEUE_HEAD >> 2)] !== 0) {
+      const result = this.drain(record + (QR_QUEUE_HEAD >> 2), record + (QR_QUEUE_TAIL >> 2), true);
       freed += result.freed;
-      u32[record + (QR_QUEUE_HEAD >> 2)] = result.head;
-      if (result.head === 0) u32[record + (QR_QUEUE_TAIL >> 2)] = 0;
       u32[record + (QR_HELD_BYTES >> 2)] = u32[record + (QR_HELD_BYTES >> 2)]! - result.bytes;
       u32[record + (QR_PENDING >> 2)] = u32[record + (QR_PENDING >> 2)]! - result.freed;
     }
     const orphanHead = (QSBR_DOMAIN + QSBR_ORPHAN_HEAD) >> 2;
     if (Atomics.load(this.u32, orphanHead) !== 0 && this.orphanLock.tryLock()) {
       try {
-        const result = this.drain(u32[orphanHead]!, false);
-        u32[orphanHead] = result.head;
+        const result = this.drain(orphanHead, -1, false);
         const heldIndex = (QSBR_DOMAIN + QSBR_ORPHAN_HELD) >> 2;
         u32[heldIndex] = u32[heldIndex]! - result.bytes;
         freed += result.freed;
@@ -181,30 +230,52 @@ export class DelayedFrees {
   handOver(threadId: number): void {
     const u32 = this.u32;
     const record = recordWord(threadId);
-    const head = u32[record + (QR_QUEUE_HEAD >> 2)]!;
-    const held = u32[record + (QR_HELD_BYTES >> 2)]!;
-    u32[record + (QR_QUEUE_HEAD >> 2)] = 0;
+    const headWord = record + (QR_QUEUE_HEAD >> 2);
+    if (threadId === this.qsbr.threadId) this.pending.clear();
+    if (u32[headWord] !== 0) {
+      // Unordered: it frees whatever is ready, in every chunk, and gives back emptied chunks.
+      const drained = this.drain(headWord, record + (QR_QUEUE_TAIL >> 2), false);
+      u32[record + (QR_HELD_BYTES >> 2)] = Math.max(0, u32[record + (QR_HELD_BYTES >> 2)]! - drained.bytes);
+    }
+    const head = u32[headWord]!;
+    if (head !== 0) {
+      this.orphanLock.lock();
+      try {
+        const orphanHead = (QSBR_DOMAIN + QSBR_ORPHAN_HEAD) >> 2;
+        // A thread that died between linking and clearing its record left the queue linked.
+        if (!this.chainHolds(u32[orphanHead]!, head)) {
+          const tail = this.lastChunk(head);
+          u32[(tail + CH_NEXT) >>> 2] = u32[orphanHead]!;
+          Atomics.store(u32, orphanHead, head);
+          const heldIndex = (QSBR_DOMAIN + QSBR_ORPHAN_HELD) >> 2;
+          u32[heldIndex] = u32[heldIndex]! + u32[record + (QR_HELD_BYTES >> 2)]!;
+        }
+      } finally {
+        this.orphanLock.unlock();
+      }
+    }
+    // Only now does the record let go: until here, the queue is reachable from it.
+    Atomics.store(u32, headWord, 0);
     u32[record + (QR_QUEUE_TAIL >> 2)] = 0;
     u32[record + (QR_HELD_BYTES >> 2)] = 0;
     u32[record + (QR_PENDING >> 2)] = 0;
     u32[record + (QR_DEFERRED >> 2)] = 0;
-    if (threadId === this.qsbr.threadId) this.pending.clear();
-    if (head === 0) return;
-    // Unordered drain: it also gives back the emptied last chunk.
-    const rest = this.drain(head, false);
-    if (rest.head === 0) return;
-    let tail = rest.head;
-    while (u32[(tail + CH_NEXT) >>> 2] !== 0) tail = u32[(tail + CH_NEXT) >>> 2]!;
-    this.orphanLock.lock();
-    try {
-      const orphanHead = (QSBR_DOMAIN + QSBR_ORPHAN_HEAD) >> 2;
-      u32[(tail + CH_NEXT) >>> 2] = u32[orphanHead]!;
-      Atomics.store(u32, orphanHead, rest.head);
-      const heldIndex = (QSBR_DOMAIN + QSBR_ORPHAN_HELD) >> 2;
-      u32[heldIndex] = u32[heldIndex]! + held - rest.bytes;
-    } finally {
-      this.orphanLock.unlock();
-    }
+  }
+
+  /**
+   * Recounts the usable bytes waiting in orphaned chunks, for the recovery of a poisoned
+   * orphan lock (whose holder may have died before updating the count). Call holding it.
+   */
+  recountOrphanHeld(): void {
+    let bytes = 0;
+    this.forEachWaiting(this.u32[(QSBR_DOMAIN + QSBR_ORPHAN_HEAD) >> 2]!, (address) => {
+      try {
+        bytes += this.backend.usableSize(address);
+      } catch (error) {
+        if (!(error instanceof AllocError)) throw error;
+      }
+    });
+    this.u32[(QSBR_DOMAIN + QSBR_ORPHAN_HELD) >> 2] = bytes;
   }
 
   /** This thread's figures. */
@@ -240,7 +311,7 @@ export class DelayedFrees {
       u32[(chunk + CH_NEXT) >>> 2] = 0;
       u32[(chunk + CH_COUNT) >>> 2] = 0;
       u32[(chunk + CH_DONE) >>> 2] = 0;
-      if (tail === 0) u32[record + (QR_QUEUE_HEAD >> 2)] = chunk;
+      if (tail === 0) Atomics.store(u32, record + (QR_QUEUE_HEAD >> 2), chunk);
       else u32[(tail + CH_NEXT) >>> 2] = chunk;
       u32[record + (QR_QUEUE_TAIL >> 2)] = chunk;
       tail = chunk;
@@ -249,58 +320,131 @@ export class DelayedFrees {
     const entry = tail + CH_ENTRIES + count * ENTRY_BYTES;
     u32[entry >>> 2] = address;
     this.i32[(entry + 4) >>> 2] = goal;
-    u32[(tail + CH_COUNT) >>> 2] = count + 1;
+    // The count publishes the entry, so it is written last.
+    Atomics.store(u32, (tail + CH_COUNT) >>> 2, count + 1);
   }
 
   /**
-   * Frees the ready entries of the chunk list starting at `head` and gives finished chunks
-   * back to the backend. In an own queue (ordered) it stops at the first unready entry; in
-   * the orphan list (chunks of several threads) it goes through every chunk.
+   * Frees the ready entries of the chunk list whose head is in word `headWord` and gives
+   * finished chunks back to the backend, unlinking each before it is freed (and moving the
+   * tail in word `tailWord`, when the list has one). In an own queue (ordered) it stops at
+   * the first unready entry; in the orphan list (chunks of several threads) it goes through
+   * every chunk.
+   * @throws AllocError `HeapCorrupted` for a chunk that is not one
    */
-  private drain(head: number, ordered: boolean): { head: number; freed: number; bytes: number } {
+  private drain(headWord: number, tailWord: number, ordered: boolean): { freed: number; bytes: number } {
     const u32 = this.u32;
     let freed = 0;
     let bytes = 0;
-    let newHead = 0;
-    let previousKept = 0;
-    let blocked = false;
-    for (let chunk = head; chunk !== 0; ) {
+    let previous = 0;
+    let chunk = u32[headWord]!;
+    for (let steps = 0; chunk !== 0; steps++) {
+      this.checkChunk(chunk, steps);
       const next = u32[(chunk + CH_NEXT) >>> 2]!;
       const count = u32[(chunk + CH_COUNT) >>> 2]!;
       let done = u32[(chunk + CH_DONE) >>> 2]!;
-      while (!blocked && done < count) {
+      let blocked = false;
+      while (done < count) {
         const entry = chunk + CH_ENTRIES + done * ENTRY_BYTES;
         const goal = this.i32[(entry + 4) >>> 2]!;
         // A deferred goal is ahead of the write sequence until someone advances it.
         if (!sequenceReached(this.qsbr.writeSequence(), goal)) this.qsbr.advance();
         if (!this.qsbr.poll(goal)) {
-          blocked = ordered;
+          blocked = true;
           break;
         }
         const address = u32[entry >>> 2]!;
-        bytes += this.releaseEntry(address);
+        // Done before freed: a death in between leaks the block rather than freeing it twice.
+        u32[(chunk + CH_DONE) >>> 2] = ++done;
+        this.countWaiting(address, -1);
         if (ordered) this.pending.delete(address);
+        bytes += this.releaseEntry(address);
         freed++;
-        done++;
       }
-      u32[(chunk + CH_DONE) >>> 2] = done;
       if (done === count) {
+        if (previous === 0) Atomics.store(u32, headWord, next);
+        else u32[(previous + CH_NEXT) >>> 2] = next;
+        if (tailWord >= 0 && next === 0) u32[tailWord] = previous;
         this.backend.release(chunk);
       } else {
-        if (previousKept === 0) newHead = chunk;
-        else u32[(previousKept + CH_NEXT) >>> 2] = chunk;
-        previousKept = chunk;
+        previous = chunk;
       }
+      if (blocked && ordered) break;
       chunk = next;
     }
-    if (previousKept !== 0) u32[(previousKept + CH_NEXT) >>> 2] = 0;
-    return { head: newHead, freed, bytes };
+    return { freed, bytes };
+  }
+
+  /**
+   * Calls `visit` with every waiting address of the chunk list at `head`, checking every
+   * link first (the list may be another thread's, changing while it is read).
+   */
+  private forEachWaiting(head: number, visit: (address: number) => void): void {
+    const u32 = this.u32;
+    for (let chunk = head, steps = 0; chunk !== 0 && this.plausibleChunk(chunk) && steps < this.maxChunks; steps++) {
+      const count = Math.min(u32[(chunk + CH_COUNT) >>> 2]!, CHUNK_ENTRIES);
+      for (let done = u32[(chunk + CH_DONE) >>> 2]!; done < count; done++) visit(u32[(chunk + CH_ENTRIES + done * ENTRY_BYTES) >>> 2]!);
+      chunk = u32[(chunk + CH_NEXT) >>> 2]!;
+    }
+  }
+
+  /** Whether the chunk list at `head` has `address` waiting. */
+  private listHolds(head: number, address: number): boolean {
+    let found = false;
+    this.forEachWaiting(head, (waiting) => {
+      if (waiting === address) found = true;
+    });
+    return found;
+  }
+
+  /** Whether the chain at `head` passes through chunk `chunk`. */
+  private chainHolds(head: number, chunk: number): boolean {
+    for (let at = head, steps = 0; at !== 0 && this.plausibleChunk(at) && steps < this.maxChunks; steps++) {
+      if (at === chunk) return true;
+      at = this.u32[(at + CH_NEXT) >>> 2]!;
+    }
+    return false;
+  }
+
+  /** The last chunk of the chain at `head`. @throws AllocError `HeapCorrupted` for a broken chain */
+  private lastChunk(head: number): number {
+    let chunk = head;
+    for (let steps = 0; ; steps++) {
+      this.checkChunk(chunk, steps);
+      const next = this.u32[(chunk + CH_NEXT) >>> 2]!;
+      if (next === 0) return chunk;
+      chunk = next;
+    }
+  }
+
+  /** Whether `chunk` may be a chunk: in the buffer, aligned, with counts in range. */
+  private plausibleChunk(chunk: number): boolean {
+    const u32 = this.u32;
+    if ((chunk & 7) !== 0 || chunk < CONTROL_BYTES || chunk + CHUNK_BYTES > this.memory.buffer.byteLength) return false;
+    const count = u32[(chunk + CH_COUNT) >>> 2]!;
+    return count <= CHUNK_ENTRIES && u32[(chunk + CH_DONE) >>> 2]! <= count;
+  }
+
+  /** @throws AllocError `HeapCorrupted` when `chunk` is no chunk or the walk is too long */
+  private checkChunk(chunk: number, steps: number): void {
+    if (this.plausibleChunk(chunk) && steps < this.maxChunks) return;
+    throw new AllocError(
+      'HeapCorrupted',
+      steps >= this.maxChunks
+        ? `delayed-free queue: a chunk list is longer than ${this.maxChunks} chunks (a cycle)`
+        : `delayed-free queue: ${hex(chunk)} is no queue chunk (outside the arena, misaligned or bad counts)`,
+    );
+  }
+
+  /** Adds `delta` to the filter's count of waiting blocks, and to `address`'s bucket. */
+  private countWaiting(address: number, delta: number): void {
+    Atomics.add(this.u16, filterBucket(address), delta);
+    Atomics.add(this.u32, DELAYED_PENDING_WORD, delta);
   }
 
   /**
    * Frees one recorded block; returns its usable bytes. A block some other path freed in the
-   * meantime (two threads delaying the same block) is skipped, leaving the heap intact: the
-   * error has no caller left to reach.
+   * meantime is skipped, leaving the heap intact: the error has no caller left to reach.
    */
   private releaseEntry(address: number): number {
     let usable: number;
@@ -313,6 +457,11 @@ export class DelayedFrees {
     this.releaseNow(address);
     return usable;
   }
+}
+
+/** The error for a block that already waits for its delayed free. */
+export function alreadyWaiting(address: number): AllocError {
+  return new AllocError('NotAllocated', `${hex(address)} is already waiting for a delayed free (double free)`);
 }
 
 /** Index into a `Uint32Array` of the heap of the first word of thread `threadId`'s record. */

@@ -48,3 +48,16 @@ export class AllocError extends Error {
 export function hex(address: number): string {
   return `0x${address.toString(16)}`;
 }
+
+/**
+ * A value as an error message shows it, whatever its type: `String` alone throws for a
+ * Symbol in a template, and shows a BigInt without its `n`.
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'bigint') return `${value}n (a BigInt)`;
+  if (typeof value === 'symbol') return `${value.toString()} (a Symbol)`;
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  if (typeof value === 'function') return 'a function';
+  return String(value);
+}

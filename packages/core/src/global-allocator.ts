@@ -17,9 +17,16 @@ import {
   parseBackendSpec,
   registerBackend,
 } from './backend-registry.js';
-import { AllocError, hex } from './errors.js';
-import { DEFAULT_HELD_LIMIT_BYTES, type DelayedFreeStats, DelayedFrees, formatDelayedFrees } from './delayed-free.js';
-import { Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LockIndex, POISON_BYTE } from './heap-layout.js';
+import { AllocError, describeValue, hex } from './errors.js';
+import {
+  alreadyWaiting,
+  DEFAULT_HELD_LIMIT_BYTES,
+  DELAYED_PENDING_WORD,
+  type DelayedFreeStats,
+  DelayedFrees,
+  formatDelayedFrees,
+} from './delayed-free.js';
+import { Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LOCK_NAMES, LockIndex, POISON_BYTE } from './heap-layout.js';
 import type {
   Backend,
   BackendDescriptor,
@@ -28,11 +35,13 @@ import type {
   CAllocator,
   CheckReport,
   HeapMemory,
+  RepairedLock,
 } from './interfaces.js';
 import { checkAlign, checkSize, type Layout, MIN_ALIGN, PAGE_SIZE } from './layout.js';
-import { LockedBackend } from './locked-backend.js';
+import { layoutOfBlock, LockedBackend } from './locked-backend.js';
 import { formatQsbr, Qsbr } from './qsbr.js';
 import type { SharedMutex } from './mutex.js';
+import { emptyReport, type RecoveryFigures, RecoveryRecord, type RecoveryReport } from './recovery.js';
 import {
   DEFAULT_HEAP_BYTES,
   DEFAULT_LOCK_TIMEOUT_MS,
@@ -76,18 +85,39 @@ export interface HeapConfig {
    * processing becomes due. Default 1 MiB.
    */
   delayedFreeLimitBytes?: number;
+  /**
+   * Checked mode: every backend verifies the invariants each operation touches and raises
+   * `HeapCorrupted` at the first broken one (fail-fast, for debugging a program or a
+   * backend). Default: the `HEAPLAB_CHECKED` environment variable is `1`, else off.
+   */
+  checked?: boolean;
 }
 
 /** Options of `attach`. */
 export interface AttachOptions {
   /** Descriptors to use before looking in the registry or importing the stored module URL. */
   backends?: readonly AnyDescriptor[];
+  /**
+   * Module URLs `attach` may import when the heap names one (a backend from outside
+   * heaplab). heaplab's own backend packages need not be listed; any other module named by
+   * the heap is refused, since whoever can write the buffer could name any code.
+   */
+  trustModules?: readonly string[];
 }
+
+/** What reaping a dead thread did: the slots released and the recovery it needed. */
+export interface ReapReport extends RecoveryReport {
+  /** Heap thread ids released. */
+  threads: number[];
+}
+
+/** The order in which recovery visits poisoned locks: a lock before those that nest outside it. */
+const RECOVERY_ORDER = [LockIndex.recovery, LockIndex.heap, LockIndex.backend0, LockIndex.backend1, LockIndex.pools, LockIndex.qsbrOrphans];
 
 /** Why `address` is no block address of an arena `[arenaStart, arenaEnd)`. */
 function badAddress(address: number, arenaStart: number, arenaEnd: number): AllocError {
   if (typeof address !== 'number' || !Number.isSafeInteger(address)) {
-    return new AllocError('InvalidParam', `address ${String(address)} is not an integer`);
+    return new AllocError('InvalidParam', `address ${describeValue(address)} is not an integer`);
   }
   if (address < arenaStart || address >= arenaEnd) {
     return new AllocError('InvalidParam', `address ${hex(address)} is outside the heap's arena ${hex(arenaStart)}..${hex(arenaEnd)}`);
@@ -126,6 +156,8 @@ export interface HeapStats extends BackendStats {
   delayedFree: DelayedFreeStats & { orphanHeldBytes: number; writeSequence: number };
   /** Threads attached right now. */
   threads: number;
+  /** What recovery after threads' deaths could not give back (`lostBytes`), and its record. */
+  recovery: RecoveryFigures;
   /** Acquisitions of the heap lock that had to wait (lock-based backends). */
   contendedLockAcquisitions: number;
 }
@@ -152,8 +184,15 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   private readonly heap: SharedHeap;
   private readonly registry: ThreadRegistry;
   private readonly descriptor: AnyDescriptor;
+  /** The slot word this handle's claim wrote: every later change of the slot starts from it. */
+  private readonly ticket: number;
+  private detached = false;
+  private readonly u32: Uint32Array;
+  /** This thread's handle on each lock record, by `LockIndex`. */
+  private readonly mutexes: SharedMutex[];
   private readonly heapMutex: SharedMutex;
   private readonly poolsMutex: SharedMutex;
+  private readonly recoveryRecord: RecoveryRecord;
   /**
    * Where this thread's call counters live: its registry slot in shared memory, and after
    * `detach()` a private array, so a call through a detached handle (which throws) can
@@ -177,22 +216,30 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   private unpublishedMallocs = 0;
   private unpublishedFrees = 0;
 
-  private constructor(heap: SharedHeap, descriptor: AnyDescriptor, threadId: number) {
+  private constructor(heap: SharedHeap, descriptor: AnyDescriptor, slot: { threadId: number; ticket: number }) {
+    const threadId = slot.threadId;
     this.heap = heap;
     this.descriptor = descriptor;
     this.buffer = heap.buffer;
     this.memory = heap.memory;
+    this.u32 = heap.memory.u32;
     this.backendName = descriptor.name;
     this.threadId = threadId;
+    this.ticket = slot.ticket;
     this.arenaStart = heap.arenaStart;
     this.arenaEnd = heap.arenaEnd;
-    this.registry = new ThreadRegistry(heap.memory, heap.maxThreads);
-    const describe = (id: number): string => this.registry.describe(id);
-    this.heapMutex = heap.mutex(LockIndex.heap, threadId, describe);
-    this.poolsMutex = heap.mutex(LockIndex.pools, threadId, describe);
+    const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
+    this.registry = registry;
+    const describe = (id: number): string => registry.describe(id);
+    const explainPoison = (): string => this.explainPoison();
+    this.mutexes = Array.from({ length: LOCK_COUNT }, (_, index) => heap.mutex(index, threadId, describe, explainPoison));
+    this.heapMutex = this.mutexes[LockIndex.heap]!;
+    this.poolsMutex = this.mutexes[LockIndex.pools]!;
+    const record = new RecoveryRecord(heap.memory, this.mutexes[LockIndex.recovery]!);
+    this.recoveryRecord = record;
     this.f64 = heap.memory.f64;
     this.counters = counterIndex(threadId);
-    const options = descriptor.normalizeOptions(JSON.parse(heap.backendOptionsJson) as Record<string, unknown>);
+    const options = descriptor.normalizeOptions(heap.backendOptions());
     const inner = descriptor.create(
       {
         memory: heap.memory,
@@ -203,10 +250,10 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
         threadId,
         cookie: heap.cookie,
         maxThreads: heap.maxThreads,
-        locks: {
-          backend0: heap.mutex(LockIndex.backend0, threadId, describe),
-          backend1: heap.mutex(LockIndex.backend1, threadId, describe),
-        },
+        locks: { backend0: this.mutexes[LockIndex.backend0]!, backend1: this.mutexes[LockIndex.backend1]! },
+        checked: (heap.heapFlags & HeapFlag.checked) !== 0,
+        threads: registry,
+        reportLoss: (bytes, blocks) => record.addLoss(bytes, blocks),
       },
       options,
     );
@@ -218,8 +265,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       heap.memory,
       this.qsbr,
       this.backend,
-      heap.mutex(LockIndex.qsbrOrphans, threadId, describe),
+      this.mutexes[LockIndex.qsbrOrphans]!,
       (address) => this.releaseBlock(address),
+      heap.maxThreads,
     );
     this.qsbr.online();
   }
@@ -240,7 +288,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       backendModuleUrl: descriptor.moduleUrl,
       backendOptionsJson: JSON.stringify(options),
       backendStateBytes: descriptor.stateBytes,
-      heapFlags: config.poisonFreed === true ? HeapFlag.poisonFreed : 0,
+      heapFlags:
+        (config.poisonFreed === true ? HeapFlag.poisonFreed : 0) |
+        ((config.checked ?? process.env['HEAPLAB_CHECKED'] === '1') ? HeapFlag.checked : 0),
     });
     formatQsbr(heap.memory);
     const limit = config.delayedFreeLimitBytes ?? DEFAULT_HELD_LIMIT_BYTES;
@@ -270,7 +320,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     const name = heap.backendName;
     const descriptor =
       options.backends?.find((candidate) => candidate.name === name) ??
-      (await loadBackend(name, heap.backendModuleUrl));
+      (await loadBackend(name, heap.backendModuleUrl, options.trustModules));
     return GlobalAllocator.attachTo(heap, descriptor);
   }
 
@@ -285,7 +335,20 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     return GlobalAllocator.attachTo(heap, descriptor);
   }
 
+  /** @throws AllocError `InvalidHeap` when the heap's backend fields do not suit `descriptor` */
   private static attachTo(heap: SharedHeap, descriptor: AnyDescriptor): GlobalAllocator {
+    if (heap.backendStateBytes < descriptor.stateBytes) {
+      throw new AllocError(
+        'InvalidHeap',
+        `heap superblock field backendStateBytes is ${heap.backendStateBytes}; backend '${descriptor.name}' needs ${descriptor.stateBytes}`,
+      );
+    }
+    try {
+      descriptor.normalizeOptions(heap.backendOptions());
+    } catch (error) {
+      if (!(error instanceof AllocError) || error.kind !== 'InvalidParam') throw error;
+      throw new AllocError('InvalidHeap', `heap superblock field backendOptions is not valid for '${descriptor.name}': ${error.message}`);
+    }
     const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
     return new GlobalAllocator(heap, descriptor, registry.claim(nodeThreadId));
   }
@@ -351,6 +414,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     if (address === 0) return align === MIN_ALIGN ? this.malloc(size) : this.alignedAlloc(align, size);
     checkSize(size);
     this.checkAddress(address);
+    this.refuseWaiting(address);
     this.f64[this.counters + Counter.realloc]!++;
     const backend = this.backend;
     // resizeInPlace validates the address itself, so the common in-place case checks it once.
@@ -373,6 +437,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   free(address: number): void {
     if (address === 0) return;
     this.checkAddress(address);
+    // One load while no block waits for a delayed free anywhere in the heap.
+    if (this.u32[DELAYED_PENDING_WORD] !== 0) this.refuseWaiting(address);
     this.releaseBlock(address);
     // Counted after the release, so refused frees (double, interior) do not count as calls.
     if (++this.unpublishedFrees === CALL_PUBLISH_INTERVAL) this.publishCalls();
@@ -400,6 +466,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * left by departed threads when nobody else is at it). Never waits. Returns how many.
    */
   processDelayed(): number {
+    this.assertAttached();
     this.delayedDue = false;
     return this.delayed.process();
   }
@@ -409,6 +476,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * now. Readers call it between operations; until they do, delayed frees wait for them.
    */
   quiescent(): void {
+    this.assertAttached();
     this.qsbr.quiescent();
   }
 
@@ -417,11 +485,13 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * no delayed free back meanwhile (a worker waiting for work, say).
    */
   idle(): void {
+    this.assertAttached();
     this.qsbr.offline();
   }
 
   /** Ends `idle()`: the thread takes part in reclamation again, from a quiescent point. */
   resume(): void {
+    this.assertAttached();
     this.qsbr.online();
   }
 
@@ -441,6 +511,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * @throws AllocError `InvalidParam` for a bad layout; `NoMemory` when nothing fits
    */
   alloc(layout: Layout): number {
+    checkLayoutObject(layout);
     const address = this.alignedAlloc(layout.align, layout.size);
     if (address === 0) {
       const stats = this.backend.stats();
@@ -461,18 +532,25 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    *   `NotAllocated` for an address that is not a live block
    */
   dealloc(address: number, layout: Layout): void {
+    checkLayoutObject(layout);
     checkSize(layout.size);
     checkAlign(layout.align);
     this.checkAddress(address);
-    const usable = this.backend.usableSize(address);
-    const requested = this.backend.requestedSize?.(address) ?? -1;
-    const sizeMatches = requested >= 0 ? layout.size === requested : layout.size <= usable;
-    if (!sizeMatches || address % layout.align !== 0) {
-      const known = requested >= 0 ? `allocated with size ${requested}` : `${usable} usable bytes`;
+    const facts = layoutOfBlock(this.backend, address);
+    const align = layout.align < MIN_ALIGN ? MIN_ALIGN : layout.align;
+    const fits =
+      layout.size >= facts.minSize &&
+      layout.size <= facts.maxSize &&
+      align >= facts.minAlign &&
+      align <= facts.maxAlign &&
+      address % align === 0;
+    if (!fits) {
+      const sizes = facts.minSize === facts.maxSize ? `size ${facts.minSize}` : `a size from ${facts.minSize} to ${facts.maxSize}`;
+      const aligns = facts.minAlign === facts.maxAlign ? `alignment ${facts.minAlign}` : `an alignment up to ${facts.maxAlign}`;
       throw new AllocError(
         'InvalidParam',
-        `layout {size: ${layout.size}, align: ${layout.align}} does not match the block at ` +
-          `${hex(address)} (${known})`,
+        `layout {size: ${layout.size}, align: ${layout.align}} does not match the block at ${hex(address)}, ` +
+          `which takes ${sizes} and ${aligns}`,
       );
     }
     this.free(address);
@@ -485,11 +563,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    *   power-of-two multiple of the page size; `NoMemory` when nothing fits
    */
   allocPages(count: number, alignBytes: number = PAGE_SIZE): number {
-    if (!Number.isSafeInteger(count) || count <= 0) {
-      throw new AllocError('InvalidParam', `page count ${String(count)} is not a positive integer`);
-    }
-    if (alignBytes % PAGE_SIZE !== 0) {
-      throw new AllocError('InvalidParam', `page alignment ${String(alignBytes)} is not a multiple of ${PAGE_SIZE}`);
+    checkPageCount(count);
+    if (typeof alignBytes !== 'number' || alignBytes % PAGE_SIZE !== 0) {
+      throw new AllocError('InvalidParam', `page alignment ${describeValue(alignBytes)} is not a multiple of ${PAGE_SIZE}`);
     }
     return this.alloc({ size: count * PAGE_SIZE, align: alignBytes });
   }
@@ -499,6 +575,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * @throws AllocError `InvalidParam` when `count` does not match; else as `free`
    */
   deallocPages(address: number, count: number): void {
+    checkPageCount(count);
     this.dealloc(address, { size: count * PAGE_SIZE, align: PAGE_SIZE });
   }
 
@@ -581,6 +658,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       },
       threads: this.registry.activeCount(),
       contendedLockAcquisitions: this.heapMutex.contendedCount(),
+      recovery: this.recoveryRecord.figures(),
     };
   }
 
@@ -589,15 +667,18 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   /**
    * Releases this thread's slot (and whatever the backend keeps per thread). The handle is
    * unusable afterwards; blocks it allocated stay live and may be freed by other threads.
+   * A second `detach()` does nothing: the slot may belong to another thread by then.
    */
   detach(): void {
+    if (this.detached) return;
     this.publishCalls();
-    if (this.registry.beginRelease(this.threadId)) {
+    if (this.registry.beginRelease(this.threadId, this.ticket)) {
       this.delayed.handOver(this.threadId);
       this.qsbr.offline();
       this.backend.releaseThread?.(this.threadId, false);
-      this.registry.finishRelease(this.threadId);
+      this.registry.finishRelease(this.threadId, this.ticket);
     }
+    this.detached = true;
     this.backend = detachedBackend();
     this.f64 = new Float64Array(COUNTER_COUNT);
     this.counters = 0;
@@ -605,27 +686,56 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   /**
    * Releases the slots of a thread that ended without detaching, found by its Node
-   * `threadId`. A lock it held is poisoned, so waiters fail at once instead of at their
-   * timeout. Returns the heap thread ids released.
+   * `threadId`: every lock it held is poisoned and repaired (`recover`), its delayed frees
+   * pass to the other threads, and the backend takes back what it owned. It never throws:
+   * what could not be repaired is in the report, in `stats().recovery`, and in the error of
+   * the next call that needs the poisoned lock.
    */
-  releaseThreadsOf(deadNodeThreadId: number): number[] {
-    const released: number[] = [];
-    for (const threadId of this.registry.threadsOfNodeThread(deadNodeThreadId)) {
-      if (!this.registry.beginRelease(threadId)) continue;
-      for (let lock = 0; lock < LOCK_COUNT; lock++) this.heap.mutex(lock, this.threadId).poisonIfHeldBy(threadId);
-      this.qsbr.offlineThread(threadId);
-      this.delayed.handOver(threadId);
-      this.backend.releaseThread?.(threadId, true);
-      this.registry.finishRelease(threadId);
-      released.push(threadId);
+  releaseThreadsOf(deadNodeThreadId: number): ReapReport {
+    const report: ReapReport = { threads: [], ...emptyReport() };
+    for (const { threadId, ticket } of this.registry.threadsOfNodeThread(deadNodeThreadId)) {
+      if (!this.registry.beginRelease(threadId, ticket)) continue;
+      for (const mutex of this.mutexes) mutex.poisonIfHeldBy(threadId);
+      this.recoverInto(report);
+      this.guarded(report, threadId, 'QSBR', () => this.qsbr.offlineThread(threadId));
+      this.guarded(report, threadId, 'delayed frees', () => this.delayed.handOver(threadId));
+      this.guarded(report, threadId, 'backend', () => this.instance.releaseThread?.(threadId, true));
+      this.registry.finishRelease(threadId, ticket);
+      report.threads.push(threadId);
     }
-    return released;
+    return report;
   }
 
-  /** Calls `releaseThreadsOf` when `worker` exits, so its slots come back. */
-  watchWorker(worker: Worker): void {
+  /**
+   * Reaps `worker`'s slots when it exits (`releaseThreadsOf`), so a worker that dies or
+   * ends without detaching gives back its slot, and a lock it died holding is repaired.
+   * The handler never throws into the process; `onReaped` gets each report.
+   */
+  watchWorker(worker: Worker, onReaped?: (report: ReapReport) => void): void {
     const id = worker.threadId;
-    worker.once('exit', () => this.releaseThreadsOf(id));
+    worker.once('exit', () => {
+      let report: ReapReport;
+      try {
+        report = this.detached ? this.reapDetached(id) : this.releaseThreadsOf(id);
+      } catch (error) {
+        report = { threads: [], ...emptyReport() };
+        report.failed.push({ lock: '-', reason: `reaping Node thread ${id} failed: ${errorText(error)}` });
+        this.recoveryRecord.noteFailure(0, report.failed[0]!.reason);
+      }
+      onReaped?.(report);
+    });
+  }
+
+  /**
+   * Repairs every poisoned lock: takes it over from its dead holder, has the structures it
+   * guards rebuilt (see recovery.ts), verifies them, and lifts the poison. A lock whose
+   * repair fails stays poisoned and the report says why; calling again retries.
+   */
+  recover(): RecoveryReport {
+    this.assertAttached();
+    const report = emptyReport();
+    this.recoverInto(report);
+    return report;
   }
 
   /**
@@ -658,6 +768,100 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   }
 
   // --- helpers ---------------------------------------------------------------------------
+
+  /** Repairs each poisoned lock, innermost first, adding to `report`. */
+  private recoverInto(report: RecoveryReport): void {
+    for (const index of RECOVERY_ORDER) {
+      const mutex = this.mutexes[index]!;
+      const dead = mutex.poisonedBy();
+      if (dead === 0 || !mutex.takeOver()) continue;
+      const name = LOCK_NAMES[index]!;
+      try {
+        const lost = this.repairLock(index, dead);
+        mutex.clearPoison();
+        mutex.unlock();
+        report.recovered.push(name);
+        report.notes.push(...lost.notes.map((note) => `${name}: ${note}`));
+        report.lostBytes += lost.lostBytes;
+        report.lostBlocks += lost.lostBlocks;
+        this.recoveryRecord.addLoss(lost.lostBytes, lost.lostBlocks);
+        this.recoveryRecord.noteSuccess();
+      } catch (error) {
+        mutex.returnTo(dead);
+        const reason = `repairing lock '${name}' after ${this.registry.describe(dead)} died failed: ${errorText(error)}`;
+        report.failed.push({ lock: name, reason });
+        this.recoveryRecord.noteFailure(dead, reason);
+      }
+    }
+  }
+
+  /**
+   * Makes what lock `index` guards consistent after `dead` died holding it; called holding
+   * it. Returns what could not be accounted for.
+   * @throws AllocError when the structures cannot be repaired or fail `check()` after
+   */
+  private repairLock(index: number, dead: number): { lostBytes: number; lostBlocks: number; notes: string[] } {
+    const none = { lostBytes: 0, lostBlocks: 0, notes: [] };
+    const locked = this.descriptor.concurrency === 'locked';
+    const backendLock: RepairedLock | null =
+      index === LockIndex.heap && locked
+        ? 'heap'
+        : (index === LockIndex.backend0 || index === LockIndex.backend1) && !locked
+          ? index === LockIndex.backend0
+            ? 'backend0'
+            : 'backend1'
+          : null;
+    if (backendLock !== null) {
+      const inner = this.instance;
+      if (inner.recover === undefined) {
+        throw new AllocError('HeapCorrupted', `backend '${this.backendName}' cannot repair itself after a thread's death`);
+      }
+      const repair = inner.recover({ lock: backendLock, deadThreadId: dead });
+      inner.check();
+      return repair;
+    }
+    if (index === LockIndex.qsbrOrphans) this.delayed.recountOrphanHeld();
+    return none;
+  }
+
+  /** Runs one step of reaping thread `threadId`; a failure goes to the report, not up. */
+  private guarded(report: RecoveryReport, threadId: number, step: string, run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      const reason = `releasing ${this.registry.describe(threadId)}: ${step}: ${errorText(error)}`;
+      report.failed.push({ lock: '-', reason });
+      this.recoveryRecord.noteFailure(threadId, reason);
+    }
+  }
+
+  /** Reaps for a handle that was detached since it started watching: through a fresh handle. */
+  private reapDetached(deadNodeThreadId: number): ReapReport {
+    const handle = GlobalAllocator.attachSync(this.buffer, { backends: [this.descriptor] });
+    try {
+      return handle.releaseThreadsOf(deadNodeThreadId);
+    } finally {
+      handle.detach();
+    }
+  }
+
+  /** The tail of a poisoned lock's error: what recovery did about it. */
+  private explainPoison(): string {
+    const failure = this.recoveryRecord.lastFailure();
+    return failure === ''
+      ? 'call heap.recover() to repair it'
+      : `automatic repair failed (${failure}); heap.recover() tries again`;
+  }
+
+  /** @throws AllocError `InvalidParam` when this handle was detached */
+  private assertAttached(): void {
+    if (this.detached) throw new AllocError('InvalidParam', 'this heap handle was detached; attach again to use the heap');
+  }
+
+  /** @throws AllocError `NotAllocated` when `address` waits for a delayed free */
+  private refuseWaiting(address: number): void {
+    if (this.delayed.isWaiting(address)) throw alreadyWaiting(address);
+  }
 
   /** Adds the calls counted in this handle to its thread's counters in the registry. */
   private publishCalls(): void {
@@ -698,11 +902,39 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * so backends only validate what their own metadata can tell.
    */
   private checkAddress(address: number): void {
-    // The refusal is a call of its own: bytecode inlined into every free stays small.
-    if (!(address >>> 0 === address && address >= this.arenaStart && address < this.arenaEnd && (address & 7) === 0)) {
+    // The refusal is a call of its own: bytecode inlined into every free stays small. The
+    // type test comes first: `>>>` would throw a TypeError for a BigInt or a Symbol.
+    if (
+      !(
+        typeof address === 'number' &&
+        address >>> 0 === address &&
+        address >= this.arenaStart &&
+        address < this.arenaEnd &&
+        (address & 7) === 0
+      )
+    ) {
       throw badAddress(address, this.arenaStart, this.arenaEnd);
     }
   }
+}
+
+/** @throws AllocError `InvalidParam` unless `layout` is an object (its fields are checked after) */
+function checkLayoutObject(layout: Layout): void {
+  if (typeof layout !== 'object' || layout === null) {
+    throw new AllocError('InvalidParam', `layout ${describeValue(layout)} is not a {size, align} object`);
+  }
+}
+
+/** @throws AllocError `InvalidParam` unless `count` is a positive safe integer */
+function checkPageCount(count: number): void {
+  if (!Number.isSafeInteger(count) || count <= 0) {
+    throw new AllocError('InvalidParam', `page count ${describeValue(count)} is not a positive integer`);
+  }
+}
+
+/** An error's message, for a report. */
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function resolveBackend(config: HeapConfig): { descriptor: AnyDescriptor; options: Record<string, unknown> } {

@@ -11,7 +11,9 @@
  *  2048     | pool table, 64 x 8 B     (POOL_*)        |
  *  4096     | thread registry, 256 x 128 B (SLOT_*)    |
  *  36864    | QSBR domain + 256 x 32 B records (QSBR_*)|
- *  45120    | unused                                   |
+ *  45120    | recovery record (RECOVERY_*)             |
+ *  45504    | unused                                   |
+ *  49088    | delayed-free filter (DELAYED_FILTER_*)   |
  *  65536    | backend state area (BACKEND_STATE_*)     |  the backend's own control structures
  *  4 MiB    +------------------------------------------+  arena: 4 MiB aligned, `arenaBytes`
  *           | allocatable region                       |  long, a multiple of 4 MiB; blocks,
@@ -34,7 +36,7 @@ export const CONTROL_BYTES = HEAP_ALIGN;
 export const HEAP_MAGIC = 0x424c5048;
 
 /** Bumped whenever any offset in this file changes; `attach` refuses other versions. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 // --- superblock header: 64 bytes at offset 0 -------------------------------------------------
 //
@@ -66,7 +68,11 @@ export const SB_HEAP_FLAGS = 36;
 export const HeapFlag = {
   /** Fill every block with `POISON_BYTE` when it is really freed, so use-after-free shows. */
   poisonFreed: 1,
+  /** Checked mode: backends verify their invariants at every operation, fail-fast. */
+  checked: 2,
 } as const;
+/** Every bit of `HeapFlag`; `attach` refuses a heap with any other bit set. */
+export const HEAP_FLAGS_KNOWN = 3;
 
 /** What poisoned memory holds. */
 export const POISON_BYTE = 0xdd;
@@ -74,16 +80,24 @@ export const POISON_BYTE = 0xdd;
 // --- lock records: 8 records of 64 bytes from offset 64 --------------------------------------
 //
 // A record is padded to 64 bytes so two locks never share a cache line.
-//  +0 state (0 free, 1 held, 2 held and maybe waited on) | +4 owner thread id (0 none)
-//  +8 poisoned (1: the owner died holding it) | +12 acquisitions that had to wait (stats)
+//  +0 state: 0 free, else (holder's thread id << 1) | LOCK_WAITERS
+//  +4 poisoned: the thread id of a holder that died holding it (0: not poisoned)
+//  +8 acquisitions that had to wait (stats) | +12 reserved
+//
+// The holder's id is in the state word itself, so the compare-and-swap that takes the lock
+// also records who holds it: there is no instant at which the lock is held by nobody known,
+// and a dead holder is always recognised (see mutex.ts).
 
 export const LOCK_TABLE = 64;
 export const LOCK_RECORD_BYTES = 64;
 export const LOCK_COUNT = 8;
 export const LOCK_STATE = 0;
-export const LOCK_OWNER = 4;
-export const LOCK_POISONED = 8;
-export const LOCK_CONTENDED = 12;
+export const LOCK_POISONED = 4;
+export const LOCK_CONTENDED = 8;
+/** Bit of a held lock's state word: a waiter may be parked, so unlock must notify. */
+export const LOCK_WAITERS = 1;
+/** The holder's thread id sits above the waiters bit. */
+export const LOCK_HOLDER_SHIFT = 1;
 
 /** Lock indices and the names errors give them. */
 export const LockIndex = {
@@ -96,8 +110,10 @@ export const LockIndex = {
   backend1: 3,
   /** Guards the QSBR orphan list (delayed frees left by departed threads). */
   qsbrOrphans: 4,
+  /** Serialises writers of the recovery record. */
+  recovery: 5,
 } as const;
-export const LOCK_NAMES = ['heap', 'pools', 'backend0', 'backend1', 'qsbr-orphans', 'lock5', 'lock6', 'lock7'];
+export const LOCK_NAMES = ['heap', 'pools', 'backend0', 'backend1', 'qsbr-orphans', 'recovery', 'lock6', 'lock7'];
 
 // --- backend identity: strings at fixed places -----------------------------------------------
 
@@ -125,16 +141,21 @@ export const POOL_SIZE = 4;
 // --- thread registry: up to 256 slots of 128 bytes from offset 4096 --------------------------
 //
 // Thread id = slot index + 1, so 0 means "no thread" in every owner field.
-//  +0 state (SlotState) | +4 generation (bumped at each claim) | +8 Node threadId of the holder
-//  +12 reserved | +16 call counters: 14 float64, written only by the slot's own thread
+//  +0 state word: generation << SLOT_GENERATION_SHIFT | SlotState; the generation is bumped
+//     by every claim, so a handle that remembers the word it claimed can never release (or
+//     use) the slot once another handle holds it: its compare-and-swap fails
+//  +4 reserved | +8 Node threadId of the holder | +12 reserved
+//  +16 call counters: COUNTER_COUNT float64, written only by the slot's own thread
 
 export const REGISTRY = 4096;
 export const SLOT_BYTES = 128;
 export const MAX_THREADS_LIMIT = 256;
 export const SLOT_STATE = 0;
-export const SLOT_GENERATION = 4;
 export const SLOT_NODE_THREAD = 8;
 export const SLOT_COUNTERS = 16;
+/** The state takes the low two bits of a slot's state word; the generation the rest. */
+export const SLOT_GENERATION_SHIFT = 2;
+export const SLOT_STATE_MASK = 3;
 
 /** States of a registry slot. */
 export const SlotState = {
@@ -164,7 +185,8 @@ export const COUNTER_COUNT = 7;
 // with wrap-around; 0 in a record means the thread is offline and holds nothing back.
 //  +0 writeSequence (advanced by 2) | +4 readSequence (cached minimum over online records)
 //  +8 orphanHead (first chunk of delayed frees left by departed threads, under qsbrOrphans)
-//  +12 heldLimitBytes | +16..63 reserved
+//  +12 heldLimitBytes | +16 orphanHeldBytes (usable bytes in orphaned chunks, under
+//  qsbrOrphans) | +20..63 reserved
 // record of thread t at QSBR_RECORDS + (t - 1) * QSBR_RECORD_BYTES:
 //  +0 sequence (last write sequence seen at a quiescent point; 0 offline)
 //  +4 queueHead | +8 queueTail (chunks of this thread's pending delayed frees, in the arena)
@@ -176,6 +198,7 @@ export const QSBR_WRITE_SEQUENCE = 0;
 export const QSBR_READ_SEQUENCE = 4;
 export const QSBR_ORPHAN_HEAD = 8;
 export const QSBR_HELD_LIMIT = 12;
+export const QSBR_ORPHAN_HELD = 16;
 export const QSBR_RECORDS = QSBR_DOMAIN + 64;
 export const QSBR_RECORD_BYTES = 32;
 export const QR_SEQUENCE = 0;
@@ -185,6 +208,40 @@ export const QR_HELD_BYTES = 12;
 export const QR_DEFERRED = 16;
 export const QR_PENDING = 20;
 export const QR_PEAK_HELD = 24;
+
+// --- recovery record: 384 bytes at 45120 ----------------------------------------------------
+//
+// What recovery after a thread's death could not give back, and why the last attempt failed.
+// Written under the `recovery` lock; read by `stats()` and by the error of a poisoned lock.
+//  +0 lostBytes (float64: bytes no structure accounts for after a repair)
+//  +8 lostBlocks | +12 recoveries that succeeded | +16 recoveries that failed
+//  +20 the dead thread of the last failure | +24 length of its message
+//  +32 the last failure's message, UTF-8 (RECOVERY_MESSAGE_BYTES)
+
+export const RECOVERY = 45120;
+export const RECOVERY_LOST_BYTES = 0;
+export const RECOVERY_LOST_BLOCKS = 8;
+export const RECOVERY_SUCCEEDED = 12;
+export const RECOVERY_FAILED = 16;
+export const RECOVERY_LAST_THREAD = 20;
+export const RECOVERY_MESSAGE_LENGTH = 24;
+export const RECOVERY_MESSAGE = 32;
+export const RECOVERY_MESSAGE_BYTES = 352;
+
+// --- delayed-free filter: 64 + 16384 bytes at 49088 -----------------------------------------
+//
+// Lets `free` refuse a block that waits for a delayed free (any thread's) without searching
+// on the common path. A word counts the blocks waiting in every thread's queue; while it is
+// 0, `free` looks no further. The buckets are a counting filter: bucket `hash(address)`
+// counts the waiting blocks that hash there, so a 0 bucket proves the address is not
+// waiting, and only a nonzero one makes `free` search the queues.
+//  +0 pending (blocks waiting, all threads; alone on its cache line) | +4..63 reserved
+//  +64 DELAYED_FILTER_BUCKETS uint16 counters
+
+export const DELAYED_FILTER = 49088;
+export const DF_PENDING = 0;
+export const DF_BUCKETS = 64;
+export const DELAYED_FILTER_BUCKETS = 8192;
 
 // --- backend state area ----------------------------------------------------------------------
 

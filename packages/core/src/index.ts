@@ -4,7 +4,7 @@
  * is a separate entry point, `@heaplab/core/test-kit`.
  */
 
-export { AllocError, type AllocErrorKind, hex } from './errors.js';
+export { AllocError, type AllocErrorKind, describeValue, hex } from './errors.js';
 export {
   alignDown,
   alignUp,
@@ -28,14 +28,21 @@ export type {
   BackendContext,
   BackendDescriptor,
   BackendOptionSpec,
+  BackendRepair,
   BackendStats,
   BaseAllocator,
+  BlockLayout,
   ByteAllocator,
   CAllocator,
   CheckReport,
   HeapMemory,
   PageAllocator,
+  RepairCause,
+  RepairedLock,
+  ThreadSlots,
 } from './interfaces.js';
+export { layoutOfBlock } from './locked-backend.js';
+export { type RecoveryFigures, type RecoveryReport } from './recovery.js';
 export {
   BACKEND_STATE_MAX_BYTES,
   CONTROL_BYTES,
@@ -48,11 +55,12 @@ export {
   DEFAULT_LOCK_TIMEOUT_MS,
   DEFAULT_MAX_THREADS,
   MAX_HEAP_BYTES,
+  MAX_LOCK_TIMEOUT_MS,
   type Pool,
   SharedHeap,
   viewsOf,
 } from './shared-heap.js';
-export { SharedMutex } from './mutex.js';
+export { type LockStep, SharedMutex } from './mutex.js';
 export { spawnWorker } from './worker-spawn.js';
 export { Qsbr, sequenceReached } from './qsbr.js';
 export { CHUNK_BYTES, DEFAULT_HELD_LIMIT_BYTES, type DelayedFreeStats } from './delayed-free.js';
@@ -67,6 +75,7 @@ export {
   parseBackendSpec,
   registerBackend,
   registeredBackends,
+  trustBackendModule,
 } from './backend-registry.js';
 export {
   type AttachOptions,
@@ -74,4 +83,5 @@ export {
   GlobalAllocator,
   type HeapConfig,
   type HeapStats,
+  type ReapReport,
 } from './global-allocator.js';

@@ -150,6 +150,17 @@ export interface HeapMemory {
   readonly f64: Float64Array;
 }
 
+/** What the registry tells a backend about threads (by thread id, 1-based). */
+export interface ThreadSlots {
+  /** True while a live handle holds thread id `threadId`. */
+  isActive(threadId: number): boolean;
+  /**
+   * How many times the slot was claimed: a thread id with another generation than the one
+   * recorded next to some work is another thread (the one that did the work is gone).
+   */
+  generation(threadId: number): number;
+}
+
 /** Everything a backend instance is given when it is created for one thread. */
 export interface BackendContext {
   readonly memory: HeapMemory;
@@ -171,6 +182,55 @@ export interface BackendContext {
    * already called under the heap lock and need neither.
    */
   readonly locks: { readonly backend0: SharedMutex; readonly backend1: SharedMutex };
+  /**
+   * Checked mode (`HeapConfig.checked`, `HEAPLAB_CHECKED=1`): verify the invariants each
+   * operation touches, cheaply and fail-fast, and raise `HeapCorrupted` at the first broken one.
+   */
+  readonly checked: boolean;
+  /** The thread registry's view of which thread ids are alive, and their generations. */
+  readonly threads: ThreadSlots;
+  /**
+   * Records memory that a repair found no structure accounting for (it shows in
+   * `stats().recovery.lostBytes`). For repairs done outside `recover` (a dead thread's
+   * half-finished step finished or rolled back by another thread).
+   */
+  reportLoss(bytes: number, blocks: number): void;
+}
+
+/** The lock whose dead holder left the structures a repair must mend. */
+export type RepairedLock = 'heap' | 'backend0' | 'backend1';
+
+/** Why a backend is asked to repair itself. */
+export interface RepairCause {
+  /**
+   * `heap` for a locked backend (the heap lock serialises all of it); `backend0` or
+   * `backend1` for a thread-safe backend's own lock.
+   */
+  readonly lock: RepairedLock;
+  /** The thread id that died holding it (its slot may be claimed again already). */
+  readonly deadThreadId: number;
+}
+
+/** What a backend's repair did. */
+export interface BackendRepair {
+  /** Bytes that no structure accounts for any more (neither free nor a live block). */
+  lostBytes: number;
+  lostBlocks: number;
+  /** One line per thing repaired, for the report. */
+  notes: string[];
+}
+
+/**
+ * What a backend knows of the layout a live block may be freed with (`dealloc`): a size in
+ * `[minSize, maxSize]` and an alignment, raised to `MIN_ALIGN` as allocation raises it, in
+ * `[minAlign, maxAlign]`. A backend that records the request says it exactly; a size-class
+ * backend gives its class's range and the alignment the class guarantees.
+ */
+export interface BlockLayout {
+  minSize: number;
+  maxSize: number;
+  minAlign: number;
+  maxAlign: number;
 }
 
 /**
@@ -199,6 +259,12 @@ export interface Backend {
    */
   requestedSize?(address: number): number;
   /**
+   * The layouts a live block may be freed with; without it, `dealloc` accepts any size up to
+   * the usable size (or exactly `requestedSize`) and any alignment the address satisfies.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   */
+  blockLayout?(address: number): BlockLayout;
+  /**
    * Tries to resize the live block at `address` without moving it. Returns true when the
    * block now has at least `size` usable bytes; false leaves it untouched.
    */
@@ -217,6 +283,15 @@ export interface Backend {
    * no lock held. Lock-based backends own nothing per thread and may omit it.
    */
   releaseThread?(threadId: number, died: boolean): void;
+  /**
+   * Makes the structures guarded by `cause.lock` consistent again after their holder died at
+   * an unknown instruction: a locked backend rebuilds its free structures from what the arena
+   * itself records (headers, boundary tags, bitmaps, maps) and recounts its counters. Called
+   * by the thread that took the poisoned lock over, with it held; `check()` runs after it and
+   * must pass before the lock is used again. Blocks that were live stay live and intact.
+   * @throws AllocError `HeapCorrupted` when the arena's own records are broken too
+   */
+  recover?(cause: RepairCause): BackendRepair;
 }
 
 /** How a backend tolerates concurrent calls. */

@@ -1,4 +1,4 @@
-import { AllocError, hex } from './errors.js';
+import { AllocError, describeValue, hex } from './errors.js';
 
 /** 1 KiB, 1 MiB, 1 GiB in bytes: sizes in this code are written with these. */
 export const KiB = 1024;
@@ -52,14 +52,15 @@ export function layout(size: number, align: number = MIN_ALIGN): Layout {
  * @throws AllocError `InvalidParam` for a negative, fractional, non-finite or unsafe size
  */
 export function checkSize(size: number): void {
-  // The refusal is a call of its own: bytecode inlined into every malloc stays small.
-  if (size >>> 0 !== size) checkLargeSize(size);
+  // The refusal is a call of its own: bytecode inlined into every malloc stays small. The
+  // type test comes first: `>>>` would throw a TypeError for a BigInt or a Symbol.
+  if (typeof size !== 'number' || size >>> 0 !== size) checkLargeSize(size);
 }
 
 /** `checkSize` past the 32-bit case. @throws AllocError `InvalidParam` for a bad size */
 function checkLargeSize(size: number): void {
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-    throw new AllocError('InvalidParam', `size ${String(size)} is not a non-negative safe integer`);
+    throw new AllocError('InvalidParam', `size ${describeValue(size)} is not a non-negative safe integer`);
   }
 }
 
@@ -68,12 +69,12 @@ function checkLargeSize(size: number): void {
  * @throws AllocError `InvalidParam` unless `align` is a power of two from 1 to `MAX_ALIGN`
  */
 export function checkAlign(align: number): void {
-  if (align >>> 0 === align && align !== 0 && (align & (align - 1)) === 0 && align <= MAX_ALIGN) {
+  if (typeof align === 'number' && align >>> 0 === align && align !== 0 && (align & (align - 1)) === 0 && align <= MAX_ALIGN) {
     return;
   }
   throw new AllocError(
     'InvalidParam',
-    `alignment ${String(align)} is not a power of two from 1 to ${MAX_ALIGN}`,
+    `alignment ${describeValue(align)} is not a power of two from 1 to ${MAX_ALIGN}`,
   );
 }
 
@@ -90,7 +91,7 @@ export function alignDown(value: number, align: number): number {
 
 /** True when `value` is a power of two that fits in 32 bits. */
 export function isPowerOfTwo(value: number): boolean {
-  return value >>> 0 === value && value !== 0 && (value & (value - 1)) === 0;
+  return typeof value === 'number' && value >>> 0 === value && value !== 0 && (value & (value - 1)) === 0;
 }
 
 /**
@@ -102,7 +103,7 @@ export function checkArenaRange(start: number, size: number, arenaStart: number,
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size) || size <= 0) {
     throw new AllocError(
       'InvalidParam',
-      `memory range start ${String(start)} size ${String(size)} is not a positive integer range`,
+      `memory range start ${describeValue(start)} size ${describeValue(size)} is not a positive integer range`,
     );
   }
   if (start < arenaStart || start + size > arenaEnd) {

@@ -4,8 +4,24 @@
  * written as if single-threaded.
  */
 
-import type { Backend, BackendStats, CheckReport } from './interfaces.js';
+import type { Backend, BackendStats, BlockLayout, CheckReport } from './interfaces.js';
+import { MAX_ALIGN } from './layout.js';
 import type { SharedMutex } from './mutex.js';
+
+/**
+ * The layouts `dealloc` accepts for the live block at `address`: the backend's own answer,
+ * else exactly the requested size when it keeps it, else any size up to the usable one; any
+ * alignment the address satisfies (the facade checks the address against it).
+ * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+ */
+export function layoutOfBlock(backend: Backend, address: number): BlockLayout {
+  if (backend.blockLayout !== undefined) return backend.blockLayout(address);
+  const usable = backend.usableSize(address);
+  const requested = backend.requestedSize === undefined ? -1 : backend.requestedSize(address);
+  return requested >= 0
+    ? { minSize: requested, maxSize: requested, minAlign: 1, maxAlign: MAX_ALIGN }
+    : { minSize: 0, maxSize: usable, minAlign: 1, maxAlign: MAX_ALIGN };
+}
 
 /** A `Backend` whose every call holds `mutex`. */
 export class LockedBackend implements Backend {
@@ -63,6 +79,15 @@ export class LockedBackend implements Backend {
     this.mutex.lock();
     try {
       return this.inner.requestedSize === undefined ? -1 : this.inner.requestedSize(address);
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  blockLayout(address: number): BlockLayout {
+    this.mutex.lock();
+    try {
+      return layoutOfBlock(this.inner, address);
     } finally {
       this.mutex.unlock();
     }

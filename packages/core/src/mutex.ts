@@ -1,23 +1,33 @@
 /**
- * A futex-style mutex on a lock record in shared memory (Drepper, "Futexes Are Tricky",
- * mutex 2). The record's layout is in `heap-layout.ts` (`LOCK_*`).
+ * A futex-style mutex on a lock record in shared memory (after Drepper, "Futexes Are Tricky",
+ * mutex 2), whose state word names its holder. The record's layout is in `heap-layout.ts`
+ * (`LOCK_*`).
  *
- * The state word is 0 (free), 1 (held, nobody waits) or 2 (held, someone may wait). Taking a
- * free lock is one compare-and-swap; releasing a lock nobody waits on is one atomic
- * subtraction; `Atomics.notify` runs only when the state says someone may be parked.
+ * ```text
+ *  state word   0                                   free
+ *               holder << LOCK_HOLDER_SHIFT         held, nobody parked
+ *               holder << LOCK_HOLDER_SHIFT | 1     held, a waiter may be parked (LOCK_WAITERS)
+ * ```
+ *
+ * Taking a free lock is one compare-and-swap that writes the holder's thread id, so the lock
+ * is never held by an unknown thread: a thread that dies at any instruction of `lock` either
+ * holds it, and is named by the word, or does not. (An earlier layout wrote the owner in a
+ * second word after the CAS, and a thread killed between the two left a lock held by nobody
+ * known, which no one could poison or recover.) Releasing is one exchange; `Atomics.notify`
+ * runs only when the waiters bit says someone may be parked.
  *
  * No wait is unbounded: a waiter spins briefly, then parks with `Atomics.wait` in slices, and
  * gives up with `LockTimeout` after the heap's lock timeout, naming the lock and its holder.
- * If the holder's thread is reaped while holding the lock, the lock is poisoned and every
- * waiter fails at once, as Rust's `Mutex` reports a panicked holder.
+ * When the holder's thread is reaped while holding the lock (`poisonIfHeldBy`), the lock is
+ * poisoned and every waiter fails at once, as Rust's `Mutex` reports a panicked holder,
+ * until a recovery takes the lock over (`takeOver`), repairs what it guards and lifts the
+ * poison (`clearPoison`).
  */
 
 import { AllocError } from './errors.js';
-import { LOCK_CONTENDED, LOCK_OWNER, LOCK_POISONED, LOCK_STATE } from './heap-layout.js';
+import { LOCK_CONTENDED, LOCK_HOLDER_SHIFT, LOCK_POISONED, LOCK_STATE, LOCK_WAITERS } from './heap-layout.js';
 
 const FREE = 0;
-const HELD = 1;
-const HELD_WAITED = 2;
 
 /**
  * Loads of the state word before a waiter parks: about 20 µs, many times an allocator's
@@ -31,33 +41,44 @@ const PARK_SLICE_MS = 50;
 /** Describes a thread for a lock error, e.g. "thread 3 (Node threadId 7)". */
 export type ThreadDescriber = (threadId: number) => string;
 
+/**
+ * The steps of a contended acquisition, for tests that stop a thread between them (the
+ * uncontended path is a single compare-and-swap: there is nothing between).
+ */
+export type LockStep = 'spun' | 'announced' | 'parked';
+
 /** A mutex over one lock record; made once per attached thread, allocation-free per call. */
 export class SharedMutex {
   private readonly stateIndex: number;
-  private readonly ownerIndex: number;
   private readonly poisonedIndex: number;
   private readonly contendedIndex: number;
+  /** This thread's state word when it holds the lock and nobody waits. */
+  private readonly heldWord: number;
+  /** Test hook: called between the steps of a contended acquisition. */
+  stepHook: ((step: LockStep) => void) | null = null;
 
   /**
    * @param i32 an `Int32Array` over the whole heap buffer
    * @param recordOffset byte offset of the lock record
    * @param name the lock's name, for errors
-   * @param threadId the id this thread writes as owner (1-based)
+   * @param threadId the id this thread writes as holder (1-based)
    * @param timeoutMs how long a waiter waits before `LockTimeout`
    * @param describeThread names a holder in errors
+   * @param explainPoison says what recovery did about a poisoned lock, for its error
    */
   constructor(
     private readonly i32: Int32Array,
     recordOffset: number,
     readonly name: string,
-    private readonly threadId: number,
+    readonly threadId: number,
     private readonly timeoutMs: number,
     private readonly describeThread: ThreadDescriber = (id) => `thread ${id}`,
+    private readonly explainPoison: () => string = () => '',
   ) {
     this.stateIndex = (recordOffset + LOCK_STATE) >> 2;
-    this.ownerIndex = (recordOffset + LOCK_OWNER) >> 2;
     this.poisonedIndex = (recordOffset + LOCK_POISONED) >> 2;
     this.contendedIndex = (recordOffset + LOCK_CONTENDED) >> 2;
+    this.heldWord = threadId << LOCK_HOLDER_SHIFT;
   }
 
   /**
@@ -66,10 +87,7 @@ export class SharedMutex {
    *   lock is poisoned
    */
   lock(): void {
-    if (Atomics.compareExchange(this.i32, this.stateIndex, FREE, HELD) !== FREE) {
-      this.lockContended();
-    }
-    this.i32[this.ownerIndex] = this.threadId;
+    if (Atomics.compareExchange(this.i32, this.stateIndex, FREE, this.heldWord) !== FREE) this.lockContended();
   }
 
   /**
@@ -77,26 +95,31 @@ export class SharedMutex {
    * @throws AllocError `LockTimeout` when the lock is poisoned
    */
   tryLock(): boolean {
-    if (Atomics.compareExchange(this.i32, this.stateIndex, FREE, HELD) !== FREE) {
-      if (this.i32[this.poisonedIndex] !== 0) this.failPoisoned();
-      return false;
-    }
-    this.i32[this.ownerIndex] = this.threadId;
-    return true;
+    if (Atomics.compareExchange(this.i32, this.stateIndex, FREE, this.heldWord) === FREE) return true;
+    if (this.i32[this.poisonedIndex] !== 0) this.failPoisoned();
+    return false;
   }
 
   /** Releases the lock; wakes one waiter only if one may be parked. */
   unlock(): void {
-    this.i32[this.ownerIndex] = 0;
-    if (Atomics.sub(this.i32, this.stateIndex, 1) !== HELD) {
-      Atomics.store(this.i32, this.stateIndex, FREE);
+    if ((Atomics.exchange(this.i32, this.stateIndex, FREE) & LOCK_WAITERS) !== 0) {
       Atomics.notify(this.i32, this.stateIndex, 1);
     }
   }
 
   /** The id of the thread holding the lock, or 0. A racy snapshot, for diagnostics. */
   holder(): number {
-    return Atomics.load(this.i32, this.stateIndex) === FREE ? 0 : this.i32[this.ownerIndex]!;
+    return Atomics.load(this.i32, this.stateIndex) >>> LOCK_HOLDER_SHIFT;
+  }
+
+  /** True when this thread holds the lock. */
+  heldByMe(): boolean {
+    return this.holder() === this.threadId;
+  }
+
+  /** The thread id of the dead holder that poisoned the lock, or 0. */
+  poisonedBy(): number {
+    return Atomics.load(this.i32, this.poisonedIndex);
   }
 
   /** How many acquisitions had to wait since the heap was formatted. */
@@ -107,25 +130,29 @@ export class SharedMutex {
   private lockContended(): void {
     const i32 = this.i32;
     const state = this.stateIndex;
+    const held = this.heldWord;
     for (let spin = 0; spin < SPIN_LIMIT; spin++) {
-      if (
-        Atomics.load(i32, state) === FREE &&
-        Atomics.compareExchange(i32, state, FREE, HELD) === FREE
-      ) {
-        return;
-      }
+      if (Atomics.load(i32, state) === FREE && Atomics.compareExchange(i32, state, FREE, held) === FREE) return;
     }
+    if (i32[this.poisonedIndex] !== 0) this.failPoisoned();
+    this.stepHook?.('spun');
     Atomics.add(i32, this.contendedIndex, 1);
     const deadline = performance.now() + this.timeoutMs;
-    // Announce a waiter (state 2) and park until the holder's unlock wakes us. Whoever turns
-    // a free lock into 2 owns it; the extra notify that may cost on release is harmless.
-    let previous = Atomics.exchange(i32, state, HELD_WAITED);
-    while (previous !== FREE) {
+    // Whoever takes the lock from here on takes it with the waiters bit set, since others may
+    // be parked too: an extra notify at its release is harmless, a missed one is not.
+    for (;;) {
+      const word = Atomics.load(i32, state);
+      if (word === FREE) {
+        if (Atomics.compareExchange(i32, state, FREE, held | LOCK_WAITERS) === FREE) return;
+        continue;
+      }
+      if ((word & LOCK_WAITERS) === 0 && Atomics.compareExchange(i32, state, word, word | LOCK_WAITERS) !== word) continue;
+      this.stepHook?.('announced');
       if (i32[this.poisonedIndex] !== 0) this.failPoisoned();
       const left = deadline - performance.now();
       if (left <= 0) this.failTimeout();
-      Atomics.wait(i32, state, HELD_WAITED, Math.min(left, PARK_SLICE_MS));
-      previous = Atomics.exchange(i32, state, HELD_WAITED);
+      Atomics.wait(i32, state, word | LOCK_WAITERS, Math.min(left, PARK_SLICE_MS));
+      this.stepHook?.('parked');
     }
   }
 
@@ -134,28 +161,56 @@ export class SharedMutex {
    * waiter so they fail now rather than at their timeout. Returns whether it was held by it.
    */
   poisonIfHeldBy(deadThreadId: number): boolean {
-    if (Atomics.load(this.i32, this.stateIndex) === FREE) return false;
-    if (this.i32[this.ownerIndex] !== deadThreadId) return false;
+    if (Atomics.load(this.i32, this.stateIndex) >>> LOCK_HOLDER_SHIFT !== deadThreadId) return false;
     Atomics.store(this.i32, this.poisonedIndex, deadThreadId);
     Atomics.notify(this.i32, this.stateIndex);
     return true;
   }
 
+  /**
+   * Takes a poisoned lock over from its dead holder, for a recovery: afterwards this thread
+   * holds it (still poisoned, so nobody else enters until `clearPoison`). Returns false when
+   * the lock is not poisoned or the dead thread no longer holds it.
+   */
+  takeOver(): boolean {
+    const dead = Atomics.load(this.i32, this.poisonedIndex);
+    if (dead === 0) return false;
+    for (;;) {
+      const word = Atomics.load(this.i32, this.stateIndex);
+      if (word >>> LOCK_HOLDER_SHIFT !== dead) return word >>> LOCK_HOLDER_SHIFT === this.threadId;
+      const mine = this.heldWord | (word & LOCK_WAITERS);
+      if (Atomics.compareExchange(this.i32, this.stateIndex, word, mine) === word) return true;
+    }
+  }
+
+  /**
+   * Gives a lock taken over by `takeOver` back to its dead holder, still poisoned, after a
+   * repair failed: the next recovery takes it over again.
+   */
+  returnTo(deadThreadId: number): void {
+    Atomics.store(this.i32, this.stateIndex, (deadThreadId << LOCK_HOLDER_SHIFT) | LOCK_WAITERS);
+  }
+
+  /** Lifts the poison; call holding the lock, once what it guards is consistent again. */
+  clearPoison(): void {
+    Atomics.store(this.i32, this.poisonedIndex, 0);
+  }
+
   private failTimeout(): never {
-    const owner = this.i32[this.ownerIndex]!;
-    const who = owner === 0 ? 'a thread that has not yet recorded itself' : this.describeThread(owner);
+    const holder = this.holder();
     throw new AllocError(
       'LockTimeout',
-      `lock '${this.name}' not acquired within ${this.timeoutMs} ms: held by ${who}`,
+      `lock '${this.name}' not acquired within ${this.timeoutMs} ms: held by ${this.describeThread(holder)}`,
     );
   }
 
   private failPoisoned(): never {
     const dead = this.i32[this.poisonedIndex]!;
+    const explained = this.explainPoison();
     throw new AllocError(
       'LockTimeout',
       `lock '${this.name}' is poisoned: ${this.describeThread(dead)} died while holding it, ` +
-        'so the state it guards may be half-updated',
+        `so the state it guards may be half-updated${explained === '' ? '' : `; ${explained}`}`,
     );
   }
 }

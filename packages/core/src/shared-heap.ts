@@ -16,6 +16,7 @@ import {
   BACKEND_STATE,
   BACKEND_STATE_MAX_BYTES,
   CONTROL_BYTES,
+  HEAP_FLAGS_KNOWN,
   HEAP_MAGIC,
   LAYOUT_VERSION,
   LOCK_NAMES,
@@ -50,6 +51,10 @@ export const MAX_HEAP_BYTES = 4096 * MiB - 2 * HEAP_ALIGN;
 export const DEFAULT_MAX_THREADS = 64;
 /** Default bound on a lock wait before `LockTimeout`. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+/** The longest lock timeout a heap may have: ten minutes. A wait is bounded or it is a hang. */
+export const MAX_LOCK_TIMEOUT_MS = 600_000;
+/** What a backend name looks like, in a spec and in the superblock. */
+export const BACKEND_NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
 
 /** What `SharedHeap.format` writes into a new superblock. */
 export interface HeapFormat {
@@ -140,8 +145,11 @@ export class SharedHeap {
         `maxThreads ${String(maxThreads)} is not an integer from 1 to ${MAX_THREADS_LIMIT}`,
       );
     }
-    if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > 0x7fffffff) {
-      throw new AllocError('InvalidParam', `lockTimeoutMs ${String(lockTimeoutMs)} is not a positive integer`);
+    if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > MAX_LOCK_TIMEOUT_MS) {
+      throw new AllocError(
+        'InvalidParam',
+        `lockTimeoutMs ${String(lockTimeoutMs)} is not an integer from 1 to ${MAX_LOCK_TIMEOUT_MS} (ten minutes)`,
+      );
     }
     if (format.backendStateBytes > BACKEND_STATE_MAX_BYTES) {
       throw new AllocError(
@@ -197,14 +205,55 @@ export class SharedHeap {
       );
     }
     const heap = new SharedHeap(memory);
-    if (heap.arenaStart !== CONTROL_BYTES || heap.arenaEnd !== buffer.byteLength) {
-      throw new AllocError(
-        'InvalidHeap',
-        `heap superblock is inconsistent: arena ${hex(heap.arenaStart)}+${heap.arenaBytes} ` +
-          `in a buffer of ${buffer.byteLength} bytes`,
-      );
-    }
+    heap.validate();
     return heap;
+  }
+
+  /**
+   * Checks every superblock field a thread relies on before it trusts the heap: a buffer
+   * written by something other than heaplab (or damaged) is refused here, naming the field,
+   * instead of failing later in a backend or waiting days on a lock.
+   * @throws AllocError `InvalidHeap` naming the first bad field
+   */
+  private validate(): void {
+    const bad = (field: string, problem: string): never => {
+      throw new AllocError('InvalidHeap', `heap superblock is inconsistent: field ${field} ${problem}`);
+    };
+    const length = this.memory.buffer.byteLength;
+    if (this.arenaStart !== CONTROL_BYTES) bad('arenaOffset', `is ${hex(this.arenaStart)}, not ${hex(CONTROL_BYTES)}`);
+    if (this.arenaBytes % HEAP_ALIGN !== 0 || this.arenaBytes < HEAP_ALIGN || this.arenaEnd !== length) {
+      bad('arenaBytes', `is ${this.arenaBytes}: not a multiple of 4 MiB filling the buffer of ${length} bytes`);
+    }
+    if (this.maxThreads < 1 || this.maxThreads > MAX_THREADS_LIMIT) {
+      bad('maxThreads', `is ${this.maxThreads}, not from 1 to ${MAX_THREADS_LIMIT}`);
+    }
+    if (this.lockTimeoutMs < 1 || this.lockTimeoutMs > MAX_LOCK_TIMEOUT_MS) {
+      bad('lockTimeoutMs', `is ${this.lockTimeoutMs}, not from 1 to ${MAX_LOCK_TIMEOUT_MS}`);
+    }
+    if ((this.cookie & 1) === 0) bad('heapCookie', `is ${hex(this.cookie)}; a heap's cookie is odd`);
+    if (this.backendStateBytes > BACKEND_STATE_MAX_BYTES) {
+      bad('backendStateBytes', `is ${this.backendStateBytes}, more than the ${BACKEND_STATE_MAX_BYTES} the control region holds`);
+    }
+    if ((this.heapFlags & ~HEAP_FLAGS_KNOWN) !== 0) bad('heapFlags', `has unknown bits ${hex(this.heapFlags)}`);
+    const poolCount = this.memory.u32[SB_POOL_COUNT >> 2]!;
+    if (poolCount < 1 || poolCount > MAX_POOLS) bad('poolCount', `is ${poolCount}, not from 1 to ${MAX_POOLS}`);
+    const pools = this.pools();
+    pools.forEach((pool, index) => {
+      if (pool.size <= 0 || pool.start < this.arenaStart || pool.start + pool.size > this.arenaEnd) {
+        bad(`pool[${index}]`, `${hex(pool.start)}+${pool.size} is not a range inside the arena`);
+      }
+      for (let other = 0; other < index; other++) {
+        const earlier = pools[other]!;
+        if (pool.start < earlier.start + earlier.size && earlier.start < pool.start + pool.size) {
+          bad(`pool[${index}]`, `${hex(pool.start)}+${pool.size} overlaps pool[${other}]`);
+        }
+      }
+    });
+    const name = readField(this.memory.u8, BACKEND_NAME, BACKEND_NAME_BYTES, 'backendName');
+    if (!BACKEND_NAME_PATTERN.test(name)) bad('backendName', `${JSON.stringify(name)} is not a backend name`);
+    const moduleUrl = readField(this.memory.u8, BACKEND_MODULE, BACKEND_MODULE_BYTES, 'backendModule');
+    if (!URL.canParse(moduleUrl)) bad('backendModule', `${JSON.stringify(moduleUrl)} is not a URL`);
+    parseOptionsField(readField(this.memory.u8, BACKEND_OPTIONS, BACKEND_OPTIONS_BYTES, 'backendOptions'));
   }
 
   /** Marks the heap as formatted: from now on `open` accepts it. */
@@ -228,13 +277,18 @@ export class SharedHeap {
     return readString(this.memory.u8, BACKEND_OPTIONS, BACKEND_OPTIONS_BYTES);
   }
 
+  /** The backend options stored in the heap, parsed. @throws AllocError `InvalidHeap` */
+  backendOptions(): Record<string, unknown> {
+    return parseOptionsField(this.backendOptionsJson);
+  }
+
   /** Start of the backend's control state. */
   get backendStateOffset(): number {
     return BACKEND_STATE;
   }
 
   /** A handle on lock record `index` for thread `threadId`. */
-  mutex(index: number, threadId: number, describeThread?: ThreadDescriber): SharedMutex {
+  mutex(index: number, threadId: number, describeThread?: ThreadDescriber, explainPoison?: () => string): SharedMutex {
     return new SharedMutex(
       this.memory.i32,
       LOCK_TABLE + index * LOCK_RECORD_BYTES,
@@ -242,6 +296,7 @@ export class SharedHeap {
       threadId,
       this.lockTimeoutMs,
       describeThread,
+      explainPoison,
     );
   }
 
@@ -300,6 +355,37 @@ function writeString(u8: Uint8Array, offset: number, capacity: number, value: st
   }
   u8.set(bytes, offset);
   u8.fill(0, offset + bytes.length, offset + capacity);
+}
+
+/**
+ * Reads a string field that must end with a NUL inside its capacity.
+ * @throws AllocError `InvalidHeap` when it does not, or is not UTF-8
+ */
+function readField(u8: Uint8Array, offset: number, capacity: number, field: string): string {
+  const length = u8.subarray(offset, offset + capacity).indexOf(0);
+  if (length < 0) {
+    throw new AllocError('InvalidHeap', `heap superblock field ${field} has no terminating NUL in its ${capacity} bytes`);
+  }
+  try {
+    // TextDecoder refuses views of shared memory, so the bytes are copied out first.
+    return new TextDecoder('utf-8', { fatal: true }).decode(u8.slice(offset, offset + length));
+  } catch {
+    throw new AllocError('InvalidHeap', `heap superblock field ${field} is not UTF-8 text`);
+  }
+}
+
+/** Parses the options field: a JSON object. @throws AllocError `InvalidHeap` otherwise */
+function parseOptionsField(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new AllocError('InvalidHeap', `heap superblock field backendOptions ${JSON.stringify(text.slice(0, 60))} is not JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new AllocError('InvalidHeap', `heap superblock field backendOptions ${JSON.stringify(text.slice(0, 60))} is not a JSON object`);
+  }
+  return value as Record<string, unknown>;
 }
 
 function readString(u8: Uint8Array, offset: number, capacity: number): string {

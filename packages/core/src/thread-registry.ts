@@ -3,6 +3,11 @@
  * `heap-layout.ts`). Attaching claims a free slot with compare-and-swap, so no lock is
  * needed; the thread id is the slot index + 1 and is reused once the slot is released.
  *
+ * A slot's state word carries a generation, bumped by every claim. A handle keeps the word
+ * its claim wrote (its *ticket*), and every later transition of the slot is a
+ * compare-and-swap from that ticket: a stale handle (detached twice, or reaped while its
+ * owner still held a copy) can never release a slot that another handle has claimed since.
+ *
  * A slot also records the Node `threadId` of its holder, so the main thread can find and
  * release the slots of a worker that exited without detaching.
  */
@@ -12,12 +17,13 @@ import {
   REGISTRY,
   SLOT_BYTES,
   SLOT_COUNTERS,
-  SLOT_GENERATION,
+  SLOT_GENERATION_SHIFT,
   SLOT_NODE_THREAD,
   SLOT_STATE,
+  SLOT_STATE_MASK,
   SlotState,
 } from './heap-layout.js';
-import type { HeapMemory } from './interfaces.js';
+import type { HeapMemory, ThreadSlots } from './interfaces.js';
 
 /** Byte offset of thread `threadId`'s slot. */
 export function slotOffset(threadId: number): number {
@@ -30,7 +36,7 @@ export function counterIndex(threadId: number): number {
 }
 
 /** Operations on the registry of one heap. Stateless apart from its views. */
-export class ThreadRegistry {
+export class ThreadRegistry implements ThreadSlots {
   constructor(
     private readonly memory: HeapMemory,
     readonly maxThreads: number,
@@ -39,17 +45,19 @@ export class ThreadRegistry {
   /**
    * Claims a free slot for the calling thread.
    * @param nodeThreadId `worker_threads.threadId` of the caller
-   * @returns the thread id (1-based)
+   * @returns the thread id (1-based) and the ticket (the slot word the claim wrote)
    * @throws AllocError `ThreadLimit` when every slot is taken
    */
-  claim(nodeThreadId: number): number {
+  claim(nodeThreadId: number): { threadId: number; ticket: number } {
     const i32 = this.memory.i32;
     for (let threadId = 1; threadId <= this.maxThreads; threadId++) {
       const base = slotOffset(threadId) >> 2;
-      if (Atomics.compareExchange(i32, base + (SLOT_STATE >> 2), SlotState.free, SlotState.active) === SlotState.free) {
+      const word = Atomics.load(i32, base + (SLOT_STATE >> 2));
+      if ((word & SLOT_STATE_MASK) !== SlotState.free) continue;
+      const ticket = (((word >>> SLOT_GENERATION_SHIFT) + 1) << SLOT_GENERATION_SHIFT) | SlotState.active;
+      if (Atomics.compareExchange(i32, base + (SLOT_STATE >> 2), word, ticket) === word) {
         i32[base + (SLOT_NODE_THREAD >> 2)] = nodeThreadId;
-        Atomics.add(i32, base + (SLOT_GENERATION >> 2), 1);
-        return threadId;
+        return { threadId, ticket };
       }
     }
     throw new AllocError(
@@ -60,22 +68,46 @@ export class ThreadRegistry {
   }
 
   /**
-   * Moves an active slot to `releasing`, so only one caller releases it.
-   * @returns false when the slot was not active (already released or being released)
+   * Moves the slot from `ticket` (active, of one generation) to `releasing`, so only one
+   * caller releases it, and only the holder of that generation.
+   * @returns false when the slot is no longer that ticket (already released, being released,
+   *   or claimed again since)
    */
-  beginRelease(threadId: number): boolean {
+  beginRelease(threadId: number, ticket: number): boolean {
     const index = (slotOffset(threadId) + SLOT_STATE) >> 2;
-    return Atomics.compareExchange(this.memory.i32, index, SlotState.active, SlotState.releasing) === SlotState.active;
+    const releasing = ticket - (ticket & SLOT_STATE_MASK) + SlotState.releasing;
+    return Atomics.compareExchange(this.memory.i32, index, ticket, releasing) === ticket;
   }
 
-  /** Frees a slot that `beginRelease` took; its id may be handed out again. */
-  finishRelease(threadId: number): void {
-    Atomics.store(this.memory.i32, (slotOffset(threadId) + SLOT_STATE) >> 2, SlotState.free);
+  /** Frees a slot that `beginRelease(threadId, ticket)` took; its id may be handed out again. */
+  finishRelease(threadId: number, ticket: number): void {
+    const index = (slotOffset(threadId) + SLOT_STATE) >> 2;
+    Atomics.store(this.memory.i32, index, ticket - (ticket & SLOT_STATE_MASK) + SlotState.free);
+  }
+
+  /** The slot's whole state word (generation and state). */
+  ticket(threadId: number): number {
+    return Atomics.load(this.memory.i32, (slotOffset(threadId) + SLOT_STATE) >> 2);
+  }
+
+  /** True while `ticket` is still the slot's word: the handle that claimed it holds it. */
+  holds(threadId: number, ticket: number): boolean {
+    return this.ticket(threadId) === ticket;
+  }
+
+  /** True while a live handle holds thread id `threadId`. */
+  isActive(threadId: number): boolean {
+    return this.state(threadId) === SlotState.active;
   }
 
   /** The state of a slot (`SlotState`). */
   state(threadId: number): number {
-    return Atomics.load(this.memory.i32, (slotOffset(threadId) + SLOT_STATE) >> 2);
+    return this.ticket(threadId) & SLOT_STATE_MASK;
+  }
+
+  /** The generation of a slot: how many times it was claimed. */
+  generation(threadId: number): number {
+    return this.ticket(threadId) >>> SLOT_GENERATION_SHIFT;
   }
 
   /** The Node `threadId` recorded by the slot's holder. */
@@ -83,15 +115,16 @@ export class ThreadRegistry {
     return this.memory.i32[(slotOffset(threadId) + SLOT_NODE_THREAD) >> 2]!;
   }
 
-  /** Ids of the active slots held by Node thread `nodeThreadId`. */
-  threadsOfNodeThread(nodeThreadId: number): number[] {
-    const ids: number[] = [];
+  /** The active slots held by Node thread `nodeThreadId`, with their tickets. */
+  threadsOfNodeThread(nodeThreadId: number): { threadId: number; ticket: number }[] {
+    const found: { threadId: number; ticket: number }[] = [];
     for (let threadId = 1; threadId <= this.maxThreads; threadId++) {
-      if (this.state(threadId) === SlotState.active && this.nodeThreadId(threadId) === nodeThreadId) {
-        ids.push(threadId);
+      const ticket = this.ticket(threadId);
+      if ((ticket & SLOT_STATE_MASK) === SlotState.active && this.nodeThreadId(threadId) === nodeThreadId) {
+        found.push({ threadId, ticket });
       }
     }
-    return ids;
+    return found;
   }
 
   /** Number of active slots. */
@@ -117,6 +150,7 @@ export class ThreadRegistry {
 
   /** "thread 3 (Node threadId 7, active)", for error messages. */
   describe(threadId: number): string {
+    if (threadId === 0) return 'no thread';
     if (threadId < 1 || threadId > this.maxThreads) return `thread ${threadId} (not a registry slot)`;
     const state = ['released', 'active', 'releasing'][this.state(threadId)] ?? 'unknown';
     return `thread ${threadId} (Node threadId ${this.nodeThreadId(threadId)}, ${state})`;

@@ -91,7 +91,7 @@ describe('the shared heap', () => {
     expect(registry.describe(other.threadId)).toMatch(/Node threadId \d+, active/);
     // Both handles live on this Node thread, so both slots go.
     const released = heap.releaseThreadsOf(registry.nodeThreadId(other.threadId));
-    expect(released.sort()).toEqual([heap.threadId, other.threadId].sort());
+    expect(released.threads.sort()).toEqual([heap.threadId, other.threadId].sort());
     expect(heap.attachedThreads()).toBe(0);
   });
 

@@ -38,7 +38,7 @@ describe('stress: cross-thread swaps with threads created and ended', () => {
       await Promise.all(workers.slice(1).map((worker) => worker.run({ kind: 'owner-detach' })));
       const dead = workers[0]!.worker.threadId;
       await Promise.all(workers.map((worker) => worker.terminate()));
-      expect(heap.releaseThreadsOf(dead)).toHaveLength(1);
+      expect(heap.releaseThreadsOf(dead).threads).toHaveLength(1);
       expect(heap.attachedThreads()).toBe(1);
       heap.check();
       const report = heapReport(heap);
