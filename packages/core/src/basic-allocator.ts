@@ -34,8 +34,32 @@
  *                                      ... size-4: u32 footer = size
  *  flags: bit0 USED, bit1 PREV_USED (the physically previous block is live)
  *
+ *  tag of a used block, bit by bit
+ *  31 ............ 11 | 10 .. 6        | 5 .. 0
+ *  hash (21 bits)     | log2(align) - 3 | slack: usable - requested (0..63)
+ *
  *  a pool: [block][block]...[block][sentinel: size 0 | USED]
  * ```
+ *
+ * ## What a dead thread leaves, and how `recover` rebuilds
+ *
+ * The headers tile each pool at every instant: every store that changes a block's size
+ * first writes the headers of the blocks it exposes, then the one header that exposes them
+ * (a carve writes the new block's and the tail's headers before it shrinks the free block it
+ * cuts them from; `addMemory` formats a pool before the table entry that publishes it). So
+ * however a thread died inside the lock, walking a pool by header sizes still reaches its
+ * sentinel. A block is live if its header says USED and its tag matches (a carve that died
+ * before writing the tag leaves a block nobody was given: it is free); everything else is
+ * free. `recover` walks the pools that way and rewrites all the rest: merged free blocks
+ * with their footers, PREV_USED bits, the address-ordered free list and every counter.
+ *
+ * ## Corruption
+ *
+ * Every walk of the free list is bounded by the free-block count and every link is checked
+ * before it is followed (8-aligned, inside the arena, a header without USED), so a write
+ * after free or an overflow into a free block's links raises `HeapCorrupted` instead of
+ * looping or handing out a live block or an address outside the arena. Checked mode
+ * (`BackendContext.checked`) also verifies, at every operation, the neighbours it touches.
  *
  * All counters fit in 32 bits because they are bounded by the arena, which is below 4 GiB.
  * Addresses may be 2^31 or more, so they are handled as unsigned words and plain numbers and
@@ -48,8 +72,11 @@ import type {
   Backend,
   BackendContext,
   BackendDescriptor,
+  BackendRepair,
   BackendStats,
+  BlockLayout,
   CheckReport,
+  RepairCause,
 } from './interfaces.js';
 
 // --- options -----------------------------------------------------------------------------
@@ -87,9 +114,13 @@ const FLAGS = 7;
 const B_TAG = 4;
 const B_NEXT = 8;
 const B_PREV = 12;
-/** The tag's hash bits; the low byte holds the slack (usable - requested). */
-const TAG_HASH = 0xffffff00;
-const SLACK_MASK = 0xff;
+/** The tag's hash bits; the bits below hold the alignment and the slack (usable - requested). */
+const TAG_HASH = 0xfffff800;
+/** log2 of the alignment the block was allocated with, less 3 (alignments 8 to 2^30). */
+const TAG_ALIGN_SHIFT = 6;
+const TAG_ALIGN_MASK = 0x1f;
+/** Slack is below 40 (rounding to 8, plus a tail too small to split), so 6 bits hold it. */
+const SLACK_MASK = 0x3f;
 /**
  * Requests above this cannot fit in any heap (the buffer is below 4 GiB); refusing them
  * early keeps every size below 2^32 in the arithmetic that follows.
@@ -130,6 +161,20 @@ function mix(block: number, size: number, cookie: number): number {
   return h ^ (h >>> 16);
 }
 
+/** The tag of a live block: its hash, the log2 of its alignment and its slack. */
+function makeTag(block: number, size: number, cookie: number, align: number, slack: number): number {
+  return ((mix(block, size, cookie) & TAG_HASH) | ((31 - Math.clz32(align) - 3) << TAG_ALIGN_SHIFT) | slack) >>> 0;
+}
+
+/** Whether `tag` is the tag of a live block at `block` of `size` bytes. */
+function tagMatches(tag: number, block: number, size: number, cookie: number): boolean {
+  return ((tag ^ mix(block, size, cookie)) & TAG_HASH) === 0 && (tag & SLACK_MASK) <= size - HEADER_BYTES;
+}
+
+function corrupt(message: string): AllocError {
+  return new AllocError('HeapCorrupted', `basic heap: ${message}`);
+}
+
 function notAllocated(address: number): AllocError {
   return new AllocError(
     'NotAllocated',
@@ -146,6 +191,7 @@ export class BasicAllocator implements Backend {
   private readonly u32: Uint32Array;
   private readonly cookie: number;
   private readonly strategy: number;
+  private readonly checked: boolean;
   private readonly arenaStart: number;
   private readonly arenaEnd: number;
   private readonly stateOffset: number;
@@ -184,6 +230,7 @@ export class BasicAllocator implements Backend {
     this.u32 = ctx.memory.u32;
     this.cookie = ctx.cookie;
     this.strategy = strategy;
+    this.checked = ctx.checked;
     this.arenaStart = ctx.arenaStart;
     this.arenaEnd = ctx.arenaEnd;
     this.stateOffset = ctx.stateOffset;
@@ -248,16 +295,17 @@ export class BasicAllocator implements Backend {
         `basic backend: the pool table is full (${BASIC_MAX_POOLS} pools); cannot add ${hex(start)}..${hex(start + size)}`,
       );
     }
-    u32[this.sPools + count * 2 + (PE_START >>> 2)] = s;
-    u32[this.sPools + count * 2 + (PE_END >>> 2)] = e;
-    u32[this.sPoolCount] = count + 1;
     const sentinel = e - SENTINEL_BYTES;
     const blockSize = sentinel - s;
     // Nothing precedes the first block, so it counts as preceded by a live block: that keeps
-    // release from ever looking for a footer before the pool.
+    // release from ever looking for a footer before the pool. The pool is formatted before
+    // the table entry and count publish it, so a death in between leaves no half pool.
     this.writeFree(s, blockSize);
     u32[sentinel >>> 2] = USED;
     u32[(sentinel + B_TAG) >>> 2] = 0;
+    u32[this.sPools + count * 2 + (PE_START >>> 2)] = s;
+    u32[this.sPools + count * 2 + (PE_END >>> 2)] = e;
+    u32[this.sPoolCount] = count + 1;
     this.insertOrdered(s);
     u32[this.sFree] = u32[this.sFree]! + 1;
     u32[this.sTotal] = u32[this.sTotal]! + blockSize;
@@ -291,10 +339,15 @@ export class BasicAllocator implements Backend {
     let chosenSize = 0;
     let chosenPayload = 0;
     let b = u32[this.sHead]!;
-    while (b !== 0) {
+    // The list holds sFree blocks: a longer walk is a cycle, a bad link is corruption.
+    for (let left = u32[this.sFree]!; b !== 0; left--) {
       const hdr = u32[b >>> 2]!;
+      if (left === 0 || (b & 7) !== 0 || b < this.arenaStart || b >= this.arenaEnd || (hdr & USED) !== 0) {
+        throw this.brokenList(b, left);
+      }
       const bsize = hdr - (hdr & FLAGS);
       if (bsize >= req) {
+        if (b + bsize > this.arenaEnd) throw corrupt(`free block ${hex(b)} has size ${bsize}, which runs past the arena`);
         let p = b + HEADER_BYTES;
         if (align > HEADER_BYTES) {
           const rest = p % align;
@@ -326,7 +379,15 @@ export class BasicAllocator implements Backend {
       b = u32[(b + B_NEXT) >>> 2]!;
     }
     if (chosen === 0) return 0;
-    return this.carve(chosen, chosenSize, chosenPayload, req, size);
+    if (this.checked) this.checkFreeBlock(chosen);
+    return this.carve(chosen, chosenSize, chosenPayload, req, size, align < 8 ? 8 : align);
+  }
+
+  /** The error for a free-list entry that is not a free block of this heap, or a cycle. */
+  private brokenList(b: number, left: number): AllocError {
+    return left === 0
+      ? corrupt(`the free list is longer than its ${this.u32[this.sFree]!} blocks (a cycle, or a stray link) at ${hex(b)}`)
+      : corrupt(`the free list links to ${hex(b)}, which is not a free block of the arena (a write after free or an overflow?)`);
   }
 
   /**
@@ -334,7 +395,7 @@ export class BasicAllocator implements Backend {
    * it stays `fb`, so the list keeps its order without a search; a tail of at least
    * MIN_BLOCK becomes a free block right after `fb` (or in its place when there is no gap).
    */
-  private carve(fb: number, fsize: number, p: number, req: number, requested: number): number {
+  private carve(fb: number, fsize: number, p: number, req: number, requested: number, align: number): number {
     const u32 = this.u32;
     const blk = p - HEADER_BYTES;
     const gap = blk - fb;
@@ -346,6 +407,8 @@ export class BasicAllocator implements Backend {
       tail = 0;
     }
     const end = blk + bsize;
+    // Header order keeps the pool tiled at every store (see the file comment): the tail's and
+    // the new block's headers first, then the free block's, whose size exposes them.
     if (gap === 0) {
       if (tail === 0) {
         this.unlink(fb);
@@ -354,20 +417,22 @@ export class BasicAllocator implements Backend {
         this.replaceInList(fb, end);
         this.writeFree(end, tail);
       }
-    } else {
-      this.writeFree(fb, gap);
-      if (tail !== 0) {
-        this.writeFree(end, tail);
-        this.insertAfter(fb, end);
-        u32[this.sFree] = u32[this.sFree]! + 1;
-      }
+    } else if (tail !== 0) {
+      this.writeFree(end, tail);
     }
     if (tail === 0) u32[end >>> 2] = u32[end >>> 2]! | PREV_USED;
     // A free block is always preceded by a live one (free neighbours are always merged), so
     // without a gap the new block's predecessor is live; with one, it is the free gap.
     u32[blk >>> 2] = bsize | USED | (gap === 0 ? PREV_USED : 0);
-    // Slack is at most 16 of rounding plus a tail under MIN_BLOCK, so it fits the tag's low byte.
-    u32[(blk + B_TAG) >>> 2] = (mix(blk, bsize, this.cookie) & TAG_HASH) | (bsize - HEADER_BYTES - requested);
+    // Slack is at most 16 of rounding plus a tail under MIN_BLOCK, so it fits the tag's bits.
+    u32[(blk + B_TAG) >>> 2] = makeTag(blk, bsize, this.cookie, align, bsize - HEADER_BYTES - requested);
+    if (gap !== 0) {
+      this.writeFree(fb, gap);
+      if (tail !== 0) {
+        this.insertAfter(fb, end);
+        u32[this.sFree] = u32[this.sFree]! + 1;
+      }
+    }
     const used = u32[this.sUsed]! + bsize;
     u32[this.sUsed] = used;
     if (used > u32[this.sPeak]!) u32[this.sPeak] = used;
@@ -383,6 +448,7 @@ export class BasicAllocator implements Backend {
    */
   release(address: number): void {
     const b = this.validate(address);
+    if (this.checked) this.checkNeighbours(b);
     const u32 = this.u32;
     const hdr = u32[b >>> 2]!;
     let size = hdr - (hdr & FLAGS);
@@ -399,11 +465,18 @@ export class BasicAllocator implements Backend {
     const next = b + size;
     const nhdr = u32[next >>> 2]!;
     const nextFree = (nhdr & USED) === 0;
+    if ((nhdr & USED) === 0 && next + (nhdr - (nhdr & FLAGS)) > this.validatedPoolEnd) {
+      throw corrupt(`the free block ${hex(next)} after ${hex(b)} has size ${nhdr - (nhdr & FLAGS)}, which runs past its pool`);
+    }
     if ((hdr & PREV_USED) === 0) {
       // Only free blocks have footers, which is why PREV_USED must be exact: the word before
       // `b` is a size only when the previous block is free. That block is already in the list
       // at the right place, so the merged block keeps its position.
       start = b - u32[(b - 4) >>> 2]!;
+      const phdr = u32[start >>> 2] ?? USED;
+      if (start < this.validatedPoolStart || (phdr & USED) !== 0 || phdr - (phdr & FLAGS) !== b - start) {
+        throw corrupt(`the footer before ${hex(b)} says a free block of ${b - start} bytes at ${hex(start)}, which is not there`);
+      }
       size += b - start;
       if (nextFree) {
         size += nhdr - (nhdr & FLAGS);
@@ -450,6 +523,7 @@ export class BasicAllocator implements Backend {
   resizeInPlace(address: number, size: number): boolean {
     const b = this.validate(address);
     if (size > MAX_REQUEST) return false;
+    if (this.checked) this.checkNeighbours(b);
     const u32 = this.u32;
     const hdr = u32[b >>> 2]!;
     const bsize = hdr - (hdr & FLAGS);
@@ -460,6 +534,9 @@ export class BasicAllocator implements Backend {
     const nhdr = u32[next >>> 2]!;
     const nextFree = (nhdr & USED) === 0;
     const nsize = nextFree ? nhdr - (nhdr & FLAGS) : 0;
+    if (next + nsize > this.validatedPoolEnd) {
+      throw corrupt(`the free block ${hex(next)} after ${hex(b)} has size ${nsize}, which runs past its pool`);
+    }
     let newSize = bsize;
     if (req <= bsize) {
       const rem = bsize - req;
@@ -492,8 +569,9 @@ export class BasicAllocator implements Backend {
         u32[after] = u32[after]! | PREV_USED;
       }
     }
+    const alignLog = (u32[(b + B_TAG) >>> 2]! >>> TAG_ALIGN_SHIFT) & TAG_ALIGN_MASK;
     u32[b >>> 2] = newSize | (hdr & FLAGS);
-    u32[(b + B_TAG) >>> 2] = (mix(b, newSize, this.cookie) & TAG_HASH) | (newSize - HEADER_BYTES - size);
+    u32[(b + B_TAG) >>> 2] = makeTag(b, newSize, this.cookie, 1 << (alignLog + 3), newSize - HEADER_BYTES - size);
     const used = u32[this.sUsed]! + newSize - bsize;
     u32[this.sUsed] = used;
     if (used > u32[this.sPeak]!) u32[this.sPeak] = used;
@@ -515,18 +593,76 @@ export class BasicAllocator implements Backend {
       const count = u32[this.sPoolCount]!;
       for (let i = 0; i < count; i++) {
         const sentinel = u32[pools + i * 2 + (PE_END >>> 2)]! - SENTINEL_BYTES;
-        if (b >= u32[pools + i * 2 + (PE_START >>> 2)]! && b < sentinel) {
+        const poolStart = u32[pools + i * 2 + (PE_START >>> 2)]!;
+        if (b >= poolStart && b < sentinel) {
           const hdr = u32[b >>> 2]!;
           const size = hdr - (hdr & FLAGS);
           if ((hdr & USED) === 0 || size < MIN_BLOCK || b + size > sentinel) break;
-          const tag = u32[(b + B_TAG) >>> 2]!;
-          if (((tag ^ mix(b, size, this.cookie)) & TAG_HASH) !== 0) break;
-          if ((tag & SLACK_MASK) > size - HEADER_BYTES) break;
+          if (!tagMatches(u32[(b + B_TAG) >>> 2]!, b, size, this.cookie)) break;
+          this.validatedPoolStart = poolStart;
+          this.validatedPoolEnd = sentinel;
           return b;
         }
       }
     }
     throw notAllocated(address);
+  }
+
+  /** The pool of the block `validate` returned last: its start and its sentinel. */
+  private validatedPoolStart = 0;
+  private validatedPoolEnd = 0;
+
+  /**
+   * The layout a live block may be freed with: exactly the size asked for (the tag keeps the
+   * slack) and exactly the alignment it was allocated with (the tag keeps its log2).
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   */
+  blockLayout(address: number): BlockLayout {
+    const b = this.validate(address);
+    const u32 = this.u32;
+    const hdr = u32[b >>> 2]!;
+    const tag = u32[(b + B_TAG) >>> 2]!;
+    const requested = hdr - (hdr & FLAGS) - HEADER_BYTES - (tag & SLACK_MASK);
+    const align = 1 << (((tag >>> TAG_ALIGN_SHIFT) & TAG_ALIGN_MASK) + 3);
+    return { minSize: requested, maxSize: requested, minAlign: align, maxAlign: align };
+  }
+
+  // --- checked mode ------------------------------------------------------------------------
+
+  /** Checked mode: the free block about to be cut is a well-formed free block of its pool. */
+  private checkFreeBlock(b: number): void {
+    const u32 = this.u32;
+    const hdr = u32[b >>> 2]!;
+    const size = hdr - (hdr & FLAGS);
+    const pool = this.poolEndOf(b);
+    if (pool === 0 || size < MIN_BLOCK || b + size > pool) throw corrupt(`free block ${hex(b)} of size ${size} does not fit its pool`);
+    if (u32[(b + size - 4) >>> 2] !== size) throw corrupt(`free block ${hex(b)}: footer ${u32[(b + size - 4) >>> 2]!} differs from size ${size}`);
+    if ((u32[(b + size) >>> 2]! & PREV_USED) !== 0) throw corrupt(`the block after free block ${hex(b)} has PREV_USED set`);
+  }
+
+  /** Checked mode: the physical neighbours of live block `b` agree with its header. */
+  private checkNeighbours(b: number): void {
+    const u32 = this.u32;
+    const hdr = u32[b >>> 2]!;
+    const next = b + (hdr - (hdr & FLAGS));
+    if ((u32[next >>> 2]! & PREV_USED) === 0) throw corrupt(`block ${hex(next)} after live block ${hex(b)} has PREV_USED clear`);
+    const nhdr = u32[next >>> 2]!;
+    if ((nhdr & USED) === 0) this.checkFreeBlock(next);
+    if ((hdr & PREV_USED) === 0) {
+      const previous = b - u32[(b - 4) >>> 2]!;
+      if (previous < this.validatedPoolStart || (u32[previous >>> 2]! & USED) !== 0) throw corrupt(`the footer before ${hex(b)} leads to no free block`);
+      this.checkFreeBlock(previous);
+    }
+  }
+
+  /** The sentinel of the pool holding `b`, or 0. */
+  private poolEndOf(b: number): number {
+    const u32 = this.u32;
+    for (let i = 0, count = u32[this.sPoolCount]!; i < count; i++) {
+      const end = u32[this.sPools + i * 2 + (PE_END >>> 2)]! - SENTINEL_BYTES;
+      if (b >= u32[this.sPools + i * 2 + (PE_START >>> 2)]! && b < end) return end;
+    }
+    return 0;
   }
 
   // --- free-list primitives ------------------------------------------------------------------
@@ -543,18 +679,30 @@ export class BasicAllocator implements Backend {
 
   private unlink(b: number): void {
     const u32 = this.u32;
-    const next = u32[(b + B_NEXT) >>> 2]!;
-    const prev = u32[(b + B_PREV) >>> 2]!;
+    const next = this.link(b, B_NEXT);
+    const prev = this.link(b, B_PREV);
     if (prev === 0) u32[this.sHead] = next;
     else u32[(prev + B_NEXT) >>> 2] = next;
     if (next !== 0) u32[(next + B_PREV) >>> 2] = prev;
   }
 
+  /**
+   * Reads link `field` of free block `b`, checking that it is 0 or 8-aligned in the arena,
+   * so no store goes through a corrupted link.
+   */
+  private link(b: number, field: number): number {
+    const to = this.u32[(b + field) >>> 2]!;
+    if (to !== 0 && ((to & 7) !== 0 || to < this.arenaStart || to >= this.arenaEnd)) {
+      throw corrupt(`free block ${hex(b)} links to ${hex(to)}, outside the arena (a write after free or an overflow?)`);
+    }
+    return to;
+  }
+
   /** Puts `b` where `old` is in the list; the links are read before any write, as they may overlap. */
   private replaceInList(old: number, b: number): void {
     const u32 = this.u32;
-    const next = u32[(old + B_NEXT) >>> 2]!;
-    const prev = u32[(old + B_PREV) >>> 2]!;
+    const next = this.link(old, B_NEXT);
+    const prev = this.link(old, B_PREV);
     u32[(b + B_NEXT) >>> 2] = next;
     u32[(b + B_PREV) >>> 2] = prev;
     if (prev === 0) u32[this.sHead] = b;
@@ -564,7 +712,7 @@ export class BasicAllocator implements Backend {
 
   private insertAfter(prev: number, b: number): void {
     const u32 = this.u32;
-    const next = u32[(prev + B_NEXT) >>> 2]!;
+    const next = this.link(prev, B_NEXT);
     u32[(b + B_NEXT) >>> 2] = next;
     u32[(b + B_PREV) >>> 2] = prev;
     u32[(prev + B_NEXT) >>> 2] = b;
@@ -576,10 +724,14 @@ export class BasicAllocator implements Backend {
     const u32 = this.u32;
     let prev = 0;
     let cur = u32[this.sHead]!;
-    while (cur !== 0 && cur < b) {
+    for (let left = u32[this.sFree]!; cur !== 0 && cur < b; left--) {
+      if (left === 0 || (cur & 7) !== 0 || cur < this.arenaStart || cur >= this.arenaEnd || (u32[cur >>> 2]! & USED) !== 0) {
+        throw this.brokenList(cur, left);
+      }
       prev = cur;
       cur = u32[(cur + B_NEXT) >>> 2]!;
     }
+    if (cur !== 0 && ((cur & 7) !== 0 || cur >= this.arenaEnd)) throw this.brokenList(cur, 1);
     u32[(b + B_NEXT) >>> 2] = cur;
     u32[(b + B_PREV) >>> 2] = prev;
     if (prev === 0) u32[this.sHead] = b;
@@ -634,6 +786,95 @@ export class BasicAllocator implements Backend {
     };
   }
 
+  // --- recovery ------------------------------------------------------------------------------
+
+  /**
+   * Rebuilds everything but the block headers after a thread died holding the heap lock (see
+   * the file comment): walks each pool by header sizes, keeps the blocks whose header says
+   * USED and whose tag matches as live, merges every other run into one free block with its
+   * footer, and rewrites the PREV_USED bits, the free list and the counters.
+   * @throws AllocError `HeapCorrupted` when the control state or a pool's headers are broken
+   *   (a size that does not tile the pool): then there is nothing sound to rebuild from
+   */
+  recover(_cause: RepairCause): BackendRepair {
+    const u32 = this.u32;
+    if (u32[this.sMagic] !== BASIC_MAGIC) throw corrupt('cannot recover: the control state is not formatted');
+    const poolCount = u32[this.sPoolCount]!;
+    if (poolCount < 1 || poolCount > BASIC_MAX_POOLS) throw corrupt(`cannot recover: pool count ${poolCount} is out of range`);
+    const pools: { start: number; sentinel: number }[] = [];
+    for (let i = 0; i < poolCount; i++) {
+      const start = u32[this.sPools + i * 2 + (PE_START >>> 2)]!;
+      const end = u32[this.sPools + i * 2 + (PE_END >>> 2)]!;
+      if (start % 8 !== 0 || end % 8 !== 0 || start < this.arenaStart || end > this.arenaEnd || end - start < MIN_BLOCK + SENTINEL_BYTES) {
+        throw corrupt(`cannot recover: pool ${i} ${hex(start)}..${hex(end)} is misaligned, outside the arena or too small`);
+      }
+      pools.push({ start, sentinel: end - SENTINEL_BYTES });
+    }
+    // The free list is in address order across pools too.
+    pools.sort((a, b) => a.start - b.start);
+    let head = 0;
+    let lastFree = 0;
+    let used = 0;
+    let requested = 0;
+    let granted = 0;
+    let live = 0;
+    let freeBlocks = 0;
+    let total = 0;
+    let unfinished = 0;
+    const closeRun = (start: number, end: number): void => {
+      this.writeFree(start, end - start);
+      u32[(start + B_NEXT) >>> 2] = 0;
+      u32[(start + B_PREV) >>> 2] = lastFree;
+      if (lastFree === 0) head = start;
+      else u32[(lastFree + B_NEXT) >>> 2] = start;
+      lastFree = start;
+      freeBlocks++;
+    };
+    for (const { start, sentinel } of pools) {
+      total += sentinel - start;
+      let run = 0;
+      let previousLive = true;
+      for (let b = start; b < sentinel; ) {
+        const hdr = u32[b >>> 2]!;
+        const size = hdr - (hdr & FLAGS);
+        if (size < MIN_BLOCK || b + size > sentinel) {
+          throw corrupt(`cannot recover: block ${hex(b)} has size ${size}, so the headers do not tile the pool ${hex(start)}..${hex(sentinel)}`);
+        }
+        const tag = u32[(b + B_TAG) >>> 2]!;
+        if ((hdr & USED) !== 0 && tagMatches(tag, b, size, this.cookie)) {
+          if (run !== 0) closeRun(run, b);
+          run = 0;
+          u32[b >>> 2] = size | USED | (previousLive ? PREV_USED : 0);
+          const slack = tag & SLACK_MASK;
+          live++;
+          used += size;
+          granted += size - HEADER_BYTES;
+          requested += size - HEADER_BYTES - slack;
+          previousLive = true;
+        } else {
+          if ((hdr & USED) !== 0) unfinished++;
+          if (run === 0) run = b;
+          previousLive = false;
+        }
+        b += size;
+      }
+      if (run !== 0) closeRun(run, sentinel);
+      u32[sentinel >>> 2] = USED | (previousLive ? PREV_USED : 0);
+      u32[(sentinel + B_TAG) >>> 2] = 0;
+    }
+    u32[this.sHead] = head;
+    u32[this.sFree] = freeBlocks;
+    u32[this.sLive] = live;
+    u32[this.sUsed] = used;
+    u32[this.sRequested] = requested;
+    u32[this.sGranted] = granted;
+    u32[this.sTotal] = total;
+    if (u32[this.sPeak]! < used) u32[this.sPeak] = used;
+    const notes = [`rebuilt ${freeBlocks} free blocks and the counters of ${live} live blocks over ${poolCount} pools`];
+    if (unfinished > 0) notes.push(`${unfinished} block(s) marked used without a valid tag (an unfinished allocation or resize) are free again`);
+    return { lostBytes: 0, lostBlocks: 0, notes };
+  }
+
   // --- verification --------------------------------------------------------------------------
 
   /**
@@ -643,14 +884,14 @@ export class BasicAllocator implements Backend {
    */
   check(): CheckReport {
     const u32 = this.u32;
-    const corrupt = (message: string): never => {
-      throw new AllocError('HeapCorrupted', `basic heap: ${message}`);
+    const fail = (message: string): never => {
+      throw corrupt(message);
     };
     if (u32[this.sMagic] !== BASIC_MAGIC) {
-      corrupt(`control state at ${hex(this.stateOffset)} is not formatted (magic ${hex(u32[this.sMagic]!)})`);
+      fail(`control state at ${hex(this.stateOffset)} is not formatted (magic ${hex(u32[this.sMagic]!)})`);
     }
     const poolCount = u32[this.sPoolCount]!;
-    if (poolCount < 1 || poolCount > BASIC_MAX_POOLS) corrupt(`pool count ${poolCount} is out of range`);
+    if (poolCount < 1 || poolCount > BASIC_MAX_POOLS) fail(`pool count ${poolCount} is out of range`);
     const freeSet = new Set<number>();
     let blocks = 0;
     let live = 0;
@@ -663,7 +904,7 @@ export class BasicAllocator implements Backend {
       const ps = u32[this.sPools + i * 2 + (PE_START >>> 2)]!;
       const pe = u32[this.sPools + i * 2 + (PE_END >>> 2)]!;
       if (ps % 8 !== 0 || pe % 8 !== 0 || ps < this.arenaStart || pe > this.arenaEnd || pe - ps < MIN_BLOCK + SENTINEL_BYTES) {
-        corrupt(`pool ${i} ${hex(ps)}..${hex(pe)} is misaligned, outside the arena or too small`);
+        fail(`pool ${i} ${hex(ps)}..${hex(pe)} is misaligned, outside the arena or too small`);
       }
       const sentinel = pe - SENTINEL_BYTES;
       total += sentinel - ps;
@@ -673,38 +914,39 @@ export class BasicAllocator implements Backend {
         const hdr = u32[b >>> 2]!;
         const size = hdr - (hdr & FLAGS);
         const where = `block ${hex(b)} (pool ${i})`;
-        if ((hdr & FLAGS & ~(USED | PREV_USED)) !== 0) corrupt(`${where}: unknown flag bits in header ${hex(hdr)}`);
-        if (size < MIN_BLOCK) corrupt(`${where}: size ${size} is below the minimum block ${MIN_BLOCK}`);
-        if (b + size > sentinel) corrupt(`${where}: size ${size} runs past the pool sentinel at ${hex(sentinel)}`);
+        if ((hdr & FLAGS & ~(USED | PREV_USED)) !== 0) fail(`${where}: unknown flag bits in header ${hex(hdr)}`);
+        if (size < MIN_BLOCK) fail(`${where}: size ${size} is below the minimum block ${MIN_BLOCK}`);
+        if (b + size > sentinel) fail(`${where}: size ${size} runs past the pool sentinel at ${hex(sentinel)}`);
         if (((hdr & PREV_USED) !== 0) !== prevUsed) {
-          corrupt(`${where}: PREV_USED is ${(hdr & PREV_USED) !== 0} but the previous block is ${prevUsed ? 'live' : 'free'}`);
+          fail(`${where}: PREV_USED is ${(hdr & PREV_USED) !== 0} but the previous block is ${prevUsed ? 'live' : 'free'}`);
         }
         blocks++;
         if ((hdr & USED) !== 0) {
           const tag = u32[(b + B_TAG) >>> 2]!;
-          if (((tag ^ mix(b, size, this.cookie)) & TAG_HASH) !== 0) corrupt(`${where}: live block has a bad tag ${hex(tag)}`);
+          if (((tag ^ mix(b, size, this.cookie)) & TAG_HASH) !== 0) fail(`${where}: live block has a bad tag ${hex(tag)}`);
           const slack = tag & SLACK_MASK;
-          if (slack > size - HEADER_BYTES) corrupt(`${where}: slack ${slack} exceeds the usable size ${size - HEADER_BYTES}`);
+          if (slack > size - HEADER_BYTES) fail(`${where}: slack ${slack} exceeds the usable size ${size - HEADER_BYTES}`);
+          if (((tag >>> TAG_ALIGN_SHIFT) & TAG_ALIGN_MASK) > 27) fail(`${where}: the tag's alignment field is beyond 2^30`);
           live++;
           used += size;
           granted += size - HEADER_BYTES;
           requested += size - HEADER_BYTES - slack;
           prevUsed = true;
         } else {
-          if (!prevUsed) corrupt(`${where}: free block follows another free block (missed coalesce)`);
+          if (!prevUsed) fail(`${where}: free block follows another free block (missed coalesce)`);
           const footer = u32[(b + size - 4) >>> 2]!;
-          if (footer !== size) corrupt(`${where}: footer ${footer} differs from size ${size}`);
+          if (footer !== size) fail(`${where}: footer ${footer} differs from size ${size}`);
           freeSet.add(b);
           freeBytes += size;
           prevUsed = false;
         }
         b += size;
       }
-      if (b !== sentinel) corrupt(`pool ${i}: the block walk ends at ${hex(b)}, not at the sentinel ${hex(sentinel)}`);
+      if (b !== sentinel) fail(`pool ${i}: the block walk ends at ${hex(b)}, not at the sentinel ${hex(sentinel)}`);
       const shdr = u32[sentinel >>> 2]!;
-      if (shdr - (shdr & FLAGS) !== 0 || (shdr & USED) === 0) corrupt(`pool ${i}: sentinel at ${hex(sentinel)} has header ${hex(shdr)}`);
+      if (shdr - (shdr & FLAGS) !== 0 || (shdr & USED) === 0) fail(`pool ${i}: sentinel at ${hex(sentinel)} has header ${hex(shdr)}`);
       if (((shdr & PREV_USED) !== 0) !== prevUsed) {
-        corrupt(`pool ${i}: sentinel at ${hex(sentinel)} has PREV_USED ${(shdr & PREV_USED) !== 0} but the last block is ${prevUsed ? 'live' : 'free'}`);
+        fail(`pool ${i}: sentinel at ${hex(sentinel)} has PREV_USED ${(shdr & PREV_USED) !== 0} but the last block is ${prevUsed ? 'live' : 'free'}`);
       }
     }
     // The free list: address-ordered, doubly linked, acyclic, and exactly the free blocks.
@@ -714,19 +956,19 @@ export class BasicAllocator implements Backend {
     let b = u32[this.sHead]!;
     while (b !== 0) {
       if (listed >= freeSet.size || listed >= freeCount) {
-        corrupt(`free list is longer than the ${freeSet.size} free blocks found (a cycle or a stray entry) at ${hex(b)}`);
+        fail(`free list is longer than the ${freeSet.size} free blocks found (a cycle or a stray entry) at ${hex(b)}`);
       }
-      if (!freeSet.has(b)) corrupt(`free list entry ${hex(b)} (after ${hex(prev)}) is not a free block of any pool`);
-      if (b <= prev) corrupt(`free list is not in address order: ${hex(b)} follows ${hex(prev)}`);
+      if (!freeSet.has(b)) fail(`free list entry ${hex(b)} (after ${hex(prev)}) is not a free block of any pool`);
+      if (b <= prev) fail(`free list is not in address order: ${hex(b)} follows ${hex(prev)}`);
       const back = u32[(b + B_PREV) >>> 2]!;
-      if (back !== prev) corrupt(`free block ${hex(b)}: previous link ${hex(back)} should be ${hex(prev)}`);
+      if (back !== prev) fail(`free block ${hex(b)}: previous link ${hex(back)} should be ${hex(prev)}`);
       listed++;
       prev = b;
       b = u32[(b + B_NEXT) >>> 2]!;
     }
-    if (listed !== freeSet.size) corrupt(`free list holds ${listed} blocks but the pools hold ${freeSet.size} free blocks`);
+    if (listed !== freeSet.size) fail(`free list holds ${listed} blocks but the pools hold ${freeSet.size} free blocks`);
     const expect = (field: string, counter: number, actual: number): void => {
-      if (counter !== actual) corrupt(`counter ${field} is ${counter} but the walk finds ${actual}`);
+      if (counter !== actual) fail(`counter ${field} is ${counter} but the walk finds ${actual}`);
     };
     expect('freeBlocks', freeCount, freeSet.size);
     expect('liveBlocks', u32[this.sLive]!, live);
@@ -734,7 +976,7 @@ export class BasicAllocator implements Backend {
     expect('requestedBytes', u32[this.sRequested]!, requested);
     expect('grantedBytes', u32[this.sGranted]!, granted);
     expect('totalBytes', u32[this.sTotal]!, total);
-    if (u32[this.sPeak]! < used) corrupt(`peakUsedBytes ${u32[this.sPeak]!} is below usedBytes ${used}`);
+    if (u32[this.sPeak]! < used) fail(`peakUsedBytes ${u32[this.sPeak]!} is below usedBytes ${used}`);
     return { blocks, liveBlocks: live, freeBlocks: freeSet.size, usedBytes: used, freeBytes, pools: poolCount };
   }
 }

@@ -19,6 +19,8 @@ export {
   type SuiteTarget,
 } from './conformance.js';
 export { describeMultiWorker, type MultiWorkerOptions } from './multi-worker.js';
+export { type CrashRecoveryTarget, describeCrashRecovery } from './crash-recovery.js';
+export { dyingMemory, type StoreBudget, ThreadDeath } from './dying-memory.js';
 export {
   fillPattern,
   findPatternMismatch,
@@ -31,4 +33,12 @@ export {
   verifyBlock,
 } from './patterns.js';
 export { spawnKitWorker, WorkerPool, WorkerTaskError } from './worker-pool.js';
-export type { ChurnResult, ChurnTask, HoldLockTask, KitTask, MutexTask } from './kit-worker.js';
+export type {
+  ChurnResult,
+  ChurnTask,
+  DieInBackendTask,
+  HoldLockTask,
+  KitTask,
+  LockStepDeathTask,
+  MutexTask,
+} from './kit-worker.js';

@@ -9,7 +9,12 @@ import { parentPort } from 'node:worker_threads';
 
 import { AllocError } from '../errors.js';
 import { GlobalAllocator } from '../global-allocator.js';
+import { LockIndex } from '../heap-layout.js';
+import { MIN_ALIGN } from '../layout.js';
+import type { LockStep } from '../mutex.js';
 import { SharedHeap } from '../shared-heap.js';
+import { makeBackendContext } from './backend-context.js';
+import { dyingMemory } from './dying-memory.js';
 import { Random, SIGNATURE_BYTES, signBlock, verifyBlock, type Signature } from './patterns.js';
 
 /** Allocate, write, verify and free on one heap; optionally swap blocks with other workers. */
@@ -26,6 +31,8 @@ export interface ChurnTask {
    * put there are verified and freed by whichever worker takes them (cross-thread free).
    */
   mailbox?: SharedArrayBuffer;
+  /** Backend modules the worker may import to attach (a backend from outside heaplab). */
+  trustModules?: string[];
 }
 
 /** Increment a plain word in the heap under one of the heap's shared locks. */
@@ -51,7 +58,36 @@ export interface HoldLockTask {
   mode: 'release-on-signal' | 'exit-holding';
 }
 
-export type KitTask = { kind: 'ping' } | ChurnTask | MutexTask | HoldLockTask;
+/**
+ * Die inside the heap lock: take it, then run one operation of the (locked) backend over
+ * views that end the thread before store number `stores` (see dying-memory.ts), so the lock
+ * stays held by a dead thread and the backend's structures are as that store left them.
+ * Replies 'finished' when the operation has fewer stores (the lock is then released).
+ */
+export interface DieInBackendTask {
+  kind: 'die-in-backend';
+  buffer: SharedArrayBuffer;
+  operation: 'malloc' | 'free' | 'realloc';
+  /** Bytes for malloc and realloc. */
+  size: number;
+  /** The block freed or resized. */
+  address: number;
+  stores: number;
+  trustModules?: string[];
+}
+
+/**
+ * Die at one step of taking a lock: between the steps of a contended acquisition (the main
+ * thread holds the lock meanwhile), or right after acquiring it ('acquired').
+ */
+export interface LockStepDeathTask {
+  kind: 'lock-step-death';
+  buffer: SharedArrayBuffer;
+  lockIndex: number;
+  step: LockStep | 'acquired';
+}
+
+export type KitTask = { kind: 'ping' } | ChurnTask | MutexTask | HoldLockTask | DieInBackendTask | LockStepDeathTask;
 
 /** What a churn task did. */
 export interface ChurnResult {
@@ -72,7 +108,7 @@ export type KitReply =
 const SIGNAL_WAIT_MS = 30_000;
 
 async function churn(task: ChurnTask): Promise<ChurnResult> {
-  const heap = await GlobalAllocator.attach(task.buffer);
+  const heap = await GlobalAllocator.attach(task.buffer, { trustModules: task.trustModules ?? [] });
   const u8 = heap.memory.u8;
   const random = new Random(task.seed);
   const mailbox = task.mailbox === undefined ? null : new Uint32Array(task.mailbox);
@@ -197,6 +233,42 @@ async function holdLock(task: HoldLockTask): Promise<string> {
   return 'released';
 }
 
+async function dieInBackend(task: DieInBackendTask): Promise<string> {
+  const heap = await GlobalAllocator.attach(task.buffer, { trustModules: task.trustModules ?? [] });
+  const shared = SharedHeap.open(task.buffer);
+  const descriptor = heap.backendDescriptor;
+  const context = makeBackendContext({
+    memory: heap.memory,
+    threadId: heap.threadId,
+    stateBytes: shared.backendStateBytes,
+    cookie: shared.cookie,
+    maxThreads: shared.maxThreads,
+  });
+  const views = dyingMemory(heap.memory, { stores: 0, limit: task.stores, die: () => process.exit(0) });
+  const backend = descriptor.create({ ...context, memory: views }, descriptor.normalizeOptions(shared.backendOptions()));
+  const mutex = shared.mutex(LockIndex.heap, heap.threadId);
+  mutex.lock();
+  if (task.operation === 'malloc') backend.allocate(task.size, MIN_ALIGN);
+  else if (task.operation === 'free') backend.release(task.address);
+  else backend.resizeInPlace?.(task.address, task.size);
+  mutex.unlock();
+  heap.detach();
+  return 'finished';
+}
+
+async function lockStepDeath(task: LockStepDeathTask): Promise<string> {
+  const heap = await GlobalAllocator.attach(task.buffer);
+  const mutex = SharedHeap.open(task.buffer).mutex(task.lockIndex, heap.threadId);
+  mutex.stepHook = (step) => {
+    if (step === task.step) process.exit(0);
+  };
+  mutex.lock();
+  if (task.step === 'acquired') process.exit(0);
+  mutex.unlock();
+  heap.detach();
+  return 'acquired';
+}
+
 async function runTask(task: KitTask): Promise<unknown> {
   switch (task.kind) {
     case 'ping':
@@ -207,6 +279,10 @@ async function runTask(task: KitTask): Promise<unknown> {
       return mutexTask(task);
     case 'hold-lock':
       return holdLock(task);
+    case 'die-in-backend':
+      return dieInBackend(task);
+    case 'lock-step-death':
+      return lockStepDeath(task);
   }
 }
 

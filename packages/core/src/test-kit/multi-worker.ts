@@ -63,6 +63,7 @@ export function describeMultiWorker(target: SuiteTarget, options: MultiWorkerOpt
             iterations,
             slots,
             maxSize,
+            trustModules: [heap.backendDescriptor.moduleUrl],
             ...(mailbox !== undefined ? { mailbox } : {}),
           }),
         ),
