@@ -21,6 +21,7 @@ export {
 export { describeMultiWorker, type MultiWorkerOptions } from './multi-worker.js';
 export { type CrashRecoveryTarget, describeCrashRecovery } from './crash-recovery.js';
 export { dyingMemory, type StoreBudget, ThreadDeath } from './dying-memory.js';
+export { type CorruptionKind, describeCorruptionDetection } from './corruption.js';
 export {
   fillPattern,
   findPatternMismatch,
@@ -36,6 +37,8 @@ export { spawnKitWorker, WorkerPool, WorkerTaskError } from './worker-pool.js';
 export type {
   ChurnResult,
   ChurnTask,
+  CorruptionOutcome,
+  CorruptionTrialTask,
   DieInBackendTask,
   HoldLockTask,
   KitTask,

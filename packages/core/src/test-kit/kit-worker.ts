@@ -87,7 +87,33 @@ export interface LockStepDeathTask {
   step: LockStep | 'acquired';
 }
 
-export type KitTask = { kind: 'ping' } | ChurnTask | MutexTask | HoldLockTask | DieInBackendTask | LockStepDeathTask;
+/** Build a heap, damage one block's surroundings, and go on using it (corruption.ts). */
+export interface CorruptionTrialTask {
+  kind: 'corruption-trial';
+  buffer: SharedArrayBuffer;
+  damage: 'overflow' | 'use-after-free' | 'garbage';
+  /** Bytes of damage. */
+  bytes: number;
+  seed: number;
+  trustModules?: string[];
+}
+
+/** How a corruption trial ended, when it did not fail. */
+export interface CorruptionOutcome {
+  /** clean: nothing noticed and nothing harmed; refused: a free was refused as NotAllocated;
+   * detected: an operation raised HeapCorrupted; detected-by-check: check() did. */
+  outcome: 'clean' | 'refused' | 'detected' | 'detected-by-check';
+  message: string;
+}
+
+export type KitTask =
+  | { kind: 'ping' }
+  | ChurnTask
+  | MutexTask
+  | HoldLockTask
+  | DieInBackendTask
+  | LockStepDeathTask
+  | CorruptionTrialTask;
 
 /** What a churn task did. */
 export interface ChurnResult {
@@ -269,6 +295,89 @@ async function lockStepDeath(task: LockStepDeathTask): Promise<string> {
   return 'acquired';
 }
 
+async function corruptionTrial(task: CorruptionTrialTask): Promise<CorruptionOutcome> {
+  const heap = await GlobalAllocator.attach(task.buffer, { trustModules: task.trustModules ?? [] });
+  const u8 = heap.memory.u8;
+  const random = new Random(task.seed * 7 + task.bytes);
+  const held: ({ address: number; signature: Signature } | null)[] = [];
+  let sequence = 0;
+  let refused = false;
+  const allocate = (size: number): number => {
+    const address = heap.malloc(size);
+    if (address !== 0 && (address < heap.arenaStart || address + size > heap.arenaEnd)) {
+      throw new Error(`malloc(${size}) returned ${address}, outside the arena ${heap.arenaStart}..${heap.arenaEnd}`);
+    }
+    return address;
+  };
+  try {
+    for (let i = 0; i < 64; i++) {
+      const size = i % 9 === 8 ? random.int(2048, 8192) : random.int(8, 512);
+      const address = allocate(size);
+      const signature = { writer: 3, sequence: sequence++, size };
+      signBlock(u8, address, signature);
+      held.push({ address, signature });
+    }
+    const freed: number[] = [];
+    for (let i = 3; i < held.length; i += 4) {
+      freed.push(held[i]!.address);
+      heap.free(held[i]!.address);
+      held[i] = null;
+    }
+    // The damage, and the range it covers: blocks overlapping it may lose their data (that
+    // is the program's bug); any other block that changes was damaged by the allocator.
+    let damageStart: number;
+    if (task.damage === 'overflow') {
+      const victim = held[random.int(0, 16) * 4 + 1]!;
+      damageStart = victim.address + heap.usableSize(victim.address);
+    } else if (task.damage === 'use-after-free') {
+      const index = random.int(0, 16) * 4 + 2;
+      damageStart = held[index]!.address;
+      heap.free(damageStart);
+      held[index] = null;
+    } else {
+      damageStart = freed[random.int(0, freed.length)]!;
+    }
+    const damageEnd = damageStart + task.bytes;
+    for (let at = damageStart; at < damageEnd && at < heap.arenaEnd; at++) u8[at] = random.nextU32() & 0xff;
+    const damaged = (block: { address: number; signature: Signature }): boolean =>
+      block.address < damageEnd && damageStart < block.address + block.signature.size;
+    for (let step = 0; step < 400; step++) {
+      const slot = random.int(0, held.length);
+      const block = held[slot];
+      if (block !== null && block !== undefined) {
+        if (!damaged(block)) {
+          const problem = verifyBlock(u8, block.address, block.signature);
+          if (problem !== null) throw new Error(`a block the damage did not touch changed: ${problem}`);
+        }
+        try {
+          heap.free(block.address);
+        } catch (error) {
+          if (!(error instanceof AllocError) || error.kind !== 'NotAllocated') throw error;
+          refused = true;
+        }
+        held[slot] = null;
+      } else {
+        const size = random.int(8, 1024);
+        const address = allocate(size);
+        if (address === 0) continue;
+        const signature = { writer: 3, sequence: sequence++, size };
+        signBlock(u8, address, signature);
+        held[slot] = { address, signature };
+      }
+    }
+  } catch (error) {
+    if (error instanceof AllocError && error.kind === 'HeapCorrupted') return { outcome: 'detected', message: error.message };
+    throw error;
+  }
+  try {
+    heap.check();
+  } catch (error) {
+    if (error instanceof AllocError && error.kind === 'HeapCorrupted') return { outcome: 'detected-by-check', message: error.message };
+    throw error;
+  }
+  return { outcome: refused ? 'refused' : 'clean', message: '' };
+}
+
 async function runTask(task: KitTask): Promise<unknown> {
   switch (task.kind) {
     case 'ping':
@@ -283,6 +392,8 @@ async function runTask(task: KitTask): Promise<unknown> {
       return dieInBackend(task);
     case 'lock-step-death':
       return lockStepDeath(task);
+    case 'corruption-trial':
+      return corruptionTrial(task);
   }
 }
 
