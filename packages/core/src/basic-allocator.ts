@@ -166,9 +166,17 @@ function makeTag(block: number, size: number, cookie: number, align: number, sla
   return ((mix(block, size, cookie) & TAG_HASH) | ((31 - Math.clz32(align) - 3) << TAG_ALIGN_SHIFT) | slack) >>> 0;
 }
 
-/** Whether `tag` is the tag of a live block at `block` of `size` bytes. */
+/**
+ * Whether `tag` is the tag of a live block at `block` of `size` bytes: the hash matches, the
+ * slack fits, and the payload has the alignment the tag records.
+ */
 function tagMatches(tag: number, block: number, size: number, cookie: number): boolean {
-  return ((tag ^ mix(block, size, cookie)) & TAG_HASH) === 0 && (tag & SLACK_MASK) <= size - HEADER_BYTES;
+  const alignMask = (1 << (((tag >>> TAG_ALIGN_SHIFT) & TAG_ALIGN_MASK) + 3)) - 1;
+  return (
+    ((tag ^ mix(block, size, cookie)) & TAG_HASH) === 0 &&
+    (tag & SLACK_MASK) <= size - HEADER_BYTES &&
+    ((block + HEADER_BYTES) & alignMask) === 0
+  );
 }
 
 function corrupt(message: string): AllocError {
@@ -923,10 +931,10 @@ export class BasicAllocator implements Backend {
         blocks++;
         if ((hdr & USED) !== 0) {
           const tag = u32[(b + B_TAG) >>> 2]!;
-          if (((tag ^ mix(b, size, this.cookie)) & TAG_HASH) !== 0) fail(`${where}: live block has a bad tag ${hex(tag)}`);
+          if (!tagMatches(tag, b, size, this.cookie)) {
+            fail(`${where}: live block has a bad tag ${hex(tag)} (hash, slack or alignment does not match the block)`);
+          }
           const slack = tag & SLACK_MASK;
-          if (slack > size - HEADER_BYTES) fail(`${where}: slack ${slack} exceeds the usable size ${size - HEADER_BYTES}`);
-          if (((tag >>> TAG_ALIGN_SHIFT) & TAG_ALIGN_MASK) > 27) fail(`${where}: the tag's alignment field is beyond 2^30`);
           live++;
           used += size;
           granted += size - HEADER_BYTES;

@@ -535,23 +535,27 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     checkLayoutObject(layout);
     checkSize(layout.size);
     checkAlign(layout.align);
+    this.freeMatching(address, layout.size, layout.align);
+  }
+
+  /**
+   * Frees `address` once `size` (and `align`, unless null) match what the backend knows of
+   * the block (`BlockLayout`).
+   * @throws AllocError `InvalidParam` naming what the block takes when they do not
+   */
+  private freeMatching(address: number, size: number, align: number | null): void {
     this.checkAddress(address);
     const facts = layoutOfBlock(this.backend, address);
-    const align = layout.align < MIN_ALIGN ? MIN_ALIGN : layout.align;
+    const raised = align === null ? null : align < MIN_ALIGN ? MIN_ALIGN : align;
     const fits =
-      layout.size >= facts.minSize &&
-      layout.size <= facts.maxSize &&
-      align >= facts.minAlign &&
-      align <= facts.maxAlign &&
-      address % align === 0;
+      size >= facts.minSize &&
+      size <= facts.maxSize &&
+      (raised === null || (raised >= facts.minAlign && raised <= facts.maxAlign && address % raised === 0));
     if (!fits) {
       const sizes = facts.minSize === facts.maxSize ? `size ${facts.minSize}` : `a size from ${facts.minSize} to ${facts.maxSize}`;
       const aligns = facts.minAlign === facts.maxAlign ? `alignment ${facts.minAlign}` : `an alignment up to ${facts.maxAlign}`;
-      throw new AllocError(
-        'InvalidParam',
-        `layout {size: ${layout.size}, align: ${layout.align}} does not match the block at ${hex(address)}, ` +
-          `which takes ${sizes} and ${aligns}`,
-      );
+      const asked = raised === null ? `${size} bytes` : `layout {size: ${size}, align: ${align}}`;
+      throw new AllocError('InvalidParam', `${asked} does not match the block at ${hex(address)}, which takes ${sizes} and ${aligns}`);
     }
     this.free(address);
   }
@@ -571,12 +575,13 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   }
 
   /**
-   * Frees pages from `allocPages`.
+   * Frees pages from `allocPages`, whatever alignment they were allocated with.
    * @throws AllocError `InvalidParam` when `count` does not match; else as `free`
    */
   deallocPages(address: number, count: number): void {
     checkPageCount(count);
-    this.dealloc(address, { size: count * PAGE_SIZE, align: PAGE_SIZE });
+    // ArceOS's dealloc_pages takes no alignment: whichever the pages were allocated with.
+    this.freeMatching(address, count * PAGE_SIZE, null);
   }
 
   /**
@@ -760,6 +765,15 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    */
   get backendInstance(): Backend {
     return this.instance;
+  }
+
+  /**
+   * What recovery after threads' deaths could not give back, and why the last repair failed:
+   * the same as `stats().recovery`, but readable while a lock is poisoned (when `stats()`,
+   * which needs the backend, fails).
+   */
+  recoveryFigures(): RecoveryFigures {
+    return this.recoveryRecord.figures();
   }
 
   /** The descriptor of this heap's backend. */

@@ -85,6 +85,7 @@ export interface LockStepDeathTask {
   buffer: SharedArrayBuffer;
   lockIndex: number;
   step: LockStep | 'acquired';
+  trustModules?: string[];
 }
 
 /** Build a heap, damage one block's surroundings, and go on using it (corruption.ts). */
@@ -283,7 +284,7 @@ async function dieInBackend(task: DieInBackendTask): Promise<string> {
 }
 
 async function lockStepDeath(task: LockStepDeathTask): Promise<string> {
-  const heap = await GlobalAllocator.attach(task.buffer);
+  const heap = await GlobalAllocator.attach(task.buffer, { trustModules: task.trustModules ?? [] });
   const mutex = SharedHeap.open(task.buffer).mutex(task.lockIndex, heap.threadId);
   mutex.stepHook = (step) => {
     if (step === task.step) process.exit(0);
