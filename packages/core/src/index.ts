@@ -65,6 +65,7 @@ export { spawnWorker } from './worker-spawn.js';
 export { Qsbr, sequenceReached } from './qsbr.js';
 export { CHUNK_BYTES, DEFAULT_HELD_LIMIT_BYTES, type DelayedFreeStats } from './delayed-free.js';
 export { ThreadRegistry } from './thread-registry.js';
+export { Random } from './random.js';
 export { BitmapPageAllocator } from './bitmap-page-allocator.js';
 export { BASIC_STRATEGIES, BasicAllocator, type BasicOptions, basicBackend } from './basic-allocator.js';
 export {
