@@ -6,25 +6,32 @@
  *
  * Blocks carry no header: `free(address)` finds the order in the pool's order map, which
  * also tells a live block's start from anything else. The size asked for is kept as the
- * block's slack in the map (see `order-map.ts`), so requested bytes are exact at no memory
- * cost.
+ * block's slack in the map, and the alignment asked for beside it (see `state-layout.ts`),
+ * so requested bytes are exact and `dealloc` checks a layout exactly, at no memory cost.
+ * (The one exception to "order = max(ceil(log2 size), log2 align)": 0 or 1 byte aligned to
+ * 16 takes 32 bytes, see `orderFor`.)
  */
 
 import {
   AllocError,
   type Backend,
   type BackendContext,
+  type BackendRepair,
   type BackendStats,
+  type BlockLayout,
   type CheckReport,
   hex,
+  type RepairCause,
 } from '@heaplab/core';
 
-import { BuddyBlocks } from './buddy-blocks.js';
+import { BuddyBlocks, corrupt } from './buddy-blocks.js';
 import { checkBuddyHeap } from './heap-check.js';
-import { entryIndex, liveOrder, readSlack, writeLive } from './order-map.js';
-import { log2, MAX_BLOCK_BYTES, MAX_ORDER, MIN_ORDER, orderForSize } from './orders.js';
+import { entryIndex, liveDigitsValid, liveOrder, readAlignLog, readSlack } from './order-map.js';
+import { log2, MAX_BLOCK_BYTES, MAX_ORDER, MIN_ORDER, orderFor } from './orders.js';
 import type { Pools } from './pools.js';
+import { recoverBuddyHeap } from './recovery.js';
 import {
+  ALIGN_BASE_LOG,
   ST_LIVE,
   ST_METADATA,
   ST_PEAK,
@@ -51,6 +58,9 @@ export class BuddyAllocator implements Backend {
   readonly blocks: BuddyBlocks;
   private readonly u8: Uint8Array;
   private readonly pools: Pools;
+  private readonly checked: boolean;
+  /** The pool `liveEntry` found its block in last. */
+  private foundPool = 0;
 
   /**
    * Makes a handle over `ctx`'s shared state; does not format it (`init` does).
@@ -58,9 +68,10 @@ export class BuddyAllocator implements Backend {
    *   misaligned
    */
   constructor(ctx: BackendContext) {
-    this.blocks = new BuddyBlocks(ctx.memory, ctx.stateOffset, ctx.stateBytes, ctx.arenaStart, ctx.arenaEnd);
+    this.blocks = new BuddyBlocks(ctx.memory, ctx.stateOffset, ctx.stateBytes, ctx.arenaStart, ctx.arenaEnd, ctx.checked);
     this.u8 = ctx.memory.u8;
     this.pools = this.blocks.pools;
+    this.checked = ctx.checked;
   }
 
   // --- memory given to the heap ------------------------------------------------------------
@@ -78,7 +89,7 @@ export class BuddyAllocator implements Backend {
   /**
    * Adds `[start, start + size)` as another pool with its own order map.
    * @throws AllocError `InvalidParam` before `init`, or for a range outside the arena or too
-   *   small; `NoMemory` when the pool table is full
+   *   small; `NoMemory` when the pool table is full; `MemoryOverlap` over a pool
    */
   addMemory(start: number, size: number): void {
     this.blocks.addMemory(start, size);
@@ -86,38 +97,39 @@ export class BuddyAllocator implements Backend {
 
   // --- blocks --------------------------------------------------------------------------------
 
-  /** A block of at least `size` bytes at a multiple of `align`, or 0 when no free block is large enough. */
+  /**
+   * A block of at least `size` bytes at a multiple of `align`, or 0 when no free block is
+   * large enough. The size and the alignment are recorded in the order map.
+   * @throws AllocError `HeapCorrupted` when the free list it takes from is damaged
+   */
   allocate(size: number, align: number): number {
     if (size > MAX_BLOCK_BYTES) return 0;
-    let order = orderForSize(size);
-    const alignOrder = log2(align);
-    if (alignOrder > order) order = alignOrder;
+    let alignLog = log2(align);
+    if (alignLog < ALIGN_BASE_LOG) alignLog = ALIGN_BASE_LOG;
+    const order = orderFor(size, alignLog);
     if (order > MAX_ORDER) return 0;
     const bytes = 1 << order;
-    const block = this.blocks.take(order, bytes - size, false);
+    const block = this.blocks.takeBytes(order, bytes - size, alignLog);
     if (block !== 0) this.blocks.account(bytes, size, 1);
     return block;
   }
 
   /**
    * Frees the block at `address` and merges it with its free buddies.
-   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block;
+   *   `HeapCorrupted` when a buddy's links are damaged
    */
   release(address: number): void {
+    const entry = this.liveEntry(address);
+    const u8 = this.u8;
+    const order = liveOrder(u8[entry]!);
+    if (this.checked) this.checkDigits(address, entry, order);
+    const bytes = 1 << order;
+    const slack = readSlack(u8, entry, order);
     const pools = this.pools;
-    const pool = pools.find(address);
-    if (pool >= 0 && (address & (UNIT_BYTES - 1)) === 0) {
-      const mapStart = pools.mapStart(pool);
-      const entry = entryIndex(mapStart, address);
-      const order = liveOrder(this.u8[entry]!);
-      if (order >= 0) {
-        const bytes = 1 << order;
-        this.blocks.account(-bytes, readSlack(this.u8, entry, order) - bytes, -1);
-        this.blocks.give(address, order, mapStart, pools.end(pool));
-        return;
-      }
-    }
-    throw notAllocated(address);
+    const pool = this.foundPool;
+    this.blocks.give(address, order, pools.mapStart(pool), pools.end(pool));
+    this.blocks.account(-bytes, slack - bytes, -1);
   }
 
   /**
@@ -139,43 +151,70 @@ export class BuddyAllocator implements Backend {
   }
 
   /**
-   * Resizes the block at `address` without moving it: a smaller order frees the upper halves;
-   * a larger one takes the buddies above when they are all free and the block is aligned to
-   * the new size. Returns false, changing nothing, when growing is not possible.
+   * The layout the block at `address` may be freed with: exactly the size asked for and
+   * exactly the alignment it was allocated with (at least 8), both kept in the order map.
    * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   */
+  blockLayout(address: number): BlockLayout {
+    const entry = this.liveEntry(address);
+    const order = liveOrder(this.u8[entry]!);
+    const requested = (1 << order) - readSlack(this.u8, entry, order);
+    const align = 1 << readAlignLog(this.u8, entry, order);
+    return { minSize: requested, maxSize: requested, minAlign: align, maxAlign: align };
+  }
+
+  /**
+   * Resizes the block at `address` without moving it, keeping its alignment: a smaller order
+   * frees the upper halves; a larger one takes the buddies above when they are all free and
+   * the block is aligned to the new size. Returns false, changing nothing, when growing is
+   * not possible.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block;
+   *   `HeapCorrupted` when a list it edits is damaged
    */
   resizeInPlace(address: number, size: number): boolean {
     const entry = this.liveEntry(address);
     if (size > MAX_BLOCK_BYTES) return false;
     const u8 = this.u8;
     const blocks = this.blocks;
-    const pool = this.pools.find(address);
+    const pool = this.foundPool;
     const mapStart = this.pools.mapStart(pool);
     const order = liveOrder(u8[entry]!);
+    if (this.checked) this.checkDigits(address, entry, order);
     const oldBytes = 1 << order;
-    // Read before splitting: the freed halves' start entries overwrite old slack digits.
     const oldRequested = oldBytes - readSlack(u8, entry, order);
-    const newOrder = orderForSize(size);
-    if (newOrder < order) {
-      blocks.splitOffUpperHalves(address, order, newOrder, mapStart);
-    } else if (newOrder > order && !blocks.absorbUpperBuddies(address, order, newOrder, mapStart, this.pools.end(pool))) {
-      return false;
-    }
+    const alignLog = readAlignLog(u8, entry, order);
+    const newOrder = orderFor(size, alignLog);
     const newBytes = 1 << newOrder;
-    writeLive(u8, entry, newOrder, newBytes - size);
+    if (newOrder < order) {
+      blocks.shrinkLive(address, order, newOrder, newBytes - size, alignLog, mapStart);
+    } else if (newOrder > order) {
+      if (!blocks.growLive(address, order, newOrder, newBytes - size, alignLog, mapStart, this.pools.end(pool))) return false;
+    } else {
+      blocks.relabelLive(entry, order, newBytes - size, alignLog);
+    }
     blocks.account(newBytes - oldBytes, size - oldRequested, 0);
     return true;
   }
 
-  /** The entry index of the live byte block at `address`; throws when there is none. */
+  /** The entry index of the live byte block at `address` (its pool in `foundPool`); throws when there is none. */
   private liveEntry(address: number): number {
     const pools = this.pools;
     const pool = pools.find(address);
     if (pool >= 0 && (address & (UNIT_BYTES - 1)) === 0) {
       const entry = entryIndex(pools.mapStart(pool), address);
-      if (liveOrder(this.u8[entry]!) >= 0) return entry;
+      if (liveOrder(this.u8[entry]!) >= 0) {
+        this.foundPool = pool;
+        return entry;
+      }
     }
     throw notAllocated(address);
+  }
+
+  /** Checked mode: the digits of the live block at `address` are valid for its order. */
+  private checkDigits(address: number, entry: number, order: number): void {
+    if (order > MIN_ORDER && !liveDigitsValid(this.u8, entry, order)) {
+      throw corrupt(`live block ${hex(address)} of order ${order} has invalid size and alignment digits in its order map`);
+    }
   }
 
   // --- accounting ----------------------------------------------------------------------------
@@ -228,5 +267,14 @@ export class BuddyAllocator implements Backend {
    */
   check(): CheckReport {
     return checkBuddyHeap(this.blocks);
+  }
+
+  /**
+   * Rebuilds the free lists and counters from the order maps after a thread died holding the
+   * heap lock (see "What a dead thread leaves" in `state-layout.ts` and `recovery.ts`).
+   * @throws AllocError `HeapCorrupted` when the pool table or an order map is broken too
+   */
+  recover(_cause: RepairCause): BackendRepair {
+    return recoverBuddyHeap(this.blocks);
   }
 }

@@ -11,9 +11,14 @@
  * Invariants kept here: list k is acyclic, its `FB_PREV` links mirror its `FB_NEXT` links,
  * its head's `FB_PREV` is 0, its length word counts its blocks, and bit k of the mask is set
  * exactly when it is not empty.
+ *
+ * These are the raw edits: they write through the links they find. `BuddyBlocks` checks
+ * every link an edit will write through (and every head a push will) before the operation's
+ * first store, so a corrupted link is reported instead of followed (see "Corruption" in
+ * `state-layout.ts`).
  */
 
-import { FB_MAP_START, FB_NEXT, FB_PREV, ST_HEADS, ST_LENGTHS, ST_NON_EMPTY } from './state-layout.js';
+import { FB_MAP_START, FB_NEXT, FB_PREV, LIST_SLOTS, ST_HEADS, ST_LENGTHS, ST_NON_EMPTY } from './state-layout.js';
 
 /** The free lists of one buddy heap, over its shared control state. Not thread-safe. */
 export class FreeLists {
@@ -59,13 +64,6 @@ export class FreeLists {
     u32[this.lengths + order] = u32[this.lengths + order]! - 1;
   }
 
-  /** Takes the first block off the list of `order`, which must not be empty, and returns it. */
-  pop(order: number): number {
-    const block = this.u32[this.heads + order]!;
-    this.remove(block, order);
-    return block;
-  }
-
   /** The smallest order from `order` up whose list is not empty; -1 when there is none. */
   smallestAtLeast(order: number): number {
     const mask = this.u32[this.nonEmpty]! & (-1 << order);
@@ -85,6 +83,30 @@ export class FreeLists {
   /** The length word of the list of `order`. */
   length(order: number): number {
     return this.u32[this.lengths + order]!;
+  }
+
+  /** Empties every list (recovery relinks them from the order map). */
+  clear(): void {
+    this.u32.fill(0, this.heads, this.heads + LIST_SLOTS);
+    this.u32.fill(0, this.lengths, this.lengths + LIST_SLOTS);
+    this.u32[this.nonEmpty] = 0;
+  }
+
+  /**
+   * Puts the free block `block` of `order` last on its list, after `tail` (its current last
+   * block, 0 when empty): recovery links each list in address order this way.
+   */
+  append(block: number, order: number, mapStart: number, tail: number): void {
+    const u32 = this.u32;
+    u32[(block + FB_NEXT) >>> 2] = 0;
+    u32[(block + FB_PREV) >>> 2] = tail;
+    u32[(block + FB_MAP_START) >>> 2] = mapStart;
+    if (tail !== 0) u32[(tail + FB_NEXT) >>> 2] = block;
+    else {
+      u32[this.heads + order] = block;
+      u32[this.nonEmpty] = u32[this.nonEmpty]! | (1 << order);
+    }
+    u32[this.lengths + order] = u32[this.lengths + order]! + 1;
   }
 
   /** The mask of non-empty lists, as stored. */

@@ -7,8 +7,8 @@
 import { AllocError, type CheckReport, hex } from '@heaplab/core';
 
 import type { BuddyBlocks } from './buddy-blocks.js';
-import { entryIndex, readSlack, startOrder } from './order-map.js';
-import { MAX_ORDER, MIN_ORDER, PAGE_ORDER } from './orders.js';
+import { entryIndex, firstStartBit, liveDigitsValid, lowestOrderOf, readSlack, startOrder } from './order-map.js';
+import { MAX_ORDER, MIN_ORDER } from './orders.js';
 import { blocksStartOf, pagesIn } from './pools.js';
 import {
   BUDDY_MAX_POOLS,
@@ -34,27 +34,6 @@ import {
 
 function corrupt(message: string): never {
   throw new AllocError('HeapCorrupted', `buddy heap: ${message}`);
-}
-
-/** The smallest order each kind of start entry may carry. */
-function lowestOrderOf(kind: number): number {
-  if (kind === PAGES) return PAGE_ORDER;
-  if (kind === LIVE) return MIN_ORDER + 1;
-  return MIN_ORDER;
-}
-
-/** The first byte in `[from, to)` with bit 7 set; -1 when none. Reads words where it can. */
-function firstStartBit(u8: Uint8Array, u32: Uint32Array, from: number, to: number): number {
-  let at = from;
-  while (at < to && (at & 3) !== 0) {
-    if ((u8[at]! & START) !== 0) return at;
-    at++;
-  }
-  for (; at + 4 <= to; at += 4) {
-    if ((u32[at >>> 2]! & 0x80808080) !== 0) break;
-  }
-  for (; at < to; at++) if ((u8[at]! & START) !== 0) return at;
-  return -1;
 }
 
 /**
@@ -121,8 +100,10 @@ export function checkBuddyHeap(blocks: BuddyBlocks): CheckReport {
       } else {
         let slack = 0;
         if (kind === LIVE || kind === LIVE_MIN) {
+          if (!liveDigitsValid(u8, entry, order)) {
+            corrupt(`${where}: its digits do not record a size and alignment that call for order ${order}`);
+          }
           slack = readSlack(u8, entry, order);
-          if (slack > bytes) corrupt(`${where}: slack ${slack} exceeds the block size ${bytes}`);
         }
         live++;
         used += bytes;

@@ -10,6 +10,12 @@
  * decomposition's blocks out of the free blocks holding them; `deallocPages` frees them, and
  * they merge back. Run blocks are marked PAGES in the order map, so the byte face refuses to
  * free them and this face refuses byte blocks.
+ *
+ * The page face keeps no state of its own: its runs are PAGES blocks of the shared order
+ * map, so the byte face's `recover` rebuilds them too (see "What a dead thread leaves" in
+ * `state-layout.ts` for the order of its stores). Its callers serialise it with a lock of
+ * their own; when that lock's holder dies, the repair is `BuddyAllocator.recover` over the
+ * same state.
  */
 
 import {
@@ -34,6 +40,13 @@ function runBlockOrder(at: number, end: number): number {
   const fits = log2(end - at);
   if (fits < order) order = fits;
   return order > MAX_ORDER ? MAX_ORDER : order;
+}
+
+/** Set bits of `value`, an integer below 2^32. */
+function bitCount(value: number): number {
+  let bits = value - ((value >>> 1) & 0x55555555);
+  bits = (bits & 0x33333333) + ((bits >>> 2) & 0x33333333);
+  return (Math.imul((bits + (bits >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
 }
 
 function checkCount(count: number): void {
@@ -77,7 +90,7 @@ export class BuddyPageAllocator implements PageAllocator {
     this.blocks =
       source instanceof BuddyBlocks
         ? source
-        : new BuddyBlocks(source.memory, source.stateOffset, source.stateBytes, source.arenaStart, source.arenaEnd);
+        : new BuddyBlocks(source.memory, source.stateOffset, source.stateBytes, source.arenaStart, source.arenaEnd, source.checked);
     this.u8 = this.blocks.u8;
     this.pools = this.blocks.pools;
   }
@@ -112,11 +125,10 @@ export class BuddyPageAllocator implements PageAllocator {
     if (bytes <= MAX_BLOCK_BYTES) {
       let order = orderForSize(bytes);
       if (alignment > order) order = alignment;
-      const blocks = this.blocks;
-      const block = order <= MAX_ORDER ? blocks.take(order, 0, true) : 0;
+      const block = order <= MAX_ORDER ? this.blocks.takeRun(order, bytes) : 0;
       if (block !== 0) {
-        const mapStart = this.pools.mapStart(this.pools.find(block));
-        blocks.account(bytes, bytes, this.trimRun(block, order, bytes, mapStart));
+        // The run's blocks are its size's binary digits, one block per set bit.
+        this.blocks.account(bytes, bytes, bitCount(bytes / PAGE_SIZE));
         return block;
       }
     }
@@ -163,13 +175,13 @@ export class BuddyPageAllocator implements PageAllocator {
         );
       }
     }
-    let runBlocks = 0;
+    // One block at a time, each counted as soon as it is taken: a thread that dies between
+    // two leaves the blocks taken so far live (its run half-made), every count exact.
     for (let at = address, order = 0; at < end; at += 2 ** order) {
       order = runBlockOrder(at, end);
       blocks.takePagesAt(at, order, blocks.blockHolding(at, mapStart, blocksStart), mapStart);
-      runBlocks++;
+      blocks.account(2 ** order, 2 ** order, 1);
     }
-    blocks.account(end - address, end - address, runBlocks);
     return address;
   }
 
@@ -194,7 +206,6 @@ export class BuddyPageAllocator implements PageAllocator {
     const poolEnd = this.pools.end(pool);
     const end = address + count * PAGE_SIZE;
     const u8 = this.u8;
-    let runBlocks = 0;
     for (let at = address, order = 0; at < end; at += 2 ** order) {
       order = runBlockOrder(at, end);
       if (u8[entryIndex(mapStart, at)] !== (PAGES | order)) {
@@ -203,13 +214,14 @@ export class BuddyPageAllocator implements PageAllocator {
           `cannot free ${count} pages at ${hex(address)}: ${hex(at)} does not start an allocated ${2 ** order}-byte block of pages`,
         );
       }
-      runBlocks++;
     }
+    // One give per block, each counted at once: a thread that dies between two leaves the
+    // rest of the run live (recovery keeps it), every count exact.
     const blocks = this.blocks;
-    blocks.account(address - end, address - end, -runBlocks);
     for (let at = address, order = 0; at < end; at += 2 ** order) {
       order = runBlockOrder(at, end);
       blocks.give(at, order, mapStart, poolEnd);
+      blocks.account(-(2 ** order), -(2 ** order), -1);
     }
   }
 
@@ -235,33 +247,6 @@ export class BuddyPageAllocator implements PageAllocator {
   largestFreePages(): number {
     const largest = this.blocks.lists.largest();
     return largest < PAGE_ORDER ? 0 : 2 ** (largest - PAGE_ORDER);
-  }
-
-  /**
-   * Splits the page-run block `block` of `order` into the decomposition of a run of `bytes`
-   * (less than or equal to its size), freeing the rest. Returns the number of run blocks.
-   */
-  private trimRun(block: number, order: number, bytes: number, mapStart: number): number {
-    const blocks = this.blocks;
-    const u8 = this.u8;
-    let runBlocks = 1;
-    let at = block;
-    let left = bytes;
-    let k = order;
-    while (left < 2 ** k) {
-      k--;
-      const half = 2 ** k;
-      if (left <= half) {
-        blocks.pushFree(at + half, k, mapStart);
-      } else {
-        u8[entryIndex(mapStart, at)] = PAGES | k;
-        runBlocks++;
-        at += half;
-        left -= half;
-      }
-    }
-    u8[entryIndex(mapStart, at)] = PAGES | k;
-    return runBlocks;
   }
 
   /**

@@ -102,11 +102,14 @@ export class Pools {
   }
 
   /**
-   * Records `[start, start + size)` as a new pool, zeroes its order map and counts its bytes;
-   * returns its index. Its block area is left for the caller to cut into free blocks.
-   * @throws AllocError `InvalidParam` as `validate`; `NoMemory` when the table is full
+   * Checks that `[start, start + size)` can become the next pool (as `validate`, and that the
+   * table has room and no pool overlaps it) and returns the index it will take. Writes
+   * nothing: the caller formats the pool's map, then `publish`es it.
+   * @throws AllocError `InvalidParam` as `validate`; `NoMemory` when the table is full;
+   *   `MemoryOverlap` when the range overlaps a pool (core checks this before calling the
+   *   backend; a pool added by a thread that died before core recorded it is caught here)
    */
-  add(start: number, size: number, what: string): number {
+  reserve(start: number, size: number, what: string): number {
     this.validate(start, size, what);
     const u32 = this.u32;
     const pool = u32[this.sCount]!;
@@ -115,9 +118,26 @@ export class Pools {
     }
     const mapStart = alignUp(start, UNIT_BYTES);
     const end = alignDown(start + size, UNIT_BYTES);
-    const blocksStart = blocksStartOf(mapStart, end);
-    // No block starts anywhere yet. The entries of the map's own units stay 0 for good.
-    this.u8.fill(0, mapStart, blocksStart);
+    for (let other = 0; other < pool; other++) {
+      if (mapStart < this.end(other) && this.mapStart(other) < end) {
+        throw new AllocError(
+          'MemoryOverlap',
+          `buddy ${what}: memory range ${hex(start)}..${hex(start + size)} overlaps the managed range ` +
+            `${hex(this.mapStart(other))}..${hex(this.end(other))}`,
+        );
+      }
+    }
+    return pool;
+  }
+
+  /**
+   * Records pool `pool` (from `reserve`) as `[mapStart, end)` with blocks from `blocksStart`
+   * and counts its bytes. The entry is written before the count that publishes it, and the
+   * caller has formatted the pool's map already, so a thread dying here leaves either no
+   * pool or a whole one.
+   */
+  publish(pool: number, mapStart: number, blocksStart: number, end: number): void {
+    const u32 = this.u32;
     const entry = this.table + pool * (POOL_ENTRY_BYTES >>> 2);
     u32[entry + (PE_MAP_START >>> 2)] = mapStart;
     u32[entry + (PE_BLOCKS_START >>> 2)] = blocksStart;
@@ -126,7 +146,37 @@ export class Pools {
     u32[this.sMetadata] = u32[this.sMetadata]! + (blocksStart - mapStart);
     u32[this.sTotalPages] = u32[this.sTotalPages]! + pagesIn(blocksStart, end);
     u32[this.sCount] = pool + 1;
-    return pool;
+  }
+
+  /**
+   * Whether `mapStart` is the map of a pool whose block area holds `[block, block + bytes)`:
+   * the pool part of checking a free-list link (a corrupted `FB_MAP_START` names no pool).
+   * One comparison per pool before the match: a heap made in one piece matches at once.
+   */
+  holds(mapStart: number, block: number, bytes: number): boolean {
+    const u32 = this.u32;
+    for (let entry = this.table, left = u32[this.sCount]!; left > 0; left--, entry += POOL_ENTRY_BYTES >>> 2) {
+      if (u32[entry + (PE_MAP_START >>> 2)] === mapStart) {
+        return block >= u32[entry + (PE_BLOCKS_START >>> 2)]! && block + bytes <= u32[entry + (PE_END >>> 2)]!;
+      }
+    }
+    return false;
+  }
+
+  /** Rewrites the byte totals from the table (recovery). */
+  recount(): void {
+    const u32 = this.u32;
+    let total = 0;
+    let metadata = 0;
+    let pages = 0;
+    for (let pool = 0, count = u32[this.sCount]!; pool < count; pool++) {
+      total += this.end(pool) - this.blocksStart(pool);
+      metadata += this.blocksStart(pool) - this.mapStart(pool);
+      pages += pagesIn(this.blocksStart(pool), this.end(pool));
+    }
+    u32[this.sTotal] = total;
+    u32[this.sMetadata] = metadata;
+    u32[this.sTotalPages] = pages;
   }
 }
 

@@ -36,22 +36,104 @@
  *
  *  order-map entry (one byte)
  *  bit  7      6 5    4 3 2 1 0
- *       START  kind   order o (or slack s)
+ *       START  kind   order o (or code c)
  *       1      0 0    o         FREE      free block of order o, on the free list of order o
  *       1      0 1    o         PAGES     live block of order o (>= PAGE_ORDER), part of a
  *                                         page run (BuddyPageAllocator)
  *       1      1 0    o         LIVE      live byte block of order o (> MIN_ORDER); its slack
- *                                         (block size - requested size) is in the digits below
- *       1      1 1    s         LIVE_MIN  live byte block of order MIN_ORDER, slack s (0..16)
- *       0      d d d d d d d              any unit but a block's first; the first
- *                                         slackDigits(o) of these after a LIVE entry hold its
- *                                         slack, 7 bits each, lowest digit first
+ *                                         (block size - requested size) and its alignment
+ *                                         are in the interior entries below
+ *       1      1 1    c         LIVE_MIN  live byte block of order MIN_ORDER (16 bytes):
+ *                                         c = 0..16: aligned to 8, slack c;
+ *                                         c = 17..31: aligned to 16, slack c - 17 (0..14)
+ *       0      d d d d d d d              any unit but a block's first: 7-bit digits, see
+ *                                         below; every other interior entry is 0 at rest
+ *
+ *  the interior entries after a LIVE start entry at index e (order o)
+ *  o = 5       e+1: slack + 33 * (log2(align) - 3)          (slack 0..32, align 8..32: <= 98)
+ *  o >= 6      e+1 .. e+d: slack, 7 bits a digit, lowest first (d = slackDigits(o): 1 for
+ *              o = 6, 2 for 7..13, 3 for 14..20, 4 for 21..27, 5 for 28..30)
+ *              e+d+1: log2(align) - 3                        (0 .. o - 3)
+ *  A block of order o has 2^(o-4) - 1 interior entries: 1 for o = 5, and at least d + 1
+ *  from o = 6 on, so every order has room. The alignment is the one asked for (at least
+ *  8), kept exactly so `dealloc` can check a layout's alignment, not only the address's.
+ *  Invariant (check() and recover() verify it): a live byte block's order is exactly
+ *  orderFor(requested, log2(align)) (orders.ts), so the alignment never exceeds the block.
+ *  A 16-byte block aligned to 16 has codes for slack 0..14 only (34 pairs of slack and
+ *  alignment do not fit in 5 bits): requests of 0 or 1 byte aligned to 16 take 32 bytes.
  *
  *  free block (any order: the smallest block, 16 bytes, holds all three words)
  *  +0  next free block of the same order (FB_NEXT, 0 = last)
  *  +4  previous free block of the same order (FB_PREV, 0 = first: the list head points here)
  *  +8  mapStart of the block's pool (FB_MAP_START), so taking a block needs no pool search
  * ```
+ *
+ * ## What a dead thread leaves, and how `recover` rebuilds
+ *
+ * A thread may die between any two stores of an operation, inside the heap lock. What
+ * `recover` trusts is the pool table and the order map; everything else (free-list links,
+ * heads, lengths, the non-empty mask, `FB_MAP_START` words, every counter) it rewrites.
+ *
+ * The rule that keeps the map trustworthy: a pool's blocks are the walk from blocksStart
+ * that jumps from each START entry to the end of its block. START entries that a jump
+ * passes over are stale and mean nothing. Every operation writes the entries of the blocks
+ * it creates inside an existing block first (invisible: the walk jumps over them), and then
+ * the one start entry that exposes them: a single byte, so the map tiles every pool at
+ * every store. The operations, store by store:
+ *
+ * - take (allocate, split): pop the free block F of order K; write the start entry of each
+ *   upper half (FREE, pushed on its list) and the new block's interior digits, all inside F;
+ *   then F's entry (LIVE), which commits. Before it, F is still free of order K.
+ * - give (free, merge): take the free buddies off their lists; write the merged block's
+ *   start entry (FREE of the merged order), which commits (the freed block's LIVE entry and
+ *   the buddies' entries are now inside it, stale); then clear those stale entries and push
+ *   the merged block. Before the commit, the freed block is live with its bytes untouched.
+ * - shrink in place: the freed upper halves' entries (inside the block), the new digits,
+ *   then the block's start entry. Grow in place: the buddies leave their lists, the block's
+ *   start entry (of the larger order) commits, then the buddies' stale entries are cleared
+ *   and the new digits written.
+ * - allocPages: as take, with the run's blocks (PAGES) and the freed tail halves written
+ *   inside the popped block before its start entry commits the whole run. allocPagesAt: per
+ *   block of the run's decomposition, the halves around it and its own PAGES entry inside
+ *   the free block holding it, then that block's start entry. deallocPages: one give per
+ *   block of the run.
+ * - addMemory: the new pool's map is zeroed and its FREE entries written before the pool
+ *   table entry and the pool count publish it; then its blocks go on the lists.
+ *
+ * The one window no order of single-byte stores closes: a block's interior digits (slack and
+ * alignment) and its start entry are different bytes. A resize in place rewrites both, so a
+ * thread dying in it leaves a live block whose digits may be old, new or a mix. Recovery
+ * trusts the start entry (the block stays live, of the order it says, its bytes intact) and
+ * keeps the digits when they are valid for that order (orderFor(requested, align) is the
+ * order); when they are not, it resets them to "requested = the whole block, aligned to 8"
+ * and says so in its notes. Only that block's requested size and alignment can be off.
+ *
+ * `recover` then: walks each pool as above (a START entry missing where a block must start,
+ * an order out of range for its kind, a misaligned block or one past the pool's end is
+ * `HeapCorrupted`: nothing sound to rebuild from); clears stale START entries inside every
+ * block, and any entry of the map's own units; resets invalid digits; merges free buddies
+ * (none are left unmerged by the orders above, but a merge costs nothing to redo); links
+ * every free block on its list in address order with its `FB_MAP_START`; and recounts
+ * used, requested, live bytes and blocks, the totals, and raises the peak to the used
+ * bytes. A dead allocation may leave a block live that nobody holds: it stays live (recovery
+ * cannot tell it from a block the thread handed out), so `lostBytes` is 0: every byte of a
+ * pool is in a block again. `BuddyPageAllocator` keeps no state of its own (its runs are
+ * PAGES blocks of the same map), so the same rebuild covers it; its caller's lock is the
+ * one whose death calls for `recover` (the heap lock when it shares a `GlobalAllocator`).
+ *
+ * ## Corruption
+ *
+ * A program that writes past a block or after a free can overwrite a free block's three
+ * words. No link is followed, written through or handed out until it names a free block of
+ * the list's order: inside a pool (the pool whose map its `FB_MAP_START` names), aligned to
+ * its order, its map entry FREE of that order. A list head's neighbours and a merged buddy's
+ * neighbours are checked so before the operation's first store, so an operation that finds
+ * damage raises `HeapCorrupted` having changed nothing; list walks (`check()` only; the hot
+ * paths take heads and unlink known blocks) are bounded by the list lengths. Checked mode
+ * (`BackendContext.checked`) also verifies, per operation, that the lists the operation
+ * touches link back (`FB_PREV` of a neighbour, the head's `FB_PREV` of 0, a block whose
+ * `FB_PREV` is 0 is the head), that a merged buddy records its pool, and that a freed or
+ * resized block's digits are valid.
  *
  * Addresses reach 2^31 and more (the buffer can be almost 4 GiB), so they are stored as
  * unsigned words and never pass through `| 0`. Every counter is bounded by the arena, below
@@ -129,6 +211,15 @@ export const LIVE = 0xc0;
 export const LIVE_MIN = 0xe0;
 /** Bits of slack each interior digit entry holds (bit 7 stays clear). */
 export const SLACK_DIGIT_BITS = 7;
+/**
+ * LIVE_MIN codes from this one up are blocks aligned to 16, slack = code - this; below it,
+ * blocks aligned to 8, slack = code (0..16).
+ */
+export const LIVE_MIN_ALIGNED = 17;
+/** The order-5 digit is slack + this * (log2(align) - ALIGN_BASE_LOG): slack runs 0..32. */
+export const ORDER5_ALIGN_STRIDE = 33;
+/** log2 of the smallest alignment recorded (MIN_ALIGN, 8): alignment digits count from it. */
+export const ALIGN_BASE_LOG = 3;
 
 // --- free blocks -------------------------------------------------------------------------
 

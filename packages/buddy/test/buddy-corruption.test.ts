@@ -1,0 +1,5 @@
+import { describeCorruptionDetection } from '@heaplab/core/test-kit';
+
+import { buddyBackend } from '../src/index.js';
+
+describeCorruptionDetection({ label: 'buddy', backend: buddyBackend });
