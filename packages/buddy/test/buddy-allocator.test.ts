@@ -447,6 +447,17 @@ describe('check()', () => {
     expect(damaged((buddy) => { buddy.blocks.u32[state(buddy, ST_NON_EMPTY)] = 0; })).toContain('non-empty mask');
   });
 
+  it('finds size and alignment digits that do not call for the block\'s order', () => {
+    // live[0] asked for 100 bytes aligned to 8: order 7, slack 28 in digits 1 and 2, and the
+    // alignment digit (log2 8 - 3 = 0) after them.
+    expect(damaged((buddy, live) => {
+      buddy.blocks.u8[entryOf(live[0]!) + 1] = 100; // slack 100: 28 bytes asked for call for order 5
+    })).toContain('digits');
+    expect(damaged((buddy, live) => {
+      buddy.blocks.u8[entryOf(live[0]!) + 3] = 5; // aligned to 256, more than the 128-byte block
+    })).toContain('digits');
+  });
+
   it('finds a free block missing from its list', () => {
     expect(damaged((buddy, live) => {
       // Free a block in the map only: the walk finds a free block that no list holds.
@@ -513,5 +524,99 @@ describe('model-based sequences', () => {
       }),
       { numRuns: 60, seed: 0xb0dd1e },
     );
+  });
+});
+
+describe('dealloc layouts (blockLayout)', () => {
+  const makeHeap = (): GlobalAllocator => GlobalAllocator.create({ backend: buddyBackend, heapBytes: 8 * MiB });
+
+  /** The block size a request gets: its size's and its alignment's orders, 32 bytes for 0 or 1 byte aligned to 16. */
+  const blockBytes = (size: number, align: number): number => {
+    let bytes = 16;
+    while (bytes < size) bytes *= 2;
+    if (align > bytes) bytes = align;
+    return align === 16 && size < 2 ? 32 : bytes;
+  };
+
+  it('records every size and alignment exactly, and frees each block with exactly its layout', () => {
+    const heap = makeHeap();
+    const buddy = heap.backendInstance as BuddyAllocator;
+    const held: { address: number; size: number; align: number }[] = [];
+    for (const size of [0, 1, 2, 14, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1000, 4096, 5000, 65_537]) {
+      for (let alignLog = 0; alignLog <= 16; alignLog++) {
+        const align = 2 ** alignLog;
+        const address = heap.alignedAlloc(align, size);
+        expect(address % align).toBe(0);
+        const recorded = Math.max(align, 8);
+        expect(buddy.blockLayout(address), `size ${size} align ${align}`).toEqual({ minSize: size, maxSize: size, minAlign: recorded, maxAlign: recorded });
+        expect(heap.usableSize(address), `size ${size} align ${align}`).toBe(blockBytes(size, recorded));
+        held.push({ address, size, align });
+      }
+      heap.check();
+    }
+    for (const { address, size, align } of held) heap.dealloc(address, { size, align });
+    expect(heap.usedBytes()).toBe(0);
+    heap.check();
+    heap.detach();
+  });
+
+  it('refuses a wrong size, an alignment other than the allocation\'s and size 0, leaving the block live', () => {
+    const heap = makeHeap();
+    const address = heap.alloc({ size: 100, align: 8 });
+    expect(address % 128).toBe(0);
+    // 16 and 128 are alignments the address has, but not the one it was allocated with.
+    for (const layout of [{ size: 99, align: 8 }, { size: 101, align: 8 }, { size: 128, align: 8 }, { size: 0, align: 8 },
+      { size: 100, align: 16 }, { size: 100, align: 128 }]) {
+      expectAllocError(() => heap.dealloc(address, layout), 'InvalidParam');
+    }
+    expect(heap.usableSize(address)).toBe(128);
+    heap.dealloc(address, { size: 100, align: 1 }); // raised to 8, as allocation raises it
+    const aligned = heap.alloc({ size: 100, align: 64 });
+    expectAllocError(() => heap.dealloc(aligned, { size: 100, align: 8 }), 'InvalidParam');
+    expectAllocError(() => heap.dealloc(aligned, { size: 100, align: 128 }), 'InvalidParam');
+    heap.dealloc(aligned, { size: 100, align: 64 });
+    const tiny = heap.alloc({ size: 10, align: 16 });
+    expect(heap.usableSize(tiny)).toBe(16);
+    expectAllocError(() => heap.dealloc(tiny, { size: 10, align: 8 }), 'InvalidParam');
+    heap.dealloc(tiny, { size: 10, align: 16 });
+    const empty = heap.alloc({ size: 0, align: 8 });
+    expectAllocError(() => heap.dealloc(empty, { size: 1, align: 8 }), 'InvalidParam');
+    heap.dealloc(empty, { size: 0, align: 8 });
+    const sixteen = heap.alloc({ size: 16, align: 8 });
+    expectAllocError(() => heap.dealloc(sixteen, { size: 0, align: 8 }), 'InvalidParam');
+    heap.dealloc(sixteen, { size: 16, align: 8 });
+    expect(heap.usedBytes()).toBe(0);
+    heap.check();
+    heap.detach();
+  });
+
+  it('refuses deallocPages with another page count than allocPages gave', () => {
+    const heap = makeHeap();
+    const pages = heap.allocPages(2);
+    expectAllocError(() => heap.deallocPages(pages, 1), 'InvalidParam');
+    expectAllocError(() => heap.deallocPages(pages, 3), 'InvalidParam');
+    heap.deallocPages(pages, 2);
+    expect(heap.usedBytes()).toBe(0);
+    heap.detach();
+  });
+
+  it('keeps the alignment through realloc in place: an over-aligned block shrinks only to its alignment', () => {
+    const heap = makeHeap();
+    const address = heap.alignedAlloc(64, 100);
+    expect(heap.realloc(address, 40)).toBe(address);
+    expect(heap.usableSize(address)).toBe(64);
+    expect(heap.realloc(address, 1000)).toBe(address);
+    expectAllocError(() => heap.dealloc(address, { size: 1000, align: 8 }), 'InvalidParam');
+    heap.dealloc(address, { size: 1000, align: 64 });
+    const page = heap.alignedAlloc(4096, 3000);
+    expect(heap.realloc(page, 10)).toBe(page);
+    expect(heap.usableSize(page)).toBe(4096);
+    heap.dealloc(page, { size: 10, align: 4096 });
+    const small = heap.alignedAlloc(16, 100);
+    expect(heap.realloc(small, 1)).toBe(small);
+    expect(heap.usableSize(small)).toBe(32);
+    heap.dealloc(small, { size: 1, align: 16 });
+    heap.check();
+    heap.detach();
   });
 });
