@@ -24,10 +24,6 @@ import {
   HP_DIRECT,
   HP_HELD_FIRST,
   HP_HELD_LAST,
-  HP_HUGE_BLOCKS,
-  HP_HUGE_BYTES,
-  HP_PENDING_BLOCKS,
-  HP_PENDING_BYTES,
   HP_MEDIUM_SEGMENTS,
   HP_SEGMENT_CACHE,
   HP_SMALL_SEGMENTS,
@@ -121,8 +117,6 @@ export function checkHeap(t: MiContext): CheckReport {
   let freeBytes = 0;
   let segments = 0;
   let tailLeft = 0;
-  let walkedHuge = 0;
-  let walkedHugeBytes = 0;
   // Each heap's cached segment (invariant 3 of segment.ts): the only segments in use that
   // may have no page in use.
   const cached = new Map<number, number>();
@@ -160,8 +154,6 @@ export function checkHeap(t: MiContext): CheckReport {
       tailLeft = span - 1;
       liveBlocks++;
       usedBytes += usable;
-      walkedHuge++;
-      walkedHugeBytes += usable;
       continue;
     }
     if (kind > SEGMENT_LARGE) corrupt(`${where}: unknown kind ${kind}`);
@@ -222,30 +214,6 @@ export function checkHeap(t: MiContext): CheckReport {
     if (live < 0) corrupt(`page ${hex(page)}: more blocks are being freed than are in use`);
     liveBlocks += live;
     usedBytes += live * facts.blockSize;
-  }
-  // The counters' corrections agree with the lists and huge blocks walked.
-  let pendingBlocks = 0;
-  let pendingBytes = 0;
-  let hugeBlocks = 0;
-  let hugeBytes = 0;
-  for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
-    const heap = t.heapOf(threadId);
-    pendingBytes += t.i32[(heap + HP_PENDING_BYTES) >>> 2]!;
-    pendingBlocks += t.i32[(heap + HP_PENDING_BLOCKS) >>> 2]!;
-    hugeBytes += t.i32[(heap + HP_HUGE_BYTES) >>> 2]!;
-    hugeBlocks += t.i32[(heap + HP_HUGE_BLOCKS) >>> 2]!;
-  }
-  let walkedPending = 0;
-  let walkedPendingBytes = 0;
-  for (const facts of pages.values()) {
-    walkedPending += facts.threadFree + facts.delayed;
-    walkedPendingBytes += (facts.threadFree + facts.delayed) * facts.blockSize;
-  }
-  if (pendingBlocks !== walkedPending || pendingBytes !== walkedPendingBytes) {
-    corrupt(`the threads count ${pendingBlocks} blocks (${pendingBytes} bytes) on remote lists but the walk finds ${walkedPending} (${walkedPendingBytes} bytes)`);
-  }
-  if (hugeBlocks !== walkedHuge || hugeBytes !== walkedHugeBytes) {
-    corrupt(`the threads count ${hugeBlocks} huge blocks (${hugeBytes} bytes) but the walk finds ${walkedHuge} (${walkedHugeBytes} bytes)`);
   }
   const totals = liveTotals(t);
   if (totals.blocks !== liveBlocks || totals.bytes !== usedBytes) {

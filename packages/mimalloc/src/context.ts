@@ -10,7 +10,6 @@ import { type BackendContext, BitmapPageAllocator, Qsbr, type SharedMutex } from
 import {
   HEAP_BYTES,
   HP_DIRECT,
-  HP_PENDING_BYTES,
   SEGMENT_BYTES,
   SEGMENT_SHIFT,
   ST_EMPTY_PAGE,
@@ -47,8 +46,6 @@ export class MiContext {
   readonly heap: number;
   /** Word index of this thread's direct page table. */
   readonly direct: number;
-  /** Int32 index of this thread's pending-bytes counter; pending blocks follows it. */
-  readonly pendingCounters: number;
   /** Word index of the segment map (indexed by `address >>> SEGMENT_SHIFT`). */
   readonly segmentMap: number;
   /** Byte offset of the held-page records (delayed page reuse). */
@@ -101,7 +98,6 @@ export class MiContext {
     this.state = ctx.stateOffset;
     this.heap = heapOf(ctx.stateOffset, ctx.threadId);
     this.direct = (this.heap + HP_DIRECT) >>> 2;
-    this.pendingCounters = (this.heap + HP_PENDING_BYTES) >>> 2;
     this.segmentMap = (ctx.stateOffset + ST_SEGMENT_MAP) >>> 2;
     this.emptyPage = ctx.stateOffset + ST_EMPTY_PAGE;
     this.heldPages = ctx.stateOffset + ST_HELD_PAGES;

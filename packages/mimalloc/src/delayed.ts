@@ -130,6 +130,33 @@ export function delayedNext(t: MiContext, heap: number, block: number): number {
   return next;
 }
 
+/**
+ * Blocks and bytes on the delayed list of the heap at `heap`, for figures: a walk that never
+ * throws, stops at a link that is no freed block of a paged segment, and stops at a cycle
+ * (Brent's method, as `delayedListHas`), so a list drained meanwhile or corrupted costs a
+ * bounded walk and a wrong figure.
+ */
+export function delayedListTotals(t: MiContext, heap: number): { blocks: number; bytes: number } {
+  const u32 = t.u32;
+  let blocks = 0;
+  let bytes = 0;
+  let at = Atomics.load(u32, (heap + HP_DELAYED_FREE) >>> 2);
+  let marker = at;
+  for (let steps = 1, power = 1; at !== 0 && isFreedBlock(t, at); steps++) {
+    blocks++;
+    bytes += u32[(pageOfBlock(t, at) + PG_BLOCK_SIZE) >>> 2]!;
+    const link = u32[at >>> 2]!;
+    at = t.secure ? decodeLink(link, u32[(heap + HP_DELAYED_KEY0) >>> 2]!, u32[(heap + HP_DELAYED_KEY1) >>> 2]!) : link;
+    if (at === marker) break;
+    if (steps === power) {
+      marker = at;
+      power *= 2;
+      steps = 0;
+    }
+  }
+  return { blocks, bytes };
+}
+
 /** Whether `address` starts an extended block of a page in use that carries its freed marker. */
 function isFreedBlock(t: MiContext, address: number): boolean {
   const kind = t.mapOf(address) & MAP_KIND_MASK;

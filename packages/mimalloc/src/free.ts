@@ -248,9 +248,6 @@ export function freeLocalTo(t: MiContext, heap: number, page: number, block: num
   u32[w + (PG_LOCAL_FREE >>> 2)] = block;
   const used = u32[w + (PG_USED >>> 2)]! - 1;
   u32[w + (PG_USED >>> 2)] = used;
-  const pending = t.pendingCounters;
-  t.i32[pending] = t.i32[pending]! - u32[w + (PG_BLOCK_SIZE >>> 2)]!;
-  t.i32[pending + 1] = t.i32[pending + 1]! - 1;
   if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0) pageUnfull(t, heap, page);
   if (used === 0) pageRetire(t, heap, page);
 }
@@ -284,11 +281,6 @@ export function freeRemote(t: MiContext, page: number, block: number): void {
     }
     if (Atomics.compareExchange(u32, tfw, word, next) === word) break;
   }
-  // `used` still counts the block until its owner collects it: count it as pending.
-  const i32 = t.i32;
-  const pending = t.pendingCounters;
-  i32[pending] = i32[pending]! + u32[w + (PG_BLOCK_SIZE >>> 2)]!;
-  i32[pending + 1] = i32[pending + 1]! + 1;
   addEvent(t, t.heap, HeapEvent.remoteFrees);
   if (!delayed) return;
   const stall = t.delayedFreeStall;

@@ -5,11 +5,11 @@
  */
 
 import type { MiContext } from './context.js';
-import { delayedFreeAll, delayedFreePartial, setDelayedComplete } from './delayed.js';
+import { delayedFreeAll, delayedFreePartial, delayedListTotals, setDelayedComplete } from './delayed.js';
 import { addEvent } from './events.js';
 import { queueOf } from './page-queue.js';
 import { heldGoal, pageHold, pageHoldAbandoned, releaseHeldPages } from './held-pages.js';
-import { collectRetired, pageCollect, pageFree } from './page.js';
+import { collectRetired, pageCollect, pageFree, pageListLength } from './page.js';
 import { nextRandom, randomSeed } from './secure.js';
 import { isPagedKind, reclaimAbandoned, releaseCachedSegment, releaseEveryCachedSegment, segmentAbandon, walkablePageCount } from './segment.js';
 import { BIN_QUEUES } from './size-classes.js';
@@ -26,10 +26,6 @@ import {
   HP_HEARTBEAT,
   HP_HELD_FIRST,
   HP_HELD_LAST,
-  HP_HUGE_BLOCKS,
-  HP_HUGE_BYTES,
-  HP_PENDING_BLOCKS,
-  HP_PENDING_BYTES,
   HP_MEDIUM_SEGMENTS,
   HP_QUEUES,
   HP_RANDOM,
@@ -37,6 +33,7 @@ import {
   HP_RETIRE_DUE,
   HP_SEGMENT_CACHE,
   HP_SMALL_SEGMENTS,
+  DELAYED_MASK,
   MAP_KIND_MASK,
   NEVER_DELAYED_FREE,
   PAGE_IN_FULL,
@@ -46,16 +43,21 @@ import {
   PG_FLAGS,
   PG_NEXT,
   PG_RETIRE,
+  PG_THREAD_FREE,
   PG_USED,
   QUEUE_BYTES,
   QUEUE_FIRST,
   RETIRED_BIN_WORDS,
   SEGMENT_BYTES,
+  SEGMENT_HUGE,
   SEGMENT_SHIFT,
+  SG_HUGE_SIZE,
+  SG_MAGIC,
   SG_PAGES,
   SG_OWNER,
   SG_USED_PAGES,
   ST_PEAK_USED,
+  segmentMagic,
 } from './types.js';
 
 /**
@@ -155,33 +157,37 @@ export function heapCollect(t: MiContext, force: boolean): void {
 export interface LiveTotals {
   bytes: number;
   blocks: number;
-  /** Page descriptors the walk read: what it cost. */
+  /** Page descriptors and list blocks the walk read: what it cost. */
   descriptorsRead: number;
 }
 
 /**
  * usedBytes and liveBlocks of the whole heap: `used * blockSize` over every in-use page,
- * less what sits on remote lists, plus huge blocks (see the heap record in `types.ts`).
- * Exact while no other thread is inside the allocator; a consistent estimate otherwise: a
- * segment taken or given back during its walk (its map word or magic changed) counts for
- * nothing, so memory that is no segment header never passes for pages. A segment's walk
+ * less the blocks on each page's thread_free list and on every heap's delayed list (`used`
+ * still counts them), plus the huge blocks the segment map names (see the heap record in
+ * `types.ts`). Exact while no other thread is inside the allocator; a consistent estimate
+ * otherwise: a segment taken or given back during its walk (its map word or magic changed)
+ * counts for nothing, so memory that is no segment header never passes for pages, and every
+ * list walk is bounded and stops at a link that is no block of its page. A segment's walk
  * stops once it has seen as many pages in use as `SG_USED_PAGES` says it has.
  */
 export function liveTotals(t: MiContext): LiveTotals {
   const u32 = t.u32;
-  const i32 = t.i32;
   let bytes = 0;
   let blocks = 0;
   let descriptorsRead = 0;
-  for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
-    const heap = t.heapOf(threadId);
-    bytes += i32[(heap + HP_HUGE_BYTES) >>> 2]! - i32[(heap + HP_PENDING_BYTES) >>> 2]!;
-    blocks += i32[(heap + HP_HUGE_BLOCKS) >>> 2]! - i32[(heap + HP_PENDING_BLOCKS) >>> 2]!;
-  }
   for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
+    const segment = index * SEGMENT_BYTES;
+    if ((Atomics.load(u32, t.segmentMap + index) & MAP_KIND_MASK) === SEGMENT_HUGE) {
+      const size = u32[(segment + SG_HUGE_SIZE) >>> 2]!;
+      if (u32[(segment + SG_MAGIC) >>> 2] !== segmentMagic(segment, t.cookie)) continue;
+      if ((Atomics.load(u32, t.segmentMap + index) & MAP_KIND_MASK) !== SEGMENT_HUGE) continue;
+      bytes += size;
+      blocks++;
+      continue;
+    }
     const pageCount = walkablePageCount(t, index);
     if (pageCount === 0) continue;
-    const segment = index * SEGMENT_BYTES;
     const s = segment >>> 2;
     let inUseLeft = u32[s + (SG_USED_PAGES >>> 2)]!;
     let segmentBytes = 0;
@@ -191,7 +197,10 @@ export function liveTotals(t: MiContext): LiveTotals {
       const w = page >>> 2;
       if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_USE) === 0) continue;
       inUseLeft--;
-      const used = u32[w + (PG_USED >>> 2)]!;
+      const threadFree = Atomics.load(u32, w + (PG_THREAD_FREE >>> 2));
+      const pending = threadFree > DELAYED_MASK ? pageListLength(t, page, threadFree - (threadFree & DELAYED_MASK)) : 0;
+      descriptorsRead += pending;
+      const used = u32[w + (PG_USED >>> 2)]! - pending;
       segmentBlocks += used;
       segmentBytes += used * u32[w + (PG_BLOCK_SIZE >>> 2)]!;
     }
@@ -200,7 +209,15 @@ export function liveTotals(t: MiContext): LiveTotals {
     bytes += segmentBytes;
     blocks += segmentBlocks;
   }
-  return { bytes, blocks, descriptorsRead };
+  for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
+    const delayed = delayedListTotals(t, t.heapOf(threadId));
+    bytes -= delayed.bytes;
+    blocks -= delayed.blocks;
+    descriptorsRead += delayed.blocks;
+  }
+  // Only a walk racing other threads can go below 0 (a delayed block counted as pending
+  // after its segment's walk was discarded).
+  return { bytes: Math.max(0, bytes), blocks: Math.max(0, blocks), descriptorsRead };
 }
 
 /**

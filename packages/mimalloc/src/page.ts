@@ -246,10 +246,28 @@ export function collectThreadFree(t: MiContext, heap: number, page: number): num
   writeLink(t, page, tail, u32[w + (PG_LOCAL_FREE >>> 2)]!);
   u32[w + (PG_LOCAL_FREE >>> 2)] = head;
   u32[w + (PG_USED >>> 2)] = u32[w + (PG_USED >>> 2)]! - count;
-  const pending = t.pendingCounters;
-  t.i32[pending] = t.i32[pending]! - count * u32[w + (PG_BLOCK_SIZE >>> 2)]!;
-  t.i32[pending + 1] = t.i32[pending + 1]! - count;
   addEvent(t, heap, HeapEvent.threadFreeCollected, count);
+  return count;
+}
+
+/**
+ * Blocks on the list of `page` that starts at `head`, for walks without the owner's
+ * cooperation (figures): it stops at a link that is no extended block of the page, and
+ * after as many blocks as the page has, so a list taken and respliced meanwhile, or a
+ * corrupted one, costs a bounded walk and a wrong figure, never a loop.
+ */
+export function pageListLength(t: MiContext, page: number, head: number): number {
+  const u32 = t.u32;
+  const w = page >>> 2;
+  const start = u32[w + (PG_START >>> 2)]!;
+  const blockSize = u32[w + (PG_BLOCK_SIZE >>> 2)]!;
+  const capacity = u32[w + (PG_CAPACITY >>> 2)]!;
+  let count = 0;
+  for (let at = head; at !== 0 && count < capacity; count++) {
+    const offset = at - start;
+    if (offset < 0 || offset >= capacity * blockSize || offset % blockSize !== 0) break;
+    at = readLink(t, page, at);
+  }
   return count;
 }
 

@@ -39,7 +39,6 @@ import { trySetDelayed } from './delayed.js';
 import { reclaimHeldPage } from './held-pages.js';
 import {
   HeapEvent,
-  HP_HUGE_BYTES,
   HP_MEDIUM_SEGMENTS,
   HP_SEGMENT_CACHE,
   HP_SMALL_SEGMENTS,
@@ -102,7 +101,7 @@ export const SEGMENT_USABLE_BYTES = SEGMENT_BYTES - SEGMENT_HEADER_BYTES;
  * pool has no such run. `at`, when nonzero, asks for that exact address (aligned huge
  * blocks) and fails rather than throw when it is taken.
  */
-export function segmentAlloc(t: MiContext, kind: number, span: number, owner: number, at = 0): number {
+export function segmentAlloc(t: MiContext, kind: number, span: number, owner: number, at = 0, hugeOffset = 0, hugeUsable = 0): number {
   const pool = t.pool;
   let segment = 0;
   t.segmentLock.lock();
@@ -120,12 +119,15 @@ export function segmentAlloc(t: MiContext, kind: number, span: number, owner: nu
     u32[s + (SG_KIND >>> 2)] = kind;
     u32[s + (SG_PAGE_SHIFT >>> 2)] = shift;
     u32[s + (SG_PAGE_COUNT >>> 2)] = pageCount;
-    u32[s + (SG_USED_PAGES >>> 2)] = 0;
+    // A huge block is whole before the map names it: the walks find every huge block from
+    // the map alone, so a thread that dies after the map store leaves a complete block.
+    const huge = kind === SEGMENT_HUGE;
+    u32[s + (SG_USED_PAGES >>> 2)] = huge ? 1 : 0;
     u32[s + (SG_NEXT >>> 2)] = 0;
     u32[s + (SG_PREV >>> 2)] = 0;
     u32[s + (SG_SPAN >>> 2)] = span;
-    u32[s + (SG_HUGE_BLOCK >>> 2)] = 0;
-    u32[s + (SG_HUGE_SIZE >>> 2)] = 0;
+    u32[s + (SG_HUGE_BLOCK >>> 2)] = huge ? segment + hugeOffset : 0;
+    u32[s + (SG_HUGE_SIZE >>> 2)] = huge ? hugeUsable : 0;
     // Old contents (another segment's descriptors, user data) must not pass for pages.
     u32.fill(0, (segment + SG_PAGES) >>> 2, (segment + SG_PAGES + pageCount * PAGE_DESCRIPTOR_BYTES) >>> 2);
     Atomics.store(u32, s + (SG_OWNER >>> 2), owner);
@@ -352,30 +354,24 @@ export function hugeAlloc(t: MiContext, size: number, align: number): number {
   if (align < SEGMENT_BYTES) {
     offset = SEGMENT_HEADER_BYTES % align === 0 ? SEGMENT_HEADER_BYTES : SEGMENT_HEADER_BYTES + align - (SEGMENT_HEADER_BYTES % align);
     span = Math.ceil((offset + size) / SEGMENT_BYTES);
-    segment = segmentAlloc(t, SEGMENT_HUGE, span, t.threadId);
   } else {
     offset = SEGMENT_BYTES;
     span = Math.ceil((offset + size) / SEGMENT_BYTES);
+  }
+  // Usable bytes never exceed span * SEGMENT_USABLE_BYTES, so usedBytes stays within
+  // totalBytes however the arena is split.
+  const usable = Math.min(span * SEGMENT_BYTES - offset, span * SEGMENT_USABLE_BYTES);
+  if (align < SEGMENT_BYTES) {
+    segment = segmentAlloc(t, SEGMENT_HUGE, span, t.threadId, 0, offset, usable);
+  } else {
     const firstBlock = Math.ceil((t.arenaStart + SEGMENT_BYTES) / align) * align;
     for (let block = firstBlock; block + size <= t.arenaEnd && segment === 0; block += align) {
-      segment = segmentAlloc(t, SEGMENT_HUGE, span, t.threadId, block - SEGMENT_BYTES);
+      segment = segmentAlloc(t, SEGMENT_HUGE, span, t.threadId, block - SEGMENT_BYTES, offset, usable);
     }
   }
   if (segment === 0) return 0;
-  const block = segment + offset;
-  // Usable bytes never exceed span * SEGMENT_USABLE_BYTES, so usedBytes stays within
-  // totalBytes however the arena is split.
-  const spanBytes = span * SEGMENT_BYTES - offset;
-  const usable = Math.min(spanBytes, span * SEGMENT_USABLE_BYTES);
-  const u32 = t.u32;
-  u32[(segment + SG_HUGE_BLOCK) >>> 2] = block;
-  u32[(segment + SG_HUGE_SIZE) >>> 2] = usable;
-  u32[(segment + SG_USED_PAGES) >>> 2] = 1;
-  const counters = (t.heap + HP_HUGE_BYTES) >>> 2;
-  t.i32[counters] = t.i32[counters]! + usable;
-  t.i32[counters + 1] = t.i32[counters + 1]! + 1;
   addEvent(t, t.heap, HeapEvent.hugeAllocated);
-  return block;
+  return segment + offset;
 }
 
 /**
@@ -404,13 +400,11 @@ export function hugeBlockSegment(t: MiContext, address: number): number {
 export function hugeFree(t: MiContext, address: number): void {
   const u32 = t.u32;
   let segment = 0;
-  let usable = 0;
   t.segmentLock.lock();
   try {
     segment = hugeBlockSegment(t, address);
     if (segment !== 0) {
       const s = segment >>> 2;
-      usable = u32[s + (SG_HUGE_SIZE >>> 2)]!;
       const span = u32[s + (SG_SPAN >>> 2)]!;
       u32[s + (SG_MAGIC >>> 2)] = 0;
       u32[s + (SG_HUGE_BLOCK >>> 2)] = 0;
@@ -422,9 +416,6 @@ export function hugeFree(t: MiContext, address: number): void {
     t.segmentLock.unlock();
   }
   if (segment === 0) throw notAllocated(address, 'no block of this heap starts there');
-  const counters = (t.heap + HP_HUGE_BYTES) >>> 2;
-  t.i32[counters] = t.i32[counters]! - usable;
-  t.i32[counters + 1] = t.i32[counters + 1]! - 1;
   addEvent(t, t.heap, HeapEvent.hugeFreed);
 }
 

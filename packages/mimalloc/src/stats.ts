@@ -8,6 +8,7 @@
 import type { BackendStats } from '@heaplab/core';
 
 import type { MiContext } from './context.js';
+import { delayedListTotals } from './delayed.js';
 import { liveTotals, samplePeak } from './heap.js';
 import { heldGoal } from './held-pages.js';
 import { queueOf } from './page-queue.js';
@@ -19,8 +20,6 @@ import {
   HeapEvent,
   HP_ACTIVE,
   HP_EVENTS,
-  HP_HUGE_BYTES,
-  HP_PENDING_BYTES,
   MAP_KIND_MASK,
   PAGE_IN_FULL,
   PAGE_IN_USE,
@@ -70,9 +69,9 @@ export interface BinReport {
 export interface ThreadReport {
   threadId: number;
   active: boolean;
-  /** Bytes this thread put on remote lists minus those it collected (may be negative). */
-  pendingBytes: number;
-  /** Huge bytes this thread allocated minus those it freed (may be negative). */
+  /** Bytes of blocks other threads freed that wait on this heap's delayed list. */
+  delayedBytes: number;
+  /** Bytes of the live huge blocks this thread allocated. */
   hugeBytes: number;
   events: Record<keyof typeof HeapEvent, number>;
 }
@@ -170,6 +169,7 @@ export function mimallocReport(t: MiContext): MimallocReport {
   const segments = { small: 0, medium: 0, large: 0, huge: 0, abandoned: 0, free: t.pool.availablePages() };
   const pages = { inUse: 0, full: 0, retired: 0, held: 0 };
   let hugeBytes = 0;
+  const hugeByOwner = new Map<number, number>();
   for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
     const kind = u32[t.segmentMap + index]! & MAP_KIND_MASK;
     if (kind === 0 || kind > SEGMENT_HUGE) continue;
@@ -177,6 +177,8 @@ export function mimallocReport(t: MiContext): MimallocReport {
     if (kind === SEGMENT_HUGE) {
       segments.huge += u32[(segment + SG_SPAN) >>> 2]!;
       hugeBytes += u32[(segment + SG_HUGE_SIZE) >>> 2]!;
+      const owner = u32[(segment + SG_OWNER) >>> 2]!;
+      hugeByOwner.set(owner, (hugeByOwner.get(owner) ?? 0) + u32[(segment + SG_HUGE_SIZE) >>> 2]!);
       continue;
     }
     if (kind === SEGMENT_SMALL) segments.small++;
@@ -214,9 +216,9 @@ export function mimallocReport(t: MiContext): MimallocReport {
       if (events[name] !== 0) any = true;
     }
     const active = u32[(heap + HP_ACTIVE) >>> 2] === 1;
-    const pendingBytes = t.i32[(heap + HP_PENDING_BYTES) >>> 2]!;
-    const hugeBytes = t.i32[(heap + HP_HUGE_BYTES) >>> 2]!;
-    if (active || any || pendingBytes !== 0 || hugeBytes !== 0) threads.push({ threadId, active, pendingBytes, hugeBytes, events });
+    const delayedBytes = delayedListTotals(t, heap).bytes;
+    const hugeBytes = hugeByOwner.get(threadId) ?? 0;
+    if (active || any || delayedBytes !== 0 || hugeBytes !== 0) threads.push({ threadId, active, delayedBytes, hugeBytes, events });
   }
   return {
     secure: t.secure,
@@ -269,9 +271,9 @@ export function formatReport(report: MimallocReport, perBin: boolean): string {
   }
   const names = Object.keys(HeapEvent) as (keyof typeof HeapEvent)[];
   lines.push('');
-  lines.push(['thread', 'active', 'pending', 'huge', ...names].join(' '));
+  lines.push(['thread', 'active', 'delayed', 'huge', ...names].join(' '));
   for (const th of report.threads) {
-    lines.push([th.threadId, th.active ? 'yes' : 'no', bytes(th.pendingBytes), bytes(th.hugeBytes), ...names.map((name) => th.events[name])].join(' '));
+    lines.push([th.threadId, th.active ? 'yes' : 'no', bytes(th.delayedBytes), bytes(th.hugeBytes), ...names.map((name) => th.events[name])].join(' '));
   }
   return lines.join('\n');
 }

@@ -62,11 +62,7 @@
  *  1104   HP_RANDOM     xorshift state for secure mode's keys and shuffles
  *  1108   reserved (2 words)
  *  1116   HP_ACTIVE     1 while a thread holds this id, 0 after release
- *  1120   HP_PENDING_BYTES   int32: bytes this thread put on remote lists (thread_free,
- *                       delayed) minus bytes it collected from them
- *  1124   HP_PENDING_BLOCKS  int32: the same in blocks
- *  1128   HP_HUGE_BYTES      int32: huge bytes this thread allocated minus those it freed
- *  1132   HP_HUGE_BLOCKS     int32: the same in blocks
+ *  1120   reserved (4 words)
  *  1136   HP_HELD_FIRST / 1140 HP_HELD_LAST  the QSBR-held pages of this heap (page
  *                       descriptors linked through their held-page records; 0 = none)
  *  1144   HP_EVENTS     EVENT_COUNT counters of slow-path events (stats)
@@ -82,14 +78,14 @@
  *
  * A heap record is written only by its thread (or, once that thread died, by the thread
  * that releases it), except `HP_DELAYED_FREE`, which other threads push onto atomically.
- * The per-block paths keep no counters: usedBytes is the walk `sum over in-use pages of
- * used * blockSize`, less the blocks freed remotely but not yet collected (`used` still
- * counts them), plus huge blocks. The two counter pairs give those corrections. Each
- * counts what *this thread* did, so a word alone may be negative (a block pushed by one
- * thread is collected by another), but the sum over all heaps is exact: the pending sum is
- * the blocks on every thread_free and delayed list, the huge sum the live huge blocks. They
- * are never reset, not even when a thread id is reused, or the sums would lose what the
- * old thread did.
+ *
+ * No path keeps a byte or block counter: usedBytes is the walk `sum over in-use pages of
+ * used * blockSize`, less the blocks on thread_free and delayed lists (`used` still counts
+ * them; the walk counts those lists), plus the huge blocks the segment map names. A counter
+ * that a thread updates after the step it counts is wrong for good if the thread dies in
+ * between, and no other thread can tell by how much; a walk of what the lists and the map
+ * hold is right again as soon as they are (an earlier layout kept per-thread pending and
+ * huge counters here, and a worker killed inside a remote free left `check()` failing).
  *
  * ## A segment (4 MiB aligned, `SEGMENT_BYTES`)
  *
@@ -365,10 +361,6 @@ export const HP_MEDIUM_SEGMENTS = 1096;
 export const HP_HEARTBEAT = 1100;
 export const HP_RANDOM = 1104;
 export const HP_ACTIVE = 1116;
-export const HP_PENDING_BYTES = 1120;
-export const HP_PENDING_BLOCKS = 1124;
-export const HP_HUGE_BYTES = 1128;
-export const HP_HUGE_BLOCKS = 1132;
 export const HP_HELD_FIRST = 1136;
 export const HP_HELD_LAST = 1140;
 export const HP_EVENTS = 1144;
