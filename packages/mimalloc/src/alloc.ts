@@ -46,7 +46,7 @@ import {
  * counts the block in the page and clears its freed marker. Returns 0 when nothing fits.
  */
 export function mallocFast(t: MiContext, size: number, align: number): number {
-  if (size <= SMALL_DIRECT_MAX && align <= BLOCK_ALIGN && !t.secure) {
+  if (size <= SMALL_DIRECT_MAX && align <= BLOCK_ALIGN && !t.slowPaths) {
     // int32 arithmetic and `>>>` word indices, as in `freeBlock`.
     const i32 = t.i32;
     const w = i32[t.direct + ((size + 7) >>> 3)]! >>> 2;

@@ -7,7 +7,7 @@
 import { AllocError, type GlobalAllocator } from '@heaplab/core';
 
 import { MimallocBackend } from './backend.js';
-import type { DeferredFree } from './context.js';
+import type { DeferredFree, MiStep } from './context.js';
 import { heapCollect } from './heap.js';
 import { formatReport, type MimallocReport, mimallocReport } from './stats.js';
 
@@ -82,5 +82,26 @@ export function statsJson(heap: GlobalAllocator): string {
  * @throws AllocError `InvalidParam` for a heap that is not mimalloc
  */
 export function setDelayedFreeStall(heap: GlobalAllocator, signal: Int32Array | null): void {
-  mimallocOf(heap).context.delayedFreeStall = signal;
+  setStepHook(heap, signal === null ? null : (step) => {
+    if (step === 'remote:claimed') stallOn(signal);
+  });
+}
+
+/**
+ * Test hook: calls `hook` at each named step of this thread's slow paths (`MiStep`), so a
+ * test can stop the thread there (stall it, or end it with `process.exit()` to kill it
+ * between two stores). A thread with a hook takes the slow variants of malloc and free.
+ * Null removes it. For tests only.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function setStepHook(heap: GlobalAllocator, hook: ((step: MiStep) => void) | null): void {
+  mimallocOf(heap).context.setStepHook(hook);
+}
+
+/** A stall: announce in word 0, then wait (bounded) until word 1 is set. */
+export function stallOn(signal: Int32Array): void {
+  Atomics.store(signal, 0, 1);
+  Atomics.notify(signal, 0);
+  const deadline = performance.now() + 30_000;
+  while (Atomics.load(signal, 1) === 0 && performance.now() < deadline) Atomics.wait(signal, 1, 0, 50);
 }

@@ -15,13 +15,14 @@ import {
 
 import { mallocFast } from './alloc.js';
 import { checkHeap } from './check.js';
-import { MiContext } from './context.js';
+import { DRAIN_TIMEOUT_MS, MiContext } from './context.js';
 import { blockUsableSize, freeBlock, validateBlock } from './free.js';
 import { heapAbandon, heapReset, samplePeak } from './heap.js';
 import { MIMALLOC_OPTION_NAMES, type MimallocOptions, normalizeMimallocOptions } from './options.js';
 import { SEGMENT_USABLE_BYTES } from './segment.js';
+import { resolveRemoteFree } from './remote.js';
 import { backendStats } from './stats.js';
-import { FLAG_SECURE, HP_ACTIVE, MAX_HEAPS, ST_FLAGS, ST_MAGIC, STATE_BYTES, STATE_MAGIC } from './types.js';
+import { FLAG_SECURE, HP_ACTIVE, HP_GENERATION, HP_RF_STEP, MAX_HEAPS, ST_FLAGS, ST_MAGIC, STATE_BYTES, STATE_MAGIC } from './types.js';
 
 /**
  * One thread's handle on a mimalloc heap. Every method may be called from every thread at
@@ -48,9 +49,16 @@ export class MimallocBackend implements Backend {
       throw new AllocError('InvalidParam', `mimalloc backend: thread id ${ctx.threadId} of ${ctx.maxThreads} is beyond its ${MAX_HEAPS} heaps`);
     }
     this.context = new MiContext(ctx, options.secure, options.delayedPageReuse);
-    const u32 = this.context.u32;
-    // A thread attaching to a formatted heap finds its record reset by the id's last release.
-    if (u32[(ctx.stateOffset + ST_MAGIC) >>> 2] === STATE_MAGIC) u32[(this.context.heap + HP_ACTIVE) >>> 2] = 1;
+    const t = this.context;
+    const u32 = t.u32;
+    // A thread attaching to a formatted heap finds its record reset by the id's last release,
+    // except a remote free in flight that the release could not finish: finished here, before
+    // this thread's generation makes the record look like its own.
+    if (u32[(ctx.stateOffset + ST_MAGIC) >>> 2] === STATE_MAGIC) {
+      settleRecordOf(t, t.threadId);
+      u32[(t.heap + HP_GENERATION) >>> 2] = t.generation;
+      u32[(t.heap + HP_ACTIVE) >>> 2] = 1;
+    }
   }
 
   /**
@@ -66,6 +74,7 @@ export class MimallocBackend implements Backend {
     t.pool.init(start, size);
     u32[(t.state + ST_FLAGS) >>> 2] = t.secure ? FLAG_SECURE : 0;
     for (let threadId = 1; threadId <= t.maxThreads; threadId++) heapReset(t, threadId, threadId === t.threadId);
+    u32[(t.heap + HP_GENERATION) >>> 2] = t.generation;
     u32[(t.state + ST_MAGIC) >>> 2] = STATE_MAGIC;
   }
 
@@ -139,11 +148,32 @@ export class MimallocBackend implements Backend {
 
   /**
    * Abandons thread `threadId`'s segments for other threads to reclaim and resets its heap
-   * record (on detach by that thread, or by another thread once it died).
+   * record (on detach by that thread, or by another thread once it died). A dead thread's
+   * remote free in flight is finished first.
    * @throws AllocError `LockTimeout` when a remote free into its pages never finishes
    */
-  releaseThread(threadId: number, _died: boolean): void {
-    heapAbandon(this.context, threadId);
+  releaseThread(threadId: number, died: boolean): void {
+    const t = this.context;
+    if (died) settleRecordOf(t, threadId);
+    heapAbandon(t, threadId);
+  }
+}
+
+/**
+ * Finishes the remote free a dead holder of `threadId` left in flight. Another live thread
+ * resolving it is waited for (it never waits long: `resolveRemoteFree`); if it does not
+ * finish within the drain timeout, the block is counted lost and the record cleared, so
+ * the id's next thread starts with a clean one.
+ */
+function settleRecordOf(t: MiContext, threadId: number): void {
+  const deadline = performance.now() + DRAIN_TIMEOUT_MS;
+  while (!resolveRemoteFree(t, threadId)) {
+    if (performance.now() > deadline) {
+      t.reportLoss(0, 1);
+      Atomics.store(t.u32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2, 0);
+      return;
+    }
+    Atomics.wait(t.i32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2, Atomics.load(t.i32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2), 10);
   }
 }
 

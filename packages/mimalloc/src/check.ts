@@ -22,6 +22,9 @@ import {
   DIRECT_WSIZE_MAX,
   HP_DELAYED_FREE,
   HP_DIRECT,
+  HP_DRAINS,
+  HP_RF_RESOLVER,
+  HP_RF_STEP,
   HP_HELD_FIRST,
   HP_HELD_LAST,
   HP_MEDIUM_SEGMENTS,
@@ -39,6 +42,7 @@ import {
   PG_BIN,
   PG_BLOCK_SIZE,
   PG_CAPACITY,
+  PG_COLLECTS,
   PG_FLAGS,
   PG_FREE,
   PG_KEY0,
@@ -53,6 +57,7 @@ import {
   PG_USED,
   QUEUE_FIRST,
   QUEUE_LAST,
+  RF_CODE_MASK,
   SEGMENT_BYTES,
   SEGMENT_HEADER_BYTES,
   SEGMENT_HUGE,
@@ -272,6 +277,7 @@ function checkPage(t: MiContext, page: number, segment: number, index: number, s
   if (used + free + local !== capacity) corrupt(`${where}: used ${used} + free ${free} + local_free ${local} != capacity ${capacity}`);
   if (threadFree > used) corrupt(`${where}: ${threadFree} blocks on thread_free but only ${used} in use`);
   if (state === DELAYED_FREEING) corrupt(`${where}: a remote free is stuck between its two steps`);
+  if ((Atomics.load(u32, w + (PG_COLLECTS >>> 2)) & 1) !== 0) corrupt(`${where}: a collect of its thread_free list never finished`);
   if (owner === 0 && state !== NEVER_DELAYED_FREE) corrupt(`${where}: abandoned page in delayed state ${state}`);
   if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0 && owner === 0) corrupt(`${where}: abandoned page marked full`);
   const record = heldRecordWord(t, page);
@@ -294,6 +300,12 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
   const u32 = t.u32;
   const heap = t.heapOf(threadId);
   const who = `thread ${threadId}'s heap`;
+  const remote = Atomics.load(u32, (heap + HP_RF_STEP) >>> 2);
+  if (remote !== 0) {
+    corrupt(`${who}: a remote free of the block at ${hex(remote - (remote & RF_CODE_MASK))} is in flight at step ${remote & RF_CODE_MASK} (its thread died and was not reaped?)`);
+  }
+  if (Atomics.load(u32, (heap + HP_RF_RESOLVER) >>> 2) !== 0) corrupt(`${who}: its remote-free record names a resolver but no remote free`);
+  if ((Atomics.load(u32, (heap + HP_DRAINS) >>> 2) & 1) !== 0) corrupt(`${who}: a drain of its delayed list never finished`);
   for (let bin = 1; bin <= BIN_FULL; bin++) {
     const q = queueOf(heap, bin);
     let prev = 0;

@@ -5,11 +5,12 @@
  * buffer, and all allocator state lives in the buffer (layout in `types.ts`).
  */
 
-import { type BackendContext, BitmapPageAllocator, Qsbr, type SharedMutex } from '@heaplab/core';
+import { type BackendContext, BitmapPageAllocator, Qsbr, type SharedMutex, type ThreadSlots } from '@heaplab/core';
 
 import {
   HEAP_BYTES,
   HP_DIRECT,
+  HP_RF_STEP,
   SEGMENT_BYTES,
   SEGMENT_SHIFT,
   ST_EMPTY_PAGE,
@@ -28,6 +29,28 @@ export type DeferredFree = (force: boolean, heartbeat: number) => void;
 
 /** How long a complete delayed-free drain waits for a stalled producer before giving up. */
 export const DRAIN_TIMEOUT_MS = 10_000;
+
+/**
+ * The named steps a test can stop a thread at (`MiContext.stepHook`): each is reached after
+ * the store it names and before the next one. Hooks sit on slow paths only; a thread with a
+ * hook takes the slow variants of malloc and free (`slowPaths`), which make the same stores.
+ */
+export type MiStep =
+  // a remote free (remote.ts), in order
+  | 'remote:begun'
+  | 'remote:marked'
+  | 'remote:pushing'
+  | 'remote:pushed'
+  | 'remote:claiming'
+  | 'remote:claimed'
+  | 'remote:delaying'
+  | 'remote:delayed'
+  | 'remote:released'
+  // the owner's local free on the slow path
+  | 'local-free:marked'
+  // collecting thread_free (page.ts)
+  | 'collect:taken'
+  | 'collect:spliced';
 
 /** The per-thread context every stage of the allocator works through. */
 export class MiContext {
@@ -76,11 +99,23 @@ export class MiContext {
   deferredRunning = false;
   /** Page or huge-block takes left before this thread samples the peak (`notePageTake`). */
   takesUntilSample = 1;
+  /** The registry's view of which threads are alive (a dead freer's record is resolved). */
+  readonly threads: ThreadSlots;
+  /** This thread's registry generation when it attached (`HP_GENERATION`). */
+  readonly generation: number;
+  /** Records bytes a repair could not account for (`stats().recovery.lostBytes`). */
+  readonly reportLoss: (bytes: number, blocks: number) => void;
+  /** Checked mode: per-operation invariant checks, fail-fast. */
+  readonly checked: boolean;
+  /** Word index of this thread's in-flight remote-free record (`HP_RF_STEP`). */
+  readonly remoteRecord: number;
   /**
-   * Test hook: when set, a remote free that claimed a delayed free stalls between its two
-   * steps: it stores 1 in word 0, notifies, and waits until word 1 is nonzero.
+   * True when malloc and free must take their slow variants: secure mode, checked mode, or a
+   * test hook. The fast paths test this one field.
    */
-  delayedFreeStall: Int32Array | null = null;
+  slowPaths: boolean;
+  /** Test hook: called at each named step (`MiStep`) of the slow paths; null in use. */
+  stepHook: ((step: MiStep) => void) | null = null;
 
   /**
    * @param ctx what core gave this thread's backend instance
@@ -115,6 +150,18 @@ export class MiContext {
     this.segmentLock = ctx.locks.backend0;
     // Core formats the domain at a fixed place in the control region, so any handle on it works.
     this.qsbr = delayedPageReuse ? new Qsbr(ctx.memory, ctx.threadId, ctx.maxThreads) : null;
+    this.threads = ctx.threads;
+    this.generation = ctx.threads.generation(ctx.threadId);
+    this.reportLoss = ctx.reportLoss;
+    this.checked = ctx.checked;
+    this.remoteRecord = (this.heap + HP_RF_STEP) >>> 2;
+    this.slowPaths = secure || ctx.checked;
+  }
+
+  /** Installs or removes the test hook; a hooked thread takes the slow paths. */
+  setStepHook(hook: ((step: MiStep) => void) | null): void {
+    this.stepHook = hook;
+    this.slowPaths = this.secure || this.checked || hook !== null;
   }
 
   /** Byte offset of the heap record of thread `threadId`. */

@@ -2,16 +2,22 @@
  * The delayed-free protocol (mimalloc's `_mi_page_use_delayed_free` and
  * `_mi_heap_delayed_free`): how the owner changes a page's delayed state, and how it drains
  * its heap's `thread_delayed_free` list. The states and the thread_free encoding are in
- * `types.ts`; the producer's side is `freeRemote` in `free.ts`.
+ * `types.ts`; the producer's side is `freeRemote` in `remote.ts`.
  *
  * The owner never spins without bound on a producer. A producer in `DELAYED_FREEING` is
- * between its two steps and may be descheduled there for any time; spinning on it (as
- * mimalloc once did with a yield) can livelock a single core. So:
- * - the periodic drain (`delayedFreePartial`) makes a few attempts per block and leaves a
- *   contended block on the list for a later drain;
- * - a drain that must be complete (`setDelayedComplete` and `delayedFreeAll`, for detach and
- *   abandon) escalates to `Atomics.wait` on the page's thread_free word, which the producer
- *   notifies when it leaves `DELAYED_FREEING`; it is bounded by `DRAIN_TIMEOUT_MS`.
+ * between its two steps and may be descheduled there for any time, or dead; spinning on it
+ * (as mimalloc once did with a yield) can livelock a single core. So:
+ * - the periodic drain (`delayedFreePartial`), and a forced collect, make a few attempts
+ *   per block and leave a contended block on the list for a later drain, after resolving
+ *   the claim if its claimer is dead;
+ * - only a drain that must be complete (`setDelayedComplete` and `delayedFreeAll`, for
+ *   detach and abandon) waits, on the page's thread_free word, which the producer notifies
+ *   when it leaves `DELAYED_FREEING`; meanwhile it resolves a claimer that died
+ *   (`awaitClaim`), and it gives up after `DRAIN_TIMEOUT_MS`. It never waits holding
+ *   blocks it took off the list.
+ *
+ * A drain bumps `HP_DRAINS` before it takes the list and after the last block it took is
+ * freed or back on the list, so a resolver can tell a walk of the list saw every block.
  */
 
 import { AllocError, hex } from '@heaplab/core';
@@ -20,6 +26,7 @@ import { DRAIN_TIMEOUT_MS, type MiContext } from './context.js';
 import { addEvent } from './events.js';
 import { freeLocalTo } from './free.js';
 import { pageCollect, pageIndexOf, pageDescriptor } from './page.js';
+import { awaitClaim, settleClaim } from './remote.js';
 import { decodeLink, encodeLink, freedMarker } from './secure.js';
 import {
   BLOCK_ALIGN,
@@ -29,6 +36,7 @@ import {
   HP_DELAYED_FREE,
   HP_DELAYED_KEY0,
   HP_DELAYED_KEY1,
+  HP_DRAINS,
   MAP_KIND_MASK,
   MAP_SHIFT_BITS,
   NEVER_DELAYED_FREE,
@@ -41,8 +49,8 @@ import {
   SEGMENT_PAGED_MAX,
 } from './types.js';
 
-/** How long one `Atomics.wait` slice of a complete drain lasts. */
-const WAIT_SLICE_MS = 50;
+/** Attempts a drain makes at switching a contended page back before it defers the block. */
+const DRAIN_TRIES = 4;
 
 /**
  * Tries to put the page's delayed state to `delay`, keeping its thread_free list. Succeeds
@@ -68,30 +76,16 @@ export function trySetDelayed(t: MiContext, page: number, delay: number, overrid
 }
 
 /**
- * Puts the page's delayed state to `delay` however long a producer takes to leave
- * `DELAYED_FREEING`: a few tries, then `Atomics.wait` on the thread_free word until the
- * producer's notify.
+ * Puts the page's delayed state to `delay` however long a live producer takes to leave
+ * `DELAYED_FREEING` (a dead one's free is finished: `awaitClaim`).
  * @throws AllocError `LockTimeout` when a producer stays in `DELAYED_FREEING` for
- *   `DRAIN_TIMEOUT_MS` (it died between its two steps)
+ *   `DRAIN_TIMEOUT_MS`
  */
 export function setDelayedComplete(t: MiContext, page: number, delay: number, override: boolean): void {
   if (trySetDelayed(t, page, delay, override, 8)) return;
-  const tfw = (page + PG_THREAD_FREE) >>> 2;
   const deadline = performance.now() + DRAIN_TIMEOUT_MS;
   for (;;) {
-    const word = Atomics.load(t.u32, tfw);
-    if ((word & DELAYED_MASK) === DELAYED_FREEING) {
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        throw new AllocError(
-          'LockTimeout',
-          `mimalloc: a remote free into the page at ${hex(page)} stayed between its two steps for ` +
-            `${DRAIN_TIMEOUT_MS} ms (its thread died mid-free?)`,
-        );
-      }
-      Atomics.wait(t.i32, tfw, word | 0, Math.min(left, WAIT_SLICE_MS));
-      continue;
-    }
+    awaitClaim(t, page, deadline);
     if (trySetDelayed(t, page, delay, override, 0)) return;
   }
 }
@@ -180,60 +174,84 @@ function pageOfBlock(t: MiContext, block: number): number {
 }
 
 /**
- * Frees one block taken from the heap's delayed list into its page, after switching the
- * page back to `NO_DELAYED_FREE`. Returns false, doing nothing, when another producer of
- * the same page is mid-way (the block then waits for a later drain), unless `complete`,
- * when it waits for that producer.
+ * One pass over the heap's delayed list (mimalloc's `_mi_heap_delayed_free_partial`): takes
+ * the whole list and frees each block into its page after switching the page back to
+ * `NO_DELAYED_FREE`; a block whose page another producer has claimed goes back on the list.
+ * Returns the page of the first block left behind, or 0. Never waits.
  */
-function freeDelayedBlock(t: MiContext, heap: number, block: number, complete: boolean): boolean {
-  const page = pageOfBlock(t, block);
-  if (complete) setDelayedComplete(t, page, NO_DELAYED_FREE, false);
-  else if (!trySetDelayed(t, page, NO_DELAYED_FREE, false, 4)) return false;
-  pageCollect(t, heap, page);
-  freeLocalTo(t, heap, page, block);
-  return true;
-}
-
-/**
- * The periodic drain (mimalloc's `_mi_heap_delayed_free_partial`): takes the whole delayed
- * list and frees each block into its page; a block whose page is contended goes back on the
- * list. Returns true when nothing was left behind. Never waits.
- */
-export function delayedFreePartial(t: MiContext, heap: number): boolean {
+function delayedFreePass(t: MiContext, heap: number): number {
   const u32 = t.u32;
   const dw = (heap + HP_DELAYED_FREE) >>> 2;
-  if (u32[dw] === 0) return true;
-  let block = Atomics.exchange(u32, dw, 0);
-  let complete = true;
-  while (block !== 0) {
-    const next = delayedNext(t, heap, block);
-    if (freeDelayedBlock(t, heap, block, false)) {
-      addEvent(t, heap, HeapEvent.delayedFreed);
-    } else {
-      pushDelayed(t, heap, block);
-      addEvent(t, heap, HeapEvent.delayedDeferred);
-      complete = false;
-    }
-    block = next;
-  }
-  return complete;
-}
-
-/**
- * The complete drain (for detach and abandon): frees every block of the delayed list,
- * waiting for contended pages. Blocks that arrive while it runs are drained too.
- * @throws AllocError `LockTimeout` as `setDelayedComplete`
- */
-export function delayedFreeAll(t: MiContext, heap: number): void {
-  const u32 = t.u32;
-  const dw = (heap + HP_DELAYED_FREE) >>> 2;
-  while (Atomics.load(u32, dw) !== 0) {
+  if (u32[dw] === 0) return 0;
+  const drains = (heap + HP_DRAINS) >>> 2;
+  let deferred = 0;
+  Atomics.add(u32, drains, 1);
+  try {
     let block = Atomics.exchange(u32, dw, 0);
     while (block !== 0) {
       const next = delayedNext(t, heap, block);
-      freeDelayedBlock(t, heap, block, true);
-      addEvent(t, heap, HeapEvent.delayedFreed);
+      const page = pageOfBlock(t, block);
+      if (trySetDelayed(t, page, NO_DELAYED_FREE, false, DRAIN_TRIES)) {
+        pageCollect(t, heap, page);
+        freeLocalTo(t, heap, page, block);
+        addEvent(t, heap, HeapEvent.delayedFreed);
+      } else {
+        pushDelayed(t, heap, block);
+        addEvent(t, heap, HeapEvent.delayedDeferred);
+        if (deferred === 0) deferred = page;
+      }
       block = next;
     }
+  } finally {
+    Atomics.add(u32, drains, 1);
   }
+  return deferred;
+}
+
+/**
+ * The periodic drain: one pass, and a block left behind has its claim settled if its
+ * claimer died (it is freed by a later drain). Returns true when nothing was left behind.
+ * Never waits.
+ */
+export function delayedFreePartial(t: MiContext, heap: number): boolean {
+  const deferred = delayedFreePass(t, heap);
+  if (deferred !== 0) settleClaim(t, deferred);
+  return deferred === 0;
+}
+
+/**
+ * The complete drain (for detach and abandon): passes until the list is empty, waiting
+ * between passes for a page that a producer has claimed. Blocks that arrive while it runs
+ * are drained too.
+ * @throws AllocError `LockTimeout` as `setDelayedComplete`
+ */
+export function delayedFreeAll(t: MiContext, heap: number): void {
+  const deadline = performance.now() + DRAIN_TIMEOUT_MS;
+  for (;;) {
+    const deferred = delayedFreePass(t, heap);
+    if (deferred !== 0) awaitClaim(t, deferred, deadline);
+    else if (Atomics.load(t.u32, (heap + HP_DELAYED_FREE) >>> 2) === 0) return;
+  }
+}
+
+/**
+ * Whether the delayed list of the heap at `heap` holds `block`: a walk that never throws,
+ * stops at a link that is no freed block, and at a cycle (for resolvers).
+ */
+export function delayedListHolds(t: MiContext, heap: number, block: number): boolean {
+  const u32 = t.u32;
+  let at = Atomics.load(u32, (heap + HP_DELAYED_FREE) >>> 2);
+  let marker = at;
+  for (let steps = 1, power = 1; at !== 0 && isFreedBlock(t, at); steps++) {
+    if (at === block) return true;
+    const link = u32[at >>> 2]!;
+    at = t.secure ? decodeLink(link, u32[(heap + HP_DELAYED_KEY0) >>> 2]!, u32[(heap + HP_DELAYED_KEY1) >>> 2]!) : link;
+    if (at === marker) return false;
+    if (steps === power) {
+      marker = at;
+      power *= 2;
+      steps = 0;
+    }
+  }
+  return false;
 }

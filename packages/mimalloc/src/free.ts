@@ -7,21 +7,20 @@
 import { AllocError, hex } from '@heaplab/core';
 
 import type { MiContext } from './context.js';
-import { addEvent } from './events.js';
-import { delayedNext, pushDelayed } from './delayed.js';
+import { delayedNext } from './delayed.js';
+import { freeRemote, reachStep } from './remote.js';
 import { pageRetire, pageUnfull, readLink, writeLink } from './page.js';
 import { freedMarker, encodeLink } from './secure.js';
 import { hugeBlockSegment, hugeFree } from './segment.js';
 import { onBlockGrid } from './size-classes.js';
 import {
   BLOCK_ALIGN,
+  BLOCK_MARKER,
   DELAYED_FREEING,
   DELAYED_MASK,
-  HeapEvent,
   HP_DELAYED_FREE,
   MAP_KIND_MASK,
   MAP_SHIFT_BITS,
-  NO_DELAYED_FREE,
   PAGE_DESCRIPTOR_SHIFT,
   PAGE_IN_FULL,
   PG_BLOCK_SIZE,
@@ -43,7 +42,6 @@ import {
   SEGMENT_SHIFT,
   SG_HUGE_SIZE,
   SG_PAGES,
-  USE_DELAYED_FREE,
 } from './types.js';
 
 /** The error for an address that is not the start of a live block. */
@@ -109,7 +107,7 @@ export function onFreeList(t: MiContext, page: number, block: number): boolean {
  * page's block grid, and after as many steps as the page has blocks: a broken list is for
  * `check()` to report, not for a free to follow.
  */
-function pageListHas(t: MiContext, page: number, first: number, block: number): boolean {
+export function pageListHas(t: MiContext, page: number, first: number, block: number): boolean {
   const u32 = t.u32;
   const w = page >>> 2;
   const start = u32[w + (PG_START >>> 2)]!;
@@ -185,13 +183,12 @@ export function freeBlock(t: MiContext, address: number): void {
   ) {
     throw invalidFree(t, address);
   }
-  // The marker goes in first, whichever list the block joins, so a second free of it is
-  // refused from now on.
-  i32[markerWord] = marker;
-  if (i32[w + (PG_OWNER >>> 2)] !== t.threadId || t.secure) {
+  if (i32[w + (PG_OWNER >>> 2)] !== t.threadId || t.slowPaths) {
     freeNotLocal(t, page >>> 0, address);
     return;
   }
+  // The marker goes in first, so a second free of the block is refused from now on.
+  i32[markerWord] = marker;
   // Local free: only this thread touches local_free and used, so plain writes do.
   i32[block >>> 2] = i32[w + (PG_LOCAL_FREE >>> 2)]!;
   i32[w + (PG_LOCAL_FREE >>> 2)] = block;
@@ -202,7 +199,7 @@ export function freeBlock(t: MiContext, address: number): void {
 
 /**
  * A checked block of a page that is another thread's (a remote free), or of this thread's
- * page in secure mode (a local free with an encoded link).
+ * page on the slow paths (secure mode's encoded link, checked mode, a test hook).
  */
 function freeNotLocal(t: MiContext, page: number, block: number): void {
   const u32 = t.u32;
@@ -211,6 +208,8 @@ function freeNotLocal(t: MiContext, page: number, block: number): void {
     freeRemote(t, page, block);
     return;
   }
+  t.i32[(block + BLOCK_MARKER) >>> 2] = freedMarker(block, t.cookie);
+  reachStep(t, 'local-free:marked');
   writeLink(t, page, block, u32[w + (PG_LOCAL_FREE >>> 2)]!);
   u32[w + (PG_LOCAL_FREE >>> 2)] = block;
   const used = u32[w + (PG_USED >>> 2)]! - 1;
@@ -250,58 +249,6 @@ export function freeLocalTo(t: MiContext, heap: number, page: number, block: num
   u32[w + (PG_USED >>> 2)] = used;
   if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0) pageUnfull(t, heap, page);
   if (used === 0) pageRetire(t, heap, page);
-}
-
-/**
- * Frees a block into a page another thread owns (or an abandoned page), as mimalloc's
- * `_mi_free_block_mt`. Step 1, one compare-and-swap on thread_free: push the block, or, when
- * the page is full and its owner wants to hear of it (`USE_DELAYED_FREE`), claim the delayed
- * free by moving to `DELAYED_FREEING`. Step 2, only for a claimed delayed free: push the
- * block on the owner heap's delayed list, then set `NO_DELAYED_FREE` and notify the word
- * (an owner draining completely may be waiting on it).
- */
-export function freeRemote(t: MiContext, page: number, block: number): void {
-  const u32 = t.u32;
-  const w = page >>> 2;
-  const tfw = w + (PG_THREAD_FREE >>> 2);
-  const secure = t.secure;
-  let delayed = false;
-  for (;;) {
-    const word = Atomics.load(u32, tfw);
-    const state = word & DELAYED_MASK;
-    let next: number;
-    if (state === USE_DELAYED_FREE) {
-      delayed = true;
-      next = word - state + DELAYED_FREEING;
-    } else {
-      delayed = false;
-      const head = word - state;
-      u32[block >>> 2] = secure ? encodeLink(head, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!) : head;
-      next = block + state;
-    }
-    if (Atomics.compareExchange(u32, tfw, word, next) === word) break;
-  }
-  addEvent(t, t.heap, HeapEvent.remoteFrees);
-  if (!delayed) return;
-  const stall = t.delayedFreeStall;
-  if (stall !== null) stallBetweenSteps(stall);
-  // The owner cannot abandon the page while we are in DELAYED_FREEING (it waits for us), so
-  // the owner read here is the heap whose delayed list must get the block.
-  const owner = Atomics.load(u32, w + (PG_OWNER >>> 2));
-  pushDelayed(t, t.heapOf(owner), block);
-  for (;;) {
-    const word = Atomics.load(u32, tfw);
-    if (Atomics.compareExchange(u32, tfw, word, word - (word & DELAYED_MASK) + NO_DELAYED_FREE) === word) break;
-  }
-  Atomics.notify(t.i32, tfw);
-}
-
-/** The test hook's stall: announce, then wait (bounded) until released. */
-function stallBetweenSteps(signal: Int32Array): void {
-  Atomics.store(signal, 0, 1);
-  Atomics.notify(signal, 0);
-  const deadline = performance.now() + 30_000;
-  while (Atomics.load(signal, 1) === 0 && performance.now() < deadline) Atomics.wait(signal, 1, 0, 50);
 }
 
 /**

@@ -18,7 +18,8 @@ import {
 } from './page-queue.js';
 import { coprimeStep, decodeLink, encodeLink, freedMarker, nextRandom } from './secure.js';
 import { pageSlotFree } from './segment.js';
-import { BIN_BLOCK_SIZE, BIN_FULL, blockGrid, naturalAlignment, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
+import { reachStep } from './remote.js';
+import { BIN_BLOCK_SIZE, BIN_FULL, blockGrid, naturalAlignment, onBlockGrid, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
 import {
   DELAYED_MASK,
   HeapEvent,
@@ -33,6 +34,7 @@ import {
   PG_BIN,
   PG_BLOCK_SIZE,
   PG_CAPACITY,
+  PG_COLLECTS,
   PG_FLAGS,
   PG_FREE,
   PG_KEY0,
@@ -219,35 +221,58 @@ export function writeLink(t: MiContext, page: number, block: number, next: numbe
 
 /**
  * Takes the page's whole thread_free list (one compare-and-swap that keeps the delayed
- * state) and prepends it to `local_free`. Returns the number of blocks taken.
- * @throws AllocError `HeapCorrupted` when the list is longer than the page's capacity (a
- *   cycle) or leaves the page
+ * state) and prepends it to `local_free`. Returns the number of blocks taken. `PG_COLLECTS`
+ * is odd from before the take until the blocks are spliced (invariant 10 of `types.ts`).
+ * @throws AllocError `HeapCorrupted` when a link leaves the page's extended blocks or the
+ *   list is longer than the page's capacity (a cycle); the list is then not spliced
  */
 export function collectThreadFree(t: MiContext, heap: number, page: number): number {
   const u32 = t.u32;
   const w = page >>> 2;
   const tfw = w + (PG_THREAD_FREE >>> 2);
-  let head = 0;
-  for (;;) {
-    const word = Atomics.load(u32, tfw);
-    head = word - (word & DELAYED_MASK);
-    if (head === 0) return 0;
-    if (Atomics.compareExchange(u32, tfw, word, word & DELAYED_MASK) === word) break;
-  }
-  const capacity = u32[w + (PG_CAPACITY >>> 2)]!;
-  let count = 1;
-  let tail = head;
-  for (let next = readLink(t, page, tail); next !== 0; next = readLink(t, page, tail)) {
-    if (++count > capacity) {
-      throw new AllocError('HeapCorrupted', `mimalloc: the thread_free list of the page at ${hex(page)} is longer than its ${capacity} blocks`);
+  if (Atomics.load(u32, tfw) <= DELAYED_MASK) return 0;
+  const collects = w + (PG_COLLECTS >>> 2);
+  Atomics.add(u32, collects, 1);
+  try {
+    let head = 0;
+    for (;;) {
+      const word = Atomics.load(u32, tfw);
+      head = word - (word & DELAYED_MASK);
+      if (head === 0) return 0;
+      if (Atomics.compareExchange(u32, tfw, word, word & DELAYED_MASK) === word) break;
     }
-    tail = next;
+    reachStep(t, 'collect:taken');
+    const capacity = u32[w + (PG_CAPACITY >>> 2)]!;
+    const start = u32[w + (PG_START >>> 2)]!;
+    const span = capacity * u32[w + (PG_BLOCK_SIZE >>> 2)]!;
+    const inverse = u32[w + (PG_GRID_INVERSE >>> 2)]!;
+    const shift = u32[w + (PG_GRID_SHIFT >>> 2)]!;
+    const limit = u32[w + (PG_GRID_LIMIT >>> 2)]!;
+    let count = 0;
+    let tail = 0;
+    for (let at = head; at !== 0; at = readLink(t, page, at)) {
+      const offset = (at - start) >>> 0;
+      if (offset >= span || !onBlockGrid(offset, inverse, shift, limit)) {
+        throw new AllocError(
+          'HeapCorrupted',
+          `mimalloc: the thread_free list of the page at ${hex(page)} links ${tail === 0 ? 'from its head' : `from ${hex(tail)}`} ` +
+            `to ${hex(at)}, which is no block of the page (a write after free?)`,
+        );
+      }
+      if (++count > capacity) {
+        throw new AllocError('HeapCorrupted', `mimalloc: the thread_free list of the page at ${hex(page)} is longer than its ${capacity} blocks`);
+      }
+      tail = at;
+    }
+    writeLink(t, page, tail, u32[w + (PG_LOCAL_FREE >>> 2)]!);
+    u32[w + (PG_LOCAL_FREE >>> 2)] = head;
+    reachStep(t, 'collect:spliced');
+    u32[w + (PG_USED >>> 2)] = u32[w + (PG_USED >>> 2)]! - count;
+    addEvent(t, heap, HeapEvent.threadFreeCollected, count);
+    return count;
+  } finally {
+    Atomics.add(u32, collects, 1);
   }
-  writeLink(t, page, tail, u32[w + (PG_LOCAL_FREE >>> 2)]!);
-  u32[w + (PG_LOCAL_FREE >>> 2)] = head;
-  u32[w + (PG_USED >>> 2)] = u32[w + (PG_USED >>> 2)]! - count;
-  addEvent(t, heap, HeapEvent.threadFreeCollected, count);
-  return count;
 }
 
 /**

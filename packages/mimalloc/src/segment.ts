@@ -52,6 +52,7 @@ import {
   PAGE_IN_USE,
   PG_BIN,
   PG_CAPACITY,
+  PG_COLLECTS,
   PG_FLAGS,
   PG_FREE,
   PG_LOCAL_FREE,
@@ -128,8 +129,14 @@ export function segmentAlloc(t: MiContext, kind: number, span: number, owner: nu
     u32[s + (SG_SPAN >>> 2)] = span;
     u32[s + (SG_HUGE_BLOCK >>> 2)] = huge ? segment + hugeOffset : 0;
     u32[s + (SG_HUGE_SIZE >>> 2)] = huge ? hugeUsable : 0;
-    // Old contents (another segment's descriptors, user data) must not pass for pages.
-    u32.fill(0, (segment + SG_PAGES) >>> 2, (segment + SG_PAGES + pageCount * PAGE_DESCRIPTOR_BYTES) >>> 2);
+    // Old contents (another segment's descriptors, user data) must not pass for pages. Each
+    // page's PG_COLLECTS is kept: it must never go back to a value a dead freer's record may
+    // hold (invariant 10 of `types.ts`).
+    for (let page = segment + SG_PAGES, end = page + pageCount * PAGE_DESCRIPTOR_BYTES; page < end; page += PAGE_DESCRIPTOR_BYTES) {
+      const collects = u32[(page + PG_COLLECTS) >>> 2]!;
+      u32.fill(0, page >>> 2, (page + PAGE_DESCRIPTOR_BYTES) >>> 2);
+      u32[(page + PG_COLLECTS) >>> 2] = (collects + 1) & ~1;
+    }
     Atomics.store(u32, s + (SG_OWNER >>> 2), owner);
     u32[s + (SG_MAGIC >>> 2)] = segmentMagic(segment, t.cookie);
     // The map word last, stored atomically: a walk that loads it (usedBytes samples run

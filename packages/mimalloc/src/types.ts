@@ -60,9 +60,19 @@
  *  1096   HP_MEDIUM_SEGMENTS  likewise for medium segments
  *  1100   HP_HEARTBEAT  slow-path calls, passed to the deferred-free callback
  *  1104   HP_RANDOM     xorshift state for secure mode's keys and shuffles
- *  1108   reserved (2 words)
+ *  1108   HP_GENERATION the registry generation of the thread holding this id, written
+ *                       when it attaches: a record whose generation differs from the
+ *                       slot's, or whose slot is not active, is a dead thread's
+ *  1112   HP_RF_RESOLVER Atomics: `threadId | (generation & RESOLVER_GEN_MASK) << 9` of the
+ *                       thread finishing this record's remote free for its dead owner
+ *                       (0 = nobody); taken by compare-and-swap, from 0 or from a resolver
+ *                       that is dead in its turn
  *  1116   HP_ACTIVE     1 while a thread holds this id, 0 after release
- *  1120   reserved (4 words)
+ *  1120   HP_RF_STEP    Atomics: `block | RF_*` of the remote free this thread is doing
+ *                       (0 = none): the in-flight record, see "A remote free in flight"
+ *  1124   HP_RF_PAGE    the page descriptor of that block
+ *  1128   HP_RF_SEQ     the page's `PG_COLLECTS` read before the thread_free CAS (RF_PUSHING)
+ *  1132   HP_RF_HEAP    the heap whose delayed list gets the block (RF_DELAYING, RF_DELAYED)
  *  1136   HP_HELD_FIRST / 1140 HP_HELD_LAST  the QSBR-held pages of this heap (page
  *                       descriptors linked through their held-page records; 0 = none)
  *  1144   HP_EVENTS     EVENT_COUNT counters of slow-path events (stats)
@@ -73,6 +83,9 @@
  *                       path looks at them only once the heartbeat reaches it
  *  1236   HP_DELAYED_KEY0 / 1240 HP_DELAYED_KEY1  secure mode's keys for the links of the
  *                       delayed list (0 otherwise), as mimalloc's heap keys
+ *  1244   HP_DRAINS     Atomics: odd while a drain holds blocks it took off the delayed list
+ *                       (bumped before the take and after the last block is back or freed);
+ *                       never reset, so a resolver can tell a list it walked was whole
  *  ..     up to HEAP_BYTES
  * ```
  *
@@ -134,7 +147,11 @@
  *  +64 PG_KEY0 / +68 PG_KEY1  secure mode's per-page keys for encoded links
  *  +72 PG_RETIRE      retired: the heartbeat at which it is freed if still empty (0 = not
  *                     retired)
- *  +76..127 reserved
+ *  +76 PG_COLLECTS    Atomics: odd while a collector holds blocks it took off thread_free
+ *                     (bumped before the take and after the splice). It survives the page's
+ *                     reuse and its segment's (never reset), so a remote free's record that
+ *                     read it before its CAS can learn later that no take happened since
+ *  +80..127 reserved
  * ```
  *
  * Page invariants:
@@ -218,6 +235,48 @@
  * - `NEVER_DELAYED_FREE`: the page is abandoned or being abandoned; never use the delayed list.
  * Only the owner moves a page into `USE_DELAYED_FREE` or `NEVER_DELAYED_FREE`; it never spins
  * on `DELAYED_FREEING` without bound (see `free.ts`).
+ *
+ * ## A remote free in flight (`HP_RF_*`, `remote.ts`)
+ *
+ * A thread may die at any instruction of a remote free, and the block is then on no list or
+ * on one, and the page may be left in `DELAYED_FREEING`, which only its claimer may leave.
+ * So the freeing thread names what it is doing in its own heap record before each step,
+ * and another thread can finish it (a *resolver*: the reaper, or an owner that must drain
+ * completely) once the freer is dead. The step word is `block | code`:
+ *
+ * ```text
+ *  code          the freer has                              a resolver
+ *  RF_BEGUN      named the block (marker maybe written);    writes the marker, does the
+ *                no list holds it                           free afresh
+ *  RF_PUSHING    linked it to thread_free's head, read      finds whether the CAS happened
+ *                PG_COLLECTS; the CAS may have happened     (below); if not, frees afresh
+ *  RF_CLAIMING   tried USE_DELAYED_FREE -> DELAYED_FREEING; frees afresh, then lifts a
+ *                no list holds the block                    claim that nobody holds
+ *  RF_CLAIMED    the claim; no list holds the block         pushes it on the delayed list
+ *  RF_DELAYING   the claim; linked the block to the         finds whether the CAS happened
+ *                delayed list's head; the CAS may have too  (below); pushes it if not
+ *  RF_DELAYED    the claim; the block is on the list        lifts the claim (NO_DELAYED_FREE)
+ * ```
+ *
+ * Invariants:
+ * 8. A block a remote free has begun is on no list unless the record's code is RF_PUSHING
+ *    or RF_DELAYING (or the record is cleared): only those two steps end in the CAS that
+ *    puts it on one, and a record is cleared only after that CAS. So the other codes are
+ *    finished by doing the rest of the free, never twice.
+ * 9. A page is in `DELAYED_FREEING` only while a record with RF_CLAIMING..RF_DELAYED names
+ *    it (its claimer's). A page in `DELAYED_FREEING` that no record names lost its claimer
+ *    after its claim CAS; whoever finds it (a complete drain) lifts it to `USE_DELAYED_FREE`,
+ *    which at worst costs one more trip of a block through the delayed list.
+ * 10. Whether the CAS of RF_PUSHING happened: a block once pushed leaves thread_free only
+ *    by a take, which bumps `PG_COLLECTS` first; so the block on the list, or no take since
+ *    the freer read `PG_COLLECTS` (`HP_RF_SEQ`, even, unchanged across the resolver's walk)
+ *    and the block not on the list, decide it; anything else cannot be known, and the
+ *    block's bytes are reported lost (`reportLoss`) rather than freed twice. For
+ *    RF_DELAYING the claim is still held, so a pushed block cannot leave the delayed list
+ *    but to be pushed back (a drain defers blocks of a claimed page): the list walked while
+ *    `HP_DRAINS` is even and unchanged decides it.
+ * 11. Only one resolver works on a record at a time (`HP_RF_RESOLVER`), and it writes the
+ *    record's steps as the freer would, so a resolver that dies is resolved in its turn.
  */
 
 // This module imports nothing, on purpose: the bundler inlines the constants of a module
@@ -321,6 +380,7 @@ export const PG_GRID_LIMIT = 60;
 export const PG_KEY0 = 64;
 export const PG_KEY1 = 68;
 export const PG_RETIRE = 72;
+export const PG_COLLECTS = 76;
 
 export const PAGE_IN_USE = 1;
 export const PAGE_IN_FULL = 2;
@@ -341,6 +401,20 @@ export const DELAYED_FREEING = 1;
 export const NO_DELAYED_FREE = 2;
 export const NEVER_DELAYED_FREE = 3;
 
+// --- remote free in flight ------------------------------------------------------------------
+
+/** Codes of `HP_RF_STEP` (its low 3 bits; the block is 8-aligned). */
+export const RF_CODE_MASK = 7;
+export const RF_BEGUN = 1;
+export const RF_PUSHING = 2;
+export const RF_CLAIMING = 3;
+export const RF_CLAIMED = 4;
+export const RF_DELAYING = 5;
+export const RF_DELAYED = 6;
+/** `HP_RF_RESOLVER` keeps 23 bits of the resolver's generation above its 9-bit thread id. */
+export const RESOLVER_ID_BITS = 9;
+export const RESOLVER_GEN_MASK = 0x7fffff;
+
 // --- block ------------------------------------------------------------------------------------
 
 /** Byte offset in a free block of its link. */
@@ -360,7 +434,13 @@ export const HP_SMALL_SEGMENTS = 1092;
 export const HP_MEDIUM_SEGMENTS = 1096;
 export const HP_HEARTBEAT = 1100;
 export const HP_RANDOM = 1104;
+export const HP_GENERATION = 1108;
+export const HP_RF_RESOLVER = 1112;
 export const HP_ACTIVE = 1116;
+export const HP_RF_STEP = 1120;
+export const HP_RF_PAGE = 1124;
+export const HP_RF_SEQ = 1128;
+export const HP_RF_HEAP = 1132;
 export const HP_HELD_FIRST = 1136;
 export const HP_HELD_LAST = 1140;
 export const HP_EVENTS = 1144;
@@ -371,6 +451,7 @@ export const HP_SEGMENT_CACHE = 1228;
 export const HP_RETIRE_DUE = 1232;
 export const HP_DELAYED_KEY0 = 1236;
 export const HP_DELAYED_KEY1 = 1240;
+export const HP_DRAINS = 1244;
 /** Bytes of one heap record. */
 export const HEAP_BYTES = 1280;
 /** Bytes of one page queue: first and last. */

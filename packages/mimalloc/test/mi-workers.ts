@@ -2,9 +2,9 @@
 
 import type { Worker } from 'node:worker_threads';
 
-import { spawnWorker } from '@heaplab/core';
+import { type GlobalAllocator, type ReapReport, spawnWorker } from '@heaplab/core';
 
-import type { MiTask } from './workers/mi-worker.js';
+import type { DieAtTask, MiTask } from './workers/mi-worker.js';
 
 /** One worker running `mi-worker.ts`, with a promise per task. */
 export class MiWorker {
@@ -43,4 +43,50 @@ export class MiWorker {
     for (const pending of this.pending.values()) pending.reject(error);
     this.pending.clear();
   }
+}
+
+/** How a `die-at` task ended: the worker died at its step and was reaped, or finished. */
+export type DyingOutcome = { died: true; report: ReapReport } | { died: false };
+
+/**
+ * Runs a `die-at` task in a fresh worker that `heap` watches, and resolves once the worker
+ * died at the task's step and was reaped (`watchWorker`), or finished the task without
+ * reaching it (then it is ended and reaped too).
+ */
+export async function runDying(heap: GlobalAllocator, task: DieAtTask): Promise<DyingOutcome> {
+  const worker = new MiWorker();
+  const reaped = new Promise<ReapReport>((resolve) => heap.watchWorker(worker.worker, resolve));
+  const outcome = await Promise.race<DyingOutcome>([
+    reaped.then((report) => ({ died: true, report })),
+    // A worker that exits rejects its task; the reaper's report decides then.
+    worker.run<string>(task).then(
+      (): DyingOutcome => ({ died: false }),
+      () => new Promise<DyingOutcome>(() => {}),
+    ),
+  ]);
+  if (!outcome.died) {
+    await worker.terminate();
+    await reaped;
+  }
+  return outcome;
+}
+
+/**
+ * Runs a `die-at` task in a fresh worker nobody watches, and resolves with the worker's
+ * Node thread id once it exited (died at the step, or finished).
+ */
+export async function runDyingUnwatched(task: DieAtTask): Promise<{ nodeThreadId: number; finished: boolean }> {
+  const worker = new MiWorker();
+  const nodeThreadId = worker.worker.threadId;
+  const exited = new Promise<void>((resolve) => worker.worker.once('exit', () => resolve()));
+  let finished = false;
+  void worker.run<string>(task).then(
+    async () => {
+      finished = true;
+      await worker.terminate();
+    },
+    () => {},
+  );
+  await exited;
+  return { nodeThreadId, finished };
 }

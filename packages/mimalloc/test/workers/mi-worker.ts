@@ -7,7 +7,7 @@ import { parentPort } from 'node:worker_threads';
 
 import { GlobalAllocator } from '@heaplab/core';
 
-import { collect, heapReport, setDelayedFreeStall } from '../../src/index.js';
+import { collect, heapReport, type MiStep, setDelayedFreeStall, setStepHook, stallOn } from '../../src/index.js';
 
 export type MiTask =
   | { kind: 'stress'; buffer: SharedArrayBuffer; transfer: SharedArrayBuffer; seed: number; iterations: number; keepLive: number }
@@ -16,7 +16,30 @@ export type MiTask =
   | { kind: 'owner-detach' }
   | { kind: 'stalled-free'; buffer: SharedArrayBuffer; signal: SharedArrayBuffer; address: number }
   | { kind: 'cache-and-detach'; buffer: SharedArrayBuffer; rounds: number }
-  | { kind: 'forced-collects'; buffer: SharedArrayBuffer; rounds: number };
+  | { kind: 'forced-collects'; buffer: SharedArrayBuffer; rounds: number }
+  | DieAtTask;
+
+/**
+ * Attach, then run `operation` with a step hook that ends the thread (`process.exit()`: no
+ * `finally` runs, as when a thread is killed) when it reaches `step`, or, with `signal`,
+ * stalls it there until the main thread sets word 1. Replies 'finished' when the operation
+ * never reached the step.
+ */
+export interface DieAtTask {
+  kind: 'die-at';
+  buffer: SharedArrayBuffer;
+  step: MiStep;
+  /** Reach the step this many times before dying (default 1). */
+  occurrence?: number;
+  operation: 'free' | 'malloc' | 'detach' | 'collect' | 'free-all';
+  /** Blocks to free ('free'). */
+  addresses: number[];
+  /** Blocks to allocate ('malloc', 'free-all'; default 1) and their size (default 64). */
+  count?: number;
+  size?: number;
+  /** Stall instead of dying. */
+  signal?: SharedArrayBuffer;
+}
 
 /** What a stress task did; `leftovers` are blocks it left live for the main thread to free. */
 export interface StressResult {
@@ -158,6 +181,33 @@ async function runTask(task: MiTask): Promise<unknown> {
       }
       heap.detach();
       return task.rounds;
+    }
+    case 'die-at': {
+      const heap = await GlobalAllocator.attach(task.buffer);
+      handle = heap;
+      let left = task.occurrence ?? 1;
+      setStepHook(heap, (step) => {
+        if (step !== task.step || --left > 0) return;
+        if (task.signal !== undefined) stallOn(new Int32Array(task.signal));
+        else process.exit(0);
+      });
+      const count = task.count ?? 1;
+      const size = task.size ?? 64;
+      if (task.operation === 'free') {
+        for (const address of task.addresses) heap.free(address);
+      } else if (task.operation === 'malloc') {
+        for (let i = 0; i < count; i++) heap.malloc(size);
+      } else if (task.operation === 'collect') {
+        collect(heap, true);
+      } else if (task.operation === 'free-all') {
+        // Allocate, then free all of it: every owner step of malloc and free runs.
+        const blocks = Array.from({ length: count }, () => heap.malloc(size));
+        for (const block of blocks) heap.free(block);
+      }
+      if (task.operation !== 'detach') setStepHook(heap, null);
+      heap.detach();
+      handle = null;
+      return 'finished';
     }
     case 'stalled-free': {
       const heap = await GlobalAllocator.attach(task.buffer);

@@ -1,0 +1,413 @@
+/**
+ * Remote frees (mimalloc's `_mi_free_block_mt`) that survive the death of the freeing thread
+ * at any step, and the resolver that finishes a dead thread's remote free. The record, its
+ * codes and invariants 8 to 11 are in `types.ts` ("A remote free in flight").
+ *
+ * The freeing thread names each step in its own heap record before it takes it. When it
+ * dies, its reaper (`releaseThread(id, true)`), a complete drain that finds a page claimed
+ * by it, or the next thread to take its id, becomes the record's resolver and finishes the
+ * free from the step named: the block is freed exactly once, or, in the one case the heap
+ * cannot tell whether the freer's last compare-and-swap happened (a take of the list since),
+ * left alone and counted with `reportLoss`.
+ */
+
+import { AllocError, hex } from '@heaplab/core';
+
+import type { MiContext, MiStep } from './context.js';
+import { delayedListHolds } from './delayed.js';
+import { addEvent } from './events.js';
+import { pageListHas } from './free.js';
+import { encodeLink, freedMarker } from './secure.js';
+import {
+  BLOCK_MARKER,
+  DELAYED_FREEING,
+  DELAYED_MASK,
+  HeapEvent,
+  HP_DELAYED_FREE,
+  HP_DELAYED_KEY0,
+  HP_DELAYED_KEY1,
+  HP_DRAINS,
+  HP_GENERATION,
+  HP_RF_HEAP,
+  HP_RF_PAGE,
+  HP_RF_RESOLVER,
+  HP_RF_SEQ,
+  HP_RF_STEP,
+  MAP_KIND_MASK,
+  MAP_SHIFT_BITS,
+  NEVER_DELAYED_FREE,
+  NO_DELAYED_FREE,
+  PAGE_DESCRIPTOR_SHIFT,
+  PAGE_IN_USE,
+  PG_BLOCK_SIZE,
+  PG_CAPACITY,
+  PG_COLLECTS,
+  PG_FLAGS,
+  PG_KEY0,
+  PG_KEY1,
+  PG_OWNER,
+  PG_START,
+  PG_THREAD_FREE,
+  RESOLVER_GEN_MASK,
+  RESOLVER_ID_BITS,
+  RF_BEGUN,
+  RF_CLAIMED,
+  RF_CLAIMING,
+  RF_CODE_MASK,
+  RF_DELAYED,
+  RF_DELAYING,
+  RF_PUSHING,
+  SEGMENT_MASK,
+  SEGMENT_PAGED_MAX,
+  SG_PAGES,
+  USE_DELAYED_FREE,
+} from './types.js';
+
+/** Word offsets of the record's fields from `HP_RF_STEP`. */
+const REC_PAGE = (HP_RF_PAGE - HP_RF_STEP) >>> 2;
+const REC_SEQ = (HP_RF_SEQ - HP_RF_STEP) >>> 2;
+const REC_HEAP = (HP_RF_HEAP - HP_RF_STEP) >>> 2;
+
+/** How long a resolver waits for a drain in progress before it calls a push unknowable. */
+const SETTLE_MS = 200;
+/** How long one `Atomics.wait` slice of a complete drain lasts. */
+const WAIT_SLICE_MS = 50;
+
+/** What a resolver learnt of a compare-and-swap its dead freer may have done. */
+const NOT_DONE = 0;
+const DONE = 1;
+const UNKNOWN = 2;
+
+/** Calls the test hook, if any, at step `name`. */
+export function reachStep(t: MiContext, name: MiStep): void {
+  const hook = t.stepHook;
+  if (hook !== null) hook(name);
+}
+
+/**
+ * Frees `block`, validated, into `page`, which another thread owns (or nobody: abandoned).
+ * Step 1, one compare-and-swap on thread_free: push the block, or, when the page is full and
+ * its owner wants to hear of it (`USE_DELAYED_FREE`), claim the delayed free by moving to
+ * `DELAYED_FREEING`. Step 2, only for a claimed delayed free: push the block on the owner
+ * heap's delayed list, then set `NO_DELAYED_FREE` and notify the word (an owner draining
+ * completely may be waiting on it). Every step is named in this thread's record first.
+ */
+export function freeRemote(t: MiContext, page: number, block: number): void {
+  const rec = t.remoteRecord;
+  t.u32[rec + REC_PAGE] = page;
+  Atomics.store(t.u32, rec, block + RF_BEGUN);
+  reachStep(t, 'remote:begun');
+  // Atomically, after the record: whoever rebuilds a dead owner's page from its freed
+  // markers and then reads the records sees this block's record if it saw the marker.
+  Atomics.store(t.i32, (block + BLOCK_MARKER) >>> 2, freedMarker(block, t.cookie));
+  reachStep(t, 'remote:marked');
+  remoteFreeSteps(t, rec, page, block);
+  addEvent(t, t.heap, HeapEvent.remoteFrees);
+}
+
+/**
+ * The remote free from its first compare-and-swap on, writing the steps in the record at
+ * word `rec` (this thread's own, or a dead freer's that this thread resolves).
+ */
+function remoteFreeSteps(t: MiContext, rec: number, page: number, block: number): void {
+  const u32 = t.u32;
+  const w = page >>> 2;
+  const tfw = w + (PG_THREAD_FREE >>> 2);
+  for (;;) {
+    const word = Atomics.load(u32, tfw);
+    const state = word & DELAYED_MASK;
+    if (state === USE_DELAYED_FREE) {
+      Atomics.store(u32, rec, block + RF_CLAIMING);
+      reachStep(t, 'remote:claiming');
+      if (Atomics.compareExchange(u32, tfw, word, word - state + DELAYED_FREEING) !== word) continue;
+      Atomics.store(u32, rec, block + RF_CLAIMED);
+      reachStep(t, 'remote:claimed');
+      deliverDelayed(t, rec, page, block);
+      return;
+    }
+    const head = word - state;
+    u32[block >>> 2] = t.secure ? encodeLink(head, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!) : head;
+    u32[rec + REC_SEQ] = Atomics.load(u32, w + (PG_COLLECTS >>> 2));
+    Atomics.store(u32, rec, block + RF_PUSHING);
+    reachStep(t, 'remote:pushing');
+    if (Atomics.compareExchange(u32, tfw, word, block + state) === word) break;
+  }
+  reachStep(t, 'remote:pushed');
+  Atomics.store(u32, rec, 0);
+}
+
+/**
+ * Step 2 of a claimed delayed free: the block onto the delayed list of the page's owner,
+ * then the claim lifted. The owner cannot abandon the page while it is claimed (it waits, or
+ * resolves a dead claimer first), so the owner read here is the heap that must get it.
+ */
+function deliverDelayed(t: MiContext, rec: number, page: number, block: number): void {
+  const u32 = t.u32;
+  const owner = Atomics.load(u32, (page + PG_OWNER) >>> 2);
+  if (owner === 0 || owner > t.maxThreads) {
+    // Not reachable while claims are waited for; if the page has no owner anyway, the block
+    // goes to thread_free and the page to the state of an abandoned one.
+    releaseClaim(t, page, NEVER_DELAYED_FREE);
+    remoteFreeSteps(t, rec, page, block);
+    Atomics.notify(t.i32, (page + PG_THREAD_FREE) >>> 2);
+    return;
+  }
+  const heap = t.heapOf(owner);
+  u32[rec + REC_HEAP] = heap;
+  const dw = (heap + HP_DELAYED_FREE) >>> 2;
+  for (;;) {
+    const head = Atomics.load(u32, dw);
+    u32[block >>> 2] = t.secure ? encodeLink(head, u32[(heap + HP_DELAYED_KEY0) >>> 2]!, u32[(heap + HP_DELAYED_KEY1) >>> 2]!) : head;
+    Atomics.store(u32, rec, block + RF_DELAYING);
+    reachStep(t, 'remote:delaying');
+    if (Atomics.compareExchange(u32, dw, head, block) === head) break;
+  }
+  Atomics.store(u32, rec, block + RF_DELAYED);
+  reachStep(t, 'remote:delayed');
+  releaseClaim(t, page, NO_DELAYED_FREE);
+  reachStep(t, 'remote:released');
+  Atomics.store(u32, rec, 0);
+  Atomics.notify(t.i32, (page + PG_THREAD_FREE) >>> 2);
+}
+
+/** Moves the page from `DELAYED_FREEING` to `to`, keeping thread_free; nothing otherwise. */
+function releaseClaim(t: MiContext, page: number, to: number): void {
+  const u32 = t.u32;
+  const tfw = (page + PG_THREAD_FREE) >>> 2;
+  for (;;) {
+    const word = Atomics.load(u32, tfw);
+    if ((word & DELAYED_MASK) !== DELAYED_FREEING) return;
+    if (Atomics.compareExchange(u32, tfw, word, word - DELAYED_FREEING + to) === word) return;
+  }
+}
+
+// --- liveness ----------------------------------------------------------------------------
+
+/**
+ * True while the thread holding id `threadId` is the one that wrote its heap record's
+ * generation: a dead thread's slot is released (or being released) or claimed again.
+ */
+export function recordLive(t: MiContext, threadId: number): boolean {
+  return (
+    t.threads.isActive(threadId) &&
+    t.threads.generation(threadId) === t.u32[(t.heapOf(threadId) + HP_GENERATION) >>> 2]
+  );
+}
+
+/** True while the resolver named by `word` (`HP_RF_RESOLVER`) is alive. */
+function resolverLive(t: MiContext, word: number): boolean {
+  const id = word & ((1 << RESOLVER_ID_BITS) - 1);
+  return (
+    id >= 1 &&
+    id <= t.maxThreads &&
+    t.threads.isActive(id) &&
+    (t.threads.generation(id) & RESOLVER_GEN_MASK) === word >>> RESOLVER_ID_BITS
+  );
+}
+
+// --- resolution --------------------------------------------------------------------------
+
+/**
+ * Finishes the remote free that thread `threadId` (dead, or its slot taken again) left in
+ * its record, as invariants 8 to 11 say. Returns true when the record is clear afterwards,
+ * false when another live thread is resolving it. Never waits but for a drain in progress
+ * on the delayed list (`SETTLE_MS` at most).
+ */
+export function resolveRemoteFree(t: MiContext, threadId: number): boolean {
+  const u32 = t.u32;
+  const heap = t.heapOf(threadId);
+  const rec = (heap + HP_RF_STEP) >>> 2;
+  if (Atomics.load(u32, rec) === 0) return true;
+  const resolverWord = (heap + HP_RF_RESOLVER) >>> 2;
+  const me = (t.threadId | ((t.generation & RESOLVER_GEN_MASK) << RESOLVER_ID_BITS)) >>> 0;
+  for (;;) {
+    const word = Atomics.load(u32, resolverWord);
+    if (word !== 0 && (word === me || resolverLive(t, word))) return false;
+    if (Atomics.compareExchange(u32, resolverWord, word, me) === word) break;
+  }
+  try {
+    resolveRecord(t, rec);
+  } finally {
+    Atomics.compareExchange(u32, resolverWord, me, 0);
+  }
+  return true;
+}
+
+/** The resolution itself; this thread is the record's resolver. */
+function resolveRecord(t: MiContext, rec: number): void {
+  const u32 = t.u32;
+  const word = Atomics.load(u32, rec);
+  if (word === 0) return;
+  const code = word & RF_CODE_MASK;
+  const block = word - code;
+  const page = u32[rec + REC_PAGE]!;
+  if (!isBlockOfPage(t, page, block)) {
+    // The page changed shape: the block was freed and its page given back, so the free is
+    // done; or the record was overwritten. Nothing to finish either way.
+    Atomics.store(u32, rec, 0);
+    return;
+  }
+  const blockSize = u32[(page + PG_BLOCK_SIZE) >>> 2]!;
+  switch (code) {
+    case RF_BEGUN:
+      Atomics.store(t.i32, (block + BLOCK_MARKER) >>> 2, freedMarker(block, t.cookie));
+      remoteFreeSteps(t, rec, page, block);
+      return;
+    case RF_PUSHING: {
+      const pushed = pushedOnThreadFree(t, page, block, u32[rec + REC_SEQ]!);
+      if (pushed === NOT_DONE) {
+        remoteFreeSteps(t, rec, page, block);
+        return;
+      }
+      if (pushed === UNKNOWN) t.reportLoss(blockSize, 1);
+      Atomics.store(u32, rec, 0);
+      return;
+    }
+    case RF_CLAIMING:
+      // Whether or not the claim happened, the block is on no list: free it afresh (it goes
+      // to thread_free if the page is claimed). A claim the dead freer did take is then held
+      // by nobody, and is lifted.
+      remoteFreeSteps(t, rec, page, block);
+      liftOrphanClaim(t, page);
+      return;
+    case RF_CLAIMED:
+      deliverDelayed(t, rec, page, block);
+      return;
+    case RF_DELAYING: {
+      const pushed = delayedPushDone(t, u32[rec + REC_HEAP]!, block);
+      if (pushed === NOT_DONE) {
+        deliverDelayed(t, rec, page, block);
+        return;
+      }
+      if (pushed === UNKNOWN) t.reportLoss(blockSize, 1);
+      // Unknown: if the block never reached the owner, USE_DELAYED_FREE makes the next
+      // remote free tell it of the page.
+      releaseClaim(t, page, pushed === DONE ? NO_DELAYED_FREE : USE_DELAYED_FREE);
+      Atomics.store(u32, rec, 0);
+      Atomics.notify(t.i32, (page + PG_THREAD_FREE) >>> 2);
+      return;
+    }
+    case RF_DELAYED:
+      releaseClaim(t, page, NO_DELAYED_FREE);
+      Atomics.store(u32, rec, 0);
+      Atomics.notify(t.i32, (page + PG_THREAD_FREE) >>> 2);
+      return;
+    default:
+      throw new AllocError('HeapCorrupted', `mimalloc: a remote-free record names step ${code} for the block at ${hex(block)}`);
+  }
+}
+
+/** Whether `block` is an extended block of `page`, a page in use of a paged segment. */
+function isBlockOfPage(t: MiContext, page: number, block: number): boolean {
+  const u32 = t.u32;
+  const map = t.mapOf(page);
+  const kind = map & MAP_KIND_MASK;
+  if (kind === 0 || kind > SEGMENT_PAGED_MAX || t.mapOf(block) !== map) return false;
+  const offset = block & SEGMENT_MASK;
+  if (block - offset + SG_PAGES + ((offset >>> (map >>> MAP_SHIFT_BITS)) << PAGE_DESCRIPTOR_SHIFT) !== page) return false;
+  const w = page >>> 2;
+  if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_USE) === 0) return false;
+  const blockSize = u32[w + (PG_BLOCK_SIZE >>> 2)]!;
+  const at = block - u32[w + (PG_START >>> 2)]!;
+  return blockSize !== 0 && at >= 0 && at < u32[w + (PG_CAPACITY >>> 2)]! * blockSize && at % blockSize === 0;
+}
+
+/**
+ * Whether a dead freer's push of `block` on the page's thread_free happened (invariant 10):
+ * DONE when the block is on the list, NOT_DONE when it is not and no take of the list began
+ * since the freer read `PG_COLLECTS` (`seq`), else UNKNOWN.
+ */
+function pushedOnThreadFree(t: MiContext, page: number, block: number, seq: number): number {
+  const u32 = t.u32;
+  const collects = (page + PG_COLLECTS) >>> 2;
+  const before = Atomics.load(u32, collects);
+  const word = Atomics.load(u32, (page + PG_THREAD_FREE) >>> 2);
+  if (pageListHas(t, page, word - (word & DELAYED_MASK), block)) return DONE;
+  const after = Atomics.load(u32, collects);
+  return before === after && before === seq && (before & 1) === 0 ? NOT_DONE : UNKNOWN;
+}
+
+/**
+ * Whether a dead claimer's push of `block` on the delayed list of the heap at `heap`
+ * happened (invariant 10): the list walked while no drain holds blocks from it.
+ */
+function delayedPushDone(t: MiContext, heap: number, block: number): number {
+  const u32 = t.u32;
+  const drains = (heap + HP_DRAINS) >>> 2;
+  const deadline = performance.now() + SETTLE_MS;
+  for (;;) {
+    const before = Atomics.load(u32, drains);
+    if ((before & 1) === 0) {
+      if (delayedListHolds(t, heap, block)) return DONE;
+      if (Atomics.load(u32, drains) === before) return NOT_DONE;
+    }
+    if (performance.now() > deadline) return UNKNOWN;
+    Atomics.wait(t.i32, drains, before | 0, 1);
+  }
+}
+
+/** The id of a thread whose record claims (or may have claimed) `page`, or 0. */
+function claimantOf(t: MiContext, page: number): number {
+  const u32 = t.u32;
+  for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
+    const rec = (t.heapOf(threadId) + HP_RF_STEP) >>> 2;
+    const code = Atomics.load(u32, rec) & RF_CODE_MASK;
+    if (code >= RF_CLAIMING && code <= RF_DELAYED && u32[rec + REC_PAGE] === page) return threadId;
+  }
+  return 0;
+}
+
+/**
+ * Lifts a claim nobody holds (invariant 9): a page in `DELAYED_FREEING` that no record
+ * names goes to `USE_DELAYED_FREE`. Returns whether it did.
+ */
+function liftOrphanClaim(t: MiContext, page: number): boolean {
+  const tfw = (page + PG_THREAD_FREE) >>> 2;
+  if ((Atomics.load(t.u32, tfw) & DELAYED_MASK) !== DELAYED_FREEING || claimantOf(t, page) !== 0) return false;
+  releaseClaim(t, page, USE_DELAYED_FREE);
+  Atomics.notify(t.i32, tfw);
+  return true;
+}
+
+/**
+ * Makes progress on a page found in `DELAYED_FREEING` without waiting: resolves the records
+ * of dead threads that claim it, and lifts a claim nobody holds. Returns true when it
+ * changed something; false when only live threads claim it (or resolve its claimer).
+ */
+export function settleClaim(t: MiContext, page: number): boolean {
+  const u32 = t.u32;
+  let progressed = false;
+  let live = false;
+  for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
+    const rec = (t.heapOf(threadId) + HP_RF_STEP) >>> 2;
+    const code = Atomics.load(u32, rec) & RF_CODE_MASK;
+    if (code < RF_CLAIMING || code > RF_DELAYED || u32[rec + REC_PAGE] !== page) continue;
+    if (recordLive(t, threadId) || !resolveRemoteFree(t, threadId)) live = true;
+    else progressed = true;
+  }
+  return progressed || (!live && liftOrphanClaim(t, page));
+}
+
+/**
+ * Waits until the page is out of `DELAYED_FREEING`, resolving dead claimers meanwhile; for
+ * complete drains (abandon and detach), which must not leave a block behind.
+ * @throws AllocError `LockTimeout` at `deadline` (a live claimer never finished: a thread
+ *   that died without being reaped looks alive)
+ */
+export function awaitClaim(t: MiContext, page: number, deadline: number): void {
+  const tfw = (page + PG_THREAD_FREE) >>> 2;
+  for (;;) {
+    const word = Atomics.load(t.u32, tfw);
+    if ((word & DELAYED_MASK) !== DELAYED_FREEING) return;
+    if (settleClaim(t, page)) continue;
+    const left = deadline - performance.now();
+    if (left <= 0) {
+      throw new AllocError(
+        'LockTimeout',
+        `mimalloc: a remote free into the page at ${hex(page)} stayed between its two steps until the drain's ` +
+          'deadline (its thread is stalled, or died and was not reaped: watchWorker or releaseThreadsOf repairs it)',
+      );
+    }
+    Atomics.wait(t.i32, tfw, word | 0, Math.min(left, WAIT_SLICE_MS));
+  }
+}
