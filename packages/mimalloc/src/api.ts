@@ -25,11 +25,10 @@ export function mimallocOf(heap: GlobalAllocator): MimallocBackend {
 
 /**
  * Collects this thread's heap (`mi_heap_collect`): runs the deferred-free callback, drains
- * delayed frees (all of them when `force`, waiting for remote frees mid-way; else only the
- * uncontended ones), with `force` reclaims every abandoned segment, collects every page's
- * remote frees, and gives back empty pages and segments (retired pages too when `force`).
- * @throws AllocError `InvalidParam` for a heap that is not mimalloc; `LockTimeout` when
- *   `force` and a remote free never finishes
+ * the delayed frees that no remote free is mid-way on, with `force` reclaims every
+ * abandoned segment, collects every page's remote frees, and gives back empty pages and
+ * segments (retired pages too when `force`). Never waits for another thread.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
  */
 export function collect(heap: GlobalAllocator, force = false): void {
   heapCollect(mimallocOf(heap).context, force);

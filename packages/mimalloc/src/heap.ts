@@ -108,25 +108,25 @@ export function callDeferredFree(t: MiContext, force: boolean): void {
 
 /**
  * Collects this thread's heap (mimalloc's `mi_heap_collect`): the deferred-free callback,
- * the delayed list (completely when `force`, waiting for producers mid-way; else only what
- * is not contended), with `force` the reclaim of every abandoned segment, every page's
- * thread_free and local_free, empty pages freed (retired ones too when `force`), and with
- * them any segment left empty, and with `force` every thread's cached segment. With
- * delayed page reuse, held pages whose goal is reached are freed, the others stay held even
- * when `force`, and pages found empty are held.
- * @throws AllocError `LockTimeout` when `force` and a producer never finishes
+ * the delayed list (what is not contended: a block whose page a producer is claiming stays
+ * for a later drain, even when `force`), with `force` the reclaim of every abandoned
+ * segment, every page's thread_free and local_free, empty pages freed (retired ones too
+ * when `force`), and with them any segment left empty, and with `force` every thread's
+ * cached segment. With delayed page reuse, held pages whose goal is reached are freed, the
+ * others stay held even when `force`, and pages found empty are held.
+ *
+ * It never waits for another thread: a forced collect is the out-of-memory retry of every
+ * allocation, which must return 0 rather than wait on a producer stopped between its two
+ * steps (one block on the delayed list is all such a wait could win). Only abandon and
+ * detach drain completely.
  */
 export function heapCollect(t: MiContext, force: boolean): void {
   const heap = t.heap;
   callDeferredFree(t, force);
-  if (force) {
-    delayedFreeAll(t, heap);
-    // As mimalloc's forced collect: adopt every abandoned segment, so the empty pages of
-    // threads that ended are given back below.
-    while (reclaimAbandoned(t, heap, t.threadId));
-  } else {
-    delayedFreePartial(t, heap);
-  }
+  delayedFreePartial(t, heap);
+  // As mimalloc's forced collect: adopt every abandoned segment, so the empty pages of
+  // threads that ended are given back below.
+  if (force) while (reclaimAbandoned(t, heap, t.threadId));
   collectRetired(t, heap, force);
   const qsbr = t.qsbr;
   if (qsbr !== null) releaseHeldPages(t, heap, true);
