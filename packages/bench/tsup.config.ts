@@ -4,11 +4,18 @@ import { sharedTsupOptions } from '../../tsup.shared.js';
 
 export default defineConfig({
   ...sharedTsupOptions,
-  // cli.js is the `heaplab` bin (its shebang comes from src/cli.ts); bench-worker.js is the
-  // entry every benchmark worker starts on, and run-child.js the entry of a process that
-  // runs one isolated row, both found next to the chunk that starts them.
-  entry: ['src/index.ts', 'src/cli.ts', 'src/bench-worker.ts', 'src/run-child.ts', 'src/tools/iteration-cost.ts'],
-  dts: { ...(sharedTsupOptions.dts as object), entry: ['src/index.ts'] },
+  // cli.js is the `heaplab` bin (its shebang comes from src/cli/main.ts); thread-worker.js is
+  // the entry every benchmark worker starts on, and isolated-child.js the entry of a process
+  // that runs one isolated row. All sit in dist/ beside the chunks that start them, which
+  // find them by a path relative to their own.
+  entry: {
+    index: 'src/index.ts',
+    cli: 'src/cli/main.ts',
+    'thread-worker': 'src/run/thread-worker.ts',
+    'isolated-child': 'src/run/isolated-child.ts',
+    'tools/iteration-cost': 'src/tools/iteration-cost.ts',
+  },
+  dts: { ...(sharedTsupOptions.dts as object), entry: { index: 'src/index.ts' } },
   // One copy of shared modules for the CLI, the worker and the library.
   splitting: true,
 });

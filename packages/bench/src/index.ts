@@ -4,8 +4,8 @@
  * alloc-pairs and random-free over every registered backend and the baselines.
  */
 
-export { runAllocPairsBench } from './alloc-pairs.js';
-export { availableBackends, BACKEND_PACKAGES, discoverBackends } from './backends.js';
+export { runAllocPairsBench } from './workloads/alloc-pairs/workload.js';
+export { availableBackends, BACKEND_PACKAGES, discoverBackends } from './contenders/backends.js';
 export {
   backendContender,
   BASELINE_NAMES,
@@ -13,18 +13,10 @@ export {
   baselineContender,
   type Contender,
   type ContenderKind,
-} from './contenders.js';
-export { runGlibcThreadBench, type ThroughputSettings, upstreamJson } from './glibc-thread.js';
-export {
-  type AddressAllocator,
-  fillBytes,
-  type LoopLimits,
-  type LoopMemory,
-  loopMemory,
-  type LoopOutcome,
-  runGlibcThreadLoop,
-  verifyFill,
-} from './glibc-thread-loop.js';
+} from './contenders/contender.js';
+export { runGlibcThreadBench, type ThroughputSettings, upstreamJson } from './workloads/glibc-thread/workload.js';
+export { type AddressAllocator, type LoopLimits, type LoopMemory, loopMemory } from './run/address-allocator.js';
+export { fillBytes, type LoopOutcome, runGlibcThreadLoop, verifyFill } from './workloads/glibc-thread/loop.js';
 export {
   DEFAULT_EFFICIENCY_SEED,
   EFFICIENCY_HEAP_BYTES,
@@ -32,15 +24,15 @@ export {
   type EfficiencyFigures,
   measureEfficiency,
   runHeapEfficiencyBench,
-} from './heap-efficiency.js';
-export { type EfficiencyTarget, HeaplabEfficiencyTarget, ThingEfficiencyTarget } from './efficiency-targets.js';
-export { buildNativeBench, runNativeGlibcThread } from './native.js';
-export { createProgress, type Progress, silentProgress } from './progress.js';
-export { GlibcRandom, RAND_MAX } from './rand.js';
-export { RANDOM_FREE_ROUNDS, runRandomFreeBench, timeRandomFree } from './random-free.js';
-export { renderSvg, reportCharts, writeReport } from './report.js';
-export type * from './results.js';
-export { ALL_WORKLOADS, type BenchRequest, resolveBackends, runBench, type WorkloadName, WORKLOADS } from './run-bench.js';
-export { summary } from './table.js';
-export { type BenchTables, buildTables, NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from './tables.js';
-export { runThreaded, type ThreadedRun, type ThreadedRunOptions } from './threaded-run.js';
+} from './workloads/heap-efficiency/workload.js';
+export { type EfficiencyTarget, HeaplabEfficiencyTarget, ThingEfficiencyTarget } from './workloads/heap-efficiency/targets.js';
+export { buildNativeBench, runNativeGlibcThread } from './workloads/glibc-thread/native.js';
+export { createProgress, type Progress, silentProgress } from './run/progress.js';
+export { GlibcRandom, RAND_MAX } from './workloads/glibc-thread/glibc-rand.js';
+export { RANDOM_FREE_ROUNDS, runRandomFreeBench, timeRandomFree } from './workloads/random-free/workload.js';
+export { renderSvg, reportCharts, writeReport } from './report/html-report.js';
+export type * from './report/results.js';
+export { ALL_WORKLOADS, type BenchRequest, resolveBackends, runBench, type WorkloadName, WORKLOADS } from './run/run-bench.js';
+export { summary } from './report/summary.js';
+export { type BenchTables, buildTables, NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from './workloads/glibc-thread/request-tables.js';
+export { runThreaded, type ThreadedRun, type ThreadedRunOptions } from './run/threaded-run.js';

@@ -1,11 +1,11 @@
 import { registeredBackends } from '@heaplab/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { discoverBackends } from '../src/backends.js';
-import { backendContender, baselineContender, type Contender } from '../src/contenders.js';
-import { sharedTables } from '../src/tables.js';
-import { type IsolatedRunRequest, runThreadedIsolated } from '../src/isolated-run.js';
-import { runThreaded } from '../src/threaded-run.js';
+import { discoverBackends } from '../src/contenders/backends.js';
+import { backendContender, baselineContender, type Contender } from '../src/contenders/contender.js';
+import { sharedTables } from '../src/workloads/glibc-thread/request-tables.js';
+import { type IsolatedRunRequest, runThreadedIsolated } from '../src/run/isolated-run.js';
+import { runThreaded } from '../src/run/threaded-run.js';
 
 // The shared multithread test: every backend that registers, through a verified
 // glibc-thread run (each block's bytes checked before it is freed) with 1 and 2 workers.

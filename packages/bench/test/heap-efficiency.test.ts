@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { HeaplabEfficiencyTarget, ThingEfficiencyTarget } from '../src/efficiency-targets.js';
-import { measureEfficiency } from '../src/heap-efficiency.js';
+import { HeaplabEfficiencyTarget, ThingEfficiencyTarget } from '../src/workloads/heap-efficiency/targets.js';
+import { measureEfficiency } from '../src/workloads/heap-efficiency/workload.js';
 
 const HEAP_BYTES = 8 << 20;
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
-import { BumpAllocator, MIN_BUMP_REGION_BYTES } from '../src/bump-allocator.js';
-import { type AddressAllocator, fillBytes, type LoopMemory, loopMemory, runGlibcThreadLoop, verifyFill } from '../src/glibc-thread-loop.js';
-import { buildTables, NUM_BLOCK_SIZES } from '../src/tables.js';
+import { BumpAllocator, MIN_BUMP_REGION_BYTES } from '../src/contenders/bump-allocator.js';
+import { type AddressAllocator, type LoopMemory, loopMemory } from '../src/run/address-allocator.js';
+import { fillBytes, runGlibcThreadLoop, verifyFill } from '../src/workloads/glibc-thread/loop.js';
+import { buildTables, NUM_BLOCK_SIZES } from '../src/workloads/glibc-thread/request-tables.js';
 
 const tables = buildTables();
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { GlibcRandom } from '../src/rand.js';
-import { buildTables, NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from '../src/tables.js';
+import { GlibcRandom } from '../src/workloads/glibc-thread/glibc-rand.js';
+import { buildTables, NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from '../src/workloads/glibc-thread/request-tables.js';
 
 describe("glibc rand() (TYPE_3, default seed)", () => {
   it('gives glibc\'s first outputs', () => {

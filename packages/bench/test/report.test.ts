@@ -4,9 +4,9 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { writeReport } from '../src/report.js';
-import type { BenchResults } from '../src/results.js';
-import { summary } from '../src/table.js';
+import { writeReport } from '../src/report/html-report.js';
+import type { BenchResults } from '../src/report/results.js';
+import { summary } from '../src/report/summary.js';
 
 const results: BenchResults = {
   meta: { date: '2025-01-01T00:00:00Z', node: 'v20', cpus: 2, cpuModel: 'test cpu', durationSeconds: 0.5, threads: [1, 2], heapBytes: 64 << 20, verify: false, isolate: true },

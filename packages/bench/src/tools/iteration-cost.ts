@@ -18,10 +18,11 @@ import { fileURLToPath } from 'node:url';
 
 import { GlobalAllocator, MiB } from '@heaplab/core';
 
-import { discoverBackends } from '../backends.js';
-import { BumpAllocator, MIN_BUMP_REGION_BYTES } from '../bump-allocator.js';
-import { type AddressAllocator, loopMemory, runGlibcThreadLoop } from '../glibc-thread-loop.js';
-import { buildTables } from '../tables.js';
+import { discoverBackends } from '../contenders/backends.js';
+import { BumpAllocator, MIN_BUMP_REGION_BYTES } from '../contenders/bump-allocator.js';
+import { type AddressAllocator, loopMemory } from '../run/address-allocator.js';
+import { runGlibcThreadLoop } from '../workloads/glibc-thread/loop.js';
+import { buildTables } from '../workloads/glibc-thread/request-tables.js';
 
 const VARIANTS = ['loop and fill (bump)', 'backend, called directly', 'heap malloc/free'] as const;
 

@@ -6,7 +6,7 @@
 
 import { InvalidArgumentError } from 'commander';
 
-import { BASELINE_NAMES, type BaselineName } from './contenders.js';
+import { BASELINE_NAMES, type BaselineName } from '../contenders/contender.js';
 
 /** `1,2,4`: positive integers, at most `MAX_THREADS`. */
 export function parseThreadList(value: string): number[] {

@@ -4,10 +4,10 @@
  * strategy is a spec of its own) and the baselines.
  */
 
-import type { Contender } from './contenders.js';
-import { runThroughputRows, type ThroughputSettings } from './glibc-thread.js';
-import type { Progress } from './progress.js';
-import type { ThroughputRow } from './results.js';
+import type { Contender } from '../../contenders/contender.js';
+import { runThroughputRows, type ThroughputSettings } from '../glibc-thread/workload.js';
+import type { Progress } from '../../run/progress.js';
+import type { ThroughputRow } from '../../report/results.js';
 
 /** Runs alloc-pairs for each contender (native excluded: the C port runs glibc-thread only). */
 export async function runAllocPairsBench(

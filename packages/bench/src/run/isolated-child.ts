@@ -4,9 +4,9 @@
  * ends.
  */
 
-import { discoverBackends } from './backends.js';
+import { discoverBackends } from '../contenders/backends.js';
 import type { IsolatedRunReply, IsolatedRunRequest } from './isolated-run.js';
-import { sharedTables } from './tables.js';
+import { sharedTables } from '../workloads/glibc-thread/request-tables.js';
 import { runThreaded } from './threaded-run.js';
 
 process.once('message', (request: IsolatedRunRequest) => {

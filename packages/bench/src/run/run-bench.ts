@@ -7,14 +7,14 @@ import { cpus } from 'node:os';
 
 import { findBackend, parseBackendSpec, registeredBackends } from '@heaplab/core';
 
-import { runAllocPairsBench } from './alloc-pairs.js';
-import { discoverBackends } from './backends.js';
-import { backendContender, type BaselineName, baselineContender, type Contender } from './contenders.js';
-import { runGlibcThreadBench } from './glibc-thread.js';
-import { runHeapEfficiencyBench } from './heap-efficiency.js';
+import { runAllocPairsBench } from '../workloads/alloc-pairs/workload.js';
+import { discoverBackends } from '../contenders/backends.js';
+import { backendContender, type BaselineName, baselineContender, type Contender } from '../contenders/contender.js';
+import { runGlibcThreadBench } from '../workloads/glibc-thread/workload.js';
+import { runHeapEfficiencyBench } from '../workloads/heap-efficiency/workload.js';
 import type { Progress } from './progress.js';
-import { runRandomFreeBench } from './random-free.js';
-import type { BenchResults } from './results.js';
+import { runRandomFreeBench } from '../workloads/random-free/workload.js';
+import type { BenchResults } from '../report/results.js';
 
 /** The workloads, as `heaplab bench` names them. */
 export const WORKLOADS = ['glibc-thread', 'heap-efficiency', 'alloc-pairs', 'random-free', 'all'] as const;

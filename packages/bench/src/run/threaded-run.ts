@@ -6,10 +6,10 @@
 
 import type { CheckReport } from '@heaplab/core';
 
-import { prepareSource } from './allocator-sources.js';
-import type { Contender } from './contenders.js';
+import { prepareSource } from '../contenders/allocator-sources.js';
+import type { Contender } from '../contenders/contender.js';
 import { spawnThreadWorker } from './spawn-worker.js';
-import { runThreadTask, type ThreadedWorkload, type ThreadOutcome, type ThreadTask } from './worker-task.js';
+import { runThreadTask, type ThreadedWorkload, type ThreadOutcome, type ThreadTask } from './thread-task.js';
 
 /** One run of a threaded workload. */
 export interface ThreadedRunOptions {

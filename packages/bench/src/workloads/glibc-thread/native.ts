@@ -12,13 +12,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-import type { Contender } from './contenders.js';
-import type { GlibcUpstreamJson, ThroughputRow } from './results.js';
+import type { Contender } from '../../contenders/contender.js';
+import type { GlibcUpstreamJson, ThroughputRow } from '../../report/results.js';
 
 const run = promisify(execFile);
 
-/** The C source; `src/` and `dist/` are siblings of `native/`, so one path serves both. */
-const SOURCE_PATH = fileURLToPath(new URL('../native/bench-malloc-thread.c', import.meta.url));
+/**
+ * The C source, in the package's `native/` folder: from source this file is three folders
+ * below it (src/workloads/glibc-thread/); built, its chunk is in dist/, one below.
+ */
+const SOURCE_PATH = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? '../../../native/bench-malloc-thread.c' : '../native/bench-malloc-thread.c', import.meta.url),
+);
 const COMPILER = process.env['CC'] ?? 'cc';
 const COMPILE_FLAGS = ['-O2', '-pthread', '-ffp-contract=off'];
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The `heaplab` command line:
  *
@@ -15,7 +14,7 @@ import { dirname } from 'node:path';
 import { AllocError, type BackendDescriptor } from '@heaplab/core';
 import { Argument, Command } from 'commander';
 
-import { availableBackends } from './backends.js';
+import { availableBackends } from '../contenders/backends.js';
 import {
   parseBackendList,
   parseBaselines,
@@ -23,14 +22,14 @@ import {
   parseHeapMiB,
   parsePositiveInteger,
   parseThreadList,
-} from './cli-options.js';
-import { BASELINE_NAMES, type BaselineName } from './contenders.js';
-import { DEFAULT_EFFICIENCY_SEED, EFFICIENCY_HEAP_BYTES, EFFICIENCY_TRIALS } from './heap-efficiency.js';
-import { createProgress, silentProgress } from './progress.js';
-import { writeReport } from './report.js';
-import type { BenchResults } from './results.js';
-import { countSteps, resolveBackends, runBench, type WorkloadName, WORKLOADS } from './run-bench.js';
-import { summary } from './table.js';
+} from './options.js';
+import { BASELINE_NAMES, type BaselineName } from '../contenders/contender.js';
+import { DEFAULT_EFFICIENCY_SEED, EFFICIENCY_HEAP_BYTES, EFFICIENCY_TRIALS } from '../workloads/heap-efficiency/workload.js';
+import { createProgress, silentProgress } from '../run/progress.js';
+import { writeReport } from '../report/html-report.js';
+import type { BenchResults } from '../report/results.js';
+import { countSteps, resolveBackends, runBench, type WorkloadName, WORKLOADS } from '../run/run-bench.js';
+import { summary } from '../report/summary.js';
 
 /** Trials of heap efficiency inside `bench all`, so the whole comparison takes minutes. */
 const ALL_EFFICIENCY_TRIALS = 30;
@@ -154,5 +153,3 @@ export function makeProgram(): Command {
   program.command('backends').description('list the backends, their options and the baselines').action(listBackends);
   return program;
 }
-
-await makeProgram().parseAsync(process.argv);

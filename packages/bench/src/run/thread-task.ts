@@ -5,11 +5,12 @@
 
 import type { GlobalAllocator } from '@heaplab/core';
 
-import { runPairsLoop } from './alloc-pairs-loop.js';
-import { openThreadAllocator, type AllocatorSource } from './allocator-sources.js';
-import { runGlibcThreadLoop, type LoopLimits } from './glibc-thread-loop.js';
-import { runSystemGlibcThreadLoop, runSystemPairsLoop } from './system-loops.js';
-import { tablesOver } from './tables.js';
+import { openThreadAllocator, type AllocatorSource } from '../contenders/allocator-sources.js';
+import type { LoopLimits } from './address-allocator.js';
+import { runGlibcThreadLoop } from '../workloads/glibc-thread/loop.js';
+import { runPairsLoop, runSystemPairsLoop } from '../workloads/alloc-pairs/loop.js';
+import { runSystemGlibcThreadLoop } from '../workloads/glibc-thread/system-loop.js';
+import { tablesOver } from '../workloads/glibc-thread/request-tables.js';
 
 /** The workloads that run on threads. */
 export type ThreadedWorkload = 'glibc-thread' | 'alloc-pairs';

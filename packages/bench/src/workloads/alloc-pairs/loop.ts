@@ -4,8 +4,8 @@
  * The draws are seeded per thread, so every run of a backend does the same work.
  */
 
-import type { AddressAllocator, LoopLimits } from './glibc-thread-loop.js';
-import { Xorshift32 } from './xorshift.js';
+import type { AddressAllocator, LoopLimits } from '../../run/address-allocator.js';
+import { Xorshift32 } from '../../xorshift.js';
 
 /** Blocks each thread holds. */
 export const PAIRS_LIVE_BLOCKS = 1000;
@@ -47,4 +47,25 @@ function mallocOrThrow(allocator: AddressAllocator, size: number): number {
   const address = allocator.malloc(size);
   if (address === 0) throw new Error(`malloc(${size}) returned 0: the heap is full`);
   return address;
+}
+
+/**
+ * The `system` baseline's pairs loop: `new Uint8Array(n)` per allocation, and a block is
+ * freed by dropping its reference, for V8's garbage collector. The same draws as
+ * `runPairsLoop`, so the same sizes are requested.
+ */
+export function runSystemPairsLoop(limits: LoopLimits, seed: number): PairsOutcome {
+  const random = new Xorshift32(seed);
+  const live: Uint8Array[] = [];
+  for (let i = 0; i < PAIRS_LIVE_BLOCKS; i++) live.push(new Uint8Array(random.between(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1)));
+  const { stop, deadline, maxIterations } = limits;
+  let pairs = 0;
+  const started = performance.now();
+  while (pairs < maxIterations) {
+    if (pairs % STOP_CHECK_INTERVAL === 0 && (Atomics.load(stop, 0) !== 0 || performance.now() >= deadline)) break;
+    const slot = random.nextU32() % PAIRS_LIVE_BLOCKS;
+    live[slot] = new Uint8Array(random.between(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1));
+    pairs++;
+  }
+  return { pairs, seconds: (performance.now() - started) / 1000 };
 }

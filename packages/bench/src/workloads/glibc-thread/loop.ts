@@ -8,38 +8,9 @@
  * iteration after the allocator, and a slow one would hide the allocators' differences.
  */
 
-import type { BenchTables } from './tables.js';
-import { NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from './tables.js';
-
-/** The two calls the loop makes. Blocks must be 4-byte aligned (all here are 8-aligned). */
-export interface AddressAllocator {
-  /** A block of `size` bytes, or 0 when there is no room. */
-  malloc(size: number): number;
-  free(address: number): void;
-}
-
-/** Views over the buffer the allocator's addresses index (`loopMemory` makes them). */
-export interface LoopMemory {
-  readonly u8: Uint8Array;
-  readonly u32: Uint32Array;
-  /** For the fill's unaligned 8-byte stores. */
-  readonly view: DataView;
-}
-
-/** The loop's views over `buffer`. */
-export function loopMemory(buffer: ArrayBufferLike): LoopMemory {
-  return { u8: new Uint8Array(buffer), u32: new Uint32Array(buffer), view: new DataView(buffer) };
-}
-
-/** When the loop ends: whichever comes first. */
-export interface LoopLimits {
-  /** Word 0 becomes non-zero when the main thread's timer fires. */
-  readonly stop: Int32Array;
-  /** `performance.now()` value at which to stop; `Infinity` in workers, which use `stop`. */
-  readonly deadline: number;
-  /** Iterations at most (`Infinity` for a timed run; a small number in tests). */
-  readonly maxIterations: number;
-}
+import type { AddressAllocator, LoopLimits, LoopMemory } from '../../run/address-allocator.js';
+import type { BenchTables } from './request-tables.js';
+import { NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from './request-tables.js';
 
 /** What one thread's loop did. */
 export interface LoopOutcome {

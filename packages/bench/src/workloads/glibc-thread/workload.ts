@@ -4,14 +4,14 @@
  * /work/shared/specs/bench-malloc-thread.md for the workload.
  */
 
-import type { Contender } from './contenders.js';
+import type { Contender } from '../../contenders/contender.js';
 import { runNativeGlibcThread } from './native.js';
-import type { Progress } from './progress.js';
-import type { GlibcUpstreamJson, ThroughputRow } from './results.js';
-import { DECLARED_RANDOM_SEED, MAX_ALLOCATION_SIZE, MIN_ALLOCATION_SIZE, sharedTables } from './tables.js';
-import { runThreadedIsolated } from './isolated-run.js';
-import { runThreaded, type ThreadedRun } from './threaded-run.js';
-import type { ThreadedWorkload } from './worker-task.js';
+import type { Progress } from '../../run/progress.js';
+import type { GlibcUpstreamJson, ThroughputRow } from '../../report/results.js';
+import { DECLARED_RANDOM_SEED, MAX_ALLOCATION_SIZE, MIN_ALLOCATION_SIZE, sharedTables } from './request-tables.js';
+import { runThreadedIsolated } from '../../run/isolated-run.js';
+import { runThreaded, type ThreadedRun } from '../../run/threaded-run.js';
+import type { ThreadedWorkload } from '../../run/thread-task.js';
 
 /** Settings shared by every run. */
 export interface ThroughputSettings {

@@ -6,7 +6,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { runThreadTask, type ThreadReply, type ThreadTask } from './worker-task.js';
+import { runThreadTask, type ThreadReply, type ThreadTask } from './thread-task.js';
 
 const task = workerData as ThreadTask;
 try {

@@ -14,7 +14,7 @@
 import { DEFAULT_LOCK_TIMEOUT_MS, SharedMutex } from '@heaplab/core';
 import { MemPool } from '@thi.ng/malloc';
 
-import type { AddressAllocator } from './glibc-thread-loop.js';
+import type { AddressAllocator } from '../run/address-allocator.js';
 
 const THING_LOCK_OFFSET = 0;
 /** Where the pool's state starts; its blocks follow. */

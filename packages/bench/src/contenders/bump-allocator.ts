@@ -10,7 +10,7 @@
  * out memory that a live block still uses.
  */
 
-import type { AddressAllocator } from './glibc-thread-loop.js';
+import type { AddressAllocator } from '../run/address-allocator.js';
 
 /** Smallest region one thread may bump through (see above). */
 export const MIN_BUMP_REGION_BYTES = 1 << 20;

@@ -7,13 +7,13 @@ import type { Worker } from 'node:worker_threads';
 
 import { spawnWorker } from '@heaplab/core';
 
-import type { ThreadReply, ThreadTask } from './worker-task.js';
+import type { ThreadReply, ThreadTask } from './thread-task.js';
 
 const fromSource = import.meta.url.endsWith('.ts');
 
 /** Starts a worker on `task`; resolves with its reply, rejects if the worker dies. */
 export function spawnThreadWorker(task: ThreadTask): { worker: Worker; reply: Promise<ThreadReply> } {
-  const entry = new URL(fromSource ? './bench-worker.ts' : './bench-worker.js', import.meta.url);
+  const entry = new URL(fromSource ? './thread-worker.ts' : './thread-worker.js', import.meta.url);
   const worker = spawnWorker(entry, task);
   const reply = new Promise<ThreadReply>((resolve) => {
     worker.once('message', resolve);

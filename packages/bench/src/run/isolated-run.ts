@@ -37,7 +37,7 @@ export function runThreadedIsolated(
   request: IsolatedRunRequest,
   graceSeconds = ISOLATED_RUN_GRACE_SECONDS,
 ): Promise<ThreadedRun> {
-  const entry = fileURLToPath(new URL(fromSource ? './run-child.ts' : './run-child.js', import.meta.url));
+  const entry = fileURLToPath(new URL(fromSource ? './isolated-child.ts' : './isolated-child.js', import.meta.url));
   // From source (tests, tsx), the child loads TypeScript through tsx and resolves the
   // workspace packages to their src/ by the `source` export condition, as the tests do.
   const execArgv = fromSource ? ['--conditions=source', '--import', 'tsx'] : [];

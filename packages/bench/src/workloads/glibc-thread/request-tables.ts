@@ -5,7 +5,7 @@
  * [4, 32768], then 4096 slot offsets in [0, 1024).
  */
 
-import { GlibcRandom, RAND_MAX } from './rand.js';
+import { GlibcRandom, RAND_MAX } from './glibc-rand.js';
 
 /** Entries of the size table. */
 export const NUM_BLOCK_SIZES = 8000;

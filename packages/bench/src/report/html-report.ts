@@ -12,7 +12,7 @@ import * as vegaLite from 'vega-lite';
 
 import { formatBytes } from './format.js';
 import type { BenchResults } from './results.js';
-import { summary } from './table.js';
+import { summary } from './summary.js';
 
 /** A chart of the report. */
 interface Chart {

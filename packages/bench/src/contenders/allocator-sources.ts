@@ -8,8 +8,8 @@
 import { GlobalAllocator, PAGE_SIZE } from '@heaplab/core';
 
 import { BumpAllocator } from './bump-allocator.js';
-import type { Contender } from './contenders.js';
-import { type AddressAllocator, type LoopMemory, loopMemory } from './glibc-thread-loop.js';
+import type { Contender } from './contender.js';
+import { type AddressAllocator, type LoopMemory, loopMemory } from '../run/address-allocator.js';
 import { createThingBuffer, LockedThingPool, openThingPool, THING_POOL_START } from './thing-pool.js';
 
 /** What a worker needs to open the allocator of a run; structured-cloneable. */

@@ -6,12 +6,12 @@
 
 import { GlobalAllocator } from '@heaplab/core';
 
-import type { Contender } from './contenders.js';
-import type { AddressAllocator } from './glibc-thread-loop.js';
-import type { Progress } from './progress.js';
-import type { RandomFreeRow } from './results.js';
-import { createThingBuffer, openThingPool } from './thing-pool.js';
-import { Xorshift32 } from './xorshift.js';
+import type { Contender } from '../../contenders/contender.js';
+import type { AddressAllocator } from '../../run/address-allocator.js';
+import type { Progress } from '../../run/progress.js';
+import type { RandomFreeRow } from '../../report/results.js';
+import { createThingBuffer, openThingPool } from '../../contenders/thing-pool.js';
+import { Xorshift32 } from '../../xorshift.js';
 
 /** The two rounds: block count and size. */
 export const RANDOM_FREE_ROUNDS: readonly { blocks: number; blockBytes: number }[] = [

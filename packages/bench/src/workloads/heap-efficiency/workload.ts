@@ -5,11 +5,11 @@
  * the requested bytes live at the failures over the heap bytes, summed over all trials.
  */
 
-import type { Contender } from './contenders.js';
-import { type EfficiencyTarget, HeaplabEfficiencyTarget, ThingEfficiencyTarget } from './efficiency-targets.js';
-import type { Progress } from './progress.js';
-import type { EfficiencyRow } from './results.js';
-import { Xorshift32 } from './xorshift.js';
+import type { Contender } from '../../contenders/contender.js';
+import { type EfficiencyTarget, HeaplabEfficiencyTarget, ThingEfficiencyTarget } from './targets.js';
+import type { Progress } from '../../run/progress.js';
+import type { EfficiencyRow } from '../../report/results.js';
+import { Xorshift32 } from '../../xorshift.js';
 
 /** The method's heap: 128 MiB. */
 export const EFFICIENCY_HEAP_BYTES = 128 << 20;

@@ -3,7 +3,7 @@
  * report read them.
  */
 
-import type { ContenderKind } from './contenders.js';
+import type { ContenderKind } from '../contenders/contender.js';
 
 /** bench-malloc-thread's upstream JSON for one run (glibc benchtests format). */
 export interface GlibcUpstreamJson {

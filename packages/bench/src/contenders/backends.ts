@@ -7,7 +7,7 @@
 
 import { type BackendDescriptor, registeredBackends } from '@heaplab/core';
 
-import type { UnavailableBackend } from './results.js';
+import type { UnavailableBackend } from '../report/results.js';
 
 /** The backend packages besides core (whose `basic` is always registered). */
 export const BACKEND_PACKAGES: readonly string[] = ['@heaplab/tlsf', '@heaplab/buddy', '@heaplab/slab', '@heaplab/mimalloc'];
