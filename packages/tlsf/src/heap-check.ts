@@ -13,6 +13,7 @@ import {
   B_PREV_PHYS,
   B_SIZE,
   END_SENTINEL_BYTES,
+  EXTENDED_SLACK,
   FL_COUNT,
   FRONT_SENTINEL_BYTES,
   GRANULARITY,
@@ -27,6 +28,7 @@ import {
   PREV_SLACK_BITS,
   SIZE_SLACK_BITS,
   SL_COUNT,
+  ST_ALIGNED,
   ST_FL_BITMAP,
   ST_FREE,
   ST_LIST_HEADS,
@@ -41,6 +43,10 @@ import {
   ST_USED,
   TLSF_MAGIC,
   TLSF_MAX_POOLS,
+  T_INFO_FROM_END,
+  TRAILER_BYTES,
+  TRAILER_SLACK_MASK,
+  trailerValid,
   USED,
   addressOfWord,
   sizeOfWord,
@@ -57,6 +63,8 @@ interface PoolWalk {
   freeBlocks: Map<number, number>;
   blocks: number;
   live: number;
+  /** Live blocks with an alignment trailer. */
+  aligned: number;
   used: number;
   requested: number;
   freeBytes: number;
@@ -75,7 +83,7 @@ export function checkHeap(u32: Uint32Array, stateOffset: number, arenaStart: num
   }
   const poolCount = word(ST_POOL_COUNT);
   if (poolCount < 1 || poolCount > TLSF_MAX_POOLS) corrupt(`pool count ${poolCount} is out of range 1..${TLSF_MAX_POOLS}`);
-  const walk: PoolWalk = { freeBlocks: new Map(), blocks: 0, live: 0, used: 0, requested: 0, freeBytes: 0, total: 0 };
+  const walk: PoolWalk = { freeBlocks: new Map(), blocks: 0, live: 0, aligned: 0, used: 0, requested: 0, freeBytes: 0, total: 0 };
   const ranges: [number, number][] = [];
   for (let i = 0; i < poolCount; i++) {
     const entry = stateOffset + ST_POOLS + i * POOL_ENTRY_BYTES;
@@ -97,6 +105,7 @@ export function checkHeap(u32: Uint32Array, stateOffset: number, arenaStart: num
   };
   expect('freeBlocks', word(ST_FREE), walk.freeBlocks.size);
   expect('liveBlocks', word(ST_LIVE), walk.live);
+  expect('alignedBlocks', word(ST_ALIGNED), walk.aligned);
   expect('usedBytes', word(ST_USED), walk.used);
   expect('requestedBytes', word(ST_REQUESTED), walk.requested);
   expect('totalBytes', word(ST_TOTAL), walk.total);
@@ -137,13 +146,20 @@ function walkPool(u32: Uint32Array, index: number, start: number, end: number, w
     }
     walk.blocks++;
     if ((sizeWord & USED) !== 0) {
-      const slack = slackOfWords(prevWord, sizeWord);
-      if (slack > MAX_SLACK || slack > size - HEADER_BYTES) {
-        corrupt(`${where}: slack ${slack} exceeds ${MAX_SLACK} or the usable size ${size - HEADER_BYTES}`);
+      let slack = slackOfWords(prevWord, sizeWord);
+      let usable = size - HEADER_BYTES;
+      if (slack === EXTENDED_SLACK) {
+        const trailer = size >= MIN_BLOCK_BYTES + TRAILER_BYTES ? u32[(b + size - T_INFO_FROM_END) >>> 2]! : 0;
+        if (!trailerValid(trailer, b, size)) corrupt(`${where}: over-aligned block has a damaged trailer ${hex(trailer)}`);
+        slack = trailer & TRAILER_SLACK_MASK;
+        usable -= TRAILER_BYTES;
+        walk.aligned++;
+      } else if (slack > MAX_SLACK || slack > usable) {
+        corrupt(`${where}: slack ${slack} exceeds ${MAX_SLACK} or the usable size ${usable}`);
       }
       walk.live++;
       walk.used += size;
-      walk.requested += size - HEADER_BYTES - slack;
+      walk.requested += usable - slack;
       prevFree = false;
     } else {
       if (prevFree) corrupt(`${where}: free block follows the free block ${hex(prev)} (missed merge)`);

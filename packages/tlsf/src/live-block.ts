@@ -15,6 +15,7 @@
 import {
   B_PREV_PHYS,
   B_SIZE,
+  EXTENDED_SLACK,
   HEADER_BYTES,
   MAX_SLACK,
   MIN_BLOCK_BYTES,
@@ -33,7 +34,8 @@ import {
  * - the next block's prevPhys points back at this block (a sentinel's does too);
  * - the previous block (by prevPhys, a front sentinel for a pool's first block) lies before
  *   it in the arena and its size ends exactly here;
- * - the slack is at most MAX_SLACK and the usable size.
+ * - the slack is at most MAX_SLACK and the usable size, or the slack field is EXTENDED (the
+ *   block's trailer, checked by the callers that read it, holds the slack).
  */
 export function findLiveBlock(u32: Uint32Array, address: number, arenaStart: number, arenaEnd: number): number {
   if (address >>> 0 !== address || (address & 7) !== 0) return 0;
@@ -49,6 +51,6 @@ export function findLiveBlock(u32: Uint32Array, address: number, arenaStart: num
   if (prev < arenaStart || prev >= b) return 0;
   if (prev + sizeOfWord(u32[(prev + B_SIZE) >>> 2]!) !== b) return 0;
   const slack = slackOfWords(prevWord, sizeWord);
-  if (slack > MAX_SLACK || slack > size - HEADER_BYTES) return 0;
+  if ((slack > MAX_SLACK || slack > size - HEADER_BYTES) && slack !== EXTENDED_SLACK) return 0;
   return b;
 }

@@ -16,19 +16,45 @@
  *   prevPhys is the last block.
  * - No two physically adjacent blocks are free: every free merges with free neighbours.
  * - Free blocks and sentinels have no slack bits; a live block's slack is its usable size
- *   minus the size last asked for, at most MAX_SLACK.
+ *   minus the size last asked for, at most MAX_SLACK, or its slack field is EXTENDED and its
+ *   trailer holds the slack and the alignment it was allocated with.
  * - The counters equal the sums over the blocks they describe.
+ * - The headers tile every pool at every store (see "What a dead thread leaves" in
+ *   tlsf-layout.ts): the store orders below are that invariant; each says where it commits.
+ *
+ * Corrupted metadata (a program writing after a free or past its block) is checked before it
+ * is used: addresses by `findLiveBlock`, list links and heads by `FreeLists`, and the size of
+ * a free neighbour about to be merged by the prevPhys of the block after it. No store goes
+ * through a value those checks have not confirmed, so damage is reported (`HeapCorrupted`)
+ * instead of spreading to blocks it did not touch. Checked mode (`ctx.checked`) also verifies,
+ * at each operation, the neighbours, pool and list bits of what it touches.
  */
 
-import { AllocError, type Backend, type BackendContext, type BackendStats, type CheckReport, hex } from '@heaplab/core';
+import {
+  AllocError,
+  type Backend,
+  type BackendContext,
+  type BackendRepair,
+  type BackendStats,
+  type BlockLayout,
+  type CheckReport,
+  hex,
+  type RepairCause,
+} from '@heaplab/core';
 
+import { heapCorrupted, notAllocated } from './errors.js';
 import { FreeLists } from './free-lists.js';
 import { checkHeap } from './heap-check.js';
 import { findLiveBlock } from './live-block.js';
+import type { TlsfOptions } from './options.js';
+import { recoverHeap } from './recovery.js';
 import {
+  addressOfWord,
   B_PREV_PHYS,
   B_SIZE,
   END_SENTINEL_BYTES,
+  EXTENDED_SIZE_BITS,
+  EXTENDED_SLACK,
   FRONT_SENTINEL_BYTES,
   GRANULARITY,
   HEADER_BYTES,
@@ -40,6 +66,10 @@ import {
   POOL_ENTRY_BYTES,
   POOL_OVERHEAD_BYTES,
   PREV_SLACK_BITS,
+  SIZE_FLAG_BITS,
+  sizeOfWord,
+  slackOfWords,
+  ST_ALIGNED,
   ST_FREE,
   ST_LIVE,
   ST_MAGIC,
@@ -50,14 +80,17 @@ import {
   ST_TOTAL,
   ST_USED,
   STATE_BYTES,
+  T_INFO_FROM_END,
   TLSF_MAGIC,
   TLSF_MAX_POOLS,
+  TRAILER_ALIGN_MASK,
+  TRAILER_ALIGN_SHIFT,
+  TRAILER_BYTES,
+  TRAILER_SLACK_MASK,
+  trailerValid,
+  trailerWord,
   USED,
-  addressOfWord,
-  sizeOfWord,
-  slackOfWords,
 } from './tlsf-layout.js';
-import type { TlsfOptions } from './options.js';
 
 /**
  * The block size that serves a request of `size` bytes: the size rounded up to the
@@ -66,13 +99,6 @@ import type { TlsfOptions } from './options.js';
  */
 function blockSizeFor(size: number): number {
   return size <= GRANULARITY ? MIN_BLOCK_BYTES : ((size + HEADER_BYTES + GRANULARITY - 1) & -GRANULARITY) >>> 0;
-}
-
-function notAllocated(address: number): AllocError {
-  return new AllocError(
-    'NotAllocated',
-    `${hex(address)} is not the start of a live block (double free, interior pointer, or never allocated)`,
-  );
 }
 
 /**
@@ -85,7 +111,10 @@ export class TlsfAllocator implements Backend {
   private readonly lists: FreeLists;
   private readonly arenaStart: number;
   private readonly arenaEnd: number;
+  /** The highest address a block can end at: an end sentinel follows it. */
+  private readonly lastEnd: number;
   private readonly stateOffset: number;
+  private readonly checked: boolean;
   // Word indices of the control-state fields, computed once so hot paths only index.
   private readonly sMagic: number;
   private readonly sPoolCount: number;
@@ -95,6 +124,7 @@ export class TlsfAllocator implements Backend {
   private readonly sRequested: number;
   private readonly sLive: number;
   private readonly sFree: number;
+  private readonly sAligned: number;
   private readonly sPools: number;
 
   /**
@@ -110,9 +140,11 @@ export class TlsfAllocator implements Backend {
       );
     }
     this.u32 = ctx.memory.u32;
-    this.lists = new FreeLists(ctx.memory.u32, ctx.stateOffset);
+    this.checked = ctx.checked;
+    this.lists = new FreeLists(ctx.memory.u32, ctx.stateOffset, ctx.arenaStart, ctx.arenaEnd, ctx.checked);
     this.arenaStart = ctx.arenaStart;
     this.arenaEnd = ctx.arenaEnd;
+    this.lastEnd = ctx.arenaEnd - END_SENTINEL_BYTES;
     this.stateOffset = ctx.stateOffset;
     const base = ctx.stateOffset >>> 2;
     this.sMagic = base + (ST_MAGIC >>> 2);
@@ -123,6 +155,7 @@ export class TlsfAllocator implements Backend {
     this.sRequested = base + (ST_REQUESTED >>> 2);
     this.sLive = base + (ST_LIVE >>> 2);
     this.sFree = base + (ST_FREE >>> 2);
+    this.sAligned = base + (ST_ALIGNED >>> 2);
     this.sPools = base + (ST_POOLS >>> 2);
   }
 
@@ -143,21 +176,36 @@ export class TlsfAllocator implements Backend {
   }
 
   /**
-   * Adds `[start, start + size)` as another pool (core has checked it overlaps no other).
-   * Pools are never merged, even when adjacent: each keeps its sentinels, so `check()` can
-   * walk each one on its own.
+   * Adds `[start, start + size)` as another pool. Pools are never merged, even when
+   * adjacent: each keeps its sentinels, so `check()` can walk each one on its own.
    * @throws AllocError `InvalidParam` for a range outside the arena, too small, or beyond
-   *   the TLSF_MAX_POOLS pools the state has room for
+   *   the TLSF_MAX_POOLS pools the state has room for; `MemoryOverlap` when it overlaps a
+   *   pool (core checks that too, against its own table, which a thread that died inside
+   *   this call may have left one pool short of this one)
    */
   addMemory(start: number, size: number): void {
     const poolStart = this.poolStart(start, size);
-    if (this.u32[this.sPoolCount]! >= TLSF_MAX_POOLS) {
+    const poolEnd = this.poolEnd(start, size);
+    const u32 = this.u32;
+    const count = u32[this.sPoolCount]!;
+    for (let i = 0; i < count && i < TLSF_MAX_POOLS; i++) {
+      const ps = u32[this.sPools + i * (POOL_ENTRY_BYTES >>> 2) + (PE_START >>> 2)]!;
+      const pe = u32[this.sPools + i * (POOL_ENTRY_BYTES >>> 2) + (PE_END >>> 2)]!;
+      if (poolStart < pe && ps < poolEnd) {
+        throw new AllocError('MemoryOverlap', `memory range ${hex(start)}..${hex(start + size)} overlaps the tlsf pool ${hex(ps)}..${hex(pe)}`);
+      }
+    }
+    if (count >= TLSF_MAX_POOLS) {
       throw new AllocError('InvalidParam', `the tlsf backend manages at most ${TLSF_MAX_POOLS} pools; ${hex(start)} would be one more`);
     }
-    this.formatPool(poolStart, this.poolEnd(start, size));
+    this.formatPool(poolStart, poolEnd);
   }
 
-  /** Writes both sentinels around one free block and records the pool. */
+  /**
+   * Writes both sentinels around one free block, then records the pool: the entry before the
+   * count that publishes it, so a thread that dies in between leaves no half pool, only
+   * memory never added. The block goes on its list once the pool is published.
+   */
   private formatPool(poolStart: number, poolEnd: number): void {
     const u32 = this.u32;
     const block = poolStart + FRONT_SENTINEL_BYTES;
@@ -169,11 +217,11 @@ export class TlsfAllocator implements Backend {
     u32[(block + B_SIZE) >>> 2] = blockSize;
     u32[(endSentinel + B_PREV_PHYS) >>> 2] = block;
     u32[(endSentinel + B_SIZE) >>> 2] = USED;
-    this.lists.insert(block, blockSize);
     const count = u32[this.sPoolCount]!;
     u32[this.sPools + count * (POOL_ENTRY_BYTES >>> 2) + (PE_START >>> 2)] = poolStart;
     u32[this.sPools + count * (POOL_ENTRY_BYTES >>> 2) + (PE_END >>> 2)] = poolEnd;
     u32[this.sPoolCount] = count + 1;
+    this.lists.insert(block, blockSize);
     u32[this.sTotal] = u32[this.sTotal]! + poolEnd - poolStart - POOL_OVERHEAD_BYTES;
   }
 
@@ -211,171 +259,292 @@ export class TlsfAllocator implements Backend {
 
   // --- the hot paths -----------------------------------------------------------------------
 
-  /** Returns the payload address of a block of at least `size` bytes aligned to `align`, or 0. */
+  /**
+   * Returns the payload address of a block of at least `size` bytes aligned to `align`, or 0.
+   * @throws AllocError `HeapCorrupted` when the free list it takes from is damaged
+   */
   allocate(size: number, align: number): number {
     if (size > MAX_BLOCK_BYTES) return 0;
-    const blockSize = blockSizeFor(size);
-    // An over-aligned payload may sit up to align + 8 bytes into the free block (see carve),
-    // so the search asks for that much more; the gap goes back to the free lists.
-    const wanted = align > GRANULARITY ? blockSize + align + HEADER_BYTES : blockSize;
+    const lists = this.lists;
+    if (align <= GRANULARITY) {
+      const blockSize = blockSizeFor(size);
+      const found = lists.findFit(blockSize);
+      if (found === 0) return 0;
+      if (this.checked) this.checkHandOut(found);
+      const foundSize = this.u32[(found + B_SIZE) >>> 2]!;
+      lists.takeHead(found, lists.foundList);
+      return this.carve(found, foundSize, blockSize, size);
+    }
+    // An over-aligned block carries its trailer, and its payload may sit up to align + 8
+    // bytes into the free block (see carveAligned), so the search asks for that much more;
+    // the gap goes back to the free lists.
+    const blockSize = blockSizeFor(size) + TRAILER_BYTES;
+    const wanted = blockSize + align + HEADER_BYTES;
     if (wanted > MAX_BLOCK_BYTES) return 0;
-    const found = this.lists.findFit(wanted);
+    const found = lists.findFit(wanted);
     if (found === 0) return 0;
+    if (this.checked) this.checkHandOut(found);
     const foundSize = this.u32[(found + B_SIZE) >>> 2]!;
-    this.lists.remove(found, foundSize);
-    return this.carve(found, foundSize, blockSize, align, size);
+    lists.takeHead(found, lists.foundList);
+    return this.carveAligned(found, foundSize, blockSize, align, size);
   }
 
   /**
-   * Cuts a live block of `blockSize` bytes, its payload aligned to `align`, out of the free
-   * block `fb` (already off its list), and returns the payload address. A gap before the
-   * block and a tail after it go back on the free lists; a tail too small to be a free block
-   * stays in the live block as slack. Neither can touch another free block: `fb` had live
-   * neighbours.
+   * Cuts a live block of `blockSize` bytes from the front of free block `fb` (already off its
+   * list) and returns its payload. A tail of at least a minimum block goes back on the free
+   * lists; a smaller one stays in the live block as slack. `fb` had live neighbours, so the
+   * tail touches no other free block. Stores: the tail's header (inside `fb`), then `fb`'s
+   * live header, whose size word is the commit.
    */
-  private carve(fb: number, fbSize: number, blockSize: number, align: number, requested: number): number {
+  private carve(fb: number, fbSize: number, blockSize: number, requested: number): number {
     const u32 = this.u32;
-    let block = fb;
-    let prev = u32[(fb + B_PREV_PHYS) >>> 2]!;
-    if (align > GRANULARITY) {
-      const misalign = (fb + HEADER_BYTES) % align;
-      if (misalign !== 0) {
-        // The gap is a multiple of 8; one of 8 bytes cannot hold a free block, so the payload
-        // moves one alignment further, making the gap at most align + 8.
-        let gap = align - misalign;
-        if (gap < MIN_BLOCK_BYTES) gap += align;
-        u32[(fb + B_SIZE) >>> 2] = gap;
-        this.lists.insert(fb, gap);
-        block = fb + gap;
-        prev = fb;
-      }
-    }
-    const after = fb + fbSize;
-    const tailSize = after - block - blockSize;
-    let size = blockSize;
+    const prev = addressOfWord(u32[(fb + B_PREV_PHYS) >>> 2]!);
+    const tailSize = fbSize - blockSize;
+    let size = fbSize;
     if (tailSize >= MIN_BLOCK_BYTES) {
-      const tail = block + blockSize;
-      u32[(tail + B_PREV_PHYS) >>> 2] = block;
+      size = blockSize;
+      const tail = fb + blockSize;
+      u32[(tail + B_PREV_PHYS) >>> 2] = fb;
       u32[(tail + B_SIZE) >>> 2] = tailSize;
+      this.writeLiveHeader(fb, prev, size, size - HEADER_BYTES - requested);
+      this.setPrevPhys(fb + fbSize, tail);
       this.lists.insert(tail, tailSize);
-      this.setPrevPhys(after, tail);
     } else {
-      size += tailSize;
-      if (block !== fb) this.setPrevPhys(after, block);
+      this.writeLiveHeader(fb, prev, size, size - HEADER_BYTES - requested);
     }
-    this.writeLiveHeader(block, prev, size, size - HEADER_BYTES - requested);
     const used = u32[this.sUsed]! + size;
     u32[this.sUsed] = used;
     if (used > u32[this.sPeak]!) u32[this.sPeak] = used;
     u32[this.sRequested] = u32[this.sRequested]! + requested;
     u32[this.sLive] = u32[this.sLive]! + 1;
+    return fb + HEADER_BYTES;
+  }
+
+  /**
+   * Cuts an over-aligned live block of `blockSize` bytes (trailer included), its payload
+   * aligned to `align`, out of free block `fb` (already off its list), and returns the payload.
+   * The gap before it becomes a free block; the tail as in `carve`. Stores, each exposing
+   * only headers already written inside `fb`: the trailer and the tail's header; with a gap,
+   * the block's size word as a free block, then `fb`'s size shrunk to the gap (three free
+   * blocks tile `fb`'s place), then the block's live header; without one, `fb`'s live header.
+   */
+  private carveAligned(fb: number, fbSize: number, blockSize: number, align: number, requested: number): number {
+    const u32 = this.u32;
+    let block = fb;
+    const misalign = (fb + HEADER_BYTES) % align;
+    if (misalign !== 0) {
+      // The gap is a multiple of 8; one of 8 bytes cannot hold a free block, so the payload
+      // moves one alignment further, making the gap at most align + 8.
+      let gap = align - misalign;
+      if (gap < MIN_BLOCK_BYTES) gap += align;
+      block = fb + gap;
+    }
+    const after = fb + fbSize;
+    const tailSize = after - block - blockSize;
+    const size = tailSize >= MIN_BLOCK_BYTES ? blockSize : blockSize + tailSize;
+    const slack = size - HEADER_BYTES - TRAILER_BYTES - requested;
+    u32[(block + size - T_INFO_FROM_END) >>> 2] = trailerWord(block, size, slack, 31 - Math.clz32(align));
+    if (tailSize >= MIN_BLOCK_BYTES) {
+      const tail = block + size;
+      u32[(tail + B_PREV_PHYS) >>> 2] = block;
+      u32[(tail + B_SIZE) >>> 2] = tailSize;
+    }
+    if (block !== fb) {
+      u32[(block + B_SIZE) >>> 2] = size;
+      u32[(fb + B_SIZE) >>> 2] = block - fb;
+      this.writeLiveHeader(block, fb, size, EXTENDED_SLACK);
+    } else {
+      this.writeLiveHeader(fb, addressOfWord(u32[(fb + B_PREV_PHYS) >>> 2]!), size, EXTENDED_SLACK);
+    }
+    if (tailSize >= MIN_BLOCK_BYTES) this.setPrevPhys(after, block + size);
+    else if (block !== fb) this.setPrevPhys(after, block);
+    if (block !== fb) this.lists.insert(fb, block - fb);
+    if (tailSize >= MIN_BLOCK_BYTES) this.lists.insert(block + size, tailSize);
+    const used = u32[this.sUsed]! + size;
+    u32[this.sUsed] = used;
+    if (used > u32[this.sPeak]!) u32[this.sPeak] = used;
+    u32[this.sRequested] = u32[this.sRequested]! + requested;
+    u32[this.sLive] = u32[this.sLive]! + 1;
+    u32[this.sAligned] = u32[this.sAligned]! + 1;
     return block + HEADER_BYTES;
   }
 
   /**
    * Frees the block at `address`, merging it at once with its free physical neighbours.
-   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   * Stores: the neighbours leave their lists; the block's size word without USED (grown over
+   * a free next block) is the commit that frees it; a free previous block's size then grows
+   * over it; prevPhys words; the merged block goes on its list.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block;
+   *   `HeapCorrupted` when a free neighbour's header or links are damaged
    */
   release(address: number): void {
-    const b = findLiveBlock(this.u32, address, this.arenaStart, this.arenaEnd);
-    if (b === 0) throw notAllocated(address);
     const u32 = this.u32;
+    const b = findLiveBlock(u32, address, this.arenaStart, this.arenaEnd);
+    if (b === 0) throw notAllocated(address);
     const prevWord = u32[(b + B_PREV_PHYS) >>> 2]!;
     const sizeWord = u32[(b + B_SIZE) >>> 2]!;
     const size = sizeOfWord(sizeWord);
-    u32[this.sUsed] = u32[this.sUsed]! - size;
-    u32[this.sRequested] = u32[this.sRequested]! - (size - HEADER_BYTES - slackOfWords(prevWord, sizeWord));
-    u32[this.sLive] = u32[this.sLive]! - 1;
+    if (this.checked) this.checkNeighbours(b, size);
+    const slack = slackOfWords(prevWord, sizeWord);
+    const extended = slack === EXTENDED_SLACK;
+    const requested = extended ? this.alignedRequested(b, size) : size - HEADER_BYTES - slack;
     const prev = addressOfWord(prevWord);
-    let start = b;
-    let merged = size;
     const prevSizeWord = u32[(prev + B_SIZE) >>> 2]!;
-    if ((prevSizeWord & USED) === 0) {
-      this.lists.remove(prev, prevSizeWord);
-      start = prev;
-      merged += prevSizeWord;
-      // This header now lies inside a free block: its USED bit must go, so that it can never
-      // pass for a live block again (a second free of `address` must fail).
-      u32[(b + B_SIZE) >>> 2] = 0;
-    } else {
-      u32[(b + B_PREV_PHYS) >>> 2] = prev;
-    }
+    const prevFree = (prevSizeWord & USED) === 0;
+    // findLiveBlock has seen the previous block end here; a free one must be well formed too.
+    if (prevFree && ((prevSizeWord & SIZE_FLAG_BITS) !== 0 || prevSizeWord < MIN_BLOCK_BYTES)) throw this.badFree(prev, prevSizeWord);
     const next = b + size;
     const nextSizeWord = u32[(next + B_SIZE) >>> 2]!;
-    if ((nextSizeWord & USED) === 0) {
-      this.lists.remove(next, nextSizeWord);
-      merged += nextSizeWord;
+    const nextFree = (nextSizeWord & USED) === 0;
+    if (nextFree && !this.freeBlockFits(next, nextSizeWord)) throw this.badFree(next, nextSizeWord);
+    const lists = this.lists;
+    if (prevFree) lists.remove(prev, prevSizeWord);
+    if (nextFree) lists.remove(next, nextSizeWord);
+    const own = nextFree ? size + nextSizeWord : size;
+    // The commit: without USED this header can never pass for a live block again, so a
+    // second free of `address` fails, even once the header lies inside a merged block.
+    u32[(b + B_SIZE) >>> 2] = own;
+    let start = b;
+    let merged = own;
+    if (prevFree) {
+      merged = prevSizeWord + own;
+      u32[(prev + B_SIZE) >>> 2] = merged;
+      start = prev;
+    } else {
+      // A free block's prevPhys word has no slack bits.
+      u32[(b + B_PREV_PHYS) >>> 2] = prev;
     }
-    u32[(start + B_SIZE) >>> 2] = merged;
-    this.lists.insert(start, merged);
     this.setPrevPhys(start + merged, start);
+    lists.insert(start, merged);
+    u32[this.sUsed] = u32[this.sUsed]! - size;
+    u32[this.sRequested] = u32[this.sRequested]! - requested;
+    u32[this.sLive] = u32[this.sLive]! - 1;
+    if (extended) u32[this.sAligned] = u32[this.sAligned]! - 1;
   }
 
   /**
-   * Bytes usable at `address`: the block size minus its header.
+   * Bytes usable at `address`: the block size minus its header (and its trailer).
    * @throws AllocError `NotAllocated` when `address` is not the start of a live block
    */
   usableSize(address: number): number {
-    const b = findLiveBlock(this.u32, address, this.arenaStart, this.arenaEnd);
+    const u32 = this.u32;
+    const b = findLiveBlock(u32, address, this.arenaStart, this.arenaEnd);
     if (b === 0) throw notAllocated(address);
-    return sizeOfWord(this.u32[(b + B_SIZE) >>> 2]!) - HEADER_BYTES;
+    const sizeWord = u32[(b + B_SIZE) >>> 2]!;
+    const extended = slackOfWords(u32[(b + B_PREV_PHYS) >>> 2]!, sizeWord) === EXTENDED_SLACK;
+    return sizeOfWord(sizeWord) - HEADER_BYTES - (extended ? TRAILER_BYTES : 0);
   }
 
   /**
-   * The size asked for when the block was made (or last resized), from its slack bits.
-   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   * The size asked for when the block was made (or last resized), from its slack.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block;
+   *   `HeapCorrupted` when an over-aligned block's trailer is damaged
    */
   requestedSize(address: number): number {
-    const b = findLiveBlock(this.u32, address, this.arenaStart, this.arenaEnd);
+    const u32 = this.u32;
+    const b = findLiveBlock(u32, address, this.arenaStart, this.arenaEnd);
     if (b === 0) throw notAllocated(address);
-    const prevWord = this.u32[(b + B_PREV_PHYS) >>> 2]!;
-    const sizeWord = this.u32[(b + B_SIZE) >>> 2]!;
-    return sizeOfWord(sizeWord) - HEADER_BYTES - slackOfWords(prevWord, sizeWord);
+    const sizeWord = u32[(b + B_SIZE) >>> 2]!;
+    const size = sizeOfWord(sizeWord);
+    const slack = slackOfWords(u32[(b + B_PREV_PHYS) >>> 2]!, sizeWord);
+    return slack === EXTENDED_SLACK ? this.alignedRequested(b, size) : size - HEADER_BYTES - slack;
+  }
+
+  /**
+   * The layout the live block at `address` may be freed with: exactly the size asked for
+   * (the slack is kept) and exactly the alignment it was allocated with: 8 for a plain block
+   * (`dealloc` raises smaller alignments to 8), the recorded one for an over-aligned block.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block;
+   *   `HeapCorrupted` when an over-aligned block's trailer is damaged
+   */
+  blockLayout(address: number): BlockLayout {
+    const u32 = this.u32;
+    const b = findLiveBlock(u32, address, this.arenaStart, this.arenaEnd);
+    if (b === 0) throw notAllocated(address);
+    const prevWord = u32[(b + B_PREV_PHYS) >>> 2]!;
+    const sizeWord = u32[(b + B_SIZE) >>> 2]!;
+    const size = sizeOfWord(sizeWord);
+    const slack = slackOfWords(prevWord, sizeWord);
+    if (slack !== EXTENDED_SLACK) {
+      const requested = size - HEADER_BYTES - slack;
+      return { minSize: requested, maxSize: requested, minAlign: GRANULARITY, maxAlign: GRANULARITY };
+    }
+    const trailer = this.trailerOf(b, size);
+    const requested = size - HEADER_BYTES - TRAILER_BYTES - (trailer & TRAILER_SLACK_MASK);
+    const align = 2 ** ((trailer >>> TRAILER_ALIGN_SHIFT) & TRAILER_ALIGN_MASK);
+    return { minSize: requested, maxSize: requested, minAlign: align, maxAlign: align };
   }
 
   /**
    * Resizes the block at `address` without moving it: a shrink splits off the tail (or
    * gives it to a free next block); a growth takes what it needs of a free next block.
-   * Returns false, changing nothing, when the next block is live or too small.
-   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   * Returns false, changing nothing, when the next block is live or too small, and for the
+   * one growth the trailer of an over-aligned block cannot make (8 bytes, into a free next
+   * block: the trailer would land on that block's size word, which tiles the pool until
+   * the commit). Stores: a free next block leaves its list; the header of the block split
+   * off (and the trailer at the new end); the block's header, whose size word is the commit;
+   * the prevPhys after; the split-off block goes on its list.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block;
+   *   `HeapCorrupted` when the free next block's header or links are damaged
    */
   resizeInPlace(address: number, size: number): boolean {
-    const b = findLiveBlock(this.u32, address, this.arenaStart, this.arenaEnd);
+    const u32 = this.u32;
+    const b = findLiveBlock(u32, address, this.arenaStart, this.arenaEnd);
     if (b === 0) throw notAllocated(address);
     if (size > MAX_BLOCK_BYTES) return false;
-    const u32 = this.u32;
-    const wanted = blockSizeFor(size);
     const prevWord = u32[(b + B_PREV_PHYS) >>> 2]!;
     const sizeWord = u32[(b + B_SIZE) >>> 2]!;
     const oldSize = sizeOfWord(sizeWord);
-    const oldRequested = oldSize - HEADER_BYTES - slackOfWords(prevWord, sizeWord);
+    if (this.checked) this.checkNeighbours(b, oldSize);
+    const slack = slackOfWords(prevWord, sizeWord);
+    const extended = slack === EXTENDED_SLACK;
+    const trailer = extended ? this.trailerOf(b, oldSize) : 0;
+    const overhead = extended ? HEADER_BYTES + TRAILER_BYTES : HEADER_BYTES;
+    const oldRequested = oldSize - overhead - (extended ? trailer & TRAILER_SLACK_MASK : slack);
+    const wanted = blockSizeFor(size) + overhead - HEADER_BYTES;
     const next = b + oldSize;
     const nextSizeWord = u32[(next + B_SIZE) >>> 2]!;
     const nextFree = (nextSizeWord & USED) === 0;
+    if (nextFree && !this.freeBlockFits(next, nextSizeWord)) throw this.badFree(next, nextSizeWord);
     const available = nextFree ? oldSize + nextSizeWord : oldSize;
     if (wanted > available) return false;
     let newSize = oldSize;
-    if (nextFree && wanted < available) {
+    let split = 0;
+    if (nextFree) {
       // Everything past `wanted` joins the free next block, which moves down (or grows
       // less): no tail is too small to give away when it has a free block to join.
-      this.lists.remove(next, nextSizeWord);
-      const rest = available - wanted;
-      newSize = wanted;
-      if (rest >= MIN_BLOCK_BYTES) {
-        this.writeFree(b + wanted, b, rest);
+      if (available - wanted >= MIN_BLOCK_BYTES) {
+        newSize = wanted;
+        split = available - wanted;
       } else {
         newSize = available;
-        this.setPrevPhys(b + available, b);
       }
-    } else if (nextFree) {
-      this.lists.remove(next, nextSizeWord);
-      newSize = available;
-      this.setPrevPhys(b + available, b);
     } else if (oldSize - wanted >= MIN_BLOCK_BYTES) {
       newSize = wanted;
-      this.writeFree(b + wanted, b, oldSize - wanted);
+      split = oldSize - wanted;
     }
-    this.writeLiveHeader(b, addressOfWord(prevWord), newSize, newSize - HEADER_BYTES - size);
+    if (extended && newSize - oldSize === GRANULARITY) return false;
+    const newSlack = newSize - overhead - size;
+    if (nextFree) this.lists.remove(next, nextSizeWord);
+    const end = b + available;
+    if (split !== 0) {
+      u32[(b + newSize + B_PREV_PHYS) >>> 2] = b;
+      u32[(b + newSize + B_SIZE) >>> 2] = split;
+    }
+    if (extended) {
+      // The trailer word is the commit when the size stays; the header's slack bits stay EXTENDED.
+      const alignLog2 = (trailer >>> TRAILER_ALIGN_SHIFT) & TRAILER_ALIGN_MASK;
+      u32[(b + newSize - T_INFO_FROM_END) >>> 2] = trailerWord(b, newSize, newSlack, alignLog2);
+      u32[(b + B_SIZE) >>> 2] = newSize | EXTENDED_SIZE_BITS | USED;
+    } else {
+      this.writeLiveHeader(b, addressOfWord(prevWord), newSize, newSlack);
+    }
+    if (split !== 0) {
+      this.setPrevPhys(end, b + newSize);
+      this.lists.insert(b + newSize, split);
+    } else if (newSize !== oldSize) {
+      this.setPrevPhys(end, b);
+    }
     const used = u32[this.sUsed]! + newSize - oldSize;
     u32[this.sUsed] = used;
     if (used > u32[this.sPeak]!) u32[this.sPeak] = used;
@@ -385,27 +554,124 @@ export class TlsfAllocator implements Backend {
 
   // --- header primitives ---------------------------------------------------------------------
 
-  /** Writes a live block's header with its slack split over the two words' low bits. */
+  /**
+   * Writes a live block's header with its slack split over the two words' low bits: the
+   * prevPhys word first, then the size word, which makes the block live (the commit).
+   */
   private writeLiveHeader(b: number, prev: number, size: number, slack: number): void {
     this.u32[(b + B_PREV_PHYS) >>> 2] = prev | (slack & PREV_SLACK_BITS);
     this.u32[(b + B_SIZE) >>> 2] = size | ((slack >>> 3) << 1) | USED;
-  }
-
-  /**
-   * Makes `[b, b + size)` a free block after `prev`, puts it on its list and points the next
-   * block back at it. The caller has made sure neither neighbour is free.
-   */
-  private writeFree(b: number, prev: number, size: number): void {
-    this.u32[(b + B_PREV_PHYS) >>> 2] = prev;
-    this.u32[(b + B_SIZE) >>> 2] = size;
-    this.lists.insert(b, size);
-    this.setPrevPhys(b + size, b);
   }
 
   /** Points block `b`'s prevPhys at `prev`, keeping `b`'s slack bits. */
   private setPrevPhys(b: number, prev: number): void {
     const index = (b + B_PREV_PHYS) >>> 2;
     this.u32[index] = prev | (this.u32[index]! & PREV_SLACK_BITS);
+  }
+
+  /**
+   * Whether free block `f` (a neighbour about to be merged) is well formed: a header without
+   * flag bits, at least a minimum block, inside the arena, and its size confirmed by the
+   * prevPhys of the block after it. Without this, a size damaged by an overflow would carry
+   * the merge (and the next block's prevPhys store) into blocks the damage never touched.
+   */
+  private freeBlockFits(f: number, sizeWord: number): boolean {
+    return (
+      (sizeWord & SIZE_FLAG_BITS) === 0 &&
+      sizeWord >= MIN_BLOCK_BYTES &&
+      f + sizeWord <= this.lastEnd &&
+      addressOfWord(this.u32[(f + sizeWord + B_PREV_PHYS) >>> 2]!) === f
+    );
+  }
+
+  /**
+   * The trailer word of over-aligned block `b` of `size` bytes.
+   * @throws AllocError `HeapCorrupted` when it is damaged (an overflow past the usable end)
+   */
+  private trailerOf(b: number, size: number): number {
+    const word = this.u32[(b + size - T_INFO_FROM_END) >>> 2]!;
+    if (!trailerValid(word, b, size)) {
+      throw heapCorrupted(`the alignment trailer ${hex(word)} of the block at ${hex(b)} is damaged (an overflow past its usable end?)`);
+    }
+    return word;
+  }
+
+  /** The size asked for of over-aligned block `b`, from its trailer. */
+  private alignedRequested(b: number, size: number): number {
+    return size - HEADER_BYTES - TRAILER_BYTES - (this.trailerOf(b, size) & TRAILER_SLACK_MASK);
+  }
+
+  private badFree(f: number, sizeWord: number): AllocError {
+    return heapCorrupted(
+      `the free block at ${hex(f)} has the header size word ${hex(sizeWord)}, which the blocks around it do not confirm ` +
+        `(an overflow into it?)`,
+    );
+  }
+
+  // --- checked mode ------------------------------------------------------------------------
+
+  /**
+   * Checked mode: free block `found`, about to be handed out, lies in a pool, is well formed
+   * and has live blocks on both sides that agree with it.
+   */
+  private checkHandOut(found: number): void {
+    const sizeWord = this.u32[(found + B_SIZE) >>> 2]!;
+    this.checkInPool(found, sizeOfWord(sizeWord));
+    this.checkFree(found, sizeWord);
+  }
+
+  /**
+   * Checked mode: live block `b` of `size` bytes (its prevPhys links checked both ways by
+   * `findLiveBlock`) lies in a pool, the counters can account for it, and each free neighbour
+   * is well formed with a live block on its far side.
+   */
+  private checkNeighbours(b: number, size: number): void {
+    const u32 = this.u32;
+    this.checkInPool(b, size);
+    if (u32[this.sLive] === 0 || u32[this.sUsed]! < size) {
+      throw heapCorrupted(`the counters (${u32[this.sLive]!} live blocks, ${u32[this.sUsed]!} bytes used) cannot hold the block at ${hex(b)}`);
+    }
+    const prev = addressOfWord(u32[(b + B_PREV_PHYS) >>> 2]!);
+    const prevSizeWord = u32[(prev + B_SIZE) >>> 2]!;
+    if ((prevSizeWord & USED) === 0) this.checkFree(prev, prevSizeWord);
+    const nextSizeWord = u32[(b + size + B_SIZE) >>> 2]!;
+    if ((nextSizeWord & USED) === 0) this.checkFree(b + size, nextSizeWord);
+  }
+
+  /**
+   * Checked mode: free block `f` is well formed (no flag or slack bits, at least a minimum
+   * block, its size confirmed by the next block's prevPhys), and both physical neighbours are
+   * live (free neighbours are always merged) and agree with it.
+   */
+  private checkFree(f: number, sizeWord: number): void {
+    const u32 = this.u32;
+    if (!this.freeBlockFits(f, sizeWord)) throw this.badFree(f, sizeWord);
+    if ((u32[(f + sizeWord + B_SIZE) >>> 2]! & USED) === 0) {
+      throw heapCorrupted(`free block ${hex(f)} is followed by the free block ${hex(f + sizeWord)} (a missed merge)`);
+    }
+    const prevWord = u32[(f + B_PREV_PHYS) >>> 2]!;
+    const prevSizeWord = u32[(prevWord + B_SIZE) >>> 2];
+    if ((prevWord & PREV_SLACK_BITS) !== 0 || prevWord < this.arenaStart || prevWord >= f || prevSizeWord === undefined) {
+      throw heapCorrupted(`free block ${hex(f)} has the prevPhys word ${hex(prevWord)}, which is no block before it`);
+    }
+    if ((prevSizeWord & USED) === 0 || prevWord + sizeOfWord(prevSizeWord) !== f) {
+      throw heapCorrupted(
+        `the block ${hex(prevWord)} before free block ${hex(f)} has the size word ${hex(prevSizeWord)}: ` +
+          `it should be a live block ending at ${hex(f)}`,
+      );
+    }
+  }
+
+  /** Checked mode: `[b, b + size)` lies between the sentinels of one pool. */
+  private checkInPool(b: number, size: number): void {
+    const u32 = this.u32;
+    const count = u32[this.sPoolCount]!;
+    for (let i = 0; i < count && i < TLSF_MAX_POOLS; i++) {
+      const start = u32[this.sPools + i * (POOL_ENTRY_BYTES >>> 2) + (PE_START >>> 2)]!;
+      const end = u32[this.sPools + i * (POOL_ENTRY_BYTES >>> 2) + (PE_END >>> 2)]!;
+      if (b >= start + FRONT_SENTINEL_BYTES && b + size <= end - END_SENTINEL_BYTES) return;
+    }
+    throw heapCorrupted(`the block at ${hex(b)} of ${size} bytes lies in no pool`);
   }
 
   // --- accounting ----------------------------------------------------------------------------
@@ -415,7 +681,7 @@ export class TlsfAllocator implements Backend {
     return this.u32[this.sTotal]!;
   }
 
-  /** Sizes of live blocks, headers and slack included. */
+  /** Sizes of live blocks, headers, trailers and slack included. */
   usedBytes(): number {
     return this.u32[this.sUsed]!;
   }
@@ -427,22 +693,25 @@ export class TlsfAllocator implements Backend {
 
   /**
    * The counters, plus the largest request `malloc` would serve now (the head of the
-   * highest non-empty list). `metadataBytes` counts the 8-byte header of each live block and
-   * each pool's two sentinels; the control state lives outside the arena and is not counted.
-   * `grantedBytes` is exact without a counter of its own: every live block has one header.
+   * highest non-empty list). `metadataBytes` counts the 8-byte header of each live block, the
+   * 8-byte trailer of each over-aligned one and each pool's two sentinels; the control state
+   * lives outside the arena and is not counted. `grantedBytes` is exact without a counter of
+   * its own: every live block has one header, and the aligned ones a trailer.
+   * @throws AllocError `HeapCorrupted` when the highest list's head is damaged
    */
   stats(): BackendStats {
     const u32 = this.u32;
     const live = u32[this.sLive]!;
     const used = u32[this.sUsed]!;
+    const metadata = live * HEADER_BYTES + u32[this.sAligned]! * TRAILER_BYTES;
     return {
       totalBytes: u32[this.sTotal]!,
       usedBytes: used,
       peakUsedBytes: u32[this.sPeak]!,
       peakUsedSampled: false,
       requestedBytes: u32[this.sRequested]!,
-      grantedBytes: used - live * HEADER_BYTES,
-      metadataBytes: live * HEADER_BYTES + u32[this.sPoolCount]! * POOL_OVERHEAD_BYTES,
+      grantedBytes: used - metadata,
+      metadataBytes: metadata + u32[this.sPoolCount]! * POOL_OVERHEAD_BYTES,
       largestFreeBlock: this.lists.largestServable(),
       liveBlocks: live,
       freeBlocks: u32[this.sFree]!,
@@ -456,5 +725,15 @@ export class TlsfAllocator implements Backend {
    */
   check(): CheckReport {
     return checkHeap(this.u32, this.stateOffset, this.arenaStart, this.arenaEnd);
+  }
+
+  /**
+   * Rebuilds the lists, bitmaps, prevPhys words and counters from the block headers after a
+   * thread died holding the heap lock (see "What a dead thread leaves" in tlsf-layout.ts).
+   * @throws AllocError `HeapCorrupted` when the control state or a pool's headers are broken
+   *   (sizes that do not tile the pool): then there is nothing sound to rebuild from
+   */
+  recover(_cause: RepairCause): BackendRepair {
+    return recoverHeap(this.u32, this.stateOffset, this.arenaStart, this.arenaEnd);
   }
 }

@@ -9,18 +9,19 @@
  *  control state (u32 words at ctx.stateOffset)
  *  0     magic 'TLSF' (ST_MAGIC)              written by init; check() refuses state without it
  *  4     first-level bitmap (ST_FL_BITMAP)    bit f set <=> second-level bitmap f is not 0
- *  8     pools in the table (ST_POOL_COUNT)
+ *  8     pools in the table (ST_POOL_COUNT)   entries below it are complete (written first)
  *  12    totalBytes (ST_TOTAL)                pool bytes minus sentinels: what usedBytes can reach
- *  16    usedBytes (ST_USED)                  sizes of live blocks, headers included
+ *  16    usedBytes (ST_USED)                  sizes of live blocks, headers and trailers included
  *  20    peakUsedBytes (ST_PEAK)
  *  24    requestedBytes (ST_REQUESTED)        sizes callers asked for, over live blocks
  *  28    liveBlocks (ST_LIVE)
  *  32    freeBlocks (ST_FREE)                 = blocks on all free lists
- *  36    reserved, zero
+ *  36    alignedBlocks (ST_ALIGNED)           live blocks that carry an alignment trailer
+ *  40    reserved, zero
  *  64    second-level bitmaps (ST_SL_BITMAPS): FL_COUNT words; bit s of word f set <=> list
  *        (f, s) is not empty
  *  164   free-list heads (ST_LIST_HEADS): FL_COUNT x SL_COUNT words, list (f, s) at index
- *        f * SL_COUNT + s; 0 = empty
+ *        f * SL_COUNT + s; 0 = empty, else a free block whose previous link is 0
  *  3364  pool table (ST_POOLS): TLSF_MAX_POOLS x { +0 start, +4 end }, both 8-aligned
  *  3876  end (STATE_BYTES)
  *
@@ -35,6 +36,13 @@
  *  +4 u32 size | (slack >> 3) << 1 | USED       +4 u32 size
  *  +8 payload ...                               +8 u32 next free block in its list (0 = last)
  *                                               +12 u32 previous free block (0 = list head)
+ *
+ *  an over-aligned used block (allocated with an alignment above 8): slack field EXTENDED
+ *  +0 u32 prevPhys | 7                          both words' slack bits all set: a value no
+ *  +4 u32 size | 6 | USED                       plain slack takes (those are 0..MAX_SLACK)
+ *  +8 payload ... (size - 16 bytes usable)
+ *  size - 8: u32 reserved (not written)
+ *  size - 4: u32 trailer (T_INFO)               check (22 bits) | log2(align) << 5 | slack
  * ```
  *
  * The header has no spare word for a tag, so the low bits of both words carry the slack
@@ -44,6 +52,60 @@
  * address, so the bit would only repeat that header's USED bit; its room holds slack instead.
  * A live block needs 8 bytes of header; a free block must also hold its two links, hence
  * MIN_BLOCK_BYTES = 16.
+ *
+ * The five slack bits hold 32 values and plain slack needs 17, so one spare value (EXTENDED)
+ * says "this block records its alignment": an allocation aligned above 8 bytes takes 8 more
+ * bytes, whose last word records its slack and log2(alignment) with a check of block address,
+ * size and contents. That is the only room the format has for an alignment; plain blocks (the
+ * 8-aligned `malloc` path) pay nothing, and over-aligned ones already give up to
+ * align + 8 bytes of gap to the free lists. The trailer is one word so that rewriting it (an
+ * in-place resize that keeps the size) is a single store.
+ *
+ * ## What a dead thread leaves, and how `recover` rebuilds
+ *
+ * A thread may die between any two stores. The one record `recover` trusts is the chain of
+ * size words: **the headers tile each pool from its front sentinel to its end sentinel at
+ * every store of every operation**. A size word changes in one store, and every header it
+ * exposes (a tail split off, the block an aligned carve leaves after its gap, the free block
+ * a shrink gives back) is written first, inside memory the old size still covers; the size
+ * word that exposes them is the commit. A block is live exactly when its size word says
+ * USED; that word, too, is written last. So:
+ *
+ * | operation          | stores, in order (the commit in capitals)                           |
+ * |--------------------|---------------------------------------------------------------------|
+ * | malloc             | unlink the free block; tail header; trailer (aligned); prevPhys     |
+ * |                    | word; SIZE WORD | USED; next block's prevPhys; list the tail; counts |
+ * | malloc with a gap  | as above, but before the live header: the block's size word as a    |
+ * |                    | free block, then the free block's SIZE = GAP (the gap, the block    |
+ * |                    | and the tail are three free blocks), then SIZE | USED; list the gap |
+ * | free               | unlink free neighbours; SIZE WORD without USED (and merged with a   |
+ * |                    | free next block); if the previous block is free, ITS SIZE grows     |
+ * |                    | over both; prevPhys words; list the merged block; counts            |
+ * | realloc in place   | unlink a free next block; the header of the free block split off    |
+ * |                    | (and the trailer at the new end); prevPhys word; SIZE WORD; the     |
+ * |                    | next block's prevPhys; list the split-off block; counts             |
+ * | addMemory          | both sentinels and the free block; the pool entry; the POOL COUNT;  |
+ * |                    | list the block; totalBytes                                          |
+ *
+ * What a death can leave, then, is only this: free blocks that are on no list or still on one
+ * (a list, a bitmap or a link half updated), adjacent free blocks (a free that died before
+ * its merge), stale prevPhys words, stray slack bits in a free block's header (a carve that
+ * died between the two header words), a live block nobody was given (a malloc that died
+ * after its commit: it stays live, a leak the caller's death caused, not a loss), counters
+ * off, and one torn slack: a plain block resized with the same size, dead between its two
+ * header words, has the new slack's low bits and the old one's high bits. `recover`
+ * (recovery.ts) walks each pool by size words, checks that they tile it, and rewrites every
+ * thing else from that walk: each run of free blocks becomes one free block, every prevPhys
+ * word is set to the block before it (keeping live blocks' slack bits), a torn slack that
+ * is out of range loses its low bits (what is left is at most the old slack, so valid), the
+ * lists are relinked (keeping the order of each old list as far as it is still valid, so a
+ * recovery of an intact heap changes nothing) with both bitmaps, and every counter is
+ * recounted. Nothing is lost: every byte of every pool is in a live or a free block. A
+ * `recover` that dies itself leaves the headers tiling too (it only merges whole blocks), so
+ * it can simply run again.
+ *
+ * An operation that finds corruption (`HeapCorrupted`) stops where it is, as a dying thread
+ * would: the stores before it kept the headers tiling.
  */
 
 // --- the two levels ------------------------------------------------------------------------
@@ -115,6 +177,27 @@ export const PREV_SLACK_BITS = 7;
  */
 export const MAX_SLACK = 16;
 
+/**
+ * The slack field (both words' slack bits, all set) of a live block that carries an
+ * alignment trailer; its slack is in the trailer. No plain slack reaches it.
+ */
+export const EXTENDED_SLACK = 31;
+/** The prevPhys-word bits of an EXTENDED header. */
+export const EXTENDED_PREV_BITS = PREV_SLACK_BITS;
+/** The size-word bits (besides USED) of an EXTENDED header. */
+export const EXTENDED_SIZE_BITS = SIZE_SLACK_BITS;
+/** Bytes an over-aligned block gives its trailer, at its end; its usable size is 16 below its size. */
+export const TRAILER_BYTES = 8;
+/** Offset of the trailer word back from the block's end (the block's last word). */
+export const T_INFO_FROM_END = 4;
+/** Trailer bits holding the slack (0..MAX_SLACK). */
+export const TRAILER_SLACK_MASK = 0x1f;
+/** Trailer bits holding log2 of the alignment (4..30), after shifting by TRAILER_ALIGN_SHIFT. */
+export const TRAILER_ALIGN_SHIFT = 5;
+export const TRAILER_ALIGN_MASK = 0x1f;
+/** Trailer bits holding the check of block address, size and the fields. */
+export const TRAILER_CHECK_MASK = 0xffff_fc00;
+
 /** Bytes of a pool's front sentinel (a bare header, whose size field says 8). */
 export const FRONT_SENTINEL_BYTES = 8;
 /** Bytes of a pool's end sentinel (a bare header, whose size field says 0). */
@@ -152,6 +235,8 @@ export const ST_REQUESTED = 24;
 export const ST_LIVE = 28;
 /** Offset of the number of free blocks (all on lists). */
 export const ST_FREE = 32;
+/** Offset of the number of live blocks with an alignment trailer (slack field EXTENDED). */
+export const ST_ALIGNED = 36;
 /** Offset of the FL_COUNT second-level bitmaps. */
 export const ST_SL_BITMAPS = 64;
 /** Offset of the LIST_COUNT free-list heads. */
@@ -184,4 +269,30 @@ export function addressOfWord(prevWord: number): number {
 /** A live block's slack, from its two header words. */
 export function slackOfWords(prevWord: number, sizeWord: number): number {
   return (prevWord & PREV_SLACK_BITS) | ((sizeWord & SIZE_SLACK_BITS) << 2);
+}
+
+/**
+ * The trailer word of an over-aligned block at `block` of `size` bytes: its slack and
+ * log2(alignment), with a check that depends on both and on the block's address and size, so
+ * that an overflow into the trailer, or a stale trailer left at another block's end, is seen.
+ */
+export function trailerWord(block: number, size: number, slack: number, alignLog2: number): number {
+  const fields = slack | (alignLog2 << TRAILER_ALIGN_SHIFT);
+  let h = Math.imul(block ^ (fields << 16), 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 15) ^ size, 0x85ebca6b);
+  h ^= h >>> 13;
+  return ((h & TRAILER_CHECK_MASK) | fields) >>> 0;
+}
+
+/** Whether `word` is a valid trailer for the block at `block` of `size` bytes. */
+export function trailerValid(word: number, block: number, size: number): boolean {
+  const slack = word & TRAILER_SLACK_MASK;
+  const alignLog2 = (word >>> TRAILER_ALIGN_SHIFT) & TRAILER_ALIGN_MASK;
+  return (
+    word === trailerWord(block, size, slack, alignLog2) &&
+    slack <= MAX_SLACK &&
+    slack <= size - HEADER_BYTES - TRAILER_BYTES &&
+    alignLog2 > GRANULARITY_LOG2 &&
+    alignLog2 <= 30
+  );
 }

@@ -216,9 +216,11 @@ describe('alignment', () => {
       expect(tail.free).toBe(true);
       const address = tlsf.allocate(24, align);
       expect(address % align, `align ${align}`).toBe(0);
-      // Only the block itself is taken: no gap leaks into it.
-      expect(tlsf.usedBytes() - used).toBe(32);
+      // Only the block itself is taken (header, 24 bytes and the 8-byte alignment trailer):
+      // no gap leaks into it.
+      expect(tlsf.usedBytes() - used).toBe(40);
       expect(tlsf.usableSize(address)).toBe(24);
+      expect(tlsf.blockLayout(address)).toEqual({ minSize: 24, maxSize: 24, minAlign: align, maxAlign: align });
       if ((tail.address + 8) % align === 0) {
         expect(address).toBe(tail.address + 8);
       } else {
