@@ -127,6 +127,7 @@ export class BuddyBlocks {
     this.pools.validate(start, size, 'init');
     const first = this.stateOffset >>> 2;
     this.u32.fill(0, first, first + (STATE_BYTES >>> 2));
+    this.pools.forget();
     this.addPool(start, size, 'init');
     this.u32[this.sMagic] = BUDDY_MAGIC;
   }

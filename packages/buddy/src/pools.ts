@@ -37,6 +37,14 @@ export class Pools {
   private readonly sTotalPages: number;
   /** Word index of the first pool entry. */
   private readonly table: number;
+  /**
+   * Pool 0's mapStart, blocksStart and end, read once it is published (-1 before): a pool
+   * entry never changes once the count publishes it, so every lookup can try the first pool
+   * without touching the table, and a heap made in one piece never reads it again.
+   */
+  private map0 = -1;
+  private blocks0 = 0;
+  private end0 = 0;
 
   /** Binds to the pool table in the control state at `stateOffset` (a multiple of 4). */
   constructor(u8: Uint8Array, u32: Uint32Array, stateOffset: number, arenaStart: number, arenaEnd: number) {
@@ -59,8 +67,15 @@ export class Pools {
 
   /** The pool whose block area holds `address`; -1 when none does. */
   find(address: number): number {
+    if (address >= this.blocks0 && address < this.end0) return 0;
+    return this.findInTable(address);
+  }
+
+  /** `find` through the table (and the first pool's cache filled once it is published). */
+  private findInTable(address: number): number {
     const u32 = this.u32;
     const count = u32[this.sCount]!;
+    if (count > 0 && this.map0 < 0) this.cacheFirst();
     for (let pool = 0, entry = this.table; pool < count; pool++, entry += POOL_ENTRY_BYTES >>> 2) {
       if (address >= u32[entry + (PE_BLOCKS_START >>> 2)]! && address < u32[entry + (PE_END >>> 2)]!) return pool;
     }
@@ -154,13 +169,29 @@ export class Pools {
    * One comparison per pool before the match: a heap made in one piece matches at once.
    */
   holds(mapStart: number, block: number, bytes: number): boolean {
+    if (mapStart === this.map0) return block >= this.blocks0 && block + bytes <= this.end0;
     const u32 = this.u32;
+    if (this.map0 < 0 && u32[this.sCount]! > 0) this.cacheFirst();
     for (let entry = this.table, left = u32[this.sCount]!; left > 0; left--, entry += POOL_ENTRY_BYTES >>> 2) {
       if (u32[entry + (PE_MAP_START >>> 2)] === mapStart) {
         return block >= u32[entry + (PE_BLOCKS_START >>> 2)]! && block + bytes <= u32[entry + (PE_END >>> 2)]!;
       }
     }
     return false;
+  }
+
+  /** Reads pool 0 into the cache; call once the count says it is published. */
+  private cacheFirst(): void {
+    this.map0 = this.mapStart(0);
+    this.blocks0 = this.blocksStart(0);
+    this.end0 = this.end(0);
+  }
+
+  /** Forgets the first pool (`init` formats the table afresh). */
+  forget(): void {
+    this.map0 = -1;
+    this.blocks0 = 0;
+    this.end0 = 0;
   }
 
   /** Rewrites the byte totals from the table (recovery). */
