@@ -270,8 +270,8 @@ export class FreeLists {
     if (head !== 0) {
       const size = u32[(head + B_SIZE) >>> 2]!;
       if (listOf(size) !== list) throw heapCorrupted(`free list ${list} is headed by ${hex(head)}, whose size ${size} belongs on list ${listOf(size)}`);
+      if (u32[this.freeCount] === 0) throw heapCorrupted(`free list ${list} has a head but the free-block count is 0`);
     }
-    if (u32[this.freeCount] === 0) throw heapCorrupted(`free list ${list} has a head but the free-block count is 0`);
   }
 
   // --- errors (built off the hot paths) ----------------------------------------------------

@@ -22,16 +22,16 @@ export interface Fixture {
 
 /**
  * A fresh heap: an arena of `arenaBytes` after the control region, and one pool of
- * `poolBytes` at the arena start (none when 0).
+ * `poolBytes` at the arena start (none when 0); in checked mode when `checked`.
  */
-export function makeTlsf(arenaBytes = 8 * MiB, poolBytes = arenaBytes): Fixture {
-  const ctx = makeBackendContext({ arenaBytes });
+export function makeTlsf(arenaBytes = 8 * MiB, poolBytes = arenaBytes, checked = false): Fixture {
+  const ctx = makeBackendContext({ arenaBytes, checked });
   return attachTlsf(ctx, poolBytes);
 }
 
-/** Another thread's instance over the same state (no formatting). */
-export function secondInstance(fixture: Fixture): TlsfAllocator {
-  const ctx = makeBackendContext({ memory: fixture.memory, threadId: 2, arenaBytes: fixture.ctx.arenaEnd - fixture.ctx.arenaStart });
+/** Another thread's instance over the same state (no formatting), in checked mode when `checked`. */
+export function secondInstance(fixture: Fixture, checked = false): TlsfAllocator {
+  const ctx = makeBackendContext({ memory: fixture.memory, threadId: 2, arenaBytes: fixture.ctx.arenaEnd - fixture.ctx.arenaStart, checked });
   return tlsfBackend.create(ctx, tlsfBackend.normalizeOptions({})) as TlsfAllocator;
 }
 

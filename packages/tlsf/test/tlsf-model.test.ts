@@ -25,11 +25,14 @@ const op = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'add-pool' as const }) },
 );
 
-describe('TLSF against a model, after random sequences', () => {
+describe.each([
+  ['', false],
+  [' (checked mode: no false alarm)', true],
+] as const)('TLSF against a model, after random sequences%s', (_mode, checked) => {
   it('keeps every invariant, picks the block the two-level search names, and resizes in place whenever the neighbour allows', () => {
     fc.assert(
       fc.property(fc.array(op, { minLength: 1, maxLength: 80 }), (ops) => {
-        const { tlsf, walk, memory, ctx } = makeTlsf(8 * MiB, 2 * MiB);
+        const { tlsf, walk, memory, ctx } = makeTlsf(8 * MiB, 2 * MiB, checked);
         const u8 = memory.u8;
         const live = new Map<number, LiveBlock>();
         const freed = new Set<number>();
