@@ -4,7 +4,9 @@
  * of its slab or run, and the slab's class, in one read.
  *
  * Invariant kept here: every page of a run carries the run's owner word and run length 0,
- * except the first, which carries the length; free and unmanaged pages carry only their kind.
+ * except the first, which carries the length; free and unmanaged pages carry only their kind
+ * (and length 0). Each change is ordered so that a thread dying between two stores leaves a
+ * map that recovery reads right (see "What a dead thread leaves" in slab-layout.ts).
  */
 
 import { PAGE_SIZE } from '@heaplab/core';
@@ -88,28 +90,75 @@ export class PageMap {
   }
 
   /**
-   * Writes `owner` into the entries of `count` pages from `start` and the run length into
-   * the first. Every page carries the owner, so any address in the run leads to its start;
-   * only the first carries the length, so a walk meets each run once.
+   * Writes `owner` into the entries of `count` pages from `start`, then the run length into
+   * the first: every page carries the owner, so any address in the run leads to its start;
+   * only the first carries the length, so a walk meets each run once. The length is the last
+   * store, so a run whose first page has a length is marked whole (what recovery relies on);
+   * the other pages' lengths are 0 already, as on every free page.
    */
   markRun(start: number, count: number, owner: number): void {
     const u32 = this.u32;
     const first = this.entryWord(start);
     const end = first + count * PAGE_ENTRY_WORDS;
-    for (let entry = first; entry < end; entry += PAGE_ENTRY_WORDS) {
-      u32[entry] = owner;
-      u32[entry + RUN_PAGES] = 0;
-    }
+    for (let entry = first; entry < end; entry += PAGE_ENTRY_WORDS) u32[entry] = owner;
     u32[first + RUN_PAGES] = count;
   }
 
-  /** Marks the pages of `[start, end)` (page aligned) free. */
+  /**
+   * Gives the `count` pages of the run at `start` back to the free kind. The first page goes
+   * first, so from the first store on there is no run at `start`: the pages after it name a
+   * start that is no run, which recovery frees too.
+   */
+  freeRun(start: number, count: number): void {
+    const u32 = this.u32;
+    const first = this.entryWord(start);
+    const end = first + count * PAGE_ENTRY_WORDS;
+    u32[first] = PAGE_FREE;
+    u32[first + RUN_PAGES] = 0;
+    for (let entry = first + PAGE_ENTRY_WORDS; entry < end; entry += PAGE_ENTRY_WORDS) u32[entry] = PAGE_FREE;
+  }
+
+  /** Writes the length of the run at `start`, which publishes its new size (see `markRun`). */
+  setRunPages(start: number, count: number): void {
+    this.u32[this.entryWord(start) + RUN_PAGES] = count;
+  }
+
+  /**
+   * Writes `owner` into the entries of the pages of `[start, end)` (page aligned), leaving
+   * their lengths, which are 0: pages that are unmanaged, or a run's pages after its first.
+   */
+  markOwners(start: number, end: number, owner: number): void {
+    const u32 = this.u32;
+    const last = this.entryWord(end);
+    for (let entry = this.entryWord(start); entry < last; entry += PAGE_ENTRY_WORDS) u32[entry] = owner;
+  }
+
+  /** Marks the pages of `[start, end)` free; their lengths must be 0 already (see `markOwners`). */
   markFree(start: number, end: number): void {
+    this.markOwners(start, end, PAGE_FREE);
+  }
+
+  /** Marks the pages of `[start, end)` (page aligned) unmanaged again, as recovery undoes an addMemory. */
+  markUnmanaged(start: number, end: number): void {
     const u32 = this.u32;
     const last = this.entryWord(end);
     for (let entry = this.entryWord(start); entry < last; entry += PAGE_ENTRY_WORDS) {
-      u32[entry] = PAGE_FREE;
+      u32[entry] = PAGE_UNMANAGED;
       u32[entry + RUN_PAGES] = 0;
     }
+  }
+
+  /**
+   * True when the `count` pages from `start` lie in the arena and form the run `owner` says:
+   * each carries `owner`, the first carries `count` and the others 0. For checked mode.
+   */
+  isRun(start: number, count: number, owner: number): boolean {
+    const first = (start - this.arenaStart) >>> PAGE_SHIFT;
+    if (count < 1 || first + count > this.pages || this.u32[this.entryWord(start) + RUN_PAGES] !== count) return false;
+    const u32 = this.u32;
+    for (let entry = this.entryWord(start), n = 0; n < count; n++, entry += PAGE_ENTRY_WORDS) {
+      if (u32[entry] !== owner || (n !== 0 && u32[entry + RUN_PAGES] !== 0)) return false;
+    }
+    return true;
   }
 }

@@ -10,7 +10,7 @@
 
 import { PAGE_SIZE } from '@heaplab/core';
 
-import { MAX_CLASSES, SLAB_HEADER_FIXED_BYTES } from './slab-layout.js';
+import { MAX_CLASSES, SH_BITMAP, SLAB_HEADER_FIXED_BYTES } from './slab-layout.js';
 
 /** The largest object a slab holds; larger requests are page runs. */
 export const MAX_CLASS_BYTES = 8192;
@@ -55,18 +55,47 @@ export const CLASS_OBJECTS = new Uint32Array(CLASS_COUNT);
 export const CLASS_BITMAP_WORDS = new Uint32Array(CLASS_COUNT);
 /** Byte offset of the header in each class's slabs: right after the last object. */
 export const CLASS_HEADER_OFFSET = new Uint32Array(CLASS_COUNT);
+/**
+ * The alignment every object of each class has: the lowest set bit of its size (objects tile
+ * the page-aligned slab from its start), at most the page size.
+ */
+export const CLASS_ALIGN = new Uint32Array(CLASS_COUNT);
+/**
+ * Bits of each object's alignment code (slab-layout.ts): enough for codes 0 to
+ * log2(CLASS_ALIGN) - 3, rounded up to 1, 2 or 4 so no code straddles a word; 0 for a class
+ * whose objects are only 8-aligned.
+ */
+export const CLASS_CODE_BITS = new Uint8Array(CLASS_COUNT);
+/** `(1 << CLASS_CODE_BITS) - 1`: 0 for a class without codes, so one test skips them. */
+export const CLASS_CODE_MASK = new Uint8Array(CLASS_COUNT);
+/** log2 of the codes per word: object `i`'s code is in code word `i >> CLASS_CODE_INDEX_SHIFT`. */
+export const CLASS_CODE_INDEX_SHIFT = new Uint8Array(CLASS_COUNT);
+/** log2 of `CLASS_CODE_BITS`: the code's bit offset in its word is `(i & (per word - 1)) << this`. */
+export const CLASS_CODE_BIT_SHIFT = new Uint8Array(CLASS_COUNT);
+/** Word offset, from the header's first word, of each class's first code word. */
+export const CLASS_CODE_WORD = new Uint32Array(CLASS_COUNT);
+/** Code words in each class's slab header. */
+export const CLASS_CODE_WORDS = new Uint32Array(CLASS_COUNT);
 
-/** Bytes of a slab header for `objects` objects. */
-export function headerBytes(objects: number): number {
-  return SLAB_HEADER_FIXED_BYTES + 4 * Math.ceil(objects / 32);
+/** Bytes of a slab header for `objects` objects with `codeBits`-bit alignment codes. */
+export function headerBytes(objects: number, codeBits: number): number {
+  return SLAB_HEADER_FIXED_BYTES + 4 * Math.ceil(objects / 32) + 4 * Math.ceil((objects * codeBits) / 32);
 }
 
 /** Objects of `size` bytes that fit with their header in `pages` pages. */
-function objectsIn(size: number, pages: number): number {
+function objectsIn(size: number, pages: number, codeBits: number): number {
   const bytes = pages * PAGE_SIZE;
   let objects = Math.floor((bytes - SLAB_HEADER_FIXED_BYTES) / size);
-  while (objects > 0 && objects * size + headerBytes(objects) > bytes) objects--;
+  while (objects > 0 && objects * size + headerBytes(objects, codeBits) > bytes) objects--;
   return objects;
+}
+
+/** Code bits for objects aligned to `align`: codes 0 to log2(align) - 3, in 0, 1, 2 or 4 bits. */
+function codeBitsFor(align: number): number {
+  const largestCode = 28 - Math.clz32(align);
+  if (largestCode === 0) return 0;
+  const needed = 32 - Math.clz32(largestCode);
+  return needed === 1 ? 1 : needed === 2 ? 2 : 4;
 }
 
 // A class's slab is the smallest run of pages that holds at least MIN_SLAB_OBJECTS objects
@@ -75,10 +104,12 @@ function objectsIn(size: number, pages: number): number {
 // wasteful one. Small slabs keep little memory in partial and cached empty slabs.
 for (let cls = 0; cls < CLASS_COUNT; cls++) {
   const size = SIZES[cls]!;
+  const align = Math.min(size & -size, PAGE_SIZE);
+  const codeBits = codeBitsFor(align);
   let chosen = 0;
   let leastWaste = Infinity;
   for (let pages = 1; pages <= MAX_SLAB_PAGES; pages++) {
-    const objects = objectsIn(size, pages);
+    const objects = objectsIn(size, pages, codeBits);
     if (objects < MIN_SLAB_OBJECTS) continue;
     const waste = (pages * PAGE_SIZE - objects * size) / (pages * PAGE_SIZE);
     if (waste < leastWaste) {
@@ -87,11 +118,19 @@ for (let cls = 0; cls < CLASS_COUNT; cls++) {
     }
     if (waste <= TARGET_WASTE) break;
   }
-  const objects = objectsIn(size, chosen);
+  const objects = objectsIn(size, chosen, codeBits);
   CLASS_PAGES[cls] = chosen;
   CLASS_OBJECTS[cls] = objects;
   CLASS_BITMAP_WORDS[cls] = Math.ceil(objects / 32);
   CLASS_HEADER_OFFSET[cls] = objects * size;
+  CLASS_ALIGN[cls] = align;
+  CLASS_CODE_BITS[cls] = codeBits;
+  CLASS_CODE_MASK[cls] = (1 << codeBits) - 1;
+  const bitShift = codeBits === 4 ? 2 : codeBits === 2 ? 1 : 0;
+  CLASS_CODE_BIT_SHIFT[cls] = bitShift;
+  CLASS_CODE_INDEX_SHIFT[cls] = 5 - bitShift;
+  CLASS_CODE_WORD[cls] = (SH_BITMAP >>> 2) + CLASS_BITMAP_WORDS[cls]!;
+  CLASS_CODE_WORDS[cls] = Math.ceil((objects * codeBits) / 32);
 }
 
 /** Class of each size up to `TABLE_LIMIT`, indexed by `(size + 7) >>> 3`. */
@@ -126,4 +165,19 @@ export function alignedClassOf(size: number, align: number): number {
   let cls = classOf(size > align ? size : align);
   while (cls < CLASS_COUNT && CLASS_SIZE[cls]! % align !== 0) cls++;
   return cls < CLASS_COUNT ? cls : -1;
+}
+
+/**
+ * The smallest request size that an allocation with alignment code `code` (see slab-layout.ts)
+ * serves from class `cls`: with code 0, one byte more than the class below (0 for the first
+ * class); else one byte more than the largest smaller class whose size is a multiple of the
+ * alignment (0 when there is none), since `alignedClassOf` skips the classes between.
+ */
+export function smallestSizeOf(cls: number, code: number): number {
+  if (code === 0) return cls === 0 ? 0 : CLASS_SIZE[cls - 1]! + 1;
+  const align = 2 ** (code + 3);
+  for (let below = cls - 1; below >= 0; below--) {
+    if (CLASS_SIZE[below]! % align === 0) return CLASS_SIZE[below]! + 1;
+  }
+  return 0;
 }

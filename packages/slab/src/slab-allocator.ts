@@ -21,24 +21,36 @@ import {
   alignUp,
   type Backend,
   type BackendContext,
+  type BackendRepair,
   type BackendStats,
   BitmapPageAllocator,
+  type BlockLayout,
   checkArenaRange,
   type CheckReport,
   hex,
   MIN_ALIGN,
   PAGE_SIZE,
+  type RepairCause,
 } from '@heaplab/core';
 
 import { PageMap } from './page-map.js';
-import { alignedClassOf, CLASS_SIZE, classOf, MAX_CLASS_BYTES } from './size-classes.js';
-import { notAllocated, SlabCaches } from './slab-caches.js';
+import { alignedClassOf, CLASS_SIZE, classOf, MAX_CLASS_BYTES, smallestSizeOf } from './size-classes.js';
+import { corrupt, notAllocated, SlabCaches } from './slab-caches.js';
 import { checkSlabHeap } from './slab-check.js';
 import {
+  alignCode,
+  codeAlign,
+  OWNER_CLASS_SHIFT,
   OWNER_KIND_MASK,
+  ownerClass,
+  ownerStart,
   PAGE_LARGE,
   PAGE_SLAB,
+  PAGE_UNMANAGED,
   SLAB_MAGIC,
+  ST_ADDING_END,
+  ST_ADDING_POOLS,
+  ST_ADDING_START,
   ST_CLASSES,
   ST_LARGE_PAGES,
   ST_LARGE_RUNS,
@@ -55,6 +67,7 @@ import {
   STATE_BYTES,
 } from './slab-layout.js';
 import type { SlabOptions } from './slab-options.js';
+import { recoverSlabHeap } from './slab-recover.js';
 import { slabStats } from './slab-stats.js';
 
 /**
@@ -68,6 +81,10 @@ export class SlabAllocator implements Backend {
   readonly arenaStart: number;
   readonly arenaEnd: number;
   readonly stateOffset: number;
+  /** Checked mode: every operation verifies the slab or run it touches. */
+  readonly checked: boolean;
+  /** The `emptySlabs` option of this handle. */
+  readonly emptySlabs: number;
   /** The page layer, its state in the control state at `ST_PAGE_ALLOCATOR`. */
   readonly pages: BitmapPageAllocator;
   readonly map: PageMap;
@@ -84,6 +101,9 @@ export class SlabAllocator implements Backend {
   readonly sLargePages: number;
   readonly sSlabs: number;
   readonly sSlabPages: number;
+  readonly sAddingStart: number;
+  readonly sAddingEnd: number;
+  readonly sAddingPools: number;
   readonly sClasses: number;
 
   /**
@@ -116,6 +136,8 @@ export class SlabAllocator implements Backend {
     this.arenaStart = ctx.arenaStart;
     this.arenaEnd = ctx.arenaEnd;
     this.stateOffset = ctx.stateOffset;
+    this.checked = ctx.checked;
+    this.emptySlabs = options.emptySlabs;
     const base = ctx.stateOffset >>> 2;
     this.sMagic = base + (ST_MAGIC >>> 2);
     this.sPageMap = base + (ST_PAGE_MAP >>> 2);
@@ -128,6 +150,9 @@ export class SlabAllocator implements Backend {
     this.sLargePages = base + (ST_LARGE_PAGES >>> 2);
     this.sSlabs = base + (ST_SLABS >>> 2);
     this.sSlabPages = base + (ST_SLAB_PAGES >>> 2);
+    this.sAddingStart = base + (ST_ADDING_START >>> 2);
+    this.sAddingEnd = base + (ST_ADDING_END >>> 2);
+    this.sAddingPools = base + (ST_ADDING_POOLS >>> 2);
     this.sClasses = base + (ST_CLASSES >>> 2);
     this.pages = new BitmapPageAllocator(
       ctx.memory,
@@ -144,6 +169,7 @@ export class SlabAllocator implements Backend {
       { classes: this.sClasses, slabs: this.sSlabs, slabPages: this.sSlabPages },
       ctx.cookie,
       options.emptySlabs,
+      ctx.checked,
     );
   }
 
@@ -183,17 +209,40 @@ export class SlabAllocator implements Backend {
   }
 
   /**
-   * Adds the whole pages of `[start, start + size)` to the page layer.
+   * Adds the whole pages of `[start, start + size)` to the page layer. All or nothing: the
+   * range is checked first, then named in ST_ADDING_START until every page of it is managed,
+   * so recovery undoes one that a dead thread left half done (core records the pool only
+   * after this returns).
    * @throws AllocError `InvalidParam` when the state is not formatted or the range holds no
    *   whole page or lies outside the arena; `MemoryOverlap` when one of its pages is managed
    */
   addMemory(start: number, size: number): void {
-    if (this.u32[this.sMagic] !== SLAB_MAGIC) {
+    const u32 = this.u32;
+    if (u32[this.sMagic] !== SLAB_MAGIC) {
       throw new AllocError('InvalidParam', `slab state at ${hex(this.stateOffset)} is not formatted; call init first`);
     }
+    checkArenaRange(start, size, this.arenaStart, this.arenaEnd);
+    const first = alignUp(start, PAGE_SIZE);
+    const end = alignDown(start + size, PAGE_SIZE);
+    if (end <= first) {
+      throw new AllocError('InvalidParam', `addMemory: memory range ${hex(start)}..${hex(start + size)} holds no whole page`);
+    }
+    for (let page = first; page < end; page += PAGE_SIZE) {
+      if (this.map.ownerOf(page) !== PAGE_UNMANAGED) {
+        throw new AllocError(
+          'MemoryOverlap',
+          `memory range ${hex(start)}..${hex(start + size)} overlaps managed memory: the page at ${hex(page)} is already managed`,
+        );
+      }
+    }
+    const pools = u32[this.sPools]!;
+    u32[this.sAddingEnd] = end;
+    u32[this.sAddingPools] = pools;
+    u32[this.sAddingStart] = first;
     this.pages.addMemory(start, size);
-    this.map.markFree(alignUp(start, PAGE_SIZE), alignDown(start + size, PAGE_SIZE));
-    this.u32[this.sPools]!++;
+    this.map.markFree(first, end);
+    u32[this.sPools] = pools + 1;
+    u32[this.sAddingStart] = 0;
   }
 
   // --- blocks ----------------------------------------------------------------------------------
@@ -206,7 +255,7 @@ export class SlabAllocator implements Backend {
     if (size <= MAX_CLASS_BYTES) {
       const cls = align === MIN_ALIGN ? classOf(size) : alignedClassOf(size, align);
       if (cls >= 0) {
-        const address = this.caches.allocate(cls);
+        const address = this.caches.allocate(cls, align === MIN_ALIGN ? 0 : alignCode(align));
         if (address !== 0) {
           this.countAllocated(CLASS_SIZE[cls]!);
           return address;
@@ -225,8 +274,8 @@ export class SlabAllocator implements Backend {
     const kind = owner & OWNER_KIND_MASK;
     if (kind === PAGE_SLAB) {
       this.countFreed(this.caches.release(address, owner));
-    } else if (kind === PAGE_LARGE && owner - PAGE_LARGE === address) {
-      this.releaseRun(address);
+    } else if (kind === PAGE_LARGE && ownerStart(owner) === address) {
+      this.releaseRun(address, owner);
     } else {
       throw notAllocated(address);
     }
@@ -240,7 +289,31 @@ export class SlabAllocator implements Backend {
     const owner = this.map.ownerOf(address);
     const kind = owner & OWNER_KIND_MASK;
     if (kind === PAGE_SLAB) return this.caches.objectSize(address, owner);
-    if (kind === PAGE_LARGE && owner - PAGE_LARGE === address) return this.map.runPages(address) * PAGE_SIZE;
+    if (kind === PAGE_LARGE && ownerStart(owner) === address) return this.runLength(address, owner) * PAGE_SIZE;
+    throw notAllocated(address);
+  }
+
+  /**
+   * The layouts the block at `address` may be freed with (see slab-layout.ts): an object
+   * takes the sizes its class serves for the alignment code it was allocated with, and
+   * exactly that alignment; a large run the sizes that need exactly its pages, and exactly
+   * the alignment its owner word records.
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   */
+  blockLayout(address: number): BlockLayout {
+    const owner = this.map.ownerOf(address);
+    const kind = owner & OWNER_KIND_MASK;
+    if (kind === PAGE_SLAB) {
+      const code = this.caches.objectCode(address, owner);
+      const cls = ownerClass(owner);
+      const align = codeAlign(code);
+      return { minSize: smallestSizeOf(cls, code), maxSize: CLASS_SIZE[cls]!, minAlign: align, maxAlign: align };
+    }
+    if (kind === PAGE_LARGE && ownerStart(owner) === address) {
+      const count = this.runLength(address, owner);
+      const align = codeAlign(ownerClass(owner));
+      return { minSize: count === 1 ? 0 : (count - 1) * PAGE_SIZE + 1, maxSize: count * PAGE_SIZE, minAlign: align, maxAlign: align };
+    }
     throw notAllocated(address);
   }
 
@@ -258,19 +331,26 @@ export class SlabAllocator implements Backend {
       const objectSize = this.caches.objectSize(address, owner);
       return size <= objectSize && classOf(size) === classOf(objectSize);
     }
-    if (kind !== PAGE_LARGE || owner - PAGE_LARGE !== address) throw notAllocated(address);
+    if (kind !== PAGE_LARGE || ownerStart(owner) !== address) throw notAllocated(address);
     if (size <= MAX_CLASS_BYTES) return false;
-    const count = this.map.runPages(address);
+    const count = this.runLength(address, owner);
     const wanted = Math.ceil(size / PAGE_SIZE);
+    if (wanted === count) return true;
     const end = address + count * PAGE_SIZE;
     if (wanted < count) {
-      this.map.markFree(address + wanted * PAGE_SIZE, end);
-      this.pages.deallocPages(address + wanted * PAGE_SIZE, count - wanted);
-    } else if (wanted > count) {
+      // The shorter length first: from that store on, the tail pages name a start whose
+      // run does not reach them, which recovery frees (see slab-layout.ts).
+      const tail = address + wanted * PAGE_SIZE;
+      this.map.setRunPages(address, wanted);
+      this.map.markFree(tail, end);
+      this.pages.deallocPages(tail, count - wanted);
+    } else {
       if (wanted > this.map.pages || !this.map.allFree(end, wanted - count)) return false;
       this.pages.allocPagesAt(end, wanted - count, PAGE_SIZE);
+      // The new pages first, the longer length last: it publishes them.
+      this.map.markOwners(end, address + wanted * PAGE_SIZE, owner);
+      this.map.setRunPages(address, wanted);
     }
-    this.map.markRun(address, wanted, owner);
     const u32 = this.u32;
     u32[this.sLargePages] = u32[this.sLargePages]! + wanted - count;
     this.addUsed((wanted - count) * PAGE_SIZE);
@@ -279,13 +359,16 @@ export class SlabAllocator implements Backend {
 
   // --- page runs -------------------------------------------------------------------------------
 
-  /** A block of whole pages for `size` bytes at `align`; 0 when no run fits. */
+  /**
+   * A block of whole pages for `size` bytes at `align`, its owner word recording the
+   * alignment; 0 when no run fits.
+   */
   private allocateRun(size: number, align: number): number {
     const count = size <= PAGE_SIZE ? 1 : Math.ceil(size / PAGE_SIZE);
     if (count > this.map.pages) return 0;
     const start = this.caches.takePages(count, align > PAGE_SIZE ? align : PAGE_SIZE);
     if (start === 0) return 0;
-    this.map.markRun(start, count, start + PAGE_LARGE);
+    this.map.markRun(start, count, start + ((alignCode(align) << OWNER_CLASS_SHIFT) | PAGE_LARGE));
     const u32 = this.u32;
     u32[this.sLargeRuns]!++;
     u32[this.sLargePages] = u32[this.sLargePages]! + count;
@@ -293,14 +376,36 @@ export class SlabAllocator implements Backend {
     return start;
   }
 
-  private releaseRun(start: number): void {
+  private releaseRun(start: number, owner: number): void {
     const u32 = this.u32;
-    const count = this.map.runPages(start);
-    this.map.markFree(start, start + count * PAGE_SIZE);
+    const count = this.runLength(start, owner);
+    this.map.freeRun(start, count);
     this.pages.deallocPages(start, count);
     u32[this.sLargeRuns]!--;
     u32[this.sLargePages] = u32[this.sLargePages]! - count;
     this.countFreed(count * PAGE_SIZE);
+  }
+
+  /**
+   * The length of the large run at `start` whose first page carries `owner`, once it is
+   * known to end inside the arena on a page of the run, with the next page not of it (in
+   * checked mode, every page of it carries `owner`).
+   * @throws AllocError `HeapCorrupted` otherwise: a length that would lead a free past the run
+   */
+  private runLength(start: number, owner: number): number {
+    const map = this.map;
+    const count = map.runPages(start);
+    const last = start + (count - 1) * PAGE_SIZE;
+    if (
+      count === 0 ||
+      last >= this.arenaEnd ||
+      map.ownerOf(last) !== owner ||
+      (last + PAGE_SIZE < this.arenaEnd && map.ownerOf(last + PAGE_SIZE) === owner) ||
+      (this.checked && !map.isRun(start, count, owner))
+    ) {
+      throw corrupt(`the large run at ${hex(start)} has length ${count} pages, which its page-map entries do not bear out`);
+    }
+    return count;
   }
 
   // --- accounting ------------------------------------------------------------------------------
@@ -352,5 +457,15 @@ export class SlabAllocator implements Backend {
    */
   check(): CheckReport {
     return checkSlabHeap(this);
+  }
+
+  /**
+   * Rebuilds the lists, counts, counters and the page allocator's bitmaps from the page map
+   * and the slab headers after a thread died holding the heap lock (see "What a dead thread
+   * leaves" in slab-layout.ts).
+   * @throws AllocError `HeapCorrupted` when those records are damaged themselves
+   */
+  recover(cause: RepairCause): BackendRepair {
+    return recoverSlabHeap(this, cause);
   }
 }

@@ -6,18 +6,31 @@
  * - A slab's free count equals the set bits of its bitmap, and no bitmap word below its hint
  *   has a free bit: allocation takes the lowest free bit at or above the hint and moves the
  *   hint there; a free lowers the hint to the freed object's word.
+ * - A free object's alignment code is 0; a live one's is the code of the alignment it was
+ *   allocated with (0 for 8): allocation writes a non-zero code, a free clears it.
  * - A slab is on the list its fill state names: it moves to the full list when its last
  *   free object is taken, back to the partial list when one is freed, and off the partial
  *   list when its last live object is freed.
  * - A class caches at most `emptySlabs` empty slabs; further emptied slabs go back to the
  *   page allocator at once, and cached ones when a page request would otherwise fail.
+ *
+ * Every slab reached through a list head or a page's owner word is checked before it is used
+ * (a slab of the class per the page map, with its tag and a free count within its objects),
+ * and every bitmap scan stops at the class's bitmap words; checked mode (`ctx.checked`) also
+ * verifies the whole slab an operation touches (`verifySlab`).
  */
 
 import { AllocError, type BitmapPageAllocator, hex, PAGE_SIZE } from '@heaplab/core';
 
 import type { PageMap } from './page-map.js';
 import {
+  CLASS_ALIGN,
   CLASS_BITMAP_WORDS,
+  CLASS_CODE_BIT_SHIFT,
+  CLASS_CODE_INDEX_SHIFT,
+  CLASS_CODE_MASK,
+  CLASS_CODE_WORD,
+  CLASS_CODE_WORDS,
   CLASS_COUNT,
   CLASS_HEADER_OFFSET,
   CLASS_OBJECTS,
@@ -25,23 +38,29 @@ import {
   CLASS_SIZE,
 } from './size-classes.js';
 import {
+  alignCode,
   CL_LIVE,
   CLASS_RECORD_WORDS,
-  OWNER_CLASS_SHIFT,
   ownerClass,
   ownerStart,
-  PAGE_SLAB,
   SH_BITMAP,
   SH_FREE,
   SH_HINT,
+  SH_NEXT,
+  SH_PREV,
   SH_TAG,
+  SLAB_LIST_NAMES,
   SlabList,
+  slabOwner,
   slabTag,
 } from './slab-layout.js';
 import { SlabLists } from './slab-lists.js';
 
+const TAG = SH_TAG >>> 2;
 const HINT = SH_HINT >>> 2;
 const FREE = SH_FREE >>> 2;
+const NEXT = SH_NEXT >>> 2;
+const PREV = SH_PREV >>> 2;
 const BITMAP = SH_BITMAP >>> 2;
 const LIVE = CL_LIVE >>> 2;
 const PARTIAL = SlabList.partial;
@@ -54,6 +73,18 @@ export function notAllocated(address: number): AllocError {
     'NotAllocated',
     `${hex(address)} is not the start of a live block (double free, interior pointer, or never allocated)`,
   );
+}
+
+/** The error for damage found in the slab heap's structures. */
+export function corrupt(message: string): AllocError {
+  return new AllocError('HeapCorrupted', `slab heap: ${message}`);
+}
+
+/** Number of set bits in a 32-bit word. */
+export function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 
 /** Word indices of the control-state fields the caches keep. */
@@ -75,6 +106,7 @@ export class SlabCaches {
   private readonly map: PageMap;
   private readonly pages: BitmapPageAllocator;
   private readonly cookie: number;
+  private readonly checked: boolean;
   private readonly sClasses: number;
   private readonly sSlabs: number;
   private readonly sSlabPages: number;
@@ -86,20 +118,27 @@ export class SlabCaches {
     words: CacheStateWords,
     cookie: number,
     emptySlabs: number,
+    checked: boolean,
   ) {
     this.u32 = u32;
     this.map = map;
     this.pages = pages;
     this.cookie = cookie;
     this.emptySlabs = emptySlabs;
+    this.checked = checked;
     this.sClasses = words.classes;
     this.sSlabs = words.slabs;
     this.sSlabPages = words.slabPages;
-    this.lists = new SlabLists(u32, words.classes);
+    this.lists = new SlabLists(u32, words.classes, map);
   }
 
-  /** An object of class `cls`, or 0 when no slab can be had. */
-  allocate(cls: number): number {
+  /**
+   * An object of class `cls` recorded with alignment code `code` (0 for 8-byte alignment), or
+   * 0 when no slab can be had.
+   * @throws AllocError `HeapCorrupted` when the slab at the head of the partial list is not a
+   *   whole slab of the class with a free object
+   */
+  allocate(cls: number, code: number): number {
     const u32 = this.u32;
     let slab = this.lists.head(cls, PARTIAL);
     if (slab === 0) {
@@ -107,52 +146,91 @@ export class SlabCaches {
       if (slab === 0) return 0;
     }
     const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+    const objects = CLASS_OBJECTS[cls]!;
+    const free = u32[header + FREE]!;
+    // The head is followed only once it is a slab of this class per the page map, with its
+    // tag and a free object: a damaged head or header is reported, and nothing handed out.
+    if (!this.lists.isSlab(slab, cls) || u32[header + TAG] !== slabTag(slab, cls, this.cookie) || free === 0 || free > objects) {
+      throw this.badSlab(cls, slab, PARTIAL);
+    }
+    if (this.checked) this.verifySlab(cls, slab, PARTIAL);
     const bitmap = header + BITMAP;
-    let word = u32[header + HINT]!;
+    const words = CLASS_BITMAP_WORDS[cls]!;
+    const hint = u32[header + HINT]!;
+    if (hint >= words) throw this.noFreeBit(slab, cls);
+    let word = hint;
     let bits = u32[bitmap + word]!;
     while (bits === 0) {
-      if (++word >= CLASS_BITMAP_WORDS[cls]!) throw this.noFreeBit(slab, cls);
+      if (++word >= words) throw this.noFreeBit(slab, cls);
       bits = u32[bitmap + word]!;
     }
-    u32[header + HINT] = word;
+    const index = (word << 5) + (31 - Math.clz32(bits & -bits));
+    if (index >= objects) throw this.noFreeBit(slab, cls);
+    // The code before the bit: once the object is live its record is whole. (A free object
+    // left with a code by a death here is put right by recovery.)
+    if (code !== 0) this.setCode(header, cls, index, code);
+    if (word !== hint) u32[header + HINT] = word;
     u32[bitmap + word] = bits & (bits - 1);
-    const free = u32[header + FREE]! - 1;
-    u32[header + FREE] = free;
-    if (free === 0) this.lists.move(cls, PARTIAL, FULL, slab);
+    u32[header + FREE] = free - 1;
+    if (free === 1) this.lists.move(cls, PARTIAL, FULL, slab);
     u32[this.sClasses + cls * CLASS_RECORD_WORDS + LIVE]!++;
-    return slab + ((word << 5) + (31 - Math.clz32(bits & -bits))) * CLASS_SIZE[cls]!;
+    return slab + index * CLASS_SIZE[cls]!;
   }
 
   /**
    * Frees the object at `address`, in the slab that the page owner word `owner` names, and
    * returns its size. An emptied slab is cached or given back.
-   * @throws AllocError `NotAllocated` when `address` is not a live object of that slab
+   * @throws AllocError `NotAllocated` when `address` is not a live object of that slab;
+   *   `HeapCorrupted` when the slab is damaged
    */
   release(address: number, owner: number): number {
     const u32 = this.u32;
     const cls = ownerClass(owner);
     const slab = ownerStart(owner);
-    const index = this.liveObjectIndex(address, slab, cls);
-    const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+    const header = this.slabHeader(slab, cls, owner);
+    const index = this.liveObjectIndex(address, slab, cls, header);
+    const objects = CLASS_OBJECTS[cls]!;
+    const free = u32[header + FREE]!;
+    // A slab with a live object has fewer free objects than objects.
+    if (free >= objects) throw this.badSlab(cls, slab, free === 0 ? FULL : PARTIAL);
+    if (this.checked) this.verifySlab(cls, slab, free === 0 ? FULL : PARTIAL);
     const word = index >>> 5;
+    // This one store frees the object; everything after it can be recomputed from the bitmap.
     u32[header + BITMAP + word] = u32[header + BITMAP + word]! | (1 << (index & 31));
+    if (CLASS_CODE_MASK[cls] !== 0) this.clearCode(header, cls, index);
     if (word < u32[header + HINT]!) u32[header + HINT] = word;
-    const free = u32[header + FREE]! + 1;
-    u32[header + FREE] = free;
-    if (free === 1) this.lists.move(cls, FULL, PARTIAL, slab);
-    if (free === CLASS_OBJECTS[cls]!) this.retire(cls, slab);
+    u32[header + FREE] = free + 1;
+    if (free === 0) this.lists.move(cls, FULL, PARTIAL, slab);
+    if (free + 1 === objects) this.retire(cls, slab);
     u32[this.sClasses + cls * CLASS_RECORD_WORDS + LIVE]!--;
     return CLASS_SIZE[cls]!;
   }
 
   /**
    * The size of the live object at `address` in the slab `owner` names.
-   * @throws AllocError `NotAllocated` when `address` is not a live object of that slab
+   * @throws AllocError `NotAllocated` when `address` is not a live object of that slab;
+   *   `HeapCorrupted` when the slab is damaged
    */
   objectSize(address: number, owner: number): number {
     const cls = ownerClass(owner);
-    this.liveObjectIndex(address, ownerStart(owner), cls);
+    const slab = ownerStart(owner);
+    this.liveObjectIndex(address, slab, cls, this.slabHeader(slab, cls, owner));
     return CLASS_SIZE[cls]!;
+  }
+
+  /**
+   * The alignment code of the live object at `address` in the slab `owner` names.
+   * @throws AllocError as `objectSize`
+   */
+  objectCode(address: number, owner: number): number {
+    const cls = ownerClass(owner);
+    const slab = ownerStart(owner);
+    const header = this.slabHeader(slab, cls, owner);
+    const index = this.liveObjectIndex(address, slab, cls, header);
+    if (CLASS_CODE_MASK[cls] === 0) return 0;
+    const indexShift = CLASS_CODE_INDEX_SHIFT[cls]!;
+    const shift = (index & ((1 << indexShift) - 1)) << CLASS_CODE_BIT_SHIFT[cls]!;
+    return (this.u32[header + CLASS_CODE_WORD[cls]! + (index >>> indexShift)]! >>> shift) & CLASS_CODE_MASK[cls]!;
   }
 
   /**
@@ -168,17 +246,31 @@ export class SlabCaches {
     let start = this.tryAllocPages(count, alignBytes);
     // Enough pages may be free but not in one run; cached slabs may join them into one.
     if (start === 0 && this.releaseEmptySlabs() > 0) start = this.tryAllocPages(count, alignBytes);
+    if (start !== 0 && this.checked && !this.map.allFree(start, count)) {
+      throw corrupt(`the page allocator gave ${count} pages at ${hex(start)} that the page map does not hold free`);
+    }
     return start;
   }
 
-  /** Gives every cached empty slab's pages back to the page allocator; returns how many. */
+  /**
+   * Gives every cached empty slab's pages back to the page allocator; returns how many. Each
+   * list is walked at most as far as its length word says.
+   * @throws AllocError `HeapCorrupted` when a cached slab is damaged or not empty, or a list
+   *   and its length word disagree
+   */
   releaseEmptySlabs(): number {
     let released = 0;
     for (let cls = 0; cls < CLASS_COUNT; cls++) {
-      for (let slab = this.lists.head(cls, EMPTY); slab !== 0; slab = this.lists.head(cls, EMPTY)) {
+      for (let left = this.lists.count(cls, EMPTY); left > 0; left--) {
+        const slab = this.lists.head(cls, EMPTY);
+        if (slab === 0) throw corrupt(`the empty list of class ${CLASS_SIZE[cls]} is shorter than its length word, ${left} more`);
+        this.checkEmpty(cls, slab);
         this.lists.remove(cls, EMPTY, slab);
         this.freeSlab(cls, slab);
         released += CLASS_PAGES[cls]!;
+      }
+      if (this.lists.head(cls, EMPTY) !== 0) {
+        throw corrupt(`the empty list of class ${CLASS_SIZE[cls]} is longer than its length word (a cycle?)`);
       }
     }
     return released;
@@ -191,28 +283,89 @@ export class SlabCaches {
     return pages;
   }
 
+  /**
+   * Checked mode: verifies the whole of slab `slab` of class `cls`, which the caller found on
+   * list `list` (or is about to): its run in the page map, its tag, its bitmap against its
+   * free count and hint, the alignment codes of its free objects, and its links (neighbours
+   * of the class that link back, or the head of `list` when it has no previous one).
+   * @throws AllocError `HeapCorrupted` naming the first thing wrong
+   */
+  verifySlab(cls: number, slab: number, list: number): void {
+    const u32 = this.u32;
+    const where = `slab ${hex(slab)} (class ${CLASS_SIZE[cls]})`;
+    if (!this.map.isRun(slab, CLASS_PAGES[cls]!, slabOwner(slab, cls))) {
+      throw corrupt(`${where}: its pages are not one run of ${CLASS_PAGES[cls]} slab pages of its class in the page map`);
+    }
+    const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+    if (u32[header + TAG] !== slabTag(slab, cls, this.cookie)) throw corrupt(`${where}: header tag ${hex(u32[header + TAG]!)} is wrong`);
+    const objects = CLASS_OBJECTS[cls]!;
+    const words = CLASS_BITMAP_WORDS[cls]!;
+    const hint = u32[header + HINT]!;
+    if (hint >= words) throw corrupt(`${where}: bitmap hint ${hint} is past its ${words} words`);
+    let set = 0;
+    for (let word = 0; word < words; word++) {
+      const bits = u32[header + BITMAP + word]!;
+      if (objects - word * 32 < 32 && bits >>> (objects - word * 32) !== 0) {
+        throw corrupt(`${where}: bitmap word ${word} ${hex(bits)} marks objects past the last, ${objects - 1}`);
+      }
+      if (word < hint && bits !== 0) throw corrupt(`${where}: bitmap word ${word} has free objects below the hint ${hint}`);
+      set += popcount(bits);
+    }
+    const free = u32[header + FREE]!;
+    if (free !== set) throw corrupt(`${where}: free count ${free} but the bitmap marks ${set} objects free`);
+    const mask = CLASS_CODE_MASK[cls]!;
+    if (mask !== 0) {
+      const largest = alignCode(CLASS_ALIGN[cls]!);
+      for (let index = 0; index < objects; index++) {
+        const indexShift = CLASS_CODE_INDEX_SHIFT[cls]!;
+        const shift = (index & ((1 << indexShift) - 1)) << CLASS_CODE_BIT_SHIFT[cls]!;
+        const code = (u32[header + CLASS_CODE_WORD[cls]! + (index >>> indexShift)]! >>> shift) & mask;
+        const isFree = (u32[header + BITMAP + (index >>> 5)]! & (1 << (index & 31))) !== 0;
+        if (code > largest || (isFree && code !== 0)) {
+          throw corrupt(`${where}: object ${index} (${isFree ? 'free' : 'live'}) has alignment code ${code}`);
+        }
+      }
+    }
+    const offset = CLASS_HEADER_OFFSET[cls]!;
+    const next = u32[header + NEXT]!;
+    const prev = u32[header + PREV]!;
+    if (next !== 0 && (!this.lists.isSlab(next, cls) || u32[((next + offset) >>> 2) + PREV] !== slab)) {
+      throw corrupt(`${where}: next link ${hex(next)} names no slab of its class linking back`);
+    }
+    if (prev === 0 ? this.lists.head(cls, list) !== slab : !this.lists.isSlab(prev, cls) || u32[((prev + offset) >>> 2) + NEXT] !== slab) {
+      throw corrupt(`${where}: previous link ${hex(prev)} is not a slab linking to it, nor is it the head of the ${SLAB_LIST_NAMES[list]} list`);
+    }
+  }
+
   /** A slab with a free object for class `cls`: a cached empty one, else a new one; 0 when none. */
   private refill(cls: number): number {
     const cached = this.lists.head(cls, EMPTY);
     if (cached !== 0) {
+      this.checkEmpty(cls, cached);
       this.lists.move(cls, EMPTY, PARTIAL, cached);
       return cached;
     }
     const pages = CLASS_PAGES[cls]!;
     const slab = this.takePages(pages, PAGE_SIZE);
     if (slab === 0) return 0;
-    this.map.markRun(slab, pages, slab + ((cls << OWNER_CLASS_SHIFT) | PAGE_SLAB));
     const u32 = this.u32;
     const objects = CLASS_OBJECTS[cls]!;
     const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
     const words = CLASS_BITMAP_WORDS[cls]!;
-    u32[header + (SH_TAG >>> 2)] = slabTag(slab, this.cookie);
+    // The header is written while the page map still says the pages are free, and the run
+    // is marked after it: recovery meets only slabs whose header is whole.
+    u32[header + TAG] = slabTag(slab, cls, this.cookie);
     u32[header + FREE] = objects;
     u32[header + HINT] = 0;
     u32.fill(0xffff_ffff, header + BITMAP, header + BITMAP + words);
     // Bits at and beyond `objects` stay clear, so a search never finds an object past the end.
     const tail = objects & 31;
     if (tail !== 0) u32[header + BITMAP + words - 1] = (1 << tail) - 1;
+    if (CLASS_CODE_MASK[cls] !== 0) {
+      const codes = header + CLASS_CODE_WORD[cls]!;
+      u32.fill(0, codes, codes + CLASS_CODE_WORDS[cls]!);
+    }
+    this.map.markRun(slab, pages, slabOwner(slab, cls));
     this.lists.push(cls, PARTIAL, slab);
     u32[this.sSlabs]!++;
     u32[this.sSlabPages] = u32[this.sSlabPages]! + pages;
@@ -229,7 +382,7 @@ export class SlabCaches {
 
   private freeSlab(cls: number, slab: number): void {
     const pages = CLASS_PAGES[cls]!;
-    this.map.markFree(slab, slab + pages * PAGE_SIZE);
+    this.map.freeRun(slab, pages);
     this.pages.deallocPages(slab, pages);
     const u32 = this.u32;
     u32[this.sSlabs]!--;
@@ -250,25 +403,93 @@ export class SlabCaches {
   }
 
   /**
+   * The header word of the slab at `slab` of class `cls`, which the page owner word `owner`
+   * names, once the page map's entry of `slab` itself carries `owner` (the named start is a
+   * slab's first page) and the header carries the tag of that start and class.
+   * @throws AllocError `HeapCorrupted` otherwise
+   */
+  private slabHeader(slab: number, cls: number, owner: number): number {
+    const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+    if (cls >= CLASS_COUNT || this.map.ownerOf(slab) !== owner || this.u32[header + TAG] !== slabTag(slab, cls, this.cookie)) {
+      throw this.damagedOwner(slab, cls, owner);
+    }
+    return header;
+  }
+
+  /**
    * The index of the live object at `address` in `slab` of class `cls`: the address must be
    * an object boundary below the header, and its free bit must be clear.
    * @throws AllocError `NotAllocated` otherwise
    */
-  private liveObjectIndex(address: number, slab: number, cls: number): number {
+  private liveObjectIndex(address: number, slab: number, cls: number, header: number): number {
     const offset = address - slab;
     const objectSize = CLASS_SIZE[cls]!;
     const index = offset / objectSize;
-    if (offset % objectSize !== 0 || index >= CLASS_OBJECTS[cls]!) throw notAllocated(address);
-    const bits = this.u32[((slab + CLASS_HEADER_OFFSET[cls]!) >>> 2) + BITMAP + (index >>> 5)]!;
+    // `offset >>> 0` makes an address below the slab (damage) a huge offset, refused too.
+    if (offset >>> 0 >= CLASS_HEADER_OFFSET[cls]! || offset % objectSize !== 0) throw notAllocated(address);
+    const bits = this.u32[header + BITMAP + (index >>> 5)]!;
     if ((bits & (1 << (index & 31))) !== 0) throw notAllocated(address);
     return index;
   }
 
+  /** Writes `code` as the alignment code of object `index` of the slab whose header is at word `header`. */
+  private setCode(header: number, cls: number, index: number, code: number): void {
+    const indexShift = CLASS_CODE_INDEX_SHIFT[cls]!;
+    const shift = (index & ((1 << indexShift) - 1)) << CLASS_CODE_BIT_SHIFT[cls]!;
+    const word = header + CLASS_CODE_WORD[cls]! + (index >>> indexShift);
+    this.u32[word] = (this.u32[word]! & ~(CLASS_CODE_MASK[cls]! << shift)) | (code << shift);
+  }
+
+  /** Clears object `index`'s alignment code; stores only when there is one to clear. */
+  private clearCode(header: number, cls: number, index: number): void {
+    const indexShift = CLASS_CODE_INDEX_SHIFT[cls]!;
+    const shift = (index & ((1 << indexShift) - 1)) << CLASS_CODE_BIT_SHIFT[cls]!;
+    const word = header + CLASS_CODE_WORD[cls]! + (index >>> indexShift);
+    const bits = this.u32[word]!;
+    const field = CLASS_CODE_MASK[cls]! << shift;
+    if ((bits & field) !== 0) this.u32[word] = bits & ~field;
+  }
+
+  /**
+   * A slab taken from the empty list must be a whole slab of the class with every object
+   * free (checked mode verifies the rest).
+   * @throws AllocError `HeapCorrupted` otherwise
+   */
+  private checkEmpty(cls: number, slab: number): void {
+    const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+    if (!this.lists.isSlab(slab, cls) || this.u32[header + TAG] !== slabTag(slab, cls, this.cookie) || this.u32[header + FREE] !== CLASS_OBJECTS[cls]) {
+      throw this.badSlab(cls, slab, EMPTY);
+    }
+    if (this.checked) this.verifySlab(cls, slab, EMPTY);
+  }
+
+  private badSlab(cls: number, slab: number, list: number): AllocError {
+    const isSlab = this.lists.isSlab(slab, cls);
+    const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+    return corrupt(
+      `the ${SLAB_LIST_NAMES[list]} list of class ${CLASS_SIZE[cls]} holds ${hex(slab)}, ` +
+        (isSlab
+          ? `whose header is damaged (tag ${hex(this.u32[header + TAG] ?? 0)}, free count ${this.u32[header + FREE] ?? 0} of ${CLASS_OBJECTS[cls]})`
+          : 'which the page map does not hold as a slab of that class'),
+    );
+  }
+
+  private damagedOwner(slab: number, cls: number, owner: number): AllocError {
+    if (cls >= CLASS_COUNT) return corrupt(`page owner word ${hex(owner)} names the unknown class ${cls}`);
+    return corrupt(
+      `page owner word ${hex(owner)} names slab ${hex(slab)} of class ${CLASS_SIZE[cls]}, but ` +
+        (this.map.ownerOf(slab) !== owner
+          ? `the page map says ${hex(this.map.ownerOf(slab))} there`
+          : `its header tag ${hex(this.u32[(slab + CLASS_HEADER_OFFSET[cls]!) >>> 2] ?? 0)} is wrong (its last object overflowed?)`),
+    );
+  }
+
   private noFreeBit(slab: number, cls: number): AllocError {
-    return new AllocError(
-      'HeapCorrupted',
-      `slab heap: slab ${hex(slab)} (class ${CLASS_SIZE[cls]}) is on the partial list with free count ` +
-        `${this.u32[((slab + CLASS_HEADER_OFFSET[cls]!) >>> 2) + FREE]} but no free bit at or above its hint`,
+    const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+    return corrupt(
+      `slab ${hex(slab)} (class ${CLASS_SIZE[cls]}) is on the partial list with free count ` +
+        `${this.u32[header + FREE]} but no free object at or above its hint ${this.u32[header + HINT]} ` +
+        `within its ${CLASS_OBJECTS[cls]} objects`,
     );
   }
 }

@@ -7,20 +7,28 @@
  *    slab, a large run). A run's pages all carry its owner word; only its first page carries
  *    its length. Free and unmanaged pages carry no start, class or length. A slab run is its
  *    class's slab size.
- * 2. Slab: its tag matches its address; its bitmap has no bit at or beyond its object count;
- *    its free count equals the bitmap's set bits; no bitmap word below its hint has a free bit.
+ * 2. Slab: its tag matches its address and class; its bitmap has no bit at or beyond its
+ *    object count; its free count equals the bitmap's set bits; no bitmap word below its hint
+ *    has a free bit; free objects have alignment code 0, live ones a code the class gives.
+ *    A large run's alignment code is at most that of `MAX_ALIGN`.
  * 3. Lists: each slab is on exactly one list of its class, the one its fill state names
  *    (partial: some free, full: none free, empty: all free); links agree both ways; each
  *    list's length word is its length; no class caches more than `emptySlabs` empty slabs.
  * 4. Counters: used bytes, live blocks, live objects per class, large runs and pages, slabs
  *    and slab pages agree with the walk; the page allocator passes its own check, manages
- *    exactly the mapped pages and has allocated exactly the page map, slab and run pages.
+ *    exactly the mapped pages and has allocated exactly the page map, slab and run pages;
+ *    no addMemory is under way.
  */
 
 import { AllocError, type CheckReport, hex, PAGE_SIZE } from '@heaplab/core';
 
 import {
+  CLASS_ALIGN,
   CLASS_BITMAP_WORDS,
+  CLASS_CODE_BIT_SHIFT,
+  CLASS_CODE_INDEX_SHIFT,
+  CLASS_CODE_MASK,
+  CLASS_CODE_WORD,
   CLASS_COUNT,
   CLASS_HEADER_OFFSET,
   CLASS_OBJECTS,
@@ -28,11 +36,13 @@ import {
   CLASS_SIZE,
 } from './size-classes.js';
 import type { SlabAllocator } from './slab-allocator.js';
+import { popcount } from './slab-caches.js';
 import {
+  alignCode,
   CL_LIVE,
   CLASS_RECORD_WORDS,
+  MAX_ALIGN_CODE,
   OWNER_KIND_MASK,
-  OWNER_TAG_MASK,
   ownerClass,
   ownerStart,
   PAGE_ENTRY_WORDS,
@@ -59,13 +69,6 @@ const RUN_PAGES = PM_RUN_PAGES >>> 2;
 
 function corrupt(message: string): never {
   throw new AllocError('HeapCorrupted', `slab heap: ${message}`);
-}
-
-/** Number of set bits in a 32-bit word. */
-function popcount(x: number): number {
-  x -= (x >>> 1) & 0x55555555;
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 
 /** What the walk learns of one slab. */
@@ -125,6 +128,7 @@ export function checkSlabHeap(heap: SlabAllocator): CheckReport {
   if (u32[heap.sPeak]! < walk.usedBytes) corrupt(`peakUsedBytes ${u32[heap.sPeak]!} is below usedBytes ${walk.usedBytes}`);
   const pools = u32[heap.sPools]!;
   if (pools < 1) corrupt(`pool count ${pools} is below 1`);
+  if (u32[heap.sAddingStart] !== 0) corrupt(`an addMemory of ${hex(u32[heap.sAddingStart]!)}..${hex(u32[heap.sAddingEnd]!)} is under way`);
   const freeBlocks = walk.freeRuns + walk.freeObjects;
   return {
     blocks: live + freeBlocks,
@@ -210,7 +214,7 @@ function walkPageMap(heap: SlabAllocator): WalkTotals {
         );
       }
     } else if (kind === PAGE_LARGE) {
-      if ((owner & OWNER_TAG_MASK) !== PAGE_LARGE) corrupt(`${where}: large run owner word ${hex(owner)} has class bits`);
+      if (ownerClass(owner) > MAX_ALIGN_CODE) corrupt(`${where}: large run owner word ${hex(owner)} has alignment code ${ownerClass(owner)}`);
       totals.largeRuns++;
       totals.largePages += length;
       totals.usedBytes += length * PAGE_SIZE;
@@ -242,7 +246,7 @@ function checkSlab(heap: SlabAllocator, slab: number, cls: number): number {
   const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
   const where = `slab ${hex(slab)} (class ${CLASS_SIZE[cls]})`;
   const tag = u32[header + (SH_TAG >>> 2)]!;
-  if (tag !== slabTag(slab, heap.cookie)) {
+  if (tag !== slabTag(slab, cls, heap.cookie)) {
     corrupt(`${where}: header tag ${hex(tag)} is wrong (its last object overflowed?)`);
   }
   const objects = CLASS_OBJECTS[cls]!;
@@ -259,6 +263,19 @@ function checkSlab(heap: SlabAllocator, slab: number, cls: number): number {
   }
   const free = u32[header + (SH_FREE >>> 2)]!;
   if (free !== set) corrupt(`${where}: free count ${free} but the bitmap marks ${set} objects free`);
+  const mask = CLASS_CODE_MASK[cls]!;
+  if (mask !== 0) {
+    const largest = alignCode(CLASS_ALIGN[cls]!);
+    const indexShift = CLASS_CODE_INDEX_SHIFT[cls]!;
+    for (let index = 0; index < objects; index++) {
+      const shift = (index & ((1 << indexShift) - 1)) << CLASS_CODE_BIT_SHIFT[cls]!;
+      const code = (u32[header + CLASS_CODE_WORD[cls]! + (index >>> indexShift)]! >>> shift) & mask;
+      const isFree = (u32[header + (SH_BITMAP >>> 2) + (index >>> 5)]! & (1 << (index & 31))) !== 0;
+      if (isFree ? code !== 0 : code > largest) {
+        corrupt(`${where}: ${isFree ? 'free' : 'live'} object ${index} has alignment code ${code}`);
+      }
+    }
+  }
   return free;
 }
 

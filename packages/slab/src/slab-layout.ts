@@ -19,7 +19,12 @@
  *  32    ST_LARGE_PAGES       pages of those runs
  *  36    ST_SLABS             slabs of every class, whichever list they are on
  *  40    ST_SLAB_PAGES        pages of those slabs
- *  44    reserved, zero
+ *  44    ST_ADDING_START      first page of an addMemory under way; 0 when none is. Written
+ *                             last before the range is touched and cleared first after, so
+ *                             non-zero means "undo this range" to recovery
+ *  48    ST_ADDING_END        end of that range (page aligned)
+ *  52    ST_ADDING_POOLS      ST_POOLS before that addMemory
+ *  56    reserved, zero
  *  64    ST_CLASSES           one 32-byte record per size class (CLASS_RECORD_BYTES):
  *          +0  CL_HEAD + 4 * list   head of the partial, full and empty list (0 = none)
  *          +12 CL_COUNT + 4 * list  slabs on each list
@@ -37,8 +42,11 @@
  * ```text
  *  +0 PM_OWNER      run start | class << OWNER_CLASS_SHIFT | kind   (run start is page aligned,
  *                   so the low 12 bits are free for the tag)
+ *                   class: a slab's size class; for a large run, its alignment code
+ *                   (log2(align) - 3, the alignment the run was asked for, for `dealloc`)
  *  +4 PM_RUN_PAGES  on the first page of a slab or large run: the run's length in pages;
- *                   0 on every other page
+ *                   0 on every other page. Written after every owner word of the run, so a
+ *                   non-zero length says the whole run is marked: it publishes the run
  *  kinds: PAGE_UNMANAGED (never given to the heap), PAGE_FREE (in the page allocator),
  *         PAGE_META (the page map itself), PAGE_SLAB, PAGE_LARGE
  * ```
@@ -52,21 +60,85 @@
  * ```text
  *  slab start: object 0 | object 1 | ... | object n-1 | header | unused tail
  *  header (at slab start + n * objectSize, 8 aligned):
- *  +0  SH_TAG     slab start ^ cookie ^ SLAB_TAG_SALT: an overflow of the last object shows
- *  +4  SH_FREE    free objects
- *  +8  SH_HINT    lowest bitmap word that may hold a free bit
+ *  +0  SH_TAG     (slab start + class) ^ cookie ^ SLAB_TAG_SALT: first, so an overflow of the
+ *                 last object hits it before any other field, and a link to a slab of
+ *                 another class (or to no slab) does not pass for one
+ *  +4  SH_FREE    free objects; 0 < SH_FREE < n on the partial list (n briefly, for a slab just
+ *                 put there to serve the allocation under way), 0 on the full list, n on the
+ *                 empty list
+ *  +8  SH_HINT    lowest bitmap word that may hold a free bit; < ceil(n / 32)
  *  +12 SH_NEXT    next slab on the class list this slab is on (slab start, 0 = last)
  *  +16 SH_PREV    previous slab on that list (0 = first)
  *  +20 SH_BITMAP  ceil(n / 32) words: bit i (word i >> 5, mask 1 << (i & 31)) set = object i
  *                 is free; bits at and beyond n are always clear
+ *  +20 + 4 * ceil(n / 32)  the alignment codes: CLASS_ALIGN_BITS bits per object (0, 1, 2
+ *                 or 4 by class, CLASS_ALIGN_WORDS words), object i's code at word
+ *                 i >> (5 - log2 bits), bits (i & (32 / bits - 1)) * bits: log2(align) - 3
+ *                 for an object allocated with an alignment above 8, 0 otherwise, and 0 for
+ *                 every free object. A class whose objects are only 8-aligned has no codes
  * ```
  *
  *    Objects start at the slab's first byte, so an object of size `s` is aligned to the
  *    lowest set bit of `s` (up to the page size): power-of-two classes give any alignment up
  *    to their size without padding.
+ *
+ * ## What `dealloc` is told about a block (`blockLayout`)
+ *
+ * An object keeps no requested size (no header), so `dealloc` accepts the sizes that its
+ * allocation could have asked for: with no alignment code, exactly the sizes whose class is
+ * the object's class; with code `k`, those that `alignedClassOf(size, 2^(k+3))` maps to it.
+ * The alignment is exact: the code records it. It costs at most 4 bits per object, and only
+ * classes whose objects can be more than 8-aligned have codes: without them an object of
+ * the 1024 class could not tell `malloc(1000)` (so size 0 is refused) from
+ * `alignedAlloc(1024, 0)` (which must be accepted). A large run records the alignment in its
+ * owner word and accepts the sizes that need exactly its page count.
+ *
+ * ## What a dead thread leaves, and how `recover` rebuilds
+ *
+ * A thread may die before any store of any operation. Three records are trusted, because
+ * every store sequence keeps them right at every instant; everything else is rebuilt.
+ *
+ * - The page map says what every page is. A run exists once its first page carries its
+ *   length, which is written after every owner word of the run: a new slab or large run that
+ *   died earlier is a first page with length 0 and pages that name it, and becomes free
+ *   pages again. Taking a run apart writes its first page first (to FREE), so the pages
+ *   after it then name a start that no longer starts a run ("orphans"): free. A run shrunk in
+ *   place writes its new length first, then frees its tail (orphans again); one grown in
+ *   place marks the new pages first, then writes the longer length. Inside a published run
+ *   every page carries the run's owner word; anything else there is damage, not a death.
+ * - A slab's bitmap says which objects are live. The header (tag, count, bitmap, codes) of a
+ *   new slab is written while its pages are still free in the page map, before the run is
+ *   published; after that, an allocation clears one bit and a free sets one, each in one
+ *   store, so an object is live or free at every instant. An allocation that died after its
+ *   bit was cleared leaves a live object nobody holds: it stays live (leaked with the thread).
+ *   The free count, the hint, the links and alignment codes of free objects are recomputed
+ *   from the bitmap: when count and bitmap disagree, the bitmap is right.
+ * - An addMemory under way is named by ST_ADDING_START (written after the range is checked,
+ *   before the first store into it): recovery undoes it, since core records the pool only
+ *   after the backend returns. The page map pages of the range go back to unmanaged and the
+ *   pool count to ST_ADDING_POOLS.
+ *
+ * From those, `recover` rebuilds the three lists of every class (slabs in address order,
+ * each on the list its recounted free count names; empty slabs beyond `emptySlabs` go back
+ * to the pages), the live counts, every counter of the control state, and the page
+ * allocator's bitmaps, formatted again through its own `init`, `addMemory` and
+ * `allocPagesAt` from the managed and allocated runs of the page map (a death between its
+ * own stores leaves its counters and bitmaps apart). Nothing is lost: every page and object
+ * ends up free or live.
+ *
+ * ## Corruption
+ *
+ * Every link is checked before it is followed or an object handed out: a slab named by a
+ * list head, a list link or a page's owner word must be a slab of that class per the page
+ * map (its start's owner word is start + class + PAGE_SLAB), carry the tag of that start and
+ * class, and have a free count within its objects; an unlink checks both neighbours' links
+ * back. Bitmap scans stop at the class's bitmap words, a found object must be below the
+ * object count, and a run's length must fit the arena and end on a page of the run. So a
+ * damaged structure raises `HeapCorrupted`, and no store goes through a damaged link. With
+ * `ctx.checked`, every operation also verifies the whole slab or run it touches.
  */
 
-import { BitmapPageAllocator, MAX_HEAP_BYTES, PAGE_SIZE } from '@heaplab/core';
+import { BitmapPageAllocator, MAX_ALIGN, MAX_HEAP_BYTES, PAGE_SIZE } from '@heaplab/core';
 
 // --- control state -------------------------------------------------------------------------
 
@@ -84,6 +156,16 @@ export const ST_LARGE_RUNS = 28;
 export const ST_LARGE_PAGES = 32;
 export const ST_SLABS = 36;
 export const ST_SLAB_PAGES = 40;
+/**
+ * The first page of an addMemory under way, 0 when none is: written (after ST_ADDING_END and
+ * ST_ADDING_POOLS) once the range is checked and before it is touched, cleared once the range
+ * is all managed. Recovery undoes a range it finds here.
+ */
+export const ST_ADDING_START = 44;
+/** The end of that range, page aligned. Meaningful only while ST_ADDING_START is not 0. */
+export const ST_ADDING_END = 48;
+/** ST_POOLS before that addMemory, which recovery puts back. */
+export const ST_ADDING_POOLS = 52;
 export const ST_CLASSES = 64;
 
 /** Bytes of one size class's record. */
@@ -123,7 +205,12 @@ export const STATE_BYTES = ST_PAGE_ALLOCATOR + BitmapPageAllocator.stateBytes(MA
 export const PAGE_ENTRY_BYTES = 8;
 /** Words per page-map entry: a page's entry starts at word `mapWord + page * PAGE_ENTRY_WORDS`. */
 export const PAGE_ENTRY_WORDS = PAGE_ENTRY_BYTES >>> 2;
+/** Every page of a run carries the same owner word; free and unmanaged pages only their kind. */
 export const PM_OWNER = 0;
+/**
+ * The run's length on its first page, written after every owner word of the run (it
+ * publishes the run); 0 on every other page, free ones included.
+ */
 export const PM_RUN_PAGES = 4;
 
 /** log2 of the page size: `(address - arenaStart) >>> PAGE_SHIFT` is the address's page. */
@@ -132,7 +219,10 @@ export const PAGE_SHIFT = 12;
 export const OWNER_TAG_MASK = PAGE_SIZE - 1;
 /** The owner word's kind bits. */
 export const OWNER_KIND_MASK = 0xf;
-/** Where the size class sits in a slab page's owner word. */
+/**
+ * Where the size class sits in a slab page's owner word, and the alignment code (see
+ * `alignCode`) in a large run's: the alignment the run was allocated with.
+ */
 export const OWNER_CLASS_SHIFT = 4;
 export const OWNER_CLASS_MASK = 0xff;
 
@@ -160,7 +250,7 @@ export const PAGE_KIND_NAMES = ['unmanaged', 'free', 'metadata', 'slab', 'large 
 
 // --- slab header ---------------------------------------------------------------------------
 
-/** Mixed into a slab's tag with its address and the heap cookie. */
+/** Mixed into a slab's tag with its address, its class and the heap cookie. */
 export const SLAB_TAG_SALT = 0x51ab51ab;
 export const SH_TAG = 0;
 export const SH_FREE = 4;
@@ -168,10 +258,31 @@ export const SH_HINT = 8;
 export const SH_NEXT = 12;
 export const SH_PREV = 16;
 export const SH_BITMAP = 20;
-/** The tag a slab's header carries: its address mixed with the heap cookie. */
-export function slabTag(slab: number, cookie: number): number {
-  return (slab ^ cookie ^ SLAB_TAG_SALT) >>> 0;
+/**
+ * The tag a slab's header carries: its address and class (in the address's low bits, which
+ * are zero as slabs are page aligned) mixed with the heap cookie.
+ */
+export function slabTag(slab: number, cls: number, cookie: number): number {
+  return ((slab + cls) ^ cookie ^ SLAB_TAG_SALT) >>> 0;
+}
+
+/** The owner word of every page of a slab of class `cls` starting at `slab`. */
+export function slabOwner(slab: number, cls: number): number {
+  return slab + ((cls << OWNER_CLASS_SHIFT) | PAGE_SLAB);
 }
 
 /** Bytes of the header before its bitmap. */
 export const SLAB_HEADER_FIXED_BYTES = SH_BITMAP;
+
+/** The alignment code of an alignment (a power of two from 8): log2(align) - 3; 0 for 8. */
+export function alignCode(align: number): number {
+  return 28 - Math.clz32(align);
+}
+
+/** The alignment an alignment code stands for. */
+export function codeAlign(code: number): number {
+  return 2 ** (code + 3);
+}
+
+/** The largest alignment code a large run's owner word may carry: that of `MAX_ALIGN`. */
+export const MAX_ALIGN_CODE = alignCode(MAX_ALIGN);

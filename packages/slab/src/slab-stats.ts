@@ -5,7 +5,7 @@
 
 import { type BackendStats, PAGE_SIZE } from '@heaplab/core';
 
-import { CLASS_COUNT, CLASS_HEADER_OFFSET, CLASS_OBJECTS, CLASS_SIZE, headerBytes } from './size-classes.js';
+import { CLASS_CODE_BITS, CLASS_COUNT, CLASS_HEADER_OFFSET, CLASS_OBJECTS, CLASS_SIZE, headerBytes } from './size-classes.js';
 import type { SlabAllocator } from './slab-allocator.js';
 import {
   OWNER_KIND_MASK,
@@ -55,8 +55,9 @@ export function slabStats(heap: SlabAllocator): BackendStats {
     // A run is met at its first page; a zero length would be damage (check() names it).
     const length = Math.max(1, u32[entry + RUN_PAGES]!);
     let reclaimable = false;
-    if (kind === PAGE_SLAB) {
-      const cls = ownerClass(owner);
+    const cls = ownerClass(owner);
+    // A class past the last is damage (check() names it): such a run is counted as live.
+    if (kind === PAGE_SLAB && cls < CLASS_COUNT) {
       const free = u32[((ownerStart(owner) + CLASS_HEADER_OFFSET[cls]!) >>> 2) + FREE]!;
       freeObjects += free;
       reclaimable = free === CLASS_OBJECTS[cls];
@@ -76,7 +77,7 @@ export function slabStats(heap: SlabAllocator): BackendStats {
     const lists = heap.caches.lists;
     if (lists.count(cls, SlabList.partial) > 0 && CLASS_SIZE[cls]! > largest) largest = CLASS_SIZE[cls]!;
     const slabs = lists.count(cls, SlabList.partial) + lists.count(cls, SlabList.full) + lists.count(cls, SlabList.empty);
-    slabHeaderBytes += slabs * headerBytes(CLASS_OBJECTS[cls]!);
+    slabHeaderBytes += slabs * headerBytes(CLASS_OBJECTS[cls]!, CLASS_CODE_BITS[cls]!);
   }
   const used = u32[heap.sUsed]!;
   return {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   alignedClassOf,
   CLASS_BITMAP_WORDS,
+  CLASS_CODE_BITS,
   CLASS_COUNT,
   CLASS_HEADER_OFFSET,
   CLASS_OBJECTS,
@@ -74,9 +75,9 @@ describe('size classes', () => {
       expect(CLASS_BITMAP_WORDS[cls]).toBe(Math.ceil(objects / 32));
       expect(CLASS_HEADER_OFFSET[cls]).toBe(objects * size);
       expect(CLASS_HEADER_OFFSET[cls]! % 8).toBe(0);
-      expect(objects * size + headerBytes(objects), `class ${size} fits its slab`).toBeLessThanOrEqual(bytes);
+      expect(objects * size + headerBytes(objects, CLASS_CODE_BITS[cls]!), `class ${size} fits its slab`).toBeLessThanOrEqual(bytes);
       // One more object would not fit with its header: the slab is packed.
-      expect(objects * size + size + headerBytes(objects + 1)).toBeGreaterThan(bytes);
+      expect(objects * size + size + headerBytes(objects + 1, CLASS_CODE_BITS[cls]!)).toBeGreaterThan(bytes);
       const waste = (bytes - objects * size) / bytes;
       expect(waste, `waste of class ${size} (${CLASS_PAGES[cls]} pages)`).toBeLessThan(1 / 30);
     }

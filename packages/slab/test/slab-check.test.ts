@@ -96,8 +96,8 @@ describe('slab backend: check() finds damage', () => {
     const slabStart = pageOwner(slab, objects[0]!).start;
     const slabPage = map + ((slabStart - slab.arenaStart) / PAGE) * PAGE_ENTRY_WORDS;
     expectCaught(slab, slabPage, slabStart + ((classOf(8192) << OWNER_CLASS_SHIFT) | PAGE_SLAB), 'pages, not');
-    // Another class of the same slab size: its header falls elsewhere, or the lists disagree.
-    expectCaught(slab, slabPage, slab.u32[slabPage]! + (1 << OWNER_CLASS_SHIFT), 'no slab of that class');
+    // Another class of the same slab size: the header's tag names the slab's own class.
+    expectCaught(slab, slabPage, slab.u32[slabPage]! + (1 << OWNER_CLASS_SHIFT), 'tag');
     const freePage = map + (slab.map.pages - 1) * PAGE_ENTRY_WORDS;
     expectCaught(slab, freePage, 7, 'unknown kind');
     expectCaught(slab, freePage + 1, 3, 'run length');

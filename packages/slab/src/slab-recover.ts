@@ -1,0 +1,337 @@
+/**
+ * `recover()` for the slab heap: after a thread died holding the heap lock, rebuilds every
+ * structure that can be derived from the three records the store orders keep right at every
+ * instant (see "What a dead thread leaves, and how `recover` rebuilds" in slab-layout.ts):
+ * the page map, each slab's bitmap (with its header's tag), and the addMemory record.
+ *
+ * 1. An addMemory under way is undone: its pages go back to unmanaged.
+ * 2. The page map is walked run by run. Runs whose first page has no length (a new run that
+ *    died before it was published) and pages that name a start which is no run (the rest of
+ *    a run being freed or shrunk, or pages a grow did not publish) become free pages. A
+ *    published run must be whole: every page carries its owner word, a slab's header its tag
+ *    and a bitmap with no bit past the last object; anything else is damage, not a death,
+ *    and recovery refuses it.
+ * 3. Each slab's free count and hint are recomputed from its bitmap, and the alignment codes
+ *    of its free objects cleared; the slab goes on the list its free count names, in address
+ *    order; empty slabs past `emptySlabs` go back to the pages.
+ * 4. The live counts, every counter, and the page allocator (formatted again through its own
+ *    `init`, `addMemory` and `allocPagesAt`) are rebuilt from the result.
+ *
+ * Recovery only derives, so it can itself be cut short and run again.
+ */
+
+import { type BackendRepair, hex, PAGE_SIZE, type RepairCause } from '@heaplab/core';
+
+import { PageMap } from './page-map.js';
+import {
+  CLASS_ALIGN,
+  CLASS_BITMAP_WORDS,
+  CLASS_CODE_BIT_SHIFT,
+  CLASS_CODE_INDEX_SHIFT,
+  CLASS_CODE_MASK,
+  CLASS_CODE_WORD,
+  CLASS_COUNT,
+  CLASS_HEADER_OFFSET,
+  CLASS_OBJECTS,
+  CLASS_PAGES,
+  CLASS_SIZE,
+} from './size-classes.js';
+import type { SlabAllocator } from './slab-allocator.js';
+import { corrupt, popcount } from './slab-caches.js';
+import {
+  alignCode,
+  CL_COUNT,
+  CL_HEAD,
+  CL_LIVE,
+  CLASS_RECORD_WORDS,
+  MAX_ALIGN_CODE,
+  OWNER_KIND_MASK,
+  ownerClass,
+  ownerStart,
+  PAGE_ENTRY_WORDS,
+  PAGE_FREE,
+  PAGE_KIND_NAMES,
+  PAGE_LARGE,
+  PAGE_META,
+  PAGE_SLAB,
+  PAGE_UNMANAGED,
+  PM_RUN_PAGES,
+  SH_BITMAP,
+  SH_FREE,
+  SH_HINT,
+  SH_NEXT,
+  SH_PREV,
+  SH_TAG,
+  SLAB_LIST_NAMES,
+  SLAB_MAGIC,
+  SlabList,
+  slabTag,
+} from './slab-layout.js';
+
+const RUN_PAGES = PM_RUN_PAGES >>> 2;
+const LIST_COUNT = SLAB_LIST_NAMES.length;
+
+/** Writes `value` at word `index` unless it is there already, so a sound heap is left as it was. */
+function put(u32: Uint32Array, index: number, value: number): void {
+  if (u32[index] !== value) u32[index] = value;
+}
+
+/**
+ * Rebuilds `heap` (see the top of this file).
+ * @throws AllocError `HeapCorrupted` when the page map, a slab header or the control state is
+ *   damaged in a way no death leaves: then nothing sound can be rebuilt from them
+ */
+export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): BackendRepair {
+  const u32 = heap.u32;
+  const map = heap.map;
+  if (u32[heap.sMagic] !== SLAB_MAGIC) throw corrupt('cannot recover: the control state is not formatted');
+  const mapAddress = u32[heap.sPageMap]!;
+  const mapPages = u32[heap.sPageMapPages]!;
+  if (mapAddress !== map.word * 4 || mapPages !== PageMap.pagesFor(map.pages)) {
+    throw corrupt(`cannot recover: the page map is recorded as ${mapPages} pages at ${hex(mapAddress)}`);
+  }
+  const notes: string[] = [];
+  undoAddMemory(heap, notes);
+
+  // 2. The page map, run by run; slabs are collected per class in address order.
+  const slabs: number[][] = Array.from({ length: CLASS_COUNT }, () => []);
+  const frees: number[][] = Array.from({ length: CLASS_COUNT }, () => []);
+  let orphanPages = 0;
+  let unpublished = 0;
+  let largeRuns = 0;
+  let largePages = 0;
+  let clearedCodes = 0;
+  let recounted = 0;
+  for (let page = 0; page < map.pages; ) {
+    const address = heap.arenaStart + page * PAGE_SIZE;
+    const entry = map.word + page * PAGE_ENTRY_WORDS;
+    const owner = u32[entry]!;
+    const length = u32[entry + RUN_PAGES]!;
+    const kind = owner & OWNER_KIND_MASK;
+    const where = `cannot recover: page ${hex(address)}`;
+    if (kind === PAGE_UNMANAGED || kind === PAGE_FREE) {
+      if (owner !== kind) throw corrupt(`${where}: a ${PAGE_KIND_NAMES[kind]} page has owner word ${hex(owner)}`);
+      // The first page of a run being freed whose length was not cleared yet.
+      put(u32, entry + RUN_PAGES, 0);
+      page++;
+      continue;
+    }
+    if (kind !== PAGE_META && kind !== PAGE_SLAB && kind !== PAGE_LARGE) {
+      throw corrupt(`${where}: owner word ${hex(owner)} has the unknown kind ${kind}`);
+    }
+    const start = ownerStart(owner);
+    if (kind !== PAGE_META && start !== address) {
+      // A page after the first of a run taken apart, shrunk, or grown without publishing.
+      if (length !== 0 || start > address) {
+        throw corrupt(`${where}: owner word ${hex(owner)} names ${hex(start)}, and the page has run length ${length}`);
+      }
+      u32[entry] = PAGE_FREE;
+      orphanPages++;
+      page++;
+      continue;
+    }
+    if (kind !== PAGE_META && length === 0) {
+      // A new run that died before its length published it: its pages are free again (the
+      // others are orphans now, and freed as the walk meets them).
+      u32[entry] = PAGE_FREE;
+      unpublished++;
+      page++;
+      continue;
+    }
+    if (start !== address || length < 1 || page + length > map.pages) {
+      throw corrupt(`${where}: a ${PAGE_KIND_NAMES[kind]} run of ${length} pages at ${hex(start)} does not fit the arena`);
+    }
+    for (let next = 1; next < length; next++) {
+      const other = entry + next * PAGE_ENTRY_WORDS;
+      if (u32[other] !== owner || u32[other + RUN_PAGES] !== 0) {
+        throw corrupt(`${where}: page ${next} of the run has owner word ${hex(u32[other]!)} and length ${u32[other + RUN_PAGES]!}`);
+      }
+    }
+    if (kind === PAGE_META) {
+      if (address !== mapAddress || length !== mapPages) throw corrupt(`${where}: a metadata run that is not the page map`);
+    } else if (kind === PAGE_LARGE) {
+      if (ownerClass(owner) > MAX_ALIGN_CODE) throw corrupt(`${where}: large run owner word ${hex(owner)} has alignment code ${ownerClass(owner)}`);
+      largeRuns++;
+      largePages += length;
+    } else {
+      const cls = ownerClass(owner);
+      if (cls >= CLASS_COUNT || length !== CLASS_PAGES[cls]) {
+        throw corrupt(`${where}: a slab run of ${length} pages of class ${cls}, which has ${CLASS_PAGES[cls] ?? 'no'} pages`);
+      }
+      const repaired = recountSlab(heap, address, cls);
+      if (repaired.recounted) recounted++;
+      clearedCodes += repaired.clearedCodes;
+      slabs[cls]!.push(address);
+      frees[cls]!.push(repaired.free);
+    }
+    page += length;
+  }
+  if (orphanPages > 0) notes.push(`freed ${orphanPages} page(s) of runs that were being taken apart, shrunk or grown`);
+  if (unpublished > 0) notes.push(`freed the pages of ${unpublished} run(s) that were being made`);
+  if (recounted > 0) notes.push(`recounted the free objects of ${recounted} slab(s) from their bitmaps`);
+  if (clearedCodes > 0) notes.push(`cleared ${clearedCodes} alignment code(s) of free objects`);
+
+  // 3. The lists, the live counts and the counters.
+  let liveBlocks = largeRuns;
+  let usedBytes = largePages * PAGE_SIZE;
+  let slabCount = 0;
+  let slabPages = 0;
+  let gaveBack = 0;
+  for (let cls = 0; cls < CLASS_COUNT; cls++) {
+    const objects = CLASS_OBJECTS[cls]!;
+    const lists: number[][] = [[], [], []];
+    let live = 0;
+    const starts = slabs[cls]!;
+    for (let i = 0; i < starts.length; i++) {
+      const free = frees[cls]![i]!;
+      const list = free === 0 ? SlabList.full : free === objects ? SlabList.empty : SlabList.partial;
+      if (list === SlabList.empty && lists[SlabList.empty]!.length >= heap.emptySlabs) {
+        // An emptied slab whose give-back died, or more than this handle caches.
+        map.freeRun(starts[i]!, CLASS_PAGES[cls]!);
+        gaveBack++;
+        continue;
+      }
+      lists[list]!.push(starts[i]!);
+      live += objects - free;
+    }
+    const record = heap.sClasses + cls * CLASS_RECORD_WORDS;
+    for (let list = 0; list < LIST_COUNT; list++) {
+      const chain = lists[list]!;
+      for (let i = 0; i < chain.length; i++) {
+        const header = (chain[i]! + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+        put(u32, header + (SH_PREV >>> 2), i === 0 ? 0 : chain[i - 1]!);
+        put(u32, header + (SH_NEXT >>> 2), i === chain.length - 1 ? 0 : chain[i + 1]!);
+      }
+      put(u32, record + (CL_HEAD >>> 2) + list, chain.length === 0 ? 0 : chain[0]!);
+      put(u32, record + (CL_COUNT >>> 2) + list, chain.length);
+      slabCount += chain.length;
+      slabPages += chain.length * CLASS_PAGES[cls]!;
+    }
+    put(u32, record + (CL_LIVE >>> 2), live);
+    liveBlocks += live;
+    usedBytes += live * CLASS_SIZE[cls]!;
+  }
+  if (gaveBack > 0) notes.push(`gave ${gaveBack} empty slab(s) beyond emptySlabs = ${heap.emptySlabs} back to the pages`);
+  put(u32, heap.sUsed, usedBytes);
+  if (u32[heap.sPeak]! < usedBytes) u32[heap.sPeak] = usedBytes;
+  put(u32, heap.sLive, liveBlocks);
+  put(u32, heap.sLargeRuns, largeRuns);
+  put(u32, heap.sLargePages, largePages);
+  put(u32, heap.sSlabs, slabCount);
+  put(u32, heap.sSlabPages, slabPages);
+
+  // 4. The page allocator, from the managed ranges and the runs of the page map.
+  rebuildPageAllocator(heap);
+  notes.push(
+    `rebuilt the lists of ${slabCount} slabs, the counters of ${liveBlocks} live blocks (${largeRuns} large runs) ` +
+      'and the page allocator from the page map',
+  );
+  return { lostBytes: 0, lostBlocks: 0, notes };
+}
+
+/** Step 1: an addMemory that a dead thread left under way is undone. */
+function undoAddMemory(heap: SlabAllocator, notes: string[]): void {
+  const u32 = heap.u32;
+  const first = u32[heap.sAddingStart]!;
+  if (first === 0) return;
+  const end = u32[heap.sAddingEnd]!;
+  if (first % PAGE_SIZE !== 0 || end % PAGE_SIZE !== 0 || first < heap.arenaStart || end > heap.arenaEnd || end <= first) {
+    throw corrupt(`cannot recover: the addMemory under way names the range ${hex(first)}..${hex(end)}`);
+  }
+  for (let page = first; page < end; page += PAGE_SIZE) {
+    const owner = heap.map.ownerOf(page);
+    // Nothing can be allocated from a range while it is being added (the lock is held).
+    if (owner !== PAGE_FREE && owner !== PAGE_UNMANAGED) {
+      throw corrupt(`cannot recover: page ${hex(page)} of the addMemory under way has owner word ${hex(owner)}`);
+    }
+  }
+  heap.map.markUnmanaged(first, end);
+  u32[heap.sPools] = u32[heap.sAddingPools]!;
+  u32[heap.sAddingStart] = 0;
+  notes.push(`undid the addMemory of ${hex(first)}..${hex(end)} that was under way`);
+}
+
+/**
+ * Step 3 for one published slab: checks its tag and bitmap (which a death leaves whole),
+ * then recomputes its free count and hint and clears the codes of its free objects.
+ */
+function recountSlab(heap: SlabAllocator, slab: number, cls: number): { free: number; recounted: boolean; clearedCodes: number } {
+  const u32 = heap.u32;
+  const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+  const where = `cannot recover: slab ${hex(slab)} (class ${CLASS_SIZE[cls]})`;
+  if (u32[header + (SH_TAG >>> 2)] !== slabTag(slab, cls, heap.cookie)) {
+    throw corrupt(`${where}: header tag ${hex(u32[header + (SH_TAG >>> 2)]!)} is wrong`);
+  }
+  const objects = CLASS_OBJECTS[cls]!;
+  const words = CLASS_BITMAP_WORDS[cls]!;
+  const bitmap = header + (SH_BITMAP >>> 2);
+  let free = 0;
+  let hint = -1;
+  for (let word = 0; word < words; word++) {
+    const bits = u32[bitmap + word]!;
+    if (objects - word * 32 < 32 && bits >>> (objects - word * 32) !== 0) {
+      throw corrupt(`${where}: bitmap word ${word} ${hex(bits)} marks objects past the last`);
+    }
+    if (bits !== 0 && hint < 0) hint = word;
+    free += popcount(bits);
+  }
+  const recounted = u32[header + (SH_FREE >>> 2)] !== free;
+  put(u32, header + (SH_FREE >>> 2), free);
+  put(u32, header + (SH_HINT >>> 2), hint < 0 ? 0 : hint);
+  let clearedCodes = 0;
+  const mask = CLASS_CODE_MASK[cls]!;
+  if (mask !== 0) {
+    const largest = alignCode(CLASS_ALIGN[cls]!);
+    const indexShift = CLASS_CODE_INDEX_SHIFT[cls]!;
+    for (let index = 0; index < objects; index++) {
+      const shift = (index & ((1 << indexShift) - 1)) << CLASS_CODE_BIT_SHIFT[cls]!;
+      const word = header + CLASS_CODE_WORD[cls]! + (index >>> indexShift);
+      const code = (u32[word]! >>> shift) & mask;
+      if (code === 0) continue;
+      if ((u32[bitmap + (index >>> 5)]! & (1 << (index & 31))) !== 0) {
+        // A free whose code was not cleared yet, or an allocation that died before its bit.
+        u32[word] = u32[word]! & ~(mask << shift);
+        clearedCodes++;
+      } else if (code > largest) {
+        throw corrupt(`${where}: live object ${index} has alignment code ${code}, more than its class gives`);
+      }
+    }
+  }
+  return { free, recounted, clearedCodes };
+}
+
+/**
+ * Step 4: formats the page allocator again and gives it the managed ranges of the page map,
+ * then allocates every run in it. Its own stores are not ordered for a death between them
+ * (a counter after a bitmap), so it is rebuilt rather than trusted.
+ */
+function rebuildPageAllocator(heap: SlabAllocator): void {
+  const u32 = heap.u32;
+  const map = heap.map;
+  const pages = heap.pages;
+  let formatted = false;
+  let rangeStart = -1;
+  const closeRange = (end: number): void => {
+    if (rangeStart < 0) return;
+    if (formatted) pages.addMemory(rangeStart, end - rangeStart);
+    else pages.init(rangeStart, end - rangeStart);
+    formatted = true;
+    rangeStart = -1;
+  };
+  for (let page = 0; page < map.pages; page++) {
+    const address = heap.arenaStart + page * PAGE_SIZE;
+    if (u32[map.word + page * PAGE_ENTRY_WORDS] === PAGE_UNMANAGED) closeRange(address);
+    else if (rangeStart < 0) rangeStart = address;
+  }
+  closeRange(heap.arenaEnd);
+  for (let page = 0; page < map.pages; ) {
+    const entry = map.word + page * PAGE_ENTRY_WORDS;
+    const length = u32[entry + RUN_PAGES]!;
+    if (length === 0) {
+      page++;
+      continue;
+    }
+    pages.allocPagesAt(heap.arenaStart + page * PAGE_SIZE, length, PAGE_SIZE);
+    page += length;
+  }
+}
