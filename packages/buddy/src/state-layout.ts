@@ -126,13 +126,17 @@
  * A program that writes past a block or after a free can overwrite a free block's three
  * words. No link is followed, written through or handed out until it names a free block of
  * the list's order: inside a pool (the pool whose map its `FB_MAP_START` names), aligned to
- * its order, its map entry FREE of that order. A list head's neighbours and a merged buddy's
- * neighbours are checked so before the operation's first store, so an operation that finds
- * damage raises `HeapCorrupted` having changed nothing; list walks (`check()` only; the hot
- * paths take heads and unlink known blocks) are bounded by the list lengths. Checked mode
- * (`BackendContext.checked`) also verifies, per operation, that the lists the operation
- * touches link back (`FB_PREV` of a neighbour, the head's `FB_PREV` of 0, a block whose
- * `FB_PREV` is 0 is the head), that a merged buddy records its pool, and that a freed or
+ * its order, its map entry FREE of that order; and a block whose `FB_PREV` is 0 must be its
+ * list's head. The head an operation takes, the neighbours of every block it unlinks and
+ * the head of every list it pushes on are checked so before the operation's first store, so
+ * an operation that finds damage raises `HeapCorrupted` having changed nothing. (An
+ * `allocPagesAt` or `deallocPages` of several blocks checks and edits one block at a time:
+ * damage met at a later block leaves the earlier ones done, each fully and counted.) The
+ * hot paths walk no list: they take heads and unlink blocks found through the map; the one
+ * walk, `check()`'s, stops at the number of free blocks of the list's order that its map
+ * walk found. Checked mode (`BackendContext.checked`) also verifies, per operation, that
+ * the lists it touches link back (a neighbour's `FB_PREV` or `FB_NEXT` names the block, a
+ * head's `FB_PREV` is 0), that an unlinked block records its pool, and that a freed or
  * resized block's digits are valid.
  *
  * Addresses reach 2^31 and more (the buffer can be almost 4 GiB), so they are stored as
