@@ -1,6 +1,7 @@
+import { GlobalAllocator } from '@heaplab/core';
 import { describe, expect, it } from 'vitest';
 
-import { listOf } from '../src/index.js';
+import { listOf, tlsfBackend } from '../src/index.js';
 import {
   B_NEXT_FREE,
   B_PREV_PHYS,
@@ -12,7 +13,7 @@ import {
   SL_COUNT,
   USED,
 } from '../src/tlsf-layout.js';
-import { expectCorrupted, expectNotAllocated, type Fixture, makeTlsf, MiB } from './tlsf-fixture.js';
+import { errorOf, expectCorrupted, expectNotAllocated, type Fixture, makeTlsf, MiB } from './tlsf-fixture.js';
 
 const ARENA = 4 * MiB;
 
@@ -240,5 +241,67 @@ describe('check() finds corruption', () => {
     const fixture = fragmented();
     fixture.memory.u32[(fixture.free[3]! + B_SIZE) >>> 2] = 2 * MiB;
     expectCorrupted(fixture.tlsf, /runs past the end sentinel/);
+  });
+});
+
+describe('dealloc checks the layout against what the block records', () => {
+  const heapWith = (): GlobalAllocator => GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 8 * MiB });
+
+  /** Expects `dealloc(address, layout)` to be refused and to leave the heap as it was. */
+  const expectRefused = (heap: GlobalAllocator, address: number, layout: { size: number; align: number }): void => {
+    const before = heap.check();
+    const error = errorOf(() => heap.dealloc(address, layout));
+    expect(error.kind, JSON.stringify(layout)).toBe('InvalidParam');
+    expect(error.message).toContain('does not match the block');
+    expect(heap.check()).toEqual(before);
+  };
+
+  it('takes exactly the requested size, and alignment 8 or less for a plain block', () => {
+    const heap = heapWith();
+    const address = heap.malloc(100);
+    // Usable size is 104 (the slack is kept), and the address is 16-aligned here: neither is
+    // enough to pass for another layout.
+    expect(heap.usableSize(address)).toBe(104);
+    expect(address % 16).toBe(0);
+    for (const size of [0, 99, 101, 104]) expectRefused(heap, address, { size, align: 8 });
+    expectRefused(heap, address, { size: 100, align: 16 });
+    for (const align of [1, 2, 4, 8]) {
+      const again = align === 1 ? address : heap.malloc(100);
+      heap.dealloc(again, { size: 100, align });
+    }
+    expect(heap.check().liveBlocks).toBe(0);
+    heap.detach();
+  });
+
+  it('takes exactly the alignment an over-aligned block was allocated with', () => {
+    const heap = heapWith();
+    const address = heap.alloc({ size: 1000, align: 256 });
+    // 4096-aligned by chance or not, only 256 is right.
+    for (const align of [8, 16, 128, 512, 4096]) expectRefused(heap, address, { size: 1000, align });
+    for (const size of [0, 999, 1001]) expectRefused(heap, address, { size, align: 256 });
+    heap.dealloc(address, { size: 1000, align: 256 });
+    expect(heap.check().liveBlocks).toBe(0);
+    heap.detach();
+  });
+
+  it('refuses deallocPages with another page count', () => {
+    const heap = heapWith();
+    const pages = heap.allocPages(2);
+    expectRefused(heap, pages, { size: 4096, align: 4096 });
+    expect(() => heap.deallocPages(pages, 1)).toThrow(/does not match the block/);
+    expect(() => heap.deallocPages(pages, 3)).toThrow(/does not match the block/);
+    heap.deallocPages(pages, 2);
+    expect(heap.check()).toMatchObject({ liveBlocks: 0, freeBlocks: 1 });
+    heap.detach();
+  });
+
+  it('keeps the recorded alignment through an in-place realloc', () => {
+    const heap = heapWith();
+    const address = heap.alloc({ size: 300, align: 64 });
+    expect(heap.realloc(address, 100, 64)).toBe(address);
+    expectRefused(heap, address, { size: 100, align: 8 });
+    expect(heap.realloc(address, 2000, 64)).toBe(address);
+    heap.dealloc(address, { size: 2000, align: 64 });
+    heap.detach();
   });
 });
