@@ -124,16 +124,27 @@ export function readAlignLog(u8: Uint8Array, entry: number, order: number): numb
  */
 export function liveDigitsValid(u8: Uint8Array, entry: number, order: number): boolean {
   if (order === MIN_ORDER) return true;
+  let slack = 0;
+  let alignLog = ALIGN_BASE_LOG;
   if (order === MIN_ORDER + 1) {
-    if (u8[entry + 1]! > ORDER5_MAX_DIGIT) return false;
+    const digit = u8[entry + 1]!;
+    if (digit > ORDER5_MAX_DIGIT) return false;
+    slack = digit % ORDER5_ALIGN_STRIDE;
+    alignLog += (digit / ORDER5_ALIGN_STRIDE) | 0;
   } else {
     const digits = slackDigits(order);
-    for (let i = 1; i <= digits + 1; i++) if (u8[entry + i]! > DIGIT_MASK) return false;
-    if (u8[entry + digits + 1]! > order - ALIGN_BASE_LOG) return false;
+    for (let i = 1, scale = 1; i <= digits; i++, scale *= DIGIT_BASE) {
+      const digit = u8[entry + i]!;
+      if (digit > DIGIT_MASK) return false;
+      slack += digit * scale;
+    }
+    const alignDigit = u8[entry + digits + 1]!;
+    if (alignDigit > order - ALIGN_BASE_LOG) return false;
+    alignLog += alignDigit;
   }
-  const slack = readSlack(u8, entry, order);
-  const bytes = 2 ** order;
-  return slack <= bytes && orderFor(bytes - slack, readAlignLog(u8, entry, order)) === order;
+  // Orders run to 30, so 1 << order is a positive small integer.
+  const bytes = 1 << order;
+  return slack <= bytes && orderFor(bytes - slack, alignLog) === order;
 }
 
 /** The smallest order a start entry of `kind` (its `KIND_MASK` bits) may carry. */
