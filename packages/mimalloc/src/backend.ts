@@ -8,8 +8,10 @@ import {
   type Backend,
   type BackendContext,
   type BackendDescriptor,
+  type BackendRepair,
   type BackendStats,
   type CheckReport,
+  type RepairCause,
   hex,
 } from '@heaplab/core';
 
@@ -20,9 +22,27 @@ import { blockUsableSize, freeBlock, validateBlock } from './free.js';
 import { heapAbandon, heapReset, samplePeak } from './heap.js';
 import { MIMALLOC_OPTION_NAMES, type MimallocOptions, normalizeMimallocOptions } from './options.js';
 import { SEGMENT_USABLE_BYTES } from './segment.js';
-import { resolveRemoteFree } from './remote.js';
+import { recoverSegmentLock } from './recover.js';
+import { reachStep, resolveRemoteFree } from './remote.js';
 import { backendStats } from './stats.js';
-import { FLAG_SECURE, HP_ACTIVE, HP_GENERATION, HP_RF_STEP, MAX_HEAPS, ST_FLAGS, ST_MAGIC, STATE_BYTES, STATE_MAGIC } from './types.js';
+import {
+  FLAG_SECURE,
+  HP_ACTIVE,
+  HP_GENERATION,
+  HP_RF_STEP,
+  IN_OP,
+  IN_SEGMENT,
+  IN_SPAN,
+  INTENT_ADD_MEMORY,
+  MAX_HEAPS,
+  MAX_POOL_RANGES,
+  ST_FLAGS,
+  ST_MAGIC,
+  ST_POOL_RANGE_COUNT,
+  ST_POOL_RANGES,
+  STATE_BYTES,
+  STATE_MAGIC,
+} from './types.js';
 
 /**
  * One thread's handle on a mimalloc heap. Every method may be called from every thread at
@@ -72,6 +92,7 @@ export class MimallocBackend implements Backend {
     const u32 = t.u32;
     u32.fill(0, t.state >>> 2, (t.state + STATE_BYTES) >>> 2);
     t.pool.init(start, size);
+    recordPoolRange(t, 0, start, size);
     u32[(t.state + ST_FLAGS) >>> 2] = t.secure ? FLAG_SECURE : 0;
     for (let threadId = 1; threadId <= t.maxThreads; threadId++) heapReset(t, threadId, threadId === t.threadId);
     u32[(t.heap + HP_GENERATION) >>> 2] = t.generation;
@@ -85,9 +106,27 @@ export class MimallocBackend implements Backend {
    */
   addMemory(start: number, size: number): void {
     const t = this.context;
+    const u32 = t.u32;
     t.segmentLock.lock();
     try {
-      t.pool.addMemory(start, size);
+      const count = u32[(t.state + ST_POOL_RANGE_COUNT) >>> 2]!;
+      if (count >= MAX_POOL_RANGES) {
+        throw new AllocError('InvalidParam', `mimalloc keeps at most ${MAX_POOL_RANGES} memory ranges; addMemory(${hex(start)}, ${size}) is one more`);
+      }
+      // Rolled back by `recover` if this thread dies before it returns (core then never
+      // records the range either). The pool checks the range before it changes anything.
+      u32[t.intent + (IN_SEGMENT >>> 2)] = start;
+      u32[t.intent + (IN_SPAN >>> 2)] = size;
+      u32[t.intent + (IN_OP >>> 2)] = INTENT_ADD_MEMORY;
+      try {
+        t.pool.addMemory(start, size);
+      } catch (error) {
+        u32[t.intent + (IN_OP >>> 2)] = 0;
+        throw error;
+      }
+      reachStep(t, 'segment:add:pooled');
+      recordPoolRange(t, count, start, size);
+      u32[t.intent + (IN_OP >>> 2)] = 0;
     } finally {
       t.segmentLock.unlock();
     }
@@ -147,6 +186,17 @@ export class MimallocBackend implements Backend {
   }
 
   /**
+   * Repairs what a lock's holder left when it died (core calls this holding the poisoned
+   * lock, then `check()`): for `backend0`, the segment lock, see `recover.ts`. mimalloc does
+   * not use `backend1`.
+   * @throws AllocError `HeapCorrupted` when the control state or its ranges are unreadable
+   */
+  recover(cause: RepairCause): BackendRepair {
+    if (cause.lock !== 'backend0') return { lostBytes: 0, lostBlocks: 0, notes: [`mimalloc does not use lock '${cause.lock}'`] };
+    return recoverSegmentLock(this.context);
+  }
+
+  /**
    * Abandons thread `threadId`'s segments for other threads to reclaim and resets its heap
    * record (on detach by that thread, or by another thread once it died). A dead thread's
    * remote free in flight is finished first.
@@ -157,6 +207,14 @@ export class MimallocBackend implements Backend {
     if (died) settleRecordOf(t, threadId);
     heapAbandon(t, threadId);
   }
+}
+
+/** Records range `index` of the pool (its entry first, then the count that publishes it). */
+function recordPoolRange(t: MiContext, index: number, start: number, size: number): void {
+  const entry = (t.state + ST_POOL_RANGES + index * 8) >>> 2;
+  t.u32[entry] = start;
+  t.u32[entry + 1] = size;
+  t.u32[(t.state + ST_POOL_RANGE_COUNT) >>> 2] = index + 1;
 }
 
 /**

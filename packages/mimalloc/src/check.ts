@@ -17,7 +17,12 @@ import { decodeLink, freedMarker } from './secure.js';
 import { pageShiftOf, SEGMENT_USABLE_BYTES } from './segment.js';
 import { BIN_BLOCK_SIZE, BIN_FULL, BIN_MAX, binOfWords, segmentKindFor } from './size-classes.js';
 import {
+  CACHE_RELEASING,
   DELAYED_FREEING,
+  IN_OP,
+  IN_SEGMENT,
+  MAX_POOL_RANGES,
+  ST_POOL_RANGE_COUNT,
   DELAYED_MASK,
   DIRECT_WSIZE_MAX,
   HP_DELAYED_FREE,
@@ -113,6 +118,10 @@ export function checkHeap(t: MiContext): CheckReport {
   const u32 = t.u32;
   if (u32[(t.state + ST_MAGIC) >>> 2] !== STATE_MAGIC) corrupt(`control state at ${hex(t.state)} is not formatted`);
   t.pool.check();
+  const op = u32[t.intent + (IN_OP >>> 2)]!;
+  if (op !== 0) corrupt(`the segment lock's intent record names operation ${op} on ${hex(u32[t.intent + (IN_SEGMENT >>> 2)]!)}: its holder died and the lock was not recovered`);
+  const ranges = u32[(t.state + ST_POOL_RANGE_COUNT) >>> 2]!;
+  if (ranges < 1 || ranges > MAX_POOL_RANGES) corrupt(`${ranges} pool ranges are recorded`);
   const pages = new Map<number, PageFacts>();
   const ownedSegments = new Map<number, number>();
   const abandoned = new Set<number>();
@@ -128,6 +137,7 @@ export function checkHeap(t: MiContext): CheckReport {
   for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
     const segment = u32[(t.heapOf(threadId) + HP_SEGMENT_CACHE) >>> 2]!;
     if (segment === 0) continue;
+    if ((segment & CACHE_RELEASING) !== 0) corrupt(`thread ${threadId}'s cached segment ${hex(segment)} is still being given back`);
     if (cached.has(segment)) corrupt(`segment ${hex(segment)} is cached by two heaps`);
     cached.set(segment, threadId);
   }
@@ -197,6 +207,10 @@ export function checkHeap(t: MiContext): CheckReport {
     }
   }
   if (tailLeft > 0) corrupt('a huge block runs past the segment map');
+  // Invariant 1 of segment.ts: the pool's allocated segments are the map's segments in use.
+  let mapped = 0;
+  for (let index = 0; index < SEGMENT_MAP_ENTRIES; index++) if (u32[t.segmentMap + index] !== 0) mapped++;
+  if (t.pool.usedPages() !== mapped) corrupt(`the pool has ${t.pool.usedPages()} segments allocated but the segment map names ${mapped}`);
   for (const [segment, threadId] of cached) corrupt(`thread ${threadId}'s cached segment ${hex(segment)} is not a paged segment in use`);
 
   // The abandoned list holds exactly the segments with owner 0.

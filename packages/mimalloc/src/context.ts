@@ -16,6 +16,7 @@ import {
   ST_EMPTY_PAGE,
   ST_HEAPS,
   ST_HELD_PAGES,
+  ST_INTENT,
   ST_POOL,
   ST_SEGMENT_MAP,
 } from './types.js';
@@ -50,7 +51,17 @@ export type MiStep =
   | 'local-free:marked'
   // collecting thread_free (page.ts)
   | 'collect:taken'
-  | 'collect:spliced';
+  | 'collect:spliced'
+  // under the segment lock (segment.ts, backend.ts)
+  | 'segment:alloc:taken'
+  | 'segment:alloc:formatted'
+  | 'segment:alloc:mapped'
+  | 'segment:release:disowned'
+  | 'segment:release:unmapped'
+  | 'segment:cache:tagged'
+  | 'segment:abandon:disowned'
+  | 'segment:reclaim:popped'
+  | 'segment:add:pooled';
 
 /** The per-thread context every stage of the allocator works through. */
 export class MiContext {
@@ -107,6 +118,8 @@ export class MiContext {
   readonly reportLoss: (bytes: number, blocks: number) => void;
   /** Checked mode: per-operation invariant checks, fail-fast. */
   readonly checked: boolean;
+  /** Word index of the segment lock's intent record (`ST_INTENT`). */
+  readonly intent: number;
   /** Word index of this thread's in-flight remote-free record (`HP_RF_STEP`). */
   readonly remoteRecord: number;
   /**
@@ -155,6 +168,7 @@ export class MiContext {
     this.reportLoss = ctx.reportLoss;
     this.checked = ctx.checked;
     this.remoteRecord = (this.heap + HP_RF_STEP) >>> 2;
+    this.intent = (ctx.stateOffset + ST_INTENT) >>> 2;
     this.slowPaths = secure || ctx.checked;
   }
 

@@ -37,8 +37,19 @@ import { queuePushBack } from './page-queue.js';
 import { collectThreadFree, pageDescriptor } from './page.js';
 import { trySetDelayed } from './delayed.js';
 import { reclaimHeldPage } from './held-pages.js';
+import { reachStep } from './remote.js';
 import {
+  CACHE_RELEASING,
   HeapEvent,
+  IN_HEAP,
+  IN_OP,
+  IN_SEGMENT,
+  IN_SPAN,
+  INTENT_ABANDON,
+  INTENT_ALLOC,
+  INTENT_CACHE,
+  INTENT_RECLAIM,
+  INTENT_RELEASE,
   HP_MEDIUM_SEGMENTS,
   HP_SEGMENT_CACHE,
   HP_SMALL_SEGMENTS,
@@ -104,17 +115,24 @@ export const SEGMENT_USABLE_BYTES = SEGMENT_BYTES - SEGMENT_HEADER_BYTES;
  */
 export function segmentAlloc(t: MiContext, kind: number, span: number, owner: number, at = 0, hugeOffset = 0, hugeUsable = 0): number {
   const pool = t.pool;
+  const u32 = t.u32;
   let segment = 0;
   t.segmentLock.lock();
   try {
+    // Rolled back if this thread dies before the end: nobody received the segment.
+    intend(t, INTENT_ALLOC, 0, span, 0);
     if (at !== 0) {
       segment = tryAllocAt(t, at, span);
     } else if (span === 1 ? pool.availablePages() >= 1 : pool.largestFreeRun() >= span) {
       segment = pool.allocPages(span, SEGMENT_BYTES);
     }
-    if (segment === 0) return 0;
+    if (segment === 0) {
+      u32[t.intent + (IN_OP >>> 2)] = 0;
+      return 0;
+    }
+    u32[t.intent + (IN_SEGMENT >>> 2)] = segment;
+    reachStep(t, 'segment:alloc:taken');
     const shift = kind === SEGMENT_HUGE ? 0 : pageShiftOf(kind);
-    const u32 = t.u32;
     const s = segment >>> 2;
     const pageCount = kind === SEGMENT_HUGE ? 0 : 2 ** (SEGMENT_SHIFT - shift);
     u32[s + (SG_KIND >>> 2)] = kind;
@@ -139,16 +157,31 @@ export function segmentAlloc(t: MiContext, kind: number, span: number, owner: nu
     }
     Atomics.store(u32, s + (SG_OWNER >>> 2), owner);
     u32[s + (SG_MAGIC >>> 2)] = segmentMagic(segment, t.cookie);
+    reachStep(t, 'segment:alloc:formatted');
     // The map word last, stored atomically: a walk that loads it (usedBytes samples run
     // without the lock) then sees the header and the cleared descriptors, not old memory.
     const map = t.segmentMap + (segment >>> SEGMENT_SHIFT);
     for (let i = 1; i < span; i++) u32[map + i] = SEGMENT_HUGE_TAIL;
     Atomics.store(u32, map, kind | (shift << MAP_SHIFT_BITS));
+    reachStep(t, 'segment:alloc:mapped');
+    u32[t.intent + (IN_OP >>> 2)] = 0;
   } finally {
     t.segmentLock.unlock();
   }
   addEvent(t, t.heap, HeapEvent.segmentsAllocated);
   return segment;
+}
+
+/**
+ * Writes the intent record (the segment lock is held): the operation last, so a record
+ * with an operation names its segment (or 0) and span.
+ */
+function intend(t: MiContext, op: number, segment: number, span: number, heap: number): void {
+  const u32 = t.u32;
+  u32[t.intent + (IN_SEGMENT >>> 2)] = segment;
+  u32[t.intent + (IN_SPAN >>> 2)] = span;
+  u32[t.intent + (IN_HEAP >>> 2)] = heap;
+  u32[t.intent + (IN_OP >>> 2)] = op;
 }
 
 /** Takes the `span` segments at `at` if they are all free (under the segment lock), else 0. */
@@ -177,18 +210,32 @@ export function segmentRelease(t: MiContext, segment: number): void {
   }
 }
 
-/** `segmentRelease` for a caller that holds the segment lock. */
+/** `segmentRelease` for a caller that holds the segment lock; rolled forward if it dies. */
 function releaseLocked(t: MiContext, segment: number): void {
-  const u32 = t.u32;
-  const s = segment >>> 2;
-  const span = u32[s + (SG_SPAN >>> 2)]!;
-  u32[s + (SG_MAGIC >>> 2)] = 0;
-  Atomics.store(u32, s + (SG_OWNER >>> 2), 0);
-  u32.fill(0, t.segmentMap + (segment >>> SEGMENT_SHIFT), t.segmentMap + (segment >>> SEGMENT_SHIFT) + span);
+  const span = t.u32[(segment + SG_SPAN) >>> 2]!;
+  intend(t, INTENT_RELEASE, segment, span, 0);
+  releaseSteps(t, segment, span);
   t.pool.deallocPages(segment, span);
+  t.u32[t.intent + (IN_OP >>> 2)] = 0;
   // Counted in the heap of the thread giving it back, which may not be the owner's: event
   // counters are written by their own thread only.
   addEvent(t, t.heap, HeapEvent.segmentsFreed);
+}
+
+/**
+ * The stores that take `span` segments at `segment` out of use, all but the pool's: the
+ * header first (walks then skip it), the map last. `recover` repeats them for a thread that
+ * died among them; each may be done twice.
+ */
+export function releaseSteps(t: MiContext, segment: number, span: number): void {
+  const u32 = t.u32;
+  const s = segment >>> 2;
+  u32[s + (SG_MAGIC >>> 2)] = 0;
+  u32[s + (SG_HUGE_BLOCK >>> 2)] = 0;
+  Atomics.store(u32, s + (SG_OWNER >>> 2), 0);
+  reachStep(t, 'segment:release:disowned');
+  u32.fill(0, t.segmentMap + (segment >>> SEGMENT_SHIFT), t.segmentMap + (segment >>> SEGMENT_SHIFT) + span);
+  reachStep(t, 'segment:release:unmapped');
 }
 
 // --- the owner's lists of segments with a free page slot -----------------------------------
@@ -303,12 +350,15 @@ export function pageSlotFree(t: MiContext, heap: number, page: number): void {
 
 /**
  * The heap's cached segment when it is of `kind` (taken out of the cache), else 0; a cached
- * segment of another kind is given back to the pool.
+ * segment of another kind is given back to the pool. A segment that a holder of the
+ * segment lock is giving back (tagged `CACHE_RELEASING`) is left to it.
  */
 function takeCachedSegment(t: MiContext, heap: number, kind: number): number {
-  const cached = Atomics.exchange(t.u32, (heap + HP_SEGMENT_CACHE) >>> 2, 0);
-  if (cached === 0) return 0;
-  if (t.u32[(cached + SG_KIND) >>> 2] === kind) return cached;
+  const word = (heap + HP_SEGMENT_CACHE) >>> 2;
+  const cached = Atomics.load(t.u32, word);
+  if (cached === 0 || (cached & CACHE_RELEASING) !== 0) return 0;
+  if (Atomics.compareExchange(t.u32, word, cached, 0) !== cached) return 0;
+  if ((t.mapOf(cached) & MAP_KIND_MASK) === kind) return cached;
   segmentRelease(t, cached);
   return 0;
 }
@@ -339,10 +389,28 @@ export function releaseEveryCachedSegment(t: MiContext): void {
   }
 }
 
-/** `releaseCachedSegment` for a caller that holds the segment lock. */
+/**
+ * `releaseCachedSegment` for a caller that holds the segment lock. The cache word is tagged
+ * first (`CACHE_RELEASING`), so the owner, which takes its cache without the lock, never
+ * takes a segment being given back, and a holder that dies here leaves the segment named
+ * by the word (`recover` finishes the release).
+ */
 function releaseCacheLocked(t: MiContext, heap: number): void {
-  const cached = Atomics.exchange(t.u32, (heap + HP_SEGMENT_CACHE) >>> 2, 0);
-  if (cached !== 0) releaseLocked(t, cached);
+  const u32 = t.u32;
+  const word = (heap + HP_SEGMENT_CACHE) >>> 2;
+  const cached = Atomics.load(u32, word);
+  if (cached === 0 || (cached & CACHE_RELEASING) !== 0) return;
+  intend(t, INTENT_CACHE, cached, 1, heap);
+  if (Atomics.compareExchange(u32, word, cached, cached + CACHE_RELEASING) !== cached) {
+    u32[t.intent + (IN_OP >>> 2)] = 0;
+    return;
+  }
+  reachStep(t, 'segment:cache:tagged');
+  releaseSteps(t, cached, 1);
+  t.pool.deallocPages(cached, 1);
+  Atomics.store(u32, word, 0);
+  u32[t.intent + (IN_OP >>> 2)] = 0;
+  addEvent(t, t.heap, HeapEvent.segmentsFreed);
 }
 
 // --- huge blocks ------------------------------------------------------------------------------
@@ -405,20 +473,11 @@ export function hugeBlockSegment(t: MiContext, address: number): number {
  * @throws AllocError `NotAllocated` when no live huge block starts at `address`
  */
 export function hugeFree(t: MiContext, address: number): void {
-  const u32 = t.u32;
   let segment = 0;
   t.segmentLock.lock();
   try {
     segment = hugeBlockSegment(t, address);
-    if (segment !== 0) {
-      const s = segment >>> 2;
-      const span = u32[s + (SG_SPAN >>> 2)]!;
-      u32[s + (SG_MAGIC >>> 2)] = 0;
-      u32[s + (SG_HUGE_BLOCK >>> 2)] = 0;
-      Atomics.store(u32, s + (SG_OWNER >>> 2), 0);
-      u32.fill(0, t.segmentMap + (segment >>> SEGMENT_SHIFT), t.segmentMap + (segment >>> SEGMENT_SHIFT) + span);
-      t.pool.deallocPages(segment, span);
-    }
+    if (segment !== 0) releaseLocked(t, segment);
   } finally {
     t.segmentLock.unlock();
   }
@@ -444,12 +503,16 @@ export function segmentAbandon(t: MiContext, heap: number, segment: number): voi
   }
   t.segmentLock.lock();
   try {
+    // The list and its count are rebuilt from the owners by `recover`.
+    intend(t, INTENT_ABANDON, segment, 1, heap);
     Atomics.store(u32, s + (SG_OWNER >>> 2), 0);
+    reachStep(t, 'segment:abandon:disowned');
     const list = (t.state + ST_ABANDONED) >>> 2;
     u32[s + (SG_NEXT >>> 2)] = u32[list]!;
     u32[s + (SG_PREV >>> 2)] = 0;
     u32[list] = segment;
     Atomics.add(u32, (t.state + ST_ABANDONED_COUNT) >>> 2, 1);
+    u32[t.intent + (IN_OP >>> 2)] = 0;
   } finally {
     t.segmentLock.unlock();
   }
@@ -470,14 +533,19 @@ export function reclaimAbandoned(t: MiContext, heap: number, owner: number): boo
   let segment = 0;
   t.segmentLock.lock();
   try {
+    // The list and its count are rebuilt from the owners by `recover`.
+    intend(t, INTENT_RECLAIM, 0, 1, heap);
     const list = (t.state + ST_ABANDONED) >>> 2;
     segment = u32[list]!;
     if (segment !== 0) {
+      u32[t.intent + (IN_SEGMENT >>> 2)] = segment;
       u32[list] = u32[(segment + SG_NEXT) >>> 2]!;
+      reachStep(t, 'segment:reclaim:popped');
       u32[(segment + SG_NEXT) >>> 2] = 0;
       Atomics.sub(u32, countWord, 1);
       Atomics.store(u32, (segment + SG_OWNER) >>> 2, owner);
     }
+    u32[t.intent + (IN_OP >>> 2)] = 0;
   } finally {
     t.segmentLock.unlock();
   }

@@ -34,6 +34,13 @@
  *  4608   +---------------------------------------------+
  *         | ST_EMPTY_PAGE: a page descriptor of zeros    |  never written
  *  4736   +---------------------------------------------+
+ *         | ST_INTENT: what the segment lock's holder is |  segment lock
+ *         | changing (op, segment, span, heap)           |
+ *  4752   +---------------------------------------------+
+ *         | ST_POOL_RANGE_COUNT, then ST_POOL_RANGES:    |  segment lock
+ *         | MAX_POOL_RANGES x { start, size } given to   |
+ *         | the pool by init and addMemory               |
+ *  5272   +---------------------------------------------+
  *  8192   | ST_HEAPS: MAX_HEAPS heap records of          |
  *         | HEAP_BYTES, thread id t at (t - 1) * ...     |
  *  335872 +---------------------------------------------+
@@ -41,6 +48,25 @@
  *         | slot of the address space (delayedPageReuse) |  (or whoever abandons/reclaims it)
  *         +---------------------------------------------+  STATE_BYTES
  * ```
+ *
+ * ## What the segment lock's holder leaves when it dies (`recover`, `segment.ts`)
+ *
+ * The segment lock guards the pool, the segment map, segment headers' ownership, the
+ * abandoned list, the segment caches and huge blocks. Its holder first writes what it is
+ * about to change in the intent record, then changes it, then clears the record:
+ *
+ * ```text
+ *  +0 IN_OP       INTENT_* (0 = nothing in progress)
+ *  +4 IN_SEGMENT  the segment (0 until the pool has given one, for INTENT_ALLOC)
+ *  +8 IN_SPAN     segments spanned; for INTENT_ADD_MEMORY the range's bytes
+ *  +12 IN_HEAP    INTENT_CACHE: the heap whose cache is being given back
+ * ```
+ *
+ * A thread that dies holding the lock leaves the record naming the one operation it was
+ * in, and `recover` rolls it back (an allocation nobody received) or forward (a release,
+ * a cache being given back), then rebuilds from the segment map, the one record every
+ * operation writes last or first: the pool from the ranges of `ST_POOL_RANGES` and the map,
+ * the abandoned list and its count from the headers whose owner is 0.
  *
  * A segment map word is 0 for a segment not in use, else `kind | pageShift << 8`:
  * `SEGMENT_SMALL`, `SEGMENT_MEDIUM`, `SEGMENT_LARGE` (pages with descriptors), `SEGMENT_HUGE`
@@ -78,7 +104,9 @@
  *  1144   HP_EVENTS     EVENT_COUNT counters of slow-path events (stats)
  *  1216   HP_RETIRED_BINS  RETIRED_BIN_WORDS words, bit `b` of the bins: set when bin `b`
  *                       may hold a retired page, so collecting them visits only those
- *  1228   HP_SEGMENT_CACHE   an empty segment this heap keeps (0 = none), see segment.ts
+ *  1228   HP_SEGMENT_CACHE   an empty segment this heap keeps (0 = none), see segment.ts;
+ *                       `segment | CACHE_RELEASING` while a thread holding the segment lock
+ *                       gives it back (the owner never takes a tagged segment)
  *  1232   HP_RETIRE_DUE  the earliest `PG_RETIRE` heartbeat of its retired pages: the slow
  *                       path looks at them only once the heartbeat reaches it
  *  1236   HP_DELAYED_KEY0 / 1240 HP_DELAYED_KEY1  secure mode's keys for the links of the
@@ -317,6 +345,22 @@ export const ST_SEGMENT_MAP = 512;
 /** One map word per 4 MiB of the 4 GiB address space. */
 export const SEGMENT_MAP_ENTRIES = 1024;
 export const ST_EMPTY_PAGE = ST_SEGMENT_MAP + SEGMENT_MAP_ENTRIES * 4;
+export const ST_INTENT = ST_EMPTY_PAGE + 128;
+export const IN_OP = 0;
+export const IN_SEGMENT = 4;
+export const IN_SPAN = 8;
+export const IN_HEAP = 12;
+/** Operations of the intent record. */
+export const INTENT_ALLOC = 1;
+export const INTENT_RELEASE = 2;
+export const INTENT_CACHE = 3;
+export const INTENT_ABANDON = 4;
+export const INTENT_RECLAIM = 5;
+export const INTENT_ADD_MEMORY = 6;
+/** Ranges given to the pool: a count, then `{ start, size }` pairs (published by the count). */
+export const ST_POOL_RANGE_COUNT = ST_INTENT + 16;
+export const ST_POOL_RANGES = ST_POOL_RANGE_COUNT + 8;
+export const MAX_POOL_RANGES = 64;
 export const ST_HEAPS = 8192;
 /** `ST_FLAGS` bit: the heap was formatted in secure mode. */
 export const FLAG_SECURE = 1;
@@ -448,6 +492,8 @@ export const HP_RETIRED_BINS = 1216;
 /** Words of `HP_RETIRED_BINS`: one bit per bin queue (`BIN_QUEUES` is 70). */
 export const RETIRED_BIN_WORDS = 3;
 export const HP_SEGMENT_CACHE = 1228;
+/** Tag of a cache word whose segment a holder of the segment lock is giving back. */
+export const CACHE_RELEASING = 1;
 export const HP_RETIRE_DUE = 1232;
 export const HP_DELAYED_KEY0 = 1236;
 export const HP_DELAYED_KEY1 = 1240;

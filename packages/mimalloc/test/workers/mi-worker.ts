@@ -31,8 +31,8 @@ export interface DieAtTask {
   step: MiStep;
   /** Reach the step this many times before dying (default 1). */
   occurrence?: number;
-  operation: 'free' | 'malloc' | 'detach' | 'collect' | 'free-all';
-  /** Blocks to free ('free'). */
+  operation: 'free' | 'malloc' | 'detach' | 'collect' | 'free-all' | 'add-memory';
+  /** Blocks to free ('free'); for 'add-memory', the range's start and size. */
   addresses: number[];
   /** Blocks to allocate ('malloc', 'free-all'; default 1) and their size (default 64). */
   count?: number;
@@ -197,6 +197,8 @@ async function runTask(task: MiTask): Promise<unknown> {
         for (const address of task.addresses) heap.free(address);
       } else if (task.operation === 'malloc') {
         for (let i = 0; i < count; i++) heap.malloc(size);
+      } else if (task.operation === 'add-memory') {
+        heap.addMemory(task.addresses[0]!, task.addresses[1]!);
       } else if (task.operation === 'collect') {
         collect(heap, true);
       } else if (task.operation === 'free-all') {
