@@ -1,38 +1,39 @@
 /**
  * @heaplab/bench: the benchmarks behind the `heaplab` command, for programs that want the
- * figures rather than the table: bench-malloc-thread (glibc-thread), heap efficiency,
- * alloc-pairs and random-free over every registered backend and the baselines.
+ * figures rather than the table. Each workload is a `Workload` in `WORKLOADS`; `runBench`
+ * runs a choice of them over heaplab backends and baselines.
  */
 
-export { runAllocPairsBench } from './workloads/alloc-pairs/workload.js';
-export { availableBackends, BACKEND_PACKAGES, discoverBackends } from './contenders/backends.js';
+export { availableBackends, BACKEND_PACKAGES, type BackendChoice, createBackendHeap, discoverBackends, resolveBackendContenders } from './contenders/backends.js';
 export {
-  backendContender,
+  type BackendContender,
   BASELINE_NAMES,
+  type BaselineContender,
   type BaselineName,
   baselineContender,
   type Contender,
   type ContenderKind,
+  formatBackendSpec,
 } from './contenders/contender.js';
-export { runGlibcThreadBench, type ThroughputSettings, upstreamJson } from './workloads/glibc-thread/workload.js';
-export { type AddressAllocator, type LoopLimits, type LoopMemory, loopMemory } from './run/address-allocator.js';
-export { fillBytes, type LoopOutcome, runGlibcThreadLoop, verifyFill } from './workloads/glibc-thread/loop.js';
-export {
-  DEFAULT_EFFICIENCY_SEED,
-  EFFICIENCY_HEAP_BYTES,
-  EFFICIENCY_TRIALS,
-  type EfficiencyFigures,
-  measureEfficiency,
-  runHeapEfficiencyBench,
-} from './workloads/heap-efficiency/workload.js';
-export { type EfficiencyTarget, HeaplabEfficiencyTarget, ThingEfficiencyTarget } from './workloads/heap-efficiency/targets.js';
-export { buildNativeBench, runNativeGlibcThread } from './workloads/glibc-thread/native.js';
-export { createProgress, type Progress, silentProgress } from './run/progress.js';
-export { GlibcRandom, RAND_MAX } from './workloads/glibc-thread/glibc-rand.js';
-export { RANDOM_FREE_ROUNDS, runRandomFreeBench, timeRandomFree } from './workloads/random-free/workload.js';
+export { type Chart } from './report/chart.js';
 export { renderSvg, reportCharts, writeReport } from './report/html-report.js';
-export type * from './report/results.js';
-export { ALL_WORKLOADS, type BenchRequest, resolveBackends, runBench, type WorkloadName, WORKLOADS } from './run/run-bench.js';
+export { type BenchMeta, type BenchResults, rowsOf, type UnavailableBackend, type WorkloadResults } from './report/results.js';
 export { summary } from './report/summary.js';
-export { type BenchTables, buildTables, NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from './workloads/glibc-thread/request-tables.js';
+export { type AddressAllocator, type LoopLimits, type LoopMemory, loopMemory } from './run/address-allocator.js';
+export { createProgress, type Progress, silentProgress } from './run/progress.js';
+export { countSteps, runBench } from './run/run-bench.js';
+export { type ThreadLoop, type ThreadOutcome, type ThreadParams } from './run/thread-loop.js';
 export { runThreaded, type ThreadedRun, type ThreadedRunOptions } from './run/threaded-run.js';
+export { type ThroughputRow } from './run/throughput-rows.js';
+export { type BenchSettings, type SummarySection, type Workload, type WorkloadRow } from './run/workload.js';
+export { allocPairsWorkload } from './workloads/alloc-pairs/workload.js';
+export { GlibcRandom, RAND_MAX } from './workloads/glibc-thread/glibc-rand.js';
+export { fillBytes, runGlibcThreadLoop, verifyFill } from './workloads/glibc-thread/loop.js';
+export { buildNativeBench, runNativeGlibcThread } from './workloads/glibc-thread/native.js';
+export { buildRequestTables, NUM_BLOCK_SIZES, NUM_OFFSETS, type RequestTables, WORKING_SET_SIZE } from './workloads/glibc-thread/request-tables.js';
+export { type GlibcThreadRow, type GlibcUpstreamJson, glibcThreadLoop, glibcThreadWorkload, upstreamJson } from './workloads/glibc-thread/workload.js';
+export { type EfficiencyFigures, measureEfficiency } from './workloads/heap-efficiency/measure.js';
+export { type EfficiencyTarget, HeaplabEfficiencyTarget, ThingEfficiencyTarget } from './workloads/heap-efficiency/targets.js';
+export { EFFICIENCY_HEAP_BYTES, EFFICIENCY_TRIALS, type EfficiencyRow, heapEfficiencyWorkload } from './workloads/heap-efficiency/workload.js';
+export { ALL, selectWorkloads, threadLoopOf, WORKLOAD_LIST, WORKLOADS } from './workloads/index.js';
+export { RANDOM_FREE_ROUNDS, type RandomFreePhase, type RandomFreeRow, randomFreeWorkload, timeRandomFree } from './workloads/random-free/workload.js';

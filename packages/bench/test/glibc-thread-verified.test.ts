@@ -1,24 +1,22 @@
-import { registeredBackends } from '@heaplab/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { discoverBackends } from '../src/contenders/backends.js';
-import { backendContender, baselineContender, type Contender } from '../src/contenders/contender.js';
-import { sharedTables } from '../src/workloads/glibc-thread/request-tables.js';
+import { discoverBackends, resolveBackendContenders } from '../src/contenders/backends.js';
+import { baselineContender, type Contender } from '../src/contenders/contender.js';
 import { type IsolatedRunRequest, runThreadedIsolated } from '../src/run/isolated-run.js';
 import { runThreaded } from '../src/run/threaded-run.js';
+import { glibcThreadLoop } from '../src/workloads/glibc-thread/workload.js';
 
 // The shared multithread test: every backend that registers, through a verified
 // glibc-thread run (each block's bytes checked before it is freed) with 1 and 2 workers.
 // Backends whose packages do not import yet are simply not registered.
 const unavailable = await discoverBackends();
 const contenders: Contender[] = [
-  ...registeredBackends().map((descriptor) => backendContender(descriptor.name)),
+  ...(await resolveBackendContenders(['all'])),
   baselineContender('thi.ng'),
   baselineContender('bump'),
   baselineContender('system'),
 ];
 const ITERATIONS = 20_000;
-const { buffer: tablesBuffer } = sharedTables();
 
 describe('verified glibc-thread over every registered backend', () => {
   beforeAll(() => {
@@ -33,13 +31,12 @@ describe('verified glibc-thread over every registered backend', () => {
     it.each([1, 2])('%i thread(s): every block keeps its bytes, the heap checks clean', async (threads) => {
       const run = await runThreaded({
         contender,
-        workload: 'glibc-thread',
+        loop: glibcThreadLoop,
         threads,
         durationSeconds: Infinity,
         maxIterations: ITERATIONS,
         verify: true,
         heapBytes: 64 << 20,
-        tablesBuffer,
       });
       expect(run.iterations).toBe(ITERATIONS * threads);
       expect(run.perThreadIterations).toEqual(new Array(threads).fill(ITERATIONS));
@@ -58,13 +55,12 @@ describe('a failing thread', () => {
     // A heap too small for even one thread's live set: malloc returns 0 in a worker.
     const failing = runThreaded({
       contender: baselineContender('thi.ng'),
-      workload: 'glibc-thread',
+      loop: glibcThreadLoop,
       threads: 2,
       durationSeconds: Infinity,
       maxIterations: ITERATIONS,
       verify: true,
       heapBytes: 64 << 10,
-      tablesBuffer,
     });
     await expect(failing).rejects.toThrow(/thread \d of 2: malloc\(\d+\) returned 0/);
   });
@@ -74,8 +70,8 @@ describe('a one-thread row in a process of its own', () => {
   /** A one-thread glibc-thread request on a 64 MiB heap, bounded by `maxIterations`. */
   function oneThread(backend: string, overrides: Partial<IsolatedRunRequest> = {}): IsolatedRunRequest {
     return {
-      contender: backendContender(backend),
-      workload: 'glibc-thread',
+      contender: { kind: 'heaplab', label: backend, spec: { name: backend, options: {} } },
+      workload: glibcThreadLoop.workload,
       threads: 1,
       durationSeconds: Infinity,
       maxIterations: ITERATIONS,
@@ -88,7 +84,8 @@ describe('a one-thread row in a process of its own', () => {
   it('runs there and brings back the same figures a run here gives', async () => {
     const request = oneThread('mimalloc');
     const isolated = await runThreadedIsolated(request);
-    const here = await runThreaded({ ...request, tablesBuffer });
+    const { workload: _workload, ...run } = request;
+    const here = await runThreaded({ ...run, loop: glibcThreadLoop });
     expect(isolated.iterations).toBe(ITERATIONS);
     expect(isolated.check!.liveBlocks).toBe(1005);
     // The loop is deterministic: the same blocks end up live, of the same sizes.

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
 import { HeaplabEfficiencyTarget, ThingEfficiencyTarget } from '../src/workloads/heap-efficiency/targets.js';
-import { measureEfficiency } from '../src/workloads/heap-efficiency/workload.js';
+import { measureEfficiency } from '../src/workloads/heap-efficiency/measure.js';
 
 const HEAP_BYTES = 8 << 20;
+const BASIC = { name: 'basic', options: {} };
 
 function basicEfficiency(seed: number, trials = 4): ReturnType<typeof measureEfficiency> {
-  const target = new HeaplabEfficiencyTarget('basic', HEAP_BYTES);
+  const target = new HeaplabEfficiencyTarget(BASIC, HEAP_BYTES);
   try {
     return measureEfficiency(target, trials, seed);
   } finally {
@@ -34,7 +35,7 @@ describe('heap efficiency', () => {
   });
 
   it('fails when a heap is not empty after a trial', () => {
-    const target = new HeaplabEfficiencyTarget('basic', HEAP_BYTES);
+    const target = new HeaplabEfficiencyTarget(BASIC, HEAP_BYTES);
     // A free that forgets every other block leaves live blocks behind.
     let calls = 0;
     const realFree = target.free.bind(target);

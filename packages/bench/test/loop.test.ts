@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { BumpAllocator, MIN_BUMP_REGION_BYTES } from '../src/contenders/bump-allocator.js';
 import { type AddressAllocator, type LoopMemory, loopMemory } from '../src/run/address-allocator.js';
 import { fillBytes, runGlibcThreadLoop, verifyFill } from '../src/workloads/glibc-thread/loop.js';
-import { buildTables, NUM_BLOCK_SIZES } from '../src/workloads/glibc-thread/request-tables.js';
+import { buildRequestTables, NUM_BLOCK_SIZES } from '../src/workloads/glibc-thread/request-tables.js';
 
-const tables = buildTables();
+const tables = buildRequestTables();
 
 /** A bump allocator that records every call. */
 class RecordingAllocator implements AddressAllocator {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { GlibcRandom } from '../src/workloads/glibc-thread/glibc-rand.js';
-import { buildTables, NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from '../src/workloads/glibc-thread/request-tables.js';
+import { buildRequestTables, NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from '../src/workloads/glibc-thread/request-tables.js';
 
 describe("glibc rand() (TYPE_3, default seed)", () => {
   it('gives glibc\'s first outputs', () => {
@@ -16,7 +16,7 @@ describe("glibc rand() (TYPE_3, default seed)", () => {
 });
 
 describe('bench-malloc-thread tables', () => {
-  const tables = buildTables();
+  const tables = buildRequestTables();
   const sorted = [...tables.sizes].sort((a, b) => a - b);
 
   it('has the sizes of the C benchmark', () => {

@@ -1,7 +1,8 @@
 /**
  * Parsers for the `heaplab` options, in commander's form: each returns the value or throws
  * `InvalidArgumentError`, which commander reports as `error: option '...' argument '...' is
- * invalid. <reason>` and exit status 1, as bench-malloc-thread's usage error.
+ * invalid. <reason>` and exit status 1, as bench-malloc-thread's usage error. `--backend` has
+ * a grammar of its own, in backend-option.ts.
  */
 
 import { InvalidArgumentError } from 'commander';
@@ -46,20 +47,6 @@ export function parseHeapMiB(value: string): number {
   const mib = parsePositiveInteger(value);
   if (mib % 4 !== 0 || mib > 4092) throw new InvalidArgumentError(`heap sizes are multiples of 4 MiB up to 4092; '${value}' is not.`);
   return mib;
-}
-
-/**
- * Backend specs separated by commas. A backend's own options are also separated by commas
- * (`basic:strategy=best-fit`), so a part with `=` and no `:` continues the spec before it.
- */
-export function parseBackendList(value: string): string[] {
-  const specs: string[] = [];
-  for (const part of value.split(',').map((piece) => piece.trim())) {
-    if (part === '') throw new InvalidArgumentError(`'${value}' has an empty backend name.`);
-    if (part.includes('=') && !part.includes(':') && specs.length > 0) specs[specs.length - 1] += `,${part}`;
-    else specs.push(part);
-  }
-  return specs;
 }
 
 /** `all`, `none`, or baseline names separated by commas. */

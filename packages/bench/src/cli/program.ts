@@ -1,41 +1,43 @@
 /**
  * The `heaplab` command line:
  *
- *   heaplab bench [glibc-thread|heap-efficiency|alloc-pairs|random-free|all] --backend <name|all>
+ *   heaplab bench [<workload>|all] --backend <spec|all> [--backend <spec> ...]
  *           --threads 1,2 --duration 2 --json FILE --report FILE
  *   heaplab backends
  *
- * Progress goes to stderr, results to stdout. Bad arguments exit with status 1.
+ * The workloads, their help lines and their output formats come from the workload list.
+ * Progress goes to stderr, results to stdout. Bad arguments exit with status 1; a run in
+ * which a row failed, with status 2.
  */
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import { AllocError, type BackendDescriptor } from '@heaplab/core';
-import { Argument, Command } from 'commander';
+import { Argument, Command, Option } from 'commander';
 
-import { availableBackends } from '../contenders/backends.js';
-import {
-  parseBackendList,
-  parseBaselines,
-  parseDuration,
-  parseHeapMiB,
-  parsePositiveInteger,
-  parseThreadList,
-} from './options.js';
-import { BASELINE_NAMES, type BaselineName } from '../contenders/contender.js';
-import { DEFAULT_EFFICIENCY_SEED, EFFICIENCY_HEAP_BYTES, EFFICIENCY_TRIALS } from '../workloads/heap-efficiency/workload.js';
-import { createProgress, silentProgress } from '../run/progress.js';
+import { availableBackends, type BackendChoice, resolveBackendContenders } from '../contenders/backends.js';
+import { BASELINE_NAMES, type BaselineName, baselineContender, type Contender } from '../contenders/contender.js';
 import { writeReport } from '../report/html-report.js';
-import type { BenchResults } from '../report/results.js';
-import { countSteps, resolveBackends, runBench, type WorkloadName, WORKLOADS } from '../run/run-bench.js';
+import { type BenchResults, rowsOf } from '../report/results.js';
 import { summary } from '../report/summary.js';
+import { createProgress, silentProgress } from '../run/progress.js';
+import { countSteps, runBench } from '../run/run-bench.js';
+import type { BenchSettings, Workload } from '../run/workload.js';
+import { ALL_EFFICIENCY_TRIALS, EFFICIENCY_TRIALS } from '../workloads/heap-efficiency/workload.js';
+import { ALL, selectWorkloads, WORKLOAD_LIST } from '../workloads/index.js';
+import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
+import { parseBaselines, parseDuration, parseHeapMiB, parsePositiveInteger, parseThreadList } from './options.js';
 
-/** Trials of heap efficiency inside `bench all`, so the whole comparison takes minutes. */
-const ALL_EFFICIENCY_TRIALS = 30;
+/** The seed of the workloads that draw random numbers, when none is given. */
+export const DEFAULT_SEED = 1;
+
+/** The stdout formats: the summary table, and those the workloads offer. */
+const FORMATS = new Map<string, string>([['table', 'the summary table'], ...WORKLOAD_LIST.flatMap((workload) => Object.entries(workload.rawFormats ?? {}))]);
 
 interface BenchOptions {
-  backend: string[];
+  /** Undefined when `--backend` was not given: every backend. */
+  backend?: BackendChoice[];
   baselines: BaselineName[];
   threads: number[];
   duration: number;
@@ -46,7 +48,7 @@ interface BenchOptions {
   heapMib: number;
   json?: string;
   report?: string;
-  format: 'table' | 'mimalloc' | 'glibc';
+  format: string;
   quiet: boolean;
 }
 
@@ -62,46 +64,44 @@ function describeBackend(descriptor: BackendDescriptor): string {
 
 async function listBackends(): Promise<void> {
   const { backends, unavailable } = await availableBackends();
-  console.log('backends (use as --backend name or name:option=value,...):\n');
+  console.log('backends (--backend name or name:option=value,...; one spec per --backend):\n');
   console.log(backends.map(describeBackend).join('\n\n'));
   for (const missing of unavailable) console.log(`\nnot available: ${missing.package}: ${missing.reason}`);
   console.log(`\nbaselines (--baselines): ${BASELINE_NAMES.join(', ')}`);
 }
 
-function printRaw(results: BenchResults, format: 'mimalloc' | 'glibc'): void {
-  for (const row of results.glibcThread) {
-    if (row.error !== undefined) continue;
-    console.log(`# ${row.label}, ${row.threads} thread${row.threads === 1 ? '' : 's'}`);
-    console.log(format === 'mimalloc' ? row.mimallocBenchLine : JSON.stringify(row.upstream));
-  }
+/** The lines of `--format format` (not `table`), from each workload that ran and offers it. */
+function rawOutput(results: BenchResults, format: string): string[] {
+  return WORKLOAD_LIST.flatMap((workload) =>
+    workload.rawOutput !== undefined && workload.rawFormats?.[format] !== undefined
+      ? workload.rawOutput(rowsOf(results, workload).filter((row) => row.error === undefined), format)
+      : [],
+  );
 }
 
-async function bench(workload: WorkloadName, options: BenchOptions, command: Command): Promise<void> {
-  let contenders;
+async function bench(choice: string, options: BenchOptions, command: Command): Promise<void> {
+  const workloads = selectWorkloads(choice);
+  let contenders: Contender[];
   try {
-    contenders = await resolveBackends(options.backend);
+    contenders = [...(await resolveBackendContenders(options.backend ?? [ALL_BACKENDS])), ...options.baselines.map(baselineContender)];
   } catch (error) {
     if (error instanceof AllocError) command.error(`error: ${error.message}`, { exitCode: 1 });
     throw error;
   }
-  const request = {
-    workload,
-    backends: options.backend,
-    baselines: options.baselines,
+  const settings: BenchSettings = {
     threads: options.threads,
     durationSeconds: options.duration,
     verify: options.verify,
     heapBytes: options.heapMib * 1024 * 1024,
     isolate: options.isolate,
-    trials: options.trials ?? (workload === 'all' ? ALL_EFFICIENCY_TRIALS : EFFICIENCY_TRIALS),
+    ...(options.trials !== undefined ? { trials: options.trials } : {}),
     seed: options.seed,
-    efficiencyHeapBytes: EFFICIENCY_HEAP_BYTES,
+    inAll: choice === ALL,
   };
-  const progress = options.quiet ? silentProgress : createProgress(countSteps(request, contenders.length));
-  const results = await runBench(request, contenders, progress);
+  const progress = options.quiet ? silentProgress : createProgress(countSteps(workloads, contenders, settings));
+  const results = await runBench(workloads, contenders, settings, progress);
   progress.done();
-  if (options.format === 'table') console.log(summary(results));
-  else printRaw(results, options.format);
+  console.log(options.format === 'table' ? summary(results) : rawOutput(results, options.format).join('\n'));
   if (options.json !== undefined) {
     mkdirSync(dirname(options.json), { recursive: true });
     writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
@@ -112,10 +112,16 @@ async function bench(workload: WorkloadName, options: BenchOptions, command: Com
     const files = await writeReport(results, options.report);
     console.error(`wrote ${files.join(', ')}`);
   }
-  const failed = [...results.glibcThread, ...results.allocPairs, ...results.heapEfficiency, ...results.randomFree].some(
-    (row) => row.error !== undefined && row.kind !== 'native',
-  );
+  // A native row fails where there is no C compiler; that says nothing about heaplab.
+  const failed = WORKLOAD_LIST.some((workload) => rowsOf(results, workload).some((row) => row.error !== undefined && row.kind !== 'native'));
   if (failed) process.exitCode = 2;
+}
+
+/** `bench --help`'s list of workloads, from the workload list. */
+function workloadHelp(workloads: readonly Workload[]): string {
+  const width = Math.max(ALL.length, ...workloads.map((workload) => workload.name.length)) + 1;
+  const inAll = workloads.filter((workload) => workload.inAll).map((workload) => workload.name + (workload.allNote !== undefined ? ` (${workload.allNote})` : ''));
+  return [...workloads.map((workload) => `  ${workload.name.padEnd(width)} ${workload.summary}`), `  ${ALL.padEnd(width)} ${inAll.join(' + ')}`].join('\n');
 }
 
 /** The `heaplab` program (exported for tests that parse without a process). */
@@ -125,28 +131,28 @@ export function makeProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   program
     .command('bench')
-    .description(
-      'run benchmarks over backends and baselines, then print a summary table\n' +
-        '  glibc-thread     glibc bench-malloc-thread (mimalloc-bench glibc-thread), 1 thread in this thread, N in workers\n' +
-        '  heap-efficiency  share of a 128 MiB heap usable before the first failure (Talc\'s method)\n' +
-        '  alloc-pairs      alloc+free pairs per second, 1000 live blocks per thread\n' +
-        '  random-free      ArceOS: 25,000 x 64 B and 7,500 x 520 B, freed in random order\n' +
-        `  all              glibc-thread + heap-efficiency (${ALL_EFFICIENCY_TRIALS} trials unless --trials) + random-free`,
+    .description(`run benchmarks over backends and baselines, then print a summary table\n${workloadHelp(WORKLOAD_LIST)}`)
+    .addArgument(new Argument('[workload]', 'what to run').choices([...WORKLOAD_LIST.map((workload) => workload.name), ALL]).default(ALL))
+    .option(
+      '-b, --backend <spec>',
+      `a backend spec (tlsf, or basic:strategy=best-fit with its options after a colon, separated by commas), or ${ALL_BACKENDS}; ` +
+        'repeat the option for more backends (default: all)',
+      parseBackendOption,
     )
-    .addArgument(new Argument('[workload]', 'what to run').choices(WORKLOADS).default('all'))
-    .option('-b, --backend <list>', "backend specs separated by commas (basic,tlsf or 'basic:strategy=best-fit'), or all", parseBackendList, ['all'])
     .option('--baselines <list>', `baselines: ${BASELINE_NAMES.join(', ')}, all or none`, parseBaselines, [...BASELINE_NAMES])
     .option('-t, --threads <list>', 'thread counts separated by commas', parseThreadList, [1, 2])
     .option('-d, --duration <seconds>', 'seconds per timed run', parseDuration, 2)
     .option('--verify', "check every block's bytes before freeing it (glibc-thread)", false)
     .option('--no-isolate', 'run one-thread rows in this process, one after another (by default each runs in a process of its own, so no row inherits the JIT state of the rows before)')
     .option('--trials <n>', `heap-efficiency trials (default ${EFFICIENCY_TRIALS}; ${ALL_EFFICIENCY_TRIALS} in all)`, parsePositiveInteger)
-    .option('--seed <n>', 'seed of heap-efficiency and random-free', parsePositiveInteger, DEFAULT_EFFICIENCY_SEED)
+    .option('--seed <n>', 'seed of heap-efficiency and random-free', parsePositiveInteger, DEFAULT_SEED)
     .option('--heap-mib <n>', 'heap size of glibc-thread and alloc-pairs runs, in MiB (multiple of 4)', parseHeapMiB, 64)
     .option('--json <file>', 'write every figure as JSON (with the upstream glibc JSON of each run)')
     .option('--report <file>', 'write an HTML report with charts, and each chart as an SVG beside it')
     .addOption(
-      new Command().createOption('--format <format>', 'stdout: table, mimalloc (N iterations) or glibc (upstream JSON)').choices(['table', 'mimalloc', 'glibc']).default('table'),
+      new Option('--format <format>', `stdout: ${[...FORMATS].map(([name, help]) => `${name} (${help})`).join(', ')}`)
+        .choices([...FORMATS.keys()])
+        .default('table'),
     )
     .option('-q, --quiet', 'no progress indicator', false)
     .action(bench);

@@ -7,6 +7,7 @@
 
 import { GlobalAllocator, PAGE_SIZE } from '@heaplab/core';
 
+import { createBackendHeap } from './backends.js';
 import { BumpAllocator } from './bump-allocator.js';
 import type { Contender } from './contender.js';
 import { type AddressAllocator, type LoopMemory, loopMemory } from '../run/address-allocator.js';
@@ -41,12 +42,12 @@ const BUMP_REGION_BYTES = 16 << 20;
 
 /**
  * Makes the source of a run with `threads` threads over a heap of `heapBytes`.
- * @throws AllocError from `GlobalAllocator.create` for a bad backend spec or options
+ * @throws AllocError from `GlobalAllocator.create`
  */
 export function prepareSource(contender: Contender, threads: number, heapBytes: number): PreparedSource {
   switch (contender.kind) {
     case 'heaplab': {
-      const heap = GlobalAllocator.create({ backend: contender.backendSpec!, heapBytes });
+      const heap = createBackendHeap(contender.spec, heapBytes);
       heap.prefault();
       return { source: { kind: 'heaplab', buffer: heap.buffer }, footprintBase: heap.arenaStart, heap };
     }

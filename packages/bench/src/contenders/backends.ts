@@ -1,13 +1,15 @@
 /**
- * Finding the backends at run time. Each backend package is imported inside try/catch: one
- * that is missing, unbuilt or broken is reported as not available and skipped, never taking
- * the run down. Whatever registered itself is then in core's registry, so a new backend
- * package needs no change here beyond its name in `BACKEND_PACKAGES`.
+ * Finding the backends at run time, and turning what the user chose into rows. Each backend
+ * package is imported inside try/catch: one that is missing, unbuilt or broken is reported as
+ * not available and skipped, never taking the run down. Whatever registered itself is then in
+ * core's registry, so a new backend package needs no change here beyond its name in
+ * `BACKEND_PACKAGES`.
  */
 
-import { type BackendDescriptor, registeredBackends } from '@heaplab/core';
+import { type BackendDescriptor, type BackendSpec, findBackend, GlobalAllocator, registeredBackends } from '@heaplab/core';
 
 import type { UnavailableBackend } from '../report/results.js';
+import { type BackendContender, formatBackendSpec } from './contender.js';
 
 /** The backend packages besides core (whose `basic` is always registered). */
 export const BACKEND_PACKAGES: readonly string[] = ['@heaplab/tlsf', '@heaplab/buddy', '@heaplab/slab', '@heaplab/mimalloc'];
@@ -41,4 +43,39 @@ export function discoverBackends(): Promise<UnavailableBackend[]> {
 export async function availableBackends(): Promise<{ backends: BackendDescriptor[]; unavailable: UnavailableBackend[] }> {
   const unavailable = await discoverBackends();
   return { backends: registeredBackends(), unavailable };
+}
+
+/** What the user chose, parsed (options as given): every registered backend, or one spec. */
+export type BackendChoice = 'all' | BackendSpec;
+
+/**
+ * The rows for `choices`, in order: each spec checked against its descriptor, which fills in
+ * the defaults of its options (this is the one place options are normalized; the rows carry
+ * the result to every process and worker). `all` stands for every registered backend with its
+ * default options; a row chosen twice runs once.
+ * @throws AllocError `UnknownBackend` naming the valid backends, `InvalidParam` for bad options
+ */
+export async function resolveBackendContenders(choices: readonly BackendChoice[]): Promise<BackendContender[]> {
+  await discoverBackends();
+  const rows = new Map<string, BackendContender>();
+  const add = (label: string, descriptor: BackendDescriptor, options: Record<string, unknown>): void => {
+    if (rows.has(label)) return;
+    const normalized = descriptor.normalizeOptions(options) as Record<string, unknown>;
+    rows.set(label, { kind: 'heaplab', label, spec: { name: descriptor.name, options: normalized } });
+  };
+  for (const choice of choices) {
+    if (choice === 'all') for (const descriptor of registeredBackends()) add(descriptor.name, descriptor, {});
+    else add(formatBackendSpec(choice), findBackend(choice.name), choice.options);
+  }
+  return [...rows.values()];
+}
+
+/**
+ * A fresh heap for a backend row. The descriptor and the normalized options go to `create`
+ * as they are: no spec string is made or parsed again.
+ * @throws AllocError `UnknownBackend` when the backend is not registered in this thread
+ *   (call `discoverBackends` first), or from `GlobalAllocator.create`
+ */
+export function createBackendHeap(spec: BackendSpec, heapBytes: number): GlobalAllocator {
+  return GlobalAllocator.create({ backend: findBackend(spec.name), options: spec.options, heapBytes });
 }

@@ -1,7 +1,7 @@
 /**
  * `--report FILE`: one self-contained HTML page (inline SVG charts, tables, no scripts or
- * external files) and each chart also as `FILE-<chart>.svg` next to it. Charts are
- * vega-lite specifications rendered headless by vega to SVG.
+ * external files) and each chart also as `FILE-<chart>.svg` next to it. Each workload makes
+ * its charts as vega-lite specifications; vega renders them headless to SVG.
  */
 
 import { writeFileSync } from 'node:fs';
@@ -10,112 +10,14 @@ import { basename, dirname, extname, join } from 'node:path';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 
-import { formatBytes } from './format.js';
-import type { BenchResults } from './results.js';
+import { WORKLOAD_LIST } from '../workloads/index.js';
+import type { Chart } from './chart.js';
+import { type BenchResults, rowsOf } from './results.js';
 import { summary } from './summary.js';
 
-/** A chart of the report. */
-interface Chart {
-  /** File-name suffix and HTML anchor. */
-  id: string;
-  title: string;
-  caption: string;
-  spec: vegaLite.TopLevelSpec;
-}
-
-const PALETTE = { scheme: 'tableau10' } as const;
-const WIDTH = 560;
-
-/** The charts the results allow (a workload that did not run has none). */
+/** The charts the results allow, each workload's in list order (a workload that did not run has none). */
 export function reportCharts(results: BenchResults): Chart[] {
-  const charts: Chart[] = [];
-  const okThroughput = results.glibcThread.filter((row) => row.error === undefined);
-  if (okThroughput.length > 0) {
-    charts.push({
-      id: 'throughput',
-      title: 'glibc-thread: iterations per second against threads',
-      caption: 'bench-malloc-thread, higher is better. One line per backend; baselines dashed.',
-      spec: {
-        $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-        width: WIDTH,
-        height: 320,
-        data: { values: okThroughput.map((row) => ({ backend: row.label, threads: row.threads, rate: row.perSecond, baseline: row.kind !== 'heaplab' })) },
-        mark: { type: 'line', point: { size: 60 }, strokeWidth: 2.5 },
-        encoding: {
-          x: { field: 'threads', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' }, title: 'threads' },
-          y: { field: 'rate', type: 'quantitative', scale: { type: 'log' }, axis: { format: '~s' }, title: 'iterations / s (log)' },
-          color: { field: 'backend', type: 'nominal', scale: PALETTE, title: null },
-          strokeDash: { field: 'baseline', type: 'nominal', legend: null },
-          tooltip: [{ field: 'backend' }, { field: 'threads' }, { field: 'rate', format: '.3s' }],
-        },
-      },
-    });
-    const withFootprint = okThroughput.filter((row) => row.peakFootprintBytes !== null);
-    if (withFootprint.length > 0) {
-      charts.push({
-        id: 'footprint',
-        title: 'glibc-thread: peak footprint',
-        caption: 'Highest byte any block reached, from the start of the heap: the heap each backend needed. Lower is better.',
-        spec: {
-          $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-          width: WIDTH,
-          height: 280,
-          data: { values: withFootprint.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, kib: row.peakFootprintBytes! / 1024 })) },
-          mark: { type: 'bar', cornerRadiusEnd: 2 },
-          encoding: {
-            y: { field: 'backend', type: 'nominal', title: null },
-            yOffset: { field: 'threads', type: 'nominal' },
-            x: { field: 'kib', type: 'quantitative', title: 'peak footprint (KiB)' },
-            color: { field: 'threads', type: 'nominal', scale: { scheme: 'set2' as const }, title: null },
-          },
-        },
-      });
-    }
-  }
-  const okEfficiency = results.heapEfficiency.filter((row) => row.error === undefined);
-  if (okEfficiency.length > 0) {
-    charts.push({
-      id: 'efficiency',
-      title: 'heap efficiency',
-      caption: `Requested bytes live when the heap first fails, over the heap size (${formatBytes(okEfficiency[0]!.heapBytes)}, ${okEfficiency[0]!.trials} trials, seed ${okEfficiency[0]!.seed}). Higher is better; Talc's published figures: dlmalloc 97.7 %, TLSF 97.3 %, buddy 58.9 %.`,
-      spec: {
-        $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-        width: WIDTH,
-        height: { step: 28 },
-        data: { values: okEfficiency.map((row) => ({ backend: row.label, efficiency: row.efficiencyPercent })) },
-        layer: [
-          { mark: { type: 'bar', cornerRadiusEnd: 2 }, encoding: { color: { field: 'backend', type: 'nominal', scale: PALETTE, legend: null } } },
-          { mark: { type: 'text', align: 'left', dx: 4 }, encoding: { text: { field: 'efficiency', type: 'quantitative', format: '.1f' } } },
-        ],
-        encoding: {
-          y: { field: 'backend', type: 'nominal', sort: '-x', title: null },
-          x: { field: 'efficiency', type: 'quantitative', scale: { domain: [0, 100] }, title: 'heap efficiency (%)' },
-        },
-      },
-    });
-  }
-  const okPairs = results.allocPairs.filter((row) => row.error === undefined);
-  if (okPairs.length > 0) {
-    charts.push({
-      id: 'alloc-pairs',
-      title: 'alloc-pairs: pairs per second',
-      caption: 'A random free and an allocation of 16..512 bytes per pair, 1000 live blocks per thread. Higher is better.',
-      spec: {
-        $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-        width: WIDTH,
-        height: 280,
-        data: { values: okPairs.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, rate: row.perSecond })) },
-        mark: { type: 'bar', cornerRadiusEnd: 2 },
-        encoding: {
-          y: { field: 'backend', type: 'nominal', title: null },
-          yOffset: { field: 'threads', type: 'nominal' },
-          x: { field: 'rate', type: 'quantitative', axis: { format: '~s' }, title: 'pairs / s' },
-          color: { field: 'threads', type: 'nominal', scale: { scheme: 'set2' as const }, title: null },
-        },
-      },
-    });
-  }
-  return charts;
+  return WORKLOAD_LIST.flatMap((workload) => workload.charts(rowsOf(results, workload).filter((row) => row.error === undefined)));
 }
 
 /** Renders a vega-lite spec to SVG, headless. */

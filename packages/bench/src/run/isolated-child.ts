@@ -1,12 +1,13 @@
 /**
- * The entry of a process that runs one isolated row (see `isolated-run.ts`): registers the
- * backends, takes one `IsolatedRunRequest` from its parent, runs it here, replies once and
+ * The entry of a process that runs one isolated row (see isolated-run.ts): registers the
+ * backends, takes one `IsolatedRunRequest` from its parent, runs it here with the loop of the
+ * workload it names (which builds its own shared input, in this process), replies once and
  * ends.
  */
 
 import { discoverBackends } from '../contenders/backends.js';
+import { threadLoopOf } from '../workloads/index.js';
 import type { IsolatedRunReply, IsolatedRunRequest } from './isolated-run.js';
-import { sharedTables } from '../workloads/glibc-thread/request-tables.js';
 import { runThreaded } from './threaded-run.js';
 
 process.once('message', (request: IsolatedRunRequest) => {
@@ -14,7 +15,8 @@ process.once('message', (request: IsolatedRunRequest) => {
     let reply: IsolatedRunReply;
     try {
       await discoverBackends();
-      reply = { ok: true, run: await runThreaded({ ...request, tablesBuffer: sharedTables().buffer }) };
+      const { workload, ...run } = request;
+      reply = { ok: true, run: await runThreaded({ ...run, loop: threadLoopOf(workload) }) };
     } catch (error) {
       reply = { ok: false, message: error instanceof Error ? error.message : String(error) };
     }

@@ -12,8 +12,11 @@ import { fileURLToPath } from 'node:url';
 
 import type { ThreadedRun, ThreadedRunOptions } from './threaded-run.js';
 
-/** What the parent sends: the run without its tables, which the child builds itself. */
-export type IsolatedRunRequest = Omit<ThreadedRunOptions, 'tablesBuffer'>;
+/**
+ * What the parent sends: the run as data. The loop is named by its workload, since functions
+ * do not cross processes; the contender, its backend spec included, crosses as it is.
+ */
+export type IsolatedRunRequest = Omit<ThreadedRunOptions, 'loop'> & { workload: string };
 
 /** The child's one message back. */
 export type IsolatedRunReply = { ok: true; run: ThreadedRun } | { ok: false; message: string };

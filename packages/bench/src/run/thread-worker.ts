@@ -1,16 +1,17 @@
 /**
- * The entry of a benchmark worker: runs the `ThreadTask` in `workerData`, posts one
- * `ThreadReply` and ends. A failure is posted as a message (not thrown), so the main thread
- * can report which thread failed and why.
+ * The entry of a benchmark worker: runs the `ThreadTask` in `workerData` with the loop of the
+ * workload it names, posts one `ThreadReply` and ends. A failure is posted as a message (not
+ * thrown), so the main thread can report which thread failed and why.
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { runThreadTask, type ThreadReply, type ThreadTask } from './thread-task.js';
+import { threadLoopOf } from '../workloads/index.js';
+import { runThreadTask, type ThreadReply, type ThreadTask } from './thread-loop.js';
 
 const task = workerData as ThreadTask;
 try {
-  const outcome = await runThreadTask(task);
+  const outcome = await runThreadTask(threadLoopOf(task.workload), task);
   parentPort!.postMessage({ ok: true, outcome } satisfies ThreadReply);
 } catch (error) {
   // The other threads must not run on for the whole duration after one has failed.

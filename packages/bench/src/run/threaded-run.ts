@@ -4,17 +4,18 @@
  * same heap; a timer in the main thread raises the stop flag when the duration is over.
  */
 
-import type { CheckReport } from '@heaplab/core';
+import type { Worker } from 'node:worker_threads';
+
+import { type CheckReport, spawnWorker } from '@heaplab/core';
 
 import { prepareSource } from '../contenders/allocator-sources.js';
 import type { Contender } from '../contenders/contender.js';
-import { spawnThreadWorker } from './spawn-worker.js';
-import { runThreadTask, type ThreadedWorkload, type ThreadOutcome, type ThreadTask } from './thread-task.js';
+import { runThreadTask, type ThreadLoop, type ThreadOutcome, type ThreadReply, type ThreadTask } from './thread-loop.js';
 
 /** One run of a threaded workload. */
 export interface ThreadedRunOptions {
   contender: Contender;
-  workload: ThreadedWorkload;
+  loop: ThreadLoop;
   threads: number;
   /** Seconds; Infinity for a run bounded by `maxIterations` only. */
   durationSeconds: number;
@@ -22,8 +23,6 @@ export interface ThreadedRunOptions {
   maxIterations: number;
   verify: boolean;
   heapBytes: number;
-  /** From `sharedTables()`: built once per process. */
-  tablesBuffer: SharedArrayBuffer;
 }
 
 /** The figures of one run. */
@@ -61,15 +60,16 @@ export interface ThreadedRun {
  *   fails its check afterwards
  */
 export async function runThreaded(options: ThreadedRunOptions): Promise<ThreadedRun> {
-  const { threads } = options;
+  const { threads, loop } = options;
+  const input = loop.sharedInput();
   const prepared = prepareSource(options.contender, threads, options.heapBytes);
   const stopBuffer = new SharedArrayBuffer(4);
   const stop = new Int32Array(stopBuffer);
   const task = (threadIndex: number, deadline: number): ThreadTask => ({
-    workload: options.workload,
+    workload: loop.workload,
     source: prepared.source,
     threadIndex,
-    tablesBuffer: options.tablesBuffer,
+    input,
     stopBuffer,
     verify: options.verify,
     maxIterations: options.maxIterations,
@@ -80,7 +80,7 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
     let outcomes: ThreadOutcome[];
     if (threads === 1) {
       // The calling thread cannot see a timer fire while it loops, so it watches the clock.
-      outcomes = [await runThreadTask(task(0, started + options.durationSeconds * 1000), prepared.heap)];
+      outcomes = [await runThreadTask(loop, task(0, started + options.durationSeconds * 1000), prepared.heap)];
     } else {
       const timer = Number.isFinite(options.durationSeconds)
         ? setTimeout(() => Atomics.store(stop, 0, 1), options.durationSeconds * 1000)
@@ -114,4 +114,22 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
     Atomics.store(stop, 0, 1);
     prepared.heap?.detach();
   }
+}
+
+const fromSource = import.meta.url.endsWith('.ts');
+
+/**
+ * Starts a benchmark worker on `task`; resolves with its reply, also when the worker dies.
+ * Built, the worker starts on thread-worker.js directly (about 35 ms); from source (vitest,
+ * or the CLI under tsx), through core's TypeScript bootstrap.
+ */
+function spawnThreadWorker(task: ThreadTask): { worker: Worker; reply: Promise<ThreadReply> } {
+  const entry = new URL(fromSource ? './thread-worker.ts' : './thread-worker.js', import.meta.url);
+  const worker = spawnWorker(entry, task);
+  const reply = new Promise<ThreadReply>((resolve) => {
+    worker.once('message', resolve);
+    worker.once('error', (error) => resolve({ ok: false, message: `the worker failed: ${error.message}` }));
+    worker.once('exit', (code) => resolve({ ok: false, message: `the worker exited with code ${code} before replying` }));
+  });
+  return { worker, reply };
 }

@@ -5,7 +5,7 @@
  *   pnpm build && node packages/bench/dist/tools/iteration-cost.js [backend-spec] [seconds]
  *
  * The same one-thread loop runs three times, each in a process of its own (see
- * `isolated-run.ts` for why), over:
+ * src/run/isolated-run.ts for why), over:
  * 1. the bump allocator: the loop, the fill and a pointer bump;
  * 2. the backend instance, called directly (`backendInstance.allocate` / `release`): adds the
  *    backend's own malloc and free;
@@ -16,20 +16,20 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-import { GlobalAllocator, MiB } from '@heaplab/core';
+import { type BackendSpec, MiB, parseBackendSpec } from '@heaplab/core';
 
-import { discoverBackends } from '../contenders/backends.js';
+import { createBackendHeap, discoverBackends, resolveBackendContenders } from '../contenders/backends.js';
 import { BumpAllocator, MIN_BUMP_REGION_BYTES } from '../contenders/bump-allocator.js';
 import { type AddressAllocator, loopMemory } from '../run/address-allocator.js';
 import { runGlibcThreadLoop } from '../workloads/glibc-thread/loop.js';
-import { buildTables } from '../workloads/glibc-thread/request-tables.js';
+import { buildRequestTables } from '../workloads/glibc-thread/request-tables.js';
 
 const VARIANTS = ['loop and fill (bump)', 'backend, called directly', 'heap malloc/free'] as const;
 
 /** Runs variant `index` here and prints its nanoseconds per iteration. */
-async function runVariant(index: number, spec: string, seconds: number): Promise<void> {
+async function runVariant(index: number, spec: BackendSpec, seconds: number): Promise<void> {
   await discoverBackends();
-  const heap = GlobalAllocator.create({ backend: spec, heapBytes: 64 * MiB });
+  const heap = createBackendHeap(spec, 64 * MiB);
   heap.prefault();
   let allocator: AddressAllocator = heap;
   if (index === 0) {
@@ -39,21 +39,28 @@ async function runVariant(index: number, spec: string, seconds: number): Promise
     allocator = { malloc: (size) => backend.allocate(size, 8), free: (address) => backend.release(address) };
   }
   const limits = { stop: new Int32Array(1), deadline: performance.now() + seconds * 1000, maxIterations: Infinity };
-  const outcome = runGlibcThreadLoop(allocator, loopMemory(heap.buffer), buildTables(), limits, false);
+  const outcome = runGlibcThreadLoop(allocator, loopMemory(heap.buffer), buildRequestTables(), limits, false);
   process.stdout.write(`${(outcome.seconds * 1e9) / outcome.iterations}\n`);
 }
 
-/** Runs every variant in a child process and prints the table. */
-function runAll(spec: string, seconds: number): void {
+/**
+ * Runs every variant in a child process and prints the table. The spec is parsed and
+ * normalized here, once; each child gets the result as JSON.
+ * @throws AllocError for an unknown backend or bad options
+ */
+async function runAll(specText: string, seconds: number): Promise<void> {
+  const [row] = await resolveBackendContenders([parseBackendSpec(specText)]);
+  const label = row!.label;
+  const specJson = JSON.stringify(row!.spec);
   const self = fileURLToPath(import.meta.url);
   const results: number[] = [];
   const next = (index: number): void => {
     if (index === VARIANTS.length) {
-      print(spec, results);
+      print(label, results);
       return;
     }
     let output = '';
-    const child = fork(self, [spec, String(seconds), '--variant', String(index)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    const child = fork(self, [VARIANT_FLAG, String(index), String(seconds), specJson], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.on('error', (error) => {
       console.error(`iteration-cost: variant '${VARIANTS[index]}' could not run: ${error.message}`);
@@ -75,24 +82,32 @@ function runAll(spec: string, seconds: number): void {
   next(0);
 }
 
-function print(spec: string, ns: number[]): void {
-  console.log(`bench-malloc-thread, one thread, ${spec}: nanoseconds per iteration`);
+function print(label: string, ns: number[]): void {
+  console.log(`bench-malloc-thread, one thread, ${label}: nanoseconds per iteration`);
   VARIANTS.forEach((name, index) => {
     const added = index === 0 ? '' : `  (+${(ns[index]! - ns[index - 1]!).toFixed(1)} ns)`;
     console.log(`  ${name.padEnd(26)} ${ns[index]!.toFixed(1).padStart(6)} ns  ${(1e3 / ns[index]!).toFixed(1).padStart(5)} M/s${added}`);
   });
 }
 
-const [spec = 'mimalloc', secondsArgument = '2', flag, variant] = process.argv.slice(2);
-const seconds = Number(secondsArgument);
-if (!(seconds > 0)) {
-  console.error(`usage: iteration-cost [backend-spec] [seconds > 0]; got '${secondsArgument}'`);
+/** How the tool starts itself on one variant: `--variant <index> <seconds> <spec as JSON>`. */
+const VARIANT_FLAG = '--variant';
+
+const fail = (error: unknown): never => {
+  console.error(`iteration-cost: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
-}
-if (flag === '--variant') {
-  await runVariant(Number(variant), spec, seconds).catch((error: unknown) => {
-    console.error(`iteration-cost: ${error instanceof Error ? error.message : String(error)}`);
+};
+
+const args = process.argv.slice(2);
+if (args[0] === VARIANT_FLAG) {
+  const [, variant, secondsArgument, specJson] = args;
+  await runVariant(Number(variant), JSON.parse(specJson!) as BackendSpec, Number(secondsArgument)).catch(fail);
+} else {
+  const [spec = 'mimalloc', secondsArgument = '2'] = args;
+  const seconds = Number(secondsArgument);
+  if (!(seconds > 0)) {
+    console.error(`usage: iteration-cost [backend-spec] [seconds > 0]; got '${secondsArgument}'`);
     process.exit(1);
-  });
+  }
+  await runAll(spec, seconds).catch(fail);
 }
-else runAll(spec, seconds);

@@ -1,10 +1,12 @@
 /**
- * The alloc-pairs workload: each thread keeps `PAIRS_LIVE_BLOCKS` blocks; a pair frees a
- * random one of them and allocates a new block of a random size in [16, 512] in its place.
- * The draws are seeded per thread, so every run of a backend does the same work.
+ * The alloc-pairs loop: each thread keeps `PAIRS_LIVE_BLOCKS` blocks; a pair frees a random
+ * one of them and allocates a new block of a random size in [16, 512] in its place. The draws
+ * are seeded per thread, so every run of a backend does the same work. A pair counts as one
+ * of the thread's iterations; no footprint is tracked (`highWater` is 0).
  */
 
 import type { AddressAllocator, LoopLimits } from '../../run/address-allocator.js';
+import type { ThreadOutcome } from '../../run/thread-loop.js';
 import { Xorshift32 } from '../../xorshift.js';
 
 /** Blocks each thread holds. */
@@ -14,17 +16,11 @@ export const PAIRS_MIN_SIZE = 16;
 export const PAIRS_MAX_SIZE = 512;
 const STOP_CHECK_INTERVAL = 64;
 
-/** What one thread's pairs loop did. */
-export interface PairsOutcome {
-  pairs: number;
-  seconds: number;
-}
-
 /**
  * Fills the live set, times pairs until a limit, then frees every block (untimed).
  * @throws Error when `malloc` returns 0
  */
-export function runPairsLoop(allocator: AddressAllocator, limits: LoopLimits, seed: number): PairsOutcome {
+export function runPairsLoop(allocator: AddressAllocator, limits: LoopLimits, seed: number): ThreadOutcome {
   const random = new Xorshift32(seed);
   const live = new Float64Array(PAIRS_LIVE_BLOCKS);
   for (let i = 0; i < PAIRS_LIVE_BLOCKS; i++) live[i] = mallocOrThrow(allocator, random.between(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1));
@@ -40,7 +36,7 @@ export function runPairsLoop(allocator: AddressAllocator, limits: LoopLimits, se
   }
   const seconds = (performance.now() - started) / 1000;
   for (let i = 0; i < PAIRS_LIVE_BLOCKS; i++) allocator.free(live[i]!);
-  return { pairs, seconds };
+  return { iterations: pairs, seconds, highWater: 0 };
 }
 
 function mallocOrThrow(allocator: AddressAllocator, size: number): number {
@@ -54,7 +50,7 @@ function mallocOrThrow(allocator: AddressAllocator, size: number): number {
  * freed by dropping its reference, for V8's garbage collector. The same draws as
  * `runPairsLoop`, so the same sizes are requested.
  */
-export function runSystemPairsLoop(limits: LoopLimits, seed: number): PairsOutcome {
+export function runSystemPairsLoop(limits: LoopLimits, seed: number): ThreadOutcome {
   const random = new Xorshift32(seed);
   const live: Uint8Array[] = [];
   for (let i = 0; i < PAIRS_LIVE_BLOCKS; i++) live.push(new Uint8Array(random.between(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1)));
@@ -67,5 +63,5 @@ export function runSystemPairsLoop(limits: LoopLimits, seed: number): PairsOutco
     live[slot] = new Uint8Array(random.between(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1));
     pairs++;
   }
-  return { pairs, seconds: (performance.now() - started) / 1000 };
+  return { iterations: pairs, seconds: (performance.now() - started) / 1000, highWater: 0 };
 }

@@ -1,22 +1,72 @@
 /**
- * The alloc-pairs workload over every contender: alloc+free pairs per second, on one thread
- * and on N workers sharing the heap (see alloc-pairs-loop.ts), for every backend (each basic
- * strategy is a spec of its own) and the baselines.
+ * alloc-pairs: alloc+free pairs per second, on one thread and on N workers sharing the heap
+ * (docs/workloads/alloc-pairs.md), for every backend (each basic strategy is a spec of its
+ * own) and the baselines.
  */
 
-import type { Contender } from '../../contenders/contender.js';
-import { runThroughputRows, type ThroughputSettings } from '../glibc-thread/workload.js';
-import type { Progress } from '../../run/progress.js';
-import type { ThroughputRow } from '../../report/results.js';
+import { CHART_WIDTH, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { renderTable } from '../../report/text-table.js';
+import { sampledPeakNotes, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import type { ThreadLoop } from '../../run/thread-loop.js';
+import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import type { Workload } from '../../run/workload.js';
+import { PAIRS_LIVE_BLOCKS, PAIRS_MAX_SIZE, PAIRS_MIN_SIZE, runPairsLoop, runSystemPairsLoop } from './loop.js';
 
-/** Runs alloc-pairs for each contender (native excluded: the C port runs glibc-thread only). */
-export async function runAllocPairsBench(
-  contenders: readonly Contender[],
-  settings: ThroughputSettings,
-  progress: Progress,
-): Promise<ThroughputRow[]> {
-  // No byte verification here: the pairs loop writes nothing into its blocks.
-  return runThroughputRows('alloc-pairs', contenders, { ...settings, verify: false }, progress, {
-    extraFields: () => ({}),
-  });
-}
+/**
+ * One thread's pairs. Each thread draws from its own seed (its index + 1), so every run of a
+ * backend does the same work; the loop writes nothing into its blocks, so there is nothing
+ * to verify.
+ */
+export const allocPairsLoop: ThreadLoop = {
+  workload: 'alloc-pairs',
+  sharedInput: () => null,
+  run: (allocator, _memory, _input, limits, thread) => runPairsLoop(allocator, limits, thread.threadIndex + 1),
+  runSystem: (_input, limits, thread) => runSystemPairsLoop(limits, thread.threadIndex + 1),
+};
+
+export const allocPairsWorkload: Workload<ThroughputRow, 'allocPairs'> = {
+  name: 'alloc-pairs',
+  resultKey: 'allocPairs',
+  summary: `alloc+free pairs per second, ${PAIRS_LIVE_BLOCKS} live blocks per thread`,
+  inAll: false,
+  // The C port runs bench-malloc-thread only.
+  appliesTo: (contender) => contender.kind !== 'native',
+  stepsPerContender: (settings) => settings.threads.length,
+  threadLoop: allocPairsLoop,
+
+  run(contenders, settings, progress) {
+    return runThroughputRows(allocPairsLoop, contenders, { ...settings, verify: false }, progress);
+  },
+
+  section(rows) {
+    return {
+      title: `alloc-pairs (${PAIRS_LIVE_BLOCKS} live blocks per thread, ${PAIRS_MIN_SIZE}..${PAIRS_MAX_SIZE} bytes)`,
+      table: renderTable(throughputHeaders('pairs/s'), throughputColumns(rows), new Set([1, 2, 3, 4, 5])),
+      notes: sampledPeakNotes(rows),
+    };
+  },
+
+  charts(rows) {
+    if (rows.length === 0) return [];
+    return [
+      {
+        id: 'alloc-pairs',
+        title: 'alloc-pairs: pairs per second',
+        caption: `A random free and an allocation of ${PAIRS_MIN_SIZE}..${PAIRS_MAX_SIZE} bytes per pair, ${PAIRS_LIVE_BLOCKS} live blocks per thread. Higher is better.`,
+        spec: {
+          $schema: VEGA_LITE_SCHEMA,
+          width: CHART_WIDTH,
+          height: 280,
+          data: { values: rows.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, rate: row.perSecond })) },
+          mark: { type: 'bar', cornerRadiusEnd: 2 },
+          encoding: {
+            y: { field: 'backend', type: 'nominal', title: null },
+            yOffset: { field: 'threads', type: 'nominal' },
+            x: { field: 'rate', type: 'quantitative', axis: { format: '~s' }, title: 'pairs / s' },
+            color: { field: 'threads', type: 'nominal', scale: THREADS_PALETTE, title: null },
+          },
+        },
+      },
+    ];
+  },
+};

@@ -9,17 +9,9 @@
  */
 
 import type { AddressAllocator, LoopLimits, LoopMemory } from '../../run/address-allocator.js';
-import type { BenchTables } from './request-tables.js';
+import type { ThreadOutcome } from '../../run/thread-loop.js';
+import type { RequestTables } from './request-tables.js';
 import { NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from './request-tables.js';
-
-/** What one thread's loop did. */
-export interface LoopOutcome {
-  iterations: number;
-  /** This thread's elapsed time in the loop, in seconds (upstream sums these). */
-  seconds: number;
-  /** One past the highest byte any block reached (the footprint's high-water mark). */
-  highWater: number;
-}
 
 /**
  * Iterations per batch: the stop flag and the clock are read between batches. The C loop
@@ -75,10 +67,10 @@ class LoopState {
 export function runGlibcThreadLoop(
   allocator: AddressAllocator,
   memory: LoopMemory,
-  tables: BenchTables,
+  tables: RequestTables,
   limits: LoopLimits,
   verify: boolean,
-): LoopOutcome {
+): ThreadOutcome {
   const { stop, deadline, maxIterations } = limits;
   const state = new LoopState();
   const started = performance.now();
@@ -92,7 +84,7 @@ export function runGlibcThreadLoop(
 function runBatch(
   allocator: AddressAllocator,
   memory: LoopMemory,
-  tables: BenchTables,
+  tables: RequestTables,
   state: LoopState,
   count: number,
   verify: boolean,

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import type { Contender } from '../../contenders/contender.js';
-import type { GlibcUpstreamJson, ThroughputRow } from '../../report/results.js';
+import type { GlibcThreadRow, GlibcUpstreamJson } from './workload.js';
 
 const run = promisify(execFile);
 
@@ -54,9 +54,9 @@ export function buildNativeBench(): { binary: string } | { missing: string } {
 }
 
 /** Runs the native port; a missing compiler or a failure becomes a row with `error`. */
-export async function runNativeGlibcThread(contender: Contender, threads: number, durationSeconds: number): Promise<ThroughputRow> {
+export async function runNativeGlibcThread(contender: Contender, threads: number, durationSeconds: number): Promise<GlibcThreadRow> {
   const base = { label: contender.label, kind: contender.kind, threads, peakUsedBytes: null, peakFootprintBytes: null };
-  const failed = (error: string): ThroughputRow => ({ ...base, iterations: 0, wallSeconds: 0, perSecond: 0, error });
+  const failed = (error: string): GlibcThreadRow => ({ ...base, iterations: 0, wallSeconds: 0, perSecond: 0, error });
   const native = buildNativeBench();
   if ('missing' in native) return failed(native.missing);
   try {

@@ -1,8 +1,8 @@
 /**
- * The two tables of bench-malloc-thread, built once before timing from glibc's `rand()` with
- * its default seed, exactly as the C benchmark builds them (see
- * /work/shared/specs/bench-malloc-thread.md): 8000 block sizes with density 1/x^2 on
- * [4, 32768], then 4096 slot offsets in [0, 1024).
+ * The two tables of requests of bench-malloc-thread, built once before timing from glibc's
+ * `rand()` with its default seed, exactly as the C benchmark builds them (see
+ * docs/workloads/glibc-thread.md): 8000 block sizes with density 1/x^2 on [4, 32768], then
+ * 4096 slot offsets in [0, 1024).
  */
 
 import { GlibcRandom, RAND_MAX } from './glibc-rand.js';
@@ -20,7 +20,7 @@ export const MAX_ALLOCATION_SIZE = 32768;
 export const DECLARED_RANDOM_SEED = 88;
 
 /** The benchmark's tables; the same for every thread and every run. */
-export interface BenchTables {
+export interface RequestTables {
   /** `NUM_BLOCK_SIZES` sizes, in bytes. */
   readonly sizes: Uint32Array;
   /** `NUM_OFFSETS` slot indices below `WORKING_SET_SIZE`. */
@@ -31,9 +31,9 @@ export interface BenchTables {
  * Builds the tables into `into` (fresh arrays by default; a worker passes views over a
  * shared buffer so the main thread builds them once).
  */
-export function buildTables(
-  into: BenchTables = { sizes: new Uint32Array(NUM_BLOCK_SIZES), offsets: new Uint32Array(NUM_OFFSETS) },
-): BenchTables {
+export function buildRequestTables(
+  into: RequestTables = { sizes: new Uint32Array(NUM_BLOCK_SIZES), offsets: new Uint32Array(NUM_OFFSETS) },
+): RequestTables {
   const random = new GlibcRandom();
   // The C code computes in float: every constant and every intermediate is a float32, and
   // RAND_MAX itself rounds to 2^31. Rounding each double step with Math.fround reproduces
@@ -51,15 +51,23 @@ export function buildTables(
   return into;
 }
 
-/** Tables over one `SharedArrayBuffer`, so workers read the main thread's copy. */
-export function sharedTables(): { buffer: SharedArrayBuffer; tables: BenchTables } {
-  const buffer = new SharedArrayBuffer((NUM_BLOCK_SIZES + NUM_OFFSETS) * 4);
-  const tables = buildTables(tablesOver(buffer));
-  return { buffer, tables };
+let shared: SharedArrayBuffer | undefined;
+
+/**
+ * The tables in one `SharedArrayBuffer`, built on the first call in a process, so every run
+ * and every worker reads the same copy.
+ */
+export function sharedRequestTables(): SharedArrayBuffer {
+  if (shared === undefined) {
+    const buffer = new SharedArrayBuffer((NUM_BLOCK_SIZES + NUM_OFFSETS) * 4);
+    buildRequestTables(requestTablesOver(buffer));
+    shared = buffer;
+  }
+  return shared;
 }
 
-/** Views of the tables in a buffer made by `sharedTables`. */
-export function tablesOver(buffer: SharedArrayBuffer): BenchTables {
+/** Views of the tables in a buffer made by `sharedRequestTables`. */
+export function requestTablesOver(buffer: SharedArrayBuffer): RequestTables {
   return {
     sizes: new Uint32Array(buffer, 0, NUM_BLOCK_SIZES),
     offsets: new Uint32Array(buffer, NUM_BLOCK_SIZES * 4, NUM_OFFSETS),

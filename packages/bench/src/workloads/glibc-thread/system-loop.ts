@@ -6,8 +6,8 @@
  */
 
 import type { LoopLimits } from '../../run/address-allocator.js';
-import type { LoopOutcome } from './loop.js';
-import type { BenchTables } from './request-tables.js';
+import type { ThreadOutcome } from '../../run/thread-loop.js';
+import type { RequestTables } from './request-tables.js';
 import { NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from './request-tables.js';
 
 const STOP_CHECK_INTERVAL = 64;
@@ -18,7 +18,7 @@ const STOP_CHECK_INTERVAL = 64;
  * cost an extra object per iteration). `highWater` is 0: there is no heap to measure.
  * @throws Error in verify mode when a block lost its bytes (it cannot, unless V8 is broken)
  */
-export function runSystemGlibcThreadLoop(tables: BenchTables, limits: LoopLimits, verify: boolean): LoopOutcome {
+export function runSystemGlibcThreadLoop(tables: RequestTables, limits: LoopLimits, verify: boolean): ThreadOutcome {
   const { sizes, offsets } = tables;
   const { stop, deadline, maxIterations } = limits;
   const slots = new Array<Uint8Array | null>(WORKING_SET_SIZE).fill(null);

@@ -1,118 +1,62 @@
 /**
- * bench-malloc-thread over every contender and thread count: one `ThroughputRow` per run,
- * with the mimalloc-bench line and glibc's upstream JSON. See
- * /work/shared/specs/bench-malloc-thread.md for the workload.
+ * glibc-thread: glibc's bench-malloc-thread as mimalloc-bench runs it, over every contender
+ * and thread count (docs/workloads/glibc-thread.md). One row per run, with the mimalloc-bench
+ * line and glibc's upstream JSON.
  */
 
-import type { Contender } from '../../contenders/contender.js';
+import { CHART_PALETTE, CHART_WIDTH, type Chart, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { formatBytes } from '../../report/format.js';
+import { renderTable } from '../../report/text-table.js';
+import { sampledPeakNotes, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import type { ThreadLoop } from '../../run/thread-loop.js';
+import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import type { Workload } from '../../run/workload.js';
+import { runGlibcThreadLoop } from './loop.js';
 import { runNativeGlibcThread } from './native.js';
-import type { Progress } from '../../run/progress.js';
-import type { GlibcUpstreamJson, ThroughputRow } from '../../report/results.js';
-import { DECLARED_RANDOM_SEED, MAX_ALLOCATION_SIZE, MIN_ALLOCATION_SIZE, sharedTables } from './request-tables.js';
-import { runThreadedIsolated } from '../../run/isolated-run.js';
-import { runThreaded, type ThreadedRun } from '../../run/threaded-run.js';
-import type { ThreadedWorkload } from '../../run/thread-task.js';
+import { DECLARED_RANDOM_SEED, MAX_ALLOCATION_SIZE, MIN_ALLOCATION_SIZE, requestTablesOver, sharedRequestTables } from './request-tables.js';
+import { runSystemGlibcThreadLoop } from './system-loop.js';
 
-/** Settings shared by every run. */
-export interface ThroughputSettings {
-  threads: readonly number[];
-  durationSeconds: number;
-  verify: boolean;
-  heapBytes: number;
-  /** Per thread; Infinity for timed runs (tests bound runs by count). */
-  maxIterations?: number;
-  /**
-   * Run each one-thread row in a process of its own (default true; see `isolated-run.ts`).
-   * False runs them here, after each other, where the rows before share their JIT state.
-   */
-  isolate?: boolean;
-}
-
-/**
- * Runs bench-malloc-thread for each contender and thread count. A failed run becomes a row
- * with `error` set; it never stops the others.
- */
-export async function runGlibcThreadBench(
-  contenders: readonly Contender[],
-  settings: ThroughputSettings,
-  progress: Progress,
-): Promise<ThroughputRow[]> {
-  return runThroughputRows('glibc-thread', contenders, settings, progress, {
-    native: (contender, threads) => runNativeGlibcThread(contender, threads, settings.durationSeconds),
-    extraFields: (run, threads) => {
-      const durationNs = run.threadSeconds.reduce((sum, seconds) => sum + seconds, 0) * 1e9;
-      return {
-        peakFootprintBytes: run.peakFootprintBytes,
-        mimallocBenchLine: `${run.iterations} iterations`,
-        upstream: upstreamJson(durationNs, run.iterations, threads, 'performance.now', run.maxRssKiB),
+/** bench-malloc-thread's upstream JSON for one run (glibc benchtests format). */
+export interface GlibcUpstreamJson {
+  timing_type: string;
+  functions: {
+    malloc: {
+      '': {
+        /** Sum of the threads' elapsed times, in nanoseconds. */
+        duration: number;
+        iterations: number;
+        time_per_iteration: number;
+        /** Of the whole process, in KiB. */
+        max_rss: number;
+        threads: number;
+        min_size: number;
+        max_size: number;
+        random_seed: number;
       };
-    },
-  });
+    };
+  };
 }
 
-/** How a throughput workload treats the native row and what it adds to a row. */
-export interface ThroughputRowOptions {
-  /** Runs the native row; without it, native contenders are skipped. */
-  native?: (contender: Contender, threads: number) => Promise<ThroughputRow>;
-  /** Fields this workload adds to a successful row. */
-  extraFields: (run: ThreadedRun, threads: number) => Partial<ThroughputRow>;
+/** One glibc-thread row: a throughput row with the benchmark's own outputs. */
+export interface GlibcThreadRow extends ThroughputRow {
+  /** The line mimalloc-bench reads: `N iterations`. */
+  mimallocBenchLine?: string;
+  upstream?: GlibcUpstreamJson;
 }
 
-/**
- * Runs `workload` for each contender and thread count, one `ThroughputRow` per run. A failed
- * run becomes a row with `error` set; it never stops the others.
- */
-export async function runThroughputRows(
-  workload: ThreadedWorkload,
-  contenders: readonly Contender[],
-  settings: ThroughputSettings,
-  progress: Progress,
-  options: ThroughputRowOptions,
-): Promise<ThroughputRow[]> {
-  const { buffer: tablesBuffer } = sharedTables();
-  const rows: ThroughputRow[] = [];
-  for (const contender of contenders) {
-    if (contender.kind === 'native' && options.native === undefined) continue;
-    for (const threads of settings.threads) {
-      progress.step(`${workload}  ${contender.label}  ${threads} thread${threads === 1 ? '' : 's'}`, settings.durationSeconds);
-      if (contender.kind === 'native') {
-        rows.push(await options.native!(contender, threads));
-        continue;
-      }
-      try {
-        const request = {
-          contender,
-          workload,
-          threads,
-          durationSeconds: settings.durationSeconds,
-          maxIterations: settings.maxIterations ?? Infinity,
-          verify: settings.verify,
-          heapBytes: settings.heapBytes,
-        };
-        const run =
-          threads === 1 && settings.isolate !== false
-            ? await runThreadedIsolated(request)
-            : await runThreaded({ ...request, tablesBuffer });
-        rows.push({
-          label: contender.label,
-          kind: contender.kind,
-          threads,
-          iterations: run.iterations,
-          wallSeconds: run.wallSeconds,
-          perSecond: run.perSecond,
-          peakUsedBytes: run.peakUsedBytes,
-          ...(run.peakUsedSampled ? { peakUsedSampled: true } : {}),
-          peakFootprintBytes: null,
-          ...noteFor(contender, threads),
-          ...options.extraFields(run, threads),
-        });
-      } catch (error) {
-        rows.push(failedRow(contender, threads, error));
-      }
-    }
-  }
-  return rows;
+/** The tables of a run, which every thread reads. */
+function tablesIn(input: SharedArrayBuffer | null): ReturnType<typeof requestTablesOver> {
+  if (input === null) throw new Error('the glibc-thread loop needs its request tables');
+  return requestTablesOver(input);
 }
+
+/** One thread's loop: the tables are built once per process and shared with the workers. */
+export const glibcThreadLoop: ThreadLoop = {
+  workload: 'glibc-thread',
+  sharedInput: sharedRequestTables,
+  run: (allocator, memory, input, limits, thread) => runGlibcThreadLoop(allocator, memory, tablesIn(input), limits, thread.verify),
+  runSystem: (input, limits, thread) => runSystemGlibcThreadLoop(tablesIn(input), limits, thread.verify),
+};
 
 /**
  * glibc's JSON for one run; `durationNs` is the sum of the threads' elapsed times, `maxRssKiB`
@@ -144,25 +88,101 @@ export function upstreamJson(
   };
 }
 
-/** The note a row needs: @thi.ng/malloc is serialised by a lock when shared. */
-export function noteFor(contender: Contender, threads: number): { note?: string } {
-  if (contender.kind === 'thing' && threads > 1) return { note: "not thread-safe: serialised by core's shared mutex" };
-  if (contender.kind === 'system') return { note: "V8's allocator and garbage collector, one heap per worker" };
-  if (contender.kind === 'bump') return { note: 'never frees: the cost of the loop and the fill alone' };
-  return {};
-}
+export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
+  name: 'glibc-thread',
+  resultKey: 'glibcThread',
+  summary: 'glibc bench-malloc-thread (mimalloc-bench glibc-thread), 1 thread in this thread, N in workers',
+  inAll: true,
+  // The native row is the C port of this very benchmark.
+  appliesTo: () => true,
+  stepsPerContender: (settings) => settings.threads.length,
+  threadLoop: glibcThreadLoop,
 
-/** A row for a run that failed. */
-export function failedRow(contender: Contender, threads: number, error: unknown): ThroughputRow {
-  return {
-    label: contender.label,
-    kind: contender.kind,
-    threads,
-    iterations: 0,
-    wallSeconds: 0,
-    perSecond: 0,
-    peakUsedBytes: null,
-    peakFootprintBytes: null,
-    error: error instanceof Error ? error.message : String(error),
-  };
-}
+  run(contenders, settings, progress) {
+    return runThroughputRows<GlibcThreadRow>(glibcThreadLoop, contenders, settings, progress, {
+      native: (contender, threads) => runNativeGlibcThread(contender, threads, settings.durationSeconds),
+      extraFields: (run, threads) => {
+        const durationNs = run.threadSeconds.reduce((sum, seconds) => sum + seconds, 0) * 1e9;
+        return {
+          mimallocBenchLine: `${run.iterations} iterations`,
+          upstream: upstreamJson(durationNs, run.iterations, threads, 'performance.now', run.maxRssKiB),
+        };
+      },
+    });
+  },
+
+  /** The table a user compares backends with; heap efficiency joins it when it ran too. */
+  section(rows, results) {
+    const efficiencyOf = new Map(results.heapEfficiency.filter((row) => row.error === undefined).map((row) => [row.label, row.efficiencyPercent]));
+    const headers = [...throughputHeaders('iterations/s'), 'peak footprint', 'heap efficiency'];
+    const body = throughputColumns(rows).map((columns, index) => {
+      const row = rows[index]!;
+      const efficiency = efficiencyOf.get(row.label);
+      return [...columns, formatBytes(row.peakFootprintBytes), efficiency !== undefined ? `${efficiency.toFixed(1)} %` : '-'];
+    });
+    return {
+      title: `glibc-thread (bench-malloc-thread, ${results.meta.durationSeconds} s per run)`,
+      table: renderTable(headers, body, new Set([1, 2, 3, 4, 5, 6, 7])),
+      notes: sampledPeakNotes(rows),
+    };
+  },
+
+  charts(rows) {
+    if (rows.length === 0) return [];
+    const charts: Chart[] = [
+      {
+        id: 'throughput',
+        title: 'glibc-thread: iterations per second against threads',
+        caption: 'bench-malloc-thread, higher is better. One line per backend; baselines dashed.',
+        spec: {
+          $schema: VEGA_LITE_SCHEMA,
+          width: CHART_WIDTH,
+          height: 320,
+          data: { values: rows.map((row) => ({ backend: row.label, threads: row.threads, rate: row.perSecond, baseline: row.kind !== 'heaplab' })) },
+          mark: { type: 'line', point: { size: 60 }, strokeWidth: 2.5 },
+          encoding: {
+            x: { field: 'threads', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' }, title: 'threads' },
+            y: { field: 'rate', type: 'quantitative', scale: { type: 'log' }, axis: { format: '~s' }, title: 'iterations / s (log)' },
+            color: { field: 'backend', type: 'nominal', scale: CHART_PALETTE, title: null },
+            strokeDash: { field: 'baseline', type: 'nominal', legend: null },
+            tooltip: [{ field: 'backend' }, { field: 'threads' }, { field: 'rate', format: '.3s' }],
+          },
+        },
+      },
+    ];
+    const withFootprint = rows.filter((row) => row.peakFootprintBytes !== null);
+    if (withFootprint.length > 0) {
+      charts.push({
+        id: 'footprint',
+        title: 'glibc-thread: peak footprint',
+        caption: 'Highest byte any block reached, from the start of the heap: the heap each backend needed. Lower is better.',
+        spec: {
+          $schema: VEGA_LITE_SCHEMA,
+          width: CHART_WIDTH,
+          height: 280,
+          data: { values: withFootprint.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, kib: row.peakFootprintBytes! / 1024 })) },
+          mark: { type: 'bar', cornerRadiusEnd: 2 },
+          encoding: {
+            y: { field: 'backend', type: 'nominal', title: null },
+            yOffset: { field: 'threads', type: 'nominal' },
+            x: { field: 'kib', type: 'quantitative', title: 'peak footprint (KiB)' },
+            color: { field: 'threads', type: 'nominal', scale: THREADS_PALETTE, title: null },
+          },
+        },
+      });
+    }
+    return charts;
+  },
+
+  rawFormats: {
+    mimalloc: 'glibc-thread: N iterations, as mimalloc-bench reads it',
+    glibc: "glibc-thread: glibc's upstream JSON",
+  },
+
+  rawOutput(rows, format) {
+    return rows.flatMap((row) => [
+      `# ${row.label}, ${row.threads} thread${row.threads === 1 ? '' : 's'}`,
+      format === 'mimalloc' ? (row.mimallocBenchLine ?? '') : JSON.stringify(row.upstream),
+    ]);
+  },
+};

@@ -4,8 +4,10 @@
  * allocation nor a working moving `realloc`, so both are done by hand and the row says so).
  */
 
-import { GlobalAllocator } from '@heaplab/core';
+import type { BackendSpec, GlobalAllocator } from '@heaplab/core';
 import { MemPool } from '@thi.ng/malloc';
+
+import { createBackendHeap } from '../../contenders/backends.js';
 
 /** What a heap-efficiency trial calls. Every call returns 0 when the heap has no room. */
 export interface EfficiencyTarget {
@@ -31,12 +33,12 @@ export interface EfficiencyTarget {
 export class HeaplabEfficiencyTarget implements EfficiencyTarget {
   private readonly heap: GlobalAllocator;
 
-  /** @throws AllocError from `GlobalAllocator.create` for a bad spec */
+  /** @throws AllocError from `GlobalAllocator.create` */
   constructor(
-    backendSpec: string,
+    spec: BackendSpec,
     readonly heapBytes: number,
   ) {
-    this.heap = GlobalAllocator.create({ backend: backendSpec, heapBytes });
+    this.heap = createBackendHeap(spec, heapBytes);
   }
 
   alloc(size: number, align: number): number {

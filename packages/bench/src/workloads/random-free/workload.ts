@@ -1,16 +1,18 @@
 /**
- * ArceOS's random-free workload: allocate 25,000 blocks of 64 bytes, then free them in a
- * random order; then the same with 7,500 blocks of 520 bytes. Each phase is timed on its own,
- * since freeing in random order is what punishes allocators whose free is not O(1).
+ * random-free: ArceOS's vec_rand_free benchmark (docs/workloads/random-free.md): allocate
+ * 25,000 blocks of 64 bytes, then free them in a random order; then the same with 7,500
+ * blocks of 520 bytes. Each phase is timed on its own, since freeing in random order is what
+ * punishes allocators whose free is not O(1).
  */
 
-import { GlobalAllocator } from '@heaplab/core';
+import type { GlobalAllocator } from '@heaplab/core';
 
-import type { Contender } from '../../contenders/contender.js';
-import type { AddressAllocator } from '../../run/address-allocator.js';
-import type { Progress } from '../../run/progress.js';
-import type { RandomFreeRow } from '../../report/results.js';
+import { createBackendHeap } from '../../contenders/backends.js';
 import { createThingBuffer, openThingPool } from '../../contenders/thing-pool.js';
+import { formatSeconds } from '../../report/format.js';
+import { figureColumns, renderTable } from '../../report/text-table.js';
+import type { AddressAllocator } from '../../run/address-allocator.js';
+import type { Workload, WorkloadRow } from '../../run/workload.js';
 import { Xorshift32 } from '../../xorshift.js';
 
 /** The two rounds: block count and size. */
@@ -20,6 +22,19 @@ export const RANDOM_FREE_ROUNDS: readonly { blocks: number; blockBytes: number }
 ];
 
 const RANDOM_FREE_HEAP_BYTES = 64 << 20;
+
+/** One round of random-free: its allocations, then its frees. */
+export interface RandomFreePhase {
+  blocks: number;
+  blockBytes: number;
+  allocateSeconds: number;
+  freeSeconds: number;
+}
+
+/** One row of random-free. */
+export interface RandomFreeRow extends WorkloadRow {
+  phases: RandomFreePhase[];
+}
 
 /**
  * Times one round on `allocator`: the allocations, then the frees in an order shuffled by
@@ -54,40 +69,55 @@ export function timeRandomFree(
   return { allocateSeconds: (allocated - started) / 1000, freeSeconds: (freed - allocated) / 1000 };
 }
 
-/**
- * Runs both rounds for each heaplab backend and @thi.ng/malloc (the other baselines have no
- * free to time). A heaplab heap is checked empty after each round.
- */
-export function runRandomFreeBench(contenders: readonly Contender[], seed: number, progress: Progress): RandomFreeRow[] {
-  const rows: RandomFreeRow[] = [];
-  for (const contender of contenders) {
-    if (contender.kind !== 'heaplab' && contender.kind !== 'thing') continue;
-    progress.step(`random-free  ${contender.label}`);
-    const row: RandomFreeRow = { label: contender.label, kind: contender.kind, phases: [] };
-    let heap: GlobalAllocator | null = null;
-    try {
-      let allocator: AddressAllocator;
-      if (contender.kind === 'heaplab') {
-        heap = GlobalAllocator.create({ backend: contender.backendSpec!, heapBytes: RANDOM_FREE_HEAP_BYTES });
-        heap.prefault();
-        allocator = heap;
-      } else {
-        allocator = openThingPool(createThingBuffer(RANDOM_FREE_HEAP_BYTES));
-      }
-      for (const round of RANDOM_FREE_ROUNDS) {
-        const times = timeRandomFree(allocator, round.blocks, round.blockBytes, seed);
-        row.phases.push({ ...round, ...times });
-        const report = heap?.check();
-        if (report !== undefined && report.liveBlocks !== 0) {
-          throw new Error(`${report.liveBlocks} blocks still live after freeing all ${round.blocks}`);
+export const randomFreeWorkload: Workload<RandomFreeRow, 'randomFree'> = {
+  name: 'random-free',
+  resultKey: 'randomFree',
+  summary: 'ArceOS: 25,000 x 64 B and 7,500 x 520 B, freed in random order',
+  inAll: true,
+  // The system, bump and native baselines have no free to time.
+  appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing',
+  stepsPerContender: () => 1,
+
+  /** Both rounds for each contender; a heaplab heap is checked empty after each round. */
+  async run(contenders, settings, progress) {
+    const rows: RandomFreeRow[] = [];
+    for (const contender of contenders) {
+      progress.step(`random-free  ${contender.label}`);
+      const row: RandomFreeRow = { label: contender.label, kind: contender.kind, phases: [] };
+      let heap: GlobalAllocator | null = null;
+      try {
+        let allocator: AddressAllocator;
+        if (contender.kind === 'heaplab') {
+          heap = createBackendHeap(contender.spec, RANDOM_FREE_HEAP_BYTES);
+          heap.prefault();
+          allocator = heap;
+        } else {
+          allocator = openThingPool(createThingBuffer(RANDOM_FREE_HEAP_BYTES));
         }
+        for (const round of RANDOM_FREE_ROUNDS) {
+          const times = timeRandomFree(allocator, round.blocks, round.blockBytes, settings.seed);
+          row.phases.push({ ...round, ...times });
+          const report = heap?.check();
+          if (report !== undefined && report.liveBlocks !== 0) {
+            throw new Error(`${report.liveBlocks} blocks still live after freeing all ${round.blocks}`);
+          }
+        }
+      } catch (error) {
+        row.error = (error as Error).message;
+      } finally {
+        heap?.detach();
       }
-    } catch (error) {
-      row.error = (error as Error).message;
-    } finally {
-      heap?.detach();
+      rows.push(row);
     }
-    rows.push(row);
-  }
-  return rows;
-}
+    return rows;
+  },
+
+  /** One column per phase. */
+  section(rows) {
+    const headers = ['backend', ...RANDOM_FREE_ROUNDS.flatMap((round) => [`alloc ${round.blocks}x${round.blockBytes}`, 'free random'])];
+    const body = rows.map((row) => [row.label, ...row.phases.flatMap((phase) => [formatSeconds(phase.allocateSeconds), formatSeconds(phase.freeSeconds)])]);
+    return { title: 'random-free (ArceOS)', table: renderTable(headers, body, figureColumns(headers)) };
+  },
+
+  charts: () => [],
+};

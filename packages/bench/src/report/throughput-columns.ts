@@ -1,0 +1,47 @@
+/**
+ * The columns every throughput table starts with (who, how many threads, how fast, against
+ * `system` and against the best heaplab backend at the same thread count, peak used), for the
+ * workloads whose rows are `ThroughputRow`s.
+ */
+
+import type { ThroughputRow } from '../run/throughput-rows.js';
+import { formatBytes, formatRate, formatRatio } from './format.js';
+
+/** The headers of `throughputColumns`, with the name of the rate. */
+export function throughputHeaders(rateName: string): string[] {
+  return ['backend', 'threads', rateName, 'vs system', 'vs best', 'peak used'];
+}
+
+/** Marks a peak that the backend samples: the true peak may be higher. */
+const SAMPLED_MARK = '>=';
+
+/** The note that explains `SAMPLED_MARK`, when a row shows it. */
+export function sampledPeakNotes(rows: readonly ThroughputRow[]): string[] {
+  return rows.some((row) => row.peakUsedSampled === true)
+    ? [`note: peak used marked ${SAMPLED_MARK}: sampled by the backend (as it takes pages, and when figures are read), so a lower bound`]
+    : [];
+}
+
+/** The first columns of each of `rows` (successful rows), in `throughputHeaders` order. */
+export function throughputColumns(rows: readonly ThroughputRow[]): string[][] {
+  const { best, system } = references(rows);
+  return rows.map((row) => [
+    row.label,
+    String(row.threads),
+    formatRate(row.perSecond),
+    formatRatio(row.perSecond, system.get(row.threads)),
+    row.kind === 'heaplab' ? formatRatio(row.perSecond, best.get(row.threads)) : '-',
+    `${row.peakUsedSampled === true ? SAMPLED_MARK : ''}${formatBytes(row.peakUsedBytes)}`,
+  ]);
+}
+
+/** The best heaplab backend's rate per thread count, and the system baseline's. */
+function references(rows: readonly ThroughputRow[]): { best: Map<number, number>; system: Map<number, number> } {
+  const best = new Map<number, number>();
+  const system = new Map<number, number>();
+  for (const row of rows) {
+    if (row.kind === 'heaplab' && row.perSecond > (best.get(row.threads) ?? 0)) best.set(row.threads, row.perSecond);
+    if (row.kind === 'system') system.set(row.threads, row.perSecond);
+  }
+  return { best, system };
+}

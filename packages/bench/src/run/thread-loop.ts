@@ -1,0 +1,82 @@
+/**
+ * The per-thread part of a workload that runs on threads, the message a benchmark worker is
+ * started with, and the code that runs one thread's share (in a worker, or in the calling
+ * thread for one thread).
+ */
+
+import type { GlobalAllocator } from '@heaplab/core';
+
+import { type AllocatorSource, openThreadAllocator } from '../contenders/allocator-sources.js';
+import type { AddressAllocator, LoopLimits, LoopMemory } from './address-allocator.js';
+
+/** Which thread of a run this is, and how it runs. */
+export interface ThreadParams {
+  /** 0-based; picks the bump region, the lock owner id and a per-thread seed. */
+  threadIndex: number;
+  /** Check every block's bytes before freeing it, where the loop fills its blocks. */
+  verify: boolean;
+}
+
+/** One thread's figures. */
+export interface ThreadOutcome {
+  /** Iterations (or whatever the workload counts: alloc-pairs counts pairs). */
+  iterations: number;
+  /** This thread's time in its loop, in seconds. */
+  seconds: number;
+  /** One past the highest byte a block reached; 0 when not tracked. */
+  highWater: number;
+}
+
+/** A workload's per-thread loop. */
+export interface ThreadLoop {
+  /** The workload's name: a worker or an isolated process finds the loop by it. */
+  readonly workload: string;
+  /**
+   * Input every thread reads, built once per process before anything is timed (glibc-thread's
+   * tables); workers read the main thread's copy. Null for a loop that needs none.
+   */
+  sharedInput(): SharedArrayBuffer | null;
+  /** One thread's loop over an allocator whose blocks are addresses in `memory`. */
+  run(allocator: AddressAllocator, memory: LoopMemory, input: SharedArrayBuffer | null, limits: LoopLimits, thread: ThreadParams): ThreadOutcome;
+  /** The same loop with V8's own allocation (the `system` baseline, which has no addresses). */
+  runSystem(input: SharedArrayBuffer | null, limits: LoopLimits, thread: ThreadParams): ThreadOutcome;
+}
+
+/** One thread's task; structured-cloneable, sent as `workerData`. */
+export interface ThreadTask extends ThreadParams {
+  /** The `ThreadLoop.workload` to run. */
+  workload: string;
+  source: AllocatorSource;
+  /** The loop's `sharedInput()`, made by the main thread. */
+  input: SharedArrayBuffer | null;
+  /** Word 0 is the stop flag. */
+  stopBuffer: SharedArrayBuffer;
+  maxIterations: number;
+  /** `performance.now()` deadline in the calling thread; workers get Infinity and use the flag. */
+  deadline: number;
+}
+
+/** A worker's reply. */
+export type ThreadReply = { ok: true; outcome: ThreadOutcome } | { ok: false; message: string };
+
+/**
+ * Runs one thread's share of `loop`.
+ * @param creatorHeap the creator's handle, when running in the thread that made the heap
+ * @throws Error from the loop (heap full, verify failure) or AllocError from the allocator
+ */
+export async function runThreadTask(loop: ThreadLoop, task: ThreadTask, creatorHeap: GlobalAllocator | null = null): Promise<ThreadOutcome> {
+  const opened = await openThreadAllocator(task.source, task.threadIndex, creatorHeap);
+  const limits: LoopLimits = {
+    stop: new Int32Array(task.stopBuffer),
+    deadline: task.deadline,
+    maxIterations: task.maxIterations,
+  };
+  const thread: ThreadParams = { threadIndex: task.threadIndex, verify: task.verify };
+  try {
+    return opened.allocator === null || opened.memory === null
+      ? loop.runSystem(task.input, limits, thread)
+      : loop.run(opened.allocator, opened.memory, task.input, limits, thread);
+  } finally {
+    opened.release();
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * What a workload is to the rest of the bench. Each workload is one folder under
+ * src/workloads/ exporting one `Workload` object, listed once in src/workloads/index.ts; the
+ * command line, `bench all`, the progress count, the results, the terminal tables and the
+ * HTML report all go through that list, so nothing else names a workload.
+ */
+
+import type { Contender, ContenderKind } from '../contenders/contender.js';
+import type { Chart } from '../report/chart.js';
+import type { BenchResults } from '../report/results.js';
+import type { Progress } from './progress.js';
+import type { ThreadLoop } from './thread-loop.js';
+
+/** What every row of every workload has; `--json` writes rows as they are. */
+export interface WorkloadRow {
+  /** The contender's label. */
+  label: string;
+  kind: ContenderKind;
+  /** Threads of the run, for the workloads that run on threads. */
+  threads?: number;
+  /** Something the reader must know about this row (e.g. a lock around the allocator). */
+  note?: string;
+  /** Set when the run failed; its figures are then 0. */
+  error?: string;
+}
+
+/** Settings of one `heaplab bench` run; each workload reads those that concern it. */
+export interface BenchSettings {
+  /** Thread counts of the workloads that run on threads. */
+  threads: readonly number[];
+  /** Seconds per timed run. */
+  durationSeconds: number;
+  /** Check every block's bytes before it is freed (workloads that fill their blocks). */
+  verify: boolean;
+  /** Heap bytes of the threaded runs. */
+  heapBytes: number;
+  /**
+   * Run each one-thread row in a process of its own (see run/isolated-run.ts). False runs
+   * them here, after each other, where the rows before share their JIT state.
+   */
+  isolate: boolean;
+  /** Trials of the workloads that count trials; undefined for each one's default. */
+  trials?: number;
+  /** Seed of the workloads that draw random numbers. */
+  seed: number;
+  /** True under `heaplab bench all`: a workload with a long default runs its short form. */
+  inAll: boolean;
+  /** Iterations per thread at most; Infinity (the default) for timed runs. Tests bound runs by it. */
+  maxIterations?: number;
+}
+
+/** One workload's part of the terminal summary. */
+export interface SummarySection {
+  /** The line above the table. */
+  title: string;
+  table: string;
+  /** Lines for the notes under every table (the same line from two sections shows once). */
+  notes?: string[];
+}
+
+/**
+ * A workload: its name, the contenders it measures, how it runs and how its rows are shown.
+ * `Key` is its key in `BenchResults` (and in the JSON).
+ */
+export interface Workload<Row extends WorkloadRow = WorkloadRow, Key extends string = string> {
+  /** As `heaplab bench` takes it; also its folder under src/workloads/ and its page under docs/workloads/. */
+  readonly name: string;
+  readonly resultKey: Key;
+  /** One line for `heaplab bench --help`. */
+  readonly summary: string;
+  /** Whether `heaplab bench all` runs it. */
+  readonly inAll: boolean;
+  /** What `bench all --help` says of it besides its name (its short form). */
+  readonly allNote?: string;
+  /** Whether it measures `contender` (the others get no row and no progress step). */
+  appliesTo(contender: Contender): boolean;
+  /** Progress steps each contender it applies to takes. */
+  stepsPerContender(settings: BenchSettings): number;
+  /** The loop each thread runs, for a workload that runs on threads (workers find it by `name`). */
+  readonly threadLoop?: ThreadLoop;
+  /**
+   * Measures `contenders` (only those it applies to). A failure becomes a row with `error`;
+   * it never stops the other rows.
+   */
+  run(contenders: readonly Contender[], settings: BenchSettings, progress: Progress): Promise<Row[]>;
+  /** Its summary section over its successful rows (the run's other results at hand). */
+  section(rows: readonly Row[], results: BenchResults): SummarySection;
+  /** Its charts for `--report`, over its successful rows; none when there is nothing to draw. */
+  charts(rows: readonly Row[]): Chart[];
+  /** Output formats it offers besides the table (`--format name`), each with a line of help. */
+  readonly rawFormats?: Readonly<Record<string, string>>;
+  /** The stdout lines of `--format format` (one of `rawFormats`) for its successful rows. */
+  rawOutput?(rows: readonly Row[], format: string): string[];
+}
