@@ -339,17 +339,13 @@ export class BuddyBlocks {
       if (buddy < start) start = buddy;
     }
     this.checkHead(k);
-    start = block;
-    for (let j = order; j < k; j++) {
-      const buddy = (start ^ (1 << j)) >>> 0;
-      lists.remove(buddy, j);
-      if (buddy < start) start = buddy;
-    }
+    // The commit first: the lists are not what recovery trusts, so the buddies may leave
+    // them after it, and each one's stale entry is cleared as it leaves.
     u8[entryIndex(mapStart, start)] = FREE | k;
-    // The entries the merged block now covers are stale: clear them.
     if (start !== block) u8[entryIndex(mapStart, block)] = 0;
     for (let j = order, at = block; j < k; j++) {
       const buddy = (at ^ (1 << j)) >>> 0;
+      lists.remove(buddy, j);
       if (buddy !== start) u8[entryIndex(mapStart, buddy)] = 0;
       if (buddy < at) at = buddy;
     }

@@ -84,10 +84,11 @@
  * - take (allocate, split): pop the free block F of order K; write the start entry of each
  *   upper half (FREE, pushed on its list) and the new block's interior digits, all inside F;
  *   then F's entry (LIVE), which commits. Before it, F is still free of order K.
- * - give (free, merge): take the free buddies off their lists; write the merged block's
- *   start entry (FREE of the merged order), which commits (the freed block's LIVE entry and
- *   the buddies' entries are now inside it, stale); then clear those stale entries and push
- *   the merged block. Before the commit, the freed block is live with its bytes untouched.
+ * - give (free, merge): write the merged block's start entry (FREE of the merged order),
+ *   which commits (the freed block's LIVE entry and the buddies' entries are now inside it,
+ *   stale); then take each buddy off its list, clearing its stale entry, and push the merged
+ *   block. Before the commit, the freed block is live with its bytes untouched; the lists
+ *   may change on either side of it, as recovery rebuilds them.
  * - shrink in place: the freed upper halves' entries (inside the block), the new digits,
  *   then the block's start entry. Grow in place: the buddies leave their lists, the block's
  *   start entry (of the larger order) commits, then the buddies' stale entries are cleared
