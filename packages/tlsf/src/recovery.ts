@@ -27,6 +27,7 @@ import {
   FL_COUNT,
   FRONT_SENTINEL_BYTES,
   GRANULARITY,
+  GRANULARITY_LOG2,
   HEADER_BYTES,
   LIST_COUNT,
   MAX_SLACK,
@@ -255,16 +256,18 @@ function repairLiveHeader(u32: Uint32Array, b: number, size: number, prev: numbe
     put(u32, (b + B_PREV_PHYS) >>> 2, prev | (prevWord & PREV_SLACK_BITS));
     const at = (b + size - T_INFO_FROM_END) >>> 2;
     if (size >= MIN_BLOCK_BYTES + TRAILER_BYTES && trailerValid(u32[at]!, b, size)) return '';
-    if (size < MIN_BLOCK_BYTES + TRAILER_BYTES) {
-      // Too small to hold a trailer: a plain block with all its usable bytes asked for.
-      put(u32, (b + B_PREV_PHYS) >>> 2, prev);
-      put(u32, (b + B_SIZE) >>> 2, size | USED);
-      return `the block at ${hex(b)} was marked over-aligned but has no room for a trailer; it is a plain block now`;
-    }
     const payload = b + HEADER_BYTES;
     const alignLog2 = Math.min(30, 31 - Math.clz32(payload & -payload));
-    put(u32, at, trailerWord(b, size, 0, alignLog2));
-    return `the damaged alignment trailer of the block at ${hex(b)} was rewritten (slack 0, alignment 2^${alignLog2})`;
+    if (size >= MIN_BLOCK_BYTES + TRAILER_BYTES && alignLog2 > GRANULARITY_LOG2) {
+      put(u32, at, trailerWord(b, size, 0, alignLog2));
+      return `the damaged alignment trailer of the block at ${hex(b)} was rewritten (slack 0, alignment 2^${alignLog2})`;
+    }
+    // No alignment above 8 to record (or no room for a trailer): a plain block whose
+    // requested size is the usable size it had (slack 8, or all of a block too small).
+    const plainSlack = Math.min(TRAILER_BYTES, size - HEADER_BYTES);
+    put(u32, (b + B_PREV_PHYS) >>> 2, prev | (plainSlack & PREV_SLACK_BITS));
+    put(u32, (b + B_SIZE) >>> 2, size | ((plainSlack >>> 3) << 1) | USED);
+    return `the block at ${hex(b)} had a damaged alignment trailer and an 8-aligned address; it is a plain block now`;
   }
   const usable = size - HEADER_BYTES;
   if (slack <= MAX_SLACK && slack <= usable) {

@@ -259,3 +259,28 @@ describe('checked mode catches damage at the operation that touches it', () => {
     expect(heap.memory.u32[(heap.blocks[1]! - 8 + B_SIZE) >>> 2]! & USED).toBe(0);
   });
 });
+
+describe('an overflow into an over-aligned block\'s trailer', () => {
+  it('is reported by the calls that read the trailer, and recover() rewrites it so the heap works again', () => {
+    const fixture = makeTlsf(8 * MiB, 1 * MiB);
+    const { tlsf, memory } = fixture;
+    const aligned = tlsf.allocate(100, 4096);
+    const other = tlsf.allocate(100, 8);
+    const usable = tlsf.usableSize(aligned);
+    expect(usable).toBe(104);
+    // One byte past the usable end: the trailer's reserved word is hit, nothing else.
+    memory.u8[aligned + usable] ^= 0xff;
+    tlsf.check();
+    // Five bytes past it: the trailer word itself.
+    memory.u8[aligned + usable + 4] ^= 0x5a;
+    expectCorruptedBy(() => tlsf.release(aligned), /alignment trailer .* is damaged/);
+    expectCorruptedBy(() => tlsf.blockLayout(aligned), /alignment trailer .* is damaged/);
+    expectCorruptedBy(() => tlsf.check(), /damaged trailer/);
+    const repair = tlsf.recover({ lock: 'heap', deadThreadId: 2 });
+    expect(repair.notes.join('\n')).toMatch(/damaged alignment trailer of the block .* was rewritten/);
+    expect(tlsf.blockLayout(aligned)).toMatchObject({ minSize: 104, maxAlign: 4096 });
+    tlsf.release(aligned);
+    tlsf.release(other);
+    expect(tlsf.check()).toMatchObject({ liveBlocks: 0, freeBlocks: 1 });
+  });
+});
