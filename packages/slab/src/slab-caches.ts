@@ -166,6 +166,7 @@ export class SlabCaches {
     }
     const index = (word << 5) + (31 - Math.clz32(bits & -bits));
     if (index >= objects) throw this.noFreeBit(slab, cls);
+    if (this.checked) this.verifyCode(header, cls, index, true);
     // The code before the bit: once the object is live its record is whole. (A free object
     // left with a code by a death here is put right by recovery.)
     if (code !== 0) this.setCode(header, cls, index, code);
@@ -193,7 +194,10 @@ export class SlabCaches {
     const free = u32[header + FREE]!;
     // A slab with a live object has fewer free objects than objects.
     if (free >= objects) throw this.badSlab(cls, slab, free === 0 ? FULL : PARTIAL);
-    if (this.checked) this.verifySlab(cls, slab, free === 0 ? FULL : PARTIAL);
+    if (this.checked) {
+      this.verifySlab(cls, slab, free === 0 ? FULL : PARTIAL);
+      this.verifyCode(header, cls, index, false);
+    }
     const word = index >>> 5;
     // This one store frees the object; everything after it can be recomputed from the bitmap.
     u32[header + BITMAP + word] = u32[header + BITMAP + word]! | (1 << (index & 31));
@@ -284,10 +288,11 @@ export class SlabCaches {
   }
 
   /**
-   * Checked mode: verifies the whole of slab `slab` of class `cls`, which the caller found on
-   * list `list` (or is about to): its run in the page map, its tag, its bitmap against its
-   * free count and hint, the alignment codes of its free objects, and its links (neighbours
-   * of the class that link back, or the head of `list` when it has no previous one).
+   * Checked mode: verifies slab `slab` of class `cls`, which the caller found on list `list`
+   * (or is about to): its run in the page map, its tag, its bitmap against its free count
+   * and hint, and its links (neighbours of the class that link back, or the head of `list`
+   * when it has no previous one). The alignment codes are checked for the one object the
+   * operation touches (`verifyCode`), so the cost stays that of a few bitmap words.
    * @throws AllocError `HeapCorrupted` naming the first thing wrong
    */
   verifySlab(cls: number, slab: number, list: number): void {
@@ -313,19 +318,6 @@ export class SlabCaches {
     }
     const free = u32[header + FREE]!;
     if (free !== set) throw corrupt(`${where}: free count ${free} but the bitmap marks ${set} objects free`);
-    const mask = CLASS_CODE_MASK[cls]!;
-    if (mask !== 0) {
-      const largest = alignCode(CLASS_ALIGN[cls]!);
-      for (let index = 0; index < objects; index++) {
-        const indexShift = CLASS_CODE_INDEX_SHIFT[cls]!;
-        const shift = (index & ((1 << indexShift) - 1)) << CLASS_CODE_BIT_SHIFT[cls]!;
-        const code = (u32[header + CLASS_CODE_WORD[cls]! + (index >>> indexShift)]! >>> shift) & mask;
-        const isFree = (u32[header + BITMAP + (index >>> 5)]! & (1 << (index & 31))) !== 0;
-        if (code > largest || (isFree && code !== 0)) {
-          throw corrupt(`${where}: object ${index} (${isFree ? 'free' : 'live'}) has alignment code ${code}`);
-        }
-      }
-    }
     const offset = CLASS_HEADER_OFFSET[cls]!;
     const next = u32[header + NEXT]!;
     const prev = u32[header + PREV]!;
@@ -334,6 +326,23 @@ export class SlabCaches {
     }
     if (prev === 0 ? this.lists.head(cls, list) !== slab : !this.lists.isSlab(prev, cls) || u32[((prev + offset) >>> 2) + NEXT] !== slab) {
       throw corrupt(`${where}: previous link ${hex(prev)} is not a slab linking to it, nor is it the head of the ${SLAB_LIST_NAMES[list]} list`);
+    }
+  }
+
+  /**
+   * Checked mode: object `index` of the slab whose header is at word `header` has an
+   * alignment code its class can give, and 0 when it is free.
+   * @throws AllocError `HeapCorrupted` otherwise
+   */
+  private verifyCode(header: number, cls: number, index: number, isFree: boolean): void {
+    const mask = CLASS_CODE_MASK[cls]!;
+    if (mask === 0) return;
+    const indexShift = CLASS_CODE_INDEX_SHIFT[cls]!;
+    const shift = (index & ((1 << indexShift) - 1)) << CLASS_CODE_BIT_SHIFT[cls]!;
+    const code = (this.u32[header + CLASS_CODE_WORD[cls]! + (index >>> indexShift)]! >>> shift) & mask;
+    if (isFree ? code !== 0 : code > alignCode(CLASS_ALIGN[cls]!)) {
+      const slab = ((header << 2) - CLASS_HEADER_OFFSET[cls]!) >>> 0;
+      throw corrupt(`slab ${hex(slab)} (class ${CLASS_SIZE[cls]}): ${isFree ? 'free' : 'live'} object ${index} has alignment code ${code}`);
     }
   }
 
