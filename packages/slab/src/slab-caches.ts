@@ -80,6 +80,11 @@ export function corrupt(message: string): AllocError {
   return new AllocError('HeapCorrupted', `slab heap: ${message}`);
 }
 
+/** The error for damage found in slab `slab` of class `cls`; the message is built only here. */
+function slabDamage(slab: number, cls: number, what: string): AllocError {
+  return corrupt(`slab ${hex(slab)} (class ${CLASS_SIZE[cls]}): ${what}`);
+}
+
 /** Number of set bits in a 32-bit word. */
 export function popcount(x: number): number {
   x -= (x >>> 1) & 0x55555555;
@@ -297,35 +302,34 @@ export class SlabCaches {
    */
   verifySlab(cls: number, slab: number, list: number): void {
     const u32 = this.u32;
-    const where = `slab ${hex(slab)} (class ${CLASS_SIZE[cls]})`;
     if (!this.map.isRun(slab, CLASS_PAGES[cls]!, slabOwner(slab, cls))) {
-      throw corrupt(`${where}: its pages are not one run of ${CLASS_PAGES[cls]} slab pages of its class in the page map`);
+      throw slabDamage(slab, cls, `its pages are not one run of ${CLASS_PAGES[cls]} slab pages of its class in the page map`);
     }
     const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
-    if (u32[header + TAG] !== slabTag(slab, cls, this.cookie)) throw corrupt(`${where}: header tag ${hex(u32[header + TAG]!)} is wrong`);
+    if (u32[header + TAG] !== slabTag(slab, cls, this.cookie)) throw slabDamage(slab, cls, `header tag ${hex(u32[header + TAG]!)} is wrong`);
     const objects = CLASS_OBJECTS[cls]!;
     const words = CLASS_BITMAP_WORDS[cls]!;
     const hint = u32[header + HINT]!;
-    if (hint >= words) throw corrupt(`${where}: bitmap hint ${hint} is past its ${words} words`);
+    if (hint >= words) throw slabDamage(slab, cls, `bitmap hint ${hint} is past its ${words} words`);
     let set = 0;
     for (let word = 0; word < words; word++) {
       const bits = u32[header + BITMAP + word]!;
       if (objects - word * 32 < 32 && bits >>> (objects - word * 32) !== 0) {
-        throw corrupt(`${where}: bitmap word ${word} ${hex(bits)} marks objects past the last, ${objects - 1}`);
+        throw slabDamage(slab, cls, `bitmap word ${word} ${hex(bits)} marks objects past the last, ${objects - 1}`);
       }
-      if (word < hint && bits !== 0) throw corrupt(`${where}: bitmap word ${word} has free objects below the hint ${hint}`);
+      if (word < hint && bits !== 0) throw slabDamage(slab, cls, `bitmap word ${word} has free objects below the hint ${hint}`);
       set += popcount(bits);
     }
     const free = u32[header + FREE]!;
-    if (free !== set) throw corrupt(`${where}: free count ${free} but the bitmap marks ${set} objects free`);
+    if (free !== set) throw slabDamage(slab, cls, `free count ${free} but the bitmap marks ${set} objects free`);
     const offset = CLASS_HEADER_OFFSET[cls]!;
     const next = u32[header + NEXT]!;
     const prev = u32[header + PREV]!;
     if (next !== 0 && (!this.lists.isSlab(next, cls) || u32[((next + offset) >>> 2) + PREV] !== slab)) {
-      throw corrupt(`${where}: next link ${hex(next)} names no slab of its class linking back`);
+      throw slabDamage(slab, cls, `next link ${hex(next)} names no slab of its class linking back`);
     }
     if (prev === 0 ? this.lists.head(cls, list) !== slab : !this.lists.isSlab(prev, cls) || u32[((prev + offset) >>> 2) + NEXT] !== slab) {
-      throw corrupt(`${where}: previous link ${hex(prev)} is not a slab linking to it, nor is it the head of the ${SLAB_LIST_NAMES[list]} list`);
+      throw slabDamage(slab, cls, `previous link ${hex(prev)} is not a slab linking to it, nor is it the head of the ${SLAB_LIST_NAMES[list]} list`);
     }
   }
 
@@ -341,8 +345,7 @@ export class SlabCaches {
     const shift = (index & ((1 << indexShift) - 1)) << CLASS_CODE_BIT_SHIFT[cls]!;
     const code = (this.u32[header + CLASS_CODE_WORD[cls]! + (index >>> indexShift)]! >>> shift) & mask;
     if (isFree ? code !== 0 : code > alignCode(CLASS_ALIGN[cls]!)) {
-      const slab = ((header << 2) - CLASS_HEADER_OFFSET[cls]!) >>> 0;
-      throw corrupt(`slab ${hex(slab)} (class ${CLASS_SIZE[cls]}): ${isFree ? 'free' : 'live'} object ${index} has alignment code ${code}`);
+      throw slabDamage(((header << 2) - CLASS_HEADER_OFFSET[cls]!) >>> 0, cls, `${isFree ? 'free' : 'live'} object ${index} has alignment code ${code}`);
     }
   }
 
