@@ -5,7 +5,7 @@
  * and finds or makes a page with a free block.
  */
 
-import type { MiContext } from './context.js';
+import { type MiContext, reachStep } from './context.js';
 import { delayedFreePartial } from './delayed.js';
 import { addEvent } from './events.js';
 import { callDeferredFree, heapCollect, notePageTake } from './heap.js';
@@ -85,7 +85,9 @@ export function popBlock(t: MiContext, page: number): number {
     if (t.i32[(block + 4) >>> 2] !== freedMarker(block, t.cookie)) throw overwrittenFreeBlock(page, block);
   }
   u32[w + (PG_FREE >>> 2)] = next;
+  reachStep(t, 'malloc:popped');
   u32[w + (PG_USED >>> 2)] = u32[w + (PG_USED >>> 2)]! + 1;
+  reachStep(t, 'malloc:counted');
   t.i32[(block + 4) >>> 2] = 0;
   return block;
 }

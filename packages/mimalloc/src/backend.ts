@@ -17,13 +17,14 @@ import {
 
 import { mallocFast } from './alloc.js';
 import { checkHeap } from './check.js';
-import { DRAIN_TIMEOUT_MS, MiContext } from './context.js';
+import { heapAbandonDead } from './dead-heap.js';
+import { DRAIN_TIMEOUT_MS, MiContext, reachStep } from './context.js';
 import { blockUsableSize, freeBlock, validateBlock } from './free.js';
 import { heapAbandon, heapReset, samplePeak } from './heap.js';
 import { MIMALLOC_OPTION_NAMES, type MimallocOptions, normalizeMimallocOptions } from './options.js';
 import { SEGMENT_USABLE_BYTES } from './segment.js';
 import { recoverSegmentLock } from './recover.js';
-import { reachStep, resolveRemoteFree } from './remote.js';
+import { resolveRemoteFree } from './remote.js';
 import { backendStats } from './stats.js';
 import {
   FLAG_SECURE,
@@ -204,8 +205,13 @@ export class MimallocBackend implements Backend {
    */
   releaseThread(threadId: number, died: boolean): void {
     const t = this.context;
-    if (died) settleRecordOf(t, threadId);
-    heapAbandon(t, threadId);
+    if (!died) {
+      heapAbandon(t, threadId);
+      return;
+    }
+    // It may have died at any store of its own paths: nothing it linked is trusted.
+    settleRecordOf(t, threadId);
+    heapAbandonDead(t, threadId);
   }
 }
 

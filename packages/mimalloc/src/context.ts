@@ -61,7 +61,20 @@ export type MiStep =
   | 'segment:cache:tagged'
   | 'segment:abandon:disowned'
   | 'segment:reclaim:popped'
-  | 'segment:add:pooled';
+  | 'segment:add:pooled'
+  // the owner's other slow paths
+  | 'local-free:linked'
+  | 'malloc:popped'
+  | 'malloc:counted'
+  | 'extend:linked'
+  | 'queue:unlinked'
+  | 'page:retired'
+  | 'hold:emptied'
+  | 'hold:linking'
+  | 'slot:counted'
+  | 'slot:cleared'
+  | 'drain:taken'
+  | 'reclaim:adopting';
 
 /** The per-thread context every stage of the allocator works through. */
 export class MiContext {
@@ -192,4 +205,10 @@ export class MiContext {
 /** Byte offset of the heap record of thread `threadId` in the state at `state`. */
 export function heapOf(state: number, threadId: number): number {
   return state + ST_HEAPS + (threadId - 1) * HEAP_BYTES;
+}
+
+/** Calls the test hook, if any, at step `name` (slow paths only). */
+export function reachStep(t: MiContext, name: MiStep): void {
+  const hook = t.stepHook;
+  if (hook !== null) hook(name);
 }

@@ -22,7 +22,7 @@
 
 import { AllocError, hex } from '@heaplab/core';
 
-import { DRAIN_TIMEOUT_MS, type MiContext } from './context.js';
+import { DRAIN_TIMEOUT_MS, type MiContext, reachStep } from './context.js';
 import { addEvent } from './events.js';
 import { freeLocalTo } from './free.js';
 import { pageCollect, pageIndexOf, pageDescriptor } from './page.js';
@@ -188,6 +188,7 @@ function delayedFreePass(t: MiContext, heap: number): number {
   Atomics.add(u32, drains, 1);
   try {
     let block = Atomics.exchange(u32, dw, 0);
+    reachStep(t, 'drain:taken');
     while (block !== 0) {
       const next = delayedNext(t, heap, block);
       const page = pageOfBlock(t, block);

@@ -6,9 +6,9 @@
 
 import { AllocError, hex } from '@heaplab/core';
 
-import type { MiContext } from './context.js';
 import { delayedNext } from './delayed.js';
-import { freeRemote, reachStep } from './remote.js';
+import { type MiContext, reachStep } from './context.js';
+import { freeRemote } from './remote.js';
 import { pageRetire, pageUnfull, readLink, writeLink } from './page.js';
 import { freedMarker, encodeLink } from './secure.js';
 import { hugeBlockSegment, hugeFree } from './segment.js';
@@ -212,6 +212,7 @@ function freeNotLocal(t: MiContext, page: number, block: number): void {
   reachStep(t, 'local-free:marked');
   writeLink(t, page, block, u32[w + (PG_LOCAL_FREE >>> 2)]!);
   u32[w + (PG_LOCAL_FREE >>> 2)] = block;
+  reachStep(t, 'local-free:linked');
   const used = u32[w + (PG_USED >>> 2)]! - 1;
   u32[w + (PG_USED >>> 2)] = used;
   if (used === 0 || (u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0) freeLocalSlow(t, page, used);

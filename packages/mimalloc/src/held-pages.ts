@@ -7,7 +7,7 @@
  * `types.ts`. Every function here is called only when `t.qsbr` is not null.
  */
 
-import type { MiContext } from './context.js';
+import { type MiContext, reachStep } from './context.js';
 import { pageFree, pageUnfull, readLink, writeLink } from './page.js';
 import {
   HELD_RECORD_BYTES,
@@ -45,6 +45,7 @@ export function heldGoal(t: MiContext, page: number): number {
 export function pageHold(t: MiContext, heap: number, page: number): void {
   pageUnfull(t, heap, page);
   freeListToLocal(t, page);
+  reachStep(t, 'hold:emptied');
   heldLinkLast(t, heap, page, heldRecordWord(t, page), t.qsbr!.advance());
 }
 
@@ -119,6 +120,7 @@ function heldLinkLast(t: MiContext, heap: number, page: number, record: number, 
   const lastWord = (heap + HP_HELD_LAST) >>> 2;
   const last = u32[lastWord]!;
   t.i32[record + (HR_GOAL >>> 2)] = goal;
+  reachStep(t, 'hold:linking');
   u32[record + (HR_NEXT >>> 2)] = 0;
   u32[record + (HR_PREV >>> 2)] = last;
   if (last !== 0) u32[heldRecordWord(t, last) + (HR_NEXT >>> 2)] = page;

@@ -4,7 +4,7 @@
  * (invariant 4 of `types.ts`). Only the heap's owner edits them.
  */
 
-import type { MiContext } from './context.js';
+import { type MiContext, reachStep } from './context.js';
 import { BIN_BLOCK_SIZE, BIN_FULL, firstWordsOfBin } from './size-classes.js';
 import {
   DIRECT_WSIZE_MAX,
@@ -85,6 +85,7 @@ export function queueRemove(t: MiContext, heap: number, bin: number, page: numbe
   else u32[(q + QUEUE_FIRST) >>> 2] = next;
   if (next !== 0) u32[(next + PG_PREV) >>> 2] = prev;
   else u32[(q + QUEUE_LAST) >>> 2] = prev;
+  reachStep(t, 'queue:unlinked');
   u32[(page + PG_NEXT) >>> 2] = 0;
   u32[(page + PG_PREV) >>> 2] = 0;
   if (prev === 0) updateDirect(t, heap, bin);

@@ -6,7 +6,7 @@
 
 import { AllocError, hex } from '@heaplab/core';
 
-import type { MiContext } from './context.js';
+import { type MiContext, reachStep } from './context.js';
 import { addEvent } from './events.js';
 import { trySetDelayed } from './delayed.js';
 import { pageHold } from './held-pages.js';
@@ -18,7 +18,6 @@ import {
 } from './page-queue.js';
 import { coprimeStep, decodeLink, encodeLink, freedMarker, nextRandom } from './secure.js';
 import { pageSlotFree } from './segment.js';
-import { reachStep } from './remote.js';
 import { BIN_BLOCK_SIZE, BIN_FULL, blockGrid, naturalAlignment, onBlockGrid, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
 import {
   DELAYED_MASK,
@@ -196,6 +195,7 @@ export function pageExtend(t: MiContext, heap: number, page: number): number {
     i32[(block + 4) >>> 2] = freedMarker(block, cookie);
     u32[w + (PG_FREE >>> 2)] = head;
   }
+  reachStep(t, 'extend:linked');
   u32[w + (PG_CAPACITY >>> 2)] = capacity + count;
   addEvent(t, heap, HeapEvent.pagesExtended);
   return count;
@@ -375,6 +375,7 @@ export function pageRetire(t: MiContext, heap: number, page: number): void {
     const due = (u32[(heap + HP_HEARTBEAT) >>> 2]! + RETIRE_CYCLES) >>> 0 || 1;
     if (!hasRetired(u32, heap) || heartbeatBefore(due, u32[(heap + HP_RETIRE_DUE) >>> 2]!)) u32[(heap + HP_RETIRE_DUE) >>> 2] = due;
     u32[w + (PG_RETIRE >>> 2)] = due;
+    reachStep(t, 'page:retired');
     u32[((heap + HP_RETIRED_BINS) >>> 2) + (bin >>> 5)] |= 1 << (bin & 31);
     addEvent(t, heap, HeapEvent.pagesRetired);
     return;

@@ -13,7 +13,7 @@
 
 import { AllocError, hex } from '@heaplab/core';
 
-import type { MiContext, MiStep } from './context.js';
+import { type MiContext, reachStep } from './context.js';
 import { delayedListHolds } from './delayed.js';
 import { addEvent } from './events.js';
 import { pageListHas } from './free.js';
@@ -77,12 +77,6 @@ const WAIT_SLICE_MS = 50;
 const NOT_DONE = 0;
 const DONE = 1;
 const UNKNOWN = 2;
-
-/** Calls the test hook, if any, at step `name`. */
-export function reachStep(t: MiContext, name: MiStep): void {
-  const hook = t.stepHook;
-  if (hook !== null) hook(name);
-}
 
 /**
  * Frees `block`, validated, into `page`, which another thread owns (or nobody: abandoned).

@@ -29,7 +29,7 @@
 
 import { AllocError } from '@heaplab/core';
 
-import type { MiContext } from './context.js';
+import { type MiContext, reachStep } from './context.js';
 import { addEvent } from './events.js';
 import { notePageTake } from './heap.js';
 import { notAllocated } from './free.js';
@@ -37,7 +37,6 @@ import { queuePushBack } from './page-queue.js';
 import { collectThreadFree, pageDescriptor } from './page.js';
 import { trySetDelayed } from './delayed.js';
 import { reclaimHeldPage } from './held-pages.js';
-import { reachStep } from './remote.js';
 import {
   CACHE_RELEASING,
   HeapEvent,
@@ -303,6 +302,7 @@ export function pageSlotAlloc(t: MiContext, heap: number, kind: number, owner: n
   // use, and must not stop at this empty page before a live one.
   const used = u32[s + (SG_USED_PAGES >>> 2)]! + 1;
   u32[s + (SG_USED_PAGES >>> 2)] = used;
+  reachStep(t, 'slot:counted');
   u32[(page + PG_FLAGS) >>> 2] = PAGE_IN_USE;
   if (used === pageCount && hasSlotList(kind)) slotListRemove(t, heap, segment);
   addEvent(t, heap, HeapEvent.pagesFresh);
@@ -311,7 +311,7 @@ export function pageSlotAlloc(t: MiContext, heap: number, kind: number, owner: n
 }
 
 /** Clears a page descriptor so it reads as a free slot (capacity 0 refuses every free). */
-function clearPage(u32: Uint32Array, page: number): void {
+export function clearPage(u32: Uint32Array, page: number): void {
   const w = page >>> 2;
   u32[w + (PG_FLAGS >>> 2)] = 0;
   u32[w + (PG_CAPACITY >>> 2)] = 0;
@@ -333,6 +333,7 @@ function clearPage(u32: Uint32Array, page: number): void {
 export function pageSlotFree(t: MiContext, heap: number, page: number): void {
   const u32 = t.u32;
   clearPage(u32, page);
+  reachStep(t, 'slot:cleared');
   const segment = page - (page & SEGMENT_MASK);
   const s = segment >>> 2;
   const kind = u32[s + (SG_KIND >>> 2)]!;
@@ -501,6 +502,16 @@ export function segmentAbandon(t: MiContext, heap: number, segment: number): voi
     const page = pageDescriptor(segment, index);
     if ((u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_USE) !== 0) Atomics.store(u32, (page + PG_OWNER) >>> 2, 0);
   }
+  publishAbandoned(t, heap, segment);
+}
+
+/**
+ * The part of an abandon under the segment lock: the segment loses its owner and joins the
+ * abandoned list (its pages are already ownerless and in `NEVER_DELAYED_FREE`).
+ */
+export function publishAbandoned(t: MiContext, heap: number, segment: number): void {
+  const u32 = t.u32;
+  const s = segment >>> 2;
   t.segmentLock.lock();
   try {
     // The list and its count are rebuilt from the owners by `recover`.
@@ -558,6 +569,7 @@ export function reclaimAbandoned(t: MiContext, heap: number, owner: number): boo
     const w = page >>> 2;
     if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_USE) === 0) continue;
     Atomics.store(u32, w + (PG_OWNER >>> 2), owner);
+    reachStep(t, 'reclaim:adopting');
     trySetDelayed(t, page, NO_DELAYED_FREE, true, 0);
     collectThreadFree(t, heap, page);
     if (u32[w + (PG_USED >>> 2)] === 0 && (t.qsbr === null || !reclaimHeldPage(t, heap, page))) {

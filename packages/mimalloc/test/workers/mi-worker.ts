@@ -17,7 +17,39 @@ export type MiTask =
   | { kind: 'stalled-free'; buffer: SharedArrayBuffer; signal: SharedArrayBuffer; address: number }
   | { kind: 'cache-and-detach'; buffer: SharedArrayBuffer; rounds: number }
   | { kind: 'forced-collects'; buffer: SharedArrayBuffer; rounds: number }
-  | DieAtTask;
+  | DieAtTask
+  | OwnerDiesTask;
+
+/**
+ * The owner side of a dead-owner test. Phase 1: allocate `keep` signed blocks of mixed sizes
+ * and 1100 victims of 64 bytes (a full first page), publish them in `shared`, and wait for
+ * the main thread to free some victims remotely (phase 2). Then, with a hook that ends the
+ * thread at the `occurrence`-th `step`: 'free-all' allocates 600 blocks of 240 bytes (a size
+ * class no kept block has)
+ * (publishing each) and frees them all; 'collect' runs a collect.
+ *
+ * `shared` (Int32Array): [0] phase, [1] keep count, [2] victim count, [3] published op
+ * blocks; from OWNER_KEEP: keep (address, size) pairs; from OWNER_VICTIMS: victims; from
+ * OWNER_OPS: op blocks.
+ */
+export interface OwnerDiesTask {
+  kind: 'owner-dies';
+  buffer: SharedArrayBuffer;
+  shared: SharedArrayBuffer;
+  step: MiStep;
+  occurrence: number;
+  operation: 'free-all' | 'collect';
+  keep: number;
+}
+export const OWNER_KEEP = 16;
+export const OWNER_VICTIMS = 1024;
+export const OWNER_OPS = 4096;
+export const OWNER_SHARED_BYTES = 4 * 8192;
+
+/** The signature of a kept block: word `i` (from 2) of the block at `address`. */
+export function keptWord(address: number, i: number): number {
+  return (Math.imul(address, 2654435761) + i) >>> 0;
+}
 
 /**
  * Attach, then run `operation` with a step hook that ends the thread (`process.exit()`: no
@@ -207,6 +239,47 @@ async function runTask(task: MiTask): Promise<unknown> {
         for (const block of blocks) heap.free(block);
       }
       if (task.operation !== 'detach') setStepHook(heap, null);
+      heap.detach();
+      handle = null;
+      return 'finished';
+    }
+    case 'owner-dies': {
+      const heap = await GlobalAllocator.attach(task.buffer);
+      handle = heap;
+      const shared = new Int32Array(task.shared);
+      const u32 = heap.memory.u32;
+      const sizes = [16, 48, 200, 1000, 3000, 20_000, 100_000];
+      for (let i = 0; i < task.keep; i++) {
+        const size = sizes[i % sizes.length]!;
+        const block = heap.malloc(size);
+        for (let w = 2; w < Math.min(size >>> 2, 64); w++) u32[(block >>> 2) + w] = keptWord(block, w);
+        shared[OWNER_KEEP + 2 * i] = block;
+        shared[OWNER_KEEP + 2 * i + 1] = size;
+      }
+      for (let i = 0; i < 1100; i++) shared[OWNER_VICTIMS + i] = heap.malloc(64);
+      shared[1] = task.keep;
+      shared[2] = 1100;
+      Atomics.store(shared, 0, 1);
+      Atomics.notify(shared, 0);
+      const deadline = Date.now() + 20_000;
+      while (Atomics.load(shared, 0) !== 2 && Date.now() < deadline) Atomics.wait(shared, 0, 1, 50);
+      let left = task.occurrence;
+      setStepHook(heap, (step) => {
+        if (step === task.step && --left === 0) process.exit(0);
+      });
+      if (task.operation === 'collect') {
+        collect(heap);
+      } else {
+        const blocks: number[] = [];
+        for (let i = 0; i < 600; i++) {
+          const block = heap.malloc(240);
+          blocks.push(block);
+          shared[OWNER_OPS + i] = block;
+          shared[3] = i + 1;
+        }
+        for (const block of blocks) heap.free(block);
+      }
+      setStepHook(heap, null);
       heap.detach();
       handle = null;
       return 'finished';
