@@ -5,9 +5,10 @@
  * of the thread's iterations; no footprint is tracked (`highWater` is 0).
  */
 
+import { Random } from '@heaplab/core';
+
 import type { AddressAllocator, LoopLimits } from '../../run/address-allocator.js';
 import type { ThreadOutcome } from '../../run/thread-loop.js';
-import { Xorshift32 } from '../../xorshift.js';
 
 /** Blocks each thread holds. */
 export const PAIRS_LIVE_BLOCKS = 1000;
@@ -21,17 +22,17 @@ const STOP_CHECK_INTERVAL = 64;
  * @throws Error when `malloc` returns 0
  */
 export function runPairsLoop(allocator: AddressAllocator, limits: LoopLimits, seed: number): ThreadOutcome {
-  const random = new Xorshift32(seed);
+  const random = new Random(seed);
   const live = new Float64Array(PAIRS_LIVE_BLOCKS);
-  for (let i = 0; i < PAIRS_LIVE_BLOCKS; i++) live[i] = mallocOrThrow(allocator, random.between(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1));
+  for (let i = 0; i < PAIRS_LIVE_BLOCKS; i++) live[i] = mallocOrThrow(allocator, random.int(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1));
   const { stop, deadline, maxIterations } = limits;
   let pairs = 0;
   const started = performance.now();
   while (pairs < maxIterations) {
     if (pairs % STOP_CHECK_INTERVAL === 0 && (Atomics.load(stop, 0) !== 0 || performance.now() >= deadline)) break;
-    const slot = random.nextU32() % PAIRS_LIVE_BLOCKS;
+    const slot = random.int(0, PAIRS_LIVE_BLOCKS);
     allocator.free(live[slot]!);
-    live[slot] = mallocOrThrow(allocator, random.between(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1));
+    live[slot] = mallocOrThrow(allocator, random.int(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1));
     pairs++;
   }
   const seconds = (performance.now() - started) / 1000;
@@ -51,16 +52,16 @@ function mallocOrThrow(allocator: AddressAllocator, size: number): number {
  * `runPairsLoop`, so the same sizes are requested.
  */
 export function runSystemPairsLoop(limits: LoopLimits, seed: number): ThreadOutcome {
-  const random = new Xorshift32(seed);
+  const random = new Random(seed);
   const live: Uint8Array[] = [];
-  for (let i = 0; i < PAIRS_LIVE_BLOCKS; i++) live.push(new Uint8Array(random.between(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1)));
+  for (let i = 0; i < PAIRS_LIVE_BLOCKS; i++) live.push(new Uint8Array(random.int(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1)));
   const { stop, deadline, maxIterations } = limits;
   let pairs = 0;
   const started = performance.now();
   while (pairs < maxIterations) {
     if (pairs % STOP_CHECK_INTERVAL === 0 && (Atomics.load(stop, 0) !== 0 || performance.now() >= deadline)) break;
-    const slot = random.nextU32() % PAIRS_LIVE_BLOCKS;
-    live[slot] = new Uint8Array(random.between(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1));
+    const slot = random.int(0, PAIRS_LIVE_BLOCKS);
+    live[slot] = new Uint8Array(random.int(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1));
     pairs++;
   }
   return { iterations: pairs, seconds: (performance.now() - started) / 1000, highWater: 0 };

@@ -3,8 +3,9 @@
  * frees and reallocations on one target, each trial until the first failure.
  */
 
+import { Random } from '@heaplab/core';
+
 import type { EfficiencyTarget } from './targets.js';
-import { Xorshift32 } from '../../xorshift.js';
 
 /** The result of `measureEfficiency`. */
 export interface EfficiencyFigures {
@@ -59,7 +60,7 @@ function trailingZeros16(value: number): number {
  * @throws Error when the target is not empty after a trial, or from the allocator
  */
 export function measureEfficiency(target: EfficiencyTarget, trials: number, seed: number): EfficiencyFigures {
-  const random = new Xorshift32(seed);
+  const random = new Random(seed);
   const live = new LiveBlocks();
   let usedBytes = 0;
   let totalBytes = 0;
@@ -68,23 +69,23 @@ export function measureEfficiency(target: EfficiencyTarget, trials: number, seed
   for (let trial = 0; trial < trials; trial++) {
     for (;;) {
       actions++;
-      const action = random.nextU32() % 100;
+      const action = random.int(0, 100);
       if (action < 50) {
-        const cap = random.between(16, 10000);
-        const size = random.between(4, cap);
+        const cap = random.int(16, 10000);
+        const size = random.int(4, cap);
         const align = 8 << (trailingZeros16(random.nextU32() & 0xffff) >> 1);
         const address = target.alloc(size, align);
         if (address === 0) break;
         live.add(address, size, align);
       } else if (action < 60) {
         if (live.count === 0) continue;
-        const index = random.nextU32() % live.count;
+        const index = random.int(0, live.count);
         target.free(live.addresses[index]!);
         live.removeAt(index);
       } else {
         if (live.count === 0) continue;
-        const index = random.nextU32() % live.count;
-        const size = random.between(1, 100000);
+        const index = random.int(0, live.count);
+        const size = random.int(1, 100000);
         const oldSize = live.sizes[index]!;
         const address = target.realloc(live.addresses[index]!, oldSize, size, live.aligns[index]!);
         if (address === 0) break;

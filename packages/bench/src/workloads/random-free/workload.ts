@@ -5,7 +5,7 @@
  * punishes allocators whose free is not O(1).
  */
 
-import type { GlobalAllocator } from '@heaplab/core';
+import { type GlobalAllocator, Random } from '@heaplab/core';
 
 import { createBackendHeap } from '../../contenders/backends.js';
 import { createThingBuffer, openThingPool } from '../../contenders/thing-pool.js';
@@ -13,7 +13,6 @@ import { formatSeconds } from '../../report/format.js';
 import { figureColumns, renderTable } from '../../report/text-table.js';
 import type { AddressAllocator } from '../../run/address-allocator.js';
 import type { Workload, WorkloadRow } from '../../run/workload.js';
-import { Xorshift32 } from '../../xorshift.js';
 
 /** The two rounds: block count and size. */
 export const RANDOM_FREE_ROUNDS: readonly { blocks: number; blockBytes: number }[] = [
@@ -48,11 +47,11 @@ export function timeRandomFree(
   seed: number,
 ): { allocateSeconds: number; freeSeconds: number } {
   const addresses = new Float64Array(blocks);
-  const random = new Xorshift32(seed);
+  const random = new Random(seed);
   const order = new Uint32Array(blocks);
   for (let i = 0; i < blocks; i++) order[i] = i;
   for (let i = blocks - 1; i > 0; i--) {
-    const j = random.nextU32() % (i + 1);
+    const j = random.int(0, i + 1);
     const swap = order[i]!;
     order[i] = order[j]!;
     order[j] = swap;
