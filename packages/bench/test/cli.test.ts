@@ -21,6 +21,7 @@ describe('heaplab command line', () => {
     [['bench', '--duration', '-1'], /the duration is a number of seconds greater than 0; '-1' is not/],
     [['bench', '--backend', 'nope'], /unknown backend 'nope' \(valid: .*basic/],
     [['bench', 'nonsense'], /value 'nonsense' is invalid for argument 'workload'/],
+    [['bench', '--backend', 'basic,tlsf'], /argument 'basic,tlsf' is invalid.*repeat the option: --backend basic --backend tlsf/],
   ])('refuses %j with a clear message and status 1', (args, message) => {
     const result = heaplab(...args);
     expect(result.status).toBe(1);

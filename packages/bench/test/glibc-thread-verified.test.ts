@@ -11,7 +11,7 @@ import { glibcThreadLoop } from '../src/workloads/glibc-thread/workload.js';
 // Backends whose packages do not import yet are simply not registered.
 const unavailable = await discoverBackends();
 const contenders: Contender[] = [
-  ...(await resolveBackendContenders(['all'])),
+  ...resolveBackendContenders(['all']),
   baselineContender('thi.ng'),
   baselineContender('bump'),
   baselineContender('system'),

@@ -16,7 +16,7 @@ import { dirname } from 'node:path';
 import { AllocError, type BackendDescriptor } from '@heaplab/core';
 import { Argument, Command, Option } from 'commander';
 
-import { availableBackends, type BackendChoice, resolveBackendContenders } from '../contenders/backends.js';
+import { availableBackends, type BackendChoice, discoverBackends, resolveBackendContenders } from '../contenders/backends.js';
 import { BASELINE_NAMES, type BaselineName, baselineContender, type Contender } from '../contenders/contender.js';
 import { writeReport } from '../report/html-report.js';
 import { type BenchResults, rowsOf } from '../report/results.js';
@@ -81,9 +81,10 @@ function rawOutput(results: BenchResults, format: string): string[] {
 
 async function bench(choice: string, options: BenchOptions, command: Command): Promise<void> {
   const workloads = selectWorkloads(choice);
+  await discoverBackends();
   let contenders: Contender[];
   try {
-    contenders = [...(await resolveBackendContenders(options.backend ?? [ALL_BACKENDS])), ...options.baselines.map(baselineContender)];
+    contenders = [...resolveBackendContenders(options.backend ?? [ALL_BACKENDS]), ...options.baselines.map(baselineContender)];
   } catch (error) {
     if (error instanceof AllocError) command.error(`error: ${error.message}`, { exitCode: 1 });
     throw error;

@@ -49,14 +49,14 @@ export async function availableBackends(): Promise<{ backends: BackendDescriptor
 export type BackendChoice = 'all' | BackendSpec;
 
 /**
- * The rows for `choices`, in order: each spec checked against its descriptor, which fills in
- * the defaults of its options (this is the one place options are normalized; the rows carry
- * the result to every process and worker). `all` stands for every registered backend with its
- * default options; a row chosen twice runs once.
+ * The rows for `choices`, in order, once `discoverBackends` has registered the backends: each
+ * spec checked against its descriptor, which fills in the defaults of its options (this is
+ * the one place options are normalized; the rows carry the result to every process and
+ * worker). `all` stands for every registered backend with its default options; a row chosen
+ * twice runs once.
  * @throws AllocError `UnknownBackend` naming the valid backends, `InvalidParam` for bad options
  */
-export async function resolveBackendContenders(choices: readonly BackendChoice[]): Promise<BackendContender[]> {
-  await discoverBackends();
+export function resolveBackendContenders(choices: readonly BackendChoice[]): BackendContender[] {
   const rows = new Map<string, BackendContender>();
   const add = (label: string, descriptor: BackendDescriptor, options: Record<string, unknown>): void => {
     if (rows.has(label)) return;

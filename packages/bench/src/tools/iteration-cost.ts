@@ -49,7 +49,8 @@ async function runVariant(index: number, spec: BackendSpec, seconds: number): Pr
  * @throws AllocError for an unknown backend or bad options
  */
 async function runAll(specText: string, seconds: number): Promise<void> {
-  const [row] = await resolveBackendContenders([parseBackendSpec(specText)]);
+  await discoverBackends();
+  const [row] = resolveBackendContenders([parseBackendSpec(specText)]);
   const label = row!.label;
   const specJson = JSON.stringify(row!.spec);
   const self = fileURLToPath(import.meta.url);
