@@ -1,8 +1,8 @@
 /*
  * heaplab's C port of glibc's bench-malloc-thread (as carried by mimalloc-bench), written
- * from /work/shared/specs/bench-malloc-thread.md. It runs the same tables, the same loop and
- * the same timing as the TypeScript port, against the C library's malloc, so the bench can
- * show how far the TypeScript backends are from native code.
+ * from the workload's description in docs/workloads/glibc-thread.md. It runs the same
+ * tables, the same loop and the same timing as the TypeScript port, against the C library's
+ * malloc, so the bench can show how far the TypeScript backends are from native code.
  *
  *   bench-malloc-thread THREADS [DURATION_SECONDS]     prints the upstream JSON line, then
  *                                                      "N iterations", then "# wall SECONDS"

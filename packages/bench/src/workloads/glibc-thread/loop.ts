@@ -1,9 +1,10 @@
 /**
- * The per-thread loop of bench-malloc-thread, over any allocator whose blocks are byte
- * offsets into one buffer (every heaplab backend, @thi.ng/malloc and the bump allocator).
+ * The per-thread loop of bench-malloc-thread (docs/workloads/glibc-thread.md), over any
+ * allocator whose blocks are byte offsets into one buffer (every heaplab backend,
+ * @thi.ng/malloc and the bump allocator).
  *
- * The timed loop allocates nothing on the JS heap: slots are a `Float64Array` (addresses may
- * reach 2^32), the stop flag is a word of a shared `Int32Array`, and the fill is a few
+ * The timed loop allocates nothing on the JS heap: slots are a `Uint32Array` (see
+ * `LoopState`), the stop flag is a word of a shared `Int32Array`, and the fill is a few
  * 8-byte stores through a `DataView` (see `fillBytes`): the fill is the largest cost of an
  * iteration after the allocator, and a slow one would hide the allocators' differences.
  */
