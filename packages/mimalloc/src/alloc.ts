@@ -10,7 +10,7 @@ import { delayedFreePartial } from './delayed.js';
 import { addEvent } from './events.js';
 import { callDeferredFree, heapCollect, notePageTake } from './heap.js';
 import { pageCancelHold, releaseHeldPages } from './held-pages.js';
-import { queueMoveToFront, queueOf, queuePushFront } from './page-queue.js';
+import { queueMoveToFront, queueNext, queueOf, queuePushFront } from './page-queue.js';
 import { collectRetired, pageCollect, retiredDue, pageExtend, pageInit, pageToFull } from './page.js';
 import { corruptedFreeList, decodeLink, freedMarker, overwrittenFreeBlock } from './secure.js';
 import { hugeAlloc, pageShiftOf, pageSlotAlloc, reclaimAbandoned } from './segment.js';
@@ -18,6 +18,7 @@ import {
   BIN_BLOCK_SIZE,
   binForAligned,
   binOfSize,
+  onBlockGrid,
   LARGE_OBJ_SIZE_MAX,
   segmentKindFor,
 } from './size-classes.js';
@@ -28,6 +29,10 @@ import {
   HP_HELD_FIRST,
   PG_BLOCK_SIZE,
   PG_CAPACITY,
+  PG_EXTENT,
+  PG_GRID_INVERSE,
+  PG_GRID_LIMIT,
+  PG_GRID_SHIFT,
   PG_FREE,
   PG_KEY0,
   PG_KEY1,
@@ -44,6 +49,14 @@ import {
  * Allocates `size` bytes aligned to `align` for this thread. The fast path: a request of up
  * to 1 KiB with the default alignment reads the direct table, pops the page's free list,
  * counts the block in the page and clears its freed marker. Returns 0 when nothing fits.
+ *
+ * The link it pops becomes the next block handed out, so it is checked first: one
+ * subtraction and unsigned compare against the page's extent (`PG_EXTENT`, on the cache
+ * line the pop reads anyway) keep a corrupted link (an overflow or a write after free into
+ * a free block) from ever turning into an address outside the page's extended blocks; the
+ * end of the list (0) fails the compare and is told apart only then. The grid and the
+ * marker of the block are checked in checked and secure mode (`popBlock`).
+ * @throws AllocError `HeapCorrupted` for a free-list link that leaves its page
  */
 export function mallocFast(t: MiContext, size: number, align: number): number {
   if (size <= SMALL_DIRECT_MAX && align <= BLOCK_ALIGN && !t.slowPaths) {
@@ -52,7 +65,11 @@ export function mallocFast(t: MiContext, size: number, align: number): number {
     const w = i32[t.direct + ((size + 7) >>> 3)]! >>> 2;
     const block = i32[w + (PG_FREE >>> 2)]!;
     if (block !== 0) {
-      i32[w + (PG_FREE >>> 2)] = i32[block >>> 2]!;
+      const next = i32[block >>> 2]!;
+      if ((next - i32[w + (PG_START >>> 2)]!) >>> 0 >= i32[w + (PG_EXTENT >>> 2)]! >>> 0 && next !== 0) {
+        throw corruptedFreeList(w << 2, block >>> 0, next >>> 0);
+      }
+      i32[w + (PG_FREE >>> 2)] = next;
       i32[w + (PG_USED >>> 2)] = (i32[w + (PG_USED >>> 2)]! + 1) | 0;
       i32[(block >>> 2) + 1] = 0;
       return block >>> 0;
@@ -62,28 +79,25 @@ export function mallocFast(t: MiContext, size: number, align: number): number {
 }
 
 /**
- * Pops the first block of `page`'s free list (which must not be empty) and counts it. In
- * secure mode the link is decoded and checked against the page's block grid, and the
- * block's freed marker must still be there.
- * @throws AllocError `HeapCorrupted` in secure mode for a corrupted link or a block written
- *   after free
+ * Pops the first block of `page`'s free list (which must not be empty) and counts it. The
+ * link is decoded in secure mode and must be an extended block of the page (on its grid)
+ * or 0; in secure and checked mode the block must also still carry its freed marker.
+ * @throws AllocError `HeapCorrupted` for a corrupted link, or (secure, checked) a block
+ *   written after free
  */
 export function popBlock(t: MiContext, page: number): number {
   const u32 = t.u32;
   const w = page >>> 2;
   const block = u32[w + (PG_FREE >>> 2)]!;
-  const blockSize = u32[w + (PG_BLOCK_SIZE >>> 2)]!;
   let next = u32[block >>> 2]!;
-  if (t.secure) {
-    next = decodeLink(next, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!);
-    if (next !== 0) {
-      const at = next - u32[w + (PG_START >>> 2)]!;
-      if (at < 0 || at >= u32[w + (PG_CAPACITY >>> 2)]! * blockSize || at % blockSize !== 0) {
-        throw corruptedFreeList(page, block, next);
-      }
+  if (t.secure) next = decodeLink(next, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!);
+  if (next !== 0) {
+    const at = (next - u32[w + (PG_START >>> 2)]!) >>> 0;
+    if (at >= u32[w + (PG_EXTENT >>> 2)]! || !onBlockGrid(at, u32[w + (PG_GRID_INVERSE >>> 2)]!, u32[w + (PG_GRID_SHIFT >>> 2)]!, u32[w + (PG_GRID_LIMIT >>> 2)]!)) {
+      throw corruptedFreeList(page, block, next);
     }
-    if (t.i32[(block + 4) >>> 2] !== freedMarker(block, t.cookie)) throw overwrittenFreeBlock(page, block);
   }
+  if ((t.secure || t.checked) && t.i32[(block + 4) >>> 2] !== freedMarker(block, t.cookie)) throw overwrittenFreeBlock(page, block);
   u32[w + (PG_FREE >>> 2)] = next;
   reachStep(t, 'malloc:popped');
   u32[w + (PG_USED >>> 2)] = u32[w + (PG_USED >>> 2)]! + 1;
@@ -141,8 +155,8 @@ export function findFreePage(t: MiContext, heap: number, bin: number): number {
   const u32 = t.u32;
   for (let attempt = 0; ; attempt++) {
     let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!;
-    while (page !== 0) {
-      const next = u32[(page + PG_NEXT) >>> 2]!;
+    for (let steps = 1; page !== 0; steps++) {
+      const next = queueNext(t, page, steps);
       pageCollect(t, heap, page);
       if (u32[(page + PG_FREE) >>> 2] !== 0) break;
       if (u32[(page + PG_CAPACITY) >>> 2]! < u32[(page + PG_RESERVED) >>> 2]!) {

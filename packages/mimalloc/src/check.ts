@@ -48,6 +48,7 @@ import {
   PG_BLOCK_SIZE,
   PG_CAPACITY,
   PG_COLLECTS,
+  PG_EXTENT,
   PG_FLAGS,
   PG_FREE,
   PG_KEY0,
@@ -280,6 +281,7 @@ function checkPage(t: MiContext, page: number, segment: number, index: number, s
   if (u32[w + (PG_RESERVED >>> 2)] !== reserved) corrupt(`${where}: reserved ${u32[w + (PG_RESERVED >>> 2)]} should be ${reserved}`);
   const capacity = u32[w + (PG_CAPACITY >>> 2)]!;
   if (capacity < 1 || capacity > reserved) corrupt(`${where}: capacity ${capacity} outside 1..${reserved}`);
+  if (u32[w + (PG_EXTENT >>> 2)] !== capacity * blockSize) corrupt(`${where}: extent ${u32[w + (PG_EXTENT >>> 2)]} is not capacity ${capacity} x ${blockSize}`);
   if (Atomics.load(u32, w + (PG_OWNER >>> 2)) !== owner) corrupt(`${where}: owner ${u32[w + (PG_OWNER >>> 2)]} differs from its segment's ${owner}`);
   const seen = new Set<number>();
   const free = walkList(t, page, u32[w + (PG_FREE >>> 2)]!, seen, 'free', true);

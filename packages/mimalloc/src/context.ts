@@ -11,6 +11,7 @@ import {
   HEAP_BYTES,
   HP_DIRECT,
   HP_RF_STEP,
+  MAX_SEGMENT_PAGES,
   SEGMENT_BYTES,
   SEGMENT_SHIFT,
   ST_EMPTY_PAGE,
@@ -107,6 +108,8 @@ export class MiContext {
    */
   readonly mapIndexStart: number;
   readonly mapIndexEnd: number;
+  /** Page slots the arena has at most: a bound on the length of any page queue or list. */
+  readonly pageSlots: number;
   /** The segment pool: one bitmap bit per segment of the arena; use under `segmentLock`. */
   readonly pool: BitmapPageAllocator;
   /** Guards the pool, the segment map and the abandoned list: never taken per block. */
@@ -166,6 +169,7 @@ export class MiContext {
     this.arenaEnd = ctx.arenaEnd;
     this.mapIndexStart = Math.floor(ctx.arenaStart / SEGMENT_BYTES);
     this.mapIndexEnd = Math.ceil(ctx.arenaEnd / SEGMENT_BYTES);
+    this.pageSlots = (this.mapIndexEnd - this.mapIndexStart) * MAX_SEGMENT_PAGES;
     this.pool = new BitmapPageAllocator(
       ctx.memory,
       ctx.stateOffset + ST_POOL,

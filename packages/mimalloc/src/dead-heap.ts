@@ -46,6 +46,7 @@ import {
   PG_BLOCK_SIZE,
   PG_CAPACITY,
   PG_COLLECTS,
+  PG_EXTENT,
   PG_FLAGS,
   PG_FREE,
   PG_KEY0,
@@ -230,6 +231,7 @@ function rebuildPage(t: MiContext, segment: number, page: number, repair: DeadHe
   if (blocks.length > before) repair.recoveredBlocks += blocks.length - before;
   const first = blocks.length === 0 ? 0 : blocks[0]!;
   u32[w + (PG_USED >>> 2)] = used;
+  u32[w + (PG_EXTENT >>> 2)] = capacity * blockSize;
   u32[w + (PG_FLAGS >>> 2)] = PAGE_IN_USE;
   u32[w + (PG_NEXT >>> 2)] = 0;
   u32[w + (PG_PREV >>> 2)] = 0;

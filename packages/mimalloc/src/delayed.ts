@@ -105,15 +105,15 @@ export function pushDelayed(t: MiContext, heap: number, block: number): void {
 }
 
 /**
- * The next block after `block` on the delayed list of the heap at `heap`. In secure mode the
- * link is decoded and must lead to a freed block of a paged segment (or end the list).
- * @throws AllocError `HeapCorrupted` in secure mode for a link that does not
+ * The next block after `block` on the delayed list of the heap at `heap`. The link (decoded
+ * in secure mode) must lead to a freed block of a paged segment, or end the list: a write
+ * after free into a delayed block's link is reported, never followed.
+ * @throws AllocError `HeapCorrupted` for a link that does not
  */
 export function delayedNext(t: MiContext, heap: number, block: number): number {
   const u32 = t.u32;
   const link = u32[block >>> 2]!;
-  if (!t.secure) return link;
-  const next = decodeLink(link, u32[(heap + HP_DELAYED_KEY0) >>> 2]!, u32[(heap + HP_DELAYED_KEY1) >>> 2]!);
+  const next = t.secure ? decodeLink(link, u32[(heap + HP_DELAYED_KEY0) >>> 2]!, u32[(heap + HP_DELAYED_KEY1) >>> 2]!) : link;
   if (next !== 0 && !isFreedBlock(t, next)) {
     throw new AllocError(
       'HeapCorrupted',
@@ -122,6 +122,29 @@ export function delayedNext(t: MiContext, heap: number, block: number): number {
     );
   }
   return next;
+}
+
+/**
+ * Checks a delayed list taken off a heap before a drain frees its blocks: every link leads
+ * to a freed block (`delayedNext`) and the list ends. A cycle is found as Brent's method
+ * does (a marker block moves to the walker at each power of two of steps), within twice
+ * its length; freeing a block twice would corrupt its page.
+ * @throws AllocError `HeapCorrupted` for a bad link or a cycle
+ */
+function checkTakenList(t: MiContext, heap: number, head: number): void {
+  let at = head;
+  let marker = head;
+  for (let steps = 1, power = 1; at !== 0; steps++) {
+    at = delayedNext(t, heap, at);
+    if (at === marker && at !== 0) {
+      throw new AllocError('HeapCorrupted', `mimalloc: the delayed-free list of the heap at ${hex(heap)} has a cycle through ${hex(at)}`);
+    }
+    if (steps === power) {
+      marker = at;
+      power *= 2;
+      steps = 0;
+    }
+  }
 }
 
 /**
@@ -189,6 +212,7 @@ function delayedFreePass(t: MiContext, heap: number): number {
   try {
     let block = Atomics.exchange(u32, dw, 0);
     reachStep(t, 'drain:taken');
+    checkTakenList(t, heap, block);
     while (block !== 0) {
       const next = delayedNext(t, heap, block);
       const page = pageOfBlock(t, block);

@@ -7,7 +7,7 @@
 import type { MiContext } from './context.js';
 import { delayedFreeAll, delayedFreePartial, delayedListTotals, setDelayedComplete } from './delayed.js';
 import { addEvent } from './events.js';
-import { queueOf } from './page-queue.js';
+import { queueNext, queueOf } from './page-queue.js';
 import { heldGoal, pageHold, pageHoldAbandoned, releaseHeldPages } from './held-pages.js';
 import { collectRetired, pageCollect, pageFree, pageListLength } from './page.js';
 import { nextRandom, randomSeed } from './secure.js';
@@ -133,8 +133,8 @@ export function heapCollect(t: MiContext, force: boolean): void {
   const u32 = t.u32;
   for (let bin = 1; bin < BIN_QUEUES; bin++) {
     let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!;
-    while (page !== 0) {
-      const next = u32[(page + PG_NEXT) >>> 2]!;
+    for (let steps = 1; page !== 0; steps++) {
+      const next = queueNext(t, page, steps);
       if (qsbr === null) {
         pageCollect(t, heap, page);
         if (u32[(page + PG_USED) >>> 2] === 0 && (force || u32[(page + PG_RETIRE) >>> 2] === 0)) pageFree(t, heap, page);
@@ -270,7 +270,7 @@ export function heapAbandon(t: MiContext, threadId: number): void {
   const u32 = t.u32;
   const heap = t.heapOf(threadId);
   for (let bin = 1; bin < BIN_QUEUES; bin++) {
-    for (let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!; page !== 0; page = u32[(page + PG_NEXT) >>> 2]!) {
+    for (let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!, steps = 1; page !== 0; page = queueNext(t, page, steps++)) {
       setDelayedComplete(t, page, NEVER_DELAYED_FREE, false);
     }
   }
@@ -279,8 +279,8 @@ export function heapAbandon(t: MiContext, threadId: number): void {
   if (qsbr !== null) releaseHeldPages(t, heap, true);
   for (let bin = 1; bin < BIN_QUEUES; bin++) {
     let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!;
-    while (page !== 0) {
-      const next = u32[(page + PG_NEXT) >>> 2]!;
+    for (let steps = 1; page !== 0; steps++) {
+      const next = queueNext(t, page, steps);
       if (qsbr === null || heldGoal(t, page) === 0) pageCollect(t, heap, page);
       if (u32[(page + PG_USED) >>> 2] === 0 && qsbr === null) {
         pageFree(t, heap, page);

@@ -4,13 +4,19 @@
  * (invariant 4 of `types.ts`). Only the heap's owner edits them.
  */
 
+import { AllocError, hex } from '@heaplab/core';
+
 import { type MiContext, reachStep } from './context.js';
+import { pageCountOf } from './segment.js';
 import { BIN_BLOCK_SIZE, BIN_FULL, firstWordsOfBin } from './size-classes.js';
 import {
   DIRECT_WSIZE_MAX,
   HP_DIRECT,
   HP_QUEUES,
+  PAGE_DESCRIPTOR_BYTES,
+  PAGE_DESCRIPTOR_SHIFT,
   PAGE_IN_FULL,
+  PAGE_IN_USE,
   PG_BIN,
   PG_FLAGS,
   PG_NEXT,
@@ -18,8 +24,35 @@ import {
   QUEUE_BYTES,
   QUEUE_FIRST,
   QUEUE_LAST,
+  SEGMENT_MASK,
+  SG_PAGES,
   SMALL_DIRECT_MAX,
 } from './types.js';
+
+/**
+ * The page after `page` in its queue, for a walk at its `steps`-th page. Queue links live in
+ * page descriptors, which no block overflows, but a walk still checks each one: it must be
+ * a descriptor of a page in use, and a walk longer than the arena has page slots is a cycle.
+ * @throws AllocError `HeapCorrupted` otherwise
+ */
+export function queueNext(t: MiContext, page: number, steps: number): number {
+  const next = t.u32[(page + PG_NEXT) >>> 2]!;
+  if ((next !== 0 && !isPageInUse(t, next)) || steps > t.pageSlots) {
+    throw new AllocError('HeapCorrupted', `mimalloc: a page queue links page ${hex(page)} to ${hex(next)}, which is no page in use (or the queue has a cycle)`);
+  }
+  return next;
+}
+
+/** Whether `page` is the descriptor of a page in use of a paged segment. */
+export function isPageInUse(t: MiContext, page: number): boolean {
+  const offset = (page & SEGMENT_MASK) - SG_PAGES;
+  return (
+    offset >= 0 &&
+    (offset & (PAGE_DESCRIPTOR_BYTES - 1)) === 0 &&
+    offset >>> PAGE_DESCRIPTOR_SHIFT < pageCountOf(t, page) &&
+    (t.u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_USE) !== 0
+  );
+}
 
 /** Byte offset of queue `bin` of the heap record at `heap`. */
 export function queueOf(heap: number, bin: number): number {

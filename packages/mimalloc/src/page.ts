@@ -34,6 +34,7 @@ import {
   PG_BLOCK_SIZE,
   PG_CAPACITY,
   PG_COLLECTS,
+  PG_EXTENT,
   PG_FLAGS,
   PG_FREE,
   PG_KEY0,
@@ -115,6 +116,7 @@ export function pageInit(t: MiContext, heap: number, page: number, pageShift: nu
   u32[w + (PG_BLOCK_SIZE >>> 2)] = blockSize;
   u32[w + (PG_START >>> 2)] = start;
   u32[w + (PG_CAPACITY >>> 2)] = 0;
+  u32[w + (PG_EXTENT >>> 2)] = 0;
   u32[w + (PG_RESERVED >>> 2)] = Math.floor((end - start) / blockSize);
   u32[w + (PG_FREE >>> 2)] = 0;
   u32[w + (PG_LOCAL_FREE >>> 2)] = 0;
@@ -197,6 +199,7 @@ export function pageExtend(t: MiContext, heap: number, page: number): number {
   }
   reachStep(t, 'extend:linked');
   u32[w + (PG_CAPACITY >>> 2)] = capacity + count;
+  u32[w + (PG_EXTENT >>> 2)] = (capacity + count) * blockSize;
   addEvent(t, heap, HeapEvent.pagesExtended);
   return count;
 }

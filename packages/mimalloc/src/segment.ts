@@ -27,7 +27,7 @@
  *    queue and keep accepting remote frees on thread_free.
  */
 
-import { AllocError } from '@heaplab/core';
+import { AllocError, hex } from '@heaplab/core';
 
 import { type MiContext, reachStep } from './context.js';
 import { addEvent } from './events.js';
@@ -63,6 +63,7 @@ import {
   PG_BIN,
   PG_CAPACITY,
   PG_COLLECTS,
+  PG_EXTENT,
   PG_FLAGS,
   PG_FREE,
   PG_LOCAL_FREE,
@@ -81,6 +82,7 @@ import {
   SEGMENT_MEDIUM,
   SEGMENT_SHIFT,
   SEGMENT_SMALL,
+  SMALL_PAGE_SHIFT,
   SG_HUGE_BLOCK,
   SG_HUGE_SIZE,
   SG_KIND,
@@ -101,6 +103,24 @@ import {
 /** Page shift of each segment kind. */
 export function pageShiftOf(kind: number): number {
   return kind === SEGMENT_SMALL ? 16 : kind === SEGMENT_MEDIUM ? MEDIUM_PAGE_SHIFT : LARGE_PAGE_SHIFT;
+}
+
+/**
+ * The kind of the segment at `segment`, from the segment map. The header's copy (`SG_KIND`)
+ * and page geometry sit in its first 16 bytes, which an overflow of the block before the
+ * segment reaches; the map, in the control region, is what every path trusts.
+ */
+export function segmentKind(t: MiContext, segment: number): number {
+  return t.mapOf(segment) & MAP_KIND_MASK;
+}
+
+/**
+ * Pages of the paged segment at `segment`, from the map's page shift (see `segmentKind`);
+ * 0 for a map word without pages (not in use, huge), so a walk racing a release stops.
+ */
+export function pageCountOf(t: MiContext, segment: number): number {
+  const shift = t.mapOf(segment) >>> MAP_SHIFT_BITS;
+  return shift < SMALL_PAGE_SHIFT || shift > SEGMENT_SHIFT ? 0 : 2 ** (SEGMENT_SHIFT - shift);
 }
 
 /** Usable bytes of one segment: what its header leaves. */
@@ -246,7 +266,7 @@ function slotListOf(heap: number, kind: number): number {
 /** Links `segment` at the head of its kind's free-slot list of `heap`. */
 export function slotListPush(t: MiContext, heap: number, segment: number): void {
   const u32 = t.u32;
-  const list = slotListOf(heap, u32[(segment + SG_KIND) >>> 2]!) >>> 2;
+  const list = slotListOf(heap, segmentKind(t, segment)) >>> 2;
   const head = u32[list]!;
   u32[(segment + SG_NEXT) >>> 2] = head;
   u32[(segment + SG_PREV) >>> 2] = 0;
@@ -260,7 +280,7 @@ export function slotListRemove(t: MiContext, heap: number, segment: number): voi
   const next = u32[(segment + SG_NEXT) >>> 2]!;
   const prev = u32[(segment + SG_PREV) >>> 2]!;
   if (prev !== 0) u32[(prev + SG_NEXT) >>> 2] = next;
-  else u32[slotListOf(heap, u32[(segment + SG_KIND) >>> 2]!) >>> 2] = next;
+  else u32[slotListOf(heap, segmentKind(t, segment)) >>> 2] = next;
   if (next !== 0) u32[(next + SG_PREV) >>> 2] = prev;
   u32[(segment + SG_NEXT) >>> 2] = 0;
   u32[(segment + SG_PREV) >>> 2] = 0;
@@ -286,7 +306,7 @@ export function pageSlotAlloc(t: MiContext, heap: number, kind: number, owner: n
     if (hasSlotList(kind)) slotListPush(t, heap, segment);
   }
   const s = segment >>> 2;
-  const pageCount = u32[s + (SG_PAGE_COUNT >>> 2)]!;
+  const pageCount = pageCountOf(t, segment);
   let page = 0;
   for (let index = 0; index < pageCount; index++) {
     const candidate = pageDescriptor(segment, index);
@@ -315,6 +335,7 @@ export function clearPage(u32: Uint32Array, page: number): void {
   const w = page >>> 2;
   u32[w + (PG_FLAGS >>> 2)] = 0;
   u32[w + (PG_CAPACITY >>> 2)] = 0;
+  u32[w + (PG_EXTENT >>> 2)] = 0;
   u32[w + (PG_USED >>> 2)] = 0;
   u32[w + (PG_FREE >>> 2)] = 0;
   u32[w + (PG_LOCAL_FREE >>> 2)] = 0;
@@ -336,8 +357,8 @@ export function pageSlotFree(t: MiContext, heap: number, page: number): void {
   reachStep(t, 'slot:cleared');
   const segment = page - (page & SEGMENT_MASK);
   const s = segment >>> 2;
-  const kind = u32[s + (SG_KIND >>> 2)]!;
-  const pageCount = u32[s + (SG_PAGE_COUNT >>> 2)]!;
+  const kind = segmentKind(t, segment);
+  const pageCount = pageCountOf(t, segment);
   const used = u32[s + (SG_USED_PAGES >>> 2)]! - 1;
   u32[s + (SG_USED_PAGES >>> 2)] = used;
   const listed = hasSlotList(kind);
@@ -495,8 +516,8 @@ export function hugeFree(t: MiContext, address: number): void {
 export function segmentAbandon(t: MiContext, heap: number, segment: number): void {
   const u32 = t.u32;
   const s = segment >>> 2;
-  const kind = u32[s + (SG_KIND >>> 2)]!;
-  const pageCount = u32[s + (SG_PAGE_COUNT >>> 2)]!;
+  const kind = segmentKind(t, segment);
+  const pageCount = pageCountOf(t, segment);
   if (hasSlotList(kind) && u32[s + (SG_USED_PAGES >>> 2)]! < pageCount) slotListRemove(t, heap, segment);
   for (let index = 0; index < pageCount; index++) {
     const page = pageDescriptor(segment, index);
@@ -549,8 +570,14 @@ export function reclaimAbandoned(t: MiContext, heap: number, owner: number): boo
     const list = (t.state + ST_ABANDONED) >>> 2;
     segment = u32[list]!;
     if (segment !== 0) {
+      // Links live in segment headers, past the 16 bytes an overflow reaches, but one that
+      // does not lead to an abandoned segment is reported, not followed.
+      const next = u32[(segment + SG_NEXT) >>> 2]!;
+      if (!isAbandonedSegment(t, segment) || (next !== 0 && !isAbandonedSegment(t, next))) {
+        throw new AllocError('HeapCorrupted', `mimalloc: the abandoned list links ${hex(segment)} to ${hex(next)}, not abandoned segments`);
+      }
       u32[t.intent + (IN_SEGMENT >>> 2)] = segment;
-      u32[list] = u32[(segment + SG_NEXT) >>> 2]!;
+      u32[list] = next;
       reachStep(t, 'segment:reclaim:popped');
       u32[(segment + SG_NEXT) >>> 2] = 0;
       Atomics.sub(u32, countWord, 1);
@@ -562,7 +589,7 @@ export function reclaimAbandoned(t: MiContext, heap: number, owner: number): boo
   }
   if (segment === 0) return false;
   const s = segment >>> 2;
-  const pageCount = u32[s + (SG_PAGE_COUNT >>> 2)]!;
+  const pageCount = pageCountOf(t, segment);
   let usedPages = u32[s + (SG_USED_PAGES >>> 2)]!;
   for (let index = 0; index < pageCount; index++) {
     const page = pageDescriptor(segment, index);
@@ -582,7 +609,7 @@ export function reclaimAbandoned(t: MiContext, heap: number, owner: number): boo
   u32[s + (SG_USED_PAGES >>> 2)] = usedPages;
   addEvent(t, heap, HeapEvent.segmentsReclaimed);
   if (usedPages === 0) segmentRelease(t, segment);
-  else if (hasSlotList(u32[s + (SG_KIND >>> 2)]!) && usedPages < pageCount) slotListPush(t, heap, segment);
+  else if (hasSlotList(segmentKind(t, segment)) && usedPages < pageCount) slotListPush(t, heap, segment);
   return true;
 }
 
@@ -598,7 +625,17 @@ export function walkablePageCount(t: MiContext, index: number): number {
   if (!isPagedKind(Atomics.load(u32, t.segmentMap + index) & MAP_KIND_MASK)) return 0;
   const segment = index * SEGMENT_BYTES;
   if (u32[(segment + SG_MAGIC) >>> 2] !== segmentMagic(segment, t.cookie)) return 0;
-  return Math.min(u32[(segment + SG_PAGE_COUNT) >>> 2]!, MAX_SEGMENT_PAGES);
+  return pageCountOf(t, segment);
+}
+
+/** Whether `segment` is a paged segment in use (by the map and its magic) with no owner. */
+function isAbandonedSegment(t: MiContext, segment: number): boolean {
+  return (
+    (segment & SEGMENT_MASK) === 0 &&
+    isPagedKind(segmentKind(t, segment)) &&
+    t.u32[(segment + SG_MAGIC) >>> 2] === segmentMagic(segment, t.cookie) &&
+    Atomics.load(t.u32, (segment + SG_OWNER) >>> 2) === 0
+  );
 }
 
 /** True when the segment at `segment` is of a kind whose pages have descriptors. */

@@ -11,9 +11,9 @@ import type { MiContext } from './context.js';
 import { delayedListTotals } from './delayed.js';
 import { liveTotals, samplePeak } from './heap.js';
 import { heldGoal } from './held-pages.js';
-import { queueOf } from './page-queue.js';
+import { isPageInUse, queueOf } from './page-queue.js';
 import { pageDescriptor } from './page.js';
-import { SEGMENT_USABLE_BYTES, walkablePageCount } from './segment.js';
+import { pageCountOf, SEGMENT_USABLE_BYTES, walkablePageCount } from './segment.js';
 import { BIN_BLOCK_SIZE, BIN_MAX, MEDIUM_OBJ_SIZE_MAX, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
 import {
   EVENT_COUNT,
@@ -42,7 +42,6 @@ import {
   SEGMENT_SMALL,
   SG_HUGE_SIZE,
   SG_OWNER,
-  SG_PAGE_COUNT,
   SG_SPAN,
   SG_USED_PAGES,
   DELAYED_MASK,
@@ -136,7 +135,9 @@ export function largestFreeBlock(t: MiContext): number {
   const u32 = t.u32;
   let best = 0;
   for (let bin = 1; bin <= BIN_MAX; bin++) {
-    for (let page = u32[(queueOf(t.heap, bin) + QUEUE_FIRST) >>> 2]!; page !== 0; page = u32[(page + PG_NEXT) >>> 2]!) {
+    // A figure: the walk stops at a link that is no page in use, and after as many pages as
+    // the arena has, never throws.
+    for (let page = u32[(queueOf(t.heap, bin) + QUEUE_FIRST) >>> 2]!, steps = 0; page !== 0 && isPageInUse(t, page) && steps < t.pageSlots; page = u32[(page + PG_NEXT) >>> 2]!, steps++) {
       const w = page >>> 2;
       const hasFree =
         u32[w + (PG_FREE >>> 2)] !== 0 ||
@@ -151,7 +152,7 @@ export function largestFreeBlock(t: MiContext): number {
     if (kind !== SEGMENT_SMALL && kind !== SEGMENT_MEDIUM) continue;
     const segment = index * SEGMENT_BYTES;
     if (u32[(segment + SG_OWNER) >>> 2] !== t.threadId) continue;
-    if (u32[(segment + SG_USED_PAGES) >>> 2]! >= u32[(segment + SG_PAGE_COUNT) >>> 2]!) continue;
+    if (u32[(segment + SG_USED_PAGES) >>> 2]! >= pageCountOf(t, segment)) continue;
     const size = kind === SEGMENT_SMALL ? SMALL_OBJ_SIZE_MAX : MEDIUM_OBJ_SIZE_MAX;
     if (size > best) best = size;
   }

@@ -158,7 +158,8 @@
  *  +4  PG_BLOCK_SIZE  bytes per block (a multiple of 8)
  *  +8  PG_START       address of block 0
  *  +12 PG_CAPACITY    blocks the free list was extended over (0 when not in use)
- *  +16 PG_RESERVED    blocks that fit in the page
+ *  +16 PG_EXTENT      bytes of the extended blocks: capacity * block size, so the malloc
+ *                     fast path checks the link it pops with one subtraction and compare
  *  +20 PG_FREE        first block of the free list (allocation pops here)
  *  +24 PG_LOCAL_FREE  first block of the local_free list (the owner frees here)
  *  +28 PG_THREAD_FREE Atomics: first block of the thread_free list | delayed state (2 bits)
@@ -179,7 +180,8 @@
  *                     (bumped before the take and after the splice). It survives the page's
  *                     reuse and its segment's (never reset), so a remote free's record that
  *                     read it before its CAS can learn later that no take happened since
- *  +80..127 reserved
+ *  +80 PG_RESERVED    blocks that fit in the page
+ *  +84..127 reserved
  * ```
  *
  * Page invariants:
@@ -191,7 +193,9 @@
  *    page queue of its owner's heap: `BIN_FULL` iff `PAGE_IN_FULL`, else the queue of its
  *    bin. An abandoned page (`PG_OWNER = 0`) is in no queue.
  * 3. Block `k` of a page is at `PG_START + k * PG_BLOCK_SIZE`; blocks `k < capacity` have
- *    been on a free list at least once; blocks beyond are untouched.
+ *    been on a free list at least once; blocks beyond are untouched. `PG_EXTENT` is
+ *    `capacity * PG_BLOCK_SIZE`: every link on the page's lists is 0 or an address `a` with
+ *    `a - PG_START < PG_EXTENT` (unsigned), on the block grid.
  * 4. The direct table entry for word size `w` is the first page of the queue of `w`'s bin
  *    when it has one, else the empty page (whose `free` is 0, so allocation falls to the
  *    slow path without a test for "no page").
@@ -409,7 +413,7 @@ export const PG_FLAGS = 0;
 export const PG_BLOCK_SIZE = 4;
 export const PG_START = 8;
 export const PG_CAPACITY = 12;
-export const PG_RESERVED = 16;
+export const PG_EXTENT = 16;
 export const PG_FREE = 20;
 export const PG_LOCAL_FREE = 24;
 export const PG_THREAD_FREE = 28;
@@ -425,6 +429,7 @@ export const PG_KEY0 = 64;
 export const PG_KEY1 = 68;
 export const PG_RETIRE = 72;
 export const PG_COLLECTS = 76;
+export const PG_RESERVED = 80;
 
 export const PAGE_IN_USE = 1;
 export const PAGE_IN_FULL = 2;
