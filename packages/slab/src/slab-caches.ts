@@ -7,7 +7,9 @@
  *   has a free bit: allocation takes the lowest free bit at or above the hint and moves the
  *   hint there; a free lowers the hint to the freed object's word.
  * - A free object's alignment code is 0; a live one's is the code of the alignment it was
- *   allocated with (0 for 8): allocation writes a non-zero code, a free clears it.
+ *   allocated with (0 for 8): allocation writes a non-zero code, a free clears it. The class
+ *   record counts its live objects with a non-zero code, so a free looks at codes only while
+ *   there are any (most programs never ask a small block for more than 8-byte alignment).
  * - A slab is on the list its fill state names: it moves to the full list when its last
  *   free object is taken, back to the partial list when one is freed, and off the partial
  *   list when its last live object is freed.
@@ -15,7 +17,8 @@
  *   page allocator at once, and cached ones when a page request would otherwise fail.
  *
  * Every slab reached through a list head or a page's owner word is checked before it is used
- * (a slab of the class per the page map, with its tag and a free count within its objects),
+ * (page aligned, with the tag of its start and class, which only a slab the page map holds
+ * carries, and a free count within its objects),
  * and every bitmap scan stops at the class's bitmap words; checked mode (`ctx.checked`) also
  * verifies the whole slab an operation touches (`verifySlab`).
  */
@@ -39,10 +42,13 @@ import {
 } from './size-classes.js';
 import {
   alignCode,
+  CL_CODED,
   CL_LIVE,
   CLASS_RECORD_WORDS,
   ownerClass,
   ownerStart,
+  OWNER_TAG_MASK,
+  retiredTag,
   SH_BITMAP,
   SH_FREE,
   SH_HINT,
@@ -63,6 +69,7 @@ const NEXT = SH_NEXT >>> 2;
 const PREV = SH_PREV >>> 2;
 const BITMAP = SH_BITMAP >>> 2;
 const LIVE = CL_LIVE >>> 2;
+const CODED = CL_CODED >>> 2;
 const PARTIAL = SlabList.partial;
 const FULL = SlabList.full;
 const EMPTY = SlabList.empty;
@@ -134,7 +141,7 @@ export class SlabCaches {
     this.sClasses = words.classes;
     this.sSlabs = words.slabs;
     this.sSlabPages = words.slabPages;
-    this.lists = new SlabLists(u32, words.classes, map);
+    this.lists = new SlabLists(u32, words.classes, cookie);
   }
 
   /**
@@ -153,9 +160,10 @@ export class SlabCaches {
     const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
     const objects = CLASS_OBJECTS[cls]!;
     const free = u32[header + FREE]!;
-    // The head is followed only once it is a slab of this class per the page map, with its
-    // tag and a free object: a damaged head or header is reported, and nothing handed out.
-    if (!this.lists.isSlab(slab, cls) || u32[header + TAG] !== slabTag(slab, cls, this.cookie) || free === 0 || free > objects) {
+    // The head is followed only once it is a slab of this class the page map holds (its
+    // aligned start and its tag say so) with a free object: a damaged head or header is
+    // reported, and nothing handed out.
+    if ((slab & OWNER_TAG_MASK) !== 0 || u32[header + TAG] !== slabTag(slab, cls, this.cookie) || free === 0 || free > objects) {
       throw this.badSlab(cls, slab, PARTIAL);
     }
     if (this.checked) this.verifySlab(cls, slab, PARTIAL);
@@ -190,29 +198,54 @@ export class SlabCaches {
    *   `HeapCorrupted` when the slab is damaged
    */
   release(address: number, owner: number): number {
+    // One straight run of loads and compares before the first store: the rare steps (list
+    // moves, codes, checked mode, errors) are calls, so this stays small enough for the JIT
+    // to inline it whole into free().
     const u32 = this.u32;
     const cls = ownerClass(owner);
     const slab = ownerStart(owner);
-    const header = this.slabHeader(slab, cls, owner);
-    const index = this.liveObjectIndex(address, slab, cls, header);
+    const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+    // The owner word is a link: followed only to a header that carries the tag of that start
+    // and class, which only a slab the page map holds has.
+    if (cls >= CLASS_COUNT || u32[header + TAG] !== slabTag(slab, cls, this.cookie)) throw this.damagedOwner(slab, cls, owner);
+    const offset = address - slab;
+    const size = CLASS_SIZE[cls]!;
+    const index = offset / size;
+    // `offset >>> 0` makes an address below the slab (damage) a huge offset, refused too.
+    if (offset >>> 0 >= CLASS_HEADER_OFFSET[cls]! || offset % size !== 0) throw notAllocated(address);
+    const bitWord = header + BITMAP + (index >>> 5);
+    const bits = u32[bitWord]!;
+    const bit = 1 << (index & 31);
+    if ((bits & bit) !== 0) throw notAllocated(address);
     const objects = CLASS_OBJECTS[cls]!;
     const free = u32[header + FREE]!;
     // A slab with a live object has fewer free objects than objects.
     if (free >= objects) throw this.badSlab(cls, slab, free === 0 ? FULL : PARTIAL);
-    if (this.checked) {
-      this.verifySlab(cls, slab, free === 0 ? FULL : PARTIAL);
-      this.verifyCode(header, cls, index, false);
-    }
-    const word = index >>> 5;
+    if (this.checked) this.verifyRelease(cls, slab, header, index, free);
     // This one store frees the object; everything after it can be recomputed from the bitmap.
-    u32[header + BITMAP + word] = u32[header + BITMAP + word]! | (1 << (index & 31));
-    if (CLASS_CODE_MASK[cls] !== 0) this.clearCode(header, cls, index);
-    if (word < u32[header + HINT]!) u32[header + HINT] = word;
+    u32[bitWord] = bits | bit;
+    const record = this.sClasses + cls * CLASS_RECORD_WORDS;
+    if (u32[record + CODED] !== 0) this.clearCode(header, cls, index, record);
+    if (index >>> 5 < u32[header + HINT]!) u32[header + HINT] = index >>> 5;
     u32[header + FREE] = free + 1;
-    if (free === 0) this.lists.move(cls, FULL, PARTIAL, slab);
-    if (free + 1 === objects) this.retire(cls, slab);
-    u32[this.sClasses + cls * CLASS_RECORD_WORDS + LIVE]!--;
-    return CLASS_SIZE[cls]!;
+    if (free === 0 || free + 1 === objects) this.relist(cls, slab, free + 1);
+    u32[record + LIVE]!--;
+    return size;
+  }
+
+  /**
+   * After a free left slab `slab` of class `cls` with `free` free objects: a full slab that
+   * got one goes to the partial list; one that got all goes off it (`retire`).
+   */
+  private relist(cls: number, slab: number, free: number): void {
+    if (free === 1) this.lists.move(cls, FULL, PARTIAL, slab);
+    if (free === CLASS_OBJECTS[cls]) this.retire(cls, slab);
+  }
+
+  /** Checked mode, for a free of object `index`: the whole slab, and the object's code. */
+  private verifyRelease(cls: number, slab: number, header: number, index: number, free: number): void {
+    this.verifySlab(cls, slab, free === 0 ? FULL : PARTIAL);
+    this.verifyCode(header, cls, index, false);
   }
 
   /**
@@ -364,9 +397,9 @@ export class SlabCaches {
     const objects = CLASS_OBJECTS[cls]!;
     const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
     const words = CLASS_BITMAP_WORDS[cls]!;
-    // The header is written while the page map still says the pages are free, and the run
-    // is marked after it: recovery meets only slabs whose header is whole.
-    u32[header + TAG] = slabTag(slab, cls, this.cookie);
+    // The header is written while the page map still says the pages are free, then the
+    // owner words, the tag, and the length that publishes the run: recovery meets only slabs
+    // whose header is whole, and finds the header of any slab whose tag was written.
     u32[header + FREE] = objects;
     u32[header + HINT] = 0;
     u32.fill(0xffff_ffff, header + BITMAP, header + BITMAP + words);
@@ -377,7 +410,9 @@ export class SlabCaches {
       const codes = header + CLASS_CODE_WORD[cls]!;
       u32.fill(0, codes, codes + CLASS_CODE_WORDS[cls]!);
     }
-    this.map.markRun(slab, pages, slabOwner(slab, cls));
+    this.map.markOwners(slab, slab + pages * PAGE_SIZE, slabOwner(slab, cls));
+    u32[header + TAG] = slabTag(slab, cls, this.cookie);
+    this.map.setRunPages(slab, pages);
     this.lists.push(cls, PARTIAL, slab);
     u32[this.sSlabs]!++;
     u32[this.sSlabPages] = u32[this.sSlabPages]! + pages;
@@ -394,6 +429,9 @@ export class SlabCaches {
 
   private freeSlab(cls: number, slab: number): void {
     const pages = CLASS_PAGES[cls]!;
+    // The tag is retired first, so no stale link to these pages passes for a slab; recovery
+    // finishes the give-back of a published, empty slab with a retired tag.
+    this.u32[((slab + CLASS_HEADER_OFFSET[cls]!) >>> 2) + TAG] = retiredTag(slab, cls, this.cookie);
     this.map.freeRun(slab, pages);
     this.pages.deallocPages(slab, pages);
     const u32 = this.u32;
@@ -416,15 +454,12 @@ export class SlabCaches {
 
   /**
    * The header word of the slab at `slab` of class `cls`, which the page owner word `owner`
-   * names, once the page map's entry of `slab` itself carries `owner` (the named start is a
-   * slab's first page) and the header carries the tag of that start and class.
+   * names, once the header carries the tag of that start and class (as in `release`).
    * @throws AllocError `HeapCorrupted` otherwise
    */
   private slabHeader(slab: number, cls: number, owner: number): number {
     const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
-    if (cls >= CLASS_COUNT || this.map.ownerOf(slab) !== owner || this.u32[header + TAG] !== slabTag(slab, cls, this.cookie)) {
-      throw this.damagedOwner(slab, cls, owner);
-    }
+    if (cls >= CLASS_COUNT || this.u32[header + TAG] !== slabTag(slab, cls, this.cookie)) throw this.damagedOwner(slab, cls, owner);
     return header;
   }
 
@@ -444,22 +479,34 @@ export class SlabCaches {
     return index;
   }
 
-  /** Writes `code` as the alignment code of object `index` of the slab whose header is at word `header`. */
+  /**
+   * Writes `code` as the alignment code of object `index` (still free) of the slab whose
+   * header is at word `header`, and counts it in the class's coded objects.
+   */
   private setCode(header: number, cls: number, index: number, code: number): void {
+    const u32 = this.u32;
     const indexShift = CLASS_CODE_INDEX_SHIFT[cls]!;
     const shift = (index & ((1 << indexShift) - 1)) << CLASS_CODE_BIT_SHIFT[cls]!;
     const word = header + CLASS_CODE_WORD[cls]! + (index >>> indexShift);
-    this.u32[word] = (this.u32[word]! & ~(CLASS_CODE_MASK[cls]! << shift)) | (code << shift);
+    u32[word] = (u32[word]! & ~(CLASS_CODE_MASK[cls]! << shift)) | (code << shift);
+    u32[this.sClasses + cls * CLASS_RECORD_WORDS + CODED]!++;
   }
 
-  /** Clears object `index`'s alignment code; stores only when there is one to clear. */
-  private clearCode(header: number, cls: number, index: number): void {
+  /**
+   * Clears object `index`'s alignment code, if it has one, and uncounts it from the coded
+   * objects of the class (whose record is at word `record`).
+   */
+  private clearCode(header: number, cls: number, index: number, record: number): void {
+    if (CLASS_CODE_MASK[cls] === 0) return;
+    const u32 = this.u32;
     const indexShift = CLASS_CODE_INDEX_SHIFT[cls]!;
     const shift = (index & ((1 << indexShift) - 1)) << CLASS_CODE_BIT_SHIFT[cls]!;
     const word = header + CLASS_CODE_WORD[cls]! + (index >>> indexShift);
-    const bits = this.u32[word]!;
+    const bits = u32[word]!;
     const field = CLASS_CODE_MASK[cls]! << shift;
-    if ((bits & field) !== 0) this.u32[word] = bits & ~field;
+    if ((bits & field) === 0) return;
+    u32[word] = bits & ~field;
+    u32[record + CODED]!--;
   }
 
   /**
@@ -469,7 +516,7 @@ export class SlabCaches {
    */
   private checkEmpty(cls: number, slab: number): void {
     const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
-    if (!this.lists.isSlab(slab, cls) || this.u32[header + TAG] !== slabTag(slab, cls, this.cookie) || this.u32[header + FREE] !== CLASS_OBJECTS[cls]) {
+    if (!this.lists.isSlab(slab, cls) || this.u32[header + FREE] !== CLASS_OBJECTS[cls]) {
       throw this.badSlab(cls, slab, EMPTY);
     }
     if (this.checked) this.verifySlab(cls, slab, EMPTY);
@@ -482,17 +529,15 @@ export class SlabCaches {
       `the ${SLAB_LIST_NAMES[list]} list of class ${CLASS_SIZE[cls]} holds ${hex(slab)}, ` +
         (isSlab
           ? `whose header is damaged (tag ${hex(this.u32[header + TAG] ?? 0)}, free count ${this.u32[header + FREE] ?? 0} of ${CLASS_OBJECTS[cls]})`
-          : 'which the page map does not hold as a slab of that class'),
+          : `which carries no tag of a slab of that class (tag ${hex(this.u32[header + TAG] ?? 0)})`),
     );
   }
 
   private damagedOwner(slab: number, cls: number, owner: number): AllocError {
     if (cls >= CLASS_COUNT) return corrupt(`page owner word ${hex(owner)} names the unknown class ${cls}`);
     return corrupt(
-      `page owner word ${hex(owner)} names slab ${hex(slab)} of class ${CLASS_SIZE[cls]}, but ` +
-        (this.map.ownerOf(slab) !== owner
-          ? `the page map says ${hex(this.map.ownerOf(slab))} there`
-          : `its header tag ${hex(this.u32[(slab + CLASS_HEADER_OFFSET[cls]!) >>> 2] ?? 0)} is wrong (its last object overflowed?)`),
+      `page owner word ${hex(owner)} names slab ${hex(slab)} of class ${CLASS_SIZE[cls]}, but its header tag ` +
+        `${hex(this.u32[(slab + CLASS_HEADER_OFFSET[cls]!) >>> 2] ?? 0)} is wrong (its last object overflowed, or the word is damaged?)`,
     );
   }
 

@@ -14,7 +14,7 @@
  * 3. Lists: each slab is on exactly one list of its class, the one its fill state names
  *    (partial: some free, full: none free, empty: all free); links agree both ways; each
  *    list's length word is its length; no class caches more than `emptySlabs` empty slabs.
- * 4. Counters: used bytes, live blocks, live objects per class, large runs and pages, slabs
+ * 4. Counters: used bytes, live blocks, live objects and objects with alignment codes per class, large runs and pages, slabs
  *    and slab pages agree with the walk; the page allocator passes its own check, manages
  *    exactly the mapped pages and has allocated exactly the page map, slab and run pages;
  *    no addMemory is under way.
@@ -39,6 +39,7 @@ import type { SlabAllocator } from './slab-allocator.js';
 import { popcount } from './slab-caches.js';
 import {
   alignCode,
+  CL_CODED,
   CL_LIVE,
   CLASS_RECORD_WORDS,
   MAX_ALIGN_CODE,
@@ -78,6 +79,13 @@ interface SlabFound {
   listed: boolean;
 }
 
+/** What the walk learns of one slab's header. */
+interface HeaderFound {
+  free: number;
+  /** Live objects with a non-zero alignment code. */
+  coded: number;
+}
+
 /** Totals of the page-map walk. */
 interface WalkTotals {
   managedPages: number;
@@ -91,6 +99,7 @@ interface WalkTotals {
   freeObjects: number;
   freeObjectBytes: number;
   liveObjects: number[];
+  codedObjects: number[];
   slabs: Map<number, SlabFound>;
 }
 
@@ -114,6 +123,8 @@ export function checkSlabHeap(heap: SlabAllocator): CheckReport {
   for (let cls = 0; cls < CLASS_COUNT; cls++) {
     const counted = u32[heap.sClasses + cls * CLASS_RECORD_WORDS + (CL_LIVE >>> 2)]!;
     expect(`live objects of class ${CLASS_SIZE[cls]}`, counted, walk.liveObjects[cls]!);
+    const coded = u32[heap.sClasses + cls * CLASS_RECORD_WORDS + (CL_CODED >>> 2)]!;
+    expect(`objects with an alignment code of class ${CLASS_SIZE[cls]}`, coded, walk.codedObjects[cls]!);
     liveObjects += counted;
   }
   const live = liveObjects + walk.largeRuns;
@@ -161,6 +172,7 @@ function walkPageMap(heap: SlabAllocator): WalkTotals {
     freeObjects: 0,
     freeObjectBytes: 0,
     liveObjects: new Array<number>(CLASS_COUNT).fill(0),
+    codedObjects: new Array<number>(CLASS_COUNT).fill(0),
     slabs: new Map(),
   };
   let metaRuns = 0;
@@ -224,7 +236,8 @@ function walkPageMap(heap: SlabAllocator): WalkTotals {
       if (length !== CLASS_PAGES[cls]) {
         corrupt(`${where}: slab of class ${CLASS_SIZE[cls]} is ${length} pages, not ${CLASS_PAGES[cls]}`);
       }
-      const free = checkSlab(heap, address, cls);
+      const { free, coded } = checkSlab(heap, address, cls);
+      totals.codedObjects[cls]! += coded;
       const live = CLASS_OBJECTS[cls]! - free;
       totals.slabs.set(address, { cls, free, listed: false });
       totals.slabPages += length;
@@ -240,8 +253,8 @@ function walkPageMap(heap: SlabAllocator): WalkTotals {
   return totals;
 }
 
-/** Checks one slab's header (invariant 2) and returns its free count. */
-function checkSlab(heap: SlabAllocator, slab: number, cls: number): number {
+/** Checks one slab's header (invariant 2) and returns its free count and coded objects. */
+function checkSlab(heap: SlabAllocator, slab: number, cls: number): HeaderFound {
   const u32 = heap.u32;
   const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
   const where = `slab ${hex(slab)} (class ${CLASS_SIZE[cls]})`;
@@ -263,6 +276,7 @@ function checkSlab(heap: SlabAllocator, slab: number, cls: number): number {
   }
   const free = u32[header + (SH_FREE >>> 2)]!;
   if (free !== set) corrupt(`${where}: free count ${free} but the bitmap marks ${set} objects free`);
+  let coded = 0;
   const mask = CLASS_CODE_MASK[cls]!;
   if (mask !== 0) {
     const largest = alignCode(CLASS_ALIGN[cls]!);
@@ -274,9 +288,10 @@ function checkSlab(heap: SlabAllocator, slab: number, cls: number): number {
       if (isFree ? code !== 0 : code > largest) {
         corrupt(`${where}: ${isFree ? 'free' : 'live'} object ${index} has alignment code ${code}`);
       }
+      if (code !== 0) coded++;
     }
   }
-  return free;
+  return { free, coded };
 }
 
 /** Walks every list of every class (invariant 3), marking the slabs it meets. */

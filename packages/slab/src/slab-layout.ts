@@ -29,7 +29,7 @@
  *          +0  CL_HEAD + 4 * list   head of the partial, full and empty list (0 = none)
  *          +12 CL_COUNT + 4 * list  slabs on each list
  *          +24 CL_LIVE              live objects of the class
- *          +28 reserved, zero
+ *          +28 CL_CODED             live objects of the class with a non-zero alignment code
  *  1344  ST_PAGE_ALLOCATOR    core's BitmapPageAllocator state (room for MAX_CLASSES = 40 class
  *                             records before it), sized for the largest arena
  *  STATE_BYTES
@@ -60,9 +60,11 @@
  * ```text
  *  slab start: object 0 | object 1 | ... | object n-1 | header | unused tail
  *  header (at slab start + n * objectSize, 8 aligned):
- *  +0  SH_TAG     (slab start + class) ^ cookie ^ SLAB_TAG_SALT: first, so an overflow of the
- *                 last object hits it before any other field, and a link to a slab of
- *                 another class (or to no slab) does not pass for one
+ *  +0  SH_TAG     (slab start + class) ^ cookie ^ SLAB_TAG_SALT while the page map holds the
+ *                 slab: written after the run's owner words and before its length publishes
+ *                 it; retired (complemented) before its pages go back. So a page-aligned
+ *                 link whose header carries the tag of that start and class names a slab of
+ *                 that class. First, so an overflow of the last object hits it first
  *  +4  SH_FREE    free objects; 0 < SH_FREE < n on the partial list (n briefly, for a slab just
  *                 put there to serve the allocation under way), 0 on the full list, n on the
  *                 empty list
@@ -106,13 +108,19 @@
  *   place writes its new length first, then frees its tail (orphans again); one grown in
  *   place marks the new pages first, then writes the longer length. Inside a published run
  *   every page carries the run's owner word; anything else there is damage, not a death.
- * - A slab's bitmap says which objects are live. The header (tag, count, bitmap, codes) of a
- *   new slab is written while its pages are still free in the page map, before the run is
- *   published; after that, an allocation clears one bit and a free sets one, each in one
+ * - A slab's bitmap says which objects are live. The header of a new slab (count, bitmap,
+ *   codes) is written while its pages are still free in the page map, then the owner words,
+ *   then the tag, then the length that publishes the run; after that, an allocation clears one bit and a free sets one, each in one
  *   store, so an object is live or free at every instant. An allocation that died after its
  *   bit was cleared leaves a live object nobody holds: it stays live (leaked with the thread).
  *   The free count, the hint, the links and alignment codes of free objects are recomputed
- *   from the bitmap: when count and bitmap disagree, the bitmap is right.
+ *   from the bitmap (and the class's count of coded objects from the codes): when count and
+ *   bitmap disagree, the bitmap is right.
+ * - A tag says a header is live (see SH_TAG). A slab being given back has its tag retired
+ *   first, then its run freed: a published slab with a retired tag and no live object was
+ *   being given back, and recovery finishes that. A slab that dies unpublished leaves its
+ *   owner words (its tag is written after them), so recovery finds its header and retires
+ *   its tag when it frees the pages.
  * - An addMemory under way is named by ST_ADDING_START (written after the range is checked,
  *   before the first store into it): recovery undoes it, since core records the pool only
  *   after the backend returns. The page map pages of the range go back to unmanaged and the
@@ -129,13 +137,17 @@
  * ## Corruption
  *
  * Every link is checked before it is followed or an object handed out: a slab named by a
- * list head, a list link or a page's owner word must be a slab of that class per the page
- * map (its start's owner word is start + class + PAGE_SLAB), carry the tag of that start and
- * class, and have a free count within its objects; an unlink checks both neighbours' links
- * back. Bitmap scans stop at the class's bitmap words, a found object must be below the
- * object count, and a run's length must fit the arena and end on a page of the run. So a
- * damaged structure raises `HeapCorrupted`, and no store goes through a damaged link. With
- * `ctx.checked`, every operation also verifies the whole slab or run it touches.
+ * list head, a list link or a page's owner word must be page aligned and its header must
+ * carry the tag of that start and class, which only the header of a slab of that class that
+ * the page map holds carries (see SH_TAG); a head must have a free count within its objects,
+ * a freed-into slab fewer free objects than objects; an unlink checks both neighbours' links
+ * back. The tag is read from the header whose links and counts the operation reads next, so
+ * a check costs a compare, not one more cache line as the page map's entry would. Bitmap
+ * scans stop at the class's bitmap words, a found object must be below the object count,
+ * and a run's length must fit the arena and end on a page of the run. So a damaged
+ * structure raises `HeapCorrupted`, and no store goes through a damaged link. With
+ * `ctx.checked`, every operation also verifies the whole slab (against the page map too) or
+ * run it touches.
  */
 
 import { BitmapPageAllocator, MAX_ALIGN, MAX_HEAP_BYTES, PAGE_SIZE } from '@heaplab/core';
@@ -175,6 +187,11 @@ export const CL_HEAD = 0;
 /** Byte offset in a class record of the list lengths, one word per `SlabList`. */
 export const CL_COUNT = 12;
 export const CL_LIVE = 24;
+/**
+ * Live objects of the class whose alignment code is not 0: a free clears a code only while
+ * this is not 0. Recounted by recovery from the codes of live objects.
+ */
+export const CL_CODED = 28;
 /** Words in one class record. */
 export const CLASS_RECORD_WORDS = CLASS_RECORD_BYTES >>> 2;
 
@@ -252,6 +269,12 @@ export const PAGE_KIND_NAMES = ['unmanaged', 'free', 'metadata', 'slab', 'large 
 
 /** Mixed into a slab's tag with its address, its class and the heap cookie. */
 export const SLAB_TAG_SALT = 0x51ab51ab;
+/**
+ * The slab's tag (`slabTag`) exactly while the page map holds the slab, but for the stores
+ * that make or give back one: written after the owner words and before the length that
+ * publishes the run, retired (`retiredTag`) before the run is freed; recovery retires the tag
+ * of a dead slab whose pages it frees. So a stale link to given-back pages fails.
+ */
 export const SH_TAG = 0;
 export const SH_FREE = 4;
 export const SH_HINT = 8;
@@ -264,6 +287,15 @@ export const SH_BITMAP = 20;
  */
 export function slabTag(slab: number, cls: number, cookie: number): number {
   return ((slab + cls) ^ cookie ^ SLAB_TAG_SALT) >>> 0;
+}
+
+/**
+ * What a slab's tag becomes once the slab is being given back: its complement, which no
+ * slab's tag at that header position can equal, so a stale link fails, and recovery can
+ * tell a give-back that died half done (see "What a dead thread leaves").
+ */
+export function retiredTag(slab: number, cls: number, cookie: number): number {
+  return ~slabTag(slab, cls, cookie) >>> 0;
 }
 
 /** The owner word of every page of a slab of class `cls` starting at `slab`. */

@@ -6,18 +6,31 @@
  *
  * Invariants kept here: a list's length word counts exactly the slabs reachable from its
  * head, and every slab's `SH_PREV` names the slab whose `SH_NEXT` names it (0 for the head).
- * Every link is checked before a store goes through it: the slab it names must be a slab of
- * the list's class per the page map, and must link back (safe unlinking, as glibc does), so
- * a header damaged by an overflow or a write after free raises `HeapCorrupted` instead of
- * turning a store into one at an address the damage chose.
+ * Every link is checked before a store goes through it: the slab it names must be page
+ * aligned and carry the tag of that start and of the list's class, which only the header of
+ * a slab the page map holds carries (slab-layout.ts), and must link back (safe unlinking, as
+ * glibc does). So a header damaged by an overflow or a write after free raises
+ * `HeapCorrupted` instead of turning a store into one at an address the damage chose. The
+ * tag shares its cache line with the links being read and written, where the page map's
+ * entry would be one more line per link.
  */
 
 import { AllocError, hex } from '@heaplab/core';
 
-import type { PageMap } from './page-map.js';
 import { CLASS_HEADER_OFFSET, CLASS_SIZE } from './size-classes.js';
-import { CL_COUNT, CL_HEAD, CLASS_RECORD_WORDS, SH_NEXT, SH_PREV, SLAB_LIST_NAMES, slabOwner } from './slab-layout.js';
+import {
+  CL_COUNT,
+  CL_HEAD,
+  CLASS_RECORD_WORDS,
+  OWNER_TAG_MASK,
+  SH_NEXT,
+  SH_PREV,
+  SH_TAG,
+  SLAB_LIST_NAMES,
+  slabTag,
+} from './slab-layout.js';
 
+const TAG = SH_TAG >>> 2;
 const NEXT = SH_NEXT >>> 2;
 const PREV = SH_PREV >>> 2;
 const HEAD = CL_HEAD >>> 2;
@@ -28,12 +41,12 @@ export class SlabLists {
   /**
    * @param u32 the heap's word view
    * @param classesWord word index of the first class record
-   * @param map the page map, which says what a link may name
+   * @param cookie the heap cookie, mixed into slab tags
    */
   constructor(
     private readonly u32: Uint32Array,
     private readonly classesWord: number,
-    private readonly map: PageMap,
+    private readonly cookie: number,
   ) {}
 
   /** First slab on list `list` of class `cls`, 0 when the list is empty. */
@@ -46,9 +59,14 @@ export class SlabLists {
     return this.u32[this.classesWord + cls * CLASS_RECORD_WORDS + COUNT + list]!;
   }
 
-  /** True when `slab` starts a slab of class `cls` per the page map: one load and a compare. */
+  /**
+   * True when `slab` is a page-aligned start whose header carries the tag of that start and
+   * class `cls`: the header of a slab of that class that the page map holds. A link from a
+   * damaged header, a stale link to a slab given back, or one to a slab of another class
+   * fails it. One load, from the header the caller reads next anyway.
+   */
   isSlab(slab: number, cls: number): boolean {
-    return this.map.ownerOf(slab) === slabOwner(slab, cls);
+    return (slab & OWNER_TAG_MASK) === 0 && this.u32[((slab + CLASS_HEADER_OFFSET[cls]!) >>> 2) + TAG] === slabTag(slab, cls, this.cookie);
   }
 
   /**

@@ -10,11 +10,13 @@
  *    a run being freed or shrunk, or pages a grow did not publish) become free pages. A
  *    published run must be whole: every page carries its owner word, a slab's header its tag
  *    and a bitmap with no bit past the last object; anything else is damage, not a death,
- *    and recovery refuses it.
+ *    and recovery refuses it, except a slab whose tag was retired with every object free:
+ *    its give-back died half done, and is finished. A freed page that holds a dead slab's
+ *    header has its tag retired.
  * 3. Each slab's free count and hint are recomputed from its bitmap, and the alignment codes
  *    of its free objects cleared; the slab goes on the list its free count names, in address
  *    order; empty slabs past `emptySlabs` go back to the pages.
- * 4. The live counts, every counter, and the page allocator (formatted again through its own
+ * 4. The live counts (and counts of objects with alignment codes), every counter, and the page allocator (formatted again through its own
  *    `init`, `addMemory` and `allocPagesAt`) are rebuilt from the result.
  *
  * Recovery only derives, so it can itself be cut short and run again.
@@ -40,6 +42,7 @@ import type { SlabAllocator } from './slab-allocator.js';
 import { corrupt, popcount } from './slab-caches.js';
 import {
   alignCode,
+  CL_CODED,
   CL_COUNT,
   CL_HEAD,
   CL_LIVE,
@@ -53,9 +56,11 @@ import {
   PAGE_KIND_NAMES,
   PAGE_LARGE,
   PAGE_META,
+  PAGE_SHIFT,
   PAGE_SLAB,
   PAGE_UNMANAGED,
   PM_RUN_PAGES,
+  retiredTag,
   SH_BITMAP,
   SH_FREE,
   SH_HINT,
@@ -95,6 +100,8 @@ export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): Backe
 
   // 2. The page map, run by run; slabs are collected per class in address order.
   const slabs: number[][] = Array.from({ length: CLASS_COUNT }, () => []);
+  /** Per slab: its live objects with an alignment code. */
+  const codedOf: number[][] = Array.from({ length: CLASS_COUNT }, () => []);
   const frees: number[][] = Array.from({ length: CLASS_COUNT }, () => []);
   let orphanPages = 0;
   let unpublished = 0;
@@ -102,6 +109,7 @@ export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): Backe
   let largePages = 0;
   let clearedCodes = 0;
   let recounted = 0;
+  let finishedGiveBacks = 0;
   for (let page = 0; page < map.pages; ) {
     const address = heap.arenaStart + page * PAGE_SIZE;
     const entry = map.word + page * PAGE_ENTRY_WORDS;
@@ -126,6 +134,7 @@ export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): Backe
         throw corrupt(`${where}: owner word ${hex(owner)} names ${hex(start)}, and the page has run length ${length}`);
       }
       u32[entry] = PAGE_FREE;
+      clearDeadTag(heap, owner, page);
       orphanPages++;
       page++;
       continue;
@@ -134,6 +143,7 @@ export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): Backe
       // A new run that died before its length published it: its pages are free again (the
       // others are orphans now, and freed as the walk meets them).
       u32[entry] = PAGE_FREE;
+      clearDeadTag(heap, owner, page);
       unpublished++;
       page++;
       continue;
@@ -158,15 +168,29 @@ export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): Backe
       if (cls >= CLASS_COUNT || length !== CLASS_PAGES[cls]) {
         throw corrupt(`${where}: a slab run of ${length} pages of class ${cls}, which has ${CLASS_PAGES[cls] ?? 'no'} pages`);
       }
-      const repaired = recountSlab(heap, address, cls);
+      const tagWord = ((address + CLASS_HEADER_OFFSET[cls]!) >>> 2) + (SH_TAG >>> 2);
+      if (u32[tagWord] === retiredTag(address, cls, heap.cookie)) {
+        // A give-back that died between retiring the tag and freeing the run: finished here
+        // once the bitmap confirms the slab held nothing (only an empty slab is given back).
+        if (recountSlab(heap, address, cls, true).free !== CLASS_OBJECTS[cls]) {
+          throw corrupt(`${where}: a slab with a retired tag still has live objects`);
+        }
+        map.freeRun(address, length);
+        finishedGiveBacks++;
+        page += length;
+        continue;
+      }
+      const repaired = recountSlab(heap, address, cls, false);
       if (repaired.recounted) recounted++;
       clearedCodes += repaired.clearedCodes;
       slabs[cls]!.push(address);
       frees[cls]!.push(repaired.free);
+      codedOf[cls]!.push(repaired.coded);
     }
     page += length;
   }
   if (orphanPages > 0) notes.push(`freed ${orphanPages} page(s) of runs that were being taken apart, shrunk or grown`);
+  if (finishedGiveBacks > 0) notes.push(`finished giving ${finishedGiveBacks} empty slab(s) back to the pages`);
   if (unpublished > 0) notes.push(`freed the pages of ${unpublished} run(s) that were being made`);
   if (recounted > 0) notes.push(`recounted the free objects of ${recounted} slab(s) from their bitmaps`);
   if (clearedCodes > 0) notes.push(`cleared ${clearedCodes} alignment code(s) of free objects`);
@@ -181,18 +205,21 @@ export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): Backe
     const objects = CLASS_OBJECTS[cls]!;
     const lists: number[][] = [[], [], []];
     let live = 0;
+    let coded = 0;
     const starts = slabs[cls]!;
     for (let i = 0; i < starts.length; i++) {
       const free = frees[cls]![i]!;
       const list = free === 0 ? SlabList.full : free === objects ? SlabList.empty : SlabList.partial;
       if (list === SlabList.empty && lists[SlabList.empty]!.length >= heap.emptySlabs) {
         // An emptied slab whose give-back died, or more than this handle caches.
+        u32[((starts[i]! + CLASS_HEADER_OFFSET[cls]!) >>> 2) + (SH_TAG >>> 2)] = retiredTag(starts[i]!, cls, heap.cookie);
         map.freeRun(starts[i]!, CLASS_PAGES[cls]!);
         gaveBack++;
         continue;
       }
       lists[list]!.push(starts[i]!);
       live += objects - free;
+      coded += codedOf[cls]![i]!;
     }
     const record = heap.sClasses + cls * CLASS_RECORD_WORDS;
     for (let list = 0; list < LIST_COUNT; list++) {
@@ -208,6 +235,7 @@ export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): Backe
       slabPages += chain.length * CLASS_PAGES[cls]!;
     }
     put(u32, record + (CL_LIVE >>> 2), live);
+    put(u32, record + (CL_CODED >>> 2), coded);
     liveBlocks += live;
     usedBytes += live * CLASS_SIZE[cls]!;
   }
@@ -227,6 +255,21 @@ export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): Backe
       'and the page allocator from the page map',
   );
   return { lostBytes: 0, lostBlocks: 0, notes };
+}
+
+/**
+ * A page of a dead slab (one never published, or one being given back) was just freed: when
+ * it holds that slab's header and the tag is still live, the tag is retired, so only slabs the
+ * page map holds carry one (what link checks rely on).
+ */
+function clearDeadTag(heap: SlabAllocator, owner: number, page: number): void {
+  const cls = ownerClass(owner);
+  if ((owner & OWNER_KIND_MASK) !== PAGE_SLAB || cls >= CLASS_COUNT) return;
+  const start = ownerStart(owner);
+  const header = start + CLASS_HEADER_OFFSET[cls]!;
+  if ((header - heap.arenaStart) >>> PAGE_SHIFT !== page) return;
+  const tagWord = (header >>> 2) + (SH_TAG >>> 2);
+  if (heap.u32[tagWord] === slabTag(start, cls, heap.cookie)) heap.u32[tagWord] = retiredTag(start, cls, heap.cookie);
 }
 
 /** Step 1: an addMemory that a dead thread left under way is undone. */
@@ -255,11 +298,16 @@ function undoAddMemory(heap: SlabAllocator, notes: string[]): void {
  * Step 3 for one published slab: checks its tag and bitmap (which a death leaves whole),
  * then recomputes its free count and hint and clears the codes of its free objects.
  */
-function recountSlab(heap: SlabAllocator, slab: number, cls: number): { free: number; recounted: boolean; clearedCodes: number } {
+function recountSlab(
+  heap: SlabAllocator,
+  slab: number,
+  cls: number,
+  retired: boolean,
+): { free: number; recounted: boolean; clearedCodes: number; coded: number } {
   const u32 = heap.u32;
   const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
   const where = `cannot recover: slab ${hex(slab)} (class ${CLASS_SIZE[cls]})`;
-  if (u32[header + (SH_TAG >>> 2)] !== slabTag(slab, cls, heap.cookie)) {
+  if (!retired && u32[header + (SH_TAG >>> 2)] !== slabTag(slab, cls, heap.cookie)) {
     throw corrupt(`${where}: header tag ${hex(u32[header + (SH_TAG >>> 2)]!)} is wrong`);
   }
   const objects = CLASS_OBJECTS[cls]!;
@@ -275,10 +323,12 @@ function recountSlab(heap: SlabAllocator, slab: number, cls: number): { free: nu
     if (bits !== 0 && hint < 0) hint = word;
     free += popcount(bits);
   }
+  if (retired) return { free, recounted: false, clearedCodes: 0, coded: 0 };
   const recounted = u32[header + (SH_FREE >>> 2)] !== free;
   put(u32, header + (SH_FREE >>> 2), free);
   put(u32, header + (SH_HINT >>> 2), hint < 0 ? 0 : hint);
   let clearedCodes = 0;
+  let coded = 0;
   const mask = CLASS_CODE_MASK[cls]!;
   if (mask !== 0) {
     const largest = alignCode(CLASS_ALIGN[cls]!);
@@ -294,10 +344,12 @@ function recountSlab(heap: SlabAllocator, slab: number, cls: number): { free: nu
         clearedCodes++;
       } else if (code > largest) {
         throw corrupt(`${where}: live object ${index} has alignment code ${code}, more than its class gives`);
+      } else {
+        coded++;
       }
     }
   }
-  return { free, recounted, clearedCodes };
+  return { free, recounted, clearedCodes, coded };
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   CLASS_RECORD_WORDS,
   OWNER_CLASS_SHIFT,
   PAGE_ENTRY_WORDS,
+  PAGE_FREE,
   PM_RUN_PAGES,
   SH_BITMAP,
   SH_FREE,
@@ -173,6 +174,20 @@ describe('slab: damaged metadata is reported by the operation that meets it', ()
       heap.allocationsStayInside();
       heap.intact();
     }
+  });
+
+  it('a list head that names a slab of the same class already given back (its tag was retired)', () => {
+    const { slab } = makeSlab({ emptySlabs: 0 }, 4 * MiB);
+    const first = Array.from({ length: OBJECTS }, () => slab.allocate(SIZE, MIN_ALIGN));
+    const second = Array.from({ length: OBJECTS }, () => slab.allocate(SIZE, MIN_ALIGN));
+    const stale = pageOwner(slab, second[0]!).start;
+    for (const address of second) slab.release(address);
+    expect(pageOwner(slab, stale).kind).toBe(PAGE_FREE);
+    slab.release(first[0]!);
+    // The given-back slab's header is whole but for its tag: all objects free, right class.
+    slab.u32[slab.sClasses + CLS * CLASS_RECORD_WORDS + (CL_HEAD >>> 2) + SlabList.partial] = stale;
+    expectCorrupted(() => slab.allocate(SIZE, MIN_ALIGN), /partial list/);
+    expectAllocError(() => slab.check(), 'HeapCorrupted');
   });
 
   it('list links that name another slab, no slab, or the slab itself', () => {

@@ -24,7 +24,7 @@ import { describe, expect, it } from 'vitest';
 import { slabBackend } from '../src/index.js';
 import { CLASS_CODE_WORD, CLASS_CODE_WORDS, CLASS_HEADER_OFFSET, CLASS_OBJECTS, CLASS_PAGES, classOf } from '../src/size-classes.js';
 import type { SlabAllocator } from '../src/slab-allocator.js';
-import { PAGE_FREE, PAGE_LARGE, PAGE_UNMANAGED, SH_BITMAP, SlabList } from '../src/slab-layout.js';
+import { PAGE_FREE, PAGE_LARGE, PAGE_UNMANAGED, SH_BITMAP, SH_TAG, SlabList, slabTag } from '../src/slab-layout.js';
 import { listCounts, MiB, pageOwner } from './slab-harness.js';
 
 describeCrashRecovery({ label: 'slab', backend: slabBackend });
@@ -145,6 +145,11 @@ function killAtEveryStore(scenario: Scenario): number {
   return total;
 }
 
+/** True when the header of a slab of class `cls` at `start` carries that slab's tag. */
+function tagIsValid(slab: SlabAllocator, start: number, cls: number): boolean {
+  return slab.u32[((start + CLASS_HEADER_OFFSET[cls]!) >>> 2) + (SH_TAG >>> 2)] === slabTag(start, cls, slab.cookie);
+}
+
 /** `count` blocks of `size` bytes, signed. */
 function signMany(slab: SlabAllocator, sign: (address: number, size: number) => Held, size: number, count: number): Held[] {
   return Array.from({ length: count }, () => sign(slab.allocate(size, MIN_ALIGN), size));
@@ -162,6 +167,7 @@ function bystanders(slab: SlabAllocator, sign: (address: number, size: number) =
 describe('slab: a thread killed at every store of the paths the generic operations miss', () => {
   it('the first object of a new slab, at the head of a list that has slabs', () => {
     const cls = classOf(200);
+    let made = 0;
     const stores = killAtEveryStore({
       name: 'malloc(200) making a new slab',
       prepare: (slab, sign) => {
@@ -170,11 +176,17 @@ describe('slab: a thread killed at every store of the paths the generic operatio
         expect(listCounts(slab, cls)).toEqual({ partial: 0, full: 1, empty: 0 });
         return { held };
       },
-      run: (slab) => void slab.allocate(200, MIN_ALIGN),
+      run: (slab) => {
+        // The run that counts the stores finishes first: it says where the slab goes.
+        const address = slab.allocate(200, MIN_ALIGN);
+        if (made === 0) made = pageOwner(slab, address).start;
+      },
       after: (slab) => {
         const counts = listCounts(slab, cls);
         expect(counts.full).toBe(1);
         expect(counts.partial + counts.empty).toBeLessThanOrEqual(1);
+        // A slab that never got published leaves free pages, and no tag for a link to pass.
+        if (pageOwner(slab, made).kind === PAGE_FREE) expect(tagIsValid(slab, made, cls)).toBe(false);
       },
     });
     // Header, page map, list and counters: well past the handful of a plain allocation.
@@ -204,9 +216,12 @@ describe('slab: a thread killed at every store of the paths the generic operatio
         run: (slab, setup) => slab.release(setup.subject!.address),
         after: (slab, setup, died) => {
           if (!died) expect(listCounts(slab, cls)).toEqual({ partial: 0, full: 0, empty: emptySlabs });
-          // The slab's pages are a cached slab or free: never a slab on no list.
+          // The slab's pages are a cached slab or free: never a slab on no list; free pages
+          // keep no tag.
           const owner = pageOwner(slab, setup.subject!.address);
           if (owner.kind !== PAGE_FREE) expect(slab.caches.lists.count(cls, SlabList.empty) + slab.caches.lists.count(cls, SlabList.partial)).toBe(1);
+          const start = setup.subject!.address - (setup.subject!.address % PAGE_SIZE);
+          if (owner.kind === PAGE_FREE) expect(tagIsValid(slab, start, cls)).toBe(false);
         },
       });
     }
