@@ -9,6 +9,10 @@
  *   are served as whole page runs (`PAGE_LARGE`), page aligned or aligned as asked.
  * - The page map (page-map.ts) leads from any address to its slab or run in one read, so
  *   `free(address)` needs no size and no search.
+ * - Every store sequence leaves the page map and the slab bitmaps right for `recover`
+ *   (slab-recover.ts) whatever store a dying thread stops at; links are checked before they
+ *   are followed, and `ctx.checked` verifies what each operation touches (slab-layout.ts
+ *   says how). `blockLayout` tells `dealloc` the layouts a block may be freed with.
  *
  * All state is in the shared buffer (layouts in slab-layout.ts). The instance holds views,
  * constants and word indices only. The facade calls every method with the heap mutex held,
