@@ -14,14 +14,17 @@
  * after a free, or past a block into a free neighbour, writes over links and headers, and a
  * stray store could hit the heads in the control state. Without the checks a bad link turns
  * the next store into a write anywhere, and a bad head into a block handed out anywhere:
- * - a list head is 0 or a free block heading a list: 8-aligned in the arena, a header without
- *   flag bits whose size the next block's prevPhys confirms, and a previous link of 0;
- * - a block handed out is such a head, and its size belongs on the list it was found on;
+ * - a list head is 0 or a free block heading that list: 8-aligned in the arena, a header
+ *   without flag bits whose size belongs on the list, and a previous link of 0 (an insert
+ *   judges the head by these 16 bytes, which it writes anyway);
+ * - a block handed out is such a head, and the next block's prevPhys confirms its size;
  * - before a block is unlinked, its neighbours on the list link back to it (the doubly
  *   linked check glibc makes), or, with no previous block, it is its list's head;
  * - a bitmap bit that names a list names a non-empty one.
  * Each is a compare or two; a failure throws `HeapCorrupted` before any store of the call.
- * Checked mode adds the agreement of the bitmap bits with the head of every list touched.
+ * Checked mode (`CheckedFreeLists`, a subclass, so the default calls carry no branch for it)
+ * adds the agreement of the bitmap bits with the head of every list touched, the free
+ * headers of list neighbours, and the full check of a head before it is compared.
  *
  * Not thread-safe: called under the heap lock, like the whole backend.
  */
@@ -51,27 +54,23 @@ import {
 
 /** A thread's view of the free lists of one TLSF heap. */
 export class FreeLists {
-  private readonly u32: Uint32Array;
+  protected readonly u32: Uint32Array;
   // Word indices into `u32`, computed once so the hot paths only index.
-  private readonly flBitmap: number;
-  private readonly slBitmaps: number;
-  private readonly heads: number;
-  private readonly freeCount: number;
+  protected readonly flBitmap: number;
+  protected readonly slBitmaps: number;
+  protected readonly heads: number;
+  protected readonly freeCount: number;
   /** The lowest address a block can have: a front sentinel comes before it. */
-  private readonly lowest: number;
+  protected readonly lowest: number;
   /** The highest address a free block can have: a minimum block and an end sentinel follow. */
-  private readonly highest: number;
+  protected readonly highest: number;
   /** The highest address a block can end at: an end sentinel follows. */
-  private readonly lastEnd: number;
-  private readonly checked: boolean;
+  protected readonly lastEnd: number;
   /** The list of the block `findFit` returned last. */
   foundList = 0;
 
-  /**
-   * @param stateOffset the backend's control state, 8-aligned
-   * @param checked checked mode: also verify the bitmaps against each list touched
-   */
-  constructor(u32: Uint32Array, stateOffset: number, arenaStart: number, arenaEnd: number, checked: boolean) {
+  /** @param stateOffset the backend's control state, 8-aligned */
+  constructor(u32: Uint32Array, stateOffset: number, arenaStart: number, arenaEnd: number) {
     this.u32 = u32;
     const base = stateOffset >>> 2;
     this.flBitmap = base + (ST_FL_BITMAP >>> 2);
@@ -81,7 +80,6 @@ export class FreeLists {
     this.lowest = arenaStart + FRONT_SENTINEL_BYTES;
     this.lastEnd = arenaEnd - END_SENTINEL_BYTES;
     this.highest = this.lastEnd - MIN_BLOCK_BYTES;
-    this.checked = checked;
   }
 
   /**
@@ -93,8 +91,7 @@ export class FreeLists {
     const list = listOf(size);
     const headIndex = this.heads + list;
     const head = u32[headIndex]!;
-    if (head !== 0 && this.headSize(head) === 0) throw this.badHead(list, head);
-    if (this.checked) this.checkBits(list, head);
+    if (head !== 0 && !this.isHeadOf(head, list)) throw this.badHead(list, head);
     u32[(b + B_NEXT_FREE) >>> 2] = head;
     u32[(b + B_PREV_FREE) >>> 2] = 0;
     if (head !== 0) {
@@ -116,7 +113,6 @@ export class FreeLists {
     const u32 = this.u32;
     const next = u32[(b + B_NEXT_FREE) >>> 2]!;
     if (next !== 0 && !this.linksBack(next, B_PREV_FREE, b)) throw this.badLink(b, 'next', next);
-    if (this.checked) this.checkBits(list, b);
     if (next !== 0) u32[(next + B_PREV_FREE) >>> 2] = 0;
     u32[this.heads + list] = next;
     if (next === 0) this.clearBit(list);
@@ -141,7 +137,6 @@ export class FreeLists {
     } else {
       const list = listOf(size);
       if (u32[this.heads + list] !== b) throw this.notListed(b, size, list);
-      if (this.checked) this.checkBits(list, b);
       if (next !== 0) u32[(next + B_PREV_FREE) >>> 2] = 0;
       u32[this.heads + list] = next;
       if (next === 0) this.clearBit(list);
@@ -166,9 +161,9 @@ export class FreeLists {
     const u32 = this.u32;
     let list = listOf(size);
     let b = u32[this.heads + list]!;
-    if (this.checked && b !== 0) this.checkHead(list, b);
     // An unchecked head is only compared here, never followed: the one returned is checked.
-    if (b === 0 || !(u32[(b + B_SIZE) >>> 2]! >= size)) {
+    let found = b === 0 ? 0 : u32[(b + B_SIZE) >>> 2]!;
+    if (!(found >= size)) {
       const search = goodFitSearchSize(size);
       if (search > 0xffff_ffff) return 0;
       const searchList = listOf(search);
@@ -184,9 +179,23 @@ export class FreeLists {
       list = (fl << SL_COUNT_LOG2) + lowestBit(slMap);
       b = u32[this.heads + list]!;
       if (b === 0) throw this.emptyListWithBit(list);
+      found = u32[(b + B_SIZE) >>> 2]!;
     }
-    const found = this.headSize(b);
-    if (found === 0 || listOf(found) !== list) throw this.badHead(list, b);
+    // The hand-out check: a head (no previous link) in the arena, a size without flag bits
+    // that belongs on this list (so at least a minimum block, and at least `size`), confirmed
+    // by the next block's prevPhys.
+    if (
+      (b & 7) !== 0 ||
+      b < this.lowest ||
+      b > this.highest ||
+      (found & SIZE_FLAG_BITS) !== 0 ||
+      listOf(found) !== list ||
+      b + found > this.lastEnd ||
+      addressOfWord(u32[(b + found) >>> 2]!) !== b ||
+      u32[(b + B_PREV_FREE) >>> 2] !== 0
+    ) {
+      throw this.badHead(list, b);
+    }
     this.foundList = list;
     return b;
   }
@@ -219,7 +228,7 @@ export class FreeLists {
    * bits) of at least a minimum block whose next block's prevPhys points back at it, and no
    * previous link. Else 0.
    */
-  private headSize(b: number): number {
+  protected headSize(b: number): number {
     const u32 = this.u32;
     if ((b & 7) !== 0 || b < this.lowest || b > this.highest) return 0;
     const size = u32[(b + B_SIZE) >>> 2]!;
@@ -228,11 +237,21 @@ export class FreeLists {
     return size;
   }
 
+  /**
+   * Whether `b` can head list `list`, judged from its own first 16 bytes (the line the insert
+   * writes anyway; the next block's prevPhys may be far away): 8-aligned in the arena, a free
+   * header whose size belongs on the list, and no previous link.
+   */
+  private isHeadOf(b: number, list: number): boolean {
+    const u32 = this.u32;
+    if ((b & 7) !== 0 || b < this.lowest || b > this.highest) return false;
+    const size = u32[(b + B_SIZE) >>> 2]!;
+    return (size & SIZE_FLAG_BITS) === 0 && listOf(size) === list && u32[(b + B_PREV_FREE) >>> 2] === 0;
+  }
+
   /** Whether link `to` (a list neighbour of `b`) is a block in the arena whose `field` is `b`. */
   private linksBack(to: number, field: number, b: number): boolean {
-    if ((to & 7) !== 0 || to < this.lowest || to > this.highest || this.u32[(to + field) >>> 2] !== b) return false;
-    // Checked mode: and a free header, not a live block that happens to hold `b` there.
-    return !this.checked || (this.u32[(to + B_SIZE) >>> 2]! & SIZE_FLAG_BITS) === 0;
+    return (to & 7) === 0 && to >= this.lowest && to <= this.highest && this.u32[(to + field) >>> 2] === b;
   }
 
   private clearBit(list: number): void {
@@ -241,6 +260,76 @@ export class FreeLists {
     const slMap = u32[this.slBitmaps + fl]! & ~(1 << (list & (SL_COUNT - 1)));
     u32[this.slBitmaps + fl] = slMap;
     if (slMap === 0) u32[this.flBitmap] = u32[this.flBitmap]! & ~(1 << fl);
+  }
+
+  // --- errors (built off the hot paths) ----------------------------------------------------
+
+  protected badHead(list: number, head: number): Error {
+    return heapCorrupted(
+      `free list ${list} is headed by ${hex(head)}, which is not a free block of the arena at the head of a list ` +
+        `of its size (a write after free, an overflow, or a stray store into the control state?)`,
+    );
+  }
+
+  private badLink(b: number, which: string, to: number): Error {
+    return heapCorrupted(`free block ${hex(b)}: its ${which} link ${hex(to)} does not link back to it (a write after free or an overflow?)`);
+  }
+
+  private notListed(b: number, size: number, list: number): Error {
+    return heapCorrupted(`free block ${hex(b)} of ${size} bytes has no previous link but does not head its list ${list}`);
+  }
+
+  private emptyListWithBit(list: number): Error {
+    return heapCorrupted(`the bitmaps say free list ${list} is not empty, but its head is 0`);
+  }
+
+  private badFirstLevel(fl: number): Error {
+    return heapCorrupted(`first-level bit ${fl} is set, but there is no such level or its second-level bitmap is 0`);
+  }
+}
+
+/**
+ * The free lists in checked mode: before each call, the bits of the list it touches agree
+ * with that list's head, a head is checked in full before it is even compared, and the
+ * neighbours a block is unlinked from are free headers (not live blocks that happen to hold
+ * the right word). Then the call itself runs, with its own checks.
+ */
+export class CheckedFreeLists extends FreeLists {
+  override insert(b: number, size: number): void {
+    const list = listOf(size);
+    this.checkBits(list, this.u32[this.heads + list]!);
+    super.insert(b, size);
+  }
+
+  override takeHead(b: number, list: number): void {
+    this.checkBits(list, b);
+    this.checkNeighbour(b, this.u32[(b + B_NEXT_FREE) >>> 2]!);
+    super.takeHead(b, list);
+  }
+
+  override remove(b: number, size: number): void {
+    const u32 = this.u32;
+    this.checkNeighbour(b, u32[(b + B_NEXT_FREE) >>> 2]!);
+    const prev = u32[(b + B_PREV_FREE) >>> 2]!;
+    this.checkNeighbour(b, prev);
+    const list = listOf(size);
+    if (prev === 0 && u32[this.heads + list] === b) this.checkBits(list, b);
+    super.remove(b, size);
+  }
+
+  override findFit(size: number): number {
+    const list = listOf(size);
+    const head = this.u32[this.heads + list]!;
+    if (head !== 0) this.checkHead(list, head);
+    return super.findFit(size);
+  }
+
+  /** A list neighbour `to` of `b` (0 = none) has a free header. */
+  private checkNeighbour(b: number, to: number): void {
+    const sizeWord = this.u32[(to + B_SIZE) >>> 2];
+    if (to !== 0 && (sizeWord === undefined || (sizeWord & SIZE_FLAG_BITS) !== 0)) {
+      throw heapCorrupted(`free block ${hex(b)} is linked to ${hex(to)}, whose header ${hex(sizeWord ?? 0)} is not a free block's`);
+    }
   }
 
   /** Checked mode: a non-zero head of `list` is a head whose size belongs on it. */
@@ -272,30 +361,5 @@ export class FreeLists {
       if (listOf(size) !== list) throw heapCorrupted(`free list ${list} is headed by ${hex(head)}, whose size ${size} belongs on list ${listOf(size)}`);
       if (u32[this.freeCount] === 0) throw heapCorrupted(`free list ${list} has a head but the free-block count is 0`);
     }
-  }
-
-  // --- errors (built off the hot paths) ----------------------------------------------------
-
-  private badHead(list: number, head: number): Error {
-    return heapCorrupted(
-      `free list ${list} is headed by ${hex(head)}, which is not a free block of the arena at the head of a list ` +
-        `of its size (a write after free, an overflow, or a stray store into the control state?)`,
-    );
-  }
-
-  private badLink(b: number, which: string, to: number): Error {
-    return heapCorrupted(`free block ${hex(b)}: its ${which} link ${hex(to)} does not link back to it (a write after free or an overflow?)`);
-  }
-
-  private notListed(b: number, size: number, list: number): Error {
-    return heapCorrupted(`free block ${hex(b)} of ${size} bytes has no previous link but does not head its list ${list}`);
-  }
-
-  private emptyListWithBit(list: number): Error {
-    return heapCorrupted(`the bitmaps say free list ${list} is not empty, but its head is 0`);
-  }
-
-  private badFirstLevel(fl: number): Error {
-    return heapCorrupted(`first-level bit ${fl} is set, but there is no such level or its second-level bitmap is 0`);
   }
 }

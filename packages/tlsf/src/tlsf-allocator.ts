@@ -43,7 +43,7 @@ import {
 } from '@heaplab/core';
 
 import { heapCorrupted, notAllocated } from './errors.js';
-import { FreeLists } from './free-lists.js';
+import { CheckedFreeLists, FreeLists } from './free-lists.js';
 import { checkHeap } from './heap-check.js';
 import { findLiveBlock } from './live-block.js';
 import type { TlsfOptions } from './options.js';
@@ -141,7 +141,9 @@ export class TlsfAllocator implements Backend {
     }
     this.u32 = ctx.memory.u32;
     this.checked = ctx.checked;
-    this.lists = new FreeLists(ctx.memory.u32, ctx.stateOffset, ctx.arenaStart, ctx.arenaEnd, ctx.checked);
+    this.lists = ctx.checked
+      ? new CheckedFreeLists(ctx.memory.u32, ctx.stateOffset, ctx.arenaStart, ctx.arenaEnd)
+      : new FreeLists(ctx.memory.u32, ctx.stateOffset, ctx.arenaStart, ctx.arenaEnd);
     this.arenaStart = ctx.arenaStart;
     this.arenaEnd = ctx.arenaEnd;
     this.lastEnd = ctx.arenaEnd - END_SENTINEL_BYTES;
