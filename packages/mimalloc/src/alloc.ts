@@ -6,6 +6,7 @@
  */
 
 import { type MiContext, reachStep } from './context.js';
+import { checkPop } from './checked.js';
 import { delayedFreePartial } from './delayed.js';
 import { addEvent } from './events.js';
 import { callDeferredFree, heapCollect, notePageTake } from './heap.js';
@@ -89,6 +90,7 @@ export function popBlock(t: MiContext, page: number): number {
   const u32 = t.u32;
   const w = page >>> 2;
   const block = u32[w + (PG_FREE >>> 2)]!;
+  if (t.checked) checkPop(t, page, block);
   let next = u32[block >>> 2]!;
   if (t.secure) next = decodeLink(next, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!);
   if (next !== 0) {

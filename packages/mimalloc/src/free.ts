@@ -7,6 +7,7 @@
 import { AllocError, hex } from '@heaplab/core';
 
 import { delayedNext } from './delayed.js';
+import { checkLocalFree } from './checked.js';
 import { type MiContext, reachStep } from './context.js';
 import { freeRemote } from './remote.js';
 import { pageRetire, pageUnfull, readLink, writeLink } from './page.js';
@@ -208,6 +209,7 @@ function freeNotLocal(t: MiContext, page: number, block: number): void {
     freeRemote(t, page, block);
     return;
   }
+  if (t.checked) checkLocalFree(t, page);
   t.i32[(block + BLOCK_MARKER) >>> 2] = freedMarker(block, t.cookie);
   reachStep(t, 'local-free:marked');
   writeLink(t, page, block, u32[w + (PG_LOCAL_FREE >>> 2)]!);

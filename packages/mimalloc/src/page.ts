@@ -6,6 +6,7 @@
 
 import { AllocError, hex } from '@heaplab/core';
 
+import { checkPageCounts } from './checked.js';
 import { type MiContext, reachStep } from './context.js';
 import { addEvent } from './events.js';
 import { trySetDelayed } from './delayed.js';
@@ -312,6 +313,7 @@ export function pageCollect(t: MiContext, heap: number, page: number): void {
     u32[w + (PG_FREE >>> 2)] = u32[w + (PG_LOCAL_FREE >>> 2)]!;
     u32[w + (PG_LOCAL_FREE >>> 2)] = 0;
   }
+  if (t.checked) checkPageCounts(t, page);
 }
 
 /**
@@ -333,6 +335,7 @@ export function pageToFull(t: MiContext, heap: number, page: number): boolean {
     trySetDelayed(t, page, NO_DELAYED_FREE, false, DELAYED_TRIES);
     return false;
   }
+  if (t.checked) checkPageCounts(t, page);
   queueRemove(t, heap, u32[w + (PG_BIN >>> 2)]!, page);
   u32[w + (PG_FLAGS >>> 2)] = u32[w + (PG_FLAGS >>> 2)]! | PAGE_IN_FULL;
   queuePushBack(t, heap, BIN_FULL, page);
@@ -342,6 +345,7 @@ export function pageToFull(t: MiContext, heap: number, page: number): boolean {
 
 /** Takes a page out of the full queue back to its bin's queue (a block of it was freed). */
 export function pageUnfull(t: MiContext, heap: number, page: number): void {
+  if (t.checked) checkPageCounts(t, page);
   const u32 = t.u32;
   const w = page >>> 2;
   const flags = u32[w + (PG_FLAGS >>> 2)]!;
@@ -360,6 +364,7 @@ export function pageUnfull(t: MiContext, heap: number, page: number): void {
  * malloc/free loop does not take and give back a page each time); any other is freed now.
  */
 export function pageRetire(t: MiContext, heap: number, page: number): void {
+  if (t.checked) checkPageCounts(t, page);
   if (t.qsbr !== null) {
     pageHold(t, heap, page);
     return;

@@ -3,9 +3,12 @@ import { GlobalAllocator, MiB } from '@heaplab/core';
 import { mimallocBackend, mimallocOf } from '../src/index.js';
 import { PG_THREAD_FREE, SEGMENT_MASK, SG_PAGES, DELAYED_MASK, MAP_SHIFT_BITS, PAGE_DESCRIPTOR_SHIFT } from '../src/types.js';
 
-/** A fresh mimalloc heap and a second handle on it (thread 2), both used from this thread. */
-export function twoHandles(options: Record<string, unknown> = {}, heapBytes = 16 * MiB): [GlobalAllocator, GlobalAllocator] {
-  const first = GlobalAllocator.create({ backend: mimallocBackend, options, heapBytes });
+/**
+ * A fresh mimalloc heap and a second handle on it (thread 2), both used from this thread.
+ * Checked mode follows `HEAPLAB_CHECKED` unless `checked` says.
+ */
+export function twoHandles(options: Record<string, unknown> = {}, heapBytes = 16 * MiB, checked?: boolean): [GlobalAllocator, GlobalAllocator] {
+  const first = GlobalAllocator.create({ backend: mimallocBackend, options, heapBytes, checked });
   const second = GlobalAllocator.attachSync(first.buffer, { backends: [mimallocBackend] });
   return [first, second];
 }
