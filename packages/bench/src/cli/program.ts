@@ -102,7 +102,8 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
   const progress = options.quiet ? silentProgress : createProgress(countSteps(workloads, contenders, settings));
   const results = await runBench(workloads, contenders, settings, progress);
   progress.done();
-  console.log(options.format === 'table' ? summary(results) : rawOutput(results, options.format).join('\n'));
+  if (options.format === 'table') console.log(summary(results));
+  else for (const line of rawOutput(results, options.format)) console.log(line);
   if (options.json !== undefined) {
     mkdirSync(dirname(options.json), { recursive: true });
     writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
