@@ -34,6 +34,8 @@ import {
   PG_GRID_INVERSE,
   PG_GRID_LIMIT,
   PG_GRID_SHIFT,
+  PAGE_ALIGNED,
+  PG_FLAGS,
   PG_FREE,
   PG_KEY0,
   PG_KEY1,
@@ -125,15 +127,17 @@ export function mallocGeneric(t: MiContext, size: number, align: number): number
   const bin = align <= BLOCK_ALIGN ? binOfSize(size) : binForAligned(size, align);
   if (bin === 0) return allocHuge(t, size, align);
   // Above the direct table every request comes here: take the first page when it can serve.
-  const first = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!;
-  if (first !== 0 && u32[(first + PG_FREE) >>> 2] !== 0) return popBlock(t, first);
-  addEvent(t, heap, HeapEvent.slowPath);
-  let page = findFreePage(t, heap, bin);
-  if (page === 0) {
-    heapCollect(t, true);
+  let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!;
+  if (page === 0 || u32[(page + PG_FREE) >>> 2] === 0) {
+    addEvent(t, heap, HeapEvent.slowPath);
     page = findFreePage(t, heap, bin);
-    if (page === 0) return 0;
+    if (page === 0) {
+      heapCollect(t, true);
+      page = findFreePage(t, heap, bin);
+      if (page === 0) return 0;
+    }
   }
+  if (align > BLOCK_ALIGN && bin !== binOfSize(size)) u32[(page + PG_FLAGS) >>> 2] = u32[(page + PG_FLAGS) >>> 2]! | PAGE_ALIGNED;
   return popBlock(t, page);
 }
 

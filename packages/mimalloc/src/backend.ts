@@ -10,12 +10,14 @@ import {
   type BackendDescriptor,
   type BackendRepair,
   type BackendStats,
+  type BlockLayout,
   type CheckReport,
   type RepairCause,
   hex,
 } from '@heaplab/core';
 
 import { mallocFast } from './alloc.js';
+import { blockLayoutOf } from './block-layout.js';
 import { checkHeap } from './check.js';
 import { heapAbandonDead } from './dead-heap.js';
 import { DRAIN_TIMEOUT_MS, MiContext, reachStep } from './context.js';
@@ -145,6 +147,15 @@ export class MimallocBackend implements Backend {
   /** @throws AllocError `NotAllocated` when `address` is not the start of a live block */
   usableSize(address: number): number {
     return blockUsableSize(this.context, address);
+  }
+
+  /**
+   * The layouts `dealloc` may free the block with: its size class's sizes and the alignment
+   * the class guarantees (see `block-layout.ts`).
+   * @throws AllocError `NotAllocated` when `address` is not the start of a live block
+   */
+  blockLayout(address: number): BlockLayout {
+    return blockLayoutOf(this.context, address);
   }
 
   /** mimalloc keeps no requested sizes. @throws AllocError `NotAllocated` for a bad address */

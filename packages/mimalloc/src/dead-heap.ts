@@ -40,6 +40,7 @@ import {
   HR_PREV,
   MAP_KIND_MASK,
   NEVER_DELAYED_FREE,
+  PAGE_ALIGNED,
   PAGE_DESCRIPTOR_SHIFT,
   PAGE_IN_USE,
   PG_BIN,
@@ -232,7 +233,7 @@ function rebuildPage(t: MiContext, segment: number, page: number, repair: DeadHe
   const first = blocks.length === 0 ? 0 : blocks[0]!;
   u32[w + (PG_USED >>> 2)] = used;
   u32[w + (PG_EXTENT >>> 2)] = capacity * blockSize;
-  u32[w + (PG_FLAGS >>> 2)] = PAGE_IN_USE;
+  u32[w + (PG_FLAGS >>> 2)] = PAGE_IN_USE | (u32[w + (PG_FLAGS >>> 2)]! & PAGE_ALIGNED);
   u32[w + (PG_NEXT >>> 2)] = 0;
   u32[w + (PG_PREV >>> 2)] = 0;
   u32[w + (PG_RETIRE >>> 2)] = 0;

@@ -456,8 +456,10 @@ export function hugeAlloc(t: MiContext, size: number, align: number): number {
     span = Math.ceil((offset + size) / SEGMENT_BYTES);
   }
   // Usable bytes never exceed span * SEGMENT_USABLE_BYTES, so usedBytes stays within
-  // totalBytes however the arena is split.
-  const usable = Math.min(span * SEGMENT_BYTES - offset, span * SEGMENT_USABLE_BYTES);
+  // totalBytes however the arena is split; a size between that and the span's end takes
+  // one more segment, so the block always holds what was asked.
+  if (hugeUsable(span, offset) < size) span++;
+  const usable = hugeUsable(span, offset);
   if (align < SEGMENT_BYTES) {
     segment = segmentAlloc(t, SEGMENT_HUGE, span, t.threadId, 0, offset, usable);
   } else {
@@ -469,6 +471,11 @@ export function hugeAlloc(t: MiContext, size: number, align: number): number {
   if (segment === 0) return 0;
   addEvent(t, t.heap, HeapEvent.hugeAllocated);
   return segment + offset;
+}
+
+/** Usable bytes of a huge block at `offset` in a span of `span` segments (0 for none). */
+export function hugeUsable(span: number, offset: number): number {
+  return span <= 0 ? 0 : Math.min(span * SEGMENT_BYTES - offset, span * SEGMENT_USABLE_BYTES);
 }
 
 /**

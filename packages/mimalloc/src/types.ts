@@ -154,7 +154,7 @@
  * cache line; it holds every field that malloc's and free's fast paths read.
  *
  * ```text
- *  +0  PG_FLAGS       PAGE_IN_USE | PAGE_IN_FULL
+ *  +0  PG_FLAGS       PAGE_IN_USE | PAGE_IN_FULL | PAGE_ALIGNED
  *  +4  PG_BLOCK_SIZE  bytes per block (a multiple of 8)
  *  +8  PG_START       address of block 0
  *  +12 PG_CAPACITY    blocks the free list was extended over (0 when not in use)
@@ -433,6 +433,12 @@ export const PG_RESERVED = 80;
 
 export const PAGE_IN_USE = 1;
 export const PAGE_IN_FULL = 2;
+/**
+ * Set (by the slow path, which serves every aligned request) once the page served an aligned
+ * request whose size alone maps to a smaller class (`alignedAlloc(64, 100)` takes a block of
+ * the 128-byte class): `blockLayout` then accepts those sizes for the page's blocks.
+ */
+export const PAGE_ALIGNED = 4;
 
 // --- held-page record -----------------------------------------------------------------------
 
