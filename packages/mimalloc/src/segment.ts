@@ -440,8 +440,8 @@ function releaseCacheLocked(t: MiContext, heap: number): void {
 /**
  * Allocates a huge block of `size` bytes aligned to `align` in contiguous segments of its
  * own. The block starts after the header (rounded up to `align`); an alignment of a segment
- * or more puts it at the start of the second segment of the span, whose address must then
- * be a multiple of `align`. Returns 0 when no run fits.
+ * or more puts it at the start of the second segment of the span (so the span has at least
+ * two), whose address must then be a multiple of `align`. Returns 0 when no run fits.
  */
 export function hugeAlloc(t: MiContext, size: number, align: number): number {
   if (size > t.arenaEnd - t.arenaStart) return 0;
@@ -452,8 +452,10 @@ export function hugeAlloc(t: MiContext, size: number, align: number): number {
     offset = SEGMENT_HEADER_BYTES % align === 0 ? SEGMENT_HEADER_BYTES : SEGMENT_HEADER_BYTES + align - (SEGMENT_HEADER_BYTES % align);
     span = Math.ceil((offset + size) / SEGMENT_BYTES);
   } else {
+    // The block starts at the second segment of the span, which the span must include even
+    // for size 0 (a span of one segment put the block past its end: never freeable).
     offset = SEGMENT_BYTES;
-    span = Math.ceil((offset + size) / SEGMENT_BYTES);
+    span = 1 + Math.max(1, Math.ceil(size / SEGMENT_BYTES));
   }
   // Usable bytes never exceed span * SEGMENT_USABLE_BYTES, so usedBytes stays within
   // totalBytes however the arena is split; a size between that and the span's end takes
