@@ -14,7 +14,7 @@ import { pageCancelHold, releaseHeldPages } from './held-pages.js';
 import { queueMoveToFront, queueNext, queueOf, queuePushFront } from './page-queue.js';
 import { collectRetired, pageCollect, retiredDue, pageExtend, pageInit, pageToFull } from './page.js';
 import { corruptedFreeList, decodeLink, freedMarker, overwrittenFreeBlock } from './secure.js';
-import { hugeAlloc, pageShiftOf, pageSlotAlloc, reclaimAbandoned } from './segment.js';
+import { hugeAlloc, pageShiftOf, pageSlotAlloc, reclaimAbandoned, releaseEveryCachedSegment } from './segment.js';
 import {
   BIN_BLOCK_SIZE,
   binForAligned,
@@ -27,6 +27,8 @@ import {
   BLOCK_ALIGN,
   HeapEvent,
   HP_HEARTBEAT,
+  HELD_LIMIT_BYTES,
+  HP_HELD_BYTES,
   HP_HELD_FIRST,
   PG_BLOCK_SIZE,
   PG_CAPACITY,
@@ -122,7 +124,7 @@ export function mallocGeneric(t: MiContext, size: number, align: number): number
   if (t.deferredFree !== null) callDeferredFree(t, false);
   delayedFreePartial(t, heap);
   if (retiredDue(u32, heap)) collectRetired(t, heap, false);
-  if (t.qsbr !== null && u32[(heap + HP_HELD_FIRST) >>> 2] !== 0) releaseHeldPages(t, heap, false);
+  if (t.qsbr !== null && u32[(heap + HP_HELD_FIRST) >>> 2] !== 0) releaseHeldPages(t, heap, u32[(heap + HP_HELD_BYTES) >>> 2]! > HELD_LIMIT_BYTES);
   if (size > LARGE_OBJ_SIZE_MAX) return allocHuge(t, size, align);
   const bin = align <= BLOCK_ALIGN ? binOfSize(size) : binForAligned(size, align);
   if (bin === 0) return allocHuge(t, size, align);
@@ -134,6 +136,7 @@ export function mallocGeneric(t: MiContext, size: number, align: number): number
     if (page === 0) {
       heapCollect(t, true);
       page = findFreePage(t, heap, bin);
+      if (page === 0 && releaseHeldForSelf(t, heap)) page = findFreePage(t, heap, bin);
       if (page === 0) return 0;
     }
   }
@@ -146,9 +149,21 @@ function allocHuge(t: MiContext, size: number, align: number): number {
   if (block === 0 && size <= t.arenaEnd - t.arenaStart) {
     heapCollect(t, true);
     block = hugeAlloc(t, size, align);
+    if (block === 0 && releaseHeldForSelf(t, t.heap)) block = hugeAlloc(t, size, align);
   }
   if (block !== 0) notePageTake(t);
   return block;
+}
+
+/**
+ * With delayed page reuse, before an allocation fails: gives back the held pages whose goal
+ * only this thread has not passed (invariant 7 of `types.ts`), and the empty segments that
+ * leaves. True when it gave back any.
+ */
+function releaseHeldForSelf(t: MiContext, heap: number): boolean {
+  if (t.qsbr === null || t.u32[(heap + HP_HELD_FIRST) >>> 2] === 0 || releaseHeldPages(t, heap, true, true) === 0) return false;
+  releaseEveryCachedSegment(t);
+  return true;
 }
 
 /**

@@ -31,7 +31,9 @@ import {
   HP_RF_RESOLVER,
   HP_RF_STEP,
   HP_HELD_FIRST,
+  HP_HELD_BYTES,
   HP_HELD_LAST,
+  HP_HELD_PAGES,
   HP_MEDIUM_SEGMENTS,
   HP_SEGMENT_CACHE,
   HP_SMALL_SEGMENTS,
@@ -360,6 +362,7 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
   }
   let heldPrev = 0;
   let heldCount = 0;
+  let heldBytes = 0;
   for (let page = u32[(heap + HP_HELD_FIRST) >>> 2]!; page !== 0; ) {
     const facts = pages.get(page);
     if (facts === undefined) corrupt(`${who}: held list holds ${hex(page)}, not a page in use`);
@@ -370,10 +373,14 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
     const record = heldRecordWord(t, page);
     if (u32[record + (HR_PREV >>> 2)] !== heldPrev) corrupt(`${who}: held page ${hex(page)} has previous link ${hex(u32[record + (HR_PREV >>> 2)]!)}, expected ${hex(heldPrev)}`);
     heldPrev = page;
+    heldBytes += u32[(page + PG_CAPACITY) >>> 2]! * facts.blockSize;
     if (++heldCount > pages.size) corrupt(`${who}: the held list has a cycle`);
     page = u32[record + (HR_NEXT >>> 2)]!;
   }
   if (u32[(heap + HP_HELD_LAST) >>> 2] !== heldPrev) corrupt(`${who}: held list ends at ${hex(heldPrev)} but records ${hex(u32[(heap + HP_HELD_LAST) >>> 2]!)}`);
+  if (u32[(heap + HP_HELD_PAGES) >>> 2] !== heldCount || u32[(heap + HP_HELD_BYTES) >>> 2] !== heldBytes) {
+    corrupt(`${who}: counts ${u32[(heap + HP_HELD_PAGES) >>> 2]} held pages of ${u32[(heap + HP_HELD_BYTES) >>> 2]} bytes, its list ${heldCount} of ${heldBytes}`);
+  }
   for (const [field, kind] of [[HP_SMALL_SEGMENTS, SEGMENT_SMALL], [HP_MEDIUM_SEGMENTS, SEGMENT_MEDIUM]] as const) {
     let prev = 0;
     let count = 0;

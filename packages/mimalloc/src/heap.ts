@@ -25,7 +25,9 @@ import {
   HP_EVENTS,
   HP_HEARTBEAT,
   HP_HELD_FIRST,
+  HP_HELD_BYTES,
   HP_HELD_LAST,
+  HP_HELD_PAGES,
   HP_MEDIUM_SEGMENTS,
   HP_QUEUES,
   HP_RANDOM,
@@ -86,6 +88,8 @@ export function heapReset(t: MiContext, threadId: number, active: boolean): void
   u32[(heap + HP_RETIRE_DUE) >>> 2] = 0;
   u32[(heap + HP_HELD_FIRST) >>> 2] = 0;
   u32[(heap + HP_HELD_LAST) >>> 2] = 0;
+  u32[(heap + HP_HELD_PAGES) >>> 2] = 0;
+  u32[(heap + HP_HELD_BYTES) >>> 2] = 0;
   u32.fill(0, (heap + HP_EVENTS) >>> 2, ((heap + HP_EVENTS) >>> 2) + EVENT_COUNT);
   u32[(heap + HP_ACTIVE) >>> 2] = active ? 1 : 0;
 }

@@ -7,17 +7,26 @@
  * `types.ts`. Every function here is called only when `t.qsbr` is not null.
  */
 
+import { sequenceReached } from '@heaplab/core';
+
 import { type MiContext, reachStep } from './context.js';
 import { pageFree, pageUnfull, readLink, writeLink } from './page.js';
+
 import {
+  CORE_QSBR_RECORD_BYTES,
+  CORE_QSBR_RECORDS,
   HELD_RECORD_BYTES,
   HP_HELD_FIRST,
+  HP_HELD_BYTES,
   HP_HELD_LAST,
+  HP_HELD_PAGES,
   HR_GOAL,
   HR_NEXT,
   HR_PREV,
   MAX_SEGMENT_PAGES,
   PAGE_DESCRIPTOR_SHIFT,
+  PG_BLOCK_SIZE,
+  PG_CAPACITY,
   PG_FREE,
   PG_LOCAL_FREE,
   SEGMENT_MASK,
@@ -59,26 +68,57 @@ export function pageCancelHold(t: MiContext, heap: number, page: number): void {
 
 /**
  * Gives back to their segments the held pages of `heap` whose goal every thread has passed
- * (they are empty: invariant 5). With `all` it looks at every page (collect, abandon);
- * without, it stops at the first goal not reached (the slow path: one poll is enough while
- * nothing is ready, as the list is in goal order but for reclaimed pages).
+ * (they are empty: invariant 5). With `all` it looks at every page (collect, abandon, and
+ * the slow path once the heap holds more than `HELD_LIMIT_BYTES`); without, it stops at the
+ * first goal not reached (the slow path: one poll is enough while nothing is ready, as the
+ * list is in goal order but for reclaimed pages). With `notSelf`, a goal that only this
+ * thread has not passed counts as reached (invariant 7's exception: for an allocation that
+ * would otherwise fail). Returns the number of pages given back.
  */
-export function releaseHeldPages(t: MiContext, heap: number, all: boolean): void {
+export function releaseHeldPages(t: MiContext, heap: number, all: boolean, notSelf = false): number {
   const u32 = t.u32;
   const qsbr = t.qsbr!;
+  let released = 0;
   let page = u32[(heap + HP_HELD_FIRST) >>> 2]!;
-  while (page !== 0) {
+  for (let steps = 0; page !== 0 && steps < t.pageSlots; steps++) {
     const record = heldRecordWord(t, page);
     const next = u32[record + (HR_NEXT >>> 2)]!;
-    if (qsbr.poll(t.i32[record + (HR_GOAL >>> 2)]!)) {
+    const goal = t.i32[record + (HR_GOAL >>> 2)]!;
+    if (qsbr.poll(goal) || (notSelf && goalHeldBackBy(t, goal, t.threadId) === 0)) {
+      released++;
       heldUnlink(t, heap, page, record);
       t.i32[record + (HR_GOAL >>> 2)] = 0;
       pageFree(t, heap, page);
     } else if (!all) {
-      return;
+      return released;
     }
     page = next;
   }
+  return released;
+}
+
+/** Every thread online in core's QSBR domain that has not passed `goal` (for figures). */
+export function goalHolders(t: MiContext, goal: number): number[] {
+  const holders: number[] = [];
+  for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
+    const sequence = Atomics.load(t.i32, (CORE_QSBR_RECORDS + (threadId - 1) * CORE_QSBR_RECORD_BYTES) >>> 2);
+    if (sequence !== 0 && !sequenceReached(sequence, goal)) holders.push(threadId);
+  }
+  return holders;
+}
+
+/**
+ * The first thread, other than `except` (0 for none), that is online in core's QSBR domain
+ * and has not passed `goal`, or 0 when none: who holds a held page back. Reads core's
+ * records (`CORE_QSBR_RECORDS`); a racy snapshot, for decisions that only ever release less.
+ */
+export function goalHeldBackBy(t: MiContext, goal: number, except: number): number {
+  for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
+    if (threadId === except) continue;
+    const sequence = Atomics.load(t.i32, (CORE_QSBR_RECORDS + (threadId - 1) * CORE_QSBR_RECORD_BYTES) >>> 2);
+    if (sequence !== 0 && !sequenceReached(sequence, goal)) return threadId;
+  }
+  return 0;
 }
 
 /**
@@ -115,8 +155,15 @@ export function reclaimHeldPage(t: MiContext, heap: number, page: number): boole
   return true;
 }
 
+/** Bytes a held page keeps from other size classes: its blocks (`HP_HELD_BYTES`). */
+function heldBytesOf(t: MiContext, page: number): number {
+  return t.u32[(page + PG_CAPACITY) >>> 2]! * t.u32[(page + PG_BLOCK_SIZE) >>> 2]!;
+}
+
 function heldLinkLast(t: MiContext, heap: number, page: number, record: number, goal: number): void {
   const u32 = t.u32;
+  u32[(heap + HP_HELD_PAGES) >>> 2] = u32[(heap + HP_HELD_PAGES) >>> 2]! + 1;
+  u32[(heap + HP_HELD_BYTES) >>> 2] = u32[(heap + HP_HELD_BYTES) >>> 2]! + heldBytesOf(t, page);
   const lastWord = (heap + HP_HELD_LAST) >>> 2;
   const last = u32[lastWord]!;
   t.i32[record + (HR_GOAL >>> 2)] = goal;
@@ -130,6 +177,8 @@ function heldLinkLast(t: MiContext, heap: number, page: number, record: number, 
 
 function heldUnlink(t: MiContext, heap: number, page: number, record: number): void {
   const u32 = t.u32;
+  u32[(heap + HP_HELD_PAGES) >>> 2] = u32[(heap + HP_HELD_PAGES) >>> 2]! - 1;
+  u32[(heap + HP_HELD_BYTES) >>> 2] = u32[(heap + HP_HELD_BYTES) >>> 2]! - heldBytesOf(t, page);
   const next = u32[record + (HR_NEXT >>> 2)]!;
   const prev = u32[record + (HR_PREV >>> 2)]!;
   if (prev !== 0) u32[heldRecordWord(t, prev) + (HR_NEXT >>> 2)] = next;

@@ -226,7 +226,7 @@ export function writeLink(t: MiContext, page: number, block: number, next: numbe
 /**
  * Takes the page's whole thread_free list (one compare-and-swap that keeps the delayed
  * state) and prepends it to `local_free`. Returns the number of blocks taken. `PG_COLLECTS`
- * is odd from before the take until the blocks are spliced (invariant 10 of `types.ts`).
+ * is odd from before the take until the blocks are spliced (invariant 11 of `types.ts`).
  * @throws AllocError `HeapCorrupted` when a link leaves the page's extended blocks or the
  *   list is longer than the page's capacity (a cycle); the list is then not spliced
  */

@@ -1,7 +1,7 @@
 /**
  * Remote frees (mimalloc's `_mi_free_block_mt`) that survive the death of the freeing thread
  * at any step, and the resolver that finishes a dead thread's remote free. The record, its
- * codes and invariants 8 to 11 are in `types.ts` ("A remote free in flight").
+ * codes and invariants 9 to 12 are in `types.ts` ("A remote free in flight").
  *
  * The freeing thread names each step in its own heap record before it takes it. When it
  * dies, its reaper (`releaseThread(id, true)`), a complete drain that finds a page claimed
@@ -203,7 +203,7 @@ function resolverLive(t: MiContext, word: number): boolean {
 
 /**
  * Finishes the remote free that thread `threadId` (dead, or its slot taken again) left in
- * its record, as invariants 8 to 11 say. Returns true when the record is clear afterwards,
+ * its record, as invariants 9 to 12 say. Returns true when the record is clear afterwards,
  * false when another live thread is resolving it. Never waits but for a drain in progress
  * on the delayed list (`SETTLE_MS` at most).
  */
@@ -307,7 +307,7 @@ function isBlockOfPage(t: MiContext, page: number, block: number): boolean {
 }
 
 /**
- * Whether a dead freer's push of `block` on the page's thread_free happened (invariant 10):
+ * Whether a dead freer's push of `block` on the page's thread_free happened (invariant 11):
  * DONE when the block is on the list, NOT_DONE when it is not and no take of the list began
  * since the freer read `PG_COLLECTS` (`seq`), else UNKNOWN.
  */
@@ -323,7 +323,7 @@ function pushedOnThreadFree(t: MiContext, page: number, block: number, seq: numb
 
 /**
  * Whether a dead claimer's push of `block` on the delayed list of the heap at `heap`
- * happened (invariant 10): the list walked while no drain holds blocks from it.
+ * happened (invariant 11): the list walked while no drain holds blocks from it.
  */
 function delayedPushDone(t: MiContext, heap: number, block: number): number {
   const u32 = t.u32;
@@ -352,7 +352,7 @@ function claimantOf(t: MiContext, page: number): number {
 }
 
 /**
- * Lifts a claim nobody holds (invariant 9): a page in `DELAYED_FREEING` that no record
+ * Lifts a claim nobody holds (invariant 10): a page in `DELAYED_FREEING` that no record
  * names goes to `USE_DELAYED_FREE`. Returns whether it did.
  */
 function liftOrphanClaim(t: MiContext, page: number): boolean {

@@ -168,7 +168,7 @@ export function segmentAlloc(t: MiContext, kind: number, span: number, owner: nu
     u32[s + (SG_HUGE_SIZE >>> 2)] = huge ? hugeUsable : 0;
     // Old contents (another segment's descriptors, user data) must not pass for pages. Each
     // page's PG_COLLECTS is kept: it must never go back to a value a dead freer's record may
-    // hold (invariant 10 of `types.ts`).
+    // hold (invariant 11 of `types.ts`).
     for (let page = segment + SG_PAGES, end = page + pageCount * PAGE_DESCRIPTOR_BYTES; page < end; page += PAGE_DESCRIPTOR_BYTES) {
       const collects = u32[(page + PG_COLLECTS) >>> 2]!;
       u32.fill(0, page >>> 2, (page + PAGE_DESCRIPTOR_BYTES) >>> 2);

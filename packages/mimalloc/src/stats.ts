@@ -5,18 +5,21 @@
  * exact when the heap is idle.
  */
 
-import type { BackendStats } from '@heaplab/core';
+import { type BackendStats, sequenceReached } from '@heaplab/core';
 
 import type { MiContext } from './context.js';
 import { delayedListTotals } from './delayed.js';
 import { liveTotals, samplePeak } from './heap.js';
-import { heldGoal } from './held-pages.js';
+import { goalHolders, heldGoal } from './held-pages.js';
 import { isPageInUse, queueOf } from './page-queue.js';
 import { pageDescriptor } from './page.js';
 import { pageCountOf, SEGMENT_USABLE_BYTES, walkablePageCount } from './segment.js';
 import { BIN_BLOCK_SIZE, BIN_MAX, MEDIUM_OBJ_SIZE_MAX, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
 import {
   EVENT_COUNT,
+  HELD_LIMIT_BYTES,
+  HP_HELD_BYTES,
+  HP_HELD_PAGES,
   HeapEvent,
   HP_ACTIVE,
   HP_EVENTS,
@@ -29,6 +32,7 @@ import {
   PG_FREE,
   PG_LOCAL_FREE,
   PG_NEXT,
+  PG_OWNER,
   PG_RESERVED,
   PG_RETIRE,
   PG_THREAD_FREE,
@@ -72,7 +76,30 @@ export interface ThreadReport {
   delayedBytes: number;
   /** Bytes of the live huge blocks this thread allocated. */
   hugeBytes: number;
+  /** Pages on this heap's held list (delayed page reuse), and the bytes of their blocks. */
+  heldPages: number;
+  heldBytes: number;
   events: Record<keyof typeof HeapEvent, number>;
+}
+
+/** The held pages of delayed page reuse (all zero without the option). */
+export interface HeldReport {
+  /** Pages held, on heaps' held lists and abandoned with their segments. */
+  pages: number;
+  /** Bytes of their blocks (capacity * block size). */
+  bytes: number;
+  /** Of those, held by abandoned segments (no heap's list). */
+  abandonedPages: number;
+  /** Held bytes of one heap past which its slow path polls every held page. */
+  limitBytes: number;
+  /** The oldest goal a held page waits for (0 when none is held) and the write sequence now. */
+  oldestGoal: number;
+  writeSequence: number;
+  /**
+   * The thread ids online in QSBR that have not passed `oldestGoal`: they keep the held
+   * pages from going back (a thread that never calls `quiescent()` stays here for good).
+   */
+  heldBackBy: number[];
 }
 
 /** The whole report. */
@@ -87,6 +114,8 @@ export interface MimallocReport {
   hugeBytes: number;
   /** `held`: pages kept empty for delayed page reuse until their QSBR goal is reached. */
   pages: { inUse: number; full: number; retired: number; held: number };
+  /** Delayed page reuse: what the held pages keep from other size classes, and who keeps it. */
+  held: HeldReport;
   bins: BinReport[];
   threads: ThreadReport[];
 }
@@ -169,6 +198,7 @@ export function mimallocReport(t: MiContext): MimallocReport {
   }
   const segments = { small: 0, medium: 0, large: 0, huge: 0, abandoned: 0, free: t.pool.availablePages() };
   const pages = { inUse: 0, full: 0, retired: 0, held: 0 };
+  const held: HeldReport = { pages: 0, bytes: 0, abandonedPages: 0, limitBytes: HELD_LIMIT_BYTES, oldestGoal: 0, writeSequence: 0, heldBackBy: [] };
   let hugeBytes = 0;
   const hugeByOwner = new Map<number, number>();
   for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
@@ -200,7 +230,14 @@ export function mimallocReport(t: MiContext): MimallocReport {
         entry.fullPages++;
       }
       if (u32[w + (PG_RETIRE >>> 2)] !== 0) pages.retired++;
-      if (heldGoal(t, w << 2) !== 0) pages.held++;
+      const goal = heldGoal(t, w << 2);
+      if (goal !== 0) {
+        pages.held++;
+        held.pages++;
+        held.bytes += u32[w + (PG_CAPACITY >>> 2)]! * BIN_BLOCK_SIZE[u32[w + (PG_BIN >>> 2)]!]!;
+        if (Atomics.load(u32, w + (PG_OWNER >>> 2)) === 0) held.abandonedPages++;
+        if (held.oldestGoal === 0 || !sequenceReached(goal, held.oldestGoal)) held.oldestGoal = goal;
+      }
       entry.usedBlocks += u32[w + (PG_USED >>> 2)]!;
       entry.capacityBlocks += u32[w + (PG_CAPACITY >>> 2)]!;
       entry.reservedBlocks += u32[w + (PG_RESERVED >>> 2)]!;
@@ -219,7 +256,15 @@ export function mimallocReport(t: MiContext): MimallocReport {
     const active = u32[(heap + HP_ACTIVE) >>> 2] === 1;
     const delayedBytes = delayedListTotals(t, heap).bytes;
     const hugeBytes = hugeByOwner.get(threadId) ?? 0;
-    if (active || any || delayedBytes !== 0 || hugeBytes !== 0) threads.push({ threadId, active, delayedBytes, hugeBytes, events });
+    const heldPages = u32[(heap + HP_HELD_PAGES) >>> 2]!;
+    const heldBytes = u32[(heap + HP_HELD_BYTES) >>> 2]!;
+    if (active || any || delayedBytes !== 0 || hugeBytes !== 0 || heldPages !== 0) {
+      threads.push({ threadId, active, delayedBytes, hugeBytes, heldPages, heldBytes, events });
+    }
+  }
+  if (t.qsbr !== null) {
+    held.writeSequence = t.qsbr.writeSequence();
+    if (held.oldestGoal !== 0) held.heldBackBy = goalHolders(t, held.oldestGoal);
   }
   return {
     secure: t.secure,
@@ -231,6 +276,7 @@ export function mimallocReport(t: MiContext): MimallocReport {
     segments,
     hugeBytes,
     pages,
+    held,
     bins: bins.filter((entry) => entry.pages > 0),
     threads,
   };
@@ -262,6 +308,10 @@ export function formatReport(report: MimallocReport, perBin: boolean): string {
       `${s.abandoned} abandoned, ${s.free} free`,
   );
   lines.push(`  pages     ${report.pages.inUse} in use, ${report.pages.full} full, ${report.pages.retired} retired, ${report.pages.held} held`);
+  if (report.held.pages > 0) {
+    const who = report.held.heldBackBy.length === 0 ? 'nobody (the next poll gives them back)' : `thread ${report.held.heldBackBy.join(', ')}`;
+    lines.push(`  held      ${bytes(report.held.bytes)} in ${report.held.pages} pages (${report.held.abandonedPages} abandoned), held back by ${who}`);
+  }
   if (perBin) {
     const widths = [5, 10, 7, 6, 11, 11, 11, 12];
     lines.push('');

@@ -111,6 +111,8 @@
  *                       path looks at them only once the heartbeat reaches it
  *  1236   HP_DELAYED_KEY0 / 1240 HP_DELAYED_KEY1  secure mode's keys for the links of the
  *                       delayed list (0 otherwise), as mimalloc's heap keys
+ *  1248   HP_HELD_PAGES / 1252 HP_HELD_BYTES  pages on this heap's held list and the bytes of
+ *                       their blocks (capacity * block size), kept with the list
  *  1244   HP_DRAINS     Atomics: odd while a drain holds blocks it took off the delayed list
  *                       (bumped before the take and after the last block is back or freed);
  *                       never reset, so a resolver can tell a list it walked was whole
@@ -229,8 +231,18 @@
  *    reclaim that was not held is held then with a fresh goal (it became empty then).
  * 7. A held page goes back to its segment (`pageFree`) only after `poll(goal)` is true, at
  *    the owner's slow path (which stops at the first goal not reached: the list is in
- *    goal order except for pages it adopted by reclaim) or collect (which looks at all).
- *    With the option on, the hold replaces the retire countdown (no page is retired).
+ *    goal order except for pages it adopted by reclaim; past `HELD_LIMIT_BYTES` held it
+ *    looks at all) or collect (which looks at all). With the option on, the hold replaces
+ *    the retire countdown (no page is retired). One exception: an allocation that would
+ *    otherwise fail releases the held pages whose goal only its own thread has not passed
+ *    (no other thread is online, so no other thread can be reading them), so a program of
+ *    one thread that never calls `quiescent()` does not run out of memory.
+ * 8. `HP_HELD_PAGES` and `HP_HELD_BYTES` count the owner's held list and its pages' block
+ *    bytes. An abandoned held page is on no list and in no heap's count.
+ *
+ * Which thread holds a goal back is read from core's QSBR records: `CORE_QSBR_RECORDS`,
+ * `CORE_QSBR_RECORD_BYTES` mirror core's `QSBR_RECORDS` and `QSBR_RECORD_BYTES` (a test
+ * checks they agree; core exports no reader of another thread's sequence).
  *
  * ## A block
  *
@@ -291,15 +303,15 @@
  * ```
  *
  * Invariants:
- * 8. A block a remote free has begun is on no list unless the record's code is RF_PUSHING
+ * 9. A block a remote free has begun is on no list unless the record's code is RF_PUSHING
  *    or RF_DELAYING (or the record is cleared): only those two steps end in the CAS that
  *    puts it on one, and a record is cleared only after that CAS. So the other codes are
  *    finished by doing the rest of the free, never twice.
- * 9. A page is in `DELAYED_FREEING` only while a record with RF_CLAIMING..RF_DELAYED names
+ * 10. A page is in `DELAYED_FREEING` only while a record with RF_CLAIMING..RF_DELAYED names
  *    it (its claimer's). A page in `DELAYED_FREEING` that no record names lost its claimer
  *    after its claim CAS; whoever finds it (a complete drain) lifts it to `USE_DELAYED_FREE`,
  *    which at worst costs one more trip of a block through the delayed list.
- * 10. Whether the CAS of RF_PUSHING happened: a block once pushed leaves thread_free only
+ * 11. Whether the CAS of RF_PUSHING happened: a block once pushed leaves thread_free only
  *    by a take, which bumps `PG_COLLECTS` first; so the block on the list, or no take since
  *    the freer read `PG_COLLECTS` (`HP_RF_SEQ`, even, unchanged across the resolver's walk)
  *    and the block not on the list, decide it; anything else cannot be known, and the
@@ -307,7 +319,7 @@
  *    RF_DELAYING the claim is still held, so a pushed block cannot leave the delayed list
  *    but to be pushed back (a drain defers blocks of a claimed page): the list walked while
  *    `HP_DRAINS` is even and unchanged decides it.
- * 11. Only one resolver works on a record at a time (`HP_RF_RESOLVER`), and it writes the
+ * 12. Only one resolver works on a record at a time (`HP_RF_RESOLVER`), and it writes the
  *    record's steps as the freer would, so a resolver that dies is resolved in its turn.
  */
 
@@ -442,6 +454,11 @@ export const PAGE_ALIGNED = 4;
 
 // --- held-page record -----------------------------------------------------------------------
 
+/** Held bytes past which the slow path polls every held page, not only the oldest. */
+export const HELD_LIMIT_BYTES = 1024 * 1024;
+/** core's QSBR record table (`heap-layout.ts`); word 0 of a record is its sequence, 0 offline. */
+export const CORE_QSBR_RECORDS = 36864 + 64;
+export const CORE_QSBR_RECORD_BYTES = 32;
 export const HR_GOAL = 0;
 export const HR_NEXT = 4;
 export const HR_PREV = 8;
@@ -509,6 +526,8 @@ export const HP_RETIRE_DUE = 1232;
 export const HP_DELAYED_KEY0 = 1236;
 export const HP_DELAYED_KEY1 = 1240;
 export const HP_DRAINS = 1244;
+export const HP_HELD_PAGES = 1248;
+export const HP_HELD_BYTES = 1252;
 /** Bytes of one heap record. */
 export const HEAP_BYTES = 1280;
 /** Bytes of one page queue: first and last. */
