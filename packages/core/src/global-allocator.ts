@@ -680,7 +680,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     if (this.registry.beginRelease(this.threadId, this.ticket)) {
       this.delayed.handOver(this.threadId);
       this.qsbr.offline();
-      this.backend.releaseThread?.(this.threadId, false);
+      this.instance.releaseThread?.(this.threadId, false);
       this.registry.finishRelease(this.threadId, this.ticket);
     }
     this.detached = true;
@@ -699,7 +699,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   releaseThreadsOf(deadNodeThreadId: number): ReapReport {
     const report: ReapReport = { threads: [], ...emptyReport() };
     for (const { threadId, ticket } of this.registry.threadsOfNodeThread(deadNodeThreadId)) {
-      if (!this.registry.beginRelease(threadId, ticket)) continue;
+      if (!this.registry.beginReap(threadId, ticket)) continue;
       for (const mutex of this.mutexes) mutex.poisonIfHeldBy(threadId);
       this.recoverInto(report);
       this.guarded(report, threadId, 'QSBR', () => this.qsbr.offlineThread(threadId));

@@ -163,8 +163,14 @@ export const SlotState = {
   free: 0,
   /** A live thread holds it. */
   active: 1,
-  /** Being released: the backend is taking back what the thread owned. */
+  /** Being released by its own thread (`detach`): the backend is taking back what it owned. */
   releasing: 2,
+  /**
+   * Being reaped by another thread after its holder died, whether it died attached or in
+   * the middle of its own `detach` (the slot was left `releasing`). Only the reaper that
+   * moved the slot here finishes the release.
+   */
+  reaping: 3,
 } as const;
 
 /** Index of each per-thread counter, in float64 units from `SLOT_COUNTERS`. */

@@ -280,7 +280,9 @@ export interface Backend {
   stats(): BackendStats;
   /**
    * Takes back what thread `threadId` owned (it detached, or died when `died`). Called with
-   * no lock held. Lock-based backends own nothing per thread and may omit it.
+   * no lock held. Lock-based backends own nothing per thread and may omit it. With `died`,
+   * the thread may have died anywhere, including partway through its own `releaseThread`
+   * (it was detaching): nothing it was changing can be trusted.
    */
   releaseThread?(threadId: number, died: boolean): void;
   /**

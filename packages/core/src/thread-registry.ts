@@ -74,12 +74,31 @@ export class ThreadRegistry implements ThreadSlots {
    *   or claimed again since)
    */
   beginRelease(threadId: number, ticket: number): boolean {
-    const index = (slotOffset(threadId) + SLOT_STATE) >> 2;
-    const releasing = ticket - (ticket & SLOT_STATE_MASK) + SlotState.releasing;
-    return Atomics.compareExchange(this.memory.i32, index, ticket, releasing) === ticket;
+    return this.move(threadId, ticket, SlotState.releasing);
   }
 
-  /** Frees a slot that `beginRelease(threadId, ticket)` took; its id may be handed out again. */
+  /**
+   * Moves the slot of a dead thread from `ticket` (active, or `releasing` when it died inside
+   * its own `detach`) to `reaping`, so exactly one reaper finishes its release.
+   * @returns false when another reaper took it, or the slot is no longer that ticket
+   */
+  beginReap(threadId: number, ticket: number): boolean {
+    const state = ticket & SLOT_STATE_MASK;
+    if (state !== SlotState.active && state !== SlotState.releasing) return false;
+    return this.move(threadId, ticket, SlotState.reaping);
+  }
+
+  /** Compare-and-swap of the slot word from `ticket` to the same generation in `state`. */
+  private move(threadId: number, ticket: number, state: number): boolean {
+    const index = (slotOffset(threadId) + SLOT_STATE) >> 2;
+    const next = ticket - (ticket & SLOT_STATE_MASK) + state;
+    return Atomics.compareExchange(this.memory.i32, index, ticket, next) === ticket;
+  }
+
+  /**
+   * Frees a slot that `beginRelease` or `beginReap` took (the ticket of the same generation);
+   * its id may be handed out again.
+   */
   finishRelease(threadId: number, ticket: number): void {
     const index = (slotOffset(threadId) + SLOT_STATE) >> 2;
     Atomics.store(this.memory.i32, index, ticket - (ticket & SLOT_STATE_MASK) + SlotState.free);
@@ -115,12 +134,16 @@ export class ThreadRegistry implements ThreadSlots {
     return this.memory.i32[(slotOffset(threadId) + SLOT_NODE_THREAD) >> 2]!;
   }
 
-  /** The active slots held by Node thread `nodeThreadId`, with their tickets. */
+  /**
+   * The slots Node thread `nodeThreadId` still holds, with their tickets: the active ones,
+   * and those it left `releasing` by dying inside its own `detach`.
+   */
   threadsOfNodeThread(nodeThreadId: number): { threadId: number; ticket: number }[] {
     const found: { threadId: number; ticket: number }[] = [];
     for (let threadId = 1; threadId <= this.maxThreads; threadId++) {
       const ticket = this.ticket(threadId);
-      if ((ticket & SLOT_STATE_MASK) === SlotState.active && this.nodeThreadId(threadId) === nodeThreadId) {
+      const state = ticket & SLOT_STATE_MASK;
+      if ((state === SlotState.active || state === SlotState.releasing) && this.nodeThreadId(threadId) === nodeThreadId) {
         found.push({ threadId, ticket });
       }
     }
@@ -152,7 +175,7 @@ export class ThreadRegistry implements ThreadSlots {
   describe(threadId: number): string {
     if (threadId === 0) return 'no thread';
     if (threadId < 1 || threadId > this.maxThreads) return `thread ${threadId} (not a registry slot)`;
-    const state = ['released', 'active', 'releasing'][this.state(threadId)] ?? 'unknown';
+    const state = ['released', 'active', 'releasing', 'reaping'][this.state(threadId)] ?? 'unknown';
     return `thread ${threadId} (Node threadId ${this.nodeThreadId(threadId)}, ${state})`;
   }
 }

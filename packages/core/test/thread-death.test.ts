@@ -17,6 +17,7 @@ import {
 } from '../src/index.js';
 import type { LockStepDeathTask } from '../src/test-kit/index.js';
 import { expectAllocError, spawnKitWorker, WorkerPool } from '../src/test-kit/index.js';
+import { diesInDetachBackend } from './fixtures/dies-in-detach-backend.js';
 import { flakyRepairBackend, setRefusals } from './fixtures/flaky-repair-backend.js';
 
 /** Runs `task` in a fresh kit worker and resolves with the reaper's report once it died. */
@@ -121,6 +122,30 @@ describe('the reaper', () => {
     expect(report.recovered).toEqual(['qsbr-orphans']);
     const block = heap.malloc(32);
     heap.freeDelayed(block);
+    heap.detach();
+  });
+
+  it('finishes the release of a thread that died inside its own detach', async () => {
+    const heap = GlobalAllocator.create({ backend: diesInDetachBackend, heapBytes: 4 * MiB, maxThreads: 2 });
+    const worker = spawnKitWorker();
+    const reaped = new Promise<ReapReport>((resolve) => heap.watchWorker(worker, resolve));
+    worker.postMessage({
+      id: 1,
+      task: { kind: 'allocate-and-detach', buffer: heap.buffer, blocks: 10, size: 48, trustModules: [diesInDetachBackend.moduleUrl] },
+    });
+    const replied = new Promise<unknown>((resolve) => worker.once('message', resolve));
+    const report = await Promise.race([reaped, replied.then((reply) => ({ reply }))]);
+    if ('reply' in report) throw new Error(`the worker did not die in detach: ${JSON.stringify(report.reply)}`);
+    expect(report.failed).toEqual([]);
+    expect(report.threads).toHaveLength(1);
+    // The slot the worker left `releasing` is free again: with maxThreads 2, a new handle fits.
+    expect(heap.attachedThreads()).toBe(1);
+    const second = GlobalAllocator.attachSync(heap.buffer, { backends: [diesInDetachBackend] });
+    expect(second.threadId).toBe(report.threads[0]);
+    second.detach();
+    // The worker's ten blocks stay live, as after any detach.
+    expect(heap.stats().usedBytes).toBeGreaterThanOrEqual(10 * 48);
+    heap.check();
     heap.detach();
   });
 

@@ -43,5 +43,6 @@ export type {
   HoldLockTask,
   KitTask,
   LockStepDeathTask,
+  AllocateAndDetachTask,
   MutexTask,
 } from './kit-worker.js';

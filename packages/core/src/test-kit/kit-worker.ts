@@ -88,6 +88,19 @@ export interface LockStepDeathTask {
   trustModules?: string[];
 }
 
+/**
+ * Attach, allocate `blocks` blocks of `size` bytes (kept live), and detach: with a backend
+ * that dies inside `releaseThread` (a test fixture, or a hook), the thread dies partway
+ * through its own `detach` and leaves its slot `releasing` for a reaper.
+ */
+export interface AllocateAndDetachTask {
+  kind: 'allocate-and-detach';
+  buffer: SharedArrayBuffer;
+  blocks: number;
+  size: number;
+  trustModules?: string[];
+}
+
 /** Build a heap, damage one block's surroundings, and go on using it (corruption.ts). */
 export interface CorruptionTrialTask {
   kind: 'corruption-trial';
@@ -114,7 +127,8 @@ export type KitTask =
   | HoldLockTask
   | DieInBackendTask
   | LockStepDeathTask
-  | CorruptionTrialTask;
+  | CorruptionTrialTask
+  | AllocateAndDetachTask;
 
 /** What a churn task did. */
 export interface ChurnResult {
@@ -283,6 +297,19 @@ async function dieInBackend(task: DieInBackendTask): Promise<string> {
   return 'finished';
 }
 
+async function allocateAndDetach(task: AllocateAndDetachTask): Promise<number[]> {
+  const heap = await GlobalAllocator.attach(task.buffer, { trustModules: task.trustModules ?? [] });
+  const kept: number[] = [];
+  for (let i = 0; i < task.blocks; i++) {
+    const address = heap.malloc(task.size);
+    if (address === 0) break;
+    heap.memory.u8.fill(i & 0xff, address, address + task.size);
+    kept.push(address);
+  }
+  heap.detach();
+  return kept;
+}
+
 async function lockStepDeath(task: LockStepDeathTask): Promise<string> {
   const heap = await GlobalAllocator.attach(task.buffer, { trustModules: task.trustModules ?? [] });
   const mutex = SharedHeap.open(task.buffer).mutex(task.lockIndex, heap.threadId);
@@ -395,6 +422,8 @@ async function runTask(task: KitTask): Promise<unknown> {
       return lockStepDeath(task);
     case 'corruption-trial':
       return corruptionTrial(task);
+    case 'allocate-and-detach':
+      return allocateAndDetach(task);
   }
 }
 
