@@ -9,7 +9,7 @@
  */
 
 import { AllocError } from './errors.js';
-import type { BackendDescriptor } from './interfaces.js';
+import type { BackendDescriptor } from './backend/contract.js';
 import { BACKEND_NAME_PATTERN } from './shared-heap.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

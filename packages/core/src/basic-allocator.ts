@@ -68,16 +68,8 @@
 
 import { AllocError, hex } from './errors.js';
 import { checkArenaRange } from './layout.js';
-import type {
-  Backend,
-  BackendContext,
-  BackendDescriptor,
-  BackendRepair,
-  BackendStats,
-  BlockLayout,
-  CheckReport,
-  RepairCause,
-} from './interfaces.js';
+import type { BackendStats, CheckReport } from './interfaces.js';
+import type { Backend, BackendContext, BackendDescriptor, BackendRepair, BlockLayout, RepairCause } from './backend/contract.js';
 
 // --- options -----------------------------------------------------------------------------
 
@@ -1030,6 +1022,7 @@ export const basicBackend: BackendDescriptor<BasicOptions> = {
       name: 'strategy',
       description:
         'which free block a request takes: first-fit the lowest-addressed that fits, best-fit the smallest, worst-fit the largest',
+      kind: 'enum',
       values: BASIC_STRATEGIES,
       default: DEFAULT_STRATEGY,
     },

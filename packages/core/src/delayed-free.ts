@@ -56,7 +56,8 @@ import {
   QSBR_RECORD_BYTES,
   QSBR_RECORDS,
 } from './heap-layout.js';
-import type { Backend, HeapMemory } from './interfaces.js';
+import type { HeapMemory } from './interfaces.js';
+import type { Backend } from './backend/contract.js';
 import type { SharedMutex } from './mutex.js';
 import { type Qsbr, sequenceReached } from './qsbr.js';
 

@@ -27,16 +27,10 @@ import {
   formatDelayedFrees,
 } from './delayed-free.js';
 import { Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LOCK_NAMES, LockIndex, POISON_BYTE } from './heap-layout.js';
-import type {
-  Backend,
-  BackendDescriptor,
-  BackendStats,
-  ByteAllocator,
-  CAllocator,
-  CheckReport,
-  HeapMemory,
-  RepairedLock,
-} from './interfaces.js';
+import type { BackendStats, ByteAllocator, CAllocator, CheckReport, HeapMemory } from './interfaces.js';
+import type { Backend, BackendDescriptor } from './backend/contract.js';
+import { StateCounters } from './backend/counters.js';
+import { PoolView } from './backend/pools.js';
 import { checkAlign, checkSize, type Layout, MIN_ALIGN, PAGE_SIZE } from './layout.js';
 import { layoutOfBlock, LockedBackend } from './locked-backend.js';
 import { formatQsbr, Qsbr } from './qsbr.js';
@@ -109,6 +103,28 @@ export interface AttachOptions {
 export interface ReapReport extends RecoveryReport {
   /** Heap thread ids released. */
   threads: number[];
+}
+
+/** The lock records a backend's named locks take, in the order of `descriptor.locks`. */
+const BACKEND_LOCK_INDICES = [LockIndex.backend0, LockIndex.backend1];
+
+/**
+ * Every lock's name: core's, with the backend's own locks named as its descriptor names them.
+ * @throws AllocError `InvalidParam` for more than two names, a duplicate, or a core name
+ */
+function lockNames(descriptor: AnyDescriptor): string[] {
+  const names = [...LOCK_NAMES];
+  const own = descriptor.locks ?? [];
+  if (own.length > BACKEND_LOCK_INDICES.length) {
+    throw new AllocError('InvalidParam', `backend '${descriptor.name}' names ${own.length} locks; a backend may have ${BACKEND_LOCK_INDICES.length}`);
+  }
+  own.forEach((name, at) => {
+    if (typeof name !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(name) || names.includes(name)) {
+      throw new AllocError('InvalidParam', `backend '${descriptor.name}' lock name ${JSON.stringify(name)} is not a new lowercase name`);
+    }
+    names[BACKEND_LOCK_INDICES[at]!] = name;
+  });
+  return names;
 }
 
 /** The order in which recovery visits poisoned locks: a lock before those that nest outside it. */
@@ -232,7 +248,10 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     this.registry = registry;
     const describe = (id: number): string => registry.describe(id);
     const explainPoison = (): string => this.explainPoison();
-    this.mutexes = Array.from({ length: LOCK_COUNT }, (_, index) => heap.mutex(index, threadId, describe, explainPoison));
+    const names = lockNames(descriptor);
+    this.mutexes = Array.from({ length: LOCK_COUNT }, (_, index) =>
+      heap.mutex(index, threadId, describe, explainPoison, names[index]),
+    );
     this.heapMutex = this.mutexes[LockIndex.heap]!;
     this.poolsMutex = this.mutexes[LockIndex.pools]!;
     const record = new RecoveryRecord(heap.memory, this.mutexes[LockIndex.recovery]!);
@@ -240,6 +259,11 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     this.f64 = heap.memory.f64;
     this.counters = counterIndex(threadId);
     const options = descriptor.normalizeOptions(heap.backendOptions());
+    this.qsbr = new Qsbr(heap.memory, threadId, heap.maxThreads);
+    const locks: Record<string, SharedMutex> = {};
+    (descriptor.locks ?? []).forEach((name, at) => {
+      locks[name] = this.mutexes[BACKEND_LOCK_INDICES[at]!]!;
+    });
     const inner = descriptor.create(
       {
         memory: heap.memory,
@@ -250,7 +274,10 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
         threadId,
         cookie: heap.cookie,
         maxThreads: heap.maxThreads,
-        locks: { backend0: this.mutexes[LockIndex.backend0]!, backend1: this.mutexes[LockIndex.backend1]! },
+        locks,
+        counters: new StateCounters(heap.memory),
+        pools: new PoolView(heap.memory),
+        qsbr: this.qsbr,
         checked: (heap.heapFlags & HeapFlag.checked) !== 0,
         threads: registry,
         reportLoss: (bytes, blocks) => record.addLoss(bytes, blocks),
@@ -260,7 +287,6 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     this.instance = inner;
     this.backend = descriptor.concurrency === 'locked' ? new LockedBackend(inner, this.heapMutex) : inner;
     this.poisonFreed = (heap.heapFlags & HeapFlag.poisonFreed) !== 0;
-    this.qsbr = new Qsbr(heap.memory, threadId, heap.maxThreads);
     this.delayed = new DelayedFrees(
       heap.memory,
       this.qsbr,
@@ -617,7 +643,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   }
 
   availableBytes(): number {
-    return this.backend.availableBytes();
+    // Used first: the total only grows, so the difference is never below the truth.
+    const used = this.backend.usedBytes();
+    return this.backend.totalBytes() - used;
   }
 
   /** The memory ranges the backend manages. */
@@ -768,6 +796,22 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   }
 
   /**
+   * This thread's backend instance with its own type, for the extensions of a backend
+   * package (mimalloc's `collect`, say), after checking that this heap runs that backend.
+   * @throws AllocError `InvalidParam` when the heap runs another backend
+   */
+  backendOf<Instance extends Backend>(descriptor: BackendDescriptor<never, Instance>): Instance {
+    this.assertAttached();
+    if (descriptor.name !== this.descriptor.name || descriptor.moduleUrl !== this.descriptor.moduleUrl) {
+      throw new AllocError(
+        'InvalidParam',
+        `this heap runs backend '${this.backendName}', not '${descriptor.name}' (${descriptor.moduleUrl})`,
+      );
+    }
+    return this.instance as Instance;
+  }
+
+  /**
    * What recovery after threads' deaths could not give back, and why the last repair failed:
    * the same as `stats().recovery`, but readable while a lock is poisoned (when `stats()`,
    * which needs the backend, fails).
@@ -789,7 +833,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       const mutex = this.mutexes[index]!;
       const dead = mutex.poisonedBy();
       if (dead === 0 || !mutex.takeOver()) continue;
-      const name = LOCK_NAMES[index]!;
+      const name = mutex.name;
       try {
         const lost = this.repairLock(index, dead);
         mutex.clearPoison();
@@ -817,13 +861,11 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   private repairLock(index: number, dead: number): { lostBytes: number; lostBlocks: number; notes: string[] } {
     const none = { lostBytes: 0, lostBlocks: 0, notes: [] };
     const locked = this.descriptor.concurrency === 'locked';
-    const backendLock: RepairedLock | null =
+    const backendLock: string | null =
       index === LockIndex.heap && locked
         ? 'heap'
         : (index === LockIndex.backend0 || index === LockIndex.backend1) && !locked
-          ? index === LockIndex.backend0
-            ? 'backend0'
-            : 'backend1'
+          ? this.mutexes[index]!.name
           : null;
     if (backendLock !== null) {
       const inner = this.instance;
@@ -979,7 +1021,6 @@ function detachedBackend(): Backend {
     usableSize: fail,
     totalBytes: fail,
     usedBytes: fail,
-    availableBytes: fail,
     check: fail,
     stats: fail,
   };

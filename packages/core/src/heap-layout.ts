@@ -12,7 +12,8 @@
  *  4096     | thread registry, 256 x 128 B (SLOT_*)    |
  *  36864    | QSBR domain + 256 x 32 B records (QSBR_*)|
  *  45120    | recovery record (RECOVERY_*)             |
- *  45504    | unused                                   |
+ *  45504    | backend counters, 64 B (BACKEND_COUNTERS)|  used/peak/... kept by StateCounters
+ *  45568    | unused                                   |
  *  49088    | delayed-free filter (DELAYED_FILTER_*)   |
  *  65536    | backend state area (BACKEND_STATE_*)     |  the backend's own control structures
  *  4 MiB    +------------------------------------------+  arena: 4 MiB aligned, `arenaBytes`
@@ -36,7 +37,7 @@ export const CONTROL_BYTES = HEAP_ALIGN;
 export const HEAP_MAGIC = 0x424c5048;
 
 /** Bumped whenever any offset in this file changes; `attach` refuses other versions. */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 // --- superblock header: 64 bytes at offset 0 -------------------------------------------------
 //
@@ -233,6 +234,28 @@ export const RECOVERY_LAST_THREAD = 20;
 export const RECOVERY_MESSAGE_LENGTH = 24;
 export const RECOVERY_MESSAGE = 32;
 export const RECOVERY_MESSAGE_BYTES = 352;
+
+// --- backend counters: 64 bytes at 45504 ---------------------------------------------------
+//
+// The byte counts every backend reports, in one place so the peak is raised by one piece of
+// code (backend/counters.ts). u32 words, plain reads and writes: a locked backend writes
+// them under the heap lock; a thread-safe backend under its own lock or not at all.
+//  +0 totalBytes | +4 usedBytes | +8 peakUsedBytes | +12 requestedBytes | +16 grantedBytes
+//  +20 liveBlocks | +24 freeBlocks | +28 metadataBytes | +32..63 reserved
+
+export const BACKEND_COUNTERS = 45504;
+export const BACKEND_COUNTERS_BYTES = 64;
+/** Word index (from `BACKEND_COUNTERS`) of each counter. */
+export const BackendCounter = {
+  total: 0,
+  used: 1,
+  peak: 2,
+  requested: 3,
+  granted: 4,
+  live: 5,
+  free: 6,
+  metadata: 7,
+} as const;
 
 // --- delayed-free filter: 64 + 16384 bytes at 49088 -----------------------------------------
 //

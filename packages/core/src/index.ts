@@ -1,7 +1,8 @@
 /**
- * @heaplab/core: the shared heap, the allocator interfaces, locks, the thread registry, the
- * bitmap page allocator, the basic allocator and `GlobalAllocator`. The conformance test kit
- * is a separate entry point, `@heaplab/core/test-kit`.
+ * @heaplab/core: what a user of a heap needs: `GlobalAllocator`, the allocator interfaces,
+ * layouts and errors, the shared heap, locks, the thread registry, the bitmap page allocator
+ * and the basic backend. Two more entry points: `@heaplab/core/backend` (the contract and
+ * kit for writing a backend) and `@heaplab/core/test-kit` (the conformance test kit).
  */
 
 export { AllocError, type AllocErrorKind, describeValue, hex } from './errors.js';
@@ -23,24 +24,16 @@ export {
   PAGE_SIZE,
 } from './layout.js';
 export type {
-  Backend,
-  BackendConcurrency,
-  BackendContext,
-  BackendDescriptor,
-  BackendOptionSpec,
-  BackendRepair,
   BackendStats,
   BaseAllocator,
-  BlockLayout,
   ByteAllocator,
   CAllocator,
   CheckReport,
   HeapMemory,
   PageAllocator,
-  RepairCause,
-  RepairedLock,
-  ThreadSlots,
 } from './interfaces.js';
+/** The descriptor a user passes to `create`; the rest of the backend contract is `@heaplab/core/backend`. */
+export type { BackendConcurrency, BackendDescriptor, BackendOptionSpec } from './backend/contract.js';
 export { layoutOfBlock } from './locked-backend.js';
 export { type RecoveryFigures, type RecoveryReport } from './recovery.js';
 export {

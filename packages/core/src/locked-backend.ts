@@ -4,7 +4,8 @@
  * written as if single-threaded.
  */
 
-import type { Backend, BackendStats, BlockLayout, CheckReport } from './interfaces.js';
+import type { BackendStats, CheckReport } from './interfaces.js';
+import type { Backend, BlockLayout } from './backend/contract.js';
 import { MAX_ALIGN } from './layout.js';
 import type { SharedMutex } from './mutex.js';
 
@@ -115,15 +116,6 @@ export class LockedBackend implements Backend {
     this.mutex.lock();
     try {
       return this.inner.usedBytes();
-    } finally {
-      this.mutex.unlock();
-    }
-  }
-
-  availableBytes(): number {
-    this.mutex.lock();
-    try {
-      return this.inner.availableBytes();
     } finally {
       this.mutex.unlock();
     }

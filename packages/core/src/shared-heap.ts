@@ -41,6 +41,7 @@ import {
 } from './heap-layout.js';
 import type { HeapMemory } from './interfaces.js';
 import { checkArenaRange, HEAP_ALIGN, MiB } from './layout.js';
+import { PoolTable } from './backend/pools.js';
 import { SharedMutex, type ThreadDescriber } from './mutex.js';
 
 /** Default arena size: 512 MiB (committed lazily, so untouched memory costs nothing). */
@@ -288,11 +289,17 @@ export class SharedHeap {
   }
 
   /** A handle on lock record `index` for thread `threadId`. */
-  mutex(index: number, threadId: number, describeThread?: ThreadDescriber, explainPoison?: () => string): SharedMutex {
+  mutex(
+    index: number,
+    threadId: number,
+    describeThread?: ThreadDescriber,
+    explainPoison?: () => string,
+    name: string = LOCK_NAMES[index]!,
+  ): SharedMutex {
     return new SharedMutex(
       this.memory.i32,
       LOCK_TABLE + index * LOCK_RECORD_BYTES,
-      LOCK_NAMES[index]!,
+      name,
       threadId,
       this.lockTimeoutMs,
       describeThread,
@@ -302,46 +309,26 @@ export class SharedHeap {
 
   /** The pools given to the backend so far, in the order they were added. */
   pools(): Pool[] {
-    const u32 = this.memory.u32;
-    const count = Atomics.load(u32, SB_POOL_COUNT >> 2);
-    const pools: Pool[] = [];
-    for (let i = 0; i < count; i++) {
-      const entry = (POOL_TABLE + i * POOL_ENTRY_BYTES) >> 2;
-      pools.push({ start: u32[entry + (POOL_START >> 2)]!, size: u32[entry + (POOL_SIZE >> 2)]! });
-    }
-    return pools;
+    return this.poolTable().list().map(({ start, end }) => ({ start, size: end - start }));
+  }
+
+  /** The pool table with its writer side, bounded by this heap's arena. */
+  poolTable(): PoolTable {
+    return new PoolTable(this.memory, this.arenaStart, this.arenaEnd);
   }
 
   /**
    * Checks that `[start, start + size)` lies in the arena and overlaps no pool, without
    * recording it. Call with the pools lock held.
-   * @throws AllocError `InvalidParam` outside the arena or with a bad start or size;
-   *   `MemoryOverlap` when it overlaps a pool; `NoMemory` when the pool table is full
+   * @throws AllocError as `PoolTable.checkNew`
    */
   checkNewPool(start: number, size: number): void {
-    checkArenaRange(start, size, this.arenaStart, this.arenaEnd);
-    for (const pool of this.pools()) {
-      if (start < pool.start + pool.size && pool.start < start + size) {
-        throw new AllocError(
-          'MemoryOverlap',
-          `memory range ${hex(start)}..${hex(start + size)} overlaps the managed range ` +
-            `${hex(pool.start)}..${hex(pool.start + pool.size)}`,
-        );
-      }
-    }
-    if (Atomics.load(this.memory.u32, SB_POOL_COUNT >> 2) >= MAX_POOLS) {
-      throw new AllocError('NoMemory', `the pool table is full (${MAX_POOLS} ranges)`);
-    }
+    this.poolTable().checkNew(start, size);
   }
 
   /** Records a checked pool. Call with the pools lock held, after `checkNewPool`. */
   recordPool(start: number, size: number): void {
-    const u32 = this.memory.u32;
-    const count = u32[SB_POOL_COUNT >> 2]!;
-    const entry = (POOL_TABLE + count * POOL_ENTRY_BYTES) >> 2;
-    u32[entry + (POOL_START >> 2)] = start;
-    u32[entry + (POOL_SIZE >> 2)] = size;
-    Atomics.store(u32, SB_POOL_COUNT >> 2, count + 1);
+    this.poolTable().record(start, size);
   }
 }
 

@@ -23,7 +23,8 @@ import {
   SLOT_STATE_MASK,
   SlotState,
 } from './heap-layout.js';
-import type { HeapMemory, ThreadSlots } from './interfaces.js';
+import type { HeapMemory } from './interfaces.js';
+import type { ThreadSlots } from './backend/contract.js';
 
 /** Byte offset of thread `threadId`'s slot. */
 export function slotOffset(threadId: number): number {

@@ -14,8 +14,12 @@ import {
   SLOT_STATE,
   SlotState,
 } from '../heap-layout.js';
-import type { BackendContext, HeapMemory } from '../interfaces.js';
+import type { HeapMemory } from '../interfaces.js';
+import type { Backend, BackendContext, BackendDescriptor } from '../backend/contract.js';
+import { StateCounters } from '../backend/counters.js';
+import { PoolTable, PoolView } from '../backend/pools.js';
 import { SharedMutex } from '../mutex.js';
+import { formatQsbr, Qsbr } from '../qsbr.js';
 import { RecoveryRecord } from '../recovery.js';
 import { slotOffset, ThreadRegistry } from '../thread-registry.js';
 
@@ -33,6 +37,8 @@ export interface BackendContextOptions {
   lockTimeoutMs?: number;
   /** Checked mode (default off). */
   checked?: boolean;
+  /** Names of the backend's own locks, as its descriptor's `locks` (default none). */
+  lockNames?: readonly string[];
 }
 
 /**
@@ -60,6 +66,12 @@ export function makeBackendContext(options: BackendContextOptions = {}): Backend
     Atomics.store(memory.i32, slotWord, (1 << SLOT_GENERATION_SHIFT) | SlotState.active);
   }
   const record = new RecoveryRecord(memory, lock(LockIndex.recovery));
+  const locks: Record<string, SharedMutex> = {};
+  (options.lockNames ?? []).forEach((name, at) => {
+    const index = at === 0 ? LockIndex.backend0 : LockIndex.backend1;
+    locks[name] = new SharedMutex(memory.i32, LOCK_TABLE + index * LOCK_RECORD_BYTES, name, threadId, lockTimeoutMs);
+  });
+  if (options.memory === undefined) formatQsbr(memory);
   return {
     memory,
     stateOffset: BACKEND_STATE,
@@ -69,9 +81,81 @@ export function makeBackendContext(options: BackendContextOptions = {}): Backend
     threadId,
     cookie: options.cookie ?? 0x1234567,
     maxThreads,
-    locks: { backend0: lock(LockIndex.backend0), backend1: lock(LockIndex.backend1) },
+    locks,
+    counters: new StateCounters(memory),
+    pools: new PoolView(memory),
+    qsbr: new Qsbr(memory, threadId, maxThreads),
     checked: options.checked ?? false,
     threads: new ThreadRegistry(memory, maxThreads),
     reportLoss: (bytes, blocks) => record.addLoss(bytes, blocks),
   };
+}
+
+/**
+ * Records `[start, start + size)` in core's pool table of `memory`, as the facade does after
+ * a backend's `init` or `addMemory` returns, so the backend's `context.pools` lists it.
+ */
+export function recordPool(memory: HeapMemory, start: number, size: number): void {
+  new PoolTable(memory, 0, memory.buffer.byteLength).record(start, size);
+}
+
+/**
+ * One backend instance over a bare buffer, driven as the facade drives it but without a
+ * lock or a `GlobalAllocator`: `init` and `addMemory` check the range and record the pool as
+ * core does, so the backend sees the pool table it would see in a heap. For unit tests of a
+ * backend's own invariants; `instance(threadId)` makes another thread's instance over the
+ * same state.
+ */
+export class BackendFixture<Options, Instance extends Backend> {
+  readonly context: BackendContext;
+  readonly backend: Instance;
+  readonly options: Options;
+
+  constructor(
+    readonly descriptor: BackendDescriptor<Options, Instance>,
+    options: Record<string, unknown> = {},
+    contextOptions: BackendContextOptions = {},
+  ) {
+    this.options = descriptor.normalizeOptions(options);
+    this.context = makeBackendContext({
+      stateBytes: descriptor.stateBytes,
+      lockNames: descriptor.locks ?? [],
+      ...contextOptions,
+    });
+    this.backend = descriptor.create(this.context, this.options);
+  }
+
+  get memory(): HeapMemory {
+    return this.context.memory;
+  }
+
+  /** Formats the backend over `[start, start + size)` (default: the whole arena) and records the pool. */
+  init(start = this.context.arenaStart, size = this.context.arenaEnd - start): this {
+    this.pools().checkNew(start, size);
+    this.backend.init(start, size);
+    recordPool(this.memory, start, size);
+    return this;
+  }
+
+  /** Adds a pool as `GlobalAllocator.addMemory` does: checked, given to the backend, recorded. */
+  addMemory(start: number, size: number): void {
+    this.pools().checkNew(start, size);
+    this.backend.addMemory(start, size);
+    recordPool(this.memory, start, size);
+  }
+
+  private pools(): PoolTable {
+    return new PoolTable(this.memory, this.context.arenaStart, this.context.arenaEnd);
+  }
+
+  /** Another thread's instance over the same state. */
+  instance(threadId: number): Instance {
+    const context = makeBackendContext({
+      memory: this.memory,
+      threadId,
+      stateBytes: this.descriptor.stateBytes,
+      lockNames: this.descriptor.locks ?? [],
+    });
+    return this.descriptor.create(context, this.options);
+  }
 }

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { AllocError, type AllocErrorKind } from '../errors.js';
 import { GlobalAllocator } from '../global-allocator.js';
-import type { BackendDescriptor } from '../interfaces.js';
+import type { BackendDescriptor } from '../backend/contract.js';
 import { MiB, PAGE_SIZE } from '../layout.js';
 import { fillPattern, findPatternMismatch, Random } from './patterns.js';
 

@@ -20,7 +20,8 @@ import { describe, expect, it } from 'vitest';
 
 import { AllocError } from '../errors.js';
 import { GlobalAllocator, type ReapReport } from '../global-allocator.js';
-import type { Backend, BackendDescriptor, HeapMemory } from '../interfaces.js';
+import type { HeapMemory } from '../interfaces.js';
+import type { Backend, BackendDescriptor } from '../backend/contract.js';
 import { MiB, MIN_ALIGN } from '../layout.js';
 import { makeBackendContext } from './backend-context.js';
 import { dyingMemory, type StoreBudget, ThreadDeath } from './dying-memory.js';

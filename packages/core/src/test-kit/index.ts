@@ -10,7 +10,7 @@
  * ```
  */
 
-export { type BackendContextOptions, makeBackendContext } from './backend-context.js';
+export { type BackendContextOptions, BackendFixture, makeBackendContext, recordPool } from './backend-context.js';
 export {
   describeConformance,
   expectAllocError,

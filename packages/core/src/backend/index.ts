@@ -1,0 +1,56 @@
+/**
+ * `@heaplab/core/backend`: what a backend implementer needs, and only that. The contract
+ * (`Backend`, `BackendDescriptor`, `BackendContext`), and the kit that writes the scaffolding
+ * once: counters with one peak update, a view of core's pool table, the error factories, a
+ * check helper with bounded walks, bit helpers, and option checking driven by the specs.
+ *
+ * Users of a heap import `@heaplab/core`; this entry point is for writing backends.
+ */
+
+import { normalizeOptionsBySpec } from './options.js';
+import type { Backend, BackendDescriptor } from './contract.js';
+
+export type {
+  Backend,
+  BackendConcurrency,
+  BackendContext,
+  BackendDescriptor,
+  BackendOptionSpec,
+  BackendRepair,
+  BlockLayout,
+  RepairCause,
+  ThreadSlots,
+} from './contract.js';
+export type { BackendStats, CheckReport, HeapMemory } from '../interfaces.js';
+export { type CounterValues, StateCounters } from './counters.js';
+export { PoolView } from './pools.js';
+export { heapCorrupted, notAllocated } from './errors.js';
+export { HeapChecker } from './check.js';
+export { highestBit, log2, lowestBit, popcount } from './bits.js';
+export { describeOptionValues, normalizeOptionsBySpec, type OptionValue } from './options.js';
+export { AllocError, hex } from '../errors.js';
+export { alignDown, alignUp, isPowerOfTwo, MAX_ALIGN, MIN_ALIGN, PAGE_SIZE } from '../layout.js';
+export { SharedMutex } from '../mutex.js';
+export { Qsbr, sequenceReached } from '../qsbr.js';
+export { BitmapPageAllocator } from '../bitmap-page-allocator.js';
+
+/**
+ * A descriptor whose `normalizeOptions` is made from its option specs, so a backend declares
+ * its options once. `validate`, when given, checks rules between options after each one was
+ * checked alone.
+ */
+export function defineBackend<Options, Instance extends Backend>(
+  descriptor: Omit<BackendDescriptor<Options, Instance>, 'normalizeOptions'> & {
+    validate?: (options: Options) => void;
+  },
+): BackendDescriptor<Options, Instance> {
+  const { validate, ...rest } = descriptor;
+  return {
+    ...rest,
+    normalizeOptions(options: Record<string, unknown>): Options {
+      const normalized = normalizeOptionsBySpec(rest.name, rest.options, options) as Options;
+      validate?.(normalized);
+      return normalized;
+    },
+  };
+}

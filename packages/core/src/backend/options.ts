@@ -1,0 +1,73 @@
+/**
+ * Backend options, checked from their specs: a backend lists its options (`BackendOptionSpec`:
+ * kind, default, bounds or values) and this turns what a user gave (an object, or the
+ * strings of a spec such as `basic:strategy=best-fit`) into a complete, checked options
+ * object. No backend writes its own normalizer.
+ */
+
+import { AllocError, describeValue } from '../errors.js';
+import type { BackendOptionSpec } from './contract.js';
+
+/** A normalised option value. */
+export type OptionValue = boolean | number | string;
+
+/**
+ * Checks `options` against `specs` and fills in defaults.
+ * @throws AllocError `InvalidParam` for something other than a plain object, an unknown
+ *   option (naming the valid ones), or a value the spec does not allow (naming the valid ones)
+ */
+export function normalizeOptionsBySpec(
+  backend: string,
+  specs: readonly BackendOptionSpec[],
+  options: unknown,
+): Record<string, OptionValue> {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new AllocError('InvalidParam', `${backend} backend options must be an object; got ${describeValue(options)}`);
+  }
+  const given = options as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!specs.some((spec) => spec.name === key)) {
+      const valid = specs.length === 0 ? 'none' : specs.map((spec) => `'${spec.name}'`).join(', ');
+      throw new AllocError('InvalidParam', `${backend} backend has no option '${key}'; valid options: ${valid}`);
+    }
+  }
+  const normalized: Record<string, OptionValue> = {};
+  for (const spec of specs) {
+    const value = given[spec.name];
+    normalized[spec.name] = value === undefined ? spec.default : checkValue(backend, spec, value);
+  }
+  return normalized;
+}
+
+/** The valid values of an option, as messages and listings show them. */
+export function describeOptionValues(spec: BackendOptionSpec): string {
+  switch (spec.kind) {
+    case 'boolean':
+      return 'true, false';
+    case 'integer':
+      return `an integer from ${spec.min} to ${spec.max}`;
+    case 'enum':
+      return spec.values.join(', ');
+  }
+}
+
+function checkValue(backend: string, spec: BackendOptionSpec, value: unknown): OptionValue {
+  switch (spec.kind) {
+    case 'boolean':
+      if (value === true || value === 'true') return true;
+      if (value === false || value === 'false') return false;
+      break;
+    case 'integer': {
+      const number = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+      if (typeof number === 'number' && Number.isInteger(number) && number >= spec.min && number <= spec.max) return number;
+      break;
+    }
+    case 'enum':
+      if (typeof value === 'string' && spec.values.includes(value)) return value;
+      break;
+  }
+  throw new AllocError(
+    'InvalidParam',
+    `${backend} backend option '${spec.name}' ${describeValue(value)} is not valid; valid values: ${describeOptionValues(spec)}`,
+  );
+}

@@ -1,0 +1,112 @@
+/**
+ * A backend's read-only view of core's pool table (`POOL_TABLE` in heap-layout.ts): every
+ * range given to the heap by `init` and `addMemory`, in the order they were added. Backends
+ * keep no pool table of their own: what they need per pool they derive from its range (or
+ * keep in the pool's own memory).
+ *
+ * Core checks a new range (inside the arena, no overlap, table not full) before the backend
+ * sees it, and records it after the backend's `init`/`addMemory` returns, under the pools
+ * lock. So while a backend formats a new pool, the view does not list it yet; and a thread
+ * that dies between the two leaves a formatted range that no pool lists: a repair that walks
+ * the listed pools drops it, losing that range and nothing else.
+ */
+
+import { AllocError, hex } from '../errors.js';
+import { MAX_POOLS, POOL_ENTRY_BYTES, POOL_SIZE, POOL_START, POOL_TABLE, SB_POOL_COUNT } from '../heap-layout.js';
+import { checkArenaRange } from '../layout.js';
+import type { HeapMemory } from '../interfaces.js';
+
+const COUNT = SB_POOL_COUNT >> 2;
+const FIRST_START = (POOL_TABLE + POOL_START) >> 2;
+const FIRST_SIZE = (POOL_TABLE + POOL_SIZE) >> 2;
+const ENTRY_WORDS = POOL_ENTRY_BYTES >> 2;
+
+export class PoolView {
+  protected readonly u32: Uint32Array;
+
+  constructor(memory: HeapMemory) {
+    this.u32 = memory.u32;
+  }
+
+  /** Pools recorded so far. An entry is complete before the count covers it. */
+  count(): number {
+    return Atomics.load(this.u32, COUNT);
+  }
+
+  /** First byte of pool `index`. */
+  start(index: number): number {
+    return this.u32[FIRST_START + index * ENTRY_WORDS]!;
+  }
+
+  /** Bytes of pool `index`. */
+  size(index: number): number {
+    return this.u32[FIRST_SIZE + index * ENTRY_WORDS]!;
+  }
+
+  /** One past the last byte of pool `index`. */
+  end(index: number): number {
+    return this.start(index) + this.size(index);
+  }
+
+  /** The index of the pool holding `address`, or -1. */
+  find(address: number): number {
+    const count = this.count();
+    for (let index = 0; index < count; index++) {
+      const start = this.start(index);
+      if (address >= start && address < start + this.size(index)) return index;
+    }
+    return -1;
+  }
+
+  /** True when `[address, address + bytes)` lies inside one pool. */
+  contains(address: number, bytes: number): boolean {
+    const index = this.find(address);
+    return index >= 0 && address + bytes <= this.end(index);
+  }
+
+  /** Every pool as `{ start, end }`, in the order added. */
+  list(): { start: number; end: number }[] {
+    const pools: { start: number; end: number }[] = [];
+    for (let index = 0, count = this.count(); index < count; index++) pools.push({ start: this.start(index), end: this.end(index) });
+    return pools;
+  }
+}
+
+/** The writer side of the pool table, used by core (and the test kit's fixture) only. */
+export class PoolTable extends PoolView {
+  constructor(
+    memory: HeapMemory,
+    private readonly arenaStart: number,
+    private readonly arenaEnd: number,
+  ) {
+    super(memory);
+  }
+
+  /**
+   * Checks that `[start, start + size)` lies in the arena and overlaps no pool, without
+   * recording it. Call with the pools lock held.
+   * @throws AllocError `InvalidParam` outside the arena or with a bad start or size;
+   *   `MemoryOverlap` when it overlaps a pool; `NoMemory` when the pool table is full
+   */
+  checkNew(start: number, size: number): void {
+    checkArenaRange(start, size, this.arenaStart, this.arenaEnd);
+    for (const pool of this.list()) {
+      if (start < pool.end && pool.start < start + size) {
+        throw new AllocError(
+          'MemoryOverlap',
+          `memory range ${hex(start)}..${hex(start + size)} overlaps the managed range ${hex(pool.start)}..${hex(pool.end)}`,
+        );
+      }
+    }
+    if (this.count() >= MAX_POOLS) throw new AllocError('NoMemory', `the pool table is full (${MAX_POOLS} ranges)`);
+  }
+
+  /** Records a checked pool: the entry first, then the count that publishes it. */
+  record(start: number, size: number): void {
+    const count = this.count();
+    const entry = (POOL_TABLE + count * POOL_ENTRY_BYTES) >> 2;
+    this.u32[entry + (POOL_START >> 2)] = start;
+    this.u32[entry + (POOL_SIZE >> 2)] = size;
+    Atomics.store(this.u32, COUNT, count + 1);
+  }
+}
