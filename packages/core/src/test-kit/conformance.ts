@@ -93,6 +93,21 @@ export class HeapModel {
 }
 
 /** Expects `action` to throw an `AllocError` of `kind`. */
+/**
+ * The `AllocError` that `action` throws.
+ * @throws Error when it returns, or throws anything else (the test fails, naming what happened)
+ */
+export function errorOf(action: () => unknown): AllocError {
+  let result: unknown;
+  try {
+    result = action();
+  } catch (error) {
+    if (error instanceof AllocError) return error;
+    throw new Error(`expected an AllocError, got ${String(error)}`);
+  }
+  throw new Error(`expected an AllocError, but the call returned ${String(result)}`);
+}
+
 export function expectAllocError(action: () => unknown, kind: AllocErrorKind): AllocError {
   let caught: unknown;
   try {

@@ -13,6 +13,7 @@
 export { type BackendContextOptions, BackendFixture, makeBackendContext, recordPool } from './backend-context.js';
 export {
   describeConformance,
+  errorOf,
   expectAllocError,
   HeapModel,
   makeHeap,
