@@ -16,5 +16,5 @@ export default defineConfig({
   splitting: true,
   external: ['vitest', 'fast-check', 'tsx'],
   // The bootstrap that lets a worker start on a TypeScript entry ships beside the chunks.
-  onSuccess: 'cp src/worker-bootstrap.mjs dist/',
+  onSuccess: 'cp src/platform/worker-bootstrap.mjs dist/',
 });

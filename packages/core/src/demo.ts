@@ -8,8 +8,8 @@
 
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
-import { GlobalAllocator } from './global-allocator.js';
-import { MiB } from './layout.js';
+import { GlobalAllocator } from './facade/global-allocator.js';
+import { MiB } from './sizes.js';
 
 const WORKERS = 2;
 const BLOCKS_PER_WORKER = 20_000;

@@ -22,7 +22,7 @@ export {
   MiB,
   MIN_ALIGN,
   PAGE_SIZE,
-} from './layout.js';
+} from './sizes.js';
 export type {
   BackendStats,
   BaseAllocator,
@@ -34,15 +34,15 @@ export type {
 } from './interfaces.js';
 /** The descriptor a user passes to `create`; the rest of the backend contract is `@heaplab/core/backend`. */
 export type { BackendConcurrency, BackendDescriptor, BackendOptionSpec } from './backend/contract.js';
-export { layoutOfBlock } from './locked-backend.js';
-export { type RecoveryFigures, type RecoveryReport } from './recovery.js';
+export { layoutOfBlock } from './facade/locked-backend.js';
+export { type RecoveryFigures, type RecoveryReport } from './memory/recovery.js';
 export {
   BACKEND_STATE_MAX_BYTES,
   CONTROL_BYTES,
   LockIndex,
   POISON_BYTE,
   MAX_THREADS_LIMIT,
-} from './heap-layout.js';
+} from './memory/heap-layout.js';
 export {
   DEFAULT_HEAP_BYTES,
   DEFAULT_LOCK_TIMEOUT_MS,
@@ -52,15 +52,15 @@ export {
   type Pool,
   SharedHeap,
   viewsOf,
-} from './shared-heap.js';
-export { type LockStep, SharedMutex } from './mutex.js';
-export { spawnWorker } from './worker-spawn.js';
-export { Qsbr, sequenceReached } from './qsbr.js';
-export { CHUNK_BYTES, DEFAULT_HELD_LIMIT_BYTES, type DelayedFreeStats } from './delayed-free.js';
-export { ThreadRegistry } from './thread-registry.js';
+} from './memory/shared-heap.js';
+export { type LockStep, SharedMutex } from './memory/mutex.js';
+export { spawnWorker } from './platform/worker-spawn.js';
+export { Qsbr, sequenceReached } from './qsbr/qsbr.js';
+export { CHUNK_BYTES, DEFAULT_HELD_LIMIT_BYTES, type DelayedFreeStats } from './qsbr/delayed-free.js';
+export { ThreadRegistry } from './memory/thread-registry.js';
 export { Random } from './random.js';
-export { BitmapPageAllocator } from './bitmap-page-allocator.js';
-export { BASIC_STRATEGIES, BasicAllocator, type BasicOptions, basicBackend } from './basic-allocator.js';
+export { BitmapPageAllocator } from './pages/bitmap-page-allocator.js';
+export { BASIC_STRATEGIES, BasicAllocator, type BasicOptions, basicBackend } from './basic/index.js';
 export {
   type BackendSpec,
   findBackend,
@@ -70,7 +70,7 @@ export {
   registerBackend,
   registeredBackends,
   trustBackendModule,
-} from './backend-registry.js';
+} from './facade/backend-registry.js';
 export {
   type AttachOptions,
   CALL_PUBLISH_INTERVAL,
@@ -78,4 +78,4 @@ export {
   type HeapConfig,
   type HeapStats,
   type ReapReport,
-} from './global-allocator.js';
+} from './facade/global-allocator.js';

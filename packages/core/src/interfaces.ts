@@ -6,7 +6,7 @@
  * Addresses are byte offsets into the heap's `SharedArrayBuffer`; 0 is never a block.
  */
 
-import type { Layout } from './layout.js';
+import type { Layout } from './sizes.js';
 
 /** The part every allocator shares: it is given memory to manage. */
 export interface BaseAllocator {

@@ -6,12 +6,12 @@ import {
   BM_MANAGED,
   BM_USED_PAGES,
   BitmapPageAllocator,
-} from '../src/bitmap-page-allocator.js';
+} from '../src/pages/bitmap-page-allocator.js';
 import { AllocError, type AllocErrorKind } from '../src/errors.js';
-import { BACKEND_STATE, CONTROL_BYTES } from '../src/heap-layout.js';
+import { BACKEND_STATE, CONTROL_BYTES } from '../src/memory/heap-layout.js';
 import type { HeapMemory } from '../src/interfaces.js';
-import { alignUp, GiB, MAX_ALIGN, MiB, PAGE_SIZE } from '../src/layout.js';
-import { viewsOf } from '../src/shared-heap.js';
+import { alignUp, GiB, MAX_ALIGN, MiB, PAGE_SIZE } from '../src/sizes.js';
+import { viewsOf } from '../src/memory/shared-heap.js';
 
 /** The arena starts after the 4 MiB control region; the state sits in the backend area. */
 const ARENA = CONTROL_BYTES;

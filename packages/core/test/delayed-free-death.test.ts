@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '../src/index.js';
-import { QR_QUEUE_HEAD, QSBR_DOMAIN, QSBR_ORPHAN_HEAD, QSBR_RECORD_BYTES, QSBR_RECORDS } from '../src/heap-layout.js';
+import { QR_QUEUE_HEAD, QSBR_DOMAIN, QSBR_ORPHAN_HEAD, QSBR_RECORD_BYTES, QSBR_RECORDS } from '../src/memory/heap-layout.js';
 
 describe('handing a queue of delayed frees over', () => {
   it('after a death between linking the queue to the orphans and clearing the record, links it once', () => {

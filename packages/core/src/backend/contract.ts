@@ -7,8 +7,8 @@
  */
 
 import type { BackendStats, CheckReport, HeapMemory } from '../interfaces.js';
-import type { SharedMutex } from '../mutex.js';
-import type { Qsbr } from '../qsbr.js';
+import type { SharedMutex } from '../memory/mutex.js';
+import type { Qsbr } from '../qsbr/qsbr.js';
 import type { StateCounters } from './counters.js';
 import type { PoolView } from './pools.js';
 

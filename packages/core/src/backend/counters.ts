@@ -7,7 +7,7 @@
  * backend that keeps its figures elsewhere (mimalloc samples them) need not use them.
  */
 
-import { BACKEND_COUNTERS, BackendCounter } from '../heap-layout.js';
+import { BACKEND_COUNTERS, BackendCounter } from '../memory/heap-layout.js';
 import type { HeapMemory } from '../interfaces.js';
 
 const TOTAL = (BACKEND_COUNTERS >> 2) + BackendCounter.total;
@@ -146,10 +146,11 @@ export class StateCounters {
   }
 
   /**
-   * The check every backend's `check()` makes against its own walk: the counters equal what
-   * the walk found and the peak is not below the used bytes. Returns the first mismatch.
+   * The check every backend's `check()` makes against its own walk: each counter the walk
+   * recounted equals what it found, and the peak is not below the used bytes. Returns the
+   * first mismatch, or null.
    */
-  mismatch(walked: Omit<CounterValues, 'peakUsedBytes'>): string | null {
+  mismatch(walked: Partial<Omit<CounterValues, 'peakUsedBytes'>>): string | null {
     const kept = this.values();
     for (const key of Object.keys(walked) as (keyof typeof walked)[]) {
       if (kept[key] !== walked[key]) return `${key} is ${kept[key]} but the walk found ${walked[key]}`;

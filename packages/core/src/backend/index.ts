@@ -29,10 +29,10 @@ export { HeapChecker } from './check.js';
 export { highestBit, log2, lowestBit, popcount } from './bits.js';
 export { describeOptionValues, normalizeOptionsBySpec, type OptionValue } from './options.js';
 export { AllocError, hex } from '../errors.js';
-export { alignDown, alignUp, isPowerOfTwo, MAX_ALIGN, MIN_ALIGN, PAGE_SIZE } from '../layout.js';
-export { SharedMutex } from '../mutex.js';
-export { Qsbr, sequenceReached } from '../qsbr.js';
-export { BitmapPageAllocator } from '../bitmap-page-allocator.js';
+export { alignDown, alignUp, isPowerOfTwo, MAX_ALIGN, MIN_ALIGN, PAGE_SIZE } from '../sizes.js';
+export { SharedMutex } from '../memory/mutex.js';
+export { Qsbr, sequenceReached } from '../qsbr/qsbr.js';
+export { BitmapPageAllocator } from '../pages/bitmap-page-allocator.js';
 
 /**
  * A descriptor whose `normalizeOptions` is made from its option specs, so a backend declares

@@ -6,14 +6,15 @@
  *
  * Core checks a new range (inside the arena, no overlap, table not full) before the backend
  * sees it, and records it after the backend's `init`/`addMemory` returns, under the pools
- * lock. So while a backend formats a new pool, the view does not list it yet; and a thread
- * that dies between the two leaves a formatted range that no pool lists: a repair that walks
- * the listed pools drops it, losing that range and nothing else.
+ * lock and, for a locked backend, still under the heap lock: no other thread can be handed a
+ * block of the new pool before the table lists it. While a backend formats a new pool the
+ * view does not list it yet; and a thread that dies between the two leaves a formatted range
+ * that no pool lists: a repair that walks the listed pools drops it, losing that range only.
  */
 
 import { AllocError, hex } from '../errors.js';
-import { MAX_POOLS, POOL_ENTRY_BYTES, POOL_SIZE, POOL_START, POOL_TABLE, SB_POOL_COUNT } from '../heap-layout.js';
-import { checkArenaRange } from '../layout.js';
+import { MAX_POOLS, POOL_ENTRY_BYTES, POOL_SIZE, POOL_START, POOL_TABLE, SB_POOL_COUNT } from '../memory/heap-layout.js';
+import { checkArenaRange } from '../sizes.js';
 import type { HeapMemory } from '../interfaces.js';
 
 const COUNT = SB_POOL_COUNT >> 2;
@@ -28,8 +29,20 @@ export class PoolView {
     this.u32 = memory.u32;
   }
 
-  /** Pools recorded so far. An entry is complete before the count covers it. */
+  /**
+   * Pools recorded so far, read plainly: for a locked backend, which reads it under the heap
+   * lock (core records a locked backend's pools under that lock too, so the read is ordered).
+   */
   count(): number {
+    return this.u32[COUNT]!;
+  }
+
+  /**
+   * Pools recorded so far, read with an atomic load: for a thread-safe backend, which reads
+   * without the lock core records under. Every entry below it is complete (the entry is
+   * written before the count that publishes it).
+   */
+  publishedCount(): number {
     return Atomics.load(this.u32, COUNT);
   }
 
@@ -103,7 +116,7 @@ export class PoolTable extends PoolView {
 
   /** Records a checked pool: the entry first, then the count that publishes it. */
   record(start: number, size: number): void {
-    const count = this.count();
+    const count = this.publishedCount();
     const entry = (POOL_TABLE + count * POOL_ENTRY_BYTES) >> 2;
     this.u32[entry + (POOL_START >> 2)] = start;
     this.u32[entry + (POOL_SIZE >> 2)] = size;

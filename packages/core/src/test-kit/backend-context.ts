@@ -13,15 +13,15 @@ import {
   SLOT_GENERATION_SHIFT,
   SLOT_STATE,
   SlotState,
-} from '../heap-layout.js';
+} from '../memory/heap-layout.js';
 import type { HeapMemory } from '../interfaces.js';
 import type { Backend, BackendContext, BackendDescriptor } from '../backend/contract.js';
 import { StateCounters } from '../backend/counters.js';
 import { PoolTable, PoolView } from '../backend/pools.js';
-import { SharedMutex } from '../mutex.js';
-import { formatQsbr, Qsbr } from '../qsbr.js';
-import { RecoveryRecord } from '../recovery.js';
-import { slotOffset, ThreadRegistry } from '../thread-registry.js';
+import { SharedMutex } from '../memory/mutex.js';
+import { formatQsbr, Qsbr } from '../qsbr/qsbr.js';
+import { RecoveryRecord } from '../memory/recovery.js';
+import { slotOffset, ThreadRegistry } from '../memory/thread-registry.js';
 
 /** What `makeBackendContext` can be told; every field has a default. */
 export interface BackendContextOptions {

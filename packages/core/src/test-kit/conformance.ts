@@ -8,9 +8,9 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { AllocError, type AllocErrorKind } from '../errors.js';
-import { GlobalAllocator } from '../global-allocator.js';
+import { GlobalAllocator } from '../facade/global-allocator.js';
 import type { BackendDescriptor } from '../backend/contract.js';
-import { MiB, PAGE_SIZE } from '../layout.js';
+import { MiB, PAGE_SIZE } from '../sizes.js';
 import { fillPattern, findPatternMismatch, Random } from './patterns.js';
 
 /** Which backend a suite runs, and how. */
@@ -18,7 +18,7 @@ export interface SuiteTarget {
   /** Shown in the test names, e.g. `basic (best-fit)`. */
   label: string;
   /** A registered name or spec, or the descriptor itself. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: descriptors of every options type
   backend: string | BackendDescriptor<any>;
   options?: Record<string, unknown>;
   /** Arena size for the ordinary scenarios (default 32 MiB). */

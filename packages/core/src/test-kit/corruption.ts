@@ -18,7 +18,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { MiB } from '../layout.js';
+import { MiB } from '../sizes.js';
 import { makeHeap, type SuiteTarget } from './conformance.js';
 import type { CorruptionOutcome, CorruptionTrialTask } from './kit-worker.js';
 import { WorkerPool } from './worker-pool.js';

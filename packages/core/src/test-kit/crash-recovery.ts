@@ -19,11 +19,13 @@
 import { describe, expect, it } from 'vitest';
 
 import { AllocError } from '../errors.js';
-import { GlobalAllocator, type ReapReport } from '../global-allocator.js';
+import { GlobalAllocator, type ReapReport } from '../facade/global-allocator.js';
 import type { HeapMemory } from '../interfaces.js';
 import type { Backend, BackendDescriptor } from '../backend/contract.js';
-import { MiB, MIN_ALIGN } from '../layout.js';
-import { makeBackendContext } from './backend-context.js';
+import { MiB, MIN_ALIGN } from '../sizes.js';
+import { StateCounters } from '../backend/counters.js';
+import { PoolView } from '../backend/pools.js';
+import { makeBackendContext, recordPool } from './backend-context.js';
 import { dyingMemory, type StoreBudget, ThreadDeath } from './dying-memory.js';
 import type { DieInBackendTask, KitReply } from './kit-worker.js';
 import { Random, type Signature, signBlock, verifyBlock } from './patterns.js';
@@ -32,7 +34,7 @@ import { spawnKitWorker } from './worker-pool.js';
 /** Which backend the suite runs. */
 export interface CrashRecoveryTarget {
   label: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: descriptors of every options type
   backend: BackendDescriptor<any>;
   options?: Record<string, unknown>;
   /** Arena bytes (default 4 MiB): every death restores the whole buffer, so keep it small. */
@@ -102,7 +104,16 @@ export function describeCrashRecovery(target: CrashRecoveryTarget): void {
 
   /** An instance for `threadId` over `memory`, writing through `views` (dying ones, say). */
   const instance = (memory: HeapMemory, threadId: number, views: HeapMemory = memory): Backend =>
-    descriptor.create({ ...makeBackendContext({ memory, threadId, arenaBytes, stateBytes: descriptor.stateBytes }), memory: views }, options);
+    descriptor.create(
+      {
+        ...makeBackendContext({ memory, threadId, arenaBytes, stateBytes: descriptor.stateBytes }),
+        memory: views,
+        // The counters' and the pool view's stores go through the dying views too.
+        counters: new StateCounters(views),
+        pools: new PoolView(views),
+      },
+      options,
+    );
 
   /** A heap with 24 blocks allocated in order, every third freed, all others signed. */
   const prepare = (): Prepared => {
@@ -110,6 +121,7 @@ export function describeCrashRecovery(target: CrashRecoveryTarget): void {
     makeBackendContext({ memory: context.memory, threadId: DYING_THREAD, arenaBytes });
     const backend = descriptor.create(context, options);
     backend.init(context.arenaStart, context.arenaEnd - context.arenaStart);
+    recordPool(context.memory, context.arenaStart, context.arenaEnd - context.arenaStart);
     const random = new Random(7);
     const all: Held[] = [];
     for (let i = 0; i < 24; i++) {

@@ -8,11 +8,11 @@
 import { parentPort } from 'node:worker_threads';
 
 import { AllocError } from '../errors.js';
-import { GlobalAllocator } from '../global-allocator.js';
-import { LockIndex } from '../heap-layout.js';
-import { MIN_ALIGN } from '../layout.js';
-import type { LockStep } from '../mutex.js';
-import { SharedHeap } from '../shared-heap.js';
+import { GlobalAllocator } from '../facade/global-allocator.js';
+import { LockIndex } from '../memory/heap-layout.js';
+import { MIN_ALIGN } from '../sizes.js';
+import type { LockStep } from '../memory/mutex.js';
+import { SharedHeap } from '../memory/shared-heap.js';
 import { makeBackendContext } from './backend-context.js';
 import { dyingMemory } from './dying-memory.js';
 import { Random, SIGNATURE_BYTES, signBlock, verifyBlock, type Signature } from './patterns.js';

@@ -8,7 +8,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { MiB } from '../layout.js';
+import { MiB } from '../sizes.js';
 import { makeHeap, type SuiteTarget } from './conformance.js';
 import type { ChurnResult } from './kit-worker.js';
 import { verifyBlock } from './patterns.js';

@@ -5,7 +5,7 @@
 
 import type { Worker } from 'node:worker_threads';
 
-import { spawnWorker } from '../worker-spawn.js';
+import { spawnWorker } from '../platform/worker-spawn.js';
 
 import type { KitReply, KitTask } from './kit-worker.js';
 

@@ -10,8 +10,8 @@
  * it causes (run at the writer's next allocation).
  */
 
-import { GlobalAllocator } from '../global-allocator.js';
-import { KiB, MiB } from '../layout.js';
+import { GlobalAllocator } from '../facade/global-allocator.js';
+import { KiB, MiB } from '../sizes.js';
 
 const STEPS = 400_000;
 

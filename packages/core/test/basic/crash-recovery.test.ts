@@ -1,5 +1,5 @@
-import { basicBackend } from '../src/basic-allocator.js';
-import { describeCrashRecovery } from '../src/test-kit/index.js';
+import { basicBackend } from '../../src/basic/index.js';
+import { describeCrashRecovery } from '../../src/test-kit/index.js';
 
 for (const strategy of ['first-fit', 'best-fit', 'worst-fit']) {
   describeCrashRecovery({ label: `basic (${strategy})`, backend: basicBackend, options: { strategy } });

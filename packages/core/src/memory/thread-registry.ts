@@ -12,7 +12,7 @@
  * release the slots of a worker that exited without detaching.
  */
 
-import { AllocError } from './errors.js';
+import { AllocError } from '../errors.js';
 import {
   REGISTRY,
   SLOT_BYTES,
@@ -23,8 +23,8 @@ import {
   SLOT_STATE_MASK,
   SlotState,
 } from './heap-layout.js';
-import type { HeapMemory } from './interfaces.js';
-import type { ThreadSlots } from './backend/contract.js';
+import type { HeapMemory } from '../interfaces.js';
+import type { ThreadSlots } from '../backend/contract.js';
 
 /** Byte offset of thread `threadId`'s slot. */
 export function slotOffset(threadId: number): number {

@@ -27,8 +27,8 @@ import {
   QSBR_RECORD_BYTES,
   QSBR_RECORDS,
   QSBR_WRITE_SEQUENCE,
-} from './heap-layout.js';
-import type { HeapMemory } from './interfaces.js';
+} from '../memory/heap-layout.js';
+import type { HeapMemory } from '../interfaces.js';
 
 /** The record value of a thread that holds nothing back. */
 const OFFLINE = 0;

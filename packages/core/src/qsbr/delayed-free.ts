@@ -36,7 +36,7 @@
  *   points.
  */
 
-import { AllocError, hex } from './errors.js';
+import { AllocError, hex } from '../errors.js';
 import {
   CONTROL_BYTES,
   DELAYED_FILTER,
@@ -55,10 +55,10 @@ import {
   QSBR_ORPHAN_HELD,
   QSBR_RECORD_BYTES,
   QSBR_RECORDS,
-} from './heap-layout.js';
-import type { HeapMemory } from './interfaces.js';
-import type { Backend } from './backend/contract.js';
-import type { SharedMutex } from './mutex.js';
+} from '../memory/heap-layout.js';
+import type { HeapMemory } from '../interfaces.js';
+import type { Backend } from '../backend/contract.js';
+import type { SharedMutex } from '../memory/mutex.js';
 import { type Qsbr, sequenceReached } from './qsbr.js';
 
 /** Bytes of one chunk of pending frees. */

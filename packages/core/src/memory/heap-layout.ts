@@ -28,7 +28,7 @@
  * unsigned words.
  */
 
-import { HEAP_ALIGN } from './layout.js';
+import { HEAP_ALIGN } from '../sizes.js';
 
 /** Bytes before the arena: the control region. Equal to `HEAP_ALIGN` so the arena is aligned. */
 export const CONTROL_BYTES = HEAP_ALIGN;

@@ -41,9 +41,9 @@
  * 5. The header's page size and window equal what each allocator object was built with.
  */
 
-import { AllocError, hex } from './errors.js';
-import type { HeapMemory, PageAllocator } from './interfaces.js';
-import { alignDown, alignUp, isPowerOfTwo, MAX_ALIGN, PAGE_SIZE } from './layout.js';
+import { AllocError, hex } from '../errors.js';
+import type { HeapMemory, PageAllocator } from '../interfaces.js';
+import { alignDown, alignUp, isPowerOfTwo, MAX_ALIGN, PAGE_SIZE } from '../sizes.js';
 
 /** 'BMPA' as a little-endian word: the state was formatted by `init`. */
 export const BM_MAGIC_VALUE = 0x41504d42;

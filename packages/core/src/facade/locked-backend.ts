@@ -4,10 +4,10 @@
  * written as if single-threaded.
  */
 
-import type { BackendStats, CheckReport } from './interfaces.js';
-import type { Backend, BlockLayout } from './backend/contract.js';
-import { MAX_ALIGN } from './layout.js';
-import type { SharedMutex } from './mutex.js';
+import type { BackendStats, CheckReport } from '../interfaces.js';
+import type { Backend, BlockLayout } from '../backend/contract.js';
+import { MAX_ALIGN } from '../sizes.js';
+import type { SharedMutex } from '../memory/mutex.js';
 
 /**
  * The layouts `dealloc` accepts for the live block at `address`: the backend's own answer,

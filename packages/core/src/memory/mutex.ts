@@ -24,7 +24,7 @@
  * poison (`clearPoison`).
  */
 
-import { AllocError } from './errors.js';
+import { AllocError } from '../errors.js';
 import { LOCK_CONTENDED, LOCK_HOLDER_SHIFT, LOCK_POISONED, LOCK_STATE, LOCK_WAITERS } from './heap-layout.js';
 
 const FREE = 0;

@@ -8,14 +8,16 @@
  * allocator state.
  */
 
-import { AllocError } from './errors.js';
-import type { BackendDescriptor } from './backend/contract.js';
-import { BACKEND_NAME_PATTERN } from './shared-heap.js';
+import type { BackendDescriptor } from '../backend/contract.js';
+import { basicBackend } from '../basic/index.js';
+import { AllocError } from '../errors.js';
+import { BACKEND_NAME_PATTERN } from '../memory/shared-heap.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyDescriptor = BackendDescriptor<any>;
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds descriptors of every options type
+type AnyDescriptor = BackendDescriptor<any, any>;
 
-const registry = new Map<string, AnyDescriptor>();
+/** Known backends by name. Core's own basic backend is known from the start (no import side effect). */
+const registry = new Map<string, AnyDescriptor>([[basicBackend.name, basicBackend]]);
 
 /** The packages of the heaplab backends that are not part of core, for error hints. */
 const BACKEND_PACKAGES: Record<string, string> = {

@@ -5,8 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { basicBackend, GlobalAllocator, hex, MiB } from '../src/index.js';
-import { expectAllocError } from '../src/test-kit/index.js';
+import { basicBackend, GlobalAllocator, hex, MiB } from '../../src/index.js';
+import { expectAllocError } from '../../src/test-kit/index.js';
 
 /** A heap with blocks a, b, c side by side and b freed, so b is a free block between live ones. */
 function heapWithHole(checked: boolean) {

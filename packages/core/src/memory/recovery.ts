@@ -24,7 +24,7 @@
  * says it (and `stats().recovery` shows it); `GlobalAllocator.recover()` tries again.
  */
 
-import { AllocError } from './errors.js';
+import { AllocError } from '../errors.js';
 import {
   RECOVERY,
   RECOVERY_FAILED,
@@ -36,7 +36,7 @@ import {
   RECOVERY_MESSAGE_LENGTH,
   RECOVERY_SUCCEEDED,
 } from './heap-layout.js';
-import type { HeapMemory } from './interfaces.js';
+import type { HeapMemory } from '../interfaces.js';
 import type { SharedMutex } from './mutex.js';
 
 /** The recovery figures every thread can read (`stats().recovery`). */

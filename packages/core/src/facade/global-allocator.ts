@@ -9,7 +9,7 @@
 
 import { threadId as nodeThreadId, type Worker } from 'node:worker_threads';
 
-import { basicBackend } from './basic-allocator.js';
+import { basicBackend } from '../basic/index.js';
 import {
   findBackend,
   isBackendDescriptor,
@@ -17,7 +17,7 @@ import {
   parseBackendSpec,
   registerBackend,
 } from './backend-registry.js';
-import { AllocError, describeValue, hex } from './errors.js';
+import { AllocError, describeValue, hex } from '../errors.js';
 import {
   alreadyWaiting,
   DEFAULT_HELD_LIMIT_BYTES,
@@ -25,28 +25,27 @@ import {
   type DelayedFreeStats,
   DelayedFrees,
   formatDelayedFrees,
-} from './delayed-free.js';
-import { Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LOCK_NAMES, LockIndex, POISON_BYTE } from './heap-layout.js';
-import type { BackendStats, ByteAllocator, CAllocator, CheckReport, HeapMemory } from './interfaces.js';
-import type { Backend, BackendDescriptor } from './backend/contract.js';
-import { StateCounters } from './backend/counters.js';
-import { PoolView } from './backend/pools.js';
-import { checkAlign, checkSize, type Layout, MIN_ALIGN, PAGE_SIZE } from './layout.js';
+} from '../qsbr/delayed-free.js';
+import { Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LOCK_NAMES, LockIndex, POISON_BYTE } from '../memory/heap-layout.js';
+import type { BackendStats, ByteAllocator, CAllocator, CheckReport, HeapMemory } from '../interfaces.js';
+import type { Backend, BackendDescriptor } from '../backend/contract.js';
+import { StateCounters } from '../backend/counters.js';
+import { PoolView } from '../backend/pools.js';
+import { checkAlign, checkSize, type Layout, MIN_ALIGN, PAGE_SIZE } from '../sizes.js';
 import { layoutOfBlock, LockedBackend } from './locked-backend.js';
-import { formatQsbr, Qsbr } from './qsbr.js';
-import type { SharedMutex } from './mutex.js';
-import { emptyReport, type RecoveryFigures, RecoveryRecord, type RecoveryReport } from './recovery.js';
+import { formatQsbr, Qsbr } from '../qsbr/qsbr.js';
+import type { SharedMutex } from '../memory/mutex.js';
+import { emptyReport, type RecoveryFigures, RecoveryRecord, type RecoveryReport } from '../memory/recovery.js';
 import {
   DEFAULT_HEAP_BYTES,
   DEFAULT_LOCK_TIMEOUT_MS,
   DEFAULT_MAX_THREADS,
   SharedHeap,
-} from './shared-heap.js';
-import { counterIndex, ThreadRegistry } from './thread-registry.js';
+} from '../memory/shared-heap.js';
+import { counterIndex, ThreadRegistry } from '../memory/thread-registry.js';
 
-registerBackend(basicBackend);
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: descriptors of every options type
 type AnyDescriptor = BackendDescriptor<any>;
 
 /** How to make a new heap. Every field has a default. */
@@ -328,8 +327,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     heap.checkNewPool(heap.arenaStart, initBytes);
     const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
     const handle = new GlobalAllocator(heap, descriptor, registry.claim(nodeThreadId));
-    handle.backend.init(heap.arenaStart, initBytes);
-    heap.recordPool(heap.arenaStart, initBytes);
+    handle.formatPool(heap.arenaStart, initBytes, (backend) => backend.init(heap.arenaStart, initBytes));
     heap.publish();
     return handle;
   }
@@ -619,8 +617,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     this.poolsMutex.lock();
     try {
       this.heap.checkNewPool(start, size);
-      this.backend.addMemory(start, size);
-      this.heap.recordPool(start, size);
+      this.formatPool(start, size, (backend) => backend.addMemory(start, size));
     } finally {
       this.poolsMutex.unlock();
     }
@@ -826,6 +823,23 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   }
 
   // --- helpers ---------------------------------------------------------------------------
+
+  /**
+   * Has the backend format a new pool, then records it in core's pool table; for a locked
+   * backend both under the heap lock, so no thread can be handed a block of the pool before
+   * the table (which backends validate addresses against) lists it. Called with the pools
+   * lock held (or by `create`, before anyone else can see the heap).
+   */
+  private formatPool(start: number, size: number, format: (backend: Backend) => void): void {
+    const locked = this.descriptor.concurrency === 'locked';
+    if (locked) this.heapMutex.lock();
+    try {
+      format(this.instance);
+      this.heap.recordPool(start, size);
+    } finally {
+      if (locked) this.heapMutex.unlock();
+    }
+  }
 
   /** Repairs each poisoned lock, innermost first, adding to `report`. */
   private recoverInto(report: RecoveryReport): void {

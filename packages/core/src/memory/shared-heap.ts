@@ -5,7 +5,7 @@
  * the pool table. It knows nothing of any backend's algorithm.
  */
 
-import { AllocError, hex } from './errors.js';
+import { AllocError, hex } from '../errors.js';
 import {
   BACKEND_MODULE,
   BACKEND_MODULE_BYTES,
@@ -39,9 +39,9 @@ import {
   SB_MAX_THREADS,
   SB_POOL_COUNT,
 } from './heap-layout.js';
-import type { HeapMemory } from './interfaces.js';
-import { checkArenaRange, HEAP_ALIGN, MiB } from './layout.js';
-import { PoolTable } from './backend/pools.js';
+import type { HeapMemory } from '../interfaces.js';
+import { checkArenaRange, HEAP_ALIGN, MiB } from '../sizes.js';
+import { PoolTable } from '../backend/pools.js';
 import { SharedMutex, type ThreadDescriber } from './mutex.js';
 
 /** Default arena size: 512 MiB (committed lazily, so untouched memory costs nothing). */
