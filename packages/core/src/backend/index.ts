@@ -33,6 +33,8 @@ export { alignDown, alignUp, isPowerOfTwo, MAX_ALIGN, MIN_ALIGN, PAGE_SIZE } fro
 export { SharedMutex } from '../memory/mutex.js';
 export { Qsbr, sequenceReached } from '../qsbr/qsbr.js';
 export { BitmapPageAllocator } from '../pages/bitmap-page-allocator.js';
+/** How many ranges the pool table holds (`init` plus every `addMemory`). */
+export { MAX_POOLS } from '../memory/heap-layout.js';
 
 /**
  * A descriptor whose `normalizeOptions` is made from its option specs, so a backend declares

@@ -797,7 +797,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * package (mimalloc's `collect`, say), after checking that this heap runs that backend.
    * @throws AllocError `InvalidParam` when the heap runs another backend
    */
-  backendOf<Instance extends Backend>(descriptor: BackendDescriptor<never, Instance>): Instance {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any options type: only name and module are compared
+  backendOf<Instance extends Backend>(descriptor: BackendDescriptor<any, Instance>): Instance {
     this.assertAttached();
     if (descriptor.name !== this.descriptor.name || descriptor.moduleUrl !== this.descriptor.moduleUrl) {
       throw new AllocError(

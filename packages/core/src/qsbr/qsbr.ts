@@ -111,6 +111,14 @@ export class Qsbr {
     return (Atomics.load(this.i32, this.writeIndex) + INCREMENT) | 0;
   }
 
+  /**
+   * The sequence thread `threadId` last published at a quiescent point, or 0 when it is
+   * offline: for figures that name the thread holding a goal back.
+   */
+  sequenceOf(threadId: number): number {
+    return Atomics.load(this.i32, recordIndex(threadId));
+  }
+
   /** The current write sequence. */
   writeSequence(): number {
     return Atomics.load(this.i32, this.writeIndex);

@@ -149,12 +149,14 @@ export class BackendFixture<Options, Instance extends Backend> {
   }
 
   /** Another thread's instance over the same state. */
-  instance(threadId: number): Instance {
+  instance(threadId: number, contextOptions: BackendContextOptions = {}): Instance {
     const context = makeBackendContext({
       memory: this.memory,
       threadId,
       stateBytes: this.descriptor.stateBytes,
       lockNames: this.descriptor.locks ?? [],
+      checked: this.context.checked,
+      ...contextOptions,
     });
     return this.descriptor.create(context, this.options);
   }
