@@ -27,7 +27,7 @@
 
 import type { Backend, BackendContext, BackendRepair, BlockLayout, RepairCause } from '../backend/contract.js';
 import type { StateCounters } from '../backend/counters.js';
-import { heapCorrupted, notAllocated } from '../backend/errors.js';
+import { notAllocated } from '../backend/errors.js';
 import type { PoolView } from '../backend/pools.js';
 import { AllocError, hex } from '../errors.js';
 import type { BackendStats, CheckReport } from '../interfaces.js';
@@ -35,6 +35,8 @@ import { checkArenaRange } from '../sizes.js';
 import { checkBasicHeap } from './check.js';
 import {
   B_NEXT,
+  type BasicHeapView,
+  corrupt,
   B_PREV,
   B_TAG,
   BASIC_MAGIC,
@@ -64,17 +66,12 @@ const FIRST_FIT = 0;
 const BEST_FIT = 1;
 const WORST_FIT = 2;
 
-/** A broken structure of the basic heap. */
-export function corrupt(message: string): AllocError {
-  return heapCorrupted('basic heap', message);
-}
-
 /**
  * One thread's handle on a basic heap: a coalescing, address-ordered free list with
  * boundary tags. Create it through `basicBackend.create`; every instance over the same buffer
  * and `stateOffset` sees and edits the same heap. Not thread-safe: call it under the heap lock.
  */
-export class BasicAllocator implements Backend {
+export class BasicAllocator implements Backend, BasicHeapView {
   // Read by check.ts and recover.ts, which see the same state.
   readonly u32: Uint32Array;
   readonly cookie: number;

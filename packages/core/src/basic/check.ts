@@ -6,12 +6,26 @@
 
 import { hex } from '../errors.js';
 import type { CheckReport } from '../interfaces.js';
-import type { BasicAllocator } from './basic.js';
-import { corrupt } from './basic.js';
-import { B_NEXT, B_PREV, B_TAG, BASIC_MAGIC, FLAGS, MIN_BLOCK, PREV_USED, poolBlocks, SENTINEL_BYTES, SLACK_MASK, HEADER_BYTES, tagMatches, USED } from './layout.js';
+import {
+  B_NEXT,
+  B_PREV,
+  B_TAG,
+  BASIC_MAGIC,
+  type BasicHeapView,
+  corrupt,
+  FLAGS,
+  HEADER_BYTES,
+  MIN_BLOCK,
+  poolBlocks,
+  PREV_USED,
+  SENTINEL_BYTES,
+  SLACK_MASK,
+  tagMatches,
+  USED,
+} from './layout.js';
 
 /** @throws AllocError `HeapCorrupted` naming the first violation and its address */
-export function checkBasicHeap(heap: BasicAllocator): CheckReport {
+export function checkBasicHeap(heap: BasicHeapView): CheckReport {
 const u32 = heap.u32;
   const fail = (message: string): never => {
     throw corrupt(message);

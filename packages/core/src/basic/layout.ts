@@ -33,6 +33,11 @@
  * `hdr - (hdr & FLAGS)` for the same reason.
  */
 
+import type { StateCounters } from '../backend/counters.js';
+import { heapCorrupted } from '../backend/errors.js';
+import type { PoolView } from '../backend/pools.js';
+import type { AllocError } from '../errors.js';
+
 // --- control state -------------------------------------------------------------------------
 
 export const BASIC_MAGIC = 0x31435342; // 'BSC1' little-endian
@@ -106,4 +111,29 @@ export function tagMatches(tag: number, block: number, size: number, cookie: num
 /** The alignment a live block's tag records. */
 export function tagAlign(tag: number): number {
   return 1 << (((tag >>> TAG_ALIGN_SHIFT) & TAG_ALIGN_MASK) + 3);
+}
+
+/** A broken structure of the basic heap. */
+export function corrupt(message: string): AllocError {
+  return heapCorrupted('basic heap', message);
+}
+
+/**
+ * What check.ts and recover.ts read of a basic heap: its views, where its state is, and the
+ * one write they share with the algorithm (formatting a free block). Declared here, beside
+ * the layout it reads, so they depend on the layout and not on basic.ts (which imports them).
+ */
+export interface BasicHeapView {
+  readonly u32: Uint32Array;
+  readonly cookie: number;
+  readonly arenaStart: number;
+  readonly arenaEnd: number;
+  readonly stateOffset: number;
+  /** Word indexes of the state's magic and free-list head. */
+  readonly sMagic: number;
+  readonly sHead: number;
+  readonly counters: StateCounters;
+  readonly pools: PoolView;
+  /** Formats `[b, b + size)` as a free block (header and footer), not linked. */
+  writeFree(b: number, size: number): void;
 }

@@ -8,16 +8,30 @@
 
 import type { BackendRepair } from '../backend/contract.js';
 import { hex } from '../errors.js';
-import type { BasicAllocator } from './basic.js';
-import { corrupt } from './basic.js';
-import { B_NEXT, B_PREV, B_TAG, BASIC_MAGIC, FLAGS, HEADER_BYTES, MIN_BLOCK, PREV_USED, poolBlocks, SENTINEL_BYTES, SLACK_MASK, tagMatches, USED } from './layout.js';
+import {
+  B_NEXT,
+  B_PREV,
+  B_TAG,
+  BASIC_MAGIC,
+  type BasicHeapView,
+  corrupt,
+  FLAGS,
+  HEADER_BYTES,
+  MIN_BLOCK,
+  poolBlocks,
+  PREV_USED,
+  SENTINEL_BYTES,
+  SLACK_MASK,
+  tagMatches,
+  USED,
+} from './layout.js';
 
 /**
  * Rebuilds everything but the block headers.
  * @throws AllocError `HeapCorrupted` when the control state or a pool's headers are broken
  *   (a size that does not tile the pool): then there is nothing sound to rebuild from
  */
-export function recoverBasicHeap(heap: BasicAllocator): BackendRepair {
+export function recoverBasicHeap(heap: BasicHeapView): BackendRepair {
 const u32 = heap.u32;
   if (u32[heap.sMagic] !== BASIC_MAGIC) throw corrupt('cannot recover: the control state is not formatted');
   const poolCount = heap.pools.count();
