@@ -14,6 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import { AllocError, type BackendDescriptor } from '@heaplab/core';
+import { describeOptionValues } from '@heaplab/core/backend';
 import { Argument, Command, Option } from 'commander';
 
 import { availableBackends, type BackendChoice, discoverBackends, resolveBackendContenders } from '../contenders/backends.js';
@@ -55,8 +56,7 @@ interface BenchOptions {
 function describeBackend(descriptor: BackendDescriptor): string {
   const lines = [`${descriptor.name}  (${descriptor.concurrency})  ${descriptor.summary}`];
   for (const option of descriptor.options) {
-    const values = option.values !== undefined ? ` {${option.values.join(' | ')}}` : '';
-    lines.push(`    ${option.name}${values}  default ${String(option.default)}: ${option.description}`);
+    lines.push(`    ${option.name} {${describeOptionValues(option)}}  default ${String(option.default)}: ${option.description}`);
   }
   if (descriptor.options.length === 0) lines.push('    (no options)');
   return lines.join('\n');
