@@ -26,7 +26,8 @@ import {
   DelayedFrees,
   formatDelayedFrees,
 } from '../qsbr/delayed-free.js';
-import { Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LOCK_NAMES, LockIndex, POISON_BYTE } from '../memory/heap-layout.js';
+import { Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LOCK_NAMES, LOCK_RANK, LockIndex, POISON_BYTE } from '../memory/heap-layout.js';
+import { LockOrder } from '../memory/lock-order.js';
 import type { BackendStats, ByteAllocator, CAllocator, CheckReport, HeapMemory } from '../interfaces.js';
 import type { Backend, BackendDescriptor } from '../backend/contract.js';
 import { StateCounters } from '../backend/counters.js';
@@ -126,8 +127,11 @@ function lockNames(descriptor: AnyDescriptor): string[] {
   return names;
 }
 
-/** The order in which recovery visits poisoned locks: a lock before those that nest outside it. */
-const RECOVERY_ORDER = [LockIndex.recovery, LockIndex.heap, LockIndex.backend0, LockIndex.backend1, LockIndex.pools, LockIndex.qsbrOrphans];
+/**
+ * The order in which recovery visits poisoned locks: a lock before those that nest outside
+ * it, so the reverse of `LOCK_RANK`'s (docs/lock-order.md).
+ */
+const RECOVERY_ORDER = [LockIndex.recovery, LockIndex.heap, LockIndex.backend1, LockIndex.backend0, LockIndex.pools, LockIndex.qsbrOrphans];
 
 /** Why `address` is no block address of an arena `[arenaStart, arenaEnd)`. */
 function badAddress(address: number, arenaStart: number, arenaEnd: number): AllocError {
@@ -251,6 +255,10 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     this.mutexes = Array.from({ length: LOCK_COUNT }, (_, index) =>
       heap.mutex(index, threadId, describe, explainPoison, names[index]),
     );
+    if ((heap.heapFlags & HeapFlag.checked) !== 0) {
+      const order = new LockOrder();
+      this.mutexes.forEach((mutex, index) => mutex.trackOrder(order, LOCK_RANK[index]!));
+    }
     this.heapMutex = this.mutexes[LockIndex.heap]!;
     this.poolsMutex = this.mutexes[LockIndex.pools]!;
     const record = new RecoveryRecord(heap.memory, this.mutexes[LockIndex.recovery]!);

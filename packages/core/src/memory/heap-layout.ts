@@ -116,6 +116,21 @@ export const LockIndex = {
 } as const;
 export const LOCK_NAMES = ['heap', 'pools', 'backend0', 'backend1', 'qsbr-orphans', 'recovery', 'lock6', 'lock7'];
 
+/**
+ * Where each lock sits in the one order locks nest in (docs/lock-order.md), outermost 0: a
+ * thread holding a lock takes only locks of a higher rank. Indexed by `LockIndex`.
+ *
+ * ```text
+ *  qsbr-orphans (0) -> pools (1) -> backend0 (2) -> backend1 (3) -> heap (4) -> recovery (5)
+ * ```
+ *
+ * A drain of the orphan list frees through the backend (orphans, then heap or backend0);
+ * `addMemory` records the pool and hands it to the backend (pools, then heap or backend0);
+ * a repair writes the recovery record holding the lock it repaired (then recovery). No
+ * backend takes both heap and its own locks, so their relative rank is only a convention.
+ */
+export const LOCK_RANK = [4, 1, 2, 3, 0, 5, 6, 7];
+
 // --- backend identity: strings at fixed places -----------------------------------------------
 
 /** Backend name, UTF-8, NUL padded. */

@@ -25,6 +25,7 @@
  */
 
 import { AllocError } from '../errors.js';
+import type { LockOrder } from './lock-order.js';
 import { LOCK_CONTENDED, LOCK_HOLDER_SHIFT, LOCK_POISONED, LOCK_STATE, LOCK_WAITERS } from './heap-layout.js';
 
 const FREE = 0;
@@ -56,6 +57,9 @@ export class SharedMutex {
   private readonly heldWord: number;
   /** Test hook: called between the steps of a contended acquisition. */
   stepHook: ((step: LockStep) => void) | null = null;
+  /** Checked mode: this thread's held locks, checked against `rank` at each acquisition. */
+  private order: LockOrder | null = null;
+  private rank = 0;
 
   /**
    * @param i32 an `Int32Array` over the whole heap buffer
@@ -87,6 +91,7 @@ export class SharedMutex {
    *   lock is poisoned
    */
   lock(): void {
+    if (this.order !== null) this.order.acquire(this.rank, this.name);
     if (Atomics.compareExchange(this.i32, this.stateIndex, FREE, this.heldWord) !== FREE) this.lockContended();
   }
 
@@ -95,13 +100,25 @@ export class SharedMutex {
    * @throws AllocError `LockTimeout` when the lock is poisoned
    */
   tryLock(): boolean {
+    if (this.order !== null) this.order.acquire(this.rank, this.name);
     if (Atomics.compareExchange(this.i32, this.stateIndex, FREE, this.heldWord) === FREE) return true;
     if (this.i32[this.poisonedIndex] !== 0) this.failPoisoned();
+    this.order?.release(this.rank);
     return false;
+  }
+
+  /**
+   * Checked mode: from now on this handle asserts the lock order (lock-order.ts) through
+   * `order`, shared by every lock handle of the same thread, with this lock at `rank`.
+   */
+  trackOrder(order: LockOrder, rank: number): void {
+    this.order = order;
+    this.rank = rank;
   }
 
   /** Releases the lock; wakes one waiter only if one may be parked. */
   unlock(): void {
+    if (this.order !== null) this.order.release(this.rank);
     if ((Atomics.exchange(this.i32, this.stateIndex, FREE) & LOCK_WAITERS) !== 0) {
       Atomics.notify(this.i32, this.stateIndex, 1);
     }
@@ -179,7 +196,10 @@ export class SharedMutex {
       const word = Atomics.load(this.i32, this.stateIndex);
       if (word >>> LOCK_HOLDER_SHIFT !== dead) return word >>> LOCK_HOLDER_SHIFT === this.threadId;
       const mine = this.heldWord | (word & LOCK_WAITERS);
-      if (Atomics.compareExchange(this.i32, this.stateIndex, word, mine) === word) return true;
+      if (Atomics.compareExchange(this.i32, this.stateIndex, word, mine) === word) {
+        this.order?.acquire(this.rank, this.name);
+        return true;
+      }
     }
   }
 
@@ -188,6 +208,7 @@ export class SharedMutex {
    * repair failed: the next recovery takes it over again.
    */
   returnTo(deadThreadId: number): void {
+    this.order?.release(this.rank);
     Atomics.store(this.i32, this.stateIndex, (deadThreadId << LOCK_HOLDER_SHIFT) | LOCK_WAITERS);
   }
 
@@ -197,6 +218,7 @@ export class SharedMutex {
   }
 
   private failTimeout(): never {
+    this.order?.release(this.rank);
     const holder = this.holder();
     throw new AllocError(
       'LockTimeout',
@@ -205,6 +227,7 @@ export class SharedMutex {
   }
 
   private failPoisoned(): never {
+    this.order?.release(this.rank);
     const dead = this.i32[this.poisonedIndex]!;
     const explained = this.explainPoison();
     throw new AllocError(

@@ -13,7 +13,9 @@ import {
   SLOT_GENERATION_SHIFT,
   SLOT_STATE,
   SlotState,
+  LOCK_RANK,
 } from '../memory/heap-layout.js';
+import { LockOrder } from '../memory/lock-order.js';
 import type { HeapMemory } from '../interfaces.js';
 import type { Backend, BackendContext, BackendDescriptor } from '../backend/contract.js';
 import { StateCounters } from '../backend/counters.js';
@@ -58,8 +60,13 @@ export function makeBackendContext(options: BackendContextOptions = {}): Backend
   };
   const threadId = options.threadId ?? 1;
   const lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
-  const lock = (index: number): SharedMutex =>
-    new SharedMutex(memory.i32, LOCK_TABLE + index * LOCK_RECORD_BYTES, LOCK_NAMES[index]!, threadId, lockTimeoutMs);
+  // In checked mode the context's locks assert the lock order, as a heap's do.
+  const order = options.checked === true ? new LockOrder() : null;
+  const lock = (index: number, name = LOCK_NAMES[index]!): SharedMutex => {
+    const mutex = new SharedMutex(memory.i32, LOCK_TABLE + index * LOCK_RECORD_BYTES, name, threadId, lockTimeoutMs);
+    if (order !== null) mutex.trackOrder(order, LOCK_RANK[index]!);
+    return mutex;
+  };
   const maxThreads = options.maxThreads ?? 64;
   const slotWord = (slotOffset(threadId) + SLOT_STATE) >> 2;
   if (Atomics.load(memory.i32, slotWord) === SlotState.free) {
@@ -69,7 +76,7 @@ export function makeBackendContext(options: BackendContextOptions = {}): Backend
   const locks: Record<string, SharedMutex> = {};
   (options.lockNames ?? []).forEach((name, at) => {
     const index = at === 0 ? LockIndex.backend0 : LockIndex.backend1;
-    locks[name] = new SharedMutex(memory.i32, LOCK_TABLE + index * LOCK_RECORD_BYTES, name, threadId, lockTimeoutMs);
+    locks[name] = lock(index, name);
   });
   if (options.memory === undefined) formatQsbr(memory);
   return {
