@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { Backend, BackendDescriptor } from '../src/backend/index.js';
-import { basicBackend, GlobalAllocator } from '../src/index.js';
+import { basicBackend, type BasicOptions, GlobalAllocator } from '../src/index.js';
 import { LOCK_NAMES, LOCK_RANK, LockIndex } from '../src/memory/heap-layout.js';
 import { LockOrder, LockOrderViolation } from '../src/memory/lock-order.js';
 import { makeBackendContext } from '../src/test-kit/index.js';
@@ -12,7 +12,7 @@ const MiB = 1024 * 1024;
  * basic, declared thread-safe with two locks of its own, whose `allocate` takes them in the
  * order its test asks for (`inverted`: inner before outer), as a backend with a nesting bug.
  */
-function nestingBackend(inverted: boolean): BackendDescriptor {
+function nestingBackend(inverted: boolean): BackendDescriptor<BasicOptions> {
   return {
     ...basicBackend,
     name: 'basic-nesting',
@@ -38,7 +38,7 @@ function nestingBackend(inverted: boolean): BackendDescriptor {
       };
       return inner;
     },
-  } as BackendDescriptor;
+  };
 }
 
 describe('lock order (checked mode)', () => {
