@@ -15,17 +15,17 @@ export {
   type ContenderKind,
   formatBackendSpec,
 } from './contenders/contender.js';
-export { type Chart } from './report/chart.js';
+export type { Chart } from './report/chart.js';
 export { renderSvg, reportCharts, writeReport } from './report/html-report.js';
 export { type BenchMeta, type BenchResults, rowsOf, type UnavailableBackend, type WorkloadResults } from './report/results.js';
 export { summary } from './report/summary.js';
 export { type AddressAllocator, type LoopLimits, type LoopMemory, loopMemory } from './run/address-allocator.js';
 export { createProgress, type Progress, silentProgress } from './run/progress.js';
 export { countSteps, runBench } from './run/run-bench.js';
-export { type ThreadLoop, type ThreadOutcome, type ThreadParams } from './run/thread-loop.js';
+export type { ThreadLoop, ThreadOutcome, ThreadParams } from './run/thread-loop.js';
 export { runThreaded, type ThreadedRun, type ThreadedRunOptions } from './run/threaded-run.js';
-export { type ThroughputRow } from './run/throughput-rows.js';
-export { type BenchSettings, type SummarySection, type Workload, type WorkloadRow } from './run/workload.js';
+export type { ThroughputRow } from './run/throughput-rows.js';
+export type { BenchSettings, SummarySection, Workload, WorkloadRow } from './run/workload.js';
 export { allocPairsWorkload } from './workloads/alloc-pairs/workload.js';
 export { GlibcRandom, RAND_MAX } from './workloads/glibc-thread/glibc-rand.js';
 export { fillBytes, runGlibcThreadLoop, verifyFill } from './workloads/glibc-thread/loop.js';

@@ -55,7 +55,8 @@ async function main(): Promise<void> {
 
   const count = 1000;
   const numbers = heap.malloc(count * 8);
-  new Float64Array(heap.buffer, numbers, count).forEach((_, i, array) => (array[i] = i));
+  const values = new Float64Array(heap.buffer, numbers, count);
+  for (let i = 0; i < count; i++) values[i] = i;
 
   const started = performance.now();
   const results = await Promise.all(

@@ -35,7 +35,7 @@ export type {
 /** The descriptor a user passes to `create`; the rest of the backend contract is `@heaplab/core/backend`. */
 export type { BackendConcurrency, BackendDescriptor, BackendOptionSpec } from './backend/contract.js';
 export { layoutOfBlock } from './facade/locked-backend.js';
-export { type RecoveryFigures, type RecoveryReport } from './memory/recovery.js';
+export type { RecoveryFigures, RecoveryReport } from './memory/recovery.js';
 export {
   BACKEND_STATE_MAX_BYTES,
   CONTROL_BYTES,

@@ -624,6 +624,7 @@ class Model {
   }
 }
 
+// biome-ignore lint/suspicious/noConfusingVoidType: the page allocator's frees return nothing, its allocations a number
 function outcome(fn: () => number | void): { value: number | undefined } | { kind: AllocErrorKind } {
   try {
     const value = fn();

@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import {
+  type AllocError,
   BACKEND_STATE_MAX_BYTES,
   GlobalAllocator,
   loadBackend,
@@ -59,7 +60,7 @@ describe('arguments that are not numbers', () => {
         // An optional argument left undefined takes its default.
         if (value === undefined && (name === 'realloc align' || name === 'allocPages align')) continue;
         // free(undefined) and free(null) are not free(0): only the number 0 is C's NULL.
-        let error;
+        let error: AllocError;
         try {
           error = expectAllocError(() => call(value as never), 'InvalidParam');
         } catch (failure) {

@@ -25,7 +25,7 @@ export class BumpAllocator implements AddressAllocator {
    * @throws Error when the region is smaller than `MIN_BUMP_REGION_BYTES` or not 8-aligned
    */
   constructor(
-    private readonly regionStart: number,
+    regionStart: number,
     private readonly regionEnd: number,
   ) {
     if (regionEnd - regionStart < MIN_BUMP_REGION_BYTES || regionStart % 8 !== 0) {

@@ -234,7 +234,7 @@ export class BasicAllocator implements Backend, BasicHeapView {
     }
     if (chosen === 0) return 0;
     if (this.checked) this.checkFreeBlock(chosen);
-    return this.carve(chosen, chosenSize, chosenPayload, req, size, align < 8 ? 8 : align);
+    return this.carve(chosen, chosenSize, chosenPayload, req, size, Math.max(align, 8));
   }
 
   /** The error for a free-list entry that is not a free block of this heap, or a cycle. */

@@ -257,7 +257,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     );
     if ((heap.heapFlags & HeapFlag.checked) !== 0) {
       const order = new LockOrder();
-      this.mutexes.forEach((mutex, index) => mutex.trackOrder(order, LOCK_RANK[index]!));
+      this.mutexes.forEach((mutex, index) => {
+        mutex.trackOrder(order, LOCK_RANK[index]!);
+      });
     }
     this.heapMutex = this.mutexes[LockIndex.heap]!;
     this.poolsMutex = this.mutexes[LockIndex.pools]!;
@@ -423,7 +425,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     checkAlign(align);
     checkSize(size);
     this.f64[this.counters + Counter.alignedAlloc]!++;
-    return this.allocate(size, align < MIN_ALIGN ? MIN_ALIGN : align);
+    return this.allocate(size, Math.max(align, MIN_ALIGN));
   }
 
   /** Same as `alignedAlloc(align, size)`, with C's `memalign` name. @throws AllocError as `alignedAlloc` */
@@ -454,7 +456,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       return address;
     }
     const oldUsable = backend.usableSize(address);
-    const moved = this.allocate(size, align < MIN_ALIGN ? MIN_ALIGN : align);
+    const moved = this.allocate(size, Math.max(align, MIN_ALIGN));
     if (moved === 0) return 0;
     this.memory.u8.copyWithin(moved, address, address + Math.min(oldUsable, size));
     backend.release(address);
@@ -805,7 +807,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * package (mimalloc's `collect`, say), after checking that this heap runs that backend.
    * @throws AllocError `InvalidParam` when the heap runs another backend
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any options type: only name and module are compared
+  // biome-ignore lint/suspicious/noExplicitAny: any options type fits; only the name and module are compared
   backendOf<Instance extends Backend>(descriptor: BackendDescriptor<any, Instance>): Instance {
     this.assertAttached();
     if (descriptor.name !== this.descriptor.name || descriptor.moduleUrl !== this.descriptor.moduleUrl) {

@@ -97,7 +97,7 @@ export class LockedBackend implements Backend {
   resizeInPlace(address: number, size: number): boolean {
     this.mutex.lock();
     try {
-      return this.inner.resizeInPlace !== undefined && this.inner.resizeInPlace(address, size);
+      return this.inner.resizeInPlace?.(address, size) ?? false;
     } finally {
       this.mutex.unlock();
     }

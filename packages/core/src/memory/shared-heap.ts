@@ -24,10 +24,6 @@ import {
   LOCK_TABLE,
   MAX_POOLS,
   MAX_THREADS_LIMIT,
-  POOL_ENTRY_BYTES,
-  POOL_SIZE,
-  POOL_START,
-  POOL_TABLE,
   SB_ARENA_BYTES,
   SB_ARENA_OFFSET,
   SB_BACKEND_STATE_BYTES,
@@ -40,7 +36,7 @@ import {
   SB_POOL_COUNT,
 } from './heap-layout.js';
 import type { HeapMemory } from '../interfaces.js';
-import { checkArenaRange, HEAP_ALIGN, MiB } from '../sizes.js';
+import { HEAP_ALIGN, MiB } from '../sizes.js';
 import { PoolTable } from '../backend/pools.js';
 import { SharedMutex, type ThreadDescriber } from './mutex.js';
 

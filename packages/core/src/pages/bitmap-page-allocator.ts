@@ -399,7 +399,7 @@ export class BitmapPageAllocator implements PageAllocator {
       if (inside > best) best = inside;
       run = Math.clz32(~free); // free pages at the top start the next run
     }
-    return run > best ? run : best;
+    return Math.max(run, best);
   }
 
   /**

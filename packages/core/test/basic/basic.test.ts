@@ -6,7 +6,7 @@ import {
   basicBackend,
   type BasicStrategy,
 } from '../../src/basic/index.js';
-import { AllocError, hex } from '../../src/errors.js';
+import { hex } from '../../src/errors.js';
 import { BACKEND_COUNTERS, BACKEND_STATE_MAX_BYTES, BackendCounter } from '../../src/memory/heap-layout.js';
 import type { BackendContext } from '../../src/backend/contract.js';
 import { PoolTable } from '../../src/backend/pools.js';
@@ -210,7 +210,7 @@ describe('block sizes', () => {
     expect(alloc.allocate(1 * MiB - 16 + 1, 8)).toBe(0);
     expect(alloc.stats()).toEqual(before);
     expect(alloc.allocate(1 * MiB - 16, 8)).toBe(ARENA_START + 8);
-    expect((alloc.totalBytes() - alloc.usedBytes())).toBe(0);
+    expect(alloc.totalBytes() - alloc.usedBytes()).toBe(0);
     alloc.check();
   });
 
@@ -625,9 +625,13 @@ for (const strategy of BASIC_STRATEGIES) {
       }
       expect(alloc.stats().freeBlocks).toBe(0);
       expect(alloc.usedBytes()).toBe(total);
-      expect((alloc.totalBytes() - alloc.usedBytes())).toBe(0);
-      live.forEach((p, i) => fill(memory, p, 16, i & 0xff));
-      live.forEach((p, i) => expect(holds(memory, p, 16, i & 0xff)).toBe(true));
+      expect(alloc.totalBytes() - alloc.usedBytes()).toBe(0);
+      live.forEach((p, i) => {
+        fill(memory, p, 16, i & 0xff);
+      });
+      live.forEach((p, i) => {
+        expect(holds(memory, p, 16, i & 0xff)).toBe(true);
+      });
       alloc.check();
       // free in a scrambled but deterministic order
       const order = live.map((p, i) => [Math.imul(i + 1, 0x9e3779b1) >>> 0, p] as const).sort((x, y) => x[0] - y[0]);
@@ -810,7 +814,9 @@ describe('addresses at and above 2^31', () => {
     expect(live.some((p) => p > 2 ** 31 && p < 2 * GiB + 1 * MiB)).toBe(true);
     expect(live.some((p) => p > 2 * GiB + 4 * MiB)).toBe(true);
     alloc.check();
-    live.forEach((p, i) => expect(holds(memory, p, 16, i + 1)).toBe(true));
+    live.forEach((p, i) => {
+      expect(holds(memory, p, 16, i + 1)).toBe(true);
+    });
     expect(alloc.usableSize(live[live.length - 1]!)).toBeGreaterThanOrEqual(100 * KiB);
     expectNotAllocated(() => alloc.release(live[0]! + 8), live[0]! + 8);
     for (let i = 0; i < live.length; i += 2) alloc.release(live[i]!);

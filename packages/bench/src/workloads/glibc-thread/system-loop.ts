@@ -34,7 +34,7 @@ export function runSystemGlibcThreadLoop(tables: RequestTables, limits: LoopLimi
     const slot = offsets[offsetCursor]!;
     if (verify) {
       const held = slots[slot];
-      if (held != null && held.some((byte) => byte !== slotFill[slot])) {
+      if (held?.some((byte) => byte !== slotFill[slot])) {
         throw new Error(`verify: the system block in slot ${slot} lost its fill ${slotFill[slot]}`);
       }
     }
