@@ -13,8 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-import { AllocError, type BackendDescriptor } from '@heaplab/core';
-import { describeOptionValues } from '@heaplab/core/backend';
+import { AllocError, type BackendDescriptor, type BackendOptionSpec } from '@heaplab/core';
 import { Argument, Command, Option } from 'commander';
 
 import { availableBackends, type BackendChoice, discoverBackends, resolveBackendContenders } from '../contenders/backends.js';
@@ -53,10 +52,22 @@ interface BenchOptions {
   quiet: boolean;
 }
 
+/** The values an option takes, as a listing shows them: `a | b | c`, `true | false`, `0..64`. */
+function optionValues(option: BackendOptionSpec): string {
+  switch (option.kind) {
+    case 'boolean':
+      return 'true | false';
+    case 'integer':
+      return `${option.min}..${option.max}`;
+    case 'enum':
+      return option.values.join(' | ');
+  }
+}
+
 function describeBackend(descriptor: BackendDescriptor): string {
   const lines = [`${descriptor.name}  (${descriptor.concurrency})  ${descriptor.summary}`];
   for (const option of descriptor.options) {
-    lines.push(`    ${option.name} {${describeOptionValues(option)}}  default ${String(option.default)}: ${option.description}`);
+    lines.push(`    ${option.name} {${optionValues(option)}}  default ${String(option.default)}: ${option.description}`);
   }
   if (descriptor.options.length === 0) lines.push('    (no options)');
   return lines.join('\n');
