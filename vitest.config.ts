@@ -2,13 +2,22 @@ import { defineConfig } from 'vitest/config';
 
 // Tests run against each package's src/: the "source" export condition points workspace
 // packages at their TypeScript, so no build is needed before testing.
+//
+// Two projects: every test as it is, and every backend's conformance and multi-worker suites
+// again in checked mode (HEAPLAB_CHECKED=1: each operation verifies the invariants it touches,
+// and every lock acquisition asserts the lock order of docs/lock-order.md).
+const CHECKED_SUITES = ['packages/*/test/**/*conformance.test.ts', 'packages/*/test/**/*multi-worker.test.ts'];
+
 export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
   test: {
-    include: ['packages/*/test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'default', include: ['packages/*/test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'checked', include: CHECKED_SUITES, env: { HEAPLAB_CHECKED: '1' } } },
+    ],
   },
 });
