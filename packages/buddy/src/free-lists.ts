@@ -15,10 +15,10 @@
  * These are the raw edits: they write through the links they find. `BuddyBlocks` checks
  * every link an edit will write through (and every head a push will) before the operation's
  * first store, so a corrupted link is reported instead of followed (see "Corruption" in
- * `state-layout.ts`).
+ * `layout.ts`).
  */
 
-import { FB_MAP_START, FB_NEXT, FB_PREV, LIST_SLOTS, ST_HEADS, ST_LENGTHS, ST_NON_EMPTY } from './state-layout.js';
+import { FB_MAP_START, FB_NEXT, FB_PREV, LIST_SLOTS, ST_HEADS, ST_LENGTHS, ST_NON_EMPTY } from './layout.js';
 
 /** The free lists of one buddy heap, over its shared control state. Not thread-safe. */
 export class FreeLists {

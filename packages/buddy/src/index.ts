@@ -14,9 +14,9 @@
 
 import { type Backend, type BackendContext, type BackendDescriptor, registerBackend } from '@heaplab/core';
 
-import { BuddyAllocator } from './buddy-allocator.js';
+import { BuddyAllocator } from './buddy.js';
 import { type BuddyOptions, normalizeBuddyOptions } from './options.js';
-import { STATE_BYTES } from './state-layout.js';
+import { STATE_BYTES } from './layout.js';
 
 /**
  * The buddy backend's descriptor: core stores `name` and `moduleUrl` in the heap, so a
@@ -39,10 +39,10 @@ export const buddyBackend: BackendDescriptor<BuddyOptions> = {
 
 registerBackend(buddyBackend);
 
-export { BuddyAllocator } from './buddy-allocator.js';
-export { BuddyBlocks } from './buddy-blocks.js';
+export { BuddyAllocator } from './buddy.js';
+export { BuddyBlocks } from './blocks.js';
 export { type BuddyOptions, normalizeBuddyOptions } from './options.js';
 export { MAX_BLOCK_BYTES, MAX_ORDER, MIN_BLOCK_BYTES, MIN_ORDER, PAGE_ORDER } from './orders.js';
 export { BuddyPageAllocator } from './page-allocator.js';
 /** Bytes of control state a buddy heap needs, for a layer (slab) that embeds one in its own state. */
-export { STATE_BYTES as BUDDY_STATE_BYTES } from './state-layout.js';
+export { STATE_BYTES as BUDDY_STATE_BYTES } from './layout.js';

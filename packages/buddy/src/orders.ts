@@ -38,7 +38,7 @@ export function alignmentOrder(address: number): number {
  * The order of the block for `size` bytes (`size <= MAX_BLOCK_BYTES`) aligned to
  * 2^`alignLog` (at least 8): the larger of the size's order and the alignment's, except
  * that a request of 0 or 1 byte aligned to 16 takes 32 bytes, because a 16-byte block's one
- * entry has no code for that pair (see `state-layout.ts`). A live block's order is always
+ * entry has no code for that pair (see `layout.ts`). A live block's order is always
  * this function of its recorded request and alignment, which `check()` verifies.
  */
 export function orderFor(size: number, alignLog: number): number {

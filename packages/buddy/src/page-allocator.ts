@@ -13,7 +13,7 @@
  *
  * The page face keeps no state of its own: its runs are PAGES blocks of the shared order
  * map, so the byte face's `recover` rebuilds them too (see "What a dead thread leaves" in
- * `state-layout.ts` for the order of its stores). Its callers serialise it with a lock of
+ * `layout.ts` for the order of its stores). Its callers serialise it with a lock of
  * their own; when that lock's holder dies, the repair is `BuddyAllocator.recover` over the
  * same state.
  */
@@ -28,11 +28,11 @@ import {
   type PageAllocator,
 } from '@heaplab/core';
 
-import { BuddyBlocks } from './buddy-blocks.js';
+import { BuddyBlocks } from './blocks.js';
 import { entryIndex, startOrder } from './order-map.js';
 import { alignmentOrder, log2, MAX_BLOCK_BYTES, MAX_ORDER, orderForSize, PAGE_ORDER } from './orders.js';
 import type { Pools } from './pools.js';
-import { FREE, KIND_MASK, PAGES, ST_TOTAL_PAGES } from './state-layout.js';
+import { FREE, KIND_MASK, PAGES, ST_TOTAL_PAGES } from './layout.js';
 
 /** The order of the block of a run's decomposition that starts at `at`, with the run ending at `end`. */
 function runBlockOrder(at: number, end: number): number {

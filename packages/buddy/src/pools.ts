@@ -1,6 +1,6 @@
 /**
  * The pool table: every range `init` and `addMemory` gave the heap, with where its order map
- * ends and its blocks begin (layout in `state-layout.ts`).
+ * ends and its blocks begin (layout in `layout.ts`).
  *
  * Each pool carries its own map, carved from its start, so `addMemory` can add a range
  * anywhere in the arena and the map never has to cover memory the heap does not own. The
@@ -23,7 +23,7 @@ import {
   ST_TOTAL_PAGES,
   UNIT_BYTES,
   UNIT_SHIFT,
-} from './state-layout.js';
+} from './layout.js';
 
 /** The pools of one buddy heap, over its shared control state. Not thread-safe. */
 export class Pools {

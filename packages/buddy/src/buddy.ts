@@ -6,7 +6,7 @@
  *
  * Blocks carry no header: `free(address)` finds the order in the pool's order map, which
  * also tells a live block's start from anything else. The size asked for is kept as the
- * block's slack in the map, and the alignment asked for beside it (see `state-layout.ts`),
+ * block's slack in the map, and the alignment asked for beside it (see `layout.ts`),
  * so requested bytes are exact and `dealloc` checks a layout exactly, at no memory cost.
  * (The one exception to "order = max(ceil(log2 size), log2 align)": 0 or 1 byte aligned to
  * 16 takes 32 bytes, see `orderFor`.)
@@ -24,12 +24,12 @@ import {
   type RepairCause,
 } from '@heaplab/core';
 
-import { BuddyBlocks, corrupt } from './buddy-blocks.js';
-import { checkBuddyHeap } from './heap-check.js';
+import { BuddyBlocks, corrupt } from './blocks.js';
+import { checkBuddyHeap } from './check.js';
 import { entryIndex, liveDigitsValid, liveOrder, readAlignLog, readSlack } from './order-map.js';
 import { log2, MAX_BLOCK_BYTES, MAX_ORDER, MIN_ORDER, orderFor } from './orders.js';
 import type { Pools } from './pools.js';
-import { recoverBuddyHeap } from './recovery.js';
+import { recoverBuddyHeap } from './recover.js';
 import {
   ALIGN_BASE_LOG,
   ST_LIVE,
@@ -39,7 +39,7 @@ import {
   ST_TOTAL,
   ST_USED,
   UNIT_BYTES,
-} from './state-layout.js';
+} from './layout.js';
 
 function notAllocated(address: number): AllocError {
   return new AllocError(
@@ -262,7 +262,7 @@ export class BuddyAllocator implements Backend {
   }
 
   /**
-   * Walks every pool and every free list and verifies every invariant (`heap-check.ts`).
+   * Walks every pool and every free list and verifies every invariant (`check.ts`).
    * @throws AllocError `HeapCorrupted` naming the first violation and its address
    */
   check(): CheckReport {
@@ -271,7 +271,7 @@ export class BuddyAllocator implements Backend {
 
   /**
    * Rebuilds the free lists and counters from the order maps after a thread died holding the
-   * heap lock (see "What a dead thread leaves" in `state-layout.ts` and `recovery.ts`).
+   * heap lock (see "What a dead thread leaves" in `layout.ts` and `recover.ts`).
    * @throws AllocError `HeapCorrupted` when the pool table or an order map is broken too
    */
   recover(_cause: RepairCause): BackendRepair {

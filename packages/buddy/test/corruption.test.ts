@@ -10,7 +10,7 @@ import { describeCorruptionDetection, expectAllocError, makeBackendContext } fro
 import { describe, expect, it } from 'vitest';
 
 import { BUDDY_STATE_BYTES, BuddyAllocator, buddyBackend } from '../src/index.js';
-import { FB_MAP_START, FB_NEXT, FB_PREV } from '../src/state-layout.js';
+import { FB_MAP_START, FB_NEXT, FB_PREV } from '../src/layout.js';
 
 describeCorruptionDetection({ label: 'buddy', backend: buddyBackend });
 

@@ -1,12 +1,12 @@
 /**
  * `check()` of the buddy heap: walks every pool block by block through its order map, then
- * every free list, and verifies each invariant stated in `buddy-blocks.ts`, `order-map.ts`
+ * every free list, and verifies each invariant stated in `blocks.ts`, `order-map.ts`
  * and `free-lists.ts`. It may allocate (it is no hot path).
  */
 
 import { AllocError, type CheckReport, hex } from '@heaplab/core';
 
-import type { BuddyBlocks } from './buddy-blocks.js';
+import type { BuddyBlocks } from './blocks.js';
 import { entryIndex, firstStartBit, liveDigitsValid, lowestOrderOf, readSlack, startOrder } from './order-map.js';
 import { MAX_ORDER, MIN_ORDER } from './orders.js';
 import { blocksStartOf, pagesIn } from './pools.js';
@@ -30,7 +30,7 @@ import {
   ST_USED,
   START,
   UNIT_BYTES,
-} from './state-layout.js';
+} from './layout.js';
 
 function corrupt(message: string): never {
   throw new AllocError('HeapCorrupted', `buddy heap: ${message}`);

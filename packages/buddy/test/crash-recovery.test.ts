@@ -22,7 +22,7 @@ import {
 import { describe, expect, it } from 'vitest';
 
 import { BUDDY_STATE_BYTES, BuddyAllocator, buddyBackend, BuddyPageAllocator } from '../src/index.js';
-import { FREE, ST_NON_EMPTY, ST_TOTAL, UNIT_BYTES } from '../src/state-layout.js';
+import { FREE, ST_NON_EMPTY, ST_TOTAL, UNIT_BYTES } from '../src/layout.js';
 import { freeSnapshot, walkBlocks } from './heap-walk.js';
 
 describeCrashRecovery({ label: 'buddy', backend: buddyBackend });

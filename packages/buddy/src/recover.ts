@@ -3,13 +3,13 @@
  * lists, their lengths, the non-empty mask and every counter from the pool table and the
  * order maps, as a file-system check does. What a dead thread can leave, and why the maps
  * can be trusted, is in "What a dead thread leaves, and how `recover` rebuilds" in
- * `state-layout.ts`. It may allocate (it is no hot path).
+ * `layout.ts`. It may allocate (it is no hot path).
  */
 
 import type { BackendRepair } from '@heaplab/core';
 import { hex } from '@heaplab/core';
 
-import { type BuddyBlocks, corrupt } from './buddy-blocks.js';
+import { type BuddyBlocks, corrupt } from './blocks.js';
 import {
   entryIndex,
   firstStartBit,
@@ -35,7 +35,7 @@ import {
   ST_USED,
   START,
   UNIT_BYTES,
-} from './state-layout.js';
+} from './layout.js';
 
 /** Zeroes every entry in `[from, to)` whose START bit is set; returns how many. */
 function clearStarts(u8: Uint8Array, u32: Uint32Array, from: number, to: number): number {

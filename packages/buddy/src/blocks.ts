@@ -9,16 +9,16 @@
  *
  * Invariants kept here (besides the order map's and the lists', see their files):
  * 1. The blocks of a pool tile its block area exactly, at every store (the order of stores
- *    that keeps this is in "What a dead thread leaves" in `state-layout.ts`).
+ *    that keeps this is in "What a dead thread leaves" in `layout.ts`).
  * 2. Two free buddies of the same order never both stay free: `give` merges at once, and
  *    the blocks `addPool` cuts are maximal, so no two of them are buddies (at `MAX_ORDER`
  *    nothing merges).
  * 3. A free block's `FB_MAP_START` word is its pool's mapStart.
- * 4. The counters equal what a walk of the blocks finds (`heap-check.ts` verifies all).
+ * 4. The counters equal what a walk of the blocks finds (`check.ts` verifies all).
  *
  * Every operation that edits the lists first checks each link and head it will write
  * through (`checkLinks`, `checkHead`), then stores: damage is reported before anything
- * changes (see "Corruption" in `state-layout.ts`).
+ * changes (see "Corruption" in `layout.ts`).
  */
 
 import { AllocError, alignDown, alignUp, hex, type HeapMemory } from '@heaplab/core';
@@ -42,7 +42,7 @@ import {
   START,
   STATE_BYTES,
   UNIT_BYTES,
-} from './state-layout.js';
+} from './layout.js';
 
 /** A `HeapCorrupted` error about this heap. */
 export function corrupt(message: string): AllocError {

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { BUDDY_STATE_BYTES, BuddyAllocator, buddyBackend } from '../src/index.js';
-import { FB_MAP_START, FB_PREV, ST_LENGTHS, ST_NON_EMPTY, ST_REQUESTED, ST_USED } from '../src/state-layout.js';
+import { FB_MAP_START, FB_PREV, ST_LENGTHS, ST_NON_EMPTY, ST_REQUESTED, ST_USED } from '../src/layout.js';
 import { expectBuddyInvariants, freeSnapshot, walkBlocks } from './heap-walk.js';
 
 const ARENA_START = 4 * MiB;
