@@ -78,7 +78,7 @@ function faces(context: BackendContext, memory: HeapMemory = context.memory): Fa
   return { bytes, pages: new BuddyPageAllocator(bytes.blocks), record: (start, size) => recordPool(memory, start, size) };
 }
 
-/** `context` with every store (core's counters and pool table included) going through `views`. */
+/** `context` with every access, core's counters and pool view included, going through `views`. */
 function through(context: BackendContext, views: HeapMemory): BackendContext {
   return { ...context, memory: views, counters: new StateCounters(views), pools: new PoolView(views) };
 }
