@@ -10,15 +10,18 @@
  *
  * Invariants kept here: list k is acyclic, its `FB_PREV` links mirror its `FB_NEXT` links,
  * its head's `FB_PREV` is 0, its length word counts its blocks, and bit k of the mask is set
- * exactly when it is not empty.
+ * exactly when it is not empty. The lengths are also the heap's free-block count (core's
+ * counter for it is not kept, see `layout.ts`).
  *
  * These are the raw edits: they write through the links they find. `BuddyBlocks` checks
  * every link an edit will write through (and every head a push will) before the operation's
  * first store, so a corrupted link is reported instead of followed (see "Corruption" in
- * `state-layout.ts`).
+ * `layout.ts`).
  */
 
-import { FB_MAP_START, FB_NEXT, FB_PREV, LIST_SLOTS, ST_HEADS, ST_LENGTHS, ST_NON_EMPTY } from './state-layout.js';
+import { highestBit, lowestBit } from '@heaplab/core/backend';
+
+import { FB_MAP_START, FB_NEXT, FB_PREV, LIST_SLOTS, ST_HEADS, ST_LENGTHS, ST_NON_EMPTY } from './layout.js';
 
 /** The free lists of one buddy heap, over its shared control state. Not thread-safe. */
 export class FreeLists {
@@ -66,13 +69,12 @@ export class FreeLists {
 
   /** The smallest order from `order` up whose list is not empty; -1 when there is none. */
   smallestAtLeast(order: number): number {
-    const mask = this.u32[this.nonEmpty]! & (-1 << order);
-    return mask === 0 ? -1 : 31 - Math.clz32(mask & -mask);
+    return lowestBit(this.u32[this.nonEmpty]! & (-1 << order));
   }
 
   /** The largest order whose list is not empty; -1 when every list is empty. */
   largest(): number {
-    return 31 - Math.clz32(this.u32[this.nonEmpty]!);
+    return highestBit(this.u32[this.nonEmpty]!);
   }
 
   /** The first block of the list of `order` (0 when empty). */
@@ -112,5 +114,12 @@ export class FreeLists {
   /** The mask of non-empty lists, as stored. */
   nonEmptyMask(): number {
     return this.u32[this.nonEmpty]!;
+  }
+
+  /** Blocks on every list: the heap's free blocks. */
+  total(): number {
+    let blocks = 0;
+    for (let order = 0; order < LIST_SLOTS; order++) blocks += this.u32[this.lengths + order]!;
+    return blocks;
   }
 }

@@ -12,37 +12,34 @@
  * `BuddyPageAllocator` serves whole pages from the same heap (core's `PageAllocator`).
  */
 
-import { type Backend, type BackendContext, type BackendDescriptor, registerBackend } from '@heaplab/core';
+import { registerBackend } from '@heaplab/core';
+import { defineBackend } from '@heaplab/core/backend';
 
-import { BuddyAllocator } from './buddy-allocator.js';
-import { type BuddyOptions, normalizeBuddyOptions } from './options.js';
-import { STATE_BYTES } from './state-layout.js';
+import { BuddyAllocator } from './buddy.js';
+import { STATE_BYTES } from './layout.js';
+import { BUDDY_OPTIONS, type BuddyOptions } from './options.js';
 
 /**
  * The buddy backend's descriptor: core stores `name` and `moduleUrl` in the heap, so a
  * worker that attaches imports this module and creates its own instance over the shared
- * state. `normalizeOptions` @throws AllocError `InvalidParam` for any option (there are
- * none); `create` @throws AllocError `InvalidParam` when the state area is too small.
+ * state. `create` @throws AllocError `InvalidParam` when the state area is too small.
  */
-export const buddyBackend: BackendDescriptor<BuddyOptions> = {
+export const buddyBackend = defineBackend<BuddyOptions, BuddyAllocator>({
   name: 'buddy',
   summary: 'binary buddy: power-of-two blocks, O(1) buddy removal from doubly linked lists, address-indexed order map',
   moduleUrl: import.meta.url,
   concurrency: 'locked',
-  options: [],
+  options: BUDDY_OPTIONS,
   stateBytes: STATE_BYTES,
-  normalizeOptions: normalizeBuddyOptions,
-  create(context: BackendContext): Backend {
-    return new BuddyAllocator(context);
-  },
-};
+  create: (context) => new BuddyAllocator(context),
+});
 
 registerBackend(buddyBackend);
 
-export { BuddyAllocator } from './buddy-allocator.js';
-export { BuddyBlocks } from './buddy-blocks.js';
-export { type BuddyOptions, normalizeBuddyOptions } from './options.js';
+export { BuddyBlocks } from './blocks.js';
+export { BuddyAllocator } from './buddy.js';
+export type { BuddyOptions } from './options.js';
 export { MAX_BLOCK_BYTES, MAX_ORDER, MIN_BLOCK_BYTES, MIN_ORDER, PAGE_ORDER } from './orders.js';
 export { BuddyPageAllocator } from './page-allocator.js';
 /** Bytes of control state a buddy heap needs, for a layer (slab) that embeds one in its own state. */
-export { STATE_BYTES as BUDDY_STATE_BYTES } from './state-layout.js';
+export { STATE_BYTES as BUDDY_STATE_BYTES } from './layout.js';

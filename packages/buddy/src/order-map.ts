@@ -1,5 +1,5 @@
 /**
- * Reading and writing order-map entries (their format is drawn in `state-layout.ts`).
+ * Reading and writing order-map entries (their format is drawn in `layout.ts`).
  *
  * The map is what lets `free(address)` work without a size and refuse bad addresses: the
  * entry of an address's unit says whether a block starts there, of which order, and whether
@@ -10,7 +10,7 @@
  *    entries are authoritative; the rest carry either nothing or the digits of the live
  *    block they lie in, which is why digits never set bit 7. Inside an operation a block may
  *    hold START entries written ahead of the store that exposes them: a walk jumps over
- *    them (see "What a dead thread leaves" in `state-layout.ts`).
+ *    them (see "What a dead thread leaves" in `layout.ts`).
  * 2. A FREE entry of order k marks exactly the blocks on the free list of order k.
  * 3. The entries of the map's own units (before blocksStart) are 0: no block starts there.
  * 4. A live byte block's order is `orderFor(requested, log2(align))` of what its digits
@@ -30,7 +30,7 @@ import {
   ORDER5_ALIGN_STRIDE,
   SLACK_DIGIT_BITS,
   UNIT_SHIFT,
-} from './state-layout.js';
+} from './layout.js';
 
 const DIGIT_MASK = (1 << SLACK_DIGIT_BITS) - 1;
 const DIGIT_BASE = 1 << SLACK_DIGIT_BITS;
@@ -64,7 +64,7 @@ export function liveCode(order: number, slack: number, alignLog: number): number
  * Writes the interior digits of a live byte block whose start entry is at `entry`: its slack
  * and alignment (nothing for order 4, whose start entry holds both). Callers write these
  * before the start entry when the block's units are still inside a larger block, so the
- * start entry's store commits them together (see `state-layout.ts`).
+ * start entry's store commits them together (see `layout.ts`).
  */
 export function writeLiveDigits(u8: Uint8Array, entry: number, order: number, slack: number, alignLog: number): void {
   if (order === MIN_ORDER) return;

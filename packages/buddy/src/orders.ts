@@ -2,7 +2,7 @@
  * Block orders: a block of order k is 2^k bytes at an address that is a multiple of 2^k.
  */
 
-import { PAGE_SIZE } from '@heaplab/core';
+import { highestBit, log2, lowestBit, PAGE_SIZE } from '@heaplab/core/backend';
 
 /** The smallest block is 16 bytes: room for the three words of a free block, 8-byte aligned. */
 export const MIN_ORDER = 4;
@@ -17,28 +17,18 @@ export const MAX_ORDER = 30;
 export const MAX_BLOCK_BYTES = 2 ** MAX_ORDER;
 
 /** The order of one page (4 KiB): page runs are built of blocks of this order and above. */
-export const PAGE_ORDER = 31 - Math.clz32(PAGE_SIZE);
+export const PAGE_ORDER = log2(PAGE_SIZE);
 
 /** The order of the smallest block holding `size` bytes, for `size <= MAX_BLOCK_BYTES`. */
 export function orderForSize(size: number): number {
   return size <= MIN_BLOCK_BYTES ? MIN_ORDER : 32 - Math.clz32(size - 1);
 }
 
-/** log2 of a power of two below 2^32. */
-export function log2(powerOfTwo: number): number {
-  return 31 - Math.clz32(powerOfTwo);
-}
-
-/** The order of the largest power of two dividing `address` (not 0): its natural alignment. */
-export function alignmentOrder(address: number): number {
-  return 31 - Math.clz32(address & -address);
-}
-
 /**
  * The order of the block for `size` bytes (`size <= MAX_BLOCK_BYTES`) aligned to
  * 2^`alignLog` (at least 8): the larger of the size's order and the alignment's, except
  * that a request of 0 or 1 byte aligned to 16 takes 32 bytes, because a 16-byte block's one
- * entry has no code for that pair (see `state-layout.ts`). A live block's order is always
+ * entry has no code for that pair (see `layout.ts`). A live block's order is always
  * this function of its recorded request and alignment, which `check()` verifies.
  */
 export function orderFor(size: number, alignLog: number): number {
@@ -46,4 +36,12 @@ export function orderFor(size: number, alignLog: number): number {
   if (alignLog > order) return alignLog;
   if (alignLog === MIN_ORDER && size < 2) return MIN_ORDER + 1;
   return order;
+}
+
+/**
+ * The order of the largest block that starts at `at` (not 0), is aligned to its size and
+ * ends by `end`: how a pool is cut into blocks, and how a page run is.
+ */
+export function largestBlockAt(at: number, end: number): number {
+  return Math.min(lowestBit(at), highestBit(end - at), MAX_ORDER);
 }

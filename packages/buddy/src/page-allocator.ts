@@ -13,41 +13,19 @@
  *
  * The page face keeps no state of its own: its runs are PAGES blocks of the shared order
  * map, so the byte face's `recover` rebuilds them too (see "What a dead thread leaves" in
- * `state-layout.ts` for the order of its stores). Its callers serialise it with a lock of
+ * `layout.ts` for the order of its stores). Its callers serialise it with a lock of
  * their own; when that lock's holder dies, the repair is `BuddyAllocator.recover` over the
  * same state.
  */
 
-import {
-  AllocError,
-  type BackendContext,
-  hex,
-  isPowerOfTwo,
-  MAX_ALIGN,
-  PAGE_SIZE,
-  type PageAllocator,
-} from '@heaplab/core';
+import type { PageAllocator } from '@heaplab/core';
+import { AllocError, type BackendContext, hex, isPowerOfTwo, log2, MAX_ALIGN, PAGE_SIZE } from '@heaplab/core/backend';
 
-import { BuddyBlocks } from './buddy-blocks.js';
+import { BuddyBlocks } from './blocks.js';
+import { FREE, KIND_MASK, PAGES } from './layout.js';
 import { entryIndex, startOrder } from './order-map.js';
-import { alignmentOrder, log2, MAX_BLOCK_BYTES, MAX_ORDER, orderForSize, PAGE_ORDER } from './orders.js';
+import { largestBlockAt, MAX_BLOCK_BYTES, MAX_ORDER, orderForSize, PAGE_ORDER } from './orders.js';
 import type { Pools } from './pools.js';
-import { FREE, KIND_MASK, PAGES, ST_TOTAL_PAGES } from './state-layout.js';
-
-/** The order of the block of a run's decomposition that starts at `at`, with the run ending at `end`. */
-function runBlockOrder(at: number, end: number): number {
-  let order = alignmentOrder(at);
-  const fits = log2(end - at);
-  if (fits < order) order = fits;
-  return order > MAX_ORDER ? MAX_ORDER : order;
-}
-
-/** Set bits of `value`, an integer below 2^32. */
-function bitCount(value: number): number {
-  let bits = value - ((value >>> 1) & 0x55555555);
-  bits = (bits & 0x33333333) + ((bits >>> 2) & 0x33333333);
-  return (Math.imul((bits + (bits >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
-}
 
 function checkCount(count: number): void {
   if (!Number.isSafeInteger(count) || count < 1) {
@@ -87,16 +65,15 @@ export class BuddyPageAllocator implements PageAllocator {
    *   `BUDDY_STATE_BYTES` or misaligned
    */
   constructor(source: BackendContext | BuddyBlocks) {
-    this.blocks =
-      source instanceof BuddyBlocks
-        ? source
-        : new BuddyBlocks(source.memory, source.stateOffset, source.stateBytes, source.arenaStart, source.arenaEnd, source.checked);
+    this.blocks = source instanceof BuddyBlocks ? source : new BuddyBlocks(source);
     this.u8 = this.blocks.u8;
     this.pools = this.blocks.pools;
   }
 
   /**
    * Formats the heap with `[start, start + size)` as its first pool (as `BuddyAllocator.init`).
+   * The pool is core's to record, as for a heap: whoever drives this face over a bare context
+   * records it in the context's pool table once this returns (the test kit's `recordPool`).
    * @throws AllocError `InvalidParam` for a range outside the arena or too small
    */
   init(start: number, size: number): void {
@@ -104,9 +81,10 @@ export class BuddyPageAllocator implements PageAllocator {
   }
 
   /**
-   * Adds a pool (as `BuddyAllocator.addMemory`).
+   * Adds a pool (as `BuddyAllocator.addMemory`), to be recorded in core's pool table as
+   * `init`'s is.
    * @throws AllocError `InvalidParam` before `init`, or for a range outside the arena or too
-   *   small; `NoMemory` when the pool table is full
+   *   small
    */
   addMemory(start: number, size: number): void {
     this.blocks.addMemory(start, size);
@@ -127,8 +105,12 @@ export class BuddyPageAllocator implements PageAllocator {
       if (alignment > order) order = alignment;
       const block = order <= MAX_ORDER ? this.blocks.takeRun(order, bytes) : 0;
       if (block !== 0) {
-        // The run's blocks are its size's binary digits, one block per set bit.
-        this.blocks.account(bytes, bytes, bitCount(bytes / PAGE_SIZE));
+        // Counted as the blocks of its decomposition, as deallocPages frees it.
+        const end = block + bytes;
+        for (let at = block, k = 0; at < end; at += 2 ** k) {
+          k = largestBlockAt(at, end);
+          this.blocks.counters.allocated(2 ** k, 2 ** k, 2 ** k);
+        }
         return block;
       }
     }
@@ -155,9 +137,9 @@ export class BuddyPageAllocator implements PageAllocator {
         `address ${typeof address === 'number' ? hex(address) : String(address)} is not a multiple of the alignment ${alignBytes}`,
       );
     }
-    const pool = this.managedPool(address, count, 'allocPagesAt');
-    const mapStart = this.pools.mapStart(pool);
-    const blocksStart = this.pools.blocksStart(pool);
+    this.managedPool(address, count, 'allocPagesAt');
+    const mapStart = this.pools.foundMap;
+    const blocksStart = this.pools.foundBlocks;
     const end = address + count * PAGE_SIZE;
     const blocks = this.blocks;
     const u8 = this.u8;
@@ -165,7 +147,7 @@ export class BuddyPageAllocator implements PageAllocator {
     // one block would have merged), so it suffices that the block holding its start is free
     // and at least as large.
     for (let at = address, order = 0; at < end; at += 2 ** order) {
-      order = runBlockOrder(at, end);
+      order = largestBlockAt(at, end);
       const holder = blocks.blockHolding(at, mapStart, blocksStart);
       const code = holder === 0 ? 0 : u8[entryIndex(mapStart, holder)]!;
       if ((code & KIND_MASK) !== FREE || startOrder(code) < order) {
@@ -178,9 +160,9 @@ export class BuddyPageAllocator implements PageAllocator {
     // One block at a time, each counted as soon as it is taken: a thread that dies between
     // two leaves the blocks taken so far live (its run half-made), every count exact.
     for (let at = address, order = 0; at < end; at += 2 ** order) {
-      order = runBlockOrder(at, end);
+      order = largestBlockAt(at, end);
       blocks.takePagesAt(at, order, blocks.blockHolding(at, mapStart, blocksStart), mapStart);
-      blocks.account(2 ** order, 2 ** order, 1);
+      blocks.counters.allocated(2 ** order, 2 ** order, 2 ** order);
     }
     return address;
   }
@@ -201,13 +183,13 @@ export class BuddyPageAllocator implements PageAllocator {
         `address ${typeof address === 'number' ? hex(address) : String(address)} is not a multiple of the page size ${PAGE_SIZE}`,
       );
     }
-    const pool = this.managedPool(address, count, 'deallocPages');
-    const mapStart = this.pools.mapStart(pool);
-    const poolEnd = this.pools.end(pool);
+    this.managedPool(address, count, 'deallocPages');
+    const mapStart = this.pools.foundMap;
+    const poolEnd = this.pools.foundEnd;
     const end = address + count * PAGE_SIZE;
     const u8 = this.u8;
     for (let at = address, order = 0; at < end; at += 2 ** order) {
-      order = runBlockOrder(at, end);
+      order = largestBlockAt(at, end);
       if (u8[entryIndex(mapStart, at)] !== (PAGES | order)) {
         throw new AllocError(
           'NotAllocated',
@@ -219,15 +201,15 @@ export class BuddyPageAllocator implements PageAllocator {
     // rest of the run live (recovery keeps it), every count exact.
     const blocks = this.blocks;
     for (let at = address, order = 0; at < end; at += 2 ** order) {
-      order = runBlockOrder(at, end);
+      order = largestBlockAt(at, end);
       blocks.give(at, order, mapStart, poolEnd);
-      blocks.account(-(2 ** order), -(2 ** order), -1);
+      blocks.counters.released(2 ** order, 2 ** order, 2 ** order);
     }
   }
 
   /** Pages at page-aligned addresses inside the block areas. */
   totalPages(): number {
-    return this.blocks.field(ST_TOTAL_PAGES);
+    return this.pools.totalPages();
   }
 
   /** Pages not free: held by page runs or byte blocks. `totalPages() - availablePages()`. */
@@ -250,17 +232,17 @@ export class BuddyPageAllocator implements PageAllocator {
   }
 
   /**
-   * The pool whose block area holds all `count` pages from `address`.
+   * Finds the pool whose block area holds all `count` pages from `address` (its bounds in
+   * `pools.found*`).
    * @throws AllocError `InvalidParam` when there is none
    */
-  private managedPool(address: number, count: number, what: string): number {
+  private managedPool(address: number, count: number, what: string): void {
     const pool = this.pools.find(address);
-    if (pool < 0 || address + count * PAGE_SIZE > this.pools.end(pool)) {
+    if (pool < 0 || address + count * PAGE_SIZE > this.pools.foundEnd) {
       throw new AllocError(
         'InvalidParam',
         `${what}: ${count} pages at ${hex(address)} are not inside one of the buddy heap's block areas`,
       );
     }
-    return pool;
   }
 }

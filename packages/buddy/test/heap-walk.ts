@@ -6,7 +6,7 @@
 
 import { hex } from '@heaplab/core';
 
-import type { BuddyBlocks } from '../src/buddy-blocks.js';
+import type { BuddyBlocks } from '../src/blocks.js';
 import {
   FB_MAP_START,
   FB_NEXT,
@@ -14,7 +14,7 @@ import {
   LIST_SLOTS,
   ST_HEADS,
   UNIT_BYTES,
-} from '../src/state-layout.js';
+} from '../src/layout.js';
 
 export type BlockKind = 'free' | 'live' | 'pages';
 

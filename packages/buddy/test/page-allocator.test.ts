@@ -1,5 +1,5 @@
 import { AllocError, GlobalAllocator, hex, KiB, MiB, PAGE_SIZE } from '@heaplab/core';
-import { makeBackendContext } from '@heaplab/core/test-kit';
+import { makeBackendContext, recordPool } from '@heaplab/core/test-kit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -10,11 +10,15 @@ const ARENA_START = 4 * MiB;
 /** Pages of an 8 MiB pool at the arena start: its blocks run from 4.5 MiB to 12 MiB. */
 const TOTAL_PAGES = (7.5 * MiB) / PAGE_SIZE;
 
-/** A page face and a byte face over one fresh 8 MiB heap. */
+/**
+ * A page face and a byte face over one fresh 8 MiB heap, formatted by the page face; the pool
+ * is recorded in core's table as the caller of a bare context must.
+ */
 function makeFaces(): { pages: BuddyPageAllocator; bytes: BuddyAllocator } {
   const ctx = makeBackendContext({ arenaBytes: 8 * MiB, stateBytes: BUDDY_STATE_BYTES });
   const pages = new BuddyPageAllocator(ctx);
   pages.init(ARENA_START, 8 * MiB);
+  recordPool(ctx.memory, ARENA_START, 8 * MiB);
   return { pages, bytes: new BuddyAllocator(ctx) };
 }
 
@@ -170,7 +174,7 @@ describe('BuddyPageAllocator', () => {
 
   it('serves pages from a GlobalAllocator heap that mallocs at the same time', () => {
     const heap = GlobalAllocator.create({ backend: buddyBackend, heapBytes: 8 * MiB });
-    const pages = new BuddyPageAllocator((heap.backendInstance as BuddyAllocator).blocks);
+    const pages = new BuddyPageAllocator(heap.backendOf(buddyBackend).blocks);
     const small = heap.malloc(100);
     const run = pages.allocPages(7, PAGE_SIZE);
     const big = heap.malloc(50_000);

@@ -5,12 +5,12 @@
  * that finds one that does not raises HeapCorrupted before its first store.
  */
 
-import { AllocError, MiB } from '@heaplab/core';
-import { describeCorruptionDetection, expectAllocError, makeBackendContext } from '@heaplab/core/test-kit';
+import { type AllocError, MiB } from '@heaplab/core';
+import { BackendFixture, describeCorruptionDetection, expectAllocError } from '@heaplab/core/test-kit';
 import { describe, expect, it } from 'vitest';
 
-import { BUDDY_STATE_BYTES, BuddyAllocator, buddyBackend } from '../src/index.js';
-import { FB_MAP_START, FB_NEXT, FB_PREV } from '../src/state-layout.js';
+import { type BuddyAllocator, buddyBackend } from '../src/index.js';
+import { FB_MAP_START, FB_NEXT, FB_PREV } from '../src/layout.js';
 
 describeCorruptionDetection({ label: 'buddy', backend: buddyBackend });
 
@@ -21,9 +21,8 @@ const ARENA_START = 4 * MiB;
  * freed: list 10 holds a[5] -> a[3] -> a[1], each with a live buddy below it.
  */
 function heapWithList(checked = false): { buddy: BuddyAllocator; a: number[]; u32: Uint32Array; u8: Uint8Array } {
-  const context = makeBackendContext({ arenaBytes: 4 * MiB, stateBytes: BUDDY_STATE_BYTES, checked });
-  const buddy = new BuddyAllocator(context);
-  buddy.init(ARENA_START, 4 * MiB);
+  const fixture = new BackendFixture(buddyBackend, {}, { arenaBytes: 4 * MiB, checked }).init(ARENA_START, 4 * MiB);
+  const { backend: buddy, context } = fixture;
   const a = Array.from({ length: 8 }, () => buddy.allocate(1000, 8));
   expect(a.map((address) => address - a[0]!)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((i) => i * 1024));
   for (const i of [1, 3, 5]) buddy.release(a[i]!);

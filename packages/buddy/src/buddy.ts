@@ -6,14 +6,13 @@
  *
  * Blocks carry no header: `free(address)` finds the order in the pool's order map, which
  * also tells a live block's start from anything else. The size asked for is kept as the
- * block's slack in the map, and the alignment asked for beside it (see `state-layout.ts`),
+ * block's slack in the map, and the alignment asked for beside it (see `layout.ts`),
  * so requested bytes are exact and `dealloc` checks a layout exactly, at no memory cost.
  * (The one exception to "order = max(ceil(log2 size), log2 align)": 0 or 1 byte aligned to
  * 16 takes 32 bytes, see `orderFor`.)
  */
 
 import {
-  AllocError,
   type Backend,
   type BackendContext,
   type BackendRepair,
@@ -21,32 +20,18 @@ import {
   type BlockLayout,
   type CheckReport,
   hex,
+  log2,
+  notAllocated,
   type RepairCause,
-} from '@heaplab/core';
+} from '@heaplab/core/backend';
 
-import { BuddyBlocks, corrupt } from './buddy-blocks.js';
-import { checkBuddyHeap } from './heap-check.js';
+import { BuddyBlocks } from './blocks.js';
+import { checkBuddyHeap } from './check.js';
+import { ALIGN_BASE_LOG, corrupt, UNIT_BYTES } from './layout.js';
 import { entryIndex, liveDigitsValid, liveOrder, readAlignLog, readSlack } from './order-map.js';
-import { log2, MAX_BLOCK_BYTES, MAX_ORDER, MIN_ORDER, orderFor } from './orders.js';
+import { MAX_BLOCK_BYTES, MAX_ORDER, MIN_ORDER, orderFor } from './orders.js';
 import type { Pools } from './pools.js';
-import { recoverBuddyHeap } from './recovery.js';
-import {
-  ALIGN_BASE_LOG,
-  ST_LIVE,
-  ST_METADATA,
-  ST_PEAK,
-  ST_REQUESTED,
-  ST_TOTAL,
-  ST_USED,
-  UNIT_BYTES,
-} from './state-layout.js';
-
-function notAllocated(address: number): AllocError {
-  return new AllocError(
-    'NotAllocated',
-    `${hex(address)} is not the start of a live block (double free, interior pointer, or never allocated)`,
-  );
-}
+import { recoverBuddyHeap } from './recover.js';
 
 /**
  * One thread's handle on a buddy heap's bytes. Create it through `buddyBackend.create`, or
@@ -59,8 +44,6 @@ export class BuddyAllocator implements Backend {
   private readonly u8: Uint8Array;
   private readonly pools: Pools;
   private readonly checked: boolean;
-  /** The pool `liveEntry` found its block in last. */
-  private foundPool = 0;
 
   /**
    * Makes a handle over `ctx`'s shared state; does not format it (`init` does).
@@ -68,7 +51,7 @@ export class BuddyAllocator implements Backend {
    *   misaligned
    */
   constructor(ctx: BackendContext) {
-    this.blocks = new BuddyBlocks(ctx.memory, ctx.stateOffset, ctx.stateBytes, ctx.arenaStart, ctx.arenaEnd, ctx.checked);
+    this.blocks = new BuddyBlocks(ctx);
     this.u8 = ctx.memory.u8;
     this.pools = this.blocks.pools;
     this.checked = ctx.checked;
@@ -87,9 +70,10 @@ export class BuddyAllocator implements Backend {
   }
 
   /**
-   * Adds `[start, start + size)` as another pool with its own order map.
+   * Adds `[start, start + size)` as another pool with its own order map. Core has checked it
+   * against its pool table and records it once this returns.
    * @throws AllocError `InvalidParam` before `init`, or for a range outside the arena or too
-   *   small; `NoMemory` when the pool table is full; `MemoryOverlap` over a pool
+   *   small
    */
   addMemory(start: number, size: number): void {
     this.blocks.addMemory(start, size);
@@ -110,7 +94,8 @@ export class BuddyAllocator implements Backend {
     if (order > MAX_ORDER) return 0;
     const bytes = 1 << order;
     const block = this.blocks.takeBytes(order, bytes - size, alignLog);
-    if (block !== 0) this.blocks.account(bytes, size, 1);
+    // Blocks have no header: what a block takes is what it grants.
+    if (block !== 0) this.blocks.counters.allocated(bytes, size, bytes);
     return block;
   }
 
@@ -127,9 +112,8 @@ export class BuddyAllocator implements Backend {
     const bytes = 1 << order;
     const slack = readSlack(u8, entry, order);
     const pools = this.pools;
-    const pool = this.foundPool;
-    this.blocks.give(address, order, pools.mapStart(pool), pools.end(pool));
-    this.blocks.account(-bytes, slack - bytes, -1);
+    this.blocks.give(address, order, pools.foundMap, pools.foundEnd);
+    this.blocks.counters.released(bytes, bytes - slack, bytes);
   }
 
   /**
@@ -176,8 +160,7 @@ export class BuddyAllocator implements Backend {
     if (size > MAX_BLOCK_BYTES) return false;
     const u8 = this.u8;
     const blocks = this.blocks;
-    const pool = this.foundPool;
-    const mapStart = this.pools.mapStart(pool);
+    const mapStart = this.pools.foundMap;
     const order = liveOrder(u8[entry]!);
     if (this.checked) this.checkDigits(address, entry, order);
     const oldBytes = 1 << order;
@@ -188,26 +171,25 @@ export class BuddyAllocator implements Backend {
     if (newOrder < order) {
       blocks.shrinkLive(address, order, newOrder, newBytes - size, alignLog, mapStart);
     } else if (newOrder > order) {
-      if (!blocks.growLive(address, order, newOrder, newBytes - size, alignLog, mapStart, this.pools.end(pool))) return false;
+      if (!blocks.growLive(address, order, newOrder, newBytes - size, alignLog, mapStart, this.pools.foundEnd)) return false;
     } else {
       blocks.relabelLive(entry, order, newBytes - size, alignLog);
     }
-    blocks.account(newBytes - oldBytes, size - oldRequested, 0);
+    blocks.counters.resized(newBytes - oldBytes, size - oldRequested, newBytes - oldBytes);
     return true;
   }
 
-  /** The entry index of the live byte block at `address` (its pool in `foundPool`); throws when there is none. */
+  /**
+   * The entry index of the live byte block at `address` (its pool's bounds left in
+   * `pools.found*`); throws when there is none.
+   */
   private liveEntry(address: number): number {
     const pools = this.pools;
-    const pool = pools.find(address);
-    if (pool >= 0 && (address & (UNIT_BYTES - 1)) === 0) {
-      const entry = entryIndex(pools.mapStart(pool), address);
-      if (liveOrder(this.u8[entry]!) >= 0) {
-        this.foundPool = pool;
-        return entry;
-      }
+    if (pools.find(address) >= 0 && (address & (UNIT_BYTES - 1)) === 0) {
+      const entry = entryIndex(pools.foundMap, address);
+      if (liveOrder(this.u8[entry]!) >= 0) return entry;
     }
-    throw notAllocated(address);
+    throw notAllocated('buddy', address, 'not the start of a live block (double free, interior pointer, or never allocated)');
   }
 
   /** Checked mode: the digits of the live block at `address` are valid for its order. */
@@ -221,48 +203,34 @@ export class BuddyAllocator implements Backend {
 
   /** Bytes of every pool's block area: what `usedBytes` reaches when every byte is live. */
   totalBytes(): number {
-    return this.blocks.field(ST_TOTAL);
+    return this.blocks.counters.totalBytes;
   }
 
   /** Sizes of live blocks (page runs included). */
   usedBytes(): number {
-    return this.blocks.field(ST_USED);
-  }
-
-  /** `totalBytes() - usedBytes()`: bytes in free blocks. */
-  availableBytes(): number {
-    return this.blocks.field(ST_TOTAL) - this.blocks.field(ST_USED);
+    return this.blocks.counters.usedBytes;
   }
 
   /**
-   * The counters as buddy allocators report them: bytes requested, bytes handed out (whole
+   * Core's counters as buddy allocators report them: bytes requested, bytes handed out (whole
    * blocks: `grantedBytes` equals `usedBytes`, there are no headers) and the total.
-   * `metadataBytes` is the order maps with their padding; `largestFreeBlock` is the block of
-   * the largest non-empty order, which `allocate(size, 8)` takes at once.
+   * `metadataBytes` is the order maps with their padding; `freeBlocks` the lengths of the
+   * free lists (core's free-block counter is not kept, see `layout.ts`); `largestFreeBlock`
+   * is the block of the largest non-empty order, which `allocate(size, 8)` takes at once.
    */
   stats(): BackendStats {
-    const blocks = this.blocks;
-    const lists = blocks.lists;
-    let freeBlocks = 0;
-    for (let order = MIN_ORDER; order <= MAX_ORDER; order++) freeBlocks += lists.length(order);
+    const lists = this.blocks.lists;
     const largest = lists.largest();
-    const used = blocks.field(ST_USED);
     return {
-      totalBytes: blocks.field(ST_TOTAL),
-      usedBytes: used,
-      peakUsedBytes: blocks.field(ST_PEAK),
+      ...this.blocks.counters.values(),
       peakUsedSampled: false,
-      requestedBytes: blocks.field(ST_REQUESTED),
-      grantedBytes: used,
-      metadataBytes: blocks.field(ST_METADATA),
       largestFreeBlock: largest < 0 ? 0 : 2 ** largest,
-      liveBlocks: blocks.field(ST_LIVE),
-      freeBlocks,
+      freeBlocks: lists.total(),
     };
   }
 
   /**
-   * Walks every pool and every free list and verifies every invariant (`heap-check.ts`).
+   * Walks every pool and every free list and verifies every invariant (`check.ts`).
    * @throws AllocError `HeapCorrupted` naming the first violation and its address
    */
   check(): CheckReport {
@@ -271,8 +239,8 @@ export class BuddyAllocator implements Backend {
 
   /**
    * Rebuilds the free lists and counters from the order maps after a thread died holding the
-   * heap lock (see "What a dead thread leaves" in `state-layout.ts` and `recovery.ts`).
-   * @throws AllocError `HeapCorrupted` when the pool table or an order map is broken too
+   * heap lock (see "What a dead thread leaves" in `layout.ts` and `recover.ts`).
+   * @throws AllocError `HeapCorrupted` when a pool's bounds or an order map are broken too
    */
   recover(_cause: RepairCause): BackendRepair {
     return recoverBuddyHeap(this.blocks);

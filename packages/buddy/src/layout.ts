@@ -1,31 +1,26 @@
 /**
  * Every shared-memory structure of the buddy backend, drawn once; each field offset and each
- * code is named here and only here.
+ * code is named here and only here. Its counters (total, used = granted, peak, requested,
+ * live, metadata) are core's (`ctx.counters`) and its pools core's pool table (`ctx.pools`):
+ * neither is drawn here. What the backend needs per pool (where its map ends and its blocks
+ * begin) follows from the pool's range, so it keeps no pool table of its own. Core's
+ * free-block counter stays 0: counting every push and unlink there as well as in the list
+ * lengths below made malloc/free pairs about 8 % slower, so the free blocks are the sum of
+ * the lengths.
  *
  * ```text
  *  control state (u32 words at ctx.stateOffset, STATE_BYTES long)
- *  0     magic 'BDY1' (ST_MAGIC)                 written last by init
- *  4     pools in the table (ST_POOL_COUNT)
- *  8     totalBytes (ST_TOTAL)                   bytes of every pool's block area
- *  12    usedBytes (ST_USED)                     sizes of live blocks; blocks have no header,
- *                                                so this is also grantedBytes
- *  16    peakUsedBytes (ST_PEAK)
- *  20    requestedBytes (ST_REQUESTED)           sizes asked for, over live blocks
- *  24    liveBlocks (ST_LIVE)
- *  28    metadataBytes (ST_METADATA)             order maps and their padding, over all pools
- *  32    totalPages (ST_TOTAL_PAGES)             page-aligned 4 KiB pages inside block areas
- *  36    non-empty lists (ST_NON_EMPTY)          bit k set iff the free list of order k is
+ *  0     magic 'BDY2' (ST_MAGIC)                 written last by init
+ *  4     non-empty lists (ST_NON_EMPTY)          bit k set iff the free list of order k is
  *                                                not empty
- *  40    reserved, zero
- *  64    free-list heads (ST_HEADS)              32 words; word k = first free block of order
+ *  8     free-list heads (ST_HEADS)              32 words; word k = first free block of order
  *                                                k, 0 = empty (orders MIN_ORDER..MAX_ORDER)
- *  192   free-list lengths (ST_LENGTHS)          32 words; word k = blocks on list k
- *  320   pool table (ST_POOLS)                   BUDDY_MAX_POOLS entries of 16 bytes:
- *          +0 mapStart (PE_MAP_START) | +4 blocksStart (PE_BLOCKS_START) | +8 end (PE_END)
- *          +12 reserved
- *  1344  end (STATE_BYTES)
+ *  136   free-list lengths (ST_LENGTHS)          32 words; word k = blocks on list k
+ *  264   end (STATE_BYTES)
  *
- *  one pool in the arena (mapStart, blocksStart and end are multiples of 16)
+ *  one pool: a range [start, start + size) of core's pool table, its bounds rounded inwards
+ *  to 16 (mapStart = start rounded up, end = start + size rounded down, blocksStart =
+ *  blocksStartOf(mapStart, end) in pools.ts)
  *  mapStart                      blocksStart                                           end
  *  +-----------------------------+-----+----------------------------------------------+
  *  | order map: one byte for     | pad | blocks: 2^k bytes (k = MIN_ORDER..MAX_ORDER), |
@@ -71,7 +66,7 @@
  * ## What a dead thread leaves, and how `recover` rebuilds
  *
  * A thread may die between any two stores of an operation, inside the heap lock. What
- * `recover` trusts is the pool table and the order map; everything else (free-list links,
+ * `recover` trusts is core's pool table and the order maps; everything else (free-list links,
  * heads, lengths, the non-empty mask, `FB_MAP_START` words, every counter) it rewrites.
  *
  * The rule that keeps the map trustworthy: a pool's blocks are the walk from blocksStart
@@ -98,8 +93,11 @@
  *   block of the run's decomposition, the halves around it and its own PAGES entry inside
  *   the free block holding it, then that block's start entry. deallocPages: one give per
  *   block of the run.
- * - addMemory: the new pool's map is zeroed and its FREE entries written before the pool
- *   table entry and the pool count publish it; then its blocks go on the lists.
+ * - addMemory: the new pool's map is zeroed and its FREE entries written, its blocks go on
+ *   the lists, and core records the range in its pool table once addMemory returns (still
+ *   under the heap lock). A thread dying before that leaves a formatted range no pool lists,
+ *   with its blocks on the lists: recovery, which walks the listed pools only, rebuilds the
+ *   lists without them, so that range (and only it) is not part of the heap.
  *
  * The one window no order of single-byte stores closes: a block's interior digits (slack and
  * alignment) and its start entry are different bytes. A resize in place rewrites both, so a
@@ -114,9 +112,9 @@
  * `HeapCorrupted`: nothing sound to rebuild from); clears stale START entries inside every
  * block, and any entry of the map's own units; resets invalid digits; merges free buddies
  * (none are left unmerged by the orders above, but a merge costs nothing to redo); links
- * every free block on its list in address order with its `FB_MAP_START`; and recounts
- * used, requested, live bytes and blocks, the totals, and raises the peak to the used
- * bytes. A dead allocation may leave a block live that nobody holds: it stays live (recovery
+ * every free block on its list in address order with its `FB_MAP_START`; and restores
+ * core's counters from what it found (used, requested, live blocks, and the totals of the
+ * listed pools), which raises the peak to the used bytes. A dead allocation may leave a block live that nobody holds: it stays live (recovery
  * cannot tell it from a block the thread handed out), so `lostBytes` is 0: every byte of a
  * pool is in a block again. `BuddyPageAllocator` keeps no state of its own (its runs are
  * PAGES blocks of the same map), so the same rebuild covers it; its caller's lock is the
@@ -145,54 +143,24 @@
  * 4 GiB, so each fits one word.
  */
 
+import { type AllocError, heapCorrupted } from '@heaplab/core/backend';
+
 // --- control state -----------------------------------------------------------------------
 
-/** 'BDY1' as a little-endian word. */
-export const BUDDY_MAGIC = 0x31594442;
+/** 'BDY2' as a little-endian word ('BDY1' kept counters and a pool table in the state). */
+export const BUDDY_MAGIC = 0x32594442;
 /** Byte offset of the magic word: `BUDDY_MAGIC` once `init` has formatted the state. */
 export const ST_MAGIC = 0;
-/** Byte offset of the number of pools in the table. */
-export const ST_POOL_COUNT = 4;
-/** Byte offset of totalBytes: bytes of every pool's block area. */
-export const ST_TOTAL = 8;
-/** Byte offset of usedBytes: sizes of live blocks. */
-export const ST_USED = 12;
-/** Byte offset of peakUsedBytes. */
-export const ST_PEAK = 16;
-/** Byte offset of requestedBytes: sizes asked for, over live blocks. */
-export const ST_REQUESTED = 20;
-/** Byte offset of liveBlocks. */
-export const ST_LIVE = 24;
-/** Byte offset of metadataBytes: order maps and their padding. */
-export const ST_METADATA = 28;
-/** Byte offset of totalPages: page-aligned 4 KiB pages inside the block areas. */
-export const ST_TOTAL_PAGES = 32;
 /** Byte offset of the mask of non-empty free lists (bit k: list k). */
-export const ST_NON_EMPTY = 36;
+export const ST_NON_EMPTY = 4;
 /** Byte offset of the free-list heads, one word per order. */
-export const ST_HEADS = 64;
-/** Byte offset of the free-list lengths, one word per order. */
-export const ST_LENGTHS = 192;
+export const ST_HEADS = 8;
 /** Words in the head and length arrays: one per possible order of a 32-bit address space. */
 export const LIST_SLOTS = 32;
-/** Byte offset of the pool table. */
-export const ST_POOLS = 320;
-
-// --- pool table entries ------------------------------------------------------------------
-
-/** Bytes per pool-table entry. */
-export const POOL_ENTRY_BYTES = 16;
-/** First byte of the pool's order map (the pool's start, rounded up to 16). */
-export const PE_MAP_START = 0;
-/** First byte of the pool's block area: the map's end, rounded up to 16. */
-export const PE_BLOCKS_START = 4;
-/** One past the pool's last byte (the pool's end, rounded down to 16). */
-export const PE_END = 8;
-/** The most pools (`init` and `addMemory` ranges) one buddy heap manages: core's pool table size. */
-export const BUDDY_MAX_POOLS = 64;
-
+/** Byte offset of the free-list lengths, one word per order. */
+export const ST_LENGTHS = ST_HEADS + LIST_SLOTS * 4;
 /** Bytes of control state the buddy backend asks for. */
-export const STATE_BYTES = ST_POOLS + BUDDY_MAX_POOLS * POOL_ENTRY_BYTES;
+export const STATE_BYTES = ST_LENGTHS + LIST_SLOTS * 4;
 
 // --- order-map entries -------------------------------------------------------------------
 
@@ -234,3 +202,8 @@ export const FB_NEXT = 0;
 export const FB_PREV = 4;
 /** Byte offset in a free block of its pool's mapStart. */
 export const FB_MAP_START = 8;
+
+/** A broken structure of the buddy heap: every `HeapCorrupted` it raises names it so. */
+export function corrupt(message: string): AllocError {
+  return heapCorrupted('buddy heap', message);
+}

@@ -1,39 +1,20 @@
 /**
  * `check()` of the buddy heap: walks every pool block by block through its order map, then
- * every free list, and verifies each invariant stated in `buddy-blocks.ts`, `order-map.ts`
+ * every free list, and verifies each invariant stated in `blocks.ts`, `order-map.ts`
  * and `free-lists.ts`. It may allocate (it is no hot path).
  */
 
-import { AllocError, type CheckReport, hex } from '@heaplab/core';
+import { type CheckReport, HeapChecker, hex } from '@heaplab/core/backend';
 
-import type { BuddyBlocks } from './buddy-blocks.js';
+import type { BuddyBlocks } from './blocks.js';
+import { FB_MAP_START, FB_NEXT, FB_PREV, FREE, KIND_MASK, LIST_SLOTS, LIVE, LIVE_MIN, START, UNIT_BYTES } from './layout.js';
 import { entryIndex, firstStartBit, liveDigitsValid, lowestOrderOf, readSlack, startOrder } from './order-map.js';
-import { MAX_ORDER, MIN_ORDER } from './orders.js';
-import { blocksStartOf, pagesIn } from './pools.js';
-import {
-  BUDDY_MAX_POOLS,
-  FB_MAP_START,
-  FB_NEXT,
-  FB_PREV,
-  FREE,
-  KIND_MASK,
-  LIST_SLOTS,
-  LIVE,
-  LIVE_MIN,
-  PAGES,
-  ST_LIVE,
-  ST_METADATA,
-  ST_PEAK,
-  ST_REQUESTED,
-  ST_TOTAL,
-  ST_TOTAL_PAGES,
-  ST_USED,
-  START,
-  UNIT_BYTES,
-} from './state-layout.js';
+import { MAX_ORDER } from './orders.js';
+
+const checker = new HeapChecker('buddy heap');
 
 function corrupt(message: string): never {
-  throw new AllocError('HeapCorrupted', `buddy heap: ${message}`);
+  throw checker.corrupt(message);
 }
 
 /**
@@ -44,7 +25,7 @@ export function checkBuddyHeap(blocks: BuddyBlocks): CheckReport {
   const { u8, u32, pools, lists } = blocks;
   if (!blocks.isFormatted()) corrupt(`control state at ${hex(blocks.stateOffset)} is not formatted`);
   const poolCount = pools.count();
-  if (poolCount < 1 || poolCount > BUDDY_MAX_POOLS) corrupt(`pool count ${poolCount} is out of range`);
+  if (poolCount < 1) corrupt('no pool is recorded');
   const freeOfOrder = new Array<number>(LIST_SLOTS).fill(0);
   let blockCount = 0;
   let live = 0;
@@ -53,22 +34,18 @@ export function checkBuddyHeap(blocks: BuddyBlocks): CheckReport {
   let freeBytes = 0;
   let total = 0;
   let metadata = 0;
-  let totalPages = 0;
   for (let pool = 0; pool < poolCount; pool++) {
     const mapStart = pools.mapStart(pool);
     const blocksStart = pools.blocksStart(pool);
     const end = pools.end(pool);
     const name = `pool ${pool} ${hex(mapStart)}..${hex(end)}`;
-    if (mapStart % UNIT_BYTES !== 0 || end % UNIT_BYTES !== 0 || mapStart < blocks.arenaStart || end > blocks.arenaEnd ||
-      end <= mapStart || blocksStart !== blocksStartOf(mapStart, end) || blocksStart + UNIT_BYTES > end) {
-      corrupt(`${name} (blocks from ${hex(blocksStart)}) is misaligned, outside the arena or too small`);
-    }
-    for (let other = 0; other < pool; other++) {
-      if (mapStart < pools.end(other) && pools.mapStart(other) < end) corrupt(`${name} overlaps pool ${other}`);
+    // Core checked the range before the backend formatted it; a pool too small for its map
+    // and a block would have been refused, so one here was never formatted.
+    if (mapStart < blocks.arenaStart || end > blocks.arenaEnd || blocksStart + UNIT_BYTES > end) {
+      corrupt(`${name} (blocks from ${hex(blocksStart)}) is outside the arena or too small`);
     }
     total += end - blocksStart;
     metadata += blocksStart - mapStart;
-    totalPages += pagesIn(blocksStart, end);
     for (let block = mapStart; block < blocksStart; block += UNIT_BYTES) {
       if (u8[entryIndex(mapStart, block)] !== 0) corrupt(`${name}: the entry of ${hex(block)}, inside the order map, is not 0`);
     }
@@ -118,12 +95,12 @@ export function checkBuddyHeap(blocks: BuddyBlocks): CheckReport {
     const expected = freeOfOrder[order]!;
     let listed = 0;
     let prev = 0;
+    // The map walk found `expected` free blocks of this order: a longer list has a cycle or a stray entry.
+    const budget = checker.budget(expected, `free list ${order}`);
     for (let block = head; block !== 0; block = u32[(block + FB_NEXT) >>> 2]!) {
-      if (listed >= expected) {
-        corrupt(`free list ${order} is longer than the ${expected} free blocks of order ${order} found (a cycle or a stray entry) at ${hex(block)}`);
-      }
+      budget.step();
       const pool = pools.find(block);
-      const code = pool < 0 ? -1 : u8[entryIndex(pools.mapStart(pool), block)]!;
+      const code = pool < 0 ? -1 : u8[entryIndex(pools.foundMap, block)]!;
       if (code !== (FREE | order) || block % 2 ** order !== 0) {
         corrupt(`free list ${order} holds ${hex(block)} (after ${hex(prev)}), which is not a free block of order ${order}`);
       }
@@ -138,16 +115,17 @@ export function checkBuddyHeap(blocks: BuddyBlocks): CheckReport {
       corrupt(`the non-empty mask ${hex(mask)} disagrees with free list ${order} (head ${hex(head)})`);
     }
   }
-  const expect = (field: string, counter: number, actual: number): void => {
-    if (counter !== actual) corrupt(`counter ${field} is ${counter} but the walk finds ${actual}`);
-  };
-  expect('usedBytes', blocks.field(ST_USED), used);
-  expect('liveBlocks', blocks.field(ST_LIVE), live);
-  expect('requestedBytes', blocks.field(ST_REQUESTED), requested);
-  expect('totalBytes', blocks.field(ST_TOTAL), total);
-  expect('metadataBytes', blocks.field(ST_METADATA), metadata);
-  expect('totalPages', blocks.field(ST_TOTAL_PAGES), totalPages);
-  if (blocks.field(ST_PEAK) < used) corrupt(`peakUsedBytes ${blocks.field(ST_PEAK)} is below usedBytes ${used}`);
+  // grantedBytes is usedBytes (blocks have no header); freeBlocks is the list lengths,
+  // checked above (core's counter is not kept, see layout.ts).
+  const mismatch = blocks.counters.mismatch({
+    usedBytes: used,
+    requestedBytes: requested,
+    grantedBytes: used,
+    liveBlocks: live,
+    totalBytes: total,
+    metadataBytes: metadata,
+  });
+  if (mismatch !== null) corrupt(`counter ${mismatch}`);
   let freeBlocks = 0;
   for (const count of freeOfOrder) freeBlocks += count;
   return { blocks: blockCount, liveBlocks: live, freeBlocks, usedBytes: used, freeBytes, pools: poolCount };

@@ -10,7 +10,7 @@ import { expectAllocError } from '@heaplab/core/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { buddyBackend } from '../src/index.js';
-import { FB_MAP_START, FB_PREV } from '../src/state-layout.js';
+import { FB_MAP_START, FB_PREV } from '../src/layout.js';
 
 /**
  * A heap with eight 1 KiB blocks side by side and the odd ones but the last freed: list 10

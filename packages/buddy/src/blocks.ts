@@ -1,7 +1,7 @@
 /**
  * The buddy algorithm over the shared state: cutting pools into naturally aligned blocks,
- * splitting a block to serve a smaller order, merging a freed block with its buddy, and the
- * counters. The byte face (`BuddyAllocator`) and the page face (`BuddyPageAllocator`) are
+ * splitting a block to serve a smaller order, merging a freed block with its buddy. The
+ * faces count what they hand out in core's counters (`counters`). The byte face (`BuddyAllocator`) and the page face (`BuddyPageAllocator`) are
  * thin layers over it, so both can work on one heap.
  *
  * A block of order k at address b has its buddy at `b ^ 2^k`: blocks are aligned to their
@@ -9,53 +9,37 @@
  *
  * Invariants kept here (besides the order map's and the lists', see their files):
  * 1. The blocks of a pool tile its block area exactly, at every store (the order of stores
- *    that keeps this is in "What a dead thread leaves" in `state-layout.ts`).
+ *    that keeps this is in "What a dead thread leaves" in `layout.ts`).
  * 2. Two free buddies of the same order never both stay free: `give` merges at once, and
  *    the blocks `addPool` cuts are maximal, so no two of them are buddies (at `MAX_ORDER`
  *    nothing merges).
  * 3. A free block's `FB_MAP_START` word is its pool's mapStart.
- * 4. The counters equal what a walk of the blocks finds (`heap-check.ts` verifies all).
+ * 4. Core's counters equal what a walk of the blocks finds (`check.ts` verifies all).
  *
  * Every operation that edits the lists first checks each link and head it will write
  * through (`checkLinks`, `checkHead`), then stores: damage is reported before anything
- * changes (see "Corruption" in `state-layout.ts`).
+ * changes (see "Corruption" in `layout.ts`).
  */
 
-import { AllocError, alignDown, alignUp, hex, type HeapMemory } from '@heaplab/core';
+import { AllocError, alignDown, alignUp, type BackendContext, hex, type StateCounters } from '@heaplab/core/backend';
 
 import { FreeLists } from './free-lists.js';
-import { entryIndex, liveCode, startOrder, writeLiveDigits } from './order-map.js';
-import { alignmentOrder, MAX_ORDER, MIN_ORDER, PAGE_ORDER } from './orders.js';
-import { blocksStartOf, Pools } from './pools.js';
 import {
   BUDDY_MAGIC,
+  corrupt,
   FB_MAP_START,
   FB_NEXT,
   FB_PREV,
   FREE,
   PAGES,
-  ST_LIVE,
   ST_MAGIC,
-  ST_PEAK,
-  ST_REQUESTED,
-  ST_USED,
   START,
   STATE_BYTES,
   UNIT_BYTES,
-} from './state-layout.js';
-
-/** A `HeapCorrupted` error about this heap. */
-export function corrupt(message: string): AllocError {
-  return new AllocError('HeapCorrupted', `buddy heap: ${message}`);
-}
-
-/** The order of the largest aligned block that starts at `block` and ends by `end`. */
-function cutOrder(block: number, end: number): number {
-  let order = alignmentOrder(block);
-  const fits = 31 - Math.clz32(end - block);
-  if (fits < order) order = fits;
-  return order > MAX_ORDER ? MAX_ORDER : order;
-}
+} from './layout.js';
+import { entryIndex, liveCode, startOrder, writeLiveDigits } from './order-map.js';
+import { largestBlockAt, MAX_ORDER, MIN_ORDER, PAGE_ORDER } from './orders.js';
+import { blocksStartOf, checkPoolRange, Pools } from './pools.js';
 
 /** One thread's view of a buddy heap's blocks. Not thread-safe: callers hold the heap lock. */
 export class BuddyBlocks {
@@ -65,8 +49,10 @@ export class BuddyBlocks {
   readonly u32: Uint32Array;
   /** The per-order free lists. */
   readonly lists: FreeLists;
-  /** The pool table. */
+  /** The pools, as core's pool table lists them. */
   readonly pools: Pools;
+  /** Core's counters of this heap: every face counts the blocks it makes and frees there. */
+  readonly counters: StateCounters;
   /** Where the control state starts in the buffer. */
   readonly stateOffset: number;
   /** The arena every pool lies in: `[arenaStart, arenaEnd)`. */
@@ -75,45 +61,29 @@ export class BuddyBlocks {
   /** Checked mode: every operation also verifies the list neighbours it touches. */
   readonly checked: boolean;
   private readonly sMagic: number;
-  private readonly sUsed: number;
-  private readonly sPeak: number;
-  private readonly sRequested: number;
-  private readonly sLive: number;
 
   /**
-   * Binds to the state at `stateOffset` (`BUDDY_STATE_BYTES` long) for the arena
-   * `[arenaStart, arenaEnd)`; does not format it.
-   * @throws AllocError `InvalidParam` when `stateBytes` is below `BUDDY_STATE_BYTES` or the state
-   *   is not 8-aligned
+   * Binds to the state of `ctx` (`BUDDY_STATE_BYTES` long); does not format it.
+   * @throws AllocError `InvalidParam` when the state area is below `BUDDY_STATE_BYTES` or not
+   *   8-aligned
    */
-  constructor(
-    memory: HeapMemory,
-    stateOffset: number,
-    stateBytes: number,
-    arenaStart: number,
-    arenaEnd: number,
-    checked = false,
-  ) {
-    if (stateBytes < STATE_BYTES || stateOffset % 8 !== 0) {
+  constructor(ctx: BackendContext) {
+    if (ctx.stateBytes < STATE_BYTES || ctx.stateOffset % 8 !== 0) {
       throw new AllocError(
         'InvalidParam',
-        `buddy backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${stateBytes} at ${hex(stateOffset)}`,
+        `buddy backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${ctx.stateBytes} at ${hex(ctx.stateOffset)}`,
       );
     }
-    this.u8 = memory.u8;
-    this.u32 = memory.u32;
-    this.stateOffset = stateOffset;
-    this.arenaStart = arenaStart;
-    this.arenaEnd = arenaEnd;
-    this.checked = checked;
-    this.lists = new FreeLists(memory.u32, stateOffset);
-    this.pools = new Pools(memory.u8, memory.u32, stateOffset, arenaStart, arenaEnd);
-    const base = stateOffset >>> 2;
-    this.sMagic = base + (ST_MAGIC >>> 2);
-    this.sUsed = base + (ST_USED >>> 2);
-    this.sPeak = base + (ST_PEAK >>> 2);
-    this.sRequested = base + (ST_REQUESTED >>> 2);
-    this.sLive = base + (ST_LIVE >>> 2);
+    this.u8 = ctx.memory.u8;
+    this.u32 = ctx.memory.u32;
+    this.stateOffset = ctx.stateOffset;
+    this.arenaStart = ctx.arenaStart;
+    this.arenaEnd = ctx.arenaEnd;
+    this.checked = ctx.checked;
+    this.counters = ctx.counters;
+    this.lists = new FreeLists(ctx.memory.u32, ctx.stateOffset);
+    this.pools = new Pools(ctx.pools);
+    this.sMagic = (ctx.stateOffset + ST_MAGIC) >>> 2;
   }
 
   // --- memory given to the heap ------------------------------------------------------------
@@ -124,25 +94,27 @@ export class BuddyBlocks {
    * @throws AllocError `InvalidParam` for a range outside the arena or too small
    */
   format(start: number, size: number): void {
-    this.pools.validate(start, size, 'init');
+    checkPoolRange(start, size, this.arenaStart, this.arenaEnd, 'init');
     const first = this.stateOffset >>> 2;
     this.u32.fill(0, first, first + (STATE_BYTES >>> 2));
-    this.pools.forget();
-    this.addPool(start, size, 'init');
+    this.counters.reset();
+    this.addPool(start, size);
     this.u32[this.sMagic] = BUDDY_MAGIC;
   }
 
   /**
    * Adds `[start, start + size)` to a formatted heap as another pool with its own order map:
-   * `addMemory` of both faces.
+   * `addMemory` of both faces. Core has checked it against its pool table (overlap, table
+   * full) and records it once this returns.
    * @throws AllocError `InvalidParam` before `format`, or for a range outside the arena or
-   *   too small; `NoMemory` when the pool table is full; `MemoryOverlap` over a pool
+   *   too small
    */
   addMemory(start: number, size: number): void {
     if (!this.isFormatted()) {
       throw new AllocError('InvalidParam', 'buddy addMemory: the heap is not formatted; call init first');
     }
-    this.addPool(start, size, 'addMemory');
+    checkPoolRange(start, size, this.arenaStart, this.arenaEnd, 'addMemory');
+    this.addPool(start, size);
   }
 
   /** True once `format` has run on this state. */
@@ -151,17 +123,13 @@ export class BuddyBlocks {
   }
 
   /**
-   * Adds a pool and cuts its block area, left to right, into the largest blocks that are
-   * aligned to their size and fit: an unaligned or odd-sized range becomes a few blocks of
-   * decreasing, then increasing, orders. The map is formatted (zeroed, then the blocks'
-   * FREE entries) before the pool table publishes the pool, and the blocks go on their lists
-   * after, so the map of every published pool tiles it.
-   * @throws AllocError `InvalidParam` for a range outside the arena or too small; `NoMemory`
-   *   when the pool table is full; `MemoryOverlap` over a pool
+   * Cuts a checked range's block area, left to right, into the largest blocks that are
+   * aligned to their size and fit (an unaligned or odd-sized range becomes a few blocks of
+   * decreasing, then increasing, orders), marks them free in its freshly zeroed map and puts
+   * them on their lists. Core lists the pool only once this returns (see "What a dead thread
+   * leaves" in `layout.ts` for a death before that).
    */
-  addPool(start: number, size: number, what: string): void {
-    const pools = this.pools;
-    const pool = pools.reserve(start, size, what);
+  private addPool(start: number, size: number): void {
     for (let order = MIN_ORDER; order <= MAX_ORDER; order++) this.checkHead(order);
     const mapStart = alignUp(start, UNIT_BYTES);
     const end = alignDown(start + size, UNIT_BYTES);
@@ -170,14 +138,14 @@ export class BuddyBlocks {
     // No block starts anywhere yet. The entries of the map's own units stay 0 for good.
     u8.fill(0, mapStart, blocksStart);
     for (let block = blocksStart, order = 0; block < end; block += 2 ** order) {
-      order = cutOrder(block, end);
+      order = largestBlockAt(block, end);
       u8[entryIndex(mapStart, block)] = FREE | order;
     }
-    pools.publish(pool, mapStart, blocksStart, end);
     for (let block = blocksStart, order = 0; block < end; block += 2 ** order) {
-      order = cutOrder(block, end);
+      order = largestBlockAt(block, end);
       this.lists.push(block, order, mapStart);
     }
+    this.counters.addMemory(end - blocksStart, blocksStart - mapStart);
   }
 
   // --- checks before stores ------------------------------------------------------------------
@@ -271,7 +239,7 @@ export class BuddyBlocks {
   /**
    * Takes a free block of exactly `order` and marks it as a live byte block with `slack`
    * unused bytes, allocated with alignment 2^`alignLog`. Returns it, or 0 when no list from
-   * `order` up has a block. Does not count it (`account` does).
+   * `order` up has a block. Does not count it (the caller tells `counters`).
    * @throws AllocError `HeapCorrupted` as `split`
    */
   takeBytes(order: number, slack: number, alignLog: number): number {
@@ -451,22 +419,5 @@ export class BuddyBlocks {
   pushFree(block: number, order: number, mapStart: number): void {
     this.u8[entryIndex(mapStart, block)] = FREE | order;
     this.lists.push(block, order, mapStart);
-  }
-
-  // --- counters ------------------------------------------------------------------------------
-
-  /** The control-state word at byte offset `field` (one of the `ST_*` counters). */
-  field(field: number): number {
-    return this.u32[(this.stateOffset + field) >>> 2]!;
-  }
-
-  /** Adds to the used and requested bytes and the live-block count; raises the peak. */
-  account(usedDelta: number, requestedDelta: number, liveDelta: number): void {
-    const u32 = this.u32;
-    const used = u32[this.sUsed]! + usedDelta;
-    u32[this.sUsed] = used;
-    if (used > u32[this.sPeak]!) u32[this.sPeak] = used;
-    u32[this.sRequested] = u32[this.sRequested]! + requestedDelta;
-    u32[this.sLive] = u32[this.sLive]! + liveDelta;
   }
 }
