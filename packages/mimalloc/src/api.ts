@@ -4,9 +4,9 @@
  * remote free between its two steps. Each acts for the calling thread's handle.
  */
 
-import { AllocError, type GlobalAllocator } from '@heaplab/core';
+import type { GlobalAllocator } from '@heaplab/core';
 
-import { MimallocBackend } from './backend.js';
+import { type MimallocBackend, mimallocBackend } from './backend.js';
 import type { DeferredFree, MiStep } from './context.js';
 import { heapCollect } from './heap.js';
 import { formatReport, type MimallocReport, mimallocReport } from './stats.js';
@@ -16,11 +16,7 @@ import { formatReport, type MimallocReport, mimallocReport } from './stats.js';
  * @throws AllocError `InvalidParam` when the heap's backend is not mimalloc
  */
 export function mimallocOf(heap: GlobalAllocator): MimallocBackend {
-  const instance = heap.backendInstance;
-  if (!(instance instanceof MimallocBackend)) {
-    throw new AllocError('InvalidParam', `the heap's backend is '${heap.backendName}', not mimalloc`);
-  }
-  return instance;
+  return heap.backendOf(mimallocBackend);
 }
 
 /**

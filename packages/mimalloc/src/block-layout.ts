@@ -15,7 +15,7 @@
  * and the alignments whose request puts it at its offset in the span.
  */
 
-import type { BlockLayout } from '@heaplab/core';
+import type { BlockLayout } from '@heaplab/core/backend';
 
 import type { MiContext } from './context.js';
 import { hugeBlockSegment, hugeUsable } from './segment.js';

@@ -5,7 +5,7 @@
  * call it once workers have finished); it reads atomic words with `Atomics.load`.
  */
 
-import { AllocError, type CheckReport, hex } from '@heaplab/core';
+import { AllocError, type CheckReport, hex } from '@heaplab/core/backend';
 
 import type { MiContext } from './context.js';
 import { delayedNext } from './delayed.js';
@@ -21,8 +21,6 @@ import {
   DELAYED_FREEING,
   IN_OP,
   IN_SEGMENT,
-  MAX_POOL_RANGES,
-  ST_POOL_RANGE_COUNT,
   DELAYED_MASK,
   DIRECT_WSIZE_MAX,
   HP_DELAYED_FREE,
@@ -123,8 +121,7 @@ export function checkHeap(t: MiContext): CheckReport {
   t.pool.check();
   const op = u32[t.intent + (IN_OP >>> 2)]!;
   if (op !== 0) corrupt(`the segment lock's intent record names operation ${op} on ${hex(u32[t.intent + (IN_SEGMENT >>> 2)]!)}: its holder died and the lock was not recovered`);
-  const ranges = u32[(t.state + ST_POOL_RANGE_COUNT) >>> 2]!;
-  if (ranges < 1 || ranges > MAX_POOL_RANGES) corrupt(`${ranges} pool ranges are recorded`);
+  if (t.pools.publishedCount() < 1) corrupt('core records no pool range for a formatted heap');
   const pages = new Map<number, PageFacts>();
   const ownedSegments = new Map<number, number>();
   const abandoned = new Set<number>();

@@ -13,7 +13,7 @@
  *   `used`. Each costs a walk of the page's lists, bounded by its capacity.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { AllocError, hex } from '@heaplab/core/backend';
 
 import type { MiContext } from './context.js';
 import { readLink } from './page.js';

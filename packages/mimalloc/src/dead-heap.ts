@@ -16,7 +16,7 @@
  * free: the same bet every free makes (see "Double-free detection").
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { AllocError, hex } from '@heaplab/core/backend';
 
 import type { MiContext } from './context.js';
 import { setDelayedComplete } from './delayed.js';

@@ -20,7 +20,7 @@
  * freed or back on the list, so a resolver can tell a walk of the list saw every block.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { AllocError, hex } from '@heaplab/core/backend';
 
 import { DRAIN_TIMEOUT_MS, type MiContext, reachStep } from './context.js';
 import { addEvent } from './events.js';

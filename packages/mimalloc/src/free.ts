@@ -4,7 +4,7 @@
  * `thread_free`, or the two-step delayed free for a full page), and huge blocks.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { AllocError, hex } from '@heaplab/core/backend';
 
 import { delayedNext } from './delayed.js';
 import { checkLocalFree } from './checked.js';

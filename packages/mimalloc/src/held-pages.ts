@@ -7,14 +7,12 @@
  * `types.ts`. Every function here is called only when `t.qsbr` is not null.
  */
 
-import { sequenceReached } from '@heaplab/core';
+import { sequenceReached } from '@heaplab/core/backend';
 
 import { type MiContext, reachStep } from './context.js';
 import { pageFree, pageUnfull, readLink, writeLink } from './page.js';
 
 import {
-  CORE_QSBR_RECORD_BYTES,
-  CORE_QSBR_RECORDS,
   HELD_RECORD_BYTES,
   HP_HELD_FIRST,
   HP_HELD_BYTES,
@@ -100,8 +98,9 @@ export function releaseHeldPages(t: MiContext, heap: number, all: boolean, notSe
 /** Every thread online in core's QSBR domain that has not passed `goal` (for figures). */
 export function goalHolders(t: MiContext, goal: number): number[] {
   const holders: number[] = [];
+  const qsbr = t.qsbr!;
   for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
-    const sequence = Atomics.load(t.i32, (CORE_QSBR_RECORDS + (threadId - 1) * CORE_QSBR_RECORD_BYTES) >>> 2);
+    const sequence = qsbr.sequenceOf(threadId);
     if (sequence !== 0 && !sequenceReached(sequence, goal)) holders.push(threadId);
   }
   return holders;
@@ -109,13 +108,15 @@ export function goalHolders(t: MiContext, goal: number): number[] {
 
 /**
  * The first thread, other than `except` (0 for none), that is online in core's QSBR domain
- * and has not passed `goal`, or 0 when none: who holds a held page back. Reads core's
- * records (`CORE_QSBR_RECORDS`); a racy snapshot, for decisions that only ever release less.
+ * and has not passed `goal`, or 0 when none: who holds a held page back. Reads each
+ * thread's published sequence (`Qsbr.sequenceOf`, 0 offline); a racy snapshot, for
+ * decisions that only ever release less.
  */
 export function goalHeldBackBy(t: MiContext, goal: number, except: number): number {
+  const qsbr = t.qsbr!;
   for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
     if (threadId === except) continue;
-    const sequence = Atomics.load(t.i32, (CORE_QSBR_RECORDS + (threadId - 1) * CORE_QSBR_RECORD_BYTES) >>> 2);
+    const sequence = qsbr.sequenceOf(threadId);
     if (sequence !== 0 && !sequenceReached(sequence, goal)) return threadId;
   }
   return 0;

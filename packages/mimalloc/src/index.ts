@@ -14,6 +14,6 @@ registerBackend(mimallocBackend);
 export { MimallocBackend, mimallocBackend } from './backend.js';
 export { collect, heapReport, mimallocOf, registerDeferredFree, setDelayedFreeStall, setStepHook, stallOn, statsJson, statsTable } from './api.js';
 export type { DeferredFree, MiStep } from './context.js';
-export { MIMALLOC_OPTION_NAMES, type MimallocOptions, normalizeMimallocOptions } from './options.js';
+export { MIMALLOC_OPTIONS, type MimallocOptions } from './options.js';
 export type { BinReport, MimallocReport, ThreadReport } from './stats.js';
 export { BIN_BLOCK_SIZE, BIN_MAX, binOfSize, LARGE_OBJ_SIZE_MAX } from './size-classes.js';

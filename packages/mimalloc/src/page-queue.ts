@@ -4,7 +4,7 @@
  * (invariant 4 of `types.ts`). Only the heap's owner edits them.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { AllocError, hex } from '@heaplab/core/backend';
 
 import { type MiContext, reachStep } from './context.js';
 import { pageCountOf } from './segment.js';

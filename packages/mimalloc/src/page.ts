@@ -4,7 +4,7 @@
  * retirement when it empties (mimalloc's page.c). Page invariants are in `types.ts`.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { AllocError, hex } from '@heaplab/core/backend';
 
 import { checkPageCounts } from './checked.js';
 import { type MiContext, reachStep } from './context.js';

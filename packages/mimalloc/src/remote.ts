@@ -11,7 +11,7 @@
  * left alone and counted with `reportLoss`.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { AllocError, hex } from '@heaplab/core/backend';
 
 import { type MiContext, reachStep } from './context.js';
 import { delayedListHolds } from './delayed.js';

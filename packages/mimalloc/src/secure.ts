@@ -10,7 +10,7 @@
  * `HeapCorrupted` instead of being followed.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { AllocError, hex } from '@heaplab/core/backend';
 
 /**
  * The freed marker of the block at `address`: written in a block's second word when it

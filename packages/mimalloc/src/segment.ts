@@ -27,7 +27,7 @@
  *    queue and keep accepting remote frees on thread_free.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { AllocError, hex } from '@heaplab/core/backend';
 
 import { type MiContext, reachStep } from './context.js';
 import { addEvent } from './events.js';

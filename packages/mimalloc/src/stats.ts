@@ -5,7 +5,7 @@
  * exact when the heap is idle.
  */
 
-import { type BackendStats, sequenceReached } from '@heaplab/core';
+import { type BackendStats, sequenceReached } from '@heaplab/core/backend';
 
 import type { MiContext } from './context.js';
 import { delayedListTotals } from './delayed.js';
