@@ -2,7 +2,7 @@
  * One thread's view of the shared mimalloc state: typed-array views, constants and cached
  * offsets, plus the thread's own JS-side hooks (the deferred-free callback, the test stall
  * hook). Nothing here is shared state: every thread builds its own context over the same
- * buffer, and all allocator state lives in the buffer (layout in `types.ts`).
+ * buffer, and all allocator state lives in the buffer (layout in `layout.ts`).
  */
 
 import {
@@ -27,7 +27,7 @@ import {
   ST_INTENT,
   ST_POOL,
   ST_SEGMENT_MAP,
-} from './types.js';
+} from './layout.js';
 
 /**
  * The deferred-free callback (mimalloc's `mi_deferred_free_fun`): called from the allocation
@@ -63,7 +63,7 @@ export type MiStep =
   // collecting thread_free (page.ts)
   | 'collect:taken'
   | 'collect:spliced'
-  // under the segment lock (segment.ts, backend.ts)
+  // under the segment lock (segment.ts, mimalloc.ts)
   | 'segment:alloc:taken'
   | 'segment:alloc:formatted'
   | 'segment:alloc:mapped'

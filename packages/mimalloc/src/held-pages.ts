@@ -4,18 +4,17 @@
  * `_PyMem_mi_heap_collect_qsbr`): a page that becomes empty is held with a QSBR goal on its
  * heap's held list, stays usable for its own size class, and is given back to its segment
  * only once `poll` says every thread passed the goal. Layout and invariants 5 to 7 are in
- * `types.ts`. Every function here is called only when `t.qsbr` is not null.
+ * `layout.ts`. Every function here is called only when `t.qsbr` is not null.
  */
 
 import { sequenceReached } from '@heaplab/core/backend';
 
 import { type MiContext, reachStep } from './context.js';
-import { pageFree, pageUnfull, readLink, writeLink } from './page.js';
-
+import { readLink, writeLink } from './internal.js';
 import {
   HELD_RECORD_BYTES,
-  HP_HELD_FIRST,
   HP_HELD_BYTES,
+  HP_HELD_FIRST,
   HP_HELD_LAST,
   HP_HELD_PAGES,
   HR_GOAL,
@@ -30,7 +29,8 @@ import {
   SEGMENT_MASK,
   SEGMENT_SHIFT,
   SG_PAGES,
-} from './types.js';
+} from './layout.js';
+import { pageFree, pageUnfull } from './page.js';
 
 /** Word index of the held-page record of the page whose descriptor is at `page`. */
 export function heldRecordWord(t: MiContext, page: number): number {

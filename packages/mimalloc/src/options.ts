@@ -16,7 +16,7 @@ export interface MimallocOptions {
   /**
    * Delayed page reuse (CPython's QSBR over mimalloc): a page that becomes empty is held
    * with a QSBR goal, usable only for its own size class, and given back only once every
-   * thread has passed a quiescent point after it emptied (see `types.ts`).
+   * thread has passed a quiescent point after it emptied (see `layout.ts`).
    */
   delayedPageReuse: boolean;
 }

@@ -2,7 +2,7 @@
  * Repair after a thread died holding the segment lock (`segments`): `Backend.recover`
  * for mimalloc. The lock guards the pool, the segment map, the ownership words of segment
  * headers, the abandoned list and the segment caches (see "What the segment lock's holder
- * leaves" in `types.ts`). Nothing per block is under it, so the repair touches no page.
+ * leaves" in `layout.ts`). Nothing per block is under it, so the repair touches no page.
  *
  * It finishes or rolls back the one operation the intent record names, then rebuilds every
  * structure the lock guards from the segment map and the headers' magic and owner words:
@@ -11,11 +11,11 @@
  * the abandoned list and its count from the segments whose owner is 0.
  */
 
-import { AllocError, type BackendRepair, hex } from '@heaplab/core/backend';
+import { AllocError, type BackendRepair, heapCorrupted, hex } from '@heaplab/core/backend';
 
 import type { MiContext } from './context.js';
-import { releaseSteps } from './segment.js';
 import {
+  BACKEND_NAME,
   CACHE_RELEASING,
   HP_SEGMENT_CACHE,
   IN_HEAP,
@@ -35,6 +35,7 @@ import {
   SEGMENT_LARGE,
   SEGMENT_SHIFT,
   SEGMENT_SMALL,
+  segmentMagic,
   SG_MAGIC,
   SG_NEXT,
   SG_OWNER,
@@ -44,11 +45,11 @@ import {
   ST_ABANDONED_COUNT,
   ST_MAGIC,
   STATE_MAGIC,
-  segmentMagic,
-} from './types.js';
+} from './layout.js';
+import { releaseSteps } from './segment.js';
 
 function corrupt(message: string): AllocError {
-  return new AllocError('HeapCorrupted', `mimalloc cannot recover: ${message}`);
+  return heapCorrupted(BACKEND_NAME, `cannot recover: ${message}`);
 }
 
 const OPERATION_NAMES = ['', 'a segment allocation', 'a segment release', 'a cached segment release', 'an abandon', 'a reclaim', 'addMemory'];

@@ -68,7 +68,9 @@ describe('a worker killed holding the segment lock', () => {
       const heap = GlobalAllocator.create({ backend: mimallocBackend, heapBytes: 16 * MiB, initBytes: entry.initBytes });
       // Live blocks of the main thread, which must survive intact.
       const kept = [heap.malloc(100), heap.malloc(3000), heap.malloc(MiB)];
-      kept.forEach((block, i) => heap.memory.u32.fill(0xabc0 + i, block >>> 2, (block >>> 2) + 20));
+      kept.forEach((block, i) => {
+        heap.memory.u32.fill(0xabc0 + i, block >>> 2, (block >>> 2) + 20);
+      });
       const task = entry.task(heap);
       const liveBefore = heap.stats().liveBlocks;
       const outcome = await runDying(heap, { kind: 'die-at', buffer: heap.buffer, step: entry.step, ...task });

@@ -13,7 +13,7 @@ import {
   naturalAlignment,
   onBlockGrid,
 } from '../src/size-classes.js';
-import { BLOCK_ALIGN, RETIRED_BIN_WORDS, SEGMENT_BYTES } from '../src/types.js';
+import { BLOCK_ALIGN, RETIRED_BIN_WORDS, SEGMENT_BYTES } from '../src/layout.js';
 import { HEAP_ALIGN, MIN_ALIGN } from '@heaplab/core';
 
 describe('size classes', () => {
@@ -86,7 +86,7 @@ describe('size classes', () => {
   });
 
   it("keeps its own copies of core's constants equal to core's", () => {
-    // types.ts imports nothing, so that the bundler inlines its constants (see there).
+    // layout.ts imports nothing, so that the bundler inlines its constants (see there).
     expect(SEGMENT_BYTES).toBe(HEAP_ALIGN);
     expect(BLOCK_ALIGN).toBe(MIN_ALIGN);
     // (No QSBR offsets are mirrored any more: the held-page figures read other threads'

@@ -324,6 +324,9 @@
 // without imports into every use, so a field offset costs nothing at run time. (With an
 // import, each would be a module-variable load on every access of the hot paths.)
 
+/** The backend's name: the descriptor's, and the prefix of every error it raises. */
+export const BACKEND_NAME = 'mimalloc';
+
 // --- geometry -----------------------------------------------------------------------------
 
 /** Bytes of a segment: 4 MiB, core's `HEAP_ALIGN` (a test checks they agree). */

@@ -1,6 +1,6 @@
 /**
  * The mimalloc backend itself: one instance per attached thread over the shared state,
- * thread-safe with no lock on the per-block path, and its descriptor for core.
+ * thread-safe with no lock on the per-block path. Its descriptor is in `index.ts`.
  */
 
 import {
@@ -11,7 +11,6 @@ import {
   type BackendStats,
   type BlockLayout,
   type CheckReport,
-  defineBackend,
   hex,
   type RepairCause,
 } from '@heaplab/core/backend';
@@ -19,15 +18,11 @@ import {
 import { mallocFast } from './alloc.js';
 import { blockLayoutOf } from './block-layout.js';
 import { checkHeap } from './check.js';
-import { heapAbandonDead } from './dead-heap.js';
 import { DRAIN_TIMEOUT_MS, MiContext, reachStep, SEGMENT_LOCK } from './context.js';
+import { heapAbandonDead } from './dead-heap.js';
 import { blockUsableSize, freeBlock, validateBlock } from './free.js';
-import { heapAbandon, heapReset, samplePeak } from './heap.js';
-import { MIMALLOC_OPTIONS, type MimallocOptions } from './options.js';
-import { SEGMENT_USABLE_BYTES } from './segment.js';
-import { recoverSegmentLock } from './recover.js';
-import { resolveRemoteFree } from './remote.js';
-import { backendStats } from './stats.js';
+import { heapAbandon, heapReset } from './heap.js';
+import { SEGMENT_USABLE_BYTES } from './internal.js';
 import {
   FLAG_SECURE,
   HP_ACTIVE,
@@ -42,7 +37,12 @@ import {
   ST_MAGIC,
   STATE_BYTES,
   STATE_MAGIC,
-} from './types.js';
+} from './layout.js';
+import type { MimallocOptions } from './options.js';
+import { samplePeak } from './peak.js';
+import { recoverSegmentLock } from './recover.js';
+import { resolveRemoteFree } from './remote.js';
+import { backendStats } from './stats.js';
 
 /**
  * One thread's handle on a mimalloc heap. Every method may be called from every thread at
@@ -178,7 +178,7 @@ export class MimallocBackend implements Backend {
    * does not use the kit's `ctx.counters`: those are updated after the step they count, and a
    * thread killed between the two (inside a lock-free remote free, say) would leave them wrong
    * for good; the walk is right again as soon as the lists are (see "A heap record" in
-   * `types.ts`). A shared counter would also be an atomic on every malloc and free.
+   * `layout.ts`). A shared counter would also be an atomic on every malloc and free.
    */
   usedBytes(): number {
     return samplePeak(this.context);
@@ -239,20 +239,3 @@ function settleRecordOf(t: MiContext, threadId: number): void {
     Atomics.wait(t.i32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2, Atomics.load(t.i32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2), 10);
   }
 }
-
-/**
- * The mimalloc backend's descriptor. Thread-safe: core takes no lock around it; the segment
- * lock (`segments`) is its own. `normalizeOptions` @throws AllocError `InvalidParam` for
- * unknown options or values; `create` @throws AllocError `InvalidParam` when the state area
- * is too small.
- */
-export const mimallocBackend = defineBackend<MimallocOptions, MimallocBackend>({
-  name: 'mimalloc',
-  summary: 'mimalloc v1: 4 MiB segments, per-thread heaps, sharded free lists, lock-free cross-thread free',
-  moduleUrl: import.meta.url,
-  concurrency: 'thread-safe',
-  options: MIMALLOC_OPTIONS,
-  locks: [SEGMENT_LOCK],
-  stateBytes: STATE_BYTES,
-  create: (context, options) => new MimallocBackend(context, options),
-});
