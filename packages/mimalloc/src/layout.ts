@@ -275,7 +275,25 @@
  * - `NO_DELAYED_FREE`: push on thread_free only (the usual state).
  * - `NEVER_DELAYED_FREE`: the page is abandoned or being abandoned; never use the delayed list.
  * Only the owner moves a page into `USE_DELAYED_FREE` or `NEVER_DELAYED_FREE`; it never spins
- * on `DELAYED_FREEING` without bound (see `free.ts`).
+ * on `DELAYED_FREEING` without bound (see `delayed.ts`). The transitions, and who makes them
+ * (every one a compare-and-swap on the word that keeps the list bits):
+ *
+ * ```text
+ *                  owner: page goes to the full queue (pageToFull)
+ *   NO_DELAYED_FREE ---------------------------------------------> USE_DELAYED_FREE
+ *        ^   ^      <---------------------------------------------    |
+ *        |   |        owner: page leaves the full queue (pageUnfull),  | a remote free claims
+ *        |   |        or a drain frees one of its blocks               | the delayed free
+ *        |   |                                                         v (remoteFreeSteps)
+ *        |   +------------------------------------------------ DELAYED_FREEING
+ *        |     the claimer, once its block is on the owner's     (its claimer only, or
+ *        |     delayed list (deliverDelayed); notifies the word    a resolver once it died:
+ *        |                                                         back to USE_DELAYED_FREE
+ *        |  reclaim: the adopting owner                            when no record names it)
+ *        |  (override)
+ *   NEVER_DELAYED_FREE  <---------  owner: abandon (from NO_ or USE_, after waiting out
+ *                                   DELAYED_FREEING: setDelayedComplete)
+ * ```
  *
  * ## A remote free in flight (`HP_RF_*`, `remote.ts`)
  *
