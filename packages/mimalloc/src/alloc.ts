@@ -5,50 +5,43 @@
  * and finds or makes a page with a free block.
  */
 
-import { type MiContext, reachStep } from './context.js';
+import { reclaimAbandoned } from './abandoned.js';
 import { checkPop } from './checked.js';
+import { type MiContext, reachStep } from './context.js';
 import { delayedFreePartial } from './delayed.js';
-import { addEvent } from './events.js';
-import { callDeferredFree, heapCollect, notePageTake } from './heap.js';
+import { callDeferredFree, heapCollect } from './heap.js';
 import { pageCancelHold, releaseHeldPages } from './held-pages.js';
-import { queueMoveToFront, queueNext, queueOf, queuePushFront } from './page-queue.js';
-import { collectRetired, pageCollect, retiredDue, pageExtend, pageInit, pageToFull } from './page.js';
-import { corruptedFreeList, decodeLink, freedMarker, overwrittenFreeBlock } from './secure.js';
-import { hugeAlloc, pageShiftOf, pageSlotAlloc, reclaimAbandoned, releaseEveryCachedSegment } from './segment.js';
-import {
-  BIN_BLOCK_SIZE,
-  binForAligned,
-  binOfSize,
-  onBlockGrid,
-  LARGE_OBJ_SIZE_MAX,
-  segmentKindFor,
-} from './size-classes.js';
+import { addEvent, pageShiftOf } from './internal.js';
 import {
   BLOCK_ALIGN,
   HeapEvent,
-  HP_HEARTBEAT,
   HELD_LIMIT_BYTES,
+  HP_HEARTBEAT,
   HP_HELD_BYTES,
   HP_HELD_FIRST,
-  PG_BLOCK_SIZE,
+  PAGE_ALIGNED,
   PG_CAPACITY,
   PG_EXTENT,
+  PG_FLAGS,
+  PG_FREE,
   PG_GRID_INVERSE,
   PG_GRID_LIMIT,
   PG_GRID_SHIFT,
-  PAGE_ALIGNED,
-  PG_FLAGS,
-  PG_FREE,
   PG_KEY0,
   PG_KEY1,
-  PG_NEXT,
   PG_RESERVED,
   PG_RETIRE,
   PG_START,
   PG_USED,
   QUEUE_FIRST,
   SMALL_DIRECT_MAX,
-} from './types.js';
+} from './layout.js';
+import { queueMoveToFront, queueNext, queueOf, queuePushFront } from './page-queue.js';
+import { collectRetired, pageCollect, pageExtend, pageInit, pageToFull, retiredDue } from './page.js';
+import { notePageTake } from './peak.js';
+import { corruptedFreeList, decodeLink, freedMarker, overwrittenFreeBlock } from './secure.js';
+import { hugeAlloc, pageSlotAlloc, releaseEveryCachedSegment } from './segment.js';
+import { BIN_BLOCK_SIZE, binForAligned, binOfSize, LARGE_OBJ_SIZE_MAX, onBlockGrid, segmentKindFor } from './size-classes.js';
 
 /**
  * Allocates `size` bytes aligned to `align` for this thread. The fast path: a request of up
@@ -78,6 +71,7 @@ export function mallocFast(t: MiContext, size: number, align: number): number {
       }
       i32[w + (PG_FREE >>> 2)] = next;
       i32[w + (PG_USED >>> 2)] = (i32[w + (PG_USED >>> 2)]! + 1) | 0;
+      // The freed marker's word (`BLOCK_MARKER` = 4 bytes: the block's second word).
       i32[(block >>> 2) + 1] = 0;
       return block >>> 0;
     }
@@ -159,7 +153,7 @@ function allocHuge(t: MiContext, size: number, align: number): number {
 
 /**
  * With delayed page reuse, before an allocation fails: gives back the held pages whose goal
- * only this thread has not passed (invariant 7 of `types.ts`), and the empty segments that
+ * only this thread has not passed (invariant 7 of `layout.ts`), and the empty segments that
  * leaves. True when it gave back any.
  */
 function releaseHeldForSelf(t: MiContext, heap: number): boolean {

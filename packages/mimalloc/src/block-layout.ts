@@ -15,12 +15,11 @@
  * and the alignments whose request puts it at its offset in the span.
  */
 
-import type { BlockLayout } from '@heaplab/core';
+import type { BlockLayout } from '@heaplab/core/backend';
 
 import type { MiContext } from './context.js';
-import { hugeBlockSegment, hugeUsable } from './segment.js';
 import { validateBlock } from './free.js';
-import { BIN_BLOCK_SIZE, blockSizeOfBin, LARGE_OBJ_SIZE_MAX, naturalAlignment } from './size-classes.js';
+import { hugeBlockSegment, hugeUsable } from './internal.js';
 import {
   BLOCK_ALIGN,
   MAP_SHIFT_BITS,
@@ -31,7 +30,8 @@ import {
   SEGMENT_HEADER_BYTES,
   SG_HUGE_BLOCK,
   SG_SPAN,
-} from './types.js';
+} from './layout.js';
+import { BIN_BLOCK_SIZE, blockSizeOfBin, LARGE_OBJ_SIZE_MAX, naturalAlignment } from './size-classes.js';
 
 /** core's `MAX_ALIGN`: no layout asks for more. */
 const MAX_ALIGN = 2 ** 30;

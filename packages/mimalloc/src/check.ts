@@ -1,45 +1,39 @@
 /**
  * `check()`: walks every segment, page, free list, page queue, direct table, delayed list,
- * free-slot list and the abandoned list, and verifies the invariants stated in `types.ts`,
+ * free-slot list and the abandoned list, and verifies the invariants stated in `layout.ts`,
  * `segment.ts` and `page.ts`. Call it while no other thread is inside the allocator (tests
  * call it once workers have finished); it reads atomic words with `Atomics.load`.
  */
 
-import { AllocError, type CheckReport, hex } from '@heaplab/core';
+import { type CheckReport, heapCorrupted, hex } from '@heaplab/core/backend';
 
 import type { MiContext } from './context.js';
-import { delayedNext } from './delayed.js';
-import { liveTotals } from './heap.js';
+import { delayedNext } from './delayed-list.js';
 import { heldRecordWord } from './held-pages.js';
-import { queueOf } from './page-queue.js';
-import { pageDescriptor, pageStartFor } from './page.js';
-import { decodeLink, freedMarker } from './secure.js';
-import { pageShiftOf, SEGMENT_USABLE_BYTES } from './segment.js';
-import { BIN_BLOCK_SIZE, BIN_FULL, BIN_MAX, binOfWords, segmentKindFor } from './size-classes.js';
+import { pageDescriptor, pageShiftOf, pageStartFor, SEGMENT_USABLE_BYTES } from './internal.js';
 import {
+  BACKEND_NAME,
   CACHE_RELEASING,
   DELAYED_FREEING,
-  IN_OP,
-  IN_SEGMENT,
-  MAX_POOL_RANGES,
-  ST_POOL_RANGE_COUNT,
   DELAYED_MASK,
   DIRECT_WSIZE_MAX,
   HP_DELAYED_FREE,
   HP_DIRECT,
   HP_DRAINS,
-  HP_RF_RESOLVER,
-  HP_RF_STEP,
-  HP_HELD_FIRST,
   HP_HELD_BYTES,
+  HP_HELD_FIRST,
   HP_HELD_LAST,
   HP_HELD_PAGES,
   HP_MEDIUM_SEGMENTS,
+  HP_RF_RESOLVER,
+  HP_RF_STEP,
   HP_SEGMENT_CACHE,
   HP_SMALL_SEGMENTS,
   HR_GOAL,
   HR_NEXT,
   HR_PREV,
+  IN_OP,
+  IN_SEGMENT,
   MAP_KIND_MASK,
   MAP_SHIFT_BITS,
   NEVER_DELAYED_FREE,
@@ -76,6 +70,7 @@ import {
   SEGMENT_MEDIUM,
   SEGMENT_SHIFT,
   SEGMENT_SMALL,
+  segmentMagic,
   SG_HUGE_BLOCK,
   SG_HUGE_SIZE,
   SG_KIND,
@@ -92,8 +87,11 @@ import {
   ST_MAGIC,
   ST_PEAK_USED,
   STATE_MAGIC,
-  segmentMagic,
-} from './types.js';
+} from './layout.js';
+import { queueOf } from './page-queue.js';
+import { liveTotals } from './peak.js';
+import { decodeLink, freedMarker } from './secure.js';
+import { BIN_BLOCK_SIZE, BIN_FULL, BIN_MAX, binOfWords, segmentKindFor } from './size-classes.js';
 
 /** What the walk learnt of one in-use page, for the cross-checks with queues and lists. */
 interface PageFacts {
@@ -110,7 +108,7 @@ interface PageFacts {
 }
 
 function corrupt(message: string): never {
-  throw new AllocError('HeapCorrupted', `mimalloc heap: ${message}`);
+  throw heapCorrupted(BACKEND_NAME, `heap: ${message}`);
 }
 
 /**
@@ -123,8 +121,7 @@ export function checkHeap(t: MiContext): CheckReport {
   t.pool.check();
   const op = u32[t.intent + (IN_OP >>> 2)]!;
   if (op !== 0) corrupt(`the segment lock's intent record names operation ${op} on ${hex(u32[t.intent + (IN_SEGMENT >>> 2)]!)}: its holder died and the lock was not recovered`);
-  const ranges = u32[(t.state + ST_POOL_RANGE_COUNT) >>> 2]!;
-  if (ranges < 1 || ranges > MAX_POOL_RANGES) corrupt(`${ranges} pool ranges are recorded`);
+  if (t.pools.publishedCount() < 1) corrupt('core records no pool range for a formatted heap');
   const pages = new Map<number, PageFacts>();
   const ownedSegments = new Map<number, number>();
   const abandoned = new Set<number>();
@@ -190,7 +187,7 @@ export function checkHeap(t: MiContext): CheckReport {
       if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_USE) === 0) {
         if (u32[w + (PG_CAPACITY >>> 2)] !== 0) corrupt(`page ${hex(page)} is free but has capacity ${u32[w + (PG_CAPACITY >>> 2)]}`);
         const record = heldRecordWord(t, page);
-        if (u32[record] !== 0 || u32[record + 1] !== 0 || u32[record + 2] !== 0) corrupt(`page ${hex(page)} is free in its segment but held`);
+        if (u32[record + (HR_GOAL >>> 2)] !== 0 || u32[record + (HR_NEXT >>> 2)] !== 0 || u32[record + (HR_PREV >>> 2)] !== 0) corrupt(`page ${hex(page)} is free in its segment but held`);
         continue;
       }
       inUse++;

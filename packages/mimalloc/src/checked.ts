@@ -8,18 +8,17 @@
  *   and the block still carries its freed marker;
  * - a local free: the page's descriptor is sound and it has a block in use to free;
  * - whenever a page changes state (collected, full, out of the full queue, emptied, retired
- *   or held): `used + |free| + |local_free| = capacity` (invariant 1 of `types.ts`), with
+ *   or held): `used + |free| + |local_free| = capacity` (invariant 1 of `layout.ts`), with
  *   every block of those lists on the grid and marked, and thread_free no longer than
  *   `used`. Each costs a walk of the page's lists, bounded by its capacity.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { type AllocError, heapCorrupted, hex } from '@heaplab/core/backend';
 
 import type { MiContext } from './context.js';
-import { readLink } from './page.js';
-import { freedMarker } from './secure.js';
-import { BIN_BLOCK_SIZE, BIN_MAX } from './size-classes.js';
+import { readLink } from './internal.js';
 import {
+  BACKEND_NAME,
   DELAYED_MASK,
   PG_BIN,
   PG_BLOCK_SIZE,
@@ -31,10 +30,12 @@ import {
   PG_START,
   PG_THREAD_FREE,
   PG_USED,
-} from './types.js';
+} from './layout.js';
+import { freedMarker } from './secure.js';
+import { BIN_BLOCK_SIZE, BIN_MAX } from './size-classes.js';
 
 function corrupt(page: number, what: string): AllocError {
-  return new AllocError('HeapCorrupted', `mimalloc (checked): page ${hex(page)}: ${what}`);
+  return heapCorrupted(BACKEND_NAME, `checked mode: page ${hex(page)}: ${what}`);
 }
 
 /** The descriptor's geometry agrees with itself: bin, block size, extent, capacity. */

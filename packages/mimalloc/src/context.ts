@@ -2,10 +2,17 @@
  * One thread's view of the shared mimalloc state: typed-array views, constants and cached
  * offsets, plus the thread's own JS-side hooks (the deferred-free callback, the test stall
  * hook). Nothing here is shared state: every thread builds its own context over the same
- * buffer, and all allocator state lives in the buffer (layout in `types.ts`).
+ * buffer, and all allocator state lives in the buffer (layout in `layout.ts`).
  */
 
-import { type BackendContext, BitmapPageAllocator, Qsbr, type SharedMutex, type ThreadSlots } from '@heaplab/core';
+import {
+  type BackendContext,
+  BitmapPageAllocator,
+  type PoolView,
+  type Qsbr,
+  type SharedMutex,
+  type ThreadSlots,
+} from '@heaplab/core/backend';
 
 import {
   HEAP_BYTES,
@@ -20,7 +27,7 @@ import {
   ST_INTENT,
   ST_POOL,
   ST_SEGMENT_MAP,
-} from './types.js';
+} from './layout.js';
 
 /**
  * The deferred-free callback (mimalloc's `mi_deferred_free_fun`): called from the allocation
@@ -28,6 +35,9 @@ import {
  * heartbeat count, so a program can free memory it was holding back.
  */
 export type DeferredFree = (force: boolean, heartbeat: number) => void;
+
+/** The name of the segment lock among the descriptor's `locks` (and in `RepairCause.lock`). */
+export const SEGMENT_LOCK = 'segments';
 
 /** How long a complete delayed-free drain waits for a stalled producer before giving up. */
 export const DRAIN_TIMEOUT_MS = 10_000;
@@ -53,7 +63,7 @@ export type MiStep =
   // collecting thread_free (page.ts)
   | 'collect:taken'
   | 'collect:spliced'
-  // under the segment lock (segment.ts, backend.ts)
+  // under the segment lock (segment.ts, mimalloc.ts)
   | 'segment:alloc:taken'
   | 'segment:alloc:formatted'
   | 'segment:alloc:mapped'
@@ -112,11 +122,17 @@ export class MiContext {
   readonly pageSlots: number;
   /** The segment pool: one bitmap bit per segment of the arena; use under `segmentLock`. */
   readonly pool: BitmapPageAllocator;
-  /** Guards the pool, the segment map and the abandoned list: never taken per block. */
-  readonly segmentLock: SharedMutex;
   /**
-   * This thread's handle on core's QSBR domain when the heap holds emptied pages
-   * (`delayedPageReuse`), else null: the one test every held-page path makes.
+   * Guards the pool, the segment map and the abandoned list: never taken per block. It is
+   * the descriptor's one lock, `segments` (`SEGMENT_LOCK`).
+   */
+  readonly segmentLock: SharedMutex;
+  /** Core's pool table, read-only: the ranges `init` and `addMemory` gave the segment pool. */
+  readonly pools: PoolView;
+  /**
+   * This thread's handle on the heap's QSBR domain (core's, given in the context) when the
+   * heap holds emptied pages (`delayedPageReuse`), else null: the one test every held-page
+   * path makes.
    */
   readonly qsbr: Qsbr | null;
 
@@ -177,9 +193,9 @@ export class MiContext {
       (ctx.arenaEnd - ctx.arenaStart) / SEGMENT_BYTES,
       SEGMENT_BYTES,
     );
-    this.segmentLock = ctx.locks.backend0;
-    // Core formats the domain at a fixed place in the control region, so any handle on it works.
-    this.qsbr = delayedPageReuse ? new Qsbr(ctx.memory, ctx.threadId, ctx.maxThreads) : null;
+    this.segmentLock = ctx.locks[SEGMENT_LOCK]!;
+    this.pools = ctx.pools;
+    this.qsbr = delayedPageReuse ? ctx.qsbr : null;
     this.threads = ctx.threads;
     this.generation = ctx.threads.generation(ctx.threadId);
     this.reportLoss = ctx.reportLoss;

@@ -6,7 +6,7 @@
  * free lists or counts of its pages. Every page of every segment it owns is rebuilt from
  * what the blocks themselves record, and the segments are given back or abandoned.
  *
- * A page's free blocks are exactly those that carry their freed marker (`types.ts`, "A
+ * A page's free blocks are exactly those that carry their freed marker (`layout.ts`, "A
  * block"): every path writes the marker before a block joins any list, and malloc clears it
  * only when the block is handed out. So a block the dead thread had taken off a list but not
  * handed out (a collect or a pop cut short) still reads as free and comes back, and a block
@@ -16,18 +16,16 @@
  * free: the same bet every free makes (see "Double-free detection").
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { heapCorrupted, hex } from '@heaplab/core/backend';
 
+import { publishAbandoned } from './abandoned.js';
 import type { MiContext } from './context.js';
 import { setDelayedComplete } from './delayed.js';
 import { heapReset } from './heap.js';
 import { heldRecordWord } from './held-pages.js';
-import { pageDescriptor, pageStartFor } from './page.js';
-import { recordLive, resolveRemoteFree } from './remote.js';
-import { decodeLink, encodeLink, freedMarker } from './secure.js';
-import { clearPage, isPagedKind, pageShiftOf, publishAbandoned, releaseCachedSegment, segmentRelease } from './segment.js';
-import { BIN_BLOCK_SIZE, BIN_MAX, segmentKindFor } from './size-classes.js';
+import { clearPage, isPagedKind, pageDescriptor, pageShiftOf, pageStartFor } from './internal.js';
 import {
+  BACKEND_NAME,
   BLOCK_MARKER,
   DELAYED_MASK,
   HELD_RECORD_BYTES,
@@ -69,7 +67,11 @@ import {
   SG_PAGES,
   SG_PREV,
   SG_USED_PAGES,
-} from './types.js';
+} from './layout.js';
+import { recordLive, resolveRemoteFree } from './remote.js';
+import { decodeLink, encodeLink, freedMarker } from './secure.js';
+import { releaseCachedSegment, segmentRelease } from './segment.js';
+import { BIN_BLOCK_SIZE, BIN_MAX, segmentKindFor } from './size-classes.js';
 
 /** What the release found, for the reaper's report. */
 export interface DeadHeapRepair {
@@ -175,7 +177,7 @@ function rebuildPage(t: MiContext, segment: number, page: number, repair: DeadHe
     u32[w + (PG_RESERVED >>> 2)] !== Math.floor((segment + (index + 1) * 2 ** shift - start) / blockSize) ||
     capacity > u32[w + (PG_RESERVED >>> 2)]!
   ) {
-    throw new AllocError('HeapCorrupted', `mimalloc: page ${hex(page)} of a dead thread has a descriptor no path leaves (bin ${bin}, block size ${blockSize}, capacity ${capacity})`);
+    throw heapCorrupted(BACKEND_NAME, `page ${hex(page)} of a dead thread has a descriptor no path leaves (bin ${bin}, block size ${blockSize}, capacity ${capacity})`);
   }
   // A dead freer's remote free into this page is finished first: its block is then on
   // thread_free, or free by its marker.
@@ -242,7 +244,7 @@ function rebuildPage(t: MiContext, segment: number, page: number, repair: DeadHe
   u32[record + (HR_PREV >>> 2)] = 0;
   if (used === 0 && t.qsbr === null) return false;
   if (used === 0) {
-    // Held across the abandon (invariant 6 of `types.ts`): all its blocks on local_free.
+    // Held across the abandon (invariant 6 of `layout.ts`): all its blocks on local_free.
     if (t.i32[record + (HR_GOAL >>> 2)] === 0) t.i32[record + (HR_GOAL >>> 2)] = t.qsbr!.advance();
     u32[w + (PG_FREE >>> 2)] = 0;
     u32[w + (PG_LOCAL_FREE >>> 2)] = first;

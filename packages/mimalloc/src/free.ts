@@ -4,22 +4,17 @@
  * `thread_free`, or the two-step delayed free for a full page), and huge blocks.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { AllocError } from '@heaplab/core/backend';
 
-import { delayedNext } from './delayed.js';
-import { checkLocalFree } from './checked.js';
+import { checkLocalFree, checkPageCounts } from './checked.js';
 import { type MiContext, reachStep } from './context.js';
-import { freeRemote } from './remote.js';
-import { pageRetire, pageUnfull, readLink, writeLink } from './page.js';
-import { freedMarker, encodeLink } from './secure.js';
-import { hugeBlockSegment, hugeFree } from './segment.js';
-import { onBlockGrid } from './size-classes.js';
+import { delayedListHas } from './delayed-list.js';
+import { pageHold } from './held-pages.js';
+import { hugeBlockSegment, notLiveBlock, pageListHas, writeLink } from './internal.js';
 import {
-  BLOCK_ALIGN,
   BLOCK_MARKER,
   DELAYED_FREEING,
   DELAYED_MASK,
-  HP_DELAYED_FREE,
   MAP_KIND_MASK,
   MAP_SHIFT_BITS,
   PAGE_DESCRIPTOR_SHIFT,
@@ -28,13 +23,13 @@ import {
   PG_CAPACITY,
   PG_FLAGS,
   PG_FREE,
+  PG_GRID_INVERSE,
+  PG_GRID_LIMIT,
+  PG_GRID_SHIFT,
   PG_KEY0,
   PG_KEY1,
   PG_LOCAL_FREE,
   PG_OWNER,
-  PG_GRID_INVERSE,
-  PG_GRID_LIMIT,
-  PG_GRID_SHIFT,
   PG_START,
   PG_THREAD_FREE,
   PG_USED,
@@ -43,12 +38,12 @@ import {
   SEGMENT_SHIFT,
   SG_HUGE_SIZE,
   SG_PAGES,
-} from './types.js';
-
-/** The error for an address that is not the start of a live block. */
-export function notAllocated(address: number, why: string): AllocError {
-  return new AllocError('NotAllocated', `${hex(address)} is not the start of a live block: ${why}`);
-}
+} from './layout.js';
+import { pageRetire, pageUnfull } from './page.js';
+import { freeRemote } from './remote.js';
+import { encodeLink, freedMarker } from './secure.js';
+import { hugeFree } from './segment.js';
+import { onBlockGrid } from './size-classes.js';
 
 /**
  * The descriptor of the page whose live block starts at `address`, 0 for a huge block, or
@@ -61,7 +56,7 @@ export function validateBlock(t: MiContext, address: number): number {
   const map = u32[t.segmentMap + (address >>> SEGMENT_SHIFT)]!;
   const kind = map & MAP_KIND_MASK;
   if (kind === 0 || kind > SEGMENT_PAGED_MAX) {
-    if (hugeBlockSegment(t, address) === 0) throw notAllocated(address, 'no block of this heap starts there');
+    if (hugeBlockSegment(t, address) === 0) throw notLiveBlock(address, 'no block of this heap starts there');
     return 0;
   }
   const offset = address & SEGMENT_MASK;
@@ -70,10 +65,10 @@ export function validateBlock(t: MiContext, address: number): number {
   const blockSize = u32[w + (PG_BLOCK_SIZE >>> 2)]!;
   const at = address - u32[w + (PG_START >>> 2)]!;
   if (at < 0 || at >= u32[w + (PG_CAPACITY >>> 2)]! * blockSize || at % blockSize !== 0) {
-    throw notAllocated(address, 'it is not on the block grid of an in-use page (interior or never allocated)');
+    throw notLiveBlock(address, 'it is not on the block grid of an in-use page (interior or never allocated)');
   }
   if (t.i32[(address + 4) >>> 2] === freedMarker(address, t.cookie) && onFreeList(t, page, address)) {
-    throw notAllocated(address, 'the block is already free (double free)');
+    throw notLiveBlock(address, 'the block is already free (double free)');
   }
   return page;
 }
@@ -104,52 +99,6 @@ export function onFreeList(t: MiContext, page: number, block: number): boolean {
 }
 
 /**
- * Whether the list of `page` starting at `first` holds `block`. It stops at a link off the
- * page's block grid, and after as many steps as the page has blocks: a broken list is for
- * `check()` to report, not for a free to follow.
- */
-export function pageListHas(t: MiContext, page: number, first: number, block: number): boolean {
-  const u32 = t.u32;
-  const w = page >>> 2;
-  const start = u32[w + (PG_START >>> 2)]!;
-  const blockSize = u32[w + (PG_BLOCK_SIZE >>> 2)]!;
-  const capacity = u32[w + (PG_CAPACITY >>> 2)]!;
-  for (let at = first, steps = 0; at !== 0 && steps < capacity; steps++) {
-    if (at === block) return true;
-    const offset = at - start;
-    if (offset < 0 || offset >= capacity * blockSize || offset % blockSize !== 0) return false;
-    at = readLink(t, page, at);
-  }
-  return false;
-}
-
-/**
- * Whether this thread's delayed list holds `block`. Its length has no bound but the heap's,
- * so a cycle (a write after free into a delayed block's link) is found as Brent's method
- * does: a marker block moves to the walker at each power of two of steps, and meeting it
- * again means a cycle, within twice the list's length.
- * @throws AllocError `HeapCorrupted` when the list has a cycle, or (secure mode) a bad link
- */
-function delayedListHas(t: MiContext, block: number): boolean {
-  let at = Atomics.load(t.u32, (t.heap + HP_DELAYED_FREE) >>> 2);
-  let marker = at;
-  for (let steps = 1, power = 1; at !== 0; steps++) {
-    if (at === block) return true;
-    if (at < t.arenaStart || at >= t.arenaEnd || (at & (BLOCK_ALIGN - 1)) !== 0) return false;
-    at = delayedNext(t, t.heap, at);
-    if (at === marker) {
-      throw new AllocError('HeapCorrupted', `mimalloc: the delayed-free list of the heap at ${hex(t.heap)} has a cycle through ${hex(at)}`);
-    }
-    if (steps === power) {
-      marker = at;
-      power *= 2;
-      steps = 0;
-    }
-  }
-  return false;
-}
-
-/**
  * Frees the block at `address` from any thread. The common case, a local free, is kept
  * small enough for the JIT to inline into callers: map word, page descriptor, grid and
  * marker checks, then a push on `local_free` and the `used` count.
@@ -173,6 +122,7 @@ export function freeBlock(t: MiContext, address: number): void {
   const w = page >>> 2;
   const blockSize = i32[w + (PG_BLOCK_SIZE >>> 2)]!;
   const at = (block - i32[w + (PG_START >>> 2)]!) | 0;
+  // The block's second word (`BLOCK_MARKER`), indexed as on malloc's fast path.
   const markerWord = (block >>> 2) + 1;
   const marker = freedMarker(block, t.cookie);
   // On the grid: below the extended blocks (compared unsigned, so an address before the
@@ -223,7 +173,22 @@ function freeNotLocal(t: MiContext, page: number, block: number): void {
 /** The rare ends of a local free: the page leaves the full queue, or it became empty. */
 function freeLocalSlow(t: MiContext, page: number, used: number): void {
   if ((t.u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_FULL) !== 0) pageUnfull(t, t.heap, page);
-  if (used === 0) pageRetire(t, t.heap, page);
+  if (used === 0) pageEmptied(t, t.heap, page);
+}
+
+/**
+ * A page of the heap at `heap` whose last block was just freed: with delayed page reuse it
+ * is held until its QSBR goal is reached (which also keeps it for a malloc/free loop),
+ * else retired or freed (`pageRetire`). Decided here, above both, so that page.ts never
+ * calls up into held pages.
+ */
+function pageEmptied(t: MiContext, heap: number, page: number): void {
+  if (t.qsbr === null) {
+    pageRetire(t, heap, page);
+    return;
+  }
+  if (t.checked) checkPageCounts(t, page);
+  pageHold(t, heap, page);
 }
 
 /** The error for a refused free, saying why (validation again, off the fast path). */
@@ -234,7 +199,7 @@ function invalidFree(t: MiContext, address: number): AllocError {
     if (error instanceof AllocError) return error;
     throw error;
   }
-  return notAllocated(address, 'it is not a live block');
+  return notLiveBlock(address, 'it is not a live block');
 }
 
 /**
@@ -251,7 +216,7 @@ export function freeLocalTo(t: MiContext, heap: number, page: number, block: num
   const used = u32[w + (PG_USED >>> 2)]! - 1;
   u32[w + (PG_USED >>> 2)] = used;
   if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0) pageUnfull(t, heap, page);
-  if (used === 0) pageRetire(t, heap, page);
+  if (used === 0) pageEmptied(t, heap, page);
 }
 
 /**

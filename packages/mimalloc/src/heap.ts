@@ -1,18 +1,14 @@
 /**
  * The per-thread heap (mimalloc's heap.c and init.c): resetting a heap record for a new
- * thread, collection, the deferred-free callback, the usedBytes peak, and abandoning a
+ * thread, collection, the deferred-free callback, and abandoning a
  * heap's segments when its thread detaches or dies.
  */
 
+import { reclaimAbandoned, segmentAbandon } from './abandoned.js';
 import type { MiContext } from './context.js';
-import { delayedFreeAll, delayedFreePartial, delayedListTotals, setDelayedComplete } from './delayed.js';
-import { addEvent } from './events.js';
-import { queueNext, queueOf } from './page-queue.js';
+import { delayedFreeAll, delayedFreePartial, setDelayedComplete } from './delayed.js';
 import { heldGoal, pageHold, pageHoldAbandoned, releaseHeldPages } from './held-pages.js';
-import { collectRetired, pageCollect, pageFree, pageListLength } from './page.js';
-import { nextRandom, randomSeed } from './secure.js';
-import { isPagedKind, reclaimAbandoned, releaseCachedSegment, releaseEveryCachedSegment, segmentAbandon, walkablePageCount } from './segment.js';
-import { BIN_QUEUES } from './size-classes.js';
+import { addEvent, isPagedKind } from './internal.js';
 import {
   DIRECT_WSIZE_MAX,
   EVENT_COUNT,
@@ -24,48 +20,39 @@ import {
   HP_DIRECT,
   HP_EVENTS,
   HP_HEARTBEAT,
-  HP_HELD_FIRST,
   HP_HELD_BYTES,
+  HP_HELD_FIRST,
   HP_HELD_LAST,
   HP_HELD_PAGES,
   HP_MEDIUM_SEGMENTS,
   HP_QUEUES,
   HP_RANDOM,
-  HP_RETIRED_BINS,
   HP_RETIRE_DUE,
+  HP_RETIRED_BINS,
   HP_SEGMENT_CACHE,
   HP_SMALL_SEGMENTS,
-  DELAYED_MASK,
   MAP_KIND_MASK,
   NEVER_DELAYED_FREE,
   PAGE_IN_FULL,
-  PAGE_IN_USE,
-  PAGE_DESCRIPTOR_BYTES,
-  PG_BLOCK_SIZE,
   PG_FLAGS,
-  PG_NEXT,
   PG_RETIRE,
-  PG_THREAD_FREE,
   PG_USED,
   QUEUE_BYTES,
   QUEUE_FIRST,
   RETIRED_BIN_WORDS,
-  SEGMENT_BYTES,
-  SEGMENT_HUGE,
   SEGMENT_SHIFT,
-  SG_HUGE_SIZE,
-  SG_MAGIC,
-  SG_PAGES,
   SG_OWNER,
-  SG_USED_PAGES,
-  ST_PEAK_USED,
-  segmentMagic,
-} from './types.js';
+} from './layout.js';
+import { queueNext, queueOf } from './page-queue.js';
+import { collectRetired, pageCollect, pageFree } from './page.js';
+import { nextRandom, randomSeed } from './secure.js';
+import { releaseCachedSegment, releaseEveryCachedSegment } from './segment.js';
+import { BIN_QUEUES } from './size-classes.js';
 
 /**
  * Resets the heap record of thread `threadId` for a new thread: empty queues and direct table,
- * no delayed frees, no segments, a fresh random state, event counters cleared. The
- * usedBytes and liveBlocks counters are kept (see the heap record in `types.ts`).
+ * no delayed frees, no segments, a fresh random state, event counters cleared. (A record
+ * holds no byte or block counter to keep: usedBytes is a walk, see `peak.ts`.)
  */
 export function heapReset(t: MiContext, threadId: number, active: boolean): void {
   const u32 = t.u32;
@@ -157,108 +144,6 @@ export function heapCollect(t: MiContext, force: boolean): void {
   addEvent(t, heap, HeapEvent.collects);
 }
 
-/** Live block bytes and blocks of the whole heap, from a walk of the pages. */
-export interface LiveTotals {
-  bytes: number;
-  blocks: number;
-  /** Page descriptors and list blocks the walk read: what it cost. */
-  descriptorsRead: number;
-}
-
-/**
- * usedBytes and liveBlocks of the whole heap: `used * blockSize` over every in-use page,
- * less the blocks on each page's thread_free list and on every heap's delayed list (`used`
- * still counts them), plus the huge blocks the segment map names (see the heap record in
- * `types.ts`). Exact while no other thread is inside the allocator; a consistent estimate
- * otherwise: a segment taken or given back during its walk (its map word or magic changed)
- * counts for nothing, so memory that is no segment header never passes for pages, and every
- * list walk is bounded and stops at a link that is no block of its page. A segment's walk
- * stops once it has seen as many pages in use as `SG_USED_PAGES` says it has.
- */
-export function liveTotals(t: MiContext): LiveTotals {
-  const u32 = t.u32;
-  let bytes = 0;
-  let blocks = 0;
-  let descriptorsRead = 0;
-  for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
-    const segment = index * SEGMENT_BYTES;
-    if ((Atomics.load(u32, t.segmentMap + index) & MAP_KIND_MASK) === SEGMENT_HUGE) {
-      const size = u32[(segment + SG_HUGE_SIZE) >>> 2]!;
-      if (u32[(segment + SG_MAGIC) >>> 2] !== segmentMagic(segment, t.cookie)) continue;
-      if ((Atomics.load(u32, t.segmentMap + index) & MAP_KIND_MASK) !== SEGMENT_HUGE) continue;
-      bytes += size;
-      blocks++;
-      continue;
-    }
-    const pageCount = walkablePageCount(t, index);
-    if (pageCount === 0) continue;
-    const s = segment >>> 2;
-    let inUseLeft = u32[s + (SG_USED_PAGES >>> 2)]!;
-    let segmentBytes = 0;
-    let segmentBlocks = 0;
-    let read = 0;
-    for (let page = segment + SG_PAGES; read < pageCount && inUseLeft > 0; read++, page += PAGE_DESCRIPTOR_BYTES) {
-      const w = page >>> 2;
-      if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_USE) === 0) continue;
-      inUseLeft--;
-      const threadFree = Atomics.load(u32, w + (PG_THREAD_FREE >>> 2));
-      const pending = threadFree > DELAYED_MASK ? pageListLength(t, page, threadFree - (threadFree & DELAYED_MASK)) : 0;
-      descriptorsRead += pending;
-      const used = u32[w + (PG_USED >>> 2)]! - pending;
-      segmentBlocks += used;
-      segmentBytes += used * u32[w + (PG_BLOCK_SIZE >>> 2)]!;
-    }
-    descriptorsRead += read;
-    if (walkablePageCount(t, index) !== pageCount) continue;
-    bytes += segmentBytes;
-    blocks += segmentBlocks;
-  }
-  for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
-    const delayed = delayedListTotals(t, t.heapOf(threadId));
-    bytes -= delayed.bytes;
-    blocks -= delayed.blocks;
-    descriptorsRead += delayed.blocks;
-  }
-  // Only a walk racing other threads can go below 0 (a delayed block counted as pending
-  // after its segment's walk was discarded).
-  return { bytes: Math.max(0, bytes), blocks: Math.max(0, blocks), descriptorsRead };
-}
-
-/**
- * Page and huge-block takes between two samples are at most 1/2^SAMPLE_SHIFT of the page
- * descriptors the last sample read. The walk then costs each take about 2^SAMPLE_SHIFT
- * descriptor reads, however large the heap, and a peak reached by taking fresh pages is
- * missed by at most that share of them.
- */
-const SAMPLE_SHIFT = 5;
-
-/**
- * Raises the recorded peak of usedBytes to the current total and returns the total.
- * Sampled whenever figures are read and, by `notePageTake`, at page and huge-block takes.
- * No per-block counter is kept (see `types.ts`), so the peak is a lower bound: it misses
- * a high point reached between two samples by the blocks handed out meanwhile, which can
- * be most of the heap's blocks when its pages are reused rather than taken anew.
- */
-export function samplePeak(t: MiContext): number {
-  const totals = liveTotals(t);
-  const used = totals.bytes;
-  t.takesUntilSample = Math.max(1, totals.descriptorsRead >>> SAMPLE_SHIFT);
-  const peakWord = (t.state + ST_PEAK_USED) >>> 2;
-  for (;;) {
-    const peak = Atomics.load(t.u32, peakWord);
-    if (used <= peak || Atomics.compareExchange(t.u32, peakWord, peak, used) === peak) break;
-  }
-  return used;
-}
-
-/**
- * Called when this thread takes a page slot or a huge block: the heap is growing, so the
- * peak is sampled, as often as `SAMPLE_SHIFT` allows.
- */
-export function notePageTake(t: MiContext): void {
-  if (--t.takesUntilSample <= 0) samplePeak(t);
-}
-
 /**
  * Abandons everything thread `threadId` owns (mimalloc's `_mi_heap_collect_abandon`), called
  * by that thread on detach or by another thread once it died. First every page of the heap
@@ -267,7 +152,7 @@ export function notePageTake(t: MiContext): void {
  * collected and empty ones freed; the segments still holding live blocks are abandoned for
  * other threads to reclaim; and the heap record is reset for the id's next thread. With
  * delayed page reuse, held pages whose goal is reached are freed and every other empty page
- * goes with its segment, held (invariant 6 of `types.ts`).
+ * goes with its segment, held (invariant 6 of `layout.ts`).
  * @throws AllocError `LockTimeout` when a producer never finishes its delayed free
  */
 export function heapAbandon(t: MiContext, threadId: number): void {

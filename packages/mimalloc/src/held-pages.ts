@@ -4,20 +4,17 @@
  * `_PyMem_mi_heap_collect_qsbr`): a page that becomes empty is held with a QSBR goal on its
  * heap's held list, stays usable for its own size class, and is given back to its segment
  * only once `poll` says every thread passed the goal. Layout and invariants 5 to 7 are in
- * `types.ts`. Every function here is called only when `t.qsbr` is not null.
+ * `layout.ts`. Every function here is called only when `t.qsbr` is not null.
  */
 
-import { sequenceReached } from '@heaplab/core';
+import { sequenceReached } from '@heaplab/core/backend';
 
 import { type MiContext, reachStep } from './context.js';
-import { pageFree, pageUnfull, readLink, writeLink } from './page.js';
-
+import { readLink, writeLink } from './internal.js';
 import {
-  CORE_QSBR_RECORD_BYTES,
-  CORE_QSBR_RECORDS,
   HELD_RECORD_BYTES,
-  HP_HELD_FIRST,
   HP_HELD_BYTES,
+  HP_HELD_FIRST,
   HP_HELD_LAST,
   HP_HELD_PAGES,
   HR_GOAL,
@@ -32,7 +29,8 @@ import {
   SEGMENT_MASK,
   SEGMENT_SHIFT,
   SG_PAGES,
-} from './types.js';
+} from './layout.js';
+import { pageFree, pageUnfull } from './page.js';
 
 /** Word index of the held-page record of the page whose descriptor is at `page`. */
 export function heldRecordWord(t: MiContext, page: number): number {
@@ -100,8 +98,9 @@ export function releaseHeldPages(t: MiContext, heap: number, all: boolean, notSe
 /** Every thread online in core's QSBR domain that has not passed `goal` (for figures). */
 export function goalHolders(t: MiContext, goal: number): number[] {
   const holders: number[] = [];
+  const qsbr = t.qsbr!;
   for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
-    const sequence = Atomics.load(t.i32, (CORE_QSBR_RECORDS + (threadId - 1) * CORE_QSBR_RECORD_BYTES) >>> 2);
+    const sequence = qsbr.sequenceOf(threadId);
     if (sequence !== 0 && !sequenceReached(sequence, goal)) holders.push(threadId);
   }
   return holders;
@@ -109,13 +108,15 @@ export function goalHolders(t: MiContext, goal: number): number[] {
 
 /**
  * The first thread, other than `except` (0 for none), that is online in core's QSBR domain
- * and has not passed `goal`, or 0 when none: who holds a held page back. Reads core's
- * records (`CORE_QSBR_RECORDS`); a racy snapshot, for decisions that only ever release less.
+ * and has not passed `goal`, or 0 when none: who holds a held page back. Reads each
+ * thread's published sequence (`Qsbr.sequenceOf`, 0 offline); a racy snapshot, for
+ * decisions that only ever release less.
  */
 export function goalHeldBackBy(t: MiContext, goal: number, except: number): number {
+  const qsbr = t.qsbr!;
   for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
     if (threadId === except) continue;
-    const sequence = Atomics.load(t.i32, (CORE_QSBR_RECORDS + (threadId - 1) * CORE_QSBR_RECORD_BYTES) >>> 2);
+    const sequence = qsbr.sequenceOf(threadId);
     if (sequence !== 0 && !sequenceReached(sequence, goal)) return threadId;
   }
   return 0;

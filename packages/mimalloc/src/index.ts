@@ -1,19 +1,133 @@
 /**
- * @heaplab/mimalloc: mimalloc's design (v1, 4 MiB segments) over heaplab's shared heap.
- * Importing this module registers the backend as `mimalloc`, so
- * `GlobalAllocator.create({ backend: 'mimalloc' })` works; `mimalloc:secure=true` selects
- * secure mode.
+ * @heaplab/mimalloc: mimalloc's design (v1, 4 MiB segments) over heaplab's shared heap. This
+ * module holds the backend's descriptor and registers it as `mimalloc`, so
+ * `GlobalAllocator.create({ backend: 'mimalloc' })` works (`mimalloc:secure=true` selects
+ * secure mode), and mimalloc's extensions beyond the `Backend` interface, reached from a
+ * `GlobalAllocator` handle through `heap.backendOf(mimallocBackend)`: collection, the
+ * deferred-free callback, figures, and test hooks. Each acts for the calling thread's handle.
  */
 
-import { registerBackend } from '@heaplab/core';
+import { type GlobalAllocator, registerBackend } from '@heaplab/core';
+import { defineBackend } from '@heaplab/core/backend';
 
-import { mimallocBackend } from './backend.js';
+import { type DeferredFree, type MiStep, SEGMENT_LOCK } from './context.js';
+import { heapCollect } from './heap.js';
+import { BACKEND_NAME, STATE_BYTES } from './layout.js';
+import { MimallocBackend } from './mimalloc.js';
+import { MIMALLOC_OPTIONS, type MimallocOptions } from './options.js';
+import { formatReport, type MimallocReport, mimallocReport } from './stats.js';
+
+/**
+ * The mimalloc backend's descriptor. Thread-safe: core takes no lock around it; the segment
+ * lock (`segments`) is its own. `normalizeOptions` @throws AllocError `InvalidParam` for
+ * unknown options or values; `create` @throws AllocError `InvalidParam` when the state area
+ * is too small.
+ */
+export const mimallocBackend = defineBackend<MimallocOptions, MimallocBackend>({
+  name: BACKEND_NAME,
+  summary: 'mimalloc v1: 4 MiB segments, per-thread heaps, sharded free lists, lock-free cross-thread free',
+  moduleUrl: import.meta.url,
+  concurrency: 'thread-safe',
+  options: MIMALLOC_OPTIONS,
+  locks: [SEGMENT_LOCK],
+  stateBytes: STATE_BYTES,
+  create: (context, options) => new MimallocBackend(context, options),
+});
 
 registerBackend(mimallocBackend);
 
-export { MimallocBackend, mimallocBackend } from './backend.js';
-export { collect, heapReport, mimallocOf, registerDeferredFree, setDelayedFreeStall, setStepHook, stallOn, statsJson, statsTable } from './api.js';
+export { MimallocBackend } from './mimalloc.js';
 export type { DeferredFree, MiStep } from './context.js';
-export { MIMALLOC_OPTION_NAMES, type MimallocOptions, normalizeMimallocOptions } from './options.js';
+export { MIMALLOC_OPTIONS, type MimallocOptions } from './options.js';
 export type { BinReport, MimallocReport, ThreadReport } from './stats.js';
 export { BIN_BLOCK_SIZE, BIN_MAX, binOfSize, LARGE_OBJ_SIZE_MAX } from './size-classes.js';
+
+/**
+ * This thread's mimalloc instance behind `heap`.
+ * @throws AllocError `InvalidParam` when the heap's backend is not mimalloc
+ */
+export function mimallocOf(heap: GlobalAllocator): MimallocBackend {
+  return heap.backendOf(mimallocBackend);
+}
+
+/**
+ * Collects this thread's heap (`mi_heap_collect`): runs the deferred-free callback, drains
+ * the delayed frees that no remote free is mid-way on, with `force` reclaims every
+ * abandoned segment, collects every page's remote frees, and gives back empty pages and
+ * segments (retired pages too when `force`). Never waits for another thread.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function collect(heap: GlobalAllocator, force = false): void {
+  heapCollect(mimallocOf(heap).context, force);
+}
+
+/**
+ * Registers this thread's deferred-free callback (mimalloc's `mi_register_deferred_free`), or
+ * removes it with null. It is called from the allocation slow path (at least once for each
+ * page's worth of allocations) with `force = false`, and from `collect` with `force`, with
+ * the heap's heartbeat (the count of slow-path calls); it may allocate and free, but is not
+ * re-entered.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function registerDeferredFree(heap: GlobalAllocator, callback: DeferredFree | null): void {
+  mimallocOf(heap).context.deferredFree = callback;
+}
+
+/**
+ * The detailed figures of the whole heap: segments by kind, pages, size classes and each
+ * thread's counters and slow-path events.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function heapReport(heap: GlobalAllocator): MimallocReport {
+  return mimallocReport(mimallocOf(heap).context);
+}
+
+/**
+ * The figures as a printable table (`mi_stats_print`), with a row per size class when
+ * `perBin`.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function statsTable(heap: GlobalAllocator, perBin = false): string {
+  return formatReport(heapReport(heap), perBin);
+}
+
+/**
+ * The figures as JSON.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function statsJson(heap: GlobalAllocator): string {
+  return JSON.stringify(heapReport(heap));
+}
+
+/**
+ * Test hook: makes this thread's remote frees that claim a delayed free stall between their
+ * two steps (after `DELAYED_FREEING` is set, before the block is pushed on the owner's
+ * delayed list). `signal` is an `Int32Array` over shared memory: the stalled thread stores 1
+ * in word 0 and notifies it, then waits until word 1 is nonzero (at most 30 s). Null
+ * removes the hook. For tests only.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function setDelayedFreeStall(heap: GlobalAllocator, signal: Int32Array | null): void {
+  setStepHook(heap, signal === null ? null : (step) => {
+    if (step === 'remote:claimed') stallOn(signal);
+  });
+}
+
+/**
+ * Test hook: calls `hook` at each named step of this thread's slow paths (`MiStep`), so a
+ * test can stop the thread there (stall it, or end it with `process.exit()` to kill it
+ * between two stores). A thread with a hook takes the slow variants of malloc and free.
+ * Null removes it. For tests only.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function setStepHook(heap: GlobalAllocator, hook: ((step: MiStep) => void) | null): void {
+  mimallocOf(heap).context.setStepHook(hook);
+}
+
+/** A stall: announce in word 0, then wait (bounded) until word 1 is set. */
+export function stallOn(signal: Int32Array): void {
+  Atomics.store(signal, 0, 1);
+  Atomics.notify(signal, 0);
+  const deadline = performance.now() + 30_000;
+  while (Atomics.load(signal, 1) === 0 && performance.now() < deadline) Atomics.wait(signal, 1, 0, 50);
+}

@@ -1,22 +1,19 @@
 /**
  * A heap's page queues: one doubly linked queue of page descriptors per bin, plus the full
  * queue, and the direct table that mirrors the first page of each small bin's queue
- * (invariant 4 of `types.ts`). Only the heap's owner edits them.
+ * (invariant 4 of `layout.ts`). Only the heap's owner edits them.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { heapCorrupted, hex } from '@heaplab/core/backend';
 
 import { type MiContext, reachStep } from './context.js';
-import { pageCountOf } from './segment.js';
-import { BIN_BLOCK_SIZE, BIN_FULL, firstWordsOfBin } from './size-classes.js';
+import { isPageInUse } from './internal.js';
 import {
+  BACKEND_NAME,
   DIRECT_WSIZE_MAX,
   HP_DIRECT,
   HP_QUEUES,
-  PAGE_DESCRIPTOR_BYTES,
-  PAGE_DESCRIPTOR_SHIFT,
   PAGE_IN_FULL,
-  PAGE_IN_USE,
   PG_BIN,
   PG_FLAGS,
   PG_NEXT,
@@ -24,10 +21,9 @@ import {
   QUEUE_BYTES,
   QUEUE_FIRST,
   QUEUE_LAST,
-  SEGMENT_MASK,
-  SG_PAGES,
   SMALL_DIRECT_MAX,
-} from './types.js';
+} from './layout.js';
+import { BIN_BLOCK_SIZE, BIN_FULL, firstWordsOfBin } from './size-classes.js';
 
 /**
  * The page after `page` in its queue, for a walk at its `steps`-th page. Queue links live in
@@ -38,20 +34,9 @@ import {
 export function queueNext(t: MiContext, page: number, steps: number): number {
   const next = t.u32[(page + PG_NEXT) >>> 2]!;
   if ((next !== 0 && !isPageInUse(t, next)) || steps > t.pageSlots) {
-    throw new AllocError('HeapCorrupted', `mimalloc: a page queue links page ${hex(page)} to ${hex(next)}, which is no page in use (or the queue has a cycle)`);
+    throw heapCorrupted(BACKEND_NAME, `a page queue links page ${hex(page)} to ${hex(next)}, which is no page in use (or the queue has a cycle)`);
   }
   return next;
-}
-
-/** Whether `page` is the descriptor of a page in use of a paged segment. */
-export function isPageInUse(t: MiContext, page: number): boolean {
-  const offset = (page & SEGMENT_MASK) - SG_PAGES;
-  return (
-    offset >= 0 &&
-    (offset & (PAGE_DESCRIPTOR_BYTES - 1)) === 0 &&
-    offset >>> PAGE_DESCRIPTOR_SHIFT < pageCountOf(t, page) &&
-    (t.u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_USE) !== 0
-  );
 }
 
 /** Byte offset of queue `bin` of the heap record at `heap`. */

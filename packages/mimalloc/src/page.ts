@@ -1,30 +1,20 @@
 /**
  * A page's life after its slot is taken: initialisation for a bin, lazy extension of the free
  * list, collection of `local_free` and `thread_free`, moving to and from the full queue, and
- * retirement when it empties (mimalloc's page.c). Page invariants are in `types.ts`.
+ * retirement when it empties (mimalloc's page.c). Page invariants are in `layout.ts`.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { heapCorrupted, hex } from '@heaplab/core/backend';
 
 import { checkPageCounts } from './checked.js';
 import { type MiContext, reachStep } from './context.js';
-import { addEvent } from './events.js';
-import { trySetDelayed } from './delayed.js';
-import { pageHold } from './held-pages.js';
+import { addEvent, pageStartFor, readLink, writeLink } from './internal.js';
 import {
-  queueBinOf,
-  queueOf,
-  queuePushBack,
-  queueRemove,
-} from './page-queue.js';
-import { coprimeStep, decodeLink, encodeLink, freedMarker, nextRandom } from './secure.js';
-import { pageSlotFree } from './segment.js';
-import { BIN_BLOCK_SIZE, BIN_FULL, blockGrid, naturalAlignment, onBlockGrid, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
-import {
+  BACKEND_NAME,
   DELAYED_MASK,
   HeapEvent,
-  HP_RANDOM,
   HP_HEARTBEAT,
+  HP_RANDOM,
   HP_RETIRE_DUE,
   HP_RETIRED_BINS,
   NO_DELAYED_FREE,
@@ -38,6 +28,9 @@ import {
   PG_EXTENT,
   PG_FLAGS,
   PG_FREE,
+  PG_GRID_INVERSE,
+  PG_GRID_LIMIT,
+  PG_GRID_SHIFT,
   PG_KEY0,
   PG_KEY1,
   PG_LOCAL_FREE,
@@ -45,9 +38,6 @@ import {
   PG_OWNER,
   PG_PREV,
   PG_RESERVED,
-  PG_GRID_INVERSE,
-  PG_GRID_LIMIT,
-  PG_GRID_SHIFT,
   PG_RETIRE,
   PG_START,
   PG_THREAD_FREE,
@@ -55,11 +45,15 @@ import {
   QUEUE_FIRST,
   QUEUE_LAST,
   RETIRED_BIN_WORDS,
-  SEGMENT_HEADER_BYTES,
   SEGMENT_MASK,
   SG_PAGES,
   USE_DELAYED_FREE,
-} from './types.js';
+} from './layout.js';
+import { queueBinOf, queueOf, queuePushBack, queueRemove } from './page-queue.js';
+import { coprimeStep, encodeLink, freedMarker, nextRandom } from './secure.js';
+import { pageSlotFree } from './segment.js';
+import { BIN_BLOCK_SIZE, BIN_FULL, blockGrid, onBlockGrid, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
+import { DELAYED_TRIES, trySetDelayed } from './thread-free.js';
 
 /** Lazy extension adds at most this many bytes of blocks at a time (mimalloc's 4 KiB). */
 export const EXTEND_BYTES = 4096;
@@ -76,31 +70,6 @@ export const EXTEND_BYTES = 4096;
  * freed at once here.
  */
 export const RETIRE_CYCLES = 256;
-/** Bounded attempts at a delayed-state change that finds a producer mid-way. */
-export const DELAYED_TRIES = 4;
-
-/** Index of the page holding `address` in its segment, given the segment's page shift. */
-export function pageIndexOf(address: number, pageShift: number): number {
-  return (address & SEGMENT_MASK) >>> pageShift;
-}
-
-/** Address of the descriptor of page `index` of the segment at `segment`. */
-export function pageDescriptor(segment: number, index: number): number {
-  return segment + SG_PAGES + (index << PAGE_DESCRIPTOR_SHIFT);
-}
-
-/**
- * Address of block 0 of page `index` of `segment` for blocks of `blockSize`. Pages after
- * the first start at a multiple of the page size; the first is shortened by the segment
- * header and starts at the next multiple of the block size's natural alignment, so that a
- * bin whose block size is a multiple of `A` gives `A`-aligned blocks in every page.
- */
-export function pageStartFor(segment: number, index: number, pageShift: number, blockSize: number): number {
-  if (index !== 0) return segment + index * 2 ** pageShift;
-  const align = naturalAlignment(blockSize, 2 ** pageShift);
-  const rest = SEGMENT_HEADER_BYTES % align;
-  return segment + (rest === 0 ? SEGMENT_HEADER_BYTES : SEGMENT_HEADER_BYTES + align - rest);
-}
 
 /**
  * Formats a page slot just taken from a segment for `bin`, owned by thread `owner`. The
@@ -205,28 +174,10 @@ export function pageExtend(t: MiContext, heap: number, page: number): number {
   return count;
 }
 
-/** Reads the link of a free block of `page` (decoding it in secure mode). */
-export function readLink(t: MiContext, page: number, block: number): number {
-  const link = t.u32[block >>> 2]!;
-  if (!t.secure) return link;
-  const w = page >>> 2;
-  return decodeLink(link, t.u32[w + (PG_KEY0 >>> 2)]!, t.u32[w + (PG_KEY1 >>> 2)]!);
-}
-
-/** Writes the link of a free block of `page` (encoding it in secure mode). */
-export function writeLink(t: MiContext, page: number, block: number, next: number): void {
-  if (!t.secure) {
-    t.u32[block >>> 2] = next;
-    return;
-  }
-  const w = page >>> 2;
-  t.u32[block >>> 2] = encodeLink(next, t.u32[w + (PG_KEY0 >>> 2)]!, t.u32[w + (PG_KEY1 >>> 2)]!);
-}
-
 /**
  * Takes the page's whole thread_free list (one compare-and-swap that keeps the delayed
  * state) and prepends it to `local_free`. Returns the number of blocks taken. `PG_COLLECTS`
- * is odd from before the take until the blocks are spliced (invariant 11 of `types.ts`).
+ * is odd from before the take until the blocks are spliced (invariant 11 of `layout.ts`).
  * @throws AllocError `HeapCorrupted` when a link leaves the page's extended blocks or the
  *   list is longer than the page's capacity (a cycle); the list is then not spliced
  */
@@ -257,14 +208,12 @@ export function collectThreadFree(t: MiContext, heap: number, page: number): num
     for (let at = head; at !== 0; at = readLink(t, page, at)) {
       const offset = (at - start) >>> 0;
       if (offset >= span || !onBlockGrid(offset, inverse, shift, limit)) {
-        throw new AllocError(
-          'HeapCorrupted',
-          `mimalloc: the thread_free list of the page at ${hex(page)} links ${tail === 0 ? 'from its head' : `from ${hex(tail)}`} ` +
+        throw heapCorrupted(BACKEND_NAME, `the thread_free list of the page at ${hex(page)} links ${tail === 0 ? 'from its head' : `from ${hex(tail)}`} ` +
             `to ${hex(at)}, which is no block of the page (a write after free?)`,
         );
       }
       if (++count > capacity) {
-        throw new AllocError('HeapCorrupted', `mimalloc: the thread_free list of the page at ${hex(page)} is longer than its ${capacity} blocks`);
+        throw heapCorrupted(BACKEND_NAME, `the thread_free list of the page at ${hex(page)} is longer than its ${capacity} blocks`);
       }
       tail = at;
     }
@@ -277,27 +226,6 @@ export function collectThreadFree(t: MiContext, heap: number, page: number): num
   } finally {
     Atomics.add(u32, collects, 1);
   }
-}
-
-/**
- * Blocks on the list of `page` that starts at `head`, for walks without the owner's
- * cooperation (figures): it stops at a link that is no extended block of the page, and
- * after as many blocks as the page has, so a list taken and respliced meanwhile, or a
- * corrupted one, costs a bounded walk and a wrong figure, never a loop.
- */
-export function pageListLength(t: MiContext, page: number, head: number): number {
-  const u32 = t.u32;
-  const w = page >>> 2;
-  const start = u32[w + (PG_START >>> 2)]!;
-  const blockSize = u32[w + (PG_BLOCK_SIZE >>> 2)]!;
-  const capacity = u32[w + (PG_CAPACITY >>> 2)]!;
-  let count = 0;
-  for (let at = head; at !== 0 && count < capacity; count++) {
-    const offset = at - start;
-    if (offset < 0 || offset >= capacity * blockSize || offset % blockSize !== 0) break;
-    at = readLink(t, page, at);
-  }
-  return count;
 }
 
 /**
@@ -358,17 +286,13 @@ export function pageUnfull(t: MiContext, heap: number, page: number): void {
 }
 
 /**
- * Called when a page's last block was freed (`used` reached 0). With delayed page reuse the
- * page is held until its QSBR goal is reached (which also keeps it for a malloc/free loop).
- * Else the only page of a small bin is kept for `RETIRE_CYCLES` slow-path calls (so a
- * malloc/free loop does not take and give back a page each time); any other is freed now.
+ * Called when a page's last block was freed (`used` reached 0) and the heap has no delayed
+ * page reuse (with it the page is held instead: `pageEmptied` in `free.ts`). The only page
+ * of a small bin is kept for `RETIRE_CYCLES` slow-path calls (so a malloc/free loop does not
+ * take and give back a page each time); any other is freed now.
  */
 export function pageRetire(t: MiContext, heap: number, page: number): void {
   if (t.checked) checkPageCounts(t, page);
-  if (t.qsbr !== null) {
-    pageHold(t, heap, page);
-    return;
-  }
   const u32 = t.u32;
   const w = page >>> 2;
   const bin = u32[w + (PG_BIN >>> 2)]!;

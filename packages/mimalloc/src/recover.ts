@@ -1,20 +1,21 @@
 /**
- * Repair after a thread died holding the segment lock (core's `backend0`): `Backend.recover`
+ * Repair after a thread died holding the segment lock (`segments`): `Backend.recover`
  * for mimalloc. The lock guards the pool, the segment map, the ownership words of segment
  * headers, the abandoned list and the segment caches (see "What the segment lock's holder
- * leaves" in `types.ts`). Nothing per block is under it, so the repair touches no page.
+ * leaves" in `layout.ts`). Nothing per block is under it, so the repair touches no page.
  *
  * It finishes or rolls back the one operation the intent record names, then rebuilds every
  * structure the lock guards from the segment map and the headers' magic and owner words:
- * the pool's bitmaps from the ranges recorded at `init`/`addMemory` and the segments in use,
+ * the pool's bitmaps from core's pool table (the ranges of `init` and every `addMemory` that
+ * returned) and the segments in use,
  * the abandoned list and its count from the segments whose owner is 0.
  */
 
-import { AllocError, type BackendRepair, hex } from '@heaplab/core';
+import { AllocError, type BackendRepair, heapCorrupted, hex } from '@heaplab/core/backend';
 
 import type { MiContext } from './context.js';
-import { releaseSteps } from './segment.js';
 import {
+  BACKEND_NAME,
   CACHE_RELEASING,
   HP_SEGMENT_CACHE,
   IN_HEAP,
@@ -28,13 +29,13 @@ import {
   INTENT_RECLAIM,
   INTENT_RELEASE,
   MAP_KIND_MASK,
-  MAX_POOL_RANGES,
   SEGMENT_BYTES,
   SEGMENT_HUGE,
   SEGMENT_HUGE_TAIL,
   SEGMENT_LARGE,
   SEGMENT_SHIFT,
   SEGMENT_SMALL,
+  segmentMagic,
   SG_MAGIC,
   SG_NEXT,
   SG_OWNER,
@@ -43,14 +44,12 @@ import {
   ST_ABANDONED,
   ST_ABANDONED_COUNT,
   ST_MAGIC,
-  ST_POOL_RANGE_COUNT,
-  ST_POOL_RANGES,
   STATE_MAGIC,
-  segmentMagic,
-} from './types.js';
+} from './layout.js';
+import { releaseSteps } from './segment.js';
 
 function corrupt(message: string): AllocError {
-  return new AllocError('HeapCorrupted', `mimalloc cannot recover: ${message}`);
+  return heapCorrupted(BACKEND_NAME, `cannot recover: ${message}`);
 }
 
 const OPERATION_NAMES = ['', 'a segment allocation', 'a segment release', 'a cached segment release', 'an abandon', 'a reclaim', 'addMemory'];
@@ -85,13 +84,9 @@ export function recoverSegmentLock(t: MiContext): BackendRepair {
       notes.push('finished giving the cached segment back');
     }
   } else if (op === INTENT_ADD_MEMORY) {
-    // addMemory did not return, so core never recorded the range: neither does the pool.
-    const count = u32[(t.state + ST_POOL_RANGE_COUNT) >>> 2]!;
-    const last = (t.state + ST_POOL_RANGES + (count - 1) * 8) >>> 2;
-    if (count > 1 && u32[last] === segment && u32[last + 1] === span) {
-      u32[(t.state + ST_POOL_RANGE_COUNT) >>> 2] = count - 1;
-      notes.push('rolled addMemory back');
-    }
+    // addMemory did not return, so core never recorded the range: the pool rebuilt from
+    // core's table below leaves it out.
+    notes.push('rolled addMemory back');
   } else if (op === INTENT_ABANDON || op === INTENT_RECLAIM) {
     notes.push('the abandoned list is rebuilt from the segment owners');
   }
@@ -119,14 +114,14 @@ export function recoverSegmentLock(t: MiContext): BackendRepair {
     index += runSpan;
   }
 
-  // The pool, from its recorded ranges and the map.
-  const rangeCount = u32[(t.state + ST_POOL_RANGE_COUNT) >>> 2]!;
-  if (rangeCount < 1 || rangeCount > MAX_POOL_RANGES) throw corrupt(`${rangeCount} pool ranges recorded`);
+  // The pool, from core's pool table and the map. The table is read with an atomic count:
+  // core records a range under its pools lock, not under this one.
+  const rangeCount = t.pools.publishedCount();
+  if (rangeCount < 1) throw corrupt('core records no pool range');
   const pool = t.pool;
   for (let i = 0; i < rangeCount; i++) {
-    const entry = (t.state + ST_POOL_RANGES + i * 8) >>> 2;
-    if (i === 0) pool.init(u32[entry]!, u32[entry + 1]!);
-    else pool.addMemory(u32[entry]!, u32[entry + 1]!);
+    if (i === 0) pool.init(t.pools.start(i), t.pools.size(i));
+    else pool.addMemory(t.pools.start(i), t.pools.size(i));
   }
   for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
     const kind = u32[map + index]! & MAP_KIND_MASK;

@@ -1,7 +1,7 @@
 /**
  * Remote frees (mimalloc's `_mi_free_block_mt`) that survive the death of the freeing thread
  * at any step, and the resolver that finishes a dead thread's remote free. The record, its
- * codes and invariants 9 to 12 are in `types.ts` ("A remote free in flight").
+ * codes and invariants 9 to 12 are in `layout.ts` ("A remote free in flight").
  *
  * The freeing thread names each step in its own heap record before it takes it. When it
  * dies, its reaper (`releaseThread(id, true)`), a complete drain that finds a page claimed
@@ -11,14 +11,13 @@
  * left alone and counted with `reportLoss`.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { AllocError, heapCorrupted, hex } from '@heaplab/core/backend';
 
 import { type MiContext, reachStep } from './context.js';
-import { delayedListHolds } from './delayed.js';
-import { addEvent } from './events.js';
-import { pageListHas } from './free.js';
-import { encodeLink, freedMarker } from './secure.js';
+import { delayedListHolds } from './delayed-list.js';
+import { addEvent, pageListHas } from './internal.js';
 import {
+  BACKEND_NAME,
   BLOCK_MARKER,
   DELAYED_FREEING,
   DELAYED_MASK,
@@ -61,7 +60,8 @@ import {
   SEGMENT_PAGED_MAX,
   SG_PAGES,
   USE_DELAYED_FREE,
-} from './types.js';
+} from './layout.js';
+import { encodeLink, freedMarker } from './secure.js';
 
 /** Word offsets of the record's fields from `HP_RF_STEP`. */
 const REC_PAGE = (HP_RF_PAGE - HP_RF_STEP) >>> 2;
@@ -287,7 +287,7 @@ function resolveRecord(t: MiContext, rec: number): void {
       Atomics.notify(t.i32, (page + PG_THREAD_FREE) >>> 2);
       return;
     default:
-      throw new AllocError('HeapCorrupted', `mimalloc: a remote-free record names step ${code} for the block at ${hex(block)}`);
+      throw heapCorrupted(BACKEND_NAME, `a remote-free record names step ${code} for the block at ${hex(block)}`);
   }
 }
 

@@ -10,11 +10,13 @@
  * `HeapCorrupted` instead of being followed.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { type AllocError, heapCorrupted, hex } from '@heaplab/core/backend';
+
+import { BACKEND_NAME } from './layout.js';
 
 /**
  * The freed marker of the block at `address`: written in a block's second word when it
- * enters a free list, cleared by malloc (see "Double-free detection" in `types.ts`). An
+ * enters a free list, cleared by malloc (see "Double-free detection" in `layout.ts`). An
  * int32, never 0, so a zeroed live block never carries it.
  */
 export function freedMarker(address: number, cookie: number): number {
@@ -72,18 +74,14 @@ function gcd(a: number, b: number): number {
 
 /** The error for a free list whose link leads outside its page or off the block grid. */
 export function corruptedFreeList(page: number, block: number, link: number): AllocError {
-  return new AllocError(
-    'HeapCorrupted',
-    `mimalloc: the free list of the page at ${hex(page)} is corrupted: the block at ${hex(block)} ` +
+  return heapCorrupted(BACKEND_NAME, `the free list of the page at ${hex(page)} is corrupted: the block at ${hex(block)} ` +
       `links to ${hex(link)}, which is not a block of that page (a write after free?)`,
   );
 }
 
 /** The error for a free block whose freed marker was overwritten while it was free. */
 export function overwrittenFreeBlock(page: number, block: number): AllocError {
-  return new AllocError(
-    'HeapCorrupted',
-    `mimalloc: the free block at ${hex(block)} in the page at ${hex(page)} was written after it was freed ` +
+  return heapCorrupted(BACKEND_NAME, `the free block at ${hex(block)} in the page at ${hex(page)} was written after it was freed ` +
       '(its freed marker is gone)',
   );
 }

@@ -1,9 +1,10 @@
 /**
  * Segments (mimalloc v1's segment.c): the pool of 4 MiB segments, segment headers and page
- * slots, huge blocks, and abandon/reclaim. The pool, the segment map and the abandoned list
- * are shared by all threads and change only under the segment lock (core's `backend0`
- * mutex); that lock is taken when a segment is taken or given back, for huge blocks, and for
- * the abandoned list, never per block.
+ * slots, the segment caches and huge blocks; abandon and reclaim are in `abandoned.ts`. The
+ * pool, the segment map and the abandoned list are shared by all threads and change only
+ * under the segment lock (the descriptor's `segments` lock); that lock is taken when a
+ * segment is taken or given back, for huge blocks, and for the abandoned list, never per
+ * block.
  *
  * Segment invariants:
  * 1. A segment is in use iff its map word is nonzero and its pool bit is set; its header
@@ -27,62 +28,49 @@
  *    queue and keep accepting remote frees on thread_free.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { AllocError, heapCorrupted } from '@heaplab/core/backend';
 
 import { type MiContext, reachStep } from './context.js';
-import { addEvent } from './events.js';
-import { notePageTake } from './heap.js';
-import { notAllocated } from './free.js';
-import { queuePushBack } from './page-queue.js';
-import { collectThreadFree, pageDescriptor } from './page.js';
-import { trySetDelayed } from './delayed.js';
-import { reclaimHeldPage } from './held-pages.js';
 import {
+  addEvent,
+  clearPage,
+  hugeBlockSegment,
+  hugeUsable,
+  notLiveBlock,
+  pageCountOf,
+  pageDescriptor,
+  pageShiftOf,
+  segmentKind,
+} from './internal.js';
+import {
+  BACKEND_NAME,
   CACHE_RELEASING,
   HeapEvent,
+  HP_MEDIUM_SEGMENTS,
+  HP_SEGMENT_CACHE,
+  HP_SMALL_SEGMENTS,
   IN_HEAP,
   IN_OP,
   IN_SEGMENT,
   IN_SPAN,
-  INTENT_ABANDON,
   INTENT_ALLOC,
   INTENT_CACHE,
-  INTENT_RECLAIM,
   INTENT_RELEASE,
-  HP_MEDIUM_SEGMENTS,
-  HP_SEGMENT_CACHE,
-  HP_SMALL_SEGMENTS,
-  LARGE_PAGE_SHIFT,
   MAP_KIND_MASK,
   MAP_SHIFT_BITS,
-  MAX_SEGMENT_PAGES,
-  MEDIUM_PAGE_SHIFT,
-  NO_DELAYED_FREE,
   PAGE_DESCRIPTOR_BYTES,
   PAGE_IN_USE,
-  PG_BIN,
-  PG_CAPACITY,
   PG_COLLECTS,
-  PG_EXTENT,
   PG_FLAGS,
-  PG_FREE,
-  PG_LOCAL_FREE,
-  PG_NEXT,
-  PG_OWNER,
-  PG_PREV,
-  PG_RETIRE,
-  PG_THREAD_FREE,
-  PG_USED,
   SEGMENT_BYTES,
   SEGMENT_HEADER_BYTES,
   SEGMENT_HUGE,
   SEGMENT_HUGE_TAIL,
-  SEGMENT_LARGE,
   SEGMENT_MASK,
   SEGMENT_MEDIUM,
   SEGMENT_SHIFT,
   SEGMENT_SMALL,
-  SMALL_PAGE_SHIFT,
+  segmentMagic,
   SG_HUGE_BLOCK,
   SG_HUGE_SIZE,
   SG_KIND,
@@ -95,36 +83,8 @@ import {
   SG_PREV,
   SG_SPAN,
   SG_USED_PAGES,
-  ST_ABANDONED,
-  ST_ABANDONED_COUNT,
-  segmentMagic,
-} from './types.js';
-
-/** Page shift of each segment kind. */
-export function pageShiftOf(kind: number): number {
-  return kind === SEGMENT_SMALL ? 16 : kind === SEGMENT_MEDIUM ? MEDIUM_PAGE_SHIFT : LARGE_PAGE_SHIFT;
-}
-
-/**
- * The kind of the segment at `segment`, from the segment map. The header's copy (`SG_KIND`)
- * and page geometry sit in its first 16 bytes, which an overflow of the block before the
- * segment reaches; the map, in the control region, is what every path trusts.
- */
-export function segmentKind(t: MiContext, segment: number): number {
-  return t.mapOf(segment) & MAP_KIND_MASK;
-}
-
-/**
- * Pages of the paged segment at `segment`, from the map's page shift (see `segmentKind`);
- * 0 for a map word without pages (not in use, huge), so a walk racing a release stops.
- */
-export function pageCountOf(t: MiContext, segment: number): number {
-  const shift = t.mapOf(segment) >>> MAP_SHIFT_BITS;
-  return shift < SMALL_PAGE_SHIFT || shift > SEGMENT_SHIFT ? 0 : 2 ** (SEGMENT_SHIFT - shift);
-}
-
-/** Usable bytes of one segment: what its header leaves. */
-export const SEGMENT_USABLE_BYTES = SEGMENT_BYTES - SEGMENT_HEADER_BYTES;
+} from './layout.js';
+import { notePageTake } from './peak.js';
 
 /**
  * Takes `span` contiguous segments from the pool for thread `owner` and formats the first
@@ -168,7 +128,7 @@ export function segmentAlloc(t: MiContext, kind: number, span: number, owner: nu
     u32[s + (SG_HUGE_SIZE >>> 2)] = huge ? hugeUsable : 0;
     // Old contents (another segment's descriptors, user data) must not pass for pages. Each
     // page's PG_COLLECTS is kept: it must never go back to a value a dead freer's record may
-    // hold (invariant 11 of `types.ts`).
+    // hold (invariant 11 of `layout.ts`).
     for (let page = segment + SG_PAGES, end = page + pageCount * PAGE_DESCRIPTOR_BYTES; page < end; page += PAGE_DESCRIPTOR_BYTES) {
       const collects = u32[(page + PG_COLLECTS) >>> 2]!;
       u32.fill(0, page >>> 2, (page + PAGE_DESCRIPTOR_BYTES) >>> 2);
@@ -195,7 +155,7 @@ export function segmentAlloc(t: MiContext, kind: number, span: number, owner: nu
  * Writes the intent record (the segment lock is held): the operation last, so a record
  * with an operation names its segment (or 0) and span.
  */
-function intend(t: MiContext, op: number, segment: number, span: number, heap: number): void {
+export function intend(t: MiContext, op: number, segment: number, span: number, heap: number): void {
   const u32 = t.u32;
   u32[t.intent + (IN_SEGMENT >>> 2)] = segment;
   u32[t.intent + (IN_SPAN >>> 2)] = span;
@@ -287,7 +247,7 @@ export function slotListRemove(t: MiContext, heap: number, segment: number): voi
 }
 
 /** True when a segment of this kind is kept on a free-slot list (it has several pages). */
-function hasSlotList(kind: number): boolean {
+export function hasSlotList(kind: number): boolean {
   return kind === SEGMENT_SMALL || kind === SEGMENT_MEDIUM;
 }
 
@@ -316,7 +276,7 @@ export function pageSlotAlloc(t: MiContext, heap: number, kind: number, owner: n
     }
   }
   if (page === 0) {
-    throw new AllocError('HeapCorrupted', `mimalloc: segment ${segment.toString(16)} is on a free-slot list with no free page`);
+    throw heapCorrupted(BACKEND_NAME, `segment ${segment.toString(16)} is on a free-slot list with no free page`);
   }
   // The count first: a walk in another thread (`liveTotals`) stops after that many pages in
   // use, and must not stop at this empty page before a live one.
@@ -328,23 +288,6 @@ export function pageSlotAlloc(t: MiContext, heap: number, kind: number, owner: n
   addEvent(t, heap, HeapEvent.pagesFresh);
   notePageTake(t);
   return page;
-}
-
-/** Clears a page descriptor so it reads as a free slot (capacity 0 refuses every free). */
-export function clearPage(u32: Uint32Array, page: number): void {
-  const w = page >>> 2;
-  u32[w + (PG_FLAGS >>> 2)] = 0;
-  u32[w + (PG_CAPACITY >>> 2)] = 0;
-  u32[w + (PG_EXTENT >>> 2)] = 0;
-  u32[w + (PG_USED >>> 2)] = 0;
-  u32[w + (PG_FREE >>> 2)] = 0;
-  u32[w + (PG_LOCAL_FREE >>> 2)] = 0;
-  u32[w + (PG_NEXT >>> 2)] = 0;
-  u32[w + (PG_PREV >>> 2)] = 0;
-  u32[w + (PG_RETIRE >>> 2)] = 0;
-  u32[w + (PG_BIN >>> 2)] = 0;
-  Atomics.store(u32, w + (PG_THREAD_FREE >>> 2), 0);
-  Atomics.store(u32, w + (PG_OWNER >>> 2), 0);
 }
 
 /**
@@ -475,29 +418,6 @@ export function hugeAlloc(t: MiContext, size: number, align: number): number {
   return segment + offset;
 }
 
-/** Usable bytes of a huge block at `offset` in a span of `span` segments (0 for none). */
-export function hugeUsable(span: number, offset: number): number {
-  return span <= 0 ? 0 : Math.min(span * SEGMENT_BYTES - offset, span * SEGMENT_USABLE_BYTES);
-}
-
-/**
- * The first segment of the live huge block starting at `address`, or 0 when no huge block
- * starts there. Huge blocks start in their first segment or, for alignments of a segment or
- * more, exactly at the start of their second.
- */
-export function hugeBlockSegment(t: MiContext, address: number): number {
-  const u32 = t.u32;
-  let segment = address - (address & SEGMENT_MASK);
-  let map = u32[t.segmentMap + (segment >>> SEGMENT_SHIFT)]! & MAP_KIND_MASK;
-  if (map === SEGMENT_HUGE_TAIL && segment === address && segment - SEGMENT_BYTES >= t.arenaStart) {
-    segment -= SEGMENT_BYTES;
-    map = u32[t.segmentMap + (segment >>> SEGMENT_SHIFT)]! & MAP_KIND_MASK;
-  }
-  if (map !== SEGMENT_HUGE) return 0;
-  if (u32[(segment + SG_MAGIC) >>> 2] !== segmentMagic(segment, t.cookie)) return 0;
-  return u32[(segment + SG_HUGE_BLOCK) >>> 2] === address ? segment : 0;
-}
-
 /**
  * Frees a huge block from any thread. Validation and release happen under the segment
  * lock, so two threads freeing the same block cannot both succeed.
@@ -512,142 +432,9 @@ export function hugeFree(t: MiContext, address: number): void {
   } finally {
     t.segmentLock.unlock();
   }
-  if (segment === 0) throw notAllocated(address, 'no block of this heap starts there');
+  if (segment === 0) throw notLiveBlock(address, 'no block of this heap starts there');
   addEvent(t, t.heap, HeapEvent.hugeFreed);
 }
 
 // --- abandon and reclaim -----------------------------------------------------------------------
 
-/**
- * Abandons a segment of the heap at `heap`: its pages (already collected, out of every queue,
- * in `NEVER_DELAYED_FREE`) lose their owner, and it joins the abandoned list (invariant 4).
- */
-export function segmentAbandon(t: MiContext, heap: number, segment: number): void {
-  const u32 = t.u32;
-  const s = segment >>> 2;
-  const kind = segmentKind(t, segment);
-  const pageCount = pageCountOf(t, segment);
-  if (hasSlotList(kind) && u32[s + (SG_USED_PAGES >>> 2)]! < pageCount) slotListRemove(t, heap, segment);
-  for (let index = 0; index < pageCount; index++) {
-    const page = pageDescriptor(segment, index);
-    if ((u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_USE) !== 0) Atomics.store(u32, (page + PG_OWNER) >>> 2, 0);
-  }
-  publishAbandoned(t, heap, segment);
-}
-
-/**
- * The part of an abandon under the segment lock: the segment loses its owner and joins the
- * abandoned list (its pages are already ownerless and in `NEVER_DELAYED_FREE`).
- */
-export function publishAbandoned(t: MiContext, heap: number, segment: number): void {
-  const u32 = t.u32;
-  const s = segment >>> 2;
-  t.segmentLock.lock();
-  try {
-    // The list and its count are rebuilt from the owners by `recover`.
-    intend(t, INTENT_ABANDON, segment, 1, heap);
-    Atomics.store(u32, s + (SG_OWNER >>> 2), 0);
-    reachStep(t, 'segment:abandon:disowned');
-    const list = (t.state + ST_ABANDONED) >>> 2;
-    u32[s + (SG_NEXT >>> 2)] = u32[list]!;
-    u32[s + (SG_PREV >>> 2)] = 0;
-    u32[list] = segment;
-    Atomics.add(u32, (t.state + ST_ABANDONED_COUNT) >>> 2, 1);
-    u32[t.intent + (IN_OP >>> 2)] = 0;
-  } finally {
-    t.segmentLock.unlock();
-  }
-  addEvent(t, heap, HeapEvent.segmentsAbandoned);
-}
-
-/**
- * Reclaims one abandoned segment for the heap at `heap` (thread `owner`), if there is one:
- * its pages are adopted (owner set, delayed frees allowed again, thread_free collected) and
- * queued in the heap, empty ones are freed, except, with delayed page reuse, those whose
- * goal is not reached, which stay held in this heap (invariant 6 of `types.ts`). Returns
- * true when a segment was reclaimed.
- */
-export function reclaimAbandoned(t: MiContext, heap: number, owner: number): boolean {
-  const u32 = t.u32;
-  const countWord = (t.state + ST_ABANDONED_COUNT) >>> 2;
-  if (Atomics.load(u32, countWord) === 0) return false;
-  let segment = 0;
-  t.segmentLock.lock();
-  try {
-    // The list and its count are rebuilt from the owners by `recover`.
-    intend(t, INTENT_RECLAIM, 0, 1, heap);
-    const list = (t.state + ST_ABANDONED) >>> 2;
-    segment = u32[list]!;
-    if (segment !== 0) {
-      // Links live in segment headers, past the 16 bytes an overflow reaches, but one that
-      // does not lead to an abandoned segment is reported, not followed.
-      const next = u32[(segment + SG_NEXT) >>> 2]!;
-      if (!isAbandonedSegment(t, segment) || (next !== 0 && !isAbandonedSegment(t, next))) {
-        throw new AllocError('HeapCorrupted', `mimalloc: the abandoned list links ${hex(segment)} to ${hex(next)}, not abandoned segments`);
-      }
-      u32[t.intent + (IN_SEGMENT >>> 2)] = segment;
-      u32[list] = next;
-      reachStep(t, 'segment:reclaim:popped');
-      u32[(segment + SG_NEXT) >>> 2] = 0;
-      Atomics.sub(u32, countWord, 1);
-      Atomics.store(u32, (segment + SG_OWNER) >>> 2, owner);
-    }
-    u32[t.intent + (IN_OP >>> 2)] = 0;
-  } finally {
-    t.segmentLock.unlock();
-  }
-  if (segment === 0) return false;
-  const s = segment >>> 2;
-  const pageCount = pageCountOf(t, segment);
-  let usedPages = u32[s + (SG_USED_PAGES >>> 2)]!;
-  for (let index = 0; index < pageCount; index++) {
-    const page = pageDescriptor(segment, index);
-    const w = page >>> 2;
-    if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_USE) === 0) continue;
-    Atomics.store(u32, w + (PG_OWNER >>> 2), owner);
-    reachStep(t, 'reclaim:adopting');
-    trySetDelayed(t, page, NO_DELAYED_FREE, true, 0);
-    collectThreadFree(t, heap, page);
-    if (u32[w + (PG_USED >>> 2)] === 0 && (t.qsbr === null || !reclaimHeldPage(t, heap, page))) {
-      clearPage(u32, page);
-      usedPages--;
-    } else {
-      queuePushBack(t, heap, u32[w + (PG_BIN >>> 2)]!, page);
-    }
-  }
-  u32[s + (SG_USED_PAGES >>> 2)] = usedPages;
-  addEvent(t, heap, HeapEvent.segmentsReclaimed);
-  if (usedPages === 0) segmentRelease(t, segment);
-  else if (hasSlotList(segmentKind(t, segment)) && usedPages < pageCount) slotListPush(t, heap, segment);
-  return true;
-}
-
-/**
- * The page count of the segment whose map word is at `index`, for a walk that runs without
- * the segment lock (figures, peak samples): 0 unless the map word names a kind with pages
- * and the header carries its magic, and never above `MAX_SEGMENT_PAGES`. The map word is
- * loaded atomically: `segmentAlloc` stores it last, so the header is then seen whole.
- */
-export function walkablePageCount(t: MiContext, index: number): number {
-  const u32 = t.u32;
-  if (!isPagedKind(u32[t.segmentMap + index]! & MAP_KIND_MASK)) return 0;
-  if (!isPagedKind(Atomics.load(u32, t.segmentMap + index) & MAP_KIND_MASK)) return 0;
-  const segment = index * SEGMENT_BYTES;
-  if (u32[(segment + SG_MAGIC) >>> 2] !== segmentMagic(segment, t.cookie)) return 0;
-  return pageCountOf(t, segment);
-}
-
-/** Whether `segment` is a paged segment in use (by the map and its magic) with no owner. */
-function isAbandonedSegment(t: MiContext, segment: number): boolean {
-  return (
-    (segment & SEGMENT_MASK) === 0 &&
-    isPagedKind(segmentKind(t, segment)) &&
-    t.u32[(segment + SG_MAGIC) >>> 2] === segmentMagic(segment, t.cookie) &&
-    Atomics.load(t.u32, (segment + SG_OWNER) >>> 2) === 0
-  );
-}
-
-/** True when the segment at `segment` is of a kind whose pages have descriptors. */
-export function isPagedKind(kind: number): boolean {
-  return kind === SEGMENT_SMALL || kind === SEGMENT_MEDIUM || kind === SEGMENT_LARGE;
-}

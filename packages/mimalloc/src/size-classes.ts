@@ -16,7 +16,7 @@
  * request is huge and gets contiguous segments of its own.
  */
 
-import { SEGMENT_LARGE, SEGMENT_MEDIUM, SEGMENT_SMALL } from './types.js';
+import { SEGMENT_LARGE, SEGMENT_MEDIUM, SEGMENT_SMALL } from './layout.js';
 
 /** Blocks up to 16 KiB live in 64 KiB small pages. */
 export const SMALL_OBJ_SIZE_MAX = 16 * 1024;
@@ -30,7 +30,7 @@ export const LARGE_OBJ_SIZE_MAX = 2 * 1024 * 1024;
  * `wsize` 0 (a 0-byte request) is served as 1 by the callers.
  */
 export function binOfWords(wsize: number): number {
-  if (wsize <= 8) return wsize <= 1 ? 1 : wsize;
+  if (wsize <= 8) return Math.max(1, wsize);
   const w = wsize - 1;
   const b = 31 - Math.clz32(w);
   return (b << 2) + ((w >>> (b - 2)) & 3) - 3;
@@ -127,5 +127,5 @@ export function binForAligned(size: number, align: number): number {
 /** The largest power of two dividing `blockSize`, at most `limit`. */
 export function naturalAlignment(blockSize: number, limit: number): number {
   const lowest = blockSize & -blockSize;
-  return lowest > limit ? limit : lowest;
+  return Math.min(lowest, limit);
 }

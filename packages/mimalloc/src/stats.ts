@@ -5,24 +5,21 @@
  * exact when the heap is idle.
  */
 
-import { type BackendStats, sequenceReached } from '@heaplab/core';
+import { type BackendStats, sequenceReached } from '@heaplab/core/backend';
 
 import type { MiContext } from './context.js';
-import { delayedListTotals } from './delayed.js';
-import { liveTotals, samplePeak } from './heap.js';
+import { delayedListTotals } from './delayed-list.js';
 import { goalHolders, heldGoal } from './held-pages.js';
-import { isPageInUse, queueOf } from './page-queue.js';
-import { pageDescriptor } from './page.js';
-import { pageCountOf, SEGMENT_USABLE_BYTES, walkablePageCount } from './segment.js';
-import { BIN_BLOCK_SIZE, BIN_MAX, MEDIUM_OBJ_SIZE_MAX, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
+import { isPageInUse, pageCountOf, pageDescriptor, SEGMENT_USABLE_BYTES, walkablePageCount } from './internal.js';
 import {
+  DELAYED_MASK,
   EVENT_COUNT,
-  HELD_LIMIT_BYTES,
-  HP_HELD_BYTES,
-  HP_HELD_PAGES,
   HeapEvent,
+  HELD_LIMIT_BYTES,
   HP_ACTIVE,
   HP_EVENTS,
+  HP_HELD_BYTES,
+  HP_HELD_PAGES,
   MAP_KIND_MASK,
   PAGE_IN_FULL,
   PAGE_IN_USE,
@@ -48,9 +45,11 @@ import {
   SG_OWNER,
   SG_SPAN,
   SG_USED_PAGES,
-  DELAYED_MASK,
   ST_PEAK_USED,
-} from './types.js';
+} from './layout.js';
+import { queueOf } from './page-queue.js';
+import { liveTotals, samplePeak } from './peak.js';
+import { BIN_BLOCK_SIZE, BIN_MAX, MEDIUM_OBJ_SIZE_MAX, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
 
 /** One size class in the report. */
 export interface BinReport {

@@ -11,7 +11,7 @@ import { GlobalAllocator, MiB } from '@heaplab/core';
 import { expectAllocError } from '@heaplab/core/test-kit';
 
 import { mimallocBackend } from '../src/index.js';
-import { PG_USED } from '../src/types.js';
+import { PG_USED } from '../src/layout.js';
 import { pageOf } from './helpers.js';
 
 function heapIn(checked: boolean): GlobalAllocator {

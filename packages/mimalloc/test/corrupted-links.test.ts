@@ -12,11 +12,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type GlobalAllocator, MiB } from '@heaplab/core';
 import { expectAllocError } from '@heaplab/core/test-kit';
 
-import { collect, heapReport, mimallocOf } from '../src/index.js';
+import { collect, mimallocOf } from '../src/index.js';
 import { queueOf } from '../src/page-queue.js';
-import { pageDescriptor } from '../src/page.js';
+import { pageDescriptor } from '../src/internal.js';
 import { binOfSize } from '../src/size-classes.js';
-import { HP_DELAYED_FREE, PG_NEXT, PG_USED, QUEUE_FIRST, SEGMENT_BYTES, SG_KIND, SG_NEXT, SG_PAGE_COUNT, ST_ABANDONED, USE_DELAYED_FREE } from '../src/types.js';
+import { HP_DELAYED_FREE, PG_NEXT, PG_USED, QUEUE_FIRST, SEGMENT_BYTES, SG_KIND, SG_NEXT, SG_PAGE_COUNT, ST_ABANDONED, USE_DELAYED_FREE } from '../src/layout.js';
 import { delayedState, pageOf, twoHandles } from './helpers.js';
 
 const open: GlobalAllocator[] = [];

@@ -12,7 +12,7 @@ import { type GlobalAllocator, MiB } from '@heaplab/core';
 import { expectAllocError, HeapModel } from '@heaplab/core/test-kit';
 
 import { collect, heapReport } from '../src/index.js';
-import { NEVER_DELAYED_FREE, NO_DELAYED_FREE, USE_DELAYED_FREE } from '../src/types.js';
+import { NEVER_DELAYED_FREE, NO_DELAYED_FREE, USE_DELAYED_FREE } from '../src/layout.js';
 import { delayedState, pageOf, twoHandles } from './helpers.js';
 
 const open: GlobalAllocator[] = [];

@@ -13,7 +13,7 @@ import { GlobalAllocator, MiB } from '@heaplab/core';
 import { expectAllocError } from '@heaplab/core/test-kit';
 
 import { collect, type MiStep, mimallocBackend } from '../src/index.js';
-import { NO_DELAYED_FREE, USE_DELAYED_FREE } from '../src/types.js';
+import { NO_DELAYED_FREE, USE_DELAYED_FREE } from '../src/layout.js';
 import { delayedState } from './helpers.js';
 import { runDying, runDyingUnwatched } from './mi-workers.js';
 

@@ -4,7 +4,7 @@ import type { GlobalAllocator } from '@heaplab/core';
 
 import { collect, heapReport, mimallocOf } from '../src/index.js';
 import { heldGoal } from '../src/held-pages.js';
-import { PAGE_IN_USE, PG_BIN, PG_FLAGS, PG_OWNER, PG_RESERVED, PG_USED } from '../src/types.js';
+import { PAGE_IN_USE, PG_BIN, PG_FLAGS, PG_OWNER, PG_RESERVED, PG_USED } from '../src/layout.js';
 import { pageOf, twoHandles } from './helpers.js';
 
 const open: GlobalAllocator[] = [];

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { GlobalAllocator, MiB } from '@heaplab/core';
 
 import { collect, mimallocBackend } from '../src/index.js';
-import { DELAYED_FREEING, USE_DELAYED_FREE } from '../src/types.js';
+import { DELAYED_FREEING, USE_DELAYED_FREE } from '../src/layout.js';
 import { delayedState } from './helpers.js';
 import { MiWorker } from './mi-workers.js';
 

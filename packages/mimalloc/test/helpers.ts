@@ -1,7 +1,7 @@
 import { GlobalAllocator, MiB } from '@heaplab/core';
 
 import { mimallocBackend, mimallocOf } from '../src/index.js';
-import { PG_THREAD_FREE, SEGMENT_MASK, SG_PAGES, DELAYED_MASK, MAP_SHIFT_BITS, PAGE_DESCRIPTOR_SHIFT } from '../src/types.js';
+import { PG_THREAD_FREE, SEGMENT_MASK, SG_PAGES, DELAYED_MASK, MAP_SHIFT_BITS, PAGE_DESCRIPTOR_SHIFT } from '../src/layout.js';
 
 /**
  * A fresh mimalloc heap and a second handle on it (thread 2), both used from this thread.

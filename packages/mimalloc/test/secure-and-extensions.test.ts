@@ -5,7 +5,7 @@ import { expectAllocError } from '@heaplab/core/test-kit';
 
 import { collect, heapReport, mimallocBackend, mimallocOf, registerDeferredFree, statsJson, statsTable } from '../src/index.js';
 import { freedMarker } from '../src/secure.js';
-import { HP_DELAYED_FREE, USE_DELAYED_FREE } from '../src/types.js';
+import { HP_DELAYED_FREE, USE_DELAYED_FREE } from '../src/layout.js';
 import { delayedState, twoHandles } from './helpers.js';
 
 const open: GlobalAllocator[] = [];

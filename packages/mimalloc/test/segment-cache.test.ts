@@ -2,7 +2,7 @@ import { AllocError, GlobalAllocator, MiB } from '@heaplab/core';
 import { describe, expect, it } from 'vitest';
 
 import { collect, heapReport, mimallocBackend, mimallocOf } from '../src/index.js';
-import { HP_SEGMENT_CACHE } from '../src/types.js';
+import { HP_SEGMENT_CACHE } from '../src/layout.js';
 import { MiWorker } from './mi-workers.js';
 
 function heapOf(bytes = 32 * MiB): GlobalAllocator {

@@ -1,5 +1,5 @@
 /**
- * A thread killed while it holds the segment lock (core's `backend0`; issue #12): real
+ * A thread killed while it holds the segment lock (`segments`, the backend's own; issue #12): real
  * workers end their thread at each named step of a segment allocation, a release (of a
  * paged segment and of a huge block), a cached segment given back, a reclaim of an
  * abandoned segment, and addMemory. `watchWorker` poisons the lock and calls `recover`,
@@ -68,14 +68,16 @@ describe('a worker killed holding the segment lock', () => {
       const heap = GlobalAllocator.create({ backend: mimallocBackend, heapBytes: 16 * MiB, initBytes: entry.initBytes });
       // Live blocks of the main thread, which must survive intact.
       const kept = [heap.malloc(100), heap.malloc(3000), heap.malloc(MiB)];
-      kept.forEach((block, i) => heap.memory.u32.fill(0xabc0 + i, block >>> 2, (block >>> 2) + 20));
+      kept.forEach((block, i) => {
+        heap.memory.u32.fill(0xabc0 + i, block >>> 2, (block >>> 2) + 20);
+      });
       const task = entry.task(heap);
       const liveBefore = heap.stats().liveBlocks;
       const outcome = await runDying(heap, { kind: 'die-at', buffer: heap.buffer, step: entry.step, ...task });
       expect(outcome.died).toBe(true);
       if (!outcome.died) return;
       expect(outcome.report.failed).toEqual([]);
-      expect(outcome.report.recovered).toContain('backend0');
+      expect(outcome.report.recovered).toContain('segments');
       heap.check();
       expect(heap.stats().recovery).toMatchObject({ lostBytes: 0, failed: 0 });
       kept.forEach((block, i) => {

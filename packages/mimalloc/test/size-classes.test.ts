@@ -13,11 +13,8 @@ import {
   naturalAlignment,
   onBlockGrid,
 } from '../src/size-classes.js';
-import { BLOCK_ALIGN, CORE_QSBR_RECORD_BYTES, CORE_QSBR_RECORDS, RETIRED_BIN_WORDS, SEGMENT_BYTES } from '../src/types.js';
+import { BLOCK_ALIGN, RETIRED_BIN_WORDS, SEGMENT_BYTES } from '../src/layout.js';
 import { HEAP_ALIGN, MIN_ALIGN } from '@heaplab/core';
-
-// Not exported by core's entry point: the layout file itself, to compare the mirrored offsets.
-import { QR_SEQUENCE, QSBR_RECORD_BYTES, QSBR_RECORDS } from '../../core/src/heap-layout.js';
 
 describe('size classes', () => {
   it('has mimalloc v1 bins: one per word up to 64 bytes, then four per doubling up to 2 MiB', () => {
@@ -89,14 +86,11 @@ describe('size classes', () => {
   });
 
   it("keeps its own copies of core's constants equal to core's", () => {
-    // types.ts imports nothing, so that the bundler inlines its constants (see there).
+    // layout.ts imports nothing, so that the bundler inlines its constants (see there).
     expect(SEGMENT_BYTES).toBe(HEAP_ALIGN);
     expect(BLOCK_ALIGN).toBe(MIN_ALIGN);
-    // Core exports no reader of another thread's QSBR sequence: the held-page figures read
-    // core's record table, whose place is mirrored here.
-    expect(CORE_QSBR_RECORDS).toBe(QSBR_RECORDS);
-    expect(CORE_QSBR_RECORD_BYTES).toBe(QSBR_RECORD_BYTES);
-    expect(QR_SEQUENCE).toBe(0);
+    // (No QSBR offsets are mirrored any more: the held-page figures read other threads'
+    // sequences through the context's handle, `Qsbr.sequenceOf`.)
     // And the retired-bin bitmap has a bit for every queue.
     expect(BIN_QUEUES).toBeLessThanOrEqual(RETIRED_BIN_WORDS * 32);
   });

@@ -17,7 +17,7 @@
  *
  * ```text
  *  0      +---------------------------------------------+
- *         | ST_MAGIC          'MIM1' once formatted      |
+ *         | ST_MAGIC          'MIM2' once formatted      |
  *  4      | ST_FLAGS          bit 0: secure mode         |
  *  8      | ST_ABANDONED      first abandoned segment    |  segment lock
  *  12     | ST_ABANDONED_COUNT abandoned segments        |  written under the segment lock,
@@ -37,13 +37,11 @@
  *         | ST_INTENT: what the segment lock's holder is |  segment lock
  *         | changing (op, segment, span, heap)           |
  *  4752   +---------------------------------------------+
- *         | ST_POOL_RANGE_COUNT, then ST_POOL_RANGES:    |  segment lock
- *         | MAX_POOL_RANGES x { start, size } given to   |
- *         | the pool by init and addMemory               |
- *  5272   +---------------------------------------------+
- *  8192   | ST_HEAPS: MAX_HEAPS heap records of          |
+ *         | reserved, to the next cache line             |
+ *  4800   +---------------------------------------------+
+ *         | ST_HEAPS: MAX_HEAPS heap records of          |
  *         | HEAP_BYTES, thread id t at (t - 1) * ...     |
- *  335872 +---------------------------------------------+
+ *  332480 +---------------------------------------------+
  *         | ST_HELD_PAGES: one held-page record per page |  written by the page's owner
  *         | slot of the address space (delayedPageReuse) |  (or whoever abandons/reclaims it)
  *         +---------------------------------------------+  STATE_BYTES
@@ -65,7 +63,7 @@
  * A thread that dies holding the lock leaves the record naming the one operation it was
  * in, and `recover` rolls it back (an allocation nobody received) or forward (a release,
  * a cache being given back), then rebuilds from the segment map, the one record every
- * operation writes last or first: the pool from the ranges of `ST_POOL_RANGES` and the map,
+ * operation writes last or first: the pool from core's pool table (`ctx.pools`) and the map,
  * the abandoned list and its count from the headers whose owner is 0.
  *
  * A segment map word is 0 for a segment not in use, else `kind | pageShift << 8`:
@@ -240,9 +238,8 @@
  * 8. `HP_HELD_PAGES` and `HP_HELD_BYTES` count the owner's held list and its pages' block
  *    bytes. An abandoned held page is on no list and in no heap's count.
  *
- * Which thread holds a goal back is read from core's QSBR records: `CORE_QSBR_RECORDS`,
- * `CORE_QSBR_RECORD_BYTES` mirror core's `QSBR_RECORDS` and `QSBR_RECORD_BYTES` (a test
- * checks they agree; core exports no reader of another thread's sequence).
+ * Which thread holds a goal back is read from the sequences the threads published in the
+ * domain (`Qsbr.sequenceOf`).
  *
  * ## A block
  *
@@ -278,7 +275,25 @@
  * - `NO_DELAYED_FREE`: push on thread_free only (the usual state).
  * - `NEVER_DELAYED_FREE`: the page is abandoned or being abandoned; never use the delayed list.
  * Only the owner moves a page into `USE_DELAYED_FREE` or `NEVER_DELAYED_FREE`; it never spins
- * on `DELAYED_FREEING` without bound (see `free.ts`).
+ * on `DELAYED_FREEING` without bound (see `delayed.ts`). The transitions, and who makes them
+ * (every one a compare-and-swap on the word that keeps the list bits):
+ *
+ * ```text
+ *                  owner: page goes to the full queue (pageToFull)
+ *   NO_DELAYED_FREE ---------------------------------------------> USE_DELAYED_FREE
+ *        ^   ^      <---------------------------------------------    |
+ *        |   |        owner: page leaves the full queue (pageUnfull),  | a remote free claims
+ *        |   |        or a drain frees one of its blocks               | the delayed free
+ *        |   |                                                         v (remoteFreeSteps)
+ *        |   +------------------------------------------------ DELAYED_FREEING
+ *        |     the claimer, once its block is on the owner's     (its claimer only, or
+ *        |     delayed list (deliverDelayed); notifies the word    a resolver once it died:
+ *        |                                                         back to USE_DELAYED_FREE
+ *        |  reclaim: the adopting owner                            when no record names it)
+ *        |  (override)
+ *   NEVER_DELAYED_FREE  <---------  owner: abandon (from NO_ or USE_, after waiting out
+ *                                   DELAYED_FREEING: setDelayedComplete)
+ * ```
  *
  * ## A remote free in flight (`HP_RF_*`, `remote.ts`)
  *
@@ -327,6 +342,9 @@
 // without imports into every use, so a field offset costs nothing at run time. (With an
 // import, each would be a module-variable load on every access of the hot paths.)
 
+/** The backend's name: the descriptor's, and the prefix of every error it raises. */
+export const BACKEND_NAME = 'mimalloc';
+
 // --- geometry -----------------------------------------------------------------------------
 
 /** Bytes of a segment: 4 MiB, core's `HEAP_ALIGN` (a test checks they agree). */
@@ -346,8 +364,11 @@ export const LARGE_PAGE_SHIFT = SEGMENT_SHIFT;
 
 // --- control state --------------------------------------------------------------------------
 
-/** 'MIM1' little-endian. */
-export const STATE_MAGIC = 0x314d494d;
+/**
+ * 'MIM2' little-endian ('MIM1' kept its own table of pool ranges at 4752; the ranges are
+ * core's pool table now, so a heap formatted by the older layout is refused).
+ */
+export const STATE_MAGIC = 0x324d494d;
 export const ST_MAGIC = 0;
 export const ST_FLAGS = 4;
 export const ST_ABANDONED = 8;
@@ -373,11 +394,8 @@ export const INTENT_CACHE = 3;
 export const INTENT_ABANDON = 4;
 export const INTENT_RECLAIM = 5;
 export const INTENT_ADD_MEMORY = 6;
-/** Ranges given to the pool: a count, then `{ start, size }` pairs (published by the count). */
-export const ST_POOL_RANGE_COUNT = ST_INTENT + 16;
-export const ST_POOL_RANGES = ST_POOL_RANGE_COUNT + 8;
-export const MAX_POOL_RANGES = 64;
-export const ST_HEAPS = 8192;
+/** Heap records start on a cache line (`HEAP_BYTES` is a multiple of 64, so each does). */
+export const ST_HEAPS = 4800;
 /** `ST_FLAGS` bit: the heap was formatted in secure mode. */
 export const FLAG_SECURE = 1;
 
@@ -456,9 +474,6 @@ export const PAGE_ALIGNED = 4;
 
 /** Held bytes past which the slow path polls every held page, not only the oldest. */
 export const HELD_LIMIT_BYTES = 1024 * 1024;
-/** core's QSBR record table (`heap-layout.ts`); word 0 of a record is its sequence, 0 offline. */
-export const CORE_QSBR_RECORDS = 36864 + 64;
-export const CORE_QSBR_RECORD_BYTES = 32;
 export const HR_GOAL = 0;
 export const HR_NEXT = 4;
 export const HR_PREV = 8;

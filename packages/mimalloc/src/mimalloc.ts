@@ -1,33 +1,28 @@
 /**
  * The mimalloc backend itself: one instance per attached thread over the shared state,
- * thread-safe with no lock on the per-block path, and its descriptor for core.
+ * thread-safe with no lock on the per-block path. Its descriptor is in `index.ts`.
  */
 
 import {
   AllocError,
   type Backend,
   type BackendContext,
-  type BackendDescriptor,
   type BackendRepair,
   type BackendStats,
   type BlockLayout,
   type CheckReport,
-  type RepairCause,
   hex,
-} from '@heaplab/core';
+  type RepairCause,
+} from '@heaplab/core/backend';
 
 import { mallocFast } from './alloc.js';
 import { blockLayoutOf } from './block-layout.js';
 import { checkHeap } from './check.js';
+import { DRAIN_TIMEOUT_MS, MiContext, reachStep, SEGMENT_LOCK } from './context.js';
 import { heapAbandonDead } from './dead-heap.js';
-import { DRAIN_TIMEOUT_MS, MiContext, reachStep } from './context.js';
 import { blockUsableSize, freeBlock, validateBlock } from './free.js';
-import { heapAbandon, heapReset, samplePeak } from './heap.js';
-import { MIMALLOC_OPTION_NAMES, type MimallocOptions, normalizeMimallocOptions } from './options.js';
-import { SEGMENT_USABLE_BYTES } from './segment.js';
-import { recoverSegmentLock } from './recover.js';
-import { resolveRemoteFree } from './remote.js';
-import { backendStats } from './stats.js';
+import { heapAbandon, heapReset } from './heap.js';
+import { SEGMENT_USABLE_BYTES } from './internal.js';
 import {
   FLAG_SECURE,
   HP_ACTIVE,
@@ -38,14 +33,16 @@ import {
   IN_SPAN,
   INTENT_ADD_MEMORY,
   MAX_HEAPS,
-  MAX_POOL_RANGES,
   ST_FLAGS,
   ST_MAGIC,
-  ST_POOL_RANGE_COUNT,
-  ST_POOL_RANGES,
   STATE_BYTES,
   STATE_MAGIC,
-} from './types.js';
+} from './layout.js';
+import type { MimallocOptions } from './options.js';
+import { samplePeak } from './peak.js';
+import { recoverSegmentLock } from './recover.js';
+import { resolveRemoteFree } from './remote.js';
+import { backendStats } from './stats.js';
 
 /**
  * One thread's handle on a mimalloc heap. Every method may be called from every thread at
@@ -95,7 +92,6 @@ export class MimallocBackend implements Backend {
     const u32 = t.u32;
     u32.fill(0, t.state >>> 2, (t.state + STATE_BYTES) >>> 2);
     t.pool.init(start, size);
-    recordPoolRange(t, 0, start, size);
     u32[(t.state + ST_FLAGS) >>> 2] = t.secure ? FLAG_SECURE : 0;
     for (let threadId = 1; threadId <= t.maxThreads; threadId++) heapReset(t, threadId, threadId === t.threadId);
     u32[(t.heap + HP_GENERATION) >>> 2] = t.generation;
@@ -103,7 +99,8 @@ export class MimallocBackend implements Backend {
   }
 
   /**
-   * Adds the whole segments of a range to the pool.
+   * Adds the whole segments of a range to the pool. Core checked the range against its pool
+   * table and records it once this returns.
    * @throws AllocError `InvalidParam` for a range holding no whole segment; `MemoryOverlap`
    *   for one overlapping managed segments
    */
@@ -112,12 +109,9 @@ export class MimallocBackend implements Backend {
     const u32 = t.u32;
     t.segmentLock.lock();
     try {
-      const count = u32[(t.state + ST_POOL_RANGE_COUNT) >>> 2]!;
-      if (count >= MAX_POOL_RANGES) {
-        throw new AllocError('InvalidParam', `mimalloc keeps at most ${MAX_POOL_RANGES} memory ranges; addMemory(${hex(start)}, ${size}) is one more`);
-      }
       // Rolled back by `recover` if this thread dies before it returns (core then never
-      // records the range either). The pool checks the range before it changes anything.
+      // records the range, and the pool is rebuilt from core's table). The pool checks the
+      // range before it changes anything.
       u32[t.intent + (IN_SEGMENT >>> 2)] = start;
       u32[t.intent + (IN_SPAN >>> 2)] = size;
       u32[t.intent + (IN_OP >>> 2)] = INTENT_ADD_MEMORY;
@@ -128,7 +122,6 @@ export class MimallocBackend implements Backend {
         throw error;
       }
       reachStep(t, 'segment:add:pooled');
-      recordPoolRange(t, count, start, size);
       u32[t.intent + (IN_OP >>> 2)] = 0;
     } finally {
       t.segmentLock.unlock();
@@ -179,13 +172,16 @@ export class MimallocBackend implements Backend {
     return this.context.pool.totalPages() * SEGMENT_USABLE_BYTES;
   }
 
-  /** Block bytes of live blocks, summed over the threads' counters. */
+  /**
+   * Block bytes of live blocks, sampled by a walk of the in-use pages and the segment map
+   * (which also raises the sampled peak). mimalloc keeps no byte counter on its paths, so it
+   * does not use the kit's `ctx.counters`: those are updated after the step they count, and a
+   * thread killed between the two (inside a lock-free remote free, say) would leave them wrong
+   * for good; the walk is right again as soon as the lists are (see "A heap record" in
+   * `layout.ts`). A shared counter would also be an atomic on every malloc and free.
+   */
   usedBytes(): number {
     return samplePeak(this.context);
-  }
-
-  availableBytes(): number {
-    return this.totalBytes() - this.usedBytes();
   }
 
   /** @throws AllocError `HeapCorrupted` naming the first violated invariant */
@@ -199,12 +195,12 @@ export class MimallocBackend implements Backend {
 
   /**
    * Repairs what a lock's holder left when it died (core calls this holding the poisoned
-   * lock, then `check()`): for `backend0`, the segment lock, see `recover.ts`. mimalloc does
-   * not use `backend1`.
+   * lock, then `check()`): the segment lock (`segments`), see `recover.ts`, is mimalloc's
+   * only lock.
    * @throws AllocError `HeapCorrupted` when the control state or its ranges are unreadable
    */
   recover(cause: RepairCause): BackendRepair {
-    if (cause.lock !== 'backend0') return { lostBytes: 0, lostBlocks: 0, notes: [`mimalloc does not use lock '${cause.lock}'`] };
+    if (cause.lock !== SEGMENT_LOCK) return { lostBytes: 0, lostBlocks: 0, notes: [`mimalloc does not use lock '${cause.lock}'`] };
     return recoverSegmentLock(this.context);
   }
 
@@ -226,14 +222,6 @@ export class MimallocBackend implements Backend {
   }
 }
 
-/** Records range `index` of the pool (its entry first, then the count that publishes it). */
-function recordPoolRange(t: MiContext, index: number, start: number, size: number): void {
-  const entry = (t.state + ST_POOL_RANGES + index * 8) >>> 2;
-  t.u32[entry] = start;
-  t.u32[entry + 1] = size;
-  t.u32[(t.state + ST_POOL_RANGE_COUNT) >>> 2] = index + 1;
-}
-
 /**
  * Finishes the remote free a dead holder of `threadId` left in flight. Another live thread
  * resolving it is waited for (it never waits long: `resolveRemoteFree`); if it does not
@@ -251,34 +239,3 @@ function settleRecordOf(t: MiContext, threadId: number): void {
     Atomics.wait(t.i32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2, Atomics.load(t.i32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2), 10);
   }
 }
-
-/**
- * The mimalloc backend's descriptor. `normalizeOptions` @throws AllocError `InvalidParam`
- * for unknown options or values; `create` @throws AllocError `InvalidParam` when the state
- * area is too small.
- */
-export const mimallocBackend: BackendDescriptor<MimallocOptions> = {
-  name: 'mimalloc',
-  summary: 'mimalloc v1: 4 MiB segments, per-thread heaps, sharded free lists, lock-free cross-thread free',
-  moduleUrl: import.meta.url,
-  concurrency: 'thread-safe',
-  options: [
-    {
-      name: MIMALLOC_OPTION_NAMES[0],
-      description: 'secure mode: shuffled free lists, encoded links with per-page keys, corruption reported',
-      values: ['true', 'false'],
-      default: false,
-    },
-    {
-      name: MIMALLOC_OPTION_NAMES[1],
-      description: 'delayed page reuse: an emptied page keeps its size class until every thread passed a QSBR quiescent point',
-      values: ['true', 'false'],
-      default: false,
-    },
-  ],
-  stateBytes: STATE_BYTES,
-  normalizeOptions: normalizeMimallocOptions,
-  create(context: BackendContext, options: MimallocOptions): Backend {
-    return new MimallocBackend(context, options);
-  },
-};
