@@ -1,6 +1,6 @@
 /**
  * The segregated free lists and their two bitmaps, in the shared control state (see
- * tlsf-layout.ts). Insert, remove and search are constant time: no loop over lists or
+ * layout.ts). Insert, remove and search are constant time: no loop over lists or
  * blocks, only `Math.clz32` on two bitmap words.
  *
  * Invariants kept here (verified by `checkHeap`):
@@ -50,7 +50,7 @@ import {
   ST_FREE,
   ST_LIST_HEADS,
   ST_SL_BITMAPS,
-} from './tlsf-layout.js';
+} from './layout.js';
 
 /** A thread's view of the free lists of one TLSF heap. */
 export class FreeLists {

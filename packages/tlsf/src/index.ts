@@ -7,8 +7,8 @@
 import { type Backend, type BackendContext, type BackendDescriptor, registerBackend } from '@heaplab/core';
 
 import { normalizeTlsfOptions, type TlsfOptions } from './options.js';
-import { STATE_BYTES } from './tlsf-layout.js';
-import { TlsfAllocator } from './tlsf-allocator.js';
+import { STATE_BYTES } from './layout.js';
+import { TlsfAllocator } from './tlsf.js';
 
 /**
  * The TLSF backend's descriptor. `normalizeOptions` @throws AllocError `InvalidParam` for
@@ -31,6 +31,6 @@ export const tlsfBackend: BackendDescriptor<TlsfOptions> = {
 registerBackend(tlsfBackend);
 
 export { normalizeTlsfOptions, type TlsfOptions } from './options.js';
-export { TlsfAllocator } from './tlsf-allocator.js';
+export { TlsfAllocator } from './tlsf.js';
 export { goodFitSearchSize, listMinSize, listOf } from './size-classes.js';
-export { FL_COUNT, GRANULARITY, MAX_SLACK, MIN_BLOCK_BYTES, SL_COUNT_LOG2, STATE_BYTES } from './tlsf-layout.js';
+export { FL_COUNT, GRANULARITY, MAX_SLACK, MIN_BLOCK_BYTES, SL_COUNT_LOG2, STATE_BYTES } from './layout.js';

@@ -1,6 +1,6 @@
 /**
  * The TLSF backend's options. It has none: its parameters (granularity, SL_COUNT_LOG2,
- * FL_COUNT) are constants in tlsf-layout.ts, each documented there, because the hot paths
+ * FL_COUNT) are constants in layout.ts, each documented there, because the hot paths
  * and the control-state layout are built around them.
  */
 

@@ -7,7 +7,7 @@
  * Sizes here are block sizes (header included) below 2^32.
  */
 
-import { FL_SHIFT, GRANULARITY_LOG2, SL_COUNT, SL_COUNT_LOG2, SMALL_BLOCK_BYTES } from './tlsf-layout.js';
+import { FL_SHIFT, GRANULARITY_LOG2, SL_COUNT, SL_COUNT_LOG2, SMALL_BLOCK_BYTES } from './layout.js';
 
 /**
  * The list a free block of `size` bytes belongs on: the list whose size range holds `size`

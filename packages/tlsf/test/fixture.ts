@@ -8,7 +8,7 @@ import { makeBackendContext } from '@heaplab/core/test-kit';
 import { expect } from 'vitest';
 
 import { TlsfAllocator, tlsfBackend } from '../src/index.js';
-import { TlsfWalk } from './tlsf-walk.js';
+import { TlsfWalk } from './walk.js';
 
 export const MiB = 1024 * 1024;
 

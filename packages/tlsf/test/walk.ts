@@ -1,5 +1,5 @@
 /**
- * A test-side reading of a TLSF heap, written independently of `heap-check.ts`: it derives
+ * A test-side reading of a TLSF heap, written independently of `check.ts`: it derives
  * list indices with plain arithmetic (no `Math.clz32`), walks pools and lists from the
  * layout, and states the TLSF invariants as expectations. Tests use it to check the heap
  * after every step and to predict which block a search must return.
@@ -25,7 +25,7 @@ import {
   ST_POOLS,
   ST_SL_BITMAPS,
   USED,
-} from '../src/tlsf-layout.js';
+} from '../src/layout.js';
 
 /** Fails the test with `message()` unless `condition` holds. */
 function holds(condition: boolean, message: () => string): void {

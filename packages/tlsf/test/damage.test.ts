@@ -24,8 +24,8 @@ import {
   ST_SL_BITMAPS,
   SL_COUNT,
   USED,
-} from '../src/tlsf-layout.js';
-import { errorOf, type Fixture, makeTlsf, MiB, secondInstance } from './tlsf-fixture.js';
+} from '../src/layout.js';
+import { errorOf, type Fixture, makeTlsf, MiB, secondInstance } from './fixture.js';
 
 /** A heap of signed blocks of `sizes` (in order), with those at `free` freed. */
 function heapOf(sizes: number[], free: number[]): Fixture & { blocks: number[]; signatures: Signature[]; live: () => number[] } {

@@ -3,8 +3,8 @@ import { makeBackendContext } from '@heaplab/core/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { listOf, STATE_BYTES, tlsfBackend } from '../src/index.js';
-import { HEADER_BYTES, MAX_BLOCK_BYTES, TLSF_MAX_POOLS } from '../src/tlsf-layout.js';
-import { errorOf, makeTlsf, MiB, secondInstance } from './tlsf-fixture.js';
+import { HEADER_BYTES, MAX_BLOCK_BYTES, TLSF_MAX_POOLS } from '../src/layout.js';
+import { errorOf, makeTlsf, MiB, secondInstance } from './fixture.js';
 
 const ARENA = 4 * MiB;
 

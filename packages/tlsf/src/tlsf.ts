@@ -5,7 +5,7 @@
  * bitmap words with `Math.clz32`, and a freed block merges at once with both physical
  * neighbours, found through its size (the next one) and its prevPhys link (the previous one).
  *
- * Every bit of state lives in the shared buffer (layout in tlsf-layout.ts): the instance holds
+ * Every bit of state lives in the shared buffer (layout in layout.ts): the instance holds
  * only views, constants and word indices, so the instance another thread creates over the same
  * buffer sees the same heap. The facade calls every method with the heap mutex held
  * (`concurrency: 'locked'`), so plain reads and writes suffice.
@@ -20,7 +20,7 @@
  *   trailer holds the slack and the alignment it was allocated with.
  * - The counters equal the sums over the blocks they describe.
  * - The headers tile every pool at every store (see "What a dead thread leaves" in
- *   tlsf-layout.ts): the store orders below are that invariant; each says where it commits.
+ *   layout.ts): the store orders below are that invariant; each says where it commits.
  *
  * Corrupted metadata (a program writing after a free or past its block) is checked before it
  * is used: addresses by `findLiveBlock`, list links and heads by `FreeLists`, and the size of
@@ -44,10 +44,10 @@ import {
 
 import { heapCorrupted, notAllocated } from './errors.js';
 import { CheckedFreeLists, FreeLists } from './free-lists.js';
-import { checkHeap } from './heap-check.js';
+import { checkHeap } from './check.js';
 import { findLiveBlock } from './live-block.js';
 import type { TlsfOptions } from './options.js';
-import { recoverHeap } from './recovery.js';
+import { recoverHeap } from './recover.js';
 import {
   addressOfWord,
   B_PREV_PHYS,
@@ -90,7 +90,7 @@ import {
   trailerValid,
   trailerWord,
   USED,
-} from './tlsf-layout.js';
+} from './layout.js';
 
 /**
  * The block size that serves a request of `size` bytes: the size rounded up to the
@@ -738,7 +738,7 @@ export class TlsfAllocator implements Backend {
 
   /**
    * Rebuilds the lists, bitmaps, prevPhys words and counters from the block headers after a
-   * thread died holding the heap lock (see "What a dead thread leaves" in tlsf-layout.ts).
+   * thread died holding the heap lock (see "What a dead thread leaves" in layout.ts).
    * @throws AllocError `HeapCorrupted` when the control state or a pool's headers are broken
    *   (sizes that do not tile the pool): then there is nothing sound to rebuild from
    */

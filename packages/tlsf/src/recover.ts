@@ -2,7 +2,7 @@
  * `recover()` for the TLSF backend: after a thread died holding the heap lock, rebuild
  * everything but the size words from the size words, as a file-system check rebuilds its
  * free maps from the inodes. Why the size words are enough, and what a death can leave, is
- * in tlsf-layout.ts ("What a dead thread leaves, and how `recover` rebuilds").
+ * in layout.ts ("What a dead thread leaves, and how `recover` rebuilds").
  *
  * Three passes. The first walks each pool by size words and only reads: when they do not
  * tile a pool, nothing sound is left to rebuild from, and the heap is left as it was
@@ -64,7 +64,7 @@ import {
   trailerValid,
   trailerWord,
   USED,
-} from './tlsf-layout.js';
+} from './layout.js';
 
 /**
  * Stores `value` at word `index` unless it is there already: a recovery of an intact heap

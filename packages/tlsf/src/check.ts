@@ -51,7 +51,7 @@ import {
   addressOfWord,
   sizeOfWord,
   slackOfWords,
-} from './tlsf-layout.js';
+} from './layout.js';
 
 function corrupt(message: string): never {
   throw new AllocError('HeapCorrupted', `tlsf heap: ${message}`);

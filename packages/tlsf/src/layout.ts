@@ -94,7 +94,7 @@
  * after its commit: it stays live, a leak the caller's death caused, not a loss), counters
  * off, and one torn slack: a plain block resized with the same size, dead between its two
  * header words, has the new slack's low bits and the old one's high bits. `recover`
- * (recovery.ts) walks each pool by size words, checks that they tile it, and rewrites every
+ * (recover.ts) walks each pool by size words, checks that they tile it, and rewrites every
  * thing else from that walk: each run of free blocks becomes one free block, every prevPhys
  * word is set to the block before it (keeping live blocks' slack bits), a torn slack that
  * is out of range loses its low bits (what is left is at most the old slack, so valid), the

@@ -14,7 +14,7 @@ import { dyingMemory, makeBackendContext, type Signature, signBlock, type StoreB
 import { describe, expect, it } from 'vitest';
 
 import { type TlsfAllocator, tlsfBackend } from '../src/index.js';
-import { MiB } from './tlsf-fixture.js';
+import { MiB } from './fixture.js';
 
 const ARENA_BYTES = 4 * MiB;
 const DYING_THREAD = 2;

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { MAX_SLACK } from '../src/tlsf-layout.js';
-import { expectNotAllocated, makeTlsf, MiB } from './tlsf-fixture.js';
+import { MAX_SLACK } from '../src/layout.js';
+import { expectNotAllocated, makeTlsf, MiB } from './fixture.js';
 
 /** The block size a request of `size` bytes needs, by the block format: 8-byte header, 8-byte units. */
 function blockSizeFor(size: number): number {

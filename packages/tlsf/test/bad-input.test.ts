@@ -12,8 +12,8 @@ import {
   ST_USED,
   SL_COUNT,
   USED,
-} from '../src/tlsf-layout.js';
-import { errorOf, expectCorrupted, expectNotAllocated, type Fixture, makeTlsf, MiB } from './tlsf-fixture.js';
+} from '../src/layout.js';
+import { errorOf, expectCorrupted, expectNotAllocated, type Fixture, makeTlsf, MiB } from './fixture.js';
 
 const ARENA = 4 * MiB;
 
