@@ -48,13 +48,3 @@ export function listMinSize(list: number): number {
   // Multiplication, not a shift: the largest lists start above 2^31.
   return (SL_COUNT + sl) * 2 ** (fl + FL_SHIFT - 1 - SL_COUNT_LOG2);
 }
-
-/** Index of the lowest set bit of a non-zero 32-bit word. */
-export function lowestBit(word: number): number {
-  return 31 - Math.clz32(word & -word);
-}
-
-/** Index of the highest set bit of a non-zero 32-bit word. */
-export function highestBit(word: number): number {
-  return 31 - Math.clz32(word);
-}

@@ -7,7 +7,8 @@
  */
 
 import { AllocError, GlobalAllocator } from '@heaplab/core';
-import { makeBackendContext, type Signature, signBlock, verifyBlock } from '@heaplab/core/test-kit';
+import { StateCounters } from '@heaplab/core/backend';
+import { type Signature, signBlock, verifyBlock } from '@heaplab/core/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { listOf, tlsfBackend } from '../src/index.js';
@@ -16,16 +17,13 @@ import {
   B_PREV_FREE,
   B_PREV_PHYS,
   B_SIZE,
-  PE_END,
   ST_FL_BITMAP,
   ST_LIST_HEADS,
-  ST_LIVE,
-  ST_POOLS,
   ST_SL_BITMAPS,
   SL_COUNT,
   USED,
 } from '../src/layout.js';
-import { errorOf, type Fixture, makeTlsf, MiB, secondInstance } from './fixture.js';
+import { errorOf, type Fixture, makeTlsf, MiB, poolSizeWord, secondInstance } from './fixture.js';
 
 /** A heap of signed blocks of `sizes` (in order), with those at `free` freed. */
 function heapOf(sizes: number[], free: number[]): Fixture & { blocks: number[]; signatures: Signature[]; live: () => number[] } {
@@ -194,7 +192,8 @@ const checkedCases: CheckedCase[] = [
   {
     name: 'a live-block count of 0, when a block is freed',
     damage: (heap) => {
-      heap.memory.u32[state(heap, ST_LIVE)] = 0;
+      const counters = heap.ctx.counters;
+      counters.restore({ ...counters.values(), liveBlocks: 0 });
     },
     operation: (heap, tlsf) => tlsf.release(heap.blocks[0]!),
     pattern: /counters .* cannot hold the block/,
@@ -209,9 +208,10 @@ const checkedCases: CheckedCase[] = [
     pattern: /is followed by the free block .* \(a missed merge\)/,
   },
   {
-    name: 'a pool table entry cut short, when a block beyond its new end is freed',
+    name: "core's pool table entry cut short, when a block beyond its new end is freed",
     damage: (heap) => {
-      heap.memory.u32[state(heap, ST_POOLS + PE_END)] = heap.blocks[6]! - 8;
+      heap.memory.u32[poolSizeWord(0)] = heap.blocks[6]! - 8 - heap.ctx.pools.start(0);
+      expect(heap.ctx.pools.end(0)).toBe(heap.blocks[6]! - 8);
     },
     operation: (heap, tlsf) => tlsf.release(heap.blocks[6]!),
     pattern: /lies in no pool/,
@@ -238,8 +238,8 @@ describe('checked mode catches damage at the operation that touches it', () => {
     const heap = GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 8 * MiB, checked: true });
     const blocks = [heap.malloc(200), heap.malloc(200), heap.malloc(200)];
     heap.free(blocks[1]!);
-    const stateOffset = makeBackendContext().stateOffset;
-    heap.memory.u32[(stateOffset + ST_LIVE) >>> 2] = 0;
+    const counters = new StateCounters(heap.memory);
+    counters.restore({ ...counters.values(), liveBlocks: 0 });
     const error = errorOf(() => heap.free(blocks[0]!));
     expect(error).toBeInstanceOf(AllocError);
     expect(error.kind).toBe('HeapCorrupted');
