@@ -264,17 +264,19 @@ export class TlsfAllocator implements Backend, HeapView {
     const u32 = this.u32;
     const prev = addressOfWord(u32[(fb + B_PREV_PHYS) >>> 2]!);
     const tailSize = fbSize - blockSize;
-    let size = fbSize;
-    if (tailSize >= MIN_BLOCK_BYTES) {
-      size = blockSize;
-      const tail = fb + blockSize;
+    const split = tailSize >= MIN_BLOCK_BYTES;
+    const size = split ? blockSize : fbSize;
+    const tail = fb + blockSize;
+    if (split) {
       u32[(tail + B_PREV_PHYS) >>> 2] = fb;
       u32[(tail + B_SIZE) >>> 2] = tailSize;
-      this.writeLiveHeader(fb, prev, size, size - HEADER_BYTES - requested);
+    }
+    // One call site, so V8 inlines the header write once (it counts against the budget the
+    // facade's malloc inlines this path under).
+    this.writeLiveHeader(fb, prev, size, size - HEADER_BYTES - requested);
+    if (split) {
       this.setPrevPhys(fb + fbSize, tail);
       this.lists.insert(tail, tailSize);
-    } else {
-      this.writeLiveHeader(fb, prev, size, size - HEADER_BYTES - requested);
     }
     this.counters.allocated(size, requested, size - HEADER_BYTES);
     return fb + HEADER_BYTES;
@@ -369,7 +371,10 @@ export class TlsfAllocator implements Backend, HeapView {
       // A free block's prevPhys word has no slack bits.
       u32[(b + B_PREV_PHYS) >>> 2] = prev;
     }
-    this.setPrevPhys(start + merged, start);
+    // setPrevPhys, written out: what release inlines counts against V8's budget (now that
+    // the counters are core's, their update does too), and this keeps the list insert inlined.
+    const after = (start + merged + B_PREV_PHYS) >>> 2;
+    u32[after] = start | (u32[after]! & PREV_SLACK_BITS);
     lists.insert(start, merged);
     this.counters.released(size, requested, size - HEADER_BYTES - (extended ? TRAILER_BYTES : 0));
   }
