@@ -31,7 +31,9 @@ function heapOf(sizes: number[], free: number[]): Fixture & { blocks: number[]; 
   const { tlsf, memory } = fixture;
   const blocks = sizes.map((size) => tlsf.allocate(size, 8));
   const signatures = sizes.map((size, sequence) => ({ writer: 4, sequence, size }));
-  blocks.forEach((address, i) => signBlock(memory.u8, address, signatures[i]!));
+  blocks.forEach((address, i) => {
+    signBlock(memory.u8, address, signatures[i]!);
+  });
   for (const i of free) tlsf.release(blocks[i]!);
   tlsf.check();
   const live = (): number[] => blocks.map((_, i) => i).filter((i) => !free.includes(i));
@@ -176,7 +178,7 @@ const checkedCases: CheckedCase[] = [
       // Block 4 heads the list of 208-byte blocks (freed last).
       heap.memory.u32[(heap.blocks[4]! - 8 + B_PREV_PHYS) >>> 2] = heap.blocks[2]! - 8;
     },
-    operation: (heap, tlsf) => tlsf.allocate(200, 8),
+    operation: (_heap, tlsf) => tlsf.allocate(200, 8),
     pattern: /free block .* has the prevPhys word|before free block/,
   },
   {
@@ -204,7 +206,7 @@ const checkedCases: CheckedCase[] = [
       const live = heap.blocks[5]! - 8;
       heap.memory.u32[(live + B_SIZE) >>> 2] &= ~7;
     },
-    operation: (heap, tlsf) => tlsf.allocate(200, 8),
+    operation: (_heap, tlsf) => tlsf.allocate(200, 8),
     pattern: /is followed by the free block .* \(a missed merge\)/,
   },
   {
