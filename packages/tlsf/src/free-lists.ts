@@ -1,6 +1,6 @@
 /**
  * The segregated free lists and their two bitmaps, in the shared control state (see
- * tlsf-layout.ts). Insert, remove and search are constant time: no loop over lists or
+ * layout.ts). Insert, remove and search are constant time: no loop over lists or
  * blocks, only `Math.clz32` on two bitmap words.
  *
  * Invariants kept here (verified by `checkHeap`):
@@ -8,7 +8,7 @@
  *   linked, the head's previous link is 0 and the last block's next link is 0.
  * - Bit s of second-level bitmap f is set exactly when list (f, s) is not empty, and bit f of
  *   the first-level bitmap exactly when second-level bitmap f is not 0.
- * - ST_FREE counts the blocks on all lists.
+ * - The free-block counter (`ctx.counters`) counts the blocks on all lists.
  *
  * Nothing read from the lists is trusted before it is checked, since a program that writes
  * after a free, or past a block into a free neighbour, writes over links and headers, and a
@@ -29,15 +29,14 @@
  * Not thread-safe: called under the heap lock, like the whole backend.
  */
 
-import { hex } from '@heaplab/core';
+import { hex, highestBit, lowestBit, type StateCounters } from '@heaplab/core/backend';
 
-import { heapCorrupted } from './errors.js';
-import { goodFitSearchSize, highestBit, listOf, lowestBit } from './size-classes.js';
 import {
   addressOfWord,
   B_NEXT_FREE,
   B_PREV_FREE,
   B_SIZE,
+  checker,
   END_SENTINEL_BYTES,
   FL_COUNT,
   FRONT_SENTINEL_BYTES,
@@ -47,10 +46,10 @@ import {
   SL_COUNT,
   SL_COUNT_LOG2,
   ST_FL_BITMAP,
-  ST_FREE,
   ST_LIST_HEADS,
   ST_SL_BITMAPS,
-} from './tlsf-layout.js';
+} from './layout.js';
+import { goodFitSearchSize, listOf } from './size-classes.js';
 
 /** A thread's view of the free lists of one TLSF heap. */
 export class FreeLists {
@@ -59,7 +58,8 @@ export class FreeLists {
   protected readonly flBitmap: number;
   protected readonly slBitmaps: number;
   protected readonly heads: number;
-  protected readonly freeCount: number;
+  /** Core's counters: the lists keep the free-block count. */
+  protected readonly counters: StateCounters;
   /** The lowest address a block can have: a front sentinel comes before it. */
   protected readonly lowest: number;
   /** The highest address a free block can have: a minimum block and an end sentinel follow. */
@@ -70,13 +70,13 @@ export class FreeLists {
   foundList = 0;
 
   /** @param stateOffset the backend's control state, 8-aligned */
-  constructor(u32: Uint32Array, stateOffset: number, arenaStart: number, arenaEnd: number) {
+  constructor(u32: Uint32Array, stateOffset: number, arenaStart: number, arenaEnd: number, counters: StateCounters) {
     this.u32 = u32;
+    this.counters = counters;
     const base = stateOffset >>> 2;
     this.flBitmap = base + (ST_FL_BITMAP >>> 2);
     this.slBitmaps = base + (ST_SL_BITMAPS >>> 2);
     this.heads = base + (ST_LIST_HEADS >>> 2);
-    this.freeCount = base + (ST_FREE >>> 2);
     this.lowest = arenaStart + FRONT_SENTINEL_BYTES;
     this.lastEnd = arenaEnd - END_SENTINEL_BYTES;
     this.highest = this.lastEnd - MIN_BLOCK_BYTES;
@@ -102,7 +102,7 @@ export class FreeLists {
       u32[this.flBitmap] = u32[this.flBitmap]! | (1 << fl);
     }
     u32[headIndex] = b;
-    u32[this.freeCount] = u32[this.freeCount]! + 1;
+    this.counters.addFree(1);
   }
 
   /**
@@ -120,7 +120,7 @@ export class FreeLists {
     if (next !== 0) u32[(next + B_PREV_FREE) >>> 2] = 0;
     u32[this.heads + list] = next;
     if (next === 0) this.clearBit(list);
-    u32[this.freeCount] = u32[this.freeCount]! - 1;
+    this.counters.addFree(-1);
   }
 
   /**
@@ -149,7 +149,7 @@ export class FreeLists {
       u32[this.heads + list] = next;
       if (next === 0) this.clearBit(list);
     }
-    u32[this.freeCount] = u32[this.freeCount]! - 1;
+    this.counters.addFree(-1);
   }
 
   /**
@@ -268,26 +268,26 @@ export class FreeLists {
   // --- errors (built off the hot paths) ----------------------------------------------------
 
   protected badHead(list: number, head: number): Error {
-    return heapCorrupted(
+    return checker.corrupt(
       `free list ${list} is headed by ${hex(head)}, which is not a free block of the arena at the head of a list ` +
         `of its size (a write after free, an overflow, or a stray store into the control state?)`,
     );
   }
 
   private badLink(b: number, which: string, to: number): Error {
-    return heapCorrupted(`free block ${hex(b)}: its ${which} link ${hex(to)} does not link back to it (a write after free or an overflow?)`);
+    return checker.corrupt(`free block ${hex(b)}: its ${which} link ${hex(to)} does not link back to it (a write after free or an overflow?)`);
   }
 
   private notListed(b: number, size: number, list: number): Error {
-    return heapCorrupted(`free block ${hex(b)} of ${size} bytes has no previous link but does not head its list ${list}`);
+    return checker.corrupt(`free block ${hex(b)} of ${size} bytes has no previous link but does not head its list ${list}`);
   }
 
   private emptyListWithBit(list: number): Error {
-    return heapCorrupted(`the bitmaps say free list ${list} is not empty, but its head is 0`);
+    return checker.corrupt(`the bitmaps say free list ${list} is not empty, but its head is 0`);
   }
 
   private badFirstLevel(fl: number): Error {
-    return heapCorrupted(`first-level bit ${fl} is set, but there is no such level or its second-level bitmap is 0`);
+    return checker.corrupt(`first-level bit ${fl} is set, but there is no such level or its second-level bitmap is 0`);
   }
 }
 
@@ -331,7 +331,7 @@ export class CheckedFreeLists extends FreeLists {
   private checkNeighbour(b: number, to: number): void {
     const sizeWord = this.u32[(to + B_SIZE) >>> 2];
     if (to !== 0 && (sizeWord === undefined || (sizeWord & SIZE_FLAG_BITS) !== 0)) {
-      throw heapCorrupted(`free block ${hex(b)} is linked to ${hex(to)}, whose header ${hex(sizeWord ?? 0)} is not a free block's`);
+      throw checker.corrupt(`free block ${hex(b)} is linked to ${hex(to)}, whose header ${hex(sizeWord ?? 0)} is not a free block's`);
     }
   }
 
@@ -352,17 +352,17 @@ export class CheckedFreeLists extends FreeLists {
     const fl = list >>> SL_COUNT_LOG2;
     const flMap = u32[this.flBitmap]!;
     const slBit = (u32[this.slBitmaps + fl]! >>> (list & (SL_COUNT - 1))) & 1;
-    if (flMap >>> FL_COUNT !== 0) throw heapCorrupted(`the first-level bitmap ${hex(flMap)} has bits beyond level ${FL_COUNT - 1}`);
+    if (flMap >>> FL_COUNT !== 0) throw checker.corrupt(`the first-level bitmap ${hex(flMap)} has bits beyond level ${FL_COUNT - 1}`);
     if (head === 0 ? slBit !== 0 : slBit === 0 || ((flMap >>> fl) & 1) === 0) {
-      throw heapCorrupted(
+      throw checker.corrupt(
         `the bitmaps of free list ${list} (second-level bit ${slBit}, first-level bit ${(flMap >>> fl) & 1}) ` +
           `disagree with its head ${hex(head)}`,
       );
     }
     if (head !== 0) {
       const size = u32[(head + B_SIZE) >>> 2]!;
-      if (listOf(size) !== list) throw heapCorrupted(`free list ${list} is headed by ${hex(head)}, whose size ${size} belongs on list ${listOf(size)}`);
-      if (u32[this.freeCount] === 0) throw heapCorrupted(`free list ${list} has a head but the free-block count is 0`);
+      if (listOf(size) !== list) throw checker.corrupt(`free list ${list} is headed by ${hex(head)}, whose size ${size} belongs on list ${listOf(size)}`);
+      if (this.counters.freeBlocks === 0) throw checker.corrupt(`free list ${list} has a head but the free-block count is 0`);
     }
   }
 }

@@ -23,7 +23,7 @@ import {
   addressOfWord,
   sizeOfWord,
   slackOfWords,
-} from './tlsf-layout.js';
+} from './layout.js';
 
 /**
  * The block whose payload is at `address` when it is live, else 0 (never a block). It is

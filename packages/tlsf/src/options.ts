@@ -1,29 +1,14 @@
 /**
- * The TLSF backend's options. It has none: its parameters (granularity, SL_COUNT_LOG2,
- * FL_COUNT) are constants in tlsf-layout.ts, each documented there, because the hot paths
- * and the control-state layout are built around them.
+ * The TLSF backend's options: it has none. Its parameters (granularity, SL_COUNT_LOG2,
+ * FL_COUNT) are constants in layout.ts, each documented there, because the hot paths and the
+ * control-state layout are built around them. Core checks what a user gives against this
+ * empty list (`defineBackend`), so any option is refused by name.
  */
 
-import { AllocError } from '@heaplab/core';
+import type { BackendOptionSpec } from '@heaplab/core/backend';
 
 /** The TLSF backend's normalised options: always empty. */
 export type TlsfOptions = Record<string, never>;
 
-/**
- * Checks the TLSF backend's options: only an empty object is valid.
- * @throws AllocError `InvalidParam` naming the first option given, or when `options` is
- *   not an object
- */
-export function normalizeTlsfOptions(options: Record<string, unknown>): TlsfOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new AllocError('InvalidParam', `tlsf backend options must be an object; got ${String(options)}`);
-  }
-  const keys = Object.keys(options);
-  if (keys.length > 0) {
-    throw new AllocError(
-      'InvalidParam',
-      `tlsf backend has no option '${keys[0]}'; it takes no options (valid options: none)`,
-    );
-  }
-  return {};
-}
+/** The option specs: none. */
+export const TLSF_OPTIONS: readonly BackendOptionSpec[] = [];

@@ -7,7 +7,7 @@
  * Sizes here are block sizes (header included) below 2^32.
  */
 
-import { FL_SHIFT, GRANULARITY_LOG2, SL_COUNT, SL_COUNT_LOG2, SMALL_BLOCK_BYTES } from './tlsf-layout.js';
+import { FL_SHIFT, GRANULARITY_LOG2, SL_COUNT, SL_COUNT_LOG2, SMALL_BLOCK_BYTES } from './layout.js';
 
 /**
  * The list a free block of `size` bytes belongs on: the list whose size range holds `size`
@@ -47,14 +47,4 @@ export function listMinSize(list: number): number {
   if (fl === 0) return sl << GRANULARITY_LOG2;
   // Multiplication, not a shift: the largest lists start above 2^31.
   return (SL_COUNT + sl) * 2 ** (fl + FL_SHIFT - 1 - SL_COUNT_LOG2);
-}
-
-/** Index of the lowest set bit of a non-zero 32-bit word. */
-export function lowestBit(word: number): number {
-  return 31 - Math.clz32(word & -word);
-}
-
-/** Index of the highest set bit of a non-zero 32-bit word. */
-export function highestBit(word: number): number {
-  return 31 - Math.clz32(word);
 }

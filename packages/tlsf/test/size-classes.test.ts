@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { goodFitSearchSize, highestBit, listMinSize, listOf, lowestBit } from '../src/size-classes.js';
-import { FL_COUNT, LIST_COUNT, SL_COUNT, SL_COUNT_LOG2, SMALL_BLOCK_BYTES } from '../src/tlsf-layout.js';
-import { expectedList, expectedListMin } from './tlsf-walk.js';
+import { highestBit, lowestBit } from '@heaplab/core/backend';
+import { goodFitSearchSize, listMinSize, listOf } from '../src/size-classes.js';
+import { FL_COUNT, LIST_COUNT, SL_COUNT, SL_COUNT_LOG2, SMALL_BLOCK_BYTES } from '../src/layout.js';
+import { expectedList, expectedListMin } from './walk.js';
 
 /** Block sizes the allocator can meet: multiples of 8 from 16 to just below 4 GiB. */
 const blockSize = fc.integer({ min: 2, max: 0x1fff_fffe }).map((units) => units * 8);
@@ -91,7 +92,7 @@ describe('the good-fit search size', () => {
   });
 });
 
-describe('bit scans', () => {
+describe('bit scans (the kit\'s, which the free lists use)', () => {
   it('finds the lowest and highest set bits, bit 31 included', () => {
     expect(lowestBit(1)).toBe(0);
     expect(lowestBit(0b1011000)).toBe(3);

@@ -2,69 +2,57 @@
  * `recover()` for the TLSF backend: after a thread died holding the heap lock, rebuild
  * everything but the size words from the size words, as a file-system check rebuilds its
  * free maps from the inodes. Why the size words are enough, and what a death can leave, is
- * in tlsf-layout.ts ("What a dead thread leaves, and how `recover` rebuilds").
+ * in layout.ts ("What a dead thread leaves, and how `recover` rebuilds").
  *
  * Three passes. The first walks each pool by size words and only reads: when they do not
  * tile a pool, nothing sound is left to rebuild from, and the heap is left as it was
  * (`HeapCorrupted`). The second reads the old free lists, keeping each one's order as far as
  * its entries are still free blocks of its size (so a recovery of an intact heap changes
- * nothing). The third writes: headers, prevPhys words, lists, bitmaps, counters. It only
+ * nothing). The third writes: headers, prevPhys words, lists, bitmaps, core's counters. It only
  * merges whole free blocks, so the size words tile every pool at each of its stores too, and
  * a recovery that dies can run again. Not a hot path: it may allocate.
  */
 
-import { type BackendRepair, hex } from '@heaplab/core';
+import { type BackendRepair, hex } from '@heaplab/core/backend';
 
-import { heapCorrupted } from './errors.js';
-import { listOf } from './size-classes.js';
 import {
   B_NEXT_FREE,
   B_PREV_FREE,
   B_PREV_PHYS,
   B_SIZE,
+  checker,
   END_SENTINEL_BYTES,
   EXTENDED_SLACK,
   FL_COUNT,
   FRONT_SENTINEL_BYTES,
-  GRANULARITY,
   GRANULARITY_LOG2,
   HEADER_BYTES,
+  type HeapView,
   LIST_COUNT,
   MAX_SLACK,
   MIN_BLOCK_BYTES,
   MIN_POOL_BYTES,
-  PE_END,
-  PE_START,
-  POOL_ENTRY_BYTES,
   POOL_OVERHEAD_BYTES,
+  poolBounds,
   PREV_SLACK_BITS,
   SIZE_SLACK_BITS,
   sizeOfWord,
   SL_COUNT,
   SL_COUNT_LOG2,
   slackOfWords,
-  ST_ALIGNED,
   ST_FL_BITMAP,
-  ST_FREE,
   ST_LIST_HEADS,
-  ST_LIVE,
   ST_MAGIC,
-  ST_PEAK,
-  ST_POOL_COUNT,
-  ST_POOLS,
-  ST_REQUESTED,
   ST_SL_BITMAPS,
-  ST_TOTAL,
-  ST_USED,
   T_INFO_FROM_END,
   TLSF_MAGIC,
-  TLSF_MAX_POOLS,
   TRAILER_BYTES,
   TRAILER_SLACK_MASK,
   trailerValid,
   trailerWord,
   USED,
-} from './tlsf-layout.js';
+} from './layout.js';
+import { listOf } from './size-classes.js';
 
 /**
  * Stores `value` at word `index` unless it is there already: a recovery of an intact heap
@@ -91,13 +79,14 @@ interface WalkedPool {
 }
 
 /**
- * Rebuilds the TLSF heap whose control state is at `stateOffset` from its block headers.
+ * Rebuilds the TLSF heap from its block headers, over the pools core's table lists.
  * @throws AllocError `HeapCorrupted` when the control state or a pool's size words are broken
  */
-export function recoverHeap(u32: Uint32Array, stateOffset: number, arenaStart: number, arenaEnd: number): BackendRepair {
-  const state = (offset: number): number => (stateOffset + offset) >>> 2;
-  if (u32[state(ST_MAGIC)] !== TLSF_MAGIC) throw heapCorrupted('cannot recover: the control state is not formatted');
-  const pools = readPools(u32, stateOffset, arenaStart, arenaEnd);
+export function recoverHeap(heap: HeapView): BackendRepair {
+  const u32 = heap.u32;
+  const state = (offset: number): number => (heap.stateOffset + offset) >>> 2;
+  if (u32[state(ST_MAGIC)] !== TLSF_MAGIC) throw checker.corrupt('cannot recover: the control state is not formatted');
+  const pools = readPools(heap);
   for (const pool of pools) pool.segments = walk(u32, pool);
 
   // The old lists, in order, as far as their entries are still free blocks of their list.
@@ -115,9 +104,9 @@ export function recoverHeap(u32: Uint32Array, stateOffset: number, arenaStart: n
 
   // Headers and prevPhys words, pool by pool; then the lists; then the counters.
   let live = 0;
-  let aligned = 0;
   let used = 0;
   let requested = 0;
+  let granted = 0;
   let total = 0;
   let merged = 0;
   const notes: string[] = [];
@@ -135,9 +124,10 @@ export function recoverHeap(u32: Uint32Array, stateOffset: number, arenaStart: n
         live++;
         used += size;
         if (slack === EXTENDED_SLACK) {
-          aligned++;
+          granted += size - HEADER_BYTES - TRAILER_BYTES;
           requested += size - HEADER_BYTES - TRAILER_BYTES - (u32[(start + size - T_INFO_FROM_END) >>> 2]! & TRAILER_SLACK_MASK);
         } else {
+          granted += size - HEADER_BYTES;
           requested += size - HEADER_BYTES - slack;
         }
       } else {
@@ -169,13 +159,18 @@ export function recoverHeap(u32: Uint32Array, stateOffset: number, arenaStart: n
   }
   for (let fl = 0; fl < slBitmaps.length; fl++) put(u32, state(ST_SL_BITMAPS + fl * 4), slBitmaps[fl]!);
   put(u32, state(ST_FL_BITMAP), flBitmap);
-  put(u32, state(ST_FREE), runs.size);
-  put(u32, state(ST_LIVE), live);
-  put(u32, state(ST_ALIGNED), aligned);
-  put(u32, state(ST_USED), used);
-  put(u32, state(ST_REQUESTED), requested);
-  put(u32, state(ST_TOTAL), total);
-  if (u32[state(ST_PEAK)]! < used) put(u32, state(ST_PEAK), used);
+  // Core's counters, recounted; written only when one differs, as `put` writes (restore
+  // keeps the peak at least the used bytes).
+  const recount = {
+    totalBytes: total,
+    usedBytes: used,
+    requestedBytes: requested,
+    grantedBytes: granted,
+    liveBlocks: live,
+    freeBlocks: runs.size,
+    metadataBytes: pools.length * POOL_OVERHEAD_BYTES,
+  };
+  if (heap.counters.mismatch(recount) !== null) heap.counters.restore(recount);
 
   notes.unshift(`rebuilt ${runs.size} free blocks, ${placed.size} of them kept in their list order, and the counters of ${live} live blocks over ${pools.length} pools`);
   if (merged > 0) notes.push(`merged ${merged} free block(s) into a free neighbour (a free that died before its merge)`);
@@ -184,25 +179,23 @@ export function recoverHeap(u32: Uint32Array, stateOffset: number, arenaStart: n
 }
 
 /**
- * The pool table, checked: 8-aligned ranges inside the arena, each big enough for its
- * sentinels and a block, none overlapping another; in address order.
+ * Core's pool table, each range rounded in to its TLSF pool, checked: inside the arena, big
+ * enough for its sentinels and a block, none overlapping another; in address order.
  */
-function readPools(u32: Uint32Array, stateOffset: number, arenaStart: number, arenaEnd: number): WalkedPool[] {
-  const count = u32[(stateOffset + ST_POOL_COUNT) >>> 2]!;
-  if (count < 1 || count > TLSF_MAX_POOLS) throw heapCorrupted(`cannot recover: pool count ${count} is out of range 1..${TLSF_MAX_POOLS}`);
+function readPools(heap: HeapView): WalkedPool[] {
+  const count = heap.pools.count();
+  if (count < 1) throw checker.corrupt('cannot recover: no pool is recorded');
   const pools: WalkedPool[] = [];
   for (let i = 0; i < count; i++) {
-    const entry = stateOffset + ST_POOLS + i * POOL_ENTRY_BYTES;
-    const start = u32[(entry + PE_START) >>> 2]!;
-    const end = u32[(entry + PE_END) >>> 2]!;
-    if (start % GRANULARITY !== 0 || end % GRANULARITY !== 0 || start < arenaStart || end > arenaEnd || end - start < MIN_POOL_BYTES) {
-      throw heapCorrupted(`cannot recover: pool ${i} ${hex(start)}..${hex(end)} is misaligned, outside the arena or too small`);
+    const { start, end } = poolBounds(heap.pools.start(i), heap.pools.end(i));
+    if (start < heap.arenaStart || end > heap.arenaEnd || end - start < MIN_POOL_BYTES) {
+      throw checker.corrupt(`cannot recover: pool ${i} ${hex(start)}..${hex(end)} is outside the arena or too small`);
     }
     pools.push({ start, end, segments: [] });
   }
   pools.sort((a, b) => a.start - b.start);
   for (let i = 1; i < pools.length; i++) {
-    if (pools[i]!.start < pools[i - 1]!.end) throw heapCorrupted(`cannot recover: pools at ${hex(pools[i - 1]!.start)} and ${hex(pools[i]!.start)} overlap`);
+    if (pools[i]!.start < pools[i - 1]!.end) throw checker.corrupt(`cannot recover: pools at ${hex(pools[i - 1]!.start)} and ${hex(pools[i]!.start)} overlap`);
   }
   return pools;
 }
@@ -220,7 +213,7 @@ function walk(u32: Uint32Array, pool: WalkedPool): Segment[] {
     const sizeWord = u32[(b + B_SIZE) >>> 2]!;
     const size = sizeOfWord(sizeWord);
     if (size < MIN_BLOCK_BYTES || b + size > endSentinel) {
-      throw heapCorrupted(
+      throw checker.corrupt(
         `cannot recover: the block at ${hex(b)} has size ${size}, so the headers do not tile the pool ` +
           `${hex(pool.start)}..${hex(pool.end)}`,
       );

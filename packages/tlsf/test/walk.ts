@@ -1,10 +1,11 @@
 /**
- * A test-side reading of a TLSF heap, written independently of `heap-check.ts`: it derives
+ * A test-side reading of a TLSF heap, written independently of `check.ts`: it derives
  * list indices with plain arithmetic (no `Math.clz32`), walks pools and lists from the
  * layout, and states the TLSF invariants as expectations. Tests use it to check the heap
  * after every step and to predict which block a search must return.
  */
 
+import type { PoolView } from '@heaplab/core/backend';
 import { expect } from 'vitest';
 
 import {
@@ -15,17 +16,12 @@ import {
   END_SENTINEL_BYTES,
   FL_COUNT,
   FRONT_SENTINEL_BYTES,
-  PE_END,
-  PE_START,
-  POOL_ENTRY_BYTES,
   SL_COUNT,
   ST_FL_BITMAP,
   ST_LIST_HEADS,
-  ST_POOL_COUNT,
-  ST_POOLS,
   ST_SL_BITMAPS,
   USED,
-} from '../src/tlsf-layout.js';
+} from '../src/layout.js';
 
 /** Fails the test with `message()` unless `condition` holds. */
 function holds(condition: boolean, message: () => string): void {
@@ -62,11 +58,12 @@ export function expectedListMin(list: number): number {
   return 2 ** log2 + sl * 2 ** (log2 - 5);
 }
 
-/** Reads the TLSF heap whose state is at `stateOffset`. */
+/** Reads the TLSF heap whose state is at `stateOffset`, over the pools of core's table. */
 export class TlsfWalk {
   constructor(
     readonly u32: Uint32Array,
     readonly stateOffset: number,
+    readonly poolTable: PoolView,
   ) {}
 
   private state(offset: number): number {
@@ -87,13 +84,9 @@ export class TlsfWalk {
     return word - (word & 7);
   }
 
+  /** The TLSF pools: core's ranges with their bounds rounded in to multiples of 8. */
   pools(): { start: number; end: number }[] {
-    const pools = [];
-    for (let i = 0; i < this.state(ST_POOL_COUNT); i++) {
-      const entry = ST_POOLS + i * POOL_ENTRY_BYTES;
-      pools.push({ start: this.state(entry + PE_START), end: this.state(entry + PE_END) });
-    }
-    return pools;
+    return this.poolTable.list().map(({ start, end }) => ({ start: Math.ceil(start / 8) * 8, end: Math.floor(end / 8) * 8 }));
   }
 
   /** Every block of every pool, in address order within each pool. */

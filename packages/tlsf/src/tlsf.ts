@@ -5,9 +5,10 @@
  * bitmap words with `Math.clz32`, and a freed block merges at once with both physical
  * neighbours, found through its size (the next one) and its prevPhys link (the previous one).
  *
- * Every bit of state lives in the shared buffer (layout in tlsf-layout.ts): the instance holds
- * only views, constants and word indices, so the instance another thread creates over the same
- * buffer sees the same heap. The facade calls every method with the heap mutex held
+ * Every bit of state lives in the shared buffer (layout in layout.ts; the counters and the
+ * pool table are core's, `ctx.counters` and `ctx.pools`): the instance holds only views,
+ * constants and word indices, so the instance another thread creates over the same buffer sees
+ * the same heap. The facade calls every method with the heap mutex held
  * (`concurrency: 'locked'`), so plain reads and writes suffice.
  *
  * Invariants kept here (verified by `checkHeap`):
@@ -18,9 +19,10 @@
  * - Free blocks and sentinels have no slack bits; a live block's slack is its usable size
  *   minus the size last asked for, at most MAX_SLACK, or its slack field is EXTENDED and its
  *   trailer holds the slack and the alignment it was allocated with.
- * - The counters equal the sums over the blocks they describe.
+ * - Core's counters equal the sums over the blocks they describe (see layout.ts for what each
+ *   counts here).
  * - The headers tile every pool at every store (see "What a dead thread leaves" in
- *   tlsf-layout.ts): the store orders below are that invariant; each says where it commits.
+ *   layout.ts): the store orders below are that invariant; each says where it commits.
  *
  * Corrupted metadata (a program writing after a free or past its block) is checked before it
  * is used: addresses by `findLiveBlock`, list links and heads by `FreeLists`, and the size of
@@ -30,6 +32,7 @@
  * at each operation, the neighbours, pool and list bits of what it touches.
  */
 
+import { checkArenaRange } from '@heaplab/core';
 import {
   AllocError,
   type Backend,
@@ -39,50 +42,40 @@ import {
   type BlockLayout,
   type CheckReport,
   hex,
+  notAllocated,
+  type PoolView,
   type RepairCause,
-} from '@heaplab/core';
+  type StateCounters,
+} from '@heaplab/core/backend';
 
-import { heapCorrupted, notAllocated } from './errors.js';
+import { checkHeap } from './check.js';
 import { CheckedFreeLists, FreeLists } from './free-lists.js';
-import { checkHeap } from './heap-check.js';
-import { findLiveBlock } from './live-block.js';
-import type { TlsfOptions } from './options.js';
-import { recoverHeap } from './recovery.js';
 import {
   addressOfWord,
   B_PREV_PHYS,
   B_SIZE,
+  checker,
   END_SENTINEL_BYTES,
   EXTENDED_SIZE_BITS,
   EXTENDED_SLACK,
   FRONT_SENTINEL_BYTES,
   GRANULARITY,
   HEADER_BYTES,
+  HEAP_NAME,
+  type HeapView,
   MAX_BLOCK_BYTES,
   MIN_BLOCK_BYTES,
   MIN_POOL_BYTES,
-  PE_END,
-  PE_START,
-  POOL_ENTRY_BYTES,
   POOL_OVERHEAD_BYTES,
+  poolBounds,
   PREV_SLACK_BITS,
   SIZE_FLAG_BITS,
   sizeOfWord,
   slackOfWords,
-  ST_ALIGNED,
-  ST_FREE,
-  ST_LIVE,
   ST_MAGIC,
-  ST_PEAK,
-  ST_POOL_COUNT,
-  ST_POOLS,
-  ST_REQUESTED,
-  ST_TOTAL,
-  ST_USED,
   STATE_BYTES,
   T_INFO_FROM_END,
   TLSF_MAGIC,
-  TLSF_MAX_POOLS,
   TRAILER_ALIGN_MASK,
   TRAILER_ALIGN_SHIFT,
   TRAILER_BYTES,
@@ -90,7 +83,15 @@ import {
   trailerValid,
   trailerWord,
   USED,
-} from './tlsf-layout.js';
+} from './layout.js';
+import { findLiveBlock } from './live-block.js';
+import type { TlsfOptions } from './options.js';
+import { recoverHeap } from './recover.js';
+
+/** An address that is not the start of a live block (`NotAllocated`), built off the hot paths. */
+function notLive(address: number): AllocError {
+  return notAllocated(HEAP_NAME, address, 'not the start of a live block (double free, interior pointer, or never allocated)');
+}
 
 /**
  * The block size that serves a request of `size` bytes: the size rounded up to the
@@ -106,26 +107,20 @@ function blockSizeFor(size: number): number {
  * over the same buffer and `stateOffset` sees and edits the same heap. Not thread-safe: call
  * it under the heap lock.
  */
-export class TlsfAllocator implements Backend {
-  private readonly u32: Uint32Array;
+export class TlsfAllocator implements Backend, HeapView {
+  // Read by check.ts and recover.ts, which see the same state.
+  readonly u32: Uint32Array;
+  readonly arenaStart: number;
+  readonly arenaEnd: number;
+  readonly stateOffset: number;
+  readonly counters: StateCounters;
+  readonly pools: PoolView;
   private readonly lists: FreeLists;
-  private readonly arenaStart: number;
-  private readonly arenaEnd: number;
   /** The highest address a block can end at: an end sentinel follows it. */
   private readonly lastEnd: number;
-  private readonly stateOffset: number;
   private readonly checked: boolean;
-  // Word indices of the control-state fields, computed once so hot paths only index.
+  /** Word index of the magic, computed once. */
   private readonly sMagic: number;
-  private readonly sPoolCount: number;
-  private readonly sTotal: number;
-  private readonly sUsed: number;
-  private readonly sPeak: number;
-  private readonly sRequested: number;
-  private readonly sLive: number;
-  private readonly sFree: number;
-  private readonly sAligned: number;
-  private readonly sPools: number;
 
   /**
    * Makes a handle over `ctx`'s shared state; does not format it (`init` does).
@@ -141,24 +136,16 @@ export class TlsfAllocator implements Backend {
     }
     this.u32 = ctx.memory.u32;
     this.checked = ctx.checked;
+    this.counters = ctx.counters;
+    this.pools = ctx.pools;
     this.lists = ctx.checked
-      ? new CheckedFreeLists(ctx.memory.u32, ctx.stateOffset, ctx.arenaStart, ctx.arenaEnd)
-      : new FreeLists(ctx.memory.u32, ctx.stateOffset, ctx.arenaStart, ctx.arenaEnd);
+      ? new CheckedFreeLists(ctx.memory.u32, ctx.stateOffset, ctx.arenaStart, ctx.arenaEnd, ctx.counters)
+      : new FreeLists(ctx.memory.u32, ctx.stateOffset, ctx.arenaStart, ctx.arenaEnd, ctx.counters);
     this.arenaStart = ctx.arenaStart;
     this.arenaEnd = ctx.arenaEnd;
     this.lastEnd = ctx.arenaEnd - END_SENTINEL_BYTES;
     this.stateOffset = ctx.stateOffset;
-    const base = ctx.stateOffset >>> 2;
-    this.sMagic = base + (ST_MAGIC >>> 2);
-    this.sPoolCount = base + (ST_POOL_COUNT >>> 2);
-    this.sTotal = base + (ST_TOTAL >>> 2);
-    this.sUsed = base + (ST_USED >>> 2);
-    this.sPeak = base + (ST_PEAK >>> 2);
-    this.sRequested = base + (ST_REQUESTED >>> 2);
-    this.sLive = base + (ST_LIVE >>> 2);
-    this.sFree = base + (ST_FREE >>> 2);
-    this.sAligned = base + (ST_ALIGNED >>> 2);
-    this.sPools = base + (ST_POOLS >>> 2);
+    this.sMagic = (ctx.stateOffset + ST_MAGIC) >>> 2;
   }
 
   // --- memory given to the heap ------------------------------------------------------------
@@ -170,43 +157,30 @@ export class TlsfAllocator implements Backend {
    */
   init(start: number, size: number): void {
     // Check before touching the state, so a refused init leaves the buffer as it was.
-    const poolStart = this.poolStart(start, size);
+    const pool = this.poolOf(start, size);
     const first = this.stateOffset >>> 2;
     this.u32.fill(0, first, first + (STATE_BYTES >>> 2));
+    this.counters.reset();
     this.u32[this.sMagic] = TLSF_MAGIC;
-    this.formatPool(poolStart, this.poolEnd(start, size));
+    this.formatPool(pool.start, pool.end);
   }
 
   /**
    * Adds `[start, start + size)` as another pool. Pools are never merged, even when
-   * adjacent: each keeps its sentinels, so `check()` can walk each one on its own.
-   * @throws AllocError `InvalidParam` for a range outside the arena, too small, or beyond
-   *   the TLSF_MAX_POOLS pools the state has room for; `MemoryOverlap` when it overlaps a
-   *   pool (core checks that too, against its own table, which a thread that died inside
-   *   this call may have left one pool short of this one)
+   * adjacent: each keeps its sentinels, so `check()` can walk each one on its own. Core has
+   * checked the range against its pool table (overlap, table full) and records it once this
+   * returns.
+   * @throws AllocError `InvalidParam` for a range outside the arena or too small
    */
   addMemory(start: number, size: number): void {
-    const poolStart = this.poolStart(start, size);
-    const poolEnd = this.poolEnd(start, size);
-    const u32 = this.u32;
-    const count = u32[this.sPoolCount]!;
-    for (let i = 0; i < count && i < TLSF_MAX_POOLS; i++) {
-      const ps = u32[this.sPools + i * (POOL_ENTRY_BYTES >>> 2) + (PE_START >>> 2)]!;
-      const pe = u32[this.sPools + i * (POOL_ENTRY_BYTES >>> 2) + (PE_END >>> 2)]!;
-      if (poolStart < pe && ps < poolEnd) {
-        throw new AllocError('MemoryOverlap', `memory range ${hex(start)}..${hex(start + size)} overlaps the tlsf pool ${hex(ps)}..${hex(pe)}`);
-      }
-    }
-    if (count >= TLSF_MAX_POOLS) {
-      throw new AllocError('InvalidParam', `the tlsf backend manages at most ${TLSF_MAX_POOLS} pools; ${hex(start)} would be one more`);
-    }
-    this.formatPool(poolStart, poolEnd);
+    const pool = this.poolOf(start, size);
+    this.formatPool(pool.start, pool.end);
   }
 
   /**
-   * Writes both sentinels around one free block, then records the pool: the entry before the
-   * count that publishes it, so a thread that dies in between leaves no half pool, only
-   * memory never added. The block goes on its list once the pool is published.
+   * Writes both sentinels around one free block and lists the block. Core lists the pool
+   * only once this returns, so a thread that dies in here leaves a range no pool lists:
+   * memory never added, which `recover` (walking the listed pools) leaves alone.
    */
   private formatPool(poolStart: number, poolEnd: number): void {
     const u32 = this.u32;
@@ -219,44 +193,25 @@ export class TlsfAllocator implements Backend {
     u32[(block + B_SIZE) >>> 2] = blockSize;
     u32[(endSentinel + B_PREV_PHYS) >>> 2] = block;
     u32[(endSentinel + B_SIZE) >>> 2] = USED;
-    const count = u32[this.sPoolCount]!;
-    u32[this.sPools + count * (POOL_ENTRY_BYTES >>> 2) + (PE_START >>> 2)] = poolStart;
-    u32[this.sPools + count * (POOL_ENTRY_BYTES >>> 2) + (PE_END >>> 2)] = poolEnd;
-    u32[this.sPoolCount] = count + 1;
     this.lists.insert(block, blockSize);
-    u32[this.sTotal] = u32[this.sTotal]! + poolEnd - poolStart - POOL_OVERHEAD_BYTES;
+    this.counters.addMemory(poolEnd - poolStart - POOL_OVERHEAD_BYTES, POOL_OVERHEAD_BYTES);
   }
 
   /**
-   * The 8-aligned start of a pool for `[start, start + size)`.
+   * The TLSF pool over `[start, start + size)`: its bounds rounded in to the granularity.
    * @throws AllocError `InvalidParam` when the range is outside the arena or too small
    */
-  private poolStart(start: number, size: number): number {
-    if (
-      !Number.isSafeInteger(start) ||
-      !Number.isSafeInteger(size) ||
-      size < 0 ||
-      start < this.arenaStart ||
-      start + size > this.arenaEnd
-    ) {
-      throw new AllocError(
-        'InvalidParam',
-        `memory range ${hex(start)} + ${String(size)} is not inside the arena ${hex(this.arenaStart)}..${hex(this.arenaEnd)}`,
-      );
-    }
-    const poolStart = start + ((GRANULARITY - (start % GRANULARITY)) % GRANULARITY);
-    if (this.poolEnd(start, size) - poolStart < MIN_POOL_BYTES) {
+  private poolOf(start: number, size: number): { start: number; end: number } {
+    checkArenaRange(start, size, this.arenaStart, this.arenaEnd);
+    const pool = poolBounds(start, start + size);
+    if (pool.end - pool.start < MIN_POOL_BYTES) {
       throw new AllocError(
         'InvalidParam',
         `memory range ${hex(start)}..${hex(start + size)} is too small: the tlsf backend needs at least ` +
           `${MIN_POOL_BYTES} bytes between 8-aligned bounds (two sentinels and one block)`,
       );
     }
-    return poolStart;
-  }
-
-  private poolEnd(start: number, size: number): number {
-    return start + size - ((start + size) % GRANULARITY);
+    return pool;
   }
 
   // --- the hot paths -----------------------------------------------------------------------
@@ -309,23 +264,21 @@ export class TlsfAllocator implements Backend {
     const u32 = this.u32;
     const prev = addressOfWord(u32[(fb + B_PREV_PHYS) >>> 2]!);
     const tailSize = fbSize - blockSize;
-    let size = fbSize;
-    if (tailSize >= MIN_BLOCK_BYTES) {
-      size = blockSize;
-      const tail = fb + blockSize;
+    const split = tailSize >= MIN_BLOCK_BYTES;
+    const size = split ? blockSize : fbSize;
+    const tail = fb + blockSize;
+    if (split) {
       u32[(tail + B_PREV_PHYS) >>> 2] = fb;
       u32[(tail + B_SIZE) >>> 2] = tailSize;
-      this.writeLiveHeader(fb, prev, size, size - HEADER_BYTES - requested);
+    }
+    // One call site, so V8 inlines the header write once (it counts against the budget the
+    // facade's malloc inlines this path under).
+    this.writeLiveHeader(fb, prev, size, size - HEADER_BYTES - requested);
+    if (split) {
       this.setPrevPhys(fb + fbSize, tail);
       this.lists.insert(tail, tailSize);
-    } else {
-      this.writeLiveHeader(fb, prev, size, size - HEADER_BYTES - requested);
     }
-    const used = u32[this.sUsed]! + size;
-    u32[this.sUsed] = used;
-    if (used > u32[this.sPeak]!) u32[this.sPeak] = used;
-    u32[this.sRequested] = u32[this.sRequested]! + requested;
-    u32[this.sLive] = u32[this.sLive]! + 1;
+    this.counters.allocated(size, requested, size - HEADER_BYTES);
     return fb + HEADER_BYTES;
   }
 
@@ -369,12 +322,7 @@ export class TlsfAllocator implements Backend {
     else if (block !== fb) this.setPrevPhys(after, block);
     if (block !== fb) this.lists.insert(fb, block - fb);
     if (tailSize >= MIN_BLOCK_BYTES) this.lists.insert(block + size, tailSize);
-    const used = u32[this.sUsed]! + size;
-    u32[this.sUsed] = used;
-    if (used > u32[this.sPeak]!) u32[this.sPeak] = used;
-    u32[this.sRequested] = u32[this.sRequested]! + requested;
-    u32[this.sLive] = u32[this.sLive]! + 1;
-    u32[this.sAligned] = u32[this.sAligned]! + 1;
+    this.counters.allocated(size, requested, size - HEADER_BYTES - TRAILER_BYTES);
     return block + HEADER_BYTES;
   }
 
@@ -389,7 +337,7 @@ export class TlsfAllocator implements Backend {
   release(address: number): void {
     const u32 = this.u32;
     const b = findLiveBlock(u32, address, this.arenaStart, this.arenaEnd);
-    if (b === 0) throw notAllocated(address);
+    if (b === 0) throw notLive(address);
     const prevWord = u32[(b + B_PREV_PHYS) >>> 2]!;
     const sizeWord = u32[(b + B_SIZE) >>> 2]!;
     const size = sizeOfWord(sizeWord);
@@ -423,12 +371,12 @@ export class TlsfAllocator implements Backend {
       // A free block's prevPhys word has no slack bits.
       u32[(b + B_PREV_PHYS) >>> 2] = prev;
     }
-    this.setPrevPhys(start + merged, start);
+    // setPrevPhys, written out: what release inlines counts against V8's budget (now that
+    // the counters are core's, their update does too), and this keeps the list insert inlined.
+    const after = (start + merged + B_PREV_PHYS) >>> 2;
+    u32[after] = start | (u32[after]! & PREV_SLACK_BITS);
     lists.insert(start, merged);
-    u32[this.sUsed] = u32[this.sUsed]! - size;
-    u32[this.sRequested] = u32[this.sRequested]! - requested;
-    u32[this.sLive] = u32[this.sLive]! - 1;
-    if (extended) u32[this.sAligned] = u32[this.sAligned]! - 1;
+    this.counters.released(size, requested, size - HEADER_BYTES - (extended ? TRAILER_BYTES : 0));
   }
 
   /**
@@ -438,7 +386,7 @@ export class TlsfAllocator implements Backend {
   usableSize(address: number): number {
     const u32 = this.u32;
     const b = findLiveBlock(u32, address, this.arenaStart, this.arenaEnd);
-    if (b === 0) throw notAllocated(address);
+    if (b === 0) throw notLive(address);
     const sizeWord = u32[(b + B_SIZE) >>> 2]!;
     const extended = slackOfWords(u32[(b + B_PREV_PHYS) >>> 2]!, sizeWord) === EXTENDED_SLACK;
     return sizeOfWord(sizeWord) - HEADER_BYTES - (extended ? TRAILER_BYTES : 0);
@@ -452,7 +400,7 @@ export class TlsfAllocator implements Backend {
   requestedSize(address: number): number {
     const u32 = this.u32;
     const b = findLiveBlock(u32, address, this.arenaStart, this.arenaEnd);
-    if (b === 0) throw notAllocated(address);
+    if (b === 0) throw notLive(address);
     const sizeWord = u32[(b + B_SIZE) >>> 2]!;
     const size = sizeOfWord(sizeWord);
     const slack = slackOfWords(u32[(b + B_PREV_PHYS) >>> 2]!, sizeWord);
@@ -469,7 +417,7 @@ export class TlsfAllocator implements Backend {
   blockLayout(address: number): BlockLayout {
     const u32 = this.u32;
     const b = findLiveBlock(u32, address, this.arenaStart, this.arenaEnd);
-    if (b === 0) throw notAllocated(address);
+    if (b === 0) throw notLive(address);
     const prevWord = u32[(b + B_PREV_PHYS) >>> 2]!;
     const sizeWord = u32[(b + B_SIZE) >>> 2]!;
     const size = sizeOfWord(sizeWord);
@@ -499,7 +447,7 @@ export class TlsfAllocator implements Backend {
   resizeInPlace(address: number, size: number): boolean {
     const u32 = this.u32;
     const b = findLiveBlock(u32, address, this.arenaStart, this.arenaEnd);
-    if (b === 0) throw notAllocated(address);
+    if (b === 0) throw notLive(address);
     if (size > MAX_BLOCK_BYTES) return false;
     const prevWord = u32[(b + B_PREV_PHYS) >>> 2]!;
     const sizeWord = u32[(b + B_SIZE) >>> 2]!;
@@ -554,10 +502,7 @@ export class TlsfAllocator implements Backend {
     } else if (newSize !== oldSize) {
       this.setPrevPhys(end, b);
     }
-    const used = u32[this.sUsed]! + newSize - oldSize;
-    u32[this.sUsed] = used;
-    if (used > u32[this.sPeak]!) u32[this.sPeak] = used;
-    u32[this.sRequested] = u32[this.sRequested]! + size - oldRequested;
+    this.counters.resized(newSize - oldSize, size - oldRequested, newSize - oldSize);
     return true;
   }
 
@@ -600,7 +545,7 @@ export class TlsfAllocator implements Backend {
   private trailerOf(b: number, size: number): number {
     const word = this.u32[(b + size - T_INFO_FROM_END) >>> 2]!;
     if (!trailerValid(word, b, size)) {
-      throw heapCorrupted(`the alignment trailer ${hex(word)} of the block at ${hex(b)} is damaged (an overflow past its usable end?)`);
+      throw checker.corrupt(`the alignment trailer ${hex(word)} of the block at ${hex(b)} is damaged (an overflow past its usable end?)`);
     }
     return word;
   }
@@ -611,7 +556,7 @@ export class TlsfAllocator implements Backend {
   }
 
   private badFree(f: number, sizeWord: number): AllocError {
-    return heapCorrupted(
+    return checker.corrupt(
       `the free block at ${hex(f)} has the header size word ${hex(sizeWord)}, which the blocks around it do not confirm ` +
         `(an overflow into it?)`,
     );
@@ -637,8 +582,9 @@ export class TlsfAllocator implements Backend {
   private checkNeighbours(b: number, size: number): void {
     const u32 = this.u32;
     this.checkInPool(b, size);
-    if (u32[this.sLive] === 0 || u32[this.sUsed]! < size) {
-      throw heapCorrupted(`the counters (${u32[this.sLive]!} live blocks, ${u32[this.sUsed]!} bytes used) cannot hold the block at ${hex(b)}`);
+    const counters = this.counters;
+    if (counters.liveBlocks === 0 || counters.usedBytes < size) {
+      throw checker.corrupt(`the counters (${counters.liveBlocks} live blocks, ${counters.usedBytes} bytes used) cannot hold the block at ${hex(b)}`);
     }
     const prev = addressOfWord(u32[(b + B_PREV_PHYS) >>> 2]!);
     const prevSizeWord = u32[(prev + B_SIZE) >>> 2]!;
@@ -656,74 +602,58 @@ export class TlsfAllocator implements Backend {
     const u32 = this.u32;
     if (!this.freeBlockFits(f, sizeWord)) throw this.badFree(f, sizeWord);
     if ((u32[(f + sizeWord + B_SIZE) >>> 2]! & USED) === 0) {
-      throw heapCorrupted(`free block ${hex(f)} is followed by the free block ${hex(f + sizeWord)} (a missed merge)`);
+      throw checker.corrupt(`free block ${hex(f)} is followed by the free block ${hex(f + sizeWord)} (a missed merge)`);
     }
     const prevWord = u32[(f + B_PREV_PHYS) >>> 2]!;
     const prevSizeWord = u32[(prevWord + B_SIZE) >>> 2];
     if ((prevWord & PREV_SLACK_BITS) !== 0 || prevWord < this.arenaStart || prevWord >= f || prevSizeWord === undefined) {
-      throw heapCorrupted(`free block ${hex(f)} has the prevPhys word ${hex(prevWord)}, which is no block before it`);
+      throw checker.corrupt(`free block ${hex(f)} has the prevPhys word ${hex(prevWord)}, which is no block before it`);
     }
     if ((prevSizeWord & USED) === 0 || prevWord + sizeOfWord(prevSizeWord) !== f) {
-      throw heapCorrupted(
+      throw checker.corrupt(
         `the block ${hex(prevWord)} before free block ${hex(f)} has the size word ${hex(prevSizeWord)}: ` +
           `it should be a live block ending at ${hex(f)}`,
       );
     }
   }
 
-  /** Checked mode: `[b, b + size)` lies between the sentinels of one pool. */
+  /** Checked mode: `[b, b + size)` lies between the sentinels of one pool of core's table. */
   private checkInPool(b: number, size: number): void {
-    const u32 = this.u32;
-    const count = u32[this.sPoolCount]!;
-    for (let i = 0; i < count && i < TLSF_MAX_POOLS; i++) {
-      const start = u32[this.sPools + i * (POOL_ENTRY_BYTES >>> 2) + (PE_START >>> 2)]!;
-      const end = u32[this.sPools + i * (POOL_ENTRY_BYTES >>> 2) + (PE_END >>> 2)]!;
+    const pools = this.pools;
+    for (let i = 0, count = pools.count(); i < count; i++) {
+      const { start, end } = poolBounds(pools.start(i), pools.end(i));
       if (b >= start + FRONT_SENTINEL_BYTES && b + size <= end - END_SENTINEL_BYTES) return;
     }
-    throw heapCorrupted(`the block at ${hex(b)} of ${size} bytes lies in no pool`);
+    throw checker.corrupt(`the block at ${hex(b)} of ${size} bytes lies in no pool`);
   }
 
   // --- accounting ----------------------------------------------------------------------------
 
   /** Bytes usable as blocks over all pools: pool bytes minus their sentinels. */
   totalBytes(): number {
-    return this.u32[this.sTotal]!;
+    return this.counters.totalBytes;
   }
 
   /** Sizes of live blocks, headers, trailers and slack included. */
   usedBytes(): number {
-    return this.u32[this.sUsed]!;
-  }
-
-  /** `totalBytes() - usedBytes()`: free-block bytes, headers included. */
-  availableBytes(): number {
-    return this.u32[this.sTotal]! - this.u32[this.sUsed]!;
+    return this.counters.usedBytes;
   }
 
   /**
-   * The counters, plus the largest request `malloc` would serve now (the head of the
-   * highest non-empty list). `metadataBytes` counts the 8-byte header of each live block, the
-   * 8-byte trailer of each over-aligned one and each pool's two sentinels; the control state
-   * lives outside the arena and is not counted. `grantedBytes` is exact without a counter of
-   * its own: every live block has one header, and the aligned ones a trailer.
+   * Core's counters, plus the largest request `malloc` would serve now (the head of the
+   * highest non-empty list). `metadataBytes` counts each pool's two sentinels (the metadata
+   * counter) and the 8-byte header of each live block and the 8-byte trailer of each
+   * over-aligned one (used minus granted bytes); the control state lives outside the arena
+   * and is not counted.
    * @throws AllocError `HeapCorrupted` when the highest list's head is damaged
    */
   stats(): BackendStats {
-    const u32 = this.u32;
-    const live = u32[this.sLive]!;
-    const used = u32[this.sUsed]!;
-    const metadata = live * HEADER_BYTES + u32[this.sAligned]! * TRAILER_BYTES;
+    const counted = this.counters.values();
     return {
-      totalBytes: u32[this.sTotal]!,
-      usedBytes: used,
-      peakUsedBytes: u32[this.sPeak]!,
+      ...counted,
       peakUsedSampled: false,
-      requestedBytes: u32[this.sRequested]!,
-      grantedBytes: used - metadata,
-      metadataBytes: metadata + u32[this.sPoolCount]! * POOL_OVERHEAD_BYTES,
+      metadataBytes: counted.metadataBytes + counted.usedBytes - counted.grantedBytes,
       largestFreeBlock: this.lists.largestServable(),
-      liveBlocks: live,
-      freeBlocks: u32[this.sFree]!,
     };
   }
 
@@ -733,16 +663,16 @@ export class TlsfAllocator implements Backend {
    * @throws AllocError `HeapCorrupted` naming the first violation and its address
    */
   check(): CheckReport {
-    return checkHeap(this.u32, this.stateOffset, this.arenaStart, this.arenaEnd);
+    return checkHeap(this);
   }
 
   /**
    * Rebuilds the lists, bitmaps, prevPhys words and counters from the block headers after a
-   * thread died holding the heap lock (see "What a dead thread leaves" in tlsf-layout.ts).
+   * thread died holding the heap lock (see "What a dead thread leaves" in layout.ts).
    * @throws AllocError `HeapCorrupted` when the control state or a pool's headers are broken
    *   (sizes that do not tile the pool): then there is nothing sound to rebuild from
    */
   recover(_cause: RepairCause): BackendRepair {
-    return recoverHeap(this.u32, this.stateOffset, this.arenaStart, this.arenaEnd);
+    return recoverHeap(this);
   }
 }

@@ -1,60 +1,51 @@
 /**
- * `check()` for the TLSF backend: walks every pool block by block, then every free list, and
- * verifies each invariant the allocator keeps against what it finds. Not a hot path: it may
- * allocate freely, but every walk is bounded so a corrupted heap cannot make it loop.
+ * `check()` for the TLSF backend: walks every pool of core's table block by block, then
+ * every free list, and verifies each invariant the allocator keeps against what it finds,
+ * and core's counters against the walk. Not a hot path: it may allocate freely, but every
+ * walk is bounded so a corrupted heap cannot make it loop.
  */
 
-import { AllocError, type CheckReport, hex } from '@heaplab/core';
+import type { CheckReport } from '@heaplab/core/backend';
+import { hex } from '@heaplab/core/backend';
 
-import { listMinSize, listOf } from './size-classes.js';
 import {
+  addressOfWord,
   B_NEXT_FREE,
   B_PREV_FREE,
   B_PREV_PHYS,
   B_SIZE,
+  checker,
   END_SENTINEL_BYTES,
   EXTENDED_SLACK,
   FL_COUNT,
   FRONT_SENTINEL_BYTES,
-  GRANULARITY,
   HEADER_BYTES,
+  type HeapView,
   MAX_SLACK,
   MIN_BLOCK_BYTES,
   MIN_POOL_BYTES,
-  PE_END,
-  PE_START,
-  POOL_ENTRY_BYTES,
   POOL_OVERHEAD_BYTES,
+  poolBounds,
   PREV_SLACK_BITS,
   SIZE_SLACK_BITS,
   SL_COUNT,
-  ST_ALIGNED,
   ST_FL_BITMAP,
-  ST_FREE,
   ST_LIST_HEADS,
-  ST_LIVE,
   ST_MAGIC,
-  ST_PEAK,
-  ST_POOL_COUNT,
-  ST_POOLS,
-  ST_REQUESTED,
   ST_SL_BITMAPS,
-  ST_TOTAL,
-  ST_USED,
-  TLSF_MAGIC,
-  TLSF_MAX_POOLS,
+  sizeOfWord,
+  slackOfWords,
   T_INFO_FROM_END,
+  TLSF_MAGIC,
   TRAILER_BYTES,
   TRAILER_SLACK_MASK,
   trailerValid,
   USED,
-  addressOfWord,
-  sizeOfWord,
-  slackOfWords,
-} from './tlsf-layout.js';
+} from './layout.js';
+import { listMinSize, listOf } from './size-classes.js';
 
 function corrupt(message: string): never {
-  throw new AllocError('HeapCorrupted', `tlsf heap: ${message}`);
+  throw checker.corrupt(message);
 }
 
 /** What the pool walk found, for the list walk and the counters. */
@@ -63,53 +54,51 @@ interface PoolWalk {
   freeBlocks: Map<number, number>;
   blocks: number;
   live: number;
-  /** Live blocks with an alignment trailer. */
-  aligned: number;
   used: number;
   requested: number;
+  /** Usable bytes of live blocks: their size less the header, and the trailer of an aligned one. */
+  granted: number;
   freeBytes: number;
   total: number;
 }
 
 /**
- * Verifies the whole TLSF heap whose control state is at `stateOffset`.
+ * Verifies the whole TLSF heap.
  * @throws AllocError `HeapCorrupted` naming the first violation, its address and the
  *   invariant it breaks
  */
-export function checkHeap(u32: Uint32Array, stateOffset: number, arenaStart: number, arenaEnd: number): CheckReport {
-  const word = (offset: number): number => u32[(stateOffset + offset) >>> 2]!;
-  if (word(ST_MAGIC) !== TLSF_MAGIC) {
-    corrupt(`control state at ${hex(stateOffset)} is not formatted (magic ${hex(word(ST_MAGIC))})`);
-  }
-  const poolCount = word(ST_POOL_COUNT);
-  if (poolCount < 1 || poolCount > TLSF_MAX_POOLS) corrupt(`pool count ${poolCount} is out of range 1..${TLSF_MAX_POOLS}`);
-  const walk: PoolWalk = { freeBlocks: new Map(), blocks: 0, live: 0, aligned: 0, used: 0, requested: 0, freeBytes: 0, total: 0 };
+export function checkHeap(heap: HeapView): CheckReport {
+  const { u32, stateOffset } = heap;
+  const magic = u32[(stateOffset + ST_MAGIC) >>> 2]!;
+  if (magic !== TLSF_MAGIC) corrupt(`control state at ${hex(stateOffset)} is not formatted (magic ${hex(magic)})`);
+  const poolCount = heap.pools.count();
+  if (poolCount < 1) corrupt('no pool is recorded');
+  const walk: PoolWalk = { freeBlocks: new Map(), blocks: 0, live: 0, used: 0, requested: 0, granted: 0, freeBytes: 0, total: 0 };
   const ranges: [number, number][] = [];
   for (let i = 0; i < poolCount; i++) {
-    const entry = stateOffset + ST_POOLS + i * POOL_ENTRY_BYTES;
-    const start = u32[(entry + PE_START) >>> 2]!;
-    const end = u32[(entry + PE_END) >>> 2]!;
-    if (start % GRANULARITY !== 0 || end % GRANULARITY !== 0 || start < arenaStart || end > arenaEnd || end - start < MIN_POOL_BYTES) {
-      corrupt(`pool ${i} ${hex(start)}..${hex(end)} is misaligned, outside the arena or too small`);
+    const { start, end } = poolBounds(heap.pools.start(i), heap.pools.end(i));
+    if (start < heap.arenaStart || end > heap.arenaEnd || end - start < MIN_POOL_BYTES) {
+      corrupt(`pool ${i} ${hex(start)}..${hex(end)} is outside the arena or too small`);
     }
     ranges.push([start, end]);
     walkPool(u32, i, start, end, walk);
   }
-  ranges.sort((a, b) => a[0] - b[0]);
+  // Core refuses overlapping ranges; a table that says otherwise was written over.
+  ranges.sort((x, y) => x[0] - y[0]);
   for (let i = 1; i < ranges.length; i++) {
     if (ranges[i]![0] < ranges[i - 1]![1]) corrupt(`pools at ${hex(ranges[i - 1]![0])} and ${hex(ranges[i]![0])} overlap`);
   }
-  checkLists(u32, stateOffset, walk.freeBlocks);
-  const expect = (field: string, counter: number, actual: number): void => {
-    if (counter !== actual) corrupt(`counter ${field} is ${counter} but the walk finds ${actual}`);
-  };
-  expect('freeBlocks', word(ST_FREE), walk.freeBlocks.size);
-  expect('liveBlocks', word(ST_LIVE), walk.live);
-  expect('alignedBlocks', word(ST_ALIGNED), walk.aligned);
-  expect('usedBytes', word(ST_USED), walk.used);
-  expect('requestedBytes', word(ST_REQUESTED), walk.requested);
-  expect('totalBytes', word(ST_TOTAL), walk.total);
-  if (word(ST_PEAK) < walk.used) corrupt(`peakUsedBytes ${word(ST_PEAK)} is below usedBytes ${walk.used}`);
+  checkLists(heap, walk.freeBlocks);
+  const mismatch = heap.counters.mismatch({
+    freeBlocks: walk.freeBlocks.size,
+    liveBlocks: walk.live,
+    usedBytes: walk.used,
+    requestedBytes: walk.requested,
+    grantedBytes: walk.granted,
+    totalBytes: walk.total,
+    metadataBytes: poolCount * POOL_OVERHEAD_BYTES,
+  });
+  if (mismatch !== null) corrupt(`counter ${mismatch}`);
   return {
     blocks: walk.blocks,
     liveBlocks: walk.live,
@@ -153,12 +142,12 @@ function walkPool(u32: Uint32Array, index: number, start: number, end: number, w
         if (!trailerValid(trailer, b, size)) corrupt(`${where}: over-aligned block has a damaged trailer ${hex(trailer)}`);
         slack = trailer & TRAILER_SLACK_MASK;
         usable -= TRAILER_BYTES;
-        walk.aligned++;
       } else if (slack > MAX_SLACK || slack > usable) {
         corrupt(`${where}: slack ${slack} exceeds ${MAX_SLACK} or the usable size ${usable}`);
       }
       walk.live++;
       walk.used += size;
+      walk.granted += usable;
       walk.requested += usable - slack;
       prevFree = false;
     } else {
@@ -187,7 +176,8 @@ function walkPool(u32: Uint32Array, index: number, start: number, end: number, w
  * maps to it, and together they hold every free block exactly once; each bitmap bit is set
  * exactly when its list (or second-level word) is not empty.
  */
-function checkLists(u32: Uint32Array, stateOffset: number, freeBlocks: Map<number, number>): void {
+function checkLists(heap: HeapView, freeBlocks: Map<number, number>): void {
+  const { u32, stateOffset } = heap;
   const flBitmap = u32[(stateOffset + ST_FL_BITMAP) >>> 2]!;
   if (flBitmap >>> FL_COUNT !== 0) corrupt(`first-level bitmap ${hex(flBitmap)} has bits at or above level ${FL_COUNT}`);
   const listed = new Set<number>();

@@ -5,27 +5,32 @@
  * address is taken out of a word as `word - (word & mask)`, never with `| 0` or a bare `& ~mask`,
  * whose int32 results turn negative above 2^31.
  *
+ * Two things the backend uses are core's, not drawn here: its counters (`ctx.counters`:
+ * total, used, peak, requested, granted, live and free blocks, metadata) and its pools
+ * (`ctx.pools`, core's pool table, holding each range as `init` or `addMemory` was given it;
+ * `poolBounds` says where its sentinels are).
+ *
  * ```text
  *  control state (u32 words at ctx.stateOffset)
- *  0     magic 'TLSF' (ST_MAGIC)              written by init; check() refuses state without it
+ *  0     magic 'TLS2' (ST_MAGIC)              written by init; check() refuses state without it
  *  4     first-level bitmap (ST_FL_BITMAP)    bit f set <=> second-level bitmap f is not 0
- *  8     pools in the table (ST_POOL_COUNT)   entries below it are complete (written first)
- *  12    totalBytes (ST_TOTAL)                pool bytes minus sentinels: what usedBytes can reach
- *  16    usedBytes (ST_USED)                  sizes of live blocks, headers and trailers included
- *  20    peakUsedBytes (ST_PEAK)
- *  24    requestedBytes (ST_REQUESTED)        sizes callers asked for, over live blocks
- *  28    liveBlocks (ST_LIVE)
- *  32    freeBlocks (ST_FREE)                 = blocks on all free lists
- *  36    alignedBlocks (ST_ALIGNED)           live blocks that carry an alignment trailer
- *  40    reserved, zero
+ *  8     reserved, zero                       (the bitmaps start on their own cache line)
  *  64    second-level bitmaps (ST_SL_BITMAPS): FL_COUNT words; bit s of word f set <=> list
  *        (f, s) is not empty
  *  164   free-list heads (ST_LIST_HEADS): FL_COUNT x SL_COUNT words, list (f, s) at index
  *        f * SL_COUNT + s; 0 = empty, else a free block whose previous link is 0
- *  3364  pool table (ST_POOLS): TLSF_MAX_POOLS x { +0 start, +4 end }, both 8-aligned
- *  3876  end (STATE_BYTES)
+ *  3364  end (STATE_BYTES)
  *
- *  a pool [start, end)
+ *  counters kept in ctx.counters, and what they count here
+ *  totalBytes      pool bytes minus sentinels: what usedBytes can reach
+ *  usedBytes       sizes of live blocks, headers and trailers included
+ *  requestedBytes  sizes callers asked for, over live blocks
+ *  grantedBytes    usable sizes of live blocks (size - 8, or size - 16 with a trailer), so
+ *                  usedBytes - grantedBytes is the live blocks' headers and trailers
+ *  freeBlocks      blocks on all free lists
+ *  metadataBytes   the pools' sentinels (16 bytes a pool)
+ *
+ *  a pool: a range [start, end) of core's table, its bounds rounded in to multiples of 8
  *  start: front sentinel   8 bytes: prevPhys 0, size 8 | USED (a header with no payload)
  *  start + 8: blocks ...   each block's prevPhys is the block before it
  *  end - 8: end sentinel   8 bytes: prevPhys = last block, size 0 | USED
@@ -84,8 +89,8 @@
  * | realloc in place   | unlink a free next block; the header of the free block split off    |
  * |                    | (and the trailer at the new end); prevPhys word; SIZE WORD; the     |
  * |                    | next block's prevPhys; list the split-off block; counts             |
- * | addMemory          | both sentinels and the free block; the pool entry; the POOL COUNT;  |
- * |                    | list the block; totalBytes                                          |
+ * | addMemory          | both sentinels and the free block; list the block; totalBytes; then |
+ * |                    | core RECORDS THE POOL in its table, after the backend returns       |
  *
  * What a death can leave, then, is only this: free blocks that are on no list or still on one
  * (a list, a bitmap or a link half updated), adjacent free blocks (a free that died before
@@ -93,8 +98,11 @@
  * died between the two header words), a live block nobody was given (a malloc that died
  * after its commit: it stays live, a leak the caller's death caused, not a loss), counters
  * off, and one torn slack: a plain block resized with the same size, dead between its two
- * header words, has the new slack's low bits and the old one's high bits. `recover`
- * (recovery.ts) walks each pool by size words, checks that they tile it, and rewrites every
+ * header words, has the new slack's low bits and the old one's high bits; and a pool formatted
+ * that core never recorded (an addMemory that died before it returned): no pool lists it, so
+ * the memory was never added, and `recover`, which walks the listed pools only, leaves its
+ * free block off the lists. `recover`
+ * (recover.ts) walks each pool by size words, checks that they tile it, and rewrites every
  * thing else from that walk: each run of free blocks becomes one free block, every prevPhys
  * word is set to the block before it (keeping live blocks' slack bits), a torn slack that
  * is out of range loses its low bits (what is left is at most the old slack, so valid), the
@@ -107,6 +115,8 @@
  * An operation that finds corruption (`HeapCorrupted`) stops where it is, as a dying thread
  * would: the stores before it kept the headers tiling.
  */
+
+import { HeapChecker, type PoolView, type StateCounters } from '@heaplab/core/backend';
 
 // --- the two levels ------------------------------------------------------------------------
 
@@ -215,44 +225,55 @@ export const MAX_BLOCK_BYTES = 0xffff_fff0;
 
 // --- control state -------------------------------------------------------------------------
 
-/** 'TLSF' as a little-endian word. */
-export const TLSF_MAGIC = 0x46534c54;
+/**
+ * 'TLS2' as a little-endian word. Not 'TLSF' any more: the counters and the pool table left
+ * the state (they are core's now), so a state formatted with the old layout is refused.
+ */
+export const TLSF_MAGIC = 0x32534c54;
 /** Offset of the magic word, TLSF_MAGIC once `init` has formatted the state. */
 export const ST_MAGIC = 0;
 /** Offset of the first-level bitmap. */
 export const ST_FL_BITMAP = 4;
-/** Offset of the number of pools in the pool table. */
-export const ST_POOL_COUNT = 8;
-/** Offset of totalBytes: pool bytes minus sentinels. */
-export const ST_TOTAL = 12;
-/** Offset of usedBytes: sizes of live blocks, headers included. */
-export const ST_USED = 16;
-/** Offset of peakUsedBytes. */
-export const ST_PEAK = 20;
-/** Offset of requestedBytes: sizes asked for, over live blocks. */
-export const ST_REQUESTED = 24;
-/** Offset of the number of live blocks. */
-export const ST_LIVE = 28;
-/** Offset of the number of free blocks (all on lists). */
-export const ST_FREE = 32;
-/** Offset of the number of live blocks with an alignment trailer (slack field EXTENDED). */
-export const ST_ALIGNED = 36;
-/** Offset of the FL_COUNT second-level bitmaps. */
+/** Offset of the FL_COUNT second-level bitmaps, on a cache line of their own. */
 export const ST_SL_BITMAPS = 64;
 /** Offset of the LIST_COUNT free-list heads. */
 export const ST_LIST_HEADS = ST_SL_BITMAPS + FL_COUNT * 4;
-/** Offset of the pool table. */
-export const ST_POOLS = ST_LIST_HEADS + LIST_COUNT * 4;
-/** Bytes of one pool-table entry. */
-export const POOL_ENTRY_BYTES = 8;
-/** Offset of a pool's first byte (its front sentinel) in its entry. */
-export const PE_START = 0;
-/** Offset of a pool's end (one past its end sentinel) in its entry. */
-export const PE_END = 4;
-/** The most pools (`init` plus `addMemory` ranges) one TLSF heap manages: core's limit too. */
-export const TLSF_MAX_POOLS = 64;
 /** Bytes of control state the TLSF backend asks for. */
-export const STATE_BYTES = ST_POOLS + TLSF_MAX_POOLS * POOL_ENTRY_BYTES;
+export const STATE_BYTES = ST_LIST_HEADS + LIST_COUNT * 4;
+
+// --- pools -------------------------------------------------------------------------------------
+
+/**
+ * Where the TLSF pool over core's pool `[start, end)` lies: its bounds rounded in to the
+ * granularity. Its front sentinel is at `start`, its end sentinel at `end - 8`.
+ */
+export function poolBounds(start: number, end: number): { start: number; end: number } {
+  return { start: start + ((GRANULARITY - (start % GRANULARITY)) % GRANULARITY), end: end - (end % GRANULARITY) };
+}
+
+// --- what check.ts and recover.ts read ------------------------------------------------------
+
+/**
+ * A TLSF heap as check.ts and recover.ts see it: the views, where the state and the arena
+ * are, and core's counters and pool table. Declared beside the layout they read, so they
+ * depend on the layout and not on tlsf.ts (which imports them).
+ */
+export interface HeapView {
+  readonly u32: Uint32Array;
+  readonly stateOffset: number;
+  readonly arenaStart: number;
+  readonly arenaEnd: number;
+  readonly counters: StateCounters;
+  readonly pools: PoolView;
+}
+
+// --- errors ------------------------------------------------------------------------------------
+
+/** Names the heap in every `HeapCorrupted` and `NotAllocated` this backend raises. */
+export const HEAP_NAME = 'tlsf heap';
+
+/** Builds the errors for broken invariants (off the hot paths) and bounds check walks. */
+export const checker = new HeapChecker(HEAP_NAME);
 
 // --- header words --------------------------------------------------------------------------
 

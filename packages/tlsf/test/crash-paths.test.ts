@@ -9,12 +9,21 @@
  * every other block intact and be fully usable.
  */
 
-import { AllocError, type HeapMemory } from '@heaplab/core';
-import { dyingMemory, makeBackendContext, type Signature, signBlock, type StoreBudget, ThreadDeath, verifyBlock } from '@heaplab/core/test-kit';
+import { AllocError, type HeapMemory, PoolView, StateCounters } from '@heaplab/core/backend';
+import {
+  dyingMemory,
+  makeBackendContext,
+  recordPool,
+  type Signature,
+  signBlock,
+  type StoreBudget,
+  ThreadDeath,
+  verifyBlock,
+} from '@heaplab/core/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { type TlsfAllocator, tlsfBackend } from '../src/index.js';
-import { MiB } from './tlsf-fixture.js';
+import { MiB } from './fixture.js';
 
 const ARENA_BYTES = 4 * MiB;
 const DYING_THREAD = 2;
@@ -39,10 +48,23 @@ interface Scenario {
   pools: number[];
 }
 
-/** A TLSF instance for `threadId` over `memory`, writing through `views`. */
+/**
+ * A TLSF instance for `threadId` over `memory`, writing through `views`: core's counters and
+ * pool view too, so their stores count (and die) with the backend's own.
+ */
 function instance(memory: HeapMemory, threadId: number, views: HeapMemory = memory): TlsfAllocator {
   const ctx = makeBackendContext({ memory, threadId, arenaBytes: ARENA_BYTES, stateBytes: tlsfBackend.stateBytes });
-  return tlsfBackend.create({ ...ctx, memory: views }, {}) as TlsfAllocator;
+  return tlsfBackend.create({ ...ctx, memory: views, counters: new StateCounters(views), pools: new PoolView(views) }, {});
+}
+
+/**
+ * Adds a pool as `GlobalAllocator.addMemory` does: the backend formats it, then core records
+ * it in its table (through `memory`, the real views: a thread that dies inside the backend's
+ * part never gets there).
+ */
+function addPool(tlsf: TlsfAllocator, memory: HeapMemory, start: number, size: number): void {
+  tlsf.addMemory(start, size);
+  recordPool(memory, start, size);
 }
 
 /** Allocates and signs `sizes` in order; returns the blocks. */
@@ -62,7 +84,7 @@ function allocateSigned(tlsf: TlsfAllocator, memory: HeapMemory, sizes: number[]
  */
 function killAtEveryStore(
   setup: (tlsf: TlsfAllocator, memory: HeapMemory) => Scenario,
-  operation: (tlsf: TlsfAllocator, scenario: Scenario) => void,
+  operation: (tlsf: TlsfAllocator, scenario: Scenario, memory: HeapMemory) => void,
   finished: (tlsf: TlsfAllocator, scenario: Scenario) => void,
 ): number {
   const ctx = makeBackendContext({ arenaBytes: ARENA_BYTES, threadId: RECOVERING_THREAD, stateBytes: tlsfBackend.stateBytes });
@@ -70,11 +92,12 @@ function killAtEveryStore(
   const memory = ctx.memory;
   const prepared = instance(memory, RECOVERING_THREAD);
   prepared.init(ctx.arenaStart, 2 * MiB);
+  recordPool(memory, ctx.arenaStart, 2 * MiB);
   const scenario = setup(prepared, memory);
   const bytes = memory.u8.slice();
 
   const counting: StoreBudget = { stores: 0, limit: Infinity };
-  operation(instance(memory, DYING_THREAD, dyingMemory(memory, counting)), scenario);
+  operation(instance(memory, DYING_THREAD, dyingMemory(memory, counting)), scenario, memory);
   const total = counting.stores;
   expect(total, 'stores of the operation').toBeGreaterThan(0);
   finished(instance(memory, RECOVERING_THREAD), scenario);
@@ -84,7 +107,7 @@ function killAtEveryStore(
     const where = `died before store ${limit} of ${total}`;
     memory.u8.set(bytes);
     const dying = instance(memory, DYING_THREAD, dyingMemory(memory, { stores: 0, limit }));
-    expect(() => operation(dying, scenario), where).toThrow(ThreadDeath);
+    expect(() => operation(dying, scenario, memory), where).toThrow(ThreadDeath);
     recoverAndUse(memory, scenario, bytes, where);
   }
   return total;
@@ -149,7 +172,7 @@ describe('tlsf: a thread killed at every store of the paths the generic suite mi
     const start = 4 * MiB + 3 * MiB;
     const total = killAtEveryStore(
       (tlsf, memory) => ({ held: fragmented(tlsf, memory, [100, 200, 300, 400, 500]).held, subject: null, keep: 0, leakBound: 0, pools: [1, 2] }),
-      (tlsf) => tlsf.addMemory(start, 1 * MiB),
+      (tlsf, _scenario, memory) => addPool(tlsf, memory, start, 1 * MiB),
       (tlsf) => expect(tlsf.check().pools).toBe(2),
     );
     expect(total).toBeGreaterThanOrEqual(9);
@@ -158,7 +181,7 @@ describe('tlsf: a thread killed at every store of the paths the generic suite mi
   it('free in a second pool, merging with free blocks on both sides', () => {
     killAtEveryStore(
       (tlsf, memory) => {
-        tlsf.addMemory(4 * MiB + 3 * MiB, 1 * MiB);
+        addPool(tlsf, memory, 4 * MiB + 3 * MiB, 1 * MiB);
         // Fill the first pool so the blocks below come from the second.
         expect(tlsf.allocate(2 * MiB - 16 - 8, 8)).not.toBe(0);
         const { held, freed } = fragmented(tlsf, memory, [64, 96, 128, 160, 192, 224, 256]);

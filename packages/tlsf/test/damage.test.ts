@@ -7,7 +7,8 @@
  */
 
 import { AllocError, GlobalAllocator } from '@heaplab/core';
-import { makeBackendContext, type Signature, signBlock, verifyBlock } from '@heaplab/core/test-kit';
+import { StateCounters } from '@heaplab/core/backend';
+import { type Signature, signBlock, verifyBlock } from '@heaplab/core/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { listOf, tlsfBackend } from '../src/index.js';
@@ -16,16 +17,13 @@ import {
   B_PREV_FREE,
   B_PREV_PHYS,
   B_SIZE,
-  PE_END,
   ST_FL_BITMAP,
   ST_LIST_HEADS,
-  ST_LIVE,
-  ST_POOLS,
   ST_SL_BITMAPS,
   SL_COUNT,
   USED,
-} from '../src/tlsf-layout.js';
-import { errorOf, type Fixture, makeTlsf, MiB, secondInstance } from './tlsf-fixture.js';
+} from '../src/layout.js';
+import { errorOf, type Fixture, makeTlsf, MiB, poolSizeWord, secondInstance } from './fixture.js';
 
 /** A heap of signed blocks of `sizes` (in order), with those at `free` freed. */
 function heapOf(sizes: number[], free: number[]): Fixture & { blocks: number[]; signatures: Signature[]; live: () => number[] } {
@@ -33,7 +31,9 @@ function heapOf(sizes: number[], free: number[]): Fixture & { blocks: number[]; 
   const { tlsf, memory } = fixture;
   const blocks = sizes.map((size) => tlsf.allocate(size, 8));
   const signatures = sizes.map((size, sequence) => ({ writer: 4, sequence, size }));
-  blocks.forEach((address, i) => signBlock(memory.u8, address, signatures[i]!));
+  blocks.forEach((address, i) => {
+    signBlock(memory.u8, address, signatures[i]!);
+  });
   for (const i of free) tlsf.release(blocks[i]!);
   tlsf.check();
   const live = (): number[] => blocks.map((_, i) => i).filter((i) => !free.includes(i));
@@ -178,7 +178,7 @@ const checkedCases: CheckedCase[] = [
       // Block 4 heads the list of 208-byte blocks (freed last).
       heap.memory.u32[(heap.blocks[4]! - 8 + B_PREV_PHYS) >>> 2] = heap.blocks[2]! - 8;
     },
-    operation: (heap, tlsf) => tlsf.allocate(200, 8),
+    operation: (_heap, tlsf) => tlsf.allocate(200, 8),
     pattern: /free block .* has the prevPhys word|before free block/,
   },
   {
@@ -194,7 +194,8 @@ const checkedCases: CheckedCase[] = [
   {
     name: 'a live-block count of 0, when a block is freed',
     damage: (heap) => {
-      heap.memory.u32[state(heap, ST_LIVE)] = 0;
+      const counters = heap.ctx.counters;
+      counters.restore({ ...counters.values(), liveBlocks: 0 });
     },
     operation: (heap, tlsf) => tlsf.release(heap.blocks[0]!),
     pattern: /counters .* cannot hold the block/,
@@ -205,13 +206,14 @@ const checkedCases: CheckedCase[] = [
       const live = heap.blocks[5]! - 8;
       heap.memory.u32[(live + B_SIZE) >>> 2] &= ~7;
     },
-    operation: (heap, tlsf) => tlsf.allocate(200, 8),
+    operation: (_heap, tlsf) => tlsf.allocate(200, 8),
     pattern: /is followed by the free block .* \(a missed merge\)/,
   },
   {
-    name: 'a pool table entry cut short, when a block beyond its new end is freed',
+    name: "core's pool table entry cut short, when a block beyond its new end is freed",
     damage: (heap) => {
-      heap.memory.u32[state(heap, ST_POOLS + PE_END)] = heap.blocks[6]! - 8;
+      heap.memory.u32[poolSizeWord(0)] = heap.blocks[6]! - 8 - heap.ctx.pools.start(0);
+      expect(heap.ctx.pools.end(0)).toBe(heap.blocks[6]! - 8);
     },
     operation: (heap, tlsf) => tlsf.release(heap.blocks[6]!),
     pattern: /lies in no pool/,
@@ -238,8 +240,8 @@ describe('checked mode catches damage at the operation that touches it', () => {
     const heap = GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 8 * MiB, checked: true });
     const blocks = [heap.malloc(200), heap.malloc(200), heap.malloc(200)];
     heap.free(blocks[1]!);
-    const stateOffset = makeBackendContext().stateOffset;
-    heap.memory.u32[(stateOffset + ST_LIVE) >>> 2] = 0;
+    const counters = new StateCounters(heap.memory);
+    counters.restore({ ...counters.values(), liveBlocks: 0 });
     const error = errorOf(() => heap.free(blocks[0]!));
     expect(error).toBeInstanceOf(AllocError);
     expect(error.kind).toBe('HeapCorrupted');
