@@ -8,11 +8,16 @@
 
 import { type BackendDescriptor, type BackendSpec, findBackend, GlobalAllocator, registeredBackends } from '@heaplab/core';
 
-import type { UnavailableBackend } from '../report/results.js';
 import { type BackendContender, formatBackendSpec } from './contender.js';
 
 /** The backend packages besides core (whose `basic` is always registered). */
 export const BACKEND_PACKAGES: readonly string[] = ['@heaplab/tlsf', '@heaplab/buddy', '@heaplab/slab', '@heaplab/mimalloc'];
+
+/** A backend package that could not be imported, and why. */
+export interface UnavailableBackend {
+  package: string;
+  reason: string;
+}
 
 let discovery: Promise<UnavailableBackend[]> | undefined;
 

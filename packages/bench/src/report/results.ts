@@ -4,14 +4,9 @@
  * it is; the summary and the report read it.
  */
 
+import type { UnavailableBackend } from '../contenders/backends.js';
 import type { Workload, WorkloadRow } from '../run/workload.js';
 import type { WORKLOADS } from '../workloads/index.js';
-
-/** A backend package that could not be imported, and why. */
-export interface UnavailableBackend {
-  package: string;
-  reason: string;
-}
 
 /** How the run was made. */
 export interface BenchMeta {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import type { Contender } from '../../contenders/contender.js';
-import type { GlibcThreadRow, GlibcUpstreamJson } from './workload.js';
+import type { GlibcThreadRow, GlibcUpstreamJson } from './row.js';
 
 const run = promisify(execFile);
 

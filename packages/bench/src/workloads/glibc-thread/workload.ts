@@ -9,40 +9,13 @@ import { formatBytes } from '../../report/format.js';
 import { renderTable } from '../../report/text-table.js';
 import { sampledPeakNotes, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
-import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import { runThroughputRows } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { runGlibcThreadLoop } from './loop.js';
 import { runNativeGlibcThread } from './native.js';
+import type { GlibcThreadRow, GlibcUpstreamJson } from './row.js';
 import { DECLARED_RANDOM_SEED, MAX_ALLOCATION_SIZE, MIN_ALLOCATION_SIZE, requestTablesOver, sharedRequestTables } from './request-tables.js';
 import { runSystemGlibcThreadLoop } from './system-loop.js';
-
-/** bench-malloc-thread's upstream JSON for one run (glibc benchtests format). */
-export interface GlibcUpstreamJson {
-  timing_type: string;
-  functions: {
-    malloc: {
-      '': {
-        /** Sum of the threads' elapsed times, in nanoseconds. */
-        duration: number;
-        iterations: number;
-        time_per_iteration: number;
-        /** Of the whole process, in KiB. */
-        max_rss: number;
-        threads: number;
-        min_size: number;
-        max_size: number;
-        random_seed: number;
-      };
-    };
-  };
-}
-
-/** One glibc-thread row: a throughput row with the benchmark's own outputs. */
-export interface GlibcThreadRow extends ThroughputRow {
-  /** The line mimalloc-bench reads: `N iterations`. */
-  mimallocBenchLine?: string;
-  upstream?: GlibcUpstreamJson;
-}
 
 /** The tables of a run, which every thread reads. */
 function tablesIn(input: SharedArrayBuffer | null): ReturnType<typeof requestTablesOver> {
