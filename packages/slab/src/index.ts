@@ -5,13 +5,14 @@
  * a worker that attaches to a slab heap imports it by itself from `moduleUrl`.
  */
 
-import { type Backend, type BackendContext, type BackendDescriptor, registerBackend } from '@heaplab/core';
+import { registerBackend } from '@heaplab/core';
+import type { Backend, BackendContext, BackendDescriptor } from '@heaplab/core/backend';
 
-import { SlabAllocator } from './slab-allocator.js';
-import { STATE_BYTES } from './slab-layout.js';
-import { normalizeSlabOptions, SLAB_OPTION_SPECS, type SlabOptions } from './slab-options.js';
+import { SlabAllocator } from './slab.js';
+import { STATE_BYTES } from './layout.js';
+import { normalizeSlabOptions, SLAB_OPTION_SPECS, type SlabOptions } from './options.js';
 
-export { SlabAllocator } from './slab-allocator.js';
+export { SlabAllocator } from './slab.js';
 export {
   alignedClassOf,
   CLASS_COUNT,
@@ -21,7 +22,7 @@ export {
   classOf,
   MAX_CLASS_BYTES,
 } from './size-classes.js';
-export { DEFAULT_EMPTY_SLABS, MAX_EMPTY_SLABS, normalizeSlabOptions, type SlabOptions } from './slab-options.js';
+export { DEFAULT_EMPTY_SLABS, MAX_EMPTY_SLABS, normalizeSlabOptions, type SlabOptions } from './options.js';
 
 /**
  * The slab backend's descriptor. `normalizeOptions` @throws AllocError `InvalidParam` for an

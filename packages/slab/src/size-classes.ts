@@ -10,7 +10,7 @@
 
 import { PAGE_SIZE } from '@heaplab/core';
 
-import { MAX_CLASSES, SH_BITMAP, SLAB_HEADER_FIXED_BYTES } from './slab-layout.js';
+import { MAX_CLASSES, SH_BITMAP, SLAB_HEADER_FIXED_BYTES } from './layout.js';
 
 /** The largest object a slab holds; larger requests are page runs. */
 export const MAX_CLASS_BYTES = 8192;
@@ -61,7 +61,7 @@ export const CLASS_HEADER_OFFSET = new Uint32Array(CLASS_COUNT);
  */
 export const CLASS_ALIGN = new Uint32Array(CLASS_COUNT);
 /**
- * Bits of each object's alignment code (slab-layout.ts): enough for codes 0 to
+ * Bits of each object's alignment code (layout.ts): enough for codes 0 to
  * log2(CLASS_ALIGN) - 3, rounded up to 1, 2 or 4 so no code straddles a word; 0 for a class
  * whose objects are only 8-aligned.
  */
@@ -168,7 +168,7 @@ export function alignedClassOf(size: number, align: number): number {
 }
 
 /**
- * The smallest request size that an allocation with alignment code `code` (see slab-layout.ts)
+ * The smallest request size that an allocation with alignment code `code` (see layout.ts)
  * serves from class `cls`: with code 0, one byte more than the class below (0 for the first
  * class); else one byte more than the largest smaller class whose size is a multiple of the
  * alignment (0 when there is none), since `alignedClassOf` skips the classes between.

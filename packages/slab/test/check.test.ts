@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';
 import { CLASS_BITMAP_WORDS, CLASS_OBJECTS, classOf } from '../src/size-classes.js';
-import type { SlabAllocator } from '../src/slab-allocator.js';
+import type { SlabAllocator } from '../src/slab.js';
 import {
   CL_COUNT,
   CLASS_RECORD_WORDS,
@@ -17,8 +17,8 @@ import {
   SH_PREV,
   SH_TAG,
   SlabList,
-} from '../src/slab-layout.js';
-import { headerWord, makeSlab, PAGE, pageOwner } from './slab-harness.js';
+} from '../src/layout.js';
+import { headerWord, makeSlab, PAGE, pageOwner } from './harness.js';
 
 /**
  * A heap with two full slabs and a partial one of the 96-byte class, a cached empty slab of

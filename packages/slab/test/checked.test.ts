@@ -10,9 +10,9 @@ import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';
 import { CLASS_CODE_BIT_SHIFT, CLASS_CODE_INDEX_SHIFT, CLASS_CODE_WORD, CLASS_OBJECTS, classOf } from '../src/size-classes.js';
-import type { SlabAllocator } from '../src/slab-allocator.js';
-import { PAGE_ENTRY_WORDS, PAGE_LARGE, SH_BITMAP, SH_FREE, SH_PREV, SlabList } from '../src/slab-layout.js';
-import { headerWord, pageOwner } from './slab-harness.js';
+import type { SlabAllocator } from '../src/slab.js';
+import { PAGE_ENTRY_WORDS, PAGE_LARGE, SH_BITMAP, SH_FREE, SH_PREV, SlabList } from '../src/layout.js';
+import { headerWord, pageOwner } from './harness.js';
 
 const SIZE = 160;
 const CLS = classOf(SIZE);

@@ -3,18 +3,18 @@
  * allocator, with page runs for everything a class cannot serve.
  *
  * - Small requests (up to `MAX_CLASS_BYTES`) take an object from a slab of their class
- *   (slab-caches.ts). A slab's header sits after its last object and holds a bitmap of free
+ *   (caches.ts). A slab's header sits after its last object and holds a bitmap of free
  *   objects, so a double free or an interior pointer is caught exactly.
  * - Larger requests, alignments no class gives, and small requests when no slab can be had
  *   are served as whole page runs (`PAGE_LARGE`), page aligned or aligned as asked.
  * - The page map (page-map.ts) leads from any address to its slab or run in one read, so
  *   `free(address)` needs no size and no search.
  * - Every store sequence leaves the page map and the slab bitmaps right for `recover`
- *   (slab-recover.ts) whatever store a dying thread stops at; links are checked before they
- *   are followed, and `ctx.checked` verifies what each operation touches (slab-layout.ts
+ *   (recover.ts) whatever store a dying thread stops at; links are checked before they
+ *   are followed, and `ctx.checked` verifies what each operation touches (layout.ts
  *   says how). `blockLayout` tells `dealloc` the layouts a block may be freed with.
  *
- * All state is in the shared buffer (layouts in slab-layout.ts). The instance holds views,
+ * All state is in the shared buffer (layouts in layout.ts). The instance holds views,
  * constants and word indices only. The facade calls every method with the heap mutex held,
  * so plain typed-array reads and writes suffice.
  */
@@ -23,24 +23,20 @@ import {
   AllocError,
   alignDown,
   alignUp,
-  type Backend,
-  type BackendContext,
-  type BackendRepair,
   type BackendStats,
   BitmapPageAllocator,
-  type BlockLayout,
   checkArenaRange,
   type CheckReport,
   hex,
   MIN_ALIGN,
   PAGE_SIZE,
-  type RepairCause,
 } from '@heaplab/core';
+import type { Backend, BackendContext, BackendRepair, BlockLayout, RepairCause } from '@heaplab/core/backend';
 
 import { PageMap } from './page-map.js';
 import { alignedClassOf, CLASS_SIZE, classOf, MAX_CLASS_BYTES, smallestSizeOf } from './size-classes.js';
-import { corrupt, notAllocated, SlabCaches } from './slab-caches.js';
-import { checkSlabHeap } from './slab-check.js';
+import { corrupt, notAllocated, SlabCaches } from './caches.js';
+import { checkSlabHeap } from './check.js';
 import {
   alignCode,
   codeAlign,
@@ -69,15 +65,15 @@ import {
   ST_SLABS,
   ST_USED_BYTES,
   STATE_BYTES,
-} from './slab-layout.js';
-import type { SlabOptions } from './slab-options.js';
-import { recoverSlabHeap } from './slab-recover.js';
-import { slabStats } from './slab-stats.js';
+} from './layout.js';
+import type { SlabOptions } from './options.js';
+import { recoverSlabHeap } from './recover.js';
+import { slabStats } from './stats.js';
 
 /**
  * One thread's handle on a slab heap. Create it through `slabBackend.create`; every instance
  * over the same buffer and state offset sees the same heap. Not thread-safe: call it under
- * the heap lock. The fields are read by the walkers in slab-check.ts and slab-stats.ts.
+ * the heap lock. The fields are read by the walkers in check.ts and stats.ts.
  */
 export class SlabAllocator implements Backend {
   readonly u32: Uint32Array;
@@ -298,7 +294,7 @@ export class SlabAllocator implements Backend {
   }
 
   /**
-   * The layouts the block at `address` may be freed with (see slab-layout.ts): an object
+   * The layouts the block at `address` may be freed with (see layout.ts): an object
    * takes the sizes its class serves for the alignment code it was allocated with, and
    * exactly that alignment; a large run the sizes that need exactly its pages, and exactly
    * the alignment its owner word records.
@@ -343,7 +339,7 @@ export class SlabAllocator implements Backend {
     const end = address + count * PAGE_SIZE;
     if (wanted < count) {
       // The shorter length first: from that store on, the tail pages name a start whose
-      // run does not reach them, which recovery frees (see slab-layout.ts).
+      // run does not reach them, which recovery frees (see layout.ts).
       const tail = address + wanted * PAGE_SIZE;
       this.map.setRunPages(address, wanted);
       this.map.markFree(tail, end);
@@ -466,7 +462,7 @@ export class SlabAllocator implements Backend {
   /**
    * Rebuilds the lists, counts, counters and the page allocator's bitmaps from the page map
    * and the slab headers after a thread died holding the heap lock (see "What a dead thread
-   * leaves" in slab-layout.ts).
+   * leaves" in layout.ts).
    * @throws AllocError `HeapCorrupted` when those records are damaged themselves
    */
   recover(cause: RepairCause): BackendRepair {

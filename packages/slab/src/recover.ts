@@ -1,7 +1,7 @@
 /**
  * `recover()` for the slab heap: after a thread died holding the heap lock, rebuilds every
  * structure that can be derived from the three records the store orders keep right at every
- * instant (see "What a dead thread leaves, and how `recover` rebuilds" in slab-layout.ts):
+ * instant (see "What a dead thread leaves, and how `recover` rebuilds" in layout.ts):
  * the page map, each slab's bitmap (with its header's tag), and the addMemory record.
  *
  * 1. An addMemory under way is undone: its pages go back to unmanaged.
@@ -22,7 +22,8 @@
  * Recovery only derives, so it can itself be cut short and run again.
  */
 
-import { type BackendRepair, hex, PAGE_SIZE, type RepairCause } from '@heaplab/core';
+import { hex, PAGE_SIZE } from '@heaplab/core';
+import type { BackendRepair, RepairCause } from '@heaplab/core/backend';
 
 import { PageMap } from './page-map.js';
 import {
@@ -38,8 +39,8 @@ import {
   CLASS_PAGES,
   CLASS_SIZE,
 } from './size-classes.js';
-import type { SlabAllocator } from './slab-allocator.js';
-import { corrupt, popcount } from './slab-caches.js';
+import type { SlabAllocator } from './slab.js';
+import { corrupt, popcount } from './caches.js';
 import {
   alignCode,
   CL_CODED,
@@ -71,7 +72,7 @@ import {
   SLAB_MAGIC,
   SlabList,
   slabTag,
-} from './slab-layout.js';
+} from './layout.js';
 
 const RUN_PAGES = PM_RUN_PAGES >>> 2;
 const LIST_COUNT = SLAB_LIST_NAMES.length;

@@ -2,7 +2,8 @@
  * The slab backend's options: what `normalizeOptions` accepts, and the defaults it fills in.
  */
 
-import { AllocError, type BackendOptionSpec } from '@heaplab/core';
+import { AllocError } from '@heaplab/core';
+import type { BackendOptionSpec } from '@heaplab/core/backend';
 
 /** The slab backend's normalised options. */
 export interface SlabOptions {
@@ -25,6 +26,9 @@ export const SLAB_OPTION_SPECS: readonly BackendOptionSpec[] = [
     description:
       `empty slabs each size class keeps for reuse (0 to ${MAX_EMPTY_SLABS}); more go back to the page layer, ` +
       'and all go back when a request would otherwise fail',
+    kind: 'integer',
+    min: 0,
+    max: MAX_EMPTY_SLABS,
     default: DEFAULT_EMPTY_SLABS,
   },
 ];

@@ -18,14 +18,15 @@ import {
   ThreadDeath,
   verifyBlock,
 } from '@heaplab/core/test-kit';
-import type { AllocError, BlockLayout, HeapMemory } from '@heaplab/core';
+import type { AllocError, HeapMemory } from '@heaplab/core';
+import type { BlockLayout } from '@heaplab/core/backend';
 import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';
 import { CLASS_CODE_WORD, CLASS_CODE_WORDS, CLASS_HEADER_OFFSET, CLASS_OBJECTS, CLASS_PAGES, classOf } from '../src/size-classes.js';
-import type { SlabAllocator } from '../src/slab-allocator.js';
-import { PAGE_FREE, PAGE_LARGE, PAGE_UNMANAGED, SH_BITMAP, SH_TAG, SlabList, slabTag } from '../src/slab-layout.js';
-import { listCounts, MiB, pageOwner } from './slab-harness.js';
+import type { SlabAllocator } from '../src/slab.js';
+import { PAGE_FREE, PAGE_LARGE, PAGE_UNMANAGED, SH_BITMAP, SH_TAG, SlabList, slabTag } from '../src/layout.js';
+import { listCounts, MiB, pageOwner } from './harness.js';
 
 describeCrashRecovery({ label: 'slab', backend: slabBackend });
 // No cached empty slabs: every slab a free empties goes back to the page layer at once.

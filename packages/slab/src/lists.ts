@@ -1,14 +1,14 @@
 /**
  * The per-class slab lists: doubly linked through the slab headers (`SH_NEXT`, `SH_PREV`,
  * holding slab start addresses), with head and length in the class record (see
- * slab-layout.ts). Double links make taking a slab out of the middle of a list O(1), which
+ * layout.ts). Double links make taking a slab out of the middle of a list O(1), which
  * a free needs: the slab it frees into may be anywhere on the full or partial list.
  *
  * Invariants kept here: a list's length word counts exactly the slabs reachable from its
  * head, and every slab's `SH_PREV` names the slab whose `SH_NEXT` names it (0 for the head).
  * Every link is checked before a store goes through it: the slab it names must be page
  * aligned and carry the tag of that start and of the list's class, which only the header of
- * a slab the page map holds carries (slab-layout.ts), and must link back (safe unlinking, as
+ * a slab the page map holds carries (layout.ts), and must link back (safe unlinking, as
  * glibc does). So a header damaged by an overflow or a write after free raises
  * `HeapCorrupted` instead of turning a store into one at an address the damage chose. The
  * tag shares its cache line with the links being read and written, where the page map's
@@ -28,7 +28,7 @@ import {
   SH_TAG,
   SLAB_LIST_NAMES,
   slabTag,
-} from './slab-layout.js';
+} from './layout.js';
 
 const TAG = SH_TAG >>> 2;
 const NEXT = SH_NEXT >>> 2;

@@ -6,7 +6,7 @@
 import { type BackendStats, PAGE_SIZE } from '@heaplab/core';
 
 import { CLASS_CODE_BITS, CLASS_COUNT, CLASS_HEADER_OFFSET, CLASS_OBJECTS, CLASS_SIZE, headerBytes } from './size-classes.js';
-import type { SlabAllocator } from './slab-allocator.js';
+import type { SlabAllocator } from './slab.js';
 import {
   OWNER_KIND_MASK,
   ownerClass,
@@ -17,7 +17,7 @@ import {
   PM_RUN_PAGES,
   SH_FREE,
   SlabList,
-} from './slab-layout.js';
+} from './layout.js';
 
 const RUN_PAGES = PM_RUN_PAGES >>> 2;
 const FREE = SH_FREE >>> 2;

@@ -3,7 +3,7 @@ import { expectAllocError, makeBackendContext } from '@heaplab/core/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { DEFAULT_EMPTY_SLABS, MAX_EMPTY_SLABS, normalizeSlabOptions, slabBackend } from '../src/index.js';
-import type { SlabAllocator } from '../src/slab-allocator.js';
+import type { SlabAllocator } from '../src/slab.js';
 
 describe('slab backend: descriptor and options', () => {
   it('registers itself under its name when imported', () => {

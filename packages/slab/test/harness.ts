@@ -5,11 +5,11 @@
  */
 
 import { makeBackendContext } from '@heaplab/core/test-kit';
-import type { BackendContext } from '@heaplab/core';
+import type { BackendContext } from '@heaplab/core/backend';
 
 import { slabBackend } from '../src/index.js';
 import { CLASS_HEADER_OFFSET, CLASS_OBJECTS, CLASS_SIZE } from '../src/size-classes.js';
-import type { SlabAllocator } from '../src/slab-allocator.js';
+import type { SlabAllocator } from '../src/slab.js';
 import {
   OWNER_KIND_MASK,
   ownerClass,
@@ -21,7 +21,7 @@ import {
   SH_BITMAP,
   SH_FREE,
   SlabList,
-} from '../src/slab-layout.js';
+} from '../src/layout.js';
 
 export const MiB = 1024 * 1024;
 export const PAGE = 4096;

@@ -1,6 +1,6 @@
 /**
  * The object caches: one per size class, each a set of slabs on three lists (partial, full,
- * empty), and the page layer they draw slabs from. Layouts are in slab-layout.ts.
+ * empty), and the page layer they draw slabs from. Layouts are in layout.ts.
  *
  * Invariants kept here:
  * - A slab's free count equals the set bits of its bitmap, and no bitmap word below its hint
@@ -59,8 +59,8 @@ import {
   SlabList,
   slabOwner,
   slabTag,
-} from './slab-layout.js';
-import { SlabLists } from './slab-lists.js';
+} from './layout.js';
+import { SlabLists } from './lists.js';
 
 const TAG = SH_TAG >>> 2;
 const HINT = SH_HINT >>> 2;

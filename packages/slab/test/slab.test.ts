@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';
 import { CLASS_OBJECTS, CLASS_PAGES, CLASS_SIZE, classOf } from '../src/size-classes.js';
-import type { SlabAllocator } from '../src/slab-allocator.js';
-import { PAGE_FREE, PAGE_LARGE, PAGE_META, PAGE_SLAB, PAGE_UNMANAGED } from '../src/slab-layout.js';
-import { census, listCounts, makeSlab, MiB, PAGE, pageOwner } from './slab-harness.js';
+import type { SlabAllocator } from '../src/slab.js';
+import { PAGE_FREE, PAGE_LARGE, PAGE_META, PAGE_SLAB, PAGE_UNMANAGED } from '../src/layout.js';
+import { census, listCounts, makeSlab, MiB, PAGE, pageOwner } from './harness.js';
 
 /** Allocates `count` blocks of `size` bytes, expecting each to succeed. */
 function fill(slab: SlabAllocator, size: number, count: number, align = 8): number[] {

@@ -35,8 +35,8 @@ import {
   CLASS_PAGES,
   CLASS_SIZE,
 } from './size-classes.js';
-import type { SlabAllocator } from './slab-allocator.js';
-import { popcount } from './slab-caches.js';
+import type { SlabAllocator } from './slab.js';
+import { popcount } from './caches.js';
 import {
   alignCode,
   CL_CODED,
@@ -64,7 +64,7 @@ import {
   SLAB_MAGIC,
   SlabList,
   slabTag,
-} from './slab-layout.js';
+} from './layout.js';
 
 const RUN_PAGES = PM_RUN_PAGES >>> 2;
 
