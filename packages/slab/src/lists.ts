@@ -15,13 +15,14 @@
  * entry would be one more line per link.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { type AllocError, hex } from '@heaplab/core/backend';
 
 import { CLASS_HEADER_OFFSET, CLASS_SIZE } from './size-classes.js';
 import {
   CL_COUNT,
   CL_HEAD,
   CLASS_RECORD_WORDS,
+  corrupt,
   OWNER_TAG_MASK,
   SH_NEXT,
   SH_PREV,
@@ -123,9 +124,8 @@ export class SlabLists {
   /** The error for a link that names no slab of the class, or one that does not link back. */
   private broken(cls: number, list: number, slab: number, what: string): AllocError {
     const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
-    return new AllocError(
-      'HeapCorrupted',
-      `slab heap: on the ${SLAB_LIST_NAMES[list]} list of class ${CLASS_SIZE[cls]}, ${what} at slab ${hex(slab)} ` +
+    return corrupt(
+      `on the ${SLAB_LIST_NAMES[list]} list of class ${CLASS_SIZE[cls]}, ${what} at slab ${hex(slab)} ` +
         `(next ${hex(this.u32[header + NEXT] ?? 0)}, previous ${hex(this.u32[header + PREV] ?? 0)}) ` +
         'names no slab of that class linking back (an overflow or a write after free?)',
     );

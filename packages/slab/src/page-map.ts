@@ -9,7 +9,7 @@
  * map that recovery reads right (see "What a dead thread leaves" in layout.ts).
  */
 
-import { PAGE_SIZE } from '@heaplab/core';
+import { PAGE_SIZE } from '@heaplab/core/backend';
 
 import {
   PAGE_ENTRY_BYTES,

@@ -14,7 +14,6 @@ import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';
 import { CLASS_BITMAP_WORDS, CLASS_COUNT, CLASS_OBJECTS, classOf } from '../src/size-classes.js';
-import type { SlabAllocator } from '../src/slab.js';
 import {
   CL_COUNT,
   CL_HEAD,
