@@ -118,7 +118,7 @@
  *
  * From those, `recover` rebuilds the three lists of every class (slabs in address order,
  * each on the list its recounted free count names; empty slabs beyond `emptySlabs` go back
- * to the pages), the live counts, every counter of the control state, and the page
+ * to the pages), the counts of coded objects, core's counters, and the page
  * allocator's bitmaps, formatted again through its own `init`, `addMemory` and
  * `allocPagesAt` from the managed and allocated runs of the page map (a death between its
  * own stores leaves its counters and bitmaps apart). Nothing is lost: every page and object
