@@ -21,7 +21,7 @@ import {
   SH_TAG,
   SlabList,
 } from '../src/layout.js';
-import { headerWord, makeSlab, PAGE, pageOwner } from './harness.js';
+import { headerWord, makeSlab, MiB, PAGE, pageOwner } from './harness.js';
 
 /**
  * A heap with two full slabs and a partial one of the 96-byte class, a cached empty slab of
@@ -143,6 +143,11 @@ describe('slab backend: check() finds damage', () => {
     const lastEntry = slab.map.word + (slab.map.pages - 1) * PAGE_ENTRY_WORDS;
     expect(slab.u32[lastEntry]).toBe(PAGE_FREE);
     expectCaught(slab, lastEntry, PAGE_UNMANAGED, 'is unmanaged');
+    // A page past the only pool that the page map says is free.
+    const { slab: half } = makeSlab({}, 8 * MiB, 4 * MiB);
+    const outside = half.map.word + (half.map.pages - 1) * PAGE_ENTRY_WORDS;
+    expect(half.u32[outside]).toBe(PAGE_UNMANAGED);
+    expectCaught(half, outside, PAGE_FREE, 'lies in no pool');
   });
 
   it('catches more cached empty slabs than the option allows', () => {
