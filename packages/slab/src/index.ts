@@ -5,13 +5,32 @@
  * a worker that attaches to a slab heap imports it by itself from `moduleUrl`.
  */
 
-import { type Backend, type BackendContext, type BackendDescriptor, registerBackend } from '@heaplab/core';
+import { registerBackend } from '@heaplab/core';
+import { defineBackend } from '@heaplab/core/backend';
 
-import { SlabAllocator } from './slab-allocator.js';
-import { STATE_BYTES } from './slab-layout.js';
-import { normalizeSlabOptions, SLAB_OPTION_SPECS, type SlabOptions } from './slab-options.js';
+import { STATE_BYTES } from './layout.js';
+import { SLAB_OPTIONS, type SlabOptions } from './options.js';
+import { SlabAllocator } from './slab.js';
 
-export { SlabAllocator } from './slab-allocator.js';
+/**
+ * The slab backend's descriptor: core stores `name` and `moduleUrl` in the heap, so a worker
+ * that attaches imports this module and creates its own instance over the shared state.
+ * `create` @throws AllocError `InvalidParam` when the state area or the arena does not suit
+ * the backend.
+ */
+export const slabBackend = defineBackend<SlabOptions, SlabAllocator>({
+  name: 'slab',
+  summary: 'slab caches for 36 size classes (8 B to 8 KiB) over a bitmap page allocator; larger blocks are page runs',
+  moduleUrl: import.meta.url,
+  concurrency: 'locked',
+  options: SLAB_OPTIONS,
+  stateBytes: STATE_BYTES,
+  create: (context, options) => new SlabAllocator(context, options),
+});
+
+registerBackend(slabBackend);
+
+export { DEFAULT_EMPTY_SLABS, MAX_EMPTY_SLABS, type SlabOptions } from './options.js';
 export {
   alignedClassOf,
   CLASS_COUNT,
@@ -21,24 +40,4 @@ export {
   classOf,
   MAX_CLASS_BYTES,
 } from './size-classes.js';
-export { DEFAULT_EMPTY_SLABS, MAX_EMPTY_SLABS, normalizeSlabOptions, type SlabOptions } from './slab-options.js';
-
-/**
- * The slab backend's descriptor. `normalizeOptions` @throws AllocError `InvalidParam` for an
- * unknown option or a bad `emptySlabs`; `create` @throws AllocError `InvalidParam` when the
- * state area or the arena does not suit the backend.
- */
-export const slabBackend: BackendDescriptor<SlabOptions> = {
-  name: 'slab',
-  summary: 'slab caches for 36 size classes (8 B to 8 KiB) over a bitmap page allocator; larger blocks are page runs',
-  moduleUrl: import.meta.url,
-  concurrency: 'locked',
-  options: SLAB_OPTION_SPECS,
-  stateBytes: STATE_BYTES,
-  normalizeOptions: normalizeSlabOptions,
-  create(context: BackendContext, options: SlabOptions): Backend {
-    return new SlabAllocator(context, options);
-  },
-};
-
-registerBackend(slabBackend);
+export { SlabAllocator } from './slab.js';

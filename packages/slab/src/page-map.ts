@@ -1,15 +1,15 @@
 /**
- * The page map: one entry per arena page saying what the page is (layout in slab-layout.ts).
+ * The page map: one entry per arena page saying what the page is (layout in layout.ts).
  * It is what makes `free(address)` constant time: the page of any address names the start
  * of its slab or run, and the slab's class, in one read.
  *
  * Invariant kept here: every page of a run carries the run's owner word and run length 0,
  * except the first, which carries the length; free and unmanaged pages carry only their kind
  * (and length 0). Each change is ordered so that a thread dying between two stores leaves a
- * map that recovery reads right (see "What a dead thread leaves" in slab-layout.ts).
+ * map that recovery reads right (see "What a dead thread leaves" in layout.ts).
  */
 
-import { PAGE_SIZE } from '@heaplab/core';
+import { PAGE_SIZE } from '@heaplab/core/backend';
 
 import {
   PAGE_ENTRY_BYTES,
@@ -19,7 +19,7 @@ import {
   PAGE_SHIFT,
   PAGE_UNMANAGED,
   PM_RUN_PAGES,
-} from './slab-layout.js';
+} from './layout.js';
 
 const RUN_PAGES = PM_RUN_PAGES >>> 2;
 

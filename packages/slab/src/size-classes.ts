@@ -8,9 +8,9 @@
  * below), and four classes between 4 KiB and 8 KiB mean no cliff past the page size.
  */
 
-import { PAGE_SIZE } from '@heaplab/core';
+import { PAGE_SIZE } from '@heaplab/core/backend';
 
-import { MAX_CLASSES, SH_BITMAP, SLAB_HEADER_FIXED_BYTES } from './slab-layout.js';
+import { MAX_CLASSES, SH_BITMAP, SLAB_HEADER_FIXED_BYTES } from './layout.js';
 
 /** The largest object a slab holds; larger requests are page runs. */
 export const MAX_CLASS_BYTES = 8192;
@@ -55,13 +55,15 @@ export const CLASS_OBJECTS = new Uint32Array(CLASS_COUNT);
 export const CLASS_BITMAP_WORDS = new Uint32Array(CLASS_COUNT);
 /** Byte offset of the header in each class's slabs: right after the last object. */
 export const CLASS_HEADER_OFFSET = new Uint32Array(CLASS_COUNT);
+/** Bytes of each class's slab header (bitmap and codes included): metadata in the counters. */
+export const CLASS_HEADER_BYTES = new Uint32Array(CLASS_COUNT);
 /**
  * The alignment every object of each class has: the lowest set bit of its size (objects tile
  * the page-aligned slab from its start), at most the page size.
  */
 export const CLASS_ALIGN = new Uint32Array(CLASS_COUNT);
 /**
- * Bits of each object's alignment code (slab-layout.ts): enough for codes 0 to
+ * Bits of each object's alignment code (layout.ts): enough for codes 0 to
  * log2(CLASS_ALIGN) - 3, rounded up to 1, 2 or 4 so no code straddles a word; 0 for a class
  * whose objects are only 8-aligned.
  */
@@ -123,6 +125,7 @@ for (let cls = 0; cls < CLASS_COUNT; cls++) {
   CLASS_OBJECTS[cls] = objects;
   CLASS_BITMAP_WORDS[cls] = Math.ceil(objects / 32);
   CLASS_HEADER_OFFSET[cls] = objects * size;
+  CLASS_HEADER_BYTES[cls] = headerBytes(objects, codeBits);
   CLASS_ALIGN[cls] = align;
   CLASS_CODE_BITS[cls] = codeBits;
   CLASS_CODE_MASK[cls] = (1 << codeBits) - 1;
@@ -162,13 +165,13 @@ export function classOf(size: number): number {
 export function alignedClassOf(size: number, align: number): number {
   if (align > PAGE_SIZE || size > MAX_CLASS_BYTES) return -1;
   // Every power of two from 8 to MAX_CLASS_BYTES is a class, so this ends within four steps.
-  let cls = classOf(size > align ? size : align);
+  let cls = classOf(Math.max(size, align));
   while (cls < CLASS_COUNT && CLASS_SIZE[cls]! % align !== 0) cls++;
   return cls < CLASS_COUNT ? cls : -1;
 }
 
 /**
- * The smallest request size that an allocation with alignment code `code` (see slab-layout.ts)
+ * The smallest request size that an allocation with alignment code `code` (see layout.ts)
  * serves from class `cls`: with code 0, one byte more than the class below (0 for the first
  * class); else one byte more than the largest smaller class whose size is a multiple of the
  * alignment (0 when there is none), since `alignedClassOf` skips the classes between.

@@ -13,7 +13,7 @@ import {
   headerBytes,
   MAX_CLASS_BYTES,
 } from '../src/size-classes.js';
-import { MAX_CLASSES } from '../src/slab-layout.js';
+import { MAX_CLASSES } from '../src/layout.js';
 
 const PAGE = 4096;
 

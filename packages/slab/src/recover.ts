@@ -1,10 +1,11 @@
 /**
  * `recover()` for the slab heap: after a thread died holding the heap lock, rebuilds every
  * structure that can be derived from the three records the store orders keep right at every
- * instant (see "What a dead thread leaves, and how `recover` rebuilds" in slab-layout.ts):
+ * instant (see "What a dead thread leaves, and how `recover` rebuilds" in layout.ts):
  * the page map, each slab's bitmap (with its header's tag), and the addMemory record.
  *
- * 1. An addMemory under way is undone: its pages go back to unmanaged.
+ * 1. An addMemory a thread died in is undone: managed pages that no pool of core's table
+ *    covers go back to unmanaged (core records a range only after addMemory returns).
  * 2. The page map is walked run by run. Runs whose first page has no length (a new run that
  *    died before it was published) and pages that name a start which is no run (the rest of
  *    a run being freed or shrunk, or pages a grow did not publish) become free pages. A
@@ -16,15 +17,16 @@
  * 3. Each slab's free count and hint are recomputed from its bitmap, and the alignment codes
  *    of its free objects cleared; the slab goes on the list its free count names, in address
  *    order; empty slabs past `emptySlabs` go back to the pages.
- * 4. The live counts (and counts of objects with alignment codes), every counter, and the page allocator (formatted again through its own
- *    `init`, `addMemory` and `allocPagesAt`) are rebuilt from the result.
+ * 4. The counts of objects with alignment codes, core's counters, and the page allocator
+ *    (formatted again through its own `init`, `addMemory` and `allocPagesAt`) are rebuilt
+ *    from the result.
  *
  * Recovery only derives, so it can itself be cut short and run again.
  */
 
-import { type BackendRepair, hex, PAGE_SIZE, type RepairCause } from '@heaplab/core';
+import { alignDown, alignUp, type BackendRepair, hex, PAGE_SIZE, popcount, type RepairCause } from '@heaplab/core/backend';
 
-import { PageMap } from './page-map.js';
+import type { SlabHeap } from './heap.js';
 import {
   CLASS_ALIGN,
   CLASS_BITMAP_WORDS,
@@ -33,20 +35,19 @@ import {
   CLASS_CODE_MASK,
   CLASS_CODE_WORD,
   CLASS_COUNT,
+  CLASS_HEADER_BYTES,
   CLASS_HEADER_OFFSET,
   CLASS_OBJECTS,
   CLASS_PAGES,
   CLASS_SIZE,
 } from './size-classes.js';
-import type { SlabAllocator } from './slab-allocator.js';
-import { corrupt, popcount } from './slab-caches.js';
 import {
   alignCode,
   CL_CODED,
   CL_COUNT,
   CL_HEAD,
-  CL_LIVE,
   CLASS_RECORD_WORDS,
+  corrupt,
   MAX_ALIGN_CODE,
   OWNER_KIND_MASK,
   ownerClass,
@@ -71,7 +72,8 @@ import {
   SLAB_MAGIC,
   SlabList,
   slabTag,
-} from './slab-layout.js';
+} from './layout.js';
+import { PageMap } from './page-map.js';
 
 const RUN_PAGES = PM_RUN_PAGES >>> 2;
 const LIST_COUNT = SLAB_LIST_NAMES.length;
@@ -86,7 +88,7 @@ function put(u32: Uint32Array, index: number, value: number): void {
  * @throws AllocError `HeapCorrupted` when the page map, a slab header or the control state is
  *   damaged in a way no death leaves: then nothing sound can be rebuilt from them
  */
-export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): BackendRepair {
+export function recoverSlabHeap(heap: SlabHeap, _cause: RepairCause): BackendRepair {
   const u32 = heap.u32;
   const map = heap.map;
   if (u32[heap.sMagic] !== SLAB_MAGIC) throw corrupt('cannot recover: the control state is not formatted');
@@ -96,7 +98,7 @@ export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): Backe
     throw corrupt(`cannot recover: the page map is recorded as ${mapPages} pages at ${hex(mapAddress)}`);
   }
   const notes: string[] = [];
-  undoAddMemory(heap, notes);
+  dropUnrecordedPages(heap, notes);
 
   // 2. The page map, run by run; slabs are collected per class in address order.
   const slabs: number[][] = Array.from({ length: CLASS_COUNT }, () => []);
@@ -195,11 +197,11 @@ export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): Backe
   if (recounted > 0) notes.push(`recounted the free objects of ${recounted} slab(s) from their bitmaps`);
   if (clearedCodes > 0) notes.push(`cleared ${clearedCodes} alignment code(s) of free objects`);
 
-  // 3. The lists, the live counts and the counters.
+  // 3. The lists, the counts of coded objects and the counters.
   let liveBlocks = largeRuns;
   let usedBytes = largePages * PAGE_SIZE;
+  let metadataBytes = mapPages * PAGE_SIZE;
   let slabCount = 0;
-  let slabPages = 0;
   let gaveBack = 0;
   for (let cls = 0; cls < CLASS_COUNT; cls++) {
     const objects = CLASS_OBJECTS[cls]!;
@@ -232,24 +234,26 @@ export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): Backe
       put(u32, record + (CL_HEAD >>> 2) + list, chain.length === 0 ? 0 : chain[0]!);
       put(u32, record + (CL_COUNT >>> 2) + list, chain.length);
       slabCount += chain.length;
-      slabPages += chain.length * CLASS_PAGES[cls]!;
+      metadataBytes += chain.length * CLASS_HEADER_BYTES[cls]!;
     }
-    put(u32, record + (CL_LIVE >>> 2), live);
     put(u32, record + (CL_CODED >>> 2), coded);
     liveBlocks += live;
     usedBytes += live * CLASS_SIZE[cls]!;
   }
   if (gaveBack > 0) notes.push(`gave ${gaveBack} empty slab(s) beyond emptySlabs = ${heap.emptySlabs} back to the pages`);
-  put(u32, heap.sUsed, usedBytes);
-  if (u32[heap.sPeak]! < usedBytes) u32[heap.sPeak] = usedBytes;
-  put(u32, heap.sLive, liveBlocks);
-  put(u32, heap.sLargeRuns, largeRuns);
-  put(u32, heap.sLargePages, largePages);
-  put(u32, heap.sSlabs, slabCount);
-  put(u32, heap.sSlabPages, slabPages);
 
-  // 4. The page allocator, from the managed ranges and the runs of the page map.
+  // 4. The page allocator, from the managed ranges and the runs of the page map; then the
+  // counters, the total from the pages it now manages.
   rebuildPageAllocator(heap);
+  heap.counters.restore({
+    totalBytes: (heap.pages.totalPages() - mapPages) * PAGE_SIZE,
+    usedBytes,
+    requestedBytes: 0,
+    grantedBytes: usedBytes,
+    liveBlocks,
+    freeBlocks: 0,
+    metadataBytes,
+  });
   notes.push(
     `rebuilt the lists of ${slabCount} slabs, the counters of ${liveBlocks} live blocks (${largeRuns} large runs) ` +
       'and the page allocator from the page map',
@@ -262,7 +266,7 @@ export function recoverSlabHeap(heap: SlabAllocator, _cause: RepairCause): Backe
  * it holds that slab's header and the tag is still live, the tag is retired, so only slabs the
  * page map holds carry one (what link checks rely on).
  */
-function clearDeadTag(heap: SlabAllocator, owner: number, page: number): void {
+function clearDeadTag(heap: SlabHeap, owner: number, page: number): void {
   const cls = ownerClass(owner);
   if ((owner & OWNER_KIND_MASK) !== PAGE_SLAB || cls >= CLASS_COUNT) return;
   const start = ownerStart(owner);
@@ -272,26 +276,30 @@ function clearDeadTag(heap: SlabAllocator, owner: number, page: number): void {
   if (heap.u32[tagWord] === slabTag(start, cls, heap.cookie)) heap.u32[tagWord] = retiredTag(start, cls, heap.cookie);
 }
 
-/** Step 1: an addMemory that a dead thread left under way is undone. */
-function undoAddMemory(heap: SlabAllocator, notes: string[]): void {
-  const u32 = heap.u32;
-  const first = u32[heap.sAddingStart]!;
-  if (first === 0) return;
-  const end = u32[heap.sAddingEnd]!;
-  if (first % PAGE_SIZE !== 0 || end % PAGE_SIZE !== 0 || first < heap.arenaStart || end > heap.arenaEnd || end <= first) {
-    throw corrupt(`cannot recover: the addMemory under way names the range ${hex(first)}..${hex(end)}`);
-  }
-  for (let page = first; page < end; page += PAGE_SIZE) {
-    const owner = heap.map.ownerOf(page);
-    // Nothing can be allocated from a range while it is being added (the lock is held).
-    if (owner !== PAGE_FREE && owner !== PAGE_UNMANAGED) {
-      throw corrupt(`cannot recover: page ${hex(page)} of the addMemory under way has owner word ${hex(owner)}`);
+/**
+ * Step 1: pages that no pool of core's table covers were being added by a thread that died
+ * in addMemory (core records a range after it returns): they go back to unmanaged. Nothing
+ * can have been allocated from them, as core records the range before the lock is let go.
+ */
+function dropUnrecordedPages(heap: SlabHeap, notes: string[]): void {
+  const pools = heap.pools.list().sort((a, b) => a.start - b.start);
+  let dropped = 0;
+  let page = heap.arenaStart;
+  const drop = (end: number): void => {
+    for (; page < end; page += PAGE_SIZE) {
+      const owner = heap.map.ownerOf(page);
+      if (owner === PAGE_UNMANAGED) continue;
+      if (owner !== PAGE_FREE) throw corrupt(`cannot recover: page ${hex(page)} lies in no pool but has owner word ${hex(owner)}`);
+      heap.map.markUnmanaged(page, page + PAGE_SIZE);
+      dropped++;
     }
+  };
+  for (const pool of pools) {
+    drop(alignUp(pool.start, PAGE_SIZE));
+    page = Math.max(page, alignDown(pool.end, PAGE_SIZE));
   }
-  heap.map.markUnmanaged(first, end);
-  u32[heap.sPools] = u32[heap.sAddingPools]!;
-  u32[heap.sAddingStart] = 0;
-  notes.push(`undid the addMemory of ${hex(first)}..${hex(end)} that was under way`);
+  drop(heap.arenaEnd);
+  if (dropped > 0) notes.push(`gave back ${dropped} page(s) of an addMemory that was under way (no pool lists them)`);
 }
 
 /**
@@ -299,7 +307,7 @@ function undoAddMemory(heap: SlabAllocator, notes: string[]): void {
  * then recomputes its free count and hint and clears the codes of its free objects.
  */
 function recountSlab(
-  heap: SlabAllocator,
+  heap: SlabHeap,
   slab: number,
   cls: number,
   retired: boolean,
@@ -326,7 +334,7 @@ function recountSlab(
   if (retired) return { free, recounted: false, clearedCodes: 0, coded: 0 };
   const recounted = u32[header + (SH_FREE >>> 2)] !== free;
   put(u32, header + (SH_FREE >>> 2), free);
-  put(u32, header + (SH_HINT >>> 2), hint < 0 ? 0 : hint);
+  put(u32, header + (SH_HINT >>> 2), Math.max(hint, 0));
   let clearedCodes = 0;
   let coded = 0;
   const mask = CLASS_CODE_MASK[cls]!;
@@ -357,7 +365,7 @@ function recountSlab(
  * then allocates every run in it. Its own stores are not ordered for a death between them
  * (a counter after a bitmap), so it is rebuilt rather than trusted.
  */
-function rebuildPageAllocator(heap: SlabAllocator): void {
+function rebuildPageAllocator(heap: SlabHeap): void {
   const u32 = heap.u32;
   const map = heap.map;
   const pages = heap.pages;

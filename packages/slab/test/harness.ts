@@ -4,12 +4,13 @@
  * allocator's idea of each block with a model's.
  */
 
-import { makeBackendContext } from '@heaplab/core/test-kit';
-import type { BackendContext } from '@heaplab/core';
+import type { BackendContext } from '@heaplab/core/backend';
+import { BackendFixture } from '@heaplab/core/test-kit';
 
 import { slabBackend } from '../src/index.js';
+import type { SlabOptions } from '../src/options.js';
 import { CLASS_HEADER_OFFSET, CLASS_OBJECTS, CLASS_SIZE } from '../src/size-classes.js';
-import type { SlabAllocator } from '../src/slab-allocator.js';
+import type { SlabAllocator } from '../src/slab.js';
 import {
   OWNER_KIND_MASK,
   ownerClass,
@@ -21,21 +22,23 @@ import {
   SH_BITMAP,
   SH_FREE,
   SlabList,
-} from '../src/slab-layout.js';
+} from '../src/layout.js';
 
 export const MiB = 1024 * 1024;
 export const PAGE = 4096;
 
-/** A formatted slab backend over a fresh buffer. */
+/**
+ * A formatted slab backend over a fresh buffer; its pools are recorded in core's table as a
+ * heap records them (`fixture.addMemory` adds one the same way).
+ */
 export function makeSlab(
   options: Record<string, unknown> = {},
   arenaBytes = 8 * MiB,
   initBytes = arenaBytes,
-): { slab: SlabAllocator; ctx: BackendContext } {
-  const ctx = makeBackendContext({ arenaBytes, stateBytes: slabBackend.stateBytes });
-  const slab = slabBackend.create(ctx, slabBackend.normalizeOptions(options)) as SlabAllocator;
-  slab.init(ctx.arenaStart, initBytes);
-  return { slab, ctx };
+): { slab: SlabAllocator; ctx: BackendContext; fixture: BackendFixture<SlabOptions, SlabAllocator> } {
+  const fixture = new BackendFixture(slabBackend, options, { arenaBytes });
+  fixture.init(fixture.context.arenaStart, initBytes);
+  return { slab: fixture.backend, ctx: fixture.context, fixture };
 }
 
 /** What the page map says of the page holding `address`. */

@@ -1,6 +1,6 @@
 /**
  * The object caches: one per size class, each a set of slabs on three lists (partial, full,
- * empty), and the page layer they draw slabs from. Layouts are in slab-layout.ts.
+ * empty), and the page layer they draw slabs from. Layouts are in layout.ts.
  *
  * Invariants kept here:
  * - A slab's free count equals the set bits of its bitmap, and no bitmap word below its hint
@@ -23,7 +23,7 @@
  * verifies the whole slab an operation touches (`verifySlab`).
  */
 
-import { AllocError, type BitmapPageAllocator, hex, PAGE_SIZE } from '@heaplab/core';
+import { AllocError, type BitmapPageAllocator, hex, PAGE_SIZE, popcount, type StateCounters } from '@heaplab/core/backend';
 
 import type { PageMap } from './page-map.js';
 import {
@@ -35,6 +35,7 @@ import {
   CLASS_CODE_WORD,
   CLASS_CODE_WORDS,
   CLASS_COUNT,
+  CLASS_HEADER_BYTES,
   CLASS_HEADER_OFFSET,
   CLASS_OBJECTS,
   CLASS_PAGES,
@@ -43,8 +44,9 @@ import {
 import {
   alignCode,
   CL_CODED,
-  CL_LIVE,
   CLASS_RECORD_WORDS,
+  corrupt,
+  notLive,
   ownerClass,
   ownerStart,
   OWNER_TAG_MASK,
@@ -59,8 +61,8 @@ import {
   SlabList,
   slabOwner,
   slabTag,
-} from './slab-layout.js';
-import { SlabLists } from './slab-lists.js';
+} from './layout.js';
+import { SlabLists } from './lists.js';
 
 const TAG = SH_TAG >>> 2;
 const HINT = SH_HINT >>> 2;
@@ -68,45 +70,14 @@ const FREE = SH_FREE >>> 2;
 const NEXT = SH_NEXT >>> 2;
 const PREV = SH_PREV >>> 2;
 const BITMAP = SH_BITMAP >>> 2;
-const LIVE = CL_LIVE >>> 2;
 const CODED = CL_CODED >>> 2;
 const PARTIAL = SlabList.partial;
 const FULL = SlabList.full;
 const EMPTY = SlabList.empty;
 
-/** The error for an address that is not the start of a live block. */
-export function notAllocated(address: number): AllocError {
-  return new AllocError(
-    'NotAllocated',
-    `${hex(address)} is not the start of a live block (double free, interior pointer, or never allocated)`,
-  );
-}
-
-/** The error for damage found in the slab heap's structures. */
-export function corrupt(message: string): AllocError {
-  return new AllocError('HeapCorrupted', `slab heap: ${message}`);
-}
-
 /** The error for damage found in slab `slab` of class `cls`; the message is built only here. */
 function slabDamage(slab: number, cls: number, what: string): AllocError {
   return corrupt(`slab ${hex(slab)} (class ${CLASS_SIZE[cls]}): ${what}`);
-}
-
-/** Number of set bits in a 32-bit word. */
-export function popcount(x: number): number {
-  x -= (x >>> 1) & 0x55555555;
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
-}
-
-/** Word indices of the control-state fields the caches keep. */
-export interface CacheStateWords {
-  /** The first class record. */
-  classes: number;
-  /** Slabs in existence. */
-  slabs: number;
-  /** Pages those slabs take. */
-  slabPages: number;
 }
 
 /** The size-class caches of one slab heap, as one thread sees them. */
@@ -119,15 +90,17 @@ export class SlabCaches {
   private readonly pages: BitmapPageAllocator;
   private readonly cookie: number;
   private readonly checked: boolean;
+  /** Word index of the first class record. */
   private readonly sClasses: number;
-  private readonly sSlabs: number;
-  private readonly sSlabPages: number;
+  /** Core's counters: a slab's header is metadata while the slab exists. */
+  private readonly counters: StateCounters;
 
   constructor(
     u32: Uint32Array,
     map: PageMap,
     pages: BitmapPageAllocator,
-    words: CacheStateWords,
+    classesWord: number,
+    counters: StateCounters,
     cookie: number,
     emptySlabs: number,
     checked: boolean,
@@ -138,10 +111,9 @@ export class SlabCaches {
     this.cookie = cookie;
     this.emptySlabs = emptySlabs;
     this.checked = checked;
-    this.sClasses = words.classes;
-    this.sSlabs = words.slabs;
-    this.sSlabPages = words.slabPages;
-    this.lists = new SlabLists(u32, words.classes, cookie);
+    this.sClasses = classesWord;
+    this.counters = counters;
+    this.lists = new SlabLists(u32, classesWord, cookie);
   }
 
   /**
@@ -187,7 +159,6 @@ export class SlabCaches {
     u32[bitmap + word] = bits & (bits - 1);
     u32[header + FREE] = free - 1;
     if (free === 1) this.lists.move(cls, PARTIAL, FULL, slab);
-    u32[this.sClasses + cls * CLASS_RECORD_WORDS + LIVE]!++;
     return slab + index * CLASS_SIZE[cls]!;
   }
 
@@ -212,11 +183,11 @@ export class SlabCaches {
     const size = CLASS_SIZE[cls]!;
     const index = offset / size;
     // `offset >>> 0` makes an address below the slab (damage) a huge offset, refused too.
-    if (offset >>> 0 >= CLASS_HEADER_OFFSET[cls]! || offset % size !== 0) throw notAllocated(address);
+    if (offset >>> 0 >= CLASS_HEADER_OFFSET[cls]! || offset % size !== 0) throw notLive(address);
     const bitWord = header + BITMAP + (index >>> 5);
     const bits = u32[bitWord]!;
     const bit = 1 << (index & 31);
-    if ((bits & bit) !== 0) throw notAllocated(address);
+    if ((bits & bit) !== 0) throw notLive(address);
     const objects = CLASS_OBJECTS[cls]!;
     const free = u32[header + FREE]!;
     // A slab with a live object has fewer free objects than objects.
@@ -229,7 +200,6 @@ export class SlabCaches {
     if (index >>> 5 < u32[header + HINT]!) u32[header + HINT] = index >>> 5;
     u32[header + FREE] = free + 1;
     if (free === 0 || free + 1 === objects) this.relist(cls, slab, free + 1);
-    u32[record + LIVE]!--;
     return size;
   }
 
@@ -414,8 +384,7 @@ export class SlabCaches {
     u32[header + TAG] = slabTag(slab, cls, this.cookie);
     this.map.setRunPages(slab, pages);
     this.lists.push(cls, PARTIAL, slab);
-    u32[this.sSlabs]!++;
-    u32[this.sSlabPages] = u32[this.sSlabPages]! + pages;
+    this.counters.addMemory(0, CLASS_HEADER_BYTES[cls]!);
     return slab;
   }
 
@@ -434,9 +403,8 @@ export class SlabCaches {
     this.u32[((slab + CLASS_HEADER_OFFSET[cls]!) >>> 2) + TAG] = retiredTag(slab, cls, this.cookie);
     this.map.freeRun(slab, pages);
     this.pages.deallocPages(slab, pages);
-    const u32 = this.u32;
-    u32[this.sSlabs]!--;
-    u32[this.sSlabPages] = u32[this.sSlabPages]! - pages;
+    // Its header is no longer metadata (a negative amount: the slab's header goes away).
+    this.counters.addMemory(0, -CLASS_HEADER_BYTES[cls]!);
   }
 
   /**
@@ -473,9 +441,9 @@ export class SlabCaches {
     const objectSize = CLASS_SIZE[cls]!;
     const index = offset / objectSize;
     // `offset >>> 0` makes an address below the slab (damage) a huge offset, refused too.
-    if (offset >>> 0 >= CLASS_HEADER_OFFSET[cls]! || offset % objectSize !== 0) throw notAllocated(address);
+    if (offset >>> 0 >= CLASS_HEADER_OFFSET[cls]! || offset % objectSize !== 0) throw notLive(address);
     const bits = this.u32[header + BITMAP + (index >>> 5)]!;
-    if ((bits & (1 << (index & 31))) !== 0) throw notAllocated(address);
+    if ((bits & (1 << (index & 31))) !== 0) throw notLive(address);
     return index;
   }
 

@@ -1,15 +1,18 @@
+import type { StateCounters } from '@heaplab/core/backend';
 import { expectAllocError, makeBackendContext } from '@heaplab/core/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';
-import { CLASS_BITMAP_WORDS, CLASS_OBJECTS, classOf } from '../src/size-classes.js';
-import type { SlabAllocator } from '../src/slab-allocator.js';
+import { CLASS_BITMAP_WORDS, CLASS_HEADER_BYTES, CLASS_OBJECTS, classOf } from '../src/size-classes.js';
+import type { SlabAllocator } from '../src/slab.js';
 import {
   CL_COUNT,
   CLASS_RECORD_WORDS,
   OWNER_CLASS_SHIFT,
   PAGE_ENTRY_WORDS,
+  PAGE_FREE,
   PAGE_SLAB,
+  PAGE_UNMANAGED,
   SH_BITMAP,
   SH_FREE,
   SH_HINT,
@@ -17,8 +20,8 @@ import {
   SH_PREV,
   SH_TAG,
   SlabList,
-} from '../src/slab-layout.js';
-import { headerWord, makeSlab, PAGE, pageOwner } from './slab-harness.js';
+} from '../src/layout.js';
+import { headerWord, makeSlab, MiB, PAGE, pageOwner } from './harness.js';
 
 /**
  * A heap with two full slabs and a partial one of the 96-byte class, a cached empty slab of
@@ -105,11 +108,46 @@ describe('slab backend: check() finds damage', () => {
 
   it('catches counters that disagree with the walk', () => {
     const { slab } = busyHeap();
-    expectCaught(slab, slab.sUsed, slab.u32[slab.sUsed]! + 8, 'usedBytes');
-    expectCaught(slab, slab.sLive, slab.u32[slab.sLive]! - 1, 'liveBlocks');
-    expectCaught(slab, slab.sSlabs, slab.u32[slab.sSlabs]! + 1, 'slabs');
-    expectCaught(slab, slab.sPeak, 0, 'peakUsedBytes');
+    // Core's counters, moved through their own API: each one off by a little, then put back.
+    const damaged = (change: (counters: StateCounters) => void, names: string): void => {
+      const saved = slab.counters.values();
+      change(slab.counters);
+      expect(expectAllocError(() => slab.check(), 'HeapCorrupted').message).toContain(names);
+      slab.counters.restore(saved);
+      slab.check();
+    };
+    damaged((counters) => counters.resized(8, 0, 0), 'usedBytes');
+    damaged((counters) => counters.released(0, 0, 0), 'liveBlocks');
+    damaged((counters) => counters.resized(0, 0, 8), 'grantedBytes');
+    damaged((counters) => counters.resized(0, 8, 0), 'requestedBytes');
+    damaged((counters) => counters.addMemory(PAGE, 0), 'totalBytes');
+    // One slab more or less than the walk finds is one slab header's metadata off.
+    damaged((counters) => counters.addMemory(0, CLASS_HEADER_BYTES[classOf(96)]!), 'metadataBytes');
+    // The peak can only fall below the used bytes by damage to its word, which core's
+    // counters do not name to backends: found as the one word that raising and lowering the
+    // used bytes past the peak leaves changed.
+    const before = slab.u32.slice();
+    const { usedBytes, peakUsedBytes } = slab.counters.values();
+    slab.counters.resized(peakUsedBytes - usedBytes + 8, 0, 0);
+    slab.counters.resized(usedBytes - peakUsedBytes - 8, 0, 0);
+    const changed = before.findIndex((word, index) => slab.u32[index] !== word);
+    expect(slab.u32[changed]).toBe(peakUsedBytes + 8);
+    slab.u32[changed] = peakUsedBytes;
+    expectCaught(slab, changed, usedBytes - 8, 'peakUsedBytes');
     expectCaught(slab, slab.sMagic, 0, 'not formatted');
+  });
+
+  it('catches managed pages outside the pools of core\'s table, and pool pages left unmanaged', () => {
+    const { slab } = busyHeap();
+    expect(slab.check().pools).toBe(1);
+    const lastEntry = slab.map.word + (slab.map.pages - 1) * PAGE_ENTRY_WORDS;
+    expect(slab.u32[lastEntry]).toBe(PAGE_FREE);
+    expectCaught(slab, lastEntry, PAGE_UNMANAGED, 'is unmanaged');
+    // A page past the only pool that the page map says is free.
+    const { slab: half } = makeSlab({}, 8 * MiB, 4 * MiB);
+    const outside = half.map.word + (half.map.pages - 1) * PAGE_ENTRY_WORDS;
+    expect(half.u32[outside]).toBe(PAGE_UNMANAGED);
+    expectCaught(half, outside, PAGE_FREE, 'lies in no pool');
   });
 
   it('catches more cached empty slabs than the option allows', () => {

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';
 import { alignedClassOf, CLASS_ALIGN, CLASS_SIZE, classOf, MAX_CLASS_BYTES } from '../src/size-classes.js';
-import { makeSlab } from './slab-harness.js';
+import { makeSlab } from './harness.js';
 
 const open: GlobalAllocator[] = [];
 afterEach(() => {

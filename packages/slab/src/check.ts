@@ -14,13 +14,16 @@
  * 3. Lists: each slab is on exactly one list of its class, the one its fill state names
  *    (partial: some free, full: none free, empty: all free); links agree both ways; each
  *    list's length word is its length; no class caches more than `emptySlabs` empty slabs.
- * 4. Counters: used bytes, live blocks, live objects and objects with alignment codes per class, large runs and pages, slabs
- *    and slab pages agree with the walk; the page allocator passes its own check, manages
- *    exactly the mapped pages and has allocated exactly the page map, slab and run pages;
- *    no addMemory is under way.
+ * 4. Pools: the managed pages are exactly the whole pages of the pools in core's table.
+ * 5. Counters: core's total, used, granted, requested (0), live and metadata bytes, and each
+ *    class's objects with alignment codes, agree with the walk; the page allocator passes
+ *    its own check, manages exactly the mapped pages and has allocated exactly the page
+ *    map, slab and run pages.
  */
 
-import { AllocError, type CheckReport, hex, PAGE_SIZE } from '@heaplab/core';
+import { alignDown, alignUp, type CheckReport, HeapChecker, hex, PAGE_SIZE, popcount } from '@heaplab/core/backend';
+
+import type { SlabHeap } from './heap.js';
 
 import {
   CLASS_ALIGN,
@@ -30,17 +33,15 @@ import {
   CLASS_CODE_MASK,
   CLASS_CODE_WORD,
   CLASS_COUNT,
+  CLASS_HEADER_BYTES,
   CLASS_HEADER_OFFSET,
   CLASS_OBJECTS,
   CLASS_PAGES,
   CLASS_SIZE,
 } from './size-classes.js';
-import type { SlabAllocator } from './slab-allocator.js';
-import { popcount } from './slab-caches.js';
 import {
   alignCode,
   CL_CODED,
-  CL_LIVE,
   CLASS_RECORD_WORDS,
   MAX_ALIGN_CODE,
   OWNER_KIND_MASK,
@@ -64,12 +65,14 @@ import {
   SLAB_MAGIC,
   SlabList,
   slabTag,
-} from './slab-layout.js';
+} from './layout.js';
 
 const RUN_PAGES = PM_RUN_PAGES >>> 2;
 
+const checker = new HeapChecker('slab heap');
+
 function corrupt(message: string): never {
-  throw new AllocError('HeapCorrupted', `slab heap: ${message}`);
+  throw checker.corrupt(message);
 }
 
 /** What the walk learns of one slab. */
@@ -93,12 +96,11 @@ interface WalkTotals {
   freePages: number;
   freeRuns: number;
   largeRuns: number;
-  largePages: number;
-  slabPages: number;
   usedBytes: number;
+  /** The page map's pages and every slab's header, in bytes. */
+  metadataBytes: number;
   freeObjects: number;
   freeObjectBytes: number;
-  liveObjects: number[];
   codedObjects: number[];
   slabs: Map<number, SlabFound>;
 }
@@ -107,39 +109,35 @@ interface WalkTotals {
  * Verifies every invariant of `heap` (listed at the top of this file).
  * @throws AllocError `HeapCorrupted` naming the first violation and its address
  */
-export function checkSlabHeap(heap: SlabAllocator): CheckReport {
+export function checkSlabHeap(heap: SlabHeap): CheckReport {
   const u32 = heap.u32;
-  if (u32[heap.sMagic] !== SLAB_MAGIC) {
-    corrupt(`control state at ${hex(heap.stateOffset)} is not formatted (magic ${hex(u32[heap.sMagic]!)})`);
-  }
+  checker.expect(u32[heap.sMagic] === SLAB_MAGIC, () => `control state at ${hex(heap.stateOffset)} is not formatted (magic ${hex(u32[heap.sMagic]!)})`);
   const pageReport = heap.pages.check();
   const walk = walkPageMap(heap);
   checkLists(heap, walk.slabs);
+  checkPools(heap);
 
   const expect = (field: string, counter: number, actual: number): void => {
-    if (counter !== actual) corrupt(`counter ${field} is ${counter} but the walk finds ${actual}`);
+    checker.expect(counter === actual, () => `counter ${field} is ${counter} but the walk finds ${actual}`);
   };
   let liveObjects = 0;
   for (let cls = 0; cls < CLASS_COUNT; cls++) {
-    const counted = u32[heap.sClasses + cls * CLASS_RECORD_WORDS + (CL_LIVE >>> 2)]!;
-    expect(`live objects of class ${CLASS_SIZE[cls]}`, counted, walk.liveObjects[cls]!);
     const coded = u32[heap.sClasses + cls * CLASS_RECORD_WORDS + (CL_CODED >>> 2)]!;
     expect(`objects with an alignment code of class ${CLASS_SIZE[cls]}`, coded, walk.codedObjects[cls]!);
-    liveObjects += counted;
   }
+  for (const slab of walk.slabs.values()) liveObjects += CLASS_OBJECTS[slab.cls]! - slab.free;
   const live = liveObjects + walk.largeRuns;
-  expect('usedBytes', u32[heap.sUsed]!, walk.usedBytes);
-  expect('liveBlocks', u32[heap.sLive]!, live);
-  expect('largeRuns', u32[heap.sLargeRuns]!, walk.largeRuns);
-  expect('largePages', u32[heap.sLargePages]!, walk.largePages);
-  expect('slabs', u32[heap.sSlabs]!, walk.slabs.size);
-  expect('slabPages', u32[heap.sSlabPages]!, walk.slabPages);
+  const mismatch = heap.counters.mismatch({
+    totalBytes: (walk.managedPages - u32[heap.sPageMapPages]!) * PAGE_SIZE,
+    usedBytes: walk.usedBytes,
+    requestedBytes: 0,
+    grantedBytes: walk.usedBytes,
+    liveBlocks: live,
+    metadataBytes: walk.metadataBytes,
+  });
+  if (mismatch !== null) corrupt(`counter ${mismatch}`);
   expect("the page allocator's managed pages", pageReport.totalPages, walk.managedPages);
   expect("the page allocator's allocated pages", pageReport.usedPages, walk.allocatedPages);
-  if (u32[heap.sPeak]! < walk.usedBytes) corrupt(`peakUsedBytes ${u32[heap.sPeak]!} is below usedBytes ${walk.usedBytes}`);
-  const pools = u32[heap.sPools]!;
-  if (pools < 1) corrupt(`pool count ${pools} is below 1`);
-  if (u32[heap.sAddingStart] !== 0) corrupt(`an addMemory of ${hex(u32[heap.sAddingStart]!)}..${hex(u32[heap.sAddingEnd]!)} is under way`);
   const freeBlocks = walk.freeRuns + walk.freeObjects;
   return {
     blocks: live + freeBlocks,
@@ -147,12 +145,37 @@ export function checkSlabHeap(heap: SlabAllocator): CheckReport {
     freeBlocks,
     usedBytes: walk.usedBytes,
     freeBytes: walk.freePages * PAGE_SIZE + walk.freeObjectBytes,
-    pools,
+    pools: heap.pools.count(),
   };
 }
 
+/**
+ * Invariant 4: walks the page map once more, pool by pool (in address order): every whole
+ * page of a listed pool is managed, and no page outside them is.
+ */
+function checkPools(heap: SlabHeap): void {
+  const pools = heap.pools.list().sort((a, b) => a.start - b.start);
+  checker.expect(pools.length >= 1, 'no pool is recorded');
+  let page = heap.arenaStart;
+  const expectUnmanaged = (end: number): void => {
+    for (; page < end; page += PAGE_SIZE) {
+      const owner = heap.map.ownerOf(page);
+      checker.expect(owner === PAGE_UNMANAGED, () => `page ${hex(page)} lies in no pool of core's table but has owner word ${hex(owner)}`);
+    }
+  };
+  for (const pool of pools) {
+    const first = alignUp(pool.start, PAGE_SIZE);
+    const end = alignDown(pool.end, PAGE_SIZE);
+    expectUnmanaged(first);
+    for (; page < end; page += PAGE_SIZE) {
+      checker.expect(heap.map.ownerOf(page) !== PAGE_UNMANAGED, () => `page ${hex(page)} of the pool ${hex(pool.start)}..${hex(pool.end)} is unmanaged`);
+    }
+  }
+  expectUnmanaged(heap.arenaEnd);
+}
+
 /** Walks the page map run by run (invariants 1 and 2), collecting every slab. */
-function walkPageMap(heap: SlabAllocator): WalkTotals {
+function walkPageMap(heap: SlabHeap): WalkTotals {
   const u32 = heap.u32;
   const map = heap.map.word;
   const mapAddress = u32[heap.sPageMap]!;
@@ -166,12 +189,10 @@ function walkPageMap(heap: SlabAllocator): WalkTotals {
     freePages: 0,
     freeRuns: 0,
     largeRuns: 0,
-    largePages: 0,
-    slabPages: 0,
     usedBytes: 0,
+    metadataBytes: mapPages * PAGE_SIZE,
     freeObjects: 0,
     freeObjectBytes: 0,
-    liveObjects: new Array<number>(CLASS_COUNT).fill(0),
     codedObjects: new Array<number>(CLASS_COUNT).fill(0),
     slabs: new Map(),
   };
@@ -228,7 +249,6 @@ function walkPageMap(heap: SlabAllocator): WalkTotals {
     } else if (kind === PAGE_LARGE) {
       if (ownerClass(owner) > MAX_ALIGN_CODE) corrupt(`${where}: large run owner word ${hex(owner)} has alignment code ${ownerClass(owner)}`);
       totals.largeRuns++;
-      totals.largePages += length;
       totals.usedBytes += length * PAGE_SIZE;
     } else {
       const cls = ownerClass(owner);
@@ -240,8 +260,7 @@ function walkPageMap(heap: SlabAllocator): WalkTotals {
       totals.codedObjects[cls]! += coded;
       const live = CLASS_OBJECTS[cls]! - free;
       totals.slabs.set(address, { cls, free, listed: false });
-      totals.slabPages += length;
-      totals.liveObjects[cls]! += live;
+      totals.metadataBytes += CLASS_HEADER_BYTES[cls]!;
       totals.usedBytes += live * CLASS_SIZE[cls]!;
       totals.freeObjects += free;
       totals.freeObjectBytes += free * CLASS_SIZE[cls]!;
@@ -254,7 +273,7 @@ function walkPageMap(heap: SlabAllocator): WalkTotals {
 }
 
 /** Checks one slab's header (invariant 2) and returns its free count and coded objects. */
-function checkSlab(heap: SlabAllocator, slab: number, cls: number): HeaderFound {
+function checkSlab(heap: SlabHeap, slab: number, cls: number): HeaderFound {
   const u32 = heap.u32;
   const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
   const where = `slab ${hex(slab)} (class ${CLASS_SIZE[cls]})`;
@@ -295,7 +314,7 @@ function checkSlab(heap: SlabAllocator, slab: number, cls: number): HeaderFound 
 }
 
 /** Walks every list of every class (invariant 3), marking the slabs it meets. */
-function checkLists(heap: SlabAllocator, slabs: Map<number, SlabFound>): void {
+function checkLists(heap: SlabHeap, slabs: Map<number, SlabFound>): void {
   const u32 = heap.u32;
   const found = new Array<number>(CLASS_COUNT).fill(0);
   for (const slab of slabs.values()) found[slab.cls]!++;
@@ -336,8 +355,8 @@ function checkLists(heap: SlabAllocator, slabs: Map<number, SlabFound>): void {
       corrupt(`the lists of class ${CLASS_SIZE[cls]} hold ${listed} slabs but the page map has ${found[cls]}`);
     }
     const cached = heap.caches.lists.count(cls, SlabList.empty);
-    if (cached > heap.caches.emptySlabs) {
-      corrupt(`class ${CLASS_SIZE[cls]} caches ${cached} empty slabs, more than emptySlabs = ${heap.caches.emptySlabs}`);
+    if (cached > heap.emptySlabs) {
+      corrupt(`class ${CLASS_SIZE[cls]} caches ${cached} empty slabs, more than emptySlabs = ${heap.emptySlabs}`);
     }
   }
 }

@@ -2,8 +2,9 @@ import { BACKEND_STATE_MAX_BYTES, findBackend, GlobalAllocator } from '@heaplab/
 import { expectAllocError, makeBackendContext } from '@heaplab/core/test-kit';
 import { describe, expect, it } from 'vitest';
 
-import { DEFAULT_EMPTY_SLABS, MAX_EMPTY_SLABS, normalizeSlabOptions, slabBackend } from '../src/index.js';
-import type { SlabAllocator } from '../src/slab-allocator.js';
+import { DEFAULT_EMPTY_SLABS, MAX_EMPTY_SLABS, slabBackend } from '../src/index.js';
+
+const normalizeSlabOptions = (options: Record<string, unknown>) => slabBackend.normalizeOptions(options);
 
 describe('slab backend: descriptor and options', () => {
   it('registers itself under its name when imported', () => {
@@ -24,7 +25,10 @@ describe('slab backend: descriptor and options', () => {
     const unknown = expectAllocError(() => normalizeSlabOptions({ strategy: 'best-fit' }), 'InvalidParam');
     expect(unknown.message).toContain("'strategy'");
     expect(unknown.message).toContain('emptySlabs');
-    for (const value of [-1, 1.5, MAX_EMPTY_SLABS + 1, '2', true, Number.NaN]) {
+    // A string of digits is a number (a backend spec gives every value as a string); one
+    // that is not an integer in range is refused like any other value.
+    expect(normalizeSlabOptions({ emptySlabs: '2' })).toEqual({ emptySlabs: 2 });
+    for (const value of [-1, 1.5, MAX_EMPTY_SLABS + 1, '2.5', `${MAX_EMPTY_SLABS + 1}`, true, Number.NaN]) {
       const error = expectAllocError(() => normalizeSlabOptions({ emptySlabs: value }), 'InvalidParam');
       expect(error.message).toContain(`0 to ${MAX_EMPTY_SLABS}`);
     }
@@ -37,9 +41,9 @@ describe('slab backend: descriptor and options', () => {
     const heap = GlobalAllocator.create({ backend: 'slab:emptySlabs=3', heapBytes: 8 * 1024 * 1024 });
     try {
       expect(heap.backendName).toBe('slab');
-      expect((heap.backendInstance as SlabAllocator).caches.emptySlabs).toBe(3);
+      expect(heap.backendOf(slabBackend).caches.emptySlabs).toBe(3);
       const other = GlobalAllocator.attachSync(heap.buffer);
-      expect((other.backendInstance as SlabAllocator).caches.emptySlabs).toBe(3);
+      expect(other.backendOf(slabBackend).caches.emptySlabs).toBe(3);
       other.detach();
     } finally {
       heap.detach();

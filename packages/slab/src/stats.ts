@@ -1,12 +1,11 @@
 /**
- * The slab heap's figures: counters from the control state, and one walk of the page map
- * for what counters cannot say (the largest block one request could get, the free blocks).
+ * The slab heap's figures: core's counters, and one walk of the page map for what counters
+ * cannot say (the largest block one request could get, the free blocks).
  */
 
-import { type BackendStats, PAGE_SIZE } from '@heaplab/core';
+import { type BackendStats, PAGE_SIZE } from '@heaplab/core/backend';
 
-import { CLASS_CODE_BITS, CLASS_COUNT, CLASS_HEADER_OFFSET, CLASS_OBJECTS, CLASS_SIZE, headerBytes } from './size-classes.js';
-import type { SlabAllocator } from './slab-allocator.js';
+import type { SlabHeap } from './heap.js';
 import {
   OWNER_KIND_MASK,
   ownerClass,
@@ -17,7 +16,8 @@ import {
   PM_RUN_PAGES,
   SH_FREE,
   SlabList,
-} from './slab-layout.js';
+} from './layout.js';
+import { CLASS_COUNT, CLASS_HEADER_OFFSET, CLASS_OBJECTS, CLASS_SIZE } from './size-classes.js';
 
 const RUN_PAGES = PM_RUN_PAGES >>> 2;
 const FREE = SH_FREE >>> 2;
@@ -32,7 +32,7 @@ const FREE = SH_FREE >>> 2;
  * a page run. `requestedBytes` is null: objects carry no header, and a per-object size would
  * cost up to a quarter of an 8-byte object's slab.
  */
-export function slabStats(heap: SlabAllocator): BackendStats {
+export function slabStats(heap: SlabHeap): BackendStats {
   const u32 = heap.u32;
   const map = heap.map.word;
   let longestRun = 0;
@@ -72,24 +72,20 @@ export function slabStats(heap: SlabAllocator): BackendStats {
   }
   if (run > longestRun) longestRun = run;
   let largest = longestRun * PAGE_SIZE;
-  let slabHeaderBytes = 0;
   for (let cls = 0; cls < CLASS_COUNT; cls++) {
-    const lists = heap.caches.lists;
-    if (lists.count(cls, SlabList.partial) > 0 && CLASS_SIZE[cls]! > largest) largest = CLASS_SIZE[cls]!;
-    const slabs = lists.count(cls, SlabList.partial) + lists.count(cls, SlabList.full) + lists.count(cls, SlabList.empty);
-    slabHeaderBytes += slabs * headerBytes(CLASS_OBJECTS[cls]!, CLASS_CODE_BITS[cls]!);
+    if (heap.caches.lists.count(cls, SlabList.partial) > 0 && CLASS_SIZE[cls]! > largest) largest = CLASS_SIZE[cls]!;
   }
-  const used = u32[heap.sUsed]!;
+  const counted = heap.counters.values();
   return {
-    totalBytes: heap.totalBytes(),
-    usedBytes: used,
-    peakUsedBytes: u32[heap.sPeak]!,
+    totalBytes: counted.totalBytes,
+    usedBytes: counted.usedBytes,
+    peakUsedBytes: counted.peakUsedBytes,
     peakUsedSampled: false,
     requestedBytes: null,
-    grantedBytes: used,
-    metadataBytes: u32[heap.sPageMapPages]! * PAGE_SIZE + slabHeaderBytes,
+    grantedBytes: counted.grantedBytes,
+    metadataBytes: counted.metadataBytes,
     largestFreeBlock: largest,
-    liveBlocks: u32[heap.sLive]!,
+    liveBlocks: counted.liveBlocks,
     freeBlocks: freeRuns + freeObjects,
   };
 }

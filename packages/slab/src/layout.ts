@@ -3,35 +3,25 @@
  * each field. Offsets are in bytes; every field is a little-endian u32 word, and addresses
  * are byte offsets into the heap's buffer, stored unsigned (they may be 2^31 or more).
  *
- * Three structures live in shared memory:
+ * Its counters are core's (`ctx.counters`): total (managed pages but the page map's), used
+ * and granted (both the usable bytes of live blocks: objects at their class size, runs at
+ * their pages), peak, live blocks, and metadata (the page map's pages and every slab's
+ * header); requested stays 0, as objects keep no requested size, and free blocks is not kept
+ * (see slab.ts). Its pools are core's pool table (`ctx.pools`). Neither is drawn here. Three
+ * structures of its own live in shared memory:
  *
  * 1. The control state, at `ctx.stateOffset` in the heap's control region:
  *
  * ```text
- *  0     ST_MAGIC             'SLB1' once init has formatted the state
+ *  0     ST_MAGIC             'SLB2' once init has formatted the state
  *  4     ST_PAGE_MAP          address of the page map (in the arena)
  *  8     ST_PAGE_MAP_PAGES    pages the page map takes (metadata, never freed)
- *  12    ST_POOLS             ranges given by init and addMemory
- *  16    ST_USED_BYTES        usable bytes of live blocks: objects and large runs
- *  20    ST_PEAK_BYTES        highest ST_USED_BYTES since init
- *  24    ST_LIVE_BLOCKS       live objects plus live large runs
- *  28    ST_LARGE_RUNS        live large runs (blocks served by the page layer)
- *  32    ST_LARGE_PAGES       pages of those runs
- *  36    ST_SLABS             slabs of every class, whichever list they are on
- *  40    ST_SLAB_PAGES        pages of those slabs
- *  44    ST_ADDING_START      first page of an addMemory under way; 0 when none is. Written
- *                             last before the range is touched and cleared first after, so
- *                             non-zero means "undo this range" to recovery
- *  48    ST_ADDING_END        end of that range (page aligned)
- *  52    ST_ADDING_POOLS      ST_POOLS before that addMemory
- *  56    reserved, zero
- *  64    ST_CLASSES           one 32-byte record per size class (CLASS_RECORD_BYTES):
+ *  12    ST_CLASSES           one 28-byte record per size class (CLASS_RECORD_BYTES):
  *          +0  CL_HEAD + 4 * list   head of the partial, full and empty list (0 = none)
  *          +12 CL_COUNT + 4 * list  slabs on each list
- *          +24 CL_LIVE              live objects of the class
- *          +28 CL_CODED             live objects of the class with a non-zero alignment code
- *  1344  ST_PAGE_ALLOCATOR    core's BitmapPageAllocator state (room for MAX_CLASSES = 40 class
- *                             records before it), sized for the largest arena
+ *          +24 CL_CODED             live objects of the class with a non-zero alignment code
+ *  1152  ST_PAGE_ALLOCATOR    core's BitmapPageAllocator state (room for MAX_CLASSES = 40 class
+ *                             records before it, 64 aligned), sized for the largest arena
  *  STATE_BYTES
  * ```
  *
@@ -121,14 +111,14 @@
  *   being given back, and recovery finishes that. A slab that dies unpublished leaves its
  *   owner words (its tag is written after them), so recovery finds its header and retires
  *   its tag when it frees the pages.
- * - An addMemory under way is named by ST_ADDING_START (written after the range is checked,
- *   before the first store into it): recovery undoes it, since core records the pool only
- *   after the backend returns. The page map pages of the range go back to unmanaged and the
- *   pool count to ST_ADDING_POOLS.
+ * - Core's pool table lists every range whose addMemory returned (core records a range after
+ *   the backend's addMemory, under the heap lock, before any block of it can be handed out).
+ *   Managed pages that no listed pool covers are an addMemory a thread died in: they are
+ *   all free, and recovery makes them unmanaged again (core never recorded the range).
  *
  * From those, `recover` rebuilds the three lists of every class (slabs in address order,
  * each on the list its recounted free count names; empty slabs beyond `emptySlabs` go back
- * to the pages), the live counts, every counter of the control state, and the page
+ * to the pages), the counts of coded objects, core's counters, and the page
  * allocator's bitmaps, formatted again through its own `init`, `addMemory` and
  * `allocPagesAt` from the managed and allocated runs of the page map (a death between its
  * own stores leaves its counters and bitmaps apart). Nothing is lost: every page and object
@@ -150,48 +140,33 @@
  * run it touches.
  */
 
-import { BitmapPageAllocator, MAX_ALIGN, MAX_HEAP_BYTES, PAGE_SIZE } from '@heaplab/core';
+import { MAX_HEAP_BYTES } from '@heaplab/core';
+import { type AllocError, alignUp, BitmapPageAllocator, heapCorrupted, MAX_ALIGN, notAllocated, PAGE_SIZE } from '@heaplab/core/backend';
 
 // --- control state -------------------------------------------------------------------------
 
-/** 'SLB1' as a little-endian word. */
-export const SLAB_MAGIC = 0x31424c53;
+/**
+ * 'SLB2' as a little-endian word. ('SLB1' kept its own pool count, counters and addMemory
+ * record in the state, and a live count per class: a heap of that layout is refused.)
+ */
+export const SLAB_MAGIC = 0x32424c53;
 
 export const ST_MAGIC = 0;
 export const ST_PAGE_MAP = 4;
 export const ST_PAGE_MAP_PAGES = 8;
-export const ST_POOLS = 12;
-export const ST_USED_BYTES = 16;
-export const ST_PEAK_BYTES = 20;
-export const ST_LIVE_BLOCKS = 24;
-export const ST_LARGE_RUNS = 28;
-export const ST_LARGE_PAGES = 32;
-export const ST_SLABS = 36;
-export const ST_SLAB_PAGES = 40;
-/**
- * The first page of an addMemory under way, 0 when none is: written (after ST_ADDING_END and
- * ST_ADDING_POOLS) once the range is checked and before it is touched, cleared once the range
- * is all managed. Recovery undoes a range it finds here.
- */
-export const ST_ADDING_START = 44;
-/** The end of that range, page aligned. Meaningful only while ST_ADDING_START is not 0. */
-export const ST_ADDING_END = 48;
-/** ST_POOLS before that addMemory, which recovery puts back. */
-export const ST_ADDING_POOLS = 52;
-export const ST_CLASSES = 64;
+export const ST_CLASSES = 12;
 
 /** Bytes of one size class's record. */
-export const CLASS_RECORD_BYTES = 32;
+export const CLASS_RECORD_BYTES = 28;
 /** Byte offset in a class record of the list heads, one word per `SlabList`. */
 export const CL_HEAD = 0;
 /** Byte offset in a class record of the list lengths, one word per `SlabList`. */
 export const CL_COUNT = 12;
-export const CL_LIVE = 24;
 /**
  * Live objects of the class whose alignment code is not 0: a free clears a code only while
  * this is not 0. Recounted by recovery from the codes of live objects.
  */
-export const CL_CODED = 28;
+export const CL_CODED = 24;
 /** Words in one class record. */
 export const CLASS_RECORD_WORDS = CLASS_RECORD_BYTES >>> 2;
 
@@ -208,8 +183,8 @@ export const SLAB_LIST_NAMES = ['partial', 'full', 'empty'] as const;
 
 /** Room for the class records of up to 40 classes; size-classes.ts checks that it has no more. */
 export const MAX_CLASSES = 40;
-/** Byte offset of the page allocator's state: after the class records (64 aligned). */
-export const ST_PAGE_ALLOCATOR = ST_CLASSES + MAX_CLASSES * CLASS_RECORD_BYTES;
+/** Byte offset of the page allocator's state: after the class records, 64 aligned (1152). */
+export const ST_PAGE_ALLOCATOR = alignUp(ST_CLASSES + MAX_CLASSES * CLASS_RECORD_BYTES, 64);
 
 /** Pages of the largest arena a heap can have: the page allocator's state is sized for it. */
 export const MAX_WINDOW_PAGES = MAX_HEAP_BYTES / PAGE_SIZE;
@@ -318,3 +293,15 @@ export function codeAlign(code: number): number {
 
 /** The largest alignment code a large run's owner word may carry: that of `MAX_ALIGN`. */
 export const MAX_ALIGN_CODE = alignCode(MAX_ALIGN);
+
+// --- errors --------------------------------------------------------------------------------
+
+/** A broken structure of the slab heap: `what` names the place and the broken invariant. */
+export function corrupt(what: string): AllocError {
+  return heapCorrupted('slab heap', what);
+}
+
+/** `address` is not the start of a live block of the slab heap. */
+export function notLive(address: number): AllocError {
+  return notAllocated('slab', address, 'not the start of a live block (double free, interior pointer, or never allocated)');
+}

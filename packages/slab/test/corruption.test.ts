@@ -14,7 +14,6 @@ import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';
 import { CLASS_BITMAP_WORDS, CLASS_COUNT, CLASS_OBJECTS, classOf } from '../src/size-classes.js';
-import type { SlabAllocator } from '../src/slab-allocator.js';
 import {
   CL_COUNT,
   CL_HEAD,
@@ -30,8 +29,8 @@ import {
   SH_PREV,
   SH_TAG,
   SlabList,
-} from '../src/slab-layout.js';
-import { headerWord, makeSlab, MiB, pageOwner } from './slab-harness.js';
+} from '../src/layout.js';
+import { headerWord, makeSlab, MiB, pageOwner } from './harness.js';
 
 describeCorruptionDetection({ label: 'slab', backend: slabBackend });
 

@@ -1,34 +1,35 @@
 /**
  * The per-class slab lists: doubly linked through the slab headers (`SH_NEXT`, `SH_PREV`,
  * holding slab start addresses), with head and length in the class record (see
- * slab-layout.ts). Double links make taking a slab out of the middle of a list O(1), which
+ * layout.ts). Double links make taking a slab out of the middle of a list O(1), which
  * a free needs: the slab it frees into may be anywhere on the full or partial list.
  *
  * Invariants kept here: a list's length word counts exactly the slabs reachable from its
  * head, and every slab's `SH_PREV` names the slab whose `SH_NEXT` names it (0 for the head).
  * Every link is checked before a store goes through it: the slab it names must be page
  * aligned and carry the tag of that start and of the list's class, which only the header of
- * a slab the page map holds carries (slab-layout.ts), and must link back (safe unlinking, as
+ * a slab the page map holds carries (layout.ts), and must link back (safe unlinking, as
  * glibc does). So a header damaged by an overflow or a write after free raises
  * `HeapCorrupted` instead of turning a store into one at an address the damage chose. The
  * tag shares its cache line with the links being read and written, where the page map's
  * entry would be one more line per link.
  */
 
-import { AllocError, hex } from '@heaplab/core';
+import { type AllocError, hex } from '@heaplab/core/backend';
 
 import { CLASS_HEADER_OFFSET, CLASS_SIZE } from './size-classes.js';
 import {
   CL_COUNT,
   CL_HEAD,
   CLASS_RECORD_WORDS,
+  corrupt,
   OWNER_TAG_MASK,
   SH_NEXT,
   SH_PREV,
   SH_TAG,
   SLAB_LIST_NAMES,
   slabTag,
-} from './slab-layout.js';
+} from './layout.js';
 
 const TAG = SH_TAG >>> 2;
 const NEXT = SH_NEXT >>> 2;
@@ -123,9 +124,8 @@ export class SlabLists {
   /** The error for a link that names no slab of the class, or one that does not link back. */
   private broken(cls: number, list: number, slab: number, what: string): AllocError {
     const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
-    return new AllocError(
-      'HeapCorrupted',
-      `slab heap: on the ${SLAB_LIST_NAMES[list]} list of class ${CLASS_SIZE[cls]}, ${what} at slab ${hex(slab)} ` +
+    return corrupt(
+      `on the ${SLAB_LIST_NAMES[list]} list of class ${CLASS_SIZE[cls]}, ${what} at slab ${hex(slab)} ` +
         `(next ${hex(this.u32[header + NEXT] ?? 0)}, previous ${hex(this.u32[header + PREV] ?? 0)}) ` +
         'names no slab of that class linking back (an overflow or a write after free?)',
     );

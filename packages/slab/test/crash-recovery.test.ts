@@ -12,20 +12,22 @@ import {
   dyingMemory,
   makeBackendContext,
   Random,
+  recordPool,
   signBlock,
   type Signature,
   type StoreBudget,
   ThreadDeath,
   verifyBlock,
 } from '@heaplab/core/test-kit';
-import type { AllocError, BlockLayout, HeapMemory } from '@heaplab/core';
+import type { AllocError, HeapMemory } from '@heaplab/core';
+import { type BlockLayout, PoolView, StateCounters } from '@heaplab/core/backend';
 import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';
 import { CLASS_CODE_WORD, CLASS_CODE_WORDS, CLASS_HEADER_OFFSET, CLASS_OBJECTS, CLASS_PAGES, classOf } from '../src/size-classes.js';
-import type { SlabAllocator } from '../src/slab-allocator.js';
-import { PAGE_FREE, PAGE_LARGE, PAGE_UNMANAGED, SH_BITMAP, SH_TAG, SlabList, slabTag } from '../src/slab-layout.js';
-import { listCounts, MiB, pageOwner } from './slab-harness.js';
+import type { SlabAllocator } from '../src/slab.js';
+import { PAGE_FREE, PAGE_LARGE, PAGE_UNMANAGED, SH_BITMAP, SH_TAG, SlabList, slabTag } from '../src/layout.js';
+import { listCounts, MiB, pageOwner } from './harness.js';
 
 describeCrashRecovery({ label: 'slab', backend: slabBackend });
 // No cached empty slabs: every slab a free empties goes back to the page layer at once.
@@ -56,15 +58,28 @@ interface Scenario {
   /** Bytes given to init; the rest of the arena is for addMemory. */
   initBytes?: number;
   prepare: (slab: SlabAllocator, sign: (address: number, size: number) => Held) => Setup;
-  run: (slab: SlabAllocator, setup: Setup) => void;
+  /** `memory` is the heap's, to record a pool as core does once the backend returns. */
+  run: (slab: SlabAllocator, setup: Setup, memory: HeapMemory) => void;
   /** Extra checks after each recovery; `died` is false for the run that finished. */
-  after?: (slab: SlabAllocator, setup: Setup, died: boolean) => void;
+  after?: (slab: SlabAllocator, setup: Setup, died: boolean, memory: HeapMemory) => void;
 }
 
-/** A backend instance over `memory` for `threadId`, writing through `views`. */
+/**
+ * A backend instance over `memory` for `threadId`, writing through `views`: core's counters
+ * and pool view too, so deaths at their stores are tried as well.
+ */
 function instance(memory: HeapMemory, threadId: number, options: Record<string, unknown>, views = memory): SlabAllocator {
   const context = makeBackendContext({ memory, threadId, arenaBytes: ARENA_BYTES, stateBytes: slabBackend.stateBytes });
-  return slabBackend.create({ ...context, memory: views }, slabBackend.normalizeOptions(options)) as SlabAllocator;
+  return slabBackend.create(
+    { ...context, memory: views, counters: new StateCounters(views), pools: new PoolView(views) },
+    slabBackend.normalizeOptions(options),
+  );
+}
+
+/** Formats `slab` over `[start, start + size)` of `memory` and records the pool, as a heap's creator does. */
+function format(slab: SlabAllocator, memory: HeapMemory, start: number, size: number): void {
+  slab.init(start, size);
+  recordPool(memory, start, size);
 }
 
 /**
@@ -79,7 +94,7 @@ function killAtEveryStore(scenario: Scenario): number {
   const memory = context.memory;
   makeBackendContext({ memory, threadId: DYING_THREAD, arenaBytes: ARENA_BYTES });
   const formatting = instance(memory, RECOVERING_THREAD, options);
-  formatting.init(context.arenaStart, scenario.initBytes ?? ARENA_BYTES);
+  format(formatting, memory, context.arenaStart, scenario.initBytes ?? ARENA_BYTES);
   let sequence = 0;
   const sign = (address: number, size: number): Held => {
     expect(address, `preparing ${scenario.name}: an allocation of ${size} bytes`).not.toBe(0);
@@ -94,7 +109,7 @@ function killAtEveryStore(scenario: Scenario): number {
   const attempt = (budget: StoreBudget): boolean => {
     memory.u8.set(bytes);
     try {
-      scenario.run(instance(memory, DYING_THREAD, options, dyingMemory(memory, budget)), setup);
+      scenario.run(instance(memory, DYING_THREAD, options, dyingMemory(memory, budget)), setup, memory);
       return false;
     } catch (error) {
       if (error instanceof ThreadDeath) return true;
@@ -128,7 +143,7 @@ function killAtEveryStore(scenario: Scenario): number {
       }
       if (subjectLive) expect(verifyBlock(memory.u8, subject.address, subject.signature), where).toBeNull();
     }
-    scenario.after?.(slab, setup, died);
+    scenario.after?.(slab, setup, died, memory);
     for (const block of setup.held) slab.release(block.address);
     if (subjectLive) slab.release(setup.subject!.address);
     slab.check();
@@ -320,8 +335,14 @@ describe('slab: a thread killed at every store of the paths the generic operatio
         total = slab.totalBytes();
         return { held: bystanders(slab, sign) };
       },
-      run: (slab) => slab.addMemory(slab.arenaStart + initBytes + 100, MiB),
-      after: (slab, _setup, died) => {
+      // Core records the pool once addMemory returns (with atomics, which the dying views
+      // do not take): a death inside addMemory leaves the range in no pool, for recovery to
+      // take back.
+      run: (slab, _setup, memory) => {
+        slab.addMemory(slab.arenaStart + initBytes + 100, MiB);
+        recordPool(memory, slab.arenaStart + initBytes + 100, MiB);
+      },
+      after: (slab, _setup, died, memory) => {
         const first = slab.arenaStart + initBytes + PAGE_SIZE;
         if (died) {
           // Undone: the range can be added again, whole.
@@ -331,6 +352,7 @@ describe('slab: a thread killed at every store of the paths the generic operatio
           }
           expect(slab.check().pools).toBe(1);
           slab.addMemory(slab.arenaStart + initBytes + 100, MiB);
+          recordPool(memory, slab.arenaStart + initBytes + 100, MiB);
         }
         expect(slab.totalBytes()).toBe(total + MiB - PAGE_SIZE);
         expect(slab.check().pools).toBe(2);
@@ -345,7 +367,7 @@ describe('slab: what recover() trusts when two records disagree', () => {
   function partialSlab(options: Record<string, unknown> = {}) {
     const context = makeBackendContext({ arenaBytes: ARENA_BYTES, stateBytes: slabBackend.stateBytes });
     const slab = instance(context.memory, RECOVERING_THREAD, options);
-    slab.init(context.arenaStart, ARENA_BYTES);
+    format(slab, context.memory, context.arenaStart, ARENA_BYTES);
     const objects = Array.from({ length: 5 }, () => slab.allocate(96, MIN_ALIGN));
     const start = pageOwner(slab, objects[0]!).start;
     return { slab, objects, start, header: (start + CLASS_HEADER_OFFSET[classOf(96)]!) >>> 2 };
@@ -368,7 +390,7 @@ describe('slab: what recover() trusts when two records disagree', () => {
   it('clears the alignment code of a free object, and keeps that of a live one', () => {
     const context = makeBackendContext({ arenaBytes: ARENA_BYTES, stateBytes: slabBackend.stateBytes });
     const slab = instance(context.memory, RECOVERING_THREAD, {});
-    slab.init(context.arenaStart, ARENA_BYTES);
+    format(slab, context.memory, context.arenaStart, ARENA_BYTES);
     const kept = slab.allocate(100, 64);
     const freed = slab.allocate(100, 64);
     const layout = slab.blockLayout(kept);
@@ -389,7 +411,7 @@ describe('slab: what recover() trusts when two records disagree', () => {
   it('gives empty slabs past emptySlabs back to the pages', () => {
     const context = makeBackendContext({ arenaBytes: ARENA_BYTES, stateBytes: slabBackend.stateBytes });
     const generous = instance(context.memory, RECOVERING_THREAD, { emptySlabs: 3 });
-    generous.init(context.arenaStart, ARENA_BYTES);
+    format(generous, context.memory, context.arenaStart, ARENA_BYTES);
     const cls = classOf(40);
     const blocks = Array.from({ length: 3 * CLASS_OBJECTS[cls]! }, () => generous.allocate(40, MIN_ALIGN));
     for (const address of blocks) generous.release(address);

@@ -3,18 +3,18 @@
  * allocator, with page runs for everything a class cannot serve.
  *
  * - Small requests (up to `MAX_CLASS_BYTES`) take an object from a slab of their class
- *   (slab-caches.ts). A slab's header sits after its last object and holds a bitmap of free
+ *   (caches.ts). A slab's header sits after its last object and holds a bitmap of free
  *   objects, so a double free or an interior pointer is caught exactly.
  * - Larger requests, alignments no class gives, and small requests when no slab can be had
  *   are served as whole page runs (`PAGE_LARGE`), page aligned or aligned as asked.
  * - The page map (page-map.ts) leads from any address to its slab or run in one read, so
  *   `free(address)` needs no size and no search.
  * - Every store sequence leaves the page map and the slab bitmaps right for `recover`
- *   (slab-recover.ts) whatever store a dying thread stops at; links are checked before they
- *   are followed, and `ctx.checked` verifies what each operation touches (slab-layout.ts
+ *   (recover.ts) whatever store a dying thread stops at; links are checked before they
+ *   are followed, and `ctx.checked` verifies what each operation touches (layout.ts
  *   says how). `blockLayout` tells `dealloc` the layouts a block may be freed with.
  *
- * All state is in the shared buffer (layouts in slab-layout.ts). The instance holds views,
+ * All state is in the shared buffer (layouts in layout.ts). The instance holds views,
  * constants and word indices only. The facade calls every method with the heap mutex held,
  * so plain typed-array reads and writes suffice.
  */
@@ -29,57 +29,54 @@ import {
   type BackendStats,
   BitmapPageAllocator,
   type BlockLayout,
-  checkArenaRange,
   type CheckReport,
   hex,
   MIN_ALIGN,
   PAGE_SIZE,
+  type PoolView,
   type RepairCause,
-} from '@heaplab/core';
+  type StateCounters,
+} from '@heaplab/core/backend';
 
-import { PageMap } from './page-map.js';
-import { alignedClassOf, CLASS_SIZE, classOf, MAX_CLASS_BYTES, smallestSizeOf } from './size-classes.js';
-import { corrupt, notAllocated, SlabCaches } from './slab-caches.js';
-import { checkSlabHeap } from './slab-check.js';
+import { SlabCaches } from './caches.js';
+import { checkSlabHeap } from './check.js';
+import type { SlabHeap } from './heap.js';
 import {
   alignCode,
   codeAlign,
+  corrupt,
+  notLive,
   OWNER_CLASS_SHIFT,
   OWNER_KIND_MASK,
   ownerClass,
   ownerStart,
   PAGE_LARGE,
   PAGE_SLAB,
-  PAGE_UNMANAGED,
   SLAB_MAGIC,
-  ST_ADDING_END,
-  ST_ADDING_POOLS,
-  ST_ADDING_START,
   ST_CLASSES,
-  ST_LARGE_PAGES,
-  ST_LARGE_RUNS,
-  ST_LIVE_BLOCKS,
   ST_MAGIC,
   ST_PAGE_ALLOCATOR,
   ST_PAGE_MAP,
   ST_PAGE_MAP_PAGES,
-  ST_PEAK_BYTES,
-  ST_POOLS,
-  ST_SLAB_PAGES,
-  ST_SLABS,
-  ST_USED_BYTES,
   STATE_BYTES,
-} from './slab-layout.js';
-import type { SlabOptions } from './slab-options.js';
-import { recoverSlabHeap } from './slab-recover.js';
-import { slabStats } from './slab-stats.js';
+} from './layout.js';
+import type { SlabOptions } from './options.js';
+import { PageMap } from './page-map.js';
+import { recoverSlabHeap } from './recover.js';
+import { alignedClassOf, CLASS_SIZE, classOf, MAX_CLASS_BYTES, smallestSizeOf } from './size-classes.js';
+import { slabStats } from './stats.js';
 
 /**
  * One thread's handle on a slab heap. Create it through `slabBackend.create`; every instance
  * over the same buffer and state offset sees the same heap. Not thread-safe: call it under
- * the heap lock. The fields are read by the walkers in slab-check.ts and slab-stats.ts.
+ * the heap lock. Its fields are what check.ts, recover.ts and stats.ts read (`SlabHeap`).
+ *
+ * Of core's counters, `requested` stays 0 (an object keeps no requested size: a header per
+ * object would cost up to a quarter of an 8-byte object's slab) and `free` is not kept: free
+ * blocks are free objects plus free page runs, which change on every allocation and free,
+ * so `stats()` counts them by a walk instead of every operation paying a store for them.
  */
-export class SlabAllocator implements Backend {
+export class SlabAllocator implements Backend, SlabHeap {
   readonly u32: Uint32Array;
   readonly cookie: number;
   readonly arenaStart: number;
@@ -87,34 +84,23 @@ export class SlabAllocator implements Backend {
   readonly stateOffset: number;
   /** Checked mode: every operation verifies the slab or run it touches. */
   readonly checked: boolean;
-  /** The `emptySlabs` option of this handle. */
   readonly emptySlabs: number;
-  /** The page layer, its state in the control state at `ST_PAGE_ALLOCATOR`. */
   readonly pages: BitmapPageAllocator;
   readonly map: PageMap;
   readonly caches: SlabCaches;
+  readonly counters: StateCounters;
+  readonly pools: PoolView;
   // Word indices of the control-state fields, computed once so hot paths only index.
   readonly sMagic: number;
   readonly sPageMap: number;
   readonly sPageMapPages: number;
-  readonly sPools: number;
-  readonly sUsed: number;
-  readonly sPeak: number;
-  readonly sLive: number;
-  readonly sLargeRuns: number;
-  readonly sLargePages: number;
-  readonly sSlabs: number;
-  readonly sSlabPages: number;
-  readonly sAddingStart: number;
-  readonly sAddingEnd: number;
-  readonly sAddingPools: number;
   readonly sClasses: number;
 
   /**
    * Makes a handle over `ctx`'s shared state; does not format it (`init` does). An instance
    * made after `init` (every attaching thread's) finds the page map from the state.
    * @throws AllocError `InvalidParam` when the state area is smaller than `STATE_BYTES` or
-   *   misaligned, the arena is not a whole number of pages, or `emptySlabs` is not a count
+   *   misaligned, or the arena is not a whole number of pages
    */
   constructor(ctx: BackendContext, options: SlabOptions) {
     if (ctx.stateBytes < STATE_BYTES || ctx.stateOffset % 8 !== 0) {
@@ -130,9 +116,6 @@ export class SlabAllocator implements Backend {
         `slab backend needs a page-aligned arena of whole pages; got ${hex(ctx.arenaStart)}..${hex(ctx.arenaEnd)}`,
       );
     }
-    if (!Number.isInteger(options.emptySlabs) || options.emptySlabs < 0) {
-      throw new AllocError('InvalidParam', `slab backend: emptySlabs ${String(options.emptySlabs)} is not a count`);
-    }
     const u32 = ctx.memory.u32;
     const arenaPages = arenaBytes / PAGE_SIZE;
     this.u32 = u32;
@@ -142,21 +125,12 @@ export class SlabAllocator implements Backend {
     this.stateOffset = ctx.stateOffset;
     this.checked = ctx.checked;
     this.emptySlabs = options.emptySlabs;
+    this.counters = ctx.counters;
+    this.pools = ctx.pools;
     const base = ctx.stateOffset >>> 2;
     this.sMagic = base + (ST_MAGIC >>> 2);
     this.sPageMap = base + (ST_PAGE_MAP >>> 2);
     this.sPageMapPages = base + (ST_PAGE_MAP_PAGES >>> 2);
-    this.sPools = base + (ST_POOLS >>> 2);
-    this.sUsed = base + (ST_USED_BYTES >>> 2);
-    this.sPeak = base + (ST_PEAK_BYTES >>> 2);
-    this.sLive = base + (ST_LIVE_BLOCKS >>> 2);
-    this.sLargeRuns = base + (ST_LARGE_RUNS >>> 2);
-    this.sLargePages = base + (ST_LARGE_PAGES >>> 2);
-    this.sSlabs = base + (ST_SLABS >>> 2);
-    this.sSlabPages = base + (ST_SLAB_PAGES >>> 2);
-    this.sAddingStart = base + (ST_ADDING_START >>> 2);
-    this.sAddingEnd = base + (ST_ADDING_END >>> 2);
-    this.sAddingPools = base + (ST_ADDING_POOLS >>> 2);
     this.sClasses = base + (ST_CLASSES >>> 2);
     this.pages = new BitmapPageAllocator(
       ctx.memory,
@@ -170,7 +144,8 @@ export class SlabAllocator implements Backend {
       u32,
       this.map,
       this.pages,
-      { classes: this.sClasses, slabs: this.sSlabs, slabPages: this.sSlabPages },
+      this.sClasses,
+      ctx.counters,
       ctx.cookie,
       options.emptySlabs,
       ctx.checked,
@@ -180,15 +155,14 @@ export class SlabAllocator implements Backend {
   // --- memory given to the heap --------------------------------------------------------------
 
   /**
-   * Formats the state and takes the whole pages of `[start, start + size)` as the first
-   * pool; its first pages become the page map, which covers the whole arena so that later
-   * `addMemory` ranges anywhere in it are mapped too.
-   * @throws AllocError `InvalidParam` for a range outside the arena, or one with too few
-   *   whole pages for the page map and one page more
+   * Formats the state and takes the whole pages of `[start, start + size)` (checked by core
+   * to lie in the arena) as the first pool; its first pages become the page map, which
+   * covers the whole arena so that later `addMemory` ranges anywhere in it are mapped too.
+   * @throws AllocError `InvalidParam` for a range with too few whole pages for the page map
+   *   and one page more
    */
   init(start: number, size: number): void {
     // Check before touching the state, so a refused init leaves the buffer as it was.
-    checkArenaRange(start, size, this.arenaStart, this.arenaEnd);
     const first = alignUp(start, PAGE_SIZE);
     const end = alignDown(start + size, PAGE_SIZE);
     const mapPages = PageMap.pagesFor(this.map.pages);
@@ -208,45 +182,31 @@ export class SlabAllocator implements Backend {
     this.map.markFree(first + mapPages * PAGE_SIZE, end);
     this.u32[this.sPageMap] = first;
     this.u32[this.sPageMapPages] = mapPages;
-    this.u32[this.sPools] = 1;
+    this.counters.reset();
+    this.counters.addMemory(end - first - mapPages * PAGE_SIZE, mapPages * PAGE_SIZE);
     this.u32[this.sMagic] = SLAB_MAGIC;
   }
 
   /**
-   * Adds the whole pages of `[start, start + size)` to the page layer. All or nothing: the
-   * range is checked first, then named in ST_ADDING_START until every page of it is managed,
-   * so recovery undoes one that a dead thread left half done (core records the pool only
-   * after this returns).
+   * Adds the whole pages of `[start, start + size)` to the page layer. Core has checked that
+   * the range lies in the arena and overlaps no pool, so its whole pages are unmanaged; it
+   * records the pool after this returns, and recovery takes back the pages of a range a dead
+   * thread left unrecorded (layout.ts).
    * @throws AllocError `InvalidParam` when the state is not formatted or the range holds no
-   *   whole page or lies outside the arena; `MemoryOverlap` when one of its pages is managed
+   *   whole page
    */
   addMemory(start: number, size: number): void {
-    const u32 = this.u32;
-    if (u32[this.sMagic] !== SLAB_MAGIC) {
+    if (this.u32[this.sMagic] !== SLAB_MAGIC) {
       throw new AllocError('InvalidParam', `slab state at ${hex(this.stateOffset)} is not formatted; call init first`);
     }
-    checkArenaRange(start, size, this.arenaStart, this.arenaEnd);
     const first = alignUp(start, PAGE_SIZE);
     const end = alignDown(start + size, PAGE_SIZE);
     if (end <= first) {
       throw new AllocError('InvalidParam', `addMemory: memory range ${hex(start)}..${hex(start + size)} holds no whole page`);
     }
-    for (let page = first; page < end; page += PAGE_SIZE) {
-      if (this.map.ownerOf(page) !== PAGE_UNMANAGED) {
-        throw new AllocError(
-          'MemoryOverlap',
-          `memory range ${hex(start)}..${hex(start + size)} overlaps managed memory: the page at ${hex(page)} is already managed`,
-        );
-      }
-    }
-    const pools = u32[this.sPools]!;
-    u32[this.sAddingEnd] = end;
-    u32[this.sAddingPools] = pools;
-    u32[this.sAddingStart] = first;
     this.pages.addMemory(start, size);
     this.map.markFree(first, end);
-    u32[this.sPools] = pools + 1;
-    u32[this.sAddingStart] = 0;
+    this.counters.addMemory(end - first, 0);
   }
 
   // --- blocks ----------------------------------------------------------------------------------
@@ -261,7 +221,8 @@ export class SlabAllocator implements Backend {
       if (cls >= 0) {
         const address = this.caches.allocate(cls, align === MIN_ALIGN ? 0 : alignCode(align));
         if (address !== 0) {
-          this.countAllocated(CLASS_SIZE[cls]!);
+          const bytes = CLASS_SIZE[cls]!;
+          this.counters.allocated(bytes, 0, bytes);
           return address;
         }
       }
@@ -277,11 +238,12 @@ export class SlabAllocator implements Backend {
     const owner = this.map.ownerOf(address);
     const kind = owner & OWNER_KIND_MASK;
     if (kind === PAGE_SLAB) {
-      this.countFreed(this.caches.release(address, owner));
+      const bytes = this.caches.release(address, owner);
+      this.counters.released(bytes, 0, bytes);
     } else if (kind === PAGE_LARGE && ownerStart(owner) === address) {
       this.releaseRun(address, owner);
     } else {
-      throw notAllocated(address);
+      throw notLive(address);
     }
   }
 
@@ -294,11 +256,11 @@ export class SlabAllocator implements Backend {
     const kind = owner & OWNER_KIND_MASK;
     if (kind === PAGE_SLAB) return this.caches.objectSize(address, owner);
     if (kind === PAGE_LARGE && ownerStart(owner) === address) return this.runLength(address, owner) * PAGE_SIZE;
-    throw notAllocated(address);
+    throw notLive(address);
   }
 
   /**
-   * The layouts the block at `address` may be freed with (see slab-layout.ts): an object
+   * The layouts the block at `address` may be freed with (see layout.ts): an object
    * takes the sizes its class serves for the alignment code it was allocated with, and
    * exactly that alignment; a large run the sizes that need exactly its pages, and exactly
    * the alignment its owner word records.
@@ -318,7 +280,7 @@ export class SlabAllocator implements Backend {
       const align = codeAlign(ownerClass(owner));
       return { minSize: count === 1 ? 0 : (count - 1) * PAGE_SIZE + 1, maxSize: count * PAGE_SIZE, minAlign: align, maxAlign: align };
     }
-    throw notAllocated(address);
+    throw notLive(address);
   }
 
   /**
@@ -335,7 +297,7 @@ export class SlabAllocator implements Backend {
       const objectSize = this.caches.objectSize(address, owner);
       return size <= objectSize && classOf(size) === classOf(objectSize);
     }
-    if (kind !== PAGE_LARGE || ownerStart(owner) !== address) throw notAllocated(address);
+    if (kind !== PAGE_LARGE || ownerStart(owner) !== address) throw notLive(address);
     if (size <= MAX_CLASS_BYTES) return false;
     const count = this.runLength(address, owner);
     const wanted = Math.ceil(size / PAGE_SIZE);
@@ -343,7 +305,7 @@ export class SlabAllocator implements Backend {
     const end = address + count * PAGE_SIZE;
     if (wanted < count) {
       // The shorter length first: from that store on, the tail pages name a start whose
-      // run does not reach them, which recovery frees (see slab-layout.ts).
+      // run does not reach them, which recovery frees (see layout.ts).
       const tail = address + wanted * PAGE_SIZE;
       this.map.setRunPages(address, wanted);
       this.map.markFree(tail, end);
@@ -355,9 +317,8 @@ export class SlabAllocator implements Backend {
       this.map.markOwners(end, address + wanted * PAGE_SIZE, owner);
       this.map.setRunPages(address, wanted);
     }
-    const u32 = this.u32;
-    u32[this.sLargePages] = u32[this.sLargePages]! + wanted - count;
-    this.addUsed((wanted - count) * PAGE_SIZE);
+    const bytes = (wanted - count) * PAGE_SIZE;
+    this.counters.resized(bytes, 0, bytes);
     return true;
   }
 
@@ -370,24 +331,18 @@ export class SlabAllocator implements Backend {
   private allocateRun(size: number, align: number): number {
     const count = size <= PAGE_SIZE ? 1 : Math.ceil(size / PAGE_SIZE);
     if (count > this.map.pages) return 0;
-    const start = this.caches.takePages(count, align > PAGE_SIZE ? align : PAGE_SIZE);
+    const start = this.caches.takePages(count, Math.max(align, PAGE_SIZE));
     if (start === 0) return 0;
     this.map.markRun(start, count, start + ((alignCode(align) << OWNER_CLASS_SHIFT) | PAGE_LARGE));
-    const u32 = this.u32;
-    u32[this.sLargeRuns]!++;
-    u32[this.sLargePages] = u32[this.sLargePages]! + count;
-    this.countAllocated(count * PAGE_SIZE);
+    this.counters.allocated(count * PAGE_SIZE, 0, count * PAGE_SIZE);
     return start;
   }
 
   private releaseRun(start: number, owner: number): void {
-    const u32 = this.u32;
     const count = this.runLength(start, owner);
     this.map.freeRun(start, count);
     this.pages.deallocPages(start, count);
-    u32[this.sLargeRuns]!--;
-    u32[this.sLargePages] = u32[this.sLargePages]! - count;
-    this.countFreed(count * PAGE_SIZE);
+    this.counters.released(count * PAGE_SIZE, 0, count * PAGE_SIZE);
   }
 
   /**
@@ -412,42 +367,16 @@ export class SlabAllocator implements Backend {
     return count;
   }
 
-  // --- accounting ------------------------------------------------------------------------------
-
-  /** Counts a new block of `bytes` usable bytes. */
-  private countAllocated(bytes: number): void {
-    this.addUsed(bytes);
-    this.u32[this.sLive]!++;
-  }
-
-  /** Counts a freed block of `bytes` usable bytes. */
-  private countFreed(bytes: number): void {
-    const u32 = this.u32;
-    u32[this.sUsed] = u32[this.sUsed]! - bytes;
-    u32[this.sLive]!--;
-  }
-
-  /** Adds `bytes` (negative to take away) to the used bytes and keeps the peak. */
-  private addUsed(bytes: number): void {
-    const u32 = this.u32;
-    const used = u32[this.sUsed]! + bytes;
-    u32[this.sUsed] = used;
-    if (used > u32[this.sPeak]!) u32[this.sPeak] = used;
-  }
+  // --- figures ---------------------------------------------------------------------------------
 
   /** Managed pages, less the page map's, in bytes: what live blocks could take. */
   totalBytes(): number {
-    return (this.pages.totalPages() - this.u32[this.sPageMapPages]!) * PAGE_SIZE;
+    return this.counters.totalBytes;
   }
 
   /** Usable bytes of live blocks (objects at their class size, runs at their pages). */
   usedBytes(): number {
-    return this.u32[this.sUsed]!;
-  }
-
-  /** `totalBytes() - usedBytes()`. */
-  availableBytes(): number {
-    return this.totalBytes() - this.u32[this.sUsed]!;
+    return this.counters.usedBytes;
   }
 
   /** The counters, and a walk of the page map for the largest block and the free blocks. */
@@ -466,7 +395,7 @@ export class SlabAllocator implements Backend {
   /**
    * Rebuilds the lists, counts, counters and the page allocator's bitmaps from the page map
    * and the slab headers after a thread died holding the heap lock (see "What a dead thread
-   * leaves" in slab-layout.ts).
+   * leaves" in layout.ts).
    * @throws AllocError `HeapCorrupted` when those records are damaged themselves
    */
   recover(cause: RepairCause): BackendRepair {

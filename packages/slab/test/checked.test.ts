@@ -10,9 +10,8 @@ import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';
 import { CLASS_CODE_BIT_SHIFT, CLASS_CODE_INDEX_SHIFT, CLASS_CODE_WORD, CLASS_OBJECTS, classOf } from '../src/size-classes.js';
-import type { SlabAllocator } from '../src/slab-allocator.js';
-import { PAGE_ENTRY_WORDS, PAGE_LARGE, SH_BITMAP, SH_FREE, SH_PREV, SlabList } from '../src/slab-layout.js';
-import { headerWord, pageOwner } from './slab-harness.js';
+import { PAGE_ENTRY_WORDS, PAGE_LARGE, SH_BITMAP, SH_FREE, SH_PREV, SlabList } from '../src/layout.js';
+import { headerWord, pageOwner } from './harness.js';
 
 const SIZE = 160;
 const CLS = classOf(SIZE);
@@ -20,7 +19,7 @@ const CLS = classOf(SIZE);
 /** A heap with three slabs of the 160-byte class (two partial, one full) and a run. */
 function heapWith(checked: boolean | undefined) {
   const heap = GlobalAllocator.create({ backend: slabBackend, heapBytes: 4 * MiB, ...(checked === undefined ? {} : { checked }) });
-  const slab = heap.backendInstance as SlabAllocator;
+  const slab = heap.backendOf(slabBackend);
   const objects = Array.from({ length: 3 * CLASS_OBJECTS[CLS]! }, () => heap.malloc(SIZE));
   const run = heap.malloc(6 * PAGE_SIZE);
   // Free one object in each of the two later slabs: both partial, the first one full.
