@@ -85,7 +85,17 @@ export type MiStep =
   | 'slot:counted'
   | 'slot:cleared'
   | 'drain:taken'
-  | 'reclaim:adopting';
+  | 'reclaim:adopting'
+  // the owner's abandon at detach (heap.ts, held-pages.ts, abandoned.ts), in order; it also
+  // reaches drain:taken, collect:*, queue:unlinked, slot:cleared and the segment steps
+  | 'abandon:never-delayed'
+  | 'abandon:drained'
+  | 'abandon:held-polled'
+  | 'abandon:held-goal'
+  | 'abandon:page-left'
+  | 'abandon:page-disowned'
+  | 'abandon:published'
+  | 'abandon:segments-done';
 
 /** The per-thread context every stage of the allocator works through. */
 export class MiContext {

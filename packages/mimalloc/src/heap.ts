@@ -5,7 +5,7 @@
  */
 
 import { reclaimAbandoned, segmentAbandon } from './abandoned.js';
-import type { MiContext } from './context.js';
+import { type MiContext, reachStep } from './context.js';
 import { delayedFreeAll, delayedFreePartial, setDelayedComplete } from './delayed.js';
 import { heldGoal, pageHold, pageHoldAbandoned, releaseHeldPages } from './held-pages.js';
 import { addEvent, isPagedKind } from './internal.js';
@@ -161,11 +161,16 @@ export function heapAbandon(t: MiContext, threadId: number): void {
   for (let bin = 1; bin < BIN_QUEUES; bin++) {
     for (let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!, steps = 1; page !== 0; page = queueNext(t, page, steps++)) {
       setDelayedComplete(t, page, NEVER_DELAYED_FREE, false);
+      reachStep(t, 'abandon:never-delayed');
     }
   }
   delayedFreeAll(t, heap);
+  reachStep(t, 'abandon:drained');
   const qsbr = t.qsbr;
-  if (qsbr !== null) releaseHeldPages(t, heap, true);
+  if (qsbr !== null) {
+    releaseHeldPages(t, heap, true);
+    reachStep(t, 'abandon:held-polled');
+  }
   for (let bin = 1; bin < BIN_QUEUES; bin++) {
     let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!;
     for (let steps = 1; page !== 0; steps++) {
@@ -179,6 +184,7 @@ export function heapAbandon(t: MiContext, threadId: number): void {
         const w = page >>> 2;
         u32[w + (PG_FLAGS >>> 2)] = u32[w + (PG_FLAGS >>> 2)]! & ~PAGE_IN_FULL;
         u32[w + (PG_RETIRE >>> 2)] = 0;
+        reachStep(t, 'abandon:page-left');
       }
       page = next;
     }
@@ -190,5 +196,6 @@ export function heapAbandon(t: MiContext, threadId: number): void {
     const segment = index * 2 ** SEGMENT_SHIFT;
     if (Atomics.load(u32, (segment + SG_OWNER) >>> 2) === threadId) segmentAbandon(t, heap, segment);
   }
+  reachStep(t, 'abandon:segments-done');
   heapReset(t, threadId, false);
 }

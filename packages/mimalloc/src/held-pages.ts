@@ -133,6 +133,7 @@ export function pageHoldAbandoned(t: MiContext, page: number): void {
   if (t.i32[record + (HR_GOAL >>> 2)] === 0) {
     freeListToLocal(t, page);
     t.i32[record + (HR_GOAL >>> 2)] = t.qsbr!.advance();
+    reachStep(t, 'abandon:held-goal');
   }
   t.u32[record + (HR_NEXT >>> 2)] = 0;
   t.u32[record + (HR_PREV >>> 2)] = 0;
