@@ -119,6 +119,12 @@
  *
  * A heap record is written only by its thread (or, once that thread died, by the thread
  * that releases it), except `HP_DELAYED_FREE`, which other threads push onto atomically.
+ * From a thread's death to the end of its release (`releaseThread(id, true)`), its record
+ * still says `HP_ACTIVE` while its slot is no longer its own; the thread may have died
+ * anywhere, its own abandon at detach included (pages half out of their queues, held pages
+ * half moved, segments half disowned, its delayed list taken), so in that window its queues,
+ * direct table and lists are held to no invariant (`check()` skips them) and the release
+ * rebuilds everything from the pages themselves (`dead-heap.ts`).
  *
  * No path keeps a byte or block counter: usedBytes is the walk `sum over in-use pages of
  * used * blockSize`, less the blocks on thread_free and delayed lists (`used` still counts
