@@ -10,7 +10,7 @@ import { checkPop } from './checked.js';
 import { type MiContext, reachStep } from './context.js';
 import { delayedFreePartial } from './delayed.js';
 import { callDeferredFree, heapCollect } from './heap.js';
-import { pageCancelHold, releaseHeldPages } from './held-pages.js';
+import { advanceDeferredGoals, pageCancelHold, releaseHeldPages } from './held-pages.js';
 import { addEvent, pageShiftOf } from './internal.js';
 import {
   BLOCK_ALIGN,
@@ -157,7 +157,11 @@ function allocHuge(t: MiContext, size: number, align: number): number {
  * leaves. True when it gave back any.
  */
 function releaseHeldForSelf(t: MiContext, heap: number): boolean {
-  if (t.qsbr === null || t.u32[(heap + HP_HELD_FIRST) >>> 2] === 0 || releaseHeldPages(t, heap, true, true) === 0) return false;
+  if (t.qsbr === null || t.u32[(heap + HP_HELD_FIRST) >>> 2] === 0) return false;
+  // Deferred goals no other thread can pass before someone advances: advanced now, so the
+  // pages the other threads keep back can go once they pass a quiescent point.
+  advanceDeferredGoals(t);
+  if (releaseHeldPages(t, heap, true, true) === 0) return false;
   releaseEveryCachedSegment(t);
   return true;
 }

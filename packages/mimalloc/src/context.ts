@@ -150,6 +150,14 @@ export class MiContext {
   deferredFree: DeferredFree | null = null;
   /** True while the callback runs, so a free or malloc inside it does not call it again. */
   deferredRunning = false;
+  /**
+   * Holds this thread may still give a deferred goal before it advances the write sequence
+   * again (`holdGoal` in `held-pages.ts`; owner-only, so a plain field): 0 makes the next
+   * hold advance.
+   */
+  deferralsLeft = 0;
+  /** True while a deferred goal this thread gave has not been followed by its own advance. */
+  deferredPending = false;
   /** Page or huge-block takes left before this thread samples the peak (`notePageTake`). */
   takesUntilSample = 1;
   /** The registry's view of which threads are alive (a dead freer's record is resolved). */

@@ -7,7 +7,7 @@
 import { reclaimAbandoned, segmentAbandon } from './abandoned.js';
 import { type MiContext, reachStep } from './context.js';
 import { delayedFreeAll, delayedFreePartial, setDelayedComplete } from './delayed.js';
-import { heldGoal, pageHold, pageHoldAbandoned, releaseHeldPages } from './held-pages.js';
+import { advanceDeferredGoals, heldGoal, pageHold, pageHoldAbandoned, releaseHeldPages } from './held-pages.js';
 import { addEvent, isPagedKind } from './internal.js';
 import {
   DIRECT_WSIZE_MAX,
@@ -137,6 +137,9 @@ export function heapCollect(t: MiContext, force: boolean): void {
       page = next;
     }
   }
+  // The pages held above may have deferred goals: one advance lets the next collect, after
+  // quiescent points, give them back (invariant 7 of `layout.ts`).
+  if (qsbr !== null) advanceDeferredGoals(t);
   // Last: the pages freed above may have left an empty segment in this heap's cache, and
   // an idle thread's cache must not make this thread's allocation fail (invariant 3 of
   // `segment.ts`).
@@ -179,7 +182,7 @@ export function heapAbandon(t: MiContext, threadId: number): void {
       if (u32[(page + PG_USED) >>> 2] === 0 && qsbr === null) {
         pageFree(t, heap, page);
       } else {
-        if (qsbr !== null && u32[(page + PG_USED) >>> 2] === 0) pageHoldAbandoned(t, page);
+        if (qsbr !== null && u32[(page + PG_USED) >>> 2] === 0) pageHoldAbandoned(t, heap, page);
         // Out of the queue, not full: a reclaiming heap queues it by its bin.
         const w = page >>> 2;
         u32[w + (PG_FLAGS >>> 2)] = u32[w + (PG_FLAGS >>> 2)]! & ~PAGE_IN_FULL;
@@ -189,6 +192,9 @@ export function heapAbandon(t: MiContext, threadId: number): void {
       page = next;
     }
   }
+  // The held pages go with their segments and keep their goals: deferred ones are made
+  // reachable, as this thread will advance no more.
+  if (qsbr !== null) advanceDeferredGoals(t);
   releaseCachedSegment(t, heap);
   const map = t.segmentMap;
   for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
