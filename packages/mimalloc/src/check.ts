@@ -23,6 +23,7 @@ import { heldRecordWord } from './held-pages.js';
 import { pageDescriptor, pageShiftOf, pageStartFor, SEGMENT_USABLE_BYTES } from './internal.js';
 import {
   BACKEND_NAME,
+  BLOCK_MARKER,
   CACHE_RELEASING,
   DELAYED_FREEING,
   DELAYED_MASK,
@@ -255,7 +256,10 @@ export function checkHeap(t: MiContext): CheckReport {
   if (totals.blocks !== liveBlocks || totals.bytes !== usedBytes) {
     corrupt(`usedBytes/liveBlocks report ${totals.bytes}/${totals.blocks} but the walk finds ${usedBytes}/${liveBlocks}`);
   }
-  if (u32[(t.state + ST_PEAK_USED) >>> 2]! < 0) corrupt('peak is negative');
+  // The sampled peak never exceeds what the pool could hold (usedBytes never does, and the
+  // pool only grows); a larger word was written by something else.
+  const peak = u32[(t.state + ST_PEAK_USED) >>> 2]!;
+  if (peak > t.pool.totalPages() * SEGMENT_USABLE_BYTES) corrupt(`the sampled peak ${peak} exceeds the ${t.pool.totalPages()} segments' usable bytes`);
   const empty = t.emptyPage >>> 2;
   for (let i = 0; i < PAGE_DESCRIPTOR_BYTES / 4; i++) if (u32[empty + i] !== 0) corrupt(`the empty page descriptor at ${hex(t.emptyPage)} was written`);
   return { blocks: liveBlocks + freeBlocks, liveBlocks, freeBlocks, usedBytes, freeBytes, pools: segments };
@@ -274,7 +278,7 @@ function walkList(t: MiContext, page: number, head: number, seen: Set<number>, w
     if (at < 0 || at >= capacity * blockSize || at % blockSize !== 0) corrupt(`page ${hex(page)}: ${what} holds ${hex(block)}, not one of its blocks`);
     if (seen.has(block)) corrupt(`page ${hex(page)}: block ${hex(block)} is twice on its free lists (${what})`);
     seen.add(block);
-    if (t.i32[(block + 4) >>> 2] !== freedMarker(block, t.cookie)) corrupt(`page ${hex(page)}: free block ${hex(block)} (${what}) lost its freed marker`);
+    if (t.i32[(block + BLOCK_MARKER) >>> 2] !== freedMarker(block, t.cookie)) corrupt(`page ${hex(page)}: free block ${hex(block)} (${what}) lost its freed marker`);
     count++;
     const link = u32[block >>> 2]!;
     block = decode && t.secure ? decodeLink(link, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!) : link;
@@ -385,7 +389,7 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
     const page = pageDescriptor(segment, (block & SEGMENT_MASK) >>> (map >>> MAP_SHIFT_BITS));
     const facts = pages.get(page);
     if (facts === undefined || facts.owner !== threadId) corrupt(`${who}: delayed block ${hex(block)} is not in one of its pages`);
-    if (t.i32[(block + 4) >>> 2] !== freedMarker(block, t.cookie)) corrupt(`${who}: delayed block ${hex(block)} lost its freed marker`);
+    if (t.i32[(block + BLOCK_MARKER) >>> 2] !== freedMarker(block, t.cookie)) corrupt(`${who}: delayed block ${hex(block)} lost its freed marker`);
     facts.delayed++;
     if (++delayed > 1 << 26) corrupt(`${who}: the delayed list has a cycle`);
   }

@@ -539,6 +539,8 @@ export const RESOLVER_GEN_MASK = 0x7fffff;
 export const BLOCK_NEXT = 0;
 /** Byte offset in a free block of its freed marker. */
 export const BLOCK_MARKER = 4;
+/** The marker's word from the block's first (`(block >>> 2) + BLOCK_MARKER_WORD`). */
+export const BLOCK_MARKER_WORD = BLOCK_MARKER >>> 2;
 
 // --- heap record ----------------------------------------------------------------------------
 
