@@ -51,9 +51,12 @@ export function segmentAbandon(t: MiContext, heap: number, segment: number): voi
   if (hasSlotList(kind) && u32[s + (SG_USED_PAGES >>> 2)]! < pageCount) slotListRemove(t, heap, segment);
   for (let index = 0; index < pageCount; index++) {
     const page = pageDescriptor(segment, index);
-    if ((u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_USE) !== 0) Atomics.store(u32, (page + PG_OWNER) >>> 2, 0);
+    if ((u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_USE) === 0) continue;
+    Atomics.store(u32, (page + PG_OWNER) >>> 2, 0);
+    reachStep(t, 'abandon:page-disowned');
   }
   publishAbandoned(t, heap, segment);
+  reachStep(t, 'abandon:published');
 }
 
 /**

@@ -10,10 +10,12 @@ import { checkPop } from './checked.js';
 import { type MiContext, reachStep } from './context.js';
 import { delayedFreePartial } from './delayed.js';
 import { callDeferredFree, heapCollect } from './heap.js';
-import { pageCancelHold, releaseHeldPages } from './held-pages.js';
+import { advanceDeferredGoals, pageCancelHold, releaseHeldPages } from './held-pages.js';
 import { addEvent, pageShiftOf } from './internal.js';
 import {
   BLOCK_ALIGN,
+  BLOCK_MARKER,
+  BLOCK_MARKER_WORD,
   HeapEvent,
   HELD_LIMIT_BYTES,
   HP_HEARTBEAT,
@@ -71,8 +73,7 @@ export function mallocFast(t: MiContext, size: number, align: number): number {
       }
       i32[w + (PG_FREE >>> 2)] = next;
       i32[w + (PG_USED >>> 2)] = (i32[w + (PG_USED >>> 2)]! + 1) | 0;
-      // The freed marker's word (`BLOCK_MARKER` = 4 bytes: the block's second word).
-      i32[(block >>> 2) + 1] = 0;
+      i32[(block >>> 2) + BLOCK_MARKER_WORD] = 0;
       return block >>> 0;
     }
   }
@@ -99,12 +100,12 @@ export function popBlock(t: MiContext, page: number): number {
       throw corruptedFreeList(page, block, next);
     }
   }
-  if ((t.secure || t.checked) && t.i32[(block + 4) >>> 2] !== freedMarker(block, t.cookie)) throw overwrittenFreeBlock(page, block);
+  if ((t.secure || t.checked) && t.i32[(block + BLOCK_MARKER) >>> 2] !== freedMarker(block, t.cookie)) throw overwrittenFreeBlock(page, block);
   u32[w + (PG_FREE >>> 2)] = next;
   reachStep(t, 'malloc:popped');
   u32[w + (PG_USED >>> 2)] = u32[w + (PG_USED >>> 2)]! + 1;
   reachStep(t, 'malloc:counted');
-  t.i32[(block + 4) >>> 2] = 0;
+  t.i32[(block + BLOCK_MARKER) >>> 2] = 0;
   return block;
 }
 
@@ -157,7 +158,11 @@ function allocHuge(t: MiContext, size: number, align: number): number {
  * leaves. True when it gave back any.
  */
 function releaseHeldForSelf(t: MiContext, heap: number): boolean {
-  if (t.qsbr === null || t.u32[(heap + HP_HELD_FIRST) >>> 2] === 0 || releaseHeldPages(t, heap, true, true) === 0) return false;
+  if (t.qsbr === null || t.u32[(heap + HP_HELD_FIRST) >>> 2] === 0) return false;
+  // Deferred goals no other thread can pass before someone advances: advanced now, so the
+  // pages the other threads keep back can go once they pass a quiescent point.
+  advanceDeferredGoals(t);
+  if (releaseHeldPages(t, heap, true, true) === 0) return false;
   releaseEveryCachedSegment(t);
   return true;
 }

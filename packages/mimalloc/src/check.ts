@@ -3,6 +3,16 @@
  * free-slot list and the abandoned list, and verifies the invariants stated in `layout.ts`,
  * `segment.ts` and `page.ts`. Call it while no other thread is inside the allocator (tests
  * call it once workers have finished); it reads atomic words with `Atomics.load`.
+ *
+ * One record is not held to the heap-record invariants: that of a thread awaiting its
+ * release, which died (or is being reaped) with its record still `HP_ACTIVE` and its slot no
+ * longer its own (`awaitingRelease`). Its queues, direct table, held list, free-slot lists
+ * and delayed list are whatever it left (it may have died anywhere inside its own abandon:
+ * pages half out of their queues, segments half disowned), and `releaseThread(id, true)`
+ * rebuilds everything of it from its pages (`dead-heap.ts`), trusting none of them. Core
+ * runs check() between the two when the thread died holding the segment lock (its repair is
+ * verified before the reaper releases the thread), so check() must pass then. Its pages are
+ * still checked one by one, and its remote-free record too.
  */
 
 import { type CheckReport, heapCorrupted, hex } from '@heaplab/core/backend';
@@ -13,10 +23,12 @@ import { heldRecordWord } from './held-pages.js';
 import { pageDescriptor, pageShiftOf, pageStartFor, SEGMENT_USABLE_BYTES } from './internal.js';
 import {
   BACKEND_NAME,
+  BLOCK_MARKER,
   CACHE_RELEASING,
   DELAYED_FREEING,
   DELAYED_MASK,
   DIRECT_WSIZE_MAX,
+  HP_ACTIVE,
   HP_DELAYED_FREE,
   HP_DIRECT,
   HP_DRAINS,
@@ -90,6 +102,7 @@ import {
 } from './layout.js';
 import { queueOf } from './page-queue.js';
 import { liveTotals } from './peak.js';
+import { recordLive } from './remote.js';
 import { decodeLink, freedMarker } from './secure.js';
 import { BIN_BLOCK_SIZE, BIN_FULL, BIN_MAX, binOfWords, segmentKindFor } from './size-classes.js';
 
@@ -224,11 +237,16 @@ export function checkHeap(t: MiContext): CheckReport {
     corrupt(`${abandoned.size} segments have no owner but the abandoned list holds ${listed} (count ${u32[countWord]})`);
   }
 
-  for (let threadId = 1; threadId <= t.maxThreads; threadId++) checkHeapRecord(t, threadId, pages, ownedSegments);
+  const awaiting = new Set<number>();
+  for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
+    if (awaitingRelease(t, threadId)) awaiting.add(threadId);
+    checkHeapRecord(t, threadId, pages, ownedSegments, awaiting.has(threadId));
+  }
 
   for (const [page, facts] of pages) {
-    if (facts.owner !== 0 && !facts.queued) corrupt(`page ${hex(page)} of thread ${facts.owner} is in none of its queues`);
-    if (facts.owner !== 0 && facts.goal !== 0 && !facts.heldListed) corrupt(`held page ${hex(page)} of thread ${facts.owner} is on no held list`);
+    const trusted = facts.owner !== 0 && !awaiting.has(facts.owner);
+    if (trusted && !facts.queued) corrupt(`page ${hex(page)} of thread ${facts.owner} is in none of its queues`);
+    if (trusted && facts.goal !== 0 && !facts.heldListed) corrupt(`held page ${hex(page)} of thread ${facts.owner} is on no held list`);
     const live = facts.used - facts.threadFree - facts.delayed;
     if (live < 0) corrupt(`page ${hex(page)}: more blocks are being freed than are in use`);
     liveBlocks += live;
@@ -238,7 +256,10 @@ export function checkHeap(t: MiContext): CheckReport {
   if (totals.blocks !== liveBlocks || totals.bytes !== usedBytes) {
     corrupt(`usedBytes/liveBlocks report ${totals.bytes}/${totals.blocks} but the walk finds ${usedBytes}/${liveBlocks}`);
   }
-  if (u32[(t.state + ST_PEAK_USED) >>> 2]! < 0) corrupt('peak is negative');
+  // The sampled peak never exceeds what the pool could hold (usedBytes never does, and the
+  // pool only grows); a larger word was written by something else.
+  const peak = u32[(t.state + ST_PEAK_USED) >>> 2]!;
+  if (peak > t.pool.totalPages() * SEGMENT_USABLE_BYTES) corrupt(`the sampled peak ${peak} exceeds the ${t.pool.totalPages()} segments' usable bytes`);
   const empty = t.emptyPage >>> 2;
   for (let i = 0; i < PAGE_DESCRIPTOR_BYTES / 4; i++) if (u32[empty + i] !== 0) corrupt(`the empty page descriptor at ${hex(t.emptyPage)} was written`);
   return { blocks: liveBlocks + freeBlocks, liveBlocks, freeBlocks, usedBytes, freeBytes, pools: segments };
@@ -257,7 +278,7 @@ function walkList(t: MiContext, page: number, head: number, seen: Set<number>, w
     if (at < 0 || at >= capacity * blockSize || at % blockSize !== 0) corrupt(`page ${hex(page)}: ${what} holds ${hex(block)}, not one of its blocks`);
     if (seen.has(block)) corrupt(`page ${hex(page)}: block ${hex(block)} is twice on its free lists (${what})`);
     seen.add(block);
-    if (t.i32[(block + 4) >>> 2] !== freedMarker(block, t.cookie)) corrupt(`page ${hex(page)}: free block ${hex(block)} (${what}) lost its freed marker`);
+    if (t.i32[(block + BLOCK_MARKER) >>> 2] !== freedMarker(block, t.cookie)) corrupt(`page ${hex(page)}: free block ${hex(block)} (${what}) lost its freed marker`);
     count++;
     const link = u32[block >>> 2]!;
     block = decode && t.secure ? decodeLink(link, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!) : link;
@@ -311,7 +332,21 @@ function checkPage(t: MiContext, page: number, segment: number, index: number, s
   return { owner, used, threadFree, delayed: 0, blockSize, queued: false, goal, heldListed: false };
 }
 
-function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, PageFacts>, owned: Map<number, number>): void {
+/**
+ * Whether thread `threadId`'s heap record awaits `releaseThread(id, true)`: it still says
+ * `HP_ACTIVE` (its thread never finished its abandon), but the slot is no longer held by the
+ * thread that wrote it (dead and being reaped, or left `releasing` by a death inside its own
+ * detach).
+ */
+function awaitingRelease(t: MiContext, threadId: number): boolean {
+  return t.u32[(t.heapOf(threadId) + HP_ACTIVE) >>> 2] === 1 && !recordLive(t, threadId);
+}
+
+/**
+ * Checks the heap record of `threadId` against the pages walked; for a record awaiting its
+ * release (`awaiting`), only its remote-free record (see the header).
+ */
+function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, PageFacts>, owned: Map<number, number>, awaiting: boolean): void {
   const u32 = t.u32;
   const heap = t.heapOf(threadId);
   const who = `thread ${threadId}'s heap`;
@@ -320,6 +355,7 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
     corrupt(`${who}: a remote free of the block at ${hex(remote - (remote & RF_CODE_MASK))} is in flight at step ${remote & RF_CODE_MASK} (its thread died and was not reaped?)`);
   }
   if (Atomics.load(u32, (heap + HP_RF_RESOLVER) >>> 2) !== 0) corrupt(`${who}: its remote-free record names a resolver but no remote free`);
+  if (awaiting) return;
   if ((Atomics.load(u32, (heap + HP_DRAINS) >>> 2) & 1) !== 0) corrupt(`${who}: a drain of its delayed list never finished`);
   for (let bin = 1; bin <= BIN_FULL; bin++) {
     const q = queueOf(heap, bin);
@@ -353,7 +389,7 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
     const page = pageDescriptor(segment, (block & SEGMENT_MASK) >>> (map >>> MAP_SHIFT_BITS));
     const facts = pages.get(page);
     if (facts === undefined || facts.owner !== threadId) corrupt(`${who}: delayed block ${hex(block)} is not in one of its pages`);
-    if (t.i32[(block + 4) >>> 2] !== freedMarker(block, t.cookie)) corrupt(`${who}: delayed block ${hex(block)} lost its freed marker`);
+    if (t.i32[(block + BLOCK_MARKER) >>> 2] !== freedMarker(block, t.cookie)) corrupt(`${who}: delayed block ${hex(block)} lost its freed marker`);
     facts.delayed++;
     if (++delayed > 1 << 26) corrupt(`${who}: the delayed list has a cycle`);
   }

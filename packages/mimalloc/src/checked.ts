@@ -19,6 +19,7 @@ import type { MiContext } from './context.js';
 import { readLink } from './internal.js';
 import {
   BACKEND_NAME,
+  BLOCK_MARKER,
   DELAYED_MASK,
   PG_BIN,
   PG_BLOCK_SIZE,
@@ -97,7 +98,7 @@ function listLength(t: MiContext, page: number, head: number, what: string, mark
   let count = 0;
   for (let block = head; block !== 0; block = readLink(t, page, block)) {
     if (!isBlock(t, page, block)) throw corrupt(page, `its ${what} list holds ${hex(block)}, no block of the page`);
-    if (marked && t.i32[(block + 4) >>> 2] !== freedMarker(block, t.cookie)) {
+    if (marked && t.i32[(block + BLOCK_MARKER) >>> 2] !== freedMarker(block, t.cookie)) {
       throw corrupt(page, `free block ${hex(block)} on its ${what} list lost its freed marker (a write after free?)`);
     }
     if (++count > capacity) throw corrupt(page, `its ${what} list is longer than its ${capacity} blocks (a cycle)`);

@@ -85,7 +85,17 @@ export type MiStep =
   | 'slot:counted'
   | 'slot:cleared'
   | 'drain:taken'
-  | 'reclaim:adopting';
+  | 'reclaim:adopting'
+  // the owner's abandon at detach (heap.ts, held-pages.ts, abandoned.ts), in order; it also
+  // reaches drain:taken, collect:*, queue:unlinked, slot:cleared and the segment steps
+  | 'abandon:never-delayed'
+  | 'abandon:drained'
+  | 'abandon:held-polled'
+  | 'abandon:held-goal'
+  | 'abandon:page-left'
+  | 'abandon:page-disowned'
+  | 'abandon:published'
+  | 'abandon:segments-done';
 
 /** The per-thread context every stage of the allocator works through. */
 export class MiContext {
@@ -140,6 +150,14 @@ export class MiContext {
   deferredFree: DeferredFree | null = null;
   /** True while the callback runs, so a free or malloc inside it does not call it again. */
   deferredRunning = false;
+  /**
+   * Holds this thread may still give a deferred goal before it advances the write sequence
+   * again (`holdGoal` in `held-pages.ts`; owner-only, so a plain field): 0 makes the next
+   * hold advance.
+   */
+  deferralsLeft = 0;
+  /** True while a deferred goal this thread gave has not been followed by its own advance. */
+  deferredPending = false;
   /** Page or huge-block takes left before this thread samples the peak (`notePageTake`). */
   takesUntilSample = 1;
   /** The registry's view of which threads are alive (a dead freer's record is resolved). */

@@ -16,7 +16,7 @@
  * free: the same bet every free makes (see "Double-free detection").
  */
 
-import { heapCorrupted, hex } from '@heaplab/core/backend';
+import { heapCorrupted, hex, sequenceReached } from '@heaplab/core/backend';
 
 import { publishAbandoned } from './abandoned.js';
 import type { MiContext } from './context.js';
@@ -80,6 +80,8 @@ export interface DeadHeapRepair {
   recoveredBlocks: number;
   segmentsAbandoned: number;
   segmentsReleased: number;
+  /** Held pages kept with a goal ahead of the write sequence (a deferred goal). */
+  deferredGoals: number;
 }
 
 /**
@@ -93,7 +95,7 @@ export interface DeadHeapRepair {
 export function heapAbandonDead(t: MiContext, threadId: number): DeadHeapRepair {
   const u32 = t.u32;
   const heap = t.heapOf(threadId);
-  const repair: DeadHeapRepair = { pages: 0, recoveredBlocks: 0, segmentsAbandoned: 0, segmentsReleased: 0 };
+  const repair: DeadHeapRepair = { pages: 0, recoveredBlocks: 0, segmentsAbandoned: 0, segmentsReleased: 0, deferredGoals: 0 };
   releaseCachedSegment(t, heap);
   const segments: number[] = [];
   for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
@@ -140,6 +142,9 @@ export function heapAbandonDead(t: MiContext, threadId: number): DeadHeapRepair 
     publishAbandoned(t, heap, segment);
     repair.segmentsAbandoned++;
   }
+  // Held pages keep their goals; a deferred one the dead thread gave (layout.ts, "Delayed
+  // page reuse") waits for an advance it will never make: made here, once.
+  if (repair.deferredGoals > 0) t.qsbr!.advance();
   heapReset(t, threadId, false);
   return repair;
 }
@@ -245,7 +250,9 @@ function rebuildPage(t: MiContext, segment: number, page: number, repair: DeadHe
   if (used === 0 && t.qsbr === null) return false;
   if (used === 0) {
     // Held across the abandon (invariant 6 of `layout.ts`): all its blocks on local_free.
-    if (t.i32[record + (HR_GOAL >>> 2)] === 0) t.i32[record + (HR_GOAL >>> 2)] = t.qsbr!.advance();
+    const goal = t.i32[record + (HR_GOAL >>> 2)]!;
+    if (goal === 0) t.i32[record + (HR_GOAL >>> 2)] = t.qsbr!.advance();
+    else if (!sequenceReached(t.qsbr!.writeSequence(), goal)) repair.deferredGoals++;
     u32[w + (PG_FREE >>> 2)] = 0;
     u32[w + (PG_LOCAL_FREE >>> 2)] = first;
   } else {

@@ -13,6 +13,7 @@ import { pageOfBlock } from './internal.js';
 import {
   BACKEND_NAME,
   BLOCK_ALIGN,
+  BLOCK_MARKER,
   HP_DELAYED_FREE,
   HP_DELAYED_KEY0,
   HP_DELAYED_KEY1,
@@ -68,7 +69,7 @@ export function isFreedBlock(t: MiContext, address: number): boolean {
     at >= 0 &&
     at < u32[w + (PG_CAPACITY >>> 2)]! * blockSize &&
     at % blockSize === 0 &&
-    t.i32[(address + 4) >>> 2] === freedMarker(address, t.cookie)
+    t.i32[(address + BLOCK_MARKER) >>> 2] === freedMarker(address, t.cookie)
   );
 }
 

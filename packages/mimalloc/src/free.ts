@@ -12,6 +12,7 @@ import { delayedListHas } from './delayed-list.js';
 import { pageHold } from './held-pages.js';
 import { hugeBlockSegment, notLiveBlock, pageListHas, writeLink } from './internal.js';
 import {
+  BLOCK_MARKER_WORD,
   BLOCK_MARKER,
   DELAYED_FREEING,
   DELAYED_MASK,
@@ -67,7 +68,7 @@ export function validateBlock(t: MiContext, address: number): number {
   if (at < 0 || at >= u32[w + (PG_CAPACITY >>> 2)]! * blockSize || at % blockSize !== 0) {
     throw notLiveBlock(address, 'it is not on the block grid of an in-use page (interior or never allocated)');
   }
-  if (t.i32[(address + 4) >>> 2] === freedMarker(address, t.cookie) && onFreeList(t, page, address)) {
+  if (t.i32[(address + BLOCK_MARKER) >>> 2] === freedMarker(address, t.cookie) && onFreeList(t, page, address)) {
     throw notLiveBlock(address, 'the block is already free (double free)');
   }
   return page;
@@ -122,8 +123,7 @@ export function freeBlock(t: MiContext, address: number): void {
   const w = page >>> 2;
   const blockSize = i32[w + (PG_BLOCK_SIZE >>> 2)]!;
   const at = (block - i32[w + (PG_START >>> 2)]!) | 0;
-  // The block's second word (`BLOCK_MARKER`), indexed as on malloc's fast path.
-  const markerWord = (block >>> 2) + 1;
+  const markerWord = (block >>> 2) + BLOCK_MARKER_WORD;
   const marker = freedMarker(block, t.cookie);
   // On the grid: below the extended blocks (compared unsigned, so an address before the
   // first block fails too), and a multiple of the block size.

@@ -5,9 +5,9 @@
  */
 
 import { reclaimAbandoned, segmentAbandon } from './abandoned.js';
-import type { MiContext } from './context.js';
+import { type MiContext, reachStep } from './context.js';
 import { delayedFreeAll, delayedFreePartial, setDelayedComplete } from './delayed.js';
-import { heldGoal, pageHold, pageHoldAbandoned, releaseHeldPages } from './held-pages.js';
+import { advanceDeferredGoals, heldGoal, pageHold, pageHoldAbandoned, releaseHeldPages } from './held-pages.js';
 import { addEvent, isPagedKind } from './internal.js';
 import {
   DIRECT_WSIZE_MAX,
@@ -137,6 +137,9 @@ export function heapCollect(t: MiContext, force: boolean): void {
       page = next;
     }
   }
+  // The pages held above may have deferred goals: one advance lets the next collect, after
+  // quiescent points, give them back (invariant 7 of `layout.ts`).
+  if (qsbr !== null) advanceDeferredGoals(t);
   // Last: the pages freed above may have left an empty segment in this heap's cache, and
   // an idle thread's cache must not make this thread's allocation fail (invariant 3 of
   // `segment.ts`).
@@ -161,11 +164,16 @@ export function heapAbandon(t: MiContext, threadId: number): void {
   for (let bin = 1; bin < BIN_QUEUES; bin++) {
     for (let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!, steps = 1; page !== 0; page = queueNext(t, page, steps++)) {
       setDelayedComplete(t, page, NEVER_DELAYED_FREE, false);
+      reachStep(t, 'abandon:never-delayed');
     }
   }
   delayedFreeAll(t, heap);
+  reachStep(t, 'abandon:drained');
   const qsbr = t.qsbr;
-  if (qsbr !== null) releaseHeldPages(t, heap, true);
+  if (qsbr !== null) {
+    releaseHeldPages(t, heap, true);
+    reachStep(t, 'abandon:held-polled');
+  }
   for (let bin = 1; bin < BIN_QUEUES; bin++) {
     let page = u32[(queueOf(heap, bin) + QUEUE_FIRST) >>> 2]!;
     for (let steps = 1; page !== 0; steps++) {
@@ -174,15 +182,19 @@ export function heapAbandon(t: MiContext, threadId: number): void {
       if (u32[(page + PG_USED) >>> 2] === 0 && qsbr === null) {
         pageFree(t, heap, page);
       } else {
-        if (qsbr !== null && u32[(page + PG_USED) >>> 2] === 0) pageHoldAbandoned(t, page);
+        if (qsbr !== null && u32[(page + PG_USED) >>> 2] === 0) pageHoldAbandoned(t, heap, page);
         // Out of the queue, not full: a reclaiming heap queues it by its bin.
         const w = page >>> 2;
         u32[w + (PG_FLAGS >>> 2)] = u32[w + (PG_FLAGS >>> 2)]! & ~PAGE_IN_FULL;
         u32[w + (PG_RETIRE >>> 2)] = 0;
+        reachStep(t, 'abandon:page-left');
       }
       page = next;
     }
   }
+  // The held pages go with their segments and keep their goals: deferred ones are made
+  // reachable, as this thread will advance no more.
+  if (qsbr !== null) advanceDeferredGoals(t);
   releaseCachedSegment(t, heap);
   const map = t.segmentMap;
   for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
@@ -190,5 +202,6 @@ export function heapAbandon(t: MiContext, threadId: number): void {
     const segment = index * 2 ** SEGMENT_SHIFT;
     if (Atomics.load(u32, (segment + SG_OWNER) >>> 2) === threadId) segmentAbandon(t, heap, segment);
   }
+  reachStep(t, 'abandon:segments-done');
   heapReset(t, threadId, false);
 }

@@ -12,6 +12,7 @@ import { sequenceReached } from '@heaplab/core/backend';
 import { type MiContext, reachStep } from './context.js';
 import { readLink, writeLink } from './internal.js';
 import {
+  HELD_LIMIT_BYTES,
   HELD_RECORD_BYTES,
   HP_HELD_BYTES,
   HP_HELD_FIRST,
@@ -26,6 +27,7 @@ import {
   PG_CAPACITY,
   PG_FREE,
   PG_LOCAL_FREE,
+  QSBR_DEFERRED_LIMIT,
   SEGMENT_MASK,
   SEGMENT_SHIFT,
   SG_PAGES,
@@ -53,7 +55,39 @@ export function pageHold(t: MiContext, heap: number, page: number): void {
   pageUnfull(t, heap, page);
   freeListToLocal(t, page);
   reachStep(t, 'hold:emptied');
-  heldLinkLast(t, heap, page, heldRecordWord(t, page), t.qsbr!.advance());
+  heldLinkLast(t, heap, page, heldRecordWord(t, page), holdGoal(t, heap, page));
+}
+
+/**
+ * The goal of a new hold of `page` by this thread's heap `heap` (layout.ts, "Delayed page
+ * reuse"): an advance of the write sequence for the first hold after this thread's last
+ * advance, and whenever the heap's held bytes pass `HELD_LIMIT_BYTES` with this page; the
+ * deferred goal, with no write to shared memory, for the `QSBR_DEFERRED_LIMIT - 1` holds in
+ * between.
+ */
+function holdGoal(t: MiContext, heap: number, page: number): number {
+  if (t.deferralsLeft > 0 && t.u32[(heap + HP_HELD_BYTES) >>> 2]! + heldBytesOf(t, page) <= HELD_LIMIT_BYTES) {
+    t.deferralsLeft--;
+    t.deferredPending = true;
+    return t.qsbr!.deferredGoal();
+  }
+  return advanceGoals(t);
+}
+
+/** Advances the write sequence for this thread's holds; returns the new goal. */
+function advanceGoals(t: MiContext): number {
+  t.deferralsLeft = QSBR_DEFERRED_LIMIT - 1;
+  t.deferredPending = false;
+  return t.qsbr!.advance();
+}
+
+/**
+ * Makes this thread's deferred goals reachable (one advance) when it gave any since its last
+ * advance: for collect, abandon and an allocation about to fail, after which the thread may
+ * hold nothing for a long time (invariant 7 of `layout.ts`).
+ */
+export function advanceDeferredGoals(t: MiContext): void {
+  if (t.deferredPending) advanceGoals(t);
 }
 
 /** Takes the page `heap` is about to allocate from off its held list, if it is held. */
@@ -128,11 +162,12 @@ export function goalHeldBackBy(t: MiContext, goal: number, except: number): numb
  * one leaves the list, which goes with the heap record, and keeps its goal for the
  * reclaiming heap (invariant 6).
  */
-export function pageHoldAbandoned(t: MiContext, page: number): void {
+export function pageHoldAbandoned(t: MiContext, heap: number, page: number): void {
   const record = heldRecordWord(t, page);
   if (t.i32[record + (HR_GOAL >>> 2)] === 0) {
     freeListToLocal(t, page);
-    t.i32[record + (HR_GOAL >>> 2)] = t.qsbr!.advance();
+    t.i32[record + (HR_GOAL >>> 2)] = holdGoal(t, heap, page);
+    reachStep(t, 'abandon:held-goal');
   }
   t.u32[record + (HR_NEXT >>> 2)] = 0;
   t.u32[record + (HR_PREV >>> 2)] = 0;
@@ -152,7 +187,7 @@ export function reclaimHeldPage(t: MiContext, heap: number, page: number): boole
     return false;
   }
   freeListToLocal(t, page);
-  heldLinkLast(t, heap, page, record, goal !== 0 ? goal : t.qsbr!.advance());
+  heldLinkLast(t, heap, page, record, goal !== 0 ? goal : holdGoal(t, heap, page));
   return true;
 }
 

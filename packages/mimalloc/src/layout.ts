@@ -119,6 +119,12 @@
  *
  * A heap record is written only by its thread (or, once that thread died, by the thread
  * that releases it), except `HP_DELAYED_FREE`, which other threads push onto atomically.
+ * From a thread's death to the end of its release (`releaseThread(id, true)`), its record
+ * still says `HP_ACTIVE` while its slot is no longer its own; the thread may have died
+ * anywhere, its own abandon at detach included (pages half out of their queues, held pages
+ * half moved, segments half disowned, its delayed list taken), so in that window its queues,
+ * direct table and lists are held to no invariant (`check()` skips them) and the release
+ * rebuilds everything from the pages themselves (`dead-heap.ts`).
  *
  * No path keeps a byte or block counter: usedBytes is the walk `sum over in-use pages of
  * used * blockSize`, less the blocks on thread_free and delayed lists (`used` still counts
@@ -205,7 +211,19 @@
  * Lock-free readers may still look at a block freed with a plain `free` (they validate what
  * they read afterwards), which is safe only while its memory keeps its size class. So with
  * the option on, a page that becomes empty is not retired or given back: it is *held* with
- * a QSBR goal (`Qsbr.advance()` of core's domain) until every thread has passed it.
+ * a QSBR goal of core's domain until every thread has passed it.
+ *
+ * The goal is made as CPython's `_Py_qsbr_deferred_advance` makes it: advancing the write
+ * sequence is an atomic read-modify-write of one word every thread shares, so a thread
+ * advances it (`Qsbr.advance()`) only for one hold in `QSBR_DEFERRED_LIMIT`, and for every
+ * hold while its heap holds more than `HELD_LIMIT_BYTES` (the page included); the others take
+ * the *deferred goal* (`Qsbr.deferredGoal()`: the write sequence plus one step, read without
+ * writing), reached once anyone advances and every thread then passes a quiescent point.
+ * The count is a plain field of the thread's own context (`MiContext.deferralsLeft`), never
+ * shared. Unlike CPython, a thread's first hold after an advance is the one that advances
+ * (so a thread that holds a page now and then always gives it a goal others can pass), and
+ * a thread makes its own deferred goals reachable (one advance) when it collects, when it
+ * abandons its heap, and before an allocation fails; its reaper does the same after a death.
  *
  * The descriptor has no free word, so a page's hold lives in a held-page record at
  * `ST_HELD_PAGES + (segmentIndex * MAX_SEGMENT_PAGES + pageIndex) * HELD_RECORD_BYTES`:
@@ -229,8 +247,12 @@
  *    reclaim that was not held is held then with a fresh goal (it became empty then).
  * 7. A held page goes back to its segment (`pageFree`) only after `poll(goal)` is true, at
  *    the owner's slow path (which stops at the first goal not reached: the list is in
- *    goal order except for pages it adopted by reclaim; past `HELD_LIMIT_BYTES` held it
- *    looks at all) or collect (which looks at all). With the option on, the hold replaces
+ *    goal order except for pages it adopted by reclaim, deferred goals included, since a
+ *    deferred goal is the write sequence read at the hold plus one step and a later advance
+ *    returns at least that; past `HELD_LIMIT_BYTES` held it looks at all) or collect (which
+ *    looks at all). A deferred goal is at most one step ahead of the write sequence, and a
+ *    thread has at most `QSBR_DEFERRED_LIMIT - 1` of them not yet made reachable by an
+ *    advance (it advances at its next counted hold, collect, abandon or failing allocation). With the option on, the hold replaces
  *    the retire countdown (no page is retired). One exception: an allocation that would
  *    otherwise fail releases the held pages whose goal only its own thread has not passed
  *    (no other thread is online, so no other thread can be reading them), so a program of
@@ -472,8 +494,17 @@ export const PAGE_ALIGNED = 4;
 
 // --- held-page record -----------------------------------------------------------------------
 
-/** Held bytes past which the slow path polls every held page, not only the oldest. */
+/**
+ * Held bytes of a heap past which its slow path polls every held page, not only the oldest,
+ * and every new hold advances the write sequence (CPython's `QSBR_FREE_MEM_LIMIT`).
+ */
 export const HELD_LIMIT_BYTES = 1024 * 1024;
+/**
+ * Holds a thread makes per advance of the write sequence while its heap holds less than
+ * `HELD_LIMIT_BYTES` (CPython's `QSBR_DEFERRED_LIMIT`): one advances, the next ones take the
+ * deferred goal.
+ */
+export const QSBR_DEFERRED_LIMIT = 10;
 export const HR_GOAL = 0;
 export const HR_NEXT = 4;
 export const HR_PREV = 8;
@@ -508,6 +539,8 @@ export const RESOLVER_GEN_MASK = 0x7fffff;
 export const BLOCK_NEXT = 0;
 /** Byte offset in a free block of its freed marker. */
 export const BLOCK_MARKER = 4;
+/** The marker's word from the block's first (`(block >>> 2) + BLOCK_MARKER_WORD`). */
+export const BLOCK_MARKER_WORD = BLOCK_MARKER >>> 2;
 
 // --- heap record ----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import { type MiContext, reachStep } from './context.js';
 import { addEvent, pageStartFor, readLink, writeLink } from './internal.js';
 import {
   BACKEND_NAME,
+  BLOCK_MARKER,
   DELAYED_MASK,
   HeapEvent,
   HP_HEARTBEAT,
@@ -137,11 +138,11 @@ export function pageExtend(t: MiContext, heap: number, page: number): number {
     for (let i = 1; i < count; i++) {
       const next = block + blockSize;
       u32[block >>> 2] = next;
-      i32[(block + 4) >>> 2] = freedMarker(block, cookie);
+      i32[(block + BLOCK_MARKER) >>> 2] = freedMarker(block, cookie);
       block = next;
     }
     u32[block >>> 2] = 0;
-    i32[(block + 4) >>> 2] = freedMarker(block, cookie);
+    i32[(block + BLOCK_MARKER) >>> 2] = freedMarker(block, cookie);
     u32[w + (PG_FREE >>> 2)] = first;
   } else {
     // Visit the new blocks in the order start, start + step, ... (mod count): a permutation
@@ -160,11 +161,11 @@ export function pageExtend(t: MiContext, heap: number, page: number): number {
       if (slot >= count) slot -= count;
       const next = first + slot * blockSize;
       u32[block >>> 2] = encodeLink(next, key0, key1);
-      i32[(block + 4) >>> 2] = freedMarker(block, cookie);
+      i32[(block + BLOCK_MARKER) >>> 2] = freedMarker(block, cookie);
       block = next;
     }
     u32[block >>> 2] = encodeLink(0, key0, key1);
-    i32[(block + 4) >>> 2] = freedMarker(block, cookie);
+    i32[(block + BLOCK_MARKER) >>> 2] = freedMarker(block, cookie);
     u32[w + (PG_FREE >>> 2)] = head;
   }
   reachStep(t, 'extend:linked');
@@ -373,5 +374,6 @@ export function retiredDue(u32: Uint32Array, heap: number): boolean {
 /** Whether any bin of the heap at `heap` may hold a retired page. */
 export function hasRetired(u32: Uint32Array, heap: number): boolean {
   const bins = (heap + HP_RETIRED_BINS) >>> 2;
-  return (u32[bins]! | u32[bins + 1]! | u32[bins + 2]!) !== 0;
+  for (let word = 0; word < RETIRED_BIN_WORDS; word++) if (u32[bins + word] !== 0) return true;
+  return false;
 }

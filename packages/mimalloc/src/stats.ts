@@ -99,6 +99,13 @@ export interface HeldReport {
    * pages from going back (a thread that never calls `quiescent()` stays here for good).
    */
   heldBackBy: number[];
+  /**
+   * True when even `oldestGoal` is a deferred goal ahead of `writeSequence` (layout.ts,
+   * "Delayed page reuse"): no thread can pass it until some thread advances (the holding
+   * thread does at its next counted hold, collect, abandon, or an allocation about to fail),
+   * so `heldBackBy` then names every thread online.
+   */
+  awaitingAdvance: boolean;
 }
 
 /** The whole report. */
@@ -197,7 +204,7 @@ export function mimallocReport(t: MiContext): MimallocReport {
   }
   const segments = { small: 0, medium: 0, large: 0, huge: 0, abandoned: 0, free: t.pool.availablePages() };
   const pages = { inUse: 0, full: 0, retired: 0, held: 0 };
-  const held: HeldReport = { pages: 0, bytes: 0, abandonedPages: 0, limitBytes: HELD_LIMIT_BYTES, oldestGoal: 0, writeSequence: 0, heldBackBy: [] };
+  const held: HeldReport = { pages: 0, bytes: 0, abandonedPages: 0, limitBytes: HELD_LIMIT_BYTES, oldestGoal: 0, writeSequence: 0, heldBackBy: [], awaitingAdvance: false };
   let hugeBytes = 0;
   const hugeByOwner = new Map<number, number>();
   for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
@@ -263,7 +270,10 @@ export function mimallocReport(t: MiContext): MimallocReport {
   }
   if (t.qsbr !== null) {
     held.writeSequence = t.qsbr.writeSequence();
-    if (held.oldestGoal !== 0) held.heldBackBy = goalHolders(t, held.oldestGoal);
+    if (held.oldestGoal !== 0) {
+      held.heldBackBy = goalHolders(t, held.oldestGoal);
+      held.awaitingAdvance = !sequenceReached(held.writeSequence, held.oldestGoal);
+    }
   }
   return {
     secure: t.secure,
@@ -308,7 +318,8 @@ export function formatReport(report: MimallocReport, perBin: boolean): string {
   );
   lines.push(`  pages     ${report.pages.inUse} in use, ${report.pages.full} full, ${report.pages.retired} retired, ${report.pages.held} held`);
   if (report.held.pages > 0) {
-    const who = report.held.heldBackBy.length === 0 ? 'nobody (the next poll gives them back)' : `thread ${report.held.heldBackBy.join(', ')}`;
+    let who = report.held.heldBackBy.length === 0 ? 'nobody (the next poll gives them back)' : `thread ${report.held.heldBackBy.join(', ')}`;
+    if (report.held.awaitingAdvance) who = `an advance of the write sequence (deferred goals), then ${who}`;
     lines.push(`  held      ${bytes(report.held.bytes)} in ${report.held.pages} pages (${report.held.abandonedPages} abandoned), held back by ${who}`);
   }
   if (perBin) {

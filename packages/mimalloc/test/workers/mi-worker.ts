@@ -17,6 +17,7 @@ export type MiTask =
   | { kind: 'stalled-free'; buffer: SharedArrayBuffer; signal: SharedArrayBuffer; address: number }
   | { kind: 'cache-and-detach'; buffer: SharedArrayBuffer; rounds: number }
   | { kind: 'forced-collects'; buffer: SharedArrayBuffer; rounds: number }
+  | { kind: 'attach-reclaim'; buffer: SharedArrayBuffer }
   | DieAtTask
   | OwnerDiesTask;
 
@@ -26,7 +27,13 @@ export type MiTask =
  * the main thread to free some victims remotely (phase 2). Then, with a hook that ends the
  * thread at the `occurrence`-th `step`: 'free-all' allocates 600 blocks of 240 bytes (a size
  * class no kept block has)
- * (publishing each) and frees them all; 'collect' runs a collect.
+ * (publishing each) and frees them all; 'collect' runs a collect; 'detach' detaches, so the
+ * thread dies inside its own abandon. For 'detach', phase 1 also leaves every kind of page
+ * the abandon meets: 600 blocks of 240 bytes freed (empty pages, retired or held with a goal
+ * the main thread passes in phase 2), OWNER_REMOTE_COUNT blocks of 1500 bytes for the main
+ * thread to free remotely (a page the abandon's collect empties), and 300 blocks of 480 bytes
+ * and one of 1 MiB that are freed after phase 2 (pages held with a goal nobody passed, or
+ * retired; a segment in the heap's cache).
  *
  * `shared` (Int32Array): [0] phase, [1] keep count, [2] victim count, [3] published op
  * blocks; from OWNER_KEEP: keep (address, size) pairs; from OWNER_VICTIMS: victims; from
@@ -38,10 +45,13 @@ export interface OwnerDiesTask {
   shared: SharedArrayBuffer;
   step: MiStep;
   occurrence: number;
-  operation: 'free-all' | 'collect';
+  operation: 'free-all' | 'collect' | 'detach';
   keep: number;
 }
 export const OWNER_KEEP = 16;
+/** 'detach': 20 blocks of 1500 bytes (one page) that the main thread frees remotely in phase 2. */
+export const OWNER_REMOTE = 3072;
+export const OWNER_REMOTE_COUNT = 20;
 export const OWNER_VICTIMS = 1024;
 export const OWNER_OPS = 4096;
 export const OWNER_SHARED_BYTES = 4 * 8192;
@@ -257,16 +267,31 @@ async function runTask(task: MiTask): Promise<unknown> {
         shared[OWNER_KEEP + 2 * i + 1] = size;
       }
       for (let i = 0; i < 1100; i++) shared[OWNER_VICTIMS + i] = heap.malloc(64);
+      let late: number[] = [];
+      if (task.operation === 'detach') {
+        const early = Array.from({ length: 600 }, () => heap.malloc(240));
+        for (const block of early) heap.free(block);
+        for (let i = 0; i < OWNER_REMOTE_COUNT; i++) shared[OWNER_REMOTE + i] = heap.malloc(1500);
+        late = Array.from({ length: 300 }, () => heap.malloc(480));
+        late.push(heap.malloc(1 << 20));
+      }
       shared[1] = task.keep;
       shared[2] = 1100;
       Atomics.store(shared, 0, 1);
       Atomics.notify(shared, 0);
       const deadline = Date.now() + 20_000;
       while (Atomics.load(shared, 0) !== 2 && Date.now() < deadline) Atomics.wait(shared, 0, 1, 50);
+      // Frees only: a malloc's slow path would drain the delayed list before the abandon does.
+      for (const block of late) heap.free(block);
       let left = task.occurrence;
       setStepHook(heap, (step) => {
         if (step === task.step && --left === 0) process.exit(0);
       });
+      if (task.operation === 'detach') {
+        heap.detach();
+        handle = null;
+        return 'finished';
+      }
       if (task.operation === 'collect') {
         collect(heap);
       } else {
@@ -283,6 +308,19 @@ async function runTask(task: MiTask): Promise<unknown> {
       heap.detach();
       handle = null;
       return 'finished';
+    }
+    case 'attach-reclaim': {
+      // A new thread after a death: it reclaims every abandoned segment, allocates and frees
+      // in the sizes the dead thread used, and detaches.
+      const heap = await GlobalAllocator.attach(task.buffer);
+      collect(heap, true);
+      const reclaimed = heapReport(heap).threads.find((thread) => thread.threadId === heap.threadId)!.events.segmentsReclaimed;
+      const blocks = [16, 64, 240, 480, 1500, 3000, 100_000, 1 << 20].map((size) => heap.malloc(size));
+      if (blocks.includes(0)) throw new Error(`a malloc failed after the death: ${blocks.join(', ')}`);
+      for (const block of blocks) heap.free(block);
+      heap.check();
+      heap.detach();
+      return reclaimed;
     }
     case 'stalled-free': {
       const heap = await GlobalAllocator.attach(task.buffer);
