@@ -85,6 +85,32 @@ describe('freeDelayed', () => {
     heap.detach();
   });
 
+  it('names the threads holding its oldest waiting block back in stats()', () => {
+    const heap = GlobalAllocator.create({ heapBytes: 8 * MiB });
+    const reader = GlobalAllocator.attachSync(heap.buffer);
+    const idle = GlobalAllocator.attachSync(heap.buffer);
+    idle.idle();
+    expect(heap.stats().delayedFree).toMatchObject({ oldestGoal: 0, heldBackBy: [] });
+    const block = heap.malloc(100);
+    heap.freeDelayed(block);
+    // A small free's goal waits for the write sequence to advance: nobody to name yet.
+    const waiting = heap.stats().delayedFree;
+    expect(waiting.oldestGoal).not.toBe(0);
+    expect(waiting.heldBackBy).toEqual([]);
+    // Processing advances it; then both online threads are behind it, the idle one is not.
+    expect(heap.processDelayed()).toBe(0);
+    expect(heap.stats().delayedFree.heldBackBy).toEqual([heap.threadId, reader.threadId]);
+    heap.quiescent();
+    expect(heap.stats().delayedFree.heldBackBy).toEqual([reader.threadId]);
+    reader.quiescent();
+    expect(heap.stats().delayedFree.heldBackBy).toEqual([]);
+    expect(heap.processDelayed()).toBe(1);
+    expect(heap.stats().delayedFree).toMatchObject({ pendingBlocks: 0, oldestGoal: 0, heldBackBy: [] });
+    idle.detach();
+    reader.detach();
+    heap.detach();
+  });
+
   it('refuses bad addresses like free does, without recording them', () => {
     const heap = GlobalAllocator.create({ heapBytes: 8 * MiB });
     const block = heap.malloc(64);

@@ -94,6 +94,17 @@ export interface DelayedFreeStats {
   heldBytes: number;
   /** The most `heldBytes` has been. */
   peakHeldBytes: number;
+  /**
+   * The goal of this thread's oldest waiting block (0 when none waits): nothing of its queue
+   * is freed before every online thread passed it.
+   */
+  oldestGoal: number;
+  /**
+   * The thread ids (registry slots) that have not passed `oldestGoal`: the threads to ask for
+   * a `quiescent()` or an `idle()`. Empty when nothing waits, or when the goal waits for the
+   * write sequence to advance (the next batch does that).
+   */
+  heldBackBy: number[];
 }
 
 /** Writes the domain's delayed-free limit; called when a heap is formatted. */
@@ -283,11 +294,25 @@ export class DelayedFrees {
   stats(): DelayedFreeStats {
     const u32 = this.u32;
     const record = this.record;
+    const oldestGoal = this.oldestGoal();
+    const advanced = oldestGoal !== 0 && sequenceReached(this.qsbr.writeSequence(), oldestGoal);
     return {
       pendingBlocks: u32[record + (QR_PENDING >> 2)]!,
       heldBytes: u32[record + (QR_HELD_BYTES >> 2)]!,
       peakHeldBytes: u32[record + (QR_PEAK_HELD >> 2)]!,
+      oldestGoal,
+      heldBackBy: advanced ? this.qsbr.holdersOf(oldestGoal) : [],
     };
+  }
+
+  /** The goal of the first entry of this thread's queue not yet freed, or 0. */
+  private oldestGoal(): number {
+    const u32 = this.u32;
+    const chunk = u32[this.record + (QR_QUEUE_HEAD >> 2)]!;
+    if (chunk === 0) return 0;
+    const done = u32[(chunk + CH_DONE) >>> 2]!;
+    if (done >= u32[(chunk + CH_COUNT) >>> 2]! || done >= CHUNK_ENTRIES) return 0;
+    return this.i32[(chunk + CH_ENTRIES + done * ENTRY_BYTES + 4) >>> 2]!;
   }
 
   /** Usable bytes waiting in orphaned chunks. */

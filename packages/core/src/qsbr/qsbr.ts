@@ -119,6 +119,19 @@ export class Qsbr {
     return Atomics.load(this.i32, recordIndex(threadId));
   }
 
+  /**
+   * The online threads that have not passed `goal`: what holds it back, for figures and
+   * errors (a racy snapshot).
+   */
+  holdersOf(goal: number): number[] {
+    const holders: number[] = [];
+    for (let threadId = 1; threadId <= this.maxThreads; threadId++) {
+      const sequence = Atomics.load(this.i32, recordIndex(threadId));
+      if (sequence !== OFFLINE && !sequenceReached(sequence, goal)) holders.push(threadId);
+    }
+    return holders;
+  }
+
   /** The current write sequence. */
   writeSequence(): number {
     return Atomics.load(this.i32, this.writeIndex);
