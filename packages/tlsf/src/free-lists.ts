@@ -31,12 +31,12 @@
 
 import { hex, highestBit, lowestBit, type StateCounters } from '@heaplab/core/backend';
 
+import { checker } from './errors.js';
 import {
   addressOfWord,
   B_NEXT_FREE,
   B_PREV_FREE,
   B_SIZE,
-  checker,
   END_SENTINEL_BYTES,
   FL_COUNT,
   FRONT_SENTINEL_BYTES,

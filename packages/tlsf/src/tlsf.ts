@@ -50,18 +50,17 @@ import {
 
 import { checkHeap } from './check.js';
 import { CheckedFreeLists, FreeLists } from './free-lists.js';
+import { checker, HEAP_NAME } from './errors.js';
 import {
   addressOfWord,
   B_PREV_PHYS,
   B_SIZE,
-  checker,
   END_SENTINEL_BYTES,
   EXTENDED_SIZE_BITS,
   EXTENDED_SLACK,
   FRONT_SENTINEL_BYTES,
   GRANULARITY,
   HEADER_BYTES,
-  HEAP_NAME,
   type HeapView,
   MAX_BLOCK_BYTES,
   MIN_BLOCK_BYTES,
