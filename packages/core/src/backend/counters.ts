@@ -10,15 +10,6 @@
 import { BACKEND_COUNTERS, BackendCounter } from '../memory/heap-layout.js';
 import type { HeapMemory } from '../interfaces.js';
 
-const TOTAL = (BACKEND_COUNTERS >> 2) + BackendCounter.total;
-const USED = (BACKEND_COUNTERS >> 2) + BackendCounter.used;
-const PEAK = (BACKEND_COUNTERS >> 2) + BackendCounter.peak;
-const REQUESTED = (BACKEND_COUNTERS >> 2) + BackendCounter.requested;
-const GRANTED = (BACKEND_COUNTERS >> 2) + BackendCounter.granted;
-const LIVE = (BACKEND_COUNTERS >> 2) + BackendCounter.live;
-const FREE = (BACKEND_COUNTERS >> 2) + BackendCounter.free;
-const METADATA = (BACKEND_COUNTERS >> 2) + BackendCounter.metadata;
-
 /** What the counters say, as `stats()` and `check()` read them. */
 export interface CounterValues {
   totalBytes: number;
@@ -33,14 +24,35 @@ export interface CounterValues {
 
 export class StateCounters {
   private readonly u32: Uint32Array;
+  // Word indices of the counters, as fields rather than module constants: this file imports,
+  // so esbuild does not inline its top-level constants (see tsup.shared.ts), and each would
+  // be a module-variable load, a small-integer check and an untag on every access, inlined
+  // into every backend's malloc and free. A field of known small-integer type is one load.
+  private readonly totalAt: number;
+  private readonly usedAt: number;
+  private readonly peakAt: number;
+  private readonly requestedAt: number;
+  private readonly grantedAt: number;
+  private readonly liveAt: number;
+  private readonly freeAt: number;
+  private readonly metadataAt: number;
 
   constructor(memory: HeapMemory) {
     this.u32 = memory.u32;
+    const base = BACKEND_COUNTERS >> 2;
+    this.totalAt = base + BackendCounter.total;
+    this.usedAt = base + BackendCounter.used;
+    this.peakAt = base + BackendCounter.peak;
+    this.requestedAt = base + BackendCounter.requested;
+    this.grantedAt = base + BackendCounter.granted;
+    this.liveAt = base + BackendCounter.live;
+    this.freeAt = base + BackendCounter.free;
+    this.metadataAt = base + BackendCounter.metadata;
   }
 
   /** Zeroes every counter: called by `init`, and by a repair before it recounts. */
   reset(): void {
-    this.u32.fill(0, TOTAL, METADATA + 1);
+    this.u32.fill(0, this.totalAt, this.metadataAt + 1);
   }
 
   /**
@@ -49,21 +61,21 @@ export class StateCounters {
    */
   allocated(used: number, requested: number, granted: number): void {
     const u32 = this.u32;
-    const now = u32[USED]! + used;
-    u32[USED] = now;
-    if (now > u32[PEAK]!) u32[PEAK] = now;
-    u32[REQUESTED] = u32[REQUESTED]! + requested;
-    u32[GRANTED] = u32[GRANTED]! + granted;
-    u32[LIVE] = u32[LIVE]! + 1;
+    const now = u32[this.usedAt]! + used;
+    u32[this.usedAt] = now;
+    if (now > u32[this.peakAt]!) u32[this.peakAt] = now;
+    u32[this.requestedAt] = u32[this.requestedAt]! + requested;
+    u32[this.grantedAt] = u32[this.grantedAt]! + granted;
+    u32[this.liveAt] = u32[this.liveAt]! + 1;
   }
 
   /** A live block was freed: the same figures `allocated` added for it. */
   released(used: number, requested: number, granted: number): void {
     const u32 = this.u32;
-    u32[USED] = u32[USED]! - used;
-    u32[REQUESTED] = u32[REQUESTED]! - requested;
-    u32[GRANTED] = u32[GRANTED]! - granted;
-    u32[LIVE] = u32[LIVE]! - 1;
+    u32[this.usedAt] = u32[this.usedAt]! - used;
+    u32[this.requestedAt] = u32[this.requestedAt]! - requested;
+    u32[this.grantedAt] = u32[this.grantedAt]! - granted;
+    u32[this.liveAt] = u32[this.liveAt]! - 1;
   }
 
   /**
@@ -72,47 +84,47 @@ export class StateCounters {
    */
   resized(used: number, requested: number, granted: number): void {
     const u32 = this.u32;
-    const now = u32[USED]! + used;
-    u32[USED] = now;
-    if (now > u32[PEAK]!) u32[PEAK] = now;
-    u32[REQUESTED] = u32[REQUESTED]! + requested;
-    u32[GRANTED] = u32[GRANTED]! + granted;
+    const now = u32[this.usedAt]! + used;
+    u32[this.usedAt] = now;
+    if (now > u32[this.peakAt]!) u32[this.peakAt] = now;
+    u32[this.requestedAt] = u32[this.requestedAt]! + requested;
+    u32[this.grantedAt] = u32[this.grantedAt]! + granted;
   }
 
   /** Adds `delta` (signed) to the free-block count. */
   addFree(delta: number): void {
-    this.u32[FREE] = this.u32[FREE]! + delta;
+    this.u32[this.freeAt] = this.u32[this.freeAt]! + delta;
   }
 
   /** Adds managed memory: `total` bytes usable by blocks, `metadata` bytes of bookkeeping. */
   addMemory(total: number, metadata: number): void {
-    this.u32[TOTAL] = this.u32[TOTAL]! + total;
-    this.u32[METADATA] = this.u32[METADATA]! + metadata;
+    this.u32[this.totalAt] = this.u32[this.totalAt]! + total;
+    this.u32[this.metadataAt] = this.u32[this.metadataAt]! + metadata;
   }
 
   get totalBytes(): number {
-    return this.u32[TOTAL]!;
+    return this.u32[this.totalAt]!;
   }
   get usedBytes(): number {
-    return this.u32[USED]!;
+    return this.u32[this.usedAt]!;
   }
   get peakUsedBytes(): number {
-    return this.u32[PEAK]!;
+    return this.u32[this.peakAt]!;
   }
   get requestedBytes(): number {
-    return this.u32[REQUESTED]!;
+    return this.u32[this.requestedAt]!;
   }
   get grantedBytes(): number {
-    return this.u32[GRANTED]!;
+    return this.u32[this.grantedAt]!;
   }
   get liveBlocks(): number {
-    return this.u32[LIVE]!;
+    return this.u32[this.liveAt]!;
   }
   get freeBlocks(): number {
-    return this.u32[FREE]!;
+    return this.u32[this.freeAt]!;
   }
   get metadataBytes(): number {
-    return this.u32[METADATA]!;
+    return this.u32[this.metadataAt]!;
   }
 
   /** Every counter at once. */
@@ -135,14 +147,14 @@ export class StateCounters {
    */
   restore(values: Omit<CounterValues, 'peakUsedBytes'>): void {
     const u32 = this.u32;
-    u32[TOTAL] = values.totalBytes;
-    u32[USED] = values.usedBytes;
-    if (values.usedBytes > u32[PEAK]!) u32[PEAK] = values.usedBytes;
-    u32[REQUESTED] = values.requestedBytes;
-    u32[GRANTED] = values.grantedBytes;
-    u32[LIVE] = values.liveBlocks;
-    u32[FREE] = values.freeBlocks;
-    u32[METADATA] = values.metadataBytes;
+    u32[this.totalAt] = values.totalBytes;
+    u32[this.usedAt] = values.usedBytes;
+    if (values.usedBytes > u32[this.peakAt]!) u32[this.peakAt] = values.usedBytes;
+    u32[this.requestedAt] = values.requestedBytes;
+    u32[this.grantedAt] = values.grantedBytes;
+    u32[this.liveAt] = values.liveBlocks;
+    u32[this.freeAt] = values.freeBlocks;
+    u32[this.metadataAt] = values.metadataBytes;
   }
 
   /**
