@@ -57,9 +57,11 @@ export class StateCounters {
 
   /**
    * A live block was made: `used` bytes taken from the free memory (headers and padding
-   * included), `requested` asked for, `granted` usable. Raises the peak.
+   * included), `requested` asked for, `granted` usable. Raises the peak. `freeBlocks` is the
+   * change the same operation made to the free-block count (a free block taken: -1; its tail
+   * listed again: +1), so a hot path updates the counter block once, not once per list edit.
    */
-  allocated(used: number, requested: number, granted: number): void {
+  allocated(used: number, requested: number, granted: number, freeBlocks = 0): void {
     const u32 = this.u32;
     const now = u32[this.usedAt]! + used;
     u32[this.usedAt] = now;
@@ -67,15 +69,21 @@ export class StateCounters {
     u32[this.requestedAt] = u32[this.requestedAt]! + requested;
     u32[this.grantedAt] = u32[this.grantedAt]! + granted;
     u32[this.liveAt] = u32[this.liveAt]! + 1;
+    u32[this.freeAt] = u32[this.freeAt]! + freeBlocks;
   }
 
-  /** A live block was freed: the same figures `allocated` added for it. */
-  released(used: number, requested: number, granted: number): void {
+  /**
+   * A live block was freed: the same figures `allocated` added for it, and the change the
+   * same operation made to the free-block count (the block listed: +1; each free neighbour
+   * merged into it: -1).
+   */
+  released(used: number, requested: number, granted: number, freeBlocks = 0): void {
     const u32 = this.u32;
     u32[this.usedAt] = u32[this.usedAt]! - used;
     u32[this.requestedAt] = u32[this.requestedAt]! - requested;
     u32[this.grantedAt] = u32[this.grantedAt]! - granted;
     u32[this.liveAt] = u32[this.liveAt]! - 1;
+    u32[this.freeAt] = u32[this.freeAt]! + freeBlocks;
   }
 
   /**
