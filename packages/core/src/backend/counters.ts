@@ -22,37 +22,41 @@ export interface CounterValues {
   metadataBytes: number;
 }
 
+/**
+ * The counters' word indices in the buffer, `(BACKEND_COUNTERS >> 2) + BackendCounter.x`,
+ * written as an enum because esbuild inlines enum members as literals into every method
+ * that V8 then inlines into a backend's malloc and free. A module constant would not be
+ * inlined (this file imports, see tsup.shared.ts) and would cost a module-variable load, a
+ * small-integer check and an untag per access; fields holding them measured 5 % slower on
+ * tlsf's malloc/free than these literals. heap-layout.ts stays the one source: the module
+ * checks these against it when it loads (and a counter it adds fails to compile here).
+ */
+enum Word {
+  total = 11376,
+  used = 11377,
+  peak = 11378,
+  requested = 11379,
+  granted = 11380,
+  live = 11381,
+  free = 11382,
+  metadata = 11383,
+}
+
+for (const name of Object.keys(BackendCounter) as (keyof typeof BackendCounter)[]) {
+  const word = (BACKEND_COUNTERS >> 2) + BackendCounter[name];
+  if (Word[name] !== word) throw new Error(`counters.ts puts counter '${name}' at word ${Word[name]}, heap-layout.ts at ${word}`);
+}
+
 export class StateCounters {
   private readonly u32: Uint32Array;
-  // Word indices of the counters, as fields rather than module constants: this file imports,
-  // so esbuild does not inline its top-level constants (see tsup.shared.ts), and each would
-  // be a module-variable load, a small-integer check and an untag on every access, inlined
-  // into every backend's malloc and free. A field of known small-integer type is one load.
-  private readonly totalAt: number;
-  private readonly usedAt: number;
-  private readonly peakAt: number;
-  private readonly requestedAt: number;
-  private readonly grantedAt: number;
-  private readonly liveAt: number;
-  private readonly freeAt: number;
-  private readonly metadataAt: number;
 
   constructor(memory: HeapMemory) {
     this.u32 = memory.u32;
-    const base = BACKEND_COUNTERS >> 2;
-    this.totalAt = base + BackendCounter.total;
-    this.usedAt = base + BackendCounter.used;
-    this.peakAt = base + BackendCounter.peak;
-    this.requestedAt = base + BackendCounter.requested;
-    this.grantedAt = base + BackendCounter.granted;
-    this.liveAt = base + BackendCounter.live;
-    this.freeAt = base + BackendCounter.free;
-    this.metadataAt = base + BackendCounter.metadata;
   }
 
   /** Zeroes every counter: called by `init`, and by a repair before it recounts. */
   reset(): void {
-    this.u32.fill(0, this.totalAt, this.metadataAt + 1);
+    this.u32.fill(0, Word.total, Word.metadata + 1);
   }
 
   /**
@@ -63,13 +67,13 @@ export class StateCounters {
    */
   allocated(used: number, requested: number, granted: number, freeBlocks = 0): void {
     const u32 = this.u32;
-    const now = u32[this.usedAt]! + used;
-    u32[this.usedAt] = now;
-    if (now > u32[this.peakAt]!) u32[this.peakAt] = now;
-    u32[this.requestedAt] = u32[this.requestedAt]! + requested;
-    u32[this.grantedAt] = u32[this.grantedAt]! + granted;
-    u32[this.liveAt] = u32[this.liveAt]! + 1;
-    u32[this.freeAt] = u32[this.freeAt]! + freeBlocks;
+    const now = u32[Word.used]! + used;
+    u32[Word.used] = now;
+    if (now > u32[Word.peak]!) u32[Word.peak] = now;
+    u32[Word.requested] = u32[Word.requested]! + requested;
+    u32[Word.granted] = u32[Word.granted]! + granted;
+    u32[Word.live] = u32[Word.live]! + 1;
+    u32[Word.free] = u32[Word.free]! + freeBlocks;
   }
 
   /**
@@ -79,11 +83,11 @@ export class StateCounters {
    */
   released(used: number, requested: number, granted: number, freeBlocks = 0): void {
     const u32 = this.u32;
-    u32[this.usedAt] = u32[this.usedAt]! - used;
-    u32[this.requestedAt] = u32[this.requestedAt]! - requested;
-    u32[this.grantedAt] = u32[this.grantedAt]! - granted;
-    u32[this.liveAt] = u32[this.liveAt]! - 1;
-    u32[this.freeAt] = u32[this.freeAt]! + freeBlocks;
+    u32[Word.used] = u32[Word.used]! - used;
+    u32[Word.requested] = u32[Word.requested]! - requested;
+    u32[Word.granted] = u32[Word.granted]! - granted;
+    u32[Word.live] = u32[Word.live]! - 1;
+    u32[Word.free] = u32[Word.free]! + freeBlocks;
   }
 
   /**
@@ -92,47 +96,47 @@ export class StateCounters {
    */
   resized(used: number, requested: number, granted: number): void {
     const u32 = this.u32;
-    const now = u32[this.usedAt]! + used;
-    u32[this.usedAt] = now;
-    if (now > u32[this.peakAt]!) u32[this.peakAt] = now;
-    u32[this.requestedAt] = u32[this.requestedAt]! + requested;
-    u32[this.grantedAt] = u32[this.grantedAt]! + granted;
+    const now = u32[Word.used]! + used;
+    u32[Word.used] = now;
+    if (now > u32[Word.peak]!) u32[Word.peak] = now;
+    u32[Word.requested] = u32[Word.requested]! + requested;
+    u32[Word.granted] = u32[Word.granted]! + granted;
   }
 
   /** Adds `delta` (signed) to the free-block count. */
   addFree(delta: number): void {
-    this.u32[this.freeAt] = this.u32[this.freeAt]! + delta;
+    this.u32[Word.free] = this.u32[Word.free]! + delta;
   }
 
   /** Adds managed memory: `total` bytes usable by blocks, `metadata` bytes of bookkeeping. */
   addMemory(total: number, metadata: number): void {
-    this.u32[this.totalAt] = this.u32[this.totalAt]! + total;
-    this.u32[this.metadataAt] = this.u32[this.metadataAt]! + metadata;
+    this.u32[Word.total] = this.u32[Word.total]! + total;
+    this.u32[Word.metadata] = this.u32[Word.metadata]! + metadata;
   }
 
   get totalBytes(): number {
-    return this.u32[this.totalAt]!;
+    return this.u32[Word.total]!;
   }
   get usedBytes(): number {
-    return this.u32[this.usedAt]!;
+    return this.u32[Word.used]!;
   }
   get peakUsedBytes(): number {
-    return this.u32[this.peakAt]!;
+    return this.u32[Word.peak]!;
   }
   get requestedBytes(): number {
-    return this.u32[this.requestedAt]!;
+    return this.u32[Word.requested]!;
   }
   get grantedBytes(): number {
-    return this.u32[this.grantedAt]!;
+    return this.u32[Word.granted]!;
   }
   get liveBlocks(): number {
-    return this.u32[this.liveAt]!;
+    return this.u32[Word.live]!;
   }
   get freeBlocks(): number {
-    return this.u32[this.freeAt]!;
+    return this.u32[Word.free]!;
   }
   get metadataBytes(): number {
-    return this.u32[this.metadataAt]!;
+    return this.u32[Word.metadata]!;
   }
 
   /** Every counter at once. */
@@ -155,14 +159,14 @@ export class StateCounters {
    */
   restore(values: Omit<CounterValues, 'peakUsedBytes'>): void {
     const u32 = this.u32;
-    u32[this.totalAt] = values.totalBytes;
-    u32[this.usedAt] = values.usedBytes;
-    if (values.usedBytes > u32[this.peakAt]!) u32[this.peakAt] = values.usedBytes;
-    u32[this.requestedAt] = values.requestedBytes;
-    u32[this.grantedAt] = values.grantedBytes;
-    u32[this.liveAt] = values.liveBlocks;
-    u32[this.freeAt] = values.freeBlocks;
-    u32[this.metadataAt] = values.metadataBytes;
+    u32[Word.total] = values.totalBytes;
+    u32[Word.used] = values.usedBytes;
+    if (values.usedBytes > u32[Word.peak]!) u32[Word.peak] = values.usedBytes;
+    u32[Word.requested] = values.requestedBytes;
+    u32[Word.granted] = values.grantedBytes;
+    u32[Word.live] = values.liveBlocks;
+    u32[Word.free] = values.freeBlocks;
+    u32[Word.metadata] = values.metadataBytes;
   }
 
   /**
