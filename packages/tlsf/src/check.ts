@@ -8,13 +8,13 @@
 import type { CheckReport } from '@heaplab/core/backend';
 import { hex } from '@heaplab/core/backend';
 
+import { checker } from './errors.js';
 import {
   addressOfWord,
   B_NEXT_FREE,
   B_PREV_FREE,
   B_PREV_PHYS,
   B_SIZE,
-  checker,
   END_SENTINEL_BYTES,
   EXTENDED_SLACK,
   FL_COUNT,

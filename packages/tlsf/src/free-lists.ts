@@ -8,7 +8,9 @@
  *   linked, the head's previous link is 0 and the last block's next link is 0.
  * - Bit s of second-level bitmap f is set exactly when list (f, s) is not empty, and bit f of
  *   the first-level bitmap exactly when second-level bitmap f is not 0.
- * - The free-block counter (`ctx.counters`) counts the blocks on all lists.
+ * - The free-block counter (`ctx.counters`) counts the blocks on all lists. The lists do not
+ *   update it: each operation of tlsf.ts adds its net change with its other counters, one
+ *   update of core's counter block per malloc or free instead of one per list edit.
  *
  * Nothing read from the lists is trusted before it is checked, since a program that writes
  * after a free, or past a block into a free neighbour, writes over links and headers, and a
@@ -31,12 +33,12 @@
 
 import { hex, highestBit, lowestBit, type StateCounters } from '@heaplab/core/backend';
 
+import { checker } from './errors.js';
 import {
   addressOfWord,
   B_NEXT_FREE,
   B_PREV_FREE,
   B_SIZE,
-  checker,
   END_SENTINEL_BYTES,
   FL_COUNT,
   FRONT_SENTINEL_BYTES,
@@ -58,7 +60,7 @@ export class FreeLists {
   protected readonly flBitmap: number;
   protected readonly slBitmaps: number;
   protected readonly heads: number;
-  /** Core's counters: the lists keep the free-block count. */
+  /** Core's counters: checked mode reads the free-block count (tlsf.ts keeps it). */
   protected readonly counters: StateCounters;
   /** The lowest address a block can have: a front sentinel comes before it. */
   protected readonly lowest: number;
@@ -102,7 +104,6 @@ export class FreeLists {
       u32[this.flBitmap] = u32[this.flBitmap]! | (1 << fl);
     }
     u32[headIndex] = b;
-    this.counters.addFree(1);
   }
 
   /**
@@ -120,7 +121,6 @@ export class FreeLists {
     if (next !== 0) u32[(next + B_PREV_FREE) >>> 2] = 0;
     u32[this.heads + list] = next;
     if (next === 0) this.clearBit(list);
-    this.counters.addFree(-1);
   }
 
   /**
@@ -149,7 +149,6 @@ export class FreeLists {
       u32[this.heads + list] = next;
       if (next === 0) this.clearBit(list);
     }
-    this.counters.addFree(-1);
   }
 
   /**

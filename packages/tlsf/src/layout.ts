@@ -116,7 +116,10 @@
  * would: the stores before it kept the headers tiling.
  */
 
-import { HeapChecker, type PoolView, type StateCounters } from '@heaplab/core/backend';
+// Only type imports here: esbuild inlines a file's top-level constants into the bundle's hot
+// paths only when the file has no import or export with a path (see tsup.shared.ts), so the
+// offsets below stay literals. What needs core at run time (the checker) is in errors.ts.
+import type { PoolView, StateCounters } from '@heaplab/core/backend';
 
 // --- the two levels ------------------------------------------------------------------------
 
@@ -266,14 +269,6 @@ export interface HeapView {
   readonly counters: StateCounters;
   readonly pools: PoolView;
 }
-
-// --- errors ------------------------------------------------------------------------------------
-
-/** Names the heap in every `HeapCorrupted` and `NotAllocated` this backend raises. */
-export const HEAP_NAME = 'tlsf heap';
-
-/** Builds the errors for broken invariants (off the hot paths) and bounds check walks. */
-export const checker = new HeapChecker(HEAP_NAME);
 
 // --- header words --------------------------------------------------------------------------
 

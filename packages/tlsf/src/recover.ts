@@ -15,12 +15,12 @@
 
 import { type BackendRepair, hex } from '@heaplab/core/backend';
 
+import { checker } from './errors.js';
 import {
   B_NEXT_FREE,
   B_PREV_FREE,
   B_PREV_PHYS,
   B_SIZE,
-  checker,
   END_SENTINEL_BYTES,
   EXTENDED_SLACK,
   FL_COUNT,

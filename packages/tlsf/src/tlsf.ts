@@ -50,18 +50,17 @@ import {
 
 import { checkHeap } from './check.js';
 import { CheckedFreeLists, FreeLists } from './free-lists.js';
+import { checker, HEAP_NAME } from './errors.js';
 import {
   addressOfWord,
   B_PREV_PHYS,
   B_SIZE,
-  checker,
   END_SENTINEL_BYTES,
   EXTENDED_SIZE_BITS,
   EXTENDED_SLACK,
   FRONT_SENTINEL_BYTES,
   GRANULARITY,
   HEADER_BYTES,
-  HEAP_NAME,
   type HeapView,
   MAX_BLOCK_BYTES,
   MIN_BLOCK_BYTES,
@@ -194,6 +193,7 @@ export class TlsfAllocator implements Backend, HeapView {
     u32[(endSentinel + B_PREV_PHYS) >>> 2] = block;
     u32[(endSentinel + B_SIZE) >>> 2] = USED;
     this.lists.insert(block, blockSize);
+    this.counters.addFree(1);
     this.counters.addMemory(poolEnd - poolStart - POOL_OVERHEAD_BYTES, POOL_OVERHEAD_BYTES);
   }
 
@@ -278,7 +278,8 @@ export class TlsfAllocator implements Backend, HeapView {
       this.setPrevPhys(fb + fbSize, tail);
       this.lists.insert(tail, tailSize);
     }
-    this.counters.allocated(size, requested, size - HEADER_BYTES);
+    // `fb` left its list in allocate; a listed tail takes its place in the free-block count.
+    this.counters.allocated(size, requested, size - HEADER_BYTES, split ? 0 : -1);
     return fb + HEADER_BYTES;
   }
 
@@ -322,7 +323,9 @@ export class TlsfAllocator implements Backend, HeapView {
     else if (block !== fb) this.setPrevPhys(after, block);
     if (block !== fb) this.lists.insert(fb, block - fb);
     if (tailSize >= MIN_BLOCK_BYTES) this.lists.insert(block + size, tailSize);
-    this.counters.allocated(size, requested, size - HEADER_BYTES - TRAILER_BYTES);
+    // `fb` left its list in allocateAligned; the gap and the tail are listed.
+    const listed = (block !== fb ? 1 : 0) + (tailSize >= MIN_BLOCK_BYTES ? 1 : 0);
+    this.counters.allocated(size, requested, size - HEADER_BYTES - TRAILER_BYTES, listed - 1);
     return block + HEADER_BYTES;
   }
 
@@ -376,7 +379,9 @@ export class TlsfAllocator implements Backend, HeapView {
     const after = (start + merged + B_PREV_PHYS) >>> 2;
     u32[after] = start | (u32[after]! & PREV_SLACK_BITS);
     lists.insert(start, merged);
-    this.counters.released(size, requested, size - HEADER_BYTES - (extended ? TRAILER_BYTES : 0));
+    // One block listed, each free neighbour merged into it unlisted.
+    const freeBlocks = 1 - (prevFree ? 1 : 0) - (nextFree ? 1 : 0);
+    this.counters.released(size, requested, size - HEADER_BYTES - (extended ? TRAILER_BYTES : 0), freeBlocks);
   }
 
   /**
@@ -503,6 +508,8 @@ export class TlsfAllocator implements Backend, HeapView {
       this.setPrevPhys(end, b);
     }
     this.counters.resized(newSize - oldSize, size - oldRequested, newSize - oldSize);
+    // The free next block unlisted, the split-off block listed.
+    this.counters.addFree((split !== 0 ? 1 : 0) - (nextFree ? 1 : 0));
     return true;
   }
 

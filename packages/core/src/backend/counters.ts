@@ -10,15 +10,6 @@
 import { BACKEND_COUNTERS, BackendCounter } from '../memory/heap-layout.js';
 import type { HeapMemory } from '../interfaces.js';
 
-const TOTAL = (BACKEND_COUNTERS >> 2) + BackendCounter.total;
-const USED = (BACKEND_COUNTERS >> 2) + BackendCounter.used;
-const PEAK = (BACKEND_COUNTERS >> 2) + BackendCounter.peak;
-const REQUESTED = (BACKEND_COUNTERS >> 2) + BackendCounter.requested;
-const GRANTED = (BACKEND_COUNTERS >> 2) + BackendCounter.granted;
-const LIVE = (BACKEND_COUNTERS >> 2) + BackendCounter.live;
-const FREE = (BACKEND_COUNTERS >> 2) + BackendCounter.free;
-const METADATA = (BACKEND_COUNTERS >> 2) + BackendCounter.metadata;
-
 /** What the counters say, as `stats()` and `check()` read them. */
 export interface CounterValues {
   totalBytes: number;
@@ -31,6 +22,31 @@ export interface CounterValues {
   metadataBytes: number;
 }
 
+/**
+ * The counters' word indices in the buffer, `(BACKEND_COUNTERS >> 2) + BackendCounter.x`,
+ * written as an enum because esbuild inlines enum members as literals into every method
+ * that V8 then inlines into a backend's malloc and free. A module constant would not be
+ * inlined (this file imports, see tsup.shared.ts) and would cost a module-variable load, a
+ * small-integer check and an untag per access; fields holding them measured 5 % slower on
+ * tlsf's malloc/free than these literals. heap-layout.ts stays the one source: the module
+ * checks these against it when it loads (and a counter it adds fails to compile here).
+ */
+enum Word {
+  total = 11376,
+  used = 11377,
+  peak = 11378,
+  requested = 11379,
+  granted = 11380,
+  live = 11381,
+  free = 11382,
+  metadata = 11383,
+}
+
+for (const name of Object.keys(BackendCounter) as (keyof typeof BackendCounter)[]) {
+  const word = (BACKEND_COUNTERS >> 2) + BackendCounter[name];
+  if (Word[name] !== word) throw new Error(`counters.ts puts counter '${name}' at word ${Word[name]}, heap-layout.ts at ${word}`);
+}
+
 export class StateCounters {
   private readonly u32: Uint32Array;
 
@@ -40,30 +56,38 @@ export class StateCounters {
 
   /** Zeroes every counter: called by `init`, and by a repair before it recounts. */
   reset(): void {
-    this.u32.fill(0, TOTAL, METADATA + 1);
+    this.u32.fill(0, Word.total, Word.metadata + 1);
   }
 
   /**
    * A live block was made: `used` bytes taken from the free memory (headers and padding
-   * included), `requested` asked for, `granted` usable. Raises the peak.
+   * included), `requested` asked for, `granted` usable. Raises the peak. `freeBlocks` is the
+   * change the same operation made to the free-block count (a free block taken: -1; its tail
+   * listed again: +1), so a hot path updates the counter block once, not once per list edit.
    */
-  allocated(used: number, requested: number, granted: number): void {
+  allocated(used: number, requested: number, granted: number, freeBlocks = 0): void {
     const u32 = this.u32;
-    const now = u32[USED]! + used;
-    u32[USED] = now;
-    if (now > u32[PEAK]!) u32[PEAK] = now;
-    u32[REQUESTED] = u32[REQUESTED]! + requested;
-    u32[GRANTED] = u32[GRANTED]! + granted;
-    u32[LIVE] = u32[LIVE]! + 1;
+    const now = u32[Word.used]! + used;
+    u32[Word.used] = now;
+    if (now > u32[Word.peak]!) u32[Word.peak] = now;
+    u32[Word.requested] = u32[Word.requested]! + requested;
+    u32[Word.granted] = u32[Word.granted]! + granted;
+    u32[Word.live] = u32[Word.live]! + 1;
+    u32[Word.free] = u32[Word.free]! + freeBlocks;
   }
 
-  /** A live block was freed: the same figures `allocated` added for it. */
-  released(used: number, requested: number, granted: number): void {
+  /**
+   * A live block was freed: the same figures `allocated` added for it, and the change the
+   * same operation made to the free-block count (the block listed: +1; each free neighbour
+   * merged into it: -1).
+   */
+  released(used: number, requested: number, granted: number, freeBlocks = 0): void {
     const u32 = this.u32;
-    u32[USED] = u32[USED]! - used;
-    u32[REQUESTED] = u32[REQUESTED]! - requested;
-    u32[GRANTED] = u32[GRANTED]! - granted;
-    u32[LIVE] = u32[LIVE]! - 1;
+    u32[Word.used] = u32[Word.used]! - used;
+    u32[Word.requested] = u32[Word.requested]! - requested;
+    u32[Word.granted] = u32[Word.granted]! - granted;
+    u32[Word.live] = u32[Word.live]! - 1;
+    u32[Word.free] = u32[Word.free]! + freeBlocks;
   }
 
   /**
@@ -72,47 +96,47 @@ export class StateCounters {
    */
   resized(used: number, requested: number, granted: number): void {
     const u32 = this.u32;
-    const now = u32[USED]! + used;
-    u32[USED] = now;
-    if (now > u32[PEAK]!) u32[PEAK] = now;
-    u32[REQUESTED] = u32[REQUESTED]! + requested;
-    u32[GRANTED] = u32[GRANTED]! + granted;
+    const now = u32[Word.used]! + used;
+    u32[Word.used] = now;
+    if (now > u32[Word.peak]!) u32[Word.peak] = now;
+    u32[Word.requested] = u32[Word.requested]! + requested;
+    u32[Word.granted] = u32[Word.granted]! + granted;
   }
 
   /** Adds `delta` (signed) to the free-block count. */
   addFree(delta: number): void {
-    this.u32[FREE] = this.u32[FREE]! + delta;
+    this.u32[Word.free] = this.u32[Word.free]! + delta;
   }
 
   /** Adds managed memory: `total` bytes usable by blocks, `metadata` bytes of bookkeeping. */
   addMemory(total: number, metadata: number): void {
-    this.u32[TOTAL] = this.u32[TOTAL]! + total;
-    this.u32[METADATA] = this.u32[METADATA]! + metadata;
+    this.u32[Word.total] = this.u32[Word.total]! + total;
+    this.u32[Word.metadata] = this.u32[Word.metadata]! + metadata;
   }
 
   get totalBytes(): number {
-    return this.u32[TOTAL]!;
+    return this.u32[Word.total]!;
   }
   get usedBytes(): number {
-    return this.u32[USED]!;
+    return this.u32[Word.used]!;
   }
   get peakUsedBytes(): number {
-    return this.u32[PEAK]!;
+    return this.u32[Word.peak]!;
   }
   get requestedBytes(): number {
-    return this.u32[REQUESTED]!;
+    return this.u32[Word.requested]!;
   }
   get grantedBytes(): number {
-    return this.u32[GRANTED]!;
+    return this.u32[Word.granted]!;
   }
   get liveBlocks(): number {
-    return this.u32[LIVE]!;
+    return this.u32[Word.live]!;
   }
   get freeBlocks(): number {
-    return this.u32[FREE]!;
+    return this.u32[Word.free]!;
   }
   get metadataBytes(): number {
-    return this.u32[METADATA]!;
+    return this.u32[Word.metadata]!;
   }
 
   /** Every counter at once. */
@@ -135,14 +159,14 @@ export class StateCounters {
    */
   restore(values: Omit<CounterValues, 'peakUsedBytes'>): void {
     const u32 = this.u32;
-    u32[TOTAL] = values.totalBytes;
-    u32[USED] = values.usedBytes;
-    if (values.usedBytes > u32[PEAK]!) u32[PEAK] = values.usedBytes;
-    u32[REQUESTED] = values.requestedBytes;
-    u32[GRANTED] = values.grantedBytes;
-    u32[LIVE] = values.liveBlocks;
-    u32[FREE] = values.freeBlocks;
-    u32[METADATA] = values.metadataBytes;
+    u32[Word.total] = values.totalBytes;
+    u32[Word.used] = values.usedBytes;
+    if (values.usedBytes > u32[Word.peak]!) u32[Word.peak] = values.usedBytes;
+    u32[Word.requested] = values.requestedBytes;
+    u32[Word.granted] = values.grantedBytes;
+    u32[Word.live] = values.liveBlocks;
+    u32[Word.free] = values.freeBlocks;
+    u32[Word.metadata] = values.metadataBytes;
   }
 
   /**

@@ -33,10 +33,10 @@ import { AllocError, hex } from '../errors.js';
 import type { BackendStats, CheckReport } from '../interfaces.js';
 import { checkArenaRange } from '../sizes.js';
 import { checkBasicHeap } from './check.js';
+import { corrupt } from './errors.js';
 import {
   B_NEXT,
   type BasicHeapView,
-  corrupt,
   B_PREV,
   B_TAG,
   BASIC_MAGIC,

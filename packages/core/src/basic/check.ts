@@ -6,13 +6,13 @@
 
 import { hex } from '../errors.js';
 import type { CheckReport } from '../interfaces.js';
+import { corrupt } from './errors.js';
 import {
   B_NEXT,
   B_PREV,
   B_TAG,
   BASIC_MAGIC,
   type BasicHeapView,
-  corrupt,
   FLAGS,
   HEADER_BYTES,
   MIN_BLOCK,

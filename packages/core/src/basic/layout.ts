@@ -33,10 +33,12 @@
  * `hdr - (hdr & FLAGS)` for the same reason.
  */
 
+// Only type imports here: esbuild inlines a file's top-level constants into the bundle's hot
+// paths only when the file has no import or export with a path (see tsup.shared.ts), so the
+// offsets and flags below stay literals. The error builder, which needs core at run time, is
+// in errors.ts.
 import type { StateCounters } from '../backend/counters.js';
-import { heapCorrupted } from '../backend/errors.js';
 import type { PoolView } from '../backend/pools.js';
-import type { AllocError } from '../errors.js';
 
 // --- control state -------------------------------------------------------------------------
 
@@ -111,11 +113,6 @@ export function tagMatches(tag: number, block: number, size: number, cookie: num
 /** The alignment a live block's tag records. */
 export function tagAlign(tag: number): number {
   return 1 << (((tag >>> TAG_ALIGN_SHIFT) & TAG_ALIGN_MASK) + 3);
-}
-
-/** A broken structure of the basic heap. */
-export function corrupt(message: string): AllocError {
-  return heapCorrupted('basic heap', message);
 }
 
 /**

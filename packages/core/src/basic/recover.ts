@@ -8,13 +8,13 @@
 
 import type { BackendRepair } from '../backend/contract.js';
 import { hex } from '../errors.js';
+import { corrupt } from './errors.js';
 import {
   B_NEXT,
   B_PREV,
   B_TAG,
   BASIC_MAGIC,
   type BasicHeapView,
-  corrupt,
   FLAGS,
   HEADER_BYTES,
   MIN_BLOCK,
