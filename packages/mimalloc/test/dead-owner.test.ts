@@ -10,11 +10,12 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { AllocError, GlobalAllocator, MiB } from '@heaplab/core';
+import { GlobalAllocator, MiB } from '@heaplab/core';
 
 import { collect, heapReport, type MiStep, mimallocBackend } from '../src/index.js';
 import { runDying } from './mi-workers.js';
 import { keptWord, OWNER_KEEP, OWNER_OPS, OWNER_SHARED_BYTES, OWNER_VICTIMS, type OwnerDiesTask } from './workers/mi-worker.js';
+import { freeIfLive, until } from './helpers.js';
 
 interface Case {
   step: MiStep;
@@ -43,25 +44,6 @@ const CASES: Case[] = [
   { step: 'collect:spliced', occurrence: 1, operation: 'collect', modes: 'both' },
   { step: 'reclaim:adopting', occurrence: 1, operation: 'free-all', modes: 'both', abandoned: true },
 ];
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** Frees `block`; a block that is already free is refused (NotAllocated), and that is fine. */
-function freeIfLive(heap: GlobalAllocator, block: number): boolean {
-  try {
-    heap.free(block);
-    return true;
-  } catch (error) {
-    if (error instanceof AllocError && error.kind === 'NotAllocated') return false;
-    throw error;
-  }
-}
 
 describe('an owner killed inside its own paths', () => {
   for (const delayedPageReuse of [false, true]) {

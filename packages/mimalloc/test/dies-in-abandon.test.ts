@@ -15,7 +15,7 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { AllocError, GlobalAllocator, MiB } from '@heaplab/core';
+import { GlobalAllocator, MiB } from '@heaplab/core';
 
 import { collect, heapReport, type MiStep, mimallocBackend } from '../src/index.js';
 import { MiWorker, runDying } from './mi-workers.js';
@@ -28,6 +28,7 @@ import {
   OWNER_VICTIMS,
   type OwnerDiesTask,
 } from './workers/mi-worker.js';
+import { freeIfLive, until } from './helpers.js';
 
 /**
  * The steps of the abandon of the owner worker's heap, each at its first and at its last
@@ -85,25 +86,6 @@ const HELD: [MiStep, number][] = [
   ['abandon:published', 3],
   ['abandon:segments-done', 1],
 ];
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** Frees `block`; a block that is already free is refused (NotAllocated), and that is fine. */
-function freeIfLive(heap: GlobalAllocator, block: number): boolean {
-  try {
-    heap.free(block);
-    return true;
-  } catch (error) {
-    if (error instanceof AllocError && error.kind === 'NotAllocated') return false;
-    throw error;
-  }
-}
 
 describe('a thread killed inside its own abandon (detach)', () => {
   for (const delayedPageReuse of [false, true]) {

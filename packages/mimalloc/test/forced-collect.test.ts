@@ -12,16 +12,8 @@ import { GlobalAllocator, MiB } from '@heaplab/core';
 
 import { collect, mimallocBackend } from '../src/index.js';
 import { DELAYED_FREEING, USE_DELAYED_FREE } from '../src/layout.js';
-import { delayedState } from './helpers.js';
 import { MiWorker } from './mi-workers.js';
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+import { delayedState, until } from './helpers.js';
 
 describe('a forced collect with a remote free stopped between its steps', () => {
   it('returns at once: malloc on a full heap gives 0, collect(force) returns, and both work once it resumes', async () => {

@@ -1,4 +1,4 @@
-import { GlobalAllocator, MiB } from '@heaplab/core';
+import { AllocError, GlobalAllocator, MiB } from '@heaplab/core';
 
 import { mimallocBackend, mimallocOf } from '../src/index.js';
 import { PG_THREAD_FREE, SEGMENT_MASK, SG_PAGES, DELAYED_MASK, MAP_SHIFT_BITS, PAGE_DESCRIPTOR_SHIFT } from '../src/layout.js';
@@ -24,4 +24,24 @@ export function pageOf(heap: GlobalAllocator, block: number): number {
 /** The delayed-free state of the page holding `block`. */
 export function delayedState(heap: GlobalAllocator, block: number): number {
   return Atomics.load(heap.memory.u32, (pageOf(heap, block) + PG_THREAD_FREE) >>> 2) & DELAYED_MASK;
+}
+
+/** Waits (polling every 5 ms, at most 20 s) until `condition` holds; `what` names it in the timeout error. */
+export async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Frees `block`; a block that is already free is refused (NotAllocated), and that is fine. */
+export function freeIfLive(heap: GlobalAllocator, block: number): boolean {
+  try {
+    heap.free(block);
+    return true;
+  } catch (error) {
+    if (error instanceof AllocError && error.kind === 'NotAllocated') return false;
+    throw error;
+  }
 }

@@ -13,14 +13,7 @@ import { mimallocBackend } from '../src/index.js';
 import { DELAYED_FREEING, USE_DELAYED_FREE } from '../src/layout.js';
 import { delayedState } from './helpers.js';
 import { MiWorker } from './mi-workers.js';
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+import { until } from './helpers.js';
 
 describe('a remote free stalled between its two steps', () => {
   it('does not stall the owner, loses nothing, and the owner\'s detach completes once it resumes', async () => {
