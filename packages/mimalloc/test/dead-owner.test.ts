@@ -12,10 +12,10 @@ import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '@heaplab/core';
 
-import { collect, heapReport, type MiStep, mimallocBackend } from '../src/index.js';
+import { heapReport, type MiStep, mimallocBackend } from '../src/index.js';
 import { runDying } from './mi-workers.js';
 import { keptWord, OWNER_KEEP, OWNER_OPS, OWNER_SHARED_BYTES, OWNER_VICTIMS, type OwnerDiesTask } from './workers/mi-worker.js';
-import { freeIfLive, until } from './helpers.js';
+import { expectEmptied, freeIfLive, until } from './helpers.js';
 
 interface Case {
   step: MiStep;
@@ -101,15 +101,7 @@ describe('an owner killed inside its own paths', () => {
         for (const block of victims) if (!freed.has(block)) heap.free(block);
         for (let i = 0; i < shared[3]!; i++) freeIfLive(heap, shared[OWNER_OPS + i]! >>> 0);
         for (const block of left) heap.free(block);
-        heap.check();
-        heap.quiescent();
-        collect(heap, true);
-        heap.quiescent();
-        collect(heap, true);
-        heap.check();
-        expect(heap.usedBytes()).toBe(0);
-        expect(heap.stats().liveBlocks).toBe(0);
-        expect(heapReport(heap).segments).toMatchObject({ small: 0, medium: 0, large: 0, abandoned: 0 });
+        expectEmptied(heap);
         heap.detach();
       }, 30_000);
     }

@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '@heaplab/core';
 
-import { collect, heapReport, type MiStep, mimallocBackend } from '../src/index.js';
+import { heapReport, type MiStep, mimallocBackend } from '../src/index.js';
 import { MiWorker, runDying } from './mi-workers.js';
 import {
   keptWord,
@@ -28,7 +28,7 @@ import {
   OWNER_VICTIMS,
   type OwnerDiesTask,
 } from './workers/mi-worker.js';
-import { freeIfLive, until } from './helpers.js';
+import { expectEmptied, freeIfLive, until } from './helpers.js';
 
 /**
  * The steps of the abandon of the owner worker's heap, each at its first and at its last
@@ -142,15 +142,7 @@ describe('a thread killed inside its own abandon (detach)', () => {
         // Everything else goes back, and the heap empties.
         for (let i = 0; i < shared[1]!; i++) heap.free(shared[OWNER_KEEP + 2 * i]! >>> 0);
         for (const block of victims) if (!freed.has(block)) heap.free(block);
-        heap.check();
-        heap.quiescent();
-        collect(heap, true);
-        heap.quiescent();
-        collect(heap, true);
-        heap.check();
-        expect(heap.usedBytes()).toBe(0);
-        expect(heap.stats().liveBlocks).toBe(0);
-        expect(heapReport(heap).segments).toMatchObject({ small: 0, medium: 0, large: 0, abandoned: 0 });
+        expectEmptied(heap);
         expect(heap.stats().recovery).toMatchObject({ failed: 0, lostBytes: 0, lostBlocks: 0 });
         heap.detach();
       }, 30_000);

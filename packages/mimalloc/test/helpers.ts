@@ -1,6 +1,8 @@
 import { AllocError, GlobalAllocator, MiB } from '@heaplab/core';
 
-import { mimallocBackend, mimallocOf } from '../src/index.js';
+import { expect } from 'vitest';
+
+import { collect, heapReport, mimallocBackend, mimallocOf } from '../src/index.js';
 import { PG_THREAD_FREE, SEGMENT_MASK, SG_PAGES, DELAYED_MASK, MAP_SHIFT_BITS, PAGE_DESCRIPTOR_SHIFT } from '../src/layout.js';
 
 /**
@@ -44,4 +46,20 @@ export function freeIfLive(heap: GlobalAllocator, block: number): boolean {
     if (error instanceof AllocError && error.kind === 'NotAllocated') return false;
     throw error;
   }
+}
+
+/**
+ * Checks `heap`, collects twice around quiescent points (so held and delayed pages go back),
+ * checks again, and expects nothing used, no live block and no segment left.
+ */
+export function expectEmptied(heap: GlobalAllocator): void {
+  heap.check();
+  heap.quiescent();
+  collect(heap, true);
+  heap.quiescent();
+  collect(heap, true);
+  heap.check();
+  expect(heap.usedBytes()).toBe(0);
+  expect(heap.stats().liveBlocks).toBe(0);
+  expect(heapReport(heap).segments).toMatchObject({ small: 0, medium: 0, large: 0, abandoned: 0 });
 }
