@@ -64,10 +64,28 @@ function optionValues(option: BackendOptionSpec): string {
   }
 }
 
-function describeBackend(descriptor: BackendDescriptor): string {
-  const lines = [`${descriptor.name}  (${descriptor.concurrency})  ${descriptor.summary}`];
+/** Words of `text` in lines of at most `width` columns, each after `indent` spaces. */
+function wrapped(text: string, indent: number, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter((part) => part !== '')) {
+    if (line !== '' && indent + line.length + 1 + word.length > width) {
+      lines.push(' '.repeat(indent) + line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  if (line !== '') lines.push(' '.repeat(indent) + line);
+  return lines;
+}
+
+/** A backend as `heaplab backends` lists it, its texts wrapped to `width` columns. */
+function describeBackend(descriptor: BackendDescriptor, width: number): string {
+  const lines = [`${descriptor.name}  (${descriptor.concurrency})`, ...wrapped(descriptor.summary, 4, width)];
   for (const option of descriptor.options) {
-    lines.push(`    ${option.name} {${optionValues(option)}}  default ${String(option.default)}: ${option.description}`);
+    lines.push(`    ${option.name} {${optionValues(option)}}  default ${String(option.default)}`);
+    lines.push(...wrapped(option.description, 8, width));
   }
   if (descriptor.options.length === 0) lines.push('    (no options)');
   return lines.join('\n');
@@ -76,7 +94,9 @@ function describeBackend(descriptor: BackendDescriptor): string {
 async function listBackends(): Promise<void> {
   const { backends, unavailable } = await availableBackends();
   console.log('backends (--backend name or name:option=value,...; one spec per --backend):\n');
-  console.log(backends.map(describeBackend).join('\n\n'));
+  // A terminal that reports no width (a pipe, or 0 columns) gets 80.
+  const width = Math.max(40, process.stdout.columns || 80);
+  console.log(backends.map((descriptor) => describeBackend(descriptor, width)).join('\n\n'));
   for (const missing of unavailable) console.log(`\nnot available: ${missing.package}: ${missing.reason}`);
   console.log(`\nbaselines (--baselines): ${BASELINE_NAMES.join(', ')}`);
 }
