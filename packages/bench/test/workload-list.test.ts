@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { discoverBackends, resolveBackendContenders } from '../src/contenders/backends.js';
 import { baselineContender, type Contender } from '../src/contenders/contender.js';
 import { rowsOf } from '../src/report/results.js';
-import { summary } from '../src/report/summary.js';
+import { runContextOf, summary } from '../src/report/summary.js';
 import { silentProgress } from '../src/run/progress.js';
 import { countSteps, runBench } from '../src/run/run-bench.js';
 import type { BenchSettings } from '../src/run/workload.js';
@@ -92,7 +92,7 @@ describe('every workload, run over basic and the baselines', () => {
     expect(JSON.parse(JSON.stringify(results))[workload.resultKey]).toEqual(rows);
     expect(rows.map((row) => row.label)).toContain('basic');
     expect(rows.filter((row) => row.error !== undefined)).toEqual([]);
-    const section = workload.section(rows, results);
+    const section = workload.section(rows, runContextOf(results));
     expect(summary(results)).toContain(`${section.title}\n${section.table}`);
     expect(section.table).toMatch(/^basic /m);
     expect(Array.isArray(workload.charts(rows))).toBe(true);

@@ -5,22 +5,10 @@
  */
 
 import type { UnavailableBackend } from '../contenders/backends.js';
-import type { Workload, WorkloadRow } from '../run/workload.js';
+import type { BenchMeta, Workload, WorkloadRow } from '../run/workload.js';
 import type { WORKLOADS } from '../workloads/index.js';
 
-/** How the run was made. */
-export interface BenchMeta {
-  date: string;
-  node: string;
-  cpus: number;
-  cpuModel: string;
-  durationSeconds: number;
-  threads: number[];
-  heapBytes: number;
-  verify: boolean;
-  /** Whether one-thread rows ran in processes of their own. */
-  isolate: boolean;
-}
+export type { BenchMeta };
 
 /** The row type of a workload. */
 type RowOf<W> = W extends Workload<infer Row, string> ? Row : never;

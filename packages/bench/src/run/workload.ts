@@ -7,7 +7,6 @@
 
 import type { Contender, ContenderKind } from '../contenders/contender.js';
 import type { Chart } from '../report/chart.js';
-import type { BenchResults } from '../report/results.js';
 import type { Progress } from './progress.js';
 import type { ThreadLoop } from './thread-loop.js';
 
@@ -49,6 +48,30 @@ export interface BenchSettings {
   maxIterations?: number;
 }
 
+/** How the run was made. */
+export interface BenchMeta {
+  date: string;
+  node: string;
+  cpus: number;
+  cpuModel: string;
+  durationSeconds: number;
+  threads: number[];
+  heapBytes: number;
+  verify: boolean;
+  /** Whether one-thread rows ran in processes of their own. */
+  isolate: boolean;
+}
+
+/**
+ * What a workload's summary section may read of the rest of the run: how it was made, and
+ * another workload's successful rows (none when it did not run). It is this narrow so that a
+ * workload does not depend on the results type, which is made from the list of all workloads.
+ */
+export interface RunContext {
+  readonly meta: BenchMeta;
+  rowsOf<R extends WorkloadRow>(workload: Workload<R>): readonly R[];
+}
+
 /** One workload's part of the terminal summary. */
 export interface SummarySection {
   /** The line above the table. */
@@ -83,8 +106,8 @@ export interface Workload<Row extends WorkloadRow = WorkloadRow, Key extends str
    * it never stops the other rows.
    */
   run(contenders: readonly Contender[], settings: BenchSettings, progress: Progress): Promise<Row[]>;
-  /** Its summary section over its successful rows (the run's other results at hand). */
-  section(rows: readonly Row[], results: BenchResults): SummarySection;
+  /** Its summary section over its successful rows (the rest of the run at hand). */
+  section(rows: readonly Row[], run: RunContext): SummarySection;
   /** Its charts for `--report`, over its successful rows; none when there is nothing to draw. */
   charts(rows: readonly Row[]): Chart[];
   /** Output formats it offers besides the table (`--format name`), each with a line of help. */

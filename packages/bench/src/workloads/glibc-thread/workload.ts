@@ -9,6 +9,7 @@ import { formatBytes } from '../../report/format.js';
 import { renderTable } from '../../report/text-table.js';
 import { sampledPeakNotes, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
+import { heapEfficiencyWorkload } from '../heap-efficiency/workload.js';
 import { runThroughputRows } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { runGlibcThreadLoop } from './loop.js';
@@ -85,8 +86,9 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
   },
 
   /** The table a user compares backends with; heap efficiency joins it when it ran too. */
-  section(rows, results) {
-    const efficiencyOf = new Map(results.heapEfficiency.filter((row) => row.error === undefined).map((row) => [row.label, row.efficiencyPercent]));
+  section(rows, run) {
+    const efficiencyRows = run.rowsOf(heapEfficiencyWorkload);
+    const efficiencyOf = new Map(efficiencyRows.map((row) => [row.label, row.efficiencyPercent]));
     const headers = [...throughputHeaders('iterations/s'), 'peak footprint', 'heap efficiency'];
     const body = throughputColumns(rows).map((columns, index) => {
       const row = rows[index]!;
@@ -94,7 +96,7 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
       return [...columns, formatBytes(row.peakFootprintBytes), efficiency !== undefined ? `${efficiency.toFixed(1)} %` : '-'];
     });
     return {
-      title: `glibc-thread (bench-malloc-thread, ${results.meta.durationSeconds} s per run)`,
+      title: `glibc-thread (bench-malloc-thread, ${run.meta.durationSeconds} s per run)`,
       table: renderTable(headers, body, new Set([1, 2, 3, 4, 5, 6, 7])),
       notes: sampledPeakNotes(rows),
     };
