@@ -4,14 +4,7 @@ import { sharedTsupOptions } from '../../tsup.shared.js';
 
 export default defineConfig({
   ...sharedTsupOptions,
-  entry: [
-    'src/index.ts',
-    'src/backend/index.ts',
-    'src/test-kit/index.ts',
-    'src/test-kit/kit-worker.ts',
-    'src/demo.ts',
-    'src/tools/delayed-free-cost.ts',
-  ],
+  entry: ['src/index.ts', 'src/backend/index.ts', 'src/test-kit/index.ts', 'src/test-kit/kit-worker.ts', 'src/demo.ts', 'src/tools/delayed-free-cost.ts'],
   dts: { ...(sharedTsupOptions.dts as object), entry: ['src/index.ts', 'src/backend/index.ts', 'src/test-kit/index.ts'] },
   splitting: true,
   external: ['vitest', 'fast-check', 'tsx'],

@@ -4,7 +4,14 @@
  * runs a choice of them over heaplab backends and baselines.
  */
 
-export { availableBackends, BACKEND_PACKAGES, type BackendChoice, createBackendHeap, discoverBackends, resolveBackendContenders } from './contenders/backends.js';
+export {
+  availableBackends,
+  BACKEND_PACKAGES,
+  type BackendChoice,
+  createBackendHeap,
+  discoverBackends,
+  resolveBackendContenders,
+} from './contenders/backends.js';
 export {
   type BackendContender,
   BASELINE_NAMES,

@@ -44,9 +44,23 @@ describe('heaplab command line', () => {
   it('runs a short glibc-thread bench and writes the table, JSON, HTML and SVG', () => {
     const directory = mkdtempSync(join(tmpdir(), 'heaplab-cli-'));
     const result = heaplab(
-      'bench', 'glibc-thread', '--backend', 'basic', '--backend', 'basic:strategy=best-fit', '--baselines', 'system,bump',
-      '--threads', '1', '--duration', '0.1', '--quiet',
-      '--json', join(directory, 'out.json'), '--report', join(directory, 'report.html'),
+      'bench',
+      'glibc-thread',
+      '--backend',
+      'basic',
+      '--backend',
+      'basic:strategy=best-fit',
+      '--baselines',
+      'system,bump',
+      '--threads',
+      '1',
+      '--duration',
+      '0.1',
+      '--quiet',
+      '--json',
+      join(directory, 'out.json'),
+      '--report',
+      join(directory, 'report.html'),
     );
     expect(result.stderr).not.toMatch(/FAILED/);
     expect(result.status).toBe(0);

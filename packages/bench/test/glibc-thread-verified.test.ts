@@ -10,12 +10,7 @@ import { glibcThreadLoop } from '../src/workloads/glibc-thread/workload.js';
 // glibc-thread run (each block's bytes checked before it is freed) with 1 and 2 workers.
 // Backends whose packages do not import yet are simply not registered.
 const unavailable = await discoverBackends();
-const contenders: Contender[] = [
-  ...resolveBackendContenders(['all']),
-  baselineContender('thi.ng'),
-  baselineContender('bump'),
-  baselineContender('system'),
-];
+const contenders: Contender[] = [...resolveBackendContenders(['all']), baselineContender('thi.ng'), baselineContender('bump'), baselineContender('system')];
 const ITERATIONS = 20_000;
 
 describe('verified glibc-thread over every registered backend', () => {

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { GlibcRandom } from '../src/workloads/glibc-thread/glibc-rand.js';
 import { buildRequestTables, NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from '../src/workloads/glibc-thread/request-tables.js';
 
-describe("glibc rand() (TYPE_3, default seed)", () => {
-  it('gives glibc\'s first outputs', () => {
+describe('glibc rand() (TYPE_3, default seed)', () => {
+  it("gives glibc's first outputs", () => {
     const random = new GlibcRandom();
     expect([random.next(), random.next(), random.next()]).toEqual([1804289383, 846930886, 1681692777]);
   });

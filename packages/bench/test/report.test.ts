@@ -9,12 +9,32 @@ import type { BenchResults } from '../src/report/results.js';
 import { summary } from '../src/report/summary.js';
 
 const results: BenchResults = {
-  meta: { date: '2025-01-01T00:00:00Z', node: 'v20', cpus: 2, cpuModel: 'test cpu', durationSeconds: 0.5, threads: [1, 2], heapBytes: 64 << 20, verify: false, isolate: true },
+  meta: {
+    date: '2025-01-01T00:00:00Z',
+    node: 'v20',
+    cpus: 2,
+    cpuModel: 'test cpu',
+    durationSeconds: 0.5,
+    threads: [1, 2],
+    heapBytes: 64 << 20,
+    verify: false,
+    isolate: true,
+  },
   unavailable: [{ package: '@heaplab/slab', reason: 'not built' }],
   glibcThread: [
     { label: 'basic', kind: 'heaplab', threads: 1, iterations: 2e6, wallSeconds: 1, perSecond: 2e6, peakUsedBytes: 100_000, peakFootprintBytes: 120_000 },
     { label: 'tlsf', kind: 'heaplab', threads: 1, iterations: 4e6, wallSeconds: 1, perSecond: 4e6, peakUsedBytes: 90_000, peakFootprintBytes: 100_000 },
-    { label: 'mimalloc', kind: 'heaplab', threads: 1, iterations: 1e6, wallSeconds: 1, perSecond: 1e6, peakUsedBytes: 61_000, peakUsedSampled: true, peakFootprintBytes: 4 << 20 },
+    {
+      label: 'mimalloc',
+      kind: 'heaplab',
+      threads: 1,
+      iterations: 1e6,
+      wallSeconds: 1,
+      perSecond: 1e6,
+      peakUsedBytes: 61_000,
+      peakUsedSampled: true,
+      peakFootprintBytes: 4 << 20,
+    },
     { label: 'system', kind: 'system', threads: 1, iterations: 8e6, wallSeconds: 1, perSecond: 8e6, peakUsedBytes: null, peakFootprintBytes: null },
     { label: 'buddy', kind: 'heaplab', threads: 1, iterations: 0, wallSeconds: 0, perSecond: 0, peakUsedBytes: null, peakFootprintBytes: null, error: 'boom' },
   ],

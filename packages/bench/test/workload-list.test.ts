@@ -32,7 +32,9 @@ describe('the workload list', () => {
     const names = WORKLOAD_LIST.map((workload) => workload.name);
     expect(new Set(names).size).toBe(names.length);
     expect(new Set(WORKLOAD_LIST.map((workload) => workload.resultKey)).size).toBe(names.length);
-    const folders = readdirSync(WORKLOADS_DIR, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    const folders = readdirSync(WORKLOADS_DIR, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
     expect(folders.sort()).toEqual([...names].sort());
     for (const name of names) expect(existsSync(join(WORKLOADS_DIR, name, 'workload.ts')), name).toBe(true);
   });
@@ -42,7 +44,8 @@ describe('the workload list', () => {
     for (const file of [...sourceFiles(SOURCES), join(PACKAGE, 'native', 'bench-malloc-thread.c')]) {
       const text = readFileSync(file, 'utf8');
       expect(text, relative(PACKAGE, file)).not.toMatch(/shared\/specs/);
-      for (const [, page] of text.matchAll(/docs\/workloads\/([\w-]+\.md)/g)) expect(existsSync(join(DOCS, page!)), `${relative(PACKAGE, file)}: ${page}`).toBe(true);
+      for (const [, page] of text.matchAll(/docs\/workloads\/([\w-]+\.md)/g))
+        expect(existsSync(join(DOCS, page!)), `${relative(PACKAGE, file)}: ${page}`).toBe(true);
     }
   });
 

@@ -24,19 +24,7 @@
 import { AllocError, alignDown, alignUp, type BackendContext, hex, type StateCounters } from '@heaplab/core/backend';
 
 import { FreeLists } from './free-lists.js';
-import {
-  BUDDY_MAGIC,
-  corrupt,
-  FB_MAP_START,
-  FB_NEXT,
-  FB_PREV,
-  FREE,
-  PAGES,
-  ST_MAGIC,
-  START,
-  STATE_BYTES,
-  UNIT_BYTES,
-} from './layout.js';
+import { BUDDY_MAGIC, corrupt, FB_MAP_START, FB_NEXT, FB_PREV, FREE, PAGES, ST_MAGIC, START, STATE_BYTES, UNIT_BYTES } from './layout.js';
 import { entryIndex, liveCode, startOrder, writeLiveDigits } from './order-map.js';
 import { largestBlockAt, MAX_ORDER, MIN_ORDER, PAGE_ORDER } from './orders.js';
 import { blocksStartOf, checkPoolRange, Pools } from './pools.js';
@@ -69,10 +57,7 @@ export class BuddyBlocks {
    */
   constructor(ctx: BackendContext) {
     if (ctx.stateBytes < STATE_BYTES || ctx.stateOffset % 8 !== 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `buddy backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${ctx.stateBytes} at ${hex(ctx.stateOffset)}`,
-      );
+      throw new AllocError('InvalidParam', `buddy backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${ctx.stateBytes} at ${hex(ctx.stateOffset)}`);
     }
     this.u8 = ctx.memory.u8;
     this.u32 = ctx.memory.u32;

@@ -36,10 +36,7 @@ function checkCount(count: number): void {
 /** Checks a page alignment and returns its order. */
 function alignOrder(alignBytes: number): number {
   if (!isPowerOfTwo(alignBytes) || alignBytes < PAGE_SIZE || alignBytes > MAX_ALIGN) {
-    throw new AllocError(
-      'InvalidParam',
-      `alignment ${String(alignBytes)} is not a power-of-two multiple of the page size ${PAGE_SIZE}, at most ${MAX_ALIGN}`,
-    );
+    throw new AllocError('InvalidParam', `alignment ${String(alignBytes)} is not a power-of-two multiple of the page size ${PAGE_SIZE}, at most ${MAX_ALIGN}`);
   }
   return log2(alignBytes);
 }
@@ -151,10 +148,7 @@ export class BuddyPageAllocator implements PageAllocator {
       const holder = blocks.blockHolding(at, mapStart, blocksStart);
       const code = holder === 0 ? 0 : u8[entryIndex(mapStart, holder)]!;
       if ((code & KIND_MASK) !== FREE || startOrder(code) < order) {
-        throw new AllocError(
-          'NoMemory',
-          `cannot allocate ${count} pages at ${hex(address)}: the ${2 ** order} bytes at ${hex(at)} are not all free`,
-        );
+        throw new AllocError('NoMemory', `cannot allocate ${count} pages at ${hex(address)}: the ${2 ** order} bytes at ${hex(at)} are not all free`);
       }
     }
     // One block at a time, each counted as soon as it is taken: a thread that dies between
@@ -239,10 +233,7 @@ export class BuddyPageAllocator implements PageAllocator {
   private managedPool(address: number, count: number, what: string): void {
     const pool = this.pools.find(address);
     if (pool < 0 || address + count * PAGE_SIZE > this.pools.foundEnd) {
-      throw new AllocError(
-        'InvalidParam',
-        `${what}: ${count} pages at ${hex(address)} are not inside one of the buddy heap's block areas`,
-      );
+      throw new AllocError('InvalidParam', `${what}: ${count} pages at ${hex(address)} are not inside one of the buddy heap's block areas`);
     }
   }
 }

@@ -134,8 +134,7 @@ export function checkPoolRange(start: number, size: number, arenaStart: number, 
   if (end <= mapStart || blocksStartOf(mapStart, end) + UNIT_BYTES > end) {
     throw new AllocError(
       'InvalidParam',
-      `buddy ${what}: memory range ${hex(start)}..${hex(start + size)} is too small for an order map ` +
-        `and one ${UNIT_BYTES}-byte block`,
+      `buddy ${what}: memory range ${hex(start)}..${hex(start + size)} is too small for an order map ` + `and one ${UNIT_BYTES}-byte block`,
     );
   }
 }

@@ -10,15 +10,7 @@ import { type BackendRepair, hex } from '@heaplab/core/backend';
 
 import type { BuddyBlocks } from './blocks.js';
 import { ALIGN_BASE_LOG, corrupt, FREE, KIND_MASK, LIST_SLOTS, LIVE, LIVE_MIN, START, UNIT_BYTES } from './layout.js';
-import {
-  entryIndex,
-  firstStartBit,
-  liveDigitsValid,
-  lowestOrderOf,
-  readSlack,
-  startOrder,
-  writeLiveDigits,
-} from './order-map.js';
+import { entryIndex, firstStartBit, liveDigitsValid, lowestOrderOf, readSlack, startOrder, writeLiveDigits } from './order-map.js';
 import { MAX_ORDER } from './orders.js';
 
 /** Zeroes every entry in `[from, to)` whose START bit is set; returns how many. */
@@ -53,8 +45,7 @@ function checkTiling(blocks: BuddyBlocks): void {
     for (let block = blocksStart; block < end; ) {
       const code = u8[entryIndex(mapStart, block)]!;
       const order = startOrder(code);
-      if ((code & START) === 0 || order < lowestOrderOf(code & KIND_MASK) || order > MAX_ORDER ||
-        block % 2 ** order !== 0 || block + 2 ** order > end) {
+      if ((code & START) === 0 || order < lowestOrderOf(code & KIND_MASK) || order > MAX_ORDER || block % 2 ** order !== 0 || block + 2 ** order > end) {
         throw corrupt(
           `cannot recover: in ${name}, the block at ${hex(block)} has entry ${hex(code)}, which starts no block that ` +
             'fits there, so the order map does not tile the pool',

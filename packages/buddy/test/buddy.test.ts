@@ -25,8 +25,12 @@ function makeBuddy(arenaBytes = 8 * MiB, start = ARENA_START, size = arenaBytes 
 /** Expects `address` to be refused as no live block, with the heap unchanged. */
 function expectRefused(buddy: BuddyAllocator, address: number): void {
   const before = { stats: buddy.stats(), free: freeSnapshot(buddy.blocks) };
-  for (const action of [() => buddy.release(address), () => buddy.usableSize(address), () => buddy.requestedSize(address),
-    () => buddy.resizeInPlace(address, 8)]) {
+  for (const action of [
+    () => buddy.release(address),
+    () => buddy.usableSize(address),
+    () => buddy.requestedSize(address),
+    () => buddy.resizeInPlace(address, 8),
+  ]) {
     const error = errorOf(action);
     expect(error.kind).toBe('NotAllocated');
     expect(error.message).toContain(hex(address));
@@ -99,8 +103,16 @@ describe('pools', () => {
   it('rounds an unaligned, odd-sized range inwards to 16 bytes', () => {
     const buddy = makeBuddy(8 * MiB, ARENA_START + 3, 1000);
     // [start + 16, start + 992): 61 units, a 61-byte map padded to 64, blocks from +80.
-    expect(freeSnapshot(buddy.blocks)).toEqual(['0x400050:4', '0x400060:5', '0x400080:7', '0x400100:8', '0x400200:8',
-      '0x400300:7', '0x400380:6', '0x4003c0:5']);
+    expect(freeSnapshot(buddy.blocks)).toEqual([
+      '0x400050:4',
+      '0x400060:5',
+      '0x400080:7',
+      '0x400100:8',
+      '0x400200:8',
+      '0x400300:7',
+      '0x400380:6',
+      '0x4003c0:5',
+    ]);
     expect(buddy.totalBytes()).toBe(992 - 80);
     expect(buddy.stats().metadataBytes).toBe(64);
     buddy.check();
@@ -202,8 +214,7 @@ describe('pools', () => {
     }
     for (const address of hold) buddy.release(address);
     expect(buddy.usedBytes()).toBe(0);
-    expect(freeSnapshot(buddy.blocks).filter((block) => block.startsWith('0x8'))).toEqual(['0x80440000:18', '0x80480000:19', '0x80500000:20',
-      '0x80600000:21']);
+    expect(freeSnapshot(buddy.blocks).filter((block) => block.startsWith('0x8'))).toEqual(['0x80440000:18', '0x80480000:19', '0x80500000:20', '0x80600000:21']);
     buddy.check();
   });
 });
@@ -211,8 +222,18 @@ describe('pools', () => {
 describe('sizes, orders and alignment', () => {
   it('rounds sizes up to a power of two from 16 bytes and keeps the size asked for', () => {
     const buddy = makeBuddy();
-    const cases: [number, number][] = [[0, 16], [1, 16], [16, 16], [17, 32], [100, 128], [1000, 1024], [1024, 1024],
-      [1025, 2048], [65537, 131072], [3 * MiB, 4 * MiB]];
+    const cases: [number, number][] = [
+      [0, 16],
+      [1, 16],
+      [16, 16],
+      [17, 32],
+      [100, 128],
+      [1000, 1024],
+      [1024, 1024],
+      [1025, 2048],
+      [65537, 131072],
+      [3 * MiB, 4 * MiB],
+    ];
     let requested = 0;
     let used = 0;
     for (const [size, usable] of cases) {
@@ -419,25 +440,31 @@ describe('check()', () => {
   const entryOf = (address: number): number => ARENA_START + (address - ARENA_START) / 16;
 
   it('finds a START bit inside a block', () => {
-    expect(damaged((buddy, live) => {
-      buddy.blocks.u8[entryOf(live[1]!) + 3] = 0x80 | 4;
-    })).toContain('inside the block');
+    expect(
+      damaged((buddy, live) => {
+        buddy.blocks.u8[entryOf(live[1]!) + 3] = 0x80 | 4;
+      }),
+    ).toContain('inside the block');
   });
 
   it('finds two free buddies left unmerged', () => {
-    expect(damaged((buddy, live) => {
-      // Mark the 16-byte block's buddy (free, order 4) as a free block too: a missed merge.
-      const address = live[4]!;
-      buddy.blocks.u8[entryOf(address)] = 0x80 | 4;
-      buddy.blocks.u32[(address + FB_MAP_START) >>> 2] = ARENA_START;
-    })).toContain('missed merge');
+    expect(
+      damaged((buddy, live) => {
+        // Mark the 16-byte block's buddy (free, order 4) as a free block too: a missed merge.
+        const address = live[4]!;
+        buddy.blocks.u8[entryOf(address)] = 0x80 | 4;
+        buddy.blocks.u32[(address + FB_MAP_START) >>> 2] = ARENA_START;
+      }),
+    ).toContain('missed merge');
   });
 
   it('finds a broken back link', () => {
-    expect(damaged((buddy) => {
-      const head = buddy.blocks.lists.head(19) || buddy.blocks.lists.head(20);
-      buddy.blocks.u32[(head + FB_PREV) >>> 2] = 0x480000;
-    })).toMatch(/previous link|not a free block/);
+    expect(
+      damaged((buddy) => {
+        const head = buddy.blocks.lists.head(19) || buddy.blocks.lists.head(20);
+        buddy.blocks.u32[(head + FB_PREV) >>> 2] = 0x480000;
+      }),
+    ).toMatch(/previous link|not a free block/);
   });
 
   it('finds counters that disagree with the walk', () => {
@@ -449,35 +476,46 @@ describe('check()', () => {
     expect(damaged((buddy) => buddy.blocks.counters.addMemory(16, 0))).toContain('totalBytes');
     expect(damaged((buddy) => buddy.blocks.counters.addMemory(0, 16))).toContain('metadataBytes');
     expect(damaged((buddy) => buddy.blocks.counters.allocated(0, 0, 0))).toContain('liveBlocks');
-    expect(damaged((buddy) => { buddy.blocks.u32[state(buddy, ST_LENGTHS) + 22]! += 1; })).toContain('records length');
-    expect(damaged((buddy) => { buddy.blocks.u32[state(buddy, ST_NON_EMPTY)] = 0; })).toContain('non-empty mask');
+    expect(
+      damaged((buddy) => {
+        buddy.blocks.u32[state(buddy, ST_LENGTHS) + 22]! += 1;
+      }),
+    ).toContain('records length');
+    expect(
+      damaged((buddy) => {
+        buddy.blocks.u32[state(buddy, ST_NON_EMPTY)] = 0;
+      }),
+    ).toContain('non-empty mask');
   });
 
-  it('finds size and alignment digits that do not call for the block\'s order', () => {
+  it("finds size and alignment digits that do not call for the block's order", () => {
     // live[0] asked for 100 bytes aligned to 8: order 7, slack 28 in digits 1 and 2, and the
     // alignment digit (log2 8 - 3 = 0) after them.
-    expect(damaged((buddy, live) => {
-      buddy.blocks.u8[entryOf(live[0]!) + 1] = 100; // slack 100: 28 bytes asked for call for order 5
-    })).toContain('digits');
-    expect(damaged((buddy, live) => {
-      buddy.blocks.u8[entryOf(live[0]!) + 3] = 5; // aligned to 256, more than the 128-byte block
-    })).toContain('digits');
+    expect(
+      damaged((buddy, live) => {
+        buddy.blocks.u8[entryOf(live[0]!) + 1] = 100; // slack 100: 28 bytes asked for call for order 5
+      }),
+    ).toContain('digits');
+    expect(
+      damaged((buddy, live) => {
+        buddy.blocks.u8[entryOf(live[0]!) + 3] = 5; // aligned to 256, more than the 128-byte block
+      }),
+    ).toContain('digits');
   });
 
   it('finds a free block missing from its list', () => {
-    expect(damaged((buddy, live) => {
-      // Free a block in the map only: the walk finds a free block that no list holds.
-      buddy.blocks.u8[entryOf(live[0]!)] = 0x80 | 7;
-      buddy.blocks.u32[(live[0]! + FB_MAP_START) >>> 2] = ARENA_START;
-    })).toContain('free list 7 holds 0 blocks but the pools hold 1');
+    expect(
+      damaged((buddy, live) => {
+        // Free a block in the map only: the walk finds a free block that no list holds.
+        buddy.blocks.u8[entryOf(live[0]!)] = 0x80 | 7;
+        buddy.blocks.u32[(live[0]! + FB_MAP_START) >>> 2] = ARENA_START;
+      }),
+    ).toContain('free list 7 holds 0 blocks but the pools hold 1');
   });
 });
 
 describe('model-based sequences', () => {
-  type Op =
-    | { kind: 'alloc'; size: number; alignLog: number }
-    | { kind: 'free'; pick: number }
-    | { kind: 'resize'; pick: number; size: number };
+  type Op = { kind: 'alloc'; size: number; alignLog: number } | { kind: 'free'; pick: number } | { kind: 'resize'; pick: number; size: number };
 
   it('keeps the buddy invariants and exact counters through random sequences, and merges back to the start', () => {
     const op: fc.Arbitrary<Op> = fc.oneof(
@@ -566,13 +604,19 @@ describe('dealloc layouts (blockLayout)', () => {
     heap.detach();
   });
 
-  it('refuses a wrong size, an alignment other than the allocation\'s and size 0, leaving the block live', () => {
+  it("refuses a wrong size, an alignment other than the allocation's and size 0, leaving the block live", () => {
     const heap = makeHeap();
     const address = heap.alloc({ size: 100, align: 8 });
     expect(address % 128).toBe(0);
     // 16 and 128 are alignments the address has, but not the one it was allocated with.
-    for (const layout of [{ size: 99, align: 8 }, { size: 101, align: 8 }, { size: 128, align: 8 }, { size: 0, align: 8 },
-      { size: 100, align: 16 }, { size: 100, align: 128 }]) {
+    for (const layout of [
+      { size: 99, align: 8 },
+      { size: 101, align: 8 },
+      { size: 128, align: 8 },
+      { size: 0, align: 8 },
+      { size: 100, align: 16 },
+      { size: 100, align: 128 },
+    ]) {
       expectAllocError(() => heap.dealloc(address, layout), 'InvalidParam');
     }
     expect(heap.usableSize(address)).toBe(128);

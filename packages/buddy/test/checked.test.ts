@@ -59,7 +59,7 @@ describe('buddy in checked mode', () => {
     }
   });
 
-  it('reports a merged buddy that records another pool\'s map', () => {
+  it("reports a merged buddy that records another pool's map", () => {
     const { heap, a, u32 } = heapWithList(true);
     u32[(a[1]! + FB_MAP_START) >>> 2] = u32[(a[1]! + FB_MAP_START) >>> 2]! + 16;
     expect(expectAllocError(() => heap.free(a[0]!), 'HeapCorrupted').message).toContain('records map');

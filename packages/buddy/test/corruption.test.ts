@@ -41,7 +41,7 @@ function expectReportedUnchanged(u8: Uint8Array, action: () => unknown): AllocEr
 }
 
 describe('buddy: damaged free-list links', () => {
-  it('does not follow a head\'s next link into a live block, even one whose bytes look like a free block', () => {
+  it("does not follow a head's next link into a live block, even one whose bytes look like a free block", () => {
     const { buddy, a, u32, u8 } = heapWithList();
     // a[0] is live; its user data happens to hold its pool's map start where a free block's would be.
     u32[(a[0]! + FB_MAP_START) >>> 2] = ARENA_START;

@@ -178,7 +178,10 @@ describe('buddy: a thread killed at every store of the paths the kit does not re
   // 0x440000, 512 KiB at 0x480000, 1 MiB at 0x500000 and 2 MiB at 0x600000.
   killAtEveryStore({
     name: 'a 16-byte allocation splitting a 256 KiB block 14 times',
-    prepare: ({ bytes }) => [{ address: bytes.allocate(300_000, 8), size: 300_000 }, { address: bytes.allocate(700_000, 8), size: 700_000 }],
+    prepare: ({ bytes }) => [
+      { address: bytes.allocate(300_000, 8), size: 300_000 },
+      { address: bytes.allocate(700_000, 8), size: 700_000 },
+    ],
     run: ({ bytes }) => void bytes.allocate(16, 8),
     minStores: 14 * 4,
     maxLeft: 1,
@@ -186,7 +189,10 @@ describe('buddy: a thread killed at every store of the paths the kit does not re
 
   killAtEveryStore({
     name: 'a free merging 14 levels back into a 256 KiB block',
-    prepare: ({ bytes }) => [{ address: bytes.allocate(300_000, 8), size: 300_000 }, { address: bytes.allocate(10, 8), size: 10 }],
+    prepare: ({ bytes }) => [
+      { address: bytes.allocate(300_000, 8), size: 300_000 },
+      { address: bytes.allocate(10, 8), size: 10 },
+    ],
     subject: 1,
     run: ({ bytes }, held) => bytes.release(held[1]!.address),
     minStores: 14 * 3,
@@ -201,7 +207,10 @@ describe('buddy: a thread killed at every store of the paths the kit does not re
       bytes.release(a);
       bytes.release(c);
       bytes.release(d);
-      return [{ address: bytes.allocate(50_000, 8), size: 50_000 }, { address: b, size: 1000 }];
+      return [
+        { address: bytes.allocate(50_000, 8), size: 50_000 },
+        { address: b, size: 1000 },
+      ];
     },
     subject: 1,
     run: ({ bytes }, held) => bytes.release(held[1]!.address),
@@ -211,7 +220,10 @@ describe('buddy: a thread killed at every store of the paths the kit does not re
 
   killAtEveryStore({
     name: 'a resize growing a 32-byte block to 1 KiB over five free buddies',
-    prepare: ({ bytes }) => [{ address: bytes.allocate(5000, 8), size: 5000 }, { address: bytes.allocate(20, 8), size: 20 }],
+    prepare: ({ bytes }) => [
+      { address: bytes.allocate(5000, 8), size: 5000 },
+      { address: bytes.allocate(20, 8), size: 20 },
+    ],
     subject: 1,
     run: ({ bytes }, held) => expect(bytes.resizeInPlace(held[1]!.address, 1000)).toBe(true),
     minStores: 10,
@@ -220,7 +232,10 @@ describe('buddy: a thread killed at every store of the paths the kit does not re
 
   killAtEveryStore({
     name: 'a resize shrinking a 4 KiB block to 32 bytes, freeing seven halves',
-    prepare: ({ bytes }) => [{ address: bytes.allocate(4000, 64), size: 4000 }, { address: bytes.allocate(100, 8), size: 100 }],
+    prepare: ({ bytes }) => [
+      { address: bytes.allocate(4000, 64), size: 4000 },
+      { address: bytes.allocate(100, 8), size: 100 },
+    ],
     subject: 0,
     keep: 24,
     run: ({ bytes }, held) => expect(bytes.resizeInPlace(held[0]!.address, 24)).toBe(true),
@@ -230,7 +245,10 @@ describe('buddy: a thread killed at every store of the paths the kit does not re
 
   killAtEveryStore({
     name: 'a resize shrinking a 256-byte block aligned to 16 to 10 bytes',
-    prepare: ({ bytes }) => [{ address: bytes.allocate(200, 16), size: 200 }, { address: bytes.allocate(16, 8), size: 16 }],
+    prepare: ({ bytes }) => [
+      { address: bytes.allocate(200, 16), size: 200 },
+      { address: bytes.allocate(16, 8), size: 16 },
+    ],
     subject: 0,
     keep: 10,
     run: ({ bytes }, held) => expect(bytes.resizeInPlace(held[0]!.address, 10)).toBe(true),
@@ -256,7 +274,10 @@ describe('buddy: a thread killed at every store of the paths the kit does not re
 
   killAtEveryStore({
     name: 'allocPagesAt of six pages across two free blocks',
-    prepare: ({ bytes }) => [{ address: bytes.allocate(64, 8), size: 64 }, { address: bytes.allocate(MiB, 8), size: MiB }],
+    prepare: ({ bytes }) => [
+      { address: bytes.allocate(64, 8), size: 64 },
+      { address: bytes.allocate(MiB, 8), size: MiB },
+    ],
     run: ({ pages }) => expect(pages.allocPagesAt(0x47e000, 6, PAGE_SIZE)).toBe(0x47e000),
     minStores: 20,
     maxLeft: 2,

@@ -7,14 +7,7 @@
 import { hex } from '@heaplab/core';
 
 import type { BuddyBlocks } from '../src/blocks.js';
-import {
-  FB_MAP_START,
-  FB_NEXT,
-  FB_PREV,
-  LIST_SLOTS,
-  ST_HEADS,
-  UNIT_BYTES,
-} from '../src/layout.js';
+import { FB_MAP_START, FB_NEXT, FB_PREV, LIST_SLOTS, ST_HEADS, UNIT_BYTES } from '../src/layout.js';
 
 export type BlockKind = 'free' | 'live' | 'pages';
 
@@ -98,7 +91,7 @@ export function expectBuddyInvariants(blocks: BuddyBlocks): WalkedBlock[] {
   for (const block of walked) if (block.kind === 'free') freeOrder.set(block.address, block.order);
   for (const block of walked) {
     if (block.kind !== 'free' || block.order === 30) continue;
-    const buddy = (block.address ^ 2 ** block.order) >>> 0;
+    const buddy = (block.address ^ (2 ** block.order)) >>> 0;
     if (freeOrder.get(buddy) === block.order) fail(`${hex(block.address)} and its buddy ${hex(buddy)} are both free of order ${block.order}`);
   }
   const lists = readFreeLists(blocks);

@@ -75,8 +75,10 @@ describe('BuddyPageAllocator', () => {
     const five = pages.allocPages(5, 1 * MiB);
     expect(five % MiB).toBe(0);
     expect(pages.availablePages()).toBe(TOTAL_PAGES - 6);
-    expect(liveBlocks(pages).filter((block) => block.startsWith(hex(five)) || block.startsWith(hex(five + 4 * PAGE_SIZE))))
-      .toEqual([`${hex(five)}:14:pages`, `${hex(five + 4 * PAGE_SIZE)}:12:pages`]);
+    expect(liveBlocks(pages).filter((block) => block.startsWith(hex(five)) || block.startsWith(hex(five + 4 * PAGE_SIZE)))).toEqual([
+      `${hex(five)}:14:pages`,
+      `${hex(five + 4 * PAGE_SIZE)}:12:pages`,
+    ]);
     pages.deallocPages(one, 1);
     pages.deallocPages(five, 5);
     expect(pages.availablePages()).toBe(TOTAL_PAGES);
@@ -87,11 +89,17 @@ describe('BuddyPageAllocator', () => {
     const { pages, bytes } = makeFaces();
     const before = freeSnapshot(pages.blocks);
     for (const align of [0, 100, 2048, 3 * PAGE_SIZE, 2 ** 31, Number.NaN]) {
-      expect(kindOf(() => pages.allocPages(1, align)), `alignment ${align}`).toBe('InvalidParam');
+      expect(
+        kindOf(() => pages.allocPages(1, align)),
+        `alignment ${align}`,
+      ).toBe('InvalidParam');
       expect(kindOf(() => pages.allocPagesAt(8 * MiB, 1, align))).toBe('InvalidParam');
     }
     for (const count of [0, -1, 1.5, Number.NaN, 2 ** 53]) {
-      expect(kindOf(() => pages.allocPages(count, PAGE_SIZE)), `count ${count}`).toBe('InvalidParam');
+      expect(
+        kindOf(() => pages.allocPages(count, PAGE_SIZE)),
+        `count ${count}`,
+      ).toBe('InvalidParam');
       expect(kindOf(() => pages.deallocPages(8 * MiB, count))).toBe('InvalidParam');
     }
     expect(kindOf(() => pages.allocPages(1025, PAGE_SIZE))).toBe('NoMemory');
@@ -220,8 +228,9 @@ describe('BuddyPageAllocator', () => {
             const address = 4.5 * MiB + step.page * PAGE_SIZE;
             const count = Math.min(step.count, TOTAL_PAGES - step.page);
             const end = address + count * PAGE_SIZE;
-            const blocked = walkBlocks(pages.blocks).some((block) =>
-              block.kind !== 'free' && block.address < end && address < block.address + 2 ** block.order);
+            const blocked = walkBlocks(pages.blocks).some(
+              (block) => block.kind !== 'free' && block.address < end && address < block.address + 2 ** block.order,
+            );
             if (blocked) {
               expect(kindOf(() => pages.allocPagesAt(address, count, PAGE_SIZE))).toBe('NoMemory');
             } else {
@@ -254,8 +263,7 @@ describe('BuddyPageAllocator', () => {
           }
           const pageBlocks = walked.filter((block) => block.kind === 'pages').reduce((sum, block) => sum + 2 ** block.order, 0);
           expect(pageBlocks).toBe(runPages * PAGE_SIZE);
-          const freePages = walked.filter((block) => block.kind === 'free' && block.order >= 12)
-            .reduce((sum, block) => sum + 2 ** (block.order - 12), 0);
+          const freePages = walked.filter((block) => block.kind === 'free' && block.order >= 12).reduce((sum, block) => sum + 2 ** (block.order - 12), 0);
           expect(pages.availablePages()).toBe(freePages);
           bytes.check();
         }

@@ -72,10 +72,7 @@ export function checkAlign(align: number): void {
   if (typeof align === 'number' && align >>> 0 === align && align !== 0 && (align & (align - 1)) === 0 && align <= MAX_ALIGN) {
     return;
   }
-  throw new AllocError(
-    'InvalidParam',
-    `alignment ${describeValue(align)} is not a power of two from 1 to ${MAX_ALIGN}`,
-  );
+  throw new AllocError('InvalidParam', `alignment ${describeValue(align)} is not a power of two from 1 to ${MAX_ALIGN}`);
 }
 
 /** Rounds `value` up to a multiple of `align` (a power of two). Exact for values below 2^53. */
@@ -101,15 +98,9 @@ export function isPowerOfTwo(value: number): boolean {
  */
 export function checkArenaRange(start: number, size: number, arenaStart: number, arenaEnd: number): void {
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size) || size <= 0) {
-    throw new AllocError(
-      'InvalidParam',
-      `memory range start ${describeValue(start)} size ${describeValue(size)} is not a positive integer range`,
-    );
+    throw new AllocError('InvalidParam', `memory range start ${describeValue(start)} size ${describeValue(size)} is not a positive integer range`);
   }
   if (start < arenaStart || start + size > arenaEnd) {
-    throw new AllocError(
-      'InvalidParam',
-      `memory range ${hex(start)}..${hex(start + size)} is outside the arena ${hex(arenaStart)}..${hex(arenaEnd)}`,
-    );
+    throw new AllocError('InvalidParam', `memory range ${hex(start)}..${hex(start + size)} is outside the arena ${hex(arenaStart)}..${hex(arenaEnd)}`);
   }
 }

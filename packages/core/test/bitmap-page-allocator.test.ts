@@ -1,12 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  BM_FIRST_FREE_WORD,
-  BM_MAGIC,
-  BM_MANAGED,
-  BM_USED_PAGES,
-  BitmapPageAllocator,
-} from '../src/pages/bitmap-page-allocator.js';
+import { BM_FIRST_FREE_WORD, BM_MAGIC, BM_MANAGED, BM_USED_PAGES, BitmapPageAllocator } from '../src/pages/bitmap-page-allocator.js';
 import { AllocError, type AllocErrorKind } from '../src/errors.js';
 import { BACKEND_STATE, CONTROL_BYTES } from '../src/memory/heap-layout.js';
 import type { HeapMemory } from '../src/interfaces.js';
@@ -459,9 +453,7 @@ describe('check and largestFreeRun', () => {
     const used = managed + 32; // 1024 pages: 32 words per bitmap
 
     u32[used + 2] = 1; // page 64: not managed
-    expect(failure(() => pa.check(), 'HeapCorrupted').message).toContain(
-      `${(ARENA + 64 * PAGE_SIZE).toString(16)} is allocated but not managed`,
-    );
+    expect(failure(() => pa.check(), 'HeapCorrupted').message).toContain(`${(ARENA + 64 * PAGE_SIZE).toString(16)} is allocated but not managed`);
     u32[used + 2] = 0;
 
     u32[(STATE + BM_USED_PAGES) >> 2] = 3;
@@ -520,10 +512,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
       op: fc.constant('allocAt' as const),
       page: fc.nat(), // taken modulo the window size plus a little, to land mostly inside
       count: fc.oneof(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 40 })),
-      alignLog: fc.oneof(
-        { weight: 3, arbitrary: fc.constant(0) },
-        { weight: 1, arbitrary: fc.integer({ min: 0, max: 3 }) },
-      ),
+      alignLog: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 3 }) }),
       offset: fc.oneof(
         { weight: 6, arbitrary: fc.constant(0) },
         { weight: 1, arbitrary: fc.constant(8) }, // not page-aligned
@@ -705,10 +694,7 @@ describe('model test', () => {
               const align = PAGE_SIZE << c.alignLog;
               const page = pageOf(c.page);
               const address = model.address(page) + c.offset;
-              const expected =
-                c.offset !== 0 || address % align !== 0
-                  ? 'InvalidParam'
-                  : model.rangeError(page, c.count, 'allocAt');
+              const expected = c.offset !== 0 || address % align !== 0 ? 'InvalidParam' : model.rangeError(page, c.count, 'allocAt');
               const got = outcome(() => pa.allocPagesAt(address, c.count, align));
               if (expected !== null) {
                 expect(got).toEqual({ kind: expected });

@@ -55,15 +55,9 @@ describe('backend selection', () => {
   });
 
   it('refuses bad options with the valid values', () => {
-    const bad = expectAllocError(
-      () => GlobalAllocator.create({ backend: 'basic', options: { strategy: 'next-fit' }, heapBytes: 4 * MiB }),
-      'InvalidParam',
-    );
+    const bad = expectAllocError(() => GlobalAllocator.create({ backend: 'basic', options: { strategy: 'next-fit' }, heapBytes: 4 * MiB }), 'InvalidParam');
     expect(bad.message).toMatch(/first-fit/);
-    expectAllocError(
-      () => GlobalAllocator.create({ backend: 'basic', options: { colour: 'blue' }, heapBytes: 4 * MiB }),
-      'InvalidParam',
-    );
+    expectAllocError(() => GlobalAllocator.create({ backend: 'basic', options: { colour: 'blue' }, heapBytes: 4 * MiB }), 'InvalidParam');
   });
 
   it('parses backend specs', () => {

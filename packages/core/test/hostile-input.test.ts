@@ -108,7 +108,11 @@ describe('a superblock that no heaplab heap could have', () => {
     ['a backend name that is not one', (_u32, u8) => u8.set([0x42, 0x41, 0x44, 0x21, 0], 576), /field backendName "BAD!"/],
     ['options that are not JSON', (_u32, u8) => u8.set([0x7b, 0x7b, 0x7b, 0], 1088), /field backendOptions "\{\{\{" is not JSON/],
     ['options that are an array', (_u32, u8) => u8.set([0x5b, 0x5d, 0], 1088), /is not a JSON object/],
-    ['options the backend refuses', (_u32, u8) => u8.set(new TextEncoder().encode('{"strategy":"next-fit"}\0'), 1088), /field backendOptions is not valid for 'basic'/],
+    [
+      'options the backend refuses',
+      (_u32, u8) => u8.set(new TextEncoder().encode('{"strategy":"next-fit"}\0'), 1088),
+      /field backendOptions is not valid for 'basic'/,
+    ],
   ];
   for (const [name, damage, expected] of cases) {
     it(`refuses ${name} with InvalidHeap naming the field`, async () => {

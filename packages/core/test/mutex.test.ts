@@ -47,9 +47,7 @@ describe('SharedMutex', () => {
   it('serialises a lock-based backend: 4 workers churn on basic without corrupting it', async () => {
     const heap = GlobalAllocator.create({ heapBytes: 16 * MiB });
     await Promise.all(
-      Array.from({ length: 4 }, (_, index) =>
-        pool.run(index, { kind: 'churn', buffer: heap.buffer, seed: index, iterations: 5000, slots: 32, maxSize: 4096 }),
-      ),
+      Array.from({ length: 4 }, (_, index) => pool.run(index, { kind: 'churn', buffer: heap.buffer, seed: index, iterations: 5000, slots: 32, maxSize: 4096 })),
     );
     expect(heap.stats().contendedLockAcquisitions).toBeGreaterThanOrEqual(0);
     expect(heap.usedBytes()).toBe(0);

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import {
-  AllocError,
-  CONTROL_BYTES,
-  GlobalAllocator,
-  HEAP_ALIGN,
-  MAX_HEAP_BYTES,
-  MiB,
-  SharedHeap,
-  ThreadRegistry,
-} from '../src/index.js';
+import { AllocError, CONTROL_BYTES, GlobalAllocator, HEAP_ALIGN, MAX_HEAP_BYTES, MiB, SharedHeap, ThreadRegistry } from '../src/index.js';
 import { expectAllocError } from '../src/test-kit/index.js';
 
 describe('the shared heap', () => {

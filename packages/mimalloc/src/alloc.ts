@@ -96,7 +96,10 @@ export function popBlock(t: MiContext, page: number): number {
   if (t.secure) next = decodeLink(next, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!);
   if (next !== 0) {
     const at = (next - u32[w + (PG_START >>> 2)]!) >>> 0;
-    if (at >= u32[w + (PG_EXTENT >>> 2)]! || !onBlockGrid(at, u32[w + (PG_GRID_INVERSE >>> 2)]!, u32[w + (PG_GRID_SHIFT >>> 2)]!, u32[w + (PG_GRID_LIMIT >>> 2)]!)) {
+    if (
+      at >= u32[w + (PG_EXTENT >>> 2)]! ||
+      !onBlockGrid(at, u32[w + (PG_GRID_INVERSE >>> 2)]!, u32[w + (PG_GRID_SHIFT >>> 2)]!, u32[w + (PG_GRID_LIMIT >>> 2)]!)
+    ) {
       throw corruptedFreeList(page, block, next);
     }
   }

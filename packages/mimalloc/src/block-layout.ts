@@ -20,17 +20,7 @@ import type { BlockLayout } from '@heaplab/core/backend';
 import type { MiContext } from './context.js';
 import { validateBlock } from './free.js';
 import { hugeBlockSegment, hugeUsable } from './internal.js';
-import {
-  BLOCK_ALIGN,
-  MAP_SHIFT_BITS,
-  PAGE_ALIGNED,
-  PG_BIN,
-  PG_FLAGS,
-  SEGMENT_BYTES,
-  SEGMENT_HEADER_BYTES,
-  SG_HUGE_BLOCK,
-  SG_SPAN,
-} from './layout.js';
+import { BLOCK_ALIGN, MAP_SHIFT_BITS, PAGE_ALIGNED, PG_BIN, PG_FLAGS, SEGMENT_BYTES, SEGMENT_HEADER_BYTES, SG_HUGE_BLOCK, SG_SPAN } from './layout.js';
 import { BIN_BLOCK_SIZE, blockSizeOfBin, LARGE_OBJ_SIZE_MAX, naturalAlignment } from './size-classes.js';
 
 /** core's `MAX_ALIGN`: no layout asks for more. */

@@ -133,7 +133,10 @@ export function checkHeap(t: MiContext): CheckReport {
   if (u32[(t.state + ST_MAGIC) >>> 2] !== STATE_MAGIC) corrupt(`control state at ${hex(t.state)} is not formatted`);
   t.pool.check();
   const op = u32[t.intent + (IN_OP >>> 2)]!;
-  if (op !== 0) corrupt(`the segment lock's intent record names operation ${op} on ${hex(u32[t.intent + (IN_SEGMENT >>> 2)]!)}: its holder died and the lock was not recovered`);
+  if (op !== 0)
+    corrupt(
+      `the segment lock's intent record names operation ${op} on ${hex(u32[t.intent + (IN_SEGMENT >>> 2)]!)}: its holder died and the lock was not recovered`,
+    );
   if (t.pools.publishedCount() < 1) corrupt('core records no pool range for a formatted heap');
   const pages = new Map<number, PageFacts>();
   const ownedSegments = new Map<number, number>();
@@ -200,7 +203,8 @@ export function checkHeap(t: MiContext): CheckReport {
       if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_USE) === 0) {
         if (u32[w + (PG_CAPACITY >>> 2)] !== 0) corrupt(`page ${hex(page)} is free but has capacity ${u32[w + (PG_CAPACITY >>> 2)]}`);
         const record = heldRecordWord(t, page);
-        if (u32[record + (HR_GOAL >>> 2)] !== 0 || u32[record + (HR_NEXT >>> 2)] !== 0 || u32[record + (HR_PREV >>> 2)] !== 0) corrupt(`page ${hex(page)} is free in its segment but held`);
+        if (u32[record + (HR_GOAL >>> 2)] !== 0 || u32[record + (HR_NEXT >>> 2)] !== 0 || u32[record + (HR_PREV >>> 2)] !== 0)
+          corrupt(`page ${hex(page)} is free in its segment but held`);
         continue;
       }
       inUse++;
@@ -278,7 +282,8 @@ function walkList(t: MiContext, page: number, head: number, seen: Set<number>, w
     if (at < 0 || at >= capacity * blockSize || at % blockSize !== 0) corrupt(`page ${hex(page)}: ${what} holds ${hex(block)}, not one of its blocks`);
     if (seen.has(block)) corrupt(`page ${hex(page)}: block ${hex(block)} is twice on its free lists (${what})`);
     seen.add(block);
-    if (t.i32[(block + BLOCK_MARKER) >>> 2] !== freedMarker(block, t.cookie)) corrupt(`page ${hex(page)}: free block ${hex(block)} (${what}) lost its freed marker`);
+    if (t.i32[(block + BLOCK_MARKER) >>> 2] !== freedMarker(block, t.cookie))
+      corrupt(`page ${hex(page)}: free block ${hex(block)} (${what}) lost its freed marker`);
     count++;
     const link = u32[block >>> 2]!;
     block = decode && t.secure ? decodeLink(link, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!) : link;
@@ -352,7 +357,9 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
   const who = `thread ${threadId}'s heap`;
   const remote = Atomics.load(u32, (heap + HP_RF_STEP) >>> 2);
   if (remote !== 0) {
-    corrupt(`${who}: a remote free of the block at ${hex(remote - (remote & RF_CODE_MASK))} is in flight at step ${remote & RF_CODE_MASK} (its thread died and was not reaped?)`);
+    corrupt(
+      `${who}: a remote free of the block at ${hex(remote - (remote & RF_CODE_MASK))} is in flight at step ${remote & RF_CODE_MASK} (its thread died and was not reaped?)`,
+    );
   }
   if (Atomics.load(u32, (heap + HP_RF_RESOLVER) >>> 2) !== 0) corrupt(`${who}: its remote-free record names a resolver but no remote free`);
   if (awaiting) return;
@@ -370,7 +377,8 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
       const full = (u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_FULL) !== 0;
       if (full !== (bin === BIN_FULL)) corrupt(`${who}: page ${hex(page)} in queue ${bin} has its full flag ${full ? 'set' : 'clear'}`);
       if (bin !== BIN_FULL && u32[(page + PG_BIN) >>> 2] !== bin) corrupt(`${who}: page ${hex(page)} of bin ${u32[(page + PG_BIN) >>> 2]} is in queue ${bin}`);
-      if (u32[(page + PG_PREV) >>> 2] !== prev) corrupt(`${who}: page ${hex(page)} has previous link ${hex(u32[(page + PG_PREV) >>> 2]!)}, expected ${hex(prev)}`);
+      if (u32[(page + PG_PREV) >>> 2] !== prev)
+        corrupt(`${who}: page ${hex(page)} has previous link ${hex(u32[(page + PG_PREV) >>> 2]!)}, expected ${hex(prev)}`);
       prev = page;
       if (++count > pages.size) corrupt(`${who}: queue ${bin} has a cycle`);
     }
@@ -404,23 +412,31 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
     if (facts.heldListed) corrupt(`${who}: page ${hex(page)} is twice on held lists (or the list has a cycle)`);
     facts.heldListed = true;
     const record = heldRecordWord(t, page);
-    if (u32[record + (HR_PREV >>> 2)] !== heldPrev) corrupt(`${who}: held page ${hex(page)} has previous link ${hex(u32[record + (HR_PREV >>> 2)]!)}, expected ${hex(heldPrev)}`);
+    if (u32[record + (HR_PREV >>> 2)] !== heldPrev)
+      corrupt(`${who}: held page ${hex(page)} has previous link ${hex(u32[record + (HR_PREV >>> 2)]!)}, expected ${hex(heldPrev)}`);
     heldPrev = page;
     heldBytes += u32[(page + PG_CAPACITY) >>> 2]! * facts.blockSize;
     if (++heldCount > pages.size) corrupt(`${who}: the held list has a cycle`);
     page = u32[record + (HR_NEXT >>> 2)]!;
   }
-  if (u32[(heap + HP_HELD_LAST) >>> 2] !== heldPrev) corrupt(`${who}: held list ends at ${hex(heldPrev)} but records ${hex(u32[(heap + HP_HELD_LAST) >>> 2]!)}`);
+  if (u32[(heap + HP_HELD_LAST) >>> 2] !== heldPrev)
+    corrupt(`${who}: held list ends at ${hex(heldPrev)} but records ${hex(u32[(heap + HP_HELD_LAST) >>> 2]!)}`);
   if (u32[(heap + HP_HELD_PAGES) >>> 2] !== heldCount || u32[(heap + HP_HELD_BYTES) >>> 2] !== heldBytes) {
-    corrupt(`${who}: counts ${u32[(heap + HP_HELD_PAGES) >>> 2]} held pages of ${u32[(heap + HP_HELD_BYTES) >>> 2]} bytes, its list ${heldCount} of ${heldBytes}`);
+    corrupt(
+      `${who}: counts ${u32[(heap + HP_HELD_PAGES) >>> 2]} held pages of ${u32[(heap + HP_HELD_BYTES) >>> 2]} bytes, its list ${heldCount} of ${heldBytes}`,
+    );
   }
-  for (const [field, kind] of [[HP_SMALL_SEGMENTS, SEGMENT_SMALL], [HP_MEDIUM_SEGMENTS, SEGMENT_MEDIUM]] as const) {
+  for (const [field, kind] of [
+    [HP_SMALL_SEGMENTS, SEGMENT_SMALL],
+    [HP_MEDIUM_SEGMENTS, SEGMENT_MEDIUM],
+  ] as const) {
     let prev = 0;
     let count = 0;
     for (let segment = u32[(heap + field) >>> 2]!; segment !== 0; segment = u32[(segment + SG_NEXT) >>> 2]!) {
       if (owned.get(segment) !== threadId) corrupt(`${who}: free-slot list holds ${hex(segment)}, not one of its segments`);
       if (u32[(segment + SG_KIND) >>> 2] !== kind) corrupt(`${who}: segment ${hex(segment)} is on the wrong free-slot list`);
-      if (u32[(segment + SG_USED_PAGES) >>> 2]! >= u32[(segment + SG_PAGE_COUNT) >>> 2]!) corrupt(`${who}: full segment ${hex(segment)} is on a free-slot list`);
+      if (u32[(segment + SG_USED_PAGES) >>> 2]! >= u32[(segment + SG_PAGE_COUNT) >>> 2]!)
+        corrupt(`${who}: full segment ${hex(segment)} is on a free-slot list`);
       if (u32[(segment + SG_PREV) >>> 2] !== prev) corrupt(`${who}: segment ${hex(segment)} has a bad previous link`);
       prev = segment;
       count++;

@@ -5,14 +5,7 @@
  * buffer, and all allocator state lives in the buffer (layout in `layout.ts`).
  */
 
-import {
-  type BackendContext,
-  BitmapPageAllocator,
-  type PoolView,
-  type Qsbr,
-  type SharedMutex,
-  type ThreadSlots,
-} from '@heaplab/core/backend';
+import { type BackendContext, BitmapPageAllocator, type PoolView, type Qsbr, type SharedMutex, type ThreadSlots } from '@heaplab/core/backend';
 
 import {
   HEAP_BYTES,
@@ -204,13 +197,7 @@ export class MiContext {
     this.mapIndexStart = Math.floor(ctx.arenaStart / SEGMENT_BYTES);
     this.mapIndexEnd = Math.ceil(ctx.arenaEnd / SEGMENT_BYTES);
     this.pageSlots = (this.mapIndexEnd - this.mapIndexStart) * MAX_SEGMENT_PAGES;
-    this.pool = new BitmapPageAllocator(
-      ctx.memory,
-      ctx.stateOffset + ST_POOL,
-      ctx.arenaStart,
-      (ctx.arenaEnd - ctx.arenaStart) / SEGMENT_BYTES,
-      SEGMENT_BYTES,
-    );
+    this.pool = new BitmapPageAllocator(ctx.memory, ctx.stateOffset + ST_POOL, ctx.arenaStart, (ctx.arenaEnd - ctx.arenaStart) / SEGMENT_BYTES, SEGMENT_BYTES);
     this.segmentLock = ctx.locks[SEGMENT_LOCK]!;
     this.pools = ctx.pools;
     this.qsbr = delayedPageReuse ? ctx.qsbr : null;

@@ -182,7 +182,10 @@ function rebuildPage(t: MiContext, segment: number, page: number, repair: DeadHe
     u32[w + (PG_RESERVED >>> 2)] !== Math.floor((segment + (index + 1) * 2 ** shift - start) / blockSize) ||
     capacity > u32[w + (PG_RESERVED >>> 2)]!
   ) {
-    throw heapCorrupted(BACKEND_NAME, `page ${hex(page)} of a dead thread has a descriptor no path leaves (bin ${bin}, block size ${blockSize}, capacity ${capacity})`);
+    throw heapCorrupted(
+      BACKEND_NAME,
+      `page ${hex(page)} of a dead thread has a descriptor no path leaves (bin ${bin}, block size ${blockSize}, capacity ${capacity})`,
+    );
   }
   // A dead freer's remote free into this page is finished first: its block is then on
   // thread_free, or free by its marker.

@@ -50,7 +50,9 @@ export function delayedNext(t: MiContext, heap: number, block: number): number {
   const link = u32[block >>> 2]!;
   const next = t.secure ? decodeLink(link, u32[(heap + HP_DELAYED_KEY0) >>> 2]!, u32[(heap + HP_DELAYED_KEY1) >>> 2]!) : link;
   if (next !== 0 && !isFreedBlock(t, next)) {
-    throw heapCorrupted(BACKEND_NAME, `the delayed-free list of the heap at ${hex(heap)} is corrupted: the block at ${hex(block)} ` +
+    throw heapCorrupted(
+      BACKEND_NAME,
+      `the delayed-free list of the heap at ${hex(heap)} is corrupted: the block at ${hex(block)} ` +
         `links to ${hex(next)}, which is no freed block (a write after free?)`,
     );
   }

@@ -134,4 +134,3 @@ export function delayedFreeAll(t: MiContext, heap: number): void {
     else if (Atomics.load(t.u32, (heap + HP_DELAYED_FREE) >>> 2) === 0) return;
   }
 }
-

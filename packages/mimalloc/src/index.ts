@@ -108,9 +108,14 @@ export function statsJson(heap: GlobalAllocator): string {
  * @throws AllocError `InvalidParam` for a heap that is not mimalloc
  */
 export function setDelayedFreeStall(heap: GlobalAllocator, signal: Int32Array | null): void {
-  setStepHook(heap, signal === null ? null : (step) => {
-    if (step === 'remote:claimed') stallOn(signal);
-  });
+  setStepHook(
+    heap,
+    signal === null
+      ? null
+      : (step) => {
+          if (step === 'remote:claimed') stallOn(signal);
+        },
+  );
 }
 
 /**

@@ -60,10 +60,7 @@ export class MimallocBackend implements Backend {
    */
   constructor(ctx: BackendContext, options: MimallocOptions) {
     if (ctx.stateBytes < STATE_BYTES || ctx.stateOffset % 8 !== 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `mimalloc backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${ctx.stateBytes} at ${hex(ctx.stateOffset)}`,
-      );
+      throw new AllocError('InvalidParam', `mimalloc backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${ctx.stateBytes} at ${hex(ctx.stateOffset)}`);
     }
     if (ctx.maxThreads > MAX_HEAPS || ctx.threadId < 1 || ctx.threadId > ctx.maxThreads) {
       throw new AllocError('InvalidParam', `mimalloc backend: thread id ${ctx.threadId} of ${ctx.maxThreads} is beyond its ${MAX_HEAPS} heaps`);

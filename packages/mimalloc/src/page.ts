@@ -209,7 +209,9 @@ export function collectThreadFree(t: MiContext, heap: number, page: number): num
     for (let at = head; at !== 0; at = readLink(t, page, at)) {
       const offset = (at - start) >>> 0;
       if (offset >= span || !onBlockGrid(offset, inverse, shift, limit)) {
-        throw heapCorrupted(BACKEND_NAME, `the thread_free list of the page at ${hex(page)} links ${tail === 0 ? 'from its head' : `from ${hex(tail)}`} ` +
+        throw heapCorrupted(
+          BACKEND_NAME,
+          `the thread_free list of the page at ${hex(page)} links ${tail === 0 ? 'from its head' : `from ${hex(tail)}`} ` +
             `to ${hex(at)}, which is no block of the page (a write after free?)`,
         );
       }

@@ -168,10 +168,5 @@ export function recoverSegmentLock(t: MiContext): BackendRepair {
 
 /** Whether `[segment, segment + span segments)` is a run of whole segments in the arena. */
 function validRun(t: MiContext, segment: number, span: number): boolean {
-  return (
-    segment % SEGMENT_BYTES === 0 &&
-    segment >= t.arenaStart &&
-    span >= 1 &&
-    segment + span * SEGMENT_BYTES <= t.arenaEnd
-  );
+  return segment % SEGMENT_BYTES === 0 && segment >= t.arenaStart && span >= 1 && segment + span * SEGMENT_BYTES <= t.arenaEnd;
 }

@@ -182,21 +182,13 @@ function releaseClaim(t: MiContext, page: number, to: number): void {
  * generation: a dead thread's slot is released (or being released) or claimed again.
  */
 export function recordLive(t: MiContext, threadId: number): boolean {
-  return (
-    t.threads.isActive(threadId) &&
-    t.threads.generation(threadId) === t.u32[(t.heapOf(threadId) + HP_GENERATION) >>> 2]
-  );
+  return t.threads.isActive(threadId) && t.threads.generation(threadId) === t.u32[(t.heapOf(threadId) + HP_GENERATION) >>> 2];
 }
 
 /** True while the resolver named by `word` (`HP_RF_RESOLVER`) is alive. */
 function resolverLive(t: MiContext, word: number): boolean {
   const id = word & ((1 << RESOLVER_ID_BITS) - 1);
-  return (
-    id >= 1 &&
-    id <= t.maxThreads &&
-    t.threads.isActive(id) &&
-    (t.threads.generation(id) & RESOLVER_GEN_MASK) === word >>> RESOLVER_ID_BITS
-  );
+  return id >= 1 && id <= t.maxThreads && t.threads.isActive(id) && (t.threads.generation(id) & RESOLVER_GEN_MASK) === word >>> RESOLVER_ID_BITS;
 }
 
 // --- resolution --------------------------------------------------------------------------

@@ -74,14 +74,17 @@ function gcd(a: number, b: number): number {
 
 /** The error for a free list whose link leads outside its page or off the block grid. */
 export function corruptedFreeList(page: number, block: number, link: number): AllocError {
-  return heapCorrupted(BACKEND_NAME, `the free list of the page at ${hex(page)} is corrupted: the block at ${hex(block)} ` +
+  return heapCorrupted(
+    BACKEND_NAME,
+    `the free list of the page at ${hex(page)} is corrupted: the block at ${hex(block)} ` +
       `links to ${hex(link)}, which is not a block of that page (a write after free?)`,
   );
 }
 
 /** The error for a free block whose freed marker was overwritten while it was free. */
 export function overwrittenFreeBlock(page: number, block: number): AllocError {
-  return heapCorrupted(BACKEND_NAME, `the free block at ${hex(block)} in the page at ${hex(page)} was written after it was freed ` +
-      '(its freed marker is gone)',
+  return heapCorrupted(
+    BACKEND_NAME,
+    `the free block at ${hex(block)} in the page at ${hex(page)} was written after it was freed ` + '(its freed marker is gone)',
   );
 }

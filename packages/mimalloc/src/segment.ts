@@ -31,17 +31,7 @@
 import { AllocError, heapCorrupted } from '@heaplab/core/backend';
 
 import { type MiContext, reachStep } from './context.js';
-import {
-  addEvent,
-  clearPage,
-  hugeBlockSegment,
-  hugeUsable,
-  notLiveBlock,
-  pageCountOf,
-  pageDescriptor,
-  pageShiftOf,
-  segmentKind,
-} from './internal.js';
+import { addEvent, clearPage, hugeBlockSegment, hugeUsable, notLiveBlock, pageCountOf, pageDescriptor, pageShiftOf, segmentKind } from './internal.js';
 import {
   BACKEND_NAME,
   CACHE_RELEASING,
@@ -437,4 +427,3 @@ export function hugeFree(t: MiContext, address: number): void {
 }
 
 // --- abandon and reclaim -----------------------------------------------------------------------
-

@@ -172,7 +172,11 @@ export function largestFreeBlock(t: MiContext): number {
   for (let bin = 1; bin <= BIN_MAX; bin++) {
     // A figure: the walk stops at a link that is no page in use, and after as many pages as
     // the arena has, never throws.
-    for (let page = u32[(queueOf(t.heap, bin) + QUEUE_FIRST) >>> 2]!, steps = 0; page !== 0 && isPageInUse(t, page) && steps < t.pageSlots; page = u32[(page + PG_NEXT) >>> 2]!, steps++) {
+    for (
+      let page = u32[(queueOf(t.heap, bin) + QUEUE_FIRST) >>> 2]!, steps = 0;
+      page !== 0 && isPageInUse(t, page) && steps < t.pageSlots;
+      page = u32[(page + PG_NEXT) >>> 2]!, steps++
+    ) {
       const w = page >>> 2;
       const hasFree =
         u32[w + (PG_FREE >>> 2)] !== 0 ||
@@ -204,7 +208,16 @@ export function mimallocReport(t: MiContext): MimallocReport {
   }
   const segments = { small: 0, medium: 0, large: 0, huge: 0, abandoned: 0, free: t.pool.availablePages() };
   const pages = { inUse: 0, full: 0, retired: 0, held: 0 };
-  const held: HeldReport = { pages: 0, bytes: 0, abandonedPages: 0, limitBytes: HELD_LIMIT_BYTES, oldestGoal: 0, writeSequence: 0, heldBackBy: [], awaitingAdvance: false };
+  const held: HeldReport = {
+    pages: 0,
+    bytes: 0,
+    abandonedPages: 0,
+    limitBytes: HELD_LIMIT_BYTES,
+    oldestGoal: 0,
+    writeSequence: 0,
+    heldBackBy: [],
+    awaitingAdvance: false,
+  };
   let hugeBytes = 0;
   const hugeByOwner = new Map<number, number>();
   for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {

@@ -29,7 +29,7 @@ function refused(heap: GlobalAllocator, address: number, size: number, align: nu
 }
 
 describe('blockLayout', () => {
-  it('takes exactly the sizes of the block\'s class: not 0, not a smaller or larger class', () => {
+  it("takes exactly the sizes of the block's class: not 0, not a smaller or larger class", () => {
     const heap = heapOf();
     // malloc(1000) is served by the 1024-byte class, which takes 897..1024.
     const a = heap.malloc(1000);

@@ -16,7 +16,18 @@ import { collect, mimallocOf } from '../src/index.js';
 import { queueOf } from '../src/page-queue.js';
 import { pageDescriptor } from '../src/internal.js';
 import { binOfSize } from '../src/size-classes.js';
-import { HP_DELAYED_FREE, PG_NEXT, PG_USED, QUEUE_FIRST, SEGMENT_BYTES, SG_KIND, SG_NEXT, SG_PAGE_COUNT, ST_ABANDONED, USE_DELAYED_FREE } from '../src/layout.js';
+import {
+  HP_DELAYED_FREE,
+  PG_NEXT,
+  PG_USED,
+  QUEUE_FIRST,
+  SEGMENT_BYTES,
+  SG_KIND,
+  SG_NEXT,
+  SG_PAGE_COUNT,
+  ST_ABANDONED,
+  USE_DELAYED_FREE,
+} from '../src/layout.js';
 import { delayedState, pageOf, twoHandles } from './helpers.js';
 
 const open: GlobalAllocator[] = [];

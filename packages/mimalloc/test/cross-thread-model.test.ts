@@ -33,7 +33,7 @@ function handles(options: Record<string, unknown> = {}): [GlobalAllocator, Globa
 }
 
 describe('cross-thread frees, delayed-free states, abandon and reclaim', () => {
-  it('sends the first remote free into a full page through the owner heap\'s delayed list', () => {
+  it("sends the first remote free into a full page through the owner heap's delayed list", () => {
     const [owner, other] = handles();
     // 64-byte blocks: a small page holds 1024 (the segment's first, after the header, 895);
     // fill past one page so the first goes full.
@@ -65,7 +65,7 @@ describe('cross-thread frees, delayed-free states, abandon and reclaim', () => {
     owner.check();
   });
 
-  it('refuses a double free of a block waiting on another page\'s thread_free list', () => {
+  it("refuses a double free of a block waiting on another page's thread_free list", () => {
     const [owner, other] = handles();
     const a = owner.malloc(100);
     const b = owner.malloc(100);
@@ -78,7 +78,7 @@ describe('cross-thread frees, delayed-free states, abandon and reclaim', () => {
     expect(owner.stats().liveBlocks).toBe(0);
   });
 
-  it('abandons a detached thread\'s segments, keeps frees into them working, and reclaims them', () => {
+  it("abandons a detached thread's segments, keeps frees into them working, and reclaims them", () => {
     const [main, worker] = handles();
     const model = new HeapModel(worker);
     for (let i = 0; i < 400; i++) model.add(worker.malloc(16 + (i % 50) * 24), 16 + (i % 50) * 24);
@@ -121,7 +121,14 @@ describe('cross-thread frees, delayed-free states, abandon and reclaim', () => {
   it('keeps every invariant through random interleavings of two threads (model)', () => {
     type Op = { kind: 'malloc'; by: number; size: number } | { kind: 'free'; by: number; pick: number } | { kind: 'collect'; by: number; force: boolean };
     const op: fc.Arbitrary<Op> = fc.oneof(
-      { weight: 5, arbitrary: fc.record({ kind: fc.constant('malloc' as const), by: fc.integer({ min: 0, max: 1 }), size: fc.oneof(fc.nat(128), fc.nat(3000), fc.nat(200_000)) }) },
+      {
+        weight: 5,
+        arbitrary: fc.record({
+          kind: fc.constant('malloc' as const),
+          by: fc.integer({ min: 0, max: 1 }),
+          size: fc.oneof(fc.nat(128), fc.nat(3000), fc.nat(200_000)),
+        }),
+      },
       { weight: 5, arbitrary: fc.record({ kind: fc.constant('free' as const), by: fc.integer({ min: 0, max: 1 }), pick: fc.nat() }) },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant('collect' as const), by: fc.integer({ min: 0, max: 1 }), force: fc.boolean() }) },
     );

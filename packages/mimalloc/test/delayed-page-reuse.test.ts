@@ -51,7 +51,7 @@ function heldCount(heap: GlobalAllocator): number {
 }
 
 describe('delayed page reuse (delayedPageReuse)', () => {
-  it('holds an emptied page: still its bin\'s, not given to another size class', () => {
+  it("holds an emptied page: still its bin's, not given to another size class", () => {
     const [owner, reader] = handles(true);
     const { emptied } = emptyFirstPage(owner);
     expect(heldCount(owner)).toBe(1);

@@ -19,15 +19,7 @@ import { GlobalAllocator, MiB } from '@heaplab/core';
 
 import { heapReport, type MiStep, mimallocBackend } from '../src/index.js';
 import { MiWorker, runDying } from './mi-workers.js';
-import {
-  keptWord,
-  OWNER_KEEP,
-  OWNER_REMOTE,
-  OWNER_REMOTE_COUNT,
-  OWNER_SHARED_BYTES,
-  OWNER_VICTIMS,
-  type OwnerDiesTask,
-} from './workers/mi-worker.js';
+import { keptWord, OWNER_KEEP, OWNER_REMOTE, OWNER_REMOTE_COUNT, OWNER_SHARED_BYTES, OWNER_VICTIMS, type OwnerDiesTask } from './workers/mi-worker.js';
 import { expectEmptied, freeIfLive, until } from './helpers.js';
 
 /**

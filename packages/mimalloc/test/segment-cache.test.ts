@@ -54,7 +54,10 @@ describe('the segment cache (one empty segment per heap)', () => {
     const heap = heapOf(16 * MiB);
     const idle = GlobalAllocator.attachSync(heap.buffer, { backends: [mimallocBackend] });
     // A medium block (its page is freed at once, not retired) and a large one.
-    for (const [size, kind] of [[100_000, 'medium'], [MiB, 'large']] as const) {
+    for (const [size, kind] of [
+      [100_000, 'medium'],
+      [MiB, 'large'],
+    ] as const) {
       idle.free(idle.malloc(size));
       expect(heapReport(heap).segments[kind]).toBe(1);
       expect(heap.stats().usedBytes).toBe(0);

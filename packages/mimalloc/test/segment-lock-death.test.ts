@@ -27,12 +27,20 @@ const ALLOC_STEPS: MiStep[] = ['segment:alloc:taken', 'segment:alloc:formatted',
 const RELEASE_STEPS: MiStep[] = ['segment:release:disowned', 'segment:release:unmapped'];
 
 const CASES: Case[] = [
-  ...ALLOC_STEPS.map((step): Case => ({ name: `a small segment's allocation (${step})`, step, task: () => ({ operation: 'malloc', addresses: [], size: 64 }) })),
-  ...ALLOC_STEPS.map((step): Case => ({ name: `a huge block's allocation (${step})`, step, task: () => ({ operation: 'malloc', addresses: [], size: 5 * MiB }) })),
+  ...ALLOC_STEPS.map(
+    (step): Case => ({ name: `a small segment's allocation (${step})`, step, task: () => ({ operation: 'malloc', addresses: [], size: 64 }) }),
+  ),
+  ...ALLOC_STEPS.map(
+    (step): Case => ({ name: `a huge block's allocation (${step})`, step, task: () => ({ operation: 'malloc', addresses: [], size: 5 * MiB }) }),
+  ),
   // Two 2 MiB blocks (a large page, a segment, each): the first emptied segment goes to the
   // cache, the second back to the pool.
-  ...RELEASE_STEPS.map((step): Case => ({ name: `a segment's release (${step})`, step, task: () => ({ operation: 'free-all', addresses: [], count: 2, size: 2 * MiB }) })),
-  ...RELEASE_STEPS.map((step): Case => ({ name: `a huge block's free (${step})`, step, task: () => ({ operation: 'free-all', addresses: [], count: 1, size: 5 * MiB }) })),
+  ...RELEASE_STEPS.map(
+    (step): Case => ({ name: `a segment's release (${step})`, step, task: () => ({ operation: 'free-all', addresses: [], count: 2, size: 2 * MiB }) }),
+  ),
+  ...RELEASE_STEPS.map(
+    (step): Case => ({ name: `a huge block's free (${step})`, step, task: () => ({ operation: 'free-all', addresses: [], count: 1, size: 5 * MiB }) }),
+  ),
   {
     name: 'a cached segment given back by a forced collect',
     step: 'segment:cache:tagged',

@@ -16,7 +16,7 @@ import { MiWorker } from './mi-workers.js';
 import { until } from './helpers.js';
 
 describe('a remote free stalled between its two steps', () => {
-  it('does not stall the owner, loses nothing, and the owner\'s detach completes once it resumes', async () => {
+  it("does not stall the owner, loses nothing, and the owner's detach completes once it resumes", async () => {
     const heap = GlobalAllocator.create({ backend: mimallocBackend, heapBytes: 32 * MiB });
     const owner = new MiWorker();
     const producer = new MiWorker();

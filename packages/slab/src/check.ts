@@ -241,10 +241,7 @@ function walkPageMap(heap: SlabHeap): WalkTotals {
     totals.allocatedPages += length;
     if (kind === PAGE_META) {
       if (address !== mapAddress || length !== mapPages || ++metaRuns > 1) {
-        corrupt(
-          `${where}: a metadata run of ${length} pages that is not the page map ` +
-            `(${mapPages} pages at ${hex(mapAddress)})`,
-        );
+        corrupt(`${where}: a metadata run of ${length} pages that is not the page map ` + `(${mapPages} pages at ${hex(mapAddress)})`);
       }
     } else if (kind === PAGE_LARGE) {
       if (ownerClass(owner) > MAX_ALIGN_CODE) corrupt(`${where}: large run owner word ${hex(owner)} has alignment code ${ownerClass(owner)}`);
@@ -335,10 +332,7 @@ function checkLists(heap: SlabHeap, slabs: Map<number, SlabFound>): void {
         record.listed = true;
         const state = record.free === 0 ? SlabList.full : record.free === objects ? SlabList.empty : SlabList.partial;
         if (state !== list) {
-          corrupt(
-            `slab ${hex(slab)} with ${record.free} of ${objects} objects free is on ${name}, ` +
-              `not the ${SLAB_LIST_NAMES[state]} list`,
-          );
+          corrupt(`slab ${hex(slab)} with ${record.free} of ${objects} objects free is on ${name}, ` + `not the ${SLAB_LIST_NAMES[state]} list`);
         }
         const header = (slab + offset) >>> 2;
         const back = u32[header + (SH_PREV >>> 2)]!;

@@ -18,18 +18,7 @@
 import { type AllocError, hex } from '@heaplab/core/backend';
 
 import { CLASS_HEADER_OFFSET, CLASS_SIZE } from './size-classes.js';
-import {
-  CL_COUNT,
-  CL_HEAD,
-  CLASS_RECORD_WORDS,
-  corrupt,
-  OWNER_TAG_MASK,
-  SH_NEXT,
-  SH_PREV,
-  SH_TAG,
-  SLAB_LIST_NAMES,
-  slabTag,
-} from './layout.js';
+import { CL_COUNT, CL_HEAD, CLASS_RECORD_WORDS, corrupt, OWNER_TAG_MASK, SH_NEXT, SH_PREV, SH_TAG, SLAB_LIST_NAMES, slabTag } from './layout.js';
 
 const TAG = SH_TAG >>> 2;
 const NEXT = SH_NEXT >>> 2;

@@ -22,9 +22,7 @@ export const MAX_EMPTY_SLABS = 64;
 export const SLAB_OPTIONS: readonly BackendOptionSpec[] = [
   {
     name: 'emptySlabs',
-    description:
-      'empty slabs each size class keeps for reuse; more go back to the page layer, ' +
-      'and all go back when a request would otherwise fail',
+    description: 'empty slabs each size class keeps for reuse; more go back to the page layer, ' + 'and all go back when a request would otherwise fail',
     kind: 'integer',
     min: 0,
     max: MAX_EMPTY_SLABS,

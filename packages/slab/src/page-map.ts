@@ -11,15 +11,7 @@
 
 import { PAGE_SIZE } from '@heaplab/core/backend';
 
-import {
-  PAGE_ENTRY_BYTES,
-  PAGE_ENTRY_WORDS,
-  PAGE_FREE,
-  PAGE_META,
-  PAGE_SHIFT,
-  PAGE_UNMANAGED,
-  PM_RUN_PAGES,
-} from './layout.js';
+import { PAGE_ENTRY_BYTES, PAGE_ENTRY_WORDS, PAGE_FREE, PAGE_META, PAGE_SHIFT, PAGE_UNMANAGED, PM_RUN_PAGES } from './layout.js';
 
 const RUN_PAGES = PM_RUN_PAGES >>> 2;
 

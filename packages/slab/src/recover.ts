@@ -306,12 +306,7 @@ function dropUnrecordedPages(heap: SlabHeap, notes: string[]): void {
  * Step 3 for one published slab: checks its tag and bitmap (which a death leaves whole),
  * then recomputes its free count and hint and clears the codes of its free objects.
  */
-function recountSlab(
-  heap: SlabHeap,
-  slab: number,
-  cls: number,
-  retired: boolean,
-): { free: number; recounted: boolean; clearedCodes: number; coded: number } {
+function recountSlab(heap: SlabHeap, slab: number, cls: number, retired: boolean): { free: number; recounted: boolean; clearedCodes: number; coded: number } {
   const u32 = heap.u32;
   const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
   const where = `cannot recover: slab ${hex(slab)} (class ${CLASS_SIZE[cls]})`;

@@ -104,17 +104,11 @@ export class SlabAllocator implements Backend, SlabHeap {
    */
   constructor(ctx: BackendContext, options: SlabOptions) {
     if (ctx.stateBytes < STATE_BYTES || ctx.stateOffset % 8 !== 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `slab backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${ctx.stateBytes} at ${hex(ctx.stateOffset)}`,
-      );
+      throw new AllocError('InvalidParam', `slab backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${ctx.stateBytes} at ${hex(ctx.stateOffset)}`);
     }
     const arenaBytes = ctx.arenaEnd - ctx.arenaStart;
     if (ctx.arenaStart % PAGE_SIZE !== 0 || arenaBytes % PAGE_SIZE !== 0 || arenaBytes <= 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `slab backend needs a page-aligned arena of whole pages; got ${hex(ctx.arenaStart)}..${hex(ctx.arenaEnd)}`,
-      );
+      throw new AllocError('InvalidParam', `slab backend needs a page-aligned arena of whole pages; got ${hex(ctx.arenaStart)}..${hex(ctx.arenaEnd)}`);
     }
     const u32 = ctx.memory.u32;
     const arenaPages = arenaBytes / PAGE_SIZE;
@@ -132,24 +126,9 @@ export class SlabAllocator implements Backend, SlabHeap {
     this.sPageMap = base + (ST_PAGE_MAP >>> 2);
     this.sPageMapPages = base + (ST_PAGE_MAP_PAGES >>> 2);
     this.sClasses = base + (ST_CLASSES >>> 2);
-    this.pages = new BitmapPageAllocator(
-      ctx.memory,
-      ctx.stateOffset + ST_PAGE_ALLOCATOR,
-      ctx.arenaStart,
-      arenaPages,
-      PAGE_SIZE,
-    );
+    this.pages = new BitmapPageAllocator(ctx.memory, ctx.stateOffset + ST_PAGE_ALLOCATOR, ctx.arenaStart, arenaPages, PAGE_SIZE);
     this.map = new PageMap(u32, ctx.arenaStart, arenaPages, u32[this.sPageMap]!);
-    this.caches = new SlabCaches(
-      u32,
-      this.map,
-      this.pages,
-      this.sClasses,
-      ctx.counters,
-      ctx.cookie,
-      options.emptySlabs,
-      ctx.checked,
-    );
+    this.caches = new SlabCaches(u32, this.map, this.pages, this.sClasses, ctx.counters, ctx.cookie, options.emptySlabs, ctx.checked);
   }
 
   // --- memory given to the heap --------------------------------------------------------------

@@ -6,17 +6,7 @@
 import { type BackendStats, PAGE_SIZE } from '@heaplab/core/backend';
 
 import type { SlabHeap } from './heap.js';
-import {
-  OWNER_KIND_MASK,
-  ownerClass,
-  ownerStart,
-  PAGE_ENTRY_WORDS,
-  PAGE_FREE,
-  PAGE_SLAB,
-  PM_RUN_PAGES,
-  SH_FREE,
-  SlabList,
-} from './layout.js';
+import { OWNER_KIND_MASK, ownerClass, ownerStart, PAGE_ENTRY_WORDS, PAGE_FREE, PAGE_SLAB, PM_RUN_PAGES, SH_FREE, SlabList } from './layout.js';
 import { CLASS_COUNT, CLASS_HEADER_OFFSET, CLASS_OBJECTS, CLASS_SIZE } from './size-classes.js';
 
 const RUN_PAGES = PM_RUN_PAGES >>> 2;

@@ -137,7 +137,7 @@ describe('slab backend: check() finds damage', () => {
     expectCaught(slab, slab.sMagic, 0, 'not formatted');
   });
 
-  it('catches managed pages outside the pools of core\'s table, and pool pages left unmanaged', () => {
+  it("catches managed pages outside the pools of core's table, and pool pages left unmanaged", () => {
     const { slab } = busyHeap();
     expect(slab.check().pools).toBe(1);
     const lastEntry = slab.map.word + (slab.map.pages - 1) * PAGE_ENTRY_WORDS;

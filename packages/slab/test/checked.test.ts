@@ -41,12 +41,7 @@ type Setup = ReturnType<typeof heapWith>;
  * check() reports the damage (`left`), or the operation wrote over it (`absorbed`: the
  * damage was in what the operation rewrites, so it harmed nothing).
  */
-function caughtOnlyWhenChecked(
-  damage: (setup: Setup) => void,
-  operation: (setup: Setup) => unknown,
-  names: RegExp,
-  inDefaultMode: 'left' | 'absorbed',
-): void {
+function caughtOnlyWhenChecked(damage: (setup: Setup) => void, operation: (setup: Setup) => unknown, names: RegExp, inDefaultMode: 'left' | 'absorbed'): void {
   for (const checked of [false, true]) {
     const setup = heapWith(checked);
     damage(setup);

@@ -122,10 +122,7 @@ describe('slab: damaged metadata is reported by the operation that meets it', ()
       const heap = damageable();
       const slab = heap[start];
       heap.slab.u32[heap.field(slab, SH_FREE)] = value;
-      expectCorrupted(
-        () => (operation === 'allocate' ? heap.slab.allocate(SIZE, MIN_ALIGN) : heap.slab.release(heap.objectOf(slab))),
-        /free count/,
-      );
+      expectCorrupted(() => (operation === 'allocate' ? heap.slab.allocate(SIZE, MIN_ALIGN) : heap.slab.release(heap.objectOf(slab))), /free count/);
       expectCorrupted(() => heap.slab.check(), /free count/);
       heap.intact();
     }
@@ -193,7 +190,11 @@ describe('slab: damaged metadata is reported by the operation that meets it', ()
     for (const [what, damage, operation] of [
       ['a next link to no slab', (heap: ReturnType<typeof damageable>) => (heap.slab.u32[heap.field(heap.fullHead, SH_NEXT)] = heap.run), 'release'],
       ['a next link to itself', (heap: ReturnType<typeof damageable>) => (heap.slab.u32[heap.field(heap.fullHead, SH_NEXT)] = heap.fullHead), 'release'],
-      ['a previous link to no slab', (heap: ReturnType<typeof damageable>) => (heap.slab.u32[heap.field(heap.fullSecond, SH_PREV)] = heap.run), 'release-second'],
+      [
+        'a previous link to no slab',
+        (heap: ReturnType<typeof damageable>) => (heap.slab.u32[heap.field(heap.fullSecond, SH_PREV)] = heap.run),
+        'release-second',
+      ],
       ['a previous link on the head', (heap: ReturnType<typeof damageable>) => (heap.slab.u32[heap.field(heap.partial, SH_PREV)] = heap.fullHead), 'fill'],
     ] as const) {
       const heap = damageable();
@@ -225,8 +226,7 @@ describe('slab: damaged metadata is reported by the operation that meets it', ()
   });
 
   it('page-map words: an object page naming another slab or an unknown class, and run lengths that do not fit', () => {
-    const entry = (heap: ReturnType<typeof damageable>, address: number) =>
-      heap.slab.map.word + ((address - heap.slab.arenaStart) >>> 12) * PAGE_ENTRY_WORDS;
+    const entry = (heap: ReturnType<typeof damageable>, address: number) => heap.slab.map.word + ((address - heap.slab.arenaStart) >>> 12) * PAGE_ENTRY_WORDS;
     {
       // The object's page names the full slab before it: the object is not at an object
       // boundary of that slab, or that slab's page disagrees.

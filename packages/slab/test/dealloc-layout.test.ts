@@ -50,7 +50,11 @@ describe('slab: dealloc checks a layout against what the block could have been a
     expect(CLASS_SIZE[classOf(1000)]).toBe(1024);
     const block = heap.malloc(1000);
     for (const size of [0, 8, 896, 1025, 4096]) refused(heap, block, { size, align: 8 });
-    accepted(heap, () => heap.malloc(1000), [897, 1000, 1024].map((size) => ({ size, align: 8 })));
+    accepted(
+      heap,
+      () => heap.malloc(1000),
+      [897, 1000, 1024].map((size) => ({ size, align: 8 })),
+    );
     // An alignment below 8 is raised to 8, as allocation raises it.
     accepted(heap, () => heap.malloc(1000), [{ size: 1000, align: 1 }]);
     heap.dealloc(block, { size: 1000, align: 8 });
@@ -86,7 +90,11 @@ describe('slab: dealloc checks a layout against what the block could have been a
     ]) {
       refused(heap, block, layout);
     }
-    accepted(heap, () => heap.alignedAlloc(64, 100), [65, 100, 128].map((size) => ({ size, align: 64 })));
+    accepted(
+      heap,
+      () => heap.alignedAlloc(64, 100),
+      [65, 100, 128].map((size) => ({ size, align: 64 })),
+    );
     // A size of 0 aligned to a class's whole alignment is served by that class: accepted for
     // that block, while a malloc(1000) block of the same class refuses it (above).
     accepted(heap, () => heap.alignedAlloc(1024, 0), [{ size: 0, align: 1024 }]);
@@ -114,7 +122,11 @@ describe('slab: dealloc checks a layout against what the block could have been a
     const run = heap.malloc(10_000);
     for (const size of [8192, 12_289]) refused(heap, run, { size, align: 8 });
     refused(heap, run, { size: 10_000, align: PAGE_SIZE });
-    accepted(heap, () => heap.malloc(10_000), [8193, 10_000, 12_288].map((size) => ({ size, align: 8 })));
+    accepted(
+      heap,
+      () => heap.malloc(10_000),
+      [8193, 10_000, 12_288].map((size) => ({ size, align: 8 })),
+    );
     // An over-aligned small request is a one-page run: sizes 0 to a page, its own alignment.
     const aligned = heap.alignedAlloc(64 * 1024, 10);
     refused(heap, aligned, { size: PAGE_SIZE + 1, align: 64 * 1024 });

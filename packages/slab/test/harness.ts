@@ -11,18 +11,7 @@ import { slabBackend } from '../src/index.js';
 import type { SlabOptions } from '../src/options.js';
 import { CLASS_HEADER_OFFSET, CLASS_OBJECTS, CLASS_SIZE } from '../src/size-classes.js';
 import type { SlabAllocator } from '../src/slab.js';
-import {
-  OWNER_KIND_MASK,
-  ownerClass,
-  ownerStart,
-  PAGE_ENTRY_WORDS,
-  PAGE_LARGE,
-  PAGE_SLAB,
-  PM_RUN_PAGES,
-  SH_BITMAP,
-  SH_FREE,
-  SlabList,
-} from '../src/layout.js';
+import { OWNER_KIND_MASK, ownerClass, ownerStart, PAGE_ENTRY_WORDS, PAGE_LARGE, PAGE_SLAB, PM_RUN_PAGES, SH_BITMAP, SH_FREE, SlabList } from '../src/layout.js';
 
 export const MiB = 1024 * 1024;
 export const PAGE = 4096;
@@ -42,10 +31,7 @@ export function makeSlab(
 }
 
 /** What the page map says of the page holding `address`. */
-export function pageOwner(
-  slab: SlabAllocator,
-  address: number,
-): { kind: number; start: number; cls: number; runPages: number } {
+export function pageOwner(slab: SlabAllocator, address: number): { kind: number; start: number; cls: number; runPages: number } {
   const entry = slab.map.word + ((address - slab.arenaStart) >>> 12) * PAGE_ENTRY_WORDS;
   const owner = slab.u32[entry]!;
   const start = ownerStart(owner);

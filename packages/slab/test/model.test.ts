@@ -5,16 +5,9 @@ import { CLASS_COUNT } from '../src/size-classes.js';
 import type { SlabAllocator } from '../src/slab.js';
 import { census, listCounts, makeSlab } from './harness.js';
 
-type Step =
-  | { kind: 'alloc'; size: number; alignLog: number }
-  | { kind: 'free'; pick: number }
-  | { kind: 'resize'; pick: number; size: number };
+type Step = { kind: 'alloc'; size: number; alignLog: number } | { kind: 'free'; pick: number } | { kind: 'resize'; pick: number; size: number };
 
-const size = fc.oneof(
-  { weight: 6, arbitrary: fc.nat(600) },
-  { weight: 3, arbitrary: fc.nat(9000) },
-  { weight: 1, arbitrary: fc.nat(200_000) },
-);
+const size = fc.oneof({ weight: 6, arbitrary: fc.nat(600) }, { weight: 3, arbitrary: fc.nat(9000) }, { weight: 1, arbitrary: fc.nat(200_000) });
 const step: fc.Arbitrary<Step> = fc.oneof(
   {
     weight: 5,

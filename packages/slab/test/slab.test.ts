@@ -31,7 +31,15 @@ function expectRefused(slab: SlabAllocator, address: number): void {
 describe('slab backend: where blocks come from', () => {
   it('serves sizes up to 8 KiB from slabs of their class and larger ones as page runs', () => {
     const { slab } = makeSlab();
-    for (const [size, usable] of [[0, 8], [1, 8], [100, 112], [4096, 4096], [4097, 5120], [4160, 5120], [8192, 8192]]) {
+    for (const [size, usable] of [
+      [0, 8],
+      [1, 8],
+      [100, 112],
+      [4096, 4096],
+      [4097, 5120],
+      [4160, 5120],
+      [8192, 8192],
+    ]) {
       const address = slab.allocate(size!, 8);
       expect(slab.usableSize(address), `usable size for ${size}`).toBe(usable);
       const owner = pageOwner(slab, address);
@@ -39,7 +47,11 @@ describe('slab backend: where blocks come from', () => {
       expect(CLASS_SIZE[owner.cls]).toBe(usable);
       expect((address - owner.start) % usable!).toBe(0);
     }
-    for (const [size, pages] of [[8193, 3], [12288, 3], [1 * MiB + 1, 257]]) {
+    for (const [size, pages] of [
+      [8193, 3],
+      [12288, 3],
+      [1 * MiB + 1, 257],
+    ]) {
       const address = slab.allocate(size!, 8);
       expect(address % PAGE).toBe(0);
       expect(slab.usableSize(address)).toBe(pages! * PAGE);

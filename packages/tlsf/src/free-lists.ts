@@ -354,8 +354,7 @@ export class CheckedFreeLists extends FreeLists {
     if (flMap >>> FL_COUNT !== 0) throw checker.corrupt(`the first-level bitmap ${hex(flMap)} has bits beyond level ${FL_COUNT - 1}`);
     if (head === 0 ? slBit !== 0 : slBit === 0 || ((flMap >>> fl) & 1) === 0) {
       throw checker.corrupt(
-        `the bitmaps of free list ${list} (second-level bit ${slBit}, first-level bit ${(flMap >>> fl) & 1}) ` +
-          `disagree with its head ${hex(head)}`,
+        `the bitmaps of free list ${list} (second-level bit ${slBit}, first-level bit ${(flMap >>> fl) & 1}) ` + `disagree with its head ${hex(head)}`,
       );
     }
     if (head !== 0) {

@@ -12,18 +12,7 @@
  * sane size, and two exact 29-bit address matches.
  */
 
-import {
-  B_PREV_PHYS,
-  B_SIZE,
-  EXTENDED_SLACK,
-  HEADER_BYTES,
-  MAX_SLACK,
-  MIN_BLOCK_BYTES,
-  USED,
-  addressOfWord,
-  sizeOfWord,
-  slackOfWords,
-} from './layout.js';
+import { B_PREV_PHYS, B_SIZE, EXTENDED_SLACK, HEADER_BYTES, MAX_SLACK, MIN_BLOCK_BYTES, USED, addressOfWord, sizeOfWord, slackOfWords } from './layout.js';
 
 /**
  * The block whose payload is at `address` when it is live, else 0 (never a block). It is

@@ -172,7 +172,9 @@ export function recoverHeap(heap: HeapView): BackendRepair {
   };
   if (heap.counters.mismatch(recount) !== null) heap.counters.restore(recount);
 
-  notes.unshift(`rebuilt ${runs.size} free blocks, ${placed.size} of them kept in their list order, and the counters of ${live} live blocks over ${pools.length} pools`);
+  notes.unshift(
+    `rebuilt ${runs.size} free blocks, ${placed.size} of them kept in their list order, and the counters of ${live} live blocks over ${pools.length} pools`,
+  );
   if (merged > 0) notes.push(`merged ${merged} free block(s) into a free neighbour (a free that died before its merge)`);
   // Every byte of every pool is in a live or a free block: nothing is lost.
   return { lostBytes: 0, lostBlocks: 0, notes };
@@ -214,8 +216,7 @@ function walk(u32: Uint32Array, pool: WalkedPool): Segment[] {
     const size = sizeOfWord(sizeWord);
     if (size < MIN_BLOCK_BYTES || b + size > endSentinel) {
       throw checker.corrupt(
-        `cannot recover: the block at ${hex(b)} has size ${size}, so the headers do not tile the pool ` +
-          `${hex(pool.start)}..${hex(pool.end)}`,
+        `cannot recover: the block at ${hex(b)} has size ${size}, so the headers do not tile the pool ` + `${hex(pool.start)}..${hex(pool.end)}`,
       );
     }
     if ((sizeWord & USED) !== 0) {
@@ -268,6 +269,6 @@ function repairLiveHeader(u32: Uint32Array, b: number, size: number, prev: numbe
     return '';
   }
   put(u32, (b + B_PREV_PHYS) >>> 2, prev);
-  if (((sizeWord & SIZE_SLACK_BITS) << 2) > Math.min(MAX_SLACK, usable)) put(u32, (b + B_SIZE) >>> 2, size | USED);
+  if ((sizeWord & SIZE_SLACK_BITS) << 2 > Math.min(MAX_SLACK, usable)) put(u32, (b + B_SIZE) >>> 2, size | USED);
   return `the slack ${slack} of the block at ${hex(b)} was out of range (a resize that died between its two header words); it is ${slackOfWords(prev, u32[(b + B_SIZE) >>> 2]!)} now`;
 }

@@ -128,10 +128,7 @@ export class TlsfAllocator implements Backend, HeapView {
    */
   constructor(ctx: BackendContext, _options: TlsfOptions) {
     if (ctx.stateBytes < STATE_BYTES || ctx.stateOffset % 8 !== 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `tlsf backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${ctx.stateBytes} at ${hex(ctx.stateOffset)}`,
-      );
+      throw new AllocError('InvalidParam', `tlsf backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${ctx.stateBytes} at ${hex(ctx.stateOffset)}`);
     }
     this.u32 = ctx.memory.u32;
     this.checked = ctx.checked;
@@ -564,8 +561,7 @@ export class TlsfAllocator implements Backend, HeapView {
 
   private badFree(f: number, sizeWord: number): AllocError {
     return checker.corrupt(
-      `the free block at ${hex(f)} has the header size word ${hex(sizeWord)}, which the blocks around it do not confirm ` +
-        `(an overflow into it?)`,
+      `the free block at ${hex(f)} has the header size word ${hex(sizeWord)}, which the blocks around it do not confirm ` + `(an overflow into it?)`,
     );
   }
 
@@ -618,8 +614,7 @@ export class TlsfAllocator implements Backend, HeapView {
     }
     if ((prevSizeWord & USED) === 0 || prevWord + sizeOfWord(prevSizeWord) !== f) {
       throw checker.corrupt(
-        `the block ${hex(prevWord)} before free block ${hex(f)} has the size word ${hex(prevSizeWord)}: ` +
-          `it should be a live block ending at ${hex(f)}`,
+        `the block ${hex(prevWord)} before free block ${hex(f)} has the size word ${hex(prevSizeWord)}: ` + `it should be a live block ending at ${hex(f)}`,
       );
     }
   }

@@ -2,16 +2,7 @@ import { GlobalAllocator } from '@heaplab/core';
 import { describe, expect, it } from 'vitest';
 
 import { listOf, tlsfBackend } from '../src/index.js';
-import {
-  B_NEXT_FREE,
-  B_PREV_PHYS,
-  B_SIZE,
-  ST_FL_BITMAP,
-  ST_LIST_HEADS,
-  ST_SL_BITMAPS,
-  SL_COUNT,
-  USED,
-} from '../src/layout.js';
+import { B_NEXT_FREE, B_PREV_PHYS, B_SIZE, ST_FL_BITMAP, ST_LIST_HEADS, ST_SL_BITMAPS, SL_COUNT, USED } from '../src/layout.js';
 import { errorOf, expectCorrupted, expectNotAllocated, type Fixture, makeTlsf, MiB } from './fixture.js';
 
 const ARENA = 4 * MiB;
@@ -31,7 +22,10 @@ function setUp(poolBytes = 1 * MiB): Fixture & { blocks: number[]; intact: () =>
     blocks.forEach((address, i) => {
       if (address === 0) return;
       const bytes = memory.u8.subarray(address, address + sizes[i]!);
-      expect(bytes.every((byte) => byte === 0x11 * (i + 1)), `block ${i} keeps its bytes`).toBe(true);
+      expect(
+        bytes.every((byte) => byte === 0x11 * (i + 1)),
+        `block ${i} keeps its bytes`,
+      ).toBe(true);
     });
     expect(tlsf.check()).toEqual(report);
     fixture.walk.expectInvariants();

@@ -10,16 +10,7 @@
  */
 
 import { AllocError, type HeapMemory, PoolView, StateCounters } from '@heaplab/core/backend';
-import {
-  dyingMemory,
-  makeBackendContext,
-  recordPool,
-  type Signature,
-  signBlock,
-  type StoreBudget,
-  ThreadDeath,
-  verifyBlock,
-} from '@heaplab/core/test-kit';
+import { dyingMemory, makeBackendContext, recordPool, type Signature, signBlock, type StoreBudget, ThreadDeath, verifyBlock } from '@heaplab/core/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { type TlsfAllocator, tlsfBackend } from '../src/index.js';
@@ -136,7 +127,10 @@ function recoverAndUse(memory: HeapMemory, scenario: Scenario, before: Uint8Arra
     if (subjectLive) {
       const kept = memory.u8.subarray(subject.address, subject.address + scenario.keep);
       const was = before.subarray(subject.address, subject.address + scenario.keep);
-      expect(kept.every((byte, i) => byte === was[i]), `${where}: the subject keeps its first ${scenario.keep} bytes`).toBe(true);
+      expect(
+        kept.every((byte, i) => byte === was[i]),
+        `${where}: the subject keeps its first ${scenario.keep} bytes`,
+      ).toBe(true);
     }
   }
   for (const block of scenario.held) tlsf.release(block.address);

@@ -12,17 +12,7 @@ import { type Signature, signBlock, verifyBlock } from '@heaplab/core/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { listOf, tlsfBackend } from '../src/index.js';
-import {
-  B_NEXT_FREE,
-  B_PREV_FREE,
-  B_PREV_PHYS,
-  B_SIZE,
-  ST_FL_BITMAP,
-  ST_LIST_HEADS,
-  ST_SL_BITMAPS,
-  SL_COUNT,
-  USED,
-} from '../src/layout.js';
+import { B_NEXT_FREE, B_PREV_FREE, B_PREV_PHYS, B_SIZE, ST_FL_BITMAP, ST_LIST_HEADS, ST_SL_BITMAPS, SL_COUNT, USED } from '../src/layout.js';
 import { errorOf, type Fixture, makeTlsf, MiB, poolSizeWord, secondInstance } from './fixture.js';
 
 /** A heap of signed blocks of `sizes` (in order), with those at `free` freed. */
@@ -72,10 +62,13 @@ describe('a damaged list head in the control state is reported, never handed out
     ['misaligned', (heap) => heap.blocks[1]! - 8 + 4],
     ['before the arena', (heap) => heap.ctx.arenaStart - 64],
     ['a live header', (heap) => heap.blocks[2]! - 8],
-    ['zeros inside a live block', (heap) => {
-      heap.memory.u8.fill(0, heap.blocks[6]! + 64, heap.blocks[6]! + 128);
-      return heap.blocks[6]! + 64;
-    }],
+    [
+      'zeros inside a live block',
+      (heap) => {
+        heap.memory.u8.fill(0, heap.blocks[6]! + 64, heap.blocks[6]! + 128);
+        return heap.blocks[6]! + 64;
+      },
+    ],
     ['a free block of another list', (heap) => heap.walk.blocks().at(-1)!.address],
   ];
 
@@ -99,7 +92,7 @@ describe('a damaged list head in the control state is reported, never handed out
     const empty = listOf(2048);
     expect(heap.memory.u32[state(heap, ST_LIST_HEADS + empty * 4)]).toBe(0);
     const fl = Math.floor(empty / SL_COUNT);
-    heap.memory.u32[state(heap, ST_SL_BITMAPS + fl * 4)] |= 1 << empty % SL_COUNT;
+    heap.memory.u32[state(heap, ST_SL_BITMAPS + fl * 4)] |= 1 << (empty % SL_COUNT);
     heap.memory.u32[state(heap, ST_FL_BITMAP)] |= 1 << fl;
     expectCorruptedBy(() => heap.tlsf.allocate(1500, 8), /free list \d+ is not empty, but its head is 0/);
     expectIntact(heap);
@@ -186,7 +179,7 @@ const checkedCases: CheckedCase[] = [
     damage: (heap) => {
       const list = listOf(208);
       const fl = Math.floor(list / SL_COUNT);
-      heap.memory.u32[state(heap, ST_SL_BITMAPS + fl * 4)] &= ~(1 << list % SL_COUNT);
+      heap.memory.u32[state(heap, ST_SL_BITMAPS + fl * 4)] &= ~(1 << (list % SL_COUNT));
     },
     operation: (heap, tlsf) => tlsf.release(heap.blocks[5]!),
     pattern: /bitmaps of free list \d+ .* disagree with its head/,
@@ -255,7 +248,7 @@ describe('checked mode catches damage at the operation that touches it', () => {
   });
 });
 
-describe('an overflow into an over-aligned block\'s trailer', () => {
+describe("an overflow into an over-aligned block's trailer", () => {
   it('is reported by the calls that read the trailer, and recover() rewrites it so the heap works again', () => {
     const fixture = makeTlsf(8 * MiB, 1 * MiB);
     const { tlsf, memory } = fixture;

@@ -43,7 +43,10 @@ describe.each([
         };
         const intact = (address: number, block: LiveBlock, bytes = block.size): void => {
           const view = u8.subarray(address, address + bytes);
-          expect(view.every((byte) => byte === block.seed), `contents of the block at ${address}`).toBe(true);
+          expect(
+            view.every((byte) => byte === block.seed),
+            `contents of the block at ${address}`,
+          ).toBe(true);
         };
         const pick = (index: number): number | undefined => [...live.keys()][index % Math.max(1, live.size)];
 
@@ -93,9 +96,7 @@ describe.each([
               // An aligned block's trailer cannot move 8 bytes into a free next block that is
               // then split (it would land on that block's size word before the commit).
               const trailerBlocked = block.aligned && walked.nextFree && wanted === walked.size + 8 && room - wanted >= 16;
-              expect(resized, `resize ${walked.size}-byte block to ${step.size} with ${room} bytes of room`).toBe(
-                wanted <= room && !trailerBlocked,
-              );
+              expect(resized, `resize ${walked.size}-byte block to ${step.size} with ${room} bytes of room`).toBe(wanted <= room && !trailerBlocked);
               intact(address, block, Math.min(block.size, resized ? step.size : block.size));
               if (resized) {
                 expect(tlsf.usableSize(address)).toBeGreaterThanOrEqual(step.size);

@@ -68,14 +68,17 @@ describe('the two levels', () => {
 describe('the good-fit search size', () => {
   it('leads to a list whose every block fits, passing over less than 1/32 of the request', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 0x1f80_0000 }).map((units) => units * 8), (size) => {
-        const list = listOf(goodFitSearchSize(size));
-        expect(listMinSize(list)).toBeGreaterThanOrEqual(size);
-        // The lists below it hold blocks smaller than size + size / 32 at most.
-        expect(listMinSize(list) - size).toBeLessThanOrEqual(Math.max(0, size / SL_COUNT));
-        // And it is the lowest such list.
-        if (list > 0) expect(listMinSize(list - 1)).toBeLessThan(size);
-      }),
+      fc.property(
+        fc.integer({ min: 2, max: 0x1f80_0000 }).map((units) => units * 8),
+        (size) => {
+          const list = listOf(goodFitSearchSize(size));
+          expect(listMinSize(list)).toBeGreaterThanOrEqual(size);
+          // The lists below it hold blocks smaller than size + size / 32 at most.
+          expect(listMinSize(list) - size).toBeLessThanOrEqual(Math.max(0, size / SL_COUNT));
+          // And it is the lowest such list.
+          if (list > 0) expect(listMinSize(list - 1)).toBeLessThan(size);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -92,7 +95,7 @@ describe('the good-fit search size', () => {
   });
 });
 
-describe('bit scans (the kit\'s, which the free lists use)', () => {
+describe("bit scans (the kit's, which the free lists use)", () => {
   it('finds the lowest and highest set bits, bit 31 included', () => {
     expect(lowestBit(1)).toBe(0);
     expect(lowestBit(0b1011000)).toBe(3);

@@ -54,9 +54,7 @@ describe('init and pools', () => {
     expect(tlsf.totalBytes()).toBe(blockSize);
     expect(tlsf.usedBytes()).toBe(0);
     expect(tlsf.totalBytes() - tlsf.usedBytes()).toBe(blockSize);
-    expect(walk.blocks()).toEqual([
-      { address: ARENA + 8, size: blockSize, free: true, next: ARENA + 8 * MiB - 8, nextFree: false, nextSize: 0 },
-    ]);
+    expect(walk.blocks()).toEqual([{ address: ARENA + 8, size: blockSize, free: true, next: ARENA + 8 * MiB - 8, nextFree: false, nextSize: 0 }]);
     expect(walk.prevPhysOf(ARENA + 8)).toBe(ARENA);
     expect(walk.listHead(listOf(blockSize))).toBe(ARENA + 8);
     expect(tlsf.stats()).toEqual({
@@ -77,7 +75,14 @@ describe('init and pools', () => {
 
   it('refuses ranges outside the arena or too small, leaving the state unformatted', () => {
     const { tlsf, init } = makeTlsf(8 * MiB, 0);
-    for (const [start, size] of [[ARENA - 8, 64], [ARENA, 31], [ARENA + 8 * MiB - 16, 32], [ARENA + 1, 32], [ARENA, -8], [ARENA, 1.5]] as const) {
+    for (const [start, size] of [
+      [ARENA - 8, 64],
+      [ARENA, 31],
+      [ARENA + 8 * MiB - 16, 32],
+      [ARENA + 1, 32],
+      [ARENA, -8],
+      [ARENA, 1.5],
+    ] as const) {
       // The backend refuses them itself, and so does a heap (core checks the range first).
       expect(errorOf(() => tlsf.init(start, size)).kind, `init(${start}, ${size})`).toBe('InvalidParam');
       expect(errorOf(() => init(start, size)).kind, `heap init(${start}, ${size})`).toBe('InvalidParam');
@@ -158,9 +163,7 @@ describe('allocate and release', () => {
     expect(tlsf.check().freeBlocks).toBe(2);
     walk.expectInvariants();
     tlsf.release(b!);
-    expect(walk.blocks()).toEqual([
-      { address: ARENA + 8, size: 8 * MiB - 16, free: true, next: ARENA + 8 * MiB - 8, nextFree: false, nextSize: 0 },
-    ]);
+    expect(walk.blocks()).toEqual([{ address: ARENA + 8, size: 8 * MiB - 16, free: true, next: ARENA + 8 * MiB - 8, nextFree: false, nextSize: 0 }]);
     expect(tlsf.check()).toMatchObject({ blocks: 1, freeBlocks: 1, liveBlocks: 0 });
   });
 

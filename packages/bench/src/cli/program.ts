@@ -105,7 +105,10 @@ async function listBackends(): Promise<void> {
 function rawOutput(results: BenchResults, format: string): string[] {
   return WORKLOAD_LIST.flatMap((workload) =>
     workload.rawOutput !== undefined && workload.rawFormats?.[format] !== undefined
-      ? workload.rawOutput(rowsOf(results, workload).filter((row) => row.error === undefined), format)
+      ? workload.rawOutput(
+          rowsOf(results, workload).filter((row) => row.error === undefined),
+          format,
+        )
       : [],
   );
 }
@@ -153,7 +156,9 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
 /** `bench --help`'s list of workloads, from the workload list. */
 function workloadHelp(workloads: readonly Workload[]): string {
   const width = Math.max(ALL.length, ...workloads.map((workload) => workload.name.length)) + 1;
-  const inAll = workloads.filter((workload) => workload.inAll).map((workload) => workload.name + (workload.allNote !== undefined ? ` (${workload.allNote})` : ''));
+  const inAll = workloads
+    .filter((workload) => workload.inAll)
+    .map((workload) => workload.name + (workload.allNote !== undefined ? ` (${workload.allNote})` : ''));
   return [...workloads.map((workload) => `  ${workload.name.padEnd(width)} ${workload.summary}`), `  ${ALL.padEnd(width)} ${inAll.join(' + ')}`].join('\n');
 }
 
@@ -176,7 +181,10 @@ export function makeProgram(): Command {
     .option('-t, --threads <list>', 'thread counts separated by commas', parseThreadList, [1, 2])
     .option('-d, --duration <seconds>', 'seconds per timed run', parseDuration, 2)
     .option('--verify', "check every block's bytes before freeing it (glibc-thread)", false)
-    .option('--no-isolate', 'run one-thread rows in this process, one after another (by default each runs in a process of its own, so no row inherits the JIT state of the rows before)')
+    .option(
+      '--no-isolate',
+      'run one-thread rows in this process, one after another (by default each runs in a process of its own, so no row inherits the JIT state of the rows before)',
+    )
     .option('--trials <n>', `heap-efficiency trials (default ${EFFICIENCY_TRIALS}; ${ALL_EFFICIENCY_TRIALS} in all)`, parsePositiveInteger)
     .option('--seed <n>', 'seed of heap-efficiency and random-free', parsePositiveInteger, DEFAULT_SEED)
     .option('--heap-mib <n>', 'heap size of glibc-thread and alloc-pairs runs, in MiB (multiple of 4)', parseHeapMiB, 64)

@@ -73,11 +73,7 @@ export function prepareSource(contender: Contender, threads: number, heapBytes: 
  * handle as `creatorHeap` to run in the calling thread without attaching a second time.
  * @throws AllocError from `GlobalAllocator.attach` when the heap cannot be attached
  */
-export async function openThreadAllocator(
-  source: AllocatorSource,
-  threadIndex: number,
-  creatorHeap: GlobalAllocator | null = null,
-): Promise<ThreadAllocator> {
+export async function openThreadAllocator(source: AllocatorSource, threadIndex: number, creatorHeap: GlobalAllocator | null = null): Promise<ThreadAllocator> {
   switch (source.kind) {
     case 'heaplab': {
       const heap = creatorHeap ?? (await GlobalAllocator.attach(source.buffer));

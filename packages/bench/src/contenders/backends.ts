@@ -35,7 +35,10 @@ export function discoverBackends(): Promise<UnavailableBackend[]> {
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         // Node names the importing chunk too, which tells the user nothing.
-        const reason = message.split('\n')[0]!.replace(/ imported from .*$/, '').slice(0, 300);
+        const reason = message
+          .split('\n')[0]!
+          .replace(/ imported from .*$/, '')
+          .slice(0, 300);
         unavailable.push({ package: name, reason: /Cannot find module/.test(reason) ? `${reason} (is it built?)` : reason });
       }
     }

@@ -46,7 +46,9 @@ export async function writeReport(results: BenchResults, path: string): Promise<
     const svgPath = `${stem}-${chart.id}.svg`;
     writeFileSync(svgPath, svg);
     written.push(svgPath);
-    sections.push(`<section id="${chart.id}"><h2>${escapeHtml(chart.title)}</h2><p class="caption">${escapeHtml(chart.caption)}</p><div class="chart">${svg}</div></section>`);
+    sections.push(
+      `<section id="${chart.id}"><h2>${escapeHtml(chart.title)}</h2><p class="caption">${escapeHtml(chart.caption)}</p><div class="chart">${svg}</div></section>`,
+    );
   }
   const meta = results.meta;
   const html = `<!doctype html>

@@ -24,7 +24,10 @@ export function summary(results: BenchResults): string {
   for (const workload of WORKLOAD_LIST) {
     const rows = rowsOf(results, workload);
     if (rows.length === 0) continue;
-    const section = workload.section(rows.filter((row) => row.error === undefined), run);
+    const section = workload.section(
+      rows.filter((row) => row.error === undefined),
+      run,
+    );
     sections.push(`${section.title}\n${section.table}`);
     for (const note of section.notes ?? []) notes.add(note);
   }

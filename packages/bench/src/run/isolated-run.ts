@@ -36,10 +36,7 @@ export const ISOLATED_RUN_GRACE_SECONDS = 60;
  * @throws Error with the child's message when the run fails there, when the child exits
  *   without replying, or when it was killed for taking too long
  */
-export function runThreadedIsolated(
-  request: IsolatedRunRequest,
-  graceSeconds = ISOLATED_RUN_GRACE_SECONDS,
-): Promise<ThreadedRun> {
+export function runThreadedIsolated(request: IsolatedRunRequest, graceSeconds = ISOLATED_RUN_GRACE_SECONDS): Promise<ThreadedRun> {
   const entry = fileURLToPath(new URL(fromSource ? './isolated-child.ts' : './isolated-child.js', import.meta.url));
   // From source (tests, tsx), the child loads TypeScript through tsx and resolves the
   // workspace packages to their src/ by the `source` export condition, as the tests do.
@@ -60,9 +57,10 @@ export function runThreadedIsolated(
     };
     const limitSeconds = request.durationSeconds + graceSeconds;
     // setTimeout fires at once for a delay beyond 2^31 - 1 ms (about 24.8 days).
-    const watchdog = limitSeconds * 1000 <= 2 ** 31 - 1
-      ? setTimeout(() => fail(`the benchmark process took longer than ${limitSeconds} s and was killed`), limitSeconds * 1000)
-      : null;
+    const watchdog =
+      limitSeconds * 1000 <= 2 ** 31 - 1
+        ? setTimeout(() => fail(`the benchmark process took longer than ${limitSeconds} s and was killed`), limitSeconds * 1000)
+        : null;
     child.once('message', (reply: IsolatedRunReply) => {
       settle(() => (reply.ok ? resolve(reply.run) : reject(new Error(reply.message))));
     });

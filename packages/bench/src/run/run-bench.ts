@@ -25,7 +25,11 @@ export async function runBench(
   const unavailable = await discoverBackends();
   const rows: Record<string, WorkloadRow[]> = Object.fromEntries(WORKLOAD_LIST.map((workload) => [workload.resultKey, []]));
   for (const workload of workloads) {
-    rows[workload.resultKey] = await workload.run(contenders.filter((contender) => workload.appliesTo(contender)), settings, progress);
+    rows[workload.resultKey] = await workload.run(
+      contenders.filter((contender) => workload.appliesTo(contender)),
+      settings,
+      progress,
+    );
   }
   const meta = {
     date: new Date().toISOString(),

@@ -82,9 +82,7 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
       // The calling thread cannot see a timer fire while it loops, so it watches the clock.
       outcomes = [await runThreadTask(loop, task(0, started + options.durationSeconds * 1000), prepared.heap)];
     } else {
-      const timer = Number.isFinite(options.durationSeconds)
-        ? setTimeout(() => Atomics.store(stop, 0, 1), options.durationSeconds * 1000)
-        : null;
+      const timer = Number.isFinite(options.durationSeconds) ? setTimeout(() => Atomics.store(stop, 0, 1), options.durationSeconds * 1000) : null;
       const spawned = Array.from({ length: threads }, (_, index) => spawnThreadWorker(task(index, Infinity)));
       for (const { worker } of spawned) prepared.heap?.watchWorker(worker);
       const replies = await Promise.all(spawned.map(({ reply }) => reply));

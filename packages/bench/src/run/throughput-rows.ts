@@ -50,7 +50,11 @@ export async function runThroughputRows<Row extends ThroughputRow>(
     for (const threads of settings.threads) {
       progress.step(`${loop.workload}  ${contender.label}  ${threads} thread${threads === 1 ? '' : 's'}`, settings.durationSeconds);
       if (contender.kind === 'native') {
-        rows.push(options.native !== undefined ? await options.native(contender, threads) : (failedRow(contender, threads, `${loop.workload} has no native program`) as Row));
+        rows.push(
+          options.native !== undefined
+            ? await options.native(contender, threads)
+            : (failedRow(contender, threads, `${loop.workload} has no native program`) as Row),
+        );
         continue;
       }
       try {
@@ -63,9 +67,7 @@ export async function runThroughputRows<Row extends ThroughputRow>(
           heapBytes: settings.heapBytes,
         };
         const run =
-          threads === 1 && settings.isolate
-            ? await runThreadedIsolated({ ...request, workload: loop.workload })
-            : await runThreaded({ ...request, loop });
+          threads === 1 && settings.isolate ? await runThreadedIsolated({ ...request, workload: loop.workload }) : await runThreaded({ ...request, loop });
         rows.push({
           label: contender.label,
           kind: contender.kind,

@@ -16,11 +16,7 @@ export type OptionValue = boolean | number | string;
  * @throws AllocError `InvalidParam` for something other than a plain object, an unknown
  *   option (naming the valid ones), or a value the spec does not allow (naming the valid ones)
  */
-export function normalizeOptionsBySpec(
-  backend: string,
-  specs: readonly BackendOptionSpec[],
-  options: unknown,
-): Record<string, OptionValue> {
+export function normalizeOptionsBySpec(backend: string, specs: readonly BackendOptionSpec[], options: unknown): Record<string, OptionValue> {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new AllocError('InvalidParam', `${backend} backend options must be an object; got ${describeValue(options)}`);
   }

@@ -97,10 +97,7 @@ export class BasicAllocator implements Backend, BasicHeapView {
       throw new AllocError('InvalidParam', `basic backend: strategy ${JSON.stringify(options.strategy)} is not one of ${BASIC_STRATEGIES.join(', ')}`);
     }
     if (ctx.stateBytes < STATE_BYTES || ctx.stateOffset % 8 !== 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `basic backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${ctx.stateBytes} at ${hex(ctx.stateOffset)}`,
-      );
+      throw new AllocError('InvalidParam', `basic backend needs ${STATE_BYTES} bytes of 8-aligned state; got ${ctx.stateBytes} at ${hex(ctx.stateOffset)}`);
     }
     this.u32 = ctx.memory.u32;
     this.cookie = ctx.cookie;
@@ -219,10 +216,7 @@ export class BasicAllocator implements Backend, BasicHeapView {
           }
           // Strict comparisons keep the lowest address among equal sizes: the list is
           // walked in address order.
-          if (
-            (strategy === BEST_FIT && (chosen === 0 || bsize < chosenSize)) ||
-            (strategy === WORST_FIT && bsize > chosenSize)
-          ) {
+          if ((strategy === BEST_FIT && (chosen === 0 || bsize < chosenSize)) || (strategy === WORST_FIT && bsize > chosenSize)) {
             chosen = b;
             chosenSize = bsize;
             chosenPayload = p;
@@ -623,5 +617,3 @@ export class BasicAllocator implements Backend, BasicHeapView {
     return checkBasicHeap(this);
   }
 }
-
-

@@ -26,7 +26,7 @@ import {
 
 /** @throws AllocError `HeapCorrupted` naming the first violation and its address */
 export function checkBasicHeap(heap: BasicHeapView): CheckReport {
-const u32 = heap.u32;
+  const u32 = heap.u32;
   const fail = (message: string): never => {
     throw corrupt(message);
   };

@@ -103,11 +103,7 @@ export function makeTag(block: number, size: number, cookie: number, align: numb
  */
 export function tagMatches(tag: number, block: number, size: number, cookie: number): boolean {
   const alignMask = (1 << (((tag >>> TAG_ALIGN_SHIFT) & TAG_ALIGN_MASK) + 3)) - 1;
-  return (
-    ((tag ^ mix(block, size, cookie)) & TAG_HASH) === 0 &&
-    (tag & SLACK_MASK) <= size - HEADER_BYTES &&
-    ((block + HEADER_BYTES) & alignMask) === 0
-  );
+  return ((tag ^ mix(block, size, cookie)) & TAG_HASH) === 0 && (tag & SLACK_MASK) <= size - HEADER_BYTES && ((block + HEADER_BYTES) & alignMask) === 0;
 }
 
 /** The alignment a live block's tag records. */

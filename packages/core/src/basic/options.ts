@@ -23,8 +23,7 @@ export interface BasicOptions {
 export const BASIC_OPTIONS: readonly BackendOptionSpec[] = [
   {
     name: 'strategy',
-    description:
-      'which free block a request takes: first-fit the lowest-addressed that fits, best-fit the smallest, worst-fit the largest',
+    description: 'which free block a request takes: first-fit the lowest-addressed that fits, best-fit the smallest, worst-fit the largest',
     kind: 'enum',
     values: BASIC_STRATEGIES,
     default: 'first-fit',

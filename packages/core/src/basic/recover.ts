@@ -32,7 +32,7 @@ import {
  *   (a size that does not tile the pool): then there is nothing sound to rebuild from
  */
 export function recoverBasicHeap(heap: BasicHeapView): BackendRepair {
-const u32 = heap.u32;
+  const u32 = heap.u32;
   if (u32[heap.sMagic] !== BASIC_MAGIC) throw corrupt('cannot recover: the control state is not formatted');
   const poolCount = heap.pools.count();
   const pools: { start: number; sentinel: number }[] = [];

@@ -35,10 +35,7 @@ const BACKEND_PACKAGES: Record<string, string> = {
 export function registerBackend(descriptor: AnyDescriptor): void {
   const known = registry.get(descriptor.name);
   if (known !== undefined && known !== descriptor && known.moduleUrl !== descriptor.moduleUrl) {
-    throw new AllocError(
-      'InvalidParam',
-      `a different backend named '${descriptor.name}' is already registered (from ${known.moduleUrl})`,
-    );
+    throw new AllocError('InvalidParam', `a different backend named '${descriptor.name}' is already registered (from ${known.moduleUrl})`);
   }
   if (known === undefined) registry.set(descriptor.name, descriptor);
 }
@@ -105,11 +102,7 @@ async function isBuiltInModule(moduleUrl: string): Promise<boolean> {
     return false;
   }
   if (url.protocol !== 'file:' || url.search !== '' || url.hash !== '') return false;
-  const [{ readFileSync, existsSync }, { dirname, join }, { fileURLToPath }] = await Promise.all([
-    import('node:fs'),
-    import('node:path'),
-    import('node:url'),
-  ]);
+  const [{ readFileSync, existsSync }, { dirname, join }, { fileURLToPath }] = await Promise.all([import('node:fs'), import('node:path'), import('node:url')]);
   const file = fileURLToPath(url);
   if (!existsSync(file)) return false;
   for (let dir = dirname(file), depth = 0; depth < 8; depth++) {
@@ -153,14 +146,9 @@ export async function loadBackend(name: string, moduleUrl: string, trusted: read
   try {
     exports = (await import(moduleUrl)) as Record<string, unknown>;
   } catch (error) {
-    throw new AllocError(
-      'UnknownBackend',
-      `backend '${name}' could not be loaded from ${moduleUrl}: ${(error as Error).message}`,
-    );
+    throw new AllocError('UnknownBackend', `backend '${name}' could not be loaded from ${moduleUrl}: ${(error as Error).message}`);
   }
-  const descriptor = Object.values(exports).find(
-    (value): value is AnyDescriptor => isBackendDescriptor(value) && value.name === name,
-  );
+  const descriptor = Object.values(exports).find((value): value is AnyDescriptor => isBackendDescriptor(value) && value.name === name);
   if (descriptor === undefined) {
     throw new AllocError('UnknownBackend', `${moduleUrl} exports no backend named '${name}'`);
   }
@@ -183,10 +171,7 @@ export function parseBackendSpec(spec: string): BackendSpec {
   const [rawName, rawOptions] = splitOnce(spec.trim(), ':');
   const name = rawName.trim();
   if (!BACKEND_NAME_PATTERN.test(name)) {
-    throw new AllocError(
-      'InvalidParam',
-      `backend spec '${spec}' must be a lowercase name, optionally followed by :key=value,...`,
-    );
+    throw new AllocError('InvalidParam', `backend spec '${spec}' must be a lowercase name, optionally followed by :key=value,...`);
   }
   const options: Record<string, unknown> = {};
   if (rawOptions !== undefined && rawOptions.trim() !== '') {

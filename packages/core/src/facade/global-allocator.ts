@@ -10,13 +10,7 @@
 import { threadId as nodeThreadId, type Worker } from 'node:worker_threads';
 
 import { basicBackend } from '../basic/index.js';
-import {
-  findBackend,
-  isBackendDescriptor,
-  loadBackend,
-  parseBackendSpec,
-  registerBackend,
-} from './backend-registry.js';
+import { findBackend, isBackendDescriptor, loadBackend, parseBackendSpec, registerBackend } from './backend-registry.js';
 import { AllocError, describeValue, hex } from '../errors.js';
 import {
   alreadyWaiting,
@@ -37,14 +31,8 @@ import { layoutOfBlock, LockedBackend } from './locked-backend.js';
 import { formatQsbr, Qsbr } from '../qsbr/qsbr.js';
 import type { SharedMutex } from '../memory/mutex.js';
 import { emptyReport, type RecoveryFigures, RecoveryRecord, type RecoveryReport } from '../memory/recovery.js';
-import {
-  DEFAULT_HEAP_BYTES,
-  DEFAULT_LOCK_TIMEOUT_MS,
-  DEFAULT_MAX_THREADS,
-  SharedHeap,
-} from '../memory/shared-heap.js';
+import { DEFAULT_HEAP_BYTES, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_THREADS, SharedHeap } from '../memory/shared-heap.js';
 import { counterIndex, ThreadRegistry } from '../memory/thread-registry.js';
-
 
 // biome-ignore lint/suspicious/noExplicitAny: descriptors of every options type
 type AnyDescriptor = BackendDescriptor<any>;
@@ -252,9 +240,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     const describe = (id: number): string => registry.describe(id);
     const explainPoison = (): string => this.explainPoison();
     const names = lockNames(descriptor);
-    this.mutexes = Array.from({ length: LOCK_COUNT }, (_, index) =>
-      heap.mutex(index, threadId, describe, explainPoison, names[index]),
-    );
+    this.mutexes = Array.from({ length: LOCK_COUNT }, (_, index) => heap.mutex(index, threadId, describe, explainPoison, names[index]));
     if ((heap.heapFlags & HeapFlag.checked) !== 0) {
       const order = new LockOrder();
       this.mutexes.forEach((mutex, index) => {
@@ -323,9 +309,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       backendModuleUrl: descriptor.moduleUrl,
       backendOptionsJson: JSON.stringify(options),
       backendStateBytes: descriptor.stateBytes,
-      heapFlags:
-        (config.poisonFreed === true ? HeapFlag.poisonFreed : 0) |
-        ((config.checked ?? process.env['HEAPLAB_CHECKED'] === '1') ? HeapFlag.checked : 0),
+      heapFlags: (config.poisonFreed === true ? HeapFlag.poisonFreed : 0) | ((config.checked ?? process.env['HEAPLAB_CHECKED'] === '1') ? HeapFlag.checked : 0),
     });
     formatQsbr(heap.memory);
     const limit = config.delayedFreeLimitBytes ?? DEFAULT_HELD_LIMIT_BYTES;
@@ -352,9 +336,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   static async attach(buffer: SharedArrayBuffer, options: AttachOptions = {}): Promise<GlobalAllocator> {
     const heap = SharedHeap.open(buffer);
     const name = heap.backendName;
-    const descriptor =
-      options.backends?.find((candidate) => candidate.name === name) ??
-      (await loadBackend(name, heap.backendModuleUrl, options.trustModules));
+    const descriptor = options.backends?.find((candidate) => candidate.name === name) ?? (await loadBackend(name, heap.backendModuleUrl, options.trustModules));
     return GlobalAllocator.attachTo(heap, descriptor);
   }
 
@@ -582,9 +564,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     const facts = layoutOfBlock(this.backend, address);
     const raised = align === null ? null : align < MIN_ALIGN ? MIN_ALIGN : align;
     const fits =
-      size >= facts.minSize &&
-      size <= facts.maxSize &&
-      (raised === null || (raised >= facts.minAlign && raised <= facts.maxAlign && address % raised === 0));
+      size >= facts.minSize && size <= facts.maxSize && (raised === null || (raised >= facts.minAlign && raised <= facts.maxAlign && address % raised === 0));
     if (!fits) {
       const sizes = facts.minSize === facts.maxSize ? `size ${facts.minSize}` : `a size from ${facts.minSize} to ${facts.maxSize}`;
       const aligns = facts.minAlign === facts.maxAlign ? `alignment ${facts.minAlign}` : `an alignment up to ${facts.maxAlign}`;
@@ -680,8 +660,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       backend: this.backendName,
       heapBytes: this.heap.arenaBytes,
       availableBytes: backendStats.totalBytes - backendStats.usedBytes,
-      internalFragmentationBytes:
-        backendStats.requestedBytes === null ? null : backendStats.grantedBytes - backendStats.requestedBytes,
+      internalFragmentationBytes: backendStats.requestedBytes === null ? null : backendStats.grantedBytes - backendStats.requestedBytes,
       calls: {
         malloc: sum(Counter.malloc),
         free: sum(Counter.free),
@@ -811,10 +790,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   backendOf<Instance extends Backend>(descriptor: BackendDescriptor<any, Instance>): Instance {
     this.assertAttached();
     if (descriptor.name !== this.descriptor.name || descriptor.moduleUrl !== this.descriptor.moduleUrl) {
-      throw new AllocError(
-        'InvalidParam',
-        `this heap runs backend '${this.backendName}', not '${descriptor.name}' (${descriptor.moduleUrl})`,
-      );
+      throw new AllocError('InvalidParam', `this heap runs backend '${this.backendName}', not '${descriptor.name}' (${descriptor.moduleUrl})`);
     }
     return this.instance as Instance;
   }
@@ -929,9 +905,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   /** The tail of a poisoned lock's error: what recovery did about it. */
   private explainPoison(): string {
     const failure = this.recoveryRecord.lastFailure();
-    return failure === ''
-      ? 'call heap.recover() to repair it'
-      : `automatic repair failed (${failure}); heap.recover() tries again`;
+    return failure === '' ? 'call heap.recover() to repair it' : `automatic repair failed (${failure}); heap.recover() tries again`;
   }
 
   /** @throws AllocError `InvalidParam` when this handle was detached */
@@ -985,15 +959,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   private checkAddress(address: number): void {
     // The refusal is a call of its own: bytecode inlined into every free stays small. The
     // type test comes first: `>>>` would throw a TypeError for a BigInt or a Symbol.
-    if (
-      !(
-        typeof address === 'number' &&
-        address >>> 0 === address &&
-        address >= this.arenaStart &&
-        address < this.arenaEnd &&
-        (address & 7) === 0
-      )
-    ) {
+    if (!(typeof address === 'number' && address >>> 0 === address && address >= this.arenaStart && address < this.arenaEnd && (address & 7) === 0)) {
       throw badAddress(address, this.arenaStart, this.arenaEnd);
     }
   }

@@ -220,10 +220,7 @@ export class SharedMutex {
   private failTimeout(): never {
     this.order?.release(this.rank);
     const holder = this.holder();
-    throw new AllocError(
-      'LockTimeout',
-      `lock '${this.name}' not acquired within ${this.timeoutMs} ms: held by ${this.describeThread(holder)}`,
-    );
+    throw new AllocError('LockTimeout', `lock '${this.name}' not acquired within ${this.timeoutMs} ms: held by ${this.describeThread(holder)}`);
   }
 
   private failPoisoned(): never {

@@ -124,29 +124,16 @@ export class SharedHeap {
   static format(format: HeapFormat): SharedHeap {
     const { heapBytes, maxThreads, lockTimeoutMs } = format;
     if (!Number.isSafeInteger(heapBytes) || heapBytes < HEAP_ALIGN || heapBytes % HEAP_ALIGN !== 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `heap size ${String(heapBytes)} is not a positive multiple of 4 MiB (${HEAP_ALIGN} bytes)`,
-      );
+      throw new AllocError('InvalidParam', `heap size ${String(heapBytes)} is not a positive multiple of 4 MiB (${HEAP_ALIGN} bytes)`);
     }
     if (heapBytes > MAX_HEAP_BYTES) {
-      throw new AllocError(
-        'InvalidParam',
-        `heap size ${heapBytes} exceeds the largest heap, ${MAX_HEAP_BYTES} bytes ` +
-          '(addresses must fit in 32 bits)',
-      );
+      throw new AllocError('InvalidParam', `heap size ${heapBytes} exceeds the largest heap, ${MAX_HEAP_BYTES} bytes ` + '(addresses must fit in 32 bits)');
     }
     if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > MAX_THREADS_LIMIT) {
-      throw new AllocError(
-        'InvalidParam',
-        `maxThreads ${String(maxThreads)} is not an integer from 1 to ${MAX_THREADS_LIMIT}`,
-      );
+      throw new AllocError('InvalidParam', `maxThreads ${String(maxThreads)} is not an integer from 1 to ${MAX_THREADS_LIMIT}`);
     }
     if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > MAX_LOCK_TIMEOUT_MS) {
-      throw new AllocError(
-        'InvalidParam',
-        `lockTimeoutMs ${String(lockTimeoutMs)} is not an integer from 1 to ${MAX_LOCK_TIMEOUT_MS} (ten minutes)`,
-      );
+      throw new AllocError('InvalidParam', `lockTimeoutMs ${String(lockTimeoutMs)} is not an integer from 1 to ${MAX_LOCK_TIMEOUT_MS} (ten minutes)`);
     }
     if (format.backendStateBytes > BACKEND_STATE_MAX_BYTES) {
       throw new AllocError(
@@ -181,25 +168,16 @@ export class SharedHeap {
       throw new AllocError('InvalidHeap', `a heaplab heap is a SharedArrayBuffer; got ${what}`);
     }
     if (buffer.byteLength < CONTROL_BYTES + HEAP_ALIGN) {
-      throw new AllocError(
-        'InvalidHeap',
-        `a buffer of ${buffer.byteLength} bytes is too small to be a heaplab heap`,
-      );
+      throw new AllocError('InvalidHeap', `a buffer of ${buffer.byteLength} bytes is too small to be a heaplab heap`);
     }
     const memory = viewsOf(buffer);
     const magic = Atomics.load(memory.u32, SB_MAGIC >> 2);
     if (magic !== HEAP_MAGIC) {
-      throw new AllocError(
-        'InvalidHeap',
-        `this SharedArrayBuffer is not a heaplab heap (magic ${hex(magic)}, expected ${hex(HEAP_MAGIC)})`,
-      );
+      throw new AllocError('InvalidHeap', `this SharedArrayBuffer is not a heaplab heap (magic ${hex(magic)}, expected ${hex(HEAP_MAGIC)})`);
     }
     const version = memory.u32[SB_LAYOUT_VERSION >> 2]!;
     if (version !== LAYOUT_VERSION) {
-      throw new AllocError(
-        'InvalidHeap',
-        `heap layout version ${version} is not supported (this heaplab reads version ${LAYOUT_VERSION})`,
-      );
+      throw new AllocError('InvalidHeap', `heap layout version ${version} is not supported (this heaplab reads version ${LAYOUT_VERSION})`);
     }
     const heap = new SharedHeap(memory);
     heap.validate();
@@ -285,27 +263,15 @@ export class SharedHeap {
   }
 
   /** A handle on lock record `index` for thread `threadId`. */
-  mutex(
-    index: number,
-    threadId: number,
-    describeThread?: ThreadDescriber,
-    explainPoison?: () => string,
-    name: string = LOCK_NAMES[index]!,
-  ): SharedMutex {
-    return new SharedMutex(
-      this.memory.i32,
-      LOCK_TABLE + index * LOCK_RECORD_BYTES,
-      name,
-      threadId,
-      this.lockTimeoutMs,
-      describeThread,
-      explainPoison,
-    );
+  mutex(index: number, threadId: number, describeThread?: ThreadDescriber, explainPoison?: () => string, name: string = LOCK_NAMES[index]!): SharedMutex {
+    return new SharedMutex(this.memory.i32, LOCK_TABLE + index * LOCK_RECORD_BYTES, name, threadId, this.lockTimeoutMs, describeThread, explainPoison);
   }
 
   /** The pools given to the backend so far, in the order they were added. */
   pools(): Pool[] {
-    return this.poolTable().list().map(({ start, end }) => ({ start, size: end - start }));
+    return this.poolTable()
+      .list()
+      .map(({ start, end }) => ({ start, size: end - start }));
   }
 
   /** The pool table with its writer side, bounded by this heap's arena. */
@@ -331,10 +297,7 @@ export class SharedHeap {
 function writeString(u8: Uint8Array, offset: number, capacity: number, value: string, what: string): void {
   const bytes = encoder.encode(value);
   if (bytes.length >= capacity) {
-    throw new AllocError(
-      'InvalidParam',
-      `${what} is ${bytes.length} bytes of UTF-8; at most ${capacity - 1} fit in the superblock`,
-    );
+    throw new AllocError('InvalidParam', `${what} is ${bytes.length} bytes of UTF-8; at most ${capacity - 1} fit in the superblock`);
   }
   u8.set(bytes, offset);
   u8.fill(0, offset + bytes.length, offset + capacity);

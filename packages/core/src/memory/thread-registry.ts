@@ -13,16 +13,7 @@
  */
 
 import { AllocError } from '../errors.js';
-import {
-  REGISTRY,
-  SLOT_BYTES,
-  SLOT_COUNTERS,
-  SLOT_GENERATION_SHIFT,
-  SLOT_NODE_THREAD,
-  SLOT_STATE,
-  SLOT_STATE_MASK,
-  SlotState,
-} from './heap-layout.js';
+import { REGISTRY, SLOT_BYTES, SLOT_COUNTERS, SLOT_GENERATION_SHIFT, SLOT_NODE_THREAD, SLOT_STATE, SLOT_STATE_MASK, SlotState } from './heap-layout.js';
 import type { HeapMemory } from '../interfaces.js';
 import type { ThreadSlots } from '../backend/contract.js';
 
@@ -63,8 +54,7 @@ export class ThreadRegistry implements ThreadSlots {
     }
     throw new AllocError(
       'ThreadLimit',
-      `all ${this.maxThreads} thread slots of this heap are taken; detach finished threads ` +
-        'or create the heap with a larger maxThreads',
+      `all ${this.maxThreads} thread slots of this heap are taken; detach finished threads ` + 'or create the heap with a larger maxThreads',
     );
   }
 

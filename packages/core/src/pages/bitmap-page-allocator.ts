@@ -128,10 +128,7 @@ export class BitmapPageAllocator implements PageAllocator {
    */
   static stateBytes(windowPages: number): number {
     if (!Number.isSafeInteger(windowPages) || windowPages < 1) {
-      throw new AllocError(
-        'InvalidParam',
-        `window of ${String(windowPages)} pages is not a positive integer`,
-      );
+      throw new AllocError('InvalidParam', `window of ${String(windowPages)} pages is not a positive integer`);
     }
     return BM_HEADER_BYTES + 8 * Math.ceil(windowPages / 32);
   }
@@ -148,54 +145,31 @@ export class BitmapPageAllocator implements PageAllocator {
    * @throws AllocError `InvalidParam` for a bad page size, a window or state that does not fit
    *   in the buffer (or past 4 GiB), or a state that overlaps the window
    */
-  constructor(
-    memory: HeapMemory,
-    stateOffset: number,
-    windowStart: number,
-    windowPages: number,
-    pageSize: number = PAGE_SIZE,
-  ) {
+  constructor(memory: HeapMemory, stateOffset: number, windowStart: number, windowPages: number, pageSize: number = PAGE_SIZE) {
     if (!isPowerOfTwo(pageSize) || pageSize < 8 || pageSize > MAX_ALIGN) {
-      throw new AllocError(
-        'InvalidParam',
-        `page size ${String(pageSize)} is not a power of two from 8 to ${MAX_ALIGN}`,
-      );
+      throw new AllocError('InvalidParam', `page size ${String(pageSize)} is not a power of two from 8 to ${MAX_ALIGN}`);
     }
     const stateBytes = BitmapPageAllocator.stateBytes(windowPages);
     const bufferBytes = memory.buffer.byteLength;
     if (!Number.isSafeInteger(windowStart) || windowStart < 0 || windowStart % pageSize !== 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `window start ${String(windowStart)} is not a non-negative multiple of the page size ${pageSize}`,
-      );
+      throw new AllocError('InvalidParam', `window start ${String(windowStart)} is not a non-negative multiple of the page size ${pageSize}`);
     }
     const windowEnd = windowStart + windowPages * pageSize;
     if (windowEnd > bufferBytes || windowEnd > 2 ** 32) {
       throw new AllocError(
         'InvalidParam',
-        `window ${hex(windowStart)}..${hex(windowEnd)} does not fit in the buffer of ` +
-          `${bufferBytes} bytes (and below 4 GiB)`,
+        `window ${hex(windowStart)}..${hex(windowEnd)} does not fit in the buffer of ` + `${bufferBytes} bytes (and below 4 GiB)`,
       );
     }
     if (!Number.isSafeInteger(stateOffset) || stateOffset < 0 || stateOffset % 4 !== 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `state offset ${String(stateOffset)} is not a non-negative multiple of 4`,
-      );
+      throw new AllocError('InvalidParam', `state offset ${String(stateOffset)} is not a non-negative multiple of 4`);
     }
     const stateEnd = stateOffset + stateBytes;
     if (stateEnd > bufferBytes) {
-      throw new AllocError(
-        'InvalidParam',
-        `state ${hex(stateOffset)}..${hex(stateEnd)} does not fit in the buffer of ${bufferBytes} bytes`,
-      );
+      throw new AllocError('InvalidParam', `state ${hex(stateOffset)}..${hex(stateEnd)} does not fit in the buffer of ${bufferBytes} bytes`);
     }
     if (stateOffset < windowEnd && windowStart < stateEnd) {
-      throw new AllocError(
-        'InvalidParam',
-        `state ${hex(stateOffset)}..${hex(stateEnd)} overlaps the window ` +
-          `${hex(windowStart)}..${hex(windowEnd)}`,
-      );
+      throw new AllocError('InvalidParam', `state ${hex(stateOffset)}..${hex(stateEnd)} overlaps the window ` + `${hex(windowStart)}..${hex(windowEnd)}`);
     }
     this.u32 = memory.u32;
     this.pageSize = pageSize;
@@ -243,10 +217,7 @@ export class BitmapPageAllocator implements PageAllocator {
     const u32 = this.u32;
     const h = this.header;
     if (u32[h + (BM_MAGIC >> 2)] !== BM_MAGIC_VALUE) {
-      throw new AllocError(
-        'InvalidParam',
-        `page allocator state at ${hex(this.stateOffset)} is not formatted; call init first`,
-      );
+      throw new AllocError('InvalidParam', `page allocator state at ${hex(this.stateOffset)} is not formatted; call init first`);
     }
     this.checkMemoryRange(start, size, 'addMemory');
     const first = (alignUp(start, this.pageSize) - this.windowStart) / this.pageSize;
@@ -255,8 +226,7 @@ export class BitmapPageAllocator implements PageAllocator {
     if (overlap >= 0) {
       throw new AllocError(
         'MemoryOverlap',
-        `memory range ${hex(start)}..${hex(start + size)} overlaps managed memory: the page at ` +
-          `${hex(this.addressOf(overlap))} is already managed`,
+        `memory range ${hex(start)}..${hex(start + size)} overlaps managed memory: the page at ` + `${hex(this.addressOf(overlap))} is already managed`,
       );
     }
     this.setBits(this.managed, first, end, true);
@@ -324,8 +294,7 @@ export class BitmapPageAllocator implements PageAllocator {
     if (taken >= 0) {
       throw new AllocError(
         'NoMemory',
-        `cannot allocate ${count} pages at ${hex(address)}: the page at ` +
-          `${hex(this.addressOf(taken))} is already allocated`,
+        `cannot allocate ${count} pages at ${hex(address)}: the page at ` + `${hex(this.addressOf(taken))} is already allocated`,
       );
     }
     this.setBits(this.used, first, first + count, true);
@@ -346,11 +315,7 @@ export class BitmapPageAllocator implements PageAllocator {
     const first = this.managedPages(address, count, 'deallocPages');
     const free = this.findBit(this.used, first, first + count, ALL);
     if (free >= 0) {
-      throw new AllocError(
-        'NotAllocated',
-        `cannot free ${count} pages at ${hex(address)}: the page at ` +
-          `${hex(this.addressOf(free))} is not allocated`,
-      );
+      throw new AllocError('NotAllocated', `cannot free ${count} pages at ${hex(address)}: the page at ` + `${hex(this.addressOf(free))} is not allocated`);
     }
     this.setBits(this.used, first, first + count, false);
     this.addUsedPages(-count);
@@ -427,10 +392,7 @@ export class BitmapPageAllocator implements PageAllocator {
     }
     const hint = u32[h + (BM_FIRST_FREE_WORD >> 2)]!;
     if (hint > this.words) {
-      throw new AllocError(
-        'HeapCorrupted',
-        `${where}: search hint ${hint} is past the last word ${this.words}`,
-      );
+      throw new AllocError('HeapCorrupted', `${where}: search hint ${hint} is past the last word ${this.words}`);
     }
     const tailBits = this.windowPages & 31;
     const tail = tailBits === 0 ? 0 : ALL << tailBits;
@@ -441,25 +403,16 @@ export class BitmapPageAllocator implements PageAllocator {
       const u = u32[this.used + w]!;
       const stray = u & ~m;
       if (stray !== 0) {
-        throw new AllocError(
-          'HeapCorrupted',
-          `${where}: the page at ${hex(this.addressOf((w << 5) + lowestBit(stray)))} is ` +
-            'allocated but not managed',
-        );
+        throw new AllocError('HeapCorrupted', `${where}: the page at ${hex(this.addressOf((w << 5) + lowestBit(stray)))} is ` + 'allocated but not managed');
       }
       if (w === this.words - 1 && (m & tail) !== 0) {
         throw new AllocError(
           'HeapCorrupted',
-          `${where}: managed bits ${hex((m & tail) >>> 0)} of word ${w} are past the ` +
-            `window's ${this.windowPages} pages`,
+          `${where}: managed bits ${hex((m & tail) >>> 0)} of word ${w} are past the ` + `window's ${this.windowPages} pages`,
         );
       }
       if (w < hint && (m & ~u) !== 0) {
-        throw new AllocError(
-          'HeapCorrupted',
-          `${where}: search hint ${hint} skips the free page at ` +
-            `${hex(this.addressOf((w << 5) + lowestBit(m & ~u)))}`,
-        );
+        throw new AllocError('HeapCorrupted', `${where}: search hint ${hint} skips the free page at ` + `${hex(this.addressOf((w << 5) + lowestBit(m & ~u)))}`);
       }
       total += popcount(m);
       used += popcount(u);
@@ -469,8 +422,7 @@ export class BitmapPageAllocator implements PageAllocator {
     if (totalPages !== total || usedPages !== used) {
       throw new AllocError(
         'HeapCorrupted',
-        `${where}: counters say ${totalPages} pages managed and ${usedPages} used; the bitmaps ` +
-          `hold ${total} and ${used}`,
+        `${where}: counters say ${totalPages} pages managed and ${usedPages} used; the bitmaps ` + `hold ${total} and ${used}`,
       );
     }
     return { totalPages: total, usedPages: used };
@@ -487,8 +439,7 @@ export class BitmapPageAllocator implements PageAllocator {
     if (!isPowerOfTwo(alignBytes) || alignBytes < this.pageSize || alignBytes > MAX_ALIGN) {
       throw new AllocError(
         'InvalidParam',
-        `alignment ${String(alignBytes)} is not a power-of-two multiple of the page size ` +
-          `${this.pageSize}, at most ${MAX_ALIGN}`,
+        `alignment ${String(alignBytes)} is not a power-of-two multiple of the page size ` + `${this.pageSize}, at most ${MAX_ALIGN}`,
       );
     }
     return alignBytes / this.pageSize;
@@ -499,8 +450,7 @@ export class BitmapPageAllocator implements PageAllocator {
     if (!Number.isSafeInteger(address) || address < 0 || address % multiple !== 0) {
       throw new AllocError(
         'InvalidParam',
-        `address ${typeof address === 'number' ? hex(address) : String(address)} is not a ` +
-          `multiple of ${what} ${multiple}`,
+        `address ${typeof address === 'number' ? hex(address) : String(address)} is not a ` + `multiple of ${what} ${multiple}`,
       );
     }
   }
@@ -520,25 +470,17 @@ export class BitmapPageAllocator implements PageAllocator {
   /** Checks a range given to `init` or `addMemory`: inside the window, at least one page. */
   private checkMemoryRange(start: number, size: number, what: string): void {
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size) || start < 0 || size < 0) {
-      throw new AllocError(
-        'InvalidParam',
-        `${what}: memory range start ${String(start)} size ${String(size)} is not a ` +
-          'non-negative integer range',
-      );
+      throw new AllocError('InvalidParam', `${what}: memory range start ${String(start)} size ${String(size)} is not a ` + 'non-negative integer range');
     }
     const end = start + size;
     if (start < this.windowStart || end > this.windowEnd) {
       throw new AllocError(
         'InvalidParam',
-        `${what}: memory range ${hex(start)}..${hex(end)} is outside the page allocator's window ` +
-          `${hex(this.windowStart)}..${hex(this.windowEnd)}`,
+        `${what}: memory range ${hex(start)}..${hex(end)} is outside the page allocator's window ` + `${hex(this.windowStart)}..${hex(this.windowEnd)}`,
       );
     }
     if (alignDown(end, this.pageSize) <= alignUp(start, this.pageSize)) {
-      throw new AllocError(
-        'InvalidParam',
-        `${what}: memory range ${hex(start)}..${hex(end)} holds no whole page of ${this.pageSize} bytes`,
-      );
+      throw new AllocError('InvalidParam', `${what}: memory range ${hex(start)}..${hex(end)} holds no whole page of ${this.pageSize} bytes`);
     }
   }
 
@@ -550,8 +492,7 @@ export class BitmapPageAllocator implements PageAllocator {
     if (address < this.windowStart || address + count * this.pageSize > this.windowEnd) {
       throw new AllocError(
         'InvalidParam',
-        `${what}: ${count} pages at ${hex(address)} are outside the page allocator's window ` +
-          `${hex(this.windowStart)}..${hex(this.windowEnd)}`,
+        `${what}: ${count} pages at ${hex(address)} are outside the page allocator's window ` + `${hex(this.windowStart)}..${hex(this.windowEnd)}`,
       );
     }
     const first = (address - this.windowStart) / this.pageSize;
@@ -559,8 +500,7 @@ export class BitmapPageAllocator implements PageAllocator {
     if (unmanaged >= 0) {
       throw new AllocError(
         'InvalidParam',
-        `${what}: the page at ${hex(this.addressOf(unmanaged))} of the ${count} at ` +
-          `${hex(address)} is not managed memory`,
+        `${what}: the page at ${hex(this.addressOf(unmanaged))} of the ${count} at ` + `${hex(address)} is not managed memory`,
       );
     }
     return first;
@@ -609,13 +549,7 @@ export class BitmapPageAllocator implements PageAllocator {
    * Lowest free page `p` with `from <= p <= limit` and `p ≡ phase (mod alignPages)`; -1 when
    * there is none. `alignMask` has the aligned bits of a word when `alignPages < 32`.
    */
-  private nextFreeAligned(
-    from: number,
-    limit: number,
-    alignPages: number,
-    phase: number,
-    alignMask: number,
-  ): number {
+  private nextFreeAligned(from: number, limit: number, alignPages: number, phase: number, alignMask: number): number {
     const u32 = this.u32;
     const managed = this.managed;
     const used = this.used;

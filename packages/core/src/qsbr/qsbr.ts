@@ -20,14 +20,7 @@
  *   only delays reclamation; it never reads freed memory.
  */
 
-import {
-  QR_SEQUENCE,
-  QSBR_DOMAIN,
-  QSBR_READ_SEQUENCE,
-  QSBR_RECORD_BYTES,
-  QSBR_RECORDS,
-  QSBR_WRITE_SEQUENCE,
-} from '../memory/heap-layout.js';
+import { QR_SEQUENCE, QSBR_DOMAIN, QSBR_READ_SEQUENCE, QSBR_RECORD_BYTES, QSBR_RECORDS, QSBR_WRITE_SEQUENCE } from '../memory/heap-layout.js';
 import type { HeapMemory } from '../interfaces.js';
 
 /** The record value of a thread that holds nothing back. */

@@ -182,8 +182,36 @@ export function describeConformance(target: SuiteTarget): void {
     it('serves edge sizes: 0, 1, odd, page-sized and multi-MiB blocks', () => {
       const heap = heapFor();
       const model = new HeapModel(heap);
-      const sizes = [0, 0, 1, 2, 3, 5, 7, 9, 15, 17, 31, 33, 63, 65, 127, 255, 257, 1000, 4095, 4096, 4097,
-        8191, 65535, 65536, 65537, 1 * MiB, 2 * MiB + 3, 5 * MiB - 1];
+      const sizes = [
+        0,
+        0,
+        1,
+        2,
+        3,
+        5,
+        7,
+        9,
+        15,
+        17,
+        31,
+        33,
+        63,
+        65,
+        127,
+        255,
+        257,
+        1000,
+        4095,
+        4096,
+        4097,
+        8191,
+        65535,
+        65536,
+        65537,
+        1 * MiB,
+        2 * MiB + 3,
+        5 * MiB - 1,
+      ];
       for (const size of sizes) model.add(heap.malloc(size), size);
       model.verifyAll();
       const zeros = sizes.filter((size) => size === 0).length;
@@ -446,8 +474,18 @@ function describeBadInput(target: SuiteTarget, heapFor: (heapBytes?: number) => 
 
     it('refuses sizes that are negative, fractional, NaN, infinite or not numbers', () => {
       const { heap, intact } = setUp();
-      for (const size of [-1, -8, 1.5, 0.1, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY,
-        2 ** 53, '8' as unknown as number, undefined as unknown as number]) {
+      for (const size of [
+        -1,
+        -8,
+        1.5,
+        0.1,
+        Number.NaN,
+        Number.POSITIVE_INFINITY,
+        Number.NEGATIVE_INFINITY,
+        2 ** 53,
+        '8' as unknown as number,
+        undefined as unknown as number,
+      ]) {
         expectAllocError(() => heap.malloc(size), 'InvalidParam');
         expectAllocError(() => heap.alloc({ size, align: 8 }), 'InvalidParam');
         expectAllocError(() => heap.calloc(1, size), 'InvalidParam');

@@ -283,7 +283,9 @@ export function describeCrashRecovery(target: CrashRecoveryTarget): void {
         heap.detach();
       }
       expect(deaths, 'workers that died inside the lock').toBeGreaterThanOrEqual(3);
-      console.info(`${target.label} crash recovery: ${deaths} of ${cases.length} workers died inside the heap lock; watchWorker repaired each, 0 wedged, check() passed`);
+      console.info(
+        `${target.label} crash recovery: ${deaths} of ${cases.length} workers died inside the heap lock; watchWorker repaired each, 0 wedged, check() passed`,
+      );
     }, 60_000);
 
     for (const operation of OPERATIONS) {

@@ -141,9 +141,7 @@ export interface ChurnResult {
   received: number;
 }
 
-export type KitReply =
-  | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; message: string; kind?: string };
+export type KitReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; message: string; kind?: string };
 
 /** Deadline for any wait on a signal from the main thread. */
 const SIGNAL_WAIT_MS = 30_000;

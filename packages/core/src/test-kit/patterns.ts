@@ -77,10 +77,7 @@ export function verifyBlock(u8: Uint8Array, address: number, expected?: Signatur
   }
   const found = readSignature(u8, address);
   if (found === null) return `block at ${address} lost its signature`;
-  if (
-    expected !== undefined &&
-    (found.writer !== expected.writer || found.sequence !== expected.sequence || found.size !== expected.size)
-  ) {
+  if (expected !== undefined && (found.writer !== expected.writer || found.sequence !== expected.sequence || found.size !== expected.size)) {
     return `block at ${address} carries signature ${JSON.stringify(found)}, expected ${JSON.stringify(expected)}`;
   }
   const size = found.size;

@@ -1,11 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  BASIC_STRATEGIES,
-  BasicAllocator,
-  basicBackend,
-  type BasicStrategy,
-} from '../../src/basic/index.js';
+import { BASIC_STRATEGIES, BasicAllocator, basicBackend, type BasicStrategy } from '../../src/basic/index.js';
 import { hex } from '../../src/errors.js';
 import { BACKEND_COUNTERS, BACKEND_STATE_MAX_BYTES, BackendCounter } from '../../src/memory/heap-layout.js';
 import type { BackendContext } from '../../src/backend/contract.js';
@@ -70,9 +65,7 @@ function makeHeap(strategy: BasicStrategy, poolBytes = 8 * MiB, poolStart = AREN
 function expectNotAllocated(fn: () => unknown, address: number): void {
   const error = errorOf(fn);
   expect(error.kind).toBe('NotAllocated');
-  expect(error.message).toBe(
-    `basic heap: ${hex(address)} is not the start of a live block (double free, interior pointer, or never allocated)`,
-  );
+  expect(error.message).toBe(`basic heap: ${hex(address)} is not the start of a live block (double free, interior pointer, or never allocated)`);
 }
 
 /** The size field of the block at `block` (white-box: reads the header word). */
@@ -108,9 +101,7 @@ describe('basicBackend descriptor and options', () => {
     expect(basicBackend.moduleUrl).toMatch(/basic\/index\.(ts|js)$|chunk|index/);
     expect(basicBackend.stateBytes).toBe(64);
     expect(basicBackend.stateBytes).toBeLessThanOrEqual(BACKEND_STATE_MAX_BYTES);
-    expect(basicBackend.options).toEqual([
-      expect.objectContaining({ name: 'strategy', default: 'first-fit', values: ['first-fit', 'best-fit', 'worst-fit'] }),
-    ]);
+    expect(basicBackend.options).toEqual([expect.objectContaining({ name: 'strategy', default: 'first-fit', values: ['first-fit', 'best-fit', 'worst-fit'] })]);
     expect(BASIC_STRATEGIES).toEqual(['first-fit', 'best-fit', 'worst-fit']);
   });
 
@@ -149,7 +140,7 @@ describe('init', () => {
     const { alloc } = makeHeap('first-fit', 1 * MiB);
     expect(alloc.totalBytes()).toBe(1 * MiB - 8);
     expect(alloc.usedBytes()).toBe(0);
-    expect((alloc.totalBytes() - alloc.usedBytes())).toBe(1 * MiB - 8);
+    expect(alloc.totalBytes() - alloc.usedBytes()).toBe(1 * MiB - 8);
     const stats = alloc.stats();
     expect(stats.freeBlocks).toBe(1);
     expect(stats.liveBlocks).toBe(0);
@@ -642,10 +633,7 @@ for (const strategy of BASIC_STRATEGIES) {
     });
 
     it('matches a model over random allocate/release/resize sequences', () => {
-      type Op =
-        | { kind: 'alloc'; size: number; alignLog: number }
-        | { kind: 'free'; pick: number }
-        | { kind: 'resize'; pick: number; size: number };
+      type Op = { kind: 'alloc'; size: number; alignLog: number } | { kind: 'free'; pick: number } | { kind: 'resize'; pick: number; size: number };
       const size = fc.oneof(fc.integer({ min: 0, max: 64 }), fc.integer({ min: 0, max: 4000 }));
       const op: fc.Arbitrary<Op> = fc.oneof(
         {

@@ -336,6 +336,7 @@ async function runTask(task: MiTask): Promise<unknown> {
 parentPort?.on('message', (message: { id: number; task: MiTask }) => {
   runTask(message.task).then(
     (result) => parentPort!.postMessage({ id: message.id, ok: true, result }),
-    (error: unknown) => parentPort!.postMessage({ id: message.id, ok: false, message: error instanceof Error ? error.stack ?? error.message : String(error) }),
+    (error: unknown) =>
+      parentPort!.postMessage({ id: message.id, ok: false, message: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
   );
 });

@@ -33,9 +33,7 @@ const BYTE_TO_WORD = 0x01010101;
  * `DataView.setFloat64`, these keep their bits (NaN patterns included: the store copies the
  * bits of an unboxed double; a test checks every byte value, and verify mode would catch it).
  */
-const FILL_DOUBLES = new Float64Array(
-  BigUint64Array.from({ length: 256 }, (_, byte) => BigInt(byte) * 0x0101010101010101n).buffer,
-);
+const FILL_DOUBLES = new Float64Array(BigUint64Array.from({ length: 256 }, (_, byte) => BigInt(byte) * 0x0101010101010101n).buffer);
 
 /**
  * One thread's state between batches. Slots are a `Uint32Array`: every address here is
@@ -65,13 +63,7 @@ class LoopState {
  * @param verify check that every byte of a block still holds its fill before freeing it
  * @throws Error when `malloc` returns 0, or in verify mode when a block lost its bytes
  */
-export function runGlibcThreadLoop(
-  allocator: AddressAllocator,
-  memory: LoopMemory,
-  tables: RequestTables,
-  limits: LoopLimits,
-  verify: boolean,
-): ThreadOutcome {
+export function runGlibcThreadLoop(allocator: AddressAllocator, memory: LoopMemory, tables: RequestTables, limits: LoopLimits, verify: boolean): ThreadOutcome {
   const { stop, deadline, maxIterations } = limits;
   const state = new LoopState();
   const started = performance.now();
@@ -82,14 +74,7 @@ export function runGlibcThreadLoop(
 }
 
 /** Runs `count` iterations of the loop from `state`, and saves where it got to. */
-function runBatch(
-  allocator: AddressAllocator,
-  memory: LoopMemory,
-  tables: RequestTables,
-  state: LoopState,
-  count: number,
-  verify: boolean,
-): void {
+function runBatch(allocator: AddressAllocator, memory: LoopMemory, tables: RequestTables, state: LoopState, count: number, verify: boolean): void {
   const { sizes, offsets } = tables;
   const { slots, slotSizes, slotFill } = state;
   let { offsetCursor, sizeCursor, iterations, highWater } = state;
@@ -154,14 +139,7 @@ function fillTiny(view: DataView, address: number, end: number, fill: number): v
  * Checks that the `size` bytes at `address` all hold `fill`.
  * @throws Error naming the slot, the address and the first wrong byte
  */
-export function verifyFill(
-  u8: Uint8Array,
-  u32: Uint32Array,
-  address: number,
-  size: number,
-  fill: number,
-  slot: number,
-): void {
+export function verifyFill(u8: Uint8Array, u32: Uint32Array, address: number, size: number, fill: number, slot: number): void {
   const word = (fill * BYTE_TO_WORD) >>> 0;
   const firstWord = address >>> 2;
   const words = size >>> 2;

@@ -31,9 +31,7 @@ export interface RequestTables {
  * Builds the tables into `into` (fresh arrays by default; a worker passes views over a
  * shared buffer so the main thread builds them once).
  */
-export function buildRequestTables(
-  into: RequestTables = { sizes: new Uint32Array(NUM_BLOCK_SIZES), offsets: new Uint32Array(NUM_OFFSETS) },
-): RequestTables {
+export function buildRequestTables(into: RequestTables = { sizes: new Uint32Array(NUM_BLOCK_SIZES), offsets: new Uint32Array(NUM_OFFSETS) }): RequestTables {
   const random = new GlibcRandom();
   // The C code computes in float: every constant and every intermediate is a float32, and
   // RAND_MAX itself rounds to 2^31. Rounding each double step with Math.fround reproduces

@@ -57,7 +57,9 @@ export class HeaplabEfficiencyTarget implements EfficiencyTarget {
   verifyEmpty(): void {
     const report = this.heap.check();
     if (report.liveBlocks !== 0 || report.usedBytes !== 0) {
-      throw new Error(`the '${this.heap.backendName}' heap is not empty after freeing every block: ${report.liveBlocks} live blocks, ${report.usedBytes} bytes used`);
+      throw new Error(
+        `the '${this.heap.backendName}' heap is not empty after freeing every block: ${report.liveBlocks} live blocks, ${report.usedBytes} bytes used`,
+      );
     }
   }
 
