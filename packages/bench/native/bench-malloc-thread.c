@@ -5,11 +5,14 @@
  * malloc, so the bench can show how far the TypeScript backends are from native code.
  *
  *   bench-malloc-thread THREADS [DURATION_SECONDS]     prints the upstream JSON line, then
- *                                                      "N iterations", then "# wall SECONDS"
+ *                                                      "N iterations", then the trailer of
+ *                                                      heaplab-native.h (wall, cpu, maxrss)
  *   bench-malloc-thread --tables                       prints facts of the size table
  *
  * Build: cc -O2 -pthread -ffp-contract=off (the size table is computed in float and must
  * not be contracted into fused multiply-adds, or it would differ from the C original's).
+ * HEAPLAB_FILL=bytes fills blocks byte by byte as mimalloc-bench's copy does; the default is
+ * one memset per block, as the TypeScript loop's 8-byte stores.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +23,8 @@
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
+
+#include "heaplab-native.h"
 
 #define NUM_BLOCK_SIZES 8000
 #define NUM_OFFSETS 4096
@@ -39,11 +44,7 @@ struct thread_run {
   double seconds;
 };
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static enum hl_fill_mode fill_mode;
 
 /* Sizes with density 1/x^2 on [4, 32768] by the inverse of the distribution, in float. */
 static void build_tables(void) {
@@ -73,7 +74,7 @@ static size_t benchmark_loop(void **slots) {
       fprintf(stderr, "malloc(%zu) failed after %zu iterations\n", size, iterations);
       exit(2);
     }
-    memset(slots[slot], (int)(iterations & 0xff), size);
+    hl_fill(slots[slot], size, (unsigned char)(iterations & 0xff), fill_mode);
     iterations++;
   }
   return iterations;
@@ -82,9 +83,9 @@ static size_t benchmark_loop(void **slots) {
 static void *thread_main(void *argument) {
   struct thread_run *run = argument;
   void **slots = calloc(WORKING_SET_SIZE, sizeof(void *));
-  double started = now_seconds();
+  double started = hl_now();
   run->iterations = benchmark_loop(slots);
-  run->seconds = now_seconds() - started;
+  run->seconds = hl_now() - started;
   return NULL;
 }
 
@@ -125,6 +126,7 @@ int main(int argc, char **argv) {
     if (*end != '\0' || !(duration > 0)) return usage(argv[0]);
   }
   build_tables();
+  fill_mode = hl_fill_mode_from_env();
 
   struct sigaction action;
   memset(&action, 0, sizeof action);
@@ -138,7 +140,7 @@ int main(int argc, char **argv) {
 
   struct thread_run *runs = calloc((size_t)threads, sizeof *runs);
   /* The duration starts before the threads exist, as in the original. */
-  double started = now_seconds();
+  double started = hl_now();
   setitimer(ITIMER_REAL, &timer, NULL);
   if (threads == 1) {
     thread_main(&runs[0]);
@@ -146,7 +148,7 @@ int main(int argc, char **argv) {
     for (long i = 0; i < threads; i++) pthread_create(&runs[i].thread, NULL, thread_main, &runs[i]);
     for (long i = 0; i < threads; i++) pthread_join(runs[i].thread, NULL);
   }
-  double wall = now_seconds() - started;
+  double wall = hl_now() - started;
 
   size_t iterations = 0;
   double duration_ns = 0;
@@ -154,14 +156,13 @@ int main(int argc, char **argv) {
     iterations += runs[i].iterations;
     duration_ns += runs[i].seconds * 1e9;
   }
-  struct rusage usage_figures;
-  getrusage(RUSAGE_SELF, &usage_figures);
+  /* glibc's max_rss field, from the process's own high-water mark (see hl_peak_rss_kib). */
   printf("{\"timing_type\": \"clock_gettime\", \"functions\": {\"malloc\": {\"\": {\"duration\": %.0f, "
          "\"iterations\": %zu, \"time_per_iteration\": %f, \"max_rss\": %ld, \"threads\": %ld, "
          "\"min_size\": %d, \"max_size\": %d, \"random_seed\": %d}}}}\n",
-         duration_ns, iterations, iterations == 0 ? 0.0 : duration_ns / (double)iterations, usage_figures.ru_maxrss,
+         duration_ns, iterations, iterations == 0 ? 0.0 : duration_ns / (double)iterations, hl_peak_rss_kib(),
          threads, MIN_ALLOCATION_SIZE, MAX_ALLOCATION_SIZE, RANDOM_SEED);
   printf("%zu iterations\n", iterations);
-  printf("# wall %f\n", wall);
+  hl_report(wall);
   return 0;
 }

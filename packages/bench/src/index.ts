@@ -18,6 +18,9 @@ export {
   type BaselineContender,
   type BaselineName,
   baselineContender,
+  baselineContenders,
+  type NativeContender,
+  nativeContender,
   type Contender,
   type ContenderKind,
   formatBackendSpec,
@@ -37,7 +40,9 @@ export type { BenchSettings, SummarySection, Workload, WorkloadRow } from './run
 export { allocPairsWorkload } from './workloads/alloc-pairs/workload.js';
 export { GlibcRandom, RAND_MAX } from './workloads/glibc-thread/glibc-rand.js';
 export { fillBytes, runGlibcThreadLoop, verifyFill } from './workloads/glibc-thread/loop.js';
-export { buildNativeBench, runNativeGlibcThread } from './workloads/glibc-thread/native.js';
+export { GLIBC_THREAD_PROGRAM, runNativeGlibcThread } from './workloads/glibc-thread/native.js';
+export { buildNativeProgram, type NativeRun, parseNativeTrailer, runNativeProgram } from './run/native-program.js';
+export { findNativeAllocator, NATIVE_ALLOCATORS, NATIVE_INSTALL_LINE, type NativeAllocatorName } from './contenders/native-allocators.js';
 export { buildRequestTables, NUM_BLOCK_SIZES, NUM_OFFSETS, type RequestTables, WORKING_SET_SIZE } from './workloads/glibc-thread/request-tables.js';
 export type { GlibcThreadRow, GlibcUpstreamJson } from './workloads/glibc-thread/row.js';
 export { glibcThreadLoop, glibcThreadWorkload, upstreamJson } from './workloads/glibc-thread/workload.js';

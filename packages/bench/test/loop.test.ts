@@ -21,6 +21,10 @@ class RecordingAllocator implements AddressAllocator {
   free(address: number): void {
     this.frees.push(address);
   }
+
+  realloc(): number {
+    throw new Error('the glibc-thread loop never resizes');
+  }
 }
 
 function memory(): LoopMemory {
@@ -68,7 +72,7 @@ describe('the glibc-thread loop', () => {
 
   it('in verify mode, catches an allocator that hands out overlapping blocks', () => {
     // Every block at the same address: the next fill overwrites the live block's bytes.
-    const overlapping: AddressAllocator = { malloc: () => 64, free: () => undefined };
+    const overlapping: AddressAllocator = { malloc: () => 64, free: () => undefined, realloc: () => 64 };
     expect(() => runGlibcThreadLoop(overlapping, memory(), tables, { ...noStop, maxIterations: 5000 }, true)).toThrow(
       /verify: the \d+-byte block in slot \d+ at 0x40 has byte 0 = \d+, expected \d+/,
     );

@@ -15,6 +15,8 @@ const results: BenchResults = {
     cpus: 2,
     cpuModel: 'test cpu',
     durationSeconds: 0.5,
+    repeat: 3,
+    warmup: true,
     threads: [1, 2],
     heapBytes: 64 << 20,
     verify: false,
@@ -22,7 +24,20 @@ const results: BenchResults = {
   },
   unavailable: [{ package: '@heaplab/slab', reason: 'not built' }],
   glibcThread: [
-    { label: 'basic', kind: 'heaplab', threads: 1, iterations: 2e6, wallSeconds: 1, perSecond: 2e6, peakUsedBytes: 100_000, peakFootprintBytes: 120_000 },
+    {
+      label: 'basic',
+      kind: 'heaplab',
+      threads: 1,
+      iterations: 2e6,
+      wallSeconds: 1,
+      cpuSeconds: 1.02,
+      perSecond: 2e6,
+      runs: [1.9e6, 2e6, 2.1e6],
+      perSecondMin: 1.9e6,
+      perSecondMax: 2.1e6,
+      peakUsedBytes: 100_000,
+      peakFootprintBytes: 120_000,
+    },
     { label: 'tlsf', kind: 'heaplab', threads: 1, iterations: 4e6, wallSeconds: 1, perSecond: 4e6, peakUsedBytes: 90_000, peakFootprintBytes: 100_000 },
     {
       label: 'mimalloc',
@@ -46,10 +61,11 @@ const results: BenchResults = {
 describe('summary table', () => {
   it('gives ratios to system and to the best backend, efficiency, failures and missing packages', () => {
     const text = summary(results);
-    expect(text).toMatch(/^basic +1 +2\.00 M\/s +0\.25x +0\.50x +97\.7 KiB +117 KiB +93\.4 %$/m);
-    expect(text).toMatch(/^tlsf +1 +4\.00 M\/s +0\.50x +1\.00x/m);
+    // The median of the repeats, their spread, and CPU time over wall time.
+    expect(text).toMatch(/^basic +1 +2\.00 M\/s +1\.90\.\.2\.10 M +0\.25x +0\.50x +1\.02 +97\.7 KiB +117 KiB +93\.4 %$/m);
+    expect(text).toMatch(/^tlsf +1 +4\.00 M\/s +- +0\.50x +1\.00x +- /m);
     // A sampled peak is marked as a lower bound, once explained.
-    expect(text).toMatch(/^mimalloc +1 +1\.00 M\/s +0\.13x +0\.25x +>=59\.6 KiB /m);
+    expect(text).toMatch(/^mimalloc +1 +1\.00 M\/s +- +0\.13x +0\.25x +- +>=59\.6 KiB /m);
     expect(text).toMatch(/^basic +1 .* 97\.7 KiB /m);
     expect(text.match(/note: peak used marked >=/g)?.length).toBe(1);
     expect(text).toContain('FAILED: buddy (1 thread): boom');

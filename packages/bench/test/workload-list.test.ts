@@ -70,6 +70,9 @@ describe('every workload, run over basic and the baselines', () => {
   const settings: BenchSettings = {
     threads: [1],
     durationSeconds: Infinity,
+    repeat: 1,
+    warmup: false,
+    fill: 'memset',
     maxIterations: 2_000,
     verify: true,
     heapBytes: 64 << 20,

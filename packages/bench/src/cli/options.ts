@@ -7,7 +7,7 @@
 
 import { InvalidArgumentError } from 'commander';
 
-import { BASELINE_NAMES, type BaselineName } from '../contenders/contender.js';
+import { ALL_BASELINES, BASELINE_NAMES, type BaselineName } from '../contenders/contender.js';
 
 /** `1,2,4`: positive integers, at most `MAX_THREADS`. */
 export function parseThreadList(value: string): number[] {
@@ -51,7 +51,7 @@ export function parseHeapMiB(value: string): number {
 
 /** `all`, `none`, or baseline names separated by commas. */
 export function parseBaselines(value: string): BaselineName[] {
-  if (value === 'all') return [...BASELINE_NAMES];
+  if (value === 'all') return [...ALL_BASELINES];
   if (value === 'none') return [];
   return value.split(',').map((part) => {
     const name = part.trim() as BaselineName;

@@ -11,13 +11,14 @@
  */
 
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 
 import { AllocError, type BackendDescriptor, type BackendOptionSpec } from '@heaplab/core';
 import { Argument, Command, Option } from 'commander';
 
 import { availableBackends, type BackendChoice, discoverBackends, resolveBackendContenders } from '../contenders/backends.js';
-import { BASELINE_NAMES, type BaselineName, baselineContender, type Contender } from '../contenders/contender.js';
+import { ALL_BASELINES, BASELINE_NAMES, type BaselineName, baselineContenders, type Contender } from '../contenders/contender.js';
 import { writeReport } from '../report/html-report.js';
 import { type BenchResults, rowsOf } from '../report/results.js';
 import { summary } from '../report/summary.js';
@@ -28,6 +29,11 @@ import { ALL_EFFICIENCY_TRIALS, EFFICIENCY_TRIALS } from '../workloads/heap-effi
 import { ALL, selectWorkloads, WORKLOAD_LIST } from '../workloads/index.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
 import { parseBaselines, parseDuration, parseHeapMiB, parsePositiveInteger, parseThreadList } from './options.js';
+
+/** Timed runs per row, when `--repeat` is not given. */
+export const DEFAULT_REPEAT = 3;
+/** The same under `bench all`, which is a tour of every workload at short durations. */
+export const ALL_REPEAT = 1;
 
 /** The seed of the workloads that draw random numbers, when none is given. */
 export const DEFAULT_SEED = 1;
@@ -41,6 +47,10 @@ interface BenchOptions {
   baselines: BaselineName[];
   threads: number[];
   duration: number;
+  /** Undefined when not given: 3, or 1 under `bench all`. */
+  repeat?: number;
+  warmup: boolean;
+  fill: 'memset' | 'bytes';
   verify: boolean;
   isolate: boolean;
   trials?: number;
@@ -118,7 +128,7 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
   await discoverBackends();
   let contenders: Contender[];
   try {
-    contenders = [...resolveBackendContenders(options.backend ?? [ALL_BACKENDS]), ...options.baselines.map(baselineContender)];
+    contenders = [...resolveBackendContenders(options.backend ?? [ALL_BACKENDS]), ...uniqueByLabel(options.baselines.flatMap(baselineContenders))];
   } catch (error) {
     if (error instanceof AllocError) command.error(`error: ${error.message}`, { exitCode: 1 });
     throw error;
@@ -126,6 +136,9 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
   const settings: BenchSettings = {
     threads: options.threads,
     durationSeconds: options.duration,
+    repeat: options.repeat ?? (choice === ALL ? ALL_REPEAT : DEFAULT_REPEAT),
+    warmup: options.warmup,
+    fill: options.fill,
     verify: options.verify,
     heapBytes: options.heapMib * 1024 * 1024,
     isolate: options.isolate,
@@ -133,6 +146,11 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
     seed: options.seed,
     inAll: choice === ALL,
   };
+  const cores = availableParallelism();
+  const tooMany = settings.threads.filter((threads) => threads > cores);
+  if (tooMany.length > 0) {
+    console.error(`warning: this machine has ${cores} cores; rows with ${tooMany.join(', ')} threads measure threads taking turns, not running at once`);
+  }
   const progress = options.quiet ? silentProgress : createProgress(countSteps(workloads, contenders, settings));
   const results = await runBench(workloads, contenders, settings, progress);
   progress.done();
@@ -148,9 +166,15 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
     const files = await writeReport(results, options.report);
     console.error(`wrote ${files.join(', ')}`);
   }
-  // A native row fails where there is no C compiler; that says nothing about heaplab.
+  // A native row fails where there is no C compiler or allocator library; that says nothing about heaplab.
   const failed = WORKLOAD_LIST.some((workload) => rowsOf(results, workload).some((row) => row.error !== undefined && row.kind !== 'native'));
   if (failed) process.exitCode = 2;
+}
+
+/** Each contender once (`native,native:glibc` names glibc twice). */
+function uniqueByLabel(contenders: Contender[]): Contender[] {
+  const seen = new Set<string>();
+  return contenders.filter((contender) => !seen.has(contender.label) && seen.add(contender.label) !== undefined);
 }
 
 /** `bench --help`'s list of workloads, from the workload list. */
@@ -177,9 +201,20 @@ export function makeProgram(): Command {
         'repeat the option for more backends (default: all)',
       parseBackendOption,
     )
-    .option('--baselines <list>', `baselines: ${BASELINE_NAMES.join(', ')}, all or none`, parseBaselines, [...BASELINE_NAMES])
+    .option('--baselines <list>', `baselines: ${BASELINE_NAMES.join(', ')}, all or none`, parseBaselines, [...ALL_BASELINES])
     .option('-t, --threads <list>', 'thread counts separated by commas', parseThreadList, [1, 2])
     .option('-d, --duration <seconds>', 'seconds per timed run', parseDuration, 2)
+    .option(
+      '--repeat <n>',
+      `timed runs per row; the table shows their median, min and max (default ${DEFAULT_REPEAT}; ${ALL_REPEAT} in all)`,
+      parsePositiveInteger,
+    )
+    .option('--no-warmup', "skip the shorter run before each row's timed runs (its figures are dropped either way)")
+    .addOption(
+      new Option('--fill <fill>', "how the native C ports fill blocks: memset (as heaplab's loops) or bytes (p[i] = i, as mimalloc-bench's programs)")
+        .choices(['memset', 'bytes'])
+        .default('memset'),
+    )
     .option('--verify', "check every block's bytes before freeing it (glibc-thread)", false)
     .option(
       '--no-isolate',

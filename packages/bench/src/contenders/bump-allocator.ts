@@ -49,4 +49,12 @@ export class BumpAllocator implements AddressAllocator {
   free(_address: number): void {
     // Never frees: that is the point of the speed-of-light row.
   }
+
+  /**
+   * @throws Error always: a bump pointer keeps no block sizes, so it cannot copy a block;
+   *   workloads that resize blocks do not apply to the bump baseline
+   */
+  realloc(_address: number, _size: number): number {
+    throw new Error('the bump baseline cannot resize blocks');
+  }
 }

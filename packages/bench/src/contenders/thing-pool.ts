@@ -59,4 +59,12 @@ export class LockedThingPool implements AddressAllocator {
     this.pool.free(address);
     this.mutex.unlock();
   }
+
+  /** @throws AllocError `LockTimeout` when the lock cannot be taken */
+  realloc(address: number, size: number): number {
+    this.mutex.lock();
+    const moved = this.pool.realloc(address, size);
+    this.mutex.unlock();
+    return moved;
+  }
 }

@@ -8,6 +8,18 @@ export function formatRate(perSecond: number): string {
   return `${perSecond.toPrecision(3)} /s`;
 }
 
+/** The spread of repeated rates in the unit of the larger: `11.9..12.5 M`; a dash without repeats. */
+export function formatRateRange(min: number | undefined, max: number | undefined): string {
+  if (min === undefined || max === undefined) return '-';
+  const [scale, unit] = max >= 1e9 ? [1e9, 'G'] : max >= 1e6 ? [1e6, 'M'] : max >= 1e3 ? [1e3, 'k'] : [1, ''];
+  return `${(min / scale).toPrecision(3)}..${(max / scale).toPrecision(3)}${unit === '' ? '' : ` ${unit}`}`;
+}
+
+/** CPU time over wall time (`1.96`: two threads busy at once); a dash when not measured. */
+export function formatCpuShare(cpuSeconds: number | undefined, wallSeconds: number): string {
+  return cpuSeconds === undefined || wallSeconds <= 0 ? '-' : (cpuSeconds / wallSeconds).toFixed(2);
+}
+
 /** Bytes in KiB/MiB/GiB with three significant digits; a dash for null. */
 export function formatBytes(bytes: number | null): string {
   if (bytes === null) return '-';

@@ -1,16 +1,20 @@
 /**
- * The columns every throughput table starts with (who, how many threads, how fast, against
- * `system` and against the best heaplab backend at the same thread count, peak used), for the
+ * The columns every throughput table starts with (who, how many threads, how fast (the
+ * median of the repeated runs, and their spread), against `system` and against the best
+ * heaplab backend at the same thread count, CPU time over wall time, peak used), for the
  * workloads whose rows are `ThroughputRow`s.
  */
 
 import type { ThroughputRow } from '../run/throughput-rows.js';
-import { formatBytes, formatRate, formatRatio } from './format.js';
+import { formatBytes, formatCpuShare, formatRate, formatRateRange, formatRatio } from './format.js';
 
 /** The headers of `throughputColumns`, with the name of the rate. */
 export function throughputHeaders(rateName: string): string[] {
-  return ['backend', 'threads', rateName, 'vs system', 'vs best', 'peak used'];
+  return ['backend', 'threads', rateName, 'min..max', 'vs system', 'vs best', 'cpu/wall', 'peak used'];
 }
+
+/** The columns of `throughputHeaders` that hold figures (right-aligned). */
+export const THROUGHPUT_FIGURE_COLUMNS: readonly number[] = [1, 2, 3, 4, 5, 6, 7];
 
 /** Marks a peak that the backend samples: the true peak may be higher. */
 const SAMPLED_MARK = '>=';
@@ -29,8 +33,10 @@ export function throughputColumns(rows: readonly ThroughputRow[]): string[][] {
     row.label,
     String(row.threads),
     formatRate(row.perSecond),
+    formatRateRange(row.perSecondMin, row.perSecondMax),
     formatRatio(row.perSecond, system.get(row.threads)),
     row.kind === 'heaplab' ? formatRatio(row.perSecond, best.get(row.threads)) : '-',
+    formatCpuShare(row.cpuSeconds, row.wallSeconds),
     `${row.peakUsedSampled === true ? SAMPLED_MARK : ''}${formatBytes(row.peakUsedBytes)}`,
   ]);
 }

@@ -4,11 +4,16 @@
  * bump allocator hand out blocks as byte offsets into one buffer, so one loop serves them all.
  */
 
-/** The two calls a loop makes. Blocks must be 4-byte aligned (all here are 8-aligned). */
+/** The calls a loop makes. Blocks must be 4-byte aligned (all here are 8-aligned). */
 export interface AddressAllocator {
   /** A block of `size` bytes, or 0 when there is no room. */
   malloc(size: number): number;
   free(address: number): void;
+  /**
+   * The block at `address` resized to `size` bytes, its first bytes kept (moved when it must
+   * be); 0 when there is no room, the old block then still live.
+   */
+  realloc(address: number, size: number): number;
 }
 
 /** Views over the buffer the allocator's addresses index (`loopMemory` makes them). */

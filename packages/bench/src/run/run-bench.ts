@@ -37,6 +37,8 @@ export async function runBench(
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
     durationSeconds: settings.durationSeconds,
+    repeat: settings.repeat,
+    warmup: settings.warmup,
     threads: [...settings.threads],
     heapBytes: settings.heapBytes,
     verify: settings.verify,

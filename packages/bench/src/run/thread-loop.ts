@@ -13,8 +13,16 @@ import type { AddressAllocator, LoopLimits, LoopMemory } from './address-allocat
 export interface ThreadParams {
   /** 0-based; picks the bump region, the lock owner id and a per-thread seed. */
   threadIndex: number;
+  /** Threads of the run, this one included. */
+  threads: number;
   /** Check every block's bytes before freeing it, where the loop fills its blocks. */
   verify: boolean;
+  /**
+   * The run's own shared buffer (`ThreadLoop.runState`), the same for every thread of one
+   * run: how threads of a workload with remote frees hand blocks to each other. Null when
+   * the loop has none.
+   */
+  runState: SharedArrayBuffer | null;
 }
 
 /** One thread's figures. */
@@ -36,10 +44,19 @@ export interface ThreadLoop {
    * tables); workers read the main thread's copy. Null for a loop that needs none.
    */
   sharedInput(): SharedArrayBuffer | null;
+  /**
+   * A fresh buffer for one run of `threads` threads (see `ThreadParams.runState`), made by
+   * the main thread before the threads start; absent for a loop whose threads share nothing.
+   */
+  runState?(threads: number): SharedArrayBuffer;
   /** One thread's loop over an allocator whose blocks are addresses in `memory`. */
   run(allocator: AddressAllocator, memory: LoopMemory, input: SharedArrayBuffer | null, limits: LoopLimits, thread: ThreadParams): ThreadOutcome;
-  /** The same loop with V8's own allocation (the `system` baseline, which has no addresses). */
-  runSystem(input: SharedArrayBuffer | null, limits: LoopLimits, thread: ThreadParams): ThreadOutcome;
+  /**
+   * The same loop with V8's own allocation (the `system` baseline, which has no addresses);
+   * absent for a loop that cannot run so (its threads free each other's blocks), and then the
+   * workload does not apply to `system`.
+   */
+  runSystem?(input: SharedArrayBuffer | null, limits: LoopLimits, thread: ThreadParams): ThreadOutcome;
 }
 
 /** One thread's task; structured-cloneable, sent as `workerData`. */
@@ -49,6 +66,8 @@ export interface ThreadTask extends ThreadParams {
   source: AllocatorSource;
   /** The loop's `sharedInput()`, made by the main thread. */
   input: SharedArrayBuffer | null;
+  /** The run's `ThreadParams.runState`. */
+  runState: SharedArrayBuffer | null;
   /** Word 0 is the stop flag. */
   stopBuffer: SharedArrayBuffer;
   maxIterations: number;
@@ -71,11 +90,11 @@ export async function runThreadTask(loop: ThreadLoop, task: ThreadTask, creatorH
     deadline: task.deadline,
     maxIterations: task.maxIterations,
   };
-  const thread: ThreadParams = { threadIndex: task.threadIndex, verify: task.verify };
+  const thread: ThreadParams = { threadIndex: task.threadIndex, threads: task.threads, verify: task.verify, runState: task.runState };
   try {
-    return opened.allocator === null || opened.memory === null
-      ? loop.runSystem(task.input, limits, thread)
-      : loop.run(opened.allocator, opened.memory, task.input, limits, thread);
+    if (opened.allocator !== null && opened.memory !== null) return loop.run(opened.allocator, opened.memory, task.input, limits, thread);
+    if (loop.runSystem === undefined) throw new Error(`${loop.workload} has no loop for the system baseline`);
+    return loop.runSystem(task.input, limits, thread);
   } finally {
     opened.release();
   }

@@ -35,6 +35,11 @@ export interface ThreadedRun {
   /** From the clock start (before the threads) to the last thread's end. */
   wallSeconds: number;
   /**
+   * CPU time of the whole process over the same span (every thread, workers' start-up
+   * included): beside `wallSeconds` it shows whether threads ran at once or took turns.
+   */
+  cpuSeconds: number;
+  /**
    * Iterations per second while the threads ran: the sum over threads of each thread's
    * iterations over its own loop time. Unlike `iterations / wallSeconds` it leaves out a
    * worker's start-up (tens of milliseconds in Node against microseconds for a C thread),
@@ -62,6 +67,7 @@ export interface ThreadedRun {
 export async function runThreaded(options: ThreadedRunOptions): Promise<ThreadedRun> {
   const { threads, loop } = options;
   const input = loop.sharedInput();
+  const runState = loop.runState?.(threads) ?? null;
   const prepared = prepareSource(options.contender, threads, options.heapBytes);
   const stopBuffer = new SharedArrayBuffer(4);
   const stop = new Int32Array(stopBuffer);
@@ -69,7 +75,9 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
     workload: loop.workload,
     source: prepared.source,
     threadIndex,
+    threads,
     input,
+    runState,
     stopBuffer,
     verify: options.verify,
     maxIterations: options.maxIterations,
@@ -77,6 +85,7 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
   });
   try {
     const started = performance.now();
+    const cpuStarted = process.cpuUsage();
     let outcomes: ThreadOutcome[];
     if (threads === 1) {
       // The calling thread cannot see a timer fire while it loops, so it watches the clock.
@@ -93,6 +102,7 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
       });
     }
     const wallSeconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuStarted);
     const highWater = Math.max(...outcomes.map((outcome) => outcome.highWater));
     const check = prepared.heap?.check() ?? null;
     const stats = prepared.heap?.stats() ?? null;
@@ -101,6 +111,7 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
       perThreadIterations: outcomes.map((outcome) => outcome.iterations),
       threadSeconds: outcomes.map((outcome) => outcome.seconds),
       wallSeconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
       perSecond: outcomes.reduce((sum, outcome) => sum + (outcome.seconds > 0 ? outcome.iterations / outcome.seconds : 0), 0),
       peakUsedBytes: stats?.peakUsedBytes ?? null,
       peakUsedSampled: stats?.peakUsedSampled ?? false,

@@ -1,9 +1,11 @@
 /**
  * The row runner of every workload that runs on threads: one row per contender and thread
- * count, each a `runThreaded` (one-thread rows in a process of their own unless told not to).
+ * count, each the median of `settings.repeat` runs of `runThreaded` (one-thread rows in a
+ * process of their own unless told not to), after one shorter warm-up run whose figures are
+ * dropped.
  */
 
-import type { Contender } from '../contenders/contender.js';
+import type { Contender, NativeContender } from '../contenders/contender.js';
 import { runThreadedIsolated } from './isolated-run.js';
 import type { Progress } from './progress.js';
 import type { ThreadLoop } from './thread-loop.js';
@@ -15,10 +17,19 @@ export interface ThroughputRow extends WorkloadRow {
   threads: number;
   /** Iterations (or what the workload counts), all threads. */
   iterations: number;
-  /** From the clock start to the last thread's end. */
+  /** From the clock start to the last thread's end (of the median run). */
   wallSeconds: number;
-  /** Iterations per second while the threads ran (see `ThreadedRun.perSecond`). */
+  /** CPU time of the median run's process over the same span; absent where not measured. */
+  cpuSeconds?: number;
+  /** Peak resident size of the median run's process, in KiB; absent where not measured. */
+  maxRssKiB?: number;
+  /** Iterations per second while the threads ran (see `ThreadedRun.perSecond`): the median of the runs. */
   perSecond: number;
+  /** Every run's `perSecond`, in the order they ran (one entry without repeats). */
+  runs?: number[];
+  /** The slowest and fastest of `runs`. */
+  perSecondMin?: number;
+  perSecondMax?: number;
   peakUsedBytes: number | null;
   /** True when `peakUsedBytes` is sampled by the backend, so a lower bound (mimalloc). */
   peakUsedSampled?: boolean;
@@ -28,8 +39,11 @@ export interface ThroughputRow extends WorkloadRow {
 
 /** How a workload's rows differ from the common ones. */
 export interface ThroughputRowOptions<Row extends ThroughputRow> {
-  /** Runs a `native` contender's row (a program of its own); required when the workload applies to native. */
-  native?: (contender: Contender, threads: number) => Promise<Row>;
+  /**
+   * Runs a `native` contender's row (a program of its own) for `durationSeconds`; required
+   * when the workload applies to native. A failure is a row with `error`.
+   */
+  native?: (contender: NativeContender, threads: number, durationSeconds: number) => Promise<Row>;
   /** Fields the workload adds to a successful row. */
   extraFields?: (run: ThreadedRun, threads: number) => Partial<Row>;
 }
@@ -46,47 +60,84 @@ export async function runThroughputRows<Row extends ThroughputRow>(
   options: ThroughputRowOptions<Row> = {},
 ): Promise<Row[]> {
   const rows: Row[] = [];
+  const repeat = Math.max(1, settings.repeat);
   for (const contender of contenders) {
     for (const threads of settings.threads) {
-      progress.step(`${loop.workload}  ${contender.label}  ${threads} thread${threads === 1 ? '' : 's'}`, settings.durationSeconds);
-      if (contender.kind === 'native') {
-        rows.push(
-          options.native !== undefined
-            ? await options.native(contender, threads)
-            : (failedRow(contender, threads, `${loop.workload} has no native program`) as Row),
-        );
-        continue;
-      }
-      try {
-        const request = {
-          contender,
-          threads,
-          durationSeconds: settings.durationSeconds,
-          maxIterations: settings.maxIterations ?? Infinity,
-          verify: settings.verify,
-          heapBytes: settings.heapBytes,
-        };
-        const run =
-          threads === 1 && settings.isolate ? await runThreadedIsolated({ ...request, workload: loop.workload }) : await runThreaded({ ...request, loop });
-        rows.push({
-          label: contender.label,
-          kind: contender.kind,
-          threads,
-          iterations: run.iterations,
-          wallSeconds: run.wallSeconds,
-          perSecond: run.perSecond,
-          peakUsedBytes: run.peakUsedBytes,
-          ...(run.peakUsedSampled ? { peakUsedSampled: true } : {}),
-          peakFootprintBytes: run.peakFootprintBytes,
-          ...noteFor(contender, threads),
-          ...options.extraFields?.(run, threads),
-        } as Row);
-      } catch (error) {
-        rows.push(failedRow(contender, threads, error) as Row);
-      }
+      progress.step(
+        `${loop.workload}  ${contender.label}  ${threads} thread${threads === 1 ? '' : 's'}`,
+        settings.durationSeconds * (repeat + (settings.warmup ? WARMUP_SHARE : 0)),
+      );
+      const once = (durationSeconds: number): Promise<Row> => runOnce(loop, contender, threads, durationSeconds, settings, options);
+      if (settings.warmup) await once(Math.min(settings.durationSeconds * WARMUP_SHARE, MAX_WARMUP_SECONDS));
+      const runs: Row[] = [];
+      for (let index = 0; index < repeat; index++) runs.push(await once(settings.durationSeconds));
+      rows.push(medianRow(runs));
     }
   }
   return rows;
+}
+
+/** The warm-up run's length, as a share of a timed run's. */
+const WARMUP_SHARE = 0.25;
+/** The warm-up run's length at most. */
+const MAX_WARMUP_SECONDS = 0.5;
+
+/** One run as a row (a failure as a row with `error`). */
+async function runOnce<Row extends ThroughputRow>(
+  loop: ThreadLoop,
+  contender: Contender,
+  threads: number,
+  durationSeconds: number,
+  settings: BenchSettings,
+  options: ThroughputRowOptions<Row>,
+): Promise<Row> {
+  if (contender.kind === 'native') {
+    return options.native !== undefined
+      ? await options.native(contender, threads, durationSeconds)
+      : (failedRow(contender, threads, `${loop.workload} has no native program`) as Row);
+  }
+  try {
+    const request = {
+      contender,
+      threads,
+      durationSeconds,
+      maxIterations: settings.maxIterations ?? Infinity,
+      verify: settings.verify,
+      heapBytes: settings.heapBytes,
+    };
+    const run =
+      threads === 1 && settings.isolate ? await runThreadedIsolated({ ...request, workload: loop.workload }) : await runThreaded({ ...request, loop });
+    return {
+      label: contender.label,
+      kind: contender.kind,
+      threads,
+      iterations: run.iterations,
+      wallSeconds: run.wallSeconds,
+      cpuSeconds: run.cpuSeconds,
+      maxRssKiB: run.maxRssKiB,
+      perSecond: run.perSecond,
+      peakUsedBytes: run.peakUsedBytes,
+      ...(run.peakUsedSampled ? { peakUsedSampled: true } : {}),
+      peakFootprintBytes: run.peakFootprintBytes,
+      ...noteFor(contender, threads),
+      ...options.extraFields?.(run, threads),
+    } as Row;
+  } catch (error) {
+    return failedRow(contender, threads, error) as Row;
+  }
+}
+
+/**
+ * The row of repeated runs: the run with the median rate (the lower middle one of an even
+ * count), with every run's rate, the minimum and the maximum. A failed run fails the row.
+ */
+export function medianRow<Row extends ThroughputRow>(runs: readonly Row[]): Row {
+  const failed = runs.find((run) => run.error !== undefined);
+  if (failed !== undefined) return failed;
+  const rates = runs.map((run) => run.perSecond);
+  const sorted = [...runs].sort((a, b) => a.perSecond - b.perSecond);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return { ...median, runs: rates, perSecondMin: sorted[0]!.perSecond, perSecondMax: sorted[sorted.length - 1]!.perSecond };
 }
 
 /** The note a baseline's row needs. */

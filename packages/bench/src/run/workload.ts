@@ -29,8 +29,18 @@ export interface BenchSettings {
   threads: readonly number[];
   /** Seconds per timed run. */
   durationSeconds: number;
+  /** Timed runs per row; a row shows their median, minimum and maximum. */
+  repeat: number;
+  /** One shorter run before a row's timed runs, its figures dropped. */
+  warmup: boolean;
   /** Check every block's bytes before it is freed (workloads that fill their blocks). */
   verify: boolean;
+  /**
+   * How the native C ports fill their blocks: `memset` (one value, as the TypeScript loops'
+   * word stores) or `bytes` (`p[i] = (char)i`, as mimalloc-bench's programs, to reproduce
+   * their published figures). The TypeScript loops always fill as `memset`.
+   */
+  fill: 'memset' | 'bytes';
   /** Heap bytes of the threaded runs. */
   heapBytes: number;
   /**
@@ -55,6 +65,9 @@ export interface BenchMeta {
   cpus: number;
   cpuModel: string;
   durationSeconds: number;
+  /** Timed runs per row of the timed workloads. */
+  repeat: number;
+  warmup: boolean;
   threads: number[];
   heapBytes: number;
   verify: boolean;

@@ -36,7 +36,13 @@ async function runVariant(index: number, spec: BackendSpec, seconds: number): Pr
     allocator = new BumpAllocator(heap.arenaStart, heap.arenaStart + 4 * MIN_BUMP_REGION_BYTES);
   } else if (index === 1) {
     const backend = heap.backendInstance;
-    allocator = { malloc: (size) => backend.allocate(size, 8), free: (address) => backend.release(address) };
+    allocator = {
+      malloc: (size) => backend.allocate(size, 8),
+      free: (address) => backend.release(address),
+      realloc: () => {
+        throw new Error('the glibc-thread loop never resizes');
+      },
+    };
   }
   const limits = { stop: new Int32Array(1), deadline: performance.now() + seconds * 1000, maxIterations: Infinity };
   const outcome = runGlibcThreadLoop(allocator, loopMemory(heap.buffer), buildRequestTables(), limits, false);

@@ -6,7 +6,7 @@
 
 import { CHART_WIDTH, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
 import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
@@ -41,7 +41,7 @@ export const allocPairsWorkload: Workload<ThroughputRow, 'allocPairs'> = {
   section(rows) {
     return {
       title: `alloc-pairs (${PAIRS_LIVE_BLOCKS} live blocks per thread, ${PAIRS_MIN_SIZE}..${PAIRS_MAX_SIZE} bytes)`,
-      table: renderTable(throughputHeaders('pairs/s'), throughputColumns(rows), new Set([1, 2, 3, 4, 5])),
+      table: renderTable(throughputHeaders('pairs/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
       notes: sampledPeakNotes(rows),
     };
   },

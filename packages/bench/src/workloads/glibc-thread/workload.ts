@@ -7,7 +7,7 @@
 import { CHART_PALETTE, CHART_WIDTH, type Chart, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
 import { formatBytes } from '../../report/format.js';
 import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { heapEfficiencyWorkload } from '../heap-efficiency/workload.js';
 import { runThroughputRows } from '../../run/throughput-rows.js';
@@ -74,7 +74,7 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
 
   run(contenders, settings, progress) {
     return runThroughputRows<GlibcThreadRow>(glibcThreadLoop, contenders, settings, progress, {
-      native: (contender, threads) => runNativeGlibcThread(contender, threads, settings.durationSeconds),
+      native: (contender, threads, durationSeconds) => runNativeGlibcThread(contender, threads, durationSeconds, settings.fill),
       extraFields: (run, threads) => {
         const durationNs = run.threadSeconds.reduce((sum, seconds) => sum + seconds, 0) * 1e9;
         return {
@@ -97,7 +97,7 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
     });
     return {
       title: `glibc-thread (bench-malloc-thread, ${run.meta.durationSeconds} s per run)`,
-      table: renderTable(headers, body, new Set([1, 2, 3, 4, 5, 6, 7])),
+      table: renderTable(headers, body, new Set([...THROUGHPUT_FIGURE_COLUMNS, 8, 9])),
       notes: sampledPeakNotes(rows),
     };
   },
