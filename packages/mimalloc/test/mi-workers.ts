@@ -1,47 +1,32 @@
-/** Starting the package's own test workers (`workers/mi-worker.ts`) with core's `spawnWorker`. */
+/** Starting the package's own test workers (`workers/mi-worker.ts`) on the test kit's `WorkerPool`. */
 
 import type { Worker } from 'node:worker_threads';
 
-import { type GlobalAllocator, type ReapReport, spawnWorker } from '@heaplab/core';
+import type { GlobalAllocator, ReapReport } from '@heaplab/core';
+import { WorkerPool } from '@heaplab/core/test-kit';
 
 import type { DieAtTask, MiTask } from './workers/mi-worker.js';
 
-/** One worker running `mi-worker.ts`, with a promise per task. */
+/**
+ * One worker running `mi-worker.ts`: a one-worker `WorkerPool` of the test kit on the
+ * package's own entry, so the request/reply protocol is the kit's.
+ */
 export class MiWorker {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
-  readonly worker: Worker;
+  private readonly pool = WorkerPool.spawn<MiTask>(new URL('./workers/mi-worker.ts', import.meta.url));
 
-  constructor() {
-    this.worker = spawnWorker(new URL('./workers/mi-worker.ts', import.meta.url));
-    this.worker.on('message', (reply: { id: number; ok: boolean; result?: unknown; message?: string }) => {
-      const pending = this.pending.get(reply.id);
-      if (pending === undefined) return;
-      this.pending.delete(reply.id);
-      if (reply.ok) pending.resolve(reply.result);
-      else pending.reject(new Error(reply.message));
-    });
-    this.worker.on('error', (error) => this.failAll(error));
-    this.worker.on('exit', () => this.failAll(new Error('a test worker exited with tasks pending')));
+  /** The worker itself (for `watchWorker`, its thread id, its exit). */
+  get worker(): Worker {
+    return this.pool.workers[0]!;
   }
 
   /** Runs a task; resolves with its result. */
   run<T>(task: MiTask): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.worker.postMessage({ id, task });
-    });
+    return this.pool.run<T>(0, task);
   }
 
   /** Ends the thread (without detaching, if its handle is still attached). */
   async terminate(): Promise<void> {
-    await this.worker.terminate();
-  }
-
-  private failAll(error: Error): void {
-    for (const pending of this.pending.values()) pending.reject(error);
-    this.pending.clear();
+    await this.pool.close();
   }
 }
 

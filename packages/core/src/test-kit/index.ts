@@ -35,6 +35,7 @@ export {
   verifyBlock,
 } from './patterns.js';
 export { spawnKitWorker, WorkerPool, WorkerTaskError } from './worker-pool.js';
+export { serveTasks, type TaskReply } from './task-protocol.js';
 export type {
   ChurnResult,
   ChurnTask,

@@ -5,8 +5,6 @@
  * overlaps and cross-thread corruption surface as errors naming the block.
  */
 
-import { parentPort } from 'node:worker_threads';
-
 import { AllocError } from '../errors.js';
 import { GlobalAllocator } from '../facade/global-allocator.js';
 import { LockIndex } from '../memory/heap-layout.js';
@@ -16,6 +14,7 @@ import { SharedHeap } from '../memory/shared-heap.js';
 import { makeBackendContext } from './backend-context.js';
 import { dyingMemory } from './dying-memory.js';
 import { Random, SIGNATURE_BYTES, signBlock, verifyBlock, type Signature } from './patterns.js';
+import { serveTasks, type TaskReply } from './task-protocol.js';
 
 /** Allocate, write, verify and free on one heap; optionally swap blocks with other workers. */
 export interface ChurnTask {
@@ -141,7 +140,8 @@ export interface ChurnResult {
   received: number;
 }
 
-export type KitReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; message: string; kind?: string };
+/** A kit worker's answer (the shared protocol's reply). */
+export type KitReply = TaskReply;
 
 /** Deadline for any wait on a signal from the main thread. */
 const SIGNAL_WAIT_MS = 30_000;
@@ -425,17 +425,4 @@ async function runTask(task: KitTask): Promise<unknown> {
   }
 }
 
-parentPort?.on('message', (message: { id: number; task: KitTask }) => {
-  runTask(message.task).then(
-    (result) => parentPort!.postMessage({ id: message.id, ok: true, result } satisfies KitReply),
-    (error: unknown) => {
-      const reply: KitReply = {
-        id: message.id,
-        ok: false,
-        message: error instanceof Error ? error.message : String(error),
-        ...(error instanceof AllocError ? { kind: error.kind } : {}),
-      };
-      parentPort!.postMessage(reply);
-    },
-  );
-});
+serveTasks(runTask);

@@ -3,9 +3,8 @@
  * producer). Started through core's worker bootstrap; keeps one heap handle between tasks.
  */
 
-import { parentPort } from 'node:worker_threads';
-
 import { GlobalAllocator } from '@heaplab/core';
+import { serveTasks } from '@heaplab/core/test-kit';
 
 import { collect, heapReport, type MiStep, setDelayedFreeStall, setStepHook, stallOn } from '../../src/index.js';
 
@@ -333,10 +332,4 @@ async function runTask(task: MiTask): Promise<unknown> {
   }
 }
 
-parentPort?.on('message', (message: { id: number; task: MiTask }) => {
-  runTask(message.task).then(
-    (result) => parentPort!.postMessage({ id: message.id, ok: true, result }),
-    (error: unknown) =>
-      parentPort!.postMessage({ id: message.id, ok: false, message: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
-  );
-});
+serveTasks(runTask);
