@@ -8,6 +8,8 @@ import { createBackendHeap, discoverBackends, resolveBackendContenders } from '.
 import { baselineContender, type Contender } from '../src/contenders/contender.js';
 import { buildNativeProgram } from '../src/run/native-program.js';
 import { runThreaded } from '../src/run/threaded-run.js';
+import type { ThroughputRow } from '../src/run/throughput-rows.js';
+import type { BenchMeta, RunContext } from '../src/run/workload.js';
 import { type LarsonParameters, larsonRunState, readLarsonStats } from '../src/workloads/larson/loop.js';
 import { Lran2, LRAN2_MODULUS, LRAN2_STATE_WORDS } from '../src/workloads/larson/lran2.js';
 import { LARSON_PROGRAM, larsonArguments, parseLarsonOutput, runNativeLarson } from '../src/workloads/larson/native.js';
@@ -143,6 +145,22 @@ describe('the larson loop', () => {
 });
 
 describe('the larson workload', () => {
+  it('says so under the table when a row timed nothing', () => {
+    const row = (threads: number, iterations: number): ThroughputRow => ({
+      label: 'basic',
+      kind: 'heaplab',
+      threads,
+      iterations,
+      wallSeconds: 0.3,
+      perSecond: iterations / 0.3,
+      peakUsedBytes: null,
+      peakFootprintBytes: null,
+    });
+    const context: RunContext = { meta: {} as BenchMeta, rowsOf: () => [] };
+    const notes = larsonWorkload.section([row(1, 1000), row(2, 0)], context).notes ?? [];
+    expect(notes.filter((note) => note.includes('the run ended during the warm-up'))).toEqual([expect.stringContaining('basic with 2 threads')]);
+  });
+
   it('applies to heaplab backends, thi.ng and native, not to system or bump', () => {
     expect(larsonWorkload.appliesTo(resolveBackendContenders([{ name: 'basic', options: {} }])[0]!)).toBe(true);
     expect(larsonWorkload.appliesTo(baselineContender('thi.ng'))).toBe(true);

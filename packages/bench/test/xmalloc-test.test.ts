@@ -8,6 +8,8 @@ import { createBackendHeap, discoverBackends, resolveBackendContenders } from '.
 import { baselineContender, type Contender } from '../src/contenders/contender.js';
 import { buildNativeProgram } from '../src/run/native-program.js';
 import { runThreaded } from '../src/run/threaded-run.js';
+import type { ThroughputRow } from '../src/run/throughput-rows.js';
+import type { BenchMeta, RunContext } from '../src/run/workload.js';
 import { readXmallocStats, type XmallocParameters, xmallocRole, xmallocRunState } from '../src/workloads/xmalloc-test/loop.js';
 import { parseXmallocOutput, runNativeXmalloc, XMALLOC_PROGRAM, xmallocArguments } from '../src/workloads/xmalloc-test/native.js';
 import { xmallocLoop, xmallocWorkload } from '../src/workloads/xmalloc-test/workload.js';
@@ -122,6 +124,22 @@ describe('the xmalloc-test loop', () => {
 });
 
 describe('the xmalloc-test workload', () => {
+  it('says so under the table when a row timed nothing', () => {
+    const row = (threads: number, iterations: number): ThroughputRow => ({
+      label: 'basic',
+      kind: 'heaplab',
+      threads,
+      iterations,
+      wallSeconds: 0.3,
+      perSecond: iterations / 0.3,
+      peakUsedBytes: null,
+      peakFootprintBytes: null,
+    });
+    const context: RunContext = { meta: {} as BenchMeta, rowsOf: () => [] };
+    const notes = xmallocWorkload.section([row(1, 1000), row(2, 0)], context).notes ?? [];
+    expect(notes.filter((note) => note.includes('the run ended before every thread had started'))).toEqual([expect.stringContaining('basic with 2 threads')]);
+  });
+
   it('applies to heaplab backends, thi.ng and native, not to system or bump', () => {
     expect(xmallocWorkload.appliesTo(backend('basic'))).toBe(true);
     expect(xmallocWorkload.appliesTo(baselineContender('thi.ng'))).toBe(true);

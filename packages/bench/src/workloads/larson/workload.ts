@@ -25,6 +25,21 @@ export const larsonLoop: ThreadLoop = {
 const { minSize, maxSize, chunksPerThread, rounds } = LARSON_PARAMETERS;
 const DESCRIPTION = `${chunksPerThread} chunks per thread, ${minSize}..${maxSize - 1} bytes, arrays change threads every ${rounds} x ${chunksPerThread} operations`;
 
+/**
+ * A note for each row that timed nothing: the duration counts from before the threads
+ * start, and a slow allocator's warm-up (5000 blocks and 20,000 operations per thread,
+ * behind one lock for @thi.ng/malloc) can outlast a short run.
+ */
+function idleRowNotes(rows: readonly ThroughputRow[]): string[] {
+  return rows
+    .filter((row) => row.kind !== 'native' && row.iterations === 0)
+    .map(
+      (row) =>
+        `note: larson: ${row.label} with ${row.threads} thread${row.threads === 1 ? '' : 's'} timed no operation: ` +
+        'the run ended during the warm-up; give it a longer --duration',
+    );
+}
+
 export const larsonWorkload: Workload<ThroughputRow, 'larson'> = {
   name: 'larson',
   resultKey: 'larson',
@@ -46,7 +61,7 @@ export const larsonWorkload: Workload<ThroughputRow, 'larson'> = {
     return {
       title: `larson (${DESCRIPTION})`,
       table: renderTable(throughputHeaders('ops/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
-      notes: [...sampledPeakNotes(rows), 'note: larson ops/s: one op is a free of a random chunk and a malloc in its place'],
+      notes: [...sampledPeakNotes(rows), 'note: larson ops/s: one op is a free of a random chunk and a malloc in its place', ...idleRowNotes(rows)],
     };
   },
 
