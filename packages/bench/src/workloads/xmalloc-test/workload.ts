@@ -1,0 +1,86 @@
+/**
+ * xmalloc-test: Lever and Boreham's producer/consumer test as mimalloc-bench runs it
+ * (docs/workloads/xmalloc-test.md): producers allocate batches of 64-byte objects, consumers
+ * free them, so every free is of another thread's block. Frees per second, over heaplab
+ * backends, @thi.ng/malloc and the C port.
+ */
+
+import { CHART_WIDTH, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { renderTable } from '../../report/text-table.js';
+import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import type { ThreadLoop } from '../../run/thread-loop.js';
+import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import type { Workload } from '../../run/workload.js';
+import { runXmallocLoop, XMALLOC_PARAMETERS, xmallocRunState } from './loop.js';
+import { runNativeXmalloc } from './native.js';
+
+/** One thread's share; the stack, its lock and the parameters are in the run state. */
+export const xmallocLoop: ThreadLoop = {
+  workload: 'xmalloc-test',
+  sharedInput: () => null,
+  runState: (threads) => xmallocRunState(threads),
+  run: (allocator, memory, _input, limits, thread) => runXmallocLoop(allocator, memory, limits, thread),
+};
+
+const { objectSize, batchObjects, stackLimit } = XMALLOC_PARAMETERS;
+const DESCRIPTION = `${objectSize}-byte objects in batches of ${batchObjects}, at most ${stackLimit} batches waiting`;
+
+export const xmallocWorkload: Workload<ThroughputRow, 'xmallocTest'> = {
+  name: 'xmalloc-test',
+  resultKey: 'xmallocTest',
+  summary: 'Lever & Boreham producer/consumer test (mimalloc-bench xmalloc-test): frees per second, every free remote',
+  inAll: true,
+  // Threads free each other's blocks, so no `system` copy; the bump allocator would wrap
+  // under batches that live until a consumer takes them.
+  appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
+  stepsPerContender: (settings) => settings.threads.length,
+  threadLoop: xmallocLoop,
+
+  run(contenders, settings, progress) {
+    return runThroughputRows(xmallocLoop, contenders, settings, progress, {
+      native: (contender, threads, durationSeconds) => runNativeXmalloc(contender, threads, durationSeconds),
+    });
+  },
+
+  section(rows) {
+    return {
+      title: `xmalloc-test (${DESCRIPTION}; 1 thread alternates, N threads: even producers, odd consumers)`,
+      table: renderTable(throughputHeaders('frees/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      notes: [
+        ...sampledPeakNotes(rows),
+        // The duration counts from before the workers start, and the clocks from the start line.
+        ...rows
+          .filter((row) => row.kind !== 'native' && row.iterations === 0)
+          .map(
+            (row) =>
+              `note: xmalloc-test: ${row.label} with ${row.threads} thread${row.threads === 1 ? '' : 's'} freed nothing: ` +
+              'the run ended before every thread had started',
+          ),
+      ],
+    };
+  },
+
+  charts(rows) {
+    if (rows.length === 0) return [];
+    return [
+      {
+        id: 'xmalloc-test',
+        title: 'xmalloc-test: frees per second',
+        caption: `Producers allocate, consumers free: ${DESCRIPTION}. Higher is better.`,
+        spec: {
+          $schema: VEGA_LITE_SCHEMA,
+          width: CHART_WIDTH,
+          height: 280,
+          data: { values: rows.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, rate: row.perSecond })) },
+          mark: { type: 'bar', cornerRadiusEnd: 2 },
+          encoding: {
+            y: { field: 'backend', type: 'nominal', title: null },
+            yOffset: { field: 'threads', type: 'nominal' },
+            x: { field: 'rate', type: 'quantitative', axis: { format: '~s' }, title: 'frees / s' },
+            color: { field: 'threads', type: 'nominal', scale: THREADS_PALETTE, title: null },
+          },
+        },
+      },
+    ];
+  },
+};
