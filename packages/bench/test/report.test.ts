@@ -58,6 +58,9 @@ const results: BenchResults = {
   randomFree: [],
   larson: [],
   xmallocTest: [],
+  cacheScratch: [],
+  cacheThrash: [],
+  glibcSimple: [],
 };
 
 describe('summary table', () => {

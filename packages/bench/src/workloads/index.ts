@@ -7,6 +7,9 @@
 import type { ThreadLoop } from '../run/thread-loop.js';
 import type { Workload } from '../run/workload.js';
 import { allocPairsWorkload } from './alloc-pairs/workload.js';
+import { cacheScratchWorkload } from './cache-scratch/workload.js';
+import { cacheThrashWorkload } from './cache-thrash/workload.js';
+import { glibcSimpleWorkload } from './glibc-simple/workload.js';
 import { glibcThreadWorkload } from './glibc-thread/workload.js';
 import { heapEfficiencyWorkload } from './heap-efficiency/workload.js';
 import { larsonWorkload } from './larson/workload.js';
@@ -14,7 +17,17 @@ import { randomFreeWorkload } from './random-free/workload.js';
 import { xmallocWorkload } from './xmalloc-test/workload.js';
 
 /** Every workload; the tuple's types give each workload's key and row type to `BenchResults`. */
-export const WORKLOADS = [glibcThreadWorkload, heapEfficiencyWorkload, allocPairsWorkload, randomFreeWorkload, larsonWorkload, xmallocWorkload] as const;
+export const WORKLOADS = [
+  glibcThreadWorkload,
+  heapEfficiencyWorkload,
+  allocPairsWorkload,
+  randomFreeWorkload,
+  cacheScratchWorkload,
+  cacheThrashWorkload,
+  glibcSimpleWorkload,
+  larsonWorkload,
+  xmallocWorkload,
+] as const;
 
 /** The list as plain workloads, for code that treats them all alike. */
 export const WORKLOAD_LIST: readonly Workload[] = WORKLOADS;

@@ -1,0 +1,71 @@
+/**
+ * cache-thrash: Hoard's active false-sharing test as mimalloc-bench runs it
+ * (docs/workloads/cache-thrash.md): rounds per second of allocate a 1-byte object, write it
+ * many times, free it, on each thread.
+ */
+
+import { CHART_WIDTH, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { renderTable } from '../../report/text-table.js';
+import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import type { ThreadLoop } from '../../run/thread-loop.js';
+import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import type { Workload } from '../../run/workload.js';
+import { runThrashLoop, THRASH_OBJECT_SIZE, THRASH_REPETITIONS } from './loop.js';
+import { runNativeCacheThrash } from './native.js';
+
+/** One thread's rounds; the threads share nothing but the heap. */
+export const cacheThrashLoop: ThreadLoop = {
+  workload: 'cache-thrash',
+  sharedInput: () => null,
+  run: (allocator, memory, _input, limits, thread) => runThrashLoop(allocator, memory.u8, limits, thread),
+};
+
+export const cacheThrashWorkload: Workload<ThroughputRow, 'cacheThrash'> = {
+  name: 'cache-thrash',
+  resultKey: 'cacheThrash',
+  summary: `Hoard cache-thrash (active false sharing): rounds/s of malloc(${THRASH_OBJECT_SIZE}), ${THRASH_REPETITIONS} writes, free per thread`,
+  inAll: false,
+  // No `system` (V8 has no addresses to share a line), no `bump` (the task is where a
+  // freeing allocator puts the next object; bump's answer is only "further on").
+  appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
+  stepsPerContender: (settings) => settings.threads.length,
+  threadLoop: cacheThrashLoop,
+
+  run(contenders, settings, progress) {
+    return runThroughputRows(cacheThrashLoop, contenders, settings, progress, {
+      native: (contender, threads, durationSeconds) => runNativeCacheThrash(contender, threads, durationSeconds, settings.fill),
+    });
+  },
+
+  section(rows) {
+    return {
+      title: `cache-thrash (Hoard: each thread mallocs a ${THRASH_OBJECT_SIZE}-byte object, writes it ${THRASH_REPETITIONS} times, frees it)`,
+      table: renderTable(throughputHeaders('rounds/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      notes: sampledPeakNotes(rows),
+    };
+  },
+
+  charts(rows) {
+    if (rows.length === 0) return [];
+    return [
+      {
+        id: 'cache-thrash',
+        title: 'cache-thrash: rounds per second',
+        caption: `Each round allocates ${THRASH_OBJECT_SIZE} byte, writes it ${THRASH_REPETITIONS} times and frees it. Ideal: N threads make N times the one-thread rate. Higher is better.`,
+        spec: {
+          $schema: VEGA_LITE_SCHEMA,
+          width: CHART_WIDTH,
+          height: 280,
+          data: { values: rows.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, rate: row.perSecond })) },
+          mark: { type: 'bar', cornerRadiusEnd: 2 },
+          encoding: {
+            y: { field: 'backend', type: 'nominal', title: null },
+            yOffset: { field: 'threads', type: 'nominal' },
+            x: { field: 'rate', type: 'quantitative', axis: { format: '~s' }, title: 'rounds / s' },
+            color: { field: 'threads', type: 'nominal', scale: THREADS_PALETTE, title: null },
+          },
+        },
+      },
+    ];
+  },
+};
