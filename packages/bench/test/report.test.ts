@@ -57,6 +57,7 @@ const results: BenchResults = {
   heapEfficiency: [{ label: 'basic', kind: 'heaplab', efficiencyPercent: 93.4, trials: 30, seed: 1, heapBytes: 128 << 20, seconds: 4, actions: 1000 }],
   randomFree: [],
   mstress: [],
+  rptest: [],
 };
 
 describe('summary table', () => {

@@ -11,9 +11,10 @@ import { glibcThreadWorkload } from './glibc-thread/workload.js';
 import { heapEfficiencyWorkload } from './heap-efficiency/workload.js';
 import { mstressWorkload } from './mstress/workload.js';
 import { randomFreeWorkload } from './random-free/workload.js';
+import { rptestWorkload } from './rptest/workload.js';
 
 /** Every workload; the tuple's types give each workload's key and row type to `BenchResults`. */
-export const WORKLOADS = [glibcThreadWorkload, heapEfficiencyWorkload, allocPairsWorkload, randomFreeWorkload, mstressWorkload] as const;
+export const WORKLOADS = [glibcThreadWorkload, heapEfficiencyWorkload, allocPairsWorkload, randomFreeWorkload, mstressWorkload, rptestWorkload] as const;
 
 /** The list as plain workloads, for code that treats them all alike. */
 export const WORKLOAD_LIST: readonly Workload[] = WORKLOADS;
