@@ -61,6 +61,8 @@ const results: BenchResults = {
   cacheScratch: [],
   cacheThrash: [],
   glibcSimple: [],
+  mstress: [],
+  rptest: [],
 };
 
 describe('summary table', () => {

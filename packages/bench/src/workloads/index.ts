@@ -13,6 +13,8 @@ import { glibcSimpleWorkload } from './glibc-simple/workload.js';
 import { glibcThreadWorkload } from './glibc-thread/workload.js';
 import { heapEfficiencyWorkload } from './heap-efficiency/workload.js';
 import { larsonWorkload } from './larson/workload.js';
+import { mstressWorkload } from './mstress/workload.js';
+import { rptestWorkload } from './rptest/workload.js';
 import { randomFreeWorkload } from './random-free/workload.js';
 import { xmallocWorkload } from './xmalloc-test/workload.js';
 
@@ -27,6 +29,8 @@ export const WORKLOADS = [
   glibcSimpleWorkload,
   larsonWorkload,
   xmallocWorkload,
+  mstressWorkload,
+  rptestWorkload,
 ] as const;
 
 /** The list as plain workloads, for code that treats them all alike. */
