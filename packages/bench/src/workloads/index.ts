@@ -11,6 +11,7 @@ import { allocTestWorkload } from './alloc-test/workload.js';
 import { glibcThreadWorkload } from './glibc-thread/workload.js';
 import { heapEfficiencyWorkload } from './heap-efficiency/workload.js';
 import { randomFreeWorkload } from './random-free/workload.js';
+import { sh6Workload } from './sh6bench/workload.js';
 
 /** Every workload; the tuple's types give each workload's key and row type to `BenchResults`. */
 export const WORKLOADS = [
