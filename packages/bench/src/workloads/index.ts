@@ -10,6 +10,7 @@ import { allocPairsWorkload } from './alloc-pairs/workload.js';
 import { allocTestWorkload } from './alloc-test/workload.js';
 import { glibcThreadWorkload } from './glibc-thread/workload.js';
 import { heapEfficiencyWorkload } from './heap-efficiency/workload.js';
+import { midLargeWorkload } from './mid-large/workload.js';
 import { randomFreeWorkload } from './random-free/workload.js';
 import { sh6Workload } from './sh6bench/workload.js';
 
