@@ -136,12 +136,24 @@ describe('the alloc-test loop', () => {
     );
   });
 
-  it('stops on the stop flag, and refuses more threads than the original can run', () => {
+  it('stops at the end of the batch in which the stop flag rises, and refuses more threads than the original can run', () => {
     const allocator = new RecordingAllocator();
-    const stop = new Int32Array([1]);
-    expect(runAllocTestLoop(allocator, allocator.memory, { stop, deadline: Infinity, maxIterations: 100 }, oneThread).iterations).toBe(0);
+    const stop = new Int32Array(1);
+    const inner = allocator.malloc.bind(allocator);
+    // The flag rises at the tenth allocation after the set-up, inside the first batch of 256 operations.
+    allocator.malloc = (size) => {
+      if (allocator.mallocs.length === C_REQUESTS_10000.setupBlocks + 10) stop[0] = 1;
+      return inner(size);
+    };
+    expect(runAllocTestLoop(allocator, allocator.memory, { stop, deadline: Infinity, maxIterations: 100_000 }, oneThread).iterations).toBe(256);
     const tooMany = { ...oneThread, threads: ALLOC_TEST_MAX_THREADS + 1 };
     expect(() => runAllocTestLoop(allocator, allocator.memory, { ...noStop, maxIterations: 1 }, tooMany)).toThrow(/at most 16 threads/);
+  });
+
+  it('fails, rather than report no operations, when the run is over before its set-up is', () => {
+    const allocator = new RecordingAllocator();
+    const late = { stop: new Int32Array([1]), deadline: Infinity, maxIterations: 100 };
+    expect(() => runAllocTestLoop(allocator, allocator.memory, late, oneThread)).toThrow(/use a longer --duration/);
   });
 });
 

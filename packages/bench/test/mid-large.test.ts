@@ -102,12 +102,22 @@ describe('the mid-large loop', () => {
     );
   });
 
-  it('has a system loop that makes the same number of replacements, and stops on the stop flag', () => {
+  it('has a system loop that makes the same number of replacements', () => {
     expect(runSystemMidLargeLoop({ ...noStop, maxIterations: 500 }, thread0).iterations).toBe(500);
-    const stop = new Int32Array([1]);
-    expect(runSystemMidLargeLoop({ stop, deadline: Infinity, maxIterations: 500 }, thread0).iterations).toBe(0);
+  });
+
+  it('stops at the end of the batch in which the stop flag rises, and fails when the run is over before it starts', () => {
+    const stop = new Int32Array(1);
     const allocator = new RecordingAllocator();
-    expect(runMidLargeLoop(allocator, allocator.memory, { stop, deadline: Infinity, maxIterations: 500 }, thread0).iterations).toBe(0);
+    const inner = allocator.malloc.bind(allocator);
+    allocator.malloc = (size) => {
+      if (allocator.mallocs.length === MID_LARGE_WORKING_SET + 10) stop[0] = 1;
+      return inner(size);
+    };
+    expect(runMidLargeLoop(allocator, allocator.memory, { stop, deadline: Infinity, maxIterations: 5000 }, thread0).iterations).toBe(64);
+    const late = { stop: new Int32Array([1]), deadline: Infinity, maxIterations: 500 };
+    expect(() => runMidLargeLoop(new RecordingAllocator(), allocator.memory, late, thread0)).toThrow(/use a longer --duration/);
+    expect(() => runSystemMidLargeLoop(late, thread0)).toThrow(/use a longer --duration/);
   });
 });
 

@@ -118,6 +118,20 @@ describe('the sh6bench ring', () => {
     expect(run).toThrow(/verify: the \d+-byte block in slot \d+ at 0x40 has end bytes/);
   });
 
+  it('stops at the end of the batch in which the stop flag rises, and fails when the run is over before it starts', () => {
+    const stop = new Int32Array(1);
+    const allocator = new RecordingAllocator();
+    const inner = allocator.malloc.bind(allocator);
+    allocator.malloc = (size) => {
+      if (allocator.calls.length === 10) stop[0] = 1;
+      return inner(size);
+    };
+    const thread = { threadIndex: 0, threads: 100, verify: true, runState: null };
+    expect(runSh6Loop(allocator, allocator.memory, { stop, deadline: Infinity, maxIterations: 5000 }, thread).iterations).toBe(256);
+    const late = { stop: new Int32Array([1]), deadline: Infinity, maxIterations: 500 };
+    expect(() => runSh6Loop(new RecordingAllocator(), allocator.memory, late, thread)).toThrow(/use a longer --duration/);
+  });
+
   it('gives each thread its share of the 10000 slots', () => {
     expect(sh6Slots(1)).toBe(SH6_TOTAL_SLOTS);
     expect(sh6Slots(2)).toBe(5000);
