@@ -63,6 +63,9 @@ const results: BenchResults = {
   glibcSimple: [],
   mstress: [],
   rptest: [],
+  allocTest: [],
+  sh6bench: [],
+  midLarge: [],
 };
 
 describe('summary table', () => {

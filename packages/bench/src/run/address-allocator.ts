@@ -38,3 +38,17 @@ export interface LoopLimits {
   /** Iterations at most (`Infinity` for a timed run; a small number in tests). */
   readonly maxIterations: number;
 }
+
+/**
+ * Refuses a timed loop that would start after its run is over. In a run of several threads
+ * the timer starts before the workers exist, so a worker's start-up (tens of milliseconds,
+ * much more on a loaded machine) and a workload's untimed set-up fall within the duration;
+ * when they take all of it, the thread would time no iteration and add a rate of 0 to its
+ * row, which reads as a result. Called after the set-up, before the timed loop.
+ * @throws Error telling the user to give the run a longer duration
+ */
+export function refuseLateStart(limits: LoopLimits): void {
+  if (limits.maxIterations > 0 && (Atomics.load(limits.stop, 0) !== 0 || performance.now() >= limits.deadline)) {
+    throw new Error('the run was over before this thread began timing (its start-up and set-up took the whole duration): use a longer --duration');
+  }
+}

@@ -17,6 +17,9 @@ import { mstressWorkload } from './mstress/workload.js';
 import { rptestWorkload } from './rptest/workload.js';
 import { randomFreeWorkload } from './random-free/workload.js';
 import { xmallocWorkload } from './xmalloc-test/workload.js';
+import { allocTestWorkload } from './alloc-test/workload.js';
+import { midLargeWorkload } from './mid-large/workload.js';
+import { sh6Workload } from './sh6bench/workload.js';
 
 /** Every workload; the tuple's types give each workload's key and row type to `BenchResults`. */
 export const WORKLOADS = [
@@ -31,6 +34,9 @@ export const WORKLOADS = [
   xmallocWorkload,
   mstressWorkload,
   rptestWorkload,
+  allocTestWorkload,
+  sh6Workload,
+  midLargeWorkload,
 ] as const;
 
 /** The list as plain workloads, for code that treats them all alike. */

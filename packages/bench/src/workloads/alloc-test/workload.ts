@@ -1,0 +1,72 @@
+/**
+ * alloc-test: node-dot-cpp's allocator tester as mimalloc-bench runs it (alloc-test1 and
+ * alloc-testN), as alloc/free operations per second (docs/workloads/alloc-test.md).
+ */
+
+import { CHART_WIDTH, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { renderTable } from '../../report/text-table.js';
+import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { runNativeRateRow } from '../../run/native-rate-row.js';
+import type { ThreadLoop } from '../../run/thread-loop.js';
+import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import type { Workload } from '../../run/workload.js';
+import { ALLOC_TEST_MAX_SIZE_EXPONENT, ALLOC_TEST_TOTAL_SLOTS, runAllocTestLoop } from './loop.js';
+import { ALLOC_TEST_PORT } from './native.js';
+
+/** One thread's loop; every thread draws from the original's one seed. */
+export const allocTestLoop: ThreadLoop = {
+  workload: 'alloc-test',
+  sharedInput: () => null,
+  run: (allocator, memory, _input, limits, thread) => runAllocTestLoop(allocator, memory, limits, thread),
+};
+
+const SIZES = `5..${1 << ALLOC_TEST_MAX_SIZE_EXPONENT} bytes`;
+
+export const allocTestWorkload: Workload<ThroughputRow, 'allocTest'> = {
+  name: 'alloc-test',
+  resultKey: 'allocTest',
+  summary: `alloc-test (mimalloc-bench): Pareto-chosen slots freed or filled, ${SIZES}, ${ALLOC_TEST_TOTAL_SLOTS} slots over all threads`,
+  inAll: false,
+  // Long-lived blocks (bump would hand their bytes out again) and no loop for V8's allocation.
+  appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
+  stepsPerContender: (settings) => settings.threads.length,
+  threadLoop: allocTestLoop,
+
+  run(contenders, settings, progress) {
+    return runThroughputRows(allocTestLoop, contenders, settings, progress, {
+      native: (contender, threads, durationSeconds) => runNativeRateRow(ALLOC_TEST_PORT, contender, threads, durationSeconds, settings.fill),
+    });
+  },
+
+  section(rows, run) {
+    return {
+      title: `alloc-test (${ALLOC_TEST_TOTAL_SLOTS} slots shared out among the threads, ${SIZES}, ${run.meta.durationSeconds} s per run)`,
+      table: renderTable(throughputHeaders('ops/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      notes: sampledPeakNotes(rows),
+    };
+  },
+
+  charts(rows) {
+    if (rows.length === 0) return [];
+    return [
+      {
+        id: 'alloc-test',
+        title: 'alloc-test: operations per second',
+        caption: `An allocation (${SIZES}, filled) or a free (after reading the block) per operation, slots chosen by the Pareto 80/20 rule. Higher is better.`,
+        spec: {
+          $schema: VEGA_LITE_SCHEMA,
+          width: CHART_WIDTH,
+          height: 280,
+          data: { values: rows.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, rate: row.perSecond })) },
+          mark: { type: 'bar', cornerRadiusEnd: 2 },
+          encoding: {
+            y: { field: 'backend', type: 'nominal', title: null },
+            yOffset: { field: 'threads', type: 'nominal' },
+            x: { field: 'rate', type: 'quantitative', axis: { format: '~s' }, title: 'operations / s' },
+            color: { field: 'threads', type: 'nominal', scale: THREADS_PALETTE, title: null },
+          },
+        },
+      },
+    ];
+  },
+};

@@ -1,0 +1,85 @@
+/**
+ * mid-large: heaplab's own workload of mid-size and large blocks (8..32 KiB), a working set
+ * per thread whose blocks are replaced at random, as replacements per second
+ * (docs/workloads/mid-large.md).
+ */
+
+import { CHART_WIDTH, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { formatBytes } from '../../report/format.js';
+import { renderTable } from '../../report/text-table.js';
+import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { runNativeRateRow } from '../../run/native-rate-row.js';
+import type { ThreadLoop } from '../../run/thread-loop.js';
+import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import type { Workload } from '../../run/workload.js';
+import { MID_LARGE_MAX_SIZE, MID_LARGE_MIN_SIZE, MID_LARGE_WORKING_SET, runMidLargeLoop, runSystemMidLargeLoop } from './loop.js';
+import { MID_LARGE_PORT } from './native.js';
+
+/**
+ * The heap of its runs at least (a larger `--heap-mib` is kept). Four threads need at most
+ * about 50 MiB of it (mimalloc: twelve 4 MiB segments); with twice the working set mimalloc
+ * no longer fits in 64 MiB, so 128 MiB leaves room for longer runs and up to 8 threads
+ * (docs/workloads/mid-large.md has the figures).
+ */
+export const MID_LARGE_HEAP_BYTES = 128 << 20;
+
+/** One thread's loop; each thread draws from its own seed (its number + 1). */
+export const midLargeLoop: ThreadLoop = {
+  workload: 'mid-large',
+  sharedInput: () => null,
+  run: (allocator, memory, _input, limits, thread) => runMidLargeLoop(allocator, memory, limits, thread),
+  runSystem: (_input, limits, thread) => runSystemMidLargeLoop(limits, thread),
+};
+
+const SIZES = `${MID_LARGE_MIN_SIZE >> 10}..${MID_LARGE_MAX_SIZE >> 10} KiB`;
+
+export const midLargeWorkload: Workload<ThroughputRow, 'midLarge'> = {
+  name: 'mid-large',
+  resultKey: 'midLarge',
+  summary: `replacements per second of ${SIZES} blocks, ${MID_LARGE_WORKING_SET} live per thread (meant for --threads 1,4)`,
+  inAll: false,
+  // A working set that outlives bump's wrap.
+  appliesTo: (contender) => contender.kind !== 'bump',
+  stepsPerContender: (settings) => settings.threads.length,
+  threadLoop: midLargeLoop,
+
+  run(contenders, settings, progress) {
+    const heapBytes = Math.max(settings.heapBytes, MID_LARGE_HEAP_BYTES);
+    return runThroughputRows(midLargeLoop, contenders, { ...settings, heapBytes }, progress, {
+      native: (contender, threads, durationSeconds) => runNativeRateRow(MID_LARGE_PORT, contender, threads, durationSeconds, settings.fill),
+    });
+  },
+
+  section(rows, run) {
+    const heap = formatBytes(Math.max(run.meta.heapBytes, MID_LARGE_HEAP_BYTES));
+    return {
+      title: `mid-large (${MID_LARGE_WORKING_SET} blocks of ${SIZES} per thread, a ${heap} heap, ${run.meta.durationSeconds} s per run)`,
+      table: renderTable(throughputHeaders('replacements/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      notes: sampledPeakNotes(rows),
+    };
+  },
+
+  charts(rows) {
+    if (rows.length === 0) return [];
+    return [
+      {
+        id: 'mid-large',
+        title: 'mid-large: replacements per second',
+        caption: `A free and an allocation of ${SIZES} (its first and last bytes written) per replacement, ${MID_LARGE_WORKING_SET} live blocks per thread. Higher is better.`,
+        spec: {
+          $schema: VEGA_LITE_SCHEMA,
+          width: CHART_WIDTH,
+          height: 280,
+          data: { values: rows.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, rate: row.perSecond })) },
+          mark: { type: 'bar', cornerRadiusEnd: 2 },
+          encoding: {
+            y: { field: 'backend', type: 'nominal', title: null },
+            yOffset: { field: 'threads', type: 'nominal' },
+            x: { field: 'rate', type: 'quantitative', axis: { format: '~s' }, title: 'replacements / s' },
+            color: { field: 'threads', type: 'nominal', scale: THREADS_PALETTE, title: null },
+          },
+        },
+      },
+    ];
+  },
+};
