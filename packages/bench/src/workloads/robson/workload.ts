@@ -220,6 +220,13 @@ function failedRow(contender: Contender, params: RobsonParams, error: unknown): 
   };
 }
 
+/** A power-of-two parameter as `16 B`, `4 KiB`, `256 KiB`, `1 MiB`. */
+function wholeBytes(bytes: number): string {
+  if (bytes >= 1 << 20 && bytes % (1 << 20) === 0) return `${bytes / (1 << 20)} MiB`;
+  if (bytes >= 1 << 10 && bytes % (1 << 10) === 0) return `${bytes / (1 << 10)} KiB`;
+  return `${bytes} B`;
+}
+
 /** `value / reference` as `4.98`. */
 function ratio(value: number | null, reference: number): string {
   return value === null || reference === 0 ? '-' : (value / reference).toFixed(2);
@@ -276,7 +283,7 @@ export const robsonWorkload: Workload<RobsonRow, 'robson'> = {
     });
     return {
       title:
-        `robson (M = ${formatBytes(params.liveLimitBytes)} live at most, blocks ${formatBytes(params.minBlockBytes)}..${formatBytes(params.maxBlockBytes)}; ` +
+        `robson (M = ${wholeBytes(params.liveLimitBytes)} live at most, blocks ${wholeBytes(params.minBlockBytes)}..${wholeBytes(params.maxBlockBytes)}; ` +
         `Robson's bound N = ${formatBytes(bound)} = ${(bound / params.liveLimitBytes).toFixed(2)} M)`,
       table: renderTable(headers, body, figureColumns(headers)),
       notes: [
@@ -297,7 +304,7 @@ export const robsonWorkload: Workload<RobsonRow, 'robson'> = {
       {
         id: 'robson',
         title: 'robson: footprint under the adversary, over M',
-        caption: `Blocks of ${formatBytes(first.minBlockBytes)} to ${formatBytes(first.maxBlockBytes)}, at most ${formatBytes(first.liveLimitBytes)} live. The line is Robson's bound (${boundRatio.toFixed(2)} M): what the best non-moving allocator needs in the worst case. Lower is better.`,
+        caption: `Blocks of ${wholeBytes(first.minBlockBytes)} to ${wholeBytes(first.maxBlockBytes)}, at most ${wholeBytes(first.liveLimitBytes)} live. The line is Robson's bound (${boundRatio.toFixed(2)} M): what the best non-moving allocator needs in the worst case. Lower is better.`,
         spec: {
           $schema: VEGA_LITE_SCHEMA,
           width: CHART_WIDTH,
