@@ -5,8 +5,7 @@
  * contender's footprint against M and against Robson's bound.
  */
 
-import type { GlobalAllocator } from '@heaplab/core';
-import { PAGE_SIZE } from '@heaplab/core';
+import { type GlobalAllocator, PAGE_SIZE } from '@heaplab/core';
 
 import { createBackendHeap } from '../../contenders/backends.js';
 import type { Contender, NativeContender } from '../../contenders/contender.js';
@@ -185,7 +184,7 @@ function noteFor(contender: Contender, figures: RunFigures): string | undefined 
   if (contender.kind !== 'native' && lowest >= figures.liveLimitBytes) {
     notes.push(`its lowest block is ${formatBytes(lowest)} above the arena's start, so its footprint is mostly untouched arena: read touched/M`);
   }
-  if (!figures.complete) notes.push(`stopped after ${figures.operations} operations (maxIterations), in phase ${figures.phases.length}`);
+  if (!figures.complete) notes.push(`stopped after ${figures.operations} operations (maxIterations), ${figures.phases.length} phases complete`);
   return notes.length === 0 ? undefined : notes.join('; ');
 }
 
