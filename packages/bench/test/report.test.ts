@@ -66,6 +66,7 @@ const results: BenchResults = {
   allocTest: [],
   sh6bench: [],
   midLarge: [],
+  robson: [],
 };
 
 describe('summary table', () => {

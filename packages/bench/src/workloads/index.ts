@@ -20,6 +20,7 @@ import { xmallocWorkload } from './xmalloc-test/workload.js';
 import { allocTestWorkload } from './alloc-test/workload.js';
 import { midLargeWorkload } from './mid-large/workload.js';
 import { sh6Workload } from './sh6bench/workload.js';
+import { robsonWorkload } from './robson/workload.js';
 
 /** Every workload; the tuple's types give each workload's key and row type to `BenchResults`. */
 export const WORKLOADS = [
@@ -37,6 +38,7 @@ export const WORKLOADS = [
   allocTestWorkload,
   sh6Workload,
   midLargeWorkload,
+  robsonWorkload,
 ] as const;
 
 /** The list as plain workloads, for code that treats them all alike. */
