@@ -7,12 +7,12 @@
 import type { ThreadLoop } from '../run/thread-loop.js';
 import type { Workload } from '../run/workload.js';
 import { allocPairsWorkload } from './alloc-pairs/workload.js';
+import { arceosWorkload } from './arceos/workload.js';
 import { glibcThreadWorkload } from './glibc-thread/workload.js';
 import { heapEfficiencyWorkload } from './heap-efficiency/workload.js';
-import { randomFreeWorkload } from './random-free/workload.js';
 
 /** Every workload; the tuple's types give each workload's key and row type to `BenchResults`. */
-export const WORKLOADS = [glibcThreadWorkload, heapEfficiencyWorkload, allocPairsWorkload, randomFreeWorkload] as const;
+export const WORKLOADS = [glibcThreadWorkload, heapEfficiencyWorkload, allocPairsWorkload, arceosWorkload] as const;
 
 /** The list as plain workloads, for code that treats them all alike. */
 export const WORKLOAD_LIST: readonly Workload[] = WORKLOADS;
