@@ -18,7 +18,7 @@ import { HeapVec } from '../src/workloads/arceos/heap-vec.js';
 import { ARCEOS_SEED, LibaxRandom } from '../src/workloads/arceos/libax-random.js';
 import { ARCEOS_PROGRAM, parseNativeRuns, runNativeArceosTest } from '../src/workloads/arceos/native.js';
 import { alignTest, LARGE_MAX_BYTES, LARGE_MIN_BYTES, type SuiteHeap, vecTest } from '../src/workloads/arceos/single-thread-tests.js';
-import { ARCEOS_TESTS, type ArceosRow, HEAPLAB_CHECKS, runSingleTest, TestFailure, testCount } from '../src/workloads/arceos/suite.js';
+import { ARCEOS_TESTS, type ArceosRow, HEAPLAB_CHECKS, runBackendSuite, runSingleTest, TestFailure, testCount } from '../src/workloads/arceos/suite.js';
 import { BLOCKS_PER_THREAD, remoteFreesOf, threadsRunState } from '../src/workloads/arceos/threads-loop.js';
 import { arceosThreadsLoop, arceosWorkload } from '../src/workloads/arceos/workload.js';
 
@@ -201,6 +201,33 @@ describe('the checks can fail', () => {
     }
     expect((failure as TestFailure).message).toMatch(/1 live blocks/);
     expect((failure as TestFailure).checksPassed).toBe(2);
+  });
+});
+
+describe('a backend that cannot run', () => {
+  it('gets a row with the reason for every test, and the bench goes on', async () => {
+    const rows = await runBackendSuite(
+      { kind: 'heaplab', label: 'nowhere', spec: { name: 'nowhere', options: {} } },
+      {
+        threads: [1],
+        durationSeconds: Infinity,
+        repeat: 1,
+        warmup: true,
+        fill: 'memset',
+        verify: false,
+        heapBytes: 64 * MiB,
+        isolate: false,
+        seed: 1,
+        inAll: true,
+      },
+      arceosThreadsLoop,
+      () => undefined,
+    );
+    expect(rows.map((row) => row.test)).toEqual(ARCEOS_TESTS.map((test) => test.name));
+    for (const row of rows) {
+      expect(row.error).toMatch(/nowhere/);
+      expect(row.checksPassed).toBe(0);
+    }
   });
 });
 

@@ -4,6 +4,8 @@
  * `repeat` times on a heaplab backend, checks the heap after each run, and makes the rows.
  */
 
+import type { GlobalAllocator } from '@heaplab/core';
+
 import type { BackendContender } from '../../contenders/contender.js';
 import { createBackendHeap } from '../../contenders/backends.js';
 import { type LoopMemory, loopMemory } from '../../run/address-allocator.js';
@@ -179,17 +181,38 @@ export function failedTestRow(base: Omit<ArceosRow, 'seconds' | 'secondsMin' | '
   };
 }
 
-/** A heaplab heap for the suite, made and pre-faulted (page faults are not timed). */
-function suiteHeap(contender: BackendContender): ReturnType<typeof createBackendHeap> {
-  const heap = createBackendHeap(contender.spec, ARCEOS_HEAP_BYTES);
-  heap.prefault();
-  return heap;
+/**
+ * The heap the single-thread tests share, made (and pre-faulted, so page faults are not
+ * timed) when a test first needs it, and dropped after a failure: a failed test leaves the
+ * heap in an unknown state, so the next test gets a fresh one.
+ */
+class SharedSuiteHeap {
+  private heap: GlobalAllocator | null = null;
+  private views: LoopMemory | null = null;
+
+  constructor(private readonly contender: BackendContender) {}
+
+  /** @throws AllocError when the heap cannot be made */
+  get(): { heap: GlobalAllocator; memory: LoopMemory } {
+    if (this.heap === null || this.views === null) {
+      const heap = createBackendHeap(this.contender.spec, ARCEOS_HEAP_BYTES);
+      heap.prefault();
+      this.heap = heap;
+      this.views = loopMemory(heap.buffer);
+    }
+    return { heap: this.heap, memory: this.views };
+  }
+
+  drop(): void {
+    this.heap?.detach();
+    this.heap = null;
+    this.views = null;
+  }
 }
 
 /**
  * Runs every test on `contender`, one row per test. The single-thread tests share one heap,
- * as the harness runs them one after the other on one allocator; a test that fails leaves
- * the heap in an unknown state, so the next test gets a fresh one. `step` is called before
+ * as the harness runs them one after the other on one allocator. `step` is called before
  * each test.
  */
 export async function runBackendSuite(
@@ -200,24 +223,17 @@ export async function runBackendSuite(
 ): Promise<ArceosRow[]> {
   const rows: ArceosRow[] = [];
   const repeat = Math.max(1, settings.repeat);
-  let heap: ReturnType<typeof createBackendHeap> | null = null;
-  let memory: LoopMemory | null = null;
-  const renew = (): void => {
-    heap?.detach();
-    heap = null;
-    heap = suiteHeap(contender);
-    memory = loopMemory(heap.buffer);
-  };
+  const shared = new SharedSuiteHeap(contender);
   try {
     if (settings.warmup) {
       for (const test of ARCEOS_TESTS) {
         if (test.run === undefined) continue;
         try {
-          if (heap === null) renew();
-          runSingleTest(heap!, memory!, test.run, Math.max(1, Math.floor(testCount(test, settings) / WARMUP_DIVISOR)));
+          const { heap, memory } = shared.get();
+          runSingleTest(heap, memory, test.run, Math.max(1, Math.floor(testCount(test, settings) / WARMUP_DIVISOR)));
         } catch {
-          // The timed runs meet the same failure and report it; the heap starts over.
-          renew();
+          // The timed runs meet the same failure and report it.
+          shared.drop();
         }
       }
     }
@@ -226,25 +242,23 @@ export async function runBackendSuite(
       const count = testCount(test, settings);
       const base = { label: contender.label, kind: contender.kind, test: test.name, count, checksTotal: HEAPLAB_CHECKS };
       if (test.run === undefined) {
+        // The thread test makes a heap of its own; the shared one need not stay alive beside it.
+        shared.drop();
         rows.push(await runThreadsTest(contender, threadsLoop, count, repeat, base));
         continue;
       }
       try {
-        if (heap === null) renew();
+        const { heap, memory } = shared.get();
         const runs: TestRun[] = [];
-        for (let index = 0; index < repeat; index++) runs.push(runSingleTest(heap!, memory!, test.run, count));
+        for (let index = 0; index < repeat; index++) runs.push(runSingleTest(heap, memory, test.run, count));
         rows.push(medianTestRow(base, runs));
       } catch (error) {
         rows.push(failedTestRow(base, error));
-        try {
-          renew();
-        } catch {
-          heap = null;
-        }
+        shared.drop();
       }
     }
   } finally {
-    (heap as ReturnType<typeof createBackendHeap> | null)?.detach();
+    shared.drop();
   }
   return rows;
 }
