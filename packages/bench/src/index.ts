@@ -38,6 +38,10 @@ export { runThreaded, type ThreadedRun, type ThreadedRunOptions } from './run/th
 export type { ThroughputRow } from './run/throughput-rows.js';
 export type { BenchSettings, SummarySection, Workload, WorkloadRow } from './run/workload.js';
 export { allocPairsWorkload } from './workloads/alloc-pairs/workload.js';
+export { HeapBTree, INTERNAL_NODE_BYTES, LEAF_NODE_BYTES } from './workloads/arceos/heap-btree.js';
+export { ARCEOS_SEED, LibaxRandom } from './workloads/arceos/libax-random.js';
+export { ARCEOS_TESTS, type ArceosRow, type ArceosTestName } from './workloads/arceos/suite.js';
+export { arceosThreadsLoop, arceosWorkload } from './workloads/arceos/workload.js';
 export { GlibcRandom, RAND_MAX } from './workloads/glibc-thread/glibc-rand.js';
 export { fillBytes, runGlibcThreadLoop, verifyFill } from './workloads/glibc-thread/loop.js';
 export { GLIBC_THREAD_PROGRAM, runNativeGlibcThread } from './workloads/glibc-thread/native.js';
@@ -50,4 +54,3 @@ export { type EfficiencyFigures, measureEfficiency } from './workloads/heap-effi
 export { type EfficiencyTarget, HeaplabEfficiencyTarget, ThingEfficiencyTarget } from './workloads/heap-efficiency/targets.js';
 export { EFFICIENCY_HEAP_BYTES, EFFICIENCY_TRIALS, type EfficiencyRow, heapEfficiencyWorkload } from './workloads/heap-efficiency/workload.js';
 export { ALL, selectWorkloads, threadLoopOf, WORKLOAD_LIST, WORKLOADS } from './workloads/index.js';
-export { RANDOM_FREE_ROUNDS, type RandomFreePhase, type RandomFreeRow, randomFreeWorkload, timeRandomFree } from './workloads/random-free/workload.js';

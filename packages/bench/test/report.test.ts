@@ -55,7 +55,6 @@ const results: BenchResults = {
   ],
   allocPairs: [],
   heapEfficiency: [{ label: 'basic', kind: 'heaplab', efficiencyPercent: 93.4, trials: 30, seed: 1, heapBytes: 128 << 20, seconds: 4, actions: 1000 }],
-  randomFree: [],
   larson: [],
   xmallocTest: [],
   cacheScratch: [],
@@ -67,6 +66,7 @@ const results: BenchResults = {
   sh6bench: [],
   midLarge: [],
   robson: [],
+  arceos: [],
 };
 
 describe('summary table', () => {

@@ -221,7 +221,7 @@ export function makeProgram(): Command {
       'run one-thread rows in this process, one after another (by default each runs in a process of its own, so no row inherits the JIT state of the rows before)',
     )
     .option('--trials <n>', `heap-efficiency trials (default ${EFFICIENCY_TRIALS}; ${ALL_EFFICIENCY_TRIALS} in all)`, parsePositiveInteger)
-    .option('--seed <n>', 'seed of heap-efficiency and random-free', parsePositiveInteger, DEFAULT_SEED)
+    .option('--seed <n>', 'seed of heap-efficiency', parsePositiveInteger, DEFAULT_SEED)
     .option('--heap-mib <n>', 'heap size of glibc-thread and alloc-pairs runs, in MiB (multiple of 4)', parseHeapMiB, 64)
     .option('--json <file>', 'write every figure as JSON (with the upstream glibc JSON of each run)')
     .option('--report <file>', 'write an HTML report with charts, and each chart as an SVG beside it')

@@ -7,38 +7,38 @@
 import type { ThreadLoop } from '../run/thread-loop.js';
 import type { Workload } from '../run/workload.js';
 import { allocPairsWorkload } from './alloc-pairs/workload.js';
+import { allocTestWorkload } from './alloc-test/workload.js';
+import { arceosWorkload } from './arceos/workload.js';
 import { cacheScratchWorkload } from './cache-scratch/workload.js';
 import { cacheThrashWorkload } from './cache-thrash/workload.js';
 import { glibcSimpleWorkload } from './glibc-simple/workload.js';
 import { glibcThreadWorkload } from './glibc-thread/workload.js';
 import { heapEfficiencyWorkload } from './heap-efficiency/workload.js';
 import { larsonWorkload } from './larson/workload.js';
-import { mstressWorkload } from './mstress/workload.js';
-import { rptestWorkload } from './rptest/workload.js';
-import { randomFreeWorkload } from './random-free/workload.js';
-import { xmallocWorkload } from './xmalloc-test/workload.js';
-import { allocTestWorkload } from './alloc-test/workload.js';
 import { midLargeWorkload } from './mid-large/workload.js';
-import { sh6Workload } from './sh6bench/workload.js';
+import { mstressWorkload } from './mstress/workload.js';
 import { robsonWorkload } from './robson/workload.js';
+import { rptestWorkload } from './rptest/workload.js';
+import { sh6Workload } from './sh6bench/workload.js';
+import { xmallocWorkload } from './xmalloc-test/workload.js';
 
 /** Every workload; the tuple's types give each workload's key and row type to `BenchResults`. */
 export const WORKLOADS = [
   glibcThreadWorkload,
   heapEfficiencyWorkload,
   allocPairsWorkload,
-  randomFreeWorkload,
-  cacheScratchWorkload,
-  cacheThrashWorkload,
-  glibcSimpleWorkload,
+  arceosWorkload,
+  robsonWorkload,
   larsonWorkload,
   xmallocWorkload,
   mstressWorkload,
   rptestWorkload,
+  cacheScratchWorkload,
+  cacheThrashWorkload,
   allocTestWorkload,
   sh6Workload,
   midLargeWorkload,
-  robsonWorkload,
+  glibcSimpleWorkload,
 ] as const;
 
 /** The list as plain workloads, for code that treats them all alike. */
