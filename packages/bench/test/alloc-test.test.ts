@@ -153,7 +153,7 @@ describe('the alloc-test loop', () => {
   it('fails, rather than report no operations, when the run is over before its set-up is', () => {
     const allocator = new RecordingAllocator();
     const late = { stop: new Int32Array([1]), deadline: Infinity, maxIterations: 100 };
-    expect(() => runAllocTestLoop(allocator, allocator.memory, late, oneThread)).toThrow(/use a longer --duration/);
+    expect(() => runAllocTestLoop(allocator, allocator.memory, late, oneThread)).toThrow(/run was over before this thread began timing/);
   });
 });
 
@@ -178,6 +178,28 @@ describe('alloc-test on a shared heap', () => {
     expect(run.peakUsedBytes).toBeGreaterThan(2 * 65_000 * 8);
     expect(run.check!.liveBlocks).toBe(0);
     expect(run.check!.usedBytes).toBe(startUsed);
+  });
+});
+
+describe('the timed part of a run', () => {
+  // Worst-fit is the slowest backend at alloc-test's set-up (65,536 blocks per thread at two
+  // threads, far longer than the 50 ms run): the duration must count from when the threads
+  // begin timing, not from when the run started, or a thread would time nothing.
+  it.each([1, 2])('begins after every thread has set up (%i threads), so each times the whole duration', async (threads) => {
+    const [contender] = resolveBackendContenders([{ name: 'basic', options: { strategy: 'worst-fit' } }]);
+    if (contender === undefined || contender.kind !== 'heaplab') throw new Error('no basic backend');
+    const run = await runThreaded({
+      contender,
+      loop: allocTestLoop,
+      threads,
+      durationSeconds: 0.05,
+      maxIterations: Infinity,
+      verify: false,
+      heapBytes: 64 << 20,
+    });
+    for (const seconds of run.threadSeconds) expect(seconds).toBeGreaterThanOrEqual(0.045);
+    for (const iterations of run.perThreadIterations) expect(iterations).toBeGreaterThan(0);
+    expect(run.check!.liveBlocks).toBe(0);
   });
 });
 

@@ -31,24 +31,43 @@ export function loopMemory(buffer: ArrayBufferLike): LoopMemory {
 
 /** When a loop ends: whichever comes first. */
 export interface LoopLimits {
-  /** Word 0 becomes non-zero when the main thread's timer fires. */
+  /** Word 0 (`STOP_WORD`) becomes non-zero when the main thread's timer fires. */
   readonly stop: Int32Array;
-  /** `performance.now()` value at which to stop; `Infinity` in workers, which use `stop`. */
-  readonly deadline: number;
+  /**
+   * `performance.now()` value at which to stop; `Infinity` in workers, which use `stop`. In
+   * the calling thread it is set when the thread begins timing (`begin`).
+   */
+  deadline: number;
   /** Iterations at most (`Infinity` for a timed run; a small number in tests). */
   readonly maxIterations: number;
+  /**
+   * Ends this thread's untimed part (start-up, and a loop's own set-up): the run's duration
+   * is counted from the moment every thread of it has begun, so a slow start-up or set-up
+   * cannot eat into the timed part. Absent where nothing waits for it (tests).
+   */
+  begin?(): void;
 }
 
 /**
- * Refuses a timed loop that would start after its run is over. In a run of several threads
- * the timer starts before the workers exist, so a worker's start-up (tens of milliseconds,
- * much more on a loaded machine) and a workload's untimed set-up fall within the duration;
- * when they take all of it, the thread would time no iteration and add a rate of 0 to its
- * row, which reads as a result. Called after the set-up, before the timed loop.
- * @throws Error telling the user to give the run a longer duration
+ * Ends the untimed set-up of a loop that has one (`ThreadLoop.setsUp`): tells the run this
+ * thread begins timing, then refuses to go on when the run was stopped before that (another
+ * thread failed, or a test's limits say so), as a thread that timed no iteration would add a
+ * rate of 0 to its row, which reads as a result. Call it after the set-up, before the loop,
+ * and read `limits.deadline` after it.
+ * @throws Error when the run is already over
  */
-export function refuseLateStart(limits: LoopLimits): void {
-  if (limits.maxIterations > 0 && (Atomics.load(limits.stop, 0) !== 0 || performance.now() >= limits.deadline)) {
-    throw new Error('the run was over before this thread began timing (its start-up and set-up took the whole duration): use a longer --duration');
+export function beginTimedPart(limits: LoopLimits): void {
+  limits.begin?.();
+  if (limits.maxIterations > 0 && (Atomics.load(limits.stop, STOP_WORD) !== 0 || performance.now() >= limits.deadline)) {
+    throw new Error('the run was over before this thread began timing (it was stopped during its start-up or set-up)');
   }
 }
+
+/**
+ * The run's shared control words (`ThreadTask.stopBuffer`): the stop flag the main thread's
+ * timer raises, and how many threads have begun timing, which the main thread waits on before
+ * it starts that timer.
+ */
+export const STOP_WORD = 0;
+export const BEGUN_WORD = 1;
+export const RUN_CONTROL_BYTES = 8;

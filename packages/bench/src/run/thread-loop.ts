@@ -7,7 +7,7 @@
 import type { GlobalAllocator } from '@heaplab/core';
 
 import { type AllocatorSource, openThreadAllocator } from '../contenders/allocator-sources.js';
-import type { AddressAllocator, LoopLimits, LoopMemory } from './address-allocator.js';
+import { type AddressAllocator, BEGUN_WORD, type LoopLimits, type LoopMemory } from './address-allocator.js';
 
 /** Which thread of a run this is, and how it runs. */
 export interface ThreadParams {
@@ -49,6 +49,11 @@ export interface ThreadLoop {
    * the main thread before the threads start; absent for a loop whose threads share nothing.
    */
   runState?(threads: number): SharedArrayBuffer;
+  /**
+   * True when `run` has an untimed set-up (alloc-test's initial blocks) and calls
+   * `beginTimedPart(limits)` after it; other loops are begun just before `run`.
+   */
+  readonly setsUp?: boolean;
   /** One thread's loop over an allocator whose blocks are addresses in `memory`. */
   run(allocator: AddressAllocator, memory: LoopMemory, input: SharedArrayBuffer | null, limits: LoopLimits, thread: ThreadParams): ThreadOutcome;
   /**
@@ -68,11 +73,14 @@ export interface ThreadTask extends ThreadParams {
   input: SharedArrayBuffer | null;
   /** The run's `ThreadParams.runState`. */
   runState: SharedArrayBuffer | null;
-  /** Word 0 is the stop flag. */
+  /** The run's control words (`STOP_WORD`, `BEGUN_WORD`; `RUN_CONTROL_BYTES` long). */
   stopBuffer: SharedArrayBuffer;
   maxIterations: number;
-  /** `performance.now()` deadline in the calling thread; workers get Infinity and use the flag. */
-  deadline: number;
+  /**
+   * The timed part's length, counted from `begin`, for a thread that watches the clock (the
+   * calling thread of a one-thread run); workers get Infinity and stop at the flag.
+   */
+  durationMs: number;
 }
 
 /** A worker's reply. */
@@ -85,13 +93,23 @@ export type ThreadReply = { ok: true; outcome: ThreadOutcome } | { ok: false; me
  */
 export async function runThreadTask(loop: ThreadLoop, task: ThreadTask, creatorHeap: GlobalAllocator | null = null): Promise<ThreadOutcome> {
   const opened = await openThreadAllocator(task.source, task.threadIndex, creatorHeap);
+  const control = new Int32Array(task.stopBuffer);
+  let begun = false;
   const limits: LoopLimits = {
-    stop: new Int32Array(task.stopBuffer),
-    deadline: task.deadline,
+    stop: control,
+    deadline: Infinity,
     maxIterations: task.maxIterations,
+    begin() {
+      if (begun) return;
+      begun = true;
+      limits.deadline = performance.now() + task.durationMs;
+      Atomics.add(control, BEGUN_WORD, 1);
+      Atomics.notify(control, BEGUN_WORD);
+    },
   };
   const thread: ThreadParams = { threadIndex: task.threadIndex, threads: task.threads, verify: task.verify, runState: task.runState };
   try {
+    if (loop.setsUp !== true) limits.begin!();
     if (opened.allocator !== null && opened.memory !== null) return loop.run(opened.allocator, opened.memory, task.input, limits, thread);
     if (loop.runSystem === undefined) throw new Error(`${loop.workload} has no loop for the system baseline`);
     return loop.runSystem(task.input, limits, thread);

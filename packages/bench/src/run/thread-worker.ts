@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { threadLoopOf } from '../workloads/index.js';
+import { STOP_WORD } from './address-allocator.js';
 import { runThreadTask, type ThreadReply, type ThreadTask } from './thread-loop.js';
 
 const task = workerData as ThreadTask;
@@ -15,6 +16,6 @@ try {
   parentPort!.postMessage({ ok: true, outcome } satisfies ThreadReply);
 } catch (error) {
   // The other threads must not run on for the whole duration after one has failed.
-  Atomics.store(new Int32Array(task.stopBuffer), 0, 1);
+  Atomics.store(new Int32Array(task.stopBuffer), STOP_WORD, 1);
   parentPort!.postMessage({ ok: false, message: error instanceof Error ? error.message : String(error) } satisfies ThreadReply);
 }

@@ -10,6 +10,7 @@ import { type CheckReport, spawnWorker } from '@heaplab/core';
 
 import { prepareSource } from '../contenders/allocator-sources.js';
 import type { Contender } from '../contenders/contender.js';
+import { BEGUN_WORD, RUN_CONTROL_BYTES, STOP_WORD } from './address-allocator.js';
 import { runThreadTask, type ThreadLoop, type ThreadOutcome, type ThreadReply, type ThreadTask } from './thread-loop.js';
 
 /** One run of a threaded workload. */
@@ -69,9 +70,9 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
   const input = loop.sharedInput();
   const runState = loop.runState?.(threads) ?? null;
   const prepared = prepareSource(options.contender, threads, options.heapBytes);
-  const stopBuffer = new SharedArrayBuffer(4);
-  const stop = new Int32Array(stopBuffer);
-  const task = (threadIndex: number, deadline: number): ThreadTask => ({
+  const stopBuffer = new SharedArrayBuffer(RUN_CONTROL_BYTES);
+  const control = new Int32Array(stopBuffer);
+  const task = (threadIndex: number, durationMs: number): ThreadTask => ({
     workload: loop.workload,
     source: prepared.source,
     threadIndex,
@@ -81,7 +82,7 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
     stopBuffer,
     verify: options.verify,
     maxIterations: options.maxIterations,
-    deadline,
+    durationMs,
   });
   try {
     const started = performance.now();
@@ -89,14 +90,22 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
     let outcomes: ThreadOutcome[];
     if (threads === 1) {
       // The calling thread cannot see a timer fire while it loops, so it watches the clock.
-      outcomes = [await runThreadTask(loop, task(0, started + options.durationSeconds * 1000), prepared.heap)];
+      outcomes = [await runThreadTask(loop, task(0, options.durationSeconds * 1000), prepared.heap)];
     } else {
-      const timer = Number.isFinite(options.durationSeconds) ? setTimeout(() => Atomics.store(stop, 0, 1), options.durationSeconds * 1000) : null;
       const spawned = Array.from({ length: threads }, (_, index) => spawnThreadWorker(task(index, Infinity)));
       for (const { worker } of spawned) prepared.heap?.watchWorker(worker);
-      const replies = await Promise.all(spawned.map(({ reply }) => reply));
+      const replies = Promise.all(spawned.map(({ reply }) => reply));
+      let timer: ReturnType<typeof setTimeout> | null = null;
+      if (Number.isFinite(options.durationSeconds)) {
+        // The duration counts from when the last thread began timing; a thread that ends or
+        // fails before beginning must not keep the others waiting for it.
+        const anyReply = Promise.race(spawned.map(({ reply }) => reply));
+        await Promise.race([allBegun(control, threads), anyReply]);
+        timer = setTimeout(() => Atomics.store(control, STOP_WORD, 1), options.durationSeconds * 1000);
+      }
+      const settled = await replies;
       if (timer !== null) clearTimeout(timer);
-      outcomes = replies.map((reply, index) => {
+      outcomes = settled.map((reply, index) => {
         if (!reply.ok) throw new Error(`thread ${index + 1} of ${threads}: ${reply.message}`);
         return reply.outcome;
       });
@@ -120,10 +129,31 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
       maxRssKiB: process.resourceUsage().maxRSS,
     };
   } finally {
-    Atomics.store(stop, 0, 1);
+    Atomics.store(control, STOP_WORD, 1);
     prepared.heap?.detach();
   }
 }
+
+/**
+ * Resolves once `threads` threads have begun timing (`LoopLimits.begin`), or after
+ * `BEGIN_WAIT_MS`: a run whose threads never begin is stopped then rather than waited on.
+ */
+async function allBegun(control: Int32Array, threads: number): Promise<void> {
+  const giveUp = performance.now() + BEGIN_WAIT_MS;
+  for (;;) {
+    const begun = Atomics.load(control, BEGUN_WORD);
+    if (begun >= threads) return;
+    const left = giveUp - performance.now();
+    if (left <= 0) return;
+    // Polled: a few milliseconds late is nothing against a run's duration, and the main
+    // thread must stay free for the workers' messages meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, BEGIN_POLL_MS));
+  }
+}
+
+/** Longest wait for a run's threads to begin timing (start-up and set-up) before its timer starts anyway. */
+const BEGIN_WAIT_MS = 60_000;
+const BEGIN_POLL_MS = 2;
 
 const fromSource = import.meta.url.endsWith('.ts');
 

@@ -104,8 +104,6 @@ export interface Workload<Row extends WorkloadRow = WorkloadRow, Key extends str
   readonly resultKey: Key;
   /** One line for `heaplab bench --help`. */
   readonly summary: string;
-  /** Whether `heaplab bench all` runs it. */
-  readonly inAll: boolean;
   /** What `bench all --help` says of it besides its name (its short form). */
   readonly allNote?: string;
   /** Whether it measures `contender` (the others get no row and no progress step). */

@@ -6,7 +6,7 @@
  * and fills it. Each thread frees only its own blocks.
  */
 
-import { type AddressAllocator, type LoopLimits, type LoopMemory, refuseLateStart } from '../../run/address-allocator.js';
+import { type AddressAllocator, type LoopLimits, type LoopMemory, beginTimedPart } from '../../run/address-allocator.js';
 import type { ThreadOutcome, ThreadParams } from '../../run/thread-loop.js';
 import { fillBytes, verifyFill } from '../glibc-thread/loop.js';
 import { AllocTestRandom, ParetoSlots } from './requests.js';
@@ -62,7 +62,7 @@ export function runAllocTestLoop(allocator: AddressAllocator, memory: LoopMemory
   if (thread.threads > ALLOC_TEST_MAX_THREADS) throw new Error(`alloc-test runs at most ${ALLOC_TEST_MAX_THREADS} threads, not ${thread.threads}`);
   const state = new AllocTestState(allocTestSlots(thread.threads));
   setUp(allocator, memory, state);
-  refuseLateStart(limits);
+  beginTimedPart(limits);
   const { stop, deadline, maxIterations } = limits;
   const started = performance.now();
   while (state.operations < maxIterations && Atomics.load(stop, 0) === 0 && performance.now() < deadline) {

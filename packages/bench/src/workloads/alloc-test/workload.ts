@@ -16,6 +16,7 @@ import { ALLOC_TEST_PORT } from './native.js';
 /** One thread's loop; every thread draws from the original's one seed. */
 export const allocTestLoop: ThreadLoop = {
   workload: 'alloc-test',
+  setsUp: true,
   sharedInput: () => null,
   run: (allocator, memory, _input, limits, thread) => runAllocTestLoop(allocator, memory, limits, thread),
 };
@@ -26,7 +27,6 @@ export const allocTestWorkload: Workload<ThroughputRow, 'allocTest'> = {
   name: 'alloc-test',
   resultKey: 'allocTest',
   summary: `alloc-test (mimalloc-bench): Pareto-chosen slots freed or filled, ${SIZES}, ${ALLOC_TEST_TOTAL_SLOTS} slots over all threads`,
-  inAll: false,
   // Long-lived blocks (bump would hand their bytes out again) and no loop for V8's allocation.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
   stepsPerContender: (settings) => settings.threads.length,

@@ -8,7 +8,7 @@
 
 import { Random } from '@heaplab/core';
 
-import { type AddressAllocator, type LoopLimits, type LoopMemory, refuseLateStart } from '../../run/address-allocator.js';
+import { type AddressAllocator, type LoopLimits, type LoopMemory, beginTimedPart } from '../../run/address-allocator.js';
 import type { ThreadOutcome, ThreadParams } from '../../run/thread-loop.js';
 
 /** Block sizes are uniform in [MID_LARGE_MIN_SIZE, MID_LARGE_MAX_SIZE]. */
@@ -56,7 +56,7 @@ export function midLargeSize(random: Random): number {
 export function runMidLargeLoop(allocator: AddressAllocator, memory: LoopMemory, limits: LoopLimits, thread: ThreadParams): ThreadOutcome {
   const state = new MidLargeState(midLargeRandom(thread.threadIndex));
   for (let slot = 0; slot < MID_LARGE_WORKING_SET; slot++) allocateInto(allocator, memory, state, slot);
-  refuseLateStart(limits);
+  beginTimedPart(limits);
   const { stop, deadline, maxIterations } = limits;
   const started = performance.now();
   while (state.iterations < maxIterations && Atomics.load(stop, 0) === 0 && performance.now() < deadline) {
@@ -119,7 +119,7 @@ export function runSystemMidLargeLoop(limits: LoopLimits, thread: ThreadParams):
   const blocks: Uint8Array[] = [];
   const marks = new Uint8Array(MID_LARGE_WORKING_SET);
   for (let slot = 0; slot < MID_LARGE_WORKING_SET; slot++) blocks.push(touched(new Uint8Array(midLargeSize(random)), 0));
-  refuseLateStart(limits);
+  beginTimedPart(limits);
   const { stop, deadline, maxIterations } = limits;
   let iterations = 0;
   const started = performance.now();

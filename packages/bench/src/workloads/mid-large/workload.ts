@@ -26,6 +26,7 @@ export const MID_LARGE_HEAP_BYTES = 128 << 20;
 /** One thread's loop; each thread draws from its own seed (its number + 1). */
 export const midLargeLoop: ThreadLoop = {
   workload: 'mid-large',
+  setsUp: true,
   sharedInput: () => null,
   run: (allocator, memory, _input, limits, thread) => runMidLargeLoop(allocator, memory, limits, thread),
   runSystem: (_input, limits, thread) => runSystemMidLargeLoop(limits, thread),
@@ -37,7 +38,6 @@ export const midLargeWorkload: Workload<ThroughputRow, 'midLarge'> = {
   name: 'mid-large',
   resultKey: 'midLarge',
   summary: `replacements per second of ${SIZES} blocks, ${MID_LARGE_WORKING_SET} live per thread (meant for --threads 1,4)`,
-  inAll: false,
   // A working set that outlives bump's wrap.
   appliesTo: (contender) => contender.kind !== 'bump',
   stepsPerContender: (settings) => settings.threads.length,

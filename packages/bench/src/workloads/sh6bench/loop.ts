@@ -7,7 +7,7 @@
  * its own blocks.
  */
 
-import { type AddressAllocator, type LoopLimits, type LoopMemory, refuseLateStart } from '../../run/address-allocator.js';
+import { type AddressAllocator, type LoopLimits, type LoopMemory, beginTimedPart } from '../../run/address-allocator.js';
 import type { ThreadOutcome, ThreadParams } from '../../run/thread-loop.js';
 
 /** Slots of all threads together (the original's call count, 10000 as mimalloc-bench patches it); each thread gets its share. */
@@ -81,7 +81,7 @@ class Sh6State {
  */
 export function runSh6Loop(allocator: AddressAllocator, memory: LoopMemory, limits: LoopLimits, thread: ThreadParams): ThreadOutcome {
   const state = new Sh6State(sh6Slots(thread.threads));
-  refuseLateStart(limits);
+  beginTimedPart(limits);
   const { stop, deadline, maxIterations } = limits;
   const started = performance.now();
   while (state.allocations < maxIterations && Atomics.load(stop, 0) === 0 && performance.now() < deadline) {

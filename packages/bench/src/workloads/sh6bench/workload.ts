@@ -19,6 +19,7 @@ export const SH6_THREADS_FACTOR = 2;
 /** One thread's loop; the threads do the same work, each on its own slots. */
 export const sh6Loop: ThreadLoop = {
   workload: 'sh6bench',
+  setsUp: true,
   sharedInput: () => null,
   run: (allocator, memory, _input, limits, thread) => runSh6Loop(allocator, memory, limits, thread),
 };
@@ -29,7 +30,6 @@ export const sh6Workload: Workload<ThroughputRow, 'sh6bench'> = {
   name: 'sh6bench',
   resultKey: 'sh6bench',
   summary: `sh6bench (mimalloc-bench sh6benchN): batches of ${SIZES}, a fifth kept per cycle; runs ${SH6_THREADS_FACTOR} x each --threads count`,
-  inAll: false,
   // A fifth of each thread's blocks outlives a cycle (bump would hand their bytes out again); no loop for V8's allocation.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
   stepsPerContender: (settings) => settings.threads.length,
