@@ -84,6 +84,15 @@ describe('backend rows', () => {
     expect(rows.map((row) => row.label)).toContain('tlsf');
   });
 
+  it("with variants (bench all), 'all' adds a row per other value of each variant option, and nothing for tuning options", () => {
+    const labels = resolveBackendContenders(backends('all'), { variants: true }).map((row) => row.label);
+    for (const variant of ['basic:strategy=best-fit', 'basic:strategy=worst-fit', 'mimalloc:secure=true']) expect(labels).toContain(variant);
+    expect(labels.filter((label) => label.includes(':'))).toHaveLength(3);
+    expect(resolveBackendContenders(backends('all')).every((row) => !row.label.includes(':'))).toBe(true);
+    // A backend named on its own gets no variants: the user chose its options.
+    expect(resolveBackendContenders(backends('basic'), { variants: true }).map((row) => row.label)).toEqual(['basic']);
+  });
+
   it('refuses an unknown backend and a bad option with the backend errors', () => {
     expect(expectAllocError(() => resolveBackendContenders(backends('nope')), 'UnknownBackend').message).toMatch(/valid: .*basic/);
     expectAllocError(() => resolveBackendContenders(backends('basic:strategy=bogus')), 'InvalidParam');

@@ -28,6 +28,7 @@ export const MIMALLOC_OPTIONS: readonly BackendOptionSpec[] = [
     description: 'secure mode: shuffled free lists, encoded links with per-page keys, corruption reported',
     kind: 'boolean',
     default: false,
+    variant: true,
   },
   {
     name: 'delayedPageReuse',

@@ -34,6 +34,15 @@ import { parseBaselines, parseDuration, parseHeapMiB, parsePositiveInteger, pars
 export const DEFAULT_REPEAT = 3;
 /** The same under `bench all`, which is a tour of every workload at short durations. */
 export const ALL_REPEAT = 1;
+/** Seconds per timed run, and under `bench all`, which runs every workload and variant once in about two minutes. */
+export const DEFAULT_DURATION = 2;
+export const ALL_DURATION = 0.2;
+/**
+ * The baselines of `bench all` when none are named: @thi.ng/malloc's free walks its live
+ * blocks, which on the workloads that keep many took a quarter of the tour (alloc-test's
+ * set-up alone over ten seconds at two threads); name it to see it.
+ */
+export const TOUR_BASELINES: readonly BaselineName[] = ['system', 'bump', 'native'];
 
 /** The seed of the workloads that draw random numbers, when none is given. */
 export const DEFAULT_SEED = 1;
@@ -44,15 +53,18 @@ const FORMATS = new Map<string, string>([['table', 'the summary table'], ...WORK
 interface BenchOptions {
   /** Undefined when `--backend` was not given: every backend. */
   backend?: BackendChoice[];
-  baselines: BaselineName[];
+  /** Undefined when not given: every baseline, or `TOUR_BASELINES` under `bench all`. */
+  baselines?: BaselineName[];
   threads: number[];
-  duration: number;
+  duration?: number;
   /** Undefined when not given: 3, or 1 under `bench all`. */
   repeat?: number;
-  warmup: boolean;
+  /** Undefined when neither --warmup nor --no-warmup was given: on, or off under `bench all`. */
+  warmup?: boolean;
   fill: 'memset' | 'bytes';
   verify: boolean;
-  isolate: boolean;
+  /** Undefined when neither --isolate nor --no-isolate was given: on, or off under `bench all`. */
+  isolate?: boolean;
   trials?: number;
   seed: number;
   heapMib: number;
@@ -128,20 +140,23 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
   await discoverBackends();
   let contenders: Contender[];
   try {
-    contenders = [...resolveBackendContenders(options.backend ?? [ALL_BACKENDS]), ...uniqueByLabel(options.baselines.flatMap(baselineContenders))];
+    contenders = [
+      ...resolveBackendContenders(options.backend ?? [ALL_BACKENDS], { variants: choice === ALL }),
+      ...uniqueByLabel((options.baselines ?? (choice === ALL ? TOUR_BASELINES : ALL_BASELINES)).flatMap(baselineContenders)),
+    ];
   } catch (error) {
     if (error instanceof AllocError) command.error(`error: ${error.message}`, { exitCode: 1 });
     throw error;
   }
   const settings: BenchSettings = {
     threads: options.threads,
-    durationSeconds: options.duration,
+    durationSeconds: options.duration ?? (choice === ALL ? ALL_DURATION : DEFAULT_DURATION),
     repeat: options.repeat ?? (choice === ALL ? ALL_REPEAT : DEFAULT_REPEAT),
-    warmup: options.warmup,
+    warmup: options.warmup ?? choice !== ALL,
     fill: options.fill,
     verify: options.verify,
     heapBytes: options.heapMib * 1024 * 1024,
-    isolate: options.isolate,
+    isolate: options.isolate ?? choice !== ALL,
     ...(options.trials !== undefined ? { trials: options.trials } : {}),
     seed: options.seed,
     inAll: choice === ALL,
@@ -180,10 +195,16 @@ function uniqueByLabel(contenders: Contender[]): Contender[] {
 /** `bench --help`'s list of workloads, from the workload list. */
 function workloadHelp(workloads: readonly Workload[]): string {
   const width = Math.max(ALL.length, ...workloads.map((workload) => workload.name.length)) + 1;
-  const inAll = workloads
-    .filter((workload) => workload.inAll)
-    .map((workload) => workload.name + (workload.allNote !== undefined ? ` (${workload.allNote})` : ''));
-  return [...workloads.map((workload) => `  ${workload.name.padEnd(width)} ${workload.summary}`), `  ${ALL.padEnd(width)} ${inAll.join(' + ')}`].join('\n');
+  const shortened = workloads.filter((workload) => workload.allNote !== undefined).map((workload) => `${workload.name} ${workload.allNote}`);
+  const allLine =
+    `every workload above in about two minutes: ${ALL_DURATION} s per timed run, one run per row, no warm-up, one-thread rows in this ` +
+    `process; each backend's variants (basic's strategies, mimalloc's secure mode) as rows of their own; ${shortened.join('; ')}`;
+  const columns = Math.max(40, process.stdout.columns || 80);
+  const entry = (name: string, text: string): string => {
+    const lines = wrapped(text, width + 3, columns);
+    return [`  ${name.padEnd(width)} ${lines[0]!.trimStart()}`, ...lines.slice(1)].join('\n');
+  };
+  return [...workloads.map((workload) => entry(workload.name, workload.summary)), entry(ALL, allLine)].join('\n');
 }
 
 /** The `heaplab` program (exported for tests that parse without a process). */
@@ -193,36 +214,42 @@ export function makeProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   program
     .command('bench')
-    .description(`run benchmarks over backends and baselines, then print a summary table\n${workloadHelp(WORKLOAD_LIST)}`)
+    .description('run benchmarks over backends and baselines, then print a summary table')
+    .addHelpText('after', `\nWorkloads:\n${workloadHelp(WORKLOAD_LIST)}`)
     .addArgument(new Argument('[workload]', 'what to run').choices([...WORKLOAD_LIST.map((workload) => workload.name), ALL]).default(ALL))
     .option(
       '-b, --backend <spec>',
       `a backend spec (tlsf, or basic:strategy=best-fit with its options after a colon, separated by commas), or ${ALL_BACKENDS}; ` +
-        'repeat the option for more backends (default: all)',
+        'repeat the option for more backends (default: all; in bench all, all adds a row for each other value of an option that picks ' +
+        "an algorithm: basic's strategies, mimalloc's secure mode)",
       parseBackendOption,
     )
-    .option('--baselines <list>', `baselines: ${BASELINE_NAMES.join(', ')}, all or none`, parseBaselines, [...ALL_BASELINES])
+    .option('--baselines <list>', `baselines: ${BASELINE_NAMES.join(', ')}, all or none (default: all; in all, ${TOUR_BASELINES.join(', ')})`, parseBaselines)
     .option('-t, --threads <list>', 'thread counts separated by commas', parseThreadList, [1, 2])
-    .option('-d, --duration <seconds>', 'seconds per timed run', parseDuration, 2)
+    .option('-d, --duration <seconds>', `seconds per timed run (default ${DEFAULT_DURATION}; ${ALL_DURATION} in all)`, parseDuration)
     .option(
       '--repeat <n>',
       `timed runs per row; the table shows their median, min and max (default ${DEFAULT_REPEAT}; ${ALL_REPEAT} in all)`,
       parsePositiveInteger,
     )
-    .option('--no-warmup', "skip the shorter run before each row's timed runs (its figures are dropped either way)")
+    .option('--warmup', "a shorter run before each row's timed runs, its figures dropped (the default, except in all)")
+    .option('--no-warmup', 'no warm-up run')
     .addOption(
       new Option('--fill <fill>', "how the native C ports fill blocks: memset (as heaplab's loops) or bytes (p[i] = i, as mimalloc-bench's programs)")
         .choices(['memset', 'bytes'])
         .default('memset'),
     )
-    .option('--verify', "check every block's bytes before freeing it (glibc-thread)", false)
-    .option(
-      '--no-isolate',
-      'run one-thread rows in this process, one after another (by default each runs in a process of its own, so no row inherits the JIT state of the rows before)',
-    )
+    .option('--verify', "check every block's bytes before freeing it (the workloads whose loops fill their blocks)", false)
+    .option('--isolate', 'run each one-thread row in a process of its own, so no row inherits the JIT state of the rows before (the default, except in all)')
+    .option('--no-isolate', 'run one-thread rows in this process, one after another')
     .option('--trials <n>', `heap-efficiency trials (default ${EFFICIENCY_TRIALS}; ${ALL_EFFICIENCY_TRIALS} in all)`, parsePositiveInteger)
     .option('--seed <n>', 'seed of heap-efficiency', parsePositiveInteger, DEFAULT_SEED)
-    .option('--heap-mib <n>', 'heap size of glibc-thread and alloc-pairs runs, in MiB (multiple of 4)', parseHeapMiB, 64)
+    .option(
+      '--heap-mib <n>',
+      'heap of each timed run, in MiB (multiple of 4; mid-large and mstress take more when their threads need it; arceos, robson and heap-efficiency size their own)',
+      parseHeapMiB,
+      64,
+    )
     .option('--json <file>', 'write every figure as JSON (with the upstream glibc JSON of each run)')
     .option('--report <file>', 'write an HTML report with charts, and each chart as an SVG beside it')
     .addOption(

@@ -60,22 +60,37 @@ export type BackendChoice = 'all' | BackendSpec;
  * The rows for `choices`, in order, once `discoverBackends` has registered the backends: each
  * spec checked against its descriptor, which fills in the defaults of its options (this is
  * the one place options are normalized; the rows carry the result to every process and
- * worker). `all` stands for every registered backend with its default options; a row chosen
- * twice runs once.
+ * worker). `all` stands for every registered backend with its default options and, with
+ * `variants`, also with each other value of its `variant` options (basic's strategies,
+ * mimalloc's secure mode), as `heaplab bench all` compares them; a row chosen twice runs once.
  * @throws AllocError `UnknownBackend` naming the valid backends, `InvalidParam` for bad options
  */
-export function resolveBackendContenders(choices: readonly BackendChoice[]): BackendContender[] {
+export function resolveBackendContenders(choices: readonly BackendChoice[], { variants = false } = {}): BackendContender[] {
   const rows = new Map<string, BackendContender>();
-  const add = (label: string, descriptor: BackendDescriptor, options: Record<string, unknown>): void => {
+  const add = (descriptor: BackendDescriptor, options: Record<string, unknown>): void => {
+    const label = formatBackendSpec({ name: descriptor.name, options });
     if (rows.has(label)) return;
     const normalized = descriptor.normalizeOptions(options) as Record<string, unknown>;
     rows.set(label, { kind: 'heaplab', label, spec: { name: descriptor.name, options: normalized } });
   };
   for (const choice of choices) {
-    if (choice === 'all') for (const descriptor of registeredBackends()) add(descriptor.name, descriptor, {});
-    else add(formatBackendSpec(choice), findBackend(choice.name), choice.options);
+    if (choice !== 'all') add(findBackend(choice.name), choice.options);
+    else
+      for (const descriptor of registeredBackends()) {
+        add(descriptor, {});
+        if (variants) for (const options of variantOptions(descriptor)) add(descriptor, options);
+      }
   }
   return [...rows.values()];
+}
+
+/** One option set per non-default value of each of `descriptor`'s variant options. */
+export function variantOptions(descriptor: BackendDescriptor): Record<string, unknown>[] {
+  return descriptor.options.flatMap((spec): Record<string, unknown>[] => {
+    if (spec.kind === 'integer' || spec.variant !== true) return [];
+    const values: readonly (string | boolean)[] = spec.kind === 'boolean' ? [true, false] : spec.values;
+    return values.filter((value) => value !== spec.default).map((value) => ({ [spec.name]: value }));
+  });
 }
 
 /**

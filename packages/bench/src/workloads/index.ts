@@ -44,7 +44,7 @@ export const WORKLOADS = [
 /** The list as plain workloads, for code that treats them all alike. */
 export const WORKLOAD_LIST: readonly Workload[] = WORKLOADS;
 
-/** What `heaplab bench` takes besides a workload's name: every workload marked `inAll`. */
+/** What `heaplab bench` takes besides a workload's name: every workload, in their short forms. */
 export const ALL = 'all';
 
 /**
@@ -52,7 +52,7 @@ export const ALL = 'all';
  * @throws Error naming the valid choices for anything else
  */
 export function selectWorkloads(choice: string): Workload[] {
-  if (choice === ALL) return WORKLOAD_LIST.filter((workload) => workload.inAll);
+  if (choice === ALL) return [...WORKLOAD_LIST];
   const named = WORKLOAD_LIST.find((workload) => workload.name === choice);
   if (named === undefined) throw new Error(`no workload '${choice}' (valid: ${[...WORKLOAD_LIST.map((workload) => workload.name), ALL].join(', ')})`);
   return [named];

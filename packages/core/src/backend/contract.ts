@@ -173,9 +173,13 @@ export type BackendConcurrency =
 /**
  * One option of a backend, as `heaplab backends` lists it and as core checks it
  * (`normalizeOptionsBySpec`): a boolean, an integer in `[min, max]`, or one of `values`.
+ *
+ * `variant` marks an option that picks between algorithms (basic's fit strategy, mimalloc's
+ * secure mode) rather than tuning one: a run that compares everything (`heaplab bench all`)
+ * gives each of its other values a row of its own beside the default.
  */
 export type BackendOptionSpec =
-  | { readonly name: string; readonly description: string; readonly kind: 'boolean'; readonly default: boolean }
+  | { readonly name: string; readonly description: string; readonly kind: 'boolean'; readonly default: boolean; readonly variant?: boolean }
   | {
       readonly name: string;
       readonly description: string;
@@ -190,6 +194,7 @@ export type BackendOptionSpec =
       readonly kind: 'enum';
       readonly values: readonly string[];
       readonly default: string;
+      readonly variant?: boolean;
     };
 
 /**

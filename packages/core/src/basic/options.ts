@@ -27,5 +27,6 @@ export const BASIC_OPTIONS: readonly BackendOptionSpec[] = [
     kind: 'enum',
     values: BASIC_STRATEGIES,
     default: 'first-fit',
+    variant: true,
   },
 ];

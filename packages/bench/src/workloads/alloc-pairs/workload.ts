@@ -28,7 +28,6 @@ export const allocPairsWorkload: Workload<ThroughputRow, 'allocPairs'> = {
   name: 'alloc-pairs',
   resultKey: 'allocPairs',
   summary: `alloc+free pairs per second, ${PAIRS_LIVE_BLOCKS} live blocks per thread`,
-  inAll: false,
   // The C port runs bench-malloc-thread only.
   appliesTo: (contender) => contender.kind !== 'native',
   stepsPerContender: (settings) => settings.threads.length,

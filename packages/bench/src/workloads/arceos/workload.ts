@@ -34,7 +34,6 @@ export const arceosWorkload: Workload<ArceosRow, 'arceos'> = {
   name: 'arceos',
   resultKey: 'arceos',
   summary: "ArceOS's allocator tests (align, vec, vec_2, btree_map, vec_3, malloc_large, 10 threads): time, checks, extra memory",
-  inAll: true,
   allNote: `each test at 1/${ALL_DIVISOR} of its count`,
   // The tests need aligned allocation, layout-checked frees and the heap's figures: heaplab
   // backends have them; the C port runs the same tests against the C allocators.

@@ -25,7 +25,6 @@ export const cacheScratchWorkload: Workload<ThroughputRow, 'cacheScratch'> = {
   name: 'cache-scratch',
   resultKey: 'cacheScratch',
   summary: `Hoard cache-scratch (passive false sharing): a handed-over object freed remotely, then rounds/s of malloc(${SCRATCH_OBJECT_SIZE}), ${SCRATCH_REPETITIONS} writes, free`,
-  inAll: false,
   // Not `system` (threads free each other's blocks), not `bump` (it never reuses a freed
   // block, which is what the test is about).
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',

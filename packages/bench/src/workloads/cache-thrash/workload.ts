@@ -24,7 +24,6 @@ export const cacheThrashWorkload: Workload<ThroughputRow, 'cacheThrash'> = {
   name: 'cache-thrash',
   resultKey: 'cacheThrash',
   summary: `Hoard cache-thrash (active false sharing): rounds/s of malloc(${THRASH_OBJECT_SIZE}), ${THRASH_REPETITIONS} writes, free per thread`,
-  inAll: false,
   // No `system` (V8 has no addresses to share a line), no `bump` (the task is where a
   // freeing allocator puts the next object; bump's answer is only "further on").
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',

@@ -28,7 +28,6 @@ export const glibcSimpleWorkload: Workload<ThroughputRow, 'glibcSimple'> = {
   name: 'glibc-simple',
   resultKey: 'glibcSimple',
   summary: `glibc bench-malloc-simple (mimalloc-bench glibc-simple): one thread, blocks/s of ${SIMPLE_BLOCK_COUNTS.join('/')} blocks of ${SIMPLE_SIZES.join('/')} bytes, freed half FIFO half LIFO`,
-  inAll: false,
   // Not `bump`: it would only show the loop and the fill, and is not asked for here.
   appliesTo: (contender) => contender.kind !== 'bump',
   stepsPerContender: () => SIMPLE_THREADS.length,

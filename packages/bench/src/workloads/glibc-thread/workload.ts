@@ -66,7 +66,6 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
   name: 'glibc-thread',
   resultKey: 'glibcThread',
   summary: 'glibc bench-malloc-thread (mimalloc-bench glibc-thread), 1 thread in this thread, N in workers',
-  inAll: true,
   // The native row is the C port of this very benchmark.
   appliesTo: () => true,
   stepsPerContender: (settings) => settings.threads.length,

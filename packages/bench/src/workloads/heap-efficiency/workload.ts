@@ -54,7 +54,6 @@ export const heapEfficiencyWorkload: Workload<EfficiencyRow, 'heapEfficiency'> =
   name: 'heap-efficiency',
   resultKey: 'heapEfficiency',
   summary: "share of a 128 MiB heap usable before the first failure (Talc's method)",
-  inAll: true,
   allNote: `${ALL_EFFICIENCY_TRIALS} trials unless --trials`,
   // The system, bump and native baselines have no fixed heap to fill.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing',

@@ -44,7 +44,6 @@ export const larsonWorkload: Workload<ThroughputRow, 'larson'> = {
   name: 'larson',
   resultKey: 'larson',
   summary: 'Larson & Krishnan server benchmark (mimalloc-bench larson): free+malloc per second, blocks freed by later threads',
-  inAll: true,
   // Threads free each other's blocks, so no `system` copy; the bump allocator never frees a
   // working set that lives for the whole run.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',

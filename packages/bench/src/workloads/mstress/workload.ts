@@ -44,7 +44,6 @@ export const mstressWorkload: Workload<ThroughputRow, 'mstress'> = {
   name: 'mstress',
   resultKey: 'mstress',
   summary: `mimalloc's stress test (mimalloc-bench mstress, scale ${MSTRESS_SCALE}): allocations per second, blocks handed between threads`,
-  inAll: false,
   // Not `system`: threads free each other's blocks. Not `bump`: a round's retained blocks
   // (megabytes per thread) outlive a bump region's wrap.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',

@@ -235,7 +235,6 @@ export const robsonWorkload: Workload<RobsonRow, 'robson'> = {
   name: 'robson',
   resultKey: 'robson',
   summary: "Robson's worst-case fragmentation adversary: footprint against M and Robson's bound",
-  inAll: true,
   // @thi.ng/malloc and the C allocators face the same adversary; system has no addresses,
   // and bump never frees, so the adversary has nothing to work on.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',

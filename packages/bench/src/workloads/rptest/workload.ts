@@ -36,7 +36,6 @@ export const rptestWorkload: Workload<ThroughputRow, 'rptest'> = {
   name: 'rptest',
   resultKey: 'rptest',
   summary: `rpmalloc's benchmark (mimalloc-bench rptest): memory ops per second, ${minSize}..${maxSize} bytes, batches freed by other threads`,
-  inAll: false,
   // Not `system`: threads free each other's blocks. Not `bump`: the 1000 live blocks per
   // thread (2.7 MB on average) are freed and refilled for the whole run.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',

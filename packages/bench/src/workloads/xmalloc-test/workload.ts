@@ -29,7 +29,6 @@ export const xmallocWorkload: Workload<ThroughputRow, 'xmallocTest'> = {
   name: 'xmalloc-test',
   resultKey: 'xmallocTest',
   summary: 'Lever & Boreham producer/consumer test (mimalloc-bench xmalloc-test): frees per second, every free remote',
-  inAll: true,
   // Threads free each other's blocks, so no `system` copy; the bump allocator would wrap
   // under batches that live until a consumer takes them.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
