@@ -244,6 +244,8 @@ export function runLarsonLoop(allocator: AddressAllocator, memory: LoopMemory, l
   try {
     random.load(words, layout.arrayAt(held) + GENERATOR);
     warmUp(views, held, random, tally);
+    // The run's clock starts once every thread is past its warm-up (`ThreadLoop.setsUp`).
+    limits.begin?.();
     Atomics.add(words, READY, 1);
     Atomics.notify(words, READY);
     arrived = true;

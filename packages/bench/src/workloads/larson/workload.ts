@@ -17,6 +17,7 @@ import { runNativeLarson } from './native.js';
 /** One thread's share; the arrays, their generators and the parameters are in the run state. */
 export const larsonLoop: ThreadLoop = {
   workload: 'larson',
+  setsUp: true,
   sharedInput: () => null,
   runState: (threads) => larsonRunState(threads),
   run: (allocator, memory, _input, limits, thread) => runLarsonLoop(allocator, memory, limits, thread),
@@ -36,7 +37,7 @@ function idleRowNotes(rows: readonly ThroughputRow[]): string[] {
     .map(
       (row) =>
         `note: larson: ${row.label} with ${row.threads} thread${row.threads === 1 ? '' : 's'} timed no operation: ` +
-        'the run ended during the warm-up; give it a longer --duration',
+        'it was stopped before its threads were past their warm-up (a thread failed?)',
     );
 }
 
