@@ -30,7 +30,10 @@ export type {
   CAllocator,
   CheckReport,
   HeapMemory,
+  HeapRegion,
+  HeapRegionKind,
   PageAllocator,
+  StatsTable,
 } from './interfaces.js';
 /** The descriptor a user passes to `create`; the rest of the backend contract is `@heaplab/core/backend`. */
 export type { BackendConcurrency, BackendDescriptor, BackendOptionSpec } from './backend/contract.js';

@@ -139,6 +139,52 @@ export interface CheckReport {
 }
 
 /**
+ * What a stretch of the arena holds, as `walk` reports it:
+ * - `live`: a block handed out (from its address to its usable end);
+ * - `free`: a block or run the backend can hand out;
+ * - `header`: per-block bookkeeping and padding next to a block (a boundary tag, alignment
+ *   padding, a split remainder too small to list);
+ * - `metadata`: the backend's own structures inside the arena (order maps, slab and segment
+ *   headers, bitmaps, pool sentinels);
+ * - `untouched`: arena the backend has not taken into any structure (beyond its pools, or a
+ *   segment never committed), which the facade fills in between the regions a backend reports.
+ */
+export type HeapRegionKind = 'live' | 'free' | 'header' | 'metadata' | 'untouched';
+
+/** One region of a heap walk. Regions come in address order and tile the arena exactly. */
+export interface HeapRegion {
+  /** Byte offset in the heap buffer. */
+  address: number;
+  bytes: number;
+  kind: HeapRegionKind;
+  /** A live block's requested size, when the backend keeps it. */
+  requested?: number;
+  /**
+   * What the backend knows of it, in its own words and few of them, for maps and tooltips:
+   * a size class ("64 B"), an order ("order 7"), a slab or page ("slab of 32 B objects"),
+   * a mimalloc page kind.
+   */
+  detail?: string;
+  /** The thread that owns it (mimalloc's pages), 1-based; absent where threads own nothing. */
+  thread?: number;
+}
+
+/**
+ * One table of a backend's own statistics (`Backend.classStats`): slab's per-cache table as
+ * `/proc/slabinfo` shows it, buddy's free blocks per order, TLSF's occupied lists, basic's
+ * free-block sizes, mimalloc's bins. Columns are named once; each row holds a value per
+ * column key. Counts are numbers, so tools can sum or chart them.
+ */
+export interface StatsTable {
+  /** A short name for the table ("slabinfo", "orders"). */
+  name: string;
+  /** One line saying what a row is. */
+  description: string;
+  columns: readonly { key: string; label: string }[];
+  rows: readonly Record<string, number | string>[];
+}
+
+/**
  * The views over one heap's buffer that every part of heaplab reads through. They are made
  * once per attached thread and shared by all its components.
  */

@@ -6,7 +6,7 @@
  * Addresses are byte offsets into the heap's `SharedArrayBuffer`; 0 is never a block.
  */
 
-import type { BackendStats, CheckReport, HeapMemory } from '../interfaces.js';
+import type { BackendStats, CheckReport, HeapMemory, HeapRegion, StatsTable } from '../interfaces.js';
 import type { SharedMutex } from '../memory/mutex.js';
 import type { Qsbr } from '../qsbr/qsbr.js';
 import type { StateCounters } from './counters.js';
@@ -145,6 +145,17 @@ export interface Backend {
    */
   check(): CheckReport;
   stats(): BackendStats;
+  /**
+   * Calls `visit` for every region the backend's structures describe, in address order,
+   * without overlaps: live and free blocks, headers and padding, its metadata inside the
+   * arena. Gaps between regions are reported by the facade as `untouched`. Lock-based
+   * backends are called with the heap lock held; thread-safe ones read as `check()` does.
+   * Bounded like `check()`: a damaged structure throws `HeapCorrupted`, never loops.
+   * @throws AllocError `HeapCorrupted` naming the first inconsistency met
+   */
+  walk?(visit: (region: HeapRegion) => void): void;
+  /** The backend's own statistics tables (see `StatsTable`); at least one. */
+  classStats?(): StatsTable[];
   /**
    * Takes back what thread `threadId` owned (it detached, or died when `died`). Called with
    * no lock held. Lock-based backends own nothing per thread and may omit it. With `died`,

@@ -21,7 +21,7 @@ export type {
   RepairCause,
   ThreadSlots,
 } from './contract.js';
-export type { BackendStats, CheckReport, HeapMemory } from '../interfaces.js';
+export type { BackendStats, CheckReport, HeapMemory, HeapRegion, HeapRegionKind, StatsTable } from '../interfaces.js';
 export { type CounterValues, StateCounters } from './counters.js';
 export { PoolView } from './pools.js';
 export { heapCorrupted, notAllocated } from './errors.js';
