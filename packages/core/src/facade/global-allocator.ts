@@ -22,7 +22,8 @@ import {
 } from '../qsbr/delayed-free.js';
 import { Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LOCK_NAMES, LOCK_RANK, LockIndex, POISON_BYTE } from '../memory/heap-layout.js';
 import { LockOrder } from '../memory/lock-order.js';
-import type { BackendStats, ByteAllocator, CAllocator, CheckReport, HeapMemory } from '../interfaces.js';
+import type { BackendStats, ByteAllocator, CAllocator, CheckReport, HeapMemory, HeapRegion, StatsTable } from '../interfaces.js';
+import { tileArena } from './heap-walk.js';
 import type { Backend, BackendDescriptor } from '../backend/contract.js';
 import { StateCounters } from '../backend/counters.js';
 import { PoolView } from '../backend/pools.js';
@@ -648,6 +649,37 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    */
   check(): CheckReport {
     return this.backend.check();
+  }
+
+  /** Whether this heap's backend can be walked (`walk`, `classStats`). */
+  supportsWalk(): boolean {
+    return this.instance.walk !== undefined;
+  }
+
+  /**
+   * The arena as the backend sees it, region by region in address order, tiling it exactly
+   * from `arenaStart` to `arenaEnd` (see `HeapRegion`). One consistent pass: lock-based
+   * backends are walked under the heap lock, the others read as `check()` does. Blocks
+   * a caller freed that still wait out their grace period (`freeDelayed`) are still the
+   * backend's live blocks, and show as such.
+   * @throws AllocError `InvalidParam` when the backend cannot be walked (`supportsWalk()`);
+   *   `HeapCorrupted` when its structures are damaged
+   */
+  walk(): HeapRegion[] {
+    if (this.instance.walk === undefined) {
+      throw new AllocError('InvalidParam', `backend '${this.backendName}' cannot be walked: it has no walk()`);
+    }
+    const backend = this.backend;
+    return tileArena((visit) => backend.walk!(visit), this.arenaStart, this.arenaEnd);
+  }
+
+  /**
+   * The backend's own statistics tables (slab's slabinfo, buddy's orders, ...), read as
+   * `walk()` reads; empty when the backend keeps none.
+   */
+  classStats(): StatsTable[] {
+    if (this.instance.classStats === undefined) return [];
+    return this.backend.classStats!();
   }
 
   /** Figures of the whole heap (all threads). */

@@ -4,7 +4,7 @@
  * written as if single-threaded.
  */
 
-import type { BackendStats, CheckReport } from '../interfaces.js';
+import type { BackendStats, CheckReport, HeapRegion, StatsTable } from '../interfaces.js';
 import type { Backend, BlockLayout } from '../backend/contract.js';
 import { MAX_ALIGN } from '../sizes.js';
 import type { SharedMutex } from '../memory/mutex.js';
@@ -134,6 +134,29 @@ export class LockedBackend implements Backend {
     this.mutex.lock();
     try {
       return this.inner.stats();
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  /** Present only when the inner backend walks (the facade asks before calling). */
+  walk(visit: (region: HeapRegion) => void): void {
+    const walk = this.inner.walk;
+    if (walk === undefined) return;
+    this.mutex.lock();
+    try {
+      walk.call(this.inner, visit);
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  classStats(): StatsTable[] {
+    const classStats = this.inner.classStats;
+    if (classStats === undefined) return [];
+    this.mutex.lock();
+    try {
+      return classStats.call(this.inner);
     } finally {
       this.mutex.unlock();
     }
