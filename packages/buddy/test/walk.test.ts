@@ -34,6 +34,8 @@ function expectWalkAgrees(heap: GlobalAllocator): HeapRegion[] {
   expect(live.every((region) => region.requested !== undefined)).toBe(true);
   expect(live.reduce((sum, region) => sum + region.requested!, 0)).toBe(stats.requestedBytes);
   expect(regions.filter((region) => region.kind === 'free').length).toBe(stats.freeBlocks);
+  // Metadata: the order maps with their padding, as the counters count them.
+  expect(regions.filter((region) => region.kind === 'metadata').reduce((sum, region) => sum + region.bytes, 0)).toBe(stats.metadataBytes);
   return regions;
 }
 
