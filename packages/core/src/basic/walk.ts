@@ -69,7 +69,7 @@ export function walkBasicHeap(heap: BasicHeapView, visit: (region: HeapRegion) =
   const u32 = heap.u32;
   const listed = readFreeList(heap);
   const position = new Map<number, number>();
-  listed.forEach((b, i) => position.set(b, i));
+  for (const [i, b] of listed.entries()) position.set(b, i);
   let seenFree = 0;
   for (const pool of poolsInOrder(heap)) {
     const { first, sentinel } = poolBlocks(pool.start, pool.end);
