@@ -12,6 +12,7 @@
 
 export { type BackendContextOptions, BackendFixture, makeBackendContext, recordPool } from './backend-context.js';
 export {
+  checkAndWalk,
   describeConformance,
   errorOf,
   expectAllocError,
