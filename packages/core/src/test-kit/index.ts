@@ -49,4 +49,6 @@ export type {
   LockStepDeathTask,
   AllocateAndDetachTask,
   MutexTask,
+  WalkOutcome,
+  WalkTask,
 } from './kit-worker.js';
