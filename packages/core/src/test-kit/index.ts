@@ -12,6 +12,7 @@
 
 export { type BackendContextOptions, BackendFixture, makeBackendContext, recordPool } from './backend-context.js';
 export {
+  checkAndWalk,
   describeConformance,
   errorOf,
   expectAllocError,
@@ -23,6 +24,7 @@ export { describeMultiWorker, type MultiWorkerOptions } from './multi-worker.js'
 export { type CrashRecoveryTarget, describeCrashRecovery } from './crash-recovery.js';
 export { dyingMemory, type StoreBudget, ThreadDeath } from './dying-memory.js';
 export { type CorruptionKind, describeCorruptionDetection } from './corruption.js';
+export { expectWalkAgrees, type WalkTotals, walkTotals } from './walk.js';
 export {
   fillPattern,
   findPatternMismatch,
@@ -47,4 +49,6 @@ export type {
   LockStepDeathTask,
   AllocateAndDetachTask,
   MutexTask,
+  WalkOutcome,
+  WalkTask,
 } from './kit-worker.js';
