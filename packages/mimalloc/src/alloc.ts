@@ -11,17 +11,22 @@ import { type MiContext, reachStep } from './context.js';
 import { delayedFreePartial } from './delayed.js';
 import { callDeferredFree, heapCollect } from './heap.js';
 import { advanceDeferredGoals, pageCancelHold, releaseHeldPages } from './held-pages.js';
-import { addEvent, pageShiftOf } from './internal.js';
+import { addEvent, countAlloc, HUGE_BIN_STAT, pageShiftOf } from './internal.js';
 import {
+  BIN_STAT_BYTES,
   BLOCK_ALIGN,
   BLOCK_MARKER,
   BLOCK_MARKER_WORD,
+  BS_ALLOCATED,
+  BS_FREED,
+  BS_PEAK,
   HeapEvent,
   HELD_LIMIT_BYTES,
   HP_HEARTBEAT,
   HP_HELD_BYTES,
   HP_HELD_FIRST,
   PAGE_ALIGNED,
+  PG_BIN,
   PG_CAPACITY,
   PG_EXTENT,
   PG_FLAGS,
@@ -74,6 +79,12 @@ export function mallocFast(t: MiContext, size: number, align: number): number {
       i32[w + (PG_FREE >>> 2)] = next;
       i32[w + (PG_USED >>> 2)] = (i32[w + (PG_USED >>> 2)]! + 1) | 0;
       i32[(block >>> 2) + BLOCK_MARKER_WORD] = 0;
+      // This thread's counters of the bin (`countAlloc`, inlined).
+      const c = (t.binStats + Math.imul(i32[w + (PG_BIN >>> 2)]!, BIN_STAT_BYTES >>> 2)) | 0;
+      const allocated = (i32[c + (BS_ALLOCATED >>> 2)]! + 1) | 0;
+      i32[c + (BS_ALLOCATED >>> 2)] = allocated;
+      const live = (allocated - i32[c + (BS_FREED >>> 2)]!) | 0;
+      if (live > i32[c + (BS_PEAK >>> 2)]!) i32[c + (BS_PEAK >>> 2)] = live;
       return block >>> 0;
     }
   }
@@ -109,6 +120,7 @@ export function popBlock(t: MiContext, page: number): number {
   u32[w + (PG_USED >>> 2)] = u32[w + (PG_USED >>> 2)]! + 1;
   reachStep(t, 'malloc:counted');
   t.i32[(block + BLOCK_MARKER) >>> 2] = 0;
+  countAlloc(t, u32[w + (PG_BIN >>> 2)]!);
   return block;
 }
 
@@ -151,7 +163,10 @@ function allocHuge(t: MiContext, size: number, align: number): number {
     block = hugeAlloc(t, size, align);
     if (block === 0 && releaseHeldForSelf(t, t.heap)) block = hugeAlloc(t, size, align);
   }
-  if (block !== 0) notePageTake(t);
+  if (block !== 0) {
+    notePageTake(t);
+    countAlloc(t, HUGE_BIN_STAT);
+  }
   return block;
 }
 

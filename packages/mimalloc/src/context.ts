@@ -9,6 +9,7 @@ import { type BackendContext, BitmapPageAllocator, type PoolView, type Qsbr, typ
 
 import {
   HEAP_BYTES,
+  HP_BIN_STATS,
   HP_DIRECT,
   HP_RF_STEP,
   MAX_SEGMENT_PAGES,
@@ -107,6 +108,11 @@ export class MiContext {
   readonly heap: number;
   /** Word index of this thread's direct page table. */
   readonly direct: number;
+  /**
+   * Word index of this thread's per-bin counters (`HP_BIN_STATS`): entry `bin` starts at
+   * `binStats + bin * (BIN_STAT_BYTES >>> 2)`.
+   */
+  readonly binStats: number;
   /** Word index of the segment map (indexed by `address >>> SEGMENT_SHIFT`). */
   readonly segmentMap: number;
   /** Byte offset of the held-page records (delayed page reuse). */
@@ -189,6 +195,7 @@ export class MiContext {
     this.state = ctx.stateOffset;
     this.heap = heapOf(ctx.stateOffset, ctx.threadId);
     this.direct = (this.heap + HP_DIRECT) >>> 2;
+    this.binStats = (this.heap + HP_BIN_STATS) >>> 2;
     this.segmentMap = (ctx.stateOffset + ST_SEGMENT_MAP) >>> 2;
     this.emptyPage = ctx.stateOffset + ST_EMPTY_PAGE;
     this.heldPages = ctx.stateOffset + ST_HELD_PAGES;

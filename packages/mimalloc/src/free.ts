@@ -10,16 +10,19 @@ import { checkLocalFree, checkPageCounts } from './checked.js';
 import { type MiContext, reachStep } from './context.js';
 import { delayedListHas } from './delayed-list.js';
 import { pageHold } from './held-pages.js';
-import { hugeBlockSegment, notLiveBlock, pageListHas, writeLink } from './internal.js';
+import { countFree, HUGE_BIN_STAT, hugeBlockSegment, notLiveBlock, pageListHas, writeLink } from './internal.js';
 import {
+  BIN_STAT_BYTES,
   BLOCK_MARKER_WORD,
   BLOCK_MARKER,
+  BS_FREED,
   DELAYED_FREEING,
   DELAYED_MASK,
   MAP_KIND_MASK,
   MAP_SHIFT_BITS,
   PAGE_DESCRIPTOR_SHIFT,
   PAGE_IN_FULL,
+  PG_BIN,
   PG_BLOCK_SIZE,
   PG_CAPACITY,
   PG_FLAGS,
@@ -116,6 +119,7 @@ export function freeBlock(t: MiContext, address: number): void {
   // Kinds 1..SEGMENT_PAGED_MAX have pages; 0 (not in use) wraps to a large unsigned value.
   if (((map & MAP_KIND_MASK) - 1) >>> 0 >= SEGMENT_PAGED_MAX) {
     hugeFree(t, address);
+    countFree(t, HUGE_BIN_STAT);
     return;
   }
   const offset = block & SEGMENT_MASK;
@@ -134,6 +138,9 @@ export function freeBlock(t: MiContext, address: number): void {
   ) {
     throw invalidFree(t, address);
   }
+  // This thread's count of frees of the bin (`countFree`, inlined), whoever owns the page.
+  const c = (t.binStats + Math.imul(i32[w + (PG_BIN >>> 2)]!, BIN_STAT_BYTES >>> 2) + (BS_FREED >>> 2)) | 0;
+  i32[c] = (i32[c]! + 1) | 0;
   if (i32[w + (PG_OWNER >>> 2)] !== t.threadId || t.slowPaths) {
     freeNotLocal(t, page >>> 0, address);
     return;
