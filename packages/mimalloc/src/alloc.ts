@@ -13,13 +13,9 @@ import { callDeferredFree, heapCollect } from './heap.js';
 import { advanceDeferredGoals, pageCancelHold, releaseHeldPages } from './held-pages.js';
 import { addEvent, countAlloc, HUGE_BIN_STAT, pageShiftOf } from './internal.js';
 import {
-  BIN_STAT_BYTES,
   BLOCK_ALIGN,
   BLOCK_MARKER,
   BLOCK_MARKER_WORD,
-  BS_ALLOCATED,
-  BS_FREED,
-  BS_PEAK,
   HeapEvent,
   HELD_LIMIT_BYTES,
   HP_HEARTBEAT,
@@ -79,12 +75,6 @@ export function mallocFast(t: MiContext, size: number, align: number): number {
       i32[w + (PG_FREE >>> 2)] = next;
       i32[w + (PG_USED >>> 2)] = (i32[w + (PG_USED >>> 2)]! + 1) | 0;
       i32[(block >>> 2) + BLOCK_MARKER_WORD] = 0;
-      // This thread's counters of the bin (`countAlloc`, inlined).
-      const c = (t.binStats + Math.imul(i32[w + (PG_BIN >>> 2)]!, BIN_STAT_BYTES >>> 2)) | 0;
-      const allocated = (i32[c + (BS_ALLOCATED >>> 2)]! + 1) | 0;
-      i32[c + (BS_ALLOCATED >>> 2)] = allocated;
-      const live = (allocated - i32[c + (BS_FREED >>> 2)]!) | 0;
-      if (live > i32[c + (BS_PEAK >>> 2)]!) i32[c + (BS_PEAK >>> 2)] = live;
       return block >>> 0;
     }
   }
@@ -120,7 +110,7 @@ export function popBlock(t: MiContext, page: number): number {
   u32[w + (PG_USED >>> 2)] = u32[w + (PG_USED >>> 2)]! + 1;
   reachStep(t, 'malloc:counted');
   t.i32[(block + BLOCK_MARKER) >>> 2] = 0;
-  countAlloc(t, u32[w + (PG_BIN >>> 2)]!);
+  if (t.countBins) countAlloc(t, u32[w + (PG_BIN >>> 2)]!);
   return block;
 }
 
@@ -165,7 +155,7 @@ function allocHuge(t: MiContext, size: number, align: number): number {
   }
   if (block !== 0) {
     notePageTake(t);
-    countAlloc(t, HUGE_BIN_STAT);
+    if (t.countBins) countAlloc(t, HUGE_BIN_STAT);
   }
   return block;
 }

@@ -12,10 +12,8 @@ import { delayedListHas } from './delayed-list.js';
 import { pageHold } from './held-pages.js';
 import { countFree, HUGE_BIN_STAT, hugeBlockSegment, notLiveBlock, pageListHas, writeLink } from './internal.js';
 import {
-  BIN_STAT_BYTES,
   BLOCK_MARKER_WORD,
   BLOCK_MARKER,
-  BS_FREED,
   DELAYED_FREEING,
   DELAYED_MASK,
   MAP_KIND_MASK,
@@ -119,7 +117,7 @@ export function freeBlock(t: MiContext, address: number): void {
   // Kinds 1..SEGMENT_PAGED_MAX have pages; 0 (not in use) wraps to a large unsigned value.
   if (((map & MAP_KIND_MASK) - 1) >>> 0 >= SEGMENT_PAGED_MAX) {
     hugeFree(t, address);
-    countFree(t, HUGE_BIN_STAT);
+    if (t.countBins) countFree(t, HUGE_BIN_STAT);
     return;
   }
   const offset = block & SEGMENT_MASK;
@@ -138,9 +136,6 @@ export function freeBlock(t: MiContext, address: number): void {
   ) {
     throw invalidFree(t, address);
   }
-  // This thread's count of frees of the bin (`countFree`, inlined), whoever owns the page.
-  const c = (t.binStats + Math.imul(i32[w + (PG_BIN >>> 2)]!, BIN_STAT_BYTES >>> 2) + (BS_FREED >>> 2)) | 0;
-  i32[c] = (i32[c]! + 1) | 0;
   if (i32[w + (PG_OWNER >>> 2)] !== t.threadId || t.slowPaths) {
     freeNotLocal(t, page >>> 0, address);
     return;
@@ -157,11 +152,14 @@ export function freeBlock(t: MiContext, address: number): void {
 
 /**
  * A checked block of a page that is another thread's (a remote free), or of this thread's
- * page on the slow paths (secure mode's encoded link, checked mode, a test hook).
+ * page on the slow paths (secure mode's encoded link, checked mode, the `stats` option's
+ * counters, a test hook).
  */
 function freeNotLocal(t: MiContext, page: number, block: number): void {
   const u32 = t.u32;
   const w = page >>> 2;
+  // Counted for this thread, whoever owns the page (the `stats` option takes this path).
+  if (t.countBins) countFree(t, u32[w + (PG_BIN >>> 2)]!);
   if (u32[w + (PG_OWNER >>> 2)] !== t.threadId) {
     freeRemote(t, page, block);
     return;

@@ -115,11 +115,12 @@
  *                       (bumped before the take and after the last block is back or freed);
  *                       never reset, so a resolver can tell a list it walked was whole
  *  1256   reserved, to 1280
- *  1280   HP_BIN_STATS  BIN_STAT_ENTRIES x { allocated, freed, peak } (BIN_STAT_BYTES each):
- *                       per size class, the blocks this thread id allocated and freed (every
- *                       free it made, remote ones included) and the highest `allocated -
- *                       freed` it reached; entry 0 counts huge blocks. Plain words written by
- *                       their thread only, on the fast paths (no atomics), wrapping at 2^32;
+ *  1280   HP_BIN_STATS  BIN_STAT_ENTRIES x { allocated, freed, peak } (BIN_STAT_BYTES each),
+ *                       with the `stats` option only (0 otherwise): per size class, the
+ *                       blocks this thread id allocated and freed (every free it made, remote
+ *                       ones included) and the highest `allocated - freed` it reached; entry
+ *                       0 counts huge blocks. Plain words written by their thread only, on
+ *                       the slow variants of malloc and free (no atomics), wrapping at 2^32;
  *                       never reset (a later thread of the same id adds to them), so the
  *                       sums over thread ids are the heap's since it was formatted. Another
  *                       thread's read may miss its latest counts (`classStats`)

@@ -68,7 +68,7 @@ export class MimallocBackend implements Backend {
     if (ctx.maxThreads > MAX_HEAPS || ctx.threadId < 1 || ctx.threadId > ctx.maxThreads) {
       throw new AllocError('InvalidParam', `mimalloc backend: thread id ${ctx.threadId} of ${ctx.maxThreads} is beyond its ${MAX_HEAPS} heaps`);
     }
-    this.context = new MiContext(ctx, options.secure, options.delayedPageReuse);
+    this.context = new MiContext(ctx, options.secure, options.delayedPageReuse, options.stats);
     const t = this.context;
     const u32 = t.u32;
     // A thread attaching to a formatted heap finds its record reset by the id's last release,

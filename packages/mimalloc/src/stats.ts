@@ -338,13 +338,14 @@ const PAGE_KINDS = ['small', 'medium', 'large', 'huge'] as const;
  *   huge blocks as a last row), the pages, the live and free blocks now (free: extended and
  *   not live, on any list, as `walk()` reports them, so the rows' free blocks and the free
  *   segments of the pool add up to `stats().freeBlocks`, and their live blocks to
- *   `stats().liveBlocks`), and the counters every thread keeps in its heap record
- *   (`HP_BIN_STATS`), summed over thread ids: blocks allocated and freed since the heap was
+ *   `stats().liveBlocks`), and, with the `stats` option (mimalloc's `MI_STAT`), the
+ *   counters every thread keeps in its heap record (`HP_BIN_STATS`), summed over thread ids: blocks allocated and freed since the heap was
  *   formatted (a free counts for the thread that made it, as in mimalloc), and the sum of
  *   each thread's peak of `allocated - freed`. That sum is the bin's peak for one thread
  *   and an upper bound of it for several (a thread whose blocks others free has a peak that
- *   grows with its allocations). The counters are plain words their thread writes on its
- *   fast paths, so a read while other threads run may miss their latest counts.
+ *   grows with its allocations). The counters are plain words their thread writes on the
+ *   slow variants of malloc and free, so a read while other threads run may miss their
+ *   latest counts.
  * - `page kinds`: segments, pages in use and their bytes, and live bytes, per page kind.
  */
 export function classStats(t: MiContext): StatsTable[] {
@@ -426,23 +427,28 @@ export function classStats(t: MiContext): StatsTable[] {
     const sum = counters[bin]!;
     if (entry.pages === 0 && sum.allocated === 0) continue;
     const live = Math.max(0, entry.used - entry.pending);
-    binRows.push({
+    const row: Record<string, number | string> = {
       bin: bin === HUGE_BIN_STAT ? 'huge' : bin,
       blockSize: bin === HUGE_BIN_STAT ? 'varies' : BIN_BLOCK_SIZE[bin]!,
       pages: entry.pages,
       fullPages: entry.full,
       live,
       free: Math.max(0, entry.capacity - live),
-      allocated: sum.allocated,
-      freed: sum.freed,
-      peak: sum.peak,
-    });
+    };
+    if (t.countBins) Object.assign(row, sum);
+    binRows.push(row);
   }
+  const counted = [
+    { key: 'allocated', label: 'allocated' },
+    { key: 'freed', label: 'freed' },
+    { key: 'peak', label: 'peak' },
+  ];
   return [
     {
       name: 'bins',
-      description:
-        'per size class (huge blocks last): pages in use, live and free blocks now, and blocks allocated, freed and the peak of live blocks since the heap was formatted, summed over threads',
+      description: t.countBins
+        ? 'per size class (huge blocks last): pages in use, live and free blocks now, and blocks allocated, freed and the peak of live blocks since the heap was formatted, summed over threads'
+        : 'per size class (huge blocks last): pages in use, live and free blocks now (the option stats=true adds cumulative and peak counts)',
       columns: [
         { key: 'bin', label: 'bin' },
         { key: 'blockSize', label: 'block' },
@@ -450,9 +456,7 @@ export function classStats(t: MiContext): StatsTable[] {
         { key: 'fullPages', label: 'full' },
         { key: 'live', label: 'live' },
         { key: 'free', label: 'free' },
-        { key: 'allocated', label: 'allocated' },
-        { key: 'freed', label: 'freed' },
-        { key: 'peak', label: 'peak' },
+        ...(t.countBins ? counted : []),
       ],
       rows: binRows,
     },

@@ -12,8 +12,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GlobalAllocator, type HeapRegion, MiB, type StatsTable } from '@heaplab/core';
 import { expectAllocError } from '@heaplab/core/test-kit';
 
-import { BIN_MAX, collect, mimallocBackend, statsTable } from '../src/index.js';
-import { BIN_STAT_ENTRIES, PG_LOCAL_FREE, SEGMENT_BYTES } from '../src/layout.js';
+import { BIN_MAX, collect, mimallocBackend, mimallocOf, statsTable } from '../src/index.js';
+import { BIN_STAT_BYTES, BIN_STAT_ENTRIES, PG_LOCAL_FREE, SEGMENT_BYTES } from '../src/layout.js';
 import { MiWorker } from './mi-workers.js';
 import { pageOf, twoHandles } from './helpers.js';
 import type { StressResult } from './workers/mi-worker.js';
@@ -115,7 +115,7 @@ describe('walk() and classStats()', () => {
           { maxLength: 300 },
         ),
         (steps) => {
-          const pair = handles();
+          const pair = handles({ stats: true });
           const live = new Map<number, number>();
           for (const step of steps) {
             const keys = [...live.keys()];
@@ -196,8 +196,8 @@ describe('walk() and classStats()', () => {
     }
   });
 
-  it('keeps cumulative and peak counts per bin, summed over threads, and prints them in statsTable', () => {
-    const [heap, other] = handles();
+  it('keeps cumulative and peak counts per bin with stats=true, summed over threads, and prints them in statsTable', () => {
+    const [heap, other] = handles({ stats: true });
     const first = Array.from({ length: 30 }, () => heap.malloc(200));
     for (const block of first.slice(0, 20)) heap.free(block);
     const second = Array.from({ length: 5 }, () => other.malloc(200));
@@ -211,9 +211,24 @@ describe('walk() and classStats()', () => {
     expect(text).toContain('bins: ');
     expect(text).toMatch(/^\s+\d+\s+224\s+2\s+0\s+10\s+\d+\s+35\s+25\s+35$/m);
     expect(statsTable(heap)).not.toContain('bins: ');
+    // The huge row counts huge blocks.
+    other.free(heap.malloc(5 * MiB));
+    expect(table(heap, 'bins').rows.find((r) => r.bin === 'huge')).toMatchObject({ live: 0, allocated: 1, freed: 1, peak: 1 });
     const kinds = table(heap, 'page kinds').rows;
     // Each thread takes pages from segments of its own.
     expect(kinds.find((r) => r.kind === 'small')).toMatchObject({ segments: 2, pages: 2, liveBytes: 10 * 224 });
+  });
+
+  it('counts nothing without the stats option, and its bins table has no counted columns', () => {
+    const [heap, other] = handles();
+    const blocks = Array.from({ length: 30 }, () => heap.malloc(200));
+    for (const block of blocks.slice(0, 10)) other.free(block);
+    const bins = table(heap, 'bins');
+    expect(bins.columns.map((c) => c.key)).toEqual(['bin', 'blockSize', 'pages', 'fullPages', 'live', 'free']);
+    expect(bins.rows.find((r) => r.blockSize === 224)).toMatchObject({ live: 20, pages: 1 });
+    const counters = heap.memory.u32.subarray(mimallocOf(heap).context.binStats, mimallocOf(heap).context.binStats + (BIN_STAT_ENTRIES * BIN_STAT_BYTES) / 4);
+    expect(counters.every((word) => word === 0)).toBe(true);
+    expectWalkAgrees(heap);
   });
 });
 
