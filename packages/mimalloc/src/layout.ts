@@ -17,7 +17,7 @@
  *
  * ```text
  *  0      +---------------------------------------------+
- *         | ST_MAGIC          'MIM2' once formatted      |
+ *         | ST_MAGIC          'MIM3' once formatted      |
  *  4      | ST_FLAGS          bit 0: secure mode         |
  *  8      | ST_ABANDONED      first abandoned segment    |  segment lock
  *  12     | ST_ABANDONED_COUNT abandoned segments        |  written under the segment lock,
@@ -397,10 +397,11 @@ export const LARGE_PAGE_SHIFT = SEGMENT_SHIFT;
 // --- control state --------------------------------------------------------------------------
 
 /**
- * 'MIM2' little-endian ('MIM1' kept its own table of pool ranges at 4752; the ranges are
- * core's pool table now, so a heap formatted by the older layout is refused).
+ * 'MIM3' little-endian. Each older layout is refused rather than misread: 'MIM1' kept its
+ * own table of pool ranges at 4752 (core's pool table now); 'MIM2' had a 1280-byte thread
+ * heap record, before the per-bin counters of `stats=true` grew it.
  */
-export const STATE_MAGIC = 0x324d494d;
+export const STATE_MAGIC = 0x334d494d;
 export const ST_MAGIC = 0;
 export const ST_FLAGS = 4;
 export const ST_ABANDONED = 8;
