@@ -19,10 +19,12 @@ import {
   type BackendStats,
   type BlockLayout,
   type CheckReport,
+  type HeapRegion,
   hex,
   log2,
   notAllocated,
   type RepairCause,
+  type StatsTable,
 } from '@heaplab/core/backend';
 
 import { BuddyBlocks } from './blocks.js';
@@ -32,6 +34,7 @@ import { entryIndex, liveDigitsValid, liveOrder, readAlignLog, readSlack } from 
 import { MAX_BLOCK_BYTES, MAX_ORDER, MIN_ORDER, orderFor } from './orders.js';
 import type { Pools } from './pools.js';
 import { recoverBuddyHeap } from './recover.js';
+import { buddyClassStats, walkBuddyHeap } from './walk.js';
 
 /**
  * One thread's handle on a buddy heap's bytes. Create it through `buddyBackend.create`, or
@@ -235,6 +238,23 @@ export class BuddyAllocator implements Backend {
    */
   check(): CheckReport {
     return checkBuddyHeap(this.blocks);
+  }
+
+  /**
+   * Reports every pool's order map and every block in address order (`walk.ts`); called
+   * under the heap lock.
+   * @throws AllocError `HeapCorrupted` when a pool or an order map is broken
+   */
+  walk(visit: (region: HeapRegion) => void): void {
+    walkBuddyHeap(this.blocks, visit);
+  }
+
+  /**
+   * The "orders" table: free and live blocks per order (`walk.ts`).
+   * @throws AllocError `HeapCorrupted` when a pool or an order map is broken
+   */
+  classStats(): StatsTable[] {
+    return buddyClassStats(this.blocks);
   }
 
   /**

@@ -32,7 +32,7 @@
  * at each operation, the neighbours, pool and list bits of what it touches.
  */
 
-import { checkArenaRange } from '@heaplab/core';
+import { checkArenaRange, type HeapRegion, type StatsTable } from '@heaplab/core';
 import {
   AllocError,
   type Backend,
@@ -86,6 +86,7 @@ import {
 import { findLiveBlock } from './live-block.js';
 import type { TlsfOptions } from './options.js';
 import { recoverHeap } from './recover.js';
+import { tlsfClassStats, walkTlsfHeap } from './walk.js';
 
 /** An address that is not the start of a live block (`NotAllocated`), built off the hot paths. */
 function notLive(address: number): AllocError {
@@ -676,5 +677,19 @@ export class TlsfAllocator implements Backend, HeapView {
    */
   recover(_cause: RepairCause): BackendRepair {
     return recoverHeap(this);
+  }
+
+  /**
+   * Reports every pool region by region: sentinels, headers and trailers, live blocks with
+   * their requested size, free blocks with their list (walk.ts).
+   * @throws AllocError `HeapCorrupted` for a damaged header, list or bitmap
+   */
+  walk(visit: (region: HeapRegion) => void): void {
+    walkTlsfHeap(this, visit);
+  }
+
+  /** The occupied free lists and the bitmaps (walk.ts). */
+  classStats(): StatsTable[] {
+    return tlsfClassStats(this);
   }
 }

@@ -30,7 +30,7 @@ import type { StateCounters } from '../backend/counters.js';
 import { notAllocated } from '../backend/errors.js';
 import type { PoolView } from '../backend/pools.js';
 import { AllocError, hex } from '../errors.js';
-import type { BackendStats, CheckReport } from '../interfaces.js';
+import type { BackendStats, CheckReport, HeapRegion, StatsTable } from '../interfaces.js';
 import { checkArenaRange } from '../sizes.js';
 import { checkBasicHeap } from './check.js';
 import { corrupt } from './errors.js';
@@ -61,6 +61,7 @@ import {
 } from './layout.js';
 import { BASIC_STRATEGIES, type BasicOptions } from './options.js';
 import { recoverBasicHeap } from './recover.js';
+import { basicClassStats, walkBasicHeap } from './walk.js';
 
 const FIRST_FIT = 0;
 const BEST_FIT = 1;
@@ -615,5 +616,15 @@ export class BasicAllocator implements Backend, BasicHeapView {
   /** Walks the whole heap and checks every invariant (check.ts). */
   check(): CheckReport {
     return checkBasicHeap(this);
+  }
+
+  /** Reports every pool region by region: headers, live and free blocks, sentinels (walk.ts). */
+  walk(visit: (region: HeapRegion) => void): void {
+    walkBasicHeap(this, visit);
+  }
+
+  /** The free list's length and bytes, and a histogram of free-block sizes (walk.ts). */
+  classStats(): StatsTable[] {
+    return basicClassStats(this);
   }
 }
