@@ -136,7 +136,7 @@ export function formatFigure(value: number, unit: 'bytes' | 'count' | 'share'): 
     case 'count':
       return value.toLocaleString('en-US');
     case 'bytes':
-      return value < 1024 ? `${value} B` : `${value.toLocaleString('en-US')} B (${shortBytes(value)})`;
+      return value < 1024 ? `${value.toLocaleString('en-US')} B` : `${value.toLocaleString('en-US')} B (${shortBytes(value)})`;
   }
 }
 

@@ -205,7 +205,7 @@ export function heapMapSvg(regions: readonly HeapRegion[], arenaStart: number, f
       `<g class="legend" data-kind="${kind}"><rect x="${legendX}" y="${legendY - 10}" width="12" height="12" fill="${KIND_COLOURS[kind]}" stroke="#888" stroke-width="0.5"/>` +
         `<text x="${legendX + 16}" y="${legendY}">${xml(label)}</text></g>`,
     );
-    legendX += 20 + label.length * 6.5;
+    legendX += 28 + label.length * 7;
   }
   // The figures beside the strip.
   out.push(`<g class="figures"><text x="${figuresX}" y="${top + 4}" font-weight="600">figures</text>`);

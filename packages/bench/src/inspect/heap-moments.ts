@@ -160,7 +160,7 @@ function freshHeap(contender: BackendContender, heapBytes: number): GlobalAlloca
   const heap = createBackendHeap(contender.spec, heapBytes);
   if (!heap.supportsWalk()) {
     heap.detach();
-    throw new NoWalkError(`backend '${contender.label}' cannot be mapped: it has no walk()`);
+    throw new NoWalkError(`backend '${contender.label}' has no walk(): its heap cannot be mapped or inspected`);
   }
   return heap;
 }
