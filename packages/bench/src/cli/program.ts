@@ -29,7 +29,6 @@ import { countSteps, runBench } from '../run/run-bench.js';
 import type { BenchSettings, Workload } from '../run/workload.js';
 import { ALL_EFFICIENCY_TRIALS, EFFICIENCY_TRIALS } from '../workloads/heap-efficiency/workload.js';
 import { ALL, selectWorkloads, WORKLOAD_LIST } from '../workloads/index.js';
-import { ARCEOS_HEAP_BYTES } from '../workloads/arceos/suite.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
 import { parseMoments, parseTarget } from './inspect-options.js';
 import { mapCommand } from './map-command.js';
@@ -309,7 +308,7 @@ function addInspectOptions(command: Command): Command {
     .requiredOption('-w, --workload <name>', 'what to run (listed below)', parseTarget)
     .option(
       '--heap-mib <n>',
-      `heap of the run, in MiB (multiple of 4; default ${DEFAULT_MAP_HEAP_BYTES >>> 20}, the ArceOS tests ${ARCEOS_HEAP_BYTES >>> 20})`,
+      `heap of the run, in MiB (multiple of 4; default ${DEFAULT_MAP_HEAP_BYTES >>> 20}, or the size the workload's own runs take: the ArceOS tests size theirs)`,
       parseHeapMiB,
     )
     .option(

@@ -8,9 +8,8 @@
  * heap as the workload left it, its final clean-up skipped.
  *
  * What can be mapped: every workload with a thread loop (run as its one-thread share), and
- * ArceOS's single-thread tests (`arceos`, `arceos:vec_2`, ...; `random-free` is the vec_2
- * pair it was folded into). A trace would be one more kind of target here: a `run` that
- * replays its calls through the same recording allocator (traces come with the next issue).
+ * the runs a workload offers instead (`Workload.inspectRuns`: ArceOS's single-thread tests,
+ * `arceos:vec_2` and the like, and `random-free`).
  */
 
 import type { GlobalAllocator, HeapRegion, StatsTable } from '@heaplab/core';
@@ -19,89 +18,44 @@ import type { BackendContender } from '../contenders/contender.js';
 import { createBackendHeap } from '../contenders/backends.js';
 import { type LoopLimits, loopMemory, RUN_CONTROL_BYTES } from '../run/address-allocator.js';
 import type { ThreadLoop } from '../run/thread-loop.js';
+import type { InspectRun } from '../run/workload.js';
 import { WORKLOAD_LIST } from '../workloads/index.js';
-import { ARCEOS_HEAP_BYTES, ARCEOS_TESTS, type ArceosTestName } from '../workloads/arceos/suite.js';
-import { TestClock } from '../workloads/arceos/single-thread-tests.js';
 import { type FragmentationFigures, fragmentationFigures } from './fragmentation.js';
 import { RecordingAllocator } from './recording-allocator.js';
 
 /** Iterations of a thread loop's run, when `--iterations` is not given. */
 export const DEFAULT_MAP_ITERATIONS = 50_000;
 
-/** What a map's run runs. */
-export interface MapTarget {
-  /** As the command line names it. */
-  name: string;
-  /** One line for the help. */
-  summary: string;
-  /** The heap it needs when `--heap-mib` is not given; undefined for the command's default. */
-  heapBytes?: number;
-  /**
-   * Runs it to its end on `allocator` with `leaveLive`.
-   * @param iterations the loop's iterations (a thread loop), or at most this many steps of each test (ArceOS)
-   */
-  run(allocator: RecordingAllocator, iterations: number | undefined): void;
-}
+/** What a map's run runs: a workload's `InspectRun`, or its thread loop's one-thread share. */
+export type MapTarget = InspectRun;
 
 /** A thread loop's one-thread share, its final clean-up skipped. */
-function loopTarget(name: string, summary: string, loop: ThreadLoop): MapTarget {
+function loopTarget(name: string, loop: ThreadLoop): MapTarget {
   return {
     name,
-    summary,
-    run(allocator, iterations) {
+    summary: `its one-thread loop, ${DEFAULT_MAP_ITERATIONS.toLocaleString('en-US')} iterations unless --iterations`,
+    run(heap, iterations) {
       const limits: LoopLimits = {
         stop: new Int32Array(new SharedArrayBuffer(RUN_CONTROL_BYTES)),
         deadline: Infinity,
         maxIterations: iterations ?? DEFAULT_MAP_ITERATIONS,
       };
       const runState = loop.runState?.(1) ?? null;
-      loop.run(allocator, loopMemory(allocator.buffer), loop.sharedInput(), limits, { threadIndex: 0, threads: 1, verify: false, runState, leaveLive: true });
+      loop.run(heap, loopMemory(heap.buffer), loop.sharedInput(), limits, { threadIndex: 0, threads: 1, verify: false, runState, leaveLive: true });
     },
   };
 }
 
-/** ArceOS's single-thread tests `names`, one after another on one heap as the harness runs them. */
-function arceosTarget(name: string, summary: string, names: readonly ArceosTestName[]): MapTarget {
-  const tests = names.map((test) => ARCEOS_TESTS.find((candidate) => candidate.name === test)!);
-  return {
-    name,
-    summary,
-    heapBytes: ARCEOS_HEAP_BYTES,
-    run(allocator, iterations) {
-      const memory = loopMemory(allocator.buffer);
-      for (const test of tests) test.run!(allocator, memory, Math.min(test.count, iterations ?? Infinity), new TestClock(), true);
-    },
-  };
-}
-
-/** ArceOS's test names as the original's functions, with the row names the bench uses. */
-const ARCEOS_MAP_NAMES: readonly [string, readonly ArceosTestName[], string][] = [
-  ['align', ['align'], 'align_test'],
-  ['vec', ['vec'], 'test_vec'],
-  ['vec_2', ['vec2-64', 'vec2-520'], 'test_vec_2(30000, 64) then test_vec_2(7500, 520)'],
-  ['vec2-64', ['vec2-64'], 'test_vec_2(30000, 64)'],
-  ['vec2-520', ['vec2-520'], 'test_vec_2(7500, 520)'],
-  ['btree_map', ['btree'], 'test_btree_map'],
-  ['vec_3', ['vec3'], 'test_vec_3'],
-  ['malloc_large', ['malloc-large'], 'malloc_large_test'],
-];
-
-/** Every target a map can run, in the order the help lists them. */
+/**
+ * Every target a map can run, in the workload list's order: a workload's own `inspectRuns`
+ * where it has them, else its thread loop. A trace would add targets here: an `InspectRun`
+ * replaying its calls (traces come with the next issue).
+ */
 export function mapTargets(): MapTarget[] {
-  const singleTests = ARCEOS_TESTS.filter((test) => test.run !== undefined).map((test) => test.name);
-  const targets: MapTarget[] = [];
-  for (const workload of WORKLOAD_LIST) {
-    if (workload.name === 'arceos') {
-      targets.push(arceosTarget('arceos', "ArceOS's single-thread tests in the harness's order (the thread test needs its ten threads)", singleTests));
-      for (const [short, names, summary] of ARCEOS_MAP_NAMES) targets.push(arceosTarget(`arceos:${short}`, summary, names));
-      targets.push(arceosTarget('random-free', 'arceos:vec_2, which random-free was folded into', ['vec2-64', 'vec2-520']));
-    } else if (workload.threadLoop !== undefined) {
-      targets.push(
-        loopTarget(workload.name, `its one-thread loop, ${DEFAULT_MAP_ITERATIONS.toLocaleString('en-US')} iterations unless --iterations`, workload.threadLoop),
-      );
-    }
-  }
-  return targets;
+  return WORKLOAD_LIST.flatMap((workload): MapTarget[] => {
+    if (workload.inspectRuns !== undefined) return [...workload.inspectRuns];
+    return workload.threadLoop !== undefined ? [loopTarget(workload.name, workload.threadLoop)] : [];
+  });
 }
 
 /**

@@ -8,13 +8,13 @@
 
 import type { GlobalAllocator, Layout } from '@heaplab/core';
 
-import type { SuiteHeap } from '../workloads/arceos/single-thread-tests.js';
+import type { InspectableHeap } from '../run/address-allocator.js';
 
 /** Called after every allocator call with the number of calls so far (this one included). */
 export type CallHook = (calls: number) => void;
 
 /** A heap counted call by call; serves the thread loops and ArceOS's single-thread tests. */
-export class RecordingAllocator implements SuiteHeap {
+export class RecordingAllocator implements InspectableHeap {
   /** Allocator calls so far: malloc, free, realloc, alignedAlloc and dealloc, failed ones too. */
   calls = 0;
   /** Bytes asked for, over the live blocks this wrapper handed out. */

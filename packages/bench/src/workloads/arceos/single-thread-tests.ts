@@ -9,20 +9,14 @@
  * and the checks heaplab adds (contents replayed from the generator) run off the clock.
  */
 
-import type { AddressAllocator, LoopMemory } from '../../run/address-allocator.js';
+import type { InspectableHeap, LoopMemory } from '../../run/address-allocator.js';
 import { GlibcRandom } from '../glibc-thread/glibc-rand.js';
 import { HeapBTree } from './heap-btree.js';
 import { allocateOrThrow, HeapVec } from './heap-vec.js';
 import { ARCEOS_SEED, LibaxRandom } from './libax-random.js';
 
 /** What a test needs of the heap: the C face, the ArceOS face for aligned blocks, and its figures. */
-export interface SuiteHeap extends AddressAllocator {
-  alignedAlloc(align: number, size: number): number;
-  /** Frees a block, checking its layout as ArceOS's `dealloc` does. */
-  dealloc(address: number, layout: { size: number; align: number }): void;
-  stats(): { usedBytes: number; availableBytes: number };
-  readonly buffer: SharedArrayBuffer;
-}
+export type SuiteHeap = InspectableHeap;
 
 /**
  * ArceOS's `memory_chk` in heaplab's terms. ArceOS's allocators count as "used" the bytes
