@@ -34,6 +34,8 @@ function expectWalkAgrees(heap: GlobalAllocator): HeapRegion[] {
   expect(live.every((region) => region.requested !== undefined)).toBe(true);
   expect(live.reduce((sum, region) => sum + region.requested!, 0)).toBe(stats.requestedBytes);
   expect(regions.filter((region) => region.kind === 'free').length).toBe(stats.freeBlocks);
+  // Metadata: the order maps with their padding, as the counters count them.
+  expect(regions.filter((region) => region.kind === 'metadata').reduce((sum, region) => sum + region.bytes, 0)).toBe(stats.metadataBytes);
   return regions;
 }
 
@@ -172,6 +174,21 @@ describe('buddy walk', () => {
       kind: 'untouched',
     });
     expectOrdersAgree(heap, regions);
+  });
+
+  it('walks pools in address order when a later pool lies below an earlier one', () => {
+    const fixture = new BackendFixture(buddyBackend, {}, { arenaBytes: 8 * MiB }).init(ARENA_START + 4 * MiB, 4 * MiB);
+    fixture.addMemory(ARENA_START, MiB);
+    const buddy = fixture.backend;
+    const low = buddy.allocate(200_000, 8);
+    expect(low).toBeLessThan(ARENA_START + MiB);
+    const regions: HeapRegion[] = [];
+    buddy.walk((region) => regions.push(region));
+    expect(regions.filter((region) => region.kind === 'metadata').map((region) => region.address)).toEqual([ARENA_START, ARENA_START + 4 * MiB]);
+    for (let i = 1; i < regions.length; i++) expect(regions[i]!.address).toBeGreaterThanOrEqual(regions[i - 1]!.address + regions[i - 1]!.bytes);
+    const free = regions.filter((region) => region.kind === 'free');
+    expect(free.length).toBe(buddy.stats().freeBlocks);
+    expect(free.reduce((sum, region) => sum + region.bytes, 0) + 2 ** 18).toBe(buddy.stats().totalBytes);
   });
 
   it('reports page-run blocks as live, counted whole as the counters count them', () => {

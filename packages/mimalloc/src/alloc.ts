@@ -11,7 +11,7 @@ import { type MiContext, reachStep } from './context.js';
 import { delayedFreePartial } from './delayed.js';
 import { callDeferredFree, heapCollect } from './heap.js';
 import { advanceDeferredGoals, pageCancelHold, releaseHeldPages } from './held-pages.js';
-import { addEvent, pageShiftOf } from './internal.js';
+import { addEvent, countAlloc, HUGE_BIN_STAT, pageShiftOf } from './internal.js';
 import {
   BLOCK_ALIGN,
   BLOCK_MARKER,
@@ -22,6 +22,7 @@ import {
   HP_HELD_BYTES,
   HP_HELD_FIRST,
   PAGE_ALIGNED,
+  PG_BIN,
   PG_CAPACITY,
   PG_EXTENT,
   PG_FLAGS,
@@ -109,6 +110,7 @@ export function popBlock(t: MiContext, page: number): number {
   u32[w + (PG_USED >>> 2)] = u32[w + (PG_USED >>> 2)]! + 1;
   reachStep(t, 'malloc:counted');
   t.i32[(block + BLOCK_MARKER) >>> 2] = 0;
+  if (t.countBins) countAlloc(t, u32[w + (PG_BIN >>> 2)]!);
   return block;
 }
 
@@ -151,7 +153,10 @@ function allocHuge(t: MiContext, size: number, align: number): number {
     block = hugeAlloc(t, size, align);
     if (block === 0 && releaseHeldForSelf(t, t.heap)) block = hugeAlloc(t, size, align);
   }
-  if (block !== 0) notePageTake(t);
+  if (block !== 0) {
+    notePageTake(t);
+    if (t.countBins) countAlloc(t, HUGE_BIN_STAT);
+  }
   return block;
 }
 

@@ -255,6 +255,10 @@ export function checkHeap(t: MiContext): CheckReport {
     if (live < 0) corrupt(`page ${hex(page)}: more blocks are being freed than are in use`);
     liveBlocks += live;
     usedBytes += live * facts.blockSize;
+    // Freed by other threads, not yet collected: free to the user (as `stats()` and
+    // `walk()` count them), though `used` still counts them.
+    freeBlocks += facts.threadFree + facts.delayed;
+    freeBytes += (facts.threadFree + facts.delayed) * facts.blockSize;
   }
   const totals = liveTotals(t);
   if (totals.blocks !== liveBlocks || totals.bytes !== usedBytes) {

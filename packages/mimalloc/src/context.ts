@@ -9,6 +9,7 @@ import { type BackendContext, BitmapPageAllocator, type PoolView, type Qsbr, typ
 
 import {
   HEAP_BYTES,
+  HP_BIN_STATS,
   HP_DIRECT,
   HP_RF_STEP,
   MAX_SEGMENT_PAGES,
@@ -107,6 +108,11 @@ export class MiContext {
   readonly heap: number;
   /** Word index of this thread's direct page table. */
   readonly direct: number;
+  /**
+   * Word index of this thread's per-bin counters (`HP_BIN_STATS`): entry `bin` starts at
+   * `binStats + bin * (BIN_STAT_BYTES >>> 2)`.
+   */
+  readonly binStats: number;
   /** Word index of the segment map (indexed by `address >>> SEGMENT_SHIFT`). */
   readonly segmentMap: number;
   /** Byte offset of the held-page records (delayed page reuse). */
@@ -161,13 +167,18 @@ export class MiContext {
   readonly reportLoss: (bytes: number, blocks: number) => void;
   /** Checked mode: per-operation invariant checks, fail-fast. */
   readonly checked: boolean;
+  /**
+   * The `stats` option (mimalloc's `MI_STAT`): allocations and frees are counted per bin in
+   * this thread's `HP_BIN_STATS`, on the slow variants of malloc and free.
+   */
+  readonly countBins: boolean;
   /** Word index of the segment lock's intent record (`ST_INTENT`). */
   readonly intent: number;
   /** Word index of this thread's in-flight remote-free record (`HP_RF_STEP`). */
   readonly remoteRecord: number;
   /**
-   * True when malloc and free must take their slow variants: secure mode, checked mode, or a
-   * test hook. The fast paths test this one field.
+   * True when malloc and free must take their slow variants: secure mode, checked mode, the
+   * `stats` option, or a test hook. The fast paths test this one field.
    */
   slowPaths: boolean;
   /** Test hook: called at each named step (`MiStep`) of the slow paths; null in use. */
@@ -177,8 +188,9 @@ export class MiContext {
    * @param ctx what core gave this thread's backend instance
    * @param secure whether the heap runs in secure mode
    * @param delayedPageReuse whether emptied pages are held until a QSBR goal is reached
+   * @param countBins whether allocations and frees are counted per bin (`stats`)
    */
-  constructor(ctx: BackendContext, secure: boolean, delayedPageReuse: boolean) {
+  constructor(ctx: BackendContext, secure: boolean, delayedPageReuse: boolean, countBins = false) {
     this.u8 = ctx.memory.u8;
     this.u32 = ctx.memory.u32;
     this.i32 = ctx.memory.i32;
@@ -189,6 +201,7 @@ export class MiContext {
     this.state = ctx.stateOffset;
     this.heap = heapOf(ctx.stateOffset, ctx.threadId);
     this.direct = (this.heap + HP_DIRECT) >>> 2;
+    this.binStats = (this.heap + HP_BIN_STATS) >>> 2;
     this.segmentMap = (ctx.stateOffset + ST_SEGMENT_MAP) >>> 2;
     this.emptyPage = ctx.stateOffset + ST_EMPTY_PAGE;
     this.heldPages = ctx.stateOffset + ST_HELD_PAGES;
@@ -207,13 +220,14 @@ export class MiContext {
     this.checked = ctx.checked;
     this.remoteRecord = (this.heap + HP_RF_STEP) >>> 2;
     this.intent = (ctx.stateOffset + ST_INTENT) >>> 2;
-    this.slowPaths = secure || ctx.checked;
+    this.countBins = countBins;
+    this.slowPaths = secure || ctx.checked || countBins;
   }
 
   /** Installs or removes the test hook; a hooked thread takes the slow paths. */
   setStepHook(hook: ((step: MiStep) => void) | null): void {
     this.stepHook = hook;
-    this.slowPaths = this.secure || this.checked || hook !== null;
+    this.slowPaths = this.secure || this.checked || this.countBins || hook !== null;
   }
 
   /** Byte offset of the heap record of thread `threadId`. */

@@ -10,7 +10,7 @@ import { checkLocalFree, checkPageCounts } from './checked.js';
 import { type MiContext, reachStep } from './context.js';
 import { delayedListHas } from './delayed-list.js';
 import { pageHold } from './held-pages.js';
-import { hugeBlockSegment, notLiveBlock, pageListHas, writeLink } from './internal.js';
+import { countFree, HUGE_BIN_STAT, hugeBlockSegment, notLiveBlock, pageListHas, writeLink } from './internal.js';
 import {
   BLOCK_MARKER_WORD,
   BLOCK_MARKER,
@@ -20,6 +20,7 @@ import {
   MAP_SHIFT_BITS,
   PAGE_DESCRIPTOR_SHIFT,
   PAGE_IN_FULL,
+  PG_BIN,
   PG_BLOCK_SIZE,
   PG_CAPACITY,
   PG_FLAGS,
@@ -116,6 +117,7 @@ export function freeBlock(t: MiContext, address: number): void {
   // Kinds 1..SEGMENT_PAGED_MAX have pages; 0 (not in use) wraps to a large unsigned value.
   if (((map & MAP_KIND_MASK) - 1) >>> 0 >= SEGMENT_PAGED_MAX) {
     hugeFree(t, address);
+    if (t.countBins) countFree(t, HUGE_BIN_STAT);
     return;
   }
   const offset = block & SEGMENT_MASK;
@@ -150,11 +152,14 @@ export function freeBlock(t: MiContext, address: number): void {
 
 /**
  * A checked block of a page that is another thread's (a remote free), or of this thread's
- * page on the slow paths (secure mode's encoded link, checked mode, a test hook).
+ * page on the slow paths (secure mode's encoded link, checked mode, the `stats` option's
+ * counters, a test hook).
  */
 function freeNotLocal(t: MiContext, page: number, block: number): void {
   const u32 = t.u32;
   const w = page >>> 2;
+  // Counted for this thread, whoever owns the page (the `stats` option takes this path).
+  if (t.countBins) countFree(t, u32[w + (PG_BIN >>> 2)]!);
   if (u32[w + (PG_OWNER >>> 2)] !== t.threadId) {
     freeRemote(t, page, block);
     return;

@@ -83,12 +83,14 @@ export function heapReport(heap: GlobalAllocator): MimallocReport {
 }
 
 /**
- * The figures as a printable table (`mi_stats_print`), with a row per size class when
- * `perBin`.
+ * The figures as a printable table (`mi_stats_print`), followed, when `perBin`, by the
+ * tables of `heap.classStats()` (the bins with their cumulative and peak counts, and the
+ * page kinds): one source for both.
  * @throws AllocError `InvalidParam` for a heap that is not mimalloc
  */
 export function statsTable(heap: GlobalAllocator, perBin = false): string {
-  return formatReport(heapReport(heap), perBin);
+  const report = heapReport(heap);
+  return formatReport(report, perBin ? heap.classStats() : []);
 }
 
 /**

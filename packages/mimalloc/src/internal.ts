@@ -10,7 +10,7 @@
  *
  * ```text
  *  mimalloc.ts (the Backend), index.ts (descriptor, extensions)    the backend
- *  stats.ts  check.ts  block-layout.ts  recover.ts                  figures and repair
+ *  stats.ts  check.ts  block-layout.ts  recover.ts  walk.ts         figures and repair
  *  heap.ts (reset, collect, abandon)  alloc.ts  dead-heap.ts        the heap
  *  delayed.ts (draining the delayed list)                           |
  *  free.ts (local free, remote free's entry, huge free)             | freeing
@@ -40,6 +40,10 @@ import { type AllocError, notAllocated } from '@heaplab/core/backend';
 import type { MiContext } from './context.js';
 import {
   BACKEND_NAME,
+  BIN_STAT_BYTES,
+  BS_ALLOCATED,
+  BS_FREED,
+  BS_PEAK,
   HP_EVENTS,
   LARGE_PAGE_SHIFT,
   MAP_KIND_MASK,
@@ -86,6 +90,29 @@ import { naturalAlignment } from './size-classes.js';
 export function addEvent(t: MiContext, heap: number, event: number, count = 1): void {
   const index = ((heap + HP_EVENTS) >>> 2) + event;
   t.u32[index] = t.u32[index]! + count;
+}
+
+/** The entry of `HP_BIN_STATS` that counts huge blocks (bins start at 1). */
+export const HUGE_BIN_STAT = 0;
+
+/**
+ * Counts an allocation of a block of `bin` (0: a huge block) in this thread's counters
+ * (`HP_BIN_STATS`) and raises its peak of live blocks. Plain words: only this thread writes
+ * them. The fast paths inline the same three steps.
+ */
+export function countAlloc(t: MiContext, bin: number): void {
+  const i32 = t.i32;
+  const c = t.binStats + bin * (BIN_STAT_BYTES >>> 2);
+  const allocated = (i32[c + (BS_ALLOCATED >>> 2)]! + 1) | 0;
+  i32[c + (BS_ALLOCATED >>> 2)] = allocated;
+  const live = (allocated - i32[c + (BS_FREED >>> 2)]!) | 0;
+  if (live > i32[c + (BS_PEAK >>> 2)]!) i32[c + (BS_PEAK >>> 2)] = live;
+}
+
+/** Counts a free of a block of `bin` (0: a huge block) made by this thread. */
+export function countFree(t: MiContext, bin: number): void {
+  const c = t.binStats + bin * (BIN_STAT_BYTES >>> 2) + (BS_FREED >>> 2);
+  t.i32[c] = (t.i32[c]! + 1) | 0;
 }
 
 /** The error for an address that is not the start of a live block, saying why. */

@@ -41,7 +41,7 @@
  *  4800   +---------------------------------------------+
  *         | ST_HEAPS: MAX_HEAPS heap records of          |
  *         | HEAP_BYTES, thread id t at (t - 1) * ...     |
- *  332480 +---------------------------------------------+
+ *  545472 +---------------------------------------------+
  *         | ST_HELD_PAGES: one held-page record per page |  written by the page's owner
  *         | slot of the address space (delayedPageReuse) |  (or whoever abandons/reclaims it)
  *         +---------------------------------------------+  STATE_BYTES
@@ -114,7 +114,17 @@
  *  1244   HP_DRAINS     Atomics: odd while a drain holds blocks it took off the delayed list
  *                       (bumped before the take and after the last block is back or freed);
  *                       never reset, so a resolver can tell a list it walked was whole
- *  ..     up to HEAP_BYTES
+ *  1256   reserved, to 1280
+ *  1280   HP_BIN_STATS  BIN_STAT_ENTRIES x { allocated, freed, peak } (BIN_STAT_BYTES each),
+ *                       with the `stats` option only (0 otherwise): per size class, the
+ *                       blocks this thread id allocated and freed (every free it made, remote
+ *                       ones included) and the highest `allocated - freed` it reached; entry
+ *                       0 counts huge blocks. Plain words written by their thread only, on
+ *                       the slow variants of malloc and free (no atomics), wrapping at 2^32;
+ *                       never reset (a later thread of the same id adds to them), so the
+ *                       sums over thread ids are the heap's since it was formatted. Another
+ *                       thread's read may miss its latest counts (`classStats`)
+ *  2108   reserved, to HEAP_BYTES (2112)
  * ```
  *
  * A heap record is written only by its thread (or, once that thread died, by the thread
@@ -576,8 +586,16 @@ export const HP_DELAYED_KEY1 = 1240;
 export const HP_DRAINS = 1244;
 export const HP_HELD_PAGES = 1248;
 export const HP_HELD_BYTES = 1252;
-/** Bytes of one heap record. */
-export const HEAP_BYTES = 1280;
+export const HP_BIN_STATS = 1280;
+/** Entries of `HP_BIN_STATS`: one per bin 1..68 (`BIN_MAX`, a test checks it), 0 for huge. */
+export const BIN_STAT_ENTRIES = 69;
+/** Byte offsets in one entry of `HP_BIN_STATS`. */
+export const BS_ALLOCATED = 0;
+export const BS_FREED = 4;
+export const BS_PEAK = 8;
+export const BIN_STAT_BYTES = 12;
+/** Bytes of one heap record (a multiple of 64, so every record starts a cache line). */
+export const HEAP_BYTES = 2112;
 /** Bytes of one page queue: first and last. */
 export const QUEUE_BYTES = 8;
 export const QUEUE_FIRST = 0;

@@ -11,8 +11,10 @@ import {
   type BackendStats,
   type BlockLayout,
   type CheckReport,
+  type HeapRegion,
   hex,
   type RepairCause,
+  type StatsTable,
 } from '@heaplab/core/backend';
 
 import { mallocFast } from './alloc.js';
@@ -42,7 +44,8 @@ import type { MimallocOptions } from './options.js';
 import { samplePeak } from './peak.js';
 import { recoverSegmentLock } from './recover.js';
 import { resolveRemoteFree } from './remote.js';
-import { backendStats } from './stats.js';
+import { backendStats, classStats } from './stats.js';
+import { walkHeap } from './walk.js';
 
 /**
  * One thread's handle on a mimalloc heap. Every method may be called from every thread at
@@ -65,7 +68,7 @@ export class MimallocBackend implements Backend {
     if (ctx.maxThreads > MAX_HEAPS || ctx.threadId < 1 || ctx.threadId > ctx.maxThreads) {
       throw new AllocError('InvalidParam', `mimalloc backend: thread id ${ctx.threadId} of ${ctx.maxThreads} is beyond its ${MAX_HEAPS} heaps`);
     }
-    this.context = new MiContext(ctx, options.secure, options.delayedPageReuse);
+    this.context = new MiContext(ctx, options.secure, options.delayedPageReuse, options.stats);
     const t = this.context;
     const u32 = t.u32;
     // A thread attaching to a formatted heap finds its record reset by the id's last release,
@@ -188,6 +191,21 @@ export class MimallocBackend implements Backend {
 
   stats(): BackendStats {
     return backendStats(this.context);
+  }
+
+  /**
+   * The heap's regions in address order (see `walk.ts`): segment headers and page
+   * descriptors, live and free blocks, padding and page tails, free segments of the pool.
+   * Reads as `check()` does, without a lock.
+   * @throws AllocError `HeapCorrupted` for a damaged segment, page or list
+   */
+  walk(visit: (region: HeapRegion) => void): void {
+    walkHeap(this.context, visit);
+  }
+
+  /** The bins as `mi_stats_print` shows them, and the page kinds (see `classStats`). */
+  classStats(): StatsTable[] {
+    return classStats(this.context);
   }
 
   /**

@@ -19,6 +19,13 @@ export interface MimallocOptions {
    * thread has passed a quiescent point after it emptied (see `layout.ts`).
    */
   delayedPageReuse: boolean;
+  /**
+   * Per-bin counters (mimalloc's `MI_STAT`): every allocation and free is counted in its
+   * thread's heap record, for the cumulative and peak columns of `classStats`' bins table.
+   * Off by default: counting on the fast paths cost more than the bench's noise, so with
+   * the option on, malloc and free take their slow variants, which count.
+   */
+  stats: boolean;
 }
 
 /** The specs, in the order `heaplab backends` lists them. */
@@ -33,6 +40,12 @@ export const MIMALLOC_OPTIONS: readonly BackendOptionSpec[] = [
   {
     name: 'delayedPageReuse',
     description: 'delayed page reuse: an emptied page keeps its size class until every thread passed a QSBR quiescent point',
+    kind: 'boolean',
+    default: false,
+  },
+  {
+    name: 'stats',
+    description: "per-bin counters (as mimalloc's MI_STAT): allocations, frees and peaks per size class, on malloc's and free's slow variants",
     kind: 'boolean',
     default: false,
   },

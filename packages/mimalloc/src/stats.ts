@@ -5,18 +5,26 @@
  * exact when the heap is idle.
  */
 
-import { type BackendStats, sequenceReached } from '@heaplab/core/backend';
+import { type BackendStats, type StatsTable, sequenceReached } from '@heaplab/core/backend';
 
 import type { MiContext } from './context.js';
-import { delayedListTotals } from './delayed-list.js';
 import { goalHolders, heldGoal } from './held-pages.js';
-import { isPageInUse, pageCountOf, pageDescriptor, SEGMENT_USABLE_BYTES, walkablePageCount } from './internal.js';
+import { HUGE_BIN_STAT, isPageInUse, pageCountOf, pageDescriptor, pageListLength, pageOfBlock, SEGMENT_USABLE_BYTES, walkablePageCount } from './internal.js';
+import { delayedListTotals, isFreedBlock } from './delayed-list.js';
 import {
+  BIN_STAT_BYTES,
+  BS_ALLOCATED,
+  BS_FREED,
+  BS_PEAK,
   DELAYED_MASK,
   EVENT_COUNT,
   HeapEvent,
   HELD_LIMIT_BYTES,
   HP_ACTIVE,
+  HP_BIN_STATS,
+  HP_DELAYED_FREE,
+  HP_DELAYED_KEY0,
+  HP_DELAYED_KEY1,
   HP_EVENTS,
   HP_HELD_BYTES,
   HP_HELD_PAGES,
@@ -24,6 +32,7 @@ import {
   PAGE_IN_FULL,
   PAGE_IN_USE,
   PG_BIN,
+  PG_BLOCK_SIZE,
   PG_CAPACITY,
   PG_FLAGS,
   PG_FREE,
@@ -49,6 +58,7 @@ import {
 } from './layout.js';
 import { queueOf } from './page-queue.js';
 import { liveTotals, samplePeak } from './peak.js';
+import { decodeLink } from './secure.js';
 import { BIN_BLOCK_SIZE, BIN_MAX, MEDIUM_OBJ_SIZE_MAX, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
 
 /** One size class in the report. */
@@ -131,19 +141,32 @@ export function backendStats(t: MiContext): BackendStats {
   const u32 = t.u32;
   const used = samplePeak(t);
   let headers = 0;
-  let freeBlocks = t.pool.availablePages();
+  let hugeBlocks = 0;
+  // Free blocks (what `walk()` reports as `free`): each free segment of the pool (a huge
+  // block can take it), and every extended block of a page in use that is not live: on its
+  // free or local_free list (capacity - used), or freed by another thread and waiting on
+  // its thread_free list or a delayed list (still counted in `used`, not in liveBlocks).
+  // So it is the pages' capacity less their live blocks; blocks beyond the capacity were
+  // never handed out and are not counted (the walk leaves them untouched).
+  let capacity = 0;
   for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
     const kind = u32[t.segmentMap + index]! & MAP_KIND_MASK;
     if (kind === 0 || kind > SEGMENT_HUGE) continue;
     headers++;
-    if (kind === SEGMENT_HUGE) continue;
+    if (kind === SEGMENT_HUGE) {
+      hugeBlocks++;
+      continue;
+    }
     const segment = index * SEGMENT_BYTES;
     const pageCount = walkablePageCount(t, index);
     for (let i = 0; i < pageCount; i++) {
       const w = pageDescriptor(segment, i) >>> 2;
-      if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_USE) !== 0) freeBlocks += u32[w + (PG_CAPACITY >>> 2)]! - u32[w + (PG_USED >>> 2)]!;
+      if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_USE) !== 0) capacity += u32[w + (PG_CAPACITY >>> 2)]!;
     }
   }
+  const liveBlocks = liveTotals(t).blocks;
+  // Racing other threads, the two walks may disagree; never below 0.
+  const freeBlocks = t.pool.availablePages() + Math.max(0, capacity - (liveBlocks - hugeBlocks));
   return {
     totalBytes: t.pool.totalPages() * SEGMENT_USABLE_BYTES,
     usedBytes: used,
@@ -154,7 +177,7 @@ export function backendStats(t: MiContext): BackendStats {
     grantedBytes: used,
     metadataBytes: headers * SEGMENT_HEADER_BYTES,
     largestFreeBlock: largestFreeBlock(t),
-    liveBlocks: liveTotals(t).blocks,
+    liveBlocks,
     freeBlocks,
   };
 }
@@ -304,6 +327,177 @@ export function mimallocReport(t: MiContext): MimallocReport {
   };
 }
 
+/** Page kinds in `classStats`' second table, by segment map kind. */
+const PAGE_KINDS = ['small', 'medium', 'large', 'huge'] as const;
+
+/**
+ * mimalloc's own tables (`Backend.classStats`), read as `walk()` reads: exact when no other
+ * thread is inside the allocator.
+ *
+ * - `bins`, as `mi_stats_print` shows its bins: per size class with pages in use (and the
+ *   huge blocks as a last row), the pages, the live and free blocks now (free: extended and
+ *   not live, on any list, as `walk()` reports them, so the rows' free blocks and the free
+ *   segments of the pool add up to `stats().freeBlocks`, and their live blocks to
+ *   `stats().liveBlocks`), and, with the `stats` option (mimalloc's `MI_STAT`), the
+ *   counters every thread keeps in its heap record (`HP_BIN_STATS`), summed over thread ids: blocks allocated and freed since the heap was
+ *   formatted (a free counts for the thread that made it, as in mimalloc), and the sum of
+ *   each thread's peak of `allocated - freed`. That sum is the bin's peak for one thread
+ *   and an upper bound of it for several (a thread whose blocks others free has a peak that
+ *   grows with its allocations). The counters are plain words their thread writes on the
+ *   slow variants of malloc and free, so a read while other threads run may miss their
+ *   latest counts.
+ * - `page kinds`: segments, pages in use and their bytes, and live bytes, per page kind.
+ */
+export function classStats(t: MiContext): StatsTable[] {
+  const u32 = t.u32;
+  interface BinRow {
+    pages: number;
+    full: number;
+    capacity: number;
+    used: number;
+    pending: number;
+  }
+  const bins: BinRow[] = [];
+  for (let bin = 0; bin <= BIN_MAX; bin++) bins.push({ pages: 0, full: 0, capacity: 0, used: 0, pending: 0 });
+  const kinds = PAGE_KINDS.map(() => ({ segments: 0, pages: 0, pageBytes: 0, liveBytes: 0 }));
+  for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
+    const kind = u32[t.segmentMap + index]! & MAP_KIND_MASK;
+    if (kind === 0 || kind > SEGMENT_HUGE) continue;
+    const segment = index * SEGMENT_BYTES;
+    const row = kinds[kind - 1]!;
+    row.segments++;
+    if (kind === SEGMENT_HUGE) {
+      // A huge block is one page spanning its segments.
+      const huge = bins[HUGE_BIN_STAT]!;
+      huge.pages++;
+      huge.capacity++;
+      huge.used++;
+      row.pages++;
+      row.pageBytes += u32[(segment + SG_SPAN) >>> 2]! * SEGMENT_BYTES;
+      row.liveBytes += u32[(segment + SG_HUGE_SIZE) >>> 2]!;
+      continue;
+    }
+    const pageCount = walkablePageCount(t, index);
+    const pageBytes = SEGMENT_BYTES / pageCount;
+    for (let i = 0; i < pageCount; i++) {
+      const page = pageDescriptor(segment, i);
+      const w = page >>> 2;
+      const flags = u32[w + (PG_FLAGS >>> 2)]!;
+      if ((flags & PAGE_IN_USE) === 0) continue;
+      const entry = bins[u32[w + (PG_BIN >>> 2)]!];
+      if (entry === undefined || u32[w + (PG_BIN >>> 2)] === HUGE_BIN_STAT) continue;
+      entry.pages++;
+      if ((flags & PAGE_IN_FULL) !== 0) entry.full++;
+      entry.capacity += u32[w + (PG_CAPACITY >>> 2)]!;
+      entry.used += u32[w + (PG_USED >>> 2)]!;
+      const word = Atomics.load(u32, w + (PG_THREAD_FREE >>> 2));
+      const pending = word > DELAYED_MASK ? pageListLength(t, page, word - (word & DELAYED_MASK)) : 0;
+      entry.pending += pending;
+      row.pages++;
+      // Page 0 is shortened by the segment header.
+      row.pageBytes += i === 0 ? pageBytes - SEGMENT_HEADER_BYTES : pageBytes;
+      row.liveBytes += (u32[w + (PG_USED >>> 2)]! - pending) * u32[w + (PG_BLOCK_SIZE >>> 2)]!;
+    }
+  }
+  // Blocks on delayed lists are freed, still counted in their page's `used`.
+  for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
+    forEachDelayed(t, t.heapOf(threadId), (block) => {
+      const page = pageOfBlock(t, block);
+      const entry = bins[u32[(page + PG_BIN) >>> 2]!];
+      if (entry !== undefined) entry.pending++;
+      const kind = kinds[(t.mapOf(block) & MAP_KIND_MASK) - 1];
+      if (kind !== undefined) kind.liveBytes -= u32[(page + PG_BLOCK_SIZE) >>> 2]!;
+    });
+  }
+  const counters = bins.map(() => ({ allocated: 0, freed: 0, peak: 0 }));
+  for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
+    const base = (t.heapOf(threadId) + HP_BIN_STATS) >>> 2;
+    for (let bin = 0; bin <= BIN_MAX; bin++) {
+      const c = base + bin * (BIN_STAT_BYTES >>> 2);
+      const sum = counters[bin]!;
+      sum.allocated += u32[c + (BS_ALLOCATED >>> 2)]!;
+      sum.freed += u32[c + (BS_FREED >>> 2)]!;
+      sum.peak += Math.max(0, t.i32[c + (BS_PEAK >>> 2)]!);
+    }
+  }
+  const binRows: Record<string, number | string>[] = [];
+  const order = [...Array.from({ length: BIN_MAX }, (_, i) => i + 1), HUGE_BIN_STAT];
+  for (const bin of order) {
+    const entry = bins[bin]!;
+    const sum = counters[bin]!;
+    if (entry.pages === 0 && sum.allocated === 0) continue;
+    const live = Math.max(0, entry.used - entry.pending);
+    const row: Record<string, number | string> = {
+      bin: bin === HUGE_BIN_STAT ? 'huge' : bin,
+      blockSize: bin === HUGE_BIN_STAT ? 'varies' : BIN_BLOCK_SIZE[bin]!,
+      pages: entry.pages,
+      fullPages: entry.full,
+      live,
+      free: Math.max(0, entry.capacity - live),
+    };
+    if (t.countBins) Object.assign(row, sum);
+    binRows.push(row);
+  }
+  const counted = [
+    { key: 'allocated', label: 'allocated' },
+    { key: 'freed', label: 'freed' },
+    { key: 'peak', label: 'peak' },
+  ];
+  return [
+    {
+      name: 'bins',
+      description: t.countBins
+        ? 'per size class (huge blocks last): pages in use, live and free blocks now, and blocks allocated, freed and the peak of live blocks since the heap was formatted, summed over threads'
+        : 'per size class (huge blocks last): pages in use, live and free blocks now (the option stats=true adds cumulative and peak counts)',
+      columns: [
+        { key: 'bin', label: 'bin' },
+        { key: 'blockSize', label: 'block' },
+        { key: 'pages', label: 'pages' },
+        { key: 'fullPages', label: 'full' },
+        { key: 'live', label: 'live' },
+        { key: 'free', label: 'free' },
+        ...(t.countBins ? counted : []),
+      ],
+      rows: binRows,
+    },
+    {
+      name: 'page kinds',
+      description: 'per page kind: segments in use, pages in use and their bytes, and the bytes of their live blocks',
+      columns: [
+        { key: 'kind', label: 'kind' },
+        { key: 'segments', label: 'segments' },
+        { key: 'pages', label: 'pages' },
+        { key: 'pageBytes', label: 'page bytes' },
+        { key: 'liveBytes', label: 'live bytes' },
+      ],
+      rows: kinds.map((row, i) => ({ kind: PAGE_KINDS[i]!, ...row, liveBytes: Math.max(0, row.liveBytes) })),
+    },
+  ];
+}
+
+/**
+ * Calls `visit` for each block on the delayed list of the heap at `heap`: a figure's walk,
+ * which stops at a link that is no freed block of a paged segment and after as many blocks
+ * as the arena holds, so a list drained meanwhile or corrupted costs a bounded walk.
+ */
+function forEachDelayed(t: MiContext, heap: number, visit: (block: number) => void): void {
+  const u32 = t.u32;
+  const limit = (t.arenaEnd - t.arenaStart) >>> 3;
+  let at = Atomics.load(u32, (heap + HP_DELAYED_FREE) >>> 2);
+  for (let steps = 0; at !== 0 && steps < limit && isFreedBlock(t, at); steps++) {
+    visit(at);
+    const link = u32[at >>> 2]!;
+    at = t.secure ? decodeLink(link, u32[(heap + HP_DELAYED_KEY0) >>> 2]!, u32[(heap + HP_DELAYED_KEY1) >>> 2]!) : link;
+  }
+}
+
+/** A `StatsTable` as aligned text: one header line, one line per row. */
+export function formatStatsTable(table: StatsTable): string {
+  const cells = [table.columns.map((c) => c.label), ...table.rows.map((r) => table.columns.map((c) => String(r[c.key] ?? '')))];
+  const widths = table.columns.map((_, i) => Math.max(...cells.map((line) => line[i]!.length)) + 1);
+  return cells.map((line) => line.map((cell, i) => cell.padStart(widths[i]!)).join(' ')).join('\n');
+}
+
 function bytes(value: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
   let v = value;
@@ -315,12 +509,11 @@ function bytes(value: number): string {
   return unit === 0 ? `${v} B` : `${v.toFixed(1)} ${units[unit]}`;
 }
 
-function row(cells: (string | number)[], widths: number[]): string {
-  return cells.map((cell, i) => String(cell).padStart(widths[i]!)).join(' ');
-}
-
-/** The report as a table, as `mi_stats_print` prints; per size class when `perBin`. */
-export function formatReport(report: MimallocReport, perBin: boolean): string {
+/**
+ * The report as a table, as `mi_stats_print` prints, followed by `tables` (`classStats`,
+ * for the per-class figures; none for the summary alone).
+ */
+export function formatReport(report: MimallocReport, tables: readonly StatsTable[]): string {
   const lines: string[] = [];
   const s = report.segments;
   lines.push(`mimalloc heap${report.secure ? ' (secure)' : ''}: arena ${bytes(report.arenaBytes)}, usable ${bytes(report.totalBytes)}`);
@@ -335,13 +528,10 @@ export function formatReport(report: MimallocReport, perBin: boolean): string {
     if (report.held.awaitingAdvance) who = `an advance of the write sequence (deferred goals), then ${who}`;
     lines.push(`  held      ${bytes(report.held.bytes)} in ${report.held.pages} pages (${report.held.abandonedPages} abandoned), held back by ${who}`);
   }
-  if (perBin) {
-    const widths = [5, 10, 7, 6, 11, 11, 11, 12];
+  for (const table of tables) {
     lines.push('');
-    lines.push(row(['bin', 'block', 'pages', 'full', 'used', 'capacity', 'reserved', 'used bytes'], widths));
-    for (const b of report.bins) {
-      lines.push(row([b.bin, b.blockSize, b.pages, b.fullPages, b.usedBlocks, b.capacityBlocks, b.reservedBlocks, bytes(b.usedBlocks * b.blockSize)], widths));
-    }
+    lines.push(`${table.name}: ${table.description}`);
+    lines.push(formatStatsTable(table));
   }
   const names = Object.keys(HeapEvent) as (keyof typeof HeapEvent)[];
   lines.push('');

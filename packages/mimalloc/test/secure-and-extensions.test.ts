@@ -196,10 +196,11 @@ describe('extensions', () => {
     expectAllocError(() => mimallocBackend.normalizeOptions({ secur: true }), 'InvalidParam');
     const error = expectAllocError(() => mimallocBackend.normalizeOptions({ secure: 'yes' }), 'InvalidParam');
     expect(error.message).toContain('true, false');
-    expect(mimallocBackend.normalizeOptions({ secure: 'true' })).toEqual({ secure: true, delayedPageReuse: false });
-    expect(mimallocBackend.normalizeOptions({})).toEqual({ secure: false, delayedPageReuse: false });
-    expect(mimallocBackend.normalizeOptions({ delayedPageReuse: 'true' })).toEqual({ secure: false, delayedPageReuse: true });
+    expect(mimallocBackend.normalizeOptions({ secure: 'true' })).toEqual({ secure: true, delayedPageReuse: false, stats: false });
+    expect(mimallocBackend.normalizeOptions({})).toEqual({ secure: false, delayedPageReuse: false, stats: false });
+    expect(mimallocBackend.normalizeOptions({ delayedPageReuse: 'true' })).toEqual({ secure: false, delayedPageReuse: true, stats: false });
     expectAllocError(() => mimallocBackend.normalizeOptions({ delayedPageReuse: 1 }), 'InvalidParam');
+    expect(mimallocBackend.normalizeOptions({ stats: 'true' })).toEqual({ secure: false, delayedPageReuse: false, stats: true });
     const heap = GlobalAllocator.create({ backend: 'mimalloc:secure=true', heapBytes: 8 * MiB });
     open.push(heap);
     expect(heapReport(heap).secure).toBe(true);

@@ -30,12 +30,14 @@ import {
   BitmapPageAllocator,
   type BlockLayout,
   type CheckReport,
+  type HeapRegion,
   hex,
   MIN_ALIGN,
   PAGE_SIZE,
   type PoolView,
   type RepairCause,
   type StateCounters,
+  type StatsTable,
 } from '@heaplab/core/backend';
 
 import { SlabCaches } from './caches.js';
@@ -65,6 +67,7 @@ import { PageMap } from './page-map.js';
 import { recoverSlabHeap } from './recover.js';
 import { alignedClassOf, CLASS_SIZE, classOf, MAX_CLASS_BYTES, smallestSizeOf } from './size-classes.js';
 import { slabStats } from './stats.js';
+import { slabClassStats, walkSlabHeap } from './walk.js';
 
 /**
  * One thread's handle on a slab heap. Create it through `slabBackend.create`; every instance
@@ -369,6 +372,24 @@ export class SlabAllocator implements Backend, SlabHeap {
    */
   check(): CheckReport {
     return checkSlabHeap(this);
+  }
+
+  /**
+   * Reports the page map, every slab's objects, header and tail, every large run and every
+   * run of free pages, in address order (`walk.ts`); called under the heap lock.
+   * @throws AllocError `HeapCorrupted` when the page map or a slab header is damaged
+   */
+  walk(visit: (region: HeapRegion) => void): void {
+    walkSlabHeap(this, visit);
+  }
+
+  /**
+   * The "slabinfo" table (per size class, as `/proc/slabinfo`) and the "pages" table (per
+   * kind of page), from the same walk (`walk.ts`).
+   * @throws AllocError `HeapCorrupted` when the page map or a slab header is damaged
+   */
+  classStats(): StatsTable[] {
+    return slabClassStats(this);
   }
 
   /**

@@ -116,7 +116,7 @@ export function readFreeLists(heap: HeapView): ListedFree {
         if ((sizeWord & SIZE_FLAG_BITS) !== 0 || size < MIN_BLOCK_BYTES || b + size > heap.arenaEnd) {
           throw checker.corrupt(`${where} is not a free block (size word ${hex(sizeWord)})`);
         }
-        if (listOf(size) !== list) throw checker.corrupt(`${where} has size ${size}, which belongs on list ${listOf(size)}`);
+        if (listOf(size) !== list) throw checker.corrupt(`${where} has size ${size}, which belongs on list ${listName(listOf(size))}`);
         if (blocks.has(b)) throw checker.corrupt(`${where} is listed twice (a cycle or a block on two lists)`);
         const back = u32[(b + B_PREV_FREE) >>> 2]!;
         if (back !== prev) throw checker.corrupt(`${where} has the previous link ${hex(back)}`);

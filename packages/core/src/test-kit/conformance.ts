@@ -12,6 +12,7 @@ import { GlobalAllocator } from '../facade/global-allocator.js';
 import type { BackendDescriptor } from '../backend/contract.js';
 import { MiB, PAGE_SIZE } from '../sizes.js';
 import { fillPattern, findPatternMismatch, Random } from './patterns.js';
+import { expectWalkAgrees } from './walk.js';
 
 /** Which backend a suite runs, and how. */
 export interface SuiteTarget {
@@ -78,6 +79,21 @@ export class HeapModel {
       this.verify(address);
     }
     this.heap.check();
+    if (this.heap.supportsWalk()) this.expectWalkHolds();
+  }
+
+  /**
+   * Expects the heap walk to agree with the heap (`expectWalkAgrees`) and to show every block
+   * of the model as a live region at its address, at least as large as its size.
+   */
+  expectWalkHolds(): void {
+    const live = new Map<number, number>();
+    for (const region of expectWalkAgrees(this.heap)) if (region.kind === 'live') live.set(region.address, region.bytes);
+    for (const [address, block] of this.blocks) {
+      const bytes = live.get(address);
+      expect(bytes, `the walk shows no live region at the model's block ${address} (${block.size} bytes)`).toBeDefined();
+      expect(bytes!, `the walk's live region at ${address}`).toBeGreaterThanOrEqual(block.size);
+    }
   }
 
   requestedBytes(): number {
@@ -131,6 +147,15 @@ export function makeHeap(target: SuiteTarget, heapBytes = target.heapBytes ?? 32
 }
 
 /**
+ * `heap.check()`, then, when the backend can be walked, `expectWalkAgrees(heap)`: how every
+ * scenario ends. Backends without a walk yet skip the second half.
+ */
+export function checkAndWalk(heap: GlobalAllocator): void {
+  heap.check();
+  if (heap.supportsWalk()) expectWalkAgrees(heap);
+}
+
+/**
  * Registers the conformance suite for `target` with vitest: alignment, sizes, model-checked
  * integrity, fill-until-full, realloc, calloc, stats, bad input and property-based sequences.
  */
@@ -163,7 +188,7 @@ export function describeConformance(target: SuiteTarget): void {
       }
       model.freeAll();
       expect(heap.usedBytes()).toBe(baseline);
-      heap.check();
+      checkAndWalk(heap);
     });
 
     it('gives 8-byte alignment by default, for every typed array', () => {
@@ -176,7 +201,7 @@ export function describeConformance(target: SuiteTarget): void {
       }
       model.verifyAll();
       model.freeAll();
-      heap.check();
+      checkAndWalk(heap);
     });
 
     it('serves edge sizes: 0, 1, odd, page-sized and multi-MiB blocks', () => {
@@ -218,7 +243,7 @@ export function describeConformance(target: SuiteTarget): void {
       expect(zeros).toBe(2);
       model.freeAll();
       expect(heap.usedBytes()).toBe(0);
-      heap.check();
+      checkAndWalk(heap);
     });
 
     it('keeps every block intact and disjoint through a long random sequence', () => {
@@ -243,7 +268,7 @@ export function describeConformance(target: SuiteTarget): void {
       model.verifyAll();
       model.freeAll();
       expect(heap.usedBytes()).toBe(0);
-      heap.check();
+      checkAndWalk(heap);
     });
 
     it('fills the heap until NoMemory, then gives every byte back', () => {
@@ -269,11 +294,11 @@ export function describeConformance(target: SuiteTarget): void {
       expect(after.usedBytes).toBe(0);
       expect(after.liveBlocks).toBe(0);
       expect(after.availableBytes).toBe(after.totalBytes);
-      heap.check();
+      checkAndWalk(heap);
       const again = heap.malloc(before.largestFreeBlock);
       expect(again, `the largest block (${before.largestFreeBlock} bytes) after freeing everything`).not.toBe(0);
       heap.free(again);
-      heap.check();
+      checkAndWalk(heap);
     });
 
     it('realloc keeps contents when growing and shrinking', () => {
@@ -291,7 +316,7 @@ export function describeConformance(target: SuiteTarget): void {
         model.blocks.delete(address);
         model.add(moved, size);
         address = moved;
-        heap.check();
+        checkAndWalk(heap);
       }
       // realloc(0, n) is malloc(n).
       const fresh = heap.realloc(0, 40);
@@ -310,7 +335,7 @@ export function describeConformance(target: SuiteTarget): void {
       model.verifyAll();
       model.freeAll();
       expect(heap.usedBytes()).toBe(0);
-      heap.check();
+      checkAndWalk(heap);
     });
 
     it('calloc returns zeroed memory even where old blocks were', () => {
@@ -325,7 +350,7 @@ export function describeConformance(target: SuiteTarget): void {
       }
       expect(heap.calloc(0, 0)).not.toBe(0);
       expectAllocError(() => heap.calloc(2 ** 40, 2 ** 20), 'InvalidParam');
-      heap.check();
+      checkAndWalk(heap);
     });
 
     it('reports stats that agree with the model', () => {
@@ -368,7 +393,7 @@ export function describeConformance(target: SuiteTarget): void {
       model.freeAll();
       expect(heap.stats().requestedBytes ?? 0).toBe(0);
       expect(heap.stats().grantedBytes).toBe(0);
-      heap.check();
+      checkAndWalk(heap);
     });
 
     it('dealloc accepts the allocation layout and refuses a different one', () => {
@@ -376,11 +401,11 @@ export function describeConformance(target: SuiteTarget): void {
       const address = heap.alloc({ size: 100, align: 64 });
       expectAllocError(() => heap.dealloc(address, { size: 4096, align: 64 }), 'InvalidParam');
       expectAllocError(() => heap.dealloc(address, { size: 100, align: 3 }), 'InvalidParam');
-      heap.check();
+      checkAndWalk(heap);
       heap.dealloc(address, { size: 100, align: 64 });
       expectAllocError(() => heap.dealloc(address, { size: 100, align: 64 }), 'NotAllocated');
       expect(heap.usedBytes()).toBe(0);
-      heap.check();
+      checkAndWalk(heap);
     });
 
     describeBadInput(target, heapFor);
@@ -442,7 +467,7 @@ export function describeConformance(target: SuiteTarget): void {
             }
             model.freeAll();
             expect(heap.usedBytes()).toBe(0);
-            heap.check();
+            checkAndWalk(heap);
           } finally {
             heap.detach();
           }

@@ -26,6 +26,7 @@ import { MiB, MIN_ALIGN } from '../sizes.js';
 import { StateCounters } from '../backend/counters.js';
 import { PoolView } from '../backend/pools.js';
 import { makeBackendContext, recordPool } from './backend-context.js';
+import { checkAndWalk } from './conformance.js';
 import { dyingMemory, type StoreBudget, ThreadDeath } from './dying-memory.js';
 import type { DieInBackendTask, KitReply } from './kit-worker.js';
 import { Random, type Signature, signBlock, verifyBlock } from './patterns.js';
@@ -264,7 +265,7 @@ export function describeCrashRecovery(target: CrashRecoveryTarget): void {
           deaths++;
         }
         // The heap works for everyone again: the held blocks are intact, and it fills and empties.
-        heap.check();
+        checkAndWalk(heap);
         for (const block of held) expect(verifyBlock(heap.memory.u8, block.address, block.signature), where).toBeNull();
         for (const block of held) heap.free(block.address);
         if (subject !== null) {
@@ -278,7 +279,7 @@ export function describeCrashRecovery(target: CrashRecoveryTarget): void {
         for (let address = heap.malloc(8192); address !== 0; address = heap.malloc(8192)) filled.push(address);
         expect(filled.length, where).toBeGreaterThan(100);
         for (const address of filled) heap.free(address);
-        heap.check();
+        checkAndWalk(heap);
         expect(heap.stats().recovery.failed, where).toBe(0);
         heap.detach();
       }

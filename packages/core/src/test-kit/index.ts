@@ -12,6 +12,7 @@
 
 export { type BackendContextOptions, BackendFixture, makeBackendContext, recordPool } from './backend-context.js';
 export {
+  checkAndWalk,
   describeConformance,
   errorOf,
   expectAllocError,
@@ -48,4 +49,6 @@ export type {
   LockStepDeathTask,
   AllocateAndDetachTask,
   MutexTask,
+  WalkOutcome,
+  WalkTask,
 } from './kit-worker.js';

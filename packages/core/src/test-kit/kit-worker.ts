@@ -127,7 +127,21 @@ export type KitTask =
   | DieInBackendTask
   | LockStepDeathTask
   | CorruptionTrialTask
-  | AllocateAndDetachTask;
+  | AllocateAndDetachTask
+  | WalkTask;
+
+/**
+ * Attach and walk the heap once (`walk()` and `classStats()`), in a worker so that a test of
+ * a damaged heap can bound the walk with the pool's time limit instead of hanging on it.
+ */
+export interface WalkTask {
+  kind: 'walk';
+  buffer: SharedArrayBuffer;
+  trustModules?: string[];
+}
+
+/** How a walk task ended: the regions and tables it gave, or the AllocError it raised. */
+export type WalkOutcome = { outcome: 'walked'; regions: number; tables: number } | { outcome: 'error'; kind: string; message: string };
 
 /** What a churn task did. */
 export interface ChurnResult {
@@ -404,6 +418,18 @@ async function corruptionTrial(task: CorruptionTrialTask): Promise<CorruptionOut
   return { outcome: refused ? 'refused' : 'clean', message: '' };
 }
 
+async function walkTask(task: WalkTask): Promise<WalkOutcome> {
+  const heap = await GlobalAllocator.attach(task.buffer, { trustModules: task.trustModules ?? [] });
+  try {
+    return { outcome: 'walked', regions: heap.walk().length, tables: heap.classStats().length };
+  } catch (error) {
+    if (error instanceof AllocError) return { outcome: 'error', kind: error.kind, message: error.message };
+    throw error;
+  } finally {
+    heap.detach();
+  }
+}
+
 async function runTask(task: KitTask): Promise<unknown> {
   switch (task.kind) {
     case 'ping':
@@ -422,6 +448,8 @@ async function runTask(task: KitTask): Promise<unknown> {
       return corruptionTrial(task);
     case 'allocate-and-detach':
       return allocateAndDetach(task);
+    case 'walk':
+      return walkTask(task);
   }
 }
 

@@ -9,9 +9,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { MiB } from '../sizes.js';
-import { makeHeap, type SuiteTarget } from './conformance.js';
+import { checkAndWalk, makeHeap, type SuiteTarget } from './conformance.js';
 import type { ChurnResult } from './kit-worker.js';
 import { verifyBlock } from './patterns.js';
+import { expectWalkAgrees } from './walk.js';
 import { WorkerPool } from './worker-pool.js';
 
 /** How hard the harness works. */
@@ -81,7 +82,7 @@ export function describeMultiWorker(target: SuiteTarget, options: MultiWorkerOpt
         expect(stats.liveBlocks).toBe(0);
         expect(stats.usedBytes).toBe(0);
         expect(stats.threads).toBe(1);
-        heap.check();
+        checkAndWalk(heap);
         heap.detach();
       });
 
@@ -94,6 +95,15 @@ export function describeMultiWorker(target: SuiteTarget, options: MultiWorkerOpt
         if (workers > 1) expect(received).toBeGreaterThan(0);
         // What is still in transit is verified and freed by the main thread.
         const slotsLeft = new Uint32Array(mailbox);
+        if (heap.supportsWalk()) {
+          // Blocks in transit were allocated by the workers, which are gone: each is live.
+          const live = new Set(
+            expectWalkAgrees(heap)
+              .filter((region) => region.kind === 'live')
+              .map((region) => region.address),
+          );
+          for (const address of slotsLeft) if (address !== 0) expect(live.has(address), `the walk shows block ${address}, in transit, as live`).toBe(true);
+        }
         let drained = 0;
         for (let index = 0; index < slotsLeft.length; index++) {
           const address = slotsLeft[index]!;
@@ -106,7 +116,7 @@ export function describeMultiWorker(target: SuiteTarget, options: MultiWorkerOpt
         const stats = heap.stats();
         expect(stats.liveBlocks).toBe(0);
         expect(stats.usedBytes).toBe(0);
-        heap.check();
+        checkAndWalk(heap);
         heap.detach();
       });
     }
