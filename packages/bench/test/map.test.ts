@@ -75,7 +75,7 @@ describe('fragmentation figures', () => {
       { address: 196, bytes: 300, kind: 'free' },
       { address: 496, bytes: 16, kind: 'untouched' },
     ];
-    const figures = fragmentationFigures(regions, 80, 50, 7);
+    const figures = fragmentationFigures(regions, { usedBytes: 80, largestFreeBlock: 296 }, 50, 7);
     expect(figures).toEqual({
       calls: 7,
       arenaBytes: 512,
@@ -86,6 +86,7 @@ describe('fragmentation figures', () => {
       freeBytes: 400,
       freeBlocks: 2,
       largestFreeBlock: 300,
+      mallocableBytes: 296,
       externalFragmentation: 0.25,
       internalFragmentationBytes: 14,
       internalFragmentationShare: 14 / 64,
@@ -97,7 +98,7 @@ describe('fragmentation figures', () => {
   });
 
   it('are 0, not NaN, on a heap with nothing free or used', () => {
-    const figures = fragmentationFigures([{ address: 0, bytes: 64, kind: 'untouched' }], 0, 0, 0);
+    const figures = fragmentationFigures([{ address: 0, bytes: 64, kind: 'untouched' }], { usedBytes: 0, largestFreeBlock: 0 }, 0, 0);
     expect(figures.externalFragmentation).toBe(0);
     expect(figures.extraMemoryRate).toBe(0);
     expect(figures.internalFragmentationShare).toBe(0);
@@ -116,7 +117,7 @@ describe('the heap map SVG', () => {
     { address: arenaStart + 5136, bytes: 65_536 - 5136, kind: 'free' },
     { address: arenaStart + 65_536, bytes: arenaBytes - 65_536, kind: 'untouched' },
   ];
-  const figures = fragmentationFigures(regions, 1040, 1000, 3);
+  const figures = fragmentationFigures(regions, { usedBytes: 1040, largestFreeBlock: 60_000 }, 1000, 3);
   const svg = heapMapSvg(regions, arenaStart, figures, { backend: 'test', workload: 'w', at: '50%' });
 
   it('draws every kind present, with a tooltip naming what the backend said', () => {

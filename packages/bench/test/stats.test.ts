@@ -124,7 +124,7 @@ describe('the text tables', () => {
   });
 
   it('list every figure', () => {
-    const text = figuresTable(fragmentationFigures([{ address: 0, bytes: 1024, kind: 'free' }], 0, 0, 0));
+    const text = figuresTable(fragmentationFigures([{ address: 0, bytes: 1024, kind: 'free' }], { usedBytes: 0, largestFreeBlock: 1024 }, 0, 0));
     expect(text).toMatch(/^external fragmentation +0\.00 %$/m);
     expect(text).toMatch(/^free +1,024 B \(1\.00 KiB\)$/m);
   });

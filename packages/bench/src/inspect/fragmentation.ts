@@ -31,6 +31,12 @@ export interface FragmentationFigures {
   freeBlocks: number;
   /** The largest free region (0 when none). */
   largestFreeBlock: number;
+  /**
+   * The backend's own `stats().largestFreeBlock`: the most one `malloc` could get now. It
+   * can exceed `largestFreeBlock` where free regions lie side by side that the backend can
+   * hand out as one (mimalloc's free segments), or fall short of it (a size-class backend).
+   */
+  mallocableBytes: number;
   /** `1 - largestFreeBlock / freeBytes`; 0 when nothing is free. */
   externalFragmentation: number;
   /** `grantedBytes - requestedBytes`. */
@@ -57,6 +63,7 @@ export const FIGURE_ROWS: readonly { key: keyof FragmentationFigures; label: str
   { key: 'freeBytes', label: 'free', unit: 'bytes' },
   { key: 'freeBlocks', label: 'free blocks', unit: 'count' },
   { key: 'largestFreeBlock', label: 'largest free block', unit: 'bytes' },
+  { key: 'mallocableBytes', label: 'largest malloc now', unit: 'bytes' },
   { key: 'externalFragmentation', label: 'external fragmentation', unit: 'share' },
   { key: 'internalFragmentationBytes', label: 'internal fragmentation', unit: 'bytes' },
   { key: 'internalFragmentationShare', label: 'internal fragmentation share', unit: 'share' },
@@ -70,11 +77,17 @@ export const FIGURE_ROWS: readonly { key: keyof FragmentationFigures; label: str
 /**
  * The figures of a walk.
  * @param regions the facade's walk (tiling the arena)
- * @param usedBytes the backend's `stats().usedBytes` at the same moment
+ * @param backend the backend's `stats()` at the same moment: its `usedBytes` and `largestFreeBlock`
  * @param requestedBytes what the workload's live blocks asked for
  * @param calls allocator calls so far
  */
-export function fragmentationFigures(regions: readonly HeapRegion[], usedBytes: number, requestedBytes: number, calls: number): FragmentationFigures {
+export function fragmentationFigures(
+  regions: readonly HeapRegion[],
+  backend: { usedBytes: number; largestFreeBlock: number },
+  requestedBytes: number,
+  calls: number,
+): FragmentationFigures {
+  const { usedBytes } = backend;
   let arenaBytes = 0;
   let liveBlocks = 0;
   let grantedBytes = 0;
@@ -118,6 +131,7 @@ export function fragmentationFigures(regions: readonly HeapRegion[], usedBytes: 
     freeBytes,
     freeBlocks,
     largestFreeBlock,
+    mallocableBytes: backend.largestFreeBlock,
     externalFragmentation: freeBytes === 0 ? 0 : 1 - largestFreeBlock / freeBytes,
     internalFragmentationBytes,
     internalFragmentationShare: grantedBytes === 0 ? 0 : internalFragmentationBytes / grantedBytes,

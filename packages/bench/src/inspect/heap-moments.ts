@@ -168,7 +168,7 @@ function snapshotOf(heap: GlobalAllocator, recorder: RecordingAllocator): Omit<H
     const requested = recorder.requested.get(region.address);
     if (requested !== undefined) region.requested = requested;
   }
-  const figures = fragmentationFigures(regions, heap.stats().usedBytes, recorder.requestedBytes, recorder.calls);
+  const figures = fragmentationFigures(regions, heap.stats(), recorder.requestedBytes, recorder.calls);
   return { regions, figures, tables: heap.classStats() };
 }
 
