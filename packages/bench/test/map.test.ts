@@ -1,16 +1,11 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-import { type HeapRegion, type HeapRegionKind, registeredBackends } from '@heaplab/core';
-import { CommanderError } from 'commander';
+import type { HeapRegion, HeapRegionKind } from '@heaplab/core';
 import { describe, expect, it } from 'vitest';
 
-import { makeProgram } from '../src/cli/program.js';
-
-import { createBackendHeap, discoverBackends } from '../src/contenders/backends.js';
+import { createBackendHeap } from '../src/contenders/backends.js';
 import type { BackendContender } from '../src/contenders/contender.js';
 import { fragmentationFigures } from '../src/inspect/fragmentation.js';
 import { heapMapSvg, KIND_COLOURS, MAP_COLUMNS, MAP_ROWS } from '../src/inspect/heap-map-svg.js';
@@ -18,50 +13,11 @@ import { findMapTarget, type HeapMoment, mapTargets, NoWalkError, parseMoment, t
 import { RecordingAllocator } from '../src/inspect/recording-allocator.js';
 import { loopMemory, RUN_CONTROL_BYTES } from '../src/run/address-allocator.js';
 import { WORKLOAD_LIST } from '../src/workloads/index.js';
-
-const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-
-function heaplab(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', CLI, ...args], { encoding: 'utf8', timeout: 240_000 });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-await discoverBackends();
-
-/**
- * Runs the command line in this process (a child process per refusal costs seconds each):
- * commander's exit becomes an exception carrying the status, its messages are collected.
- */
-export async function parseInProcess(args: readonly string[]): Promise<{ status: number; stderr: string }> {
-  const program = makeProgram();
-  let stderr = '';
-  for (const command of [program, ...program.commands]) {
-    command.exitOverride().configureOutput({ writeErr: (text) => (stderr += text), writeOut: () => undefined });
-  }
-  try {
-    await program.parseAsync(['node', 'heaplab', ...args]);
-    return { status: 0, stderr };
-  } catch (error) {
-    if (error instanceof CommanderError) return { status: error.exitCode, stderr };
-    throw error;
-  }
-}
-
-const contender = (name: string): BackendContender => ({ kind: 'heaplab', label: name, spec: { name, options: {} } });
-
-/** The registered backends whose heaps can be walked, and those that cannot. */
-function walkingBackends(): { walking: string[]; notWalking: string[] } {
-  const walking: string[] = [];
-  const notWalking: string[] = [];
-  for (const descriptor of registeredBackends()) {
-    const heap = createBackendHeap({ name: descriptor.name, options: {} }, 8 << 20);
-    (heap.supportsWalk() ? walking : notWalking).push(descriptor.name);
-    heap.detach();
-  }
-  return { walking, notWalking };
-}
+import { heaplabInProcess, NO_WALK_BACKEND, walkingBackends } from './inspect-helpers.js';
 
 const { walking, notWalking } = walkingBackends();
+
+const contender = (name: string): BackendContender => ({ kind: 'heaplab', label: name, spec: { name, options: {} } });
 
 describe('fragmentation figures', () => {
   it('count a walk by kind, with external fragmentation from the largest free block and the extra memory rate from what was asked', () => {
@@ -209,8 +165,9 @@ describe('moments of a run', () => {
     expect(half.figures.liveBlocks).toBeLessThan(whole.figures.liveBlocks);
   });
 
-  it.skipIf(notWalking.length === 0)('refuses a backend without walk', () => {
-    expect(() => takeMoments(contender(notWalking[0]!), findMapTarget('glibc-thread'), [parseMoment('100%')], { heapBytes: 8 << 20, iterations: 10 })).toThrow(
+  it('refuses a backend without walk', () => {
+    expect(notWalking).toContain(NO_WALK_BACKEND);
+    expect(() => takeMoments(contender(NO_WALK_BACKEND), findMapTarget('glibc-thread'), [parseMoment('100%')], { heapBytes: 8 << 20, iterations: 10 })).toThrow(
       NoWalkError,
     );
   });
@@ -249,9 +206,9 @@ describe('moments of a run', () => {
 });
 
 describe('heaplab map', () => {
-  it('writes one SVG per walking backend and moment, map.json in its shape, and the page', () => {
+  it('writes one SVG per walking backend and moment, map.json in its shape, and the page', async () => {
     const directory = mkdtempSync(join(tmpdir(), 'heaplab-map-'));
-    const result = heaplab(
+    const result = await heaplabInProcess(
       'map',
       '--backend',
       'all',
@@ -302,25 +259,25 @@ describe('heaplab map', () => {
     [['map', '--workload', 'glibc-thread', '--at', '50%', '--out', '/tmp/unused', '--heap-mib', '6'], /multiples of 4 MiB/],
     [['map', '--workload', 'glibc-thread', '--at', '50%', '--out', '/tmp/unused', '--backend', 'nope'], /unknown backend 'nope'/],
   ])('refuses %j with status 1', async (args, message) => {
-    const result = await parseInProcess(args);
+    const result = await heaplabInProcess(...args);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(message);
   });
 
-  it.skipIf(notWalking.length === 0)('fails on a backend without walk named alone', async () => {
-    const result = await parseInProcess([
+  it('fails on a backend without walk named alone', async () => {
+    const result = await heaplabInProcess(
       'map',
       '--backend',
-      notWalking[0]!,
+      NO_WALK_BACKEND,
       '--workload',
       'glibc-thread',
       '--at',
       '50%',
       '--out',
       mkdtempSync(join(tmpdir(), 'heaplab-map-')),
-    ]);
+    );
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain(`backend '${notWalking[0]}' has no walk()`);
+    expect(result.stderr).toContain(`backend '${NO_WALK_BACKEND}' has no walk()`);
   });
 });
 
