@@ -160,6 +160,14 @@ describe('walk() and classStats()', () => {
     expectWalkAgrees(owner, new Set());
   });
 
+  it('walks pages held for delayed page reuse', () => {
+    const [heap] = handles({ delayedPageReuse: true });
+    const blocks = Array.from({ length: 2000 }, () => heap.malloc(64));
+    for (const block of blocks) heap.free(block);
+    const regions = expectWalkAgrees(heap, new Set());
+    expect(regions.some((r) => r.kind === 'free' && r.detail!.includes('held'))).toBe(true);
+  });
+
   it('walks in secure mode', () => {
     const [heap, other] = handles({ secure: true });
     const blocks = Array.from({ length: 400 }, (_, i) => heap.malloc(16 + (i % 40) * 40));
