@@ -33,7 +33,7 @@ export type MapTarget = InspectRun;
 function loopTarget(name: string, loop: ThreadLoop): MapTarget {
   return {
     name,
-    summary: `its one-thread loop, ${DEFAULT_MAP_ITERATIONS.toLocaleString('en-US')} iterations unless --iterations`,
+    summary: 'its one-thread loop (--iterations iterations)',
     run(heap, iterations) {
       const limits: LoopLimits = {
         stop: new Int32Array(new SharedArrayBuffer(RUN_CONTROL_BYTES)),
