@@ -4,6 +4,8 @@
  *   heaplab bench [<workload>|all] --backend <spec|all> [--backend <spec> ...]
  *           --threads 1,2 --duration 2 --json FILE --report FILE
  *   heaplab backends
+ *   heaplab map --backend <spec|all> --workload W --at 25%,50%,100% --out DIR [--html]
+ *   heaplab stats --backend <spec> --workload W [--json FILE]
  *
  * The workloads, their help lines and their output formats come from the workload list.
  * Progress goes to stderr, results to stdout. Bad arguments exit with status 1; a run in
@@ -28,6 +30,10 @@ import type { BenchSettings, Workload } from '../run/workload.js';
 import { ALL_EFFICIENCY_TRIALS, EFFICIENCY_TRIALS } from '../workloads/heap-efficiency/workload.js';
 import { ALL, selectWorkloads, WORKLOAD_LIST } from '../workloads/index.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
+import { parseMoments, parseTarget } from './inspect-options.js';
+import { mapCommand } from './map-command.js';
+import { DEFAULT_MAP_HEAP_BYTES, DEFAULT_MAP_ITERATIONS, mapTargets } from '../inspect/heap-moments.js';
+import { statsCommand } from './stats-command.js';
 import { parseBaselines, parseDuration, parseHeapMiB, parsePositiveInteger, parseThreadList } from './options.js';
 
 /** Timed runs per row, when `--repeat` is not given. */
@@ -260,5 +266,59 @@ export function makeProgram(): Command {
     .option('-q, --quiet', 'no progress indicator', false)
     .action(bench);
   program.command('backends').description('list the backends, their options and the baselines').action(listBackends);
+  addInspectOptions(
+    program
+      .command('map')
+      .description('run a workload on each backend and draw its heap at moments of the run: one SVG per backend and moment, and map.json')
+      .option(
+        '-b, --backend <spec>',
+        `a backend spec, or ${ALL_BACKENDS} (every backend that can be walked); repeat for more (default: all)`,
+        parseBackendOption,
+      )
+      .requiredOption(
+        '--at <list>',
+        "moments, separated by commas: percentages of the run's allocator calls (25%,50%,100%) or fractions (0.25,0.5,1)",
+        parseMoments,
+      )
+      .requiredOption('-o, --out <dir>', 'the directory to write <backend>-<at>.svg and map.json to')
+      .option('--html', 'also write index.html, the maps side by side', false),
+  ).action(mapCommand);
+  addInspectOptions(
+    program
+      .command('stats')
+      .description("run a workload to its end on one backend, then print its fragmentation figures and the backend's per-class tables")
+      .requiredOption('-b, --backend <spec>', 'one backend spec', parseBackendOption)
+      .option('--json <file>', 'also write the figures and tables as JSON'),
+  ).action(statsCommand);
   return program;
+}
+
+/** The options `map` and `stats` share, and the list of what they run in the help. */
+function addInspectOptions(command: Command): Command {
+  const columns = Math.max(40, process.stdout.columns || 80);
+  const targets = mapTargets();
+  const width = Math.max(...targets.map((target) => target.name.length)) + 1;
+  const list = targets
+    .map((target) => {
+      const lines = wrapped(target.summary, width + 3, columns);
+      return [`  ${target.name.padEnd(width)} ${lines[0]!.trimStart()}`, ...lines.slice(1)].join('\n');
+    })
+    .join('\n');
+  return command
+    .requiredOption('-w, --workload <name>', 'what to run (listed below)', parseTarget)
+    .option(
+      '--heap-mib <n>',
+      `heap of the run, in MiB (multiple of 4; default ${DEFAULT_MAP_HEAP_BYTES >>> 20}, or the size the workload's own runs take: the ArceOS tests size theirs)`,
+      parseHeapMiB,
+    )
+    .option(
+      '--iterations <n>',
+      `iterations of a workload's loop (default ${DEFAULT_MAP_ITERATIONS}); for ArceOS's tests, at most this many of each test's steps`,
+      parsePositiveInteger,
+    )
+    .option('--seed <n>', "recorded with the figures; the loops here draw from their workloads' own fixed seeds", parsePositiveInteger, DEFAULT_SEED)
+    .addHelpText(
+      'after',
+      `\nThe run is deterministic: one thread in this process, on a fresh heap, with a fixed number of iterations; a moment is the heap after that share of the run's allocator calls, and 100% is the heap as the workload left it (its final clean-up skipped). See docs/heap-maps.md.\n\nWorkloads:\n${list}`,
+    );
 }

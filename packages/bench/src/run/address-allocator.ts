@@ -16,6 +16,19 @@ export interface AddressAllocator {
   realloc(address: number, size: number): number;
 }
 
+/**
+ * The face of a heap that a run with more than `malloc`/`free`/`realloc` needs (ArceOS's
+ * single-thread tests: aligned blocks, layout-checked frees, the heap's figures), and that
+ * `heaplab map`'s recording allocator gives.
+ */
+export interface InspectableHeap extends AddressAllocator {
+  alignedAlloc(align: number, size: number): number;
+  /** Frees a block, checking its layout as Rust's `dealloc` does. */
+  dealloc(address: number, layout: { size: number; align: number }): void;
+  stats(): { usedBytes: number; availableBytes: number };
+  readonly buffer: SharedArrayBuffer;
+}
+
 /** Views over the buffer the allocator's addresses index (`loopMemory` makes them). */
 export interface LoopMemory {
   readonly u8: Uint8Array;

@@ -23,6 +23,13 @@ export interface ThreadParams {
    * the loop has none.
    */
   runState: SharedArrayBuffer | null;
+  /**
+   * Skip the loop's final clean-up: blocks still live when the loop ends stay live, so that
+   * a heap map "at 100%" (`heaplab map`, `heaplab stats`) shows the heap as the workload left
+   * it rather than emptied. Frees that are part of the workload itself still happen. Absent
+   * (false) in benchmark runs, which check that the heap ends empty.
+   */
+  leaveLive?: boolean;
 }
 
 /** One thread's figures. */

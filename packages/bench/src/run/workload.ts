@@ -8,6 +8,7 @@
 import type { Contender, ContenderKind } from '../contenders/contender.js';
 import type { Chart } from '../report/chart.js';
 import type { Progress } from './progress.js';
+import type { InspectableHeap } from './address-allocator.js';
 import type { ThreadLoop } from './thread-loop.js';
 
 /** What every row of every workload has; `--json` writes rows as they are. */
@@ -95,6 +96,25 @@ export interface SummarySection {
 }
 
 /**
+ * A run `heaplab map` and `heaplab stats` can take a heap's moments of (docs/heap-maps.md):
+ * one thread, deterministic, every allocator call through `heap`, and with nothing dropped at
+ * its end (what it still holds stays live, as `ThreadParams.leaveLive`).
+ */
+export interface InspectRun {
+  /** As `--workload` names it. */
+  readonly name: string;
+  /** One line for the help. */
+  readonly summary: string;
+  /** The heap it needs when `--heap-mib` is not given; undefined for the command's default. */
+  readonly heapBytes?: number;
+  /**
+   * Runs it to its end.
+   * @param iterations `--iterations`: a bound on its main loops, undefined for its own counts
+   */
+  run(heap: InspectableHeap, iterations: number | undefined): void;
+}
+
+/**
  * A workload: its name, the contenders it measures, how it runs and how its rows are shown.
  * `Key` is its key in `BenchResults` (and in the JSON).
  */
@@ -112,6 +132,11 @@ export interface Workload<Row extends WorkloadRow = WorkloadRow, Key extends str
   stepsPerContender(settings: BenchSettings): number;
   /** The loop each thread runs, for a workload that runs on threads (workers find it by `name`). */
   readonly threadLoop?: ThreadLoop;
+  /**
+   * What `heaplab map` runs of it, when not its thread loop's one-thread share (ArceOS's
+   * single-thread tests, whose thread test needs its ten threads).
+   */
+  readonly inspectRuns?: readonly InspectRun[];
   /**
    * Measures `contenders` (only those it applies to). A failure becomes a row with `error`;
    * it never stops the other rows.

@@ -18,10 +18,11 @@ export const PAIRS_MAX_SIZE = 512;
 const STOP_CHECK_INTERVAL = 64;
 
 /**
- * Fills the live set, times pairs until a limit, then frees every block (untimed).
+ * Fills the live set, times pairs until a limit, then frees every block (untimed) unless
+ * `leaveLive` (see `ThreadParams.leaveLive`).
  * @throws Error when `malloc` returns 0
  */
-export function runPairsLoop(allocator: AddressAllocator, limits: LoopLimits, seed: number): ThreadOutcome {
+export function runPairsLoop(allocator: AddressAllocator, limits: LoopLimits, seed: number, leaveLive = false): ThreadOutcome {
   const random = new Random(seed);
   const live = new Float64Array(PAIRS_LIVE_BLOCKS);
   for (let i = 0; i < PAIRS_LIVE_BLOCKS; i++) live[i] = mallocOrThrow(allocator, random.int(PAIRS_MIN_SIZE, PAIRS_MAX_SIZE + 1));
@@ -36,7 +37,7 @@ export function runPairsLoop(allocator: AddressAllocator, limits: LoopLimits, se
     pairs++;
   }
   const seconds = (performance.now() - started) / 1000;
-  for (let i = 0; i < PAIRS_LIVE_BLOCKS; i++) allocator.free(live[i]!);
+  if (!leaveLive) for (let i = 0; i < PAIRS_LIVE_BLOCKS; i++) allocator.free(live[i]!);
   return { iterations: pairs, seconds, highWater: 0 };
 }
 

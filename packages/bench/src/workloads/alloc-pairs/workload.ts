@@ -20,7 +20,7 @@ import { PAIRS_LIVE_BLOCKS, PAIRS_MAX_SIZE, PAIRS_MIN_SIZE, runPairsLoop, runSys
 export const allocPairsLoop: ThreadLoop = {
   workload: 'alloc-pairs',
   sharedInput: () => null,
-  run: (allocator, _memory, _input, limits, thread) => runPairsLoop(allocator, limits, thread.threadIndex + 1),
+  run: (allocator, _memory, _input, limits, thread) => runPairsLoop(allocator, limits, thread.threadIndex + 1, thread.leaveLive),
   runSystem: (_input, limits, thread) => runSystemPairsLoop(limits, thread.threadIndex + 1),
 };
 

@@ -69,7 +69,7 @@ export function runAllocTestLoop(allocator: AddressAllocator, memory: LoopMemory
     runBatch(allocator, memory, state, Math.min(BATCH_OPERATIONS, maxIterations - state.operations), thread.verify);
   }
   const seconds = (performance.now() - started) / 1000;
-  releaseAll(allocator, memory, state, thread.verify);
+  if (thread.leaveLive !== true) releaseAll(allocator, memory, state, thread.verify);
   return { iterations: state.operations, seconds, highWater: state.highWater };
 }
 

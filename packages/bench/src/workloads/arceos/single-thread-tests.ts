@@ -9,20 +9,14 @@
  * and the checks heaplab adds (contents replayed from the generator) run off the clock.
  */
 
-import type { AddressAllocator, LoopMemory } from '../../run/address-allocator.js';
+import type { InspectableHeap, LoopMemory } from '../../run/address-allocator.js';
 import { GlibcRandom } from '../glibc-thread/glibc-rand.js';
 import { HeapBTree } from './heap-btree.js';
 import { allocateOrThrow, HeapVec } from './heap-vec.js';
 import { ARCEOS_SEED, LibaxRandom } from './libax-random.js';
 
 /** What a test needs of the heap: the C face, the ArceOS face for aligned blocks, and its figures. */
-export interface SuiteHeap extends AddressAllocator {
-  alignedAlloc(align: number, size: number): number;
-  /** Frees a block, checking its layout as ArceOS's `dealloc` does. */
-  dealloc(address: number, layout: { size: number; align: number }): void;
-  stats(): { usedBytes: number; availableBytes: number };
-  readonly buffer: SharedArrayBuffer;
-}
+export type SuiteHeap = InspectableHeap;
 
 /**
  * ArceOS's `memory_chk` in heaplab's terms. ArceOS's allocators count as "used" the bytes
@@ -73,8 +67,13 @@ export class TestClock {
   }
 }
 
-/** One single-thread test: its work for `count` (its main loop's length). */
-export type SingleThreadTest = (heap: SuiteHeap, memory: LoopMemory, count: number, clock: TestClock) => TestFindings;
+/**
+ * One single-thread test: its work for `count` (its main loop's length). With `leaveLive`
+ * (a heap map's run, see `ThreadParams.leaveLive`) it skips its final drop: what it still
+ * holds when its work is done stays live. Frees that are the test's own work (vec_2's
+ * shuffled frees, vec_3's holes) still happen.
+ */
+export type SingleThreadTest = (heap: SuiteHeap, memory: LoopMemory, count: number, clock: TestClock, leaveLive?: boolean) => TestFindings;
 
 /** The memory check with `requestedBytes` live. */
 export function memoryCheck(heap: SuiteHeap, requestedBytes: number): MemoryCheck {
@@ -137,7 +136,7 @@ function expectRandomUsizes(random: LibaxRandom, u32: Uint32Array, address: numb
  * live block with its layout. The address, size, alignment and live-order vectors are heap
  * `Vec<usize>`s, as in the original.
  */
-export const alignTest: SingleThreadTest = (heap, memory, steps, clock) => {
+export const alignTest: SingleThreadTest = (heap, memory, steps, clock, leaveLive = false) => {
   const random = new LibaxRandom(ARCEOS_SEED);
   const u32 = memory.u32;
   const addresses = new HeapVec(heap, USIZE_BYTES);
@@ -171,6 +170,7 @@ export const alignTest: SingleThreadTest = (heap, memory, steps, clock) => {
   }
   const vectorBytes = addresses.bytes + sizes.bytes + aligns.bytes + live.bytes;
   const check = clock.offClock(() => memoryCheck(heap, liveBytes + vectorBytes));
+  if (leaveLive) return { checks: 1, memory: check };
   for (let index = 0; index < live.length; index++) {
     const block = readUsize(u32, live.at(index));
     heap.dealloc(readUsize(u32, addresses.at(block)), { size: readUsize(u32, sizes.at(block)), align: readUsize(u32, aligns.at(block)) });
@@ -186,7 +186,7 @@ export const alignTest: SingleThreadTest = (heap, memory, steps, clock) => {
 // --- test_vec ----------------------------------------------------------------------------
 
 /** `test_vec`: `count` `rand_u32()` pushed into a `Vec<u32>` grown by `realloc`; heaplab then replays the values. */
-export const vecTest: SingleThreadTest = (heap, memory, count, clock) => {
+export const vecTest: SingleThreadTest = (heap, memory, count, clock, leaveLive = false) => {
   const random = new LibaxRandom(ARCEOS_SEED);
   const u32 = memory.u32;
   const vec = new HeapVec(heap, 4);
@@ -199,7 +199,7 @@ export const vecTest: SingleThreadTest = (heap, memory, count, clock) => {
       if (u32[first + index] !== replay.u32()) throw new Error(`element ${index} of the vector lost its value across the reallocations`);
     }
   });
-  vec.drop();
+  if (!leaveLive) vec.drop();
   return { checks: 1, memory: check };
 };
 
@@ -244,7 +244,7 @@ function sortUsizes(heap: SuiteHeap, u32: Uint32Array, block: number, count: num
  * original) and the blocks are freed in that order.
  */
 export function vec2Test(capacity: number): SingleThreadTest {
-  return (heap, memory, count, clock) => {
+  return (heap, memory, count, clock, leaveLive = false) => {
     const random = new LibaxRandom(ARCEOS_SEED);
     const u32 = memory.u32;
     const blockBytes = capacity * USIZE_BYTES;
@@ -271,8 +271,10 @@ export function vec2Test(capacity: number): SingleThreadTest {
       writeInnerVec(u32, slot, 0, 0);
     }
     const freeSeconds = (performance.now() - freeStarted) / 1000;
-    order.drop();
-    blocks.drop();
+    if (!leaveLive) {
+      order.drop();
+      blocks.drop();
+    }
     return { checks: 1, memory: check, freeSeconds };
   };
 }
@@ -288,7 +290,7 @@ const VEC3_LARGE = 64;
  * first `2n` and 32 after; every odd one is freed, leaving holes of both sizes; then `n` of
  * 64 elements are added. heaplab replays the generator over the survivors before the drop.
  */
-export const vec3Test: SingleThreadTest = (heap, memory, n, clock) => {
+export const vec3Test: SingleThreadTest = (heap, memory, n, clock, leaveLive = false) => {
   const random = new LibaxRandom(ARCEOS_SEED);
   const u32 = memory.u32;
   const blocks = new HeapVec(heap, INNER_VEC_BYTES);
@@ -319,6 +321,7 @@ export const vec3Test: SingleThreadTest = (heap, memory, n, clock) => {
       expectRandomUsizes(replay, u32, u32[(blocks.at(index) >>> 2) + INNER_POINTER_WORD]!, capacity, `block ${index}`);
     }
   });
+  if (leaveLive) return { checks: 1, memory: check };
   // Dropping the outer vector drops its elements in order, then frees its buffer.
   for (let index = 0; index < blocks.length; index++) {
     const block = u32[(blocks.at(index) >>> 2) + INNER_POINTER_WORD]!;
@@ -335,7 +338,7 @@ export const vec3Test: SingleThreadTest = (heap, memory, n, clock) => {
  * the map is not empty) pops the first pair, the others insert `("key_{v}", v)` for a random
  * u64 `v`. Then every pair is checked, in order, and the map dropped.
  */
-export const btreeTest: SingleThreadTest = (heap, memory, count, clock) => {
+export const btreeTest: SingleThreadTest = (heap, memory, count, clock, leaveLive = false) => {
   const random = new LibaxRandom(ARCEOS_SEED);
   const tree = new HeapBTree(heap, memory);
   for (let step = 0; step < count; step++) {
@@ -348,7 +351,7 @@ export const btreeTest: SingleThreadTest = (heap, memory, count, clock) => {
   }
   tree.verify();
   const check = clock.offClock(() => memoryCheck(heap, tree.requestedBytes));
-  tree.drop();
+  if (!leaveLive) tree.drop();
   return { checks: 1, memory: check };
 };
 
@@ -366,7 +369,7 @@ const LARGE_SEED = 42;
  * touch the buffers; heaplab marks each one's first and last bytes and checks the marks
  * before the free.
  */
-export const mallocLargeTest: SingleThreadTest = (heap, memory, iterations, clock) => {
+export const mallocLargeTest: SingleThreadTest = (heap, memory, iterations, clock, leaveLive = false) => {
   const random = new GlibcRandom(LARGE_SEED);
   const { u8, u32 } = memory;
   const buffers = new Float64Array(LARGE_BUFFERS);
@@ -400,6 +403,6 @@ export const mallocLargeTest: SingleThreadTest = (heap, memory, iterations, cloc
       sizes.reduce((sum, size) => sum + size, 0),
     ),
   );
-  for (let index = 0; index < LARGE_BUFFERS; index++) release(index);
+  if (!leaveLive) for (let index = 0; index < LARGE_BUFFERS; index++) release(index);
   return { checks: 1, memory: check };
 };

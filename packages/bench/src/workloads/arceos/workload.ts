@@ -13,6 +13,7 @@ import type { ThreadLoop } from '../../run/thread-loop.js';
 import type { Workload } from '../../run/workload.js';
 import { runNativeArceosTest } from './native.js';
 import { ALL_DIVISOR, ARCEOS_HEAP_BYTES, ARCEOS_TESTS, type ArceosRow, runBackendSuite, testCount } from './suite.js';
+import { arceosInspectRuns } from './inspect-runs.js';
 import { runThreadsLoop, threadsRunState } from './threads-loop.js';
 
 /** The thread test's loop; workers find it by the workload's name. */
@@ -40,6 +41,7 @@ export const arceosWorkload: Workload<ArceosRow, 'arceos'> = {
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'native',
   stepsPerContender: () => ARCEOS_TESTS.length,
   threadLoop: arceosThreadsLoop,
+  inspectRuns: arceosInspectRuns,
 
   async run(contenders, settings, progress) {
     const rows: ArceosRow[] = [];

@@ -284,7 +284,7 @@ export function runLarsonLoop(allocator: AddressAllocator, memory: LoopMemory, l
       Atomics.notify(words, READY);
     }
     writeStats(thread.runState, layout, me, tally);
-    leave(views, finished);
+    leave(views, finished && thread.leaveLive !== true);
   }
   return { iterations: tally.ops, seconds, highWater: tally.highWater };
 }
@@ -459,14 +459,14 @@ function claim(words: Int32Array, layout: Layout, held: number, me: number, ownT
 /**
  * Leaves the run: one thread fewer, waiters woken to see it. The last thread out frees
  * every block of every array in the pool (not timed; none is held by then, unless a thread
- * failed, and then the run fails anyway).
+ * failed, and then the run fails anyway), when `freeAll` (false also under `leaveLive`).
  */
-function leave(views: Views, finished: boolean): void {
+function leave(views: Views, freeAll: boolean): void {
   const { words, layout, allocator } = views;
   const before = Atomics.sub(words, ACTIVE, 1);
   Atomics.add(words, POOL_CHANGES, 1);
   Atomics.notify(words, POOL_CHANGES);
-  if (before !== 1 || !finished) return;
+  if (before !== 1 || !freeAll) return;
   for (let array = 0; array < layout.threads; array++) {
     if (Atomics.load(words, layout.arrayAt(array) + HOLDER) !== FREE) continue;
     const slotsAt = layout.slotsAt(array);

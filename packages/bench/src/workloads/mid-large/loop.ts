@@ -63,7 +63,7 @@ export function runMidLargeLoop(allocator: AddressAllocator, memory: LoopMemory,
     runBatch(allocator, memory, state, Math.min(BATCH_ITERATIONS, maxIterations - state.iterations), thread.verify);
   }
   const seconds = (performance.now() - started) / 1000;
-  for (let slot = 0; slot < MID_LARGE_WORKING_SET; slot++) freeSlot(allocator, memory, state, slot, thread.verify);
+  if (thread.leaveLive !== true) for (let slot = 0; slot < MID_LARGE_WORKING_SET; slot++) freeSlot(allocator, memory, state, slot, thread.verify);
   return { iterations: state.iterations, seconds, highWater: state.highWater };
 }
 

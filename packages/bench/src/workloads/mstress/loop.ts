@@ -224,7 +224,7 @@ export function runMstressLoop(
       if (round !== null) {
         // Cut short by a limit: the clock stops before the round's blocks are freed.
         seconds = (performance.now() - started) / 1000;
-        freeRound(state, round);
+        if (thread.leaveLive !== true) freeRound(state, round);
         break;
       }
       freeHalfOfStripe(state, thread);
@@ -237,7 +237,7 @@ export function runMstressLoop(
     // is the last one that could put a block in a slot, so it empties them all. No thread
     // waits for another. A thread that failed leaves the slots (its run fails anyway): its
     // error, not a second one from the drain, is the run's.
-    if (Atomics.sub(counters, ACTIVE_THREADS, 1) === 1 && !failed) drainTransferSlots(state, counters);
+    if (Atomics.sub(counters, ACTIVE_THREADS, 1) === 1 && !failed && thread.leaveLive !== true) drainTransferSlots(state, counters);
   }
   return { iterations: state.steps, seconds, highWater: state.highWater };
 }

@@ -272,16 +272,18 @@ export function runRptestLoop(
       state.operations += state.freeSlots();
     }
     seconds = (performance.now() - started) / 1000;
-    state.freeSlots();
-    state.freeBatches(Atomics.exchange(state.shared, INBOXES + thread.threadIndex, 0));
-    allocator.free(state.slots);
+    if (thread.leaveLive !== true) {
+      state.freeSlots();
+      state.freeBatches(Atomics.exchange(state.shared, INBOXES + thread.threadIndex, 0));
+      allocator.free(state.slots);
+    }
     failed = false;
   } finally {
     Atomics.add(counters, REMOTE_FREES, state.remoteFrees);
     Atomics.add(counters, SENT_BATCHES, state.sentBatches);
     // This thread sends nothing after this; the thread that brings the count to 0 is the last
     // that could send, so it frees what is left in every inbox. No thread waits for another.
-    if (Atomics.sub(counters, ACTIVE_THREADS, 1) === 1 && !failed) drainInboxes(state, counters);
+    if (Atomics.sub(counters, ACTIVE_THREADS, 1) === 1 && !failed && thread.leaveLive !== true) drainInboxes(state, counters);
   }
   return { iterations: state.operations, seconds, highWater: state.highWater };
 }

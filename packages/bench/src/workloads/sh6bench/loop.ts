@@ -88,7 +88,7 @@ export function runSh6Loop(allocator: AddressAllocator, memory: LoopMemory, limi
     runBatch(allocator, memory, state, Math.min(BATCH_ALLOCATIONS, maxIterations - state.allocations), thread.verify);
   }
   const seconds = (performance.now() - started) / 1000;
-  for (let slot = 0; slot < state.slots; slot++) {
+  for (let slot = 0; slot < (thread.leaveLive === true ? 0 : state.slots); slot++) {
     if (state.addresses[slot] !== 0) freeSlot(allocator, memory, state, slot, thread.verify);
   }
   return { iterations: state.allocations, seconds, highWater: state.highWater };

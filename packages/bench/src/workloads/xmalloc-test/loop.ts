@@ -235,7 +235,7 @@ export function runXmallocLoop(allocator: AddressAllocator, memory: LoopMemory, 
     finished = true;
   } finally {
     writeStats(thread.runState, layout, views.me, tally);
-    leave(views, role, finished);
+    leave(views, role, finished && thread.leaveLive !== true);
   }
   return { iterations: tally.frees, seconds, highWater: tally.highWater };
 }

@@ -1,0 +1,100 @@
+/**
+ * `heaplab stats`: runs a workload to its end (its final clean-up skipped, so the heap is as
+ * the workload left it) on one backend, then prints the fragmentation figures and every
+ * table of the backend's `classStats()` (slab's slabinfo, buddy's orders, ...), as text
+ * tables; `--json` writes them too (docs/heap-maps.md).
+ *
+ *   heaplab stats --backend slab --workload glibc-thread [--json FILE]
+ */
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+import type { StatsTable } from '@heaplab/core';
+import type { Command } from 'commander';
+
+import type { BackendChoice } from '../contenders/backends.js';
+import type { BackendContender } from '../contenders/contender.js';
+import { FIGURE_ROWS, type FragmentationFigures, formatFigure } from '../inspect/fragmentation.js';
+import { heapBytesOf, type MapTarget, NoWalkError, takeMoments } from '../inspect/heap-moments.js';
+import { renderTable } from '../report/text-table.js';
+import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
+
+export interface StatsOptions {
+  backend?: BackendChoice[];
+  workload: MapTarget;
+  heapMib?: number;
+  iterations?: number;
+  seed: number;
+  json?: string;
+}
+
+/** The figures as a two-column table. */
+export function figuresTable(figures: FragmentationFigures): string {
+  return renderTable(
+    ['figure', 'value'],
+    FIGURE_ROWS.map((row) => [row.label, formatFigure(figures[row.key], row.unit)]),
+    new Set([1]),
+  );
+}
+
+/** One `StatsTable` as a text table: numbers right-aligned, thousands separated. */
+export function statsTableText(table: StatsTable): string {
+  const numeric = new Set(
+    table.columns.map((column, index) => (table.rows.length > 0 && table.rows.every((row) => typeof row[column.key] === 'number') ? index : -1)),
+  );
+  const cell = (value: number | string | undefined): string => (value === undefined ? '-' : typeof value === 'number' ? value.toLocaleString('en-US') : value);
+  return renderTable(
+    table.columns.map((column) => column.label),
+    table.rows.map((row) => table.columns.map((column) => cell(row[column.key]))),
+    numeric,
+  );
+}
+
+export async function statsCommand(options: StatsOptions, command: Command): Promise<void> {
+  let contenders: BackendContender[];
+  try {
+    ({ contenders } = await inspectedBackends(options.backend));
+  } catch (error) {
+    command.error(backendErrorMessage(error), { exitCode: 1 });
+  }
+  if (contenders.length !== 1) {
+    command.error(`error: stats takes one backend, not ${contenders.length === 0 ? 'none' : contenders.map((contender) => contender.label).join(', ')}`, {
+      exitCode: 1,
+    });
+  }
+  const contender = contenders[0]!;
+  const target = options.workload;
+  const settings = { heapBytes: options.heapMib === undefined ? undefined : options.heapMib << 20, iterations: options.iterations };
+  let moment: ReturnType<typeof takeMoments>[number];
+  try {
+    [moment] = takeMoments(contender, target, [{ label: '100%', fraction: 1 }], settings) as [ReturnType<typeof takeMoments>[number]];
+  } catch (error) {
+    if (error instanceof NoWalkError) command.error(`error: ${error.message}`, { exitCode: 1 });
+    command.error(`error: ${target.name} on ${contender.label} failed: ${error instanceof Error ? error.message : String(error)}`, { exitCode: 2 });
+  }
+  const heapBytes = heapBytesOf(target, settings);
+  console.log(`${contender.label}, ${target.name} to its end (final clean-up skipped), heap ${heapBytes >>> 20} MiB\n`);
+  console.log(figuresTable(moment.figures));
+  for (const table of moment.tables) console.log(`\n${table.name}: ${table.description}\n${statsTableText(table)}`);
+  if (moment.tables.length === 0) console.log(`\n(${contender.label} keeps no per-class tables)`);
+  if (options.json !== undefined) {
+    mkdirSync(dirname(options.json), { recursive: true });
+    const json = {
+      kind: 'heaplab-stats',
+      meta: {
+        command: ['heaplab', ...process.argv.slice(2)].join(' '),
+        date: new Date().toISOString(),
+        node: process.version,
+        heapBytes,
+        seed: options.seed,
+      },
+      workload: target.name,
+      backend: contender.label,
+      figures: moment.figures,
+      tables: moment.tables,
+    };
+    writeFileSync(options.json, `${JSON.stringify(json, null, 2)}\n`);
+    console.error(`wrote ${options.json}`);
+  }
+}
