@@ -222,7 +222,8 @@ describe('the workload', () => {
   it('shows a table row per contender and level, and a percentile chart that renders', async () => {
     const section = latencyWorkload.section(rows, { meta: {} as never, rowsOf: () => [] });
     for (const contender of contenders) {
-      for (const level of LATENCY_LEVELS) expect(section.table).toMatch(new RegExp(`^${contender.label.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} +${level} `, 'm'));
+      for (const level of LATENCY_LEVELS)
+        expect(section.table).toMatch(new RegExp(`^${contender.label.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} +${level} `, 'm'));
     }
     expect(section.table.split('\n')).toHaveLength(2 + contenders.length * LATENCY_LEVELS.length);
     const charts = latencyWorkload.charts(rows);
