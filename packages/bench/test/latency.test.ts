@@ -212,6 +212,7 @@ describe('the workload', () => {
           expect(row!.p999Ns).toBeLessThanOrEqual(row!.maxNs);
           expect(row!.maxNs).toBeGreaterThan(0);
           expect(row!.timerCostNs).toBeGreaterThanOrEqual(0);
+          expect(row!.isolated).toBe(false);
         }
       }
       const freeBlocks = (level: string): number => rows.find((row) => row.label === contender.label && row.level === level)!.freeBlocks;
@@ -283,6 +284,8 @@ describe('heaplab bench latency', () => {
       expect(LATENCY_OPS).toContain(row.op);
       expect(row.kind).toBe('heaplab');
       expect(row.runs).toBe(2);
+      // Each (contender, level) ran in a process of its own, the default outside `bench all`.
+      expect(row.isolated).toBe(true);
       for (const field of ['count', 'p50Ns', 'p99Ns', 'p999Ns', 'maxNs', 'batch', 'freeBlocks', 'timerCostNs', 'clockResolutionNs']) {
         expect(typeof row[field], field).toBe('number');
       }

@@ -5,154 +5,15 @@
  * histogram per (contender, level, op); a row reports its p50, p99, p99.9 and max in ns.
  */
 
-import type { Contender } from '../../contenders/contender.js';
 import { CHART_PALETTE, CHART_WIDTH, VEGA_LITE_SCHEMA } from '../../report/chart.js';
 import { formatBytes } from '../../report/format.js';
 import { figureColumns, renderTable } from '../../report/text-table.js';
-import type { BenchSettings, Workload, WorkloadRow } from '../../run/workload.js';
+import type { Workload } from '../../run/workload.js';
 import { type ClockCalibration, chooseClock } from './clock.js';
-import {
-  createLatencyTarget,
-  FRAGMENT_BLOCKS,
-  LATENCY_LEVELS,
-  LATENCY_OPS,
-  type LatencyFigures,
-  type LatencyHistograms,
-  type LatencyLevel,
-  type LatencyOp,
-  type LevelRunFigures,
-  latencyFigures,
-  latencyHistograms,
-  runLevel,
-  TRANSIENT_BLOCKS,
-} from './measure.js';
+import { measureLevelIsolated } from './isolated.js';
+import { FRAGMENT_BLOCKS, LATENCY_LEVELS, type LatencyFigures, TRANSIENT_BLOCKS } from './measure.js';
+import { ALL_LATENCY_STEPS, failedLevelRows, type LatencyRow, measureLevel, WARMUP_SHARE } from './rows.js';
 import { LATENCY_MAX_SIZE, LATENCY_MIN_SIZE, meanLatencySize } from './sizes.js';
-
-/** Timed steps per run at most under `bench all`, whatever the duration. */
-export const ALL_LATENCY_STEPS = 20_000;
-/** The warm-up run's length, as a share of a timed run's, and at most. */
-const WARMUP_SHARE = 0.25;
-const MAX_WARMUP_SECONDS = 0.5;
-
-/** One row: one op of one contender on one level, over all its timed runs. */
-export interface LatencyRow extends WorkloadRow, LatencyFigures {
-  level: LatencyLevel;
-  op: LatencyOp;
-  /** Calls per sample: `count` samples timed `count × batch` calls. */
-  batch: number;
-  /** Calls timed. */
-  calls: number;
-  /** Samples recorded as 0 ns: the interval was no longer than the clock's cost. */
-  zeroSamples: number;
-  /** The allocator's own count of free blocks when the first timed run began and when it ended. */
-  freeBlocks: number;
-  freeBlocksAtEnd: number;
-  /** The clock, its resolution (an upper bound) and its cost (subtracted from every interval), in ns. */
-  clock: string;
-  clockResolutionNs: number;
-  timerCostNs: number;
-  /** Timed runs, each on a fresh heap, all recorded into one histogram. */
-  runs: number;
-  /** Wall time of the timed steps over all runs (both ops). */
-  seconds: number;
-  seed: number;
-}
-
-/** The two rows of a (contender, level), from its histograms and runs. */
-function levelRows(
-  contender: Contender,
-  level: LatencyLevel,
-  histograms: LatencyHistograms,
-  runs: readonly LevelRunFigures[],
-  calibration: ClockCalibration,
-  settings: BenchSettings,
-): LatencyRow[] {
-  const first = runs[0]!;
-  const notes: string[] = [];
-  if (first.batch > 1) notes.push(`each sample is the mean call of a batch of ${first.batch} (one call is shorter than the clock resolves)`);
-  if (!settings.warmup) notes.push('no warm-up: the first samples include compiling the calls');
-  if (contender.kind === 'thing') notes.push('its free walks its live blocks');
-  return LATENCY_OPS.map((op) => {
-    const figures = latencyFigures(histograms[op]);
-    return {
-      label: contender.label,
-      kind: contender.kind,
-      level,
-      op,
-      ...figures,
-      batch: first.batch,
-      calls: figures.count * first.batch,
-      zeroSamples: runs.reduce((sum, run) => sum + run.zeroSamples[op], 0),
-      freeBlocks: first.freeBlocksAtStart,
-      freeBlocksAtEnd: first.freeBlocksAtEnd,
-      clock: calibration.clock.name,
-      clockResolutionNs: calibration.resolutionNs,
-      timerCostNs: calibration.costNs,
-      runs: runs.length,
-      seconds: runs.reduce((sum, run) => sum + run.seconds, 0),
-      seed: settings.seed,
-      ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
-    };
-  });
-}
-
-/** The two rows of a (contender, level) whose run failed. */
-function failedRows(
-  contender: Contender,
-  level: LatencyLevel,
-  calibration: ClockCalibration | undefined,
-  settings: BenchSettings,
-  error: unknown,
-): LatencyRow[] {
-  return LATENCY_OPS.map((op) => ({
-    label: contender.label,
-    kind: contender.kind,
-    level,
-    op,
-    count: 0,
-    p50Ns: 0,
-    p90Ns: 0,
-    p99Ns: 0,
-    p999Ns: 0,
-    p9999Ns: 0,
-    maxNs: 0,
-    meanNs: 0,
-    batch: 0,
-    calls: 0,
-    zeroSamples: 0,
-    freeBlocks: 0,
-    freeBlocksAtEnd: 0,
-    clock: calibration?.clock.name ?? '',
-    clockResolutionNs: calibration?.resolutionNs ?? 0,
-    timerCostNs: calibration?.costNs ?? 0,
-    runs: 0,
-    seconds: 0,
-    seed: settings.seed,
-    error: error instanceof Error ? error.message : String(error),
-  }));
-}
-
-/**
- * One run of `level` on a fresh heap of `contender`, recorded into `histograms`.
- * @throws Error from the run (the heap is given back either way)
- */
-function runOnce(
-  contender: Contender,
-  level: LatencyLevel,
-  calibration: ClockCalibration,
-  settings: BenchSettings,
-  durationSeconds: number,
-  batch: number | undefined,
-  histograms: LatencyHistograms,
-): LevelRunFigures {
-  const target = createLatencyTarget(contender);
-  try {
-    const maxSteps = settings.maxIterations ?? (settings.inAll ? ALL_LATENCY_STEPS : Infinity);
-    return runLevel(target, { level, calibration, durationSeconds, maxSteps, seed: settings.seed, ...(batch !== undefined ? { batch } : {}) }, histograms);
-  } finally {
-    target.close();
-  }
-}
 
 /** Nanoseconds as `48 ns`, `1.27 µs`, `3.10 ms`. */
 export function formatNs(ns: number): string {
@@ -171,8 +32,23 @@ const CHART_POINTS: readonly { label: string; figure: keyof LatencyFigures }[] =
   { label: 'max', figure: 'maxNs' },
 ];
 
+/** A range of figures as `40 ns` or `40..49 ns`. */
+function nsRange(values: readonly number[]): string {
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  return Math.round(low) === Math.round(high) ? formatNs(low) : `${Math.round(low)}..${formatNs(high)}`;
+}
+
+/** The clocks of `rows` (non-empty): each isolated row calibrated its own, so resolution and cost are ranges. */
+function clockSummary(rows: readonly LatencyRow[]): string {
+  const names = [...new Set(rows.map((row) => row.clock))].join(' / ');
+  return `${names}: resolution <= ${nsRange(rows.map((row) => row.clockResolutionNs))}, ${nsRange(rows.map((row) => row.timerCostNs))} per reading subtracted`;
+}
+
 /** The lowest latency drawn on the chart's log axis (a 0 ns sample has no place on it). */
 const CHART_FLOOR_NS = 1;
+
+export type { LatencyRow };
 
 export const latencyWorkload: Workload<LatencyRow, 'latency'> = {
   name: 'latency',
@@ -185,34 +61,35 @@ export const latencyWorkload: Workload<LatencyRow, 'latency'> = {
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing',
   stepsPerContender: () => LATENCY_LEVELS.length,
 
+  /**
+   * Each (contender, level) in a process of its own when `settings.isolate` (the clock then
+   * calibrated there), else here, one after the other, with this process's clock.
+   */
   async run(contenders, settings, progress) {
     const rows: LatencyRow[] = [];
-    if (contenders.length === 0) return rows;
-    let calibration: ClockCalibration | undefined;
-    try {
-      calibration = chooseClock().chosen;
-    } catch (error) {
-      for (const contender of contenders) for (const level of LATENCY_LEVELS) rows.push(...failedRows(contender, level, undefined, settings, error));
-      return rows;
-    }
-    const repeat = Math.max(1, settings.repeat);
-    const warmupSeconds = Math.min(settings.durationSeconds * WARMUP_SHARE, MAX_WARMUP_SECONDS);
+    let calibration: ClockCalibration | Error | undefined;
     for (const contender of contenders) {
       for (const level of LATENCY_LEVELS) {
-        progress.step(`latency  ${contender.label}  ${level}`, settings.durationSeconds * (repeat + (settings.warmup ? WARMUP_SHARE : 0)));
+        progress.step(
+          `latency  ${contender.label}  ${level}`,
+          settings.durationSeconds * (Math.max(1, settings.repeat) + (settings.warmup ? WARMUP_SHARE : 0)),
+        );
         try {
-          // The warm-up compiles the calls and picks the batch; its samples are dropped.
-          let batch = settings.warmup ? runOnce(contender, level, calibration, settings, warmupSeconds, undefined, latencyHistograms()).batch : undefined;
-          const histograms = latencyHistograms();
-          const runs: LevelRunFigures[] = [];
-          for (let index = 0; index < repeat; index++) {
-            const run = runOnce(contender, level, calibration, settings, settings.durationSeconds, batch, histograms);
-            batch ??= run.batch;
-            runs.push(run);
+          if (settings.isolate) {
+            rows.push(...(await measureLevelIsolated({ contender, level, settings })));
+            continue;
           }
-          rows.push(...levelRows(contender, level, histograms, runs, calibration, settings));
+          if (calibration === undefined) {
+            try {
+              calibration = chooseClock().chosen;
+            } catch (error) {
+              calibration = error as Error;
+            }
+          }
+          if (calibration instanceof Error) throw calibration;
+          rows.push(...measureLevel(contender, level, settings, calibration, false));
         } catch (error) {
-          rows.push(...failedRows(contender, level, calibration, settings, error));
+          rows.push(...failedLevelRows(contender, level, settings, error));
         }
       }
     }
@@ -233,11 +110,7 @@ export const latencyWorkload: Workload<LatencyRow, 'latency'> = {
         of === undefined ? ['-', '-', '-', '-'] : [formatNs(of.p50Ns), formatNs(of.p99Ns), formatNs(of.p999Ns), formatNs(of.maxNs)];
       body.push([row.label, row.level, String(row.freeBlocks), ...figures(malloc), ...figures(free), String(row.count), String(row.batch)]);
     }
-    const first = rows[0];
-    const clock =
-      first === undefined
-        ? ''
-        : `; clock ${first.clock}: resolution <= ${formatNs(first.clockResolutionNs)}, ${formatNs(first.timerCostNs)} per reading subtracted`;
+    const clock = rows.length === 0 ? '' : `; clock ${clockSummary(rows)}`;
     return {
       title:
         `latency (one call, ns; ${formatBytes(LATENCY_MIN_SIZE)}..${formatBytes(LATENCY_MAX_SIZE)}, mean ${Math.round(meanLatencySize())} B; ` +
@@ -257,14 +130,13 @@ export const latencyWorkload: Workload<LatencyRow, 'latency'> = {
         ns: Math.max(CHART_FLOOR_NS, row[point.figure]),
       })),
     );
-    const first = rows[0]!;
     return [
       {
         id: 'latency',
         title: 'latency: one call, by percentile',
         caption:
           `Time of one malloc or free at each percentile of its calls (log axis), on a fresh heap and after ${FRAGMENT_BLOCKS} blocks with every other one freed; ` +
-          `${first.clock}'s cost (${formatNs(first.timerCostNs)}) subtracted, 0 drawn as ${CHART_FLOOR_NS} ns. Lower and flatter is better.`,
+          `the clock's cost (${nsRange(rows.map((row) => row.timerCostNs))}) subtracted, 0 drawn as ${CHART_FLOOR_NS} ns. Lower and flatter is better.`,
         spec: {
           $schema: VEGA_LITE_SCHEMA,
           data: { values },
