@@ -34,7 +34,7 @@ export const FRAGMENT_BLOCKS = 8192;
 export const TRANSIENT_BLOCKS = 64;
 /** The most calls one sample may batch. */
 export const MAX_BATCH = 64;
-/** Calls of the pilot that decides the batch (each op timed as one interval). */
+/** Calls of the pilot that decides the batch (each timed alone). */
 export const PILOT_CALLS = 1000;
 /** Steps between two looks at the deadline (off the clock). */
 const DEADLINE_CHECK_STEPS = 64;
@@ -157,12 +157,12 @@ export function prepareLevel(allocator: AddressAllocator, level: LatencyLevel, r
 }
 
 /**
- * The calls per sample for a clock's resolution: 1 when the pilot's mean call is at least
- * one clock step long; otherwise enough calls that a batch spans a step (at most `MAX_BATCH`).
+ * The calls per sample for a clock's resolution: 1 when a call takes at least the resolution;
+ * otherwise enough calls that a batch spans it (at most `MAX_BATCH`).
  */
-export function batchFor(meanCallNs: number, resolutionNs: number): number {
-  if (!(meanCallNs > 0)) return MAX_BATCH;
-  return meanCallNs >= resolutionNs ? 1 : Math.min(MAX_BATCH, Math.ceil(resolutionNs / meanCallNs));
+export function batchFor(callNs: number, resolutionNs: number): number {
+  if (!(callNs > 0)) return MAX_BATCH;
+  return callNs >= resolutionNs ? 1 : Math.min(MAX_BATCH, Math.ceil(resolutionNs / callNs));
 }
 
 /** What one timed run of a level did. */
@@ -252,25 +252,33 @@ export function runLevel(target: LatencyTarget, params: LevelRunParams, histogra
 }
 
 /**
- * Times `PILOT_CALLS` mallocs as one interval and their frees as another, and returns the
- * batch for the faster op's mean call (one batch for both ops keeps their counts equal, so
- * the transient blocks stay as many). The pilot's blocks are all freed again.
+ * Times `PILOT_CALLS` mallocs one by one, then their frees one by one, and returns the batch
+ * for the faster op's median call (the typical call, which the mean of a mix with rare slow
+ * paths overstates). One batch for both ops keeps their counts equal, so the transient blocks
+ * stay as many. The pilot's blocks are all freed again.
  */
 function pilotBatch(allocator: AddressAllocator, random: Random, calibration: ClockCalibration): number {
   const { clock, costNs } = calibration;
   const sizes = new Float64Array(PILOT_CALLS);
   const blocks = new Float64Array(PILOT_CALLS);
+  const mallocNs = new Float64Array(PILOT_CALLS);
+  const freeNs = new Float64Array(PILOT_CALLS);
   for (let index = 0; index < PILOT_CALLS; index++) sizes[index] = drawLatencySize(random);
-  let start = clock.now();
-  for (let index = 0; index < PILOT_CALLS; index++) blocks[index] = allocator.malloc(sizes[index]!);
-  const mallocNs = clock.now() - start - costNs;
+  for (let index = 0; index < PILOT_CALLS; index++) {
+    const start = clock.now();
+    blocks[index] = allocator.malloc(sizes[index]!);
+    mallocNs[index] = clock.now() - start - costNs;
+  }
   const failed = blocks.indexOf(0);
   if (failed !== -1) {
     for (const block of blocks) if (block !== 0) allocator.free(block);
     throw new Error(`no room for ${sizes[failed]} bytes: the latency level does not fit the heap`);
   }
-  start = clock.now();
-  for (let index = 0; index < PILOT_CALLS; index++) allocator.free(blocks[index]!);
-  const freeNs = clock.now() - start - costNs;
-  return batchFor(Math.min(mallocNs, freeNs) / PILOT_CALLS, calibration.resolutionNs);
+  for (let index = 0; index < PILOT_CALLS; index++) {
+    const start = clock.now();
+    allocator.free(blocks[index]!);
+    freeNs[index] = clock.now() - start - costNs;
+  }
+  const median = (samples: Float64Array): number => samples.sort()[PILOT_CALLS >> 1]!;
+  return batchFor(Math.min(median(mallocNs), median(freeNs)), calibration.resolutionNs);
 }
