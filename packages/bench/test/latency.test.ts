@@ -136,7 +136,11 @@ describe('the levels', () => {
     const target = createLatencyTarget(tlsf);
     try {
       const histograms = latencyHistograms();
-      const run = runLevel(target, { level: 'fragmented', calibration, durationSeconds: Infinity, maxSteps: STEPS, seed: 3 }, histograms);
+      const run = runLevel(
+        target,
+        { level: 'fragmented', calibration, batch: 'pilot-before', durationSeconds: Infinity, maxSteps: STEPS, seed: 3 },
+        histograms,
+      );
       expect(run.steps).toBe(STEPS);
       expect(run.freeBlocksAtStart).toBeGreaterThan(FRAGMENT_BLOCKS / 4);
       expect(run.freeBlocksAtEnd).toBeGreaterThan(FRAGMENT_BLOCKS / 4);
@@ -170,6 +174,7 @@ describe('the histograms', () => {
         const histograms = latencyHistograms();
         const run = runLevel(target, { level: 'fresh', calibration, batch, durationSeconds: Infinity, maxSteps: 500, seed: 1 }, histograms);
         expect(run.batch).toBe(batch);
+        expect(run.pilotBatch).toBeNull();
         for (const op of LATENCY_OPS) {
           expect(histograms[op].totalCount).toBe(500);
           expect(run.zeroSamples[op]).toBeLessThanOrEqual(500);
@@ -177,6 +182,23 @@ describe('the histograms', () => {
       } finally {
         target.close();
       }
+    }
+  });
+
+  it("time one call per sample before a warm-up's pilot, and the pilot's batch after it", () => {
+    const mimalloc = backends.find((backend) => backend.spec.name === 'mimalloc')!;
+    const target = createLatencyTarget(mimalloc);
+    try {
+      const run = runLevel(
+        target,
+        { level: 'fresh', calibration, batch: 'pilot-after', durationSeconds: Infinity, maxSteps: 200, seed: 1 },
+        latencyHistograms(),
+      );
+      expect(run.batch).toBe(1);
+      expect(run.pilotBatch).toBeGreaterThanOrEqual(1);
+      expect(run.pilotBatch).toBeLessThanOrEqual(MAX_BATCH);
+    } finally {
+      target.close();
     }
   });
 });

@@ -9,6 +9,7 @@ import type { Contender } from '../../contenders/contender.js';
 import type { BenchSettings, WorkloadRow } from '../../run/workload.js';
 import type { ClockCalibration } from './clock.js';
 import {
+  type BatchChoice,
   createLatencyTarget,
   LATENCY_OPS,
   type LatencyFigures,
@@ -134,13 +135,13 @@ function runOnce(
   calibration: ClockCalibration,
   settings: BenchSettings,
   durationSeconds: number,
-  batch: number | undefined,
+  batch: BatchChoice,
   histograms: LatencyHistograms,
 ): LevelRunFigures {
   const target = createLatencyTarget(contender);
   try {
     const maxSteps = settings.maxIterations ?? (settings.inAll ? ALL_LATENCY_STEPS : Infinity);
-    return runLevel(target, { level, calibration, durationSeconds, maxSteps, seed: settings.seed, ...(batch !== undefined ? { batch } : {}) }, histograms);
+    return runLevel(target, { level, calibration, batch, durationSeconds, maxSteps, seed: settings.seed }, histograms);
   } finally {
     target.close();
   }
@@ -148,8 +149,9 @@ function runOnce(
 
 /**
  * The malloc and free rows of `contender` on `level`: with `settings.warmup`, a shorter run
- * whose samples are dropped (it compiles the calls and its pilot picks the batch), then
- * `settings.repeat` timed runs into one histogram per op, all with the same batch.
+ * whose samples are dropped (it compiles the calls, then its pilot picks the batch), then
+ * `settings.repeat` timed runs into one histogram per op, all with the same batch (without a
+ * warm-up, the first one's pilot picks it, before its steps).
  * @throws Error from a run (the caller makes failed rows of it)
  */
 export function measureLevel(
@@ -160,12 +162,14 @@ export function measureLevel(
   isolated: boolean,
 ): LatencyRow[] {
   const warmupSeconds = Math.min(settings.durationSeconds * WARMUP_SHARE, MAX_WARMUP_SECONDS);
-  let batch = settings.warmup ? runOnce(contender, level, calibration, settings, warmupSeconds, undefined, latencyHistograms()).batch : undefined;
+  let batch: BatchChoice = settings.warmup
+    ? runOnce(contender, level, calibration, settings, warmupSeconds, 'pilot-after', latencyHistograms()).pilotBatch!
+    : 'pilot-before';
   const histograms = latencyHistograms();
   const runs: LevelRunFigures[] = [];
   for (let index = 0; index < Math.max(1, settings.repeat); index++) {
     const run = runOnce(contender, level, calibration, settings, settings.durationSeconds, batch, histograms);
-    batch ??= run.batch;
+    batch = run.batch;
     runs.push(run);
   }
   return levelRows(contender, level, histograms, runs, calibration, settings, isolated);
