@@ -28,6 +28,7 @@ import {
   runLevel,
 } from '../src/workloads/latency/measure.js';
 import { drawLatencySize, LATENCY_MAX_SIZE, LATENCY_MIN_SIZE, LATENCY_OCTAVE_WEIGHTS, LATENCY_OCTAVES } from '../src/workloads/latency/sizes.js';
+import { measureLevel } from '../src/workloads/latency/rows.js';
 import { formatNs, latencyWorkload } from '../src/workloads/latency/workload.js';
 
 const STEPS = 1_500;
@@ -136,11 +137,7 @@ describe('the levels', () => {
     const target = createLatencyTarget(tlsf);
     try {
       const histograms = latencyHistograms();
-      const run = runLevel(
-        target,
-        { level: 'fragmented', calibration, batch: 'pilot-before', durationSeconds: Infinity, maxSteps: STEPS, seed: 3 },
-        histograms,
-      );
+      const run = runLevel(target, { level: 'fragmented', calibration, batch: 'pilot', durationSeconds: Infinity, maxSteps: STEPS, seed: 3 }, histograms);
       expect(run.steps).toBe(STEPS);
       expect(run.freeBlocksAtStart).toBeGreaterThan(FRAGMENT_BLOCKS / 4);
       expect(run.freeBlocksAtEnd).toBeGreaterThan(FRAGMENT_BLOCKS / 4);
@@ -174,7 +171,6 @@ describe('the histograms', () => {
         const histograms = latencyHistograms();
         const run = runLevel(target, { level: 'fresh', calibration, batch, durationSeconds: Infinity, maxSteps: 500, seed: 1 }, histograms);
         expect(run.batch).toBe(batch);
-        expect(run.pilotBatch).toBeNull();
         for (const op of LATENCY_OPS) {
           expect(histograms[op].totalCount).toBe(500);
           expect(run.zeroSamples[op]).toBeLessThanOrEqual(500);
@@ -184,21 +180,20 @@ describe('the histograms', () => {
       }
     }
   });
+});
 
-  it("time one call per sample before a warm-up's pilot, and the pilot's batch after it", () => {
+describe('a row with a warm-up', () => {
+  it('takes its batch from the warm-up and keeps it for every timed run', () => {
     const mimalloc = backends.find((backend) => backend.spec.name === 'mimalloc')!;
-    const target = createLatencyTarget(mimalloc);
-    try {
-      const run = runLevel(
-        target,
-        { level: 'fresh', calibration, batch: 'pilot-after', durationSeconds: Infinity, maxSteps: 200, seed: 1 },
-        latencyHistograms(),
-      );
-      expect(run.batch).toBe(1);
-      expect(run.pilotBatch).toBeGreaterThanOrEqual(1);
-      expect(run.pilotBatch).toBeLessThanOrEqual(MAX_BATCH);
-    } finally {
-      target.close();
+    const rows = measureLevel(mimalloc, 'fresh', { ...SETTINGS, warmup: true, repeat: 2, maxIterations: 300 }, calibration, false);
+    expect(rows.map((row) => row.op)).toEqual([...LATENCY_OPS]);
+    for (const row of rows) {
+      expect(row.batch).toBeGreaterThanOrEqual(1);
+      expect(row.batch).toBeLessThanOrEqual(MAX_BATCH);
+      expect(row.runs).toBe(2);
+      expect(row.count).toBe(600);
+      expect(row.calls).toBe(600 * row.batch);
+      expect(row.note ?? '').not.toMatch(/no warm-up/);
     }
   });
 });

@@ -169,8 +169,6 @@ export function batchFor(callNs: number, resolutionNs: number): number {
 export interface LevelRunFigures {
   /** Calls per sample (see `batchFor`). */
   batch: number;
-  /** The batch the pilot chose, when the run had one (see `BatchChoice`); null otherwise. */
-  pilotBatch: number | null;
   /** Timed steps: each one malloc sample and one free sample. */
   steps: number;
   /** Samples of each op recorded as 0 ns: the interval was no longer than the clock's cost. */
@@ -183,12 +181,10 @@ export interface LevelRunFigures {
 }
 
 /**
- * The calls per sample of a run: a number; `pilot-before`, a pilot (off the record) decides
- * it before timing; `pilot-after`, one call per sample and a pilot after the timed steps (a
- * warm-up's: its samples are dropped, and its pilot then times compiled calls, not the
- * interpreter's first ones).
+ * The calls per sample of a run: a number, or `pilot`: a pilot (off the record) decides it
+ * before timing. (A warm-up decides it better, from its own samples: see rows.ts.)
  */
-export type BatchChoice = number | 'pilot-before' | 'pilot-after';
+export type BatchChoice = number | 'pilot';
 
 /** How a timed run runs. */
 export interface LevelRunParams {
@@ -203,11 +199,11 @@ export interface LevelRunParams {
 
 /**
  * One run: builds `params.level` on `target`'s empty heap, fills the transient blocks,
- * runs the pilot if `params.batch` asks for one before, then until the duration or `maxSteps`: draws k sizes
+ * runs the pilot if `params.batch` asks for one, then until the duration or `maxSteps`: draws k sizes
  * (off the clock), times k mallocs as one interval, draws k transient blocks to free at
  * random (off the clock), times their k frees as one interval. Each interval less the clock's
- * cost, over k, is one sample of its op's histogram. Then the pilot if asked for after; every
- * block is freed at the end and the heap must be empty again.
+ * cost, over k, is one sample of its op's histogram. Every block is freed at the end and the
+ * heap must be empty again.
  * @throws Error when the heap fills up or is not empty at the end
  */
 export function runLevel(target: LatencyTarget, params: LevelRunParams, histograms: LatencyHistograms): LevelRunFigures {
@@ -218,8 +214,7 @@ export function runLevel(target: LatencyTarget, params: LevelRunParams, histogra
   const transient = new Float64Array(TRANSIENT_BLOCKS + MAX_BATCH);
   let live = 0;
   while (live < TRANSIENT_BLOCKS) transient[live++] = mustAllocate(allocator, drawLatencySize(random));
-  const piloted = params.batch === 'pilot-before' ? pilotBatch(allocator, random, params.calibration) : null;
-  const batch = typeof params.batch === 'number' ? params.batch : (piloted ?? 1);
+  const batch = params.batch === 'pilot' ? pilotBatch(allocator, random, params.calibration) : params.batch;
   const sizes = new Float64Array(batch);
   const addresses = new Float64Array(batch);
   // A sample below the clock's cost (its jitter) is recorded as 0: a histogram has no negative values.
@@ -255,11 +250,10 @@ export function runLevel(target: LatencyTarget, params: LevelRunParams, histogra
   }
   const seconds = (performance.now() - started) / 1000;
   const freeBlocksAtEnd = target.freeBlocks();
-  const pilotAfter = params.batch === 'pilot-after' ? pilotBatch(allocator, random, params.calibration) : null;
   for (let index = 0; index < live; index++) allocator.free(transient[index]!);
   for (const address of kept) allocator.free(address);
   target.verifyEmpty();
-  return { batch, pilotBatch: piloted ?? pilotAfter, steps, zeroSamples, freeBlocksAtStart, freeBlocksAtEnd, seconds };
+  return { batch, steps, zeroSamples, freeBlocksAtStart, freeBlocksAtEnd, seconds };
 }
 
 /**

@@ -10,6 +10,7 @@ import type { BenchSettings, WorkloadRow } from '../../run/workload.js';
 import type { ClockCalibration } from './clock.js';
 import {
   type BatchChoice,
+  batchFor,
   createLatencyTarget,
   LATENCY_OPS,
   type LatencyFigures,
@@ -149,9 +150,10 @@ function runOnce(
 
 /**
  * The malloc and free rows of `contender` on `level`: with `settings.warmup`, a shorter run
- * whose samples are dropped (it compiles the calls, then its pilot picks the batch), then
- * `settings.repeat` timed runs into one histogram per op, all with the same batch (without a
- * warm-up, the first one's pilot picks it, before its steps).
+ * of one call per sample whose samples are dropped: it compiles the calls, and the faster
+ * op's median call in it picks the batch. Then `settings.repeat` timed runs into one
+ * histogram per op, all with the same batch (without a warm-up, a pilot in the first one
+ * picks it, before its steps, from calls not yet compiled).
  * @throws Error from a run (the caller makes failed rows of it)
  */
 export function measureLevel(
@@ -162,9 +164,12 @@ export function measureLevel(
   isolated: boolean,
 ): LatencyRow[] {
   const warmupSeconds = Math.min(settings.durationSeconds * WARMUP_SHARE, MAX_WARMUP_SECONDS);
-  let batch: BatchChoice = settings.warmup
-    ? runOnce(contender, level, calibration, settings, warmupSeconds, 'pilot-after', latencyHistograms()).pilotBatch!
-    : 'pilot-before';
+  let batch: BatchChoice = 'pilot';
+  if (settings.warmup) {
+    const warm = latencyHistograms();
+    runOnce(contender, level, calibration, settings, warmupSeconds, 1, warm);
+    batch = batchFor(Math.min(warm.malloc.getValueAtPercentile(50), warm.free.getValueAtPercentile(50)), calibration.resolutionNs);
+  }
   const histograms = latencyHistograms();
   const runs: LevelRunFigures[] = [];
   for (let index = 0; index < Math.max(1, settings.repeat); index++) {
