@@ -14,6 +14,8 @@ export default defineConfig({
     'thread-worker': 'src/run/thread-worker.ts',
     'isolated-child': 'src/run/isolated-child.ts',
     'tools/iteration-cost': 'src/tools/iteration-cost.ts',
+    // The latency workload's isolated process (src/workloads/latency/isolated.ts finds it here).
+    'latency-child': 'src/workloads/latency/child.ts',
   },
   dts: { ...(sharedTsupOptions.dts as object), entry: { index: 'src/index.ts' } },
   // One copy of shared modules for the CLI, the worker and the library.

@@ -67,6 +67,7 @@ const results: BenchResults = {
   midLarge: [],
   robson: [],
   arceos: [],
+  latency: [],
 };
 
 describe('summary table', () => {

@@ -15,6 +15,7 @@ import { glibcSimpleWorkload } from './glibc-simple/workload.js';
 import { glibcThreadWorkload } from './glibc-thread/workload.js';
 import { heapEfficiencyWorkload } from './heap-efficiency/workload.js';
 import { larsonWorkload } from './larson/workload.js';
+import { latencyWorkload } from './latency/workload.js';
 import { midLargeWorkload } from './mid-large/workload.js';
 import { mstressWorkload } from './mstress/workload.js';
 import { robsonWorkload } from './robson/workload.js';
@@ -26,6 +27,7 @@ import { xmallocWorkload } from './xmalloc-test/workload.js';
 export const WORKLOADS = [
   glibcThreadWorkload,
   heapEfficiencyWorkload,
+  latencyWorkload,
   allocPairsWorkload,
   arceosWorkload,
   robsonWorkload,
