@@ -72,7 +72,7 @@ describe('heaplab command line', () => {
     expect(html).toContain('<svg');
     expect(html).toContain('basic:strategy=best-fit');
     const svgs = readdirSync(directory).filter((name) => name.endsWith('.svg'));
-    expect(svgs).toEqual(expect.arrayContaining(['report-throughput.svg', 'report-footprint.svg']));
+    expect(svgs).toEqual(expect.arrayContaining(['report-throughput.svg', 'report-memory.svg']));
     const svg = readFileSync(join(directory, 'report-throughput.svg'), 'utf8');
     expect(svg).toMatch(/^<svg/);
     expect(svg).toContain('bump (speed of light)');
