@@ -3,6 +3,7 @@
  *
  *   heaplab bench [<workload>|all] --backend <spec|all> [--backend <spec> ...]
  *           --threads 1,2 --duration 2 --json FILE --report FILE
+ *   heaplab report <files...> --out FILE
  *   heaplab backends
  *
  * The workloads, their help lines and their output formats come from the workload list.
@@ -28,6 +29,7 @@ import type { BenchSettings, Workload } from '../run/workload.js';
 import { ALL_EFFICIENCY_TRIALS, EFFICIENCY_TRIALS } from '../workloads/heap-efficiency/workload.js';
 import { ALL, selectWorkloads, WORKLOAD_LIST } from '../workloads/index.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
+import { addReportCommand } from './report-command.js';
 import { parseBaselines, parseDuration, parseHeapMiB, parsePositiveInteger, parseThreadList } from './options.js';
 
 /** Timed runs per row, when `--repeat` is not given. */
@@ -259,6 +261,7 @@ export function makeProgram(): Command {
     )
     .option('-q, --quiet', 'no progress indicator', false)
     .action(bench);
+  addReportCommand(program);
   program.command('backends').description('list the backends, their options and the baselines').action(listBackends);
   return program;
 }
