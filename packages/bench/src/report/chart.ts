@@ -118,7 +118,8 @@ export function barChart(options: BarChartOptions): Chart {
     axis: { format: options.axisFormat ?? '~s', grid: true },
     title: log ? `${options.axisTitle} (log)` : options.axisTitle,
   };
-  const withSeries = series.length > 1;
+  // Series given are shown, even one: arceos's one backend is named by its legend.
+  const withSeries = series.length > 0;
   const colour = withSeries
     ? {
         color: {
