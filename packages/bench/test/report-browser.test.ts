@@ -36,6 +36,9 @@ function heaplab(...args: string[]): { status: number | null; stdout: string; st
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** The smallest chart text (its box's height, in CSS pixels) a reader is asked to read. */
+const MIN_TEXT_PX = 8;
+
 /** The widths the page is checked at: a desktop's and a phone's. */
 const VIEWPORTS = [
   { width: 1280, height: 900 },
@@ -50,6 +53,8 @@ interface PageFindings {
   barsWithoutTitle: number;
   overflowing: string[];
   pageWiderThanScreen: boolean;
+  /** Height in CSS pixels of the smallest chart text shown. */
+  smallestText: number;
   labelsOutside: string[];
   ellipses: string[];
 }
@@ -110,13 +115,18 @@ describe.skipIf(!hasBrowser)('the report in headless chromium', () => {
       const charts = [...document.querySelectorAll('.chart')];
       const chartsWithoutSvg = charts
         .filter((chart) => {
-          const svg = chart.querySelector('svg');
-          if (svg === null) return true;
-          const box = svg.getBoundingClientRect();
-          return box.width < 10 || box.height < 10 || svg.querySelectorAll('path, rect, line').length === 0;
+          // The one SVG shown at this width (a chart has a wide and a narrow copy).
+          const shown = [...chart.querySelectorAll('svg')].filter((svg) => svg.getBoundingClientRect().width > 0);
+          if (shown.length !== 1) return true;
+          const box = shown[0]!.getBoundingClientRect();
+          return box.width < 10 || box.height < 10 || shown[0]!.querySelectorAll('path, rect, line').length === 0;
         })
         .map(describe);
       const bars = [...document.querySelectorAll('[aria-roledescription="bar"]')];
+      // Text too small to read: a chart scaled down past this is what the narrow copies avoid.
+      const smallest = Math.min(
+        ...[...document.querySelectorAll('.chart svg text')].map((text) => text.getBoundingClientRect().height).filter((height) => height > 0),
+      );
       // HTML elements only: an SVG's children have no client box of their own.
       const overflowing = [...document.body.querySelectorAll('*')]
         .filter((element) => element instanceof HTMLElement && element.clientWidth > 0 && element.scrollWidth > element.clientWidth + 1)
@@ -140,6 +150,7 @@ describe.skipIf(!hasBrowser)('the report in headless chromium', () => {
         barsWithoutTitle: bars.filter((bar) => bar.querySelector('title') === null).length,
         overflowing,
         pageWiderThanScreen: document.documentElement.scrollWidth > window.innerWidth,
+        smallestText: smallest,
         labelsOutside,
         ellipses,
       };
@@ -153,6 +164,7 @@ describe.skipIf(!hasBrowser)('the report in headless chromium', () => {
     expect(found.barsWithoutTitle).toBe(0);
     expect(found.overflowing).toEqual([]);
     expect(found.pageWiderThanScreen).toBe(false);
+    expect(found.smallestText).toBeGreaterThanOrEqual(MIN_TEXT_PX);
     expect(found.labelsOutside).toEqual([]);
     expect(found.ellipses).toEqual([]);
   });

@@ -107,7 +107,9 @@ describe('HTML report', () => {
     expect(warnings).toEqual([]);
     expect(files.map((file) => file.slice(directory.length + 1))).toEqual(['bench.html', 'bench-throughput.svg', 'bench-memory.svg', 'bench-efficiency.svg']);
     const html = readFileSync(files[0]!, 'utf8');
-    expect(html.match(/<svg/g)?.length).toBe(3);
+    // Each chart twice: the wide copy and the phone's.
+    expect(html.match(/<svg/g)?.length).toBe(6);
+    expect(html.match(/<div class="narrow"><svg/g)?.length).toBe(3);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
     expect(html).toContain('heaplab 0.1.0');
     expect(html).toContain('<code>heaplab bench glibc-thread --threads 1,2</code>');

@@ -44,6 +44,16 @@ export const CHART_CONFIG = {
   view: { stroke: null },
 } as const;
 
+/**
+ * Plot width of the copy of each chart a phone shows (the page switches at `NARROW_SCREEN_PX`
+ * by CSS): scaling the wide chart down to a 375 px screen would shrink its text to a few
+ * pixels, while this one, beside its labels, fits at about its own size.
+ */
+export const NARROW_CHART_WIDTH = 190;
+
+/** Below this screen width the page shows the narrow copies. */
+export const NARROW_SCREEN_PX = 640;
+
 /** Values spanning more than this ratio get a log axis: bars that differ by decades stay visible. */
 export const LOG_SPAN = 20;
 

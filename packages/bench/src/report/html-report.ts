@@ -15,7 +15,7 @@ import * as vegaLite from 'vega-lite';
 
 import type { BenchMeta } from '../run/workload.js';
 import { WORKLOAD_LIST } from '../workloads/index.js';
-import { CHART_CONFIG, type Chart } from './chart.js';
+import { CHART_CONFIG, type Chart, NARROW_CHART_WIDTH, NARROW_SCREEN_PX } from './chart.js';
 import { type BenchResults, rowsOf } from './results.js';
 import type { HeapMapFile } from './sources.js';
 import { summary } from './summary.js';
@@ -61,12 +61,22 @@ function addTitles(svg: string): string {
   );
 }
 
+/** `CHART_CONFIG` under a spec's own config, one level deep (a spec's `legend` keeps the common legend's other settings). */
+function mergedConfig(own: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...CHART_CONFIG };
+  for (const [key, value] of Object.entries(own)) {
+    const common = merged[key];
+    const bothObjects = typeof common === 'object' && common !== null && typeof value === 'object' && value !== null && !Array.isArray(value);
+    merged[key] = bothObjects ? { ...common, ...value } : value;
+  }
+  return merged;
+}
+
 /** Renders a vega-lite spec to SVG, headless, with the report's common config. */
 export async function renderChart(spec: vegaLite.TopLevelSpec): Promise<RenderedSvg> {
   const warnings: string[] = [];
   const logger = gatheringLogger(warnings);
-  const own = (spec as { config?: object }).config ?? {};
-  const withConfig = { ...spec, config: { ...CHART_CONFIG, ...own } } as vegaLite.TopLevelSpec;
+  const withConfig = { ...spec, config: mergedConfig((spec as { config?: Record<string, unknown> }).config ?? {}) } as vegaLite.TopLevelSpec;
   const compiled = vegaLite.compile(withConfig, { logger: logger as never }).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none', logger, logLevel: vega.Warn });
   const svg = addTitles(await view.toSVG());
@@ -114,6 +124,8 @@ dl.figures { display: flex; flex-wrap: wrap; gap: .3rem 1.2rem; margin: .5rem 0 
 dl.figures dt { color: #4a5468; } dl.figures dd { margin: 0; font-variant-numeric: tabular-nums; }
 pre { background: #1d2330; color: #e8ecf3; padding: 1rem; border-radius: 8px; font-size: 12px; line-height: 1.45; white-space: pre-wrap; overflow-wrap: anywhere; }
 .warnings { color: #8a4b00; }
+.chart .narrow { display: none; }
+@media (max-width: ${NARROW_SCREEN_PX}px) { .chart .wide { display: none; } .chart .narrow { display: block; } }
 @media (max-width: 600px) { body { font-size: 14px; padding: 1rem .6rem 2rem; } pre { font-size: 10.5px; padding: .6rem; } }
 `;
 
@@ -160,13 +172,28 @@ export async function writeReportPage(page: ReportPage, path: string): Promise<{
   for (const chart of charts) {
     const rendered = await renderChart(chart.spec);
     warnings.push(...rendered.warnings.map((warning) => `${chart.id}: ${warning}`));
+    // The phone's copy: the same chart with a narrower plot (a spec of a fixed width only).
+    const narrow =
+      typeof (chart.spec as { width?: unknown }).width === 'number'
+        ? await renderChart({
+            ...chart.spec,
+            width: NARROW_CHART_WIDTH,
+            // One legend entry a line: two side by side are wider than the narrow plot.
+            config: {
+              ...(chart.spec as { config?: object }).config,
+              legend: { ...(chart.spec as { config?: { legend?: object } }).config?.legend, columns: 1 },
+            },
+          } as typeof chart.spec)
+        : null;
+    const drawn =
+      narrow === null ? fluidSvg(rendered.svg) : `<div class="wide">${fluidSvg(rendered.svg)}</div><div class="narrow">${fluidSvg(narrow.svg)}</div>`;
     const svgPath = `${stem}-${chart.id}.svg`;
     writeFileSync(svgPath, rendered.svg);
     written.push(svgPath);
     contents.push(`<li><a href="#${chart.id}">${escapeHtml(chart.title)}</a></li>`);
     sections.push(
       `<section id="${chart.id}"><h2>${escapeHtml(chart.title)}</h2><p class="caption">${escapeHtml(chart.caption)}</p>` +
-        `<div class="chart" data-chart="${chart.id}">${fluidSvg(rendered.svg)}</div></section>`,
+        `<div class="chart" data-chart="${chart.id}">${drawn}</div></section>`,
     );
   }
   page.maps.forEach(({ file, map }, mapIndex) => {
