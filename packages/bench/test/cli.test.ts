@@ -64,9 +64,15 @@ describe('heaplab command line', () => {
     );
     expect(result.stderr).not.toMatch(/FAILED/);
     expect(result.status).toBe(0);
+    // Nothing on the terminal but the files written: no vega warnings.
+    expect(result.stderr.trim()).toMatch(/^wrote \S+out\.json\nwrote \S+report\.html, [^\n]+$/);
     expect(result.stdout).toMatch(/^basic:strategy=best-fit +1 +[\d.]+ [kM]\/s/m);
     const json = JSON.parse(readFileSync(join(directory, 'out.json'), 'utf8'));
     expect(json.glibcThread[0].upstream.functions.malloc[''].random_seed).toBe(88);
+    // What made the run, for the report's header: heaplab's version and the command as typed.
+    expect(json.meta.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(json.meta.command).toMatch(/^heaplab bench glibc-thread --backend basic --backend basic:strategy=best-fit --baselines system,bump /);
+    expect(typeof json.meta.host).toBe('string');
     expect(json.glibcThread[0].mimallocBenchLine).toMatch(/^\d+ iterations$/);
     const html = readFileSync(join(directory, 'report.html'), 'utf8');
     expect(html).toContain('<svg');
