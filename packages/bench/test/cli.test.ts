@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,18 +64,79 @@ describe('heaplab command line', () => {
     );
     expect(result.stderr).not.toMatch(/FAILED/);
     expect(result.status).toBe(0);
+    // Nothing on the terminal but the files written: no vega warnings.
+    expect(result.stderr.trim()).toMatch(/^wrote \S+out\.json\nwrote \S+report\.html, [^\n]+$/);
     expect(result.stdout).toMatch(/^basic:strategy=best-fit +1 +[\d.]+ [kM]\/s/m);
     const json = JSON.parse(readFileSync(join(directory, 'out.json'), 'utf8'));
     expect(json.glibcThread[0].upstream.functions.malloc[''].random_seed).toBe(88);
+    // What made the run, for the report's header: heaplab's version and the command as typed.
+    expect(json.meta.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(json.meta.command).toMatch(/^heaplab bench glibc-thread --backend basic --backend basic:strategy=best-fit --baselines system,bump /);
+    expect(typeof json.meta.host).toBe('string');
     expect(json.glibcThread[0].mimallocBenchLine).toMatch(/^\d+ iterations$/);
     const html = readFileSync(join(directory, 'report.html'), 'utf8');
     expect(html).toContain('<svg');
     expect(html).toContain('basic:strategy=best-fit');
     const svgs = readdirSync(directory).filter((name) => name.endsWith('.svg'));
-    expect(svgs).toEqual(expect.arrayContaining(['report-throughput.svg', 'report-footprint.svg']));
+    expect(svgs).toEqual(expect.arrayContaining(['report-throughput.svg', 'report-memory.svg']));
     const svg = readFileSync(join(directory, 'report-throughput.svg'), 'utf8');
     expect(svg).toMatch(/^<svg/);
     expect(svg).toContain('bump (speed of light)');
     expect(existsSync(join(directory, 'report-efficiency.svg'))).toBe(false);
+  });
+
+  it('merges bench JSON files and a heap map into one report, and refuses a file that is not heaplab', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'heaplab-cli-report-'));
+    const results = (host: string) => ({
+      meta: {
+        version: '0.1.0',
+        command: 'heaplab bench glibc-thread',
+        host,
+        date: '2026-01-01T00:00:00Z',
+        node: 'v20',
+        cpus: 2,
+        cpuModel: 'cpu',
+        durationSeconds: 1,
+        repeat: 1,
+        warmup: false,
+        threads: [1],
+        heapBytes: 1 << 26,
+        verify: false,
+        isolate: false,
+      },
+      unavailable: [],
+      glibcThread: [
+        {
+          label: 'tlsf',
+          kind: 'heaplab',
+          threads: 1,
+          iterations: 1,
+          wallSeconds: 1,
+          perSecond: host === 'alpha' ? 1e6 : 2e6,
+          peakUsedBytes: 1 << 16,
+          peakFootprintBytes: null,
+          touchedBytes: 1 << 17,
+        },
+      ],
+    });
+    writeFileSync(join(directory, 'a.json'), JSON.stringify(results('alpha')));
+    writeFileSync(join(directory, 'b.json'), JSON.stringify(results('beta')));
+    const out = join(directory, 'merged', 'r.html');
+    const map = fileURLToPath(new URL('./fixtures/map.json', import.meta.url));
+    const result = heaplab('report', join(directory, 'a.json'), join(directory, 'b.json'), map, '--out', out);
+    expect(result.status).toBe(0);
+    // Nothing on the terminal but the files written: no vega warnings.
+    expect(result.stderr.trim()).toMatch(/^wrote [^\n]*r\.html, [^\n]*r-throughput\.svg, [^\n]*r-memory\.svg$/);
+    const html = readFileSync(out, 'utf8');
+    expect(html).toContain('tlsf @ alpha');
+    expect(html).toContain('tlsf @ beta');
+    expect(html).toContain('heap map: glibc-thread');
+    expect(html).toContain('>largest free block</dt><dd>98,304</dd>');
+
+    writeFileSync(join(directory, 'package.json'), '{"name": "x"}');
+    const refused = heaplab('report', join(directory, 'a.json'), join(directory, 'package.json'), '--out', out);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/package\.json: not the JSON of heaplab bench --json/);
+    expect(heaplab('report', join(directory, 'none.json'), '--out', out).stderr).toMatch(/none\.json: cannot read it/);
   });
 });

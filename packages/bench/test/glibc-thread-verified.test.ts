@@ -40,6 +40,9 @@ describe('verified glibc-thread over every registered backend', () => {
         expect(run.check!.liveBlocks).toBe(1005 * threads);
         expect(run.peakUsedBytes).toBeGreaterThan(0);
         expect(run.peakFootprintBytes).toBeGreaterThanOrEqual(run.peakUsedBytes! / 2);
+        // Memory touched: the live blocks were filled, so at least their pages, and never more than the heap.
+        expect(run.touchedBytes).toBeGreaterThanOrEqual(run.check!.liveBlocks * 4);
+        expect(run.touchedBytes).toBeLessThanOrEqual(64 << 20);
       }
     });
   });

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { discoverBackends, resolveBackendContenders } from '../src/contenders/backends.js';
 import { baselineContender, type Contender } from '../src/contenders/contender.js';
+import { renderChart } from '../src/report/html-report.js';
 import { rowsOf } from '../src/report/results.js';
 import { runContextOf, summary } from '../src/report/summary.js';
 import { silentProgress } from '../src/run/progress.js';
@@ -92,7 +93,7 @@ describe('every workload, run over basic and the baselines', () => {
     expect(steps).toBe(countSteps(WORKLOAD_LIST, contenders, settings));
   }, 120_000);
 
-  it.each(WORKLOAD_LIST.map((workload) => [workload.name, workload] as const))('%s: rows under its JSON key, a table, charts', (_name, workload) => {
+  it.each(WORKLOAD_LIST.map((workload) => [workload.name, workload] as const))('%s: rows under its JSON key, a table, charts', async (_name, workload) => {
     const rows = rowsOf(results, workload);
     expect(Object.keys(results)).toContain(workload.resultKey);
     expect(JSON.parse(JSON.stringify(results))[workload.resultKey]).toEqual(rows);
@@ -101,7 +102,15 @@ describe('every workload, run over basic and the baselines', () => {
     const section = workload.section(rows, runContextOf(results));
     expect(summary(results)).toContain(`${section.title}\n${section.table}`);
     expect(section.table).toMatch(/^basic /m);
-    expect(Array.isArray(workload.charts(rows))).toBe(true);
+    // The report has a chart for every workload that has rows, drawn without a warning or a cut label.
+    const charts = workload.charts(rows.filter((row) => row.error === undefined));
+    expect(charts.length).toBeGreaterThan(0);
+    for (const chart of charts) {
+      const { svg, warnings } = await renderChart(chart.spec);
+      expect(warnings, chart.id).toEqual([]);
+      expect(svg, chart.id).toContain('>basic</text>');
+      expect(svg, chart.id).not.toContain('…');
+    }
   });
 
   it('gives each workload exactly the contenders it applies to', () => {

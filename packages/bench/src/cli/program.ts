@@ -3,6 +3,7 @@
  *
  *   heaplab bench [<workload>|all] --backend <spec|all> [--backend <spec> ...]
  *           --threads 1,2 --duration 2 --json FILE --report FILE
+ *   heaplab report <files...> --out FILE
  *   heaplab backends
  *   heaplab map --backend <spec|all> --workload W --at 25%,50%,100% --out DIR [--html]
  *   heaplab stats --backend <spec> --workload W [--json FILE]
@@ -34,6 +35,7 @@ import { parseMoments, parseTarget } from './inspect-options.js';
 import { mapCommand } from './map-command.js';
 import { DEFAULT_MAP_HEAP_BYTES, DEFAULT_MAP_ITERATIONS, mapTargets } from '../inspect/heap-moments.js';
 import { statsCommand } from './stats-command.js';
+import { addReportCommand } from './report-command.js';
 import { parseBaselines, parseDuration, parseHeapMiB, parsePositiveInteger, parseThreadList } from './options.js';
 
 /** Timed runs per row, when `--repeat` is not given. */
@@ -265,6 +267,7 @@ export function makeProgram(): Command {
     )
     .option('-q, --quiet', 'no progress indicator', false)
     .action(bench);
+  addReportCommand(program);
   program.command('backends').description('list the backends, their options and the baselines').action(listBackends);
   addInspectOptions(
     program

@@ -33,6 +33,8 @@ export interface PreparedSource {
   readonly source: AllocatorSource;
   /** Address from which the footprint counts (the arena's start), or null when no heap. */
   readonly footprintBase: number | null;
+  /** Where the arena ends (exclusive), or null when no heap: "memory touched" counts the pages of base..end. */
+  readonly footprintEnd: number | null;
   /** The creator's handle on a heaplab heap. */
   readonly heap: GlobalAllocator | null;
 }
@@ -49,20 +51,20 @@ export function prepareSource(contender: Contender, threads: number, heapBytes: 
     case 'heaplab': {
       const heap = createBackendHeap(contender.spec, heapBytes);
       heap.prefault();
-      return { source: { kind: 'heaplab', buffer: heap.buffer }, footprintBase: heap.arenaStart, heap };
+      return { source: { kind: 'heaplab', buffer: heap.buffer }, footprintBase: heap.arenaStart, footprintEnd: heap.arenaEnd, heap };
     }
     case 'thing': {
       const buffer = createThingBuffer(heapBytes);
       prefaultBuffer(buffer);
-      return { source: { kind: 'thing', buffer, locked: threads > 1 }, footprintBase: THING_POOL_START, heap: null };
+      return { source: { kind: 'thing', buffer, locked: threads > 1 }, footprintBase: THING_POOL_START, footprintEnd: buffer.byteLength, heap: null };
     }
     case 'bump': {
       const buffer = new SharedArrayBuffer(BUMP_REGION_BYTES * threads);
       prefaultBuffer(buffer);
-      return { source: { kind: 'bump', buffer, regionBytes: BUMP_REGION_BYTES }, footprintBase: null, heap: null };
+      return { source: { kind: 'bump', buffer, regionBytes: BUMP_REGION_BYTES }, footprintBase: null, footprintEnd: null, heap: null };
     }
     case 'system':
-      return { source: { kind: 'system' }, footprintBase: null, heap: null };
+      return { source: { kind: 'system' }, footprintBase: null, footprintEnd: null, heap: null };
     case 'native':
       throw new Error('the native baseline runs as its own program, not on a source');
   }

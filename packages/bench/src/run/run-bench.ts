@@ -3,10 +3,11 @@
  * gathered into one `BenchResults`.
  */
 
-import { cpus } from 'node:os';
+import { cpus, hostname } from 'node:os';
 
 import { discoverBackends } from '../contenders/backends.js';
 import type { Contender } from '../contenders/contender.js';
+import { commandLine, heaplabVersion } from '../report/provenance.js';
 import type { BenchResults } from '../report/results.js';
 import { WORKLOAD_LIST } from '../workloads/index.js';
 import type { Progress } from './progress.js';
@@ -14,13 +15,15 @@ import type { BenchSettings, Workload, WorkloadRow } from './workload.js';
 
 /**
  * Runs `workloads` in order; failures of single rows are recorded in them, never thrown.
- * Every listed workload has its key in the results, empty when it did not run.
+ * Every listed workload has its key in the results, empty when it did not run. `command` is
+ * what the report's header shows as the command that made the run (this process's, by default).
  */
 export async function runBench(
   workloads: readonly Workload[],
   contenders: readonly Contender[],
   settings: BenchSettings,
   progress: Progress,
+  command: string = commandLine(process.argv),
 ): Promise<BenchResults> {
   const unavailable = await discoverBackends();
   const rows: Record<string, WorkloadRow[]> = Object.fromEntries(WORKLOAD_LIST.map((workload) => [workload.resultKey, []]));
@@ -32,6 +35,9 @@ export async function runBench(
     );
   }
   const meta = {
+    version: heaplabVersion(),
+    command,
+    host: hostname(),
     date: new Date().toISOString(),
     node: process.version,
     cpus: cpus().length,

@@ -8,9 +8,10 @@ import type { Worker } from 'node:worker_threads';
 
 import { type CheckReport, spawnWorker } from '@heaplab/core';
 
-import { prepareSource } from '../contenders/allocator-sources.js';
+import { type PreparedSource, prepareSource } from '../contenders/allocator-sources.js';
 import type { Contender } from '../contenders/contender.js';
 import { BEGUN_WORD, RUN_CONTROL_BYTES, STOP_WORD } from './address-allocator.js';
+import { countTouchedPages, TOUCHED_PAGE_BYTES } from './touched-pages.js';
 import { runThreadTask, type ThreadLoop, type ThreadOutcome, type ThreadReply, type ThreadTask } from './thread-loop.js';
 
 /** One run of a threaded workload. */
@@ -51,8 +52,14 @@ export interface ThreadedRun {
   peakUsedBytes: number | null;
   /** The heap's `peakUsedSampled`: the peak is a sampled lower bound (heaplab backends only). */
   peakUsedSampled: boolean;
-  /** Highest byte any block reached, from the arena's start: the heap this run needed. */
+  /**
+   * Highest byte any block reached, from the arena's start. It says where a backend put its
+   * blocks more than how much memory it used (buddy's first block may sit high in the arena);
+   * `touchedBytes` is the measure of memory used.
+   */
   peakFootprintBytes: number | null;
+  /** Bytes of the arena's 4 KiB pages written during the run (see touched-pages.ts): a lower bound; null without a heap. */
+  touchedBytes: number | null;
   /** `check()` of the heap after the run (heaplab backends only). */
   check: CheckReport | null;
   /** Peak resident size, in KiB, of the process that ran it. */
@@ -125,6 +132,7 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
       peakUsedBytes: stats?.peakUsedBytes ?? null,
       peakUsedSampled: stats?.peakUsedSampled ?? false,
       peakFootprintBytes: prepared.footprintBase === null || highWater === 0 ? null : highWater - prepared.footprintBase,
+      touchedBytes: touchedBytesOf(prepared),
       check,
       maxRssKiB: process.resourceUsage().maxRSS,
     };
@@ -132,6 +140,13 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
     Atomics.store(control, STOP_WORD, 1);
     prepared.heap?.detach();
   }
+}
+
+/** The bytes of the pages of the run's arena holding a non-zero byte; null for a source without one. */
+function touchedBytesOf(prepared: PreparedSource): number | null {
+  const { source, footprintBase, footprintEnd } = prepared;
+  if (footprintBase === null || footprintEnd === null || !('buffer' in source)) return null;
+  return countTouchedPages(source.buffer, footprintBase, footprintEnd) * TOUCHED_PAGE_BYTES;
 }
 
 /**

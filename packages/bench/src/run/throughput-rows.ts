@@ -33,8 +33,13 @@ export interface ThroughputRow extends WorkloadRow {
   peakUsedBytes: number | null;
   /** True when `peakUsedBytes` is sampled by the backend, so a lower bound (mimalloc). */
   peakUsedSampled?: boolean;
-  /** Highest byte any block reached, from the arena's start; null when not tracked. */
+  /** Highest byte any block reached, from the arena's start; null when not tracked. Where blocks went, not memory used. */
   peakFootprintBytes: number | null;
+  /**
+   * Memory touched: bytes of the arena's 4 KiB pages holding a non-zero byte after the run
+   * (a lower bound on the pages written); null or absent without a heap (system, bump, native).
+   */
+  touchedBytes?: number | null;
 }
 
 /** How a workload's rows differ from the common ones. */
@@ -119,6 +124,7 @@ async function runOnce<Row extends ThroughputRow>(
       peakUsedBytes: run.peakUsedBytes,
       ...(run.peakUsedSampled ? { peakUsedSampled: true } : {}),
       peakFootprintBytes: run.peakFootprintBytes,
+      touchedBytes: run.touchedBytes,
       ...noteFor(contender, threads),
       ...options.extraFields?.(run, threads),
     } as Row;

@@ -61,6 +61,12 @@ export interface BenchSettings {
 
 /** How the run was made. */
 export interface BenchMeta {
+  /** heaplab's version: the bench package's. */
+  version: string;
+  /** The command line that made the run, to paste back into a shell (`heaplab bench ...`). */
+  command: string;
+  /** The machine's host name: what tells runs from two machines apart in a merged report. */
+  host: string;
   date: string;
   node: string;
   cpus: number;

@@ -4,7 +4,7 @@
  * own) and the baselines.
  */
 
-import { CHART_WIDTH, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { throughputChart } from '../../report/throughput-chart.js';
 import { renderTable } from '../../report/text-table.js';
 import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
@@ -48,24 +48,13 @@ export const allocPairsWorkload: Workload<ThroughputRow, 'allocPairs'> = {
   charts(rows) {
     if (rows.length === 0) return [];
     return [
-      {
+      throughputChart({
         id: 'alloc-pairs',
         title: 'alloc-pairs: pairs per second',
         caption: `A random free and an allocation of ${PAIRS_MIN_SIZE}..${PAIRS_MAX_SIZE} bytes per pair, ${PAIRS_LIVE_BLOCKS} live blocks per thread. Higher is better.`,
-        spec: {
-          $schema: VEGA_LITE_SCHEMA,
-          width: CHART_WIDTH,
-          height: 280,
-          data: { values: rows.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, rate: row.perSecond })) },
-          mark: { type: 'bar', cornerRadiusEnd: 2 },
-          encoding: {
-            y: { field: 'backend', type: 'nominal', title: null },
-            yOffset: { field: 'threads', type: 'nominal' },
-            x: { field: 'rate', type: 'quantitative', axis: { format: '~s' }, title: 'pairs / s' },
-            color: { field: 'threads', type: 'nominal', scale: THREADS_PALETTE, title: null },
-          },
-        },
-      },
+        rows,
+        unit: 'pairs',
+      }),
     ];
   },
 };

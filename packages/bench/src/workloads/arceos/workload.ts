@@ -5,8 +5,7 @@
  * and test; the table has a row per contender and a column per test.
  */
 
-import type { Chart } from '../../report/chart.js';
-import { CHART_PALETTE, CHART_WIDTH, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { barChart } from '../../report/chart.js';
 import { formatBytes, formatSeconds } from '../../report/format.js';
 import { figureColumns, renderTable } from '../../report/text-table.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
@@ -113,25 +112,26 @@ export const arceosWorkload: Workload<ArceosRow, 'arceos'> = {
     const timed = rows.filter((row) => row.error === undefined && row.seconds > 0);
     if (timed.length === 0) return [];
     const header = new Map(ARCEOS_TESTS.map((test) => [test.name, test.header]));
-    const chart: Chart = {
-      id: 'arceos',
-      title: 'arceos: seconds per test',
-      caption: "ArceOS's allocator tests, each timed on its own (median of the repeats). Lower is better; the axis is logarithmic.",
-      spec: {
-        $schema: VEGA_LITE_SCHEMA,
-        width: CHART_WIDTH,
-        height: { step: 10 },
-        data: { values: timed.map((row) => ({ backend: row.label, test: header.get(row.test), seconds: row.seconds })) },
-        mark: { type: 'bar', cornerRadiusEnd: 2 },
-        encoding: {
-          y: { field: 'test', type: 'nominal', sort: ARCEOS_TESTS.map((test) => test.header), title: null },
-          yOffset: { field: 'backend', type: 'nominal' },
-          x: { field: 'seconds', type: 'quantitative', scale: { type: 'log' }, title: 'seconds (log)' },
-          color: { field: 'backend', type: 'nominal', scale: CHART_PALETTE, title: null },
-          tooltip: [{ field: 'backend' }, { field: 'test' }, { field: 'seconds', format: '.3s' }],
-        },
-      },
-    };
-    return [chart];
+    const order = new Map(ARCEOS_TESTS.map((test, index) => [test.name, index]));
+    const sorted = [...timed].sort((a, b) => (order.get(a.test) ?? 0) - (order.get(b.test) ?? 0));
+    return [
+      barChart({
+        id: 'arceos',
+        title: 'arceos: seconds per test',
+        caption: "ArceOS's allocator tests, each timed on its own (median of the repeats). One group per test, one bar per backend. Lower is better.",
+        data: sorted.map((row) => {
+          const test = header.get(row.test) ?? row.test;
+          return {
+            group: test,
+            series: row.label,
+            value: row.seconds,
+            label: formatSeconds(row.seconds),
+            tip: `${row.label}, ${test}: ${formatSeconds(row.seconds)}`,
+          };
+        }),
+        axisTitle: 'seconds',
+        seriesTitle: 'backend',
+      }),
+    ];
   },
 };

@@ -4,7 +4,7 @@
  * thread frees it (remotely) and then runs rounds of malloc, many writes, free.
  */
 
-import { CHART_WIDTH, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { throughputChart } from '../../report/throughput-chart.js';
 import { renderTable } from '../../report/text-table.js';
 import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
@@ -48,24 +48,13 @@ export const cacheScratchWorkload: Workload<ThroughputRow, 'cacheScratch'> = {
   charts(rows) {
     if (rows.length === 0) return [];
     return [
-      {
+      throughputChart({
         id: 'cache-scratch',
         title: 'cache-scratch: rounds per second',
         caption: `After freeing an object another thread allocated, each round allocates ${SCRATCH_OBJECT_SIZE} byte, writes it ${SCRATCH_REPETITIONS} times and frees it. Ideal: N threads make N times the one-thread rate. Higher is better.`,
-        spec: {
-          $schema: VEGA_LITE_SCHEMA,
-          width: CHART_WIDTH,
-          height: 280,
-          data: { values: rows.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, rate: row.perSecond })) },
-          mark: { type: 'bar', cornerRadiusEnd: 2 },
-          encoding: {
-            y: { field: 'backend', type: 'nominal', title: null },
-            yOffset: { field: 'threads', type: 'nominal' },
-            x: { field: 'rate', type: 'quantitative', axis: { format: '~s' }, title: 'rounds / s' },
-            color: { field: 'threads', type: 'nominal', scale: THREADS_PALETTE, title: null },
-          },
-        },
-      },
+        rows,
+        unit: 'rounds',
+      }),
     ];
   },
 };

@@ -4,7 +4,7 @@
  * then freed half FIFO and half LIFO, over n in 25..1600 and sizes 16, 32, 64.
  */
 
-import { CHART_WIDTH, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { throughputChart } from '../../report/throughput-chart.js';
 import { renderTable } from '../../report/text-table.js';
 import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
@@ -50,22 +50,13 @@ export const glibcSimpleWorkload: Workload<ThroughputRow, 'glibcSimple'> = {
   charts(rows) {
     if (rows.length === 0) return [];
     return [
-      {
+      throughputChart({
         id: 'glibc-simple',
         title: 'glibc-simple: blocks per second',
         caption: `One thread allocates and fills ${SIMPLE_BLOCK_COUNTS.join(', ')} blocks of ${SIMPLE_SIZES.join(', ')} bytes, then frees them half in order, half in reverse. A block is one malloc and one free. Higher is better.`,
-        spec: {
-          $schema: VEGA_LITE_SCHEMA,
-          width: CHART_WIDTH,
-          height: 280,
-          data: { values: rows.map((row) => ({ backend: row.label, rate: row.perSecond })) },
-          mark: { type: 'bar', cornerRadiusEnd: 2 },
-          encoding: {
-            y: { field: 'backend', type: 'nominal', title: null, sort: '-x' },
-            x: { field: 'rate', type: 'quantitative', axis: { format: '~s' }, title: 'blocks / s' },
-          },
-        },
-      },
+        rows,
+        unit: 'blocks',
+      }),
     ];
   },
 };

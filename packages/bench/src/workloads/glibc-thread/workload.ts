@@ -4,7 +4,7 @@
  * line and glibc's upstream JSON.
  */
 
-import { CHART_PALETTE, CHART_WIDTH, type Chart, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { memoryChart, TOUCHED_MEANING, throughputChart } from '../../report/throughput-chart.js';
 import { formatBytes } from '../../report/format.js';
 import { renderTable } from '../../report/text-table.js';
 import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
@@ -88,11 +88,13 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
   section(rows, run) {
     const efficiencyRows = run.rowsOf(heapEfficiencyWorkload);
     const efficiencyOf = new Map(efficiencyRows.map((row) => [row.label, row.efficiencyPercent]));
-    const headers = [...throughputHeaders('iterations/s'), 'peak footprint', 'heap efficiency'];
+    // Memory touched (pages written), not the highest address reached: buddy places its
+    // first block high in its arena, which made that figure tens of MiB for a few KiB live.
+    const headers = [...throughputHeaders('iterations/s'), 'touched', 'heap efficiency'];
     const body = throughputColumns(rows).map((columns, index) => {
       const row = rows[index]!;
       const efficiency = efficiencyOf.get(row.label);
-      return [...columns, formatBytes(row.peakFootprintBytes), efficiency !== undefined ? `${efficiency.toFixed(1)} %` : '-'];
+      return [...columns, formatBytes(row.touchedBytes ?? null), efficiency !== undefined ? `${efficiency.toFixed(1)} %` : '-'];
     });
     return {
       title: `glibc-thread (bench-malloc-thread, ${run.meta.durationSeconds} s per run)`,
@@ -103,47 +105,25 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
 
   charts(rows) {
     if (rows.length === 0) return [];
-    const charts: Chart[] = [
-      {
+    const charts = [
+      throughputChart({
         id: 'throughput',
-        title: 'glibc-thread: iterations per second against threads',
-        caption: 'bench-malloc-thread, higher is better. One line per backend; baselines dashed.',
-        spec: {
-          $schema: VEGA_LITE_SCHEMA,
-          width: CHART_WIDTH,
-          height: 320,
-          data: { values: rows.map((row) => ({ backend: row.label, threads: row.threads, rate: row.perSecond, baseline: row.kind !== 'heaplab' })) },
-          mark: { type: 'line', point: { size: 60 }, strokeWidth: 2.5 },
-          encoding: {
-            x: { field: 'threads', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' }, title: 'threads' },
-            y: { field: 'rate', type: 'quantitative', scale: { type: 'log' }, axis: { format: '~s' }, title: 'iterations / s (log)' },
-            color: { field: 'backend', type: 'nominal', scale: CHART_PALETTE, title: null },
-            strokeDash: { field: 'baseline', type: 'nominal', legend: null },
-            tooltip: [{ field: 'backend' }, { field: 'threads' }, { field: 'rate', format: '.3s' }],
-          },
-        },
-      },
+        title: 'glibc-thread: iterations per second',
+        caption: 'bench-malloc-thread: each iteration frees a random block and allocates one of 16..32768 bytes. Higher is better.',
+        rows,
+        unit: 'iterations',
+      }),
     ];
-    const withFootprint = rows.filter((row) => row.peakFootprintBytes !== null);
-    if (withFootprint.length > 0) {
-      charts.push({
-        id: 'footprint',
-        title: 'glibc-thread: peak footprint',
-        caption: 'Highest byte any block reached, from the start of the heap: the heap each backend needed. Lower is better.',
-        spec: {
-          $schema: VEGA_LITE_SCHEMA,
-          width: CHART_WIDTH,
-          height: 280,
-          data: { values: withFootprint.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, kib: row.peakFootprintBytes! / 1024 })) },
-          mark: { type: 'bar', cornerRadiusEnd: 2 },
-          encoding: {
-            y: { field: 'backend', type: 'nominal', title: null },
-            yOffset: { field: 'threads', type: 'nominal' },
-            x: { field: 'kib', type: 'quantitative', title: 'peak footprint (KiB)' },
-            color: { field: 'threads', type: 'nominal', scale: THREADS_PALETTE, title: null },
-          },
-        },
-      });
+    const withHeap = rows.filter((row) => row.peakUsedBytes !== null || (row.touchedBytes ?? null) !== null);
+    if (withHeap.length > 0) {
+      charts.push(
+        memoryChart({
+          id: 'memory',
+          title: 'glibc-thread: peak used and memory touched',
+          caption: `${TOUCHED_MEANING} Lower is better; the axis is logarithmic.`,
+          rows: withHeap,
+        }),
+      );
     }
     return charts;
   },

@@ -6,7 +6,7 @@
  */
 
 import type { Contender } from '../../contenders/contender.js';
-import { CHART_PALETTE, CHART_WIDTH, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { barChart } from '../../report/chart.js';
 import { formatBytes, formatSeconds } from '../../report/format.js';
 import { figureColumns, renderTable } from '../../report/text-table.js';
 import type { Workload, WorkloadRow } from '../../run/workload.js';
@@ -101,26 +101,23 @@ export const heapEfficiencyWorkload: Workload<EfficiencyRow, 'heapEfficiency'> =
   charts(rows) {
     if (rows.length === 0) return [];
     const first = rows[0]!;
+    const sorted = [...rows].sort((a, b) => b.efficiencyPercent - a.efficiencyPercent);
     return [
-      {
+      barChart({
         id: 'efficiency',
         title: 'heap efficiency',
         caption: `Requested bytes live when the heap first fails, over the heap size (${formatBytes(first.heapBytes)}, ${first.trials} trials, seed ${first.seed}). Higher is better; Talc's published figures: dlmalloc 97.7 %, TLSF 97.3 %, buddy 58.9 %.`,
-        spec: {
-          $schema: VEGA_LITE_SCHEMA,
-          width: CHART_WIDTH,
-          height: { step: 28 },
-          data: { values: rows.map((row) => ({ backend: row.label, efficiency: row.efficiencyPercent })) },
-          layer: [
-            { mark: { type: 'bar', cornerRadiusEnd: 2 }, encoding: { color: { field: 'backend', type: 'nominal', scale: CHART_PALETTE, legend: null } } },
-            { mark: { type: 'text', align: 'left', dx: 4 }, encoding: { text: { field: 'efficiency', type: 'quantitative', format: '.1f' } } },
-          ],
-          encoding: {
-            y: { field: 'backend', type: 'nominal', sort: '-x', title: null },
-            x: { field: 'efficiency', type: 'quantitative', scale: { domain: [0, 100] }, title: 'heap efficiency (%)' },
-          },
-        },
-      },
+        data: sorted.map((row) => ({
+          group: row.label,
+          value: row.efficiencyPercent,
+          label: `${row.efficiencyPercent.toFixed(1)} %`,
+          tip: `${row.label}: ${row.efficiencyPercent.toFixed(1)} % of ${formatBytes(row.heapBytes)} over ${row.trials} trials`,
+        })),
+        axisTitle: 'heap efficiency (%)',
+        axisFormat: 'd',
+        domain: [0, 100],
+        colourGroups: true,
+      }),
     ];
   },
 };

@@ -10,7 +10,7 @@ import { type GlobalAllocator, PAGE_SIZE } from '@heaplab/core';
 import { createBackendHeap } from '../../contenders/backends.js';
 import type { Contender, NativeContender } from '../../contenders/contender.js';
 import { createThingBuffer, openThingPool, THING_POOL_START } from '../../contenders/thing-pool.js';
-import { CHART_PALETTE, CHART_WIDTH, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { barChart } from '../../report/chart.js';
 import { formatBytes, formatSeconds } from '../../report/format.js';
 import { figureColumns, renderTable } from '../../report/text-table.js';
 import { loopMemory } from '../../run/address-allocator.js';
@@ -296,34 +296,27 @@ export const robsonWorkload: Workload<RobsonRow, 'robson'> = {
     const boundRatio = first.boundBytes / first.liveLimitBytes;
     // Touched pages, not the footprint: the same measure for every row, where buddy's
     // footprint is its arena's end and would flatten every other bar.
-    const values = rows.filter((row) => row.touchedBytes !== null).map((row) => ({ backend: row.label, ratio: row.touchedBytes! / row.liveLimitBytes }));
+    const touched = rows.filter((row) => row.touchedBytes !== null);
     return [
-      {
+      barChart({
         id: 'robson',
         title: 'robson: memory touched under the adversary, over M',
-        caption: `Distinct 4 KiB pages the blocks covered, over M (blocks of ${wholeBytes(first.minBlockBytes)} to ${wholeBytes(first.maxBlockBytes)}, at most ${wholeBytes(first.liveLimitBytes)} live). The line is Robson's bound (${boundRatio.toFixed(2)} M): what the best non-moving allocator needs in the worst case. Lower is better.`,
-        spec: {
-          $schema: VEGA_LITE_SCHEMA,
-          width: CHART_WIDTH,
-          height: { step: 24 },
-          layer: [
-            {
-              data: { values },
-              mark: { type: 'bar', cornerRadiusEnd: 2 },
-              encoding: {
-                y: { field: 'backend', type: 'nominal', title: null },
-                x: { field: 'ratio', type: 'quantitative', title: 'touched pages / M' },
-                color: { field: 'backend', type: 'nominal', scale: CHART_PALETTE, legend: null },
-              },
-            },
-            {
-              data: { values: [{ bound: boundRatio }] },
-              mark: { type: 'rule', strokeDash: [4, 3] },
-              encoding: { x: { field: 'bound', type: 'quantitative' } },
-            },
-          ],
-        },
-      },
+        caption: `Distinct 4 KiB pages the blocks covered, over M (blocks of ${wholeBytes(first.minBlockBytes)} to ${wholeBytes(first.maxBlockBytes)}, at most ${wholeBytes(first.liveLimitBytes)} live). The dashed line is Robson's bound (${boundRatio.toFixed(2)} M): what the best non-moving allocator needs in the worst case. Lower is better.`,
+        data: touched.map((row) => {
+          const ratio = row.touchedBytes! / row.liveLimitBytes;
+          return {
+            group: row.label,
+            value: ratio,
+            label: `${ratio.toFixed(2)} M`,
+            tip: `${row.label}: ${formatBytes(row.touchedBytes)} touched, ${ratio.toFixed(2)} M`,
+          };
+        }),
+        axisTitle: 'touched pages / M',
+        axisFormat: '~g',
+        scale: 'linear',
+        reference: { value: boundRatio, label: `Robson's bound ${boundRatio.toFixed(2)} M` },
+        colourGroups: true,
+      }),
     ];
   },
 };

@@ -5,7 +5,7 @@
  * them. The rate is memory operations (mallocs and frees) per second.
  */
 
-import { CHART_WIDTH, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { throughputChart } from '../../report/throughput-chart.js';
 import { renderTable } from '../../report/text-table.js';
 import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
@@ -64,24 +64,13 @@ export const rptestWorkload: Workload<ThroughputRow, 'rptest'> = {
   charts(rows) {
     if (rows.length === 0) return [];
     return [
-      {
+      throughputChart({
         id: 'rptest',
         title: 'rptest: memory operations per second',
         caption: `rpmalloc's benchmark with mimalloc-bench's arguments: mallocs and frees of ${minSize}..${maxSize} bytes, some freed by another thread. Higher is better.`,
-        spec: {
-          $schema: VEGA_LITE_SCHEMA,
-          width: CHART_WIDTH,
-          height: 280,
-          data: { values: rows.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, rate: row.perSecond })) },
-          mark: { type: 'bar', cornerRadiusEnd: 2 },
-          encoding: {
-            y: { field: 'backend', type: 'nominal', title: null },
-            yOffset: { field: 'threads', type: 'nominal' },
-            x: { field: 'rate', type: 'quantitative', axis: { format: '~s' }, title: 'memory ops / s' },
-            color: { field: 'threads', type: 'nominal', scale: THREADS_PALETTE, title: null },
-          },
-        },
-      },
+        rows,
+        unit: 'memory ops',
+      }),
     ];
   },
 };

@@ -3,7 +3,7 @@
  * the thread count), as allocations per second (docs/workloads/sh6bench.md).
  */
 
-import { CHART_WIDTH, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { throughputChart } from '../../report/throughput-chart.js';
 import { renderTable } from '../../report/text-table.js';
 import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
 import { runNativeRateRow } from '../../run/native-rate-row.js';
@@ -53,24 +53,13 @@ export const sh6Workload: Workload<ThroughputRow, 'sh6bench'> = {
   charts(rows) {
     if (rows.length === 0) return [];
     return [
-      {
+      throughputChart({
         id: 'sh6bench',
         title: 'sh6bench: allocations per second',
         caption: `Blocks of ${SIZES} allocated in runs of one size, freed in batches (four fifths of each thread's ring at a time). Higher is better.`,
-        spec: {
-          $schema: VEGA_LITE_SCHEMA,
-          width: CHART_WIDTH,
-          height: 280,
-          data: { values: rows.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, rate: row.perSecond })) },
-          mark: { type: 'bar', cornerRadiusEnd: 2 },
-          encoding: {
-            y: { field: 'backend', type: 'nominal', title: null },
-            yOffset: { field: 'threads', type: 'nominal' },
-            x: { field: 'rate', type: 'quantitative', axis: { format: '~s' }, title: 'allocations / s' },
-            color: { field: 'threads', type: 'nominal', scale: THREADS_PALETTE, title: null },
-          },
-        },
-      },
+        rows,
+        unit: 'allocations',
+      }),
     ];
   },
 };

@@ -5,7 +5,7 @@
  * backends, @thi.ng/malloc and the C port.
  */
 
-import { CHART_WIDTH, THREADS_PALETTE, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { throughputChart } from '../../report/throughput-chart.js';
 import { renderTable } from '../../report/text-table.js';
 import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
@@ -62,24 +62,13 @@ export const xmallocWorkload: Workload<ThroughputRow, 'xmallocTest'> = {
   charts(rows) {
     if (rows.length === 0) return [];
     return [
-      {
+      throughputChart({
         id: 'xmalloc-test',
         title: 'xmalloc-test: frees per second',
         caption: `Producers allocate, consumers free: ${DESCRIPTION}. Higher is better.`,
-        spec: {
-          $schema: VEGA_LITE_SCHEMA,
-          width: CHART_WIDTH,
-          height: 280,
-          data: { values: rows.map((row) => ({ backend: row.label, threads: `${row.threads} thr`, rate: row.perSecond })) },
-          mark: { type: 'bar', cornerRadiusEnd: 2 },
-          encoding: {
-            y: { field: 'backend', type: 'nominal', title: null },
-            yOffset: { field: 'threads', type: 'nominal' },
-            x: { field: 'rate', type: 'quantitative', axis: { format: '~s' }, title: 'frees / s' },
-            color: { field: 'threads', type: 'nominal', scale: THREADS_PALETTE, title: null },
-          },
-        },
-      },
+        rows,
+        unit: 'frees',
+      }),
     ];
   },
 };
