@@ -239,8 +239,9 @@ describe('heaplab map', () => {
     expect(json.workload).toBe('glibc-thread');
     expect(json.moments).toHaveLength(svgs.length);
     for (const moment of json.moments) {
-      expect(Object.keys(moment)).toEqual(['backend', 'at', 'svg', 'figures']);
-      expect(existsSync(join(directory, moment.svg))).toBe(true);
+      expect(Object.keys(moment)).toEqual(['backend', 'at', 'file', 'svg', 'figures']);
+      expect(existsSync(join(directory, moment.file))).toBe(true);
+      expect(moment.svg).toMatch(/^<svg[\s>]/);
       expect(typeof moment.figures.externalFragmentation).toBe('number');
     }
     for (const backend of walking) expect(result.stdout).toMatch(new RegExp(`^${backend} +50% +[\\d,]+`, 'm'));

@@ -42,7 +42,8 @@ export interface MapJson {
   kind: 'heaplab-map';
   meta: { version: number; command: string; date: string; node: string; heapBytes: number; seed: number };
   workload: string;
-  moments: { backend: string; at: string; svg: string; figures: Record<string, number | null> }[];
+  /** `svg` is the map's markup (what the report embeds); `file` the SVG file written beside it. */
+  moments: { backend: string; at: string; file: string; svg: string; figures: Record<string, number | null> }[];
 }
 
 /** A file name part from a label (`basic:strategy=best-fit` → `basic_strategy_best-fit`). */
@@ -86,11 +87,9 @@ export async function mapCommand(options: MapOptions, command: Command): Promise
     for (const moment of taken) {
       const file = svgFileName(contender.label, moment.at.label);
       const arenaStart = moment.regions[0]?.address ?? 0;
-      writeFileSync(
-        join(options.out, file),
-        heapMapSvg(moment.regions, arenaStart, moment.figures, { backend: contender.label, workload: target.name, at: moment.at.label }),
-      );
-      moments.push({ backend: contender.label, at: moment.at.label, svg: file, figures: { ...moment.figures } });
+      const svg = heapMapSvg(moment.regions, arenaStart, moment.figures, { backend: contender.label, workload: target.name, at: moment.at.label });
+      writeFileSync(join(options.out, file), svg);
+      moments.push({ backend: contender.label, at: moment.at.label, file, svg, figures: { ...moment.figures } });
       rows.push(summaryRow(contender.label, moment.at.label, moment.figures));
     }
   }
@@ -155,7 +154,7 @@ function mapPage(json: MapJson): string {
       .filter((moment) => moment.at === at)
       .map(
         (moment) =>
-          `<figure><a href="${html(encodeURI(moment.svg))}"><img src="${html(encodeURI(moment.svg))}" alt="${html(`heap map of ${moment.backend} at ${at}`)}"></a>` +
+          `<figure><a href="${html(encodeURI(moment.file))}"><img src="${html(encodeURI(moment.file))}" alt="${html(`heap map of ${moment.backend} at ${at}`)}"></a>` +
           `<figcaption>${html(moment.backend)}: external fragmentation ${html(formatFigure(moment.figures.externalFragmentation ?? 0, 'share'))}, ` +
           `extra memory rate ${html(formatFigure(moment.figures.extraMemoryRate ?? 0, 'share'))}</figcaption></figure>`,
       );
