@@ -15,6 +15,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default is one file at a time on a 2-core machine (CPUs - 1); most files spend
+    // their time in worker threads waiting on each other, so two at a time keeps the suite
+    // under 10 minutes there.
+    maxWorkers: 2,
     projects: [
       { extends: true, test: { name: 'default', include: ['packages/*/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'checked', include: CHECKED_SUITES, env: { HEAPLAB_CHECKED: '1' } } },
