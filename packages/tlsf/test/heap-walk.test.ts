@@ -1,52 +1,11 @@
 import { GlobalAllocator, type HeapRegion, type StatsTable } from '@heaplab/core';
-import { errorOf, expectWalkAgrees, type WalkOutcome, WorkerPool } from '@heaplab/core/test-kit';
+import { applyHeapStep, errorOf, expectWalkAgrees, heapStep, type WalkOutcome, WorkerPool } from '@heaplab/core/test-kit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { listMinSize, listOf, tlsfBackend } from '../src/index.js';
 import { B_NEXT_FREE, B_SIZE, HEADER_BYTES, SL_COUNT, ST_FL_BITMAP, ST_SL_BITMAPS, TRAILER_BYTES } from '../src/layout.js';
 import { makeTlsf, MiB } from './fixture.js';
-
-type Op =
-  | { kind: 'malloc'; size: number }
-  | { kind: 'aligned'; size: number; alignLog: number }
-  | { kind: 'free'; pick: number }
-  | { kind: 'realloc'; pick: number; size: number };
-
-const op: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant('malloc' as const), size: fc.nat(3000) }),
-  fc.record({ kind: fc.constant('aligned' as const), size: fc.nat(2000), alignLog: fc.integer({ min: 0, max: 12 }) }),
-  fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }),
-  fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }),
-  fc.record({ kind: fc.constant('realloc' as const), pick: fc.nat(), size: fc.nat(5000) }),
-);
-
-/** Runs one step on `heap`, keeping `model` (address -> requested size) up to date. */
-function apply(heap: GlobalAllocator, model: Map<number, number>, step: Op): void {
-  const live = [...model.keys()];
-  switch (step.kind) {
-    case 'malloc':
-      model.set(heap.malloc(step.size), step.size);
-      break;
-    case 'aligned':
-      model.set(heap.alignedAlloc(2 ** step.alignLog, step.size), step.size);
-      break;
-    case 'free':
-      if (live.length === 0) break;
-      heap.free(live[step.pick % live.length]!);
-      model.delete(live[step.pick % live.length]!);
-      break;
-    case 'realloc': {
-      if (live.length === 0) break;
-      const address = live[step.pick % live.length]!;
-      const moved = heap.realloc(address, step.size);
-      model.delete(address);
-      model.set(moved, step.size);
-      break;
-    }
-  }
-  expect(model.has(0), 'an allocation failed in an 8 MiB heap').toBe(false);
-}
 
 /** The walk's live regions are exactly the model's blocks, each with its requested size and header. */
 function expectWalkIsModel(heap: GlobalAllocator, regions: HeapRegion[], model: Map<number, number>): void {
@@ -111,12 +70,12 @@ function expectClassStatsAgree(heap: GlobalAllocator, regions: HeapRegion[]): vo
 describe('tlsf: heap walk', () => {
   it('agrees with stats(), the model and the tables after every step of random sequences', () => {
     fc.assert(
-      fc.property(fc.array(op, { minLength: 1, maxLength: 80 }), (ops) => {
+      fc.property(fc.array(heapStep, { minLength: 1, maxLength: 80 }), (ops) => {
         const heap = GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 8 * MiB });
         try {
           const model = new Map<number, number>();
           for (const step of ops) {
-            apply(heap, model, step);
+            applyHeapStep(heap, model, step);
             const regions = expectWalkAgrees(heap);
             expectWalkIsModel(heap, regions, model);
             expectClassStatsAgree(heap, regions);

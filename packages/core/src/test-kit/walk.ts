@@ -8,6 +8,7 @@
  * ```
  */
 
+import fc from 'fast-check';
 import { expect } from 'vitest';
 
 import { hex } from '../errors.js';
@@ -97,4 +98,56 @@ export function expectWalkAgrees(heap: GlobalAllocator): HeapRegion[] {
   if (totals.free !== stats.freeBlocks) problems.push(`rule 5: the walk has ${totals.free} free regions, stats().freeBlocks is ${stats.freeBlocks}`);
   expect(problems, `${stats.backend}: the heap walk disagrees with the heap (${regions.length} regions)`).toEqual([]);
   return regions;
+}
+
+/** A step of a random operation sequence (`heapStep`), for walk and model tests. */
+export type HeapStep =
+  | { kind: 'malloc'; size: number }
+  | { kind: 'aligned'; size: number; alignLog: number }
+  | { kind: 'free'; pick: number }
+  | { kind: 'realloc'; pick: number; size: number };
+
+/**
+ * Random steps: mallocs up to 3,000 bytes, aligned allocations up to 4 KiB alignment, frees
+ * (twice as likely, so the heap fills and empties) and reallocs up to 5,000 bytes; `pick`
+ * chooses among the live blocks.
+ */
+export const heapStep: fc.Arbitrary<HeapStep> = fc.oneof(
+  fc.record({ kind: fc.constant('malloc' as const), size: fc.nat(3000) }),
+  fc.record({ kind: fc.constant('aligned' as const), size: fc.nat(2000), alignLog: fc.integer({ min: 0, max: 12 }) }),
+  fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }),
+  fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }),
+  fc.record({ kind: fc.constant('realloc' as const), pick: fc.nat(), size: fc.nat(5000) }),
+);
+
+/**
+ * Runs one step on `heap`, keeping `model` (live address -> requested size) up to date.
+ * Expects every allocation to succeed: use a heap with room for the sequence.
+ */
+export function applyHeapStep(heap: GlobalAllocator, model: Map<number, number>, step: HeapStep): void {
+  const live = [...model.keys()];
+  switch (step.kind) {
+    case 'malloc':
+      model.set(heap.malloc(step.size), step.size);
+      break;
+    case 'aligned':
+      model.set(heap.alignedAlloc(2 ** step.alignLog, step.size), step.size);
+      break;
+    case 'free': {
+      if (live.length === 0) break;
+      const address = live[step.pick % live.length]!;
+      heap.free(address);
+      model.delete(address);
+      break;
+    }
+    case 'realloc': {
+      if (live.length === 0) break;
+      const address = live[step.pick % live.length]!;
+      const moved = heap.realloc(address, step.size);
+      model.delete(address);
+      model.set(moved, step.size);
+      break;
+    }
+  }
+  expect(model.has(0), 'an allocation failed: the heap is too small for the sequence').toBe(false);
 }

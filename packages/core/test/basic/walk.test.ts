@@ -4,49 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASIC_STRATEGIES } from '../../src/basic/index.js';
 import { B_NEXT, FLAGS, HEADER_BYTES } from '../../src/basic/layout.js';
 import { GlobalAllocator, type HeapRegion, MiB, type StatsTable } from '../../src/index.js';
-import { expectWalkAgrees, type WalkOutcome, WorkerPool } from '../../src/test-kit/index.js';
-
-/** A step of a random sequence. */
-type Op =
-  | { kind: 'malloc'; size: number }
-  | { kind: 'aligned'; size: number; alignLog: number }
-  | { kind: 'free'; pick: number }
-  | { kind: 'realloc'; pick: number; size: number };
-
-const op: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant('malloc' as const), size: fc.nat(3000) }),
-  fc.record({ kind: fc.constant('aligned' as const), size: fc.nat(2000), alignLog: fc.integer({ min: 0, max: 12 }) }),
-  fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }),
-  fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }),
-  fc.record({ kind: fc.constant('realloc' as const), pick: fc.nat(), size: fc.nat(5000) }),
-);
-
-/** Runs `ops` on `heap`, keeping `model` (address -> requested size) up to date. */
-function apply(heap: GlobalAllocator, model: Map<number, number>, step: Op): void {
-  const live = [...model.keys()];
-  switch (step.kind) {
-    case 'malloc':
-      model.set(heap.malloc(step.size), step.size);
-      break;
-    case 'aligned':
-      model.set(heap.alignedAlloc(2 ** step.alignLog, step.size), step.size);
-      break;
-    case 'free':
-      if (live.length === 0) break;
-      heap.free(live[step.pick % live.length]!);
-      model.delete(live[step.pick % live.length]!);
-      break;
-    case 'realloc': {
-      if (live.length === 0) break;
-      const address = live[step.pick % live.length]!;
-      const moved = heap.realloc(address, step.size);
-      model.delete(address);
-      model.set(moved, step.size);
-      break;
-    }
-  }
-  expect(model.has(0), 'an allocation failed in an 8 MiB heap').toBe(false);
-}
+import { applyHeapStep, expectWalkAgrees, heapStep, type WalkOutcome, WorkerPool } from '../../src/test-kit/index.js';
 
 /** The walk's live regions are exactly the model's blocks, each with its requested size. */
 function expectWalkIsModel(heap: GlobalAllocator, regions: HeapRegion[], model: Map<number, number>): void {
@@ -98,12 +56,12 @@ describe.each(BASIC_STRATEGIES.map((strategy) => ({ strategy })))('basic ($strat
 
   it('agrees with stats(), the model and the tables after every step of random sequences', () => {
     fc.assert(
-      fc.property(fc.array(op, { minLength: 1, maxLength: 80 }), (ops) => {
+      fc.property(fc.array(heapStep, { minLength: 1, maxLength: 80 }), (ops) => {
         const heap = create();
         try {
           const model = new Map<number, number>();
           for (const step of ops) {
-            apply(heap, model, step);
+            applyHeapStep(heap, model, step);
             const regions = expectWalkAgrees(heap);
             expectWalkIsModel(heap, regions, model);
             expectClassStatsAgree(heap, regions);
