@@ -42,7 +42,7 @@ import { parseBaselines, parseDuration, parseHeapMiB, parsePositiveInteger, pars
 export const DEFAULT_REPEAT = 3;
 /** The same under `bench all`, which is a tour of every workload at short durations. */
 export const ALL_REPEAT = 1;
-/** Seconds per timed run, and under `bench all`, which runs every workload and variant once in about two minutes. */
+/** Seconds per timed run, and under `bench all`, which runs every workload and variant once in about three minutes. */
 export const DEFAULT_DURATION = 2;
 export const ALL_DURATION = 0.2;
 /**
@@ -205,7 +205,7 @@ function workloadHelp(workloads: readonly Workload[]): string {
   const width = Math.max(ALL.length, ...workloads.map((workload) => workload.name.length)) + 1;
   const shortened = workloads.filter((workload) => workload.allNote !== undefined).map((workload) => `${workload.name} ${workload.allNote}`);
   const allLine =
-    `every workload above in about two minutes: ${ALL_DURATION} s per timed run, one run per row, no warm-up, one-thread rows in this ` +
+    `every workload above in about three minutes: ${ALL_DURATION} s per timed run, one run per row, no warm-up, one-thread rows in this ` +
     `process; each backend's variants (basic's strategies, mimalloc's secure mode) as rows of their own; ${shortened.join('; ')}`;
   const columns = Math.max(40, process.stdout.columns || 80);
   const entry = (name: string, text: string): string => {
