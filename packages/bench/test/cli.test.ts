@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
+import { benchMetaOn } from './bench-meta-fixture.js';
+
 // The CLI runs from source: tsx for TypeScript, the "source" condition for workspace packages.
 const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
@@ -88,22 +90,7 @@ describe('heaplab command line', () => {
   it('merges bench JSON files and a heap map into one report, and refuses a file that is not heaplab', () => {
     const directory = mkdtempSync(join(tmpdir(), 'heaplab-cli-report-'));
     const results = (host: string) => ({
-      meta: {
-        version: '0.1.0',
-        command: 'heaplab bench glibc-thread',
-        host,
-        date: '2026-01-01T00:00:00Z',
-        node: 'v20',
-        cpus: 2,
-        cpuModel: 'cpu',
-        durationSeconds: 1,
-        repeat: 1,
-        warmup: false,
-        threads: [1],
-        heapBytes: 1 << 26,
-        verify: false,
-        isolate: false,
-      },
+      meta: benchMetaOn(host),
       unavailable: [],
       glibcThread: [
         {

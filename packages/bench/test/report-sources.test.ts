@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
+import { benchMetaOn } from './bench-meta-fixture.js';
+
 import type { BenchResults } from '../src/report/results.js';
 import { mergeRuns, ReportInputError, readReportSource } from '../src/report/sources.js';
 import { WORKLOAD_LIST } from '../src/workloads/index.js';
@@ -16,22 +18,7 @@ function run(host: string, labels: string[]): BenchResults {
   const empty = Object.fromEntries(WORKLOAD_LIST.map((workload) => [workload.resultKey, []]));
   return {
     ...empty,
-    meta: {
-      version: '0.1.0',
-      command: 'heaplab bench glibc-thread',
-      host,
-      date: '2026-01-01T00:00:00Z',
-      node: 'v20',
-      cpus: 2,
-      cpuModel: 'cpu',
-      durationSeconds: 1,
-      repeat: 1,
-      warmup: false,
-      threads: [1],
-      heapBytes: 64 << 20,
-      verify: false,
-      isolate: false,
-    },
+    meta: benchMetaOn(host),
     unavailable: [],
     glibcThread: labels.map((label) => ({
       label,
