@@ -27,8 +27,10 @@ import {
   POOL_OVERHEAD_BYTES,
   poolBounds,
   PREV_SLACK_BITS,
+  SIZE_FLAG_BITS,
   SIZE_SLACK_BITS,
   SL_COUNT,
+  SL_COUNT_LOG2,
   ST_FL_BITMAP,
   ST_LIST_HEADS,
   ST_MAGIC,
@@ -42,7 +44,7 @@ import {
   trailerValid,
   USED,
 } from './layout.js';
-import { listMinSize, listOf } from './size-classes.js';
+import { listOf } from './size-classes.js';
 
 function corrupt(message: string): never {
   throw checker.corrupt(message);
@@ -171,45 +173,106 @@ function walkPool(u32: Uint32Array, index: number, start: number, end: number, w
   walk.total += end - start - POOL_OVERHEAD_BYTES;
 }
 
+/** One occupied free list, as the walk and the tables see it. */
+export interface ListFigures {
+  fl: number;
+  sl: number;
+  blocks: number;
+  /** Block sizes, headers included. */
+  bytes: number;
+}
+
+/** The free lists read from the control state: where each free block is listed, and per list. */
+export interface ListedFree {
+  /** Free block address -> its list index (`fl * SL_COUNT + sl`). */
+  blocks: Map<number, number>;
+  /** The occupied lists, in list order. */
+  lists: ListFigures[];
+  flBitmap: number;
+  /** The second-level bitmap of each first level (all FL_COUNT of them). */
+  slBitmaps: number[];
+}
+
 /**
- * Walks every free list: each is doubly linked and ends, holds only free blocks whose size
- * maps to it, and together they hold every free block exactly once; each bitmap bit is set
- * exactly when its list (or second-level word) is not empty.
+ * Reads every free list, checking each link before it is followed: a free header, 8-aligned
+ * in the arena, whose size maps to that list, linked back to the block before it. The
+ * bitmaps must name exactly the occupied lists, and the lists hold at most
+ * `counters.freeBlocks` blocks in all (the bound that ends a cycle); whether they hold them
+ * all is for the caller to compare (`expectListedCount`, or check()'s pool walk).
+ * @throws AllocError `HeapCorrupted` naming the first bad link or bit
  */
-function checkLists(heap: HeapView, freeBlocks: Map<number, number>): void {
+export function readFreeLists(heap: HeapView): ListedFree {
   const { u32, stateOffset } = heap;
   const flBitmap = u32[(stateOffset + ST_FL_BITMAP) >>> 2]!;
-  if (flBitmap >>> FL_COUNT !== 0) corrupt(`first-level bitmap ${hex(flBitmap)} has bits at or above level ${FL_COUNT}`);
-  const listed = new Set<number>();
+  const count = heap.counters.freeBlocks;
+  const blocks = new Map<number, number>();
+  const lists: ListFigures[] = [];
+  const slBitmaps: number[] = [];
+  if (flBitmap >>> FL_COUNT !== 0) throw checker.corrupt(`first-level bitmap ${hex(flBitmap)} has bits at or above level ${FL_COUNT}`);
   for (let fl = 0; fl < FL_COUNT; fl++) {
     const slBitmap = u32[(stateOffset + ST_SL_BITMAPS + fl * 4) >>> 2]!;
+    slBitmaps.push(slBitmap);
     if (((flBitmap >>> fl) & 1) !== (slBitmap !== 0 ? 1 : 0)) {
-      corrupt(`first-level bit ${fl} is ${(flBitmap >>> fl) & 1} but second-level bitmap ${fl} is ${hex(slBitmap)}`);
+      throw checker.corrupt(`first-level bit ${fl} is ${(flBitmap >>> fl) & 1} but second-level bitmap ${fl} is ${hex(slBitmap)}`);
     }
     for (let sl = 0; sl < SL_COUNT; sl++) {
-      const list = fl * SL_COUNT + sl;
+      const list = (fl << SL_COUNT_LOG2) | sl;
       let b = u32[(stateOffset + ST_LIST_HEADS + list * 4) >>> 2]!;
       if (((slBitmap >>> sl) & 1) !== (b !== 0 ? 1 : 0)) {
-        corrupt(`second-level bit (${fl}, ${sl}) is ${(slBitmap >>> sl) & 1} but the list head is ${hex(b)}`);
+        throw checker.corrupt(`second-level bit (${fl}, ${sl}) is ${(slBitmap >>> sl) & 1} but the list head is ${hex(b)}`);
       }
+      if (b === 0) continue;
+      const figures: ListFigures = { fl, sl, blocks: 0, bytes: 0 };
       let prev = 0;
       while (b !== 0) {
-        const where = `free list (${fl}, ${sl}) of sizes from ${listMinSize(list)}: entry ${hex(b)} after ${hex(prev)}`;
-        const belongs = freeBlocks.get(b);
-        if (belongs === undefined) corrupt(`${where} is not a free block of any pool`);
-        if (listed.has(b)) corrupt(`${where} is listed twice (a cycle or a block on two lists)`);
-        if (belongs !== list) corrupt(`${where} has a size that belongs on list ${belongs}`);
+        const where = `free list (${fl}, ${sl}): entry ${hex(b)} after ${hex(prev)}`;
+        if (blocks.size >= count) throw checker.corrupt(`${where}: the lists hold more than the ${count} free blocks counted (a cycle or a stray link)`);
+        checker.link(b, heap.arenaStart, heap.arenaEnd - MIN_BLOCK_BYTES, 8, where);
+        const sizeWord = u32[(b + B_SIZE) >>> 2]!;
+        const size = sizeOfWord(sizeWord);
+        if ((sizeWord & SIZE_FLAG_BITS) !== 0 || size < MIN_BLOCK_BYTES || b + size > heap.arenaEnd) {
+          throw checker.corrupt(`${where} is not a free block (size word ${hex(sizeWord)})`);
+        }
+        if (listOf(size) !== list) throw checker.corrupt(`${where} has a size that belongs on list ${listOf(size)} (${listName(listOf(size))})`);
+        if (blocks.has(b)) throw checker.corrupt(`${where} is listed twice (a cycle or a block on two lists)`);
         const back = u32[(b + B_PREV_FREE) >>> 2]!;
-        if (back !== prev) corrupt(`${where} has the previous link ${hex(back)}`);
-        listed.add(b);
+        if (back !== prev) throw checker.corrupt(`${where} has the previous link ${hex(back)}`);
+        blocks.set(b, list);
+        figures.blocks++;
+        figures.bytes += size;
         prev = b;
         b = u32[(b + B_NEXT_FREE) >>> 2]!;
       }
+      lists.push(figures);
     }
   }
-  if (listed.size !== freeBlocks.size) {
-    for (const b of freeBlocks.keys()) {
-      if (!listed.has(b)) corrupt(`free block ${hex(b)} is on no free list (its size maps to list ${freeBlocks.get(b)})`);
-    }
+  return { blocks, lists, flBitmap, slBitmaps };
+}
+
+/**
+ * The lists hold every free block the counters count.
+ * @throws AllocError `HeapCorrupted` when they hold fewer
+ */
+export function expectListedCount(heap: HeapView, listed: ListedFree): void {
+  const count = heap.counters.freeBlocks;
+  if (listed.blocks.size !== count) throw checker.corrupt(`the free lists hold ${listed.blocks.size} blocks but the counters say ${count}`);
+}
+
+/** "fl 7 sl 3", the list a free block of `list` is on. */
+export function listName(list: number): string {
+  return `fl ${list >>> SL_COUNT_LOG2} sl ${list & (SL_COUNT - 1)}`;
+}
+
+/**
+ * The free lists (read and checked by `readFreeLists`: links, sizes per list, bitmaps, the
+ * count) hold exactly the free blocks the pool walk found.
+ */
+function checkLists(heap: HeapView, freeBlocks: Map<number, number>): void {
+  const listed = readFreeLists(heap).blocks;
+  for (const [b, list] of listed) {
+    if (!freeBlocks.has(b)) corrupt(`free list ${listName(list)}: entry ${hex(b)} is not a free block of any pool`);
+  }
+  for (const [b, list] of freeBlocks) {
+    if (!listed.has(b)) corrupt(`free block ${hex(b)} is on no free list (its size maps to list ${listName(list)})`);
   }
 }

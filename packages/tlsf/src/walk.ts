@@ -22,13 +22,12 @@
  */
 
 import type { HeapRegion, StatsTable } from '@heaplab/core';
-import { hex } from '@heaplab/core/backend';
+import { hex, popcount } from '@heaplab/core/backend';
 
+import { expectListedCount, listName, readFreeLists } from './check.js';
 import { checker } from './errors.js';
 import {
   addressOfWord,
-  B_NEXT_FREE,
-  B_PREV_FREE,
   B_PREV_PHYS,
   B_SIZE,
   END_SENTINEL_BYTES,
@@ -41,12 +40,8 @@ import {
   MIN_BLOCK_BYTES,
   MIN_POOL_BYTES,
   poolBounds,
-  SIZE_FLAG_BITS,
   SL_COUNT,
   SL_COUNT_LOG2,
-  ST_FL_BITMAP,
-  ST_LIST_HEADS,
-  ST_SL_BITMAPS,
   sizeOfWord,
   slackOfWords,
   T_INFO_FROM_END,
@@ -55,83 +50,7 @@ import {
   trailerValid,
   USED,
 } from './layout.js';
-import { listMinSize, listOf } from './size-classes.js';
-
-/** One occupied free list, as the walk and the tables see it. */
-interface ListFigures {
-  fl: number;
-  sl: number;
-  blocks: number;
-  /** Block sizes, headers included. */
-  bytes: number;
-}
-
-/** The free lists read from the control state: where each free block is listed, and per list. */
-interface ListedFree {
-  /** Free block address -> its list index (`fl * SL_COUNT + sl`). */
-  blocks: Map<number, number>;
-  /** The occupied lists, in list order. */
-  lists: ListFigures[];
-  flBitmap: number;
-  /** The second-level bitmap of each first level (all FL_COUNT of them). */
-  slBitmaps: number[];
-}
-
-/**
- * Reads every free list, checking each link before it is followed: a free header, 8-aligned
- * in the arena, whose size maps to that list, linked back to the block before it. The
- * bitmaps must name exactly the occupied lists, and the lists hold `counters.freeBlocks`
- * blocks in all.
- * @throws AllocError `HeapCorrupted` naming the first bad link, bit or count
- */
-export function readFreeLists(heap: HeapView): ListedFree {
-  const { u32, stateOffset } = heap;
-  const flBitmap = u32[(stateOffset + ST_FL_BITMAP) >>> 2]!;
-  const count = heap.counters.freeBlocks;
-  const blocks = new Map<number, number>();
-  const lists: ListFigures[] = [];
-  const slBitmaps: number[] = [];
-  if (flBitmap >>> FL_COUNT !== 0) throw checker.corrupt(`walk: first-level bitmap ${hex(flBitmap)} has bits at or above level ${FL_COUNT}`);
-  for (let fl = 0; fl < FL_COUNT; fl++) {
-    const slBitmap = u32[(stateOffset + ST_SL_BITMAPS + fl * 4) >>> 2]!;
-    slBitmaps.push(slBitmap);
-    if (((flBitmap >>> fl) & 1) !== (slBitmap !== 0 ? 1 : 0)) {
-      throw checker.corrupt(`walk: first-level bit ${fl} is ${(flBitmap >>> fl) & 1} but second-level bitmap ${fl} is ${hex(slBitmap)}`);
-    }
-    for (let sl = 0; sl < SL_COUNT; sl++) {
-      const list = (fl << SL_COUNT_LOG2) | sl;
-      let b = u32[(stateOffset + ST_LIST_HEADS + list * 4) >>> 2]!;
-      if (((slBitmap >>> sl) & 1) !== (b !== 0 ? 1 : 0)) {
-        throw checker.corrupt(`walk: second-level bit (${fl}, ${sl}) is ${(slBitmap >>> sl) & 1} but the list head is ${hex(b)}`);
-      }
-      if (b === 0) continue;
-      const figures: ListFigures = { fl, sl, blocks: 0, bytes: 0 };
-      let prev = 0;
-      while (b !== 0) {
-        const where = `walk: free list (${fl}, ${sl}): entry ${hex(b)} after ${hex(prev)}`;
-        if (blocks.size >= count) throw checker.corrupt(`${where}: the lists hold more than the ${count} free blocks counted (a cycle or a stray link)`);
-        checker.link(b, heap.arenaStart, heap.arenaEnd - MIN_BLOCK_BYTES, 8, where);
-        const sizeWord = u32[(b + B_SIZE) >>> 2]!;
-        const size = sizeOfWord(sizeWord);
-        if ((sizeWord & SIZE_FLAG_BITS) !== 0 || size < MIN_BLOCK_BYTES || b + size > heap.arenaEnd) {
-          throw checker.corrupt(`${where} is not a free block (size word ${hex(sizeWord)})`);
-        }
-        if (listOf(size) !== list) throw checker.corrupt(`${where} has size ${size}, which belongs on list ${listName(listOf(size))}`);
-        if (blocks.has(b)) throw checker.corrupt(`${where} is listed twice (a cycle or a block on two lists)`);
-        const back = u32[(b + B_PREV_FREE) >>> 2]!;
-        if (back !== prev) throw checker.corrupt(`${where} has the previous link ${hex(back)}`);
-        blocks.set(b, list);
-        figures.blocks++;
-        figures.bytes += size;
-        prev = b;
-        b = u32[(b + B_NEXT_FREE) >>> 2]!;
-      }
-      lists.push(figures);
-    }
-  }
-  if (blocks.size !== count) throw checker.corrupt(`walk: the free lists hold ${blocks.size} blocks but the counters say ${count}`);
-  return { blocks, lists, flBitmap, slBitmaps };
-}
+import { listMinSize } from './size-classes.js';
 
 /** The pools of core's table, TLSF-rounded, in address order (the walk reports in order). */
 function poolsInOrder(heap: HeapView): { start: number; end: number; rawStart: number; rawEnd: number; index: number }[] {
@@ -145,11 +64,6 @@ function poolsInOrder(heap: HeapView): { start: number; end: number; rawStart: n
   return pools.sort((a, b) => a.rawStart - b.rawStart);
 }
 
-/** "fl 7 sl 3", the list a free block of `list` is on. */
-function listName(list: number): string {
-  return `fl ${list >>> SL_COUNT_LOG2} sl ${list & (SL_COUNT - 1)}`;
-}
-
 /**
  * Reports every region of every pool to `visit`, in address order.
  * @throws AllocError `HeapCorrupted` for a damaged header, trailer, sentinel, list or bitmap
@@ -157,6 +71,7 @@ function listName(list: number): string {
 export function walkTlsfHeap(heap: HeapView, visit: (region: HeapRegion) => void): void {
   const u32 = heap.u32;
   const listed = readFreeLists(heap);
+  expectListedCount(heap, listed);
   let seenFree = 0;
   for (const pool of poolsInOrder(heap)) {
     const { start, end, index } = pool;
@@ -233,6 +148,7 @@ function binary(word: number, digits: number): string {
  */
 export function tlsfClassStats(heap: HeapView): StatsTable[] {
   const listed = readFreeLists(heap);
+  expectListedCount(heap, listed);
   const lists: StatsTable = {
     name: 'lists',
     description: 'each occupied free list: its first and second level, the block sizes it holds (header included), its blocks and bytes',
@@ -268,11 +184,4 @@ export function tlsfClassStats(heap: HeapView): StatsTable[] {
     rows: bitmapRows,
   };
   return [lists, bitmaps];
-}
-
-/** Bits set in a u32 word. */
-function popcount(word: number): number {
-  let n = 0;
-  for (let w = word >>> 0; w !== 0; w &= w - 1) n++;
-  return n;
 }
