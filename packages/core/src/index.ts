@@ -82,3 +82,18 @@ export {
   type HeapStats,
   type ReapReport,
 } from './facade/global-allocator.js';
+export {
+  checkTrace,
+  fitsTextSpelling,
+  formatTrace,
+  MAX_TRACE_BYTES,
+  MAX_TRACE_IDS,
+  MAX_TRACE_THREADS,
+  parseTrace,
+  type Trace,
+  type TraceFigures,
+  traceFigures,
+  type TraceRequest,
+  type TraceSpelling,
+  traceSpellingOf,
+} from './trace/trace-format.js';
