@@ -4,10 +4,9 @@ import { sharedTsupOptions } from '../../tsup.shared.js';
 
 export default defineConfig({
   ...sharedTsupOptions,
-  entry: ['src/index.ts', 'src/backend/index.ts', 'src/test-kit/index.ts', 'src/test-kit/kit-worker.ts', 'src/demo.ts', 'src/tools/delayed-free-cost.ts'],
-  dts: { ...(sharedTsupOptions.dts as object), entry: ['src/index.ts', 'src/backend/index.ts', 'src/test-kit/index.ts'] },
+  entry: ['src/index.ts', 'src/backend/index.ts', 'src/internal.ts', 'src/demo.ts', 'src/tools/delayed-free-cost.ts'],
+  dts: { ...(sharedTsupOptions.dts as object), entry: ['src/index.ts', 'src/backend/index.ts', 'src/internal.ts'] },
   splitting: true,
-  external: ['vitest', 'fast-check', 'tsx'],
   // The bootstrap that lets a worker start on a TypeScript entry ships beside the chunks.
   onSuccess: 'cp src/platform/worker-bootstrap.mjs dist/',
 });

@@ -1,5 +1,5 @@
 import { Random } from '@heaplab/core';
-import { type ChurnResult, signBlock, type Signature, verifyBlock, WorkerPool } from '@heaplab/core/test-kit';
+import { type ChurnResult, signBlock, type Signature, verifyBlock, WorkerPool } from '@heaplab/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { openThreadAllocator, prepareSource } from '../src/contenders/allocator-sources.js';

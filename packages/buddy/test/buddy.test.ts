@@ -1,5 +1,5 @@
 import { BACKEND_STATE_MAX_BYTES, GiB, GlobalAllocator, hex, KiB, MiB } from '@heaplab/core';
-import { BackendFixture, errorOf, expectAllocError, makeBackendContext, Random, recordPool } from '@heaplab/core/test-kit';
+import { BackendFixture, errorOf, expectAllocError, makeBackendContext, Random, recordPool } from '@heaplab/test-kit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

@@ -6,7 +6,7 @@
  */
 
 import { GlobalAllocator, hex, MiB } from '@heaplab/core';
-import { expectAllocError } from '@heaplab/core/test-kit';
+import { expectAllocError } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { buddyBackend } from '../src/index.js';

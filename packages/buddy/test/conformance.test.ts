@@ -1,4 +1,4 @@
-import { describeConformance } from '@heaplab/core/test-kit';
+import { describeConformance } from '@heaplab/test-kit';
 
 import { buddyBackend } from '../src/index.js';
 

@@ -6,7 +6,7 @@
  */
 
 import { type AllocError, MiB } from '@heaplab/core';
-import { BackendFixture, describeCorruptionDetection, expectAllocError } from '@heaplab/core/test-kit';
+import { BackendFixture, describeCorruptionDetection, expectAllocError } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { type BuddyAllocator, buddyBackend } from '../src/index.js';

@@ -20,7 +20,7 @@ import {
   type StoreBudget,
   ThreadDeath,
   verifyBlock,
-} from '@heaplab/core/test-kit';
+} from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { BUDDY_STATE_BYTES, BuddyAllocator, buddyBackend, BuddyPageAllocator } from '../src/index.js';

@@ -1,4 +1,4 @@
-import { describeMultiWorker } from '@heaplab/core/test-kit';
+import { describeMultiWorker } from '@heaplab/test-kit';
 
 import { buddyBackend } from '../src/index.js';
 

@@ -1,5 +1,5 @@
 import { AllocError, GlobalAllocator, hex, KiB, MiB, PAGE_SIZE } from '@heaplab/core';
-import { makeBackendContext, recordPool } from '@heaplab/core/test-kit';
+import { makeBackendContext, recordPool } from '@heaplab/test-kit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

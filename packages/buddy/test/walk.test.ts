@@ -6,7 +6,7 @@
  */
 
 import { type AllocError, GlobalAllocator, type HeapRegion, MiB, PAGE_SIZE, type StatsTable } from '@heaplab/core';
-import { BackendFixture, expectAllocError, expectWalkAgrees as expectKitWalkAgrees } from '@heaplab/core/test-kit';
+import { BackendFixture, expectAllocError, expectWalkAgrees as expectKitWalkAgrees } from '@heaplab/test-kit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

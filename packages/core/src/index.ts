@@ -2,7 +2,8 @@
  * @heaplab/core: what a user of a heap needs: `GlobalAllocator`, the allocator interfaces,
  * layouts and errors, the shared heap, locks, the thread registry, the bitmap page allocator
  * and the basic backend. Two more entry points: `@heaplab/core/backend` (the contract and
- * kit for writing a backend) and `@heaplab/core/test-kit` (the conformance test kit).
+ * kit for writing a backend) and `@heaplab/core/internal` (for heaplab's own packages). The
+ * conformance test kit is its own package, `@heaplab/test-kit`.
  */
 
 export { AllocError, type AllocErrorKind, describeValue, hex } from './errors.js';

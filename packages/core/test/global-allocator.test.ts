@@ -12,7 +12,7 @@ import {
   registerBackend,
   registeredBackends,
 } from '../src/index.js';
-import { expectAllocError } from '../src/test-kit/index.js';
+import { expectAllocError } from '@heaplab/test-kit';
 
 describe('backend selection', () => {
   const saved = process.env['HEAPLAB_BACKEND'];

@@ -21,7 +21,7 @@ import {
   PAGE_SIZE,
   trustBackendModule,
 } from '../src/index.js';
-import { expectAllocError, spawnKitWorker } from '../src/test-kit/index.js';
+import { expectAllocError, spawnKitWorker } from '@heaplab/test-kit';
 import { flakyRepairBackend } from './fixtures/flaky-repair-backend.js';
 
 const NOT_NUMBERS: unknown[] = [10n, Symbol('size'), { valueOf: () => 8 }, '16', null, undefined, [8], true];

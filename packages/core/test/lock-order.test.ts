@@ -4,7 +4,7 @@ import type { Backend, BackendDescriptor } from '../src/backend/index.js';
 import { basicBackend, type BasicOptions, GlobalAllocator } from '../src/index.js';
 import { LOCK_NAMES, LOCK_RANK, LockIndex } from '../src/memory/heap-layout.js';
 import { LockOrder, LockOrderViolation } from '../src/memory/lock-order.js';
-import { makeBackendContext } from '../src/test-kit/index.js';
+import { makeBackendContext } from '@heaplab/test-kit';
 
 const MiB = 1024 * 1024;
 

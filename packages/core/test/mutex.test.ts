@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { AllocError, GlobalAllocator, LockIndex, MiB, SharedHeap } from '../src/index.js';
-import { spawnKitWorker, WorkerPool, WorkerTaskError } from '../src/test-kit/index.js';
+import { spawnKitWorker, WorkerPool, WorkerTaskError } from '@heaplab/test-kit';
 
 function waitForWord(words: Int32Array, index: number, timeoutMs = 20_000): void {
   const deadline = Date.now() + timeoutMs;

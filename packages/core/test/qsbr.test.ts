@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, KiB, MiB, POISON_BYTE, sequenceReached, spawnWorker } from '../src/index.js';
-import { expectAllocError } from '../src/test-kit/index.js';
+import { expectAllocError } from '@heaplab/test-kit';
 import { BUCKETS, type QsbrWorkerInput, type QsbrWorkerResult } from './workers/qsbr-worker.js';
 
 const workerEntry = new URL('./workers/qsbr-worker.ts', import.meta.url);

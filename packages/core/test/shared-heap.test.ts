@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { AllocError, CONTROL_BYTES, GlobalAllocator, HEAP_ALIGN, MAX_HEAP_BYTES, MiB, SharedHeap, ThreadRegistry } from '../src/index.js';
-import { expectAllocError } from '../src/test-kit/index.js';
+import { expectAllocError } from '@heaplab/test-kit';
 
 describe('the shared heap', () => {
   it('places a 4 MiB-aligned arena after the control region; default 512 MiB', () => {

@@ -8,8 +8,8 @@ import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, LockIndex, MiB, type ReapReport, SharedHeap, ThreadRegistry } from '../src/index.js';
-import type { LockStepDeathTask } from '../src/test-kit/index.js';
-import { expectAllocError, spawnKitWorker, WorkerPool } from '../src/test-kit/index.js';
+import type { LockStepDeathTask } from '@heaplab/test-kit';
+import { expectAllocError, spawnKitWorker, WorkerPool } from '@heaplab/test-kit';
 import { diesInDetachBackend } from './fixtures/dies-in-detach-backend.js';
 import { flakyRepairBackend, setRefusals } from './fixtures/flaky-repair-backend.js';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Backend, BackendDescriptor } from '../src/backend/index.js';
 import { basicBackend, type BasicOptions, GlobalAllocator, MiB } from '../src/index.js';
-import { expectAllocError, expectWalkAgrees, WorkerPool } from '../src/test-kit/index.js';
+import { expectAllocError, expectWalkAgrees, WorkerPool } from '@heaplab/test-kit';
 
 /** Basic without `walk` and `classStats`: a backend that cannot be walked (yet). */
 const unwalkableBackend: BackendDescriptor<BasicOptions> = {

@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '@heaplab/core';
-import { expectAllocError } from '@heaplab/core/test-kit';
+import { expectAllocError } from '@heaplab/test-kit';
 
 import { LARGE_OBJ_SIZE_MAX, mimallocBackend } from '../src/index.js';
 

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '@heaplab/core';
-import { expectAllocError } from '@heaplab/core/test-kit';
+import { expectAllocError } from '@heaplab/test-kit';
 
 import { mimallocBackend } from '../src/index.js';
 import { PG_USED } from '../src/layout.js';

@@ -10,7 +10,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { type GlobalAllocator, MiB } from '@heaplab/core';
-import { expectAllocError } from '@heaplab/core/test-kit';
+import { expectAllocError } from '@heaplab/test-kit';
 
 import { collect, mimallocOf } from '../src/index.js';
 import { queueOf } from '../src/page-queue.js';

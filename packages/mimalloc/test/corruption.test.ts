@@ -3,7 +3,7 @@
  * address outside the arena or the block's page: core's corruption suite, in every mode.
  */
 
-import { describeCorruptionDetection } from '@heaplab/core/test-kit';
+import { describeCorruptionDetection } from '@heaplab/test-kit';
 
 import { mimallocBackend } from '../src/index.js';
 

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { type GlobalAllocator, MiB } from '@heaplab/core';
-import { expectAllocError, HeapModel } from '@heaplab/core/test-kit';
+import { expectAllocError, HeapModel } from '@heaplab/test-kit';
 
 import { collect, heapReport } from '../src/index.js';
 import { NEVER_DELAYED_FREE, NO_DELAYED_FREE, USE_DELAYED_FREE } from '../src/layout.js';

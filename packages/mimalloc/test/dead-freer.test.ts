@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '@heaplab/core';
-import { expectAllocError } from '@heaplab/core/test-kit';
+import { expectAllocError } from '@heaplab/test-kit';
 
 import { collect, type MiStep, mimallocBackend } from '../src/index.js';
 import { NO_DELAYED_FREE, USE_DELAYED_FREE } from '../src/layout.js';

@@ -3,7 +3,7 @@
 import type { Worker } from 'node:worker_threads';
 
 import type { GlobalAllocator, ReapReport } from '@heaplab/core';
-import { WorkerPool } from '@heaplab/core/test-kit';
+import { WorkerPool } from '@heaplab/test-kit';
 
 import type { DieAtTask, MiTask } from './workers/mi-worker.js';
 

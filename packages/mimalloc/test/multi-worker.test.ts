@@ -1,4 +1,4 @@
-import { describeMultiWorker } from '@heaplab/core/test-kit';
+import { describeMultiWorker } from '@heaplab/test-kit';
 
 import { mimallocBackend } from '../src/index.js';
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '@heaplab/core';
-import { expectAllocError } from '@heaplab/core/test-kit';
+import { expectAllocError } from '@heaplab/test-kit';
 
 import { collect, heapReport, mimallocBackend, mimallocOf, registerDeferredFree, statsJson, statsTable } from '../src/index.js';
 import { freedMarker } from '../src/secure.js';

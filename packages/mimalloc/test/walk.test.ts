@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, type HeapRegion, MiB, type StatsTable } from '@heaplab/core';
-import { expectAllocError } from '@heaplab/core/test-kit';
+import { expectAllocError } from '@heaplab/test-kit';
 
 import { BIN_MAX, collect, mimallocBackend, mimallocOf, statsTable } from '../src/index.js';
 import { BIN_STAT_BYTES, BIN_STAT_ENTRIES, PG_LOCAL_FREE, SEGMENT_BYTES } from '../src/layout.js';

@@ -1,5 +1,5 @@
 import type { StateCounters } from '@heaplab/core/backend';
-import { expectAllocError, makeBackendContext } from '@heaplab/core/test-kit';
+import { expectAllocError, makeBackendContext } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';

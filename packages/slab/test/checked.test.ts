@@ -5,7 +5,7 @@
  */
 
 import { GlobalAllocator, MiB, PAGE_SIZE } from '@heaplab/core';
-import { expectAllocError } from '@heaplab/core/test-kit';
+import { expectAllocError } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';

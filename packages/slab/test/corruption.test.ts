@@ -9,7 +9,7 @@
  */
 
 import { AllocError, MIN_ALIGN, PAGE_SIZE } from '@heaplab/core';
-import { describeCorruptionDetection, expectAllocError, Random, signBlock, type Signature, verifyBlock } from '@heaplab/core/test-kit';
+import { describeCorruptionDetection, expectAllocError, Random, signBlock, type Signature, verifyBlock } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';

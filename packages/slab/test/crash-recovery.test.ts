@@ -18,7 +18,7 @@ import {
   type StoreBudget,
   ThreadDeath,
   verifyBlock,
-} from '@heaplab/core/test-kit';
+} from '@heaplab/test-kit';
 import type { AllocError, HeapMemory } from '@heaplab/core';
 import { type BlockLayout, PoolView, StateCounters } from '@heaplab/core/backend';
 import { describe, expect, it } from 'vitest';

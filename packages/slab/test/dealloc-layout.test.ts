@@ -7,7 +7,7 @@
  */
 
 import { GlobalAllocator, type Layout, MiB, PAGE_SIZE } from '@heaplab/core';
-import { expectAllocError } from '@heaplab/core/test-kit';
+import { expectAllocError } from '@heaplab/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';

@@ -5,7 +5,7 @@
  */
 
 import type { BackendContext } from '@heaplab/core/backend';
-import { BackendFixture } from '@heaplab/core/test-kit';
+import { BackendFixture } from '@heaplab/test-kit';
 
 import { slabBackend } from '../src/index.js';
 import type { SlabOptions } from '../src/options.js';

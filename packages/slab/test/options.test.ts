@@ -1,5 +1,5 @@
 import { BACKEND_STATE_MAX_BYTES, findBackend, GlobalAllocator } from '@heaplab/core';
-import { expectAllocError, makeBackendContext } from '@heaplab/core/test-kit';
+import { expectAllocError, makeBackendContext } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { DEFAULT_EMPTY_SLABS, MAX_EMPTY_SLABS, slabBackend } from '../src/index.js';

@@ -1,5 +1,5 @@
 import { AllocError, GlobalAllocator } from '@heaplab/core';
-import { BackendFixture, expectAllocError, makeBackendContext } from '@heaplab/core/test-kit';
+import { BackendFixture, expectAllocError, makeBackendContext } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';

@@ -1,4 +1,4 @@
-import { describeCorruptionDetection } from '@heaplab/core/test-kit';
+import { describeCorruptionDetection } from '@heaplab/test-kit';
 
 import { tlsfBackend } from '../src/index.js';
 

@@ -10,7 +10,7 @@
  */
 
 import { AllocError, type HeapMemory, PoolView, StateCounters } from '@heaplab/core/backend';
-import { dyingMemory, makeBackendContext, recordPool, type Signature, signBlock, type StoreBudget, ThreadDeath, verifyBlock } from '@heaplab/core/test-kit';
+import { dyingMemory, makeBackendContext, recordPool, type Signature, signBlock, type StoreBudget, ThreadDeath, verifyBlock } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { type TlsfAllocator, tlsfBackend } from '../src/index.js';

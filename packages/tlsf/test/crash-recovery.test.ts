@@ -1,4 +1,4 @@
-import { describeCrashRecovery } from '@heaplab/core/test-kit';
+import { describeCrashRecovery } from '@heaplab/test-kit';
 
 import { tlsfBackend } from '../src/index.js';
 

@@ -8,7 +8,7 @@
 
 import { AllocError, GlobalAllocator } from '@heaplab/core';
 import { StateCounters } from '@heaplab/core/backend';
-import { type Signature, signBlock, verifyBlock } from '@heaplab/core/test-kit';
+import { type Signature, signBlock, verifyBlock } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { listOf, tlsfBackend } from '../src/index.js';

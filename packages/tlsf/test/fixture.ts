@@ -5,13 +5,13 @@
  */
 
 import { type HeapMemory, hex, PoolView } from '@heaplab/core/backend';
-import { BackendFixture, errorOf } from '@heaplab/core/test-kit';
+import { BackendFixture, errorOf } from '@heaplab/test-kit';
 import { expect } from 'vitest';
 
 import { TlsfAllocator, type TlsfOptions, tlsfBackend } from '../src/index.js';
 import { TlsfWalk } from './walk.js';
 
-export { errorOf } from '@heaplab/core/test-kit';
+export { errorOf } from '@heaplab/test-kit';
 
 export const MiB = 1024 * 1024;
 

@@ -1,5 +1,5 @@
 import { GlobalAllocator, type HeapRegion, type StatsTable } from '@heaplab/core';
-import { applyHeapStep, errorOf, expectWalkAgrees, heapStep, type WalkOutcome, WorkerPool } from '@heaplab/core/test-kit';
+import { applyHeapStep, errorOf, expectWalkAgrees, heapStep, type WalkOutcome, WorkerPool } from '@heaplab/test-kit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 

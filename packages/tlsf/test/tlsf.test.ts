@@ -1,6 +1,6 @@
 import { BACKEND_STATE_MAX_BYTES, GlobalAllocator } from '@heaplab/core';
 import { MAX_POOLS } from '@heaplab/core/backend';
-import { makeBackendContext } from '@heaplab/core/test-kit';
+import { makeBackendContext } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { listOf, STATE_BYTES, tlsfBackend } from '../src/index.js';

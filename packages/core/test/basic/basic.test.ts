@@ -8,7 +8,7 @@ import { PoolTable } from '../../src/backend/pools.js';
 import type { HeapMemory } from '../../src/interfaces.js';
 import { GiB, KiB, MiB } from '../../src/sizes.js';
 import { viewsOf } from '../../src/memory/shared-heap.js';
-import { errorOf, makeBackendContext } from '../../src/test-kit/index.js';
+import { errorOf, makeBackendContext } from '@heaplab/test-kit';
 
 const ARENA_START = 4 * MiB;
 const ARENA_END = 12 * MiB;

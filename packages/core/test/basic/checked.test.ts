@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { basicBackend, GlobalAllocator, hex, MiB } from '../../src/index.js';
-import { expectAllocError } from '../../src/test-kit/index.js';
+import { expectAllocError } from '@heaplab/test-kit';
 
 /** A heap with blocks a, b, c side by side and b freed, so b is a free block between live ones. */
 function heapWithHole(checked: boolean) {

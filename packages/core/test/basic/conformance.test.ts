@@ -1,5 +1,5 @@
 import { BASIC_STRATEGIES } from '../../src/index.js';
-import { describeConformance } from '../../src/test-kit/index.js';
+import { describeConformance } from '@heaplab/test-kit';
 
 for (const strategy of BASIC_STRATEGIES) {
   describeConformance({ label: `basic (${strategy})`, backend: 'basic', options: { strategy } });

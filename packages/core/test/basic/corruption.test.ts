@@ -1,4 +1,4 @@
 import { basicBackend } from '../../src/basic/index.js';
-import { describeCorruptionDetection } from '../../src/test-kit/index.js';
+import { describeCorruptionDetection } from '@heaplab/test-kit';
 
 describeCorruptionDetection({ label: 'basic', backend: basicBackend });

@@ -1,5 +1,5 @@
 import { BASIC_STRATEGIES } from '../../src/index.js';
-import { describeMultiWorker } from '../../src/test-kit/index.js';
+import { describeMultiWorker } from '@heaplab/test-kit';
 
 for (const strategy of BASIC_STRATEGIES) {
   describeMultiWorker({ label: `basic (${strategy})`, backend: 'basic', options: { strategy } }, { workerCounts: [1, 2, 4] });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASIC_STRATEGIES } from '../../src/basic/index.js';
 import { B_NEXT, FLAGS, HEADER_BYTES } from '../../src/basic/layout.js';
 import { GlobalAllocator, type HeapRegion, MiB, type StatsTable } from '../../src/index.js';
-import { applyHeapStep, expectWalkAgrees, heapStep, type WalkOutcome, WorkerPool } from '../../src/test-kit/index.js';
+import { applyHeapStep, expectWalkAgrees, heapStep, type WalkOutcome, WorkerPool } from '@heaplab/test-kit';
 
 /** The walk's live regions are exactly the model's blocks, each with its requested size. */
 function expectWalkIsModel(heap: GlobalAllocator, regions: HeapRegion[], model: Map<number, number>): void {

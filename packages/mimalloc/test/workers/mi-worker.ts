@@ -4,7 +4,7 @@
  */
 
 import { GlobalAllocator } from '@heaplab/core';
-import { serveTasks } from '@heaplab/core/test-kit';
+import { serveTasks } from '@heaplab/test-kit';
 
 import { collect, heapReport, type MiStep, setDelayedFreeStall, setStepHook, stallOn } from '../../src/index.js';
 

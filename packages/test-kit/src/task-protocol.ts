@@ -8,7 +8,7 @@
 
 import { parentPort } from 'node:worker_threads';
 
-import { AllocError } from '../errors.js';
+import { AllocError } from '@heaplab/core';
 
 /** What a worker answers to one task. */
 export type TaskReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; message: string; kind?: string; stack?: string };

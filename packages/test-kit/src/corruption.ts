@@ -11,15 +11,15 @@
  * hang instead of stopping the test run.
  *
  * ```ts
- * import { describeCorruptionDetection } from '@heaplab/core/test-kit';
+ * import { describeCorruptionDetection } from '@heaplab/test-kit';
  * describeCorruptionDetection({ label: 'tlsf', backend: tlsfBackend });
  * ```
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { MiB } from '../sizes.js';
-import { makeHeap, type SuiteTarget } from './conformance.js';
+import { MiB } from '@heaplab/core';
+import { makeHeap, type SuiteTarget, targetDescriptor } from './conformance.js';
 import type { CorruptionOutcome, CorruptionTrialTask } from './kit-worker.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -46,7 +46,7 @@ export function describeCorruptionDetection(target: SuiteTarget): void {
   describe(`${target.label}: corrupted metadata is reported, never looped on`, () => {
     let pool: WorkerPool;
     beforeAll(async () => {
-      pool = await WorkerPool.start(1);
+      pool = await WorkerPool.start(1, targetDescriptor(target));
     }, 60_000);
     afterAll(async () => {
       await pool?.close();
@@ -70,7 +70,7 @@ export function describeCorruptionDetection(target: SuiteTarget): void {
         } catch (error) {
           // A hang or a crash: restart the worker so the next trial has one, then fail.
           await pool.close();
-          pool = await WorkerPool.start(1);
+          pool = await WorkerPool.start(1, targetDescriptor(target));
           throw new Error(`${trial.kind} of ${trial.bytes} bytes (seed ${trial.seed}): ${(error as Error).message}`);
         }
         counts[result.outcome]++;

@@ -1,9 +1,10 @@
 /**
- * @heaplab/core/test-kit: the suites every backend package runs against itself, and the
- * pieces they are made of (a heap model, block signatures, a worker pool).
+ * @heaplab/test-kit: the suites every backend package runs against itself, and the pieces
+ * they are made of (a heap model, block signatures, a worker pool). It reaches core only
+ * through `@heaplab/core`, `@heaplab/core/backend` and `@heaplab/core/internal`.
  *
  * ```ts
- * import { describeConformance, describeMultiWorker } from '@heaplab/core/test-kit';
+ * import { describeConformance, describeMultiWorker } from '@heaplab/test-kit';
  * import { tlsfBackend } from '../src/index.js';
  * describeConformance({ label: 'tlsf', backend: tlsfBackend });
  * describeMultiWorker({ label: 'tlsf', backend: tlsfBackend });
@@ -19,6 +20,7 @@ export {
   HeapModel,
   makeHeap,
   type SuiteTarget,
+  targetDescriptor,
 } from './conformance.js';
 export { describeMultiWorker, type MultiWorkerOptions } from './multi-worker.js';
 export { type CrashRecoveryTarget, describeCrashRecovery } from './crash-recovery.js';
@@ -36,7 +38,7 @@ export {
   type Signature,
   verifyBlock,
 } from './patterns.js';
-export { spawnKitWorker, WorkerPool, WorkerTaskError } from './worker-pool.js';
+export { type KitWorkerOptions, kitWorkerOptions, spawnKitWorker, WorkerPool, WorkerTaskError } from './worker-pool.js';
 export { serveTasks, type TaskReply } from './task-protocol.js';
 export type {
   ChurnResult,

@@ -8,8 +8,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { MiB } from '../sizes.js';
-import { checkAndWalk, makeHeap, type SuiteTarget } from './conformance.js';
+import { MiB } from '@heaplab/core';
+import { checkAndWalk, makeHeap, type SuiteTarget, targetDescriptor } from './conformance.js';
 import type { ChurnResult } from './kit-worker.js';
 import { verifyBlock } from './patterns.js';
 import { expectWalkAgrees } from './walk.js';
@@ -46,7 +46,7 @@ export function describeMultiWorker(target: SuiteTarget, options: MultiWorkerOpt
   describe(`multi-worker: ${target.label}`, () => {
     let pool: WorkerPool;
     beforeAll(async () => {
-      pool = await WorkerPool.start(Math.max(...workerCounts));
+      pool = await WorkerPool.start(Math.max(...workerCounts), targetDescriptor(target));
     }, 60_000);
     afterAll(async () => {
       await pool?.close();

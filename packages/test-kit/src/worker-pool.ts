@@ -4,23 +4,58 @@
  * task protocol (task-protocol.ts) with the kit's own worker (`WorkerPool.start`) or with a
  * package's worker entry that has tasks of its own (`WorkerPool.spawn`, the entry calling
  * `serveTasks`).
+ *
+ * The kit's worker entry is the module beside this one: `kit-worker.ts` when the kit runs
+ * from its sources (heaplab's own tests), `kit-worker.js` from the build (an installed
+ * kit), so a worker never depends on the test runner resolving the `source` condition.
  */
 
 import type { Worker } from 'node:worker_threads';
 
-import { spawnWorker } from '../platform/worker-spawn.js';
+import { type BackendDescriptor, spawnWorker } from '@heaplab/core';
 
 import type { KitTask } from './kit-worker.js';
 import type { TaskReply } from './task-protocol.js';
 
 const fromSource = import.meta.url.endsWith('.ts');
+const KIT_WORKER_ENTRY = new URL(fromSource ? './kit-worker.ts' : './kit-worker.js', import.meta.url);
+
+/** The workerData key under which a worker is told the backend modules it must import. */
+const BACKEND_MODULES_KEY = 'heaplabBackendModules';
+
+/** What a worker must be told about the backend it will attach to. */
+export interface KitWorkerOptions {
+  /**
+   * Module URLs of the backends the worker imports when it attaches: a `.ts` one (a backend
+   * run from its sources, in heaplab or outside it) needs the worker started with a
+   * TypeScript loader.
+   */
+  backendModules: readonly string[];
+}
+
+/** The worker options for a backend: its module, or none when the worker attaches to no heap. */
+export function kitWorkerOptions(descriptor?: Pick<BackendDescriptor, 'moduleUrl'>): KitWorkerOptions {
+  return { backendModules: descriptor === undefined ? [] : [descriptor.moduleUrl] };
+}
+
+/**
+ * Starts a worker on `entry` that must be able to import the backend modules of `options`.
+ * They travel in `workerData` under `BACKEND_MODULES_KEY` until core's `spawnWorker` takes
+ * them as a parameter of its own (and starts a `.js` entry through its TypeScript bootstrap
+ * when one of them is a `.ts` file); then this becomes `spawnWorker(entry, workerData, options)`.
+ */
+function spawnFor(entry: URL, workerData: Record<string, unknown>, options: KitWorkerOptions): Worker {
+  if (options.backendModules.length === 0) return spawnWorker(entry, workerData);
+  return spawnWorker(entry, { ...workerData, [BACKEND_MODULES_KEY]: options.backendModules });
+}
 
 /**
  * Starts a worker running the kit's worker entry.
  * @param workerData extra data for the worker (the kit itself needs none)
+ * @param backend the backend the worker will attach to, so that it can load its module
  */
-export function spawnKitWorker(workerData: Record<string, unknown> = {}): Worker {
-  return spawnWorker(new URL(fromSource ? './kit-worker.ts' : './kit-worker.js', import.meta.url), workerData);
+export function spawnKitWorker(workerData: Record<string, unknown> = {}, backend?: Pick<BackendDescriptor, 'moduleUrl'>): Worker {
+  return spawnFor(KIT_WORKER_ENTRY, workerData, kitWorkerOptions(backend));
 }
 
 /** The error a worker reported, rebuilt on this side with the worker's message and kind. */
@@ -59,14 +94,24 @@ export class WorkerPool<Task extends { kind: string } = KitTask> {
   /**
    * `size` workers on `entry`, a worker module that answers through `serveTasks`. Returns at
    * once: tasks posted before a worker has loaded wait in its queue.
+   * @param backend the backend the workers will attach to, so that they can load its module
    */
-  static spawn<Task extends { kind: string }>(entry: URL, size = 1, workerData: Record<string, unknown> = {}): WorkerPool<Task> {
-    return new WorkerPool<Task>(Array.from({ length: size }, () => spawnWorker(entry, workerData)));
+  static spawn<Task extends { kind: string }>(
+    entry: URL,
+    size = 1,
+    workerData: Record<string, unknown> = {},
+    backend?: Pick<BackendDescriptor, 'moduleUrl'>,
+  ): WorkerPool<Task> {
+    const options = kitWorkerOptions(backend);
+    return new WorkerPool<Task>(Array.from({ length: size }, () => spawnFor(entry, workerData, options)));
   }
 
-  /** Starts `size` kit workers and waits until each has loaded. */
-  static async start(size: number): Promise<WorkerPool> {
-    const workers = Array.from({ length: size }, () => spawnKitWorker());
+  /**
+   * Starts `size` kit workers and waits until each has loaded.
+   * @param backend the backend the workers will attach to, so that they can load its module
+   */
+  static async start(size: number, backend?: Pick<BackendDescriptor, 'moduleUrl'>): Promise<WorkerPool> {
+    const workers = Array.from({ length: size }, () => spawnKitWorker({}, backend));
     await Promise.all(
       workers.map(
         (worker) =>

@@ -7,10 +7,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { AllocError, type AllocErrorKind } from '../errors.js';
-import { GlobalAllocator } from '../facade/global-allocator.js';
-import type { BackendDescriptor } from '../backend/contract.js';
-import { MiB, PAGE_SIZE } from '../sizes.js';
+import { AllocError, type AllocErrorKind, type BackendDescriptor, findBackend, GlobalAllocator, MiB, PAGE_SIZE, parseBackendSpec } from '@heaplab/core';
 import { fillPattern, findPatternMismatch, Random } from './patterns.js';
 import { expectWalkAgrees } from './walk.js';
 
@@ -153,6 +150,15 @@ export function makeHeap(target: SuiteTarget, heapBytes = target.heapBytes ?? 32
 export function checkAndWalk(heap: GlobalAllocator): void {
   heap.check();
   if (heap.supportsWalk()) expectWalkAgrees(heap);
+}
+
+/**
+ * The descriptor `target` runs: itself, or the registered backend its spec names (the spec's
+ * options are the heap's business, not the descriptor's).
+ * @throws AllocError `UnknownBackend` when no backend of that name is registered
+ */
+export function targetDescriptor(target: SuiteTarget): BackendDescriptor {
+  return typeof target.backend === 'string' ? findBackend(parseBackendSpec(target.backend).name) : target.backend;
 }
 
 /**

@@ -5,12 +5,8 @@
  * overlaps and cross-thread corruption surface as errors naming the block.
  */
 
-import { AllocError } from '../errors.js';
-import { GlobalAllocator } from '../facade/global-allocator.js';
-import { LockIndex } from '../memory/heap-layout.js';
-import { MIN_ALIGN } from '../sizes.js';
-import type { LockStep } from '../memory/mutex.js';
-import { SharedHeap } from '../memory/shared-heap.js';
+import { AllocError, GlobalAllocator, LockIndex, type LockStep, MIN_ALIGN, SharedHeap } from '@heaplab/core';
+
 import { makeBackendContext } from './backend-context.js';
 import { dyingMemory } from './dying-memory.js';
 import { Random, SIGNATURE_BYTES, signBlock, verifyBlock, type Signature } from './patterns.js';

@@ -92,4 +92,4 @@ export function readSignature(u8: Uint8Array, address: number): Signature | null
   return { writer: view.getUint32(4, true), sequence: view.getUint32(8, true), size: view.getUint32(12, true) };
 }
 
-export { Random } from '../random.js';
+export { Random } from '@heaplab/core';

@@ -5,7 +5,7 @@
  * be freed, the heap filled and emptied again.
  *
  * ```ts
- * import { describeCrashRecovery } from '@heaplab/core/test-kit';
+ * import { describeCrashRecovery } from '@heaplab/test-kit';
  * describeCrashRecovery({ label: 'tlsf', backend: tlsfBackend });
  * ```
  *
@@ -18,13 +18,8 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { AllocError } from '../errors.js';
-import { GlobalAllocator, type ReapReport } from '../facade/global-allocator.js';
-import type { HeapMemory } from '../interfaces.js';
-import type { Backend, BackendDescriptor } from '../backend/contract.js';
-import { MiB, MIN_ALIGN } from '../sizes.js';
-import { StateCounters } from '../backend/counters.js';
-import { PoolView } from '../backend/pools.js';
+import { AllocError, GlobalAllocator, MiB, MIN_ALIGN, type ReapReport } from '@heaplab/core';
+import { type Backend, type BackendDescriptor, type HeapMemory, PoolView, StateCounters } from '@heaplab/core/backend';
 import { makeBackendContext, recordPool } from './backend-context.js';
 import { checkAndWalk } from './conformance.js';
 import { dyingMemory, type StoreBudget, ThreadDeath } from './dying-memory.js';
@@ -240,7 +235,7 @@ export function describeCrashRecovery(target: CrashRecoveryTarget): void {
         }
         for (let i = 2; i < held.length; i += 3) heap.free(held.splice(i, 1)[0]!.address);
         const subject = operation === 'malloc' ? null : held.pop()!;
-        const worker = spawnKitWorker();
+        const worker = spawnKitWorker({}, descriptor);
         const reaped = new Promise<ReapReport>((resolve) => heap.watchWorker(worker, resolve));
         const replied = new Promise<KitReply>((resolve) => worker.once('message', resolve));
         const task: DieInBackendTask = {

@@ -12,7 +12,7 @@
  * stores to be counted.
  */
 
-import type { HeapMemory } from '../interfaces.js';
+import type { HeapMemory } from '@heaplab/core';
 
 /** What a dying thread throws: only the test catches it. */
 export class ThreadDeath extends Error {

@@ -3,7 +3,7 @@
  * heap's `walk()` must tile the arena and agree with its `stats()` and `usableSize`.
  *
  * ```ts
- * import { expectWalkAgrees } from '@heaplab/core/test-kit';
+ * import { expectWalkAgrees } from '@heaplab/test-kit';
  * const regions = expectWalkAgrees(heap);   // the walk, once it agreed
  * ```
  */
@@ -11,9 +11,7 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
 
-import { hex } from '../errors.js';
-import type { GlobalAllocator } from '../facade/global-allocator.js';
-import type { HeapRegion } from '../interfaces.js';
+import { type GlobalAllocator, type HeapRegion, hex } from '@heaplab/core';
 
 /** What a walk adds up to, as `expectWalkAgrees` counts it. */
 export interface WalkTotals {

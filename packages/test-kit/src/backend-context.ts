@@ -3,27 +3,23 @@
  * instance directly (its own invariants, its internals) over a bare buffer.
  */
 
+import { CONTROL_BYTES, LockIndex, ThreadRegistry } from '@heaplab/core';
+import { type Backend, type BackendContext, type BackendDescriptor, type HeapMemory, PoolView, Qsbr, SharedMutex, StateCounters } from '@heaplab/core/backend';
 import {
   BACKEND_STATE,
-  CONTROL_BYTES,
+  formatQsbr,
   LOCK_NAMES,
+  LOCK_RANK,
   LOCK_RECORD_BYTES,
   LOCK_TABLE,
-  LockIndex,
+  LockOrder,
+  PoolTable,
+  RecoveryRecord,
   SLOT_GENERATION_SHIFT,
   SLOT_STATE,
   SlotState,
-  LOCK_RANK,
-} from '../memory/heap-layout.js';
-import { LockOrder } from '../memory/lock-order.js';
-import type { HeapMemory } from '../interfaces.js';
-import type { Backend, BackendContext, BackendDescriptor } from '../backend/contract.js';
-import { StateCounters } from '../backend/counters.js';
-import { PoolTable, PoolView } from '../backend/pools.js';
-import { SharedMutex } from '../memory/mutex.js';
-import { formatQsbr, Qsbr } from '../qsbr/qsbr.js';
-import { RecoveryRecord } from '../memory/recovery.js';
-import { slotOffset, ThreadRegistry } from '../memory/thread-registry.js';
+  slotOffset,
+} from '@heaplab/core/internal';
 
 /** What `makeBackendContext` can be told; every field has a default. */
 export interface BackendContextOptions {
