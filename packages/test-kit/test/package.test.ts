@@ -101,8 +101,10 @@ describe('@heaplab/test-kit manifest', () => {
 });
 
 describe('@heaplab/core manifest without the kit', () => {
-  it('has no peer on vitest, fast-check or tsx and no ./test-kit export', () => {
-    expect(core.peerDependencies ?? {}).toEqual({});
+  it('has no peer on vitest or fast-check, tsx only as an optional peer, and no ./test-kit export', () => {
+    // tsx is what its worker bootstrap loads to start a worker on a TypeScript entry or backend.
+    expect(core.peerDependencies ?? {}).toEqual({ tsx: '^4.20.0' });
+    expect(core.peerDependenciesMeta?.['tsx']?.optional).toBe(true);
     expect(Object.keys(core.dependencies ?? {})).not.toContain('vitest');
     expect(Object.keys(core.exports)).toEqual(['.', './backend', './internal']);
   });
