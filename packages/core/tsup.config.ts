@@ -8,6 +8,7 @@ export default defineConfig({
   dts: { ...(sharedTsupOptions.dts as object), entry: ['src/index.ts', 'src/backend/index.ts', 'src/test-kit/index.ts'] },
   splitting: true,
   external: ['vitest', 'fast-check', 'tsx'],
-  // The bootstrap that lets a worker start on a TypeScript entry ships beside the chunks.
-  onSuccess: 'cp src/platform/worker-bootstrap.mjs dist/',
+  // The bootstrap that lets a worker start on a TypeScript entry or load backend modules
+  // first, and the TypeScript module that tells whether tsx is active, ship beside the chunks.
+  onSuccess: 'cp src/platform/worker-bootstrap.mjs src/platform/typescript-probe.ts dist/',
 });
