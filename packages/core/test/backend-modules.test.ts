@@ -113,7 +113,7 @@ describe('loadBackendModule', () => {
   it('refuses a missing file and a package that is not installed', async () => {
     const file = await allocErrorOf(loadBackendModule('./nope.ts', { from: OUTSIDE }));
     expect(file.kind).toBe('UnknownBackend');
-    expect(file.message).toContain(`there is no file ${join(OUTSIDE, 'nope.ts')}`);
+    expect(file.message).toBe(`there is no backend module file ${join(OUTSIDE, 'nope.ts')}`);
     const bare = await allocErrorOf(loadBackendModule('nope-backend', { from: OUTSIDE }));
     expect(bare.message).toMatch(/no package 'nope-backend' is installed in .*outside-backend or a directory above it/);
     const empty = await allocErrorOf(loadBackendModule(' '));

@@ -126,14 +126,14 @@ async function resolveBackendModule(specifier: string, from: string): Promise<st
     throw new AllocError('UnknownBackend', `the backend module ${JSON.stringify(text)} is neither a file nor a package name`);
   }
   if (file !== undefined) {
-    if (!isFile(file)) throw new AllocError('UnknownBackend', `the backend module ${text}: there is no file ${file}`);
+    if (!isFile(file)) throw new AllocError('UnknownBackend', `there is no backend module file ${file}`);
     return pathToFileURL(realpathSync(file)).href;
   }
   const found = await resolvePackageModule(text, from);
   if (found === undefined) {
     throw new AllocError(
       'UnknownBackend',
-      `the backend module ${text}: there is no file ${resolve(from, text)}, and no package '${packageNameOf(text)}' is installed in ${resolve(from)} or a directory above it`,
+      `there is no file ${resolve(from, text)}, and no package '${packageNameOf(text)}' is installed in ${resolve(from)} or a directory above it`,
     );
   }
   return pathToFileURL(realpathSync(found)).href;
@@ -166,20 +166,20 @@ async function resolvePackageModule(specifier: string, from: string): Promise<st
   try {
     manifest = JSON.parse(readFileSync(join(directory, 'package.json'), 'utf8')) as { exports?: unknown; main?: unknown };
   } catch (error) {
-    throw new AllocError('UnknownBackend', `the backend module ${specifier}: ${join(directory, 'package.json')} cannot be read: ${(error as Error).message}`);
+    throw new AllocError('UnknownBackend', `${join(directory, 'package.json')} cannot be read: ${(error as Error).message}`);
   }
   const isFile = (path: string): boolean => existsSync(path) && statSync(path).isFile();
   if (manifest.exports !== undefined && manifest.exports !== null) {
     const target = exportTarget(manifest.exports, subpath);
     if (target === undefined || !target.startsWith('./') || !isFile(join(directory, target))) {
-      throw new AllocError('UnknownBackend', `the backend module ${specifier}: package '${name}' (${directory}) exports no module '${subpath}' for import`);
+      throw new AllocError('UnknownBackend', `package '${name}' (${directory}) exports no module '${subpath}' for import`);
     }
     return join(directory, target);
   }
   // No exports: the main file, or the subpath as a file, each also with .js or /index.js.
   const base = subpath === '.' ? (typeof manifest.main === 'string' ? manifest.main : 'index.js') : subpath;
   const file = [base, `${base}.js`, join(base, 'index.js')].map((candidate) => join(directory, candidate)).find(isFile);
-  if (file === undefined) throw new AllocError('UnknownBackend', `the backend module ${specifier}: package '${name}' (${directory}) has no file '${base}'`);
+  if (file === undefined) throw new AllocError('UnknownBackend', `package '${name}' (${directory}) has no file '${base}'`);
   return file;
 }
 
