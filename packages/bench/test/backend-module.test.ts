@@ -15,6 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { BACKEND_MODULES_VARIABLE } from '../src/cli/backend-module-option.js';
+import { resolveBackendContenders } from '../src/contenders/backends.js';
 import { heaplabInProcess } from './inspect-helpers.js';
 
 const OUTSIDE = fileURLToPath(new URL('./fixtures/outside-backend/', import.meta.url));
@@ -88,6 +89,8 @@ describe('--backend-module in this process', () => {
     expect(result.stdout).toContain(`    from ${MINE_TS}`);
     expect(result.stdout).toMatch(/^minejs {2}\(locked\)$/m);
     expect(result.stdout).toMatch(/^basic {2}\(locked\)$/m);
+    // Loaded before --backend is read: `all` includes them.
+    expect(resolveBackendContenders(['all']).map((row) => row.label)).toEqual(expect.arrayContaining(['mine', 'minejs', 'tlsf']));
   });
 
   it(`honours ${BACKEND_MODULES_VARIABLE}, and names it when an entry cannot be loaded`, async () => {
