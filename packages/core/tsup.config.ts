@@ -7,6 +7,7 @@ export default defineConfig({
   entry: ['src/index.ts', 'src/backend/index.ts', 'src/internal.ts', 'src/demo.ts', 'src/tools/delayed-free-cost.ts'],
   dts: { ...(sharedTsupOptions.dts as object), entry: ['src/index.ts', 'src/backend/index.ts', 'src/internal.ts'] },
   splitting: true,
-  // The bootstrap that lets a worker start on a TypeScript entry ships beside the chunks.
-  onSuccess: 'cp src/platform/worker-bootstrap.mjs dist/',
+  // The bootstrap that lets a worker start on a TypeScript entry or load backend modules
+  // first, and the TypeScript module that tells whether tsx is active, ship beside the chunks.
+  onSuccess: 'cp src/platform/worker-bootstrap.mjs src/platform/typescript-probe.ts dist/',
 });

@@ -58,7 +58,7 @@ export {
   viewsOf,
 } from './memory/shared-heap.js';
 export { type LockStep, SharedMutex } from './memory/mutex.js';
-export { spawnWorker } from './platform/worker-spawn.js';
+export { type SpawnWorkerOptions, spawnWorker } from './platform/worker-spawn.js';
 export { Qsbr, sequenceReached } from './qsbr/qsbr.js';
 export { CHUNK_BYTES, DEFAULT_HELD_LIMIT_BYTES, type DelayedFreeStats } from './qsbr/delayed-free.js';
 export { ThreadRegistry } from './memory/thread-registry.js';
@@ -75,6 +75,7 @@ export {
   registeredBackends,
   trustBackendModule,
 } from './facade/backend-registry.js';
+export { type BackendModuleOptions, loadBackendModule, loadedBackendModules } from './facade/backend-modules.js';
 export {
   type AttachOptions,
   CALL_PUBLISH_INTERVAL,

@@ -8,6 +8,9 @@
  *   heaplab map --backend <spec|all> --workload W --at 25%,50%,100% --out DIR [--html]
  *   heaplab stats --backend <spec> --workload W [--json FILE]
  *
+ * Every command that takes backends also takes `--backend-module <path|package>` (and
+ * `HEAPLAB_BACKEND_MODULES`): backends from outside heaplab (backend-module-option.ts).
+ *
  * The workloads, their help lines and their output formats come from the workload list.
  * Progress goes to stderr, results to stdout. Bad arguments exit with status 1; a run in
  * which a row failed, with status 2.
@@ -16,8 +19,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-import { AllocError, type BackendDescriptor, type BackendOptionSpec } from '@heaplab/core';
+import { AllocError, type BackendDescriptor, type BackendOptionSpec, loadedBackendModules } from '@heaplab/core';
 import { Argument, Command, Option } from 'commander';
 
 import { availableBackends, type BackendChoice, discoverBackends, resolveBackendContenders } from '../contenders/backends.js';
@@ -30,6 +34,7 @@ import { countSteps, runBench } from '../run/run-bench.js';
 import type { BenchSettings, Workload } from '../run/workload.js';
 import { ALL_EFFICIENCY_TRIALS, EFFICIENCY_TRIALS } from '../workloads/heap-efficiency/workload.js';
 import { ALL, selectWorkloads, WORKLOAD_LIST } from '../workloads/index.js';
+import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
 import { parseMoments, parseTarget } from './inspect-options.js';
 import { mapCommand } from './map-command.js';
@@ -110,9 +115,13 @@ function wrapped(text: string, indent: number, width: number): string[] {
   return lines;
 }
 
-/** A backend as `heaplab backends` lists it, its texts wrapped to `width` columns. */
+/**
+ * A backend as `heaplab backends` lists it, its texts wrapped to `width` columns; one loaded
+ * from a module outside heaplab (`--backend-module`) says which.
+ */
 function describeBackend(descriptor: BackendDescriptor, width: number): string {
   const lines = [`${descriptor.name}  (${descriptor.concurrency})`, ...wrapped(descriptor.summary, 4, width)];
+  if (loadedBackendModules().includes(descriptor.moduleUrl)) lines.push(`    from ${fileURLToPath(descriptor.moduleUrl)}`);
   for (const option of descriptor.options) {
     lines.push(`    ${option.name} {${optionValues(option)}}  default ${String(option.default)}`);
     lines.push(...wrapped(option.description, 8, width));
@@ -220,18 +229,20 @@ export function makeProgram(): Command {
   const program = new Command('heaplab')
     .description('heaplab: compare memory allocators over one SharedArrayBuffer heap')
     .showHelpAfterError('(run with --help for usage)');
-  program
-    .command('bench')
-    .description('run benchmarks over backends and baselines, then print a summary table')
-    .addHelpText('after', `\nWorkloads:\n${workloadHelp(WORKLOAD_LIST)}`)
-    .addArgument(new Argument('[workload]', 'what to run').choices([...WORKLOAD_LIST.map((workload) => workload.name), ALL]).default(ALL))
-    .option(
-      '-b, --backend <spec>',
-      `a backend spec (tlsf, or basic:strategy=best-fit with its options after a colon, separated by commas), or ${ALL_BACKENDS}; ` +
-        'repeat the option for more backends (default: all; in bench all, all adds a row for each other value of an option that picks ' +
-        "an algorithm: basic's strategies, mimalloc's secure mode)",
-      parseBackendOption,
-    )
+  addBackendModuleOption(
+    program
+      .command('bench')
+      .description('run benchmarks over backends and baselines, then print a summary table')
+      .addHelpText('after', `\nWorkloads:\n${workloadHelp(WORKLOAD_LIST)}`)
+      .addArgument(new Argument('[workload]', 'what to run').choices([...WORKLOAD_LIST.map((workload) => workload.name), ALL]).default(ALL))
+      .option(
+        '-b, --backend <spec>',
+        `a backend spec (tlsf, or basic:strategy=best-fit with its options after a colon, separated by commas), or ${ALL_BACKENDS}; ` +
+          'repeat the option for more backends (default: all; in bench all, all adds a row for each other value of an option that picks ' +
+          "an algorithm: basic's strategies, mimalloc's secure mode)",
+        parseBackendOption,
+      ),
+  )
     .option('--baselines <list>', `baselines: ${BASELINE_NAMES.join(', ')}, all or none (default: all; in all, ${TOUR_BASELINES.join(', ')})`, parseBaselines)
     .option('-t, --threads <list>', 'thread counts separated by commas', parseThreadList, [1, 2])
     .option('-d, --duration <seconds>', `seconds per timed run (default ${DEFAULT_DURATION}; ${ALL_DURATION} in all)`, parseDuration)
@@ -268,16 +279,18 @@ export function makeProgram(): Command {
     .option('-q, --quiet', 'no progress indicator', false)
     .action(bench);
   addReportCommand(program);
-  program.command('backends').description('list the backends, their options and the baselines').action(listBackends);
+  addBackendModuleOption(program.command('backends').description('list the backends, their options and the baselines')).action(listBackends);
   addInspectOptions(
-    program
-      .command('map')
-      .description('run a workload on each backend and draw its heap at moments of the run: one SVG per backend and moment, and map.json')
-      .option(
-        '-b, --backend <spec>',
-        `a backend spec, or ${ALL_BACKENDS} (every backend that can be walked); repeat for more (default: all)`,
-        parseBackendOption,
-      )
+    addBackendModuleOption(
+      program
+        .command('map')
+        .description('run a workload on each backend and draw its heap at moments of the run: one SVG per backend and moment, and map.json')
+        .option(
+          '-b, --backend <spec>',
+          `a backend spec, or ${ALL_BACKENDS} (every backend that can be walked); repeat for more (default: all)`,
+          parseBackendOption,
+        ),
+    )
       .requiredOption(
         '--at <list>',
         "moments, separated by commas: percentages of the run's allocator calls (25%,50%,100%) or fractions (0.25,0.5,1)",
@@ -287,11 +300,12 @@ export function makeProgram(): Command {
       .option('--html', 'also write index.html, the maps side by side', false),
   ).action(mapCommand);
   addInspectOptions(
-    program
-      .command('stats')
-      .description("run a workload to its end on one backend, then print its fragmentation figures and the backend's per-class tables")
-      .requiredOption('-b, --backend <spec>', 'one backend spec', parseBackendOption)
-      .option('--json <file>', 'also write the figures and tables as JSON'),
+    addBackendModuleOption(
+      program
+        .command('stats')
+        .description("run a workload to its end on one backend, then print its fragmentation figures and the backend's per-class tables")
+        .requiredOption('-b, --backend <spec>', 'one backend spec', parseBackendOption),
+    ).option('--json <file>', 'also write the figures and tables as JSON'),
   ).action(statsCommand);
   return program;
 }

@@ -3,10 +3,11 @@
  * package is imported inside try/catch: one that is missing, unbuilt or broken is reported as
  * not available and skipped, never taking the run down. Whatever registered itself is then in
  * core's registry, so a new backend package needs no change here beyond its name in
- * `BACKEND_PACKAGES`.
+ * `BACKEND_PACKAGES`. Backends from outside heaplab come from modules the user names
+ * (cli/backend-module-option.ts), which a child process is handed as URLs to load here.
  */
 
-import { type BackendDescriptor, type BackendSpec, findBackend, GlobalAllocator, registeredBackends } from '@heaplab/core';
+import { type BackendDescriptor, type BackendSpec, findBackend, GlobalAllocator, loadBackendModule, registeredBackends } from '@heaplab/core';
 
 import { type BackendContender, formatBackendSpec } from './contender.js';
 
@@ -22,29 +23,37 @@ export interface UnavailableBackend {
 let discovery: Promise<UnavailableBackend[]> | undefined;
 
 /**
- * Imports every backend package once; resolves with those that could not be imported.
+ * Imports every backend package once, then loads the user's backend modules `backendModules`
+ * (URLs, as `loadedBackendModules()` gives them to a child process; loading one again is a
+ * no-op); resolves with the packages that could not be imported.
+ * @throws AllocError from `loadBackendModule` when a user's module cannot be loaded: unlike
+ *   a package of heaplab's, it was asked for by name
  */
-export function discoverBackends(): Promise<UnavailableBackend[]> {
-  discovery ??= (async () => {
-    const unavailable: UnavailableBackend[] = [];
-    for (const name of BACKEND_PACKAGES) {
-      try {
-        // A variable specifier keeps the bundler from inlining the package: it must be
-        // resolved when the bench runs, so a backend added later is found without a rebuild.
-        await import(name);
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        // Node names the importing chunk too, which tells the user nothing.
-        const reason = message
-          .split('\n')[0]!
-          .replace(/ imported from .*$/, '')
-          .slice(0, 300);
-        unavailable.push({ package: name, reason: /Cannot find module/.test(reason) ? `${reason} (is it built?)` : reason });
-      }
+export async function discoverBackends(backendModules: readonly string[] = []): Promise<UnavailableBackend[]> {
+  discovery ??= importBackendPackages();
+  const unavailable = await discovery;
+  for (const url of backendModules) await loadBackendModule(url);
+  return unavailable;
+}
+
+async function importBackendPackages(): Promise<UnavailableBackend[]> {
+  const unavailable: UnavailableBackend[] = [];
+  for (const name of BACKEND_PACKAGES) {
+    try {
+      // A variable specifier keeps the bundler from inlining the package: it must be
+      // resolved when the bench runs, so a backend added later is found without a rebuild.
+      await import(name);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      // Node names the importing chunk too, which tells the user nothing.
+      const reason = message
+        .split('\n')[0]!
+        .replace(/ imported from .*$/, '')
+        .slice(0, 300);
+      unavailable.push({ package: name, reason: /Cannot find module/.test(reason) ? `${reason} (is it built?)` : reason });
     }
-    return unavailable;
-  })();
-  return discovery;
+  }
+  return unavailable;
 }
 
 /** The registered backends, after discovery. */

@@ -1,6 +1,7 @@
 /**
- * The entry of a process that runs one isolated row (see isolated-run.ts): registers the
- * backends, takes one `IsolatedRunRequest` from its parent, runs it here with the loop of the
+ * The entry of a process that runs one isolated row (see isolated-run.ts): takes one
+ * `IsolatedRunRequest` from its parent, registers the backends (heaplab's, and the modules
+ * from outside heaplab that the request names), runs the request here with the loop of the
  * workload it names (which builds its own shared input, in this process), replies once and
  * ends.
  */
@@ -14,8 +15,8 @@ process.once('message', (request: IsolatedRunRequest) => {
   void (async () => {
     let reply: IsolatedRunReply;
     try {
-      await discoverBackends();
-      const { workload, ...run } = request;
+      const { workload, backendModules, ...run } = request;
+      await discoverBackends(backendModules);
       reply = { ok: true, run: await runThreaded({ ...run, loop: threadLoopOf(workload) }) };
     } catch (error) {
       reply = { ok: false, message: error instanceof Error ? error.message : String(error) };

@@ -10,13 +10,17 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+import { loadedBackendModules } from '@heaplab/core';
+
 import type { ThreadedRun, ThreadedRunOptions } from './threaded-run.js';
 
 /**
  * What the parent sends: the run as data. The loop is named by its workload, since functions
- * do not cross processes; the contender, its backend spec included, crosses as it is.
+ * do not cross processes; the contender, its backend spec included, crosses as it is. The
+ * child has a registry of its own: `backendModules` are the URLs of the backend modules from
+ * outside heaplab it loads first (default: those this process loaded, `loadedBackendModules()`).
  */
-export type IsolatedRunRequest = Omit<ThreadedRunOptions, 'loop'> & { workload: string };
+export type IsolatedRunRequest = Omit<ThreadedRunOptions, 'loop'> & { workload: string; backendModules?: readonly string[] };
 
 /** The child's one message back. */
 export type IsolatedRunReply = { ok: true; run: ThreadedRun } | { ok: false; message: string };
@@ -66,6 +70,6 @@ export function runThreadedIsolated(request: IsolatedRunRequest, graceSeconds = 
     });
     child.once('error', (error) => fail(`the benchmark process failed: ${error.message}`));
     child.once('exit', (code, signal) => fail(`the benchmark process exited (${signal ?? `code ${code}`}) before replying`));
-    child.send(request);
+    child.send({ ...request, backendModules: request.backendModules ?? loadedBackendModules() } satisfies IsolatedRunRequest);
   });
 }

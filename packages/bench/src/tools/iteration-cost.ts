@@ -10,7 +10,8 @@
  * 2. the backend instance, called directly (`backendInstance.allocate` / `release`): adds the
  *    backend's own malloc and free;
  * 3. the heap's `malloc` / `free`, as the benchmark calls them: adds core's checks and counts.
- * The differences between them are each layer's share of an iteration.
+ * The differences between them are each layer's share of an iteration. A backend from outside
+ * heaplab is named by `HEAPLAB_BACKEND_MODULES`, which each process inherits and loads.
  */
 
 import { fork } from 'node:child_process';
@@ -18,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 
 import { type BackendSpec, MiB, parseBackendSpec } from '@heaplab/core';
 
-import { createBackendHeap, discoverBackends, resolveBackendContenders } from '../contenders/backends.js';
+import { loadBackendModules } from '../cli/backend-module-option.js';
+import { createBackendHeap, resolveBackendContenders } from '../contenders/backends.js';
 import { BumpAllocator, MIN_BUMP_REGION_BYTES } from '../contenders/bump-allocator.js';
 import { type AddressAllocator, loopMemory } from '../run/address-allocator.js';
 import { runGlibcThreadLoop } from '../workloads/glibc-thread/loop.js';
@@ -28,7 +30,7 @@ const VARIANTS = ['loop and fill (bump)', 'backend, called directly', 'heap mall
 
 /** Runs variant `index` here and prints its nanoseconds per iteration. */
 async function runVariant(index: number, spec: BackendSpec, seconds: number): Promise<void> {
-  await discoverBackends();
+  await loadBackendModules([]);
   const heap = createBackendHeap(spec, 64 * MiB);
   heap.prefault();
   let allocator: AddressAllocator = heap;
@@ -55,7 +57,7 @@ async function runVariant(index: number, spec: BackendSpec, seconds: number): Pr
  * @throws AllocError for an unknown backend or bad options
  */
 async function runAll(specText: string, seconds: number): Promise<void> {
-  await discoverBackends();
+  await loadBackendModules([]);
   const [row] = resolveBackendContenders([parseBackendSpec(specText)]);
   const label = row!.label;
   const specJson = JSON.stringify(row!.spec);

@@ -1,14 +1,28 @@
-// Runs a TypeScript worker entry on Node 20, where a worker cannot start from a .ts file:
-// registers tsx's loader and a resolve hook that prefers each package's "source" export
-// condition (so workspace packages resolve to their src/, as in the tests), then imports
-// the entry named by workerData.heaplabEntry.
+// Starts a worker that Node cannot start on its entry alone (see worker-spawn.ts), then
+// imports the entry named by workerData.heaplabEntry:
+// - a TypeScript entry, or any entry started by core running from its sources: registers a
+//   resolve hook that prefers each package's "source" export condition (so workspace
+//   packages resolve to their src/, as in the tests) and tsx's loader;
+// - backend modules to load first (workerData.heaplabBackendModules): loads each with core's
+//   loadBackendModule, which registers tsx itself for a TypeScript module when needed.
+//   Core is imported by its package name, as the entry imports it, so that both share one
+//   backend registry.
 import { register as registerHooks } from 'node:module';
 import { workerData } from 'node:worker_threads';
-import { register as registerTsx } from 'tsx/esm/api';
 
-const preferSource = `export async function resolve(specifier, context, next) {
+const entry = workerData.heaplabEntry;
+const backendModules = workerData.heaplabBackendModules ?? [];
+
+if (/\.[cm]?ts$/.test(new URL(entry).pathname) || workerData.heaplabFromSource === true) {
+  const preferSource = `export async function resolve(specifier, context, next) {
   return next(specifier, { ...context, conditions: ['source', ...(context.conditions ?? [])] });
 }`;
-registerHooks(`data:text/javascript,${encodeURIComponent(preferSource)}`);
-registerTsx();
-await import(workerData.heaplabEntry);
+  registerHooks(`data:text/javascript,${encodeURIComponent(preferSource)}`);
+  const { register: registerTsx } = await import('tsx/esm/api');
+  registerTsx();
+}
+if (backendModules.length > 0) {
+  const { loadBackendModule } = await import('@heaplab/core');
+  for (const module of backendModules) await loadBackendModule(module);
+}
+await import(entry);

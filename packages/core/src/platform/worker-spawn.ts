@@ -2,19 +2,64 @@
  * Starting a worker on a module URL, from the build or from the sources. Node 20 cannot start
  * a worker on a `.ts` file, so a TypeScript entry (tests and tools run from source) goes
  * through `worker-bootstrap.mjs`, which loads tsx first (about 0.2-0.4 s); a JavaScript
- * entry starts directly (about 35 ms).
+ * entry starts directly (about 35 ms). A worker has its own backend registry, so one that
+ * must know backends from outside heaplab (`loadBackendModule`) also goes through the
+ * bootstrap, which loads those modules before the entry.
  */
 
 import { Worker } from 'node:worker_threads';
+
+import { AllocError } from '../errors.js';
+import { loadedBackendModules } from '../facade/backend-modules.js';
+import { isTypeScriptFile } from './typescript.js';
+
+/**
+ * The `workerData` key under which the bootstrap finds the backend modules to load; a caller
+ * may also put its own list there (a test kit does), which is loaded as well.
+ */
+const BACKEND_MODULES_KEY = 'heaplabBackendModules';
+
+/** Whether core itself runs from its TypeScript sources (tests, tools under tsx). */
+const fromSource = import.meta.url.endsWith('.ts');
+
+/** How a worker is started, besides its entry and data. */
+export interface SpawnWorkerOptions {
+  /**
+   * URLs (or paths) of backend modules the worker loads before its entry, with
+   * `loadBackendModule` (default: `loadedBackendModules()`, every module this thread loaded).
+   */
+  backendModules?: readonly string[];
+}
 
 /**
  * Starts a worker on `entry`.
  * @param entry the worker module's URL (`.ts` or `.js`)
  * @param workerData data for the worker, as `workerData`
+ * @param options the backend modules the worker loads first
+ * @throws AllocError `InvalidParam` when `workerData.heaplabBackendModules` is not a list of strings
  */
-export function spawnWorker(entry: URL, workerData: object = {}): Worker {
-  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData });
+export function spawnWorker(entry: URL, workerData: object = {}, { backendModules = loadedBackendModules() }: SpawnWorkerOptions = {}): Worker {
+  const modules = [...new Set([...backendModules, ...modulesIn(workerData)])];
+  const typescriptEntry = isTypeScriptFile(entry.pathname);
+  if (!typescriptEntry && modules.length === 0) return new Worker(entry, { workerData });
   return new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), {
-    workerData: { ...workerData, heaplabEntry: entry.href },
+    workerData: {
+      ...workerData,
+      heaplabEntry: entry.href,
+      [BACKEND_MODULES_KEY]: modules,
+      // A JavaScript entry resolves core as the core that started it does: started from
+      // source, the worker must load the same sources, or it would have a registry of its own.
+      heaplabFromSource: fromSource,
+    },
   });
+}
+
+/** The backend modules a caller put in `workerData` itself. */
+function modulesIn(workerData: object): string[] {
+  const given = (workerData as Record<string, unknown>)[BACKEND_MODULES_KEY];
+  if (given === undefined) return [];
+  if (!Array.isArray(given) || !given.every((item) => typeof item === 'string')) {
+    throw new AllocError('InvalidParam', `workerData.${BACKEND_MODULES_KEY} must be a list of module URLs or paths`);
+  }
+  return given;
 }

@@ -1,7 +1,8 @@
 /**
  * The entry of a process that measures one (contender, level) of the latency workload (see
- * isolated.ts): registers the backends, calibrates this process's clock, takes one request,
- * replies with its rows or its failure, and ends.
+ * isolated.ts): takes one request, registers the backends (heaplab's, and the modules from
+ * outside heaplab that the request names), calibrates this process's clock, replies with its
+ * rows or its failure, and ends.
  */
 
 import { discoverBackends } from '../../contenders/backends.js';
@@ -13,7 +14,7 @@ process.once('message', (request: IsolatedLevelRequest) => {
   void (async () => {
     let reply: IsolatedLevelReply;
     try {
-      await discoverBackends();
+      await discoverBackends(request.backendModules);
       reply = { ok: true, rows: measureLevel(request.contender, request.level, request.settings, chooseClock().chosen, true) };
     } catch (error) {
       reply = { ok: false, message: error instanceof Error ? error.message : String(error) };

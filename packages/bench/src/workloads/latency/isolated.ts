@@ -9,16 +9,23 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+import { loadedBackendModules } from '@heaplab/core';
+
 import type { Contender } from '../../contenders/contender.js';
 import type { BenchSettings } from '../../run/workload.js';
 import type { LatencyLevel } from './measure.js';
 import { type LatencyRow, WARMUP_SHARE } from './rows.js';
 
-/** What the parent sends: the measurement as data (the contender crosses as it is). */
+/**
+ * What the parent sends: the measurement as data (the contender crosses as it is), and the
+ * URLs of the backend modules from outside heaplab that the child loads first (default: those
+ * this process loaded).
+ */
 export interface IsolatedLevelRequest {
   contender: Contender;
   level: LatencyLevel;
   settings: BenchSettings;
+  backendModules?: readonly string[];
 }
 
 /** The child's one message back. */
@@ -62,6 +69,6 @@ export function measureLevelIsolated(request: IsolatedLevelRequest): Promise<Lat
     child.once('message', (reply: IsolatedLevelReply) => settle(() => (reply.ok ? resolve(reply.rows) : reject(new Error(reply.message)))));
     child.once('error', (error) => fail(`the latency process failed: ${error.message}`));
     child.once('exit', (code, signal) => fail(`the latency process exited (${signal ?? `code ${code}`}) before replying`));
-    child.send(request);
+    child.send({ ...request, backendModules: request.backendModules ?? loadedBackendModules() } satisfies IsolatedLevelRequest);
   });
 }
