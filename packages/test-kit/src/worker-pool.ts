@@ -12,16 +12,13 @@
 
 import type { Worker } from 'node:worker_threads';
 
-import { type BackendDescriptor, spawnWorker } from '@heaplab/core';
+import { type BackendDescriptor, loadedBackendModules, spawnWorker } from '@heaplab/core';
 
 import type { KitTask } from './kit-worker.js';
 import type { TaskReply } from './task-protocol.js';
 
 const fromSource = import.meta.url.endsWith('.ts');
 const KIT_WORKER_ENTRY = new URL(fromSource ? './kit-worker.ts' : './kit-worker.js', import.meta.url);
-
-/** The workerData key under which a worker is told the backend modules it must import. */
-const BACKEND_MODULES_KEY = 'heaplabBackendModules';
 
 /** What a worker must be told about the backend it will attach to. */
 export interface KitWorkerOptions {
@@ -39,14 +36,13 @@ export function kitWorkerOptions(descriptor?: Pick<BackendDescriptor, 'moduleUrl
 }
 
 /**
- * Starts a worker on `entry` that must be able to import the backend modules of `options`.
- * They travel in `workerData` under `BACKEND_MODULES_KEY` until core's `spawnWorker` takes
- * them as a parameter of its own (and starts a `.js` entry through its TypeScript bootstrap
- * when one of them is a `.ts` file); then this becomes `spawnWorker(entry, workerData, options)`.
+ * Starts a worker on `entry` that loads the backend modules of `options` before it runs
+ * (core's `spawnWorker` starts it through its bootstrap, with tsx when a module is a `.ts`
+ * file, so a backend run from its sources works from the built kit too).
  */
 function spawnFor(entry: URL, workerData: Record<string, unknown>, options: KitWorkerOptions): Worker {
-  if (options.backendModules.length === 0) return spawnWorker(entry, workerData);
-  return spawnWorker(entry, { ...workerData, [BACKEND_MODULES_KEY]: options.backendModules });
+  // The modules this thread loaded too, as spawnWorker's default would give.
+  return spawnWorker(entry, workerData, { backendModules: [...loadedBackendModules(), ...options.backendModules] });
 }
 
 /**
