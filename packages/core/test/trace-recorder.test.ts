@@ -170,6 +170,26 @@ describe('TraceRecorder', () => {
     }
   }, 20_000);
 
+  it('keeps two handles apart when the second takes the heap thread slot the first gave back', () => {
+    const recorder = new TraceRecorder({ capacity: 100 });
+    const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
+    try {
+      const first = GlobalAllocator.attachSync(heap.buffer, { trace: recorder });
+      const block = first.malloc(32);
+      const slot = first.threadId;
+      first.detach();
+      const second = GlobalAllocator.attachSync(heap.buffer, { trace: TraceRecorder.over(recorder.buffer) });
+      expect(second.threadId).toBe(slot);
+      second.free(block);
+      second.detach();
+      const trace = recorder.trace();
+      expect(trace.threads).toBe(2);
+      expect(trace.requests.map((request) => request.thread)).toEqual([0, 1]);
+    } finally {
+      heap.detach();
+    }
+  });
+
   it('stops when its log is full, and trace() says so and how to make it bigger', () => {
     const recorder = new TraceRecorder({ capacity: 3 });
     const heap = GlobalAllocator.create({ heapBytes: 4 * MiB, trace: recorder });

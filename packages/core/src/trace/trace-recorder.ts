@@ -12,13 +12,19 @@
  *  4     | capacity: records the log holds             |
  *  8     | next: the next free record index (atomic)   |  fetch-add reserves a record
  *  12    | overflow: 1 once a call found the log full  |
- *  16    +---------------------------------------------+  record 0, RECORD_BYTES long
- *        | +0 word: kind (8 bits) | thread slot << 16  |  stored last, with Atomics.store:
+ *  16    | handles: recording handles so far (atomic)  |  each handle's thread number
+ *  20    | reserved                                    |
+ *  32    +---------------------------------------------+  record 0, RECORD_BYTES long
+ *        | +0 word: kind (8 bits) | handle << 16       |  stored last, with Atomics.store:
  *        | +4 address                                  |  a kind of 0 is a record not yet
  *        | +8 bytes                                    |  (or never) published
  *        | +12 align (alloc) / leave record (realloc)  |
- *  32    +---------------------------------------------+  record 1, ...
+ *  48    +---------------------------------------------+  record 1, ...
  * ```
+ *
+ * A record names its thread by the number the log gave the handle when it was installed
+ * (1, 2, ... in order of `install`), not by the heap's thread slot: a worker that detached
+ * frees its slot for the next one, and two threads must not become one in the trace.
  *
  * The ordering rule, which makes the log of several threads one valid trace: a block's
  * address is reused only after it was freed, so the free's record must come before the
@@ -36,7 +42,7 @@
 
 import { AllocError } from '../errors.js';
 import { MIN_ALIGN } from '../sizes.js';
-import { checkTrace, type Trace, type TraceRequest, traceFigures } from './trace-format.js';
+import { checkTrace, MAX_TRACE_THREADS, type Trace, type TraceRequest, traceFigures } from './trace-format.js';
 
 /** 'HPTR' as a little-endian word: a buffer made by `TraceRecorder`. */
 export const TRACE_LOG_MAGIC = 0x52545048;
@@ -46,8 +52,9 @@ const HEADER_MAGIC = 0;
 const HEADER_CAPACITY = 1;
 const HEADER_NEXT = 2;
 const HEADER_OVERFLOW = 3;
-/** Bytes of the header, before record 0. */
-export const HEADER_BYTES = 16;
+const HEADER_HANDLES = 4;
+/** Bytes of the header, before record 0: two records' worth, so records stay 16-byte aligned. */
+export const HEADER_BYTES = 32;
 
 /** Bytes of one record: four 32-bit words. */
 export const RECORD_BYTES = 16;
@@ -59,9 +66,11 @@ const RECORD_BYTES_WORD = 2;
 /** The alignment of an allocation; the index of its leave record for a realloc's arrival. */
 const RECORD_EXTRA = 3;
 
-/** The kind word's low byte; the heap's thread slot id sits at `THREAD_SHIFT`. */
+/** The kind word's low byte; the handle's number sits at `THREAD_SHIFT`. */
 const KIND_MASK = 0xff;
 const THREAD_SHIFT = 16;
+/** Handles one log can tell apart: their numbers fill the kind word's upper 16 bits. */
+export const MAX_RECORDING_HANDLES = 0xffff;
 
 /** What a record says. 0 is no kind: the record is not published. */
 export const RecordKind = {
@@ -101,7 +110,6 @@ export interface TraceScan {
 
 /** The calls a recorder wraps: `GlobalAllocator`'s, named structurally so this file needs no import of it. */
 export interface RecordableHeap {
-  readonly threadId: number;
   malloc(size: number): number;
   calloc(count: number, size: number): number;
   alignedAlloc(align: number, size: number): number;
@@ -168,7 +176,13 @@ export class TraceRecorder {
    * through the handle, so each call is recorded once, by the wrapper of what it reaches.
    */
   install(heap: RecordableHeap): void {
-    const thread = heap.threadId;
+    const thread = Atomics.add(this.words, HEADER_HANDLES, 1) + 1;
+    if (thread > MAX_RECORDING_HANDLES) {
+      throw new AllocError(
+        'InvalidParam',
+        `this trace log has recorded ${MAX_RECORDING_HANDLES} handles, all it can tell apart; record the next run into a new TraceRecorder`,
+      );
+    }
     const malloc = heap.malloc.bind(heap);
     const calloc = heap.calloc.bind(heap);
     const alignedAlloc = heap.alignedAlloc.bind(heap);
@@ -219,8 +233,9 @@ export class TraceRecorder {
 
   /**
    * Builds the trace of the log: records in index order, ids numbered in order of
-   * allocation (never reused), threads renumbered 0.. by first appearance.
-   * @throws AllocError `InvalidParam` when the log filled (recording stopped there)
+   * allocation (never reused), threads (recording handles) renumbered 0.. by first appearance.
+   * @throws AllocError `InvalidParam` when the log filled (recording stopped there), or when
+   *   more than `MAX_TRACE_THREADS` handles made calls
    */
   trace(options: { description?: string } = {}): Trace {
     return this.scan(options).trace;
@@ -253,11 +268,11 @@ export class TraceRecorder {
         continue;
       }
       if (kind === RecordKind.cancelled) continue;
-      const slot = kindWord >>> THREAD_SHIFT;
-      let thread = threadNumbers.get(slot);
+      const handle = kindWord >>> THREAD_SHIFT;
+      let thread = threadNumbers.get(handle);
       if (thread === undefined) {
         thread = threadNumbers.size;
-        threadNumbers.set(slot, thread);
+        threadNumbers.set(handle, thread);
       }
       const address = words[base + RECORD_ADDRESS]!;
       const bytes = words[base + RECORD_BYTES_WORD]!;
@@ -306,6 +321,9 @@ export class TraceRecorder {
         default:
           throw new AllocError('InvalidParam', `trace log record ${index} has kind ${kind}, which no recorder writes: the log was overwritten`);
       }
+    }
+    if (threadNumbers.size > MAX_TRACE_THREADS) {
+      throw new AllocError('InvalidParam', `${threadNumbers.size} handles made calls into this log; a trace holds at most ${MAX_TRACE_THREADS} threads`);
     }
     const trace: Trace = { ids, threads: Math.max(1, threadNumbers.size), heapBytes: 0, weight: 1, description: options.description ?? '', requests };
     trace.heapBytes = traceFigures(trace).peakPayloadBytes;
