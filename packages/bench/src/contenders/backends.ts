@@ -6,7 +6,7 @@
  * `BACKEND_PACKAGES`.
  */
 
-import { type BackendDescriptor, type BackendSpec, findBackend, GlobalAllocator, registeredBackends } from '@heaplab/core';
+import { type BackendDescriptor, type BackendSpec, findBackend, GlobalAllocator, registeredBackends, type TraceRecorder } from '@heaplab/core';
 
 import { type BackendContender, formatBackendSpec } from './contender.js';
 
@@ -99,6 +99,6 @@ export function variantOptions(descriptor: BackendDescriptor): Record<string, un
  * @throws AllocError `UnknownBackend` when the backend is not registered in this thread
  *   (call `discoverBackends` first), or from `GlobalAllocator.create`
  */
-export function createBackendHeap(spec: BackendSpec, heapBytes: number): GlobalAllocator {
-  return GlobalAllocator.create({ backend: findBackend(spec.name), options: spec.options, heapBytes });
+export function createBackendHeap(spec: BackendSpec, heapBytes: number, trace?: TraceRecorder): GlobalAllocator {
+  return GlobalAllocator.create({ backend: findBackend(spec.name), options: spec.options, heapBytes, ...(trace === undefined ? {} : { trace }) });
 }
