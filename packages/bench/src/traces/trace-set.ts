@@ -21,6 +21,8 @@ import { randomMix, SMALL_MIX, WIDE_MIX } from './generators/random-mix.js';
 import { reallocGrowth } from './generators/realloc-growth.js';
 import { shortTrace } from './generators/short.js';
 import { type RecordSettings, recordWorkload } from './record-workload.js';
+// By its object, not a string: the workload list and each workload's folder alone name workloads.
+import { glibcThreadWorkload } from '../workloads/glibc-thread/workload.js';
 
 /** One trace of the set. */
 export interface TraceSetEntry {
@@ -94,12 +96,12 @@ export const TRACE_SET: readonly TraceSetEntry[] = [
     iterations: 2000,
   }),
   recorded('glibc-thread-1.rep', "recorded: glibc's bench-malloc-thread loop on one thread, 3000 iterations: a ring of random-size blocks", {
-    workload: 'glibc-thread',
+    workload: glibcThreadWorkload.name,
     threads: 1,
     iterations: 3000,
   }),
   recorded('glibc-thread-2.jsonl', "recorded: glibc's bench-malloc-thread loop on two workers, 2000 iterations each: two threads' calls interleaved", {
-    workload: 'glibc-thread',
+    workload: glibcThreadWorkload.name,
     threads: 2,
     iterations: 2000,
   }),
