@@ -227,6 +227,28 @@ describe('TraceRecorder', () => {
     }
   });
 
+  it('skips and counts calls on blocks an unrecorded handle allocated', () => {
+    const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
+    const recorder = new TraceRecorder({ capacity: 100 });
+    const recorded = GlobalAllocator.attachSync(heap.buffer, { trace: recorder });
+    try {
+      const before = [heap.malloc(16), heap.malloc(16)];
+      recorded.realloc(before[0]!, 64);
+      recorded.free(before[1]!);
+      recorded.free(recorded.malloc(8));
+      const scan = recorder.scan();
+      expect(scan.unknownAddresses).toBe(2);
+      expect(scan.unpublished).toBe(0);
+      expect(scan.trace.requests).toEqual([
+        { op: 'a', id: 0, bytes: 8, thread: 0, align: 0, zero: false },
+        { op: 'f', id: 0, thread: 0 },
+      ]);
+    } finally {
+      recorded.detach();
+      heap.detach();
+    }
+  });
+
   it('refuses what is not a recorder or its log', () => {
     expectAllocError(() => new TraceRecorder({ capacity: 0 }), 'InvalidParam');
     expectAllocError(() => TraceRecorder.over(new SharedArrayBuffer(64)), 'InvalidParam');

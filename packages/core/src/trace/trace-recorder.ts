@@ -252,9 +252,18 @@ export class TraceRecorder {
     const words = this.words;
     const count = this.recorded;
     const idAt = new Map<number, number>();
-    /** The id a realloc's leave record took, by the leave record's index. */
+    /** The id a realloc's leave record took, by the leave record's index; -1 for an unknown address. */
     const leaving = new Map<number, number>();
     const threadNumbers = new Map<number, number>();
+    /** A handle's thread number, given when its first request is written. */
+    const threadOf = (handle: number): number => {
+      let thread = threadNumbers.get(handle);
+      if (thread === undefined) {
+        thread = threadNumbers.size;
+        threadNumbers.set(handle, thread);
+      }
+      return thread;
+    };
     const requests: TraceRequest[] = [];
     let ids = 0;
     let unpublished = 0;
@@ -269,11 +278,6 @@ export class TraceRecorder {
       }
       if (kind === RecordKind.cancelled) continue;
       const handle = kindWord >>> THREAD_SHIFT;
-      let thread = threadNumbers.get(handle);
-      if (thread === undefined) {
-        thread = threadNumbers.size;
-        threadNumbers.set(handle, thread);
-      }
       const address = words[base + RECORD_ADDRESS]!;
       const bytes = words[base + RECORD_BYTES_WORD]!;
       const extra = words[base + RECORD_EXTRA]!;
@@ -283,7 +287,7 @@ export class TraceRecorder {
           // An address still mapped means its free was never published: that id stays live.
           const id = ids++;
           idAt.set(address, id);
-          requests.push({ op: 'a', id, bytes, thread, align: extra, zero: kind === RecordKind.calloc });
+          requests.push({ op: 'a', id, bytes, thread: threadOf(handle), align: extra, zero: kind === RecordKind.calloc });
           break;
         }
         case RecordKind.free: {
@@ -293,29 +297,24 @@ export class TraceRecorder {
             break;
           }
           idAt.delete(address);
-          requests.push({ op: 'f', id, thread });
+          requests.push({ op: 'f', id, thread: threadOf(handle) });
           break;
         }
         case RecordKind.reallocLeave: {
           const id = idAt.get(address);
-          if (id === undefined) {
-            unknownAddresses++;
-            break;
-          }
-          idAt.delete(address);
-          leaving.set(index, id);
+          if (id === undefined) unknownAddresses++;
+          else idAt.delete(address);
+          leaving.set(index, id ?? -1);
           break;
         }
         case RecordKind.reallocArrive: {
-          const id = leaving.get(extra);
-          if (id === undefined) {
-            // Its leave record was unpublished, unknown, or lost to a full log.
-            unknownAddresses++;
-            break;
-          }
+          // A thread publishes its leave record before it writes the arrival, so the leave
+          // was read; -1 when it named an unknown address (counted there).
+          const id = leaving.get(extra) ?? -1;
           leaving.delete(extra);
+          if (id === -1) break;
           idAt.set(address, id);
-          requests.push({ op: 'r', id, bytes, thread });
+          requests.push({ op: 'r', id, bytes, thread: threadOf(handle) });
           break;
         }
         default:
