@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { checkTrace, GlobalAllocator, MiB, Random, spawnWorker, TraceRecorder, traceFigures, type Trace } from '../src/index.js';
 import { expectAllocError } from '../src/test-kit/index.js';
+import { HEADER_NEXT } from '../src/trace/trace-recorder.js';
 import { SLOT_COUNT, type TraceWorkerInput, type TraceWorkerResult } from './workers/trace-worker.js';
 
 const workerEntry = new URL('./workers/trace-worker.ts', import.meta.url);
@@ -212,7 +213,7 @@ describe('TraceRecorder', () => {
       const lost = heap.malloc(20);
       // A free whose thread dies inside the backend's free: its record is reserved, its kind stays 0.
       const words = new Uint32Array(recorder.buffer);
-      Atomics.add(words, 2, 1);
+      Atomics.add(words, HEADER_NEXT, 1);
       heap.free(kept);
       const scan = recorder.scan();
       expect(scan.unpublished).toBe(1);

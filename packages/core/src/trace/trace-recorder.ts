@@ -50,7 +50,8 @@ export const TRACE_LOG_MAGIC = 0x52545048;
 /** Header word offsets, in 32-bit words. */
 const HEADER_MAGIC = 0;
 const HEADER_CAPACITY = 1;
-const HEADER_NEXT = 2;
+/** The append index; exported for tests that reserve a record the way a call does. */
+export const HEADER_NEXT = 2;
 const HEADER_OVERFLOW = 3;
 const HEADER_HANDLES = 4;
 /** Bytes of the header, before record 0: two records' worth, so records stay 16-byte aligned. */
