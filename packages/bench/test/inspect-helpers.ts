@@ -7,7 +7,7 @@
 
 import { basicBackend, registeredBackends, registerBackend } from '@heaplab/core';
 import type { Backend } from '@heaplab/core/backend';
-import { CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import { vi } from 'vitest';
 
 import { makeProgram } from '../src/cli/program.js';
@@ -48,7 +48,9 @@ export function walkingBackends(): { walking: string[]; notWalking: string[] } {
 export async function heaplabInProcess(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   const program = makeProgram();
   let stderr = '';
-  for (const command of [program, ...program.commands]) {
+  // Subcommands of subcommands too (`heaplab trace record`).
+  const all = (command: Command): Command[] => [command, ...command.commands.flatMap(all)];
+  for (const command of all(program)) {
     command.exitOverride().configureOutput({ writeErr: (text) => (stderr += text), writeOut: () => undefined });
   }
   const lines: string[] = [];

@@ -99,3 +99,11 @@ export {
   type TraceSpelling,
   traceSpellingOf,
 } from './trace/trace-format.js';
+export {
+  DEFAULT_TRACE_CAPACITY,
+  MAX_TRACE_CAPACITY,
+  type RecordableHeap,
+  TraceRecorder,
+  type TraceRecorderOptions,
+  type TraceScan,
+} from './trace/trace-recorder.js';

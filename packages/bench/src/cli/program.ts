@@ -7,6 +7,8 @@
  *   heaplab backends
  *   heaplab map --backend <spec|all> --workload W --at 25%,50%,100% --out DIR [--html]
  *   heaplab stats --backend <spec> --workload W [--json FILE]
+ *   heaplab trace record --workload W --out FILE [--backend <spec>] [--threads N]
+ *   heaplab trace make --out DIR
  *
  * Every command that takes backends also takes `--backend-module <path|package>` (and
  * `HEAPLAB_BACKEND_MODULES`): backends from outside heaplab (backend-module-option.ts).
@@ -41,6 +43,7 @@ import { mapCommand } from './map-command.js';
 import { DEFAULT_MAP_HEAP_BYTES, DEFAULT_MAP_ITERATIONS, mapTargets } from '../inspect/heap-moments.js';
 import { statsCommand } from './stats-command.js';
 import { addReportCommand } from './report-command.js';
+import { addTraceCommand } from './trace-command.js';
 import { parseBaselines, parseDuration, parseHeapMiB, parsePositiveInteger, parseThreadList } from './options.js';
 
 /** Timed runs per row, when `--repeat` is not given. */
@@ -307,6 +310,7 @@ export function makeProgram(): Command {
         .requiredOption('-b, --backend <spec>', 'one backend spec', parseBackendOption),
     ).option('--json <file>', 'also write the figures and tables as JSON'),
   ).action(statsCommand);
+  addTraceCommand(program);
   return program;
 }
 

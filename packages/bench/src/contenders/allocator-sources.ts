@@ -5,7 +5,7 @@
  * `GlobalAllocator.attach`, @thi.ng/malloc by a `MemPool` over the same buffer.
  */
 
-import { GlobalAllocator, PAGE_SIZE } from '@heaplab/core';
+import { GlobalAllocator, PAGE_SIZE, TraceRecorder } from '@heaplab/core';
 
 import { createBackendHeap } from './backends.js';
 import { BumpAllocator } from './bump-allocator.js';
@@ -15,7 +15,8 @@ import { createThingBuffer, LockedThingPool, openThingPool, THING_POOL_START } f
 
 /** What a worker needs to open the allocator of a run; structured-cloneable. */
 export type AllocatorSource =
-  | { kind: 'heaplab'; buffer: SharedArrayBuffer }
+  /** `traceLog`: a `TraceRecorder`'s buffer every thread's handle records into (`heaplab trace record`). */
+  | { kind: 'heaplab'; buffer: SharedArrayBuffer; traceLog?: SharedArrayBuffer }
   | { kind: 'thing'; buffer: SharedArrayBuffer; locked: boolean }
   | { kind: 'bump'; buffer: SharedArrayBuffer; regionBytes: number }
   | { kind: 'system' };
@@ -46,12 +47,13 @@ const BUMP_REGION_BYTES = 16 << 20;
  * Makes the source of a run with `threads` threads over a heap of `heapBytes`.
  * @throws AllocError from `GlobalAllocator.create`
  */
-export function prepareSource(contender: Contender, threads: number, heapBytes: number): PreparedSource {
+export function prepareSource(contender: Contender, threads: number, heapBytes: number, trace?: TraceRecorder): PreparedSource {
   switch (contender.kind) {
     case 'heaplab': {
-      const heap = createBackendHeap(contender.spec, heapBytes);
+      const heap = createBackendHeap(contender.spec, heapBytes, trace);
       heap.prefault();
-      return { source: { kind: 'heaplab', buffer: heap.buffer }, footprintBase: heap.arenaStart, footprintEnd: heap.arenaEnd, heap };
+      const source: AllocatorSource = { kind: 'heaplab', buffer: heap.buffer, ...(trace === undefined ? {} : { traceLog: trace.buffer }) };
+      return { source, footprintBase: heap.arenaStart, footprintEnd: heap.arenaEnd, heap };
     }
     case 'thing': {
       const buffer = createThingBuffer(heapBytes);
@@ -78,7 +80,8 @@ export function prepareSource(contender: Contender, threads: number, heapBytes: 
 export async function openThreadAllocator(source: AllocatorSource, threadIndex: number, creatorHeap: GlobalAllocator | null = null): Promise<ThreadAllocator> {
   switch (source.kind) {
     case 'heaplab': {
-      const heap = creatorHeap ?? (await GlobalAllocator.attach(source.buffer));
+      const trace = source.traceLog === undefined ? {} : { trace: TraceRecorder.over(source.traceLog) };
+      const heap = creatorHeap ?? (await GlobalAllocator.attach(source.buffer, trace));
       // The creator detaches when the run is finished, after its figures and check.
       const release = creatorHeap === null ? () => heap.detach() : () => undefined;
       return { allocator: heap, memory: loopMemory(heap.buffer), release };

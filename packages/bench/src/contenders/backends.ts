@@ -7,7 +7,7 @@
  * (cli/backend-module-option.ts), which a child process is handed as URLs to load here.
  */
 
-import { type BackendDescriptor, type BackendSpec, findBackend, GlobalAllocator, loadBackendModule, registeredBackends } from '@heaplab/core';
+import { type BackendDescriptor, type BackendSpec, findBackend, GlobalAllocator, loadBackendModule, registeredBackends, type TraceRecorder } from '@heaplab/core';
 
 import { type BackendContender, formatBackendSpec } from './contender.js';
 
@@ -108,6 +108,6 @@ export function variantOptions(descriptor: BackendDescriptor): Record<string, un
  * @throws AllocError `UnknownBackend` when the backend is not registered in this thread
  *   (call `discoverBackends` first), or from `GlobalAllocator.create`
  */
-export function createBackendHeap(spec: BackendSpec, heapBytes: number): GlobalAllocator {
-  return GlobalAllocator.create({ backend: findBackend(spec.name), options: spec.options, heapBytes });
+export function createBackendHeap(spec: BackendSpec, heapBytes: number, trace?: TraceRecorder): GlobalAllocator {
+  return GlobalAllocator.create({ backend: findBackend(spec.name), options: spec.options, heapBytes, ...(trace === undefined ? {} : { trace }) });
 }

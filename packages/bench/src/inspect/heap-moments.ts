@@ -29,8 +29,8 @@ export const DEFAULT_MAP_ITERATIONS = 50_000;
 /** What a map's run runs: a workload's `InspectRun`, or its thread loop's one-thread share. */
 export type MapTarget = InspectRun;
 
-/** A thread loop's one-thread share, its final clean-up skipped. */
-function loopTarget(name: string, loop: ThreadLoop): MapTarget {
+/** A thread loop's one-thread share; `leaveLive` skips its final clean-up. */
+function loopTarget(name: string, loop: ThreadLoop, leaveLive: boolean): MapTarget {
   return {
     name,
     summary: 'its one-thread loop (--iterations iterations)',
@@ -41,20 +41,22 @@ function loopTarget(name: string, loop: ThreadLoop): MapTarget {
         maxIterations: iterations ?? DEFAULT_MAP_ITERATIONS,
       };
       const runState = loop.runState?.(1) ?? null;
-      loop.run(heap, loopMemory(heap.buffer), loop.sharedInput(), limits, { threadIndex: 0, threads: 1, verify: false, runState, leaveLive: true });
+      loop.run(heap, loopMemory(heap.buffer), loop.sharedInput(), limits, { threadIndex: 0, threads: 1, verify: false, runState, leaveLive });
     },
   };
 }
 
 /**
  * Every target a map can run, in the workload list's order: a workload's own `inspectRuns`
- * where it has them, else its thread loop. A trace would add targets here: an `InspectRun`
- * replaying its calls (traces come with the next issue).
+ * where it has them, else its thread loop. A map's loops leave their blocks live (the heap
+ * at 100 % is as the workload left it); `heaplab trace record` passes `leaveLive: false`,
+ * so a recorded loop ends with its clean-up and its trace with every block freed.
  */
-export function mapTargets(): MapTarget[] {
+export function mapTargets(options: { leaveLive?: boolean } = {}): MapTarget[] {
+  const leaveLive = options.leaveLive ?? true;
   return WORKLOAD_LIST.flatMap((workload): MapTarget[] => {
     if (workload.inspectRuns !== undefined) return [...workload.inspectRuns];
-    return workload.threadLoop !== undefined ? [loopTarget(workload.name, workload.threadLoop)] : [];
+    return workload.threadLoop !== undefined ? [loopTarget(workload.name, workload.threadLoop, leaveLive)] : [];
   });
 }
 

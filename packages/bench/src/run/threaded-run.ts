@@ -6,7 +6,7 @@
 
 import type { Worker } from 'node:worker_threads';
 
-import { type CheckReport, spawnWorker } from '@heaplab/core';
+import { type CheckReport, spawnWorker, type TraceRecorder } from '@heaplab/core';
 
 import { type PreparedSource, prepareSource } from '../contenders/allocator-sources.js';
 import type { Contender } from '../contenders/contender.js';
@@ -25,6 +25,8 @@ export interface ThreadedRunOptions {
   maxIterations: number;
   verify: boolean;
   heapBytes: number;
+  /** Record every thread's allocator calls into this recorder (`heaplab trace record`). */
+  trace?: TraceRecorder;
 }
 
 /** The figures of one run. */
@@ -76,7 +78,7 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
   const { threads, loop } = options;
   const input = loop.sharedInput();
   const runState = loop.runState?.(threads) ?? null;
-  const prepared = prepareSource(options.contender, threads, options.heapBytes);
+  const prepared = prepareSource(options.contender, threads, options.heapBytes, options.trace);
   const stopBuffer = new SharedArrayBuffer(RUN_CONTROL_BYTES);
   const control = new Int32Array(stopBuffer);
   const task = (threadIndex: number, durationMs: number): ThreadTask => ({

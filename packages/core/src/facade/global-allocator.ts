@@ -34,6 +34,7 @@ import type { SharedMutex } from '../memory/mutex.js';
 import { emptyReport, type RecoveryFigures, RecoveryRecord, type RecoveryReport } from '../memory/recovery.js';
 import { DEFAULT_HEAP_BYTES, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_THREADS, SharedHeap } from '../memory/shared-heap.js';
 import { counterIndex, ThreadRegistry } from '../memory/thread-registry.js';
+import type { TraceRecorder } from '../trace/trace-recorder.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: descriptors of every options type
 type AnyDescriptor = BackendDescriptor<any>;
@@ -74,6 +75,11 @@ export interface HeapConfig {
    * backend). Default: the `HEAPLAB_CHECKED` environment variable is `1`, else off.
    */
   checked?: boolean;
+  /**
+   * Record every allocator call of the creating thread's handle into this recorder's log
+   * (docs/traces.md). Without it the handle runs no recording code at all.
+   */
+  trace?: TraceRecorder;
 }
 
 /** Options of `attach`. */
@@ -86,6 +92,12 @@ export interface AttachOptions {
    * the heap is refused, since whoever can write the buffer could name any code.
    */
   trustModules?: readonly string[];
+  /**
+   * Record this handle's allocator calls into a recorder's log; a worker passes
+   * `TraceRecorder.over(buffer)` with the creator's `recorder.buffer`, so all threads append
+   * to one recording.
+   */
+  trace?: TraceRecorder;
 }
 
 /** What reaping a dead thread did: the slots released and the recovery it needed. */
@@ -300,6 +312,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    *   lists the valid names); `InvalidParam` for bad sizes, options or limits
    */
   static create(config: HeapConfig = {}): GlobalAllocator {
+    checkRecorder(config.trace);
     const { descriptor, options } = resolveBackend(config);
     const heapBytes = config.heapBytes ?? DEFAULT_HEAP_BYTES;
     const heap = SharedHeap.format({
@@ -324,6 +337,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     const handle = new GlobalAllocator(heap, descriptor, registry.claim(nodeThreadId));
     handle.formatPool(heap.arenaStart, initBytes, (backend) => backend.init(heap.arenaStart, initBytes));
     heap.publish();
+    config.trace?.install(handle);
     return handle;
   }
 
@@ -338,7 +352,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     const heap = SharedHeap.open(buffer);
     const name = heap.backendName;
     const descriptor = options.backends?.find((candidate) => candidate.name === name) ?? (await loadBackend(name, heap.backendModuleUrl, options.trustModules));
-    return GlobalAllocator.attachTo(heap, descriptor);
+    return GlobalAllocator.attachTo(heap, descriptor, options.trace);
   }
 
   /**
@@ -349,11 +363,12 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     const heap = SharedHeap.open(buffer);
     const name = heap.backendName;
     const descriptor = options.backends?.find((candidate) => candidate.name === name) ?? findBackend(name);
-    return GlobalAllocator.attachTo(heap, descriptor);
+    return GlobalAllocator.attachTo(heap, descriptor, options.trace);
   }
 
   /** @throws AllocError `InvalidHeap` when the heap's backend fields do not suit `descriptor` */
-  private static attachTo(heap: SharedHeap, descriptor: AnyDescriptor): GlobalAllocator {
+  private static attachTo(heap: SharedHeap, descriptor: AnyDescriptor, trace: TraceRecorder | undefined): GlobalAllocator {
+    checkRecorder(trace);
     if (heap.backendStateBytes < descriptor.stateBytes) {
       throw new AllocError(
         'InvalidHeap',
@@ -367,7 +382,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       throw new AllocError('InvalidHeap', `heap superblock field backendOptions is not valid for '${descriptor.name}': ${error.message}`);
     }
     const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
-    return new GlobalAllocator(heap, descriptor, registry.claim(nodeThreadId));
+    const handle = new GlobalAllocator(heap, descriptor, registry.claim(nodeThreadId));
+    trace?.install(handle);
+    return handle;
   }
 
   // --- the C face ------------------------------------------------------------------------
@@ -1008,6 +1025,16 @@ function checkLayoutObject(layout: Layout): void {
 function checkPageCount(count: number): void {
   if (!Number.isSafeInteger(count) || count <= 0) {
     throw new AllocError('InvalidParam', `page count ${describeValue(count)} is not a positive integer`);
+  }
+}
+
+/** @throws AllocError `InvalidParam` unless `trace` is absent or a `TraceRecorder` */
+function checkRecorder(trace: TraceRecorder | undefined): void {
+  if (trace !== undefined && typeof (trace as Partial<TraceRecorder> | null)?.install !== 'function') {
+    throw new AllocError(
+      'InvalidParam',
+      `trace ${describeValue(trace)} is not a TraceRecorder (new TraceRecorder(), or TraceRecorder.over(buffer) in a worker)`,
+    );
   }
 }
 
