@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-import { basicBackend, type HeapMemory, MiB, parseTrace, registerBackend, registeredBackends, type Trace } from '@heaplab/core';
+import { AllocError, basicBackend, type HeapMemory, MiB, parseTrace, registerBackend, registeredBackends, type Trace } from '@heaplab/core';
 import type { Backend } from '@heaplab/core/backend';
 import { describe, expect, it } from 'vitest';
 
@@ -104,6 +104,10 @@ describe('replayTrace', () => {
     expect(result.peakPayloadBytes).toBe(1000);
   });
 
+  it('refuses a repeat below 1 with an AllocError', async () => {
+    await expect(replayTrace(fixture('1-short.rep'), { name: 'basic', options: {} }, { heapBytes: 16 * MiB, repeat: 0 })).rejects.toThrow(AllocError);
+  });
+
   it('a block the heap cannot give (0: out of memory) makes the trace invalid, naming the request', async () => {
     const result = await replay(text(['0', '2', '2', '1', 'a 0 64', `a 1 ${64 * MiB}`]), 'tlsf');
     expect(result.valid).toBe(false);
@@ -152,6 +156,13 @@ describe('replayTrace', () => {
 });
 
 describe('the order table', () => {
+  it('a thread waiting for a request no thread makes gives up after the stall limit, with an error, not a hang', () => {
+    const table = OrderTable.create(4, 2, 200);
+    const started = performance.now();
+    expect(() => table.awaitTurn(2, 1)).toThrow(/waited 0.2 s for the request before it on id 2 while no thread made progress/);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(200);
+  });
+
   it('a thread waiting for its turn gives up at once when another thread has failed', () => {
     const table = OrderTable.create(4, 2);
     table.stop();

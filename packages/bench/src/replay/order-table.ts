@@ -8,6 +8,7 @@
  *  0                 stop: non-zero once a thread has failed (the others give up waiting)
  *  1                 waiters: threads inside Atomics.wait now (a publisher notifies only then)
  *  2                 ready: threads at the start line of a timed pass
+ *  3                 stall limit: milliseconds without progress before a waiter gives up
  *  16 * (1 + t)      thread t's progress: requests it has done (its own 64-byte line)
  *  entriesStart + 4i id i: address | requested bytes | started | done
  * ```
@@ -31,6 +32,8 @@ export const STOP_WORD = 0;
 export const WAITERS_WORD = 1;
 /** Word counting the threads that have reached the start of a timed pass. */
 export const READY_WORD = 2;
+/** Word of the stall limit, in milliseconds (`STALL_LIMIT_MS` unless a test shortens it). */
+export const STALL_LIMIT_WORD = 3;
 /** Words per thread's progress line, and per control line: 64 bytes keeps threads from sharing a cache line. */
 export const LINE_WORDS = 16;
 
@@ -61,10 +64,12 @@ export class OrderTable {
   private readonly words: Int32Array;
   private readonly entriesStart: number;
 
-  /** A new table for `ids` ids and `threads` threads. */
-  static create(ids: number, threads: number): OrderTable {
+  /** A new table for `ids` ids and `threads` threads; waiters give up after `stallLimitMs` without progress. */
+  static create(ids: number, threads: number, stallLimitMs = STALL_LIMIT_MS): OrderTable {
     const words = LINE_WORDS * (1 + threads) + ENTRY_WORDS * ids;
-    return new OrderTable(new SharedArrayBuffer(words * Int32Array.BYTES_PER_ELEMENT), threads);
+    const table = new OrderTable(new SharedArrayBuffer(words * Int32Array.BYTES_PER_ELEMENT), threads);
+    table.words[STALL_LIMIT_WORD] = stallLimitMs;
+    return table;
   }
 
   /** The table over a buffer made by `create` (in a worker). */
@@ -184,20 +189,21 @@ export class OrderTable {
    * `Atomics.wait` compares so that a change in between is never slept through.
    */
   private waitUntil(ready: () => true | number, at: number, what: string): void {
+    const limitMs = this.words[STALL_LIMIT_WORD]!;
     let seen = this.totalProgress();
     let quietSince = performance.now();
     for (;;) {
       const state = ready();
       if (state === true) return;
       if (this.stopped()) throw new ReplayStopped('another thread failed');
-      Atomics.wait(this.words, at, state, WAIT_SLICE_MS);
+      Atomics.wait(this.words, at, state, Math.min(WAIT_SLICE_MS, limitMs));
       const now = performance.now();
       const progress = this.totalProgress();
       if (progress !== seen) {
         seen = progress;
         quietSince = now;
-      } else if (now - quietSince > STALL_LIMIT_MS) {
-        throw new Error(`waited ${STALL_LIMIT_MS / 1000} s for ${what} while no thread made progress`);
+      } else if (now - quietSince > limitMs) {
+        throw new Error(`waited ${limitMs / 1000} s for ${what} while no thread made progress`);
       }
     }
   }

@@ -12,7 +12,7 @@
 
 import type { Worker } from 'node:worker_threads';
 
-import { type BackendSpec, type GlobalAllocator, hex, spawnWorker, type Trace, traceFigures } from '@heaplab/core';
+import { AllocError, type BackendSpec, type GlobalAllocator, hex, spawnWorker, type Trace, traceFigures } from '@heaplab/core';
 
 import { createBackendHeap } from '../contenders/backends.js';
 import { firstBadByte } from './block-signature.js';
@@ -70,10 +70,14 @@ export const END_OF_TRACE_OP = 'end';
 
 /**
  * Replays `trace` on the backend of `spec`.
- * @throws AllocError when the heap cannot be made (bad options or size); every failure of
- *   the backend itself is a `failure` in the result instead
+ * @throws AllocError `InvalidParam` for a repeat below 1, or when the heap cannot be made
+ *   (bad options or size); every failure of the backend itself is a `failure` in the
+ *   result instead
  */
 export async function replayTrace(trace: Trace, spec: BackendSpec, options: ReplayOptions): Promise<TraceReplay> {
+  if (!Number.isSafeInteger(options.repeat) || options.repeat < 1) {
+    throw new AllocError('InvalidParam', `repeat is the number of timed passes, a whole number of 1 or more, not ${String(options.repeat)}`);
+  }
   const figures = traceFigures(trace);
   const packed = packRequests(trace);
   const result: TraceReplay = {
