@@ -54,6 +54,13 @@ export const WAIT_SLICE_MS = 50;
 /** No thread making progress for this long means something is stuck: the replay gives up. */
 export const STALL_LIMIT_MS = 10_000;
 
+/**
+ * How long a thread waits at the start line of a timed pass for the others: starting a worker
+ * takes tens of milliseconds built and about a second from source, more on a loaded machine,
+ * and no thread makes progress meanwhile, so the stall limit would be too tight.
+ */
+export const START_LIMIT_MS = 60_000;
+
 /** Thrown in a thread that stops because another thread failed first (its own failure is the one reported). */
 export class ReplayStopped extends Error {}
 
@@ -159,6 +166,7 @@ export class OrderTable {
           return done >= ordinal ? true : done;
         },
         at,
+        this.words[STALL_LIMIT_WORD]!,
         `the request before it on id ${id}`,
       );
     } finally {
@@ -180,16 +188,17 @@ export class OrderTable {
         return ready >= this.threads ? true : ready;
       },
       READY_WORD,
+      Math.max(START_LIMIT_MS, this.words[STALL_LIMIT_WORD]!),
       'the other threads to start',
     );
   }
 
   /**
    * Waits on word `at` until `ready()` says true; otherwise it returns the value seen, which
-   * `Atomics.wait` compares so that a change in between is never slept through.
+   * `Atomics.wait` compares so that a change in between is never slept through. Gives up
+   * after `limitMs` in which no thread made progress.
    */
-  private waitUntil(ready: () => true | number, at: number, what: string): void {
-    const limitMs = this.words[STALL_LIMIT_WORD]!;
+  private waitUntil(ready: () => true | number, at: number, limitMs: number, what: string): void {
     let seen = this.totalProgress();
     let quietSince = performance.now();
     for (;;) {
