@@ -4,6 +4,7 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
+import { replayTraceFiles } from '../src/replay/replay-suite.js';
 import { heaplabInProcess } from './inspect-helpers.js';
 
 const FIXTURES = new URL('./fixtures/traces/', import.meta.url).pathname;
@@ -74,5 +75,25 @@ describe('heaplab replay', () => {
     expect(await replay(FIXTURES, '--backend', 'nosuch')).toMatchObject({ status: 1, stderr: expect.stringMatching(/nosuch/) });
     const empty = mkdtempSync(join(tmpdir(), 'heaplab-replay-'));
     expect(await replay(empty, '--backend', 'basic')).toMatchObject({ status: 1, stderr: expect.stringMatching(/holds no trace files/) });
+  });
+});
+
+describe('replayTraceFiles (what heaplab grade calls)', () => {
+  it('replays the files on the specs given and the reference, and scores each', async () => {
+    const files = ['1-short.rep', '2-mixed.jsonl'].map((name) => join(FIXTURES, name));
+    const results = await replayTraceFiles(files, [{ name: 'basic', options: { strategy: 'best-fit' } }], {
+      reference: { name: 'slab', options: {} },
+      repeat: 1,
+    });
+    expect(results.reference.backend).toBe('slab');
+    expect(results.backends.map((row) => row.backend)).toEqual(['basic:strategy=best-fit', 'slab']);
+    for (const row of results.backends) {
+      expect(row.traces.map((trace) => [trace.trace, trace.valid])).toEqual([
+        ['1-short.rep', true],
+        ['2-mixed.jsonl', true],
+      ]);
+      expect(row.score.index).toBeGreaterThan(0);
+    }
+    await expect(replayTraceFiles([join(FIXTURES, 'nothing.rep')], ['all'])).rejects.toThrow(/cannot read/);
   });
 });
