@@ -18,6 +18,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { type BackendChoice, discoverBackends, resolveBackendContenders } from '../contenders/backends.js';
 import type { BackendContender } from '../contenders/contender.js';
 import { replayText } from '../replay/replay-table.js';
+import { THROUGHPUT_WEIGHT, UTILIZATION_WEIGHT } from '../replay/replay-score.js';
 import { DEFAULT_REFERENCE, DEFAULT_REPLAY_REPEAT, type ReplayResults, replaySuite } from '../replay/replay-suite.js';
 import { MIN_REPLAY_HEAP_BYTES, REPLAY_HEAP_FACTOR, readTraceFiles, TRACE_EXTENSIONS, type TraceFile } from '../replay/trace-files.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
@@ -88,12 +89,7 @@ export function addReplayCommand(program: Command): void {
       `the backend whose throughput, measured in the same run, counts as full marks (default ${DEFAULT_REFERENCE.name})`,
       parseReferenceOption,
     )
-    .option(
-      '--repeat <n>',
-      `timed passes per trace; the table shows their median (default ${DEFAULT_REPLAY_REPEAT})`,
-      parsePositiveInteger,
-      DEFAULT_REPLAY_REPEAT,
-    )
+    .option('--repeat <n>', 'timed passes per trace; the table shows their median', parsePositiveInteger, DEFAULT_REPLAY_REPEAT)
     .option(
       '--heap-mib <n>',
       `every trace's heap, in MiB (multiple of 4; default: for each trace ${REPLAY_HEAP_FACTOR} × the larger of its suggested heap and its peak ` +
@@ -104,7 +100,7 @@ export function addReplayCommand(program: Command): void {
     .option('-q, --quiet', 'no progress lines', false)
     .addHelpText(
       'after',
-      "\nPerf index = 100 × (0.6 × util + 0.4 × min(1, throughput ÷ the reference's)), 0 when a trace is invalid; util is the peak " +
+      `\nPerf index = 100 × (${UTILIZATION_WEIGHT} × util + ${THROUGHPUT_WEIGHT} × min(1, throughput ÷ the reference's)), 0 when a trace is invalid; util is the peak ` +
         'live payload over the high-water footprint. Status 2 when a trace is invalid on any backend. See docs/replay.md.',
     )
     .action(replayCommand);
