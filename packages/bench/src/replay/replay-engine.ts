@@ -157,7 +157,15 @@ async function runPass(trace: Trace, packed: Int32Array[], spec: BackendSpec, ki
 /** Runs each thread's share in a worker of its own; resolves with every thread's outcome. */
 async function runInWorkers(heap: GlobalAllocator, packed: Int32Array[], table: OrderTable, kind: PassKind): Promise<ThreadPassOutcome[]> {
   const replies = packed.map((requests, thread) => {
-    const task: ReplayWorkerTask = { kind, thread, threads: packed.length, requests, heapBuffer: heap.buffer, tableBuffer: table.buffer };
+    const task: ReplayWorkerTask = {
+      kind,
+      thread,
+      threads: packed.length,
+      requests,
+      heapBuffer: heap.buffer,
+      tableBuffer: table.buffer,
+      backendModuleUrl: heap.backendDescriptor.moduleUrl,
+    };
     const { worker, reply } = spawnReplayWorker(task);
     heap.watchWorker(worker);
     return reply;

@@ -19,6 +19,12 @@ export interface ReplayWorkerTask {
   requests: Int32Array;
   heapBuffer: SharedArrayBuffer;
   tableBuffer: SharedArrayBuffer;
+  /**
+   * The module of the heap's backend, which the thread that made the heap chose to run: the
+   * worker imports it when it is not one of heaplab's own packages (a backend from a module
+   * of the user's, or a test's).
+   */
+  backendModuleUrl: string;
 }
 
 /** A worker's one message. */
@@ -28,7 +34,7 @@ const task = workerData as ReplayWorkerTask;
 const table = new OrderTable(task.tableBuffer, task.threads);
 let reply: ReplayWorkerReply;
 try {
-  const heap = await GlobalAllocator.attach(task.heapBuffer);
+  const heap = await GlobalAllocator.attach(task.heapBuffer, { trustModules: [task.backendModuleUrl] });
   try {
     reply = { ok: true, outcome: runThreadPass(heap, { kind: task.kind, thread: task.thread, requests: task.requests, table }) };
   } finally {
