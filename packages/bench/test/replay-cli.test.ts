@@ -22,6 +22,7 @@ describe('heaplab replay', () => {
     expect(json.meta.command).toMatch(/^heaplab/);
     expect(json.traces.map((trace: { trace: string }) => trace.trace)).toEqual(['1-short.rep', '2-mixed.jsonl', '3-two-threads.jsonl']);
     expect(json.traces[2].threads).toBe(2);
+    expect(json.traces[2].description).toBe('two threads, each freeing and resizing blocks the other made');
     expect(json.backends.map((row: { backend: string; reference: boolean }) => [row.backend, row.reference])).toEqual([
       ['basic', false],
       ['tlsf', true],

@@ -50,7 +50,8 @@ export interface ReplayResults {
   /** The reference backend's label, and its throughput T_ref (null when it had no valid trace). */
   reference: { backend: string; throughput: number | null };
   repeat: number;
-  traces: { trace: string; path: string; requests: number; threads: number }[];
+  /** Each trace as read: its file name and path, its size, its threads and the description it carries (empty when none). */
+  traces: { trace: string; path: string; requests: number; threads: number; description: string }[];
   /** The backends asked for, in order, then the reference when it was not one of them. */
   backends: BackendReplays[];
 }
@@ -84,7 +85,13 @@ export async function replaySuite(
     weights: { utilization: UTILIZATION_WEIGHT, throughput: THROUGHPUT_WEIGHT },
     reference: { backend: reference.label, throughput: referenceThroughput },
     repeat,
-    traces: traces.map((file) => ({ trace: file.name, path: file.path, requests: file.trace.requests.length, threads: file.trace.threads })),
+    traces: traces.map((file) => ({
+      trace: file.name,
+      path: file.path,
+      requests: file.trace.requests.length,
+      threads: file.trace.threads,
+      description: file.trace.description,
+    })),
     backends: replayed.map(({ contender, traces: results }) => ({
       backend: contender.label,
       spec: contender.spec,
