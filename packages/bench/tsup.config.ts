@@ -16,6 +16,8 @@ export default defineConfig({
     'tools/iteration-cost': 'src/tools/iteration-cost.ts',
     // The latency workload's isolated process (src/workloads/latency/isolated.ts finds it here).
     'latency-child': 'src/workloads/latency/child.ts',
+    // Each thread of a multi-thread trace replay (src/replay/replay-engine.ts finds it here).
+    'replay-worker': 'src/replay/replay-worker.ts',
   },
   dts: { ...(sharedTsupOptions.dts as object), entry: { index: 'src/index.ts' } },
   // One copy of shared modules for the CLI, the worker and the library.

@@ -1,7 +1,8 @@
 /**
  * @heaplab/bench: the benchmarks behind the `heaplab` command, for programs that want the
  * figures rather than the table. Each workload is a `Workload` in `WORKLOADS`; `runBench`
- * runs a choice of them over heaplab backends and baselines.
+ * runs a choice of them over heaplab backends and baselines; `replayTraceFiles` replays
+ * allocation traces and scores backends (`heaplab replay`).
  */
 
 export {
@@ -54,3 +55,18 @@ export { type EfficiencyFigures, measureEfficiency } from './workloads/heap-effi
 export { type EfficiencyTarget, HeaplabEfficiencyTarget, ThingEfficiencyTarget } from './workloads/heap-efficiency/targets.js';
 export { EFFICIENCY_HEAP_BYTES, EFFICIENCY_TRIALS, type EfficiencyRow, heapEfficiencyWorkload } from './workloads/heap-efficiency/workload.js';
 export { ALL, selectWorkloads, threadLoopOf, WORKLOAD_LIST, WORKLOADS } from './workloads/index.js';
+export { END_OF_TRACE_OP, median, type ReplayOptions, replayTrace, type TimedPass, type TraceReplay } from './replay/replay-engine.js';
+export { type BackendScore, scoreBackend, THROUGHPUT_WEIGHT, throughputOf, UTILIZATION_WEIGHT } from './replay/replay-score.js';
+export {
+  type BackendReplays,
+  DEFAULT_REFERENCE,
+  DEFAULT_REPLAY_REPEAT,
+  type ReplayResults,
+  type ReplaySuiteOptions,
+  replaySuite,
+  replayTraceFiles,
+  type TraceResult,
+} from './replay/replay-suite.js';
+export { backendTable, describeFailure, replayText } from './replay/replay-table.js';
+export type { ReplayFailure } from './replay/replay-thread.js';
+export { defaultReplayHeapBytes, readTraceFiles, type TraceFile } from './replay/trace-files.js';

@@ -9,6 +9,7 @@
  *   heaplab stats --backend <spec> --workload W [--json FILE]
  *   heaplab trace record --workload W --out FILE [--backend <spec>] [--threads N]
  *   heaplab trace make --out DIR
+ *   heaplab replay <files or directories...> --backend <spec|all> --reference tlsf --repeat 3 [--json FILE]
  *
  * Every command that takes backends also takes `--backend-module <path|package>` (and
  * `HEAPLAB_BACKEND_MODULES`): backends from outside heaplab (backend-module-option.ts).
@@ -42,6 +43,7 @@ import { parseMoments, parseTarget } from './inspect-options.js';
 import { mapCommand } from './map-command.js';
 import { DEFAULT_MAP_HEAP_BYTES, DEFAULT_MAP_ITERATIONS, mapTargets } from '../inspect/heap-moments.js';
 import { statsCommand } from './stats-command.js';
+import { addReplayCommand } from './replay-command.js';
 import { addReportCommand } from './report-command.js';
 import { addTraceCommand } from './trace-command.js';
 import { parseBaselines, parseDuration, parseHeapMiB, parsePositiveInteger, parseThreadList } from './options.js';
@@ -311,6 +313,7 @@ export function makeProgram(): Command {
     ).option('--json <file>', 'also write the figures and tables as JSON'),
   ).action(statsCommand);
   addTraceCommand(program);
+  addReplayCommand(program);
   return program;
 }
 
