@@ -7,6 +7,7 @@
  *   heaplab backends
  *   heaplab map --backend <spec|all> --workload W --at 25%,50%,100% --out DIR [--html]
  *   heaplab stats --backend <spec> --workload W [--json FILE]
+ *   heaplab new-backend <name> [--dir <parent>] [--packages <dir>]
  *
  * The workloads, their help lines and their output formats come from the workload list.
  * Progress goes to stderr, results to stdout. Bad arguments exit with status 1; a run in
@@ -33,6 +34,7 @@ import { ALL, selectWorkloads, WORKLOAD_LIST } from '../workloads/index.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
 import { parseMoments, parseTarget } from './inspect-options.js';
 import { mapCommand } from './map-command.js';
+import { addNewBackendCommand } from './new-backend-command.js';
 import { DEFAULT_MAP_HEAP_BYTES, DEFAULT_MAP_ITERATIONS, mapTargets } from '../inspect/heap-moments.js';
 import { statsCommand } from './stats-command.js';
 import { addReportCommand } from './report-command.js';
@@ -293,6 +295,7 @@ export function makeProgram(): Command {
       .requiredOption('-b, --backend <spec>', 'one backend spec', parseBackendOption)
       .option('--json <file>', 'also write the figures and tables as JSON'),
   ).action(statsCommand);
+  addNewBackendCommand(program);
   return program;
 }
 
