@@ -125,7 +125,7 @@ export function packCheckout(benchRoot: string, names: readonly string[], destin
       );
     }
     if (run.error !== undefined || run.status !== 0) {
-      throw new PackageSourceError(`pnpm pack in ${folder} failed: ${run.error?.message ?? run.stderr.trim()}`);
+      throw new PackageSourceError(`pnpm pack in ${folder} failed: ${run.error?.message ?? `${run.stdout}${run.stderr}`.trim()}`);
     }
   }
   return { tarballs: heaplabTarballs(destination), missing };
