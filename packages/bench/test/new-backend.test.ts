@@ -10,7 +10,15 @@ import { join, resolve } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { checkoutPackages, heaplabTarballs, isSourceCheckout, registrySpecs, tarballSpecs } from '../src/new-backend/package-sources.js';
+import {
+  checkoutPackages,
+  heaplabTarballs,
+  isSourceCheckout,
+  PackageSourceError,
+  packCheckout,
+  registrySpecs,
+  tarballSpecs,
+} from '../src/new-backend/package-sources.js';
 import { CONTRACT_FILE, NAME_PLACEHOLDER, packageManifest, renderTemplate, TOOL_VERSIONS, templateFolder } from '../src/new-backend/template.js';
 import { benchPackageRoot, heaplabVersion } from '../src/report/provenance.js';
 import { heaplabInProcess } from './inspect-helpers.js';
@@ -139,6 +147,34 @@ describe('heaplab new-backend', () => {
     expect(backends.length).toBeGreaterThan(0);
     expect(checkoutPackages(benchRoot).sort()).toEqual(['@heaplab/bench', '@heaplab/core', '@heaplab/test-kit', ...backends].sort());
     expect(bench.files).toContain('templates');
+  });
+
+  it('from this checkout, packs its packages into vendor/ and says so (needs the packages built)', async () => {
+    const run = await heaplabInProcess('new-backend', 'vendored', '--dir', scratch);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/source checkout .*packing its packages with pnpm pack into .*vendored\/vendor/);
+    const target = join(scratch, 'vendored');
+    const manifest = JSON.parse(readFileSync(join(target, 'package.json'), 'utf8'));
+    expect(manifest.dependencies['@heaplab/core']).toBe('file:vendor/heaplab-core-0.1.0.tgz');
+    expect(manifest.devDependencies['@heaplab/bench']).toBe('file:vendor/heaplab-bench-0.1.0.tgz');
+    for (const name of checkoutPackages(benchPackageRoot()!)) {
+      const packed = existsSync(join(REPO, 'packages', name.replace('@heaplab/', ''), 'package.json'));
+      if (packed) expect(manifest.overrides[name], name).toMatch(/^file:vendor\/heaplab-.*\.tgz$/);
+      else expect(run.stderr).toContain(`the checkout has no ${name}; package.json asks the registry`);
+    }
+    // Every tarball packed is named in overrides, so npm takes bench's backends from vendor/ too.
+    expect(readdirSync(join(target, 'vendor')).length).toBe(Object.keys(manifest.overrides).length);
+  });
+
+  it('says how to get pnpm when a checkout must be packed without it', () => {
+    const path = process.env['PATH'];
+    process.env['PATH'] = join(scratch, 'no-bin');
+    try {
+      expect(() => packCheckout(benchPackageRoot()!, ['@heaplab/core'], join(scratch, 'unused'))).toThrow(PackageSourceError);
+      expect(() => packCheckout(benchPackageRoot()!, ['@heaplab/core'], join(scratch, 'unused'))).toThrow(/pnpm is not on PATH: run corepack enable/);
+    } finally {
+      process.env['PATH'] = path;
+    }
   });
 
   it('writes file: specs relative to the new package, falling back to the registry for a missing one', () => {
