@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -64,9 +65,12 @@ describe('heaplab new-backend, end to end', () => {
       expect(install.status, install.output).toBe(0);
       const typecheck = run('npm', ['run', 'typecheck'], target, TEST_TIMEOUT_MS);
       expect(typecheck.status, typecheck.output).toBe(0);
-      const test = run('npm', ['test'], target, TEST_TIMEOUT_MS);
+      // The verbose reporter names every test: the multi-worker suite ran, not only the rest.
+      const test = run('npm', ['test', '--', '--reporter=verbose'], target, TEST_TIMEOUT_MS);
       expect(test.status, test.output).toBe(0);
-      expect(test.output).toMatch(/multi-worker: mine/);
+      const plain = stripVTControlCharacters(test.output);
+      expect(plain).toMatch(/multi-worker: mine > 4 worker\(s\) free blocks that other workers allocated/);
+      expect(plain).toMatch(/check\(\) reports a block header that a buggy program overwrote/);
     },
     INSTALL_TIMEOUT_MS + 2 * TEST_TIMEOUT_MS,
   );
