@@ -48,6 +48,7 @@ export {
   MAX_THREADS_LIMIT,
 } from './memory/heap-layout.js';
 export {
+  BACKEND_NAME_PATTERN,
   DEFAULT_HEAP_BYTES,
   DEFAULT_LOCK_TIMEOUT_MS,
   DEFAULT_MAX_THREADS,

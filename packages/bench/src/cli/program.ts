@@ -10,6 +10,7 @@
  *   heaplab trace record --workload W --out FILE [--backend <spec>] [--threads N]
  *   heaplab trace make --out DIR
  *   heaplab replay <files or directories...> --backend <spec|all> --reference tlsf --repeat 3 [--json FILE]
+ *   heaplab new-backend <name> [--dir <parent>] [--packages <dir>]
  *
  * Every command that takes backends also takes `--backend-module <path|package>` (and
  * `HEAPLAB_BACKEND_MODULES`): backends from outside heaplab (backend-module-option.ts).
@@ -41,6 +42,7 @@ import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
 import { parseMoments, parseTarget } from './inspect-options.js';
 import { mapCommand } from './map-command.js';
+import { addNewBackendCommand } from './new-backend-command.js';
 import { DEFAULT_MAP_HEAP_BYTES, DEFAULT_MAP_ITERATIONS, mapTargets } from '../inspect/heap-moments.js';
 import { statsCommand } from './stats-command.js';
 import { addReplayCommand } from './replay-command.js';
@@ -314,6 +316,7 @@ export function makeProgram(): Command {
   ).action(statsCommand);
   addTraceCommand(program);
   addReplayCommand(program);
+  addNewBackendCommand(program);
   return program;
 }
 

@@ -7,27 +7,36 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The bench package's name, which `heaplabVersion` looks for. */
+/** The bench package's name, which `benchPackageRoot` looks for. */
 const BENCH_PACKAGE = '@heaplab/bench';
 /** Folders above this module to look in: src/report/ and dist/ (chunks) both reach the package in two. */
 const MAX_PACKAGE_DEPTH = 4;
 
 /**
- * The version in the bench package's package.json, found from this module upwards (from
- * source it is two folders up, bundled in dist/ one); `unknown` when none is found.
+ * The folder of the bench package (its package.json and the templates/ and native/ it ships),
+ * found from this module upwards: from source it is two folders up, bundled in dist/ one.
+ * Null when none is found.
  */
-export function heaplabVersion(): string {
+export function benchPackageRoot(): string | null {
   let folder = dirname(fileURLToPath(import.meta.url));
   for (let depth = 0; depth < MAX_PACKAGE_DEPTH; depth++) {
     try {
-      const manifest = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (manifest.name === BENCH_PACKAGE && typeof manifest.version === 'string') return manifest.version;
+      const manifest = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { name?: string };
+      if (manifest.name === BENCH_PACKAGE) return folder;
     } catch {
       // No package.json here (or not one we can read): look one folder up.
     }
     folder = dirname(folder);
   }
-  return 'unknown';
+  return null;
+}
+
+/** The version in the bench package's package.json; `unknown` when it is not found. */
+export function heaplabVersion(): string {
+  const root = benchPackageRoot();
+  if (root === null) return 'unknown';
+  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: string };
+  return typeof manifest.version === 'string' ? manifest.version : 'unknown';
 }
 
 /** An argument as a POSIX shell takes it back: quoted when it holds anything but safe characters. */
