@@ -6,7 +6,7 @@
  */
 
 import { AllocError, GlobalAllocator, MiB } from '@heaplab/core';
-import { describeConformance, describeMultiWorker, errorOf } from '@heaplab/core/test-kit';
+import { describeConformance, describeMultiWorker, errorOf } from '@heaplab/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { backend } from '../templates/backend/src/__NAME__.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { checkTrace, GlobalAllocator, MiB, Random, spawnWorker, TraceRecorder, traceFigures, type Trace } from '../src/index.js';
-import { expectAllocError } from '../src/test-kit/index.js';
+import { expectAllocError } from '@heaplab/test-kit';
 import { HEADER_NEXT } from '../src/trace/trace-recorder.js';
 import { SLOT_COUNT, type TraceWorkerInput, type TraceWorkerResult } from './workers/trace-worker.js';
 

@@ -21,6 +21,7 @@ import { replayText } from '../replay/replay-table.js';
 import { THROUGHPUT_WEIGHT, UTILIZATION_WEIGHT } from '../replay/replay-score.js';
 import { DEFAULT_REFERENCE, DEFAULT_REPLAY_REPEAT, type ReplayResults, replaySuite } from '../replay/replay-suite.js';
 import { MIN_REPLAY_HEAP_BYTES, REPLAY_HEAP_FACTOR, readTraceFiles, TRACE_EXTENSIONS, type TraceFile } from '../replay/trace-files.js';
+import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
 import { parseHeapMiB, parsePositiveInteger } from './options.js';
 
@@ -79,8 +80,7 @@ async function replayCommand(paths: string[], options: ReplayOptions, command: C
 
 /** Adds `replay` to `program`. */
 export function addReplayCommand(program: Command): void {
-  program
-    .command('replay')
+  addBackendModuleOption(program.command('replay'))
     .description("replay allocation traces on backends: check every block, time the replays, and score each backend with CS:APP's performance index")
     .argument('<paths...>', `trace files (${TRACE_EXTENSIONS.join(', ')}: CS:APP's text or heaplab's JSON lines), or directories of them (read in name order)`)
     .option('-b, --backend <spec>', `a backend spec, or ${ALL_BACKENDS}; repeat the option for more backends (default: all)`, parseBackendOption)

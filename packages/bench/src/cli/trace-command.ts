@@ -22,6 +22,7 @@ import type { BackendContender } from '../contenders/contender.js';
 import { DEFAULT_MAP_ITERATIONS } from '../inspect/heap-moments.js';
 import { recordableNames, recordingSummary, recordWorkload } from '../traces/record-workload.js';
 import { makeTraceSet, TRACE_SET } from '../traces/trace-set.js';
+import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
 import { MAX_THREADS, parseHeapMiB, parsePositiveInteger } from './options.js';
@@ -143,8 +144,7 @@ async function makeCommand(options: MakeOptions): Promise<void> {
 export function addTraceCommand(program: Command): void {
   const trace = program.command('trace').description("make allocation traces: record a workload, or write heaplab's own trace set (docs/traces.md)");
   const names = recordableNames();
-  trace
-    .command('record')
+  addBackendModuleOption(trace.command('record'))
     .description('run a workload on a heaplab backend with a trace recorder and write its trace')
     .requiredOption('-w, --workload <name>', 'what to run (listed below)')
     .requiredOption('-o, --out <file>', 'the trace file: .jsonl for JSON lines, .rep or .txt for the text spelling')

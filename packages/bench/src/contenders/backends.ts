@@ -7,7 +7,15 @@
  * (cli/backend-module-option.ts), which a child process is handed as URLs to load here.
  */
 
-import { type BackendDescriptor, type BackendSpec, findBackend, GlobalAllocator, loadBackendModule, registeredBackends, type TraceRecorder } from '@heaplab/core';
+import {
+  type BackendDescriptor,
+  type BackendSpec,
+  findBackend,
+  GlobalAllocator,
+  loadBackendModule,
+  registeredBackends,
+  type TraceRecorder,
+} from '@heaplab/core';
 
 import { type BackendContender, formatBackendSpec } from './contender.js';
 
