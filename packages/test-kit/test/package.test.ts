@@ -64,8 +64,10 @@ describe('@heaplab/test-kit manifest', () => {
   it('is an MIT ESM package that ships its build and its sources', () => {
     expect(kit).toMatchObject({ name: '@heaplab/test-kit', version: '0.1.0', license: 'MIT', type: 'module' });
     expect(kit.files).toEqual(['dist', 'src']);
-    expect(Object.keys(kit.exports)).toEqual(['.']);
+    expect(Object.keys(kit.exports)).toEqual(['.', './grade']);
     expect(kit.exports['.']).toEqual({ source: './src/index.ts', types: './dist/index.d.ts', import: './dist/index.js' });
+    // What heaplab grade reads without vitest: the suite file's path and its variables.
+    expect(kit.exports['./grade']).toEqual({ source: './src/grade.ts', types: './dist/grade.d.ts', import: './dist/grade.js' });
   });
 
   it('accepts vitest 4 from 4.1.12 and vitest 5 as its peer, and nothing older or newer', () => {

@@ -11,6 +11,7 @@
  *   heaplab trace make --out DIR
  *   heaplab replay <files or directories...> --backend <spec|all> --reference tlsf --repeat 3 [--json FILE]
  *   heaplab new-backend <name> [--dir <parent>] [--packages <dir>]
+ *   heaplab grade --backend-module <path|package> [--backend name] [--traces PATH] [--json FILE]
  *
  * Every command that takes backends also takes `--backend-module <path|package>` (and
  * `HEAPLAB_BACKEND_MODULES`): backends from outside heaplab (backend-module-option.ts).
@@ -43,6 +44,7 @@ import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
 import { parseMoments, parseTarget } from './inspect-options.js';
 import { mapCommand } from './map-command.js';
 import { addNewBackendCommand } from './new-backend-command.js';
+import { addGradeCommand } from './grade-command.js';
 import { DEFAULT_MAP_HEAP_BYTES, DEFAULT_MAP_ITERATIONS, mapTargets } from '../inspect/heap-moments.js';
 import { statsCommand } from './stats-command.js';
 import { addReplayCommand } from './replay-command.js';
@@ -317,6 +319,7 @@ export function makeProgram(): Command {
   addTraceCommand(program);
   addReplayCommand(program);
   addNewBackendCommand(program);
+  addGradeCommand(program);
   return program;
 }
 

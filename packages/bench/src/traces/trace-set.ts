@@ -10,9 +10,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { formatTrace, type Trace, type TraceScan, traceFigures } from '@heaplab/core';
+import { AllocError, formatTrace, type Trace, type TraceScan, traceFigures } from '@heaplab/core';
 
 import { discoverBackends, resolveBackendContenders } from '../contenders/backends.js';
+import { benchPackageRoot } from '../report/provenance.js';
 import { binaryTree } from './generators/binary-tree.js';
 import { callocAligned } from './generators/calloc-aligned.js';
 import { fragmentation } from './generators/fragmentation.js';
@@ -132,4 +133,15 @@ export async function makeTraceSet(directory: string, only?: readonly string[]):
     );
   }
   return lines;
+}
+
+/**
+ * The folder the trace set ships in (packages/bench/traces, or `traces/` of the installed
+ * bench package).
+ * @throws AllocError `InvalidParam` when the bench package's folder cannot be found
+ */
+export function shippedTracesDir(): string {
+  const root = benchPackageRoot();
+  if (root === null) throw new AllocError('InvalidParam', "cannot find the @heaplab/bench package's folder, where its traces/ are; pass --traces");
+  return join(root, 'traces');
 }
