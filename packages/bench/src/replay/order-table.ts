@@ -9,6 +9,7 @@
  *  1                 waiters: threads inside Atomics.wait now (a publisher notifies only then)
  *  2                 ready: threads at the start line of a timed pass
  *  3                 stall limit: milliseconds without progress before a waiter gives up
+ *  4                 next request: the global index of the request whose turn it is (validity pass)
  *  16 * (1 + t)      thread t's progress: requests it has done (its own 64-byte line)
  *  entriesStart + 4i id i: address | requested bytes | started | done
  * ```
@@ -16,6 +17,12 @@
  * A request is the n-th on its id (its ordinal, replay-requests.ts) and may run once `done`
  * of its id has reached n: every request before it on that id has finished, whichever thread
  * made it. `started` is set to n + 1 just before the call and `done` just after.
+ *
+ * The validity pass goes further and follows the trace's global order exactly: a thread
+ * whose next request has index i (in the whole trace) waits until `next request` is i, does
+ * it, then stores i + 1. Its footprint then comes from the trace's own interleaving, the one
+ * its peak live payload is computed in, so utilization is the same on every run. The timed
+ * passes keep only the per-id order, to measure throughput with the threads running at once.
  *
  * Why this cannot deadlock: the trace's order is one total order that really happened, and
  * each thread's requests are in it in the thread's own order. Take the earliest request in
@@ -34,6 +41,8 @@ export const WAITERS_WORD = 1;
 export const READY_WORD = 2;
 /** Word of the stall limit, in milliseconds (`STALL_LIMIT_MS` unless a test shortens it). */
 export const STALL_LIMIT_WORD = 3;
+/** Word of the global index of the next request to run, in a validity pass of several threads. */
+export const NEXT_REQUEST_WORD = 4;
 /** Words per thread's progress line, and per control line: 64 bytes keeps threads from sharing a cache line. */
 export const LINE_WORDS = 16;
 
@@ -133,6 +142,31 @@ export class OrderTable {
     const at = this.entry(id) + ENTRY_DONE;
     Atomics.store(this.words, at, ordinal + 1);
     if (Atomics.load(this.words, WAITERS_WORD) > 0) Atomics.notify(this.words, at);
+  }
+
+  /**
+   * Returns once the request of global index `index` is the next in the trace's order (the
+   * validity pass). Waiting on `NEXT_REQUEST_WORD` itself, whose value is the one compared.
+   * @throws as `awaitTurn`
+   */
+  awaitGlobalTurn(index: number): void {
+    if (Atomics.load(this.words, NEXT_REQUEST_WORD) === index) return;
+    this.waitUntil(
+      () => {
+        const next = Atomics.load(this.words, NEXT_REQUEST_WORD);
+        return next === index ? true : next;
+      },
+      NEXT_REQUEST_WORD,
+      this.words[STALL_LIMIT_WORD]!,
+      `request ${index + 1}'s turn in the trace's order`,
+    );
+  }
+
+  /** Hands the turn on after the request of global index `index`, waking the thread whose request is next. */
+  passGlobalTurn(index: number): void {
+    Atomics.store(this.words, NEXT_REQUEST_WORD, index + 1);
+    // Every waiter wakes and re-checks: only one is next, but which one waits is not recorded.
+    Atomics.notify(this.words, NEXT_REQUEST_WORD);
   }
 
   /** Records that `thread` has done `requests` requests (a plain store: only the stall check reads it). */

@@ -6,7 +6,9 @@
  *
  * A trace of T threads is replayed by T workers on one heap, each doing its own thread's
  * requests in the trace's order and waiting, through the order table (order-table.ts), for
- * the request before on the same id when another thread made it. A one-thread trace runs in
+ * the request before on the same id when another thread made it; in the validity pass they
+ * follow the trace's global order exactly, so the footprint is that of the trace's own
+ * interleaving, the one its peak payload is measured in. A one-thread trace runs in
  * the calling thread (a worker's start-up would be most of a short trace's time).
  */
 

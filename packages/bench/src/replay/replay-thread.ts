@@ -11,6 +11,10 @@
  * - **timed**: the same calls with only the cheap checks (non-zero, inside the arena), timed
  *   from when every thread has started to when this one ends.
  *
+ * With several threads, the checked pass runs the requests in the trace's global order, one
+ * at a time (order-table.ts), so its footprint is the trace's own interleaving's; the timed
+ * pass keeps only the order per id, so the threads really run at once.
+ *
  * The first failure ends the thread's pass and names the request.
  */
 
@@ -204,7 +208,12 @@ function checkedLoop(heap: GlobalAllocator, pass: ThreadPass, reached: (at: numb
       const bytes = requests[at + REQUEST_BYTES]!;
       const align = requests[at + REQUEST_ALIGN]!;
       const ordinal = requests[at + REQUEST_ORDINAL]!;
-      if (shared) table.awaitTurn(id, ordinal);
+      const index = requests[at + REQUEST_INDEX]!;
+      // The trace's global order implies the per-id one; both are kept, so the per-id entry stays as the timed pass uses it.
+      if (shared) {
+        table.awaitGlobalTurn(index);
+        table.awaitTurn(id, ordinal);
+      }
       // The stamp moves before the call: see live-blocks.ts.
       table.begin(id, ordinal);
       const stamp = ordinal + 1;
@@ -236,6 +245,7 @@ function checkedLoop(heap: GlobalAllocator, pass: ThreadPass, reached: (at: numb
       if (shared) {
         table.finish(id, ordinal);
         table.progress(thread, at / REQUEST_WORDS + 1);
+        table.passGlobalTurn(index);
       }
     }
   } catch (error) {
