@@ -7,9 +7,6 @@
  * for bad arguments or a missing test kit.
  */
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-
 import { AllocError, type BackendSpec, loadBackendModule } from '@heaplab/core';
 import { type Command, InvalidArgumentError } from 'commander';
 
@@ -20,6 +17,7 @@ import { DEFAULT_REFERENCE, DEFAULT_REPLAY_REPEAT, replaySuite } from '../replay
 import { readTraceFiles } from '../replay/trace-files.js';
 import { shippedTracesDir } from '../traces/trace-set.js';
 import { addBackendModuleOption } from './backend-module-option.js';
+import { textOut, writeJsonOutput } from './json-output.js';
 import { parsePositiveInteger } from './options.js';
 import { parseReferenceOption } from './replay-command.js';
 
@@ -74,12 +72,8 @@ async function gradeCommand(options: GradeOptions, command: Command): Promise<vo
     onStart: options.quiet ? undefined : (backend, trace) => console.error(`replaying ${trace} on ${backend}`),
   }).catch(fail);
   const results: GradeResults = { kind: 'heaplab-grade', backends: graded, tests, replay, passed: gradePassed(tests, replay, graded) };
-  console.log(reportCard(results));
-  if (options.json !== undefined) {
-    mkdirSync(dirname(options.json), { recursive: true });
-    writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
-    console.error(`wrote ${options.json}`);
-  }
+  textOut(options.json)(reportCard(results));
+  if (options.json !== undefined) writeJsonOutput(options.json, results);
   if (!results.passed) process.exitCode = 2;
 }
 
@@ -95,7 +89,7 @@ export function addGradeCommand(program: Command): void {
     .option('--reference <spec>', `the backend whose throughput counts as full marks (default ${DEFAULT_REFERENCE.name})`, parseReferenceOption)
     .option('--repeat <n>', 'timed passes per trace', parsePositiveInteger, DEFAULT_REPLAY_REPEAT)
     .option('--no-suites', "skip the test kit's suites (replay and score only)")
-    .option('--json <file>', 'also write the report card as JSON')
+    .option('--json <file>', 'also write the report card as JSON (- for stdout, the card then on stderr)')
     .option('-q, --quiet', 'no progress lines', false)
     .addHelpText(
       'after',

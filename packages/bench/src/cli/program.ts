@@ -21,7 +21,7 @@
  * which a row failed, with status 2.
  */
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +41,8 @@ import { ALL_EFFICIENCY_TRIALS, EFFICIENCY_TRIALS } from '../workloads/heap-effi
 import { ALL, selectWorkloads, WORKLOAD_LIST } from '../workloads/index.js';
 import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
+import { textOut, writeJsonOutput } from './json-output.js';
+import { heaplabVersion } from '../report/provenance.js';
 import { parseMoments, parseTarget } from './inspect-options.js';
 import { mapCommand } from './map-command.js';
 import { addNewBackendCommand } from './new-backend-command.js';
@@ -195,13 +197,10 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
   const progress = options.quiet ? silentProgress : createProgress(countSteps(workloads, contenders, settings));
   const results = await runBench(workloads, contenders, settings, progress);
   progress.done();
-  if (options.format === 'table') console.log(summary(results));
-  else for (const line of rawOutput(results, options.format)) console.log(line);
-  if (options.json !== undefined) {
-    mkdirSync(dirname(options.json), { recursive: true });
-    writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
-    console.error(`wrote ${options.json}`);
-  }
+  const print = textOut(options.json);
+  if (options.format === 'table') print(summary(results));
+  else for (const line of rawOutput(results, options.format)) print(line);
+  if (options.json !== undefined) writeJsonOutput(options.json, results);
   if (options.report !== undefined) {
     mkdirSync(dirname(options.report), { recursive: true });
     const files = await writeReport(results, options.report);
@@ -237,7 +236,8 @@ function workloadHelp(workloads: readonly Workload[]): string {
 export function makeProgram(): Command {
   const program = new Command('heaplab')
     .description('heaplab: compare memory allocators over one SharedArrayBuffer heap')
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    .version(heaplabVersion(), '-V, --version', "print heaplab's version");
   addBackendModuleOption(
     program
       .command('bench')
@@ -278,7 +278,7 @@ export function makeProgram(): Command {
       parseHeapMiB,
       64,
     )
-    .option('--json <file>', 'write every figure as JSON (with the upstream glibc JSON of each run)')
+    .option('--json <file>', 'write every figure as JSON (with the upstream glibc JSON of each run); - for stdout, the table then on stderr')
     .option('--report <file>', 'write an HTML report with charts, and each chart as an SVG beside it')
     .addOption(
       new Option('--format <format>', `stdout: ${[...FORMATS].map(([name, help]) => `${name} (${help})`).join(', ')}`)
@@ -314,7 +314,7 @@ export function makeProgram(): Command {
         .command('stats')
         .description("run a workload to its end on one backend, then print its fragmentation figures and the backend's per-class tables")
         .requiredOption('-b, --backend <spec>', 'one backend spec', parseBackendOption),
-    ).option('--json <file>', 'also write the figures and tables as JSON'),
+    ).option('--json <file>', 'also write the figures and tables as JSON (- for stdout, the tables then on stderr)'),
   ).action(statsCommand);
   addTraceCommand(program);
   addReplayCommand(program);

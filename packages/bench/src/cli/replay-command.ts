@@ -9,9 +9,6 @@
  * when any trace was invalid on any backend.
  */
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-
 import { AllocError, type BackendSpec } from '@heaplab/core';
 import { type Command, InvalidArgumentError } from 'commander';
 
@@ -23,6 +20,7 @@ import { DEFAULT_REFERENCE, DEFAULT_REPLAY_REPEAT, type ReplayResults, replaySui
 import { MIN_REPLAY_HEAP_BYTES, REPLAY_HEAP_FACTOR, readTraceFiles, TRACE_EXTENSIONS, type TraceFile } from '../replay/trace-files.js';
 import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
+import { textOut, writeJsonOutput } from './json-output.js';
 import { parseHeapMiB, parsePositiveInteger } from './options.js';
 
 interface ReplayOptions {
@@ -68,12 +66,10 @@ async function replayCommand(paths: string[], options: ReplayOptions, command: C
     if (error instanceof AllocError) command.error(`error: ${error.message}`, { exitCode: 1 });
     throw error;
   }
-  console.log(replayText(results));
+  textOut(options.json)(replayText(results));
   if (options.json !== undefined) {
-    mkdirSync(dirname(options.json), { recursive: true });
     const meta = { command: ['heaplab', ...process.argv.slice(2)].join(' '), date: new Date().toISOString(), node: process.version };
-    writeFileSync(options.json, `${JSON.stringify({ ...results, meta }, null, 2)}\n`);
-    console.error(`wrote ${options.json}`);
+    writeJsonOutput(options.json, { ...results, meta });
   }
   if (results.backends.some((row) => row.score.validTraces < row.score.traces)) process.exitCode = 2;
 }
@@ -96,7 +92,7 @@ export function addReplayCommand(program: Command): void {
         `payload, at least ${MIN_REPLAY_HEAP_BYTES >>> 20} MiB, rounded up to 4 MiB)`,
       parseHeapMiB,
     )
-    .option('--json <file>', 'also write every figure as JSON')
+    .option('--json <file>', 'also write every figure as JSON (- for stdout, the tables then on stderr)')
     .option('-q, --quiet', 'no progress lines', false)
     .addHelpText(
       'after',

@@ -7,9 +7,6 @@
  *   heaplab stats --backend slab --workload glibc-thread [--json FILE]
  */
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-
 import type { StatsTable } from '@heaplab/core';
 import type { Command } from 'commander';
 
@@ -19,6 +16,7 @@ import { FIGURE_ROWS, type FragmentationFigures, formatFigure } from '../inspect
 import { heapBytesOf, type MapTarget, NoWalkError, takeMoments } from '../inspect/heap-moments.js';
 import { renderTable } from '../report/text-table.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
+import { textOut, writeJsonOutput } from './json-output.js';
 
 export interface StatsOptions {
   backend?: BackendChoice[];
@@ -74,12 +72,12 @@ export async function statsCommand(options: StatsOptions, command: Command): Pro
     command.error(`error: ${target.name} on ${contender.label} failed: ${error instanceof Error ? error.message : String(error)}`, { exitCode: 2 });
   }
   const heapBytes = heapBytesOf(target, settings);
-  console.log(`${contender.label}, ${target.name} to its end (final clean-up skipped), heap ${heapBytes >>> 20} MiB\n`);
-  console.log(figuresTable(moment.figures));
-  for (const table of moment.tables) console.log(`\n${table.name}: ${table.description}\n${statsTableText(table)}`);
-  if (moment.tables.length === 0) console.log(`\n(${contender.label} keeps no per-class tables)`);
+  const print = textOut(options.json);
+  print(`${contender.label}, ${target.name} to its end (final clean-up skipped), heap ${heapBytes >>> 20} MiB\n`);
+  print(figuresTable(moment.figures));
+  for (const table of moment.tables) print(`\n${table.name}: ${table.description}\n${statsTableText(table)}`);
+  if (moment.tables.length === 0) print(`\n(${contender.label} keeps no per-class tables)`);
   if (options.json !== undefined) {
-    mkdirSync(dirname(options.json), { recursive: true });
     const json = {
       kind: 'heaplab-stats',
       meta: {
@@ -94,7 +92,6 @@ export async function statsCommand(options: StatsOptions, command: Command): Pro
       figures: moment.figures,
       tables: moment.tables,
     };
-    writeFileSync(options.json, `${JSON.stringify(json, null, 2)}\n`);
-    console.error(`wrote ${options.json}`);
+    writeJsonOutput(options.json, json);
   }
 }

@@ -1,0 +1,28 @@
+/**
+ * `--json FILE` of every command: the figures as JSON in FILE, or on stdout when FILE is `-`
+ * (as most command lines read `-`). With `-`, stdout carries the JSON alone, so the command's
+ * human-readable text goes to stderr instead (`textOut`).
+ */
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** The value of `--json` that means stdout. */
+export const STDOUT = '-';
+
+/** Where a command prints its tables: stdout, or stderr when `--json -` takes stdout. */
+export function textOut(json: string | undefined): (text: string) => void {
+  return json === STDOUT ? (text) => console.error(text) : (text) => console.log(text);
+}
+
+/** Writes `value` as indented JSON to `target` (a file, its folders made, or `-` for stdout). */
+export function writeJsonOutput(target: string, value: unknown): void {
+  const text = `${JSON.stringify(value, null, 2)}\n`;
+  if (target === STDOUT) {
+    process.stdout.write(text);
+    return;
+  }
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, text);
+  console.error(`wrote ${target}`);
+}

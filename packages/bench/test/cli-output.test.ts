@@ -1,0 +1,61 @@
+/**
+ * The command line's output conventions: `--version`, and `--json -` putting the JSON alone
+ * on stdout (the human-readable text then on stderr), run as a user runs heaplab: a process
+ * of its own, from source.
+ */
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { writeJsonOutput } from '../src/cli/json-output.js';
+
+const SOURCE_CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const SHORT_TRACE = fileURLToPath(new URL('./fixtures/traces/1-short.rep', import.meta.url));
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const BENCH_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+const scratch = mkdtempSync(join(tmpdir(), 'heaplab-cli-output-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function heaplab(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, ['--conditions=source', '--import', TSX, SOURCE_CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('command-line output', () => {
+  it('--version prints the version of @heaplab/bench', () => {
+    const { status, stdout } = heaplab(['--version']);
+    expect(status).toBe(0);
+    expect(stdout.trim()).toBe(BENCH_VERSION);
+  });
+
+  it('--json - writes the JSON alone to stdout and the tables to stderr', () => {
+    const { status, stdout, stderr } = heaplab(['replay', SHORT_TRACE, '--backend', 'tlsf', '--repeat', '1', '--json', '-', '-q']);
+    expect(status, stderr).toBe(0);
+    const results = JSON.parse(stdout) as { kind: string; backends: { backend: string }[] };
+    expect(results.kind).toBe('heaplab-replay');
+    expect(results.backends.map((row) => row.backend)).toEqual(['tlsf']);
+    expect(stderr).toMatch(/Perf index = /);
+    expect(stderr).not.toMatch(/wrote -/);
+  });
+
+  it('--json FILE makes the folders and names the file on stderr', () => {
+    const file = join(scratch, 'a', 'b', 'out.json');
+    const error = console.error;
+    const said: string[] = [];
+    console.error = (text: string) => void said.push(text);
+    try {
+      writeJsonOutput(file, { kind: 'x', n: 1 });
+    } finally {
+      console.error = error;
+    }
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ kind: 'x', n: 1 });
+    expect(said).toEqual([`wrote ${file}`]);
+  });
+});
