@@ -211,10 +211,10 @@ export class TraceRecorder {
     own('free', (address: number): void => {
       // free(0) does nothing and is no request.
       if (address === 0) free(address);
-      else this.reserveAround(RecordKind.free, thread, address, () => free(address));
+      else this.reserveAround(RecordKind.free, thread, address, free);
     });
     own('freeDelayed', (address: number): void => {
-      this.reserveAround(RecordKind.free, thread, address, () => freeDelayed(address));
+      this.reserveAround(RecordKind.free, thread, address, freeDelayed);
     });
     own('realloc', (address: number, size: number, align: number = MIN_ALIGN): number => {
       // realloc(0, n) allocates through the handle's own malloc or alignedAlloc, which record it.
@@ -359,12 +359,15 @@ export class TraceRecorder {
     if (index >= 0) this.publish(index, kind, thread, address, bytes, extra);
   }
 
-  /** Reserves a record, runs `call`, then publishes it, or cancels it when `call` threw. */
-  private reserveAround(kind: number, thread: number, address: number, call: () => void): void {
+  /**
+   * Reserves a record, runs `call(address)`, then publishes it, or cancels it when `call`
+   * threw. `call` takes the address, so a recorded free makes no closure per call.
+   */
+  private reserveAround(kind: number, thread: number, address: number, call: (address: number) => void): void {
     const index = this.reserve();
     let done = false;
     try {
-      call();
+      call(address);
       done = true;
     } finally {
       if (index >= 0) this.publish(index, done ? kind : RecordKind.cancelled, thread, address, 0, 0);
