@@ -92,9 +92,6 @@ export async function runKitSuites(request: KitSuitesRequest): Promise<SuiteTest
     [grade.GRADE_BACKENDS_VARIABLE]: JSON.stringify(request.backends),
     [grade.GRADE_FROM_VARIABLE]: request.from,
   };
-  // The test processes vitest forks read the variables from this process's environment.
-  const saved = Object.fromEntries(Object.keys(variables).map((name) => [name, process.env[name]]));
-  Object.assign(process.env, variables);
   const exitCode = process.exitCode;
   // From sources (heaplab's own tests), the suite file is TypeScript that imports the
   // workspace packages by their `source` condition, as the repository's vitest config does.
@@ -114,16 +111,13 @@ export async function runKitSuites(request: KitSuitesRequest): Promise<SuiteTest
         reporters: [reporter],
         testTimeout: 120_000,
         hookTimeout: 120_000,
+        // Vitest sets these in the test processes it starts; this process's environment is left alone.
         env: variables,
       },
       conditions,
     );
     await vitest?.close();
   } finally {
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
     // Vitest sets the exit status for failed tests; grade decides its own.
     process.exitCode = exitCode;
   }
