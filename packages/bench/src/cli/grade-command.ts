@@ -7,7 +7,7 @@
  * for bad arguments or a missing test kit.
  */
 
-import { AllocError, type BackendSpec, loadBackendModule } from '@heaplab/core';
+import { AllocError, BACKEND_NAME_PATTERN, type BackendSpec, loadBackendModule } from '@heaplab/core';
 import { type Command, InvalidArgumentError } from 'commander';
 
 import { resolveBackendContenders } from '../contenders/backends.js';
@@ -33,7 +33,7 @@ interface GradeOptions {
 }
 
 function collectName(value: string, previous: readonly string[] = []): string[] {
-  if (!/^[a-z][a-z0-9-]*$/.test(value)) throw new InvalidArgumentError(`'${value}' is not a backend name (grade takes names, not specs).`);
+  if (!BACKEND_NAME_PATTERN.test(value)) throw new InvalidArgumentError(`'${value}' is not a backend name (grade takes names, not specs).`);
   return [...previous, value];
 }
 
