@@ -4,7 +4,7 @@
  * as a heap would (`makeBackendContext`) and that neither `@heaplab/core` nor
  * `@heaplab/core/backend` offers, because a user of a heap or a backend implementer has no
  * business with it: raw offsets of the control region, the lock-order checker, the recovery
- * record, the pool table's writer and the QSBR formatter.
+ * record, the pool table's writer, the QSBR formatter and the thread cache's owner table.
  *
  * Anything here may change or go in any release; code outside heaplab uses the two public
  * entry points.
@@ -25,3 +25,4 @@ export { RecoveryRecord } from './memory/recovery.js';
 export { slotOffset } from './memory/thread-registry.js';
 export { PoolTable } from './backend/pools.js';
 export { formatQsbr } from './qsbr/qsbr.js';
+export { forgetCacheOwner } from './tcache/thread-cache.js';

@@ -6,6 +6,7 @@
  */
 
 import { AllocError, GlobalAllocator, LockIndex, type LockStep, MIN_ALIGN, SharedHeap } from '@heaplab/core';
+import { forgetCacheOwner } from '@heaplab/core/internal';
 
 import { makeBackendContext } from './backend-context.js';
 import { dyingMemory } from './dying-memory.js';
@@ -296,6 +297,9 @@ async function dieInBackend(task: DieInBackendTask): Promise<string> {
   const views = dyingMemory(heap.memory, { stores: 0, limit: task.stores, die: () => process.exit(0) });
   const backend = descriptor.create({ ...context, memory: views }, descriptor.normalizeOptions(shared.backendOptions()));
   const mutex = shared.mutex(LockIndex.heap, heap.threadId);
+  // What a heap with a thread cache does before a free or resize reaches the backend: the
+  // block's owner entry goes, so the cache never takes it back on the strength of it.
+  if (task.operation !== 'malloc') forgetCacheOwner(heap.memory.u32, task.address);
   mutex.lock();
   if (task.operation === 'malloc') backend.allocate(task.size, MIN_ALIGN);
   else if (task.operation === 'free') backend.release(task.address);

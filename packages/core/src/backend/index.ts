@@ -7,7 +7,7 @@
  * Users of a heap import `@heaplab/core`; this entry point is for writing backends.
  */
 
-import { normalizeOptionsBySpec } from './options.js';
+import { normalizeOptionsBySpec, THREAD_CACHE_OPTION } from './options.js';
 import type { Backend, BackendDescriptor } from './contract.js';
 
 export type {
@@ -27,7 +27,7 @@ export { PoolView } from './pools.js';
 export { heapCorrupted, notAllocated } from './errors.js';
 export { HeapChecker } from './check.js';
 export { highestBit, log2, lowestBit, popcount } from './bits.js';
-export { describeOptionValues, normalizeOptionsBySpec, type OptionValue } from './options.js';
+export { describeOptionValues, normalizeOptionsBySpec, type OptionValue, THREAD_CACHE_OPTION } from './options.js';
 export { AllocError, hex } from '../errors.js';
 export { alignDown, alignUp, isPowerOfTwo, MAX_ALIGN, MIN_ALIGN, PAGE_SIZE } from '../sizes.js';
 export { SharedMutex } from '../memory/mutex.js';
@@ -39,7 +39,9 @@ export { MAX_POOLS } from '../memory/heap-layout.js';
 /**
  * A descriptor whose `normalizeOptions` is made from its option specs, so a backend declares
  * its options once. `validate`, when given, checks rules between options after each one was
- * checked alone.
+ * checked alone. A locked backend also gets core's `tcache` option (`THREAD_CACHE_OPTION`,
+ * a thread cache in front of its lock) unless it lists an option of that name itself; its
+ * own code never sees the cache.
  */
 export function defineBackend<Options, Instance extends Backend>(
   descriptor: Omit<BackendDescriptor<Options, Instance>, 'normalizeOptions'> & {
@@ -47,10 +49,15 @@ export function defineBackend<Options, Instance extends Backend>(
   },
 ): BackendDescriptor<Options, Instance> {
   const { validate, ...rest } = descriptor;
+  const options =
+    rest.concurrency === 'locked' && !rest.options.some((spec) => spec.name === THREAD_CACHE_OPTION.name)
+      ? [...rest.options, THREAD_CACHE_OPTION]
+      : rest.options;
   return {
     ...rest,
-    normalizeOptions(options: Record<string, unknown>): Options {
-      const normalized = normalizeOptionsBySpec(rest.name, rest.options, options) as Options;
+    options,
+    normalizeOptions(given: Record<string, unknown>): Options {
+      const normalized = normalizeOptionsBySpec(rest.name, options, given) as Options;
       validate?.(normalized);
       return normalized;
     },

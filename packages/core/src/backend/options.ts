@@ -8,6 +8,19 @@
 import { AllocError, describeValue } from '../errors.js';
 import type { BackendOptionSpec } from './contract.js';
 
+/**
+ * The option `defineBackend` gives every locked backend: a per-thread cache of small blocks in
+ * front of it (tcache/thread-cache.ts). On by default; off to study the bare algorithm, or to
+ * keep exact requested sizes (a cached block serves any request of its 8-byte class).
+ */
+export const THREAD_CACHE_OPTION: BackendOptionSpec = {
+  name: 'tcache',
+  description:
+    'a per-thread cache of blocks up to 1024 bytes in front of the heap lock (bins of 16, refilled and flushed 8 at a time); false for the bare algorithm and exact requested sizes',
+  kind: 'boolean',
+  default: true,
+};
+
 /** A normalised option value. */
 export type OptionValue = boolean | number | string;
 

@@ -29,6 +29,8 @@ import { StateCounters } from '../backend/counters.js';
 import { PoolView } from '../backend/pools.js';
 import { checkAlign, checkSize, type Layout, MIN_ALIGN, PAGE_SIZE } from '../sizes.js';
 import { layoutOfBlock, LockedBackend } from './locked-backend.js';
+import { CachedBackend } from '../tcache/cached-backend.js';
+import { ThreadCache, type ThreadCacheFigures } from '../tcache/thread-cache.js';
 import { formatQsbr, Qsbr } from '../qsbr/qsbr.js';
 import type { SharedMutex } from '../memory/mutex.js';
 import { emptyReport, type RecoveryFigures, RecoveryRecord, type RecoveryReport } from '../memory/recovery.js';
@@ -180,6 +182,23 @@ export interface HeapStats extends BackendStats {
   recovery: RecoveryFigures;
   /** Acquisitions of the heap lock that had to wait (lock-based backends). */
   contendedLockAcquisitions: number;
+  /** Every lock's acquisitions and how many of them had to wait, since the heap was made. */
+  locks: LockFigures[];
+  /**
+   * What the thread caches in front of a locked backend hold and did (null when the heap
+   * has none: `tcache=false`, a thread-safe backend, `poisonFreed` or checked mode). This thread's cache
+   * was given back before the figures were read, so `blocks` counts other threads' caches.
+   */
+  threadCache: ThreadCacheFigures | null;
+}
+
+/** One lock's figures in `HeapStats.locks`. */
+export interface LockFigures {
+  name: string;
+  /** Times it was taken (a 32-bit count: it wraps after 4 Gi). */
+  acquired: number;
+  /** Times a taker had to wait for it. */
+  contended: number;
 }
 
 /**
@@ -201,6 +220,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   private backend: Backend;
   private readonly instance: Backend;
+  /** This thread's cache in front of a locked backend, when the heap has one. */
+  private readonly threadCache: ThreadCache | null;
   private readonly heap: SharedHeap;
   private readonly registry: ThreadRegistry;
   private readonly descriptor: AnyDescriptor;
@@ -293,8 +314,19 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       options,
     );
     this.instance = inner;
-    this.backend = descriptor.concurrency === 'locked' ? new LockedBackend(inner, this.heapMutex) : inner;
     this.poisonFreed = (heap.heapFlags & HeapFlag.poisonFreed) !== 0;
+    // Poisoning and checked mode are there to catch misuse at the operation that commits it,
+    // which a cache would hide or defer (a free it keeps never reaches the backend's checks):
+    // no cache with either.
+    const checked = (heap.heapFlags & HeapFlag.checked) !== 0;
+    const cached = descriptor.concurrency === 'locked' && (options as Record<string, unknown>)['tcache'] === true && !this.poisonFreed && !checked;
+    this.threadCache = cached ? new ThreadCache(heap.memory, threadId, heap.cookie, heap.arenaStart, heap.arenaEnd, inner, this.heapMutex) : null;
+    this.backend =
+      descriptor.concurrency !== 'locked'
+        ? inner
+        : this.threadCache !== null
+          ? new CachedBackend(inner, this.heapMutex, this.threadCache, registry)
+          : new LockedBackend(inner, this.heapMutex);
     this.delayed = new DelayedFrees(
       heap.memory,
       this.qsbr,
@@ -726,6 +758,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       },
       threads: this.registry.activeCount(),
       contendedLockAcquisitions: this.heapMutex.contendedCount(),
+      locks: this.mutexes.map((mutex) => ({ name: mutex.name, acquired: mutex.acquiredCount(), contended: mutex.contendedCount() })),
+      threadCache: this.threadCache === null ? null : ThreadCache.figures(this.memory, this.registry.maxThreads),
       recovery: this.recoveryRecord.figures(),
     };
   }
@@ -741,6 +775,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     if (this.detached) return;
     this.publishCalls();
     if (this.registry.beginRelease(this.threadId, this.ticket)) {
+      this.threadCache?.flushAll();
       this.delayed.handOver(this.threadId);
       this.qsbr.offline();
       this.instance.releaseThread?.(this.threadId, false);
@@ -765,6 +800,12 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       if (!this.registry.beginReap(threadId, ticket)) continue;
       for (const mutex of this.mutexes) mutex.poisonIfHeldBy(threadId);
       this.recoverInto(report);
+      this.guarded(report, threadId, 'thread cache', () => {
+        for (const note of this.threadCache?.reap(threadId) ?? []) {
+          report.notes.push(note);
+          report.failed.push({ lock: '-', reason: note });
+        }
+      });
       this.guarded(report, threadId, 'QSBR', () => this.qsbr.offlineThread(threadId));
       this.guarded(report, threadId, 'delayed frees', () => this.delayed.handOver(threadId));
       this.guarded(report, threadId, 'backend', () => this.instance.releaseThread?.(threadId, true));

@@ -27,8 +27,8 @@ export function layoutOfBlock(backend: Backend, address: number): BlockLayout {
 /** A `Backend` whose every call holds `mutex`. */
 export class LockedBackend implements Backend {
   constructor(
-    private readonly inner: Backend,
-    private readonly mutex: SharedMutex,
+    protected readonly inner: Backend,
+    protected readonly mutex: SharedMutex,
   ) {}
 
   init(start: number, size: number): void {

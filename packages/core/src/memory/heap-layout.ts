@@ -15,7 +15,9 @@
  *  45504    | backend counters, 64 B (BACKEND_COUNTERS)|  used/peak/... kept by StateCounters
  *  45568    | unused                                   |
  *  49088    | delayed-free filter (DELAYED_FILTER_*)   |
- *  65536    | backend state area (BACKEND_STATE_*)     |  the backend's own control structures
+ *  65536    | thread caches, 256 x 768 B (TC_*)        |  per-thread bins of a locked backend
+ *  262144   | block owner table, 64 Ki x 4 B (OWNER_*) |  who handed out each cached-size block
+ *  524288   | backend state area (BACKEND_STATE_*)     |  the backend's own control structures
  *  4 MiB    +------------------------------------------+  arena: 4 MiB aligned, `arenaBytes`
  *           | allocatable region                       |  long, a multiple of 4 MiB; blocks,
  *           |                                          |  and any metadata a backend keeps in
@@ -37,7 +39,7 @@ export const CONTROL_BYTES = HEAP_ALIGN;
 export const HEAP_MAGIC = 0x424c5048;
 
 /** Bumped whenever any offset in this file changes; `attach` refuses other versions. */
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 
 // --- superblock header: 64 bytes at offset 0 -------------------------------------------------
 //
@@ -83,7 +85,8 @@ export const POISON_BYTE = 0xdd;
 // A record is padded to 64 bytes so two locks never share a cache line.
 //  +0 state: 0 free, else (holder's thread id << 1) | LOCK_WAITERS
 //  +4 poisoned: the thread id of a holder that died holding it (0: not poisoned)
-//  +8 acquisitions that had to wait (stats) | +12 reserved
+//  +8 acquisitions that had to wait (stats, an atomic add by the waiter)
+//  +12 acquisitions in all (stats; a plain increment by the holder, which the lock protects)
 //
 // The holder's id is in the state word itself, so the compare-and-swap that takes the lock
 // also records who holds it: there is no instant at which the lock is held by nobody known,
@@ -95,6 +98,7 @@ export const LOCK_COUNT = 8;
 export const LOCK_STATE = 0;
 export const LOCK_POISONED = 4;
 export const LOCK_CONTENDED = 8;
+export const LOCK_ACQUIRED = 12;
 /** Bit of a held lock's state word: a waiter may be parked, so unlock must notify. */
 export const LOCK_WAITERS = 1;
 /** The holder's thread id sits above the waiters bit. */
@@ -287,9 +291,93 @@ export const DF_PENDING = 0;
 export const DF_BUCKETS = 64;
 export const DELAYED_FILTER_BUCKETS = 8192;
 
+// --- thread caches: 256 records of 768 bytes from offset 65536 --------------------------------
+//
+// The thread cache in front of a locked backend (tcache/thread-cache.ts): per thread, bins of
+// blocks it allocated and freed, so most mallocs and frees take no lock. Class c (1..128)
+// holds blocks of at least 8c usable bytes and serves requests of 8c - 7 to 8c bytes (0 to 8
+// for c = 1). A record is written only by its thread, with plain stores (no atomics on the
+// fast path), and read by others only to report figures, or to flush it once its thread is
+// gone (the slot is being reaped: nothing writes it any more).
+//
+// record of thread t at THREAD_CACHES + (t - 1) * TC_RECORD_BYTES:
+//  +0 blocks held (all bins) | +4 bytes held (sum of 8c over held blocks)
+//  +8 refills | +12 flushes | +16 remote frees (frees of blocks another thread handed out)
+//  +20..31 reserved
+//  +32  counts: TC_CLASSES bytes, blocks in each bin (count of class c at +32 + c - 1)
+//  +160 heads: TC_CLASSES words, the first block of each bin (0: empty)
+//  +672..767 reserved
+//
+// A cached block's first two words are the cache's (its usable size is at least 8):
+//
+//   block +0  next block in the bin, or 0 (the list ends; no cycle: a walk stops after
+//             TC_BIN_LIMIT + 1 blocks and reports the rest as corruption)
+//   block +4  the cache mark: tcacheMark(address, cookie), so a block that is freed again
+//             while cached is recognised even when its owner entry was overwritten, and a
+//             use after free that wrote over the link is caught at the next pop
+//
+// Invariants (checked by `ThreadCache.verify`):
+//  - every block on bin c is a live block of the backend with at least 8c usable bytes,
+//    carries its mark, and is on no other bin of any cache;
+//  - a bin holds at most TC_BIN_LIMIT blocks; its count equals its list's length except for
+//    one instant of a push or a pop, which a reaper's walk tolerates (it follows the links);
+//  - a free registry slot's record is empty.
+
+export const THREAD_CACHES = 65536;
+export const TC_RECORD_BYTES = 768;
+export const TC_BLOCKS = 0;
+export const TC_BYTES = 4;
+export const TC_REFILLS = 8;
+export const TC_FLUSHES = 12;
+export const TC_REMOTE_FREES = 16;
+export const TC_COUNTS = 32;
+export const TC_HEADS = 160;
+/** Size classes: class c serves requests up to 8c bytes. */
+export const TC_CLASSES = 128;
+/** Bytes per size class step. */
+export const TC_CLASS_BYTES = 8;
+/** The largest request a thread cache serves; larger ones go to the backend under its lock. */
+export const TC_MAX_REQUEST = TC_CLASSES * TC_CLASS_BYTES;
+/** The most blocks one bin holds; a free into a full bin first flushes TC_BATCH of them. */
+export const TC_BIN_LIMIT = 16;
+/** Blocks moved between a bin and the backend under one hold of the heap lock. */
+export const TC_BATCH = 8;
+/** The most bytes (sum of 8c) one thread's cache holds; beyond it frees go to the backend. */
+export const TC_BYTE_LIMIT = 128 * 1024;
+/** Byte offset of a cached block's link word and mark word. */
+export const TC_BLOCK_NEXT = 0;
+export const TC_BLOCK_MARK = 4;
+
+// --- block owner table: 65536 words from offset 262144 ---------------------------------------
+//
+// Lets a free tell, without the heap lock and without the backend's metadata, that a block is
+// one this thread's cache handed out, and of which class: entry (address >>> 3) & OWNER_MASK
+// holds the rest of the address as a tag, so an entry names exactly one address. Written by
+// the cache that hands a block out (live) or takes it back (cached), cleared when a block
+// goes back to the backend. A later block whose address maps to the same entry overwrites
+// it; a free that finds another address's entry takes the slow, locked, fully validated way.
+//
+//   bit  31 30 29 ........... 17 16 ....... 9 8 ........ 1  0
+//        [ 0  0 | tag: addr >>> 19 | class 1..128 | owner - 1 | cached ]
+//
+// An entry is a single aligned word, so a racing reader sees the whole old or the whole new
+// entry (typed-array accesses to aligned words do not tear).
+
+export const OWNER_TABLE = 262144;
+export const OWNER_ENTRIES = 65536;
+export const OWNER_INDEX_MASK = OWNER_ENTRIES - 1;
+/** Address bits below the tag: 3 (8-byte alignment) + 16 (the index). */
+export const OWNER_TAG_SHIFT = 19;
+export const OWNER_ENTRY_TAG_SHIFT = 17;
+export const OWNER_ENTRY_CLASS_SHIFT = 9;
+export const OWNER_ENTRY_CLASS_MASK = 0xff;
+export const OWNER_ENTRY_OWNER_SHIFT = 1;
+/** Bit 0 of an entry: the block sits in its owner's cache (else the owner handed it out). */
+export const OWNER_ENTRY_CACHED = 1;
+
 // --- backend state area ----------------------------------------------------------------------
 
 /** Where the backend's control structures start. */
-export const BACKEND_STATE = 65536;
+export const BACKEND_STATE = 524288;
 /** The most a backend can ask for in the control region. */
 export const BACKEND_STATE_MAX_BYTES = CONTROL_BYTES - BACKEND_STATE;

@@ -26,7 +26,7 @@
 
 import { AllocError } from '../errors.js';
 import type { LockOrder } from './lock-order.js';
-import { LOCK_CONTENDED, LOCK_HOLDER_SHIFT, LOCK_POISONED, LOCK_STATE, LOCK_WAITERS } from './heap-layout.js';
+import { LOCK_ACQUIRED, LOCK_CONTENDED, LOCK_HOLDER_SHIFT, LOCK_POISONED, LOCK_STATE, LOCK_WAITERS } from './heap-layout.js';
 
 const FREE = 0;
 
@@ -53,6 +53,7 @@ export class SharedMutex {
   private readonly stateIndex: number;
   private readonly poisonedIndex: number;
   private readonly contendedIndex: number;
+  private readonly acquiredIndex: number;
   /** This thread's state word when it holds the lock and nobody waits. */
   private readonly heldWord: number;
   /** Test hook: called between the steps of a contended acquisition. */
@@ -82,6 +83,7 @@ export class SharedMutex {
     this.stateIndex = (recordOffset + LOCK_STATE) >> 2;
     this.poisonedIndex = (recordOffset + LOCK_POISONED) >> 2;
     this.contendedIndex = (recordOffset + LOCK_CONTENDED) >> 2;
+    this.acquiredIndex = (recordOffset + LOCK_ACQUIRED) >> 2;
     this.heldWord = threadId << LOCK_HOLDER_SHIFT;
   }
 
@@ -93,6 +95,8 @@ export class SharedMutex {
   lock(): void {
     if (this.order !== null) this.order.acquire(this.rank, this.name);
     if (Atomics.compareExchange(this.i32, this.stateIndex, FREE, this.heldWord) !== FREE) this.lockContended();
+    // Counted by the holder: the lock itself orders these plain increments.
+    this.i32[this.acquiredIndex]!++;
   }
 
   /**
@@ -101,7 +105,10 @@ export class SharedMutex {
    */
   tryLock(): boolean {
     if (this.order !== null) this.order.acquire(this.rank, this.name);
-    if (Atomics.compareExchange(this.i32, this.stateIndex, FREE, this.heldWord) === FREE) return true;
+    if (Atomics.compareExchange(this.i32, this.stateIndex, FREE, this.heldWord) === FREE) {
+      this.i32[this.acquiredIndex]!++;
+      return true;
+    }
     if (this.i32[this.poisonedIndex] !== 0) this.failPoisoned();
     this.order?.release(this.rank);
     return false;
@@ -142,6 +149,14 @@ export class SharedMutex {
   /** How many acquisitions had to wait since the heap was formatted. */
   contendedCount(): number {
     return Atomics.load(this.i32, this.contendedIndex);
+  }
+
+  /**
+   * How many times the lock was taken since the heap was formatted (as a 32-bit count, so it
+   * wraps after 4 Gi acquisitions). A racy snapshot unless read holding the lock.
+   */
+  acquiredCount(): number {
+    return Atomics.load(this.i32, this.acquiredIndex) >>> 0;
   }
 
   private lockContended(): void {

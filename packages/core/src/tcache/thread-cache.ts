@@ -1,0 +1,585 @@
+/**
+ * A thread cache in front of a locked backend: glibc's tcache idea over a shared heap. Each
+ * thread keeps bins of small blocks it allocated and freed, in its record in the control
+ * region (layout `TC_*` and `OWNER_*` in heap-layout.ts, drawn there), so most mallocs and
+ * frees take no lock at all:
+ *
+ * ```text
+ *  malloc(size <= 1024, align <= 8)        free(address)
+ *    class c = ceil(size / 8)                owner entry of address says
+ *    bin c empty? -> refill                    "mine, live, class c"?  -> push on bin c
+ *    pop bin c, write entry "mine, live"       (bin full -> flush a batch first)
+ *                                            anything else -> the locked, validated way:
+ *  refill: one lock hold, TC_BATCH blocks      cached entry or mark -> double free refused
+ *    of 8c bytes from the backend              another thread's entry -> remote free:
+ *  flush:  one lock hold, TC_BATCH blocks        clear the entry, backend.release
+ *    back with backend.release                 no entry -> backend.release (it validates)
+ * ```
+ *
+ * What makes a lock-free free sound without reading the backend's metadata (which only the
+ * heap lock protects) is the owner table: the cache that hands a block out writes the block's
+ * whole address, its class and its owner into the block's entry, and only a free whose
+ * address finds exactly that entry, naming this thread and a live block, is taken into the
+ * cache. A free of anything else goes to the backend under the lock, where the backend
+ * validates it as it always did: interior pointers, foreign addresses and double frees of
+ * backend blocks are refused exactly as without a cache. A double free of a block that sits
+ * in a cache is refused here: its entry says cached, or (entry overwritten since) the block
+ * carries the cache's mark in its second word.
+ *
+ * Blocks freed by another thread are never cached by it: they go straight to the backend
+ * (counted as remote frees), so no thread holds blocks it did not hand out.
+ *
+ * A thread may die at any instruction. Every step below is ordered so that a reaper who
+ * flushes the dead thread's record (`reap`) finds only blocks that are live in the backend:
+ * a push writes the link and mark, then the head (the commit), then the counts; a pop moves
+ * the head first. At worst one block in flight (popped but not yet handed out or released)
+ * is lost, as a block the thread held when it died would be. A death inside a refill or a
+ * flush holds the heap lock, which recovery repairs first (recovery.ts); the cache's own
+ * words need no repair, since the reaper follows the links, bounded, and recounts.
+ *
+ * The cache keeps no requested sizes: a block refilled for class c is asked of the backend
+ * as 8c bytes and serves any request of 8c - 7 to 8c bytes, so with the cache on
+ * `requestedBytes` is null and `dealloc` accepts any size of the block's class
+ * (`CachedBackend`). Turn it off (`tcache=false`) to study exact requests.
+ */
+
+import { AllocError, hex } from '../errors.js';
+import {
+  OWNER_ENTRY_CACHED,
+  OWNER_ENTRY_CLASS_MASK,
+  OWNER_ENTRY_CLASS_SHIFT,
+  OWNER_ENTRY_OWNER_SHIFT,
+  OWNER_ENTRY_TAG_SHIFT,
+  OWNER_INDEX_MASK,
+  OWNER_TABLE,
+  OWNER_TAG_SHIFT,
+  TC_BATCH,
+  TC_BIN_LIMIT,
+  TC_BLOCK_MARK,
+  TC_BLOCK_NEXT,
+  TC_BLOCKS,
+  TC_BYTE_LIMIT,
+  TC_BYTES,
+  TC_CLASS_BYTES,
+  TC_CLASSES,
+  TC_COUNTS,
+  TC_FLUSHES,
+  TC_HEADS,
+  TC_RECORD_BYTES,
+  TC_REFILLS,
+  TC_REMOTE_FREES,
+  SlotState,
+  THREAD_CACHES,
+} from '../memory/heap-layout.js';
+import type { ThreadRegistry } from '../memory/thread-registry.js';
+import type { HeapMemory } from '../interfaces.js';
+import type { Backend } from '../backend/contract.js';
+import type { SharedMutex } from '../memory/mutex.js';
+import { MIN_ALIGN } from '../sizes.js';
+
+/** The steps of a push, a pop, a refill and a flush, for tests that stop a thread between them. */
+export type ThreadCacheStep = 'linked' | 'pushed' | 'popped' | 'refilled-one' | 'flush-popped';
+
+/** What all threads' caches hold and did, summed over their records (a racy snapshot). */
+export interface ThreadCacheFigures {
+  /** Blocks held in caches right now: live to the backend, free to the program. */
+  blocks: number;
+  /** Their bytes, counted as 8 bytes per class step (at most their usable bytes). */
+  bytes: number;
+  /** Lock holds that refilled a bin, and that flushed blocks back. */
+  refills: number;
+  flushes: number;
+  /** Frees of blocks another thread handed out, which went straight to the backend. */
+  remoteFrees: number;
+}
+
+/** Byte offset of thread `threadId`'s cache record. */
+export function cacheRecordOffset(threadId: number): number {
+  return THREAD_CACHES + (threadId - 1) * TC_RECORD_BYTES;
+}
+
+/** The cache class of a request of `size` bytes (`size <= TC_MAX_REQUEST`). */
+export function cacheClassOf(size: number): number {
+  return size <= TC_CLASS_BYTES ? 1 : (size + TC_CLASS_BYTES - 1) >>> 3;
+}
+
+/**
+ * The mark a cached block carries in its second word: a mix of its address and the heap's
+ * random cookie, so a program's data matches it by chance once in 2^32 frees, and nobody
+ * without the cookie can forge it for a chosen address.
+ */
+export function cacheMark(address: number, cookie: number): number {
+  return (Math.imul(address ^ cookie, 0x9e3779b1) ^ (cookie >>> 11)) >>> 0;
+}
+
+/** The owner-table word (u32 index) of `address`. */
+function ownerSlot(address: number): number {
+  return (OWNER_TABLE >>> 2) + ((address >>> 3) & OWNER_INDEX_MASK);
+}
+
+/** The tag bits an entry for `address` carries. */
+function ownerTag(address: number): number {
+  return (address >>> OWNER_TAG_SHIFT) << OWNER_ENTRY_TAG_SHIFT;
+}
+
+/** Whether owner-table entry `entry` is one written for `address` (and not another's, or empty). */
+function namesAddress(entry: number, address: number): boolean {
+  return entry !== 0 && entry >>> OWNER_ENTRY_TAG_SHIFT === address >>> OWNER_TAG_SHIFT;
+}
+
+/**
+ * Clears the owner-table entry of `address` when it names it: what the cache does before a
+ * block reaches the backend by any way but its own bins (a remote free, a resize), so that a
+ * later free of it is validated by the backend. Exported for tests that drive a backend
+ * directly, as a thread inside such a call would have done.
+ */
+export function forgetCacheOwner(u32: Uint32Array, address: number): void {
+  const slot = ownerSlot(address);
+  if (namesAddress(u32[slot]!, address)) u32[slot] = 0;
+}
+
+/** All entry bits but the class: tag, owner and the cached bit. */
+const ENTRY_NOT_CLASS = ~(OWNER_ENTRY_CLASS_MASK << OWNER_ENTRY_CLASS_SHIFT);
+
+/** One thread's cache over a locked backend. Made once per attached thread. */
+export class ThreadCache {
+  /** Test hook: called between the steps of a push, a pop, a refill and a flush. */
+  stepHook: ((step: ThreadCacheStep) => void) | null = null;
+
+  private readonly u32: Uint32Array;
+  private readonly u8: Uint8Array;
+  /** Word index of this thread's head of class 0 (so `+ c` is class c's head). */
+  private readonly headsWord: number;
+  /** Byte index of this thread's count of class 0 (so `+ c` is class c's count). */
+  private readonly countsByte: number;
+  private readonly blocksWord: number;
+  private readonly bytesWord: number;
+  /** The owner bits of this thread's entries. */
+  private readonly ownerBits: number;
+  private readonly arenaBytes: number;
+
+  /**
+   * @param backend the locked backend's instance: called only holding `mutex`
+   * @param mutex the heap lock
+   */
+  constructor(
+    memory: HeapMemory,
+    readonly threadId: number,
+    private readonly cookie: number,
+    private readonly arenaStart: number,
+    arenaEnd: number,
+    private readonly backend: Backend,
+    private readonly mutex: SharedMutex,
+  ) {
+    this.u32 = memory.u32;
+    this.u8 = memory.u8;
+    const record = cacheRecordOffset(threadId);
+    this.headsWord = ((record + TC_HEADS) >>> 2) - 1;
+    this.countsByte = record + TC_COUNTS - 1;
+    this.blocksWord = (record + TC_BLOCKS) >>> 2;
+    this.bytesWord = (record + TC_BYTES) >>> 2;
+    this.ownerBits = (threadId - 1) << OWNER_ENTRY_OWNER_SHIFT;
+    this.arenaBytes = arenaEnd - arenaStart;
+  }
+
+  // --- the fast paths ------------------------------------------------------------------
+
+  /**
+   * A block of at least `size` bytes (`size <= TC_MAX_REQUEST`, 8-byte alignment) from this
+   * thread's bin, or from a refill; 0 when the backend has no room.
+   * @throws AllocError `HeapCorrupted` when the bin's head or link is not a cached block
+   */
+  allocate(size: number): number {
+    const cls = cacheClassOf(size);
+    const u32 = this.u32;
+    const headIndex = this.headsWord + cls;
+    const block = u32[headIndex]!;
+    if (block === 0) return this.refill(cls);
+    const at = block >>> 2;
+    const next = u32[at + (TC_BLOCK_NEXT >>> 2)]!;
+    if (!this.isBlockAddress(block) || u32[at + (TC_BLOCK_MARK >>> 2)] !== cacheMark(block, this.cookie) || (next !== 0 && !this.isBlockAddress(next))) {
+      throw this.corrupted(this.threadId, cls, block, 'its mark or its link was overwritten (a write after free?)');
+    }
+    u32[headIndex] = next;
+    this.stepHook?.('popped');
+    this.u8[this.countsByte + cls]!--;
+    u32[this.blocksWord]!--;
+    u32[this.bytesWord]! -= cls << 3;
+    u32[at + (TC_BLOCK_MARK >>> 2)] = 0;
+    u32[ownerSlot(block)] = ownerTag(block) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits;
+    return block;
+  }
+
+  /**
+   * Frees `address` (in the arena, 8-aligned: the facade checked): into this thread's bin when
+   * its owner entry says this thread handed it out and it is live, else the locked way.
+   * @throws AllocError `NotAllocated` for a double free or anything the backend refuses
+   */
+  release(address: number): void {
+    const u32 = this.u32;
+    const slot = ownerSlot(address);
+    const entry = u32[slot]!;
+    if ((entry & ENTRY_NOT_CLASS) === (ownerTag(address) | this.ownerBits)) {
+      const cls = (entry >>> OWNER_ENTRY_CLASS_SHIFT) & OWNER_ENTRY_CLASS_MASK;
+      const countIndex = this.countsByte + cls;
+      const count = this.u8[countIndex]!;
+      if (count < TC_BIN_LIMIT && cls !== 0 && u32[this.bytesWord]! + (cls << 3) <= TC_BYTE_LIMIT) {
+        const headIndex = this.headsWord + cls;
+        const at = address >>> 2;
+        u32[at + (TC_BLOCK_MARK >>> 2)] = cacheMark(address, this.cookie);
+        u32[at + (TC_BLOCK_NEXT >>> 2)] = u32[headIndex]!;
+        this.stepHook?.('linked');
+        u32[headIndex] = address;
+        this.stepHook?.('pushed');
+        this.u8[countIndex] = count + 1;
+        u32[this.blocksWord]!++;
+        u32[this.bytesWord]! += cls << 3;
+        u32[slot] = entry | OWNER_ENTRY_CACHED;
+        return;
+      }
+      this.releaseBeyondBin(address, cls);
+      return;
+    }
+    this.releaseLocked(address, slot, entry);
+  }
+
+  // --- the slow paths ------------------------------------------------------------------
+
+  /** Bin `cls` was empty: one lock hold takes up to `TC_BATCH` blocks of its size. */
+  private refill(cls: number): number {
+    const bytes = cls << 3;
+    const backend = this.backend;
+    const u32 = this.u32;
+    let first = 0;
+    this.mutex.lock();
+    try {
+      first = backend.allocate(bytes, MIN_ALIGN);
+      if (first !== 0) {
+        for (let taken = 1; taken < TC_BATCH; taken++) {
+          if (this.u8[this.countsByte + cls]! >= TC_BIN_LIMIT || u32[this.bytesWord]! + bytes > TC_BYTE_LIMIT) break;
+          const block = backend.allocate(bytes, MIN_ALIGN);
+          if (block === 0) break;
+          this.stepHook?.('refilled-one');
+          this.push(block, cls);
+        }
+        u32[this.blocksWord - (TC_BLOCKS >>> 2) + (TC_REFILLS >>> 2)]!++;
+      }
+    } finally {
+      this.mutex.unlock();
+    }
+    if (first !== 0) u32[ownerSlot(first)] = ownerTag(first) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits;
+    return first;
+  }
+
+  /** Puts a block that is live in the backend on bin `cls` (refill; lock held). */
+  private push(block: number, cls: number): void {
+    const u32 = this.u32;
+    const headIndex = this.headsWord + cls;
+    const at = block >>> 2;
+    u32[at + (TC_BLOCK_MARK >>> 2)] = cacheMark(block, this.cookie);
+    u32[at + (TC_BLOCK_NEXT >>> 2)] = u32[headIndex]!;
+    u32[headIndex] = block;
+    this.u8[this.countsByte + cls]!++;
+    u32[this.blocksWord]!++;
+    u32[this.bytesWord]! += cls << 3;
+    u32[ownerSlot(block)] = ownerTag(block) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits | OWNER_ENTRY_CACHED;
+  }
+
+  /**
+   * A free of this thread's block that its bin has no room for: a full bin gives `TC_BATCH`
+   * blocks back first (one lock hold) and takes this one; past the byte bound the block goes
+   * to the backend.
+   */
+  private releaseBeyondBin(address: number, cls: number): void {
+    if (cls === 0) throw this.corrupted(this.threadId, 0, address, 'its owner entry names class 0');
+    if (this.u8[this.countsByte + cls]! >= TC_BIN_LIMIT) {
+      this.mutex.lock();
+      try {
+        this.flushBin(this.threadId, cls, TC_BATCH);
+      } finally {
+        this.mutex.unlock();
+      }
+      this.bump(TC_FLUSHES);
+      this.release(address);
+      return;
+    }
+    this.u32[ownerSlot(address)] = 0;
+    this.releaseToBackend(address);
+  }
+
+  /**
+   * A free whose entry does not say "this thread's live block": refuse a block that sits in a
+   * cache, clear another thread's entry (a remote free), and let the backend validate and
+   * free the rest under the lock.
+   */
+  private releaseLocked(address: number, slot: number, entry: number): void {
+    if (namesAddress(entry, address)) {
+      const owner = ((entry >>> OWNER_ENTRY_OWNER_SHIFT) & 0xff) + 1;
+      if ((entry & OWNER_ENTRY_CACHED) !== 0) {
+        throw new AllocError('NotAllocated', `address ${hex(address)} is already free: it sits in thread ${owner}'s cache (double free)`);
+      }
+      // Another thread handed it out: free it to the backend, not into this cache.
+      Atomics.compareExchange(this.u32, slot, entry, 0);
+      this.bump(TC_REMOTE_FREES);
+      this.releaseToBackend(address);
+      return;
+    }
+    if (this.u32[(address + TC_BLOCK_MARK) >>> 2] === cacheMark(address, this.cookie)) {
+      const where = this.binOf(this.threadId, address) !== 0 ? "this thread's cache" : "a thread's cache";
+      throw new AllocError('NotAllocated', `address ${hex(address)} carries the cache mark of a block in ${where}: it is already free (double free)`);
+    }
+    this.releaseToBackend(address);
+  }
+
+  private releaseToBackend(address: number): void {
+    this.mutex.lock();
+    try {
+      this.backend.release(address);
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
+  // --- flushing ------------------------------------------------------------------------
+
+  /** True when this thread's cache holds no block (a racy-free read: only it writes there). */
+  isEmpty(): boolean {
+    return this.u32[this.blocksWord] === 0;
+  }
+
+  /** Gives every block this thread holds back to the backend, in one lock hold. */
+  flushAll(): void {
+    if (this.isEmpty() && !this.hasLeftovers(this.threadId)) return;
+    this.mutex.lock();
+    try {
+      for (let cls = 1; cls <= TC_CLASSES; cls++) this.flushBin(this.threadId, cls, TC_BIN_LIMIT + 1);
+    } finally {
+      this.mutex.unlock();
+    }
+    this.bump(TC_FLUSHES);
+  }
+
+  /**
+   * Gives back the blocks in the record of `threadId`, a thread that is gone (its slot is
+   * being released or reaped, so nothing writes the record any more). The links are followed,
+   * bounded, and each block checked before it is freed; what cannot be trusted is left
+   * alone (a leak, never a free of something that may be live) and described.
+   * @returns one note per block or bin given up on
+   */
+  reap(threadId: number): string[] {
+    const notes: string[] = [];
+    this.mutex.lock();
+    try {
+      for (let cls = 1; cls <= TC_CLASSES; cls++) {
+        try {
+          this.flushBin(threadId, cls, TC_BIN_LIMIT + 1);
+        } catch (error) {
+          notes.push(
+            `thread ${threadId}'s cache, class ${cls}: ${error instanceof Error ? error.message : String(error)}; the rest of the bin is left allocated`,
+          );
+          this.clearBin(threadId, cls);
+        }
+      }
+      const record = cacheRecordOffset(threadId);
+      this.u32[(record + TC_BLOCKS) >>> 2] = 0;
+      this.u32[(record + TC_BYTES) >>> 2] = 0;
+    } finally {
+      this.mutex.unlock();
+    }
+    return notes;
+  }
+
+  /**
+   * Frees up to `limit` blocks from the front of bin `cls` of `threadId`'s record; call
+   * holding the heap lock. Each block is unlinked (the head moves first), its mark and its
+   * entry cleared, then freed.
+   * @throws AllocError `HeapCorrupted` for a link that is no cached block, or a block the
+   *   backend does not hold as live
+   */
+  private flushBin(threadId: number, cls: number, limit: number): void {
+    const u32 = this.u32;
+    const record = cacheRecordOffset(threadId);
+    const headIndex = ((record + TC_HEADS) >>> 2) + cls - 1;
+    const countIndex = record + TC_COUNTS + cls - 1;
+    for (let freed = 0; freed < limit; freed++) {
+      const block = u32[headIndex]!;
+      if (block === 0) return;
+      if (freed === TC_BIN_LIMIT) throw this.corrupted(threadId, cls, block, `the bin holds more than ${TC_BIN_LIMIT} blocks (a cycle?)`);
+      const at = block >>> 2;
+      if (!this.isBlockAddress(block) || u32[at + (TC_BLOCK_MARK >>> 2)] !== cacheMark(block, this.cookie)) {
+        throw this.corrupted(threadId, cls, block, 'its mark was overwritten (a write after free?)');
+      }
+      const next = u32[at + (TC_BLOCK_NEXT >>> 2)]!;
+      if (next !== 0 && !this.isBlockAddress(next)) throw this.corrupted(threadId, cls, block, `its link ${hex(next)} is no block address`);
+      u32[headIndex] = next;
+      this.stepHook?.('flush-popped');
+      if (this.u8[countIndex]! > 0) this.u8[countIndex]!--;
+      const blocks = (record + TC_BLOCKS) >>> 2;
+      if (u32[blocks]! > 0) u32[blocks]!--;
+      const bytes = (record + TC_BYTES) >>> 2;
+      u32[bytes] = Math.max(0, u32[bytes]! - (cls << 3));
+      u32[at + (TC_BLOCK_MARK >>> 2)] = 0;
+      const slot = ownerSlot(block);
+      if (
+        (u32[slot]! & ~(OWNER_ENTRY_CLASS_MASK << OWNER_ENTRY_CLASS_SHIFT)) ===
+        (ownerTag(block) | ((threadId - 1) << OWNER_ENTRY_OWNER_SHIFT) | OWNER_ENTRY_CACHED)
+      ) {
+        u32[slot] = 0;
+      }
+      try {
+        this.backend.release(block);
+      } catch (error) {
+        if (!(error instanceof AllocError)) throw error;
+        throw this.corrupted(threadId, cls, block, `the backend does not hold it as live (${error.message})`);
+      }
+    }
+  }
+
+  /** Empties bin `cls` of `threadId`'s record without freeing its blocks (given up on). */
+  private clearBin(threadId: number, cls: number): void {
+    const record = cacheRecordOffset(threadId);
+    this.u32[((record + TC_HEADS) >>> 2) + cls - 1] = 0;
+    this.u8[record + TC_COUNTS + cls - 1] = 0;
+  }
+
+  /** True when `threadId`'s record has a bin head although its block count says empty. */
+  private hasLeftovers(threadId: number): boolean {
+    const heads = (cacheRecordOffset(threadId) + TC_HEADS) >>> 2;
+    for (let cls = 0; cls < TC_CLASSES; cls++) if (this.u32[heads + cls] !== 0) return true;
+    return false;
+  }
+
+  // --- what the cache knows of an address ----------------------------------------------
+
+  /**
+   * Refuses an address that sits in a cache (for `usableSize`, `realloc`, `dealloc`): it is
+   * free to the program though live to the backend.
+   * @throws AllocError `NotAllocated` when it does
+   */
+  refuseCached(address: number): void {
+    const entry = this.u32[ownerSlot(address)]!;
+    const named = namesAddress(entry, address);
+    if (named && (entry & OWNER_ENTRY_CACHED) !== 0) {
+      const owner = ((entry >>> OWNER_ENTRY_OWNER_SHIFT) & 0xff) + 1;
+      throw new AllocError('NotAllocated', `address ${hex(address)} is free: it sits in thread ${owner}'s cache`);
+    }
+    if (!named && this.u32[(address + TC_BLOCK_MARK) >>> 2] === cacheMark(address, this.cookie)) {
+      throw new AllocError('NotAllocated', `address ${hex(address)} carries the cache mark of a block in a thread's cache: it is free`);
+    }
+  }
+
+  /**
+   * Forgets what the owner table says of `address`, a block the backend just handed out or
+   * resized without the cache: its next free takes the locked, validated way.
+   */
+  forget(address: number): void {
+    forgetCacheOwner(this.u32, address);
+  }
+
+  /** The class of the bin of `threadId` holding `address`, or 0 (bounded walks). */
+  private binOf(threadId: number, address: number): number {
+    const heads = (cacheRecordOffset(threadId) + TC_HEADS) >>> 2;
+    for (let cls = 1; cls <= TC_CLASSES; cls++) {
+      let block = this.u32[heads + cls - 1]!;
+      for (let steps = 0; block !== 0 && steps <= TC_BIN_LIMIT && this.isBlockAddress(block); steps++) {
+        if (block === address) return cls;
+        block = this.u32[(block + TC_BLOCK_NEXT) >>> 2]!;
+      }
+    }
+    return 0;
+  }
+
+  // --- checks and figures ----------------------------------------------------------------
+
+  /**
+   * Verifies this thread's cache, holding the heap lock: every bin's list is as long as its
+   * count and at most `TC_BIN_LIMIT`, every block carries its mark, is on one bin only, is
+   * named cached by its owner entry when the entry is its own, and is live in the backend
+   * with room for its class; the record's totals match. Then verifies that no free registry
+   * slot's record holds a block (a cache left behind). Other live threads' caches are theirs
+   * to verify: they change without any lock.
+   * @throws AllocError `HeapCorrupted` naming the first violation
+   */
+  verify(registry: ThreadRegistry): { blocks: number; bytes: number } {
+    const u32 = this.u32;
+    const seen = new Set<number>();
+    let blocks = 0;
+    let bytes = 0;
+    for (let cls = 1; cls <= TC_CLASSES; cls++) {
+      let length = 0;
+      for (let block = u32[this.headsWord + cls]!; block !== 0; block = u32[(block + TC_BLOCK_NEXT) >>> 2]!) {
+        if (++length > TC_BIN_LIMIT) throw this.corrupted(this.threadId, cls, block, `the bin holds more than ${TC_BIN_LIMIT} blocks (a cycle?)`);
+        if (!this.isBlockAddress(block)) throw this.corrupted(this.threadId, cls, block, 'it is no block address of the arena');
+        if (u32[(block + TC_BLOCK_MARK) >>> 2] !== cacheMark(block, this.cookie)) throw this.corrupted(this.threadId, cls, block, 'its mark was overwritten');
+        if (seen.has(block)) throw this.corrupted(this.threadId, cls, block, 'it is on a bin twice');
+        seen.add(block);
+        const entry = u32[ownerSlot(block)]!;
+        if (namesAddress(entry, block)) {
+          const expected = ownerTag(block) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits | OWNER_ENTRY_CACHED;
+          if (entry !== expected)
+            throw this.corrupted(this.threadId, cls, block, `its owner entry ${hex(entry)} does not say cached by this thread in this class`);
+        }
+        let usable: number;
+        try {
+          usable = this.backend.usableSize(block);
+        } catch (error) {
+          throw this.corrupted(this.threadId, cls, block, `the backend does not hold it as live (${error instanceof Error ? error.message : String(error)})`);
+        }
+        if (usable < cls << 3) throw this.corrupted(this.threadId, cls, block, `its ${usable} usable bytes are fewer than its class's ${cls << 3}`);
+        blocks++;
+        bytes += cls << 3;
+      }
+      if (length !== this.u8[this.countsByte + cls]) {
+        throw this.corrupted(this.threadId, cls, 0, `the bin's count is ${this.u8[this.countsByte + cls]} but its list holds ${length} blocks`);
+      }
+    }
+    if (blocks !== u32[this.blocksWord] || bytes !== u32[this.bytesWord]) {
+      throw new AllocError(
+        'HeapCorrupted',
+        `thread ${this.threadId}'s cache holds ${blocks} blocks of ${bytes} bytes, but its record says ${u32[this.blocksWord]} of ${u32[this.bytesWord]}`,
+      );
+    }
+    for (let threadId = 1; threadId <= registry.maxThreads; threadId++) {
+      if (threadId === this.threadId || registry.state(threadId) !== SlotState.free) continue;
+      if (u32[(cacheRecordOffset(threadId) + TC_BLOCKS) >>> 2] !== 0 || this.hasLeftovers(threadId)) {
+        throw new AllocError(
+          'HeapCorrupted',
+          `thread slot ${threadId} is free but its cache still holds blocks (a cache left behind by a thread that is gone)`,
+        );
+      }
+    }
+    return { blocks, bytes };
+  }
+
+  /** Every thread's cache figures, summed (records written by other threads: a snapshot). */
+  static figures(memory: HeapMemory, maxThreads: number): ThreadCacheFigures {
+    const u32 = memory.u32;
+    const figures: ThreadCacheFigures = { blocks: 0, bytes: 0, refills: 0, flushes: 0, remoteFrees: 0 };
+    for (let threadId = 1; threadId <= maxThreads; threadId++) {
+      const record = cacheRecordOffset(threadId) >>> 2;
+      figures.blocks += u32[record + (TC_BLOCKS >>> 2)]!;
+      figures.bytes += u32[record + (TC_BYTES >>> 2)]!;
+      figures.refills += u32[record + (TC_REFILLS >>> 2)]!;
+      figures.flushes += u32[record + (TC_FLUSHES >>> 2)]!;
+      figures.remoteFrees += u32[record + (TC_REMOTE_FREES >>> 2)]!;
+    }
+    return figures;
+  }
+
+  // --- helpers ---------------------------------------------------------------------------
+
+  /** An 8-aligned address inside the arena. */
+  private isBlockAddress(address: number): boolean {
+    return (address - this.arenaStart) >>> 0 < this.arenaBytes && (address & 7) === 0;
+  }
+
+  /** Adds one to a counter of this thread's record. */
+  private bump(field: number): void {
+    this.u32[(cacheRecordOffset(this.threadId) + field) >>> 2]!++;
+  }
+
+  private corrupted(threadId: number, cls: number, block: number, why: string): AllocError {
+    const what = block === 0 ? '' : ` holds ${hex(block)}, but ${why}`;
+    return new AllocError('HeapCorrupted', `thread ${threadId}'s cache bin of class ${cls} (${cls << 3} bytes)${what === '' ? `: ${why}` : what}`);
+  }
+}
