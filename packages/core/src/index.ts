@@ -83,8 +83,10 @@ export {
   GlobalAllocator,
   type HeapConfig,
   type HeapStats,
+  type LockFigures,
   type ReapReport,
 } from './facade/global-allocator.js';
+export type { ThreadCache, ThreadCacheFigures, ThreadCacheStep } from './tcache/thread-cache.js';
 export {
   checkTrace,
   fitsTextSpelling,

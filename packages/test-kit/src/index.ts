@@ -49,6 +49,7 @@ export type {
   HoldLockTask,
   KitTask,
   LockStepDeathTask,
+  CacheStepDeathTask,
   AllocateAndDetachTask,
   MutexTask,
   WalkOutcome,

@@ -5,7 +5,7 @@
  * overlaps and cross-thread corruption surface as errors naming the block.
  */
 
-import { AllocError, GlobalAllocator, LockIndex, type LockStep, MIN_ALIGN, SharedHeap } from '@heaplab/core';
+import { AllocError, GlobalAllocator, LockIndex, type LockStep, MIN_ALIGN, SharedHeap, type ThreadCacheStep } from '@heaplab/core';
 import { forgetCacheOwner } from '@heaplab/core/internal';
 
 import { makeBackendContext } from './backend-context.js';
@@ -97,6 +97,25 @@ export interface AllocateAndDetachTask {
   trustModules?: string[];
 }
 
+/**
+ * Attach, then allocate and free small blocks (refills, pushes, pops, flushes) until the
+ * thread cache's step `step` is reached for the `nth` time, and die there (process.exit in
+ * the hook): a thread killed between two steps of its cache (thread-cache.ts).
+ */
+export interface CacheStepDeathTask {
+  kind: 'cache-step-death';
+  buffer: SharedArrayBuffer;
+  step: ThreadCacheStep;
+  nth: number;
+  /**
+   * An `Int32Array` buffer of at least 64 words where the worker keeps the addresses of its
+   * live blocks (0: empty; a block's word is cleared after its free returns), so the test can
+   * free what the dead thread still held.
+   */
+  live: SharedArrayBuffer;
+  trustModules?: string[];
+}
+
 /** Build a heap, damage one block's surroundings, and go on using it (corruption.ts). */
 export interface CorruptionTrialTask {
   kind: 'corruption-trial';
@@ -125,6 +144,7 @@ export type KitTask =
   | LockStepDeathTask
   | CorruptionTrialTask
   | AllocateAndDetachTask
+  | CacheStepDeathTask
   | WalkTask;
 
 /**
@@ -309,6 +329,34 @@ async function dieInBackend(task: DieInBackendTask): Promise<string> {
   return 'finished';
 }
 
+async function cacheStepDeath(task: CacheStepDeathTask): Promise<string> {
+  const heap = await GlobalAllocator.attach(task.buffer, { trustModules: task.trustModules ?? [] });
+  const cache = heap.threadCacheOfThisThread;
+  if (cache === null) throw new Error('cache-step-death: this heap has no thread cache');
+  let seen = 0;
+  cache.stepHook = (step) => {
+    if (step === task.step && ++seen === task.nth) process.exit(0);
+  };
+  // Sizes of a few classes, freed in bursts so bins fill past their limit (flushes) and
+  // drain (refills).
+  const live = new Int32Array(task.live);
+  for (let round = 0; round < 200; round++) {
+    let count = 0;
+    for (; count < 40; count++) {
+      const address = heap.malloc(8 + ((round + count) % 4) * 24);
+      if (address === 0) break;
+      live[count] = address;
+    }
+    while (count > 0) {
+      count--;
+      heap.free(live[count]!);
+      live[count] = 0;
+    }
+  }
+  heap.detach();
+  return 'finished';
+}
+
 async function allocateAndDetach(task: AllocateAndDetachTask): Promise<number[]> {
   const heap = await GlobalAllocator.attach(task.buffer, { trustModules: task.trustModules ?? [] });
   const kept: number[] = [];
@@ -448,6 +496,8 @@ async function runTask(task: KitTask): Promise<unknown> {
       return corruptionTrial(task);
     case 'allocate-and-detach':
       return allocateAndDetach(task);
+    case 'cache-step-death':
+      return cacheStepDeath(task);
     case 'walk':
       return walkTask(task);
   }

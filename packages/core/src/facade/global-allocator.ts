@@ -775,7 +775,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     if (this.detached) return;
     this.publishCalls();
     if (this.registry.beginRelease(this.threadId, this.ticket)) {
-      this.threadCache?.flushAll();
+      // Tolerant, as for a dead thread: a damaged bin is left allocated, and the slot is
+      // released whatever the cache held.
+      for (const note of this.threadCache?.reap(this.threadId) ?? []) this.recoveryRecord.noteFailure(this.threadId, note);
       this.delayed.handOver(this.threadId);
       this.qsbr.offline();
       this.instance.releaseThread?.(this.threadId, false);
@@ -892,6 +894,14 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    */
   recoveryFigures(): RecoveryFigures {
     return this.recoveryRecord.figures();
+  }
+
+  /**
+   * This thread's cache in front of a locked backend, or null when the heap has none; for
+   * tests that stop a thread between the cache's steps (`stepHook`) and for its figures.
+   */
+  get threadCacheOfThisThread(): ThreadCache | null {
+    return this.threadCache;
   }
 
   /** The descriptor of this heap's backend. */

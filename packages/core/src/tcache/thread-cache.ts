@@ -419,13 +419,10 @@ export class ThreadCache {
       const bytes = (record + TC_BYTES) >>> 2;
       u32[bytes] = Math.max(0, u32[bytes]! - (cls << 3));
       u32[at + (TC_BLOCK_MARK >>> 2)] = 0;
+      // The entry goes whether it says cached or still live (a thread that died between a
+      // push's head and its entry): from here on the block is the backend's.
       const slot = ownerSlot(block);
-      if (
-        (u32[slot]! & ~(OWNER_ENTRY_CLASS_MASK << OWNER_ENTRY_CLASS_SHIFT)) ===
-        (ownerTag(block) | ((threadId - 1) << OWNER_ENTRY_OWNER_SHIFT) | OWNER_ENTRY_CACHED)
-      ) {
-        u32[slot] = 0;
-      }
+      if ((u32[slot]! & ENTRY_NOT_CLASS & ~OWNER_ENTRY_CACHED) === (ownerTag(block) | ((threadId - 1) << OWNER_ENTRY_OWNER_SHIFT))) u32[slot] = 0;
       try {
         this.backend.release(block);
       } catch (error) {

@@ -1,0 +1,14 @@
+import { GlobalAllocator } from '@heaplab/core';
+import '@heaplab/tlsf'; import '@heaplab/buddy'; import '@heaplab/slab';
+import { buildRequestTables, runGlibcThreadLoop, loopMemory } from './dist/index.js';
+const spec = process.argv[2] ?? 'tlsf';
+const h = GlobalAllocator.create({ backend: spec, heapBytes: 64*1024*1024 });
+h.prefault();
+const tables = buildRequestTables();
+const limits = { stop: new Int32Array(1), deadline: performance.now() + 1000, maxIterations: Infinity };
+const t0 = process.cpuUsage();
+const out = runGlibcThreadLoop(h, loopMemory(h.buffer), tables, limits, false);
+const cpu = process.cpuUsage(t0);
+console.log(spec, (out.iterations/out.seconds/1e6).toFixed(2), 'M/s', ((cpu.user+cpu.system)*1000/out.iterations).toFixed(1), 'ns cpu/iter');
+const s = h.stats();
+console.log('iters', out.iterations, 'heap lock', s.locks[0], s.threadCache);

@@ -1,0 +1,80 @@
+/**
+ * A thread killed between any two steps of its cache (a push, a pop, a refill, a flush) is
+ * reaped by `watchWorker`: the heap passes `check()`, every other thread's blocks are intact,
+ * the dead thread's cache is given back, and at most the one block it had in flight is lost.
+ */
+
+import type { Worker } from 'node:worker_threads';
+
+import { describe, expect, it } from 'vitest';
+
+import { GlobalAllocator, MiB, type ReapReport, type ThreadCacheStep } from '../src/index.js';
+import { AllocError } from '../src/index.js';
+import { type CacheStepDeathTask, signBlock, spawnKitWorker, verifyBlock } from '@heaplab/test-kit';
+
+const STEPS: ThreadCacheStep[] = ['linked', 'pushed', 'popped', 'refilled-one', 'flush-popped'];
+
+/** Runs the task in a fresh worker; resolves with the reaper's report, or null when it finished. */
+async function dieAt(heap: GlobalAllocator, task: CacheStepDeathTask): Promise<ReapReport | null> {
+  const worker: Worker = spawnKitWorker();
+  const reaped = new Promise<ReapReport>((resolve) => heap.watchWorker(worker, resolve));
+  const replied = new Promise<unknown>((resolve) => worker.once('message', resolve));
+  worker.postMessage({ id: 1, task });
+  const outcome = await Promise.race([reaped, replied.then((reply) => ({ reply }))]);
+  if ('reply' in outcome) {
+    await worker.terminate();
+    await reaped;
+    return null;
+  }
+  return outcome;
+}
+
+describe('a thread killed between the steps of its thread cache', () => {
+  for (const step of STEPS) {
+    for (const nth of [1, 7]) {
+      it(`is reaped cleanly when it dies at '${step}' (occurrence ${nth})`, async () => {
+        const heap = GlobalAllocator.create({ heapBytes: 8 * MiB });
+        const held = Array.from({ length: 40 }, (_, i) => {
+          const size = 8 + (i % 10) * 24;
+          const address = heap.malloc(size);
+          const signature = { writer: 9, sequence: i, size };
+          signBlock(heap.memory.u8, address, signature);
+          return { address, signature };
+        });
+        const live = new SharedArrayBuffer(64 * 4);
+        const report = await dieAt(heap, { kind: 'cache-step-death', buffer: heap.buffer, step, nth, live });
+        expect(report, `the worker reached step '${step}' ${nth} times`).not.toBeNull();
+        expect(report!.failed).toEqual([]);
+        heap.check();
+        for (const block of held) expect(verifyBlock(heap.memory.u8, block.address, block.signature)).toBeNull();
+        for (const block of held) heap.free(block.address);
+        // Free what the dead thread held; the block it was freeing when it died may be free
+        // already (it reached the bin, which the reaper gave back).
+        let refused = 0;
+        for (const address of new Int32Array(live)) {
+          if (address === 0) continue;
+          try {
+            heap.free(address);
+          } catch (error) {
+            if (!(error instanceof AllocError) || error.kind !== 'NotAllocated') throw error;
+            refused++;
+          }
+        }
+        expect(refused).toBeLessThanOrEqual(1);
+        expect(heap.stats().threadCache!.blocks).toBe(0);
+        // What the dead thread had in flight (one block at most: popped from its bin and not
+        // yet handed out, or allocated by a refill and not yet on the bin) is lost; nothing else.
+        const used = heap.usedBytes();
+        expect(used).toBeLessThanOrEqual(128);
+        // The heap fills and empties: its free structures are whole.
+        const filled: number[] = [];
+        for (let address = heap.malloc(4096); address !== 0; address = heap.malloc(4096)) filled.push(address);
+        expect(filled.length).toBeGreaterThan(1800);
+        for (const address of filled) heap.free(address);
+        expect(heap.usedBytes()).toBe(used);
+        heap.check();
+        heap.detach();
+      }, 30_000);
+    }
+  }
+});

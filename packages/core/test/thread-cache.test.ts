@@ -1,0 +1,239 @@
+/**
+ * The thread cache in front of a locked backend (tcache/thread-cache.ts), on core's basic
+ * backend: what it serves without the lock, what it refuses, its bounds, its figures, and a
+ * fuzz of random operations against a model with `check()` after each sequence.
+ */
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+import { GlobalAllocator, MiB } from '../src/index.js';
+import { OWNER_TABLE, TC_BATCH, TC_BIN_LIMIT, TC_BYTE_LIMIT, TC_MAX_REQUEST } from '../src/memory/heap-layout.js';
+import { cacheClassOf, cacheMark } from '../src/tcache/thread-cache.js';
+import { expectAllocError, expectWalkAgrees, signBlock, verifyBlock } from '@heaplab/test-kit';
+
+/** Expects `run` to throw an `AllocError` of `kind` whose message matches `pattern`. */
+function expectRefused(run: () => unknown, kind: string, pattern: RegExp): void {
+  expectAllocError(run, kind as never);
+  try {
+    run();
+  } catch (error) {
+    expect((error as Error).message).toMatch(pattern);
+  }
+}
+
+function cachedHeap(options: Record<string, unknown> = {}): GlobalAllocator {
+  return GlobalAllocator.create({ backend: 'basic', options, heapBytes: 8 * MiB });
+}
+
+describe('the thread cache', () => {
+  it('is on by default for a locked backend, and off with tcache=false, poisonFreed or checked mode', () => {
+    const on = cachedHeap();
+    expect(on.threadCacheOfThisThread).not.toBeNull();
+    expect(on.stats().threadCache).toMatchObject({ blocks: 0 });
+    for (const off of [cachedHeap({ tcache: false }), GlobalAllocator.create({ poisonFreed: true }), GlobalAllocator.create({ checked: true })]) {
+      expect(off.threadCacheOfThisThread).toBeNull();
+      expect(off.stats().threadCache).toBeNull();
+      off.detach();
+    }
+    expectAllocError(() => cachedHeap({ tcache: 'sometimes' }), 'InvalidParam');
+    on.detach();
+  });
+
+  it('serves a freed small block again without the heap lock, and refills a batch under one lock hold', () => {
+    const heap = cachedHeap();
+    const first = heap.malloc(24);
+    const afterRefill = heap.stats().locks.find((lock) => lock.name === 'heap')!.acquired;
+    // The refill took TC_BATCH blocks: the next TC_BATCH - 1 mallocs of the class take none.
+    const more = Array.from({ length: TC_BATCH - 1 }, () => heap.malloc(20));
+    heap.free(first);
+    const again = heap.malloc(17);
+    expect(again).toBe(first);
+    const locks = heap.stats().locks.find((lock) => lock.name === 'heap')!.acquired;
+    // stats() took the lock once to flush and once to read; nothing else did.
+    expect(locks - afterRefill).toBeLessThanOrEqual(3);
+    for (const address of [...more, again]) heap.free(address);
+    expect(heap.usedBytes()).toBe(0);
+    heap.check();
+    heap.detach();
+  });
+
+  it('bounds a bin: a free into a full bin flushes a batch first', () => {
+    const heap = cachedHeap();
+    const blocks = Array.from({ length: 3 * TC_BIN_LIMIT }, () => heap.malloc(64));
+    for (const address of blocks) heap.free(address);
+    const cache = heap.threadCacheOfThisThread!;
+    expect(cache.isEmpty()).toBe(false);
+    const figures = heap.stats().threadCache!;
+    expect(figures.flushes).toBeGreaterThan(0);
+    expect(heap.usedBytes()).toBe(0);
+    heap.detach();
+  });
+
+  it('bounds the bytes a thread holds: past the limit, frees go to the backend', () => {
+    const heap = cachedHeap();
+    const perClass = TC_BIN_LIMIT;
+    const blocks: number[] = [];
+    for (let size = 512; size <= TC_MAX_REQUEST; size += 8) for (let i = 0; i < perClass; i++) blocks.push(heap.malloc(size));
+    for (const address of blocks) heap.free(address);
+    const record = heap.threadCacheOfThisThread!;
+    expect(record.isEmpty()).toBe(false);
+    // What the cache holds never passes its byte bound.
+    const u32 = heap.memory.u32;
+    const held = u32[(65536 + (heap.threadId - 1) * 768 + 4) >>> 2]!;
+    expect(held).toBeLessThanOrEqual(TC_BYTE_LIMIT);
+    expect(heap.usedBytes()).toBe(0);
+    heap.detach();
+  });
+
+  it('refuses a double free of a cached block, with its entry and without it', () => {
+    const heap = cachedHeap();
+    const address = heap.malloc(40);
+    heap.free(address);
+    expectRefused(() => heap.free(address), 'NotAllocated', /cache.*double free/);
+    expectAllocError(() => heap.usableSize(address), 'NotAllocated');
+    expectAllocError(() => heap.realloc(address, 80), 'NotAllocated');
+    expectAllocError(() => heap.dealloc(address, { size: 40, align: 8 }), 'NotAllocated');
+    // Another address overwrote its owner entry: the mark in the block still tells.
+    heap.memory.u32[(OWNER_TABLE >>> 2) + ((address >>> 3) & 0xffff)] = 0;
+    expectRefused(() => heap.free(address), 'NotAllocated', /cache mark/);
+    heap.check();
+    heap.detach();
+  });
+
+  it('refuses interior pointers and never-allocated addresses through the backend', () => {
+    const heap = cachedHeap();
+    const address = heap.malloc(100);
+    expectAllocError(() => heap.free(address + 16), 'NotAllocated');
+    expectAllocError(() => heap.free(heap.arenaEnd - 64), 'NotAllocated');
+    heap.free(address);
+    heap.check();
+    heap.detach();
+  });
+
+  it('reports a cached block whose link was overwritten (a write after free) instead of handing out a bad address', () => {
+    const heap = cachedHeap();
+    const a = heap.malloc(32);
+    const b = heap.malloc(32);
+    heap.free(a);
+    heap.free(b);
+    // b is the bin's head; its link points at a. A write after free scribbles over it.
+    heap.memory.u32[b >>> 2] = 0x7fff_fff8;
+    expectRefused(() => heap.malloc(32), 'HeapCorrupted', /link/);
+    expectAllocError(() => heap.check(), 'HeapCorrupted');
+    // Detach still releases the slot; the damaged bin's blocks are left allocated, not freed.
+    heap.detach();
+    const next = GlobalAllocator.attachSync(heap.buffer);
+    expect(next.threadId).toBe(heap.threadId);
+    next.check();
+    next.detach();
+  });
+
+  it('check() finds a bin whose count disagrees with its list, and a mark that was overwritten', () => {
+    const heap = cachedHeap();
+    const a = heap.malloc(16);
+    heap.free(a);
+    const mark = heap.memory.u32[(a + 4) >>> 2];
+    expect(mark).toBe(cacheMark(a, heap.memory.u32[24 >>> 2]!));
+    heap.memory.u32[(a + 4) >>> 2] = 0;
+    expectRefused(() => heap.check(), 'HeapCorrupted', /mark/);
+    heap.memory.u32[(a + 4) >>> 2] = mark!;
+    const countByte = 65536 + (heap.threadId - 1) * 768 + 32 + cacheClassOf(16) - 1;
+    heap.memory.u8[countByte]!++;
+    expectRefused(() => heap.check(), 'HeapCorrupted', /count/);
+    heap.memory.u8[countByte]!--;
+    heap.check();
+    heap.detach();
+  });
+
+  it('keeps dealloc honest: any size of the block class, nothing outside it', () => {
+    const heap = cachedHeap();
+    const address = heap.malloc(21);
+    heap.free(address);
+    const reused = heap.malloc(19);
+    expect(reused).toBe(address);
+    expectAllocError(() => heap.dealloc(reused, { size: 64, align: 8 }), 'InvalidParam');
+    expectAllocError(() => heap.dealloc(reused, { size: 8, align: 8 }), 'InvalidParam');
+    heap.dealloc(reused, { size: 19, align: 8 });
+    heap.check();
+    heap.detach();
+  });
+
+  it('agrees with a model through random operations, and check() and the walk agree after each sequence', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({ kind: fc.constant('malloc' as const), size: fc.nat(1100) }),
+            fc.record({ kind: fc.constant('aligned' as const), size: fc.nat(300), alignLog: fc.integer({ min: 3, max: 8 }) }),
+            fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }),
+            fc.record({ kind: fc.constant('realloc' as const), pick: fc.nat(), size: fc.nat(1500) }),
+          ),
+          { maxLength: 300 },
+        ),
+        (steps) => {
+          const heap = cachedHeap();
+          const live = new Map<number, { writer: number; sequence: number; size: number }>();
+          let sequence = 0;
+          for (const step of steps) {
+            const picked = [...live.keys()];
+            if (step.kind === 'malloc' || step.kind === 'aligned') {
+              const address = step.kind === 'malloc' ? heap.malloc(step.size) : heap.alignedAlloc(2 ** step.alignLog, step.size);
+              expect(address).not.toBe(0);
+              expect(live.has(address), `address ${address} handed out twice`).toBe(false);
+              const signature = { writer: 1, sequence: sequence++, size: step.size };
+              signBlock(heap.memory.u8, address, signature);
+              live.set(address, signature);
+            } else if (picked.length > 0) {
+              const address = picked[step.pick % picked.length]!;
+              const signature = live.get(address)!;
+              expect(verifyBlock(heap.memory.u8, address, signature)).toBeNull();
+              live.delete(address);
+              if (step.kind === 'free') {
+                heap.free(address);
+              } else {
+                const kept = Math.min(signature.size, step.size);
+                const before = heap.memory.u8.slice(address, address + kept);
+                const moved = heap.realloc(address, step.size);
+                expect(moved).not.toBe(0);
+                expect([...heap.memory.u8.slice(moved, moved + kept)]).toEqual([...before]);
+                const resigned = { writer: 1, sequence: sequence++, size: step.size };
+                signBlock(heap.memory.u8, moved, resigned);
+                live.set(moved, resigned);
+              }
+            }
+          }
+          for (const [address, signature] of live) expect(verifyBlock(heap.memory.u8, address, signature)).toBeNull();
+          heap.check();
+          expectWalkAgrees(heap);
+          for (const address of live.keys()) heap.free(address);
+          expect(heap.usedBytes()).toBe(0);
+          heap.detach();
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('sends a block freed by another thread to the backend, never into that thread cache', () => {
+    const heap = cachedHeap();
+    const other = GlobalAllocator.attachSync(heap.buffer);
+    const blocks = Array.from({ length: 64 }, (_, i) => heap.malloc(16 + (i % 8) * 8));
+    const cachedByOwner = heap.malloc(48);
+    heap.free(cachedByOwner);
+    for (const address of blocks) other.free(address);
+    expect(other.threadCacheOfThisThread!.isEmpty()).toBe(true);
+    // Freed for real: a second free by the owner is the backend's double free.
+    expectAllocError(() => heap.free(blocks[0]!), 'NotAllocated');
+    // A block in the owner's cache is free: another thread's free of it is refused.
+    const again = heap.malloc(48);
+    expect(again).toBe(cachedByOwner);
+    heap.free(again);
+    expectRefused(() => other.free(again), 'NotAllocated', /thread \d+'s cache/);
+    expect(heap.stats().threadCache!.remoteFrees).toBe(blocks.length);
+    other.detach();
+    heap.check();
+    expect(heap.usedBytes()).toBe(0);
+    heap.detach();
+  });
+});
