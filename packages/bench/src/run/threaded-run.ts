@@ -6,7 +6,7 @@
 
 import type { Worker } from 'node:worker_threads';
 
-import { type CheckReport, spawnWorker, type TraceRecorder } from '@heaplab/core';
+import { type CheckReport, type LockFigures, spawnWorker, type ThreadCacheFigures, type TraceRecorder } from '@heaplab/core';
 
 import { type PreparedSource, prepareSource } from '../contenders/allocator-sources.js';
 import type { Contender } from '../contenders/contender.js';
@@ -64,6 +64,14 @@ export interface ThreadedRun {
   touchedBytes: number | null;
   /** `check()` of the heap after the run (heaplab backends only). */
   check: CheckReport | null;
+  /**
+   * The heap's locks that were taken during the run: how often, and how often a taker had to
+   * wait (heaplab backends only; the figures include the few acquisitions of setting up and
+   * of reading them).
+   */
+  locks: LockFigures[] | null;
+  /** What the thread caches did (`stats().threadCache`); null without a heap or a cache. */
+  threadCache: ThreadCacheFigures | null;
   /** Peak resident size, in KiB, of the process that ran it. */
   maxRssKiB: number;
 }
@@ -136,6 +144,8 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
       peakFootprintBytes: prepared.footprintBase === null || highWater === 0 ? null : highWater - prepared.footprintBase,
       touchedBytes: touchedBytesOf(prepared),
       check,
+      locks: stats === null ? null : stats.locks.filter((lock) => lock.acquired > 0),
+      threadCache: stats?.threadCache ?? null,
       maxRssKiB: process.resourceUsage().maxRSS,
     };
   } finally {

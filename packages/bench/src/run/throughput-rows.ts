@@ -5,6 +5,8 @@
  * dropped.
  */
 
+import type { LockFigures, ThreadCacheFigures } from '@heaplab/core';
+
 import type { Contender, NativeContender } from '../contenders/contender.js';
 import { runThreadedIsolated } from './isolated-run.js';
 import type { Progress } from './progress.js';
@@ -40,6 +42,10 @@ export interface ThroughputRow extends WorkloadRow {
    * (a lower bound on the pages written); null or absent without a heap (system, bump, native).
    */
   touchedBytes?: number | null;
+  /** The heap's locks taken during the median run, with their contention (heaplab backends). */
+  locks?: LockFigures[] | null;
+  /** What the thread caches of a locked backend did in the median run. */
+  threadCache?: ThreadCacheFigures | null;
 }
 
 /** How a workload's rows differ from the common ones. */
@@ -125,6 +131,8 @@ async function runOnce<Row extends ThroughputRow>(
       ...(run.peakUsedSampled ? { peakUsedSampled: true } : {}),
       peakFootprintBytes: run.peakFootprintBytes,
       touchedBytes: run.touchedBytes,
+      locks: run.locks,
+      threadCache: run.threadCache,
       ...noteFor(contender, threads),
       ...options.extraFields?.(run, threads),
     } as Row;
