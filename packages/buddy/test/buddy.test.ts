@@ -1,4 +1,5 @@
 import { BACKEND_STATE_MAX_BYTES, GiB, GlobalAllocator, hex, KiB, MiB } from '@heaplab/core';
+import { THREAD_CACHE_OPTION } from '@heaplab/core/backend';
 import { BackendFixture, errorOf, expectAllocError, makeBackendContext, Random, recordPool } from '@heaplab/test-kit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -41,23 +42,38 @@ function expectRefused(buddy: BuddyAllocator, address: number): void {
 }
 
 describe('buddyBackend descriptor and options', () => {
-  it('describes a locked backend named buddy without options', () => {
+  it("describes a locked backend named buddy whose only option is core's tcache", () => {
     expect(buddyBackend.name).toBe('buddy');
     expect(buddyBackend.concurrency).toBe('locked');
     expect(buddyBackend.moduleUrl).toMatch(/buddy\/src\/index\.ts$/);
-    expect(buddyBackend.options).toEqual([]);
+    expect(buddyBackend.options).toEqual([THREAD_CACHE_OPTION]);
     expect(buddyBackend.stateBytes).toBe(BUDDY_STATE_BYTES);
     expect(BUDDY_STATE_BYTES).toBe(264);
     expect(BUDDY_STATE_BYTES).toBeLessThanOrEqual(BACKEND_STATE_MAX_BYTES);
-    expect(buddyBackend.normalizeOptions({})).toEqual({});
+    expect(buddyBackend.normalizeOptions({})).toEqual({ tcache: true });
   });
 
-  it('refuses any option, naming it', () => {
+  it('refuses any option but tcache, naming it', () => {
     const error = errorOf(() => buddyBackend.normalizeOptions({ minOrder: 5 }));
     expect(error.kind).toBe('InvalidParam');
     expect(error.message).toContain("'minOrder'");
-    expect(error.message).toContain('valid options: none');
+    expect(error.message).toContain("valid options: 'tcache'");
     expect(errorOf(() => GlobalAllocator.create({ backend: 'buddy:strategy=best-fit', heapBytes: 4 * MiB })).kind).toBe('InvalidParam');
+  });
+
+  it('takes tcache=false from a spec and refuses a tcache that is no boolean', () => {
+    expect(buddyBackend.normalizeOptions({ tcache: false })).toEqual({ tcache: false });
+    const error = errorOf(() => buddyBackend.normalizeOptions({ tcache: 'nope' }));
+    expect(error.kind).toBe('InvalidParam');
+    expect(error.message).toContain('true, false');
+    expect(errorOf(() => GlobalAllocator.create({ backend: 'buddy:tcache=nope', heapBytes: 4 * MiB })).kind).toBe('InvalidParam');
+    const heap = GlobalAllocator.create({ backend: 'buddy:tcache=false', heapBytes: 8 * MiB });
+    try {
+      heap.free(heap.malloc(100));
+      expect(heap.stats().threadCache).toBeNull();
+    } finally {
+      heap.detach();
+    }
   });
 
   it('is registered by importing the package, so a heap can name it', () => {

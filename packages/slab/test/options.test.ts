@@ -12,13 +12,16 @@ describe('slab backend: descriptor and options', () => {
     expect(slabBackend.concurrency).toBe('locked');
     expect(slabBackend.stateBytes).toBeLessThanOrEqual(BACKEND_STATE_MAX_BYTES);
     expect(slabBackend.moduleUrl).toMatch(/index\.ts$/);
-    expect(slabBackend.options.map((option) => option.name)).toEqual(['emptySlabs']);
+    // tcache is core's, which defineBackend gives every locked backend.
+    expect(slabBackend.options.map((option) => option.name)).toEqual(['emptySlabs', 'tcache']);
   });
 
   it('fills in the default and keeps valid values', () => {
-    expect(normalizeSlabOptions({})).toEqual({ emptySlabs: DEFAULT_EMPTY_SLABS });
-    expect(normalizeSlabOptions({ emptySlabs: 0 })).toEqual({ emptySlabs: 0 });
-    expect(normalizeSlabOptions({ emptySlabs: MAX_EMPTY_SLABS })).toEqual({ emptySlabs: MAX_EMPTY_SLABS });
+    expect(normalizeSlabOptions({})).toEqual({ emptySlabs: DEFAULT_EMPTY_SLABS, tcache: true });
+    expect(normalizeSlabOptions({ emptySlabs: 0 })).toEqual({ emptySlabs: 0, tcache: true });
+    expect(normalizeSlabOptions({ emptySlabs: MAX_EMPTY_SLABS })).toEqual({ emptySlabs: MAX_EMPTY_SLABS, tcache: true });
+    expect(normalizeSlabOptions({ tcache: false })).toEqual({ emptySlabs: DEFAULT_EMPTY_SLABS, tcache: false });
+    expect(normalizeSlabOptions({ tcache: 'false', emptySlabs: '2' })).toEqual({ emptySlabs: 2, tcache: false });
   });
 
   it('refuses unknown options and bad values, naming the valid ones', () => {
@@ -27,7 +30,7 @@ describe('slab backend: descriptor and options', () => {
     expect(unknown.message).toContain('emptySlabs');
     // A string of digits is a number (a backend spec gives every value as a string); one
     // that is not an integer in range is refused like any other value.
-    expect(normalizeSlabOptions({ emptySlabs: '2' })).toEqual({ emptySlabs: 2 });
+    expect(normalizeSlabOptions({ emptySlabs: '2' })).toEqual({ emptySlabs: 2, tcache: true });
     for (const value of [-1, 1.5, MAX_EMPTY_SLABS + 1, '2.5', `${MAX_EMPTY_SLABS + 1}`, true, Number.NaN]) {
       const error = expectAllocError(() => normalizeSlabOptions({ emptySlabs: value }), 'InvalidParam');
       expect(error.message).toContain(`0 to ${MAX_EMPTY_SLABS}`);
@@ -35,6 +38,10 @@ describe('slab backend: descriptor and options', () => {
     expectAllocError(() => normalizeSlabOptions(null as unknown as Record<string, unknown>), 'InvalidParam');
     const badSpec = (): unknown => GlobalAllocator.create({ backend: 'slab:emptySlabs=-2', heapBytes: 4 * 1024 * 1024 });
     expectAllocError(badSpec, 'InvalidParam');
+    for (const value of ['nope', 1, null]) {
+      expect(expectAllocError(() => normalizeSlabOptions({ tcache: value }), 'InvalidParam').message).toContain('true, false');
+    }
+    expectAllocError(() => GlobalAllocator.create({ backend: 'slab:tcache=nope', heapBytes: 4 * 1024 * 1024 }), 'InvalidParam');
   });
 
   it('takes its options from a backend spec and keeps them in the heap for every thread', () => {
@@ -42,6 +49,7 @@ describe('slab backend: descriptor and options', () => {
     try {
       expect(heap.backendName).toBe('slab');
       expect(heap.backendOf(slabBackend).caches.emptySlabs).toBe(3);
+      expect(heap.stats().threadCache).not.toBeNull();
       const other = GlobalAllocator.attachSync(heap.buffer);
       expect(other.backendOf(slabBackend).caches.emptySlabs).toBe(3);
       other.detach();

@@ -1,5 +1,5 @@
 import { BACKEND_STATE_MAX_BYTES, GlobalAllocator } from '@heaplab/core';
-import { MAX_POOLS } from '@heaplab/core/backend';
+import { MAX_POOLS, THREAD_CACHE_OPTION } from '@heaplab/core/backend';
 import { makeBackendContext } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
@@ -10,23 +10,47 @@ import { errorOf, makeTlsf, MiB, secondInstance } from './fixture.js';
 const ARENA = 4 * MiB;
 
 describe('tlsfBackend descriptor and options', () => {
-  it('describes a locked backend named tlsf without options', () => {
+  it("describes a locked backend named tlsf whose only option is core's tcache", () => {
     expect(tlsfBackend.name).toBe('tlsf');
     expect(tlsfBackend.concurrency).toBe('locked');
     expect(tlsfBackend.moduleUrl).toMatch(/tlsf\/src\/index\.ts$/);
     expect(tlsfBackend.stateBytes).toBe(STATE_BYTES);
     expect(STATE_BYTES).toBe(3364);
     expect(STATE_BYTES).toBeLessThanOrEqual(BACKEND_STATE_MAX_BYTES);
-    expect(tlsfBackend.options).toEqual([]);
-    expect(tlsfBackend.normalizeOptions({})).toEqual({});
+    expect(tlsfBackend.options).toEqual([THREAD_CACHE_OPTION]);
+    expect(tlsfBackend.normalizeOptions({})).toEqual({ tcache: true });
   });
 
-  it('refuses any option, naming it', () => {
+  it('refuses any option but tcache, naming it', () => {
     const error = errorOf(() => tlsfBackend.normalizeOptions({ slCount: 16 }));
     expect(error.kind).toBe('InvalidParam');
     expect(error.message).toContain("'slCount'");
-    expect(error.message).toContain('valid options: none');
+    expect(error.message).toContain("valid options: 'tcache'");
     expect(errorOf(() => tlsfBackend.normalizeOptions(null as unknown as Record<string, unknown>)).kind).toBe('InvalidParam');
+  });
+
+  it('takes tcache as a boolean or its string, refuses anything else, and a heap made with tcache=false has no cache', () => {
+    expect(tlsfBackend.normalizeOptions({ tcache: false })).toEqual({ tcache: false });
+    expect(tlsfBackend.normalizeOptions({ tcache: 'false' })).toEqual({ tcache: false });
+    expect(tlsfBackend.normalizeOptions({ tcache: 'true' })).toEqual({ tcache: true });
+    for (const value of ['nope', 1, 0, null]) {
+      const error = errorOf(() => tlsfBackend.normalizeOptions({ tcache: value }));
+      expect(error.kind).toBe('InvalidParam');
+      expect(error.message).toContain("'tcache'");
+      expect(error.message).toContain('true, false');
+    }
+    expect(errorOf(() => GlobalAllocator.create({ backend: 'tlsf:tcache=nope', heapBytes: 8 * MiB })).kind).toBe('InvalidParam');
+    const bare = GlobalAllocator.create({ backend: 'tlsf:tcache=false', heapBytes: 8 * MiB });
+    const cached = GlobalAllocator.create({ backend: 'tlsf', heapBytes: 8 * MiB });
+    try {
+      bare.free(bare.malloc(100));
+      cached.free(cached.malloc(100));
+      expect(bare.stats().threadCache).toBeNull();
+      expect(cached.stats().threadCache).not.toBeNull();
+    } finally {
+      bare.detach();
+      cached.detach();
+    }
   });
 
   it('refuses a state area that is too small', () => {

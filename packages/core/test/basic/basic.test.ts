@@ -5,6 +5,7 @@ import { hex } from '../../src/errors.js';
 import { BACKEND_COUNTERS, BACKEND_STATE_MAX_BYTES, BackendCounter } from '../../src/memory/heap-layout.js';
 import type { BackendContext } from '../../src/backend/contract.js';
 import { PoolTable } from '../../src/backend/pools.js';
+import { THREAD_CACHE_OPTION } from '../../src/backend/options.js';
 import type { HeapMemory } from '../../src/interfaces.js';
 import { GiB, KiB, MiB } from '../../src/sizes.js';
 import { viewsOf } from '../../src/memory/shared-heap.js';
@@ -95,20 +96,34 @@ function holds(memory: HeapMemory, address: number, size: number, byte: number):
 }
 
 describe('basicBackend descriptor and options', () => {
-  it('describes a locked backend named basic with a strategy option', () => {
+  it("describes a locked backend named basic with a strategy option and core's tcache", () => {
     expect(basicBackend.name).toBe('basic');
     expect(basicBackend.concurrency).toBe('locked');
     expect(basicBackend.moduleUrl).toMatch(/basic\/index\.(ts|js)$|chunk|index/);
     expect(basicBackend.stateBytes).toBe(64);
     expect(basicBackend.stateBytes).toBeLessThanOrEqual(BACKEND_STATE_MAX_BYTES);
-    expect(basicBackend.options).toEqual([expect.objectContaining({ name: 'strategy', default: 'first-fit', values: ['first-fit', 'best-fit', 'worst-fit'] })]);
+    expect(basicBackend.options).toEqual([
+      expect.objectContaining({ name: 'strategy', default: 'first-fit', values: ['first-fit', 'best-fit', 'worst-fit'] }),
+      THREAD_CACHE_OPTION,
+    ]);
     expect(BASIC_STRATEGIES).toEqual(['first-fit', 'best-fit', 'worst-fit']);
   });
 
   it('fills in the default strategy and keeps valid ones', () => {
-    expect(basicBackend.normalizeOptions({})).toEqual({ strategy: 'first-fit' });
+    expect(basicBackend.normalizeOptions({})).toEqual({ strategy: 'first-fit', tcache: true });
     for (const strategy of BASIC_STRATEGIES) {
-      expect(basicBackend.normalizeOptions({ strategy })).toEqual({ strategy });
+      expect(basicBackend.normalizeOptions({ strategy })).toEqual({ strategy, tcache: true });
+      expect(basicBackend.normalizeOptions({ strategy, tcache: false })).toEqual({ strategy, tcache: false });
+    }
+    expect(basicBackend.normalizeOptions({ tcache: 'false' })).toEqual({ strategy: 'first-fit', tcache: false });
+  });
+
+  it('refuses a tcache that is no boolean, naming the valid values', () => {
+    for (const value of ['nope', 1, null, {}]) {
+      const error = errorOf(() => basicBackend.normalizeOptions({ tcache: value }));
+      expect(error.kind).toBe('InvalidParam');
+      expect(error.message).toContain("'tcache'");
+      expect(error.message).toContain('true, false');
     }
   });
 
@@ -126,6 +141,7 @@ describe('basicBackend descriptor and options', () => {
     expect(error.kind).toBe('InvalidParam');
     expect(error.message).toContain("'colour'");
     expect(error.message).toContain("'strategy'");
+    expect(error.message).toContain("'tcache'");
   });
 
   it('refuses a state area that is too small', () => {
