@@ -62,14 +62,15 @@ export class CachedBackend extends LockedBackend {
 
   /**
    * The backend's answer, widened for blocks the cache hands out: those were asked of the
-   * backend as 8c bytes (a multiple of 8 up to `TC_MAX_REQUEST`) and serve requests of
-   * 8c - 7 to 8c bytes.
+   * backend as 8c bytes (a multiple of 8 up to `TC_MAX_REQUEST`) at alignment `MIN_ALIGN`
+   * and serve requests of 8c - 7 to 8c bytes. A block the backend says takes only alignments
+   * above `MIN_ALIGN` never passed through the cache, so the backend's exact size stands.
    */
   override blockLayout(address: number): BlockLayout {
     this.cache.refuseCached(address);
     const layout = super.blockLayout(address);
     const { minSize } = layout;
-    if (minSize > 0 && minSize <= TC_MAX_REQUEST && minSize % TC_CLASS_BYTES === 0) {
+    if (layout.minAlign <= MIN_ALIGN && minSize > 0 && minSize <= TC_MAX_REQUEST && minSize % TC_CLASS_BYTES === 0) {
       return { ...layout, minSize: minSize === TC_CLASS_BYTES ? 0 : minSize - TC_CLASS_BYTES + 1 };
     }
     return layout;
