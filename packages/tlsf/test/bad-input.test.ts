@@ -239,7 +239,8 @@ describe('check() finds corruption', () => {
 });
 
 describe('dealloc checks the layout against what the block records', () => {
-  const heapWith = (): GlobalAllocator => GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 8 * MiB });
+  /** With the thread cache (the default) or without: the backend's exact requested sizes. */
+  const heapWith = (tcache = true): GlobalAllocator => GlobalAllocator.create({ backend: tlsfBackend, options: { tcache }, heapBytes: 8 * MiB });
 
   /** Expects `dealloc(address, layout)` to be refused and to leave the heap as it was. */
   const expectRefused = (heap: GlobalAllocator, address: number, layout: { size: number; align: number }): void => {
@@ -250,8 +251,8 @@ describe('dealloc checks the layout against what the block records', () => {
     expect(heap.check()).toEqual(before);
   };
 
-  it('takes exactly the requested size, and alignment 8 or less for a plain block', () => {
-    const heap = heapWith();
+  it('takes exactly the requested size, and alignment 8 or less for a plain block (no thread cache)', () => {
+    const heap = heapWith(false);
     const address = heap.malloc(100);
     // Usable size is 104 (the slack is kept), and the address is 16-aligned here: neither is
     // enough to pass for another layout.
@@ -267,15 +268,38 @@ describe('dealloc checks the layout against what the block records', () => {
     heap.detach();
   });
 
-  it('takes exactly the alignment an over-aligned block was allocated with', () => {
+  it("takes any size of a cached block's 8-byte class, and refuses sizes outside it and other alignments", () => {
     const heap = heapWith();
-    const address = heap.alloc({ size: 1000, align: 256 });
-    // 4096-aligned by chance or not, only 256 is right.
-    for (const align of [8, 16, 128, 512, 4096]) expectRefused(heap, address, { size: 1000, align });
-    for (const size of [0, 999, 1001]) expectRefused(heap, address, { size, align: 256 });
-    heap.dealloc(address, { size: 1000, align: 256 });
+    // 100 bytes is class 13: the block was asked of tlsf as 104 bytes and serves 97 to 104.
+    const address = heap.malloc(100);
+    expect(heap.usableSize(address)).toBe(104);
+    for (const size of [0, 96, 105, 112]) expectRefused(heap, address, { size, align: 8 });
+    expectRefused(heap, address, { size: 100, align: 16 });
+    for (const size of [97, 100, 104]) {
+      const again = size === 97 ? address : heap.malloc(100);
+      heap.dealloc(again, { size, align: 8 });
+    }
+    // Class 1 serves requests of 0 to 8 bytes.
+    const tiny = heap.malloc(0);
+    expectRefused(heap, tiny, { size: 9, align: 8 });
+    heap.dealloc(tiny, { size: 8, align: 1 });
     expect(heap.check().liveBlocks).toBe(0);
     heap.detach();
+  });
+
+  it('takes exactly the alignment and size an over-aligned block was allocated with, cache or not', () => {
+    // An over-aligned block never passes through the thread cache, so its exact size stands
+    // (1000 is a multiple of 8: a cached block of that class would take 993 to 1000).
+    for (const tcache of [true, false]) {
+      const heap = heapWith(tcache);
+      const address = heap.alloc({ size: 1000, align: 256 });
+      // 4096-aligned by chance or not, only 256 is right.
+      for (const align of [8, 16, 128, 512, 4096]) expectRefused(heap, address, { size: 1000, align });
+      for (const size of [0, 993, 999, 1001]) expectRefused(heap, address, { size, align: 256 });
+      heap.dealloc(address, { size: 1000, align: 256 });
+      expect(heap.check().liveBlocks).toBe(0);
+      heap.detach();
+    }
   });
 
   it('refuses deallocPages with another page count', () => {
