@@ -588,7 +588,8 @@ describe('model-based sequences', () => {
 });
 
 describe('dealloc layouts (blockLayout)', () => {
-  const makeHeap = (): GlobalAllocator => GlobalAllocator.create({ backend: buddyBackend, heapBytes: 8 * MiB });
+  /** Without the thread cache by default: these tests are about the exact sizes buddy records. */
+  const makeHeap = (tcache = false): GlobalAllocator => GlobalAllocator.create({ backend: buddyBackend, options: { tcache }, heapBytes: 8 * MiB });
 
   /** The block size a request gets: its size's and its alignment's orders, 32 bytes for 0 or 1 byte aligned to 16. */
   const blockBytes = (size: number, align: number): number => {
@@ -651,6 +652,30 @@ describe('dealloc layouts (blockLayout)', () => {
     const sixteen = heap.alloc({ size: 16, align: 8 });
     expectAllocError(() => heap.dealloc(sixteen, { size: 0, align: 8 }), 'InvalidParam');
     heap.dealloc(sixteen, { size: 16, align: 8 });
+    expect(heap.usedBytes()).toBe(0);
+    heap.check();
+    heap.detach();
+  });
+
+  it("with the thread cache, takes any size of a small block's 8-byte class and refuses the rest", () => {
+    const heap = makeHeap(true);
+    // 100 bytes is cache class 13: asked of buddy as 104 bytes, it serves 97 to 104.
+    const address = heap.alloc({ size: 100, align: 8 });
+    for (const layout of [
+      { size: 96, align: 8 },
+      { size: 105, align: 8 },
+      { size: 128, align: 8 },
+      { size: 0, align: 8 },
+      { size: 100, align: 16 },
+    ]) {
+      expectAllocError(() => heap.dealloc(address, layout), 'InvalidParam');
+    }
+    heap.dealloc(address, { size: 97, align: 8 });
+    heap.dealloc(heap.alloc({ size: 100, align: 8 }), { size: 104, align: 4 });
+    // An over-aligned block does not go through the cache: its size is exact.
+    const aligned = heap.alloc({ size: 104, align: 64 });
+    expectAllocError(() => heap.dealloc(aligned, { size: 100, align: 64 }), 'InvalidParam');
+    heap.dealloc(aligned, { size: 104, align: 64 });
     expect(heap.usedBytes()).toBe(0);
     heap.check();
     heap.detach();

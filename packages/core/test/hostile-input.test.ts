@@ -188,21 +188,39 @@ describe('the backend module a heap names', () => {
 });
 
 describe('layouts given back to dealloc', () => {
-  it('must be the size and alignment the block was allocated with', () => {
-    const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
+  it('must be the size and alignment the block was allocated with, thread cache or not', () => {
+    // Over-aligned blocks never pass through the thread cache, so it keeps their sizes exact.
+    for (const tcache of [true, false]) {
+      const heap = GlobalAllocator.create({ backend: 'basic', heapBytes: 4 * MiB, options: { tcache } });
+      const block = heap.alloc({ size: 1000, align: 64 });
+      expectAllocError(() => heap.dealloc(block, { size: 1001, align: 64 }), 'InvalidParam');
+      expectAllocError(() => heap.dealloc(block, { size: 0, align: 64 }), 'InvalidParam');
+      expectAllocError(() => heap.dealloc(block, { size: 1000, align: 8 }), 'InvalidParam');
+      const refused = expectAllocError(() => heap.dealloc(block, { size: 1000, align: 128 }), 'InvalidParam');
+      expect(refused.message).toMatch(/takes size 1000 and alignment 64/);
+      heap.dealloc(block, { size: 1000, align: 64 });
+      const pages = heap.allocPages(2);
+      expectAllocError(() => heap.deallocPages(pages, 1), 'InvalidParam');
+      heap.deallocPages(pages, 2);
+      // An alignment below 8 is 8, as allocation raised it.
+      const small = heap.alloc({ size: 10, align: 2 });
+      heap.dealloc(small, { size: 10, align: 4 });
+      expect(heap.stats().liveBlocks).toBe(0);
+      heap.check();
+      heap.detach();
+    }
+  });
+
+  it("with the thread cache, may be any size of a small block's 8-byte class, and exact for an over-aligned one", () => {
+    const heap = GlobalAllocator.create({ backend: 'basic', heapBytes: 4 * MiB });
+    // 1000 bytes is cache class 125, which serves requests of 993 to 1000 bytes.
+    const small = heap.malloc(1000);
+    for (const size of [992, 1001, 1008, 0]) expectAllocError(() => heap.dealloc(small, { size, align: 8 }), 'InvalidParam');
+    expectAllocError(() => heap.dealloc(small, { size: 1000, align: 16 }), 'InvalidParam');
+    heap.dealloc(small, { size: 993, align: 8 });
     const block = heap.alloc({ size: 1000, align: 64 });
-    expectAllocError(() => heap.dealloc(block, { size: 1001, align: 64 }), 'InvalidParam');
-    expectAllocError(() => heap.dealloc(block, { size: 0, align: 64 }), 'InvalidParam');
-    expectAllocError(() => heap.dealloc(block, { size: 1000, align: 8 }), 'InvalidParam');
-    const refused = expectAllocError(() => heap.dealloc(block, { size: 1000, align: 128 }), 'InvalidParam');
-    expect(refused.message).toMatch(/takes size 1000 and alignment 64/);
+    expect(expectAllocError(() => heap.dealloc(block, { size: 993, align: 64 }), 'InvalidParam').message).toMatch(/takes size 1000 and alignment 64/);
     heap.dealloc(block, { size: 1000, align: 64 });
-    const pages = heap.allocPages(2);
-    expectAllocError(() => heap.deallocPages(pages, 1), 'InvalidParam');
-    heap.deallocPages(pages, 2);
-    // An alignment below 8 is 8, as allocation raised it.
-    const small = heap.alloc({ size: 10, align: 2 });
-    heap.dealloc(small, { size: 10, align: 4 });
     expect(heap.stats().liveBlocks).toBe(0);
     heap.check();
     heap.detach();
