@@ -98,7 +98,7 @@ function run(heap: GlobalAllocator, model: Model, steps: Step[]): void {
 
 describe('buddy walk', () => {
   it('is the order map and one free block per maximal aligned piece on a fresh heap', () => {
-    const heap = GlobalAllocator.create({ backend: buddyBackend, heapBytes: 4 * MiB });
+    const heap = GlobalAllocator.create({ backend: buddyBackend, heapBytes: 4 * MiB, options: { tcache: false } });
     const regions = expectWalkAgrees(heap);
     // 4 MiB of arena: a 256 KiB map (one byte per 16 bytes), then the blocks that fill the
     // rest at their natural alignment: 256 KiB, 512 KiB, 1 MiB and 2 MiB.
@@ -113,7 +113,7 @@ describe('buddy walk', () => {
   });
 
   it('reports live blocks whole, with their order and requested size, and the buddies a split left free', () => {
-    const heap = GlobalAllocator.create({ backend: buddyBackend, heapBytes: 4 * MiB });
+    const heap = GlobalAllocator.create({ backend: buddyBackend, heapBytes: 4 * MiB, options: { tcache: false } });
     const a = heap.malloc(100);
     const b = heap.alignedAlloc(64, 1);
     const regions = expectWalkAgrees(heap);
@@ -129,7 +129,7 @@ describe('buddy walk', () => {
   it('agrees with stats and the model after random sequences', () => {
     fc.assert(
       fc.property(fc.array(step, { maxLength: 150 }), (steps) => {
-        const heap = GlobalAllocator.create({ backend: buddyBackend, heapBytes: 4 * MiB });
+        const heap = GlobalAllocator.create({ backend: buddyBackend, heapBytes: 4 * MiB, options: { tcache: false } });
         const model: Model = new Map();
         run(heap, model, steps);
         const regions = expectWalkAgrees(heap);
@@ -142,7 +142,7 @@ describe('buddy walk', () => {
   });
 
   it('walks every pool, in address order, and leaves what no pool covers untouched', () => {
-    const heap = GlobalAllocator.create({ backend: buddyBackend, heapBytes: 8 * MiB, initBytes: 2 * MiB });
+    const heap = GlobalAllocator.create({ backend: buddyBackend, heapBytes: 8 * MiB, initBytes: 2 * MiB, options: { tcache: false } });
     // A pool added above the first, on a range that is not 16-aligned: its rounding is untouched.
     heap.addMemory(ARENA_START + 6 * MiB + 8, MiB);
     const model: Model = new Map();
@@ -214,7 +214,7 @@ describe('buddy walk', () => {
 describe('buddy walk over a damaged order map', () => {
   /** A heap with a few blocks, and its order map's bytes; the map starts at the arena's start. */
   function damageable(): { heap: GlobalAllocator; u8: Uint8Array; entryOf: (address: number) => number; blocks: number[] } {
-    const heap = GlobalAllocator.create({ backend: buddyBackend, heapBytes: 4 * MiB });
+    const heap = GlobalAllocator.create({ backend: buddyBackend, heapBytes: 4 * MiB, options: { tcache: false } });
     const blocks = [heap.malloc(100), heap.malloc(100), heap.malloc(3000), heap.malloc(16)];
     heap.free(blocks[1]!);
     heap.check();

@@ -128,7 +128,7 @@ function run(heap: GlobalAllocator, model: Map<number, number>, steps: Step[]): 
 
 describe('slab walk', () => {
   it('is the page map and one run of free pages on a fresh heap', () => {
-    const heap = GlobalAllocator.create({ backend: slabBackend, heapBytes: 4 * MiB });
+    const heap = GlobalAllocator.create({ backend: slabBackend, heapBytes: 4 * MiB, options: { tcache: false } });
     const regions = expectWalkAgrees(heap);
     // 1024 pages of 8-byte entries: a 2-page map, then 1022 free pages.
     expect(regions).toEqual([
@@ -139,7 +139,7 @@ describe('slab walk', () => {
   });
 
   it('draws a slab as its objects, its header and its tail, and a large run whole', () => {
-    const heap = GlobalAllocator.create({ backend: slabBackend, heapBytes: 4 * MiB });
+    const heap = GlobalAllocator.create({ backend: slabBackend, heapBytes: 4 * MiB, options: { tcache: false } });
     const cls = classOf(40);
     const a = heap.malloc(40);
     const b = heap.malloc(33);
@@ -179,7 +179,7 @@ describe('slab walk', () => {
   it('agrees with stats and the model after random sequences', () => {
     fc.assert(
       fc.property(fc.array(step, { maxLength: 150 }), fc.integer({ min: 0, max: 3 }), (steps, emptySlabs) => {
-        const heap = GlobalAllocator.create({ backend: slabBackend, heapBytes: 4 * MiB, options: { emptySlabs } });
+        const heap = GlobalAllocator.create({ backend: slabBackend, heapBytes: 4 * MiB, options: { emptySlabs, tcache: false } });
         const model = new Map<number, number>();
         run(heap, model, steps);
         const regions = expectWalkAgrees(heap);
@@ -192,7 +192,7 @@ describe('slab walk', () => {
   });
 
   it('walks pools added later, leaving what no pool covers untouched', () => {
-    const heap = GlobalAllocator.create({ backend: slabBackend, heapBytes: 8 * MiB, initBytes: 2 * MiB });
+    const heap = GlobalAllocator.create({ backend: slabBackend, heapBytes: 8 * MiB, initBytes: 2 * MiB, options: { tcache: false } });
     heap.addMemory(ARENA_START + 5 * MiB + 100, MiB);
     const model = new Map<number, number>();
     run(heap, model, [

@@ -71,7 +71,7 @@ describe('tlsf: heap walk', () => {
   it('agrees with stats(), the model and the tables after every step of random sequences', () => {
     fc.assert(
       fc.property(fc.array(heapStep, { minLength: 1, maxLength: 80 }), (ops) => {
-        const heap = GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 8 * MiB });
+        const heap = GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 8 * MiB, options: { tcache: false } });
         try {
           const model = new Map<number, number>();
           for (const step of ops) {
@@ -88,8 +88,33 @@ describe('tlsf: heap walk', () => {
     );
   });
 
+  it('with the thread cache, shows exactly the live blocks (the cache is given back first), without requested sizes', () => {
+    fc.assert(
+      fc.property(fc.array(heapStep, { minLength: 1, maxLength: 80 }), (ops) => {
+        const heap = GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 8 * MiB });
+        try {
+          const model = new Map<number, number>();
+          for (const step of ops) {
+            applyHeapStep(heap, model, step);
+            const regions = expectWalkAgrees(heap);
+            const live = regions.filter((region) => region.kind === 'live');
+            expect(live.map((region) => region.address).sort((a, b) => a - b)).toEqual([...model.keys()].sort((a, b) => a - b));
+            expect(live.every((region) => region.requested === undefined)).toBe(true);
+            const stats = heap.stats();
+            expect(stats.requestedBytes).toBeNull();
+            expect(stats.threadCache?.blocks).toBe(0);
+            expectClassStatsAgree(heap, regions);
+          }
+        } finally {
+          heap.detach();
+        }
+      }),
+      { numRuns: 30, seed: 0x7c0c },
+    );
+  });
+
   it('draws a fresh heap as a front sentinel, one free block on the top list, and an end sentinel', () => {
-    const heap = GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 4 * MiB });
+    const heap = GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 4 * MiB, options: { tcache: false } });
     try {
       const regions = expectWalkAgrees(heap);
       expect(regions.map((region) => region.kind)).toEqual(['metadata', 'header', 'free', 'metadata']);
@@ -103,7 +128,7 @@ describe('tlsf: heap walk', () => {
   });
 
   it('walks pools added out of order in address order, rounding padding included', () => {
-    const heap = GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 8 * MiB, initBytes: 2 * MiB });
+    const heap = GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 8 * MiB, initBytes: 2 * MiB, options: { tcache: false } });
     try {
       heap.addMemory(heap.arenaStart + 6 * MiB + 4, MiB - 4);
       heap.addMemory(heap.arenaStart + 3 * MiB, MiB);
@@ -159,7 +184,7 @@ describe('tlsf: a damaged free chain makes walk() throw HeapCorrupted, never han
 
   for (const { name, damage } of DAMAGE) {
     it(name, async () => {
-      const heap = GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 4 * MiB });
+      const heap = GlobalAllocator.create({ backend: tlsfBackend, heapBytes: 4 * MiB, options: { tcache: false } });
       try {
         // Six 200-byte blocks freed every other one: three free blocks on one list; the heap's
         // remainder is the last free block, on a list of its own.

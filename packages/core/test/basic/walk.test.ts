@@ -52,7 +52,7 @@ function expectClassStatsAgree(heap: GlobalAllocator, regions: HeapRegion[]): vo
 }
 
 describe.each(BASIC_STRATEGIES.map((strategy) => ({ strategy })))('basic ($strategy): heap walk', ({ strategy }) => {
-  const create = (heapBytes = 8 * MiB): GlobalAllocator => GlobalAllocator.create({ backend: `basic:strategy=${strategy}`, heapBytes });
+  const create = (heapBytes = 8 * MiB): GlobalAllocator => GlobalAllocator.create({ backend: `basic:strategy=${strategy}`, options: { tcache: false }, heapBytes });
 
   it('agrees with stats(), the model and the tables after every step of random sequences', () => {
     fc.assert(
@@ -87,7 +87,7 @@ describe.each(BASIC_STRATEGIES.map((strategy) => ({ strategy })))('basic ($strat
   });
 
   it('walks every pool added with addMemory, in address order', () => {
-    const heap = GlobalAllocator.create({ backend: `basic:strategy=${strategy}`, heapBytes: 8 * MiB, initBytes: 2 * MiB });
+    const heap = GlobalAllocator.create({ backend: `basic:strategy=${strategy}`, options: { tcache: false }, heapBytes: 8 * MiB, initBytes: 2 * MiB });
     try {
       // A later pool below an earlier one: the walk still goes in address order.
       heap.addMemory(heap.arenaStart + 6 * MiB + 4, MiB - 4);
