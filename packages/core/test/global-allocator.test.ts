@@ -21,19 +21,24 @@ describe('backend selection', () => {
     else process.env['HEAPLAB_BACKEND'] = saved;
   });
 
-  it('defaults to basic with first-fit', () => {
+  it('defaults to basic with first-fit and the thread cache', () => {
     delete process.env['HEAPLAB_BACKEND'];
     const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
     expect(heap.backendName).toBe('basic');
-    expect(heap.backendDescriptor.normalizeOptions({})).toEqual({ strategy: 'first-fit' });
+    expect(heap.backendDescriptor.normalizeOptions({})).toEqual({ strategy: 'first-fit', tcache: true });
+    expect(heap.stats().threadCache).not.toBeNull();
     heap.detach();
   });
 
   it('takes the backend and its options from HEAPLAB_BACKEND', () => {
-    process.env['HEAPLAB_BACKEND'] = 'basic:strategy=worst-fit';
+    // tcache=false as well: with the cache, a's free would stay in the thread's bin and c
+    // would be a again, whatever the strategy.
+    process.env['HEAPLAB_BACKEND'] = 'basic:strategy=worst-fit,tcache=false';
     const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
     expect(heap.backendName).toBe('basic');
     const other = GlobalAllocator.attachSync(heap.buffer);
+    // Both options are the heap's, so the attached thread has no cache either.
+    expect(other.stats().threadCache).toBeNull();
     // Worst-fit is visible in behaviour: after freeing a small hole, the next small block
     // goes to the big free tail, not into the hole.
     const a = other.malloc(64);
@@ -43,6 +48,11 @@ describe('backend selection', () => {
     expect(c).toBeGreaterThan(b);
     other.detach();
     heap.detach();
+  });
+
+  it('refuses a tcache from HEAPLAB_BACKEND that is no boolean, naming the option', () => {
+    process.env['HEAPLAB_BACKEND'] = 'basic:tcache=nope';
+    expect(expectAllocError(() => GlobalAllocator.create({ heapBytes: 4 * MiB }), 'InvalidParam').message).toContain("'tcache'");
   });
 
   it('refuses an unknown backend, listing the valid ones and how to add one', () => {
