@@ -363,11 +363,14 @@ export class ThreadCache {
    * Gives back the blocks in the record of `threadId`, a thread that is gone (its slot is
    * being released or reaped, so nothing writes the record any more). The links are followed,
    * bounded, and each block checked before it is freed; what cannot be trusted is left
-   * alone (a leak, never a free of something that may be live) and described.
+   * alone (a leak, never a free of something that may be live) and described. A record that
+   * holds nothing needs no lock: the dead thread may have died holding it, and a reaper whose
+   * repair of it failed must not report the empty cache as a second failure.
    * @returns one note per block or bin given up on
    */
   reap(threadId: number): string[] {
     const notes: string[] = [];
+    if (this.u32[(cacheRecordOffset(threadId) + TC_BLOCKS) >>> 2] === 0 && !this.hasLeftovers(threadId)) return notes;
     this.mutex.lock();
     try {
       for (let cls = 1; cls <= TC_CLASSES; cls++) {
