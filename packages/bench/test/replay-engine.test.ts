@@ -75,7 +75,13 @@ const jsonl = (header: object, requests: object[]): Trace =>
   parseTrace(
     [{ trace: 'heaplab', version: 1, requests: requests.length, heapBytes: 0, ...header }, ...requests].map((line) => JSON.stringify(line)).join('\n'),
   );
-const replay = (trace: Trace, name: string, heapBytes = 16 * MiB) => replayTrace(trace, { name, options: {} }, { heapBytes, repeat: 1 });
+const replay = (trace: Trace, name: string, heapBytes = 16 * MiB, options: Record<string, unknown> = {}) =>
+  replayTrace(trace, { name, options }, { heapBytes, repeat: 1 });
+/**
+ * The broken backends' own answers, without core's thread cache in front: with it, their
+ * allocations are a refill's batch, and what they break is first the cache's blocks.
+ */
+const BARE = { tcache: false };
 
 describe('replayTrace', () => {
   it.each(realBackends)('%s: the one-thread fixtures (realloc, calloc, aligned requests) are valid, with sane figures', async (backend) => {
@@ -134,18 +140,29 @@ describe('replayTrace', () => {
   });
 
   it('a block handed out while another live block holds its bytes is invalid: the overlap names both ids', async () => {
-    const result = await replay(text(['0', '3', '4', '1', 'a 0 64', 'a 1 64', 'f 0', 'a 2 64']), HANDS_OUT_TWICE);
+    const result = await replay(text(['0', '3', '4', '1', 'a 0 64', 'a 1 64', 'f 0', 'a 2 64']), HANDS_OUT_TWICE, 16 * MiB, BARE);
     expect(result.failure).toMatchObject({ index: 3, op: 'a', id: 2, message: expect.stringMatching(/overlaps id 1's live block/) });
   });
 
   it("a backend that writes into a live block is caught by the block's signature before its free", async () => {
-    const result = await replay(text(['0', '3', '4', '1', 'a 0 64', 'a 1 64', 'a 2 64', 'f 0']), SCRIBBLES);
+    const result = await replay(text(['0', '3', '4', '1', 'a 0 64', 'a 1 64', 'a 2 64', 'f 0']), SCRIBBLES, 16 * MiB, BARE);
     expect(result.failure).toMatchObject({
       index: 3,
       op: 'f',
       id: 0,
       message: expect.stringMatching(/id 0's block 0x[0-9a-f]+ was overwritten at byte 0 of 64 \(before its free\)/),
     });
+  });
+
+  it('a broken backend behind the thread cache makes the trace invalid, never an error of the replay', async () => {
+    for (const [backend, trace] of [
+      [HANDS_OUT_TWICE, ['0', '3', '4', '1', 'a 0 64', 'a 1 64', 'f 0', 'a 2 64']],
+      [SCRIBBLES, ['0', '3', '4', '1', 'a 0 64', 'a 1 64', 'a 2 64', 'f 0']],
+    ] as const) {
+      const result = await replay(text([...trace]), backend);
+      expect(result.valid, backend).toBe(false);
+      expect(result.failure, backend).not.toBeNull();
+    }
   });
 
   it('a walk that does not show a live block fails the end-of-trace check', async () => {

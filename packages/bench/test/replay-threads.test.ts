@@ -52,7 +52,9 @@ describe('replayTrace on two threads', () => {
         .map((line) => JSON.stringify(line))
         .join('\n'),
     );
-    const result = await replayTrace(scribbled, { name: SCRIBBLING_BACKEND, options: {} }, { heapBytes: 4 * MiB, repeat: 1 });
+    // Without core's thread cache: with it, thread 1's allocations are a refill's batch and
+    // the backend writes into a block the cache holds, which detaching thread 1 finds.
+    const result = await replayTrace(scribbled, { name: SCRIBBLING_BACKEND, options: { tcache: false } }, { heapBytes: 4 * MiB, repeat: 1 });
     expect(result.failure).toMatchObject({
       index: 3,
       op: 'f',
@@ -60,6 +62,9 @@ describe('replayTrace on two threads', () => {
       thread: 0,
       message: expect.stringMatching(/id 0's block 0x[0-9a-f]+ was overwritten at byte 0 of 64 \(before its free\)/),
     });
+    const cached = await replayTrace(scribbled, { name: SCRIBBLING_BACKEND, options: {} }, { heapBytes: 4 * MiB, repeat: 1 });
+    expect(cached.valid).toBe(false);
+    expect(cached.failure).toMatchObject({ thread: 1, message: expect.stringMatching(/^detaching thread 1 after its share: thread \d+'s cache bin/) });
   });
 
   it('a heap too small for the trace is invalid on the thread that ran out, not a hang', async () => {
