@@ -78,8 +78,12 @@ describe('backend rows', () => {
 
   it('normalizes options once, with the descriptor, and runs a row chosen twice once', () => {
     const rows = resolveBackendContenders(backends('basic', 'basic:strategy=best-fit', 'all'));
-    expect(rows[0]).toEqual({ kind: 'heaplab', label: 'basic', spec: { name: 'basic', options: { strategy: 'first-fit' } } });
-    expect(rows[1]).toEqual({ kind: 'heaplab', label: 'basic:strategy=best-fit', spec: { name: 'basic', options: { strategy: 'best-fit' } } });
+    expect(rows[0]).toEqual({ kind: 'heaplab', label: 'basic', spec: { name: 'basic', options: { strategy: 'first-fit', tcache: true } } });
+    expect(rows[1]).toEqual({
+      kind: 'heaplab',
+      label: 'basic:strategy=best-fit',
+      spec: { name: 'basic', options: { strategy: 'best-fit', tcache: true } },
+    });
     expect(rows.filter((row) => row.label === 'basic')).toHaveLength(1);
     expect(rows.map((row) => row.label)).toContain('tlsf');
   });
@@ -93,8 +97,17 @@ describe('backend rows', () => {
     expect(resolveBackendContenders(backends('basic'), { variants: true }).map((row) => row.label)).toEqual(['basic']);
   });
 
+  it('takes tcache=false as a row of its own, the bare algorithm beside the cached one', () => {
+    const rows = resolveBackendContenders(backends('tlsf', 'tlsf:tcache=false'));
+    expect(rows).toEqual([
+      { kind: 'heaplab', label: 'tlsf', spec: { name: 'tlsf', options: { tcache: true } } },
+      { kind: 'heaplab', label: 'tlsf:tcache=false', spec: { name: 'tlsf', options: { tcache: false } } },
+    ]);
+  });
+
   it('refuses an unknown backend and a bad option with the backend errors', () => {
     expect(expectAllocError(() => resolveBackendContenders(backends('nope')), 'UnknownBackend').message).toMatch(/valid: .*basic/);
     expectAllocError(() => resolveBackendContenders(backends('basic:strategy=bogus')), 'InvalidParam');
+    expect(expectAllocError(() => resolveBackendContenders(backends('basic:tcache=nope')), 'InvalidParam').message).toMatch(/'tcache'.*true, false/);
   });
 });

@@ -34,7 +34,10 @@ describe('the validity pass of several threads, in the trace order', () => {
   it("producer-consumer.jsonl's utilization on tlsf is above 50 % (free-running threads gave about 6 %)", async () => {
     const trace = readTrace('../traces/producer-consumer.jsonl', 'producer-consumer.jsonl');
     expect(trace.threads).toBe(2);
-    const result = await replayTrace(trace, { name: 'tlsf', options: {} }, { heapBytes: 16 * MiB, repeat: 1 });
+    // tlsf alone (about 90 %): this is about the order the pass keeps. With core's thread
+    // cache the producer's bins hold the refills' spare blocks, which no free of the consumer
+    // ever returns (remote frees go to tlsf), and the figure was about 20 %.
+    const result = await replayTrace(trace, { name: 'tlsf', options: { tcache: false } }, { heapBytes: 16 * MiB, repeat: 1 });
     expect(result.failure, result.failure === null ? '' : describeFailure(result.failure)).toBeNull();
     expect(result.utilization).toBeGreaterThan(0.5);
   });
