@@ -15,7 +15,15 @@ import { parseNativeRobsonOutput, ROBSON_PROGRAM, runNativeRobson } from '../src
 import { ROBSON_HEAP_BYTES, runRobsonOnBackend, runRobsonOnThing, robsonWorkload } from '../src/workloads/robson/workload.js';
 
 const PARAMS: RobsonParams = { liveLimitBytes: 64 << 10, minBlockBytes: 16, maxBlockBytes: 4096, maxOperations: Infinity, verify: true };
-const BASIC = { kind: 'heaplab', label: 'basic:strategy=first-fit', spec: { name: 'basic', options: { strategy: 'first-fit' } } } as const;
+/**
+ * First fit alone: the adversary's phases are about where the algorithm puts each block, and
+ * core's thread cache in front would keep its frees (and refill 8 blocks at a time).
+ */
+const BASIC = {
+  kind: 'heaplab',
+  label: 'basic:strategy=first-fit,tcache=false',
+  spec: { name: 'basic', options: { strategy: 'first-fit', tcache: false } },
+} as const;
 /** basic's block header, the most overhead the adversary may measure on it. */
 const BASIC_HEADER_BYTES = 8;
 
