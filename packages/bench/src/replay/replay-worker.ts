@@ -48,7 +48,10 @@ try {
   const refused = detachAfterPass(heap);
   if (outcome.failure === null && refused !== null) {
     table.stop();
-    outcome = { ...outcome, failure: { index: -1, op: '-', id: -1, thread: task.thread, message: `detaching thread ${task.thread} after its share: ${refused}` } };
+    outcome = {
+      ...outcome,
+      failure: { index: -1, op: '-', id: -1, thread: task.thread, message: `detaching thread ${task.thread} after its share: ${refused}` },
+    };
   }
   reply = { ok: true, outcome };
 } catch (error) {

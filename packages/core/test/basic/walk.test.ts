@@ -52,7 +52,8 @@ function expectClassStatsAgree(heap: GlobalAllocator, regions: HeapRegion[]): vo
 }
 
 describe.each(BASIC_STRATEGIES.map((strategy) => ({ strategy })))('basic ($strategy): heap walk', ({ strategy }) => {
-  const create = (heapBytes = 8 * MiB): GlobalAllocator => GlobalAllocator.create({ backend: `basic:strategy=${strategy}`, options: { tcache: false }, heapBytes });
+  const create = (heapBytes = 8 * MiB): GlobalAllocator =>
+    GlobalAllocator.create({ backend: `basic:strategy=${strategy}`, options: { tcache: false }, heapBytes });
 
   it('agrees with stats(), the model and the tables after every step of random sequences', () => {
     fc.assert(
