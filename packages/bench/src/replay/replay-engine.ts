@@ -20,7 +20,7 @@ import { createBackendHeap } from '../contenders/backends.js';
 import { firstBadByte } from './block-signature.js';
 import { OrderTable } from './order-table.js';
 import { packRequests } from './replay-requests.js';
-import { detachAfterPass, type PassKind, type ReplayFailure, runThreadPass, type ThreadPassOutcome } from './replay-thread.js';
+import { type PassKind, type ReplayFailure, runThreadPass, type ThreadPassOutcome } from './replay-thread.js';
 import type { ReplayWorkerReply, ReplayWorkerTask } from './replay-worker.js';
 
 /** How to replay. */
@@ -133,44 +133,27 @@ interface PassResult {
   cpuSeconds: number;
 }
 
-/**
- * One pass on a fresh, pre-faulted heap, then detached: a failure detaching finds (a thread
- * cache given back over blocks the backend wrote into) is the pass's failure unless the pass
- * found one first, which names the request and stays.
- */
+/** One pass on a fresh, pre-faulted heap. */
 async function runPass(trace: Trace, packed: Int32Array[], spec: BackendSpec, kind: PassKind, heapBytes: number): Promise<PassResult> {
   const heap = createBackendHeap(spec, heapBytes);
-  let pass: PassResult;
   try {
-    pass = await runPassOn(heap, trace, packed, kind);
-  } catch (error) {
-    // The pass's own error says more than whatever detaching the heap it left refuses.
-    detachAfterPass(heap);
-    throw error;
+    heap.prefault();
+    const table = OrderTable.create(trace.ids, trace.threads);
+    const outcomes =
+      trace.threads === 1 ? [runThreadPass(heap, { kind, thread: 0, requests: packed[0]!, table })] : await runInWorkers(heap, packed, table, kind);
+    const failure = outcomes.map((outcome) => outcome.failure).find((found) => found !== null) ?? null;
+    const started = outcomes.reduce((first, outcome) => (outcome.startedAt < first.startedAt ? outcome : first));
+    const ended = outcomes.reduce((last, outcome) => (outcome.endedAt > last.endedAt ? outcome : last));
+    const highWater = Math.max(...outcomes.map((outcome) => outcome.highWater));
+    return {
+      failure: failure ?? (kind === 'checked' ? endOfTraceFailure(trace, heap, table) : null),
+      footprintBytes: highWater === 0 ? 0 : highWater - heap.arenaStart,
+      seconds: (ended.endedAt - started.startedAt) / 1000,
+      cpuSeconds: (ended.cpuEndedMicros - started.cpuStartedMicros) / 1e6,
+    };
+  } finally {
+    heap.detach();
   }
-  const refused = detachAfterPass(heap);
-  if (pass.failure === null && refused !== null) {
-    pass.failure = { index: trace.requests.length, op: END_OF_TRACE_OP, id: -1, thread: 0, message: `detaching the heap after the pass: ${refused}` };
-  }
-  return pass;
-}
-
-/** The requests of one pass on `heap`, and for a checked pass the end-of-trace checks. */
-async function runPassOn(heap: GlobalAllocator, trace: Trace, packed: Int32Array[], kind: PassKind): Promise<PassResult> {
-  heap.prefault();
-  const table = OrderTable.create(trace.ids, trace.threads);
-  const outcomes =
-    trace.threads === 1 ? [runThreadPass(heap, { kind, thread: 0, requests: packed[0]!, table })] : await runInWorkers(heap, packed, table, kind);
-  const failure = outcomes.map((outcome) => outcome.failure).find((found) => found !== null) ?? null;
-  const started = outcomes.reduce((first, outcome) => (outcome.startedAt < first.startedAt ? outcome : first));
-  const ended = outcomes.reduce((last, outcome) => (outcome.endedAt > last.endedAt ? outcome : last));
-  const highWater = Math.max(...outcomes.map((outcome) => outcome.highWater));
-  return {
-    failure: failure ?? (kind === 'checked' ? endOfTraceFailure(trace, heap, table) : null),
-    footprintBytes: highWater === 0 ? 0 : highWater - heap.arenaStart,
-    seconds: (ended.endedAt - started.startedAt) / 1000,
-    cpuSeconds: (ended.cpuEndedMicros - started.cpuStartedMicros) / 1e6,
-  };
 }
 
 /** Runs each thread's share in a worker of its own; resolves with every thread's outcome. */

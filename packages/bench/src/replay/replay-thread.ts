@@ -18,7 +18,7 @@
  * The first failure ends the thread's pass and names the request.
  */
 
-import { AllocError, type GlobalAllocator, hex, MIN_ALIGN } from '@heaplab/core';
+import { type GlobalAllocator, hex, MIN_ALIGN } from '@heaplab/core';
 
 import { firstBadByte, firstNonZeroByte, signBlock } from './block-signature.js';
 import { LiveBlocks } from './live-blocks.js';
@@ -39,24 +39,6 @@ import {
 } from './replay-requests.js';
 
 export type PassKind = 'checked' | 'timed';
-
-/**
- * Detaches a thread's handle after its share of a pass. With a thread cache in front of the
- * backend (core's `tcache`), detaching gives the cache's blocks back, and that is where a
- * backend that wrote into blocks the cache holds is found (`HeapCorrupted`): a failure of
- * the backend, which the pass reports, not an error of the replay.
- * @returns what detaching refused with, or null when it went through
- * @throws anything detaching throws that is no `AllocError`
- */
-export function detachAfterPass(heap: GlobalAllocator): string | null {
-  try {
-    heap.detach();
-    return null;
-  } catch (error) {
-    if (!(error instanceof AllocError)) throw error;
-    return error.message;
-  }
-}
 
 /** The first request a pass could not do right, and why. */
 export interface ReplayFailure {

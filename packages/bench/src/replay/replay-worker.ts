@@ -9,7 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { GlobalAllocator } from '@heaplab/core';
 
 import { OrderTable } from './order-table.js';
-import { detachAfterPass, type PassKind, runThreadPass, type ThreadPassOutcome } from './replay-thread.js';
+import { type PassKind, runThreadPass, type ThreadPassOutcome } from './replay-thread.js';
 
 /** What a replay worker is started with; structured-cloneable. */
 export interface ReplayWorkerTask {
@@ -35,25 +35,11 @@ const table = new OrderTable(task.tableBuffer, task.threads);
 let reply: ReplayWorkerReply;
 try {
   const heap = await GlobalAllocator.attach(task.heapBuffer, { trustModules: [task.backendModuleUrl] });
-  let outcome: ThreadPassOutcome;
   try {
-    outcome = runThreadPass(heap, { kind: task.kind, thread: task.thread, requests: task.requests, table });
-  } catch (error) {
-    // The pass's own error says more than whatever detaching refuses after it.
-    detachAfterPass(heap);
-    throw error;
+    reply = { ok: true, outcome: runThreadPass(heap, { kind: task.kind, thread: task.thread, requests: task.requests, table }) };
+  } finally {
+    heap.detach();
   }
-  // Detaching gives this thread's cache back, where a backend's writes into cached blocks
-  // show: the backend's failure, unless the pass found an earlier one (which names the request).
-  const refused = detachAfterPass(heap);
-  if (outcome.failure === null && refused !== null) {
-    table.stop();
-    outcome = {
-      ...outcome,
-      failure: { index: -1, op: '-', id: -1, thread: task.thread, message: `detaching thread ${task.thread} after its share: ${refused}` },
-    };
-  }
-  reply = { ok: true, outcome };
 } catch (error) {
   // Attaching or detaching failed: the other threads must not wait for this one.
   table.stop();
