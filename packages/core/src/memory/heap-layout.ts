@@ -340,8 +340,15 @@ export const TC_CLASS_BYTES = 8;
 export const TC_MAX_REQUEST = TC_CLASSES * TC_CLASS_BYTES;
 /** The most blocks one bin holds; a free into a full bin first flushes TC_BATCH of them. */
 export const TC_BIN_LIMIT = 16;
-/** Blocks moved between a bin and the backend under one hold of the heap lock. */
+/** Blocks moved between a bin and the backend under one hold of the heap lock, at most. */
 export const TC_BATCH = 8;
+/**
+ * A refill takes at most this many bytes (and at least one block): 8 blocks up to 64 bytes,
+ * fewer for larger classes, one from 512 bytes. Spare blocks a refill takes sit in the cache
+ * until this thread asks for the class again; when it frees little of what it allocates (a
+ * producer whose blocks a consumer frees) they are footprint nobody uses.
+ */
+export const TC_REFILL_BYTES = 512;
 /** The most bytes (sum of 8c) one thread's cache holds; beyond it frees go to the backend. */
 export const TC_BYTE_LIMIT = 128 * 1024;
 /** Byte offset of a cached block's link word and mark word. */

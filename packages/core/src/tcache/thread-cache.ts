@@ -66,6 +66,7 @@ import {
   TC_FLUSHES,
   TC_HEADS,
   TC_RECORD_BYTES,
+  TC_REFILL_BYTES,
   TC_REFILLS,
   TC_REMOTE_FREES,
   SlotState,
@@ -245,7 +246,10 @@ export class ThreadCache {
 
   // --- the slow paths ------------------------------------------------------------------
 
-  /** Bin `cls` was empty: one lock hold takes up to `TC_BATCH` blocks of its size. */
+  /**
+   * Bin `cls` was empty: one lock hold takes up to `TC_BATCH` blocks of its size, and no more
+   * than `TC_REFILL_BYTES` of them.
+   */
   private refill(cls: number): number {
     const bytes = cls << 3;
     const backend = this.backend;
@@ -255,7 +259,8 @@ export class ThreadCache {
     try {
       first = backend.allocate(bytes, MIN_ALIGN);
       if (first !== 0) {
-        for (let taken = 1; taken < TC_BATCH; taken++) {
+        const batch = Math.min(TC_BATCH, Math.max(1, (TC_REFILL_BYTES / bytes) | 0));
+        for (let taken = 1; taken < batch; taken++) {
           if (this.u8[this.countsByte + cls]! >= TC_BIN_LIMIT || u32[this.bytesWord]! + bytes > TC_BYTE_LIMIT) break;
           const block = backend.allocate(bytes, MIN_ALIGN);
           if (block === 0) break;
