@@ -8,8 +8,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '../src/index.js';
-import { OWNER_TABLE, TC_BATCH, TC_BIN_LIMIT, TC_BYTE_LIMIT, TC_MAX_REQUEST } from '../src/memory/heap-layout.js';
-import { cacheClassOf, cacheMark } from '../src/tcache/thread-cache.js';
+import { OWNER_TABLE, TC_BATCH, TC_BIN_LIMIT, TC_BYTE_LIMIT, TC_BYTES, TC_COUNTS, TC_MAX_REQUEST } from '../src/memory/heap-layout.js';
+import { cacheClassOf, cacheMark, cacheRecordOffset } from '../src/tcache/thread-cache.js';
 import { expectAllocError, expectWalkAgrees, signBlock, verifyBlock } from '@heaplab/test-kit';
 
 /** Expects `run` to throw an `AllocError` of `kind` whose message matches `pattern`. */
@@ -80,7 +80,7 @@ describe('the thread cache', () => {
     expect(record.isEmpty()).toBe(false);
     // What the cache holds never passes its byte bound.
     const u32 = heap.memory.u32;
-    const held = u32[(65536 + (heap.threadId - 1) * 768 + 4) >>> 2]!;
+    const held = u32[(cacheRecordOffset(heap.threadId) + TC_BYTES) >>> 2]!;
     expect(held).toBeLessThanOrEqual(TC_BYTE_LIMIT);
     expect(heap.usedBytes()).toBe(0);
     heap.detach();
@@ -138,7 +138,7 @@ describe('the thread cache', () => {
     heap.memory.u32[(a + 4) >>> 2] = 0;
     expectRefused(() => heap.check(), 'HeapCorrupted', /mark/);
     heap.memory.u32[(a + 4) >>> 2] = mark!;
-    const countByte = 65536 + (heap.threadId - 1) * 768 + 32 + cacheClassOf(16) - 1;
+    const countByte = cacheRecordOffset(heap.threadId) + TC_COUNTS + cacheClassOf(16) - 1;
     heap.memory.u8[countByte]!++;
     expectRefused(() => heap.check(), 'HeapCorrupted', /count/);
     heap.memory.u8[countByte]!--;

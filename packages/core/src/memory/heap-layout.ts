@@ -301,9 +301,11 @@ export const DELAYED_FILTER_BUCKETS = 8192;
 // gone (the slot is being reaped: nothing writes it any more).
 //
 // record of thread t at THREAD_CACHES + (t - 1) * TC_RECORD_BYTES:
-//  +0 blocks held (all bins) | +4 bytes held (sum of 8c over held blocks)
-//  +8 refills | +12 flushes | +16 remote frees (frees of blocks another thread handed out)
-//  +20..31 reserved
+//  +0 bytes held (sum of 8c over held blocks; 0 exactly when every bin is empty; the
+//     blocks held are the sum of the counts, kept nowhere else so a push or a pop writes
+//     one word less)
+//  +4 refills | +8 flushes | +12 remote frees (frees of blocks another thread handed out)
+//  +16..31 reserved
 //  +32  counts: TC_CLASSES bytes, blocks in each bin (count of class c at +32 + c - 1)
 //  +160 heads: TC_CLASSES words, the first block of each bin (0: empty)
 //  +672..767 reserved
@@ -325,11 +327,10 @@ export const DELAYED_FILTER_BUCKETS = 8192;
 
 export const THREAD_CACHES = 65536;
 export const TC_RECORD_BYTES = 768;
-export const TC_BLOCKS = 0;
-export const TC_BYTES = 4;
-export const TC_REFILLS = 8;
-export const TC_FLUSHES = 12;
-export const TC_REMOTE_FREES = 16;
+export const TC_BYTES = 0;
+export const TC_REFILLS = 4;
+export const TC_FLUSHES = 8;
+export const TC_REMOTE_FREES = 12;
 export const TC_COUNTS = 32;
 export const TC_HEADS = 160;
 /** Size classes: class c serves requests up to 8c bytes. */

@@ -57,7 +57,6 @@ import {
   TC_BIN_LIMIT,
   TC_BLOCK_MARK,
   TC_BLOCK_NEXT,
-  TC_BLOCKS,
   TC_BYTE_LIMIT,
   TC_BYTES,
   TC_CLASS_BYTES,
@@ -105,12 +104,14 @@ export function cacheClassOf(size: number): number {
 }
 
 /**
- * The mark a cached block carries in its second word: a mix of its address and the heap's
- * random cookie, so a program's data matches it by chance once in 2^32 frees, and nobody
- * without the cookie can forge it for a chosen address.
+ * The mark a cached block carries in its second word: its address mixed with the heap's
+ * random cookie. A program's data matches it by chance once in 2^32 frees; it is no secret
+ * from the program (the cookie is in the superblock), only a tag that a write after free, or
+ * data that happens to look like a link, does not carry. An exclusive or, not a hash: it is
+ * computed on every push and pop.
  */
 export function cacheMark(address: number, cookie: number): number {
-  return (Math.imul(address ^ cookie, 0x9e3779b1) ^ (cookie >>> 11)) >>> 0;
+  return (address ^ cookie) >>> 0;
 }
 
 /** The owner-table word (u32 index) of `address`. */
@@ -153,7 +154,6 @@ export class ThreadCache {
   private readonly headsWord: number;
   /** Byte index of this thread's count of class 0 (so `+ c` is class c's count). */
   private readonly countsByte: number;
-  private readonly blocksWord: number;
   private readonly bytesWord: number;
   /** The owner bits of this thread's entries. */
   private readonly ownerBits: number;
@@ -177,7 +177,6 @@ export class ThreadCache {
     const record = cacheRecordOffset(threadId);
     this.headsWord = ((record + TC_HEADS) >>> 2) - 1;
     this.countsByte = record + TC_COUNTS - 1;
-    this.blocksWord = (record + TC_BLOCKS) >>> 2;
     this.bytesWord = (record + TC_BYTES) >>> 2;
     this.ownerBits = (threadId - 1) << OWNER_ENTRY_OWNER_SHIFT;
     this.arenaBytes = arenaEnd - arenaStart;
@@ -198,13 +197,14 @@ export class ThreadCache {
     if (block === 0) return this.refill(cls);
     const at = block >>> 2;
     const next = u32[at + (TC_BLOCK_NEXT >>> 2)]!;
-    if (!this.isBlockAddress(block) || u32[at + (TC_BLOCK_MARK >>> 2)] !== cacheMark(block, this.cookie) || (next !== 0 && !this.isBlockAddress(next))) {
+    // The head was checked as a link when it became the head (or pushed by this thread): its
+    // mark says it is still a cached block, and the link it gives must be a block address.
+    if (u32[at + (TC_BLOCK_MARK >>> 2)] !== cacheMark(block, this.cookie) || (next !== 0 && !this.isBlockAddress(next))) {
       throw this.corrupted(this.threadId, cls, block, 'its mark or its link was overwritten (a write after free?)');
     }
     u32[headIndex] = next;
     this.stepHook?.('popped');
     this.u8[this.countsByte + cls]!--;
-    u32[this.blocksWord]!--;
     u32[this.bytesWord]! -= cls << 3;
     u32[at + (TC_BLOCK_MARK >>> 2)] = 0;
     u32[ownerSlot(block)] = ownerTag(block) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits;
@@ -233,7 +233,6 @@ export class ThreadCache {
         u32[headIndex] = address;
         this.stepHook?.('pushed');
         this.u8[countIndex] = count + 1;
-        u32[this.blocksWord]!++;
         u32[this.bytesWord]! += cls << 3;
         u32[slot] = entry | OWNER_ENTRY_CACHED;
         return;
@@ -267,7 +266,7 @@ export class ThreadCache {
           this.stepHook?.('refilled-one');
           this.push(block, cls);
         }
-        u32[this.blocksWord - (TC_BLOCKS >>> 2) + (TC_REFILLS >>> 2)]!++;
+        this.bump(TC_REFILLS);
       }
     } finally {
       this.mutex.unlock();
@@ -285,7 +284,6 @@ export class ThreadCache {
     u32[at + (TC_BLOCK_NEXT >>> 2)] = u32[headIndex]!;
     u32[headIndex] = block;
     this.u8[this.countsByte + cls]!++;
-    u32[this.blocksWord]!++;
     u32[this.bytesWord]! += cls << 3;
     u32[ownerSlot(block)] = ownerTag(block) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits | OWNER_ENTRY_CACHED;
   }
@@ -349,7 +347,7 @@ export class ThreadCache {
 
   /** True when this thread's cache holds no block (a racy-free read: only it writes there). */
   isEmpty(): boolean {
-    return this.u32[this.blocksWord] === 0;
+    return this.u32[this.bytesWord] === 0;
   }
 
   /** Gives every block this thread holds back to the backend, in one lock hold. */
@@ -375,7 +373,7 @@ export class ThreadCache {
    */
   reap(threadId: number): string[] {
     const notes: string[] = [];
-    if (this.u32[(cacheRecordOffset(threadId) + TC_BLOCKS) >>> 2] === 0 && !this.hasLeftovers(threadId)) return notes;
+    if (this.u32[(cacheRecordOffset(threadId) + TC_BYTES) >>> 2] === 0 && !this.hasLeftovers(threadId)) return notes;
     this.mutex.lock();
     try {
       for (let cls = 1; cls <= TC_CLASSES; cls++) {
@@ -389,7 +387,6 @@ export class ThreadCache {
         }
       }
       const record = cacheRecordOffset(threadId);
-      this.u32[(record + TC_BLOCKS) >>> 2] = 0;
       this.u32[(record + TC_BYTES) >>> 2] = 0;
     } finally {
       this.mutex.unlock();
@@ -422,8 +419,6 @@ export class ThreadCache {
       u32[headIndex] = next;
       this.stepHook?.('flush-popped');
       if (this.u8[countIndex]! > 0) this.u8[countIndex]!--;
-      const blocks = (record + TC_BLOCKS) >>> 2;
-      if (u32[blocks]! > 0) u32[blocks]!--;
       const bytes = (record + TC_BYTES) >>> 2;
       u32[bytes] = Math.max(0, u32[bytes]! - (cls << 3));
       u32[at + (TC_BLOCK_MARK >>> 2)] = 0;
@@ -538,15 +533,15 @@ export class ThreadCache {
         throw this.corrupted(this.threadId, cls, 0, `the bin's count is ${this.u8[this.countsByte + cls]} but its list holds ${length} blocks`);
       }
     }
-    if (blocks !== u32[this.blocksWord] || bytes !== u32[this.bytesWord]) {
+    if (bytes !== u32[this.bytesWord]) {
       throw new AllocError(
         'HeapCorrupted',
-        `thread ${this.threadId}'s cache holds ${blocks} blocks of ${bytes} bytes, but its record says ${u32[this.blocksWord]} of ${u32[this.bytesWord]}`,
+        `thread ${this.threadId}'s cache holds ${blocks} blocks of ${bytes} bytes, but its record says ${u32[this.bytesWord]} bytes`,
       );
     }
     for (let threadId = 1; threadId <= registry.maxThreads; threadId++) {
       if (threadId === this.threadId || registry.state(threadId) !== SlotState.free) continue;
-      if (u32[(cacheRecordOffset(threadId) + TC_BLOCKS) >>> 2] !== 0 || this.hasLeftovers(threadId)) {
+      if (u32[(cacheRecordOffset(threadId) + TC_BYTES) >>> 2] !== 0 || this.hasLeftovers(threadId)) {
         throw new AllocError(
           'HeapCorrupted',
           `thread slot ${threadId} is free but its cache still holds blocks (a cache left behind by a thread that is gone)`,
@@ -558,12 +553,14 @@ export class ThreadCache {
 
   /** Every thread's cache figures, summed (records written by other threads: a snapshot). */
   static figures(memory: HeapMemory, maxThreads: number): ThreadCacheFigures {
-    const u32 = memory.u32;
+    const { u32, u8 } = memory;
     const figures: ThreadCacheFigures = { blocks: 0, bytes: 0, refills: 0, flushes: 0, remoteFrees: 0 };
     for (let threadId = 1; threadId <= maxThreads; threadId++) {
-      const record = cacheRecordOffset(threadId) >>> 2;
-      figures.blocks += u32[record + (TC_BLOCKS >>> 2)]!;
-      figures.bytes += u32[record + (TC_BYTES >>> 2)]!;
+      const offset = cacheRecordOffset(threadId);
+      const record = offset >>> 2;
+      const bytes = u32[record + (TC_BYTES >>> 2)]!;
+      figures.bytes += bytes;
+      if (bytes !== 0) for (let cls = 0; cls < TC_CLASSES; cls++) figures.blocks += u8[offset + TC_COUNTS + cls]!;
       figures.refills += u32[record + (TC_REFILLS >>> 2)]!;
       figures.flushes += u32[record + (TC_FLUSHES >>> 2)]!;
       figures.remoteFrees += u32[record + (TC_REMOTE_FREES >>> 2)]!;
