@@ -104,6 +104,31 @@ describe('the reaper', () => {
     heap.detach();
   });
 
+  it('gives back the cache of a thread whose lock repair failed at the recover() that repairs it', async () => {
+    setRefusals(1);
+    const heap = GlobalAllocator.create({ backend: flakyRepairBackend, heapBytes: 4 * MiB, lockTimeoutMs: 60_000 });
+    const report = await dieIn(heap, {
+      kind: 'lock-step-death',
+      buffer: heap.buffer,
+      lockIndex: LockIndex.heap,
+      step: 'acquired',
+      cachedBlocks: 12,
+      trustModules: [flakyRepairBackend.moduleUrl],
+    });
+    // The repair failed, so the dead thread's cache could not be given back then either.
+    expect(report.failed.map((failure) => failure.reason)).toEqual([
+      expect.stringMatching(/repairing lock 'heap'/),
+      expect.stringMatching(/thread cache: .*poisoned/),
+    ]);
+    const retried = heap.recover();
+    expect(retried.recovered).toEqual(['heap']);
+    expect(retried.notes.join('\n')).toMatch(/gave back the cache left by thread slot \d+/);
+    expect(heap.stats().threadCache!.blocks).toBe(0);
+    expect(heap.usedBytes()).toBe(0);
+    heap.check();
+    heap.detach();
+  });
+
   it('repairs a dead holder of the delayed-free orphan lock', async () => {
     const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
     const report = await dieIn(heap, {

@@ -81,6 +81,8 @@ export interface LockStepDeathTask {
   buffer: SharedArrayBuffer;
   lockIndex: number;
   step: LockStep | 'acquired';
+  /** Small blocks to allocate and free (into the thread's cache) before taking the lock. */
+  cachedBlocks?: number;
   trustModules?: string[];
 }
 
@@ -372,6 +374,9 @@ async function allocateAndDetach(task: AllocateAndDetachTask): Promise<number[]>
 
 async function lockStepDeath(task: LockStepDeathTask): Promise<string> {
   const heap = await GlobalAllocator.attach(task.buffer, { trustModules: task.trustModules ?? [] });
+  // Blocks freed into this thread's cache first, when asked: the thread dies holding them.
+  const cached = Array.from({ length: task.cachedBlocks ?? 0 }, (_, i) => heap.malloc(16 + (i % 4) * 8));
+  for (const address of cached) heap.free(address);
   const mutex = SharedHeap.open(task.buffer).mutex(task.lockIndex, heap.threadId);
   mutex.stepHook = (step) => {
     if (step === task.step) process.exit(0);

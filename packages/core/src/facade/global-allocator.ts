@@ -20,7 +20,7 @@ import {
   DelayedFrees,
   formatDelayedFrees,
 } from '../qsbr/delayed-free.js';
-import { Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LOCK_NAMES, LOCK_RANK, LockIndex, POISON_BYTE } from '../memory/heap-layout.js';
+import { Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LOCK_NAMES, LOCK_RANK, LockIndex, POISON_BYTE, SlotState } from '../memory/heap-layout.js';
 import { LockOrder } from '../memory/lock-order.js';
 import type { BackendStats, ByteAllocator, CAllocator, CheckReport, HeapMemory, HeapRegion, StatsTable } from '../interfaces.js';
 import { tileArena } from './heap-walk.js';
@@ -846,7 +846,28 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     this.assertAttached();
     const report = emptyReport();
     this.recoverInto(report);
+    this.reapLeftCaches(report);
     return report;
+  }
+
+  /**
+   * Gives back the thread caches of released slots that still hold blocks: a reaper that
+   * could not take the heap lock (its repair failed) released the slot and left the cache,
+   * which a later `recover()` finishes here.
+   */
+  private reapLeftCaches(report: RecoveryReport): void {
+    const cache = this.threadCache;
+    if (cache === null) return;
+    for (let threadId = 1; threadId <= this.registry.maxThreads; threadId++) {
+      if (threadId === this.threadId || this.registry.state(threadId) !== SlotState.free || !cache.holdsBlocks(threadId)) continue;
+      this.guarded(report, threadId, 'thread cache', () => {
+        for (const note of cache.reap(threadId)) {
+          report.notes.push(note);
+          report.failed.push({ lock: '-', reason: note });
+        }
+        report.notes.push(`gave back the cache left by thread slot ${threadId}`);
+      });
+    }
   }
 
   /**

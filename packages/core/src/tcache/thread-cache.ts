@@ -442,6 +442,11 @@ export class ThreadCache {
     this.u8[record + TC_COUNTS + cls - 1] = 0;
   }
 
+  /** True when `threadId`'s cache record holds blocks (or a bin head). */
+  holdsBlocks(threadId: number): boolean {
+    return this.u32[(cacheRecordOffset(threadId) + TC_BYTES) >>> 2] !== 0 || this.hasLeftovers(threadId);
+  }
+
   /** True when `threadId`'s record has a bin head although its block count says empty. */
   private hasLeftovers(threadId: number): boolean {
     const heads = (cacheRecordOffset(threadId) + TC_HEADS) >>> 2;
