@@ -90,15 +90,18 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
     const efficiencyOf = new Map(efficiencyRows.map((row) => [row.label, row.efficiencyPercent]));
     // Memory touched (pages written), not the highest address reached: buddy places its
     // first block high in its arena, which made that figure tens of MiB for a few KiB live.
-    const headers = [...throughputHeaders('iterations/s'), 'touched', 'heap efficiency'];
+    // CPU time per iteration beside the rate: the process's CPU time (every thread) over all
+    // threads' iterations, so a row whose threads took turns shows it as well as cpu/wall.
+    const headers = [...throughputHeaders('iterations/s'), 'cpu ns/it', 'touched', 'heap efficiency'];
     const body = throughputColumns(rows).map((columns, index) => {
       const row = rows[index]!;
       const efficiency = efficiencyOf.get(row.label);
-      return [...columns, formatBytes(row.touchedBytes ?? null), efficiency !== undefined ? `${efficiency.toFixed(1)} %` : '-'];
+      const cpuNs = row.cpuSeconds === undefined || row.iterations === 0 ? '-' : ((row.cpuSeconds * 1e9) / row.iterations).toFixed(1);
+      return [...columns, cpuNs, formatBytes(row.touchedBytes ?? null), efficiency !== undefined ? `${efficiency.toFixed(1)} %` : '-'];
     });
     return {
       title: `glibc-thread (bench-malloc-thread, ${run.meta.durationSeconds} s per run)`,
-      table: renderTable(headers, body, new Set([...THROUGHPUT_FIGURE_COLUMNS, 8, 9])),
+      table: renderTable(headers, body, new Set([...THROUGHPUT_FIGURE_COLUMNS, 8, 9, 10])),
       notes: sampledPeakNotes(rows),
     };
   },
