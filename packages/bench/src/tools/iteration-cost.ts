@@ -4,20 +4,26 @@
  *
  *   pnpm build && node packages/bench/dist/tools/iteration-cost.js [backend-spec] [seconds]
  *
- * The same one-thread loop runs three times, each in a process of its own (see
+ * The same one-thread loop runs once per variant, each in a process of its own (see
  * src/run/isolated-run.ts for why), over:
  * 1. the bump allocator: the loop, the fill and a pointer bump;
  * 2. the backend instance, called directly (`backendInstance.allocate` / `release`): adds the
  *    backend's own malloc and free;
- * 3. the heap's `malloc` / `free`, as the benchmark calls them: adds core's checks and counts.
- * The differences between them are each layer's share of an iteration. A backend from outside
- * heaplab is named by `HEAPLAB_BACKEND_MODULES`, which each process inherits and loads.
+ * 3. for a locked backend, the heap's `malloc` / `free` with its thread cache off
+ *    (`tcache=false`): adds core's checks and counts and the heap lock around every call;
+ * 4. the heap's `malloc` / `free` as the spec configures it, as the benchmark calls them: for a
+ *    locked backend with its thread cache (docs/thread-cache.md), for a thread-safe one the
+ *    facade's checks and counts.
+ * The differences between them are each layer's share of an iteration. Each variant prints
+ * wall and CPU nanoseconds per iteration (CPU: the child process's, every thread of it). A
+ * backend from outside heaplab is named by `HEAPLAB_BACKEND_MODULES`, which each process
+ * inherits and loads.
  */
 
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-import { type BackendSpec, MiB, parseBackendSpec } from '@heaplab/core';
+import { type BackendSpec, findBackend, MiB, parseBackendSpec } from '@heaplab/core';
 
 import { loadBackendModules } from '../cli/backend-module-option.js';
 import { createBackendHeap, resolveBackendContenders } from '../contenders/backends.js';
@@ -26,12 +32,19 @@ import { type AddressAllocator, loopMemory } from '../run/address-allocator.js';
 import { runGlibcThreadLoop } from '../workloads/glibc-thread/loop.js';
 import { buildRequestTables } from '../workloads/glibc-thread/request-tables.js';
 
-const VARIANTS = ['loop and fill (bump)', 'backend, called directly', 'heap malloc/free'] as const;
+const VARIANTS = ['loop and fill (bump)', 'backend, called directly', 'heap, no thread cache', 'heap malloc/free'] as const;
+/** The variant that only a locked backend has. */
+const UNCACHED_VARIANT = 2;
 
-/** Runs variant `index` here and prints its nanoseconds per iteration. */
+/** Runs variant `index` here and prints its wall and CPU nanoseconds per iteration ('-' when it does not apply). */
 async function runVariant(index: number, spec: BackendSpec, seconds: number): Promise<void> {
   await loadBackendModules([]);
-  const heap = createBackendHeap(spec, 64 * MiB);
+  if (index === UNCACHED_VARIANT && findBackend(spec.name).concurrency !== 'locked') {
+    process.stdout.write('-\n');
+    return;
+  }
+  const options = index === UNCACHED_VARIANT ? { ...spec.options, tcache: false } : spec.options;
+  const heap = createBackendHeap({ ...spec, options }, 64 * MiB);
   heap.prefault();
   let allocator: AddressAllocator = heap;
   if (index === 0) {
@@ -47,8 +60,10 @@ async function runVariant(index: number, spec: BackendSpec, seconds: number): Pr
     };
   }
   const limits = { stop: new Int32Array(1), deadline: performance.now() + seconds * 1000, maxIterations: Infinity };
+  const cpuStarted = process.cpuUsage();
   const outcome = runGlibcThreadLoop(allocator, loopMemory(heap.buffer), buildRequestTables(), limits, false);
-  process.stdout.write(`${(outcome.seconds * 1e9) / outcome.iterations}\n`);
+  const cpu = process.cpuUsage(cpuStarted);
+  process.stdout.write(`${(outcome.seconds * 1e9) / outcome.iterations} ${((cpu.user + cpu.system) * 1e3) / outcome.iterations}\n`);
 }
 
 /**
@@ -62,7 +77,7 @@ async function runAll(specText: string, seconds: number): Promise<void> {
   const label = row!.label;
   const specJson = JSON.stringify(row!.spec);
   const self = fileURLToPath(import.meta.url);
-  const results: number[] = [];
+  const results: (VariantCost | null)[] = [];
   const next = (index: number): void => {
     if (index === VARIANTS.length) {
       print(label, results);
@@ -77,25 +92,42 @@ async function runAll(specText: string, seconds: number): Promise<void> {
     });
     // 'close', not 'exit': only then has all of the child's output been read.
     child.on('close', (code, signal) => {
-      const nanoseconds = Number(output.trim());
-      if (code !== 0 || output.trim() === '' || !Number.isFinite(nanoseconds)) {
-        const how = signal !== null ? `was killed by ${signal}` : code !== 0 ? `exited with code ${code}` : `printed '${output.trim()}'`;
+      const text = output.trim();
+      const [wall, cpu] = text.split(' ').map(Number);
+      const valid = text === '-' || (Number.isFinite(wall) && Number.isFinite(cpu));
+      if (code !== 0 || !valid) {
+        const how = signal !== null ? `was killed by ${signal}` : code !== 0 ? `exited with code ${code}` : `printed '${text}'`;
         console.error(`iteration-cost: variant '${VARIANTS[index]}' ${how}`);
         process.exitCode = 1;
         return;
       }
-      results.push(nanoseconds);
+      results.push(text === '-' ? null : { wall: wall!, cpu: cpu! });
       next(index + 1);
     });
   };
   next(0);
 }
 
-function print(label: string, ns: number[]): void {
-  console.log(`bench-malloc-thread, one thread, ${label}: nanoseconds per iteration`);
+/** One variant's nanoseconds per iteration. */
+interface VariantCost {
+  wall: number;
+  cpu: number;
+}
+
+function print(label: string, costs: (VariantCost | null)[]): void {
+  console.log(`bench-malloc-thread, one thread, ${label}: nanoseconds per iteration (wall, and CPU of the process)`);
+  let previous: VariantCost | null = null;
   VARIANTS.forEach((name, index) => {
-    const added = index === 0 ? '' : `  (+${(ns[index]! - ns[index - 1]!).toFixed(1)} ns)`;
-    console.log(`  ${name.padEnd(26)} ${ns[index]!.toFixed(1).padStart(6)} ns  ${(1e3 / ns[index]!).toFixed(1).padStart(5)} M/s${added}`);
+    const cost = costs[index] ?? null;
+    if (cost === null) {
+      console.log(`  ${name.padEnd(26)}      -  (a thread-safe backend takes no heap lock)`);
+      return;
+    }
+    const added = previous === null ? '' : `  (${cost.wall >= previous.wall ? '+' : ''}${(cost.wall - previous.wall).toFixed(1)} ns)`;
+    console.log(
+      `  ${name.padEnd(26)} ${cost.wall.toFixed(1).padStart(6)} ns  ${(1e3 / cost.wall).toFixed(1).padStart(5)} M/s  cpu ${cost.cpu.toFixed(1).padStart(6)} ns${added}`,
+    );
+    previous = cost;
   });
 }
 
