@@ -181,6 +181,11 @@ export class MiContext {
    * `stats` option, or a test hook. The fast paths test this one field.
    */
   slowPaths: boolean;
+  /**
+   * The owner a page must have for free's plain local path: this thread's id, or -1 (which
+   * no page has) while `slowPaths` is set, so the free fast path tests one field, not two.
+   */
+  localOwner: number;
   /** Test hook: called at each named step (`MiStep`) of the slow paths; null in use. */
   stepHook: ((step: MiStep) => void) | null = null;
 
@@ -222,12 +227,14 @@ export class MiContext {
     this.intent = (ctx.stateOffset + ST_INTENT) >>> 2;
     this.countBins = countBins;
     this.slowPaths = secure || ctx.checked || countBins;
+    this.localOwner = this.slowPaths ? -1 : this.threadId;
   }
 
   /** Installs or removes the test hook; a hooked thread takes the slow paths. */
   setStepHook(hook: ((step: MiStep) => void) | null): void {
     this.stepHook = hook;
     this.slowPaths = this.secure || this.checked || this.countBins || hook !== null;
+    this.localOwner = this.slowPaths ? -1 : this.threadId;
   }
 
   /** Byte offset of the heap record of thread `threadId`. */

@@ -26,7 +26,6 @@ import {
   PG_FLAGS,
   PG_FREE,
   PG_GRID_INVERSE,
-  PG_GRID_LIMIT,
   PG_GRID_SHIFT,
   PG_KEY0,
   PG_KEY1,
@@ -45,7 +44,18 @@ import { pageRetire, pageUnfull } from './page.js';
 import { freeRemote } from './remote.js';
 import { encodeLink, freedMarker } from './secure.js';
 import { hugeFree } from './segment.js';
-import { onBlockGrid } from './size-classes.js';
+import { gridIndex } from './size-classes.js';
+
+/**
+ * Whether `address` is not one of the blocks 0..capacity-1 of the page whose descriptor is
+ * at word `w`: off its block grid, before its first block or beyond the extended blocks (a
+ * free page slot, capacity 0, has none). `gridIndex` makes it one compare, no division.
+ */
+function offGrid(i32: Int32Array, w: number, address: number): boolean {
+  return (
+    gridIndex((address - i32[w + (PG_START >>> 2)]!) | 0, i32[w + (PG_GRID_INVERSE >>> 2)]!, i32[w + (PG_GRID_SHIFT >>> 2)]!) >= i32[w + (PG_CAPACITY >>> 2)]!
+  );
+}
 
 /**
  * The descriptor of the page whose live block starts at `address`, 0 for a huge block, or
@@ -64,9 +74,7 @@ export function validateBlock(t: MiContext, address: number): number {
   const offset = address & SEGMENT_MASK;
   const page = address - offset + SG_PAGES + ((offset >>> (map >>> MAP_SHIFT_BITS)) << PAGE_DESCRIPTOR_SHIFT);
   const w = page >>> 2;
-  const blockSize = u32[w + (PG_BLOCK_SIZE >>> 2)]!;
-  const at = address - u32[w + (PG_START >>> 2)]!;
-  if (at < 0 || at >= u32[w + (PG_CAPACITY >>> 2)]! * blockSize || at % blockSize !== 0) {
+  if (offGrid(t.i32, w, address)) {
     throw notLiveBlock(address, 'it is not on the block grid of an in-use page (interior or never allocated)');
   }
   if (t.i32[(address + BLOCK_MARKER) >>> 2] === freedMarker(address, t.cookie) && onFreeList(t, page, address)) {
@@ -101,13 +109,17 @@ export function onFreeList(t: MiContext, page: number, block: number): boolean {
 }
 
 /**
- * Frees the block at `address` from any thread. The common case, a local free, is kept
- * small enough for the JIT to inline into callers: map word, page descriptor, grid and
- * marker checks, then a push on `local_free` and the `used` count.
+ * Frees the block at `address` from any thread. The common case, this thread's free of a
+ * live block of its own page, is kept small enough for the JIT to inline into callers: the
+ * map word, the page descriptor, then one combined test (on the block grid below the
+ * capacity, no freed marker, this thread's page and no slow paths) and a push on
+ * `local_free` and the `used` count. Anything else, refusals included, goes to `freeChecked`.
  *
  * It computes in int32 (`| 0`, `Math.imul`, `>>> 2` for word indices), asm.js style: the
  * JIT then keeps every value in a register as a 32-bit integer. Addresses from 2 GiB up
  * are negative here; they are the same bits, and every word index is taken with `>>>`.
+ * Any uint32 `address` is safe: one outside every in-use segment reaches `hugeFree`, which
+ * refuses it, and one misaligned inside a page is off the grid.
  * @throws AllocError `NotAllocated` when it is not the start of a live block
  */
 export function freeBlock(t: MiContext, address: number): void {
@@ -116,28 +128,19 @@ export function freeBlock(t: MiContext, address: number): void {
   const map = i32[t.segmentMap + (block >>> SEGMENT_SHIFT)]!;
   // Kinds 1..SEGMENT_PAGED_MAX have pages; 0 (not in use) wraps to a large unsigned value.
   if (((map & MAP_KIND_MASK) - 1) >>> 0 >= SEGMENT_PAGED_MAX) {
-    hugeFree(t, address);
-    if (t.countBins) countFree(t, HUGE_BIN_STAT);
+    freeUnpaged(t, address);
     return;
   }
   const offset = block & SEGMENT_MASK;
-  const page = (block - offset + SG_PAGES + ((offset >>> (map >>> MAP_SHIFT_BITS)) << PAGE_DESCRIPTOR_SHIFT)) | 0;
+  const page = (block - offset + SG_PAGES + ((offset >>> (map >>> MAP_SHIFT_BITS)) << PAGE_DESCRIPTOR_SHIFT)) >>> 0;
   const w = page >>> 2;
-  const blockSize = i32[w + (PG_BLOCK_SIZE >>> 2)]!;
-  const at = (block - i32[w + (PG_START >>> 2)]!) | 0;
   const markerWord = (block >>> 2) + BLOCK_MARKER_WORD;
   const marker = freedMarker(block, t.cookie);
-  // On the grid: below the extended blocks (compared unsigned, so an address before the
-  // first block fails too), and a multiple of the block size.
-  if (
-    at >>> 0 >= Math.imul(i32[w + (PG_CAPACITY >>> 2)]!, blockSize) >>> 0 ||
-    !onBlockGrid(at, i32[w + (PG_GRID_INVERSE >>> 2)]!, i32[w + (PG_GRID_SHIFT >>> 2)]!, i32[w + (PG_GRID_LIMIT >>> 2)]!) ||
-    (i32[markerWord] === marker && onFreeList(t, page >>> 0, block >>> 0))
-  ) {
-    throw invalidFree(t, address);
-  }
-  if (i32[w + (PG_OWNER >>> 2)] !== t.threadId || t.slowPaths) {
-    freeNotLocal(t, page >>> 0, address);
+  // `offGrid` refuses interior addresses, addresses before the first block and blocks
+  // beyond the extended ones with one compare. `localOwner` is -1, which no page has, while
+  // the slow paths are on.
+  if (offGrid(i32, w, block) || i32[markerWord] === marker || i32[w + (PG_OWNER >>> 2)] !== t.localOwner) {
+    freeChecked(t, page, address);
     return;
   }
   // The marker goes in first, so a second free of the block is refused from now on.
@@ -147,13 +150,38 @@ export function freeBlock(t: MiContext, address: number): void {
   i32[w + (PG_LOCAL_FREE >>> 2)] = block;
   const used = (i32[w + (PG_USED >>> 2)]! - 1) | 0;
   i32[w + (PG_USED >>> 2)] = used;
-  if (used === 0 || (i32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0) freeLocalSlow(t, page >>> 0, used);
+  if (used === 0 || (i32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0) freeLocalSlow(t, page, used);
+}
+
+/** A huge block's free, or the refusal of an address in no in-use paged segment. */
+function freeUnpaged(t: MiContext, address: number): void {
+  hugeFree(t, address);
+  if (t.countBins) countFree(t, HUGE_BIN_STAT);
+}
+
+/**
+ * Everything but the local fast path, for an address of the page at `page`: refuses an
+ * address off the grid and a block found on a free list, then frees a block whose data only
+ * happened to match its marker, a block of another thread's page (a remote free) and any
+ * block on the slow paths.
+ * @throws AllocError `NotAllocated` when it is not the start of a live block
+ */
+function freeChecked(t: MiContext, page: number, address: number): void {
+  const i32 = t.i32;
+  const w = page >>> 2;
+  if (offGrid(i32, w, address)) {
+    throw invalidFree(t, address);
+  }
+  if (i32[(address + BLOCK_MARKER) >>> 2] === freedMarker(address, t.cookie) && onFreeList(t, page, address)) {
+    throw notLiveBlock(address, 'the block is already free (double free)');
+  }
+  freeNotLocal(t, page, address);
 }
 
 /**
  * A checked block of a page that is another thread's (a remote free), or of this thread's
  * page on the slow paths (secure mode's encoded link, checked mode, the `stats` option's
- * counters, a test hook).
+ * counters, a test hook), or a live block whose data matched its freed marker.
  */
 function freeNotLocal(t: MiContext, page: number, block: number): void {
   const u32 = t.u32;
