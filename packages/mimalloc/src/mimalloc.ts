@@ -55,6 +55,13 @@ import { walkHeap } from './walk.js';
 export class MimallocBackend implements Backend {
   /** This thread's context: views, offsets and hooks. */
   readonly context: MiContext;
+  /**
+   * `release` refuses any uint32 that is no live block's start without changing anything
+   * (`freeBlock`: the segment map covers the 4 GiB address space, a segment not in use goes
+   * to `hugeFree`, which refuses it, and a misaligned address is off its page's grid), so
+   * the facade need not test the range and alignment first.
+   */
+  readonly validatesAddresses = true;
 
   /**
    * Makes a handle over `ctx`'s shared state; does not format it (`init` does).

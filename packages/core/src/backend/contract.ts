@@ -118,6 +118,16 @@ export interface Backend {
    * @throws AllocError `NotAllocated` when it is not the start of a live block
    */
   release(address: number): void;
+  /**
+   * True when `release` may be given any integer from 1 to 2^32 - 1, not only an 8-aligned
+   * address in the arena: it then refuses every address that is not the start of a live
+   * block (outside the arena, misaligned, interior, already free) with an `AllocError`,
+   * leaving the heap unchanged, and reads nothing outside the buffer to find out. `free`
+   * then skips its own range and alignment test, which the backend's validation repeats,
+   * and makes it only for an address the backend refused, to throw `InvalidParam` for it
+   * as for every backend. Absent or false: `release` only sees addresses that passed it.
+   */
+  readonly validatesAddresses?: boolean;
   /** @throws AllocError `NotAllocated` when `address` is not the start of a live block */
   usableSize(address: number): number;
   /**

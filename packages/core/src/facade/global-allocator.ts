@@ -497,17 +497,57 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   /**
    * Frees a block. `free(0)` does nothing, as `free(NULL)`.
+   *
+   * For a backend that validates any address itself (`Backend.validatesAddresses`), an
+   * integer address goes straight to its `release` while no block waits for a delayed free
+   * and freed blocks are not poisoned: the range and alignment test, which the backend's
+   * own validation repeats, is made only when the backend refuses the address
+   * (`refusedFree`), so the errors are the same as for every other backend. Anything else
+   * takes `freeChecked`, which tests first.
    * @throws AllocError `InvalidParam` for an address outside the heap or misaligned;
    *   `NotAllocated` for one that is not a live block (double free, interior, never allocated)
    */
   free(address: number): void {
+    const backend = this.backend;
+    // The type test comes first: `>>>` would throw a TypeError for a BigInt or a Symbol.
+    // The pending word is one load while no block waits for a delayed free in the heap.
+    if (
+      typeof address === 'number' &&
+      address >>> 0 === address &&
+      address !== 0 &&
+      backend.validatesAddresses === true &&
+      this.u32[DELAYED_PENDING_WORD] === 0 &&
+      !this.poisonFreed
+    ) {
+      try {
+        backend.release(address);
+      } catch (error) {
+        throw this.refusedFree(address, error);
+      }
+      // Counted after the release, so refused frees (double, interior) do not count as calls.
+      if (++this.unpublishedFrees === CALL_PUBLISH_INTERVAL) this.publishCalls();
+      return;
+    }
+    this.freeChecked(address);
+  }
+
+  /** `free` with the facade's own address test first: every backend's path, and the rare cases. */
+  private freeChecked(address: number): void {
     if (address === 0) return;
     this.checkAddress(address);
-    // One load while no block waits for a delayed free anywhere in the heap.
     if (this.u32[DELAYED_PENDING_WORD] !== 0) this.refuseWaiting(address);
     this.releaseBlock(address);
-    // Counted after the release, so refused frees (double, interior) do not count as calls.
     if (++this.unpublishedFrees === CALL_PUBLISH_INTERVAL) this.publishCalls();
+  }
+
+  /**
+   * What a free that a validating backend refused throws: `InvalidParam` for an address
+   * outside the arena or misaligned, as `checkAddress` would have thrown before the call,
+   * else the backend's own error (`NotAllocated`, or `HeapCorrupted`).
+   */
+  private refusedFree(address: number, error: unknown): unknown {
+    if (address < this.arenaStart || address >= this.arenaEnd || (address & 7) !== 0) return badAddress(address, this.arenaStart, this.arenaEnd);
+    return error;
   }
 
   // --- safe memory reclamation (QSBR) ----------------------------------------------------
