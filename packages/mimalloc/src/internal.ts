@@ -169,7 +169,7 @@ export function segmentKind(t: MiContext, segment: number): number {
  */
 export function pageCountOf(t: MiContext, segment: number): number {
   const shift = t.mapOf(segment) >>> MAP_SHIFT_BITS;
-  return shift < SMALL_PAGE_SHIFT || shift > SEGMENT_SHIFT ? 0 : 2 ** (SEGMENT_SHIFT - shift);
+  return shift < SMALL_PAGE_SHIFT || shift > SEGMENT_SHIFT ? 0 : 1 << (SEGMENT_SHIFT - shift);
 }
 
 /** True when the segment at `segment` is of a kind whose pages have descriptors. */
