@@ -42,12 +42,12 @@ export const DRAIN_TIMEOUT_MS = 10_000;
  * hook takes the slow variants of malloc and free (`slowPaths`), which make the same stores.
  */
 export type MiStep =
-  // a remote free (remote.ts), in order
-  | 'remote:begun'
-  | 'remote:marked'
+  // a remote free (remote.ts), in order: the first step named (pushing into a page with
+  // room, claiming a full page's delayed free), then the marker, then the rest of that path
   | 'remote:pushing'
-  | 'remote:pushed'
   | 'remote:claiming'
+  | 'remote:marked'
+  | 'remote:pushed'
   | 'remote:claimed'
   | 'remote:delaying'
   | 'remote:delayed'

@@ -333,16 +333,18 @@
  * on one, and the page may be left in `DELAYED_FREEING`, which only its claimer may leave.
  * So the freeing thread names what it is doing in its own heap record before each step,
  * and another thread can finish it (a *resolver*: the reaper, or an owner that must drain
- * completely) once the freer is dead. The step word is `block | code`:
+ * completely) once the freer is dead. The step word is `block | code`. The first record of a
+ * free names its first step (`RF_PUSHING` or `RF_CLAIMING`), and the block's freed marker is
+ * written right after it, before the compare-and-swap that could put the block on a list:
  *
  * ```text
  *  code          the freer has                              a resolver
- *  RF_BEGUN      named the block (marker maybe written);    writes the marker, does the
- *                no list holds it                           free afresh
  *  RF_PUSHING    linked it to thread_free's head, read      finds whether the CAS happened
- *                PG_COLLECTS; the CAS may have happened     (below); if not, frees afresh
- *  RF_CLAIMING   tried USE_DELAYED_FREE -> DELAYED_FREEING; frees afresh, then lifts a
- *                no list holds the block                    claim that nobody holds
+ *                PG_COLLECTS (marker maybe written); the    (below); if not, writes the
+ *                CAS may have happened                      marker and frees afresh
+ *  RF_CLAIMING   tried USE_DELAYED_FREE -> DELAYED_FREEING  writes the marker, frees
+ *                (marker maybe written); no list holds it   afresh, then lifts a claim
+ *                                                           that nobody holds
  *  RF_CLAIMED    the claim; no list holds the block         pushes it on the delayed list
  *  RF_DELAYING   the claim; linked the block to the         finds whether the CAS happened
  *                delayed list's head; the CAS may have too  (below); pushes it if not
@@ -532,9 +534,11 @@ export const NEVER_DELAYED_FREE = 3;
 
 // --- remote free in flight ------------------------------------------------------------------
 
-/** Codes of `HP_RF_STEP` (its low 3 bits; the block is 8-aligned). */
+/**
+ * Codes of `HP_RF_STEP` (its low 3 bits; the block is 8-aligned). Code 1 is unused: it was a
+ * record of its own for a begun free, before the first step's record took its place.
+ */
 export const RF_CODE_MASK = 7;
-export const RF_BEGUN = 1;
 export const RF_PUSHING = 2;
 export const RF_CLAIMING = 3;
 export const RF_CLAIMED = 4;

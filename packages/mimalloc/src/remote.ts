@@ -49,7 +49,6 @@ import {
   PG_THREAD_FREE,
   RESOLVER_GEN_MASK,
   RESOLVER_ID_BITS,
-  RF_BEGUN,
   RF_CLAIMED,
   RF_CLAIMING,
   RF_CODE_MASK,
@@ -85,34 +84,50 @@ const UNKNOWN = 2;
  * `DELAYED_FREEING`. Step 2, only for a claimed delayed free: push the block on the owner
  * heap's delayed list, then set `NO_DELAYED_FREE` and notify the word (an owner draining
  * completely may be waiting on it). Every step is named in this thread's record first.
+ *
+ * The first record names the first step itself (`RF_PUSHING` or `RF_CLAIMING`) and the
+ * block's freed marker follows it: four sequentially consistent writes per free into a
+ * page with room (record, marker, compare-and-swap, clearing) where a record of its own for
+ * "begun" made five. A resolver of either code writes the marker again before it frees the
+ * block afresh.
  */
 export function freeRemote(t: MiContext, page: number, block: number): void {
   const rec = t.remoteRecord;
   t.u32[rec + REC_PAGE] = page;
-  Atomics.store(t.u32, rec, block + RF_BEGUN);
-  reachStep(t, 'remote:begun');
-  // Atomically, after the record: whoever rebuilds a dead owner's page from its freed
-  // markers and then reads the records sees this block's record if it saw the marker.
-  Atomics.store(t.i32, (block + BLOCK_MARKER) >>> 2, freedMarker(block, t.cookie));
-  reachStep(t, 'remote:marked');
-  remoteFreeSteps(t, rec, page, block);
+  remoteFreeSteps(t, rec, page, block, true);
   addEvent(t, t.heap, HeapEvent.remoteFrees);
 }
 
 /**
- * The remote free from its first compare-and-swap on, writing the steps in the record at
- * word `rec` (this thread's own, or a dead freer's that this thread resolves).
+ * Writes the freed marker of `block`, atomically and after a record named the block: whoever
+ * rebuilds a dead owner's page from its freed markers and then reads the records sees the
+ * block's record if it saw the marker.
  */
-function remoteFreeSteps(t: MiContext, rec: number, page: number, block: number): void {
+function markRemoteFree(t: MiContext, block: number): void {
+  Atomics.store(t.i32, (block + BLOCK_MARKER) >>> 2, freedMarker(block, t.cookie));
+  reachStep(t, 'remote:marked');
+}
+
+/**
+ * The remote free from its first compare-and-swap on, writing the steps in the record at
+ * word `rec` (this thread's own, or a dead freer's that this thread resolves). With `mark`
+ * (a fresh free) the block's marker is written once its first step is named.
+ */
+function remoteFreeSteps(t: MiContext, rec: number, page: number, block: number, mark: boolean): void {
   const u32 = t.u32;
   const w = page >>> 2;
   const tfw = w + (PG_THREAD_FREE >>> 2);
+  let unmarked = mark;
   for (;;) {
     const word = Atomics.load(u32, tfw);
     const state = word & DELAYED_MASK;
     if (state === USE_DELAYED_FREE) {
       Atomics.store(u32, rec, block + RF_CLAIMING);
       reachStep(t, 'remote:claiming');
+      if (unmarked) {
+        markRemoteFree(t, block);
+        unmarked = false;
+      }
       if (Atomics.compareExchange(u32, tfw, word, word - state + DELAYED_FREEING) !== word) continue;
       Atomics.store(u32, rec, block + RF_CLAIMED);
       reachStep(t, 'remote:claimed');
@@ -124,6 +139,10 @@ function remoteFreeSteps(t: MiContext, rec: number, page: number, block: number)
     u32[rec + REC_SEQ] = Atomics.load(u32, w + (PG_COLLECTS >>> 2));
     Atomics.store(u32, rec, block + RF_PUSHING);
     reachStep(t, 'remote:pushing');
+    if (unmarked) {
+      markRemoteFree(t, block);
+      unmarked = false;
+    }
     if (Atomics.compareExchange(u32, tfw, word, block + state) === word) break;
   }
   reachStep(t, 'remote:pushed');
@@ -142,7 +161,7 @@ function deliverDelayed(t: MiContext, rec: number, page: number, block: number):
     // Not reachable while claims are waited for; if the page has no owner anyway, the block
     // goes to thread_free and the page to the state of an abandoned one.
     releaseClaim(t, page, NEVER_DELAYED_FREE);
-    remoteFreeSteps(t, rec, page, block);
+    remoteFreeSteps(t, rec, page, block, false);
     Atomics.notify(t.i32, (page + PG_THREAD_FREE) >>> 2);
     return;
   }
@@ -235,14 +254,12 @@ function resolveRecord(t: MiContext, rec: number): void {
   }
   const blockSize = u32[(page + PG_BLOCK_SIZE) >>> 2]!;
   switch (code) {
-    case RF_BEGUN:
-      Atomics.store(t.i32, (block + BLOCK_MARKER) >>> 2, freedMarker(block, t.cookie));
-      remoteFreeSteps(t, rec, page, block);
-      return;
     case RF_PUSHING: {
       const pushed = pushedOnThreadFree(t, page, block, u32[rec + REC_SEQ]!);
       if (pushed === NOT_DONE) {
-        remoteFreeSteps(t, rec, page, block);
+        // The freer may have died before its marker: written again, then freed afresh.
+        Atomics.store(t.i32, (block + BLOCK_MARKER) >>> 2, freedMarker(block, t.cookie));
+        remoteFreeSteps(t, rec, page, block, false);
         return;
       }
       if (pushed === UNKNOWN) t.reportLoss(blockSize, 1);
@@ -251,9 +268,11 @@ function resolveRecord(t: MiContext, rec: number): void {
     }
     case RF_CLAIMING:
       // Whether or not the claim happened, the block is on no list: free it afresh (it goes
-      // to thread_free if the page is claimed). A claim the dead freer did take is then held
-      // by nobody, and is lifted.
-      remoteFreeSteps(t, rec, page, block);
+      // to thread_free if the page is claimed), with its marker, which the freer may not
+      // have written yet. A claim the dead freer did take is then held by nobody, and is
+      // lifted.
+      Atomics.store(t.i32, (block + BLOCK_MARKER) >>> 2, freedMarker(block, t.cookie));
+      remoteFreeSteps(t, rec, page, block, false);
       liftOrphanClaim(t, page);
       return;
     case RF_CLAIMED:
