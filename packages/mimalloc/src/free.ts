@@ -44,17 +44,22 @@ import { pageRetire, pageUnfull } from './page.js';
 import { freeRemote } from './remote.js';
 import { encodeLink, freedMarker } from './secure.js';
 import { hugeFree } from './segment.js';
-import { gridIndex } from './size-classes.js';
 
 /**
  * Whether `address` is not one of the blocks 0..capacity-1 of the page whose descriptor is
  * at word `w`: off its block grid, before its first block or beyond the extended blocks (a
- * free page slot, capacity 0, has none). `gridIndex` makes it one compare, no division.
+ * free page slot, capacity 0, has none). One multiply, one rotate and one compare, no
+ * division: for the offset `x` from the first block, `rotr(x * inverse, shift)` (the grid
+ * test of `blockGrid` in `size-classes.ts`) is `x / blockSize` when `x` is a multiple of the
+ * block size and above `floor((2^32 - 1) / blockSize)` when it is not. A page's capacity is
+ * at most that bound (its blocks fit in 2^32 bytes), so the product is below the capacity
+ * exactly for blocks 0..capacity-1. An address before the first block makes `x` negative,
+ * a number near 2^32 unsigned, and fails the same compare. `freeBlock` has it written out.
  */
 function offGrid(i32: Int32Array, w: number, address: number): boolean {
-  return (
-    gridIndex((address - i32[w + (PG_START >>> 2)]!) | 0, i32[w + (PG_GRID_INVERSE >>> 2)]!, i32[w + (PG_GRID_SHIFT >>> 2)]!) >= i32[w + (PG_CAPACITY >>> 2)]!
-  );
+  const product = Math.imul(address - i32[w + (PG_START >>> 2)]!, i32[w + (PG_GRID_INVERSE >>> 2)]!);
+  const shift = i32[w + (PG_GRID_SHIFT >>> 2)]!;
+  return ((product >>> shift) | (product << (32 - shift))) >>> 0 >= i32[w + (PG_CAPACITY >>> 2)]!;
 }
 
 /**
@@ -136,10 +141,17 @@ export function freeBlock(t: MiContext, address: number): void {
   const w = page >>> 2;
   const markerWord = (block >>> 2) + BLOCK_MARKER_WORD;
   const marker = freedMarker(block, t.cookie);
-  // `offGrid` refuses interior addresses, addresses before the first block and blocks
-  // beyond the extended ones with one compare. `localOwner` is -1, which no page has, while
-  // the slow paths are on.
-  if (offGrid(i32, w, block) || i32[markerWord] === marker || i32[w + (PG_OWNER >>> 2)] !== t.localOwner) {
+  // `offGrid`, written out (as a call it would push this function past what V8 inlines into
+  // its callers): one compare refuses interior addresses, addresses before the first block
+  // and blocks beyond the extended ones. `localOwner` is -1, which no page has, while the
+  // slow paths are on.
+  const product = Math.imul(block - i32[w + (PG_START >>> 2)]!, i32[w + (PG_GRID_INVERSE >>> 2)]!);
+  const shift = i32[w + (PG_GRID_SHIFT >>> 2)]!;
+  if (
+    ((product >>> shift) | (product << (32 - shift))) >>> 0 >= i32[w + (PG_CAPACITY >>> 2)]! ||
+    i32[markerWord] === marker ||
+    i32[w + (PG_OWNER >>> 2)] !== t.localOwner
+  ) {
     freeChecked(t, page, address);
     return;
   }

@@ -90,21 +90,6 @@ export function blockGrid(blockSize: number): BlockGrid {
   return { inverse: inverse | 0, shift, limit: Math.floor(0xffffffff / blockSize) | 0 };
 }
 
-/**
- * The block index at byte offset `offset` (an int32, taken as unsigned) from a page's first
- * block: `offset / blockSize` when `offset` is a multiple of the block size, and above
- * `floor((2^32 - 1) / blockSize)` (the grid's `limit`) when it is not (the test above, whose
- * rotated product is the quotient for a multiple). A page's capacity is at most that limit
- * (its blocks fit in 2^32 bytes), so `gridIndex(offset, ...) < capacity` alone says that
- * `offset` is block 0..capacity-1: one multiply, one rotate and one compare check the grid and
- * both ends of the page, with no division. An offset below the first block (negative as an
- * int32) is a number near 2^32 unsigned, and fails the same compare.
- */
-export function gridIndex(offset: number, inverse: number, shift: number): number {
-  const product = Math.imul(offset, inverse);
-  return ((product >>> shift) | (product << (32 - shift))) >>> 0;
-}
-
 /** Whether `offset` (a uint32) is a multiple of the block size whose grid constants are given. */
 export function onBlockGrid(offset: number, inverse: number, shift: number, limit: number): boolean {
   const product = Math.imul(offset, inverse);
