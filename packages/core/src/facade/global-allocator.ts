@@ -1115,7 +1115,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   /**
    * Every block address is a multiple of 8 inside the arena; anything else is refused here
-   * so backends only validate what their own metadata can tell.
+   * so backends only validate what their own metadata can tell. `free` makes this test only
+   * after a refusal when the backend validates any address itself (`refusedFree`).
    */
   private checkAddress(address: number): void {
     // The refusal is a call of its own: bytecode inlined into every free stays small. The
