@@ -8,8 +8,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '../src/index.js';
-import { OWNER_TABLE, TC_BATCH, TC_BIN_LIMIT, TC_BYTE_LIMIT, TC_BYTES, TC_COUNTS, TC_MAX_REQUEST } from '../src/memory/heap-layout.js';
-import { cacheClassOf, cacheMark, cacheRecordOffset } from '../src/tcache/thread-cache.js';
+import { OWNER_TABLE, TC_BYTE_LIMIT, TC_BYTES, TC_COUNTS, TC_MAX_REQUEST } from '../src/memory/heap-layout.js';
+import { binLimitOf, cacheClassOf, cacheMark, cacheRecordOffset, refillBatchOf } from '../src/tcache/thread-cache.js';
 import { expectAllocError, expectWalkAgrees, signBlock, verifyBlock } from '@heaplab/test-kit';
 
 /** Expects `run` to throw an `AllocError` of `kind` whose message matches `pattern`. */
@@ -44,8 +44,8 @@ describe('the thread cache', () => {
     const heap = cachedHeap();
     const first = heap.malloc(24);
     const afterRefill = heap.stats().locks.find((lock) => lock.name === 'heap')!.acquired;
-    // The refill took TC_BATCH blocks: the next TC_BATCH - 1 mallocs of the class take none.
-    const more = Array.from({ length: TC_BATCH - 1 }, () => heap.malloc(20));
+    // The refill took a batch of blocks: the next mallocs of the class, to the batch's end, take none.
+    const more = Array.from({ length: refillBatchOf(cacheClassOf(24)) - 1 }, () => heap.malloc(20));
     heap.free(first);
     const again = heap.malloc(17);
     expect(again).toBe(first);
@@ -60,7 +60,7 @@ describe('the thread cache', () => {
 
   it('bounds a bin: a free into a full bin flushes a batch first', () => {
     const heap = cachedHeap();
-    const blocks = Array.from({ length: 3 * TC_BIN_LIMIT }, () => heap.malloc(64));
+    const blocks = Array.from({ length: 3 * binLimitOf(cacheClassOf(64)) }, () => heap.malloc(64));
     for (const address of blocks) heap.free(address);
     const cache = heap.threadCacheOfThisThread!;
     expect(cache.isEmpty()).toBe(false);
@@ -72,7 +72,7 @@ describe('the thread cache', () => {
 
   it('bounds the bytes a thread holds: past the limit, frees go to the backend', () => {
     const heap = cachedHeap();
-    const perClass = TC_BIN_LIMIT;
+    const perClass = binLimitOf(cacheClassOf(512));
     const blocks: number[] = [];
     for (let size = 512; size <= TC_MAX_REQUEST; size += 8) for (let i = 0; i < perClass; i++) blocks.push(heap.malloc(size));
     for (const address of blocks) heap.free(address);

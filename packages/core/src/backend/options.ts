@@ -16,7 +16,7 @@ import type { BackendOptionSpec } from './contract.js';
 export const THREAD_CACHE_OPTION: BackendOptionSpec = {
   name: 'tcache',
   description:
-    'a per-thread cache of blocks up to 1024 bytes in front of the heap lock (bins of 16, refilled and flushed 8 at a time); false for the bare algorithm and exact requested sizes',
+    'a per-thread cache of blocks up to 1024 bytes in front of the heap lock (bins refilled 512 bytes at a time under one lock hold); false for the bare algorithm and exact requested sizes',
   kind: 'boolean',
   default: true,
 };

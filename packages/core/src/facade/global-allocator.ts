@@ -182,7 +182,7 @@ export interface HeapStats extends BackendStats {
   recovery: RecoveryFigures;
   /** Acquisitions of the heap lock that had to wait (lock-based backends). */
   contendedLockAcquisitions: number;
-  /** Every lock's acquisitions and how many of them had to wait, since the heap was made. */
+  /** Every lock's acquisitions and how many of them found it held, since the heap was made. */
   locks: LockFigures[];
   /**
    * What the thread caches in front of a locked backend hold and did (null when the heap
@@ -197,7 +197,9 @@ export interface LockFigures {
   name: string;
   /** Times it was taken (a 32-bit count: it wraps after 4 Gi). */
   acquired: number;
-  /** Times a taker had to wait for it. */
+  /** Times a taker found it held and spun for it (some of them then parked). */
+  spun: number;
+  /** Times a taker had to park (`Atomics.wait`) for it. */
   contended: number;
 }
 
@@ -798,7 +800,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       },
       threads: this.registry.activeCount(),
       contendedLockAcquisitions: this.heapMutex.contendedCount(),
-      locks: this.mutexes.map((mutex) => ({ name: mutex.name, acquired: mutex.acquiredCount(), contended: mutex.contendedCount() })),
+      locks: this.mutexes.map((mutex) => ({ name: mutex.name, acquired: mutex.acquiredCount(), spun: mutex.spunCount(), contended: mutex.contendedCount() })),
       threadCache: this.threadCache === null ? null : ThreadCache.figures(this.memory, this.registry.maxThreads),
       recovery: this.recoveryRecord.figures(),
     };

@@ -85,8 +85,10 @@ export const POISON_BYTE = 0xdd;
 // A record is padded to 64 bytes so two locks never share a cache line.
 //  +0 state: 0 free, else (holder's thread id << 1) | LOCK_WAITERS
 //  +4 poisoned: the thread id of a holder that died holding it (0: not poisoned)
-//  +8 acquisitions that had to wait (stats, an atomic add by the waiter)
-//  +12 acquisitions in all (stats; a plain increment by the holder, which the lock protects)
+//  +8 acquisitions that parked (stats, an atomic add by the waiter before it parks)
+//  +12 acquisitions in all | +16 acquisitions whose first compare-and-swap failed, so they
+//     spun (and maybe parked) (stats; both plain increments by the holder, which the lock
+//     orders) | +20..63 reserved
 //
 // The holder's id is in the state word itself, so the compare-and-swap that takes the lock
 // also records who holds it: there is no instant at which the lock is held by nobody known,
@@ -99,6 +101,7 @@ export const LOCK_STATE = 0;
 export const LOCK_POISONED = 4;
 export const LOCK_CONTENDED = 8;
 export const LOCK_ACQUIRED = 12;
+export const LOCK_SPUN = 16;
 /** Bit of a held lock's state word: a waiter may be parked, so unlock must notify. */
 export const LOCK_WAITERS = 1;
 /** The holder's thread id sits above the waiters bit. */
@@ -321,7 +324,7 @@ export const DELAYED_FILTER_BUCKETS = 8192;
 // Invariants (checked by `ThreadCache.verify`):
 //  - every block on bin c is a live block of the backend with at least 8c usable bytes,
 //    carries its mark, and is on no other bin of any cache;
-//  - a bin holds at most TC_BIN_LIMIT blocks; its count equals its list's length except for
+//  - bin c holds at most binLimitOf(c) <= TC_BIN_LIMIT blocks; its count equals its list's length except for
 //    one instant of a push or a pop, which a reaper's walk tolerates (it follows the links);
 //  - a free registry slot's record is empty.
 
@@ -339,15 +342,25 @@ export const TC_CLASSES = 128;
 export const TC_CLASS_BYTES = 8;
 /** The largest request a thread cache serves; larger ones go to the backend under its lock. */
 export const TC_MAX_REQUEST = TC_CLASSES * TC_CLASS_BYTES;
-/** The most blocks one bin holds; a free into a full bin first flushes TC_BATCH of them. */
-export const TC_BIN_LIMIT = 16;
-/** Blocks moved between a bin and the backend under one hold of the heap lock, at most. */
-export const TC_BATCH = 8;
 /**
- * A refill takes at most this many bytes (and at least one block): 8 blocks up to 64 bytes,
- * fewer for larger classes, one from 512 bytes. Spare blocks a refill takes sit in the cache
- * until this thread asks for the class again; when it frees little of what it allocates (a
- * producer whose blocks a consumer frees) they are footprint nobody uses.
+ * The most blocks any bin holds (a walk of a bin stops after one more). Each class's own
+ * bound, `binLimitOf(c)` in thread-cache.ts, is 16, or twice its refill batch when that is
+ * larger: 128 for 8-byte blocks.
+ */
+export const TC_BIN_LIMIT = 128;
+/** The bound of a bin whose refill batch is small. */
+export const TC_MIN_BIN_BLOCKS = 16;
+/** The most blocks one refill takes under one hold of the heap lock. */
+export const TC_MAX_BATCH = 64;
+/**
+ * The bytes one refill takes (at least one block, at most `TC_MAX_BATCH`): 64 blocks of 8
+ * bytes, 8 of 64, one from 512. Two things pull against each other. Spare blocks a refill
+ * takes sit in the cache until this thread asks for the class again, and when it frees
+ * little of what it allocates (a producer whose blocks a consumer frees) they are footprint
+ * nobody uses: so not many large ones. But two threads refilling from one backend take
+ * neighbouring runs of its memory, and a cache line holding both threads' blocks bounces
+ * between their cores at every write: so a run of small blocks should span many lines (512
+ * bytes: 8 lines, of which only the two at its ends may be shared).
  */
 export const TC_REFILL_BYTES = 512;
 /** The most bytes (sum of 8c) one thread's cache holds; beyond it frees go to the backend. */

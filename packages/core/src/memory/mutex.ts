@@ -26,7 +26,7 @@
 
 import { AllocError } from '../errors.js';
 import type { LockOrder } from './lock-order.js';
-import { LOCK_ACQUIRED, LOCK_CONTENDED, LOCK_HOLDER_SHIFT, LOCK_POISONED, LOCK_STATE, LOCK_WAITERS } from './heap-layout.js';
+import { LOCK_ACQUIRED, LOCK_CONTENDED, LOCK_SPUN, LOCK_HOLDER_SHIFT, LOCK_POISONED, LOCK_STATE, LOCK_WAITERS } from './heap-layout.js';
 
 const FREE = 0;
 
@@ -54,6 +54,7 @@ export class SharedMutex {
   private readonly poisonedIndex: number;
   private readonly contendedIndex: number;
   private readonly acquiredIndex: number;
+  private readonly spunIndex: number;
   /** This thread's state word when it holds the lock and nobody waits. */
   private readonly heldWord: number;
   /** Test hook: called between the steps of a contended acquisition. */
@@ -84,6 +85,7 @@ export class SharedMutex {
     this.poisonedIndex = (recordOffset + LOCK_POISONED) >> 2;
     this.contendedIndex = (recordOffset + LOCK_CONTENDED) >> 2;
     this.acquiredIndex = (recordOffset + LOCK_ACQUIRED) >> 2;
+    this.spunIndex = (recordOffset + LOCK_SPUN) >> 2;
     this.heldWord = threadId << LOCK_HOLDER_SHIFT;
   }
 
@@ -94,7 +96,10 @@ export class SharedMutex {
    */
   lock(): void {
     if (this.order !== null) this.order.acquire(this.rank, this.name);
-    if (Atomics.compareExchange(this.i32, this.stateIndex, FREE, this.heldWord) !== FREE) this.lockContended();
+    if (Atomics.compareExchange(this.i32, this.stateIndex, FREE, this.heldWord) !== FREE) {
+      this.lockContended();
+      this.i32[this.spunIndex]!++;
+    }
     // Counted by the holder: the lock itself orders these plain increments.
     this.i32[this.acquiredIndex]!++;
   }
@@ -146,7 +151,12 @@ export class SharedMutex {
     return Atomics.load(this.i32, this.poisonedIndex);
   }
 
-  /** How many acquisitions had to wait since the heap was formatted. */
+  /** How many acquisitions found the lock held and spun (and maybe parked) since the heap was formatted. */
+  spunCount(): number {
+    return Atomics.load(this.i32, this.spunIndex) >>> 0;
+  }
+
+  /** How many acquisitions had to park (wait) since the heap was formatted. */
   contendedCount(): number {
     return Atomics.load(this.i32, this.contendedIndex);
   }

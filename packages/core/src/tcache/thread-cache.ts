@@ -10,9 +10,9 @@
  *    bin c empty? -> refill                    "mine, live, class c"?  -> push on bin c
  *    pop bin c, write entry "mine, live"       (bin full -> flush a batch first)
  *                                            anything else -> the locked, validated way:
- *  refill: one lock hold, TC_BATCH blocks      cached entry or mark -> double free refused
- *    of 8c bytes from the backend              another thread's entry -> remote free:
- *  flush:  one lock hold, TC_BATCH blocks        clear the entry, backend.release
+ *  refill: one lock hold, 512 bytes of         cached entry or mark -> double free refused
+ *    blocks of 8c bytes from the backend       another thread's entry -> remote free:
+ *  flush:  one lock hold, half the bin back      clear the entry, backend.release
  *    back with backend.release                 no entry -> backend.release (it validates)
  * ```
  *
@@ -53,7 +53,6 @@ import {
   OWNER_INDEX_MASK,
   OWNER_TABLE,
   OWNER_TAG_SHIFT,
-  TC_BATCH,
   TC_BIN_LIMIT,
   TC_BLOCK_MARK,
   TC_BLOCK_NEXT,
@@ -65,6 +64,8 @@ import {
   TC_FLUSHES,
   TC_HEADS,
   TC_RECORD_BYTES,
+  TC_MAX_BATCH,
+  TC_MIN_BIN_BLOCKS,
   TC_REFILL_BYTES,
   TC_REFILLS,
   TC_REMOTE_FREES,
@@ -97,6 +98,19 @@ export interface ThreadCacheFigures {
 export function cacheRecordOffset(threadId: number): number {
   return THREAD_CACHES + (threadId - 1) * TC_RECORD_BYTES;
 }
+
+/** Blocks one refill of class `cls` takes: `TC_REFILL_BYTES` of them, 1 to `TC_MAX_BATCH`. */
+export function refillBatchOf(cls: number): number {
+  return Math.min(TC_MAX_BATCH, Math.max(1, (TC_REFILL_BYTES / (cls * TC_CLASS_BYTES)) | 0));
+}
+
+/** The most blocks bin `cls` holds: room for two refills, and at least `TC_MIN_BIN_BLOCKS`. */
+export function binLimitOf(cls: number): number {
+  return Math.max(TC_MIN_BIN_BLOCKS, 2 * refillBatchOf(cls));
+}
+
+/** Each class's `binLimitOf`, looked up by the free fast path (index 0 unused: 0, so full). */
+const BIN_LIMITS = Uint8Array.from({ length: TC_CLASSES + 1 }, (_, cls) => (cls === 0 ? 0 : binLimitOf(cls)));
 
 /** The cache class of a request of `size` bytes (`size <= TC_MAX_REQUEST`). */
 export function cacheClassOf(size: number): number {
@@ -224,7 +238,7 @@ export class ThreadCache {
       const cls = (entry >>> OWNER_ENTRY_CLASS_SHIFT) & OWNER_ENTRY_CLASS_MASK;
       const countIndex = this.countsByte + cls;
       const count = this.u8[countIndex]!;
-      if (count < TC_BIN_LIMIT && cls !== 0 && u32[this.bytesWord]! + (cls << 3) <= TC_BYTE_LIMIT) {
+      if (count < BIN_LIMITS[cls]! && u32[this.bytesWord]! + (cls << 3) <= TC_BYTE_LIMIT) {
         const headIndex = this.headsWord + cls;
         const at = address >>> 2;
         u32[at + (TC_BLOCK_MARK >>> 2)] = cacheMark(address, this.cookie);
@@ -246,8 +260,7 @@ export class ThreadCache {
   // --- the slow paths ------------------------------------------------------------------
 
   /**
-   * Bin `cls` was empty: one lock hold takes up to `TC_BATCH` blocks of its size, and no more
-   * than `TC_REFILL_BYTES` of them.
+   * Bin `cls` was empty: one lock hold takes `refillBatchOf(cls)` blocks of its size.
    */
   private refill(cls: number): number {
     const bytes = cls << 3;
@@ -258,9 +271,9 @@ export class ThreadCache {
     try {
       first = backend.allocate(bytes, MIN_ALIGN);
       if (first !== 0) {
-        const batch = Math.min(TC_BATCH, Math.max(1, (TC_REFILL_BYTES / bytes) | 0));
+        const batch = refillBatchOf(cls);
         for (let taken = 1; taken < batch; taken++) {
-          if (this.u8[this.countsByte + cls]! >= TC_BIN_LIMIT || u32[this.bytesWord]! + bytes > TC_BYTE_LIMIT) break;
+          if (this.u8[this.countsByte + cls]! >= BIN_LIMITS[cls]! || u32[this.bytesWord]! + bytes > TC_BYTE_LIMIT) break;
           const block = backend.allocate(bytes, MIN_ALIGN);
           if (block === 0) break;
           this.stepHook?.('refilled-one');
@@ -289,16 +302,16 @@ export class ThreadCache {
   }
 
   /**
-   * A free of this thread's block that its bin has no room for: a full bin gives `TC_BATCH`
+   * A free of this thread's block that its bin has no room for: a full bin gives half of it
    * blocks back first (one lock hold) and takes this one; past the byte bound the block goes
    * to the backend.
    */
   private releaseBeyondBin(address: number, cls: number): void {
-    if (cls === 0) throw this.corrupted(this.threadId, 0, address, 'its owner entry names class 0');
-    if (this.u8[this.countsByte + cls]! >= TC_BIN_LIMIT) {
+    if (cls === 0 || cls > TC_CLASSES) throw this.corrupted(this.threadId, cls, address, `its owner entry names class ${cls}, no class of a cache`);
+    if (this.u8[this.countsByte + cls]! >= BIN_LIMITS[cls]!) {
       this.mutex.lock();
       try {
-        this.flushBin(this.threadId, cls, TC_BATCH);
+        this.flushBin(this.threadId, cls, BIN_LIMITS[cls]! >>> 1);
       } finally {
         this.mutex.unlock();
       }
@@ -498,7 +511,7 @@ export class ThreadCache {
 
   /**
    * Verifies this thread's cache, holding the heap lock: every bin's list is as long as its
-   * count and at most `TC_BIN_LIMIT`, every block carries its mark, is on one bin only, is
+   * count and at most `binLimitOf(c)`, every block carries its mark, is on one bin only, is
    * named cached by its owner entry when the entry is its own, and is live in the backend
    * with room for its class; the record's totals match. Then verifies that no free registry
    * slot's record holds a block (a cache left behind). Other live threads' caches are theirs
@@ -513,7 +526,7 @@ export class ThreadCache {
     for (let cls = 1; cls <= TC_CLASSES; cls++) {
       let length = 0;
       for (let block = u32[this.headsWord + cls]!; block !== 0; block = u32[(block + TC_BLOCK_NEXT) >>> 2]!) {
-        if (++length > TC_BIN_LIMIT) throw this.corrupted(this.threadId, cls, block, `the bin holds more than ${TC_BIN_LIMIT} blocks (a cycle?)`);
+        if (++length > binLimitOf(cls)) throw this.corrupted(this.threadId, cls, block, `the bin holds more than its ${binLimitOf(cls)} blocks (a cycle?)`);
         if (!this.isBlockAddress(block)) throw this.corrupted(this.threadId, cls, block, 'it is no block address of the arena');
         if (u32[(block + TC_BLOCK_MARK) >>> 2] !== cacheMark(block, this.cookie)) throw this.corrupted(this.threadId, cls, block, 'its mark was overwritten');
         if (seen.has(block)) throw this.corrupted(this.threadId, cls, block, 'it is on a bin twice');
