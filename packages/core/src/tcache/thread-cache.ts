@@ -8,11 +8,11 @@
  *  malloc(size <= 1024, align <= 8)        free(address)
  *    class c = ceil(size / 8)                owner entry of address says
  *    bin c empty? -> refill                    "mine, live, class c"?  -> push on bin c
- *    pop bin c, write entry "mine, live"       (bin full -> flush a batch first)
+ *    pop bin c, write entry "mine, live"       (bin full -> flush half of it first)
  *                                            anything else -> the locked, validated way:
  *  refill: one lock hold, 512 bytes of         cached entry or mark -> double free refused
  *    blocks of 8c bytes from the backend       another thread's entry -> remote free:
- *  flush:  one lock hold, half the bin back      clear the entry, backend.release
+ *  flush:  one lock hold, half the bin           clear the entry, backend.release
  *    back with backend.release                 no entry -> backend.release (it validates)
  * ```
  *
