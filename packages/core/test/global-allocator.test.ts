@@ -52,7 +52,9 @@ describe('backend selection', () => {
 
   it('refuses a tcache from HEAPLAB_BACKEND that is no boolean, naming the option', () => {
     process.env['HEAPLAB_BACKEND'] = 'basic:tcache=nope';
-    expect(expectAllocError(() => GlobalAllocator.create({ heapBytes: 4 * MiB }), 'InvalidParam').message).toContain("'tcache'");
+    const error = expectAllocError(() => GlobalAllocator.create({ heapBytes: 4 * MiB }), 'InvalidParam');
+    expect(error.message).toContain("'tcache'");
+    expect(error.message).toMatch(/^HEAPLAB_BACKEND="basic:tcache=nope": /);
   });
 
   it('refuses an unknown backend, listing the valid ones and how to add one', () => {
@@ -61,7 +63,11 @@ describe('backend selection', () => {
     const hint = expectAllocError(() => findBackend('tlsf'), 'UnknownBackend');
     expect(hint.message).toContain("import '@heaplab/tlsf'");
     process.env['HEAPLAB_BACKEND'] = 'bogus';
-    expectAllocError(() => GlobalAllocator.create({ heapBytes: 4 * MiB }), 'UnknownBackend');
+    // The program never named it: the message says where the name came from.
+    const fromEnvironment = expectAllocError(() => GlobalAllocator.create({ heapBytes: 4 * MiB }), 'UnknownBackend');
+    expect(fromEnvironment.message).toMatch(/^HEAPLAB_BACKEND="bogus": unknown backend 'bogus' \(valid: /);
+    // A backend the config names is not blamed on the variable.
+    expect(expectAllocError(() => GlobalAllocator.create({ backend: 'nope' }), 'UnknownBackend').message).not.toContain('HEAPLAB_BACKEND');
   });
 
   it('refuses bad options with the valid values', () => {

@@ -1158,20 +1158,31 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * The backend and its normalised options, from the config or else `HEAPLAB_BACKEND`.
+ * @throws AllocError as `parseBackendSpec`, `findBackend` and `normalizeOptions`; when the
+ *   spec came from `HEAPLAB_BACKEND`, the message says so, since the program never named it
+ */
 function resolveBackend(config: HeapConfig): { descriptor: AnyDescriptor; options: Record<string, unknown> } {
-  const chosen = config.backend ?? process.env['HEAPLAB_BACKEND'] ?? basicBackend.name;
-  let descriptor: AnyDescriptor;
-  let specOptions: Record<string, unknown> = {};
-  if (isBackendDescriptor(chosen)) {
-    registerBackend(chosen);
-    descriptor = chosen;
-  } else {
-    const spec = parseBackendSpec(chosen);
-    descriptor = findBackend(spec.name);
-    specOptions = spec.options;
+  const fromEnvironment = config.backend === undefined ? process.env['HEAPLAB_BACKEND'] : undefined;
+  const chosen = config.backend ?? fromEnvironment ?? basicBackend.name;
+  try {
+    let descriptor: AnyDescriptor;
+    let specOptions: Record<string, unknown> = {};
+    if (isBackendDescriptor(chosen)) {
+      registerBackend(chosen);
+      descriptor = chosen;
+    } else {
+      const spec = parseBackendSpec(chosen);
+      descriptor = findBackend(spec.name);
+      specOptions = spec.options;
+    }
+    const options = descriptor.normalizeOptions({ ...specOptions, ...config.options }) as Record<string, unknown>;
+    return { descriptor, options };
+  } catch (error) {
+    if (fromEnvironment === undefined || !(error instanceof AllocError)) throw error;
+    throw new AllocError(error.kind, `HEAPLAB_BACKEND=${JSON.stringify(fromEnvironment)}: ${error.message}`);
   }
-  const options = descriptor.normalizeOptions({ ...specOptions, ...config.options }) as Record<string, unknown>;
-  return { descriptor, options };
 }
 
 function detachedBackend(): Backend {
