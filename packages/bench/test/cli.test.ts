@@ -24,6 +24,7 @@ describe('heaplab command line', () => {
     [['bench', '--backend', 'nope'], /unknown backend 'nope' \(valid: .*basic/],
     [['bench', 'nonsense'], /value 'nonsense' is invalid for argument 'workload'/],
     [['bench', '--backend', 'basic,tlsf'], /argument 'basic,tlsf' is invalid.*repeat the option: --backend basic --backend tlsf/],
+    [['bench', 'larson', '--format', 'mimalloc'], /--format mimalloc applies to glibc-thread only, not to larson/],
   ])('refuses %j with a clear message and status 1', (args, message) => {
     const result = heaplab(...args);
     expect(result.status).toBe(1);

@@ -165,6 +165,13 @@ function rawOutput(results: BenchResults, format: string): string[] {
 
 async function bench(choice: string, options: BenchOptions, command: Command): Promise<void> {
   const workloads = selectWorkloads(choice);
+  if (options.format !== 'table' && !workloads.some((workload) => workload.rawFormats?.[options.format] !== undefined)) {
+    // Checked before anything runs: a run whose stdout would be empty is a mistake in the command.
+    const offering = WORKLOAD_LIST.filter((workload) => workload.rawFormats?.[options.format] !== undefined).map((workload) => workload.name);
+    command.error(`error: --format ${options.format} applies to ${offering.join(', ')} only, not to ${choice}; use --format table (the default) or --json`, {
+      exitCode: 1,
+    });
+  }
   await discoverBackends();
   let contenders: Contender[];
   try {
