@@ -15,6 +15,18 @@ export interface Progress {
 /** A `Progress` that says nothing (tests, `--quiet`). */
 export const silentProgress: Progress = { step: () => undefined, done: () => undefined };
 
+/** The width a terminal line is cut to when the terminal does not say (or says 0). */
+const DEFAULT_COLUMNS = 100;
+
+/**
+ * The terminal's width in columns. Some pseudo-terminals report 0, which cut one character
+ * off every line (a slice to -1); they are treated as not saying.
+ */
+function lineWidth(stream: NodeJS.WriteStream): number {
+  const columns = stream.columns;
+  return typeof columns === 'number' && columns > 0 ? columns : DEFAULT_COLUMNS;
+}
+
 /** Refresh period of the terminal line while the main thread is free (multi-worker steps). */
 const REFRESH_MS = 200;
 
@@ -41,7 +53,7 @@ export function createProgress(totalSteps: number, stream: NodeJS.WriteStream = 
     const stepSeconds = ((performance.now() - stepStarted) / 1000).toFixed(1);
     const totalSeconds = ((performance.now() - benchStarted) / 1000).toFixed(0);
     const line = `[${counter()}] ${label}  ${stepSeconds} s  (total ${totalSeconds} s)`;
-    stream.write(`\r\x1b[2K${line.slice(0, (stream.columns ?? 100) - 1)}`);
+    stream.write(`\r\x1b[2K${line.slice(0, lineWidth(stream) - 1)}`);
   };
   const timer = setInterval(render, REFRESH_MS);
   timer.unref();
