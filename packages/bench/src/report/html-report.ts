@@ -10,8 +10,8 @@
 import { writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 
-import * as vega from 'vega';
-import * as vegaLite from 'vega-lite';
+import type * as Vega from 'vega';
+import type * as VegaLite from 'vega-lite';
 
 import type { BenchMeta } from '../run/workload.js';
 import { WORKLOAD_LIST } from '../workloads/index.js';
@@ -25,6 +25,18 @@ export function reportCharts(results: BenchResults): Chart[] {
   return WORKLOAD_LIST.flatMap((workload) => workload.charts(rowsOf(results, workload).filter((row) => row.error === undefined)));
 }
 
+/**
+ * vega and vega-lite, imported on the first chart: they are most of what installing the
+ * bench brings (tens of MB) and take a good part of a second to load, which every command
+ * that writes no report (and `--help`) should not pay.
+ */
+let charting: Promise<{ vega: typeof Vega; vegaLite: typeof VegaLite }> | null = null;
+
+function loadCharting(): Promise<{ vega: typeof Vega; vegaLite: typeof VegaLite }> {
+  charting ??= Promise.all([import('vega'), import('vega-lite')]).then(([vega, vegaLite]) => ({ vega, vegaLite }));
+  return charting;
+}
+
 /** A rendered chart, with what vega and vega-lite said while making it. */
 export interface RenderedSvg {
   svg: string;
@@ -32,9 +44,9 @@ export interface RenderedSvg {
 }
 
 /** A logger for vega and vega-lite that keeps warnings and errors in `into` instead of printing them. */
-function gatheringLogger(into: string[]): vega.LoggerInterface {
-  const logger: vega.LoggerInterface = {
-    level: ((_level?: number) => logger) as vega.LoggerInterface['level'],
+function gatheringLogger(into: string[]): Vega.LoggerInterface {
+  const logger: Vega.LoggerInterface = {
+    level: ((_level?: number) => logger) as Vega.LoggerInterface['level'],
     error: (...args: readonly unknown[]) => {
       into.push(`error: ${args.map(String).join(' ')}`);
       return logger;
@@ -73,10 +85,11 @@ function mergedConfig(own: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** Renders a vega-lite spec to SVG, headless, with the report's common config. */
-export async function renderChart(spec: vegaLite.TopLevelSpec): Promise<RenderedSvg> {
+export async function renderChart(spec: VegaLite.TopLevelSpec): Promise<RenderedSvg> {
+  const { vega, vegaLite } = await loadCharting();
   const warnings: string[] = [];
   const logger = gatheringLogger(warnings);
-  const withConfig = { ...spec, config: mergedConfig((spec as { config?: Record<string, unknown> }).config ?? {}) } as vegaLite.TopLevelSpec;
+  const withConfig = { ...spec, config: mergedConfig((spec as { config?: Record<string, unknown> }).config ?? {}) } as VegaLite.TopLevelSpec;
   const compiled = vegaLite.compile(withConfig, { logger: logger as never }).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none', logger, logLevel: vega.Warn });
   const svg = addTitles(await view.toSVG());
@@ -85,7 +98,7 @@ export async function renderChart(spec: vegaLite.TopLevelSpec): Promise<Rendered
 }
 
 /** Renders a vega-lite spec to SVG (its warnings dropped: `renderChart` has them). */
-export async function renderSvg(spec: vegaLite.TopLevelSpec): Promise<string> {
+export async function renderSvg(spec: VegaLite.TopLevelSpec): Promise<string> {
   return (await renderChart(spec)).svg;
 }
 
