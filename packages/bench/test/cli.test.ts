@@ -31,31 +31,6 @@ describe('heaplab command line', () => {
     expect(result.stderr).toMatch(message);
   });
 
-  it('fails a mimalloc row whose heap is smaller than its threads need, saying so, before it runs', () => {
-    const result = heaplab(
-      'bench',
-      'glibc-thread',
-      '--backend',
-      'mimalloc',
-      '--baselines',
-      'none',
-      '--heap-mib',
-      '8',
-      '--threads',
-      '2',
-      '-d',
-      '0.05',
-      '--repeat',
-      '1',
-      '--no-warmup',
-      '-q',
-    );
-    expect(result.status).toBe(2);
-    expect(`${result.stdout}${result.stderr}`).toContain(
-      "FAILED: mimalloc (2 threads): backend 'mimalloc' needs 8 MiB of heap per thread, 16 MiB for 2 threads; the heap is 8 MiB (--heap-mib)",
-    );
-  });
-
   it('lists basic and its options', () => {
     const result = heaplab('backends');
     expect(result.status).toBe(0);

@@ -12,7 +12,7 @@ import { defineBackend } from '@heaplab/core/backend';
 
 import { type DeferredFree, type MiStep, SEGMENT_LOCK } from './context.js';
 import { heapCollect } from './heap.js';
-import { BACKEND_NAME, SEGMENT_BYTES, STATE_BYTES } from './layout.js';
+import { BACKEND_NAME, STATE_BYTES } from './layout.js';
 import { MimallocBackend } from './mimalloc.js';
 import { MIMALLOC_OPTIONS, type MimallocOptions } from './options.js';
 import { formatReport, type MimallocReport, mimallocReport } from './stats.js';
@@ -31,8 +31,6 @@ export const mimallocBackend = defineBackend<MimallocOptions, MimallocBackend>({
   options: MIMALLOC_OPTIONS,
   locks: [SEGMENT_LOCK],
   stateBytes: STATE_BYTES,
-  // A thread's small pages and its medium pages live in segments of their own.
-  heapBytesPerThread: 2 * SEGMENT_BYTES,
   create: (context, options) => new MimallocBackend(context, options),
 });
 

@@ -5,7 +5,7 @@
  * `GlobalAllocator.attach`, @thi.ng/malloc by a `MemPool` over the same buffer.
  */
 
-import { findBackend, GlobalAllocator, MiB, PAGE_SIZE, TraceRecorder } from '@heaplab/core';
+import { GlobalAllocator, PAGE_SIZE, TraceRecorder } from '@heaplab/core';
 
 import { createBackendHeap } from './backends.js';
 import { BumpAllocator } from './bump-allocator.js';
@@ -50,13 +50,6 @@ const BUMP_REGION_BYTES = 16 << 20;
 export function prepareSource(contender: Contender, threads: number, heapBytes: number, trace?: TraceRecorder): PreparedSource {
   switch (contender.kind) {
     case 'heaplab': {
-      const perThread = findBackend(contender.spec.name).heapBytesPerThread ?? 0;
-      if (heapBytes < perThread * threads) {
-        throw new Error(
-          `backend '${contender.spec.name}' needs ${perThread / MiB} MiB of heap per thread, ${(perThread * threads) / MiB} MiB for ${threads} ` +
-            `thread${threads === 1 ? '' : 's'}; the heap is ${heapBytes / MiB} MiB (--heap-mib)`,
-        );
-      }
       const heap = createBackendHeap(contender.spec, heapBytes, trace);
       heap.prefault();
       const source: AllocatorSource = { kind: 'heaplab', buffer: heap.buffer, ...(trace === undefined ? {} : { traceLog: trace.buffer }) };

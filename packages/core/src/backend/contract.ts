@@ -240,14 +240,6 @@ export interface BackendDescriptor<Options = Record<string, unknown>, Instance e
   /** Bytes of control-region state to reserve, at most `BACKEND_STATE_MAX_BYTES`. */
   readonly stateBytes: number;
   /**
-   * The arena each thread that allocates needs at least, for a backend whose threads own
-   * regions of it (mimalloc: a 4 MiB segment for small pages and one for medium pages).
-   * `GlobalAllocator.create` refuses a smaller heap, and a benchmark refuses a heap smaller
-   * than this times its threads, instead of failing with "the heap is full" mid-run. Absent:
-   * the smallest arena (4 MiB) serves any number of threads.
-   */
-  readonly heapBytesPerThread?: number;
-  /**
    * Checks user options and fills in defaults; the result is stored as JSON. `defineBackend`
    * makes it from `options` (the specs).
    * @throws AllocError `InvalidParam` naming the bad option and the valid values

@@ -27,7 +27,7 @@ import { tileArena } from './heap-walk.js';
 import type { Backend, BackendDescriptor } from '../backend/contract.js';
 import { StateCounters } from '../backend/counters.js';
 import { PoolView } from '../backend/pools.js';
-import { checkAlign, checkSize, type Layout, MIN_ALIGN, MiB, PAGE_SIZE } from '../sizes.js';
+import { checkAlign, checkSize, type Layout, MIN_ALIGN, PAGE_SIZE } from '../sizes.js';
 import { layoutOfBlock, LockedBackend } from './locked-backend.js';
 import { CachedBackend } from '../tcache/cached-backend.js';
 import { ThreadCache, type ThreadCacheFigures } from '../tcache/thread-cache.js';
@@ -349,13 +349,6 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     checkRecorder(config.trace);
     const { descriptor, options } = resolveBackend(config);
     const heapBytes = config.heapBytes ?? DEFAULT_HEAP_BYTES;
-    const perThread = descriptor.heapBytesPerThread ?? 0;
-    if (typeof heapBytes === 'number' && heapBytes < perThread) {
-      throw new AllocError(
-        'InvalidParam',
-        `backend '${descriptor.name}' needs at least ${perThread / MiB} MiB of arena for each thread that allocates; heapBytes is ${heapBytes / MiB} MiB`,
-      );
-    }
     const heap = SharedHeap.format({
       heapBytes,
       maxThreads: config.maxThreads ?? DEFAULT_MAX_THREADS,
