@@ -246,6 +246,12 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   private readonly qsbr: Qsbr;
   private readonly delayed: DelayedFrees;
   private readonly poisonFreed: boolean;
+  /**
+   * `free` may hand an integer address straight to `backend.release` (see `free`): the backend
+   * validates any address itself and freed blocks are not poisoned. Decided once, here and at
+   * `detach`, rather than tested at every free.
+   */
+  private releaseValidates: boolean;
   /** Set when delayed frees should be processed at the next safe point (an allocation). */
   private delayedDue = false;
   /**
@@ -277,7 +283,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     const explainPoison = (): string => this.explainPoison();
     const names = lockNames(descriptor);
     this.mutexes = Array.from({ length: LOCK_COUNT }, (_, index) => heap.mutex(index, threadId, describe, explainPoison, names[index]));
-    if ((heap.heapFlags & HeapFlag.checked) !== 0) {
+    const checked = (heap.heapFlags & HeapFlag.checked) !== 0;
+    if (checked) {
       const order = new LockOrder();
       this.mutexes.forEach((mutex, index) => {
         mutex.trackOrder(order, LOCK_RANK[index]!);
@@ -309,7 +316,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
         counters: new StateCounters(heap.memory),
         pools: new PoolView(heap.memory),
         qsbr: this.qsbr,
-        checked: (heap.heapFlags & HeapFlag.checked) !== 0,
+        checked,
         threads: registry,
         reportLoss: (bytes, blocks) => record.addLoss(bytes, blocks),
       },
@@ -320,7 +327,6 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     // Poisoning and checked mode are there to catch misuse at the operation that commits it,
     // which a cache would hide or defer (a free it keeps never reaches the backend's checks):
     // no cache with either.
-    const checked = (heap.heapFlags & HeapFlag.checked) !== 0;
     const cached = descriptor.concurrency === 'locked' && (options as Record<string, unknown>)['tcache'] === true && !this.poisonFreed && !checked;
     this.threadCache = cached ? new ThreadCache(heap.memory, threadId, heap.cookie, heap.arenaStart, heap.arenaEnd, inner, this.heapMutex) : null;
     this.backend =
@@ -329,6 +335,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
         : this.threadCache !== null
           ? new CachedBackend(inner, this.heapMutex, this.threadCache, registry)
           : new LockedBackend(inner, this.heapMutex);
+    this.releaseValidates = this.backend.validatesAddresses === true && !this.poisonFreed;
     this.delayed = new DelayedFrees(
       heap.memory,
       this.qsbr,
@@ -510,19 +517,11 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    *   `NotAllocated` for one that is not a live block (double free, interior, never allocated)
    */
   free(address: number): void {
-    const backend = this.backend;
     // The type test comes first: `>>>` would throw a TypeError for a BigInt or a Symbol.
     // The pending word is one load while no block waits for a delayed free in the heap.
-    if (
-      typeof address === 'number' &&
-      address >>> 0 === address &&
-      address !== 0 &&
-      backend.validatesAddresses === true &&
-      this.u32[DELAYED_PENDING_WORD] === 0 &&
-      !this.poisonFreed
-    ) {
+    if (typeof address === 'number' && address >>> 0 === address && address !== 0 && this.releaseValidates && this.u32[DELAYED_PENDING_WORD] === 0) {
       try {
-        backend.release(address);
+        this.backend.release(address);
       } catch (error) {
         throw this.refusedFree(address, error);
       }
@@ -827,6 +826,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     }
     this.detached = true;
     this.backend = detachedBackend();
+    this.releaseValidates = false;
     this.f64 = new Float64Array(COUNTER_COUNT);
     this.counters = 0;
   }
@@ -844,12 +844,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       if (!this.registry.beginReap(threadId, ticket)) continue;
       for (const mutex of this.mutexes) mutex.poisonIfHeldBy(threadId);
       this.recoverInto(report);
-      this.guarded(report, threadId, 'thread cache', () => {
-        for (const note of this.threadCache?.reap(threadId) ?? []) {
-          report.notes.push(note);
-          report.failed.push({ lock: '-', reason: note });
-        }
-      });
+      this.guarded(report, threadId, 'thread cache', () => this.reapCacheInto(report, threadId));
       this.guarded(report, threadId, 'QSBR', () => this.qsbr.offlineThread(threadId));
       this.guarded(report, threadId, 'delayed frees', () => this.delayed.handOver(threadId));
       this.guarded(report, threadId, 'backend', () => this.instance.releaseThread?.(threadId, true));
@@ -892,6 +887,14 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     return report;
   }
 
+  /** Gives back the cache of gone thread `threadId`; what it gave up on goes to the report. */
+  private reapCacheInto(report: RecoveryReport, threadId: number): void {
+    for (const note of this.threadCache?.reap(threadId) ?? []) {
+      report.notes.push(note);
+      report.failed.push({ lock: '-', reason: note });
+    }
+  }
+
   /**
    * Gives back the thread caches of released slots that still hold blocks: a reaper that
    * could not take the heap lock (its repair failed) released the slot and left the cache,
@@ -903,10 +906,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     for (let threadId = 1; threadId <= this.registry.maxThreads; threadId++) {
       if (threadId === this.threadId || this.registry.state(threadId) !== SlotState.free || !cache.holdsBlocks(threadId)) continue;
       this.guarded(report, threadId, 'thread cache', () => {
-        for (const note of cache.reap(threadId)) {
-          report.notes.push(note);
-          report.failed.push({ lock: '-', reason: note });
-        }
+        this.reapCacheInto(report, threadId);
         report.notes.push(`gave back the cache left by thread slot ${threadId}`);
       });
     }

@@ -154,6 +154,9 @@ export function forgetCacheOwner(u32: Uint32Array, address: number): void {
   if (namesAddress(u32[slot]!, address)) u32[slot] = 0;
 }
 
+/** `cacheHolding`'s answer for a block that carries the cache mark but whose entry is gone. */
+const MARKED = -1;
+
 /** All entry bits but the class: tag, owner and the cached bit. */
 const ENTRY_NOT_CLASS = ~(OWNER_ENTRY_CLASS_MASK << OWNER_ENTRY_CLASS_SHIFT);
 
@@ -271,9 +274,10 @@ export class ThreadCache {
     try {
       first = backend.allocate(bytes, MIN_ALIGN);
       if (first !== 0) {
+        // The bin was empty and a batch is at most half its bound: only the byte bound can stop it.
         const batch = refillBatchOf(cls);
         for (let taken = 1; taken < batch; taken++) {
-          if (this.u8[this.countsByte + cls]! >= BIN_LIMITS[cls]! || u32[this.bytesWord]! + bytes > TC_BYTE_LIMIT) break;
+          if (u32[this.bytesWord]! + bytes > TC_BYTE_LIMIT) break;
           const block = backend.allocate(bytes, MIN_ALIGN);
           if (block === 0) break;
           this.stepHook?.('refilled-one');
@@ -329,20 +333,18 @@ export class ThreadCache {
    * free the rest under the lock.
    */
   private releaseLocked(address: number, slot: number, entry: number): void {
+    const holder = this.cacheHolding(address, entry);
+    if (holder > 0) {
+      throw new AllocError('NotAllocated', `address ${hex(address)} is already free: it sits in thread ${holder}'s cache (double free)`);
+    }
+    if (holder === MARKED) {
+      const where = this.binOf(this.threadId, address) !== 0 ? "this thread's cache" : "a thread's cache";
+      throw new AllocError('NotAllocated', `address ${hex(address)} carries the cache mark of a block in ${where}: it is already free (double free)`);
+    }
     if (namesAddress(entry, address)) {
-      const owner = ((entry >>> OWNER_ENTRY_OWNER_SHIFT) & 0xff) + 1;
-      if ((entry & OWNER_ENTRY_CACHED) !== 0) {
-        throw new AllocError('NotAllocated', `address ${hex(address)} is already free: it sits in thread ${owner}'s cache (double free)`);
-      }
       // Another thread handed it out: free it to the backend, not into this cache.
       Atomics.compareExchange(this.u32, slot, entry, 0);
       this.bump(TC_REMOTE_FREES);
-      this.releaseToBackend(address);
-      return;
-    }
-    if (this.u32[(address + TC_BLOCK_MARK) >>> 2] === cacheMark(address, this.cookie)) {
-      const where = this.binOf(this.threadId, address) !== 0 ? "this thread's cache" : "a thread's cache";
-      throw new AllocError('NotAllocated', `address ${hex(address)} carries the cache mark of a block in ${where}: it is already free (double free)`);
     }
     this.releaseToBackend(address);
   }
@@ -365,7 +367,7 @@ export class ThreadCache {
 
   /** Gives every block this thread holds back to the backend, in one lock hold. */
   flushAll(): void {
-    if (this.isEmpty() && !this.hasLeftovers(this.threadId)) return;
+    if (!this.holdsBlocks(this.threadId)) return;
     this.mutex.lock();
     try {
       for (let cls = 1; cls <= TC_CLASSES; cls++) this.flushBin(this.threadId, cls, TC_BIN_LIMIT + 1);
@@ -386,7 +388,7 @@ export class ThreadCache {
    */
   reap(threadId: number): string[] {
     const notes: string[] = [];
-    if (this.u32[(cacheRecordOffset(threadId) + TC_BYTES) >>> 2] === 0 && !this.hasLeftovers(threadId)) return notes;
+    if (!this.holdsBlocks(threadId)) return notes;
     this.mutex.lock();
     try {
       for (let cls = 1; cls <= TC_CLASSES; cls++) {
@@ -475,15 +477,21 @@ export class ThreadCache {
    * @throws AllocError `NotAllocated` when it does
    */
   refuseCached(address: number): void {
-    const entry = this.u32[ownerSlot(address)]!;
-    const named = namesAddress(entry, address);
-    if (named && (entry & OWNER_ENTRY_CACHED) !== 0) {
-      const owner = ((entry >>> OWNER_ENTRY_OWNER_SHIFT) & 0xff) + 1;
-      throw new AllocError('NotAllocated', `address ${hex(address)} is free: it sits in thread ${owner}'s cache`);
-    }
-    if (!named && this.u32[(address + TC_BLOCK_MARK) >>> 2] === cacheMark(address, this.cookie)) {
+    const holder = this.cacheHolding(address, this.u32[ownerSlot(address)]!);
+    if (holder > 0) throw new AllocError('NotAllocated', `address ${hex(address)} is free: it sits in thread ${holder}'s cache`);
+    if (holder === MARKED) {
       throw new AllocError('NotAllocated', `address ${hex(address)} carries the cache mark of a block in a thread's cache: it is free`);
     }
+  }
+
+  /**
+   * Whether a cache holds `address`, whose owner-table entry is `entry`: the holding thread
+   * when the entry names the address as cached; `MARKED` when the entry names another address
+   * (or none) but the block carries the cache mark; 0 when no cache holds it.
+   */
+  private cacheHolding(address: number, entry: number): number {
+    if (namesAddress(entry, address)) return (entry & OWNER_ENTRY_CACHED) === 0 ? 0 : ((entry >>> OWNER_ENTRY_OWNER_SHIFT) & 0xff) + 1;
+    return this.u32[(address + TC_BLOCK_MARK) >>> 2] === cacheMark(address, this.cookie) ? MARKED : 0;
   }
 
   /**
@@ -518,7 +526,7 @@ export class ThreadCache {
    * to verify: they change without any lock.
    * @throws AllocError `HeapCorrupted` naming the first violation
    */
-  verify(registry: ThreadRegistry): { blocks: number; bytes: number } {
+  verify(registry: ThreadRegistry): void {
     const u32 = this.u32;
     const seen = new Set<number>();
     let blocks = 0;
@@ -559,14 +567,13 @@ export class ThreadCache {
     }
     for (let threadId = 1; threadId <= registry.maxThreads; threadId++) {
       if (threadId === this.threadId || registry.state(threadId) !== SlotState.free) continue;
-      if (u32[(cacheRecordOffset(threadId) + TC_BYTES) >>> 2] !== 0 || this.hasLeftovers(threadId)) {
+      if (this.holdsBlocks(threadId)) {
         throw new AllocError(
           'HeapCorrupted',
           `thread slot ${threadId} is free but its cache still holds blocks (a cache left behind by a thread that is gone)`,
         );
       }
     }
-    return { blocks, bytes };
   }
 
   /** Every thread's cache figures, summed (records written by other threads: a snapshot). */
