@@ -115,7 +115,9 @@ interface VariantCost {
 }
 
 function print(label: string, costs: (VariantCost | null)[]): void {
-  console.log(`bench-malloc-thread, one thread, ${label}: nanoseconds per iteration (wall, and CPU of the process)`);
+  // Two lines, so the table fits a terminal 80 columns wide.
+  console.log(`bench-malloc-thread, one thread, ${label}: nanoseconds per iteration`);
+  console.log('(wall time, and the CPU time of the process that ran the variant)');
   let previous: VariantCost | null = null;
   VARIANTS.forEach((name, index) => {
     const cost = costs[index] ?? null;
