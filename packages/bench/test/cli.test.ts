@@ -25,6 +25,10 @@ describe('heaplab command line', () => {
     [['bench', 'nonsense'], /value 'nonsense' is invalid for argument 'workload'/],
     [['bench', '--backend', 'basic,tlsf'], /argument 'basic,tlsf' is invalid.*repeat the option: --backend basic --backend tlsf/],
     [['bench', 'larson', '--format', 'mimalloc'], /--format mimalloc applies to glibc-thread only, not to larson/],
+    [
+      ['bench', 'glibc-thread', '--backend', 'mimalloc', '--backend', 'tlsf', '--threads', '1,2', '--heap-mib', '12'],
+      /the heap is too small:\n {2}mimalloc needs a heap of at least 16 MiB for glibc-thread on 2 threads \(blocks up to 32768 bytes\); --heap-mib is 12\n/,
+    ],
   ])('refuses %j with a clear message and status 1', (args, message) => {
     const result = heaplab(...args);
     expect(result.status).toBe(1);

@@ -12,9 +12,11 @@ import { defineBackend } from '@heaplab/core/backend';
 
 import { type DeferredFree, type MiStep, SEGMENT_LOCK } from './context.js';
 import { heapCollect } from './heap.js';
-import { BACKEND_NAME, STATE_BYTES } from './layout.js';
+import { SEGMENT_USABLE_BYTES } from './internal.js';
+import { BACKEND_NAME, SEGMENT_BYTES, SEGMENT_LARGE, SEGMENT_SMALL, STATE_BYTES } from './layout.js';
 import { MimallocBackend } from './mimalloc.js';
 import { MIMALLOC_OPTIONS, type MimallocOptions } from './options.js';
+import { LARGE_OBJ_SIZE_MAX, segmentKindFor } from './size-classes.js';
 import { formatReport, type MimallocReport, mimallocReport } from './stats.js';
 
 /**
@@ -31,10 +33,24 @@ export const mimallocBackend = defineBackend<MimallocOptions, MimallocBackend>({
   options: MIMALLOC_OPTIONS,
   locks: [SEGMENT_LOCK],
   stateBytes: STATE_BYTES,
+  heapBytesNeeded: ({ threads, largestBlock }) => threads * segmentsPerThread(largestBlock) * SEGMENT_BYTES,
   create: (context, options) => new MimallocBackend(context, options),
 });
 
 registerBackend(mimallocBackend);
+
+/**
+ * The segments one thread owns at least when it asks for blocks of up to `largestBlock`
+ * bytes: a thread's pages come from its own segments, one kind of page per segment (small
+ * pages up to 16 KiB, medium up to 128 KiB, large up to 2 MiB), so a thread using every kind
+ * up to its largest block owns a segment of each; a huge block is a run of segments of its
+ * own besides. Kinds are numbered from 1 in size order, so the kind of the largest block
+ * counts the kinds up to it.
+ */
+function segmentsPerThread(largestBlock: number): number {
+  if (largestBlock > LARGE_OBJ_SIZE_MAX) return SEGMENT_LARGE + Math.ceil(largestBlock / SEGMENT_USABLE_BYTES);
+  return largestBlock === 0 ? SEGMENT_SMALL : segmentKindFor(largestBlock);
+}
 
 export { MimallocBackend } from './mimalloc.js';
 export type { DeferredFree, MiStep } from './context.js';

@@ -34,6 +34,7 @@ import { ALL_BASELINES, BASELINE_NAMES, type BaselineName, baselineContenders, t
 import { writeReport } from '../report/html-report.js';
 import { type BenchResults, rowsOf } from '../report/results.js';
 import { summary } from '../report/summary.js';
+import { heapTooSmall } from '../run/heap-size.js';
 import { createProgress, silentProgress } from '../run/progress.js';
 import { countSteps, runBench } from '../run/run-bench.js';
 import type { BenchSettings, Workload } from '../run/workload.js';
@@ -196,6 +197,8 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
     seed: options.seed,
     inAll: choice === ALL,
   };
+  const tooSmall = heapTooSmall(workloads, contenders, settings);
+  if (tooSmall.length > 0) command.error(`error: the heap is too small:\n  ${tooSmall.join('\n  ')}`, { exitCode: 1 });
   const cores = availableParallelism();
   const tooMany = settings.threads.filter((threads) => threads > cores);
   if (tooMany.length > 0) {

@@ -139,6 +139,12 @@ export interface Workload<Row extends WorkloadRow = WorkloadRow, Key extends str
   /** The loop each thread runs, for a workload that runs on threads (workers find it by `name`). */
   readonly threadLoop?: ThreadLoop;
   /**
+   * The largest block one of its threads asks for, for a workload whose threads allocate from
+   * a heap of `heapBytes`: with it, `heaplab bench` refuses a heap smaller than a backend
+   * needs for that many threads (`minimumHeapBytes`) instead of running into a full heap.
+   */
+  readonly largestBlock?: number;
+  /**
    * What `heaplab map` runs of it, when not its thread loop's one-thread share (ArceOS's
    * single-thread tests, whose thread test needs its ten threads).
    */

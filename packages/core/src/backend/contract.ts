@@ -218,6 +218,14 @@ export type BackendOptionSpec =
       readonly variant?: boolean;
     };
 
+/** What a heap's threads ask of it, for `BackendDescriptor.heapBytesNeeded`. */
+export interface HeapDemand {
+  /** Threads allocating at once. */
+  readonly threads: number;
+  /** The largest block one of them asks for, in bytes. */
+  readonly largestBlock: number;
+}
+
 /**
  * What a backend package exports so core can create and attach it without importing it.
  * `moduleUrl` is stored in the superblock: a worker that attaches imports it and finds the
@@ -239,6 +247,16 @@ export interface BackendDescriptor<Options = Record<string, unknown>, Instance e
   readonly locks?: readonly string[];
   /** Bytes of control-region state to reserve, at most `BACKEND_STATE_MAX_BYTES`. */
   readonly stateBytes: number;
+  /**
+   * The smallest arena in which `demand.threads` threads, each allocating blocks of up to
+   * `demand.largestBlock` bytes, can work at all: a necessary size, not a sufficient one
+   * (the live data needs room besides). Absent, the smallest heap (`HEAP_ALIGN`, 4 MiB)
+   * serves any number of threads, as it does for a backend whose threads share one arena.
+   * A backend whose threads own parts of the arena (mimalloc's segments) says what they own,
+   * so that a caller can refuse a heap that would be found full at once (`heaplab bench`
+   * does, see `minimumHeapBytes`).
+   */
+  heapBytesNeeded?(demand: HeapDemand): number;
   /**
    * Checks user options and fills in defaults; the result is stored as JSON. `defineBackend`
    * makes it from `options` (the specs).

@@ -18,11 +18,13 @@ export type {
   BackendOptionSpec,
   BackendRepair,
   BlockLayout,
+  HeapDemand,
   RepairCause,
   ThreadSlots,
 } from './contract.js';
 export type { BackendStats, CheckReport, HeapMemory, HeapRegion, HeapRegionKind, StatsTable } from '../interfaces.js';
 export { type CounterValues, StateCounters } from './counters.js';
+export { minimumHeapBytes } from './heap-demand.js';
 export { PoolView } from './pools.js';
 export { heapCorrupted, notAllocated } from './errors.js';
 export { HeapChecker } from './check.js';

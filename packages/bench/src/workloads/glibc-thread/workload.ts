@@ -70,6 +70,7 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
   appliesTo: () => true,
   stepsPerContender: (settings) => settings.threads.length,
   threadLoop: glibcThreadLoop,
+  largestBlock: MAX_ALLOCATION_SIZE,
 
   run(contenders, settings, progress) {
     return runThroughputRows<GlibcThreadRow>(glibcThreadLoop, contenders, settings, progress, {

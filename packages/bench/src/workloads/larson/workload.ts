@@ -50,6 +50,7 @@ export const larsonWorkload: Workload<ThroughputRow, 'larson'> = {
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
   stepsPerContender: (settings) => settings.threads.length,
   threadLoop: larsonLoop,
+  largestBlock: maxSize - 1,
 
   run(contenders, settings, progress) {
     return runThroughputRows(larsonLoop, contenders, settings, progress, {

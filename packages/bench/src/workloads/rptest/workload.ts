@@ -41,6 +41,7 @@ export const rptestWorkload: Workload<ThroughputRow, 'rptest'> = {
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
   stepsPerContender: (settings) => settings.threads.length,
   threadLoop: rptestLoop,
+  largestBlock: MIMALLOC_BENCH_PARAMETERS.maxSize,
 
   run(contenders, settings, progress) {
     return runThroughputRows(rptestLoop, contenders, settings, progress, {
