@@ -229,7 +229,9 @@ export interface HeapDemand {
 /**
  * What a backend package exports so core can create and attach it without importing it.
  * `moduleUrl` is stored in the superblock: a worker that attaches imports it and finds the
- * descriptor among its exports by `name`.
+ * descriptor among its exports by `name`, unless the backend is registered there already or
+ * the URL is an application (a bundle the backend was compiled into, or the main module),
+ * which is never imported (docs/backend-modules.md, "Bundled apps").
  */
 export interface BackendDescriptor<Options = Record<string, unknown>, Instance extends Backend = Backend> {
   /** Short lowercase name, as in `HEAPLAB_BACKEND` and `--backend`. */

@@ -2,7 +2,9 @@
  * How backends plug in. Core never imports a backend package: a package exports a
  * `BackendDescriptor` and registers it when imported. A heap stores its backend's name and
  * the URL of the module exporting the descriptor, so a worker that attaches finds the same
- * backend by importing that URL, even if it never imported the package itself.
+ * backend by importing that URL, even if it never imported the package itself. In a bundled
+ * app the URL is the bundle's (the backend's `import.meta.url` is the bundle's), which is
+ * never imported: there the worker's own bundle must register the backend.
  *
  * The registry is per JS realm (each worker has its own); it caches descriptors, it holds no
  * allocator state.
@@ -123,23 +125,84 @@ async function isBuiltInModule(moduleUrl: string): Promise<boolean> {
 }
 
 /**
+ * Whether `descriptor` was defined in the very file this code runs from, that is, bundled
+ * together with core (esbuild, rollup, webpack): its `moduleUrl` (`import.meta.url` where it
+ * was defined) is then the application's bundle, not a module that defines a backend and
+ * nothing else. Unbundled, core and a backend package are always different files. Core's own
+ * basic backend is left out: it is registered in every thread, so its URL is never imported.
+ */
+export function isBundledWithCore(descriptor: AnyDescriptor): boolean {
+  return descriptor !== basicBackend && descriptor.moduleUrl === import.meta.url;
+}
+
+/** Where `loadBackend` learns more about the module URL than the URL itself. */
+export interface BackendModuleOrigin {
+  /** Core saw at creation that the backend was bundled into the application (`HeapFlag.bundledBackend`). */
+  bundled?: boolean;
+}
+
+/**
+ * Why `moduleUrl` is an application rather than a backend module, or `undefined` when it is
+ * not known to be one: the creating thread saw it bundled, it is the file this thread's core
+ * runs from (a worker's own bundle), or it is the process's main module (the script node was
+ * started on, which `process.argv[1]` names in every thread). Importing an application
+ * would run it again: its top-level code would make a heap and start workers, each of which
+ * would do the same.
+ */
+async function applicationModule(moduleUrl: string, origin: BackendModuleOrigin): Promise<string | undefined> {
+  if (origin.bundled === true) return 'the application bundle the heap was created in';
+  if (moduleUrl === import.meta.url) return "the file this thread's heaplab code runs from";
+  const main = globalThis.process?.argv?.[1];
+  if (typeof main !== 'string' || main === '' || !moduleUrl.startsWith('file:')) return undefined;
+  const [{ realpathSync }, { pathToFileURL }] = await Promise.all([import('node:fs'), import('node:url')]);
+  const candidates = [pathToFileURL(main).href];
+  try {
+    // Node runs the main module from its real path, and import.meta.url says so.
+    candidates.push(pathToFileURL(realpathSync(main)).href);
+  } catch {
+    // A main module that is gone cannot be imported either; its given path is enough.
+  }
+  return candidates.includes(moduleUrl) ? "the process's main module" : undefined;
+}
+
+/** How to make backend `name` known to an attaching thread, for error messages. */
+function registerHint(name: string): string {
+  const pkg = BACKEND_PACKAGES[name];
+  const source = pkg !== undefined ? `'${pkg}'` : 'the module that defines it';
+  return (
+    `import ${source} in this thread's code (in a bundled app: in the worker's entry, so that its bundle registers ` +
+    'the backend) or pass its descriptor (attach(buffer, { backends: [descriptor] }))'
+  );
+}
+
+/**
  * Imports the module at `moduleUrl` and registers the descriptor named `name` that it
  * exports. This is how `attach` finds a heap's backend in a fresh worker. A backend already
  * registered under `name` is used as it is; otherwise the module must be one of heaplab's
- * own packages, be listed in `trusted`, or have been trusted with `trustBackendModule`.
- * @throws AllocError `UnknownBackend` when the module is not trusted, cannot be imported or
- *   exports no such descriptor
+ * own packages, be listed in `trusted`, or have been trusted with `trustBackendModule`, and
+ * it must not be an application: a bundle the backend was compiled into (`origin.bundled`,
+ * or this thread's own file) or the process's main module is never imported, even trusted.
+ * @throws AllocError `UnknownBackend` when the module is an application, is not trusted,
+ *   cannot be imported or exports no such descriptor; the message says how to register it
  */
-export async function loadBackend(name: string, moduleUrl: string, trusted: readonly string[] = []): Promise<AnyDescriptor> {
+export async function loadBackend(name: string, moduleUrl: string, trusted: readonly string[] = [], origin: BackendModuleOrigin = {}): Promise<AnyDescriptor> {
   const known = registry.get(name);
   if (known !== undefined) return known;
+  const application = await applicationModule(moduleUrl, origin);
+  if (application !== undefined) {
+    throw new AllocError(
+      'UnknownBackend',
+      `backend '${name}' is not registered in this thread, and the heap names ${JSON.stringify(moduleUrl.slice(0, 200))} as its module, ` +
+        `which is ${application}: the backend was bundled into the application, and attach does not import an application ` +
+        `(that would run it again); ${registerHint(name)}`,
+    );
+  }
   if (!trustedModules.has(moduleUrl) && !trusted.includes(moduleUrl) && !(await isBuiltInModule(moduleUrl))) {
     throw new AllocError(
       'UnknownBackend',
       `backend '${name}': the heap names the module ${JSON.stringify(moduleUrl.slice(0, 200))}, which is not one of ` +
-        "heaplab's backend packages, so attach does not import it; pass its descriptor " +
-        '(attach(buffer, { backends: [descriptor] })), trust it (attach(buffer, { trustModules: [url] }) ' +
-        'or trustBackendModule(url)), or import it in this thread first',
+        `heaplab's backend packages, so attach does not import it; ${registerHint(name)}, or trust the module ` +
+        '(attach(buffer, { trustModules: [url] }) or trustBackendModule(url))',
     );
   }
   let exports: Record<string, unknown>;
@@ -150,7 +213,7 @@ export async function loadBackend(name: string, moduleUrl: string, trusted: read
   }
   const descriptor = Object.values(exports).find((value): value is AnyDescriptor => isBackendDescriptor(value) && value.name === name);
   if (descriptor === undefined) {
-    throw new AllocError('UnknownBackend', `${moduleUrl} exports no backend named '${name}'`);
+    throw new AllocError('UnknownBackend', `${moduleUrl} exports no backend named '${name}'; ${registerHint(name)}`);
   }
   registerBackend(descriptor);
   return descriptor;

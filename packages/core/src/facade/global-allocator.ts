@@ -10,7 +10,7 @@
 import { threadId as nodeThreadId, type Worker } from 'node:worker_threads';
 
 import { basicBackend } from '../basic/index.js';
-import { findBackend, isBackendDescriptor, loadBackend, parseBackendSpec, registerBackend } from './backend-registry.js';
+import { findBackend, isBackendDescriptor, isBundledWithCore, loadBackend, parseBackendSpec, registerBackend } from './backend-registry.js';
 import { AllocError, describeValue, hex } from '../errors.js';
 import {
   alreadyWaiting,
@@ -364,7 +364,10 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       backendModuleUrl: descriptor.moduleUrl,
       backendOptionsJson: JSON.stringify(options),
       backendStateBytes: descriptor.stateBytes,
-      heapFlags: (config.poisonFreed === true ? HeapFlag.poisonFreed : 0) | ((config.checked ?? process.env['HEAPLAB_CHECKED'] === '1') ? HeapFlag.checked : 0),
+      heapFlags:
+        (config.poisonFreed === true ? HeapFlag.poisonFreed : 0) |
+        ((config.checked ?? process.env['HEAPLAB_CHECKED'] === '1') ? HeapFlag.checked : 0) |
+        (isBundledWithCore(descriptor) ? HeapFlag.bundledBackend : 0),
     });
     formatQsbr(heap.memory);
     const limit = config.delayedFreeLimitBytes ?? DEFAULT_HELD_LIMIT_BYTES;
@@ -385,14 +388,19 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   /**
    * Attaches the calling thread to a heap made elsewhere (typically in another worker).
    * Finds the backend among `options.backends`, the registry, or by importing the module
-   * URL stored in the heap.
+   * URL stored in the heap. That URL is never imported when it is an application rather
+   * than a backend module: in a bundled app (`HeapFlag.bundledBackend`), the worker's own
+   * file, or the process's main module; the worker must then import the backend package or
+   * pass its descriptor, and attach fails at once saying so.
    * @throws AllocError `InvalidHeap` for a buffer that is not a heaplab heap;
    *   `UnknownBackend` when the backend cannot be found; `ThreadLimit` when the registry is full
    */
   static async attach(buffer: SharedArrayBuffer, options: AttachOptions = {}): Promise<GlobalAllocator> {
     const heap = SharedHeap.open(buffer);
     const name = heap.backendName;
-    const descriptor = options.backends?.find((candidate) => candidate.name === name) ?? (await loadBackend(name, heap.backendModuleUrl, options.trustModules));
+    const descriptor =
+      options.backends?.find((candidate) => candidate.name === name) ??
+      (await loadBackend(name, heap.backendModuleUrl, options.trustModules, { bundled: (heap.heapFlags & HeapFlag.bundledBackend) !== 0 }));
     return GlobalAllocator.attachTo(heap, descriptor, options.trace);
   }
 

@@ -73,9 +73,15 @@ export const HeapFlag = {
   poisonFreed: 1,
   /** Checked mode: backends verify their invariants at every operation, fail-fast. */
   checked: 2,
+  /**
+   * The backend was bundled with core into the application (its `moduleUrl` is the file core
+   * ran from at creation), so the stored module URL is the app's bundle: `attach` never
+   * imports it and finds the backend only registered in the attaching thread or given.
+   */
+  bundledBackend: 4,
 } as const;
 /** Every bit of `HeapFlag`; `attach` refuses a heap with any other bit set. */
-export const HEAP_FLAGS_KNOWN = 3;
+export const HEAP_FLAGS_KNOWN = 7;
 
 /** What poisoned memory holds. */
 export const POISON_BYTE = 0xdd;
