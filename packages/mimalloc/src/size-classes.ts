@@ -1,7 +1,8 @@
 /**
  * Size classes (bins), as mimalloc's `_mi_bin`: one bin per word size up to 8 words, then
- * four bins per power of two, so a block is at most 12.5 % larger than the request above
- * 64 bytes. A bin's block size is the largest size that maps to it.
+ * four bins per power of two, so above 64 bytes a block is less than 25 % larger than the
+ * request (65 bytes get an 80-byte block), and less the nearer the request is to its bin's
+ * size. A bin's block size is the largest size that maps to it.
  *
  * ```text
  *  bin   1..8   block sizes 8, 16, ..., 64           (one per 8-byte word)
