@@ -185,6 +185,21 @@ describe('the backend module a heap names', () => {
     heap.detach();
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it('is found registered when it registers its backend without exporting it (a chunk of a split bundle)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'heaplab-chunk-'));
+    const file = join(dir, 'chunk.mjs');
+    const core = new URL('../src/index.ts', import.meta.url).href;
+    writeFileSync(
+      file,
+      `import { basicBackend, registerBackend } from ${JSON.stringify(core)};\n` +
+        `registerBackend({ ...basicBackend, name: 'split-chunk', moduleUrl: import.meta.url });\nexport const unrelated = 1;\n`,
+    );
+    const moduleUrl = pathToFileURL(file).href;
+    trustBackendModule(moduleUrl);
+    expect((await loadBackend('split-chunk', moduleUrl)).moduleUrl).toBe(moduleUrl);
+    rmSync(dir, { recursive: true, force: true });
+  });
 });
 
 describe('layouts given back to dealloc', () => {

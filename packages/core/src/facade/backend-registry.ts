@@ -211,7 +211,9 @@ export async function loadBackend(name: string, moduleUrl: string, trusted: read
   } catch (error) {
     throw new AllocError('UnknownBackend', `backend '${name}' could not be loaded from ${moduleUrl}: ${(error as Error).message}`);
   }
-  const descriptor = Object.values(exports).find((value): value is AnyDescriptor => isBackendDescriptor(value) && value.name === name);
+  // A module may register the backend as a side effect without exporting it: a chunk of a
+  // code-split bundle that holds the backend package's code does.
+  const descriptor = Object.values(exports).find((value): value is AnyDescriptor => isBackendDescriptor(value) && value.name === name) ?? registry.get(name);
   if (descriptor === undefined) {
     throw new AllocError('UnknownBackend', `${moduleUrl} exports no backend named '${name}'; ${registerHint(name)}`);
   }
