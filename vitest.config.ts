@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Tests run against each package's src/: the "source" export condition points workspace
+// Tests run against each package's src/: the "heaplab-source" export condition points workspace
 // packages at their TypeScript, so no build is needed before testing.
 //
 // Two projects: every test as it is, and every backend's conformance and multi-worker suites
@@ -9,8 +9,8 @@ import { defineConfig } from 'vitest/config';
 const CHECKED_SUITES = ['packages/*/test/**/*conformance.test.ts', 'packages/*/test/**/*multi-worker.test.ts'];
 
 export default defineConfig({
-  resolve: { conditions: ['source'] },
-  ssr: { resolve: { conditions: ['source'] } },
+  resolve: { conditions: ['heaplab-source'] },
+  ssr: { resolve: { conditions: ['heaplab-source'] } },
   test: {
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -37,13 +37,13 @@ function temporaryDirectory(): string {
   return directory;
 }
 
-/** `heaplab ...args` in a process of its own: from source (tsx, the "source" condition) or the build. */
+/** `heaplab ...args` in a process of its own: from source (tsx, the "heaplab-source" condition) or the build. */
 function heaplab(
   from: 'source' | 'dist',
   args: string[],
   { cwd, env }: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): { status: number | null; stdout: string; stderr: string } {
-  const node = from === 'source' ? ['--conditions=source', '--import', TSX, SOURCE_CLI] : [DIST_CLI];
+  const node = from === 'source' ? ['--conditions=heaplab-source', '--import', TSX, SOURCE_CLI] : [DIST_CLI];
   const result = spawnSync(process.execPath, [...node, ...args], { encoding: 'utf8', timeout: 60_000, cwd, env: { ...process.env, ...env } });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }

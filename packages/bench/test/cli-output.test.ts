@@ -24,7 +24,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'heaplab-cli-output-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 function heaplab(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ['--conditions=source', '--import', TSX, SOURCE_CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const result = spawnSync(process.execPath, ['--conditions=heaplab-source', '--import', TSX, SOURCE_CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

@@ -8,11 +8,11 @@ import { describe, expect, it } from 'vitest';
 
 import { benchMetaOn } from './bench-meta-fixture.js';
 
-// The CLI runs from source: tsx for TypeScript, the "source" condition for workspace packages.
+// The CLI runs from source: tsx for TypeScript, the "heaplab-source" condition for workspace packages.
 const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 function heaplab(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  const result = spawnSync(process.execPath, ['--conditions=heaplab-source', '--import', 'tsx', CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

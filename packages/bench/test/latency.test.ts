@@ -267,7 +267,7 @@ describe('heaplab bench latency', () => {
     const result = spawnSync(
       process.execPath,
       [
-        '--conditions=source',
+        '--conditions=heaplab-source',
         '--import',
         'tsx',
         cli,

@@ -32,7 +32,7 @@ const MAP_FIXTURE = fileURLToPath(new URL('./fixtures/map.json', import.meta.url
 const RUN_TIMEOUT_MS = 300_000;
 
 function heaplab(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', CLI, ...args], { encoding: 'utf8', timeout: RUN_TIMEOUT_MS });
+  const result = spawnSync(process.execPath, ['--conditions=heaplab-source', '--import', 'tsx', CLI, ...args], { encoding: 'utf8', timeout: RUN_TIMEOUT_MS });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

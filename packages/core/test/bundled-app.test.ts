@@ -178,7 +178,7 @@ describe.skipIf(missing !== undefined)('an app bundled with esbuild', () => {
       format: 'esm',
       outdir: out,
       // The packages' `import` condition (dist/), as an app that installed heaplab bundles it;
-      // never the `source` condition the tests run under.
+      // never the `heaplab-source` condition the tests run under.
       conditions: [],
       logLevel: 'silent',
     });

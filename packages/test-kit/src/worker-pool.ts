@@ -7,7 +7,7 @@
  *
  * The kit's worker entry is the module beside this one: `kit-worker.ts` when the kit runs
  * from its sources (heaplab's own tests), `kit-worker.js` from the build (an installed
- * kit), so a worker never depends on the test runner resolving the `source` condition.
+ * kit), so a worker never depends on the test runner resolving the `heaplab-source` condition.
  */
 
 import type { Worker } from 'node:worker_threads';

@@ -65,9 +65,9 @@ describe('@heaplab/test-kit manifest', () => {
     expect(kit).toMatchObject({ name: '@heaplab/test-kit', version: '0.1.0', license: 'MIT', type: 'module' });
     expect(kit.files).toEqual(['dist', 'src']);
     expect(Object.keys(kit.exports)).toEqual(['.', './grade']);
-    expect(kit.exports['.']).toEqual({ source: './src/index.ts', types: './dist/index.d.ts', import: './dist/index.js' });
+    expect(kit.exports['.']).toEqual({ 'heaplab-source': './src/index.ts', types: './dist/index.d.ts', import: './dist/index.js' });
     // What heaplab grade reads without vitest: the suite file's path and its variables.
-    expect(kit.exports['./grade']).toEqual({ source: './src/grade.ts', types: './dist/grade.d.ts', import: './dist/grade.js' });
+    expect(kit.exports['./grade']).toEqual({ 'heaplab-source': './src/grade.ts', types: './dist/grade.d.ts', import: './dist/grade.js' });
   });
 
   it('accepts vitest 4 from 4.1.12 and vitest 5 as its peer, and nothing older or newer', () => {
@@ -133,7 +133,7 @@ describe('exports after the build', () => {
   });
 
   it('runs from the build in plain Node: the kit worker starts (kit-worker.js) and churns a heap', async () => {
-    // In a child process of its own: vitest's workers run with --conditions=source, which
+    // In a child process of its own: vitest's workers run with --conditions=heaplab-source, which
     // worker threads inherit, so only a fresh node shows what an installed kit does.
     const { stdout } = await run(process.execPath, [BUILT_KIT_CHURN], { cwd: join(PACKAGES, 'test-kit'), timeout: 15_000, env: withoutNodeOptions() });
     const report = JSON.parse(stdout) as {

@@ -94,9 +94,9 @@ export async function runKitSuites(request: KitSuitesRequest): Promise<SuiteTest
   };
   const exitCode = process.exitCode;
   // From sources (heaplab's own tests), the suite file is TypeScript that imports the
-  // workspace packages by their `source` condition, as the repository's vitest config does.
+  // workspace packages by their `heaplab-source` condition, as the repository's vitest config does.
   const fromSource = suiteFile.endsWith('.ts');
-  const conditions = fromSource ? { resolve: { conditions: ['source'] }, ssr: { resolve: { conditions: ['source'] } } } : {};
+  const conditions = fromSource ? { resolve: { conditions: ['heaplab-source'] }, ssr: { resolve: { conditions: ['heaplab-source'] } } } : {};
   try {
     const vitest = await vitestNode.startVitest(
       'test',

@@ -43,8 +43,8 @@ export const ISOLATED_RUN_GRACE_SECONDS = 60;
 export function runThreadedIsolated(request: IsolatedRunRequest, graceSeconds = ISOLATED_RUN_GRACE_SECONDS): Promise<ThreadedRun> {
   const entry = fileURLToPath(new URL(fromSource ? './isolated-child.ts' : './isolated-child.js', import.meta.url));
   // From source (tests, tsx), the child loads TypeScript through tsx and resolves the
-  // workspace packages to their src/ by the `source` export condition, as the tests do.
-  const execArgv = fromSource ? ['--conditions=source', '--import', 'tsx'] : [];
+  // workspace packages to their src/ by the `heaplab-source` export condition, as the tests do.
+  const execArgv = fromSource ? ['--conditions=heaplab-source', '--import', 'tsx'] : [];
   const child = fork(entry, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise<ThreadedRun>((resolve, reject) => {
     let settled = false;

@@ -228,7 +228,7 @@ function conditionalTarget(target: unknown, match: string): string | undefined {
   return undefined;
 }
 
-/** The conditions this process was started with (`--conditions=source`, `-C source`), which `import` also matches. */
+/** The conditions this process was started with (`--conditions=heaplab-source`, `-C heaplab-source`), which `import` also matches. */
 function userConditions(): string[] {
   const conditions: string[] = [];
   const argv = process.execArgv;

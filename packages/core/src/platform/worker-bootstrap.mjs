@@ -1,7 +1,7 @@
 // Starts a worker that Node cannot start on its entry alone (see worker-spawn.ts), then
 // imports the entry named by workerData.heaplabEntry:
 // - a TypeScript entry, or any entry started by core running from its sources: registers a
-//   resolve hook that prefers each package's "source" export condition (so workspace
+//   resolve hook that prefers each package's "heaplab-source" export condition (so workspace
 //   packages resolve to their src/, as in the tests) and tsx's loader;
 // - backend modules to load first (workerData.heaplabBackendModules): loads each with core's
 //   loadBackendModule, which registers tsx itself for a TypeScript module when needed.
@@ -15,7 +15,7 @@ const backendModules = workerData.heaplabBackendModules ?? [];
 
 if (/\.[cm]?ts$/.test(new URL(entry).pathname) || workerData.heaplabFromSource === true) {
   const preferSource = `export async function resolve(specifier, context, next) {
-  return next(specifier, { ...context, conditions: ['source', ...(context.conditions ?? [])] });
+  return next(specifier, { ...context, conditions: ['heaplab-source', ...(context.conditions ?? [])] });
 }`;
   registerHooks(`data:text/javascript,${encodeURIComponent(preferSource)}`);
   const { register: registerTsx } = await import('tsx/esm/api');

@@ -4,7 +4,7 @@
  * once per round and the next round's first malloc takes it back (cancelling the hold). A
  * measurement, not a test: it prints one JSON line and asserts nothing.
  *
- *   node --conditions=source --import tsx packages/mimalloc/test/bench/hold-loop.ts [rounds]
+ *   node --conditions=heaplab-source --import tsx packages/mimalloc/test/bench/hold-loop.ts [rounds]
  *
  * `advances` is how often the write sequence of core's QSBR domain moved (by 2 each).
  */

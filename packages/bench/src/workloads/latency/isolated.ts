@@ -45,7 +45,7 @@ export function measureLevelIsolated(request: IsolatedLevelRequest): Promise<Lat
   // From source (tests, tsx) the child is this folder's child.ts, loaded through tsx; built,
   // it is the bundle's `latency-child.js` entry, beside the chunk this code is in.
   const entry = fileURLToPath(new URL(fromSource ? './child.ts' : './latency-child.js', import.meta.url));
-  const execArgv = fromSource ? ['--conditions=source', '--import', 'tsx'] : [];
+  const execArgv = fromSource ? ['--conditions=heaplab-source', '--import', 'tsx'] : [];
   const child = fork(entry, [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const { settings } = request;
   const limitSeconds = settings.durationSeconds * (Math.max(1, settings.repeat) + (settings.warmup ? WARMUP_SHARE : 0)) + GRACE_SECONDS;
