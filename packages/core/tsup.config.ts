@@ -1,6 +1,8 @@
+import { copyFileSync } from 'node:fs';
+
 import { defineConfig } from 'tsup';
 
-import { sharedTsupOptions } from '../../tsup.shared.js';
+import { sharedTsupOptions, writeEsmOnlyStub } from '../../tsup.shared.js';
 
 export default defineConfig({
   ...sharedTsupOptions,
@@ -9,5 +11,9 @@ export default defineConfig({
   splitting: true,
   // The bootstrap that lets a worker start on a TypeScript entry or load backend modules
   // first, and the TypeScript module that tells whether tsx is active, ship beside the chunks.
-  onSuccess: 'cp src/platform/worker-bootstrap.mjs src/platform/typescript-probe.ts dist/',
+  // Then the require() stub every package gets.
+  onSuccess: async () => {
+    for (const file of ['worker-bootstrap.mjs', 'typescript-probe.ts']) copyFileSync(`src/platform/${file}`, `dist/${file}`);
+    writeEsmOnlyStub();
+  },
 });

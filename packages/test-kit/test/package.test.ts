@@ -19,7 +19,8 @@ interface Manifest {
   license: string;
   type: string;
   files: string[];
-  exports: Record<string, Record<string, string>>;
+  /** Subpaths to their conditions; `./package.json` maps to the file itself. */
+  exports: Record<string, Record<string, string> | string>;
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
   peerDependenciesMeta?: Record<string, { optional?: boolean }>;
@@ -63,11 +64,14 @@ function packageOf(specifier: string): string {
 describe('@heaplab/test-kit manifest', () => {
   it('is an MIT ESM package that ships its build and its sources', () => {
     expect(kit).toMatchObject({ name: '@heaplab/test-kit', version: '0.1.0', license: 'MIT', type: 'module' });
-    expect(kit.files).toEqual(['dist', 'src']);
-    expect(Object.keys(kit.exports)).toEqual(['.', './grade']);
-    expect(kit.exports['.']).toEqual({ 'heaplab-source': './src/index.ts', types: './dist/index.d.ts', import: './dist/index.js' });
+    expect(kit.files).toEqual(['dist', 'src', 'README.md', 'LICENSE']);
+    expect(Object.keys(kit.exports)).toEqual(['.', './grade', './package.json']);
+    // require() gets the stub that says the kit is ESM only (tsup.shared.ts writes it).
+    const esmOnly = './dist/esm-only.cjs';
+    expect(kit.exports['.']).toEqual({ 'heaplab-source': './src/index.ts', types: './dist/index.d.ts', import: './dist/index.js', require: esmOnly });
     // What heaplab grade reads without vitest: the suite file's path and its variables.
-    expect(kit.exports['./grade']).toEqual({ 'heaplab-source': './src/grade.ts', types: './dist/grade.d.ts', import: './dist/grade.js' });
+    expect(kit.exports['./grade']).toEqual({ 'heaplab-source': './src/grade.ts', types: './dist/grade.d.ts', import: './dist/grade.js', require: esmOnly });
+    expect(kit.exports['./package.json']).toBe('./package.json');
   });
 
   it('accepts vitest 4 from 4.1.12 and vitest 5 as its peer, and nothing older or newer', () => {
@@ -108,7 +112,7 @@ describe('@heaplab/core manifest without the kit', () => {
     expect(core.peerDependencies ?? {}).toEqual({ tsx: '^4.20.0' });
     expect(core.peerDependenciesMeta?.['tsx']?.optional).toBe(true);
     expect(Object.keys(core.dependencies ?? {})).not.toContain('vitest');
-    expect(Object.keys(core.exports)).toEqual(['.', './backend', './internal']);
+    expect(Object.keys(core.exports)).toEqual(['.', './backend', './internal', './package.json']);
   });
 });
 
@@ -120,7 +124,7 @@ describe('exports after the build', () => {
     it(`${pkg.name}: every export condition names a file that exists`, () => {
       const missing: string[] = [];
       for (const [subpath, conditions] of Object.entries(pkg.exports)) {
-        for (const [condition, target] of Object.entries(conditions)) {
+        for (const [condition, target] of Object.entries(typeof conditions === 'string' ? { default: conditions } : conditions)) {
           if (!existsSync(join(PACKAGES, folder, target))) missing.push(`${subpath} (${condition}): ${target}`);
         }
       }
