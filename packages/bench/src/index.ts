@@ -26,7 +26,7 @@ export {
   type ContenderKind,
   formatBackendSpec,
 } from './contenders/contender.js';
-export type { Chart } from './report/chart.js';
+export type { Chart, ChartSpec } from './report/chart.js';
 export { type RenderedSvg, renderChart, renderSvg, reportCharts, writeReport, writeReportPage } from './report/html-report.js';
 export type { UnavailableBackend } from './contenders/backends.js';
 export { type BenchMeta, type BenchResults, rowsOf, type WorkloadResults } from './report/results.js';

@@ -15,7 +15,7 @@ import type * as VegaLite from 'vega-lite';
 
 import type { BenchMeta } from '../run/workload.js';
 import { WORKLOAD_LIST } from '../workloads/index.js';
-import { CHART_CONFIG, type Chart, NARROW_CHART_WIDTH, NARROW_SCREEN_PX } from './chart.js';
+import { asTopLevelSpec, CHART_CONFIG, type Chart, type ChartSpec, NARROW_CHART_WIDTH, NARROW_SCREEN_PX } from './chart.js';
 import { type BenchResults, rowsOf } from './results.js';
 import type { HeapMapFile } from './sources.js';
 import { summary } from './summary.js';
@@ -85,11 +85,11 @@ function mergedConfig(own: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** Renders a vega-lite spec to SVG, headless, with the report's common config. */
-export async function renderChart(spec: VegaLite.TopLevelSpec): Promise<RenderedSvg> {
+export async function renderChart(spec: ChartSpec): Promise<RenderedSvg> {
   const { vega, vegaLite } = await loadCharting();
   const warnings: string[] = [];
   const logger = gatheringLogger(warnings);
-  const withConfig = { ...spec, config: mergedConfig((spec as { config?: Record<string, unknown> }).config ?? {}) } as VegaLite.TopLevelSpec;
+  const withConfig = asTopLevelSpec({ ...spec, config: mergedConfig((spec as { config?: Record<string, unknown> }).config ?? {}) });
   const compiled = vegaLite.compile(withConfig, { logger: logger as never }).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none', logger, logLevel: vega.Warn });
   const svg = addTitles(await view.toSVG());
@@ -98,7 +98,7 @@ export async function renderChart(spec: VegaLite.TopLevelSpec): Promise<Rendered
 }
 
 /** Renders a vega-lite spec to SVG (its warnings dropped: `renderChart` has them). */
-export async function renderSvg(spec: VegaLite.TopLevelSpec): Promise<string> {
+export async function renderSvg(spec: ChartSpec): Promise<string> {
   return (await renderChart(spec)).svg;
 }
 

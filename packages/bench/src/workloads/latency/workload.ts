@@ -5,7 +5,7 @@
  * histogram per (contender, level, op); a row reports its p50, p99, p99.9 and max in ns.
  */
 
-import { CHART_PALETTE, CHART_WIDTH, VEGA_LITE_SCHEMA } from '../../report/chart.js';
+import { CHART_PALETTE, CHART_WIDTH, VEGA_LITE_SCHEMA, vegaLiteSpec } from '../../report/chart.js';
 import { formatBytes } from '../../report/format.js';
 import { figureColumns, renderTable } from '../../report/text-table.js';
 import type { Workload } from '../../run/workload.js';
@@ -137,7 +137,7 @@ export const latencyWorkload: Workload<LatencyRow, 'latency'> = {
         caption:
           `Time of one malloc or free at each percentile of its calls (log axis), on a fresh heap and after ${FRAGMENT_BLOCKS} blocks with every other one freed; ` +
           `the clock's cost (${nsRange(rows.map((row) => row.timerCostNs))}) subtracted, 0 drawn as ${CHART_FLOOR_NS} ns. Lower and flatter is better.`,
-        spec: {
+        spec: vegaLiteSpec({
           $schema: VEGA_LITE_SCHEMA,
           data: { values },
           facet: { field: 'panel', type: 'nominal', title: null, sort: ['malloc, fresh', 'malloc, fragmented', 'free, fresh', 'free, fragmented'] },
@@ -152,7 +152,7 @@ export const latencyWorkload: Workload<LatencyRow, 'latency'> = {
               color: { field: 'backend', type: 'nominal', scale: CHART_PALETTE, title: null },
             },
           },
-        },
+        }),
       },
     ];
   },
