@@ -4,17 +4,23 @@
  * registry, for everything but heaplab), then the generated package's own type check and
  * tests. It needs the @heaplab/test-kit package, which the generated tests import: without
  * packages/test-kit it is skipped, and says so.
+ *
+ * The tarballs are the pack-install test's (packWorkspace in
+ * packages/test-kit/test/packaging/packed-project.ts): packed from the build, which `pnpm -r
+ * build` must have made (the test command builds first), and cached under the OS temp folder
+ * by a hash of their inputs, so the two tests pack once between them.
  */
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { checkoutPackages, packCheckout } from '../src/new-backend/package-sources.js';
+import { packWorkspace } from '../../test-kit/test/packaging/packed-project.js';
+import { checkoutPackages } from '../src/new-backend/package-sources.js';
 import { benchPackageRoot } from '../src/report/provenance.js';
 import { heaplabInProcess } from './inspect-helpers.js';
 
@@ -51,17 +57,16 @@ describe('heaplab new-backend, end to end', () => {
     async () => {
       // Outside the repository, as a student's package would be: nothing resolves through the workspace.
       scratch = mkdtempSync(join(tmpdir(), 'heaplab-new-backend-e2e-'));
-      const benchRoot = benchPackageRoot()!;
-      const tarballs = join(scratch, 'tarballs');
-      mkdirSync(tarballs);
-      const { missing } = packCheckout(benchRoot, checkoutPackages(benchRoot), tarballs);
-      expect(missing).toEqual([]);
+      const packed = await packWorkspace();
+      // Every package a generated package installs (the direct ones and bench's backends) is packed.
+      const unpacked = checkoutPackages(benchPackageRoot()!).filter((name) => !packed.tarballs.has(name));
+      expect(unpacked).toEqual([]);
 
-      const generated = await heaplabInProcess('new-backend', 'mine', '--dir', scratch, '--packages', tarballs);
+      const generated = await heaplabInProcess('new-backend', 'mine', '--dir', scratch, '--packages', packed.folder);
       expect(generated.status, generated.stderr).toBe(0);
       const target = join(scratch, 'mine');
 
-      const install = run('npm', ['install', '--no-audit', '--no-fund'], target, INSTALL_TIMEOUT_MS);
+      const install = run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund'], target, INSTALL_TIMEOUT_MS);
       expect(install.status, install.output).toBe(0);
       const typecheck = run('npm', ['run', 'typecheck'], target, TEST_TIMEOUT_MS);
       expect(typecheck.status, typecheck.output).toBe(0);
