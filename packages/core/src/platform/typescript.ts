@@ -4,6 +4,7 @@
  * registered. It is registered at most once per thread, and not at all when the thread can
  * already load TypeScript: a process started with `--import tsx`, a worker started through
  * worker-bootstrap.mjs for a `.ts` entry, or a test runner that compiles TypeScript itself.
+ * Deno and Bun load TypeScript natively: there the callers skip all of this.
  * A second registration over an active tsx makes some `.ts` files fail to load, so the
  * thread is asked first, by importing a small TypeScript module of core's own.
  *
@@ -14,6 +15,16 @@ import { AllocError } from '../errors.js';
 
 /** File name endings of the modules tsx loads (TypeScript as ESM, as CommonJS, or either). */
 const TYPESCRIPT_FILE = /\.[cm]?ts$/;
+
+/**
+ * Whether this runtime loads TypeScript modules itself, in every thread: Deno and Bun strip
+ * the types of a `.ts` module as they load it, so neither tsx nor worker-bootstrap.mjs is
+ * needed there (tsx's loader hooks are Node's; Deno has none to register them in). Node 20
+ * does not.
+ */
+export function runsTypeScriptNatively(): boolean {
+  return 'Deno' in globalThis || globalThis.process?.versions?.bun !== undefined;
+}
 
 /** Whether the file a path or URL names is TypeScript, judged by its name. */
 export function isTypeScriptFile(pathOrUrl: string): boolean {

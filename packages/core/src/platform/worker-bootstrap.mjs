@@ -13,7 +13,12 @@ import { workerData } from 'node:worker_threads';
 const entry = workerData.heaplabEntry;
 const backendModules = workerData.heaplabBackendModules ?? [];
 
-if (/\.[cm]?ts$/.test(new URL(entry).pathname) || workerData.heaplabFromSource === true) {
+// Deno and Bun load TypeScript themselves, and Node's loader hooks (module.register, which
+// tsx uses) are not theirs: there the entry is imported as it is. The test is typescript.ts's
+// runsTypeScriptNatively, repeated because this file is copied into the build, not bundled.
+const runsTypeScriptNatively = 'Deno' in globalThis || process.versions.bun !== undefined;
+
+if (!runsTypeScriptNatively && (/\.[cm]?ts$/.test(new URL(entry).pathname) || workerData.heaplabFromSource === true)) {
   const preferSource = `export async function resolve(specifier, context, next) {
   return next(specifier, { ...context, conditions: ['heaplab-source', ...(context.conditions ?? [])] });
 }`;
