@@ -101,9 +101,9 @@ export async function runtimeBinaries(): Promise<RuntimeBinaries> {
       cwd: scratch,
       timeout: INSTALL_LIMIT_MS,
     });
-    const failure = install.ok
-      ? undefined
-      : `npm install ${specs.join(' ')} failed (${install.error ?? ''}; ${install.stderr.trim().split('\n').at(-1) ?? ''})`;
+    // npm's own words for why (ECONNREFUSED, ENOTFOUND, E404...), without its log file's path.
+    const npmErrors = install.stderr.split('\n').filter((line) => line.startsWith('npm error') && !line.includes('complete log'));
+    const failure = install.ok ? undefined : `npm install ${specs.join(' ')} failed: ${npmErrors.slice(0, 3).join(' / ') || install.error}`;
     const fresh = await binariesIn(scratch, failure);
     if (Object.keys(fresh.binaries).length === 0) return { ...fresh, ms: performance.now() - started, installed: false };
     // A cache missing a runtime is replaced. A run installing at the same moment may put its

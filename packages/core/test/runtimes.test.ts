@@ -100,16 +100,20 @@ function reportOf(stdout: string): SmokeReport {
 const missingDist = distMissing();
 if (missingDist !== undefined) console.warn(`runtimes test skipped: ${missingDist}`);
 const runtimes = missingDist === undefined ? await runtimeBinaries() : undefined;
-for (const why of Object.values(runtimes?.missing ?? {})) {
+const missingRuntimes = Object.values(runtimes?.missing ?? {});
+if (missingRuntimes.length > 0) {
   console.warn(
-    `runtimes test skipped for ${why}. The test installs the binaries once from the npm registry into ${RUNTIME_CACHE}; ` +
+    `runtimes test skipped for ${missingRuntimes.join('; ')}. The test installs the binaries once from the npm registry into ${RUNTIME_CACHE}; ` +
       `with a registry reachable, rerun it, or install them there by hand: npm install --prefix ${RUNTIME_CACHE} ${Object.entries(RUNTIME_VERSIONS)
         .map(([name, version]) => `${name}@${version}`)
         .join(' ')}`,
   );
 }
-if (runtimes !== undefined) {
-  console.info(`runtimes test: deno and bun ${runtimes.installed ? 'installed' : 'found'} in ${RUNTIME_CACHE} in ${Math.round(runtimes.ms)} ms`);
+const foundRuntimes = Object.keys(runtimes?.binaries ?? {});
+if (runtimes !== undefined && foundRuntimes.length > 0) {
+  console.info(
+    `runtimes test: ${foundRuntimes.join(' and ')} ${runtimes.installed ? 'installed' : 'found'} in ${RUNTIME_CACHE} in ${Math.round(runtimes.ms)} ms`,
+  );
 }
 
 describe.skipIf(missingDist !== undefined)('the built packages on Deno and Bun', () => {
