@@ -7,7 +7,8 @@
  * The worker runs once from JavaScript and once from TypeScript, which Deno and Bun load
  * themselves: the project has no tsx, so a worker sent through core's tsx bootstrap would
  * fail. The TypeScript run also loads a backend from a TypeScript module, in the main thread
- * and, through the bootstrap, in the worker. Node runs the same script as the control. The runtimes' binaries come from the npm
+ * and, through the bootstrap, in the worker. Every run ends with watchWorker reaping a worker
+ * that exited without detaching. Node runs the same script as the control. The runtimes' binaries come from the npm
  * registry (runtime-binaries.ts), cached after the first run.
  */
 
@@ -25,7 +26,7 @@ const PACKAGES = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 /** The packages the smoke script imports, installed from their dist/. */
 const SMOKE_PACKAGES = ['core', 'tlsf', 'mimalloc'];
-const SMOKE_FILES = ['runtime-smoke.mjs', 'runtime-smoke-worker.mjs', 'runtime-smoke-worker.ts', 'runtime-smoke-backend.ts'];
+const SMOKE_FILES = ['runtime-smoke.mjs', 'runtime-smoke-worker.mjs', 'runtime-smoke-worker.ts', 'runtime-smoke-backend.ts', 'runtime-smoke-abandon.mjs'];
 
 /**
  * The permissions Deno needs, and no more (docs/deno-and-bun.md): reading the project, for
@@ -63,7 +64,11 @@ interface SmokeReport {
   runtime: string;
   workerLanguage: string;
   heaps: Record<string, unknown>[];
+  abandoned: Record<string, unknown>;
 }
+
+/** The abandoning worker's slot is reaped without a failure; its one block stays, leaked with it. */
+const GOOD_REAP = { reapedThreads: 1, failed: 0, threadsAfter: 1, liveBlocksAfter: 1 };
 
 /**
  * Every heap's figures after a good run: the worker saw the main block, every block came back.
@@ -140,20 +145,25 @@ describe.skipIf(missingDist !== undefined)('the built packages on Deno and Bun',
     const run = await runIn(project, file, args);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    expect(reportOf(run.stdout)).toEqual({ runtime: `node ${process.versions.node}`, workerLanguage: 'js', heaps: goodHeaps('js') });
+    expect(reportOf(run.stdout)).toEqual({ runtime: `node ${process.versions.node}`, workerLanguage: 'js', heaps: goodHeaps('js'), abandoned: GOOD_REAP });
   });
 
   for (const runtime of Object.keys(RUNTIME_VERSIONS) as RuntimeName[]) {
     for (const language of ['js', 'ts'] as const) {
       const binary = runtimes?.binaries[runtime];
       it.skipIf(binary === undefined)(
-        `${runtime} ${RUNTIME_VERSIONS[runtime]}: create, attach from a ${language} worker, cross-thread frees, check()${language === 'ts' ? ', a backend module in TypeScript' : ''}`,
+        `${runtime} ${RUNTIME_VERSIONS[runtime]}: create, attach from a ${language} worker, cross-thread frees, check(), watchWorker${language === 'ts' ? ', a backend module in TypeScript' : ''}`,
         async () => {
           const [file, args] = smokeCommand(runtime, binary!, language);
           const run = await runIn(project, file, args);
           expect(run.stderr).toBe('');
           expect(run.code).toBe(0);
-          expect(reportOf(run.stdout)).toEqual({ runtime: `${runtime} ${RUNTIME_VERSIONS[runtime]}`, workerLanguage: language, heaps: goodHeaps(language) });
+          expect(reportOf(run.stdout)).toEqual({
+            runtime: `${runtime} ${RUNTIME_VERSIONS[runtime]}`,
+            workerLanguage: language,
+            heaps: goodHeaps(language),
+            abandoned: GOOD_REAP,
+          });
           expect(run.ms).toBeLessThan(RUN_LIMIT_MS);
         },
       );
