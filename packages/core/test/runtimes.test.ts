@@ -13,10 +13,10 @@
  */
 
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -36,10 +36,21 @@ const SMOKE_FILES = ['runtime-smoke.mjs', 'runtime-smoke-worker.mjs', 'runtime-s
  */
 const DENO_FLAGS = ['--allow-read=.', '--allow-env=HEAPLAB_CHECKED,HEAPLAB_BACKEND'];
 
-/** The command line that runs the smoke script on each runtime, with its worker in `language`. */
-function smokeCommand(runtime: RuntimeName | 'node', binary: string, language: 'js' | 'ts'): [string, string[]] {
-  if (runtime === 'deno') return [binary, ['run', ...DENO_FLAGS, 'runtime-smoke.mjs', language]];
-  return [binary, ['runtime-smoke.mjs', language]];
+/**
+ * Running heaplab's TypeScript sources instead of its build: both runtimes take the
+ * `heaplab-source` export condition (and pass it on to workers); Deno also needs
+ * `--sloppy-imports`, because the sources import each other as `./name.js`, and must read the
+ * packages where the links in node_modules lead.
+ */
+const SOURCE_FLAGS: Record<RuntimeName, string[]> = {
+  deno: ['--conditions=heaplab-source', '--sloppy-imports', `--allow-read=.,${PACKAGES}`, '--allow-env=HEAPLAB_CHECKED,HEAPLAB_BACKEND'],
+  bun: ['--conditions=heaplab-source'],
+};
+
+/** The command line that runs the smoke script on each runtime, with its worker in `language`, on the build or the sources. */
+function smokeCommand(runtime: RuntimeName | 'node', binary: string, language: 'js' | 'ts', from: 'dist' | 'src' = 'dist'): [string, string[]] {
+  const flags = runtime === 'node' ? [] : from === 'src' ? SOURCE_FLAGS[runtime] : runtime === 'deno' ? DENO_FLAGS : [];
+  return [binary, [...(runtime === 'deno' ? ['run'] : []), ...flags, 'runtime-smoke.mjs', language]];
 }
 
 /** The longest one run of the smoke script may take; it takes under a second. */
@@ -62,6 +73,8 @@ function distMissing(): string | undefined {
 /** What the smoke script prints as its last line. */
 interface SmokeReport {
   runtime: string;
+  /** The URL `@heaplab/core` resolved to. */
+  core: string;
   workerLanguage: string;
   heaps: Record<string, unknown>[];
   abandoned: Record<string, unknown>;
@@ -78,6 +91,7 @@ const goodHeaps = (language: 'js' | 'ts'): Record<string, unknown>[] =>
   [...['tlsf', 'mimalloc'], ...(language === 'ts' ? ['smoke-basic'] : [])].map((backend) => ({
     backend,
     workerBackend: backend,
+    sameCoreInWorker: true,
     workerSawMainBlock: true,
     workerBlocks: 50,
     intactWorkerBlocks: 50,
@@ -104,8 +118,8 @@ function reportOf(stdout: string): SmokeReport {
 
 const missingDist = distMissing();
 if (missingDist !== undefined) console.warn(`runtimes test skipped: ${missingDist}`);
-const runtimes = missingDist === undefined ? await runtimeBinaries() : undefined;
-const missingRuntimes = Object.values(runtimes?.missing ?? {});
+const runtimes = await runtimeBinaries();
+const missingRuntimes = Object.values(runtimes.missing);
 if (missingRuntimes.length > 0) {
   console.warn(
     `runtimes test skipped for ${missingRuntimes.join('; ')}. The test installs the binaries once from the npm registry into ${RUNTIME_CACHE}; ` +
@@ -114,8 +128,8 @@ if (missingRuntimes.length > 0) {
         .join(' ')}`,
   );
 }
-const foundRuntimes = Object.keys(runtimes?.binaries ?? {});
-if (runtimes !== undefined && foundRuntimes.length > 0) {
+const foundRuntimes = Object.keys(runtimes.binaries);
+if (foundRuntimes.length > 0) {
   console.info(
     `runtimes test: ${foundRuntimes.join(' and ')} ${runtimes.installed ? 'installed' : 'found'} in ${RUNTIME_CACHE} in ${Math.round(runtimes.ms)} ms`,
   );
@@ -145,12 +159,18 @@ describe.skipIf(missingDist !== undefined)('the built packages on Deno and Bun',
     const run = await runIn(project, file, args);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    expect(reportOf(run.stdout)).toEqual({ runtime: `node ${process.versions.node}`, workerLanguage: 'js', heaps: goodHeaps('js'), abandoned: GOOD_REAP });
+    expect(reportOf(run.stdout)).toEqual({
+      runtime: `node ${process.versions.node}`,
+      core: pathToFileURL(join(project, 'node_modules/@heaplab/core/dist/index.js')).href,
+      workerLanguage: 'js',
+      heaps: goodHeaps('js'),
+      abandoned: GOOD_REAP,
+    });
   });
 
   for (const runtime of Object.keys(RUNTIME_VERSIONS) as RuntimeName[]) {
     for (const language of ['js', 'ts'] as const) {
-      const binary = runtimes?.binaries[runtime];
+      const binary = runtimes.binaries[runtime];
       it.skipIf(binary === undefined)(
         `${runtime} ${RUNTIME_VERSIONS[runtime]}: create, attach from a ${language} worker, cross-thread frees, check(), watchWorker${language === 'ts' ? ', a backend module in TypeScript' : ''}`,
         async () => {
@@ -160,6 +180,7 @@ describe.skipIf(missingDist !== undefined)('the built packages on Deno and Bun',
           expect(run.code).toBe(0);
           expect(reportOf(run.stdout)).toEqual({
             runtime: `${runtime} ${RUNTIME_VERSIONS[runtime]}`,
+            core: pathToFileURL(join(project, 'node_modules/@heaplab/core/dist/index.js')).href,
             workerLanguage: language,
             heaps: goodHeaps(language),
             abandoned: GOOD_REAP,
@@ -170,15 +191,50 @@ describe.skipIf(missingDist !== undefined)('the built packages on Deno and Bun',
     }
   }
 
-  it.skipIf(runtimes?.binaries.deno === undefined)('deno needs each of its flags: without one, the run fails naming it', async () => {
+  it.skipIf(runtimes.binaries.deno === undefined)('deno needs each of its flags: without one, the run fails naming it', async () => {
     for (const [dropped, failure] of [
       ['--allow-read', /Requires read access to "[^"]*runtime-smoke-worker\.mjs", run again with the --allow-read flag/],
       ['--allow-env', /NotCapable: Requires env access to "HEAPLAB_CHECKED", run again with the --allow-env flag/],
     ] as const) {
       const flags = DENO_FLAGS.filter((flag) => !flag.startsWith(dropped));
-      const run = await runIn(project, runtimes!.binaries.deno!, ['run', ...flags, 'runtime-smoke.mjs', 'js']);
+      const run = await runIn(project, runtimes.binaries.deno!, ['run', ...flags, 'runtime-smoke.mjs', 'js']);
       expect(run.code, `deno run without ${dropped}`).not.toBe(0);
       expect(run.stderr).toMatch(failure);
     }
   });
+});
+
+describe("heaplab's TypeScript sources on Deno and Bun, no build", () => {
+  let project = '';
+
+  beforeAll(() => {
+    project = mkdtempSync(join(tmpdir(), 'heaplab-runtimes-src-'));
+    // Linked as a workspace links them: the packages' own node_modules give tlsf and mimalloc
+    // the same core.
+    mkdirSync(join(project, 'node_modules', '@heaplab'), { recursive: true });
+    for (const folder of SMOKE_PACKAGES) symlinkSync(join(PACKAGES, folder), join(project, 'node_modules', '@heaplab', folder), 'dir');
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'heaplab-runtime-smoke-src', private: true, type: 'module' }));
+    for (const file of SMOKE_FILES) cpSync(join(FIXTURES, file), join(project, file));
+  });
+
+  afterAll(() => {
+    if (project !== '') rmSync(project, { recursive: true, force: true });
+  });
+
+  for (const runtime of Object.keys(RUNTIME_VERSIONS) as RuntimeName[]) {
+    const binary = runtimes.binaries[runtime];
+    it.skipIf(binary === undefined)(`${runtime} ${RUNTIME_VERSIONS[runtime]} runs the smoke script on core's sources, in its workers too`, async () => {
+      const [file, args] = smokeCommand(runtime, binary!, 'ts', 'src');
+      const run = await runIn(project, file, args);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(reportOf(run.stdout)).toEqual({
+        runtime: `${runtime} ${RUNTIME_VERSIONS[runtime]}`,
+        core: pathToFileURL(join(PACKAGES, 'core/src/index.ts')).href,
+        workerLanguage: 'ts',
+        heaps: goodHeaps('ts'),
+        abandoned: GOOD_REAP,
+      });
+    });
+  }
 });
