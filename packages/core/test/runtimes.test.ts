@@ -100,12 +100,16 @@ const goodHeaps = (language: 'js' | 'ts'): Record<string, unknown>[] =>
     threadsAfter: 1,
   }));
 
-/** Runs `file` with `args` in `cwd`, without the test's NODE_OPTIONS (the script needs no loader). */
+/**
+ * Runs `file` with `args` in `cwd`, without the test's NODE_OPTIONS (the script needs no
+ * loader), without colours in error messages, and without Deno's check for a newer release,
+ * which would print its notice on stderr where the test expects nothing.
+ */
 function runIn(cwd: string, file: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const started = performance.now();
   const { NODE_OPTIONS: _dropped, ...env } = process.env;
   return new Promise((resolve) => {
-    execFile(file, args, { cwd, env: { ...env, NO_COLOR: '1' }, timeout: RUN_LIMIT_MS }, (error, stdout, stderr) => {
+    execFile(file, args, { cwd, env: { ...env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' }, timeout: RUN_LIMIT_MS }, (error, stdout, stderr) => {
       resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr, ms: performance.now() - started });
     });
   });
