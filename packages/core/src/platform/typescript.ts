@@ -4,9 +4,10 @@
  * registered. It is registered at most once per thread, and not at all when the thread can
  * already load TypeScript: a process started with `--import tsx`, a worker started through
  * worker-bootstrap.mjs for a `.ts` entry, or a test runner that compiles TypeScript itself.
- * Deno and Bun load TypeScript natively: there the callers skip all of this.
  * A second registration over an active tsx makes some `.ts` files fail to load, so the
  * thread is asked first, by importing a small TypeScript module of core's own.
+ * Deno and Bun load TypeScript natively (`runsTypeScriptNatively`): there the callers skip
+ * all of this.
  *
  * tsx is an optional peer dependency of core: it is imported only here, only when needed.
  */

@@ -1,8 +1,8 @@
 // Starts a worker that Node cannot start on its entry alone (see worker-spawn.ts), then
 // imports the entry named by workerData.heaplabEntry:
-// - a TypeScript entry, or any entry started by core running from its sources: registers a
-//   resolve hook that prefers each package's "heaplab-source" export condition (so workspace
-//   packages resolve to their src/, as in the tests) and tsx's loader;
+// - on Node, for a TypeScript entry, or any entry started by core running from its sources:
+//   registers a resolve hook that prefers each package's "heaplab-source" export condition
+//   (so workspace packages resolve to their src/, as in the tests) and tsx's loader;
 // - backend modules to load first (workerData.heaplabBackendModules): loads each with core's
 //   loadBackendModule, which registers tsx itself for a TypeScript module when needed.
 //   Core is imported by its package name, as the entry imports it, so that both share one
