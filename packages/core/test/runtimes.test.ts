@@ -8,8 +8,9 @@
  * themselves: the project has no tsx, so a worker sent through core's tsx bootstrap would
  * fail. The TypeScript run also loads a backend from a TypeScript module, in the main thread
  * and, through the bootstrap, in the worker. Every run ends with watchWorker reaping a worker
- * that exited without detaching. Node runs the same script as the control. The runtimes' binaries come from the npm
- * registry (runtime-binaries.ts), cached after the first run.
+ * that exited without detaching. Node runs the same script as the control. Both runtimes
+ * also run it on heaplab's TypeScript sources, with no build. The runtimes' binaries come
+ * from the npm registry (runtime-binaries.ts), cached after the first run.
  */
 
 import { execFile } from 'node:child_process';
@@ -53,7 +54,7 @@ function smokeCommand(runtime: RuntimeName | 'node', binary: string, language: '
   return [binary, [...(runtime === 'deno' ? ['run'] : []), ...flags, 'runtime-smoke.mjs', language]];
 }
 
-/** The longest one run of the smoke script may take; it takes under a second. */
+/** The longest one run of the smoke script may take; it takes about a second. */
 const RUN_LIMIT_MS = 30_000;
 
 /** Why the built packages cannot be installed: not built, or older than a source file. */
