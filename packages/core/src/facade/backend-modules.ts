@@ -13,7 +13,7 @@
 
 import type { BackendDescriptor } from '../backend/contract.js';
 import { AllocError } from '../errors.js';
-import { enableTypeScript, isTypeScriptFile } from '../platform/typescript.js';
+import { enableTypeScript, isTypeScriptFile, runsTypeScriptNatively } from '../platform/typescript.js';
 import { isBackendDescriptor, registerBackend, trustBackendModule } from './backend-registry.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: a module may export descriptors of every options type
@@ -74,7 +74,8 @@ export function loadedBackendModules(): string[] {
 async function registerModule(url: string): Promise<AnyDescriptor[]> {
   const { fileURLToPath } = await import('node:url');
   const file = fileURLToPath(url);
-  if (isTypeScriptFile(file)) await enableTypeScript(`the backend module ${file}`);
+  // Deno and Bun import TypeScript themselves: no probe, no tsx.
+  if (isTypeScriptFile(file) && !runsTypeScriptNatively()) await enableTypeScript(`the backend module ${file}`);
   let exports: Record<string, unknown>;
   try {
     exports = (await import(url)) as Record<string, unknown>;

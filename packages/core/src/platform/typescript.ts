@@ -6,6 +6,8 @@
  * worker-bootstrap.mjs for a `.ts` entry, or a test runner that compiles TypeScript itself.
  * A second registration over an active tsx makes some `.ts` files fail to load, so the
  * thread is asked first, by importing a small TypeScript module of core's own.
+ * Deno and Bun load TypeScript natively (`runsTypeScriptNatively`): there the callers skip
+ * all of this.
  *
  * tsx is an optional peer dependency of core: it is imported only here, only when needed.
  */
@@ -14,6 +16,16 @@ import { AllocError } from '../errors.js';
 
 /** File name endings of the modules tsx loads (TypeScript as ESM, as CommonJS, or either). */
 const TYPESCRIPT_FILE = /\.[cm]?ts$/;
+
+/**
+ * Whether this runtime loads TypeScript modules itself, in every thread: Deno and Bun strip
+ * the types of a `.ts` module as they load it, so neither tsx nor worker-bootstrap.mjs is
+ * needed there (tsx's loader hooks are Node's; Deno has none to register them in). Node 20
+ * does not.
+ */
+export function runsTypeScriptNatively(): boolean {
+  return 'Deno' in globalThis || globalThis.process?.versions?.bun !== undefined;
+}
 
 /** Whether the file a path or URL names is TypeScript, judged by its name. */
 export function isTypeScriptFile(pathOrUrl: string): boolean {

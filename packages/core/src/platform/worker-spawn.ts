@@ -2,7 +2,8 @@
  * Starting a worker on a module URL, from the build or from the sources. Node 20 cannot start
  * a worker on a `.ts` file, so a TypeScript entry (tests and tools run from source) goes
  * through `worker-bootstrap.mjs`, which loads tsx first (about 0.2-0.4 s); a JavaScript
- * entry starts directly (about 35 ms). A worker has its own backend registry, so one that
+ * entry starts directly (about 35 ms), as a TypeScript entry does on Deno and Bun, which load
+ * TypeScript themselves (docs/deno-and-bun.md). A worker has its own backend registry, so one that
  * must know backends from outside heaplab (`loadBackendModule`) also goes through the
  * bootstrap, which loads those modules before the entry.
  */
@@ -11,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 
 import { AllocError } from '../errors.js';
 import { loadedBackendModules } from '../facade/backend-modules.js';
-import { isTypeScriptFile } from './typescript.js';
+import { isTypeScriptFile, runsTypeScriptNatively } from './typescript.js';
 
 /**
  * The `workerData` key under which the bootstrap finds the backend modules to load; a caller
@@ -40,8 +41,9 @@ export interface SpawnWorkerOptions {
  */
 export function spawnWorker(entry: URL, workerData: object = {}, { backendModules = loadedBackendModules() }: SpawnWorkerOptions = {}): Worker {
   const modules = [...new Set([...backendModules, ...modulesIn(workerData)])];
-  const typescriptEntry = isTypeScriptFile(entry.pathname);
-  if (!typescriptEntry && modules.length === 0) return new Worker(entry, { workerData });
+  // Deno and Bun start a worker on a .ts entry themselves.
+  const needsTsx = isTypeScriptFile(entry.pathname) && !runsTypeScriptNatively();
+  if (!needsTsx && modules.length === 0) return new Worker(entry, { workerData });
   return new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), {
     workerData: {
       ...workerData,
