@@ -187,24 +187,31 @@ const PACKAGES = fileURLToPath(new URL('../../', import.meta.url));
 /** The packages the bundled page imports. */
 const BUNDLED_PACKAGES = ['core', 'tlsf', 'mimalloc'];
 
-/** A page's script as an app writes it: a heap of each backend. */
+/**
+ * A page's script as an app writes it: a heap of each backend. It also logs every export of
+ * every entry point, so that tree shaking keeps all of them in the bundle to be checked.
+ */
 const PAGE = `
 import { GlobalAllocator } from '@heaplab/core';
-import { tlsfBackend } from '@heaplab/tlsf';
-import { mimallocBackend } from '@heaplab/mimalloc';
-for (const backend of [tlsfBackend, mimallocBackend]) {
+import * as core from '@heaplab/core';
+import * as backendKit from '@heaplab/core/backend';
+import * as internal from '@heaplab/core/internal';
+import * as tlsf from '@heaplab/tlsf';
+import * as mimalloc from '@heaplab/mimalloc';
+for (const backend of [tlsf.tlsfBackend, mimalloc.mimallocBackend]) {
   const heap = GlobalAllocator.create({ backend, heapBytes: 8 * 1024 * 1024 });
   heap.free(heap.malloc(64));
   console.log(heap.check());
 }
+console.log(core, backendKit, internal, tlsf, mimalloc);
 `;
 
 /**
- * What would break a page: any `node:` specifier, a Node module named without it (esbuild may
- * strip the prefix), or a use of `process`. A message may say "worker_threads" in words; only
- * the quoted module name counts.
+ * What would break a page: any `node:` specifier, an import or require of a Node module named
+ * without it (esbuild may strip the prefix), or a use of `process`. A message may name
+ * worker_threads or a module type in words; only an import counts.
  */
-const NODE_REFERENCE = /node:[a-z_]+|["'](worker_threads|fs|path|url|module|os|child_process)["']|\bprocess\.[a-zA-Z]/g;
+const NODE_REFERENCE = /node:[a-z_]+|(?:from|import|require)\s*\(?\s*["'](?:worker_threads|fs|path|url|module|os|child_process)["']|\bprocess\.[a-zA-Z]/g;
 
 /** Why the built packages cannot be bundled: not built, or older than a source file. */
 function distMissing(): string | undefined {
