@@ -4,10 +4,11 @@
  * A heap in a real browser (issue #18): Debian's chromium, headless, driven by puppeteer-core,
  * opens a page served by a small HTTP server here. The page's script and its web worker's are
  * bundled by esbuild for a browser from the sources. Served cross-origin isolated, the page
- * makes a TLSF heap, posts its buffer to a web worker that attaches with the descriptor,
- * frees a block the page allocated and allocates its own; then the worker holds the heap
- * lock while the page's main thread, which may not block, waits for it by spinning; the page
- * frees the worker's blocks and checks the heap. Served without the two headers, the same
+ * makes a TLSF heap and a mimalloc heap, posts their buffers to a web worker that attaches
+ * with the descriptors, frees a block the page allocated in each and allocates its own
+ * (filled, for the page to verify); then the worker holds the TLSF heap's lock while the
+ * page's main thread, which may not block, waits for it by spinning; the page frees the
+ * worker's blocks and checks both heaps. Served without the two headers, the same
  * page shows the `Unsupported` error naming them. Any console error or page error fails.
  */
 
@@ -33,7 +34,7 @@ if (!hasBrowser) {
 
 const PACKAGES = fileURLToPath(new URL('../../', import.meta.url));
 /** The packages the page and the worker import. */
-const BUNDLED_PACKAGES = ['core', 'tlsf'];
+const BUNDLED_PACKAGES = ['core', 'tlsf', 'mimalloc'];
 
 /** How long one page may take to report, in ms. */
 const PAGE_TIMEOUT_MS = 20_000;
@@ -47,6 +48,7 @@ const HOLD_MS = 150;
  */
 const PAGE = `
 import { AllocError, GlobalAllocator, LockIndex, THREAD_CAN_BLOCK } from '@heaplab/core';
+import { mimallocBackend } from '@heaplab/mimalloc';
 import { tlsfBackend } from '@heaplab/tlsf';
 
 function show(result) {
@@ -66,9 +68,13 @@ try {
   const heap = GlobalAllocator.create({ backend: 'tlsf', options: { tcache: false }, heapBytes: 8 * 1024 * 1024 });
   const pageBlock = heap.malloc(200);
   const keptBlock = heap.malloc(300);
+  // A mimalloc heap as well: the worker's free of a page block is a remote free there.
+  const mi = GlobalAllocator.create({ backend: mimallocBackend, heapBytes: 16 * 1024 * 1024 });
+  const miPageBlock = mi.malloc(200);
+  const miKeptBlock = mi.malloc(300);
   const signal = new Int32Array(new SharedArrayBuffer(4));
   const worker = new Worker('./worker.js', { type: 'module' });
-  worker.postMessage({ buffer: heap.buffer, pageBlock, signal: signal.buffer, holdMs: ${HOLD_MS} });
+  worker.postMessage({ buffer: heap.buffer, pageBlock, miBuffer: mi.buffer, miPageBlock, signal: signal.buffer, holdMs: ${HOLD_MS} });
   const holding = await nextMessage(worker);
   if (holding.error !== undefined) throw new Error('worker: ' + holding.error);
   // Tell the worker this thread is about to wait, then take the lock it holds.
@@ -86,6 +92,12 @@ try {
   }
   heap.free(keptBlock);
   heap.free(waitedBlock);
+  for (const [index, address] of report.miAddresses.entries()) {
+    if (mi.memory.u8[address] !== (index & 0xff) || mi.memory.u8[address + 31] !== (index & 0xff)) wrongBytes++;
+    mi.free(address);
+  }
+  mi.free(miKeptBlock);
+  const miCheck = mi.check();
   const check = heap.check();
   const heapLock = heap.stats().locks[LockIndex.heap];
   show({
@@ -95,6 +107,9 @@ try {
     workerThreadId: report.threadId,
     workerFreedPageBlock: report.freedPageBlock,
     workerBlocks: report.addresses.length,
+    workerMimallocBlocks: report.miAddresses.length,
+    mimallocLiveBlocks: miCheck.liveBlocks,
+    mimallocAttachedThreads: mi.attachedThreads(),
     wrongBytes,
     waitedMs,
     heapLockContended: heapLock.contended,
@@ -115,19 +130,29 @@ try {
  */
 const WORKER = `
 import { GlobalAllocator, LockIndex, park, SharedHeap, THREAD_CAN_BLOCK } from '@heaplab/core';
+import { mimallocBackend } from '@heaplab/mimalloc';
 import { tlsfBackend } from '@heaplab/tlsf';
 
+/** Frees the page's block, then allocates 100 blocks and fills the first 32 bytes of each with its index. */
+function exchange(heap, pageBlock) {
+  heap.free(pageBlock);
+  const addresses = [];
+  for (let index = 0; index < 100; index++) {
+    const address = heap.malloc(32 + (index % 7) * 40);
+    heap.memory.u8.fill(index & 0xff, address, address + 32);
+    addresses.push(address);
+  }
+  return addresses;
+}
+
 self.addEventListener('message', async (event) => {
-  const { buffer, pageBlock, signal, holdMs } = event.data;
+  const { buffer, pageBlock, miBuffer, miPageBlock, signal, holdMs } = event.data;
   try {
     const heap = await GlobalAllocator.attach(buffer, { backends: [tlsfBackend] });
-    heap.free(pageBlock);
-    const addresses = [];
-    for (let index = 0; index < 100; index++) {
-      const address = heap.malloc(32 + (index % 7) * 40);
-      heap.memory.u8.fill(index & 0xff, address, address + 32);
-      addresses.push(address);
-    }
+    const addresses = exchange(heap, pageBlock);
+    const mi = await GlobalAllocator.attach(miBuffer, { backends: [mimallocBackend] });
+    const miAddresses = exchange(mi, miPageBlock);
+    mi.detach();
     const lock = SharedHeap.open(buffer).mutex(LockIndex.heap, heap.threadId);
     lock.lock();
     self.postMessage({ holding: true });
@@ -139,7 +164,7 @@ self.addEventListener('message', async (event) => {
     lock.unlock();
     const threadId = heap.threadId;
     heap.detach();
-    self.postMessage({ addresses, canBlock: THREAD_CAN_BLOCK, threadId, freedPageBlock: true });
+    self.postMessage({ addresses, miAddresses, canBlock: THREAD_CAN_BLOCK, threadId, freedPageBlock: true });
   } catch (error) {
     self.postMessage({ error: (error.kind ?? error.name) + ': ' + error.message });
   }
@@ -160,6 +185,9 @@ interface PageResult {
   workerThreadId?: number;
   workerFreedPageBlock?: boolean;
   workerBlocks?: number;
+  workerMimallocBlocks?: number;
+  mimallocLiveBlocks?: number;
+  mimallocAttachedThreads?: number;
   wrongBytes?: number;
   waitedMs?: number;
   heapLockContended?: number;
@@ -241,7 +269,7 @@ describe.skipIf(!hasBrowser)('a heap in headless chromium', () => {
     }
   }
 
-  it('an isolated page shares a heap with a web worker: each frees the other’s blocks, the page waits on the lock by spinning', async () => {
+  it('an isolated page shares TLSF and mimalloc heaps with a web worker: each frees the other’s blocks, the page waits on the lock by spinning', async () => {
     const { result, errors } = await open('/isolated/index.html');
     expect(errors).toEqual([]);
     expect(result.error).toBeUndefined();
@@ -251,7 +279,10 @@ describe.skipIf(!hasBrowser)('a heap in headless chromium', () => {
     expect(result.workerCanBlock).toBe(true);
     expect(result.workerFreedPageBlock).toBe(true);
     expect(result.workerBlocks).toBe(100);
+    expect(result.workerMimallocBlocks).toBe(100);
     expect(result.wrongBytes).toBe(0);
+    expect(result.mimallocLiveBlocks).toBe(0);
+    expect(result.mimallocAttachedThreads).toBe(1);
     // The page's malloc waited for the worker to let go of the lock, and counted as contended.
     expect(result.waitedMs).toBeGreaterThanOrEqual(HOLD_MS - 20);
     expect(result.heapLockContended).toBeGreaterThanOrEqual(1);
