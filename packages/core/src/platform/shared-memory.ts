@@ -23,7 +23,7 @@ export interface SharedMemoryGlobals {
   crossOriginIsolated?: unknown;
 }
 
-/** The headers as a server sends them, one `Name: value` a line, for messages. */
+/** The headers as a server sends them (`Name: value`), joined for a message. */
 function headerLines(): string {
   return Object.entries(ISOLATION_HEADERS)
     .map(([name, value]) => `${name}: ${value}`)
