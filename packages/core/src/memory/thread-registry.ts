@@ -8,8 +8,9 @@
  * compare-and-swap from that ticket: a stale handle (detached twice, or reaped while its
  * owner still held a copy) can never release a slot that another handle has claimed since.
  *
- * A slot also records the Node `threadId` of its holder, so the main thread can find and
- * release the slots of a worker that exited without detaching.
+ * A slot also records the Node `threadId` of its holder (in a browser, the random
+ * `platformThreadId` of the page or web worker), so the main thread can find and release the
+ * slots of a worker that exited without detaching.
  */
 
 import { AllocError } from '../errors.js';
@@ -36,7 +37,7 @@ export class ThreadRegistry implements ThreadSlots {
 
   /**
    * Claims a free slot for the calling thread.
-   * @param nodeThreadId `worker_threads.threadId` of the caller
+   * @param nodeThreadId the caller's `platformThreadId` (`worker_threads.threadId` in Node)
    * @returns the thread id (1-based) and the ticket (the slot word the claim wrote)
    * @throws AllocError `ThreadLimit` when every slot is taken
    */
