@@ -23,7 +23,12 @@ export type AllocErrorKind =
   /** No backend of that name is registered or loadable. */
   | 'UnknownBackend'
   /** Every thread slot of the heap's registry is taken. */
-  | 'ThreadLimit';
+  | 'ThreadLimit'
+  /**
+   * The platform lacks what the operation needs: no `SharedArrayBuffer` (a browser page that
+   * is not cross-origin isolated), or a Node-only feature such as loading a module by path.
+   */
+  | 'Unsupported';
 
 /**
  * Raised by every heaplab operation that fails. A failed operation leaves the heap as it

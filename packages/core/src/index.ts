@@ -60,7 +60,8 @@ export {
   viewsOf,
 } from './memory/shared-heap.js';
 export { type LockStep, SharedMutex } from './memory/mutex.js';
-export { type SpawnWorkerOptions, spawnWorker } from './platform/worker-spawn.js';
+export { type SpawnWorkerOptions, spawnWorker } from '#platform/loaders';
+export { ISOLATION_HEADERS, requireSharedMemory, type SharedMemoryGlobals } from './platform/shared-memory.js';
 export { Qsbr, sequenceReached } from './qsbr/qsbr.js';
 export { CHUNK_BYTES, DEFAULT_HELD_LIMIT_BYTES, type DelayedFreeStats } from './qsbr/delayed-free.js';
 export { ThreadRegistry } from './memory/thread-registry.js';
@@ -77,7 +78,7 @@ export {
   registeredBackends,
   trustBackendModule,
 } from './facade/backend-registry.js';
-export { type BackendModuleOptions, loadBackendModule, loadedBackendModules } from './facade/backend-modules.js';
+export { type BackendModuleOptions, loadBackendModule, loadedBackendModules } from '#platform/loaders';
 export {
   type AttachOptions,
   CALL_PUBLISH_INTERVAL,

@@ -14,6 +14,7 @@ import type { BackendDescriptor } from '../backend/contract.js';
 import { basicBackend } from '../basic/index.js';
 import { AllocError } from '../errors.js';
 import { BACKEND_NAME_PATTERN } from '../memory/shared-heap.js';
+import { isFileOfPackage, mainModuleUrls } from '#platform';
 
 // biome-ignore lint/suspicious/noExplicitAny: a registry holds descriptors of every options type
 type AnyDescriptor = BackendDescriptor<any, any>;
@@ -104,24 +105,7 @@ async function isBuiltInModule(moduleUrl: string): Promise<boolean> {
     return false;
   }
   if (url.protocol !== 'file:' || url.search !== '' || url.hash !== '') return false;
-  const [{ readFileSync, existsSync }, { dirname, join }, { fileURLToPath }] = await Promise.all([import('node:fs'), import('node:path'), import('node:url')]);
-  const file = fileURLToPath(url);
-  if (!existsSync(file)) return false;
-  for (let dir = dirname(file), depth = 0; depth < 8; depth++) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      try {
-        const name = (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name;
-        return typeof name === 'string' && BUILT_IN_PACKAGES.has(name);
-      } catch {
-        return false;
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) return false;
-    dir = parent;
-  }
-  return false;
+  return isFileOfPackage(url, BUILT_IN_PACKAGES);
 }
 
 /**
@@ -152,16 +136,8 @@ export interface BackendModuleOrigin {
 async function applicationModule(moduleUrl: string, origin: BackendModuleOrigin): Promise<string | undefined> {
   if (origin.bundled === true) return 'the application bundle the heap was created in';
   if (moduleUrl === import.meta.url) return "the file this thread's heaplab code runs from";
-  const main = globalThis.process?.argv?.[1];
-  if (typeof main !== 'string' || main === '' || !moduleUrl.startsWith('file:')) return undefined;
-  const [{ realpathSync }, { pathToFileURL }] = await Promise.all([import('node:fs'), import('node:url')]);
-  const candidates = [pathToFileURL(main).href];
-  try {
-    // Node runs the main module from its real path, and import.meta.url says so.
-    candidates.push(pathToFileURL(realpathSync(main)).href);
-  } catch {
-    // A main module that is gone cannot be imported either; its given path is enough.
-  }
+  if (!moduleUrl.startsWith('file:')) return undefined;
+  const candidates = await mainModuleUrls();
   return candidates.includes(moduleUrl) ? "the process's main module" : undefined;
 }
 

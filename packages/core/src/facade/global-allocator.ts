@@ -7,7 +7,9 @@
  * One handle belongs to one thread. Another worker gets its own with `attach(buffer)`.
  */
 
-import { threadId as nodeThreadId, type Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+
+import { environmentVariable, platformThreadId } from '#platform';
 
 import { basicBackend } from '../basic/index.js';
 import { findBackend, isBackendDescriptor, isBundledWithCore, loadBackend, parseBackendSpec, registerBackend } from './backend-registry.js';
@@ -36,6 +38,7 @@ import type { SharedMutex } from '../memory/mutex.js';
 import { emptyReport, type RecoveryFigures, RecoveryRecord, type RecoveryReport } from '../memory/recovery.js';
 import { DEFAULT_HEAP_BYTES, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_THREADS, SharedHeap } from '../memory/shared-heap.js';
 import { counterIndex, ThreadRegistry } from '../memory/thread-registry.js';
+import { requireSharedMemory } from '../platform/shared-memory.js';
 import type { TraceRecorder } from '../trace/trace-recorder.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: descriptors of every options type
@@ -350,9 +353,11 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   /**
    * Makes a new heap and returns the calling thread's handle on it.
    * @throws AllocError `UnknownBackend` for a backend that is not registered (the message
-   *   lists the valid names); `InvalidParam` for bad sizes, options or limits
+   *   lists the valid names); `InvalidParam` for bad sizes, options or limits;
+   *   `Unsupported` without shared memory (a page that is not cross-origin isolated)
    */
   static create(config: HeapConfig = {}): GlobalAllocator {
+    requireSharedMemory();
     checkRecorder(config.trace);
     const { descriptor, options } = resolveBackend(config);
     const heapBytes = config.heapBytes ?? DEFAULT_HEAP_BYTES;
@@ -366,7 +371,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       backendStateBytes: descriptor.stateBytes,
       heapFlags:
         (config.poisonFreed === true ? HeapFlag.poisonFreed : 0) |
-        ((config.checked ?? process.env['HEAPLAB_CHECKED'] === '1') ? HeapFlag.checked : 0) |
+        ((config.checked ?? environmentVariable('HEAPLAB_CHECKED') === '1') ? HeapFlag.checked : 0) |
         (isBundledWithCore(descriptor) ? HeapFlag.bundledBackend : 0),
     });
     formatQsbr(heap.memory);
@@ -378,7 +383,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     const initBytes = config.initBytes ?? heap.arenaBytes;
     heap.checkNewPool(heap.arenaStart, initBytes);
     const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
-    const handle = new GlobalAllocator(heap, descriptor, registry.claim(nodeThreadId));
+    const handle = new GlobalAllocator(heap, descriptor, registry.claim(platformThreadId));
     handle.formatPool(heap.arenaStart, initBytes, (backend) => backend.init(heap.arenaStart, initBytes));
     heap.publish();
     config.trace?.install(handle);
@@ -393,9 +398,11 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * file, or the process's main module; the worker must then import the backend package or
    * pass its descriptor, and attach fails at once saying so.
    * @throws AllocError `InvalidHeap` for a buffer that is not a heaplab heap;
-   *   `UnknownBackend` when the backend cannot be found; `ThreadLimit` when the registry is full
+   *   `UnknownBackend` when the backend cannot be found; `ThreadLimit` when the registry is full;
+   *   `Unsupported` without shared memory (a page that is not cross-origin isolated)
    */
   static async attach(buffer: SharedArrayBuffer, options: AttachOptions = {}): Promise<GlobalAllocator> {
+    requireSharedMemory();
     const heap = SharedHeap.open(buffer);
     const name = heap.backendName;
     const descriptor =
@@ -409,6 +416,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * @throws AllocError as `attach`
    */
   static attachSync(buffer: SharedArrayBuffer, options: AttachOptions = {}): GlobalAllocator {
+    requireSharedMemory();
     const heap = SharedHeap.open(buffer);
     const name = heap.backendName;
     const descriptor = options.backends?.find((candidate) => candidate.name === name) ?? findBackend(name);
@@ -431,7 +439,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       throw new AllocError('InvalidHeap', `heap superblock field backendOptions is not valid for '${descriptor.name}': ${error.message}`);
     }
     const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
-    const handle = new GlobalAllocator(heap, descriptor, registry.claim(nodeThreadId));
+    const handle = new GlobalAllocator(heap, descriptor, registry.claim(platformThreadId));
     trace?.install(handle);
     return handle;
   }
@@ -1172,7 +1180,7 @@ function errorText(error: unknown): string {
  *   spec came from `HEAPLAB_BACKEND`, the message says so, since the program never named it
  */
 function resolveBackend(config: HeapConfig): { descriptor: AnyDescriptor; options: Record<string, unknown> } {
-  const fromEnvironment = config.backend === undefined ? process.env['HEAPLAB_BACKEND'] : undefined;
+  const fromEnvironment = config.backend === undefined ? environmentVariable('HEAPLAB_BACKEND') : undefined;
   const chosen = config.backend ?? fromEnvironment ?? basicBackend.name;
   try {
     let descriptor: AnyDescriptor;
