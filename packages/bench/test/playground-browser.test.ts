@@ -12,7 +12,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -165,8 +165,11 @@ describe.skipIf(!hasBrowser)('the heap playground in headless chromium', () => {
     return { start, stepped, end, playMs };
   }
 
-  it('serves a bundle of the page and its worker', () => {
+  it('serves a bundle of the page and its worker with real core and no Node module in it', () => {
     expect(scriptBytes).toBeGreaterThan(10_000);
+    const scripts = readdirSync(directory).filter((file) => file.endsWith('.js'));
+    expect(scripts).toContain('heap-worker.js');
+    for (const file of scripts) expect(readFileSync(join(directory, file), 'utf8'), file).not.toMatch(/["']node:/);
     console.log(`playground script: ${(scriptBytes / 1024).toFixed(0)} KiB`);
   });
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { parseTrace, traceFigures } from '@heaplab/core';
-import { build, type Plugin } from 'esbuild';
+import { build } from 'esbuild';
 
 import { TRACE_EXTENSIONS } from '../replay/trace-files.js';
 import { TRACE_DIRECTORY, TRACE_INDEX, type TraceEntry } from './trace-list.js';
@@ -31,29 +31,6 @@ export interface PlaygroundBuild {
   scriptBytes: number;
 }
 
-/**
- * TEMPORARY, until @heaplab/core chooses its platform module by export condition (the
- * `platform` branch): core's facade imports `threadId` and `Worker` from
- * node:worker_threads at its top level. On a page there is one thread per heap handle's
- * realm and no Node worker, so the stub gives thread id 0 (the registry records it only for
- * reaping Node workers). Node modules and tsx, which core imports inside functions (loading
- * backend modules by path), are left as imports that fail if ever run; the page never runs them.
- */
-const temporaryNodeStubs: Plugin = {
-  name: 'heaplab-temporary-node-stubs',
-  setup(esbuild) {
-    esbuild.onResolve({ filter: /^node:worker_threads$/ }, () => ({ path: 'worker_threads', namespace: 'heaplab-node-stub' }));
-    esbuild.onLoad({ filter: /.*/, namespace: 'heaplab-node-stub' }, () => ({
-      contents:
-        'export const threadId = 0; export const isMainThread = true; export const Worker = undefined; export const parentPort = null; export const workerData = undefined;',
-      loader: 'js',
-    }));
-    esbuild.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, external: true }));
-    // Core imports tsx inside a function, to load backend modules written in TypeScript.
-    esbuild.onResolve({ filter: /^tsx(\/|$)/ }, (args) => ({ path: args.path, external: true }));
-  },
-};
-
 /** Builds the playground into `directory` (emptied first). */
 export async function bundlePlayground(directory: string): Promise<PlaygroundBuild> {
   rmSync(directory, { recursive: true, force: true });
@@ -66,13 +43,15 @@ export async function bundlePlayground(directory: string): Promise<PlaygroundBui
     format: 'esm',
     platform: 'browser',
     target: 'es2022',
-    // The workspace's packages from their TypeScript sources, as the tests run them.
+    // The workspace's packages from their TypeScript sources, as the tests run them; with
+    // platform 'browser', esbuild also resolves under the `browser` condition, which picks
+    // core's browser platform module (#platform): no Node module reaches the bundle, and a
+    // bare `node:` import anywhere would fail the build.
     conditions: ['heaplab-source'],
     minify: true,
     sourcemap: 'linked',
     metafile: true,
     logLevel: 'warning',
-    plugins: [temporaryNodeStubs],
   });
   for (const file of ['index.html', 'playground.css']) copyFileSync(join(SOURCES, file), join(directory, file));
   const entries: TraceEntry[] = [];

@@ -11,7 +11,7 @@
  * test or a person can tell where a play is.
  */
 
-import { AllocError, type Trace } from '@heaplab/core';
+import { AllocError, requireSharedMemory, type Trace } from '@heaplab/core';
 
 import { BACKEND_CHOICES, choiceOf } from './backends.js';
 import { legendEntries } from './heap-map-canvas.js';
@@ -171,12 +171,8 @@ async function play(): Promise<void> {
 
 /** Fills the pickers and wires the controls. */
 async function start(): Promise<void> {
-  if (typeof SharedArrayBuffer === 'undefined' || !globalThis.crossOriginIsolated) {
-    throw new Error(
-      'this page is not cross-origin isolated, so it has no SharedArrayBuffer: serve it with Cross-Origin-Opener-Policy: same-origin and ' +
-        'Cross-Origin-Embedder-Policy: require-corp (heaplab serve does)',
-    );
-  }
+  // Without cross-origin isolation there is no SharedArrayBuffer: core's check says which headers to send.
+  requireSharedMemory();
   backendPickers.forEach((picker, index) => {
     if (index > 0) picker.append(option('', '(none)'));
     for (const choice of BACKEND_CHOICES) picker.append(option(choice.label, choice.label, choice.descriptor.summary));

@@ -16,10 +16,12 @@ import { createReadStream, type Stats, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
 
+import { ISOLATION_HEADERS as CORE_ISOLATION_HEADERS } from '@heaplab/core';
+
 /** The headers every response carries (see the file comment). */
 export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Embedder-Policy': 'require-corp',
+  // COOP and COEP, as core's shared-memory check names them.
+  ...CORE_ISOLATION_HEADERS,
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 
