@@ -12,7 +12,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -210,6 +210,35 @@ describe.skipIf(!hasBrowser)('the heap playground in headless chromium', () => {
       // Thread 1 (the worker) frees the 5000 messages thread 0 (the page) allocated.
       expect(end[at]!.play.remoteFrees).toBeGreaterThanOrEqual(5000);
       expect(end[at]!.play.failed).toBe(0);
+    }
+    expect(errors).toEqual([]);
+    await tab.close();
+  });
+
+  it("plays a person's own trace file, and refuses one that is no trace in the status line without a console error", async () => {
+    const { tab, errors } = await openPlayground();
+    const scratch = mkdtempSync(join(tmpdir(), 'heaplab-playground-file-'));
+    try {
+      const own = join(scratch, 'mine.rep');
+      writeFileSync(own, '# mine\n0\n2\n4\n1\na 0 100\na 1 5000\nf 0\nf 1\n');
+      const broken = join(scratch, 'broken.rep');
+      writeFileSync(broken, '0\n2\n2\n1\na 0 100\nq 1 5\n');
+      await tab.select('#backend-2', '');
+      await tab.select('#source', 'file');
+      const picker = await tab.$('#trace-file');
+      await (picker as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(own);
+      await tab.waitForFunction(() => document.getElementById('description')?.textContent?.startsWith('mine.rep'), { timeout: PLAY_LIMIT_MS });
+      await waitForState(tab, 'ready', ['tlsf']);
+      await tab.click('#play');
+      await waitForState(tab, 'done', ['tlsf']);
+      const [panel] = await panelsOf(tab);
+      expect(panel!.play).toEqual({ done: 4, total: 4, failed: 0, remoteFrees: 0 });
+      expectFiguresMatchStats(panel!);
+      await (picker as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(broken);
+      await tab.waitForFunction(() => document.body.dataset['state'] === 'error', { timeout: PLAY_LIMIT_MS });
+      expect(await tab.evaluate(() => document.getElementById('status')?.textContent)).toMatch(/^broken\.rep:6: /);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
     }
     expect(errors).toEqual([]);
     await tab.close();
