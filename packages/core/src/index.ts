@@ -60,6 +60,7 @@ export {
   viewsOf,
 } from './memory/shared-heap.js';
 export { type LockStep, SharedMutex } from './memory/mutex.js';
+export { MAX_SPIN_MS, park, type ParkResult, THREAD_CAN_BLOCK } from './memory/park.js';
 export { type SpawnWorkerOptions, spawnWorker } from '#platform/loaders';
 export { ISOLATION_HEADERS, requireSharedMemory, type SharedMemoryGlobals } from './platform/shared-memory.js';
 export { Qsbr, sequenceReached } from './qsbr/qsbr.js';

@@ -8,7 +8,7 @@
  */
 
 import { type GlobalAllocator, registerBackend } from '@heaplab/core';
-import { defineBackend } from '@heaplab/core/backend';
+import { defineBackend, park } from '@heaplab/core/backend';
 
 import { type DeferredFree, type MiStep, SEGMENT_LOCK } from './context.js';
 import { heapCollect } from './heap.js';
@@ -152,5 +152,5 @@ export function stallOn(signal: Int32Array): void {
   Atomics.store(signal, 0, 1);
   Atomics.notify(signal, 0);
   const deadline = performance.now() + 30_000;
-  while (Atomics.load(signal, 1) === 0 && performance.now() < deadline) Atomics.wait(signal, 1, 0, 50);
+  while (Atomics.load(signal, 1) === 0 && performance.now() < deadline) park(signal, 1, 0, 50);
 }

@@ -13,6 +13,7 @@ import {
   type CheckReport,
   type HeapRegion,
   hex,
+  park,
   type RepairCause,
   type StatsTable,
 } from '@heaplab/core/backend';
@@ -258,6 +259,6 @@ function settleRecordOf(t: MiContext, threadId: number): void {
       Atomics.store(t.u32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2, 0);
       return;
     }
-    Atomics.wait(t.i32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2, Atomics.load(t.i32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2), 10);
+    park(t.i32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2, Atomics.load(t.i32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2), 10);
   }
 }

@@ -11,7 +11,7 @@
  * left alone and counted with `reportLoss`.
  */
 
-import { AllocError, heapCorrupted, hex } from '@heaplab/core/backend';
+import { AllocError, heapCorrupted, hex, park } from '@heaplab/core/backend';
 
 import { type MiContext, reachStep } from './context.js';
 import { delayedListHolds } from './delayed-list.js';
@@ -69,7 +69,7 @@ const REC_HEAP = (HP_RF_HEAP - HP_RF_STEP) >>> 2;
 
 /** How long a resolver waits for a drain in progress before it calls a push unknowable. */
 const SETTLE_MS = 200;
-/** How long one `Atomics.wait` slice of a complete drain lasts. */
+/** How long one `park` slice of a complete drain lasts. */
 const WAIT_SLICE_MS = 50;
 
 /** What a resolver learnt of a compare-and-swap its dead freer may have done. */
@@ -356,7 +356,7 @@ function delayedPushDone(t: MiContext, heap: number, block: number): number {
       if (Atomics.load(u32, drains) === before) return NOT_DONE;
     }
     if (performance.now() > deadline) return UNKNOWN;
-    Atomics.wait(t.i32, drains, before | 0, 1);
+    park(t.i32, drains, before | 0, 1);
   }
 }
 
@@ -422,6 +422,6 @@ export function awaitClaim(t: MiContext, page: number, deadline: number): void {
           'deadline (its thread is stalled, or died and was not reaped: watchWorker or releaseThreadsOf repairs it)',
       );
     }
-    Atomics.wait(t.i32, tfw, word | 0, Math.min(left, WAIT_SLICE_MS));
+    park(t.i32, tfw, word | 0, Math.min(left, WAIT_SLICE_MS));
   }
 }

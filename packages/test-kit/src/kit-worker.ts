@@ -5,7 +5,7 @@
  * overlaps and cross-thread corruption surface as errors naming the block.
  */
 
-import { AllocError, GlobalAllocator, LockIndex, type LockStep, MIN_ALIGN, SharedHeap, type ThreadCacheStep } from '@heaplab/core';
+import { AllocError, GlobalAllocator, LockIndex, type LockStep, MIN_ALIGN, park, SharedHeap, type ThreadCacheStep } from '@heaplab/core';
 import { forgetCacheOwner } from '@heaplab/core/internal';
 
 import { makeBackendContext } from './backend-context.js';
@@ -299,7 +299,7 @@ async function holdLock(task: HoldLockTask): Promise<string> {
   Atomics.notify(signal, 0);
   if (task.mode === 'exit-holding') process.exit(0);
   const deadline = Date.now() + SIGNAL_WAIT_MS;
-  while (Atomics.load(signal, 1) === 0 && Date.now() < deadline) Atomics.wait(signal, 1, 0, 50);
+  while (Atomics.load(signal, 1) === 0 && Date.now() < deadline) park(signal, 1, 0, 50);
   mutex.unlock();
   heap.detach();
   return 'released';

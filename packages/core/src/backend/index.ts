@@ -33,6 +33,7 @@ export { describeOptionValues, normalizeOptionsBySpec, type OptionValue, THREAD_
 export { AllocError, hex } from '../errors.js';
 export { alignDown, alignUp, isPowerOfTwo, MAX_ALIGN, MIN_ALIGN, PAGE_SIZE } from '../sizes.js';
 export { SharedMutex } from '../memory/mutex.js';
+export { park, type ParkResult } from '../memory/park.js';
 export { Qsbr, sequenceReached } from '../qsbr/qsbr.js';
 export { BitmapPageAllocator } from '../pages/bitmap-page-allocator.js';
 /** How many ranges the pool table holds (`init` plus every `addMemory`). */

@@ -16,8 +16,9 @@
  * known, which no one could poison or recover.) Releasing is one exchange; `Atomics.notify`
  * runs only when the waiters bit says someone may be parked.
  *
- * No wait is unbounded: a waiter spins briefly, then parks with `Atomics.wait` in slices, and
- * gives up with `LockTimeout` after the heap's lock timeout, naming the lock and its holder.
+ * No wait is unbounded: a waiter spins briefly, then parks in slices (`park`: `Atomics.wait`,
+ * or a bounded spin on a page's main thread, which may not block), and gives up with
+ * `LockTimeout` after the heap's lock timeout, naming the lock and its holder.
  * When the holder's thread is reaped while holding the lock (`poisonIfHeldBy`), the lock is
  * poisoned and every waiter fails at once, as Rust's `Mutex` reports a panicked holder,
  * until a recovery takes the lock over (`takeOver`), repairs what it guards and lifts the
@@ -26,6 +27,7 @@
 
 import { AllocError } from '../errors.js';
 import type { LockOrder } from './lock-order.js';
+import { park } from './park.js';
 import { LOCK_ACQUIRED, LOCK_CONTENDED, LOCK_SPUN, LOCK_HOLDER_SHIFT, LOCK_POISONED, LOCK_STATE, LOCK_WAITERS } from './heap-layout.js';
 
 const FREE = 0;
@@ -36,7 +38,7 @@ const FREE = 0;
  */
 const SPIN_LIMIT = 2000;
 
-/** Longest single `Atomics.wait`, so poisoning and the timeout are noticed promptly. */
+/** Longest single park, so poisoning and the timeout are noticed promptly. */
 const PARK_SLICE_MS = 50;
 
 /** Describes a thread for a lock error, e.g. "thread 3 (Node threadId 7)". */
@@ -193,7 +195,7 @@ export class SharedMutex {
       if (i32[this.poisonedIndex] !== 0) this.failPoisoned();
       const left = deadline - performance.now();
       if (left <= 0) this.failTimeout();
-      Atomics.wait(i32, state, word | LOCK_WAITERS, Math.min(left, PARK_SLICE_MS));
+      park(i32, state, word | LOCK_WAITERS, Math.min(left, PARK_SLICE_MS));
       this.stepHook?.('parked');
     }
   }
