@@ -161,7 +161,7 @@ async function play(): Promise<void> {
   setState('playing', progressText());
   while (playing && !panels.every((panel) => panel.session.finished)) {
     await step();
-    // How long a play from the start took, pauses between steps included (a figure for the docs and the test).
+    // How long this Play took to the end, its pauses between steps included (a figure for the docs and the test).
     if (panels.every((panel) => panel.session.finished)) document.body.dataset['playMs'] = String(Math.round(performance.now() - started));
     afterStep();
     await new Promise((resolve) => setTimeout(resolve, PLAY_PAUSE_MS));
@@ -198,7 +198,12 @@ async function start(): Promise<void> {
     item.textContent = kind;
     legend.append(item);
   }
-  for (const picker of [...backendPickers, sourcePicker, workloadPicker, tracePicker, traceFile]) picker.addEventListener('change', () => enqueue(load));
+  // A change (or Reset) stops a play first: the play holds the queue until it stops.
+  const reload = (): void => {
+    playing = false;
+    enqueue(load);
+  };
+  for (const picker of [...backendPickers, sourcePicker, workloadPicker, tracePicker, traceFile]) picker.addEventListener('change', reload);
   sourcePicker.addEventListener('change', () => {
     document.body.dataset['source'] = sourcePicker.value;
   });
@@ -214,7 +219,7 @@ async function start(): Promise<void> {
   pauseButton.addEventListener('click', () => {
     playing = false;
   });
-  resetButton.addEventListener('click', () => enqueue(load));
+  resetButton.addEventListener('click', reload);
   await load();
 }
 
