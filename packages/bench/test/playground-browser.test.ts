@@ -179,6 +179,8 @@ describe.skipIf(!hasBrowser)('the heap playground in headless chromium', () => {
     await tab.select('#backend-2', 'buddy');
     await tab.select('#source', 'trace');
     await tab.select('#trace', 'glibc-thread-2.jsonl');
+    // The whole arena at one scale: a map that changes does so because the heap did.
+    await tab.select('#map-extent', 'arena');
     const { start, stepped, end, playMs } = await playToEnd(tab, ['tlsf', 'buddy']);
     console.log(`glibc-thread-2.jsonl on tlsf and buddy: played in ${playMs} ms`);
     expect(await tab.evaluate(() => document.getElementById('description')?.textContent)).toContain('glibc-thread-2.jsonl');

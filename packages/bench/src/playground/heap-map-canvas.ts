@@ -17,19 +17,20 @@ const KIND_RGB = KINDS.map((kind) => {
   return [(value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff] as const;
 });
 
-/** Bytes each pixel of a map of `arenaBytes` stands for (the last pixels may be partly past the arena). */
-export function bytesPerPixel(arenaBytes: number): number {
-  return Math.max(1, Math.ceil(arenaBytes / (MAP_ROWS * MAP_COLUMNS)));
+/** Bytes each pixel of a map of `spanBytes` stands for (the last pixels may be partly past the span). */
+export function bytesPerPixel(spanBytes: number): number {
+  return Math.max(1, Math.ceil(spanBytes / (MAP_ROWS * MAP_COLUMNS)));
 }
 
 /**
  * Draws `regions` (a walk tiling the arena from `arenaStart`) on `canvas`, which it sizes to
- * `MAP_COLUMNS` × `MAP_ROWS` pixels; pixels past the arena stay blank.
+ * `MAP_COLUMNS` × `MAP_ROWS` pixels: the first `spanBytes` of the arena (all of it, or the
+ * used part: `usedSpan`); what lies beyond is not drawn, and pixels past the span stay blank.
  */
-export function drawHeapMap(canvas: HTMLCanvasElement, regions: readonly HeapRegion[], arenaStart: number, arenaBytes: number): void {
+export function drawHeapMap(canvas: HTMLCanvasElement, regions: readonly HeapRegion[], arenaStart: number, spanBytes: number): void {
   canvas.width = MAP_COLUMNS;
   canvas.height = MAP_ROWS;
-  const perPixel = bytesPerPixel(arenaBytes);
+  const perPixel = bytesPerPixel(spanBytes);
   const pixels = MAP_ROWS * MAP_COLUMNS;
   // Bytes of each kind in each pixel.
   const kindBytes = new Float64Array(pixels * KINDS.length);
@@ -69,6 +70,25 @@ export function drawHeapMap(canvas: HTMLCanvasElement, regions: readonly HeapReg
     image.data[pixel * 4 + 3] = 255;
   }
   context.putImageData(image, 0, 0);
+}
+
+/** The least span a map of the used part shows: 64 KiB, 2 bytes a pixel. */
+const MIN_MAP_SPAN = 64 * 1024;
+
+/**
+ * Bytes from the arena's start a map of its *used part* shows: up to the end of the last
+ * region the backend has taken (live, header or metadata), rounded up to a power of two (at
+ * least `MIN_MAP_SPAN`, at most the arena), so a small heap's blocks are not lost in a
+ * 4 MiB strip and the scale changes only when the heap grows past a power of two.
+ */
+export function usedSpan(regions: readonly HeapRegion[], arenaStart: number, arenaBytes: number): number {
+  let end = 0;
+  for (const region of regions) {
+    if (region.kind === 'live' || region.kind === 'header' || region.kind === 'metadata') end = Math.max(end, region.address + region.bytes - arenaStart);
+  }
+  let span = MIN_MAP_SPAN;
+  while (span < end) span *= 2;
+  return Math.min(span, arenaBytes);
 }
 
 /** The legend's entries: each kind with its colour. */

@@ -16,7 +16,7 @@ import { AllocError, requireSharedMemory, type Trace } from '@heaplab/core';
 import { BACKEND_CHOICES, choiceOf } from './backends.js';
 import { legendEntries } from './heap-map-canvas.js';
 import { HeapSession } from './heap-session.js';
-import { BackendPanel } from './panel.js';
+import { BackendPanel, type MapExtent } from './panel.js';
 import { fetchTrace, fetchTraceIndex, readTraceFile } from './trace-list.js';
 import { PLAYGROUND_WORKLOADS, workloadOf } from './workloads.js';
 
@@ -45,6 +45,7 @@ const workloadPicker = byId<HTMLSelectElement>('workload');
 const tracePicker = byId<HTMLSelectElement>('trace');
 const traceFile = byId<HTMLInputElement>('trace-file');
 const speedPicker = byId<HTMLSelectElement>('speed');
+const extentPicker = byId<HTMLSelectElement>('map-extent');
 const stepButton = byId<HTMLButtonElement>('step');
 const playButton = byId<HTMLButtonElement>('play');
 const pauseButton = byId<HTMLButtonElement>('pause');
@@ -128,7 +129,7 @@ async function load(): Promise<void> {
   for (const label of labels) {
     const panel = new BackendPanel(panelsBox, await HeapSession.open(choiceOf(label), trace));
     panels.push(panel);
-    panel.render();
+    panel.render(extentPicker.value as MapExtent);
   }
   setState('ready', `loaded ${name} on ${labels.join(', ')}`);
 }
@@ -137,7 +138,7 @@ async function load(): Promise<void> {
 async function step(): Promise<void> {
   const speed = Number(speedPicker.value);
   await Promise.all(panels.map((panel) => panel.session.advance(speed)));
-  for (const panel of panels) panel.render();
+  for (const panel of panels) panel.render(extentPicker.value as MapExtent);
 }
 
 function progressText(): string {
@@ -220,6 +221,12 @@ async function start(): Promise<void> {
     playing = false;
   });
   resetButton.addEventListener('click', reload);
+  // Redraws only: the heaps stay as they are.
+  extentPicker.addEventListener('change', () =>
+    enqueue(async () => {
+      for (const panel of panels) panel.render(extentPicker.value as MapExtent);
+    }),
+  );
   await load();
 }
 

@@ -10,8 +10,16 @@
 import type { HeapRegion, HeapStats, StatsTable } from '@heaplab/core';
 
 import { type PlayCounts, panelFigures } from './figures.js';
-import { drawHeapMap } from './heap-map-canvas.js';
+import { drawHeapMap, usedSpan } from './heap-map-canvas.js';
 import type { HeapSession } from './heap-session.js';
+
+/** How much of the arena a map shows: all of it, or its used part (`usedSpan`). */
+export type MapExtent = 'arena' | 'used';
+
+/** `bytes` in KiB or MiB, as map captions say spans. */
+function spanText(bytes: number): string {
+  return bytes >= 1048576 ? `${(bytes / 1048576).toFixed(0)} MiB` : `${(bytes / 1024).toFixed(0)} KiB`;
+}
 
 /** Rows of a backend table shown (a size-class table can have dozens; the rest are summed up in a line). */
 const TABLE_ROWS = 24;
@@ -73,15 +81,17 @@ export class BackendPanel {
     container.append(this.root);
   }
 
-  /** Redraws the map, figures and tables from the heap as it is now. */
-  render(): void {
+  /** Redraws the map (over `extent` of the arena), figures and tables from the heap as it is now. */
+  render(extent: MapExtent): void {
     const { heap, trace } = this.session;
     const stats: HeapStats = heap.stats();
     const regions: HeapRegion[] = heap.supportsWalk() ? heap.walk() : [];
     const tables = heap.classStats();
     const arenaBytes = heap.arenaEnd - heap.arenaStart;
-    drawHeapMap(this.canvas, regions, heap.arenaStart, arenaBytes);
-    this.caption.textContent = `${(arenaBytes / 1048576).toFixed(0)} MiB arena, ${regions.length.toLocaleString('en-US')} regions; ${
+    const span = extent === 'used' ? usedSpan(regions, heap.arenaStart, arenaBytes) : arenaBytes;
+    drawHeapMap(this.canvas, regions, heap.arenaStart, span);
+    const shown = span < arenaBytes ? `the first ${spanText(span)} of a ${spanText(arenaBytes)} arena` : `a ${spanText(arenaBytes)} arena`;
+    this.caption.textContent = `${shown}, ${regions.length.toLocaleString('en-US')} regions; ${
       trace.threads > 1 ? `${trace.threads - 1} web worker${trace.threads > 2 ? 's' : ''} attached` : 'the page alone'
     }`;
     const counts: PlayCounts = { done: this.session.done, total: trace.requests.length, ...this.session.outcome };
