@@ -77,14 +77,15 @@ const MIN_MAP_SPAN = 64 * 1024;
 
 /**
  * Bytes from the arena's start a map of its *used part* shows: up to the end of the last
- * region the backend has taken (live, header or metadata), rounded up to a power of two (at
- * least `MIN_MAP_SPAN`, at most the arena), so a small heap's blocks are not lost in a
- * 4 MiB strip and the scale changes only when the heap grows past a power of two.
+ * live block (with its header), rounded up to a power of two (at least `MIN_MAP_SPAN`, at
+ * most the arena), so a small heap's blocks are not lost in a 4 MiB strip and the scale
+ * changes only when the heap grows past a power of two. Metadata does not count: TLSF's
+ * sentinel at the pool's end would stretch every map to the whole arena.
  */
 export function usedSpan(regions: readonly HeapRegion[], arenaStart: number, arenaBytes: number): number {
   let end = 0;
   for (const region of regions) {
-    if (region.kind === 'live' || region.kind === 'header' || region.kind === 'metadata') end = Math.max(end, region.address + region.bytes - arenaStart);
+    if (region.kind === 'live' || region.kind === 'header') end = Math.max(end, region.address + region.bytes - arenaStart);
   }
   let span = MIN_MAP_SPAN;
   while (span < end) span *= 2;
