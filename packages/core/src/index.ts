@@ -62,6 +62,7 @@ export {
 export { type LockStep, SharedMutex } from './memory/mutex.js';
 export { MAX_SPIN_MS, park, type ParkResult, THREAD_CAN_BLOCK } from './memory/park.js';
 export { type SpawnWorkerOptions, spawnWorker } from '#platform/loaders';
+export { PLATFORM_NAME, platformThreadId } from '#platform';
 export { ISOLATION_HEADERS, requireSharedMemory, type SharedMemoryGlobals } from './platform/shared-memory.js';
 export { Qsbr, sequenceReached } from './qsbr/qsbr.js';
 export { CHUNK_BYTES, DEFAULT_HELD_LIMIT_BYTES, type DelayedFreeStats } from './qsbr/delayed-free.js';

@@ -874,8 +874,18 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * Reaps `worker`'s slots when it exits (`releaseThreadsOf`), so a worker that dies or
    * ends without detaching gives back its slot, and a lock it died holding is repaired.
    * The handler never throws into the process; `onReaped` gets each report.
+   * @throws AllocError `Unsupported` for anything but a Node `Worker` (a web worker tells no
+   *   one that it ended; a page calls `releaseThreadsOf` with the id the worker posted it)
    */
   watchWorker(worker: Worker, onReaped?: (report: ReapReport) => void): void {
+    const candidate = worker as Partial<Worker>;
+    if (typeof candidate.threadId !== 'number' || typeof candidate.once !== 'function') {
+      throw new AllocError(
+        'Unsupported',
+        "watchWorker takes a Node worker_threads Worker; a web worker has no thread id and no 'exit' event: have it post " +
+          'its platformThreadId, and call releaseThreadsOf(id) when it is gone (docs/browsers.md)',
+      );
+    }
     const id = worker.threadId;
     worker.once('exit', () => {
       let report: ReapReport;

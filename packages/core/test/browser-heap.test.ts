@@ -1,0 +1,270 @@
+/// <reference lib="dom" />
+// The page-side checks run in the browser (page.evaluate), so this file also sees the DOM types.
+/**
+ * A heap in a real browser (issue #18): Debian's chromium, headless, driven by puppeteer-core,
+ * opens a page served by a small HTTP server here. The page's script and its web worker's are
+ * bundled by esbuild for a browser from the sources. Served cross-origin isolated, the page
+ * makes a TLSF heap, posts its buffer to a web worker that attaches with the descriptor,
+ * frees a block the page allocated and allocates its own; then the worker holds the heap
+ * lock while the page's main thread, which may not block, waits for it by spinning; the page
+ * frees the worker's blocks and checks the heap. Served without the two headers, the same
+ * page shows the `Unsupported` error naming them. Any console error or page error fails.
+ */
+
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { build } from 'esbuild';
+import puppeteer, { type Browser } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { ISOLATION_HEADERS } from '../src/index.js';
+
+/** Debian's chromium (`apt-get install -y chromium`); HEAPLAB_CHROMIUM points elsewhere. */
+const CHROMIUM = process.env.HEAPLAB_CHROMIUM ?? '/usr/bin/chromium';
+const hasBrowser = existsSync(CHROMIUM);
+if (!hasBrowser) {
+  console.warn(`browser heap test skipped: no browser at ${CHROMIUM} (install Debian's with: apt-get install -y chromium, or set HEAPLAB_CHROMIUM)`);
+}
+
+const PACKAGES = fileURLToPath(new URL('../../', import.meta.url));
+/** The packages the page and the worker import. */
+const BUNDLED_PACKAGES = ['core', 'tlsf'];
+
+/** How long one page may take to report, in ms. */
+const PAGE_TIMEOUT_MS = 20_000;
+/** How long the worker keeps holding the heap lock once the page is waiting for it, in ms. */
+const HOLD_MS = 150;
+
+/**
+ * The page: makes the heap, hands it to a web worker, waits on the lock the worker holds,
+ * frees the worker's blocks and checks the heap. What happened goes into the document and
+ * into `window.heaplabResult`; an error is shown the same way.
+ */
+const PAGE = `
+import { AllocError, GlobalAllocator, LockIndex, THREAD_CAN_BLOCK } from '@heaplab/core';
+import { tlsfBackend } from '@heaplab/tlsf';
+
+function show(result) {
+  document.getElementById('result').textContent = result.error === undefined ? JSON.stringify(result) : result.error.kind + ': ' + result.error.message;
+  window.heaplabResult = result;
+}
+
+function nextMessage(worker) {
+  return new Promise((resolve, reject) => {
+    worker.addEventListener('message', (event) => resolve(event.data), { once: true });
+    worker.addEventListener('error', (event) => reject(new Error('worker error: ' + event.message)), { once: true });
+  });
+}
+
+try {
+  // No thread cache: every call takes the heap lock, the one the worker will hold.
+  const heap = GlobalAllocator.create({ backend: 'tlsf', options: { tcache: false }, heapBytes: 8 * 1024 * 1024 });
+  const pageBlock = heap.malloc(200);
+  const keptBlock = heap.malloc(300);
+  const signal = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker('./worker.js', { type: 'module' });
+  worker.postMessage({ buffer: heap.buffer, pageBlock, signal: signal.buffer, holdMs: ${HOLD_MS} });
+  const holding = await nextMessage(worker);
+  if (holding.error !== undefined) throw new Error('worker: ' + holding.error);
+  // Tell the worker this thread is about to wait, then take the lock it holds.
+  Atomics.store(signal, 0, 1);
+  Atomics.notify(signal, 0);
+  const started = performance.now();
+  const waitedBlock = heap.malloc(48);
+  const waitedMs = performance.now() - started;
+  const report = await nextMessage(worker);
+  if (report.error !== undefined) throw new Error('worker: ' + report.error);
+  let wrongBytes = 0;
+  for (const [index, address] of report.addresses.entries()) {
+    if (heap.memory.u8[address] !== (index & 0xff) || heap.memory.u8[address + 31] !== (index & 0xff)) wrongBytes++;
+    heap.free(address);
+  }
+  heap.free(keptBlock);
+  heap.free(waitedBlock);
+  const check = heap.check();
+  const heapLock = heap.stats().locks[LockIndex.heap];
+  show({
+    crossOriginIsolated: globalThis.crossOriginIsolated,
+    pageCanBlock: THREAD_CAN_BLOCK,
+    workerCanBlock: report.canBlock,
+    workerThreadId: report.threadId,
+    workerFreedPageBlock: report.freedPageBlock,
+    workerBlocks: report.addresses.length,
+    wrongBytes,
+    waitedMs,
+    heapLockContended: heapLock.contended,
+    liveBlocks: check.liveBlocks,
+    usedBytes: heap.usedBytes(),
+    attachedThreads: heap.attachedThreads(),
+  });
+  worker.terminate();
+} catch (error) {
+  show({ error: { kind: error instanceof AllocError ? error.kind : error.name, message: error.message } });
+}
+`;
+
+/**
+ * The web worker: attaches with the descriptor (a browser cannot import a backend module by
+ * path), frees the page's block, allocates and fills its own, then holds the heap lock until
+ * the page is waiting for it, and a little longer.
+ */
+const WORKER = `
+import { GlobalAllocator, LockIndex, park, SharedHeap, THREAD_CAN_BLOCK } from '@heaplab/core';
+import { tlsfBackend } from '@heaplab/tlsf';
+
+self.addEventListener('message', async (event) => {
+  const { buffer, pageBlock, signal, holdMs } = event.data;
+  try {
+    const heap = await GlobalAllocator.attach(buffer, { backends: [tlsfBackend] });
+    heap.free(pageBlock);
+    const addresses = [];
+    for (let index = 0; index < 100; index++) {
+      const address = heap.malloc(32 + (index % 7) * 40);
+      heap.memory.u8.fill(index & 0xff, address, address + 32);
+      addresses.push(address);
+    }
+    const lock = SharedHeap.open(buffer).mutex(LockIndex.heap, heap.threadId);
+    lock.lock();
+    self.postMessage({ holding: true });
+    const words = new Int32Array(signal);
+    const deadline = performance.now() + 10000;
+    while (Atomics.load(words, 0) === 0 && performance.now() < deadline) park(words, 0, 0, 50);
+    const until = performance.now() + holdMs;
+    while (performance.now() < until) park(words, 0, 1, until - performance.now());
+    lock.unlock();
+    const threadId = heap.threadId;
+    heap.detach();
+    self.postMessage({ addresses, canBlock: THREAD_CAN_BLOCK, threadId, freedPageBlock: true });
+  } catch (error) {
+    self.postMessage({ error: (error.kind ?? error.name) + ': ' + error.message });
+  }
+});
+`;
+
+const HTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>heaplab in a browser</title><link rel="icon" href="data:,"></head>
+<body><pre id="result">running</pre><script type="module" src="./page.js"></script></body></html>
+`;
+
+/** What the page reports (`window.heaplabResult`). */
+interface PageResult {
+  error?: { kind: string; message: string };
+  crossOriginIsolated?: boolean;
+  pageCanBlock?: boolean;
+  workerCanBlock?: boolean;
+  workerThreadId?: number;
+  workerFreedPageBlock?: boolean;
+  workerBlocks?: number;
+  wrongBytes?: number;
+  waitedMs?: number;
+  heapLockContended?: number;
+  liveBlocks?: number;
+  usedBytes?: number;
+  attachedThreads?: number;
+}
+
+const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
+
+describe.skipIf(!hasBrowser)('a heap in headless chromium', () => {
+  let project = '';
+  let server: Server;
+  let origin = '';
+  let browser: Browser;
+
+  beforeAll(async () => {
+    project = mkdtempSync(join(tmpdir(), 'heaplab-browser-heap-'));
+    const site = join(project, 'site');
+    mkdirSync(join(project, 'node_modules', '@heaplab'), { recursive: true });
+    for (const folder of BUNDLED_PACKAGES) symlinkSync(join(PACKAGES, folder), join(project, 'node_modules', '@heaplab', folder), 'dir');
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'browser-heap', private: true, type: 'module' }));
+    writeFileSync(join(project, 'page.js'), PAGE);
+    writeFileSync(join(project, 'worker.js'), WORKER);
+    // Two bundles, as an app ships a page and a worker: each has its own copy of heaplab.
+    const result = await build({
+      absWorkingDir: project,
+      entryPoints: ['page.js', 'worker.js'],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      target: 'es2022',
+      conditions: ['heaplab-source', 'browser'],
+      outdir: site,
+      logLevel: 'silent',
+    });
+    expect(result.errors).toEqual([]);
+    writeFileSync(join(site, 'index.html'), HTML);
+    // /isolated/ sends the two headers with every file; /plain/ sends neither.
+    server = createServer((request, response) => {
+      const match = /^\/(isolated|plain)\/([a-z-]+\.(html|js))$/.exec(request.url ?? '');
+      const file = match === null ? undefined : join(site, match[2]!);
+      if (match === null || file === undefined || !existsSync(file)) {
+        response.writeHead(404).end();
+        return;
+      }
+      const headers: Record<string, string> = { 'Content-Type': CONTENT_TYPES[`.${match[3]}`]!, 'Cache-Control': 'no-store' };
+      if (match[1] === 'isolated') Object.assign(headers, ISOLATION_HEADERS);
+      response.writeHead(200, headers).end(readFileSync(file));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((resolve) => (server === undefined ? resolve(undefined) : server.close(resolve)));
+    if (project !== '') rmSync(project, { recursive: true, force: true });
+  });
+
+  /** Opens `path`, waits for the page's result, and returns it with everything that went wrong in the console. */
+  async function open(path: string): Promise<{ result: PageResult; shown: string; errors: string[] }> {
+    const tab = await browser.newPage();
+    const errors: string[] = [];
+    tab.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    tab.on('pageerror', (error) => errors.push((error as Error).message));
+    tab.on('requestfailed', (request) => errors.push(`request failed: ${request.url()}`));
+    try {
+      await tab.goto(`${origin}${path}`, { waitUntil: 'load' });
+      await tab.waitForFunction(() => (window as unknown as { heaplabResult?: unknown }).heaplabResult !== undefined, { timeout: PAGE_TIMEOUT_MS });
+      const result = await tab.evaluate(() => (window as unknown as { heaplabResult: PageResult }).heaplabResult);
+      const shown = await tab.evaluate(() => document.getElementById('result')?.textContent ?? '');
+      return { result, shown, errors };
+    } finally {
+      await tab.close();
+    }
+  }
+
+  it('an isolated page shares a heap with a web worker: each frees the other’s blocks, the page waits on the lock by spinning', async () => {
+    const { result, errors } = await open('/isolated/index.html');
+    expect(errors).toEqual([]);
+    expect(result.error).toBeUndefined();
+    expect(result.crossOriginIsolated).toBe(true);
+    // The page's main thread may not block; the worker may.
+    expect(result.pageCanBlock).toBe(false);
+    expect(result.workerCanBlock).toBe(true);
+    expect(result.workerFreedPageBlock).toBe(true);
+    expect(result.workerBlocks).toBe(100);
+    expect(result.wrongBytes).toBe(0);
+    // The page's malloc waited for the worker to let go of the lock, and counted as contended.
+    expect(result.waitedMs).toBeGreaterThanOrEqual(HOLD_MS - 20);
+    expect(result.heapLockContended).toBeGreaterThanOrEqual(1);
+    expect(result.liveBlocks).toBe(0);
+    expect(result.usedBytes).toBe(0);
+    expect(result.attachedThreads).toBe(1);
+  }, 60_000);
+
+  it('a page served without the headers shows the Unsupported error naming them', async () => {
+    const { result, shown, errors } = await open('/plain/index.html');
+    expect(errors).toEqual([]);
+    expect(result.error?.kind).toBe('Unsupported');
+    for (const [name, value] of Object.entries(ISOLATION_HEADERS)) expect(shown).toContain(`${name}: ${value}`);
+    expect(shown).toMatch(/^Unsupported: heaplab needs SharedArrayBuffer/);
+  }, 60_000);
+});
