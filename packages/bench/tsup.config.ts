@@ -1,6 +1,7 @@
 import { defineConfig } from 'tsup';
 
 import { sharedTsupOptions } from '../../tsup.shared.js';
+import { bundlePlayground } from './src/playground/bundle-playground.js';
 
 export default defineConfig({
   ...sharedTsupOptions,
@@ -22,4 +23,9 @@ export default defineConfig({
   dts: { ...(sharedTsupOptions.dts as object), entry: { index: 'src/index.ts' } },
   // One copy of shared modules for the CLI, the worker and the library.
   splitting: true,
+  // The heap playground `heaplab serve` serves, bundled for browsers beside the CLI.
+  onSuccess: async () => {
+    const { directory, scriptBytes } = await bundlePlayground('dist/playground');
+    console.log(`playground: ${directory}, ${(scriptBytes / 1024).toFixed(0)} KiB of script`);
+  },
 });

@@ -12,6 +12,7 @@
  *   heaplab replay <files or directories...> --backend <spec|all> --reference tlsf --repeat 3 [--json FILE]
  *   heaplab new-backend <name> [--dir <parent>] [--packages <dir>]
  *   heaplab grade --backend-module <path|package> [--backend name] [--traces PATH] [--json FILE]
+ *   heaplab serve [--port 8080] [--host 127.0.0.1]
  *
  * Every command that takes backends also takes `--backend-module <path|package>` (and
  * `HEAPLAB_BACKEND_MODULES`): backends from outside heaplab (backend-module-option.ts).
@@ -52,6 +53,7 @@ import { DEFAULT_MAP_HEAP_BYTES, DEFAULT_MAP_ITERATIONS, mapTargets } from '../i
 import { statsCommand } from './stats-command.js';
 import { addReplayCommand } from './replay-command.js';
 import { addReportCommand } from './report-command.js';
+import { addServeCommand } from './serve-command.js';
 import { addTraceCommand } from './trace-command.js';
 import { parseBaselines, parseDuration, parseHeapMiB, parsePositiveInteger, parseThreadList } from './options.js';
 
@@ -330,6 +332,7 @@ export function makeProgram(): Command {
   addReplayCommand(program);
   addNewBackendCommand(program);
   addGradeCommand(program);
+  addServeCommand(program);
   return program;
 }
 
