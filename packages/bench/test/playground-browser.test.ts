@@ -91,6 +91,7 @@ function expectedFigures(stats: HeapStats, play: PanelFindings['play']): Record<
     remoteFrees: whole(play.remoteFrees),
     failed: whole(play.failed),
     liveBlocks: whole(stats.liveBlocks),
+    cachedBlocks: stats.threadCache === null ? 'no cache' : whole(stats.threadCache.blocks),
     grantedBytes: whole(stats.grantedBytes),
     usedBytes: whole(stats.usedBytes),
     availableBytes: whole(stats.availableBytes),
@@ -211,6 +212,8 @@ describe.skipIf(!hasBrowser)('the heap playground in headless chromium', () => {
       for (const panel of [start[at]!, stepped[at]!, end[at]!]) expectFiguresMatchStats(panel);
       // Thread 1 (the worker) frees the 5000 messages thread 0 (the page) allocated.
       expect(end[at]!.play.remoteFrees).toBeGreaterThanOrEqual(5000);
+      // Every message is freed by the end: what is still live is what thread caches hold.
+      expect(end[at]!.stats.liveBlocks, end[at]!.backend).toBe(end[at]!.stats.threadCache?.blocks ?? 0);
       expect(end[at]!.play.failed).toBe(0);
     }
     expect(errors).toEqual([]);

@@ -42,6 +42,9 @@ export function panelFigures(stats: HeapStats, play: PlayCounts): Figure[] {
     { key: 'remoteFrees', label: 'remote frees', text: wholeNumber(play.remoteFrees) },
     { key: 'failed', label: 'refused (no room)', text: wholeNumber(play.failed) },
     { key: 'liveBlocks', label: 'live blocks', text: wholeNumber(stats.liveBlocks) },
+    // Blocks a thread cache holds are live to the backend and free to the program; without
+    // this line a finished workload that freed everything would seem to leak them.
+    { key: 'cachedBlocks', label: '… of which in thread caches', text: stats.threadCache === null ? 'no cache' : wholeNumber(stats.threadCache.blocks) },
     { key: 'grantedBytes', label: 'live bytes (granted)', text: wholeNumber(stats.grantedBytes) },
     { key: 'usedBytes', label: 'used bytes', text: wholeNumber(stats.usedBytes) },
     { key: 'availableBytes', label: 'free bytes', text: wholeNumber(stats.availableBytes) },
