@@ -33,6 +33,8 @@ if (!hasBrowser) {
 }
 
 const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+/** What the built CLI serves: the playground bench's build bundled (`pnpm build`). */
+const BUILT_PLAYGROUND = fileURLToPath(new URL('../dist/playground/', import.meta.url));
 /** A play's bound: the two traces here take a few seconds each on a shared two-core machine. */
 const PLAY_LIMIT_MS = 40_000;
 
@@ -131,7 +133,7 @@ describe.skipIf(!hasBrowser)('the heap playground in headless chromium', () => {
   });
 
   /** A fresh tab on the playground that records every console error, page error and failed request. */
-  async function openPlayground(): Promise<{ tab: Page; errors: string[] }> {
+  async function openPlayground(url = server.url): Promise<{ tab: Page; errors: string[] }> {
     const tab = await browser.newPage();
     const errors: string[] = [];
     tab.on('console', (message) => {
@@ -140,7 +142,7 @@ describe.skipIf(!hasBrowser)('the heap playground in headless chromium', () => {
     tab.on('pageerror', (error) => errors.push(`page error: ${(error as Error).message}`));
     tab.on('requestfailed', (failed) => errors.push(`request failed: ${failed.url()}`));
     await tab.setViewport({ width: 1400, height: 900 });
-    await tab.goto(server.url, { waitUntil: 'load' });
+    await tab.goto(url, { waitUntil: 'load' });
     await waitForState(tab, 'ready');
     expect(await tab.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
     return { tab, errors };
@@ -218,6 +220,31 @@ describe.skipIf(!hasBrowser)('the heap playground in headless chromium', () => {
     }
     expect(errors).toEqual([]);
     await tab.close();
+  });
+
+  it('the built playground (what the built `heaplab serve` serves) plays a two-thread trace as well', async (context) => {
+    if (!existsSync(join(BUILT_PLAYGROUND, 'page.js'))) {
+      console.warn(`built playground case skipped: no ${BUILT_PLAYGROUND}page.js (run pnpm build; the test command does)`);
+      context.skip();
+    }
+    const built = await startStaticServer({ root: BUILT_PLAYGROUND, port: 0, host: '127.0.0.1' });
+    try {
+      const { tab, errors } = await openPlayground(built.url);
+      await tab.select('#backend-1', 'basic');
+      await tab.select('#backend-2', 'mimalloc');
+      await tab.select('#source', 'trace');
+      await tab.select('#trace', 'glibc-thread-2.jsonl');
+      const { start, end } = await playToEnd(tab, ['basic', 'mimalloc']);
+      for (let at = 0; at < 2; at++) {
+        expect(end[at]!.map, end[at]!.backend).not.toBe(start[at]!.map);
+        expectFiguresMatchStats(end[at]!);
+        expect(end[at]!.play.done).toBe(end[at]!.play.total);
+      }
+      expect(errors).toEqual([]);
+      await tab.close();
+    } finally {
+      await built.close();
+    }
   });
 
   it("plays a person's own trace file, and refuses one that is no trace in the status line without a console error", async () => {

@@ -10,33 +10,20 @@
  */
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { PACKAGES, staleBuild } from './built-packages.js';
+
 import { AllocError, loadBackend } from '../src/index.js';
 
-const PACKAGES = fileURLToPath(new URL('../../', import.meta.url));
 /** The packages the app imports, bundled from their dist/. */
 const BUNDLED_PACKAGES = ['core', 'tlsf', 'buddy'];
-
-/** Why the built packages cannot be bundled: not built, or older than a source file. */
-function distMissing(): string | undefined {
-  for (const folder of BUNDLED_PACKAGES) {
-    const index = join(PACKAGES, folder, 'dist', 'index.js');
-    if (!existsSync(index)) return `packages/${folder}/dist is not built (run pnpm build)`;
-    const built = statSync(index).mtimeMs;
-    const sources = join(PACKAGES, folder, 'src');
-    for (const file of readdirSync(sources, { recursive: true, encoding: 'utf8' })) {
-      if (statSync(join(sources, file)).mtimeMs > built) return `packages/${folder}/dist is older than src/${file} (run pnpm build)`;
-    }
-  }
-  return undefined;
-}
 
 /**
  * The app's main module. It counts its own runs on stdout (`app: started`): a worker that
@@ -150,7 +137,7 @@ function reportOf(stdout: string): AppReport {
   return JSON.parse(last) as AppReport;
 }
 
-const missing = distMissing();
+const missing = staleBuild(BUNDLED_PACKAGES);
 if (missing !== undefined) console.warn(`bundled-app test skipped: ${missing}`);
 
 describe.skipIf(missing !== undefined)('an app bundled with esbuild', () => {

@@ -6,14 +6,15 @@
  * and web worker are browser-heap.test.ts.
  */
 
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+
+import { PACKAGES, staleBuild } from './built-packages.js';
 
 import { expectAllocError } from '@heaplab/test-kit';
 
@@ -183,7 +184,6 @@ describe("the browser's platform modules", () => {
   });
 });
 
-const PACKAGES = fileURLToPath(new URL('../../', import.meta.url));
 /** The packages the bundled page imports. */
 const BUNDLED_PACKAGES = ['core', 'tlsf', 'mimalloc'];
 
@@ -213,21 +213,7 @@ console.log(core, backendKit, internal, tlsf, mimalloc);
  */
 const NODE_REFERENCE = /node:[a-z_]+|(?:from|import|require)\s*\(?\s*["'](?:worker_threads|fs|path|url|module|os|child_process)["']|\bprocess\.[a-zA-Z]/g;
 
-/** Why the built packages cannot be bundled: not built, or older than a source file. */
-function distMissing(): string | undefined {
-  for (const folder of BUNDLED_PACKAGES) {
-    const index = join(PACKAGES, folder, 'dist', 'index.js');
-    if (!existsSync(index)) return `packages/${folder}/dist is not built (run pnpm build)`;
-    const built = statSync(index).mtimeMs;
-    const sources = join(PACKAGES, folder, 'src');
-    for (const file of readdirSync(sources, { recursive: true, encoding: 'utf8' })) {
-      if (statSync(join(sources, file)).mtimeMs > built) return `packages/${folder}/dist is older than src/${file} (run pnpm build)`;
-    }
-  }
-  return undefined;
-}
-
-const missing = distMissing();
+const missing = staleBuild(BUNDLED_PACKAGES);
 if (missing !== undefined) console.warn(`platform test: the bundle from dist/ is skipped: ${missing}`);
 
 describe('core, tlsf and mimalloc bundled for a browser', () => {

@@ -14,16 +14,16 @@
  */
 
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { PACKAGES, staleBuild } from './built-packages.js';
 import { RUNTIME_CACHE, RUNTIME_VERSIONS, type RuntimeName, runtimeBinaries } from './runtime-binaries.js';
 
-const PACKAGES = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 /** The packages the smoke script imports, installed from their dist/. */
 const SMOKE_PACKAGES = ['core', 'tlsf', 'mimalloc'];
@@ -56,20 +56,6 @@ function smokeCommand(runtime: RuntimeName | 'node', binary: string, language: '
 
 /** The longest one run of the smoke script may take; it takes about a second. */
 const RUN_LIMIT_MS = 30_000;
-
-/** Why the built packages cannot be installed: not built, or older than a source file. */
-function distMissing(): string | undefined {
-  for (const folder of SMOKE_PACKAGES) {
-    const index = join(PACKAGES, folder, 'dist', 'index.js');
-    if (!existsSync(index)) return `packages/${folder}/dist is not built (run pnpm build)`;
-    const built = statSync(index).mtimeMs;
-    const sources = join(PACKAGES, folder, 'src');
-    for (const file of readdirSync(sources, { recursive: true, encoding: 'utf8' })) {
-      if (statSync(join(sources, file)).mtimeMs > built) return `packages/${folder}/dist is older than src/${file} (run pnpm build)`;
-    }
-  }
-  return undefined;
-}
 
 /** What the smoke script prints as its last line. */
 interface SmokeReport {
@@ -121,7 +107,7 @@ function reportOf(stdout: string): SmokeReport {
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as SmokeReport;
 }
 
-const missingDist = distMissing();
+const missingDist = staleBuild(SMOKE_PACKAGES);
 if (missingDist !== undefined) console.warn(`runtimes test skipped: ${missingDist}`);
 const runtimes = await runtimeBinaries();
 const missingRuntimes = Object.values(runtimes.missing);

@@ -63,16 +63,19 @@ interface Pixel {
 
 /**
  * Bytes of each kind in each pixel: `MAP_ROWS * MAP_COLUMNS` pixels of `KINDS.length` counts.
- * @throws Error when the regions do not tile `[arenaStart, arenaStart + arenaBytes)`
+ * @param clip drop what lies past the last pixel (a live map of the arena's used part)
+ *   instead of refusing it
+ * @throws Error when, unclipped, the regions do not tile `[arenaStart, arenaStart + arenaBytes)`
  */
-function kindBytesPerPixel(regions: readonly HeapRegion[], arenaStart: number, bytesPerPixel: number): Float64Array {
+export function kindBytesPerPixel(regions: readonly HeapRegion[], arenaStart: number, bytesPerPixel: number, clip = false): Float64Array {
   const pixels = MAP_ROWS * MAP_COLUMNS;
   const bytes = new Float64Array(pixels * KINDS.length);
   for (const region of regions) {
     const kind = KINDS.indexOf(region.kind);
     let from = region.address - arenaStart;
-    const end = from + region.bytes;
-    if (from < 0 || end > pixels * bytesPerPixel) throw new Error(`region at ${region.address} lies outside the mapped arena`);
+    let end = from + region.bytes;
+    if (clip) end = Math.min(end, pixels * bytesPerPixel);
+    else if (from < 0 || end > pixels * bytesPerPixel) throw new Error(`region at ${region.address} lies outside the mapped arena`);
     while (from < end) {
       const pixel = Math.floor(from / bytesPerPixel);
       const pixelEnd = Math.min(end, (pixel + 1) * bytesPerPixel);
@@ -83,13 +86,21 @@ function kindBytesPerPixel(regions: readonly HeapRegion[], arenaStart: number, b
   return bytes;
 }
 
-/** The colour of pixel `pixel` (see the file comment). */
-function pixelOf(bytes: Float64Array, pixel: number, bytesPerPixel: number): Pixel {
+/** A pixel's blended colour channels (0 to 255) and the kinds present in it. */
+export interface BlendedPixel {
+  red: number;
+  green: number;
+  blue: number;
+  kinds: HeapRegionKind[];
+}
+
+/** The colour of pixel `pixel` (see the file comment); null for a pixel with no bytes. */
+export function blendPixel(bytes: Float64Array, pixel: number, bytesPerPixel: number): BlendedPixel | null {
   let red = 0;
   let green = 0;
   let blue = 0;
   let total = 0;
-  const kinds: string[] = [];
+  const kinds: HeapRegionKind[] = [];
   for (let kind = 0; kind < KINDS.length; kind++) {
     const share = bytes[pixel * KINDS.length + kind]! / bytesPerPixel;
     if (share === 0) continue;
@@ -101,11 +112,16 @@ function pixelOf(bytes: Float64Array, pixel: number, bytesPerPixel: number): Pix
     total += weight;
     kinds.push(KINDS[kind]!);
   }
-  const channel = (value: number): string =>
-    Math.round(value / total)
-      .toString(16)
-      .padStart(2, '0');
-  return { colour: `#${channel(red)}${channel(green)}${channel(blue)}`, kinds: kinds.join(' ') };
+  if (total === 0) return null;
+  return { red: Math.round(red / total), green: Math.round(green / total), blue: Math.round(blue / total), kinds };
+}
+
+/** The SVG colour of pixel `pixel`. */
+function pixelOf(bytes: Float64Array, pixel: number, bytesPerPixel: number): Pixel {
+  const blended = blendPixel(bytes, pixel, bytesPerPixel);
+  if (blended === null) return { colour: '#000000', kinds: '' };
+  const channel = (value: number): string => value.toString(16).padStart(2, '0');
+  return { colour: `#${channel(blended.red)}${channel(blended.green)}${channel(blended.blue)}`, kinds: blended.kinds.join(' ') };
 }
 
 /** A region's tooltip text. */

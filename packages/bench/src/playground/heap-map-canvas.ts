@@ -9,13 +9,7 @@
 
 import type { HeapRegion, HeapRegionKind } from '@heaplab/core';
 
-import { KIND_COLOURS, MAP_COLUMNS, MAP_ROWS, MIN_KIND_WEIGHT } from '../inspect/heap-map-svg.js';
-
-const KINDS = Object.keys(KIND_COLOURS) as HeapRegionKind[];
-const KIND_RGB = KINDS.map((kind) => {
-  const value = Number.parseInt(KIND_COLOURS[kind].slice(1), 16);
-  return [(value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff] as const;
-});
+import { blendPixel, KIND_COLOURS, kindBytesPerPixel, MAP_COLUMNS, MAP_ROWS } from '../inspect/heap-map-svg.js';
 
 /** Bytes each pixel of a map of `spanBytes` stands for (the last pixels may be partly past the span). */
 export function bytesPerPixel(spanBytes: number): number {
@@ -31,42 +25,16 @@ export function drawHeapMap(canvas: HTMLCanvasElement, regions: readonly HeapReg
   canvas.width = MAP_COLUMNS;
   canvas.height = MAP_ROWS;
   const perPixel = bytesPerPixel(spanBytes);
-  const pixels = MAP_ROWS * MAP_COLUMNS;
-  // Bytes of each kind in each pixel.
-  const kindBytes = new Float64Array(pixels * KINDS.length);
-  for (const region of regions) {
-    const kind = KINDS.indexOf(region.kind);
-    let from = region.address - arenaStart;
-    const end = Math.min(from + region.bytes, pixels * perPixel);
-    while (from < end) {
-      const pixel = Math.floor(from / perPixel);
-      const pixelEnd = Math.min(end, (pixel + 1) * perPixel);
-      kindBytes[pixel * KINDS.length + kind]! += pixelEnd - from;
-      from = pixelEnd;
-    }
-  }
+  const kindBytes = kindBytesPerPixel(regions, arenaStart, perPixel, true);
   const context = canvas.getContext('2d');
   if (context === null) throw new Error('this browser gives no 2D canvas context');
   const image = context.createImageData(MAP_COLUMNS, MAP_ROWS);
-  for (let pixel = 0; pixel < pixels; pixel++) {
-    let red = 0;
-    let green = 0;
-    let blue = 0;
-    let total = 0;
-    for (let kind = 0; kind < KINDS.length; kind++) {
-      const share = kindBytes[pixel * KINDS.length + kind]! / perPixel;
-      if (share === 0) continue;
-      const weight = Math.max(share, MIN_KIND_WEIGHT);
-      const [r, g, b] = KIND_RGB[kind]!;
-      red += r * weight;
-      green += g * weight;
-      blue += b * weight;
-      total += weight;
-    }
-    if (total === 0) continue;
-    image.data[pixel * 4] = Math.round(red / total);
-    image.data[pixel * 4 + 1] = Math.round(green / total);
-    image.data[pixel * 4 + 2] = Math.round(blue / total);
+  for (let pixel = 0; pixel < MAP_ROWS * MAP_COLUMNS; pixel++) {
+    const blended = blendPixel(kindBytes, pixel, perPixel);
+    if (blended === null) continue;
+    image.data[pixel * 4] = blended.red;
+    image.data[pixel * 4 + 1] = blended.green;
+    image.data[pixel * 4 + 2] = blended.blue;
     image.data[pixel * 4 + 3] = 255;
   }
   context.putImageData(image, 0, 0);
@@ -94,5 +62,5 @@ export function usedSpan(regions: readonly HeapRegion[], arenaStart: number, are
 
 /** The legend's entries: each kind with its colour. */
 export function legendEntries(): { kind: HeapRegionKind; colour: string }[] {
-  return KINDS.map((kind) => ({ kind, colour: KIND_COLOURS[kind] }));
+  return (Object.keys(KIND_COLOURS) as HeapRegionKind[]).map((kind) => ({ kind, colour: KIND_COLOURS[kind] }));
 }

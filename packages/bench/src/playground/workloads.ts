@@ -64,7 +64,7 @@ export const PLAYGROUND_WORKLOADS: readonly PlaygroundWorkload[] = [
     summary: 'thread 0 (the page) allocates messages that thread 1 (a worker) frees: remote frees',
     make: () => producerConsumer(1, 'thread 0 allocates messages that thread 1 frees: remote frees across two threads'),
   },
-  { name: 'glibc-thread', summary: "glibc's bench-malloc-thread loop on two threads (the page and a worker)", make: glibcThreadLike },
+  { name: 'glibc-thread-like', summary: "glibc's bench-malloc-thread loop on two threads (the page and a worker)", make: glibcThreadLike },
   {
     name: 'binary-tree',
     summary: 'trees of small nodes built and torn down depth-first (one thread)',
