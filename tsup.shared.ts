@@ -23,6 +23,18 @@ export const sharedTsupOptions: Options = {
 };
 
 /**
+ * The `onSuccess` of a package that has build steps of its own: the stub every package gets,
+ * then `steps`. A config that set `onSuccess` directly would replace the shared one and ship
+ * a `require` condition naming a file that is not there (the pack-install test checks).
+ */
+export function onSuccessWithStub(steps: () => Promise<void> | void): () => Promise<void> {
+  return async () => {
+    writeEsmOnlyStub();
+    await steps();
+  };
+}
+
+/**
  * The file every export's `require` condition names, beside the build: heaplab is ESM only,
  * and without a `require` target Node answers `require('@heaplab/core')` with
  * ERR_PACKAGE_PATH_NOT_EXPORTED, which reads as a broken package rather than "use import".

@@ -1,6 +1,6 @@
 import { defineConfig } from 'tsup';
 
-import { sharedTsupOptions } from '../../tsup.shared.js';
+import { onSuccessWithStub, sharedTsupOptions } from '../../tsup.shared.js';
 import { bundlePlayground } from './src/playground/bundle-playground.js';
 
 export default defineConfig({
@@ -24,8 +24,8 @@ export default defineConfig({
   // One copy of shared modules for the CLI, the worker and the library.
   splitting: true,
   // The heap playground `heaplab serve` serves, bundled for browsers beside the CLI.
-  onSuccess: async () => {
+  onSuccess: onSuccessWithStub(async () => {
     const { directory, scriptBytes } = await bundlePlayground('dist/playground');
     console.log(`playground: ${directory}, ${(scriptBytes / 1024).toFixed(0)} KiB of script`);
-  },
+  }),
 });

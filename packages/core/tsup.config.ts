@@ -2,7 +2,7 @@ import { copyFileSync } from 'node:fs';
 
 import { defineConfig } from 'tsup';
 
-import { sharedTsupOptions, writeEsmOnlyStub } from '../../tsup.shared.js';
+import { onSuccessWithStub, sharedTsupOptions } from '../../tsup.shared.js';
 
 export default defineConfig({
   ...sharedTsupOptions,
@@ -31,12 +31,10 @@ export default defineConfig({
   // The bootstrap that lets a worker start on a TypeScript entry or load backend modules
   // first, and the TypeScript module that tells whether tsx is active, ship beside the code
   // that finds them by `import.meta.url`: today the loaders entry (dist/platform/), and
-  // beside the chunks in case splitting moves that code into one. Then the require() stub
-  // every package gets.
-  onSuccess: async () => {
+  // beside the chunks in case splitting moves that code into one.
+  onSuccess: onSuccessWithStub(() => {
     for (const dir of ['dist', 'dist/platform']) {
       for (const file of ['worker-bootstrap.mjs', 'typescript-probe.ts']) copyFileSync(`src/platform/${file}`, `${dir}/${file}`);
     }
-    writeEsmOnlyStub();
-  },
+  }),
 });

@@ -12,7 +12,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { bundlePlayground } from '../src/playground/bundle-playground.js';
-import { ISOLATION_HEADERS, type StaticServer, startStaticServer } from '../src/serve/static-server.js';
+import { ISOLATION_HEADERS, resolveRequestPath, type StaticServer, startStaticServer } from '../src/serve/static-server.js';
 
 /** Debian's chromium (`apt-get install -y chromium`; scripts/system-packages.mjs installs it); HEAPLAB_CHROMIUM points elsewhere. */
 const CHROMIUM = process.env.HEAPLAB_CHROMIUM ?? '/usr/bin/chromium';
@@ -312,6 +312,16 @@ describe('heaplab serve', () => {
 
   it('prints its URL, serves the page cross-origin isolated, refuses what it should, and exits 0 on SIGTERM', async () => {
     const serve = startServe('--port', '0');
+    try {
+      await servesAndRefuses(serve);
+    } finally {
+      // A failed expectation must not leave a server listening past the test.
+      if (serve.child.exitCode === null) serve.child.kill('SIGKILL');
+    }
+  });
+
+  /** The first case's body: everything a person would check of a running `heaplab serve`. */
+  async function servesAndRefuses(serve: ReturnType<typeof startServe>): Promise<void> {
     const url = await serve.url;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     const page = await fetch(url);
@@ -324,6 +334,7 @@ describe('heaplab serve', () => {
     expect(script.headers.get('cross-origin-embedder-policy')).toBe('require-corp');
     expect((await raw(url, '/../../../etc/passwd')).status).toBe(403);
     expect((await raw(url, '/%2e%2e/%2e%2e/etc/passwd')).status).toBe(403);
+    expect((await raw(url, '/%')).status).toBe(400);
     expect((await raw(url, '/no-such-file.js')).status).toBe(404);
     const post = await raw(url, '/', 'POST');
     expect(post.status).toBe(405);
@@ -339,13 +350,33 @@ describe('heaplab serve', () => {
 
     serve.child.kill('SIGTERM');
     expect((await serve.exit).code).toBe(0);
-  });
+  }
 
   it('refuses a port that is no port, with status 1', async () => {
-    const serve = startServe('--port', '70000');
-    serve.url.catch(() => {});
-    const { code, stderr } = await serve.exit;
-    expect(code).toBe(1);
-    expect(stderr).toContain("a port is an integer from 0 (any free port) to 65535; '70000' is not.");
+    for (const port of ['70000', '0x1F90']) {
+      const serve = startServe('--port', port);
+      serve.url.catch(() => {});
+      const { code, stderr } = await serve.exit;
+      expect(code).toBe(1);
+      expect(stderr).toContain(`a port is an integer from 0 (any free port) to 65535; '${port}' is not.`);
+    }
+  });
+
+  it('does not follow a symbolic link out of the served directory', () => {
+    const root = mkdtempSync(join(tmpdir(), 'heaplab-serve-root-'));
+    const outside = mkdtempSync(join(tmpdir(), 'heaplab-serve-outside-'));
+    try {
+      writeFileSync(join(root, 'inside.txt'), 'in');
+      writeFileSync(join(outside, 'secret.txt'), 'out');
+      symlinkSync(outside, join(root, 'out'), 'dir');
+      symlinkSync(join(root, 'inside.txt'), join(root, 'alias.txt'));
+      expect('file' in resolveRequestPath(root, '/inside.txt')).toBe(true);
+      // A link that stays inside is served; one that leads out is not.
+      expect('file' in resolveRequestPath(root, '/alias.txt')).toBe(true);
+      expect(resolveRequestPath(root, '/out/secret.txt')).toEqual({ status: 403 });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 });

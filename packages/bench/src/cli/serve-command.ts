@@ -32,8 +32,9 @@ interface ServeOptions {
 
 /** A TCP port: an integer from 0 (any free port) to 65535. */
 export function parsePort(value: string): number {
-  const port = Number(value);
-  if (value.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
+  // Digits only: Number() would also take '0x1F90', '8e3' and ' 80'.
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(port >= 0 && port <= 65535)) {
     throw new InvalidArgumentError(`a port is an integer from 0 (any free port) to 65535; '${value}' is not.`);
   }
   return port;
@@ -70,13 +71,24 @@ async function playgroundDirectory(): Promise<{ directory: string; discard(): vo
   const bundler = new URL('../playground/bundle-playground.ts', import.meta.url).href;
   const { bundlePlayground } = (await import(bundler)) as typeof import('../playground/bundle-playground.js');
   const directory = mkdtempSync(join(tmpdir(), 'heaplab-playground-'));
-  await bundlePlayground(directory);
-  return { directory, discard: () => rmSync(directory, { recursive: true, force: true }) };
+  const discard = (): void => rmSync(directory, { recursive: true, force: true });
+  try {
+    await bundlePlayground(directory);
+  } catch (error) {
+    discard();
+    throw error;
+  }
+  return { directory, discard };
 }
 
 /** Starts the server, prints its URL, and stops it on SIGINT or SIGTERM. */
 export async function serveCommand(options: ServeOptions, command: Command): Promise<void> {
-  const playground = await playgroundDirectory();
+  let playground: Awaited<ReturnType<typeof playgroundDirectory>>;
+  try {
+    playground = await playgroundDirectory();
+  } catch (error) {
+    command.error(`error: ${(error as Error).message}`, { exitCode: 1 });
+  }
   let server: StaticServer;
   try {
     server = await startStaticServer({ root: playground.directory, port: options.port, host: options.host });

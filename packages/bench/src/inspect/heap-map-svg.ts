@@ -67,7 +67,12 @@ interface Pixel {
  *   instead of refusing it
  * @throws Error when, unclipped, the regions do not tile `[arenaStart, arenaStart + arenaBytes)`
  */
-export function kindBytesPerPixel(regions: readonly HeapRegion[], arenaStart: number, bytesPerPixel: number, clip = false): Float64Array {
+export function kindBytesPerPixel(
+  regions: readonly HeapRegion[],
+  arenaStart: number,
+  bytesPerPixel: number,
+  { clip = false }: { clip?: boolean } = {},
+): Float64Array {
   const pixels = MAP_ROWS * MAP_COLUMNS;
   const bytes = new Float64Array(pixels * KINDS.length);
   for (const region of regions) {

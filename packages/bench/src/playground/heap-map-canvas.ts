@@ -25,7 +25,7 @@ export function drawHeapMap(canvas: HTMLCanvasElement, regions: readonly HeapReg
   canvas.width = MAP_COLUMNS;
   canvas.height = MAP_ROWS;
   const perPixel = bytesPerPixel(spanBytes);
-  const kindBytes = kindBytesPerPixel(regions, arenaStart, perPixel, true);
+  const kindBytes = kindBytesPerPixel(regions, arenaStart, perPixel, { clip: true });
   const context = canvas.getContext('2d');
   if (context === null) throw new Error('this browser gives no 2D canvas context');
   const image = context.createImageData(MAP_COLUMNS, MAP_ROWS);

@@ -141,16 +141,23 @@ export class HeapSession {
     }
   }
 
-  /** Detaches the workers and ends them, then detaches the page's handle. */
+  /**
+   * Detaches the workers and ends them, then detaches the page's handle. A worker that fails
+   * to detach is still ended, and so are the ones after it; the first failure is thrown last.
+   */
   async close(): Promise<void> {
+    let firstFailure: unknown;
     for (const link of this.workers) {
       if (link === null) continue;
       try {
         await link.ask({ kind: 'detach' });
+      } catch (error) {
+        firstFailure ??= error;
       } finally {
         link.terminate();
       }
     }
     this.heap.detach();
+    if (firstFailure !== undefined) throw firstFailure;
   }
 }

@@ -124,8 +124,10 @@ export function performRequests(heap: GlobalAllocator, buffers: PlayBuffers, fro
       if (op !== OP_REALLOC) ids[slot + ID_ADDRESS] = 0;
       continue;
     }
+    // A block realloc left in place is still its first allocator's (the heap thinks so too);
+    // a moved one is this thread's.
+    if (result !== address) ids[slot + ID_OWNER] = heap.threadId;
     ids[slot + ID_ADDRESS] = result;
-    ids[slot + ID_OWNER] = heap.threadId;
   }
   return outcome;
 }

@@ -118,7 +118,15 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
         // fails before beginning must not keep the others waiting for it.
         const anyReply = Promise.race(spawned.map(({ reply }) => reply));
         await Promise.race([allBegun(control, threads), anyReply]);
-        timer = setTimeout(() => Atomics.store(control, STOP_WORD, 1), options.durationSeconds * 1000);
+        // By the clock, not by one timer: a timer counts from the event loop's cached time,
+        // which lags when the loop was busy, and fired up to several ms early under load.
+        const stopAt = performance.now() + options.durationSeconds * 1000;
+        const stopWhenDue = (): void => {
+          const left = stopAt - performance.now();
+          if (left > 0) timer = setTimeout(stopWhenDue, Math.ceil(left));
+          else Atomics.store(control, STOP_WORD, 1);
+        };
+        stopWhenDue();
       }
       const settled = await replies;
       if (timer !== null) clearTimeout(timer);

@@ -8,13 +8,15 @@
  *   Cross-Origin-Embedder-Policy: require-corp    it loads nothing that has not agreed to be loaded
  *   Cross-Origin-Resource-Policy: same-origin     and what it loads from here agrees
  *
- * GET and HEAD only (405 otherwise); a path that leaves the root, even through `..` or an
- * encoded slash, gets 403; a missing file 404. A directory serves its index.html.
+ * GET and HEAD only (405 otherwise); a path that cannot be decoded gets 400; a path that
+ * leaves the root, even through `..`, an encoded slash or a symbolic link, gets 403; a missing
+ * file 404. A directory serves its index.html.
  */
 
-import { createReadStream, type Stats, statSync } from 'node:fs';
+import { createReadStream, realpathSync, type Stats, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream';
 
 import { ISOLATION_HEADERS as CORE_ISOLATION_HEADERS } from '@heaplab/core';
 
@@ -66,25 +68,33 @@ function sendText(response: ServerResponse, status: number, text: string, extra:
   response.end(`${text}\n`);
 }
 
+/** Whether `file` is `base` or lies below it. */
+function isWithin(base: string, file: string): boolean {
+  return file === base || file.startsWith(base + sep);
+}
+
 /**
- * The file under `root` a request path names, or a status when there is none: 403 for a path
- * that leaves `root` or cannot be decoded, 404 for one that names nothing.
+ * The file under `root` a request path names, or a status when there is none: 400 for a path
+ * that cannot be decoded, 403 for one that leaves `root` (by its name or through a symbolic
+ * link), 404 for one that names nothing.
  */
-export function resolveRequestPath(root: string, urlPath: string): { file: string; stats: Stats } | { status: 403 | 404 } {
+export function resolveRequestPath(root: string, urlPath: string): { file: string; stats: Stats } | { status: 400 | 403 | 404 } {
   let decoded: string;
   try {
     decoded = decodeURIComponent(urlPath.split('?')[0]!.split('#')[0]!);
   } catch {
-    return { status: 403 };
+    return { status: 400 };
   }
   // A NUL or a backslash has no business in a URL path; both have tricked path checks before.
   if (decoded.includes('\0') || decoded.includes('\\')) return { status: 403 };
   const base = resolve(root);
   const file = resolve(join(base, decoded));
-  if (file !== base && !file.startsWith(base + sep)) return { status: 403 };
+  if (!isWithin(base, file)) return { status: 403 };
   let stats: Stats;
   try {
     stats = statSync(file);
+    // The name stays inside; a link may not lead out.
+    if (!isWithin(realpathSync(base), realpathSync(file))) return { status: 403 };
   } catch {
     return { status: 404 };
   }
@@ -107,7 +117,8 @@ function handle(root: string, request: IncomingMessage, response: ServerResponse
   }
   const found = resolveRequestPath(root, request.url ?? '/');
   if ('status' in found) {
-    sendText(response, found.status, found.status === 403 ? 'forbidden: that path leaves the served directory' : 'not found');
+    const reason = { 400: 'bad request: the path cannot be decoded', 403: 'forbidden: that path leaves the served directory', 404: 'not found' }[found.status];
+    sendText(response, found.status, reason);
     return;
   }
   response.writeHead(200, {
@@ -121,9 +132,8 @@ function handle(root: string, request: IncomingMessage, response: ServerResponse
     response.end();
     return;
   }
-  const stream = createReadStream(found.file);
-  stream.on('error', () => response.destroy());
-  stream.pipe(response);
+  // pipeline, not pipe: a client that leaves mid-file closes the file too.
+  pipeline(createReadStream(found.file), response, () => {});
 }
 
 /**
@@ -136,6 +146,8 @@ export function startStaticServer(options: StaticServerOptions): Promise<StaticS
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
       server.off('error', reject);
+      // Once listening, an error (too many open files, say) is reported, not left to crash.
+      server.on('error', (error) => console.error(`heaplab serve: ${error.message}`));
       const address = server.address();
       const port = typeof address === 'object' && address !== null ? address.port : options.port;
       const host = options.host.includes(':') ? `[${options.host}]` : options.host;

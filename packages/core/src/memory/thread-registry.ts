@@ -13,10 +13,15 @@
  * slots of a worker that exited without detaching.
  */
 
+import { PLATFORM_NAME } from '#platform';
+
 import { AllocError } from '../errors.js';
 import { REGISTRY, SLOT_BYTES, SLOT_COUNTERS, SLOT_GENERATION_SHIFT, SLOT_NODE_THREAD, SLOT_STATE, SLOT_STATE_MASK, SlotState } from './heap-layout.js';
 import type { HeapMemory } from '../interfaces.js';
 import type { ThreadSlots } from '../backend/contract.js';
+
+/** What a slot's recorded runtime thread id is called in messages: Node numbers its threads, a browser's are drawn at random. */
+const PLATFORM_THREAD_LABEL = PLATFORM_NAME === 'node' ? 'Node threadId' : 'browser thread id';
 
 /** Byte offset of thread `threadId`'s slot. */
 export function slotOffset(threadId: number): number {
@@ -168,6 +173,6 @@ export class ThreadRegistry implements ThreadSlots {
     if (threadId === 0) return 'no thread';
     if (threadId < 1 || threadId > this.maxThreads) return `thread ${threadId} (not a registry slot)`;
     const state = ['released', 'active', 'releasing', 'reaping'][this.state(threadId)] ?? 'unknown';
-    return `thread ${threadId} (Node threadId ${this.nodeThreadId(threadId)}, ${state})`;
+    return `thread ${threadId} (${PLATFORM_THREAD_LABEL} ${this.nodeThreadId(threadId)}, ${state})`;
   }
 }

@@ -10,6 +10,8 @@
 
 import { threadId } from 'node:worker_threads';
 
+import { AllocError } from '../errors.js';
+
 /** The runtime family this module serves, for messages and tests. */
 export const PLATFORM_NAME: 'node' | 'browser' = 'node';
 
@@ -20,9 +22,20 @@ export const PLATFORM_NAME: 'node' | 'browser' = 'node';
  */
 export const platformThreadId: number = threadId;
 
-/** The environment variable `name`, or undefined when it is not set. */
+/**
+ * The environment variable `name`, or undefined when it is not set.
+ * @throws AllocError `Unsupported` when the runtime refuses the read (Deno without
+ *   `--allow-env` throws its own `NotCapable`, which would reach the caller untyped)
+ */
 export function environmentVariable(name: string): string | undefined {
-  return process.env[name];
+  try {
+    return process.env[name];
+  } catch (error) {
+    throw new AllocError(
+      'Unsupported',
+      `cannot read the environment variable ${name} (${String(error)}); on Deno, run with --allow-env=HEAPLAB_CHECKED,HEAPLAB_BACKEND, or pass both checked and backend to create()`,
+    );
+  }
 }
 
 /**
