@@ -185,7 +185,10 @@ describe.skipIf(missingDist !== undefined)('the built packages on Deno and Bun',
   it.skipIf(runtimes.binaries.deno === undefined)('deno needs each of its flags: without one, the run fails naming it', async () => {
     for (const [dropped, failure] of [
       ['--allow-read', /Requires read access to "[^"]*runtime-smoke-worker\.mjs", run again with the --allow-read flag/],
-      ['--allow-env', /AllocError: cannot read the environment variable HEAPLAB_CHECKED \(NotCapable: Requires env access to "HEAPLAB_CHECKED".*--allow-env=HEAPLAB_CHECKED,HEAPLAB_BACKEND/],
+      [
+        '--allow-env',
+        /AllocError: cannot read the environment variable HEAPLAB_CHECKED \(NotCapable: Requires env access to "HEAPLAB_CHECKED".*--allow-env=HEAPLAB_CHECKED,HEAPLAB_BACKEND/,
+      ],
     ] as const) {
       const flags = DENO_FLAGS.filter((flag) => !flag.startsWith(dropped));
       const run = await runIn(project, runtimes.binaries.deno!, ['run', ...flags, 'runtime-smoke.mjs', 'js']);

@@ -87,8 +87,5 @@ export function corruptedFreeList(page: number, block: number, link: number): Al
 
 /** The error for a free block whose freed marker was overwritten while it was free. */
 export function overwrittenFreeBlock(page: number, block: number): AllocError {
-  return heapCorrupted(
-    BACKEND_NAME,
-    `the free block at ${hex(block)} in the page at ${hex(page)} was written after it was freed ` + '(its freed marker is gone)',
-  );
+  return heapCorrupted(BACKEND_NAME, `the free block at ${hex(block)} in the page at ${hex(page)} was written after it was freed (its freed marker is gone)`);
 }

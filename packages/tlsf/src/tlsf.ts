@@ -562,7 +562,7 @@ export class TlsfAllocator implements Backend, HeapView {
 
   private badFree(f: number, sizeWord: number): AllocError {
     return checker.corrupt(
-      `the free block at ${hex(f)} has the header size word ${hex(sizeWord)}, which the blocks around it do not confirm ` + `(an overflow into it?)`,
+      `the free block at ${hex(f)} has the header size word ${hex(sizeWord)}, which the blocks around it do not confirm (an overflow into it?)`,
     );
   }
 

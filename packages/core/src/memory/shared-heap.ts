@@ -127,7 +127,7 @@ export class SharedHeap {
       throw new AllocError('InvalidParam', `heap size ${String(heapBytes)} is not a positive multiple of 4 MiB (${HEAP_ALIGN} bytes)`);
     }
     if (heapBytes > MAX_HEAP_BYTES) {
-      throw new AllocError('InvalidParam', `heap size ${heapBytes} exceeds the largest heap, ${MAX_HEAP_BYTES} bytes ` + '(addresses must fit in 32 bits)');
+      throw new AllocError('InvalidParam', `heap size ${heapBytes} exceeds the largest heap, ${MAX_HEAP_BYTES} bytes (addresses must fit in 32 bits)`);
     }
     if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > MAX_THREADS_LIMIT) {
       throw new AllocError('InvalidParam', `maxThreads ${String(maxThreads)} is not an integer from 1 to ${MAX_THREADS_LIMIT}`);

@@ -403,7 +403,7 @@ export class BitmapPageAllocator implements PageAllocator {
       const u = u32[this.used + w]!;
       const stray = u & ~m;
       if (stray !== 0) {
-        throw new AllocError('HeapCorrupted', `${where}: the page at ${hex(this.addressOf((w << 5) + lowestBit(stray)))} is ` + 'allocated but not managed');
+        throw new AllocError('HeapCorrupted', `${where}: the page at ${hex(this.addressOf((w << 5) + lowestBit(stray)))} is allocated but not managed`);
       }
       if (w === this.words - 1 && (m & tail) !== 0) {
         throw new AllocError(
@@ -470,7 +470,7 @@ export class BitmapPageAllocator implements PageAllocator {
   /** Checks a range given to `init` or `addMemory`: inside the window, at least one page. */
   private checkMemoryRange(start: number, size: number, what: string): void {
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size) || start < 0 || size < 0) {
-      throw new AllocError('InvalidParam', `${what}: memory range start ${String(start)} size ${String(size)} is not a ` + 'non-negative integer range');
+      throw new AllocError('InvalidParam', `${what}: memory range start ${String(start)} size ${String(size)} is not a non-negative integer range`);
     }
     const end = start + size;
     if (start < this.windowStart || end > this.windowEnd) {
