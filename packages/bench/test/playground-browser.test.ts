@@ -19,18 +19,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { HeapStats } from '@heaplab/core';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { hasChromium, launchChromium, recordTabErrors } from '../../core/test/chromium.js';
 
 import { bundlePlayground } from '../src/playground/bundle-playground.js';
 import { ISOLATION_HEADERS, resolveRequestPath, type StaticServer, startStaticServer } from '../src/serve/static-server.js';
 
-/** Debian's chromium (`apt-get install -y chromium`; scripts/system-packages.mjs installs it); HEAPLAB_CHROMIUM points elsewhere. */
-const CHROMIUM = process.env.HEAPLAB_CHROMIUM ?? '/usr/bin/chromium';
-const hasBrowser = existsSync(CHROMIUM);
-if (!hasBrowser) {
-  console.warn(`playground browser test skipped: no browser at ${CHROMIUM} (install Debian's with: apt-get install -y chromium, or set HEAPLAB_CHROMIUM)`);
-}
+const hasBrowser = hasChromium('playground browser test');
 
 const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 /** What the built CLI serves: the playground bench's build bundled (`pnpm build`). */
@@ -123,7 +120,7 @@ describe.skipIf(!hasBrowser)('the heap playground in headless chromium', () => {
     directory = mkdtempSync(join(tmpdir(), 'heaplab-playground-test-'));
     ({ scriptBytes } = await bundlePlayground(directory));
     server = await startStaticServer({ root: directory, port: 0, host: '127.0.0.1' });
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
@@ -135,12 +132,7 @@ describe.skipIf(!hasBrowser)('the heap playground in headless chromium', () => {
   /** A fresh tab on the playground that records every console error, page error and failed request. */
   async function openPlayground(url = server.url): Promise<{ tab: Page; errors: string[] }> {
     const tab = await browser.newPage();
-    const errors: string[] = [];
-    tab.on('console', (message) => {
-      if (message.type() === 'error') errors.push(`console: ${message.text()}`);
-    });
-    tab.on('pageerror', (error) => errors.push(`page error: ${(error as Error).message}`));
-    tab.on('requestfailed', (failed) => errors.push(`request failed: ${failed.url()}`));
+    const errors = recordTabErrors(tab);
     await tab.setViewport({ width: 1400, height: 900 });
     await tab.goto(url, { waitUntil: 'load' });
     await waitForState(tab, 'ready');

@@ -11,20 +11,17 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-import puppeteer, { type Browser } from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-/** Debian's chromium (`apt-get install chromium`; scripts/system-packages.mjs installs it); HEAPLAB_CHROMIUM points elsewhere. */
-const CHROMIUM = process.env.HEAPLAB_CHROMIUM ?? '/usr/bin/chromium';
-const hasBrowser = existsSync(CHROMIUM);
-if (!hasBrowser) {
-  console.warn(`report browser test skipped: no browser at ${CHROMIUM} (install Debian's with: apt-get install -y chromium, or set HEAPLAB_CHROMIUM)`);
-}
+import { hasChromium, launchChromium, recordTabErrors } from '../../core/test/chromium.js';
+
+const hasBrowser = hasChromium('report browser test');
 
 const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const MAP_FIXTURE = fileURLToPath(new URL('./fixtures/map.json', import.meta.url));
@@ -83,7 +80,7 @@ describe.skipIf(!hasBrowser)('the report in headless chromium', () => {
     const report = heaplab('report', ...files, MAP_FIXTURE, '--out', page);
     expect(report.status, report.stderr).toBe(0);
     stderr = report.stderr;
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    browser = await launchChromium();
   }, 4 * RUN_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -99,12 +96,7 @@ describe.skipIf(!hasBrowser)('the report in headless chromium', () => {
 
   it.each(VIEWPORTS)('renders every chart, without errors or overflow, at $width px', async (viewport) => {
     const tab = await browser.newPage();
-    const errors: string[] = [];
-    tab.on('console', (message) => {
-      if (message.type() === 'error') errors.push(message.text());
-    });
-    tab.on('pageerror', (error) => errors.push((error as Error).message));
-    tab.on('requestfailed', (request) => errors.push(`request failed: ${request.url()}`));
+    const errors = recordTabErrors(tab);
     await tab.setViewport(viewport);
     await tab.goto(pathToFileURL(page).href, { waitUntil: 'load' });
     const found: PageFindings = await tab.evaluate(() => {

@@ -20,17 +20,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { build } from 'esbuild';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { hasChromium, launchChromium, recordTabErrors } from './chromium.js';
 
 import { ISOLATION_HEADERS } from '../src/index.js';
 
-/** Debian's chromium (`apt-get install -y chromium`); HEAPLAB_CHROMIUM points elsewhere. */
-const CHROMIUM = process.env.HEAPLAB_CHROMIUM ?? '/usr/bin/chromium';
-const hasBrowser = existsSync(CHROMIUM);
-if (!hasBrowser) {
-  console.warn(`browser heap test skipped: no browser at ${CHROMIUM} (install Debian's with: apt-get install -y chromium, or set HEAPLAB_CHROMIUM)`);
-}
+const hasBrowser = hasChromium('browser heap test');
 
 const PACKAGES = fileURLToPath(new URL('../../', import.meta.url));
 /** The packages the page and the worker import. */
@@ -240,7 +237,7 @@ describe.skipIf(!hasBrowser)('a heap in headless chromium', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
@@ -252,12 +249,7 @@ describe.skipIf(!hasBrowser)('a heap in headless chromium', () => {
   /** Opens `path`, waits for the page's result, and returns it with everything that went wrong in the console. */
   async function open(path: string): Promise<{ result: PageResult; shown: string; errors: string[] }> {
     const tab = await browser.newPage();
-    const errors: string[] = [];
-    tab.on('console', (message) => {
-      if (message.type() === 'error') errors.push(message.text());
-    });
-    tab.on('pageerror', (error) => errors.push((error as Error).message));
-    tab.on('requestfailed', (request) => errors.push(`request failed: ${request.url()}`));
+    const errors = recordTabErrors(tab);
     try {
       await tab.goto(`${origin}${path}`, { waitUntil: 'load' });
       await tab.waitForFunction(() => (window as unknown as { heaplabResult?: unknown }).heaplabResult !== undefined, { timeout: PAGE_TIMEOUT_MS });

@@ -7,11 +7,14 @@
  * free, counted as one when the allocating thread differs.
  */
 
-import type { GlobalAllocator, Trace } from '@heaplab/core';
+import { type GlobalAllocator, MIN_ALIGN, type Trace } from '@heaplab/core';
+
+import { OP_CALLOC, OP_FREE, OP_MALLOC, OP_REALLOC } from '../replay/replay-requests.js';
+import { zeroedBlock } from '../replay/replay-thread.js';
 
 // --- one request: REQUEST_WORDS Int32 words --------------------------------------------------
 
-/** `OP_MALLOC`, `OP_CALLOC`, `OP_REALLOC` or `OP_FREE`. */
+/** `OP_MALLOC`, `OP_CALLOC`, `OP_REALLOC` or `OP_FREE` (replay-requests.ts). */
 const REQUEST_OP = 0;
 /** The id the request names. */
 const REQUEST_ID = 1;
@@ -23,10 +26,7 @@ const REQUEST_ALIGN = 3;
 const REQUEST_THREAD = 4;
 export const REQUEST_WORDS = 5;
 
-const OP_MALLOC = 0;
-const OP_CALLOC = 1;
-const OP_REALLOC = 2;
-const OP_FREE = 3;
+// The operation words are replay's (replay-requests.ts): one encoding of a trace's requests.
 
 // --- one id: ID_WORDS Float64 words (addresses reach past 2^31) -------------------------------
 
@@ -88,12 +88,9 @@ export function endOfThreadRun(buffers: PlayBuffers, from: number, to: number): 
 
 /** An allocation of `bytes` at `align` (0: default), zeroed for a calloc; 0 when nothing fits. */
 function allocate(heap: GlobalAllocator, op: number, bytes: number, align: number): number {
-  if (align > 0) {
-    const address = heap.alignedAlloc(align, bytes);
-    if (address !== 0 && op === OP_CALLOC) new Uint8Array(heap.buffer, address, bytes).fill(0);
-    return address;
-  }
-  return op === OP_CALLOC ? heap.calloc(1, bytes) : heap.malloc(bytes);
+  const alignment = Math.max(align, MIN_ALIGN);
+  if (op === OP_CALLOC) return zeroedBlock(heap, bytes, alignment);
+  return alignment === MIN_ALIGN ? heap.malloc(bytes) : heap.alignedAlloc(alignment, bytes);
 }
 
 /**

@@ -160,7 +160,7 @@ function timedLoop(heap: GlobalAllocator, requests: Int32Array, table: OrderTabl
 }
 
 /** calloc of `bytes` at `align`: the facade's calloc when the alignment is the default; else an aligned block zeroed here. */
-function zeroedBlock(heap: GlobalAllocator, bytes: number, align: number): number {
+export function zeroedBlock(heap: GlobalAllocator, bytes: number, align: number): number {
   if (align === MIN_ALIGN) return heap.calloc(1, bytes);
   const address = heap.alignedAlloc(align, bytes);
   if (address !== 0) heap.memory.u8.fill(0, address, address + bytes);
