@@ -70,6 +70,19 @@ export function loadedBackendModules(): string[] {
   return [...loaded];
 }
 
+/**
+ * Registers a backend module that this thread imported another way, as if `loadBackendModule`
+ * had loaded it from `url`: its descriptors are registered and trusted, and `url` joins
+ * `loadedBackendModules()`. A worker bundled from heaplab's sources (source-bundle.ts)
+ * imports its backend modules statically, then calls this for each.
+ * @throws AllocError as `loadBackendModule` for a module that exports no descriptor
+ */
+export function adoptBackendModule(url: string, exports: Record<string, unknown>): void {
+  if (loads.has(url)) return;
+  loads.set(url, Promise.resolve(registerExports(url, url, exports)));
+  loaded.push(url);
+}
+
 /** Imports the module at `url`, registers and trusts what it exports. */
 async function registerModule(url: string): Promise<AnyDescriptor[]> {
   const { fileURLToPath } = await import('node:url');
@@ -83,6 +96,11 @@ async function registerModule(url: string): Promise<AnyDescriptor[]> {
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new AllocError('UnknownBackend', `the backend module ${file} could not be loaded: ${message}`);
   }
+  return registerExports(url, file, exports);
+}
+
+/** Registers and trusts the descriptors a module at `url` (`file`, for messages) exports. */
+function registerExports(url: string, file: string, exports: Record<string, unknown>): AnyDescriptor[] {
   // One descriptor exported under two names (a named and the default export) counts once.
   const descriptors = [...new Set(Object.values(exports).filter(isBackendDescriptor))];
   if (descriptors.length === 0) {

@@ -48,6 +48,32 @@ export function registeredBackends(): AnyDescriptor[] {
   return [...registry.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** The module URLs of the backends registered in this thread, each once. */
+export function registeredModuleUrls(): string[] {
+  return [...new Set([...registry.values()].map((descriptor) => descriptor.moduleUrl))];
+}
+
+/**
+ * Set in a worker that runs on a bundle of heaplab's sources (platform/source-bundle.ts): it
+ * has no TypeScript loader, so `loadBackend` says why it cannot import a `.ts` module.
+ */
+let sourceBundleWorker = false;
+
+/**
+ * In a worker bundled from heaplab's sources, the namespaces of the backend modules the bundle
+ * holds, by URL: `loadBackend` takes a module from here where another thread imports it.
+ */
+const bundledModules = new Map<string, Record<string, unknown>>();
+
+/**
+ * Marks this thread as a worker bundled from heaplab's sources and gives the backend modules
+ * the bundle holds (the bundle's prelude calls it, before the worker's entry runs).
+ */
+export function markSourceBundleWorker(modules: Record<string, Record<string, unknown>>): void {
+  sourceBundleWorker = true;
+  for (const [url, exports] of Object.entries(modules)) bundledModules.set(url, exports);
+}
+
 /**
  * The registered backend called `name`.
  * @throws AllocError `UnknownBackend` listing the valid names and how to add the missing one
@@ -181,9 +207,18 @@ export async function loadBackend(name: string, moduleUrl: string, trusted: read
         '(attach(buffer, { trustModules: [url] }) or trustBackendModule(url))',
     );
   }
+  const bundled = bundledModules.get(moduleUrl);
+  if (bundled === undefined && sourceBundleWorker && /\.[cm]?ts$/.test(new URL(moduleUrl).pathname)) {
+    throw new AllocError(
+      'UnknownBackend',
+      `backend '${name}' could not be loaded from ${moduleUrl}: this worker runs on a bundle of heaplab's sources, which holds the ` +
+        'modules of the backends registered in the thread that started it and no TypeScript loader (source-bundle.ts); register ' +
+        "the backend in that thread, pass its module in spawnWorker's backendModules, or set HEAPLAB_WORKER_BUNDLE=0",
+    );
+  }
   let exports: Record<string, unknown>;
   try {
-    exports = (await import(moduleUrl)) as Record<string, unknown>;
+    exports = bundled ?? ((await import(moduleUrl)) as Record<string, unknown>);
   } catch (error) {
     throw new AllocError('UnknownBackend', `backend '${name}' could not be loaded from ${moduleUrl}: ${(error as Error).message}`);
   }
