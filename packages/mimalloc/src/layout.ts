@@ -335,7 +335,11 @@
  * and another thread can finish it (a *resolver*: the reaper, or an owner that must drain
  * completely) once the freer is dead. The step word is `block | code`. The first record of a
  * free names its first step (`RF_PUSHING` or `RF_CLAIMING`), and the block's freed marker is
- * written right after it, before the compare-and-swap that could put the block on a list:
+ * written right after it, atomically, before the compare-and-swap that could put the block on
+ * a list. Every record store is atomic but `RF_PUSHING`'s, a plain store: the atomic marker
+ * after it publishes it to a rebuild that reads the marker atomically, a resolver reads it
+ * only after the freer's death (which orders all the freer's stores), and no live thread
+ * acts on that code; the claim codes are read by live owners, so they stay atomic:
  *
  * ```text
  *  code          the freer has                              a resolver
