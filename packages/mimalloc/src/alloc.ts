@@ -69,7 +69,10 @@ export function mallocFast(t: MiContext, size: number, align: number): number {
       const next = i32[block >>> 2]!;
       // Secure mode, checked mode and test hooks pop the same block with their checks, and
       // so does a link that leaves the page: `popBlock` checks it again and throws.
-      if (t.slowPaths || ((next - i32[w + (PG_START >>> 2)]!) >>> 0 >= i32[w + (PG_EXTENT >>> 2)]! >>> 0 && next !== 0)) {
+      // `=== true`: V8 does not track that the field holds a boolean, so a bare truth test
+      // compiles to its generic form (false, '', undetectable, number and BigInt checks,
+      // about ten instructions); a compare with `true` is one.
+      if (t.slowPaths === true || ((next - i32[w + (PG_START >>> 2)]!) >>> 0 >= i32[w + (PG_EXTENT >>> 2)]! >>> 0 && next !== 0)) {
         return popBlock(t, (w << 2) >>> 0);
       }
       i32[w + (PG_FREE >>> 2)] = next;

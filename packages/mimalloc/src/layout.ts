@@ -335,7 +335,14 @@
  * and another thread can finish it (a *resolver*: the reaper, or an owner that must drain
  * completely) once the freer is dead. The step word is `block | code`. The first record of a
  * free names its first step (`RF_PUSHING` or `RF_CLAIMING`), and the block's freed marker is
- * written right after it, before the compare-and-swap that could put the block on a list:
+ * written right after it, atomically, before the compare-and-swap that could put the block on
+ * a list. Every record store is atomic but `RF_PUSHING`'s and the clearing after its CAS,
+ * plain stores. A resolver reads the record only after the freer's death (which orders all
+ * the freer's stores). The one live reader of that code is a rebuild of a dead owner's page:
+ * it reads the marker atomically, and the atomic marker after the record publishes the
+ * record to it; it may still see the record after the CAS, but so it could an atomic
+ * clearing, which nothing orders before it either. The claim codes are read by live owners
+ * (`claimantOf`), so their stores stay atomic:
  *
  * ```text
  *  code          the freer has                              a resolver

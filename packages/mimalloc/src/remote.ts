@@ -86,10 +86,11 @@ const UNKNOWN = 2;
  * completely may be waiting on it). Every step is named in this thread's record first.
  *
  * The first record names the first step itself (`RF_PUSHING` or `RF_CLAIMING`) and the
- * block's freed marker follows it: four sequentially consistent writes per free into a
- * page with room (record, marker, compare-and-swap, clearing) where a record of its own for
- * "begun" made five. A resolver of either code writes the marker again before it frees the
- * block afresh.
+ * block's freed marker follows it: two sequentially consistent writes per free into a page
+ * with room (the marker and the compare-and-swap), the `RF_PUSHING` record and its clearing
+ * being plain stores (see `remoteFreeSteps` for who reads them and why that is enough),
+ * where atomic ones and a record of its own for "begun" made five. A resolver of either
+ * code writes the marker again before it frees the block afresh.
  */
 export function freeRemote(t: MiContext, page: number, block: number): void {
   const rec = t.remoteRecord;
@@ -120,7 +121,7 @@ function remoteFreeSteps(t: MiContext, rec: number, page: number, block: number,
   let unmarked = mark;
   // The first expected word is a plain read: the compare-and-swap checks it, and a retry
   // takes the word the compare-and-swap found. (An Atomics call costs about 10 ns here, and
-  // this path makes five.)
+  // this path makes three: the collects read, the marker and the CAS.)
   let word = u32[tfw]!;
   for (;;) {
     const state = word & DELAYED_MASK;
@@ -144,7 +145,15 @@ function remoteFreeSteps(t: MiContext, rec: number, page: number, block: number,
     const head = word - state;
     u32[block >>> 2] = t.secure ? encodeLink(head, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!) : head;
     u32[rec + REC_SEQ] = Atomics.load(u32, w + (PG_COLLECTS >>> 2));
-    Atomics.store(u32, rec, block + RF_PUSHING);
+    // A plain store, where the claim's record above is atomic: whoever must see this one
+    // sees it through a later atomic write of this thread. A rebuild of a dead owner's page
+    // reads the block's marker atomically, and the marker is stored atomically after this
+    // (or, on a retry or a resolver's fresh free, was stored after a record naming the same
+    // block); a resolver reads the record only once this thread is dead (its death, seen by
+    // the reaper or the id's next thread, orders every store the thread made before it);
+    // and `claimantOf`, the live owners' reader, ignores this code. An Atomics.store is a
+    // locked exchange on x86, as costly as the compare-and-swap itself.
+    u32[rec] = block + RF_PUSHING;
     reachStep(t, 'remote:pushing');
     if (unmarked) {
       markRemoteFree(t, block);
@@ -155,7 +164,15 @@ function remoteFreeSteps(t: MiContext, rec: number, page: number, block: number,
     word = found;
   }
   reachStep(t, 'remote:pushed');
-  Atomics.store(u32, rec, 0);
+  // Cleared by a plain store too, for the same readers: a resolver (after this thread's
+  // death, or after the resolver before it, whose release of `HP_RF_RESOLVER` publishes
+  // this), `check()` (run once the threads are synchronized with), and a rebuild of a dead
+  // owner's page. A rebuild may still find the record naming the block: it then finds the
+  // block on thread_free too, unless the owner took it off before it died; an atomic store
+  // would not order the clearing before such a rebuild either (nothing synchronizes the two
+  // once the compare-and-swap is done: the owner's take synchronizes with the CAS, not with
+  // what follows it), so the store's kind changes no case.
+  u32[rec] = 0;
 }
 
 /**
