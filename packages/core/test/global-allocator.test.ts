@@ -128,30 +128,40 @@ describe('GlobalAllocator faces', () => {
     const a = heap.malloc(8);
     const b = other.calloc(2, 8);
     const c = other.alignedAlloc(64, 8);
+    const e = other.calloc(1, 8);
     const d = heap.realloc(a, 100);
     other.free(b);
+    other.free(e);
     heap.free(c);
     heap.free(d);
     expect(heap.malloc(64 * MiB)).toBe(0);
-    // The other handle's free is not published yet (it publishes every CALL_PUBLISH_INTERVAL
-    // mallocs or frees, in stats() and at detach); this handle's own calls always are.
-    expect(heap.stats().calls).toEqual({ malloc: 2, free: 2, calloc: 1, realloc: 1, alignedAlloc: 1, failed: 1, freeDelayed: 0 });
+    // The other handle's first free is published at once, its second not yet (after the first
+    // few, it publishes every CALL_PUBLISH_INTERVAL mallocs or frees, in stats() and at detach);
+    // this handle's own calls always are.
+    expect(heap.stats().calls).toEqual({ malloc: 2, free: 3, calloc: 2, realloc: 1, alignedAlloc: 1, failed: 1, freeDelayed: 0 });
     other.detach();
-    expect(heap.stats().calls).toEqual({ malloc: 2, free: 3, calloc: 1, realloc: 1, alignedAlloc: 1, failed: 1, freeDelayed: 0 });
+    expect(heap.stats().calls).toEqual({ malloc: 2, free: 4, calloc: 2, realloc: 1, alignedAlloc: 1, failed: 1, freeDelayed: 0 });
     heap.detach();
   });
 
-  it("publishes a handle's malloc and free counts every CALL_PUBLISH_INTERVAL calls", () => {
+  it("publishes a handle's malloc and free counts after batches of 1, 8, 64 and 512 calls, then every CALL_PUBLISH_INTERVAL calls", () => {
     const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
     const other = GlobalAllocator.attachSync(heap.buffer);
-    for (let i = 0; i < CALL_PUBLISH_INTERVAL - 1; i++) other.free(other.malloc(16));
+    // The calls after which a count is published: 1, 9, 73, 585, 4681, 8777.
+    const publishedAt = [1, 9, 73, 585, 585 + CALL_PUBLISH_INTERVAL, 585 + 2 * CALL_PUBLISH_INTERVAL];
+    const published = (calls: number): number => publishedAt.filter((at) => at <= calls).at(-1) ?? 0;
     expect(heap.stats().calls).toMatchObject({ malloc: 0, free: 0 });
-    // The interval's malloc publishes both counts, the free after it is then pending.
-    other.free(other.malloc(16));
-    expect(heap.stats().calls).toMatchObject({ malloc: CALL_PUBLISH_INTERVAL, free: CALL_PUBLISH_INTERVAL - 1 });
+    const checkpoints = publishedAt.flatMap((at) => [at - 1, at]);
+    let pairs = 0;
+    for (const checkpoint of checkpoints) {
+      for (; pairs < checkpoint; pairs++) other.free(other.malloc(16));
+      expect(heap.stats().calls, `after ${pairs} calls of each`).toMatchObject({ malloc: published(pairs), free: published(pairs) });
+    }
+    // Each count goes by its own calls: a malloc more is pending until stats() or detach.
     other.malloc(16);
+    expect(heap.stats().calls).toMatchObject({ malloc: pairs, free: pairs });
     other.stats();
-    expect(heap.stats().calls).toMatchObject({ malloc: CALL_PUBLISH_INTERVAL + 1, free: CALL_PUBLISH_INTERVAL });
+    expect(heap.stats().calls).toMatchObject({ malloc: pairs + 1, free: pairs });
     other.detach();
     heap.detach();
   });

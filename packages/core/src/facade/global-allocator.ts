@@ -153,6 +153,11 @@ function badAddress(address: number, arenaStart: number, arenaEnd: number): Allo
 /** `malloc`/`free` calls a handle counts before adding them to the shared counters. */
 export const CALL_PUBLISH_INTERVAL = 4096;
 
+/** The calls until the publish after one of `batch` calls: batches of 1, 8, 64, 512, then `CALL_PUBLISH_INTERVAL` each. */
+function nextPublishBatch(batch: number): number {
+  return Math.min(CALL_PUBLISH_INTERVAL, batch * 8);
+}
+
 /** Everything `stats()` reports: the backend's figures plus per-heap call counts. */
 export interface HeapStats extends BackendStats {
   backend: string;
@@ -260,13 +265,23 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   /**
    * `malloc` and `free` calls not yet added to this thread's counters in the registry.
    * Counting each call in shared memory (a float64 read-modify-write) cost about 7 ns per
-   * malloc/free pair, a seventh of a bench-malloc-thread iteration with mimalloc, so these
-   * two are counted here and published every `CALL_PUBLISH_INTERVAL` calls, by `stats()`
-   * and at `detach()`. Another thread's `stats()` may therefore miss up to that many recent
-   * calls of a live thread.
+   * malloc/free pair, a seventh of a bench-malloc-thread iteration with mimalloc, so they are
+   * counted here and published every `CALL_PUBLISH_INTERVAL` calls, by `stats()` and at
+   * `detach()`. Another thread's `stats()` may therefore miss up to that many recent calls of
+   * a live thread.
+   *
+   * Each is a countdown to its next publish (`…ToPublish`) and the value it started from
+   * since the last publish (`…Batch`): the calls made are their difference. The first
+   * publishes come early, after batches of 1, 8, 64 and 512 calls (`nextPublishBatch`), so that V8 has seen
+   * the publishing branch run before it optimizes `malloc` and `free` (it records what a
+   * function does only from its first few calls on): a branch never seen taken is compiled as
+   * a deoptimization, and the 4096th call then threw the benchmark loop out of its optimized
+   * code, which came back slower (seen with --trace-deopt on bench-malloc-thread).
    */
-  private unpublishedMallocs = 0;
-  private unpublishedFrees = 0;
+  private mallocsToPublish = 1;
+  private mallocBatch = 1;
+  private freesToPublish = 1;
+  private freeBatch = 1;
 
   private constructor(heap: SharedHeap, descriptor: AnyDescriptor, slot: { threadId: number; ticket: number }) {
     const threadId = slot.threadId;
@@ -452,7 +467,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    */
   malloc(size: number): number {
     checkSize(size);
-    if (++this.unpublishedMallocs === CALL_PUBLISH_INTERVAL) this.publishCalls();
+    if (--this.mallocsToPublish === 0) this.publishMallocs();
     return this.allocate(size, MIN_ALIGN);
   }
 
@@ -544,7 +559,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
         throw this.refusedFree(address, error);
       }
       // Counted after the release, so refused frees (double, interior) do not count as calls.
-      if (++this.unpublishedFrees === CALL_PUBLISH_INTERVAL) this.publishCalls();
+      if (--this.freesToPublish === 0) this.publishFrees();
       return;
     }
     this.freeChecked(address);
@@ -556,7 +571,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     this.checkAddress(address);
     if (this.u32[DELAYED_PENDING_WORD] !== 0) this.refuseWaiting(address);
     this.releaseBlock(address);
-    if (++this.unpublishedFrees === CALL_PUBLISH_INTERVAL) this.publishCalls();
+    if (--this.freesToPublish === 0) this.publishFrees();
   }
 
   /**
@@ -1111,11 +1126,24 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   /** Adds the calls counted in this handle to its thread's counters in the registry. */
   private publishCalls(): void {
-    if (this.unpublishedMallocs === 0 && this.unpublishedFrees === 0) return;
-    this.f64[this.counters + Counter.malloc]! += this.unpublishedMallocs;
-    this.f64[this.counters + Counter.free]! += this.unpublishedFrees;
-    this.unpublishedMallocs = 0;
-    this.unpublishedFrees = 0;
+    this.publishMallocs();
+    this.publishFrees();
+  }
+
+  /** Publishes the mallocs made since the last publish; a countdown that ran out starts again. */
+  private publishMallocs(): void {
+    const made = this.mallocBatch - this.mallocsToPublish;
+    if (made !== 0) this.f64[this.counters + Counter.malloc]! += made;
+    if (this.mallocsToPublish === 0) this.mallocsToPublish = nextPublishBatch(this.mallocBatch);
+    this.mallocBatch = this.mallocsToPublish;
+  }
+
+  /** `publishMallocs` for frees. */
+  private publishFrees(): void {
+    const made = this.freeBatch - this.freesToPublish;
+    if (made !== 0) this.f64[this.counters + Counter.free]! += made;
+    if (this.freesToPublish === 0) this.freesToPublish = nextPublishBatch(this.freeBatch);
+    this.freeBatch = this.freesToPublish;
   }
 
   /** Every allocation goes through here: the safe point where due delayed frees run. */
