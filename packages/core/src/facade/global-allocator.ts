@@ -169,8 +169,8 @@ export interface HeapStats extends BackendStats {
   internalFragmentationBytes: number | null;
   /**
    * Calls over all threads. Each thread adds its `malloc` and `free` calls every
-   * `CALL_PUBLISH_INTERVAL` calls and at detach, so a live thread's latest calls may be
-   * missing here (this thread's never are).
+   * `CALL_PUBLISH_INTERVAL` calls (sooner over its first 585) and at detach, so a live
+   * thread's latest calls may be missing here (this thread's never are).
    */
   calls: {
     malloc: number;
