@@ -19,12 +19,11 @@
  * the 2-thread benchmark itself cannot tell false sharing from sharing a core with other work.
  */
 
-import { GlobalAllocator } from '@heaplab/core';
-import { OWNER_INDEX_MASK, OWNER_TABLE } from '@heaplab/core/internal';
+import { GlobalAllocator, parseBackendSpec } from '@heaplab/core';
+import { OWNER_INDEX_MASK, OWNER_TABLE, TC_MAX_REQUEST } from '@heaplab/core/internal';
 
 import { loadBackendModules } from '../cli/backend-module-option.js';
 import { createBackendHeap, resolveBackendContenders } from '../contenders/backends.js';
-import { parseBackendSpec } from '@heaplab/core';
 import { type AddressAllocator, loopMemory } from '../run/address-allocator.js';
 import { LoopState, runBatch } from '../workloads/glibc-thread/loop.js';
 import { buildRequestTables } from '../workloads/glibc-thread/request-tables.js';
@@ -58,11 +57,21 @@ class WindowTally {
   }
 }
 
-/** The writes of one handle's loop, noted in every window size's tally for blocks and for the owner table. */
-function recorder(heap: GlobalAllocator, who: 0 | 1, state: LoopState, blocks: WindowTally[], owners: WindowTally[], arenaStart: number): AddressAllocator {
+/** Per window size: lines of blocks, of large blocks (a subset), and of the owner table. */
+interface Tallies {
+  blocks: WindowTally[];
+  large: WindowTally[];
+  owners: WindowTally[];
+}
+
+/** The writes of one handle's loop, noted in every window size's tallies. */
+function recorder(heap: GlobalAllocator, who: 0 | 1, state: LoopState, tallies: Tallies, arenaStart: number): AddressAllocator {
+  const { blocks, large, owners } = tallies;
   const noteBlock = (from: number, to: number): void => {
+    const ofLarge = to - from > TC_MAX_REQUEST;
     for (let line = (from - arenaStart) >>> LINE_SHIFT, last = (to - 1 - arenaStart) >>> LINE_SHIFT; line <= last; line++) {
       for (const tally of blocks) tally.note(who, line, state.iterations);
+      if (ofLarge) for (const tally of large) tally.note(who, line, state.iterations);
     }
   };
   const noteOwner = (address: number): void => {
@@ -98,28 +107,31 @@ async function main(specText: string, iterations: number, step: number): Promise
   const lines = (first.arenaEnd - first.arenaStart) >>> LINE_SHIFT;
   const ownerLines = (OWNER_TABLE + (OWNER_INDEX_MASK + 1) * 4) >>> LINE_SHIFT;
   const blocks = WINDOWS.map((size) => new WindowTally(size, lines));
+  const large = WINDOWS.map((size) => new WindowTally(size, lines));
   const owners = WINDOWS.map((size) => new WindowTally(size, ownerLines));
+  const tallies = { blocks, large, owners };
   const memory = loopMemory(first.buffer);
   const tables = buildRequestTables();
   const states = [new LoopState(), new LoopState()] as const;
-  const allocators = [recorder(first, 0, states[0], blocks, owners, first.arenaStart), recorder(second, 1, states[1], blocks, owners, first.arenaStart)];
+  const allocators = [recorder(first, 0, states[0], tallies, first.arenaStart), recorder(second, 1, states[1], tallies, first.arenaStart)];
   for (let done = 0; done < iterations; done += step) {
     for (const who of [0, 1] as const) runBatch(allocators[who]!, memory, tables, states[who], step, false);
   }
   const cache = first.stats().threadCache;
   second.detach();
   console.log(`bench-malloc-thread, two handles taking turns every ${step} iteration(s), ${iterations} iterations each, ${row!.label}`);
-  console.log('window (its)   lines written per window   shared with the other thread');
-  console.log('               blocks   owner table       blocks   owner table');
+  console.log(`window (its)   lines written per window              shared with the other thread`);
+  console.log(`               blocks  of them large  owner table    blocks  of them large  owner table`);
   WINDOWS.forEach((size, index) => {
     const windows = (2 * iterations) / size;
-    const block = blocks[index]!;
-    const owner = owners[index]!;
+    const [block, big, owner] = [blocks[index]!, large[index]!, owners[index]!];
+    const perWindow = (tally: WindowTally, width: number): string => (tally.written / windows).toFixed(1).padStart(width);
     console.log(
-      `${String(size).padStart(12)}  ${(block.written / windows).toFixed(1).padStart(7)}  ${(owner.written / windows).toFixed(1).padStart(12)}` +
-        `   ${percent(block.shared, block.written).padStart(8)}  ${percent(owner.shared, owner.written).padStart(12)}`,
+      `${String(size).padStart(12)}  ${perWindow(block, 7)}  ${perWindow(big, 13)}  ${perWindow(owner, 11)}` +
+        `  ${percent(block.shared, block.written).padStart(8)}  ${percent(big.shared, big.written).padStart(13)}  ${percent(owner.shared, owner.written).padStart(11)}`,
     );
   });
+  console.log(`(large: blocks over ${TC_MAX_REQUEST} bytes, which no thread cache holds: the backend hands them out under the heap lock)`);
   if (cache !== null) console.log(`thread caches: ${cache.refills} refills, ${cache.flushes} flushes, ${cache.remoteFrees} remote frees`);
   first.detach();
 }
