@@ -35,6 +35,16 @@ describe('verified glibc-thread over every registered backend', () => {
       });
       expect(run.iterations).toBe(ITERATIONS * threads);
       expect(run.perThreadIterations).toEqual(new Array(threads).fill(ITERATIONS));
+      if (process.platform === 'linux') {
+        // Each thread's own CPU time over its loop (which frees nothing after timing), not the
+        // process's: with two threads that would be up to twice a thread's loop time.
+        expect(run.threadCpuSeconds).toHaveLength(threads);
+        run.threadCpuSeconds!.forEach((cpu, index) => {
+          expect(cpu).toBeGreaterThan(0);
+          expect(cpu).toBeLessThanOrEqual(run.threadSeconds[index]! + 0.005);
+        });
+        for (const wait of run.threadWaitSeconds!) expect(wait).toBeGreaterThanOrEqual(0);
+      }
       if (contender.kind === 'heaplab') {
         // 1005 slots per thread stay live at the end (the C benchmark frees nothing).
         expect(run.check!.liveBlocks).toBe(1005 * threads);

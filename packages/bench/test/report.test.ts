@@ -36,6 +36,8 @@ const results: BenchResults = {
       iterations: 2e6,
       wallSeconds: 1,
       cpuSeconds: 1.02,
+      threadSeconds: [1],
+      threadCpuSeconds: [0.97],
       perSecond: 2e6,
       runs: [1.9e6, 2e6, 2.1e6],
       perSecondMin: 1.9e6,
@@ -89,8 +91,9 @@ const results: BenchResults = {
 describe('summary table', () => {
   it('gives ratios to system and to the best backend, efficiency, failures and missing packages', () => {
     const text = summary(results);
-    // The median of the repeats, their spread, and CPU time over wall time.
-    expect(text).toMatch(/^basic +1 +2\.00 M\/s +1\.90\.\.2\.10 M +0\.25x +0\.50x +1\.02 +97\.7 KiB +510\.0 +120 KiB +93\.4 %$/m);
+    // The median of the repeats, their spread, CPU time over wall time, and each thread's
+    // CPU time over its loop time.
+    expect(text).toMatch(/^basic +1 +2\.00 M\/s +1\.90\.\.2\.10 M +0\.25x +0\.50x +1\.02 +97\.7 KiB +510\.0 +0\.97 +120 KiB +93\.4 %$/m);
     expect(text).toMatch(/^tlsf +1 +4\.00 M\/s +- +0\.50x +1\.00x +- /m);
     // A sampled peak is marked as a lower bound, once explained.
     expect(text).toMatch(/^mimalloc +1 +1\.00 M\/s +- +0\.13x +0\.25x +- +>=59\.6 KiB /m);

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '../src/index.js';
-import { OWNER_TABLE, TC_BYTE_LIMIT, TC_BYTES, TC_COUNTS, TC_MAX_REQUEST } from '../src/memory/heap-layout.js';
+import { OWNER_TABLE, TC_BYTE_LIMIT, TC_BYTES, TC_COUNTS, TC_FLUSHES, TC_MAX_REQUEST, TC_REFILLS } from '../src/memory/heap-layout.js';
 import { binLimitOf, cacheClassOf, cacheMark, cacheRecordOffset, refillBatchOf } from '../src/tcache/thread-cache.js';
 import { expectAllocError, expectWalkAgrees, signBlock, verifyBlock } from '@heaplab/test-kit';
 
@@ -67,6 +67,27 @@ describe('the thread cache', () => {
     const figures = heap.stats().threadCache!;
     expect(figures.flushes).toBeGreaterThan(0);
     expect(heap.usedBytes()).toBe(0);
+    heap.detach();
+  });
+
+  it('holds several refills: a class whose live count swings by three batches, once warm, neither flushes nor refills', () => {
+    const heap = cachedHeap();
+    const swing = 3 * refillBatchOf(cacheClassOf(64));
+    // The record's own counters: stats() would give the cache back first.
+    const record = cacheRecordOffset(heap.threadId);
+    const counter = (field: number): number => heap.memory.u32[(record + field) >>> 2]!;
+    const cycle = (): void => {
+      const blocks = Array.from({ length: swing }, () => heap.malloc(64));
+      for (const address of blocks) heap.free(address);
+    };
+    cycle();
+    const refills = counter(TC_REFILLS);
+    expect(refills).toBe(3);
+    for (let round = 0; round < 10; round++) cycle();
+    expect(counter(TC_REFILLS)).toBe(refills);
+    expect(counter(TC_FLUSHES)).toBe(0);
+    expect(heap.usedBytes()).toBe(0);
+    heap.check();
     heap.detach();
   });
 

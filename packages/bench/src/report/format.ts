@@ -20,6 +20,15 @@ export function formatCpuShare(cpuSeconds: number | undefined, wallSeconds: numb
   return cpuSeconds === undefined || wallSeconds <= 0 ? '-' : (cpuSeconds / wallSeconds).toFixed(2);
 }
 
+/**
+ * Each thread's CPU time over its loop time, e.g. "0.99 0.52": 1.00 when the thread had a
+ * core to itself throughout; a dash when not measured.
+ */
+export function formatThreadCpuShares(cpuSeconds: readonly number[] | undefined, loopSeconds: readonly number[] | undefined): string {
+  if (cpuSeconds === undefined || loopSeconds === undefined || cpuSeconds.length !== loopSeconds.length) return '-';
+  return cpuSeconds.map((cpu, index) => formatCpuShare(cpu, loopSeconds[index]!)).join(' ');
+}
+
 /** Bytes in KiB/MiB/GiB with three significant digits; a dash for null. */
 export function formatBytes(bytes: number | null): string {
   if (bytes === null) return '-';

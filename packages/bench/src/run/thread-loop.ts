@@ -8,6 +8,7 @@ import type { GlobalAllocator } from '@heaplab/core';
 
 import { type AllocatorSource, openThreadAllocator } from '../contenders/allocator-sources.js';
 import { type AddressAllocator, BEGUN_WORD, type LoopLimits, type LoopMemory } from './address-allocator.js';
+import { readThreadClock, type ThreadClock } from './thread-clock.js';
 
 /** Which thread of a run this is, and how it runs. */
 export interface ThreadParams {
@@ -40,6 +41,13 @@ export interface ThreadOutcome {
   seconds: number;
   /** One past the highest byte a block reached; 0 when not tracked. */
   highWater: number;
+  /**
+   * This thread's CPU time from the start of its timed part to the loop's return (a loop's
+   * clean-up after timing, if it has one, included), and its time waiting for a CPU meanwhile,
+   * in seconds (thread-clock.ts); set by `runThreadTask`, absent where not measurable.
+   */
+  cpuSeconds?: number;
+  waitSeconds?: number;
 }
 
 /** A workload's per-thread loop. */
@@ -102,6 +110,7 @@ export async function runThreadTask(loop: ThreadLoop, task: ThreadTask, creatorH
   const opened = await openThreadAllocator(task.source, task.threadIndex, creatorHeap);
   const control = new Int32Array(task.stopBuffer);
   let begun = false;
+  let clockAtBegin: ThreadClock | null = null;
   const limits: LoopLimits = {
     stop: control,
     deadline: Infinity,
@@ -109,6 +118,7 @@ export async function runThreadTask(loop: ThreadLoop, task: ThreadTask, creatorH
     begin() {
       if (begun) return;
       begun = true;
+      clockAtBegin = readThreadClock();
       limits.deadline = performance.now() + task.durationMs;
       Atomics.add(control, BEGUN_WORD, 1);
       Atomics.notify(control, BEGUN_WORD);
@@ -117,10 +127,19 @@ export async function runThreadTask(loop: ThreadLoop, task: ThreadTask, creatorH
   const thread: ThreadParams = { threadIndex: task.threadIndex, threads: task.threads, verify: task.verify, runState: task.runState };
   try {
     if (loop.setsUp !== true) limits.begin!();
-    if (opened.allocator !== null && opened.memory !== null) return loop.run(opened.allocator, opened.memory, task.input, limits, thread);
-    if (loop.runSystem === undefined) throw new Error(`${loop.workload} has no loop for the system baseline`);
-    return loop.runSystem(task.input, limits, thread);
+    let outcome: ThreadOutcome;
+    if (opened.allocator !== null && opened.memory !== null) outcome = loop.run(opened.allocator, opened.memory, task.input, limits, thread);
+    else if (loop.runSystem === undefined) throw new Error(`${loop.workload} has no loop for the system baseline`);
+    else outcome = loop.runSystem(task.input, limits, thread);
+    return withThreadClock(outcome, clockAtBegin);
   } finally {
     opened.release();
   }
+}
+
+/** `outcome` with this thread's CPU and wait time since `atBegin` (unchanged without a clock). */
+function withThreadClock(outcome: ThreadOutcome, atBegin: ThreadClock | null): ThreadOutcome {
+  const now = readThreadClock();
+  if (atBegin === null || now === null) return outcome;
+  return { ...outcome, cpuSeconds: (now.cpuNs - atBegin.cpuNs) / 1e9, waitSeconds: (now.waitNs - atBegin.waitNs) / 1e9 };
 }

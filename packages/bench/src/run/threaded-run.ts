@@ -36,6 +36,13 @@ export interface ThreadedRun {
   perThreadIterations: number[];
   /** Each thread's time in its loop. */
   threadSeconds: number[];
+  /**
+   * Each thread's CPU time over its timed part, and its time waiting for a CPU meanwhile
+   * (thread-clock.ts): a thread whose CPU time is well below its loop time, or that waited,
+   * shared its core. Null where not measured.
+   */
+  threadCpuSeconds: number[] | null;
+  threadWaitSeconds: number[] | null;
   /** From the clock start (before the threads) to the last thread's end. */
   wallSeconds: number;
   /**
@@ -144,6 +151,8 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
       iterations: outcomes.reduce((sum, outcome) => sum + outcome.iterations, 0),
       perThreadIterations: outcomes.map((outcome) => outcome.iterations),
       threadSeconds: outcomes.map((outcome) => outcome.seconds),
+      threadCpuSeconds: everyThread(outcomes, (outcome) => outcome.cpuSeconds),
+      threadWaitSeconds: everyThread(outcomes, (outcome) => outcome.waitSeconds),
       wallSeconds,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       perSecond: outcomes.reduce((sum, outcome) => sum + (outcome.seconds > 0 ? outcome.iterations / outcome.seconds : 0), 0),
@@ -160,6 +169,12 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
     Atomics.store(control, STOP_WORD, 1);
     prepared.heap?.detach();
   }
+}
+
+/** `figure` of every thread, or null when a thread lacks it. */
+function everyThread(outcomes: readonly ThreadOutcome[], figure: (outcome: ThreadOutcome) => number | undefined): number[] | null {
+  const figures = outcomes.map(figure);
+  return figures.every((value) => value !== undefined) ? (figures as number[]) : null;
 }
 
 /** The bytes of the pages of the run's arena holding a non-zero byte; null for a source without one. */

@@ -23,6 +23,10 @@ export interface ThroughputRow extends WorkloadRow {
   wallSeconds: number;
   /** CPU time of the median run's process over the same span; absent where not measured. */
   cpuSeconds?: number;
+  /** Each thread's loop time, CPU time and wait for a CPU in the median run (see `ThreadedRun`); absent where not measured. */
+  threadSeconds?: number[];
+  threadCpuSeconds?: number[];
+  threadWaitSeconds?: number[];
   /** Peak resident size of the median run's process, in KiB; absent where not measured. */
   maxRssKiB?: number;
   /** Iterations per second while the threads ran (see `ThreadedRun.perSecond`): the median of the runs. */
@@ -125,6 +129,9 @@ async function runOnce<Row extends ThroughputRow>(
       iterations: run.iterations,
       wallSeconds: run.wallSeconds,
       cpuSeconds: run.cpuSeconds,
+      threadSeconds: run.threadSeconds,
+      ...(run.threadCpuSeconds === null ? {} : { threadCpuSeconds: run.threadCpuSeconds }),
+      ...(run.threadWaitSeconds === null ? {} : { threadWaitSeconds: run.threadWaitSeconds }),
       maxRssKiB: run.maxRssKiB,
       perSecond: run.perSecond,
       peakUsedBytes: run.peakUsedBytes,

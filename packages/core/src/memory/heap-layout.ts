@@ -350,12 +350,24 @@ export const TC_CLASS_BYTES = 8;
 export const TC_MAX_REQUEST = TC_CLASSES * TC_CLASS_BYTES;
 /**
  * The most blocks any bin holds (a walk of a bin stops after one more). Each class's own
- * bound, `binLimitOf(c)` in thread-cache.ts, is 16, or twice its refill batch when that is
- * larger: 128 for 8-byte blocks.
+ * bound, `binLimitOf(c)` in thread-cache.ts, is 16, or `TC_BIN_REFILLS` refill batches when
+ * that is larger, at most this: 128 for 8- and 16-byte blocks, 32 for 64-byte ones.
  */
 export const TC_BIN_LIMIT = 128;
 /** The bound of a bin whose refill batch is small. */
 export const TC_MIN_BIN_BLOCKS = 16;
+/**
+ * Refill batches a bin holds. A thread's live count of a class drifts up and down; while the
+ * drift stays within the bin, its mallocs and frees take no lock, and past it each swing costs
+ * a flush and a refill, each a lock hold of a whole batch of backend calls. With two batches
+ * (the earlier bound), bench-malloc-thread's two threads flushed and refilled about once per
+ * 800 iterations each, which was 12 % of the heap lock's holds and 25 to 48 % of the time it
+ * was held; with three or four, about 400 refills and 10 flushes per two million iterations,
+ * almost all of them the first fill (`tools/line-sharing.js` counts them). Four, for margin:
+ * the bins this raises are those of blocks of 16 to 96 bytes, by at most 9 KiB a thread, and
+ * `TC_BYTE_LIMIT` still bounds the whole cache.
+ */
+export const TC_BIN_REFILLS = 4;
 /** The most blocks one refill takes under one hold of the heap lock. */
 export const TC_MAX_BATCH = 64;
 /**

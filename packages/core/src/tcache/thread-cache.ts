@@ -54,6 +54,7 @@ import {
   OWNER_TABLE,
   OWNER_TAG_SHIFT,
   TC_BIN_LIMIT,
+  TC_BIN_REFILLS,
   TC_BLOCK_MARK,
   TC_BLOCK_NEXT,
   TC_BYTE_LIMIT,
@@ -104,9 +105,9 @@ export function refillBatchOf(cls: number): number {
   return Math.min(TC_MAX_BATCH, Math.max(1, (TC_REFILL_BYTES / (cls * TC_CLASS_BYTES)) | 0));
 }
 
-/** The most blocks bin `cls` holds: room for two refills, and at least `TC_MIN_BIN_BLOCKS`. */
+/** The most blocks bin `cls` holds: room for `TC_BIN_REFILLS` refills, at least `TC_MIN_BIN_BLOCKS`, at most `TC_BIN_LIMIT`. */
 export function binLimitOf(cls: number): number {
-  return Math.max(TC_MIN_BIN_BLOCKS, 2 * refillBatchOf(cls));
+  return Math.max(TC_MIN_BIN_BLOCKS, Math.min(TC_BIN_LIMIT, TC_BIN_REFILLS * refillBatchOf(cls)));
 }
 
 /** Each class's `binLimitOf`, looked up by the free fast path (index 0 unused: 0, so full). */
@@ -274,7 +275,7 @@ export class ThreadCache {
     try {
       first = backend.allocate(bytes, MIN_ALIGN);
       if (first !== 0) {
-        // The bin was empty and a batch is at most half its bound: only the byte bound can stop it.
+        // The bin was empty and a batch is at most a quarter of its bound: only the byte bound can stop it.
         const batch = refillBatchOf(cls);
         for (let taken = 1; taken < batch; taken++) {
           if (u32[this.bytesWord]! + bytes > TC_BYTE_LIMIT) break;

@@ -40,7 +40,7 @@ const FILL_DOUBLES = new Float64Array(BigUint64Array.from({ length: 256 }, (_, b
  * below 2^32, and a 32-bit integer passes to `free` without the float-to-integer
  * conversions a `Float64Array` would cost.
  */
-class LoopState {
+export class LoopState {
   readonly slots = new Uint32Array(WORKING_SET_SIZE);
   /** Verify mode only: each slot's size and fill byte. */
   readonly slotSizes = new Uint32Array(WORKING_SET_SIZE);
@@ -73,8 +73,11 @@ export function runGlibcThreadLoop(allocator: AddressAllocator, memory: LoopMemo
   return { iterations: state.iterations, seconds: (performance.now() - started) / 1000, highWater: state.highWater };
 }
 
-/** Runs `count` iterations of the loop from `state`, and saves where it got to. */
-function runBatch(allocator: AddressAllocator, memory: LoopMemory, tables: RequestTables, state: LoopState, count: number, verify: boolean): void {
+/**
+ * Runs `count` iterations of the loop from `state`, and saves where it got to (exported for
+ * tools that interleave two threads' loops in one thread, tools/line-sharing.ts).
+ */
+export function runBatch(allocator: AddressAllocator, memory: LoopMemory, tables: RequestTables, state: LoopState, count: number, verify: boolean): void {
   const { sizes, offsets } = tables;
   const { slots, slotSizes, slotFill } = state;
   let { offsetCursor, sizeCursor, iterations, highWater } = state;

@@ -5,7 +5,7 @@
  */
 
 import { memoryChart, TOUCHED_MEANING, throughputChart } from '../../report/throughput-chart.js';
-import { formatBytes } from '../../report/format.js';
+import { formatBytes, formatThreadCpuShares } from '../../report/format.js';
 import { renderTable } from '../../report/text-table.js';
 import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
@@ -93,16 +93,24 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
     // first block high in its arena, which made that figure tens of MiB for a few KiB live.
     // CPU time per iteration beside the rate: the process's CPU time (every thread) over all
     // threads' iterations, so a row whose threads took turns shows it as well as cpu/wall.
-    const headers = [...throughputHeaders('iterations/s'), 'cpu ns/it', 'touched', 'heap efficiency'];
+    // 'thread cpu': each thread's own CPU time over its loop time, which tells a run whose
+    // threads each had a core from one where they shared one with each other or other work.
+    const headers = [...throughputHeaders('iterations/s'), 'cpu ns/it', 'thread cpu', 'touched', 'heap efficiency'];
     const body = throughputColumns(rows).map((columns, index) => {
       const row = rows[index]!;
       const efficiency = efficiencyOf.get(row.label);
       const cpuNs = row.cpuSeconds === undefined || row.iterations === 0 ? '-' : ((row.cpuSeconds * 1e9) / row.iterations).toFixed(1);
-      return [...columns, cpuNs, formatBytes(row.touchedBytes ?? null), efficiency !== undefined ? `${efficiency.toFixed(1)} %` : '-'];
+      return [
+        ...columns,
+        cpuNs,
+        formatThreadCpuShares(row.threadCpuSeconds, row.threadSeconds),
+        formatBytes(row.touchedBytes ?? null),
+        efficiency !== undefined ? `${efficiency.toFixed(1)} %` : '-',
+      ];
     });
     return {
       title: `glibc-thread (bench-malloc-thread, ${run.meta.durationSeconds} s per run)`,
-      table: renderTable(headers, body, new Set([...THROUGHPUT_FIGURE_COLUMNS, 8, 9, 10])),
+      table: renderTable(headers, body, new Set([...THROUGHPUT_FIGURE_COLUMNS, 8, 9, 10, 11])),
       notes: sampledPeakNotes(rows),
     };
   },
