@@ -81,10 +81,11 @@ const result = await esbuild.build({
   plugins: [heaplabWorker],
 });
 
+// Besides the modules, the bundle depends on how it was made: this script (the prelude it
+// writes) and esbuild itself, so a change to either makes it again too.
+const makers = [fileURLToPath(import.meta.url), fileURLToPath(new URL('../package.json', request.esbuild))];
 const inputs = {};
-for (const input of Object.keys(result.metafile.inputs)) {
-  if (input.startsWith('heaplab-worker:')) continue;
-  const file = join(request.root, input);
+for (const file of [...Object.keys(result.metafile.inputs).filter((input) => !input.startsWith('heaplab-worker:')).map((input) => join(request.root, input)), ...makers]) {
   const { size, mtimeMs } = statSync(file);
   inputs[file] = [size, mtimeMs];
 }

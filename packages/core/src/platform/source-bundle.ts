@@ -27,10 +27,11 @@
  * worker when `HEAPLAB_WORKER_BUNDLE=0` is set, or when esbuild cannot be found.
  *
  * A bundle is cached on disk under `<entry's package>/node_modules/.cache/heaplab-workers/`,
- * named by a hash of the entry and the two module lists, with the size and modification time of
- * every file that went into it: it is used again only while all of those are unchanged (a
- * look at about a hundred files, under a millisecond), so an edited source is bundled again
- * at the next start, in this process or another. Building is synchronous (a worker is
+ * named by a hash of the entry and the two module lists, with the size and modification time
+ * of every file that went into it, of the build script and of esbuild's package.json: it is
+ * used again only while all of those are unchanged (a look at about a hundred files, under a
+ * millisecond), so an edited source is bundled again at the next start, in this process or
+ * another. Building is synchronous (a worker is
  * started synchronously), and esbuild runs plugins only in its asynchronous API, so a miss
  * runs source-bundle-build.mjs in a child process: about 0.2 s, once per entry and change.
  */
