@@ -16,6 +16,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, loadBackendModule, MiB, spawnWorker } from '../src/index.js';
 import { sourceBundleFor, WORKER_BUNDLE_VARIABLE } from '../src/platform/source-bundle.js';
+import { withoutTsxPreload } from '../src/platform/worker-spawn.js';
 
 const PROBE = new URL('./workers/bundle-probe-worker.ts', import.meta.url);
 /** A backend module of the repository's, in TypeScript: core's basic allocator as `smoke-basic`. */
@@ -119,5 +120,23 @@ describe('a worker bundled from the sources', () => {
     expect(reply.stack).not.toContain(CACHE);
     expect(reply.loadedModules).toEqual([BACKEND_MODULE]);
     expect(reply.tag).toBe('bootstrap');
+  });
+
+  it("starts a bundled worker without the process's tsx preload, keeping every other option", () => {
+    const tsxLoader = 'file:///repo/node_modules/.pnpm/tsx@4/node_modules/tsx/dist/loader.mjs';
+    expect(
+      withoutTsxPreload([
+        '--conditions=heaplab-source',
+        '--import',
+        'tsx',
+        `--import=${tsxLoader}`,
+        '--import',
+        'tsx/esm',
+        '--import',
+        './tsx-like.mjs',
+        '--no-warnings',
+      ]),
+    ).toEqual(['--conditions=heaplab-source', '--import', './tsx-like.mjs', '--no-warnings']);
+    expect(withoutTsxPreload(['--import'])).toEqual(['--import']);
   });
 });

@@ -81,7 +81,7 @@ const TSX_MODULE = /^tsx(?:\/|$)|[\\/]node_modules[\\/]tsx[\\/]/;
  * preload of tsx (`--import tsx`, as heaplab's command line runs from its sources), which a
  * worker inherits and would load for nothing (about 80 ms a worker).
  */
-function withoutTsxPreload(execArgv: readonly string[]): string[] {
+export function withoutTsxPreload(execArgv: readonly string[]): string[] {
   const kept: string[] = [];
   for (let i = 0; i < execArgv.length; i++) {
     const option = execArgv[i]!;
