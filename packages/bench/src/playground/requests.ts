@@ -9,24 +9,26 @@
 
 import { type GlobalAllocator, MIN_ALIGN, type Trace } from '@heaplab/core';
 
-import { OP_CALLOC, OP_FREE, OP_MALLOC, OP_REALLOC } from '../replay/replay-requests.js';
+import {
+  OP_CALLOC,
+  OP_FREE,
+  OP_MALLOC,
+  OP_REALLOC,
+  REQUEST_ALIGN,
+  REQUEST_BYTES,
+  REQUEST_ID,
+  REQUEST_OP,
+  writeRequestWords,
+} from '../replay/replay-requests.js';
 import { zeroedBlock } from '../replay/replay-thread.js';
 
 // --- one request: REQUEST_WORDS Int32 words --------------------------------------------------
+// Words 0-3 are replay's (replay-requests.ts: operation, id, bytes, alignment), written by
+// its `writeRequestWords`: one encoding of a trace's requests. Then the playground's own:
 
-/** `OP_MALLOC`, `OP_CALLOC`, `OP_REALLOC` or `OP_FREE` (replay-requests.ts). */
-const REQUEST_OP = 0;
-/** The id the request names. */
-const REQUEST_ID = 1;
-/** Bytes asked for (0 for a free). */
-const REQUEST_BYTES = 2;
-/** The alignment asked for, or 0 for the heap's default. */
-const REQUEST_ALIGN = 3;
 /** The trace's thread that makes the request: 0 is the page, n the page's n-th worker. */
 const REQUEST_THREAD = 4;
 export const REQUEST_WORDS = 5;
-
-// The operation words are replay's (replay-requests.ts): one encoding of a trace's requests.
 
 // --- one id: ID_WORDS Float64 words (addresses reach past 2^31) -------------------------------
 
@@ -56,18 +58,8 @@ export function packTrace(trace: Trace): PlayBuffers {
   const words = new Int32Array(requests);
   trace.requests.forEach((request, index) => {
     const at = index * REQUEST_WORDS;
-    words[at + REQUEST_ID] = request.id;
+    writeRequestWords(words, at, request);
     words[at + REQUEST_THREAD] = request.thread;
-    if (request.op === 'a') {
-      words[at + REQUEST_OP] = request.zero ? OP_CALLOC : OP_MALLOC;
-      words[at + REQUEST_BYTES] = request.bytes;
-      words[at + REQUEST_ALIGN] = request.align;
-    } else if (request.op === 'r') {
-      words[at + REQUEST_OP] = OP_REALLOC;
-      words[at + REQUEST_BYTES] = request.bytes;
-    } else {
-      words[at + REQUEST_OP] = OP_FREE;
-    }
   });
   return { requests, ids: new SharedArrayBuffer(Math.max(1, trace.ids) * ID_WORDS * 8) };
 }
@@ -86,11 +78,10 @@ export function endOfThreadRun(buffers: PlayBuffers, from: number, to: number): 
   return end;
 }
 
-/** An allocation of `bytes` at `align` (0: default), zeroed for a calloc; 0 when nothing fits. */
+/** An allocation of `bytes` at `align` (at least `MIN_ALIGN`), zeroed for a calloc; 0 when nothing fits. */
 function allocate(heap: GlobalAllocator, op: number, bytes: number, align: number): number {
-  const alignment = Math.max(align, MIN_ALIGN);
-  if (op === OP_CALLOC) return zeroedBlock(heap, bytes, alignment);
-  return alignment === MIN_ALIGN ? heap.malloc(bytes) : heap.alignedAlloc(alignment, bytes);
+  if (op === OP_CALLOC) return zeroedBlock(heap, bytes, align);
+  return align === MIN_ALIGN ? heap.malloc(bytes) : heap.alignedAlloc(align, bytes);
 }
 
 /**

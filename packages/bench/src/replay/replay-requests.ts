@@ -6,7 +6,7 @@
  * (order-table.ts) waits on when threads replay at once.
  */
 
-import { MIN_ALIGN, type Trace } from '@heaplab/core';
+import { MIN_ALIGN, type Trace, type TraceRequest } from '@heaplab/core';
 
 // The operation word of a packed request.
 export const OP_MALLOC = 0;
@@ -48,23 +48,33 @@ export function packRequests(trace: Trace): Int32Array[] {
     const words = packed[request.thread]!;
     const at = filled[request.thread]! * REQUEST_WORDS;
     filled[request.thread]! += 1;
-    words[at + REQUEST_ID] = request.id;
     words[at + REQUEST_ORDINAL] = ordinals[request.id]!;
     ordinals[request.id]! += 1;
     words[at + REQUEST_INDEX] = index;
-    words[at + REQUEST_ALIGN] = MIN_ALIGN;
-    if (request.op === 'a') {
-      words[at + REQUEST_OP] = request.zero ? OP_CALLOC : OP_MALLOC;
-      words[at + REQUEST_BYTES] = request.bytes;
-      words[at + REQUEST_ALIGN] = Math.max(request.align, MIN_ALIGN);
-    } else if (request.op === 'r') {
-      words[at + REQUEST_OP] = OP_REALLOC;
-      words[at + REQUEST_BYTES] = request.bytes;
-    } else {
-      words[at + REQUEST_OP] = OP_FREE;
-    }
+    writeRequestWords(words, at, request);
   });
   return packed;
+}
+
+/**
+ * Writes the words every packed request starts with: operation, id, bytes and alignment (at
+ * least `MIN_ALIGN`). The playground's shared requests (playground/requests.ts) start with
+ * the same four.
+ */
+export function writeRequestWords(words: Int32Array, at: number, request: TraceRequest): void {
+  words[at + REQUEST_ID] = request.id;
+  words[at + REQUEST_ALIGN] = MIN_ALIGN;
+  words[at + REQUEST_BYTES] = 0;
+  if (request.op === 'a') {
+    words[at + REQUEST_OP] = request.zero ? OP_CALLOC : OP_MALLOC;
+    words[at + REQUEST_BYTES] = request.bytes;
+    words[at + REQUEST_ALIGN] = Math.max(request.align, MIN_ALIGN);
+  } else if (request.op === 'r') {
+    words[at + REQUEST_OP] = OP_REALLOC;
+    words[at + REQUEST_BYTES] = request.bytes;
+  } else {
+    words[at + REQUEST_OP] = OP_FREE;
+  }
 }
 
 /** A request named as failures name it: `request 12 (r, id 3, thread 1)`, 1-based as the trace's lines are counted. */
