@@ -12,12 +12,10 @@
  * page shows the `Unsupported` error naming them. Any console error or page error fails.
  */
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { build } from 'esbuild';
 import type { Browser } from 'puppeteer-core';
@@ -26,10 +24,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasChromium, launchChromium, recordTabErrors } from './chromium.js';
 
 import { ISOLATION_HEADERS } from '../src/index.js';
+import { linkedProject } from './built-packages.js';
 
 const hasBrowser = hasChromium('browser heap test');
 
-const PACKAGES = fileURLToPath(new URL('../../', import.meta.url));
 /** The packages the page and the worker import. */
 const BUNDLED_PACKAGES = ['core', 'tlsf', 'mimalloc'];
 
@@ -202,11 +200,8 @@ describe.skipIf(!hasBrowser)('a heap in headless chromium', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    project = mkdtempSync(join(tmpdir(), 'heaplab-browser-heap-'));
+    project = linkedProject('browser-heap', BUNDLED_PACKAGES);
     const site = join(project, 'site');
-    mkdirSync(join(project, 'node_modules', '@heaplab'), { recursive: true });
-    for (const folder of BUNDLED_PACKAGES) symlinkSync(join(PACKAGES, folder), join(project, 'node_modules', '@heaplab', folder), 'dir');
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'browser-heap', private: true, type: 'module' }));
     writeFileSync(join(project, 'page.js'), PAGE);
     writeFileSync(join(project, 'worker.js'), WORKER);
     // Two bundles, as an app ships a page and a worker: each has its own copy of heaplab.

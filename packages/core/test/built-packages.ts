@@ -4,7 +4,8 @@
  * before it runs the suites, so this only speaks when a test file is run on its own.
  */
 
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,4 +27,19 @@ export function staleBuild(folders: readonly string[]): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * A scratch project in the temporary directory whose `node_modules/@heaplab/` links the
+ * package `folders` (under packages/), as a workspace links them: a bundler or a runtime
+ * follows the links to the real packages, whose own node_modules give every backend the
+ * same core. It has a `package.json` named `name`, of type module, and nothing else.
+ * @returns the project's directory (the caller removes it)
+ */
+export function linkedProject(name: string, folders: readonly string[]): string {
+  const project = mkdtempSync(join(tmpdir(), `heaplab-${name}-`));
+  mkdirSync(join(project, 'node_modules', '@heaplab'), { recursive: true });
+  for (const folder of folders) symlinkSync(join(PACKAGES, folder), join(project, 'node_modules', '@heaplab', folder), 'dir');
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }));
+  return project;
 }

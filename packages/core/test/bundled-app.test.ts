@@ -10,15 +10,14 @@
  */
 
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { PACKAGES, staleBuild } from './built-packages.js';
+import { linkedProject, PACKAGES, staleBuild } from './built-packages.js';
 
 import { AllocError, loadBackend } from '../src/index.js';
 
@@ -145,15 +144,11 @@ describe.skipIf(missing !== undefined)('an app bundled with esbuild', () => {
   let out = '';
 
   beforeAll(async () => {
-    project = mkdtempSync(join(tmpdir(), 'heaplab-bundled-app-'));
+    // Installed as a workspace links them: esbuild follows the links to the real packages.
+    project = linkedProject('bundled-app', BUNDLED_PACKAGES);
     const source = join(project, 'src');
     out = join(project, 'dist');
     mkdirSync(source);
-    mkdirSync(join(project, 'node_modules', '@heaplab'), { recursive: true });
-    // Installed as a workspace links them: esbuild follows the links to the real packages,
-    // whose own node_modules give tlsf and buddy the same core.
-    for (const folder of BUNDLED_PACKAGES) symlinkSync(join(PACKAGES, folder), join(project, 'node_modules', '@heaplab', folder), 'dir');
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'bundled-app', private: true, type: 'module' }));
     writeFileSync(join(source, 'main.js'), MAIN);
     writeFileSync(join(source, 'worker.js'), WORKER);
     writeFileSync(join(source, 'bare-worker.js'), BARE_WORKER);

@@ -6,15 +6,14 @@
  * and web worker are browser-heap.test.ts.
  */
 
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 
-import { PACKAGES, staleBuild } from './built-packages.js';
+import { linkedProject, staleBuild } from './built-packages.js';
 
 import { expectAllocError } from '@heaplab/test-kit';
 
@@ -220,10 +219,7 @@ describe('core, tlsf and mimalloc bundled for a browser', () => {
   let project = '';
 
   beforeAll(() => {
-    project = mkdtempSync(join(tmpdir(), 'heaplab-browser-bundle-'));
-    mkdirSync(join(project, 'node_modules', '@heaplab'), { recursive: true });
-    for (const folder of BUNDLED_PACKAGES) symlinkSync(join(PACKAGES, folder), join(project, 'node_modules', '@heaplab', folder), 'dir');
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'browser-bundle', private: true, type: 'module' }));
+    project = linkedProject('browser-bundle', BUNDLED_PACKAGES);
     writeFileSync(join(project, 'page.js'), PAGE);
   });
 

@@ -14,14 +14,14 @@
  */
 
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { PACKAGES, staleBuild } from './built-packages.js';
+import { linkedProject, PACKAGES, staleBuild } from './built-packages.js';
 import { RUNTIME_CACHE, RUNTIME_VERSIONS, type RuntimeName, runtimeBinaries } from './runtime-binaries.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -202,12 +202,7 @@ describe("heaplab's TypeScript sources on Deno and Bun, no build", () => {
   let project = '';
 
   beforeAll(() => {
-    project = mkdtempSync(join(tmpdir(), 'heaplab-runtimes-src-'));
-    // Linked as a workspace links them: the packages' own node_modules give tlsf and mimalloc
-    // the same core.
-    mkdirSync(join(project, 'node_modules', '@heaplab'), { recursive: true });
-    for (const folder of SMOKE_PACKAGES) symlinkSync(join(PACKAGES, folder), join(project, 'node_modules', '@heaplab', folder), 'dir');
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'heaplab-runtime-smoke-src', private: true, type: 'module' }));
+    project = linkedProject('runtime-smoke-src', SMOKE_PACKAGES);
     for (const file of SMOKE_FILES) cpSync(join(FIXTURES, file), join(project, file));
   });
 
