@@ -27,7 +27,14 @@ import { RUNTIME_CACHE, RUNTIME_VERSIONS, type RuntimeName, runtimeBinaries } fr
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 /** The packages the smoke script imports, installed from their dist/. */
 const SMOKE_PACKAGES = ['core', 'tlsf', 'mimalloc'];
-const SMOKE_FILES = ['runtime-smoke.mjs', 'runtime-smoke-worker.mjs', 'runtime-smoke-worker.ts', 'runtime-smoke-backend.ts', 'runtime-smoke-abandon.mjs'];
+const SMOKE_FILES = [
+  'runtime-smoke.mjs',
+  'runtime-smoke-work.mjs',
+  'runtime-smoke-worker.mjs',
+  'runtime-smoke-worker.ts',
+  'runtime-smoke-backend.ts',
+  'runtime-smoke-abandon.mjs',
+];
 
 /**
  * The permissions Deno needs, and no more (docs/deno-and-bun.md): reading the project, for
