@@ -272,11 +272,12 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    *
    * Each is a countdown to its next publish (`…ToPublish`) and the value it started from
    * since the last publish (`…Batch`): the calls made are their difference. The first
-   * publishes come early, after batches of 1, 8, 64 and 512 calls (`nextPublishBatch`), so that V8 has seen
-   * the publishing branch run before it optimizes `malloc` and `free` (it records what a
-   * function does only from its first few calls on): a branch never seen taken is compiled as
-   * a deoptimization, and the 4096th call then threw the benchmark loop out of its optimized
-   * code, which came back slower (seen with --trace-deopt on bench-malloc-thread).
+   * publishes come early, after batches of 1, 8, 64 and 512 calls (`nextPublishBatch`), so
+   * that V8 has seen the publishing branch run before it optimizes `malloc` and `free` (it
+   * records what a function does only from its first few calls on): a branch never seen
+   * taken is compiled as a deoptimization, and the 4096th call then threw the benchmark loop
+   * out of its optimized code, which came back slower (seen with --trace-deopt on
+   * bench-malloc-thread).
    */
   private mallocsToPublish = 1;
   private mallocBatch = 1;
