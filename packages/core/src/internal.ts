@@ -28,4 +28,4 @@ export { RecoveryRecord } from './memory/recovery.js';
 export { slotOffset } from './memory/thread-registry.js';
 export { PoolTable } from './backend/pools.js';
 export { formatQsbr } from './qsbr/qsbr.js';
-export { forgetCacheOwner } from './tcache/thread-cache.js';
+export { forgetCacheOwner, ownerSlot } from './tcache/thread-cache.js';

@@ -20,7 +20,7 @@
  */
 
 import { GlobalAllocator, parseBackendSpec } from '@heaplab/core';
-import { OWNER_INDEX_MASK, OWNER_TABLE, TC_MAX_REQUEST } from '@heaplab/core/internal';
+import { OWNER_INDEX_MASK, OWNER_TABLE, ownerSlot, TC_MAX_REQUEST } from '@heaplab/core/internal';
 
 import { loadBackendModules } from '../cli/backend-module-option.js';
 import { createBackendHeap, resolveBackendContenders } from '../contenders/backends.js';
@@ -75,7 +75,7 @@ function recorder(heap: GlobalAllocator, who: 0 | 1, state: LoopState, tallies: 
     }
   };
   const noteOwner = (address: number): void => {
-    const line = (OWNER_TABLE + ((address >>> 3) & OWNER_INDEX_MASK) * 4) >>> LINE_SHIFT;
+    const line = (ownerSlot(address) * 4) >>> LINE_SHIFT;
     for (const tally of owners) tally.note(who, line, state.iterations);
   };
   return {

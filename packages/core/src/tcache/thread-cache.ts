@@ -130,7 +130,7 @@ export function cacheMark(address: number, cookie: number): number {
 }
 
 /** The owner-table word (u32 index) of `address`. */
-function ownerSlot(address: number): number {
+export function ownerSlot(address: number): number {
   return (OWNER_TABLE >>> 2) + ((address >>> 3) & OWNER_INDEX_MASK);
 }
 
