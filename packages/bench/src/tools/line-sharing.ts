@@ -119,19 +119,23 @@ async function main(specText: string, iterations: number, step: number): Promise
   }
   const cache = first.stats().threadCache;
   second.detach();
-  console.log(`bench-malloc-thread, two handles taking turns every ${step} iteration(s), ${iterations} iterations each, ${row!.label}`);
-  console.log(`window (its)   lines written per window              shared with the other thread`);
-  console.log(`               blocks  of them large  owner table    blocks  of them large  owner table`);
-  WINDOWS.forEach((size, index) => {
-    const windows = (2 * iterations) / size;
-    const [block, big, owner] = [blocks[index]!, large[index]!, owners[index]!];
-    const perWindow = (tally: WindowTally, width: number): string => (tally.written / windows).toFixed(1).padStart(width);
-    console.log(
-      `${String(size).padStart(12)}  ${perWindow(block, 7)}  ${perWindow(big, 13)}  ${perWindow(owner, 11)}` +
-        `  ${percent(block.shared, block.written).padStart(8)}  ${percent(big.shared, big.written).padStart(13)}  ${percent(owner.shared, owner.written).padStart(11)}`,
-    );
-  });
-  console.log(`(large: blocks over ${TC_MAX_REQUEST} bytes, which no thread cache holds: the backend hands them out under the heap lock)`);
+  // Two tables of four columns rather than one of seven: each fits a terminal 80 columns wide.
+  console.log(`bench-malloc-thread, ${row!.label}: two handles taking turns every ${step} iteration(s),`);
+  console.log(`${iterations} iterations each`);
+  const table = (title: string, cell: (tally: WindowTally, windows: number) => string): void => {
+    console.log('');
+    console.log(title);
+    console.log('window (its)   blocks  of them large  owner table');
+    WINDOWS.forEach((size, index) => {
+      const windows = (2 * iterations) / size;
+      const cells = [blocks[index]!, large[index]!, owners[index]!].map((tally) => cell(tally, windows));
+      console.log(`${String(size).padStart(12)}  ${cells[0]!.padStart(7)}  ${cells[1]!.padStart(13)}  ${cells[2]!.padStart(11)}`);
+    });
+  };
+  table('lines each handle wrote per window', (tally, windows) => (tally.written / windows).toFixed(1));
+  table('of those, lines the other handle wrote too in the same window', (tally) => percent(tally.shared, tally.written));
+  console.log(`(large: blocks over ${TC_MAX_REQUEST} bytes, which no thread cache holds: the backend`);
+  console.log('hands them out under the heap lock)');
   if (cache !== null) console.log(`thread caches: ${cache.refills} refills, ${cache.flushes} flushes, ${cache.remoteFrees} remote frees`);
   first.detach();
 }
