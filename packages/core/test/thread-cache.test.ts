@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '../src/index.js';
-import { OWNER_TABLE, TC_BYTE_LIMIT, TC_BYTES, TC_COUNTS, TC_FLUSHES, TC_MAX_REQUEST, TC_REFILLS } from '../src/memory/heap-layout.js';
+import { OWNER_TABLE, SB_HEAP_COOKIE, TC_BYTE_LIMIT, TC_BYTES, TC_COUNTS, TC_FLUSHES, TC_MAX_REQUEST, TC_REFILLS } from '../src/memory/heap-layout.js';
 import { binLimitOf, cacheClassOf, cacheMark, cacheRecordOffset, refillBatchOf } from '../src/tcache/thread-cache.js';
 import { expectAllocError, expectWalkAgrees, signBlock, verifyBlock } from '@heaplab/test-kit';
 
@@ -122,6 +122,41 @@ describe('the thread cache', () => {
     heap.detach();
   });
 
+  it('writes no owner-table word in a warm malloc/free loop: only refills and flushes write entries', () => {
+    const heap = cachedHeap();
+    const sizes = [16, 40, 64, 200, 1000];
+    const live = sizes.map((size) => heap.malloc(size));
+    const table = (): Uint32Array => heap.memory.u32.slice(OWNER_TABLE >>> 2, (OWNER_TABLE >>> 2) + 0x10000);
+    // Warm: every class has been refilled and holds room for the loop's swings.
+    for (const address of live) heap.free(address);
+    const before = table();
+    const record = cacheRecordOffset(heap.threadId);
+    const refills = heap.memory.u32[(record + TC_REFILLS) >>> 2]!;
+    for (let round = 0; round < 200; round++) {
+      const blocks = sizes.map((size) => heap.malloc(size));
+      // Between the mallocs and the frees too: a pop writes nothing there.
+      if (round % 50 === 0) expect(table()).toEqual(before);
+      for (const address of blocks) heap.free(address);
+    }
+    expect(heap.memory.u32[(record + TC_REFILLS) >>> 2]).toBe(refills);
+    expect(table()).toEqual(before);
+    heap.check();
+    heap.detach();
+  });
+
+  it("frees this thread's live block whose data only matches the cache mark, and still refuses its second free", () => {
+    const heap = cachedHeap();
+    const address = heap.malloc(48);
+    // The program's data happens to be what a cached block's second word holds.
+    heap.memory.u32[(address + 4) >>> 2] = cacheMark(address, heap.memory.u32[SB_HEAP_COOKIE >>> 2]!);
+    expect(() => heap.usableSize(address)).not.toThrow();
+    heap.free(address);
+    expectRefused(() => heap.free(address), 'NotAllocated', /double free/);
+    expect(heap.usedBytes()).toBe(0);
+    heap.check();
+    heap.detach();
+  });
+
   it('refuses interior pointers and never-allocated addresses through the backend', () => {
     const heap = cachedHeap();
     const address = heap.malloc(100);
@@ -155,7 +190,7 @@ describe('the thread cache', () => {
     const a = heap.malloc(16);
     heap.free(a);
     const mark = heap.memory.u32[(a + 4) >>> 2];
-    expect(mark).toBe(cacheMark(a, heap.memory.u32[24 >>> 2]!));
+    expect(mark).toBe(cacheMark(a, heap.memory.u32[SB_HEAP_COOKIE >>> 2]!));
     heap.memory.u32[(a + 4) >>> 2] = 0;
     expectRefused(() => heap.check(), 'HeapCorrupted', /mark/);
     heap.memory.u32[(a + 4) >>> 2] = mark!;

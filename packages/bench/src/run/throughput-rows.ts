@@ -23,7 +23,12 @@ export interface ThroughputRow extends WorkloadRow {
   wallSeconds: number;
   /** CPU time of the median run's process over the same span; absent where not measured. */
   cpuSeconds?: number;
-  /** Each thread's loop time, CPU time and wait for a CPU in the median run (see `ThreadedRun`); absent where not measured. */
+  /**
+   * Each thread's iterations, loop time, CPU time and wait for a CPU in the median run (see
+   * `ThreadedRun`); absent where not measured. Iterations over loop time is a thread's own
+   * rate, which tells a run where one thread was slow from one where both were.
+   */
+  threadIterations?: number[];
   threadSeconds?: number[];
   threadCpuSeconds?: number[];
   threadWaitSeconds?: number[];
@@ -129,6 +134,7 @@ async function runOnce<Row extends ThroughputRow>(
       iterations: run.iterations,
       wallSeconds: run.wallSeconds,
       cpuSeconds: run.cpuSeconds,
+      threadIterations: run.perThreadIterations,
       threadSeconds: run.threadSeconds,
       ...(run.threadCpuSeconds === null ? {} : { threadCpuSeconds: run.threadCpuSeconds }),
       ...(run.threadWaitSeconds === null ? {} : { threadWaitSeconds: run.threadWaitSeconds }),

@@ -323,9 +323,10 @@ export const DELAYED_FILTER_BUCKETS = 8192;
 //
 //   block +0  next block in the bin, or 0 (the list ends; no cycle: a walk stops after
 //             TC_BIN_LIMIT + 1 blocks and reports the rest as corruption)
-//   block +4  the cache mark: tcacheMark(address, cookie), so a block that is freed again
-//             while cached is recognised even when its owner entry was overwritten, and a
-//             use after free that wrote over the link is caught at the next pop
+//   block +4  the cache mark: cacheMark(address, cookie), which says the block is cached:
+//             a block freed again while cached is recognised by it (the owner table does not
+//             say cached), and a use after free that wrote over the link is caught at the
+//             next pop; a pop clears it
 //
 // Invariants (checked by `ThreadCache.verify`):
 //  - every block on bin c is a live block of the backend with at least 8c usable bytes,
@@ -392,12 +393,15 @@ export const TC_BLOCK_MARK = 4;
 // Lets a free tell, without the heap lock and without the backend's metadata, that a block is
 // one this thread's cache handed out, and of which class: entry (address >>> 3) & OWNER_MASK
 // holds the rest of the address as a tag, so an entry names exactly one address. Written by
-// the cache that hands a block out (live) or takes it back (cached), cleared when a block
-// goes back to the backend. A later block whose address maps to the same entry overwrites
+// a refill for each block it takes from the backend, cleared when a block goes back to the
+// backend; a cached malloc or free only reads it, so in a steady loop no thread writes a
+// table line (two threads writing lines they share cost each other up to half again an
+// iteration). Whether the block sits in its owner's cache is said by the block's mark
+// (TC_BLOCK_MARK), not here. A later block whose address maps to the same entry overwrites
 // it; a free that finds another address's entry takes the slow, locked, fully validated way.
 //
 //   bit  31 30 29 ........... 17 16 ....... 9 8 ........ 1  0
-//        [ 0  0 | tag: addr >>> 19 | class 1..128 | owner - 1 | cached ]
+//        [ 0  0 | tag: addr >>> 19 | class 1..128 | owner - 1 | 0 ]
 //
 // An entry is a single aligned word, so a racing reader sees the whole old or the whole new
 // entry (typed-array accesses to aligned words do not tear).
@@ -411,8 +415,7 @@ export const OWNER_ENTRY_TAG_SHIFT = 17;
 export const OWNER_ENTRY_CLASS_SHIFT = 9;
 export const OWNER_ENTRY_CLASS_MASK = 0xff;
 export const OWNER_ENTRY_OWNER_SHIFT = 1;
-/** Bit 0 of an entry: the block sits in its owner's cache (else the owner handed it out). */
-export const OWNER_ENTRY_CACHED = 1;
+export const OWNER_ENTRY_OWNER_MASK = 0xff;
 
 // --- backend state area ----------------------------------------------------------------------
 

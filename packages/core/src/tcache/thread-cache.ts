@@ -6,25 +6,30 @@
  *
  * ```text
  *  malloc(size <= 1024, align <= 8)        free(address)
- *    class c = ceil(size / 8)                owner entry of address says
- *    bin c empty? -> refill                    "mine, live, class c"?  -> push on bin c
- *    pop bin c, write entry "mine, live"       (bin full -> flush half of it first)
+ *    class c = ceil(size / 8)                owner entry of address says "mine, class c"
+ *    bin c empty? -> refill                    and the block has no cache mark?
+ *    pop bin c, clear the block's mark           -> push on bin c, mark it
+ *                                                 (bin full -> flush half of it first)
  *                                            anything else -> the locked, validated way:
- *  refill: one lock hold, 512 bytes of         cached entry or mark -> double free refused
- *    blocks of 8c bytes from the backend       another thread's entry -> remote free:
- *  flush:  one lock hold, half the bin           clear the entry, backend.release
- *    back with backend.release                 no entry -> backend.release (it validates)
+ *  refill: one lock hold, 512 bytes of         cache mark -> double free refused
+ *    blocks of 8c bytes from the backend,      another thread's entry -> remote free:
+ *    entry "mine, class c" for each              clear the entry, backend.release
+ *  flush:  one lock hold, half the bin         no entry -> backend.release (it validates)
+ *    back with backend.release, entries cleared
  * ```
  *
  * What makes a lock-free free sound without reading the backend's metadata (which only the
- * heap lock protects) is the owner table: the cache that hands a block out writes the block's
- * whole address, its class and its owner into the block's entry, and only a free whose
- * address finds exactly that entry, naming this thread and a live block, is taken into the
+ * heap lock protects) is the owner table: a refill writes each block's whole address, its
+ * class and its owner into the block's entry, and only a free whose address finds exactly
+ * that entry, naming this thread, of a block without the cache's mark, is taken into the
  * cache. A free of anything else goes to the backend under the lock, where the backend
  * validates it as it always did: interior pointers, foreign addresses and double frees of
  * backend blocks are refused exactly as without a cache. A double free of a block that sits
- * in a cache is refused here: its entry says cached, or (entry overwritten since) the block
- * carries the cache's mark in its second word.
+ * in a cache is refused here: the block carries the cache's mark in its second word (this
+ * thread confirms it on its own bins, so live data that only matches the mark is freed).
+ * Cached mallocs and frees never write the owner table, only the block and this thread's
+ * record: two threads whose blocks' entries share table lines (neighbouring blocks, or
+ * addresses 512 KiB apart, which map to the same entry) do not make those lines bounce.
  *
  * Blocks freed by another thread are never cached by it: they go straight to the backend
  * (counted as remote frees), so no thread holds blocks it did not hand out.
@@ -45,9 +50,9 @@
 
 import { AllocError, hex } from '../errors.js';
 import {
-  OWNER_ENTRY_CACHED,
   OWNER_ENTRY_CLASS_MASK,
   OWNER_ENTRY_CLASS_SHIFT,
+  OWNER_ENTRY_OWNER_MASK,
   OWNER_ENTRY_OWNER_SHIFT,
   OWNER_ENTRY_TAG_SHIFT,
   OWNER_INDEX_MASK,
@@ -158,8 +163,10 @@ export function forgetCacheOwner(u32: Uint32Array, address: number): void {
 /** `cacheHolding`'s answer for a block that carries the cache mark but whose entry is gone. */
 const MARKED = -1;
 
-/** All entry bits but the class: tag, owner and the cached bit. */
+/** All entry bits but the class: the tag and the owner. */
 const ENTRY_NOT_CLASS = ~(OWNER_ENTRY_CLASS_MASK << OWNER_ENTRY_CLASS_SHIFT);
+/** The owner bits of an entry. */
+const ENTRY_OWNER = OWNER_ENTRY_OWNER_MASK << OWNER_ENTRY_OWNER_SHIFT;
 
 /** One thread's cache over a locked backend. Made once per attached thread. */
 export class ThreadCache {
@@ -225,34 +232,35 @@ export class ThreadCache {
     this.u8[this.countsByte + cls]!--;
     u32[this.bytesWord]! -= cls << 3;
     u32[at + (TC_BLOCK_MARK >>> 2)] = 0;
-    u32[ownerSlot(block)] = ownerTag(block) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits;
     return block;
   }
 
   /**
    * Frees `address` (in the arena, 8-aligned: the facade checked): into this thread's bin when
-   * its owner entry says this thread handed it out and it is live, else the locked way.
+   * its owner entry says this thread handed it out and the block does not carry the cache's
+   * mark, else the locked way. The owner table is only read here: the mark, in the block's
+   * own line, says whether the block is cached, so two threads write no shared table line.
    * @throws AllocError `NotAllocated` for a double free or anything the backend refuses
    */
   release(address: number): void {
     const u32 = this.u32;
     const slot = ownerSlot(address);
     const entry = u32[slot]!;
-    if ((entry & ENTRY_NOT_CLASS) === (ownerTag(address) | this.ownerBits)) {
+    const at = address >>> 2;
+    const mark = cacheMark(address, this.cookie);
+    if ((entry & ENTRY_NOT_CLASS) === (ownerTag(address) | this.ownerBits) && u32[at + (TC_BLOCK_MARK >>> 2)] !== mark) {
       const cls = (entry >>> OWNER_ENTRY_CLASS_SHIFT) & OWNER_ENTRY_CLASS_MASK;
       const countIndex = this.countsByte + cls;
       const count = this.u8[countIndex]!;
       if (count < BIN_LIMITS[cls]! && u32[this.bytesWord]! + (cls << 3) <= TC_BYTE_LIMIT) {
         const headIndex = this.headsWord + cls;
-        const at = address >>> 2;
-        u32[at + (TC_BLOCK_MARK >>> 2)] = cacheMark(address, this.cookie);
+        u32[at + (TC_BLOCK_MARK >>> 2)] = mark;
         u32[at + (TC_BLOCK_NEXT >>> 2)] = u32[headIndex]!;
         this.stepHook?.('linked');
         u32[headIndex] = address;
         this.stepHook?.('pushed');
         this.u8[countIndex] = count + 1;
         u32[this.bytesWord]! += cls << 3;
-        u32[slot] = entry | OWNER_ENTRY_CACHED;
         return;
       }
       this.releaseBeyondBin(address, cls);
@@ -303,7 +311,7 @@ export class ThreadCache {
     u32[headIndex] = block;
     this.u8[this.countsByte + cls]!++;
     u32[this.bytesWord]! += cls << 3;
-    u32[ownerSlot(block)] = ownerTag(block) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits | OWNER_ENTRY_CACHED;
+    u32[ownerSlot(block)] = ownerTag(block) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits;
   }
 
   /**
@@ -329,9 +337,10 @@ export class ThreadCache {
   }
 
   /**
-   * A free whose entry does not say "this thread's live block": refuse a block that sits in a
-   * cache, clear another thread's entry (a remote free), and let the backend validate and
-   * free the rest under the lock.
+   * A free whose entry does not name this thread, or whose block carries the cache's mark:
+   * refuse a block that sits in a cache, clear another thread's entry (a remote free), and
+   * let the backend validate and free the rest under the lock. This thread's own block that
+   * carries the mark only by its data's chance (it is on no bin) goes to the backend too.
    */
   private releaseLocked(address: number, slot: number, entry: number): void {
     const holder = this.cacheHolding(address, entry);
@@ -345,7 +354,7 @@ export class ThreadCache {
     if (namesAddress(entry, address)) {
       // Another thread handed it out: free it to the backend, not into this cache.
       Atomics.compareExchange(this.u32, slot, entry, 0);
-      this.bump(TC_REMOTE_FREES);
+      if ((entry & ENTRY_OWNER) !== this.ownerBits) this.bump(TC_REMOTE_FREES);
     }
     this.releaseToBackend(address);
   }
@@ -438,10 +447,9 @@ export class ThreadCache {
       const bytes = (record + TC_BYTES) >>> 2;
       u32[bytes] = Math.max(0, u32[bytes]! - (cls << 3));
       u32[at + (TC_BLOCK_MARK >>> 2)] = 0;
-      // The entry goes whether it says cached or still live (a thread that died between a
-      // push's head and its entry): from here on the block is the backend's.
+      // From here on the block is the backend's, so its entry goes (whatever class it says).
       const slot = ownerSlot(block);
-      if ((u32[slot]! & ENTRY_NOT_CLASS & ~OWNER_ENTRY_CACHED) === (ownerTag(block) | ((threadId - 1) << OWNER_ENTRY_OWNER_SHIFT))) u32[slot] = 0;
+      if ((u32[slot]! & ENTRY_NOT_CLASS) === (ownerTag(block) | ((threadId - 1) << OWNER_ENTRY_OWNER_SHIFT))) u32[slot] = 0;
       try {
         this.backend.release(block);
       } catch (error) {
@@ -486,13 +494,17 @@ export class ThreadCache {
   }
 
   /**
-   * Whether a cache holds `address`, whose owner-table entry is `entry`: the holding thread
-   * when the entry names the address as cached; `MARKED` when the entry names another address
-   * (or none) but the block carries the cache mark; 0 when no cache holds it.
+   * Whether a cache holds `address`, whose owner-table entry is `entry`: 0 when the block does
+   * not carry the cache's mark; else the thread its entry names, or `MARKED` when the entry
+   * names another address (or none). The mark is the answer, as for a block of another
+   * thread's bins, which only that thread may walk; this thread walks its own bins, so its
+   * own live block whose data only matches the mark (one chance in 2^32) is not refused.
    */
   private cacheHolding(address: number, entry: number): number {
-    if (namesAddress(entry, address)) return (entry & OWNER_ENTRY_CACHED) === 0 ? 0 : ((entry >>> OWNER_ENTRY_OWNER_SHIFT) & 0xff) + 1;
-    return this.u32[(address + TC_BLOCK_MARK) >>> 2] === cacheMark(address, this.cookie) ? MARKED : 0;
+    if (this.u32[(address + TC_BLOCK_MARK) >>> 2] !== cacheMark(address, this.cookie)) return 0;
+    if (!namesAddress(entry, address)) return MARKED;
+    if ((entry & ENTRY_OWNER) === this.ownerBits && this.binOf(this.threadId, address) === 0) return 0;
+    return ((entry & ENTRY_OWNER) >>> OWNER_ENTRY_OWNER_SHIFT) + 1;
   }
 
   /**
@@ -521,7 +533,8 @@ export class ThreadCache {
   /**
    * Verifies this thread's cache, holding the heap lock: every bin's list is as long as its
    * count and at most `binLimitOf(c)`, every block carries its mark, is on one bin only, is
-   * named cached by its owner entry when the entry is its own, and is live in the backend
+   * named this thread's block of its class by its owner entry when the entry is its own
+   * (another address's block may have taken the entry since), and is live in the backend
    * with room for its class; the record's totals match. Then verifies that no free registry
    * slot's record holds a block (a cache left behind). Other live threads' caches are theirs
    * to verify: they change without any lock.
@@ -542,9 +555,9 @@ export class ThreadCache {
         seen.add(block);
         const entry = u32[ownerSlot(block)]!;
         if (namesAddress(entry, block)) {
-          const expected = ownerTag(block) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits | OWNER_ENTRY_CACHED;
+          const expected = ownerTag(block) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits;
           if (entry !== expected)
-            throw this.corrupted(this.threadId, cls, block, `its owner entry ${hex(entry)} does not say cached by this thread in this class`);
+            throw this.corrupted(this.threadId, cls, block, `its owner entry ${hex(entry)} does not say this thread's block of this class`);
         }
         let usable: number;
         try {
