@@ -9,7 +9,10 @@
  * in this one thread, taking turns every `step` iterations (1: in lock step, as two threads
  * on two cores roughly run). Every write the loop and the allocator make to a block's lines is
  * noted: a malloc's fill, a free's first line (where a cache links the block, or a backend
- * keeps its header), and the block's owner-table entry (docs/thread-cache.md). A line
+ * keeps its header), and the block's owner-table entry when the call changed it (the tool
+ * keeps a copy of the table and compares the entry of the address each call names; a
+ * refill's writes to its other blocks' entries are seen when those blocks are next used;
+ * docs/thread-cache.md). A line
  * written by both handles within one window of W iterations is one that two threads running
  * at once would pass between their cores (a miss, tens of nanoseconds) at least once in that
  * window. Printed per window size: the lines each handle wrote, and the share of them the
@@ -65,7 +68,7 @@ interface Tallies {
 }
 
 /** The writes of one handle's loop, noted in every window size's tallies. */
-function recorder(heap: GlobalAllocator, who: 0 | 1, state: LoopState, tallies: Tallies, arenaStart: number): AddressAllocator {
+function recorder(heap: GlobalAllocator, who: 0 | 1, state: LoopState, tallies: Tallies, arenaStart: number, ownerCopy: Uint32Array): AddressAllocator {
   const { blocks, large, owners } = tallies;
   const noteBlock = (from: number, to: number): void => {
     const ofLarge = to - from > TC_MAX_REQUEST;
@@ -74,8 +77,13 @@ function recorder(heap: GlobalAllocator, who: 0 | 1, state: LoopState, tallies: 
       if (ofLarge) for (const tally of large) tally.note(who, line, state.iterations);
     }
   };
+  const u32 = heap.memory.u32;
   const noteOwner = (address: number): void => {
-    const line = (ownerSlot(address) * 4) >>> LINE_SHIFT;
+    const slot = ownerSlot(address);
+    const index = slot - (OWNER_TABLE >>> 2);
+    if (u32[slot] === ownerCopy[index]) return;
+    ownerCopy[index] = u32[slot]!;
+    const line = (slot * 4) >>> LINE_SHIFT;
     for (const tally of owners) tally.note(who, line, state.iterations);
   };
   return {
@@ -113,7 +121,11 @@ async function main(specText: string, iterations: number, step: number): Promise
   const memory = loopMemory(first.buffer);
   const tables = buildRequestTables();
   const states = [new LoopState(), new LoopState()] as const;
-  const allocators = [recorder(first, 0, states[0], tallies, first.arenaStart), recorder(second, 1, states[1], tallies, first.arenaStart)];
+  const ownerCopy = first.memory.u32.slice(OWNER_TABLE >>> 2, (OWNER_TABLE >>> 2) + OWNER_INDEX_MASK + 1);
+  const allocators = [
+    recorder(first, 0, states[0], tallies, first.arenaStart, ownerCopy),
+    recorder(second, 1, states[1], tallies, first.arenaStart, ownerCopy),
+  ];
   for (let done = 0; done < iterations; done += step) {
     for (const who of [0, 1] as const) runBatch(allocators[who]!, memory, tables, states[who], step, false);
   }
