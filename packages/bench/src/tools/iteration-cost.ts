@@ -1,7 +1,7 @@
 /**
  * Where one bench-malloc-thread iteration's time goes, for one backend (or one larson
- * operation's, with `larson` after the seconds). A measurement, not a test: it prints figures
- * and asserts nothing.
+ * operation's, with the workload's name after the seconds). A measurement, not a test: it
+ * prints figures and asserts nothing.
  *
  *   pnpm build && node packages/bench/dist/tools/iteration-cost.js [backend-spec] [seconds] [glibc-thread|larson]
  *
@@ -34,12 +34,13 @@ import { BumpAllocator, MIN_BUMP_REGION_BYTES } from '../contenders/bump-allocat
 import { type AddressAllocator, loopMemory } from '../run/address-allocator.js';
 import { runGlibcThreadLoop } from '../workloads/glibc-thread/loop.js';
 import { buildRequestTables } from '../workloads/glibc-thread/request-tables.js';
+import { glibcThreadWorkload } from '../workloads/glibc-thread/workload.js';
 import { larsonRunState, runLarsonLoop } from '../workloads/larson/loop.js';
+import { larsonWorkload } from '../workloads/larson/workload.js';
 
 const VARIANTS = ['loop and fill (bump)', 'backend, called directly', 'heap, no thread cache', 'heap malloc/free'] as const;
-/** The workloads whose one-thread loop the tool runs. */
-const WORKLOADS = ['glibc-thread', 'larson'] as const;
-type Workload = (typeof WORKLOADS)[number];
+/** The workloads whose one-thread loop the tool runs; only larson's is chosen by name. */
+const WORKLOAD_NAMES = [glibcThreadWorkload.name, larsonWorkload.name];
 
 /**
  * Larson's loop alone: blocks are 1 KiB steps round a 1 MiB region at `start` (the loop writes
@@ -62,7 +63,7 @@ function loopOnly(start: number): AddressAllocator {
 const UNCACHED_VARIANT = 2;
 
 /** Runs variant `index` here and prints its wall and CPU nanoseconds per iteration ('-' when it does not apply). */
-async function runVariant(index: number, spec: BackendSpec, seconds: number, workload: Workload): Promise<void> {
+async function runVariant(index: number, spec: BackendSpec, seconds: number, larson: boolean): Promise<void> {
   await loadBackendModules([]);
   if (index === UNCACHED_VARIANT && findBackend(spec.name).concurrency !== 'locked') {
     process.stdout.write('-\n');
@@ -73,7 +74,7 @@ async function runVariant(index: number, spec: BackendSpec, seconds: number, wor
   heap.prefault();
   let allocator: AddressAllocator = heap;
   if (index === 0) {
-    allocator = workload === 'larson' ? loopOnly(heap.arenaStart) : new BumpAllocator(heap.arenaStart, heap.arenaStart + 4 * MIN_BUMP_REGION_BYTES);
+    allocator = larson ? loopOnly(heap.arenaStart) : new BumpAllocator(heap.arenaStart, heap.arenaStart + 4 * MIN_BUMP_REGION_BYTES);
   } else if (index === 1) {
     const backend = heap.backendInstance;
     allocator = {
@@ -86,10 +87,9 @@ async function runVariant(index: number, spec: BackendSpec, seconds: number, wor
   }
   const limits = { stop: new Int32Array(1), deadline: performance.now() + seconds * 1000, maxIterations: Infinity };
   const cpuStarted = process.cpuUsage();
-  const outcome =
-    workload === 'larson'
-      ? runLarsonLoop(allocator, loopMemory(heap.buffer), limits, { threadIndex: 0, threads: 1, verify: false, runState: larsonRunState(1) })
-      : runGlibcThreadLoop(allocator, loopMemory(heap.buffer), buildRequestTables(), limits, false);
+  const outcome = larson
+    ? runLarsonLoop(allocator, loopMemory(heap.buffer), limits, { threadIndex: 0, threads: 1, verify: false, runState: larsonRunState(1) })
+    : runGlibcThreadLoop(allocator, loopMemory(heap.buffer), buildRequestTables(), limits, false);
   const cpu = process.cpuUsage(cpuStarted);
   process.stdout.write(`${(outcome.seconds * 1e9) / outcome.iterations} ${((cpu.user + cpu.system) * 1e3) / outcome.iterations}\n`);
 }
@@ -99,7 +99,7 @@ async function runVariant(index: number, spec: BackendSpec, seconds: number, wor
  * normalized here, once; each child gets the result as JSON.
  * @throws AllocError for an unknown backend or bad options
  */
-async function runAll(specText: string, seconds: number, workload: Workload): Promise<void> {
+async function runAll(specText: string, seconds: number, workload: string): Promise<void> {
   await loadBackendModules([]);
   const [row] = resolveBackendContenders([parseBackendSpec(specText)]);
   const label = row!.label;
@@ -108,7 +108,7 @@ async function runAll(specText: string, seconds: number, workload: Workload): Pr
   const results: (VariantCost | null)[] = [];
   const next = (index: number): void => {
     if (index === VARIANTS.length) {
-      print(label, results, workload);
+      print(label, results, workload === larsonWorkload.name);
       return;
     }
     let output = '';
@@ -142,10 +142,9 @@ interface VariantCost {
   cpu: number;
 }
 
-function print(label: string, costs: (VariantCost | null)[], workload: Workload): void {
+function print(label: string, costs: (VariantCost | null)[], larson: boolean): void {
   // Two lines, so the table fits a terminal 80 columns wide.
-  const larson = workload === 'larson';
-  console.log(`${larson ? 'larson' : 'bench-malloc-thread'}, one thread, ${label}: nanoseconds per ${larson ? 'operation' : 'iteration'}`);
+  console.log(`${larson ? larsonWorkload.name : 'bench-malloc-thread'}, one thread, ${label}: nanoseconds per ${larson ? 'operation' : 'iteration'}`);
   console.log('(wall time, and the CPU time of the process that ran the variant)');
   let previous: VariantCost | null = null;
   VARIANTS.forEach((variant, index) => {
@@ -174,13 +173,13 @@ const fail = (error: unknown): never => {
 const args = process.argv.slice(2);
 if (args[0] === VARIANT_FLAG) {
   const [, variant, secondsArgument, specJson, workload] = args;
-  await runVariant(Number(variant), JSON.parse(specJson!) as BackendSpec, Number(secondsArgument), workload as Workload).catch(fail);
+  await runVariant(Number(variant), JSON.parse(specJson!) as BackendSpec, Number(secondsArgument), workload === larsonWorkload.name).catch(fail);
 } else {
-  const [spec = 'mimalloc', secondsArgument = '2', workload = 'glibc-thread'] = args;
+  const [spec = 'mimalloc', secondsArgument = '2', workload = glibcThreadWorkload.name] = args;
   const seconds = Number(secondsArgument);
-  if (!(seconds > 0) || !(WORKLOADS as readonly string[]).includes(workload)) {
-    console.error(`usage: iteration-cost [backend-spec] [seconds > 0] [${WORKLOADS.join('|')}]; got '${secondsArgument}' '${workload}'`);
+  if (!(seconds > 0) || !WORKLOAD_NAMES.includes(workload)) {
+    console.error(`usage: iteration-cost [backend-spec] [seconds > 0] [${WORKLOAD_NAMES.join('|')}]; got '${secondsArgument}' '${workload}'`);
     process.exit(1);
   }
-  await runAll(spec, seconds, workload as Workload).catch(fail);
+  await runAll(spec, seconds, workload).catch(fail);
 }
