@@ -343,7 +343,7 @@ function warmUp(views: Views, array: number, random: Lran2, tally: Tally): void 
  * `count` operations on `array`: free a random slot's block, allocate a random size in its
  * place, write its first two bytes. In verify mode it also checks each block, and keeps each
  * slot's owner to count the frees of blocks another thread allocated: a load and a store
- * per operation that the C loop does not make (1 to 3 % of mimalloc's operation, measured),
+ * per operation that the C loop does not make (3 to 5 % of mimalloc's operation, measured),
  * so a timed run without `--verify` leaves them out and counts no remote frees.
  */
 function runOps(views: Views, array: number, random: Lran2, tally: Tally, count: number): void {
