@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '@heaplab/core';
 
-import { heapReport, type MiStep, mimallocBackend } from '../src/index.js';
+import { flushRemoteFrees, heapReport, mimallocBackend, type MiStep } from '../src/index.js';
 import { runDying } from './mi-workers.js';
 import { keptWord, OWNER_KEEP, OWNER_OPS, OWNER_SHARED_BYTES, OWNER_VICTIMS, type OwnerDiesTask } from './workers/mi-worker.js';
 import { expectEmptied, freeIfLive, until } from './helpers.js';
@@ -68,7 +68,11 @@ describe('an owner killed inside its own paths', () => {
         // The first victim's page is full: its free goes through the owner's delayed list; the
         // others to thread_free lists.
         const freed = new Set([victims[0]!, victims[1]!, victims[2]!, victims[1099]!, victims[1098]!]);
-        for (const block of freed) heap.free(block);
+        // Pushed one by one, as the comment says (a buffer would push them as chains).
+        for (const block of freed) {
+          heap.free(block);
+          flushRemoteFrees(heap);
+        }
         // Another thread leaves live blocks of the owner's next size class: their segment is
         // abandoned, and the owner's next allocation reclaims it.
         let left: number[] = [];

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GlobalAllocator, type HeapRegion, MiB, type StatsTable } from '@heaplab/core';
 import { expectAllocError } from '@heaplab/test-kit';
 
-import { BIN_MAX, collect, mimallocBackend, mimallocOf, statsTable } from '../src/index.js';
+import { BIN_MAX, collect, flushRemoteFrees, mimallocBackend, mimallocOf, statsTable } from '../src/index.js';
 import { BIN_STAT_BYTES, BIN_STAT_ENTRIES, PG_LOCAL_FREE, SEGMENT_BYTES } from '../src/layout.js';
 import { MiWorker } from './mi-workers.js';
 import { pageOf, twoHandles } from './helpers.js';
@@ -147,8 +147,11 @@ describe('walk() and classStats()', () => {
     const blocks: number[] = [];
     // Past one page of 64-byte blocks, so the first page goes to the full queue.
     for (let i = 0; i < 1100; i++) blocks.push(owner.malloc(64));
+    // Pushed one by one: the first goes through the delayed list, the second to thread_free.
     other.free(blocks[0]!);
+    flushRemoteFrees(other);
     other.free(blocks[1]!);
+    flushRemoteFrees(other);
     const regions = expectWalkAgrees(owner, new Set(blocks.slice(2)));
     const detail = (address: number): string => regions.find((r) => r.address === address)!.detail!;
     expect(detail(blocks[0]!)).toContain('delayed list');
