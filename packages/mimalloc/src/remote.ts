@@ -116,22 +116,32 @@ export function freeRemote(t: MiContext, page: number, block: number): void {
     reachStep(t, 'remote:buffered');
     markRemoteFree(t, block);
   } else {
-    if (count !== 0) flushRemoteBuffer(t);
-    const limit = t.secure ? 0 : bufferLimit(u32[(page + PG_BLOCK_SIZE) >>> 2]!);
-    if (limit < 2) {
-      u32[rec + REC_PAGE] = page;
-      remoteFreeSteps(t, rec, page, block, block, true);
-    } else {
-      // The count last: it is what makes the entry part of the buffer.
-      u32[rec + REC_RB_BLOCKS] = block;
-      u32[rec + REC_RB_LIMIT] = limit;
-      u32[rec + REC_RB_PAGE] = page;
-      u32[rec + REC_RB_COUNT] = 1;
-      reachStep(t, 'remote:buffered');
-      markRemoteFree(t, block);
-    }
+    freeRemoteToNewBuffer(t, page, block);
   }
   addEvent(t, t.heap, HeapEvent.remoteFrees);
+}
+
+/**
+ * `freeRemote`'s rarer case, kept out of its path: the buffer flushed if it holds blocks,
+ * then `block` freed at once, or as the first entry of the buffer, now `page`'s.
+ */
+function freeRemoteToNewBuffer(t: MiContext, page: number, block: number): void {
+  const u32 = t.u32;
+  const rec = t.remoteRecord;
+  if (u32[rec + REC_RB_COUNT] !== 0) flushRemoteBuffer(t);
+  const limit = t.secure ? 0 : bufferLimit(u32[(page + PG_BLOCK_SIZE) >>> 2]!);
+  if (limit < 2) {
+    u32[rec + REC_PAGE] = page;
+    remoteFreeSteps(t, rec, page, block, block, true);
+    return;
+  }
+  // The count last: it is what makes the entry part of the buffer.
+  u32[rec + REC_RB_BLOCKS] = block;
+  u32[rec + REC_RB_LIMIT] = limit;
+  u32[rec + REC_RB_PAGE] = page;
+  u32[rec + REC_RB_COUNT] = 1;
+  reachStep(t, 'remote:buffered');
+  markRemoteFree(t, block);
 }
 
 /** How many blocks of `blockSize` bytes a remote-free buffer takes (below 2: none). */

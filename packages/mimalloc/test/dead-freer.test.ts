@@ -113,6 +113,47 @@ describe('a worker killed inside a remote free', () => {
     }, 120_000);
   }
 
+  for (const [label, options] of MODES.filter(([, modeOptions]) => modeOptions.secure !== true)) {
+    it(`(${label}) inside a chain of three buffered frees, as it fills and at every step of its push: each block entered freed once`, async () => {
+      // [step, occurrence, blocks entered in the buffer when the thread dies there]
+      const filling: [MiStep, number, number][] = [
+        ['remote:buffered', 2, 2],
+        ['remote:marked', 3, 3],
+      ];
+      const pushing: [MiStep, number, number][] = [
+        ['remote:pushing', 1, 3],
+        ['remote:pushed', 1, 3],
+      ];
+      const delivering: [MiStep, number, number][] = [
+        ['remote:claiming', 1, 3],
+        ['remote:claimed', 1, 3],
+        ['remote:delaying', 1, 3],
+        ['remote:delayed', 1, 3],
+        ['remote:released', 1, 3],
+      ];
+      for (const full of [false, true]) {
+        for (const [step, occurrence, entered] of [...filling, ...(full ? delivering : pushing)]) {
+          const where = `${label}, ${full ? 'full page' : 'page with room'}, died at ${step} #${occurrence}`;
+          const { heap, blocks } = ownedBlocks(options, full ? 1100 : 100);
+          const liveBefore = heap.stats().liveBlocks;
+          const victims = blocks.slice(0, 3);
+          const outcome = await runDying(heap, { kind: 'die-at', buffer: heap.buffer, step, occurrence, operation: 'free', addresses: victims });
+          expect(outcome.died, where).toBe(true);
+          expect(heap.stats().recovery.lostBytes, where).toBe(0);
+          heap.check();
+          expect(heap.stats().liveBlocks, where).toBe(liveBefore - entered);
+          for (const block of victims.slice(0, entered)) expectAllocError(() => heap.free(block), 'NotAllocated');
+          for (const block of blocks.slice(entered)) expect(intact(heap, block), `${where}: block ${block}`).toBe(true);
+          for (const block of blocks.slice(entered)) heap.free(block);
+          collect(heap, true);
+          heap.check();
+          expect(heap.usedBytes(), where).toBe(0);
+          heap.detach();
+        }
+      }
+    }, 120_000);
+  }
+
   it('finishes the free whose CAS had not happened though the owner collected before the reaper came', async () => {
     const { heap, blocks } = ownedBlocks({}, 100);
     const liveBefore = heap.stats().liveBlocks;
