@@ -81,7 +81,7 @@ export function collect(heap: GlobalAllocator, force = false): void {
 /**
  * Pushes this thread's buffered remote frees to their pages now (`collect` and detach do it
  * too): a thread gathers its frees of other threads' blocks of one page in a buffer of up to
- * 32 blocks and pushes them together (see "The remote-free buffer" in `layout.ts`), so until
+ * 64 blocks and pushes them together (see "The remote-free buffer" in `layout.ts`), so until
  * then their owner cannot reuse them, though they are free. For a thread that frees a few
  * blocks of another and then stays idle, or for tests that look at the owner's lists.
  * @throws AllocError `InvalidParam` for a heap that is not mimalloc

@@ -41,7 +41,7 @@
  *  4800   +---------------------------------------------+
  *         | ST_HEAPS: MAX_HEAPS heap records of          |
  *         | HEAP_BYTES, thread id t at (t - 1) * ...     |
- *  578240 +---------------------------------------------+
+ *  611008 +---------------------------------------------+
  *         | ST_HELD_PAGES: one held-page record per page |  written by the page's owner
  *         | slot of the address space (delayedPageReuse) |  (or whoever abandons/reclaims it)
  *         +---------------------------------------------+  STATE_BYTES
@@ -130,9 +130,9 @@
  *                       sums over thread ids are the heap's since it was formatted. Another
  *                       thread's read may miss its latest counts (`classStats`)
  *  2108   reserved, to 2112
- *  2112   HP_RB_BLOCKS  RB_CAPACITY words: the buffered blocks in the order freed
+ *  2112   HP_RB_BLOCKS  RB_CAPACITY (64) words: the buffered blocks in the order freed
  *                       (entry 0 first); each entry's block links to the one before it
- *  2240   HEAP_BYTES
+ *  2368   HEAP_BYTES
  * ```
  *
  * A heap record is written only by its thread (or, once that thread died, by the thread
@@ -649,8 +649,12 @@ export const HP_RB_PAGE = 1256;
 export const HP_RB_COUNT = 1260;
 export const HP_RB_LIMIT = 1264;
 export const HP_RB_BLOCKS = 2112;
-/** Entries of `HP_RB_BLOCKS`: the most blocks a remote-free buffer holds. */
-export const RB_CAPACITY = 32;
+/**
+ * Entries of `HP_RB_BLOCKS`: the most blocks a remote-free buffer holds. A push costs a
+ * compare-and-swap on a line the page's owner also writes and a read of `PG_COLLECTS`, both
+ * likely cache misses: the buffer spreads them over this many frees.
+ */
+export const RB_CAPACITY = 64;
 /**
  * The most bytes of blocks a remote-free buffer holds: they are free to the user but not to
  * the page's owner until the buffer is flushed, so larger blocks are buffered fewer at a

@@ -104,6 +104,7 @@ const UNKNOWN = 2;
  * owner's page leaves it to this thread), and a thread that dies before the count leaves
  * the block live, as if its free had not begun. Plain stores otherwise, in this thread's
  * own record: its resolver reads them after its death, `check()` once synchronized with it.
+ * The `remoteFrees` event counts a buffered free when the buffer is pushed.
  */
 export function freeRemote(t: MiContext, page: number, block: number): void {
   const u32 = t.u32;
@@ -115,10 +116,9 @@ export function freeRemote(t: MiContext, page: number, block: number): void {
     u32[rec + REC_RB_COUNT] = count + 1;
     reachStep(t, 'remote:buffered');
     markRemoteFree(t, block);
-  } else {
-    freeRemoteToNewBuffer(t, page, block);
+    return;
   }
-  addEvent(t, t.heap, HeapEvent.remoteFrees);
+  freeRemoteToNewBuffer(t, page, block);
 }
 
 /**
@@ -133,6 +133,7 @@ function freeRemoteToNewBuffer(t: MiContext, page: number, block: number): void 
   if (limit < 2) {
     u32[rec + REC_PAGE] = page;
     remoteFreeSteps(t, rec, page, block, block, true);
+    addEvent(t, t.heap, HeapEvent.remoteFrees);
     return;
   }
   // The count last: it is what makes the entry part of the buffer.
@@ -161,6 +162,7 @@ export function flushRemoteBuffer(t: MiContext): void {
   const page = u32[rec + REC_RB_PAGE]!;
   u32[rec + REC_PAGE] = page;
   remoteFreeSteps(t, rec, page, u32[rec + REC_RB_BLOCKS + count - 1]!, u32[rec + REC_RB_BLOCKS]!, false);
+  addEvent(t, t.heap, HeapEvent.remoteFrees, count);
 }
 
 /**
