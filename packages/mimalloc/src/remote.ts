@@ -204,24 +204,9 @@ function remarkChain(t: MiContext, rec: number, block: number, count: number): v
 }
 
 /**
- * The remote free of one block or of a buffer's chain (see below), once it is `page`'s.
- * Step 1, one compare-and-swap on thread_free: push the block, or, when the page is full and
- * its owner wants to hear of it (`USE_DELAYED_FREE`), claim the delayed free by moving to
- * `DELAYED_FREEING`. Step 2, only for a claimed delayed free: push the block on the owner
- * heap's delayed list, then set `NO_DELAYED_FREE` and notify the word (an owner draining
- * completely may be waiting on it). Every step is named in this thread's record first.
- *
- * The first record names the first step itself (`RF_PUSHING` or `RF_CLAIMING`) and the
- * block's freed marker follows it: two sequentially consistent writes per free into a page
- * with room (the marker and the compare-and-swap), the `RF_PUSHING` record and its clearing
- * being plain stores (see `remoteFreeSteps` for who reads them and why that is enough),
- * where atomic ones and a record of its own for "begun" made five. A resolver of either
- * code writes the marker again before it frees the block afresh.
- */
-/**
- * Writes the freed marker of `block`, atomically and after a record named the block: whoever
- * rebuilds a dead owner's page from its freed markers and then reads the records sees the
- * block's record if it saw the marker.
+ * Writes the freed marker of `block`, atomically and after a record or a buffer entry named
+ * the block: whoever rebuilds a dead owner's page from its freed markers and then reads the
+ * records and buffers sees the block's record or entry if it saw the marker.
  */
 function markRemoteFree(t: MiContext, block: number): void {
   Atomics.store(t.i32, (block + BLOCK_MARKER) >>> 2, freedMarker(block, t.cookie));
@@ -231,8 +216,20 @@ function markRemoteFree(t: MiContext, block: number): void {
 /**
  * The remote free from its first compare-and-swap on, writing the steps in the record at
  * word `rec` (this thread's own, or a dead freer's that this thread resolves), of the chain
- * from `block` to `tail` (linked already; `tail` is `block` for one block). With `mark` (a
- * fresh free of one block) the block's marker is written once its first step is named.
+ * from `block` to `tail` (linked already; `tail` is `block` for one block, a buffer's first
+ * entry for its chain). With `mark` (a fresh free of one block) the block's marker is
+ * written once its first step is named.
+ *
+ * Step 1, one compare-and-swap on thread_free: push the chain, or, when the page is full and
+ * its owner wants to hear of it (`USE_DELAYED_FREE`), claim the delayed free by moving to
+ * `DELAYED_FREEING`. Step 2, only for a claimed delayed free: push the chain on the owner
+ * heap's delayed list, then set `NO_DELAYED_FREE` and notify the word (an owner draining
+ * completely may be waiting on it). Every step is named in the record first.
+ *
+ * The first record names the first step itself (`RF_PUSHING` or `RF_CLAIMING`), and a fresh
+ * free's marker follows it: the `RF_PUSHING` record and its clearing are plain stores (see
+ * below for who reads them and why that is enough). A resolver of either code writes the
+ * markers again before it frees the chain afresh.
  */
 function remoteFreeSteps(t: MiContext, rec: number, page: number, block: number, tail: number, mark: boolean): void {
   const u32 = t.u32;
@@ -269,7 +266,8 @@ function remoteFreeSteps(t: MiContext, rec: number, page: number, block: number,
     // sees it through a later atomic write of this thread. A rebuild of a dead owner's page
     // reads the block's marker atomically, and the marker is stored atomically after this
     // (or, on a retry or a resolver's fresh free, was stored after a record naming the same
-    // block); a resolver reads the record only once this thread is dead (its death, seen by
+    // block; for a buffer's chain, after the entries, which name the blocks until the CAS
+    // is done); a resolver reads the record only once this thread is dead (its death, seen by
     // the reaper or the id's next thread, orders every store the thread made before it);
     // and `claimantOf`, the live owners' reader, ignores this code. An Atomics.store is a
     // locked exchange on x86, as costly as the compare-and-swap itself.
