@@ -142,7 +142,7 @@ describe('walk() and classStats()', () => {
     );
   });
 
-  it('reports blocks waiting on thread_free and delayed lists as free, naming the list', () => {
+  it('reports blocks waiting on thread_free, delayed lists and remote-free buffers as free, naming the list', () => {
     const [owner, other] = handles();
     const blocks: number[] = [];
     // Past one page of 64-byte blocks, so the first page goes to the full queue.
@@ -152,14 +152,22 @@ describe('walk() and classStats()', () => {
     flushRemoteFrees(other);
     other.free(blocks[1]!);
     flushRemoteFrees(other);
-    const regions = expectWalkAgrees(owner, new Set(blocks.slice(2)));
+    // Left in the other thread's remote-free buffer: free, though its owner cannot reuse it yet.
+    other.free(blocks[3]!);
+    const live = new Set(blocks.slice(2).filter((block) => block !== blocks[3]));
+    const regions = expectWalkAgrees(owner, live);
     const detail = (address: number): string => regions.find((r) => r.address === address)!.detail!;
     expect(detail(blocks[0]!)).toContain('delayed list');
     expect(detail(blocks[1]!)).toContain('thread_free list');
     expect(detail(blocks[2]!)).toContain('full');
+    expect(detail(blocks[3]!)).toContain('remote-free buffer');
+    expectAllocError(() => owner.free(blocks[3]!), 'NotAllocated');
     collect(owner);
-    expectWalkAgrees(owner, new Set(blocks.slice(2)));
-    for (const block of blocks.slice(2)) owner.free(block);
+    expectWalkAgrees(owner, live);
+    flushRemoteFrees(other);
+    collect(owner);
+    expectWalkAgrees(owner, live);
+    for (const block of live) owner.free(block);
     expectWalkAgrees(owner, new Set());
   });
 
