@@ -39,6 +39,8 @@ import {
   HP_MEDIUM_SEGMENTS,
   HP_RF_RESOLVER,
   HP_RF_STEP,
+  HP_RB_COUNT,
+  HP_RB_LIMIT,
   HP_SEGMENT_CACHE,
   HP_SMALL_SEGMENTS,
   HR_GOAL,
@@ -71,6 +73,7 @@ import {
   PG_USED,
   QUEUE_FIRST,
   QUEUE_LAST,
+  RB_CAPACITY,
   RF_CODE_MASK,
   SEGMENT_BYTES,
   SEGMENT_HEADER_BYTES,
@@ -103,6 +106,7 @@ import {
 import { queueOf } from './page-queue.js';
 import { liveTotals } from './peak.js';
 import { recordLive } from './remote.js';
+import { bufferedBlocks } from './remote-buffer.js';
 import { decodeLink, freedMarker } from './secure.js';
 import { BIN_BLOCK_SIZE, BIN_FULL, BIN_MAX, binOfWords, segmentKindFor } from './size-classes.js';
 
@@ -112,6 +116,10 @@ interface PageFacts {
   used: number;
   threadFree: number;
   delayed: number;
+  /** Blocks in remote-free buffers. */
+  buffered: number;
+  /** The blocks on its free, local_free and thread_free lists, and in buffers. */
+  listed: Set<number>;
   blockSize: number;
   queued: boolean;
   /** QSBR goal of a held page, else 0. */
@@ -251,14 +259,15 @@ export function checkHeap(t: MiContext): CheckReport {
     const trusted = facts.owner !== 0 && !awaiting.has(facts.owner);
     if (trusted && !facts.queued) corrupt(`page ${hex(page)} of thread ${facts.owner} is in none of its queues`);
     if (trusted && facts.goal !== 0 && !facts.heldListed) corrupt(`held page ${hex(page)} of thread ${facts.owner} is on no held list`);
-    const live = facts.used - facts.threadFree - facts.delayed;
+    const pending = facts.threadFree + facts.delayed + facts.buffered;
+    const live = facts.used - pending;
     if (live < 0) corrupt(`page ${hex(page)}: more blocks are being freed than are in use`);
     liveBlocks += live;
     usedBytes += live * facts.blockSize;
     // Freed by other threads, not yet collected: free to the user (as `stats()` and
     // `walk()` count them), though `used` still counts them.
-    freeBlocks += facts.threadFree + facts.delayed;
-    freeBytes += (facts.threadFree + facts.delayed) * facts.blockSize;
+    freeBlocks += pending;
+    freeBytes += pending * facts.blockSize;
   }
   const totals = liveTotals(t);
   if (totals.blocks !== liveBlocks || totals.bytes !== usedBytes) {
@@ -338,7 +347,7 @@ function checkPage(t: MiContext, page: number, segment: number, index: number, s
     if ((u32[w + (PG_FLAGS >>> 2)]! & PAGE_IN_FULL) !== 0) corrupt(`${where} is held but marked full`);
     if (owner === 0 && linked) corrupt(`${where} is held and abandoned but has held-list links`);
   }
-  return { owner, used, threadFree, delayed: 0, blockSize, queued: false, goal, heldListed: false };
+  return { owner, used, threadFree, delayed: 0, buffered: 0, listed: seen, blockSize, queued: false, goal, heldListed: false };
 }
 
 /**
@@ -366,6 +375,7 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
     );
   }
   if (Atomics.load(u32, (heap + HP_RF_RESOLVER) >>> 2) !== 0) corrupt(`${who}: its remote-free record names a resolver but no remote free`);
+  checkRemoteBuffer(t, threadId, pages, awaiting);
   if (awaiting) return;
   if ((Atomics.load(u32, (heap + HP_DRAINS) >>> 2) & 1) !== 0) corrupt(`${who}: a drain of its delayed list never finished`);
   for (let bin = 1; bin <= BIN_FULL; bin++) {
@@ -455,6 +465,37 @@ function checkHeapRecord(t: MiContext, threadId: number, pages: Map<number, Page
       }
     }
   }
+}
+
+/**
+ * Invariant 13 of `layout.ts` for thread `threadId`'s remote-free buffer: empty unless its
+ * thread is attached and alive; else blocks of one page in use, each an extended block with
+ * its marker, on none of the page's lists nor in another buffer. Counts them in the page's
+ * facts.
+ */
+function checkRemoteBuffer(t: MiContext, threadId: number, pages: Map<number, PageFacts>, awaiting: boolean): void {
+  const u32 = t.u32;
+  const heap = t.heapOf(threadId);
+  const who = `thread ${threadId}'s remote-free buffer`;
+  const count = u32[(heap + HP_RB_COUNT) >>> 2]!;
+  if (count === 0) return;
+  if (awaiting || u32[(heap + HP_ACTIVE) >>> 2] !== 1) corrupt(`${who} holds ${count} blocks, but its thread is gone (it died and was not reaped?)`);
+  if (count > RB_CAPACITY || count > u32[(heap + HP_RB_LIMIT) >>> 2]!) corrupt(`${who} counts ${count} blocks, beyond its limit`);
+  const buffered = bufferedBlocks(t, threadId)!;
+  const facts = pages.get(buffered.page);
+  if (facts === undefined) corrupt(`${who} holds blocks of ${hex(buffered.page)}, not a page in use`);
+  const w = buffered.page >>> 2;
+  const start = u32[w + (PG_START >>> 2)]!;
+  const capacity = u32[w + (PG_CAPACITY >>> 2)]!;
+  for (const block of buffered.blocks) {
+    const at = block - start;
+    if (at < 0 || at >= capacity * facts.blockSize || at % facts.blockSize !== 0)
+      corrupt(`${who} holds ${hex(block)}, not a block of page ${hex(buffered.page)}`);
+    if (facts.listed.has(block)) corrupt(`${who} holds block ${hex(block)}, which a list or another buffer holds too`);
+    facts.listed.add(block);
+    if (t.i32[(block + BLOCK_MARKER) >>> 2] !== freedMarker(block, t.cookie)) corrupt(`${who} holds block ${hex(block)}, which lost its freed marker`);
+  }
+  facts.buffered += count;
 }
 
 function onList(u32: Uint32Array, head: number, segment: number): boolean {

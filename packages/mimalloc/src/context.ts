@@ -43,7 +43,9 @@ export const DRAIN_TIMEOUT_MS = 10_000;
  */
 export type MiStep =
   // a remote free (remote.ts), in order: the first step named (pushing into a page with
-  // room, claiming a full page's delayed free), then the marker, then the rest of that path
+  // room, claiming a full page's delayed free), then the marker, then the rest of that path;
+  // a flush of the remote-free buffer takes the same steps without the marker, and a free
+  // into the buffer reaches 'remote:buffered' (entered and counted), then 'remote:marked'
   | 'remote:pushing'
   | 'remote:claiming'
   | 'remote:marked'
@@ -52,6 +54,7 @@ export type MiStep =
   | 'remote:delaying'
   | 'remote:delayed'
   | 'remote:released'
+  | 'remote:buffered'
   // the owner's local free on the slow path
   | 'local-free:marked'
   // collecting thread_free (page.ts)

@@ -69,6 +69,7 @@ import {
   SG_USED_PAGES,
 } from './layout.js';
 import { recordLive, resolveRemoteFree } from './remote.js';
+import { bufferedBlocks } from './remote-buffer.js';
 import { decodeLink, encodeLink, freedMarker } from './secure.js';
 import { releaseCachedSegment, segmentRelease } from './segment.js';
 import { BIN_BLOCK_SIZE, BIN_MAX, segmentKindFor } from './size-classes.js';
@@ -187,15 +188,17 @@ function rebuildPage(t: MiContext, segment: number, page: number, repair: DeadHe
       `page ${hex(page)} of a dead thread has a descriptor no path leaves (bin ${bin}, block size ${blockSize}, capacity ${capacity})`,
     );
   }
-  // A dead freer's remote free into this page is finished first: its block is then on
-  // thread_free, or free by its marker.
+  // A dead freer's remote free into this page, and its buffer of blocks of this page, are
+  // finished first: their blocks are then on thread_free, or free by their markers.
   for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
     const rec = (t.heapOf(threadId) + HP_RF_STEP) >>> 2;
-    if (Atomics.load(u32, rec) === 0 || u32[(t.heapOf(threadId) + HP_RF_PAGE) >>> 2] !== page) continue;
+    const named = Atomics.load(u32, rec) !== 0 && u32[(t.heapOf(threadId) + HP_RF_PAGE) >>> 2] === page;
+    if (!named && bufferedBlocks(t, threadId)?.page !== page) continue;
     if (!recordLive(t, threadId)) resolveRemoteFree(t, threadId);
   }
-  // The markers, read atomically: a live freer writes its record before its block's marker,
-  // so if the marker is seen here, the record is seen below.
+  // The markers, read atomically: a live freer writes its record (or its buffer's entry and
+  // count) before its block's marker, so if the marker is seen here, the record (or the
+  // buffer holding the block, until the compare-and-swap that pushes it) is seen below.
   const free = new Set<number>();
   for (let k = 0, block = start; k < capacity; k++, block += blockSize) {
     if (Atomics.load(t.i32, (block + BLOCK_MARKER) >>> 2) === freedMarker(block, t.cookie)) free.add(block);
@@ -204,6 +207,8 @@ function rebuildPage(t: MiContext, segment: number, page: number, repair: DeadHe
   for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
     const step = Atomics.load(u32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2);
     if (step !== 0 && u32[(t.heapOf(threadId) + HP_RF_PAGE) >>> 2] === page) live.add(step - (step & RF_CODE_MASK));
+    const buffered = bufferedBlocks(t, threadId);
+    if (buffered !== null && buffered.page === page) for (const block of buffered.blocks) live.add(block);
   }
   // What remote frees pushed until now; pushes after this take stay on thread_free.
   const collects = w + (PG_COLLECTS >>> 2);
@@ -227,7 +232,7 @@ function rebuildPage(t: MiContext, segment: number, page: number, repair: DeadHe
     const link = u32[at >>> 2]!;
     at = t.secure ? decodeLink(link, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!) : link;
   }
-  // A live freer's block not yet pushed is its to push.
+  // A live freer's block not yet pushed (or buffered) is its to push.
   for (const block of live) if (!taken.has(block)) free.delete(block);
 
   const before = u32[w + (PG_CAPACITY >>> 2)]! - u32[w + (PG_USED >>> 2)]!;

@@ -42,6 +42,7 @@ import {
 } from './layout.js';
 import { pageRetire, pageUnfull } from './page.js';
 import { freeRemote } from './remote.js';
+import { remoteBufferHolds } from './remote-buffer.js';
 import { encodeLink, freedMarker } from './secure.js';
 import { hugeFree } from './segment.js';
 
@@ -93,7 +94,8 @@ export function validateBlock(t: MiContext, address: number): number {
  * hint: it sits in the block's second word, which a live block's data may happen to match
  * (one chance in 2^32 for random data), so a free that finds it asks here before refusing.
  * Only the page's owner may walk its lists (free, local_free, thread_free, and its heap's
- * delayed list, which only the owner drains); for another thread's page or an abandoned
+ * delayed list, which only the owner drains; and the threads' remote-free buffers, where
+ * another thread's free of the block may wait); for another thread's page or an abandoned
  * one, and while a producer is between the two steps of a delayed free, the marker stands
  * as the answer.
  * @throws AllocError `HeapCorrupted` for a cycle in the delayed list, or a bad link there in
@@ -109,7 +111,8 @@ export function onFreeList(t: MiContext, page: number, block: number): boolean {
     pageListHas(t, page, u32[w + (PG_FREE >>> 2)]!, block) ||
     pageListHas(t, page, u32[w + (PG_LOCAL_FREE >>> 2)]!, block) ||
     pageListHas(t, page, threadFree - (threadFree & DELAYED_MASK), block) ||
-    delayedListHas(t, block)
+    delayedListHas(t, block) ||
+    remoteBufferHolds(t, page, block)
   );
 }
 

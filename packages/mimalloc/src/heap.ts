@@ -45,6 +45,7 @@ import {
 } from './layout.js';
 import { queueNext, queueOf } from './page-queue.js';
 import { collectRetired, pageCollect, pageFree } from './page.js';
+import { flushRemoteBuffer } from './remote.js';
 import { nextRandom, randomSeed } from './secure.js';
 import { releaseCachedSegment, releaseEveryCachedSegment } from './segment.js';
 import { BIN_QUEUES } from './size-classes.js';
@@ -98,7 +99,8 @@ export function callDeferredFree(t: MiContext, force: boolean): void {
 }
 
 /**
- * Collects this thread's heap (mimalloc's `mi_heap_collect`): the deferred-free callback,
+ * Collects this thread's heap (mimalloc's `mi_heap_collect`): this thread's remote-free
+ * buffer flushed, the deferred-free callback,
  * the delayed list (what is not contended: a block whose page a producer is claiming stays
  * for a later drain, even when `force`), with `force` the reclaim of every abandoned
  * segment, every page's thread_free and local_free, empty pages freed (retired ones too
@@ -113,6 +115,8 @@ export function callDeferredFree(t: MiContext, force: boolean): void {
  */
 export function heapCollect(t: MiContext, force: boolean): void {
   const heap = t.heap;
+  // This thread's buffered remote frees reach their pages, so their owners can reuse them.
+  flushRemoteBuffer(t);
   callDeferredFree(t, force);
   delayedFreePartial(t, heap);
   // As mimalloc's forced collect: adopt every abandoned segment, so the empty pages of

@@ -16,6 +16,7 @@ import { SEGMENT_USABLE_BYTES } from './internal.js';
 import { BACKEND_NAME, SEGMENT_BYTES, SEGMENT_LARGE, SEGMENT_SMALL, STATE_BYTES } from './layout.js';
 import { MimallocBackend } from './mimalloc.js';
 import { MIMALLOC_OPTIONS, type MimallocOptions } from './options.js';
+import { flushRemoteBuffer } from './remote.js';
 import { LARGE_OBJ_SIZE_MAX, segmentKindFor } from './size-classes.js';
 import { formatReport, type MimallocReport, mimallocReport } from './stats.js';
 
@@ -75,6 +76,18 @@ export function mimallocOf(heap: GlobalAllocator): MimallocBackend {
  */
 export function collect(heap: GlobalAllocator, force = false): void {
   heapCollect(mimallocOf(heap).context, force);
+}
+
+/**
+ * Pushes this thread's buffered remote frees to their pages now (`collect` and detach do it
+ * too): a thread gathers its frees of other threads' blocks of one page in a buffer of up to
+ * 64 blocks and pushes them together (see "The remote-free buffer" in `layout.ts`), so until
+ * then their owner cannot reuse them, though they are free. For a thread that frees a few
+ * blocks of another and then stays idle, or for tests that look at the owner's lists.
+ * @throws AllocError `InvalidParam` for a heap that is not mimalloc
+ */
+export function flushRemoteFrees(heap: GlobalAllocator): void {
+  flushRemoteBuffer(mimallocOf(heap).context);
 }
 
 /**

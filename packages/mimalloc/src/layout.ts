@@ -17,7 +17,7 @@
  *
  * ```text
  *  0      +---------------------------------------------+
- *         | ST_MAGIC          'MIM3' once formatted      |
+ *         | ST_MAGIC          'MIM4' once formatted      |
  *  4      | ST_FLAGS          bit 0: secure mode         |
  *  8      | ST_ABANDONED      first abandoned segment    |  segment lock
  *  12     | ST_ABANDONED_COUNT abandoned segments        |  written under the segment lock,
@@ -41,7 +41,7 @@
  *  4800   +---------------------------------------------+
  *         | ST_HEAPS: MAX_HEAPS heap records of          |
  *         | HEAP_BYTES, thread id t at (t - 1) * ...     |
- *  545472 +---------------------------------------------+
+ *  611008 +---------------------------------------------+
  *         | ST_HELD_PAGES: one held-page record per page |  written by the page's owner
  *         | slot of the address space (delayedPageReuse) |  (or whoever abandons/reclaims it)
  *         +---------------------------------------------+  STATE_BYTES
@@ -114,7 +114,12 @@
  *  1244   HP_DRAINS     Atomics: odd while a drain holds blocks it took off the delayed list
  *                       (bumped before the take and after the last block is back or freed);
  *                       never reset, so a resolver can tell a list it walked was whole
- *  1256   reserved, to 1280
+ *  1256   HP_RB_PAGE    the page descriptor of the blocks in this thread's remote-free
+ *                       buffer (0 = empty), see "The remote-free buffer"
+ *  1260   HP_RB_COUNT   blocks in the buffer (0..HP_RB_LIMIT)
+ *  1264   HP_RB_LIMIT   how many blocks of that page's size the buffer takes
+ *                       (`bufferLimit`), set when it opens
+ *  1268   reserved, to 1280
  *  1280   HP_BIN_STATS  BIN_STAT_ENTRIES x { allocated, freed, peak } (BIN_STAT_BYTES each),
  *                       with the `stats` option only (0 otherwise): per size class, the
  *                       blocks this thread id allocated and freed (every free it made, remote
@@ -124,7 +129,10 @@
  *                       never reset (a later thread of the same id adds to them), so the
  *                       sums over thread ids are the heap's since it was formatted. Another
  *                       thread's read may miss its latest counts (`classStats`)
- *  2108   reserved, to HEAP_BYTES (2112)
+ *  2108   reserved, to 2112
+ *  2112   HP_RB_BLOCKS  RB_CAPACITY (64) words: the buffered blocks in the order freed
+ *                       (entry 0 first); each entry's block links to the one before it
+ *  2368   HEAP_BYTES
  * ```
  *
  * A heap record is written only by its thread (or, once that thread died, by the thread
@@ -377,6 +385,36 @@
  *    `HP_DRAINS` is even and unchanged decides it.
  * 12. Only one resolver works on a record at a time (`HP_RF_RESOLVER`), and it writes the
  *    record's steps as the freer would, so a resolver that dies is resolved in its turn.
+ *
+ * ## The remote-free buffer (`HP_RB_*`, `remote.ts`)
+ *
+ * A remote free costs a compare-and-swap on a word the page's owner also writes, so the
+ * freeing thread gathers its remote frees into one page in a buffer of its own heap record
+ * (snmalloc's idea) and pushes them as one chain with one compare-and-swap: when a free goes
+ * to another page, when the buffer is full (`HP_RB_LIMIT` blocks, at most `RB_CAPACITY` and
+ * `RB_MAX_BYTES`), and when the thread detaches or collects. A buffered block is free to the
+ * user: its marker is written (atomically, after the entry and the count, so whoever sees
+ * the marker sees the block in the buffer), a second free of it is refused, and `check()`,
+ * `walk()` and usedBytes count it as pending, as a block on thread_free. Secure mode does not
+ * buffer (each link is encoded as it is pushed).
+ *
+ * ```text
+ *  HP_RB_PAGE   page P            entry 0 <- entry 1 <- ... <- entry COUNT-1
+ *  HP_RB_COUNT  COUNT             (each block's first word links to the entry before it;
+ *  HP_RB_BLOCKS entries           entry 0's is written by the flush: thread_free's head)
+ * ```
+ *
+ * The flush is a remote free of the chain: the record names its head (the last entry) with
+ * the codes above, the steps push the chain where they would push one block (thread_free,
+ * or the owner's delayed list after a claim), and the buffer is emptied after the
+ * compare-and-swap that put the chain on a list and before the record is cleared.
+ *
+ * Invariants:
+ * 13. The blocks of a buffer are extended blocks of page P, distinct, on no list, counted in
+ *    P's `used`, unless a record names P and the buffer's last entry: the record's steps
+ *    then cover the whole chain (a resolver finishes the record, then empties the buffer).
+ * 14. A dead thread's buffer is flushed by its resolver, after its record: each marker
+ *    written again, the links rebuilt from the entries, the chain pushed.
  */
 
 // This module imports nothing, on purpose: the bundler inlines the constants of a module
@@ -406,11 +444,12 @@ export const LARGE_PAGE_SHIFT = SEGMENT_SHIFT;
 // --- control state --------------------------------------------------------------------------
 
 /**
- * 'MIM3' little-endian. Each older layout is refused rather than misread: 'MIM1' kept its
+ * 'MIM4' little-endian. Each older layout is refused rather than misread: 'MIM1' kept its
  * own table of pool ranges at 4752 (core's pool table now); 'MIM2' had a 1280-byte thread
- * heap record, before the per-bin counters of `stats=true` grew it.
+ * heap record, before the per-bin counters of `stats=true` grew it; 'MIM3' a 2112-byte one,
+ * before the remote-free buffer.
  */
-export const STATE_MAGIC = 0x334d494d;
+export const STATE_MAGIC = 0x344d494d;
 export const ST_MAGIC = 0;
 export const ST_FLAGS = 4;
 export const ST_ABANDONED = 8;
@@ -606,8 +645,24 @@ export const BS_ALLOCATED = 0;
 export const BS_FREED = 4;
 export const BS_PEAK = 8;
 export const BIN_STAT_BYTES = 12;
+export const HP_RB_PAGE = 1256;
+export const HP_RB_COUNT = 1260;
+export const HP_RB_LIMIT = 1264;
+export const HP_RB_BLOCKS = 2112;
+/**
+ * Entries of `HP_RB_BLOCKS`: the most blocks a remote-free buffer holds. A push costs a
+ * compare-and-swap on a line the page's owner also writes and a read of `PG_COLLECTS`, both
+ * likely cache misses: the buffer spreads them over this many frees.
+ */
+export const RB_CAPACITY = 64;
+/**
+ * The most bytes of blocks a remote-free buffer holds: they are free to the user but not to
+ * the page's owner until the buffer is flushed, so larger blocks are buffered fewer at a
+ * time, and a block size above half of it not at all (`bufferLimit`).
+ */
+export const RB_MAX_BYTES = 64 * 1024;
 /** Bytes of one heap record (a multiple of 64, so every record starts a cache line). */
-export const HEAP_BYTES = 2112;
+export const HEAP_BYTES = HP_RB_BLOCKS + RB_CAPACITY * 4;
 /** Bytes of one page queue: first and last. */
 export const QUEUE_BYTES = 8;
 export const QUEUE_FIRST = 0;

@@ -44,7 +44,7 @@ import {
 import type { MimallocOptions } from './options.js';
 import { samplePeak } from './peak.js';
 import { recoverSegmentLock } from './recover.js';
-import { resolveRemoteFree } from './remote.js';
+import { dropRemoteFree, flushRemoteBuffer, resolveRemoteFree } from './remote.js';
 import { backendStats, classStats } from './stats.js';
 import { walkHeap } from './walk.js';
 
@@ -236,6 +236,8 @@ export class MimallocBackend implements Backend {
   releaseThread(threadId: number, died: boolean): void {
     const t = this.context;
     if (!died) {
+      // Its buffered remote frees go to their pages first: nobody flushes a live record's.
+      if (threadId === t.threadId) flushRemoteBuffer(t);
       heapAbandon(t, threadId);
       return;
     }
@@ -246,17 +248,17 @@ export class MimallocBackend implements Backend {
 }
 
 /**
- * Finishes the remote free a dead holder of `threadId` left in flight. Another live thread
- * resolving it is waited for (it never waits long: `resolveRemoteFree`); if it does not
- * finish within the drain timeout, the block is counted lost and the record cleared, so
- * the id's next thread starts with a clean one.
+ * Finishes the remote free a dead holder of `threadId` left in flight, and flushes its
+ * remote-free buffer. Another live thread resolving it is waited for (it never waits long:
+ * `resolveRemoteFree`); if it does not finish within the drain timeout, the blocks are
+ * counted lost and the record and buffer cleared, so the id's next thread starts with clean
+ * ones.
  */
 function settleRecordOf(t: MiContext, threadId: number): void {
   const deadline = performance.now() + DRAIN_TIMEOUT_MS;
   while (!resolveRemoteFree(t, threadId)) {
     if (performance.now() > deadline) {
-      t.reportLoss(0, 1);
-      Atomics.store(t.u32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2, 0);
+      dropRemoteFree(t, threadId);
       return;
     }
     park(t.i32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2, Atomics.load(t.i32, (t.heapOf(threadId) + HP_RF_STEP) >>> 2), 10);

@@ -26,6 +26,7 @@ import {
   SG_USED_PAGES,
   ST_PEAK_USED,
 } from './layout.js';
+import { bufferedTotals } from './remote-buffer.js';
 
 /** Live block bytes and blocks of the whole heap, from a walk of the pages. */
 export interface LiveTotals {
@@ -37,8 +38,8 @@ export interface LiveTotals {
 
 /**
  * usedBytes and liveBlocks of the whole heap: `used * blockSize` over every in-use page,
- * less the blocks on each page's thread_free list and on every heap's delayed list (`used`
- * still counts them), plus the huge blocks the segment map names (see the heap record in
+ * less the blocks on each page's thread_free list, on every heap's delayed list and in every
+ * thread's remote-free buffer (`used` still counts them), plus the huge blocks the segment map names (see the heap record in
  * `layout.ts`). Exact while no other thread is inside the allocator; a consistent estimate
  * otherwise: a segment taken or given back during its walk (its map word or magic changed)
  * counts for nothing, so memory that is no segment header never passes for pages, and every
@@ -89,8 +90,11 @@ export function liveTotals(t: MiContext): LiveTotals {
     blocks -= delayed.blocks;
     descriptorsRead += delayed.blocks;
   }
-  // Only a walk racing other threads can go below 0 (a delayed block counted as pending
-  // after its segment's walk was discarded).
+  const buffered = bufferedTotals(t);
+  bytes -= buffered.bytes;
+  blocks -= buffered.blocks;
+  // Only a walk racing other threads can go below 0 (a delayed or buffered block counted as
+  // pending after its segment's walk was discarded).
   return { bytes: Math.max(0, bytes), blocks: Math.max(0, blocks), descriptorsRead };
 }
 

@@ -9,6 +9,11 @@
  * free from the step named: the block is freed exactly once, or, in the one case the heap
  * cannot tell whether the freer's last compare-and-swap happened (a take of the list since),
  * left alone and counted with `reportLoss`.
+ *
+ * Remote frees into one page are gathered in the thread's remote-free buffer and pushed as
+ * one chain (`layout.ts`, "The remote-free buffer"): the steps below push a chain from its
+ * head `block` to its `tail` (the same block when alone), and a resolver flushes a dead
+ * thread's buffer after its record.
  */
 
 import { AllocError, heapCorrupted, hex, park } from '@heaplab/core/backend';
@@ -32,6 +37,10 @@ import {
   HP_RF_RESOLVER,
   HP_RF_SEQ,
   HP_RF_STEP,
+  HP_RB_BLOCKS,
+  HP_RB_COUNT,
+  HP_RB_LIMIT,
+  HP_RB_PAGE,
   MAP_KIND_MASK,
   MAP_SHIFT_BITS,
   NEVER_DELAYED_FREE,
@@ -47,6 +56,8 @@ import {
   PG_OWNER,
   PG_START,
   PG_THREAD_FREE,
+  RB_CAPACITY,
+  RB_MAX_BYTES,
   RESOLVER_GEN_MASK,
   RESOLVER_ID_BITS,
   RF_CLAIMED,
@@ -66,6 +77,11 @@ import { encodeLink, freedMarker } from './secure.js';
 const REC_PAGE = (HP_RF_PAGE - HP_RF_STEP) >>> 2;
 const REC_SEQ = (HP_RF_SEQ - HP_RF_STEP) >>> 2;
 const REC_HEAP = (HP_RF_HEAP - HP_RF_STEP) >>> 2;
+/** Word offsets of the remote-free buffer's fields from `HP_RF_STEP` (the same heap record). */
+const REC_RB_PAGE = (HP_RB_PAGE - HP_RF_STEP) >>> 2;
+const REC_RB_COUNT = (HP_RB_COUNT - HP_RF_STEP) >>> 2;
+const REC_RB_LIMIT = (HP_RB_LIMIT - HP_RF_STEP) >>> 2;
+const REC_RB_BLOCKS = (HP_RB_BLOCKS - HP_RF_STEP) >>> 2;
 
 /** How long a resolver waits for a drain in progress before it calls a push unknowable. */
 const SETTLE_MS = 200;
@@ -78,31 +94,119 @@ const DONE = 1;
 const UNKNOWN = 2;
 
 /**
- * Frees `block`, validated, into `page`, which another thread owns (or nobody: abandoned).
- * Step 1, one compare-and-swap on thread_free: push the block, or, when the page is full and
- * its owner wants to hear of it (`USE_DELAYED_FREE`), claim the delayed free by moving to
- * `DELAYED_FREEING`. Step 2, only for a claimed delayed free: push the block on the owner
- * heap's delayed list, then set `NO_DELAYED_FREE` and notify the word (an owner draining
- * completely may be waiting on it). Every step is named in this thread's record first.
+ * Frees `block`, validated, into `page`, which another thread owns (or nobody: abandoned):
+ * into this thread's remote-free buffer when it holds blocks of `page` and has room, else
+ * after a flush of the buffer, into an emptied buffer, or (secure mode, or blocks too large
+ * to buffer: `bufferLimit`) at once, by `remoteFreeSteps`.
  *
- * The first record names the first step itself (`RF_PUSHING` or `RF_CLAIMING`) and the
- * block's freed marker follows it: two sequentially consistent writes per free into a page
- * with room (the marker and the compare-and-swap), the `RF_PUSHING` record and its clearing
- * being plain stores (see `remoteFreeSteps` for who reads them and why that is enough),
- * where atomic ones and a record of its own for "begun" made five. A resolver of either
- * code writes the marker again before it frees the block afresh.
+ * A buffered block is linked to the entry before it, entered, counted, and only then marked
+ * (atomically): whoever sees the marker sees the block in the buffer (the rebuild of a dead
+ * owner's page leaves it to this thread), and a thread that dies before the count leaves
+ * the block live, as if its free had not begun. Plain stores otherwise, in this thread's
+ * own record: its resolver reads them after its death, `check()` once synchronized with it.
+ * The `remoteFrees` event counts a buffered free when the buffer is pushed.
  */
 export function freeRemote(t: MiContext, page: number, block: number): void {
+  const u32 = t.u32;
   const rec = t.remoteRecord;
-  t.u32[rec + REC_PAGE] = page;
-  remoteFreeSteps(t, rec, page, block, true);
-  addEvent(t, t.heap, HeapEvent.remoteFrees);
+  const count = u32[rec + REC_RB_COUNT]!;
+  if (count !== 0 && u32[rec + REC_RB_PAGE] === page && count < u32[rec + REC_RB_LIMIT]!) {
+    u32[block >>> 2] = u32[rec + REC_RB_BLOCKS + count - 1]!;
+    u32[rec + REC_RB_BLOCKS + count] = block;
+    u32[rec + REC_RB_COUNT] = count + 1;
+    reachStep(t, 'remote:buffered');
+    markRemoteFree(t, block);
+    return;
+  }
+  freeRemoteToNewBuffer(t, page, block);
 }
 
 /**
- * Writes the freed marker of `block`, atomically and after a record named the block: whoever
- * rebuilds a dead owner's page from its freed markers and then reads the records sees the
- * block's record if it saw the marker.
+ * `freeRemote`'s rarer case, kept out of its path: the buffer flushed if it holds blocks,
+ * then `block` freed at once, or as the first entry of the buffer, now `page`'s.
+ */
+function freeRemoteToNewBuffer(t: MiContext, page: number, block: number): void {
+  const u32 = t.u32;
+  const rec = t.remoteRecord;
+  if (u32[rec + REC_RB_COUNT] !== 0) flushRemoteBuffer(t);
+  const limit = t.secure ? 0 : bufferLimit(u32[(page + PG_BLOCK_SIZE) >>> 2]!);
+  if (limit < 2) {
+    u32[rec + REC_PAGE] = page;
+    remoteFreeSteps(t, rec, page, block, block, true);
+    addEvent(t, t.heap, HeapEvent.remoteFrees);
+    return;
+  }
+  // The count last: it is what makes the entry part of the buffer.
+  u32[rec + REC_RB_BLOCKS] = block;
+  u32[rec + REC_RB_LIMIT] = limit;
+  u32[rec + REC_RB_PAGE] = page;
+  u32[rec + REC_RB_COUNT] = 1;
+  reachStep(t, 'remote:buffered');
+  markRemoteFree(t, block);
+}
+
+/** How many blocks of `blockSize` bytes a remote-free buffer takes (below 2: none). */
+function bufferLimit(blockSize: number): number {
+  return Math.min(RB_CAPACITY, Math.floor(RB_MAX_BYTES / blockSize));
+}
+
+/**
+ * Pushes this thread's remote-free buffer, if it holds blocks, as one chain: its last entry
+ * is the head, its first the tail. Its markers are written already.
+ */
+export function flushRemoteBuffer(t: MiContext): void {
+  const u32 = t.u32;
+  const rec = t.remoteRecord;
+  const count = u32[rec + REC_RB_COUNT]!;
+  if (count === 0) return;
+  const page = u32[rec + REC_RB_PAGE]!;
+  u32[rec + REC_PAGE] = page;
+  remoteFreeSteps(t, rec, page, u32[rec + REC_RB_BLOCKS + count - 1]!, u32[rec + REC_RB_BLOCKS]!, false);
+  addEvent(t, t.heap, HeapEvent.remoteFrees, count);
+}
+
+/**
+ * The number of blocks of the chain a record naming `block` in `page` pushes: the count of
+ * the buffer in the same heap record when the record names its last entry (the record is a
+ * flush of it, invariant 13), else 0 (one block, on its own).
+ */
+function coveredCount(t: MiContext, rec: number, page: number, block: number): number {
+  const u32 = t.u32;
+  const count = u32[rec + REC_RB_COUNT]!;
+  if (count === 0 || count > RB_CAPACITY || u32[rec + REC_RB_PAGE] !== page) return 0;
+  return u32[rec + REC_RB_BLOCKS + count - 1] === block ? count : 0;
+}
+
+/**
+ * Empties the buffer of the heap record at `rec` if the record's steps, naming `block` in
+ * `page`, pushed it: after the compare-and-swap that put the chain on a list, before the
+ * record is cleared, so a thread that dies between leaves a record that covers the buffer.
+ */
+function emptyCoveredBuffer(t: MiContext, rec: number, page: number, block: number): void {
+  if (coveredCount(t, rec, page, block) === 0) return;
+  t.u32[rec + REC_RB_COUNT] = 0;
+  t.u32[rec + REC_RB_PAGE] = 0;
+}
+
+/**
+ * Writes the freed marker of every block of the chain a resolver frees afresh (its freer
+ * may have died before it wrote them): `block` alone, or the `count` entries of the buffer.
+ */
+function remarkChain(t: MiContext, rec: number, block: number, count: number): void {
+  if (count === 0) {
+    Atomics.store(t.i32, (block + BLOCK_MARKER) >>> 2, freedMarker(block, t.cookie));
+    return;
+  }
+  for (let i = 0; i < count; i++) {
+    const entry = t.u32[rec + REC_RB_BLOCKS + i]!;
+    Atomics.store(t.i32, (entry + BLOCK_MARKER) >>> 2, freedMarker(entry, t.cookie));
+  }
+}
+
+/**
+ * Writes the freed marker of `block`, atomically and after a record or a buffer entry named
+ * the block: whoever rebuilds a dead owner's page from its freed markers and then reads the
+ * records and buffers sees the block's record or entry if it saw the marker.
  */
 function markRemoteFree(t: MiContext, block: number): void {
   Atomics.store(t.i32, (block + BLOCK_MARKER) >>> 2, freedMarker(block, t.cookie));
@@ -111,10 +215,23 @@ function markRemoteFree(t: MiContext, block: number): void {
 
 /**
  * The remote free from its first compare-and-swap on, writing the steps in the record at
- * word `rec` (this thread's own, or a dead freer's that this thread resolves). With `mark`
- * (a fresh free) the block's marker is written once its first step is named.
+ * word `rec` (this thread's own, or a dead freer's that this thread resolves), of the chain
+ * from `block` to `tail` (linked already; `tail` is `block` for one block, a buffer's first
+ * entry for its chain). With `mark` (a fresh free of one block) the block's marker is
+ * written once its first step is named.
+ *
+ * Step 1, one compare-and-swap on thread_free: push the chain, or, when the page is full and
+ * its owner wants to hear of it (`USE_DELAYED_FREE`), claim the delayed free by moving to
+ * `DELAYED_FREEING`. Step 2, only for a claimed delayed free: push the chain on the owner
+ * heap's delayed list, then set `NO_DELAYED_FREE` and notify the word (an owner draining
+ * completely may be waiting on it). Every step is named in the record first.
+ *
+ * The first record names the first step itself (`RF_PUSHING` or `RF_CLAIMING`), and a fresh
+ * free's marker follows it: the `RF_PUSHING` record and its clearing are plain stores (see
+ * below for who reads them and why that is enough). A resolver of either code writes the
+ * markers again before it frees the chain afresh.
  */
-function remoteFreeSteps(t: MiContext, rec: number, page: number, block: number, mark: boolean): void {
+function remoteFreeSteps(t: MiContext, rec: number, page: number, block: number, tail: number, mark: boolean): void {
   const u32 = t.u32;
   const w = page >>> 2;
   const tfw = w + (PG_THREAD_FREE >>> 2);
@@ -139,17 +256,18 @@ function remoteFreeSteps(t: MiContext, rec: number, page: number, block: number,
       }
       Atomics.store(u32, rec, block + RF_CLAIMED);
       reachStep(t, 'remote:claimed');
-      deliverDelayed(t, rec, page, block);
+      deliverDelayed(t, rec, page, block, tail);
       return;
     }
     const head = word - state;
-    u32[block >>> 2] = t.secure ? encodeLink(head, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!) : head;
+    u32[tail >>> 2] = t.secure ? encodeLink(head, u32[w + (PG_KEY0 >>> 2)]!, u32[w + (PG_KEY1 >>> 2)]!) : head;
     u32[rec + REC_SEQ] = Atomics.load(u32, w + (PG_COLLECTS >>> 2));
     // A plain store, where the claim's record above is atomic: whoever must see this one
     // sees it through a later atomic write of this thread. A rebuild of a dead owner's page
     // reads the block's marker atomically, and the marker is stored atomically after this
     // (or, on a retry or a resolver's fresh free, was stored after a record naming the same
-    // block); a resolver reads the record only once this thread is dead (its death, seen by
+    // block; for a buffer's chain, after the entries, which name the blocks until the CAS
+    // is done); a resolver reads the record only once this thread is dead (its death, seen by
     // the reaper or the id's next thread, orders every store the thread made before it);
     // and `claimantOf`, the live owners' reader, ignores this code. An Atomics.store is a
     // locked exchange on x86, as costly as the compare-and-swap itself.
@@ -172,22 +290,24 @@ function remoteFreeSteps(t: MiContext, rec: number, page: number, block: number,
   // would not order the clearing before such a rebuild either (nothing synchronizes the two
   // once the compare-and-swap is done: the owner's take synchronizes with the CAS, not with
   // what follows it), so the store's kind changes no case.
+  emptyCoveredBuffer(t, rec, page, block);
   u32[rec] = 0;
 }
 
 /**
- * Step 2 of a claimed delayed free: the block onto the delayed list of the page's owner,
- * then the claim lifted. The owner cannot abandon the page while it is claimed (it waits, or
- * resolves a dead claimer first), so the owner read here is the heap that must get it.
+ * Step 2 of a claimed delayed free: the block (or the chain from it to `tail`) onto the
+ * delayed list of the page's owner, then the claim lifted. The owner cannot abandon the page
+ * while it is claimed (it waits, or resolves a dead claimer first), so the owner read here
+ * is the heap that must get it.
  */
-function deliverDelayed(t: MiContext, rec: number, page: number, block: number): void {
+function deliverDelayed(t: MiContext, rec: number, page: number, block: number, tail: number): void {
   const u32 = t.u32;
   const owner = Atomics.load(u32, (page + PG_OWNER) >>> 2);
   if (owner === 0 || owner > t.maxThreads) {
     // Not reachable while claims are waited for; if the page has no owner anyway, the block
     // goes to thread_free and the page to the state of an abandoned one.
     releaseClaim(t, page, NEVER_DELAYED_FREE);
-    remoteFreeSteps(t, rec, page, block, false);
+    remoteFreeSteps(t, rec, page, block, tail, false);
     Atomics.notify(t.i32, (page + PG_THREAD_FREE) >>> 2);
     return;
   }
@@ -196,7 +316,7 @@ function deliverDelayed(t: MiContext, rec: number, page: number, block: number):
   const dw = (heap + HP_DELAYED_FREE) >>> 2;
   for (;;) {
     const head = Atomics.load(u32, dw);
-    u32[block >>> 2] = t.secure ? encodeLink(head, u32[(heap + HP_DELAYED_KEY0) >>> 2]!, u32[(heap + HP_DELAYED_KEY1) >>> 2]!) : head;
+    u32[tail >>> 2] = t.secure ? encodeLink(head, u32[(heap + HP_DELAYED_KEY0) >>> 2]!, u32[(heap + HP_DELAYED_KEY1) >>> 2]!) : head;
     Atomics.store(u32, rec, block + RF_DELAYING);
     reachStep(t, 'remote:delaying');
     if (Atomics.compareExchange(u32, dw, head, block) === head) break;
@@ -205,6 +325,7 @@ function deliverDelayed(t: MiContext, rec: number, page: number, block: number):
   reachStep(t, 'remote:delayed');
   releaseClaim(t, page, NO_DELAYED_FREE);
   reachStep(t, 'remote:released');
+  emptyCoveredBuffer(t, rec, page, block);
   Atomics.store(u32, rec, 0);
   Atomics.notify(t.i32, (page + PG_THREAD_FREE) >>> 2);
 }
@@ -248,7 +369,7 @@ export function resolveRemoteFree(t: MiContext, threadId: number): boolean {
   const u32 = t.u32;
   const heap = t.heapOf(threadId);
   const rec = (heap + HP_RF_STEP) >>> 2;
-  if (Atomics.load(u32, rec) === 0) return true;
+  if (Atomics.load(u32, rec) === 0 && u32[rec + REC_RB_COUNT] === 0) return true;
   const resolverWord = (heap + HP_RF_RESOLVER) >>> 2;
   const me = (t.threadId | ((t.generation & RESOLVER_GEN_MASK) << RESOLVER_ID_BITS)) >>> 0;
   for (;;) {
@@ -258,10 +379,27 @@ export function resolveRemoteFree(t: MiContext, threadId: number): boolean {
   }
   try {
     resolveRecord(t, rec);
+    flushDeadBuffer(t, rec);
   } finally {
     Atomics.compareExchange(u32, resolverWord, me, 0);
   }
   return true;
+}
+
+/**
+ * Clears the record and the buffer of `threadId` without finishing them (a resolver that
+ * never finished: `settleRecordOf`), counting their blocks lost.
+ */
+export function dropRemoteFree(t: MiContext, threadId: number): void {
+  const u32 = t.u32;
+  const rec = (t.heapOf(threadId) + HP_RF_STEP) >>> 2;
+  const word = Atomics.load(u32, rec);
+  const count = Math.min(u32[rec + REC_RB_COUNT]!, RB_CAPACITY);
+  const covered = word === 0 ? 0 : coveredCount(t, rec, u32[rec + REC_PAGE]!, word - (word & RF_CODE_MASK));
+  t.reportLoss(0, (word !== 0 && covered === 0 ? 1 : 0) + count);
+  u32[rec + REC_RB_COUNT] = 0;
+  u32[rec + REC_RB_PAGE] = 0;
+  Atomics.store(u32, rec, 0);
 }
 
 /** The resolution itself; this thread is the record's resolver. */
@@ -275,20 +413,26 @@ function resolveRecord(t: MiContext, rec: number): void {
   if (!isBlockOfPage(t, page, block)) {
     // The page changed shape: the block was freed and its page given back, so the free is
     // done; or the record was overwritten. Nothing to finish either way.
+    emptyCoveredBuffer(t, rec, page, block);
     Atomics.store(u32, rec, 0);
     return;
   }
+  // A flush of the buffer pushes its whole chain (invariant 13): its tail is entry 0.
+  const chain = coveredCount(t, rec, page, block);
+  const tail = chain === 0 ? block : u32[rec + REC_RB_BLOCKS]!;
+  const blocks = Math.max(chain, 1);
   const blockSize = u32[(page + PG_BLOCK_SIZE) >>> 2]!;
   switch (code) {
     case RF_PUSHING: {
       const pushed = pushedOnThreadFree(t, page, block, u32[rec + REC_SEQ]!);
       if (pushed === NOT_DONE) {
         // The freer may have died before its marker: written again, then freed afresh.
-        Atomics.store(t.i32, (block + BLOCK_MARKER) >>> 2, freedMarker(block, t.cookie));
-        remoteFreeSteps(t, rec, page, block, false);
+        remarkChain(t, rec, block, chain);
+        remoteFreeSteps(t, rec, page, block, tail, false);
         return;
       }
-      if (pushed === UNKNOWN) t.reportLoss(blockSize, 1);
+      if (pushed === UNKNOWN) t.reportLoss(blockSize * blocks, blocks);
+      emptyCoveredBuffer(t, rec, page, block);
       Atomics.store(u32, rec, 0);
       return;
     }
@@ -297,35 +441,61 @@ function resolveRecord(t: MiContext, rec: number): void {
       // to thread_free if the page is claimed), with its marker, which the freer may not
       // have written yet. A claim the dead freer did take is then held by nobody, and is
       // lifted.
-      Atomics.store(t.i32, (block + BLOCK_MARKER) >>> 2, freedMarker(block, t.cookie));
-      remoteFreeSteps(t, rec, page, block, false);
+      remarkChain(t, rec, block, chain);
+      remoteFreeSteps(t, rec, page, block, tail, false);
       liftOrphanClaim(t, page);
       return;
     case RF_CLAIMED:
-      deliverDelayed(t, rec, page, block);
+      deliverDelayed(t, rec, page, block, tail);
       return;
     case RF_DELAYING: {
       const pushed = delayedPushDone(t, u32[rec + REC_HEAP]!, block);
       if (pushed === NOT_DONE) {
-        deliverDelayed(t, rec, page, block);
+        deliverDelayed(t, rec, page, block, tail);
         return;
       }
-      if (pushed === UNKNOWN) t.reportLoss(blockSize, 1);
+      if (pushed === UNKNOWN) t.reportLoss(blockSize * blocks, blocks);
       // Unknown: if the block never reached the owner, USE_DELAYED_FREE makes the next
       // remote free tell it of the page.
       releaseClaim(t, page, pushed === DONE ? NO_DELAYED_FREE : USE_DELAYED_FREE);
+      emptyCoveredBuffer(t, rec, page, block);
       Atomics.store(u32, rec, 0);
       Atomics.notify(t.i32, (page + PG_THREAD_FREE) >>> 2);
       return;
     }
     case RF_DELAYED:
       releaseClaim(t, page, NO_DELAYED_FREE);
+      emptyCoveredBuffer(t, rec, page, block);
       Atomics.store(u32, rec, 0);
       Atomics.notify(t.i32, (page + PG_THREAD_FREE) >>> 2);
       return;
     default:
       throw heapCorrupted(BACKEND_NAME, `a remote-free record names step ${code} for the block at ${hex(block)}`);
   }
+}
+
+/**
+ * Flushes the remote-free buffer of a dead thread's heap record at `rec`, its record being
+ * clear (invariant 14): every entry a block of the buffer's page, each marker written again
+ * (the thread may have died before its last), then the chain pushed with the record's steps.
+ * @throws AllocError `HeapCorrupted` for a buffer whose count or entries no path writes
+ */
+function flushDeadBuffer(t: MiContext, rec: number): void {
+  const u32 = t.u32;
+  const count = u32[rec + REC_RB_COUNT]!;
+  if (count === 0) return;
+  const page = u32[rec + REC_RB_PAGE]!;
+  if (count > RB_CAPACITY) throw heapCorrupted(BACKEND_NAME, `a remote-free buffer counts ${count} blocks, more than its ${RB_CAPACITY}`);
+  for (let i = 0; i < count; i++) {
+    const entry = u32[rec + REC_RB_BLOCKS + i]!;
+    if (!isBlockOfPage(t, page, entry)) {
+      throw heapCorrupted(BACKEND_NAME, `a remote-free buffer of the page at ${hex(page)} holds ${hex(entry)}, not one of its blocks`);
+    }
+  }
+  const head = u32[rec + REC_RB_BLOCKS + count - 1]!;
+  remarkChain(t, rec, head, count);
+  u32[rec + REC_PAGE] = page;
+  remoteFreeSteps(t, rec, page, head, u32[rec + REC_RB_BLOCKS]!, false);
 }
 
 /** Whether `block` is an extended block of `page`, a page in use of a paged segment. */

@@ -58,6 +58,7 @@ import {
 } from './layout.js';
 import { queueOf } from './page-queue.js';
 import { liveTotals, samplePeak } from './peak.js';
+import { bufferedByPage } from './remote-buffer.js';
 import { decodeLink } from './secure.js';
 import { BIN_BLOCK_SIZE, BIN_MAX, MEDIUM_OBJ_SIZE_MAX, SMALL_OBJ_SIZE_MAX } from './size-classes.js';
 
@@ -408,6 +409,14 @@ export function classStats(t: MiContext): StatsTable[] {
       const kind = kinds[(t.mapOf(block) & MAP_KIND_MASK) - 1];
       if (kind !== undefined) kind.liveBytes -= u32[(page + PG_BLOCK_SIZE) >>> 2]!;
     });
+  }
+  // So are blocks in remote-free buffers.
+  for (const [page, blocks] of bufferedByPage(t)) {
+    if (page === 0 || (u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_USE) === 0) continue;
+    const entry = bins[u32[(page + PG_BIN) >>> 2]!];
+    if (entry !== undefined) entry.pending += blocks.length;
+    const kind = kinds[(t.mapOf(page) & MAP_KIND_MASK) - 1];
+    if (kind !== undefined) kind.liveBytes -= blocks.length * u32[(page + PG_BLOCK_SIZE) >>> 2]!;
   }
   const counters = bins.map(() => ({ allocated: 0, freed: 0, peak: 0 }));
   for (let threadId = 1; threadId <= t.maxThreads; threadId++) {

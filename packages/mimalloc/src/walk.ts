@@ -17,7 +17,8 @@
  * the free list was not extended over yet) and free page slots are left to the facade's
  * `untouched`: no list holds them, `stats().freeBlocks` does not count them, and mimalloc
  * never wrote them (`pageExtend` writes a block's link only when it extends over it). A
- * block on any of a page's free lists, or on a heap's delayed list, is `free`: the user can
+ * block on any of a page's free lists, on a heap's delayed list or in a thread's remote-free
+ * buffer is `free`: the user can
  * no longer use it, whichever list holds it; `detail` names the list.
  *
  * It reads as `check()` does: exact while no other thread is inside the allocator. A page
@@ -73,6 +74,7 @@ import {
   SG_PAGES,
   SG_SPAN,
 } from './layout.js';
+import { bufferedByPage } from './remote-buffer.js';
 import { decodeLink } from './secure.js';
 import { BIN_BLOCK_SIZE, BIN_MAX, segmentKindFor } from './size-classes.js';
 
@@ -85,7 +87,8 @@ const ON_FREE = 1;
 const ON_LOCAL_FREE = 2;
 const ON_THREAD_FREE = 3;
 const ON_DELAYED = 4;
-const LIST_NAMES = ['', 'free list', 'local_free list', 'thread_free list', 'delayed list'];
+const IN_BUFFER = 5;
+const LIST_NAMES = ['', 'free list', 'local_free list', 'thread_free list', 'delayed list', 'remote-free buffer'];
 
 /** The names of the segment kinds, as page kinds (index: the map's kind). */
 export const PAGE_KIND_NAMES = ['', 'small', 'medium', 'large', 'huge'];
@@ -102,6 +105,7 @@ function corrupt(message: string): never {
 export function walkHeap(t: MiContext, visit: (region: HeapRegion) => void): void {
   const u32 = t.u32;
   const delayed = delayedBlocksByPage(t);
+  const buffered = bufferedByPage(t);
   let tailLeft = 0;
   for (let index = t.mapIndexStart; index < t.mapIndexEnd; index++) {
     const segment = index * SEGMENT_BYTES;
@@ -125,7 +129,7 @@ export function walkHeap(t: MiContext, visit: (region: HeapRegion) => void): voi
     if (kind > SEGMENT_LARGE) corrupt(`segment ${hex(segment)}: unknown kind ${kind}`);
     const shift = pageShiftOf(kind);
     if (map >>> MAP_SHIFT_BITS !== shift) corrupt(`segment ${hex(segment)}: map page shift ${map >>> MAP_SHIFT_BITS} is not ${shift}`);
-    walkPaged(t, segment, kind, shift, delayed, visit);
+    walkPaged(t, segment, kind, shift, delayed, buffered, visit);
   }
   if (tailLeft > 0) corrupt('a huge block runs past the arena');
 }
@@ -171,7 +175,15 @@ function ownerOf(owner: number): { thread?: number } {
 }
 
 /** Regions of a paged segment: its header, its descriptors, then each page in use. */
-function walkPaged(t: MiContext, segment: number, kind: number, shift: number, delayed: Map<number, number[]>, visit: (region: HeapRegion) => void): void {
+function walkPaged(
+  t: MiContext,
+  segment: number,
+  kind: number,
+  shift: number,
+  delayed: Map<number, number[]>,
+  buffered: Map<number, number[]>,
+  visit: (region: HeapRegion) => void,
+): void {
   const u32 = t.u32;
   const pageCount = 2 ** (SEGMENT_SHIFT - shift);
   const owner = Atomics.load(u32, (segment + SG_OWNER) >>> 2);
@@ -194,7 +206,7 @@ function walkPaged(t: MiContext, segment: number, kind: number, shift: number, d
   for (let i = 0; i < pageCount; i++) {
     const page = pageDescriptor(segment, i);
     if ((u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_USE) === 0) continue;
-    walkPage(t, segment, i, shift, kind, page, delayed.get(page), visit);
+    walkPage(t, segment, i, shift, kind, page, delayed.get(page), buffered.get(page), visit);
   }
 }
 
@@ -241,6 +253,7 @@ function walkPage(
   kind: number,
   page: number,
   delayed: number[] | undefined,
+  buffered: number[] | undefined,
   visit: (region: HeapRegion) => void,
 ): void {
   let read: PageRead | null = null;
@@ -249,7 +262,7 @@ function walkPage(
     const before = pageSnapshot(t.u32, page);
     let result: PageRead | null = null;
     try {
-      result = readPage(t, segment, index, shift, kind, page, delayed);
+      result = readPage(t, segment, index, shift, kind, page, delayed, buffered);
     } catch (error) {
       failure = error;
     }
@@ -265,10 +278,19 @@ function walkPage(
 
 /**
  * One read of a page in use: its geometry checked as `check()` does, and the state of each
- * extended block from its three lists and the delayed blocks found in it.
+ * extended block from its three lists and the delayed and buffered blocks found in it.
  * @throws AllocError `HeapCorrupted` for a page whose descriptor or lists are inconsistent
  */
-function readPage(t: MiContext, segment: number, index: number, shift: number, kind: number, page: number, delayed: number[] | undefined): PageRead {
+function readPage(
+  t: MiContext,
+  segment: number,
+  index: number,
+  shift: number,
+  kind: number,
+  page: number,
+  delayed: number[] | undefined,
+  buffered: number[] | undefined,
+): PageRead {
   const u32 = t.u32;
   const w = page >>> 2;
   const where = `page ${hex(page)}`;
@@ -289,17 +311,24 @@ function readPage(t: MiContext, segment: number, index: number, shift: number, k
   const word = Atomics.load(u32, w + (PG_THREAD_FREE >>> 2));
   const threadFree = markList(t, page, start, blockSize, states, word - (word & DELAYED_MASK), ON_THREAD_FREE);
   let pending = threadFree;
-  for (const block of delayed ?? []) {
-    const k = (block - start) / blockSize;
-    if (!Number.isInteger(k) || k < 0 || k >= capacity) corrupt(`${where}: delayed block ${hex(block)} is not one of its extended blocks`);
-    if (states[k] !== LIVE) corrupt(`${where}: delayed block ${hex(block)} is also on its ${LIST_NAMES[states[k]!]}`);
-    states[k] = ON_DELAYED;
-    pending++;
+  for (const [blocks, state] of [
+    [delayed, ON_DELAYED],
+    [buffered, IN_BUFFER],
+  ] as const) {
+    for (const block of blocks ?? []) {
+      const k = (block - start) / blockSize;
+      if (!Number.isInteger(k) || k < 0 || k >= capacity)
+        corrupt(`${where}: a block of its ${LIST_NAMES[state]} (${hex(block)}) is not one of its extended blocks`);
+      if (states[k] !== LIVE) corrupt(`${where}: a block of its ${LIST_NAMES[state]} (${hex(block)}) is also on its ${LIST_NAMES[states[k]!]}`);
+      states[k] = state;
+      pending++;
+    }
   }
   const used = u32[w + (PG_USED >>> 2)]!;
-  // Invariant 1 of layout.ts: blocks on thread_free and delayed lists still count in `used`.
+  // Invariant 1 of layout.ts: blocks on thread_free and delayed lists (and in remote-free
+  // buffers) still count in `used`.
   if (used + free + local !== capacity) corrupt(`${where}: used ${used} + free ${free} + local_free ${local} != capacity ${capacity}`);
-  if (pending > used) corrupt(`${where}: ${pending} blocks wait on thread_free and delayed lists but only ${used} are in use`);
+  if (pending > used) corrupt(`${where}: ${pending} blocks wait on thread_free, delayed lists and buffers but only ${used} are in use`);
   return { states, bin, blockSize, start, capacity, reserved, owner: Atomics.load(u32, w + (PG_OWNER >>> 2)) };
 }
 

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type GlobalAllocator, MiB } from '@heaplab/core';
 import { expectAllocError } from '@heaplab/test-kit';
 
-import { collect, mimallocOf } from '../src/index.js';
+import { collect, flushRemoteFrees, mimallocOf } from '../src/index.js';
 import { queueOf } from '../src/page-queue.js';
 import { pageDescriptor } from '../src/internal.js';
 import { binOfSize } from '../src/size-classes.js';
@@ -84,6 +84,7 @@ describe('corrupted links in the default mode', () => {
       const blocks = Array.from({ length: 100 }, () => owner.malloc(64));
       other.free(blocks[10]!);
       other.free(blocks[20]!);
+      flushRemoteFrees(other);
       // blocks[20] heads thread_free and links to blocks[10].
       owner.memory.u32[blocks[10]! >>> 2] = damage === 'outside' ? 0x7ffffff8 : blocks[20]!;
       expectAllocError(() => collect(owner), 'HeapCorrupted');
@@ -96,6 +97,7 @@ describe('corrupted links in the default mode', () => {
     const blocks = Array.from({ length: 1100 }, () => owner.malloc(64));
     expect(delayedState(owner, blocks[0]!)).toBe(USE_DELAYED_FREE);
     other.free(blocks[0]!);
+    flushRemoteFrees(other);
     expect(Atomics.load(owner.memory.u32, (mimallocOf(owner).context.heap + HP_DELAYED_FREE) >>> 2)).toBe(blocks[0]);
     return { owner, other, blocks };
   }
@@ -107,6 +109,7 @@ describe('corrupted links in the default mode', () => {
     const second = delayedBlock();
     // A cycle of two blocks: a drain that followed it would free blocks twice.
     second.other.free(second.blocks[1]!);
+    flushRemoteFrees(second.other);
     const head = Atomics.load(second.owner.memory.u32, (mimallocOf(second.owner).context.heap + HP_DELAYED_FREE) >>> 2);
     expect(head).toBe(second.blocks[0]);
     second.owner.memory.u32[second.blocks[0]! >>> 2] = second.blocks[0]!;

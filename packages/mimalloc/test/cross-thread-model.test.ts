@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type GlobalAllocator, MiB } from '@heaplab/core';
 import { expectAllocError, HeapModel } from '@heaplab/test-kit';
 
-import { collect, heapReport } from '../src/index.js';
+import { collect, flushRemoteFrees, heapReport } from '../src/index.js';
 import { NEVER_DELAYED_FREE, NO_DELAYED_FREE, USE_DELAYED_FREE } from '../src/layout.js';
 import { delayedState, pageOf, twoHandles } from './helpers.js';
 
@@ -47,10 +47,12 @@ describe('cross-thread frees, delayed-free states, abandon and reclaim', () => {
     expect(delayedState(owner, first)).toBe(USE_DELAYED_FREE);
     expect(heapReport(owner).pages.full).toBeGreaterThanOrEqual(1);
     other.free(first);
+    flushRemoteFrees(other);
     expect(delayedState(owner, first)).toBe(NO_DELAYED_FREE);
     owner.check();
     // A second remote free goes straight to thread_free.
     other.free(samePage[1]!);
+    flushRemoteFrees(other);
     expect(delayedState(owner, first)).toBe(NO_DELAYED_FREE);
     // The owner's collect drains the delayed list: the page leaves the full queue.
     collect(owner);

@@ -19,6 +19,7 @@ import { runDying, runDyingUnwatched } from './mi-workers.js';
 
 /** Every step of a remote free, in order (see `MiStep`). */
 const REMOTE_STEPS: MiStep[] = [
+  'remote:buffered',
   'remote:pushing',
   'remote:claiming',
   'remote:marked',
@@ -30,9 +31,17 @@ const REMOTE_STEPS: MiStep[] = [
 ];
 /**
  * The steps a free into a page with room reaches; a free into a full page reaches the others
- * and the marker's.
+ * and the marker's. Outside secure mode the free goes into the thread's remote-free buffer
+ * first ('remote:buffered', then the marker), and the worker's flush takes the steps.
  */
 const THREAD_FREE_STEPS = new Set<MiStep>(['remote:pushing', 'remote:marked', 'remote:pushed']);
+const BUFFER_STEPS = new Set<MiStep>(['remote:buffered', 'remote:marked']);
+
+function diesAt(step: MiStep, full: boolean, buffered: boolean): boolean {
+  if (buffered && BUFFER_STEPS.has(step)) return true;
+  if (!buffered && step === 'remote:buffered') return false;
+  return full ? !THREAD_FREE_STEPS.has(step) || step === 'remote:marked' : THREAD_FREE_STEPS.has(step);
+}
 
 const MODES: [string, Record<string, unknown>][] = [
   ['mimalloc', {}],
@@ -85,8 +94,7 @@ describe('a worker killed inside a remote free', () => {
           expect(delayedState(heap, blocks[0]!), where).toBe(full ? USE_DELAYED_FREE : NO_DELAYED_FREE);
           const liveBefore = heap.stats().liveBlocks;
           const outcome = await runDying(heap, { kind: 'die-at', buffer: heap.buffer, step, operation: 'free', addresses: [blocks[0]!] });
-          const expected = full ? !THREAD_FREE_STEPS.has(step) || step === 'remote:marked' : THREAD_FREE_STEPS.has(step);
-          expect(outcome.died, where).toBe(expected);
+          expect(outcome.died, where).toBe(diesAt(step, full, options.secure !== true));
           if (outcome.died) {
             deaths++;
             expect(outcome.report.failed, where).toEqual([]);
@@ -100,7 +108,49 @@ describe('a worker killed inside a remote free', () => {
           expect(performance.now() - started, `${where}: the owner's detach`).toBeLessThan(2_000);
         }
       }
-      expect(deaths).toBe(9);
+      // Buffered: 4 steps into a page with room, 7 into a full one; secure: 3 and 6.
+      expect(deaths).toBe(options.secure === true ? 9 : 11);
+    }, 120_000);
+  }
+
+  for (const [label, options] of MODES.filter(([, modeOptions]) => modeOptions.secure !== true)) {
+    it(`(${label}) inside a chain of three buffered frees, as it fills and at every step of its push: each block entered freed once`, async () => {
+      // [step, occurrence, blocks entered in the buffer when the thread dies there]
+      const filling: [MiStep, number, number][] = [
+        ['remote:buffered', 2, 2],
+        ['remote:marked', 3, 3],
+      ];
+      const pushing: [MiStep, number, number][] = [
+        ['remote:pushing', 1, 3],
+        ['remote:pushed', 1, 3],
+      ];
+      const delivering: [MiStep, number, number][] = [
+        ['remote:claiming', 1, 3],
+        ['remote:claimed', 1, 3],
+        ['remote:delaying', 1, 3],
+        ['remote:delayed', 1, 3],
+        ['remote:released', 1, 3],
+      ];
+      for (const full of [false, true]) {
+        for (const [step, occurrence, entered] of [...filling, ...(full ? delivering : pushing)]) {
+          const where = `${label}, ${full ? 'full page' : 'page with room'}, died at ${step} #${occurrence}`;
+          const { heap, blocks } = ownedBlocks(options, full ? 1100 : 100);
+          const liveBefore = heap.stats().liveBlocks;
+          const victims = blocks.slice(0, 3);
+          const outcome = await runDying(heap, { kind: 'die-at', buffer: heap.buffer, step, occurrence, operation: 'free', addresses: victims });
+          expect(outcome.died, where).toBe(true);
+          expect(heap.stats().recovery.lostBytes, where).toBe(0);
+          heap.check();
+          expect(heap.stats().liveBlocks, where).toBe(liveBefore - entered);
+          for (const block of victims.slice(0, entered)) expectAllocError(() => heap.free(block), 'NotAllocated');
+          for (const block of blocks.slice(entered)) expect(intact(heap, block), `${where}: block ${block}`).toBe(true);
+          for (const block of blocks.slice(entered)) heap.free(block);
+          collect(heap, true);
+          heap.check();
+          expect(heap.usedBytes(), where).toBe(0);
+          heap.detach();
+        }
+      }
     }, 120_000);
   }
 

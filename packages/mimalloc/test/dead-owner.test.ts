@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '@heaplab/core';
 
-import { heapReport, type MiStep, mimallocBackend } from '../src/index.js';
+import { flushRemoteFrees, heapReport, mimallocBackend, type MiStep } from '../src/index.js';
 import { runDying } from './mi-workers.js';
 import { keptWord, OWNER_KEEP, OWNER_OPS, OWNER_SHARED_BYTES, OWNER_VICTIMS, type OwnerDiesTask } from './workers/mi-worker.js';
 import { expectEmptied, freeIfLive, until } from './helpers.js';
@@ -25,6 +25,11 @@ interface Case {
   modes: 'both' | 'plain' | 'held';
   /** Another thread leaves an abandoned segment of 240-byte blocks first, for the owner to reclaim. */
   abandoned?: boolean;
+  /**
+   * The main thread also frees two victims into its remote-free buffer and pushes them only
+   * after the owner's death: the rebuild of their page must leave them to it.
+   */
+  buffered?: boolean;
 }
 
 const CASES: Case[] = [
@@ -42,6 +47,8 @@ const CASES: Case[] = [
   { step: 'drain:taken', occurrence: 1, operation: 'collect', modes: 'both' },
   { step: 'collect:taken', occurrence: 1, operation: 'collect', modes: 'both' },
   { step: 'collect:spliced', occurrence: 1, operation: 'collect', modes: 'both' },
+  { step: 'malloc:popped', occurrence: 400, operation: 'free-all', modes: 'both', buffered: true },
+  { step: 'collect:taken', occurrence: 1, operation: 'collect', modes: 'both', buffered: true },
   { step: 'reclaim:adopting', occurrence: 1, operation: 'free-all', modes: 'both', abandoned: true },
 ];
 
@@ -49,7 +56,8 @@ describe('an owner killed inside its own paths', () => {
   for (const delayedPageReuse of [false, true]) {
     for (const entry of CASES) {
       if (entry.modes === (delayedPageReuse ? 'plain' : 'held')) continue;
-      it(`(${delayedPageReuse ? 'delayedPageReuse' : 'mimalloc'}) dies at ${entry.step}: its heap is rebuilt and abandoned`, async () => {
+      const extra = entry.buffered === true ? ", blocks in another thread's remote-free buffer" : '';
+      it(`(${delayedPageReuse ? 'delayedPageReuse' : 'mimalloc'}) dies at ${entry.step}${extra}: its heap is rebuilt and abandoned`, async () => {
         const heap = GlobalAllocator.create({ backend: mimallocBackend, options: { delayedPageReuse }, heapBytes: 32 * MiB });
         const sharedBuffer = new SharedArrayBuffer(OWNER_SHARED_BYTES);
         const shared = new Int32Array(sharedBuffer);
@@ -68,7 +76,16 @@ describe('an owner killed inside its own paths', () => {
         // The first victim's page is full: its free goes through the owner's delayed list; the
         // others to thread_free lists.
         const freed = new Set([victims[0]!, victims[1]!, victims[2]!, victims[1099]!, victims[1098]!]);
-        for (const block of freed) heap.free(block);
+        // Pushed one by one, as the comment says (a buffer would push them as chains).
+        for (const block of freed) {
+          heap.free(block);
+          flushRemoteFrees(heap);
+        }
+        const buffered = entry.buffered === true ? [victims[3]!, victims[4]!] : [];
+        for (const block of buffered) {
+          heap.free(block);
+          freed.add(block);
+        }
         // Another thread leaves live blocks of the owner's next size class: their segment is
         // abandoned, and the owner's next allocation reclaims it.
         let left: number[] = [];
@@ -85,6 +102,12 @@ describe('an owner killed inside its own paths', () => {
         if (!outcome.died) return;
         expect(outcome.report.failed).toEqual([]);
         heap.check();
+        if (buffered.length > 0) {
+          // Still this thread's to push, onto the page the rebuild abandoned.
+          for (const block of buffered) expect(freeIfLive(heap, block)).toBe(false);
+          flushRemoteFrees(heap);
+          heap.check();
+        }
         expect(heap.stats().recovery.failed).toBe(0);
         // Its kept blocks are live and intact; the victims freed remotely are free.
         for (let i = 0; i < shared[1]!; i++) {

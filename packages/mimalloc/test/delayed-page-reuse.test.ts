@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import type { GlobalAllocator } from '@heaplab/core';
 
-import { collect, heapReport, mimallocOf } from '../src/index.js';
+import { collect, flushRemoteFrees, heapReport, mimallocOf } from '../src/index.js';
 import { heldGoal } from '../src/held-pages.js';
 import { PAGE_IN_USE, PG_BIN, PG_FLAGS, PG_OWNER, PG_RESERVED, PG_USED } from '../src/layout.js';
 import { pageOf, twoHandles } from './helpers.js';
@@ -160,6 +160,7 @@ describe('delayed page reuse (delayedPageReuse)', () => {
     const { emptied, other, live } = emptyFirstPage(leaver);
     // Remote frees empty the second page; its owner sees it only when it abandons the page.
     for (const block of live) survivor.free(block);
+    flushRemoteFrees(survivor);
     open.splice(open.indexOf(leaver), 1);
     leaver.detach();
     expect(heapReport(survivor).pages.held).toBe(2);
@@ -198,6 +199,9 @@ describe('delayed page reuse (delayedPageReuse)', () => {
       if (step % 500 === 0) first.check();
     }
     for (const { block } of live) first.free(block);
+    // Both threads' buffered remote frees go to their pages.
+    flushRemoteFrees(first);
+    flushRemoteFrees(second);
     // Collecting the remote frees empties pages now: they are held with new goals, which a
     // second round of quiescent points lets the next collect release.
     for (let round = 0; round < 2; round++) {

@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '@heaplab/core';
 
-import { heapReport, type MiStep, mimallocBackend } from '../src/index.js';
+import { flushRemoteFrees, heapReport, mimallocBackend, type MiStep } from '../src/index.js';
 import { MiWorker, runDying } from './mi-workers.js';
 import { keptWord, OWNER_KEEP, OWNER_REMOTE, OWNER_REMOTE_COUNT, OWNER_SHARED_BYTES, OWNER_VICTIMS, type OwnerDiesTask } from './workers/mi-worker.js';
 import { expectEmptied, freeIfLive, until } from './helpers.js';
@@ -96,7 +96,11 @@ describe('a thread killed inside its own abandon (detach)', () => {
         // which the abandon drains; the others to thread_free lists, which it collects. The
         // 1500-byte page empties only when the abandon collects it.
         const freed = new Set([victims[0]!, victims[1]!, victims[2]!, victims[1099]!, victims[1098]!, ...remote]);
-        for (const block of freed) heap.free(block);
+        // Pushed one by one (a buffer would push each page's as one chain).
+        for (const block of freed) {
+          heap.free(block);
+          flushRemoteFrees(heap);
+        }
         // Past the goals of the pages the owner emptied so far (they are freed at abandon).
         heap.quiescent();
         Atomics.store(shared, 0, 2);

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GlobalAllocator, MiB } from '@heaplab/core';
 import { expectAllocError } from '@heaplab/test-kit';
 
-import { collect, heapReport, mimallocBackend, mimallocOf, registerDeferredFree, statsJson, statsTable } from '../src/index.js';
+import { collect, flushRemoteFrees, heapReport, mimallocBackend, mimallocOf, registerDeferredFree, statsJson, statsTable } from '../src/index.js';
 import { freedMarker } from '../src/secure.js';
 import { HP_DELAYED_FREE, USE_DELAYED_FREE } from '../src/layout.js';
 import { delayedState, twoHandles } from './helpers.js';
@@ -65,6 +65,7 @@ describe('secure mode', () => {
     const blocks = Array.from({ length: 1100 }, () => owner.malloc(64));
     expect(delayedState(owner, blocks[0]!)).toBe(USE_DELAYED_FREE);
     other.free(blocks[0]!);
+    flushRemoteFrees(other);
     expect(Atomics.load(owner.memory.u32, (mimallocOf(owner).context.heap + HP_DELAYED_FREE) >>> 2)).toBe(blocks[0]);
     return { owner, blocks };
   }

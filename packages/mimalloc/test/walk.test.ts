@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GlobalAllocator, type HeapRegion, MiB, type StatsTable } from '@heaplab/core';
 import { expectAllocError } from '@heaplab/test-kit';
 
-import { BIN_MAX, collect, mimallocBackend, mimallocOf, statsTable } from '../src/index.js';
+import { BIN_MAX, collect, flushRemoteFrees, mimallocBackend, mimallocOf, statsTable } from '../src/index.js';
 import { BIN_STAT_BYTES, BIN_STAT_ENTRIES, PG_LOCAL_FREE, SEGMENT_BYTES } from '../src/layout.js';
 import { MiWorker } from './mi-workers.js';
 import { pageOf, twoHandles } from './helpers.js';
@@ -142,21 +142,32 @@ describe('walk() and classStats()', () => {
     );
   });
 
-  it('reports blocks waiting on thread_free and delayed lists as free, naming the list', () => {
+  it('reports blocks waiting on thread_free, delayed lists and remote-free buffers as free, naming the list', () => {
     const [owner, other] = handles();
     const blocks: number[] = [];
     // Past one page of 64-byte blocks, so the first page goes to the full queue.
     for (let i = 0; i < 1100; i++) blocks.push(owner.malloc(64));
+    // Pushed one by one: the first goes through the delayed list, the second to thread_free.
     other.free(blocks[0]!);
+    flushRemoteFrees(other);
     other.free(blocks[1]!);
-    const regions = expectWalkAgrees(owner, new Set(blocks.slice(2)));
+    flushRemoteFrees(other);
+    // Left in the other thread's remote-free buffer: free, though its owner cannot reuse it yet.
+    other.free(blocks[3]!);
+    const live = new Set(blocks.slice(2).filter((block) => block !== blocks[3]));
+    const regions = expectWalkAgrees(owner, live);
     const detail = (address: number): string => regions.find((r) => r.address === address)!.detail!;
     expect(detail(blocks[0]!)).toContain('delayed list');
     expect(detail(blocks[1]!)).toContain('thread_free list');
     expect(detail(blocks[2]!)).toContain('full');
+    expect(detail(blocks[3]!)).toContain('remote-free buffer');
+    expectAllocError(() => owner.free(blocks[3]!), 'NotAllocated');
     collect(owner);
-    expectWalkAgrees(owner, new Set(blocks.slice(2)));
-    for (const block of blocks.slice(2)) owner.free(block);
+    expectWalkAgrees(owner, live);
+    flushRemoteFrees(other);
+    collect(owner);
+    expectWalkAgrees(owner, live);
+    for (const block of live) owner.free(block);
     expectWalkAgrees(owner, new Set());
   });
 

@@ -6,7 +6,7 @@
 import { GlobalAllocator } from '@heaplab/core';
 import { serveTasks } from '@heaplab/test-kit';
 
-import { collect, heapReport, type MiStep, setDelayedFreeStall, setStepHook, stallOn } from '../../src/index.js';
+import { collect, flushRemoteFrees, heapReport, type MiStep, setDelayedFreeStall, setStepHook, stallOn } from '../../src/index.js';
 
 export type MiTask =
   | { kind: 'stress'; buffer: SharedArrayBuffer; transfer: SharedArrayBuffer; seed: number; iterations: number; keepLive: number }
@@ -236,6 +236,8 @@ async function runTask(task: MiTask): Promise<unknown> {
       const size = task.size ?? 64;
       if (task.operation === 'free') {
         for (const address of task.addresses) heap.free(address);
+        // Remote frees wait in this thread's buffer: pushed here, with the hook still on.
+        flushRemoteFrees(heap);
       } else if (task.operation === 'malloc') {
         for (let i = 0; i < count; i++) heap.malloc(size);
       } else if (task.operation === 'add-memory') {
@@ -325,6 +327,7 @@ async function runTask(task: MiTask): Promise<unknown> {
       const heap = await GlobalAllocator.attach(task.buffer);
       setDelayedFreeStall(heap, new Int32Array(task.signal));
       heap.free(task.address);
+      flushRemoteFrees(heap);
       setDelayedFreeStall(heap, null);
       heap.detach();
       return 'freed';
