@@ -163,6 +163,19 @@ describe('the histograms', () => {
     expect(latencyFigures(histogram)).toEqual({ count: 1000, p50Ns: 500, p90Ns: 900, p99Ns: 990, p999Ns: 999, p9999Ns: 1000, maxNs: 1000, meanNs: 500.5 });
   });
 
+  it('never give a percentile above the largest value recorded (the top bucket ends above it)', () => {
+    const histogram = latencyHistogram();
+    for (let value = 1; value <= 999; value++) histogram.recordValue(value);
+    // A bucket of this size holds 4,095,744 to 4,095,999: the histogram's answer for the
+    // top percentiles is that bucket's end, above the one value in it.
+    histogram.recordValue(4_095_869);
+    expect(histogram.getValueAtPercentile(99.99)).toBeGreaterThan(histogram.maxValue);
+    const figures = latencyFigures(histogram);
+    expect(figures.maxNs).toBe(4_095_869);
+    expect(figures.p9999Ns).toBe(4_095_869);
+    expect(figures.p999Ns).toBeLessThanOrEqual(figures.p9999Ns);
+  });
+
   it('receive one sample per step and op, batched or not', () => {
     const basic = backends.find((backend) => backend.spec.name === 'basic')!;
     for (const batch of [1, 4]) {

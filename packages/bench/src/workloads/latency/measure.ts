@@ -117,16 +117,24 @@ export interface LatencyFigures {
   meanNs: number;
 }
 
-/** `histogram`'s figures (each a value the histogram holds as equivalent to the percentile's). */
+/**
+ * `histogram`'s figures: each percentile a value the histogram holds as equivalent to it,
+ * but never above the largest value recorded. The histogram answers a percentile with the
+ * top of its bucket (4,095,999 for a bucket that holds 4,095,869), which in the top bucket
+ * is above `maxValue`, the value itself; a 99.9 % figure above the maximum would be no
+ * latency any call had.
+ */
 export function latencyFigures(histogram: Histogram): LatencyFigures {
+  const maxNs = histogram.maxValue;
+  const at = (percentile: number): number => Math.min(histogram.getValueAtPercentile(percentile), maxNs);
   return {
     count: histogram.totalCount,
-    p50Ns: histogram.getValueAtPercentile(50),
-    p90Ns: histogram.getValueAtPercentile(90),
-    p99Ns: histogram.getValueAtPercentile(99),
-    p999Ns: histogram.getValueAtPercentile(99.9),
-    p9999Ns: histogram.getValueAtPercentile(99.99),
-    maxNs: histogram.maxValue,
+    p50Ns: at(50),
+    p90Ns: at(90),
+    p99Ns: at(99),
+    p999Ns: at(99.9),
+    p9999Ns: at(99.99),
+    maxNs,
     meanNs: histogram.mean,
   };
 }
