@@ -1,5 +1,6 @@
 /**
- * A thread killed between any two steps of its cache (a push, a pop, a refill, a flush) is
+ * A thread killed between any two steps of its cache (a push, a pop, a refill, a flush, a
+ * remote free between clearing the entry and the release) is
  * reaped by `watchWorker`: the heap passes `check()`, every other thread's blocks are intact,
  * the dead thread's cache is given back, and at most the one block it had in flight is lost.
  */
@@ -10,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB, type ReapReport, type ThreadCacheStep } from '../src/index.js';
 import { AllocError } from '../src/index.js';
-import { type CacheStepDeathTask, signBlock, spawnKitWorker, verifyBlock } from '@heaplab/test-kit';
+
+import { type CacheStepDeathTask, expectAllocError, signBlock, spawnKitWorker, verifyBlock } from '@heaplab/test-kit';
 
 const STEPS: ThreadCacheStep[] = ['linked', 'pushed', 'popped', 'refilled-one', 'flush-popped'];
 
@@ -77,4 +79,24 @@ describe('a thread killed between the steps of its thread cache', () => {
       }, 30_000);
     }
   }
+
+  it("loses only the block it was freeing when it dies between clearing another thread's entry and the release", async () => {
+    const heap = GlobalAllocator.create({ heapBytes: 8 * MiB });
+    const keep = heap.malloc(48);
+    const given = Array.from({ length: 3 }, () => heap.malloc(48));
+    const live = new SharedArrayBuffer(64 * 4);
+    const report = await dieAt(heap, { kind: 'cache-step-death', buffer: heap.buffer, step: 'remote-cleared', nth: 2, live, remoteFrees: given });
+    expect(report, "the worker reached step 'remote-cleared' twice").not.toBeNull();
+    expect(report!.failed).toEqual([]);
+    heap.check();
+    // The first remote free was done; the second block is live in the backend with no
+    // entry, so its free now takes the validated way and succeeds; the third was never freed.
+    expectAllocError(() => heap.free(given[0]!), 'NotAllocated');
+    heap.free(given[1]!);
+    heap.free(given[2]!);
+    heap.free(keep);
+    expect(heap.usedBytes()).toBe(0);
+    heap.check();
+    heap.detach();
+  }, 30_000);
 });

@@ -115,6 +115,8 @@ export interface CacheStepDeathTask {
    * free what the dead thread still held.
    */
   live: SharedArrayBuffer;
+  /** Blocks another thread handed out, which the worker frees first (remote frees). */
+  remoteFrees?: number[];
   trustModules?: string[];
 }
 
@@ -339,6 +341,7 @@ async function cacheStepDeath(task: CacheStepDeathTask): Promise<string> {
   cache.stepHook = (step) => {
     if (step === task.step && ++seen === task.nth) process.exit(0);
   };
+  for (const address of task.remoteFrees ?? []) heap.free(address);
   // Sizes of a few classes, freed in bursts so bins fill past their limit (flushes) and
   // drain (refills).
   const live = new Int32Array(task.live);

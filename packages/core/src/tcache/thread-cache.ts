@@ -85,7 +85,7 @@ import type { SharedMutex } from '../memory/mutex.js';
 import { MIN_ALIGN } from '../sizes.js';
 
 /** The steps of a push, a pop, a refill and a flush, for tests that stop a thread between them. */
-export type ThreadCacheStep = 'linked' | 'pushed' | 'popped' | 'refilled-one' | 'flush-popped';
+export type ThreadCacheStep = 'linked' | 'pushed' | 'popped' | 'refilled-one' | 'flush-popped' | 'remote-cleared';
 
 /** What all threads' caches hold and did, summed over their records (a racy snapshot). */
 export interface ThreadCacheFigures {
@@ -355,6 +355,9 @@ export class ThreadCache {
       // Another thread handed it out: free it to the backend, not into this cache.
       Atomics.compareExchange(this.u32, slot, entry, 0);
       if ((entry & ENTRY_OWNER) !== this.ownerBits) this.bump(TC_REMOTE_FREES);
+      // A thread that dies here has lost the block it was freeing: live to the backend, its
+      // entry gone, so a later free of it is validated and done by the backend.
+      this.stepHook?.('remote-cleared');
     }
     this.releaseToBackend(address);
   }
