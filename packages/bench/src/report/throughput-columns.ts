@@ -7,6 +7,7 @@
 
 import type { ThroughputRow } from '../run/throughput-rows.js';
 import { formatBytes, formatCpuShare, formatRate, formatRateRange, formatRatio } from './format.js';
+import { FAR_ROUND_TRIP_NS } from '../run/line-round-trip.js';
 
 /** The headers of `throughputColumns`, with the name of the rate. */
 export function throughputHeaders(rateName: string): string[] {
@@ -24,6 +25,22 @@ export function sampledPeakNotes(rows: readonly ThroughputRow[]): string[] {
   return rows.some((row) => row.peakUsedSampled === true)
     ? [`note: peak used marked ${SAMPLED_MARK}: sampled by the backend (as it takes pages, and when figures are read), so a lower bound`]
     : [];
+}
+
+/**
+ * A note naming the multi-thread rows measured while a cache line's round trip between two
+ * cores was `FAR_ROUND_TRIP_NS` or more, before or after the row: the host had placed the two
+ * CPUs far apart, which slows threads that share lines and not threads that share none
+ * (docs/speed.md, "When two threads are slow").
+ */
+export function farPlacementNotes(rows: readonly ThroughputRow[]): string[] {
+  const far = rows.filter((row) => row.lineRoundTripNs !== undefined && Math.max(...row.lineRoundTripNs) >= FAR_ROUND_TRIP_NS);
+  if (far.length === 0) return [];
+  const named = far.map((row) => `${row.label} on ${row.threads} threads (${row.lineRoundTripNs!.map((ns) => ns.toFixed(0)).join(' and ')} ns)`);
+  return [
+    `note: a cache line took ${FAR_ROUND_TRIP_NS} ns or more from one core to another and back, before or after these rows: ${named.join(', ')}. ` +
+      'The two CPUs were far apart then, which slows threads that share lines (the locked backends) and not threads that share none (docs/speed.md)',
+  ];
 }
 
 /** The first columns of each of `rows` (successful rows), in `throughputHeaders` order. */

@@ -9,6 +9,7 @@ import type { LockFigures, ThreadCacheFigures } from '@heaplab/core';
 
 import type { Contender, NativeContender } from '../contenders/contender.js';
 import { runThreadedIsolated } from './isolated-run.js';
+import { measureLineRoundTrip } from './line-round-trip.js';
 import type { Progress } from './progress.js';
 import type { ThreadLoop } from './thread-loop.js';
 import { runThreaded, type ThreadedRun } from './threaded-run.js';
@@ -32,6 +33,13 @@ export interface ThroughputRow extends WorkloadRow {
   threadSeconds?: number[];
   threadCpuSeconds?: number[];
   threadWaitSeconds?: number[];
+  /**
+   * A cache line's round trip between two threads' cores (run/line-round-trip.ts), in ns,
+   * measured just before the row's runs and just after them: both near 100 ns or both near
+   * 400 ns on the machine heaplab is developed on. Multi-thread rows of workloads that ask
+   * for it (`lineRoundTrip`) only.
+   */
+  lineRoundTripNs?: number[];
   /** Peak resident size of the median run's process, in KiB; absent where not measured. */
   maxRssKiB?: number;
   /** Iterations per second while the threads ran (see `ThreadedRun.perSecond`): the median of the runs. */
@@ -66,6 +74,8 @@ export interface ThroughputRowOptions<Row extends ThroughputRow> {
   native?: (contender: NativeContender, threads: number, durationSeconds: number) => Promise<Row>;
   /** Fields the workload adds to a successful row. */
   extraFields?: (run: ThreadedRun, threads: number) => Partial<Row>;
+  /** Measure a cache line's round trip between two cores around each multi-thread row. */
+  lineRoundTrip?: boolean;
 }
 
 /**
@@ -88,10 +98,14 @@ export async function runThroughputRows<Row extends ThroughputRow>(
         settings.durationSeconds * (repeat + (settings.warmup ? WARMUP_SHARE : 0)),
       );
       const once = (durationSeconds: number): Promise<Row> => runOnce(loop, contender, threads, durationSeconds, settings, options);
+      const roundTrip = options.lineRoundTrip === true && threads > 1;
+      const before = roundTrip ? await measureLineRoundTrip() : 0;
       if (settings.warmup) await once(Math.min(settings.durationSeconds * WARMUP_SHARE, MAX_WARMUP_SECONDS));
       const runs: Row[] = [];
       for (let index = 0; index < repeat; index++) runs.push(await once(settings.durationSeconds));
-      rows.push(medianRow(runs));
+      const row = medianRow(runs);
+      if (roundTrip && row.error === undefined) row.lineRoundTripNs = [before, await measureLineRoundTrip()];
+      rows.push(row);
     }
   }
   return rows;

@@ -7,7 +7,7 @@
 import { memoryChart, TOUCHED_MEANING, throughputChart } from '../../report/throughput-chart.js';
 import { formatBytes, formatThreadCpuShares } from '../../report/format.js';
 import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { farPlacementNotes, sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { heapEfficiencyWorkload } from '../heap-efficiency/workload.js';
 import { runThroughputRows } from '../../run/throughput-rows.js';
@@ -75,6 +75,8 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
   run(contenders, settings, progress) {
     return runThroughputRows<GlibcThreadRow>(glibcThreadLoop, contenders, settings, progress, {
       native: (contender, threads, durationSeconds) => runNativeGlibcThread(contender, threads, durationSeconds, settings.fill),
+      // Whether a multi-thread row ran with its cores near or far apart (docs/speed.md).
+      lineRoundTrip: true,
       extraFields: (run, threads) => {
         const durationNs = run.threadSeconds.reduce((sum, seconds) => sum + seconds, 0) * 1e9;
         return {
@@ -111,7 +113,7 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
     return {
       title: `glibc-thread (bench-malloc-thread, ${run.meta.durationSeconds} s per run)`,
       table: renderTable(headers, body, new Set([...THROUGHPUT_FIGURE_COLUMNS, 8, 9, 10, 11])),
-      notes: sampledPeakNotes(rows),
+      notes: [...sampledPeakNotes(rows), ...farPlacementNotes(rows)],
     };
   },
 
