@@ -35,12 +35,16 @@ export function remoteBufferHolds(t: MiContext, page: number, block: number): bo
   return false;
 }
 
-/** The buffered blocks of every thread by the descriptor of their page. */
+/**
+ * The buffered blocks of every thread by the descriptor of their page, for pages in use (a
+ * racing read of a buffer whose page was given back since counts for nothing).
+ */
 export function bufferedByPage(t: MiContext): Map<number, number[]> {
+  const u32 = t.u32;
   const byPage = new Map<number, number[]>();
   for (let threadId = 1; threadId <= t.maxThreads; threadId++) {
     const buffered = bufferedBlocks(t, threadId);
-    if (buffered === null) continue;
+    if (buffered === null || buffered.page === 0 || (u32[(buffered.page + PG_FLAGS) >>> 2]! & PAGE_IN_USE) === 0) continue;
     const list = byPage.get(buffered.page);
     if (list === undefined) byPage.set(buffered.page, buffered.blocks);
     else list.push(...buffered.blocks);
@@ -48,16 +52,12 @@ export function bufferedByPage(t: MiContext): Map<number, number[]> {
   return byPage;
 }
 
-/**
- * Blocks and bytes in every thread's buffer, of pages in use (a racing read of a buffer
- * whose page was given back since counts for nothing).
- */
+/** Blocks and bytes in every thread's buffer, of pages in use (`bufferedByPage`). */
 export function bufferedTotals(t: MiContext): { blocks: number; bytes: number } {
   const u32 = t.u32;
   let blocks = 0;
   let bytes = 0;
   for (const [page, list] of bufferedByPage(t)) {
-    if (page === 0 || (u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_USE) === 0) continue;
     blocks += list.length;
     bytes += list.length * u32[(page + PG_BLOCK_SIZE) >>> 2]!;
   }

@@ -412,7 +412,6 @@ export function classStats(t: MiContext): StatsTable[] {
   }
   // So are blocks in remote-free buffers.
   for (const [page, blocks] of bufferedByPage(t)) {
-    if (page === 0 || (u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_USE) === 0) continue;
     const entry = bins[u32[(page + PG_BIN) >>> 2]!];
     if (entry !== undefined) entry.pending += blocks.length;
     const kind = kinds[(t.mapOf(page) & MAP_KIND_MASK) - 1];
