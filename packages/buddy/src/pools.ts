@@ -40,6 +40,11 @@ export class Pools {
     return this.table.count();
   }
 
+  /** The pools' indices in address order (core's table lists them in the order added). */
+  inAddressOrder(): number[] {
+    return this.table.inAddressOrder().map((pool) => pool.index);
+  }
+
   /** First byte of `pool`'s order map. */
   mapStart(pool: number): number {
     return alignUp(this.table.start(pool), UNIT_BYTES);

@@ -58,7 +58,7 @@ function poolsInOrder(blocks: BuddyBlocks): PoolBounds[] {
   const { pools } = blocks;
   if (!blocks.isFormatted()) throw corrupt(`walk: the control state at ${hex(blocks.stateOffset)} is not formatted`);
   const found: PoolBounds[] = [];
-  for (let index = 0, count = pools.count(); index < count; index++) {
+  for (const index of pools.inAddressOrder()) {
     const bounds = { index, mapStart: pools.mapStart(index), blocksStart: pools.blocksStart(index), end: pools.end(index) };
     if (bounds.mapStart < blocks.arenaStart || bounds.end > blocks.arenaEnd || bounds.blocksStart + UNIT_BYTES > bounds.end) {
       throw corrupt(
@@ -67,7 +67,7 @@ function poolsInOrder(blocks: BuddyBlocks): PoolBounds[] {
     }
     found.push(bounds);
   }
-  return found.sort((a, b) => a.mapStart - b.mapStart);
+  return found;
 }
 
 /**

@@ -54,14 +54,7 @@ import { listMinSize } from './size-classes.js';
 
 /** The pools of core's table, TLSF-rounded, in address order (the walk reports in order). */
 function poolsInOrder(heap: HeapView): { start: number; end: number; rawStart: number; rawEnd: number; index: number }[] {
-  const pools = [];
-  const count = heap.pools.count();
-  for (let index = 0; index < count; index++) {
-    const rawStart = heap.pools.start(index);
-    const rawEnd = heap.pools.end(index);
-    pools.push({ ...poolBounds(rawStart, rawEnd), rawStart, rawEnd, index });
-  }
-  return pools.sort((a, b) => a.rawStart - b.rawStart);
+  return heap.pools.inAddressOrder().map(({ index, start, end }) => ({ ...poolBounds(start, end), rawStart: start, rawEnd: end, index }));
 }
 
 /**

@@ -77,6 +77,16 @@ export class PoolView {
     return index >= 0 && address + bytes <= this.end(index);
   }
 
+  /**
+   * Every pool as `{ index, start, end }`, in address order (a walk reports regions in address
+   * order; pools are listed in the order they were added).
+   */
+  inAddressOrder(): { index: number; start: number; end: number }[] {
+    const pools: { index: number; start: number; end: number }[] = [];
+    for (let index = 0, count = this.count(); index < count; index++) pools.push({ index, start: this.start(index), end: this.end(index) });
+    return pools.sort((a, b) => a.start - b.start);
+  }
+
   /** Every pool as `{ start, end }`, in the order added. */
   list(): { start: number; end: number }[] {
     const pools: { start: number; end: number }[] = [];

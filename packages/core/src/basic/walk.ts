@@ -53,14 +53,6 @@ export function readFreeList(heap: BasicHeapView): number[] {
   return listed;
 }
 
-/** The pools of core's table, in address order (the walk reports in address order). */
-function poolsInOrder(heap: BasicHeapView): { start: number; end: number; index: number }[] {
-  const pools: { start: number; end: number; index: number }[] = [];
-  const count = heap.pools.count();
-  for (let index = 0; index < count; index++) pools.push({ start: heap.pools.start(index), end: heap.pools.end(index), index });
-  return pools.sort((a, b) => a.start - b.start);
-}
-
 /**
  * Reports every region of every pool to `visit`, in address order.
  * @throws AllocError `HeapCorrupted` for a damaged header, tag, footer or free list
@@ -71,7 +63,7 @@ export function walkBasicHeap(heap: BasicHeapView, visit: (region: HeapRegion) =
   const position = new Map<number, number>();
   for (const [i, b] of listed.entries()) position.set(b, i);
   let seenFree = 0;
-  for (const pool of poolsInOrder(heap)) {
+  for (const pool of heap.pools.inAddressOrder()) {
     const { first, sentinel } = poolBlocks(pool.start, pool.end);
     if (pool.start < heap.arenaStart || pool.end > heap.arenaEnd || sentinel - first < MIN_BLOCK) {
       throw corrupt(`walk: pool ${pool.index} ${hex(pool.start)}..${hex(pool.end)} is outside the arena or too small`);
