@@ -6,7 +6,7 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { delimiter, join, relative } from 'node:path';
@@ -16,13 +16,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { BACKEND_MODULES_VARIABLE } from '../src/cli/backend-module-option.js';
 import { resolveBackendContenders } from '../src/contenders/backends.js';
+import { DIST_CLI, distMissing } from './dist-build.js';
 import { heaplabInProcess } from './inspect-helpers.js';
 
 const OUTSIDE = fileURLToPath(new URL('./fixtures/outside-backend/', import.meta.url));
 const MINE_TS = join(OUTSIDE, 'mine.ts');
 const MINE_JS = join(OUTSIDE, 'minejs.mjs');
 const SOURCE_CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-const DIST_CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 /** tsx's loader by its path: a process started in a temporary directory would not find the package `tsx`. */
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
@@ -65,20 +65,6 @@ function expectEveryRow(json: string, backends: string[]): void {
   expect(rows.map((row) => `${row.label}/${row.threads}: ${row.error ?? 'ok'}`).sort()).toEqual(
     backends.flatMap((backend) => [`${backend}/1: ok`, `${backend}/2: ok`]).sort(),
   );
-}
-
-/** Why dist/ cannot be tested: not built, or older than a source file of core or the bench. */
-function distMissing(): string | undefined {
-  const coreDist = fileURLToPath(new URL('../../core/dist/index.js', import.meta.url));
-  if (!existsSync(DIST_CLI) || !existsSync(coreDist)) return 'packages/bench/dist or packages/core/dist is not built';
-  const built = Math.min(statSync(DIST_CLI).mtimeMs, statSync(coreDist).mtimeMs);
-  const sources = ['../src', '../../core/src'].map((folder) => fileURLToPath(new URL(folder, import.meta.url)));
-  for (const folder of sources) {
-    for (const file of readdirSync(folder, { recursive: true, encoding: 'utf8' })) {
-      if (statSync(join(folder, file)).mtimeMs > built) return `dist/ is older than ${join(folder, file)} (run pnpm build)`;
-    }
-  }
-  return undefined;
 }
 
 describe('--backend-module in this process', () => {
