@@ -62,7 +62,7 @@ async function runThread(task: ThreadTask): Promise<ThreadFigures> {
   if (task.shared === null) heap.prefault();
   const memory = loopMemory(heap.buffer);
   const tables = buildRequestTables();
-  if (task.sizeCap > 0) tables.sizes.forEach((size, index) => (tables.sizes[index] = Math.min(size, task.sizeCap)));
+  if (task.sizeCap > 0) for (let index = 0; index < tables.sizes.length; index++) tables.sizes[index] = Math.min(tables.sizes[index]!, task.sizeCap);
   const state = new LoopState();
   for (let batch = 0; batch < WARM_UP_BATCHES; batch++) runBatch(heap, memory, tables, state, BATCH, false);
   const line = new Int32Array(task.startLine);
@@ -163,7 +163,10 @@ async function main(args: string[]): Promise<void> {
   }
   for (const [placement, { one, each }] of byPlacement) {
     const ratio = median(one) / median(each);
-    console.log(`${placement} (${one.length} pair${one.length === 1 ? '' : 's'}): one heap ${millions(median(one))}/s, a heap each ${millions(median(each))}/s, one heap / a heap each ${ratio.toFixed(2)}x (medians)`);
+    console.log(
+      `${placement}, ${one.length} pair${one.length === 1 ? '' : 's'}: one heap ${millions(median(one))}/s, a heap each ${millions(median(each))}/s (medians)`,
+    );
+    console.log(`  one heap / a heap each: ${ratio.toFixed(2)}x`);
   }
 }
 
