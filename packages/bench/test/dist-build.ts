@@ -1,6 +1,6 @@
 /**
  * Whether a test may run what `pnpm build` made (dist/): the bench's and core's builds must
- * exist and be newer than every source file of the two, or the test would run old code.
+ * exist, each newer than every source file of its package, or the test would run old code.
  */
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -15,15 +15,20 @@ export function distFile(path: string): string {
   return fileURLToPath(new URL(`../dist/${path}`, import.meta.url));
 }
 
-/** Why dist/ cannot be tested: not built, or older than a source file of core or the bench; undefined when it can. */
+/** Why dist/ cannot be tested: not built, or older than a source file of its package (core's or the bench's); undefined when it can. */
 export function distMissing(): string | undefined {
-  const coreDist = fileURLToPath(new URL('../../core/dist/index.js', import.meta.url));
-  if (!existsSync(DIST_CLI) || !existsSync(coreDist)) return 'packages/bench/dist or packages/core/dist is not built';
-  const built = Math.min(statSync(DIST_CLI).mtimeMs, statSync(coreDist).mtimeMs);
-  const sources = ['../src', '../../core/src'].map((folder) => fileURLToPath(new URL(folder, import.meta.url)));
-  for (const folder of sources) {
-    for (const file of readdirSync(folder, { recursive: true, encoding: 'utf8' })) {
-      if (statSync(join(folder, file)).mtimeMs > built) return `dist/ is older than ${join(folder, file)} (run pnpm build)`;
+  const builds = [
+    { built: DIST_CLI, sources: '../src' },
+    { built: '../../core/dist/index.js', sources: '../../core/src' },
+  ].map(({ built, sources }) => ({
+    built: built === DIST_CLI ? built : fileURLToPath(new URL(built, import.meta.url)),
+    sources: fileURLToPath(new URL(sources, import.meta.url)),
+  }));
+  for (const { built, sources } of builds) {
+    if (!existsSync(built)) return `${built} is not built (run pnpm build)`;
+    const builtAt = statSync(built).mtimeMs;
+    for (const file of readdirSync(sources, { recursive: true, encoding: 'utf8' })) {
+      if (statSync(join(sources, file)).mtimeMs > builtAt) return `${built} is older than ${join(sources, file)} (run pnpm build)`;
     }
   }
   return undefined;
