@@ -6,7 +6,7 @@
  */
 
 import { AllocError, GlobalAllocator, MiB } from '@heaplab/core';
-import { describeConformance, describeMultiWorker, errorOf } from '@heaplab/test-kit';
+import { describeConformance, describeMultiWorker, errorOf, expectWalkAgrees } from '@heaplab/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { backend } from '../templates/backend/src/__NAME__.js';
@@ -89,6 +89,30 @@ describe('template backend: check() finds each broken invariant', () => {
     heap.free(middle + 48);
     const report = heap.check();
     expect(report).toMatchObject({ liveBlocks: 0, freeBlocks: 1, blocks: 1 });
+  });
+
+  it('walks each block as header, payload and footer, between the prologue and the epilogue', () => {
+    const { heap, middle } = threeBlocks();
+    heap.free(middle);
+    const regions = expectWalkAgrees(heap);
+    const at = (address: number) => regions.find((region) => region.address === address);
+    // The three 48-byte blocks of malloc(40), the middle one freed, then the rest of the pool.
+    expect(at(middle - 48 - 4)).toMatchObject({ kind: 'header', bytes: 4, detail: 'header' });
+    expect(at(middle - 48)).toMatchObject({ kind: 'live', bytes: 40, detail: '48 B block' });
+    expect(at(middle - 4 - 4)).toMatchObject({ kind: 'header', bytes: 4, detail: 'footer' });
+    expect(at(middle)).toMatchObject({ kind: 'free', bytes: 40 });
+    expect(at(middle + 48)).toMatchObject({ kind: 'live', bytes: 40 });
+    expect(regions[0]).toMatchObject({ address: heap.arenaStart, kind: 'header', detail: 'padding and prologue' });
+    expect(regions.at(-1)).toMatchObject({ kind: 'metadata', detail: 'epilogue' });
+  });
+
+  it('a walk over a header of size 0 throws HeapCorrupted, showing nothing past the block before it', () => {
+    const { heap, u32, middle } = threeBlocks();
+    u32[(middle - 4) >>> 2] = 1;
+    const shown: number[] = [];
+    const error = errorOf(() => heap.backendInstance.walk!((region) => shown.push(region.address)));
+    expect(error.kind).toBe('HeapCorrupted');
+    expect(Math.max(...shown)).toBeLessThan(middle - 4);
   });
 
   it('takes more memory with addMemory and allocates from it', () => {

@@ -42,6 +42,7 @@ import {
   type BackendStats,
   type CheckReport,
   defineBackend,
+  type HeapRegion,
   HeapChecker,
   hex,
   notAllocated,
@@ -272,6 +273,29 @@ class ImplicitListAllocator implements Backend {
       liveBlocks: counters.liveBlocks,
       freeBlocks: counters.freeBlocks,
     };
+  }
+
+  /**
+   * Tells `visit` every region of every pool, in address order, for `heaplab map` and
+   * `heap.walk()`: the padding and prologue, then each block as its header, its payload (live
+   * or free: exactly the usable bytes) and its footer, then the epilogue. The facade reports
+   * what lies between pools. Bounded as `check()` is: `next` refuses a size that would not
+   * move forward or would leave the pool, so a damaged heap throws `HeapCorrupted`.
+   */
+  walk(visit: (region: HeapRegion) => void): void {
+    for (const pool of this.ctx.pools.inAddressOrder()) {
+      const { first, epilogue } = poolBounds(pool.start, pool.end);
+      visit({ address: pool.start, bytes: first - pool.start, kind: 'header', detail: 'padding and prologue' });
+      for (let block = first, after = 0; block < epilogue; block = after) {
+        after = this.next(block, epilogue); // first: a damaged size throws before it is shown
+        const tag = this.get(block);
+        const size = after - block;
+        visit({ address: block, bytes: WORD, kind: 'header', detail: 'header' });
+        visit({ address: block + WORD, bytes: size - TAGS_BYTES, kind: (tag & ALLOC) !== 0 ? 'live' : 'free', detail: `${size} B block` });
+        visit({ address: block + size - WORD, bytes: WORD, kind: 'header', detail: 'footer' });
+      }
+      visit({ address: epilogue, bytes: pool.end - epilogue, kind: 'metadata', detail: 'epilogue' });
+    }
   }
 
   /** Walks every pool and verifies every invariant drawn at the top of this file. */
