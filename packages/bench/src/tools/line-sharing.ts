@@ -3,7 +3,11 @@
  * false sharing its placement of blocks causes, measured without timing. A measurement, not
  * a test: it prints figures and asserts nothing.
  *
- *   pnpm build && node packages/bench/dist/tools/line-sharing.js [backend-spec] [iterations] [step]
+ *   pnpm build && node packages/bench/dist/tools/line-sharing.js [backend-spec] [iterations] [step] [size cap]
+ *
+ * A size cap (say 1024) clamps every request of the size table to it: with no large block,
+ * the thread caches serve every call once warm, and what is left shared is small blocks' lines
+ * (as in tools/heap-per-thread's capped runs).
  *
  * Two handles on one heap (two registry slots, so two thread caches) run the benchmark's loop
  * in this one thread, taking turns every `step` iterations (1: in lock step, as two threads
@@ -106,7 +110,7 @@ function recorder(heap: GlobalAllocator, who: 0 | 1, state: LoopState, tallies: 
   };
 }
 
-async function main(specText: string, iterations: number, step: number): Promise<void> {
+async function main(specText: string, iterations: number, step: number, sizeCap: number): Promise<void> {
   await loadBackendModules([]);
   const [row] = resolveBackendContenders([parseBackendSpec(specText)]);
   const heapBytes = 64 * 1024 * 1024;
@@ -120,6 +124,7 @@ async function main(specText: string, iterations: number, step: number): Promise
   const tallies = { blocks, large, owners };
   const memory = loopMemory(first.buffer);
   const tables = buildRequestTables();
+  if (sizeCap > 0) for (let index = 0; index < tables.sizes.length; index++) tables.sizes[index] = Math.min(tables.sizes[index]!, sizeCap);
   const states = [new LoopState(), new LoopState()] as const;
   const ownerCopy = first.memory.u32.slice(OWNER_TABLE >>> 2, (OWNER_TABLE >>> 2) + OWNER_INDEX_MASK + 1);
   const allocators = [
@@ -133,7 +138,7 @@ async function main(specText: string, iterations: number, step: number): Promise
   second.detach();
   // Two tables of four columns rather than one of seven: each fits a terminal 80 columns wide.
   console.log(`bench-malloc-thread, ${row!.label}: two handles taking turns every ${step} iteration(s),`);
-  console.log(`${iterations} iterations each`);
+  console.log(`${iterations} iterations each${sizeCap > 0 ? `, sizes capped at ${sizeCap} bytes` : ''}`);
   const table = (title: string, cell: (tally: WindowTally, windows: number) => string): void => {
     console.log('');
     console.log(title);
@@ -156,8 +161,8 @@ function percent(part: number, whole: number): string {
   return whole === 0 ? '-' : `${((100 * part) / whole).toFixed(1)} %`;
 }
 
-const [specText = 'tlsf', iterationsText = '1000000', stepText = '1'] = process.argv.slice(2);
-main(specText, Number(iterationsText), Math.max(1, Number(stepText))).catch((error: unknown) => {
+const [specText = 'tlsf', iterationsText = '1000000', stepText = '1', capText = '0'] = process.argv.slice(2);
+main(specText, Number(iterationsText), Math.max(1, Number(stepText)), Math.max(0, Math.trunc(Number(capText)) || 0)).catch((error: unknown) => {
   console.error(`line-sharing: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;
 });
