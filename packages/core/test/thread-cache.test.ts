@@ -144,6 +144,38 @@ describe('the thread cache', () => {
     heap.detach();
   });
 
+  it('counts the owner entries a refill takes from blocks 512 KiB away, whose frees then go the locked way', () => {
+    const heap = cachedHeap();
+    const evictions = () => heap.stats().threadCache!.ownerEvictions;
+    // A first run of 8-byte blocks (class 1) near the arena's start: 64 blocks, one refill.
+    const batch = refillBatchOf(1);
+    const first = Array.from({ length: batch }, () => heap.malloc(8));
+    expect(evictions()).toBe(0);
+    // A large block (not cached) that ends where the table's entries wrap around: basic fits
+    // first, so it goes where a probe of the same kind went, and the next run right after it.
+    const probe = heap.malloc(2048);
+    heap.free(probe);
+    const wrap = 0x10000 << 3; // entries cover 512 KiB of addresses, then repeat
+    // (basic's block has an 8-byte header: the next block's payload starts 8 bytes past its end.)
+    const big = heap.malloc(first[0]! + wrap - probe - 8);
+    expect(big).toBe(probe);
+    const second = Array.from({ length: batch }, () => heap.malloc(8));
+    expect(second[0]! - first[0]!).toBe(wrap);
+    // The second run lies exactly 512 KiB past the first: each of its entries was one of the
+    // first run's, and each is counted once.
+    expect(evictions()).toBe(batch);
+    // The first run's blocks lost their entries: their frees are validated by the backend, and
+    // succeed; a second free of one is still refused.
+    const refills = heap.stats().threadCache!.refills;
+    for (const address of first) heap.free(address);
+    expectAllocError(() => heap.free(first[3]!), 'NotAllocated');
+    for (const address of [...second, big]) heap.free(address);
+    expect(heap.stats().threadCache!.refills).toBe(refills);
+    expect(heap.usedBytes()).toBe(0);
+    heap.check();
+    heap.detach();
+  });
+
   it("frees this thread's live block whose data only matches the cache mark, and still refuses its second free", () => {
     const heap = cachedHeap();
     const address = heap.malloc(48);

@@ -314,7 +314,9 @@ export const DELAYED_FILTER_BUCKETS = 8192;
 //     blocks held are the sum of the counts, kept nowhere else so a push or a pop writes
 //     one word less)
 //  +4 refills | +8 flushes | +12 remote frees (frees of blocks another thread handed out)
-//  +16..31 reserved
+//  +16 owner evictions (entries a refill overwrote that named another block: that block's
+//      next free takes the locked, validated way)
+//  +20..31 reserved
 //  +32  counts: TC_CLASSES bytes, blocks in each bin (count of class c at +32 + c - 1)
 //  +160 heads: TC_CLASSES words, the first block of each bin (0: empty)
 //  +672..767 reserved
@@ -341,6 +343,7 @@ export const TC_BYTES = 0;
 export const TC_REFILLS = 4;
 export const TC_FLUSHES = 8;
 export const TC_REMOTE_FREES = 12;
+export const TC_OWNER_EVICTIONS = 16;
 export const TC_COUNTS = 32;
 export const TC_HEADS = 160;
 /** Size classes: class c serves requests up to 8c bytes. */

@@ -73,6 +73,7 @@ import {
   TC_MAX_BATCH,
   TC_MIN_BIN_BLOCKS,
   TC_REFILL_BYTES,
+  TC_OWNER_EVICTIONS,
   TC_REFILLS,
   TC_REMOTE_FREES,
   SlotState,
@@ -98,6 +99,12 @@ export interface ThreadCacheFigures {
   flushes: number;
   /** Frees of blocks another thread handed out, which went straight to the backend. */
   remoteFrees: number;
+  /**
+   * Owner-table entries a refill overwrote while they named another block (an address a
+   * multiple of 512 KiB away): that block's next free takes the locked way, which the backend
+   * validates, instead of its owner's bin.
+   */
+  ownerEvictions: number;
 }
 
 /** Byte offset of thread `threadId`'s cache record. */
@@ -297,7 +304,7 @@ export class ThreadCache {
     } finally {
       this.mutex.unlock();
     }
-    if (first !== 0) u32[ownerSlot(first)] = ownerTag(first) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits;
+    if (first !== 0) this.claimEntry(first, cls);
     return first;
   }
 
@@ -311,7 +318,18 @@ export class ThreadCache {
     u32[headIndex] = block;
     this.u8[this.countsByte + cls]!++;
     u32[this.bytesWord]! += cls << 3;
-    u32[ownerSlot(block)] = ownerTag(block) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits;
+    this.claimEntry(block, cls);
+  }
+
+  /**
+   * Writes `block`'s owner entry (this thread, class `cls`), counting an entry it takes from
+   * another block (refills only: the fast paths never write the table).
+   */
+  private claimEntry(block: number, cls: number): void {
+    const slot = ownerSlot(block);
+    const entry = this.u32[slot]!;
+    if (entry !== 0 && !namesAddress(entry, block)) this.bump(TC_OWNER_EVICTIONS);
+    this.u32[slot] = ownerTag(block) | (cls << OWNER_ENTRY_CLASS_SHIFT) | this.ownerBits;
   }
 
   /**
@@ -596,7 +614,7 @@ export class ThreadCache {
   /** Every thread's cache figures, summed (records written by other threads: a snapshot). */
   static figures(memory: HeapMemory, maxThreads: number): ThreadCacheFigures {
     const { u32, u8 } = memory;
-    const figures: ThreadCacheFigures = { blocks: 0, bytes: 0, refills: 0, flushes: 0, remoteFrees: 0 };
+    const figures: ThreadCacheFigures = { blocks: 0, bytes: 0, refills: 0, flushes: 0, remoteFrees: 0, ownerEvictions: 0 };
     for (let threadId = 1; threadId <= maxThreads; threadId++) {
       const offset = cacheRecordOffset(threadId);
       const record = offset >>> 2;
@@ -606,6 +624,7 @@ export class ThreadCache {
       figures.refills += u32[record + (TC_REFILLS >>> 2)]!;
       figures.flushes += u32[record + (TC_FLUSHES >>> 2)]!;
       figures.remoteFrees += u32[record + (TC_REMOTE_FREES >>> 2)]!;
+      figures.ownerEvictions += u32[record + (TC_OWNER_EVICTIONS >>> 2)]!;
     }
     return figures;
   }
