@@ -153,7 +153,10 @@ async function main(specText: string, iterations: number, step: number, sizeCap:
   table('of those, lines the other handle wrote too in the same window', (tally) => percent(tally.shared, tally.written));
   console.log(`(large: blocks over ${TC_MAX_REQUEST} bytes, which no thread cache holds: the backend`);
   console.log('hands them out under the heap lock)');
-  if (cache !== null) console.log(`thread caches: ${cache.refills} refills, ${cache.flushes} flushes, ${cache.remoteFrees} remote frees, ${cache.ownerEvictions} owner evictions`);
+  if (cache !== null)
+    console.log(
+      `thread caches: ${cache.refills} refills, ${cache.flushes} flushes, ${cache.remoteFrees} remote frees, ${cache.ownerEvictions} owner evictions`,
+    );
   first.detach();
 }
 
