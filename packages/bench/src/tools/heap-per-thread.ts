@@ -107,10 +107,12 @@ async function runPair(spec: BackendSpec, shared: boolean, seconds: number, size
     }
     Atomics.store(line, GO, 1);
     Atomics.notify(line, GO);
-    return await Promise.all(results);
+    const figures = await Promise.all(results);
+    // Both threads detached: the shared heap must still be whole.
+    heap?.check();
+    return figures;
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
-    heap?.check();
   }
 }
 
