@@ -63,6 +63,29 @@ describe.runIf(built)('heaplab grade', () => {
     expect(row.score.index).toBe(0);
   });
 
+  it('replays the bare algorithms with --bare: the backend and the reference without the thread cache', { timeout: 120_000 }, () => {
+    const json = join(scratch, 'bare.json');
+    const { status, stdout, stderr } = grade([
+      '--backend-module',
+      TEMPLATE,
+      '--traces',
+      TRACES,
+      '--repeat',
+      '1',
+      '--no-suites',
+      '--bare',
+      '--json',
+      json,
+      '-q',
+    ]);
+    expect(status, stderr).toBe(0);
+    expect(stdout).toMatch(/^template:tcache=false +3\/3 +\d+\.\d% +\d+ +\d+\.\d\d +\d+\.\d$/m);
+    expect(stdout).toMatch(/^tlsf:tcache=false \(reference\) +3\/3 /m);
+    expect(stdout).toMatch(/Result: PASS$/m);
+    const results = JSON.parse(readFileSync(json, 'utf8')) as GradeResults;
+    expect(results.replay.backends.map((row) => row.backend)).toEqual(['template:tcache=false', 'tlsf:tcache=false']);
+  });
+
   it('refuses a module without backends, a backend the module lacks, and no module at all, with status 1', { timeout: 60_000 }, () => {
     const none = grade(['--backend-module', NOT_A_BACKEND, '--no-suites']);
     expect(none.status).toBe(1);

@@ -7,7 +7,7 @@
  * for bad arguments or a missing test kit.
  */
 
-import { AllocError, BACKEND_NAME_PATTERN, type BackendSpec, loadBackendModule } from '@heaplab/core';
+import { AllocError, BACKEND_NAME_PATTERN, type BackendSpec, findBackend, loadBackendModule } from '@heaplab/core';
 import { type Command, InvalidArgumentError } from 'commander';
 
 import { resolveBackendContenders } from '../contenders/backends.js';
@@ -28,6 +28,7 @@ interface GradeOptions {
   reference?: BackendSpec;
   repeat: number;
   suites: boolean;
+  bare: boolean;
   json?: string;
   quiet: boolean;
 }
@@ -35,6 +36,15 @@ interface GradeOptions {
 function collectName(value: string, previous: readonly string[] = []): string[] {
   if (!BACKEND_NAME_PATTERN.test(value)) throw new InvalidArgumentError(`'${value}' is not a backend name (grade takes names, not specs).`);
   return [...previous, value];
+}
+
+/**
+ * `spec` as `--bare` replays it: without core's thread cache (`tcache=false`) when it is a
+ * locked backend, which has the option, and the spec does not set it; anything else as given.
+ */
+function bareSpec(spec: BackendSpec): BackendSpec {
+  const hasCache = findBackend(spec.name).options.some((option) => option.name === 'tcache');
+  return hasCache && !('tcache' in spec.options) ? { ...spec, options: { ...spec.options, tcache: false } } : spec;
 }
 
 async function gradeCommand(options: GradeOptions, command: Command): Promise<void> {
@@ -65,8 +75,9 @@ async function gradeCommand(options: GradeOptions, command: Command): Promise<vo
       fail(error);
     }
   }
-  const contenders = resolveBackendContenders(graded.map((name) => ({ name, options: {} })));
-  const [reference] = resolveBackendContenders([options.reference ?? DEFAULT_REFERENCE]);
+  const replayed = (spec: BackendSpec): BackendSpec => (options.bare ? bareSpec(spec) : spec);
+  const contenders = resolveBackendContenders(graded.map((name) => replayed({ name, options: {} })));
+  const [reference] = resolveBackendContenders([replayed(options.reference ?? DEFAULT_REFERENCE)]);
   const replay = await replaySuite(traces, contenders, reference!, {
     repeat: options.repeat,
     onStart: options.quiet ? undefined : (backend, trace) => console.error(`replaying ${trace} on ${backend}`),
@@ -89,6 +100,11 @@ export function addGradeCommand(program: Command): void {
     .option('--reference <spec>', `the backend whose throughput counts as full marks (default ${DEFAULT_REFERENCE.name})`, parseReferenceOption)
     .option('--repeat <n>', 'timed passes per trace', parsePositiveInteger, DEFAULT_REPLAY_REPEAT)
     .option('--no-suites', "skip the test kit's suites (replay and score only)")
+    .option(
+      '--bare',
+      "replay the algorithm alone: every locked backend, the reference too, without core's thread cache (tcache=false), which otherwise serves most small requests itself",
+      false,
+    )
     .option('--json <file>', 'also write the report card as JSON (- for stdout, the card then on stderr)')
     .option('-q, --quiet', 'no progress lines', false)
     .addHelpText(
