@@ -43,7 +43,7 @@ import { ALL_EFFICIENCY_TRIALS, EFFICIENCY_TRIALS } from '../workloads/heap-effi
 import { ALL, selectWorkloads, WORKLOAD_LIST } from '../workloads/index.js';
 import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
-import { textOut, writeJsonOutput } from './json-output.js';
+import { textOut, textWidth, writeJsonOutput } from './json-output.js';
 import { heaplabVersion } from '../report/provenance.js';
 import { parseMoments, parseTarget } from './inspect-options.js';
 import { mapCommand } from './map-command.js';
@@ -210,7 +210,7 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
   const results = await runBench(workloads, contenders, settings, progress);
   progress.done();
   const print = textOut(options.json);
-  if (options.format === 'table') print(summary(results));
+  if (options.format === 'table') print(summary(results, textWidth(options.json)));
   else for (const line of rawOutput(results, options.format)) print(line);
   if (options.json !== undefined) writeJsonOutput(options.json, results);
   if (options.report !== undefined) {
