@@ -28,6 +28,14 @@ describe('renderTable', () => {
     expect(widestLine(text)).toBeLessThanOrEqual(70);
   });
 
+  it('keeps every header of a table without rows, split', () => {
+    const text = renderTable(HEADERS, [], RIGHT, { width: 30 });
+    const headerLines = text.split('\n\n').map((table) => table.split('\n')[0]!);
+    expect(headerLines.length).toBeGreaterThan(1);
+    expect(headerLines.flatMap((line) => line.split(/ {2,}/).slice(1))).toEqual(HEADERS.slice(1));
+    expect(widestLine(text)).toBeLessThanOrEqual(30);
+  });
+
   it('splits a wide table into tables that repeat the key columns, whole groups first', () => {
     const text = renderTable(HEADERS, ROWS, RIGHT, { width: 60, keyColumns: 2, groupStarts: [2, 5] });
     const tables = text.split('\n\n');

@@ -86,7 +86,8 @@ export function renderTable(
   const all = headers.map((_, column) => column);
   if (spanOf(all) <= width) return tableOf(headers, rows, rightAligned, widths, all);
   const keys = all.slice(0, keyColumns);
-  const others = all.slice(keyColumns).filter((column) => rows.some((row) => row[column] !== NO_FIGURE && row[column] !== ''));
+  // Without rows, every column is empty: all stay, for the headers to say what was measured.
+  const others = all.slice(keyColumns).filter((column) => rows.length === 0 || rows.some((row) => row[column] !== NO_FIGURE && row[column] !== ''));
   if (spanOf([...keys, ...others]) <= width) return tableOf(headers, rows, rightAligned, widths, [...keys, ...others]);
   const starts = new Set(layout.groupStarts ?? []);
   const groups: number[][] = [];
