@@ -33,7 +33,9 @@ export function throughputTable<R extends ThroughputRow>(rateName: string, rows:
   const { best, system } = references(rows);
   const cost = extras.cost?.headers ?? [];
   const memory = extras.memory?.headers ?? [];
-  const headers = ['backend', 'threads', rateName, 'min..max', 'vs system', 'vs best', 'cpu/wall', ...cost, 'peak used', ...memory];
+  const keys = ['backend', 'threads'];
+  const speed = [rateName, 'min..max', 'vs system', 'vs best'];
+  const headers = [...keys, ...speed, 'cpu/wall', ...cost, 'peak used', ...memory];
   const body = rows.map((row) => [
     row.label,
     String(row.threads),
@@ -47,12 +49,12 @@ export function throughputTable<R extends ThroughputRow>(rateName: string, rows:
     `${row.peakUsedSampled === true ? SAMPLED_MARK : ''}${formatBytes(row.peakUsedBytes)}`,
     ...(extras.memory?.cells(row) ?? []),
   ]);
-  const costStart = 6;
+  const costStart = keys.length + speed.length;
   const memoryStart = costStart + 1 + cost.length;
   return renderTable(headers, body, figureColumns(headers), {
     width,
-    keyColumns: 2,
-    groupStarts: [2, costStart, memoryStart],
+    keyColumns: keys.length,
+    groupStarts: [keys.length, costStart, memoryStart],
   });
 }
 
