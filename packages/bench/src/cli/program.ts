@@ -35,6 +35,7 @@ import { ALL_BASELINES, BASELINE_NAMES, type BaselineName, baselineContenders, t
 import { writeReport } from '../report/html-report.js';
 import { type BenchResults, rowsOf } from '../report/results.js';
 import { summary } from '../report/summary.js';
+import { textWidthOf, wrapText } from '../report/text-table.js';
 import { heapTooSmall } from '../run/heap-size.js';
 import { createProgress, silentProgress } from '../run/progress.js';
 import { countSteps, runBench } from '../run/run-bench.js';
@@ -113,20 +114,9 @@ function optionValues(option: BackendOptionSpec): string {
   }
 }
 
-/** Words of `text` in lines of at most `width` columns, each after `indent` spaces. */
+/** The words of `text` in lines of at most `width` columns, each after `indent` spaces. */
 function wrapped(text: string, indent: number, width: number): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/).filter((part) => part !== '')) {
-    if (line !== '' && indent + line.length + 1 + word.length > width) {
-      lines.push(' '.repeat(indent) + line);
-      line = word;
-    } else {
-      line = line === '' ? word : `${line} ${word}`;
-    }
-  }
-  if (line !== '') lines.push(' '.repeat(indent) + line);
-  return lines;
+  return wrapText(`${' '.repeat(indent)}${text.trim().replace(/\s+/g, ' ')}`, width, '').split('\n');
 }
 
 /**
@@ -147,11 +137,10 @@ function describeBackend(descriptor: BackendDescriptor, width: number): string {
 async function listBackends(): Promise<void> {
   const { backends, unavailable } = await availableBackends();
   console.log('backends (--backend name or name:option=value,...; one spec per --backend):\n');
-  // A terminal that reports no width (a pipe, or 0 columns) gets 80.
-  const width = Math.max(40, process.stdout.columns || 80);
+  const width = textWidthOf(process.stdout);
   console.log(backends.map((descriptor) => describeBackend(descriptor, width)).join('\n\n'));
-  for (const missing of unavailable) console.log(`\nnot available: ${missing.package}: ${missing.reason}`);
-  console.log(`\nbaselines (--baselines): ${BASELINE_NAMES.join(', ')}`);
+  for (const missing of unavailable) console.log(`\n${wrapText(`not available: ${missing.package}: ${missing.reason}`, width)}`);
+  console.log(`\n${wrapText(`baselines (--baselines): ${BASELINE_NAMES.join(', ')}`, width)}`);
 }
 
 /** The lines of `--format format` (not `table`), from each workload that ran and offers it. */

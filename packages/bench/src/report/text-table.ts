@@ -28,16 +28,17 @@ export function textWidthOf(stream: { isTTY?: boolean; columns?: number }): numb
 
 /**
  * `text` with each line longer than `width` broken at spaces, its continued lines indented by
- * the line's own indentation and two spaces. A word longer than the width (a path, a URL)
- * stays whole on a line of its own.
+ * the line's own indentation and `hangingIndent` (two spaces, so that a note's continuation
+ * reads as one; '' for a block of text). A word longer than the width (a path, a URL) stays
+ * whole on a line of its own.
  */
-export function wrapText(text: string, width: number = TEXT_WIDTH): string {
+export function wrapText(text: string, width: number = TEXT_WIDTH, hangingIndent: string = HANGING_INDENT): string {
   return text
     .split('\n')
     .map((line) => {
       if (line.length <= width) return line;
       const indent = /^ */.exec(line)![0];
-      const continued = indent + HANGING_INDENT;
+      const continued = indent + hangingIndent;
       const lines: string[] = [];
       let current = indent;
       for (const word of line.slice(indent.length).split(/ +/)) {
