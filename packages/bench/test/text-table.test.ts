@@ -76,6 +76,10 @@ describe('wrapText', () => {
     expect(wrapText(`  FAILED in ${path} at once`, 20)).toBe(['  FAILED in', `    ${path}`, '    at once'].join('\n'));
   });
 
+  it('leaves no trailing space where a long line had one, nor a blank line', () => {
+    expect(wrapText('note: one two three four five six   ', 20)).toBe('note: one two three\n  four five six');
+  });
+
   it(`wraps to ${TEXT_WIDTH} columns by default`, () => {
     const words = Array.from({ length: 60 }, (_, index) => `word${index}`).join(' ');
     const text = wrapText(words);

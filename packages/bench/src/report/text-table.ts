@@ -41,7 +41,11 @@ export function wrapText(text: string, width: number = TEXT_WIDTH, hangingIndent
       const continued = indent + hangingIndent;
       const lines: string[] = [];
       let current = indent;
-      for (const word of line.slice(indent.length).split(/ +/)) {
+      const words = line
+        .slice(indent.length)
+        .split(' ')
+        .filter((word) => word !== '');
+      for (const word of words) {
         const start = lines.length === 0 ? indent : continued;
         if (current !== start && current.length + 1 + word.length > width) {
           lines.push(current);
