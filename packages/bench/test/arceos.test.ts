@@ -10,6 +10,7 @@ import { createBackendHeap, discoverBackends, resolveBackendContenders } from '.
 import { nativeContender } from '../src/contenders/contender.js';
 import { loopMemory } from '../src/run/address-allocator.js';
 import { buildNativeProgram } from '../src/run/native-program.js';
+import { TEXT_WIDTH } from '../src/report/text-table.js';
 import { silentProgress } from '../src/run/progress.js';
 import { runThreaded } from '../src/run/threaded-run.js';
 import type { BenchSettings } from '../src/run/workload.js';
@@ -21,6 +22,7 @@ import { alignTest, LARGE_MAX_BYTES, LARGE_MIN_BYTES, type SuiteHeap, vecTest } 
 import { ARCEOS_TESTS, type ArceosRow, HEAPLAB_CHECKS, runBackendSuite, runSingleTest, TestFailure, testCount } from '../src/workloads/arceos/suite.js';
 import { BLOCKS_PER_THREAD, remoteFreesOf, threadsRunState } from '../src/workloads/arceos/threads-loop.js';
 import { arceosThreadsLoop, arceosWorkload } from '../src/workloads/arceos/workload.js';
+import { widestLine } from './text-width.js';
 
 await discoverBackends();
 
@@ -400,7 +402,8 @@ describe('the workload', () => {
   });
 
   it('shows a row per backend and a column per test, and the memory check', () => {
-    const section = arceosWorkload.section(rows, { meta: {} as never, rowsOf: () => [] });
+    // A terminal wide enough for the whole table in one.
+    const section = arceosWorkload.section(rows, { meta: {} as never, rowsOf: () => [], width: 200 });
     const lines = section.table.split('\n');
     expect(lines[0]).toMatch(/^backend +align +vec +vec_2 64 +free +vec_2 520 +free +btree_map +vec_3 +malloc_large +10 threads +checks$/);
     expect(section.table).toMatch(/^basic .* 24\/24$/m);
@@ -408,6 +411,12 @@ describe('the workload', () => {
     expect(section.table).toMatch(/extra memory rate/);
     expect(section.table).toMatch(/^basic +\d+\.\d %/m);
     expect(section.notes?.join('\n')).toMatch(/reduced counts/);
+    // By default, split into tables of at most TEXT_WIDTH columns, each with the backend.
+    const narrow = arceosWorkload.section(rows, { meta: {} as never, rowsOf: () => [] }).table;
+    expect(widestLine(narrow)).toBeLessThanOrEqual(TEXT_WIDTH);
+    expect(narrow).toMatch(/^backend +align +vec +vec_2 64 +free /m);
+    expect(narrow).toMatch(/^backend .*10 threads +checks$/m);
+    expect(narrow).toMatch(/^tlsf .* 24\/24$/m);
   });
 });
 

@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
+import { TEXT_WIDTH } from '../src/report/text-table.js';
 import { benchMetaOn } from './bench-meta-fixture.js';
+import { widestLine } from './text-width.js';
 
 // The CLI runs from source: tsx for TypeScript, the "heaplab-source" condition for workspace packages.
 const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
@@ -40,6 +42,8 @@ describe('heaplab command line', () => {
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^basic {2}\(locked\)/m);
     expect(result.stdout).toMatch(/strategy \{first-fit \| best-fit \| worst-fit\} {2}default first-fit/);
+    // Into a pipe: wrapped to TEXT_WIDTH.
+    expect(widestLine(result.stdout)).toBeLessThanOrEqual(TEXT_WIDTH);
   });
 
   it('has --help on every command', () => {

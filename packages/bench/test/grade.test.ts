@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import type { GradeResults } from '../src/grade/report-card.js';
+import { TEXT_WIDTH } from '../src/report/text-table.js';
+import { widestLine } from './text-width.js';
 
 const DIST_CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const TEMPLATE = fileURLToPath(new URL('../templates/backend/src/__NAME__.ts', import.meta.url));
@@ -41,6 +43,8 @@ describe.runIf(built)('heaplab grade', () => {
     expect(stdout).toMatch(/multi-worker\s+6\/6 passed/);
     expect(stdout).toMatch(/Score of template: \d+\.\d\/100 \(3\/3 traces valid\)/);
     expect(stdout).toMatch(/Result: PASS$/m);
+    // Printed to a pipe: laid out to TEXT_WIDTH.
+    expect(widestLine(stdout)).toBeLessThanOrEqual(TEXT_WIDTH);
     const results = JSON.parse(readFileSync(json, 'utf8')) as GradeResults;
     expect(results.passed).toBe(true);
     expect(results.tests!.every((test) => test.passed)).toBe(true);
@@ -53,6 +57,7 @@ describe.runIf(built)('heaplab grade', () => {
     expect(status).toBe(2);
     expect(stdout).toMatch(/FAILED conformance: scribbling > /);
     expect(stdout).toMatch(/Result: FAIL$/m);
+    expect(widestLine(stdout)).toBeLessThanOrEqual(TEXT_WIDTH);
     const results = JSON.parse(readFileSync(json, 'utf8')) as GradeResults;
     expect(results.passed).toBe(false);
     const failed = results.tests!.filter((test) => !test.passed);

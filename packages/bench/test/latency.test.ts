@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createBackendHeap, discoverBackends, resolveBackendContenders } from '../src/contenders/backends.js';
 import { type BackendContender, baselineContender, type Contender, nativeContender } from '../src/contenders/contender.js';
 import { renderSvg } from '../src/report/html-report.js';
+import { TEXT_WIDTH } from '../src/report/text-table.js';
 import { silentProgress } from '../src/run/progress.js';
 import type { BenchSettings } from '../src/run/workload.js';
 import { type ClockCalibration, calibrateClock, chooseClock, PERFORMANCE_NOW_CLOCK } from '../src/workloads/latency/clock.js';
@@ -30,6 +31,7 @@ import {
 import { drawLatencySize, LATENCY_MAX_SIZE, LATENCY_MIN_SIZE, LATENCY_OCTAVE_WEIGHTS, LATENCY_OCTAVES } from '../src/workloads/latency/sizes.js';
 import { measureLevel } from '../src/workloads/latency/rows.js';
 import { formatNs, latencyWorkload } from '../src/workloads/latency/workload.js';
+import { widestLine } from './text-width.js';
 
 const STEPS = 1_500;
 
@@ -251,12 +253,23 @@ describe('the workload', () => {
   });
 
   it('shows a table row per contender and level, and a percentile chart that renders', async () => {
-    const section = latencyWorkload.section(rows, { meta: {} as never, rowsOf: () => [] });
+    // A terminal wide enough for the whole table in one.
+    const section = latencyWorkload.section(rows, { meta: {} as never, rowsOf: () => [], width: 200 });
     for (const contender of contenders) {
       for (const level of LATENCY_LEVELS)
         expect(section.table).toMatch(new RegExp(`^${contender.label.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} +${level} `, 'm'));
     }
     expect(section.table.split('\n')).toHaveLength(2 + contenders.length * LATENCY_LEVELS.length);
+    // By default split, malloc's figures in one table and free's in another, each row's key in both.
+    const tables = latencyWorkload.section(rows, { meta: {} as never, rowsOf: () => [] }).table.split('\n\n');
+    expect(tables.map((table) => table.split('\n')[0])).toEqual([
+      expect.stringMatching(/^backend +level +free blocks +malloc p50 +p99 +p99\.9 +max$/),
+      expect.stringMatching(/^backend +level +free p50 +p99 +p99\.9 +max +samples +batch$/),
+    ]);
+    for (const table of tables) {
+      expect(widestLine(table)).toBeLessThanOrEqual(TEXT_WIDTH);
+      expect(table.split('\n')).toHaveLength(2 + contenders.length * LATENCY_LEVELS.length);
+    }
     const charts = latencyWorkload.charts(rows);
     expect(charts.map((chart) => chart.id)).toEqual(['latency']);
     const svg = await renderSvg(charts[0]!.spec);

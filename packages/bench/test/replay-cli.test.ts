@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { replayTraceFiles } from '../src/replay/replay-suite.js';
+import { TEXT_WIDTH } from '../src/report/text-table.js';
 import { heaplabInProcess } from './inspect-helpers.js';
+import { widestLine } from './text-width.js';
 
 const FIXTURES = new URL('./fixtures/traces/', import.meta.url).pathname;
 
@@ -46,6 +48,7 @@ describe('heaplab replay', () => {
     expect(result.stdout).toMatch(/^Perf index = \d+\.\d \(util\) \+ 40\.0 \(thru\) = \d+\.\d\/100$/m);
     expect(result.stdout).toMatch(/^Perf index = 100 × \(0\.6 × util \+ 0\.4 × min\(1, Kops\/s ÷ reference's\)\); reference tlsf at/m);
     expect(result.stdout).toMatch(/^backend +valid +util +Kops\/s +vs ref +index$/m);
+    expect(widestLine(result.stdout)).toBeLessThanOrEqual(TEXT_WIDTH);
   });
 
   it('exits with 2 and names the request when a trace is invalid, and the backend scores 0', async () => {
@@ -57,6 +60,7 @@ describe('heaplab replay', () => {
     expect(result.stdout).toMatch(/^too-big\.rep +no +- +3 /m);
     expect(result.stdout).toMatch(/invalid: too-big\.rep: request 2 \(a, id 1, thread 0\): ran out of memory/);
     expect(result.stdout).toMatch(/= 0\.0\/100/);
+    expect(widestLine(result.stdout)).toBeLessThanOrEqual(TEXT_WIDTH);
   });
 
   it('exits with 1 for a malformed trace (file and line named), a missing path and a bad reference', async () => {

@@ -9,6 +9,8 @@ import { throughputChart } from '../src/report/throughput-chart.js';
 import { renderChart, writeReportPage } from '../src/report/html-report.js';
 import type { BenchResults } from '../src/report/results.js';
 import { summary } from '../src/report/summary.js';
+import { TEXT_WIDTH } from '../src/report/text-table.js';
+import { widestLine } from './text-width.js';
 
 const results: BenchResults = {
   meta: {
@@ -90,17 +92,33 @@ const results: BenchResults = {
 
 describe('summary table', () => {
   it('gives ratios to system and to the best backend, efficiency, failures and missing packages', () => {
-    const text = summary(results);
+    // Wide enough for the whole table in one.
+    const text = summary(results, 200);
     // The median of the repeats, their spread, CPU time over wall time, and each thread's
     // CPU time over its loop time.
-    expect(text).toMatch(/^basic +1 +2\.00 M\/s +1\.90\.\.2\.10 M +0\.25x +0\.50x +1\.02 +97\.7 KiB +510\.0 +0\.97 +120 KiB +93\.4 %$/m);
+    expect(text).toMatch(/^basic +1 +2\.00 M\/s +1\.90\.\.2\.10 M +0\.25x +0\.50x +1\.02 +510\.0 +0\.97 +97\.7 KiB +120 KiB +93\.4 %$/m);
     expect(text).toMatch(/^tlsf +1 +4\.00 M\/s +- +0\.50x +1\.00x +- /m);
     // A sampled peak is marked as a lower bound, once explained.
-    expect(text).toMatch(/^mimalloc +1 +1\.00 M\/s +- +0\.13x +0\.25x +- +>=59\.6 KiB /m);
+    expect(text).toMatch(/^mimalloc +1 +1\.00 M\/s +- +0\.13x +0\.25x +- +- +- +>=59\.6 KiB /m);
     expect(text).toMatch(/^basic +1 .* 97\.7 KiB /m);
     expect(text.match(/note: peak used marked >=/g)?.length).toBe(1);
     expect(text).toContain('FAILED: buddy (1 thread): boom');
     expect(text).toContain('not available: @heaplab/slab: not built');
+  });
+
+  it(`fits ${TEXT_WIDTH} columns by default: a speed table and a memory table, the same rows in each, notes wrapped`, () => {
+    const text = summary(results);
+    expect(widestLine(text)).toBeLessThanOrEqual(TEXT_WIDTH);
+    expect(text).toMatch(/^basic +1 +2\.00 M\/s +1\.90\.\.2\.10 M +0\.25x +0\.50x +1\.02 +510\.0 +0\.97$/m);
+    expect(text).toMatch(/^basic +1 +97\.7 KiB +120 KiB +93\.4 %$/m);
+    expect(text).toMatch(/^mimalloc +1 +>=59\.6 KiB +- +-$/m);
+    expect(text).toMatch(/^note: peak used marked >=: .*\n {2}\S/m);
+  });
+
+  it('fits a narrower terminal', () => {
+    const text = summary(results, 60);
+    expect(widestLine(text)).toBeLessThanOrEqual(60);
+    for (const figure of ['1.90..2.10 M', '0.50x', '510.0', '0.97', '>=59.6 KiB', '120 KiB', '93.4 %']) expect(text).toContain(figure);
   });
 });
 

@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { figuresTable, statsTableText } from '../src/cli/stats-command.js';
 import { fragmentationFigures } from '../src/inspect/fragmentation.js';
 import { findMapTarget, parseMoment, takeMoments } from '../src/inspect/heap-moments.js';
+import { TEXT_WIDTH, wrapText } from '../src/report/text-table.js';
 import { heaplabInProcess, NO_WALK_BACKEND, walkingBackends } from './inspect-helpers.js';
+import { widestLine } from './text-width.js';
 
 const { walking } = walkingBackends();
 const stats = (...args: string[]): ReturnType<typeof heaplabInProcess> => heaplabInProcess('stats', ...args);
@@ -34,9 +36,11 @@ describe('heaplab stats', () => {
     expect(result.stdout).toContain(figuresTable(moment!.figures));
     expect(json.tables.length).toBeGreaterThan(0);
     for (const table of moment!.tables) {
-      expect(result.stdout).toContain(`${table.name}: ${table.description}`);
+      expect(result.stdout).toContain(wrapText(`${table.name}: ${table.description}`));
       expect(result.stdout).toContain(statsTableText(table));
     }
+    // Not a terminal: laid out to TEXT_WIDTH.
+    expect(widestLine(result.stdout)).toBeLessThanOrEqual(TEXT_WIDTH);
   });
 
   it.skipIf(!walking.includes('slab'))('slab: prints the slabinfo-style table', async () => {

@@ -9,10 +9,32 @@ import { baselineContender, type Contender } from '../src/contenders/contender.j
 import { renderChart } from '../src/report/html-report.js';
 import { rowsOf } from '../src/report/results.js';
 import { runContextOf, summary } from '../src/report/summary.js';
+import { TEXT_WIDTH, wrapText } from '../src/report/text-table.js';
 import { silentProgress } from '../src/run/progress.js';
 import { countSteps, runBench } from '../src/run/run-bench.js';
-import type { BenchSettings } from '../src/run/workload.js';
+import { FAR_ROUND_TRIP_NS } from '../src/run/line-round-trip.js';
+import type { ThroughputRow } from '../src/run/throughput-rows.js';
+import type { BenchSettings, WorkloadRow } from '../src/run/workload.js';
 import { ALL, selectWorkloads, WORKLOAD_LIST } from '../src/workloads/index.js';
+import { widestLine } from './text-width.js';
+
+/** Labels of `heaplab bench all --baselines all`, the longest of each kind. */
+const LONG_LABELS = ['basic:strategy=worst-fit', 'mimalloc:secure=true', '@thi.ng/malloc', 'bump (speed of light)', 'native mimalloc 2.0.9'];
+
+/** `row` under `label`; a row with a figure per thread as a 4-thread row, its cores far apart. */
+function crowdedRow(row: WorkloadRow, label: string): WorkloadRow {
+  const perThread = row as WorkloadRow & Partial<Pick<ThroughputRow, 'threadSeconds' | 'threadCpuSeconds' | 'lineRoundTripNs'>>;
+  if (perThread.threadSeconds === undefined || perThread.threadCpuSeconds === undefined) return { ...row, label };
+  const four = <T>(values: readonly T[]): T[] => [values[0]!, values[0]!, values[0]!, values[0]!];
+  return {
+    ...row,
+    label,
+    threads: 4,
+    threadSeconds: four(perThread.threadSeconds),
+    threadCpuSeconds: four(perThread.threadCpuSeconds),
+    lineRoundTripNs: [FAR_ROUND_TRIP_NS + 12.3, FAR_ROUND_TRIP_NS + 45.6],
+  } as WorkloadRow;
+}
 
 // "A new workload is a folder and a line in the list": these hold for every listed workload,
 // so one added without its folder, its page or its table fails here.
@@ -100,7 +122,7 @@ describe('every workload, run over basic and the baselines', () => {
     expect(rows.map((row) => row.label)).toContain('basic');
     expect(rows.filter((row) => row.error !== undefined)).toEqual([]);
     const section = workload.section(rows, runContextOf(results));
-    expect(summary(results)).toContain(`${section.title}\n${section.table}`);
+    expect(summary(results)).toContain(`${wrapText(section.title)}\n${section.table}`);
     expect(section.table).toMatch(/^basic /m);
     // The report has a chart for every workload that has rows, drawn without a warning or a cut label.
     const charts = workload.charts(rows.filter((row) => row.error === undefined));
@@ -118,6 +140,25 @@ describe('every workload, run over basic and the baselines', () => {
       const labels = new Set(rowsOf(results, workload).map((row) => row.label));
       const applies = contenders.filter((contender) => workload.appliesTo(contender)).map((contender) => contender.label);
       expect([...labels], workload.name).toEqual(applies);
+    }
+  });
+
+  it(`prints no line wider than ${TEXT_WIDTH} columns, nor a narrower terminal's, with every contender's longest label`, () => {
+    expect(widestLine(summary(results))).toBeLessThanOrEqual(TEXT_WIDTH);
+    // The rows again under the labels of a run of every backend and baseline, and as
+    // 4-thread rows (a figure per thread) measured with the cores far apart (a note naming them).
+    const crowded = Object.fromEntries(
+      Object.entries(results).map(([key, value]) =>
+        key === 'meta' || key === 'unavailable'
+          ? [key, value]
+          : [key, (value as WorkloadRow[]).flatMap((row) => LONG_LABELS.map((label) => crowdedRow(row, label)))],
+      ),
+    ) as typeof results;
+    for (const width of [TEXT_WIDTH, 80]) {
+      const text = summary(crowded, width);
+      expect(widestLine(text), text).toBeLessThanOrEqual(width);
+      expect(text).toMatch(/^native mimalloc 2\.0\.9 +4 /m);
+      expect(text).toContain('note: a cache line took');
     }
   });
 

@@ -17,7 +17,7 @@ import { DEFAULT_REFERENCE, DEFAULT_REPLAY_REPEAT, replaySuite } from '../replay
 import { readTraceFiles } from '../replay/trace-files.js';
 import { shippedTracesDir } from '../traces/trace-set.js';
 import { addBackendModuleOption } from './backend-module-option.js';
-import { textOut, writeJsonOutput } from './json-output.js';
+import { textOut, textWidth, writeJsonOutput } from './json-output.js';
 import { parsePositiveInteger } from './options.js';
 import { parseReferenceOption } from './replay-command.js';
 
@@ -83,7 +83,7 @@ async function gradeCommand(options: GradeOptions, command: Command): Promise<vo
     onStart: options.quiet ? undefined : (backend, trace) => console.error(`replaying ${trace} on ${backend}`),
   }).catch(fail);
   const results: GradeResults = { kind: 'heaplab-grade', backends: graded, tests, replay, passed: gradePassed(tests, replay, graded) };
-  textOut(options.json)(reportCard(results));
+  textOut(options.json)(reportCard(results, textWidth(options.json)));
   if (options.json !== undefined) writeJsonOutput(options.json, results);
   if (!results.passed) process.exitCode = 2;
 }

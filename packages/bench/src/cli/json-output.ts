@@ -7,12 +7,19 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
+import { textWidthOf } from '../report/text-table.js';
+
 /** The value of `--json` that means stdout. */
 export const STDOUT = '-';
 
 /** Where a command prints its tables: stdout, or stderr when `--json -` takes stdout. */
 export function textOut(json: string | undefined): (text: string) => void {
   return json === STDOUT ? (text) => console.error(text) : (text) => console.log(text);
+}
+
+/** The width to lay the text of `textOut` out to: the terminal's it goes to, or `TEXT_WIDTH`. */
+export function textWidth(json: string | undefined): number {
+  return textWidthOf(json === STDOUT ? process.stderr : process.stdout);
 }
 
 /** Writes `value` as indented JSON to `target` (a file, its folders made, or `-` for stdout). */

@@ -20,7 +20,7 @@ import type { BackendContender } from '../contenders/contender.js';
 import { FIGURE_ROWS, type FragmentationFigures, formatFigure } from '../inspect/fragmentation.js';
 import { heapMapSvg } from '../inspect/heap-map-svg.js';
 import { heapBytesOf, type MapTarget, type MomentSpec, NoWalkError, takeMoments } from '../inspect/heap-moments.js';
-import { renderTable } from '../report/text-table.js';
+import { renderTable, textWidthOf } from '../report/text-table.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
 
 /** `map.json`'s `meta.version`: the version of its shape, raised when the shape changes. */
@@ -99,6 +99,8 @@ export async function mapCommand(options: MapOptions, command: Command): Promise
         ['backend', 'at', 'live blocks', 'free', 'free blocks', 'largest free', 'external frag', 'internal frag', 'extra memory rate'],
         rows,
         new Set([2, 3, 4, 5, 6, 7, 8]),
+        // Split, the free space's figures stay together, and the fragmentation's.
+        { width: textWidthOf(process.stdout), keyColumns: 2, groupStarts: [2, 3, 6] },
       ),
     );
   }

@@ -35,6 +35,7 @@ import { ALL_BASELINES, BASELINE_NAMES, type BaselineName, baselineContenders, t
 import { writeReport } from '../report/html-report.js';
 import { type BenchResults, rowsOf } from '../report/results.js';
 import { summary } from '../report/summary.js';
+import { textWidthOf, wrapText } from '../report/text-table.js';
 import { heapTooSmall } from '../run/heap-size.js';
 import { createProgress, silentProgress } from '../run/progress.js';
 import { countSteps, runBench } from '../run/run-bench.js';
@@ -43,7 +44,7 @@ import { ALL_EFFICIENCY_TRIALS, EFFICIENCY_TRIALS } from '../workloads/heap-effi
 import { ALL, selectWorkloads, WORKLOAD_LIST } from '../workloads/index.js';
 import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
-import { textOut, writeJsonOutput } from './json-output.js';
+import { textOut, textWidth, writeJsonOutput } from './json-output.js';
 import { heaplabVersion } from '../report/provenance.js';
 import { parseMoments, parseTarget } from './inspect-options.js';
 import { mapCommand } from './map-command.js';
@@ -113,20 +114,9 @@ function optionValues(option: BackendOptionSpec): string {
   }
 }
 
-/** Words of `text` in lines of at most `width` columns, each after `indent` spaces. */
+/** The words of `text` in lines of at most `width` columns, each after `indent` spaces. */
 function wrapped(text: string, indent: number, width: number): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/).filter((part) => part !== '')) {
-    if (line !== '' && indent + line.length + 1 + word.length > width) {
-      lines.push(' '.repeat(indent) + line);
-      line = word;
-    } else {
-      line = line === '' ? word : `${line} ${word}`;
-    }
-  }
-  if (line !== '') lines.push(' '.repeat(indent) + line);
-  return lines;
+  return wrapText(`${' '.repeat(indent)}${text.trim().replace(/\s+/g, ' ')}`, width, '').split('\n');
 }
 
 /**
@@ -147,11 +137,10 @@ function describeBackend(descriptor: BackendDescriptor, width: number): string {
 async function listBackends(): Promise<void> {
   const { backends, unavailable } = await availableBackends();
   console.log('backends (--backend name or name:option=value,...; one spec per --backend):\n');
-  // A terminal that reports no width (a pipe, or 0 columns) gets 80.
-  const width = Math.max(40, process.stdout.columns || 80);
+  const width = textWidthOf(process.stdout);
   console.log(backends.map((descriptor) => describeBackend(descriptor, width)).join('\n\n'));
-  for (const missing of unavailable) console.log(`\nnot available: ${missing.package}: ${missing.reason}`);
-  console.log(`\nbaselines (--baselines): ${BASELINE_NAMES.join(', ')}`);
+  for (const missing of unavailable) console.log(`\n${wrapText(`not available: ${missing.package}: ${missing.reason}`, width)}`);
+  console.log(`\n${wrapText(`baselines (--baselines): ${BASELINE_NAMES.join(', ')}`, width)}`);
 }
 
 /** The lines of `--format format` (not `table`), from each workload that ran and offers it. */
@@ -210,7 +199,7 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
   const results = await runBench(workloads, contenders, settings, progress);
   progress.done();
   const print = textOut(options.json);
-  if (options.format === 'table') print(summary(results));
+  if (options.format === 'table') print(summary(results, textWidth(options.json)));
   else for (const line of rawOutput(results, options.format)) print(line);
   if (options.json !== undefined) writeJsonOutput(options.json, results);
   if (options.report !== undefined) {

@@ -20,7 +20,7 @@ import { DEFAULT_REFERENCE, DEFAULT_REPLAY_REPEAT, type ReplayResults, replaySui
 import { MIN_REPLAY_HEAP_BYTES, REPLAY_HEAP_FACTOR, readTraceFiles, TRACE_EXTENSIONS, type TraceFile } from '../replay/trace-files.js';
 import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
-import { textOut, writeJsonOutput } from './json-output.js';
+import { textOut, textWidth, writeJsonOutput } from './json-output.js';
 import { parseHeapMiB, parsePositiveInteger } from './options.js';
 
 interface ReplayOptions {
@@ -66,7 +66,7 @@ async function replayCommand(paths: string[], options: ReplayOptions, command: C
     if (error instanceof AllocError) command.error(`error: ${error.message}`, { exitCode: 1 });
     throw error;
   }
-  textOut(options.json)(replayText(results));
+  textOut(options.json)(replayText(results, textWidth(options.json)));
   if (options.json !== undefined) {
     const meta = { command: ['heaplab', ...process.argv.slice(2)].join(' '), date: new Date().toISOString(), node: process.version };
     writeJsonOutput(options.json, { ...results, meta });

@@ -14,9 +14,9 @@ import type { BackendChoice } from '../contenders/backends.js';
 import type { BackendContender } from '../contenders/contender.js';
 import { FIGURE_ROWS, type FragmentationFigures, formatFigure } from '../inspect/fragmentation.js';
 import { heapBytesOf, type MapTarget, NoWalkError, takeMoments } from '../inspect/heap-moments.js';
-import { renderTable } from '../report/text-table.js';
+import { renderTable, wrapText } from '../report/text-table.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
-import { textOut, writeJsonOutput } from './json-output.js';
+import { textOut, textWidth, writeJsonOutput } from './json-output.js';
 
 export interface StatsOptions {
   backend?: BackendChoice[];
@@ -36,8 +36,8 @@ export function figuresTable(figures: FragmentationFigures): string {
   );
 }
 
-/** One `StatsTable` as a text table: numbers right-aligned, thousands separated. */
-export function statsTableText(table: StatsTable): string {
+/** One `StatsTable` as a text table: numbers right-aligned, thousands separated, no wider than `width`. */
+export function statsTableText(table: StatsTable, width?: number): string {
   const numeric = new Set(
     table.columns.map((column, index) => (table.rows.length > 0 && table.rows.every((row) => typeof row[column.key] === 'number') ? index : -1)),
   );
@@ -46,6 +46,7 @@ export function statsTableText(table: StatsTable): string {
     table.columns.map((column) => column.label),
     table.rows.map((row) => table.columns.map((column) => cell(row[column.key]))),
     numeric,
+    { width },
   );
 }
 
@@ -73,9 +74,10 @@ export async function statsCommand(options: StatsOptions, command: Command): Pro
   }
   const heapBytes = heapBytesOf(target, settings);
   const print = textOut(options.json);
+  const width = textWidth(options.json);
   print(`${contender.label}, ${target.name} to its end (final clean-up skipped), heap ${heapBytes >>> 20} MiB\n`);
   print(figuresTable(moment.figures));
-  for (const table of moment.tables) print(`\n${table.name}: ${table.description}\n${statsTableText(table)}`);
+  for (const table of moment.tables) print(`\n${wrapText(`${table.name}: ${table.description}`, width)}\n${statsTableText(table, width)}`);
   if (moment.tables.length === 0) print(`\n(${contender.label} keeps no per-class tables)`);
   if (options.json !== undefined) {
     const json = {

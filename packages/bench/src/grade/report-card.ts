@@ -6,6 +6,7 @@
 
 import type { ReplayResults } from '../replay/replay-suite.js';
 import { replayText } from '../replay/replay-table.js';
+import { TEXT_WIDTH, wrapText } from '../report/text-table.js';
 import type { SuiteTest } from './kit-suites.js';
 
 /** What grade found, as `--json` writes it. */
@@ -44,15 +45,15 @@ function testLines(tests: readonly SuiteTest[] | null): string[] {
   return lines;
 }
 
-/** The report card as text. */
-export function reportCard(results: GradeResults): string {
+/** The report card as text, no line wider than `width` but a word that is. */
+export function reportCard(results: GradeResults, width: number = TEXT_WIDTH): string {
   const lines = [
     `heaplab grade: ${results.backends.join(', ')}`,
     '',
     ...testLines(results.tests),
     '',
     'Replay of the trace set',
-    replayText(results.replay),
+    replayText(results.replay, width),
     '',
   ];
   for (const backend of results.backends) {
@@ -61,5 +62,5 @@ export function reportCard(results: GradeResults): string {
     lines.push(`Score of ${backend}: ${row.score.index.toFixed(1)}/100 (${row.score.validTraces}/${row.score.traces} traces valid)`);
   }
   lines.push(`Result: ${results.passed ? 'PASS' : 'FAIL'}`);
-  return lines.join('\n');
+  return wrapText(lines.join('\n'), width);
 }

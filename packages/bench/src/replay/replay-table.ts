@@ -5,7 +5,7 @@
  * table of every backend's index, after the weights and the reference.
  */
 
-import { renderTable } from '../report/text-table.js';
+import { renderTable, TEXT_WIDTH, wrapText } from '../report/text-table.js';
 import { END_OF_TRACE_OP } from './replay-engine.js';
 import type { ReplayFailure } from './replay-thread.js';
 import type { BackendReplays, ReplayResults } from './replay-suite.js';
@@ -21,8 +21,8 @@ export function describeFailure(failure: ReplayFailure): string {
   return `request ${failure.index + 1} (${failure.op}, id ${failure.id}, thread ${failure.thread}): ${failure.message}`;
 }
 
-/** One backend's table, totals, index line and failures. */
-export function backendTable(row: BackendReplays): string {
+/** One backend's table, totals, index line and failures, no line wider than `width` but a word that is. */
+export function backendTable(row: BackendReplays, width: number = TEXT_WIDTH): string {
   const headers = ['trace', 'valid', 'util', 'ops', 'secs', 'cpu secs', 'Kops/s'];
   const rows = row.traces.map((trace) => [
     trace.trace,
@@ -45,16 +45,16 @@ export function backendTable(row: BackendReplays): string {
   ]);
   const lines = [
     `${row.backend}${row.reference ? ' (reference)' : ''}:`,
-    renderTable(headers, rows, new Set([2, 3, 4, 5, 6])),
+    renderTable(headers, rows, new Set([2, 3, 4, 5, 6]), { width }),
     `Perf index = ${score.utilizationPoints.toFixed(1)} (util) + ${score.throughputPoints.toFixed(1)} (thru) = ${score.index.toFixed(1)}/100`,
   ];
   for (const trace of row.traces) if (trace.failure !== null) lines.push(`invalid: ${trace.trace}: ${describeFailure(trace.failure)}`);
   if (score.validTraces < score.traces) lines.push('(an invalid trace scores the backend 0, as the driver does)');
-  return lines.join('\n');
+  return wrapText(lines.join('\n'), width);
 }
 
-/** The whole output: each backend's table, then the weights, the reference and the summary. */
-export function replayText(results: ReplayResults): string {
+/** The whole output: each backend's table, then the weights, the reference and the summary; `width` as `backendTable`'s. */
+export function replayText(results: ReplayResults, width: number = TEXT_WIDTH): string {
   const { weights, reference } = results;
   const summary = renderTable(
     ['backend', 'valid', 'util', 'Kops/s', 'vs ref', 'index'],
@@ -67,13 +67,17 @@ export function replayText(results: ReplayResults): string {
       row.score.index.toFixed(1),
     ]),
     new Set([2, 3, 4, 5]),
+    { width },
   );
   return [
-    ...results.backends.map(backendTable),
-    `Perf index = 100 × (${weights.utilization} × util + ${weights.throughput} × min(1, Kops/s ÷ reference's)); ` +
-      `reference ${reference.backend} at ${kops(reference.throughput)} Kops/s, replayed in this run; ` +
-      `util = peak live payload ÷ high-water footprint; secs = median of ${results.repeat} timed pass${results.repeat === 1 ? '' : 'es'}; ` +
-      'cpu secs = the whole process (every thread)',
+    ...results.backends.map((row) => backendTable(row, width)),
+    wrapText(
+      `Perf index = 100 × (${weights.utilization} × util + ${weights.throughput} × min(1, Kops/s ÷ reference's)); ` +
+        `reference ${reference.backend} at ${kops(reference.throughput)} Kops/s, replayed in this run; ` +
+        `util = peak live payload ÷ high-water footprint; secs = median of ${results.repeat} timed pass${results.repeat === 1 ? '' : 'es'}; ` +
+        'cpu secs = the whole process (every thread)',
+      width,
+    ),
     summary,
   ].join('\n\n');
 }

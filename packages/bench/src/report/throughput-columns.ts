@@ -1,21 +1,62 @@
 /**
- * The columns every throughput table starts with (who, how many threads, how fast (the
- * median of the repeated runs, and their spread), against `system` and against the best
- * heaplab backend at the same thread count, CPU time over wall time, peak used), for the
- * workloads whose rows are `ThroughputRow`s.
+ * The throughput table of the workloads whose rows are `ThroughputRow`s: who and on how many
+ * threads (the key columns); how fast (the median of the repeated runs, and their spread),
+ * against `system` and against the best heaplab backend at the same thread count; what it
+ * cost (CPU time over wall time); and memory (peak used). A workload may add columns to the
+ * cost and the memory groups. When it is wider than the width, it is split by those groups.
  */
 
 import type { ThroughputRow } from '../run/throughput-rows.js';
 import { formatBytes, formatCpuShare, formatRate, formatRateRange, formatRatio } from './format.js';
+import { figureColumns, renderTable } from './text-table.js';
 import { FAR_ROUND_TRIP_NS } from '../run/line-round-trip.js';
 
-/** The headers of `throughputColumns`, with the name of the rate. */
-export function throughputHeaders(rateName: string): string[] {
-  return ['backend', 'threads', rateName, 'min..max', 'vs system', 'vs best', 'cpu/wall', 'peak used'];
+/** Columns a workload adds to a group of the throughput table: their headers and each row's cells. */
+export interface ExtraColumns<R> {
+  headers: readonly string[];
+  cells(row: R): string[];
 }
 
-/** The columns of `throughputHeaders` that hold figures (right-aligned). */
-export const THROUGHPUT_FIGURE_COLUMNS: readonly number[] = [1, 2, 3, 4, 5, 6, 7];
+/** What a workload adds to its throughput table. */
+export interface ThroughputExtras<R> {
+  /** After cpu/wall. */
+  cost?: ExtraColumns<R>;
+  /** After peak used. */
+  memory?: ExtraColumns<R>;
+}
+
+/**
+ * The table of `rows` (successful rows), `rateName` naming the rate (`iterations/s`), no wider
+ * than `width` (`renderTable`'s default when not given). Every cell is a figure but the backend.
+ */
+export function throughputTable<R extends ThroughputRow>(rateName: string, rows: readonly R[], width?: number, extras: ThroughputExtras<R> = {}): string {
+  const { best, system } = references(rows);
+  const cost = extras.cost?.headers ?? [];
+  const memory = extras.memory?.headers ?? [];
+  const keys = ['backend', 'threads'];
+  const speed = [rateName, 'min..max', 'vs system', 'vs best'];
+  const headers = [...keys, ...speed, 'cpu/wall', ...cost, 'peak used', ...memory];
+  const body = rows.map((row) => [
+    row.label,
+    String(row.threads),
+    formatRate(row.perSecond),
+    // One run's spread is its rate again: a dash, which lets a too wide table leave the column out.
+    (row.runs?.length ?? 0) > 1 ? formatRateRange(row.perSecondMin, row.perSecondMax) : '-',
+    formatRatio(row.perSecond, system.get(row.threads)),
+    row.kind === 'heaplab' ? formatRatio(row.perSecond, best.get(row.threads)) : '-',
+    formatCpuShare(row.cpuSeconds, row.wallSeconds),
+    ...(extras.cost?.cells(row) ?? []),
+    `${row.peakUsedSampled === true ? SAMPLED_MARK : ''}${formatBytes(row.peakUsedBytes)}`,
+    ...(extras.memory?.cells(row) ?? []),
+  ]);
+  const costStart = keys.length + speed.length;
+  const memoryStart = costStart + 1 + cost.length;
+  return renderTable(headers, body, figureColumns(headers), {
+    width,
+    keyColumns: keys.length,
+    groupStarts: [keys.length, costStart, memoryStart],
+  });
+}
 
 /** Marks a peak that the backend samples: the true peak may be higher. */
 const SAMPLED_MARK = '>=';
@@ -41,21 +82,6 @@ export function farPlacementNotes(rows: readonly ThroughputRow[]): string[] {
     `note: a cache line took ${FAR_ROUND_TRIP_NS} ns or more from one core to another and back, before or after these rows: ${named.join(', ')}. ` +
       'The two CPUs were far apart then, which slows threads that share lines (the locked backends) and not threads that share none (docs/speed.md)',
   ];
-}
-
-/** The first columns of each of `rows` (successful rows), in `throughputHeaders` order. */
-export function throughputColumns(rows: readonly ThroughputRow[]): string[][] {
-  const { best, system } = references(rows);
-  return rows.map((row) => [
-    row.label,
-    String(row.threads),
-    formatRate(row.perSecond),
-    formatRateRange(row.perSecondMin, row.perSecondMax),
-    formatRatio(row.perSecond, system.get(row.threads)),
-    row.kind === 'heaplab' ? formatRatio(row.perSecond, best.get(row.threads)) : '-',
-    formatCpuShare(row.cpuSeconds, row.wallSeconds),
-    `${row.peakUsedSampled === true ? SAMPLED_MARK : ''}${formatBytes(row.peakUsedBytes)}`,
-  ]);
 }
 
 /** The best heaplab backend's rate per thread count, and the system baseline's. */

@@ -89,6 +89,8 @@ export interface BenchMeta {
  */
 export interface RunContext {
   readonly meta: BenchMeta;
+  /** The widest line the section's tables may have (`renderTable`'s layout); its default when not given. */
+  readonly width?: number;
   rowsOf<R extends WorkloadRow>(workload: Workload<R>): readonly R[];
 }
 

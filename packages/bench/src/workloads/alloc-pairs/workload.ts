@@ -5,8 +5,7 @@
  */
 
 import { throughputChart } from '../../report/throughput-chart.js';
-import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
@@ -37,10 +36,10 @@ export const allocPairsWorkload: Workload<ThroughputRow, 'allocPairs'> = {
     return runThroughputRows(allocPairsLoop, contenders, { ...settings, verify: false }, progress);
   },
 
-  section(rows) {
+  section(rows, run) {
     return {
       title: `alloc-pairs (${PAIRS_LIVE_BLOCKS} live blocks per thread, ${PAIRS_MIN_SIZE}..${PAIRS_MAX_SIZE} bytes)`,
-      table: renderTable(throughputHeaders('pairs/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      table: throughputTable('pairs/s', rows, run.width),
       notes: sampledPeakNotes(rows),
     };
   },

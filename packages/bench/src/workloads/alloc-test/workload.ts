@@ -4,8 +4,7 @@
  */
 
 import { throughputChart } from '../../report/throughput-chart.js';
-import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import { runNativeRateRow } from '../../run/native-rate-row.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
@@ -41,7 +40,7 @@ export const allocTestWorkload: Workload<ThroughputRow, 'allocTest'> = {
   section(rows, run) {
     return {
       title: `alloc-test (${ALLOC_TEST_TOTAL_SLOTS} slots shared out among the threads, ${SIZES}, ${run.meta.durationSeconds} s per run)`,
-      table: renderTable(throughputHeaders('ops/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      table: throughputTable('ops/s', rows, run.width),
       notes: sampledPeakNotes(rows),
     };
   },

@@ -7,7 +7,7 @@
 
 import { barChart } from '../../report/chart.js';
 import { formatBytes, formatSeconds } from '../../report/format.js';
-import { figureColumns, renderTable } from '../../report/text-table.js';
+import { figureColumns, renderTable, wrapText } from '../../report/text-table.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import type { Workload } from '../../run/workload.js';
 import { runNativeArceosTest } from './native.js';
@@ -60,7 +60,7 @@ export const arceosWorkload: Workload<ArceosRow, 'arceos'> = {
   },
 
   /** Times (and vec_2's free phases) with the checks passed; then the memory check of each test. */
-  section(rows) {
+  section(rows, run) {
     const labels = [...new Set(rows.map((row) => row.label))];
     const rowOf = new Map(rows.map((row) => [`${row.label}\n${row.test}`, row]));
     const find = (label: string, test: string): ArceosRow | undefined => rowOf.get(`${label}\n${test}`);
@@ -77,7 +77,7 @@ export const arceosWorkload: Workload<ArceosRow, 'arceos'> = {
       const total = own.reduce((sum, row) => sum + row.checksTotal, 0);
       return [label, ...cells, `${passed}/${total}`];
     });
-    const blocks = [renderTable(timeHeaders, timeBody, figureColumns(timeHeaders))];
+    const blocks = [renderTable(timeHeaders, timeBody, figureColumns(timeHeaders), { width: run.width })];
     const singleThread = ARCEOS_TESTS.filter((test) => test.run !== undefined);
     const measured = labels.filter((label) => singleThread.some((test) => find(label, test.name)?.memory != null));
     if (measured.length > 0) {
@@ -90,7 +90,8 @@ export const arceosWorkload: Workload<ArceosRow, 'arceos'> = {
         }),
       ]);
       blocks.push(
-        `ArceOS's memory check where each test takes it: extra memory rate (bytes taken beyond those asked for) of the bytes taken\n${renderTable(memoryHeaders, memoryBody, figureColumns(memoryHeaders))}`,
+        `${wrapText("ArceOS's memory check where each test takes it: extra memory rate (bytes taken beyond those asked for) of the bytes taken", run.width)}\n` +
+          renderTable(memoryHeaders, memoryBody, figureColumns(memoryHeaders), { width: run.width }),
       );
     }
     const notes = rows.filter((row) => row.error !== undefined).map((row) => `note: ${row.label} ${row.test} failed: ${row.error}`);

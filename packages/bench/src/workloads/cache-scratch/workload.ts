@@ -5,8 +5,7 @@
  */
 
 import { throughputChart } from '../../report/throughput-chart.js';
-import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
@@ -37,10 +36,10 @@ export const cacheScratchWorkload: Workload<ThroughputRow, 'cacheScratch'> = {
     });
   },
 
-  section(rows) {
+  section(rows, run) {
     return {
       title: `cache-scratch (Hoard: each thread frees a ${SCRATCH_OBJECT_SIZE}-byte object thread 0 allocated, then mallocs one, writes it ${SCRATCH_REPETITIONS} times, frees it)`,
-      table: renderTable(throughputHeaders('rounds/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      table: throughputTable('rounds/s', rows, run.width),
       notes: sampledPeakNotes(rows),
     };
   },

@@ -5,8 +5,7 @@
  */
 
 import { throughputChart } from '../../report/throughput-chart.js';
-import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
@@ -39,10 +38,10 @@ export const glibcSimpleWorkload: Workload<ThroughputRow, 'glibcSimple'> = {
     });
   },
 
-  section(rows) {
+  section(rows, run) {
     return {
       title: `glibc-simple (bench-malloc-simple, one thread: ${SIMPLE_BLOCK_COUNTS.join('/')} blocks of ${SIMPLE_SIZES.join('/')} bytes, ${CASE_BLOCKS} blocks per case; a block is one malloc and one free)`,
-      table: renderTable(throughputHeaders('blocks/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      table: throughputTable('blocks/s', rows, run.width),
       notes: sampledPeakNotes(rows),
     };
   },

@@ -6,8 +6,7 @@
 
 import { memoryChart, TOUCHED_MEANING, throughputChart } from '../../report/throughput-chart.js';
 import { formatBytes, formatThreadCpuShares } from '../../report/format.js';
-import { renderTable } from '../../report/text-table.js';
-import { farPlacementNotes, sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { farPlacementNotes, sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { heapEfficiencyWorkload } from '../heap-efficiency/workload.js';
 import { runThroughputRows } from '../../run/throughput-rows.js';
@@ -97,22 +96,25 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
     // threads' iterations, so a row whose threads took turns shows it as well as cpu/wall.
     // 'thread cpu': each thread's own CPU time over its loop time, which tells a run whose
     // threads each had a core from one where they shared one with each other or other work.
-    const headers = [...throughputHeaders('iterations/s'), 'cpu ns/it', 'thread cpu', 'touched', 'heap efficiency'];
-    const body = throughputColumns(rows).map((columns, index) => {
-      const row = rows[index]!;
-      const efficiency = efficiencyOf.get(row.label);
-      const cpuNs = row.cpuSeconds === undefined || row.iterations === 0 ? '-' : ((row.cpuSeconds * 1e9) / row.iterations).toFixed(1);
-      return [
-        ...columns,
-        cpuNs,
-        formatThreadCpuShares(row.threadCpuSeconds, row.threadSeconds),
-        formatBytes(row.touchedBytes ?? null),
-        efficiency !== undefined ? `${efficiency.toFixed(1)} %` : '-',
-      ];
+    const table = throughputTable('iterations/s', rows, run.width, {
+      cost: {
+        headers: ['cpu ns/it', 'thread cpu'],
+        cells: (row) => [
+          row.cpuSeconds === undefined || row.iterations === 0 ? '-' : ((row.cpuSeconds * 1e9) / row.iterations).toFixed(1),
+          formatThreadCpuShares(row.threadCpuSeconds, row.threadSeconds),
+        ],
+      },
+      memory: {
+        headers: ['touched', 'heap efficiency'],
+        cells: (row) => {
+          const efficiency = efficiencyOf.get(row.label);
+          return [formatBytes(row.touchedBytes ?? null), efficiency !== undefined ? `${efficiency.toFixed(1)} %` : '-'];
+        },
+      },
     });
     return {
       title: `glibc-thread (bench-malloc-thread, ${run.meta.durationSeconds} s per run)`,
-      table: renderTable(headers, body, new Set([...THROUGHPUT_FIGURE_COLUMNS, 8, 9, 10, 11])),
+      table,
       notes: [...sampledPeakNotes(rows), ...farPlacementNotes(rows)],
     };
   },

@@ -92,10 +92,13 @@ export const heapEfficiencyWorkload: Workload<EfficiencyRow, 'heapEfficiency'> =
     return rows;
   },
 
-  section(rows) {
+  section(rows, run) {
     const headers = ['backend', 'efficiency', 'trials', 'seed', 'run time'];
     const body = rows.map((row) => [row.label, `${row.efficiencyPercent.toFixed(1)} %`, String(row.trials), String(row.seed), formatSeconds(row.seconds)]);
-    return { title: `heap efficiency (${formatBytes(EFFICIENCY_HEAP_BYTES)} heap)`, table: renderTable(headers, body, figureColumns(headers)) };
+    return {
+      title: `heap efficiency (${formatBytes(EFFICIENCY_HEAP_BYTES)} heap)`,
+      table: renderTable(headers, body, figureColumns(headers), { width: run.width }),
+    };
   },
 
   charts(rows) {

@@ -6,8 +6,7 @@
  */
 
 import { throughputChart } from '../../report/throughput-chart.js';
-import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
@@ -58,10 +57,10 @@ export const larsonWorkload: Workload<ThroughputRow, 'larson'> = {
     });
   },
 
-  section(rows) {
+  section(rows, run) {
     return {
       title: `larson (${DESCRIPTION})`,
-      table: renderTable(throughputHeaders('ops/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      table: throughputTable('ops/s', rows, run.width),
       notes: [...sampledPeakNotes(rows), 'note: larson ops/s: one op is a free of a random chunk and a malloc in its place', ...idleRowNotes(rows)],
     };
   },

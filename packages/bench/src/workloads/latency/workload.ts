@@ -96,7 +96,7 @@ export const latencyWorkload: Workload<LatencyRow, 'latency'> = {
     return rows;
   },
 
-  section(rows) {
+  section(rows, run) {
     const headers = ['backend', 'level', 'free blocks', 'malloc p50', 'p99', 'p99.9', 'max', 'free p50', 'p99', 'p99.9', 'max', 'samples', 'batch'];
     const body: string[][] = [];
     const seen = new Set<string>();
@@ -115,7 +115,12 @@ export const latencyWorkload: Workload<LatencyRow, 'latency'> = {
       title:
         `latency (one call, ns; ${formatBytes(LATENCY_MIN_SIZE)}..${formatBytes(LATENCY_MAX_SIZE)}, mean ${Math.round(meanLatencySize())} B; ` +
         `${TRANSIENT_BLOCKS} transient blocks; fragmented: ${FRAGMENT_BLOCKS} blocks, every other freed${clock})`,
-      table: renderTable(headers, body, new Set([...figureColumns(headers)].filter((column) => column !== 1))),
+      // Split, malloc's figures stay together, and free's: a row is a backend at a level.
+      table: renderTable(headers, body, new Set([...figureColumns(headers)].filter((column) => column !== 1)), {
+        width: run.width,
+        keyColumns: 2,
+        groupStarts: [2, 3, 7, 11],
+      }),
       notes: ["note: latency free blocks: the allocator's own count when timing began; samples: per op; batch > 1: each sample is the mean call of a batch"],
     };
   },

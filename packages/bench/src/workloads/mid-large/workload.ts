@@ -6,8 +6,7 @@
 
 import { throughputChart } from '../../report/throughput-chart.js';
 import { formatBytes } from '../../report/format.js';
-import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import { runNativeRateRow } from '../../run/native-rate-row.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
@@ -54,7 +53,7 @@ export const midLargeWorkload: Workload<ThroughputRow, 'midLarge'> = {
     const heap = formatBytes(Math.max(run.meta.heapBytes, MID_LARGE_HEAP_BYTES));
     return {
       title: `mid-large (${MID_LARGE_WORKING_SET} blocks of ${SIZES} per thread, a ${heap} heap, ${run.meta.durationSeconds} s per run)`,
-      table: renderTable(throughputHeaders('replacements/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      table: throughputTable('replacements/s', rows, run.width),
       notes: sampledPeakNotes(rows),
     };
   },

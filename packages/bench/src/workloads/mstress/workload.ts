@@ -6,8 +6,7 @@
  */
 
 import { throughputChart } from '../../report/throughput-chart.js';
-import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
@@ -69,7 +68,7 @@ export const mstressWorkload: Workload<ThroughputRow, 'mstress'> = {
   section(rows, run) {
     return {
       title: `mstress (mimalloc's stress test, scale ${MSTRESS_SCALE}, ${TRANSFER_SLOT_COUNT} transfer slots, ${run.meta.durationSeconds} s per run)`,
-      table: renderTable(throughputHeaders('allocations/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      table: throughputTable('allocations/s', rows, run.width),
       notes: sampledPeakNotes(rows),
     };
   },

@@ -260,7 +260,7 @@ export const robsonWorkload: Workload<RobsonRow, 'robson'> = {
     return rows;
   },
 
-  section(rows) {
+  section(rows, run) {
     const params = { liveLimitBytes: ROBSON_LIVE_LIMIT_BYTES, minBlockBytes: ROBSON_MIN_BLOCK_BYTES, maxBlockBytes: ROBSON_MAX_BLOCK_BYTES };
     const bound = robsonBoundBytes(params.liveLimitBytes, params.minBlockBytes, params.maxBlockBytes);
     const headers = ['backend', 'footprint', 'footprint/M', 'touched/M', 'peak used', 'maxrss (growth)', 'time', 'min..max'];
@@ -283,7 +283,8 @@ export const robsonWorkload: Workload<RobsonRow, 'robson'> = {
       title:
         `robson (M = ${wholeBytes(params.liveLimitBytes)} live at most, blocks ${wholeBytes(params.minBlockBytes)}..${wholeBytes(params.maxBlockBytes)}; ` +
         `Robson's bound N = ${formatBytes(bound)} = ${(bound / params.liveLimitBytes).toFixed(2)} M)`,
-      table: renderTable(headers, body, figureColumns(headers)),
+      // Split, the memory figures stay together, and the times.
+      table: renderTable(headers, body, figureColumns(headers), { width: run.width, groupStarts: [1, 6] }),
       notes: [
         'note: robson footprint: highest block end - arena start (heaplab, thi.ng) or - lowest block start (native); touched: distinct 4 KiB pages blocks covered',
       ],

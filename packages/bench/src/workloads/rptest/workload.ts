@@ -6,8 +6,7 @@
  */
 
 import { throughputChart } from '../../report/throughput-chart.js';
-import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
@@ -54,7 +53,7 @@ export const rptestWorkload: Workload<ThroughputRow, 'rptest'> = {
       title:
         `rptest (rpmalloc's benchmark: ${allocCount} slots per thread, ${minSize}..${maxSize} bytes linear dropoff, ` +
         `${opCount} ops scale, a batch to another thread every ${crossRate} of ${loops} loops, ${run.meta.durationSeconds} s per run)`,
-      table: renderTable(throughputHeaders('ops/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      table: throughputTable('ops/s', rows, run.width),
       notes: [
         ...sampledPeakNotes(rows),
         "note: rptest's ops/s sums the threads' rates; rpmalloc's own figure (memory ops per CPU second) is about it divided by the threads",

@@ -4,8 +4,7 @@
  */
 
 import { throughputChart } from '../../report/throughput-chart.js';
-import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import { runNativeRateRow } from '../../run/native-rate-row.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
@@ -45,7 +44,7 @@ export const sh6Workload: Workload<ThroughputRow, 'sh6bench'> = {
   section(rows, run) {
     return {
       title: `sh6bench (${SH6_TOTAL_SLOTS} slots shared out among ${SH6_THREADS_FACTOR} x --threads threads, ${SIZES}, ${run.meta.durationSeconds} s per run)`,
-      table: renderTable(throughputHeaders('allocs/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      table: throughputTable('allocs/s', rows, run.width),
       notes: sampledPeakNotes(rows),
     };
   },

@@ -6,8 +6,7 @@
  */
 
 import { throughputChart } from '../../report/throughput-chart.js';
-import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
@@ -41,10 +40,10 @@ export const xmallocWorkload: Workload<ThroughputRow, 'xmallocTest'> = {
     });
   },
 
-  section(rows) {
+  section(rows, run) {
     return {
       title: `xmalloc-test (${DESCRIPTION}; 1 thread alternates, N threads: even producers, odd consumers)`,
-      table: renderTable(throughputHeaders('frees/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
+      table: throughputTable('frees/s', rows, run.width),
       notes: [
         ...sampledPeakNotes(rows),
         // The duration counts from before the workers start, and the clocks from the start line.
