@@ -17,6 +17,7 @@ export default defineConfig({
     'tools/iteration-cost': 'src/tools/iteration-cost.ts',
     'tools/line-sharing': 'src/tools/line-sharing.ts',
     'tools/line-round-trip': 'src/tools/line-round-trip.ts',
+    'tools/xmalloc-rhythm': 'src/tools/xmalloc-rhythm.ts',
     // The latency workload's isolated process (src/workloads/latency/isolated.ts finds it here).
     'latency-child': 'src/workloads/latency/child.ts',
     // Each thread of a multi-thread trace replay (src/replay/replay-engine.ts finds it here).
