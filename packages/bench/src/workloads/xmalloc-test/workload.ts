@@ -7,7 +7,7 @@
 
 import { throughputChart } from '../../report/throughput-chart.js';
 import { renderTable } from '../../report/text-table.js';
-import { sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
+import { farPlacementNotes, sampledPeakNotes, THROUGHPUT_FIGURE_COLUMNS, throughputColumns, throughputHeaders } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
@@ -38,6 +38,9 @@ export const xmallocWorkload: Workload<ThroughputRow, 'xmallocTest'> = {
   run(contenders, settings, progress) {
     return runThroughputRows(xmallocLoop, contenders, settings, progress, {
       native: (contender, threads, durationSeconds) => runNativeXmalloc(contender, threads, durationSeconds),
+      // Every free moves a block's line from the producer's core to the consumer's, so a
+      // row's rate follows how far apart the host placed the two CPUs (docs/speed.md).
+      lineRoundTrip: true,
     });
   },
 
@@ -47,6 +50,7 @@ export const xmallocWorkload: Workload<ThroughputRow, 'xmallocTest'> = {
       table: renderTable(throughputHeaders('frees/s'), throughputColumns(rows), new Set(THROUGHPUT_FIGURE_COLUMNS)),
       notes: [
         ...sampledPeakNotes(rows),
+        ...farPlacementNotes(rows),
         // The duration counts from before the workers start, and the clocks from the start line.
         ...rows
           .filter((row) => row.kind !== 'native' && row.iterations === 0)
