@@ -297,12 +297,11 @@
  * therefore only refuses the address (`NotAllocated`) once the owner has found the block
  * on the page's lists or its heap's delayed list (`onFreeList` in `free.ts`), which costs
  * nothing on the common path. A free from another thread cannot walk the owner's lists
- * and trusts the marker: it refuses a live block whose data matches it. Data that is not
- * random matches more often: one byte repeated (a `memset`) is the marker of 32 addresses
- * of each heap on an 8-byte grid (4 of them 64-byte-aligned), so a program that fills blocks so and frees them
- * from other threads gets a refused free in a few heaps in a hundred (xmalloc-test does:
- * docs/speed.md, "Larson and xmalloc-test"). Every block is at least 8 bytes, so both
- * words always fit.
+ * and trusts the marker: it refuses a live block whose data matches it. So the marker is
+ * never a word that a `memset` writes (one byte repeated; `freedMarker`): data that is not
+ * random would match it far more often (a remote free of a block filled with one byte was
+ * refused in a few heaps in a hundred: docs/speed.md, "Larson and xmalloc-test"). Every
+ * block is at least 8 bytes, so both words always fit.
  *
  * ## thread_free and the delayed-free states
  *
