@@ -19,21 +19,20 @@ import { BACKEND_NAME } from './layout.js';
  * enters a free list, cleared by malloc (see "Double-free detection" in `layout.ts`). An
  * int32, never 0 (its low bit is set), so a zeroed live block never carries it. The address
  * xor the heap's random cookie, unknown to data that does not know the cookie, which is all
- * the marker needs (it is a hint that the owner confirms on its lists). One xor on free's
+ * the marker needs (it is a hint that the owner confirms on its lists). An xor on free's
  * fast path; an earlier multiply by a constant added nothing a program's data could not
  * also match.
  *
- * Except that it is never one byte repeated four times: when its bytes 0 and 1 are equal,
- * bit 8 is flipped. That word is what `memset` writes, and a free from a thread that does
- * not own the page trusts the marker, so with the bare xor the 32 addresses per heap (on an
- * 8-byte grid) whose marker is such a word refused the remote free of a live block filled
- * with its byte (xmalloc-test's objects: docs/speed.md). Two addresses 256 apart may now
+ * Its bit 0 is set and its bit 8 clear, so its bytes 0 and 1 differ: it is never one byte
+ * repeated four times. That word is what `memset` writes, and a free from a thread that does
+ * not own the page trusts the marker, so with the bare xor the addresses (on an 8-byte grid,
+ * 32 per heap) whose marker was such a word refused the remote free of a live block filled
+ * with its byte (xmalloc-test's objects: docs/speed.md). It costs one bit of the marker (30
+ * left to chance: one in 2^30 for random data) and one operation; two addresses 256 apart
  * share a marker, which nothing needs to tell apart: each block is checked against its own.
- * Branch-free: five more integer operations.
  */
 export function freedMarker(address: number, cookie: number): number {
-  const word = (address ^ cookie) | 1;
-  return word ^ (((((word ^ (word >>> 8)) & 0xff) - 1) >>> 31) << 8);
+  return ((address ^ cookie) | 1) & ~0x100;
 }
 
 /** Encodes a free-list link with a page's keys. */
