@@ -118,15 +118,16 @@ describe('secure mode', () => {
   });
 
   it('never makes a freed marker that memset writes (one byte repeated), for any address and cookie', () => {
-    // The addresses whose bare `address ^ cookie` would be such a word, for cookies drawn from
-    // a fixed sequence (cookies are odd), and every 8-byte-aligned neighbour.
+    // The block addresses (8-aligned) whose bare `address ^ cookie` would be such a word, for
+    // cookies drawn from a fixed sequence (cookies are odd), and neighbours 8 and 256 away.
     let cookie = 0x2545f491;
     const repeated: string[] = [];
     for (let round = 0; round < 2000; round++) {
       cookie = (Math.imul(cookie, 1103515245) + 12345) | 1;
       for (let byte = 0; byte < 256; byte++) {
         const address = ((byte * 0x01010101) ^ cookie) >>> 0;
-        for (const at of [address, address & ~7, (address & ~7) + 8, address ^ 0x100]) {
+        const aligned = (address & ~7) >>> 0;
+        for (const at of [aligned, aligned + 8, aligned ^ 0x100]) {
           const marker = freedMarker(at >>> 0, cookie);
           if (oneByteRepeated(marker) || (marker & 1) !== 1) repeated.push(`${at.toString(16)} with cookie ${cookie.toString(16)}`);
         }
