@@ -18,6 +18,7 @@ export default defineConfig({
     'tools/line-sharing': 'src/tools/line-sharing.ts',
     'tools/line-round-trip': 'src/tools/line-round-trip.ts',
     'tools/heap-per-thread': 'src/tools/heap-per-thread.ts',
+    'tools/xmalloc-rhythm': 'src/tools/xmalloc-rhythm.ts',
     // The latency workload's isolated process (src/workloads/latency/isolated.ts finds it here).
     'latency-child': 'src/workloads/latency/child.ts',
     // Each thread of a multi-thread trace replay (src/replay/replay-engine.ts finds it here).

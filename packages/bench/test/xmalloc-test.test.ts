@@ -10,7 +10,7 @@ import { buildNativeProgram } from '../src/run/native-program.js';
 import { runThreaded } from '../src/run/threaded-run.js';
 import type { ThroughputRow } from '../src/run/throughput-rows.js';
 import type { BenchMeta, RunContext } from '../src/run/workload.js';
-import { readXmallocStats, type XmallocParameters, xmallocRole, xmallocRunState } from '../src/workloads/xmalloc-test/loop.js';
+import { readXmallocProgress, readXmallocStats, type XmallocParameters, xmallocRole, xmallocRunState } from '../src/workloads/xmalloc-test/loop.js';
 import { parseXmallocOutput, runNativeXmalloc, XMALLOC_PROGRAM, xmallocArguments } from '../src/workloads/xmalloc-test/native.js';
 import { xmallocLoop, xmallocWorkload } from '../src/workloads/xmalloc-test/workload.js';
 
@@ -118,6 +118,37 @@ describe('the xmalloc-test loop', () => {
     await expect(failing).rejects.toThrow(/thread 1 of 2: malloc\(64\) returned 0/);
   });
 
+  it('tells a watcher when the threads start, with the run state and the heap, and when they end; the stack reads as it went', async () => {
+    const contender = backend('mimalloc');
+    let state: SharedArrayBuffer | null = null;
+    const loop = { ...xmallocLoop, runState: (count: number) => (state = xmallocRunState(count, SMALL)) };
+    const seen: string[] = [];
+    let watched: SharedArrayBuffer | null = null;
+    const objects = 20 * SMALL.batchObjects;
+    await runThreaded({
+      contender,
+      loop,
+      threads: 2,
+      durationSeconds: Infinity,
+      maxIterations: objects,
+      verify: true,
+      heapBytes: HEAP_BYTES,
+      watch: {
+        started(runState, heap) {
+          watched = runState;
+          seen.push(`started on ${heap?.backendName ?? 'no heap'}`);
+        },
+        ended() {
+          seen.push(`ended at depth ${readXmallocProgress(watched!).depth}`);
+        },
+      },
+    });
+    expect(watched).toBe(state);
+    expect(seen).toEqual(['started on mimalloc', 'ended at depth 0']);
+    // 20 batches pushed and popped; each thread bumps both counts once more as it leaves.
+    expect(readXmallocProgress(state!)).toEqual({ depth: 0, pushes: 22, pops: 22 });
+  });
+
   it('refuses parameters it cannot run', () => {
     expect(() => xmallocRunState(2, { ...SMALL, batchObjects: 0 })).toThrow(/bad parameters/);
   });
@@ -138,6 +169,25 @@ describe('the xmalloc-test workload', () => {
     const context: RunContext = { meta: {} as BenchMeta, rowsOf: () => [] };
     const notes = xmallocWorkload.section([row(1, 1000), row(2, 0)], context).notes ?? [];
     expect(notes.filter((note) => note.includes('the run ended before every thread had started'))).toEqual([expect.stringContaining('basic with 2 threads')]);
+  });
+
+  it('names under the table the rows measured while the two CPUs were far apart', () => {
+    const row = (label: string, lineRoundTripNs: number[]): ThroughputRow => ({
+      label,
+      kind: 'heaplab',
+      threads: 2,
+      iterations: 1000,
+      wallSeconds: 0.3,
+      perSecond: 1000 / 0.3,
+      peakUsedBytes: null,
+      peakFootprintBytes: null,
+      lineRoundTripNs,
+    });
+    const context: RunContext = { meta: {} as BenchMeta, rowsOf: () => [] };
+    const notes = xmallocWorkload.section([row('basic', [95, 110]), row('mimalloc', [102, 640])], context).notes ?? [];
+    const far = notes.filter((note) => note.includes('far apart'));
+    expect(far).toEqual([expect.stringContaining('mimalloc on 2 threads (102 and 640 ns)')]);
+    expect(far[0]).not.toContain('basic');
   });
 
   it('applies to heaplab backends, thi.ng and native, not to system or bump', () => {

@@ -92,7 +92,7 @@ export function validateBlock(t: MiContext, address: number): number {
 /**
  * Whether `block`, found carrying its freed marker, is on a free list. The marker is only a
  * hint: it sits in the block's second word, which a live block's data may happen to match
- * (one chance in 2^32 for random data), so a free that finds it asks here before refusing.
+ * (one chance in 2^30 for random data), so a free that finds it asks here before refusing.
  * Only the page's owner may walk its lists (free, local_free, thread_free, and its heap's
  * delayed list, which only the owner drains; and the threads' remote-free buffers, where
  * another thread's free of the block may wait); for another thread's page or an abandoned

@@ -293,12 +293,15 @@
  * local_free, thread_free, a heap's delayed list) gets `freedMarker(address)` in its second
  * word, and malloc clears that word. The marker mixes the address with the heap's random
  * cookie and is never 0, so a live block carries the marker of its own address only if its
- * data happens to match (one chance in 2^32 for random data). A free that finds the marker
+ * data happens to match (one chance in 2^30 for random data). A free that finds the marker
  * therefore only refuses the address (`NotAllocated`) once the owner has found the block
  * on the page's lists or its heap's delayed list (`onFreeList` in `free.ts`), which costs
  * nothing on the common path. A free from another thread cannot walk the owner's lists
- * and trusts the marker: it refuses a live block whose data matches it. Every block is at
- * least 8 bytes, so both words always fit.
+ * and trusts the marker: it refuses a live block whose data matches it. So the marker is
+ * never a word that a `memset` writes (one byte repeated; `freedMarker`): data that is not
+ * random would match it far more often (a remote free of a block filled with one byte was
+ * refused in a few heaps in a hundred: docs/speed.md, "Larson and xmalloc-test"). Every
+ * block is at least 8 bytes, so both words always fit.
  *
  * ## thread_free and the delayed-free states
  *

@@ -8,6 +8,9 @@ import { freedMarker } from '../src/secure.js';
 import { HP_DELAYED_FREE, USE_DELAYED_FREE } from '../src/layout.js';
 import { delayedState, twoHandles } from './helpers.js';
 
+/** Whether int32 `word` is one byte repeated four times, as `memset` writes it. */
+const oneByteRepeated = (word: number): boolean => word >>> 0 === ((word & 0xff) * 0x01010101) >>> 0;
+
 const open: GlobalAllocator[] = [];
 afterEach(() => {
   for (const heap of open.splice(0)) heap.detach();
@@ -111,6 +114,66 @@ describe('secure mode', () => {
       }
       heap.check();
       expect(heap.usedBytes()).toBe(0);
+    }
+  });
+
+  it('never makes a freed marker that memset writes (one byte repeated), for any address and cookie', () => {
+    // The block addresses (8-aligned) whose bare `address ^ cookie` would be such a word, for
+    // cookies drawn from a fixed sequence (cookies are odd), and neighbours 8 and 256 away.
+    let cookie = 0x2545f491;
+    const repeated: string[] = [];
+    for (let round = 0; round < 2000; round++) {
+      cookie = (Math.imul(cookie, 1103515245) + 12345) | 1;
+      for (let byte = 0; byte < 256; byte++) {
+        const address = ((byte * 0x01010101) ^ cookie) >>> 0;
+        const aligned = (address & ~7) >>> 0;
+        for (const at of [aligned, aligned + 8, aligned ^ 0x100]) {
+          const marker = freedMarker(at >>> 0, cookie);
+          if (oneByteRepeated(marker) || (marker & 1) !== 1) repeated.push(`${at.toString(16)} with cookie ${cookie.toString(16)}`);
+        }
+      }
+    }
+    expect(repeated).toEqual([]);
+  });
+
+  it("frees, from another thread, a live block filled with one byte where the cookie's xor alone would be that word", () => {
+    // Heaps are made until one's cookie puts such an address (for 16-byte blocks: one of 16
+    // per heap) in its arena; about one heap in 17 has one.
+    for (let attempt = 1; ; attempt++) {
+      expect(attempt).toBeLessThan(2000);
+      const [owner, other] = twoHandles();
+      try {
+        const cookie = mimallocOf(owner).context.cookie;
+        const targets = new Map<number, number>();
+        for (let byte = 0; byte < 256; byte++) {
+          const address = ((byte * 0x01010101) ^ cookie) >>> 0;
+          if ((address & 15) === 0 && address >= owner.arenaStart && address < owner.arenaEnd) targets.set(address, byte);
+        }
+        if (targets.size === 0) continue;
+        const live: number[] = [];
+        let found = 0;
+        while (found === 0) {
+          const block = owner.malloc(16);
+          if (block === 0) break;
+          if (targets.has(block)) found = block;
+          else live.push(block);
+        }
+        // The address fell in a segment header, or past where 16-byte pages went: another heap.
+        if (found === 0) continue;
+        const byte = targets.get(found)!;
+        owner.memory.u8.fill(byte, found, found + 16);
+        other.free(found);
+        expectAllocError(() => other.free(found), 'NotAllocated');
+        for (const block of live) other.free(block);
+        flushRemoteFrees(other);
+        collect(owner, true);
+        owner.check();
+        expect(owner.usedBytes()).toBe(0);
+        return;
+      } finally {
+        other.detach();
+        owner.detach();
+      }
     }
   });
 

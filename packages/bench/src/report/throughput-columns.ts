@@ -80,7 +80,7 @@ export function farPlacementNotes(rows: readonly ThroughputRow[]): string[] {
   const named = far.map((row) => `${row.label} on ${row.threads} threads (${row.lineRoundTripNs!.map((ns) => ns.toFixed(0)).join(' and ')} ns)`);
   return [
     `note: a cache line took ${FAR_ROUND_TRIP_NS} ns or more from one core to another and back, before or after these rows: ${named.join(', ')}. ` +
-      'The two CPUs were far apart then, which slows threads that share lines (the locked backends) and not threads that share none (docs/speed.md)',
+      'The two CPUs were far apart then, which slows threads that share cache lines (on glibc-thread, the locked backends; on xmalloc-test, every producer and consumer) and not threads that share none (docs/speed.md)',
   ];
 }
 

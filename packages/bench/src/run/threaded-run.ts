@@ -6,7 +6,7 @@
 
 import type { Worker } from 'node:worker_threads';
 
-import { type CheckReport, type LockFigures, spawnWorker, type ThreadCacheFigures, type TraceRecorder } from '@heaplab/core';
+import { type CheckReport, type GlobalAllocator, type LockFigures, spawnWorker, type ThreadCacheFigures, type TraceRecorder } from '@heaplab/core';
 
 import { type PreparedSource, prepareSource } from '../contenders/allocator-sources.js';
 import type { Contender } from '../contenders/contender.js';
@@ -27,6 +27,16 @@ export interface ThreadedRunOptions {
   heapBytes: number;
   /** Record every thread's allocator calls into this recorder (`heaplab trace record`). */
   trace?: TraceRecorder;
+  /** Told when the threads start and end (multi-thread runs): for tools that sample a run as it goes. */
+  watch?: RunWatch;
+}
+
+/** A tool's view of a multi-thread run while it runs (`ThreadedRunOptions.watch`). */
+export interface RunWatch {
+  /** The threads were started; `runState` is the loop's shared state, `heap` the creator's handle (null without a heaplab heap). */
+  started(runState: SharedArrayBuffer | null, heap: GlobalAllocator | null): void;
+  /** Every thread replied; called before the heap is checked and detached. */
+  ended(): void;
 }
 
 /** The figures of one run. */
@@ -118,6 +128,7 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
     } else {
       const spawned = Array.from({ length: threads }, (_, index) => spawnThreadWorker(task(index, Infinity)));
       for (const { worker } of spawned) prepared.heap?.watchWorker(worker);
+      options.watch?.started(runState, prepared.heap);
       const replies = Promise.all(spawned.map(({ reply }) => reply));
       let timer: ReturnType<typeof setTimeout> | null = null;
       if (Number.isFinite(options.durationSeconds)) {
@@ -137,6 +148,7 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
       }
       const settled = await replies;
       if (timer !== null) clearTimeout(timer);
+      options.watch?.ended();
       outcomes = settled.map((reply, index) => {
         if (!reply.ok) throw new Error(`thread ${index + 1} of ${threads}: ${reply.message}`);
         return reply.outcome;

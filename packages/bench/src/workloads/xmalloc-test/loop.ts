@@ -175,6 +175,21 @@ export function readXmallocStats(state: SharedArrayBuffer): { threads: XmallocTh
   };
 }
 
+/** The stack as a run goes, read by a watcher while the threads run (plain reads: a sample may be a moment stale). */
+export interface XmallocProgress {
+  /** Batches on the stack. */
+  depth: number;
+  /** Pushes and pops so far (each also bumped once by every thread that left). */
+  pushes: number;
+  pops: number;
+}
+
+/** The stack's depth and its push and pop counts now, from a run's state. */
+export function readXmallocProgress(state: SharedArrayBuffer): XmallocProgress {
+  const words = new Int32Array(state);
+  return { depth: words[DEPTH]!, pushes: words[PUSHES]!, pops: words[POPS]! };
+}
+
 /** One thread's running figures. */
 class Tally {
   frees = 0;

@@ -6,7 +6,7 @@
  */
 
 import { throughputChart } from '../../report/throughput-chart.js';
-import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
+import { farPlacementNotes, sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
@@ -37,6 +37,9 @@ export const xmallocWorkload: Workload<ThroughputRow, 'xmallocTest'> = {
   run(contenders, settings, progress) {
     return runThroughputRows(xmallocLoop, contenders, settings, progress, {
       native: (contender, threads, durationSeconds) => runNativeXmalloc(contender, threads, durationSeconds),
+      // Every free moves a block's line from the producer's core to the consumer's, so a
+      // row's rate follows how far apart the host placed the two CPUs (docs/speed.md).
+      lineRoundTrip: true,
     });
   },
 
@@ -46,6 +49,7 @@ export const xmallocWorkload: Workload<ThroughputRow, 'xmallocTest'> = {
       table: throughputTable('frees/s', rows, run.width),
       notes: [
         ...sampledPeakNotes(rows),
+        ...farPlacementNotes(rows),
         // The duration counts from before the workers start, and the clocks from the start line.
         ...rows
           .filter((row) => row.kind !== 'native' && row.iterations === 0)
