@@ -176,6 +176,63 @@ describe('the thread cache', () => {
     heap.detach();
   });
 
+  it('never makes a cache mark that memset writes (one byte repeated), for any block address and cookie', () => {
+    // The 8-aligned addresses whose bare `address ^ cookie` would be such a word, for cookies
+    // drawn from a fixed sequence (heap cookies are odd), and neighbours 8 and 256 away.
+    let cookie = 0x2545f491;
+    const repeated: string[] = [];
+    for (let round = 0; round < 2000; round++) {
+      cookie = (Math.imul(cookie, 1103515245) + 12345) | 1;
+      for (let byte = 0; byte < 256; byte++) {
+        const aligned = (((byte * 0x01010101) ^ cookie) & ~7) >>> 0;
+        for (const at of [aligned, aligned + 8, (aligned ^ 0x100) >>> 0]) {
+          const mark = cacheMark(at, cookie);
+          if (mark === ((mark & 0xff) * 0x01010101) >>> 0 || (mark & 1) !== 1) repeated.push(`${at.toString(16)} with cookie ${cookie.toString(16)}`);
+        }
+      }
+    }
+    expect(repeated).toEqual([]);
+  });
+
+  it("frees, from another thread, a cached-path block filled with one byte where the cookie's xor alone would be that word", () => {
+    // Such an address (8-aligned, in the arena) is in about one heap in 16: heaps are made
+    // until one has it, then 8-byte blocks are taken until the cache hands it out (when it is
+    // a block start of the backend's grid; else another heap).
+    for (let attempt = 1; ; attempt++) {
+      expect(attempt).toBeLessThan(1000);
+      const owner = cachedHeap();
+      const other = GlobalAllocator.attachSync(owner.buffer);
+      try {
+        const cookie = owner.memory.u32[SB_HEAP_COOKIE >>> 2]!;
+        const targets = new Map<number, number>();
+        for (let byte = 0; byte < 256; byte++) {
+          const address = ((byte * 0x01010101) ^ cookie) >>> 0;
+          if ((address & 7) === 0 && address >= owner.arenaStart && address < owner.arenaEnd) targets.set(address, byte);
+        }
+        if (targets.size === 0) continue;
+        const live: number[] = [];
+        let found = 0;
+        while (found === 0) {
+          const block = owner.malloc(8);
+          if (block === 0) break;
+          if (targets.has(block)) found = block;
+          else live.push(block);
+        }
+        if (found === 0) continue;
+        owner.memory.u8.fill(targets.get(found)!, found, found + 8);
+        other.free(found);
+        expectAllocError(() => other.free(found), 'NotAllocated');
+        for (const block of live) owner.free(block);
+        owner.check();
+        expect(owner.usedBytes()).toBe(0);
+        return;
+      } finally {
+        other.detach();
+        owner.detach();
+      }
+    }
+  });
+
   it("frees this thread's live block whose data only matches the cache mark, and still refuses its second free", () => {
     const heap = cachedHeap();
     const address = heap.malloc(48);

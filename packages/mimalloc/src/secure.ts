@@ -10,31 +10,19 @@
  * `HeapCorrupted` instead of being followed.
  */
 
-import { type AllocError, heapCorrupted, hex } from '@heaplab/core/backend';
+import { type AllocError, freeMarker, heapCorrupted, hex } from '@heaplab/core/backend';
 
 import { BACKEND_NAME } from './layout.js';
 
 /**
  * The freed marker of the block at `address`: written in a block's second word when it
- * enters a free list, cleared by malloc (see "Double-free detection" in `layout.ts`). The
- * address xor the heap's random cookie, unknown to data that does not know the cookie, which
- * is all the marker needs (it is a hint that the owner confirms on its lists), with bit 8
- * cleared. Core makes every cookie odd and blocks are 8-aligned, so a block's marker has bit
- * 0 set: it is never 0, so a zeroed live block never carries it, and its bytes 0 and 1 differ
- * (bit 0 set in one, bit 8 clear in the other), so it is never one byte repeated four times,
- * the word `memset` writes. A free from a thread that does not own the page trusts the
- * marker, and with the bare xor the addresses (on an 8-byte grid, 32 per heap) whose marker
- * was such a word refused the remote free of a live block filled with its byte
- * (xmalloc-test's objects: docs/speed.md). That leaves 30 bits to chance (one in 2^30 for
- * random data), and two addresses 256 apart share a marker, which nothing needs to tell
- * apart: each block is checked against its own. Two operations on free's fast path, as the
- * bare xor with its low bit set took; an earlier multiply by a constant added nothing a
- * program's data could not also match. (An address off the 8-byte grid may get an even
- * marker, 0 included: no free gets past the grid test with one.)
+ * enters a free list, cleared by malloc (see "Double-free detection" in `layout.ts`). Core's
+ * free marker (`freeMarker`, backend/free-marker.ts, says why it is never a word `memset`
+ * writes): a hint that the owner confirms on its lists, and that a free from a thread that
+ * does not own the page trusts. (An address off the 8-byte grid may get an even marker, 0
+ * included: no free gets past the grid test with one.)
  */
-export function freedMarker(address: number, cookie: number): number {
-  return (address ^ cookie) & ~0x100;
-}
+export const freedMarker: (address: number, cookie: number) => number = freeMarker;
 
 /** Encodes a free-list link with a page's keys. */
 export function encodeLink(next: number, key0: number, key1: number): number {

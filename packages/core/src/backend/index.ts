@@ -29,6 +29,7 @@ export { PoolView } from './pools.js';
 export { heapCorrupted, notAllocated } from './errors.js';
 export { HeapChecker } from './check.js';
 export { highestBit, log2, lowestBit, popcount } from './bits.js';
+export { freeMarker } from './free-marker.js';
 export { describeOptionValues, normalizeOptionsBySpec, type OptionValue, THREAD_CACHE_OPTION } from './options.js';
 export { AllocError, hex } from '../errors.js';
 export { alignDown, alignUp, isPowerOfTwo, MAX_ALIGN, MIN_ALIGN, PAGE_SIZE } from '../sizes.js';

@@ -82,6 +82,7 @@ import {
 import type { ThreadRegistry } from '../memory/thread-registry.js';
 import type { HeapMemory } from '../interfaces.js';
 import type { Backend } from '../backend/contract.js';
+import { freeMarker } from '../backend/free-marker.js';
 import type { SharedMutex } from '../memory/mutex.js';
 import { MIN_ALIGN } from '../sizes.js';
 
@@ -131,14 +132,15 @@ export function cacheClassOf(size: number): number {
 }
 
 /**
- * The mark a cached block carries in its second word: its address mixed with the heap's
- * random cookie. A program's data matches it by chance once in 2^32 frees; it is no secret
- * from the program (the cookie is in the superblock), only a tag that a write after free, or
- * data that happens to look like a link, does not carry. An exclusive or, not a hash: it is
- * computed on every push and pop.
+ * The mark a cached block carries in its second word: the heap's free marker
+ * (backend/free-marker.ts), as an unsigned word. A program's data matches it by chance once in
+ * 2^30 frees, and a `memset` fill never (a remote free trusts it: it cannot walk the owner's
+ * bins); it is no secret from the program (the cookie is in the superblock), only a tag that a
+ * write after free, or data that happens to look like a link, does not carry. Computed on
+ * every push and pop, so two operations, not a hash.
  */
 export function cacheMark(address: number, cookie: number): number {
-  return (address ^ cookie) >>> 0;
+  return freeMarker(address, cookie) >>> 0;
 }
 
 /** The owner-table word (u32 index) of `address`. */
