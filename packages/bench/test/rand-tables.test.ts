@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { GlibcRandom } from '../src/workloads/glibc-thread/glibc-rand.js';
-import { buildRequestTables, NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from '../src/workloads/glibc-thread/request-tables.js';
+import { buildRequestTables, capRequestSizes, NUM_BLOCK_SIZES, NUM_OFFSETS, WORKING_SET_SIZE } from '../src/workloads/glibc-thread/request-tables.js';
 
 describe('glibc rand() (TYPE_3, default seed)', () => {
   it("gives glibc's first outputs", () => {
@@ -33,5 +33,13 @@ describe('bench-malloc-thread tables', () => {
     expect(tables.offsets[0]).toBe(546);
     expect(Math.max(...tables.offsets)).toBeLessThan(WORKING_SET_SIZE);
     expect(new Set(tables.offsets).size).toBe(1005);
+  });
+
+  it('caps sizes for the tools, leaving smaller ones as they are', () => {
+    const capped = buildRequestTables();
+    capRequestSizes(capped, 1024);
+    expect(Math.max(...capped.sizes)).toBe(1024);
+    for (const [index, size] of tables.sizes.entries()) expect(capped.sizes[index]).toBe(Math.min(size, 1024));
+    expect(capped.offsets).toEqual(tables.offsets);
   });
 });

@@ -17,7 +17,7 @@
 
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
-import { GlobalAllocator, parseBackendSpec } from '@heaplab/core';
+import { type BackendSpec, GlobalAllocator, parseBackendSpec } from '@heaplab/core';
 
 import { loadBackendModules } from '../cli/backend-module-option.js';
 import { createBackendHeap, discoverBackends, resolveBackendContenders } from '../contenders/backends.js';
@@ -25,8 +25,7 @@ import { loopMemory } from '../run/address-allocator.js';
 import { FAR_ROUND_TRIP_NS, measureLineRoundTrip } from '../run/line-round-trip.js';
 import { readThreadClock } from '../run/thread-clock.js';
 import { LoopState, runBatch } from '../workloads/glibc-thread/loop.js';
-import { buildRequestTables } from '../workloads/glibc-thread/request-tables.js';
-import type { BackendSpec } from '@heaplab/core';
+import { buildRequestTables, capRequestSizes } from '../workloads/glibc-thread/request-tables.js';
 
 const HEAP_BYTES = 64 * 1024 * 1024;
 /** Iterations between two looks at the clock (as the bench's loop: loop.ts). */
@@ -62,7 +61,7 @@ async function runThread(task: ThreadTask): Promise<ThreadFigures> {
   if (task.shared === null) heap.prefault();
   const memory = loopMemory(heap.buffer);
   const tables = buildRequestTables();
-  if (task.sizeCap > 0) for (let index = 0; index < tables.sizes.length; index++) tables.sizes[index] = Math.min(tables.sizes[index]!, task.sizeCap);
+  if (task.sizeCap > 0) capRequestSizes(tables, task.sizeCap);
   const state = new LoopState();
   for (let batch = 0; batch < WARM_UP_BATCHES; batch++) runBatch(heap, memory, tables, state, BATCH, false);
   const line = new Int32Array(task.startLine);

@@ -33,7 +33,7 @@ import { loadBackendModules } from '../cli/backend-module-option.js';
 import { createBackendHeap, resolveBackendContenders } from '../contenders/backends.js';
 import { type AddressAllocator, loopMemory } from '../run/address-allocator.js';
 import { LoopState, runBatch } from '../workloads/glibc-thread/loop.js';
-import { buildRequestTables } from '../workloads/glibc-thread/request-tables.js';
+import { buildRequestTables, capRequestSizes } from '../workloads/glibc-thread/request-tables.js';
 
 const LINE_SHIFT = 6;
 /** Window sizes, in iterations of each handle. */
@@ -124,7 +124,7 @@ async function main(specText: string, iterations: number, step: number, sizeCap:
   const tallies = { blocks, large, owners };
   const memory = loopMemory(first.buffer);
   const tables = buildRequestTables();
-  if (sizeCap > 0) for (let index = 0; index < tables.sizes.length; index++) tables.sizes[index] = Math.min(tables.sizes[index]!, sizeCap);
+  if (sizeCap > 0) capRequestSizes(tables, sizeCap);
   const states = [new LoopState(), new LoopState()] as const;
   const ownerCopy = first.memory.u32.slice(OWNER_TABLE >>> 2, (OWNER_TABLE >>> 2) + OWNER_INDEX_MASK + 1);
   const allocators = [
