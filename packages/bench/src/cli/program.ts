@@ -87,6 +87,7 @@ interface BenchOptions {
   duration?: number;
   /** Undefined when not given: 3, or 1 under `bench all`. */
   repeat?: number;
+  interleave: boolean;
   /** Undefined when neither --warmup nor --no-warmup was given: on, or off under `bench all`. */
   warmup?: boolean;
   fill: 'memset' | 'bytes';
@@ -180,6 +181,7 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
     durationSeconds: options.duration ?? (choice === ALL ? ALL_DURATION : DEFAULT_DURATION),
     repeat: options.repeat ?? (choice === ALL ? ALL_REPEAT : DEFAULT_REPEAT),
     warmup: options.warmup ?? choice !== ALL,
+    ...(options.interleave ? { interleave: true } : {}),
     fill: options.fill,
     verify: options.verify,
     heapBytes: options.heapMib * 1024 * 1024,
@@ -260,6 +262,11 @@ export function makeProgram(): Command {
       '--repeat <n>',
       `timed runs per row; the table shows their median, min and max (default ${DEFAULT_REPEAT}; ${ALL_REPEAT} in all)`,
       parsePositiveInteger,
+    )
+    .option(
+      '--interleave',
+      'run the timed runs of the threaded workloads in rounds, one run of every row per round, so rows compared in a ratio meet the same moments of a machine whose speed drifts',
+      false,
     )
     .option('--warmup', "a shorter run before each row's timed runs, its figures dropped (the default, except in all)")
     .option('--no-warmup', 'no warm-up run')

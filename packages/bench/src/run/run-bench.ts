@@ -45,6 +45,7 @@ export async function runBench(
     durationSeconds: settings.durationSeconds,
     repeat: settings.repeat,
     warmup: settings.warmup,
+    ...(settings.interleave === true ? { interleave: true } : {}),
     threads: [...settings.threads],
     heapBytes: settings.heapBytes,
     verify: settings.verify,

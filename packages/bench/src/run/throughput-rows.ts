@@ -89,6 +89,7 @@ export async function runThroughputRows<Row extends ThroughputRow>(
   progress: Progress,
   options: ThroughputRowOptions<Row> = {},
 ): Promise<Row[]> {
+  if (settings.interleave === true) return runInterleavedRows(loop, contenders, settings, progress, options);
   const rows: Row[] = [];
   const repeat = Math.max(1, settings.repeat);
   for (const contender of contenders) {
@@ -109,6 +110,52 @@ export async function runThroughputRows<Row extends ThroughputRow>(
     }
   }
   return rows;
+}
+
+/**
+ * Progress steps a workload on `threadCounts` thread counts takes per contender: one per row,
+ * or one per run when the runs are interleaved.
+ */
+export function throughputSteps(threadCounts: number, settings: BenchSettings): number {
+  return threadCounts * (settings.interleave === true ? Math.max(1, settings.repeat) : 1);
+}
+
+/**
+ * `runThroughputRows` with `settings.interleave`: the rows' timed runs in rounds, each round
+ * one run of every row in order (a row's warm-up just before its first run). A multi-thread
+ * row's round trips are those measured around the run that gave its median.
+ */
+async function runInterleavedRows<Row extends ThroughputRow>(
+  loop: ThreadLoop,
+  contenders: readonly Contender[],
+  settings: BenchSettings,
+  progress: Progress,
+  options: ThroughputRowOptions<Row>,
+): Promise<Row[]> {
+  const repeat = Math.max(1, settings.repeat);
+  const cells = contenders.flatMap((contender) => settings.threads.map((threads) => ({ contender, threads, runs: [] as Row[], roundTrips: [] as number[][] })));
+  for (let round = 0; round < repeat; round++) {
+    for (const cell of cells) {
+      const { contender, threads } = cell;
+      const warmup = round === 0 && settings.warmup;
+      progress.step(
+        `${loop.workload}  ${contender.label}  ${threads} thread${threads === 1 ? '' : 's'}  (run ${round + 1} of ${repeat})`,
+        settings.durationSeconds * (1 + (warmup ? WARMUP_SHARE : 0)),
+      );
+      const once = (durationSeconds: number): Promise<Row> => runOnce(loop, contender, threads, durationSeconds, settings, options);
+      const roundTrip = options.lineRoundTrip === true && threads > 1;
+      const before = roundTrip ? await measureLineRoundTrip() : 0;
+      if (warmup) await once(Math.min(settings.durationSeconds * WARMUP_SHARE, MAX_WARMUP_SECONDS));
+      cell.runs.push(await once(settings.durationSeconds));
+      if (roundTrip) cell.roundTrips.push([before, await measureLineRoundTrip()]);
+    }
+  }
+  return cells.map((cell) => {
+    const row = medianRow(cell.runs);
+    const trips = cell.roundTrips[medianRunIndex(cell.runs)];
+    if (trips !== undefined && row.error === undefined) row.lineRoundTripNs = trips;
+    return row;
+  });
 }
 
 /** The warm-up run's length, as a share of a timed run's. */
@@ -176,9 +223,14 @@ export function medianRow<Row extends ThroughputRow>(runs: readonly Row[]): Row 
   const failed = runs.find((run) => run.error !== undefined);
   if (failed !== undefined) return failed;
   const rates = runs.map((run) => run.perSecond);
-  const sorted = [...runs].sort((a, b) => a.perSecond - b.perSecond);
-  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  return { ...median, runs: rates, perSecondMin: sorted[0]!.perSecond, perSecondMax: sorted[sorted.length - 1]!.perSecond };
+  const median = runs[medianRunIndex(runs)]!;
+  return { ...median, runs: rates, perSecondMin: Math.min(...rates), perSecondMax: Math.max(...rates) };
+}
+
+/** The index in `runs` of the run `medianRow` takes: the lower middle one by rate. */
+export function medianRunIndex(runs: readonly ThroughputRow[]): number {
+  const byRate = runs.map((_, index) => index).sort((a, b) => runs[a]!.perSecond - runs[b]!.perSecond);
+  return byRate[Math.floor((byRate.length - 1) / 2)]!;
 }
 
 /** The note a baseline's row needs. */

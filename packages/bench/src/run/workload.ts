@@ -34,6 +34,13 @@ export interface BenchSettings {
   repeat: number;
   /** One shorter run before a row's timed runs, its figures dropped. */
   warmup: boolean;
+  /**
+   * Run the timed runs of the workloads that run on threads in rounds, each round one run of
+   * every row (A B C, A B C, ...), instead of each row's runs one after another: rows that a
+   * ratio compares then sample the same moments of a machine whose speed drifts (the host's
+   * placement of the CPUs, other work). Absent: false.
+   */
+  interleave?: boolean;
   /** Check every block's bytes before it is freed (workloads that fill their blocks). */
   verify: boolean;
   /**
@@ -75,6 +82,8 @@ export interface BenchMeta {
   /** Timed runs per row of the timed workloads. */
   repeat: number;
   warmup: boolean;
+  /** True when the runs were interleaved (`BenchSettings.interleave`); absent otherwise. */
+  interleave?: boolean;
   threads: number[];
   heapBytes: number;
   verify: boolean;

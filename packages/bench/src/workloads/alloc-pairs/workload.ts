@@ -7,7 +7,7 @@
 import { throughputChart } from '../../report/throughput-chart.js';
 import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
-import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import { runThroughputRows, throughputSteps, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { PAIRS_LIVE_BLOCKS, PAIRS_MAX_SIZE, PAIRS_MIN_SIZE, runPairsLoop, runSystemPairsLoop } from './loop.js';
 
@@ -29,7 +29,7 @@ export const allocPairsWorkload: Workload<ThroughputRow, 'allocPairs'> = {
   summary: `alloc+free pairs per second, ${PAIRS_LIVE_BLOCKS} live blocks per thread`,
   // The C port runs bench-malloc-thread only.
   appliesTo: (contender) => contender.kind !== 'native',
-  stepsPerContender: (settings) => settings.threads.length,
+  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
   threadLoop: allocPairsLoop,
 
   run(contenders, settings, progress) {

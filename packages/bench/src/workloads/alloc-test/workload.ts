@@ -7,7 +7,7 @@ import { throughputChart } from '../../report/throughput-chart.js';
 import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import { runNativeRateRow } from '../../run/native-rate-row.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
-import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import { runThroughputRows, throughputSteps, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { ALLOC_TEST_MAX_SIZE_EXPONENT, ALLOC_TEST_TOTAL_SLOTS, runAllocTestLoop } from './loop.js';
 import { ALLOC_TEST_PORT } from './native.js';
@@ -28,7 +28,7 @@ export const allocTestWorkload: Workload<ThroughputRow, 'allocTest'> = {
   summary: `alloc-test (mimalloc-bench): Pareto-chosen slots freed or filled, ${SIZES}, ${ALLOC_TEST_TOTAL_SLOTS} slots over all threads`,
   // Long-lived blocks (bump would hand their bytes out again) and no loop for V8's allocation.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => settings.threads.length,
+  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
   threadLoop: allocTestLoop,
 
   run(contenders, settings, progress) {

@@ -7,7 +7,7 @@
 import { throughputChart } from '../../report/throughput-chart.js';
 import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
-import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import { runThroughputRows, throughputSteps, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { runScratchLoop, SCRATCH_OBJECT_SIZE, SCRATCH_REPETITIONS, scratchRunState } from './loop.js';
 import { runNativeCacheScratch } from './native.js';
@@ -27,7 +27,7 @@ export const cacheScratchWorkload: Workload<ThroughputRow, 'cacheScratch'> = {
   // Not `system` (threads free each other's blocks), not `bump` (it never reuses a freed
   // block, which is what the test is about).
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => settings.threads.length,
+  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
   threadLoop: cacheScratchLoop,
 
   run(contenders, settings, progress) {

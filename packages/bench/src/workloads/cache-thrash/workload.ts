@@ -7,7 +7,7 @@
 import { throughputChart } from '../../report/throughput-chart.js';
 import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
-import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import { runThroughputRows, throughputSteps, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { runThrashLoop, THRASH_OBJECT_SIZE, THRASH_REPETITIONS } from './loop.js';
 import { runNativeCacheThrash } from './native.js';
@@ -26,7 +26,7 @@ export const cacheThrashWorkload: Workload<ThroughputRow, 'cacheThrash'> = {
   // No `system` (V8 has no addresses to share a line), no `bump` (the task is where a
   // freeing allocator puts the next object; bump's answer is only "further on").
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => settings.threads.length,
+  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
   threadLoop: cacheThrashLoop,
 
   run(contenders, settings, progress) {

@@ -7,7 +7,7 @@
 import { throughputChart } from '../../report/throughput-chart.js';
 import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
-import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import { runThroughputRows, throughputSteps, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { CASE_BLOCKS, runSimpleLoop, runSystemSimpleLoop, SIMPLE_BLOCK_COUNTS, SIMPLE_SIZES } from './loop.js';
 import { runNativeGlibcSimple } from './native.js';
@@ -29,7 +29,7 @@ export const glibcSimpleWorkload: Workload<ThroughputRow, 'glibcSimple'> = {
   summary: `glibc bench-malloc-simple (mimalloc-bench glibc-simple): one thread, blocks/s of ${SIMPLE_BLOCK_COUNTS.join('/')} blocks of ${SIMPLE_SIZES.join('/')} bytes, freed half FIFO half LIFO`,
   // Not `bump`: it would only show the loop and the fill, and is not asked for here.
   appliesTo: (contender) => contender.kind !== 'bump',
-  stepsPerContender: () => SIMPLE_THREADS.length,
+  stepsPerContender: (settings) => throughputSteps(SIMPLE_THREADS.length, settings),
   threadLoop: glibcSimpleLoop,
 
   run(contenders, settings, progress) {

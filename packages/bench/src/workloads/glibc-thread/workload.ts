@@ -9,7 +9,7 @@ import { formatBytes, formatThreadCpuShares } from '../../report/format.js';
 import { farPlacementNotes, sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
 import { heapEfficiencyWorkload } from '../heap-efficiency/workload.js';
-import { runThroughputRows } from '../../run/throughput-rows.js';
+import { runThroughputRows, throughputSteps } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { runGlibcThreadLoop } from './loop.js';
 import { runNativeGlibcThread } from './native.js';
@@ -67,7 +67,7 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
   summary: 'glibc bench-malloc-thread (mimalloc-bench glibc-thread), 1 thread in this thread, N in workers',
   // The native row is the C port of this very benchmark.
   appliesTo: () => true,
-  stepsPerContender: (settings) => settings.threads.length,
+  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
   threadLoop: glibcThreadLoop,
   largestBlock: MAX_ALLOCATION_SIZE,
 

@@ -8,7 +8,7 @@
 import { throughputChart } from '../../report/throughput-chart.js';
 import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
-import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import { runThroughputRows, throughputSteps, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { LARSON_PARAMETERS, larsonRunState, runLarsonLoop } from './loop.js';
 import { runNativeLarson } from './native.js';
@@ -47,7 +47,7 @@ export const larsonWorkload: Workload<ThroughputRow, 'larson'> = {
   // Threads free each other's blocks, so no `system` copy; the bump allocator never frees a
   // working set that lives for the whole run.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => settings.threads.length,
+  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
   threadLoop: larsonLoop,
   largestBlock: maxSize - 1,
 

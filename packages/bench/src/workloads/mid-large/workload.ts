@@ -9,7 +9,7 @@ import { formatBytes } from '../../report/format.js';
 import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import { runNativeRateRow } from '../../run/native-rate-row.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
-import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import { runThroughputRows, throughputSteps, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { MID_LARGE_MAX_SIZE, MID_LARGE_MIN_SIZE, MID_LARGE_WORKING_SET, runMidLargeLoop, runSystemMidLargeLoop } from './loop.js';
 import { MID_LARGE_PORT } from './native.js';
@@ -39,7 +39,7 @@ export const midLargeWorkload: Workload<ThroughputRow, 'midLarge'> = {
   summary: `replacements per second of ${SIZES} blocks, ${MID_LARGE_WORKING_SET} live per thread (meant for --threads 1,4)`,
   // A working set that outlives bump's wrap.
   appliesTo: (contender) => contender.kind !== 'bump',
-  stepsPerContender: (settings) => settings.threads.length,
+  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
   threadLoop: midLargeLoop,
 
   run(contenders, settings, progress) {

@@ -8,7 +8,7 @@
 import { throughputChart } from '../../report/throughput-chart.js';
 import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
-import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import { runThroughputRows, throughputSteps, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { MSTRESS_SCALE, mstressRunState, roundAllocations, runMstressLoop, TRANSFER_SLOT_COUNT } from './loop.js';
 import { runNativeMstress } from './native.js';
@@ -46,7 +46,7 @@ export const mstressWorkload: Workload<ThroughputRow, 'mstress'> = {
   // Not `system`: threads free each other's blocks. Not `bump`: a round's retained blocks
   // (megabytes per thread) outlive a bump region's wrap.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => settings.threads.length,
+  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
   threadLoop: mstressLoop,
 
   /** Row by row, so that each thread count gets a heap its load fits in (see `mstressHeapBytes`). */

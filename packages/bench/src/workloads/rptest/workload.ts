@@ -8,7 +8,7 @@
 import { throughputChart } from '../../report/throughput-chart.js';
 import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
-import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import { runThroughputRows, throughputSteps, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { rptestRunState, runRptestLoop } from './loop.js';
 import { runNativeRptest } from './native.js';
@@ -38,7 +38,7 @@ export const rptestWorkload: Workload<ThroughputRow, 'rptest'> = {
   // Not `system`: threads free each other's blocks. Not `bump`: the 1000 live blocks per
   // thread (2.7 MB on average) are freed and refilled for the whole run.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => settings.threads.length,
+  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
   threadLoop: rptestLoop,
   largestBlock: MIMALLOC_BENCH_PARAMETERS.maxSize,
 

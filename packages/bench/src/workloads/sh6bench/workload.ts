@@ -7,7 +7,7 @@ import { throughputChart } from '../../report/throughput-chart.js';
 import { sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import { runNativeRateRow } from '../../run/native-rate-row.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
-import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import { runThroughputRows, throughputSteps, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { runSh6Loop, SH6_MAX_SIZE, SH6_MIN_SIZE, SH6_TOTAL_SLOTS } from './loop.js';
 import { SH6_PORT } from './native.js';
@@ -31,7 +31,7 @@ export const sh6Workload: Workload<ThroughputRow, 'sh6bench'> = {
   summary: `sh6bench (mimalloc-bench sh6benchN): batches of ${SIZES}, a fifth kept per cycle; runs ${SH6_THREADS_FACTOR} x each --threads count`,
   // A fifth of each thread's blocks outlives a cycle (bump would hand their bytes out again); no loop for V8's allocation.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => settings.threads.length,
+  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
   threadLoop: sh6Loop,
 
   run(contenders, settings, progress) {

@@ -8,7 +8,7 @@
 import { throughputChart } from '../../report/throughput-chart.js';
 import { farPlacementNotes, sampledPeakNotes, throughputTable } from '../../report/throughput-columns.js';
 import type { ThreadLoop } from '../../run/thread-loop.js';
-import { runThroughputRows, type ThroughputRow } from '../../run/throughput-rows.js';
+import { runThroughputRows, throughputSteps, type ThroughputRow } from '../../run/throughput-rows.js';
 import type { Workload } from '../../run/workload.js';
 import { runXmallocLoop, XMALLOC_PARAMETERS, xmallocRunState } from './loop.js';
 import { runNativeXmalloc } from './native.js';
@@ -31,7 +31,7 @@ export const xmallocWorkload: Workload<ThroughputRow, 'xmallocTest'> = {
   // Threads free each other's blocks, so no `system` copy; the bump allocator would wrap
   // under batches that live until a consumer takes them.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => settings.threads.length,
+  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
   threadLoop: xmallocLoop,
 
   run(contenders, settings, progress) {
