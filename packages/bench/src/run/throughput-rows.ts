@@ -80,7 +80,10 @@ export interface ThroughputRowOptions<Row extends ThroughputRow> {
 
 /**
  * Runs `loop` for each contender and thread count, one row per run. A failed run becomes a
- * row with `error` set; it never stops the others.
+ * row with `error` set; it never stops the others. With `settings.interleave` the rows' timed
+ * runs go in rounds, each round one run of every row in order (a row's warm-up just before
+ * its first run); a multi-thread row's round trips are then those measured around the run
+ * that gave its median.
  */
 export async function runThroughputRows<Row extends ThroughputRow>(
   loop: ThreadLoop,
@@ -89,27 +92,59 @@ export async function runThroughputRows<Row extends ThroughputRow>(
   progress: Progress,
   options: ThroughputRowOptions<Row> = {},
 ): Promise<Row[]> {
-  if (settings.interleave === true) return runInterleavedRows(loop, contenders, settings, progress, options);
-  const rows: Row[] = [];
   const repeat = Math.max(1, settings.repeat);
-  for (const contender of contenders) {
-    for (const threads of settings.threads) {
-      progress.step(
-        `${loop.workload}  ${contender.label}  ${threads} thread${threads === 1 ? '' : 's'}`,
-        settings.durationSeconds * (repeat + (settings.warmup ? WARMUP_SHARE : 0)),
-      );
-      const once = (durationSeconds: number): Promise<Row> => runOnce(loop, contender, threads, durationSeconds, settings, options);
-      const roundTrip = options.lineRoundTrip === true && threads > 1;
-      const before = roundTrip ? await measureLineRoundTrip() : 0;
-      if (settings.warmup) await once(Math.min(settings.durationSeconds * WARMUP_SHARE, MAX_WARMUP_SECONDS));
-      const runs: Row[] = [];
-      for (let index = 0; index < repeat; index++) runs.push(await once(settings.durationSeconds));
-      const row = medianRow(runs);
-      if (roundTrip && row.error === undefined) row.lineRoundTripNs = [before, await measureLineRoundTrip()];
-      rows.push(row);
+  const cells: RowCell<Row>[] = contenders.flatMap((contender) => settings.threads.map((threads) => ({ contender, threads, runs: [], roundTrips: [] })));
+  const label = (cell: RowCell<Row>): string => `${loop.workload}  ${cell.contender.label}  ${cell.threads} thread${cell.threads === 1 ? '' : 's'}`;
+  if (settings.interleave === true) {
+    for (let round = 0; round < repeat; round++) {
+      for (const cell of cells) {
+        const warmup = round === 0 && settings.warmup;
+        progress.step(`${label(cell)}  (run ${round + 1} of ${repeat})`, settings.durationSeconds * (1 + (warmup ? WARMUP_SHARE : 0)));
+        await runSpan(loop, cell, 1, warmup, settings, options);
+      }
+    }
+  } else {
+    for (const cell of cells) {
+      progress.step(label(cell), settings.durationSeconds * (repeat + (settings.warmup ? WARMUP_SHARE : 0)));
+      await runSpan(loop, cell, repeat, settings.warmup, settings, options);
     }
   }
-  return rows;
+  return cells.map((cell) => {
+    const row = medianRow(cell.runs);
+    // One span of runs, or one span per run (interleaved): the median run's.
+    const trips = cell.roundTrips.length === cell.runs.length ? cell.roundTrips[medianRunIndex(cell.runs)] : cell.roundTrips[0];
+    if (trips !== undefined && row.error === undefined) row.lineRoundTripNs = trips;
+    return row;
+  });
+}
+
+/** One row being run: its contender and thread count, its runs so far, and the round trips around each span of them. */
+interface RowCell<Row extends ThroughputRow> {
+  contender: Contender;
+  threads: number;
+  runs: Row[];
+  roundTrips: number[][];
+}
+
+/**
+ * `count` timed runs of `cell`'s row, after its warm-up when `warmup`, and, for a multi-thread
+ * row of a workload that asks (`lineRoundTrip`), the round trip measured just before and just
+ * after them.
+ */
+async function runSpan<Row extends ThroughputRow>(
+  loop: ThreadLoop,
+  cell: RowCell<Row>,
+  count: number,
+  warmup: boolean,
+  settings: BenchSettings,
+  options: ThroughputRowOptions<Row>,
+): Promise<void> {
+  const once = (durationSeconds: number): Promise<Row> => runOnce(loop, cell.contender, cell.threads, durationSeconds, settings, options);
+  const roundTrip = options.lineRoundTrip === true && cell.threads > 1;
+  const before = roundTrip ? await measureLineRoundTrip() : 0;
+  if (warmup) await once(Math.min(settings.durationSeconds * WARMUP_SHARE, MAX_WARMUP_SECONDS));
+  for (let index = 0; index < count; index++) cell.runs.push(await once(settings.durationSeconds));
+  if (roundTrip) cell.roundTrips.push([before, await measureLineRoundTrip()]);
 }
 
 /**
@@ -118,44 +153,6 @@ export async function runThroughputRows<Row extends ThroughputRow>(
  */
 export function throughputSteps(threadCounts: number, settings: BenchSettings): number {
   return threadCounts * (settings.interleave === true ? Math.max(1, settings.repeat) : 1);
-}
-
-/**
- * `runThroughputRows` with `settings.interleave`: the rows' timed runs in rounds, each round
- * one run of every row in order (a row's warm-up just before its first run). A multi-thread
- * row's round trips are those measured around the run that gave its median.
- */
-async function runInterleavedRows<Row extends ThroughputRow>(
-  loop: ThreadLoop,
-  contenders: readonly Contender[],
-  settings: BenchSettings,
-  progress: Progress,
-  options: ThroughputRowOptions<Row>,
-): Promise<Row[]> {
-  const repeat = Math.max(1, settings.repeat);
-  const cells = contenders.flatMap((contender) => settings.threads.map((threads) => ({ contender, threads, runs: [] as Row[], roundTrips: [] as number[][] })));
-  for (let round = 0; round < repeat; round++) {
-    for (const cell of cells) {
-      const { contender, threads } = cell;
-      const warmup = round === 0 && settings.warmup;
-      progress.step(
-        `${loop.workload}  ${contender.label}  ${threads} thread${threads === 1 ? '' : 's'}  (run ${round + 1} of ${repeat})`,
-        settings.durationSeconds * (1 + (warmup ? WARMUP_SHARE : 0)),
-      );
-      const once = (durationSeconds: number): Promise<Row> => runOnce(loop, contender, threads, durationSeconds, settings, options);
-      const roundTrip = options.lineRoundTrip === true && threads > 1;
-      const before = roundTrip ? await measureLineRoundTrip() : 0;
-      if (warmup) await once(Math.min(settings.durationSeconds * WARMUP_SHARE, MAX_WARMUP_SECONDS));
-      cell.runs.push(await once(settings.durationSeconds));
-      if (roundTrip) cell.roundTrips.push([before, await measureLineRoundTrip()]);
-    }
-  }
-  return cells.map((cell) => {
-    const row = medianRow(cell.runs);
-    const trips = cell.roundTrips[medianRunIndex(cell.runs)];
-    if (trips !== undefined && row.error === undefined) row.lineRoundTripNs = trips;
-    return row;
-  });
 }
 
 /** The warm-up run's length, as a share of a timed run's. */
