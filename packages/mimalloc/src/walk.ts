@@ -206,8 +206,23 @@ function walkPaged(
   for (let i = 0; i < pageCount; i++) {
     const page = pageDescriptor(segment, i);
     if ((u32[(page + PG_FLAGS) >>> 2]! & PAGE_IN_USE) === 0) continue;
-    walkPage(t, segment, i, shift, kind, page, delayed.get(page), buffered.get(page), visit);
+    walkPage(t, { segment, index: i, shift, kind, page, delayed: delayed.get(page), buffered: buffered.get(page) }, visit);
   }
+}
+
+/**
+ * A page in use, where the walk found it: its segment, its index there, the segment's page
+ * shift and kind, its descriptor, and the blocks of it waiting on delayed lists and in
+ * remote-free buffers (by `delayedBlocksByPage` and `bufferedByPage`).
+ */
+interface PageSite {
+  segment: number;
+  index: number;
+  shift: number;
+  kind: number;
+  page: number;
+  delayed: number[] | undefined;
+  buffered: number[] | undefined;
 }
 
 /** What one read of a page found: the state of each extended block, and its facts. */
@@ -245,24 +260,15 @@ function sameSnapshot(a: number[], b: number[]): boolean {
  * Reads the page in use at `page` until two snapshots of its descriptor agree around the
  * read (another thread may be allocating from it or freeing into it), then reports it.
  */
-function walkPage(
-  t: MiContext,
-  segment: number,
-  index: number,
-  shift: number,
-  kind: number,
-  page: number,
-  delayed: number[] | undefined,
-  buffered: number[] | undefined,
-  visit: (region: HeapRegion) => void,
-): void {
+function walkPage(t: MiContext, site: PageSite, visit: (region: HeapRegion) => void): void {
+  const { page } = site;
   let read: PageRead | null = null;
   let failure: unknown = null;
   for (let attempt = 0; attempt < MAX_PAGE_READS && read === null; attempt++) {
     const before = pageSnapshot(t.u32, page);
     let result: PageRead | null = null;
     try {
-      result = readPage(t, segment, index, shift, kind, page, delayed, buffered);
+      result = readPage(t, site);
     } catch (error) {
       failure = error;
     }
@@ -273,7 +279,7 @@ function walkPage(
     }
   }
   if (read === null) corrupt(`page ${hex(page)} changed under each of ${MAX_PAGE_READS} reads (or its lists are damaged)`);
-  reportPage(t, segment, index, shift, kind, page, read, visit);
+  reportPage(t, site, read, visit);
 }
 
 /**
@@ -281,16 +287,8 @@ function walkPage(
  * extended block from its three lists and the delayed and buffered blocks found in it.
  * @throws AllocError `HeapCorrupted` for a page whose descriptor or lists are inconsistent
  */
-function readPage(
-  t: MiContext,
-  segment: number,
-  index: number,
-  shift: number,
-  kind: number,
-  page: number,
-  delayed: number[] | undefined,
-  buffered: number[] | undefined,
-): PageRead {
+function readPage(t: MiContext, site: PageSite): PageRead {
+  const { segment, index, shift, kind, page, delayed, buffered } = site;
   const u32 = t.u32;
   const w = page >>> 2;
   const where = `page ${hex(page)}`;
@@ -359,16 +357,8 @@ function markList(t: MiContext, page: number, start: number, blockSize: number, 
 }
 
 /** The regions of a page read whole: padding, its extended blocks, and its tail. */
-function reportPage(
-  t: MiContext,
-  segment: number,
-  index: number,
-  shift: number,
-  kind: number,
-  page: number,
-  read: PageRead,
-  visit: (region: HeapRegion) => void,
-): void {
+function reportPage(t: MiContext, site: PageSite, read: PageRead, visit: (region: HeapRegion) => void): void {
+  const { segment, index, shift, kind, page } = site;
   const { states, bin, blockSize, start, capacity, reserved, owner } = read;
   const pageBegin = index === 0 ? segment + SEGMENT_HEADER_BYTES : segment + index * 2 ** shift;
   const pageEnd = segment + (index + 1) * 2 ** shift;
