@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { GlobalAllocator, MiB } from '../src/index.js';
 import { OWNER_TABLE, SB_HEAP_COOKIE, TC_BYTE_LIMIT, TC_BYTES, TC_COUNTS, TC_FLUSHES, TC_MAX_REQUEST, TC_REFILLS } from '../src/memory/heap-layout.js';
 import { binLimitOf, cacheClassOf, cacheMark, cacheRecordOffset, refillBatchOf } from '../src/tcache/thread-cache.js';
-import { expectAllocError, expectWalkAgrees, signBlock, verifyBlock } from '@heaplab/test-kit';
+import { expectAllocError, expectWalkAgrees, isMemsetWord, memsetMarkerAddresses, signBlock, sweepMarkerSuspects, verifyBlock } from '@heaplab/test-kit';
 
 /** Expects `run` to throw an `AllocError` of `kind` whose message matches `pattern`. */
 function expectRefused(run: () => unknown, kind: string, pattern: RegExp): void {
@@ -179,18 +179,11 @@ describe('the thread cache', () => {
   it('never makes a cache mark that memset writes (one byte repeated), for any block address and cookie', () => {
     // The 8-aligned addresses whose bare `address ^ cookie` would be such a word, for cookies
     // drawn from a fixed sequence (heap cookies are odd), and neighbours 8 and 256 away.
-    let cookie = 0x2545f491;
     const repeated: string[] = [];
-    for (let round = 0; round < 2000; round++) {
-      cookie = (Math.imul(cookie, 1103515245) + 12345) | 1;
-      for (let byte = 0; byte < 256; byte++) {
-        const aligned = (((byte * 0x01010101) ^ cookie) & ~7) >>> 0;
-        for (const at of [aligned, aligned + 8, (aligned ^ 0x100) >>> 0]) {
-          const mark = cacheMark(at, cookie);
-          if (mark === ((mark & 0xff) * 0x01010101) >>> 0 || (mark & 1) !== 1) repeated.push(`${at.toString(16)} with cookie ${cookie.toString(16)}`);
-        }
-      }
-    }
+    sweepMarkerSuspects((at, cookie) => {
+      const mark = cacheMark(at, cookie);
+      if (isMemsetWord(mark) || (mark & 1) !== 1) repeated.push(`${at.toString(16)} with cookie ${cookie.toString(16)}`);
+    });
     expect(repeated).toEqual([]);
   });
 
@@ -203,12 +196,7 @@ describe('the thread cache', () => {
       const owner = cachedHeap();
       const other = GlobalAllocator.attachSync(owner.buffer);
       try {
-        const cookie = owner.memory.u32[SB_HEAP_COOKIE >>> 2]!;
-        const targets = new Map<number, number>();
-        for (let byte = 0; byte < 256; byte++) {
-          const address = ((byte * 0x01010101) ^ cookie) >>> 0;
-          if ((address & 7) === 0 && address >= owner.arenaStart && address < owner.arenaEnd) targets.set(address, byte);
-        }
+        const targets = memsetMarkerAddresses(owner.memory.u32[SB_HEAP_COOKIE >>> 2]!, owner.arenaStart, owner.arenaEnd, 8);
         if (targets.size === 0) continue;
         const live: number[] = [];
         let found = 0;

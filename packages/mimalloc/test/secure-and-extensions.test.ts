@@ -1,15 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '@heaplab/core';
-import { expectAllocError } from '@heaplab/test-kit';
+import { expectAllocError, isMemsetWord, memsetMarkerAddresses, sweepMarkerSuspects } from '@heaplab/test-kit';
 
 import { collect, flushRemoteFrees, heapReport, mimallocBackend, mimallocOf, registerDeferredFree, statsJson, statsTable } from '../src/index.js';
 import { freedMarker } from '../src/secure.js';
 import { HP_DELAYED_FREE, USE_DELAYED_FREE } from '../src/layout.js';
 import { delayedState, twoHandles } from './helpers.js';
-
-/** Whether int32 `word` is one byte repeated four times, as `memset` writes it. */
-const oneByteRepeated = (word: number): boolean => word >>> 0 === ((word & 0xff) * 0x01010101) >>> 0;
 
 const open: GlobalAllocator[] = [];
 afterEach(() => {
@@ -120,19 +117,11 @@ describe('secure mode', () => {
   it('never makes a freed marker that memset writes (one byte repeated), for any address and cookie', () => {
     // The block addresses (8-aligned) whose bare `address ^ cookie` would be such a word, for
     // cookies drawn from a fixed sequence (cookies are odd), and neighbours 8 and 256 away.
-    let cookie = 0x2545f491;
     const repeated: string[] = [];
-    for (let round = 0; round < 2000; round++) {
-      cookie = (Math.imul(cookie, 1103515245) + 12345) | 1;
-      for (let byte = 0; byte < 256; byte++) {
-        const address = ((byte * 0x01010101) ^ cookie) >>> 0;
-        const aligned = (address & ~7) >>> 0;
-        for (const at of [aligned, aligned + 8, aligned ^ 0x100]) {
-          const marker = freedMarker(at >>> 0, cookie);
-          if (oneByteRepeated(marker) || (marker & 1) !== 1) repeated.push(`${at.toString(16)} with cookie ${cookie.toString(16)}`);
-        }
-      }
-    }
+    sweepMarkerSuspects((at, cookie) => {
+      const marker = freedMarker(at, cookie);
+      if (isMemsetWord(marker) || (marker & 1) !== 1) repeated.push(`${at.toString(16)} with cookie ${cookie.toString(16)}`);
+    });
     expect(repeated).toEqual([]);
   });
 
@@ -143,12 +132,7 @@ describe('secure mode', () => {
       expect(attempt).toBeLessThan(2000);
       const [owner, other] = twoHandles();
       try {
-        const cookie = mimallocOf(owner).context.cookie;
-        const targets = new Map<number, number>();
-        for (let byte = 0; byte < 256; byte++) {
-          const address = ((byte * 0x01010101) ^ cookie) >>> 0;
-          if ((address & 15) === 0 && address >= owner.arenaStart && address < owner.arenaEnd) targets.set(address, byte);
-        }
+        const targets = memsetMarkerAddresses(mimallocOf(owner).context.cookie, owner.arenaStart, owner.arenaEnd, 16);
         if (targets.size === 0) continue;
         const live: number[] = [];
         let found = 0;

@@ -26,6 +26,7 @@ export { describeMultiWorker, type MultiWorkerOptions } from './multi-worker.js'
 export { type CrashRecoveryTarget, describeCrashRecovery } from './crash-recovery.js';
 export { dyingMemory, type StoreBudget, ThreadDeath } from './dying-memory.js';
 export { type CorruptionKind, describeCorruptionDetection } from './corruption.js';
+export { isMemsetWord, memsetMarkerAddresses, sweepMarkerSuspects } from './memset-words.js';
 export { applyHeapStep, expectWalkAgrees, type HeapStep, heapStep, type WalkTotals, walkTotals } from './walk.js';
 export {
   fillPattern,
