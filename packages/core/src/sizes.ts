@@ -21,6 +21,13 @@ export const PAGE_SIZE = 4 * KiB;
 export const MIN_ALIGN = 8;
 
 /**
+ * The cache line two cores pass between them, as far as the allocators are concerned: a
+ * refill run (`Backend.allocateRun`) starts on one and owns its lines whole, so that two
+ * threads' cached blocks never share one.
+ */
+export const RUN_LINE_BYTES = 64;
+
+/**
  * The largest alignment a request may ask for (1 GiB). Larger powers of two are valid
  * `Layout`s but no heap here could honour them usefully, so they are `InvalidParam`.
  */

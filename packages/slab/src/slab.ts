@@ -209,7 +209,7 @@ export class SlabAllocator implements Backend, SlabHeap {
         }
       }
     }
-    return this.allocateRun(size, align);
+    return this.allocatePageRun(size, align);
   }
 
   /**
@@ -310,7 +310,7 @@ export class SlabAllocator implements Backend, SlabHeap {
    * A block of whole pages for `size` bytes at `align`, its owner word recording the
    * alignment; 0 when no run fits.
    */
-  private allocateRun(size: number, align: number): number {
+  private allocatePageRun(size: number, align: number): number {
     const count = size <= PAGE_SIZE ? 1 : Math.ceil(size / PAGE_SIZE);
     if (count > this.map.pages) return 0;
     const start = this.caches.takePages(count, Math.max(align, PAGE_SIZE));

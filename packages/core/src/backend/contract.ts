@@ -147,6 +147,29 @@ export interface Backend {
    * block now has at least `size` usable bytes; false leaves it untouched.
    */
   resizeInPlace?(address: number, size: number): boolean;
+  /**
+   * Optional, for core's thread cache (docs/thread-cache.md, "Refill runs"): makes up to
+   * `count` live blocks of `size` bytes (a multiple of 8, at most `TC_MAX_REQUEST`; alignment
+   * `MIN_ALIGN`) carved one after another, in address order, from one free region, and hands
+   * each to `take` as soon as it is live, before carving the next. Returns how many it made:
+   * 0 when no region fits (the cache then falls back to `allocate`), else 1 to `count`.
+   * Called with the heap lock held.
+   *
+   * What a run promises, so that blocks which one thread's cache holds never share a cache
+   * line with blocks another thread uses (the cost measured in docs/speed.md, "One heap
+   * against a heap each"):
+   * - the first block starts at a multiple of `RUN_LINE_BYTES`;
+   * - the lines from that start to the end of the line holding the last block's last byte
+   *   hold only the run's blocks and the backend's own metadata (headers, boundary tags):
+   *   no free block and no other live block; a backend gives the last line's slack to the
+   *   last block, or stops the run at a line boundary.
+   *
+   * Each block is an ordinary live block: `release`, `usableSize` (at least `size`),
+   * `check` and `walk` treat it as they treat a block of `allocate`. A thread may die
+   * between two `take`s or inside a carve: the blocks already taken are live, and `recover`
+   * sees a heap that `allocate` calls could have left (the rest of the region free).
+   */
+  allocateRun?(size: number, count: number, take: (block: number) => void): number;
   totalBytes(): number;
   usedBytes(): number;
   /**

@@ -32,7 +32,9 @@ export { highestBit, log2, lowestBit, popcount } from './bits.js';
 export { freeMarker } from './free-marker.js';
 export { describeOptionValues, normalizeOptionsBySpec, type OptionValue, THREAD_CACHE_OPTION } from './options.js';
 export { AllocError, hex } from '../errors.js';
-export { alignDown, alignUp, isPowerOfTwo, MAX_ALIGN, MIN_ALIGN, PAGE_SIZE } from '../sizes.js';
+export { alignDown, alignUp, isPowerOfTwo, MAX_ALIGN, MIN_ALIGN, PAGE_SIZE, RUN_LINE_BYTES } from '../sizes.js';
+/** The largest request core's thread cache serves, so the largest size `allocateRun` is asked for. */
+export { TC_MAX_REQUEST } from '../memory/heap-layout.js';
 export { SharedMutex } from '../memory/mutex.js';
 export { park, type ParkResult } from '../memory/park.js';
 export { Qsbr, sequenceReached } from '../qsbr/qsbr.js';

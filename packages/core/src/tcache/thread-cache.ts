@@ -281,34 +281,57 @@ export class ThreadCache {
   // --- the slow paths ------------------------------------------------------------------
 
   /**
-   * Bin `cls` was empty: one lock hold takes `refillBatchOf(cls)` blocks of its size.
+   * Bin `cls` was empty: one lock hold takes `refillBatchOf(cls)` blocks of its size (fewer
+   * when the byte bound leaves less room), as one run of the backend's when it carves runs
+   * (`Backend.allocateRun`: contiguous, on lines of their own; docs/thread-cache.md, "Refill
+   * runs"), else one `allocate` at a time. The first block is the caller's; the rest go on
+   * the bin as they are made, so a thread that dies partway loses at most the block in hand.
    */
   private refill(cls: number): number {
     const bytes = cls << 3;
     const backend = this.backend;
-    const u32 = this.u32;
     let first = 0;
     this.mutex.lock();
     try {
-      first = backend.allocate(bytes, MIN_ALIGN);
-      if (first !== 0) {
-        // The bin was empty and a batch is at most a quarter of its bound: only the byte bound can stop it.
-        const batch = refillBatchOf(cls);
-        for (let taken = 1; taken < batch; taken++) {
-          if (u32[this.bytesWord]! + bytes > TC_BYTE_LIMIT) break;
+      // The bin was empty and a batch is at most a quarter of its bound: only the byte bound can stop it.
+      const room = 1 + Math.max(0, ((TC_BYTE_LIMIT - this.u32[this.bytesWord]!) / bytes) | 0);
+      const batch = Math.min(refillBatchOf(cls), room);
+      if (backend.allocateRun !== undefined) {
+        this.runClass = cls;
+        this.runFirst = 0;
+        backend.allocateRun(bytes, batch, this.takeRunBlock);
+        first = this.runFirst;
+      }
+      if (first === 0) {
+        first = backend.allocate(bytes, MIN_ALIGN);
+        for (let taken = 1; first !== 0 && taken < batch; taken++) {
           const block = backend.allocate(bytes, MIN_ALIGN);
           if (block === 0) break;
           this.stepHook?.('refilled-one');
           this.push(block, cls);
         }
-        this.bump(TC_REFILLS);
       }
+      if (first !== 0) this.bump(TC_REFILLS);
     } finally {
       this.mutex.unlock();
     }
     if (first !== 0) this.claimEntry(first, cls);
     return first;
   }
+
+  /** The class a run being carved is for, and its first block (0 until it is taken). */
+  private runClass = 0;
+  private runFirst = 0;
+
+  /** `allocateRun`'s `take`: the first block is the caller's, the others go on the bin. */
+  private readonly takeRunBlock = (block: number): void => {
+    if (this.runFirst === 0) {
+      this.runFirst = block;
+      return;
+    }
+    this.stepHook?.('refilled-one');
+    this.push(block, this.runClass);
+  };
 
   /** Puts a block that is live in the backend on bin `cls` (refill; lock held). */
   private push(block: number, cls: number): void {
