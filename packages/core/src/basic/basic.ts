@@ -229,6 +229,7 @@ export class BasicAllocator implements Backend, BasicHeapView {
    * a throwing `take` between two blocks leaves what `allocate` calls would have left.
    */
   allocateRun(size: number, count: number, take: (block: number) => void): number {
+    if (count < 1) return 0;
     const bytes = blockBytes(size);
     const u32 = this.u32;
     const strategy = this.strategy;
