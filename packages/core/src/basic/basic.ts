@@ -236,17 +236,24 @@ export class BasicAllocator implements Backend, BasicHeapView {
     let chosen = 0;
     let chosenSize = 0;
     let chosenBlocks = 0;
+    // The fewest bytes a free block needs to beat the chosen one: one block's span while the
+    // chosen holds fewer than `count` (no smaller block holds more), a whole run's after; so
+    // the fragments a heap is full of cost one compare each.
+    let need = runSpan(1, bytes);
     let b = u32[this.sHead]!;
     for (let left = this.counters.freeBlocks; b !== 0; left--) {
       const bsize = this.listedSize(b, left);
-      const blocks = runLength(runStart(b), b + bsize, bytes, size, count);
-      // More blocks win; among whole runs the strategy decides.
-      if (blocks > chosenBlocks || (blocks === count && this.prefers(bsize, chosenSize))) {
-        chosen = b;
-        chosenSize = bsize;
-        chosenBlocks = blocks;
-        // No block smaller than a whole run's span holds one.
-        if (blocks === count && (strategy === FIRST_FIT || (strategy === BEST_FIT && bsize === runSpan(count, bytes)))) break;
+      if (bsize >= need && (chosenBlocks < count || this.prefers(bsize, chosenSize))) {
+        const blocks = runLength(runStart(b), b + bsize, bytes, size, count);
+        // More blocks win; among whole runs the strategy decides.
+        if (blocks > chosenBlocks || (blocks === count && this.prefers(bsize, chosenSize))) {
+          chosen = b;
+          chosenSize = bsize;
+          chosenBlocks = blocks;
+          need = runSpan(blocks === count ? count : blocks + 1, bytes);
+          // First fit stops at the first whole run; nothing smaller than its span holds one.
+          if (blocks === count && (strategy === FIRST_FIT || (strategy === BEST_FIT && bsize === need))) break;
+        }
       }
       b = u32[(b + B_NEXT) >>> 2]!;
     }
