@@ -153,7 +153,8 @@ export function describeRefillRuns(target: RunTarget): void {
 
     it('leaves a consistent heap when a run stops after any of its first blocks', () => {
       for (const size of [16, 24, 64, 200]) {
-        for (let stopAfter = 0; stopAfter < 4; stopAfter++) {
+        // A stop needs a block after the ones taken: 200-byte runs have two blocks.
+        for (let stopAfter = 0; stopAfter < Math.min(4, countFor(size)); stopAfter++) {
           const { backend } = fixture();
           const before = backend.allocate(100, MIN_ALIGN);
           const taken: number[] = [];
