@@ -21,6 +21,8 @@ export interface RunTarget {
   // biome-ignore lint/suspicious/noExplicitAny: descriptors of every options type
   descriptor: BackendDescriptor<any>;
   options?: Record<string, unknown>;
+  /** Checked mode (`BackendContext.checked`), where a backend's carve verifies more (default off). */
+  checked?: boolean;
 }
 
 /** The sizes the suite asks runs of: small classes, odd ones, and the cache's largest. */
@@ -90,7 +92,8 @@ export function expectRunHolds(backend: Backend, blocks: readonly number[], size
  */
 export function describeRefillRuns(target: RunTarget): void {
   describe(`refill runs: ${target.label}`, () => {
-    const fixture = (): BackendFixture<unknown, Backend> => new BackendFixture(target.descriptor, target.options ?? {}).init();
+    const fixture = (): BackendFixture<unknown, Backend> =>
+      new BackendFixture(target.descriptor, target.options ?? {}, { checked: target.checked ?? false }).init();
 
     it('offers allocateRun', () => {
       expect(typeof fixture().backend.allocateRun).toBe('function');
