@@ -247,10 +247,9 @@ export class BuddyBlocks {
    * @throws AllocError `HeapCorrupted` as `split`
    */
   takeBytes(order: number, slack: number, alignLog: number): number {
-    const found = this.lists.smallestAtLeast(order);
-    if (found < 0) return 0;
-    const block = this.checkedHead(found);
-    this.takeBytesAt(block, found, order, slack, alignLog, this.u32[(block + FB_MAP_START) >>> 2]!);
+    const block = this.split(order);
+    if (block === 0) return 0;
+    this.relabelLive(entryIndex(this.u32[(block + FB_MAP_START) >>> 2]!, block), order, slack, alignLog);
     return block;
   }
 
