@@ -56,8 +56,8 @@
  *                 link whose header carries the tag of that start and class names a slab of
  *                 that class. First, so an overflow of the last object hits it first
  *  +4  SH_FREE    free objects; 0 < SH_FREE < n on the partial list (n briefly, for a slab just
- *                 put there to serve the allocation under way), 0 on the full list, n on the
- *                 empty list
+ *                 put there to serve the allocation or refill run under way), 0 on the full
+ *                 list, n on the empty list
  *  +8  SH_HINT    lowest bitmap word that may hold a free bit; < ceil(n / 32)
  *  +12 SH_NEXT    next slab on the class list this slab is on (slab start, 0 = last)
  *  +16 SH_PREV    previous slab on that list (0 = first)
