@@ -103,6 +103,8 @@
  *   then the tag, then the length that publishes the run; after that, an allocation clears one bit and a free sets one, each in one
  *   store, so an object is live or free at every instant. An allocation that died after its
  *   bit was cleared leaves a live object nobody holds: it stays live (leaked with the thread).
+ *   A refill run is allocations one after another (caches.ts): a death leaves the objects
+ *   it made live and the rest of the run free.
  *   The free count, the hint, the links and alignment codes of free objects are recomputed
  *   from the bitmap (and the class's count of coded objects from the codes): when count and
  *   bitmap disagree, the bitmap is right.
