@@ -246,8 +246,11 @@ export class SlabCaches {
     let end = start;
     for (const limit = Math.min(objects, start + count); end < limit && (u32[bitmap + (end >>> 5)]! & (1 << (end & 31))) !== 0; ) end++;
     if (end !== objects) end -= (end - start) % CLASS_RUN_GROUP[cls]!;
-    const size = CLASS_SIZE[cls]!;
     let free = u32[header + FREE]!;
+    // The bitmap marks more objects free than the count says: damage, reported before a store
+    // could take the count below 0.
+    if (end - start > free) throw slabDamage(slab, cls, `free count ${free} but objects ${start} to ${end - 1} are free in its bitmap`);
+    const size = CLASS_SIZE[cls]!;
     for (let index = start; index < end; index++) {
       if (this.checked) this.verifyCode(header, cls, index, true);
       const word = bitmap + (index >>> 5);

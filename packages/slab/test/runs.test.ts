@@ -11,10 +11,10 @@ import { BackendFixture, expectAllocError, expectRunHolds, takeRun } from '@heap
 import { describe, expect, it } from 'vitest';
 
 import { slabBackend } from '../src/index.js';
-import { SH_TAG } from '../src/layout.js';
+import { SH_FREE, SH_NEXT, SH_TAG } from '../src/layout.js';
 import { CLASS_HEADER_OFFSET, CLASS_OBJECTS, CLASS_RUN_GROUP, CLASS_SIZE, classOf } from '../src/size-classes.js';
 import type { SlabAllocator } from '../src/slab.js';
-import { listCounts, MiB, pageOwner } from './harness.js';
+import { listCounts, MiB, PAGE, pageOwner } from './harness.js';
 
 /** A formatted slab backend over `arenaBytes`, in checked mode or not. */
 function slabHeap(checked: boolean, arenaBytes = 4 * MiB): SlabAllocator {
@@ -139,6 +139,31 @@ for (const checked of [false, true]) {
       const tagWord = ((start + CLASS_HEADER_OFFSET[cls]!) >>> 2) + (SH_TAG >>> 2);
       slab.u32[tagWord] = slab.u32[tagWord]! ^ 0x40;
       expectAllocError(() => slab.allocateRun(64, 8, () => expect.unreachable('a block of a damaged slab')), 'HeapCorrupted');
+      expect(slab.usedBytes()).toBe(used);
+    });
+
+    it('reports a damaged link on its way down the partial list, and a bitmap with more free objects than the count', () => {
+      for (const link of [PAGE * 3, 0x1234_5678]) {
+        const slab = slabHeap(checked);
+        const cls = classOf(24);
+        const objects = fillSlab(slab, 24);
+        // Object 40 alone is free: no whole group, so the search follows the slab's next link.
+        slab.release(objects[40]!);
+        const header = (pageOwner(slab, objects[0]!).start + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+        slab.u32[header + (SH_NEXT >>> 2)] = pageOwner(slab, objects[0]!).start + link;
+        const used = slab.usedBytes();
+        expectAllocError(() => slab.allocateRun(24, 21, () => expect.unreachable('a block past a damaged link')), 'HeapCorrupted');
+        expect(slab.usedBytes()).toBe(used);
+      }
+      const slab = slabHeap(checked);
+      const cls = classOf(24);
+      const objects = fillSlab(slab, 24);
+      // Two groups free (objects 8 to 23), and a count that says 9.
+      for (let index = 8; index < 24; index++) slab.release(objects[index]!);
+      const header = (pageOwner(slab, objects[0]!).start + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+      slab.u32[header + (SH_FREE >>> 2)] = 9;
+      const used = slab.usedBytes();
+      expectAllocError(() => slab.allocateRun(24, 21, () => expect.unreachable('a block of a miscounted slab')), 'HeapCorrupted');
       expect(slab.usedBytes()).toBe(used);
     });
   });
