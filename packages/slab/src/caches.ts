@@ -193,9 +193,7 @@ export class SlabCaches {
       const free = u32[header + FREE]!;
       // Each slab met is checked as allocate checks the head: a link is followed, and its
       // bitmap read, only once its tag and free count say it is a partial slab of the class.
-      if ((slab & OWNER_TAG_MASK) !== 0 || u32[header + TAG] !== slabTag(slab, cls, this.cookie) || free === 0 || free > CLASS_OBJECTS[cls]!) {
-        throw this.badSlab(cls, slab, PARTIAL);
-      }
+      if (!this.lists.isSlab(slab, cls) || free === 0 || free > CLASS_OBJECTS[cls]!) throw this.badSlab(cls, slab, PARTIAL);
       start = this.freeGroupIn(cls, header);
       if (start >= 0) break;
       slab = u32[header + NEXT]!;
