@@ -129,6 +129,20 @@ for (const checked of [false, true]) {
       slab.check();
     });
 
+    it('makes no run when no whole group is free and no slab can be had, leaving the holes to allocate', () => {
+      const slab = slabHeap(checked, MiB);
+      const blocks: number[] = [];
+      for (let block = slab.allocate(8, MIN_ALIGN); block !== 0; block = slab.allocate(8, MIN_ALIGN)) blocks.push(block);
+      expect(slab.pages.availablePages()).toBe(0);
+      // Every other object freed: each group of 8 keeps 4 live.
+      for (let index = 1; index < blocks.length; index += 2) slab.release(blocks[index]!);
+      const used = slab.usedBytes();
+      expect(slab.allocateRun(8, 64, () => expect.unreachable('a run without a whole free group'))).toBe(0);
+      expect(slab.usedBytes()).toBe(used);
+      expect(slab.allocate(8, MIN_ALIGN)).not.toBe(0);
+      slab.check();
+    });
+
     it('reports a damaged partial slab it meets, and carves nothing', () => {
       const slab = slabHeap(checked);
       const cls = classOf(64);
