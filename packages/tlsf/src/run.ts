@@ -21,9 +21,10 @@
  * the block lives, against refilling sooner.
  *
  * The gap before the first block becomes a free block of its own, as an aligned `allocate`
- * leaves one, so it is 0 or at least a minimum block: up to a line and 8 bytes. A run that
- * ends where the next one starts leaves its rest 8 bytes below a line: back-to-back runs from
- * the same free block leave no gaps.
+ * leaves one, so it is 0 or at least a minimum block: up to a line and 8 bytes. A run leaves
+ * the rest of its free block starting 8 bytes below a line, where the next run's first header
+ * goes, unless its requests end exactly on a line: runs carved one after another from the
+ * same free block mostly follow each other with no gap, else one of 56 bytes.
  */
 
 import { RUN_LINE_BYTES } from '@heaplab/core/backend';
@@ -79,28 +80,34 @@ export function planRun(plan: RunPlan, fb: number, fbSize: number, blockSize: nu
   const end = fb + fbSize;
   if (start + blockSize > end) return false;
   const most = Math.min(count, Math.floor((end - start) / blockSize));
-  plan.start = start;
   const fewest = Math.max(most - RUN_PLACES + 1, most - (most >>> 2), 1);
-  for (let blocks = most; blocks >= fewest; blocks--) {
-    const extra = lastBlockExtra(start, blocks, blockSize, end);
-    if (extra >= 0 && extra <= MAX_SLACK) {
-      plan.blocks = blocks;
-      plan.lastSize = blockSize + extra;
-      plan.padded = false;
-      return true;
-    }
-  }
-  // No count tried ends near enough a line's end: the last block records its slack in a
-  // trailer (more than MAX_SLACK bytes are left, so the trailer's 8 are among them). The
-  // largest count whose padding fits is at most a few below `most`.
+  plan.start = start;
+  // Counts from the largest down: the first that ends within MAX_SLACK of a line's end, down
+  // to `fewest`; else the largest whose padding fits (the first counts may leave no room for
+  // it); else, when none does, a smaller plain one.
+  let paddedBlocks = 0;
+  let paddedExtra = 0;
   for (let blocks = most; blocks >= 1; blocks--) {
     const extra = lastBlockExtra(start, blocks, blockSize, end);
-    if (extra >= 0) {
-      plan.blocks = blocks;
-      plan.lastSize = blockSize + extra;
-      plan.padded = true;
-      return true;
+    if (extra < 0) continue;
+    if (extra <= MAX_SLACK) {
+      if (blocks < fewest && paddedBlocks !== 0) break;
+      return setPlan(plan, blocks, blockSize + extra, false);
     }
+    if (paddedBlocks === 0) {
+      paddedBlocks = blocks;
+      paddedExtra = extra;
+    }
+    if (blocks <= fewest) break;
   }
-  return false;
+  // More than MAX_SLACK bytes are left, so the trailer's 8 are among them.
+  return paddedBlocks !== 0 && setPlan(plan, paddedBlocks, blockSize + paddedExtra, true);
+}
+
+/** Fills in `plan` past its start; true, for `planRun` to return. */
+function setPlan(plan: RunPlan, blocks: number, lastSize: number, padded: boolean): true {
+  plan.blocks = blocks;
+  plan.lastSize = lastSize;
+  plan.padded = padded;
+  return true;
 }
