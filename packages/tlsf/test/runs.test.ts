@@ -162,7 +162,7 @@ describe("core's thread cache on a TLSF heap", () => {
       expect(heap.stats().threadCache).toMatchObject({ refills: 1 });
       const sorted = [...blocks].sort((a, b) => a - b);
       expect(sorted[0]! % RUN_LINE_BYTES).toBe(0);
-      sorted.forEach((block, i) => expect(block).toBe(sorted[0]! + i * 32));
+      expect(sorted).toEqual(sorted.map((_, i) => sorted[0]! + i * 32));
       for (const block of blocks) heap.dealloc(block, layout(24));
       // A 520-byte block is a run of one, padded to its line's end: any size of its class frees it.
       const big = heap.malloc(515);
