@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { writeJsonOutput } from '../src/cli/json-output.js';
+import { printStatus, writeJsonOutput } from '../src/cli/json-output.js';
 
 const SOURCE_CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const SHORT_TRACE = fileURLToPath(new URL('./fixtures/traces/1-short.rep', import.meta.url));
@@ -57,5 +57,25 @@ describe('command-line output', () => {
     }
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ kind: 'x', n: 1 });
     expect(said).toEqual([`wrote ${file}`]);
+  });
+
+  it('a status line fits an 80-column terminal, and stays one line into a pipe', () => {
+    const paths = ['report/index.html', 'report/glibc-thread-throughput.svg', 'report/glibc-thread-memory.svg'];
+    const line = `wrote ${paths.join(', ')}`;
+    expect(line.length).toBeGreaterThan(80);
+    const error = console.error;
+    const said: string[] = [];
+    console.error = (text: string) => void said.push(text);
+    try {
+      printStatus(line, { isTTY: true, columns: 80 });
+      printStatus(line, { isTTY: false });
+    } finally {
+      console.error = error;
+    }
+    const [terminal, pipe] = said;
+    for (const row of terminal!.split('\n')) expect(row.length).toBeLessThanOrEqual(80);
+    expect(terminal!.split('\n').length).toBeGreaterThan(1);
+    expect(terminal!.replace(/\n\s+/g, ' ')).toBe(line);
+    expect(pipe).toBe(line);
   });
 });

@@ -39,6 +39,8 @@ import {
   CLASS_HEADER_OFFSET,
   CLASS_OBJECTS,
   CLASS_PAGES,
+  CLASS_RUN_GROUP,
+  CLASS_RUN_GROUP_STARTS,
   CLASS_SIZE,
 } from './size-classes.js';
 import {
@@ -74,6 +76,12 @@ const CODED = CL_CODED >>> 2;
 const PARTIAL = SlabList.partial;
 const FULL = SlabList.full;
 const EMPTY = SlabList.empty;
+/**
+ * Partial slabs a refill run looks at (from the head of the list) for free objects in whole
+ * line groups before it takes a cached empty slab or a new one: bounded, so a class whose
+ * partial slabs are all fragmented costs a run a few bitmap scans, not one per slab.
+ */
+const RUN_SEARCH_SLABS = 4;
 
 /** The error for damage found in slab `slab` of class `cls`; the message is built only here. */
 function slabDamage(slab: number, cls: number, what: string): AllocError {
@@ -160,6 +168,97 @@ export class SlabCaches {
     u32[header + FREE] = free - 1;
     if (free === 1) this.lists.move(cls, PARTIAL, FULL, slab);
     return slab + index * CLASS_SIZE[cls]!;
+  }
+
+  /**
+   * A refill run (`Backend.allocateRun`) of up to `count` objects of class `cls`, handed to
+   * `take` one by one in address order, each live and counted in core's counters before its
+   * `take`; returns how many. The run is whole groups (`CLASS_RUN_GROUP`: from an object on a
+   * line to one that ends on a line) of free objects of one slab, so its lines hold its
+   * objects alone, or it ends at the slab's last object, whose line the header holds the rest
+   * of. Found in the first partial slabs with a whole free group (`RUN_SEARCH_SLABS`), else
+   * from the start of a cached empty slab or a new one (`refill`), which fits any `count` of
+   * at least one group. Returns 0, changing nothing, for a `count` below one group or when no
+   * slab can be had.
+   * @throws AllocError `HeapCorrupted` when a partial slab it looks at is damaged; whatever
+   *   `take` throws, with the objects taken so far live and the rest free
+   */
+  allocateRun(cls: number, count: number, take: (block: number) => void): number {
+    if (count < CLASS_RUN_GROUP[cls]!) return 0;
+    const u32 = this.u32;
+    let slab = this.lists.head(cls, PARTIAL);
+    let start = -1;
+    for (let searched = 0; slab !== 0 && searched < RUN_SEARCH_SLABS; searched++) {
+      const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+      const free = u32[header + FREE]!;
+      // Each slab met is checked as allocate checks the head: a link is followed, and its
+      // bitmap read, only once its tag and free count say it is a partial slab of the class.
+      if (!this.lists.isSlab(slab, cls) || free === 0 || free > CLASS_OBJECTS[cls]!) throw this.badSlab(cls, slab, PARTIAL);
+      start = this.freeGroupIn(cls, header);
+      if (start >= 0) break;
+      slab = u32[header + NEXT]!;
+    }
+    if (start < 0) {
+      slab = this.refill(cls);
+      if (slab === 0) return 0;
+      start = 0;
+    }
+    return this.carveRun(cls, slab, start, count, take);
+  }
+
+  /**
+   * The first object of the lowest group (`CLASS_RUN_GROUP`) of the slab whose header is at
+   * word `header` whose objects are all free, or -1. Groups never straddle a bitmap word, and
+   * the bits past the last object are clear, so a group cut short by the header never shows.
+   */
+  private freeGroupIn(cls: number, header: number): number {
+    const u32 = this.u32;
+    const group = CLASS_RUN_GROUP[cls]!;
+    if (u32[header + FREE]! < group) return -1;
+    const bitmap = header + BITMAP;
+    const starts = CLASS_RUN_GROUP_STARTS[cls]!;
+    for (let word = u32[header + HINT]!, words = CLASS_BITMAP_WORDS[cls]!; word < words; word++) {
+      // After the shifts, bit i is set when bits i to i + group - 1 all are.
+      let whole = u32[bitmap + word]!;
+      for (let span = 1; span < group; span <<= 1) whole &= whole >>> span;
+      whole &= starts;
+      if (whole !== 0) return (word << 5) + (31 - Math.clz32(whole & -whole));
+    }
+    return -1;
+  }
+
+  /**
+   * Carves the run from object `start` (the first of a free group) of `slab`: the free
+   * objects from there, at most `count`, cut back to whole groups unless they reach the
+   * slab's last object. Each object goes live in one store (its bit), then its free count,
+   * list and counters follow before `take` sees it, so a `take` that throws leaves a slab
+   * `allocate` calls could have left; a death between the stores leaves what recovery
+   * recounts from the bitmap (layout.ts).
+   */
+  private carveRun(cls: number, slab: number, start: number, count: number, take: (block: number) => void): number {
+    const u32 = this.u32;
+    const header = (slab + CLASS_HEADER_OFFSET[cls]!) >>> 2;
+    const bitmap = header + BITMAP;
+    const objects = CLASS_OBJECTS[cls]!;
+    if (this.checked) this.verifySlab(cls, slab, PARTIAL);
+    let end = start;
+    for (const limit = Math.min(objects, start + count); end < limit && (u32[bitmap + (end >>> 5)]! & (1 << (end & 31))) !== 0; ) end++;
+    if (end !== objects) end -= (end - start) % CLASS_RUN_GROUP[cls]!;
+    let free = u32[header + FREE]!;
+    // The bitmap marks more objects free than the count says: damage, reported before a store
+    // could take the count below 0.
+    if (end - start > free) throw slabDamage(slab, cls, `free count ${free} but objects ${start} to ${end - 1} are free in its bitmap`);
+    const size = CLASS_SIZE[cls]!;
+    for (let index = start; index < end; index++) {
+      if (this.checked) this.verifyCode(header, cls, index, true);
+      const word = bitmap + (index >>> 5);
+      u32[word] = u32[word]! & ~(1 << (index & 31));
+      u32[header + FREE] = --free;
+      if (free === 0) this.lists.move(cls, PARTIAL, FULL, slab);
+      this.counters.allocated(size, 0, size);
+      take(slab + index * size);
+    }
+    return end - start;
   }
 
   /**

@@ -56,8 +56,8 @@
  *                 link whose header carries the tag of that start and class names a slab of
  *                 that class. First, so an overflow of the last object hits it first
  *  +4  SH_FREE    free objects; 0 < SH_FREE < n on the partial list (n briefly, for a slab just
- *                 put there to serve the allocation under way), 0 on the full list, n on the
- *                 empty list
+ *                 put there to serve the allocation or refill run under way), 0 on the full
+ *                 list, n on the empty list
  *  +8  SH_HINT    lowest bitmap word that may hold a free bit; < ceil(n / 32)
  *  +12 SH_NEXT    next slab on the class list this slab is on (slab start, 0 = last)
  *  +16 SH_PREV    previous slab on that list (0 = first)
@@ -103,6 +103,8 @@
  *   then the tag, then the length that publishes the run; after that, an allocation clears one bit and a free sets one, each in one
  *   store, so an object is live or free at every instant. An allocation that died after its
  *   bit was cleared leaves a live object nobody holds: it stays live (leaked with the thread).
+ *   A refill run is allocations one after another (caches.ts): a death leaves the objects
+ *   it made live and the rest of the run free.
  *   The free count, the hint, the links and alignment codes of free objects are recomputed
  *   from the bitmap (and the class's count of coded objects from the codes): when count and
  *   bitmap disagree, the bitmap is right.

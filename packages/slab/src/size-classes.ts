@@ -8,7 +8,7 @@
  * below), and four classes between 4 KiB and 8 KiB mean no cliff past the page size.
  */
 
-import { PAGE_SIZE } from '@heaplab/core/backend';
+import { PAGE_SIZE, RUN_LINE_BYTES } from '@heaplab/core/backend';
 
 import { MAX_CLASSES, SH_BITMAP, SLAB_HEADER_FIXED_BYTES } from './layout.js';
 
@@ -78,6 +78,19 @@ export const CLASS_CODE_BIT_SHIFT = new Uint8Array(CLASS_COUNT);
 export const CLASS_CODE_WORD = new Uint32Array(CLASS_COUNT);
 /** Code words in each class's slab header. */
 export const CLASS_CODE_WORDS = new Uint32Array(CLASS_COUNT);
+/**
+ * Objects in each class's run group: the fewest consecutive objects that, from one starting
+ * on a line (`RUN_LINE_BYTES`), end on a line too (64 / gcd(size, 64): 1 for sizes a multiple
+ * of 64, up to 8 for odd multiples of 8). Slabs start page aligned, so object `i` starts on a
+ * line exactly when `i` is a multiple of it; a refill run is whole groups (caches.ts). A power
+ * of two dividing 32, so no group straddles two bitmap words.
+ */
+export const CLASS_RUN_GROUP = new Uint8Array(CLASS_COUNT);
+/**
+ * Per class, a bitmap word with the bit of every group's first object set (0x01010101 for
+ * groups of 8, ... 0xffffffff for groups of 1): masks the groups whose objects are all free.
+ */
+export const CLASS_RUN_GROUP_STARTS = new Uint32Array(CLASS_COUNT);
 
 /** Bytes of a slab header for `objects` objects with `codeBits`-bit alignment codes. */
 export function headerBytes(objects: number, codeBits: number): number {
@@ -134,6 +147,10 @@ for (let cls = 0; cls < CLASS_COUNT; cls++) {
   CLASS_CODE_INDEX_SHIFT[cls] = 5 - bitShift;
   CLASS_CODE_WORD[cls] = (SH_BITMAP >>> 2) + CLASS_BITMAP_WORDS[cls]!;
   CLASS_CODE_WORDS[cls] = Math.ceil((objects * codeBits) / 32);
+  const group = RUN_LINE_BYTES / Math.min(size & -size, RUN_LINE_BYTES);
+  CLASS_RUN_GROUP[cls] = group;
+  // 1 + 2^g + 2^2g + ... over 32 bits: all ones divided by g ones.
+  CLASS_RUN_GROUP_STARTS[cls] = 0xffff_ffff / (2 ** group - 1);
 }
 
 /** Class of each size up to `TABLE_LIMIT`, indexed by `(size + 7) >>> 3`. */

@@ -213,6 +213,16 @@ export class SlabAllocator implements Backend, SlabHeap {
   }
 
   /**
+   * A refill run for core's thread cache: up to `count` objects of `size`'s class (`size` is
+   * at most `TC_MAX_REQUEST`, so always a class) from one slab, in whole line groups (see
+   * `SlabCaches.allocateRun`); 0 when the class's groups ask more than `count` or no slab
+   * can be had, and the cache falls back to `allocate`.
+   */
+  allocateRun(size: number, count: number, take: (block: number) => void): number {
+    return this.caches.allocateRun(classOf(size), count, take);
+  }
+
+  /**
    * Frees the object or run at `address`.
    * @throws AllocError `NotAllocated` when `address` is not the start of a live block
    */

@@ -2,8 +2,9 @@
  * A thread killed at every store of the slab backend's operations, and `recover()` after.
  * The kit's suite covers a malloc and a free over a mixed heap; the targeted cases below take
  * the paths it does not reach: the first object of a new slab, the last free of a slab (to
- * the empty list, or back to the pages), cached slabs given back for a run, large runs
- * allocated, freed, grown and shrunk in place, and addMemory.
+ * the empty list, or back to the pages), refill runs (from a new, a cached and a partial
+ * slab), cached slabs given back for a run, large runs allocated, freed, grown and shrunk in
+ * place, and addMemory.
  */
 
 import { MIN_ALIGN, PAGE_SIZE } from '@heaplab/core';
@@ -275,6 +276,61 @@ describe('slab: a thread killed at every store of the paths the generic operatio
         return { held };
       },
       run: (slab) => expect(slab.allocate(4 * PAGE_SIZE + 1, MIN_ALIGN)).not.toBe(0),
+    });
+  });
+
+  it('a refill run: from a new slab, from a cached empty one, and from free groups that fill a partial slab', () => {
+    /** The blocks the dying run took: live, whole, and its slab on the list they name. */
+    const taken: number[] = [];
+    const runOf = (size: number, count: number) => (slab: SlabAllocator) => {
+      taken.length = 0;
+      slab.allocateRun(size, count, (block) => void taken.push(block));
+    };
+    const afterRun = (size: number) => (slab: SlabAllocator, _setup: Setup, died: boolean) => {
+      // A death may leave one object more live than taken (its bit was cleared), never a
+      // taken one free.
+      for (const block of taken) expect(slab.usableSize(block)).toBeGreaterThanOrEqual(size);
+      if (!died) expect(taken.length).toBeGreaterThan(0);
+      for (const block of taken) slab.release(block);
+    };
+    const cls = classOf(24);
+    const newSlab = killAtEveryStore({
+      name: 'allocateRun(24, 21) making a new slab',
+      prepare: (slab, sign) => {
+        const held = [...bystanders(slab, sign), ...signMany(slab, sign, 24, CLASS_OBJECTS[cls]!)];
+        expect(listCounts(slab, cls)).toEqual({ partial: 0, full: 1, empty: 0 });
+        return { held };
+      },
+      run: runOf(24, 21),
+      after: afterRun(24),
+    });
+    // The new slab's stores, then each of its 16 objects' bit, count and counters.
+    expect(newSlab).toBeGreaterThan(16 * 3);
+    killAtEveryStore({
+      name: 'allocateRun(24, 21) from a cached empty slab',
+      prepare: (slab, sign) => {
+        const held = bystanders(slab, sign);
+        for (const address of Array.from({ length: 20 }, () => slab.allocate(24, MIN_ALIGN))) slab.release(address);
+        expect(listCounts(slab, cls)).toEqual({ partial: 0, full: 0, empty: 1 });
+        return { held };
+      },
+      run: runOf(24, 21),
+      after: afterRun(24),
+    });
+    killAtEveryStore({
+      name: 'allocateRun(56, 16) taking the last two free groups of a partial slab',
+      prepare: (slab, sign) => {
+        const objects = signMany(slab, sign, 56, CLASS_OBJECTS[classOf(56)]!);
+        // Objects 8 to 23: two whole groups of 8, the slab's only free objects.
+        for (const block of objects.splice(8, 16)) slab.release(block.address);
+        expect(listCounts(slab, classOf(56))).toEqual({ partial: 1, full: 0, empty: 0 });
+        return { held: [...bystanders(slab, sign), ...objects] };
+      },
+      run: runOf(56, 16),
+      after: (slab, setup, died) => {
+        if (!died) expect(listCounts(slab, classOf(56))).toEqual({ partial: 0, full: 1, empty: 0 });
+        afterRun(56)(slab, setup, died);
+      },
     });
   });
 

@@ -12,7 +12,7 @@
  *
  * ```text
  *  control state (u32 words at ctx.stateOffset)
- *  0     magic 'TLS2' (ST_MAGIC)              written by init; check() refuses state without it
+ *  0     magic 'TLS3' (ST_MAGIC)              written by init; check() refuses state without it
  *  4     first-level bitmap (ST_FL_BITMAP)    bit f set <=> second-level bitmap f is not 0
  *  8     reserved, zero                       (the bitmaps start on their own cache line)
  *  64    second-level bitmaps (ST_SL_BITMAPS): FL_COUNT words; bit s of word f set <=> list
@@ -42,12 +42,14 @@
  *  +8 payload ...                               +8 u32 next free block in its list (0 = last)
  *                                               +12 u32 previous free block (0 = list head)
  *
- *  an over-aligned used block (allocated with an alignment above 8): slack field EXTENDED
+ *  an over-aligned used block (allocated with an alignment above 8), or the line-padded last
+ *  block of a refill run (allocateRun, run.ts): slack field EXTENDED
  *  +0 u32 prevPhys | 7                          both words' slack bits all set: a value no
  *  +4 u32 size | 6 | USED                       plain slack takes (those are 0..MAX_SLACK)
  *  +8 payload ... (size - 16 bytes usable)
  *  size - 8: u32 reserved (not written)
- *  size - 4: u32 trailer (T_INFO)               check (22 bits) | log2(align) << 5 | slack
+ *  size - 4: u32 trailer (T_INFO)               check (21 bits) | log2(align) << 6 | slack
+ *                                               (align 8, log2 3, for a padded run block)
  * ```
  *
  * The header has no spare word for a tag, so the low bits of both words carry the slack
@@ -65,6 +67,14 @@
  * 8-aligned `malloc` path) pay nothing, and over-aligned ones already give up to
  * align + 8 bytes of gap to the free lists. The trailer is one word so that rewriting it (an
  * in-place resize that keeps the size) is a single store.
+ *
+ * The trailer also serves the one plain block whose slack the header cannot hold: the last
+ * block of a refill run (`allocateRun`, run.ts) must reach the end of the cache line its
+ * requested bytes end in, so that no free or other live block shares the run's lines, and
+ * that can take up to MAX_LINE_SLACK bytes of slack. Its trailer records alignment 8
+ * (log2 = GRANULARITY_LOG2, which no over-aligned block records), so `blockLayout` says
+ * exactly what `allocate(size, 8)` would, and its slack, which is why the slack field is six
+ * bits wide.
  *
  * ## What a dead thread leaves, and how `recover` rebuilds
  *
@@ -89,6 +99,12 @@
  * | realloc in place   | unlink a free next block; the header of the free block split off    |
  * |                    | (and the trailer at the new end); prevPhys word; SIZE WORD; the     |
  * |                    | next block's prevPhys; list the split-off block; counts             |
+ * | refill run         | unlink the free block; with a gap: the rest's header, then the free |
+ * |                    | block's SIZE = GAP; list the gap; then for each block but the last: |
+ * |                    | the rest's header after it, SIZE WORD | USED, counts (the rest      |
+ * |                    | stays off the lists); the last block as malloc carves it (a padded  |
+ * |                    | one with its trailer), after pointing the next block's prevPhys at  |
+ * |                    | the rest; a `take` that throws lists the rest as the tail instead   |
  * | addMemory          | both sentinels and the free block; list the block; totalBytes; then |
  * |                    | core RECORDS THE POOL in its table, after the backend returns       |
  *
@@ -203,13 +219,24 @@ export const EXTENDED_SIZE_BITS = SIZE_SLACK_BITS;
 export const TRAILER_BYTES = 8;
 /** Offset of the trailer word back from the block's end (the block's last word). */
 export const T_INFO_FROM_END = 4;
-/** Trailer bits holding the slack (0..MAX_SLACK). */
-export const TRAILER_SLACK_MASK = 0x1f;
-/** Trailer bits holding log2 of the alignment (4..30), after shifting by TRAILER_ALIGN_SHIFT. */
-export const TRAILER_ALIGN_SHIFT = 5;
+/** Trailer bits holding the slack (0..MAX_SLACK, or 0..MAX_LINE_SLACK for a padded run block). */
+export const TRAILER_SLACK_MASK = 0x3f;
+/**
+ * Trailer bits holding log2 of the alignment, after shifting by TRAILER_ALIGN_SHIFT: 4..30 for
+ * an over-aligned block, GRANULARITY_LOG2 for the line-padded last block of a refill run.
+ */
+export const TRAILER_ALIGN_SHIFT = 6;
 export const TRAILER_ALIGN_MASK = 0x1f;
 /** Trailer bits holding the check of block address, size and the fields. */
-export const TRAILER_CHECK_MASK = 0xffff_fc00;
+export const TRAILER_CHECK_MASK = 0xffff_f800;
+
+/**
+ * The most slack the trailer of a refill run's last block records: its requested bytes may
+ * end just past a line (core's RUN_LINE_BYTES, 64), and the block must reach that line's end
+ * less the next block's 8-byte header, or 8 bytes further when only 8 would be left; of
+ * those up to 64 bytes, the trailer takes 8 and the 8 the request ends in are its own.
+ */
+export const MAX_LINE_SLACK = 48;
 
 /** Bytes of a pool's front sentinel (a bare header, whose size field says 8). */
 export const FRONT_SENTINEL_BYTES = 8;
@@ -229,10 +256,11 @@ export const MAX_BLOCK_BYTES = 0xffff_fff0;
 // --- control state -------------------------------------------------------------------------
 
 /**
- * 'TLS2' as a little-endian word. Not 'TLSF' any more: the counters and the pool table left
- * the state (they are core's now), so a state formatted with the old layout is refused.
+ * 'TLS3' as a little-endian word. Not 'TLSF' any more: the counters and the pool table left
+ * the state (they are core's now); not 'TLS2' since the trailer's slack field grew to six
+ * bits (refill runs). A state formatted with an old layout is refused.
  */
-export const TLSF_MAGIC = 0x32534c54;
+export const TLSF_MAGIC = 0x33534c54;
 /** Offset of the magic word, TLSF_MAGIC once `init` has formatted the state. */
 export const ST_MAGIC = 0;
 /** Offset of the first-level bitmap. */
@@ -306,9 +334,9 @@ export function trailerValid(word: number, block: number, size: number): boolean
   const alignLog2 = (word >>> TRAILER_ALIGN_SHIFT) & TRAILER_ALIGN_MASK;
   return (
     word === trailerWord(block, size, slack, alignLog2) &&
-    slack <= MAX_SLACK &&
+    slack <= (alignLog2 === GRANULARITY_LOG2 ? MAX_LINE_SLACK : MAX_SLACK) &&
     slack <= size - HEADER_BYTES - TRAILER_BYTES &&
-    alignLog2 > GRANULARITY_LOG2 &&
+    alignLog2 >= GRANULARITY_LOG2 &&
     alignLog2 <= 30
   );
 }

@@ -46,6 +46,7 @@ import {
   type PoolView,
   type RepairCause,
   type StateCounters,
+  TC_MAX_REQUEST,
 } from '@heaplab/core/backend';
 
 import { checkHeap } from './check.js';
@@ -86,6 +87,7 @@ import {
 import { findLiveBlock } from './live-block.js';
 import type { TlsfOptions } from './options.js';
 import { recoverHeap } from './recover.js';
+import { planRun, RUN_EXTRA_BYTES, RunPlan } from './run.js';
 import { tlsfClassStats, walkTlsfHeap } from './walk.js';
 
 /** An address that is not the start of a live block (`NotAllocated`), built off the hot paths. */
@@ -121,6 +123,8 @@ export class TlsfAllocator implements Backend, HeapView {
   private readonly checked: boolean;
   /** Word index of the magic, computed once. */
   private readonly sMagic: number;
+  /** Where `allocateRun` carves its run, planned afresh each call. */
+  private readonly runPlan = new RunPlan();
 
   /**
    * Makes a handle over `ctx`'s shared state; does not format it (`init` does).
@@ -325,6 +329,76 @@ export class TlsfAllocator implements Backend, HeapView {
     const listed = (block !== fb ? 1 : 0) + (tailSize >= MIN_BLOCK_BYTES ? 1 : 0);
     this.counters.allocated(size, requested, size - HEADER_BYTES - TRAILER_BYTES, listed - 1);
     return block + HEADER_BYTES;
+  }
+
+  // --- refill runs ---------------------------------------------------------------------------
+
+  /**
+   * Carves up to `count` blocks of `size` bytes back to back from the front of one free
+   * block, the first payload on a line, and hands each to `take` as soon as it is live (core's
+   * `Backend.allocateRun`; run.ts plans the run). The free block is the one `findFit` gives
+   * for the whole run and `RUN_EXTRA_BYTES`, else for one block and them: one search, then
+   * the carve. Returns how many blocks it made, 0 when no free block is that big.
+   *
+   * Stores (layout.ts, "refill run"): with a gap before the first block, the rest's header,
+   * then the free block's size shrunk to the gap (the commit), and the gap listed; then for
+   * each block but the last, the header of the rest after it, inside the rest, then its own
+   * size word with USED (the commit), while the rest stays off the lists; the last block is
+   * carved as `allocate` carves one (`carve`, or `carveAligned` with alignment 8 when it is
+   * padded), which lists what is left. A `take` that throws finds every block so far live:
+   * the rest is listed as the tail an `allocate` would have left, then its error goes on.
+   * @throws AllocError `InvalidParam` for a size that is not a multiple of 8 from 8 to
+   *   `TC_MAX_REQUEST`; `HeapCorrupted` when the free list it takes from is damaged
+   */
+  allocateRun(size: number, count: number, take: (block: number) => void): number {
+    if (!(size >= GRANULARITY && size <= TC_MAX_REQUEST && size % GRANULARITY === 0)) {
+      throw new AllocError('InvalidParam', `a refill run takes blocks of a multiple of ${GRANULARITY} bytes up to ${TC_MAX_REQUEST}; got ${size}`);
+    }
+    if (!(count >= 1)) return 0;
+    const lists = this.lists;
+    const blockSize = size + HEADER_BYTES;
+    let found = lists.findFit(Math.min(count * blockSize, MAX_BLOCK_BYTES - RUN_EXTRA_BYTES) + RUN_EXTRA_BYTES);
+    if (found === 0 && count > 1) found = lists.findFit(blockSize + RUN_EXTRA_BYTES);
+    if (found === 0) return 0;
+    if (this.checked) this.checkHandOut(found);
+    const u32 = this.u32;
+    const foundSize = u32[(found + B_SIZE) >>> 2]!;
+    const plan = this.runPlan;
+    // A block with room for one block and RUN_EXTRA_BYTES always takes one: not reached.
+    if (!planRun(plan, found, foundSize, blockSize, count)) return 0;
+    lists.takeHead(found, lists.foundList);
+    const end = found + foundSize;
+    let b = plan.start;
+    if (b !== found) {
+      u32[(b + B_PREV_PHYS) >>> 2] = found;
+      u32[(b + B_SIZE) >>> 2] = end - b;
+      u32[(found + B_SIZE) >>> 2] = b - found;
+      lists.insert(found, b - found);
+      // The gap is listed in `found`'s place; the rest counts as listed, as a carve's tail does.
+      this.counters.addFree(1);
+    }
+    const last = plan.start + (plan.blocks - 1) * blockSize;
+    while (b < last) {
+      // The block's prevPhys word is the rest's, which has no slack bits, as a run block's has none.
+      const next = b + blockSize;
+      u32[(next + B_PREV_PHYS) >>> 2] = b;
+      u32[(next + B_SIZE) >>> 2] = end - next;
+      u32[(b + B_SIZE) >>> 2] = blockSize | USED;
+      this.counters.allocated(blockSize, size, size);
+      try {
+        take(b + HEADER_BYTES);
+      } catch (error) {
+        this.setPrevPhys(end, next);
+        lists.insert(next, end - next);
+        throw error;
+      }
+      b = next;
+    }
+    // The block after the free block still points at its start: the carve leaves it pointing
+    // at the tail, or, when the last block takes everything, at that block.
+    this.setPrevPhys(end, b);
+    take(plan.padded ? this.carveAligned(b, end - b, plan.lastSize, GRANULARITY, size) : this.carve(b, end - b, plan.lastSize, size));
+    return plan.blocks;
   }
 
   /**

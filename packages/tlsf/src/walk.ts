@@ -34,6 +34,7 @@ import {
   EXTENDED_SLACK,
   FL_COUNT,
   FRONT_SENTINEL_BYTES,
+  GRANULARITY_LOG2,
   HEADER_BYTES,
   type HeapView,
   MAX_SLACK,
@@ -45,6 +46,8 @@ import {
   sizeOfWord,
   slackOfWords,
   T_INFO_FROM_END,
+  TRAILER_ALIGN_MASK,
+  TRAILER_ALIGN_SHIFT,
   TRAILER_BYTES,
   TRAILER_SLACK_MASK,
   trailerValid,
@@ -95,15 +98,17 @@ export function walkTlsfHeap(heap: HeapView, visit: (region: HeapRegion) => void
           const trailer = size >= MIN_BLOCK_BYTES + TRAILER_BYTES ? u32[(b + size - T_INFO_FROM_END) >>> 2]! : 0;
           if (!trailerValid(trailer, b, size)) throw checker.corrupt(`${where}: over-aligned block has a damaged trailer ${hex(trailer)}`);
           const usable = size - HEADER_BYTES - TRAILER_BYTES;
-          const align = 2 ** ((trailer >>> 5) & 0x1f);
+          const alignLog2 = (trailer >>> TRAILER_ALIGN_SHIFT) & TRAILER_ALIGN_MASK;
+          // Alignment 8 in a trailer: the last block of a refill run, padded to its line's end.
+          const padded = alignLog2 === GRANULARITY_LOG2;
           visit({
             address: b + HEADER_BYTES,
             bytes: usable,
             kind: 'live',
             requested: usable - (trailer & TRAILER_SLACK_MASK),
-            detail: `${size} B block, aligned to ${align}`,
+            detail: padded ? `${size} B block, padded to a line's end` : `${size} B block, aligned to ${2 ** alignLog2}`,
           });
-          visit({ address: b + size - TRAILER_BYTES, bytes: TRAILER_BYTES, kind: 'header', detail: 'alignment trailer' });
+          visit({ address: b + size - TRAILER_BYTES, bytes: TRAILER_BYTES, kind: 'header', detail: padded ? 'slack trailer' : 'alignment trailer' });
         } else {
           const usable = size - HEADER_BYTES;
           if (slack > MAX_SLACK || slack > usable) throw checker.corrupt(`${where}: slack ${slack} exceeds ${MAX_SLACK} or the usable size ${usable}`);

@@ -3,14 +3,25 @@
  * reach: several pools (addMemory, and a free that merges both ways in a second pool), an
  * aligned allocation that leaves a leading free block, realloc growing into part of a free
  * neighbour or absorbing all of it, the resize of an over-aligned block (whose trailer moves),
- * and `recover` itself dying. As in `describeCrashRecovery`, each operation runs once over
+ * a refill run (`allocateRun`: with and without a gap, a padded last block, a `take` that
+ * throws), and `recover` itself dying. As in `describeCrashRecovery`, each operation runs once over
  * counting views to learn its S stores, then S times more from the same bytes, dying before
  * store 0, 1, ..., S - 1; a fresh instance recovers, and the heap must pass `check()`, keep
  * every other block intact and be fully usable.
  */
 
 import { AllocError, type HeapMemory, PoolView, StateCounters } from '@heaplab/core/backend';
-import { dyingMemory, makeBackendContext, recordPool, type Signature, signBlock, type StoreBudget, ThreadDeath, verifyBlock } from '@heaplab/test-kit';
+import {
+  dyingMemory,
+  expectRunHolds,
+  makeBackendContext,
+  recordPool,
+  type Signature,
+  signBlock,
+  type StoreBudget,
+  ThreadDeath,
+  verifyBlock,
+} from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
 import { type TlsfAllocator, tlsfBackend } from '../src/index.js';
@@ -37,6 +48,8 @@ interface Scenario {
   leakBound: number;
   /** Pools the heap may have after a death (an addMemory publishes one or does not). */
   pools: number[];
+  /** A refill run's blocks, in the order `take` was given them: live after every death. */
+  run?: { size: number; taken: number[] };
 }
 
 /**
@@ -97,6 +110,7 @@ function killAtEveryStore(
   for (let limit = 0; limit < total; limit++) {
     const where = `died before store ${limit} of ${total}`;
     memory.u8.set(bytes);
+    scenario.run?.taken.splice(0);
     const dying = instance(memory, DYING_THREAD, dyingMemory(memory, { stores: 0, limit }));
     expect(() => operation(dying, scenario, memory), where).toThrow(ThreadDeath);
     recoverAndUse(memory, scenario, bytes, where);
@@ -132,6 +146,10 @@ function recoverAndUse(memory: HeapMemory, scenario: Scenario, before: Uint8Arra
         `${where}: the subject keeps its first ${scenario.keep} bytes`,
       ).toBe(true);
     }
+  }
+  for (const block of scenario.run?.taken ?? []) {
+    expect(tlsf.requestedSize(block), `${where}: run block at ${block}`).toBe(scenario.run!.size);
+    tlsf.release(block);
   }
   for (const block of scenario.held) tlsf.release(block.address);
   if (subjectLive) tlsf.release(subject!.address);
@@ -275,6 +293,76 @@ describe('tlsf: a thread killed at every store of the paths the generic suite mi
       );
     });
   }
+
+  /** The free block a run will be carved from: the heap's last one, after the blocks `fragmented` made. */
+  function lastFreeBlock(tlsf: TlsfAllocator): number {
+    let last = 0;
+    tlsf.walk((region) => {
+      if (region.kind === 'free') last = region.address - 8;
+    });
+    return last;
+  }
+
+  for (const [name, size, count, made, gap] of [
+    ['of 24-byte blocks after a gap (8 bytes short of a block: a line more)', 24, 21, 20, 8],
+    ['of one 520-byte block padded to its line, after a gap', 520, 1, 1, 40],
+    ['of 64-byte blocks with no gap', 64, 8, 8, 0],
+  ] as const) {
+    it(`a refill run ${name}: the blocks taken stay live, the rest free`, () => {
+      const total = killAtEveryStore(
+        (tlsf, memory) => {
+          const { held } = fragmented(tlsf, memory, [100, 200, 300, 400, 500]);
+          // A block too big for the holes, which leaves the last free block `gap` bytes short
+          // of 8 below a line, where the run's first header goes.
+          const before = lastFreeBlock(tlsf);
+          held.push(...allocateSigned(tlsf, memory, [504 + ((56 - gap - (before % 64) + 128) % 64)]));
+          const free = lastFreeBlock(tlsf);
+          expect((56 - (free % 64) + 64) % 64, `the run's free block at ${free}`).toBe(gap);
+          const blockSize = size + 8;
+          return { held, subject: null, keep: 0, leakBound: blockSize + 64, pools: [1], run: { size, taken: [] } };
+        },
+        (tlsf, scenario) => void tlsf.allocateRun(size, count, (block) => scenario.run!.taken.push(block)),
+        (tlsf, scenario) => {
+          const taken = scenario.run!.taken;
+          expect(taken.length).toBe(made);
+          expectRunHolds(tlsf, taken, size);
+          for (const block of taken) expect(tlsf.blockLayout(block)).toEqual({ minSize: size, maxSize: size, minAlign: 8, maxAlign: 8 });
+          tlsf.check();
+        },
+      );
+      expect(total).toBeGreaterThan(count);
+    });
+  }
+
+  it('a refill run whose take throws after two blocks lists the rest, and a death in that listing is recovered', () => {
+    class Stop extends Error {}
+    killAtEveryStore(
+      (tlsf, memory) => ({
+        held: fragmented(tlsf, memory, [100, 200, 300]).held,
+        subject: null,
+        keep: 0,
+        leakBound: 64,
+        pools: [1],
+        run: { size: 32, taken: [] },
+      }),
+      (tlsf, scenario) => {
+        const taken = scenario.run!.taken;
+        try {
+          tlsf.allocateRun(32, 16, (block) => {
+            if (taken.length === 2) throw new Stop();
+            taken.push(block);
+          });
+        } catch (error) {
+          if (!(error instanceof Stop)) throw error;
+        }
+      },
+      (tlsf, scenario) => {
+        expect(scenario.run!.taken.length).toBe(2);
+        // The two taken, the one refused, and the two held.
+        expect(tlsf.check()).toMatchObject({ liveBlocks: 5 });
+      },
+    );
+  });
 
   it('recover() itself, killed at every store, leaves a heap the next recover() repairs', () => {
     killAtEveryStore(

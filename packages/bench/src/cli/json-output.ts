@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-import { textWidthOf } from '../report/text-table.js';
+import { textWidthOf, wrapText } from '../report/text-table.js';
 
 /** The value of `--json` that means stdout. */
 export const STDOUT = '-';
@@ -22,6 +22,15 @@ export function textWidth(json: string | undefined): number {
   return textWidthOf(json === STDOUT ? process.stderr : process.stdout);
 }
 
+/**
+ * A status line on stderr ("wrote ...", a warning): broken at spaces to the terminal's width
+ * when stderr is a terminal (a list of paths runs past 80 columns), one line into a pipe,
+ * where a script may read it.
+ */
+export function printStatus(text: string, stream: { isTTY?: boolean; columns?: number } = process.stderr): void {
+  console.error(stream.isTTY === true ? wrapText(text, textWidthOf(stream)) : text);
+}
+
 /** Writes `value` as indented JSON to `target` (a file, its folders made, or `-` for stdout). */
 export function writeJsonOutput(target: string, value: unknown): void {
   const text = `${JSON.stringify(value, null, 2)}\n`;
@@ -31,5 +40,5 @@ export function writeJsonOutput(target: string, value: unknown): void {
   }
   mkdirSync(dirname(target), { recursive: true });
   writeFileSync(target, text);
-  console.error(`wrote ${target}`);
+  printStatus(`wrote ${target}`);
 }

@@ -22,6 +22,7 @@ import { heapMapSvg } from '../inspect/heap-map-svg.js';
 import { heapBytesOf, type MapTarget, type MomentSpec, NoWalkError, takeMoments } from '../inspect/heap-moments.js';
 import { renderTable, textWidthOf } from '../report/text-table.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
+import { printStatus } from './json-output.js';
 
 /** `map.json`'s `meta.version`: the version of its shape, raised when the shape changes. */
 export const MAP_JSON_VERSION = 1;
@@ -123,7 +124,7 @@ export async function mapCommand(options: MapOptions, command: Command): Promise
     writeFileSync(join(options.out, 'index.html'), mapPage(json));
     written.push('index.html');
   }
-  console.error(`wrote ${written.join(', ')} in ${options.out}`);
+  printStatus(`wrote ${written.join(', ')} in ${options.out}`);
   if (moments.length === 0 && !failed) command.error('error: no backend could be mapped', { exitCode: 1 });
   if (failed) process.exitCode = 2;
 }

@@ -44,7 +44,7 @@ import { ALL_EFFICIENCY_TRIALS, EFFICIENCY_TRIALS } from '../workloads/heap-effi
 import { ALL, selectWorkloads, WORKLOAD_LIST } from '../workloads/index.js';
 import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
-import { textOut, textWidth, writeJsonOutput } from './json-output.js';
+import { printStatus, textOut, textWidth, writeJsonOutput } from './json-output.js';
 import { heaplabVersion } from '../report/provenance.js';
 import { parseMoments, parseTarget } from './inspect-options.js';
 import { mapCommand } from './map-command.js';
@@ -195,7 +195,7 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
   const cores = availableParallelism();
   const tooMany = settings.threads.filter((threads) => threads > cores);
   if (tooMany.length > 0) {
-    console.error(`warning: this machine has ${cores} cores; rows with ${tooMany.join(', ')} threads measure threads taking turns, not running at once`);
+    printStatus(`warning: this machine has ${cores} cores; rows with ${tooMany.join(', ')} threads measure threads taking turns, not running at once`);
   }
   const progress = options.quiet ? silentProgress : createProgress(countSteps(workloads, contenders, settings));
   const results = await runBench(workloads, contenders, settings, progress);
@@ -207,7 +207,7 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
   if (options.report !== undefined) {
     mkdirSync(dirname(options.report), { recursive: true });
     const files = await writeReport(results, options.report);
-    console.error(`wrote ${files.join(', ')}`);
+    printStatus(`wrote ${files.join(', ')}`);
   }
   // A native row fails where there is no C compiler or allocator library; that says nothing about heaplab.
   const failed = WORKLOAD_LIST.some((workload) => rowsOf(results, workload).some((row) => row.error !== undefined && row.kind !== 'native'));

@@ -13,6 +13,7 @@ import type { Command } from 'commander';
 
 import { writeReportPage } from '../report/html-report.js';
 import { mergeRuns, ReportInputError, readReportSource, type ReportSource } from '../report/sources.js';
+import { printStatus } from './json-output.js';
 
 interface ReportOptions {
   out: string;
@@ -39,7 +40,7 @@ export async function reportCommand(files: string[], options: ReportOptions, com
     },
     options.out,
   );
-  console.error(`wrote ${written.join(', ')}`);
+  printStatus(`wrote ${written.join(', ')}`);
 }
 
 /** Adds `report` to `program`. */

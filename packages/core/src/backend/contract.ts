@@ -151,8 +151,9 @@ export interface Backend {
    * Optional, for core's thread cache (docs/thread-cache.md, "Refill runs"): makes up to
    * `count` live blocks of `size` bytes (a multiple of 8, at most `TC_MAX_REQUEST`; alignment
    * `MIN_ALIGN`) carved one after another, in address order, from one free region, and hands
-   * each to `take` as soon as it is live, before carving the next. Returns how many it made:
-   * 0 when no region fits (the cache then falls back to `allocate`), else 1 to `count`.
+   * each to `take` as soon as it is live, before carving the next. Returns how many it made,
+   * 1 to `count`, or 0 when it makes no run: no region fits, or `count` blocks cannot keep the
+   * promise below (too few to fill a line, say). The cache then falls back to `allocate`.
    * Called with the heap lock held.
    *
    * What a run promises, so that blocks which one thread's cache holds never share a cache
