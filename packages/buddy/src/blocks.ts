@@ -198,46 +198,27 @@ export class BuddyBlocks {
 
   /**
    * Takes a free block for a live block of `order`: the first block of the smallest
-   * non-empty list from `order` up, with its upper halves down to `order` freed
-   * (`splitFree`). Everything it writes lies inside that block, whose start entry still says
-   * FREE: the caller's store of the start entry commits the take (it may write interior
-   * entries before). Returns the block, or 0 when no list from `order` up has one.
+   * non-empty list from `order` up, with its upper halves down to `order` freed. Everything
+   * it writes lies inside that block, whose start entry still says FREE: the caller's store
+   * of the start entry commits the take (it may write interior entries before). Returns the
+   * block, or 0 when no list from `order` up has one.
    * @throws AllocError `HeapCorrupted` when the list's head or its next link is not a free
    *   block of the list's order (nothing is written then)
    */
   private split(order: number): number {
-    const found = this.lists.smallestAtLeast(order);
+    const lists = this.lists;
+    const found = lists.smallestAtLeast(order);
     if (found < 0) return 0;
-    const block = this.checkedHead(found);
-    this.splitFree(block, found, order, this.u32[(block + FB_MAP_START) >>> 2]!);
-    return block;
-  }
-
-  /**
-   * The first block of the non-empty list `order`, checked to be a free block of that order
-   * before anything is written through it.
-   * @throws AllocError `HeapCorrupted` when it is not
-   */
-  checkedHead(order: number): number {
-    const block = this.lists.head(order);
-    if (order > MAX_ORDER || !this.isFreeBlock(block, order)) {
-      throw corrupt(`the head ${hex(block)} of free list ${order} is not a free block of order ${order}`);
+    const block = lists.head(found);
+    if (found > MAX_ORDER || !this.isFreeBlock(block, found)) {
+      throw corrupt(`the head ${hex(block)} of free list ${found} is not a free block of order ${found}`);
     }
-    return block;
-  }
-
-  /**
-   * Takes the free block `block` of order `found` (in the pool whose map starts at
-   * `mapStart`) off its list and frees its upper halves down to `order`: writes only inside
-   * the block, whose start entry the caller's store commits. Its links and the heads of the
-   * halves' lists are checked first.
-   * @throws AllocError `HeapCorrupted` for a damaged link or head (nothing is written then)
-   */
-  private splitFree(block: number, found: number, order: number, mapStart: number): void {
+    const mapStart = this.u32[(block + FB_MAP_START) >>> 2]!;
     this.checkLinks(block, found, mapStart);
     for (let half = found - 1; half >= order; half--) this.checkHead(half);
-    this.lists.remove(block, found);
+    lists.remove(block, found);
     for (let half = found - 1; half >= order; half--) this.pushFree(block + (1 << half), half, mapStart);
+    return block;
   }
 
   /**
@@ -249,21 +230,10 @@ export class BuddyBlocks {
   takeBytes(order: number, slack: number, alignLog: number): number {
     const block = this.split(order);
     if (block === 0) return 0;
-    this.relabelLive(entryIndex(this.u32[(block + FB_MAP_START) >>> 2]!, block), order, slack, alignLog);
+    const entry = entryIndex(this.u32[(block + FB_MAP_START) >>> 2]!, block);
+    writeLiveDigits(this.u8, entry, order, slack, alignLog);
+    this.u8[entry] = liveCode(order, slack, alignLog);
     return block;
-  }
-
-  /**
-   * Takes the free block `block` of order `found` (a free block of that order, which the
-   * caller has checked) for a live byte block of `order` at its start, as `takeBytes` does
-   * with a list's head: its upper halves are freed and its digits written inside it, then its
-   * start entry commits. A refill run (`runs.ts`) takes its blocks one after another so.
-   * Does not count it.
-   * @throws AllocError `HeapCorrupted` as `splitFree`
-   */
-  takeBytesAt(block: number, found: number, order: number, slack: number, alignLog: number, mapStart: number): void {
-    this.splitFree(block, found, order, mapStart);
-    this.relabelLive(entryIndex(mapStart, block), order, slack, alignLog);
   }
 
   /**

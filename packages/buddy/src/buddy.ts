@@ -34,7 +34,6 @@ import { entryIndex, liveDigitsValid, liveOrder, readAlignLog, readSlack } from 
 import { MAX_BLOCK_BYTES, MAX_ORDER, MIN_ORDER, orderFor } from './orders.js';
 import type { Pools } from './pools.js';
 import { recoverBuddyHeap } from './recover.js';
-import { allocateBuddyRun } from './runs.js';
 import { buddyClassStats, walkBuddyHeap } from './walk.js';
 
 /**
@@ -101,17 +100,6 @@ export class BuddyAllocator implements Backend {
     // Blocks have no header: what a block takes is what it grants.
     if (block !== 0) this.blocks.counters.allocated(bytes, size, bytes);
     return block;
-  }
-
-  /**
-   * A refill run for core's thread cache: up to `count` blocks of `size` bytes, each as
-   * `allocate(size, 8)` makes it, cut one after another from one free block and handed to
-   * `take` as each is made, on lines of their own (`runs.ts`). Returns how many it made.
-   * @throws AllocError `HeapCorrupted` when a list it takes from is damaged; whatever `take`
-   *   throws (the blocks made so far stay live, the rest of the region free)
-   */
-  allocateRun(size: number, count: number, take: (block: number) => void): number {
-    return allocateBuddyRun(this.blocks, size, count, take);
   }
 
   /**

@@ -79,10 +79,6 @@
  * - take (allocate, split): pop the free block F of order K; write the start entry of each
  *   upper half (FREE, pushed on its list) and the new block's interior digits, all inside F;
  *   then F's entry (LIVE), which commits. Before it, F is still free of order K.
- * - refill run (allocateRun, runs.ts): one take per block, each of the free block at the
- *   run's next address (the half an earlier take left there, unlinked from wherever it is
- *   on its list) instead of a list's head. Between two takes the blocks made are live and
- *   the rest of the region is free, maximal and listed.
  * - give (free, merge): write the merged block's start entry (FREE of the merged order),
  *   which commits (the freed block's LIVE entry and the buddies' entries are now inside it,
  *   stale); then take each buddy off its list, clearing its stale entry, and push the merged

@@ -2,7 +2,7 @@
  * Block orders: a block of order k is 2^k bytes at an address that is a multiple of 2^k.
  */
 
-import { highestBit, log2, lowestBit, PAGE_SIZE, RUN_LINE_BYTES } from '@heaplab/core/backend';
+import { highestBit, log2, lowestBit, PAGE_SIZE } from '@heaplab/core/backend';
 
 /** The smallest block is 16 bytes: room for the three words of a free block, 8-byte aligned. */
 export const MIN_ORDER = 4;
@@ -18,12 +18,6 @@ export const MAX_BLOCK_BYTES = 2 ** MAX_ORDER;
 
 /** The order of one page (4 KiB): page runs are built of blocks of this order and above. */
 export const PAGE_ORDER = log2(PAGE_SIZE);
-
-/**
- * The order of one cache line as a refill run counts it (`RUN_LINE_BYTES`, 64): a block of
- * this order or above covers whole lines; smaller ones are carved in line-fulls (`runs.ts`).
- */
-export const RUN_LINE_ORDER = log2(RUN_LINE_BYTES);
 
 /** The order of the smallest block holding `size` bytes, for `size <= MAX_BLOCK_BYTES`. */
 export function orderForSize(size: number): number {

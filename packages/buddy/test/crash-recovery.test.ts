@@ -2,8 +2,7 @@
  * Crash recovery of the buddy heap: the test kit's suite (a thread killed at every store of
  * malloc, free and realloc, and a worker reaped by watchWorker), then the same exact deaths
  * at every store of the paths the kit's operations do not reach far: splits and merges over
- * many levels, a refill run, resizes across several orders, every page-allocator path and
- * addMemory.
+ * many levels, resizes across several orders, every page-allocator path and addMemory.
  * After each death a fresh instance recovers; the heap must pass check(), keep every other
  * block intact, and merge back, once everything is freed, into the blocks its pools were cut
  * into.
@@ -186,34 +185,6 @@ describe('buddy: a thread killed at every store of the paths the kit does not re
     run: ({ bytes }) => void bytes.allocate(16, 8),
     minStores: 14 * 4,
     maxLeft: 1,
-  });
-
-  killAtEveryStore({
-    // The smallest free block is 256 KiB: the run splits it down to 1 KiB, then cuts 20
-    // blocks of 32 bytes (21 asked, rounded down to whole lines) from it one at a time. The
-    // blocks made before the death are live and nobody holds them.
-    name: 'a refill run of 24-byte blocks cut from a 256 KiB block',
-    prepare: ({ bytes }) => [
-      { address: bytes.allocate(300_000, 8), size: 300_000 },
-      { address: bytes.allocate(700_000, 8), size: 700_000 },
-    ],
-    run: ({ bytes }) => expect(bytes.allocateRun(24, 21, () => {})).toBe(20),
-    minStores: 20 * 4,
-    maxLeft: 20,
-  });
-
-  killAtEveryStore({
-    // The cache's run of 16-byte blocks: 32 of them (LIVE_MIN entries, no digits) in the
-    // lower half of the free 1 KiB buddy of a live 1 KiB block, the upper half freed.
-    name: 'a refill run of 32 16-byte blocks cut from a 1 KiB block',
-    prepare: ({ bytes }) => [
-      { address: bytes.allocate(300_000, 8), size: 300_000 },
-      { address: bytes.allocate(700_000, 8), size: 700_000 },
-      { address: bytes.allocate(1000, 8), size: 1000 },
-    ],
-    run: ({ bytes }) => expect(bytes.allocateRun(16, 32, () => {})).toBe(32),
-    minStores: 32 * 4,
-    maxLeft: 32,
   });
 
   killAtEveryStore({

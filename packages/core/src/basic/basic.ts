@@ -31,7 +31,7 @@ import { notAllocated } from '../backend/errors.js';
 import type { PoolView } from '../backend/pools.js';
 import { AllocError, hex } from '../errors.js';
 import type { BackendStats, CheckReport, HeapRegion, StatsTable } from '../interfaces.js';
-import { checkArenaRange, MIN_ALIGN } from '../sizes.js';
+import { checkArenaRange } from '../sizes.js';
 import { checkBasicHeap } from './check.js';
 import { corrupt } from './errors.js';
 import {
@@ -40,11 +40,11 @@ import {
   B_PREV,
   B_TAG,
   BASIC_MAGIC,
-  blockBytes,
   FLAGS,
   HEADER_BYTES,
   MAX_REQUEST,
   MIN_BLOCK,
+  MIN_USABLE,
   makeTag,
   PREV_USED,
   poolBlocks,
@@ -61,7 +61,6 @@ import {
 } from './layout.js';
 import { BASIC_STRATEGIES, type BasicOptions } from './options.js';
 import { recoverBasicHeap } from './recover.js';
-import { runLength, runSpan, runStart } from './run.js';
 import { basicClassStats, walkBasicHeap } from './walk.js';
 
 const FIRST_FIT = 0;
@@ -184,7 +183,8 @@ export class BasicAllocator implements Backend, BasicHeapView {
   /** Returns the payload address of a block of at least `size` bytes aligned to `align`, or 0. */
   allocate(size: number, align: number): number {
     if (size > MAX_REQUEST) return 0;
-    const req = blockBytes(size);
+    const need = size <= MIN_USABLE ? MIN_USABLE : size + 7 - ((size + 7) % 8);
+    const req = need + HEADER_BYTES;
     const u32 = this.u32;
     const strategy = this.strategy;
     let chosen = 0;
@@ -193,8 +193,13 @@ export class BasicAllocator implements Backend, BasicHeapView {
     let b = u32[this.sHead]!;
     // The list holds freeBlocks blocks: a longer walk is a cycle, a bad link is corruption.
     for (let left = this.counters.freeBlocks; b !== 0; left--) {
-      const bsize = this.listedSize(b, left);
+      const hdr = u32[b >>> 2]!;
+      if (left === 0 || (b & 7) !== 0 || b < this.arenaStart || b >= this.arenaEnd || (hdr & USED) !== 0) {
+        throw this.brokenList(b, left);
+      }
+      const bsize = hdr - (hdr & FLAGS);
       if (bsize >= req) {
+        if (b + bsize > this.arenaEnd) throw corrupt(`free block ${hex(b)} has size ${bsize}, which runs past the arena`);
         let p = b + HEADER_BYTES;
         if (align > HEADER_BYTES) {
           const rest = p % align;
@@ -203,12 +208,21 @@ export class BasicAllocator implements Backend, BasicHeapView {
           // enough to be one.
           while (p - HEADER_BYTES - b !== 0 && p - HEADER_BYTES - b < MIN_BLOCK) p += align;
         }
-        if (p - HEADER_BYTES - b + req <= bsize && (chosen === 0 || this.prefers(bsize, chosenSize))) {
-          chosen = b;
-          chosenSize = bsize;
-          chosenPayload = p;
-          // First fit stops at the first; nothing is smaller than `req` for best fit.
-          if (strategy === FIRST_FIT || (strategy === BEST_FIT && bsize === req)) break;
+        if (p - HEADER_BYTES - b + req <= bsize) {
+          if (strategy === FIRST_FIT) {
+            chosen = b;
+            chosenSize = bsize;
+            chosenPayload = p;
+            break;
+          }
+          // Strict comparisons keep the lowest address among equal sizes: the list is
+          // walked in address order.
+          if ((strategy === BEST_FIT && (chosen === 0 || bsize < chosenSize)) || (strategy === WORST_FIT && bsize > chosenSize)) {
+            chosen = b;
+            chosenSize = bsize;
+            chosenPayload = p;
+            if (strategy === BEST_FIT && bsize === req) break;
+          }
         }
       }
       b = u32[(b + B_NEXT) >>> 2]!;
@@ -216,86 +230,6 @@ export class BasicAllocator implements Backend, BasicHeapView {
     if (chosen === 0) return 0;
     if (this.checked) this.checkFreeBlock(chosen);
     return this.carve(chosen, chosenSize, chosenPayload, req, size, Math.max(align, 8));
-  }
-
-  /**
-   * Makes up to `count` live blocks of `size` bytes one after another from one free block,
-   * each on its way to `take` before the next is cut (the refill run of contract.ts; where
-   * a run sits in its free block is run.ts's arithmetic). One walk of the free list picks the
-   * block as the strategy picks one for `allocate`, among the blocks that hold the whole run:
-   * the lowest (first fit), the smallest (best fit) or the largest (worst fit). When none
-   * holds it all, the block holding the most blocks (the lowest among equals) gives a shorter
-   * run. Each block is then an ordinary `carve` from the front of what is left, so a death or
-   * a throwing `take` between two blocks leaves what `allocate` calls would have left.
-   */
-  allocateRun(size: number, count: number, take: (block: number) => void): number {
-    if (count < 1) return 0;
-    const bytes = blockBytes(size);
-    const u32 = this.u32;
-    const strategy = this.strategy;
-    let chosen = 0;
-    let chosenSize = 0;
-    let chosenBlocks = 0;
-    // The fewest bytes a free block needs to beat the chosen one: one block's span while the
-    // chosen holds fewer than `count` (no smaller block holds more), a whole run's after; so
-    // the fragments a heap is full of cost one compare each.
-    let need = runSpan(1, bytes);
-    let b = u32[this.sHead]!;
-    for (let left = this.counters.freeBlocks; b !== 0; left--) {
-      const bsize = this.listedSize(b, left);
-      if (bsize >= need && (chosenBlocks < count || this.prefers(bsize, chosenSize))) {
-        const blocks = runLength(runStart(b), b + bsize, bytes, size, count);
-        // More blocks win; among whole runs the strategy decides.
-        if (blocks > chosenBlocks || (blocks === count && this.prefers(bsize, chosenSize))) {
-          chosen = b;
-          chosenSize = bsize;
-          chosenBlocks = blocks;
-          need = runSpan(blocks === count ? count : blocks + 1, bytes);
-          // First fit stops at the first whole run; nothing smaller than its span holds one.
-          if (blocks === count && (strategy === FIRST_FIT || (strategy === BEST_FIT && bsize === need))) break;
-        }
-      }
-      b = u32[(b + B_NEXT) >>> 2]!;
-    }
-    if (chosen === 0) return 0;
-    if (this.checked) this.checkFreeBlock(chosen);
-    const end = chosen + chosenSize;
-    const last = runStart(chosen) + runSpan(chosenBlocks, bytes);
-    let free = chosen;
-    let blk = runStart(chosen);
-    for (let made = 1; ; made++) {
-      // The last block ends where the run does; carve gives it a tail too small to be free.
-      const next = made === chosenBlocks ? last : blk + bytes;
-      take(this.carve(free, end - free, blk + HEADER_BYTES, next - blk, size, MIN_ALIGN));
-      if (made === chosenBlocks) return made;
-      free = next;
-      blk = next;
-    }
-  }
-
-  /**
-   * Whether the strategy takes a free block of `size` bytes over one of `chosenSize` met
-   * before it: best fit a smaller, worst fit a larger, first fit never (it keeps the first).
-   * Strict comparisons keep the lowest address among equal sizes: the list is walked in
-   * address order.
-   */
-  private prefers(size: number, chosenSize: number): boolean {
-    return this.strategy === BEST_FIT ? size < chosenSize : this.strategy === WORST_FIT && size > chosenSize;
-  }
-
-  /**
-   * The size of free-list entry `b`, met with `left` entries of the free-block count left:
-   * an entry past the count (a cycle), a link that is not a free block of the arena, or a
-   * size running past the arena is corruption.
-   */
-  private listedSize(b: number, left: number): number {
-    const hdr = this.u32[b >>> 2]!;
-    if (left === 0 || (b & 7) !== 0 || b < this.arenaStart || b >= this.arenaEnd || (hdr & USED) !== 0) {
-      throw this.brokenList(b, left);
-    }
-    const size = hdr - (hdr & FLAGS);
-    if (b + size > this.arenaEnd) throw corrupt(`free block ${hex(b)} has size ${size}, which runs past the arena`);
-    return size;
   }
 
   /** The error for a free-list entry that is not a free block of this heap, or a cycle. */
@@ -339,8 +273,7 @@ export class BasicAllocator implements Backend, BasicHeapView {
     // A free block is always preceded by a live one (free neighbours are always merged), so
     // without a gap the new block's predecessor is live; with one, it is the free gap.
     u32[blk >>> 2] = bsize | USED | (gap === 0 ? PREV_USED : 0);
-    // Slack is at most 16 of rounding plus a tail under MIN_BLOCK, so it fits the tag's bits
-    // (a run's last block is stretched further only as far as run.ts's runLength lets it).
+    // Slack is at most 16 of rounding plus a tail under MIN_BLOCK, so it fits the tag's bits.
     u32[(blk + B_TAG) >>> 2] = makeTag(blk, bsize, this.cookie, align, bsize - HEADER_BYTES - requested);
     if (gap !== 0) {
       this.writeFree(fb, gap);
@@ -436,7 +369,8 @@ export class BasicAllocator implements Backend, BasicHeapView {
     const hdr = u32[b >>> 2]!;
     const bsize = hdr - (hdr & FLAGS);
     const oldRequested = bsize - HEADER_BYTES - (u32[(b + B_TAG) >>> 2]! & SLACK_MASK);
-    const req = blockBytes(size);
+    const need = size <= MIN_USABLE ? MIN_USABLE : size + 7 - ((size + 7) % 8);
+    const req = need + HEADER_BYTES;
     const next = b + bsize;
     const nhdr = u32[next >>> 2]!;
     const nextFree = (nhdr & USED) === 0;

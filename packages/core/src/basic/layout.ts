@@ -74,15 +74,6 @@ export const SLACK_MASK = 0x3f;
  */
 export const MAX_REQUEST = 0xffff_fff0;
 
-/**
- * The size of the block that serves a request of `size` bytes: its header, and the payload
- * rounded up to a multiple of 8 and to at least `MIN_USABLE` (room for a free block's links
- * and footer once it is freed).
- */
-export function blockBytes(size: number): number {
-  return (size <= MIN_USABLE ? MIN_USABLE : size + 7 - ((size + 7) % 8)) + HEADER_BYTES;
-}
-
 /** The 8-aligned bounds of pool `[start, end)` and its sentinel. */
 export function poolBlocks(start: number, end: number): { first: number; sentinel: number } {
   const first = start % 8 === 0 ? start : start + (8 - (start % 8));
