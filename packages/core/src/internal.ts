@@ -4,7 +4,7 @@
  * as a heap would (`makeBackendContext`) and that neither `@heaplab/core` nor
  * `@heaplab/core/backend` offers, because a user of a heap or a backend implementer has no
  * business with it: raw offsets of the control region, the lock-order checker, the recovery
- * record, the pool table's writer, the QSBR formatter and the thread cache's owner table.
+ * record, the pool table's writer, the QSBR formatter and the thread cache's owner table and records.
  *
  * Anything here may change or go in any release; code outside heaplab uses the two public
  * entry points.
@@ -18,6 +18,12 @@ export {
   LOCK_TABLE,
   OWNER_INDEX_MASK,
   OWNER_TABLE,
+  TC_BIN_LIMIT,
+  TC_BLOCK_NEXT,
+  TC_BYTES,
+  TC_CLASSES,
+  TC_COUNTS,
+  TC_HEADS,
   TC_MAX_REQUEST,
   SLOT_GENERATION_SHIFT,
   SLOT_STATE,
@@ -28,4 +34,4 @@ export { RecoveryRecord } from './memory/recovery.js';
 export { slotOffset } from './memory/thread-registry.js';
 export { PoolTable } from './backend/pools.js';
 export { formatQsbr } from './qsbr/qsbr.js';
-export { forgetCacheOwner, ownerSlot } from './tcache/thread-cache.js';
+export { cacheRecordOffset, forgetCacheOwner, ownerSlot } from './tcache/thread-cache.js';

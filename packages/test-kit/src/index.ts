@@ -23,6 +23,7 @@ export {
   targetDescriptor,
 } from './conformance.js';
 export { describeMultiWorker, type MultiWorkerOptions } from './multi-worker.js';
+export { describeCacheDeaths } from './cache-deaths.js';
 export { describeRefillRuns, expectRunHolds, type RunTarget, takeRun } from './refill-runs.js';
 export { type CrashRecoveryTarget, describeCrashRecovery } from './crash-recovery.js';
 export { dyingMemory, type StoreBudget, ThreadDeath } from './dying-memory.js';
