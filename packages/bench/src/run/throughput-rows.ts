@@ -113,7 +113,7 @@ export async function runThroughputRows<Row extends ThroughputRow>(
     const row = medianRow(cell.runs);
     // One span of runs, or one span per run (interleaved): the median run's.
     const trips = cell.roundTrips.length === cell.runs.length ? cell.roundTrips[medianRunIndex(cell.runs)] : cell.roundTrips[0];
-    if (trips !== undefined && row.error === undefined) row.lineRoundTripNs = trips;
+    if (trips !== undefined && trips !== null && row.error === undefined) row.lineRoundTripNs = trips;
     return row;
   });
 }
@@ -123,7 +123,8 @@ interface RowCell<Row extends ThroughputRow> {
   contender: Contender;
   threads: number;
   runs: Row[];
-  roundTrips: number[][];
+  /** Per span of runs, the round trips before and after it; null when one could not be measured. */
+  roundTrips: (number[] | null)[];
 }
 
 /**
@@ -141,10 +142,27 @@ async function runSpan<Row extends ThroughputRow>(
 ): Promise<void> {
   const once = (durationSeconds: number): Promise<Row> => runOnce(loop, cell.contender, cell.threads, durationSeconds, settings, options);
   const roundTrip = options.lineRoundTrip === true && cell.threads > 1;
-  const before = roundTrip ? await measureLineRoundTrip() : 0;
+  const before = roundTrip ? await roundTripIfMeasurable() : null;
   if (warmup) await once(Math.min(settings.durationSeconds * WARMUP_SHARE, MAX_WARMUP_SECONDS));
   for (let index = 0; index < count; index++) cell.runs.push(await once(settings.durationSeconds));
-  if (roundTrip) cell.roundTrips.push([before, await measureLineRoundTrip()]);
+  if (roundTrip) {
+    const after = await roundTripIfMeasurable();
+    cell.roundTrips.push(before === null || after === null ? null : [before, after]);
+  }
+}
+
+/**
+ * The line round trip, or null when it cannot be measured: on a machine so loaded that the
+ * answering thread gets no core for seconds, the ball does not come back in time. The figure
+ * only annotates a row (which rows ran far apart), so the row stands without it.
+ */
+async function roundTripIfMeasurable(): Promise<number | null> {
+  try {
+    return await measureLineRoundTrip();
+  } catch (error) {
+    if (error instanceof Error && error.message.startsWith('line round trip:')) return null;
+    throw error;
+  }
 }
 
 /**
