@@ -19,10 +19,10 @@
 import { describe, expect, it } from 'vitest';
 
 import { AllocError, GlobalAllocator, MiB, MIN_ALIGN, type ReapReport } from '@heaplab/core';
-import { type Backend, type BackendDescriptor, type HeapMemory, PoolView, StateCounters } from '@heaplab/core/backend';
+import type { Backend, BackendDescriptor, HeapMemory } from '@heaplab/core/backend';
 import { makeBackendContext, recordPool } from './backend-context.js';
 import { checkAndWalk } from './conformance.js';
-import { dyingMemory, type StoreBudget, ThreadDeath } from './dying-memory.js';
+import { contextOver, dyingMemory, type StoreBudget, ThreadDeath } from './dying-memory.js';
 import type { DieInBackendTask, KitReply } from './kit-worker.js';
 import { Random, type Signature, signBlock, verifyBlock } from './patterns.js';
 import { spawnKitWorker } from './worker-pool.js';
@@ -100,16 +100,7 @@ export function describeCrashRecovery(target: CrashRecoveryTarget): void {
 
   /** An instance for `threadId` over `memory`, writing through `views` (dying ones, say). */
   const instance = (memory: HeapMemory, threadId: number, views: HeapMemory = memory): Backend =>
-    descriptor.create(
-      {
-        ...makeBackendContext({ memory, threadId, arenaBytes, stateBytes: descriptor.stateBytes }),
-        memory: views,
-        // The counters' and the pool view's stores go through the dying views too.
-        counters: new StateCounters(views),
-        pools: new PoolView(views),
-      },
-      options,
-    );
+    descriptor.create(contextOver(makeBackendContext({ memory, threadId, arenaBytes, stateBytes: descriptor.stateBytes }), views), options);
 
   /** A heap with 24 blocks allocated in order, every third freed, all others signed. */
   const prepare = (): Prepared => {

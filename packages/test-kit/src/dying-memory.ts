@@ -13,6 +13,7 @@
  */
 
 import type { HeapMemory } from '@heaplab/core';
+import { type BackendContext, PoolView, StateCounters } from '@heaplab/core/backend';
 
 /** What a dying thread throws: only the test catches it. */
 export class ThreadDeath extends Error {
@@ -73,4 +74,13 @@ export function dyingMemory(memory: HeapMemory, budget: StoreBudget): HeapMemory
     i32: dyingView(memory.i32, budget),
     f64: dyingView(memory.f64, budget),
   };
+}
+
+/**
+ * `context` writing through `views` (dying ones, say): its memory, and core's counters and
+ * pool view made over them, so that a backend's store to a counter counts, and can be the
+ * one a thread dies before, as a store to a block does.
+ */
+export function contextOver(context: BackendContext, views: HeapMemory): BackendContext {
+  return { ...context, memory: views, counters: new StateCounters(views), pools: new PoolView(views) };
 }

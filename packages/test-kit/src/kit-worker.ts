@@ -9,7 +9,7 @@ import { AllocError, GlobalAllocator, LockIndex, type LockStep, MIN_ALIGN, park,
 import { forgetCacheOwner } from '@heaplab/core/internal';
 
 import { makeBackendContext } from './backend-context.js';
-import { dyingMemory } from './dying-memory.js';
+import { contextOver, dyingMemory } from './dying-memory.js';
 import { Random, SIGNATURE_BYTES, signBlock, verifyBlock, type Signature } from './patterns.js';
 import { serveTasks, type TaskReply } from './task-protocol.js';
 
@@ -57,7 +57,8 @@ export interface HoldLockTask {
 /**
  * Die inside the heap lock: take it, then run one operation of the (locked) backend over
  * views that end the thread before store number `stores` (see dying-memory.ts), so the lock
- * stays held by a dead thread and the backend's structures are as that store left them.
+ * stays held by a dead thread and the backend's structures (and core's counters, which its
+ * stores count too) are as that store left them.
  * Replies 'finished' when the operation has fewer stores (the lock is then released).
  */
 export interface DieInBackendTask {
@@ -319,7 +320,8 @@ async function dieInBackend(task: DieInBackendTask): Promise<string> {
     maxThreads: shared.maxThreads,
   });
   const views = dyingMemory(heap.memory, { stores: 0, limit: task.stores, die: () => process.exit(0) });
-  const backend = descriptor.create({ ...context, memory: views }, descriptor.normalizeOptions(shared.backendOptions()));
+  // Counters included: a death may come at any store the backend makes, not only its blocks'.
+  const backend = descriptor.create(contextOver(context, views), descriptor.normalizeOptions(shared.backendOptions()));
   const mutex = shared.mutex(LockIndex.heap, heap.threadId);
   // What a heap with a thread cache does before a free or resize reaches the backend: the
   // block's owner entry goes, so the cache never takes it back on the strength of it.
