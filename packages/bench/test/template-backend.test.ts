@@ -6,13 +6,14 @@
  */
 
 import { AllocError, GlobalAllocator, MiB } from '@heaplab/core';
-import { describeConformance, describeMultiWorker, errorOf, expectWalkAgrees } from '@heaplab/test-kit';
+import { describeConformance, describeCrashRecovery, describeMultiWorker, errorOf, expectWalkAgrees } from '@heaplab/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { backend } from '../templates/backend/src/__NAME__.js';
 
 describeConformance({ label: 'template (implicit list)', backend });
 describeMultiWorker({ label: 'template (implicit list)', backend });
+describeCrashRecovery({ label: 'template (implicit list)', backend });
 
 describe('template backend: check() finds each broken invariant', () => {
   const open: GlobalAllocator[] = [];

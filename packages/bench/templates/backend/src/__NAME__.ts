@@ -33,12 +33,21 @@
  * Invariants, each verified by `check()`: the blocks of a pool tile `[s+12, e-4)` exactly;
  * every footer equals its header; no two free blocks are adjacent (coalescing is immediate);
  * the counters kept in core (`ctx.counters`) equal what a walk counts.
+ *
+ * One more, which `check()` cannot see because it must hold between stores, not only between
+ * calls: after every single store of `allocate` and `release`, the headers still tile each
+ * pool. A thread may die at any instruction while it holds the heap lock; `recover()` then
+ * rebuilds the heap from the headers alone, so they must never describe a half-made split or
+ * merge. `place` and `release` get this by changing the tiling with one header store, their
+ * last (see `mark`). Footers and counters may be left stale by a death: `recover()` rewrites
+ * them from the headers.
  */
 
 import {
   AllocError,
   type Backend,
   type BackendContext,
+  type BackendRepair,
   type BackendStats,
   type CheckReport,
   defineBackend,
@@ -46,6 +55,7 @@ import {
   HeapChecker,
   hex,
   notAllocated,
+  type RepairCause,
 } from '@heaplab/core/backend';
 
 /** The backend's name; `heaplab new-backend` writes the name you chose here. */
@@ -103,11 +113,15 @@ class ImplicitListAllocator implements Backend {
     this.u32[address >>> 2] = value;
   }
 
-  /** Writes a block's header and footer. */
+  /**
+   * Writes a block's footer, then its header. The header goes last because it is what a walk
+   * reads: once it is written the block exists, with its footer already right. A thread that
+   * dies between the two stores leaves at most a stale footer, which `recover()` rewrites.
+   */
   private mark(block: number, size: number, allocated: boolean): void {
     const tag = allocated ? size | ALLOC : size;
-    this.put(block, tag);
     this.put(block + size - WORD, tag);
+    this.put(block, tag);
   }
 
   // --- memory given to the heap --------------------------------------------------------------
@@ -141,7 +155,7 @@ class ImplicitListAllocator implements Backend {
     this.put(first - WORD, PROLOGUE);
     this.mark(first, epilogue - first, false);
     this.put(epilogue, EPILOGUE);
-    this.ctx.counters.addMemory(epilogue - first, start + size - (epilogue - first));
+    this.ctx.counters.addMemory(epilogue - first, size - (epilogue - first));
     this.ctx.counters.addFree(1);
   }
 
@@ -174,13 +188,18 @@ class ImplicitListAllocator implements Backend {
     return block + size;
   }
 
-  /** Cuts an allocated block of `need` bytes at `free + gap` out of the free block `free`. */
+  /**
+   * Cuts an allocated block of `need` bytes at `free + gap` out of the free block `free`.
+   *
+   * The stores go from right to left. Until the header at `free` changes, a walk steps over
+   * the whole free block and never reads the new tags written inside it; the last store (the
+   * header at `free`: the gap's, or the allocated block's when there is no gap) makes the
+   * split visible in one step, every new block already whole. Written left to right, a thread
+   * dying after the first header would leave the walk landing on payload bytes: headers that
+   * no longer tile the pool, and a heap no repair can trust.
+   */
   private place(free: number, size: number, gap: number, need: number): number {
     let freeBlocks = -1;
-    if (gap !== 0) {
-      this.mark(free, gap, false);
-      freeBlocks++;
-    }
     const block = free + gap;
     let rest = size - gap - need;
     // A rest smaller than a block cannot stand alone: the allocated block keeps it.
@@ -188,9 +207,13 @@ class ImplicitListAllocator implements Backend {
       need += rest;
       rest = 0;
     }
-    this.mark(block, need, true);
     if (rest !== 0) {
       this.mark(block + need, rest, false);
+      freeBlocks++;
+    }
+    this.mark(block, need, true);
+    if (gap !== 0) {
+      this.mark(free, gap, false);
       freeBlocks++;
     }
     this.ctx.counters.allocated(need, 0, need - TAGS_BYTES, freeBlocks);
@@ -214,6 +237,9 @@ class ImplicitListAllocator implements Backend {
       size += sizeOf(left);
       this.ctx.counters.addFree(-1);
     }
+    // One header store (mark's last) frees and merges at once: before it the walk sees the
+    // old blocks, after it the merged one. The freed block's own header, when the left
+    // neighbour took it in, is left as it was: it is payload of a free block now.
     this.mark(block, size, false);
   }
 
@@ -347,6 +373,89 @@ class ImplicitListAllocator implements Backend {
     });
     expect(mismatch === null, () => `counters: ${mismatch}`);
     return found;
+  }
+
+  // --- repair after a thread died holding the heap lock --------------------------------------
+
+  /**
+   * Core calls this when a thread died holding the heap lock, at an unknown store of
+   * `allocate` or `release` (or of a `check()` or `walk()`, which store nothing); `check()`
+   * runs after it and must pass before anyone allocates again. Without `recover`, such a heap
+   * stays unusable for every thread.
+   *
+   * Nothing the dead thread was changing can be trusted, except what the code above keeps
+   * true after every store: the headers tile each pool (see the top of this file). So the
+   * repair reads the headers alone and rewrites everything derived from them: the footers,
+   * one free block per run of free blocks (what the implicit list has instead of a free
+   * list), and core's counters.
+   * @throws AllocError `HeapCorrupted` when the control state, a pool's prologue or epilogue,
+   *   or a header is broken: that is a damaged heap, not an unfinished call, and there is
+   *   nothing sound to rebuild from
+   */
+  recover(cause: RepairCause): BackendRepair {
+    const expect = this.checker.expect.bind(this.checker);
+    expect(this.get(this.ctx.stateOffset + ST_MAGIC) === STATE_MAGIC, 'cannot recover: the control state is not formatted (no magic)');
+    // Recounted from nothing: the dead thread may have stopped between its tag stores and its
+    // counter updates, so the counters may disagree with the blocks in either direction.
+    const count = { totalBytes: 0, usedBytes: 0, requestedBytes: 0, grantedBytes: 0, liveBlocks: 0, freeBlocks: 0, metadataBytes: 0 };
+    let merged = 0;
+    let footers = 0;
+    /** Makes the free run `[run, end)` one free block, with its footer right. */
+    const relist = (run: number, end: number): void => {
+      if (this.get(end - WORD) !== end - run) footers++;
+      this.mark(run, end - run, false);
+      count.freeBlocks++;
+    };
+    const pools = this.ctx.pools;
+    for (let pool = 0; pool < pools.count(); pool++) {
+      const { first, epilogue } = poolBounds(pools.start(pool), pools.end(pool));
+      // Only formatPool writes a pool's ends: broken ones mean something else wrote here.
+      expect(first >= this.ctx.arenaStart && epilogue + WORD <= this.ctx.arenaEnd, `cannot recover: pool ${pool} lies outside the arena`);
+      expect(
+        this.get(first - TAGS_BYTES) === PROLOGUE && this.get(first - WORD) === PROLOGUE && this.get(epilogue) === EPILOGUE,
+        `cannot recover: pool ${pool}'s prologue or epilogue is overwritten`,
+      );
+      count.totalBytes += epilogue - first;
+      count.metadataBytes += pools.end(pool) - pools.start(pool) - (epilogue - first);
+      let run = 0; // the first block of the free run being walked; 0 after a live block
+      // next() refuses a size below MIN_BLOCK or past the epilogue before the walk follows it,
+      // so the walk moves forward and ends at the epilogue, or throws HeapCorrupted.
+      for (let block = first, after = 0; block < epilogue; block = after) {
+        after = this.next(block, epilogue);
+        const tag = this.get(block);
+        expect((tag & 6) === 0, () => `cannot recover: block ${hex(block)} (pool ${pool}) has unknown flag bits in header ${hex(tag)}`);
+        if ((tag & ALLOC) === 0) {
+          // Joined to the run: release never leaves two free blocks side by side, but a
+          // repair that merges them costs nothing and does not depend on it.
+          if (run === 0) run = block;
+          else merged++;
+          continue;
+        }
+        if (run !== 0) relist(run, block);
+        run = 0;
+        // A live block stays live and untouched; only its footer may be stale (a death
+        // between mark's two stores), and release would read a stale one as its neighbour's.
+        if (this.get(after - WORD) !== tag) {
+          this.put(after - WORD, tag);
+          footers++;
+        }
+        count.liveBlocks++;
+        count.usedBytes += after - block;
+        count.grantedBytes += after - block - TAGS_BYTES;
+      }
+      if (run !== 0) relist(run, epilogue);
+    }
+    const stale = this.ctx.counters.mismatch(count);
+    // restore() keeps the peak, raising it if the recount is above it.
+    this.ctx.counters.restore(count);
+    const notes = [`after thread ${cause.deadThreadId} died: ${count.freeBlocks} free and ${count.liveBlocks} live blocks in ${pools.count()} pool(s), rebuilt from their headers`];
+    if (merged > 0) notes.push(`merged ${merged} free block(s) into the free block before them`);
+    if (footers > 0) notes.push(`rewrote ${footers} footer(s) that differed from their headers`);
+    if (stale !== null) notes.push(`recounted the counters (${stale})`);
+    // The headers tile every pool, so every byte is in a live block or a free one: nothing is
+    // lost. A block the dead thread had just allocated stays live, held by no one: a leak
+    // (memory still in use), not memory the heap lost track of.
+    return { lostBytes: 0, lostBlocks: 0, notes };
   }
 }
 
