@@ -76,6 +76,9 @@ describe('heaplab new-backend, end to end', () => {
       const plain = stripVTControlCharacters(test.output);
       expect(plain).toMatch(/multi-worker: mine > 4 worker\(s\) free blocks that other workers allocated/);
       expect(plain).toMatch(/check\(\) reports a block header that a buggy program overwrote/);
+      // The crash-recovery suite ran on the generated backend: its recover() and store order.
+      expect(plain).toMatch(/mine: crash recovery > a thread killed at every store of malloc\(40\) in a fragmented heap/);
+      expect(plain).toMatch(/mine: crash recovery > a worker that dies inside the heap lock is reaped by watchWorker/);
     },
     INSTALL_TIMEOUT_MS + 2 * TEST_TIMEOUT_MS,
   );

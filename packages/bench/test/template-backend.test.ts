@@ -1,8 +1,9 @@
 /**
  * The backend `heaplab new-backend` writes, tested here in the repository: the template's
  * allocator (an implicit free list) imported as it stands (its name line says 'template'),
- * through the conformance and multi-worker suites every backend runs, plus checks that its
- * check() catches each broken invariant it documents.
+ * through the conformance, multi-worker and crash-recovery suites every backend runs, plus
+ * checks that its check() catches each broken invariant it documents and that its recover()
+ * mends what it can rebuild from the headers and refuses the rest.
  */
 
 import { AllocError, GlobalAllocator, MiB } from '@heaplab/core';
@@ -114,6 +115,35 @@ describe('template backend: check() finds each broken invariant', () => {
     const error = errorOf(() => heap.backendInstance.walk!((region) => shown.push(region.address)));
     expect(error.kind).toBe('HeapCorrupted');
     expect(Math.max(...shown)).toBeLessThan(middle - 4);
+  });
+
+  it('recover() rebuilds from the headers: merges free neighbours, rewrites footers, recounts the counters', () => {
+    const { heap, u32, middle } = threeBlocks();
+    const first = middle - 48 - 4;
+    // What no death of this allocator leaves, but a repair from the headers must still mend:
+    // the first two blocks free side by side and their footers stale, the counters not told.
+    for (const block of [first, middle - 4]) u32[block >>> 2] = u32[block >>> 2]! & ~7;
+    expect(corruption(heap)).toMatch(/side by side|footer/);
+    const repair = heap.backendInstance.recover!({ lock: 'heap', deadThreadId: 2 });
+    expect(repair).toMatchObject({ lostBytes: 0, lostBlocks: 0 });
+    expect(repair.notes.join('\n')).toMatch(/merged 1 free block.*\n.*rewrote 1 footer.*\n.*recounted the counters/s);
+    expect(heap.check()).toMatchObject({ liveBlocks: 1, freeBlocks: 2 });
+    expect(errorOf(() => heap.free(middle)).kind).toBe('NotAllocated');
+    heap.free(middle + 48);
+    expect(heap.check()).toMatchObject({ liveBlocks: 0, freeBlocks: 1 });
+  });
+
+  it('recover() refuses broken headers and pool ends with HeapCorrupted, without looping', () => {
+    const recoverError = (heap: GlobalAllocator) => errorOf(() => heap.backendInstance.recover!({ lock: 'heap', deadThreadId: 2 }));
+    let { heap, u32, middle } = threeBlocks();
+    u32[(middle - 4) >>> 2] = 1;
+    expect(recoverError(heap)).toMatchObject({ kind: 'HeapCorrupted', message: expect.stringMatching(/size 0/) });
+    ({ heap, u32, middle } = threeBlocks());
+    u32[(middle - 4) >>> 2] = 48 | 4;
+    expect(recoverError(heap)).toMatchObject({ kind: 'HeapCorrupted', message: expect.stringMatching(/flag bits/) });
+    ({ heap, u32, middle } = threeBlocks());
+    u32[(middle - 48 - 8) >>> 2] = 0;
+    expect(recoverError(heap)).toMatchObject({ kind: 'HeapCorrupted', message: expect.stringMatching(/prologue or epilogue/) });
   });
 
   it('takes more memory with addMemory and allocates from it', () => {

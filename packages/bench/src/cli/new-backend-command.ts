@@ -99,7 +99,7 @@ async function newBackendAction(name: string, options: NewBackendOptions, comman
       'next:',
       `  cd ${target}`,
       '  npm install',
-      '  npm test          # the conformance and multi-worker suites',
+      '  npm test          # the conformance, multi-worker and crash-recovery suites',
       '  npm run grade     # the suites, the trace replay and the score',
       `then make src/${name}.ts faster and tighter (README.md says what it must keep true).`,
     ].join('\n'),

@@ -448,7 +448,9 @@ class ImplicitListAllocator implements Backend {
     const stale = this.ctx.counters.mismatch(count);
     // restore() keeps the peak, raising it if the recount is above it.
     this.ctx.counters.restore(count);
-    const notes = [`after thread ${cause.deadThreadId} died: ${count.freeBlocks} free and ${count.liveBlocks} live blocks in ${pools.count()} pool(s), rebuilt from their headers`];
+    const notes = [
+      `after thread ${cause.deadThreadId} died: ${count.freeBlocks} free and ${count.liveBlocks} live blocks in ${pools.count()} pool(s), rebuilt from their headers`,
+    ];
     if (merged > 0) notes.push(`merged ${merged} free block(s) into the free block before them`);
     if (footers > 0) notes.push(`rewrote ${footers} footer(s) that differed from their headers`);
     if (stale !== null) notes.push(`recounted the counters (${stale})`);
