@@ -9,7 +9,7 @@ import { discoverBackends, resolveBackendContenders } from '../src/contenders/ba
 import { baselineContender } from '../src/contenders/contender.js';
 import type { Progress } from '../src/run/progress.js';
 import { countSteps } from '../src/run/run-bench.js';
-import { medianRow, medianRunIndex, type ThroughputRow } from '../src/run/throughput-rows.js';
+import { medianRow, medianRunIndex, roundTripIfMeasurable, type ThroughputRow } from '../src/run/throughput-rows.js';
 import type { BenchSettings } from '../src/run/workload.js';
 import { glibcThreadWorkload } from '../src/workloads/glibc-thread/workload.js';
 
@@ -66,6 +66,20 @@ describe('interleaved runs', () => {
     await glibcThreadWorkload.run(contenders, { ...settings(false), repeat: 2 }, progress);
     expect(progress.steps).toEqual(['glibc-thread  tlsf  1 thread', 'glibc-thread  tlsf  2 threads']);
     expect(countSteps([glibcThreadWorkload], contenders, settings(false))).toBe(2);
+  });
+
+  it('leaves a row without its round trip when the machine is too loaded to measure one, and passes other errors on', async () => {
+    expect(await roundTripIfMeasurable(async () => 87)).toBe(87);
+    expect(
+      await roundTripIfMeasurable(async () => {
+        throw new Error('line round trip: the answering thread stopped answering');
+      }),
+    ).toBeNull();
+    await expect(
+      roundTripIfMeasurable(async () => {
+        throw new TypeError('a bug');
+      }),
+    ).rejects.toThrow('a bug');
   });
 
   it('takes the lower middle run by rate as the median, and reports the others as min and max', () => {
