@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { nextSteps } from '../src/cli/new-backend-command.js';
 import {
   checkoutPackages,
   heaplabTarballs,
@@ -21,6 +22,7 @@ import {
 } from '../src/new-backend/package-sources.js';
 import { CONTRACT_FILE, NAME_PLACEHOLDER, packageManifest, renderTemplate, TOOL_VERSIONS, templateFolder } from '../src/new-backend/template.js';
 import { benchPackageRoot, heaplabVersion } from '../src/report/provenance.js';
+import { TEXT_WIDTH } from '../src/report/text-table.js';
 import { heaplabInProcess } from './inspect-helpers.js';
 
 const REPO = resolve(import.meta.dirname, '..', '..', '..');
@@ -43,6 +45,19 @@ function listFiles(folder: string): string[] {
 }
 
 describe('heaplab new-backend', () => {
+  it('says what to do next within the width, nothing lost; the commands stay whole, to be pasted', () => {
+    const target = join('/home/someone/projects/allocators', 'a-backend-with-a-rather-long-name');
+    const wide = nextSteps('a-backend-with-a-rather-long-name', target, 10_000);
+    for (const width of [80, TEXT_WIDTH]) {
+      const text = nextSteps('a-backend-with-a-rather-long-name', target, width);
+      for (const line of text.split('\n')) if (!line.startsWith('  cd ')) expect(line.length, text).toBeLessThanOrEqual(width);
+      expect(text).toContain(`\n  cd ${target}\n`);
+      expect(text.replace(/\s+/g, ' ')).toBe(wide.replace(/\s+/g, ' '));
+    }
+    // Unwrapped, the last line runs past 80 columns: the case the width is for.
+    expect(wide.split('\n').at(-1)!.length).toBeGreaterThan(80);
+  });
+
   const tarballs = fakeTarballs(join(scratch, 'tarballs'), ['core', 'test-kit', 'bench', 'tlsf', 'buddy']);
 
   it('writes the package: the allocator under its name, tests, configs, README with the contract, package.json', async () => {

@@ -5,9 +5,12 @@ import { join } from 'node:path';
 import { type GlobalAllocator, parseTrace, registeredBackends, type Trace, traceFigures } from '@heaplab/core';
 import { describe, expect, it } from 'vitest';
 
+import { madeTraceTable } from '../src/cli/trace-command.js';
 import { createBackendHeap, discoverBackends } from '../src/contenders/backends.js';
+import { TEXT_WIDTH } from '../src/report/text-table.js';
 import { TRACE_SET, traceFileText } from '../src/traces/trace-set.js';
 import { heaplabInProcess } from './inspect-helpers.js';
+import { widestLine } from './text-width.js';
 
 const setDirectory = new URL('../traces/', import.meta.url);
 const committed = (file: string): string => readFileSync(new URL(file, setDirectory), 'utf8');
@@ -152,5 +155,34 @@ describe('heaplab trace', () => {
     expect(readdirSync(out).sort()).toEqual(['fragmentation.rep', 'short.rep']);
     expect(readFileSync(join(out, 'short.rep'), 'utf8')).toBe(committed('short.rep'));
     expect((await heaplabInProcess('trace', 'make', '--out', out, '--only', 'cs-app.rep')).status).toBe(1);
+  });
+
+  it("make prints the traces' figures as a table within TEXT_WIDTH (stderr is no terminal here), a row a trace", async () => {
+    const out = join(directory, 'table');
+    const result = await heaplabInProcess('trace', 'make', '--out', out, '--only', 'short.rep,producer-consumer.jsonl');
+    expect(result.status).toBe(0);
+    expect(widestLine(result.stderr)).toBeLessThanOrEqual(TEXT_WIDTH);
+    const trace = parseTrace(readFileSync(join(out, 'producer-consumer.jsonl'), 'utf8'));
+    const { requests, peakPayloadBytes } = traceFigures(trace);
+    expect(result.stderr).toMatch(new RegExp(`^producer-consumer\\.jsonl +${requests} +${trace.ids} +2 +${peakPayloadBytes}$`, 'm'));
+    expect(result.stderr).toContain(`wrote 2 traces to ${out}`);
+  });
+
+  it("make's table fits 80 columns and a 50-column terminal, every figure kept", () => {
+    const made = TRACE_SET.map((entry, n) => ({
+      file: entry.file,
+      requests: 10_000 + n,
+      ids: 5000 + n,
+      threads: 1 + (n % 2),
+      peakPayloadBytes: 12_345_678 + n,
+    }));
+    for (const width of [80, 50]) {
+      const table = madeTraceTable(made, width);
+      expect(widestLine(table), table).toBeLessThanOrEqual(width);
+      for (const entry of made) {
+        for (const figure of [entry.requests, entry.ids, entry.peakPayloadBytes]) expect(table).toMatch(new RegExp(`\\b${figure}\\b`));
+        expect(table).toContain(entry.file);
+      }
+    }
   });
 });

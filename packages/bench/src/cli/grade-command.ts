@@ -17,6 +17,7 @@ import { DEFAULT_REFERENCE, DEFAULT_REPLAY_REPEAT, replaySuite } from '../replay
 import { readTraceFiles } from '../replay/trace-files.js';
 import { shippedTracesDir } from '../traces/trace-set.js';
 import { addBackendModuleOption } from './backend-module-option.js';
+import { helpNote } from './help-text.js';
 import { textOut, textWidth, writeJsonOutput } from './json-output.js';
 import { parsePositiveInteger } from './options.js';
 import { parseReferenceOption } from './replay-command.js';
@@ -109,7 +110,9 @@ export function addGradeCommand(program: Command): void {
     .option('-q, --quiet', 'no progress lines', false)
     .addHelpText(
       'after',
-      '\nNeeds @heaplab/test-kit and vitest installed beside the backend (the package heaplab new-backend writes has them). See docs/write-a-backend.md.',
+      helpNote(
+        'Needs @heaplab/test-kit and vitest installed beside the backend (the package heaplab new-backend writes has them). See docs/write-a-backend.md.',
+      ),
     )
     .action(gradeCommand);
 }

@@ -28,7 +28,12 @@ export function textWidth(json: string | undefined): number {
  * where a script may read it.
  */
 export function printStatus(text: string, stream: { isTTY?: boolean; columns?: number } = process.stderr): void {
-  console.error(stream.isTTY === true ? wrapText(text, textWidthOf(stream)) : text);
+  console.error(statusText(text, stream));
+}
+
+/** `text` as `printStatus` prints it on `stream`; commander's error messages take the same rule (program.ts). */
+export function statusText(text: string, stream: { isTTY?: boolean; columns?: number }): string {
+  return stream.isTTY === true ? wrapText(text, textWidthOf(stream)) : text;
 }
 
 /** Writes `value` as indented JSON to `target` (a file, its folders made, or `-` for stdout). */

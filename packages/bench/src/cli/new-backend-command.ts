@@ -25,6 +25,8 @@ import {
 } from '../new-backend/package-sources.js';
 import { renderTemplate, templateFolder } from '../new-backend/template.js';
 import { benchPackageRoot, heaplabVersion } from '../report/provenance.js';
+import { textWidthOf, wrapText } from '../report/text-table.js';
+import { printStatus } from './json-output.js';
 
 export interface NewBackendOptions {
   /** The folder to create the package in (default: the current one). */
@@ -88,22 +90,29 @@ function packageSpecs(target: string, options: NewBackendOptions, version: strin
 async function newBackendAction(name: string, options: NewBackendOptions, command: Command): Promise<void> {
   let target: string;
   try {
-    target = newBackend(name, options, (line) => console.error(line));
+    target = newBackend(name, options, (line) => printStatus(line));
   } catch (error) {
     if (error instanceof NewBackendError || error instanceof PackageSourceError) command.error(`error: ${error.message}`, { exitCode: 1 });
     throw error;
   }
-  console.error(`wrote ${target}`);
-  console.error(
-    [
-      'next:',
-      `  cd ${target}`,
-      '  npm install',
-      '  npm test          # the conformance, multi-worker and crash-recovery suites',
-      '  npm run grade     # the suites, the trace replay and the score',
-      `then make src/${name}.ts faster and tighter (README.md says what it must keep true).`,
-    ].join('\n'),
-  );
+  printStatus(`wrote ${target}`);
+  console.error(nextSteps(name, target, textWidthOf(process.stderr)));
+}
+
+/**
+ * What to do with the package `new-backend` wrote. The commands stay whole, to be pasted (the
+ * path may be longer than any width); the sentence after them is laid out to `width` (the
+ * terminal's, or TEXT_WIDTH into a pipe): it is read, not parsed, as status lines may be.
+ */
+export function nextSteps(name: string, target: string, width: number): string {
+  return [
+    'next:',
+    `  cd ${target}`,
+    '  npm install',
+    '  npm test          # the conformance, multi-worker and crash-recovery suites',
+    '  npm run grade     # the suites, the trace replay and the score',
+    wrapText(`then make src/${name}.ts faster and tighter (README.md says what it must keep true).`, width),
+  ].join('\n');
 }
 
 /** Registers `heaplab new-backend`. */

@@ -44,7 +44,8 @@ import { ALL_EFFICIENCY_TRIALS, EFFICIENCY_TRIALS } from '../workloads/heap-effi
 import { ALL, selectWorkloads, WORKLOAD_LIST } from '../workloads/index.js';
 import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
-import { printStatus, textOut, textWidth, writeJsonOutput } from './json-output.js';
+import { helpAfter, helpList, helpNote, wrapped } from './help-text.js';
+import { printStatus, statusText, textOut, textWidth, writeJsonOutput } from './json-output.js';
 import { heaplabVersion } from '../report/provenance.js';
 import { parseMoments, parseTarget } from './inspect-options.js';
 import { mapCommand } from './map-command.js';
@@ -113,11 +114,6 @@ function optionValues(option: BackendOptionSpec): string {
     case 'enum':
       return option.values.join(' | ');
   }
-}
-
-/** The words of `text` in lines of at most `width` columns, each after `indent` spaces. */
-function wrapped(text: string, indent: number, width: number): string[] {
-  return wrapText(`${' '.repeat(indent)}${text.trim().replace(/\s+/g, ' ')}`, width, '').split('\n');
 }
 
 /**
@@ -220,19 +216,13 @@ function uniqueByLabel(contenders: Contender[]): Contender[] {
   return contenders.filter((contender) => !seen.has(contender.label) && seen.add(contender.label) !== undefined);
 }
 
-/** `bench --help`'s list of workloads, from the workload list. */
-function workloadHelp(workloads: readonly Workload[]): string {
-  const width = Math.max(ALL.length, ...workloads.map((workload) => workload.name.length)) + 1;
+/** `bench --help`'s list of workloads, from the workload list, `width` columns wide. */
+function workloadHelp(workloads: readonly Workload[], width: number): string {
   const shortened = workloads.filter((workload) => workload.allNote !== undefined).map((workload) => `${workload.name} ${workload.allNote}`);
   const allLine =
     `every workload above in about three minutes: ${ALL_DURATION} s per timed run, one run per row, no warm-up, one-thread rows in this ` +
     `process; each backend's variants (basic's strategies, mimalloc's secure mode) as rows of their own; ${shortened.join('; ')}`;
-  const columns = Math.max(40, process.stdout.columns || 80);
-  const entry = (name: string, text: string): string => {
-    const lines = wrapped(text, width + 3, columns);
-    return [`  ${name.padEnd(width)} ${lines[0]!.trimStart()}`, ...lines.slice(1)].join('\n');
-  };
-  return [...workloads.map((workload) => entry(workload.name, workload.summary)), entry(ALL, allLine)].join('\n');
+  return helpList([...workloads.map((workload) => [workload.name, workload.summary] as const), [ALL, allLine]], width);
 }
 
 /** The `heaplab` program (exported for tests that parse without a process). */
@@ -240,12 +230,23 @@ export function makeProgram(): Command {
   const program = new Command('heaplab')
     .description('heaplab: compare memory allocators over one SharedArrayBuffer heap')
     .showHelpAfterError('(run with --help for usage)')
-    .version(heaplabVersion(), '-V, --version', "print heaplab's version");
+    .version(heaplabVersion(), '-V, --version', "print heaplab's version")
+    // Before any subcommand, which copies these: help laid out to the width of heaplab's other
+    // text (the terminal's, or TEXT_WIDTH into a pipe; commander's own is 80 there), and errors
+    // wrapped on a terminal as status lines are, one line into a pipe.
+    .configureOutput({
+      getOutHelpWidth: () => textWidthOf(process.stdout),
+      getErrHelpWidth: () => textWidthOf(process.stderr),
+      outputError: (text, write) => write(statusText(text, process.stderr)),
+    });
   addBackendModuleOption(
     program
       .command('bench')
       .description('run benchmarks over backends and baselines, then print a summary table')
-      .addHelpText('after', `\nWorkloads:\n${workloadHelp(WORKLOAD_LIST)}`)
+      .addHelpText(
+        'after',
+        helpAfter((width) => `\nWorkloads:\n${workloadHelp(WORKLOAD_LIST, width)}`),
+      )
       .addArgument(new Argument('[workload]', 'what to run').choices([...WORKLOAD_LIST.map((workload) => workload.name), ALL]).default(ALL))
       .option(
         '-b, --backend <spec>',
@@ -334,16 +335,18 @@ export function makeProgram(): Command {
 
 /** The options `map` and `stats` share, and the list of what they run in the help. */
 function addInspectOptions(command: Command): Command {
-  const columns = Math.max(40, process.stdout.columns || 80);
-  const targets = mapTargets();
-  const width = Math.max(...targets.map((target) => target.name.length)) + 1;
-  const list = targets
-    .map((target) => {
-      const lines = wrapped(target.summary, width + 3, columns);
-      return [`  ${target.name.padEnd(width)} ${lines[0]!.trimStart()}`, ...lines.slice(1)].join('\n');
-    })
-    .join('\n');
+  const targets = mapTargets().map((target) => [target.name, target.summary] as const);
   return command
+    .addHelpText(
+      'after',
+      helpNote(
+        "The run is deterministic: one thread in this process, on a fresh heap, with a fixed number of iterations; a moment is the heap after that share of the run's allocator calls, and 100% is the heap as the workload left it (its final clean-up skipped). See docs/heap-maps.md.",
+      ),
+    )
+    .addHelpText(
+      'after',
+      helpAfter((width) => `\nWorkloads:\n${helpList(targets, width)}`),
+    )
     .requiredOption('-w, --workload <name>', 'what to run (listed below)', parseTarget)
     .option(
       '--heap-mib <n>',
@@ -355,9 +358,5 @@ function addInspectOptions(command: Command): Command {
       `iterations of a workload's loop (default ${DEFAULT_MAP_ITERATIONS}); for ArceOS's tests, at most this many of each test's steps`,
       parsePositiveInteger,
     )
-    .option('--seed <n>', "recorded with the figures; the loops here draw from their workloads' own fixed seeds", parsePositiveInteger, DEFAULT_SEED)
-    .addHelpText(
-      'after',
-      `\nThe run is deterministic: one thread in this process, on a fresh heap, with a fixed number of iterations; a moment is the heap after that share of the run's allocator calls, and 100% is the heap as the workload left it (its final clean-up skipped). See docs/heap-maps.md.\n\nWorkloads:\n${list}`,
-    );
+    .option('--seed <n>', "recorded with the figures; the loops here draw from their workloads' own fixed seeds", parsePositiveInteger, DEFAULT_SEED);
 }

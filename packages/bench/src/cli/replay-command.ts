@@ -20,6 +20,7 @@ import { DEFAULT_REFERENCE, DEFAULT_REPLAY_REPEAT, type ReplayResults, replaySui
 import { MIN_REPLAY_HEAP_BYTES, REPLAY_HEAP_FACTOR, readTraceFiles, TRACE_EXTENSIONS, type TraceFile } from '../replay/trace-files.js';
 import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
+import { helpNote } from './help-text.js';
 import { textOut, textWidth, writeJsonOutput } from './json-output.js';
 import { parseHeapMiB, parsePositiveInteger } from './options.js';
 
@@ -96,8 +97,10 @@ export function addReplayCommand(program: Command): void {
     .option('-q, --quiet', 'no progress lines', false)
     .addHelpText(
       'after',
-      `\nPerf index = 100 × (${UTILIZATION_WEIGHT} × util + ${THROUGHPUT_WEIGHT} × min(1, throughput ÷ the reference's)), 0 when a trace is invalid; util is the peak ` +
-        'live payload over the high-water footprint. Status 2 when a trace is invalid on any backend. See docs/replay.md.',
+      helpNote(
+        `Perf index = 100 × (${UTILIZATION_WEIGHT} × util + ${THROUGHPUT_WEIGHT} × min(1, throughput ÷ the reference's)), 0 when a trace is invalid; util is the peak ` +
+          'live payload over the high-water footprint. Status 2 when a trace is invalid on any backend. See docs/replay.md.',
+      ),
     )
     .action(replayCommand);
 }

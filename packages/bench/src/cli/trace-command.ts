@@ -21,10 +21,13 @@ import type { BackendChoice } from '../contenders/backends.js';
 import type { BackendContender } from '../contenders/contender.js';
 import { DEFAULT_MAP_ITERATIONS } from '../inspect/heap-moments.js';
 import { recordableNames, recordingSummary, recordWorkload } from '../traces/record-workload.js';
-import { makeTraceSet, TRACE_SET } from '../traces/trace-set.js';
+import { type MadeTrace, makeTraceSet, TRACE_SET } from '../traces/trace-set.js';
+import { figureColumns, renderTable, textWidthOf } from '../report/text-table.js';
 import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
+import { helpNote } from './help-text.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
+import { printStatus } from './json-output.js';
 import { MAX_THREADS, parseHeapMiB, parsePositiveInteger } from './options.js';
 
 /** The backend of a recording when `--backend` is not given. */
@@ -133,11 +136,20 @@ async function recordCommand(options: RecordOptions, command: Command): Promise<
   }
   mkdirSync(dirname(options.out), { recursive: true });
   writeFileSync(options.out, formatTrace(trace, spelling));
-  console.error(`${options.out}: ${recordingSummary(trace, scan, traceFigures(trace).peakPayloadBytes)}`);
+  printStatus(`${options.out}: ${recordingSummary(trace, scan, traceFigures(trace).peakPayloadBytes)}`);
+}
+
+/** The table of the traces `trace make` wrote: one row a trace, laid out to `width`. */
+export function madeTraceTable(made: readonly MadeTrace[], width: number): string {
+  const headers = ['trace', 'requests', 'ids', 'threads', 'peak payload (bytes)'];
+  const rows = made.map((entry) => [entry.file, ...[entry.requests, entry.ids, entry.threads, entry.peakPayloadBytes].map(String)]);
+  return renderTable(headers, rows, figureColumns(headers), { width });
 }
 
 async function makeCommand(options: MakeOptions): Promise<void> {
-  for (const line of await makeTraceSet(options.out, options.only)) console.error(line);
+  const made = await makeTraceSet(options.out, options.only);
+  console.error(madeTraceTable(made, textWidthOf(process.stderr)));
+  printStatus(`wrote ${made.length} trace${made.length === 1 ? '' : 's'} to ${options.out}`);
 }
 
 /** Adds `heaplab trace record` and `heaplab trace make` to `program`. */
@@ -170,7 +182,11 @@ export function addTraceCommand(program: Command): void {
     )
     .addHelpText(
       'after',
-      `\nOne thread runs in this process and gives the same trace every time; several threads give one order their calls really took.\n\nOn one thread: ${names.single.join(', ')}\nOn several threads: ${names.threaded.join(', ')}`,
+      helpNote(
+        'One thread runs in this process and gives the same trace every time; several threads give one order their calls really took.',
+        `On one thread: ${names.single.join(', ')}`,
+        `On several threads: ${names.threaded.join(', ')}`,
+      ),
     )
     .action(recordCommand);
   trace

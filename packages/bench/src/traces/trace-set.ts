@@ -113,26 +113,33 @@ export function traceFileText(file: string, trace: Trace): string {
   return formatTrace(trace, file.endsWith('.jsonl') ? 'jsonl' : 'text');
 }
 
+/** A trace `makeTraceSet` wrote, and its figures (`heaplab trace make` prints them as a table). */
+export interface MadeTrace {
+  file: string;
+  requests: number;
+  ids: number;
+  threads: number;
+  peakPayloadBytes: number;
+}
+
 /**
- * Makes the set's traces (those named in `only`, or all) into `directory`; returns one line
- * of figures per trace.
+ * Makes the set's traces (those named in `only`, or all) into `directory`; returns each
+ * one's figures.
  * @throws AllocError when a recording fails or its log fills; Error for a name not in the set
  */
-export async function makeTraceSet(directory: string, only?: readonly string[]): Promise<string[]> {
+export async function makeTraceSet(directory: string, only?: readonly string[]): Promise<MadeTrace[]> {
   const unknown = (only ?? []).filter((file) => !TRACE_SET.some((entry) => entry.file === file));
   if (unknown.length > 0) throw new Error(`not in the trace set: ${unknown.join(', ')}; the set: ${TRACE_SET.map((entry) => entry.file).join(', ')}`);
   mkdirSync(directory, { recursive: true });
-  const lines: string[] = [];
+  const made: MadeTrace[] = [];
   for (const entry of TRACE_SET) {
     if (only !== undefined && !only.includes(entry.file)) continue;
     const { trace } = await entry.make();
     writeFileSync(join(directory, entry.file), traceFileText(entry.file, trace));
     const figures = traceFigures(trace);
-    lines.push(
-      `${entry.file}: ${figures.requests} requests, ${trace.ids} ids, ${trace.threads} thread${trace.threads === 1 ? '' : 's'}, peak payload ${figures.peakPayloadBytes} bytes`,
-    );
+    made.push({ file: entry.file, requests: figures.requests, ids: trace.ids, threads: trace.threads, peakPayloadBytes: figures.peakPayloadBytes });
   }
-  return lines;
+  return made;
 }
 
 /**
