@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import { discoverBackends, resolveBackendContenders } from '../src/contenders/backends.js';
 import { baselineContender } from '../src/contenders/contender.js';
+import { LineRoundTripTimeout } from '../src/run/line-round-trip.js';
 import type { Progress } from '../src/run/progress.js';
 import { countSteps } from '../src/run/run-bench.js';
 import { medianRow, medianRunIndex, roundTripIfMeasurable, type ThroughputRow } from '../src/run/throughput-rows.js';
@@ -72,7 +73,7 @@ describe('interleaved runs', () => {
     expect(await roundTripIfMeasurable(async () => 87)).toBe(87);
     expect(
       await roundTripIfMeasurable(async () => {
-        throw new Error('line round trip: the answering thread stopped answering');
+        throw new LineRoundTripTimeout('line round trip: the answering thread stopped answering');
       }),
     ).toBeNull();
     await expect(

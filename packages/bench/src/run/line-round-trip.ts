@@ -25,6 +25,14 @@ const TIMEOUT_MS = 10_000;
 export const FAR_ROUND_TRIP_NS = 250;
 
 /**
+ * The round trip could not be measured in time: the answering thread did not start, or a ball
+ * did not come back, within 10 s (a machine so loaded that the thread got no core).
+ */
+export class LineRoundTripTimeout extends Error {
+  override readonly name = 'LineRoundTripTimeout';
+}
+
+/**
  * The answering thread, as the source of an `eval` worker: no module to resolve, so it runs
  * the same from the sources, the build and an installed package.
  */
@@ -45,7 +53,7 @@ for (let round = 0; round < workerData.rounds; round++) {
  * Serves `rounds` balls in each of `samples` samples to a fresh thread and gives each sample's
  * round trip, in ns. Bounded: a thread that does not start, or a ball that does not come back,
  * within 10 s is an error, not a hang.
- * @throws Error when the answering thread does not answer in time
+ * @throws LineRoundTripTimeout when the answering thread does not answer in time
  */
 export async function measureLineRoundTrips(samples: number, rounds: number): Promise<number[]> {
   const buffer = new SharedArrayBuffer(WORDS * 4);
@@ -56,7 +64,8 @@ export async function measureLineRoundTrips(samples: number, rounds: number): Pr
   try {
     const startBy = performance.now() + TIMEOUT_MS;
     while (Atomics.load(words, READY) !== 1) {
-      if (Atomics.load(words, READY) === 2 || performance.now() > startBy) throw new Error('line round trip: the answering thread did not start');
+      if (Atomics.load(words, READY) === 2 || performance.now() > startBy)
+        throw new LineRoundTripTimeout('line round trip: the answering thread did not start');
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
     const figures: number[] = [];
@@ -68,7 +77,8 @@ export async function measureLineRoundTrips(samples: number, rounds: number): Pr
         const served = 2 * round + 1;
         Atomics.store(words, BALL, served);
         for (let spins = 0; Atomics.load(words, BALL) !== served + 1; spins++) {
-          if ((spins & 0xffff) === 0xffff && performance.now() > giveUpAt) throw new Error('line round trip: the answering thread stopped answering');
+          if ((spins & 0xffff) === 0xffff && performance.now() > giveUpAt)
+            throw new LineRoundTripTimeout('line round trip: the answering thread stopped answering');
         }
       }
       figures.push(((performance.now() - started) * 1e6) / rounds);

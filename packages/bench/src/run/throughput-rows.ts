@@ -9,7 +9,7 @@ import type { LockFigures, ThreadCacheFigures } from '@heaplab/core';
 
 import type { Contender, NativeContender } from '../contenders/contender.js';
 import { runThreadedIsolated } from './isolated-run.js';
-import { measureLineRoundTrip } from './line-round-trip.js';
+import { LineRoundTripTimeout, measureLineRoundTrip } from './line-round-trip.js';
 import type { Progress } from './progress.js';
 import type { ThreadLoop } from './thread-loop.js';
 import { runThreaded, type ThreadedRun } from './threaded-run.js';
@@ -161,7 +161,7 @@ export async function roundTripIfMeasurable(measure: () => Promise<number> = mea
   try {
     return await measure();
   } catch (error) {
-    if (error instanceof Error && error.message.startsWith('line round trip:')) return null;
+    if (error instanceof LineRoundTripTimeout) return null;
     throw error;
   }
 }
