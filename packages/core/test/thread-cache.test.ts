@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { GlobalAllocator, MiB } from '../src/index.js';
 import { OWNER_TABLE, SB_HEAP_COOKIE, TC_BYTE_LIMIT, TC_BYTES, TC_COUNTS, TC_FLUSHES, TC_MAX_REQUEST, TC_REFILLS } from '../src/memory/heap-layout.js';
 import { binLimitOf, cacheClassOf, cacheMark, cacheRecordOffset, refillBatchOf } from '../src/tcache/thread-cache.js';
-import { expectAllocError, expectWalkAgrees, isMemsetWord, memsetMarkerAddresses, signBlock, sweepMarkerSuspects, verifyBlock } from '@heaplab/test-kit';
+import { expectAllocError, expectWalkAgrees, memsetMarkerAddresses, signBlock, spellableMarkers, verifyBlock } from '@heaplab/test-kit';
 
 /** Expects `run` to throw an `AllocError` of `kind` whose message matches `pattern`. */
 function expectRefused(run: () => unknown, kind: string, pattern: RegExp): void {
@@ -179,11 +179,7 @@ describe('the thread cache', () => {
   it('never makes a cache mark that memset writes (one byte repeated), for any block address and cookie', () => {
     // The 8-aligned addresses whose bare `address ^ cookie` would be such a word, for cookies
     // drawn from a fixed sequence (heap cookies are odd), and neighbours 8 and 256 away.
-    const repeated: string[] = [];
-    sweepMarkerSuspects((at, cookie) => {
-      const mark = cacheMark(at, cookie);
-      if (isMemsetWord(mark) || (mark & 1) !== 1) repeated.push(`${at.toString(16)} with cookie ${cookie.toString(16)}`);
-    });
+    const repeated = spellableMarkers(cacheMark);
     expect(repeated).toEqual([]);
   });
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, MiB } from '@heaplab/core';
-import { expectAllocError, isMemsetWord, memsetMarkerAddresses, sweepMarkerSuspects } from '@heaplab/test-kit';
+import { expectAllocError, memsetMarkerAddresses, spellableMarkers } from '@heaplab/test-kit';
 
 import { collect, flushRemoteFrees, heapReport, mimallocBackend, mimallocOf, registerDeferredFree, statsJson, statsTable } from '../src/index.js';
 import { freedMarker } from '../src/secure.js';
@@ -117,11 +117,7 @@ describe('secure mode', () => {
   it('never makes a freed marker that memset writes (one byte repeated), for any address and cookie', () => {
     // The block addresses (8-aligned) whose bare `address ^ cookie` would be such a word, for
     // cookies drawn from a fixed sequence (cookies are odd), and neighbours 8 and 256 away.
-    const repeated: string[] = [];
-    sweepMarkerSuspects((at, cookie) => {
-      const marker = freedMarker(at, cookie);
-      if (isMemsetWord(marker) || (marker & 1) !== 1) repeated.push(`${at.toString(16)} with cookie ${cookie.toString(16)}`);
-    });
+    const repeated = spellableMarkers(freedMarker);
     expect(repeated).toEqual([]);
   });
 

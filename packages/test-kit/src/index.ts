@@ -28,7 +28,7 @@ export { describeRefillRuns, expectRunHolds, type RunTarget, takeRun } from './r
 export { type CrashRecoveryTarget, describeCrashRecovery } from './crash-recovery.js';
 export { dyingMemory, type StoreBudget, ThreadDeath } from './dying-memory.js';
 export { type CorruptionKind, describeCorruptionDetection } from './corruption.js';
-export { isMemsetWord, memsetMarkerAddresses, sweepMarkerSuspects } from './memset-words.js';
+export { isMemsetWord, memsetMarkerAddresses, spellableMarkers, sweepMarkerSuspects } from './memset-words.js';
 export { applyHeapStep, expectWalkAgrees, type HeapStep, heapStep, type WalkTotals, walkTotals } from './walk.js';
 export {
   fillPattern,

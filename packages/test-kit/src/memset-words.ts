@@ -40,3 +40,17 @@ export function sweepMarkerSuspects(visit: (address: number, cookie: number) => 
     }
   }
 }
+
+/**
+ * The suspects of `sweepMarkerSuspects` whose marker, by `markerOf`, a `memset` fill could
+ * spell or that is even (a marker has bit 0 set, so it is never 0), as "address with cookie"
+ * in hex: what a test of a free marker expects to be empty.
+ */
+export function spellableMarkers(markerOf: (address: number, cookie: number) => number): string[] {
+  const spellable: string[] = [];
+  sweepMarkerSuspects((address, cookie) => {
+    const marker = markerOf(address, cookie);
+    if (isMemsetWord(marker) || (marker & 1) !== 1) spellable.push(`${address.toString(16)} with cookie ${cookie.toString(16)}`);
+  });
+  return spellable;
+}
