@@ -75,6 +75,8 @@ const TAGS_BYTES = 2 * WORD;
 /** Header, 8 bytes of payload (keeps the grid of 8), footer. */
 const MIN_BLOCK = 16;
 const ALLOC = 1;
+/** The tag's other low bits: sizes are multiples of 8, so bits 1 and 2 are always 0. */
+const UNUSED_BITS = 6;
 /** Pad, prologue header, prologue footer before the first block; epilogue header after it. */
 const POOL_HEAD_BYTES = 3 * WORD;
 const POOL_TAIL_BYTES = WORD;
@@ -347,7 +349,7 @@ class ImplicitListAllocator implements Backend {
         const tag = this.get(block);
         const size = sizeOf(tag);
         const where = `block ${hex(block)} (pool ${pool})`;
-        expect((tag & 6) === 0, () => `${where}: unknown flag bits in header ${hex(tag)}`);
+        expect((tag & UNUSED_BITS) === 0, () => `${where}: unknown flag bits in header ${hex(tag)}`);
         expect(size >= MIN_BLOCK && block + size <= epilogue, () => `${where}: size ${size} does not fit the pool`);
         expect(this.get(block + size - WORD) === tag, () => `${where}: footer ${hex(this.get(block + size - WORD))} differs from header ${hex(tag)}`);
         const free = (tag & ALLOC) === 0;
@@ -423,7 +425,7 @@ class ImplicitListAllocator implements Backend {
       for (let block = first, after = 0; block < epilogue; block = after) {
         after = this.next(block, epilogue);
         const tag = this.get(block);
-        expect((tag & 6) === 0, () => `cannot recover: block ${hex(block)} (pool ${pool}) has unknown flag bits in header ${hex(tag)}`);
+        expect((tag & UNUSED_BITS) === 0, () => `cannot recover: block ${hex(block)} (pool ${pool}) has unknown flag bits in header ${hex(tag)}`);
         if ((tag & ALLOC) === 0) {
           // Joined to the run: release never leaves two free blocks side by side, but a
           // repair that merges them costs nothing and does not depend on it.
