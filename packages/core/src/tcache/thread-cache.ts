@@ -192,6 +192,21 @@ export class ThreadCache {
   /** The owner bits of this thread's entries. */
   private readonly ownerBits: number;
   private readonly arenaBytes: number;
+  /** The class of the refill run being carved, and its first block (0 until it is taken). */
+  private runClass = 0;
+  private runFirst = 0;
+  /**
+   * `allocateRun`'s `take`, made once: the first block is the caller's, the others go on the
+   * bin as they come (a closure per refill would be garbage on every refill).
+   */
+  private readonly takeRunBlock = (block: number): void => {
+    if (this.runFirst === 0) {
+      this.runFirst = block;
+      return;
+    }
+    this.stepHook?.('refilled-one');
+    this.push(block, this.runClass);
+  };
 
   /**
    * @param backend the locked backend's instance: called only holding `mutex`
@@ -318,20 +333,6 @@ export class ThreadCache {
     if (first !== 0) this.claimEntry(first, cls);
     return first;
   }
-
-  /** The class a run being carved is for, and its first block (0 until it is taken). */
-  private runClass = 0;
-  private runFirst = 0;
-
-  /** `allocateRun`'s `take`: the first block is the caller's, the others go on the bin. */
-  private readonly takeRunBlock = (block: number): void => {
-    if (this.runFirst === 0) {
-      this.runFirst = block;
-      return;
-    }
-    this.stepHook?.('refilled-one');
-    this.push(block, this.runClass);
-  };
 
   /** Puts a block that is live in the backend on bin `cls` (refill; lock held). */
   private push(block: number, cls: number): void {
