@@ -132,20 +132,26 @@ describe('the larson loop', () => {
     expect(run.check!.liveBlocks).toBe(0);
   });
 
-  it("times the whole duration after every thread's warm-up, however slow the warm-up", async () => {
-    // basic's first fit takes longer to warm 5000 chunks up than this run lasts.
+  it("times the run after every thread's warm-up, however slow the warm-up", async () => {
+    // basic's first fit takes longer to warm 5000 chunks up than this run lasts, and a
+    // worker started from the sources takes longer still to start: a clock started before
+    // the warm-ups left each thread next to no time at all.
     const contender = resolveBackendContenders([{ name: 'basic', options: {} }])[0]!;
+    const durationSeconds = 0.1;
     for (const threads of [1, 2]) {
       const run = await runThreaded({
         contender,
         loop: larsonLoop,
         threads,
-        durationSeconds: 0.05,
+        durationSeconds,
         maxIterations: Infinity,
         verify: false,
         heapBytes: 64 << 20,
       });
-      for (const seconds of run.threadSeconds) expect(seconds).toBeGreaterThanOrEqual(0.045);
+      // Not the whole duration to the millisecond: each thread's clock starts after the first
+      // hand-over, which waits for the other thread, and on a loaded machine a thread woken
+      // for it can wait some milliseconds for a core (CI once saw 44.6 ms of a 50 ms run).
+      for (const seconds of run.threadSeconds) expect(seconds).toBeGreaterThanOrEqual(durationSeconds / 2);
       for (const iterations of run.perThreadIterations) expect(iterations).toBeGreaterThan(0);
       expect(run.check!.liveBlocks).toBe(0);
     }
