@@ -104,7 +104,9 @@ describe('park', () => {
     expect(parkBySpinning(word, 0, 0, 10_000)).toBe('timed-out');
     const spent = performance.now() - started;
     expect(spent).toBeGreaterThanOrEqual(MAX_SPIN_MS - 1);
-    expect(spent).toBeLessThan(MAX_SPIN_MS + 100);
+    // Far below the 10 s asked for; not tight to MAX_SPIN_MS, as a loaded machine can hold a
+    // thread off its core for tens of milliseconds.
+    expect(spent).toBeLessThan(1_000);
     expect(parkBySpinning(word, 0, 0, 0)).toBe('timed-out');
   });
 
