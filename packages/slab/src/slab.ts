@@ -213,14 +213,12 @@ export class SlabAllocator implements Backend, SlabHeap {
   }
 
   /**
-   * A refill run for core's thread cache: up to `count` objects of `size`'s class from one
-   * slab, in whole line groups (see `SlabCaches.allocateRun`); 0 for a size above the
-   * largest class (the cache's classes go to 16 KiB, slab's to `MAX_CLASS_BYTES`), when the
-   * class's groups ask more than `count`, or when no slab can be had, and the cache falls
-   * back to `allocate`.
+   * A refill run for core's thread cache: up to `count` objects of `size`'s class (`size` is
+   * at most `TC_MAX_REQUEST`, so always a class) from one slab, in whole line groups (see
+   * `SlabCaches.allocateRun`); 0 when the class's groups ask more than `count` or no slab
+   * can be had, and the cache falls back to `allocate`.
    */
   allocateRun(size: number, count: number, take: (block: number) => void): number {
-    if (size > MAX_CLASS_BYTES) return 0;
     return this.caches.allocateRun(classOf(size), count, take);
   }
 

@@ -11,7 +11,7 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { type Backend, type BackendDescriptor, CACHE_REQUEST_SIZES, type HeapRegion, MIN_ALIGN, RUN_LINE_BYTES, TC_MAX_REQUEST } from '@heaplab/core/backend';
+import { type Backend, type BackendDescriptor, type HeapRegion, MIN_ALIGN, RUN_LINE_BYTES, TC_MAX_REQUEST } from '@heaplab/core/backend';
 import { BackendFixture } from './backend-context.js';
 import { fillPattern, findPatternMismatch, Random } from './patterns.js';
 
@@ -23,22 +23,10 @@ export interface RunTarget {
   options?: Record<string, unknown>;
   /** Checked mode (`BackendContext.checked`), where a backend's carve verifies more (default off). */
   checked?: boolean;
-  /**
-   * The largest size the backend carves runs of (default `TC_MAX_REQUEST`, every size the
-   * cache asks for); for each of the cache's sizes above it, `allocateRun` must answer 0 and
-   * change nothing, and the cache falls back to `allocate`.
-   */
-  largestSize?: number;
 }
 
-/**
- * The sizes the suite asks runs of: small classes, odd ones, and large classes (one of four
- * in each doubling above 1 KiB, the last the cache's largest). All are sizes the cache asks for.
- */
-const RUN_SIZES = [8, 16, 24, 32, 40, 48, 56, 64, 72, 96, 128, 200, 256, 520, 1024, 1280, 3072, 8192, 10240, TC_MAX_REQUEST] as const;
-for (const size of RUN_SIZES) {
-  if (!CACHE_REQUEST_SIZES.includes(size)) throw new Error(`refill-run suite: ${size} is not a size core's thread cache asks for`);
-}
+/** The sizes the suite asks runs of: small classes, odd ones, and the cache's largest. */
+const RUN_SIZES = [8, 16, 24, 32, 40, 48, 56, 64, 72, 96, 128, 200, 256, 520, TC_MAX_REQUEST] as const;
 
 /** The block count core's cache asks for a size (its refill: 512 bytes, 1 to 64 blocks). */
 function countFor(size: number): number {
@@ -106,8 +94,6 @@ export function describeRefillRuns(target: RunTarget): void {
   describe(`refill runs: ${target.label}`, () => {
     const fixture = (): BackendFixture<unknown, Backend> =>
       new BackendFixture(target.descriptor, target.options ?? {}, { checked: target.checked ?? false }).init();
-    const largestSize = target.largestSize ?? TC_MAX_REQUEST;
-    const sizes = RUN_SIZES.filter((size) => size <= largestSize);
 
     it('offers allocateRun', () => {
       expect(typeof fixture().backend.allocateRun).toBe('function');
@@ -116,7 +102,7 @@ export function describeRefillRuns(target: RunTarget): void {
     it('carves each size as a run that owns its lines, on a fresh heap', () => {
       const { backend, memory } = fixture();
       const held: { block: number; size: number; seed: number }[] = [];
-      for (const size of sizes) {
+      for (const size of RUN_SIZES) {
         const blocks = takeRun(backend, size, countFor(size));
         expectRunHolds(backend, blocks, size);
         for (const block of blocks) {
@@ -154,7 +140,7 @@ export function describeRefillRuns(target: RunTarget): void {
       });
       const runs: { blocks: number[]; size: number }[] = [];
       for (let round = 0; round < 4; round++) {
-        for (const size of sizes) {
+        for (const size of RUN_SIZES) {
           const blocks = takeRun(backend, size, countFor(size));
           if (blocks.length > 0) expectRunHolds(backend, blocks, size);
           runs.push({ blocks, size });
@@ -208,27 +194,11 @@ export function describeRefillRuns(target: RunTarget): void {
           // fill with blocks of this size while any fits
         }
       }
-      for (const size of sizes) {
+      for (const size of RUN_SIZES) {
         const blocks = takeRun(backend, size, countFor(size));
         if (blocks.length > 0) expectRunHolds(backend, blocks, size);
       }
       backend.check();
     });
-
-    const beyond = CACHE_REQUEST_SIZES.filter((size) => size > largestSize);
-    if (beyond.length > 0) {
-      it(`makes no run of the cache's sizes above ${largestSize} bytes, and changes nothing`, () => {
-        const { backend } = fixture();
-        const kept = backend.allocate(100, MIN_ALIGN);
-        const used = backend.usedBytes();
-        for (const size of beyond) {
-          expect(backend.allocateRun!(size, countFor(size), () => expect.unreachable(`a block of a run of ${size}`)), `allocateRun(${size})`).toBe(0);
-        }
-        expect(backend.usedBytes()).toBe(used);
-        backend.release(kept);
-        backend.check();
-        expect(backend.usedBytes()).toBe(0);
-      });
-    }
   });
 }

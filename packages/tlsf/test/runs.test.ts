@@ -9,7 +9,7 @@
  */
 
 import { GlobalAllocator, layout } from '@heaplab/core';
-import { CACHE_REQUEST_SIZES, RUN_LINE_BYTES, TC_MAX_REQUEST } from '@heaplab/core/backend';
+import { RUN_LINE_BYTES, TC_MAX_REQUEST } from '@heaplab/core/backend';
 import { describeRefillRuns, expectRunHolds, takeRun } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
@@ -26,8 +26,8 @@ function countFor(size: number): number {
   return Math.min(64, Math.max(1, (512 / size) | 0));
 }
 
-/** Every size a run is asked for: the cache's classes (every multiple of 8 to 1 KiB, then four in each doubling). */
-const SIZES = CACHE_REQUEST_SIZES;
+/** Every size a run is asked for: the multiples of 8 up to the cache's largest request. */
+const SIZES = Array.from({ length: TC_MAX_REQUEST / 8 }, (_, i) => 8 * (i + 1));
 
 /**
  * Expects `blocks` to be a TLSF run of `size`-byte blocks: back to back, each exactly what

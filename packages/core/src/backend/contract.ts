@@ -149,8 +149,7 @@ export interface Backend {
   resizeInPlace?(address: number, size: number): boolean;
   /**
    * Optional, for core's thread cache (docs/thread-cache.md, "Refill runs"): makes up to
-   * `count` live blocks of `size` bytes (one of `CACHE_REQUEST_SIZES`: a multiple of 8, at
-   * most `TC_MAX_REQUEST`, and above 1 KiB one of four sizes in each doubling; alignment
+   * `count` live blocks of `size` bytes (a multiple of 8, at most `TC_MAX_REQUEST`; alignment
    * `MIN_ALIGN`) carved one after another, in address order, from one free region, and hands
    * each to `take` as soon as it is live, before carving the next. Returns how many it made,
    * 1 to `count`, or 0 when it makes no run: no region fits, or `count` blocks cannot keep the

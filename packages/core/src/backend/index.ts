@@ -35,8 +35,6 @@ export { AllocError, hex } from '../errors.js';
 export { alignDown, alignUp, isPowerOfTwo, MAX_ALIGN, MIN_ALIGN, PAGE_SIZE, RUN_LINE_BYTES } from '../sizes.js';
 /** The largest request core's thread cache serves, so the largest size `allocateRun` is asked for. */
 export { TC_MAX_REQUEST } from '../memory/heap-layout.js';
-/** Every size core's thread cache asks a backend for (its classes' bytes): the sizes `allocateRun` is asked to carve. */
-export { CACHE_REQUEST_SIZES } from '../tcache/classes.js';
 export { SharedMutex } from '../memory/mutex.js';
 export { park, type ParkResult } from '../memory/park.js';
 export { Qsbr, sequenceReached } from '../qsbr/qsbr.js';

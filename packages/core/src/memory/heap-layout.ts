@@ -39,7 +39,7 @@ export const CONTROL_BYTES = HEAP_ALIGN;
 export const HEAP_MAGIC = 0x424c5048;
 
 /** Bumped whenever any offset in this file changes; `attach` refuses other versions. */
-export const LAYOUT_VERSION = 5;
+export const LAYOUT_VERSION = 4;
 
 // --- superblock header: 64 bytes at offset 0 -------------------------------------------------
 //
@@ -303,15 +303,14 @@ export const DELAYED_FILTER_BUCKETS = 8192;
 // --- thread caches: 256 records of 768 bytes from offset 65536 --------------------------------
 //
 // The thread cache in front of a locked backend (tcache/thread-cache.ts): per thread, bins of
-// blocks it allocated and freed, so most mallocs and frees take no lock. Class c (1..144)
-// holds blocks of at least bytes(c) usable bytes and serves requests from bytes(c - 1) + 1 to
-// bytes(c) (0 to 8 for c = 1): bytes(c) is 8c up to class 128 (1 KiB), then four classes in
-// each doubling up to 16 KiB (tcache/classes.ts, drawn there). A record is written only by its thread, with plain stores (no atomics on the
+// blocks it allocated and freed, so most mallocs and frees take no lock. Class c (1..128)
+// holds blocks of at least 8c usable bytes and serves requests of 8c - 7 to 8c bytes (0 to 8
+// for c = 1). A record is written only by its thread, with plain stores (no atomics on the
 // fast path), and read by others only to report figures, or to flush it once its thread is
 // gone (the slot is being reaped: nothing writes it any more).
 //
 // record of thread t at THREAD_CACHES + (t - 1) * TC_RECORD_BYTES:
-//  +0 bytes held (sum of bytes(c) over held blocks; 0 exactly when every bin is empty; the
+//  +0 bytes held (sum of 8c over held blocks; 0 exactly when every bin is empty; the
 //     blocks held are the sum of the counts, kept nowhere else so a push or a pop writes
 //     one word less)
 //  +4 refills | +8 flushes | +12 remote frees (frees of blocks another thread handed out)
@@ -319,8 +318,8 @@ export const DELAYED_FILTER_BUCKETS = 8192;
 //      next free takes the locked, validated way)
 //  +20..31 reserved
 //  +32  counts: TC_CLASSES bytes, blocks in each bin (count of class c at +32 + c - 1)
-//  +176 heads: TC_CLASSES words, the first block of each bin (0: empty)
-//  +752..767 reserved
+//  +160 heads: TC_CLASSES words, the first block of each bin (0: empty)
+//  +672..767 reserved
 //
 // A cached block's first two words are the cache's (its usable size is at least 8):
 //
@@ -332,7 +331,7 @@ export const DELAYED_FILTER_BUCKETS = 8192;
 //             next pop; a pop clears it
 //
 // Invariants (checked by `ThreadCache.verify`):
-//  - every block on bin c is a live block of the backend with at least bytes(c) usable bytes,
+//  - every block on bin c is a live block of the backend with at least 8c usable bytes,
 //    carries its mark, and is on no other bin of any cache;
 //  - bin c holds at most binLimitOf(c) <= TC_BIN_LIMIT blocks; its count equals its list's length except for
 //    one instant of a push or a pop, which a reaper's walk tolerates (it follows the links);
@@ -346,33 +345,21 @@ export const TC_FLUSHES = 8;
 export const TC_REMOTE_FREES = 12;
 export const TC_OWNER_EVICTIONS = 16;
 export const TC_COUNTS = 32;
-export const TC_HEADS = 176;
-/** Classes 8 bytes apart: class c <= 128 serves requests up to 8c bytes (1 KiB). */
-export const TC_SMALL_CLASSES = 128;
-/** Bytes between two small classes. */
+export const TC_HEADS = 160;
+/** Size classes: class c serves requests up to 8c bytes. */
+export const TC_CLASSES = 128;
+/** Bytes per size class step. */
 export const TC_CLASS_BYTES = 8;
-/** Large classes in each doubling above 1 KiB (a power of two). */
-export const TC_LARGE_STEPS = 4;
-/** Large classes: four doublings of four, 1 KiB to 16 KiB. */
-export const TC_LARGE_CLASSES = 16;
-/** All size classes (at most `OWNER_ENTRY_CLASS_MASK`; counts and heads must fit the record). */
-export const TC_CLASSES = TC_SMALL_CLASSES + TC_LARGE_CLASSES;
 /** The largest request a thread cache serves; larger ones go to the backend under its lock. */
-export const TC_MAX_REQUEST = 16384;
+export const TC_MAX_REQUEST = TC_CLASSES * TC_CLASS_BYTES;
 /**
  * The most blocks any bin holds (a walk of a bin stops after one more). Each class's own
  * bound, `binLimitOf(c)` in thread-cache.ts, is 16, or `TC_BIN_REFILLS` refill batches when
  * that is larger, at most this: 128 for 8- and 16-byte blocks, 32 for 64-byte ones.
  */
 export const TC_BIN_LIMIT = 128;
-/** The bound of a small class's bin whose refill batch is small. */
+/** The bound of a bin whose refill batch is small. */
 export const TC_MIN_BIN_BLOCKS = 16;
-/**
- * The bound of a large class's bin (over 1 KiB; refilled one block at a time). Its blocks are
- * freed about as often as they are asked for, so a few absorb the swings; more would fill
- * `TC_BYTE_LIMIT` with large blocks, and then small frees would find the cache full.
- */
-export const TC_LARGE_BIN_BLOCKS = 4;
 /**
  * Refill batches a bin holds. A thread's live count of a class drifts up and down; while the
  * drift stays within the bin, its mallocs and frees take no lock, and past it each swing costs
@@ -398,7 +385,7 @@ export const TC_MAX_BATCH = 64;
  * bytes: 8 lines, of which only the two at its ends may be shared).
  */
 export const TC_REFILL_BYTES = 512;
-/** The most bytes (sum of bytes(c)) one thread's cache holds; beyond it frees go to the backend. */
+/** The most bytes (sum of 8c) one thread's cache holds; beyond it frees go to the backend. */
 export const TC_BYTE_LIMIT = 128 * 1024;
 /** Byte offset of a cached block's link word and mark word. */
 export const TC_BLOCK_NEXT = 0;
@@ -417,7 +404,7 @@ export const TC_BLOCK_MARK = 4;
 // it; a free that finds another address's entry takes the slow, locked, fully validated way.
 //
 //   bit  31 30 29 ........... 17 16 ....... 9 8 ........ 1  0
-//        [ 0  0 | tag: addr >>> 19 | class 1..144 | owner - 1 | 0 ]
+//        [ 0  0 | tag: addr >>> 19 | class 1..128 | owner - 1 | 0 ]
 //
 // An entry is a single aligned word, so a racing reader sees the whole old or the whole new
 // entry (typed-array accesses to aligned words do not tear).

@@ -15,11 +15,10 @@
 import type { HeapRegion, BackendStats, CheckReport, StatsTable } from '../interfaces.js';
 import type { Backend, BlockLayout } from '../backend/contract.js';
 import { LockedBackend } from '../facade/locked-backend.js';
-import { TC_MAX_REQUEST } from '../memory/heap-layout.js';
+import { TC_CLASS_BYTES, TC_MAX_REQUEST } from '../memory/heap-layout.js';
 import type { SharedMutex } from '../memory/mutex.js';
 import type { ThreadRegistry } from '../memory/thread-registry.js';
 import { MIN_ALIGN } from '../sizes.js';
-import { CACHE_CLASS_BYTES, cacheClassOf, smallestRequestOf } from './classes.js';
 import type { ThreadCache } from './thread-cache.js';
 
 /** A `Backend` whose small blocks pass through this thread's cache; the rest hold `mutex`. */
@@ -63,18 +62,16 @@ export class CachedBackend extends LockedBackend {
 
   /**
    * The backend's answer, widened for blocks the cache hands out: those were asked of the
-   * backend as their class's bytes (classes.ts) at alignment `MIN_ALIGN` and serve any
-   * request of the class (8c - 7 to 8c bytes up to 1 KiB; above, from the class below's bytes
-   * + 1). A block the backend says takes only alignments above `MIN_ALIGN` never passed
-   * through the cache, so the backend's exact size stands.
+   * backend as 8c bytes (a multiple of 8 up to `TC_MAX_REQUEST`) at alignment `MIN_ALIGN`
+   * and serve requests of 8c - 7 to 8c bytes. A block the backend says takes only alignments
+   * above `MIN_ALIGN` never passed through the cache, so the backend's exact size stands.
    */
   override blockLayout(address: number): BlockLayout {
     this.cache.refuseCached(address);
     const layout = super.blockLayout(address);
     const { minSize } = layout;
-    if (layout.minAlign <= MIN_ALIGN && minSize > 0 && minSize <= TC_MAX_REQUEST) {
-      const cls = cacheClassOf(minSize);
-      if (CACHE_CLASS_BYTES[cls] === minSize) return { ...layout, minSize: smallestRequestOf(cls) };
+    if (layout.minAlign <= MIN_ALIGN && minSize > 0 && minSize <= TC_MAX_REQUEST && minSize % TC_CLASS_BYTES === 0) {
+      return { ...layout, minSize: minSize === TC_CLASS_BYTES ? 0 : minSize - TC_CLASS_BYTES + 1 };
     }
     return layout;
   }

@@ -5,14 +5,14 @@
  * frees take no lock at all:
  *
  * ```text
- *  malloc(size <= 16 KiB, align <= 8)      free(address)
- *    class c = cacheClassOf(size)            owner entry of address says "mine, class c"
+ *  malloc(size <= 1024, align <= 8)        free(address)
+ *    class c = ceil(size / 8)                owner entry of address says "mine, class c"
  *    bin c empty? -> refill                    and the block has no cache mark?
  *    pop bin c, clear the block's mark           -> push on bin c, mark it
  *                                                 (bin full -> flush half of it first)
  *                                            anything else -> the locked, validated way:
  *  refill: one lock hold, 512 bytes of         cache mark -> double free refused
- *    blocks of class c from the backend,       another thread's entry -> remote free:
+ *    blocks of 8c bytes from the backend,      another thread's entry -> remote free:
  *    entry "mine, class c" for each              clear the entry, backend.release
  *  flush:  one lock hold, half the bin         no entry -> backend.release (it validates)
  *    back with backend.release, entries cleared
@@ -43,8 +43,7 @@
  * words need no repair, since the reaper follows the links, bounded, and recounts.
  *
  * The cache keeps no requested sizes: a block refilled for class c is asked of the backend
- * as the class's bytes (classes.ts: 8 bytes apart up to 1 KiB, then four to a doubling up to
- * 16 KiB) and serves any request from the class below's bytes + 1 up to them, so with the cache on
+ * as 8c bytes and serves any request of 8c - 7 to 8c bytes, so with the cache on
  * `requestedBytes` is null and `dealloc` accepts any size of the block's class
  * (`CachedBackend`). Turn it off (`tcache=false`) to study exact requests.
  */
@@ -61,11 +60,11 @@ import {
   OWNER_TAG_SHIFT,
   TC_BIN_LIMIT,
   TC_BIN_REFILLS,
-  TC_LARGE_BIN_BLOCKS,
   TC_BLOCK_MARK,
   TC_BLOCK_NEXT,
   TC_BYTE_LIMIT,
   TC_BYTES,
+  TC_CLASS_BYTES,
   TC_CLASSES,
   TC_COUNTS,
   TC_FLUSHES,
@@ -75,7 +74,6 @@ import {
   TC_MIN_BIN_BLOCKS,
   TC_REFILL_BYTES,
   TC_OWNER_EVICTIONS,
-  TC_SMALL_CLASSES,
   TC_REFILLS,
   TC_REMOTE_FREES,
   SlotState,
@@ -87,9 +85,6 @@ import type { Backend } from '../backend/contract.js';
 import { freeMarker } from '../backend/free-marker.js';
 import type { SharedMutex } from '../memory/mutex.js';
 import { MIN_ALIGN } from '../sizes.js';
-import { CACHE_CLASS_BYTES, cacheClassOf } from './classes.js';
-
-export { cacheClassOf } from './classes.js';
 
 /** The steps of a push, a pop, a refill and a flush, for tests that stop a thread between them. */
 export type ThreadCacheStep = 'linked' | 'pushed' | 'popped' | 'refilled-one' | 'flush-popped' | 'remote-cleared';
@@ -98,7 +93,7 @@ export type ThreadCacheStep = 'linked' | 'pushed' | 'popped' | 'refilled-one' | 
 export interface ThreadCacheFigures {
   /** Blocks held in caches right now: live to the backend, free to the program. */
   blocks: number;
-  /** Their bytes, each block counted as its class's bytes (at most its usable bytes). */
+  /** Their bytes, counted as 8 bytes per class step (at most their usable bytes). */
   bytes: number;
   /** Lock holds that refilled a bin, and that flushed blocks back. */
   refills: number;
@@ -120,20 +115,21 @@ export function cacheRecordOffset(threadId: number): number {
 
 /** Blocks one refill of class `cls` takes: `TC_REFILL_BYTES` of them, 1 to `TC_MAX_BATCH`. */
 export function refillBatchOf(cls: number): number {
-  return Math.min(TC_MAX_BATCH, Math.max(1, (TC_REFILL_BYTES / CACHE_CLASS_BYTES[cls]!) | 0));
+  return Math.min(TC_MAX_BATCH, Math.max(1, (TC_REFILL_BYTES / (cls * TC_CLASS_BYTES)) | 0));
 }
 
-/**
- * The most blocks bin `cls` holds: for a small class, room for `TC_BIN_REFILLS` refills, at
- * least `TC_MIN_BIN_BLOCKS`, at most `TC_BIN_LIMIT`; for a large one `TC_LARGE_BIN_BLOCKS`.
- */
+/** The most blocks bin `cls` holds: room for `TC_BIN_REFILLS` refills, at least `TC_MIN_BIN_BLOCKS`, at most `TC_BIN_LIMIT`. */
 export function binLimitOf(cls: number): number {
-  if (cls > TC_SMALL_CLASSES) return TC_LARGE_BIN_BLOCKS;
   return Math.max(TC_MIN_BIN_BLOCKS, Math.min(TC_BIN_LIMIT, TC_BIN_REFILLS * refillBatchOf(cls)));
 }
 
 /** Each class's `binLimitOf`, looked up by the free fast path (index 0 unused: 0, so full). */
 const BIN_LIMITS = Uint8Array.from({ length: TC_CLASSES + 1 }, (_, cls) => (cls === 0 ? 0 : binLimitOf(cls)));
+
+/** The cache class of a request of `size` bytes (`size <= TC_MAX_REQUEST`). */
+export function cacheClassOf(size: number): number {
+  return size <= TC_CLASS_BYTES ? 1 : (size + TC_CLASS_BYTES - 1) >>> 3;
+}
 
 /**
  * The mark a cached block carries in its second word: the heap's free marker
@@ -258,7 +254,7 @@ export class ThreadCache {
     u32[headIndex] = next;
     this.stepHook?.('popped');
     this.u8[this.countsByte + cls]!--;
-    u32[this.bytesWord]! -= CACHE_CLASS_BYTES[cls]!;
+    u32[this.bytesWord]! -= cls << 3;
     u32[at + (TC_BLOCK_MARK >>> 2)] = 0;
     return block;
   }
@@ -280,8 +276,7 @@ export class ThreadCache {
       const cls = (entry >>> OWNER_ENTRY_CLASS_SHIFT) & OWNER_ENTRY_CLASS_MASK;
       const countIndex = this.countsByte + cls;
       const count = this.u8[countIndex]!;
-      const bytes = CACHE_CLASS_BYTES[cls]!;
-      if (count < BIN_LIMITS[cls]! && u32[this.bytesWord]! + bytes <= TC_BYTE_LIMIT) {
+      if (count < BIN_LIMITS[cls]! && u32[this.bytesWord]! + (cls << 3) <= TC_BYTE_LIMIT) {
         const headIndex = this.headsWord + cls;
         u32[at + (TC_BLOCK_MARK >>> 2)] = mark;
         u32[at + (TC_BLOCK_NEXT >>> 2)] = u32[headIndex]!;
@@ -289,7 +284,7 @@ export class ThreadCache {
         u32[headIndex] = address;
         this.stepHook?.('pushed');
         this.u8[countIndex] = count + 1;
-        u32[this.bytesWord]! += bytes;
+        u32[this.bytesWord]! += cls << 3;
         return;
       }
       this.releaseBeyondBin(address, cls);
@@ -308,7 +303,7 @@ export class ThreadCache {
    * the bin as they are made, so a thread that dies partway loses at most the block in hand.
    */
   private refill(cls: number): number {
-    const bytes = CACHE_CLASS_BYTES[cls]!;
+    const bytes = cls << 3;
     const backend = this.backend;
     let first = 0;
     this.mutex.lock();
@@ -348,7 +343,7 @@ export class ThreadCache {
     u32[at + (TC_BLOCK_NEXT >>> 2)] = u32[headIndex]!;
     u32[headIndex] = block;
     this.u8[this.countsByte + cls]!++;
-    u32[this.bytesWord]! += CACHE_CLASS_BYTES[cls]!;
+    u32[this.bytesWord]! += cls << 3;
     this.claimEntry(block, cls);
   }
 
@@ -497,7 +492,7 @@ export class ThreadCache {
       this.stepHook?.('flush-popped');
       if (this.u8[countIndex]! > 0) this.u8[countIndex]!--;
       const bytes = (record + TC_BYTES) >>> 2;
-      u32[bytes] = Math.max(0, u32[bytes]! - CACHE_CLASS_BYTES[cls]!);
+      u32[bytes] = Math.max(0, u32[bytes]! - (cls << 3));
       u32[at + (TC_BLOCK_MARK >>> 2)] = 0;
       // From here on the block is the backend's, so its entry goes (whatever class it says).
       const slot = ownerSlot(block);
@@ -617,11 +612,9 @@ export class ThreadCache {
         } catch (error) {
           throw this.corrupted(this.threadId, cls, block, `the backend does not hold it as live (${error instanceof Error ? error.message : String(error)})`);
         }
-        if (usable < CACHE_CLASS_BYTES[cls]!) {
-          throw this.corrupted(this.threadId, cls, block, `its ${usable} usable bytes are fewer than its class's ${CACHE_CLASS_BYTES[cls]}`);
-        }
+        if (usable < cls << 3) throw this.corrupted(this.threadId, cls, block, `its ${usable} usable bytes are fewer than its class's ${cls << 3}`);
         blocks++;
-        bytes += CACHE_CLASS_BYTES[cls]!;
+        bytes += cls << 3;
       }
       if (length !== this.u8[this.countsByte + cls]) {
         throw this.corrupted(this.threadId, cls, 0, `the bin's count is ${this.u8[this.countsByte + cls]} but its list holds ${length} blocks`);
@@ -676,7 +669,6 @@ export class ThreadCache {
 
   private corrupted(threadId: number, cls: number, block: number, why: string): AllocError {
     const what = block === 0 ? '' : ` holds ${hex(block)}, but ${why}`;
-    const bytes = cls >= 1 && cls <= TC_CLASSES ? ` (${CACHE_CLASS_BYTES[cls]} bytes)` : '';
-    return new AllocError('HeapCorrupted', `thread ${threadId}'s cache bin of class ${cls}${bytes}${what === '' ? `: ${why}` : what}`);
+    return new AllocError('HeapCorrupted', `thread ${threadId}'s cache bin of class ${cls} (${cls << 3} bytes)${what === '' ? `: ${why}` : what}`);
   }
 }
