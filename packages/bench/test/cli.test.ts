@@ -19,6 +19,12 @@ function heaplab(...args: string[]): { status: number | null; stdout: string; st
 }
 
 describe('heaplab command line', () => {
+  it('points a mistake in the command line to --help', () => {
+    const result = heaplab('bench', '--threads', '0');
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/\(run with --help for usage\)/);
+  });
+
   it.each([
     [['bench', '--threads', '0'], /--threads <list>' argument '0' is invalid/],
     [['bench', '--threads', 'two'], /argument 'two' is invalid/],
@@ -133,6 +139,10 @@ describe('heaplab command line', () => {
     const refused = heaplab('report', join(directory, 'a.json'), join(directory, 'package.json'), '--out', out);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/package\.json: not the JSON of heaplab bench --json/);
-    expect(heaplab('report', join(directory, 'none.json'), '--out', out).stderr).toMatch(/none\.json: cannot read it/);
+    const unreadable = heaplab('report', join(directory, 'none.json'), '--out', out);
+    expect(unreadable.stderr).toMatch(/none\.json: cannot read it/);
+    // A file that cannot be read is no mistake in the command line: no pointer to --help.
+    expect(unreadable.stderr).not.toMatch(/--help/);
+    expect(unreadable.status).toBe(1);
   });
 });

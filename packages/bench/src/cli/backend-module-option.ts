@@ -14,6 +14,7 @@ import { AllocError, type BackendDescriptor, loadBackendModule } from '@heaplab/
 import type { Command } from 'commander';
 
 import { discoverBackends } from '../contenders/backends.js';
+import { failRun } from './fail-run.js';
 
 /** The environment variable that names backend modules for every command. */
 export const BACKEND_MODULES_VARIABLE = 'HEAPLAB_BACKEND_MODULES';
@@ -74,7 +75,7 @@ export function addBackendModuleOption(command: Command): Command {
       try {
         await loadBackendModules((self.opts() as { backendModule?: string[] }).backendModule ?? []);
       } catch (error) {
-        if (error instanceof AllocError) self.error(`error: ${error.message}`, { exitCode: 1 });
+        if (error instanceof AllocError) failRun(self, `error: ${error.message}`);
         throw error;
       }
     });

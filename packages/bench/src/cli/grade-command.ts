@@ -21,6 +21,7 @@ import { helpNote } from './help-text.js';
 import { textOut, textWidth, writeJsonOutput } from './json-output.js';
 import { parsePositiveInteger } from './options.js';
 import { parseReferenceOption } from './replay-command.js';
+import { failRun } from './fail-run.js';
 
 interface GradeOptions {
   backendModule?: string[];
@@ -52,7 +53,7 @@ async function gradeCommand(options: GradeOptions, command: Command): Promise<vo
   const modules = options.backendModule ?? [];
   if (modules.length === 0) command.error('error: grade needs the backend to grade: --backend-module <path or package>', { exitCode: 1 });
   const fail = (error: unknown): never => {
-    if (error instanceof AllocError) command.error(`error: ${error.message}`, { exitCode: 1 });
+    if (error instanceof AllocError) failRun(command, `error: ${error.message}`);
     throw error;
   };
   let graded: string[] = [];

@@ -23,6 +23,7 @@ import { heapBytesOf, type MapTarget, type MomentSpec, NoWalkError, takeMoments 
 import { renderTable, textWidthOf } from '../report/text-table.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
 import { printStatus } from './json-output.js';
+import { failRun } from './fail-run.js';
 
 /** `map.json`'s `meta.version`: the version of its shape, raised when the shape changes. */
 export const MAP_JSON_VERSION = 1;
@@ -80,7 +81,7 @@ export async function mapCommand(options: MapOptions, command: Command): Promise
         console.error(`skipped ${contender.label}: its backend has no walk(), so it cannot be mapped`);
         continue;
       }
-      if (error instanceof NoWalkError) command.error(`error: ${error.message}`, { exitCode: 1 });
+      if (error instanceof NoWalkError) failRun(command, `error: ${error.message}`);
       console.error(`${contender.label}: FAILED: ${error instanceof Error ? error.message : String(error)}`);
       failed = true;
       continue;
@@ -125,7 +126,7 @@ export async function mapCommand(options: MapOptions, command: Command): Promise
     written.push('index.html');
   }
   printStatus(`wrote ${written.join(', ')} in ${options.out}`);
-  if (moments.length === 0 && !failed) command.error('error: no backend could be mapped', { exitCode: 1 });
+  if (moments.length === 0 && !failed) failRun(command, 'error: no backend could be mapped');
   if (failed) process.exitCode = 2;
 }
 

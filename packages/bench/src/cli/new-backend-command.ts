@@ -27,6 +27,7 @@ import { renderTemplate, templateFolder } from '../new-backend/template.js';
 import { benchPackageRoot, heaplabVersion } from '../report/provenance.js';
 import { textWidthOf, wrapText } from '../report/text-table.js';
 import { printStatus } from './json-output.js';
+import { failRun } from './fail-run.js';
 
 export interface NewBackendOptions {
   /** The folder to create the package in (default: the current one). */
@@ -92,7 +93,7 @@ async function newBackendAction(name: string, options: NewBackendOptions, comman
   try {
     target = newBackend(name, options, (line) => printStatus(line));
   } catch (error) {
-    if (error instanceof NewBackendError || error instanceof PackageSourceError) command.error(`error: ${error.message}`, { exitCode: 1 });
+    if (error instanceof NewBackendError || error instanceof PackageSourceError) failRun(command, `error: ${error.message}`);
     throw error;
   }
   printStatus(`wrote ${target}`);

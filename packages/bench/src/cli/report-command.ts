@@ -14,6 +14,7 @@ import type { Command } from 'commander';
 import { writeReportPage } from '../report/html-report.js';
 import { mergeRuns, ReportInputError, readReportSource, type ReportSource } from '../report/sources.js';
 import { printStatus } from './json-output.js';
+import { failRun } from './fail-run.js';
 
 interface ReportOptions {
   out: string;
@@ -25,7 +26,7 @@ export async function reportCommand(files: string[], options: ReportOptions, com
   try {
     sources = files.map(readReportSource);
   } catch (error) {
-    if (error instanceof ReportInputError) command.error(`error: ${error.message}`, { exitCode: 1 });
+    if (error instanceof ReportInputError) failRun(command, `error: ${error.message}`);
     throw error;
   }
   const benches = sources.flatMap((source) => (source.kind === 'bench' ? [{ file: source.file, results: source.results }] : []));

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { type Command, InvalidArgumentError } from 'commander';
 
 import { type StaticServer, startStaticServer } from '../serve/static-server.js';
+import { failRun } from './fail-run.js';
 
 /** The port when `--port` is not given. */
 export const DEFAULT_SERVE_PORT = 8080;
@@ -87,14 +88,14 @@ export async function serveCommand(options: ServeOptions, command: Command): Pro
   try {
     playground = await playgroundDirectory();
   } catch (error) {
-    command.error(`error: ${(error as Error).message}`, { exitCode: 1 });
+    failRun(command, `error: ${(error as Error).message}`);
   }
   let server: StaticServer;
   try {
     server = await startStaticServer({ root: playground.directory, port: options.port, host: options.host });
   } catch (error) {
     playground.discard();
-    command.error(`error: ${listenErrorMessage(error as NodeJS.ErrnoException, options)}`, { exitCode: 1 });
+    failRun(command, `error: ${listenErrorMessage(error as NodeJS.ErrnoException, options)}`);
   }
   console.log(`heap playground at ${server.url}`);
   console.error('(cross-origin isolated: COOP same-origin, COEP require-corp; Ctrl-C stops)');

@@ -17,6 +17,7 @@ import { heapBytesOf, type MapTarget, NoWalkError, takeMoments } from '../inspec
 import { renderTable, wrapText } from '../report/text-table.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
 import { textOut, textWidth, writeJsonOutput } from './json-output.js';
+import { failRun } from './fail-run.js';
 
 export interface StatsOptions {
   backend?: BackendChoice[];
@@ -69,8 +70,8 @@ export async function statsCommand(options: StatsOptions, command: Command): Pro
   try {
     [moment] = takeMoments(contender, target, [{ label: '100%', fraction: 1 }], settings) as [ReturnType<typeof takeMoments>[number]];
   } catch (error) {
-    if (error instanceof NoWalkError) command.error(`error: ${error.message}`, { exitCode: 1 });
-    command.error(`error: ${target.name} on ${contender.label} failed: ${error instanceof Error ? error.message : String(error)}`, { exitCode: 2 });
+    if (error instanceof NoWalkError) failRun(command, `error: ${error.message}`);
+    failRun(command, `error: ${target.name} on ${contender.label} failed: ${error instanceof Error ? error.message : String(error)}`, 2);
   }
   const heapBytes = heapBytesOf(target, settings);
   const print = textOut(options.json);

@@ -29,6 +29,7 @@ import { helpNote } from './help-text.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
 import { printStatus } from './json-output.js';
 import { MAX_THREADS, parseHeapMiB, parsePositiveInteger } from './options.js';
+import { failRun } from './fail-run.js';
 
 /** The backend of a recording when `--backend` is not given. */
 export const DEFAULT_RECORD_BACKEND = 'tlsf';
@@ -123,9 +124,7 @@ async function recordCommand(options: RecordOptions, command: Command): Promise<
         exitCode: 1,
       });
     }
-    command.error(`error: recording ${options.workload} on ${contender.label} failed: ${error instanceof Error ? error.message : String(error)}`, {
-      exitCode: 2,
-    });
+    failRun(command, `error: recording ${options.workload} on ${contender.label} failed: ${error instanceof Error ? error.message : String(error)}`, 2);
   }
   const { trace } = scan;
   if (spelling === 'text' && !fitsTextSpelling(trace)) {
