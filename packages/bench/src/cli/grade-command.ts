@@ -17,11 +17,11 @@ import { DEFAULT_REFERENCE, DEFAULT_REPLAY_REPEAT, replaySuite } from '../replay
 import { readTraceFiles } from '../replay/trace-files.js';
 import { shippedTracesDir } from '../traces/trace-set.js';
 import { addBackendModuleOption } from './backend-module-option.js';
+import { failRun } from './fail-run.js';
 import { helpNote } from './help-text.js';
 import { textOut, textWidth, writeJsonOutput } from './json-output.js';
 import { parsePositiveInteger } from './options.js';
 import { parseReferenceOption } from './replay-command.js';
-import { failRun } from './fail-run.js';
 
 interface GradeOptions {
   backendModule?: string[];

@@ -21,9 +21,9 @@ import { FIGURE_ROWS, type FragmentationFigures, formatFigure } from '../inspect
 import { heapMapSvg } from '../inspect/heap-map-svg.js';
 import { heapBytesOf, type MapTarget, type MomentSpec, NoWalkError, takeMoments } from '../inspect/heap-moments.js';
 import { renderTable, textWidthOf } from '../report/text-table.js';
+import { failRun } from './fail-run.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
 import { printStatus } from './json-output.js';
-import { failRun } from './fail-run.js';
 
 /** `map.json`'s `meta.version`: the version of its shape, raised when the shape changes. */
 export const MAP_JSON_VERSION = 1;

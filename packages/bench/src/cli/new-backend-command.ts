@@ -26,8 +26,8 @@ import {
 import { renderTemplate, templateFolder } from '../new-backend/template.js';
 import { benchPackageRoot, heaplabVersion } from '../report/provenance.js';
 import { textWidthOf, wrapText } from '../report/text-table.js';
-import { printStatus } from './json-output.js';
 import { failRun } from './fail-run.js';
+import { printStatus } from './json-output.js';
 
 export interface NewBackendOptions {
   /** The folder to create the package in (default: the current one). */

@@ -13,8 +13,8 @@ import type { Command } from 'commander';
 
 import { writeReportPage } from '../report/html-report.js';
 import { mergeRuns, ReportInputError, readReportSource, type ReportSource } from '../report/sources.js';
-import { printStatus } from './json-output.js';
 import { failRun } from './fail-run.js';
+import { printStatus } from './json-output.js';
 
 interface ReportOptions {
   out: string;

@@ -15,9 +15,9 @@ import type { BackendContender } from '../contenders/contender.js';
 import { FIGURE_ROWS, type FragmentationFigures, formatFigure } from '../inspect/fragmentation.js';
 import { heapBytesOf, type MapTarget, NoWalkError, takeMoments } from '../inspect/heap-moments.js';
 import { renderTable, wrapText } from '../report/text-table.js';
+import { failRun } from './fail-run.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
 import { textOut, textWidth, writeJsonOutput } from './json-output.js';
-import { failRun } from './fail-run.js';
 
 export interface StatsOptions {
   backend?: BackendChoice[];

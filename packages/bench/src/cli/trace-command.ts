@@ -25,11 +25,11 @@ import { type MadeTrace, makeTraceSet, TRACE_SET } from '../traces/trace-set.js'
 import { figureColumns, renderTable, textWidthOf } from '../report/text-table.js';
 import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
+import { failRun } from './fail-run.js';
 import { helpNote } from './help-text.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
 import { printStatus } from './json-output.js';
 import { MAX_THREADS, parseHeapMiB, parsePositiveInteger } from './options.js';
-import { failRun } from './fail-run.js';
 
 /** The backend of a recording when `--backend` is not given. */
 export const DEFAULT_RECORD_BACKEND = 'tlsf';
