@@ -167,10 +167,11 @@ export async function roundTripIfMeasurable(measure: () => Promise<number> = mea
 }
 
 /**
- * Progress steps a workload on `threadCounts` thread counts takes per contender: one per row,
- * or one per run when the runs are interleaved.
+ * Progress steps a workload of throughput rows takes per contender (its `stepsPerContender`):
+ * one per row, or one per run when the runs are interleaved; `threadCounts` rows, one per
+ * thread count of `--threads` unless the workload has its own.
  */
-export function throughputSteps(threadCounts: number, settings: BenchSettings): number {
+export function throughputSteps(settings: BenchSettings, threadCounts: number = settings.threads.length): number {
   return threadCounts * (settings.interleave === true ? Math.max(1, settings.repeat) : 1);
 }
 

@@ -29,7 +29,7 @@ export const allocPairsWorkload: Workload<ThroughputRow, 'allocPairs'> = {
   summary: `alloc+free pairs per second, ${PAIRS_LIVE_BLOCKS} live blocks per thread`,
   // The C port runs bench-malloc-thread only.
   appliesTo: (contender) => contender.kind !== 'native',
-  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
+  stepsPerContender: throughputSteps,
   threadLoop: allocPairsLoop,
 
   run(contenders, settings, progress) {

@@ -28,7 +28,7 @@ export const allocTestWorkload: Workload<ThroughputRow, 'allocTest'> = {
   summary: `alloc-test (mimalloc-bench): Pareto-chosen slots freed or filled, ${SIZES}, ${ALLOC_TEST_TOTAL_SLOTS} slots over all threads`,
   // Long-lived blocks (bump would hand their bytes out again) and no loop for V8's allocation.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
+  stepsPerContender: throughputSteps,
   threadLoop: allocTestLoop,
 
   run(contenders, settings, progress) {

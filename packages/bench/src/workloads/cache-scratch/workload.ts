@@ -27,7 +27,7 @@ export const cacheScratchWorkload: Workload<ThroughputRow, 'cacheScratch'> = {
   // Not `system` (threads free each other's blocks), not `bump` (it never reuses a freed
   // block, which is what the test is about).
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
+  stepsPerContender: throughputSteps,
   threadLoop: cacheScratchLoop,
 
   run(contenders, settings, progress) {

@@ -26,7 +26,7 @@ export const cacheThrashWorkload: Workload<ThroughputRow, 'cacheThrash'> = {
   // No `system` (V8 has no addresses to share a line), no `bump` (the task is where a
   // freeing allocator puts the next object; bump's answer is only "further on").
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
+  stepsPerContender: throughputSteps,
   threadLoop: cacheThrashLoop,
 
   run(contenders, settings, progress) {

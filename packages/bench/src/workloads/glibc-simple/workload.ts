@@ -29,7 +29,7 @@ export const glibcSimpleWorkload: Workload<ThroughputRow, 'glibcSimple'> = {
   summary: `glibc bench-malloc-simple (mimalloc-bench glibc-simple): one thread, blocks/s of ${SIMPLE_BLOCK_COUNTS.join('/')} blocks of ${SIMPLE_SIZES.join('/')} bytes, freed half FIFO half LIFO`,
   // Not `bump`: it would only show the loop and the fill, and is not asked for here.
   appliesTo: (contender) => contender.kind !== 'bump',
-  stepsPerContender: (settings) => throughputSteps(SIMPLE_THREADS.length, settings),
+  stepsPerContender: (settings) => throughputSteps(settings, SIMPLE_THREADS.length),
   threadLoop: glibcSimpleLoop,
 
   run(contenders, settings, progress) {

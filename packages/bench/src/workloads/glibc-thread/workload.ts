@@ -67,7 +67,7 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
   summary: 'glibc bench-malloc-thread (mimalloc-bench glibc-thread), 1 thread in this thread, N in workers',
   // The native row is the C port of this very benchmark.
   appliesTo: () => true,
-  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
+  stepsPerContender: throughputSteps,
   threadLoop: glibcThreadLoop,
   largestBlock: MAX_ALLOCATION_SIZE,
 

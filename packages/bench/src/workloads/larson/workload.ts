@@ -47,7 +47,7 @@ export const larsonWorkload: Workload<ThroughputRow, 'larson'> = {
   // Threads free each other's blocks, so no `system` copy; the bump allocator never frees a
   // working set that lives for the whole run.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
+  stepsPerContender: throughputSteps,
   threadLoop: larsonLoop,
   largestBlock: maxSize - 1,
 

@@ -39,7 +39,7 @@ export const midLargeWorkload: Workload<ThroughputRow, 'midLarge'> = {
   summary: `replacements per second of ${SIZES} blocks, ${MID_LARGE_WORKING_SET} live per thread (meant for --threads 1,4)`,
   // A working set that outlives bump's wrap.
   appliesTo: (contender) => contender.kind !== 'bump',
-  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
+  stepsPerContender: throughputSteps,
   threadLoop: midLargeLoop,
 
   run(contenders, settings, progress) {

@@ -46,7 +46,7 @@ export const mstressWorkload: Workload<ThroughputRow, 'mstress'> = {
   // Not `system`: threads free each other's blocks. Not `bump`: a round's retained blocks
   // (megabytes per thread) outlive a bump region's wrap.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
+  stepsPerContender: throughputSteps,
   threadLoop: mstressLoop,
 
   /** Row by row, so that each thread count gets a heap its load fits in (see `mstressHeapBytes`). */

@@ -38,7 +38,7 @@ export const rptestWorkload: Workload<ThroughputRow, 'rptest'> = {
   // Not `system`: threads free each other's blocks. Not `bump`: the 1000 live blocks per
   // thread (2.7 MB on average) are freed and refilled for the whole run.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
+  stepsPerContender: throughputSteps,
   threadLoop: rptestLoop,
   largestBlock: MIMALLOC_BENCH_PARAMETERS.maxSize,
 

@@ -31,7 +31,7 @@ export const sh6Workload: Workload<ThroughputRow, 'sh6bench'> = {
   summary: `sh6bench (mimalloc-bench sh6benchN): batches of ${SIZES}, a fifth kept per cycle; runs ${SH6_THREADS_FACTOR} x each --threads count`,
   // A fifth of each thread's blocks outlives a cycle (bump would hand their bytes out again); no loop for V8's allocation.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
+  stepsPerContender: throughputSteps,
   threadLoop: sh6Loop,
 
   run(contenders, settings, progress) {

@@ -31,7 +31,7 @@ export const xmallocWorkload: Workload<ThroughputRow, 'xmallocTest'> = {
   // Threads free each other's blocks, so no `system` copy; the bump allocator would wrap
   // under batches that live until a consumer takes them.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
-  stepsPerContender: (settings) => throughputSteps(settings.threads.length, settings),
+  stepsPerContender: throughputSteps,
   threadLoop: xmallocLoop,
 
   run(contenders, settings, progress) {
