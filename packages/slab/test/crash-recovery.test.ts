@@ -180,18 +180,27 @@ function bystanders(slab: SlabAllocator, sign: (address: number, size: number) =
   });
 }
 
+/**
+ * A `prepare` that leaves the bystanders and one full slab of `size`'s class, and no other
+ * slab of it: the next object or run of the class makes a new slab, pushed on a list that has one.
+ */
+function oneFullSlab(size: number) {
+  return (slab: SlabAllocator, sign: (address: number, size: number) => Held) => {
+    const cls = classOf(size);
+    const held = [...bystanders(slab, sign), ...signMany(slab, sign, size, CLASS_OBJECTS[cls]!)];
+    expect(listCounts(slab, cls)).toEqual({ partial: 0, full: 1, empty: 0 });
+    return { held };
+  };
+}
+
 describe('slab: a thread killed at every store of the paths the generic operations miss', () => {
   it('the first object of a new slab, at the head of a list that has slabs', () => {
     const cls = classOf(200);
     let made = 0;
     const stores = killAtEveryStore({
       name: 'malloc(200) making a new slab',
-      prepare: (slab, sign) => {
-        // One full slab of the class, so the new one is pushed on a list and pages are taken.
-        const held = [...bystanders(slab, sign), ...signMany(slab, sign, 200, CLASS_OBJECTS[cls]!)];
-        expect(listCounts(slab, cls)).toEqual({ partial: 0, full: 1, empty: 0 });
-        return { held };
-      },
+      // One full slab of the class, so the new one is pushed on a list and pages are taken.
+      prepare: oneFullSlab(200),
       run: (slab) => {
         // The run that counts the stores finishes first: it says where the slab goes.
         const address = slab.allocate(200, MIN_ALIGN);
@@ -296,11 +305,7 @@ describe('slab: a thread killed at every store of the paths the generic operatio
     const cls = classOf(24);
     const newSlab = killAtEveryStore({
       name: 'allocateRun(24, 21) making a new slab',
-      prepare: (slab, sign) => {
-        const held = [...bystanders(slab, sign), ...signMany(slab, sign, 24, CLASS_OBJECTS[cls]!)];
-        expect(listCounts(slab, cls)).toEqual({ partial: 0, full: 1, empty: 0 });
-        return { held };
-      },
+      prepare: oneFullSlab(24),
       run: runOf(24, 21),
       after: afterRun(24),
     });

@@ -15,7 +15,7 @@ import { AllocError, type GlobalAllocator, MiB, type ReapReport, type ThreadCach
 import { cacheRecordOffset, TC_BIN_LIMIT, TC_BLOCK_NEXT, TC_BYTES, TC_CLASSES, TC_COUNTS, TC_HEADS } from '@heaplab/core/internal';
 import { expectAllocError, makeHeap, type SuiteTarget, targetDescriptor } from './conformance.js';
 import type { CacheStepDeathTask } from './kit-worker.js';
-import { signBlock, verifyBlock } from './patterns.js';
+import { type Signature, signBlock, verifyBlock } from './patterns.js';
 import { spawnKitWorker } from './worker-pool.js';
 
 const STEPS: ThreadCacheStep[] = ['linked', 'pushed', 'popped', 'refilled-one', 'flush-popped'];
@@ -38,7 +38,7 @@ async function dieAt(target: SuiteTarget, heap: GlobalAllocator, task: CacheStep
 /** A heap with 40 signed blocks of this thread's, before another thread dies on it. */
 function heapWithHeldBlocks(target: SuiteTarget): {
   heap: GlobalAllocator;
-  held: { address: number; signature: { writer: number; sequence: number; size: number } }[];
+  held: { address: number; signature: Signature }[];
 } {
   const heap = makeHeap(target, 8 * MiB);
   const held = Array.from({ length: 40 }, (_, i) => {
