@@ -11,7 +11,7 @@ import type { Worker } from 'node:worker_threads';
 
 import { describe, expect, it } from 'vitest';
 
-import { AllocError, type GlobalAllocator, MiB, type ReapReport, type ThreadCacheStep } from '@heaplab/core';
+import { AllocError, type GlobalAllocator, MAX_THREADS_LIMIT, MiB, type ReapReport, type ThreadCacheStep } from '@heaplab/core';
 import { cacheRecordOffset, TC_BIN_LIMIT, TC_BLOCK_NEXT, TC_BYTES, TC_CLASSES, TC_COUNTS, TC_HEADS } from '@heaplab/core/internal';
 import { expectAllocError, makeHeap, type SuiteTarget, targetDescriptor } from './conformance.js';
 import type { CacheStepDeathTask } from './kit-worker.js';
@@ -89,9 +89,12 @@ function expectCleanReap(heap: GlobalAllocator, held: ReturnType<typeof heapWith
   heap.check();
 }
 
-/** The slot of the gone thread: the one cache record besides this thread's that holds blocks. */
+/**
+ * The slot of the gone thread: the one cache record besides this thread's that holds blocks.
+ * Every record the cache region has room for is looked at, whatever the heap's `maxThreads`.
+ */
 function deadSlotOf(heap: GlobalAllocator): number {
-  for (let threadId = 1; threadId <= 256; threadId++) {
+  for (let threadId = 1; threadId <= MAX_THREADS_LIMIT; threadId++) {
     if (threadId !== heap.threadId && heap.memory.u32[(cacheRecordOffset(threadId) + TC_BYTES) >>> 2] !== 0) return threadId;
   }
   return 0;
