@@ -1,7 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { AllocError, checkTrace, formatTrace, parseTrace, type Trace, type TraceRequest, traceFigures, traceSpellingOf } from '../src/index.js';
+import {
+  AllocError,
+  checkTrace,
+  formatTrace,
+  MAX_HEAP_BYTES,
+  MAX_TRACE_BYTES,
+  parseTrace,
+  type Trace,
+  type TraceRequest,
+  traceFigures,
+  traceSpellingOf,
+} from '../src/index.js';
 
 /** The driver's own example from its trace README, in the text spelling. */
 const DRIVER_EXAMPLE = ['20000', '3', '8', '1', 'a 0 512', 'a 1 128', 'r 0 640', 'a 2 128', 'f 1', 'r 0 768', 'f 0', 'f 2', ''].join('\n');
@@ -62,6 +73,17 @@ describe('trace format', () => {
     expect(refusal('{"trace":"heaplab","version":1,"ids":1,"requests":1,"threads":1}\n{"op":"a","id":0,"bytes":8,"thread":1}\n')).toMatch(
       /thread 1 is not below the header's 1 threads/,
     );
+  });
+
+  it('reads a request as large as the largest heap can hold, and refuses one byte more', () => {
+    expect(MAX_TRACE_BYTES).toBe(MAX_HEAP_BYTES);
+    const text = (bytes: number): string => `0\n1\n2\n1\na 0 ${bytes}\nf 0\n`;
+    expect(parseTrace(text(MAX_TRACE_BYTES)).requests[0]).toMatchObject({ op: 'a', bytes: MAX_TRACE_BYTES });
+    expect(refusal(text(MAX_TRACE_BYTES + 1))).toMatch(/t\.rep:5: a size must be a whole number from 0 to/);
+    const json = (bytes: number): string =>
+      `{"trace":"heaplab","version":1,"ids":1,"requests":2,"threads":1}\n{"op":"c","id":0,"bytes":${bytes}}\n{"op":"r","id":0,"bytes":${bytes}}\n`;
+    expect(parseTrace(json(3 * 2 ** 30)).requests[1]).toEqual({ op: 'r', id: 0, bytes: 3 * 2 ** 30, thread: 0 });
+    expect(refusal(json(MAX_TRACE_BYTES + 1))).toMatch(/:2: bytes must be a whole number from 0 to/);
   });
 
   it('round-trips any valid trace through both spellings (fuzzed against a model of live ids)', () => {

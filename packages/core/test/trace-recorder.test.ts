@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { checkTrace, GlobalAllocator, MiB, Random, spawnWorker, TraceRecorder, traceFigures, type Trace } from '../src/index.js';
+import { checkTrace, formatTrace, GlobalAllocator, MiB, parseTrace, Random, spawnWorker, TraceRecorder, traceFigures, type Trace } from '../src/index.js';
 import { expectAllocError } from '@heaplab/test-kit';
 import { HEADER_NEXT } from '../src/trace/trace-recorder.js';
 import { SLOT_COUNT, type TraceWorkerInput, type TraceWorkerResult } from './workers/trace-worker.js';
@@ -248,6 +248,20 @@ describe('TraceRecorder', () => {
       recorded.detach();
       heap.detach();
     }
+  });
+
+  it('records a block over 1 GiB in a trace that reads back', () => {
+    // A buffer commits lazily: the block's bytes are never touched, only its header.
+    const recorder = new TraceRecorder({ capacity: 8 });
+    const heap = GlobalAllocator.create({ backend: 'basic', heapBytes: 1200 * MiB, trace: recorder });
+    const bytes = 1100 * MiB;
+    const address = heap.malloc(bytes);
+    expect(address).not.toBe(0);
+    heap.free(address);
+    const { trace } = recorder.scan();
+    expect(trace.requests[0]).toMatchObject({ op: 'a', bytes });
+    expect(parseTrace(formatTrace(trace, 'text'))).toEqual(trace);
+    heap.detach();
   });
 
   it('refuses what is not a recorder or its log', () => {

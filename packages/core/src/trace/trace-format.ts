@@ -39,6 +39,7 @@
 
 import { AllocError } from '../errors.js';
 import { isPowerOfTwo, MAX_ALIGN } from '../sizes.js';
+import { MAX_HEAP_BYTES } from '../memory/shared-heap.js';
 
 /** One request. `thread` is the recording's thread number, 0 .. threads-1. */
 export type TraceRequest =
@@ -69,8 +70,12 @@ export type TraceSpelling = 'text' | 'jsonl';
 
 /** The largest thread number a trace may use (heaps have at most this many thread slots). */
 export const MAX_TRACE_THREADS = 256;
-/** The largest size a request may name: 1 GiB, as one heap's arena can hold no more. */
-export const MAX_TRACE_BYTES = 2 ** 30;
+/**
+ * The largest size a request may name: the largest heap's arena (`MAX_HEAP_BYTES`, 8 MiB
+ * short of 4 GiB), the most any block a recorder can see may hold. (It was 1 GiB, which
+ * refused to read back the trace of a program that had allocated more at once.)
+ */
+export const MAX_TRACE_BYTES = MAX_HEAP_BYTES;
 /** The most ids a trace may declare. */
 export const MAX_TRACE_IDS = 2 ** 26;
 
