@@ -78,11 +78,11 @@ describe('backend rows', () => {
 
   it('normalizes options once, with the descriptor, and runs a row chosen twice once', () => {
     const rows = resolveBackendContenders(backends('basic', 'basic:strategy=best-fit', 'all'));
-    expect(rows[0]).toEqual({ kind: 'heaplab', label: 'basic', spec: { name: 'basic', options: { strategy: 'first-fit', tcache: true } } });
+    expect(rows[0]).toEqual({ kind: 'heaplab', label: 'basic', spec: { name: 'basic', options: { strategy: 'first-fit', tcache: true, arenas: 1 } } });
     expect(rows[1]).toEqual({
       kind: 'heaplab',
       label: 'basic:strategy=best-fit',
-      spec: { name: 'basic', options: { strategy: 'best-fit', tcache: true } },
+      spec: { name: 'basic', options: { strategy: 'best-fit', tcache: true, arenas: 1 } },
     });
     expect(rows.filter((row) => row.label === 'basic')).toHaveLength(1);
     expect(rows.map((row) => row.label)).toContain('tlsf');
@@ -100,8 +100,8 @@ describe('backend rows', () => {
   it('takes tcache=false as a row of its own, the bare algorithm beside the cached one', () => {
     const rows = resolveBackendContenders(backends('tlsf', 'tlsf:tcache=false'));
     expect(rows).toEqual([
-      { kind: 'heaplab', label: 'tlsf', spec: { name: 'tlsf', options: { tcache: true } } },
-      { kind: 'heaplab', label: 'tlsf:tcache=false', spec: { name: 'tlsf', options: { tcache: false } } },
+      { kind: 'heaplab', label: 'tlsf', spec: { name: 'tlsf', options: { tcache: true, arenas: 1 } } },
+      { kind: 'heaplab', label: 'tlsf:tcache=false', spec: { name: 'tlsf', options: { tcache: false, arenas: 1 } } },
     ]);
   });
 

@@ -1,5 +1,5 @@
 import { BACKEND_STATE_MAX_BYTES, GiB, GlobalAllocator, hex, KiB, MiB } from '@heaplab/core';
-import { THREAD_CACHE_OPTION } from '@heaplab/core/backend';
+import { ARENAS_OPTION, THREAD_CACHE_OPTION } from '@heaplab/core/backend';
 import { BackendFixture, errorOf, expectAllocError, makeBackendContext, Random, recordPool } from '@heaplab/test-kit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -42,27 +42,27 @@ function expectRefused(buddy: BuddyAllocator, address: number): void {
 }
 
 describe('buddyBackend descriptor and options', () => {
-  it("describes a locked backend named buddy whose only option is core's tcache", () => {
+  it("describes a locked backend named buddy whose only options are core's tcache and arenas", () => {
     expect(buddyBackend.name).toBe('buddy');
     expect(buddyBackend.concurrency).toBe('locked');
     expect(buddyBackend.moduleUrl).toMatch(/buddy\/src\/index\.ts$/);
-    expect(buddyBackend.options).toEqual([THREAD_CACHE_OPTION]);
+    expect(buddyBackend.options).toEqual([THREAD_CACHE_OPTION, ARENAS_OPTION]);
     expect(buddyBackend.stateBytes).toBe(BUDDY_STATE_BYTES);
     expect(BUDDY_STATE_BYTES).toBe(264);
     expect(BUDDY_STATE_BYTES).toBeLessThanOrEqual(BACKEND_STATE_MAX_BYTES);
-    expect(buddyBackend.normalizeOptions({})).toEqual({ tcache: true });
+    expect(buddyBackend.normalizeOptions({})).toEqual({ tcache: true, arenas: 1 });
   });
 
-  it('refuses any option but tcache, naming it', () => {
+  it('refuses any option but tcache and arenas, naming them', () => {
     const error = errorOf(() => buddyBackend.normalizeOptions({ minOrder: 5 }));
     expect(error.kind).toBe('InvalidParam');
     expect(error.message).toContain("'minOrder'");
-    expect(error.message).toContain("valid options: 'tcache'");
+    expect(error.message).toContain("valid options: 'tcache', 'arenas'");
     expect(errorOf(() => GlobalAllocator.create({ backend: 'buddy:strategy=best-fit', heapBytes: 4 * MiB })).kind).toBe('InvalidParam');
   });
 
   it('takes tcache=false from a spec and refuses a tcache that is no boolean', () => {
-    expect(buddyBackend.normalizeOptions({ tcache: false })).toEqual({ tcache: false });
+    expect(buddyBackend.normalizeOptions({ tcache: false })).toEqual({ tcache: false, arenas: 1 });
     const error = errorOf(() => buddyBackend.normalizeOptions({ tcache: 'nope' }));
     expect(error.kind).toBe('InvalidParam');
     expect(error.message).toContain('true, false');

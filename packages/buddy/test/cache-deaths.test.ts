@@ -9,3 +9,4 @@ import { describeCacheDeaths } from '@heaplab/test-kit';
 import { buddyBackend } from '../src/index.js';
 
 describeCacheDeaths({ label: 'buddy', backend: buddyBackend });
+describeCacheDeaths({ label: 'buddy (2 arenas)', backend: buddyBackend, options: { arenas: 2 } });

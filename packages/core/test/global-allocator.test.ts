@@ -25,7 +25,7 @@ describe('backend selection', () => {
     delete process.env['HEAPLAB_BACKEND'];
     const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
     expect(heap.backendName).toBe('basic');
-    expect(heap.backendDescriptor.normalizeOptions({})).toEqual({ strategy: 'first-fit', tcache: true });
+    expect(heap.backendDescriptor.normalizeOptions({})).toEqual({ strategy: 'first-fit', tcache: true, arenas: 1 });
     expect(heap.stats().threadCache).not.toBeNull();
     heap.detach();
   });

@@ -46,7 +46,7 @@ describe('lock order (checked mode)', () => {
     const named = Object.values(LockIndex);
     expect(new Set(named.map((index) => LOCK_RANK[index])).size).toBe(named.length);
     const byRank = [...named].sort((a, b) => LOCK_RANK[a]! - LOCK_RANK[b]!).map((index) => LOCK_NAMES[index]);
-    expect(byRank).toEqual(['qsbr-orphans', 'pools', 'backend0', 'backend1', 'heap', 'recovery']);
+    expect(byRank).toEqual(['qsbr-orphans', 'pools', 'backend0', 'backend1', 'heap', 'arena1', 'arena2', 'recovery']);
   });
 
   it('lets a thread take locks outer to inner, and refuses inner to outer or the same lock twice', () => {

@@ -7,3 +7,4 @@
 import { describeCacheDeaths } from '@heaplab/test-kit';
 
 describeCacheDeaths({ label: 'basic', backend: 'basic' });
+describeCacheDeaths({ label: 'basic (2 arenas)', backend: 'basic', options: { arenas: 2 } });

@@ -9,3 +9,4 @@ import { describeCacheDeaths } from '@heaplab/test-kit';
 import { slabBackend } from '../src/index.js';
 
 describeCacheDeaths({ label: 'slab', backend: slabBackend });
+describeCacheDeaths({ label: 'slab (2 arenas)', backend: slabBackend, options: { arenas: 2 } });

@@ -12,16 +12,16 @@ describe('slab backend: descriptor and options', () => {
     expect(slabBackend.concurrency).toBe('locked');
     expect(slabBackend.stateBytes).toBeLessThanOrEqual(BACKEND_STATE_MAX_BYTES);
     expect(slabBackend.moduleUrl).toMatch(/index\.ts$/);
-    // tcache is core's, which defineBackend gives every locked backend.
-    expect(slabBackend.options.map((option) => option.name)).toEqual(['emptySlabs', 'tcache']);
+    // tcache and arenas are core's, which defineBackend gives every locked backend.
+    expect(slabBackend.options.map((option) => option.name)).toEqual(['emptySlabs', 'tcache', 'arenas']);
   });
 
   it('fills in the default and keeps valid values', () => {
-    expect(normalizeSlabOptions({})).toEqual({ emptySlabs: DEFAULT_EMPTY_SLABS, tcache: true });
-    expect(normalizeSlabOptions({ emptySlabs: 0 })).toEqual({ emptySlabs: 0, tcache: true });
-    expect(normalizeSlabOptions({ emptySlabs: MAX_EMPTY_SLABS })).toEqual({ emptySlabs: MAX_EMPTY_SLABS, tcache: true });
-    expect(normalizeSlabOptions({ tcache: false })).toEqual({ emptySlabs: DEFAULT_EMPTY_SLABS, tcache: false });
-    expect(normalizeSlabOptions({ tcache: 'false', emptySlabs: '2' })).toEqual({ emptySlabs: 2, tcache: false });
+    expect(normalizeSlabOptions({})).toEqual({ emptySlabs: DEFAULT_EMPTY_SLABS, tcache: true, arenas: 1 });
+    expect(normalizeSlabOptions({ emptySlabs: 0 })).toEqual({ emptySlabs: 0, tcache: true, arenas: 1 });
+    expect(normalizeSlabOptions({ emptySlabs: MAX_EMPTY_SLABS })).toEqual({ emptySlabs: MAX_EMPTY_SLABS, tcache: true, arenas: 1 });
+    expect(normalizeSlabOptions({ tcache: false, arenas: 1 })).toEqual({ emptySlabs: DEFAULT_EMPTY_SLABS, tcache: false, arenas: 1 });
+    expect(normalizeSlabOptions({ tcache: 'false', emptySlabs: '2' })).toEqual({ emptySlabs: 2, tcache: false, arenas: 1 });
   });
 
   it('refuses unknown options and bad values, naming the valid ones', () => {
@@ -30,7 +30,7 @@ describe('slab backend: descriptor and options', () => {
     expect(unknown.message).toContain('emptySlabs');
     // A string of digits is a number (a backend spec gives every value as a string); one
     // that is not an integer in range is refused like any other value.
-    expect(normalizeSlabOptions({ emptySlabs: '2' })).toEqual({ emptySlabs: 2, tcache: true });
+    expect(normalizeSlabOptions({ emptySlabs: '2' })).toEqual({ emptySlabs: 2, tcache: true, arenas: 1 });
     for (const value of [-1, 1.5, MAX_EMPTY_SLABS + 1, '2.5', `${MAX_EMPTY_SLABS + 1}`, true, Number.NaN]) {
       const error = expectAllocError(() => normalizeSlabOptions({ emptySlabs: value }), 'InvalidParam');
       expect(error.message).toContain(`0 to ${MAX_EMPTY_SLABS}`);

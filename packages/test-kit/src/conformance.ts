@@ -21,7 +21,7 @@ export interface SuiteTarget {
   options?: Record<string, unknown>;
   /** Arena size for the ordinary scenarios (default 32 MiB). */
   heapBytes?: number;
-  /** Arena size for fill-until-full (default 8 MiB): small, so filling is quick. */
+  /** Arena size for fill-until-full and the random sequences (default 8 MiB): small, so each is quick. */
   fillHeapBytes?: number;
 }
 
@@ -429,7 +429,7 @@ export function describeConformance(target: SuiteTarget): void {
           const heap = GlobalAllocator.create({
             backend: target.backend,
             ...(target.options !== undefined ? { options: target.options } : {}),
-            heapBytes: 8 * MiB,
+            heapBytes: target.fillHeapBytes ?? 8 * MiB,
           });
           try {
             const model = new HeapModel(heap);

@@ -9,3 +9,4 @@ import { describeCacheDeaths } from '@heaplab/test-kit';
 import { tlsfBackend } from '../src/index.js';
 
 describeCacheDeaths({ label: 'tlsf', backend: tlsfBackend });
+describeCacheDeaths({ label: 'tlsf (2 arenas)', backend: tlsfBackend, options: { arenas: 2 } });

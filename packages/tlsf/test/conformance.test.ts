@@ -4,3 +4,4 @@ import { tlsfBackend } from '../src/index.js';
 
 describeConformance({ label: 'tlsf', backend: tlsfBackend });
 describeConformance({ label: 'tlsf (by name)', backend: 'tlsf' });
+describeConformance({ label: 'tlsf (2 arenas)', backend: tlsfBackend, options: { arenas: 2 } });

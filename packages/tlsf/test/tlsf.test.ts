@@ -1,5 +1,5 @@
 import { BACKEND_STATE_MAX_BYTES, GlobalAllocator } from '@heaplab/core';
-import { MAX_POOLS, THREAD_CACHE_OPTION } from '@heaplab/core/backend';
+import { ARENAS_OPTION, MAX_POOLS, THREAD_CACHE_OPTION } from '@heaplab/core/backend';
 import { makeBackendContext } from '@heaplab/test-kit';
 import { describe, expect, it } from 'vitest';
 
@@ -10,29 +10,29 @@ import { errorOf, makeTlsf, MiB, secondInstance } from './fixture.js';
 const ARENA = 4 * MiB;
 
 describe('tlsfBackend descriptor and options', () => {
-  it("describes a locked backend named tlsf whose only option is core's tcache", () => {
+  it("describes a locked backend named tlsf whose only options are core's tcache and arenas", () => {
     expect(tlsfBackend.name).toBe('tlsf');
     expect(tlsfBackend.concurrency).toBe('locked');
     expect(tlsfBackend.moduleUrl).toMatch(/tlsf\/src\/index\.ts$/);
     expect(tlsfBackend.stateBytes).toBe(STATE_BYTES);
     expect(STATE_BYTES).toBe(3364);
     expect(STATE_BYTES).toBeLessThanOrEqual(BACKEND_STATE_MAX_BYTES);
-    expect(tlsfBackend.options).toEqual([THREAD_CACHE_OPTION]);
-    expect(tlsfBackend.normalizeOptions({})).toEqual({ tcache: true });
+    expect(tlsfBackend.options).toEqual([THREAD_CACHE_OPTION, ARENAS_OPTION]);
+    expect(tlsfBackend.normalizeOptions({})).toEqual({ tcache: true, arenas: 1 });
   });
 
-  it('refuses any option but tcache, naming it', () => {
+  it('refuses any option but tcache and arenas, naming it', () => {
     const error = errorOf(() => tlsfBackend.normalizeOptions({ slCount: 16 }));
     expect(error.kind).toBe('InvalidParam');
     expect(error.message).toContain("'slCount'");
-    expect(error.message).toContain("valid options: 'tcache'");
+    expect(error.message).toContain("valid options: 'tcache', 'arenas'");
     expect(errorOf(() => tlsfBackend.normalizeOptions(null as unknown as Record<string, unknown>)).kind).toBe('InvalidParam');
   });
 
   it('takes tcache as a boolean or its string, refuses anything else, and a heap made with tcache=false has no cache', () => {
-    expect(tlsfBackend.normalizeOptions({ tcache: false })).toEqual({ tcache: false });
-    expect(tlsfBackend.normalizeOptions({ tcache: 'false' })).toEqual({ tcache: false });
-    expect(tlsfBackend.normalizeOptions({ tcache: 'true' })).toEqual({ tcache: true });
+    expect(tlsfBackend.normalizeOptions({ tcache: false })).toEqual({ tcache: false, arenas: 1 });
+    expect(tlsfBackend.normalizeOptions({ tcache: 'false' })).toEqual({ tcache: false, arenas: 1 });
+    expect(tlsfBackend.normalizeOptions({ tcache: 'true' })).toEqual({ tcache: true, arenas: 1 });
     for (const value of ['nope', 1, 0, null]) {
       const error = errorOf(() => tlsfBackend.normalizeOptions({ tcache: value }));
       expect(error.kind).toBe('InvalidParam');

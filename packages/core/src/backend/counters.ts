@@ -3,11 +3,11 @@
  * peak, requested and granted bytes, live and free blocks, metadata. One class keeps them, so
  * the peak is raised in one place and `stats()` reads them the same way for every backend.
  *
- * Plain u32 reads and writes: a locked backend calls these under the heap lock. A thread-safe
+ * Plain u32 reads and writes: a locked backend calls these under the heap lock (its arena's). A thread-safe
  * backend that keeps its figures elsewhere (mimalloc samples them) need not use them.
  */
 
-import { BACKEND_COUNTERS, BackendCounter } from '../memory/heap-layout.js';
+import { BACKEND_COUNTERS, BACKEND_COUNTERS_BYTES, BackendCounter } from '../memory/heap-layout.js';
 import type { HeapMemory } from '../interfaces.js';
 
 /** What the counters say, as `stats()` and `check()` read them. */
@@ -50,8 +50,13 @@ for (const name of Object.keys(BackendCounter) as (keyof typeof BackendCounter)[
 export class StateCounters {
   private readonly u32: Uint32Array;
 
-  constructor(memory: HeapMemory) {
-    this.u32 = memory.u32;
+  /**
+   * @param arena whose counters (0, the only one of a heap of one arena). Arena i's block is
+   *   `i * BACKEND_COUNTERS_BYTES` further on, so its instance gets a view of the buffer that
+   *   starts that much later: the same literal word indices then name its own counters.
+   */
+  constructor(memory: HeapMemory, arena = 0) {
+    this.u32 = arena === 0 ? memory.u32 : new Uint32Array(memory.buffer, arena * BACKEND_COUNTERS_BYTES);
   }
 
   /** Zeroes every counter: called by `init`, and by a repair before it recounts. */

@@ -7,7 +7,7 @@
  * Users of a heap import `@heaplab/core`; this entry point is for writing backends.
  */
 
-import { normalizeOptionsBySpec, THREAD_CACHE_OPTION } from './options.js';
+import { ARENAS_OPTION, normalizeOptionsBySpec, THREAD_CACHE_OPTION } from './options.js';
 import type { Backend, BackendDescriptor } from './contract.js';
 
 export type {
@@ -30,7 +30,7 @@ export { heapCorrupted, notAllocated } from './errors.js';
 export { HeapChecker } from './check.js';
 export { highestBit, log2, lowestBit, popcount } from './bits.js';
 export { freeMarker } from './free-marker.js';
-export { describeOptionValues, normalizeOptionsBySpec, type OptionValue, THREAD_CACHE_OPTION } from './options.js';
+export { ARENAS_OPTION, describeOptionValues, normalizeOptionsBySpec, type OptionValue, THREAD_CACHE_OPTION } from './options.js';
 export { AllocError, hex } from '../errors.js';
 export { alignDown, alignUp, isPowerOfTwo, MAX_ALIGN, MIN_ALIGN, PAGE_SIZE, RUN_LINE_BYTES } from '../sizes.js';
 /** The largest request core's thread cache serves, so the largest size `allocateRun` is asked for. */
@@ -46,8 +46,9 @@ export { MAX_POOLS } from '../memory/heap-layout.js';
  * A descriptor whose `normalizeOptions` is made from its option specs, so a backend declares
  * its options once. `validate`, when given, checks rules between options after each one was
  * checked alone. A locked backend also gets core's `tcache` option (`THREAD_CACHE_OPTION`,
- * a thread cache in front of its lock) unless it lists an option of that name itself; its
- * own code never sees the cache.
+ * a thread cache in front of its lock) and `arenas` option (`ARENAS_OPTION`, several
+ * instances of it) unless it lists an option of that name itself; its own code never sees
+ * the cache, and each instance sees only its own arena.
  */
 export function defineBackend<Options, Instance extends Backend>(
   descriptor: Omit<BackendDescriptor<Options, Instance>, 'normalizeOptions'> & {
@@ -55,10 +56,8 @@ export function defineBackend<Options, Instance extends Backend>(
   },
 ): BackendDescriptor<Options, Instance> {
   const { validate, ...rest } = descriptor;
-  const options =
-    rest.concurrency === 'locked' && !rest.options.some((spec) => spec.name === THREAD_CACHE_OPTION.name)
-      ? [...rest.options, THREAD_CACHE_OPTION]
-      : rest.options;
+  const coreOptions = rest.concurrency === 'locked' ? [THREAD_CACHE_OPTION, ARENAS_OPTION] : [];
+  const options = [...rest.options, ...coreOptions.filter((core) => !rest.options.some((spec) => spec.name === core.name))];
   return {
     ...rest,
     options,

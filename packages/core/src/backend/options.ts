@@ -7,6 +7,7 @@
 
 import { AllocError, describeValue } from '../errors.js';
 import type { BackendOptionSpec } from './contract.js';
+import { MAX_ARENAS } from '../memory/heap-layout.js';
 
 /**
  * The option `defineBackend` gives every locked backend: a per-thread cache of small blocks in
@@ -19,6 +20,21 @@ export const THREAD_CACHE_OPTION: BackendOptionSpec = {
     'a per-thread cache of blocks up to 1024 bytes in front of the heap lock (bins refilled 512 bytes at a time under one lock hold); false for the bare algorithm and exact requested sizes',
   kind: 'boolean',
   default: true,
+};
+
+/**
+ * The option `defineBackend` gives every locked backend besides `tcache`: how many instances
+ * of it the heap runs, each over its own slice of the arena under its own heap lock
+ * (docs/arenas.md). 1 by default, one heap as the algorithm describes it.
+ */
+export const ARENAS_OPTION: BackendOptionSpec = {
+  name: 'arenas',
+  description:
+    "instances of the backend, each over its own slice of the arena with its own heap lock; a thread allocates from its own first (the largest block is one slice's); 1 for one heap",
+  kind: 'integer',
+  min: 1,
+  max: MAX_ARENAS,
+  default: 1,
 };
 
 /** A normalised option value. */

@@ -2,7 +2,8 @@
  * A backend's read-only view of core's pool table (`POOL_TABLE` in heap-layout.ts): every
  * range given to the heap by `init` and `addMemory`, in the order they were added. Backends
  * keep no pool table of their own: what they need per pool they derive from its range (or
- * keep in the pool's own memory).
+ * keep in the pool's own memory). A heap of several arenas keeps a table per arena, and each
+ * arena's instance sees its own only (`arena`).
  *
  * Core checks a new range (inside the arena, no overlap, table not full) before the backend
  * sees it, and records it after the backend's `init`/`addMemory` returns, under the pools
@@ -13,20 +14,25 @@
  */
 
 import { AllocError, hex } from '../errors.js';
-import { MAX_POOLS, POOL_ENTRY_BYTES, POOL_SIZE, POOL_START, POOL_TABLE, SB_POOL_COUNT } from '../memory/heap-layout.js';
+import { ARENA_POOL_COUNTS, MAX_POOLS, POOL_ENTRY_BYTES, POOL_SIZE, POOL_START, POOL_TABLE, POOL_TABLE_BYTES } from '../memory/heap-layout.js';
 import { checkArenaRange } from '../sizes.js';
 import type { HeapMemory } from '../interfaces.js';
 
-const COUNT = SB_POOL_COUNT >> 2;
-const FIRST_START = (POOL_TABLE + POOL_START) >> 2;
-const FIRST_SIZE = (POOL_TABLE + POOL_SIZE) >> 2;
 const ENTRY_WORDS = POOL_ENTRY_BYTES >> 2;
 
 export class PoolView {
   protected readonly u32: Uint32Array;
+  /** Word index of the table's count, of its first entry's start, of its first entry's size. */
+  protected readonly countWord: number;
+  protected readonly tableWord: number;
+  private readonly firstSizeWord: number;
 
-  constructor(memory: HeapMemory) {
+  /** @param arena whose table to view (0, the only one of a heap of one arena) */
+  constructor(memory: HeapMemory, arena = 0) {
     this.u32 = memory.u32;
+    this.countWord = ARENA_POOL_COUNTS[arena]! >> 2;
+    this.tableWord = (POOL_TABLE + arena * POOL_TABLE_BYTES) >> 2;
+    this.firstSizeWord = this.tableWord + (POOL_SIZE >> 2);
   }
 
   /**
@@ -34,7 +40,7 @@ export class PoolView {
    * lock (core records a locked backend's pools under that lock too, so the read is ordered).
    */
   count(): number {
-    return this.u32[COUNT]!;
+    return this.u32[this.countWord]!;
   }
 
   /**
@@ -43,17 +49,17 @@ export class PoolView {
    * written before the count that publishes it).
    */
   publishedCount(): number {
-    return Atomics.load(this.u32, COUNT);
+    return Atomics.load(this.u32, this.countWord);
   }
 
   /** First byte of pool `index`. */
   start(index: number): number {
-    return this.u32[FIRST_START + index * ENTRY_WORDS]!;
+    return this.u32[this.tableWord + (POOL_START >> 2) + index * ENTRY_WORDS]!;
   }
 
   /** Bytes of pool `index`. */
   size(index: number): number {
-    return this.u32[FIRST_SIZE + index * ENTRY_WORDS]!;
+    return this.u32[this.firstSizeWord + index * ENTRY_WORDS]!;
   }
 
   /** One past the last byte of pool `index`. */
@@ -97,12 +103,14 @@ export class PoolView {
 
 /** The writer side of the pool table, used by core (and the test kit's fixture) only. */
 export class PoolTable extends PoolView {
+  /** @param arenaStart,arenaEnd the range its pools must lie in (the arena's slice) */
   constructor(
     memory: HeapMemory,
     private readonly arenaStart: number,
     private readonly arenaEnd: number,
+    arena = 0,
   ) {
-    super(memory);
+    super(memory, arena);
   }
 
   /**
@@ -127,9 +135,9 @@ export class PoolTable extends PoolView {
   /** Records a checked pool: the entry first, then the count that publishes it. */
   record(start: number, size: number): void {
     const count = this.publishedCount();
-    const entry = (POOL_TABLE + count * POOL_ENTRY_BYTES) >> 2;
+    const entry = this.tableWord + count * ENTRY_WORDS;
     this.u32[entry + (POOL_START >> 2)] = start;
     this.u32[entry + (POOL_SIZE >> 2)] = size;
-    Atomics.store(this.u32, COUNT, count + 1);
+    Atomics.store(this.u32, this.countWord, count + 1);
   }
 }

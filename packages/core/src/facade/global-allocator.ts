@@ -22,7 +22,7 @@ import {
   DelayedFrees,
   formatDelayedFrees,
 } from '../qsbr/delayed-free.js';
-import { Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LOCK_NAMES, LOCK_RANK, LockIndex, POISON_BYTE, SlotState } from '../memory/heap-layout.js';
+import { ARENA_LOCKS, Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LOCK_NAMES, LOCK_RANK, LockIndex, POISON_BYTE, SlotState } from '../memory/heap-layout.js';
 import { LockOrder } from '../memory/lock-order.js';
 import type { BackendStats, ByteAllocator, CAllocator, CheckReport, HeapMemory, HeapRegion, StatsTable } from '../interfaces.js';
 import { tileArena } from './heap-walk.js';
@@ -31,6 +31,7 @@ import { StateCounters } from '../backend/counters.js';
 import { PoolView } from '../backend/pools.js';
 import { checkAlign, checkSize, type Layout, MIN_ALIGN, PAGE_SIZE } from '../sizes.js';
 import { layoutOfBlock, LockedBackend } from './locked-backend.js';
+import { type Arena, Arenas } from './arenas.js';
 import { CachedBackend } from '../tcache/cached-backend.js';
 import { ThreadCache, type ThreadCacheFigures } from '../tcache/thread-cache.js';
 import { formatQsbr, Qsbr } from '../qsbr/qsbr.js';
@@ -137,7 +138,16 @@ function lockNames(descriptor: AnyDescriptor): string[] {
  * The order in which recovery visits poisoned locks: a lock before those that nest outside
  * it, so the reverse of `LOCK_RANK`'s (docs/lock-order.md).
  */
-const RECOVERY_ORDER = [LockIndex.recovery, LockIndex.heap, LockIndex.backend1, LockIndex.backend0, LockIndex.pools, LockIndex.qsbrOrphans];
+const RECOVERY_ORDER = [
+  LockIndex.recovery,
+  LockIndex.arena2,
+  LockIndex.arena1,
+  LockIndex.heap,
+  LockIndex.backend1,
+  LockIndex.backend0,
+  LockIndex.pools,
+  LockIndex.qsbrOrphans,
+];
 
 /** Why `address` is no block address of an arena `[arenaStart, arenaEnd)`. */
 function badAddress(address: number, arenaStart: number, arenaEnd: number): AllocError {
@@ -229,7 +239,10 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   readonly arenaEnd: number;
 
   private backend: Backend;
+  /** This thread's home arena's instance: the backend's only one unless it runs several arenas. */
   private readonly instance: Backend;
+  /** Every instance of the backend with its heap lock, one per arena (one for a thread-safe backend). */
+  private readonly arenas: Arenas;
   /** This thread's cache in front of a locked backend, when the heap has one. */
   private readonly threadCache: ThreadCache | null;
   private readonly heap: SharedHeap;
@@ -321,39 +334,48 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     (descriptor.locks ?? []).forEach((name, at) => {
       locks[name] = this.mutexes[BACKEND_LOCK_INDICES[at]!]!;
     });
-    const inner = descriptor.create(
-      {
-        memory: heap.memory,
-        stateOffset: heap.backendStateOffset,
-        stateBytes: heap.backendStateBytes,
-        arenaStart: heap.arenaStart,
-        arenaEnd: heap.arenaEnd,
-        threadId,
-        cookie: heap.cookie,
-        maxThreads: heap.maxThreads,
-        locks,
-        counters: new StateCounters(heap.memory),
-        pools: new PoolView(heap.memory),
-        qsbr: this.qsbr,
-        checked,
-        threads: registry,
-        reportLoss: (bytes, blocks) => record.addLoss(bytes, blocks),
-      },
-      options,
-    );
+    // One instance per arena (arenas.ts), each over its own slice, state, counters and pools.
+    const arenaList: Arena[] = [];
+    for (let index = 0; index < heap.arenaCount; index++) {
+      const { start, end } = heap.arenaCount === 1 ? { start: heap.arenaStart, end: heap.arenaEnd } : heap.arenaSlice(index);
+      const inner = descriptor.create(
+        {
+          memory: heap.memory,
+          stateOffset: heap.backendStateOffset(index),
+          stateBytes: heap.backendStateBytes,
+          arenaStart: start,
+          arenaEnd: end,
+          threadId,
+          cookie: heap.cookie,
+          maxThreads: heap.maxThreads,
+          locks,
+          counters: new StateCounters(heap.memory, index),
+          pools: new PoolView(heap.memory, index),
+          qsbr: this.qsbr,
+          checked,
+          threads: registry,
+          reportLoss: (bytes, blocks) => record.addLoss(bytes, blocks),
+        },
+        options,
+      );
+      arenaList.push({ index, inner, mutex: this.mutexes[ARENA_LOCKS[index]!]!, start, end });
+    }
+    const arenas = new Arenas(arenaList, threadId);
+    this.arenas = arenas;
+    const inner = arenas.home.inner;
     this.instance = inner;
     this.poisonFreed = (heap.heapFlags & HeapFlag.poisonFreed) !== 0;
     // Poisoning and checked mode are there to catch misuse at the operation that commits it,
     // which a cache would hide or defer (a free it keeps never reaches the backend's checks):
     // no cache with either.
     const cached = descriptor.concurrency === 'locked' && (options as Record<string, unknown>)['tcache'] === true && !this.poisonFreed && !checked;
-    this.threadCache = cached ? new ThreadCache(heap.memory, threadId, heap.cookie, heap.arenaStart, heap.arenaEnd, inner, this.heapMutex) : null;
+    this.threadCache = cached ? new ThreadCache(heap.memory, threadId, heap.cookie, heap.arenaStart, heap.arenaEnd, arenas) : null;
     this.backend =
       descriptor.concurrency !== 'locked'
         ? inner
         : this.threadCache !== null
-          ? new CachedBackend(inner, this.heapMutex, this.threadCache, registry)
-          : new LockedBackend(inner, this.heapMutex);
+          ? new CachedBackend(arenas, this.threadCache, registry)
+          : new LockedBackend(arenas);
     this.releaseValidates = this.backend.validatesAddresses === true && !this.poisonFreed;
     this.delayed = new DelayedFrees(
       heap.memory,
@@ -377,7 +399,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     checkRecorder(config.trace);
     const { descriptor, options } = resolveBackend(config);
     const heapBytes = config.heapBytes ?? DEFAULT_HEAP_BYTES;
+    const arenaCount = descriptor.concurrency === 'locked' ? ((options as Record<string, unknown>)['arenas'] ?? 1) : 1;
     const heap = SharedHeap.format({
+      arenaCount: arenaCount as number,
       heapBytes,
       maxThreads: config.maxThreads ?? DEFAULT_MAX_THREADS,
       lockTimeoutMs: config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
@@ -397,10 +421,17 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     }
     formatDelayedFrees(heap.memory, limit);
     const initBytes = config.initBytes ?? heap.arenaBytes;
-    heap.checkNewPool(heap.arenaStart, initBytes);
+    if (heap.arenaCount > 1 && initBytes !== heap.arenaBytes) {
+      throw new AllocError(
+        'InvalidParam',
+        `a heap of ${heap.arenaCount} arenas manages its whole arena from the start: initBytes must be heapBytes (${heap.arenaBytes}), not ${initBytes}`,
+      );
+    }
+    heap.checkNewPool(heap.arenaStart, heap.arenaCount > 1 ? heap.arenaSlice(0).end - heap.arenaStart : initBytes);
     const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
     const handle = new GlobalAllocator(heap, descriptor, registry.claim(platformThreadId));
-    handle.formatPool(heap.arenaStart, initBytes, (backend) => backend.init(heap.arenaStart, initBytes));
+    if (heap.arenaCount === 1) handle.formatPool(heap.arenaStart, initBytes, (backend) => backend.init(heap.arenaStart, initBytes));
+    else handle.formatArenas();
     heap.publish();
     config.trace?.install(handle);
     return handle;
@@ -729,6 +760,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * @throws AllocError `InvalidParam` outside the arena; `MemoryOverlap` over a managed range
    */
   addMemory(start: number, size: number): void {
+    if (this.arenas.count > 1) {
+      throw new AllocError('InvalidParam', `a heap of ${this.arenas.count} arenas manages its whole arena from the start: there is no range to add`);
+    }
     this.poolsMutex.lock();
     try {
       this.heap.checkNewPool(start, size);
@@ -832,7 +866,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
         writeSequence: this.qsbr.writeSequence(),
       },
       threads: this.registry.activeCount(),
-      contendedLockAcquisitions: this.heapMutex.contendedCount(),
+      contendedLockAcquisitions: this.arenas.list.reduce((total, arena) => total + arena.mutex.contendedCount(), 0),
       locks: this.mutexes.map((mutex) => ({ name: mutex.name, acquired: mutex.acquiredCount(), spun: mutex.spunCount(), contended: mutex.contendedCount() })),
       threadCache: this.threadCache === null ? null : ThreadCache.figures(this.memory, this.registry.maxThreads),
       recovery: this.recoveryRecord.figures(),
@@ -1035,6 +1069,24 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     }
   }
 
+  /**
+   * Formats every arena of a heap of several (`create`): each instance over its slice, under
+   * its lock, and the slice recorded as the one pool of the arena's table.
+   */
+  private formatArenas(): void {
+    for (const arena of this.arenas.list) {
+      const size = arena.end - arena.start;
+      if (arena.index > 0) this.heap.checkNewPool(arena.start, size, arena.index);
+      arena.mutex.lock();
+      try {
+        arena.inner.init(arena.start, size);
+        this.heap.recordPool(arena.start, size, arena.index);
+      } finally {
+        arena.mutex.unlock();
+      }
+    }
+  }
+
   /** Repairs each poisoned lock, innermost first, adding to `report`. */
   private recoverInto(report: RecoveryReport): void {
     for (const index of RECOVERY_ORDER) {
@@ -1069,14 +1121,12 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   private repairLock(index: number, dead: number): { lostBytes: number; lostBlocks: number; notes: string[] } {
     const none = { lostBytes: 0, lostBlocks: 0, notes: [] };
     const locked = this.descriptor.concurrency === 'locked';
+    // A locked backend's arena lock guards that arena's instance, which knows it as `heap`.
+    const arena = locked ? this.arenas.list.find((candidate) => candidate.mutex === this.mutexes[index]) : undefined;
     const backendLock: string | null =
-      index === LockIndex.heap && locked
-        ? 'heap'
-        : (index === LockIndex.backend0 || index === LockIndex.backend1) && !locked
-          ? this.mutexes[index]!.name
-          : null;
+      arena !== undefined ? 'heap' : (index === LockIndex.backend0 || index === LockIndex.backend1) && !locked ? this.mutexes[index]!.name : null;
     if (backendLock !== null) {
-      const inner = this.instance;
+      const inner = arena?.inner ?? this.instance;
       if (inner.recover === undefined) {
         throw new AllocError('HeapCorrupted', `backend '${this.backendName}' cannot repair itself after a thread's death`);
       }

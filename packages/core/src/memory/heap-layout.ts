@@ -8,16 +8,19 @@
  *           | superblock header        (SB_*)          |  committed lazily: untouched bytes cost
  *  64       | lock records, 8 x 64 B   (LOCK_*)        |  nothing)
  *  576      | backend name, module URL, options JSON   |
- *  2048     | pool table, 64 x 8 B     (POOL_*)        |
+ *  2048     | pool tables, 3 x 64 x 8 B (POOL_*)       |  one per arena (ARENA_*)
+ *  3584     | unused                                   |
  *  4096     | thread registry, 256 x 128 B (SLOT_*)    |
  *  36864    | QSBR domain + 256 x 32 B records (QSBR_*)|
  *  45120    | recovery record (RECOVERY_*)             |
- *  45504    | backend counters, 64 B (BACKEND_COUNTERS)|  used/peak/... kept by StateCounters
- *  45568    | unused                                   |
+ *  45504    | backend counters, 3 x 64 B               |  used/peak/... kept by StateCounters,
+ *           |   (BACKEND_COUNTERS)                     |  one block per arena
+ *  45696    | unused                                   |
  *  49088    | delayed-free filter (DELAYED_FILTER_*)   |
  *  65536    | thread caches, 256 x 768 B (TC_*)        |  per-thread bins of a locked backend
  *  262144   | block owner table, 64 Ki x 4 B (OWNER_*) |  who handed out each cached-size block
- *  524288   | backend state area (BACKEND_STATE_*)     |  the backend's own control structures
+ *  524288   | backend state area (BACKEND_STATE_*)     |  the backend's own control structures,
+ *           |                                          |  one after another per arena
  *  4 MiB    +------------------------------------------+  arena: 4 MiB aligned, `arenaBytes`
  *           | allocatable region                       |  long, a multiple of 4 MiB; blocks,
  *           |                                          |  and any metadata a backend keeps in
@@ -39,13 +42,14 @@ export const CONTROL_BYTES = HEAP_ALIGN;
 export const HEAP_MAGIC = 0x424c5048;
 
 /** Bumped whenever any offset in this file changes; `attach` refuses other versions. */
-export const LAYOUT_VERSION = 4;
+export const LAYOUT_VERSION = 5;
 
 // --- superblock header: 64 bytes at offset 0 -------------------------------------------------
 //
 //  0 magic | 4 layoutVersion | 8 arenaOffset | 12 arenaBytes
-// 16 maxThreads | 20 lockTimeoutMs | 24 heapCookie | 28 poolCount
-// 32 backendStateBytes | 36 heapFlags (HeapFlag) | 40..63 reserved
+// 16 maxThreads | 20 lockTimeoutMs | 24 heapCookie | 28 poolCount (arena 0's)
+// 32 backendStateBytes | 36 heapFlags (HeapFlag) | 40 arenaCount
+// 44 poolCount of arena 1 | 48 poolCount of arena 2 | 52..63 reserved
 
 /** Byte offset of the magic word; 0 until the heap is fully formatted. */
 export const SB_MAGIC = 0;
@@ -66,6 +70,10 @@ export const SB_POOL_COUNT = 28;
 export const SB_BACKEND_STATE_BYTES = 32;
 /** Heap-wide switches chosen at creation (`HeapFlag` bits). */
 export const SB_HEAP_FLAGS = 36;
+/** Arenas of a locked backend (`ARENA_*`): 1 to `MAX_ARENAS`; 1 for a thread-safe backend. */
+export const SB_ARENA_COUNT = 40;
+/** Pool counts of arenas 1 and 2, one word each (arena 0's is `SB_POOL_COUNT`). */
+export const SB_MORE_POOL_COUNTS = 44;
 
 /** Bits of `SB_HEAP_FLAGS`. */
 export const HeapFlag = {
@@ -126,15 +134,19 @@ export const LockIndex = {
   qsbrOrphans: 4,
   /** Serialises writers of the recovery record. */
   recovery: 5,
+  /** The heap lock of arena 1 and of arena 2, when a locked backend has them (`ARENA_*`). */
+  arena1: 6,
+  arena2: 7,
 } as const;
-export const LOCK_NAMES = ['heap', 'pools', 'backend0', 'backend1', 'qsbr-orphans', 'recovery', 'lock6', 'lock7'];
+export const LOCK_NAMES = ['heap', 'pools', 'backend0', 'backend1', 'qsbr-orphans', 'recovery', 'arena1', 'arena2'];
 
 /**
  * Where each lock sits in the one order locks nest in (docs/lock-order.md), outermost 0: a
  * thread holding a lock takes only locks of a higher rank. Indexed by `LockIndex`.
  *
  * ```text
- *  qsbr-orphans (0) -> pools (1) -> backend0 (2) -> backend1 (3) -> heap (4) -> recovery (5)
+ *  qsbr-orphans (0) -> pools (1) -> backend0 (2) -> backend1 (3) -> heap (4) -> arena1 (5)
+ *    -> arena2 (6) -> recovery (7)
  * ```
  *
  * A drain of the orphan list frees through the backend (orphans, then heap or backend0);
@@ -142,7 +154,7 @@ export const LOCK_NAMES = ['heap', 'pools', 'backend0', 'backend1', 'qsbr-orphan
  * a repair writes the recovery record holding the lock it repaired (then recovery). No
  * backend takes both heap and its own locks, so their relative rank is only a convention.
  */
-export const LOCK_RANK = [4, 1, 2, 3, 0, 5, 6, 7];
+export const LOCK_RANK = [4, 1, 2, 3, 0, 7, 5, 6];
 
 // --- backend identity: strings at fixed places -----------------------------------------------
 
@@ -156,14 +168,17 @@ export const BACKEND_MODULE_BYTES = 480;
 export const BACKEND_OPTIONS = 1088;
 export const BACKEND_OPTIONS_BYTES = 960;
 
-// --- pool table: 64 entries of 8 bytes from offset 2048 --------------------------------------
+// --- pool tables: one of 64 entries of 8 bytes per arena, from offset 2048 ------------------
 //
 // Every range given to the backend by `init` or `addMemory`: +0 start, +4 size. Kept by core
-// so overlap is refused the same way for every backend.
+// so overlap is refused the same way for every backend. Arena i's table starts at
+// `POOL_TABLE + i * POOL_TABLE_BYTES`; its count is `SB_POOL_COUNT` for arena 0, else word
+// i - 1 from `SB_MORE_POOL_COUNTS`. A heap of one arena uses the first table only.
 
 export const POOL_TABLE = 2048;
 export const POOL_ENTRY_BYTES = 8;
 export const MAX_POOLS = 64;
+export const POOL_TABLE_BYTES = MAX_POOLS * POOL_ENTRY_BYTES;
 export const POOL_START = 0;
 export const POOL_SIZE = 4;
 
@@ -263,11 +278,12 @@ export const RECOVERY_MESSAGE_LENGTH = 24;
 export const RECOVERY_MESSAGE = 32;
 export const RECOVERY_MESSAGE_BYTES = 352;
 
-// --- backend counters: 64 bytes at 45504 ---------------------------------------------------
+// --- backend counters: 64 bytes per arena at 45504 ------------------------------------------
 //
 // The byte counts every backend reports, in one place so the peak is raised by one piece of
 // code (backend/counters.ts). u32 words, plain reads and writes: a locked backend writes
-// them under the heap lock; a thread-safe backend under its own lock or not at all.
+// them under the heap lock (its arena's); a thread-safe backend under its own lock or not at
+// all. Arena i's block starts `i * BACKEND_COUNTERS_BYTES` further on.
 //  +0 totalBytes | +4 usedBytes | +8 peakUsedBytes | +12 requestedBytes | +16 grantedBytes
 //  +20 liveBlocks | +24 freeBlocks | +28 metadataBytes | +32..63 reserved
 
@@ -424,5 +440,30 @@ export const OWNER_ENTRY_OWNER_MASK = 0xff;
 
 /** Where the backend's control structures start. */
 export const BACKEND_STATE = 524288;
-/** The most a backend can ask for in the control region. */
+/** The most a backend can ask for in the control region (all its arenas' state together). */
 export const BACKEND_STATE_MAX_BYTES = CONTROL_BYTES - BACKEND_STATE;
+
+// --- arenas ----------------------------------------------------------------------------------
+//
+// A locked backend may run as several instances, each over its own slice of the arena with
+// its own heap lock, state, counters and pool table (docs/arenas.md): a thread allocates from
+// arena `(threadId - 1) % arenaCount` first, and frees into the arena whose slice holds the
+// block. Arena i has:
+//   lock        ARENA_LOCKS[i]                      (heap, arena1, arena2)
+//   state       BACKEND_STATE + i * arenaStateStride(stateBytes)
+//   counters    BACKEND_COUNTERS + i * BACKEND_COUNTERS_BYTES
+//   pool table  POOL_TABLE + i * POOL_TABLE_BYTES, count ARENA_POOL_COUNTS[i]
+//   slice       arenaStart + i * sliceBytes .. (the last slice takes what is left), where
+//               sliceBytes is arenaBytes / arenaCount rounded down to 4 MiB
+
+/** The most arenas a heap has: one per heap lock record (`heap`, `arena1`, `arena2`). */
+export const MAX_ARENAS = 3;
+/** Each arena's heap lock, by arena. */
+export const ARENA_LOCKS: readonly number[] = [LockIndex.heap, LockIndex.arena1, LockIndex.arena2];
+/** Each arena's pool count word, by arena. */
+export const ARENA_POOL_COUNTS: readonly number[] = [SB_POOL_COUNT, SB_MORE_POOL_COUNTS, SB_MORE_POOL_COUNTS + 4];
+
+/** Bytes between two arenas' backend states: `stateBytes` rounded up to a cache line. */
+export function arenaStateStride(stateBytes: number): number {
+  return Math.ceil(stateBytes / 64) * 64;
+}

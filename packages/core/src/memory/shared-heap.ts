@@ -7,6 +7,8 @@
 
 import { AllocError, hex } from '../errors.js';
 import {
+  ARENA_POOL_COUNTS,
+  arenaStateStride,
   BACKEND_MODULE,
   BACKEND_MODULE_BYTES,
   BACKEND_NAME,
@@ -22,9 +24,11 @@ import {
   LOCK_NAMES,
   LOCK_RECORD_BYTES,
   LOCK_TABLE,
+  MAX_ARENAS,
   MAX_POOLS,
   MAX_THREADS_LIMIT,
   SB_ARENA_BYTES,
+  SB_ARENA_COUNT,
   SB_ARENA_OFFSET,
   SB_BACKEND_STATE_BYTES,
   SB_HEAP_COOKIE,
@@ -33,7 +37,6 @@ import {
   SB_LOCK_TIMEOUT_MS,
   SB_MAGIC,
   SB_MAX_THREADS,
-  SB_POOL_COUNT,
 } from './heap-layout.js';
 import type { HeapMemory } from '../interfaces.js';
 import { HEAP_ALIGN, MiB } from '../sizes.js';
@@ -65,6 +68,8 @@ export interface HeapFormat {
   backendStateBytes: number;
   /** `HeapFlag` bits. */
   heapFlags: number;
+  /** Arenas of a locked backend, 1 to `MAX_ARENAS` (docs/arenas.md); default 1. */
+  arenaCount?: number;
 }
 
 /** A memory range of the arena given to the backend. */
@@ -101,6 +106,8 @@ export class SharedHeap {
   readonly backendStateBytes: number;
   /** `HeapFlag` bits chosen at creation. */
   readonly heapFlags: number;
+  /** Arenas of a locked backend (1 for any other). */
+  readonly arenaCount: number;
 
   private constructor(memory: HeapMemory) {
     this.memory = memory;
@@ -113,6 +120,7 @@ export class SharedHeap {
     this.cookie = u32[SB_HEAP_COOKIE >> 2]!;
     this.backendStateBytes = u32[SB_BACKEND_STATE_BYTES >> 2]!;
     this.heapFlags = u32[SB_HEAP_FLAGS >> 2]!;
+    this.arenaCount = u32[SB_ARENA_COUNT >> 2]!;
   }
 
   /**
@@ -142,6 +150,21 @@ export class SharedHeap {
           `at most ${BACKEND_STATE_MAX_BYTES} fit in the control region`,
       );
     }
+    const arenaCount = format.arenaCount ?? 1;
+    if (!Number.isInteger(arenaCount) || arenaCount < 1 || arenaCount > MAX_ARENAS) {
+      throw new AllocError('InvalidParam', `arenas ${String(arenaCount)} is not an integer from 1 to ${MAX_ARENAS}`);
+    }
+    if (arenaCount > 1) {
+      if (heapBytes < arenaCount * HEAP_ALIGN) {
+        throw new AllocError('InvalidParam', `a heap of ${arenaCount} arenas needs at least ${arenaCount * 4} MiB (4 MiB an arena); got ${heapBytes} bytes`);
+      }
+      if (arenaCount * arenaStateStride(format.backendStateBytes) > BACKEND_STATE_MAX_BYTES) {
+        throw new AllocError(
+          'InvalidParam',
+          `backend '${format.backendName}' needs ${format.backendStateBytes} bytes of state an arena; ${arenaCount} arenas' do not fit in the ${BACKEND_STATE_MAX_BYTES} of the control region`,
+        );
+      }
+    }
     const memory = viewsOf(new SharedArrayBuffer(CONTROL_BYTES + heapBytes));
     const u32 = memory.u32;
     u32[SB_LAYOUT_VERSION >> 2] = LAYOUT_VERSION;
@@ -152,6 +175,7 @@ export class SharedHeap {
     u32[SB_HEAP_COOKIE >> 2] = crypto.getRandomValues(new Uint32Array(1))[0]! | 1;
     u32[SB_BACKEND_STATE_BYTES >> 2] = format.backendStateBytes;
     u32[SB_HEAP_FLAGS >> 2] = format.heapFlags;
+    u32[SB_ARENA_COUNT >> 2] = arenaCount;
     writeString(memory.u8, BACKEND_NAME, BACKEND_NAME_BYTES, format.backendName, 'backend name');
     writeString(memory.u8, BACKEND_MODULE, BACKEND_MODULE_BYTES, format.backendModuleUrl, 'backend module URL');
     writeString(memory.u8, BACKEND_OPTIONS, BACKEND_OPTIONS_BYTES, format.backendOptionsJson, 'backend options');
@@ -210,20 +234,32 @@ export class SharedHeap {
       bad('backendStateBytes', `is ${this.backendStateBytes}, more than the ${BACKEND_STATE_MAX_BYTES} the control region holds`);
     }
     if ((this.heapFlags & ~HEAP_FLAGS_KNOWN) !== 0) bad('heapFlags', `has unknown bits ${hex(this.heapFlags)}`);
-    const poolCount = this.memory.u32[SB_POOL_COUNT >> 2]!;
-    if (poolCount < 1 || poolCount > MAX_POOLS) bad('poolCount', `is ${poolCount}, not from 1 to ${MAX_POOLS}`);
-    const pools = this.pools();
-    pools.forEach((pool, index) => {
-      if (pool.size <= 0 || pool.start < this.arenaStart || pool.start + pool.size > this.arenaEnd) {
-        bad(`pool[${index}]`, `${hex(pool.start)}+${pool.size} is not a range inside the arena`);
-      }
-      for (let other = 0; other < index; other++) {
-        const earlier = pools[other]!;
-        if (pool.start < earlier.start + earlier.size && earlier.start < pool.start + pool.size) {
-          bad(`pool[${index}]`, `${hex(pool.start)}+${pool.size} overlaps pool[${other}]`);
+    if (this.arenaCount < 1 || this.arenaCount > MAX_ARENAS || this.arenaBytes < this.arenaCount * HEAP_ALIGN) {
+      bad('arenaCount', `is ${this.arenaCount}, not from 1 to ${MAX_ARENAS} arenas of at least 4 MiB`);
+    }
+    if (this.arenaCount * arenaStateStride(this.backendStateBytes) > BACKEND_STATE_MAX_BYTES) {
+      bad('backendStateBytes', `is ${this.backendStateBytes}: ${this.arenaCount} arenas' state does not fit in the control region`);
+    }
+    for (let arena = 0; arena < this.arenaCount; arena++) {
+      const poolCount = this.memory.u32[ARENA_POOL_COUNTS[arena]! >> 2]!;
+      const field = arena === 0 ? 'poolCount' : `poolCount of arena ${arena}`;
+      if (poolCount < 1 || poolCount > MAX_POOLS) bad(field, `is ${poolCount}, not from 1 to ${MAX_POOLS}`);
+      const slice = this.arenaSlice(arena);
+      const pools = this.poolTable(arena).list();
+      pools.forEach((pool, index) => {
+        const name = arena === 0 ? `pool[${index}]` : `arena ${arena}'s pool[${index}]`;
+        if (pool.end <= pool.start || pool.start < slice.start || pool.end > slice.end) {
+          bad(
+            name,
+            `${hex(pool.start)}+${pool.end - pool.start} is not a range inside ${arena === 0 && this.arenaCount === 1 ? 'the arena' : `arena ${arena}'s slice`}`,
+          );
         }
-      }
-    });
+        for (let other = 0; other < index; other++) {
+          const earlier = pools[other]!;
+          if (pool.start < earlier.end && earlier.start < pool.end) bad(name, `${hex(pool.start)}+${pool.end - pool.start} overlaps pool[${other}]`);
+        }
+      });
+    }
     const name = readField(this.memory.u8, BACKEND_NAME, BACKEND_NAME_BYTES, 'backendName');
     if (!BACKEND_NAME_PATTERN.test(name)) bad('backendName', `${JSON.stringify(name)} is not a backend name`);
     const moduleUrl = readField(this.memory.u8, BACKEND_MODULE, BACKEND_MODULE_BYTES, 'backendModule');
@@ -257,9 +293,19 @@ export class SharedHeap {
     return parseOptionsField(this.backendOptionsJson);
   }
 
-  /** Start of the backend's control state. */
-  get backendStateOffset(): number {
-    return BACKEND_STATE;
+  /** Start of the backend's control state (arena `arena`'s). */
+  backendStateOffset(arena = 0): number {
+    return BACKEND_STATE + arena * arenaStateStride(this.backendStateBytes);
+  }
+
+  /**
+   * The part of the arena that arena `arena`'s instance manages: the arena split into
+   * `arenaCount` slices of whole 4 MiB units, the last taking what is left.
+   */
+  arenaSlice(arena: number): { start: number; end: number } {
+    const sliceBytes = Math.floor(this.arenaBytes / this.arenaCount / HEAP_ALIGN) * HEAP_ALIGN;
+    const start = this.arenaStart + arena * sliceBytes;
+    return { start, end: arena === this.arenaCount - 1 ? this.arenaEnd : start + sliceBytes };
   }
 
   /** A handle on lock record `index` for thread `threadId`. */
@@ -267,30 +313,33 @@ export class SharedHeap {
     return new SharedMutex(this.memory.i32, LOCK_TABLE + index * LOCK_RECORD_BYTES, name, threadId, this.lockTimeoutMs, describeThread, explainPoison);
   }
 
-  /** The pools given to the backend so far, in the order they were added. */
+  /** The pools given to the backend so far, arena by arena, each in the order they were added. */
   pools(): Pool[] {
-    return this.poolTable()
-      .list()
-      .map(({ start, end }) => ({ start, size: end - start }));
+    const pools: Pool[] = [];
+    for (let arena = 0; arena < this.arenaCount; arena++) {
+      for (const { start, end } of this.poolTable(arena).list()) pools.push({ start, size: end - start });
+    }
+    return pools;
   }
 
-  /** The pool table with its writer side, bounded by this heap's arena. */
-  poolTable(): PoolTable {
-    return new PoolTable(this.memory, this.arenaStart, this.arenaEnd);
+  /** Arena `arena`'s pool table with its writer side, bounded by its slice of the arena. */
+  poolTable(arena = 0): PoolTable {
+    const { start, end } = this.arenaCount === 1 ? { start: this.arenaStart, end: this.arenaEnd } : this.arenaSlice(arena);
+    return new PoolTable(this.memory, start, end, arena);
   }
 
   /**
-   * Checks that `[start, start + size)` lies in the arena and overlaps no pool, without
-   * recording it. Call with the pools lock held.
+   * Checks that `[start, start + size)` lies in arena `arena`'s slice and overlaps no pool,
+   * without recording it. Call with the pools lock held.
    * @throws AllocError as `PoolTable.checkNew`
    */
-  checkNewPool(start: number, size: number): void {
-    this.poolTable().checkNew(start, size);
+  checkNewPool(start: number, size: number, arena = 0): void {
+    this.poolTable(arena).checkNew(start, size);
   }
 
-  /** Records a checked pool. Call with the pools lock held, after `checkNewPool`. */
-  recordPool(start: number, size: number): void {
-    this.poolTable().record(start, size);
+  /** Records a checked pool of arena `arena`. Call with the pools lock held, after `checkNewPool`. */
+  recordPool(start: number, size: number, arena = 0): void {
+    this.poolTable(arena).record(start, size);
   }
 }
 

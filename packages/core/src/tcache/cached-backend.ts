@@ -2,7 +2,7 @@
  * A locked backend with a thread cache in front (thread-cache.ts): small mallocs and frees
  * go to this thread's bins, everything else to the backend under the heap lock, as
  * `LockedBackend` does. Chosen by the `tcache` option that `defineBackend` gives every
- * locked backend.
+ * locked backend. With several arenas the bins hold blocks of this thread's home arena only.
  *
  * What the program sees of cached blocks: they are free. So before any figure is read
  * (`usedBytes`, `stats`, `check`, `walk`, `classStats`) this thread's cache is given back to
@@ -13,23 +13,22 @@
  */
 
 import type { HeapRegion, BackendStats, CheckReport, StatsTable } from '../interfaces.js';
-import type { Backend, BlockLayout } from '../backend/contract.js';
+import type { BlockLayout } from '../backend/contract.js';
+import type { Arenas } from '../facade/arenas.js';
 import { LockedBackend } from '../facade/locked-backend.js';
 import { TC_CLASS_BYTES, TC_MAX_REQUEST } from '../memory/heap-layout.js';
-import type { SharedMutex } from '../memory/mutex.js';
 import type { ThreadRegistry } from '../memory/thread-registry.js';
 import { MIN_ALIGN } from '../sizes.js';
 import type { ThreadCache } from './thread-cache.js';
 
-/** A `Backend` whose small blocks pass through this thread's cache; the rest hold `mutex`. */
+/** A `Backend` whose small blocks pass through this thread's cache; the rest hold their arena's lock. */
 export class CachedBackend extends LockedBackend {
   constructor(
-    inner: Backend,
-    mutex: SharedMutex,
+    arenas: Arenas,
     readonly cache: ThreadCache,
     private readonly registry: ThreadRegistry,
   ) {
-    super(inner, mutex);
+    super(arenas);
   }
 
   override allocate(size: number, align: number): number {
@@ -40,7 +39,10 @@ export class CachedBackend extends LockedBackend {
       this.cache.flushAll();
       address = cached ? this.cache.allocate(size) : super.allocate(size, align);
     }
-    if (address !== 0 && !cached) this.cache.forget(address);
+    // The home arena is full: a block of another arena, which this cache never holds.
+    if (address === 0 && cached && this.arenas.count > 1) address = this.allocateElsewhere(size, MIN_ALIGN);
+    else if (address === 0 || cached) return address;
+    if (address !== 0) this.cache.forget(address);
     return address;
   }
 

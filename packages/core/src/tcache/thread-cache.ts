@@ -84,6 +84,7 @@ import type { HeapMemory } from '../interfaces.js';
 import type { Backend } from '../backend/contract.js';
 import { freeMarker } from '../backend/free-marker.js';
 import type { SharedMutex } from '../memory/mutex.js';
+import type { Arena, Arenas } from '../facade/arenas.js';
 import { MIN_ALIGN } from '../sizes.js';
 
 /** The steps of a push, a pop, a refill and a flush, for tests that stop a thread between them. */
@@ -208,19 +209,21 @@ export class ThreadCache {
     this.push(block, this.runClass);
   };
 
-  /**
-   * @param backend the locked backend's instance: called only holding `mutex`
-   * @param mutex the heap lock
-   */
+  /** The home arena's instance, called only holding `mutex`, its heap lock: every block of the bins comes from it. */
+  private readonly backend: Backend;
+  private readonly mutex: SharedMutex;
+
+  /** @param arenas the locked backend's arenas; this thread's bins take blocks of its home arena only */
   constructor(
     memory: HeapMemory,
     readonly threadId: number,
     private readonly cookie: number,
     private readonly arenaStart: number,
     arenaEnd: number,
-    private readonly backend: Backend,
-    private readonly mutex: SharedMutex,
+    private readonly arenas: Arenas,
   ) {
+    this.backend = arenas.home.inner;
+    this.mutex = arenas.home.mutex;
     this.u32 = memory.u32;
     this.u8 = memory.u8;
     const record = cacheRecordOffset(threadId);
@@ -406,12 +409,14 @@ export class ThreadCache {
     this.releaseToBackend(address);
   }
 
+  /** Frees `address` to the arena holding it (another thread's block may lie in another arena). */
   private releaseToBackend(address: number): void {
-    this.mutex.lock();
+    const arena = this.arenas.of(address);
+    arena.mutex.lock();
     try {
-      this.backend.release(address);
+      arena.inner.release(address);
     } finally {
-      this.mutex.unlock();
+      arena.mutex.unlock();
     }
   }
 
@@ -446,11 +451,12 @@ export class ThreadCache {
   reap(threadId: number): string[] {
     const notes: string[] = [];
     if (!this.holdsBlocks(threadId)) return notes;
-    this.mutex.lock();
+    const arena = this.arenas.ofThread(threadId);
+    arena.mutex.lock();
     try {
       for (let cls = 1; cls <= TC_CLASSES; cls++) {
         try {
-          this.flushBin(threadId, cls, TC_BIN_LIMIT + 1);
+          this.flushBin(threadId, cls, TC_BIN_LIMIT + 1, arena);
         } catch (error) {
           notes.push(
             `thread ${threadId}'s cache, class ${cls}: ${error instanceof Error ? error.message : String(error)}; the rest of the bin is left allocated`,
@@ -461,19 +467,19 @@ export class ThreadCache {
       const record = cacheRecordOffset(threadId);
       this.u32[(record + TC_BYTES) >>> 2] = 0;
     } finally {
-      this.mutex.unlock();
+      arena.mutex.unlock();
     }
     return notes;
   }
 
   /**
-   * Frees up to `limit` blocks from the front of bin `cls` of `threadId`'s record; call
-   * holding the heap lock. Each block is unlinked (the head moves first), its mark and its
-   * entry cleared, then freed.
-   * @throws AllocError `HeapCorrupted` for a link that is no cached block, or a block the
-   *   backend does not hold as live
+   * Frees up to `limit` blocks from the front of bin `cls` of `threadId`'s record to `arena`,
+   * that thread's home; call holding its heap lock. Each block is unlinked (the head moves
+   * first), its mark and its entry cleared, then freed.
+   * @throws AllocError `HeapCorrupted` for a link that is no cached block, a block outside
+   *   the arena, or a block the backend does not hold as live
    */
-  private flushBin(threadId: number, cls: number, limit: number): void {
+  private flushBin(threadId: number, cls: number, limit: number, arena: Arena = this.arenas.home): void {
     const u32 = this.u32;
     const record = cacheRecordOffset(threadId);
     const headIndex = ((record + TC_HEADS) >>> 2) + cls - 1;
@@ -497,8 +503,11 @@ export class ThreadCache {
       // From here on the block is the backend's, so its entry goes (whatever class it says).
       const slot = ownerSlot(block);
       if ((u32[slot]! & ENTRY_NOT_CLASS) === (ownerTag(block) | ((threadId - 1) << OWNER_ENTRY_OWNER_SHIFT))) u32[slot] = 0;
+      if (block < arena.start || block >= arena.end) {
+        throw this.corrupted(threadId, cls, block, `it lies outside arena ${arena.index}, where the thread's cache takes its blocks`);
+      }
       try {
-        this.backend.release(block);
+        arena.inner.release(block);
       } catch (error) {
         if (!(error instanceof AllocError)) throw error;
         throw this.corrupted(threadId, cls, block, `the backend does not hold it as live (${error.message})`);
@@ -597,6 +606,9 @@ export class ThreadCache {
       for (let block = u32[this.headsWord + cls]!; block !== 0; block = u32[(block + TC_BLOCK_NEXT) >>> 2]!) {
         if (++length > binLimitOf(cls)) throw this.corrupted(this.threadId, cls, block, `the bin holds more than its ${binLimitOf(cls)} blocks (a cycle?)`);
         if (!this.isBlockAddress(block)) throw this.corrupted(this.threadId, cls, block, 'it is no block address of the arena');
+        const home = this.arenas.home;
+        if (block < home.start || block >= home.end)
+          throw this.corrupted(this.threadId, cls, block, `it lies outside arena ${home.index}, where this thread's cache takes its blocks`);
         if (u32[(block + TC_BLOCK_MARK) >>> 2] !== cacheMark(block, this.cookie)) throw this.corrupted(this.threadId, cls, block, 'its mark was overwritten');
         if (seen.has(block)) throw this.corrupted(this.threadId, cls, block, 'it is on a bin twice');
         seen.add(block);

@@ -5,7 +5,7 @@ import { hex } from '../../src/errors.js';
 import { BACKEND_COUNTERS, BACKEND_STATE_MAX_BYTES, BackendCounter } from '../../src/memory/heap-layout.js';
 import type { BackendContext } from '../../src/backend/contract.js';
 import { PoolTable } from '../../src/backend/pools.js';
-import { THREAD_CACHE_OPTION } from '../../src/backend/options.js';
+import { ARENAS_OPTION, THREAD_CACHE_OPTION } from '../../src/backend/options.js';
 import type { HeapMemory } from '../../src/interfaces.js';
 import { GiB, KiB, MiB } from '../../src/sizes.js';
 import { viewsOf } from '../../src/memory/shared-heap.js';
@@ -96,7 +96,7 @@ function holds(memory: HeapMemory, address: number, size: number, byte: number):
 }
 
 describe('basicBackend descriptor and options', () => {
-  it("describes a locked backend named basic with a strategy option and core's tcache", () => {
+  it("describes a locked backend named basic with a strategy option and core's tcache and arenas", () => {
     expect(basicBackend.name).toBe('basic');
     expect(basicBackend.concurrency).toBe('locked');
     expect(basicBackend.moduleUrl).toMatch(/basic\/index\.(ts|js)$|chunk|index/);
@@ -105,17 +105,18 @@ describe('basicBackend descriptor and options', () => {
     expect(basicBackend.options).toEqual([
       expect.objectContaining({ name: 'strategy', default: 'first-fit', values: ['first-fit', 'best-fit', 'worst-fit'] }),
       THREAD_CACHE_OPTION,
+      ARENAS_OPTION,
     ]);
     expect(BASIC_STRATEGIES).toEqual(['first-fit', 'best-fit', 'worst-fit']);
   });
 
   it('fills in the default strategy and keeps valid ones', () => {
-    expect(basicBackend.normalizeOptions({})).toEqual({ strategy: 'first-fit', tcache: true });
+    expect(basicBackend.normalizeOptions({})).toEqual({ strategy: 'first-fit', tcache: true, arenas: 1 });
     for (const strategy of BASIC_STRATEGIES) {
-      expect(basicBackend.normalizeOptions({ strategy })).toEqual({ strategy, tcache: true });
-      expect(basicBackend.normalizeOptions({ strategy, tcache: false })).toEqual({ strategy, tcache: false });
+      expect(basicBackend.normalizeOptions({ strategy })).toEqual({ strategy, tcache: true, arenas: 1 });
+      expect(basicBackend.normalizeOptions({ strategy, tcache: false })).toEqual({ strategy, tcache: false, arenas: 1 });
     }
-    expect(basicBackend.normalizeOptions({ tcache: 'false' })).toEqual({ strategy: 'first-fit', tcache: false });
+    expect(basicBackend.normalizeOptions({ tcache: 'false' })).toEqual({ strategy: 'first-fit', tcache: false, arenas: 1 });
   });
 
   it('refuses a tcache that is no boolean, naming the valid values', () => {
