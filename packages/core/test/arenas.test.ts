@@ -7,6 +7,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, LockIndex, MiB, type ReapReport } from '../src/index.js';
+import { arenaStagger } from '../src/memory/heap-layout.js';
+import { ownerSlot } from '../src/tcache/thread-cache.js';
 import { expectAllocError, expectWalkAgrees, spawnKitWorker } from '@heaplab/test-kit';
 
 /** A heap of basic with `arenas` arenas of `heapBytes` in all, and a second handle on it (thread 2). */
@@ -15,10 +17,9 @@ function twoHandles(arenas: number, heapBytes = 16 * MiB, tcache = true): { firs
   return { first, second: GlobalAllocator.attachSync(first.buffer) };
 }
 
-/** The arena (0-based) whose slice holds `address` in a heap of `arenas` equal slices. */
-function arenaOf(heap: GlobalAllocator, arenas: number, address: number): number {
-  const slice = (heap.arenaEnd - heap.arenaStart) / arenas;
-  return Math.floor((address - heap.arenaStart) / slice);
+/** The arena (0-based) whose slice holds `address`: each arena's one pool is its slice. */
+function arenaOf(heap: GlobalAllocator, address: number): number {
+  return heap.pools().findIndex((pool) => address >= pool.start && address < pool.start + pool.size);
 }
 
 describe('arenas', () => {
@@ -28,8 +29,8 @@ describe('arenas', () => {
       expect([first.threadId, second.threadId]).toEqual([1, 2]);
       const mine = [first.malloc(24), first.malloc(700), first.malloc(5000), first.malloc(MiB)];
       const theirs = [second.malloc(24), second.malloc(700), second.malloc(5000), second.malloc(MiB)];
-      expect(mine.map((address) => arenaOf(first, 2, address))).toEqual([0, 0, 0, 0]);
-      expect(theirs.map((address) => arenaOf(first, 2, address))).toEqual([1, 1, 1, 1]);
+      expect(mine.map((address) => arenaOf(first, address))).toEqual([0, 0, 0, 0]);
+      expect(theirs.map((address) => arenaOf(first, address))).toEqual([1, 1, 1, 1]);
       // Frees cross: each goes to the arena holding the block, whoever frees it.
       for (const address of mine) second.free(address);
       for (const address of theirs) first.free(address);
@@ -45,10 +46,13 @@ describe('arenas', () => {
 
   it('lists one pool per arena, adds up every figure and walks the arenas in address order', () => {
     const { first, second } = twoHandles(3, 28 * MiB);
+    // Slices of 8 MiB, each after the first starting a stagger (168 KiB) further on.
+    const stagger = arenaStagger(3);
+    expect(stagger).toBe(168 * 1024);
     expect(first.pools()).toEqual([
-      { start: first.arenaStart, size: 8 * MiB },
-      { start: first.arenaStart + 8 * MiB, size: 8 * MiB },
-      { start: first.arenaStart + 16 * MiB, size: 12 * MiB },
+      { start: first.arenaStart, size: 8 * MiB + stagger },
+      { start: first.arenaStart + 8 * MiB + stagger, size: 8 * MiB + stagger },
+      { start: first.arenaStart + 16 * MiB + 2 * stagger, size: 12 * MiB - 2 * stagger },
     ]);
     const a = first.malloc(3000);
     const b = second.malloc(5000);
@@ -85,13 +89,13 @@ describe('arenas', () => {
           const address = first.malloc(size);
           expect(address, `a ${size}-byte block while arena 1 has room`).not.toBe(0);
           held.push(address);
-          if (arenaOf(first, 2, address) === 1) return address;
+          if (arenaOf(first, address) === 1) return address;
         }
       };
       fillArenaZero(64 * 1024);
       fillArenaZero(1024);
       fillArenaZero(8);
-      expect(held.filter((address) => arenaOf(first, 2, address) === 1)).toHaveLength(3);
+      expect(held.filter((address) => arenaOf(first, address) === 1)).toHaveLength(3);
       first.check();
       // The other thread frees all of it: each block goes back to the arena it came from.
       for (const address of held) second.free(address);
@@ -101,6 +105,20 @@ describe('arenas', () => {
       first.detach();
     });
   }
+
+  it("gives each arena's first blocks owner-table entries of their own, so two threads' caches keep theirs", () => {
+    // The table's entries repeat every 512 KiB of addresses; slices 4 MiB apart would put
+    // every arena's first blocks on the same entries.
+    for (const arenas of [2, 3]) {
+      const heap = GlobalAllocator.create({ backend: 'basic', options: { arenas }, heapBytes: 4 * arenas * MiB });
+      const stagger = arenaStagger(arenas);
+      const slots = new Set<number>();
+      for (const pool of heap.pools()) for (let offset = 0; offset < stagger; offset += 8) slots.add(ownerSlot(pool.start + offset));
+      // Every address of every arena's first stagger has an entry no other has.
+      expect(slots.size).toBe((arenas * stagger) / 8);
+      heap.detach();
+    }
+  });
 
   it('refuses a block larger than one arena, though the heap has room for it', () => {
     const heap = GlobalAllocator.create({ backend: 'basic', options: { arenas: 2 }, heapBytes: 8 * MiB });
@@ -146,7 +164,7 @@ describe('arenas', () => {
     // Both arenas work: a second handle (thread 2 again) allocates in arena 1.
     const second = GlobalAllocator.attachSync(heap.buffer);
     const address = second.malloc(64);
-    expect(arenaOf(heap, 2, address)).toBe(1);
+    expect(arenaOf(heap, address)).toBe(1);
     heap.free(address);
     heap.free(kept);
     second.detach();

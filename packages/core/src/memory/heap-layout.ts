@@ -453,8 +453,9 @@ export const BACKEND_STATE_MAX_BYTES = CONTROL_BYTES - BACKEND_STATE;
 //   state       BACKEND_STATE + i * arenaStateStride(stateBytes)
 //   counters    BACKEND_COUNTERS + i * BACKEND_COUNTERS_BYTES
 //   pool table  POOL_TABLE + i * POOL_TABLE_BYTES, count ARENA_POOL_COUNTS[i]
-//   slice       arenaStart + i * sliceBytes .. (the last slice takes what is left), where
-//               sliceBytes is arenaBytes / arenaCount rounded down to 4 MiB
+//   slice       from arenaStart + i * (sliceBytes + arenaStagger(arenaCount)) to the next
+//               slice's start (the last slice takes what is left), where sliceBytes is
+//               arenaBytes / arenaCount rounded down to 4 MiB
 
 /** The most arenas a heap has: one per heap lock record (`heap`, `arena1`, `arena2`). */
 export const MAX_ARENAS = 3;
@@ -462,6 +463,22 @@ export const MAX_ARENAS = 3;
 export const ARENA_LOCKS: readonly number[] = [LockIndex.heap, LockIndex.arena1, LockIndex.arena2];
 /** Each arena's pool count word, by arena. */
 export const ARENA_POOL_COUNTS: readonly number[] = [SB_POOL_COUNT, SB_MORE_POOL_COUNTS, SB_MORE_POOL_COUNTS + 4];
+
+/**
+ * How far past a 4 MiB boundary each next slice starts: the 512 KiB of addresses the owner
+ * table's entries cover (`OWNER_*`), split evenly between the arenas and rounded down to a
+ * page. Slices 4 MiB apart would map each arena's first blocks, where its threads' working
+ * sets begin, onto the same owner entries (the index is `(address >>> 3) & mask`, which
+ * repeats every 512 KiB), and two threads would overwrite each other's entries, sending
+ * their frees the locked way: basic and slab ran a tenth slower on two arenas than on one.
+ * Staggered, the arenas' first 256 KiB (two arenas) or 168 KiB (three) have entries of their
+ * own. A hashed index spread them too, but cost a cached free 1.5 to 3 ns on one thread and
+ * lost the plain index's promise that any run of addresses under 512 KiB has its own
+ * entries (docs/arenas.md).
+ */
+export function arenaStagger(arenaCount: number): number {
+  return Math.floor((OWNER_ENTRIES << 3) / arenaCount / 4096) * 4096;
+}
 
 /** Bytes between two arenas' backend states: `stateBytes` rounded up to a cache line. */
 export function arenaStateStride(stateBytes: number): number {

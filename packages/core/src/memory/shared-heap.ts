@@ -8,6 +8,7 @@
 import { AllocError, hex } from '../errors.js';
 import {
   ARENA_POOL_COUNTS,
+  arenaStagger,
   arenaStateStride,
   BACKEND_MODULE,
   BACKEND_MODULE_BYTES,
@@ -299,13 +300,15 @@ export class SharedHeap {
   }
 
   /**
-   * The part of the arena that arena `arena`'s instance manages: the arena split into
-   * `arenaCount` slices of whole 4 MiB units, the last taking what is left.
+   * The part of the arena that arena `arena`'s instance manages: boundary k (0 < k < count)
+   * lies `k` whole 4 MiB units of `arenaBytes / count` and `k` staggers (`arenaStagger`) past
+   * the arena's start, and the last slice takes what is left.
    */
   arenaSlice(arena: number): { start: number; end: number } {
-    const sliceBytes = Math.floor(this.arenaBytes / this.arenaCount / HEAP_ALIGN) * HEAP_ALIGN;
-    const start = this.arenaStart + arena * sliceBytes;
-    return { start, end: arena === this.arenaCount - 1 ? this.arenaEnd : start + sliceBytes };
+    const count = this.arenaCount;
+    const sliceBytes = Math.floor(this.arenaBytes / count / HEAP_ALIGN) * HEAP_ALIGN;
+    const boundary = (k: number): number => (k === count ? this.arenaEnd : this.arenaStart + k * (sliceBytes + arenaStagger(count)));
+    return { start: boundary(arena), end: boundary(arena + 1) };
   }
 
   /** A handle on lock record `index` for thread `threadId`. */
