@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { GlobalAllocator, LockIndex, MiB, type ReapReport } from '../src/index.js';
-import { arenaStagger } from '../src/memory/heap-layout.js';
+import { arenaStagger, SB_ARENA_COUNT, SB_BACKEND_STATE_BYTES } from '../src/memory/heap-layout.js';
+import { SharedHeap } from '../src/memory/shared-heap.js';
 import { ownerSlot } from '../src/tcache/thread-cache.js';
 import { expectAllocError, expectWalkAgrees, spawnKitWorker } from '@heaplab/test-kit';
 
@@ -147,6 +148,53 @@ describe('arenas', () => {
     heap.free(kept);
     heap.check();
     heap.detach();
+  });
+
+  it('passes over an arena whose lock it cannot get, and says so when no other arena had room', () => {
+    const heap = GlobalAllocator.create({ backend: 'basic', options: { arenas: 3, tcache: false }, heapBytes: 12 * MiB, lockTimeoutMs: 50 });
+    const second = GlobalAllocator.attachSync(heap.buffer);
+    // Thread 2 holds arena 1's lock (as a thread stuck, or dead and not yet reaped, would).
+    const holder = SharedHeap.open(heap.buffer).mutex(LockIndex.arena1, second.threadId);
+    holder.lock();
+    const blocks: number[] = [];
+    let address = heap.malloc(MiB);
+    while (address !== 0 && arenaOf(heap, address) === 0) {
+      blocks.push(address);
+      address = heap.malloc(MiB);
+    }
+    // Arena 0 full: arena 1 cannot be asked, so arena 2 serves.
+    expect(arenaOf(heap, address)).toBe(2);
+    blocks.push(address);
+    let error: unknown = null;
+    try {
+      for (;;) blocks.push(heap.malloc(MiB) || Number.NaN);
+    } catch (thrown) {
+      error = thrown;
+    }
+    // Arena 2 full too: not "no memory", since arena 1 was never asked.
+    expect(blocks.filter(Number.isNaN)).toEqual([]);
+    expect((error as { kind?: string }).kind).toBe('LockTimeout');
+    expect((error as Error).message).toMatch(/arena1/);
+    holder.unlock();
+    const last = heap.malloc(MiB);
+    expect(arenaOf(heap, last)).toBe(1);
+    for (const block of [...blocks, last]) heap.free(block);
+    expect(heap.usedBytes()).toBe(0);
+    heap.check();
+    second.detach();
+    heap.detach();
+  });
+
+  it('refuses to attach to a heap whose arena count or state size was changed', () => {
+    for (const [field, change] of [
+      ['arenaCount', (u32: Uint32Array) => void (u32[SB_ARENA_COUNT >> 2] = 1)],
+      ['backendStateBytes', (u32: Uint32Array) => void (u32[SB_BACKEND_STATE_BYTES >> 2]! += 64)],
+    ] as const) {
+      const heap = GlobalAllocator.create({ backend: 'basic', options: { arenas: 2 }, heapBytes: 16 * MiB });
+      change(heap.memory.u32);
+      const error = expectAllocError(() => GlobalAllocator.attachSync(heap.buffer), 'InvalidHeap');
+      expect(error.message).toContain(`field ${field}`);
+    }
   });
 
   it('repairs the arena whose lock a dead thread held, and gives its cache back to that arena', async () => {

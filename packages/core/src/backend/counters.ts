@@ -54,6 +54,8 @@ export class StateCounters {
    * @param arena whose counters (0, the only one of a heap of one arena). Arena i's block is
    *   `i * BACKEND_COUNTERS_BYTES` further on, so its instance gets a view of the buffer that
    *   starts that much later: the same literal word indices then name its own counters.
+   *   (That view is a plain one over `memory.buffer`: a test's instrumented `memory.u32`, as
+   *   the test kit's dying memory, sees arena 0's counter stores only.)
    */
   constructor(memory: HeapMemory, arena = 0) {
     this.u32 = arena === 0 ? memory.u32 : new Uint32Array(memory.buffer, arena * BACKEND_COUNTERS_BYTES);

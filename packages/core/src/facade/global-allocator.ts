@@ -29,6 +29,7 @@ import { tileArena } from './heap-walk.js';
 import type { Backend, BackendDescriptor } from '../backend/contract.js';
 import { StateCounters } from '../backend/counters.js';
 import { PoolView } from '../backend/pools.js';
+import { ARENAS_OPTION } from '../backend/options.js';
 import { checkAlign, checkSize, type Layout, MIN_ALIGN, PAGE_SIZE } from '../sizes.js';
 import { layoutOfBlock, LockedBackend } from './locked-backend.js';
 import { type Arena, Arenas } from './arenas.js';
@@ -135,6 +136,21 @@ function lockNames(descriptor: AnyDescriptor): string[] {
 }
 
 /**
+ * How many arenas a heap of `descriptor` with (normalised) `options` runs: core's `arenas`
+ * option of a locked backend (arenas.ts), else 1. A backend that declares an option of that
+ * name itself keeps it: `defineBackend` then gives it no `ARENAS_OPTION`, and it gets one
+ * arena. (Core's option is told by its text as well as by identity, for a backend module
+ * that brought its own copy of core.)
+ */
+function arenaCountOf(descriptor: AnyDescriptor, options: unknown): number {
+  if (descriptor.concurrency !== 'locked') return 1;
+  const core = descriptor.options.some(
+    (spec) => spec === ARENAS_OPTION || (spec.name === ARENAS_OPTION.name && spec.description === ARENAS_OPTION.description),
+  );
+  return core ? ((options as Record<string, number>)['arenas'] ?? 1) : 1;
+}
+
+/**
  * The order in which recovery visits poisoned locks: a lock before those that nest outside
  * it, so the reverse of `LOCK_RANK`'s (docs/lock-order.md).
  */
@@ -198,7 +214,7 @@ export interface HeapStats extends BackendStats {
   threads: number;
   /** What recovery after threads' deaths could not give back (`lostBytes`), and its record. */
   recovery: RecoveryFigures;
-  /** Acquisitions of the heap lock that had to wait (lock-based backends). */
+  /** Acquisitions of the heap lock, or of every arena's, that had to wait (lock-based backends). */
   contendedLockAcquisitions: number;
   /** Every lock's acquisitions and how many of them found it held, since the heap was made. */
   locks: LockFigures[];
@@ -399,9 +415,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     checkRecorder(config.trace);
     const { descriptor, options } = resolveBackend(config);
     const heapBytes = config.heapBytes ?? DEFAULT_HEAP_BYTES;
-    const arenaCount = descriptor.concurrency === 'locked' ? ((options as Record<string, unknown>)['arenas'] ?? 1) : 1;
+    const arenaCount = arenaCountOf(descriptor, options);
     const heap = SharedHeap.format({
-      arenaCount: arenaCount as number,
+      arenaCount,
       heapBytes,
       maxThreads: config.maxThreads ?? DEFAULT_MAX_THREADS,
       lockTimeoutMs: config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,
@@ -479,11 +495,24 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
         `heap superblock field backendStateBytes is ${heap.backendStateBytes}; backend '${descriptor.name}' needs ${descriptor.stateBytes}`,
       );
     }
+    let options: unknown;
     try {
-      descriptor.normalizeOptions(heap.backendOptions());
+      options = descriptor.normalizeOptions(heap.backendOptions());
     } catch (error) {
       if (!(error instanceof AllocError) || error.kind !== 'InvalidParam') throw error;
       throw new AllocError('InvalidHeap', `heap superblock field backendOptions is not valid for '${descriptor.name}': ${error.message}`);
+    }
+    // Every arena's state lies one stride from the last, so the stride must be the one the
+    // heap was made with, and the arena count the one its options chose.
+    const arenaCount = arenaCountOf(descriptor, options);
+    if (heap.arenaCount !== arenaCount) {
+      throw new AllocError('InvalidHeap', `heap superblock field arenaCount is ${heap.arenaCount}; the heap's backend options make ${arenaCount} arenas`);
+    }
+    if (arenaCount > 1 && heap.backendStateBytes !== descriptor.stateBytes) {
+      throw new AllocError(
+        'InvalidHeap',
+        `heap superblock field backendStateBytes is ${heap.backendStateBytes}; backend '${descriptor.name}' with ${arenaCount} arenas needs exactly ${descriptor.stateBytes}`,
+      );
     }
     const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
     const handle = new GlobalAllocator(heap, descriptor, registry.claim(platformThreadId));
@@ -757,7 +786,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   /**
    * Gives the backend another range of the arena (one not handed out at creation, see
    * `HeapConfig.initBytes`).
-   * @throws AllocError `InvalidParam` outside the arena; `MemoryOverlap` over a managed range
+   * @throws AllocError `InvalidParam` outside the arena, or for a heap of several arenas
+   *   (each manages its whole slice from the start); `MemoryOverlap` over a managed range
    */
   addMemory(start: number, size: number): void {
     if (this.arenas.count > 1) {
@@ -817,7 +847,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   /**
    * The arena as the backend sees it, region by region in address order, tiling it exactly
    * from `arenaStart` to `arenaEnd` (see `HeapRegion`). One consistent pass: lock-based
-   * backends are walked under the heap lock, the others read as `check()` does. Blocks
+   * backends are walked under the heap lock (with several arenas, each arena under its own
+   * lock in turn, so each arena is consistent in itself), the others read as `check()` does. Blocks
    * a caller freed that still wait out their grace period (`freeDelayed`) are still the
    * backend's live blocks, and show as such.
    * @throws AllocError `InvalidParam` when the backend cannot be walked (`supportsWalk()`);
@@ -1008,7 +1039,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   /**
    * This thread's backend instance itself, for a backend package's own extensions (mimalloc's
    * deferred-free callback, say). A lock-based backend's instance is not thread-safe: call it
-   * only while holding the heap lock.
+   * only while holding the heap lock (with several arenas: the instance of this thread's home
+   * arena, under that arena's lock).
    */
   get backendInstance(): Backend {
     return this.instance;

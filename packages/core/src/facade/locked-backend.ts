@@ -8,6 +8,7 @@
 
 import type { BackendStats, CheckReport, HeapRegion, StatsTable } from '../interfaces.js';
 import type { Backend, BlockLayout } from '../backend/contract.js';
+import { AllocError } from '../errors.js';
 import { MAX_ALIGN } from '../sizes.js';
 import type { SharedMutex } from '../memory/mutex.js';
 import type { Arena, Arenas } from './arenas.js';
@@ -68,13 +69,26 @@ export class LockedBackend implements Backend {
     return address !== 0 || this.arenas.count === 1 ? address : this.allocateElsewhere(size, align);
   }
 
-  /** The home arena had no room: the other arenas in turn. */
+  /**
+   * The home arena had no room: the other arenas in turn. One whose lock cannot be had (its
+   * holder died and it waits for repair, or it timed out) is passed over, so the rest still
+   * serve; if none had room, that arena's error is thrown rather than a 0 that would say the
+   * heap is full when part of it could not be asked.
+   * @throws AllocError `LockTimeout` from an arena passed over, when no other had room
+   */
   protected allocateElsewhere(size: number, align: number): number {
+    let passedOver: AllocError | null = null;
     for (const arena of this.arenas.list) {
       if (arena === this.arenas.home) continue;
-      const address = underLock(arena, (inner) => inner.allocate(size, align));
-      if (address !== 0) return address;
+      try {
+        const address = underLock(arena, (inner) => inner.allocate(size, align));
+        if (address !== 0) return address;
+      } catch (error) {
+        if (!(error instanceof AllocError) || error.kind !== 'LockTimeout') throw error;
+        passedOver ??= error;
+      }
     }
+    if (passedOver !== null) throw passedOver;
     return 0;
   }
 

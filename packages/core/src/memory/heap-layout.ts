@@ -123,7 +123,7 @@ export const LOCK_HOLDER_SHIFT = 1;
 
 /** Lock indices and the names errors give them. */
 export const LockIndex = {
-  /** Serialises every call into a lock-based backend. */
+  /** Serialises every call into a lock-based backend: its only instance, or arena 0's. */
   heap: 0,
   /** Serialises `addMemory` and pool-table updates. */
   pools: 1,
@@ -472,7 +472,7 @@ export const ARENA_POOL_COUNTS: readonly number[] = [SB_POOL_COUNT, SB_MORE_POOL
  * repeats every 512 KiB), and two threads would overwrite each other's entries, sending
  * their frees the locked way: basic and slab ran a tenth slower on two arenas than on one.
  * Staggered, the arenas' first 256 KiB (two arenas) or 168 KiB (three) have entries of their
- * own. A hashed index spread them too, but cost a cached free 1.5 to 3 ns on one thread and
+ * own. A hashed index spread them too, but cost a cached free 0.8 to 3.1 ns on one thread and
  * lost the plain index's promise that any run of addresses under 512 KiB has its own
  * entries (docs/arenas.md).
  */
