@@ -151,7 +151,7 @@ export const LOCK_NAMES = ['heap', 'pools', 'backend0', 'backend1', 'qsbr-orphan
  *
  * A drain of the orphan list frees through the backend (orphans, then heap or backend0);
  * `addMemory` records the pool and hands it to the backend (pools, then heap or backend0);
- * a repair writes the recovery record holding the lock it repaired (then recovery). No
+ * recovery is innermost, so its record can be written whatever a thread holds. No
  * backend takes both heap and its own locks, so their relative rank is only a convention.
  */
 export const LOCK_RANK = [4, 1, 2, 3, 0, 7, 5, 6];
