@@ -44,6 +44,17 @@ describe('a heap too small for a row', () => {
     expect(heapTooSmall([robsonWorkload], [backend('mimalloc')], settingsOf(4, [8]))).toEqual([]);
   });
 
+  it('asks 4 MiB for each arena of a locked backend with the arenas option', () => {
+    const arenas = (count: number): Contender => ({
+      kind: 'heaplab',
+      label: `tlsf:arenas=${count}`,
+      spec: { name: 'tlsf', options: { tcache: true, arenas: count } },
+    });
+    expect(heapTooSmall([glibcThreadWorkload], [arenas(3), arenas(2), arenas(1)], settingsOf(8, [1, 2]))).toEqual([
+      'tlsf:arenas=3 needs a heap of at least 12 MiB for glibc-thread on 2 threads (blocks up to 32768 bytes); --heap-mib is 8',
+    ]);
+  });
+
   it('counts threads and block sizes: larson (blocks under 1000 bytes) needs one segment per thread', () => {
     expect(heapTooSmall([larsonWorkload], [backend('mimalloc')], settingsOf(8, [3]))).toEqual([
       'mimalloc needs a heap of at least 12 MiB for larson on 3 threads (blocks up to 999 bytes); --heap-mib is 8',

@@ -24,7 +24,7 @@ export function heapTooSmall(workloads: readonly Workload[], contenders: readonl
     if (workload.largestBlock === undefined || workload.threadLoop === undefined) continue;
     for (const contender of contenders) {
       if (contender.kind !== 'heaplab') continue;
-      const need = minimumHeapBytes(findBackend(contender.spec.name), { threads, largestBlock: workload.largestBlock });
+      const need = minimumHeapBytes(findBackend(contender.spec.name), { threads, largestBlock: workload.largestBlock }, contender.spec.options);
       if (settings.heapBytes >= need) continue;
       lines.push(
         `${contender.label} needs a heap of at least ${need / MiB} MiB for ${workload.name} on ${threads} thread${threads === 1 ? '' : 's'} ` +

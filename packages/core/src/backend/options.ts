@@ -6,7 +6,7 @@
  */
 
 import { AllocError, describeValue } from '../errors.js';
-import type { BackendOptionSpec } from './contract.js';
+import type { BackendDescriptor, BackendOptionSpec } from './contract.js';
 import { MAX_ARENAS } from '../memory/heap-layout.js';
 
 /**
@@ -36,6 +36,22 @@ export const ARENAS_OPTION: BackendOptionSpec = {
   max: MAX_ARENAS,
   default: 1,
 };
+
+/**
+ * How many arenas a heap of `descriptor` with (normalised) `options` runs: core's `arenas`
+ * option of a locked backend (arenas.ts), else 1. A backend that declares an option of that
+ * name itself keeps it: `defineBackend` then gives it no `ARENAS_OPTION`, and it gets one
+ * arena. (Core's option is told by its text as well as by identity, for a backend module
+ * that brought its own copy of core.)
+ */
+// biome-ignore lint/suspicious/noExplicitAny: any descriptor, whatever its options type
+export function arenaCountOf(descriptor: BackendDescriptor<any, any>, options: unknown): number {
+  if (descriptor.concurrency !== 'locked') return 1;
+  const core = descriptor.options.some(
+    (spec) => spec === ARENAS_OPTION || (spec.name === ARENAS_OPTION.name && spec.description === ARENAS_OPTION.description),
+  );
+  return core ? ((options as Record<string, number>)['arenas'] ?? 1) : 1;
+}
 
 /** A normalised option value. */
 export type OptionValue = boolean | number | string;

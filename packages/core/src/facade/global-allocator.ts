@@ -29,7 +29,7 @@ import { tileArena } from './heap-walk.js';
 import type { Backend, BackendDescriptor } from '../backend/contract.js';
 import { StateCounters } from '../backend/counters.js';
 import { PoolView } from '../backend/pools.js';
-import { ARENAS_OPTION } from '../backend/options.js';
+import { arenaCountOf } from '../backend/options.js';
 import { checkAlign, checkSize, type Layout, MIN_ALIGN, PAGE_SIZE } from '../sizes.js';
 import { layoutOfBlock, LockedBackend } from './locked-backend.js';
 import { type Arena, Arenas } from './arenas.js';
@@ -133,21 +133,6 @@ function lockNames(descriptor: AnyDescriptor): string[] {
     names[BACKEND_LOCK_INDICES[at]!] = name;
   });
   return names;
-}
-
-/**
- * How many arenas a heap of `descriptor` with (normalised) `options` runs: core's `arenas`
- * option of a locked backend (arenas.ts), else 1. A backend that declares an option of that
- * name itself keeps it: `defineBackend` then gives it no `ARENAS_OPTION`, and it gets one
- * arena. (Core's option is told by its text as well as by identity, for a backend module
- * that brought its own copy of core.)
- */
-function arenaCountOf(descriptor: AnyDescriptor, options: unknown): number {
-  if (descriptor.concurrency !== 'locked') return 1;
-  const core = descriptor.options.some(
-    (spec) => spec === ARENAS_OPTION || (spec.name === ARENAS_OPTION.name && spec.description === ARENAS_OPTION.description),
-  );
-  return core ? ((options as Record<string, number>)['arenas'] ?? 1) : 1;
 }
 
 /**
