@@ -110,6 +110,19 @@ describe('replayTrace', () => {
     expect(result.peakPayloadBytes).toBe(1000);
   });
 
+  it("counts each arena's footprint from its own slice's start, added up, with the arenas option", async () => {
+    // Two threads of a two-arena heap allocate in their own halves: the second thread's
+    // blocks lie past the first slice, which it never uses.
+    const trace = fixture('3-two-threads.jsonl');
+    const one = await replay(trace, 'basic', 16 * MiB);
+    const two = await replay(trace, 'basic', 16 * MiB, { arenas: 2 });
+    expect(two.failure).toBeNull();
+    expect(two.footprintBytes).toBeGreaterThanOrEqual(two.peakPayloadBytes);
+    // From the arena's start it would exceed the first slice (over 8 MiB); per slice it is
+    // of the order of one heap's.
+    expect(two.footprintBytes).toBeLessThan(4 * one.footprintBytes!);
+  });
+
   it('refuses a repeat below 1 with an AllocError', async () => {
     await expect(replayTrace(fixture('1-short.rep'), { name: 'basic', options: {} }, { heapBytes: 16 * MiB, repeat: 0 })).rejects.toThrow(AllocError);
   });

@@ -144,16 +144,30 @@ async function runPass(trace: Trace, packed: Int32Array[], spec: BackendSpec, ki
     const failure = outcomes.map((outcome) => outcome.failure).find((found) => found !== null) ?? null;
     const started = outcomes.reduce((first, outcome) => (outcome.startedAt < first.startedAt ? outcome : first));
     const ended = outcomes.reduce((last, outcome) => (outcome.endedAt > last.endedAt ? outcome : last));
-    const highWater = Math.max(...outcomes.map((outcome) => outcome.highWater));
     return {
       failure: failure ?? (kind === 'checked' ? endOfTraceFailure(trace, heap, table) : null),
-      footprintBytes: highWater === 0 ? 0 : highWater - heap.arenaStart,
+      footprintBytes: footprintOf(heap, outcomes),
       seconds: (ended.endedAt - started.startedAt) / 1000,
       cpuSeconds: (ended.cpuEndedMicros - started.cpuStartedMicros) / 1e6,
     };
   } finally {
     heap.detach();
   }
+}
+
+/**
+ * The high-water footprint: in each pool (one per arena), from the pool's start to one past
+ * the highest usable byte any thread was handed there, added up. With one arena it is the
+ * reach from the arena's start; with several, each thread's home slice counts from its own
+ * start, not from the first slice's (docs/replay.md).
+ */
+function footprintOf(heap: GlobalAllocator, outcomes: readonly ThreadPassOutcome[]): number {
+  let bytes = 0;
+  heap.pools().forEach((pool, index) => {
+    const highWater = Math.max(0, ...outcomes.map((outcome) => outcome.highWaters[index] ?? 0));
+    if (highWater > 0) bytes += highWater - pool.start;
+  });
+  return bytes;
 }
 
 /** Runs each thread's share in a worker of its own; resolves with every thread's outcome. */
@@ -184,7 +198,7 @@ async function runInWorkers(heap: GlobalAllocator, packed: Int32Array[], table: 
   return settled.map((answer, thread): ThreadPassOutcome => {
     if (answer.ok) return answer.outcome;
     const failure: ReplayFailure = { index: -1, op: '-', id: -1, thread, message: `the worker of thread ${thread} failed: ${answer.message}` };
-    return { requests: 0, highWater: 0, failure, startedAt: Infinity, endedAt: -Infinity, cpuStartedMicros: 0, cpuEndedMicros: 0 };
+    return { requests: 0, highWaters: [], failure, startedAt: Infinity, endedAt: -Infinity, cpuStartedMicros: 0, cpuEndedMicros: 0 };
   });
 }
 

@@ -55,8 +55,11 @@ export interface ReplayFailure {
 export interface ThreadPassOutcome {
   /** Requests done. */
   requests: number;
-  /** One past the highest usable byte of any block handed out (checked passes); 0 when none. */
-  highWater: number;
+  /**
+   * Per pool of the heap (`heap.pools()`, one per arena with the `arenas` option): one past
+   * the highest usable byte of any block handed out in it (checked passes); 0 when none.
+   */
+  highWaters: number[];
   /** This thread's failure; null when it had none (or stopped because another thread failed). */
   failure: ReplayFailure | null;
   /** When the timed part began and ended, in milliseconds since the epoch (comparable across threads). */
@@ -90,13 +93,13 @@ export function runThreadPass(heap: GlobalAllocator, pass: ThreadPass): ThreadPa
   const { requests, table, thread } = pass;
   const shared = table.threads > 1;
   const count = requests.length / REQUEST_WORDS;
-  const outcome: ThreadPassOutcome = { requests: 0, highWater: 0, failure: null, startedAt: 0, endedAt: 0, cpuStartedMicros: 0, cpuEndedMicros: 0 };
+  const outcome: ThreadPassOutcome = { requests: 0, highWaters: [], failure: null, startedAt: 0, endedAt: 0, cpuStartedMicros: 0, cpuEndedMicros: 0 };
   let at = 0;
   try {
     if (shared) table.startTogether();
     outcome.startedAt = performance.timeOrigin + performance.now();
     outcome.cpuStartedMicros = cpuMicros();
-    if (pass.kind === 'checked') outcome.highWater = checkedLoop(heap, pass, (position) => (at = position));
+    if (pass.kind === 'checked') outcome.highWaters = checkedLoop(heap, pass, (position) => (at = position));
     else timedLoop(heap, requests, table, shared, thread, (position) => (at = position));
     outcome.endedAt = performance.timeOrigin + performance.now();
     outcome.cpuEndedMicros = cpuMicros();
@@ -167,14 +170,15 @@ export function zeroedBlock(heap: GlobalAllocator, bytes: number, align: number)
   return address;
 }
 
-/** The checked loop; returns the high water (one past the highest usable byte). */
-function checkedLoop(heap: GlobalAllocator, pass: ThreadPass, reached: (at: number) => void): number {
+/** The checked loop; returns the high water of each pool (one past the highest usable byte in it). */
+function checkedLoop(heap: GlobalAllocator, pass: ThreadPass, reached: (at: number) => void): number[] {
   const { requests, table, thread } = pass;
   const shared = table.threads > 1;
   const { u8, u32 } = heap.memory;
   const { arenaStart, arenaEnd } = heap;
   const live = new LiveBlocks((id, stamp) => table.started(id) === stamp);
-  let highWater = 0;
+  const pools = heap.pools();
+  const highWaters = pools.map(() => 0);
 
   /** Checks a block just handed out for `id` and lists it among this thread's live blocks. */
   const checkNew = (address: number, bytes: number, align: number, id: number, stamp: number): void => {
@@ -191,7 +195,8 @@ function checkedLoop(heap: GlobalAllocator, pass: ThreadPass, reached: (at: numb
         `block ${hex(address)}..${hex(address + usable)} overlaps id ${overlap.id}'s live block ${hex(overlap.start)}..${hex(overlap.end)}`,
       );
     }
-    if (address + usable > highWater) highWater = address + usable;
+    const pool = pools.length === 1 ? 0 : pools.findIndex((candidate) => address >= candidate.start && address < candidate.start + candidate.size);
+    if (pool >= 0 && address + usable > highWaters[pool]!) highWaters[pool] = address + usable;
   };
 
   /** Reads back `bytes` of `id`'s signature at `address`; `when` says at which point, for the message. */
@@ -252,5 +257,5 @@ function checkedLoop(heap: GlobalAllocator, pass: ThreadPass, reached: (at: numb
     reached(at);
     throw error;
   }
-  return highWater;
+  return highWaters;
 }
