@@ -101,5 +101,15 @@ describe.runIf(built)('heaplab grade', () => {
     const missing = grade([]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/grade needs the backend to grade: --backend-module/);
+    // A reference that names no backend, or an option it lacks: one sentence, no stack.
+    for (const [reference, said] of [
+      ['nosuch', /unknown backend 'nosuch'/],
+      ['mimalloc:arenas=2', /no option 'arenas'/],
+    ] as const) {
+      const bad = grade(['--backend-module', TEMPLATE, '--no-suites', '--traces', TRACES, '--reference', reference]);
+      expect(bad.status, bad.stderr).toBe(1);
+      expect(bad.stderr).toMatch(said);
+      expect(bad.stderr).not.toMatch(/\n\s+at /);
+    }
   });
 });

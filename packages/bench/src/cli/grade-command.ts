@@ -78,8 +78,15 @@ async function gradeCommand(options: GradeOptions, command: Command): Promise<vo
     }
   }
   const replayed = (spec: BackendSpec): BackendSpec => (options.bare ? bareSpec(spec) : spec);
-  const contenders = resolveBackendContenders(graded.map((name) => replayed({ name, options: {} })));
-  const [reference] = resolveBackendContenders([replayed(options.reference ?? DEFAULT_REFERENCE)]);
+  let contenders: ReturnType<typeof resolveBackendContenders> = [];
+  let reference: (typeof contenders)[number] | undefined;
+  try {
+    // An unknown reference or a bad option of it is the user's to fix: a sentence, not a trace.
+    contenders = resolveBackendContenders(graded.map((name) => replayed({ name, options: {} })));
+    [reference] = resolveBackendContenders([replayed(options.reference ?? DEFAULT_REFERENCE)]);
+  } catch (error) {
+    fail(error);
+  }
   const replay = await replaySuite(traces, contenders, reference!, {
     repeat: options.repeat,
     onStart: options.quiet ? undefined : (backend, trace) => console.error(`replaying ${trace} on ${backend}`),
