@@ -128,6 +128,15 @@ describe('heaplab new-backend', () => {
     expect(readdirSync(taken)).toEqual(['notes.txt']);
   });
 
+  it("refuses a name heaplab already uses (a backend's, or all), and writes nothing", async () => {
+    for (const name of ['tlsf', 'basic', 'all']) {
+      const run = await heaplabInProcess('new-backend', name, '--dir', scratch, '--packages', tarballs);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(`'${name}' is taken`);
+      expect(existsSync(join(scratch, name))).toBe(false);
+    }
+  });
+
   it('refuses --packages without core, test-kit or bench, or with two of one, and writes nothing', async () => {
     const partial = fakeTarballs(join(scratch, 'tarballs-partial'), ['core', 'bench']);
     let run = await heaplabInProcess('new-backend', 'partial', '--dir', scratch, '--packages', partial);

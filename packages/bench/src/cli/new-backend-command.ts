@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
-import { BACKEND_NAME_PATTERN } from '@heaplab/core';
+import { BACKEND_NAME_PATTERN, registeredBackends } from '@heaplab/core';
 import type { Command } from 'commander';
 
 import {
@@ -26,6 +26,8 @@ import {
 import { renderTemplate, templateFolder } from '../new-backend/template.js';
 import { benchPackageRoot, heaplabVersion } from '../report/provenance.js';
 import { textWidthOf, wrapText } from '../report/text-table.js';
+import { discoverBackends } from '../contenders/backends.js';
+import { ALL_BACKENDS } from './backend-option.js';
 import { failRun } from './fail-run.js';
 import { printStatus } from './json-output.js';
 
@@ -89,6 +91,11 @@ function packageSpecs(target: string, options: NewBackendOptions, version: strin
 }
 
 async function newBackendAction(name: string, options: NewBackendOptions, command: Command): Promise<void> {
+  // A name heaplab already uses could never be loaded beside it (the registry refuses a
+  // second backend of one name), and `all` means every backend on the command line.
+  await discoverBackends();
+  const taken = [ALL_BACKENDS, ...registeredBackends().map((descriptor) => descriptor.name)];
+  if (taken.includes(name)) failRun(command, `error: '${name}' is taken (${taken.join(', ')}): pick another name`);
   let target: string;
   try {
     target = newBackend(name, options, (line) => printStatus(line));
@@ -121,7 +128,10 @@ export function addNewBackendCommand(program: Command): void {
   program
     .command('new-backend')
     .description('write a package with a backend to start from (an implicit free list), its tests, and grade and replay scripts')
-    .argument('<name>', 'the backend name: lowercase letters, digits and -, starting with a letter; the package is written to <dir>/<name>/')
+    .argument(
+      '<name>',
+      "the backend name: lowercase letters, digits and -, starting with a letter, and none of heaplab's own (nor all); the package is written to <dir>/<name>/",
+    )
     .option('--dir <parent>', 'the folder to create <name>/ in (default: the current folder)')
     .option(
       '--packages <dir>',
