@@ -340,7 +340,7 @@ function addInspectOptions(command: Command): Command {
     .addHelpText(
       'after',
       helpNote(
-        "The run is deterministic: one thread in this process, on a fresh heap, with a fixed number of iterations; a moment is the heap after that share of the run's allocator calls, and 100% is the heap as the workload left it (its final clean-up skipped). See docs/heap-maps.md.",
+        "The run is deterministic: one thread in this process, on a fresh heap, with a fixed number of iterations. map draws the heap at moments (--at: a share of the run's allocator calls); stats reads it at 100%, the heap as the workload left it (its final clean-up skipped). See docs/heap-maps.md.",
       ),
     )
     .addHelpText(

@@ -71,7 +71,7 @@ export function findMapTarget(name: string): MapTarget {
   if (found !== undefined) return found;
   const known = WORKLOAD_LIST.some((workload) => workload.name === name);
   const why = known ? `'${name}' has no loop a map can run one call at a time` : `no workload '${name}'`;
-  throw new Error(`${why}; a map runs one of: ${targets.map((target) => target.name).join(', ')}`);
+  throw new Error(`${why}; map and stats run one of: ${targets.map((target) => target.name).join(', ')}`);
 }
 
 /** A moment of the run, as `--at` names it. */
