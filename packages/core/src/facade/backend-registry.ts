@@ -256,6 +256,8 @@ export function parseBackendSpec(spec: string): BackendSpec {
       if (value === undefined || key.trim() === '') {
         throw new AllocError('InvalidParam', `backend option '${pair}' in '${spec}' is not key=value`);
       }
+      // Two values for one option are a typo to point out, not a choice to make silently.
+      if (Object.hasOwn(options, key.trim())) throw new AllocError('InvalidParam', `backend option '${key.trim()}' is given twice in '${spec}'`);
       options[key.trim()] = parseOptionValue(value.trim());
     }
   }
