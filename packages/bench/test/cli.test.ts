@@ -28,6 +28,9 @@ describe('heaplab command line', () => {
   it.each([
     [['bench', '--threads', '0'], /--threads <list>' argument '0' is invalid/],
     [['bench', '--threads', 'two'], /argument 'two' is invalid/],
+    [['bench', '--threads', '1,2,1'], /thread count 1 is given twice/],
+    [['bench', '--backend', 'tlsf:arenas=2,arenas=3'], /backend option 'arenas' is given twice/],
+    [['bench', '--backend', 'mimalloc:arenas=2'], /no option 'arenas'/],
     [['bench', '--duration', '-1'], /the duration is a number of seconds greater than 0; '-1' is not/],
     [['bench', '--backend', 'nope'], /unknown backend 'nope' \(valid: .*basic/],
     [['bench', 'nonsense'], /value 'nonsense' is invalid for argument 'workload'/],

@@ -12,13 +12,17 @@ import { ALL_BASELINES, BASELINE_NAMES, type BaselineName } from '../contenders/
 /** `1,2,4`: positive integers, at most `MAX_THREADS`. */
 export function parseThreadList(value: string): number[] {
   const counts = value.split(',').map((part) => part.trim());
-  return counts.map((part) => {
+  const parsed = counts.map((part) => {
     const count = Number(part);
     if (part === '' || !Number.isInteger(count) || count < 1 || count > MAX_THREADS) {
       throw new InvalidArgumentError(`thread counts are integers from 1 to ${MAX_THREADS}, separated by commas; '${part}' is not one.`);
     }
     return count;
   });
+  // The same count twice would run the same rows twice and compare each with itself.
+  const twice = parsed.find((count, at) => parsed.indexOf(count) !== at);
+  if (twice !== undefined) throw new InvalidArgumentError(`thread count ${twice} is given twice.`);
+  return parsed;
 }
 
 /** Most threads one run may use (the heap's thread registry holds 64 by default). */
