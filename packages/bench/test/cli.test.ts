@@ -32,6 +32,7 @@ describe('heaplab command line', () => {
     [['bench', '--backend', 'tlsf:arenas=2,arenas=3'], /backend option 'arenas' is given twice/],
     [['bench', '--backend', 'mimalloc:arenas=2'], /no option 'arenas'/],
     [['bench', '--duration', '-1'], /the duration is a number of seconds greater than 0; '-1' is not/],
+    [['bench', '--duration', '1e-9'], /a run of 1e-9 s is too short to time; give at least 0.01/],
     [['bench', '--backend', 'nope'], /unknown backend 'nope' \(valid: .*basic/],
     [['bench', 'nonsense'], /value 'nonsense' is invalid for argument 'workload'/],
     [['bench', '--backend', 'basic,tlsf'], /argument 'basic,tlsf' is invalid.*repeat the option: --backend basic --backend tlsf/],

@@ -28,12 +28,20 @@ export function parseThreadList(value: string): number[] {
 /** Most threads one run may use (the heap's thread registry holds 64 by default). */
 export const MAX_THREADS = 32;
 
-/** A positive number of seconds. */
+/**
+ * The shortest timed run: the loops look at the clock once per batch (1024 iterations, tens
+ * of microseconds) and a worker takes milliseconds to start, so a run shorter than this
+ * measures those, not the allocator, and prints a rate of 0.
+ */
+export const MIN_DURATION_SECONDS = 0.01;
+
+/** A number of seconds, at least `MIN_DURATION_SECONDS`. */
 export function parseDuration(value: string): number {
   const seconds = Number(value);
   if (value.trim() === '' || !Number.isFinite(seconds) || seconds <= 0) {
     throw new InvalidArgumentError(`the duration is a number of seconds greater than 0; '${value}' is not.`);
   }
+  if (seconds < MIN_DURATION_SECONDS) throw new InvalidArgumentError(`a run of ${value} s is too short to time; give at least ${MIN_DURATION_SECONDS}.`);
   return seconds;
 }
 
