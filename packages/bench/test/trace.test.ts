@@ -108,7 +108,7 @@ describe('heaplab trace', () => {
 
   it('records two workers into one JSON-lines trace, and refuses the text spelling for it', async () => {
     const out = join(directory, 'two.jsonl');
-    const result = await heaplabInProcess('trace', 'record', '--workload', 'glibc-thread', '--threads', '2', '--iterations', '300', '--out', out);
+    const result = await heaplabInProcess('trace', 'record', '--workload', 'glibc-thread', '-t', '2', '--iterations', '300', '--out', out);
     expect(result.status).toBe(0);
     const trace = parseTrace(readFileSync(out, 'utf8'));
     expect(trace.threads).toBe(2);

@@ -160,7 +160,7 @@ export function addTraceCommand(program: Command): void {
     .requiredOption('-w, --workload <name>', 'what to run (listed below)')
     .requiredOption('-o, --out <file>', 'the trace file: .jsonl for JSON lines, .rep or .txt for the text spelling')
     .option('-b, --backend <spec>', `one backend spec (default ${DEFAULT_RECORD_BACKEND})`, parseBackendOption)
-    .option('--threads <n>', 'threads: more than one runs the thread loop in workers that record into one log', parseThreads, 1)
+    .option('-t, --threads <n>', 'threads: more than one runs the thread loop in workers that record into one log', parseThreads, 1)
     .option(
       '--iterations <n>',
       `iterations of a loop, per thread (default ${DEFAULT_MAP_ITERATIONS}); for ArceOS's tests, at most this many of each test's steps`,
