@@ -60,6 +60,10 @@ describe('heaplab command line', () => {
     expect(heaplab('--help').stdout).toMatch(/bench \[options\] \[workload\]/);
     expect(heaplab('bench', '--help').stdout).toMatch(/--threads <list>/);
     expect(heaplab('backends', '--help').stdout).toMatch(/list the backends/);
+    // Options a command cannot run without say so; the others do not.
+    const map = heaplab('map', '--help').stdout;
+    expect(map).toMatch(/--at <list> +\(required\) moments/);
+    expect(map).not.toMatch(/--heap-mib <n> +\(required\)/);
   });
 
   it('runs a short glibc-thread bench and writes the table, JSON, HTML and SVG', () => {

@@ -28,7 +28,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { AllocError, type BackendDescriptor, type BackendOptionSpec, loadedBackendModules } from '@heaplab/core';
-import { Argument, Command, Option } from 'commander';
+import { Argument, Command, Help, Option } from 'commander';
 
 import { availableBackends, type BackendChoice, discoverBackends, resolveBackendContenders } from '../contenders/backends.js';
 import { ALL_BASELINES, BASELINE_NAMES, type BaselineName, baselineContenders, type Contender } from '../contenders/contender.js';
@@ -238,6 +238,13 @@ export function makeProgram(): Command {
       getOutHelpWidth: () => textWidthOf(process.stdout),
       getErrHelpWidth: () => textWidthOf(process.stderr),
       outputError: (text, write) => write(statusText(text, process.stderr)),
+    })
+    // Commander's help does not say which options a command cannot run without.
+    .configureHelp({
+      optionDescription: (option) => {
+        const described = new Help().optionDescription(option);
+        return option.mandatory ? `(required) ${described}` : described;
+      },
     });
   addBackendModuleOption(
     program
