@@ -20,6 +20,7 @@ import { DEFAULT_REFERENCE, DEFAULT_REPLAY_REPEAT, type ReplayResults, replaySui
 import { MIN_REPLAY_HEAP_BYTES, REPLAY_HEAP_FACTOR, readTraceFiles, TRACE_EXTENSIONS, type TraceFile } from '../replay/trace-files.js';
 import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
+import { failRun } from './fail-run.js';
 import { helpNote } from './help-text.js';
 import { textOut, textWidth, writeJsonOutput } from './json-output.js';
 import { parseHeapMiB, parsePositiveInteger } from './options.js';
@@ -47,6 +48,12 @@ async function replayCommand(paths: string[], options: ReplayOptions, command: C
   let reference: BackendContender;
   try {
     traces = readTraceFiles(paths);
+  } catch (error) {
+    // A file that cannot be read or parsed is no mistake in the command line: no usage hint.
+    if (error instanceof AllocError) failRun(command, `error: ${error.message}`);
+    throw error;
+  }
+  try {
     const unavailable = await discoverBackends();
     for (const missing of unavailable) console.error(`note: ${missing.package} is not available: ${missing.reason}`);
     contenders = resolveBackendContenders(options.backend ?? [ALL_BACKENDS]);
