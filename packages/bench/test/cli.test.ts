@@ -58,6 +58,7 @@ describe('heaplab command line', () => {
 
   it('has --help on every command', () => {
     expect(heaplab('--help').stdout).toMatch(/bench \[options\] \[workload\]/);
+    expect(heaplab('--help').stdout).toMatch(/Exit status: 0 when everything ran/);
     expect(heaplab('bench', '--help').stdout).toMatch(/--threads <list>/);
     expect(heaplab('backends', '--help').stdout).toMatch(/list the backends/);
     // Options a command cannot run without say so; the others do not.

@@ -239,6 +239,12 @@ export function makeProgram(): Command {
       getErrHelpWidth: () => textWidthOf(process.stderr),
       outputError: (text, write) => write(statusText(text, process.stderr)),
     })
+    .addHelpText(
+      'after',
+      helpNote(
+        'Exit status: 0 when everything ran (for grade: and passed); 1 for a mistake in the command line, or a file or module that cannot be read; 2 when a row, a trace or a suite failed (the output says which and why).',
+      ),
+    )
     // Commander's help does not say which options a command cannot run without.
     .configureHelp({
       optionDescription: (option) => {
