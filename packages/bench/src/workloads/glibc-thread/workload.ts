@@ -145,8 +145,8 @@ export const glibcThreadWorkload: Workload<GlibcThreadRow, 'glibcThread'> = {
   },
 
   rawFormats: {
-    mimalloc: 'glibc-thread: N iterations, as mimalloc-bench reads it',
-    glibc: "glibc-thread: glibc's upstream JSON",
+    mimalloc: 'glibc-thread: N iterations, as mimalloc-bench reads it (a line per row, after a # line naming the row)',
+    glibc: "glibc-thread: glibc's upstream JSON (an object per line and row, after a # line naming the row)",
   },
 
   rawOutput(rows, format) {
