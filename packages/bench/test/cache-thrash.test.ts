@@ -98,6 +98,22 @@ describe('cache-thrash on shared heaps', () => {
     expect(run.check!.usedBytes).toBe(emptyUsedBytes);
     expect(run.peakFootprintBytes).toBeGreaterThan(0);
   });
+
+  it('gives no peak footprint for a heap of two arenas, whose threads each reach into their own', async () => {
+    const [contender] = resolveBackendContenders([{ name: 'basic', options: { arenas: 2 } }]);
+    const run = await runThreaded({
+      contender: contender!,
+      loop: cacheThrashLoop,
+      threads: 2,
+      durationSeconds: Infinity,
+      maxIterations: 300,
+      verify: true,
+      heapBytes: 16 << 20,
+    });
+    expect(run.iterations).toBe(600);
+    expect(run.check!.liveBlocks).toBe(0);
+    expect(run.peakFootprintBytes).toBeNull();
+  });
 });
 
 describe('the cache-thrash workload', () => {

@@ -170,7 +170,8 @@ export async function runThreaded(options: ThreadedRunOptions): Promise<Threaded
       perSecond: outcomes.reduce((sum, outcome) => sum + (outcome.seconds > 0 ? outcome.iterations / outcome.seconds : 0), 0),
       peakUsedBytes: stats?.peakUsedBytes ?? null,
       peakUsedSampled: stats?.peakUsedSampled ?? false,
-      peakFootprintBytes: prepared.footprintBase === null || highWater === 0 ? null : highWater - prepared.footprintBase,
+      peakFootprintBytes:
+        prepared.footprintBase === null || highWater === 0 || (prepared.heap?.pools().length ?? 1) > 1 ? null : highWater - prepared.footprintBase,
       touchedBytes: touchedBytesOf(prepared),
       check,
       locks: stats === null ? null : stats.locks.filter((lock) => lock.acquired > 0),

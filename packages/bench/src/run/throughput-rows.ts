@@ -52,7 +52,11 @@ export interface ThroughputRow extends WorkloadRow {
   peakUsedBytes: number | null;
   /** True when `peakUsedBytes` is sampled by the backend, so a lower bound (mimalloc). */
   peakUsedSampled?: boolean;
-  /** Highest byte any block reached, from the arena's start; null when not tracked. Where blocks went, not memory used. */
+  /**
+   * Highest byte any block reached, from the arena's start; null when not tracked, and for a
+   * heap of several pools, as a heap of several arenas has (a thread's highest block says
+   * nothing of how far into the other arenas blocks went). Where blocks went, not memory used.
+   */
   peakFootprintBytes: number | null;
   /**
    * Memory touched: bytes of the arena's 4 KiB pages holding a non-zero byte after the run
