@@ -255,7 +255,6 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   private readonly u32: Uint32Array;
   /** This thread's handle on each lock record, by `LockIndex`. */
   private readonly mutexes: SharedMutex[];
-  private readonly heapMutex: SharedMutex;
   private readonly poolsMutex: SharedMutex;
   private readonly recoveryRecord: RecoveryRecord;
   /**
@@ -323,7 +322,6 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
         mutex.trackOrder(order, LOCK_RANK[index]!);
       });
     }
-    this.heapMutex = this.mutexes[LockIndex.heap]!;
     this.poolsMutex = this.mutexes[LockIndex.pools]!;
     const record = new RecoveryRecord(heap.memory, this.mutexes[LockIndex.recovery]!);
     this.recoveryRecord = record;
@@ -338,7 +336,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     // One instance per arena (arenas.ts), each over its own slice, state, counters and pools.
     const arenaList: Arena[] = [];
     for (let index = 0; index < heap.arenaCount; index++) {
-      const { start, end } = heap.arenaCount === 1 ? { start: heap.arenaStart, end: heap.arenaEnd } : heap.arenaSlice(index);
+      const { start, end } = heap.arenaSlice(index);
       const inner = descriptor.create(
         {
           memory: heap.memory,
@@ -428,11 +426,16 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
         `a heap of ${heap.arenaCount} arenas manages its whole arena from the start: initBytes must be heapBytes (${heap.arenaBytes}), not ${initBytes}`,
       );
     }
-    heap.checkNewPool(heap.arenaStart, heap.arenaCount > 1 ? heap.arenaSlice(0).end - heap.arenaStart : initBytes);
+    // One pool per arena: the first `initBytes` of a heap of one arena, each slice whole of several.
+    const poolBytes = (slice: { start: number; end: number }): number => (heap.arenaCount === 1 ? initBytes : slice.end - slice.start);
+    heap.checkNewPool(heap.arenaStart, poolBytes(heap.arenaSlice(0)));
     const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
     const handle = new GlobalAllocator(heap, descriptor, registry.claim(platformThreadId));
-    if (heap.arenaCount === 1) handle.formatPool(heap.arenaStart, initBytes, (backend) => backend.init(heap.arenaStart, initBytes));
-    else handle.formatArenas();
+    for (const arena of handle.arenas.list) {
+      const size = poolBytes(arena);
+      if (arena.index > 0) heap.checkNewPool(arena.start, size, arena.index);
+      handle.formatPool(arena.start, size, (backend) => backend.init(arena.start, size), arena);
+    }
     heap.publish();
     config.trace?.install(handle);
     return handle;
@@ -1070,37 +1073,19 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   // --- helpers ---------------------------------------------------------------------------
 
   /**
-   * Has the backend format a new pool, then records it in core's pool table; for a locked
-   * backend both under the heap lock, so no thread can be handed a block of the pool before
-   * the table (which backends validate addresses against) lists it. Called with the pools
-   * lock held (or by `create`, before anyone else can see the heap).
+   * Has `arena`'s instance format a new pool, then records it in that arena's pool table; for
+   * a locked backend both under the arena's lock, so no thread can be handed a block of the
+   * pool before the table (which backends validate addresses against) lists it. Called with
+   * the pools lock held (or by `create`, before anyone else can see the heap).
    */
-  private formatPool(start: number, size: number, format: (backend: Backend) => void): void {
+  private formatPool(start: number, size: number, format: (backend: Backend) => void, arena: Arena = this.arenas.list[0]!): void {
     const locked = this.descriptor.concurrency === 'locked';
-    if (locked) this.heapMutex.lock();
+    if (locked) arena.mutex.lock();
     try {
-      format(this.instance);
-      this.heap.recordPool(start, size);
+      format(arena.inner);
+      this.heap.recordPool(start, size, arena.index);
     } finally {
-      if (locked) this.heapMutex.unlock();
-    }
-  }
-
-  /**
-   * Formats every arena of a heap of several (`create`): each instance over its slice, under
-   * its lock, and the slice recorded as the one pool of the arena's table.
-   */
-  private formatArenas(): void {
-    for (const arena of this.arenas.list) {
-      const size = arena.end - arena.start;
-      if (arena.index > 0) this.heap.checkNewPool(arena.start, size, arena.index);
-      arena.mutex.lock();
-      try {
-        arena.inner.init(arena.start, size);
-        this.heap.recordPool(arena.start, size, arena.index);
-      } finally {
-        arena.mutex.unlock();
-      }
+      if (locked) arena.mutex.unlock();
     }
   }
 

@@ -302,7 +302,7 @@ export class SharedHeap {
   /**
    * The part of the arena that arena `arena`'s instance manages: boundary k (0 < k < count)
    * lies `k` whole 4 MiB units of `arenaBytes / count` and `k` staggers (`arenaStagger`) past
-   * the arena's start, and the last slice takes what is left.
+   * the arena's start, and the last slice takes what is left (with one arena, all of it).
    */
   arenaSlice(arena: number): { start: number; end: number } {
     const count = this.arenaCount;
@@ -327,7 +327,7 @@ export class SharedHeap {
 
   /** Arena `arena`'s pool table with its writer side, bounded by its slice of the arena. */
   poolTable(arena = 0): PoolTable {
-    const { start, end } = this.arenaCount === 1 ? { start: this.arenaStart, end: this.arenaEnd } : this.arenaSlice(arena);
+    const { start, end } = this.arenaSlice(arena);
     return new PoolTable(this.memory, start, end, arena);
   }
 

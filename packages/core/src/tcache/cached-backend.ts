@@ -39,9 +39,11 @@ export class CachedBackend extends LockedBackend {
       this.cache.flushAll();
       address = cached ? this.cache.allocate(size) : super.allocate(size, align);
     }
-    // The home arena is full: a block of another arena, which this cache never holds.
-    if (address === 0 && cached && this.arenas.count > 1) address = this.allocateElsewhere(size, MIN_ALIGN);
-    else if (address === 0 || cached) return address;
+    if (cached) {
+      if (address !== 0 || this.arenas.count === 1) return address;
+      // The home arena is full: a block of another arena, which this cache never holds.
+      address = this.allocateElsewhere(size, MIN_ALIGN);
+    }
     if (address !== 0) this.cache.forget(address);
     return address;
   }

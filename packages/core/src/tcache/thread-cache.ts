@@ -598,6 +598,7 @@ export class ThreadCache {
    */
   verify(registry: ThreadRegistry): void {
     const u32 = this.u32;
+    const home = this.arenas.home;
     const seen = new Set<number>();
     let blocks = 0;
     let bytes = 0;
@@ -606,7 +607,6 @@ export class ThreadCache {
       for (let block = u32[this.headsWord + cls]!; block !== 0; block = u32[(block + TC_BLOCK_NEXT) >>> 2]!) {
         if (++length > binLimitOf(cls)) throw this.corrupted(this.threadId, cls, block, `the bin holds more than its ${binLimitOf(cls)} blocks (a cycle?)`);
         if (!this.isBlockAddress(block)) throw this.corrupted(this.threadId, cls, block, 'it is no block address of the arena');
-        const home = this.arenas.home;
         if (block < home.start || block >= home.end)
           throw this.corrupted(this.threadId, cls, block, `it lies outside arena ${home.index}, where this thread's cache takes its blocks`);
         if (u32[(block + TC_BLOCK_MARK) >>> 2] !== cacheMark(block, this.cookie)) throw this.corrupted(this.threadId, cls, block, 'its mark was overwritten');
