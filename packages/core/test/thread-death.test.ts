@@ -183,6 +183,85 @@ describe('the reaper', () => {
   });
 });
 
+describe('workers that die together', () => {
+  /** Waits, without blocking this thread, until word `index` of `words` is set. */
+  async function signalled(words: Int32Array, index: number): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    while (Atomics.load(words, index) === 0) {
+      if (Date.now() > deadline) throw new Error(`signal word ${index} never set`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  it("a watched worker's reap waits, without blocking the event loop, for the reap of a dead thread holding the lock it needs", async () => {
+    const lockTimeoutMs = 4000;
+    const heap = GlobalAllocator.create({ heapBytes: 8 * MiB, lockTimeoutMs });
+    const kept = heap.malloc(200);
+    // The first worker fills its cache, then waits for the word to end its thread.
+    const signal = new SharedArrayBuffer(8);
+    const words = new Int32Array(signal);
+    const cacheOwner = spawnKitWorker();
+    const reaped = new Promise<ReapReport>((resolve) => heap.watchWorker(cacheOwner, resolve));
+    const cacheOwnerExited = new Promise<void>((resolve) => cacheOwner.once('exit', () => resolve()));
+    cacheOwner.postMessage({ id: 1, task: { kind: 'exit-on-signal', buffer: heap.buffer, cachedBlocks: 12, signal } });
+    await signalled(words, 0);
+    // The second dies holding the heap lock, which the first one's reap needs to give its
+    // cache back; nobody has reaped it yet (its exit event, as it were, waits behind).
+    const holder = spawnKitWorker();
+    const holderNodeId = holder.threadId;
+    const holderExited = new Promise<void>((resolve) => holder.once('exit', () => resolve()));
+    holder.postMessage({ id: 1, task: { kind: 'lock-step-death', buffer: heap.buffer, lockIndex: LockIndex.heap, step: 'acquired' } });
+    await holderExited;
+    Atomics.store(words, 1, 1);
+    Atomics.notify(words, 1);
+    await cacheOwnerExited;
+    // The exit handler did not sit on the lock: a timer set now fires on time.
+    const before = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(performance.now() - before).toBeLessThan(lockTimeoutMs / 2);
+    // Its slot is not released yet (stats() would take the lock, so it is not asked).
+    expect(heap.attachedThreads()).toBe(3);
+    // The holder's reap repairs and frees the lock; the waiting reap then finishes.
+    expect(heap.releaseThreadsOf(holderNodeId).recovered).toEqual(['heap']);
+    const report = await reaped;
+    expect(report.failed).toEqual([]);
+    expect(report.threads).toHaveLength(1);
+    expect(heap.stats().threadCache!.blocks).toBe(0);
+    expect(heap.attachedThreads()).toBe(1);
+    heap.check();
+    heap.free(kept);
+    expect(heap.usedBytes()).toBe(0);
+    heap.detach();
+  });
+
+  it('a thread waiting on the lock of a dead holder gets it once the reaper has repaired it, rather than an error', async () => {
+    const heap = GlobalAllocator.create({ backend: 'basic:tcache=false', heapBytes: 64 * MiB, lockTimeoutMs: 20_000 });
+    // Many blocks, so that rebuilding the heap's free lists takes a while.
+    for (let i = 0; i < 200_000; i++) heap.malloc(24 + (i % 5) * 8);
+    const holder = spawnKitWorker();
+    const holderNodeId = holder.threadId;
+    const holderExited = new Promise<void>((resolve) => holder.once('exit', () => resolve()));
+    holder.postMessage({ id: 1, task: { kind: 'lock-step-death', buffer: heap.buffer, lockIndex: LockIndex.heap, step: 'acquired' } });
+    await holderExited;
+    // A worker whose first malloc must refill its cache under the heap lock: it waits there.
+    const mutex = SharedHeap.open(heap.buffer).mutex(LockIndex.heap, heap.threadId);
+    const parked = mutex.contendedCount();
+    const pool = await WorkerPool.start(1);
+    try {
+      const churn = pool.run(0, { kind: 'churn', buffer: heap.buffer, seed: 3, iterations: 200, slots: 8, maxSize: 256 });
+      const deadline = Date.now() + 20_000;
+      while (mutex.contendedCount() === parked && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(mutex.contendedCount()).toBeGreaterThan(parked);
+      expect(heap.releaseThreadsOf(holderNodeId).recovered).toEqual(['heap']);
+      await expect(churn).resolves.toBeDefined();
+    } finally {
+      await pool.close();
+    }
+    heap.check();
+    heap.detach();
+  });
+});
+
 describe('thread slots', () => {
   it('a stale handle detaching again never releases the slot another handle holds', () => {
     const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
@@ -206,14 +285,14 @@ describe('thread slots', () => {
     const other = GlobalAllocator.attachSync(heap.buffer);
     const registry = new ThreadRegistry(heap.memory, 64);
     const generation = registry.generation(heap.threadId);
-    // Reaping by Node thread id takes every slot of this thread, the caller's included.
-    expect(heap.releaseThreadsOf(registry.nodeThreadId(other.threadId)).threads).toHaveLength(2);
+    // Reaping by Node thread id takes every slot of this thread but the caller's own.
+    expect(other.releaseThreadsOf(registry.nodeThreadId(heap.threadId)).threads).toEqual([heap.threadId]);
     const next = GlobalAllocator.attachSync(heap.buffer);
     expect(next.threadId).toBe(heap.threadId);
     expect(registry.generation(next.threadId)).toBe(generation + 1);
-    // Both stale handles detach: neither may touch the slot `next` holds now.
-    other.detach();
+    // The stale handle detaches: it may not touch the slot `next` holds now.
     heap.detach();
+    other.detach();
     expect(registry.isActive(next.threadId)).toBe(true);
     expect(next.attachedThreads()).toBe(1);
     next.free(next.malloc(8));

@@ -49,6 +49,7 @@ export type {
   CorruptionOutcome,
   CorruptionTrialTask,
   DieInBackendTask,
+  ExitOnSignalTask,
   HoldLockTask,
   KitTask,
   LockStepDeathTask,

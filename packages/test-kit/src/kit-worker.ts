@@ -55,6 +55,18 @@ export interface HoldLockTask {
 }
 
 /**
+ * Attach, free `cachedBlocks` small blocks into this thread's cache, store 1 in word 0 of
+ * `signal`, then end the thread without detaching (holding no lock, its cache full) once word
+ * 1 becomes non-zero: a worker that dies at a moment of the test's choosing.
+ */
+export interface ExitOnSignalTask {
+  kind: 'exit-on-signal';
+  buffer: SharedArrayBuffer;
+  cachedBlocks: number;
+  signal: SharedArrayBuffer;
+}
+
+/**
  * Die inside the heap lock: take it, then run one operation of the (locked) backend over
  * views that end the thread before store number `stores` (see dying-memory.ts), so the lock
  * stays held by a dead thread and the backend's structures (and core's counters, which its
@@ -145,6 +157,7 @@ export type KitTask =
   | ChurnTask
   | MutexTask
   | HoldLockTask
+  | ExitOnSignalTask
   | DieInBackendTask
   | LockStepDeathTask
   | CorruptionTrialTask
@@ -306,6 +319,18 @@ async function holdLock(task: HoldLockTask): Promise<string> {
   mutex.unlock();
   heap.detach();
   return 'released';
+}
+
+async function exitOnSignal(task: ExitOnSignalTask): Promise<never> {
+  const heap = await GlobalAllocator.attach(task.buffer);
+  const cached = Array.from({ length: task.cachedBlocks }, (_, i) => heap.malloc(16 + (i % 4) * 8));
+  for (const address of cached) heap.free(address);
+  const signal = new Int32Array(task.signal);
+  Atomics.store(signal, 0, 1);
+  Atomics.notify(signal, 0);
+  const deadline = Date.now() + SIGNAL_WAIT_MS;
+  while (Atomics.load(signal, 1) === 0 && Date.now() < deadline) park(signal, 1, 0, 50);
+  process.exit(0);
 }
 
 async function dieInBackend(task: DieInBackendTask): Promise<string> {
@@ -498,6 +523,8 @@ async function runTask(task: KitTask): Promise<unknown> {
       return mutexTask(task);
     case 'hold-lock':
       return holdLock(task);
+    case 'exit-on-signal':
+      return exitOnSignal(task);
     case 'die-in-backend':
       return dieInBackend(task);
     case 'lock-step-death':

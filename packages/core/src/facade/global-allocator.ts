@@ -161,6 +161,11 @@ function badAddress(address: number, arenaStart: number, arenaEnd: number): Allo
   return new AllocError('InvalidParam', `address ${hex(address)} is not 8-byte aligned, so it is no block`);
 }
 
+/** How often `watchWorker`'s reap looks again at a lock another thread holds (`reapWatched`). */
+const REAP_RETRY_MS = 2;
+/** Above any acquisition count (a uint32) plus one: a holder's id times this, plus the count, names both. */
+const HOLDER_SNAPSHOT_SCALE = 2 ** 33;
+
 /** `malloc`/`free` calls a handle counts before adding them to the shared counters. */
 export const CALL_PUBLISH_INTERVAL = 4096;
 
@@ -312,7 +317,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
     this.registry = registry;
     const describe = (id: number): string => registry.describe(id);
-    const explainPoison = (): string => this.explainPoison();
+    const explainPoison = (dead: number): string => this.explainPoison(dead);
     const names = lockNames(descriptor);
     this.mutexes = Array.from({ length: LOCK_COUNT }, (_, index) => heap.mutex(index, threadId, describe, explainPoison, names[index]));
     const checked = (heap.heapFlags & HeapFlag.checked) !== 0;
@@ -920,16 +925,22 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   /**
    * Releases the slots of a thread that ended without detaching, found by its Node
-   * `threadId`: every lock it held is poisoned and repaired (`recover`), its delayed frees
-   * pass to the other threads, and the backend takes back what it owned. It never throws:
-   * what could not be repaired is in the report, in `stats().recovery`, and in the error of
-   * the next call that needs the poisoned lock.
+   * `threadId` (`worker.threadId`, not a heap thread id): every lock it held is taken over,
+   * poisoned and repaired (`recover`), its thread cache given back, its delayed frees passed
+   * to the other threads, and the backend takes back what it owned. The caller's own slot is
+   * skipped (its thread is plainly alive); any other slot of a thread still running would be
+   * released under it, so name only a thread that is gone. Giving back a cache waits for the
+   * lock, as any call does (`watchWorker` does not block its event loop meanwhile). It never
+   * throws: what could not be repaired is in the report, in `stats().recovery`, and in the
+   * error of the next call that needs the poisoned lock.
    */
   releaseThreadsOf(deadNodeThreadId: number): ReapReport {
     const report: ReapReport = { threads: [], ...emptyReport() };
     for (const { threadId, ticket } of this.registry.threadsOfNodeThread(deadNodeThreadId)) {
+      // A slot of this very handle belongs to a thread that is plainly alive.
+      if (threadId === this.threadId && ticket === this.ticket) continue;
       if (!this.registry.beginReap(threadId, ticket)) continue;
-      for (const mutex of this.mutexes) mutex.poisonIfHeldBy(threadId);
+      for (const mutex of this.mutexes) mutex.seizeFromDead(threadId);
       this.recoverInto(report);
       this.guarded(report, threadId, 'thread cache', () => this.reapCacheInto(report, threadId));
       this.guarded(report, threadId, 'QSBR', () => this.qsbr.offlineThread(threadId));
@@ -944,7 +955,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   /**
    * Reaps `worker`'s slots when it exits (`releaseThreadsOf`), so a worker that dies or
    * ends without detaching gives back its slot, and a lock it died holding is repaired.
-   * The handler never throws into the process; `onReaped` gets each report.
+   * The handler never throws into the process; `onReaped` gets each report, once the reap is
+   * done: it waits, without blocking, while another dead thread holds a lock the reap needs
+   * (`reapWatched`).
    * @throws AllocError `Unsupported` for anything but a Node `Worker` (a web worker tells no
    *   one that it ended; a page calls `releaseThreadsOf` with the id the worker posted it)
    */
@@ -958,16 +971,51 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       );
     }
     const id = worker.threadId;
-    worker.once('exit', () => {
-      let report: ReapReport;
-      try {
-        report = this.detached ? this.reapDetached(id) : this.releaseThreadsOf(id);
-      } catch (error) {
-        report = { threads: [], ...emptyReport() };
-        report.failed.push({ lock: '-', reason: `reaping Node thread ${id} failed: ${errorText(error)}` });
-        this.recoveryRecord.noteFailure(0, report.failed[0]!.reason);
-      }
-      onReaped?.(report);
+    worker.once('exit', () => this.reapWatched(id, onReaped, performance.now() + this.heap.lockTimeoutMs, null));
+  }
+
+  /**
+   * `watchWorker`'s reap of Node thread `id`, put off while a lock the reap takes seems held
+   * by a thread that is dead too. Several workers that die together leave their 'exit'
+   * events queued one behind another on this thread: if one of them died holding a lock,
+   * reaping the others first would wait on that lock, blocking this thread's event loop for
+   * the whole lock timeout (the event that would free it cannot run meanwhile), and then
+   * fail, leaving their caches behind. So the reap waits, without blocking, while a lock held
+   * by another thread neither changed hands nor was taken again since the last look
+   * (`lockSnapshot`): a live holder moves within microseconds, a dead one never does until
+   * its own reap (which the wait lets run) repairs and releases the lock. After the lock
+   * timeout it reaps anyway, and a lock still held then fails as it would for any caller.
+   */
+  private reapWatched(id: number, onReaped: ((report: ReapReport) => void) | undefined, deadline: number, seen: number[] | null): void {
+    const now = this.lockSnapshot(id);
+    const stuck = now.some((word, index) => word !== 0 && (seen === null || seen[index] === word));
+    if (stuck && performance.now() < deadline) {
+      setTimeout(() => this.reapWatched(id, onReaped, deadline, now), REAP_RETRY_MS);
+      return;
+    }
+    let report: ReapReport;
+    try {
+      report = this.detached ? this.reapDetached(id) : this.releaseThreadsOf(id);
+    } catch (error) {
+      report = { threads: [], ...emptyReport() };
+      report.failed.push({ lock: '-', reason: `reaping Node thread ${id} failed: ${errorText(error)}` });
+      this.recoveryRecord.noteFailure(0, report.failed[0]!.reason);
+    }
+    onReaped?.(report);
+  }
+
+  /**
+   * For each lock, a word that changes whenever it changes hands or is taken again while it
+   * is held by a thread other than Node thread `deadNodeThreadId`'s (whose own locks its reap
+   * seizes), and is not poisoned (a repair of it failed: the reap retries that itself); 0
+   * for every other lock.
+   */
+  private lockSnapshot(deadNodeThreadId: number): number[] {
+    const dying = this.registry.threadsOfNodeThread(deadNodeThreadId).map((slot) => slot.threadId);
+    return this.mutexes.map((mutex) => {
+      const holder = mutex.holder();
+      if (holder === 0 || dying.includes(holder) || mutex.poisonedBy() !== 0) return 0;
+      return holder * HOLDER_SNAPSHOT_SCALE + mutex.acquiredCount() + 1;
     });
   }
 
@@ -1161,9 +1209,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     }
   }
 
-  /** The tail of a poisoned lock's error: what recovery did about it. */
-  private explainPoison(): string {
-    const failure = this.recoveryRecord.lastFailure();
+  /** The tail of the error for a lock `dead` poisoned: what recovery did about it. */
+  private explainPoison(dead: number): string {
+    const failure = this.recoveryRecord.lastFailureOf(dead);
     return failure === '' ? 'call heap.recover() to repair it' : `automatic repair failed (${failure}); heap.recover() tries again`;
   }
 

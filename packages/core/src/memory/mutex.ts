@@ -19,10 +19,19 @@
  * No wait is unbounded: a waiter spins briefly, then parks in slices (`park`: `Atomics.wait`,
  * or a bounded spin on a page's main thread, which may not block), and gives up with
  * `LockTimeout` after the heap's lock timeout, naming the lock and its holder.
- * When the holder's thread is reaped while holding the lock (`poisonIfHeldBy`), the lock is
- * poisoned and every waiter fails at once, as Rust's `Mutex` reports a panicked holder,
- * until a recovery takes the lock over (`takeOver`), repairs what it guards and lifts the
- * poison (`clearPoison`).
+ * When the holder's thread is reaped while holding the lock (`seizeFromDead`), the reaper
+ * takes the lock over and marks it poisoned, repairs what it guards and lifts the poison
+ * (`clearPoison`) before releasing it: waiters go on waiting meanwhile, and get a repaired
+ * lock. A poisoned lock that its dead holder still holds (its repair failed and gave it back,
+ * `returnTo`) is one nobody is repairing: every waiter fails at once, as Rust's `Mutex`
+ * reports a panicked holder, until a recovery takes it over (`takeOver`).
+ *
+ * ```text
+ *  poisoned word   state word's holder   what a waiter does
+ *  0               anyone                waits (bounded by the timeout)
+ *  dead thread d   d                     fails at once: nobody repairs it (recover() will)
+ *  dead thread d   the repairing thread  waits: the repair ends with the lock released
+ * ```
  */
 
 import { AllocError } from '../errors.js';
@@ -72,7 +81,7 @@ export class SharedMutex {
    * @param threadId the id this thread writes as holder (1-based)
    * @param timeoutMs how long a waiter waits before `LockTimeout`
    * @param describeThread names a holder in errors
-   * @param explainPoison says what recovery did about a poisoned lock, for its error
+   * @param explainPoison says what recovery did about the lock a dead thread poisoned, for its error
    */
   constructor(
     private readonly i32: Int32Array,
@@ -81,7 +90,7 @@ export class SharedMutex {
     readonly threadId: number,
     private readonly timeoutMs: number,
     private readonly describeThread: ThreadDescriber = (id) => `thread ${id}`,
-    private readonly explainPoison: () => string = () => '',
+    private readonly explainPoison: (deadThreadId: number) => string = () => '',
   ) {
     this.stateIndex = (recordOffset + LOCK_STATE) >> 2;
     this.poisonedIndex = (recordOffset + LOCK_POISONED) >> 2;
@@ -108,15 +117,16 @@ export class SharedMutex {
 
   /**
    * Takes the lock if it is free; never waits.
-   * @throws AllocError `LockTimeout` when the lock is poisoned
+   * @throws AllocError `LockTimeout` when the lock is poisoned and nobody is repairing it
    */
   tryLock(): boolean {
     if (this.order !== null) this.order.acquire(this.rank, this.name);
-    if (Atomics.compareExchange(this.i32, this.stateIndex, FREE, this.heldWord) === FREE) {
+    const word = Atomics.compareExchange(this.i32, this.stateIndex, FREE, this.heldWord);
+    if (word === FREE) {
       this.i32[this.acquiredIndex]!++;
       return true;
     }
-    if (this.i32[this.poisonedIndex] !== 0) this.failPoisoned();
+    if (this.abandoned(word)) this.failPoisoned();
     this.order?.release(this.rank);
     return false;
   }
@@ -178,7 +188,7 @@ export class SharedMutex {
     for (let spin = 0; spin < SPIN_LIMIT; spin++) {
       if (Atomics.load(i32, state) === FREE && Atomics.compareExchange(i32, state, FREE, held) === FREE) return;
     }
-    if (i32[this.poisonedIndex] !== 0) this.failPoisoned();
+    if (this.abandoned(Atomics.load(i32, state))) this.failPoisoned();
     this.stepHook?.('spun');
     Atomics.add(i32, this.contendedIndex, 1);
     const deadline = performance.now() + this.timeoutMs;
@@ -192,7 +202,7 @@ export class SharedMutex {
       }
       if ((word & LOCK_WAITERS) === 0 && Atomics.compareExchange(i32, state, word, word | LOCK_WAITERS) !== word) continue;
       this.stepHook?.('announced');
-      if (i32[this.poisonedIndex] !== 0) this.failPoisoned();
+      if (this.abandoned(word)) this.failPoisoned();
       const left = deadline - performance.now();
       if (left <= 0) this.failTimeout();
       park(i32, state, word | LOCK_WAITERS, Math.min(left, PARK_SLICE_MS));
@@ -201,13 +211,30 @@ export class SharedMutex {
   }
 
   /**
-   * Marks the lock as poisoned because `deadThreadId` held it when it died, and wakes every
-   * waiter so they fail now rather than at their timeout. Returns whether it was held by it.
+   * Whether the lock, whose state word is `word`, is poisoned and still held by the dead
+   * thread that poisoned it: nobody is repairing it, so waiting would only end in the timeout.
    */
-  poisonIfHeldBy(deadThreadId: number): boolean {
-    if (Atomics.load(this.i32, this.stateIndex) >>> LOCK_HOLDER_SHIFT !== deadThreadId) return false;
+  private abandoned(word: number): boolean {
+    const dead = this.i32[this.poisonedIndex]!;
+    return dead !== 0 && word >>> LOCK_HOLDER_SHIFT === dead;
+  }
+
+  /**
+   * If `deadThreadId` held the lock when it died, takes it over for this thread's repair and
+   * marks it poisoned (by that thread), in that order: waiters, which only ever see it held,
+   * go on waiting for the repair instead of failing. Afterwards `takeOver` confirms the lock
+   * is this thread's, and the recovery repairs, lifts the poison and releases it. (Should this
+   * thread die between the two stores, it holds an unpoisoned lock over half-updated state,
+   * which is what reaping it handles: it is poisoned then as its own.) Returns whether the
+   * lock was the dead thread's.
+   */
+  seizeFromDead(deadThreadId: number): boolean {
+    for (;;) {
+      const word = Atomics.load(this.i32, this.stateIndex);
+      if (word >>> LOCK_HOLDER_SHIFT !== deadThreadId || deadThreadId === 0) return false;
+      if (Atomics.compareExchange(this.i32, this.stateIndex, word, this.heldWord | (word & LOCK_WAITERS)) === word) break;
+    }
     Atomics.store(this.i32, this.poisonedIndex, deadThreadId);
-    Atomics.notify(this.i32, this.stateIndex);
     return true;
   }
 
@@ -237,6 +264,8 @@ export class SharedMutex {
   returnTo(deadThreadId: number): void {
     this.order?.release(this.rank);
     Atomics.store(this.i32, this.stateIndex, (deadThreadId << LOCK_HOLDER_SHIFT) | LOCK_WAITERS);
+    // The waiters were waiting for the repair; now there is none, so they fail at once.
+    Atomics.notify(this.i32, this.stateIndex);
   }
 
   /** Lifts the poison; call holding the lock, once what it guards is consistent again. */
@@ -247,13 +276,17 @@ export class SharedMutex {
   private failTimeout(): never {
     this.order?.release(this.rank);
     const holder = this.holder();
-    throw new AllocError('LockTimeout', `lock '${this.name}' not acquired within ${this.timeoutMs} ms: held by ${this.describeThread(holder)}`);
+    throw new AllocError(
+      'LockTimeout',
+      `lock '${this.name}' not acquired within ${this.timeoutMs} ms: held by ${this.describeThread(holder)}; ` +
+        'if that thread has ended without detaching, releasing its slot repairs the lock (watchWorker, or releaseThreadsOf with its platform thread id)',
+    );
   }
 
   private failPoisoned(): never {
     this.order?.release(this.rank);
     const dead = this.i32[this.poisonedIndex]!;
-    const explained = this.explainPoison();
+    const explained = this.explainPoison(dead);
     throw new AllocError(
       'LockTimeout',
       `lock '${this.name}' is poisoned: ${this.describeThread(dead)} died while holding it, ` +

@@ -128,6 +128,11 @@ export class RecoveryRecord {
     };
   }
 
+  /** The message of the last failed repair if it was about dead thread `deadThreadId`, or ''. */
+  lastFailureOf(deadThreadId: number): string {
+    return Atomics.load(this.u32, (RECOVERY + RECOVERY_LAST_THREAD) >> 2) === deadThreadId ? this.lastFailure() : '';
+  }
+
   /** The message of the last failed repair, or ''. */
   lastFailure(): string {
     const length = Math.min(Atomics.load(this.u32, (RECOVERY + RECOVERY_MESSAGE_LENGTH) >> 2), RECOVERY_MESSAGE_BYTES);

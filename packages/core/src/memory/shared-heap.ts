@@ -312,7 +312,13 @@ export class SharedHeap {
   }
 
   /** A handle on lock record `index` for thread `threadId`. */
-  mutex(index: number, threadId: number, describeThread?: ThreadDescriber, explainPoison?: () => string, name: string = LOCK_NAMES[index]!): SharedMutex {
+  mutex(
+    index: number,
+    threadId: number,
+    describeThread?: ThreadDescriber,
+    explainPoison?: (deadThreadId: number) => string,
+    name: string = LOCK_NAMES[index]!,
+  ): SharedMutex {
     return new SharedMutex(this.memory.i32, LOCK_TABLE + index * LOCK_RECORD_BYTES, name, threadId, this.lockTimeoutMs, describeThread, explainPoison);
   }
 

@@ -643,7 +643,7 @@ export class ThreadCache {
       if (this.holdsBlocks(threadId)) {
         throw new AllocError(
           'HeapCorrupted',
-          `thread slot ${threadId} is free but its cache still holds blocks (a cache left behind by a thread that is gone)`,
+          `thread slot ${threadId} is free but its cache still holds blocks (a cache left behind by a thread that is gone: heap.recover() gives it back)`,
         );
       }
     }
