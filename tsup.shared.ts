@@ -49,8 +49,8 @@ export const ESM_ONLY_STUB = 'esm-only.cjs';
 export function writeEsmOnlyStub(packageFolder: string = process.cwd()): void {
   const { name } = JSON.parse(readFileSync(join(packageFolder, 'package.json'), 'utf8')) as { name: string };
   const message =
-    `${name} is ESM only: require() cannot load it. ` +
-    `Use \`import ... from '${name}'\` in an ES module (a .mjs file, or "type": "module" in package.json), ` +
+    `${name} is ESM only, and so is every subpath of it: require() cannot load them. ` +
+    `Use \`import ... from '${name}'\` (or from the subpath) in an ES module (a .mjs file, or "type": "module" in package.json), ` +
     `or \`await import('${name}')\` from CommonJS. It needs Node 20 or later.`;
   const stub = [
     `// ${name} ships ES modules only; this is what its exports give require() instead, so the`,

@@ -51,7 +51,8 @@ export class AllocError extends Error {
 
 /** Formats an address the way every message in heaplab shows it. */
 export function hex(address: number): string {
-  return `0x${address.toString(16)}`;
+  // A negative number (a bad address a caller passed) reads -0x8, not 0x-8.
+  return address < 0 ? `-0x${(-address).toString(16)}` : `0x${address.toString(16)}`;
 }
 
 /**

@@ -37,7 +37,7 @@ export type {
   StatsTable,
 } from './interfaces.js';
 /** The descriptor a user passes to `create`; the rest of the backend contract is `@heaplab/core/backend`. */
-export type { BackendConcurrency, BackendDescriptor, BackendOptionSpec, HeapDemand } from './backend/contract.js';
+export type { AnyBackendDescriptor, BackendConcurrency, BackendDescriptor, BackendOptionSpec, HeapDemand } from './backend/contract.js';
 export { minimumHeapBytes } from './backend/heap-demand.js';
 export { layoutOfBlock } from './facade/locked-backend.js';
 export type { RecoveryFigures, RecoveryReport } from './memory/recovery.js';

@@ -77,6 +77,17 @@ describe('arguments that are not numbers', () => {
   });
 });
 
+describe('numbers no block could be', () => {
+  it('are named as they were given: a negative address with its sign, an overflowing calloc with its exact product', () => {
+    const heap = GlobalAllocator.create({ heapBytes: 4 * MiB });
+    expect(expectAllocError(() => heap.free(-8), 'InvalidParam').message).toMatch(/^address -0x8 is outside/);
+    const error = expectAllocError(() => heap.calloc(2 ** 30, 2 ** 30), 'InvalidParam');
+    expect(error.message).toBe('calloc(1073741824, 1073741824) overflows: 1152921504606846976 bytes');
+    heap.check();
+    heap.detach();
+  });
+});
+
 describe('a superblock that no heaplab heap could have', () => {
   /** A copy of a fresh heap's buffer with `damage` applied, and the attach result. */
   const attachDamaged = async (damage: (u32: Uint32Array, u8: Uint8Array) => void): Promise<string> => {

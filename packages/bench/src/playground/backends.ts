@@ -5,20 +5,17 @@
  * nothing is imported by a URL stored in the heap, which in a bundle would name the bundle.
  */
 
-import { type BackendDescriptor, basicBackend } from '@heaplab/core';
+import { type AnyBackendDescriptor, basicBackend } from '@heaplab/core';
 import { buddyBackend } from '@heaplab/buddy';
 import { mimallocBackend } from '@heaplab/mimalloc';
 import { slabBackend } from '@heaplab/slab';
 import { tlsfBackend } from '@heaplab/tlsf';
 
-// biome-ignore lint/suspicious/noExplicitAny: descriptors of every options type
-type AnyDescriptor = BackendDescriptor<any, any>;
-
 /** One entry of the backend pickers: a backend with fixed options. */
 export interface BackendChoice {
   /** What the picker shows and the panel is titled with, in `heaplab --backend` spelling. */
   label: string;
-  descriptor: AnyDescriptor;
+  descriptor: AnyBackendDescriptor;
   options: Record<string, unknown>;
 }
 
@@ -34,7 +31,7 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = [
 ];
 
 /** The descriptors, once each: what a worker passes to `attach`. */
-export const DESCRIPTORS: readonly AnyDescriptor[] = [...new Set(BACKEND_CHOICES.map((choice) => choice.descriptor))];
+export const DESCRIPTORS: readonly AnyBackendDescriptor[] = [...new Set(BACKEND_CHOICES.map((choice) => choice.descriptor))];
 
 /** The choice labelled `label`. @throws Error for a label no picker offers */
 export function choiceOf(label: string): BackendChoice {

@@ -292,3 +292,11 @@ export interface BackendDescriptor<Options = Record<string, unknown>, Instance e
   /** Makes an instance for one thread over the shared state (formatted or not). */
   create(context: BackendContext, options: Options): Instance;
 }
+
+/**
+ * A descriptor of any backend, whatever its options and instance types: the type for a list
+ * of descriptors (`BackendDescriptor[]` names descriptors whose options are a plain record,
+ * which an options interface is not).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: descriptors of every options type
+export type AnyBackendDescriptor = BackendDescriptor<any, any>;

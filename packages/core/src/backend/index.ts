@@ -11,6 +11,7 @@ import { ARENAS_OPTION, normalizeOptionsBySpec, THREAD_CACHE_OPTION } from './op
 import type { Backend, BackendDescriptor } from './contract.js';
 
 export type {
+  AnyBackendDescriptor,
   Backend,
   BackendConcurrency,
   BackendContext,

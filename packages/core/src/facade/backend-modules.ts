@@ -11,13 +11,10 @@
  * keeps no top-level import of `node:fs` or `node:module`.
  */
 
-import type { BackendDescriptor } from '../backend/contract.js';
+import type { AnyBackendDescriptor } from '../backend/contract.js';
 import { AllocError } from '../errors.js';
 import { enableTypeScript, isTypeScriptFile, runsTypeScriptNatively } from '../platform/typescript.js';
 import { isBackendDescriptor, registerBackend, trustBackendModule } from './backend-registry.js';
-
-// biome-ignore lint/suspicious/noExplicitAny: a module may export descriptors of every options type
-type AnyDescriptor = BackendDescriptor<any, any>;
 
 /** Where `loadBackendModule` starts looking. */
 export interface BackendModuleOptions {
@@ -26,7 +23,7 @@ export interface BackendModuleOptions {
 }
 
 /** Each module's load in this thread, by its URL; a failed load is dropped, so it can be retried. */
-const loads = new Map<string, Promise<AnyDescriptor[]>>();
+const loads = new Map<string, Promise<AnyBackendDescriptor[]>>();
 
 /** The URLs of the modules loaded in this thread, in the order their loads completed. */
 const loaded: string[] = [];
@@ -46,7 +43,7 @@ const loaded: string[] = [];
  *   cannot be loaded (for TypeScript: tsx is not installed) or exports no descriptor;
  *   `InvalidParam` when a descriptor's name is taken by a different registered backend
  */
-export async function loadBackendModule(specifier: string, { from }: BackendModuleOptions = {}): Promise<AnyDescriptor[]> {
+export async function loadBackendModule(specifier: string, { from }: BackendModuleOptions = {}): Promise<AnyBackendDescriptor[]> {
   const url = await resolveBackendModule(specifier, from ?? process.cwd());
   let load = loads.get(url);
   if (load === undefined) {
@@ -84,7 +81,7 @@ export function adoptBackendModule(url: string, exports: Record<string, unknown>
 }
 
 /** Imports the module at `url`, registers and trusts what it exports. */
-async function registerModule(url: string): Promise<AnyDescriptor[]> {
+async function registerModule(url: string): Promise<AnyBackendDescriptor[]> {
   const { fileURLToPath } = await import('node:url');
   const file = fileURLToPath(url);
   // Deno and Bun import TypeScript themselves: no probe, no tsx.
@@ -100,7 +97,7 @@ async function registerModule(url: string): Promise<AnyDescriptor[]> {
 }
 
 /** Registers and trusts the descriptors a module at `url` (`file`, for messages) exports. */
-function registerExports(url: string, file: string, exports: Record<string, unknown>): AnyDescriptor[] {
+function registerExports(url: string, file: string, exports: Record<string, unknown>): AnyBackendDescriptor[] {
   // One descriptor exported under two names (a named and the default export) counts once.
   const descriptors = [...new Set(Object.values(exports).filter(isBackendDescriptor))];
   if (descriptors.length === 0) {

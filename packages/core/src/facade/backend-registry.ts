@@ -10,17 +10,14 @@
  * allocator state.
  */
 
-import type { BackendDescriptor } from '../backend/contract.js';
+import type { AnyBackendDescriptor } from '../backend/contract.js';
 import { basicBackend } from '../basic/index.js';
 import { AllocError } from '../errors.js';
 import { BACKEND_NAME_PATTERN } from '../memory/shared-heap.js';
 import { isFileOfPackage, mainModuleUrls } from '#platform';
 
-// biome-ignore lint/suspicious/noExplicitAny: a registry holds descriptors of every options type
-type AnyDescriptor = BackendDescriptor<any, any>;
-
 /** Known backends by name. Core's own basic backend is known from the start (no import side effect). */
-const registry = new Map<string, AnyDescriptor>([[basicBackend.name, basicBackend]]);
+const registry = new Map<string, AnyBackendDescriptor>([[basicBackend.name, basicBackend]]);
 
 /** The packages of the heaplab backends that are not part of core, for error hints. */
 const BACKEND_PACKAGES: Record<string, string> = {
@@ -35,7 +32,7 @@ const BACKEND_PACKAGES: Record<string, string> = {
  * no-op; a different descriptor under a taken name is an error.
  * @throws AllocError `InvalidParam` when another backend already has the name
  */
-export function registerBackend(descriptor: AnyDescriptor): void {
+export function registerBackend(descriptor: AnyBackendDescriptor): void {
   const known = registry.get(descriptor.name);
   if (known !== undefined && known !== descriptor && known.moduleUrl !== descriptor.moduleUrl) {
     throw new AllocError('InvalidParam', `a different backend named '${descriptor.name}' is already registered (from ${known.moduleUrl})`);
@@ -44,7 +41,7 @@ export function registerBackend(descriptor: AnyDescriptor): void {
 }
 
 /** The backends registered in this thread, by name. */
-export function registeredBackends(): AnyDescriptor[] {
+export function registeredBackends(): AnyBackendDescriptor[] {
   return [...registry.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -78,7 +75,7 @@ export function markSourceBundleWorker(modules: Record<string, Record<string, un
  * The registered backend called `name`.
  * @throws AllocError `UnknownBackend` listing the valid names and how to add the missing one
  */
-export function findBackend(name: string): AnyDescriptor {
+export function findBackend(name: string): AnyBackendDescriptor {
   const descriptor = registry.get(name);
   if (descriptor !== undefined) return descriptor;
   const valid = [...registry.keys()].sort().join(', ');
@@ -88,9 +85,9 @@ export function findBackend(name: string): AnyDescriptor {
 }
 
 /** True when `value` has the shape of a `BackendDescriptor`. */
-export function isBackendDescriptor(value: unknown): value is AnyDescriptor {
+export function isBackendDescriptor(value: unknown): value is AnyBackendDescriptor {
   if (typeof value !== 'object' || value === null) return false;
-  const candidate = value as Partial<AnyDescriptor>;
+  const candidate = value as Partial<AnyBackendDescriptor>;
   return (
     typeof candidate.name === 'string' &&
     typeof candidate.moduleUrl === 'string' &&
@@ -141,7 +138,7 @@ async function isBuiltInModule(moduleUrl: string): Promise<boolean> {
  * nothing else. Unbundled, core and a backend package are always different files. Core's own
  * basic backend is left out: it is registered in every thread, so its URL is never imported.
  */
-export function isBundledWithCore(descriptor: AnyDescriptor): boolean {
+export function isBundledWithCore(descriptor: AnyBackendDescriptor): boolean {
   return descriptor !== basicBackend && descriptor.moduleUrl === import.meta.url;
 }
 
@@ -187,7 +184,12 @@ function registerHint(name: string): string {
  * @throws AllocError `UnknownBackend` when the module is an application, is not trusted,
  *   cannot be imported or exports no such descriptor; the message says how to register it
  */
-export async function loadBackend(name: string, moduleUrl: string, trusted: readonly string[] = [], origin: BackendModuleOrigin = {}): Promise<AnyDescriptor> {
+export async function loadBackend(
+  name: string,
+  moduleUrl: string,
+  trusted: readonly string[] = [],
+  origin: BackendModuleOrigin = {},
+): Promise<AnyBackendDescriptor> {
   const known = registry.get(name);
   if (known !== undefined) return known;
   const application = await applicationModule(moduleUrl, origin);
@@ -224,7 +226,8 @@ export async function loadBackend(name: string, moduleUrl: string, trusted: read
   }
   // A module may register the backend as a side effect without exporting it: a chunk of a
   // code-split bundle that holds the backend package's code does.
-  const descriptor = Object.values(exports).find((value): value is AnyDescriptor => isBackendDescriptor(value) && value.name === name) ?? registry.get(name);
+  const descriptor =
+    Object.values(exports).find((value): value is AnyBackendDescriptor => isBackendDescriptor(value) && value.name === name) ?? registry.get(name);
   if (descriptor === undefined) {
     throw new AllocError('UnknownBackend', `${moduleUrl} exports no backend named '${name}'; ${registerHint(name)}`);
   }

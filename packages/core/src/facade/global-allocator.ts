@@ -26,7 +26,7 @@ import { ARENA_LOCKS, Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LOCK_NAMES, 
 import { LockOrder } from '../memory/lock-order.js';
 import type { BackendStats, ByteAllocator, CAllocator, CheckReport, HeapMemory, HeapRegion, StatsTable } from '../interfaces.js';
 import { tileArena } from './heap-walk.js';
-import type { Backend, BackendDescriptor } from '../backend/contract.js';
+import type { AnyBackendDescriptor, Backend, BackendDescriptor } from '../backend/contract.js';
 import { StateCounters } from '../backend/counters.js';
 import { PoolView } from '../backend/pools.js';
 import { arenaCountOf } from '../backend/options.js';
@@ -43,16 +43,13 @@ import { counterIndex, ThreadRegistry } from '../memory/thread-registry.js';
 import { requireSharedMemory } from '../platform/shared-memory.js';
 import type { TraceRecorder } from '../trace/trace-recorder.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: descriptors of every options type
-type AnyDescriptor = BackendDescriptor<any>;
-
 /** How to make a new heap. Every field has a default. */
 export interface HeapConfig {
   /**
    * The backend: a registered name, a spec such as `basic:strategy=best-fit`, or a
    * descriptor. Default: the `HEAPLAB_BACKEND` environment variable, else `basic`.
    */
-  backend?: string | AnyDescriptor;
+  backend?: string | AnyBackendDescriptor;
   /** Backend options; merged over those of a spec string. */
   options?: Record<string, unknown>;
   /** Arena bytes: a multiple of 4 MiB. Default 512 MiB. */
@@ -92,7 +89,7 @@ export interface HeapConfig {
 /** Options of `attach`. */
 export interface AttachOptions {
   /** Descriptors to use before looking in the registry or importing the stored module URL. */
-  backends?: readonly AnyDescriptor[];
+  backends?: readonly AnyBackendDescriptor[];
   /**
    * Module URLs `attach` may import when the heap names one (a backend from outside
    * heaplab). heaplab's own backend packages need not be listed; any other module named by
@@ -120,7 +117,7 @@ const BACKEND_LOCK_INDICES = [LockIndex.backend0, LockIndex.backend1];
  * Every lock's name: core's, with the backend's own locks named as its descriptor names them.
  * @throws AllocError `InvalidParam` for more than two names, a duplicate, or a core name
  */
-function lockNames(descriptor: AnyDescriptor): string[] {
+function lockNames(descriptor: AnyBackendDescriptor): string[] {
   const names = [...LOCK_NAMES];
   const own = descriptor.locks ?? [];
   if (own.length > BACKEND_LOCK_INDICES.length) {
@@ -253,7 +250,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   private readonly threadCache: ThreadCache | null;
   private readonly heap: SharedHeap;
   private readonly registry: ThreadRegistry;
-  private readonly descriptor: AnyDescriptor;
+  private readonly descriptor: AnyBackendDescriptor;
   /** The slot word this handle's claim wrote: every later change of the slot starts from it. */
   private readonly ticket: number;
   private detached = false;
@@ -302,7 +299,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   private freesToPublish = 1;
   private freeBatch = 1;
 
-  private constructor(heap: SharedHeap, descriptor: AnyDescriptor, slot: { threadId: number; ticket: number }) {
+  private constructor(heap: SharedHeap, descriptor: AnyBackendDescriptor, slot: { threadId: number; ticket: number }) {
     const threadId = slot.threadId;
     this.heap = heap;
     this.descriptor = descriptor;
@@ -480,7 +477,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   }
 
   /** @throws AllocError `InvalidHeap` when the heap's backend fields do not suit `descriptor` */
-  private static attachTo(heap: SharedHeap, descriptor: AnyDescriptor, trace: TraceRecorder | undefined): GlobalAllocator {
+  private static attachTo(heap: SharedHeap, descriptor: AnyBackendDescriptor, trace: TraceRecorder | undefined): GlobalAllocator {
     checkRecorder(trace);
     if (heap.backendStateBytes < descriptor.stateBytes) {
       throw new AllocError(
@@ -535,7 +532,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     checkSize(size);
     const bytes = count * size;
     if (!Number.isSafeInteger(bytes)) {
-      throw new AllocError('InvalidParam', `calloc(${count}, ${size}) overflows: ${bytes} bytes`);
+      // The product as a BigInt: the double `bytes` is rounded above 2^53.
+      throw new AllocError('InvalidParam', `calloc(${count}, ${size}) overflows: ${BigInt(count) * BigInt(size)} bytes`);
     }
     this.f64[this.counters + Counter.calloc]!++;
     const address = this.allocate(bytes, MIN_ALIGN);
@@ -1114,7 +1112,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   }
 
   /** The descriptor of this heap's backend. */
-  get backendDescriptor(): AnyDescriptor {
+  get backendDescriptor(): AnyBackendDescriptor {
     return this.descriptor;
   }
 
@@ -1320,11 +1318,11 @@ function errorText(error: unknown): string {
  * @throws AllocError as `parseBackendSpec`, `findBackend` and `normalizeOptions`; when the
  *   spec came from `HEAPLAB_BACKEND`, the message says so, since the program never named it
  */
-function resolveBackend(config: HeapConfig): { descriptor: AnyDescriptor; options: Record<string, unknown> } {
+function resolveBackend(config: HeapConfig): { descriptor: AnyBackendDescriptor; options: Record<string, unknown> } {
   const fromEnvironment = config.backend === undefined ? environmentVariable('HEAPLAB_BACKEND') : undefined;
   const chosen = config.backend ?? fromEnvironment ?? basicBackend.name;
   try {
-    let descriptor: AnyDescriptor;
+    let descriptor: AnyBackendDescriptor;
     let specOptions: Record<string, unknown> = {};
     if (isBackendDescriptor(chosen)) {
       registerBackend(chosen);

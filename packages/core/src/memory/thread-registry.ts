@@ -60,7 +60,7 @@ export class ThreadRegistry implements ThreadSlots {
     }
     throw new AllocError(
       'ThreadLimit',
-      `all ${this.maxThreads} thread slots of this heap are taken; detach finished threads or create the heap with a larger maxThreads`,
+      `all ${this.maxThreads} thread slots of this heap are taken; detach threads before they end, release the slots of threads that ended without detaching (watchWorker, or releaseThreadsOf with their platform thread id), or create the heap with a larger maxThreads`,
     );
   }
 

@@ -8,10 +8,7 @@
 import type { Worker } from 'node:worker_threads';
 
 import { AllocError } from '../errors.js';
-import type { BackendDescriptor } from '../backend/contract.js';
-
-// biome-ignore lint/suspicious/noExplicitAny: a module may export descriptors of every options type
-type AnyDescriptor = BackendDescriptor<any, any>;
+import type { AnyBackendDescriptor } from '../backend/contract.js';
 
 /** How a page gets a backend into a web worker, for both refusals. */
 const IN_A_BROWSER =
@@ -34,7 +31,7 @@ export interface SpawnWorkerOptions {
  * Refused: loading a module by path needs a file system.
  * @throws AllocError `Unsupported`, saying how a page registers a backend instead
  */
-export async function loadBackendModule(specifier: string, _options: BackendModuleOptions = {}): Promise<AnyDescriptor[]> {
+export async function loadBackendModule(specifier: string, _options: BackendModuleOptions = {}): Promise<AnyBackendDescriptor[]> {
   throw new AllocError('Unsupported', `loadBackendModule(${JSON.stringify(specifier)}) needs a file system, which a page does not have; ${IN_A_BROWSER}`);
 }
 
