@@ -63,7 +63,7 @@ import { parseBaselines, parseDuration, parseHeapMiB, parsePositiveInteger, pars
 export const DEFAULT_REPEAT = 3;
 /** The same under `bench all`, which is a tour of every workload at short durations. */
 export const ALL_REPEAT = 1;
-/** Seconds per timed run, and under `bench all`, which runs every workload and variant once in about three minutes. */
+/** Seconds per timed run, and under `bench all`, which runs every workload and variant once in two and a half to four and a half minutes on two cores. */
 export const DEFAULT_DURATION = 2;
 export const ALL_DURATION = 0.2;
 /**
@@ -220,7 +220,7 @@ function uniqueByLabel(contenders: Contender[]): Contender[] {
 function workloadHelp(workloads: readonly Workload[], width: number): string {
   const shortened = workloads.filter((workload) => workload.allNote !== undefined).map((workload) => `${workload.name} ${workload.allNote}`);
   const allLine =
-    `every workload above in about three minutes: ${ALL_DURATION} s per timed run, one run per row, no warm-up, one-thread rows in this ` +
+    `every workload above in two and a half to four and a half minutes on two cores: ${ALL_DURATION} s per timed run, one run per row, no warm-up, one-thread rows in this ` +
     `process; each backend's variants (basic's strategies, mimalloc's secure mode) as rows of their own; ${shortened.join('; ')}`;
   return helpList([...workloads.map((workload) => [workload.name, workload.summary] as const), [ALL, allLine]], width);
 }
