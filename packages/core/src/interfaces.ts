@@ -118,7 +118,10 @@ export interface BackendStats {
   grantedBytes: number;
   /** Bytes of live-block headers, pool sentinels and other bookkeeping inside the arena. */
   metadataBytes: number;
-  /** The largest size one `malloc` could get right now. */
+  /**
+   * The largest size one `malloc` could get right now (for mimalloc a lower bound: a `malloc`
+   * that finds no room first collects segments it can give back, which this does not count).
+   */
   largestFreeBlock: number;
   /** Number of live blocks. */
   liveBlocks: number;
