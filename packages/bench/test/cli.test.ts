@@ -41,6 +41,14 @@ describe('heaplab command line', () => {
       ['bench', 'glibc-thread', '--backend', 'mimalloc', '--backend', 'tlsf', '--threads', '1,2', '--heap-mib', '12'],
       /the heap is too small:\n {2}mimalloc needs a heap of at least 16 MiB for glibc-thread on 2 threads \(blocks up to 32768 bytes\); --heap-mib is 12\n/,
     ],
+    [
+      ['bench', 'alloc-pairs', '--backend', 'tlsf:arenas=3', '--threads', '2', '--heap-mib', '4'],
+      /tlsf:arenas=3 needs a heap of at least 12 MiB for alloc-pairs on 2 threads; --heap-mib is 4/,
+    ],
+    [['bench', '--backend', 'tlsf:'], /backend spec 'tlsf:' has nothing after its ':'/],
+    // Output paths are checked before the run, not found wrong after it.
+    [['stats', '--backend', 'tlsf', '--workload', 'glibc-thread', '--json', tmpdir()], /--json \S+: \S+ is a folder, not a file$/m],
+    [['report', 'any.json', '--out', tmpdir()], /--out \S+: \S+ is a folder, not a file$/m],
   ])('refuses %j with a clear message and status 1', (args, message) => {
     const result = heaplab(...args);
     expect(result.status).toBe(1);

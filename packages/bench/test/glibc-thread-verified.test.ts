@@ -40,7 +40,10 @@ describe('verified glibc-thread over every registered backend', () => {
         // process's: with two threads that would be up to twice a thread's loop time.
         expect(run.threadCpuSeconds).toHaveLength(threads);
         run.threadCpuSeconds!.forEach((cpu, index) => {
-          expect(cpu).toBeGreaterThan(0);
+          // The kernel counts a running thread's time at its ticks (thread-clock.ts): a loop
+          // shorter than a few ticks (the bump allocator's) may read none.
+          if (run.threadSeconds[index]! > 0.05) expect(cpu).toBeGreaterThan(0);
+          expect(cpu).toBeGreaterThanOrEqual(0);
           expect(cpu).toBeLessThanOrEqual(run.threadSeconds[index]! + 0.005);
         });
         for (const wait of run.threadWaitSeconds!) expect(wait).toBeGreaterThanOrEqual(0);

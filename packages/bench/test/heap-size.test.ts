@@ -1,6 +1,6 @@
 /**
  * `heaplab bench` refuses a heap smaller than a backend needs for a workload's threads
- * (run/heap-size.ts), for the workloads that declare their largest block, and only for the
+ * (run/heap-size.ts), for every workload at the heap it runs in, and only for the
  * backends that need more than the smallest heap.
  */
 
@@ -12,6 +12,7 @@ import '@heaplab/tlsf';
 import type { Contender } from '../src/contenders/contender.js';
 import { heapTooSmall } from '../src/run/heap-size.js';
 import type { BenchSettings } from '../src/run/workload.js';
+import { allocPairsWorkload } from '../src/workloads/alloc-pairs/workload.js';
 import { glibcThreadWorkload } from '../src/workloads/glibc-thread/workload.js';
 import { larsonWorkload } from '../src/workloads/larson/workload.js';
 import { robsonWorkload } from '../src/workloads/robson/workload.js';
@@ -42,6 +43,14 @@ describe('a heap too small for a row', () => {
     expect(heapTooSmall([glibcThreadWorkload, larsonWorkload], [backend('mimalloc')], settingsOf(16, [1, 2]))).toEqual([]);
     expect(heapTooSmall([glibcThreadWorkload], [backend('tlsf')], settingsOf(4, [8]))).toEqual([]);
     expect(heapTooSmall([robsonWorkload], [backend('mimalloc')], settingsOf(4, [8]))).toEqual([]);
+  });
+
+  it('is found in a workload that declares no largest block, from what a backend needs at all', () => {
+    const arenas: Contender = { kind: 'heaplab', label: 'tlsf:arenas=3', spec: { name: 'tlsf', options: { tcache: true, arenas: 3 } } };
+    expect(heapTooSmall([allocPairsWorkload], [backend('mimalloc'), arenas, backend('tlsf')], settingsOf(4, [2]))).toEqual([
+      'mimalloc needs a heap of at least 8 MiB for alloc-pairs on 2 threads; --heap-mib is 4',
+      'tlsf:arenas=3 needs a heap of at least 12 MiB for alloc-pairs on 2 threads; --heap-mib is 4',
+    ]);
   });
 
   it('asks 4 MiB for each arena of a locked backend with the arenas option', () => {

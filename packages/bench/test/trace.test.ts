@@ -126,7 +126,7 @@ describe('heaplab trace', () => {
       join(directory, 'two.rep'),
     );
     expect(refused.status).toBe(1);
-    expect(refused.stderr).toMatch(/2 threads, which the text spelling cannot hold; write it to a \.jsonl file/);
+    expect(refused.stderr).toMatch(/the text spelling holds one thread's requests, not 2 threads'; write the recording to a \.jsonl file/);
     // A one-thread recording whose trace has alignments is refused once its trace is known.
     const aligned = await heaplabInProcess('trace', 'record', '--workload', 'arceos:align', '--iterations', '20', '--out', join(directory, 'align.rep'));
     expect(aligned.status).toBe(1);

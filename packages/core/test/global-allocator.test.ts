@@ -84,6 +84,7 @@ describe('backend selection', () => {
     });
     expectAllocError(() => parseBackendSpec('Basic'), 'InvalidParam');
     expectAllocError(() => parseBackendSpec('basic:strategy'), 'InvalidParam');
+    expect(expectAllocError(() => parseBackendSpec('tlsf:'), 'InvalidParam').message).toContain("nothing after its ':'");
     expect(expectAllocError(() => parseBackendSpec('tlsf:arenas=2, arenas=3'), 'InvalidParam').message).toMatch(/'arenas' is given twice/);
   });
 

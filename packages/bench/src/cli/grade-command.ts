@@ -22,6 +22,7 @@ import { helpNote } from './help-text.js';
 import { textOut, textWidth, writeJsonOutput } from './json-output.js';
 import { parsePositiveInteger } from './options.js';
 import { parseReferenceOption } from './replay-command.js';
+import { checkOutputPath } from './output-path.js';
 
 interface GradeOptions {
   backendModule?: string[];
@@ -52,6 +53,7 @@ function bareSpec(spec: BackendSpec): BackendSpec {
 async function gradeCommand(options: GradeOptions, command: Command): Promise<void> {
   const modules = options.backendModule ?? [];
   if (modules.length === 0) command.error('error: grade needs the backend to grade: --backend-module <path or package>', { exitCode: 1 });
+  checkOutputPath(command, '--json', options.json, 'file');
   const fail = (error: unknown): never => {
     if (error instanceof AllocError) failRun(command, `error: ${error.message}`);
     throw error;

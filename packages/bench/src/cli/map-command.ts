@@ -24,6 +24,7 @@ import { renderTable, textWidthOf } from '../report/text-table.js';
 import { failRun } from './fail-run.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
 import { printStatus } from './json-output.js';
+import { checkOutputPath } from './output-path.js';
 
 /** `map.json`'s `meta.version`: the version of its shape, raised when the shape changes. */
 export const MAP_JSON_VERSION = 1;
@@ -68,6 +69,7 @@ export async function mapCommand(options: MapOptions, command: Command): Promise
   }
   const target = options.workload;
   const settings = { heapBytes: options.heapMib === undefined ? undefined : options.heapMib << 20, iterations: options.iterations };
+  checkOutputPath(command, '--out', options.out, 'folder');
   mkdirSync(options.out, { recursive: true });
   const moments: MapJson['moments'] = [];
   const rows: string[][] = [];

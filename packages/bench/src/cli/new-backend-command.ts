@@ -30,6 +30,7 @@ import { discoverBackends } from '../contenders/backends.js';
 import { ALL_BACKENDS } from './backend-option.js';
 import { failRun } from './fail-run.js';
 import { printStatus } from './json-output.js';
+import { outputPathProblem } from './output-path.js';
 
 export interface NewBackendOptions {
   /** The folder to create the package in (default: the current one). */
@@ -54,6 +55,8 @@ export function newBackend(name: string, options: NewBackendOptions, note: (line
     throw new NewBackendError(`${JSON.stringify(name)} is not a backend name: lowercase letters, digits and '-', starting with a letter (like my-alloc)`);
   }
   const target = resolve(options.dir ?? '.', name);
+  const problem = outputPathProblem(target, 'folder');
+  if (problem !== null) throw new NewBackendError(problem);
   if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0)) {
     throw new NewBackendError(`${target} already exists and is not an empty folder: pick another name or --dir`);
   }

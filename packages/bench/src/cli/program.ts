@@ -46,6 +46,7 @@ import { addBackendModuleOption } from './backend-module-option.js';
 import { ALL_BACKENDS, parseBackendOption } from './backend-option.js';
 import { helpAfter, helpList, helpNote, wrapped } from './help-text.js';
 import { printStatus, statusText, textOut, textWidth, writeJsonOutput } from './json-output.js';
+import { checkOutputPath } from './output-path.js';
 import { heaplabVersion } from '../report/provenance.js';
 import { parseMoments, parseTarget } from './inspect-options.js';
 import { mapCommand } from './map-command.js';
@@ -186,8 +187,18 @@ async function bench(choice: string, options: BenchOptions, command: Command): P
     seed: options.seed,
     inAll: choice === ALL,
   };
+  checkOutputPath(command, '--json', options.json, 'file');
+  checkOutputPath(command, '--report', options.report, 'file');
   const tooSmall = heapTooSmall(workloads, contenders, settings);
   if (tooSmall.length > 0) command.error(`error: the heap is too small:\n  ${tooSmall.join('\n  ')}`, { exitCode: 1 });
+  if (options.baselines !== undefined) {
+    // A baseline asked for by name and left out of a workload is said, not silently dropped.
+    for (const workload of workloads) {
+      const skipped = contenders.filter((contender) => contender.kind !== 'heaplab' && !workload.appliesTo(contender));
+      if (skipped.length > 0)
+        printStatus(`note: ${workload.name} has no row for ${skipped.map((contender) => contender.label).join(', ')}: not a baseline it applies to`);
+    }
+  }
   const cores = availableParallelism();
   const tooMany = settings.threads.filter((threads) => threads > cores);
   if (tooMany.length > 0) {

@@ -24,6 +24,7 @@ import { failRun } from './fail-run.js';
 import { helpNote } from './help-text.js';
 import { textOut, textWidth, writeJsonOutput } from './json-output.js';
 import { parseHeapMiB, parsePositiveInteger } from './options.js';
+import { checkOutputPath } from './output-path.js';
 
 interface ReplayOptions {
   /** Undefined when not given: every backend. */
@@ -62,6 +63,7 @@ async function replayCommand(paths: string[], options: ReplayOptions, command: C
     if (error instanceof AllocError) command.error(`error: ${error.message}`, { exitCode: 1 });
     throw error;
   }
+  checkOutputPath(command, '--json', options.json, 'file');
   let results: ReplayResults;
   try {
     results = await replaySuite(traces, contenders, reference, {

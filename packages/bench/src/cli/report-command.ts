@@ -15,6 +15,7 @@ import { writeReportPage } from '../report/html-report.js';
 import { mergeRuns, ReportInputError, readReportSource, type ReportSource } from '../report/sources.js';
 import { failRun } from './fail-run.js';
 import { printStatus } from './json-output.js';
+import { checkOutputPath } from './output-path.js';
 
 interface ReportOptions {
   out: string;
@@ -22,6 +23,7 @@ interface ReportOptions {
 
 /** Reads `files`, merges them and writes the page; the files written go to stderr. */
 export async function reportCommand(files: string[], options: ReportOptions, command: Command): Promise<void> {
+  checkOutputPath(command, '--out', options.out, 'file');
   let sources: ReportSource[];
   try {
     sources = files.map(readReportSource);
@@ -33,14 +35,22 @@ export async function reportCommand(files: string[], options: ReportOptions, com
   const maps = sources.flatMap((source) => (source.kind === 'map' ? [{ file: source.file, map: source.map }] : []));
   const merged = benches.length > 0 ? mergeRuns(benches) : null;
   mkdirSync(dirname(options.out), { recursive: true });
-  const { files: written } = await writeReportPage(
-    {
-      results: merged?.results ?? null,
-      runs: merged?.runs.map((run) => ({ meta: run.meta, file: run.file, tag: run.tag })) ?? [],
-      maps,
-    },
-    options.out,
-  );
+  let written: string[];
+  try {
+    ({ files: written } = await writeReportPage(
+      {
+        results: merged?.results ?? null,
+        runs: merged?.runs.map((run) => ({ meta: run.meta, file: run.file, tag: run.tag })) ?? [],
+        maps,
+      },
+      options.out,
+    ));
+  } catch (error) {
+    // The files passed the checks of their shape (sources.ts), not of every figure a row
+    // must carry: a row without one fails here, which is the input's fault, not a bug.
+    if (!(error instanceof TypeError)) throw error;
+    failRun(command, `error: ${files.join(', ')}: a row lacks a figure the report needs (${error.message}); was the file edited?`);
+  }
   printStatus(`wrote ${written.join(', ')}`);
 }
 

@@ -97,8 +97,6 @@ export async function serveCommand(options: ServeOptions, command: Command): Pro
     playground.discard();
     failRun(command, `error: ${listenErrorMessage(error as NodeJS.ErrnoException, options)}`);
   }
-  console.log(`heap playground at ${server.url}`);
-  console.error('(cross-origin isolated: COOP same-origin, COEP require-corp; Ctrl-C stops)');
   const stop = (): void => {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
@@ -107,8 +105,17 @@ export async function serveCommand(options: ServeOptions, command: Command): Pro
       process.exit(0);
     });
   };
+  // Before the URL is printed: a script that reads it and signals at once gets a clean exit.
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  console.log(`heap playground at ${server.url}`);
+  console.error('(cross-origin isolated: COOP same-origin, COEP require-corp; Ctrl-C stops)');
+}
+
+/** `--host`: any name or address but an empty one, which Node takes as every address and prints as none. */
+function parseHost(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('an empty host; give a name or an address (127.0.0.1, ::1, 0.0.0.0 for every address)');
+  return value;
 }
 
 /** Adds `serve` to `program`. */
@@ -117,6 +124,6 @@ export function addServeCommand(program: Command): void {
     .command('serve')
     .description('serve the heap playground (backends side by side, playing a workload or a trace, live heap maps) on a local server')
     .option('-p, --port <port>', `the port (0: any free port, printed)`, parsePort, DEFAULT_SERVE_PORT)
-    .option('--host <host>', 'the address to listen on (another machine can reach the page only if this allows it)', DEFAULT_SERVE_HOST)
+    .option('--host <host>', 'the address to listen on (another machine can reach the page only if this allows it)', parseHost, DEFAULT_SERVE_HOST)
     .action(serveCommand);
 }

@@ -18,6 +18,7 @@ import { renderTable, wrapText } from '../report/text-table.js';
 import { failRun } from './fail-run.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
 import { textOut, textWidth, writeJsonOutput } from './json-output.js';
+import { checkOutputPath } from './output-path.js';
 
 export interface StatsOptions {
   backend?: BackendChoice[];
@@ -63,6 +64,7 @@ export async function statsCommand(options: StatsOptions, command: Command): Pro
       exitCode: 1,
     });
   }
+  checkOutputPath(command, '--json', options.json, 'file');
   const contender = contenders[0]!;
   const target = options.workload;
   const settings = { heapBytes: options.heapMib === undefined ? undefined : options.heapMib << 20, iterations: options.iterations };

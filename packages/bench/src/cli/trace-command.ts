@@ -30,6 +30,7 @@ import { helpNote } from './help-text.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
 import { printStatus } from './json-output.js';
 import { MAX_THREADS, parseHeapMiB, parsePositiveInteger } from './options.js';
+import { checkOutputPath } from './output-path.js';
 
 /** The backend of a recording when `--backend` is not given. */
 export const DEFAULT_RECORD_BACKEND = 'tlsf';
@@ -84,11 +85,11 @@ async function recordCommand(options: RecordOptions, command: Command): Promise<
     command.error(`error: ${(error as Error).message}`, { exitCode: 1 });
   }
   if (spelling === 'text' && options.threads > 1) {
-    command.error(
-      `error: a recording on ${options.threads} threads has ${options.threads} threads, which the text spelling cannot hold; write it to a .jsonl file`,
-      { exitCode: 1 },
-    );
+    command.error(`error: the text spelling holds one thread's requests, not ${options.threads} threads'; write the recording to a .jsonl file`, {
+      exitCode: 1,
+    });
   }
+  checkOutputPath(command, '--out', options.out, 'file');
   const names = recordableNames();
   const known = options.threads === 1 ? names.single : names.threaded;
   if (!known.includes(options.workload)) {
@@ -120,9 +121,7 @@ async function recordCommand(options: RecordOptions, command: Command): Promise<
   } catch (error) {
     // The log filling is the one failure an option fixes: say which.
     if (error instanceof AllocError && /trace log filled/.test(error.message)) {
-      command.error(`error: the recording took more than its ${options.maxRecords} records; give a larger --max-records, or fewer --iterations`, {
-        exitCode: 1,
-      });
+      failRun(command, `error: the recording took more than its ${options.maxRecords} records; give a larger --max-records, or fewer --iterations`);
     }
     failRun(command, `error: recording ${options.workload} on ${contender.label} failed: ${error instanceof Error ? error.message : String(error)}`, 2);
   }
@@ -145,7 +144,8 @@ export function madeTraceTable(made: readonly MadeTrace[], width: number): strin
   return renderTable(headers, rows, figureColumns(headers), { width });
 }
 
-async function makeCommand(options: MakeOptions): Promise<void> {
+async function makeCommand(options: MakeOptions, command: Command): Promise<void> {
+  checkOutputPath(command, '--out', options.out, 'folder');
   const made = await makeTraceSet(options.out, options.only);
   console.error(madeTraceTable(made, textWidthOf(process.stderr)));
   printStatus(`wrote ${made.length} trace${made.length === 1 ? '' : 's'} to ${options.out}`);
@@ -167,12 +167,7 @@ export function addTraceCommand(program: Command): void {
       parsePositiveInteger,
     )
     .option('--heap-mib <n>', "heap of the run, in MiB (multiple of 4; default 64, or the ArceOS tests' own size)", parseHeapMiB)
-    .option(
-      '--max-records <n>',
-      `records the log holds (a realloc takes two, any other call one; default ${DEFAULT_RECORD_CAPACITY})`,
-      parsePositiveInteger,
-      DEFAULT_RECORD_CAPACITY,
-    )
+    .option('--max-records <n>', 'records the log holds (a realloc takes two, any other call one)', parsePositiveInteger, DEFAULT_RECORD_CAPACITY)
     .option(
       '--seed <n>',
       "written in the trace's description; the workloads draw from their own fixed seeds, as heaplab map's runs do",

@@ -86,6 +86,8 @@ function asBenchResults(value: Record<string, unknown>, file: string): BenchResu
   for (const workload of known) {
     const rows = value[workload.resultKey];
     if (!Array.isArray(rows) || !rows.every((row) => isRecord(row) && typeof row.label === 'string')) fail(`${workload.resultKey} is not a list of rows`);
+    const badThreads = (rows as Record<string, unknown>[]).find((row) => 'threads' in row && !Number.isInteger(row.threads));
+    if (badThreads !== undefined) fail(`${workload.resultKey} row '${badThreads.label}' has threads ${JSON.stringify(badThreads.threads)}, not a number`);
   }
   // Results of an older heaplab lack the newer keys: every listed workload gets its list.
   const filled = Object.fromEntries(WORKLOAD_LIST.map((workload) => [workload.resultKey, (value[workload.resultKey] as WorkloadRow[] | undefined) ?? []]));
@@ -111,6 +113,9 @@ export function readReportSource(file: string): ReportSource {
   }
   if (!isRecord(value)) throw new ReportInputError(`${file}: not a heaplab file: the JSON is not an object`);
   if (value.kind === HEAP_MAP_KIND) return { file, kind: 'map', map: asHeapMap(value, file) };
+  if (typeof value.kind === 'string') {
+    throw new ReportInputError(`${file}: a '${value.kind}' file; report reads the JSON of heaplab bench --json and heaplab map only`);
+  }
   return { file, kind: 'bench', results: asBenchResults(value, file) };
 }
 

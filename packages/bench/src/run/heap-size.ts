@@ -13,22 +13,25 @@ import type { BenchSettings, Workload } from './workload.js';
 const MiB = 1024 * 1024;
 
 /**
- * One line for each heaplab backend among `contenders` that `settings.heapBytes` is too
- * small for, on the largest thread count of a workload that declares its largest block.
- * Workloads that size their heaps themselves declare none and are not checked.
+ * One line for each heaplab backend among `contenders` whose heap is too small on the
+ * largest thread count of a workload it runs in: the workload's heap (`heapBytesFor`, else
+ * `settings.heapBytes`) against the backend's minimum for that many threads and the
+ * workload's largest block (0 when it declares none: the minimum a backend needs at all, 4
+ * MiB an arena, or mimalloc's segments per thread).
  */
 export function heapTooSmall(workloads: readonly Workload[], contenders: readonly Contender[], settings: BenchSettings): string[] {
   const threads = Math.max(...settings.threads);
   const lines: string[] = [];
   for (const workload of workloads) {
-    if (workload.largestBlock === undefined || workload.threadLoop === undefined) continue;
+    const heapBytes = workload.heapBytesFor?.(settings, threads) ?? settings.heapBytes;
+    const largestBlock = workload.largestBlock ?? 0;
     for (const contender of contenders) {
-      if (contender.kind !== 'heaplab') continue;
-      const need = minimumHeapBytes(findBackend(contender.spec.name), { threads, largestBlock: workload.largestBlock }, contender.spec.options);
-      if (settings.heapBytes >= need) continue;
+      if (contender.kind !== 'heaplab' || !workload.appliesTo(contender)) continue;
+      const need = minimumHeapBytes(findBackend(contender.spec.name), { threads, largestBlock }, contender.spec.options);
+      if (heapBytes >= need) continue;
       lines.push(
-        `${contender.label} needs a heap of at least ${need / MiB} MiB for ${workload.name} on ${threads} thread${threads === 1 ? '' : 's'} ` +
-          `(blocks up to ${workload.largestBlock} bytes); --heap-mib is ${settings.heapBytes / MiB}`,
+        `${contender.label} needs a heap of at least ${need / MiB} MiB for ${workload.name} on ${threads} thread${threads === 1 ? '' : 's'}` +
+          `${largestBlock === 0 ? '' : ` (blocks up to ${largestBlock} bytes)`}; --heap-mib is ${settings.heapBytes / MiB}`,
       );
     }
   }

@@ -6,6 +6,10 @@
  * a core to itself for its whole loop has CPU time equal to its loop time and no wait. On
  * this two-core machine, shared with other work, that is what says whether a 2-thread figure
  * was disturbed. Null where the file does not exist (not Linux) or cannot be read.
+ *
+ * The kernel adds a running thread's time to these figures at scheduler events (its timer
+ * tick, a few milliseconds, or a switch), not when the file is read: a reading lags by up to
+ * a tick, and a loop shorter than one may read no CPU time at all.
  */
 
 import { readFileSync } from 'node:fs';

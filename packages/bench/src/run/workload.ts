@@ -156,6 +156,12 @@ export interface Workload<Row extends WorkloadRow = WorkloadRow, Key extends str
    */
   readonly largestBlock?: number;
   /**
+   * The heap a row of `threads` threads runs in, for a workload that does not take
+   * `settings.heapBytes` as it is (a heap of its own size, or at least one): what `heaplab
+   * bench` checks against the backends' minimum. Without it, `settings.heapBytes`.
+   */
+  heapBytesFor?(settings: BenchSettings, threads: number): number;
+  /**
    * What `heaplab map` runs of it, when not its thread loop's one-thread share (ArceOS's
    * single-thread tests, whose thread test needs its ten threads).
    */

@@ -253,7 +253,10 @@ export function parseBackendSpec(spec: string): BackendSpec {
     throw new AllocError('InvalidParam', `backend spec '${spec}' must be a lowercase name, optionally followed by :key=value,...`);
   }
   const options: Record<string, unknown> = {};
-  if (rawOptions !== undefined && rawOptions.trim() !== '') {
+  if (rawOptions !== undefined && rawOptions.trim() === '') {
+    throw new AllocError('InvalidParam', `backend spec '${spec}' has nothing after its ':'; give key=value options, or the name alone`);
+  }
+  if (rawOptions !== undefined) {
     for (const pair of rawOptions.split(',')) {
       const [key, value] = splitOnce(pair, '=');
       if (value === undefined || key.trim() === '') {

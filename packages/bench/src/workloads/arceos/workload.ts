@@ -38,6 +38,7 @@ export const arceosWorkload: Workload<ArceosRow, 'arceos'> = {
   // The tests need aligned allocation, layout-checked frees and the heap's figures: heaplab
   // backends have them; the C port runs the same tests against the C allocators.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'native',
+  heapBytesFor: () => ARCEOS_HEAP_BYTES,
   stepsPerContender: () => ARCEOS_TESTS.length,
   threadLoop: arceosThreadsLoop,
   inspectRuns: arceosInspectRuns,

@@ -57,6 +57,7 @@ export const heapEfficiencyWorkload: Workload<EfficiencyRow, 'heapEfficiency'> =
   allNote: `${ALL_EFFICIENCY_TRIALS} trials unless --trials`,
   // The system, bump and native baselines have no fixed heap to fill.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing',
+  heapBytesFor: () => EFFICIENCY_HEAP_BYTES,
   stepsPerContender: () => 1,
 
   async run(contenders, settings, progress) {

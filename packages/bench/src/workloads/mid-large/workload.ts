@@ -41,6 +41,7 @@ export const midLargeWorkload: Workload<ThroughputRow, 'midLarge'> = {
   appliesTo: (contender) => contender.kind !== 'bump',
   stepsPerContender: throughputSteps,
   threadLoop: midLargeLoop,
+  heapBytesFor: (settings) => Math.max(settings.heapBytes, MID_LARGE_HEAP_BYTES),
 
   run(contenders, settings, progress) {
     const heapBytes = Math.max(settings.heapBytes, MID_LARGE_HEAP_BYTES);

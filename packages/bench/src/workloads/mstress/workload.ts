@@ -48,6 +48,7 @@ export const mstressWorkload: Workload<ThroughputRow, 'mstress'> = {
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
   stepsPerContender: throughputSteps,
   threadLoop: mstressLoop,
+  heapBytesFor: (settings, threads) => mstressHeapBytes(threads, settings.heapBytes),
 
   /** Row by row, so that each thread count gets a heap its load fits in (see `mstressHeapBytes`). */
   async run(contenders, settings, progress) {

@@ -238,6 +238,7 @@ export const robsonWorkload: Workload<RobsonRow, 'robson'> = {
   // @thi.ng/malloc and the C allocators face the same adversary; system has no addresses,
   // and bump never frees, so the adversary has nothing to work on.
   appliesTo: (contender) => contender.kind === 'heaplab' || contender.kind === 'thing' || contender.kind === 'native',
+  heapBytesFor: () => ROBSON_HEAP_BYTES,
   stepsPerContender: () => 1,
 
   /** Each contender on its own fresh heap, one after the other, in this process (native: one program per run). */
