@@ -46,6 +46,7 @@ describe('heaplab command line', () => {
       /tlsf:arenas=3 needs a heap of at least 12 MiB for alloc-pairs on 2 threads; --heap-mib is 4/,
     ],
     [['bench', '--backend', 'tlsf:'], /backend spec 'tlsf:' has nothing after its ':'/],
+    [['stats', '--backend', 'tlsf', '--workload', 'glibc-thread', '--iterations', '999999999999'], /at most 100000000 iterations \(about a minute\)/],
     // Output paths are checked before the run, not found wrong after it.
     [['stats', '--backend', 'tlsf', '--workload', 'glibc-thread', '--json', tmpdir()], /--json \S+: \S+ is a folder, not a file$/m],
     [['report', 'any.json', '--out', tmpdir()], /--out \S+: \S+ is a folder, not a file$/m],

@@ -54,6 +54,19 @@ export function parsePositiveInteger(value: string): number {
   return number;
 }
 
+/**
+ * Most iterations a map, stats or recording run takes: about a minute of glibc-thread's loop
+ * (a million take half a second). Beyond it a typo would run for days.
+ */
+export const MAX_RUN_ITERATIONS = 100_000_000;
+
+/** `--iterations`: a positive integer up to `MAX_RUN_ITERATIONS`. */
+export function parseIterations(value: string): number {
+  const iterations = parsePositiveInteger(value);
+  if (iterations > MAX_RUN_ITERATIONS) throw new InvalidArgumentError(`at most ${MAX_RUN_ITERATIONS} iterations (about a minute); '${value}' is more.`);
+  return iterations;
+}
+
 /** A heap size in MiB: a positive multiple of 4 (the heap's unit is 4 MiB). */
 export function parseHeapMiB(value: string): number {
   const mib = parsePositiveInteger(value);

@@ -58,7 +58,7 @@ import { addReplayCommand } from './replay-command.js';
 import { addReportCommand } from './report-command.js';
 import { addServeCommand } from './serve-command.js';
 import { addTraceCommand } from './trace-command.js';
-import { parseBaselines, parseDuration, parseHeapMiB, parsePositiveInteger, parseThreadList } from './options.js';
+import { parseBaselines, parseDuration, parseHeapMiB, parseIterations, parsePositiveInteger, parseThreadList } from './options.js';
 
 /** Timed runs per row, when `--repeat` is not given. */
 export const DEFAULT_REPEAT = 3;
@@ -380,7 +380,7 @@ function addInspectOptions(command: Command): Command {
     .option(
       '--iterations <n>',
       `iterations of a workload's loop (default ${DEFAULT_MAP_ITERATIONS}); for ArceOS's tests, at most this many of each test's steps`,
-      parsePositiveInteger,
+      parseIterations,
     )
     .option('--seed <n>', "recorded with the figures; the loops here draw from their workloads' own fixed seeds", parsePositiveInteger, DEFAULT_SEED);
 }

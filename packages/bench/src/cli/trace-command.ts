@@ -29,7 +29,7 @@ import { failRun } from './fail-run.js';
 import { helpNote } from './help-text.js';
 import { backendErrorMessage, inspectedBackends } from './inspect-options.js';
 import { printStatus } from './json-output.js';
-import { MAX_THREADS, parseHeapMiB, parsePositiveInteger } from './options.js';
+import { MAX_THREADS, parseHeapMiB, parseIterations, parsePositiveInteger } from './options.js';
 import { checkOutputPath } from './output-path.js';
 
 /** The backend of a recording when `--backend` is not given. */
@@ -164,7 +164,7 @@ export function addTraceCommand(program: Command): void {
     .option(
       '--iterations <n>',
       `iterations of a loop, per thread (default ${DEFAULT_MAP_ITERATIONS}); for ArceOS's tests, at most this many of each test's steps`,
-      parsePositiveInteger,
+      parseIterations,
     )
     .option('--heap-mib <n>', "heap of the run, in MiB (multiple of 4; default 64, or the ArceOS tests' own size)", parseHeapMiB)
     .option('--max-records <n>', 'records the log holds (a realloc takes two, any other call one)', parsePositiveInteger, DEFAULT_RECORD_CAPACITY)
