@@ -212,15 +212,16 @@ describe('workers that die together', () => {
     const holderExited = new Promise<void>((resolve) => holder.once('exit', () => resolve()));
     holder.postMessage({ id: 1, task: { kind: 'lock-step-death', buffer: heap.buffer, lockIndex: LockIndex.heap, step: 'acquired' } });
     await holderExited;
+    const toldAt = performance.now();
     Atomics.store(words, 1, 1);
     Atomics.notify(words, 1);
+    // Watched first, so the reaper's exit handler runs before this listener: had it waited
+    // on the lock, this would resolve only after the lock timeout.
     await cacheOwnerExited;
-    // The exit handler did not sit on the lock: a timer set now fires on time.
-    const before = performance.now();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(performance.now() - before).toBeLessThan(lockTimeoutMs / 2);
-    // Its slot is not released yet (stats() would take the lock, so it is not asked).
-    expect(heap.attachedThreads()).toBe(3);
+    expect(performance.now() - toldAt).toBeLessThan(lockTimeoutMs / 2);
+    // Its slot is being reaped: no longer attached, not yet free (stats() would take the
+    // lock, so it is not asked).
+    expect(heap.attachedThreads()).toBe(2);
     // The holder's reap repairs and frees the lock; the waiting reap then finishes.
     expect(heap.releaseThreadsOf(holderNodeId).recovered).toEqual(['heap']);
     const report = await reaped;
@@ -254,6 +255,116 @@ describe('workers that die together', () => {
       expect(mutex.contendedCount()).toBeGreaterThan(parked);
       expect(heap.releaseThreadsOf(holderNodeId).recovered).toEqual(['heap']);
       await expect(churn).resolves.toBeDefined();
+    } finally {
+      await pool.close();
+    }
+    heap.check();
+    heap.detach();
+  });
+});
+
+describe('a waiter when the reaper seizes the lock', () => {
+  it('reads the lock again after the poison: a state word it loaded before the seizure does not make it fail as poisoned', () => {
+    const heap = GlobalAllocator.create({ heapBytes: 4 * MiB, lockTimeoutMs: 300 });
+    const shared = SharedHeap.open(heap.buffer);
+    const dead = shared.mutex(LockIndex.pools, 7);
+    const waiter = shared.mutex(LockIndex.pools, 8);
+    const reaper = shared.mutex(LockIndex.pools, 9);
+    dead.lock(); // thread 7 holds it, and "dies"
+    let seized = false;
+    // Between the waiter's load of the state word and its poison check, the reaper seizes.
+    waiter.stepHook = (step) => {
+      if (step === 'announced' && !seized) seized = reaper.seizeFromDead(7);
+    };
+    // Nobody ends this repair, so the waiter times out: but as a waiter for the repairer,
+    // not as one of an abandoned lock.
+    const error = expectAllocError(() => waiter.lock(), 'LockTimeout');
+    expect(seized).toBe(true);
+    expect(error.message).toMatch(/lock 'pools' not acquired within 300 ms: held by thread 9/);
+    reaper.clearPoison();
+    reaper.unlock();
+    heap.detach();
+  });
+});
+
+describe('workers that die together, each holding a lock', () => {
+  /** Waits, without blocking this thread, until word `index` of `words` is set. */
+  async function signalled(words: Int32Array, index: number): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    while (Atomics.load(words, index) === 0) {
+      if (Date.now() > deadline) throw new Error(`signal word ${index} never set`);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  }
+
+  /** A watched worker that fills its cache, takes lock `lockIndex` and dies holding it when told. */
+  function doomedHolder(heap: GlobalAllocator, lockIndex: number) {
+    const signal = new SharedArrayBuffer(8);
+    const words = new Int32Array(signal);
+    const worker = spawnKitWorker();
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    const reaped = new Promise<{ report: ReapReport; at: number }>((resolve) =>
+      heap.watchWorker(worker, (report) => resolve({ report, at: performance.now() })),
+    );
+    worker.postMessage({ id: 1, task: { kind: 'exit-on-signal', buffer: heap.buffer, cachedBlocks: 12, signal, lockIndex } });
+    const die = (): void => {
+      Atomics.store(words, 1, 1);
+      Atomics.notify(words, 1);
+    };
+    return { ready: signalled(words, 0), die, exited, reaped };
+  }
+
+  it('are reaped without waiting for each other, and without stalling the event loop', async () => {
+    const lockTimeoutMs = 3000;
+    const heap = GlobalAllocator.create({ heapBytes: 8 * MiB, lockTimeoutMs });
+    let longestGap = 0;
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      longestGap = Math.max(longestGap, now - last);
+      last = now;
+    }, 5);
+    try {
+      const pools = doomedHolder(heap, LockIndex.pools);
+      await pools.ready;
+      const heapLock = doomedHolder(heap, LockIndex.heap);
+      await heapLock.ready;
+      const started = performance.now();
+      pools.die();
+      await pools.exited;
+      heapLock.die();
+      await heapLock.exited;
+      const reaps = await Promise.all([pools.reaped, heapLock.reaped]);
+      for (const { report } of reaps) expect(report.failed).toEqual([]);
+      expect(reaps.map(({ report }) => report.recovered)).toEqual([['pools'], ['heap']]);
+      expect(Math.max(...reaps.map(({ at }) => at)) - started).toBeLessThan(lockTimeoutMs / 2);
+      expect(longestGap).toBeLessThan(lockTimeoutMs / 2);
+    } finally {
+      clearInterval(ticker);
+    }
+    expect(heap.attachedThreads()).toBe(1);
+    expect(heap.stats().threadCache!.blocks).toBe(0);
+    heap.check();
+    heap.detach();
+  });
+
+  it('a live thread that holds an outer lock and waits on a dead holder of an inner one gets it once the dead thread is reaped', async () => {
+    const lockTimeoutMs = 3000;
+    const heap = GlobalAllocator.create({ heapBytes: 8 * MiB, lockTimeoutMs });
+    const holder = doomedHolder(heap, LockIndex.heap);
+    await holder.ready;
+    const pool = await WorkerPool.start(1);
+    try {
+      const signal = new SharedArrayBuffer(8);
+      const nested = pool.run(0, { kind: 'nested-lock', buffer: heap.buffer, outer: LockIndex.pools, inner: LockIndex.heap, signal });
+      await signalled(new Int32Array(signal), 0);
+      const started = performance.now();
+      holder.die();
+      const { report, at } = await holder.reaped;
+      expect(report.recovered).toEqual(['heap']);
+      expect(report.failed).toEqual([]);
+      await expect(nested).resolves.toBe('acquired');
+      expect(at - started).toBeLessThan(lockTimeoutMs / 2);
     } finally {
       await pool.close();
     }

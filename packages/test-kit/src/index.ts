@@ -56,6 +56,7 @@ export type {
   CacheStepDeathTask,
   AllocateAndDetachTask,
   MutexTask,
+  NestedLockTask,
   WalkOutcome,
   WalkTask,
 } from './kit-worker.js';

@@ -55,14 +55,29 @@ export interface HoldLockTask {
 }
 
 /**
- * Attach, free `cachedBlocks` small blocks into this thread's cache, store 1 in word 0 of
- * `signal`, then end the thread without detaching (holding no lock, its cache full) once word
- * 1 becomes non-zero: a worker that dies at a moment of the test's choosing.
+ * Attach, free `cachedBlocks` small blocks into this thread's cache, take lock `lockIndex`
+ * when one is given, store 1 in word 0 of `signal`, then end the thread without detaching
+ * (its cache full, holding that lock or none) once word 1 becomes non-zero: a worker that
+ * dies at a moment of the test's choosing.
  */
 export interface ExitOnSignalTask {
   kind: 'exit-on-signal';
   buffer: SharedArrayBuffer;
   cachedBlocks: number;
+  signal: SharedArrayBuffer;
+  lockIndex?: number;
+}
+
+/**
+ * Take lock `outer`, store 1 in word 0 of `signal`, then take lock `inner` while holding it
+ * (the nesting `addMemory` does with the pools and heap locks), and release both. Resolves
+ * with `acquired` once it had both, or with the error of the inner acquisition.
+ */
+export interface NestedLockTask {
+  kind: 'nested-lock';
+  buffer: SharedArrayBuffer;
+  outer: number;
+  inner: number;
   signal: SharedArrayBuffer;
 }
 
@@ -158,6 +173,7 @@ export type KitTask =
   | MutexTask
   | HoldLockTask
   | ExitOnSignalTask
+  | NestedLockTask
   | DieInBackendTask
   | LockStepDeathTask
   | CorruptionTrialTask
@@ -325,12 +341,32 @@ async function exitOnSignal(task: ExitOnSignalTask): Promise<never> {
   const heap = await GlobalAllocator.attach(task.buffer);
   const cached = Array.from({ length: task.cachedBlocks }, (_, i) => heap.malloc(16 + (i % 4) * 8));
   for (const address of cached) heap.free(address);
+  if (task.lockIndex !== undefined) SharedHeap.open(task.buffer).mutex(task.lockIndex, heap.threadId).lock();
   const signal = new Int32Array(task.signal);
   Atomics.store(signal, 0, 1);
   Atomics.notify(signal, 0);
   const deadline = Date.now() + SIGNAL_WAIT_MS;
   while (Atomics.load(signal, 1) === 0 && Date.now() < deadline) park(signal, 1, 0, 50);
   process.exit(0);
+}
+
+async function nestedLock(task: NestedLockTask): Promise<string> {
+  const heap = await GlobalAllocator.attach(task.buffer);
+  const shared = SharedHeap.open(task.buffer);
+  const outer = shared.mutex(task.outer, heap.threadId);
+  const inner = shared.mutex(task.inner, heap.threadId);
+  outer.lock();
+  const signal = new Int32Array(task.signal);
+  Atomics.store(signal, 0, 1);
+  Atomics.notify(signal, 0);
+  try {
+    inner.lock();
+    inner.unlock();
+    return 'acquired';
+  } finally {
+    outer.unlock();
+    heap.detach();
+  }
 }
 
 async function dieInBackend(task: DieInBackendTask): Promise<string> {
@@ -525,6 +561,8 @@ async function runTask(task: KitTask): Promise<unknown> {
       return holdLock(task);
     case 'exit-on-signal':
       return exitOnSignal(task);
+    case 'nested-lock':
+      return nestedLock(task);
     case 'die-in-backend':
       return dieInBackend(task);
     case 'lock-step-death':

@@ -934,28 +934,48 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    */
   releaseThreadsOf(deadNodeThreadId: number): ReapReport {
     const report: ReapReport = { threads: [], ...emptyReport() };
+    for (const slot of this.seizeThreadsOf(deadNodeThreadId, report)) this.releaseSeized(slot, report);
+    return report;
+  }
+
+  /**
+   * The first half of a reap, which waits on no other thread: takes the slots of Node thread
+   * `deadNodeThreadId` (but the caller's own) for reaping, seizes every lock they held and
+   * repairs what the locks guard (`recoverInto`). Returns the slots, for `releaseSeized`.
+   */
+  private seizeThreadsOf(deadNodeThreadId: number, report: ReapReport): { threadId: number; ticket: number }[] {
+    const seized: { threadId: number; ticket: number }[] = [];
     for (const { threadId, ticket } of this.registry.threadsOfNodeThread(deadNodeThreadId)) {
       // A slot of this very handle belongs to a thread that is plainly alive.
       if (threadId === this.threadId && ticket === this.ticket) continue;
       if (!this.registry.beginReap(threadId, ticket)) continue;
       for (const mutex of this.mutexes) mutex.seizeFromDead(threadId);
-      this.recoverInto(report);
-      this.guarded(report, threadId, 'thread cache', () => this.reapCacheInto(report, threadId));
-      this.guarded(report, threadId, 'QSBR', () => this.qsbr.offlineThread(threadId));
-      this.guarded(report, threadId, 'delayed frees', () => this.delayed.handOver(threadId));
-      this.guarded(report, threadId, 'backend', () => this.instance.releaseThread?.(threadId, true));
-      this.registry.finishRelease(threadId, ticket);
-      report.threads.push(threadId);
+      seized.push({ threadId, ticket });
     }
-    return report;
+    if (seized.length > 0) this.recoverInto(report);
+    return seized;
+  }
+
+  /**
+   * The second half: gives back what the seized slot's thread held (its thread cache, its
+   * QSBR place, its delayed frees, what the backend keeps for it), which takes locks other
+   * threads may hold, then frees the slot.
+   */
+  private releaseSeized({ threadId, ticket }: { threadId: number; ticket: number }, report: ReapReport): void {
+    this.guarded(report, threadId, 'thread cache', () => this.reapCacheInto(report, threadId));
+    this.guarded(report, threadId, 'QSBR', () => this.qsbr.offlineThread(threadId));
+    this.guarded(report, threadId, 'delayed frees', () => this.delayed.handOver(threadId));
+    this.guarded(report, threadId, 'backend', () => this.instance.releaseThread?.(threadId, true));
+    this.registry.finishRelease(threadId, ticket);
+    report.threads.push(threadId);
   }
 
   /**
    * Reaps `worker`'s slots when it exits (`releaseThreadsOf`), so a worker that dies or
    * ends without detaching gives back its slot, and a lock it died holding is repaired.
    * The handler never throws into the process; `onReaped` gets each report, once the reap is
-   * done: it waits, without blocking, while another dead thread holds a lock the reap needs
-   * (`reapWatched`).
+   * done: the dead thread's own locks are repaired at once, and the rest waits, without
+   * blocking, while a lock is held by a thread that does not move (`reapWatched`).
    * @throws AllocError `Unsupported` for anything but a Node `Worker` (a web worker tells no
    *   one that it ended; a page calls `releaseThreadsOf` with the id the worker posted it)
    */
@@ -969,50 +989,70 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       );
     }
     const id = worker.threadId;
-    worker.once('exit', () => this.reapWatched(id, onReaped, performance.now() + this.heap.lockTimeoutMs, null));
+    worker.once('exit', () => this.reapWatched(id, onReaped));
   }
 
   /**
-   * `watchWorker`'s reap of Node thread `id`, put off while a lock the reap takes seems held
-   * by a thread that is dead too. Several workers that die together leave their 'exit'
-   * events queued one behind another on this thread: if one of them died holding a lock,
-   * reaping the others first would wait on that lock, blocking this thread's event loop for
-   * the whole lock timeout (the event that would free it cannot run meanwhile), and then
-   * fail, leaving their caches behind. So the reap waits, without blocking, while a lock held
-   * by another thread neither changed hands nor was taken again since the last look
-   * (`lockSnapshot`): a live holder moves within microseconds, a dead one never does until
-   * its own reap (which the wait lets run) repairs and releases the lock. After the lock
-   * timeout it reaps anyway, and a lock still held then fails as it would for any caller.
+   * `watchWorker`'s reap of Node thread `id`. Its first half runs at once: the dead thread's
+   * own locks are seized and repaired, so threads waiting on them get them (`seizeThreadsOf`).
+   * The second half takes locks other threads may hold, and is put off, without blocking,
+   * while any lock is held by a thread that has neither released it nor taken it again since
+   * the last look (`lockSnapshot`): a live holder moves within microseconds, a dead one never
+   * does. Several workers that die together leave their 'exit' events queued one behind
+   * another on this thread; if the second half waited on a lock that another of them died
+   * holding, it would block this thread's event loop, the event that repairs that lock
+   * could not run, and the wait would end in a timeout, leaving the thread's cache behind.
+   * After the lock timeout it goes on anyway, and a lock still held then is waited for as by
+   * any caller (at most the timeout again), its failure reported.
    */
-  private reapWatched(id: number, onReaped: ((report: ReapReport) => void) | undefined, deadline: number, seen: number[] | null): void {
-    const now = this.lockSnapshot(id);
-    const stuck = now.some((word, index) => word !== 0 && (seen === null || seen[index] === word));
-    if (stuck && performance.now() < deadline) {
-      setTimeout(() => this.reapWatched(id, onReaped, deadline, now), REAP_RETRY_MS);
+  private reapWatched(id: number, onReaped: ((report: ReapReport) => void) | undefined): void {
+    const report: ReapReport = { threads: [], ...emptyReport() };
+    let handle: GlobalAllocator = this;
+    let seized: { threadId: number; ticket: number }[];
+    try {
+      // A handle detached meanwhile reaps through a fresh one, kept until the reap is done.
+      if (this.detached) handle = GlobalAllocator.attachSync(this.buffer, { backends: [this.descriptor] });
+      seized = handle.seizeThreadsOf(id, report);
+    } catch (error) {
+      this.reapFailed(id, report, error, handle);
+      onReaped?.(report);
       return;
     }
-    let report: ReapReport;
-    try {
-      report = this.detached ? this.reapDetached(id) : this.releaseThreadsOf(id);
-    } catch (error) {
-      report = { threads: [], ...emptyReport() };
-      report.failed.push({ lock: '-', reason: `reaping Node thread ${id} failed: ${errorText(error)}` });
-      this.recoveryRecord.noteFailure(0, report.failed[0]!.reason);
-    }
-    onReaped?.(report);
+    const deadline = performance.now() + this.heap.lockTimeoutMs;
+    const finish = (seen: number[] | null): void => {
+      const now = handle.lockSnapshot();
+      if (now.some((word, index) => word !== 0 && (seen === null || seen[index] === word)) && performance.now() < deadline) {
+        setTimeout(() => finish(now), REAP_RETRY_MS);
+        return;
+      }
+      try {
+        for (const slot of seized) handle.releaseSeized(slot, report);
+      } catch (error) {
+        this.reapFailed(id, report, error, handle);
+      }
+      if (handle !== this) handle.detach();
+      onReaped?.(report);
+    };
+    finish(null);
+  }
+
+  /** Records that reaping Node thread `id` failed with `error` (nothing of a reap should throw). */
+  private reapFailed(id: number, report: ReapReport, error: unknown, handle: GlobalAllocator): void {
+    const reason = `reaping Node thread ${id} failed: ${errorText(error)}`;
+    report.failed.push({ lock: '-', reason });
+    if (!handle.detached) handle.recoveryRecord.noteFailure(0, reason);
   }
 
   /**
-   * For each lock, a word that changes whenever it changes hands or is taken again while it
-   * is held by a thread other than Node thread `deadNodeThreadId`'s (whose own locks its reap
-   * seizes), and is not poisoned (a repair of it failed: the reap retries that itself); 0
-   * for every other lock.
+   * For each lock, a word that changes whenever it changes hands or is taken again while it is
+   * held, and 0 while it is free or poisoned and abandoned (held by the dead thread that
+   * poisoned it: a failed repair, which `recover()` retries, and no wait ends). A lock being
+   * repaired counts as held by its repairer.
    */
-  private lockSnapshot(deadNodeThreadId: number): number[] {
-    const dying = this.registry.threadsOfNodeThread(deadNodeThreadId).map((slot) => slot.threadId);
+  private lockSnapshot(): number[] {
     return this.mutexes.map((mutex) => {
       const holder = mutex.holder();
-      if (holder === 0 || dying.includes(holder) || mutex.poisonedBy() !== 0) return 0;
+      if (holder === 0 || holder === mutex.poisonedBy()) return 0;
       return holder * HOLDER_SNAPSHOT_SCALE + mutex.acquiredCount() + 1;
     });
   }
@@ -1142,22 +1182,26 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       const dead = mutex.poisonedBy();
       if (dead === 0 || !mutex.takeOver()) continue;
       const name = mutex.name;
+      let lost: { lostBytes: number; lostBlocks: number; notes: string[] };
       try {
-        const lost = this.repairLock(index, dead);
-        mutex.clearPoison();
-        mutex.unlock();
-        report.recovered.push(name);
-        report.notes.push(...lost.notes.map((note) => `${name}: ${note}`));
-        report.lostBytes += lost.lostBytes;
-        report.lostBlocks += lost.lostBlocks;
-        this.recoveryRecord.addLoss(lost.lostBytes, lost.lostBlocks);
-        this.recoveryRecord.noteSuccess();
+        lost = this.repairLock(index, dead);
       } catch (error) {
         mutex.returnTo(dead);
         const reason = `repairing lock '${name}' after ${this.registry.describe(dead)} died failed: ${errorText(error)}`;
         report.failed.push({ lock: name, reason });
         this.recoveryRecord.noteFailure(dead, reason);
+        continue;
       }
+      // Only the repair may give the lock back to the dead thread: once it is released,
+      // another thread may hold it.
+      mutex.clearPoison();
+      mutex.unlock();
+      report.recovered.push(name);
+      report.notes.push(...lost.notes.map((note) => `${name}: ${note}`));
+      report.lostBytes += lost.lostBytes;
+      report.lostBlocks += lost.lostBlocks;
+      this.recoveryRecord.addLoss(lost.lostBytes, lost.lostBlocks);
+      this.recoveryRecord.noteSuccess();
     }
   }
 
@@ -1194,16 +1238,6 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       const reason = `releasing ${this.registry.describe(threadId)}: ${step}: ${errorText(error)}`;
       report.failed.push({ lock: '-', reason });
       this.recoveryRecord.noteFailure(threadId, reason);
-    }
-  }
-
-  /** Reaps for a handle that was detached since it started watching: through a fresh handle. */
-  private reapDetached(deadNodeThreadId: number): ReapReport {
-    const handle = GlobalAllocator.attachSync(this.buffer, { backends: [this.descriptor] });
-    try {
-      return handle.releaseThreadsOf(deadNodeThreadId);
-    } finally {
-      handle.detach();
     }
   }
 

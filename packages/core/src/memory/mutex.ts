@@ -31,6 +31,8 @@
  *  0               anyone                waits (bounded by the timeout)
  *  dead thread d   d                     fails at once: nobody repairs it (recover() will)
  *  dead thread d   the repairing thread  waits: the repair ends with the lock released
+ *                                        (or, should the repairer die too, the timeout
+ *                                        ends it, and reaping the repairer repairs it)
  * ```
  */
 
@@ -126,7 +128,8 @@ export class SharedMutex {
       this.i32[this.acquiredIndex]!++;
       return true;
     }
-    if (this.abandoned(word)) this.failPoisoned();
+    const dead = this.abandonedBy();
+    if (dead !== 0) this.failPoisoned(dead);
     this.order?.release(this.rank);
     return false;
   }
@@ -188,7 +191,8 @@ export class SharedMutex {
     for (let spin = 0; spin < SPIN_LIMIT; spin++) {
       if (Atomics.load(i32, state) === FREE && Atomics.compareExchange(i32, state, FREE, held) === FREE) return;
     }
-    if (this.abandoned(Atomics.load(i32, state))) this.failPoisoned();
+    let dead = this.abandonedBy();
+    if (dead !== 0) this.failPoisoned(dead);
     this.stepHook?.('spun');
     Atomics.add(i32, this.contendedIndex, 1);
     const deadline = performance.now() + this.timeoutMs;
@@ -202,7 +206,8 @@ export class SharedMutex {
       }
       if ((word & LOCK_WAITERS) === 0 && Atomics.compareExchange(i32, state, word, word | LOCK_WAITERS) !== word) continue;
       this.stepHook?.('announced');
-      if (this.abandoned(word)) this.failPoisoned();
+      dead = this.abandonedBy();
+      if (dead !== 0) this.failPoisoned(dead);
       const left = deadline - performance.now();
       if (left <= 0) this.failTimeout();
       park(i32, state, word | LOCK_WAITERS, Math.min(left, PARK_SLICE_MS));
@@ -211,12 +216,15 @@ export class SharedMutex {
   }
 
   /**
-   * Whether the lock, whose state word is `word`, is poisoned and still held by the dead
-   * thread that poisoned it: nobody is repairing it, so waiting would only end in the timeout.
+   * The dead thread that poisoned the lock when it still holds it (nobody is repairing it,
+   * so waiting would only end in the timeout), else 0.
    */
-  private abandoned(word: number): boolean {
-    const dead = this.i32[this.poisonedIndex]!;
-    return dead !== 0 && word >>> LOCK_HOLDER_SHIFT === dead;
+  private abandonedBy(): number {
+    // The poisoned word first, then the state: `seizeFromDead` writes them the other way
+    // round, so a reader that sees the poison also sees the lock seized from the dead
+    // holder, never the dead holder of a state word loaded before the seizure.
+    const dead = Atomics.load(this.i32, this.poisonedIndex);
+    return dead !== 0 && Atomics.load(this.i32, this.stateIndex) >>> LOCK_HOLDER_SHIFT === dead ? dead : 0;
   }
 
   /**
@@ -283,9 +291,8 @@ export class SharedMutex {
     );
   }
 
-  private failPoisoned(): never {
+  private failPoisoned(dead: number): never {
     this.order?.release(this.rank);
-    const dead = this.i32[this.poisonedIndex]!;
     const explained = this.explainPoison(dead);
     throw new AllocError(
       'LockTimeout',
