@@ -3,6 +3,7 @@
  * handles, and what the reaper reports: issue #12's "survive a thread's death at any instant".
  */
 
+import { EventEmitter } from 'node:events';
 import type { Worker } from 'node:worker_threads';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -368,6 +369,59 @@ describe('workers that die together, each holding a lock', () => {
     } finally {
       await pool.close();
     }
+    heap.check();
+    heap.detach();
+  });
+});
+
+describe("the second half of watchWorker's reap", () => {
+  /** Something watchWorker takes for a worker of this Node thread, ending when told. */
+  const fakeWorker = (): EventEmitter & { threadId: number } => Object.assign(new EventEmitter(), { threadId: 0 });
+
+  it('runs through a fresh handle when the watching handle detached while it waited, losing nothing', async () => {
+    const heap = GlobalAllocator.create({ heapBytes: 8 * MiB, lockTimeoutMs: 5000 });
+    // The "dead" thread: a second handle of this Node thread, with delayed frees pending.
+    const dying = GlobalAllocator.attachSync(heap.buffer);
+    for (let i = 0; i < 10; i++) dying.freeDelayed(dying.malloc(64));
+    // A live thread holds a lock, so the second half waits for it to move.
+    const live = SharedHeap.open(heap.buffer).mutex(LockIndex.pools, 50);
+    live.lock();
+    const worker = fakeWorker();
+    const reaped = new Promise<ReapReport>((resolve) => heap.watchWorker(worker as unknown as Worker, resolve));
+    worker.emit('exit');
+    heap.detach();
+    live.unlock();
+    const report = await reaped;
+    expect(report.failed).toEqual([]);
+    expect(report.threads).toEqual([dying.threadId]);
+    const after = GlobalAllocator.attachSync(heap.buffer);
+    // The dead thread's pending frees were handed over, not lost with a detached handle:
+    // they all complete.
+    after.quiescent();
+    after.processDelayed();
+    expect(after.usedBytes()).toBe(0);
+    expect(after.attachedThreads()).toBe(1);
+    after.check();
+    after.detach();
+  });
+
+  it('leaves the recovery figures to the second half when another thread holds their lock, instead of waiting on it', async () => {
+    const lockTimeoutMs = 1500;
+    const heap = GlobalAllocator.create({ heapBytes: 8 * MiB, lockTimeoutMs });
+    const dying = GlobalAllocator.attachSync(heap.buffer);
+    // It "dies" holding the heap lock, which its reap must repair and count.
+    SharedHeap.open(heap.buffer).mutex(LockIndex.heap, dying.threadId).lock();
+    const recoveryHolder = SharedHeap.open(heap.buffer).mutex(LockIndex.recovery, 50);
+    recoveryHolder.lock();
+    const worker = fakeWorker();
+    const reaped = new Promise<ReapReport>((resolve) => heap.watchWorker(worker as unknown as Worker, resolve));
+    const started = performance.now();
+    worker.emit('exit');
+    expect(performance.now() - started).toBeLessThan(lockTimeoutMs / 2);
+    recoveryHolder.unlock();
+    const report = await reaped;
+    expect(report.recovered).toEqual(['heap']);
+    expect(heap.recoveryFigures().succeeded).toBe(1);
     heap.check();
     heap.detach();
   });

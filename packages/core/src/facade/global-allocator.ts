@@ -940,8 +940,9 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   /**
    * The first half of a reap, which waits on no other thread: takes the slots of Node thread
-   * `deadNodeThreadId` (but the caller's own) for reaping, seizes every lock they held and
-   * repairs what the locks guard (`recoverInto`). Returns the slots, for `releaseSeized`.
+   * `deadNodeThreadId` (but the caller's own) for reaping, seizes every lock they held, takes
+   * them offline for QSBR and repairs what the locks guard (`recoverInto`). Returns the
+   * slots, for `releaseSeized`.
    */
   private seizeThreadsOf(deadNodeThreadId: number, report: ReapReport): { threadId: number; ticket: number }[] {
     const seized: { threadId: number; ticket: number }[] = [];
@@ -950,6 +951,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       if (threadId === this.threadId && ticket === this.ticket) continue;
       if (!this.registry.beginReap(threadId, ticket)) continue;
       for (const mutex of this.mutexes) mutex.seizeFromDead(threadId);
+      // Lock-free, and every delayed free of the heap waits on a thread still online.
+      this.qsbr.offlineThread(threadId);
       seized.push({ threadId, ticket });
     }
     if (seized.length > 0) this.recoverInto(report);
@@ -958,12 +961,11 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
 
   /**
    * The second half: gives back what the seized slot's thread held (its thread cache, its
-   * QSBR place, its delayed frees, what the backend keeps for it), which takes locks other
-   * threads may hold, then frees the slot.
+   * delayed frees, what the backend keeps for it), which takes locks other threads may hold,
+   * then frees the slot.
    */
   private releaseSeized({ threadId, ticket }: { threadId: number; ticket: number }, report: ReapReport): void {
     this.guarded(report, threadId, 'thread cache', () => this.reapCacheInto(report, threadId));
-    this.guarded(report, threadId, 'QSBR', () => this.qsbr.offlineThread(threadId));
     this.guarded(report, threadId, 'delayed frees', () => this.delayed.handOver(threadId));
     this.guarded(report, threadId, 'backend', () => this.instance.releaseThread?.(threadId, true));
     this.registry.finishRelease(threadId, ticket);
@@ -1007,40 +1009,64 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    */
   private reapWatched(id: number, onReaped: ((report: ReapReport) => void) | undefined): void {
     const report: ReapReport = { threads: [], ...emptyReport() };
-    let handle: GlobalAllocator = this;
-    let seized: { threadId: number; ticket: number }[];
-    try {
-      // A handle detached meanwhile reaps through a fresh one, kept until the reap is done.
-      if (this.detached) handle = GlobalAllocator.attachSync(this.buffer, { backends: [this.descriptor] });
-      seized = handle.seizeThreadsOf(id, report);
-    } catch (error) {
-      this.reapFailed(id, report, error, handle);
+    // A handle detached by now, or later, reaps through a fresh one, detached at the end.
+    let temporary: GlobalAllocator | null = null;
+    const reaper = (): GlobalAllocator => {
+      if (!this.detached) return this;
+      temporary ??= GlobalAllocator.attachSync(this.buffer, { backends: [this.descriptor] });
+      return temporary;
+    };
+    const end = (): void => {
+      if (temporary !== null) {
+        try {
+          temporary.detach();
+        } catch (error) {
+          this.reapFailed(id, report, error, this.detached ? null : this);
+        }
+      }
       onReaped?.(report);
+    };
+    let seized: { threadId: number; ticket: number }[] = [];
+    let records: (() => void)[] = [];
+    try {
+      const first = reaper();
+      // Its figures' writes do not wait for the recovery lock either: another thread that
+      // died may hold it. They are made with the second half.
+      records = first.recoveryRecord.deferring(() => {
+        seized = first.seizeThreadsOf(id, report);
+      });
+    } catch (error) {
+      this.reapFailed(id, report, error, temporary ?? (this.detached ? null : this));
+      end();
       return;
     }
     const deadline = performance.now() + this.heap.lockTimeoutMs;
     const finish = (seen: number[] | null): void => {
-      const now = handle.lockSnapshot();
-      if (now.some((word, index) => word !== 0 && (seen === null || seen[index] === word)) && performance.now() < deadline) {
-        setTimeout(() => finish(now), REAP_RETRY_MS);
-        return;
-      }
       try {
-        for (const slot of seized) handle.releaseSeized(slot, report);
+        const now = reaper().lockSnapshot();
+        if (now.some((word, index) => word !== 0 && (seen === null || seen[index] === word)) && performance.now() < deadline) {
+          setTimeout(() => finish(now), REAP_RETRY_MS);
+          return;
+        }
+        const second = reaper();
+        second.recoveryRecord.apply(records);
+        for (const slot of seized) second.releaseSeized(slot, report);
       } catch (error) {
-        this.reapFailed(id, report, error, handle);
+        this.reapFailed(id, report, error, temporary ?? (this.detached ? null : this));
       }
-      if (handle !== this) handle.detach();
-      onReaped?.(report);
+      end();
     };
     finish(null);
   }
 
-  /** Records that reaping Node thread `id` failed with `error` (nothing of a reap should throw). */
-  private reapFailed(id: number, report: ReapReport, error: unknown, handle: GlobalAllocator): void {
+  /**
+   * Reports that reaping Node thread `id` failed with `error` (nothing of a reap should
+   * throw), and records it in the heap's recovery figures through `handle` when it is attached.
+   */
+  private reapFailed(id: number, report: ReapReport, error: unknown, handle: GlobalAllocator | null): void {
     const reason = `reaping Node thread ${id} failed: ${errorText(error)}`;
     report.failed.push({ lock: '-', reason });
-    if (!handle.detached) handle.recoveryRecord.noteFailure(0, reason);
+    if (handle !== null && !handle.detached) handle.recoveryRecord.noteFailure(0, reason);
   }
 
   /**

@@ -77,6 +77,8 @@ export class RecoveryRecord {
   private readonly u32: Uint32Array;
   private readonly f64: Float64Array;
   private readonly u8: Uint8Array;
+  /** While not null, writes that would wait for the lock are kept here instead (`deferring`). */
+  private deferred: (() => void)[] | null = null;
 
   constructor(
     memory: HeapMemory,
@@ -142,15 +144,55 @@ export class RecoveryRecord {
   }
 
   /**
+   * Runs `work`, and returns the writes it made that found the recovery lock held: they did
+   * not wait for it, and the caller applies them later (`apply`). For a reaper on an event
+   * loop, where the thread holding the lock may be dead and repaired only by an event that
+   * cannot run while it waits.
+   */
+  deferring(work: () => void): (() => void)[] {
+    const kept: (() => void)[] = [];
+    this.deferred = kept;
+    try {
+      work();
+    } finally {
+      this.deferred = null;
+    }
+    return kept;
+  }
+
+  /** Makes the writes `deferring` kept, waiting for the lock as any write does. */
+  apply(writes: readonly (() => void)[]): void {
+    for (const update of writes) this.write(update);
+  }
+
+  /**
    * Runs `update` under the recovery lock. The record holds figures only, so a writer that
    * died holding the lock left nothing to repair: the lock is taken over and cleared.
    */
   private write(update: () => void): void {
-    if (!this.lockOrTakeOver()) return;
+    if (this.deferred !== null) {
+      if (!this.tryLockOrTakeOver()) {
+        this.deferred.push(update);
+        return;
+      }
+    } else if (!this.lockOrTakeOver()) {
+      return;
+    }
     try {
       update();
     } finally {
       this.mutex.unlock();
+    }
+  }
+
+  /** `lockOrTakeOver` without waiting: false when another thread holds the lock. */
+  private tryLockOrTakeOver(): boolean {
+    try {
+      return this.mutex.tryLock();
+    } catch (error) {
+      if (!(error instanceof AllocError) || !this.mutex.takeOver()) return false;
+      this.mutex.clearPoison();
+      return true;
     }
   }
 
