@@ -21,7 +21,16 @@ import { basename, join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { INSTALL_TIMEOUT_MS, type InstalledProject, installedProject, REPO_ROOT, runIn, type WorkspacePackage } from './packaging/packed-project.js';
+import {
+  type ExportConditions,
+  exportTargets,
+  INSTALL_TIMEOUT_MS,
+  type InstalledProject,
+  installedProject,
+  REPO_ROOT,
+  runIn,
+  type WorkspacePackage,
+} from './packaging/packed-project.js';
 
 const CONSUMER_FIXTURE = join(import.meta.dirname, 'fixtures', 'strict-consumer');
 /** Longest the consumer's type check may take (it checks every declaration file it reaches: about 10 s). */
@@ -38,7 +47,7 @@ interface PackedManifest {
   engines?: { node?: string };
   repository?: { type?: string; url?: string; directory?: string };
   sideEffects?: boolean;
-  exports: Record<string, Record<string, string> | string>;
+  exports: Record<string, ExportConditions>;
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
 }
@@ -94,12 +103,12 @@ describe('packed and installed from tarballs', () => {
     for (const pkg of packages()) {
       const tarball = installed().packed.tarballs.get(pkg.name)!;
       const entries = new Set(tarballEntries(tarball));
-      for (const required of ['README.md', 'LICENSE', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/esm-only.cjs']) {
+      for (const required of ['README.md', 'LICENSE', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/esm-only.cjs', 'esm-only.d.cts']) {
         expect(entries.has(required), `${basename(tarball)} holds ${required}`).toBe(true);
       }
       const manifest = packedManifest(tarball);
       const targets = Object.entries(manifest.exports).flatMap(([subpath, conditions]) =>
-        Object.entries(typeof conditions === 'string' ? { default: conditions } : conditions).map(([condition, target]) => ({ subpath, condition, target })),
+        exportTargets(conditions).map(({ condition, target }) => ({ subpath, condition, target })),
       );
       const missing = targets
         .filter(({ target }) => !entries.has(target.replace(/^\.\//, '')))
@@ -132,6 +141,12 @@ describe('packed and installed from tarballs', () => {
       const folder = installed().folder;
       const typecheck = await runIn(folder, process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'], TYPECHECK_TIMEOUT_MS);
       expect(typecheck.status, typecheck.output).toBe(0);
+
+      // CommonJS TypeScript that imports heaplab fails to compile, as it would fail to load
+      // (TypeScript 5.8 and later would otherwise accept the import: Node 22 can require ESM).
+      const cjs = await runIn(folder, process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', 'cjs'], TYPECHECK_TIMEOUT_MS);
+      expect(cjs.status, cjs.output).not.toBe(0);
+      expect(cjs.output).toMatch(/consumer\.cts.*has no exported member 'GlobalAllocator'/);
 
       const main = await runIn(folder, process.execPath, [join('out', 'main.mjs')], RUN_TIMEOUT_MS);
       expect(main.status, main.output).toBe(0);

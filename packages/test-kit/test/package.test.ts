@@ -7,6 +7,8 @@ import { promisify } from 'node:util';
 import { satisfies } from 'semver';
 import { describe, expect, it } from 'vitest';
 
+import { type ExportConditions, exportTargets } from './packaging/packed-project.js';
+
 // The kit is a package of its own so that a backend outside heaplab can install it beside
 // the vitest it already has: these tests hold its manifest, core's and the kit's imports to
 // that, and check that the build (what such a backend gets) starts its workers by itself.
@@ -20,7 +22,7 @@ interface Manifest {
   type: string;
   files: string[];
   /** Subpaths to their conditions; `./package.json` maps to the file itself. */
-  exports: Record<string, Record<string, string> | string>;
+  exports: Record<string, ExportConditions>;
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
   peerDependenciesMeta?: Record<string, { optional?: boolean }>;
@@ -64,13 +66,22 @@ function packageOf(specifier: string): string {
 describe('@heaplab/test-kit manifest', () => {
   it('is an MIT ESM package that ships its build and its sources', () => {
     expect(kit).toMatchObject({ name: '@heaplab/test-kit', version: '0.1.0', license: 'MIT', type: 'module' });
-    expect(kit.files).toEqual(['dist', 'src', 'README.md', 'LICENSE']);
+    expect(kit.files).toEqual(['dist', 'src', 'README.md', 'LICENSE', 'esm-only.d.cts']);
     expect(Object.keys(kit.exports)).toEqual(['.', './grade', './package.json']);
-    // require() gets the stub that says the kit is ESM only (tsup.shared.ts writes it).
-    const esmOnly = './dist/esm-only.cjs';
-    expect(kit.exports['.']).toEqual({ 'heaplab-source': './src/index.ts', types: './dist/index.d.ts', import: './dist/index.js', require: esmOnly });
+    // require() gets the stub that says the kit is ESM only (tsup.shared.ts writes it), and
+    // CommonJS TypeScript types with nothing to import, so that the mistake fails to compile.
+    const esmOnly = { types: './esm-only.d.cts', default: './dist/esm-only.cjs' };
+    expect(kit.exports['.']).toEqual({
+      'heaplab-source': './src/index.ts',
+      import: { types: './dist/index.d.ts', default: './dist/index.js' },
+      require: esmOnly,
+    });
     // What heaplab grade reads without vitest: the suite file's path and its variables.
-    expect(kit.exports['./grade']).toEqual({ 'heaplab-source': './src/grade.ts', types: './dist/grade.d.ts', import: './dist/grade.js', require: esmOnly });
+    expect(kit.exports['./grade']).toEqual({
+      'heaplab-source': './src/grade.ts',
+      import: { types: './dist/grade.d.ts', default: './dist/grade.js' },
+      require: esmOnly,
+    });
     expect(kit.exports['./package.json']).toBe('./package.json');
   });
 
@@ -124,7 +135,7 @@ describe('exports after the build', () => {
     it(`${pkg.name}: every export condition names a file that exists`, () => {
       const missing: string[] = [];
       for (const [subpath, conditions] of Object.entries(pkg.exports)) {
-        for (const [condition, target] of Object.entries(typeof conditions === 'string' ? { default: conditions } : conditions)) {
+        for (const { condition, target } of exportTargets(conditions)) {
           if (!existsSync(join(PACKAGES, folder, target))) missing.push(`${subpath} (${condition}): ${target}`);
         }
       }

@@ -261,3 +261,12 @@ export async function installedProject(options: InstalledProjectOptions): Promis
     throw error;
   }
 }
+
+/** An `exports` entry of a manifest: a target, or conditions, which may nest. */
+export type ExportConditions = string | { [condition: string]: ExportConditions };
+
+/** Every target an `exports` entry names, each with the conditions that lead to it (`import.types`). */
+export function exportTargets(conditions: ExportConditions, path = ''): { condition: string; target: string }[] {
+  if (typeof conditions === 'string') return [{ condition: path || 'default', target: conditions }];
+  return Object.entries(conditions).flatMap(([condition, nested]) => exportTargets(nested, path === '' ? condition : `${path}.${condition}`));
+}
