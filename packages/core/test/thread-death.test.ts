@@ -22,6 +22,15 @@ async function dieIn(heap: GlobalAllocator, task: LockStepDeathTask): Promise<Re
   return reaped;
 }
 
+/** Waits, without blocking this thread, until word `index` of `words` is set. */
+async function signalled(words: Int32Array, index: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Atomics.load(words, index) === 0) {
+    if (Date.now() > deadline) throw new Error(`signal word ${index} never set`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
 describe('a thread that dies while taking a lock', () => {
   for (const step of ['spun', 'announced', 'parked'] as const) {
     it(`leaves no lock wedged when it dies at step '${step}' of a contended acquisition`, async () => {
@@ -185,15 +194,6 @@ describe('the reaper', () => {
 });
 
 describe('workers that die together', () => {
-  /** Waits, without blocking this thread, until word `index` of `words` is set. */
-  async function signalled(words: Int32Array, index: number): Promise<void> {
-    const deadline = Date.now() + 20_000;
-    while (Atomics.load(words, index) === 0) {
-      if (Date.now() > deadline) throw new Error(`signal word ${index} never set`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-
   it("a watched worker's reap waits, without blocking the event loop, for the reap of a dead thread holding the lock it needs", async () => {
     const lockTimeoutMs = 4000;
     const heap = GlobalAllocator.create({ heapBytes: 8 * MiB, lockTimeoutMs });
@@ -289,15 +289,6 @@ describe('a waiter when the reaper seizes the lock', () => {
 });
 
 describe('workers that die together, each holding a lock', () => {
-  /** Waits, without blocking this thread, until word `index` of `words` is set. */
-  async function signalled(words: Int32Array, index: number): Promise<void> {
-    const deadline = Date.now() + 20_000;
-    while (Atomics.load(words, index) === 0) {
-      if (Date.now() > deadline) throw new Error(`signal word ${index} never set`);
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-  }
-
   /** A watched worker that fills its cache, takes lock `lockIndex` and dies holding it when told. */
   function doomedHolder(heap: GlobalAllocator, lockIndex: number) {
     const signal = new SharedArrayBuffer(8);
