@@ -314,7 +314,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     const registry = new ThreadRegistry(heap.memory, heap.maxThreads);
     this.registry = registry;
     const describe = (id: number): string => registry.describe(id);
-    const explainPoison = (dead: number): string => this.explainPoison(dead);
+    const explainPoison = (dead: number, lock: string): string => this.explainPoison(dead, lock);
     const names = lockNames(descriptor);
     this.mutexes = Array.from({ length: LOCK_COUNT }, (_, index) => heap.mutex(index, threadId, describe, explainPoison, names[index]));
     const checked = (heap.heapFlags & HeapFlag.checked) !== 0;
@@ -1267,9 +1267,12 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
     }
   }
 
-  /** The tail of the error for a lock `dead` poisoned: what recovery did about it. */
-  private explainPoison(dead: number): string {
-    const failure = this.recoveryRecord.lastFailureOf(dead);
+  /**
+   * The tail of the error for lock `lock`, which `dead` poisoned: what recovery did about it,
+   * when the last failure recorded was that lock's repair after that thread's death.
+   */
+  private explainPoison(dead: number, lock: string): string {
+    const failure = this.recoveryRecord.lastFailureOf(dead, `repairing lock '${lock}'`);
     return failure === '' ? 'call heap.recover() to repair it' : `automatic repair failed (${failure}); heap.recover() tries again`;
   }
 

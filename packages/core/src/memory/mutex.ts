@@ -92,7 +92,7 @@ export class SharedMutex {
     readonly threadId: number,
     private readonly timeoutMs: number,
     private readonly describeThread: ThreadDescriber = (id) => `thread ${id}`,
-    private readonly explainPoison: (deadThreadId: number) => string = () => '',
+    private readonly explainPoison: (deadThreadId: number, lockName: string) => string = () => '',
   ) {
     this.stateIndex = (recordOffset + LOCK_STATE) >> 2;
     this.poisonedIndex = (recordOffset + LOCK_POISONED) >> 2;
@@ -293,7 +293,7 @@ export class SharedMutex {
 
   private failPoisoned(dead: number): never {
     this.order?.release(this.rank);
-    const explained = this.explainPoison(dead);
+    const explained = this.explainPoison(dead, this.name);
     throw new AllocError(
       'LockTimeout',
       `lock '${this.name}' is poisoned: ${this.describeThread(dead)} died while holding it, ` +

@@ -130,9 +130,15 @@ export class RecoveryRecord {
     };
   }
 
-  /** The message of the last failed repair if it was about dead thread `deadThreadId`, or ''. */
-  lastFailureOf(deadThreadId: number): string {
-    return Atomics.load(this.u32, (RECOVERY + RECOVERY_LAST_THREAD) >> 2) === deadThreadId ? this.lastFailure() : '';
+  /**
+   * The message of the last failed repair if it was about dead thread `deadThreadId` and
+   * starts with `prefix` (which lock), or ''. A racy read: a failure recorded meanwhile may
+   * pair one thread with another's message, which the prefix then mostly refuses.
+   */
+  lastFailureOf(deadThreadId: number, prefix: string): string {
+    if (Atomics.load(this.u32, (RECOVERY + RECOVERY_LAST_THREAD) >> 2) !== deadThreadId) return '';
+    const message = this.lastFailure();
+    return message.startsWith(prefix) ? message : '';
   }
 
   /** The message of the last failed repair, or ''. */

@@ -316,7 +316,7 @@ export class SharedHeap {
     index: number,
     threadId: number,
     describeThread?: ThreadDescriber,
-    explainPoison?: (deadThreadId: number) => string,
+    explainPoison?: (deadThreadId: number, lockName: string) => string,
     name: string = LOCK_NAMES[index]!,
   ): SharedMutex {
     return new SharedMutex(this.memory.i32, LOCK_TABLE + index * LOCK_RECORD_BYTES, name, threadId, this.lockTimeoutMs, describeThread, explainPoison);
