@@ -5,7 +5,7 @@
  * one padded through a trailer only when the header cannot hold its slack; a lone free block
  * with room for a block and `RUN_EXTRA_BYTES` always gives a run; runs from one free block
  * follow each other without gaps; bad sizes are refused; and core's thread cache, on a TLSF
- * heap, refills from runs.
+ * heap, refills from runs, but for a batch of one block.
  */
 
 import { GlobalAllocator, layout } from '@heaplab/core';
@@ -155,7 +155,7 @@ describe('tlsf refill runs: the carve', () => {
 });
 
 describe("core's thread cache on a TLSF heap", () => {
-  it('refills a bin with one run: its blocks are back to back from a line, and a padded one frees with its layout', () => {
+  it('refills a bin with one run: its blocks are back to back from a line; a refill of one block is no run', () => {
     const heap = GlobalAllocator.create({ backend: 'tlsf', heapBytes: 8 * MiB });
     try {
       const blocks = Array.from({ length: 20 }, () => heap.malloc(24));
@@ -164,10 +164,14 @@ describe("core's thread cache on a TLSF heap", () => {
       expect(sorted[0]! % RUN_LINE_BYTES).toBe(0);
       expect(sorted).toEqual(sorted.map((_, i) => sorted[0]! + i * 32));
       for (const block of blocks) heap.dealloc(block, layout(24));
-      // A 520-byte block is a run of one, padded to its line's end: any size of its class frees it.
+      // A refill of one block (520 bytes: a refill takes 512 bytes of blocks) is no run: the
+      // cache takes it with allocate, which places the next one right after it, not on the
+      // next line with 56 bytes left free between. Any size of its class frees it.
       const big = heap.malloc(515);
-      expect(big % RUN_LINE_BYTES).toBe(0);
+      const next = heap.malloc(515);
+      expect(next - big).toBe(520 + HEADER_BYTES);
       heap.dealloc(big, layout(515));
+      heap.dealloc(next, layout(520));
       heap.dealloc(heap.malloc(520), layout(513));
       heap.check();
     } finally {

@@ -302,8 +302,11 @@ export class ThreadCache {
    * Bin `cls` was empty: one lock hold takes `refillBatchOf(cls)` blocks of its size (fewer
    * when the byte bound leaves less room), as one run of the backend's when it carves runs
    * (`Backend.allocateRun`: contiguous, on lines of their own; docs/thread-cache.md, "Refill
-   * runs"), else one `allocate` at a time. The first block is the caller's; the rest go on
-   * the bin as they are made, so a thread that dies partway loses at most the block in hand.
+   * runs"), else one `allocate` at a time. A batch of one block is never a run: lined up
+   * alone, a block of 264 to 512 bytes left up to 56 bytes of its last line free behind it
+   * (a tenth of a 512-byte block), to keep only its first and last line from a neighbour.
+   * The first block is the caller's; the rest go on the bin as they are made, so a thread
+   * that dies partway loses at most the block in hand.
    */
   private refill(cls: number): number {
     const bytes = cls << 3;
@@ -314,7 +317,7 @@ export class ThreadCache {
       // The bin was empty and a batch is at most a quarter of its bound: only the byte bound can stop it.
       const room = 1 + Math.max(0, ((TC_BYTE_LIMIT - this.u32[this.bytesWord]!) / bytes) | 0);
       const batch = Math.min(refillBatchOf(cls), room);
-      if (backend.allocateRun !== undefined) {
+      if (backend.allocateRun !== undefined && batch > 1) {
         this.runClass = cls;
         this.runFirst = 0;
         backend.allocateRun(bytes, batch, this.takeRunBlock);
