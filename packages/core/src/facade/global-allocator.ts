@@ -26,7 +26,7 @@ import { ARENA_LOCKS, Counter, COUNTER_COUNT, HeapFlag, LOCK_COUNT, LOCK_NAMES, 
 import { LockOrder } from '../memory/lock-order.js';
 import type { BackendStats, ByteAllocator, CAllocator, CheckReport, HeapMemory, HeapRegion, StatsTable } from '../interfaces.js';
 import { tileArena } from './heap-walk.js';
-import type { AnyBackendDescriptor, Backend, BackendDescriptor } from '../backend/contract.js';
+import type { AnyBackendDescriptor, Backend, BackendDescriptor, BackendRepair } from '../backend/contract.js';
 import { StateCounters } from '../backend/counters.js';
 import { PoolView } from '../backend/pools.js';
 import { arenaCountOf } from '../backend/options.js';
@@ -39,7 +39,7 @@ import { formatQsbr, Qsbr } from '../qsbr/qsbr.js';
 import type { SharedMutex } from '../memory/mutex.js';
 import { emptyReport, type RecoveryFigures, RecoveryRecord, type RecoveryReport } from '../memory/recovery.js';
 import { DEFAULT_HEAP_BYTES, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_THREADS, SharedHeap } from '../memory/shared-heap.js';
-import { counterIndex, ThreadRegistry } from '../memory/thread-registry.js';
+import { counterIndex, type SlotTicket, ThreadRegistry } from '../memory/thread-registry.js';
 import { requireSharedMemory } from '../platform/shared-memory.js';
 import type { TraceRecorder } from '../trace/trace-recorder.js';
 
@@ -156,6 +156,11 @@ function badAddress(address: number, arenaStart: number, arenaEnd: number): Allo
     return new AllocError('InvalidParam', `address ${hex(address)} is outside the heap's arena ${hex(arenaStart)}..${hex(arenaEnd)}`);
   }
   return new AllocError('InvalidParam', `address ${hex(address)} is not 8-byte aligned, so it is no block`);
+}
+
+/** How the recorded failure of lock `lock`'s repair begins, so that its error can find it. */
+function repairFailurePrefix(lock: string): string {
+  return `repairing lock '${lock}'`;
 }
 
 /** How often `watchWorker`'s reap looks again at a lock another thread holds (`reapWatched`). */
@@ -299,7 +304,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
   private freesToPublish = 1;
   private freeBatch = 1;
 
-  private constructor(heap: SharedHeap, descriptor: AnyBackendDescriptor, slot: { threadId: number; ticket: number }) {
+  private constructor(heap: SharedHeap, descriptor: AnyBackendDescriptor, slot: SlotTicket) {
     const threadId = slot.threadId;
     this.heap = heap;
     this.descriptor = descriptor;
@@ -944,8 +949,8 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * them offline for QSBR and repairs what the locks guard (`recoverInto`). Returns the
    * slots, for `releaseSeized`.
    */
-  private seizeThreadsOf(deadNodeThreadId: number, report: ReapReport): { threadId: number; ticket: number }[] {
-    const seized: { threadId: number; ticket: number }[] = [];
+  private seizeThreadsOf(deadNodeThreadId: number, report: ReapReport): SlotTicket[] {
+    const seized: SlotTicket[] = [];
     for (const { threadId, ticket } of this.registry.threadsOfNodeThread(deadNodeThreadId)) {
       // A slot of this very handle belongs to a thread that is plainly alive.
       if (threadId === this.threadId && ticket === this.ticket) continue;
@@ -964,7 +969,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * delayed frees, what the backend keeps for it), which takes locks other threads may hold,
    * then frees the slot.
    */
-  private releaseSeized({ threadId, ticket }: { threadId: number; ticket: number }, report: ReapReport): void {
+  private releaseSeized({ threadId, ticket }: SlotTicket, report: ReapReport): void {
     this.guarded(report, threadId, 'thread cache', () => this.reapCacheInto(report, threadId));
     this.guarded(report, threadId, 'delayed frees', () => this.delayed.handOver(threadId));
     this.guarded(report, threadId, 'backend', () => this.instance.releaseThread?.(threadId, true));
@@ -1026,7 +1031,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       }
       onReaped?.(report);
     };
-    let seized: { threadId: number; ticket: number }[] = [];
+    let seized: SlotTicket[] = [];
     let records: (() => void)[] = [];
     try {
       const first = reaper();
@@ -1208,12 +1213,12 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
       const dead = mutex.poisonedBy();
       if (dead === 0 || !mutex.takeOver()) continue;
       const name = mutex.name;
-      let lost: { lostBytes: number; lostBlocks: number; notes: string[] };
+      let lost: BackendRepair;
       try {
         lost = this.repairLock(index, dead);
       } catch (error) {
         mutex.returnTo(dead);
-        const reason = `repairing lock '${name}' after ${this.registry.describe(dead)} died failed: ${errorText(error)}`;
+        const reason = `${repairFailurePrefix(name)} after ${this.registry.describe(dead)} died failed: ${errorText(error)}`;
         report.failed.push({ lock: name, reason });
         this.recoveryRecord.noteFailure(dead, reason);
         continue;
@@ -1236,7 +1241,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * it. Returns what could not be accounted for.
    * @throws AllocError when the structures cannot be repaired or fail `check()` after
    */
-  private repairLock(index: number, dead: number): { lostBytes: number; lostBlocks: number; notes: string[] } {
+  private repairLock(index: number, dead: number): BackendRepair {
     const none = { lostBytes: 0, lostBlocks: 0, notes: [] };
     const locked = this.descriptor.concurrency === 'locked';
     // A locked backend's arena lock guards that arena's instance, which knows it as `heap`.
@@ -1272,7 +1277,7 @@ export class GlobalAllocator implements ByteAllocator, CAllocator {
    * when the last failure recorded was that lock's repair after that thread's death.
    */
   private explainPoison(dead: number, lock: string): string {
-    const failure = this.recoveryRecord.lastFailureOf(dead, `repairing lock '${lock}'`);
+    const failure = this.recoveryRecord.lastFailureOf(dead, repairFailurePrefix(lock));
     return failure === '' ? 'call heap.recover() to repair it' : `automatic repair failed (${failure}); heap.recover() tries again`;
   }
 

@@ -33,6 +33,12 @@ export function counterIndex(threadId: number): number {
   return (slotOffset(threadId) + SLOT_COUNTERS) >> 3;
 }
 
+/** A slot as a handle holds it: its thread id, and the state word its claim wrote (its ticket). */
+export interface SlotTicket {
+  threadId: number;
+  ticket: number;
+}
+
 /** Operations on the registry of one heap. Stateless apart from its views. */
 export class ThreadRegistry implements ThreadSlots {
   constructor(
@@ -46,7 +52,7 @@ export class ThreadRegistry implements ThreadSlots {
    * @returns the thread id (1-based) and the ticket (the slot word the claim wrote)
    * @throws AllocError `ThreadLimit` when every slot is taken
    */
-  claim(nodeThreadId: number): { threadId: number; ticket: number } {
+  claim(nodeThreadId: number): SlotTicket {
     const i32 = this.memory.i32;
     for (let threadId = 1; threadId <= this.maxThreads; threadId++) {
       const base = slotOffset(threadId) >> 2;
@@ -135,8 +141,8 @@ export class ThreadRegistry implements ThreadSlots {
    * The slots Node thread `nodeThreadId` still holds, with their tickets: the active ones,
    * and those it left `releasing` by dying inside its own `detach`.
    */
-  threadsOfNodeThread(nodeThreadId: number): { threadId: number; ticket: number }[] {
-    const found: { threadId: number; ticket: number }[] = [];
+  threadsOfNodeThread(nodeThreadId: number): SlotTicket[] {
+    const found: SlotTicket[] = [];
     for (let threadId = 1; threadId <= this.maxThreads; threadId++) {
       const ticket = this.ticket(threadId);
       const state = ticket & SLOT_STATE_MASK;

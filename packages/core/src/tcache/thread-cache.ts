@@ -476,6 +476,16 @@ export class ThreadCache {
   }
 
   /**
+   * @throws AllocError `HeapCorrupted` when `block`, on bin `cls` of `threadId`, lies outside
+   *   `arena`, that thread's home, where its cache takes every block
+   */
+  private checkInArena(threadId: number, cls: number, block: number, arena: Arena): void {
+    if (block < arena.start || block >= arena.end) {
+      throw this.corrupted(threadId, cls, block, `it lies outside arena ${arena.index}, where the thread's cache takes its blocks`);
+    }
+  }
+
+  /**
    * Frees up to `limit` blocks from the front of bin `cls` of `threadId`'s record to `arena`,
    * that thread's home; call holding its heap lock. Each block is unlinked (the head moves
    * first), its mark and its entry cleared, then freed.
@@ -506,9 +516,7 @@ export class ThreadCache {
       // From here on the block is the backend's, so its entry goes (whatever class it says).
       const slot = ownerSlot(block);
       if ((u32[slot]! & ENTRY_NOT_CLASS) === (ownerTag(block) | ((threadId - 1) << OWNER_ENTRY_OWNER_SHIFT))) u32[slot] = 0;
-      if (block < arena.start || block >= arena.end) {
-        throw this.corrupted(threadId, cls, block, `it lies outside arena ${arena.index}, where the thread's cache takes its blocks`);
-      }
+      this.checkInArena(threadId, cls, block, arena);
       try {
         arena.inner.release(block);
       } catch (error) {
@@ -610,8 +618,7 @@ export class ThreadCache {
       for (let block = u32[this.headsWord + cls]!; block !== 0; block = u32[(block + TC_BLOCK_NEXT) >>> 2]!) {
         if (++length > binLimitOf(cls)) throw this.corrupted(this.threadId, cls, block, `the bin holds more than its ${binLimitOf(cls)} blocks (a cycle?)`);
         if (!this.isBlockAddress(block)) throw this.corrupted(this.threadId, cls, block, 'it is no block address of the arena');
-        if (block < home.start || block >= home.end)
-          throw this.corrupted(this.threadId, cls, block, `it lies outside arena ${home.index}, where this thread's cache takes its blocks`);
+        this.checkInArena(this.threadId, cls, block, home);
         if (u32[(block + TC_BLOCK_MARK) >>> 2] !== cacheMark(block, this.cookie)) throw this.corrupted(this.threadId, cls, block, 'its mark was overwritten');
         if (seen.has(block)) throw this.corrupted(this.threadId, cls, block, 'it is on a bin twice');
         seen.add(block);
